@@ -1,0 +1,164 @@
+# fived: a session layer for TCP/IP.
+#
+#   make            build fived, five, libfive
+#   make deps       install the Debian packages the build and the tests need
+#   make test       unit, end-to-end and fuzz-corpus tests, then all again under ASan+UBSan
+#   make run        build and start fived with its built-in configuration
+#   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
+#   make bench      benchmarks (root), writes bench/REPORT.md
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
+PKGS := libuv libsodium openssl jansson inih
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wformat=2 -Wvla -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c17 -D_GNU_SOURCE -fPIC -fno-strict-aliasing -fstack-protector-strong \
+	$(WARN) -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP
+LDLIBS += $(PKG_LIBS) -lpam -lpthread
+
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+CORE_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
+SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+CLIENT_SRC := $(wildcard src/client/*.c)
+CLI_SRC := $(wildcard src/client/cli/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+CORE_LIB := $(BUILD)/libcore.a
+SERVER_LIB := $(BUILD)/libserver.a
+FIVE_LIB := $(BUILD)/libfive.a
+FIVE_SO := $(BUILD)/libfive.so
+FIVED := $(BUILD)/fived
+FIVE := $(BUILD)/five
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRC))
+
+.PHONY: all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench install \
+	clean format lint
+all: $(FIVED) $(FIVE) $(FIVE_LIB) $(FIVE_SO)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(CORE_LIB): $(call obj,$(CORE_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SERVER_LIB): $(call obj,$(SERVER_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FIVE_LIB): $(call obj,$(CLIENT_SRC) $(CORE_SRC))
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FIVE_SO): $(call obj,$(CLIENT_SRC) $(CORE_SRC))
+	$(CC) -shared -Wl,-soname,libfive.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(FIVED): $(call obj,src/server/main.c) $(SERVER_LIB) $(CORE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(FIVE): $(call obj,$(CLI_SRC)) $(FIVE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(SERVER_LIB) $(FIVE_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/helpers/%: $(call obj,tests/helpers/%.c) $(FIVE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# --- tests -------------------------------------------------------------------
+
+test-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
+
+test-e2e: all $(HELPER_BIN)
+	FIVE_BUILD=$(abspath $(BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+test-fuzz:
+	$(MAKE) -f tests/fuzz/fuzz.mk smoke SECONDS=$(FUZZ_SMOKE_SECONDS)
+
+test-asan:
+	$(MAKE) BUILD=build/asan SAN=1 CFLAGS="-O1 -g" test-unit test-e2e
+
+test: test-unit test-e2e test-fuzz test-asan
+	@echo "make test: all passed"
+
+fuzz:
+	$(MAKE) -f tests/fuzz/fuzz.mk run SECONDS=$(FUZZ_SECONDS)
+
+# --- running, installing -----------------------------------------------------
+
+run: all
+	@echo "fived: built-in configuration; try: $(BUILD)/five 127.0.0.1 echo"
+	exec $(FIVED)
+
+bench: all
+	bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(FIVED) $(DESTDIR)$(PREFIX)/sbin/fived
+	install -m 755 $(FIVE) $(DESTDIR)$(PREFIX)/bin/five
+	install -m 644 $(FIVE_LIB) $(DESTDIR)$(PREFIX)/lib/libfive.a
+	install -m 755 $(FIVE_SO) $(DESTDIR)$(PREFIX)/lib/libfive.so.0
+	ln -sf libfive.so.0 $(DESTDIR)$(PREFIX)/lib/libfive.so
+	install -m 644 include/five.h $(DESTDIR)$(PREFIX)/include/five.h
+	install -m 644 docs/five.1 $(DESTDIR)$(PREFIX)/share/man/man1/five.1
+	install -m 644 docs/fived.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/fived.conf.5
+	install -m 644 docs/fived.8 $(DESTDIR)$(PREFIX)/share/man/man8/fived.8
+
+# --- maintenance -------------------------------------------------------------
+
+DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
+	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev
+DEB_TEST := python3 python3-pytest socat netcat-openbsd xinetd openssh-server \
+	openssh-client curl openssl libpam-wrapper haproxy stunnel4 procps
+
+deps:
+	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
+		|| echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "make deps: nothing missing"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update && apt-get install -y --no-install-recommends $$missing; \
+	else \
+		echo "make deps: missing packages; run as root:"; \
+		echo "  apt-get update && apt-get install -y $$missing"; exit 1; \
+	fi
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --std=c11 -Iinclude -Isrc src
+
+clean:
+	rm -rf build

@@ -1,0 +1,70 @@
+#include "common/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *log_name = "five";
+static enum log_level log_max = LOGL_INFO;
+
+static const char *const level_names[] = {
+	[LOGL_ERROR] = "error",
+	[LOGL_WARN] = "warning",
+	[LOGL_INFO] = "info",
+	[LOGL_DEBUG] = "debug",
+};
+
+void
+log_init(const char *progname, enum log_level max_level)
+{
+	log_name = progname;
+	log_max = max_level;
+}
+
+bool
+log_enabled(enum log_level level)
+{
+	return level <= log_max;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	char stamp[32];
+	char text[1024];
+	struct timeval tv;
+	struct tm tm;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	/* One write per line, so lines from several processes do not interleave. */
+	fprintf(stderr, "%s.%03ldZ %s[%ld] %s: %s\n", stamp, (long)(tv.tv_usec / 1000), log_name,
+		(long)getpid(), level_names[level], text);
+}
+
+bool
+log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms)
+{
+	if (now_ms - rl->window_start_ms >= LOG_WINDOW_MS) {
+		if (rl->suppressed > 0)
+			log_warn("%u similar messages suppressed", rl->suppressed);
+		rl->window_start_ms = now_ms;
+		rl->lines = 0;
+		rl->suppressed = 0;
+	}
+	if (rl->lines < LOG_BURST) {
+		rl->lines++;
+		return true;
+	}
+	rl->suppressed++;
+	return false;
+}

@@ -1,0 +1,51 @@
+/*
+ * Diagnostics on standard error, one line per message.
+ */
+#ifndef FIVE_LOG_H
+#define FIVE_LOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum log_level {
+	LOGL_ERROR,
+	LOGL_WARN,
+	LOGL_INFO,
+	LOGL_DEBUG,
+};
+
+/*
+ * Sets the program name printed on every line and the most verbose level
+ * printed.  Before this is called the name is "five" and the level is INFO.
+ */
+void log_init(const char *progname, enum log_level max_level);
+
+/* Writes one line "TIME NAME[PID] LEVEL: message" to standard error. */
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOGL_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOGL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOGL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOGL_DEBUG, __VA_ARGS__)
+
+/* Whether messages at this level are printed: lets callers skip formatting. */
+bool log_enabled(enum log_level level);
+
+/*
+ * A limit on lines a remote peer can cause: at most LOG_BURST lines per
+ * LOG_WINDOW_MS, then one summary of how many were suppressed.  A flood of
+ * bad requests must not turn into a flood of disk writes.
+ */
+#define LOG_BURST     20
+#define LOG_WINDOW_MS 1000
+
+struct log_ratelimit {
+	uint64_t window_start_ms;
+	unsigned lines;
+	unsigned suppressed;
+};
+
+/* True when a line may be printed now (now_ms from a monotonic clock). */
+bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * Small string and number helpers shared by the daemon and the client.
+ */
+#ifndef FIVE_UTIL_H
+#define FIVE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Copies src into dst of the given size, always NUL-terminated.  Returns
+ * strlen(src); a result >= size means src was truncated.
+ */
+size_t str_copy(char *dst, const char *src, size_t size);
+
+/* Lowercases ASCII letters in place. */
+void str_lower(char *s);
+
+/* Unsigned decimal in [0, max], the whole string.  Returns 0 or -1. */
+int parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+/*
+ * A duration: a number followed by "ms", "s" (the default), "m" or "h".
+ * Result in milliseconds, at most max_ms.  Returns 0 or -1.
+ */
+int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out_ms);
+
+/* yes/no, true/false, on/off, 1/0.  Returns 0 or -1. */
+int parse_bool(const char *s, bool *out);
+
+/* Writes 2*n lowercase hex digits and a NUL to out (size >= 2*n + 1). */
+void hex_encode(const uint8_t *p, size_t n, char *out);
+
+/* Milliseconds from a monotonic clock. */
+uint64_t monotonic_ms(void);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * The text dialect: request lines (RFC 1078 TCPMUX and fived's commands).
+ * Pure code: bytes in, a line or a command out; no I/O, no state.
+ */
+#ifndef FIVE_LINE_H
+#define FIVE_LINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A request line with its CRLF (or bare LF) is at most this long. */
+#define LINE_MAX_BYTES 512
+
+/* Service names: [A-Za-z0-9][A-Za-z0-9._+-]*, at most this long. */
+#define NAME_MAX_LEN 64
+
+/* Virtual host names: DNS-like, at most this long. */
+#define VHOST_MAX_LEN 253
+
+/* Words after the command word on one line. */
+#define CMD_ARGS_MAX 4
+
+enum line_status {
+	LINE_NEED_MORE = 0, /* no complete line yet, nothing wrong so far */
+	LINE_OK = 1,        /* a line was taken */
+	LINE_TOO_LONG = -1, /* no terminator within LINE_MAX_BYTES */
+	LINE_BAD_BYTE = -2, /* a byte other than printable ASCII before the terminator */
+};
+
+/*
+ * Takes the first line from data[0..len).  On LINE_OK, writes the line
+ * without its terminator, NUL-terminated, into out and sets *used to the
+ * bytes it spanned including the terminator.  Bad bytes and overlong lines
+ * are reported as soon as they are seen, without waiting for the rest.
+ */
+enum line_status line_take(const uint8_t *data, size_t len, char out[LINE_MAX_BYTES],
+			   size_t *used);
+
+enum cmd_kind {
+	CMD_SERVICE, /* a service name, optionally followed by one argument */
+	CMD_HELP,
+	CMD_LIST,
+	CMD_HOST,
+	CMD_QUIT,
+	CMD_AUTH,
+	CMD_TLS,
+	CMD_TOKEN,
+};
+
+struct cmd {
+	enum cmd_kind kind;
+	char word[NAME_MAX_LEN + 1]; /* CMD_SERVICE: the service name, lowercased */
+	unsigned nargs;
+	const char *args[CMD_ARGS_MAX]; /* point into storage */
+	char storage[LINE_MAX_BYTES];
+};
+
+/*
+ * Parses one line (as produced by line_take) into *out.  Command words are
+ * case-insensitive.  Returns 0, or -1 with *why set to a static message
+ * fit to send to the client.
+ */
+int cmd_parse(const char *line, struct cmd *out, const char **why);
+
+/* Whether s is a valid service name; also used for configuration. */
+int name_valid(const char *s);
+
+/* Whether s is a valid virtual host name. */
+int vhost_name_valid(const char *s);
+
+/* Whether s (case-insensitively) is a command word and so cannot name a service. */
+int name_reserved(const char *s);
+
+#endif

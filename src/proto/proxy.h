@@ -1,0 +1,52 @@
+/*
+ * PROXY protocol headers (v1 text, v2 binary with TLVs), written to a
+ * backend before the first byte of the client's stream so the backend
+ * learns who the client is.  Pure encoders: no I/O.
+ */
+#ifndef FIVE_PROXY_H
+#define FIVE_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* The v1 specification's own bound: 107 characters plus CRLF. */
+#define PROXY_V1_MAX 108
+
+/* v2: the fixed 16-byte preamble, the largest address block, and room for TLVs. */
+#define PROXY_V2_PREAMBLE 16
+#define PROXY_V2_MAX      2048
+
+/* TLV types from the specification. */
+#define PP2_TYPE_AUTHORITY 0x02
+#define PP2_TYPE_UNIQUE_ID 0x05
+#define PP2_UNIQUE_ID_MAX  128
+
+/* Project TLVs in the range the specification leaves to applications. */
+#define PP2_TYPE_FIVE_IDENTITY    0xE0
+#define PP2_TYPE_FIVE_AUTH_METHOD 0xE1
+#define PP2_TYPE_FIVE_SERVICE     0xE2
+
+struct proxy_tlv {
+	uint8_t type;
+	const void *value;
+	size_t len; /* at most 65535 */
+};
+
+/*
+ * Writes "PROXY TCP4|TCP6 SRC DST SPORT DPORT\r\n", or "PROXY UNKNOWN\r\n"
+ * when either address is not IPv4/IPv6 or the families differ.  Returns the
+ * length written (no NUL), or -1 when out is smaller than PROXY_V1_MAX.
+ */
+int proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char *out,
+		    size_t size);
+
+/*
+ * Writes a v2 PROXY header with the given TLVs, with family UNSPEC when the
+ * addresses are not both IPv4 or both IPv6.  Returns the length written, or
+ * -1 when it would not fit in size bytes or a TLV is too long.
+ */
+int proxy_v2_encode(const struct sockaddr *src, const struct sockaddr *dst,
+		    const struct proxy_tlv *tlvs, size_t ntlvs, uint8_t *out, size_t size);
+
+#endif

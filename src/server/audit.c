@@ -1,0 +1,79 @@
+#include "server/audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+struct audit {
+	FILE *out;     /* NULL when there is no log */
+	bool owns_out; /* a file we opened, not standard output */
+};
+
+struct audit *
+audit_open(const char *path)
+{
+	struct audit *a = calloc(1, sizeof(*a));
+	int fd;
+
+	if (a == NULL)
+		return NULL;
+	if (strcmp(path, "-") == 0) {
+		a->out = stdout;
+		setvbuf(stdout, NULL, _IOLBF, 0);
+	} else if (path[0] != '\0') {
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+		if (fd < 0 || (a->out = fdopen(fd, "a")) == NULL) {
+			log_error("audit log %s: %s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			free(a);
+			return NULL;
+		}
+		setvbuf(a->out, NULL, _IOLBF, 0);
+		a->owns_out = true;
+	}
+	return a;
+}
+
+void
+audit_close(struct audit *a)
+{
+	if (a == NULL)
+		return;
+	if (a->owns_out)
+		fclose(a->out);
+	free(a);
+}
+
+void
+audit_write(struct audit *a, json_t *record)
+{
+	char stamp[40];
+	struct timeval tv;
+	struct tm tm;
+	json_t *line;
+
+	if (a == NULL || a->out == NULL || record == NULL) {
+		json_decref(record);
+		return;
+	}
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
+		 (long)(tv.tv_usec / 1000));
+	/* "time" first, so that the log reads and sorts well as text. */
+	line = json_pack("{s:s}", "time", stamp);
+	json_object_update(line, record);
+	if (json_dumpf(line, a->out, JSON_COMPACT | JSON_PRESERVE_ORDER) == 0)
+		fputc('\n', a->out);
+	json_decref(line);
+	json_decref(record);
+}

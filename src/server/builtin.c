@@ -1,0 +1,217 @@
+#include "server/builtin.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "server/chunk.h"
+
+/* The echo stops reading while this much is waiting to go back out. */
+#define ECHO_BACKLOG_MAX (256 * 1024)
+
+/* chargen sends every CHARGEN_TICK_MS, and only when its previous output has drained. */
+#define CHARGEN_TICK_MS 50
+#define CHARGEN_LINE    72 /* characters per line, RFC 864 */
+#define CHARGEN_SPAN    95 /* printable ASCII characters rotated through */
+#define DAYTIME_MAX     64
+
+struct builtin {
+	uv_pipe_t pipe;
+	uv_timer_t timer; /* chargen only */
+	enum builtin_kind kind;
+	uint64_t rate;     /* chargen: bytes per second */
+	unsigned line;     /* chargen: line number, the pattern's rotation */
+	unsigned column;   /* chargen: position within the current line */
+	bool paused;       /* echo: reading stopped for backpressure */
+	bool input_ended;
+	int open_handles;
+};
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void
+on_closed(uv_handle_t *h)
+{
+	struct builtin *b = h->data;
+
+	if (--b->open_handles == 0)
+		free(b);
+}
+
+static void
+finish(struct builtin *b)
+{
+	if (uv_is_closing((uv_handle_t *)&b->pipe))
+		return;
+	uv_close((uv_handle_t *)&b->pipe, on_closed);
+	if (b->kind == BUILTIN_CHARGEN)
+		uv_close((uv_handle_t *)&b->timer, on_closed);
+}
+
+static void
+on_written(uv_write_t *req, int status)
+{
+	struct chunk *c = (struct chunk *)req;
+	struct builtin *b = c->owner;
+
+	free(c);
+	if (status < 0) {
+		finish(b);
+		return;
+	}
+	if (b->paused && uv_stream_get_write_queue_size((uv_stream_t *)&b->pipe) == 0 &&
+	    !uv_is_closing((uv_handle_t *)&b->pipe)) {
+		b->paused = false;
+		uv_read_start((uv_stream_t *)&b->pipe, chunk_alloc, on_read);
+	}
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+	free(req);
+}
+
+/* No more output: end the write side.  The peer's close then ends us. */
+static void
+end_output(struct builtin *b)
+{
+	uv_shutdown_t *req = malloc(sizeof(*req));
+
+	if (req == NULL || uv_shutdown(req, (uv_stream_t *)&b->pipe, on_shutdown) != 0) {
+		free(req);
+		finish(b);
+	}
+}
+
+static void
+echo_back(struct builtin *b, const uv_buf_t *buf, size_t n)
+{
+	uv_stream_t *st = (uv_stream_t *)&b->pipe;
+
+	if (chunk_write(chunk_of(buf), n, st, b, NULL, on_written) != 0) {
+		finish(b);
+		return;
+	}
+	if (uv_stream_get_write_queue_size(st) > ECHO_BACKLOG_MAX) {
+		uv_read_stop(st);
+		b->paused = true;
+	}
+}
+
+static void
+on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct builtin *b = st->data;
+
+	if (nread > 0 && b->kind == BUILTIN_ECHO) {
+		echo_back(b, buf, (size_t)nread);
+		return;
+	}
+	chunk_release(buf);
+	if (nread >= 0)
+		return;
+	if (nread != UV_EOF) {
+		finish(b);
+		return;
+	}
+	/*
+	 * End of input.  chargen goes on until its writes fail (RFC 864: until
+	 * the caller closes); daytime already ended its output; the peer's
+	 * close of a socketpair shows up as a failed write or EOF after this.
+	 */
+	b->input_ended = true;
+	uv_read_stop(st);
+	if (b->kind == BUILTIN_ECHO || b->kind == BUILTIN_DISCARD)
+		end_output(b);
+	else if (b->kind == BUILTIN_DAYTIME)
+		finish(b);
+}
+
+static void
+send_daytime(struct builtin *b)
+{
+	char text[DAYTIME_MAX];
+	struct chunk *c;
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&now, &tm);
+	n = strftime(text, sizeof(text), "%A, %B %d, %Y %H:%M:%S-UTC\r\n", &tm);
+	if ((c = chunk_copy(text, n)) == NULL ||
+	    chunk_write(c, n, (uv_stream_t *)&b->pipe, b, NULL, on_written) != 0) {
+		finish(b);
+		return;
+	}
+	end_output(b);
+}
+
+/* The RFC 864 pattern: line i is 72 characters starting at the (i+1)th printable character. */
+static void
+fill_chargen(struct builtin *b, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (b->column == CHARGEN_LINE) {
+			out[i] = '\r';
+			b->column++;
+		} else if (b->column == CHARGEN_LINE + 1) {
+			out[i] = '\n';
+			b->column = 0;
+			b->line = (b->line + 1) % CHARGEN_SPAN;
+		} else {
+			out[i] = (char)(' ' + (b->line + b->column + 1) % CHARGEN_SPAN);
+			b->column++;
+		}
+	}
+}
+
+static void
+on_chargen_tick(uv_timer_t *t)
+{
+	struct builtin *b = t->data;
+	size_t n = (size_t)(b->rate * CHARGEN_TICK_MS / 1000);
+	struct chunk *c;
+
+	if (n == 0)
+		n = 1;
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&b->pipe) > 0)
+		return;
+	if ((c = malloc(sizeof(*c) + n)) == NULL)
+		return;
+	fill_chargen(b, c->data, n);
+	if (chunk_write(c, n, (uv_stream_t *)&b->pipe, b, NULL, on_written) != 0)
+		finish(b);
+}
+
+int
+builtin_start(uv_loop_t *loop, int fd, const struct service *svc)
+{
+	struct builtin *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (b == NULL)
+		return UV_ENOMEM;
+	b->kind = svc->builtin;
+	b->rate = svc->chargen_rate;
+	uv_pipe_init(loop, &b->pipe, 0);
+	b->pipe.data = b;
+	b->open_handles = 1;
+	if ((r = uv_pipe_open(&b->pipe, fd)) != 0) {
+		uv_close((uv_handle_t *)&b->pipe, on_closed);
+		return r;
+	}
+	uv_read_start((uv_stream_t *)&b->pipe, chunk_alloc, on_read);
+	if (b->kind == BUILTIN_DAYTIME)
+		send_daytime(b);
+	if (b->kind == BUILTIN_CHARGEN) {
+		uv_timer_init(loop, &b->timer);
+		b->timer.data = b;
+		b->open_handles++;
+		uv_timer_start(&b->timer, on_chargen_tick, 0, CHARGEN_TICK_MS);
+	}
+	return 0;
+}

@@ -1,0 +1,857 @@
+#include "server/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+/* inih reads lines into a buffer of this size; longer lines are refused here. */
+#define INI_LINE_BUFFER 200
+
+enum section {
+	SEC_NONE,
+	SEC_SERVER,
+	SEC_SERVICE,
+	SEC_VHOST,
+	SEC_INVALID, /* a bad header: keys under it are ignored, the header was reported */
+};
+
+struct parser;
+typedef int (*key_setter)(struct parser *p, const char *value, const char **why);
+
+struct key {
+	const char *name;
+	enum section sec;
+	bool repeatable;
+	key_setter set;
+};
+
+#define KEYS_MAX 32
+
+struct parser {
+	const char *name; /* the file, for messages */
+	const char *text;
+	size_t len, pos;
+	unsigned line;
+	struct config *cfg;
+	struct config_errors *errs;
+	enum section sec;
+	bool server_seen;
+	bool seen[KEYS_MAX]; /* keys set in the current section */
+	struct service *svc; /* current [service:] */
+	struct vhost *vh;    /* current [vhost:] */
+	struct service **svc_tail;
+	struct vhost **vh_tail;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+error_at(struct parser *p, unsigned line, const char *fmt, ...)
+{
+	struct config_errors *e = p->errs;
+	size_t used = strlen(e->text);
+	va_list ap;
+	int n;
+
+	e->count++;
+	if (used >= sizeof(e->text) - 1)
+		return;
+	n = snprintf(e->text + used, sizeof(e->text) - used, "%s:%u: ", p->name, line);
+	if (n < 0 || (size_t)n >= sizeof(e->text) - used)
+		return;
+	used += (size_t)n;
+	va_start(ap, fmt);
+	vsnprintf(e->text + used, sizeof(e->text) - used, fmt, ap);
+	va_end(ap);
+	used = strlen(e->text);
+	if (used < sizeof(e->text) - 1) {
+		e->text[used] = '\n';
+		e->text[used + 1] = '\0';
+	}
+}
+
+/* --- values ---------------------------------------------------------------- */
+
+static int
+set_count(uint64_t *dst, const char *value, uint64_t max, const char **why)
+{
+	if (parse_uint(value, max, dst) != 0 || *dst == 0) {
+		*why = "expected a positive whole number";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_timeout(uint64_t *dst, const char *value, bool zero_ok, const char **why)
+{
+	if (parse_duration_ms(value, MAX_TIMEOUT_MS, dst) != 0 || (!zero_ok && *dst == 0)) {
+		*why = zero_ok ? "expected a duration such as 30s, 500ms, 5m or 0 for none"
+			       : "expected a positive duration such as 30s, 500ms or 5m";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Splits a command line into words at spaces and tabs; double quotes group
+ * words and a backslash inside them escapes '"' or '\'.  Returns a
+ * NULL-terminated array the caller frees with free_argv, or NULL.
+ */
+static char **
+split_argv(const char *s, const char **why)
+{
+	char **argv = calloc(CONFIG_EXEC_ARGS_MAX + 1, sizeof(*argv));
+	char *word = malloc(strlen(s) + 1);
+	size_t n = 0, w;
+
+	if (argv == NULL || word == NULL)
+		goto fail;
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		if (n == CONFIG_EXEC_ARGS_MAX) {
+			*why = "too many arguments";
+			goto fail;
+		}
+		for (w = 0; *s != '\0' && *s != ' ' && *s != '\t'; s++) {
+			if (*s != '"') {
+				word[w++] = *s;
+				continue;
+			}
+			for (s++; *s != '"'; s++) {
+				if (*s == '\0') {
+					*why = "unterminated quote";
+					goto fail;
+				}
+				if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+					s++;
+				word[w++] = *s;
+			}
+		}
+		word[w] = '\0';
+		if ((argv[n++] = strdup(word)) == NULL)
+			goto fail;
+	}
+	free(word);
+	return argv;
+fail:
+	for (w = 0; argv != NULL && argv[w] != NULL; w++)
+		free(argv[w]);
+	free(argv);
+	free(word);
+	return NULL;
+}
+
+static void
+free_argv(char **argv)
+{
+	size_t i;
+
+	for (i = 0; argv != NULL && argv[i] != NULL; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+/* --- [server] --------------------------------------------------------------- */
+
+static int
+server_listen(struct parser *p, const char *value, const char **why)
+{
+	char copy[INI_LINE_BUFFER];
+	char *word, *save = NULL;
+
+	str_copy(copy, value, sizeof(copy));
+	for (word = strtok_r(copy, " \t", &save); word != NULL;
+	     word = strtok_r(NULL, " \t", &save)) {
+		if (p->cfg->nlisten == CONFIG_LISTEN_MAX) {
+			*why = "too many listen addresses";
+			return -1;
+		}
+		if (addr_parse(word, &p->cfg->listen[p->cfg->nlisten], why) != 0)
+			return -1;
+		if (p->cfg->listen[p->cfg->nlisten].kind == ADDR_TCP &&
+		    !p->cfg->listen[p->cfg->nlisten].numeric) {
+			*why = "a listen address must be an IP address, not a name";
+			return -1;
+		}
+		p->cfg->nlisten++;
+	}
+	return 0;
+}
+
+static int
+server_listen_fallback(struct parser *p, const char *value, const char **why)
+{
+	if (addr_parse(value, &p->cfg->listen_fallback, why) != 0)
+		return -1;
+	if (p->cfg->listen_fallback.kind != ADDR_TCP || !p->cfg->listen_fallback.numeric) {
+		*why = "the fallback must be a tcp: address with an IP address";
+		return -1;
+	}
+	p->cfg->has_listen_fallback = true;
+	return 0;
+}
+
+static int
+server_audit_log(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "-") != 0 && strcmp(value, "none") != 0 && value[0] != '/') {
+		*why = "expected an absolute path, - (standard output) or none";
+		return -1;
+	}
+	free(p->cfg->audit_log);
+	if ((p->cfg->audit_log = strdup(strcmp(value, "none") == 0 ? "" : value)) == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+server_max_connections(struct parser *p, const char *value, const char **why)
+{
+	return set_count(&p->cfg->max_connections, value, 1000000, why);
+}
+
+static int
+server_max_per_source(struct parser *p, const char *value, const char **why)
+{
+	return set_count(&p->cfg->max_per_source, value, 1000000, why);
+}
+
+static int
+server_request_timeout(struct parser *p, const char *value, const char **why)
+{
+	return set_timeout(&p->cfg->request_timeout_ms, value, false, why);
+}
+
+static int
+server_connect_timeout(struct parser *p, const char *value, const char **why)
+{
+	return set_timeout(&p->cfg->connect_timeout_ms, value, false, why);
+}
+
+static int
+server_idle_timeout(struct parser *p, const char *value, const char **why)
+{
+	return set_timeout(&p->cfg->idle_timeout_ms, value, true, why);
+}
+
+static int
+server_drain_timeout(struct parser *p, const char *value, const char **why)
+{
+	return set_timeout(&p->cfg->drain_timeout_ms, value, true, why);
+}
+
+static int
+server_default_vhost(struct parser *p, const char *value, const char **why)
+{
+	if (!vhost_name_valid(value)) {
+		*why = "invalid vhost name";
+		return -1;
+	}
+	str_copy(p->cfg->default_vhost, value, sizeof(p->cfg->default_vhost));
+	str_lower(p->cfg->default_vhost);
+	return 0;
+}
+
+/* --- [service:NAME] ------------------------------------------------------- */
+
+static int
+backend_builtin(struct service *svc, const char *name, const char **why)
+{
+	static const struct {
+		const char *name;
+		enum builtin_kind kind;
+	} builtins[] = {{"echo", BUILTIN_ECHO},
+			{"discard", BUILTIN_DISCARD},
+			{"daytime", BUILTIN_DAYTIME},
+			{"chargen", BUILTIN_CHARGEN}};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(builtins); i++) {
+		if (strcmp(name, builtins[i].name) == 0) {
+			svc->backend = BACKEND_BUILTIN;
+			svc->builtin = builtins[i].kind;
+			return 0;
+		}
+	}
+	*why = "unknown built-in (echo, discard, daytime, chargen)";
+	return -1;
+}
+
+static int
+backend_exec(struct service *svc, const char *cmdline, const char **why)
+{
+	*why = "exec: needs an absolute program path";
+	if ((svc->argv = split_argv(cmdline, why)) == NULL)
+		return -1;
+	if (svc->argv[0] == NULL || svc->argv[0][0] != '/') {
+		*why = "exec: needs an absolute program path";
+		return -1;
+	}
+	svc->backend = BACKEND_EXEC;
+	return 0;
+}
+
+static int
+service_backend(struct parser *p, const char *value, const char **why)
+{
+	struct service *svc = p->svc;
+
+	if (strncmp(value, "builtin:", 8) == 0)
+		return backend_builtin(svc, value + 8, why);
+	if (strncmp(value, "exec:", 5) == 0)
+		return backend_exec(svc, value + 5, why);
+	if (strncmp(value, "tcp:", 4) == 0 || strncmp(value, "unix:", 5) == 0) {
+		if (addr_parse(value, &svc->addr, why) != 0)
+			return -1;
+		if (svc->addr.kind == ADDR_TCP && svc->addr.port == 0) {
+			*why = "a backend needs a port other than 0";
+			return -1;
+		}
+		svc->backend = svc->addr.kind == ADDR_TCP ? BACKEND_TCP : BACKEND_UNIX;
+		return 0;
+	}
+	*why = "expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS or builtin:NAME";
+	return -1;
+}
+
+static int
+service_proxy_protocol(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "v1") == 0)
+		p->svc->proxy = PROXY_V1;
+	else if (strcmp(value, "v2") == 0)
+		p->svc->proxy = PROXY_V2;
+	else if (strcmp(value, "none") == 0)
+		p->svc->proxy = PROXY_NONE;
+	else {
+		*why = "expected v1, v2 or none";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+service_idle_timeout(struct parser *p, const char *value, const char **why)
+{
+	p->svc->has_idle_timeout = true;
+	return set_timeout(&p->svc->idle_timeout_ms, value, true, why);
+}
+
+static int
+service_connect_timeout(struct parser *p, const char *value, const char **why)
+{
+	p->svc->has_connect_timeout = true;
+	return set_timeout(&p->svc->connect_timeout_ms, value, false, why);
+}
+
+static int
+service_chargen_rate(struct parser *p, const char *value, const char **why)
+{
+	p->svc->has_chargen_rate = true;
+	return set_count(&p->svc->chargen_rate, value, 1024 * 1024 * 1024, why);
+}
+
+/* --- [vhost:NAME] ----------------------------------------------------------- */
+
+static int
+vhost_add(struct vhost *vh, const char *item, const char **why)
+{
+	struct vhost_entry *e, *grown;
+	const char *eq = strchr(item, '=');
+	size_t i;
+
+	if (vh->nentries == CONFIG_VHOST_ENTRIES_MAX) {
+		*why = "too many services in one vhost";
+		return -1;
+	}
+	grown = realloc(vh->entries, (vh->nentries + 1) * sizeof(*e));
+	if (grown == NULL) {
+		*why = "out of memory";
+		return -1;
+	}
+	vh->entries = grown;
+	e = &vh->entries[vh->nentries];
+	memset(e, 0, sizeof(*e));
+	if (eq != NULL && (size_t)(eq - item) <= NAME_MAX_LEN)
+		memcpy(e->alias, item, (size_t)(eq - item));
+	str_copy(e->target, eq != NULL ? eq + 1 : item, sizeof(e->target));
+	if (eq == NULL)
+		str_copy(e->alias, item, sizeof(e->alias));
+	str_lower(e->alias);
+	str_lower(e->target);
+	if (!name_valid(e->alias) || !name_valid(e->target) || name_reserved(e->alias)) {
+		*why = "expected service names, each NAME or ALIAS=NAME";
+		return -1;
+	}
+	for (i = 0; i < vh->nentries; i++) {
+		if (strcmp(vh->entries[i].alias, e->alias) == 0) {
+			*why = "a name appears twice in this vhost";
+			return -1;
+		}
+	}
+	vh->nentries++;
+	return 0;
+}
+
+static int
+vhost_services(struct parser *p, const char *value, const char **why)
+{
+	char copy[INI_LINE_BUFFER];
+	char *word, *save = NULL;
+
+	str_copy(copy, value, sizeof(copy));
+	for (word = strtok_r(copy, " \t", &save); word != NULL;
+	     word = strtok_r(NULL, " \t", &save))
+		if (vhost_add(p->vh, word, why) != 0)
+			return -1;
+	return 0;
+}
+
+static const struct key keys[] = {
+	{"listen", SEC_SERVER, true, server_listen},
+	{"listen_fallback", SEC_SERVER, false, server_listen_fallback},
+	{"audit_log", SEC_SERVER, false, server_audit_log},
+	{"max_connections", SEC_SERVER, false, server_max_connections},
+	{"max_per_source", SEC_SERVER, false, server_max_per_source},
+	{"request_timeout", SEC_SERVER, false, server_request_timeout},
+	{"connect_timeout", SEC_SERVER, false, server_connect_timeout},
+	{"idle_timeout", SEC_SERVER, false, server_idle_timeout},
+	{"drain_timeout", SEC_SERVER, false, server_drain_timeout},
+	{"default_vhost", SEC_SERVER, false, server_default_vhost},
+	{"backend", SEC_SERVICE, false, service_backend},
+	{"proxy_protocol", SEC_SERVICE, false, service_proxy_protocol},
+	{"idle_timeout", SEC_SERVICE, false, service_idle_timeout},
+	{"connect_timeout", SEC_SERVICE, false, service_connect_timeout},
+	{"chargen_rate", SEC_SERVICE, false, service_chargen_rate},
+	{"services", SEC_VHOST, true, vhost_services},
+};
+
+_Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");
+
+/* --- sections --------------------------------------------------------------- */
+
+/* Checks made when a section is complete, while its line is still known. */
+static void
+section_end(struct parser *p)
+{
+	struct service *svc = p->svc;
+
+	if (p->sec != SEC_SERVICE || svc == NULL)
+		return;
+	if (svc->backend == BACKEND_NONE)
+		error_at(p, svc->line, "service %s: no backend", svc->name);
+	if (svc->proxy != PROXY_NONE && svc->backend != BACKEND_TCP &&
+	    svc->backend != BACKEND_UNIX)
+		error_at(p, svc->line, "service %s: proxy_protocol needs a tcp: or unix: backend",
+			 svc->name);
+	if (svc->has_chargen_rate && !(svc->backend == BACKEND_BUILTIN && svc->builtin == BUILTIN_CHARGEN))
+		error_at(p, svc->line, "service %s: chargen_rate is for builtin:chargen only",
+			 svc->name);
+}
+
+static void
+begin_service(struct parser *p, const char *name)
+{
+	struct service *svc, *other;
+
+	if (!name_valid(name) || name_reserved(name)) {
+		error_at(p, p->line, "invalid or reserved service name \"%s\"", name);
+		p->sec = SEC_INVALID;
+		return;
+	}
+	for (other = p->cfg->services; other != NULL; other = other->next) {
+		if (strcasecmp(other->name, name) == 0) {
+			error_at(p, p->line, "service %s already defined at line %u", name,
+				 other->line);
+			p->sec = SEC_INVALID;
+			return;
+		}
+	}
+	if ((svc = calloc(1, sizeof(*svc))) == NULL) {
+		error_at(p, p->line, "out of memory");
+		p->sec = SEC_INVALID;
+		return;
+	}
+	str_copy(svc->name, name, sizeof(svc->name));
+	str_lower(svc->name);
+	svc->line = p->line;
+	svc->chargen_rate = DEFAULT_CHARGEN_RATE;
+	*p->svc_tail = svc;
+	p->svc_tail = &svc->next;
+	p->svc = svc;
+	p->sec = SEC_SERVICE;
+}
+
+static void
+begin_vhost(struct parser *p, const char *name)
+{
+	struct vhost *vh, *other;
+
+	if (!vhost_name_valid(name)) {
+		error_at(p, p->line, "invalid vhost name \"%s\"", name);
+		p->sec = SEC_INVALID;
+		return;
+	}
+	for (other = p->cfg->vhosts; other != NULL; other = other->next) {
+		if (strcasecmp(other->name, name) == 0) {
+			error_at(p, p->line, "vhost %s already defined at line %u", name,
+				 other->line);
+			p->sec = SEC_INVALID;
+			return;
+		}
+	}
+	if ((vh = calloc(1, sizeof(*vh))) == NULL) {
+		error_at(p, p->line, "out of memory");
+		p->sec = SEC_INVALID;
+		return;
+	}
+	str_copy(vh->name, name, sizeof(vh->name));
+	str_lower(vh->name);
+	vh->line = p->line;
+	*p->vh_tail = vh;
+	p->vh_tail = &vh->next;
+	p->vh = vh;
+	p->sec = SEC_VHOST;
+}
+
+/* A header line "[...]" starting in column 1. */
+static void
+begin_section(struct parser *p, const char *line, size_t len)
+{
+	char name[INI_LINE_BUFFER];
+	const char *close = memchr(line, ']', len);
+	size_t n;
+
+	section_end(p);
+	memset(p->seen, 0, sizeof(p->seen));
+	p->svc = NULL;
+	p->vh = NULL;
+	p->sec = SEC_INVALID;
+	if (close == NULL) {
+		error_at(p, p->line, "section header without ']'");
+		return;
+	}
+	n = (size_t)(close - line - 1);
+	memcpy(name, line + 1, n);
+	name[n] = '\0';
+	if (strcmp(name, "server") == 0) {
+		if (p->server_seen)
+			error_at(p, p->line, "[server] appears twice");
+		p->server_seen = true;
+		p->sec = SEC_SERVER;
+	} else if (strncmp(name, "service:", 8) == 0) {
+		begin_service(p, name + 8);
+	} else if (strncmp(name, "vhost:", 6) == 0) {
+		begin_vhost(p, name + 6);
+	} else {
+		error_at(p, p->line, "unknown section [%s]", name);
+	}
+}
+
+/* --- inih glue ------------------------------------------------------------- */
+
+/*
+ * inih's reader: hands over one whole line at a time, so that the number of
+ * calls is the line number, and notes section headers as they pass.
+ */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	const char *start = p->text + p->pos;
+	const char *nl;
+	size_t len, indent;
+
+	if (p->pos >= p->len)
+		return NULL;
+	nl = memchr(start, '\n', p->len - p->pos);
+	len = nl != NULL ? (size_t)(nl - start) : p->len - p->pos;
+	p->pos += len + (nl != NULL);
+	p->line++;
+	str[0] = '\0';
+	if (memchr(start, '\0', len) != NULL) {
+		error_at(p, p->line, "NUL byte in line");
+		return str;
+	}
+	if (len + 2 > (size_t)num) {
+		error_at(p, p->line, "line longer than %d characters (continue a list on an indented next line)",
+			 num - 2);
+		return str;
+	}
+	for (indent = 0; indent < len && (start[indent] == ' ' || start[indent] == '\t'); indent++)
+		;
+	if (len > 0 && start[0] == '[')
+		begin_section(p, start, len);
+	else if (indent < len && start[indent] == '[')
+		error_at(p, p->line, "a section header must start in the first column");
+	memcpy(str, start, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+	return str;
+}
+
+static int
+handle_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	const char *why = "invalid value";
+	size_t i;
+
+	if (p->sec == SEC_INVALID)
+		return 1;
+	if (p->sec == SEC_NONE) {
+		error_at(p, p->line, "%s: key outside any section", name);
+		return 1;
+	}
+	for (i = 0; i < ARRAY_LEN(keys); i++) {
+		if (keys[i].sec != p->sec || strcmp(keys[i].name, name) != 0)
+			continue;
+		if (p->seen[i] && !keys[i].repeatable) {
+			error_at(p, p->line, "%s: set twice in this section", name);
+			return 1;
+		}
+		p->seen[i] = true;
+		if (keys[i].set(p, value, &why) != 0)
+			error_at(p, p->line, "%s: %s", name, why);
+		return 1;
+	}
+	error_at(p, p->line, "unknown key \"%s\" in [%s]", name, section);
+	return 1;
+}
+
+/* --- whole-file checks ----------------------------------------------------- */
+
+static void
+resolve(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+	struct service *svc;
+	struct vhost *vh;
+	size_t i;
+
+	if (cfg->nlisten == 0)
+		error_at(p, p->line, "no listen address: set listen in [server]");
+	for (svc = cfg->services; svc != NULL; svc = svc->next) {
+		if (!svc->has_idle_timeout)
+			svc->idle_timeout_ms = cfg->idle_timeout_ms;
+		if (!svc->has_connect_timeout)
+			svc->connect_timeout_ms = cfg->connect_timeout_ms;
+	}
+	for (vh = cfg->vhosts; vh != NULL; vh = vh->next) {
+		for (i = 0; i < vh->nentries; i++) {
+			struct vhost_entry *e = &vh->entries[i];
+			for (svc = cfg->services; svc != NULL; svc = svc->next)
+				if (strcmp(svc->name, e->target) == 0)
+					break;
+			if (svc == NULL)
+				error_at(p, vh->line, "vhost %s: no service %s", vh->name,
+					 e->target);
+			e->service = svc;
+		}
+	}
+	if (cfg->default_vhost[0] != '\0' && config_vhost(cfg, cfg->default_vhost) == NULL)
+		error_at(p, p->line, "default_vhost: no [vhost:%s]", cfg->default_vhost);
+}
+
+static void
+config_free(struct config *cfg)
+{
+	struct service *svc, *svc_next;
+	struct vhost *vh, *vh_next;
+
+	for (svc = cfg->services; svc != NULL; svc = svc_next) {
+		svc_next = svc->next;
+		free_argv(svc->argv);
+		free(svc);
+	}
+	for (vh = cfg->vhosts; vh != NULL; vh = vh_next) {
+		vh_next = vh->next;
+		free(vh->entries);
+		free(vh);
+	}
+	free(cfg->audit_log);
+	free(cfg);
+}
+
+struct config *
+config_parse(const char *name, const char *text, size_t len, struct config_errors *errs)
+{
+	struct parser p;
+	struct config *cfg;
+	int r;
+
+	memset(errs, 0, sizeof(*errs));
+	memset(&p, 0, sizeof(p));
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL || (cfg->audit_log = strdup("-")) == NULL) {
+		free(cfg);
+		snprintf(errs->text, sizeof(errs->text), "%s: out of memory\n", name);
+		errs->count = 1;
+		return NULL;
+	}
+	cfg->refs = 1;
+	cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
+	cfg->max_per_source = DEFAULT_MAX_PER_SOURCE;
+	cfg->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT;
+	cfg->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT;
+	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT;
+	cfg->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT;
+	p.name = name;
+	p.text = text;
+	p.len = len;
+	p.cfg = cfg;
+	p.errs = errs;
+	p.svc_tail = &cfg->services;
+	p.vh_tail = &cfg->vhosts;
+	r = ini_parse_stream(read_line, &p, handle_key, &p);
+	section_end(&p);
+	if (r > 0)
+		error_at(&p, (unsigned)r, "syntax error: expected [section] or key = value");
+	else if (r < 0)
+		error_at(&p, 0, "cannot parse");
+	resolve(&p);
+	if (errs->count > 0) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	struct config *cfg = NULL;
+	struct stat st;
+	char *text = NULL;
+	ssize_t n;
+	int fd;
+
+	memset(errs, 0, sizeof(*errs));
+	errs->count = 1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		snprintf(errs->text, sizeof(errs->text), "%s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
+		snprintf(errs->text, sizeof(errs->text), "%s: not a regular file of at most %d bytes\n",
+			 path, CONFIG_FILE_MAX);
+		goto out;
+	}
+	if ((text = malloc((size_t)st.st_size + 1)) == NULL)
+		goto out;
+	if ((n = read(fd, text, (size_t)st.st_size)) != st.st_size) {
+		snprintf(errs->text, sizeof(errs->text), "%s: short read\n", path);
+		goto out;
+	}
+	cfg = config_parse(path, text, (size_t)n, errs);
+out:
+	free(text);
+	close(fd);
+	return cfg;
+}
+
+struct config *
+config_builtin(void)
+{
+	struct config_errors errs;
+
+	return config_parse("(built-in)", config_builtin_text, strlen(config_builtin_text), &errs);
+}
+
+struct config *
+config_ref(struct config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
+void
+config_unref(struct config *cfg)
+{
+	if (cfg != NULL && --cfg->refs == 0)
+		config_free(cfg);
+}
+
+const struct vhost *
+config_vhost(const struct config *cfg, const char *name)
+{
+	const struct vhost *vh;
+
+	for (vh = cfg->vhosts; vh != NULL; vh = vh->next)
+		if (strcasecmp(vh->name, name) == 0)
+			return vh;
+	return NULL;
+}
+
+const struct service *
+config_lookup(const struct config *cfg, const struct vhost *vh, const char *name)
+{
+	const struct service *svc;
+	size_t i;
+
+	if (vh == NULL && cfg->default_vhost[0] != '\0')
+		vh = config_vhost(cfg, cfg->default_vhost);
+	if (vh != NULL) {
+		for (i = 0; i < vh->nentries; i++)
+			if (strcasecmp(vh->entries[i].alias, name) == 0)
+				return vh->entries[i].service;
+		return NULL;
+	}
+	for (svc = cfg->services; svc != NULL; svc = svc->next)
+		if (strcasecmp(svc->name, name) == 0)
+			return svc;
+	return NULL;
+}
+
+void
+config_each_name(const struct config *cfg, const struct vhost *vh,
+		 void (*fn)(void *arg, const char *name, const struct service *svc), void *arg)
+{
+	const struct service *svc;
+	size_t i;
+
+	if (vh == NULL && cfg->default_vhost[0] != '\0')
+		vh = config_vhost(cfg, cfg->default_vhost);
+	if (vh != NULL) {
+		for (i = 0; i < vh->nentries; i++)
+			fn(arg, vh->entries[i].alias, vh->entries[i].service);
+		return;
+	}
+	for (svc = cfg->services; svc != NULL; svc = svc->next)
+		fn(arg, svc->name, svc);
+}
+
+/*
+ * Without -c, fived serves inetd's classic internal services on loopback:
+ * something real to try, and nothing reachable from another host.
+ */
+const char config_builtin_text[] = "# fived's built-in configuration (fived --print-builtin)\n"
+				   "[server]\n"
+				   "listen = tcp:127.0.0.1:1\n"
+				   "listen_fallback = tcp:127.0.0.1:5501\n"
+				   "audit_log = -\n"
+				   "\n"
+				   "[service:echo]\n"
+				   "backend = builtin:echo\n"
+				   "\n"
+				   "[service:discard]\n"
+				   "backend = builtin:discard\n"
+				   "\n"
+				   "[service:daytime]\n"
+				   "backend = builtin:daytime\n"
+				   "\n"
+				   "[service:chargen]\n"
+				   "backend = builtin:chargen\n"
+				   "chargen_rate = 65536\n";

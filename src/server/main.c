@@ -1,0 +1,112 @@
+/*
+ * fived: the session layer daemon.  Runs in the foreground, logs to
+ * standard error, writes its audit log where the configuration says.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "server/config.h"
+#include "server/server.h"
+
+#define FIVED_VERSION "0.1.0"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: fived [-d] [-c FILE]\n"
+		     "       fived -t [-c FILE]\n"
+		     "       fived --print-builtin\n"
+		     "\n"
+		     "  -c FILE          configuration file (default: the built-in one)\n"
+		     "  -t               check the configuration and exit\n"
+		     "  -d               debug logging\n"
+		     "  --print-builtin  print the built-in configuration\n"
+		     "  -V               print the version\n");
+}
+
+static struct config *
+load(const char *path)
+{
+	struct config_errors errs;
+	struct config *cfg;
+
+	cfg = path != NULL ? config_load(path, &errs) : config_builtin();
+	if (cfg == NULL && path != NULL)
+		fputs(errs.text, stderr);
+	return cfg;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"print-builtin", no_argument, NULL, 'B'},
+						 {"help", no_argument, NULL, 'h'},
+						 {NULL, 0, NULL, 0}};
+	const char *path = NULL;
+	enum log_level level = LOGL_INFO;
+	bool check_only = false;
+	struct server srv;
+	struct config *cfg;
+	uv_loop_t loop;
+	int c;
+
+	log_init("fived", LOGL_INFO);
+	while ((c = getopt_long(argc, argv, "c:tdVh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'd':
+			level = LOGL_DEBUG;
+			break;
+		case 'B':
+			fputs(config_builtin_text, stdout);
+			return 0;
+		case 'V':
+			printf("fived %s\n", FIVED_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log_init("fived", level);
+	if (sodium_init() < 0) {
+		log_error("libsodium failed to initialise");
+		return 1;
+	}
+	if ((cfg = load(path)) == NULL)
+		return 1;
+	if (check_only) {
+		printf("%s: configuration OK\n", path != NULL ? path : "(built-in)");
+		config_unref(cfg);
+		return 0;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&loop);
+	if (server_start(&srv, &loop, cfg, path) != 0) {
+		config_unref(cfg);
+		uv_loop_close(&loop);
+		return 1;
+	}
+	log_info("fived %s started with %s", FIVED_VERSION, path != NULL ? path : "the built-in configuration");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_loop_close(&loop);
+	return srv.exit_status;
+}

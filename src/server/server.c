@@ -1,0 +1,262 @@
+#include "server/server.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "server/audit.h"
+#include "server/listener.h"
+#include "server/session.h"
+#include "server/sources.h"
+
+/* --- listeners --------------------------------------------------------- */
+
+/* A listener in list serving the configured entry name, unlinked from list; or NULL. */
+static struct listener *
+take_listener(struct listener **list, const char *name)
+{
+	struct listener **pp, *l;
+
+	for (pp = list; (l = *pp) != NULL; pp = &l->next) {
+		if (strcmp(l->configured, name) == 0) {
+			*pp = l->next;
+			l->next = NULL;
+			return l;
+		}
+	}
+	return NULL;
+}
+
+static void
+close_listeners(struct listener *list)
+{
+	struct listener *next;
+
+	for (; list != NULL; list = next) {
+		next = list->next;
+		log_info("no longer listening on %s", list->bound);
+		listener_close(list);
+	}
+}
+
+/*
+ * Opens one configured entry.  A TCP entry that cannot be bound for lack
+ * of privilege (port 1 as a normal user) moves to listen_fallback if set.
+ */
+static struct listener *
+open_entry(struct server *srv, const struct config *cfg, const struct addr_spec *a,
+	   const char *name)
+{
+	struct listener *l;
+	char fb[ADDR_TEXT_MAX];
+	int err;
+
+	if ((l = listener_open(srv, a, name, &err)) != NULL)
+		return l;
+	if (err == UV_EACCES && a->kind == ADDR_TCP && cfg->has_listen_fallback) {
+		addr_format(&cfg->listen_fallback, fb, sizeof(fb));
+		log_warn("cannot listen on %s (%s); using %s instead", name, uv_strerror(err), fb);
+		if ((l = listener_open(srv, &cfg->listen_fallback, name, &err)) != NULL)
+			return l;
+		name = fb;
+	}
+	log_error("cannot listen on %s: %s", name, uv_strerror(err));
+	return NULL;
+}
+
+/*
+ * Makes the listeners match cfg: keeps those already open for an entry,
+ * opens the new ones, closes the rest.  On failure changes nothing.
+ */
+static int
+reconcile_listeners(struct server *srv, const struct config *cfg)
+{
+	struct listener *kept = NULL, *opened = NULL, *l;
+	char name[ADDR_TEXT_MAX];
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten; i++) {
+		addr_format(&cfg->listen[i], name, sizeof(name));
+		if ((l = take_listener(&srv->listeners, name)) != NULL) {
+			l->next = kept;
+			kept = l;
+			continue;
+		}
+		if ((l = open_entry(srv, cfg, &cfg->listen[i], name)) == NULL)
+			goto fail;
+		log_info("listening on %s", l->bound);
+		l->next = opened;
+		opened = l;
+	}
+	close_listeners(srv->listeners);
+	srv->listeners = kept;
+	while ((l = opened) != NULL) {
+		opened = l->next;
+		l->next = srv->listeners;
+		srv->listeners = l;
+	}
+	return 0;
+fail:
+	close_listeners(opened);
+	while ((l = kept) != NULL) {
+		kept = l->next;
+		l->next = srv->listeners;
+		srv->listeners = l;
+	}
+	return -1;
+}
+
+/* --- signals, reload, drain ----------------------------------------- */
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct server *srv = h->data;
+
+	if (signum == SIGHUP)
+		server_reload(srv);
+	else
+		server_drain(srv);
+}
+
+static void
+watch_signal(struct server *srv, uv_signal_t *h, int signum)
+{
+	uv_signal_init(srv->loop, h);
+	h->data = srv;
+	uv_signal_start(h, on_signal, signum);
+}
+
+void
+server_reload(struct server *srv)
+{
+	struct config_errors errs;
+	struct config *cfg;
+	struct audit *audit;
+
+	if (srv->draining)
+		return;
+	if (srv->config_path == NULL) {
+		log_info("reload: running the built-in configuration; nothing to read");
+		return;
+	}
+	if ((cfg = config_load(srv->config_path, &errs)) == NULL) {
+		log_error("reload rejected, keeping the running configuration:\n%s", errs.text);
+		return;
+	}
+	if ((audit = audit_open(cfg->audit_log)) == NULL) {
+		log_error("reload rejected, keeping the running configuration");
+		config_unref(cfg);
+		return;
+	}
+	if (reconcile_listeners(srv, cfg) != 0) {
+		log_error("reload rejected, keeping the running configuration");
+		audit_close(audit);
+		config_unref(cfg);
+		return;
+	}
+	audit_close(srv->audit);
+	srv->audit = audit;
+	config_unref(srv->cfg);
+	srv->cfg = cfg;
+	log_info("reloaded %s; %zu sessions continue", srv->config_path, srv->nsessions);
+}
+
+static void
+close_if_open(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+/* Everything is finished: close what is left so that uv_run returns. */
+static void
+server_stop(struct server *srv)
+{
+	log_info("stopped");
+	close_listeners(srv->listeners);
+	srv->listeners = NULL;
+	audit_close(srv->audit);
+	srv->audit = NULL;
+	source_table_free(srv->sources);
+	srv->sources = NULL;
+	config_unref(srv->cfg);
+	srv->cfg = NULL;
+	uv_walk(srv->loop, close_if_open, NULL);
+}
+
+static void
+close_all_sessions(struct server *srv, const char *reason)
+{
+	struct session *s, *next;
+
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		session_close(s, reason);
+	}
+}
+
+static void
+on_drain_timeout(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+
+	log_warn("drain timeout: closing %zu sessions", srv->nsessions);
+	close_all_sessions(srv, "shutdown");
+}
+
+void
+server_drain(struct server *srv)
+{
+	struct session *s, *next;
+
+	if (srv->draining) {
+		log_warn("second stop signal: closing %zu sessions now", srv->nsessions);
+		close_all_sessions(srv, "shutdown");
+		return;
+	}
+	srv->draining = true;
+	log_info("stopping: no new connections; %zu sessions may finish", srv->nsessions);
+	close_listeners(srv->listeners);
+	srv->listeners = NULL;
+	for (s = srv->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == S_COMMAND || s->state == S_CONNECTING)
+			session_refuse(s, "server shutting down");
+	}
+	if (srv->nsessions == 0) {
+		server_stop(srv);
+		return;
+	}
+	uv_timer_start(&srv->drain_timer, on_drain_timeout, srv->cfg->drain_timeout_ms, 0);
+}
+
+void
+server_session_gone(struct server *srv)
+{
+	if (srv->draining && srv->nsessions == 0 && srv->cfg != NULL)
+		server_stop(srv);
+}
+
+int
+server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, const char *config_path)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->loop = loop;
+	srv->cfg = cfg;
+	srv->config_path = config_path;
+	if ((srv->sources = source_table_new()) == NULL ||
+	    (srv->audit = audit_open(cfg->audit_log)) == NULL ||
+	    reconcile_listeners(srv, cfg) != 0) {
+		audit_close(srv->audit);
+		source_table_free(srv->sources);
+		return -1;
+	}
+	uv_timer_init(loop, &srv->drain_timer);
+	srv->drain_timer.data = srv;
+	watch_signal(srv, &srv->sig_hup, SIGHUP);
+	watch_signal(srv, &srv->sig_term, SIGTERM);
+	watch_signal(srv, &srv->sig_int, SIGINT);
+	return 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * The daemon as a whole: the event loop, the configuration in force, the
+ * listeners, the live sessions, signals, reload and drain.
+ */
+#ifndef FIVE_SERVER_H
+#define FIVE_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "common/log.h"
+#include "server/config.h"
+
+struct audit;
+struct listener;
+struct session;
+struct source_table;
+
+struct server {
+	uv_loop_t *loop;
+	struct config *cfg;      /* the configuration new sessions get; one reference */
+	const char *config_path; /* NULL: the built-in configuration */
+	struct listener *listeners;
+	struct session *sessions; /* every live session, newest first */
+	size_t nsessions;
+	struct source_table *sources;
+	struct audit *audit;
+	bool draining;
+	int exit_status;
+	uv_signal_t sig_hup, sig_term, sig_int;
+	uv_timer_t drain_timer;
+	struct log_ratelimit refusals; /* log lines remote peers can cause */
+};
+
+/*
+ * Builds a server on loop with cfg (the server takes the reference) and
+ * opens its listeners.  Returns 0, or -1 after logging why.
+ */
+int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg,
+		 const char *config_path);
+
+/* Re-reads the configuration file; on any error keeps the one in force. */
+void server_reload(struct server *srv);
+
+/* Stops accepting, lets established streams finish for drain_timeout, then stops. */
+void server_drain(struct server *srv);
+
+/* Called by a session as it is freed; finishes a drain when it was the last. */
+void server_session_gone(struct server *srv);
+
+#endif

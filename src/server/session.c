@@ -1,0 +1,571 @@
+/*
+ * A session from accept to close.  The client speaks first: request lines
+ * are read into a bounded buffer and handled one at a time; once a service
+ * is granted, whatever the client sent after its request line is held and
+ * delivered to the backend right after the "+" reply, in order.  A refused
+ * request is answered with "- reason" and everything held is dropped.
+ */
+#include "server/session.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/line.h"
+#include "server/audit.h"
+#include "server/chunk.h"
+#include "server/server.h"
+#include "server/sources.h"
+
+static const char *const state_names[] = {
+	[S_COMMAND] = "command", [S_CONNECTING] = "connecting", [S_RELAY] = "relay",
+	[S_LINGER] = "linger",	 [S_CLOSED] = "closed",
+};
+
+static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+void
+session_set_state(struct session *s, enum session_state next)
+{
+	log_debug("session %s: %s -> %s", s->id, state_names[s->state], state_names[next]);
+	s->state = next;
+}
+
+void
+session_audit(struct session *s, const char *event, void *extra)
+{
+	json_t *rec = json_object();
+
+	json_object_set_new(rec, "event", json_string(event));
+	json_object_set_new(rec, "session", json_string(s->id));
+	json_object_set_new(rec, "src", json_string(s->peer_is_ip ? s->peer_ip : "local"));
+	if (s->peer_is_ip)
+		json_object_set_new(rec, "src_port", json_integer(s->peer_port));
+	if (extra != NULL)
+		json_object_update(rec, extra);
+	json_decref(extra);
+	audit_write(s->srv->audit, rec);
+}
+
+/* --- teardown ------------------------------------------------------------ */
+
+static void
+session_free(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	if (s->source_counted)
+		source_release(srv->sources, s->source_key);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	uv_freeaddrinfo(s->candidates);
+	buf_free(&s->in);
+	config_unref(s->cfg);
+	free(s);
+	server_session_gone(srv);
+}
+
+void
+session_release(struct session *s)
+{
+	if (s->closing_handles == 0 && s->state == S_CLOSED && !s->resolving)
+		session_free(s);
+}
+
+void
+session_handle_closed(uv_handle_t *h)
+{
+	struct session *s = h->data;
+
+	s->closing_handles--;
+	session_release(s);
+}
+
+static void
+close_handle(struct session *s, uv_handle_t *h)
+{
+	s->closing_handles++;
+	uv_close(h, session_handle_closed);
+}
+
+void
+session_close(struct session *s, const char *reason)
+{
+	json_t *extra;
+
+	if (s->state == S_CLOSED)
+		return;
+	session_set_state(s, S_CLOSED);
+	s->close_reason = reason;
+	extra = json_pack("{s:s,s:I,s:I,s:I}", "reason", reason, "bytes_in",
+			  (json_int_t)s->up.bytes, "bytes_out", (json_int_t)s->down.bytes,
+			  "duration_ms", (json_int_t)(uv_now(s->srv->loop) - s->started_ms));
+	session_audit(s, "closed", extra);
+	if (s->resolving)
+		uv_cancel((uv_req_t *)&s->resolve_req);
+	close_handle(s, (uv_handle_t *)&s->timer);
+	if (s->client_open)
+		close_handle(s, &s->client.handle);
+	if (s->backend_open)
+		close_handle(s, &s->backend.handle);
+}
+
+/* --- output ----------------------------------------------------------------- */
+
+int
+session_send(struct session *s, const void *data, size_t len)
+{
+	return relay_write_copy(s, &s->client.stream, data, len);
+}
+
+static int
+send_line(struct session *s, const char *prefix, const char *text)
+{
+	char line[LINE_MAX_BYTES + 8];
+	int n = snprintf(line, sizeof(line), "%s%s\r\n", prefix, text);
+
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return -1;
+	return session_send(s, line, (size_t)n);
+}
+
+static void
+on_linger_timeout(uv_timer_t *t)
+{
+	session_close(t->data, "closed after reply");
+}
+
+static void
+on_final_shutdown(uv_shutdown_t *req, int status)
+{
+	free(req);
+}
+
+/*
+ * Sends text, then ends the client's stream, keeps reading and discarding
+ * until the client closes (or LINGER_MS, LINGER_BYTES_MAX), then closes.
+ * Closing with unread input would make the kernel send a reset, which can
+ * destroy the reply before the client reads it.
+ */
+static void
+finish_with(struct session *s, const char *text, size_t len)
+{
+	uv_shutdown_t *req;
+
+	if (s->state == S_CLOSED || s->state == S_LINGER)
+		return;
+	session_set_state(s, S_LINGER);
+	buf_free(&s->in);
+	if (s->backend_open) {
+		s->backend_open = false;
+		close_handle(s, &s->backend.handle);
+	}
+	if (session_send(s, text, len) != 0 || (req = malloc(sizeof(*req))) == NULL ||
+	    uv_shutdown(req, &s->client.stream, on_final_shutdown) != 0) {
+		session_close(s, s->close_reason != NULL ? s->close_reason : "refused");
+		return;
+	}
+	uv_timer_start(&s->timer, on_linger_timeout, LINGER_MS, 0);
+	if (s->client_eof_early)
+		session_close(s, "closed after reply");
+	else
+		session_read_client(s);
+}
+
+void
+session_refuse(struct session *s, const char *reason)
+{
+	char line[LINE_MAX_BYTES];
+	int n = snprintf(line, sizeof(line), "- %s\r\n", reason);
+
+	if (s->state == S_CLOSED || s->state == S_LINGER)
+		return;
+	if (log_ratelimit_allow(&s->srv->refusals, uv_now(s->srv->loop)))
+		log_info("session %s from %s: refused: %s", s->id,
+			 s->peer_is_ip ? s->peer_ip : "local", reason);
+	session_audit(s, "refused", json_pack("{s:s,s:s}", "reason", reason, "service",
+					      s->requested));
+	s->close_reason = reason;
+	finish_with(s, line, (size_t)n);
+}
+
+/* --- commands --------------------------------------------------------------- */
+
+/* Reply text built from several lines. */
+struct reply {
+	char *text;
+	size_t len, cap;
+	int failed;
+};
+
+static void
+reply_add(struct reply *r, const char *prefix, const char *name)
+{
+	size_t need = strlen(prefix) + strlen(name) + 3;
+	char *grown;
+
+	if (r->failed)
+		return;
+	if (r->len + need > r->cap) {
+		r->cap = (r->len + need) * 2;
+		if ((grown = realloc(r->text, r->cap)) == NULL) {
+			r->failed = 1;
+			return;
+		}
+		r->text = grown;
+	}
+	r->len += (size_t)snprintf(r->text + r->len, r->cap - r->len, "%s%s\r\n", prefix, name);
+}
+
+static void
+add_service_line(void *arg, const char *name, const struct service *svc)
+{
+	reply_add(arg, "service ", name);
+}
+
+static void
+add_help_line(void *arg, const char *name, const struct service *svc)
+{
+	reply_add(arg, "", name);
+}
+
+/* RFC 1078: the service names, one per line, and close. */
+static void
+cmd_help(struct session *s)
+{
+	struct reply r = {0};
+
+	config_each_name(s->cfg, s->vhost, add_help_line, &r);
+	if (r.failed) {
+		session_close(s, "out of memory");
+	} else {
+		session_audit(s, "help", NULL);
+		finish_with(s, r.text, r.len);
+	}
+	free(r.text);
+}
+
+/* "+ LIST", a line per service and per command, and a line "." */
+static void
+cmd_list(struct session *s, const struct cmd *c)
+{
+	static const char *const commands[] = {"HELP", "LIST", "HOST", "QUIT"};
+	struct reply r = {0};
+	size_t i;
+
+	if (c->nargs == 1) {
+		if (config_lookup(s->cfg, s->vhost, c->args[0]) != NULL)
+			send_line(s, "+ ", c->args[0]);
+		else
+			send_line(s, "- ", "unknown service");
+		return;
+	}
+	reply_add(&r, "+ ", "LIST");
+	config_each_name(s->cfg, s->vhost, add_service_line, &r);
+	for (i = 0; i < ARRAY_LEN(commands); i++)
+		reply_add(&r, "command ", commands[i]);
+	reply_add(&r, "", ".");
+	if (r.failed || session_send(s, r.text, r.len) != 0)
+		session_close(s, "out of memory");
+	free(r.text);
+}
+
+static void
+cmd_host(struct session *s, const struct cmd *c)
+{
+	const struct vhost *vh = config_vhost(s->cfg, c->args[0]);
+
+	/*
+	 * An unknown vhost ends the session: a client that pipelined a service
+	 * request after HOST must not reach that name in another vhost.
+	 */
+	if (vh == NULL) {
+		session_refuse(s, "unknown host");
+		return;
+	}
+	s->vhost = vh;
+	send_line(s, "+ ", vh->name);
+}
+
+static void
+cmd_service(struct session *s, const struct cmd *c)
+{
+	str_copy(s->requested, c->word, sizeof(s->requested));
+	s->svc = config_lookup(s->cfg, s->vhost, c->word);
+	if (s->svc == NULL) {
+		session_refuse(s, "unknown service");
+		return;
+	}
+	if (c->nargs > 0) {
+		session_refuse(s, "unexpected argument after service name");
+		return;
+	}
+	session_set_state(s, S_CONNECTING);
+	uv_timer_stop(&s->timer);
+	backend_start(s);
+}
+
+static void
+handle_line(struct session *s, const char *line)
+{
+	struct cmd c;
+	const char *why;
+
+	if (++s->commands > COMMANDS_MAX) {
+		session_refuse(s, "too many commands");
+		return;
+	}
+	if (cmd_parse(line, &c, &why) != 0) {
+		session_refuse(s, why);
+		return;
+	}
+	switch (c.kind) {
+	case CMD_SERVICE:
+		cmd_service(s, &c);
+		break;
+	case CMD_HELP:
+		cmd_help(s);
+		break;
+	case CMD_LIST:
+		cmd_list(s, &c);
+		break;
+	case CMD_HOST:
+		cmd_host(s, &c);
+		break;
+	case CMD_QUIT:
+		finish_with(s, "+ bye\r\n", 7);
+		break;
+	case CMD_AUTH:
+	case CMD_TLS:
+	case CMD_TOKEN:
+		session_refuse(s, "command not supported");
+		break;
+	}
+}
+
+/* Handles complete request lines while the session is still reading commands. */
+static void
+process_input(struct session *s)
+{
+	char line[LINE_MAX_BYTES];
+	size_t used;
+
+	while (s->state == S_COMMAND) {
+		if (uv_stream_get_write_queue_size(&s->client.stream) > REPLY_BACKLOG_MAX) {
+			session_close(s, "client does not read replies");
+			return;
+		}
+		switch (line_take(s->in.data, s->in.len, line, &used)) {
+		case LINE_OK:
+			buf_consume(&s->in, used);
+			handle_line(s, line);
+			break;
+		case LINE_TOO_LONG:
+			session_refuse(s, "line too long");
+			return;
+		case LINE_BAD_BYTE:
+			session_refuse(s, "invalid character in request");
+			return;
+		case LINE_NEED_MORE:
+			if (s->client_eof_early)
+				session_close(s, "client closed before a request");
+			return;
+		}
+	}
+}
+
+/* --- input -------------------------------------------------------------- */
+
+void
+session_read_client(struct session *s)
+{
+	uv_read_start(&s->client.stream, chunk_alloc, on_client_read);
+}
+
+/* Client bytes before the relay starts: held in s->in, never forwarded from here. */
+static void
+early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
+{
+	if (nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0) {
+		chunk_release(buf);
+		if (s->state == S_COMMAND)
+			session_refuse(s, "line too long");
+		else
+			session_refuse(s, "too much data before the service was ready");
+		return;
+	}
+	chunk_release(buf);
+	if (nread < 0) {
+		s->client_eof_early = true;
+		uv_read_stop(&s->client.stream);
+		if (nread != UV_EOF) {
+			session_close(s, "client read failed");
+			return;
+		}
+	}
+	if (s->state == S_COMMAND)
+		process_input(s);
+	else if (buf_room(&s->in) < LINE_MAX_BYTES)
+		uv_read_stop(&s->client.stream);
+}
+
+/* After a final reply: discard everything, up to a bound. */
+static void
+linger_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
+{
+	chunk_release(buf);
+	if (nread > 0)
+		s->linger_bytes += (uint64_t)nread;
+	if (nread < 0 || s->linger_bytes > LINGER_BYTES_MAX)
+		session_close(s, s->close_reason != NULL ? s->close_reason : "closed after reply");
+}
+
+static void
+on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct session *s = st->data;
+
+	switch (s->state) {
+	case S_COMMAND:
+	case S_CONNECTING:
+		early_input(s, nread, buf);
+		break;
+	case S_RELAY:
+		relay_client_data(s, nread, buf);
+		break;
+	case S_LINGER:
+		linger_input(s, nread, buf);
+		break;
+	case S_CLOSED:
+		chunk_release(buf);
+		break;
+	}
+}
+
+/* --- the backend is reached -------------------------------------------- */
+
+void
+session_backend_ready(struct session *s, int err)
+{
+	if (s->state != S_CONNECTING)
+		return;
+	if (err != 0) {
+		log_warn("session %s: service %s: backend: %s", s->id, s->svc->name,
+			 uv_strerror(err));
+		session_refuse(s, "service unavailable");
+		return;
+	}
+	session_audit(s, "granted",
+		      json_pack("{s:s,s:s,s:s}", "service", s->svc->name, "requested",
+				s->requested, "vhost", s->vhost != NULL ? s->vhost->name : ""));
+	relay_start(s, NULL, 0);
+}
+
+/* --- accept ----------------------------------------------------------------- */
+
+static void
+on_request_timeout(uv_timer_t *t)
+{
+	session_refuse(t->data, "request timeout");
+}
+
+static void
+note_peer(struct session *s, bool is_tcp)
+{
+	int len = sizeof(s->peer);
+
+	s->peer_is_ip = false;
+	if (is_tcp && uv_tcp_getpeername(&s->client.tcp, (struct sockaddr *)&s->peer, &len) == 0 &&
+	    sockaddr_ip((struct sockaddr *)&s->peer, s->peer_ip, &s->peer_port) == 0)
+		s->peer_is_ip = true;
+	len = sizeof(s->local);
+	if (is_tcp)
+		uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&s->local, &len);
+	sockaddr_source_key((struct sockaddr *)&s->peer, s->source_key);
+}
+
+/* Refuses a connection over a limit at once: no session state, no linger. */
+static void
+reject_now(struct session *s, const char *reason)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "- %s\r\n", reason);
+	uv_buf_t b = uv_buf_init(line, (unsigned)n);
+
+	uv_try_write(&s->client.stream, &b, 1);
+	session_audit(s, "refused", json_pack("{s:s}", "reason", reason));
+	if (log_ratelimit_allow(&s->srv->refusals, uv_now(s->srv->loop)))
+		log_info("session %s from %s: rejected: %s", s->id,
+			 s->peer_is_ip ? s->peer_ip : "local", reason);
+	session_close(s, reason);
+}
+
+static struct session *
+session_new(struct server *srv)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	uint8_t raw[SESSION_ID_BYTES];
+
+	if (s == NULL)
+		return NULL;
+	s->srv = srv;
+	s->cfg = config_ref(srv->cfg);
+	s->state = S_COMMAND;
+	randombytes_buf(raw, sizeof(raw));
+	hex_encode(raw, sizeof(raw), s->id);
+	buf_init(&s->in, SESSION_IN_MAX);
+	s->started_ms = uv_now(srv->loop);
+	s->next = srv->sessions;
+	if (s->next != NULL)
+		s->next->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	uv_timer_init(srv->loop, &s->timer);
+	s->timer.data = s;
+	return s;
+}
+
+void
+session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
+{
+	struct session *s = session_new(srv);
+
+	if (s == NULL) {
+		log_error("out of memory accepting a connection");
+		return;
+	}
+	if (is_tcp)
+		uv_tcp_init(srv->loop, &s->client.tcp);
+	else
+		uv_pipe_init(srv->loop, &s->client.pipe, 0);
+	s->client.handle.data = s;
+	s->client_open = true;
+	if (uv_accept(listener, &s->client.stream) != 0) {
+		session_close(s, "accept failed");
+		return;
+	}
+	note_peer(s, is_tcp);
+	if (is_tcp)
+		uv_tcp_nodelay(&s->client.tcp, 1);
+	session_audit(s, "accepted", NULL);
+	if (srv->nsessions > s->cfg->max_connections) {
+		reject_now(s, "too many connections");
+		return;
+	}
+	if (source_acquire(srv->sources, s->source_key, s->cfg->max_per_source) != 0) {
+		reject_now(s, "too many connections from your address");
+		return;
+	}
+	s->source_counted = true;
+	uv_timer_start(&s->timer, on_request_timeout, s->cfg->request_timeout_ms, 0);
+	session_read_client(s);
+}

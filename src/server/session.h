@@ -1,0 +1,152 @@
+/*
+ * One client connection, from accept to close: the text dialect, the choice
+ * of a service, reaching its backend, and relaying.  Every session ends
+ * through session_close, in whatever state it is.
+ */
+#ifndef FIVE_SESSION_H
+#define FIVE_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/addr.h"
+#include "common/buf.h"
+#include "server/config.h"
+
+#define SESSION_ID_BYTES 16
+#define SESSION_ID_LEN   (2 * SESSION_ID_BYTES)
+
+/* Client bytes held before a service is granted: a request line and pipelined data. */
+#define EARLY_DATA_MAX (64 * 1024)
+#define SESSION_IN_MAX (LINE_MAX_BYTES + EARLY_DATA_MAX)
+
+/* Commands a client may send before it selects a service. */
+#define COMMANDS_MAX 32
+
+/* Reply text queued but not yet taken by a client that keeps sending commands. */
+#define REPLY_BACKLOG_MAX (64 * 1024)
+
+/* After a final reply: how long, and how many bytes, to read and discard. */
+#define LINGER_MS        2000
+#define LINGER_BYTES_MAX (256 * 1024)
+
+enum session_state {
+	S_COMMAND,    /* reading request lines */
+	S_CONNECTING, /* a service was chosen; its backend is being reached */
+	S_RELAY,      /* bytes flow both ways */
+	S_LINGER,     /* a final reply is on its way; input is read and discarded */
+	S_CLOSED,     /* handles are closing; freed after the last close callback */
+};
+
+union stream_handle {
+	uv_handle_t handle;
+	uv_stream_t stream;
+	uv_tcp_t tcp;
+	uv_pipe_t pipe;
+};
+
+struct relay_dir {
+	uv_shutdown_t shutdown_req;
+	bool eof;    /* the source side ended its stream */
+	bool shut;   /* the shutdown of the destination's write side completed */
+	bool paused; /* reading the source is stopped for backpressure */
+	uint64_t bytes;
+};
+
+struct session {
+	struct server *srv;
+	struct config *cfg; /* one reference, for the session's life */
+	struct session *prev, *next;
+	enum session_state state;
+	char id[SESSION_ID_LEN + 1];
+
+	union stream_handle client;
+	bool client_open;
+	struct sockaddr_storage peer, local;
+	bool peer_is_ip;
+	char peer_ip[ADDR_IP_MAX];
+	uint16_t peer_port;
+	uint8_t source_key[SOURCE_KEY_LEN];
+	bool source_counted;
+
+	const struct vhost *vhost;
+	const struct service *svc;
+	char requested[NAME_MAX_LEN + 1];
+	unsigned commands;
+	struct buf in; /* client bytes not yet consumed, before S_RELAY */
+	bool client_eof_early;
+	uint64_t linger_bytes;
+
+	uv_timer_t timer; /* request, connect, idle or linger deadline */
+	uint64_t last_activity_ms;
+
+	union stream_handle backend;
+	bool backend_open;
+	uv_connect_t connect_req;
+	uv_getaddrinfo_t resolve_req;
+	bool resolving;
+	struct addrinfo *candidates, *next_candidate;
+
+	struct relay_dir up;   /* client -> backend */
+	struct relay_dir down; /* backend -> client */
+
+	uint64_t started_ms;
+	unsigned closing_handles;
+	const char *close_reason;
+};
+
+/*
+ * Accepts a pending connection from a listening stream and starts a
+ * session for it.  The session is owned by srv's session list and frees
+ * itself when it ends.
+ */
+void session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp);
+
+/*
+ * Ends the session: writes the audit record, stops every timer and
+ * I/O, closes every handle.  Safe to call in any state, and more than once.
+ */
+void session_close(struct session *s, const char *reason);
+
+/* Sends "- reason" and closes gracefully, discarding what the client still sends. */
+void session_refuse(struct session *s, const char *reason);
+
+/* Called by the backend code when the service's backend is reached (err 0) or not. */
+void session_backend_ready(struct session *s, int err);
+
+/* Writes a JSON audit record for this session with extra fields (a stolen json_t *). */
+void session_audit(struct session *s, const char *event, void *extra);
+
+/* Queues bytes to the client, copying them.  Returns 0 or -1. */
+int session_send(struct session *s, const void *data, size_t len);
+
+/* Moves the session to a new state, logging the transition at debug level. */
+void session_set_state(struct session *s, enum session_state next);
+
+/* (Re)starts reading the client. */
+void session_read_client(struct session *s);
+
+/*
+ * Relay (relay.c): answers "+" to the client, writes header (a PROXY
+ * header, may be empty) and the held early bytes to the backend, and starts
+ * moving bytes both ways.
+ */
+void relay_start(struct session *s, const void *header, size_t header_len);
+
+/* Relay: a read result from the client while in S_RELAY. */
+void relay_client_data(struct session *s, ssize_t nread, const uv_buf_t *buf);
+
+/* Queues a copy of data to dst.  Returns 0 or -1. */
+int relay_write_copy(struct session *s, uv_stream_t *dst, const void *data, size_t len);
+
+/* Backends (backend.c): starts reaching s->svc's backend; ends in session_backend_ready. */
+void backend_start(struct session *s);
+
+/* The close callback of every session handle. */
+void session_handle_closed(uv_handle_t *h);
+
+/* Frees a closed session once no handle close and no request is outstanding. */
+void session_release(struct session *s);
+
+#endif
