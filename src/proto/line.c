@@ -169,3 +169,13 @@ cmd_parse(const char *line, struct cmd *out, const char **why)
 	str_lower(out->word);
 	return 0;
 }
+
+int
+reply_parse(const char *line, int *ok, const char **text)
+{
+	if (line[0] != '+' && line[0] != '-')
+		return -1;
+	*ok = line[0] == '+';
+	*text = line[1] == ' ' ? line + 2 : line + 1;
+	return 0;
+}

@@ -62,6 +62,13 @@ struct cmd {
  */
 int cmd_parse(const char *line, struct cmd *out, const char **why);
 
+/*
+ * A reply line from the server: '+' or '-', then optional text (one space
+ * after the sign is not part of it).  Sets *ok and *text (pointing into
+ * line).  Returns 0, or -1 when the line is not a reply.
+ */
+int reply_parse(const char *line, int *ok, const char **text);
+
 /* Whether s is a valid service name; also used for configuration. */
 int name_valid(const char *s);
 

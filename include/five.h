@@ -1,0 +1,109 @@
+/*
+ * libfive: reach a service on a host by its name, through fived.
+ *
+ *	struct five_error err;
+ *	int fd = five_connect("db.example.org", "postgres", NULL, &err);
+ *	if (fd < 0)
+ *		fprintf(stderr, "%s: %s\n", five_step_name(err.step), err.message);
+ *
+ * The descriptor returned is an ordinary connected socket: what is written
+ * to it reaches the service, what the service sends can be read from it.
+ */
+#ifndef FIVE_H
+#define FIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* fived's port: TCPMUX (RFC 1078). */
+#define FIVE_PORT "1"
+
+/*
+ * Where fived's built-in configuration listens when it may not bind port 1.
+ * Without an explicit port, the client tries FIVE_PORT, then this one.
+ */
+#define FIVE_FALLBACK_PORT "5501"
+
+/* A request or reply line, with its CRLF. */
+#define FIVE_LINE_MAX 512
+
+#define FIVE_DEFAULT_TIMEOUT_MS 10000
+
+/* Which step failed. */
+enum five_step {
+	FIVE_OK = 0,
+	FIVE_ERR_SYSTEM,   /* a local failure: memory, descriptors */
+	FIVE_ERR_USAGE,    /* an invalid argument */
+	FIVE_ERR_RESOLVE,  /* the host name could not be resolved */
+	FIVE_ERR_CONNECT,  /* no address of the host accepted a connection */
+	FIVE_ERR_REFUSED,  /* fived refused the request; message is its reason */
+	FIVE_ERR_PROTOCOL, /* the answer was not the protocol, or came too late */
+};
+
+struct five_error {
+	enum five_step step;
+	char message[FIVE_LINE_MAX];
+};
+
+struct five_options {
+	const char *port;  /* NULL: FIVE_PORT, then FIVE_FALLBACK_PORT */
+	const char *vhost; /* NULL: no HOST command */
+	int timeout_ms;    /* connect, and each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
+	int family;        /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+};
+
+/* A short name for a step ("resolve", "connect", ...). */
+const char *five_step_name(enum five_step step);
+
+/*
+ * Connects to host (trying every address, IPv6 and IPv4 raced Happy
+ * Eyeballs style) and asks for service.  Returns a connected descriptor the
+ * caller owns, or -1 with err filled.  opts may be NULL for defaults.
+ */
+int five_connect(const char *host, const char *service, const struct five_options *opts,
+		 struct five_error *err);
+
+/*
+ * Like five_connect, but sends early (len bytes, may be 0) right after the
+ * request line in the same write: the service receives it first.  If the
+ * request is refused, fived discards it.
+ */
+int five_connect_early(const char *host, const char *service, const struct five_options *opts,
+		       const void *early, size_t len, struct five_error *err);
+
+/* The network part only: a TCP connection to fived on host.  Returns a descriptor or -1. */
+int five_dial(const char *host, const struct five_options *opts, struct five_error *err);
+
+/*
+ * Writes the request for service on fd (with HOST first when opts->vhost),
+ * followed by early bytes, in one write.  Returns 0 or -1.
+ */
+int five_request(int fd, const char *service, const struct five_options *opts,
+		 const void *early, size_t len, struct five_error *err);
+
+/*
+ * Reads the answers to five_request, one byte at a time so that nothing
+ * after them is consumed.  Returns 0 when the service is granted, -1
+ * otherwise (FIVE_ERR_REFUSED with fived's reason in err->message).
+ */
+int five_await(int fd, const struct five_options *opts, struct five_error *err);
+
+/*
+ * The services host shows to this client.  On success returns 0 and sets
+ * *names to a NULL-terminated array of *count strings, freed with
+ * five_free_names.  Returns -1 with err filled otherwise.
+ */
+int five_list(const char *host, const struct five_options *opts, char ***names, size_t *count,
+	      struct five_error *err);
+
+void five_free_names(char **names);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,59 @@
+#include "client/cli/session.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/cli/relay.h"
+#include "client/internal.h"
+
+/* Application bytes already waiting are sent in the same write as the request. */
+#define EARLY_MAX (16 * 1024)
+
+/* Reads what in_fd holds right now, without waiting. */
+static size_t
+take_early(int in_fd, char *buf, size_t size)
+{
+	struct pollfd pfd = {.fd = in_fd, .events = POLLIN};
+	ssize_t n;
+
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+		return 0;
+	n = read(in_fd, buf, size);
+	return n > 0 ? (size_t)n : 0;
+}
+
+int
+cli_session(const char *host, const char *service, const struct five_options *opts, int in_fd,
+	    int out_fd, bool out_is_socket, struct five_error *err)
+{
+	struct five_options o;
+	struct relay_ends e;
+	char early[EARLY_MAX];
+	size_t n;
+	int fd, r, one = 1;
+
+	five_options_resolve(opts, &o);
+	if ((fd = five_dial(host, &o, err)) < 0)
+		return -1;
+	/* Small writes (keystrokes, request lines) must not wait for an ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	n = take_early(in_fd, early, sizeof(early));
+	if (five_request(fd, service, &o, early, n, err) != 0) {
+		close(fd);
+		return -1;
+	}
+	e = (struct relay_ends){
+		.in_fd = in_fd,
+		.out_fd = out_fd,
+		.sock = fd,
+		.out_is_socket = out_is_socket,
+		.replies = five_replies_expected(&o),
+		.timeout_ms = o.timeout_ms,
+	};
+	r = cli_relay(&e, err);
+	close(fd);
+	return r;
+}

@@ -1,0 +1,55 @@
+# libFuzzer targets: tests/fuzz/fuzz_NAME.c, each with a seed corpus in
+# tests/fuzz/corpus/NAME/.  Built with clang, ASan and UBSan, against every
+# source file of the project except the programs' main().
+#
+#   make -f tests/fuzz/fuzz.mk smoke SECONDS=10   each target briefly (make test)
+#   make -f tests/fuzz/fuzz.mk run SECONDS=600    each target for longer
+
+FUZZ_BUILD ?= build/fuzz
+SECONDS ?= 10
+FCC := clang
+PKGS := libuv libsodium openssl jansson inih
+FCFLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -fno-omit-frame-pointer \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
+FLIBS := $(shell pkg-config --libs $(PKGS)) -lpam -lpthread
+
+LIB_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c) \
+	$(filter-out src/server/main.c,$(wildcard src/server/*.c)) $(wildcard src/client/*.c)
+LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC))
+TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+BINS := $(addprefix $(FUZZ_BUILD)/fuzz_,$(TARGETS))
+
+.PHONY: all smoke run
+all: $(BINS)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FCC) $(FCFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libfuzzed.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libfuzzed.a
+	$(FCC) $(FCFLAGS) -fsanitize=fuzzer -o $@ $^ $(FLIBS)
+
+# Each target runs over a scratch copy of its corpus, so the committed seeds stay as they are.
+define run_target
+	@set -e; for t in $(TARGETS); do \
+		echo "== fuzz_$$t ($(1) s)"; \
+		rm -rf $(FUZZ_BUILD)/work/$$t; mkdir -p $(FUZZ_BUILD)/work/$$t; \
+		$(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(1) -print_final_stats=0 \
+			-artifact_prefix=$(FUZZ_BUILD)/work/$$t- \
+			$(FUZZ_BUILD)/work/$$t tests/fuzz/corpus/$$t 2>&1 | tail -n 3; \
+		test $${PIPESTATUS[0]} -eq 0; \
+	done
+endef
+
+smoke: SHELL := /bin/bash
+smoke: $(BINS)
+	$(call run_target,$(SECONDS))
+
+run: SHELL := /bin/bash
+run: $(BINS)
+	$(call run_target,$(SECONDS))
