@@ -1,0 +1,292 @@
+/* The configuration parser: values, defaults, and every error with its line. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "server/config.h"
+
+static struct config *
+parse(const char *text, struct config_errors *errs)
+{
+	return config_parse("t.conf", text, strlen(text), errs);
+}
+
+/* Parsing must fail with this exact first error line. */
+static void
+expect_error(const char *text, const char *first_line)
+{
+	struct config_errors errs;
+	struct config *cfg = parse(text, &errs);
+	char line[512];
+
+	assert_null(cfg);
+	assert_true(errs.count > 0);
+	snprintf(line, sizeof(line), "%.*s", (int)strcspn(errs.text, "\n"), errs.text);
+	assert_string_equal(line, first_line);
+}
+
+static void
+test_builtin(void **state)
+{
+	struct config *cfg = config_builtin();
+	const struct service *svc;
+
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nlisten, 1);
+	assert_int_equal(cfg->listen[0].port, 1);
+	assert_true(cfg->has_listen_fallback);
+	assert_int_equal(cfg->listen_fallback.port, FALLBACK_PORT);
+	svc = config_lookup(cfg, NULL, "ECHO");
+	assert_non_null(svc);
+	assert_int_equal(svc->backend, BACKEND_BUILTIN);
+	assert_int_equal(svc->builtin, BUILTIN_ECHO);
+	assert_non_null(config_lookup(cfg, NULL, "chargen"));
+	assert_null(config_lookup(cfg, NULL, "ssh"));
+	config_unref(cfg);
+}
+
+static void
+test_full(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg = parse("[server]\n"
+				   "listen = tcp:127.0.0.1:0 tcp:[::1]:7\n"
+				   "listen = unix:/tmp/x.sock\n"
+				   "audit_log = /var/log/fived.json\n"
+				   "max_connections = 10\n"
+				   "max_per_source = 2\n"
+				   "request_timeout = 1500ms\n"
+				   "idle_timeout = 2m\n"
+				   "connect_timeout = 3\n"
+				   "drain_timeout = 0\n"
+				   "; a comment\n"
+				   "# another\n"
+				   "[service:ssh]\n"
+				   "backend = tcp:localhost:22\n"
+				   "proxy_protocol = v2\n"
+				   "idle_timeout = 0\n"
+				   "[service:prog]\n"
+				   "backend = exec:/bin/sh -c \"echo \\\"hi there\\\"\" x\n"
+				   "[service:web]\n"
+				   "backend = unix:/run/web.sock\n"
+				   "connect_timeout = 250ms\n",
+				   &errs);
+	const struct service *svc;
+
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nlisten, 3);
+	assert_int_equal(cfg->listen[1].kind, ADDR_TCP);
+	assert_string_equal(cfg->listen[1].host, "::1");
+	assert_int_equal(cfg->listen[2].kind, ADDR_UNIX);
+	assert_string_equal(cfg->audit_log, "/var/log/fived.json");
+	assert_int_equal(cfg->max_connections, 10);
+	assert_int_equal(cfg->max_per_source, 2);
+	assert_int_equal(cfg->request_timeout_ms, 1500);
+	assert_int_equal(cfg->idle_timeout_ms, 120000);
+	assert_int_equal(cfg->drain_timeout_ms, 0);
+	svc = config_lookup(cfg, NULL, "ssh");
+	assert_int_equal(svc->backend, BACKEND_TCP);
+	assert_false(svc->addr.numeric);
+	assert_int_equal(svc->addr.port, 22);
+	assert_int_equal(svc->proxy, PROXY_V2);
+	assert_int_equal(svc->idle_timeout_ms, 0);
+	assert_int_equal(svc->connect_timeout_ms, 3000);
+	svc = config_lookup(cfg, NULL, "prog");
+	assert_int_equal(svc->backend, BACKEND_EXEC);
+	assert_string_equal(svc->argv[0], "/bin/sh");
+	assert_string_equal(svc->argv[1], "-c");
+	assert_string_equal(svc->argv[2], "echo \"hi there\"");
+	assert_string_equal(svc->argv[3], "x");
+	assert_null(svc->argv[4]);
+	assert_int_equal(svc->idle_timeout_ms, 120000);
+	svc = config_lookup(cfg, NULL, "web");
+	assert_int_equal(svc->backend, BACKEND_UNIX);
+	assert_string_equal(svc->addr.path, "/run/web.sock");
+	assert_int_equal(svc->connect_timeout_ms, 250);
+	config_unref(cfg);
+}
+
+static void
+test_defaults(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg = parse("[server]\nlisten = tcp:0.0.0.0:1\n", &errs);
+
+	assert_non_null(cfg);
+	assert_string_equal(cfg->audit_log, "-");
+	assert_int_equal(cfg->max_connections, DEFAULT_MAX_CONNECTIONS);
+	assert_int_equal(cfg->max_per_source, DEFAULT_MAX_PER_SOURCE);
+	assert_int_equal(cfg->request_timeout_ms, 10000);
+	assert_int_equal(cfg->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT);
+	assert_int_equal(cfg->idle_timeout_ms, DEFAULT_IDLE_TIMEOUT);
+	assert_int_equal(cfg->drain_timeout_ms, DEFAULT_DRAIN_TIMEOUT);
+	assert_null(cfg->services);
+	config_unref(cfg);
+}
+
+static void
+test_vhosts(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\n"
+				   "[service:a-db]\nbackend = tcp:127.0.0.1:5432\n"
+				   "[service:b-db]\nbackend = tcp:127.0.0.1:5433\n"
+				   "[service:echo]\nbackend = builtin:echo\n"
+				   "[vhost:Alpha.example]\nservices = db=a-db echo\n"
+				   "[vhost:beta]\nservices = db=b-db\n",
+				   &errs);
+	const struct vhost *alpha, *beta;
+
+	assert_non_null(cfg);
+	alpha = config_vhost(cfg, "alpha.EXAMPLE");
+	beta = config_vhost(cfg, "beta");
+	assert_non_null(alpha);
+	assert_non_null(beta);
+	assert_null(config_vhost(cfg, "gamma"));
+	assert_string_equal(config_lookup(cfg, alpha, "db")->name, "a-db");
+	assert_string_equal(config_lookup(cfg, beta, "DB")->name, "b-db");
+	assert_string_equal(config_lookup(cfg, alpha, "echo")->name, "echo");
+	assert_null(config_lookup(cfg, beta, "echo"));
+	assert_null(config_lookup(cfg, alpha, "a-db"));
+	/* Without HOST and without default_vhost: every service by its own name. */
+	assert_non_null(config_lookup(cfg, NULL, "a-db"));
+	assert_null(config_lookup(cfg, NULL, "db"));
+	config_unref(cfg);
+
+	cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\ndefault_vhost = pub\n"
+		    "[service:echo]\nbackend = builtin:echo\n"
+		    "[service:secret]\nbackend = builtin:echo\n"
+		    "[vhost:pub]\nservices = echo\n",
+		    &errs);
+	assert_non_null(cfg);
+	assert_non_null(config_lookup(cfg, NULL, "echo"));
+	assert_null(config_lookup(cfg, NULL, "secret"));
+	config_unref(cfg);
+}
+
+static void
+test_errors(void **state)
+{
+	expect_error("listen = tcp:127.0.0.1:1\n", "t.conf:1: listen: key outside any section");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nlisten_port = 4\n",
+		     "t.conf:3: unknown key \"listen_port\" in [server]");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[servce]\n",
+		     "t.conf:3: unknown section [servce]");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:99999\n",
+		     "t.conf:2: listen: port must be a number from 0 to 65535");
+	expect_error("[server]\nlisten = tcp:::1:80\n",
+		     "t.conf:2: listen: an IPv6 address must be written in brackets");
+	expect_error("[server]\nlisten = tcp:localhost:80\n",
+		     "t.conf:2: listen: a listen address must be an IP address, not a name");
+	expect_error("[server]\nlisten = unix:relative\n",
+		     "t.conf:2: listen: a unix socket path must be absolute");
+	expect_error("[server]\n", "t.conf:1: no listen address: set listen in [server]");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nmax_connections = 0\n",
+		     "t.conf:3: max_connections: expected a positive whole number");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrequest_timeout = soon\n",
+		     "t.conf:3: request_timeout: expected a positive duration such as 30s, 500ms "
+		     "or 5m");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nmax_per_source = 3\nmax_per_source = 4\n",
+		     "t.conf:4: max_per_source: set twice in this section");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\n",
+		     "t.conf:3: service x: no backend");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = ftp:a\n",
+		     "t.conf:4: backend: expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS or "
+		     "builtin:NAME");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = exec:sh\n",
+		     "t.conf:4: backend: exec: needs an absolute program path");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = exec:/bin/x \"a\n",
+		     "t.conf:4: backend: unterminated quote");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:ftp\n",
+		     "t.conf:4: backend: unknown built-in (echo, discard, daytime, chargen)");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
+		     "proxy_protocol = v2\n",
+		     "t.conf:3: service x: proxy_protocol needs a tcp: or unix: backend");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
+		     "chargen_rate = 5\n",
+		     "t.conf:3: service x: chargen_rate is for builtin:chargen only");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:list]\nbackend = builtin:echo\n",
+		     "t.conf:3: invalid or reserved service name \"list\"");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
+		     "[service:X]\nbackend = builtin:echo\n",
+		     "t.conf:5: service X already defined at line 3");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[vhost:v]\nservices = nope\n",
+		     "t.conf:3: vhost v: no service nope");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ndefault_vhost = v\n",
+		     "t.conf:3: default_vhost: no [vhost:v]");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n  [service:x]\n",
+		     "t.conf:3: a section header must start in the first column");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x\n",
+		     "t.conf:3: section header without ']'");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\njunk\n",
+		     "t.conf:3: syntax error: expected [section] or key = value");
+}
+
+static void
+test_long_and_binary_lines(void **state)
+{
+	char text[600];
+	struct config_errors errs;
+
+	snprintf(text, sizeof(text), "[server]\nlisten = tcp:127.0.0.1:1\naudit_log = /%0250d\n", 0);
+	expect_error(text, "t.conf:3: line longer than 198 characters (continue a list on an "
+			   "indented next line)");
+	assert_null(config_parse("t.conf", "[server]\nlisten\0 = x\n", 19, &errs));
+	assert_non_null(strstr(errs.text, "t.conf:2: NUL byte in line"));
+}
+
+static void
+test_many_errors_reported(void **state)
+{
+	struct config_errors errs;
+
+	assert_null(parse("[server]\nlisten = tcp:127.0.0.1:1\na = 1\nb = 2\n[service:x]\nc = 3\n",
+			  &errs));
+	assert_int_equal(errs.count, 4);
+	assert_non_null(strstr(errs.text, "t.conf:3:"));
+	assert_non_null(strstr(errs.text, "t.conf:4:"));
+	assert_non_null(strstr(errs.text, "t.conf:6:"));
+}
+
+static void
+test_continuation(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\n  tcp:127.0.0.1:2\n", &errs);
+
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nlisten, 2);
+	config_unref(cfg);
+}
+
+static void
+test_load_missing_file(void **state)
+{
+	struct config_errors errs;
+
+	assert_null(config_load("/nonexistent/fived.conf", &errs));
+	assert_non_null(strstr(errs.text, "/nonexistent/fived.conf: No such file"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_builtin),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_vhosts),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_long_and_binary_lines),
+		cmocka_unit_test(test_many_errors_reported),
+		cmocka_unit_test(test_continuation),
+		cmocka_unit_test(test_load_missing_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
