@@ -22,8 +22,9 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wvla -Wno-unused-parameter
-CFLAGS ?= -O2 -g
-CFLAGS += -std=c17 -D_GNU_SOURCE -fPIC -fno-strict-aliasing -fstack-protector-strong \
+OPT ?= -O2 -g
+CFLAGS ?=
+CFLAGS += $(OPT) -std=c17 -D_GNU_SOURCE -fPIC -fno-strict-aliasing -fstack-protector-strong \
 	$(WARN) -Iinclude -Isrc $(PKG_CFLAGS) -MMD -MP
 LDLIBS += $(PKG_LIBS) -lpam -lpthread
 
@@ -51,6 +52,7 @@ FIVE := $(BUILD)/five
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRC))
 
+.SECONDARY:
 .PHONY: all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench install \
 	clean format lint
 all: $(FIVED) $(FIVE) $(FIVE_LIB) $(FIVE_SO)
@@ -109,7 +111,7 @@ test-fuzz:
 	$(MAKE) -f tests/fuzz/fuzz.mk smoke SECONDS=$(FUZZ_SMOKE_SECONDS)
 
 test-asan:
-	$(MAKE) BUILD=build/asan SAN=1 CFLAGS="-O1 -g" test-unit test-e2e
+	$(MAKE) BUILD=build/asan SAN=1 OPT="-O1 -g" test-unit test-e2e
 
 test: test-unit test-e2e test-fuzz test-asan
 	@echo "make test: all passed"
@@ -145,7 +147,7 @@ install: all
 DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
 	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev
 DEB_TEST := python3 python3-pytest socat netcat-openbsd xinetd openssh-server \
-	openssh-client curl openssl libpam-wrapper haproxy stunnel4 procps
+	openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps
 
 deps:
 	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \

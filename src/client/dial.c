@@ -152,7 +152,8 @@ static int
 dial_port(const char *host, const char *port, const struct five_options *o,
 	  struct five_error *err, int *last_errno)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
+	/* Both families whatever the local addresses: the race sorts out what works. */
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL, *addrs[ADDRESSES_MAX];
 	size_t n;
 	int r, fd;

@@ -309,6 +309,7 @@ service_backend(struct parser *p, const char *value, const char **why)
 {
 	struct service *svc = p->svc;
 
+	svc->has_backend_key = true;
 	if (strncmp(value, "builtin:", 8) == 0)
 		return backend_builtin(svc, value + 8, why);
 	if (strncmp(value, "exec:", 5) == 0)
@@ -361,7 +362,7 @@ static int
 service_chargen_rate(struct parser *p, const char *value, const char **why)
 {
 	p->svc->has_chargen_rate = true;
-	return set_count(&p->svc->chargen_rate, value, 1024 * 1024 * 1024, why);
+	return set_count(&p->svc->chargen_rate, value, CHARGEN_RATE_MAX, why);
 }
 
 /* --- [vhost:NAME] ----------------------------------------------------------- */
@@ -451,7 +452,7 @@ section_end(struct parser *p)
 
 	if (p->sec != SEC_SERVICE || svc == NULL)
 		return;
-	if (svc->backend == BACKEND_NONE)
+	if (!svc->has_backend_key)
 		error_at(p, svc->line, "service %s: no backend", svc->name);
 	if (svc->proxy != PROXY_NONE && svc->backend != BACKEND_TCP &&
 	    svc->backend != BACKEND_UNIX)

@@ -29,6 +29,7 @@
 #define DEFAULT_IDLE_TIMEOUT     (60 * 60 * 1000)
 #define DEFAULT_DRAIN_TIMEOUT    (30 * 1000)
 #define DEFAULT_CHARGEN_RATE     (64 * 1024)
+#define CHARGEN_RATE_MAX         1000000 /* bytes per second: a demonstration, not a load generator */
 #define MAX_TIMEOUT_MS           (7ULL * 24 * 3600 * 1000)
 
 /* The port the built-in configuration falls back to when it cannot bind port 1. */
@@ -67,7 +68,7 @@ struct service {
 	uint64_t idle_timeout_ms;    /* 0: none */
 	uint64_t connect_timeout_ms;
 	uint64_t chargen_rate;       /* bytes per second */
-	bool has_idle_timeout, has_connect_timeout, has_chargen_rate;
+	bool has_backend_key, has_idle_timeout, has_connect_timeout, has_chargen_rate;
 };
 
 struct vhost_entry {

@@ -4,12 +4,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "server/server.h"
+
+/* A Unix listener is a public entry point, like a TCP port. */
+#define UNIX_LISTENER_MODE 0666
 
 static void
 on_connection(uv_stream_t *st, int status)
@@ -96,8 +100,10 @@ open_unix(struct listener *l, const struct addr_spec *a)
 	if (r != 0)
 		return r;
 	str_copy(l->unlink_path, a->path, sizeof(l->unlink_path));
-	/* The entry point is public like a TCP port; restrict it with directory permissions. */
-	if ((r = uv_pipe_chmod(&l->h.pipe, UV_READABLE | UV_WRITABLE)) == 0)
+	/* Restrict who may connect with the permissions of the directory. */
+	if (chmod(a->path, UNIX_LISTENER_MODE) != 0)
+		r = uv_translate_sys_error(errno);
+	else
 		r = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
 	addr_format(a, l->bound, sizeof(l->bound));
 	return r;

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/line.h"
+#include "proto/proxy.h"
 #include "server/audit.h"
 #include "server/chunk.h"
 #include "server/server.h"
@@ -391,19 +392,21 @@ session_read_client(struct session *s)
 	uv_read_start(&s->client.stream, chunk_alloc, on_client_read);
 }
 
-/* Client bytes before the relay starts: held in s->in, never forwarded from here. */
+/*
+ * Client bytes before the relay starts: held in s->in, never forwarded from
+ * here.  Reading pauses while s->in could not take a whole read, so the
+ * held bytes stay within SESSION_IN_MAX however fast the client sends.
+ */
 static void
 early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 {
-	if (nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0) {
-		chunk_release(buf);
-		if (s->state == S_COMMAND)
-			session_refuse(s, "line too long");
-		else
-			session_refuse(s, "too much data before the service was ready");
+	int full = nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0;
+
+	chunk_release(buf);
+	if (full) {
+		session_close(s, "early data over its bound");
 		return;
 	}
-	chunk_release(buf);
 	if (nread < 0) {
 		s->client_eof_early = true;
 		uv_read_stop(&s->client.stream);
@@ -414,7 +417,8 @@ early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (s->state == S_COMMAND)
 		process_input(s);
-	else if (buf_room(&s->in) < LINE_MAX_BYTES)
+	if ((s->state == S_COMMAND || s->state == S_CONNECTING) &&
+	    buf_room(&s->in) < CHUNK_READ_SIZE)
 		uv_read_stop(&s->client.stream);
 }
 
@@ -453,9 +457,33 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* --- the backend is reached -------------------------------------------- */
 
+/* The PROXY header the service asks for; its length (0 for none), or -1. */
+static int
+proxy_header(const struct session *s, uint8_t *out, size_t size)
+{
+	const struct sockaddr *src = s->peer_is_ip ? (const struct sockaddr *)&s->peer : NULL;
+	const struct sockaddr *dst = s->peer_is_ip ? (const struct sockaddr *)&s->local : NULL;
+	struct proxy_tlv tlvs[3];
+	size_t n = 0;
+
+	if (s->svc->proxy == PROXY_NONE)
+		return 0;
+	if (s->svc->proxy == PROXY_V1)
+		return proxy_v1_encode(src, dst, (char *)out, size);
+	if (s->vhost != NULL)
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_AUTHORITY, s->vhost->name,
+					       strlen(s->vhost->name)};
+	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_UNIQUE_ID, s->id, SESSION_ID_LEN};
+	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_SERVICE, s->svc->name, strlen(s->svc->name)};
+	return proxy_v2_encode(src, dst, tlvs, n, out, size);
+}
+
 void
 session_backend_ready(struct session *s, int err)
 {
+	uint8_t header[PROXY_V2_MAX];
+	int header_len;
+
 	if (s->state != S_CONNECTING)
 		return;
 	if (err != 0) {
@@ -464,10 +492,14 @@ session_backend_ready(struct session *s, int err)
 		session_refuse(s, "service unavailable");
 		return;
 	}
+	if ((header_len = proxy_header(s, header, sizeof(header))) < 0) {
+		session_refuse(s, "service unavailable");
+		return;
+	}
 	session_audit(s, "granted",
 		      json_pack("{s:s,s:s,s:s}", "service", s->svc->name, "requested",
 				s->requested, "vhost", s->vhost != NULL ? s->vhost->name : ""));
-	relay_start(s, NULL, 0);
+	relay_start(s, header, (size_t)header_len);
 }
 
 /* --- accept ----------------------------------------------------------------- */

@@ -17,7 +17,11 @@
 #define SESSION_ID_BYTES 16
 #define SESSION_ID_LEN   (2 * SESSION_ID_BYTES)
 
-/* Client bytes held before a service is granted: a request line and pipelined data. */
+/*
+ * Client bytes held before a service is granted: a request line and
+ * pipelined data.  Reading pauses when less than one read's worth of room
+ * is left (see early_input), so this must exceed CHUNK_READ_SIZE.
+ */
 #define EARLY_DATA_MAX (64 * 1024)
 #define SESSION_IN_MAX (LINE_MAX_BYTES + EARLY_DATA_MAX)
 

@@ -70,20 +70,19 @@ listen_on(const char *spec, struct five_error *err)
 
 /* The child serving one forwarded connection. */
 static void __attribute__((noreturn))
-serve(int conn, const char *host, const char *service, const struct five_options *opts)
+serve(int conn, const struct cli_request *req)
 {
 	struct five_error err = {.step = FIVE_OK};
 
-	if (cli_session(host, service, opts, conn, conn, true, &err) != 0)
-		fprintf(stderr, "five: -L %s %s: %s: %s\n", host, service, five_step_name(err.step),
-			err.message);
+	if (cli_session(req, conn, conn, true, &err) != 0)
+		fprintf(stderr, "five: -L %s %s: %s: %s\n", req->host, req->service,
+			five_step_name(err.step), err.message);
 	close(conn);
 	_exit(err.step == FIVE_OK ? 0 : 1);
 }
 
 int
-cli_forward(const char *spec, const char *host, const char *service,
-	    const struct five_options *opts, struct five_error *err)
+cli_forward(const char *spec, const struct cli_request *req, struct five_error *err)
 {
 	struct sigaction sa = {.sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT};
 	int lfd, conn;
@@ -106,7 +105,7 @@ cli_forward(const char *spec, const char *host, const char *service,
 		}
 		if ((pid = fork()) == 0) {
 			close(lfd);
-			serve(conn, host, service, opts);
+			serve(conn, req);
 		}
 		if (pid < 0)
 			fprintf(stderr, "five: fork: %s\n", strerror(errno));

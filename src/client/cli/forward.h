@@ -5,6 +5,7 @@
 #ifndef FIVE_CLI_FORWARD_H
 #define FIVE_CLI_FORWARD_H
 
+#include "client/cli/session.h"
 #include "five.h"
 
 /*
@@ -12,7 +13,6 @@
  * defaults to 127.0.0.1) and serves until killed.  Returns only on a setup
  * failure: -1 with err filled.
  */
-int cli_forward(const char *spec, const char *host, const char *service,
-		const struct five_options *opts, struct five_error *err);
+int cli_forward(const char *spec, const struct cli_request *req, struct five_error *err);
 
 #endif

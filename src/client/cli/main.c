@@ -38,6 +38,8 @@ usage(FILE *out)
 		"  -p PORT     fived's port (default 1, then 5501)\n"
 		"  -H VHOST    select a virtual host\n"
 		"  -t SECONDS  connect and reply timeout (default 10)\n"
+		"  -w          send nothing until the service is granted (for TCPMUX\n"
+		"              servers other than fived, which may drop pipelined bytes)\n"
 		"  -4, -6      IPv4 or IPv6 only\n"
 		"  -V          print the version\n");
 }
@@ -94,34 +96,38 @@ parse_timeout(const char *s, int *ms)
 int
 main(int argc, char **argv)
 {
-	struct five_options o = {0};
+	struct cli_request req = {0};
+	struct five_options *o = &req.opts;
 	struct five_error err = {.step = FIVE_OK};
 	const char *forward = NULL;
 	char what[600];
 	int c;
 
-	while ((c = getopt(argc, argv, "p:H:L:t:46Vh")) != -1) {
+	while ((c = getopt(argc, argv, "p:H:L:t:w46Vh")) != -1) {
 		switch (c) {
 		case 'p':
-			o.port = optarg;
+			o->port = optarg;
 			break;
 		case 'H':
-			o.vhost = optarg;
+			o->vhost = optarg;
 			break;
 		case 'L':
 			forward = optarg;
 			break;
 		case 't':
-			if (parse_timeout(optarg, &o.timeout_ms) != 0) {
+			if (parse_timeout(optarg, &o->timeout_ms) != 0) {
 				fprintf(stderr, "five: -t: expected seconds (or 500ms, 2m)\n");
 				return EXIT_USAGE;
 			}
 			break;
+		case 'w':
+			req.wait_for_grant = true;
+			break;
 		case '4':
-			o.family = AF_INET;
+			o->family = AF_INET;
 			break;
 		case '6':
-			o.family = AF_INET6;
+			o->family = AF_INET6;
 			break;
 		case 'V':
 			printf("five %s\n", FIVE_VERSION);
@@ -137,17 +143,19 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc == 2 && forward == NULL && strcmp(argv[0], "list") == 0)
-		return cmd_list(argv[1], &o);
+		return cmd_list(argv[1], o);
 	if (argc != 2) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	snprintf(what, sizeof(what), "%s %s", argv[0], argv[1]);
+	req.host = argv[0];
+	req.service = argv[1];
+	snprintf(what, sizeof(what), "%s %s", req.host, req.service);
 	if (forward != NULL) {
-		cli_forward(forward, argv[0], argv[1], &o, &err);
+		cli_forward(forward, &req, &err);
 		return fail(what, &err);
 	}
-	if (cli_session(argv[0], argv[1], &o, STDIN_FILENO, STDOUT_FILENO, false, &err) != 0)
+	if (cli_session(&req, STDIN_FILENO, STDOUT_FILENO, false, &err) != 0)
 		return fail(what, &err);
 	return EXIT_OK;
 }

@@ -146,7 +146,7 @@ step(struct relay *r, struct five_error *err)
 	struct pollfd pfd[4] = {{.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
 	int n;
 
-	if (!r->in_eof && r->up.len < sizeof(r->up.data))
+	if (!r->in_eof && r->up.len < sizeof(r->up.data) && !(e->hold_input && r->replies_due > 0))
 		pfd[0] = (struct pollfd){.fd = e->in_fd, .events = POLLIN};
 	if (!r->sock_eof && r->down.len < sizeof(r->down.data))
 		pfd[1] = (struct pollfd){.fd = e->sock, .events = POLLIN};

@@ -26,22 +26,23 @@ take_early(int in_fd, char *buf, size_t size)
 }
 
 int
-cli_session(const char *host, const char *service, const struct five_options *opts, int in_fd,
-	    int out_fd, bool out_is_socket, struct five_error *err)
+cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
+	    struct five_error *err)
 {
 	struct five_options o;
 	struct relay_ends e;
 	char early[EARLY_MAX];
-	size_t n;
+	size_t n = 0;
 	int fd, r, one = 1;
 
-	five_options_resolve(opts, &o);
-	if ((fd = five_dial(host, &o, err)) < 0)
+	five_options_resolve(&req->opts, &o);
+	if ((fd = five_dial(req->host, &o, err)) < 0)
 		return -1;
 	/* Small writes (keystrokes, request lines) must not wait for an ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	n = take_early(in_fd, early, sizeof(early));
-	if (five_request(fd, service, &o, early, n, err) != 0) {
+	if (!req->wait_for_grant)
+		n = take_early(in_fd, early, sizeof(early));
+	if (five_request(fd, req->service, &o, early, n, err) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -51,6 +52,7 @@ cli_session(const char *host, const char *service, const struct five_options *op
 		.sock = fd,
 		.out_is_socket = out_is_socket,
 		.replies = five_replies_expected(&o),
+		.hold_input = req->wait_for_grant,
 		.timeout_ms = o.timeout_ms,
 	};
 	r = cli_relay(&e, err);

@@ -9,12 +9,24 @@
 
 #include "five.h"
 
+/* What the user asked for on the command line. */
+struct cli_request {
+	const char *host;
+	const char *service;
+	struct five_options opts;
+	/*
+	 * Send application bytes only after the grant.  fived holds pipelined
+	 * bytes for the service; some other TCPMUX servers (xinetd) drop them.
+	 */
+	bool wait_for_grant;
+};
+
 /*
- * Runs a session between the application's in_fd/out_fd and service on
- * host.  out_is_socket: out_fd is a connected socket (five -L).  Returns 0
- * or -1 with err filled.
+ * Runs a session between the application's in_fd/out_fd and the requested
+ * service.  out_is_socket: out_fd is a connected socket (five -L).
+ * Returns 0 or -1 with err filled.
  */
-int cli_session(const char *host, const char *service, const struct five_options *opts,
-		int in_fd, int out_fd, bool out_is_socket, struct five_error *err);
+int cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
+		struct five_error *err);
 
 #endif

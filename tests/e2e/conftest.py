@@ -1,0 +1,282 @@
+"""End-to-end test harness: real fived and five binaries on 127.0.0.1.
+
+Every server a test starts listens on an ephemeral loopback port and is
+stopped, by its own process id, when the test ends.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+BUILD = os.environ.get("FIVE_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
+FIVED = os.path.join(BUILD, "fived")
+FIVE = os.path.join(BUILD, "five")
+HELPERS = os.path.join(BUILD, "helpers")
+SANITIZED = "/asan" in os.path.abspath(BUILD)
+# Timing bounds stretch under AddressSanitizer.
+SLOW = 3 if SANITIZED else 1
+
+
+def wait_for(predicate, timeout=5.0, what="condition"):
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Fived:
+    """A running fived with its own configuration file and audit log."""
+
+    def __init__(self, tmp_path, config, args=(), name="fived", server=""):
+        self.dir = tmp_path
+        self.server = server
+        self.conf = tmp_path / (name + ".conf")
+        self.audit = tmp_path / (name + ".audit")
+        self.stderr_path = tmp_path / (name + ".stderr")
+        self.write_config(config)
+        self.stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([FIVED, "-d", "-c", str(self.conf), *args],
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr)
+        self.addresses = wait_for(self._listening, what="fived to listen")
+        self.port = next((int(a.rsplit(":", 1)[1]) for a in self.addresses
+                          if a.startswith("tcp:127.0.0.1:")), None)
+
+    def write_config(self, config):
+        text = config.replace("@AUDIT@", str(self.audit))
+        if "listen" not in text:
+            text = "[server]\nlisten = tcp:127.0.0.1:0\naudit_log = %s\n%s\n" % (
+                self.audit, self.server) + text
+        self.conf.write_text(text)
+
+    def log(self):
+        return self.stderr_path.read_text(errors="replace")
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("fived exited %d:\n%s" % (self.proc.returncode, self.log()))
+        found = re.findall(r"listening on (\S+)", self.log())
+        return found if found and "started" in self.log() else None
+
+    def reload(self, config):
+        before = self.log().count("reload")
+        self.write_config(config)
+        self.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: self.log().count("reload") > before, what="reload")
+
+    def events(self, kind=None):
+        if not self.audit.exists():
+            return []
+        records = [json.loads(line) for line in self.audit.read_text().splitlines() if line]
+        return [r for r in records if kind is None or r["event"] == kind]
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5 * SLOW)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr.close()
+        log = self.log()
+        assert "AddressSanitizer" not in log and "runtime error" not in log, log
+
+
+@pytest.fixture
+def fived(tmp_path):
+    started = []
+
+    def start(config, args=(), name="fived", server=""):
+        f = Fived(tmp_path, config, args, name, server)
+        started.append(f)
+        return f
+
+    yield start
+    for f in started:
+        f.stop()
+
+
+class Sentinel:
+    """A backend that counts every connection and byte it receives.
+
+    mode: "echo" sends back what it reads, "silent" reads and says nothing,
+    "count" answers "got N" after the client's end of stream, "proxy" records
+    everything (a PROXY header included) and echoes the rest.
+    """
+
+    def __init__(self, mode="echo"):
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.bytes = 0
+        self.received = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        data = bytearray()
+        with conn:
+            while True:
+                try:
+                    chunk = conn.recv(65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+                with self.lock:
+                    self.bytes += len(chunk)
+                if self.mode == "echo":
+                    try:
+                        conn.sendall(chunk)
+                    except OSError:
+                        break
+            if self.mode == "count":
+                try:
+                    conn.sendall(b"got %d\n" % len(data))
+                except OSError:
+                    pass
+        with self.lock:
+            self.received.append(bytes(data))
+
+    def close(self):
+        self.running = False
+        self.sock.close()
+
+
+@pytest.fixture
+def sentinel():
+    made = []
+
+    def make(mode="echo"):
+        s = Sentinel(mode)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def connect(port, host="127.0.0.1", timeout=5):
+    s = socket.create_connection((host, port), timeout=timeout * SLOW)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def recv_all(s, limit=1 << 24):
+    out = bytearray()
+    while len(out) < limit:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
+def recv_line(s):
+    out = bytearray()
+    while not out.endswith(b"\n"):
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
+def exchange(port, data, shut=True):
+    """Sends data, ends the write side, returns everything fived sends back."""
+    with connect(port) as s:
+        s.sendall(data)
+        if shut:
+            s.shutdown(socket.SHUT_WR)
+        return recv_all(s)
+
+
+def run_five(*args, input=b"", timeout=10, env=None):
+    return subprocess.run([FIVE, *args], input=input, capture_output=True,
+                          timeout=timeout * SLOW, env=env)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """A third-party server started for one test, stopped by its pid."""
+
+    def __init__(self, argv, **kw):
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        self.proc = subprocess.Popen(argv, **kw)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def process():
+    started = []
+
+    def start(argv, **kw):
+        p = Process(argv, **kw)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def wait_port(port, timeout=5.0):
+    def ready():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+    wait_for(ready, timeout, "port %d" % port)

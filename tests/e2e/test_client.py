@@ -1,0 +1,201 @@
+"""The five command and libfive against a real fived."""
+
+import os
+import socket
+import subprocess
+import time
+
+from conftest import FIVE, HELPERS, SLOW, connect, free_port, recv_all, run_five, wait_for, \
+    wait_port
+
+CONFIG = """
+[service:echo]
+backend = builtin:echo
+[service:daytime]
+backend = builtin:daytime
+[service:alpha-db]
+backend = builtin:echo
+[vhost:alpha]
+services = db=alpha-db
+"""
+
+
+def test_relay_stdin_stdout(fived):
+    f = fived(CONFIG)
+    r = run_five("-p", str(f.port), "127.0.0.1", "echo", input=b"hello\n")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"hello\n", b"")
+
+
+def test_large_binary_transfer(fived):
+    f = fived(CONFIG)
+    data = os.urandom(8 * 1024 * 1024)
+    r = run_five("-p", str(f.port), "127.0.0.1", "echo", input=data, timeout=60)
+    assert r.returncode == 0 and r.stdout == data
+
+
+def test_request_is_pipelined_with_first_bytes(fived, sentinel):
+    """The service line and the first application bytes leave in one segment."""
+    s = sentinel("echo")
+    f = fived("[service:web]\nbackend = tcp:127.0.0.1:%d\n" % s.port)
+    r = run_five("-p", str(f.port), "127.0.0.1", "web", input=b"GET / HTTP/1.0\r\n\r\n")
+    assert r.stdout == b"GET / HTTP/1.0\r\n\r\n"
+    # fived saw the bytes before it answered: they arrived with the request.
+    wait_for(lambda: s.received)
+    assert s.received == [b"GET / HTTP/1.0\r\n\r\n"]
+
+
+def test_vhost_option(fived):
+    f = fived(CONFIG)
+    r = run_five("-p", str(f.port), "-H", "alpha", "127.0.0.1", "db", input=b"in vhost")
+    assert r.returncode == 0 and r.stdout == b"in vhost"
+    r = run_five("-p", str(f.port), "-H", "nowhere", "127.0.0.1", "db", input=b"x")
+    assert r.returncode == 5
+    assert r.stderr == b"five: 127.0.0.1 db: refused: unknown host\n"
+
+
+def test_list(fived):
+    f = fived(CONFIG)
+    r = run_five("-p", str(f.port), "list", "127.0.0.1")
+    assert r.returncode == 0 and r.stdout == b"echo\ndaytime\nalpha-db\n"
+    r = run_five("-p", str(f.port), "-H", "alpha", "list", "127.0.0.1")
+    assert r.stdout == b"db\n"
+
+
+def test_exit_codes_and_messages(fived):
+    f = fived(CONFIG)
+    port = str(f.port)
+    r = run_five("-p", port, "127.0.0.1", "nosuch")
+    assert r.returncode == 5
+    assert r.stderr == b"five: 127.0.0.1 nosuch: refused: unknown service\n"
+    r = run_five("-p", str(free_port()), "127.0.0.1", "echo")
+    assert r.returncode == 4 and b": connect: " in r.stderr
+    assert b"Connection refused" in r.stderr
+    r = run_five("-p", port, "no-such-host.invalid", "echo")
+    assert r.returncode == 3 and b": resolve: " in r.stderr
+    r = run_five("-p", port, "127.0.0.1", "bad/name")
+    assert r.returncode == 2 and b"invalid service name" in r.stderr
+    r = run_five("127.0.0.1")
+    assert r.returncode == 2 and b"usage:" in r.stderr
+    r = run_five("-t", "soon", "127.0.0.1", "echo")
+    assert r.returncode == 2
+
+
+def test_protocol_error_from_a_server_that_is_not_tcpmux():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    proc = subprocess.Popen([FIVE, "-p", str(srv.getsockname()[1]), "127.0.0.1", "echo"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    conn, _ = srv.accept()
+    conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 6 and b"protocol: not a TCPMUX reply" in err
+    conn.close()
+    srv.close()
+
+
+def test_reply_timeout():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    start = time.monotonic()
+    r = run_five("-t", "1", "-p", str(srv.getsockname()[1]), "127.0.0.1", "echo")
+    assert r.returncode == 6 and b"no reply within 1000 ms" in r.stderr
+    assert time.monotonic() - start < 4 * SLOW
+    srv.close()
+
+
+NSS_WRAPPER = "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so"
+
+
+def dual_stack_env(tmp_path):
+    """A name with an IPv6 and an IPv4 address, IPv6 first (nss_wrapper)."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("::1 dual.test\n127.0.0.1 dual.test\n")
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/sh\n")
+    group = tmp_path / "group"
+    group.write_text("root:x:0:\n")
+    return dict(os.environ, LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_HOSTS=str(hosts),
+                NSS_WRAPPER_PASSWD=str(passwd), NSS_WRAPPER_GROUP=str(group))
+
+
+def test_every_address_is_tried(fived, tmp_path):
+    """dual.test is ::1 then 127.0.0.1; fived listens on IPv4 only: ::1 refuses."""
+    f = fived(CONFIG)
+    env = dual_stack_env(tmp_path)
+    r = run_five("-p", str(f.port), "dual.test", "echo", input=b"either family", env=env)
+    assert r.returncode == 0 and r.stdout == b"either family"
+    r = run_five("-6", "-p", str(f.port), "dual.test", "echo", input=b"x", env=env)
+    assert r.returncode == 4 and b"Connection refused" in r.stderr
+
+
+def test_happy_eyeballs_does_not_wait_for_a_silent_address(fived, tmp_path):
+    """::1 swallows the SYN (full accept queue): IPv4 starts 250 ms later and wins."""
+    f = fived(CONFIG)
+    full = socket.socket(socket.AF_INET6)
+    try:
+        full.bind(("::1", f.port))
+    except OSError:
+        full.close()
+        return
+    full.listen(0)
+    fillers = []
+    for _ in range(4):
+        c = socket.socket(socket.AF_INET6)
+        c.setblocking(False)
+        c.connect_ex(("::1", f.port))
+        fillers.append(c)
+    time.sleep(0.1)
+    start = time.monotonic()
+    r = run_five("-p", str(f.port), "dual.test", "echo", input=b"raced",
+                 env=dual_stack_env(tmp_path))
+    elapsed = time.monotonic() - start
+    assert r.returncode == 0 and r.stdout == b"raced"
+    assert 0.2 < elapsed < 2 * SLOW, elapsed
+    for c in fillers:
+        c.close()
+    full.close()
+
+
+def test_local_forwarder(fived, process):
+    f = fived(CONFIG)
+    port = free_port()
+    process([FIVE, "-p", str(f.port), "-L", "127.0.0.1:%d" % port, "127.0.0.1", "echo"])
+    wait_port(port)
+    # Several connections at once, each its own session.
+    conns = [connect(port) for _ in range(5)]
+    for i, c in enumerate(conns):
+        c.sendall(b"conn %d" % i)
+        c.shutdown(socket.SHUT_WR)
+    for i, c in enumerate(conns):
+        assert recv_all(c) == b"conn %d" % i
+        c.close()
+    # (The readiness probe was a session too.)
+    assert len(f.events("granted")) >= 5
+
+
+def test_local_forwarder_reports_refusals(fived, process, tmp_path):
+    f = fived(CONFIG)
+    port = free_port()
+    errlog = open(tmp_path / "five.err", "wb")
+    process([FIVE, "-p", str(f.port), "-L", str(port), "127.0.0.1", "nosuch"], stderr=errlog)
+    wait_port(port)
+    with connect(port) as c:
+        assert recv_all(c) == b""
+    wait_for(lambda: b"refused: unknown service" in (tmp_path / "five.err").read_bytes())
+
+
+def test_libfive_connect(fived):
+    f = fived(CONFIG)
+    client = os.path.join(HELPERS, "libfive_client")
+    r = subprocess.run([client, "127.0.0.1", str(f.port), "echo", "via libfive"],
+                       capture_output=True, timeout=10)
+    assert r.stdout == b"via libfive"
+    r = subprocess.run([client, "127.0.0.1", str(f.port), "db", "vhost", "alpha"],
+                       capture_output=True, timeout=10)
+    assert r.stdout == b"vhost"
+    r = subprocess.run([client, "127.0.0.1", str(f.port), "nosuch", "x"],
+                       capture_output=True, timeout=10)
+    assert r.stdout == b"error refused: unknown service\n"

@@ -1,0 +1,178 @@
+"""The daemon: configuration checks, reload, drain, audit log, built-in configuration."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import FIVE, FIVED, SLOW, connect, exchange, recv_all, recv_line, wait_for
+
+ECHO = "[service:echo]\nbackend = builtin:echo\n"
+
+
+def test_check_mode(tmp_path):
+    good = tmp_path / "good.conf"
+    good.write_text("[server]\nlisten = tcp:127.0.0.1:0\n" + ECHO)
+    r = subprocess.run([FIVED, "-t", "-c", str(good)], capture_output=True, text=True)
+    assert r.returncode == 0 and "configuration OK" in r.stdout
+    bad = tmp_path / "bad.conf"
+    bad.write_text("[server]\nlisten = tcp:127.0.0.1:0\nlistne = x\n[service:a]\n"
+                   "backend = tcp:127.0.0.1:99999\n")
+    r = subprocess.run([FIVED, "-t", "-c", str(bad)], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert r.stderr.splitlines() == [
+        '%s:3: unknown key "listne" in [server]' % bad,
+        "%s:5: backend: port must be a number from 0 to 65535" % bad,
+    ]
+    r = subprocess.run([FIVED, "-t", "-c", str(tmp_path / "missing.conf")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "No such file or directory" in r.stderr
+    r = subprocess.run([FIVED, "-t"], capture_output=True, text=True)
+    assert r.returncode == 0 and "(built-in): configuration OK" in r.stdout
+
+
+def test_print_builtin_is_the_builtin(tmp_path):
+    text = subprocess.run([FIVED, "--print-builtin"], capture_output=True, text=True).stdout
+    assert "listen = tcp:127.0.0.1:1" in text and "backend = builtin:echo" in text
+    conf = tmp_path / "builtin.conf"
+    conf.write_text(text)
+    assert subprocess.run([FIVED, "-t", "-c", str(conf)]).returncode == 0
+
+
+def test_audit_log_records(fived, sentinel):
+    f = fived(ECHO)
+    assert exchange(f.port, b"echo\r\nabc") == b"+\r\nabc"
+    assert exchange(f.port, b"nope\r\n", shut=False) == b"- unknown service\r\n"
+    closed = wait_for(lambda: len(f.events("closed")) == 2 and f.events("closed"))
+    events = f.events()
+    first = [e for e in events if e["session"] == events[0]["session"]]
+    assert [e["event"] for e in first] == ["accepted", "granted", "closed"]
+    assert list(first[0])[:2] == ["time", "event"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first[0]["time"])
+    assert first[0]["src"] == "127.0.0.1" and isinstance(first[0]["src_port"], int)
+    assert first[1]["service"] == "echo"
+    assert first[2]["bytes_in"] == 3 and first[2]["bytes_out"] == 3
+    assert first[2]["reason"] == "done" and first[2]["duration_ms"] >= 0
+    refused = f.events("refused")
+    assert refused[0]["reason"] == "unknown service" and refused[0]["service"] == "nope"
+    assert closed[1]["reason"] == "unknown service"
+
+
+def test_reload_adds_services_and_keeps_streams(fived):
+    f = fived(ECHO)
+    with connect(f.port) as held:
+        held.sendall(b"echo\r\nbefore ")
+        assert recv_line(held) == b"+\r\n"
+        f.reload(ECHO + "[service:echo2]\nbackend = builtin:echo\n")
+        assert exchange(f.port, b"echo2\r\nnew") == b"+\r\nnew"
+        held.sendall(b"after")
+        held.shutdown(socket.SHUT_WR)
+        assert recv_all(held) == b"before after"
+    assert "reloaded" in f.log()
+
+
+def test_bad_reload_keeps_the_running_configuration(fived):
+    f = fived(ECHO)
+    f.reload(ECHO + "[service:broken]\nbackend = nowhere\n")
+    assert "reload rejected" in f.log()
+    assert re.search(r"fived.conf:\d+: backend: expected tcp:HOST:PORT", f.log())
+    assert exchange(f.port, b"echo\r\nstill") == b"+\r\nstill"
+    assert f.proc.poll() is None
+
+
+def test_reload_moves_listeners(fived, tmp_path):
+    f = fived(ECHO)
+    sock = tmp_path / "added.sock"
+    f.reload("[server]\nlisten = tcp:127.0.0.1:0 unix:%s\naudit_log = @AUDIT@\n%s" % (sock, ECHO))
+    with socket.socket(socket.AF_UNIX) as c:
+        c.connect(str(sock))
+        c.sendall(b"echo\r\nvia unix")
+        c.shutdown(socket.SHUT_WR)
+        assert recv_all(c) == b"+\r\nvia unix"
+    # The TCP listener was kept, not reopened.
+    assert exchange(f.port, b"echo\r\nx") == b"+\r\nx"
+    f.reload("[server]\nlisten = unix:%s\naudit_log = @AUDIT@\n%s" % (sock, ECHO))
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", f.port), timeout=1)
+
+
+def test_reload_that_cannot_bind_is_rejected(fived):
+    f = fived(ECHO)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    f.reload("[server]\nlisten = tcp:127.0.0.1:0 tcp:127.0.0.1:%d\naudit_log = @AUDIT@\n%s"
+             % (port, ECHO))
+    assert "reload rejected" in f.log()
+    assert exchange(f.port, b"echo\r\nok") == b"+\r\nok"
+    blocker.close()
+
+
+def test_sigterm_drains_established_streams(fived):
+    f = fived(ECHO, server="drain_timeout = 20")
+    held = connect(f.port)
+    held.sendall(b"echo\r\n")
+    assert recv_line(held) == b"+\r\n"
+    pending = connect(f.port)
+    pending.sendall(b"ech")
+    time.sleep(0.1)
+    f.proc.send_signal(signal.SIGTERM)
+    assert recv_all(pending) == b"- server shutting down\r\n"
+    wait_for(lambda: "stopping" in f.log(), what="drain")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", f.port), timeout=1)
+    held.sendall(b"still here")
+    assert held.recv(100) == b"still here"
+    assert f.proc.poll() is None
+    held.shutdown(socket.SHUT_WR)
+    assert recv_all(held) == b""
+    held.close()
+    assert f.proc.wait(5 * SLOW) == 0
+
+
+def test_drain_timeout_closes_what_is_left(fived):
+    f = fived(ECHO, server="drain_timeout = 1")
+    held = connect(f.port)
+    held.sendall(b"echo\r\n")
+    assert recv_line(held) == b"+\r\n"
+    start = time.monotonic()
+    f.proc.send_signal(signal.SIGTERM)
+    assert recv_all(held) == b""
+    assert f.proc.wait(5 * SLOW) == 0
+    assert 0.8 < time.monotonic() - start < 4 * SLOW
+    assert f.events("closed")[-1]["reason"] == "shutdown"
+
+
+def unprivileged_port_start():
+    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as fh:
+        return int(fh.read())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run fived as nobody")
+def test_builtin_configuration_falls_back_when_port_1_is_denied(tmp_path):
+    if unprivileged_port_start() <= 1:
+        pytest.skip("unprivileged users may bind port 1 here")
+    err = open(tmp_path / "err", "wb")
+    proc = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                             FIVED], stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        wait_for(lambda: "listening on tcp:127.0.0.1:5501" in (tmp_path / "err").read_text(),
+                 what="fallback listener")
+        log = (tmp_path / "err").read_text()
+        assert "cannot listen on tcp:127.0.0.1:1" in log and "using tcp:127.0.0.1:5501" in log
+        # five without -p tries port 1, then the fallback.
+        if subprocess.run(["sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/1"],
+                          capture_output=True).returncode == 0:
+            pytest.skip("something else listens on port 1")
+        r = subprocess.run([FIVE, "127.0.0.1", "echo"], input=b"fallback works",
+                           capture_output=True, timeout=10)
+        assert r.returncode == 0 and r.stdout == b"fallback works"
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        err.close()

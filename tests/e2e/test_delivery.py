@@ -1,0 +1,224 @@
+"""Delivery to backends: TCP, Unix, exec; pipelining, half-close, PROXY headers."""
+
+import ipaddress
+import os
+import socket
+import struct
+import threading
+import time
+
+from conftest import SLOW, connect, exchange, free_port, recv_all, recv_line, wait_for
+
+
+def test_tcp_backend_gets_pipelined_bytes_in_order(fived, sentinel):
+    s = sentinel("echo")
+    f = fived("[service:web]\nbackend = tcp:127.0.0.1:%d\n" % s.port)
+    assert exchange(f.port, b"web\r\nfirst bytes") == b"+\r\nfirst bytes"
+    wait_for(lambda: s.received, what="backend to finish")
+    assert s.received == [b"first bytes"]
+
+
+def test_backend_by_name_tries_each_address(fived, sentinel):
+    # localhost resolves to ::1 and 127.0.0.1; the backend listens on IPv4 only.
+    s = sentinel("echo")
+    f = fived("[service:web]\nbackend = tcp:localhost:%d\n" % s.port)
+    assert exchange(f.port, b"web\r\nhi") == b"+\r\nhi"
+
+
+def test_unix_backend(fived, tmp_path):
+    path = str(tmp_path / "backend.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            conn.sendall(b"unix says " + conn.recv(100))
+    threading.Thread(target=serve, daemon=True).start()
+    f = fived("[service:local]\nbackend = unix:%s\n" % path)
+    assert exchange(f.port, b"local\r\nhello") == b"+\r\nunix says hello"
+    srv.close()
+
+
+def test_unreachable_backend_says_so(fived, tmp_path):
+    port = free_port()
+    f = fived("[service:gone]\nbackend = tcp:127.0.0.1:%d\n"
+              "[service:nosock]\nbackend = unix:%s/none.sock\n"
+              "[service:noprog]\nbackend = exec:/nonexistent/program\n" % (port, tmp_path))
+    for name in (b"gone", b"nosock", b"noprog"):
+        assert exchange(f.port, name + b"\r\npipelined", shut=False) == \
+            b"- service unavailable\r\n", name
+    refused = f.events("refused")
+    assert [r["reason"] for r in refused] == ["service unavailable"] * 3
+
+
+def test_backend_connect_timeout(fived):
+    # A listener whose accept queue is full: the kernel drops further SYNs.
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    port = full.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex(("127.0.0.1", port))
+        fillers.append(c)
+    time.sleep(0.2)
+    f = fived("[service:slow]\nbackend = tcp:127.0.0.1:%d\nconnect_timeout = 500ms\n" % port)
+    start = time.monotonic()
+    assert exchange(f.port, b"slow\r\n", shut=False) == b"- service unavailable\r\n"
+    assert 0.4 < time.monotonic() - start < 2.5 * SLOW
+    for c in fillers:
+        c.close()
+    full.close()
+
+
+def test_exec_environment(fived):
+    f = fived("[service:env]\nbackend = exec:/usr/bin/env\n"
+              "[vhost:v1]\nservices = env\n")
+    with connect(f.port) as s:
+        s.sendall(b"HOST v1\r\nenv\r\n")
+        out = recv_all(s).decode()
+        local_port = s.getsockname()[1]
+    lines = out.split("\r\n", 2)
+    assert lines[0] == "+ v1" and lines[1] == "+"
+    env = dict(line.split("=", 1) for line in lines[2].splitlines())
+    assert env["PROTO"] == "FIVE"
+    assert env["FIVE_SERVICE"] == "env"
+    assert env["FIVE_VHOST"] == "v1"
+    assert len(env["FIVE_SESSION_ID"]) == 32
+    assert env["FIVE_REMOTE_ADDR"] == env["TCPREMOTEIP"] == "127.0.0.1"
+    assert env["FIVE_REMOTE_PORT"] == env["TCPREMOTEPORT"] == str(local_port)
+    assert env["TCPLOCALPORT"] == str(f.port)
+    granted = f.events("granted")[-1]
+    assert granted["session"] == env["FIVE_SESSION_ID"]
+    # Nothing of fived's own environment leaks to the program.
+    assert set(env) <= {"PATH", "PROTO", "FIVE_SERVICE", "FIVE_VHOST", "FIVE_SESSION_ID",
+                        "FIVE_REMOTE_ADDR", "FIVE_REMOTE_PORT", "TCPREMOTEIP", "TCPREMOTEPORT",
+                        "TCPLOCALIP", "TCPLOCALPORT"}
+
+
+def test_exec_stream_with_pipelined_bytes(fived):
+    f = fived("[service:rev]\nbackend = exec:/usr/bin/rev\n")
+    assert exchange(f.port, b"rev\r\nabc\ndef\n") == b"+\r\ncba\nfed\n"
+
+
+def test_half_close_client_to_backend(fived, sentinel):
+    # The backend answers only after the client's end of stream.
+    s = sentinel("count")
+    f = fived("[service:count]\nbackend = tcp:127.0.0.1:%d\n" % s.port)
+    assert exchange(f.port, b"count\r\n" + b"z" * 300000) == b"+\r\ngot 300000\n"
+
+
+def test_half_close_backend_to_client(fived):
+    # The backend ends its output first and keeps reading; the client then sends more.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    got = []
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            conn.sendall(b"bye from backend\n")
+            conn.shutdown(socket.SHUT_WR)
+            got.append(recv_all(conn))
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    f = fived("[service:hc]\nbackend = tcp:127.0.0.1:%d\n" % srv.getsockname()[1])
+    with connect(f.port) as c:
+        c.sendall(b"hc\r\n")
+        assert recv_all(c) == b"+\r\nbye from backend\n"
+        c.sendall(b"still talking")
+        c.shutdown(socket.SHUT_WR)
+        t.join(5)
+    assert got == [b"still talking"]
+    srv.close()
+    closed = wait_for(lambda: f.events("closed"), what="closed event")
+    assert closed[-1]["reason"] == "done"
+    assert closed[-1]["bytes_in"] == len(b"still talking")
+
+
+def parse_proxy_v2(data):
+    assert data[:12] == b"\r\n\r\n\x00\r\nQUIT\n"
+    ver_cmd, fam, length = struct.unpack("!BBH", data[12:16])
+    body = data[16:16 + length]
+    assert ver_cmd == 0x21
+    src = dst = None
+    if fam == 0x11:
+        src = (str(ipaddress.ip_address(body[0:4])), struct.unpack("!H", body[8:10])[0])
+        dst = (str(ipaddress.ip_address(body[4:8])), struct.unpack("!H", body[10:12])[0])
+        body = body[12:]
+    tlvs = {}
+    while body:
+        t, n = body[0], struct.unpack("!H", body[1:3])[0]
+        tlvs[t] = body[3:3 + n]
+        body = body[3 + n:]
+    return src, dst, tlvs, data[16 + length:]
+
+
+def test_proxy_protocol_v2(fived, sentinel):
+    s = sentinel("silent")
+    f = fived("[service:pp]\nbackend = tcp:127.0.0.1:%d\nproxy_protocol = v2\n"
+              "[vhost:site]\nservices = pp\n" % s.port)
+    with connect(f.port) as c:
+        c.sendall(b"HOST site\r\npp\r\npayload")
+        c.shutdown(socket.SHUT_WR)
+        assert recv_all(c) == b"+ site\r\n+\r\n"
+        client_port = c.getsockname()[1]
+    wait_for(lambda: s.received, what="backend data")
+    src, dst, tlvs, rest = parse_proxy_v2(s.received[0])
+    assert src == ("127.0.0.1", client_port)
+    assert dst == ("127.0.0.1", f.port)
+    assert tlvs[0x02] == b"site"
+    assert tlvs[0x05].decode() == f.events("granted")[-1]["session"]
+    assert tlvs[0xE2] == b"pp"
+    assert rest == b"payload"
+
+
+def test_proxy_protocol_v1(fived, sentinel):
+    s = sentinel("silent")
+    f = fived("[service:pp]\nbackend = tcp:127.0.0.1:%d\nproxy_protocol = v1\n" % s.port)
+    with connect(f.port) as c:
+        c.sendall(b"pp\r\nafter")
+        c.shutdown(socket.SHUT_WR)
+        recv_all(c)
+        client_port = c.getsockname()[1]
+    wait_for(lambda: s.received, what="backend data")
+    assert s.received[0] == b"PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\nafter" % (
+        client_port, f.port)
+
+
+def test_ipv6_listener_and_unix_listener(fived, tmp_path):
+    if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
+        return
+    path = tmp_path / "fived.sock"
+    f = fived("[server]\nlisten = tcp:[::1]:0 unix:%s\naudit_log = @AUDIT@\n"
+              "[service:echo]\nbackend = builtin:echo\n" % path)
+    port = int([a for a in f.addresses if a.startswith("tcp:[::1]")][0].rsplit(":", 1)[1])
+    with socket.create_connection(("::1", port), timeout=5) as c:
+        c.sendall(b"echo\r\nsix")
+        c.shutdown(socket.SHUT_WR)
+        assert recv_all(c) == b"+\r\nsix"
+    with socket.socket(socket.AF_UNIX) as c:
+        c.connect(str(path))
+        c.sendall(b"echo\r\nlocal")
+        c.shutdown(socket.SHUT_WR)
+        assert recv_all(c) == b"+\r\nlocal"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o666"
+    f.stop()
+    assert not path.exists()
+
+
+def test_idle_timeout(fived, sentinel):
+    s = sentinel("silent")
+    f = fived("[service:quiet]\nbackend = tcp:127.0.0.1:%d\nidle_timeout = 1\n" % s.port)
+    with connect(f.port) as c:
+        c.sendall(b"quiet\r\n")
+        assert recv_line(c) == b"+\r\n"
+        start = time.monotonic()
+        assert recv_all(c) == b""
+        assert 0.8 < time.monotonic() - start < 3 * SLOW
+    assert wait_for(lambda: f.events("closed"))[-1]["reason"] == "idle timeout"

@@ -1,0 +1,37 @@
+/*
+ * A small program linked against libfive: connects to a service with
+ * five_connect, writes its third argument, prints what comes back.
+ * Usage: libfive_client HOST PORT SERVICE MESSAGE [VHOST]
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "five.h"
+
+int
+main(int argc, char **argv)
+{
+	struct five_options o = {0};
+	struct five_error err;
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	if (argc < 5)
+		return 2;
+	o.port = argv[2];
+	o.vhost = argc > 5 ? argv[5] : NULL;
+	if ((fd = five_connect(argv[1], argv[3], &o, &err)) < 0) {
+		printf("error %s: %s\n", five_step_name(err.step), err.message);
+		return 1;
+	}
+	if (write(fd, argv[4], strlen(argv[4])) < 0)
+		return 1;
+	shutdown(fd, SHUT_WR);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, stdout);
+	close(fd);
+	return 0;
+}
