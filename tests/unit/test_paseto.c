@@ -56,7 +56,7 @@ open_local(const struct keys *keys, const char *token, const uint8_t *i, size_t 
 	size_t mlen, flen;
 
 	return paseto_v4_local_decrypt(keys->k, token, i, ilen, m, sizeof(m), &mlen, f, sizeof(f),
-				       &flen);
+	                               &flen);
 }
 
 static int
@@ -66,29 +66,29 @@ open_public(const struct keys *keys, const char *token, const uint8_t *i, size_t
 	size_t mlen, flen;
 
 	return paseto_v4_public_verify(keys->pk, token, i, ilen, m, sizeof(m), &mlen, f, sizeof(f),
-				       &flen);
+	                               &flen);
 }
 
 /* A v4.local token of message, footer and assertion (nonce fixed, so tests are reproducible). */
 static void
-local_token(const struct keys *keys, const uint8_t *m, size_t mlen, const uint8_t *f,
-	    size_t flen, char out[PASETO_TOKEN_SIZE])
+local_token(const struct keys *keys, const uint8_t *m, size_t mlen, const uint8_t *f, size_t flen,
+            char out[PASETO_TOKEN_SIZE])
 {
 	uint8_t nonce[PASETO_V4_LOCAL_NONCEBYTES];
 
 	memset(nonce, 0x5a, sizeof(nonce));
 	assert_int_equal(paseto_v4_local_encrypt(keys->k, nonce, m, mlen, f, flen, assertion,
-						 sizeof(assertion) - 1, out, PASETO_TOKEN_SIZE),
-			 0);
+	                                         sizeof(assertion) - 1, out, PASETO_TOKEN_SIZE),
+	                 0);
 }
 
 static void
-public_token(const struct keys *keys, const uint8_t *m, size_t mlen, const uint8_t *f,
-	     size_t flen, char out[PASETO_TOKEN_SIZE])
+public_token(const struct keys *keys, const uint8_t *m, size_t mlen, const uint8_t *f, size_t flen,
+             char out[PASETO_TOKEN_SIZE])
 {
 	assert_int_equal(paseto_v4_public_sign(keys->sk, m, mlen, f, flen, assertion,
-					       sizeof(assertion) - 1, out, PASETO_TOKEN_SIZE),
-			 0);
+	                                       sizeof(assertion) - 1, out, PASETO_TOKEN_SIZE),
+	                 0);
 }
 
 /* ---- the standard's vectors ------------------------------------------------ */
@@ -104,7 +104,7 @@ load_vectors(void)
 	if (dir == NULL || *dir == '\0')
 		dir = VECTORS_DIR_DEFAULT;
 	assert_true((size_t)snprintf(path, sizeof(path), "%s/%s", dir, VECTORS_FILE) <
-		    sizeof(path));
+	            sizeof(path));
 	root = json_load_file(path, 0, &err);
 	if (root == NULL)
 		fail_msg("cannot read %s: %s (line %d)", path, err.text, err.line);
@@ -140,7 +140,7 @@ bytes(const char *s)
 /* Checks that token opened to payload and footer. */
 static void
 assert_opened(const char *name, const uint8_t *m, size_t mlen, const uint8_t *f, size_t flen,
-	      const char *payload, const char *foot)
+              const char *payload, const char *foot)
 {
 	if (mlen != strlen(payload) || memcmp(m, payload, mlen) != 0)
 		fail_msg("%s: wrong payload", name);
@@ -164,7 +164,7 @@ vector_local(const json_t *v, const char *name, int expect_fail)
 	assert_non_null(i);
 	assert_non_null(foot);
 	r = paseto_v4_local_decrypt(k, token, bytes(i), strlen(i), m, sizeof(m), &mlen, f,
-				    sizeof(f), &flen);
+	                            sizeof(f), &flen);
 	if (expect_fail) {
 		if (r == 0)
 			fail_msg("%s: accepted", name);
@@ -177,9 +177,9 @@ vector_local(const json_t *v, const char *name, int expect_fail)
 
 	hex_field(v, "nonce", nonce, sizeof(nonce));
 	assert_int_equal(paseto_v4_local_encrypt(k, nonce, bytes(payload), strlen(payload),
-						 bytes(foot), strlen(foot), bytes(i), strlen(i),
-						 out, sizeof(out)),
-			 0);
+	                                         bytes(foot), strlen(foot), bytes(i), strlen(i),
+	                                         out, sizeof(out)),
+	                 0);
 	if (strcmp(out, token) != 0)
 		fail_msg("%s: encrypted to\n%s\nexpected\n%s", name, out, token);
 }
@@ -200,7 +200,7 @@ vector_public(const json_t *v, const char *name, int expect_fail)
 	assert_non_null(i);
 	assert_non_null(foot);
 	r = paseto_v4_public_verify(pk, token, bytes(i), strlen(i), m, sizeof(m), &mlen, f,
-				    sizeof(f), &flen);
+	                            sizeof(f), &flen);
 	if (expect_fail) {
 		if (r == 0)
 			fail_msg("%s: accepted", name);
@@ -213,8 +213,8 @@ vector_public(const json_t *v, const char *name, int expect_fail)
 
 	hex_field(v, "secret-key", sk, sizeof(sk));
 	assert_int_equal(paseto_v4_public_sign(sk, bytes(payload), strlen(payload), bytes(foot),
-					       strlen(foot), bytes(i), strlen(i), out, sizeof(out)),
-			 0);
+	                                       strlen(foot), bytes(i), strlen(i), out, sizeof(out)),
+	                 0);
 	if (strcmp(out, token) != 0)
 		fail_msg("%s: signed to\n%s\nexpected\n%s", name, out, token);
 	sodium_memzero(sk, sizeof(sk));
@@ -332,15 +332,14 @@ assert_suffix_refused(const struct keys *keys, const char *token, const char *s,
 
 /* Inserts s before the dot of token (which must have one) and checks open refuses it. */
 static void
-assert_body_suffix_refused(const struct keys *keys, const char *token, const char *s,
-			   open_fn open)
+assert_body_suffix_refused(const struct keys *keys, const char *token, const char *s, open_fn open)
 {
 	char copy[PASETO_TOKEN_SIZE + 8];
 	const char *dot = strrchr(token, '.');
 
 	assert_non_null(dot);
 	assert_true((size_t)snprintf(copy, sizeof(copy), "%.*s%s%s", (int)(dot - token), token, s,
-				     dot) < sizeof(copy));
+	                             dot) < sizeof(copy));
 	if (open(keys, copy, assertion, sizeof(assertion) - 1) == 0)
 		fail_msg("%s: accepted", copy);
 }
@@ -348,7 +347,10 @@ assert_body_suffix_refused(const struct keys *keys, const char *token, const cha
 static void
 test_padding_and_trailing(void **state)
 {
-	/* 65 and 66 payload bytes and 1 and 2 footer bytes: each segment ends in a partial group. */
+	/*
+	 * Payloads of 65 and 64 bytes, footers of 2 and 1 bytes: each segment
+	 * ends in a partial group that standard base64 would pad.
+	 */
 	static const uint8_t one[] = "x", two[] = "xy";
 	struct keys keys;
 	char token[PASETO_TOKEN_SIZE];
@@ -359,7 +361,7 @@ test_padding_and_trailing(void **state)
 	assert_body_suffix_refused(&keys, token, "=", open_local);
 	assert_suffix_refused(&keys, token, "=", open_local);
 	assert_suffix_refused(&keys, token, ".", open_local);
-	local_token(&keys, two, 2, one, 1, token);
+	local_token(&keys, NULL, 0, one, 1, token);
 	assert_int_equal(open_local(&keys, token, assertion, sizeof(assertion) - 1), 0);
 	assert_body_suffix_refused(&keys, token, "==", open_local);
 	assert_suffix_refused(&keys, token, "==", open_local);
@@ -368,7 +370,8 @@ test_padding_and_trailing(void **state)
 	assert_int_equal(open_public(&keys, token, assertion, sizeof(assertion) - 1), 0);
 	assert_body_suffix_refused(&keys, token, "=", open_public);
 	assert_suffix_refused(&keys, token, "=", open_public);
-	public_token(&keys, two, 2, one, 1, token);
+	public_token(&keys, NULL, 0, one, 1, token);
+	assert_int_equal(open_public(&keys, token, assertion, sizeof(assertion) - 1), 0);
 	assert_body_suffix_refused(&keys, token, "==", open_public);
 	assert_suffix_refused(&keys, token, "==", open_public);
 
@@ -384,7 +387,7 @@ static unsigned
 b64_index(char c)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	const char *p = strchr(alphabet, c);
 
 	assert_non_null(p);
@@ -399,7 +402,7 @@ static void
 set_trailing_bit(char *token, size_t seg_start, size_t end)
 {
 	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	size_t seg_len = end - seg_start;
 
 	assert_int_not_equal(seg_len % 4, 0);
@@ -418,14 +421,14 @@ test_trailing_bits(void **state)
 	size_t len, dot, flen;
 
 	make_keys(&keys);
-	/* Payload of 66 bytes: 88 characters, the last one carrying 4 data bits and 2 zero bits. */
-	local_token(&keys, two, 2, one, 1, token);
+	/* Payload of 65 bytes: 87 characters, the last one carrying 4 data bits and 2 zero bits. */
+	local_token(&keys, one, 1, two, 2, token);
 	dot = (size_t)(strrchr(token, '.') - token);
 	set_trailing_bit(token, strlen("v4.local."), dot);
 	assert_int_equal(open_local(&keys, token, assertion, sizeof(assertion) - 1), -1);
 
 	/* Footer of 1 byte: 2 characters, 4 unused bits. */
-	local_token(&keys, two, 2, one, 1, token);
+	local_token(&keys, one, 1, one, 1, token);
 	len = strlen(token);
 	dot = (size_t)(strrchr(token, '.') - token);
 	set_trailing_bit(token, dot + 1, len);
@@ -433,6 +436,7 @@ test_trailing_bits(void **state)
 	assert_int_equal(paseto_footer(token, f, sizeof(f), &flen), -1);
 	assert_int_equal(flen, 0);
 
+	/* Footer of 2 bytes: 3 characters, 2 unused bits. */
 	public_token(&keys, one, 1, two, 2, token);
 	len = strlen(token);
 	dot = (size_t)(strrchr(token, '.') - token);
@@ -440,11 +444,42 @@ test_trailing_bits(void **state)
 	assert_int_equal(open_public(&keys, token, assertion, sizeof(assertion) - 1), -1);
 }
 
+/* Bytes from 0x80 up are not base64url, even where a decoder would read them as '_'. */
+static void
+test_alphabet(void **state)
+{
+	static const uint8_t ff[] = {0xff};
+	struct keys keys;
+	char token[PASETO_TOKEN_SIZE];
+	uint8_t f[PASETO_FOOTER_MAX];
+	char *underscore;
+	size_t flen;
+
+	make_keys(&keys);
+	assert_int_equal(paseto_footer("v4.local.AAAA._w", f, sizeof(f), &flen), 0);
+	assert_int_equal(flen, 1);
+	assert_int_equal(f[0], 0xff);
+	assert_int_equal(paseto_footer("v4.local.AAAA.\x80w", f, sizeof(f), &flen), -1);
+	assert_int_equal(paseto_footer("v4.local.AAAA.+w", f, sizeof(f), &flen), -1);
+	assert_int_equal(paseto_footer("v4.local.AAAA./w", f, sizeof(f), &flen), -1);
+
+	local_token(&keys, message, sizeof(message) - 1, ff, sizeof(ff), token);
+	underscore = strrchr(token, '_');
+	assert_non_null(underscore);
+	*underscore = (char)0x80;
+	assert_int_equal(open_local(&keys, token, assertion, sizeof(assertion) - 1), -1);
+	public_token(&keys, message, sizeof(message) - 1, ff, sizeof(ff), token);
+	underscore = strrchr(token, '_');
+	assert_non_null(underscore);
+	*underscore = (char)0xff;
+	assert_int_equal(open_public(&keys, token, assertion, sizeof(assertion) - 1), -1);
+}
+
 static void
 test_cross_kind(void **state)
 {
 	struct keys keys;
-	char local[PASETO_TOKEN_SIZE], pub[PASETO_TOKEN_SIZE];
+	char local[PASETO_TOKEN_SIZE], pub[PASETO_TOKEN_SIZE], swapped[PASETO_TOKEN_SIZE + 1];
 	uint8_t f[PASETO_FOOTER_MAX];
 	size_t flen;
 
@@ -454,14 +489,11 @@ test_cross_kind(void **state)
 	assert_int_equal(open_public(&keys, local, assertion, sizeof(assertion) - 1), -1);
 	assert_int_equal(open_local(&keys, pub, assertion, sizeof(assertion) - 1), -1);
 
-	/* The same body under the other header. */
-	memcpy(local, "v4.public.", strlen("v4.public."));
-	memmove(local + strlen("v4.public."), pub + strlen("v4.public."),
-		strlen(pub) - strlen("v4.public.") + 1);
-	memcpy(local, "v4.local.", strlen("v4.local."));
-	memmove(local + strlen("v4.local."), local + strlen("v4.public."),
-		strlen(local) - strlen("v4.public.") + 1);
-	assert_int_equal(open_local(&keys, local, assertion, sizeof(assertion) - 1), -1);
+	/* The same bodies under the other header. */
+	snprintf(swapped, sizeof(swapped), "v4.local.%s", pub + strlen("v4.public."));
+	assert_int_equal(open_local(&keys, swapped, assertion, sizeof(assertion) - 1), -1);
+	snprintf(swapped, sizeof(swapped), "v4.public.%s", local + strlen("v4.local."));
+	assert_int_equal(open_public(&keys, swapped, assertion, sizeof(assertion) - 1), -1);
 
 	/* Both kinds yield their footer unauthenticated; other versions do not. */
 	assert_int_equal(paseto_footer(pub, f, sizeof(f), &flen), 0);
@@ -518,18 +550,18 @@ assert_round_trip(const struct keys *keys, int local, size_t mlen, size_t flen)
 	memset(f, 'f', flen);
 	if (local)
 		r = paseto_v4_local_encrypt(keys->k, NULL, m, mlen, f, flen, NULL, 0, token,
-					    sizeof(token));
+		                            sizeof(token));
 	else
 		r = paseto_v4_public_sign(keys->sk, m, mlen, f, flen, NULL, 0, token,
-					  sizeof(token));
+		                          sizeof(token));
 	assert_int_equal(r, 0);
 	assert_true(strlen(token) <= PASETO_TOKEN_MAX);
 	if (local)
 		r = paseto_v4_local_decrypt(keys->k, token, NULL, 0, m2, mlen, &m2len, f2, flen,
-					    &f2len);
+		                            &f2len);
 	else
 		r = paseto_v4_public_verify(keys->pk, token, NULL, 0, m2, mlen, &m2len, f2, flen,
-					    &f2len);
+		                            &f2len);
 	assert_int_equal(r, 0);
 	assert_int_equal(m2len, mlen);
 	assert_int_equal(f2len, flen);
@@ -538,10 +570,10 @@ assert_round_trip(const struct keys *keys, int local, size_t mlen, size_t flen)
 	if (mlen > 0) {
 		if (local)
 			r = paseto_v4_local_decrypt(keys->k, token, NULL, 0, m2, mlen - 1, &m2len,
-						    f2, flen, &f2len);
+			                            f2, flen, &f2len);
 		else
-			r = paseto_v4_public_verify(keys->pk, token, NULL, 0, m2, mlen - 1,
-						    &m2len, f2, flen, &f2len);
+			r = paseto_v4_public_verify(keys->pk, token, NULL, 0, m2, mlen - 1, &m2len,
+			                            f2, flen, &f2len);
 		assert_int_equal(r, -1);
 		assert_int_equal(m2len, 0);
 		assert_int_equal(f2len, 0);
@@ -549,10 +581,10 @@ assert_round_trip(const struct keys *keys, int local, size_t mlen, size_t flen)
 	if (flen > 0) {
 		if (local)
 			r = paseto_v4_local_decrypt(keys->k, token, NULL, 0, m2, mlen, &m2len, f2,
-						    flen - 1, &f2len);
+			                            flen - 1, &f2len);
 		else
-			r = paseto_v4_public_verify(keys->pk, token, NULL, 0, m2, mlen, &m2len,
-						    f2, flen - 1, &f2len);
+			r = paseto_v4_public_verify(keys->pk, token, NULL, 0, m2, mlen, &m2len, f2,
+			                            flen - 1, &f2len);
 		assert_int_equal(r, -1);
 	}
 }
@@ -577,47 +609,46 @@ test_sizes(void **state)
 	assert_round_trip(&keys, 0, 0, PASETO_FOOTER_MAX - 1);
 
 	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, big, PASETO_MESSAGE_MAX, NULL, 0,
-						 NULL, 0, token, sizeof(token)),
-			 0);
+	                                         NULL, 0, token, sizeof(token)),
+	                 0);
 	assert_int_equal(strlen(token), PASETO_TOKEN_MAX);
-	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, big, PASETO_MESSAGE_MAX + 1, NULL,
-						 0, NULL, 0, token, sizeof(token)),
-			 -1);
+	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, big, PASETO_MESSAGE_MAX + 1, NULL, 0,
+	                                         NULL, 0, token, sizeof(token)),
+	                 -1);
 	assert_string_equal(token, "");
 	assert_int_equal(paseto_v4_public_sign(keys.sk, big, PASETO_MESSAGE_MAX, NULL, 0, NULL, 0,
-					       token, sizeof(token)),
-			 -1);
-	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, NULL, 0, big,
-						 PASETO_FOOTER_MAX + 1, NULL, 0, token,
-						 sizeof(token)),
-			 -1);
+	                                       token, sizeof(token)),
+	                 -1);
+	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, NULL, 0, big, PASETO_FOOTER_MAX + 1,
+	                                         NULL, 0, token, sizeof(token)),
+	                 -1);
 	assert_int_equal(paseto_v4_public_sign(keys.sk, NULL, 0, big, PASETO_FOOTER_MAX, NULL, 0,
-					       token, sizeof(token)),
-			 -1);
+	                                       token, sizeof(token)),
+	                 -1);
 	/* Message and footer share the token. */
-	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, big, PASETO_MESSAGE_MAX / 2, big,
-						 PASETO_FOOTER_MAX / 2, NULL, 0, token,
-						 sizeof(token)),
-			 -1);
+	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, big, PASETO_MESSAGE_MAX / 2 + 64,
+	                                         big, PASETO_FOOTER_MAX / 2 + 64, NULL, 0, token,
+	                                         sizeof(token)),
+	                 -1);
 
 	/* Implicit assertions up to their maximum. */
 	memset(i, 'i', sizeof(i));
 	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, big, 1, NULL, 0, i,
-						 PASETO_ASSERTION_MAX, token, sizeof(token)),
-			 0);
+	                                         PASETO_ASSERTION_MAX, token, sizeof(token)),
+	                 0);
 	assert_int_equal(open_local(&keys, token, i, PASETO_ASSERTION_MAX), 0);
 	assert_int_equal(open_local(&keys, token, i, PASETO_ASSERTION_MAX + 1), -1);
 	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, big, 1, NULL, 0, i,
-						 PASETO_ASSERTION_MAX + 1, token, sizeof(token)),
-			 -1);
+	                                         PASETO_ASSERTION_MAX + 1, token, sizeof(token)),
+	                 -1);
 	assert_int_equal(paseto_v4_public_sign(keys.sk, big, 1, NULL, 0, i, PASETO_ASSERTION_MAX,
-					       token, sizeof(token)),
-			 0);
+	                                       token, sizeof(token)),
+	                 0);
 	assert_int_equal(open_public(&keys, token, i, PASETO_ASSERTION_MAX), 0);
 	assert_int_equal(open_public(&keys, token, i, PASETO_ASSERTION_MAX + 1), -1);
 	assert_int_equal(paseto_v4_public_sign(keys.sk, big, 1, NULL, 0, i,
-					       PASETO_ASSERTION_MAX + 1, token, sizeof(token)),
-			 -1);
+	                                       PASETO_ASSERTION_MAX + 1, token, sizeof(token)),
+	                 -1);
 }
 
 static void
@@ -631,31 +662,29 @@ test_output_buffers(void **state)
 	local_token(&keys, message, sizeof(message) - 1, footer, sizeof(footer) - 1, token);
 	len = strlen(token);
 	memset(small, 'x', sizeof(small));
-	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, message, sizeof(message) - 1,
-						 footer, sizeof(footer) - 1, NULL, 0, small, len),
-			 -1);
+	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, message, sizeof(message) - 1, footer,
+	                                         sizeof(footer) - 1, NULL, 0, small, len),
+	                 -1);
 	assert_string_equal(small, "");
-	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, message, sizeof(message) - 1,
-						 footer, sizeof(footer) - 1, NULL, 0, small,
-						 len + 1),
-			 0);
+	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, message, sizeof(message) - 1, footer,
+	                                         sizeof(footer) - 1, NULL, 0, small, len + 1),
+	                 0);
 	assert_int_equal(strlen(small), len);
-	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, message, 1, NULL, 0, NULL, 0, NULL,
-						 0),
-			 -1);
+	assert_int_equal(
+	        paseto_v4_local_encrypt(keys.k, NULL, message, 1, NULL, 0, NULL, 0, NULL, 0), -1);
 
 	public_token(&keys, message, sizeof(message) - 1, footer, sizeof(footer) - 1, token);
 	len = strlen(token);
 	memset(small, 'x', sizeof(small));
 	assert_int_equal(paseto_v4_public_sign(keys.sk, message, sizeof(message) - 1, footer,
-					       sizeof(footer) - 1, assertion, sizeof(assertion) - 1,
-					       small, len),
-			 -1);
+	                                       sizeof(footer) - 1, assertion, sizeof(assertion) - 1,
+	                                       small, len),
+	                 -1);
 	assert_string_equal(small, "");
 	assert_int_equal(paseto_v4_public_sign(keys.sk, message, sizeof(message) - 1, footer,
-					       sizeof(footer) - 1, assertion, sizeof(assertion) - 1,
-					       small, len + 1),
-			 0);
+	                                       sizeof(footer) - 1, assertion, sizeof(assertion) - 1,
+	                                       small, len + 1),
+	                 0);
 	assert_string_equal(small, token);
 }
 
@@ -665,7 +694,7 @@ test_oversized_token(void **state)
 	struct keys keys;
 	char token[PASETO_TOKEN_SIZE + 1];
 	uint8_t f[PASETO_FOOTER_MAX];
-	size_t flen, len;
+	size_t flen;
 
 	make_keys(&keys);
 	/* A token of exactly PASETO_TOKEN_MAX characters, footer "a" ("YQ"), is read... */
@@ -680,15 +709,11 @@ test_oversized_token(void **state)
 	assert_int_equal(paseto_footer(token, f, sizeof(f), &flen), -1);
 	assert_int_equal(open_local(&keys, token, NULL, 0), -1);
 
-	/* A maximal valid token with anything more. */
-	local_token(&keys, NULL, 0, f, PASETO_FOOTER_MAX - 1, token);
-	len = strlen(token);
-	assert_true(len < PASETO_TOKEN_MAX);
-	assert_int_equal(open_local(&keys, token, assertion, sizeof(assertion) - 1), 0);
+	/* A valid token of the largest size with anything more. */
 	memset(f, 0, sizeof(f));
 	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, NULL, 0, f, PASETO_FOOTER_MAX, NULL,
-						 0, token, sizeof(token)),
-			 0);
+	                                         0, token, sizeof(token)),
+	                 0);
 	assert_int_equal(strlen(token), PASETO_TOKEN_MAX);
 	assert_int_equal(open_local(&keys, token, NULL, 0), 0);
 	strcat(token, "A");
@@ -705,37 +730,36 @@ test_random_nonce(void **state)
 
 	make_keys(&keys);
 	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, message, sizeof(message) - 1, NULL,
-						 0, NULL, 0, a, sizeof(a)),
-			 0);
+	                                         0, NULL, 0, a, sizeof(a)),
+	                 0);
 	assert_int_equal(paseto_v4_local_encrypt(keys.k, NULL, message, sizeof(message) - 1, NULL,
-						 0, NULL, 0, b, sizeof(b)),
-			 0);
+	                                         0, NULL, 0, b, sizeof(b)),
+	                 0);
 	assert_string_not_equal(a, b);
-	assert_int_equal(paseto_v4_local_decrypt(keys.k, b, NULL, 0, m, sizeof(m), &mlen, NULL, 0,
-						 &flen),
-			 0);
+	assert_int_equal(
+	        paseto_v4_local_decrypt(keys.k, b, NULL, 0, m, sizeof(m), &mlen, NULL, 0, &flen),
+	        0);
 	assert_int_equal(mlen, sizeof(message) - 1);
 	assert_memory_equal(m, message, mlen);
 	assert_int_equal(flen, 0);
-	/* The ciphertext is not the message. */
-	assert_null(strstr(a, "alice"));
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vectors),
-		cmocka_unit_test(test_local_damage),
-		cmocka_unit_test(test_public_damage),
-		cmocka_unit_test(test_padding_and_trailing),
-		cmocka_unit_test(test_trailing_bits),
-		cmocka_unit_test(test_cross_kind),
-		cmocka_unit_test(test_wrong_assertion_and_key),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_output_buffers),
-		cmocka_unit_test(test_oversized_token),
-		cmocka_unit_test(test_random_nonce),
+	        cmocka_unit_test(test_vectors),
+	        cmocka_unit_test(test_local_damage),
+	        cmocka_unit_test(test_public_damage),
+	        cmocka_unit_test(test_padding_and_trailing),
+	        cmocka_unit_test(test_trailing_bits),
+	        cmocka_unit_test(test_alphabet),
+	        cmocka_unit_test(test_cross_kind),
+	        cmocka_unit_test(test_wrong_assertion_and_key),
+	        cmocka_unit_test(test_sizes),
+	        cmocka_unit_test(test_output_buffers),
+	        cmocka_unit_test(test_oversized_token),
+	        cmocka_unit_test(test_random_nonce),
 	};
 
 	if (sodium_init() < 0)
