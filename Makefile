@@ -2,8 +2,8 @@
 #
 #   make            build fived, five, libfive
 #   make deps       install the Debian packages the build and the tests need
-#   make test       unit, end-to-end and fuzz-corpus tests, then all again under ASan+UBSan
-#   make run        build and start fived with its built-in configuration
+#   make test       deps, then unit, end-to-end and fuzz tests, then all again under ASan+UBSan
+#   make run        deps, then build and start fived with its built-in configuration
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make bench      benchmarks (root), writes bench/REPORT.md
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -113,7 +113,8 @@ test-fuzz:
 test-asan:
 	$(MAKE) BUILD=build/asan SAN=1 OPT="-O1 -g" test-unit test-e2e
 
-test: test-unit test-e2e test-fuzz test-asan
+test: deps
+	$(MAKE) test-unit test-e2e test-fuzz test-asan
 	@echo "make test: all passed"
 
 fuzz:
@@ -121,8 +122,10 @@ fuzz:
 
 # --- running, installing -----------------------------------------------------
 
-run: all
-	@echo "fived: built-in configuration; try: $(BUILD)/five 127.0.0.1 echo"
+run: deps
+	$(MAKE) all
+	@echo "starting fived with its built-in configuration; in another terminal try:"
+	@echo "  echo hello | $(BUILD)/five 127.0.0.1 echo"
 	exec $(FIVED)
 
 bench: all

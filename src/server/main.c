@@ -104,7 +104,10 @@ main(int argc, char **argv)
 		uv_loop_close(&loop);
 		return 1;
 	}
-	log_info("fived %s started with %s", FIVED_VERSION, path != NULL ? path : "the built-in configuration");
+	log_info("fived %s started with %s", FIVED_VERSION,
+		 path != NULL ? path : "the built-in configuration");
+	if (path == NULL)
+		log_info("try: echo hello | five 127.0.0.1 echo; five list 127.0.0.1");
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_run(&loop, UV_RUN_NOWAIT);
 	uv_loop_close(&loop);

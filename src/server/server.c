@@ -42,7 +42,8 @@ close_listeners(struct listener *list)
 
 /*
  * Opens one configured entry.  A TCP entry that cannot be bound for lack
- * of privilege (port 1 as a normal user) moves to listen_fallback if set.
+ * of privilege (port 1 as a normal user) or because it is taken moves to
+ * listen_fallback if set.
  */
 static struct listener *
 open_entry(struct server *srv, const struct config *cfg, const struct addr_spec *a,
@@ -54,7 +55,8 @@ open_entry(struct server *srv, const struct config *cfg, const struct addr_spec 
 
 	if ((l = listener_open(srv, a, name, &err)) != NULL)
 		return l;
-	if (err == UV_EACCES && a->kind == ADDR_TCP && cfg->has_listen_fallback) {
+	if ((err == UV_EACCES || err == UV_EADDRINUSE) && a->kind == ADDR_TCP &&
+	    cfg->has_listen_fallback) {
 		addr_format(&cfg->listen_fallback, fb, sizeof(fb));
 		log_warn("cannot listen on %s (%s); using %s instead", name, uv_strerror(err), fb);
 		if ((l = listener_open(srv, &cfg->listen_fallback, name, &err)) != NULL)
