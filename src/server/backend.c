@@ -140,6 +140,7 @@ start_unix(struct session *s)
 
 /* --- local backends: exec and built-in, over a socketpair ---------------- */
 
+/* A program run for a session.  proc.data points to it; it is freed when proc is closed. */
 struct child {
 	uv_process_t proc;
 	char session[SESSION_ID_LEN + 1];

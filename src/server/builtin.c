@@ -24,7 +24,8 @@ struct builtin {
 	unsigned line;     /* chargen: line number, the pattern's rotation */
 	unsigned column;   /* chargen: position within the current line */
 	bool paused;       /* echo: reading stopped for backpressure */
-	bool input_ended;
+	bool input_ended;  /* the session ended its stream towards us */
+	bool output_ended; /* our shutdown completed */
 	int open_handles;
 };
 
@@ -67,19 +68,36 @@ on_written(uv_write_t *req, int status)
 	}
 }
 
+/* A built-in is done when both directions are: nothing more to read or to send. */
+static void
+maybe_finish(struct builtin *b)
+{
+	if (b->input_ended && b->output_ended)
+		finish(b);
+}
+
 static void
 on_shutdown(uv_shutdown_t *req, int status)
 {
+	struct builtin *b = req->data;
+
 	free(req);
+	b->output_ended = true;
+	maybe_finish(b);
 }
 
-/* No more output: end the write side.  The peer's close then ends us. */
+/* No more output: end the write side once what is queued is sent. */
 static void
 end_output(struct builtin *b)
 {
 	uv_shutdown_t *req = malloc(sizeof(*req));
 
-	if (req == NULL || uv_shutdown(req, (uv_stream_t *)&b->pipe, on_shutdown) != 0) {
+	if (req == NULL) {
+		finish(b);
+		return;
+	}
+	req->data = b;
+	if (uv_shutdown(req, (uv_stream_t *)&b->pipe, on_shutdown) != 0) {
 		free(req);
 		finish(b);
 	}
@@ -117,16 +135,16 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	/*
-	 * End of input.  chargen goes on until its writes fail (RFC 864: until
-	 * the caller closes); daytime already ended its output; the peer's
-	 * close of a socketpair shows up as a failed write or EOF after this.
+	 * End of input.  echo and discard then end their output; daytime
+	 * already has; chargen goes on until its writes fail (RFC 864: until
+	 * the caller closes).
 	 */
 	b->input_ended = true;
 	uv_read_stop(st);
 	if (b->kind == BUILTIN_ECHO || b->kind == BUILTIN_DISCARD)
 		end_output(b);
-	else if (b->kind == BUILTIN_DAYTIME)
-		finish(b);
+	else
+		maybe_finish(b);
 }
 
 static void

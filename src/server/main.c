@@ -29,6 +29,24 @@ usage(FILE *out)
 		     "  -V               print the version\n");
 }
 
+static void
+free_handle_data(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/*
+ * After the loop: programs that outlived their sessions have process
+ * handles still open (unreferenced, so they did not keep fived running).
+ * Their data is the allocation that holds them.
+ */
+static void
+close_leftover(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, h->type == UV_PROCESS ? free_handle_data : NULL);
+}
+
 static struct config *
 load(const char *path)
 {
@@ -109,7 +127,8 @@ main(int argc, char **argv)
 	if (path == NULL)
 		log_info("try: echo hello | five 127.0.0.1 echo; five list 127.0.0.1");
 	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_walk(&loop, close_leftover, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	return srv.exit_status;
 }

@@ -165,14 +165,10 @@ server_reload(struct server *srv)
 	log_info("reloaded %s; %zu sessions continue", srv->config_path, srv->nsessions);
 }
 
-static void
-close_if_open(uv_handle_t *h, void *arg)
-{
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
-/* Everything is finished: close what is left so that uv_run returns. */
+/*
+ * Everything is finished: close the server's own handles so that uv_run
+ * returns once the built-ins of the last sessions have seen their peers go.
+ */
 static void
 server_stop(struct server *srv)
 {
@@ -185,7 +181,10 @@ server_stop(struct server *srv)
 	srv->sources = NULL;
 	config_unref(srv->cfg);
 	srv->cfg = NULL;
-	uv_walk(srv->loop, close_if_open, NULL);
+	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+	uv_close((uv_handle_t *)&srv->sig_term, NULL);
+	uv_close((uv_handle_t *)&srv->sig_int, NULL);
+	uv_close((uv_handle_t *)&srv->drain_timer, NULL);
 }
 
 static void

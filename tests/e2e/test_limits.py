@@ -1,5 +1,6 @@
 """Connection limits and bounded memory under backpressure."""
 
+import os
 import socket
 import time
 
@@ -88,3 +89,24 @@ def test_many_idle_connections_cost_little(fived):
     for c in held:
         c.close()
     assert per_session < 16 * 1024 * SLOW, per_session
+
+
+def open_fds(f):
+    return len(os.listdir("/proc/%d/fd" % f.proc.pid))
+
+
+def test_sessions_leave_no_descriptors_behind(fived, sentinel):
+    s = sentinel("echo")
+    f = fived(ECHO + "[service:daytime]\nbackend = builtin:daytime\n"
+              "[service:discard]\nbackend = builtin:discard\n"
+              "[service:chargen]\nbackend = builtin:chargen\n"
+              "[service:tcp]\nbackend = tcp:127.0.0.1:%d\n"
+              "[service:prog]\nbackend = exec:/bin/cat\n" % s.port)
+    before = open_fds(f)
+    for _ in range(10):
+        for name in (b"echo", b"daytime", b"discard", b"tcp", b"prog", b"nosuch"):
+            exchange(f.port, name + b"\r\nx")
+        with connect(f.port) as c:
+            c.sendall(b"chargen\r\n")
+            c.recv(100)
+    wait_for(lambda: open_fds(f) <= before, what="descriptors to be released")
