@@ -37,13 +37,13 @@ const char *
 five_step_name(enum five_step step)
 {
 	static const char *const names[] = {
-		[FIVE_OK] = "ok",
-		[FIVE_ERR_SYSTEM] = "system",
-		[FIVE_ERR_USAGE] = "usage",
-		[FIVE_ERR_RESOLVE] = "resolve",
-		[FIVE_ERR_CONNECT] = "connect",
-		[FIVE_ERR_REFUSED] = "refused",
-		[FIVE_ERR_PROTOCOL] = "protocol",
+	        [FIVE_OK] = "ok",
+	        [FIVE_ERR_SYSTEM] = "system",
+	        [FIVE_ERR_USAGE] = "usage",
+	        [FIVE_ERR_RESOLVE] = "resolve",
+	        [FIVE_ERR_CONNECT] = "connect",
+	        [FIVE_ERR_REFUSED] = "refused",
+	        [FIVE_ERR_PROTOCOL] = "protocol",
 	};
 
 	return (size_t)step < ARRAY_LEN(names) ? names[step] : "unknown";
@@ -99,7 +99,7 @@ write_all(int fd, const void *data, size_t len, struct five_error *err)
 
 int
 five_request(int fd, const char *service, const struct five_options *opts, const void *early,
-	     size_t len, struct five_error *err)
+             size_t len, struct five_error *err)
 {
 	char lines[2 * LINE_MAX_BYTES];
 	char *msg;
@@ -135,7 +135,8 @@ read_line(int fd, int timeout_ms, char line[REPLY_MAX], struct five_error *err)
 
 	for (;;) {
 		if ((r = poll(&pfd, 1, timeout_ms)) == 0)
-			return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms", timeout_ms);
+			return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms",
+			                 timeout_ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if ((r = recv(fd, &c, 1, 0)) < 0 && errno == EINTR)
@@ -143,7 +144,8 @@ read_line(int fd, int timeout_ms, char line[REPLY_MAX], struct five_error *err)
 		if (r < 0)
 			return five_fail(err, FIVE_ERR_CONNECT, "recv: %s", strerror(errno));
 		if (r == 0)
-			return five_fail(err, FIVE_ERR_PROTOCOL, "connection closed before a reply");
+			return five_fail(err, FIVE_ERR_PROTOCOL,
+			                 "connection closed before a reply");
 		if (c == '\n')
 			break;
 		if (n == REPLY_MAX - 1)
@@ -172,13 +174,14 @@ five_await(int fd, const struct five_options *opts, struct five_error *err)
 
 int
 five_connect_early(const char *host, const char *service, const struct five_options *opts,
-		   const void *early, size_t len, struct five_error *err)
+                   const void *early, size_t len, struct five_error *err)
 {
 	int fd;
 
 	if ((fd = five_dial(host, opts, err)) < 0)
 		return -1;
-	if (five_request(fd, service, opts, early, len, err) != 0 || five_await(fd, opts, err) != 0) {
+	if (five_request(fd, service, opts, early, len, err) != 0 ||
+	    five_await(fd, opts, err) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -187,7 +190,7 @@ five_connect_early(const char *host, const char *service, const struct five_opti
 
 int
 five_connect(const char *host, const char *service, const struct five_options *opts,
-	     struct five_error *err)
+             struct five_error *err)
 {
 	return five_connect_early(host, service, opts, NULL, 0, err);
 }
@@ -218,7 +221,8 @@ read_list(int fd, int timeout_ms, char ***names, size_t *count, struct five_erro
 		if (strncmp(line, "service ", 8) != 0)
 			continue;
 		if (n == LIST_NAMES_MAX) {
-			five_fail(err, FIVE_ERR_PROTOCOL, "more than %d services listed", LIST_NAMES_MAX);
+			five_fail(err, FIVE_ERR_PROTOCOL, "more than %d services listed",
+			          LIST_NAMES_MAX);
 			goto fail;
 		}
 		if ((grown = realloc(list, (n + 2) * sizeof(*list))) == NULL)
@@ -246,7 +250,7 @@ fail:
 
 int
 five_list(const char *host, const struct five_options *opts, char ***names, size_t *count,
-	  struct five_error *err)
+          struct five_error *err)
 {
 	struct five_options o;
 	char request[LINE_MAX_BYTES + 32];

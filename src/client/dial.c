@@ -149,8 +149,8 @@ run_race(struct addrinfo **addrs, size_t n, int timeout_ms, int *last_errno)
 }
 
 static int
-dial_port(const char *host, const char *port, const struct five_options *o,
-	  struct five_error *err, int *last_errno)
+dial_port(const char *host, const char *port, const struct five_options *o, struct five_error *err,
+          int *last_errno)
 {
 	/* Both families whatever the local addresses: the race sorts out what works. */
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
@@ -167,7 +167,8 @@ dial_port(const char *host, const char *port, const struct five_options *o,
 	fd = run_race(addrs, n, o->timeout_ms, last_errno);
 	freeaddrinfo(res);
 	if (fd < 0) {
-		five_fail(err, FIVE_ERR_CONNECT, "%s port %s: %s", host, port, strerror(*last_errno));
+		five_fail(err, FIVE_ERR_CONNECT, "%s port %s: %s", host, port,
+		          strerror(*last_errno));
 		return -1;
 	}
 	set_blocking(fd, true);

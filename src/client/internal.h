@@ -8,7 +8,7 @@
 
 /* Fills err and returns -1, so that callers can write "return five_fail(...)". */
 int five_fail(struct five_error *err, enum five_step step, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Copies opts (or the defaults when NULL) into out, with defaults filled in. */
 void five_options_resolve(const struct five_options *opts, struct five_options *out);

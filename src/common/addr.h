@@ -10,10 +10,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define ADDR_HOST_MAX 253 /* a DNS name */
-#define ADDR_PATH_MAX 107 /* sun_path less its NUL */
-#define ADDR_TEXT_MAX 384 /* any address in its written form, with NUL */
-#define ADDR_IP_MAX   46  /* INET6_ADDRSTRLEN */
+#define ADDR_HOST_MAX  253 /* a DNS name */
+#define ADDR_PATH_MAX  107 /* sun_path less its NUL */
+#define ADDR_TEXT_MAX  384 /* any address in its written form, with NUL */
+#define ADDR_IP_MAX    46  /* INET6_ADDRSTRLEN */
 #define SOURCE_KEY_LEN 16
 
 enum addr_kind {

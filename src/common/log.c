@@ -10,10 +10,10 @@ static const char *log_name = "five";
 static enum log_level log_max = LOGL_INFO;
 
 static const char *const level_names[] = {
-	[LOGL_ERROR] = "error",
-	[LOGL_WARN] = "warning",
-	[LOGL_INFO] = "info",
-	[LOGL_DEBUG] = "debug",
+        [LOGL_ERROR] = "error",
+        [LOGL_WARN] = "warning",
+        [LOGL_INFO] = "info",
+        [LOGL_DEBUG] = "debug",
 };
 
 void
@@ -48,7 +48,7 @@ log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	/* One write per line, so lines from several processes do not interleave. */
 	fprintf(stderr, "%s.%03ldZ %s[%ld] %s: %s\n", stamp, (long)(tv.tv_usec / 1000), log_name,
-		(long)getpid(), level_names[level], text);
+	        (long)getpid(), level_names[level], text);
 }
 
 bool

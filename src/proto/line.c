@@ -11,15 +11,15 @@ static const struct {
 	enum cmd_kind kind;
 	unsigned min_args, max_args;
 } commands[] = {
-	{"HELP", CMD_HELP, 0, 0},   {"LIST", CMD_LIST, 0, 1}, {"HOST", CMD_HOST, 1, 1},
-	{"QUIT", CMD_QUIT, 0, 0},   {"AUTH", CMD_AUTH, 1, 1}, {"TLS", CMD_TLS, 0, 0},
-	{"TOKEN", CMD_TOKEN, 1, 3},
+        {"HELP", CMD_HELP, 0, 0},   {"LIST", CMD_LIST, 0, 1}, {"HOST", CMD_HOST, 1, 1},
+        {"QUIT", CMD_QUIT, 0, 0},   {"AUTH", CMD_AUTH, 1, 1}, {"TLS", CMD_TLS, 0, 0},
+        {"TOKEN", CMD_TOKEN, 1, 3},
 };
 
 /* Words reserved for commands of the protocol, present and planned. */
 static const char *const reserved[] = {
-	"help",	   "list",	 "host",      "quit",	    "auth",	 "tls",
-	"token",   "multiplex",	 "detachable", "attach",    "proveauth", "getsignkey",
+        "help",  "list",      "host",       "quit",   "auth",      "tls",
+        "token", "multiplex", "detachable", "attach", "proveauth", "getsignkey",
 };
 
 static int

@@ -33,8 +33,7 @@ enum line_status {
  * bytes it spanned including the terminator.  Bad bytes and overlong lines
  * are reported as soon as they are seen, without waiting for the rest.
  */
-enum line_status line_take(const uint8_t *data, size_t len, char out[LINE_MAX_BYTES],
-			   size_t *used);
+enum line_status line_take(const uint8_t *data, size_t len, char out[LINE_MAX_BYTES], size_t *used);
 
 enum cmd_kind {
 	CMD_SERVICE, /* a service name, optionally followed by one argument */

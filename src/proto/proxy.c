@@ -8,7 +8,7 @@
 #include "common/addr.h"
 
 static const uint8_t v2_signature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-					 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+                                         0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
 #define V2_VERSION_PROXY 0x21
 #define V2_FAM_UNSPEC    0x00
@@ -54,8 +54,7 @@ endpoints_usable(const struct endpoint *s, const struct endpoint *d)
 }
 
 int
-proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char *out,
-		size_t size)
+proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char *out, size_t size)
 {
 	struct endpoint s, d;
 	char sip[ADDR_IP_MAX], dip[ADDR_IP_MAX];
@@ -70,7 +69,7 @@ proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char *ou
 	inet_ntop(s.family, s.addr, sip, sizeof(sip));
 	inet_ntop(d.family, d.addr, dip, sizeof(dip));
 	n = snprintf(out, size, "PROXY %s %s %s %u %u\r\n", s.family == AF_INET ? "TCP4" : "TCP6",
-		     sip, dip, s.port, d.port);
+	             sip, dip, s.port, d.port);
 	return n < 0 || (size_t)n >= size ? -1 : n;
 }
 
@@ -96,7 +95,7 @@ put_addresses(uint8_t *p, const struct endpoint *s, const struct endpoint *d)
 
 int
 proxy_v2_encode(const struct sockaddr *src, const struct sockaddr *dst,
-		const struct proxy_tlv *tlvs, size_t ntlvs, uint8_t *out, size_t size)
+                const struct proxy_tlv *tlvs, size_t ntlvs, uint8_t *out, size_t size)
 {
 	struct endpoint s, d;
 	size_t pos = PROXY_V2_PREAMBLE;

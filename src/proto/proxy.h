@@ -38,8 +38,7 @@ struct proxy_tlv {
  * when either address is not IPv4/IPv6 or the families differ.  Returns the
  * length written (no NUL), or -1 when out is smaller than PROXY_V1_MAX.
  */
-int proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char *out,
-		    size_t size);
+int proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char *out, size_t size);
 
 /*
  * Writes a v2 PROXY header with the given TLVs, with family UNSPEC when the
@@ -47,6 +46,6 @@ int proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char
  * -1 when it would not fit in size bytes or a TLV is too long.
  */
 int proxy_v2_encode(const struct sockaddr *src, const struct sockaddr *dst,
-		    const struct proxy_tlv *tlvs, size_t ntlvs, uint8_t *out, size_t size);
+                    const struct proxy_tlv *tlvs, size_t ntlvs, uint8_t *out, size_t size);
 
 #endif

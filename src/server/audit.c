@@ -68,7 +68,7 @@ audit_write(struct audit *a, json_t *record)
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
-		 (long)(tv.tv_usec / 1000));
+	         (long)(tv.tv_usec / 1000));
 	/* "time" first, so that the log reads and sorts well as text. */
 	line = json_pack("{s:s}", "time", stamp);
 	json_object_update(line, record);

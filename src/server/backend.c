@@ -15,9 +15,9 @@
 #include "server/server.h"
 #include "server/session.h"
 
-#define ENV_MAX      16
+#define ENV_MAX       16
 #define ENV_VALUE_MAX 512
-#define EXEC_PATH    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define EXEC_PATH     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static void
 on_connect_timeout(uv_timer_t *t)
@@ -54,7 +54,7 @@ on_connected(uv_connect_t *req, int status)
 	}
 	if (s->next_candidate != NULL) {
 		log_debug("session %s: backend address failed: %s; trying the next", s->id,
-			  uv_strerror(status));
+		          uv_strerror(status));
 		s->backend_open = false;
 		s->closing_handles++;
 		uv_close(&s->backend.handle, on_retry_closed);
@@ -121,7 +121,7 @@ start_tcp(struct session *s)
 	snprintf(port, sizeof(port), "%u", a->port);
 	s->resolve_req.data = s;
 	if ((r = uv_getaddrinfo(s->srv->loop, &s->resolve_req, on_resolved, a->host, port,
-				&hints)) != 0) {
+	                        &hints)) != 0) {
 		session_backend_ready(s, r);
 		return;
 	}
@@ -158,7 +158,7 @@ on_child_exit(uv_process_t *proc, int64_t status, int signal)
 	struct child *c = proc->data;
 
 	log_debug("session %s: program exited, status %lld, signal %d", c->session,
-		  (long long)status, signal);
+	          (long long)status, signal);
 	uv_close((uv_handle_t *)proc, free_child);
 }
 

@@ -34,6 +34,6 @@ struct chunk *chunk_copy(const void *data, size_t len);
  * must free the chunk.  On failure frees the chunk and returns -1.
  */
 int chunk_write(struct chunk *c, size_t len, uv_stream_t *dst, void *owner, void *tag,
-		uv_write_cb cb);
+                uv_write_cb cb);
 
 #endif

@@ -94,7 +94,7 @@ set_timeout(uint64_t *dst, const char *value, bool zero_ok, const char **why)
 {
 	if (parse_duration_ms(value, MAX_TIMEOUT_MS, dst) != 0 || (!zero_ok && *dst == 0)) {
 		*why = zero_ok ? "expected a duration such as 30s, 500ms, 5m or 0 for none"
-			       : "expected a positive duration such as 30s, 500ms or 5m";
+		               : "expected a positive duration such as 30s, 500ms or 5m";
 		return -1;
 	}
 	return 0;
@@ -274,9 +274,9 @@ backend_builtin(struct service *svc, const char *name, const char **why)
 		const char *name;
 		enum builtin_kind kind;
 	} builtins[] = {{"echo", BUILTIN_ECHO},
-			{"discard", BUILTIN_DISCARD},
-			{"daytime", BUILTIN_DAYTIME},
-			{"chargen", BUILTIN_CHARGEN}};
+	                {"discard", BUILTIN_DISCARD},
+	                {"daytime", BUILTIN_DAYTIME},
+	                {"chargen", BUILTIN_CHARGEN}};
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(builtins); i++) {
@@ -414,30 +414,29 @@ vhost_services(struct parser *p, const char *value, const char **why)
 	char *word, *save = NULL;
 
 	str_copy(copy, value, sizeof(copy));
-	for (word = strtok_r(copy, " \t", &save); word != NULL;
-	     word = strtok_r(NULL, " \t", &save))
+	for (word = strtok_r(copy, " \t", &save); word != NULL; word = strtok_r(NULL, " \t", &save))
 		if (vhost_add(p->vh, word, why) != 0)
 			return -1;
 	return 0;
 }
 
 static const struct key keys[] = {
-	{"listen", SEC_SERVER, true, server_listen},
-	{"listen_fallback", SEC_SERVER, false, server_listen_fallback},
-	{"audit_log", SEC_SERVER, false, server_audit_log},
-	{"max_connections", SEC_SERVER, false, server_max_connections},
-	{"max_per_source", SEC_SERVER, false, server_max_per_source},
-	{"request_timeout", SEC_SERVER, false, server_request_timeout},
-	{"connect_timeout", SEC_SERVER, false, server_connect_timeout},
-	{"idle_timeout", SEC_SERVER, false, server_idle_timeout},
-	{"drain_timeout", SEC_SERVER, false, server_drain_timeout},
-	{"default_vhost", SEC_SERVER, false, server_default_vhost},
-	{"backend", SEC_SERVICE, false, service_backend},
-	{"proxy_protocol", SEC_SERVICE, false, service_proxy_protocol},
-	{"idle_timeout", SEC_SERVICE, false, service_idle_timeout},
-	{"connect_timeout", SEC_SERVICE, false, service_connect_timeout},
-	{"chargen_rate", SEC_SERVICE, false, service_chargen_rate},
-	{"services", SEC_VHOST, true, vhost_services},
+        {"listen", SEC_SERVER, true, server_listen},
+        {"listen_fallback", SEC_SERVER, false, server_listen_fallback},
+        {"audit_log", SEC_SERVER, false, server_audit_log},
+        {"max_connections", SEC_SERVER, false, server_max_connections},
+        {"max_per_source", SEC_SERVER, false, server_max_per_source},
+        {"request_timeout", SEC_SERVER, false, server_request_timeout},
+        {"connect_timeout", SEC_SERVER, false, server_connect_timeout},
+        {"idle_timeout", SEC_SERVER, false, server_idle_timeout},
+        {"drain_timeout", SEC_SERVER, false, server_drain_timeout},
+        {"default_vhost", SEC_SERVER, false, server_default_vhost},
+        {"backend", SEC_SERVICE, false, service_backend},
+        {"proxy_protocol", SEC_SERVICE, false, service_proxy_protocol},
+        {"idle_timeout", SEC_SERVICE, false, service_idle_timeout},
+        {"connect_timeout", SEC_SERVICE, false, service_connect_timeout},
+        {"chargen_rate", SEC_SERVICE, false, service_chargen_rate},
+        {"services", SEC_VHOST, true, vhost_services},
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");
@@ -454,13 +453,13 @@ section_end(struct parser *p)
 		return;
 	if (!svc->has_backend_key)
 		error_at(p, svc->line, "service %s: no backend", svc->name);
-	if (svc->proxy != PROXY_NONE && svc->backend != BACKEND_TCP &&
-	    svc->backend != BACKEND_UNIX)
+	if (svc->proxy != PROXY_NONE && svc->backend != BACKEND_TCP && svc->backend != BACKEND_UNIX)
 		error_at(p, svc->line, "service %s: proxy_protocol needs a tcp: or unix: backend",
-			 svc->name);
-	if (svc->has_chargen_rate && !(svc->backend == BACKEND_BUILTIN && svc->builtin == BUILTIN_CHARGEN))
+		         svc->name);
+	if (svc->has_chargen_rate &&
+	    !(svc->backend == BACKEND_BUILTIN && svc->builtin == BUILTIN_CHARGEN))
 		error_at(p, svc->line, "service %s: chargen_rate is for builtin:chargen only",
-			 svc->name);
+		         svc->name);
 }
 
 static void
@@ -476,7 +475,7 @@ begin_service(struct parser *p, const char *name)
 	for (other = p->cfg->services; other != NULL; other = other->next) {
 		if (strcasecmp(other->name, name) == 0) {
 			error_at(p, p->line, "service %s already defined at line %u", name,
-				 other->line);
+			         other->line);
 			p->sec = SEC_INVALID;
 			return;
 		}
@@ -509,7 +508,7 @@ begin_vhost(struct parser *p, const char *name)
 	for (other = p->cfg->vhosts; other != NULL; other = other->next) {
 		if (strcasecmp(other->name, name) == 0) {
 			error_at(p, p->line, "vhost %s already defined at line %u", name,
-				 other->line);
+			         other->line);
 			p->sec = SEC_INVALID;
 			return;
 		}
@@ -588,8 +587,10 @@ read_line(char *str, int num, void *stream)
 		return str;
 	}
 	if (len + 2 > (size_t)num) {
-		error_at(p, p->line, "line longer than %d characters (continue a list on an indented next line)",
-			 num - 2);
+		error_at(
+		        p, p->line,
+		        "line longer than %d characters (continue a list on an indented next line)",
+		        num - 2);
 		return str;
 	}
 	for (indent = 0; indent < len && (start[indent] == ' ' || start[indent] == '\t'); indent++)
@@ -659,7 +660,7 @@ resolve(struct parser *p)
 					break;
 			if (svc == NULL)
 				error_at(p, vh->line, "vhost %s: no service %s", vh->name,
-					 e->target);
+				         e->target);
 			e->service = svc;
 		}
 	}
@@ -746,8 +747,8 @@ config_load(const char *path, struct config_errors *errs)
 		return NULL;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
-		snprintf(errs->text, sizeof(errs->text), "%s: not a regular file of at most %d bytes\n",
-			 path, CONFIG_FILE_MAX);
+		snprintf(errs->text, sizeof(errs->text),
+		         "%s: not a regular file of at most %d bytes\n", path, CONFIG_FILE_MAX);
 		goto out;
 	}
 	if ((text = malloc((size_t)st.st_size + 1)) == NULL)
@@ -818,7 +819,7 @@ config_lookup(const struct config *cfg, const struct vhost *vh, const char *name
 
 void
 config_each_name(const struct config *cfg, const struct vhost *vh,
-		 void (*fn)(void *arg, const char *name, const struct service *svc), void *arg)
+                 void (*fn)(void *arg, const char *name, const struct service *svc), void *arg)
 {
 	const struct service *svc;
 	size_t i;
@@ -839,20 +840,20 @@ config_each_name(const struct config *cfg, const struct vhost *vh,
  * something real to try, and nothing reachable from another host.
  */
 const char config_builtin_text[] = "# fived's built-in configuration (fived --print-builtin)\n"
-				   "[server]\n"
-				   "listen = tcp:127.0.0.1:1\n"
-				   "listen_fallback = tcp:127.0.0.1:5501\n"
-				   "audit_log = -\n"
-				   "\n"
-				   "[service:echo]\n"
-				   "backend = builtin:echo\n"
-				   "\n"
-				   "[service:discard]\n"
-				   "backend = builtin:discard\n"
-				   "\n"
-				   "[service:daytime]\n"
-				   "backend = builtin:daytime\n"
-				   "\n"
-				   "[service:chargen]\n"
-				   "backend = builtin:chargen\n"
-				   "chargen_rate = 65536\n";
+                                   "[server]\n"
+                                   "listen = tcp:127.0.0.1:1\n"
+                                   "listen_fallback = tcp:127.0.0.1:5501\n"
+                                   "audit_log = -\n"
+                                   "\n"
+                                   "[service:echo]\n"
+                                   "backend = builtin:echo\n"
+                                   "\n"
+                                   "[service:discard]\n"
+                                   "backend = builtin:discard\n"
+                                   "\n"
+                                   "[service:daytime]\n"
+                                   "backend = builtin:daytime\n"
+                                   "\n"
+                                   "[service:chargen]\n"
+                                   "backend = builtin:chargen\n"
+                                   "chargen_rate = 65536\n";

@@ -16,21 +16,21 @@
 #include "common/addr.h"
 #include "proto/line.h"
 
-#define CONFIG_LISTEN_MAX      16
-#define CONFIG_ERRORS_MAX      4096 /* bytes of error text kept */
-#define CONFIG_FILE_MAX        (1024 * 1024)
-#define CONFIG_EXEC_ARGS_MAX   64
+#define CONFIG_LISTEN_MAX        16
+#define CONFIG_ERRORS_MAX        4096 /* bytes of error text kept */
+#define CONFIG_FILE_MAX          (1024 * 1024)
+#define CONFIG_EXEC_ARGS_MAX     64
 #define CONFIG_VHOST_ENTRIES_MAX 256
 
-#define DEFAULT_MAX_CONNECTIONS  1024
-#define DEFAULT_MAX_PER_SOURCE   64
-#define DEFAULT_REQUEST_TIMEOUT  (10 * 1000)
-#define DEFAULT_CONNECT_TIMEOUT  (5 * 1000)
-#define DEFAULT_IDLE_TIMEOUT     (60 * 60 * 1000)
-#define DEFAULT_DRAIN_TIMEOUT    (30 * 1000)
-#define DEFAULT_CHARGEN_RATE     (64 * 1024)
-#define CHARGEN_RATE_MAX         1000000 /* bytes per second: a demonstration, not a load generator */
-#define MAX_TIMEOUT_MS           (7ULL * 24 * 3600 * 1000)
+#define DEFAULT_MAX_CONNECTIONS 1024
+#define DEFAULT_MAX_PER_SOURCE  64
+#define DEFAULT_REQUEST_TIMEOUT (10 * 1000)
+#define DEFAULT_CONNECT_TIMEOUT (5 * 1000)
+#define DEFAULT_IDLE_TIMEOUT    (60 * 60 * 1000)
+#define DEFAULT_DRAIN_TIMEOUT   (30 * 1000)
+#define DEFAULT_CHARGEN_RATE    (64 * 1024)
+#define CHARGEN_RATE_MAX        1000000 /* bytes per second: a demonstration, not a load generator */
+#define MAX_TIMEOUT_MS          (7ULL * 24 * 3600 * 1000)
 
 /* The port the built-in configuration falls back to when it cannot bind port 1. */
 #define FALLBACK_PORT 5501
@@ -61,20 +61,20 @@ struct service {
 	char name[NAME_MAX_LEN + 1]; /* lowercase */
 	unsigned line;               /* of its section header */
 	enum backend_kind backend;
-	struct addr_spec addr;       /* BACKEND_TCP, BACKEND_UNIX */
-	char **argv;                 /* BACKEND_EXEC: NULL-terminated, argv[0] absolute */
-	enum builtin_kind builtin;   /* BACKEND_BUILTIN */
+	struct addr_spec addr;     /* BACKEND_TCP, BACKEND_UNIX */
+	char **argv;               /* BACKEND_EXEC: NULL-terminated, argv[0] absolute */
+	enum builtin_kind builtin; /* BACKEND_BUILTIN */
 	enum proxy_mode proxy;
-	uint64_t idle_timeout_ms;    /* 0: none */
+	uint64_t idle_timeout_ms; /* 0: none */
 	uint64_t connect_timeout_ms;
-	uint64_t chargen_rate;       /* bytes per second */
+	uint64_t chargen_rate; /* bytes per second */
 	bool has_backend_key, has_idle_timeout, has_connect_timeout, has_chargen_rate;
 };
 
 struct vhost_entry {
-	char alias[NAME_MAX_LEN + 1];       /* the name clients use in this vhost */
-	char target[NAME_MAX_LEN + 1];      /* the [service:NAME] it maps to */
-	const struct service *service;      /* resolved after parsing */
+	char alias[NAME_MAX_LEN + 1];  /* the name clients use in this vhost */
+	char target[NAME_MAX_LEN + 1]; /* the [service:NAME] it maps to */
+	const struct service *service; /* resolved after parsing */
 };
 
 struct vhost {
@@ -113,7 +113,7 @@ struct config_errors {
  * Returns a configuration with one reference, or NULL with errs filled.
  */
 struct config *config_parse(const char *name, const char *text, size_t len,
-			    struct config_errors *errs);
+                            struct config_errors *errs);
 
 /* Reads and parses a file (at most CONFIG_FILE_MAX bytes). */
 struct config *config_load(const char *path, struct config_errors *errs);
@@ -129,14 +129,14 @@ void config_unref(struct config *cfg);
 
 /* The service a name designates in a vhost (NULL: the default view), or NULL. */
 const struct service *config_lookup(const struct config *cfg, const struct vhost *vh,
-				    const char *name);
+                                    const char *name);
 
 /* A vhost by name (case-insensitive), or NULL. */
 const struct vhost *config_vhost(const struct config *cfg, const char *name);
 
 /* Calls fn for every name visible in a vhost's view (or the default view), in order. */
 void config_each_name(const struct config *cfg, const struct vhost *vh,
-		      void (*fn)(void *arg, const char *name, const struct service *svc),
-		      void *arg);
+                      void (*fn)(void *arg, const char *name, const struct service *svc),
+                      void *arg);
 
 #endif

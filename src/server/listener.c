@@ -55,7 +55,7 @@ open_tcp(struct listener *l, const struct addr_spec *a)
 	l->h.handle.data = l;
 	/* [::] means IPv6 only: IPv4 is listed separately, as it is written. */
 	r = uv_tcp_bind(&l->h.tcp, (const struct sockaddr *)&a->sa,
-			a->sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+	                a->sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 	if (r == 0)
 		r = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
 	if (r == 0 && uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len) == 0 &&

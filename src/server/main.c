@@ -19,14 +19,14 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: fived [-d] [-c FILE]\n"
-		     "       fived -t [-c FILE]\n"
-		     "       fived --print-builtin\n"
-		     "\n"
-		     "  -c FILE          configuration file (default: the built-in one)\n"
-		     "  -t               check the configuration and exit\n"
-		     "  -d               debug logging\n"
-		     "  --print-builtin  print the built-in configuration\n"
-		     "  -V               print the version\n");
+	             "       fived -t [-c FILE]\n"
+	             "       fived --print-builtin\n"
+	             "\n"
+	             "  -c FILE          configuration file (default: the built-in one)\n"
+	             "  -t               check the configuration and exit\n"
+	             "  -d               debug logging\n"
+	             "  --print-builtin  print the built-in configuration\n"
+	             "  -V               print the version\n");
 }
 
 static void
@@ -63,8 +63,8 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"print-builtin", no_argument, NULL, 'B'},
-						 {"help", no_argument, NULL, 'h'},
-						 {NULL, 0, NULL, 0}};
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {NULL, 0, NULL, 0}};
 	const char *path = NULL;
 	enum log_level level = LOGL_INFO;
 	bool check_only = false;
@@ -123,7 +123,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	log_info("fived %s started with %s", FIVED_VERSION,
-		 path != NULL ? path : "the built-in configuration");
+	         path != NULL ? path : "the built-in configuration");
 	if (path == NULL)
 		log_info("try: echo hello | five 127.0.0.1 echo; five list 127.0.0.1");
 	uv_run(&loop, UV_RUN_DEFAULT);

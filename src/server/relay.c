@@ -119,7 +119,7 @@ forward(struct session *s, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 		s->last_activity_ms = uv_now(s->srv->loop);
 		if (chunk_write(chunk_of(buf), (size_t)nread, dst, s, dir, on_written) != 0) {
 			session_close(s, dir == &s->up ? "backend write failed"
-						       : "client write failed");
+			                               : "client write failed");
 			return;
 		}
 		if (uv_stream_get_write_queue_size(dst) > RELAY_HIGH_WATER) {

@@ -47,7 +47,7 @@ close_listeners(struct listener *list)
  */
 static struct listener *
 open_entry(struct server *srv, const struct config *cfg, const struct addr_spec *a,
-	   const char *name)
+           const char *name)
 {
 	struct listener *l;
 	char fb[ADDR_TEXT_MAX];

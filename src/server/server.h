@@ -37,8 +37,7 @@ struct server {
  * Builds a server on loop with cfg (the server takes the reference) and
  * opens its listeners.  Returns 0, or -1 after logging why.
  */
-int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg,
-		 const char *config_path);
+int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, const char *config_path);
 
 /* Re-reads the configuration file; on any error keeps the one in force. */
 void server_reload(struct server *srv);

@@ -23,8 +23,8 @@
 #include "server/sources.h"
 
 static const char *const state_names[] = {
-	[S_COMMAND] = "command", [S_CONNECTING] = "connecting", [S_RELAY] = "relay",
-	[S_LINGER] = "linger",	 [S_CLOSED] = "closed",
+        [S_COMMAND] = "command", [S_CONNECTING] = "connecting", [S_RELAY] = "relay",
+        [S_LINGER] = "linger",   [S_CLOSED] = "closed",
 };
 
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
@@ -108,8 +108,8 @@ session_close(struct session *s, const char *reason)
 	session_set_state(s, S_CLOSED);
 	s->close_reason = reason;
 	extra = json_pack("{s:s,s:I,s:I,s:I}", "reason", reason, "bytes_in",
-			  (json_int_t)s->up.bytes, "bytes_out", (json_int_t)s->down.bytes,
-			  "duration_ms", (json_int_t)(uv_now(s->srv->loop) - s->started_ms));
+	                  (json_int_t)s->up.bytes, "bytes_out", (json_int_t)s->down.bytes,
+	                  "duration_ms", (json_int_t)(uv_now(s->srv->loop) - s->started_ms));
 	session_audit(s, "closed", extra);
 	if (s->resolving)
 		uv_cancel((uv_req_t *)&s->resolve_req);
@@ -192,9 +192,9 @@ session_refuse(struct session *s, const char *reason)
 		return;
 	if (log_ratelimit_allow(&s->srv->refusals, uv_now(s->srv->loop)))
 		log_info("session %s from %s: refused: %s", s->id,
-			 s->peer_is_ip ? s->peer_ip : "local", reason);
-	session_audit(s, "refused", json_pack("{s:s,s:s}", "reason", reason, "service",
-					      s->requested));
+		         s->peer_is_ip ? s->peer_ip : "local", reason);
+	session_audit(s, "refused",
+	              json_pack("{s:s,s:s}", "reason", reason, "service", s->requested));
 	s->close_reason = reason;
 	finish_with(s, line, (size_t)n);
 }
@@ -472,7 +472,7 @@ proxy_header(const struct session *s, uint8_t *out, size_t size)
 		return proxy_v1_encode(src, dst, (char *)out, size);
 	if (s->vhost != NULL)
 		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_AUTHORITY, s->vhost->name,
-					       strlen(s->vhost->name)};
+		                               strlen(s->vhost->name)};
 	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_UNIQUE_ID, s->id, SESSION_ID_LEN};
 	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_SERVICE, s->svc->name, strlen(s->svc->name)};
 	return proxy_v2_encode(src, dst, tlvs, n, out, size);
@@ -488,7 +488,7 @@ session_backend_ready(struct session *s, int err)
 		return;
 	if (err != 0) {
 		log_warn("session %s: service %s: backend: %s", s->id, s->svc->name,
-			 uv_strerror(err));
+		         uv_strerror(err));
 		session_refuse(s, "service unavailable");
 		return;
 	}
@@ -497,8 +497,8 @@ session_backend_ready(struct session *s, int err)
 		return;
 	}
 	session_audit(s, "granted",
-		      json_pack("{s:s,s:s,s:s}", "service", s->svc->name, "requested",
-				s->requested, "vhost", s->vhost != NULL ? s->vhost->name : ""));
+	              json_pack("{s:s,s:s,s:s}", "service", s->svc->name, "requested", s->requested,
+	                        "vhost", s->vhost != NULL ? s->vhost->name : ""));
 	relay_start(s, header, (size_t)header_len);
 }
 
@@ -537,7 +537,7 @@ reject_now(struct session *s, const char *reason)
 	session_audit(s, "refused", json_pack("{s:s}", "reason", reason));
 	if (log_ratelimit_allow(&s->srv->refusals, uv_now(s->srv->loop)))
 		log_info("session %s from %s: rejected: %s", s->id,
-			 s->peer_is_ip ? s->peer_ip : "local", reason);
+		         s->peer_is_ip ? s->peer_ip : "local", reason);
 	session_close(s, reason);
 }
 

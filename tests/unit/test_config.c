@@ -55,27 +55,27 @@ test_full(void **state)
 {
 	struct config_errors errs;
 	struct config *cfg = parse("[server]\n"
-				   "listen = tcp:127.0.0.1:0 tcp:[::1]:7\n"
-				   "listen = unix:/tmp/x.sock\n"
-				   "audit_log = /var/log/fived.json\n"
-				   "max_connections = 10\n"
-				   "max_per_source = 2\n"
-				   "request_timeout = 1500ms\n"
-				   "idle_timeout = 2m\n"
-				   "connect_timeout = 3\n"
-				   "drain_timeout = 0\n"
-				   "; a comment\n"
-				   "# another\n"
-				   "[service:ssh]\n"
-				   "backend = tcp:localhost:22\n"
-				   "proxy_protocol = v2\n"
-				   "idle_timeout = 0\n"
-				   "[service:prog]\n"
-				   "backend = exec:/bin/sh -c \"echo \\\"hi there\\\"\" x\n"
-				   "[service:web]\n"
-				   "backend = unix:/run/web.sock\n"
-				   "connect_timeout = 250ms\n",
-				   &errs);
+	                           "listen = tcp:127.0.0.1:0 tcp:[::1]:7\n"
+	                           "listen = unix:/tmp/x.sock\n"
+	                           "audit_log = /var/log/fived.json\n"
+	                           "max_connections = 10\n"
+	                           "max_per_source = 2\n"
+	                           "request_timeout = 1500ms\n"
+	                           "idle_timeout = 2m\n"
+	                           "connect_timeout = 3\n"
+	                           "drain_timeout = 0\n"
+	                           "; a comment\n"
+	                           "# another\n"
+	                           "[service:ssh]\n"
+	                           "backend = tcp:localhost:22\n"
+	                           "proxy_protocol = v2\n"
+	                           "idle_timeout = 0\n"
+	                           "[service:prog]\n"
+	                           "backend = exec:/bin/sh -c \"echo \\\"hi there\\\"\" x\n"
+	                           "[service:web]\n"
+	                           "backend = unix:/run/web.sock\n"
+	                           "connect_timeout = 250ms\n",
+	                           &errs);
 	const struct service *svc;
 
 	assert_non_null(cfg);
@@ -134,12 +134,12 @@ test_vhosts(void **state)
 {
 	struct config_errors errs;
 	struct config *cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\n"
-				   "[service:a-db]\nbackend = tcp:127.0.0.1:5432\n"
-				   "[service:b-db]\nbackend = tcp:127.0.0.1:5433\n"
-				   "[service:echo]\nbackend = builtin:echo\n"
-				   "[vhost:Alpha.example]\nservices = db=a-db echo\n"
-				   "[vhost:beta]\nservices = db=b-db\n",
-				   &errs);
+	                           "[service:a-db]\nbackend = tcp:127.0.0.1:5432\n"
+	                           "[service:b-db]\nbackend = tcp:127.0.0.1:5433\n"
+	                           "[service:echo]\nbackend = builtin:echo\n"
+	                           "[vhost:Alpha.example]\nservices = db=a-db echo\n"
+	                           "[vhost:beta]\nservices = db=b-db\n",
+	                           &errs);
 	const struct vhost *alpha, *beta;
 
 	assert_non_null(cfg);
@@ -159,10 +159,10 @@ test_vhosts(void **state)
 	config_unref(cfg);
 
 	cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\ndefault_vhost = pub\n"
-		    "[service:echo]\nbackend = builtin:echo\n"
-		    "[service:secret]\nbackend = builtin:echo\n"
-		    "[vhost:pub]\nservices = echo\n",
-		    &errs);
+	            "[service:echo]\nbackend = builtin:echo\n"
+	            "[service:secret]\nbackend = builtin:echo\n"
+	            "[vhost:pub]\nservices = echo\n",
+	            &errs);
 	assert_non_null(cfg);
 	assert_non_null(config_lookup(cfg, NULL, "echo"));
 	assert_null(config_lookup(cfg, NULL, "secret"));
@@ -174,57 +174,57 @@ test_errors(void **state)
 {
 	expect_error("listen = tcp:127.0.0.1:1\n", "t.conf:1: listen: key outside any section");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nlisten_port = 4\n",
-		     "t.conf:3: unknown key \"listen_port\" in [server]");
+	             "t.conf:3: unknown key \"listen_port\" in [server]");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[servce]\n",
-		     "t.conf:3: unknown section [servce]");
+	             "t.conf:3: unknown section [servce]");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:99999\n",
-		     "t.conf:2: listen: port must be a number from 0 to 65535");
+	             "t.conf:2: listen: port must be a number from 0 to 65535");
 	expect_error("[server]\nlisten = tcp:::1:80\n",
-		     "t.conf:2: listen: an IPv6 address must be written in brackets");
+	             "t.conf:2: listen: an IPv6 address must be written in brackets");
 	expect_error("[server]\nlisten = tcp:localhost:80\n",
-		     "t.conf:2: listen: a listen address must be an IP address, not a name");
+	             "t.conf:2: listen: a listen address must be an IP address, not a name");
 	expect_error("[server]\nlisten = unix:relative\n",
-		     "t.conf:2: listen: a unix socket path must be absolute");
+	             "t.conf:2: listen: a unix socket path must be absolute");
 	expect_error("[server]\n", "t.conf:1: no listen address: set listen in [server]");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nmax_connections = 0\n",
-		     "t.conf:3: max_connections: expected a positive whole number");
+	             "t.conf:3: max_connections: expected a positive whole number");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrequest_timeout = soon\n",
-		     "t.conf:3: request_timeout: expected a positive duration such as 30s, 500ms "
-		     "or 5m");
+	             "t.conf:3: request_timeout: expected a positive duration such as 30s, 500ms "
+	             "or 5m");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nmax_per_source = 3\nmax_per_source = 4\n",
-		     "t.conf:4: max_per_source: set twice in this section");
+	             "t.conf:4: max_per_source: set twice in this section");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\n",
-		     "t.conf:3: service x: no backend");
+	             "t.conf:3: service x: no backend");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = ftp:a\n",
-		     "t.conf:4: backend: expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS or "
-		     "builtin:NAME");
+	             "t.conf:4: backend: expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS or "
+	             "builtin:NAME");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = exec:sh\n",
-		     "t.conf:4: backend: exec: needs an absolute program path");
+	             "t.conf:4: backend: exec: needs an absolute program path");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = exec:/bin/x \"a\n",
-		     "t.conf:4: backend: unterminated quote");
+	             "t.conf:4: backend: unterminated quote");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:ftp\n",
-		     "t.conf:4: backend: unknown built-in (echo, discard, daytime, chargen)");
+	             "t.conf:4: backend: unknown built-in (echo, discard, daytime, chargen)");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
-		     "proxy_protocol = v2\n",
-		     "t.conf:3: service x: proxy_protocol needs a tcp: or unix: backend");
+	             "proxy_protocol = v2\n",
+	             "t.conf:3: service x: proxy_protocol needs a tcp: or unix: backend");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
-		     "chargen_rate = 5\n",
-		     "t.conf:3: service x: chargen_rate is for builtin:chargen only");
+	             "chargen_rate = 5\n",
+	             "t.conf:3: service x: chargen_rate is for builtin:chargen only");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:list]\nbackend = builtin:echo\n",
-		     "t.conf:3: invalid or reserved service name \"list\"");
+	             "t.conf:3: invalid or reserved service name \"list\"");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
-		     "[service:X]\nbackend = builtin:echo\n",
-		     "t.conf:5: service X already defined at line 3");
+	             "[service:X]\nbackend = builtin:echo\n",
+	             "t.conf:5: service X already defined at line 3");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[vhost:v]\nservices = nope\n",
-		     "t.conf:3: vhost v: no service nope");
+	             "t.conf:3: vhost v: no service nope");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ndefault_vhost = v\n",
-		     "t.conf:3: default_vhost: no [vhost:v]");
+	             "t.conf:3: default_vhost: no [vhost:v]");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n  [service:x]\n",
-		     "t.conf:3: a section header must start in the first column");
+	             "t.conf:3: a section header must start in the first column");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x\n",
-		     "t.conf:3: section header without ']'");
+	             "t.conf:3: section header without ']'");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\njunk\n",
-		     "t.conf:3: syntax error: expected [section] or key = value");
+	             "t.conf:3: syntax error: expected [section] or key = value");
 }
 
 static void
@@ -233,9 +233,10 @@ test_long_and_binary_lines(void **state)
 	char text[600];
 	struct config_errors errs;
 
-	snprintf(text, sizeof(text), "[server]\nlisten = tcp:127.0.0.1:1\naudit_log = /%0250d\n", 0);
+	snprintf(text, sizeof(text), "[server]\nlisten = tcp:127.0.0.1:1\naudit_log = /%0250d\n",
+	         0);
 	expect_error(text, "t.conf:3: line longer than 198 characters (continue a list on an "
-			   "indented next line)");
+	                   "indented next line)");
 	assert_null(config_parse("t.conf", "[server]\nlisten\0 = x\n", 19, &errs));
 	assert_non_null(strstr(errs.text, "t.conf:2: NUL byte in line"));
 }
@@ -246,7 +247,7 @@ test_many_errors_reported(void **state)
 	struct config_errors errs;
 
 	assert_null(parse("[server]\nlisten = tcp:127.0.0.1:1\na = 1\nb = 2\n[service:x]\nc = 3\n",
-			  &errs));
+	                  &errs));
 	assert_int_equal(errs.count, 4);
 	assert_non_null(strstr(errs.text, "t.conf:3:"));
 	assert_non_null(strstr(errs.text, "t.conf:4:"));
@@ -257,7 +258,8 @@ static void
 test_continuation(void **state)
 {
 	struct config_errors errs;
-	struct config *cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\n  tcp:127.0.0.1:2\n", &errs);
+	struct config *cfg =
+	        parse("[server]\nlisten = tcp:127.0.0.1:1\n  tcp:127.0.0.1:2\n", &errs);
 
 	assert_non_null(cfg);
 	assert_int_equal(cfg->nlisten, 2);
@@ -277,15 +279,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_builtin),
-		cmocka_unit_test(test_full),
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_vhosts),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_long_and_binary_lines),
-		cmocka_unit_test(test_many_errors_reported),
-		cmocka_unit_test(test_continuation),
-		cmocka_unit_test(test_load_missing_file),
+	        cmocka_unit_test(test_builtin),
+	        cmocka_unit_test(test_full),
+	        cmocka_unit_test(test_defaults),
+	        cmocka_unit_test(test_vhosts),
+	        cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_long_and_binary_lines),
+	        cmocka_unit_test(test_many_errors_reported),
+	        cmocka_unit_test(test_continuation),
+	        cmocka_unit_test(test_load_missing_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

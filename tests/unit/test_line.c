@@ -130,9 +130,9 @@ test_service_names(void **state)
 	assert_int_equal(cmd_parse("ssh a b", &c, &why), -1);
 	assert_int_equal(cmd_parse("a b c d e f", &c, &why), -1);
 	assert_int_equal(
-		cmd_parse("x1234567890123456789012345678901234567890123456789012345678901234", &c,
-			  &why),
-		-1);
+	        cmd_parse("x1234567890123456789012345678901234567890123456789012345678901234", &c,
+	                  &why),
+	        -1);
 }
 
 static void
@@ -169,10 +169,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_crlf_and_lf),   cmocka_unit_test(test_incomplete),
-		cmocka_unit_test(test_bad_bytes),     cmocka_unit_test(test_length_limit),
-		cmocka_unit_test(test_commands),      cmocka_unit_test(test_service_names),
-		cmocka_unit_test(test_names),	      cmocka_unit_test(test_replies),
+	        cmocka_unit_test(test_crlf_and_lf), cmocka_unit_test(test_incomplete),
+	        cmocka_unit_test(test_bad_bytes),   cmocka_unit_test(test_length_limit),
+	        cmocka_unit_test(test_commands),    cmocka_unit_test(test_service_names),
+	        cmocka_unit_test(test_names),       cmocka_unit_test(test_replies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -113,10 +113,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_addr),
-		cmocka_unit_test(test_source_key),
-		cmocka_unit_test(test_numbers),
-		cmocka_unit_test(test_buf),
+	        cmocka_unit_test(test_addr),
+	        cmocka_unit_test(test_source_key),
+	        cmocka_unit_test(test_numbers),
+	        cmocka_unit_test(test_buf),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

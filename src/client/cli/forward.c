@@ -46,7 +46,8 @@ split_spec(const char *spec, char *buf, const char **addr, const char **port)
 static int
 listen_on(const char *spec, struct five_error *err)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST};
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICHOST};
 	struct addrinfo *res;
 	char buf[SPEC_MAX];
 	const char *addr, *port;
@@ -69,14 +70,13 @@ listen_on(const char *spec, struct five_error *err)
 }
 
 /* The child serving one forwarded connection. */
-static void __attribute__((noreturn))
-serve(int conn, const struct cli_request *req)
+static void __attribute__((noreturn)) serve(int conn, const struct cli_request *req)
 {
 	struct five_error err = {.step = FIVE_OK};
 
 	if (cli_session(req, conn, conn, true, &err) != 0)
 		fprintf(stderr, "five: -L %s %s: %s: %s\n", req->host, req->service,
-			five_step_name(err.step), err.message);
+		        five_step_name(err.step), err.message);
 	close(conn);
 	_exit(err.step == FIVE_OK ? 0 : 1);
 }
@@ -97,7 +97,8 @@ cli_forward(const char *spec, const struct cli_request *req, struct five_error *
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE) {
-				/* Out of descriptors: wait for children to finish rather than spin. */
+				/* Out of descriptors: wait for children to finish rather than spin.
+				 */
 				poll(NULL, 0, 100);
 				continue;
 			}

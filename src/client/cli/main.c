@@ -29,32 +29,31 @@ enum {
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-		"usage: five [options] HOST SERVICE          relay standard input and output\n"
-		"       five [options] -L [ADDR:]PORT HOST SERVICE\n"
-		"                                            forward local connections\n"
-		"       five [options] list HOST             list the services HOST shows\n"
-		"\n"
-		"  -p PORT     fived's port (default 1, then 5501)\n"
-		"  -H VHOST    select a virtual host\n"
-		"  -t SECONDS  connect and reply timeout (default 10)\n"
-		"  -w          send nothing until the service is granted (for TCPMUX\n"
-		"              servers other than fived, which may drop pipelined bytes)\n"
-		"  -4, -6      IPv4 or IPv6 only\n"
-		"  -V          print the version\n");
+	fprintf(out, "usage: five [options] HOST SERVICE          relay standard input and output\n"
+	             "       five [options] -L [ADDR:]PORT HOST SERVICE\n"
+	             "                                            forward local connections\n"
+	             "       five [options] list HOST             list the services HOST shows\n"
+	             "\n"
+	             "  -p PORT     fived's port (default 1, then 5501)\n"
+	             "  -H VHOST    select a virtual host\n"
+	             "  -t SECONDS  connect and reply timeout (default 10)\n"
+	             "  -w          send nothing until the service is granted (for TCPMUX\n"
+	             "              servers other than fived, which may drop pipelined bytes)\n"
+	             "  -4, -6      IPv4 or IPv6 only\n"
+	             "  -V          print the version\n");
 }
 
 static int
 exit_code(enum five_step step)
 {
 	static const int codes[] = {
-		[FIVE_OK] = EXIT_OK,
-		[FIVE_ERR_SYSTEM] = EXIT_LOCAL,
-		[FIVE_ERR_USAGE] = EXIT_USAGE,
-		[FIVE_ERR_RESOLVE] = EXIT_RESOLVE,
-		[FIVE_ERR_CONNECT] = EXIT_CONNECT,
-		[FIVE_ERR_REFUSED] = EXIT_REFUSED,
-		[FIVE_ERR_PROTOCOL] = EXIT_PROTOCOL,
+	        [FIVE_OK] = EXIT_OK,
+	        [FIVE_ERR_SYSTEM] = EXIT_LOCAL,
+	        [FIVE_ERR_USAGE] = EXIT_USAGE,
+	        [FIVE_ERR_RESOLVE] = EXIT_RESOLVE,
+	        [FIVE_ERR_CONNECT] = EXIT_CONNECT,
+	        [FIVE_ERR_REFUSED] = EXIT_REFUSED,
+	        [FIVE_ERR_PROTOCOL] = EXIT_PROTOCOL,
 	};
 
 	return (size_t)step < ARRAY_LEN(codes) ? codes[step] : EXIT_LOCAL;

@@ -68,11 +68,13 @@ read_sock(struct relay *r, struct five_error *err)
 	ssize_t n = recv(r->e->sock, tmp, room, 0);
 
 	if (n < 0)
-		return transient() ? 0 : five_fail(err, FIVE_ERR_CONNECT, "recv: %s", strerror(errno));
+		return transient() ? 0
+		                   : five_fail(err, FIVE_ERR_CONNECT, "recv: %s", strerror(errno));
 	if (n == 0) {
 		r->sock_eof = true;
 		if (r->replies_due > 0)
-			return five_fail(err, FIVE_ERR_PROTOCOL, "connection closed before a reply");
+			return five_fail(err, FIVE_ERR_PROTOCOL,
+			                 "connection closed before a reply");
 		return 0;
 	}
 	return take_replies(r, tmp, (size_t)n, err);
@@ -97,7 +99,8 @@ read_in(struct relay *r)
 static int
 flush(int fd, struct pipe_buf *b, bool is_socket)
 {
-	ssize_t n = is_socket ? send(fd, b->data, b->len, MSG_NOSIGNAL) : write(fd, b->data, b->len);
+	ssize_t n =
+	        is_socket ? send(fd, b->data, b->len, MSG_NOSIGNAL) : write(fd, b->data, b->len);
 
 	if (n < 0)
 		return transient() ? 0 : -1;
@@ -155,7 +158,9 @@ step(struct relay *r, struct five_error *err)
 	if (r->down.len > 0)
 		pfd[3] = (struct pollfd){.fd = e->out_fd, .events = POLLOUT};
 	if ((n = poll(pfd, 4, poll_timeout(r))) < 0)
-		return errno == EINTR ? 0 : five_fail(err, FIVE_ERR_SYSTEM, "poll: %s", strerror(errno));
+		return errno == EINTR
+		               ? 0
+		               : five_fail(err, FIVE_ERR_SYSTEM, "poll: %s", strerror(errno));
 	if (n == 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms", e->timeout_ms);
 	if (pfd[1].revents != 0 && read_sock(r, err) != 0)

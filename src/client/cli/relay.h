@@ -10,13 +10,13 @@
 #include "five.h"
 
 struct relay_ends {
-	int in_fd;             /* what the application sends */
-	int out_fd;            /* where what the service sends goes */
-	int sock;              /* the session with fived, request already sent */
-	bool out_is_socket;    /* end out_fd with shutdown(), and wait for in_fd to end too */
-	unsigned replies;      /* reply lines still due before the service is granted */
-	bool hold_input;       /* send nothing until the grant (servers that drop pipelined bytes) */
-	int timeout_ms;        /* for those replies */
+	int in_fd;          /* what the application sends */
+	int out_fd;         /* where what the service sends goes */
+	int sock;           /* the session with fived, request already sent */
+	bool out_is_socket; /* end out_fd with shutdown(), and wait for in_fd to end too */
+	unsigned replies;   /* reply lines still due before the service is granted */
+	bool hold_input;    /* send nothing until the grant (servers that drop pipelined bytes) */
+	int timeout_ms;     /* for those replies */
 };
 
 /*

@@ -27,7 +27,7 @@ take_early(int in_fd, char *buf, size_t size)
 
 int
 cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
-	    struct five_error *err)
+            struct five_error *err)
 {
 	struct five_options o;
 	struct relay_ends e;
@@ -47,13 +47,13 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 		return -1;
 	}
 	e = (struct relay_ends){
-		.in_fd = in_fd,
-		.out_fd = out_fd,
-		.sock = fd,
-		.out_is_socket = out_is_socket,
-		.replies = five_replies_expected(&o),
-		.hold_input = req->wait_for_grant,
-		.timeout_ms = o.timeout_ms,
+	        .in_fd = in_fd,
+	        .out_fd = out_fd,
+	        .sock = fd,
+	        .out_is_socket = out_is_socket,
+	        .replies = five_replies_expected(&o),
+	        .hold_input = req->wait_for_grant,
+	        .timeout_ms = o.timeout_ms,
 	};
 	r = cli_relay(&e, err);
 	close(fd);

@@ -27,6 +27,6 @@ struct cli_request {
  * Returns 0 or -1 with err filled.
  */
 int cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
-		struct five_error *err);
+                struct five_error *err);
 
 #endif
