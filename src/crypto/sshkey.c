@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/b64.h"
 #include "common/util.h"
 
 #define U32_LEN 4
@@ -453,8 +454,8 @@ decode_blob_field(struct span b64, uint8_t pk[SSHKEY_ED25519_PUBLEN], const char
 		*why = "missing key";
 		return -1;
 	}
-	if (sodium_base642bin(blob, sizeof(blob), b64.p, b64.len, NULL, &len, NULL,
-	                      sodium_base64_VARIANT_ORIGINAL) != 0) {
+	if (b64_decode(b64.p, b64.len, NULL, sodium_base64_VARIANT_ORIGINAL, blob, sizeof(blob),
+	               &len) != 0) {
 		*why = "bad base64 in key";
 		return -1;
 	}
@@ -847,8 +848,8 @@ sshkey_parse_private(const char *text, size_t len, uint8_t sk[SSHKEY_ED25519_SEC
 	}
 	if (unarmour(text, len, &b64, why) != 0)
 		goto out;
-	if (sodium_base642bin(body, sizeof(body), b64.p, b64.len, "\r\n", &body_len, NULL,
-	                      sodium_base64_VARIANT_ORIGINAL) != 0) {
+	if (b64_decode(b64.p, b64.len, "\r\n", sodium_base64_VARIANT_ORIGINAL, body, sizeof(body),
+	               &body_len) != 0) {
 		*why = "bad base64 in private key file";
 		goto out;
 	}

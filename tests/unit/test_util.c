@@ -9,7 +9,10 @@
 #include <cmocka.h>
 #include <netinet/in.h>
 
+#include <sodium.h>
+
 #include "common/addr.h"
+#include "common/b64.h"
 #include "common/buf.h"
 #include "common/util.h"
 
@@ -109,14 +112,46 @@ test_buf(void **state)
 	assert_null(b.data);
 }
 
+static void
+test_b64(void **state)
+{
+	uint8_t out[16];
+	size_t len;
+
+	assert_int_equal(
+	        b64_decode("AAA/", 4, NULL, sodium_base64_VARIANT_ORIGINAL, out, sizeof(out), &len),
+	        0);
+	assert_int_equal(len, 3);
+	/* libsodium alone would take these high bytes for alphabet characters. */
+	assert_int_equal(b64_decode("AAA\xff", 4, NULL, sodium_base64_VARIANT_ORIGINAL, out,
+	                            sizeof(out), &len),
+	                 -1);
+	assert_int_equal(b64_decode("AAA\xbf", 4, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING,
+	                            out, sizeof(out), &len),
+	                 -1);
+	assert_int_equal(
+	        b64_decode("AA==", 4, NULL, sodium_base64_VARIANT_ORIGINAL, out, sizeof(out), &len),
+	        0);
+	assert_int_equal(b64_decode("AA==", 4, NULL, sodium_base64_VARIANT_URLSAFE_NO_PADDING, out,
+	                            sizeof(out), &len),
+	                 -1);
+	assert_int_equal(b64_decode("AA\r\nAA", 6, "\r\n", sodium_base64_VARIANT_ORIGINAL, out,
+	                            sizeof(out), &len),
+	                 0);
+	assert_int_equal(b64_decode("AA AA", 5, NULL, sodium_base64_VARIANT_ORIGINAL, out,
+	                            sizeof(out), &len),
+	                 -1);
+	assert_int_equal(b64_decode("AAAA", 4, NULL, sodium_base64_VARIANT_ORIGINAL, out, 2, &len),
+	                 -1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_addr),
-	        cmocka_unit_test(test_source_key),
-	        cmocka_unit_test(test_numbers),
-	        cmocka_unit_test(test_buf),
+	        cmocka_unit_test(test_addr),    cmocka_unit_test(test_source_key),
+	        cmocka_unit_test(test_numbers), cmocka_unit_test(test_buf),
+	        cmocka_unit_test(test_b64),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
