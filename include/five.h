@@ -65,7 +65,7 @@ const char *five_step_name(enum five_step step);
  * caller owns, or -1 with err filled.  opts may be NULL for defaults.
  */
 int five_connect(const char *host, const char *service, const struct five_options *opts,
-		 struct five_error *err);
+                 struct five_error *err);
 
 /*
  * Like five_connect, but sends early (len bytes, may be 0) right after the
@@ -73,7 +73,7 @@ int five_connect(const char *host, const char *service, const struct five_option
  * request is refused, fived discards it.
  */
 int five_connect_early(const char *host, const char *service, const struct five_options *opts,
-		       const void *early, size_t len, struct five_error *err);
+                       const void *early, size_t len, struct five_error *err);
 
 /* The network part only: a TCP connection to fived on host.  Returns a descriptor or -1. */
 int five_dial(const char *host, const struct five_options *opts, struct five_error *err);
@@ -82,8 +82,8 @@ int five_dial(const char *host, const struct five_options *opts, struct five_err
  * Writes the request for service on fd (with HOST first when opts->vhost),
  * followed by early bytes, in one write.  Returns 0 or -1.
  */
-int five_request(int fd, const char *service, const struct five_options *opts,
-		 const void *early, size_t len, struct five_error *err);
+int five_request(int fd, const char *service, const struct five_options *opts, const void *early,
+                 size_t len, struct five_error *err);
 
 /*
  * Reads the answers to five_request, one byte at a time so that nothing
@@ -98,9 +98,93 @@ int five_await(int fd, const struct five_options *opts, struct five_error *err);
  * five_free_names.  Returns -1 with err filled otherwise.
  */
 int five_list(const char *host, const struct five_options *opts, char ***names, size_t *count,
-	      struct five_error *err);
+              struct five_error *err);
 
 void five_free_names(char **names);
+
+/*
+ * The application side.  Instead of fived connecting to a backend, a local
+ * program registers a service name over fived's control socket and then
+ * receives each granted stream of that service as a descriptor, with who
+ * is calling.  The program binds no port.
+ *
+ *	struct five_error err;
+ *	struct five_identity who;
+ *	struct five_listener *l = five_listen("myapp", &err);
+ *	int fd;
+ *
+ *	while (l != NULL && (fd = five_accept(l, &who, &err)) >= 0) {
+ *		serve(fd, &who);
+ *		close(fd);
+ *	}
+ *
+ * Closing the listener unregisters the name.
+ */
+
+/* A registration; opaque. */
+struct five_listener;
+
+/* What fived says about the caller of one stream.  Every string is NUL-terminated. */
+struct five_identity {
+	char session[33];     /* fived's session id, 32 hex digits */
+	char service[65];     /* the service as fived configures it */
+	char vhost[254];      /* the virtual host the client named, or "" */
+	char identity[65];    /* the authenticated user; "" when none or withheld */
+	char auth_method[16]; /* "none", "pubkey", "password", "token" or "external" */
+	int withheld;         /* 1: the caller authenticated, but the service hides who */
+	char remote_addr[46]; /* the client's IPv4 or IPv6 address; "" on a Unix socket */
+	unsigned remote_port;
+};
+
+/*
+ * Registers service with fived through the control socket named by the
+ * environment variable FIVE_CONTROL_SOCKET, or "/run/fived/control.sock"
+ * when it is unset or empty (or the program runs set-user-ID).  See
+ * five_listen_at.
+ */
+struct five_listener *five_listen(const char *service, struct five_error *err);
+
+/*
+ * Connects to fived's control socket at control_path and registers service.
+ * Waits for fived's answer for at most FIVE_DEFAULT_TIMEOUT_MS.  Returns a
+ * listener the caller frees with five_listener_close, or NULL with err
+ * filled: FIVE_ERR_USAGE for an invalid name or path, FIVE_ERR_CONNECT
+ * when the socket cannot be reached, FIVE_ERR_REFUSED with fived's reason,
+ * FIVE_ERR_PROTOCOL for an answer that is not the protocol or none in
+ * time, FIVE_ERR_SYSTEM otherwise.
+ */
+struct five_listener *five_listen_at(const char *control_path, const char *service,
+                                     struct five_error *err);
+
+/*
+ * Like five_listen_at over fd, an already connected SOCK_SEQPACKET control
+ * connection (one a supervisor passed down, say).  fd belongs to the
+ * listener from then on: it is closed on failure and by
+ * five_listener_close.
+ */
+struct five_listener *five_listen_fd(int fd, const char *service, struct five_error *err);
+
+/*
+ * Blocks until fived hands over the next stream.  Returns its descriptor,
+ * which the caller owns, and fills *id (when id is not NULL); or returns -1
+ * with err filled and every descriptor that came with the message closed.
+ * FIVE_ERR_CONNECT ("fived closed the control socket") and
+ * FIVE_ERR_REFUSED (fived's reason for ending the registration) mean the
+ * registration is gone: close the listener, and listen again to register
+ * anew.  After FIVE_ERR_PROTOCOL (a malformed message, or a STREAM without
+ * exactly one descriptor) the listener stays usable.  FIVE_ERR_SYSTEM for
+ * a local failure.
+ */
+int five_accept(struct five_listener *l, struct five_identity *id, struct five_error *err);
+
+/*
+ * The control connection's descriptor, for poll() and the like: readable
+ * means five_accept will not block.  Do not read from it, nor close it.
+ */
+int five_listener_fd(const struct five_listener *l);
+
+/* Closes the control connection, which unregisters the name, and frees l.  NULL is a no-op. */
+void five_listener_close(struct five_listener *l);
 
 #ifdef __cplusplus
 }

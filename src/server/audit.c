@@ -1,7 +1,6 @@
 #include "server/audit.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +16,19 @@ struct audit {
 };
 
 struct audit *
-audit_open(const char *path)
+audit_open(const char *path, int fd)
 {
 	struct audit *a = calloc(1, sizeof(*a));
-	int fd;
 
-	if (a == NULL)
+	if (a == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return NULL;
+	}
 	if (strcmp(path, "-") == 0) {
 		a->out = stdout;
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	} else if (path[0] != '\0') {
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 		if (fd < 0 || (a->out = fdopen(fd, "a")) == NULL) {
 			log_error("audit log %s: %s", path, strerror(errno));
 			if (fd >= 0)

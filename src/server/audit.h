@@ -10,10 +10,12 @@
 struct audit;
 
 /*
- * Opens the log at path ("-": standard output, "": no log).  Returns the
- * log (freed with audit_close), or NULL after logging why.
+ * The log for the audit_log setting path: "-" is standard output, "" no
+ * log, and an absolute path the file already opened as fd (by the
+ * privileged side; the log takes it over).  Returns the log (freed with
+ * audit_close), or NULL after logging why.
  */
-struct audit *audit_open(const char *path);
+struct audit *audit_open(const char *path, int fd);
 
 /* Closes and frees; NULL is a no-op. */
 void audit_close(struct audit *a);

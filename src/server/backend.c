@@ -12,10 +12,12 @@
 
 #include "common/log.h"
 #include "server/builtin.h"
+#include "server/control.h"
+#include "server/policy.h"
 #include "server/server.h"
 #include "server/session.h"
 
-#define ENV_MAX       16
+#define ENV_MAX       20
 #define ENV_VALUE_MAX 512
 #define EXEC_PATH     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -185,14 +187,21 @@ build_env(const struct session *s, char **env)
 	env_add(env, &n, "FIVE_SERVICE", s->svc->name);
 	env_add(env, &n, "FIVE_VHOST", s->vhost != NULL ? s->vhost->name : "");
 	env_add(env, &n, "FIVE_SESSION_ID", s->id);
-	if (s->peer_is_ip) {
+	env_add(env, &n, "FIVE_AUTH_METHOD",
+	        auth_method_name(s->caller != NULL ? s->caller->method : AUTH_NONE));
+	if (session_identity(s) != NULL) {
+		env_add(env, &n, "FIVE_IDENTITY", session_identity(s));
+		env_add(env, &n, "TCPREMOTEINFO", session_identity(s));
+	}
+	if (session_shows_peer(s)) {
 		snprintf(port, sizeof(port), "%u", s->peer_port);
 		env_add(env, &n, "FIVE_REMOTE_ADDR", s->peer_ip);
 		env_add(env, &n, "FIVE_REMOTE_PORT", port);
 		env_add(env, &n, "TCPREMOTEIP", s->peer_ip);
 		env_add(env, &n, "TCPREMOTEPORT", port);
 	}
-	if (sockaddr_ip((const struct sockaddr *)&s->local, ip, &lport) == 0) {
+	if (session_shows_peer(s) &&
+	    sockaddr_ip((const struct sockaddr *)&s->local, ip, &lport) == 0) {
 		snprintf(port, sizeof(port), "%u", lport);
 		env_add(env, &n, "TCPLOCALIP", ip);
 		env_add(env, &n, "TCPLOCALPORT", port);
@@ -285,6 +294,9 @@ backend_start(struct session *s)
 	case BACKEND_EXEC:
 	case BACKEND_BUILTIN:
 		start_local(s);
+		break;
+	case BACKEND_REGISTER:
+		control_deliver(s);
 		break;
 	case BACKEND_NONE:
 		session_backend_ready(s, UV_EINVAL);

@@ -34,7 +34,7 @@ struct key {
 	key_setter set;
 };
 
-#define KEYS_MAX 32
+#define KEYS_MAX 48
 
 struct parser {
 	const char *name; /* the file, for messages */
@@ -265,6 +265,107 @@ server_default_vhost(struct parser *p, const char *value, const char **why)
 	return 0;
 }
 
+static int
+set_path(char *dst, size_t size, const char *value, bool none_ok, const char **why)
+{
+	if (none_ok && strcmp(value, "none") == 0) {
+		dst[0] = '\0';
+		return 0;
+	}
+	if (value[0] != '/' || str_copy(dst, value, size) >= size) {
+		*why = none_ok ? "expected an absolute path or none" : "expected an absolute path";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+server_user(struct parser *p, const char *value, const char **why)
+{
+	if (!auth_user_valid(value)) {
+		*why = "expected a user name";
+		return -1;
+	}
+	str_copy(p->cfg->user, value, sizeof(p->cfg->user));
+	return 0;
+}
+
+static int
+server_authorized_keys(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->authorized_keys, sizeof(p->cfg->authorized_keys), value, true, why);
+}
+
+static int
+server_user_authorized_keys(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "none") != 0 && strncmp(value, "%h/", 3) == 0) {
+		str_copy(p->cfg->user_authorized_keys, value, sizeof(p->cfg->user_authorized_keys));
+		return 0;
+	}
+	return set_path(p->cfg->user_authorized_keys, sizeof(p->cfg->user_authorized_keys), value,
+	                true, why);
+}
+
+static int
+server_pam_service(struct parser *p, const char *value, const char **why)
+{
+	if (!name_valid(value)) {
+		*why = "expected a PAM service name";
+		return -1;
+	}
+	str_copy(p->cfg->pam_service, value, sizeof(p->cfg->pam_service));
+	return 0;
+}
+
+static int
+server_auth_methods(struct parser *p, const char *value, const char **why)
+{
+	char copy[INI_LINE_BUFFER];
+	char *word, *save = NULL;
+	enum auth_method m;
+
+	memset(p->cfg->auth_methods, 0, sizeof(p->cfg->auth_methods));
+	str_copy(copy, value, sizeof(copy));
+	for (word = strtok_r(copy, " \t", &save); word != NULL;
+	     word = strtok_r(NULL, " \t", &save)) {
+		if (auth_method_from_name(word, &m) != 0 || m == AUTH_NONE) {
+			*why = "expected methods among pubkey, password, token, external";
+			return -1;
+		}
+		p->cfg->auth_methods[m] = true;
+	}
+	return 0;
+}
+
+static int
+server_max_auth_tries(struct parser *p, const char *value, const char **why)
+{
+	return set_count(&p->cfg->max_auth_tries, value, 100, why);
+}
+
+static int
+server_auth_timeout(struct parser *p, const char *value, const char **why)
+{
+	return set_timeout(&p->cfg->auth_timeout_ms, value, false, why);
+}
+
+static int
+server_allow_plaintext_password(struct parser *p, const char *value, const char **why)
+{
+	if (parse_bool(value, &p->cfg->allow_plaintext_password) != 0) {
+		*why = "expected yes or no";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+server_control_socket(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->control_socket, sizeof(p->cfg->control_socket), value, true, why);
+}
+
 /* --- [service:NAME] ------------------------------------------------------- */
 
 static int
@@ -310,6 +411,10 @@ service_backend(struct parser *p, const char *value, const char **why)
 	struct service *svc = p->svc;
 
 	svc->has_backend_key = true;
+	if (strcmp(value, "register") == 0) {
+		svc->backend = BACKEND_REGISTER;
+		return 0;
+	}
 	if (strncmp(value, "builtin:", 8) == 0)
 		return backend_builtin(svc, value + 8, why);
 	if (strncmp(value, "exec:", 5) == 0)
@@ -324,7 +429,7 @@ service_backend(struct parser *p, const char *value, const char **why)
 		svc->backend = svc->addr.kind == ADDR_TCP ? BACKEND_TCP : BACKEND_UNIX;
 		return 0;
 	}
-	*why = "expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS or builtin:NAME";
+	*why = "expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS, builtin:NAME or register";
 	return -1;
 }
 
@@ -363,6 +468,114 @@ service_chargen_rate(struct parser *p, const char *value, const char **why)
 {
 	p->svc->has_chargen_rate = true;
 	return set_count(&p->svc->chargen_rate, value, CHARGEN_RATE_MAX, why);
+}
+
+static int
+service_auth(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "required") == 0)
+		p->svc->auth_required = true;
+	else if (strcmp(value, "none") == 0)
+		p->svc->auth_required = false;
+	else {
+		*why = "expected required or none";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+service_identity(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "withhold") == 0)
+		p->svc->withhold_identity = true;
+	else if (strcmp(value, "pass") == 0)
+		p->svc->withhold_identity = false;
+	else {
+		*why = "expected pass or withhold";
+		return -1;
+	}
+	return 0;
+}
+
+/* "user:NAME", "group:NAME" or "key:SHA256:BASE64" */
+static int
+parse_principal(const char *word, struct principal *out, const char **why)
+{
+	static const struct {
+		const char *prefix;
+		enum principal_kind kind;
+	} kinds[] = {
+	        {"user:", PRINCIPAL_USER}, {"group:", PRINCIPAL_GROUP}, {"key:", PRINCIPAL_KEY}};
+	size_t i, n;
+
+	for (i = 0; i < ARRAY_LEN(kinds); i++) {
+		n = strlen(kinds[i].prefix);
+		if (strncmp(word, kinds[i].prefix, n) != 0)
+			continue;
+		out->kind = kinds[i].kind;
+		if (str_copy(out->name, word + n, sizeof(out->name)) >= sizeof(out->name))
+			break;
+		if (out->kind == PRINCIPAL_KEY
+		            ? strncmp(out->name, "SHA256:", 7) == 0 && strlen(out->name) == 50
+		            : auth_user_valid(out->name))
+			return 0;
+		break;
+	}
+	*why = "expected user:NAME, group:NAME or key:SHA256:FINGERPRINT";
+	return -1;
+}
+
+static int
+add_principals(struct principal *list, size_t *n, const char *value, const char **why)
+{
+	char copy[INI_LINE_BUFFER];
+	char *word, *save = NULL;
+
+	str_copy(copy, value, sizeof(copy));
+	for (word = strtok_r(copy, " \t", &save); word != NULL;
+	     word = strtok_r(NULL, " \t", &save)) {
+		if (*n == PRINCIPALS_MAX) {
+			*why = "too many entries";
+			return -1;
+		}
+		if (parse_principal(word, &list[*n], why) != 0)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+static int
+service_allow(struct parser *p, const char *value, const char **why)
+{
+	return add_principals(p->svc->allow, &p->svc->nallow, value, why);
+}
+
+static int
+service_deny(struct parser *p, const char *value, const char **why)
+{
+	return add_principals(p->svc->deny, &p->svc->ndeny, value, why);
+}
+
+static int
+service_register_users(struct parser *p, const char *value, const char **why)
+{
+	char copy[INI_LINE_BUFFER];
+	char *word, *save = NULL;
+	struct service *svc = p->svc;
+
+	str_copy(copy, value, sizeof(copy));
+	for (word = strtok_r(copy, " \t", &save); word != NULL;
+	     word = strtok_r(NULL, " \t", &save)) {
+		if (svc->nregister_users == REGISTER_USERS_MAX || !auth_user_valid(word)) {
+			*why = "expected up to 16 user names";
+			return -1;
+		}
+		str_copy(svc->register_users[svc->nregister_users++], word,
+		         sizeof(svc->register_users[0]));
+	}
+	return 0;
 }
 
 /* --- [vhost:NAME] ----------------------------------------------------------- */
@@ -431,11 +644,25 @@ static const struct key keys[] = {
         {"idle_timeout", SEC_SERVER, false, server_idle_timeout},
         {"drain_timeout", SEC_SERVER, false, server_drain_timeout},
         {"default_vhost", SEC_SERVER, false, server_default_vhost},
+        {"user", SEC_SERVER, false, server_user},
+        {"authorized_keys", SEC_SERVER, false, server_authorized_keys},
+        {"user_authorized_keys", SEC_SERVER, false, server_user_authorized_keys},
+        {"pam_service", SEC_SERVER, false, server_pam_service},
+        {"auth_methods", SEC_SERVER, false, server_auth_methods},
+        {"max_auth_tries", SEC_SERVER, false, server_max_auth_tries},
+        {"auth_timeout", SEC_SERVER, false, server_auth_timeout},
+        {"allow_plaintext_password", SEC_SERVER, false, server_allow_plaintext_password},
+        {"control_socket", SEC_SERVER, false, server_control_socket},
         {"backend", SEC_SERVICE, false, service_backend},
         {"proxy_protocol", SEC_SERVICE, false, service_proxy_protocol},
         {"idle_timeout", SEC_SERVICE, false, service_idle_timeout},
         {"connect_timeout", SEC_SERVICE, false, service_connect_timeout},
         {"chargen_rate", SEC_SERVICE, false, service_chargen_rate},
+        {"auth", SEC_SERVICE, false, service_auth},
+        {"allow", SEC_SERVICE, true, service_allow},
+        {"deny", SEC_SERVICE, true, service_deny},
+        {"identity", SEC_SERVICE, false, service_identity},
+        {"register_users", SEC_SERVICE, true, service_register_users},
         {"services", SEC_VHOST, true, vhost_services},
 };
 
@@ -456,6 +683,12 @@ section_end(struct parser *p)
 	if (svc->proxy != PROXY_NONE && svc->backend != BACKEND_TCP && svc->backend != BACKEND_UNIX)
 		error_at(p, svc->line, "service %s: proxy_protocol needs a tcp: or unix: backend",
 		         svc->name);
+	if ((svc->nallow > 0 || svc->ndeny > 0 || svc->withhold_identity) && !svc->auth_required)
+		error_at(p, svc->line, "service %s: allow, deny and identity need auth = required",
+		         svc->name);
+	if ((svc->backend == BACKEND_REGISTER) != (svc->nregister_users > 0))
+		error_at(p, svc->line,
+		         "service %s: backend = register and register_users go together", svc->name);
 	if (svc->has_chargen_rate &&
 	    !(svc->backend == BACKEND_BUILTIN && svc->builtin == BUILTIN_CHARGEN))
 		error_at(p, svc->line, "service %s: chargen_rate is for builtin:chargen only",
@@ -647,6 +880,9 @@ resolve(struct parser *p)
 	if (cfg->nlisten == 0)
 		error_at(p, p->line, "no listen address: set listen in [server]");
 	for (svc = cfg->services; svc != NULL; svc = svc->next) {
+		if (svc->backend == BACKEND_REGISTER && cfg->control_socket[0] == '\0')
+			error_at(p, svc->line,
+			         "service %s: backend = register needs control_socket", svc->name);
 		if (!svc->has_idle_timeout)
 			svc->idle_timeout_ms = cfg->idle_timeout_ms;
 		if (!svc->has_connect_timeout)
@@ -710,6 +946,11 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT;
 	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT;
 	cfg->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT;
+	cfg->max_auth_tries = DEFAULT_MAX_AUTH_TRIES;
+	cfg->auth_timeout_ms = DEFAULT_AUTH_TIMEOUT;
+	str_copy(cfg->pam_service, DEFAULT_PAM_SERVICE, sizeof(cfg->pam_service));
+	cfg->auth_methods[AUTH_PUBKEY] = true;
+	cfg->auth_methods[AUTH_PASSWORD] = true;
 	p.name = name;
 	p.text = text;
 	p.len = len;
@@ -731,36 +972,52 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	return cfg;
 }
 
-struct config *
-config_load(const char *path, struct config_errors *errs)
+int
+config_read_file(const char *path, char **text, size_t *len, struct config_errors *errs)
 {
-	struct config *cfg = NULL;
 	struct stat st;
-	char *text = NULL;
 	ssize_t n;
 	int fd;
 
 	memset(errs, 0, sizeof(*errs));
 	errs->count = 1;
+	*text = NULL;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		snprintf(errs->text, sizeof(errs->text), "%s: %s\n", path, strerror(errno));
-		return NULL;
+		return -1;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_FILE_MAX) {
 		snprintf(errs->text, sizeof(errs->text),
 		         "%s: not a regular file of at most %d bytes\n", path, CONFIG_FILE_MAX);
-		goto out;
+		goto fail;
 	}
-	if ((text = malloc((size_t)st.st_size + 1)) == NULL)
-		goto out;
-	if ((n = read(fd, text, (size_t)st.st_size)) != st.st_size) {
-		snprintf(errs->text, sizeof(errs->text), "%s: short read\n", path);
-		goto out;
+	if ((*text = malloc((size_t)st.st_size + 1)) == NULL ||
+	    (n = read(fd, *text, (size_t)st.st_size)) != st.st_size) {
+		snprintf(errs->text, sizeof(errs->text), "%s: cannot read\n", path);
+		goto fail;
 	}
-	cfg = config_parse(path, text, (size_t)n, errs);
-out:
-	free(text);
+	*len = (size_t)n;
 	close(fd);
+	errs->count = 0;
+	return 0;
+fail:
+	free(*text);
+	*text = NULL;
+	close(fd);
+	return -1;
+}
+
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	struct config *cfg;
+	char *text;
+	size_t len;
+
+	if (config_read_file(path, &text, &len, errs) != 0)
+		return NULL;
+	cfg = config_parse(path, text, len, errs);
+	free(text);
 	return cfg;
 }
 

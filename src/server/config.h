@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "proto/auth.h"
 #include "proto/line.h"
 
 #define CONFIG_LISTEN_MAX        16
@@ -31,6 +32,13 @@
 #define DEFAULT_CHARGEN_RATE    (64 * 1024)
 #define CHARGEN_RATE_MAX        1000000 /* bytes per second: a demonstration, not a load generator */
 #define MAX_TIMEOUT_MS          (7ULL * 24 * 3600 * 1000)
+#define DEFAULT_MAX_AUTH_TRIES  3
+#define DEFAULT_AUTH_TIMEOUT    (60 * 1000)
+#define DEFAULT_PAM_SERVICE     "fived"
+#define PRINCIPALS_MAX          64 /* allow or deny entries per service */
+#define REGISTER_USERS_MAX      16
+#define PRINCIPAL_NAME_MAX      64 /* a user, group or key fingerprint */
+#define CONFIG_PATH_MAX         255
 
 /* The port the built-in configuration falls back to when it cannot bind port 1. */
 #define FALLBACK_PORT 5501
@@ -41,6 +49,7 @@ enum backend_kind {
 	BACKEND_UNIX,
 	BACKEND_EXEC,
 	BACKEND_BUILTIN,
+	BACKEND_REGISTER, /* an application registered over the control socket */
 };
 
 enum builtin_kind {
@@ -56,6 +65,17 @@ enum proxy_mode {
 	PROXY_V2,
 };
 
+enum principal_kind {
+	PRINCIPAL_USER,
+	PRINCIPAL_GROUP,
+	PRINCIPAL_KEY, /* an OpenSSH SHA256 fingerprint */
+};
+
+struct principal {
+	enum principal_kind kind;
+	char name[PRINCIPAL_NAME_MAX + 1];
+};
+
 struct service {
 	struct service *next;
 	char name[NAME_MAX_LEN + 1]; /* lowercase */
@@ -68,6 +88,12 @@ struct service {
 	uint64_t idle_timeout_ms; /* 0: none */
 	uint64_t connect_timeout_ms;
 	uint64_t chargen_rate; /* bytes per second */
+	bool auth_required;
+	bool withhold_identity;
+	struct principal allow[PRINCIPALS_MAX], deny[PRINCIPALS_MAX];
+	size_t nallow, ndeny;
+	char register_users[REGISTER_USERS_MAX][PRINCIPAL_NAME_MAX + 1]; /* BACKEND_REGISTER */
+	size_t nregister_users;
 	bool has_backend_key, has_idle_timeout, has_connect_timeout, has_chargen_rate;
 };
 
@@ -99,7 +125,16 @@ struct config {
 	uint64_t idle_timeout_ms;
 	uint64_t drain_timeout_ms;
 	char default_vhost[VHOST_MAX_LEN + 1]; /* "" when every service is visible without HOST */
-	struct service *services;              /* in file order */
+	char user[PRINCIPAL_NAME_MAX + 1]; /* privilege separation; "" chooses fived or nobody */
+	char authorized_keys[CONFIG_PATH_MAX + 1];      /* global file, "" for none */
+	char user_authorized_keys[CONFIG_PATH_MAX + 1]; /* template with %h %u, "" for none */
+	char pam_service[PRINCIPAL_NAME_MAX + 1];
+	bool auth_methods[AUTH_METHOD_COUNT]; /* enabled, by enum auth_method */
+	uint64_t max_auth_tries;
+	uint64_t auth_timeout_ms;
+	bool allow_plaintext_password;
+	char control_socket[ADDR_PATH_MAX + 1]; /* "" for none */
+	struct service *services;               /* in file order */
 	struct vhost *vhosts;
 };
 
@@ -114,6 +149,12 @@ struct config_errors {
  */
 struct config *config_parse(const char *name, const char *text, size_t len,
                             struct config_errors *errs);
+
+/*
+ * Reads a whole file of at most CONFIG_FILE_MAX bytes into *text (malloc'd,
+ * the caller frees).  Returns 0, or -1 with errs filled.
+ */
+int config_read_file(const char *path, char **text, size_t *len, struct config_errors *errs);
 
 /* Reads and parses a file (at most CONFIG_FILE_MAX bytes). */
 struct config *config_load(const char *path, struct config_errors *errs);

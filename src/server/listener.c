@@ -10,10 +10,9 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "server/priv.h"
 #include "server/server.h"
-
-/* A Unix listener is a public entry point, like a TCP port. */
-#define UNIX_LISTENER_MODE 0666
+#include "server/sockets.h"
 
 static void
 on_connection(uv_stream_t *st, int status)
@@ -41,72 +40,46 @@ listener_close(struct listener *l)
 	uv_close(&l->h.handle, free_listener);
 }
 
-static int
-open_tcp(struct listener *l, const struct addr_spec *a)
+/* What a listener is bound to, in the written form, for the log. */
+static void
+note_bound(struct listener *l, const struct addr_spec *a, int fd)
 {
 	struct sockaddr_storage ss;
-	int len = sizeof(ss);
+	socklen_t len = sizeof(ss);
+	struct addr_spec b = *a;
 	char ip[ADDR_IP_MAX];
 	uint16_t port;
-	int r;
 
-	l->is_tcp = true;
-	uv_tcp_init(l->srv->loop, &l->h.tcp);
-	l->h.handle.data = l;
-	/* [::] means IPv6 only: IPv4 is listed separately, as it is written. */
-	r = uv_tcp_bind(&l->h.tcp, (const struct sockaddr *)&a->sa,
-	                a->sa.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-	if (r == 0)
-		r = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
-	if (r == 0 && uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len) == 0 &&
+	if (a->kind == ADDR_TCP && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    sockaddr_ip((struct sockaddr *)&ss, ip, &port) == 0) {
-		struct addr_spec b = *a;
 		b.port = port;
 		str_copy(b.host, ip, sizeof(b.host));
-		addr_format(&b, l->bound, sizeof(l->bound));
 	}
-	return r;
+	addr_format(&b, l->bound, sizeof(l->bound));
 }
 
-/* A socket file nobody answers on is left from a previous run and may be removed. */
-static bool
-stale_socket(const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool stale;
-
-	if (fd < 0)
-		return false;
-	str_copy(sun.sun_path, path, sizeof(sun.sun_path));
-	stale = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 && errno == ECONNREFUSED;
-	close(fd);
-	return stale;
-}
-
+/* Wraps a listening descriptor from priv_listen in a libuv handle. */
 static int
-open_unix(struct listener *l, const struct addr_spec *a)
+adopt(struct listener *l, const struct addr_spec *a, int fd)
 {
 	int r;
 
-	l->is_tcp = false;
-	uv_pipe_init(l->srv->loop, &l->h.pipe, 0);
-	l->h.handle.data = l;
-	r = uv_pipe_bind(&l->h.pipe, a->path);
-	if (r == UV_EADDRINUSE && stale_socket(a->path)) {
-		unlink(a->path);
-		r = uv_pipe_bind(&l->h.pipe, a->path);
+	l->is_tcp = a->kind == ADDR_TCP;
+	if (l->is_tcp) {
+		uv_tcp_init(l->srv->loop, &l->h.tcp);
+		r = uv_tcp_open(&l->h.tcp, fd);
+	} else {
+		uv_pipe_init(l->srv->loop, &l->h.pipe, 0);
+		r = uv_pipe_open(&l->h.pipe, fd);
+		str_copy(l->unlink_path, a->path, sizeof(l->unlink_path));
 	}
-	if (r != 0)
+	l->h.handle.data = l;
+	if (r != 0) {
+		close(fd);
 		return r;
-	str_copy(l->unlink_path, a->path, sizeof(l->unlink_path));
-	/* Restrict who may connect with the permissions of the directory. */
-	if (chmod(a->path, UNIX_LISTENER_MODE) != 0)
-		r = uv_translate_sys_error(errno);
-	else
-		r = uv_listen(&l->h.stream, LISTEN_BACKLOG, on_connection);
-	addr_format(a, l->bound, sizeof(l->bound));
-	return r;
+	}
+	note_bound(l, a, fd);
+	return uv_listen(&l->h.stream, SOCKETS_BACKLOG, on_connection);
 }
 
 struct listener *
@@ -118,10 +91,16 @@ listener_open(struct server *srv, const struct addr_spec *a, const char *configu
 		*err = UV_ENOMEM;
 		return NULL;
 	}
+	int fd;
+
 	l->srv = srv;
 	str_copy(l->configured, configured, sizeof(l->configured));
-	*err = a->kind == ADDR_TCP ? open_tcp(l, a) : open_unix(l, a);
-	if (*err != 0) {
+	if ((fd = priv_listen(srv->priv, a, false)) < 0) {
+		*err = uv_translate_sys_error(-fd);
+		free(l);
+		return NULL;
+	}
+	if ((*err = adopt(l, a, fd)) != 0) {
 		listener_close(l);
 		return NULL;
 	}

@@ -10,8 +10,6 @@
 #include "common/addr.h"
 #include "server/session.h"
 
-#define LISTEN_BACKLOG 1024
-
 struct listener {
 	struct listener *next;
 	struct server *srv;

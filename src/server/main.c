@@ -11,6 +11,8 @@
 
 #include "common/log.h"
 #include "server/config.h"
+#include "server/pam_helper.h"
+#include "server/priv.h"
 #include "server/server.h"
 
 #define FIVED_VERSION "0.1.0"
@@ -47,14 +49,22 @@ close_leftover(uv_handle_t *h, void *arg)
 		uv_close(h, h->type == UV_PROCESS ? free_handle_data : NULL);
 }
 
+/* Reads the configuration; text keeps what it was parsed from, for the monitor. */
 static struct config *
-load(const char *path)
+load(const char *path, char **text, size_t *len)
 {
 	struct config_errors errs;
-	struct config *cfg;
+	struct config *cfg = NULL;
 
-	cfg = path != NULL ? config_load(path, &errs) : config_builtin();
-	if (cfg == NULL && path != NULL)
+	if (path == NULL) {
+		*len = strlen(config_builtin_text);
+		*text = strdup(config_builtin_text);
+	} else if (config_read_file(path, text, len, &errs) != 0) {
+		fputs(errs.text, stderr);
+		return NULL;
+	}
+	if (*text != NULL &&
+	    (cfg = config_parse(path != NULL ? path : "(built-in)", *text, *len, &errs)) == NULL)
 		fputs(errs.text, stderr);
 	return cfg;
 }
@@ -69,10 +79,15 @@ main(int argc, char **argv)
 	enum log_level level = LOGL_INFO;
 	bool check_only = false;
 	struct server srv;
+	struct priv priv;
 	struct config *cfg;
 	uv_loop_t loop;
+	char *text = NULL;
+	size_t len = 0;
 	int c;
 
+	if (argc > 1 && strcmp(argv[1], PAM_HELPER_FLAG) == 0)
+		return pam_helper_main(argc, argv);
 	log_init("fived", LOGL_INFO);
 	while ((c = getopt_long(argc, argv, "c:tdVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -108,16 +123,26 @@ main(int argc, char **argv)
 		log_error("libsodium failed to initialise");
 		return 1;
 	}
-	if ((cfg = load(path)) == NULL)
+	if ((cfg = load(path, &text, &len)) == NULL) {
+		free(text);
 		return 1;
+	}
 	if (check_only) {
 		printf("%s: configuration OK\n", path != NULL ? path : "(built-in)");
 		config_unref(cfg);
+		free(text);
 		return 0;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* Under privilege separation the monitor stays in here; the worker returns. */
+	if (priv_setup(&priv, cfg, path, text, len, &loop) != 0) {
+		config_unref(cfg);
+		free(text);
+		return 1;
+	}
+	free(text);
 	uv_loop_init(&loop);
-	if (server_start(&srv, &loop, cfg, path) != 0) {
+	if (server_start(&srv, &loop, cfg, &priv) != 0) {
 		config_unref(cfg);
 		uv_loop_close(&loop);
 		return 1;

@@ -6,7 +6,10 @@
 
 #include "common/util.h"
 #include "server/audit.h"
+#include "server/control.h"
 #include "server/listener.h"
+#include "server/penalty.h"
+#include "server/priv.h"
 #include "server/session.h"
 #include "server/sources.h"
 
@@ -130,6 +133,19 @@ watch_signal(struct server *srv, uv_signal_t *h, int signum)
 	uv_signal_start(h, on_signal, signum);
 }
 
+/* The audit log a configuration names, opened through priv when it is a file. */
+static struct audit *
+open_audit(struct server *srv, const struct config *cfg)
+{
+	int fd = -1;
+
+	if (cfg->audit_log[0] == '/' && (fd = priv_audit(srv->priv, cfg)) < 0) {
+		log_error("cannot open the audit log %s", cfg->audit_log);
+		return NULL;
+	}
+	return audit_open(cfg->audit_log, fd);
+}
+
 void
 server_reload(struct server *srv)
 {
@@ -139,15 +155,11 @@ server_reload(struct server *srv)
 
 	if (srv->draining)
 		return;
-	if (srv->config_path == NULL) {
-		log_info("reload: running the built-in configuration; nothing to read");
-		return;
-	}
-	if ((cfg = config_load(srv->config_path, &errs)) == NULL) {
+	if ((cfg = priv_config(srv->priv, &errs)) == NULL) {
 		log_error("reload rejected, keeping the running configuration:\n%s", errs.text);
 		return;
 	}
-	if ((audit = audit_open(cfg->audit_log)) == NULL) {
+	if ((audit = open_audit(srv, cfg)) == NULL) {
 		log_error("reload rejected, keeping the running configuration");
 		config_unref(cfg);
 		return;
@@ -162,7 +174,7 @@ server_reload(struct server *srv)
 	srv->audit = audit;
 	config_unref(srv->cfg);
 	srv->cfg = cfg;
-	log_info("reloaded %s; %zu sessions continue", srv->config_path, srv->nsessions);
+	log_info("reloaded the configuration; %zu sessions continue", srv->nsessions);
 }
 
 /*
@@ -173,12 +185,16 @@ static void
 server_stop(struct server *srv)
 {
 	log_info("stopped");
+	control_close(srv);
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
 	audit_close(srv->audit);
 	srv->audit = NULL;
 	source_table_free(srv->sources);
 	srv->sources = NULL;
+	penalty_table_free(srv->source_failures);
+	penalty_table_free(srv->identity_failures);
+	srv->source_failures = srv->identity_failures = NULL;
 	config_unref(srv->cfg);
 	srv->cfg = NULL;
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
@@ -241,17 +257,21 @@ server_session_gone(struct server *srv)
 }
 
 int
-server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, const char *config_path)
+server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv)
 {
 	memset(srv, 0, sizeof(*srv));
 	srv->loop = loop;
 	srv->cfg = cfg;
-	srv->config_path = config_path;
+	srv->priv = priv;
 	if ((srv->sources = source_table_new()) == NULL ||
-	    (srv->audit = audit_open(cfg->audit_log)) == NULL ||
-	    reconcile_listeners(srv, cfg) != 0) {
+	    (srv->source_failures = penalty_table_new()) == NULL ||
+	    (srv->identity_failures = penalty_table_new()) == NULL ||
+	    (srv->audit = open_audit(srv, cfg)) == NULL || reconcile_listeners(srv, cfg) != 0 ||
+	    control_open(srv) != 0) {
 		audit_close(srv->audit);
 		source_table_free(srv->sources);
+		penalty_table_free(srv->source_failures);
+		penalty_table_free(srv->identity_failures);
 		return -1;
 	}
 	uv_timer_init(loop, &srv->drain_timer);

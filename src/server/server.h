@@ -13,18 +13,24 @@
 #include "server/config.h"
 
 struct audit;
+struct control;
 struct listener;
+struct penalty_table;
+struct priv;
 struct session;
 struct source_table;
 
 struct server {
 	uv_loop_t *loop;
-	struct config *cfg;      /* the configuration new sessions get; one reference */
-	const char *config_path; /* NULL: the built-in configuration */
+	struct config *cfg; /* the configuration new sessions get; one reference */
 	struct listener *listeners;
 	struct session *sessions; /* every live session, newest first */
 	size_t nsessions;
 	struct source_table *sources;
+	struct penalty_table *source_failures;   /* authentication failures by source */
+	struct penalty_table *identity_failures; /* and by identity */
+	struct priv *priv;
+	struct control *control; /* the control socket, when configured */
 	struct audit *audit;
 	bool draining;
 	int exit_status;
@@ -34,10 +40,11 @@ struct server {
 };
 
 /*
- * Builds a server on loop with cfg (the server takes the reference) and
- * opens its listeners.  Returns 0, or -1 after logging why.
+ * Builds a server on loop with cfg (the server takes the reference),
+ * doing privileged things through priv, and opens its listeners.  Returns
+ * 0, or -1 after logging why.
  */
-int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, const char *config_path);
+int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv);
 
 /* Re-reads the configuration file; on any error keeps the one in force. */
 void server_reload(struct server *srv);

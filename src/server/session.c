@@ -18,13 +18,16 @@
 #include "proto/line.h"
 #include "proto/proxy.h"
 #include "server/audit.h"
+#include "server/auth.h"
 #include "server/chunk.h"
+#include "server/policy.h"
 #include "server/server.h"
 #include "server/sources.h"
 
 static const char *const state_names[] = {
-        [S_COMMAND] = "command", [S_CONNECTING] = "connecting", [S_RELAY] = "relay",
-        [S_LINGER] = "linger",   [S_CLOSED] = "closed",
+        [S_COMMAND] = "command",       [S_AUTH] = "auth",   [S_AUTH_WAIT] = "auth-wait",
+        [S_CONNECTING] = "connecting", [S_RELAY] = "relay", [S_LINGER] = "linger",
+        [S_CLOSED] = "closed",
 };
 
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
@@ -70,6 +73,10 @@ session_free(struct session *s)
 	srv->nsessions--;
 	uv_freeaddrinfo(s->candidates);
 	buf_free(&s->in);
+	if (s->caller != NULL) {
+		sodium_memzero(s->caller, sizeof(*s->caller));
+		free(s->caller);
+	}
 	config_unref(s->cfg);
 	free(s);
 	server_session_gone(srv);
@@ -111,6 +118,7 @@ session_close(struct session *s, const char *reason)
 	                  (json_int_t)s->up.bytes, "bytes_out", (json_int_t)s->down.bytes,
 	                  "duration_ms", (json_int_t)(uv_now(s->srv->loop) - s->started_ms));
 	session_audit(s, "closed", extra);
+	auth_abort(s);
 	if (s->resolving)
 		uv_cancel((uv_req_t *)&s->resolve_req);
 	close_handle(s, (uv_handle_t *)&s->timer);
@@ -227,32 +235,36 @@ reply_add(struct reply *r, const char *prefix, const char *name)
 	r->len += (size_t)snprintf(r->text + r->len, r->cap - r->len, "%s%s\r\n", prefix, name);
 }
 
-static void
-add_service_line(void *arg, const char *name, const struct service *svc)
-{
-	reply_add(arg, "service ", name);
-}
+/* LIST and HELP show a service only to callers policy_listed allows. */
+struct listing {
+	struct reply r;
+	const struct caller *caller;
+	bool for_help;
+};
 
 static void
-add_help_line(void *arg, const char *name, const struct service *svc)
+add_listed(void *arg, const char *name, const struct service *svc)
 {
-	reply_add(arg, "", name);
+	struct listing *l = arg;
+
+	if (policy_listed(svc, l->caller, l->for_help))
+		reply_add(&l->r, l->for_help ? "" : "service ", name);
 }
 
 /* RFC 1078: the service names, one per line, and close. */
 static void
 cmd_help(struct session *s)
 {
-	struct reply r = {0};
+	struct listing l = {.caller = s->caller, .for_help = true};
 
-	config_each_name(s->cfg, s->vhost, add_help_line, &r);
-	if (r.failed) {
+	config_each_name(s->cfg, s->vhost, add_listed, &l);
+	if (l.r.failed) {
 		session_close(s, "out of memory");
 	} else {
 		session_audit(s, "help", NULL);
-		finish_with(s, r.text, r.len);
+		finish_with(s, l.r.text, l.r.len);
 	}
-	free(r.text);
+	free(l.r.text);
 }
 
 /* "+ LIST", a line per service and per command, and a line "." */
@@ -260,24 +272,29 @@ static void
 cmd_list(struct session *s, const struct cmd *c)
 {
 	static const char *const commands[] = {"HELP", "LIST", "HOST", "QUIT"};
-	struct reply r = {0};
+	struct listing l = {.caller = s->caller};
+	const struct service *svc;
 	size_t i;
 
 	if (c->nargs == 1) {
-		if (config_lookup(s->cfg, s->vhost, c->args[0]) != NULL)
+		svc = config_lookup(s->cfg, s->vhost, c->args[0]);
+		if (svc != NULL && policy_check(svc, s->caller) == POLICY_GRANT)
 			send_line(s, "+ ", c->args[0]);
 		else
 			send_line(s, "- ", "unknown service");
 		return;
 	}
-	reply_add(&r, "+ ", "LIST");
-	config_each_name(s->cfg, s->vhost, add_service_line, &r);
+	reply_add(&l.r, "+ ", "LIST");
+	config_each_name(s->cfg, s->vhost, add_listed, &l);
 	for (i = 0; i < ARRAY_LEN(commands); i++)
-		reply_add(&r, "command ", commands[i]);
-	reply_add(&r, "", ".");
-	if (r.failed || session_send(s, r.text, r.len) != 0)
+		reply_add(&l.r, "command ", commands[i]);
+	if (s->caller == NULL &&
+	    (auth_method_usable(s, AUTH_PUBKEY) || auth_method_usable(s, AUTH_PASSWORD)))
+		reply_add(&l.r, "command ", "AUTH");
+	reply_add(&l.r, "", ".");
+	if (l.r.failed || session_send(s, l.r.text, l.r.len) != 0)
 		session_close(s, "out of memory");
-	free(r.text);
+	free(l.r.text);
 }
 
 static void
@@ -302,8 +319,13 @@ cmd_service(struct session *s, const struct cmd *c)
 {
 	str_copy(s->requested, c->word, sizeof(s->requested));
 	s->svc = config_lookup(s->cfg, s->vhost, c->word);
-	if (s->svc == NULL) {
+	/* A service the client may not see answers exactly as one that does not exist. */
+	if (s->svc == NULL || policy_check(s->svc, s->caller) == POLICY_HIDDEN) {
 		session_refuse(s, "unknown service");
+		return;
+	}
+	if (policy_check(s->svc, s->caller) == POLICY_DENIED) {
+		session_refuse(s, "not permitted");
 		return;
 	}
 	if (c->nargs > 0) {
@@ -346,6 +368,8 @@ handle_line(struct session *s, const char *line)
 		finish_with(s, "+ bye\r\n", 7);
 		break;
 	case CMD_AUTH:
+		auth_begin(s, &c);
+		break;
 	case CMD_TLS:
 	case CMD_TOKEN:
 		session_refuse(s, "command not supported");
@@ -353,14 +377,14 @@ handle_line(struct session *s, const char *line)
 	}
 }
 
-/* Handles complete request lines while the session is still reading commands. */
-static void
-process_input(struct session *s)
+/* Handles complete request lines while the session is still reading lines. */
+void
+session_process_input(struct session *s)
 {
 	char line[LINE_MAX_BYTES];
 	size_t used;
 
-	while (s->state == S_COMMAND) {
+	while (s->state == S_COMMAND || s->state == S_AUTH) {
 		if (uv_stream_get_write_queue_size(&s->client.stream) > REPLY_BACKLOG_MAX) {
 			session_close(s, "client does not read replies");
 			return;
@@ -368,7 +392,11 @@ process_input(struct session *s)
 		switch (line_take(s->in.data, s->in.len, line, &used)) {
 		case LINE_OK:
 			buf_consume(&s->in, used);
-			handle_line(s, line);
+			if (s->state == S_AUTH)
+				auth_line(s, line);
+			else
+				handle_line(s, line);
+			sodium_memzero(line, sizeof(line));
 			break;
 		case LINE_TOO_LONG:
 			session_refuse(s, "line too long");
@@ -415,9 +443,9 @@ early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 	}
-	if (s->state == S_COMMAND)
-		process_input(s);
-	if ((s->state == S_COMMAND || s->state == S_CONNECTING) &&
+	session_process_input(s);
+	if ((s->state == S_COMMAND || s->state == S_AUTH || s->state == S_AUTH_WAIT ||
+	     s->state == S_CONNECTING) &&
 	    buf_room(&s->in) < CHUNK_READ_SIZE)
 		uv_read_stop(&s->client.stream);
 }
@@ -440,6 +468,8 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 	switch (s->state) {
 	case S_COMMAND:
+	case S_AUTH:
+	case S_AUTH_WAIT:
 	case S_CONNECTING:
 		early_input(s, nread, buf);
 		break;
@@ -457,13 +487,29 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* --- the backend is reached -------------------------------------------- */
 
+const char *
+session_identity(const struct session *s)
+{
+	if (s->caller == NULL || (s->svc != NULL && s->svc->withhold_identity))
+		return NULL;
+	return s->caller->identity;
+}
+
+bool
+session_shows_peer(const struct session *s)
+{
+	return s->peer_is_ip && !(s->caller != NULL && s->svc->withhold_identity);
+}
+
 /* The PROXY header the service asks for; its length (0 for none), or -1. */
 static int
 proxy_header(const struct session *s, uint8_t *out, size_t size)
 {
-	const struct sockaddr *src = s->peer_is_ip ? (const struct sockaddr *)&s->peer : NULL;
-	const struct sockaddr *dst = s->peer_is_ip ? (const struct sockaddr *)&s->local : NULL;
-	struct proxy_tlv tlvs[3];
+	bool shown = session_shows_peer(s);
+	const struct sockaddr *src = shown ? (const struct sockaddr *)&s->peer : NULL;
+	const struct sockaddr *dst = shown ? (const struct sockaddr *)&s->local : NULL;
+	const char *identity = session_identity(s);
+	struct proxy_tlv tlvs[5];
 	size_t n = 0;
 
 	if (s->svc->proxy == PROXY_NONE)
@@ -475,6 +521,12 @@ proxy_header(const struct session *s, uint8_t *out, size_t size)
 		                               strlen(s->vhost->name)};
 	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_UNIQUE_ID, s->id, SESSION_ID_LEN};
 	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_SERVICE, s->svc->name, strlen(s->svc->name)};
+	if (identity != NULL)
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_IDENTITY, identity, strlen(identity)};
+	if (s->caller != NULL) {
+		const char *method = auth_method_name(s->caller->method);
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_AUTH_METHOD, method, strlen(method)};
+	}
 	return proxy_v2_encode(src, dst, tlvs, n, out, size);
 }
 
@@ -497,8 +549,9 @@ session_backend_ready(struct session *s, int err)
 		return;
 	}
 	session_audit(s, "granted",
-	              json_pack("{s:s,s:s,s:s}", "service", s->svc->name, "requested", s->requested,
-	                        "vhost", s->vhost != NULL ? s->vhost->name : ""));
+	              json_pack("{s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
+	                        s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
+	                        "identity", s->caller != NULL ? s->caller->identity : ""));
 	relay_start(s, header, (size_t)header_len);
 }
 
@@ -508,6 +561,24 @@ static void
 on_request_timeout(uv_timer_t *t)
 {
 	session_refuse(t->data, "request timeout");
+}
+
+static void
+on_auth_timeout(uv_timer_t *t)
+{
+	session_refuse(t->data, "authentication timeout");
+}
+
+void
+session_restart_request_timer(struct session *s)
+{
+	uv_timer_start(&s->timer, on_request_timeout, s->cfg->request_timeout_ms, 0);
+}
+
+void
+session_start_auth_timer(struct session *s)
+{
+	uv_timer_start(&s->timer, on_auth_timeout, s->cfg->auth_timeout_ms, 0);
 }
 
 static void
@@ -598,6 +669,6 @@ session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
 		return;
 	}
 	s->source_counted = true;
-	uv_timer_start(&s->timer, on_request_timeout, s->cfg->request_timeout_ms, 0);
+	session_restart_request_timer(s);
 	session_read_client(s);
 }

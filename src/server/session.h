@@ -37,6 +37,8 @@
 
 enum session_state {
 	S_COMMAND,    /* reading request lines */
+	S_AUTH,       /* reading the lines of an authentication exchange */
+	S_AUTH_WAIT,  /* an exchange waits (PAM, a penalty delay); input is held */
 	S_CONNECTING, /* a service was chosen; its backend is being reached */
 	S_RELAY,      /* bytes flow both ways */
 	S_LINGER,     /* a final reply is on its way; input is read and discarded */
@@ -73,6 +75,13 @@ struct session {
 	uint16_t peer_port;
 	uint8_t source_key[SOURCE_KEY_LEN];
 	bool source_counted;
+
+	struct caller *caller;      /* the authenticated identity, or NULL; owned */
+	struct auth_exchange *auth; /* an authentication in progress, or NULL; owned */
+	unsigned auth_failures;
+	bool encrypted;      /* the session is sealed or in TLS */
+	uint8_t binding[64]; /* channel binding for signatures; empty when plain */
+	size_t binding_len;
 
 	const struct vhost *vhost;
 	const struct service *svc;
@@ -130,6 +139,21 @@ void session_set_state(struct session *s, enum session_state next);
 
 /* (Re)starts reading the client. */
 void session_read_client(struct session *s);
+
+/* Handles the complete lines held from the client while the state reads lines. */
+void session_process_input(struct session *s);
+
+/* The deadline for the request phase, from now (after an authentication). */
+void session_restart_request_timer(struct session *s);
+
+/* The deadline for an authentication exchange, from now. */
+void session_start_auth_timer(struct session *s);
+
+/* The identity a service may learn: NULL when none, or when the service withholds it. */
+const char *session_identity(const struct session *s);
+
+/* Whether the service may learn the client's address (not when it withholds identity). */
+bool session_shows_peer(const struct session *s);
 
 /*
  * Relay (relay.c): answers "+" to the client, writes header (a PROXY

@@ -99,6 +99,15 @@ class Fived:
         assert "AddressSanitizer" not in log and "runtime error" not in log, log
 
 
+@pytest.fixture(autouse=True)
+def reachable_tmp(tmp_path):
+    """Run as root, fived's worker is an unprivileged user: let it reach test files."""
+    path = tmp_path
+    while str(path) not in ("/", "/tmp"):
+        os.chmod(path, 0o755)
+        path = path.parent
+
+
 @pytest.fixture
 def fived(tmp_path):
     started = []

@@ -29,6 +29,7 @@ def test_unix_backend(fived, tmp_path):
     path = str(tmp_path / "backend.sock")
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(path)
+    os.chmod(path, 0o666)
     srv.listen(1)
 
     def serve():
@@ -95,7 +96,9 @@ def test_exec_environment(fived):
     granted = f.events("granted")[-1]
     assert granted["session"] == env["FIVE_SESSION_ID"]
     # Nothing of fived's own environment leaks to the program.
+    assert env["FIVE_AUTH_METHOD"] == "none" and "FIVE_IDENTITY" not in env
     assert set(env) <= {"PATH", "PROTO", "FIVE_SERVICE", "FIVE_VHOST", "FIVE_SESSION_ID",
+                        "FIVE_AUTH_METHOD",
                         "FIVE_REMOTE_ADDR", "FIVE_REMOTE_PORT", "TCPREMOTEIP", "TCPREMOTEPORT",
                         "TCPLOCALIP", "TCPLOCALPORT"}
 

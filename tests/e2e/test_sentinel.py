@@ -41,7 +41,7 @@ def attempts():
     yield b"HOST nowhere\r\nguarded\r\nbytes"
     yield b"HOST inner\r\nother\r\nbytes"
     yield b"guarded extra\r\nbytes"
-    yield b"AUTH none\r\nguarded\r\nbytes"
+    yield b"AUTH\r\nguarded\r\nbytes"
     yield b"\r\nguarded\r\n"
     yield b"LIST\r\n" * 40 + b"guarded\r\n"
     yield b"QUIT\r\nguarded\r\nbytes"

@@ -1,0 +1,50 @@
+/*
+ * Who may use which service.  A service with auth = none is open to every
+ * client.  One with auth = required is invisible to a client that has not
+ * authenticated (it answers as a service that does not exist), and, once
+ * the client has, open to an identity that matches an allow entry (or any
+ * identity when there are none) and no deny entry: deny wins.
+ */
+#ifndef FIVE_POLICY_H
+#define FIVE_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proto/auth.h"
+#include "server/config.h"
+
+#define CALLER_GROUPS_MAX 64
+
+/* An authenticated caller, as policy sees it. */
+struct caller {
+	char identity[AUTH_IDENTITY_MAX + 1];
+	enum auth_method method;
+	char key_fingerprint[PRINCIPAL_NAME_MAX + 1]; /* "" unless the method was pubkey */
+	char groups[CALLER_GROUPS_MAX][PRINCIPAL_NAME_MAX + 1];
+	size_t ngroups;
+};
+
+enum verdict {
+	POLICY_GRANT,
+	POLICY_HIDDEN, /* answer as for an unknown service */
+	POLICY_DENIED, /* "- not permitted" */
+};
+
+/* The verdict for caller (NULL: not authenticated) on svc. */
+enum verdict policy_check(const struct service *svc, const struct caller *caller);
+
+/*
+ * Whether svc is listed to caller by LIST (granted ones only) or HELP
+ * (for_help: only services that need nothing more than a plain connection).
+ */
+bool policy_listed(const struct service *svc, const struct caller *caller, bool for_help);
+
+/*
+ * Fills caller->groups with the names of the Unix groups identity belongs
+ * to (none when it is not a Unix user).  Uses the name service, so call it
+ * once, when a caller authenticates.
+ */
+void policy_load_groups(struct caller *caller);
+
+#endif
