@@ -81,7 +81,8 @@ $(FIVE_LIB): $(call obj,$(CLIENT_SRC) $(CORE_SRC))
 	$(AR) rcs $@ $^
 
 $(FIVE_SO): $(call obj,$(CLIENT_SRC) $(CORE_SRC))
-	$(CC) -shared -Wl,-soname,libfive.so.0 $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libfive.so.0 -Wl,--version-script=src/client/libfive.map \
+		$(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(FIVED): $(call obj,src/server/main.c) $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

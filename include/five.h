@@ -49,11 +49,33 @@ struct five_error {
 	char message[FIVE_LINE_MAX];
 };
 
+/*
+ * Authentication before the request (fived's AUTH command).  pubkey signs
+ * fived's challenge with an OpenSSH Ed25519 key: the key file, or else
+ * every Ed25519 key ssh-agent holds ($SSH_AUTH_SOCK), then
+ * ~/.ssh/id_ed25519.  An encrypted key file is used through ssh-agent.
+ * password answers fived's PAM prompts with ask.
+ */
+struct five_auth {
+	const char *methods;  /* "pubkey", "password" or "pubkey,password"; NULL: "pubkey" */
+	const char *user;     /* NULL: the login name */
+	const char *key_file; /* NULL: ssh-agent's keys, then ~/.ssh/id_ed25519 */
+	/*
+	 * Answers a prompt (echo: whether the answer may be shown) into
+	 * answer[0..size), NUL-terminated.  Returns 0, or -1 to give up.
+	 * NULL: run $FIVE_ASKPASS with the prompt as argument if set, else
+	 * ask on /dev/tty.
+	 */
+	int (*ask)(void *arg, const char *prompt, int echo, char *answer, size_t size);
+	void *ask_arg;
+};
+
 struct five_options {
-	const char *port;  /* NULL: FIVE_PORT, then FIVE_FALLBACK_PORT */
-	const char *vhost; /* NULL: no HOST command */
-	int timeout_ms;    /* connect, and each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
-	int family;        /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+	const char *port;             /* NULL: FIVE_PORT, then FIVE_FALLBACK_PORT */
+	const char *vhost;            /* NULL: no HOST command */
+	int timeout_ms;               /* connect, and each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
+	int family;                   /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+	const struct five_auth *auth; /* NULL: no authentication */
 };
 
 /* A short name for a step ("resolve", "connect", ...). */
@@ -84,6 +106,13 @@ int five_dial(const char *host, const struct five_options *opts, struct five_err
  */
 int five_request(int fd, const char *service, const struct five_options *opts, const void *early,
                  size_t len, struct five_error *err);
+
+/*
+ * Authenticates on fd as opts->auth says (nothing when it is NULL).
+ * Returns 0 once fived has confirmed the identity, or -1 with err filled
+ * (FIVE_ERR_REFUSED: no key or answer was accepted).
+ */
+int five_authenticate(int fd, const struct five_options *opts, struct five_error *err);
 
 /*
  * Reads the answers to five_request, one byte at a time so that nothing

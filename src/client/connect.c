@@ -79,8 +79,8 @@ five_check_reply(const char *line, struct five_error *err)
 	return 0;
 }
 
-static int
-write_all(int fd, const void *data, size_t len, struct five_error *err)
+int
+five_send_all(int fd, const void *data, size_t len, struct five_error *err)
 {
 	const char *p = data;
 	ssize_t n;
@@ -101,6 +101,14 @@ int
 five_request(int fd, const char *service, const struct five_options *opts, const void *early,
              size_t len, struct five_error *err)
 {
+	return five_request_after(fd, NULL, 0, service, opts, early, len, err);
+}
+
+int
+five_request_after(int fd, const void *prefix, size_t prefix_len, const char *service,
+                   const struct five_options *opts, const void *early, size_t len,
+                   struct five_error *err)
+{
 	char lines[2 * LINE_MAX_BYTES];
 	char *msg;
 	int n, r;
@@ -114,19 +122,20 @@ five_request(int fd, const char *service, const struct five_options *opts, const
 	} else {
 		n = snprintf(lines, sizeof(lines), "%s\r\n", service);
 	}
-	if ((msg = malloc((size_t)n + len)) == NULL)
+	if ((msg = malloc(prefix_len + (size_t)n + len)) == NULL)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
-	memcpy(msg, lines, (size_t)n);
+	if (prefix_len > 0)
+		memcpy(msg, prefix, prefix_len);
+	memcpy(msg + prefix_len, lines, (size_t)n);
 	if (len > 0)
-		memcpy(msg + n, early, len);
-	r = write_all(fd, msg, (size_t)n + len, err);
+		memcpy(msg + prefix_len + n, early, len);
+	r = five_send_all(fd, msg, prefix_len + (size_t)n + len, err);
 	free(msg);
 	return r;
 }
 
-/* Reads one line without reading past it.  Returns 0, or -1 with err filled. */
-static int
-read_line(int fd, int timeout_ms, char line[REPLY_MAX], struct five_error *err)
+int
+five_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_error *err)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	size_t n = 0;
@@ -148,7 +157,7 @@ read_line(int fd, int timeout_ms, char line[REPLY_MAX], struct five_error *err)
 			                 "connection closed before a reply");
 		if (c == '\n')
 			break;
-		if (n == REPLY_MAX - 1)
+		if (n + 1 >= size)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "reply line too long");
 		line[n++] = c;
 	}
@@ -167,7 +176,8 @@ five_await(int fd, const struct five_options *opts, struct five_error *err)
 
 	five_options_resolve(opts, &o);
 	for (i = 0; i < five_replies_expected(&o); i++)
-		if (read_line(fd, o.timeout_ms, line, err) != 0 || five_check_reply(line, err) != 0)
+		if (five_read_line(fd, o.timeout_ms, line, sizeof(line), err) != 0 ||
+		    five_check_reply(line, err) != 0)
 			return -1;
 	return 0;
 }
@@ -180,7 +190,8 @@ five_connect_early(const char *host, const char *service, const struct five_opti
 
 	if ((fd = five_dial(host, opts, err)) < 0)
 		return -1;
-	if (five_request(fd, service, opts, early, len, err) != 0 ||
+	if (five_authenticate(fd, opts, err) != 0 ||
+	    five_request(fd, service, opts, early, len, err) != 0 ||
 	    five_await(fd, opts, err) != 0) {
 		close(fd);
 		return -1;
@@ -214,7 +225,7 @@ read_list(int fd, int timeout_ms, char ***names, size_t *count, struct five_erro
 	size_t n = 0;
 
 	for (;;) {
-		if (read_line(fd, timeout_ms, line, err) != 0)
+		if (five_read_line(fd, timeout_ms, line, sizeof(line), err) != 0)
 			goto fail;
 		if (strcmp(line, ".") == 0)
 			break;
@@ -262,16 +273,19 @@ five_list(const char *host, const struct five_options *opts, char ***names, size
 		return five_fail(err, FIVE_ERR_USAGE, "invalid vhost name");
 	if ((fd = five_dial(host, &o, err)) < 0)
 		return -1;
+	if (five_authenticate(fd, &o, err) != 0)
+		goto out;
 	if (o.vhost != NULL)
 		n = snprintf(request, sizeof(request), "HOST %s\r\nLIST\r\nQUIT\r\n", o.vhost);
 	else
 		n = snprintf(request, sizeof(request), "LIST\r\nQUIT\r\n");
-	if (write_all(fd, request, (size_t)n, err) != 0)
+	if (five_send_all(fd, request, (size_t)n, err) != 0)
 		goto out;
-	if (o.vhost != NULL &&
-	    (read_line(fd, o.timeout_ms, line, err) != 0 || five_check_reply(line, err) != 0))
+	if (o.vhost != NULL && (five_read_line(fd, o.timeout_ms, line, sizeof(line), err) != 0 ||
+	                        five_check_reply(line, err) != 0))
 		goto out;
-	if (read_line(fd, o.timeout_ms, line, err) != 0 || five_check_reply(line, err) != 0)
+	if (five_read_line(fd, o.timeout_ms, line, sizeof(line), err) != 0 ||
+	    five_check_reply(line, err) != 0)
 		goto out;
 	r = read_list(fd, o.timeout_ms, names, count, err);
 out:

@@ -23,4 +23,27 @@ int five_check_reply(const char *line, struct five_error *err);
 /* How many reply lines a request made with these options produces before the grant. */
 unsigned five_replies_expected(const struct five_options *opts);
 
+/* Reads one line without reading past it.  Returns 0, or -1 with err filled. */
+int five_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_error *err);
+
+/* Writes all of data.  Returns 0, or -1 with err filled. */
+int five_send_all(int fd, const void *data, size_t len, struct five_error *err);
+
+/*
+ * Writes prefix (len bytes, may be 0), then the request for service, then
+ * early, in one write.  Returns 0 or -1.
+ */
+int five_request_after(int fd, const void *prefix, size_t prefix_len, const char *service,
+                       const struct five_options *opts, const void *early, size_t len,
+                       struct five_error *err);
+
+/*
+ * Authentication whose last step travels with the request: for pubkey,
+ * the signature line is left in tail (to be sent before the request) and
+ * *pending counts the reply to it still due; a password exchange is
+ * finished here.  Returns 0 or -1 with err filled.
+ */
+int five_auth_pipelined(int fd, const struct five_options *o, char *tail, size_t size,
+                        size_t *tail_len, unsigned *pending, struct five_error *err);
+
 #endif

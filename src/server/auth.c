@@ -209,7 +209,7 @@ pubkey_user(struct session *s, const struct auth_line *l)
 	struct auth_exchange *a = s->auth;
 	char why[WHY_MAX],
 	        nonce[sodium_base64_ENCODED_LEN(AUTH_NONCE_LEN, sodium_base64_VARIANT_ORIGINAL)];
-	char text[sizeof(nonce) + 16];
+	char text[sizeof(nonce) + SESSION_ID_LEN + 16];
 	int ok;
 
 	if (!l->has_key) {
@@ -227,7 +227,7 @@ pubkey_user(struct session *s, const struct auth_line *l)
 	randombytes_buf(a->nonce, sizeof(a->nonce));
 	sodium_bin2base64(nonce, sizeof(nonce), a->nonce, sizeof(a->nonce),
 	                  sodium_base64_VARIANT_ORIGINAL);
-	snprintf(text, sizeof(text), "CHALLENGE %s", nonce);
+	snprintf(text, sizeof(text), "CHALLENGE %s %s", s->id, nonce);
 	reply(s, "+", text);
 	a->step = STEP_WANT_SIGNATURE;
 }

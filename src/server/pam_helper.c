@@ -125,7 +125,7 @@ conversation(int n, const struct pam_message **msgs, struct pam_response **out, 
 	for (i = 0; i < n; i++) {
 		style = msgs[i]->msg_style;
 		if (style == PAM_PROMPT_ECHO_OFF || style == PAM_PROMPT_ECHO_ON) {
-			if (prompt(c, msgs[i], &resp[i]) != 0)
+			if (out == NULL || prompt(c, msgs[i], &resp[i]) != 0)
 				goto fail;
 		} else if (style == PAM_TEXT_INFO || style == PAM_ERROR_MSG) {
 			if (send_msg(c, style == PAM_TEXT_INFO ? PAMCONV_INFO : PAMCONV_ERROR,
@@ -134,6 +134,11 @@ conversation(int n, const struct pam_message **msgs, struct pam_response **out, 
 		} else {
 			goto fail;
 		}
+	}
+	/* Some modules pass no reply pointer for messages that need no answer. */
+	if (out == NULL) {
+		free_responses(resp, n);
+		return PAM_SUCCESS;
 	}
 	*out = resp;
 	return PAM_SUCCESS;

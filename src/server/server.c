@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/util.h"
-#include "server/audit.h"
+#include "server/auditlog.h"
 #include "server/control.h"
 #include "server/listener.h"
 #include "server/penalty.h"
@@ -134,7 +134,7 @@ watch_signal(struct server *srv, uv_signal_t *h, int signum)
 }
 
 /* The audit log a configuration names, opened through priv when it is a file. */
-static struct audit *
+static struct auditlog *
 open_audit(struct server *srv, const struct config *cfg)
 {
 	int fd = -1;
@@ -143,7 +143,7 @@ open_audit(struct server *srv, const struct config *cfg)
 		log_error("cannot open the audit log %s", cfg->audit_log);
 		return NULL;
 	}
-	return audit_open(cfg->audit_log, fd);
+	return auditlog_open(cfg->audit_log, fd);
 }
 
 void
@@ -151,7 +151,7 @@ server_reload(struct server *srv)
 {
 	struct config_errors errs;
 	struct config *cfg;
-	struct audit *audit;
+	struct auditlog *audit;
 
 	if (srv->draining)
 		return;
@@ -166,11 +166,11 @@ server_reload(struct server *srv)
 	}
 	if (reconcile_listeners(srv, cfg) != 0) {
 		log_error("reload rejected, keeping the running configuration");
-		audit_close(audit);
+		auditlog_close(audit);
 		config_unref(cfg);
 		return;
 	}
-	audit_close(srv->audit);
+	auditlog_close(srv->audit);
 	srv->audit = audit;
 	config_unref(srv->cfg);
 	srv->cfg = cfg;
@@ -188,7 +188,7 @@ server_stop(struct server *srv)
 	control_close(srv);
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
-	audit_close(srv->audit);
+	auditlog_close(srv->audit);
 	srv->audit = NULL;
 	source_table_free(srv->sources);
 	srv->sources = NULL;
@@ -268,7 +268,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	    (srv->identity_failures = penalty_table_new()) == NULL ||
 	    (srv->audit = open_audit(srv, cfg)) == NULL || reconcile_listeners(srv, cfg) != 0 ||
 	    control_open(srv) != 0) {
-		audit_close(srv->audit);
+		auditlog_close(srv->audit);
 		source_table_free(srv->sources);
 		penalty_table_free(srv->source_failures);
 		penalty_table_free(srv->identity_failures);

@@ -12,7 +12,7 @@
 #include "common/log.h"
 #include "server/config.h"
 
-struct audit;
+struct auditlog;
 struct control;
 struct listener;
 struct penalty_table;
@@ -31,7 +31,7 @@ struct server {
 	struct penalty_table *identity_failures; /* and by identity */
 	struct priv *priv;
 	struct control *control; /* the control socket, when configured */
-	struct audit *audit;
+	struct auditlog *audit;
 	bool draining;
 	int exit_status;
 	uv_signal_t sig_hup, sig_term, sig_int;

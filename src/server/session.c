@@ -17,7 +17,7 @@
 #include "common/util.h"
 #include "proto/line.h"
 #include "proto/proxy.h"
-#include "server/audit.h"
+#include "server/auditlog.h"
 #include "server/auth.h"
 #include "server/chunk.h"
 #include "server/policy.h"
@@ -52,7 +52,7 @@ session_audit(struct session *s, const char *event, void *extra)
 	if (extra != NULL)
 		json_object_update(rec, extra);
 	json_decref(extra);
-	audit_write(s->srv->audit, rec);
+	auditlog_write(s->srv->audit, rec);
 }
 
 /* --- teardown ------------------------------------------------------------ */

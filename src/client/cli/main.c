@@ -97,12 +97,13 @@ main(int argc, char **argv)
 {
 	struct cli_request req = {0};
 	struct five_options *o = &req.opts;
+	struct five_auth auth = {0};
 	struct five_error err = {.step = FIVE_OK};
 	const char *forward = NULL;
 	char what[600];
 	int c;
 
-	while ((c = getopt(argc, argv, "p:H:L:t:w46Vh")) != -1) {
+	while ((c = getopt(argc, argv, "p:H:L:t:wa:i:l:46Vh")) != -1) {
 		switch (c) {
 		case 'p':
 			o->port = optarg;
@@ -121,6 +122,18 @@ main(int argc, char **argv)
 			break;
 		case 'w':
 			req.wait_for_grant = true;
+			break;
+		case 'a':
+			auth.methods = optarg;
+			o->auth = &auth;
+			break;
+		case 'i':
+			auth.key_file = optarg;
+			o->auth = &auth;
+			break;
+		case 'l':
+			auth.user = optarg;
+			o->auth = &auth;
 			break;
 		case '4':
 			o->family = AF_INET;
@@ -141,6 +154,8 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if (o->auth != NULL && auth.methods == NULL)
+		auth.methods = auth.key_file != NULL ? "pubkey" : "pubkey,password";
 	if (argc == 2 && forward == NULL && strcmp(argv[0], "list") == 0)
 		return cmd_list(argv[1], o);
 	if (argc != 2) {

@@ -31,8 +31,9 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 {
 	struct five_options o;
 	struct relay_ends e;
-	char early[EARLY_MAX];
-	size_t n = 0;
+	char early[EARLY_MAX], tail[FIVE_LINE_MAX];
+	size_t n = 0, tail_len = 0;
+	unsigned pending = 0;
 	int fd, r, one = 1;
 
 	five_options_resolve(&req->opts, &o);
@@ -40,9 +41,15 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 		return -1;
 	/* Small writes (keystrokes, request lines) must not wait for an ACK. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* An authentication's last line travels with the request. */
+	if (o.auth != NULL &&
+	    five_auth_pipelined(fd, &o, tail, sizeof(tail), &tail_len, &pending, err) != 0) {
+		close(fd);
+		return -1;
+	}
 	if (!req->wait_for_grant)
 		n = take_early(in_fd, early, sizeof(early));
-	if (five_request(fd, req->service, &o, early, n, err) != 0) {
+	if (five_request_after(fd, tail, tail_len, req->service, &o, early, n, err) != 0) {
 		close(fd);
 		return -1;
 	}
@@ -51,7 +58,7 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	        .out_fd = out_fd,
 	        .sock = fd,
 	        .out_is_socket = out_is_socket,
-	        .replies = five_replies_expected(&o),
+	        .replies = pending + five_replies_expected(&o),
 	        .hold_input = req->wait_for_grant,
 	        .timeout_ms = o.timeout_ms,
 	};

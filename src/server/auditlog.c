@@ -1,4 +1,4 @@
-#include "server/audit.h"
+#include "server/auditlog.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,15 +10,15 @@
 
 #include "common/log.h"
 
-struct audit {
+struct auditlog {
 	FILE *out;     /* NULL when there is no log */
 	bool owns_out; /* a file we opened, not standard output */
 };
 
-struct audit *
-audit_open(const char *path, int fd)
+struct auditlog *
+auditlog_open(const char *path, int fd)
 {
-	struct audit *a = calloc(1, sizeof(*a));
+	struct auditlog *a = calloc(1, sizeof(*a));
 
 	if (a == NULL) {
 		if (fd >= 0)
@@ -43,7 +43,7 @@ audit_open(const char *path, int fd)
 }
 
 void
-audit_close(struct audit *a)
+auditlog_close(struct auditlog *a)
 {
 	if (a == NULL)
 		return;
@@ -53,7 +53,7 @@ audit_close(struct audit *a)
 }
 
 void
-audit_write(struct audit *a, json_t *record)
+auditlog_write(struct auditlog *a, json_t *record)
 {
 	char stamp[40];
 	struct timeval tv;

@@ -1,0 +1,1927 @@
+#!/usr/bin/python3
+"""fived's benchmark suite (make bench, through bench/run.sh).
+
+Measures fived beside the tools a user would otherwise pick and writes
+bench/REPORT.md, bench/results/*.csv and bench/plots/*.png:
+
+  1. layer 4 vs layer 5 timing across a 28 ms round trip (two network
+     namespaces joined by bench/delayline.c);
+  2. loopback throughput, 1 and 8 streams, with CPU per GB of every process
+     on the path;
+  3. loopback session rate with CPU per session;
+  4. memory held by 10,000 idle sessions;
+  5. fived's legitimate clients while floods hit it;
+  plus `five HOST echo` against direct TCP.
+
+Systems under test are entries of a table (SYSTEMS_WAN, SYSTEMS_LO): each is
+a function that starts its servers in the bench's namespaces and returns a
+Recipe saying how a client reaches the backend through it.  A new row (fived
+sealed, fived warm) is one function and one table line.
+
+Every process is started through Runner, stopped by its pid at the end (also
+on an error or Ctrl-C), and every namespace the bench adds is deleted.
+"""
+
+import argparse
+import csv
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+PLOTS = os.path.join(HERE, "plots")
+REPORT = os.path.join(HERE, "REPORT.md")
+
+NS_A = "fivebench-a"      # the client's side of the wide-area link
+NS_B = "fivebench-b"      # the server's side
+NS_LO = "fivebench-lo"    # every loopback measurement
+WAN_CLIENT_IP = "10.77.0.1"
+WAN_SERVER_IP = "10.77.0.2"
+WAN_DELAY_MS = 14
+TUN_MTU = 1500
+
+BACKEND_PORT = 7000       # benchtool serve: "G n", "E", hold
+ECHO_PORT = 7001          # benchtool serve: plain echo
+FIVED_PORT = 5001
+SOCAT_PORT = 6001
+HAPROXY_PORT = 6002
+STUNNEL_SERVER_PORT = 6101   # + index of the cipher suite
+STUNNEL_CLIENT_PORT = 6201
+SPIPED_SERVER_PORT = 6301
+SPIPED_CLIENT_PORT = 6401
+SSH_FORWARD_PORT = 6501      # + index of the cipher
+SSHD_PORT = 2222
+
+PIN_CPU = "0"             # pinned runs: every process on this CPU
+ATTACK_CPU = "1"          # floods run on the other CPU, like another machine
+
+GIB = 1 << 30
+MIB = 1 << 20
+MB = 1e6
+
+# Bounds of every loop, full run and --quick.
+FULL = dict(wan_reps=200, wan_block=25, wan_bytes=1_000_000, tput_rounds=3,
+            tput_bytes_1=512 * MIB, tput_bytes_8=64 * MIB, big_rounds=3, rate_rounds=3,
+            rate_seconds=1.5, rate_max=40000, rate_conc=8, idle_sessions=10000,
+            attack_seconds=12, attack_legit=300, five_reps=100)
+QUICK = dict(wan_reps=20, wan_block=10, wan_bytes=1_000_000, tput_rounds=1,
+             tput_bytes_1=256 * MIB, tput_bytes_8=32 * MIB, big_rounds=1, rate_rounds=1,
+             rate_seconds=1.0, rate_max=10000, rate_conc=8, idle_sessions=1000,
+             attack_seconds=5, attack_legit=100, five_reps=20)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+# run.sh raises RLIMIT_NOFILE as far as it may; a proxy needs two
+# descriptors per relayed session and a few of its own.
+NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+PROXY_FDS_SPARE = 40
+PROXY_MAX_SESSIONS = (NOFILE - PROXY_FDS_SPARE) // 2
+
+
+def log(msg):
+    print("bench: " + msg, flush=True)
+
+
+# --- processes ------------------------------------------------------------------
+
+
+class Proc:
+    """A process the bench started: its Popen, a name, its log file."""
+
+    def __init__(self, name, popen, logpath, argv):
+        self.name = name
+        self.popen = popen
+        self.log = logpath
+        self.argv = argv
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+
+class Runner:
+    """Starts every process, remembers it, and stops it by its pid."""
+
+    def __init__(self, state, repo):
+        self.state = state
+        self.repo = repo
+        self.logs = os.path.join(state, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        self.pidfile = os.path.join(state, "pids")
+        self.nsfile = os.path.join(state, "netns")
+        self.procs = []
+        self.namespaces = []
+        self.commands = []   # (section, shown command line) for the report
+        self.section = "setup"
+        self.counter = 0
+
+    def show(self, argv):
+        text = " ".join(a if re.fullmatch(r"[\w@%+=:,./\[\]-]+", a) else "'%s'" % a
+                        for a in argv)
+        return text.replace(self.state, "$WORK").replace(self.repo + "/", "")
+
+    def wrap(self, argv, ns=None, pin=None):
+        full = list(argv)
+        if pin is not None:
+            full = ["taskset", "-c", pin] + full
+        if ns is not None:
+            full = ["ip", "netns", "exec", ns] + full
+        return full
+
+    def note(self, full):
+        shown = self.show(full)
+        if (self.section, shown) not in self.commands:
+            self.commands.append((self.section, shown))
+
+    def spawn(self, name, argv, ns=None, pin=None, stdout=None, stdin=subprocess.DEVNULL,
+              env=None):
+        """Starts a long-running process; it is stopped by stop() or stop_all().
+        env: variables added to the environment."""
+        self.counter += 1
+        full = self.wrap(argv, ns, pin)
+        if env:
+            full = ["env"] + ["%s=%s" % kv_ for kv_ in env.items()] + full
+        logpath = os.path.join(self.logs, "%03d-%s.log" % (self.counter, name))
+        logf = open(logpath, "wb")
+        popen = subprocess.Popen(full, stdin=stdin, stdout=stdout or logf, stderr=logf,
+                                 start_new_session=True)
+        logf.close()
+        proc = Proc(name, popen, logpath, full)
+        self.procs.append(proc)
+        with open(self.pidfile, "a") as f:
+            f.write("%d\n" % popen.pid)
+        self.note(full)
+        return proc
+
+    def run(self, argv, ns=None, pin=None, timeout=600, note=True, input=None):
+        """Runs a command to completion (killed at timeout); returns (rc, out, err)."""
+        full = self.wrap(argv, ns, pin)
+        if note:
+            self.note(full)
+        popen = subprocess.Popen(full, stdin=subprocess.PIPE if input is not None else
+                                 subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+        proc = Proc("run", popen, None, full)
+        self.procs.append(proc)
+        try:
+            out, err = popen.communicate(input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(proc)
+            out, err = popen.communicate()
+            return -1, out.decode(errors="replace"), "timeout\n" + err.decode(errors="replace")
+        finally:
+            if proc in self.procs and not proc.alive():
+                self.procs.remove(proc)
+        return popen.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+    def stop(self, proc, grace=3.0):
+        if proc.alive():
+            try:
+                os.kill(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.popen.wait(grace)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.popen.wait()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def stop_all(self):
+        for proc in reversed(list(self.procs)):
+            self.stop(proc)
+
+    def netns_add(self, name):
+        if os.path.exists("/run/netns/" + name):
+            subprocess.run(["ip", "netns", "del", name], check=False)
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        self.namespaces.append(name)
+        with open(self.nsfile, "a") as f:
+            f.write(name + "\n")
+        self.note(["ip", "netns", "add", name])
+
+    def netns_del_all(self):
+        for name in self.namespaces:
+            subprocess.run(["ip", "netns", "del", name], check=False)
+        self.namespaces = []
+
+    def sh(self, argv, ns=None):
+        """A setup command that must succeed (ip, sysctl)."""
+        full = self.wrap(argv, ns)
+        self.note(full)
+        subprocess.run(full, check=True, stdout=subprocess.DEVNULL)
+
+
+# --- /proc ----------------------------------------------------------------------
+
+
+def proc_table():
+    """pid -> (ppid, cpu ticks, minor page faults), reaped children included."""
+    table = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                text = f.read()
+        except OSError:
+            continue
+        fields = text[text.rfind(")") + 2:].split()
+        # fields[0] is field 3 (state): ppid is 4, minflt 10, cminflt 11, utime..cstime 14..17
+        table[int(entry)] = (int(fields[1]), sum(int(x) for x in fields[11:15]),
+                             int(fields[7]) + int(fields[8]))
+    return table
+
+
+def tree(table, roots):
+    pids = set(p for p in roots if p in table)
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _, _) in table.items():
+            if ppid in pids and pid not in pids:
+                pids.add(pid)
+                grew = True
+    return pids
+
+
+def cpu_of(procs, table=None):
+    """CPU seconds of procs and all their descendants (reaped ones included)."""
+    table = table or proc_table()
+    return sum(table[p][1] for p in tree(table, [x.pid for x in procs])) / CLK_TCK
+
+
+def faults_of(procs, table=None):
+    """Minor page faults of procs and their descendants."""
+    table = table or proc_table()
+    return sum(table[p][2] for p in tree(table, [x.pid for x in procs]))
+
+
+def rss_kib(procs):
+    table = proc_table()
+    total = 0
+    for pid in tree(table, [x.pid for x in procs]):
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+CAP_SYS_RESOURCE = 24
+
+
+def has_cap(bit):
+    with open("/proc/self/status") as f:
+        m = re.search(r"^CapEff:\s*([0-9a-f]+)", f.read(), re.M)
+    return bool(m and int(m.group(1), 16) >> bit & 1)
+
+
+def count_in_tree(proc, what):
+    """Entries of /proc/PID/WHAT summed over proc and its descendants (fived
+    started as root is a monitor and an unprivileged worker)."""
+    total = 0
+    for pid in tree(proc_table(), [proc.pid]):
+        try:
+            total += len(os.listdir("/proc/%d/%s" % (pid, what)))
+        except OSError:
+            pass
+    return total
+
+
+def fd_count(proc):
+    return count_in_tree(proc, "fd")
+
+
+def threads_of(proc):
+    return count_in_tree(proc, "task")
+
+
+def listening(pid, port):
+    """Whether anything in pid's network namespace listens on TCP port."""
+    for name in ("tcp", "tcp6"):
+        try:
+            with open("/proc/%d/net/%s" % (pid, name)) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except (OSError, StopIteration):
+            pass
+    return False
+
+
+def wait_listen(proc, port, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError("%s exited: %s" % (proc.name, tail(proc.log)))
+        if listening(proc.pid, port):
+            return
+        time.sleep(0.02)
+    raise RuntimeError("%s does not listen on %d: %s" % (proc.name, port, tail(proc.log)))
+
+
+def tail(path, lines=8):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except (OSError, TypeError):
+        return ""
+
+
+# --- statistics -----------------------------------------------------------------
+
+
+def pct(values, p):
+    """Percentile p (0..100) with linear interpolation."""
+    v = sorted(values)
+    if not v:
+        return float("nan")
+    k = (len(v) - 1) * p / 100.0
+    lo, hi = math.floor(k), math.ceil(k)
+    return v[lo] + (v[hi] - v[lo]) * (k - lo)
+
+
+def med(values):
+    return pct(values, 50)
+
+
+def sd(values):
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def fmt(x, digits=1):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return "%.*f" % (digits, x)
+
+
+def ratio(x, base):
+    if x is None or base in (None, 0) or math.isnan(x) or math.isnan(base):
+        return "n/a"
+    return "%.2f" % (x / base)
+
+
+def kv(text):
+    return {k: v for k, v in re.findall(r"(\w+)=(\S+)", text)}
+
+
+# --- the world the systems run in -----------------------------------------------
+
+
+@dataclass
+class Net:
+    name: str
+    client_ns: str
+    server_ns: str
+    server_ip: str          # where clients reach servers
+    local_ip: str = "127.0.0.1"
+
+
+@dataclass
+class Recipe:
+    """How a client reaches the backend through one system under test."""
+    addr: str = None        # connect here ("IP:PORT"), or
+    argv: list = None       # run this command, speaking on its stdin/stdout
+    pre: str = ""           # sent before the request (escaped for benchtool)
+    strip: str = ""         # the session layer's reply, before the backend's bytes
+    procs: dict = field(default_factory=dict)   # role -> [Proc] on the path
+
+
+@dataclass
+class System:
+    key: str
+    label: str
+    layer: int
+    start: object           # function(ctx) -> Recipe, or None when not available yet
+    note: str = ""
+
+
+class Ctx:
+    """One configuration of the world: a Net, pinned or not, the shared servers."""
+
+    def __init__(self, runner, tools, net, pin):
+        self.r = runner
+        self.t = tools
+        self.net = net
+        self.pin = pin
+        self.shared = {}
+
+    def spawn(self, name, argv, side, **kw):
+        ns = self.net.server_ns if side == "server" else self.net.client_ns
+        return self.r.spawn(name, argv, ns=ns, pin=self.pin, **kw)
+
+    def file(self, name, text):
+        path = os.path.join(self.r.state, "%s-%s" % (self.net.name, name))
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+
+class Tools:
+    """Paths of the programs and the keys the bench made for this run."""
+
+    def __init__(self, state, repo, build):
+        self.state = state
+        self.repo = repo
+        self.fived = os.path.join(repo, "build", "fived")
+        self.five = os.path.join(repo, "build", "five")
+        self.benchtool = os.path.join(build, "benchtool")
+        self.delayline = os.path.join(build, "delayline")
+        self.stunnel = shutil.which("stunnel4") or shutil.which("stunnel")
+        self.keys = os.path.join(state, "keys")
+
+    def make_keys(self, runner):
+        os.makedirs(self.keys, exist_ok=True)
+        k = self.keys
+        runner.sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", k + "/tls.key", "-out",
+                   k + "/tls.crt", "-days", "2", "-subj", "/CN=fivebench"])
+        with open(k + "/spiped.key", "wb") as f:
+            f.write(os.urandom(32))
+        for name in ("host", "user"):
+            runner.sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                       "%s/ssh_%s" % (k, name)])
+        shutil.copy(k + "/ssh_user.pub", k + "/authorized_keys")
+
+
+# --- systems under test ------------------------------------------------------------
+
+
+def start_backend(ctx):
+    """benchtool serve in the server namespace: protocol port and plain echo port."""
+    if "backend" not in ctx.shared:
+        p = ctx.spawn("backend", [ctx.t.benchtool, "serve", "-l", "0.0.0.0:%d" % BACKEND_PORT,
+                                  "-e", "0.0.0.0:%d" % ECHO_PORT], "server")
+        wait_listen(p, ECHO_PORT)
+        ctx.shared["backend"] = p
+    return ctx.shared["backend"]
+
+
+FIVED_CONF = """# fived for the benchmarks: no audit log, limits out of the way
+[server]
+listen = tcp:{ip}:{port}
+audit_log = none
+max_connections = 100000
+max_per_source = 100000
+{extra}
+[service:bench]
+backend = tcp:127.0.0.1:{backend}
+
+[service:echo]
+backend = builtin:echo
+"""
+
+
+def start_fived(ctx, name="fived", conf=None, port=FIVED_PORT, env=None):
+    if name not in ctx.shared:
+        text = conf or FIVED_CONF.format(ip=ctx.net.server_ip, port=port,
+                                         backend=BACKEND_PORT, extra="")
+        path = ctx.file(name + ".conf", text)
+        p = ctx.spawn(name, [ctx.t.fived, "-c", path], "server", env=env)
+        wait_listen(p, port)
+        ctx.shared[name] = p
+    return ctx.shared[name]
+
+
+def sys_direct(ctx):
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, BACKEND_PORT))
+
+
+def sys_fived(ctx):
+    p = start_fived(ctx)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT), pre="bench\\r\\n",
+                  strip="+\\r\\n", procs={"server proxy": [p]})
+
+
+# glibc gives the top of the heap back to the kernel once more than this is
+# free there (M_TRIM_THRESHOLD, 128 KiB by default); the diagnostic row raises it.
+GLIBC_NO_TRIM = {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1073741824"}
+
+
+def sys_fived_notrim(ctx):
+    """Diagnostic: the same fived binary with glibc's heap trimming out of the
+    way, to show what its per-read 64 KiB malloc/free costs.  Remove the row
+    once the relay reuses its buffers."""
+    p = start_fived(ctx, name="fived-notrim", port=FIVED_PORT + 1, env=GLIBC_NO_TRIM)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 1), pre="bench\\r\\n",
+                  strip="+\\r\\n", procs={"server proxy": [p]})
+
+
+def sys_five_command(ctx):
+    p = start_fived(ctx)
+    return Recipe(argv=[ctx.t.five, "-p", str(FIVED_PORT), ctx.net.server_ip, "bench"],
+                  procs={"server proxy": [p]})
+
+
+def sys_fived_sealed(ctx):
+    """Extension point: fived sealed, Noise IK with 0-RTT data, cold.
+
+    When five and fived get the sealed mode, start fived with a sealed
+    listener and its static key here and return the client, e.g.
+    Recipe(argv=[ctx.t.five, "-S", SERVER_KEY, ...]) or an addr with pre=...
+    """
+    return None
+
+
+def sys_fived_cookie(ctx):
+    """Extension point: fived sealed with the cookie / proof-of-work forced
+    (a configuration key that makes every first message get a cookie)."""
+    return None
+
+
+def sys_fived_warm(ctx):
+    """Extension point: fived warm, a new stream inside an existing MULTIPLEX
+    session (e.g. a `five -L` that keeps one multiplexed session open)."""
+    return None
+
+
+def sys_socat(ctx):
+    p = ctx.spawn("socat", ["socat", "TCP4-LISTEN:%d,bind=%s,reuseaddr,fork,backlog=4096"
+                            % (SOCAT_PORT, ctx.net.server_ip),
+                            "TCP4:127.0.0.1:%d" % BACKEND_PORT], "server")
+    wait_listen(p, SOCAT_PORT)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, SOCAT_PORT), procs={"server proxy": [p]})
+
+
+HAPROXY_CFG = """global
+    maxconn {maxconn}
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+    maxconn {maxconn}
+frontend fe
+    bind {ip}:{port}
+    default_backend be
+backend be
+    server s1 127.0.0.1:{backend}
+"""
+
+
+def sys_haproxy(ctx):
+    path = ctx.file("haproxy.cfg", HAPROXY_CFG.format(ip=ctx.net.server_ip, port=HAPROXY_PORT,
+                                                      backend=BACKEND_PORT,
+                                                      maxconn=PROXY_MAX_SESSIONS))
+    p = ctx.spawn("haproxy", ["haproxy", "-db", "-f", path], "server")
+    wait_listen(p, HAPROXY_PORT)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, HAPROXY_PORT), procs={"server proxy": [p]})
+
+
+STUNNEL_GLOBAL = """foreground = yes
+syslog = no
+pid =
+debug = 3
+socket = l:TCP_NODELAY=1
+socket = r:TCP_NODELAY=1
+"""
+
+TLS13_SUITES = ["TLS_AES_128_GCM_SHA256", "TLS_CHACHA20_POLY1305_SHA256"]
+
+
+def stunnel_pair(ctx, idx):
+    suite = TLS13_SUITES[idx]
+    k = ctx.t.keys
+    server = ctx.file("stunnel-server-%d.conf" % idx, STUNNEL_GLOBAL + """
+[server]
+accept = {ip}:{port}
+connect = 127.0.0.1:{backend}
+cert = {k}/tls.crt
+key = {k}/tls.key
+sslVersionMin = TLSv1.3
+ciphersuites = {suite}
+""".format(ip=ctx.net.server_ip, port=STUNNEL_SERVER_PORT + idx, backend=BACKEND_PORT, k=k,
+           suite=suite))
+    client = ctx.file("stunnel-client-%d.conf" % idx, STUNNEL_GLOBAL + """
+[client]
+client = yes
+accept = 127.0.0.1:{cport}
+connect = {ip}:{port}
+CAfile = {k}/tls.crt
+verifyPeer = yes
+sessionResume = no
+sslVersionMin = TLSv1.3
+ciphersuites = {suite}
+""".format(ip=ctx.net.server_ip, port=STUNNEL_SERVER_PORT + idx,
+           cport=STUNNEL_CLIENT_PORT + idx, k=k, suite=suite))
+    ps = ctx.spawn("stunnel-server", [ctx.t.stunnel, server], "server")
+    pc = ctx.spawn("stunnel-client", [ctx.t.stunnel, client], "client")
+    wait_listen(ps, STUNNEL_SERVER_PORT + idx)
+    wait_listen(pc, STUNNEL_CLIENT_PORT + idx)
+    return Recipe(addr="127.0.0.1:%d" % (STUNNEL_CLIENT_PORT + idx),
+                  procs={"server proxy": [ps], "client proxy": [pc]})
+
+
+def sys_stunnel_aes(ctx):
+    return stunnel_pair(ctx, 0)
+
+
+def sys_stunnel_chacha(ctx):
+    return stunnel_pair(ctx, 1)
+
+
+def sys_spiped(ctx):
+    k = ctx.t.keys + "/spiped.key"
+    ps = ctx.spawn("spiped-d", ["spiped", "-F", "-d", "-n", "0", "-s", "[%s]:%d" % (
+        ctx.net.server_ip, SPIPED_SERVER_PORT), "-t", "[127.0.0.1]:%d" % BACKEND_PORT, "-k", k],
+        "server")
+    pc = ctx.spawn("spiped-e", ["spiped", "-F", "-e", "-n", "0", "-s", "[127.0.0.1]:%d" %
+                                SPIPED_CLIENT_PORT, "-t", "[%s]:%d" % (ctx.net.server_ip,
+                                                                      SPIPED_SERVER_PORT),
+                                "-k", k], "client")
+    wait_listen(ps, SPIPED_SERVER_PORT)
+    wait_listen(pc, SPIPED_CLIENT_PORT)
+    return Recipe(addr="127.0.0.1:%d" % SPIPED_CLIENT_PORT,
+                  procs={"server proxy": [ps], "client proxy": [pc]})
+
+
+SSHD_CONFIG = """Port {port}
+ListenAddress {ip}
+HostKey {k}/ssh_host
+PidFile none
+AuthorizedKeysFile {k}/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+AllowTcpForwarding yes
+MaxStartups 1000:30:1000
+LogLevel ERROR
+"""
+
+SSH_CIPHERS = ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com"]
+
+
+def start_sshd(ctx):
+    if "sshd" not in ctx.shared:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        path = ctx.file("sshd_config", SSHD_CONFIG.format(port=SSHD_PORT, ip=ctx.net.server_ip,
+                                                          k=ctx.t.keys))
+        p = ctx.spawn("sshd", ["/usr/sbin/sshd", "-D", "-e", "-f", path], "server")
+        wait_listen(p, SSHD_PORT)
+        ctx.shared["sshd"] = p
+    return ctx.shared["sshd"]
+
+
+def ssh_argv(ctx, cipher):
+    return ["ssh", "-F", "/dev/null", "-i", ctx.t.keys + "/ssh_user", "-o", "IdentitiesOnly=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "Ciphers=" + cipher,
+            "-p", str(SSHD_PORT)]
+
+
+def ssh_forward(ctx, idx):
+    sshd = start_sshd(ctx)
+    port = SSH_FORWARD_PORT + idx
+    p = ctx.spawn("ssh-L", ssh_argv(ctx, SSH_CIPHERS[idx]) + [
+        "-N", "-o", "ExitOnForwardFailure=yes", "-L",
+        "127.0.0.1:%d:127.0.0.1:%d" % (port, BACKEND_PORT), "root@" + ctx.net.server_ip],
+        "client")
+    wait_listen(p, port)
+    return Recipe(addr="127.0.0.1:%d" % port, procs={"server proxy": [sshd],
+                                                     "client proxy": [p]})
+
+
+def sys_ssh_L_chacha(ctx):
+    return ssh_forward(ctx, 0)
+
+
+def sys_ssh_L_aes(ctx):
+    return ssh_forward(ctx, 1)
+
+
+def sys_ssh_W(ctx):
+    sshd = start_sshd(ctx)
+    return Recipe(argv=ssh_argv(ctx, SSH_CIPHERS[0]) + [
+        "-W", "127.0.0.1:%d" % BACKEND_PORT, "root@" + ctx.net.server_ip],
+        procs={"server proxy": [sshd]})
+
+
+PENDING = "not yet available"
+
+# Section 1: the paper's experiment across the 28 ms link.
+SYSTEMS_WAN = [
+    System("direct", "direct TCP", 4, sys_direct),
+    System("fived", "fived plain TCPMUX, cold", 5, sys_fived,
+           "new TCP connection, service line and request pipelined"),
+    System("five", "five command (stdio), cold", 5, sys_five_command,
+           "`five -p PORT HOST bench` started per request"),
+    System("stunnel", "stunnel TLS 1.3 pair", 5, sys_stunnel_aes,
+           "client stunnel on the client's loopback, full handshake (sessionResume = no)"),
+    System("spiped", "spiped pair", 5, sys_spiped, "spiped -e on the client's loopback"),
+    System("ssh-W", "ssh -W, fresh", 5, sys_ssh_W, "a new ssh process per request"),
+    System("ssh-L", "ssh -L, existing", 5, sys_ssh_L_chacha,
+           "a new connection through an ssh -L opened before"),
+    System("fived-sealed", "fived sealed IK 0-RTT, cold", 5, sys_fived_sealed, PENDING),
+    System("fived-cookie", "fived sealed, cookie/PoW forced", 5, sys_fived_cookie, PENDING),
+    System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, PENDING),
+]
+
+# Sections 2 and 3: loopback throughput and session rate.
+SYSTEMS_LO = [
+    System("direct", "direct TCP", 4, sys_direct),
+    System("socat", "socat", 4, sys_socat, "TCP4-LISTEN,fork"),
+    System("haproxy", "HAProxy (tcp mode)", 4, sys_haproxy),
+    System("fived", "fived plain", 5, sys_fived),
+    System("fived-notrim", "fived plain, heap trimming off (diagnostic)", 5, sys_fived_notrim,
+           "same binary run with GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824"),
+    System("stunnel-aes", "stunnel TLS 1.3 AES-128-GCM", 5, sys_stunnel_aes),
+    System("stunnel-chacha", "stunnel TLS 1.3 ChaCha20-Poly1305", 5, sys_stunnel_chacha),
+    System("spiped", "spiped", 5, sys_spiped),
+    System("ssh-L-chacha", "ssh -L chacha20-poly1305", 5, sys_ssh_L_chacha),
+    System("ssh-L-aes", "ssh -L aes128-gcm", 5, sys_ssh_L_aes),
+    System("fived-sealed", "fived sealed", 5, sys_fived_sealed, PENDING),
+    System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, PENDING),
+]
+
+
+def start_systems(ctx, systems):
+    """Starts every available system; returns key -> Recipe."""
+    recipes = {}
+    for s in systems:
+        if s.start is None:
+            continue
+        r = s.start(ctx)
+        if r is not None:
+            recipes[s.key] = r
+    return recipes
+
+
+def client_args(recipe):
+    args = []
+    if recipe.addr:
+        args += ["-c", recipe.addr]
+    if recipe.pre:
+        args += ["-p", recipe.pre]
+    if recipe.strip:
+        args += ["-s", recipe.strip]
+    return args
+
+
+def path_procs(ctx, recipe):
+    procs = dict(recipe.procs)
+    procs["backend"] = [ctx.shared["backend"]]
+    return procs
+
+
+ROLES = ["server proxy", "client proxy", "backend", "load generator"]
+
+
+# --- the network ------------------------------------------------------------------
+
+
+def setup_namespace(r, ns):
+    r.netns_add(ns)
+    r.sh(["ip", "link", "set", "lo", "up"], ns)
+    r.sh(["sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=1024 65000",
+          "net.ipv4.tcp_tw_reuse=1", "net.core.somaxconn=65535",
+          "net.ipv4.tcp_max_syn_backlog=65535", "net.ipv4.tcp_no_metrics_save=1"], ns)
+
+
+def congestion_control(r, ns):
+    rc, out, _ = r.run(["sysctl", "-n", "net.ipv4.tcp_congestion_control"], ns, note=False)
+    current = out.strip()
+    rc, _, err = r.run(["sysctl", "-w", "net.ipv4.tcp_congestion_control=cubic"], ns,
+                       note=False)
+    return current, rc == 0, err.strip()
+
+
+def setup_wan(r, tools, info):
+    for ns in (NS_A, NS_B):
+        setup_namespace(r, ns)
+    dl = r.spawn("delayline", [tools.delayline, "-a", NS_A + ":fb0", "-b", NS_B + ":fb1",
+                               "-d", str(WAN_DELAY_MS), "-r"], pin=PIN_CPU,
+                 stdout=subprocess.PIPE)
+    line = dl.popen.stdout.readline().decode().strip()
+    if line != "ready":
+        raise RuntimeError("delayline did not start: " + tail(dl.log))
+    for ns, dev, here, there in ((NS_A, "fb0", WAN_CLIENT_IP, WAN_SERVER_IP),
+                                 (NS_B, "fb1", WAN_SERVER_IP, WAN_CLIENT_IP)):
+        r.sh(["ip", "addr", "add", here, "peer", there, "dev", dev], ns)
+        r.sh(["ip", "link", "set", dev, "up", "mtu", str(TUN_MTU), "txqueuelen", "10000"], ns)
+    info["cc"] = congestion_control(r, NS_A)
+    return dl
+
+
+class DelayStats:
+    """Reads the delay line's per-interval reports (SIGUSR1) from its log."""
+
+    def __init__(self, dl):
+        self.dl = dl
+        self.offset = 0
+
+    def take(self):
+        os.kill(self.dl.pid, signal.SIGUSR1)
+        time.sleep(0.05)
+        with open(self.dl.log, errors="replace") as f:
+            f.seek(self.offset)
+            text = f.read()
+            self.offset = f.tell()
+        out = []
+        for m in re.finditer(r"(\S+): (\d+) packets, (\d+) bytes, max queue (\d+), late by at "
+                             r"most ([\d.]+) ms, ([\d.]+) ms on average", text):
+            out.append(dict(dir=m.group(1), packets=int(m.group(2)), max_late=float(m.group(5)),
+                            mean_late=float(m.group(6)), max_queue=int(m.group(4))))
+        return out
+
+
+# --- section 1: layer 4 vs layer 5 across 28 ms ----------------------------------
+
+
+def ttfb_rows(r, tools, ctx, recipe, reps, nbytes, req=None, timeout=20, interval=None):
+    args = [tools.benchtool, "ttfb"] + client_args(recipe) + ["-n", str(nbytes), "-r", str(reps),
+                                                             "-t", str(timeout)]
+    if req is not None:
+        args += ["-q", req]
+    if interval:
+        args += ["-i", str(interval)]
+    if recipe.argv:
+        args += ["-x", "--"] + recipe.argv
+    rc, out, err = r.run(args, ctx.net.client_ns, ctx.pin, timeout=reps * timeout + 60)
+    rows = list(csv.DictReader(out.splitlines()))
+    if not rows:
+        raise RuntimeError("benchtool ttfb gave nothing: " + err)
+    return rows
+
+
+def section_wan(r, tools, cfg, info):
+    r.section = "1. layer 4 vs layer 5 across a 28 ms round trip"
+    log(r.section)
+    dl = setup_wan(r, tools, info)
+    stats = DelayStats(dl)
+    net = Net("wan", NS_A, NS_B, WAN_SERVER_IP)
+    ctx = Ctx(r, tools, net, PIN_CPU)
+    start_backend(ctx)
+    # the link itself: TCP connects and pings before anything else runs
+    check = ttfb_rows(r, tools, ctx, sys_direct(ctx), 50, 1)
+    info["wan_connect"] = [float(x["connect_ms"]) for x in check if x["ok"] == "1"]
+    stats.take()
+    recipes = start_systems(ctx, SYSTEMS_WAN)
+    rows, late = [], {}
+    t0 = time.monotonic()
+    for block in range(0, cfg["wan_reps"], cfg["wan_block"]):
+        n = min(cfg["wan_block"], cfg["wan_reps"] - block)
+        for s in SYSTEMS_WAN:
+            if s.key not in recipes:
+                continue
+            got = ttfb_rows(r, tools, ctx, recipes[s.key], n, cfg["wan_bytes"])
+            for i, row in enumerate(got):
+                row.update(system=s.key, rep=block + i)
+                rows.append(row)
+            for d in stats.take():
+                late.setdefault(s.key, []).append(d)
+        log("  %d/%d repetitions (%.0f s)" % (block + n, cfg["wan_reps"],
+                                               time.monotonic() - t0))
+    write_csv("wan_timing.csv", ["system", "rep", "ok", "connect_ms", "first_ms", "b1000_ms",
+                                 "last_ms", "error"], rows)
+    summary = {}
+    for s in SYSTEMS_WAN:
+        mine = [x for x in rows if x["system"] == s.key]
+        ok = [x for x in mine if x["ok"] == "1"]
+        d = dict(n=len(mine), ok=len(ok))
+        for col in ("connect_ms", "first_ms", "b1000_ms", "last_ms"):
+            vals = [float(x[col]) for x in ok if x[col]]
+            d[col] = vals
+        lat = late.get(s.key, [])
+        d["late_max"] = max([x["max_late"] for x in lat], default=float("nan"))
+        pk = sum(x["packets"] for x in lat)
+        d["late_mean"] = (sum(x["mean_late"] * x["packets"] for x in lat) / pk) if pk else \
+            float("nan")
+        summary[s.key] = d
+    info["wan"] = summary
+    r.stop_all()
+    r.netns_del_all()
+
+
+# --- sections 2 and 3: throughput and session rate on loopback -------------------
+
+
+def section_loopback(r, tools, cfg, info, pin):
+    mode = "pinned" if pin else "unpinned"
+    r.section = "2-3. loopback throughput and session rate"
+    log("loopback, %s" % mode)
+    setup_namespace(r, NS_LO)
+    net = Net("lo", NS_LO, NS_LO, "127.0.0.1")
+    ctx = Ctx(r, tools, net, pin)
+    start_backend(ctx)
+    recipes = start_systems(ctx, SYSTEMS_LO)
+    tput, rate = [], []
+    for rnd in range(cfg["tput_rounds"]):
+        for s in SYSTEMS_LO:
+            if s.key not in recipes:
+                continue
+            for streams, per in ((1, cfg["tput_bytes_1"]), (8, cfg["tput_bytes_8"])):
+                tput.append(dict(pin=mode, system=s.key, streams=streams, round=rnd,
+                                 **measure_tput(r, tools, ctx, recipes[s.key], streams, per)))
+        log("  throughput round %d/%d done" % (rnd + 1, cfg["tput_rounds"]))
+    for rnd in range(cfg["rate_rounds"]):
+        for s in SYSTEMS_LO:
+            if s.key not in recipes:
+                continue
+            rate.append(dict(pin=mode, system=s.key, round=rnd,
+                             **measure_rate(r, tools, ctx, recipes[s.key], cfg)))
+        log("  session-rate round %d/%d done" % (rnd + 1, cfg["rate_rounds"]))
+    # five HOST echo (the command) against direct TCP to an echo server
+    r.section = "extra: five HOST echo against direct TCP"
+    fc = []
+    for name, rec in FIVE_COMMAND_ROWS(tools):
+        for row in ttfb_rows(r, tools, ctx, rec, cfg["five_reps"], 1, req="x"):
+            row.update(pin=mode, system=name)
+            fc.append(row)
+    # and one 1 GiB transfer through fived's relay against direct TCP
+    big = []
+    for rnd in range(cfg["big_rounds"]):
+        for key in ("direct", "fived"):
+            big.append(dict(pin=mode, system=key, streams=1, round=rnd,
+                            **measure_tput(r, tools, ctx, recipes[key], 1, GIB)))
+    r.stop_all()
+    r.netns_del_all()
+    info.setdefault("tput", []).extend(tput)
+    info.setdefault("rate", []).extend(rate)
+    info.setdefault("five_cmd", []).extend(fc)
+    info.setdefault("big", []).extend(big)
+
+
+def FIVE_COMMAND_ROWS(tools):
+    """The command against a socket, and two commands for scale: the cost of
+    starting any process here (cat, no network at all) and a common
+    command-line TCP client (socat) doing the same exchange."""
+    return [("direct TCP echo", Recipe(addr="127.0.0.1:%d" % ECHO_PORT)),
+            ("five 127.0.0.1 echo", Recipe(argv=[tools.five, "-p", str(FIVED_PORT),
+                                                 "127.0.0.1", "echo"])),
+            ("cat (process start only, no network)", Recipe(argv=["/bin/cat"])),
+            ("socat STDIO TCP:127.0.0.1:ECHO_PORT".replace("ECHO_PORT", str(ECHO_PORT)),
+             Recipe(argv=["socat", "STDIO", "TCP:127.0.0.1:%d" % ECHO_PORT]))]
+
+
+def measure_tput(r, tools, ctx, recipe, streams, per_stream):
+    procs = path_procs(ctx, recipe)
+    before = proc_table()
+    cpu0 = {role: cpu_of(ps, before) for role, ps in procs.items()}
+    args = [tools.benchtool, "tput"] + client_args(recipe) + ["-n", str(per_stream), "-k",
+                                                              str(streams), "-t", "120"]
+    faults0 = faults_of(procs.get("server proxy", []), before)
+    rc, out, err = r.run(args, ctx.net.client_ns, ctx.pin, timeout=180)
+    after = proc_table()
+    res = kv(out)
+    row = dict(bytes=int(res.get("bytes", 0)), seconds=float(res.get("seconds", "nan")),
+               MBps=float(res.get("MBps", "nan")) if rc == 0 else float("nan"),
+               failed=res.get("failed", "?"))
+    gb = row["bytes"] / 1e9 if row["bytes"] else float("nan")
+    row["server_faults_per_GB"] = (faults_of(procs.get("server proxy", []), after) -
+                                   faults0) / gb if gb else float("nan")
+    for role in ROLES:
+        if role == "load generator":
+            c = float(res.get("cpu", "nan"))
+        elif role in procs:
+            c = cpu_of(procs[role], after) - cpu0[role]
+        else:
+            c = 0.0
+        row["cpu_s_per_GB " + role] = c / gb if gb else float("nan")
+    if rc != 0:
+        log("  tput failed: %s %s" % (out.strip(), err.strip()[-300:]))
+    return row
+
+
+def measure_rate(r, tools, ctx, recipe, cfg):
+    procs = path_procs(ctx, recipe)
+    before = proc_table()
+    cpu0 = {role: cpu_of(ps, before) for role, ps in procs.items()}
+    args = [tools.benchtool, "rate"] + client_args(recipe) + [
+        "-k", str(cfg["rate_conc"]), "-d", str(cfg["rate_seconds"]), "-m", str(cfg["rate_max"]),
+        "-t", "10"]
+    rc, out, err = r.run(args, ctx.net.client_ns, ctx.pin, timeout=cfg["rate_seconds"] + 60)
+    after = proc_table()
+    res = kv(out)
+    n = int(res.get("sessions", 0))
+    row = dict(sessions=n, failed=int(res.get("failed", 0)),
+               seconds=float(res.get("seconds", "nan")), rate=float(res.get("rate", "nan")),
+               p50_ms=float(res.get("p50_ms", "nan")), p90_ms=float(res.get("p90_ms", "nan")),
+               p99_ms=float(res.get("p99_ms", "nan")))
+    for role in ROLES:
+        if role == "load generator":
+            c = float(res.get("cpu", "nan"))
+        elif role in procs:
+            c = cpu_of(procs[role], after) - cpu0[role]
+        else:
+            c = 0.0
+        row["cpu_us_per_session " + role] = c / n * 1e6 if n else float("nan")
+    # let TIME_WAIT and closing sessions settle before the next system
+    time.sleep(0.5)
+    return row
+
+
+# --- section 4: memory of idle sessions ---------------------------------------------
+
+
+# key, label, descriptors the server holds per session
+MEMORY_SYSTEMS = [
+    ("fived", "fived plain, relayed to a TCP backend", 2),
+    ("fived-echo", "fived plain, built-in echo service", 1),
+    ("fived-pre", "fived plain, connections before a request", 1),
+    ("haproxy", "HAProxy (tcp mode)", 2),
+    ("stunnel", "stunnel TLS 1.3 (server side)", 2),
+]
+
+
+def section_memory(r, tools, cfg, info):
+    r.section = "4. memory with 10,000 idle sessions"
+    log(r.section)
+    rows = []
+    for key, label, fds in MEMORY_SYSTEMS:
+        n = min(cfg["idle_sessions"], (NOFILE - PROXY_FDS_SPARE) // fds)
+        setup_namespace(r, NS_LO)
+        net = Net("memory", NS_LO, NS_LO, "127.0.0.1")
+        ctx = Ctx(r, tools, net, None)
+        start_backend(ctx)
+        if key.startswith("fived"):
+            conf = FIVED_CONF.format(ip="127.0.0.1", port=FIVED_PORT, backend=BACKEND_PORT,
+                                     extra="request_timeout = 10m\nidle_timeout = 1h\n")
+            start_fived(ctx, conf=conf)
+            rec = sys_fived(ctx)
+            if key == "fived-echo":
+                rec.pre = "echo\\r\\n"
+        elif key == "haproxy":
+            rec = sys_haproxy(ctx)
+        else:
+            rec = sys_stunnel_aes(ctx)
+        server = rec.procs["server proxy"]
+        time.sleep(0.3)
+        rss0 = rss_kib(server)
+        client_rss0 = rss_kib(rec.procs.get("client proxy", []))
+        t0 = time.monotonic()
+        if key == "fived-pre":
+            # connections that never send a request, held by a flood client
+            args = [tools.benchtool, "flood", "-c", rec.addr, "-M", "idle", "-k", "200",
+                    "-m", str(n), "-H", str(n), "-d", "600", "-t", "60"]
+            base = fd_count(server[0])
+            r.spawn("idle-holder", args, ns=NS_LO)
+            deadline = time.monotonic() + 120
+            while fd_count(server[0]) < base + n and time.monotonic() < deadline:
+                time.sleep(0.2)
+            held = fd_count(server[0]) - base
+            status = "held=%d" % held
+        else:
+            args = [tools.benchtool, "idle"] + client_args(rec) + ["-k", str(n), "-C", "200",
+                                                                   "-t", "60"]
+            holder = r.spawn("idle-holder", args, ns=NS_LO, stdout=subprocess.PIPE,
+                             stdin=subprocess.PIPE)
+            status = holder.popen.stdout.readline().decode().strip()
+            held = int(kv(status).get("held", 0))
+        secs = time.monotonic() - t0
+        time.sleep(1.0)
+        rss1 = rss_kib(server)
+        client_rss1 = rss_kib(rec.procs.get("client proxy", []))
+        row = dict(system=key, label=label, target=n, sessions=held, rss_before_kib=rss0,
+                   rss_after_kib=rss1,
+                   bytes_per_session=(rss1 - rss0) * 1024 / held if held else float("nan"),
+                   threads=threads_of(server[0]), fds=fd_count(server[0]),
+                   client_side_bytes_per_session=((client_rss1 - client_rss0) * 1024 / held)
+                   if held and rec.procs.get("client proxy") else float("nan"),
+                   setup_seconds=secs, status=status)
+        rows.append(row)
+        log("  %s: %d sessions, %.0f bytes each" % (key, held, row["bytes_per_session"]))
+        r.stop_all()
+        r.netns_del_all()
+    write_csv("memory.csv", list(rows[0].keys()), rows)
+    info["memory"] = rows
+
+
+# --- section 5: fived under attack ------------------------------------------------
+
+
+# key, description, benchtool flood arguments (None: no flood; "pending": extension point)
+ATTACKS = [
+    ("none", "no attack", None),
+    ("garbage", "1 KiB of random bytes per connection, new connections as fast as they go, "
+     "64 at a time, from 1,000 source addresses",
+     ["-M", "garbage", "-k", "64", "-m", "1000000", "-B", "127.66", "-S", "1000"]),
+    ("idle-one", "connections that send nothing, up to 5,000 held, from one source address",
+     ["-M", "idle", "-k", "64", "-m", "200000", "-H", "5000", "-B", "127.67", "-S", "1"]),
+    ("idle-many", "connections that send nothing, up to 5,000 held, from 1,000 source "
+     "addresses", ["-M", "idle", "-k", "64", "-m", "200000", "-H", "5000", "-B", "127.68",
+                   "-S", "1000"]),
+    ("longline", "request lines without end (up to 1 MiB each), 64 connections at a time, "
+     "from 1,000 source addresses",
+     ["-M", "longline", "-k", "64", "-m", "1000000", "-B", "127.69", "-S", "1000"]),
+    ("sealed-forged", "forged sealed first messages (extension point)", "pending"),
+]
+
+ATTACK_CONF = """# fived as deployed: default limits (max_connections 1024, max_per_source 64,
+# request_timeout 10s)
+[server]
+listen = tcp:127.0.0.1:{port}
+audit_log = none
+
+[service:bench]
+backend = tcp:127.0.0.1:{backend}
+"""
+
+
+def section_attack(r, tools, cfg, info):
+    r.section = "5. fived under attack"
+    log(r.section)
+    rows, raw = [], []
+    for key, label, flood in ATTACKS:
+        if flood == "pending":
+            rows.append(dict(attack=key, label=label, pending=True))
+            continue
+        setup_namespace(r, NS_LO)
+        net = Net("attack", NS_LO, NS_LO, "127.0.0.1")
+        ctx = Ctx(r, tools, net, PIN_CPU)
+        start_backend(ctx)
+        fived = start_fived(ctx, conf=ATTACK_CONF.format(port=FIVED_PORT, backend=BACKEND_PORT))
+        rec = sys_fived(ctx)
+        time.sleep(0.2)
+        cpu0, t0 = cpu_of([fived]), time.monotonic()
+        attacker = None
+        if flood:
+            attacker = r.spawn("flood-" + key, [tools.benchtool, "flood", "-c", rec.addr, "-d",
+                                                str(cfg["attack_seconds"]), "-t", "30"] + flood,
+                               ns=NS_LO, pin=ATTACK_CPU, stdout=subprocess.PIPE)
+            time.sleep(1.0)
+        legit = ttfb_rows(r, tools, ctx, rec, cfg["attack_legit"], 1, timeout=2, interval=20)
+        flood_out = ""
+        if attacker:
+            left = cfg["attack_seconds"] + 30 - (time.monotonic() - t0)
+            try:
+                flood_out = attacker.popen.communicate(timeout=max(left, 1))[0].decode()
+            except subprocess.TimeoutExpired:
+                pass
+        wall = time.monotonic() - t0
+        cpu = cpu_of([fived]) - cpu0
+        ok = [float(x["first_ms"]) for x in legit if x["ok"] == "1"]
+        errors = {}
+        for x in legit:
+            if x["ok"] != "1":
+                errors[x["error"]] = errors.get(x["error"], 0) + 1
+        for x in legit:
+            x.update(attack=key)
+            raw.append(x)
+        row = dict(attack=key, label=label, attempts=len(legit), ok=len(ok),
+                   success_pct=100.0 * len(ok) / len(legit) if legit else float("nan"),
+                   p50_ms=med(ok), p99_ms=pct(ok, 99), max_ms=max(ok, default=float("nan")),
+                   fived_cpu_pct=100.0 * cpu / wall, wall_s=wall,
+                   errors=";".join("%s: %d" % kv_ for kv_ in sorted(errors.items())),
+                   flood=flood_out.strip())
+        rows.append(row)
+        log("  %s: %d/%d ok, p99 %.2f ms, fived CPU %.0f%%" % (
+            key, len(ok), len(legit), row["p99_ms"], row["fived_cpu_pct"]))
+        r.stop_all()
+        r.netns_del_all()
+    write_csv("attack_legit.csv", ["attack", "rep", "ok", "connect_ms", "first_ms", "b1000_ms",
+                                   "last_ms", "error"], raw)
+    info["attack"] = rows
+
+
+# --- output -----------------------------------------------------------------------
+
+
+def write_csv(name, columns, rows):
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, name), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        w.writeheader()
+        for row in rows:
+            w.writerow({k: ("%.6g" % v if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def gnuplot(name, script, data):
+    os.makedirs(PLOTS, exist_ok=True)
+    dat = os.path.join(PLOTS, name + ".dat")
+    with open(dat, "w") as f:
+        f.write(data)
+    gp = os.path.join(PLOTS, name + ".gp")
+    with open(gp, "w") as f:
+        f.write("set terminal pngcairo size 1100,620 font 'sans,10'\n")
+        f.write("set output '%s.png'\n" % name)
+        f.write(script.replace("DATA", "'%s.dat'" % name))
+    subprocess.run(["gnuplot", name + ".gp"], cwd=PLOTS, check=True)
+    return "plots/%s.png" % name
+
+
+def q(label):
+    return '"%s"' % label.replace('"', "'")
+
+
+BAR_STYLE = """set style data histogram
+set style fill solid 0.85 border -1
+set grid ytics
+set key top left
+set xtics rotate by -25 scale 0
+set bmargin 7
+"""
+
+
+def plots(info):
+    out = {}
+    wan = info.get("wan")
+    if wan:
+        lines = []
+        for s in SYSTEMS_WAN:
+            d = wan[s.key]
+            if not d["first_ms"]:
+                continue
+            lines.append("%s %s" % (q(s.label), " ".join(
+                "%.3f %.3f" % (statistics.mean(d[c]), sd(d[c]))
+                for c in ("first_ms", "b1000_ms", "last_ms"))))
+        out["wan"] = gnuplot("wan_timing", BAR_STYLE + """
+set style histogram errorbars gap 1.5 lw 1
+set ylabel "ms from connect() (mean, error bar = standard deviation)"
+set title "Layer 4 (direct TCP) vs layer 5, 28 ms round trip, pinned to one CPU"
+plot DATA using 2:3:xtic(1) title "first byte", \\
+     '' using 4:5 title "1,000th byte", \\
+     '' using 6:7 title "1,000,000th byte"
+""", "\n".join(lines) + "\n")
+    tput = info.get("tput")
+    if tput:
+        lines = []
+        for s in SYSTEMS_LO:
+            vals = []
+            for pin in ("pinned", "unpinned"):
+                for streams in (1, 8):
+                    v = [x["MBps"] for x in tput if x["system"] == s.key and x["pin"] == pin and
+                         x["streams"] == streams and not math.isnan(x["MBps"])]
+                    vals.append(med(v) if v else float("nan"))
+            if all(math.isnan(v) for v in vals):
+                continue
+            lines.append("%s %s" % (q(s.label), " ".join("%.1f" % v if not math.isnan(v)
+                                                         else "?" for v in vals)))
+        out["tput"] = gnuplot("throughput", BAR_STYLE + """
+set style histogram clustered gap 1.5
+set ylabel "MB/s (median)"
+set title "Loopback throughput"
+plot DATA using 2:xtic(1) title "1 stream, pinned", '' using 3 title "8 streams, pinned", \\
+     '' using 4 title "1 stream, unpinned", '' using 5 title "8 streams, unpinned"
+""", "\n".join(lines) + "\n")
+    rate = info.get("rate")
+    if rate:
+        lines = []
+        for s in SYSTEMS_LO:
+            vals = []
+            for pin in ("pinned", "unpinned"):
+                v = [x["rate"] for x in rate if x["system"] == s.key and x["pin"] == pin]
+                vals.append(med(v) if v else float("nan"))
+            if all(math.isnan(v) for v in vals):
+                continue
+            lines.append("%s %s" % (q(s.label), " ".join("%.1f" % v if not math.isnan(v)
+                                                         else "?" for v in vals)))
+        out["rate"] = gnuplot("session_rate", BAR_STYLE + """
+set style histogram clustered gap 1.5
+set logscale y
+set ylabel "sessions per second (median, log scale)"
+set title "New end-to-end sessions per second on loopback (full handshake, one byte echoed)"
+plot DATA using 2:xtic(1) title "pinned", '' using 3 title "unpinned"
+""", "\n".join(lines) + "\n")
+    mem = info.get("memory")
+    if mem:
+        lines = ["%s %.0f" % (q(x["label"]), x["bytes_per_session"]) for x in mem
+                 if not math.isnan(x["bytes_per_session"])]
+        out["memory"] = gnuplot("memory", BAR_STYLE + """
+set style histogram clustered gap 1.5
+set key off
+set ylabel "bytes of RSS per idle session"
+set title "Memory per idle session (10,000 sessions)"
+plot DATA using 2:xtic(1)
+""", "\n".join(lines) + "\n")
+    att = [x for x in info.get("attack", []) if not x.get("pending")]
+    if att:
+        lines = ["%s %.1f %.3f" % (q(x["attack"]), x["success_pct"], x["p99_ms"]
+                                   if not math.isnan(x["p99_ms"]) else 0) for x in att]
+        out["attack"] = gnuplot("attack", BAR_STYLE + """
+set style histogram clustered gap 1.5
+set key off
+set xtics rotate by -20 scale 0
+set multiplot layout 1,2
+set title "Legitimate sessions that succeed (%)"
+set yrange [0:105]
+plot DATA using 2:xtic(1)
+set title "p99 time to first byte of legitimate sessions (ms)"
+set autoscale y
+plot DATA using 3:xtic(1) lc 2
+unset multiplot
+""", "\n".join(lines) + "\n")
+    return out
+
+
+def versions(r, tools):
+    v = {}
+    for pkg in ("socat", "stunnel4", "spiped", "openssh-server", "openssh-client", "haproxy",
+                "gnuplot-nox", "iproute2", "procps", "util-linux", "python3", "openssl",
+                "libssl3", "libuv1", "libsodium23", "libjansson4", "libinih1", "gcc"):
+        p = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
+                           text=True)
+        v[pkg] = p.stdout.strip() if p.returncode == 0 else "not installed"
+    v["fived"] = subprocess.run([tools.fived, "-V"], capture_output=True,
+                                text=True).stdout.strip()
+    v["five"] = subprocess.run([tools.five, "-V"], capture_output=True,
+                               text=True).stdout.strip() or \
+        subprocess.run([tools.five, "-V"], capture_output=True, text=True).stderr.strip()
+    git = subprocess.run(["git", "-C", tools.repo, "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", tools.repo, "status", "--porcelain", "--", "src",
+                            "include"], capture_output=True, text=True).stdout.strip()
+    v["source"] = "git %s%s" % (git, " with uncommitted changes in src/ or include/"
+                                if dirty else "")
+    v["ssh"] = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
+    p = subprocess.run([tools.stunnel, "-version"], capture_output=True, text=True)
+    m = re.search(r"stunnel \S+ .*", p.stdout + p.stderr)
+    v["stunnel -version"] = m.group(0) if m else "?"
+    m = re.search(r"Running\s+with (OpenSSL \S+)", p.stdout + p.stderr)
+    v["OpenSSL used by stunnel"] = m.group(1) if m else "?"
+    v["haproxy -v"] = subprocess.run(["haproxy", "-v"], capture_output=True,
+                                     text=True).stdout.splitlines()[0]
+    p = subprocess.run(["spiped", "-v"], capture_output=True, text=True)
+    v["spiped -v"] = (p.stdout + p.stderr).strip()
+    v["cc"] = subprocess.run(["cc", "--version"], capture_output=True,
+                             text=True).stdout.splitlines()[0]
+    return v
+
+
+def machine():
+    m = {}
+    with open("/proc/cpuinfo") as f:
+        names = re.findall(r"model name\s*:\s*(.*)", f.read())
+    m["CPU model"] = names[0] if names else "?"
+    m["CPUs"] = str(os.cpu_count())
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    for key in ("Hypervisor vendor", "Virtualization type", "L3 cache", "CPU MHz",
+                "Model name", "Thread(s) per core"):
+        mm = re.search(r"^%s:\s*(.*)$" % re.escape(key), lscpu, re.M)
+        if mm:
+            m[key] = mm.group(1).strip()
+    m["kernel"] = platform.release() + " " + platform.version()
+    with open("/proc/meminfo") as f:
+        mm = re.search(r"MemTotal:\s*(\d+)", f.read())
+    m["memory"] = "%.1f GiB" % (int(mm.group(1)) / 1048576) if mm else "?"
+    with open("/etc/os-release") as f:
+        mm = re.search(r'PRETTY_NAME="(.*)"', f.read())
+    m["distribution"] = mm.group(1) if mm else "?"
+    return m
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in rows:
+        out.append("| " + " | ".join(str(c) for c in row) + " |")
+    return "\n".join(out) + "\n"
+
+
+def label_of(systems, key):
+    for s in systems:
+        if s.key == key:
+            return s.label
+    return key
+
+
+def report_wan(info, pics):
+    wan = info["wan"]
+    base = wan["direct"]
+    conn = info.get("wan_connect", [])
+    cc = info.get("cc", ("?", False, ""))
+    late_max = max((d["late_max"] for d in wan.values() if not math.isnan(d["late_max"])),
+                   default=float("nan"))
+    text = ["## 1. Layer 4 vs layer 5 across a 28 ms round trip\n\n"]
+    text.append(
+        "Two network namespaces (`%s`, client, %s; `%s`, server, %s) joined by a point-to-point "
+        "TUN link through `bench/delayline`, which holds every IP packet %d ms in each direction "
+        "(first in, first out, no loss). The kernel here has no `netem` qdisc, hence the "
+        "delay line. Every process (delay line included, at SCHED_FIFO) is pinned to CPU %s. "
+        "The backend (`benchtool serve`) answers at once; it runs in the server namespace, and "
+        "layer-5 servers reach it over the server's loopback.\n\n" % (
+            NS_A, WAN_CLIENT_IP, NS_B, WAN_SERVER_IP, WAN_DELAY_MS, PIN_CPU))
+    text.append(
+        "**The link, checked:** a TCP connect() across it took %s ms (median of %d; p90 %s ms, "
+        "min %s ms). The delay line was late (beyond its %d ms) by at most %s ms over all "
+        "runs (per system below).\n\n" % (
+            fmt(med(conn), 2), len(conn), fmt(pct(conn, 90), 2), fmt(min(conn, default=float(
+                "nan")), 2), WAN_DELAY_MS, fmt(late_max, 2)))
+    text.append(
+        "**Congestion control:** the namespaces use `%s`. It is the host's choice and cannot "
+        "be changed inside a namespace (`sysctl -w net.ipv4.tcp_congestion_control=cubic` "
+        "there: %s). `tcp_no_metrics_save = 1` so that no run inherits the previous one's "
+        "window.\n\n" % (cc[0], "refused, " + cc[2] if not cc[1] else "accepted"))
+    text.append(
+        "**Definitions.** For each repetition the client (`benchtool ttfb`) takes a monotonic "
+        "time t0 just before its connect() call (for a system reached through a command, "
+        "`ssh -W` or `five`, just before fork()), and as soon as the connection is up sends "
+        "at once, in one write, the session-layer preamble if any (`bench\\r\\n` for fived) "
+        "followed by the request `G 1000000\\n`; the backend answers with 1,000,000 bytes. "
+        "*Time to first byte* is from t0 to the return of the read() that delivers the first "
+        "byte of the backend's answer (fived's own `+\\r\\n` reply is not part of the "
+        "answer); the 1,000th and 1,000,000th byte times are the reads that complete those "
+        "counts in the same transfer. %d repetitions per system, interleaved in blocks of %d "
+        "so that every system sees the same conditions. Bars: mean with standard deviation; "
+        "tables: median, p90 and ratio of medians to direct TCP.\n\n" % (
+            info["cfg"]["wan_reps"], info["cfg"]["wan_block"]))
+    rows = []
+    for s in SYSTEMS_WAN:
+        d = wan.get(s.key)
+        if s.note == PENDING or d is None or not d["first_ms"]:
+            rows.append([s.label, s.layer, PENDING if s.note == PENDING else "failed"] +
+                        [""] * 10)
+            continue
+        row = [s.label, s.layer, "%d/%d" % (d["ok"], d["n"])]
+        for col in ("first_ms", "b1000_ms", "last_ms"):
+            v = d[col]
+            row += [fmt(med(v)), fmt(pct(v, 90)), fmt(sd(v)), ratio(med(v), med(base[col]))]
+        row.append("%s / %s" % (fmt(d["late_max"], 2), fmt(d["late_mean"], 3)))
+        rows.append(row)
+    text.append(table(["system", "layer", "ok", "1st byte median ms", "p90", "sd", "ratio",
+                       "1,000th median ms", "p90", "sd", "ratio", "1,000,000th median ms", "p90",
+                       "sd", "ratio", "delay line late max / mean ms"][:16], rows))
+    text.append("\n![layer 4 vs layer 5](%s)\n" % pics.get("wan", ""))
+    rtt = 2 * WAN_DELAY_MS
+    text.append("\nIn round trips of %d ms (median first byte / %d):\n\n" % (rtt, rtt))
+    for s in SYSTEMS_WAN:
+        d = wan.get(s.key)
+        if d and d["first_ms"]:
+            text.append("- %s: %.2f round trips to the first byte\n" % (
+                s.label, med(d["first_ms"]) / rtt))
+    notes = [s for s in SYSTEMS_WAN if s.note and s.note != PENDING]
+    text.append("\nNotes on the systems:\n\n")
+    for s in notes:
+        text.append("- %s: %s.\n" % (s.label, s.note))
+    text.append("- %s: %s; a clearly marked function in `bench/bench.py` (`%s`) is where "
+                "it plugs in.\n" % (", ".join(s.label for s in SYSTEMS_WAN
+                                               if s.note == PENDING), PENDING,
+                                     "`, `".join(s.start.__name__ for s in SYSTEMS_WAN
+                                                 if s.note == PENDING)))
+    return "".join(text)
+
+
+def tput_stats(tput, key, pin, streams):
+    v = [x for x in tput if x["system"] == key and x["pin"] == pin and x["streams"] == streams
+         and not math.isnan(x["MBps"])]
+    if not v:
+        return None
+    mbps = [x["MBps"] for x in v]
+    secs = [x["seconds"] for x in v]
+    d = dict(n=len(v), median=med(mbps), p90=(v[0]["bytes"] / MB) / pct(secs, 90),
+             faults=med([x.get("server_faults_per_GB", float("nan")) for x in v]))
+    for role in ROLES:
+        d[role] = med([x["cpu_s_per_GB " + role] for x in v])
+    d["total"] = sum(d[role] for role in ROLES)
+    return d
+
+
+def report_tput(info, pics):
+    tput = info["tput"]
+    cfg = info["cfg"]
+    text = ["## 2. Throughput on loopback\n\n"]
+    text.append(
+        "All processes in the namespace `%s` on 127.0.0.1. One stream moves %d MiB from the "
+        "backend to the client; 8 parallel streams move %d MiB each. %d rounds, systems "
+        "interleaved. MB/s = 10^6 bytes per second of payload, from the first connect() to "
+        "the last byte. `p90` is the rate of the 90th-percentile (slow) transfer time. CPU is "
+        "utime+stime from /proc/PID/stat (children and threads included) of every process on "
+        "the path, before and after, in CPU seconds per GB (10^9 bytes) moved; the load "
+        "generator is `benchtool tput` (getrusage). Page faults: minor faults (minflt + "
+        "cminflt) of the server-side processes per GB. Pinned: every process on CPU %s.\n\n" % (
+            NS_LO, cfg["tput_bytes_1"] // MIB, cfg["tput_bytes_8"] // MIB,
+            cfg["tput_rounds"], PIN_CPU))
+    for pin in ("pinned", "unpinned"):
+        for streams in (1, 8):
+            base = tput_stats(tput, "direct", pin, streams)
+            rows = []
+            for s in SYSTEMS_LO:
+                d = tput_stats(tput, s.key, pin, streams)
+                if d is None:
+                    rows.append([s.label, s.layer, PENDING if s.note == PENDING else "failed"]
+                                + [""] * 9)
+                    continue
+                rows.append([s.label, s.layer, fmt(d["median"], 0), fmt(d["p90"], 0),
+                             ratio(d["median"], base["median"] if base else None)] +
+                            [fmt(d[role], 2) for role in ROLES] + [fmt(d["total"], 2),
+                                                                   fmt(d["faults"], 0)])
+            text.append("\n**%s, %d stream%s**\n\n" % (pin.capitalize(), streams,
+                                                       "s" if streams > 1 else ""))
+            text.append(table(["system", "layer", "MB/s median", "p90", "ratio to direct",
+                               "CPU s/GB server side", "client side", "backend",
+                               "load generator", "total", "server-side page faults/GB"],
+                              rows))
+    text.append("\n![throughput](%s)\n" % pics.get("tput", ""))
+    notes = [s for s in SYSTEMS_LO if s.note and s.note != PENDING]
+    if notes:
+        text.append("\nNotes on the systems:\n\n")
+        for s in notes:
+            text.append("- %s: %s.\n" % (s.label, s.note))
+    return "".join(text)
+
+
+def rate_stats(rate, key, pin):
+    v = [x for x in rate if x["system"] == key and x["pin"] == pin]
+    if not v:
+        return None
+    d = dict(n=len(v), median=med([x["rate"] for x in v]), p90=pct([x["rate"] for x in v], 10),
+             sessions=sum(x["sessions"] for x in v), failed=sum(x["failed"] for x in v),
+             lat50=med([x["p50_ms"] for x in v]), lat90=med([x["p90_ms"] for x in v]))
+    for role in ROLES:
+        d[role] = med([x["cpu_us_per_session " + role] for x in v])
+    return d
+
+
+def report_rate(info, pics):
+    rate = info["rate"]
+    cfg = info["cfg"]
+    text = ["## 3. Session rate on loopback\n\n"]
+    text.append(
+        "`benchtool rate` keeps %d sessions in flight; each is a new TCP connection to the "
+        "system's entry point, the full handshake of that system (TLS 1.3 without resumption "
+        "for stunnel, spiped's key exchange, a new channel inside the running `ssh -L`, the "
+        "service line for fived), then `E\\n` and one byte that the backend echoes; the "
+        "session ends when that byte is back. Each round runs %.0f s or %d sessions, "
+        "whichever comes first; %d rounds. `p90` is the 10th-percentile rate over rounds "
+        "(the slow side). CPU per session in microseconds (server side = the server proxy "
+        "and its children). Latency: median over rounds of each round's per-session p50/p90.\n\n"
+        % (cfg["rate_conc"], cfg["rate_seconds"], cfg["rate_max"], cfg["rate_rounds"]))
+    for pin in ("pinned", "unpinned"):
+        base = rate_stats(rate, "direct", pin)
+        rows = []
+        for s in SYSTEMS_LO:
+            d = rate_stats(rate, s.key, pin)
+            if d is None:
+                rows.append([s.label, s.layer, PENDING if s.note == PENDING else "failed"] +
+                            [""] * 9)
+                continue
+            rows.append([s.label, s.layer, fmt(d["median"], 0), fmt(d["p90"], 0),
+                         ratio(d["median"], base["median"] if base else None),
+                         "%d/%d" % (d["failed"], d["sessions"] + d["failed"]),
+                         fmt(d["lat50"], 2), fmt(d["lat90"], 2)] +
+                        [fmt(d[role], 0) for role in ROLES[:3]])
+        text.append("\n**%s**\n\n" % pin.capitalize())
+        text.append(table(["system", "layer", "sessions/s median", "p90", "ratio to direct",
+                           "failed", "session ms p50", "p90", "CPU us/session server side",
+                           "client side", "backend"], rows))
+    text.append("\n![session rate](%s)\n" % pics.get("rate", ""))
+    return "".join(text)
+
+
+def report_memory(info, pics):
+    mem = info["memory"]
+    text = ["## 4. Memory with %d idle sessions\n\n" % info["cfg"]["idle_sessions"]]
+    text.append(
+        "Each idle session is fully established end to end (`benchtool idle`: connect, "
+        "the system's handshake, `E\\n` and one byte echoed by the backend) and then left "
+        "idle; for \"before a request\" the connections send nothing at all. RSS is VmRSS of "
+        "the server-side process (and its children), read before and one second after the "
+        "sessions are up; kernel socket buffers are not in RSS. fived runs with "
+        "`max_connections` and `max_per_source` at 100000, `request_timeout = 10m`; HAProxy "
+        "with `maxconn` as high as the descriptor limit allows; stunnel with its defaults (a "
+        "thread per connection). Unpinned. `bench/run.sh` raises RLIMIT_NOFILE as far as it "
+        "may: here to %d%s. A proxy holds two descriptors per relayed session, so where %d "
+        "sessions do not fit the count is the most that does (column \"idle sessions\"); "
+        "fived's built-in echo service and connections before a request need one.\n\n" % (
+            NOFILE, " (the hard limit: the bench runs without CAP_SYS_RESOURCE, so it cannot "
+            "raise it)" if not has_cap(CAP_SYS_RESOURCE) else "",
+            info["cfg"]["idle_sessions"]))
+    rows = []
+    for x in mem:
+        rows.append([x["label"], x["sessions"], fmt(x["rss_before_kib"] / 1024, 1),
+                     fmt(x["rss_after_kib"] / 1024, 1), fmt(x["bytes_per_session"], 0),
+                     x["threads"], fmt(x["client_side_bytes_per_session"], 0)])
+    fived = next((x for x in mem if x["system"] == "fived"), None)
+    text.append(table(["system", "idle sessions", "RSS before MiB", "RSS after MiB",
+                       "bytes per session", "threads", "client-side stunnel bytes/session"],
+                      rows))
+    if fived:
+        for x in mem:
+            if x is not fived and not math.isnan(x["bytes_per_session"]) and \
+                    fived["bytes_per_session"] > 0:
+                text.append("- %s: %.2f times fived's bytes per relayed session\n" % (
+                    x["label"], x["bytes_per_session"] / fived["bytes_per_session"]))
+    text.append("\n![memory](%s)\n" % pics.get("memory", ""))
+    return "".join(text)
+
+
+def report_attack(info, pics):
+    att = info["attack"]
+    cfg = info["cfg"]
+    text = ["## 5. fived under attack\n\n"]
+    text.append(
+        "fived plain with its default limits (`max_connections` 1024, `max_per_source` 64, "
+        "`request_timeout` 10 s), fived, the backend and the legitimate client pinned to "
+        "CPU %s, the flood (`benchtool flood`) on CPU %s as if from another machine, from "
+        "source addresses of its own (127.66-69.x.y) while legitimate clients come from "
+        "127.0.0.1. Each flood runs %d s and is bounded in connections; one second into it, "
+        "the legitimate client makes %d sessions one after another, 20 ms apart, each a new "
+        "connection with the service line and a 1-byte request, 2 s timeout. Success = the "
+        "byte arrived; a refusal from fived counts as failure. fived's CPU is utime+stime over "
+        "the whole window, in percent of one CPU.\n\n" % (
+            PIN_CPU, ATTACK_CPU, cfg["attack_seconds"], cfg["attack_legit"]))
+    rows = []
+    for x in att:
+        if x.get("pending"):
+            rows.append(["%s: %s" % (x["attack"], x["label"]), PENDING, "", "", "", "", "", ""])
+            continue
+        rows.append(["%s: %s" % (x["attack"], x["label"]), "%d/%d" % (x["ok"], x["attempts"]),
+                     fmt(x["success_pct"], 1),
+                     fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2), fmt(x["fived_cpu_pct"], 0),
+                     x["errors"] or "-", "`%s`" % x["flood"] if x["flood"] else "-"])
+    text.append(table(["flood", "legitimate ok", "success %", "TTFB p50 ms", "TTFB p99 ms",
+                       "fived CPU %", "failures", "flood client's count"], rows))
+    text.append("\n![attack](%s)\n" % pics.get("attack", ""))
+    return "".join(text)
+
+
+def report_extra(info):
+    text = ["## `five HOST echo` and the plain relay against direct TCP\n\n"]
+    fc = info.get("five_cmd", [])
+    text.append(
+        "Time to first byte of the command `five -p %d 127.0.0.1 echo` (fived's built-in echo "
+        "service), from fork() to the first byte on its standard output after one byte was "
+        "written to its standard input, against a direct TCP connection to an echo server "
+        "(connect(), send one byte, first byte back), %d each, on loopback. For scale, two "
+        "more commands timed the same way: `cat` (what starting any process costs here, no "
+        "network) and `socat` as a command-line TCP client to the same echo server.\n\n" % (
+            FIVED_PORT, info["cfg"]["five_reps"]))
+    rows = []
+    for pin in ("pinned", "unpinned"):
+        base = [float(x["first_ms"]) for x in fc if x["pin"] == pin and
+                x["system"] == "direct TCP echo" and x["ok"] == "1"]
+        for name in [n for n, _ in FIVE_COMMAND_ROWS_NAMES()]:
+            v = [float(x["first_ms"]) for x in fc if x["pin"] == pin and x["system"] == name
+                 and x["ok"] == "1"]
+            n = len([x for x in fc if x["pin"] == pin and x["system"] == name])
+            if v:
+                rows.append([pin, name, "%d/%d" % (len(v), n), fmt(med(v), 3),
+                             fmt(pct(v, 90), 3), ratio(med(v), med(base) if base else None)])
+    text.append(table(["", "client", "ok", "median ms", "p90 ms", "ratio to direct TCP"],
+                      rows))
+    big = info.get("big", [])
+    rows = []
+    for pin in ("pinned", "unpinned"):
+        b, f = tput_stats(big, "direct", pin, 1), tput_stats(big, "fived", pin, 1)
+        if b and f:
+            rows.append([pin, b["n"], fmt(b["median"], 0), fmt(f["median"], 0),
+                         ratio(f["median"], b["median"]), fmt(f["server proxy"], 2),
+                         fmt(f["total"], 2), fmt(b["total"], 2)])
+    text.append("\nOne 1 GiB transfer (backend to client, one stream) through fived's plain "
+                "relay against direct TCP, median of the transfers:\n\n")
+    text.append(table(["", "transfers each", "direct MB/s", "through fived MB/s", "ratio",
+                       "fived CPU s/GB", "path CPU s/GB via fived", "path CPU s/GB direct"],
+                      rows))
+    return "".join(text)
+
+
+def FIVE_COMMAND_ROWS_NAMES():
+    return FIVE_COMMAND_ROWS(Tools("/nonexistent", "/nonexistent", "/nonexistent"))
+
+
+def headline(info):
+    out = []
+    wan = info.get("wan")
+    if wan and wan["direct"]["first_ms"] and wan["fived"]["first_ms"]:
+        b = wan["direct"]
+        f = wan["fived"]
+        out.append("- 28 ms round trip, time to first byte: fived plain cold %s ms vs direct "
+                   "TCP %s ms (ratio %s); 1,000,000th byte ratio %s." % (
+                       fmt(med(f["first_ms"])), fmt(med(b["first_ms"])),
+                       ratio(med(f["first_ms"]), med(b["first_ms"])),
+                       ratio(med(f["last_ms"]), med(b["last_ms"]))))
+        others = []
+        for key in ("stunnel", "spiped", "ssh-W", "ssh-L", "five"):
+            d = wan.get(key)
+            if d and d["first_ms"]:
+                others.append("%s %s" % (label_of(SYSTEMS_WAN, key),
+                                         ratio(med(d["first_ms"]), med(b["first_ms"]))))
+        out.append("- Same, other layer-5 choices (first-byte ratio to direct): " +
+                   ", ".join(others) + ".")
+    tput = info.get("tput")
+    if tput:
+        for streams in (1, 8):
+            b, f = tput_stats(tput, "direct", "pinned", streams), \
+                tput_stats(tput, "fived", "pinned", streams)
+            if b and f:
+                out.append("- Loopback throughput, %d stream%s, pinned: fived %s MB/s vs direct "
+                           "%s MB/s (ratio %s), fived %s CPU s/GB." % (
+                               streams, "s" if streams > 1 else "", fmt(f["median"], 0),
+                               fmt(b["median"], 0), ratio(f["median"], b["median"]),
+                               fmt(f["server proxy"], 2)))
+    rate = info.get("rate")
+    if rate:
+        b, f = rate_stats(rate, "direct", "pinned"), rate_stats(rate, "fived", "pinned")
+        if b and f:
+            out.append("- Session rate, pinned: fived %s/s vs direct %s/s (ratio %s), %s us "
+                       "of fived CPU per session." % (fmt(f["median"], 0), fmt(b["median"], 0),
+                                                      ratio(f["median"], b["median"]),
+                                                      fmt(f["server proxy"], 0)))
+    mem = info.get("memory")
+    if mem:
+        f = next((x for x in mem if x["system"] == "fived"), None)
+        if f:
+            out.append("- Memory: %s bytes of fived RSS per idle relayed session (%d sessions)."
+                       % (fmt(f["bytes_per_session"], 0), f["sessions"]))
+    att = info.get("attack")
+    if att:
+        parts = ["%s %s%%" % (x["attack"], fmt(x["success_pct"], 0)) for x in att
+                 if not x.get("pending")]
+        out.append("- Under attack, legitimate success: " + ", ".join(parts) + ".")
+    fc = info.get("five_cmd", [])
+    d = [float(x["first_ms"]) for x in fc if x["pin"] == "pinned" and
+         x["system"] == "direct TCP echo" and x["ok"] == "1"]
+    f = [float(x["first_ms"]) for x in fc if x["pin"] == "pinned" and
+         x["system"] == "five 127.0.0.1 echo" and x["ok"] == "1"]
+    c = [float(x["first_ms"]) for x in fc if x["pin"] == "pinned" and
+         x["system"].startswith("cat ") and x["ok"] == "1"]
+    if d and f:
+        out.append("- `five 127.0.0.1 echo` time to first byte, pinned: %s ms vs direct TCP "
+                   "%s ms (ratio %s); starting a process that does nothing (`cat`) takes %s ms "
+                   "here." % (fmt(med(f), 3), fmt(med(d), 3), ratio(med(f), med(d)),
+                              fmt(med(c), 3)))
+    big = info.get("big", [])
+    b, f = tput_stats(big, "direct", "pinned", 1), tput_stats(big, "fived", "pinned", 1)
+    if b and f:
+        out.append("- One 1 GiB transfer, pinned: through fived %s MB/s vs direct %s MB/s "
+                   "(ratio %s)." % (fmt(f["median"], 0), fmt(b["median"], 0),
+                                    ratio(f["median"], b["median"])))
+    return "\n".join(out) + "\n"
+
+
+def write_report(r, info, pics, started, finished):
+    cfg = info["cfg"]
+    parts = ["# fived benchmarks\n\n"]
+    parts.append(
+        "Generated by `make bench` (`bench/run.sh`, `bench/bench.py`) on %s; the run took "
+        "%.1f minutes%s. Every figure is also given as a ratio to direct TCP measured in the "
+        "same run. This is a %s-CPU virtual machine on which waking a process on the other "
+        "CPU can cost up to a millisecond, so loopback measurements were made both unpinned "
+        "and with every process pinned to CPU %s (`taskset -c %s`); comparisons quote the "
+        "pinned numbers.\n\n" % (
+            time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+            (finished - started) / 60, " (--quick: reduced counts)" if info.get("quick") else "",
+            os.cpu_count(), PIN_CPU, PIN_CPU))
+    parts.append("## Headline (pinned)\n\n" + headline(info) + "\n")
+    parts.append("## Machine\n\n" + table(["", ""], list(info["machine"].items())) + "\n")
+    parts.append("## Versions measured\n\n" + table(["component", "version"],
+                                                    list(info["versions"].items())) + "\n")
+    parts.append(
+        "## Method\n\n"
+        "- Root, network namespaces of the bench's own (`fivebench-*`, deleted at the end): "
+        "`%s` for every loopback measurement, `%s` and `%s` for section 1. In each: `lo` up, "
+        "`ip_local_port_range` 1024-65000, `tcp_tw_reuse` 1, `somaxconn` and "
+        "`tcp_max_syn_backlog` 65535, `tcp_no_metrics_save` 1. Nothing touches the host's "
+        "own network settings.\n"
+        "- The backend and every load generator is `bench/benchtool.c`, built by "
+        "`bench/run.sh` with `cc -O2`. The backend is one epoll thread that answers `G n` "
+        "with n bytes, `E` with an echo, and holds anything else.\n"
+        "- Every peer runs with its packaged defaults except what the measurement needs: "
+        "listen/connect addresses, TLS 1.3 only and one cipher suite for stunnel, connection "
+        "limits raised, logging lowered; configuration files are listed at the end.\n"
+        "- fived runs with `audit_log = none` except where stated.\n"
+        "- Medians and p90 use linear interpolation between order statistics.\n\n" % (
+            NS_LO, NS_A, NS_B))
+    if "wan" in info:
+        parts.append(report_wan(info, pics) + "\n")
+    if "tput" in info:
+        parts.append(report_tput(info, pics) + "\n")
+    if "rate" in info:
+        parts.append(report_rate(info, pics) + "\n")
+    if "memory" in info:
+        parts.append(report_memory(info, pics) + "\n")
+    if "attack" in info:
+        parts.append(report_attack(info, pics) + "\n")
+    if "five_cmd" in info:
+        parts.append(report_extra(info) + "\n")
+    parts.append("## Raw data\n\n")
+    for name in sorted(os.listdir(RESULTS)):
+        parts.append("- [`results/%s`](results/%s)\n" % (name, name))
+    parts.append("\nPlots are made by gnuplot from `plots/*.gp` and `plots/*.dat`.\n\n")
+    parts.append("## Exact commands\n\n`$WORK` is the run's scratch directory (keys, "
+                 "configuration files, logs), removed at the end.\n\n")
+    section = None
+    for sec, cmd in r.commands:
+        if sec != section:
+            parts.append("\n**%s**\n\n" % sec)
+            section = sec
+        parts.append("    %s\n" % cmd)
+    parts.append("\n## Configuration files\n\n")
+    for name in sorted(os.listdir(r.state)):
+        path = os.path.join(r.state, name)
+        if os.path.isfile(path) and re.search(r"\.(conf|cfg)$|_config$", name):
+            with open(path) as f:
+                body = f.read().replace(r.state, "$WORK")
+            parts.append("`%s`:\n\n```\n%s```\n\n" % (name, body))
+    with open(REPORT, "w") as f:
+        f.write("".join(parts))
+
+
+def write_summaries(info):
+    if "tput" in info:
+        write_csv("throughput.csv", list(info["tput"][0].keys()), info["tput"])
+    if "rate" in info:
+        write_csv("session_rate.csv", list(info["rate"][0].keys()), info["rate"])
+    if info.get("big"):
+        write_csv("throughput_1gib.csv", list(info["big"][0].keys()), info["big"])
+    if "five_cmd" in info:
+        write_csv("five_command.csv", ["pin", "system", "rep", "ok", "connect_ms", "first_ms",
+                                       "error"], info["five_cmd"])
+    if "attack" in info:
+        rows = [x for x in info["attack"] if not x.get("pending")]
+        if rows:
+            write_csv("attack.csv", list(rows[0].keys()), rows)
+    if "wan" in info:
+        rows = []
+        for s in SYSTEMS_WAN:
+            d = info["wan"].get(s.key)
+            row = dict(system=s.key, label=s.label, layer=s.layer,
+                       status=s.note if s.note == PENDING else "measured")
+            if d and d["first_ms"]:
+                for col in ("connect_ms", "first_ms", "b1000_ms", "last_ms"):
+                    v = d[col]
+                    if v:
+                        row.update({col + "_median": med(v), col + "_p90": pct(v, 90),
+                                    col + "_mean": statistics.mean(v), col + "_sd": sd(v)})
+                row.update(ok=d["ok"], n=d["n"], late_max_ms=d["late_max"],
+                           late_mean_ms=d["late_mean"])
+            rows.append(row)
+        cols = ["system", "label", "layer", "status", "ok", "n"]
+        for col in ("connect_ms", "first_ms", "b1000_ms", "last_ms"):
+            cols += [col + s for s in ("_median", "_p90", "_mean", "_sd")]
+        write_csv("wan_summary.csv", cols + ["late_max_ms", "late_mean_ms"], rows)
+
+
+SECTIONS = ["wan", "loopback", "memory", "attack"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--state", required=True, help="scratch directory (made by run.sh)")
+    ap.add_argument("--repo", required=True)
+    ap.add_argument("--build", required=True, help="where benchtool and delayline are")
+    ap.add_argument("--quick", action="store_true", help="reduced counts, for development")
+    ap.add_argument("--only", action="append", choices=SECTIONS,
+                    help="run only this section (repeatable)")
+    args = ap.parse_args()
+    cfg = dict(QUICK if args.quick else FULL)
+    only = args.only or SECTIONS
+    r = Runner(args.state, args.repo)
+    tools = Tools(args.state, args.repo, args.build)
+    info = dict(cfg=cfg, quick=args.quick)
+
+    def on_term(sig, frame):
+        raise SystemExit(128 + sig)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    started = time.time()
+    try:
+        info["machine"] = machine()
+        info["versions"] = versions(r, tools)
+        r.section = "setup"
+        tools.make_keys(r)
+        if os.path.isdir(RESULTS):
+            for name in os.listdir(RESULTS):
+                if name.endswith(".csv"):
+                    os.remove(os.path.join(RESULTS, name))
+        if "wan" in only:
+            section_wan(r, tools, cfg, info)
+        if "loopback" in only:
+            section_loopback(r, tools, cfg, info, PIN_CPU)
+            section_loopback(r, tools, cfg, info, None)
+        if "memory" in only:
+            section_memory(r, tools, cfg, info)
+        if "attack" in only:
+            section_attack(r, tools, cfg, info)
+        write_summaries(info)
+        pics = plots(info)
+        finished = time.time()
+        write_report(r, info, pics, started, finished)
+        log("wrote %s in %.1f minutes" % (REPORT, (finished - started) / 60))
+        return 0
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+    finally:
+        r.stop_all()
+        r.netns_del_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1119 @@
+/*
+ * benchtool: the backend and the load generators of fived's benchmarks.
+ *
+ *   benchtool serve [-l ADDR:PORT]... [-e ADDR:PORT]...
+ *   benchtool ttfb  (-c ADDR:PORT | -x) [common] -n BYTES -r REPS [-i MS] [-q REQ] [-- ARGV]
+ *   benchtool tput  -c ADDR:PORT [common] -n BYTES -k STREAMS
+ *   benchtool rate  -c ADDR:PORT [common] -k CONCURRENT -d SECONDS -m MAX
+ *   benchtool idle  -c ADDR:PORT [common] -k COUNT [-C IN_FLIGHT]
+ *   benchtool flood -c ADDR:PORT -M garbage|idle|longline -d SECONDS -k CONCURRENT -m MAX
+ *                   [-H HOLD]
+ *
+ * common: -p PREAMBLE (sent before the request: "echo\r\n" for fived),
+ *         -s STRIP (the reply expected before the service's bytes: "+\r\n"),
+ *         -t SECONDS (per-attempt timeout), -B A.B (bind to source addresses
+ *         A.B.x.y, -S of them), -o FILE (CSV output).  PREAMBLE, STRIP and
+ *         REQ take C escapes \r \n \\.
+ *
+ * The backend ("serve") speaks a tiny protocol on -l listeners; the first
+ * line a client sends picks what happens:
+ *   "G n\n"  send n bytes at once, then wait for the client to close
+ *   "E\n"    echo everything that follows
+ *   other    hold the connection, discard what arrives
+ * -e listeners are plain echo servers without the line.
+ *
+ * The floods: "garbage" connects, sends 1 KiB of random bytes and closes;
+ * "longline" sends printable bytes without a newline until the server
+ * closes or 1 MiB is out, then opens another; "idle" opens connections that
+ * send nothing and holds up to HOLD of them, opening another whenever the
+ * server closes one.  Every flood stops after SECONDS or MAX connections.
+ *
+ * Times are CLOCK_MONOTONIC.  The time to first byte is measured from just
+ * before the client's connect() (or fork(), with -x) to the read() that
+ * returns the first byte of the service's answer, the session layer's own
+ * reply (STRIP) not counted as answer.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LISTEN_MAX      8
+#define LISTEN_BACKLOG  65535
+#define LINE_BYTES      64
+#define IO_BYTES        (256 * 1024)
+#define TEXT_BYTES      256
+#define EVENTS_MAX      256
+#define MARK_BYTES      1000
+#define GARBAGE_BYTES   1024
+#define LONGLINE_LIMIT  (1024 * 1024)
+#define RANDOM_POOL     (64 * 1024)
+#define DEFAULT_TIMEOUT 10.0
+#define NS_PER_MS       1000000.0
+#define NS_PER_S        1000000000LL
+#define MS_PER_S        1000
+#define BYTES_PER_MB    1000000.0
+#define HELD_TAG        (1ULL << 63) /* epoll data of a held flood connection */
+#define DEFAULT_HOLD    5000
+
+/* --- small things -------------------------------------------------------- */
+
+static int64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
+}
+
+static double
+ms_since(int64_t t0, int64_t t)
+{
+	return (double)(t - t0) / NS_PER_MS;
+}
+
+static void
+die(const char *what)
+{
+	fprintf(stderr, "benchtool: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Decodes \r \n \\ \0 in place; returns the length. */
+static size_t
+unescape(char *s)
+{
+	char *r = s, *w = s;
+
+	while (*r != '\0') {
+		if (r[0] == '\\' && r[1] != '\0') {
+			r++;
+			*w++ = *r == 'r' ? '\r' : *r == 'n' ? '\n' : *r == 't' ? '\t' : *r;
+			r++;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
+
+static int
+parse_addr(const char *spec, struct sockaddr_in *sin)
+{
+	char host[TEXT_BYTES];
+	const char *colon = strrchr(spec, ':');
+
+	if (colon == NULL || (size_t)(colon - spec) >= sizeof(host))
+		return -1;
+	memcpy(host, spec, (size_t)(colon - spec));
+	host[colon - spec] = '\0';
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons((uint16_t)atoi(colon + 1));
+	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+}
+
+static void
+set_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+percentile(double *v, size_t n, double p)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_double);
+	i = (size_t)(p * (double)(n - 1) + 0.5);
+	return v[i < n ? i : n - 1];
+}
+
+static void
+sleep_ms(double ms)
+{
+	int64_t ns = (int64_t)(ms * NS_PER_MS);
+	struct timespec ts = {.tv_sec = (time_t)(ns / NS_PER_S), .tv_nsec = (long)(ns % NS_PER_S)};
+
+	nanosleep(&ts, NULL);
+}
+
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* --- options shared by the clients --------------------------------------- */
+
+struct opts {
+	struct sockaddr_in dst;
+	bool have_dst;
+	char pre[TEXT_BYTES], strip[TEXT_BYTES], req[TEXT_BYTES], mode[TEXT_BYTES];
+	size_t pre_len, strip_len, req_len;
+	bool have_req;
+	uint64_t bytes;
+	long reps, streams, max, in_flight, sources, hold;
+	double seconds, interval_ms, timeout;
+	char bind_base[TEXT_BYTES];
+	const char *out;
+	char **argv; /* -x: the command after "--" */
+	unsigned next_source;
+};
+
+/* The client's source address: 127.0.0.1 unless -B asked for many. */
+static void
+bind_source(int fd, struct opts *o)
+{
+	struct sockaddr_in src;
+	char ip[2 * TEXT_BYTES];
+	unsigned k;
+	int one = 1;
+
+	if (o->bind_base[0] == '\0')
+		return;
+	k = o->next_source++ % (unsigned)o->sources % (250 * 250);
+	snprintf(ip, sizeof(ip), "%s.%u.%u", o->bind_base, 1 + k / 250, 1 + k % 250);
+	memset(&src, 0, sizeof(src));
+	src.sin_family = AF_INET;
+	inet_pton(AF_INET, ip, &src.sin_addr);
+	/* Many sources share the ephemeral ports: pick the port at connect(). */
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0)
+		die("bind source");
+}
+
+/* A non-blocking connect; returns the socket (connect in progress) or -1. */
+static int
+start_connect(struct opts *o)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	bind_source(fd, o);
+	set_nodelay(fd);
+	if (connect(fd, (struct sockaddr *)&o->dst, sizeof(o->dst)) != 0 && errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The first bytes a session sends: preamble, then the request. */
+static size_t
+opening(const struct opts *o, char *out, size_t size)
+{
+	size_t n = o->pre_len + o->req_len;
+
+	if (n > size)
+		return 0;
+	memcpy(out, o->pre, o->pre_len);
+	memcpy(out + o->pre_len, o->req, o->req_len);
+	return n;
+}
+
+/* --- serve ------------------------------------------------------------------ */
+
+enum conn_mode { C_LINE, C_SEND, C_ECHO, C_HOLD };
+
+struct conn {
+	int fd;
+	bool listener, raw_echo, want_out;
+	enum conn_mode mode;
+	char line[LINE_BYTES];
+	size_t line_len;
+	uint64_t to_send;
+	char *pending; /* echo bytes the peer has not taken yet */
+	size_t pending_len;
+};
+
+static char pattern[IO_BYTES];
+
+static void
+serve_close(int ep, struct conn *c)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->pending);
+	free(c);
+}
+
+static void
+watch_out(int ep, struct conn *c, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
+
+	if (c->want_out != on) {
+		c->want_out = on;
+		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+	}
+}
+
+/* Sends what c owes; returns -1 when the peer is gone. */
+static int
+serve_flush(int ep, struct conn *c)
+{
+	ssize_t n;
+
+	while (c->mode == C_SEND && c->to_send > 0) {
+		size_t chunk = c->to_send < sizeof(pattern) ? (size_t)c->to_send : sizeof(pattern);
+		if ((n = send(c->fd, pattern, chunk, MSG_NOSIGNAL)) < 0)
+			break;
+		c->to_send -= (uint64_t)n;
+	}
+	while (c->pending_len > 0) {
+		if ((n = send(c->fd, c->pending, c->pending_len, MSG_NOSIGNAL)) < 0)
+			break;
+		memmove(c->pending, c->pending + n, c->pending_len - (size_t)n);
+		c->pending_len -= (size_t)n;
+	}
+	if (errno != EAGAIN && errno != EWOULDBLOCK && (c->to_send > 0 || c->pending_len > 0))
+		return -1;
+	watch_out(ep, c, (c->mode == C_SEND && c->to_send > 0) || c->pending_len > 0);
+	return 0;
+}
+
+static int
+serve_echo(int ep, struct conn *c, const char *data, size_t len)
+{
+	char *grown;
+
+	if (len == 0)
+		return 0;
+	if ((grown = realloc(c->pending, c->pending_len + len)) == NULL)
+		return -1;
+	c->pending = grown;
+	memcpy(c->pending + c->pending_len, data, len);
+	c->pending_len += len;
+	errno = 0;
+	return serve_flush(ep, c);
+}
+
+/* The first line picks the mode; bytes after it belong to that mode. */
+static int
+serve_line(int ep, struct conn *c, const char *data, size_t len)
+{
+	const char *nl = memchr(data, '\n', len);
+	size_t take = nl != NULL ? (size_t)(nl - data) + 1 : len;
+
+	if (c->line_len + take >= sizeof(c->line)) {
+		c->mode = C_HOLD;
+		return 0;
+	}
+	memcpy(c->line + c->line_len, data, take);
+	c->line_len += take;
+	c->line[c->line_len] = '\0';
+	if (nl == NULL)
+		return 0;
+	if (c->line[0] == 'G' && c->line[1] == ' ') {
+		c->mode = C_SEND;
+		c->to_send = strtoull(c->line + 2, NULL, 10);
+		errno = 0;
+		return serve_flush(ep, c);
+	}
+	if (c->line[0] == 'E') {
+		c->mode = C_ECHO;
+		return serve_echo(ep, c, data + take, len - take);
+	}
+	c->mode = C_HOLD;
+	return 0;
+}
+
+static int
+serve_read(int ep, struct conn *c)
+{
+	static char buf[IO_BYTES];
+	ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	if (n == 0)
+		return -1;
+	if (c->raw_echo)
+		return serve_echo(ep, c, buf, (size_t)n);
+	switch (c->mode) {
+	case C_LINE:
+		return serve_line(ep, c, buf, (size_t)n);
+	case C_ECHO:
+		return serve_echo(ep, c, buf, (size_t)n);
+	case C_SEND:
+	case C_HOLD:
+		break;
+	}
+	return 0;
+}
+
+static void
+serve_accept(int ep, struct conn *l)
+{
+	for (;;) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
+		struct epoll_event ev = {.events = EPOLLIN};
+
+		if (fd < 0)
+			return;
+		if ((c = calloc(1, sizeof(*c))) == NULL) {
+			close(fd);
+			return;
+		}
+		set_nodelay(fd);
+		c->fd = fd;
+		c->raw_echo = l->raw_echo;
+		ev.data.ptr = c;
+		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	}
+}
+
+static int
+serve_listen(int ep, const char *spec, bool raw_echo)
+{
+	struct sockaddr_in sin;
+	struct conn *l = calloc(1, sizeof(*l));
+	struct epoll_event ev = {.events = EPOLLIN};
+	int one = 1;
+
+	if (l == NULL || parse_addr(spec, &sin) != 0)
+		return -1;
+	l->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l->fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	    listen(l->fd, LISTEN_BACKLOG) != 0)
+		die(spec);
+	l->listener = true;
+	l->raw_echo = raw_echo;
+	ev.data.ptr = l;
+	return epoll_ctl(ep, EPOLL_CTL_ADD, l->fd, &ev);
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+	struct epoll_event evs[EVENTS_MAX];
+	int ep = epoll_create1(EPOLL_CLOEXEC), c, n, i;
+
+	for (i = 0; i < (int)sizeof(pattern); i++)
+		pattern[i] = (char)('a' + i % 26);
+	while ((c = getopt(argc, argv, "l:e:")) != -1) {
+		if ((c != 'l' && c != 'e') || serve_listen(ep, optarg, c == 'e') != 0) {
+			fprintf(stderr, "benchtool serve: bad listener\n");
+			return 2;
+		}
+	}
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		if ((n = epoll_wait(ep, evs, EVENTS_MAX, -1)) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("epoll_wait");
+		}
+		for (i = 0; i < n; i++) {
+			struct conn *cn = evs[i].data.ptr;
+			if (cn->listener) {
+				serve_accept(ep, cn);
+				continue;
+			}
+			if ((evs[i].events & (EPOLLERR | EPOLLHUP)) && !(evs[i].events & EPOLLIN)) {
+				serve_close(ep, cn);
+				continue;
+			}
+			if (evs[i].events & EPOLLOUT) {
+				errno = 0;
+				if (serve_flush(ep, cn) != 0) {
+					serve_close(ep, cn);
+					continue;
+				}
+			}
+			if ((evs[i].events & EPOLLIN) && serve_read(ep, cn) != 0)
+				serve_close(ep, cn);
+		}
+	}
+}
+
+/* --- one timed session (ttfb) -------------------------------------------- */
+
+struct marks {
+	int64_t t0, connected, first, k1000, last;
+	const char *error;
+	char reason[LINE_BYTES]; /* a refusal's text, when error points here */
+};
+
+/* Counts the answer's bytes as they come, after checking the strip prefix. */
+struct reader {
+	const struct opts *o;
+	size_t stripped;
+	uint64_t got;
+	struct marks *m;
+};
+
+static int
+consume(struct reader *r, const char *p, size_t n, int64_t t)
+{
+	size_t i = 0;
+
+	while (i < n && r->stripped < r->o->strip_len) {
+		if (p[i] != r->o->strip[r->stripped]) {
+			r->m->error = "unexpected reply";
+			if (r->stripped == 0 && p[i] == '-') {
+				/* "- reason": the session layer said no; keep its reason */
+				const char *end = memchr(p + i, '\r', n - i);
+				int len = (int)((end != NULL ? (size_t)(end - p) : n) - i);
+				snprintf(r->m->reason, sizeof(r->m->reason), "refused %.*s",
+				         len < LINE_BYTES ? len : LINE_BYTES - 1, p + i);
+				for (char *c = r->m->reason; *c != '\0'; c++)
+					if (*c == ',' || (unsigned char)*c < ' ')
+						*c = ' '; /* it goes into a CSV field */
+				r->m->error = r->m->reason;
+			}
+			return -1;
+		}
+		i++;
+		r->stripped++;
+	}
+	if (i == n)
+		return 0;
+	if (r->got == 0)
+		r->m->first = t;
+	r->got += n - i;
+	if (r->m->k1000 == 0 && r->got >= MARK_BYTES)
+		r->m->k1000 = t;
+	if (r->got >= r->o->bytes)
+		r->m->last = t;
+	return 0;
+}
+
+/* Reads fd until the answer is complete, the peer closes, or the deadline. */
+static void
+read_answer(int fd, struct reader *r, int64_t deadline)
+{
+	static char buf[IO_BYTES];
+
+	while (r->m->last == 0 && r->m->error == NULL) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int64_t left = deadline - now_ns();
+		ssize_t n;
+
+		if (left <= 0) {
+			r->m->error = "timeout";
+			return;
+		}
+		if (poll(&pfd, 1, (int)(left / 1000000) + 1) <= 0)
+			continue;
+		if ((n = read(fd, buf, sizeof(buf))) < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			r->m->error = "read error";
+			return;
+		}
+		if (n == 0) {
+			r->m->error = "closed early";
+			return;
+		}
+		if (consume(r, buf, (size_t)n, now_ns()) != 0)
+			return;
+	}
+}
+
+static void
+timed_socket(struct opts *o, struct marks *m)
+{
+	struct reader r = {.o = o, .m = m};
+	char first[2 * TEXT_BYTES];
+	size_t len = opening(o, first, sizeof(first));
+	int64_t deadline = now_ns() + (int64_t)(o->timeout * NS_PER_S);
+	struct pollfd pfd;
+	socklen_t sl = sizeof(int);
+	int fd, err = 0;
+
+	m->t0 = now_ns();
+	if ((fd = start_connect(o)) < 0) {
+		m->error = "connect failed";
+		return;
+	}
+	pfd = (struct pollfd){.fd = fd, .events = POLLOUT};
+	if (poll(&pfd, 1, (int)(o->timeout * MS_PER_S)) != 1 ||
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0 || err != 0) {
+		m->error = err != 0 ? "connect refused" : "connect timeout";
+		goto out;
+	}
+	m->connected = now_ns();
+	if (send(fd, first, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		m->error = "send failed";
+		goto out;
+	}
+	read_answer(fd, &r, deadline);
+out:
+	close(fd);
+}
+
+static void
+timed_command(struct opts *o, struct marks *m)
+{
+	struct reader r = {.o = o, .m = m};
+	char first[2 * TEXT_BYTES];
+	size_t len = opening(o, first, sizeof(first));
+	int64_t deadline;
+	int in[2], out[2], status;
+	pid_t pid;
+
+	m->t0 = now_ns();
+	deadline = m->t0 + (int64_t)(o->timeout * NS_PER_S);
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
+		die("pipe");
+	if ((pid = fork()) < 0)
+		die("fork");
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execvp(o->argv[0], o->argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if (write(in[1], first, len) != (ssize_t)len)
+		m->error = "write to command failed";
+	else
+		read_answer(out[0], &r, deadline);
+	close(in[1]);
+	close(out[0]);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+}
+
+static int
+cmd_ttfb(struct opts *o)
+{
+	FILE *out = o->out != NULL ? fopen(o->out, "w") : stdout;
+	double *first = calloc((size_t)o->reps, sizeof(double));
+	size_t ok = 0;
+	long i;
+
+	if (out == NULL || first == NULL)
+		die("output");
+	if (!o->have_req)
+		o->req_len = (size_t)snprintf(o->req, sizeof(o->req), "G %llu\n",
+		                              (unsigned long long)o->bytes);
+	fprintf(out, "rep,ok,connect_ms,first_ms,b1000_ms,last_ms,error\n");
+	for (i = 0; i < o->reps; i++) {
+		struct marks m = {0};
+		if (o->argv != NULL)
+			timed_command(o, &m);
+		else
+			timed_socket(o, &m);
+		if (m.error == NULL)
+			first[ok++] = ms_since(m.t0, m.first);
+		fprintf(out, "%ld,%d,", i, m.error == NULL);
+		if (m.connected != 0)
+			fprintf(out, "%.3f", ms_since(m.t0, m.connected));
+		if (m.error == NULL) {
+			fprintf(out, ",%.3f,", ms_since(m.t0, m.first));
+			if (m.k1000 != 0)
+				fprintf(out, "%.3f", ms_since(m.t0, m.k1000));
+			fprintf(out, ",%.3f,\n", ms_since(m.t0, m.last));
+		} else {
+			fprintf(out, ",,,,%s\n", m.error);
+		}
+		if (o->interval_ms > 0)
+			sleep_ms(o->interval_ms);
+	}
+	if (out != stdout)
+		fclose(out);
+	fprintf(stderr, "ttfb: %zu/%ld ok, first byte median %.3f ms\n", ok, o->reps,
+	        percentile(first, ok, 0.5));
+	free(first);
+	return ok == (size_t)o->reps ? 0 : 3;
+}
+
+/* --- many sessions at once (tput, rate, idle, flood) --------------------- */
+
+enum kind { K_TPUT, K_RATE, K_IDLE, K_GARBAGE, K_FLOOD_IDLE, K_LONGLINE };
+
+struct slot {
+	int fd;
+	bool busy, connected;
+	uint64_t sent;
+	struct reader r;
+	struct marks m;
+};
+
+struct engine {
+	struct opts *o;
+	enum kind kind;
+	int ep;
+	struct slot *slots;
+	int *held;
+	long nheld, live, launched, done, failed, peer_closed;
+	uint64_t bytes_in, bytes_out, payload;
+	double *lat;
+	size_t nlat;
+	char random[RANDOM_POOL];
+};
+
+static bool
+holds(enum kind k)
+{
+	return k == K_IDLE || k == K_FLOOD_IDLE;
+}
+
+static void
+slot_end(struct engine *e, struct slot *s, bool ok)
+{
+	epoll_ctl(e->ep, EPOLL_CTL_DEL, s->fd, NULL);
+	if (ok && holds(e->kind)) {
+		/* A flood keeps watching what it holds, to open another when one is closed. */
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP,
+		                         .data.u64 = HELD_TAG | (uint64_t)e->nheld};
+		if (e->kind == K_FLOOD_IDLE)
+			epoll_ctl(e->ep, EPOLL_CTL_ADD, s->fd, &ev);
+		e->held[e->nheld++] = s->fd;
+		e->live++;
+	} else {
+		close(s->fd);
+	}
+	e->payload += s->r.got;
+	if (ok) {
+		e->done++;
+		if (e->kind == K_RATE)
+			e->lat[e->nlat++] = ms_since(s->m.t0, s->m.last);
+	} else {
+		e->failed++;
+	}
+	s->busy = false;
+}
+
+static void
+slot_launch(struct engine *e, struct slot *s)
+{
+	struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = s};
+
+	memset(s, 0, sizeof(*s));
+	s->r.o = e->o;
+	s->r.m = &s->m;
+	s->m.t0 = now_ns();
+	e->launched++;
+	if ((s->fd = start_connect(e->o)) < 0) {
+		e->failed++;
+		return;
+	}
+	s->busy = true;
+	epoll_ctl(e->ep, EPOLL_CTL_ADD, s->fd, &ev);
+}
+
+/* The connection is up: send what this kind of session sends first. */
+static bool
+slot_connected(struct engine *e, struct slot *s)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = s};
+	char first[2 * TEXT_BYTES];
+	size_t len;
+	size_t off;
+
+	s->connected = true;
+	s->m.connected = now_ns();
+	switch (e->kind) {
+	case K_FLOOD_IDLE:
+		slot_end(e, s, true);
+		return true;
+	case K_GARBAGE:
+		off = (size_t)(e->launched * 7919) % (RANDOM_POOL - GARBAGE_BYTES);
+		if (send(s->fd, e->random + off, GARBAGE_BYTES, MSG_NOSIGNAL) > 0)
+			e->bytes_out += GARBAGE_BYTES;
+		slot_end(e, s, true);
+		return true;
+	case K_LONGLINE:
+		ev.events = EPOLLIN | EPOLLOUT;
+		break;
+	case K_TPUT:
+	case K_RATE:
+	case K_IDLE:
+		len = opening(e->o, first, sizeof(first));
+		if (send(s->fd, first, len, MSG_NOSIGNAL) != (ssize_t)len)
+			return false;
+		break;
+	}
+	epoll_ctl(e->ep, EPOLL_CTL_MOD, s->fd, &ev);
+	return true;
+}
+
+static void
+slot_event(struct engine *e, struct slot *s, uint32_t events)
+{
+	static char buf[IO_BYTES];
+	socklen_t sl = sizeof(int);
+	ssize_t n;
+	int err = 0;
+
+	if (!s->connected) {
+		if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &sl) != 0 || err != 0 ||
+		    !slot_connected(e, s))
+			slot_end(e, s, false);
+		return;
+	}
+	if (e->kind == K_LONGLINE && (events & EPOLLOUT)) {
+		memset(buf, 'A', TEXT_BYTES * 16);
+		while (s->sent < LONGLINE_LIMIT &&
+		       (n = send(s->fd, buf, TEXT_BYTES * 16, MSG_NOSIGNAL)) > 0) {
+			s->sent += (uint64_t)n;
+			e->bytes_out += (uint64_t)n;
+		}
+		if (s->sent >= LONGLINE_LIMIT) {
+			slot_end(e, s, true);
+			return;
+		}
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	if ((n = recv(s->fd, buf, sizeof(buf), 0)) < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			slot_end(e, s, e->kind == K_LONGLINE);
+		return;
+	}
+	if (n == 0) {
+		/* A flood connection the server closed did what it came for. */
+		if (e->kind == K_LONGLINE)
+			e->peer_closed++;
+		slot_end(e, s, e->kind == K_LONGLINE);
+		return;
+	}
+	e->bytes_in += (uint64_t)n;
+	if (e->kind == K_LONGLINE)
+		return;
+	if (consume(&s->r, buf, (size_t)n, now_ns()) != 0) {
+		slot_end(e, s, false);
+		return;
+	}
+	if (s->m.last != 0)
+		slot_end(e, s, true);
+}
+
+static int
+engine_run(struct engine *e)
+{
+	struct opts *o = e->o;
+	struct epoll_event evs[EVENTS_MAX];
+	int64_t start = now_ns(), stop_at, timeout = (int64_t)(o->timeout * NS_PER_S);
+	bool flood = e->kind == K_GARBAGE || e->kind == K_FLOOD_IDLE || e->kind == K_LONGLINE;
+	long i;
+	int n, j;
+
+	stop_at = o->seconds > 0 ? start + (int64_t)(o->seconds * NS_PER_S) : INT64_MAX;
+	for (;;) {
+		int64_t now = now_ns();
+		long busy = 0;
+
+		for (i = 0; i < o->in_flight; i++) {
+			struct slot *s = &e->slots[i];
+			if (s->busy && now - s->m.t0 > timeout)
+				slot_end(e, s, false);
+			if (!s->busy && e->launched < o->max && now < stop_at &&
+			    (e->kind != K_FLOOD_IDLE || e->live + busy < o->hold))
+				slot_launch(e, s);
+			busy += s->busy;
+		}
+		if (flood ? now >= stop_at : busy == 0 && (e->launched >= o->max || now >= stop_at))
+			break;
+		n = epoll_wait(e->ep, evs, EVENTS_MAX, 10);
+		for (j = 0; j < n; j++) {
+			struct slot *s = evs[j].data.ptr;
+			if (evs[j].data.u64 & HELD_TAG) {
+				long k = (long)(evs[j].data.u64 & ~HELD_TAG);
+				epoll_ctl(e->ep, EPOLL_CTL_DEL, e->held[k], NULL);
+				close(e->held[k]);
+				e->held[k] = -1;
+				e->live--;
+				e->peer_closed++;
+			} else if (s->busy) {
+				slot_event(e, s, evs[j].events);
+			}
+		}
+	}
+	/* Flood connections still open at the end are closed with the rest. */
+	for (i = 0; i < o->in_flight; i++)
+		if (e->slots[i].busy)
+			slot_end(e, &e->slots[i], flood);
+	return 0;
+}
+
+static long
+count_closed(const int *fds, long n)
+{
+	long i, closed = 0;
+
+	for (i = 0; i < n; i++) {
+		struct pollfd pfd = {.fd = fds[i], .events = POLLIN | POLLRDHUP};
+		if (fds[i] >= 0 && poll(&pfd, 1, 0) == 1 &&
+		    (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			closed++;
+	}
+	return closed;
+}
+
+static int
+cmd_many(struct opts *o, enum kind kind)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	int64_t t0, t1;
+	double cpu0 = cpu_seconds(), secs;
+	long i;
+	int fd;
+
+	if (e == NULL)
+		die("calloc");
+	e->o = o;
+	e->kind = kind;
+	e->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (o->in_flight <= 0)
+		o->in_flight = o->streams;
+	if (o->max <= 0)
+		o->max = o->in_flight;
+	e->slots = calloc((size_t)o->in_flight, sizeof(*e->slots));
+	e->held = calloc((size_t)o->max, sizeof(int));
+	e->lat = calloc((size_t)o->max, sizeof(double));
+	if (e->slots == NULL || e->held == NULL || e->lat == NULL)
+		die("calloc");
+	if ((fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC)) < 0 ||
+	    read(fd, e->random, sizeof(e->random)) != (ssize_t)sizeof(e->random))
+		die("/dev/urandom");
+	close(fd);
+	if (!o->have_req) {
+		if (kind == K_TPUT)
+			o->req_len = (size_t)snprintf(o->req, sizeof(o->req), "G %llu\n",
+			                              (unsigned long long)o->bytes);
+		else
+			o->req_len = (size_t)snprintf(o->req, sizeof(o->req), "E\nx");
+	}
+	if (kind == K_RATE || kind == K_IDLE)
+		o->bytes = 1;
+	t0 = now_ns();
+	engine_run(e);
+	t1 = now_ns();
+	secs = (double)(t1 - t0) / NS_PER_S;
+	switch (kind) {
+	case K_TPUT:
+		printf("bytes=%llu seconds=%.6f MBps=%.3f failed=%ld cpu=%.3f\n",
+		       (unsigned long long)e->payload, secs,
+		       (double)e->payload / BYTES_PER_MB / secs, e->failed, cpu_seconds() - cpu0);
+		break;
+	case K_RATE:
+		printf("sessions=%ld failed=%ld seconds=%.3f rate=%.1f cpu=%.3f", e->done,
+		       e->failed, secs, (double)e->done / secs, cpu_seconds() - cpu0);
+		printf(" p50_ms=%.3f", percentile(e->lat, e->nlat, 0.5));
+		printf(" p90_ms=%.3f", percentile(e->lat, e->nlat, 0.9));
+		printf(" p99_ms=%.3f\n", percentile(e->lat, e->nlat, 0.99));
+		break;
+	case K_IDLE:
+		printf("ready held=%ld failed=%ld seconds=%.3f\n", e->nheld, e->failed, secs);
+		fflush(stdout);
+		while (read(0, e->random, sizeof(e->random)) > 0)
+			;
+		printf("closed_by_peer=%ld\n", count_closed(e->held, e->nheld));
+		break;
+	case K_GARBAGE:
+	case K_FLOOD_IDLE:
+	case K_LONGLINE:
+		printf("connections=%ld failed=%ld held_at_end=%ld bytes_out=%llu bytes_in=%llu "
+		       "closed_by_server=%ld seconds=%.3f\n",
+		       e->done, e->failed, e->live - count_closed(e->held, e->nheld),
+		       (unsigned long long)e->bytes_out, (unsigned long long)e->bytes_in,
+		       e->peer_closed, secs);
+		break;
+	}
+	fflush(stdout);
+	for (i = 0; i < e->nheld; i++)
+		if (e->held[i] >= 0)
+			close(e->held[i]);
+	return e->failed > 0 && kind == K_TPUT ? 3 : 0;
+}
+
+/* --- main ------------------------------------------------------------------- */
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	        "usage: benchtool serve [-l ADDR:PORT]... [-e ADDR:PORT]...\n"
+	        "       benchtool ttfb (-c ADDR:PORT | -x) [opts] -n BYTES -r REPS [-- ARGV]\n"
+	        "       benchtool tput -c ADDR:PORT [opts] -n BYTES -k STREAMS\n"
+	        "       benchtool rate -c ADDR:PORT [opts] -k CONCURRENT -d SECONDS -m MAX\n"
+	        "       benchtool idle -c ADDR:PORT [opts] -k COUNT [-C IN_FLIGHT]\n"
+	        "       benchtool flood -c ADDR:PORT -M garbage|idle|longline -d S -k N -m MAX [-H "
+	        "HOLD]\n"
+	        "opts: -p PREAMBLE -s STRIP -q REQUEST -t TIMEOUT -i INTERVAL_MS -o CSV\n"
+	        "      -B A.B -S SOURCES (bind to source addresses A.B.x.y)\n");
+}
+
+static void
+set_text(char *dst, size_t *len, const char *src)
+{
+	snprintf(dst, TEXT_BYTES, "%s", src);
+	*len = unescape(dst);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = {.timeout = DEFAULT_TIMEOUT,
+	                 .reps = 1,
+	                 .streams = 1,
+	                 .sources = 1,
+	                 .hold = DEFAULT_HOLD};
+	const char *cmd;
+	bool exec_mode = false;
+	int c;
+
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
+	if (argc < 2) {
+		usage();
+		return 2;
+	}
+	cmd = argv[1];
+	argc--;
+	argv++;
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(argc, argv);
+	while ((c = getopt(argc, argv, "c:xp:s:q:n:r:i:k:d:m:C:t:B:S:M:H:o:")) != -1) {
+		switch (c) {
+		case 'c':
+			if (parse_addr(optarg, &o.dst) != 0) {
+				usage();
+				return 2;
+			}
+			o.have_dst = true;
+			break;
+		case 'x':
+			exec_mode = true;
+			break;
+		case 'p':
+			set_text(o.pre, &o.pre_len, optarg);
+			break;
+		case 's':
+			set_text(o.strip, &o.strip_len, optarg);
+			break;
+		case 'q':
+			set_text(o.req, &o.req_len, optarg);
+			o.have_req = true;
+			break;
+		case 'n':
+			o.bytes = strtoull(optarg, NULL, 10);
+			break;
+		case 'r':
+			o.reps = strtol(optarg, NULL, 10);
+			break;
+		case 'i':
+			o.interval_ms = strtod(optarg, NULL);
+			break;
+		case 'k':
+			o.streams = strtol(optarg, NULL, 10);
+			break;
+		case 'd':
+			o.seconds = strtod(optarg, NULL);
+			break;
+		case 'm':
+			o.max = strtol(optarg, NULL, 10);
+			break;
+		case 'C':
+			o.in_flight = strtol(optarg, NULL, 10);
+			break;
+		case 't':
+			o.timeout = strtod(optarg, NULL);
+			break;
+		case 'B':
+			snprintf(o.bind_base, sizeof(o.bind_base), "%s", optarg);
+			break;
+		case 'S':
+			o.sources = strtol(optarg, NULL, 10);
+			break;
+		case 'H':
+			o.hold = strtol(optarg, NULL, 10);
+			break;
+		case 'M':
+			snprintf(o.mode, sizeof(o.mode), "%s", optarg);
+			break;
+		case 'o':
+			o.out = optarg;
+			break;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (exec_mode) {
+		if (optind >= argc) {
+			usage();
+			return 2;
+		}
+		o.argv = argv + optind;
+	} else if (!o.have_dst || o.sources < 1) {
+		usage();
+		return 2;
+	}
+	if (strcmp(cmd, "ttfb") == 0)
+		return cmd_ttfb(&o);
+	if (strcmp(cmd, "tput") == 0)
+		return cmd_many(&o, K_TPUT);
+	if (strcmp(cmd, "rate") == 0) {
+		o.in_flight = o.streams;
+		return cmd_many(&o, K_RATE);
+	}
+	if (strcmp(cmd, "idle") == 0) {
+		o.max = o.streams;
+		return cmd_many(&o, K_IDLE);
+	}
+	if (strcmp(cmd, "flood") == 0) {
+		o.in_flight = o.streams;
+		if (strcmp(o.mode, "garbage") == 0)
+			return cmd_many(&o, K_GARBAGE);
+		if (strcmp(o.mode, "idle") == 0)
+			return cmd_many(&o, K_FLOOD_IDLE);
+		if (strcmp(o.mode, "longline") == 0)
+			return cmd_many(&o, K_LONGLINE);
+	}
+	usage();
+	return 2;
+}

@@ -1,0 +1,409 @@
+/*
+ * The client side of AUTH (docs/PROTOCOL.md section 4): pubkey with
+ * OpenSSH Ed25519 keys (a key file, or ssh-agent), password answering
+ * fived's PAM prompts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "client/agent.h"
+#include "client/internal.h"
+#include "common/b64.h"
+#include "common/util.h"
+#include "crypto/sshkey.h"
+#include "five.h"
+#include "proto/auth.h"
+#include "proto/line.h"
+
+#define KEYS_MAX    16 /* candidate keys tried, at most */
+#define ANSWER_MAX  AUTH_RESPONSE_MAX
+#define DEFAULT_KEY "/.ssh/id_ed25519"
+#define ASKPASS_ENV "FIVE_ASKPASS"
+
+/* A key to try: signed with locally (has_secret) or through ssh-agent. */
+struct candidate {
+	uint8_t pk[AUTH_PK_LEN];
+	uint8_t sk[SSHKEY_ED25519_SECLEN];
+	bool has_secret;
+};
+
+struct keyring {
+	struct candidate keys[KEYS_MAX];
+	size_t n;
+	const char *agent; /* $SSH_AUTH_SOCK, or NULL */
+};
+
+static const char *
+login_name(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+
+	return pw != NULL ? pw->pw_name : NULL;
+}
+
+/* --- keys ------------------------------------------------------------------ */
+
+static int
+read_small_file(const char *path, char *buf, size_t size, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size);
+	close(fd);
+	if (n < 0 || (size_t)n == size)
+		return -1;
+	*len = (size_t)n;
+	return 0;
+}
+
+/* Adds the key in path; an encrypted one only as a public key for the agent. */
+static int
+add_key_file(struct keyring *kr, const char *path, bool required, struct five_error *err)
+{
+	struct candidate *c = &kr->keys[kr->n];
+	char text[SSHKEY_FILE_MAX + 1];
+	const char *why;
+	size_t len;
+	int r;
+
+	if (kr->n == KEYS_MAX)
+		return 0;
+	if (read_small_file(path, text, sizeof(text), &len) != 0) {
+		if (required)
+			return five_fail(err, FIVE_ERR_USAGE, "%s: %s", path, strerror(errno));
+		return 0;
+	}
+	r = sshkey_parse_private(text, len, c->sk, c->pk, &why);
+	sodium_memzero(text, sizeof(text));
+	if (r == 0) {
+		c->has_secret = true;
+		kr->n++;
+	} else if (r == SSHKEY_ENCRYPTED && kr->agent != NULL) {
+		kr->n++;
+	} else if (required) {
+		return five_fail(err, FIVE_ERR_USAGE, "%s: %s", path, why);
+	}
+	return 0;
+}
+
+static int
+gather_keys(struct keyring *kr, const struct five_auth *a, struct five_error *err)
+{
+	uint8_t agent_keys[KEYS_MAX][32];
+	char path[4096], msg[AGENT_ERR_MAX];
+	const char *home = getenv("HOME");
+	size_t n = 0, i;
+
+	memset(kr, 0, sizeof(*kr));
+	kr->agent = getenv("SSH_AUTH_SOCK");
+	if (kr->agent != NULL && kr->agent[0] == '\0')
+		kr->agent = NULL;
+	if (a->key_file != NULL)
+		return add_key_file(kr, a->key_file, true, err);
+	if (kr->agent != NULL &&
+	    agent_list(kr->agent, agent_keys, KEYS_MAX, &n, msg, sizeof(msg)) == 0)
+		for (i = 0; i < n && kr->n < KEYS_MAX; i++)
+			memcpy(kr->keys[kr->n++].pk, agent_keys[i], 32);
+	if (home != NULL &&
+	    snprintf(path, sizeof(path), "%s%s", home, DEFAULT_KEY) < (int)sizeof(path))
+		return add_key_file(kr, path, false, err);
+	return 0;
+}
+
+static void
+wipe_keys(struct keyring *kr)
+{
+	sodium_memzero(kr, sizeof(*kr));
+}
+
+static int
+sign(const struct keyring *kr, const struct candidate *c, const uint8_t *data, size_t len,
+     uint8_t sig[AUTH_SIG_LEN], struct five_error *err)
+{
+	char msg[AGENT_ERR_MAX];
+
+	if (c->has_secret) {
+		crypto_sign_detached(sig, NULL, data, len, c->sk);
+		return 0;
+	}
+	if (agent_sign(kr->agent, c->pk, data, len, sig, msg, sizeof(msg)) != 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "ssh-agent: %s", msg);
+	return 0;
+}
+
+/* --- the exchange ---------------------------------------------------------- */
+
+static int
+read_reply(int fd, const struct five_options *o, char *line, size_t size, struct five_error *err)
+{
+	return five_read_line(fd, o->timeout_ms, line, size, err);
+}
+
+/* "+ CHALLENGE <session-id> <nonce>" */
+static int
+parse_challenge(const char *line, char sid[AUTH_SESSION_ID_LEN + 1], uint8_t nonce[AUTH_NONCE_LEN])
+{
+	const char *p = line + strlen("+ CHALLENGE ");
+	size_t len;
+
+	if (strncmp(line, "+ CHALLENGE ", 12) != 0 || strlen(p) < AUTH_SESSION_ID_LEN + 2 ||
+	    p[AUTH_SESSION_ID_LEN] != ' ')
+		return -1;
+	memcpy(sid, p, AUTH_SESSION_ID_LEN);
+	sid[AUTH_SESSION_ID_LEN] = '\0';
+	p += AUTH_SESSION_ID_LEN + 1;
+	if (b64_decode(p, strlen(p), NULL, sodium_base64_VARIANT_ORIGINAL, nonce, AUTH_NONCE_LEN,
+	               &len) != 0 ||
+	    len != AUTH_NONCE_LEN)
+		return -1;
+	return 0;
+}
+
+/*
+ * One pubkey attempt up to the signature: 1 with the SIGNATURE line in
+ * tail, 0 when fived does not accept this key, -1 on error.
+ */
+static int
+try_key(int fd, const struct five_options *o, const char *user, const struct keyring *kr,
+        const struct candidate *c, bool pipeline, char *tail, size_t size, struct five_error *err)
+{
+	char request[LINE_MAX_BYTES + 32], line[FIVE_LINE_MAX], sid[AUTH_SESSION_ID_LEN + 1];
+	char user_line[LINE_MAX_BYTES];
+	uint8_t nonce[AUTH_NONCE_LEN], data[AUTH_SIGNED_MAX], sig[AUTH_SIG_LEN];
+	size_t len;
+
+	if (auth_user_line(user, c->pk, user_line, sizeof(user_line)) != 0)
+		return five_fail(err, FIVE_ERR_USAGE, "invalid user name \"%s\"", user);
+	/*
+	 * When pubkey is the only method, the USER line goes along with AUTH,
+	 * saving a round trip: fived reads it once it has chosen pubkey.
+	 */
+	snprintf(request, sizeof(request), "AUTH pubkey\r\n%s", pipeline ? user_line : "");
+	if (five_send_all(fd, request, strlen(request), err) != 0 ||
+	    read_reply(fd, o, line, sizeof(line), err) != 0)
+		return -1;
+	if (strcmp(line, "+ SUCCESS pubkey") != 0)
+		return five_check_reply(line, err) == 0
+		               ? five_fail(err, FIVE_ERR_PROTOCOL, "unexpected \"%.64s\"", line)
+		               : -1;
+	if (!pipeline && five_send_all(fd, user_line, strlen(user_line), err) != 0)
+		return -1;
+	if (read_reply(fd, o, line, sizeof(line), err) != 0)
+		return -1;
+	if (line[0] == '-')
+		return 0;
+	if (parse_challenge(line, sid, nonce) != 0 ||
+	    auth_signed_data(sid, nonce, user, c->pk, NULL, 0, data, sizeof(data), &len) != 0)
+		return five_fail(err, FIVE_ERR_PROTOCOL, "malformed challenge");
+	if (sign(kr, c, data, len, sig, err) != 0 || auth_signature_line(sig, tail, size) != 0)
+		return -1;
+	return 1;
+}
+
+static int
+pubkey(int fd, const struct five_options *o, const char *user, bool pipeline, char *tail,
+       size_t size, struct five_error *err)
+{
+	struct keyring kr;
+	size_t i;
+	int r = 0;
+
+	if (gather_keys(&kr, o->auth, err) != 0)
+		return -1;
+	for (i = 0; i < kr.n && r == 0; i++)
+		r = try_key(fd, o, user, &kr, &kr.keys[i], pipeline, tail, size, err);
+	wipe_keys(&kr);
+	if (r == 0)
+		return five_fail(err, FIVE_ERR_REFUSED,
+		                 kr.n == 0 ? "no Ed25519 key to offer" : "no key was accepted");
+	return r < 0 ? -1 : 0;
+}
+
+/* --- password ---------------------------------------------------------------- */
+
+static int
+ask_tty(const char *prompt, int echo, char *answer, size_t size)
+{
+	struct termios saved, quiet;
+	FILE *tty = fopen("/dev/tty", "r+");
+	int r = -1;
+
+	if (tty == NULL)
+		return -1;
+	fprintf(tty, "%s", prompt);
+	fflush(tty);
+	if (!echo && tcgetattr(fileno(tty), &saved) == 0) {
+		quiet = saved;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	}
+	if (fgets(answer, (int)size, tty) != NULL) {
+		answer[strcspn(answer, "\r\n")] = '\0';
+		r = 0;
+	}
+	if (!echo) {
+		tcsetattr(fileno(tty), TCSAFLUSH, &saved);
+		fputc('\n', tty);
+	}
+	fclose(tty);
+	return r;
+}
+
+/* $FIVE_ASKPASS PROMPT: its first line of output is the answer, as with SSH_ASKPASS. */
+static int
+ask_program(const char *program, const char *prompt, char *answer, size_t size)
+{
+	int p[2], status;
+	size_t got = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		dup2(p[1], STDOUT_FILENO);
+		execlp(program, program, prompt, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	while (pid > 0 && got + 1 < size && (n = read(p[0], answer + got, size - 1 - got)) > 0)
+		got += (size_t)n;
+	close(p[0]);
+	answer[got] = '\0';
+	answer[strcspn(answer, "\r\n")] = '\0';
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+ask(const struct five_auth *a, const char *prompt, int echo, char *answer, size_t size)
+{
+	const char *program = getenv(ASKPASS_ENV);
+
+	if (a->ask != NULL)
+		return a->ask(a->ask_arg, prompt, echo, answer, size);
+	if (program != NULL && program[0] != '\0')
+		return ask_program(program, prompt, answer, size);
+	return ask_tty(prompt, echo, answer, size);
+}
+
+/* One server line of a password exchange: 1 done, 0 go on, -1 failed. */
+static int
+password_step(int fd, const struct five_options *o, const char *line, struct five_error *err)
+{
+	char answer[ANSWER_MAX + 1], out[LINE_MAX_BYTES];
+	bool echo = strncmp(line, "+ PROMPT-ECHO-ON ", 17) == 0;
+	int r;
+
+	if (strncmp(line, "+ Authentication as ", 20) == 0)
+		return 1;
+	if (strncmp(line, "+ INFO ", 7) == 0 || strncmp(line, "+ ERROR ", 8) == 0) {
+		fprintf(stderr, "%s\n", strchr(line + 2, ' ') + 1);
+		return 0;
+	}
+	if (!echo && strncmp(line, "+ PROMPT-ECHO-OFF ", 18) != 0)
+		return five_check_reply(line, err) == 0
+		               ? five_fail(err, FIVE_ERR_PROTOCOL, "unexpected \"%.64s\"", line)
+		               : -1;
+	if (ask(o->auth, strchr(line + 2, ' ') + 1, echo, answer, sizeof(answer)) != 0) {
+		sodium_memzero(answer, sizeof(answer));
+		return five_fail(err, FIVE_ERR_REFUSED, "no answer to \"%s\"", line + 2);
+	}
+	r = auth_response_line((const uint8_t *)answer, strlen(answer), out, sizeof(out));
+	sodium_memzero(answer, sizeof(answer));
+	if (r != 0 || five_send_all(fd, out, strlen(out), err) != 0) {
+		sodium_memzero(out, sizeof(out));
+		return r != 0 ? five_fail(err, FIVE_ERR_USAGE, "answer too long") : -1;
+	}
+	sodium_memzero(out, sizeof(out));
+	return 0;
+}
+
+static int
+password(int fd, const struct five_options *o, const char *user, struct five_error *err)
+{
+	char request[LINE_MAX_BYTES + 32], line[FIVE_LINE_MAX];
+	int r = 0;
+
+	memcpy(request, "AUTH password\r\n", 15);
+	if (auth_user_line(user, NULL, request + 15, sizeof(request) - 15) != 0)
+		return five_fail(err, FIVE_ERR_USAGE, "invalid user name \"%s\"", user);
+	if (five_send_all(fd, request, strlen(request), err) != 0 ||
+	    read_reply(fd, o, line, sizeof(line), err) != 0 || five_check_reply(line, err) != 0)
+		return -1;
+	while (r == 0) {
+		if (read_reply(fd, o, line, sizeof(line), err) != 0)
+			return -1;
+		r = password_step(fd, o, line, err);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+/* --- entry points -------------------------------------------------------- */
+
+int
+five_auth_pipelined(int fd, const struct five_options *o, char *tail, size_t size, size_t *tail_len,
+                    unsigned *pending, struct five_error *err)
+{
+	const struct five_auth *a = o->auth;
+	const char *methods = a->methods != NULL ? a->methods : "pubkey";
+	const char *user = a->user != NULL ? a->user : login_name();
+	enum auth_method m[AUTH_METHODS_MAX];
+	size_t n, i;
+
+	*tail_len = 0;
+	*pending = 0;
+	if (user == NULL)
+		return five_fail(err, FIVE_ERR_USAGE, "no user name");
+	if (auth_methods_parse(methods, m, AUTH_METHODS_MAX, &n) != 0 || n == 0)
+		return five_fail(err, FIVE_ERR_USAGE, "unknown authentication methods \"%s\"",
+		                 methods);
+	for (i = 0; i < n; i++) {
+		if (m[i] == AUTH_PUBKEY && pubkey(fd, o, user, n == 1, tail, size, err) == 0) {
+			*tail_len = strlen(tail);
+			*pending = 1;
+			return 0;
+		}
+		if (m[i] == AUTH_PASSWORD && password(fd, o, user, err) == 0)
+			return 0;
+		/* A refusal lets the next method try; anything else ends it. */
+		if (err->step != FIVE_ERR_REFUSED)
+			return -1;
+	}
+	return -1;
+}
+
+int
+five_authenticate(int fd, const struct five_options *opts, struct five_error *err)
+{
+	struct five_options o;
+	char tail[LINE_MAX_BYTES], line[FIVE_LINE_MAX];
+	unsigned pending;
+	size_t len;
+
+	five_options_resolve(opts, &o);
+	if (o.auth == NULL)
+		return 0;
+	if (five_auth_pipelined(fd, &o, tail, sizeof(tail), &len, &pending, err) != 0)
+		return -1;
+	if (pending == 0)
+		return 0;
+	if (five_send_all(fd, tail, len, err) != 0 ||
+	    read_reply(fd, &o, line, sizeof(line), err) != 0 || five_check_reply(line, err) != 0)
+		return -1;
+	return 0;
+}
