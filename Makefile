@@ -80,9 +80,9 @@ $(FIVE_LIB): $(call obj,$(CLIENT_SRC) $(CORE_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(FIVE_SO): $(call obj,$(CLIENT_SRC) $(CORE_SRC))
+$(FIVE_SO): $(call obj,$(CLIENT_SRC) $(CORE_SRC)) src/client/libfive.map
 	$(CC) -shared -Wl,-soname,libfive.so.0 -Wl,--version-script=src/client/libfive.map \
-		$(LDFLAGS) -o $@ $^ $(LDLIBS)
+		$(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(FIVED): $(call obj,src/server/main.c) $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
