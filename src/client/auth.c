@@ -217,17 +217,18 @@ pubkey(int fd, const struct five_options *o, const char *user, bool pipeline, ch
        size_t size, struct five_error *err)
 {
 	struct keyring kr;
-	size_t i;
+	size_t i, offered;
 	int r = 0;
 
 	if (gather_keys(&kr, o->auth, err) != 0)
 		return -1;
+	offered = kr.n;
 	for (i = 0; i < kr.n && r == 0; i++)
 		r = try_key(fd, o, user, &kr, &kr.keys[i], pipeline, tail, size, err);
 	wipe_keys(&kr);
 	if (r == 0)
 		return five_fail(err, FIVE_ERR_REFUSED,
-		                 kr.n == 0 ? "no Ed25519 key to offer" : "no key was accepted");
+		                 offered == 0 ? "no Ed25519 key to offer" : "no key was accepted");
 	return r < 0 ? -1 : 0;
 }
 

@@ -1,13 +1,12 @@
 """Delivery to backends: TCP, Unix, exec; pipelining, half-close, PROXY headers."""
 
-import ipaddress
 import os
 import socket
-import struct
 import threading
 import time
 
 from conftest import SLOW, connect, exchange, free_port, recv_all, recv_line, wait_for
+from fivewire import parse_proxy_v2
 
 
 def test_tcp_backend_gets_pipelined_bytes_in_order(fived, sentinel):
@@ -142,24 +141,6 @@ def test_half_close_backend_to_client(fived):
     closed = wait_for(lambda: f.events("closed"), what="closed event")
     assert closed[-1]["reason"] == "done"
     assert closed[-1]["bytes_in"] == len(b"still talking")
-
-
-def parse_proxy_v2(data):
-    assert data[:12] == b"\r\n\r\n\x00\r\nQUIT\n"
-    ver_cmd, fam, length = struct.unpack("!BBH", data[12:16])
-    body = data[16:16 + length]
-    assert ver_cmd == 0x21
-    src = dst = None
-    if fam == 0x11:
-        src = (str(ipaddress.ip_address(body[0:4])), struct.unpack("!H", body[8:10])[0])
-        dst = (str(ipaddress.ip_address(body[4:8])), struct.unpack("!H", body[10:12])[0])
-        body = body[12:]
-    tlvs = {}
-    while body:
-        t, n = body[0], struct.unpack("!H", body[1:3])[0]
-        tlvs[t] = body[3:3 + n]
-        body = body[3 + n:]
-    return src, dst, tlvs, data[16 + length:]
 
 
 def test_proxy_protocol_v2(fived, sentinel):

@@ -2,11 +2,13 @@
 
 import os
 import shutil
+import socket
 import subprocess
 
 import pytest
 
-from conftest import FIVE, SLOW, free_port, run_five, wait_for, wait_port
+from conftest import FIVE, SLOW, connect as socket_connect, free_port, recv_all, run_five, \
+    wait_for, wait_port
 
 
 def need(*programs):
@@ -143,3 +145,66 @@ def test_curl_through_local_forwarder(fived, tmp_path, process):
         assert r.returncode == 0, r.stderr
         assert r.stdout == "served by python behind fived\n"
     wait_for(lambda: len(f.events("granted")) >= 3)
+
+
+def test_openssh_only_after_fived_pubkey(fived, tmp_path, process):
+    """sshd sits behind a service that needs authentication: ssh reaches it only
+    through five -i, which authenticates to fived with an OpenSSH key first."""
+    sshd_port, keys = start_sshd(tmp_path, process)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    authorized = tmp_path / "fived_keys"
+    authorized.write_text('principals="%s" %s' % (user, (keys / "user.pub").read_text()))
+    authorized.chmod(0o644)
+    f = fived("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = @AUDIT@\nauthorized_keys = %s\n"
+              "[service:ssh]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
+              % (authorized, sshd_port))
+    target = ["%s@127.0.0.1" % user, "echo through fived with its key"]
+    plain = subprocess.run(ssh_args(keys, "%s -p %d %%h ssh" % (FIVE, f.port), tmp_path)
+                           + target, capture_output=True, text=True, timeout=30 * SLOW)
+    assert plain.returncode != 0 and "unknown service" in plain.stderr
+    r = subprocess.run(ssh_args(keys, "%s -i %s -p %d %%h ssh" % (FIVE, keys / "user", f.port),
+                                tmp_path) + target,
+                       capture_output=True, text=True, timeout=30 * SLOW)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "through fived with its key\n"
+    assert f.events("authenticated")[0]["identity"] == user
+
+
+def test_haproxy_reads_the_proxy_v2_header(fived, tmp_path, process, sentinel):
+    """HAProxy, a PROXY-protocol server not written here, accepts fived's v2 header
+    (TLVs included) and sees the client's address, the vhost and the session id.
+    (Debian 12's HAProxy 2.6 cannot fetch application TLVs: fc_pp_tlv came in 2.9.)"""
+    need("/usr/sbin/haproxy")
+    backend = sentinel("echo")
+    front = free_port()
+    log = tmp_path / "haproxy.log"
+    conf = tmp_path / "haproxy.cfg"
+    conf.write_text("""global
+    log stdout format raw local0
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 10s
+    timeout server 10s
+frontend fived_in
+    bind 127.0.0.1:%d accept-proxy
+    log global
+    log-format "client=%%ci:%%cp vhost=%%[fc_pp_authority] session=%%[fc_pp_unique_id]"
+    default_backend app
+backend app
+    server s 127.0.0.1:%d
+""" % (front, backend.port))
+    with open(log, "wb") as fh:
+        process(["/usr/sbin/haproxy", "-db", "-f", str(conf)], stdout=fh, stderr=fh)
+        wait_port(front)
+    f = fived("[service:web]\nbackend = tcp:127.0.0.1:%d\nproxy_protocol = v2\n"
+              "[vhost:shop.example]\nservices = web\n" % front)
+    with socket_connect(f.port) as c:
+        c.sendall(b"HOST shop.example\r\nweb\r\nthrough haproxy")
+        c.shutdown(socket.SHUT_WR)
+        out = recv_all(c)
+        client = c.getsockname()
+    assert out == b"+ shop.example\r\n+\r\nthrough haproxy"
+    session = f.events("granted")[0]["session"]
+    line = "client=%s:%d vhost=shop.example session=%s" % (client[0], client[1], session)
+    wait_for(lambda: line in log.read_text(), what="HAProxy's log line")

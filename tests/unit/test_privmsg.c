@@ -1,0 +1,90 @@
+/* Privilege separation messages: what the monitor accepts, and nothing else. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/privmsg.h"
+
+static void
+test_round_trip(void **state)
+{
+	struct priv_request req = {.type = PRIV_PUBKEY_CHECK}, back;
+	uint8_t msg[PRIVMSG_REQUEST_MAX];
+	uint32_t type, len;
+	size_t n;
+
+	strcpy(req.user, "alice");
+	memset(req.pk, 7, sizeof(req.pk));
+	strcpy(req.peer_ip, "192.0.2.1");
+	assert_int_equal(privmsg_request_encode(&req, msg, sizeof(msg), &n), 0);
+	assert_int_equal(privmsg_header_decode(msg, &type, &len, PRIVMSG_REQUEST_MAX), 0);
+	assert_int_equal(type, PRIV_PUBKEY_CHECK);
+	assert_int_equal(len, n - PRIVMSG_HEADER);
+	assert_int_equal(privmsg_request_decode(type, msg + PRIVMSG_HEADER, len, &back), 0);
+	assert_string_equal(back.user, "alice");
+	assert_memory_equal(back.pk, req.pk, sizeof(req.pk));
+	assert_string_equal(back.peer_ip, "192.0.2.1");
+}
+
+static void
+test_malformed_requests(void **state)
+{
+	struct priv_request req = {.type = PRIV_PAM_START}, back;
+	uint8_t msg[PRIVMSG_REQUEST_MAX], hdr[PRIVMSG_HEADER] = {0, 0, 0, 9, 0, 0, 0, 0};
+	uint32_t type, len;
+	size_t n;
+
+	assert_int_equal(privmsg_header_decode(hdr, &type, &len, PRIVMSG_REQUEST_MAX), -1);
+	hdr[3] = PRIV_CONFIG;
+	hdr[6] = 0x10; /* 4096 bytes: more than any request */
+	assert_int_equal(privmsg_header_decode(hdr, &type, &len, PRIVMSG_REQUEST_MAX), -1);
+	strcpy(req.user, "alice");
+	assert_int_equal(privmsg_request_encode(&req, msg, sizeof(msg), &n), 0);
+	len = (uint32_t)(n - PRIVMSG_HEADER);
+	/* Trailing bytes, a short body, the wrong type for the body, a bad user name. */
+	assert_int_equal(
+	        privmsg_request_decode(PRIV_PAM_START, msg + PRIVMSG_HEADER, len + 1, &back), -1);
+	assert_int_equal(
+	        privmsg_request_decode(PRIV_PAM_START, msg + PRIVMSG_HEADER, len - 1, &back), -1);
+	assert_int_equal(
+	        privmsg_request_decode(PRIV_PUBKEY_CHECK, msg + PRIVMSG_HEADER, len, &back), -1);
+	assert_int_equal(privmsg_request_decode(PRIV_CONFIG, msg + PRIVMSG_HEADER, len, &back), -1);
+	strcpy(req.user, "al ice");
+	assert_int_equal(privmsg_request_encode(&req, msg, sizeof(msg), &n), 0);
+	assert_int_equal(privmsg_request_decode(PRIV_PAM_START, msg + PRIVMSG_HEADER,
+	                                        n - PRIVMSG_HEADER, &back),
+	                 -1);
+}
+
+static void
+test_replies(void **state)
+{
+	uint8_t msg[64];
+	struct priv_reply r;
+	size_t n;
+
+	assert_int_equal(privmsg_reply_encode(PRIV_LISTEN, false, "13", 2, msg, sizeof(msg), &n),
+	                 0);
+	assert_int_equal(privmsg_reply_decode(msg + PRIVMSG_HEADER, n - PRIVMSG_HEADER, &r), 0);
+	assert_false(r.ok);
+	assert_int_equal(r.text_len, 2);
+	assert_memory_equal(r.text, "13", 2);
+	msg[PRIVMSG_HEADER] = 2; /* ok must be 0 or 1 */
+	assert_int_equal(privmsg_reply_decode(msg + PRIVMSG_HEADER, n - PRIVMSG_HEADER, &r), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_round_trip),
+	        cmocka_unit_test(test_malformed_requests),
+	        cmocka_unit_test(test_replies),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
