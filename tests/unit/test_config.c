@@ -196,8 +196,8 @@ test_errors(void **state)
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\n",
 	             "t.conf:3: service x: no backend");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = ftp:a\n",
-	             "t.conf:4: backend: expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS or "
-	             "builtin:NAME");
+	             "t.conf:4: backend: expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS, "
+	             "builtin:NAME or register");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = exec:sh\n",
 	             "t.conf:4: backend: exec: needs an absolute program path");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = exec:/bin/x \"a\n",
@@ -225,6 +225,86 @@ test_errors(void **state)
 	             "t.conf:3: section header without ']'");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\njunk\n",
 	             "t.conf:3: syntax error: expected [section] or key = value");
+}
+
+static void
+test_authentication_keys(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg =
+	        parse("[server]\nlisten = tcp:127.0.0.1:1\nuser = fivebox\n"
+	              "authorized_keys = /etc/fived/keys\n"
+	              "user_authorized_keys = %h/.ssh/authorized_keys\n"
+	              "pam_service = login\nauth_methods = pubkey\nmax_auth_tries = 5\n"
+	              "auth_timeout = 2m\nallow_plaintext_password = yes\n"
+	              "control_socket = /run/x.sock\n"
+	              "[service:db]\nbackend = tcp:127.0.0.1:5432\nauth = required\n"
+	              "allow = user:alice group:dba\n"
+	              "allow = key:SHA256:LX/g48MTnNNUXz0MScQiRDxLIa57QbcoyAno+o5D+lA\n"
+	              "deny = user:mallory\nidentity = withhold\n"
+	              "[service:app]\nbackend = register\nregister_users = alice bob\n",
+	              &errs);
+	const struct service *db, *app;
+
+	assert_non_null(cfg);
+	assert_string_equal(cfg->user, "fivebox");
+	assert_string_equal(cfg->authorized_keys, "/etc/fived/keys");
+	assert_string_equal(cfg->user_authorized_keys, "%h/.ssh/authorized_keys");
+	assert_string_equal(cfg->pam_service, "login");
+	assert_true(cfg->auth_methods[AUTH_PUBKEY]);
+	assert_false(cfg->auth_methods[AUTH_PASSWORD]);
+	assert_int_equal(cfg->max_auth_tries, 5);
+	assert_int_equal(cfg->auth_timeout_ms, 120000);
+	assert_true(cfg->allow_plaintext_password);
+	assert_string_equal(cfg->control_socket, "/run/x.sock");
+	db = config_lookup(cfg, NULL, "db");
+	assert_true(db->auth_required && db->withhold_identity);
+	assert_int_equal(db->nallow, 3);
+	assert_int_equal(db->allow[1].kind, PRINCIPAL_GROUP);
+	assert_string_equal(db->allow[1].name, "dba");
+	assert_int_equal(db->allow[2].kind, PRINCIPAL_KEY);
+	assert_int_equal(db->ndeny, 1);
+	app = config_lookup(cfg, NULL, "app");
+	assert_int_equal(app->backend, BACKEND_REGISTER);
+	assert_int_equal(app->nregister_users, 2);
+	config_unref(cfg);
+
+	/* Defaults. */
+	cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\n", &errs);
+	assert_true(cfg->auth_methods[AUTH_PUBKEY] && cfg->auth_methods[AUTH_PASSWORD]);
+	assert_false(cfg->allow_plaintext_password);
+	assert_string_equal(cfg->pam_service, "fived");
+	assert_int_equal(cfg->max_auth_tries, 3);
+	assert_int_equal(cfg->auth_timeout_ms, 60000);
+	config_unref(cfg);
+}
+
+static void
+test_authentication_errors(void **state)
+{
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
+	             "allow = user:alice\n",
+	             "t.conf:3: service x: allow, deny and identity need auth = required");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
+	             "auth = required\nallow = alice\n",
+	             "t.conf:6: allow: expected user:NAME, group:NAME or key:SHA256:FINGERPRINT");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
+	             "auth = required\nallow = key:SHA256:short\n",
+	             "t.conf:6: allow: expected user:NAME, group:NAME or key:SHA256:FINGERPRINT");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
+	             "auth = maybe\n",
+	             "t.conf:5: auth: expected required or none");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ncontrol_socket = /r.sock\n"
+	             "[service:x]\nbackend = register\n",
+	             "t.conf:4: service x: backend = register and register_users go together");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = register\n"
+	             "register_users = alice\n",
+	             "t.conf:3: service x: backend = register needs control_socket");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nauth_methods = pubkey kerberos\n",
+	             "t.conf:3: auth_methods: expected methods among pubkey, password, token, "
+	             "external");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nauthorized_keys = keys\n",
+	             "t.conf:3: authorized_keys: expected an absolute path or none");
 }
 
 static void
@@ -284,6 +364,8 @@ main(void)
 	        cmocka_unit_test(test_defaults),
 	        cmocka_unit_test(test_vhosts),
 	        cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_authentication_keys),
+	        cmocka_unit_test(test_authentication_errors),
 	        cmocka_unit_test(test_long_and_binary_lines),
 	        cmocka_unit_test(test_many_errors_reported),
 	        cmocka_unit_test(test_continuation),
