@@ -8,10 +8,16 @@ import time
 
 import pytest
 
-from conftest import FIVE, SLOW, connect, exchange, recv_all, recv_line, run_five, wait_for
+from conftest import (FIVE, SANITIZED, SLOW, connect, exchange, recv_all, recv_line, run_five,
+                      wait_for)
 from fivewire import (load_key, new_key, parse_challenge, parse_proxy_v2, signature_line,
                       signed_data, user_line)
 from world import World
+
+
+# pam_wrapper loads libpam with RTLD_DEEPBIND, which AddressSanitizer's runtime refuses: the
+# PAM conversation is tested in the plain build only.
+needs_pam_wrapper = pytest.mark.skipif(SANITIZED, reason="pam_wrapper cannot run under ASan")
 
 
 @pytest.fixture
@@ -184,6 +190,7 @@ def test_unknown_key_and_malformed_lines(fived, world):
 # --- password --------------------------------------------------------------
 
 
+@needs_pam_wrapper
 def test_password_through_pam(fived, world):
     f = start(fived, world, "[service:who]\nbackend = exec:/usr/bin/env\nauth = required\n")
     r = five(world, f, "-a", "password", "127.0.0.1", "who", user="alice",
@@ -196,6 +203,7 @@ def test_password_through_pam(fived, world):
     assert r.returncode == 5 and b"refused: authentication failed" in r.stderr
 
 
+@needs_pam_wrapper
 def test_pam_conversation_by_hand(fived, world):
     import base64
     f = start(fived, world, ECHO_RESTRICTED)
@@ -260,15 +268,15 @@ def test_allow_deny_groups_and_keys(fived, world):
     r = five(world, f, "127.0.0.1", "staffonly", user="bob", key="bob")
     assert r.returncode == 5 and r.stderr.endswith(b"refused: not permitted\n")
     # carol (authenticated with bob's key, listed for her) is in no allowed group.
-    r = five(world, f, "-a", "password", "127.0.0.1", "staffonly", user="carol",
-             password="c4rol")
+    r = five(world, f, "127.0.0.1", "staffonly", user="carol", key="bob")
     assert r.returncode == 5 and b"not permitted" in r.stderr
     assert five(world, f, "127.0.0.1", "bykey", user="alice", key="alice").returncode == 0
-    r = five(world, f, "-a", "password", "127.0.0.1", "bykey", user="alice",
-             password="wonderland")
-    assert b"not permitted" in r.stderr
-    assert five(world, f, "-a", "password", "127.0.0.1", "anyone", user="carol",
-                password="c4rol").returncode == 0
+    assert five(world, f, "127.0.0.1", "anyone", user="carol", key="bob").returncode == 0
+    if not SANITIZED:
+        # A password login has no key: key: entries never match it.
+        r = five(world, f, "-a", "password", "127.0.0.1", "bykey", user="alice",
+                 password="wonderland")
+        assert b"not permitted" in r.stderr
     r = five(world, f, "list", "127.0.0.1", user="alice", key="alice", input=b"")
     assert r.stdout == b"open\nstaffonly\nbykey\nanyone\n"
     r = five(world, f, "list", "127.0.0.1", user="bob", key="bob", input=b"")
