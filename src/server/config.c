@@ -688,7 +688,8 @@ section_end(struct parser *p)
 		         svc->name);
 	if ((svc->backend == BACKEND_REGISTER) != (svc->nregister_users > 0))
 		error_at(p, svc->line,
-		         "service %s: backend = register and register_users go together", svc->name);
+		         "service %s: backend = register and register_users go together",
+		         svc->name);
 	if (svc->has_chargen_rate &&
 	    !(svc->backend == BACKEND_BUILTIN && svc->builtin == BUILTIN_CHARGEN))
 		error_at(p, svc->line, "service %s: chargen_rate is for builtin:chargen only",

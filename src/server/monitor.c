@@ -28,7 +28,7 @@
 #include "server/priv.h"
 #include "server/sockets.h"
 
-#define WHY_MAX         256
+#define WHY_MAX          256
 #define UNIX_SOCKETS_MAX 64 /* socket files the monitor removes at exit */
 
 struct monitor {
@@ -45,8 +45,7 @@ struct monitor {
 };
 
 /* The worker cannot remove socket files in directories only root may write. */
-static void __attribute__((noreturn))
-finish(struct monitor *m, int status)
+static void __attribute__((noreturn)) finish(struct monitor *m, int status)
 {
 	size_t i;
 

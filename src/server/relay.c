@@ -15,6 +15,7 @@
 #include "server/config.h"
 #include "server/server.h"
 #include "server/session.h"
+#include "server/transport.h"
 
 #define RELAY_HIGH_WATER (256 * 1024)
 #define RELAY_LOW_WATER  (64 * 1024)
@@ -66,12 +67,20 @@ on_written(uv_write_t *req, int status)
 }
 
 int
+relay_client_write(struct session *s, struct relay_dir *dir, struct chunk *c, size_t len)
+{
+	return chunk_write(c, len, &s->client.stream, s, dir, on_written);
+}
+
+int
 relay_write_copy(struct session *s, uv_stream_t *dst, const void *data, size_t len)
 {
 	struct chunk *c;
 
 	if (len == 0)
 		return 0;
+	if (dst == &s->client.stream && s->transport != NULL)
+		return s->transport->output(s, NULL, data, len);
 	if ((c = chunk_copy(data, len)) == NULL)
 		return -1;
 	return chunk_write(c, len, dst, s, NULL, on_written);
@@ -102,6 +111,10 @@ end_direction(struct session *s, struct relay_dir *dir)
 {
 	dir->eof = true;
 	uv_read_stop(source_of(s, dir));
+	if (dir == &s->down && s->transport != NULL && s->transport->finish(s) != 0) {
+		session_close(s, "client write failed");
+		return;
+	}
 	dir->shutdown_req.data = s;
 	if (uv_shutdown(&dir->shutdown_req, destination_of(s, dir), on_shutdown) != 0) {
 		dir->shut = true;
@@ -117,7 +130,15 @@ forward(struct session *s, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 	if (nread > 0) {
 		dir->bytes += (uint64_t)nread;
 		s->last_activity_ms = uv_now(s->srv->loop);
-		if (chunk_write(chunk_of(buf), (size_t)nread, dst, s, dir, on_written) != 0) {
+		if (dst == &s->client.stream && s->transport != NULL) {
+			int r = s->transport->output(s, dir, (uint8_t *)buf->base, (size_t)nread);
+			chunk_release(buf);
+			if (r != 0) {
+				session_close(s, "client write failed");
+				return;
+			}
+		} else if (chunk_write(chunk_of(buf), (size_t)nread, dst, s, dir, on_written) !=
+		           0) {
 			session_close(s, dir == &s->up ? "backend write failed"
 			                               : "client write failed");
 			return;

@@ -23,6 +23,7 @@
 #include "server/policy.h"
 #include "server/server.h"
 #include "server/sources.h"
+#include "server/transport.h"
 
 static const char *const state_names[] = {
         [S_COMMAND] = "command",       [S_AUTH] = "auth",   [S_AUTH_WAIT] = "auth-wait",
@@ -31,6 +32,7 @@ static const char *const state_names[] = {
 };
 
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void pace_input(struct session *s);
 
 void
 session_set_state(struct session *s, enum session_state next)
@@ -119,6 +121,8 @@ session_close(struct session *s, const char *reason)
 	                  "duration_ms", (json_int_t)(uv_now(s->srv->loop) - s->started_ms));
 	session_audit(s, "closed", extra);
 	auth_abort(s);
+	if (s->transport != NULL)
+		s->transport->free(s);
 	if (s->resolving)
 		uv_cancel((uv_req_t *)&s->resolve_req);
 	close_handle(s, (uv_handle_t *)&s->timer);
@@ -178,7 +182,9 @@ finish_with(struct session *s, const char *text, size_t len)
 		s->backend_open = false;
 		close_handle(s, &s->backend.handle);
 	}
-	if (session_send(s, text, len) != 0 || (req = malloc(sizeof(*req))) == NULL ||
+	if (session_send(s, text, len) != 0 ||
+	    (s->transport != NULL && s->transport->finish(s) != 0) ||
+	    (req = malloc(sizeof(*req))) == NULL ||
 	    uv_shutdown(req, &s->client.stream, on_final_shutdown) != 0) {
 		session_close(s, s->close_reason != NULL ? s->close_reason : "refused");
 		return;
@@ -378,8 +384,8 @@ handle_line(struct session *s, const char *line)
 }
 
 /* Handles complete request lines while the session is still reading lines. */
-void
-session_process_input(struct session *s)
+static void
+take_lines(struct session *s)
 {
 	char line[LINE_MAX_BYTES];
 	size_t used;
@@ -410,6 +416,13 @@ session_process_input(struct session *s)
 			return;
 		}
 	}
+}
+
+void
+session_process_input(struct session *s)
+{
+	take_lines(s);
+	pace_input(s);
 }
 
 /* --- input -------------------------------------------------------------- */
@@ -444,10 +457,26 @@ early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		}
 	}
 	session_process_input(s);
-	if ((s->state == S_COMMAND || s->state == S_AUTH || s->state == S_AUTH_WAIT ||
-	     s->state == S_CONNECTING) &&
-	    buf_room(&s->in) < CHUNK_READ_SIZE)
+}
+
+/* Whether the session holds client input before a relay, in s->in. */
+static bool
+holding_input(const struct session *s)
+{
+	return s->state == S_COMMAND || s->state == S_AUTH || s->state == S_AUTH_WAIT ||
+	       s->state == S_CONNECTING;
+}
+
+/* Reads the client while s->in has room for a whole read, and not otherwise. */
+static void
+pace_input(struct session *s)
+{
+	if (!holding_input(s) || s->client_eof_early)
+		return;
+	if (buf_room(&s->in) < CHUNK_READ_SIZE + TRANSPORT_SLACK)
 		uv_read_stop(&s->client.stream);
+	else
+		session_read_client(s);
 }
 
 /* After a final reply: discard everything, up to a bound. */
@@ -461,11 +490,10 @@ linger_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		session_close(s, s->close_reason != NULL ? s->close_reason : "closed after reply");
 }
 
+/* Client bytes, plaintext, to whatever the session's state does with them. */
 static void
-on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
 {
-	struct session *s = st->data;
-
 	switch (s->state) {
 	case S_COMMAND:
 	case S_AUTH:
@@ -483,6 +511,54 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		chunk_release(buf);
 		break;
 	}
+}
+
+void
+session_client_plaintext(struct session *s, const uint8_t *pt, size_t len)
+{
+	struct chunk *c;
+	uv_buf_t buf;
+
+	if (s->state == S_CLOSED || len == 0)
+		return;
+	if ((c = chunk_copy(pt, len)) == NULL) {
+		session_close(s, "out of memory");
+		return;
+	}
+	buf = uv_buf_init(c->data, (unsigned)len);
+	dispatch_client(s, (ssize_t)len, &buf);
+}
+
+void
+session_client_end(struct session *s)
+{
+	uv_buf_t none = uv_buf_init(NULL, 0);
+
+	if (s->state != S_CLOSED)
+		dispatch_client(s, UV_EOF, &none);
+}
+
+static void
+on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	struct session *s = st->data;
+	int r;
+
+	if (s->transport == NULL || s->state == S_CLOSED) {
+		dispatch_client(s, nread, buf);
+		return;
+	}
+	if (nread > 0)
+		r = s->transport->input(s, (const uint8_t *)buf->base, (size_t)nread);
+	else if (nread == UV_EOF)
+		r = s->transport->eof(s);
+	else
+		r = nread == 0 ? 0 : -1;
+	chunk_release(buf);
+	if (r != 0)
+		session_close(s, nread == UV_EOF ? "client stream truncated" : "transport failed");
+	else if (nread == UV_EOF)
+		session_client_end(s);
 }
 
 /* --- the backend is reached -------------------------------------------- */

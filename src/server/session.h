@@ -13,6 +13,7 @@
 #include "common/addr.h"
 #include "common/buf.h"
 #include "server/config.h"
+#include "server/transport.h"
 
 #define SESSION_ID_BYTES 16
 #define SESSION_ID_LEN   (2 * SESSION_ID_BYTES)
@@ -20,10 +21,10 @@
 /*
  * Client bytes held before a service is granted: a request line and
  * pipelined data.  Reading pauses when less than one read's worth of room
- * is left (see early_input), so this must exceed CHUNK_READ_SIZE.
+ * (and what a transport may hold back) is left: see early_input.
  */
 #define EARLY_DATA_MAX (64 * 1024)
-#define SESSION_IN_MAX (LINE_MAX_BYTES + EARLY_DATA_MAX)
+#define SESSION_IN_MAX (LINE_MAX_BYTES + EARLY_DATA_MAX + TRANSPORT_SLACK)
 
 /* Commands a client may send before it selects a service. */
 #define COMMANDS_MAX 32
@@ -79,7 +80,9 @@ struct session {
 	struct caller *caller;      /* the authenticated identity, or NULL; owned */
 	struct auth_exchange *auth; /* an authentication in progress, or NULL; owned */
 	unsigned auth_failures;
-	bool encrypted;      /* the session is sealed or in TLS */
+	bool encrypted;                        /* the session is sealed or in TLS */
+	const struct transport_ops *transport; /* NULL: plain TCP; state in transport_state */
+	void *transport_state;
 	uint8_t binding[64]; /* channel binding for signatures; empty when plain */
 	size_t binding_len;
 
@@ -165,8 +168,16 @@ void relay_start(struct session *s, const void *header, size_t header_len);
 /* Relay: a read result from the client while in S_RELAY. */
 void relay_client_data(struct session *s, ssize_t nread, const uv_buf_t *buf);
 
-/* Queues a copy of data to dst.  Returns 0 or -1. */
+/* Queues a copy of data to dst (through the transport, for the client).  Returns 0 or -1. */
 int relay_write_copy(struct session *s, uv_stream_t *dst, const void *data, size_t len);
+
+/*
+ * Queues a chunk's first len bytes to the client, raw: for transports.
+ * dir (or NULL) is the relay direction it belongs to, for backpressure.
+ * The chunk is freed when written.  Returns 0 or -1.
+ */
+struct chunk;
+int relay_client_write(struct session *s, struct relay_dir *dir, struct chunk *c, size_t len);
 
 /* Backends (backend.c): starts reaching s->svc's backend; ends in session_backend_ready. */
 void backend_start(struct session *s);

@@ -472,3 +472,21 @@ def test_no_separation_when_not_root(tmp_path):
                             os.environ.get("FIVE_BUILD", "build"), "fived"), "-c", str(conf)],
                        capture_output=True, text=True)
     assert r.stderr.count("running without privilege separation (not started as root)") == 1
+
+
+def test_much_pipelined_during_auth_is_held_then_delivered(fived, world, sentinel):
+    """More than fived holds before a grant: it pauses reading, and resumes after."""
+    s = sentinel("count")
+    f = start(fived, world, "[service:secret]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
+              % s.port)
+    sk, pk = load_key(world.keys["alice"])
+    payload = os.urandom(300000)
+    c = connect(f.port)
+    c.sendall(b"AUTH pubkey\r\n" + user_line("alice", pk))
+    recv_line(c)
+    sid, nonce = parse_challenge(recv_line(c))
+    c.sendall(signature_line(sk, signed_data(sid, nonce, "alice", pk)) + b"secret\r\n" + payload)
+    c.shutdown(socket.SHUT_WR)
+    assert recv_all(c) == (b"+ Authentication as alice successful\r\n+\r\ngot %d\n"
+                           % len(payload))
+    c.close()
