@@ -34,7 +34,7 @@ struct key {
 	key_setter set;
 };
 
-#define KEYS_MAX 48
+#define KEYS_MAX 64
 
 struct parser {
 	const char *name; /* the file, for messages */
@@ -366,6 +366,106 @@ server_control_socket(struct parser *p, const char *value, const char **why)
 	return set_path(p->cfg->control_socket, sizeof(p->cfg->control_socket), value, true, why);
 }
 
+static int
+server_key_file(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->key_file, sizeof(p->cfg->key_file), value, false, why);
+}
+
+static int
+server_dark(struct parser *p, const char *value, const char **why)
+{
+	if (parse_bool(value, &p->cfg->dark) != 0) {
+		*why = "expected yes or no";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+server_authorized_clients(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->authorized_clients, sizeof(p->cfg->authorized_clients), value, true,
+	                why);
+}
+
+static int
+server_cookie(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "always") == 0)
+		p->cfg->cookie_always = true;
+	else if (strcmp(value, "auto") == 0)
+		p->cfg->cookie_always = false;
+	else {
+		*why = "expected auto or always";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_percent(uint64_t *dst, const char *value, const char **why)
+{
+	if (parse_uint(value, 100, dst) != 0 || *dst == 0) {
+		*why = "expected a percentage from 1 to 100";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+server_handshake_cpu_high(struct parser *p, const char *value, const char **why)
+{
+	return set_percent(&p->cfg->handshake_cpu_high, value, why);
+}
+
+static int
+server_handshake_cpu_low(struct parser *p, const char *value, const char **why)
+{
+	return set_percent(&p->cfg->handshake_cpu_low, value, why);
+}
+
+static int
+set_bits(uint64_t *dst, const char *value, const char **why)
+{
+	if (parse_uint(value, POW_BITS_MAX, dst) != 0) {
+		*why = "expected a number of bits from 0 to 32";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+server_pow_min(struct parser *p, const char *value, const char **why)
+{
+	return set_bits(&p->cfg->pow_min, value, why);
+}
+
+static int
+server_pow_max(struct parser *p, const char *value, const char **why)
+{
+	return set_bits(&p->cfg->pow_max, value, why);
+}
+
+static int
+server_handshake_rate(struct parser *p, const char *value, const char **why)
+{
+	return set_count(&p->cfg->handshake_rate, value, 1000000, why);
+}
+
+static int
+server_tls_certificate(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->tls_certificate, sizeof(p->cfg->tls_certificate), value, false,
+	                why);
+}
+
+static int
+server_tls_key(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->tls_key, sizeof(p->cfg->tls_key), value, false, why);
+}
+
 /* --- [service:NAME] ------------------------------------------------------- */
 
 static int
@@ -479,6 +579,21 @@ service_auth(struct parser *p, const char *value, const char **why)
 		p->svc->auth_required = false;
 	else {
 		*why = "expected required or none";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+service_encryption(struct parser *p, const char *value, const char **why)
+{
+	p->svc->has_encryption = true;
+	if (strcmp(value, "required") == 0)
+		p->svc->encryption_required = true;
+	else if (strcmp(value, "optional") == 0)
+		p->svc->encryption_required = false;
+	else {
+		*why = "expected required or optional";
 		return -1;
 	}
 	return 0;
@@ -653,6 +768,17 @@ static const struct key keys[] = {
         {"auth_timeout", SEC_SERVER, false, server_auth_timeout},
         {"allow_plaintext_password", SEC_SERVER, false, server_allow_plaintext_password},
         {"control_socket", SEC_SERVER, false, server_control_socket},
+        {"key_file", SEC_SERVER, false, server_key_file},
+        {"dark", SEC_SERVER, false, server_dark},
+        {"authorized_clients", SEC_SERVER, false, server_authorized_clients},
+        {"cookie", SEC_SERVER, false, server_cookie},
+        {"handshake_cpu_high", SEC_SERVER, false, server_handshake_cpu_high},
+        {"handshake_cpu_low", SEC_SERVER, false, server_handshake_cpu_low},
+        {"pow_difficulty_min", SEC_SERVER, false, server_pow_min},
+        {"pow_difficulty_max", SEC_SERVER, false, server_pow_max},
+        {"handshakes_per_source", SEC_SERVER, false, server_handshake_rate},
+        {"tls_certificate", SEC_SERVER, false, server_tls_certificate},
+        {"tls_key", SEC_SERVER, false, server_tls_key},
         {"backend", SEC_SERVICE, false, service_backend},
         {"proxy_protocol", SEC_SERVICE, false, service_proxy_protocol},
         {"idle_timeout", SEC_SERVICE, false, service_idle_timeout},
@@ -662,6 +788,7 @@ static const struct key keys[] = {
         {"allow", SEC_SERVICE, true, service_allow},
         {"deny", SEC_SERVICE, true, service_deny},
         {"identity", SEC_SERVICE, false, service_identity},
+        {"encryption", SEC_SERVICE, false, service_encryption},
         {"register_users", SEC_SERVICE, true, service_register_users},
         {"services", SEC_VHOST, true, vhost_services},
 };
@@ -884,6 +1011,8 @@ resolve(struct parser *p)
 		if (svc->backend == BACKEND_REGISTER && cfg->control_socket[0] == '\0')
 			error_at(p, svc->line,
 			         "service %s: backend = register needs control_socket", svc->name);
+		if (!svc->has_encryption)
+			svc->encryption_required = svc->auth_required;
 		if (!svc->has_idle_timeout)
 			svc->idle_timeout_ms = cfg->idle_timeout_ms;
 		if (!svc->has_connect_timeout)
@@ -901,6 +1030,12 @@ resolve(struct parser *p)
 			e->service = svc;
 		}
 	}
+	if (cfg->handshake_cpu_low > cfg->handshake_cpu_high)
+		error_at(p, p->line, "handshake_cpu_low is above handshake_cpu_high");
+	if (cfg->pow_min > cfg->pow_max)
+		error_at(p, p->line, "pow_difficulty_min is above pow_difficulty_max");
+	if ((cfg->tls_certificate[0] == '\0') != (cfg->tls_key[0] == '\0'))
+		error_at(p, p->line, "tls_certificate and tls_key go together");
 	if (cfg->default_vhost[0] != '\0' && config_vhost(cfg, cfg->default_vhost) == NULL)
 		error_at(p, p->line, "default_vhost: no [vhost:%s]", cfg->default_vhost);
 }
@@ -952,6 +1087,11 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	str_copy(cfg->pam_service, DEFAULT_PAM_SERVICE, sizeof(cfg->pam_service));
 	cfg->auth_methods[AUTH_PUBKEY] = true;
 	cfg->auth_methods[AUTH_PASSWORD] = true;
+	cfg->handshake_cpu_high = DEFAULT_CPU_HIGH;
+	cfg->handshake_cpu_low = DEFAULT_CPU_LOW;
+	cfg->pow_min = DEFAULT_POW_MIN;
+	cfg->pow_max = DEFAULT_POW_MAX;
+	cfg->handshake_rate = DEFAULT_HANDSHAKE_RATE;
 	p.name = name;
 	p.text = text;
 	p.len = len;

@@ -39,6 +39,12 @@
 #define REGISTER_USERS_MAX      16
 #define PRINCIPAL_NAME_MAX      64 /* a user, group or key fingerprint */
 #define CONFIG_PATH_MAX         255
+#define DEFAULT_CPU_HIGH        50 /* percent of a core spent on handshakes: "loaded" */
+#define DEFAULT_CPU_LOW         25 /* ... and back to unloaded below this */
+#define DEFAULT_POW_MIN         8  /* leading zero bits demanded when loaded */
+#define DEFAULT_POW_MAX         22
+#define POW_BITS_MAX            32
+#define DEFAULT_HANDSHAKE_RATE  20 /* handshakes per second per source, before a cookie */
 
 /* The port the built-in configuration falls back to when it cannot bind port 1. */
 #define FALLBACK_PORT 5501
@@ -89,6 +95,8 @@ struct service {
 	uint64_t connect_timeout_ms;
 	uint64_t chargen_rate; /* bytes per second */
 	bool auth_required;
+	bool encryption_required;
+	bool has_encryption;
 	bool withhold_identity;
 	struct principal allow[PRINCIPALS_MAX], deny[PRINCIPALS_MAX];
 	size_t nallow, ndeny;
@@ -134,7 +142,16 @@ struct config {
 	uint64_t auth_timeout_ms;
 	bool allow_plaintext_password;
 	char control_socket[ADDR_PATH_MAX + 1]; /* "" for none */
-	struct service *services;               /* in file order */
+	char key_file[CONFIG_PATH_MAX + 1];     /* the sealed handshake's static key; "" default */
+	bool dark;                              /* answer nothing but valid sealed initiations */
+	char authorized_clients[CONFIG_PATH_MAX + 1]; /* "" for none */
+	bool cookie_always; /* demand a cookie and work from every client */
+	uint64_t handshake_cpu_high, handshake_cpu_low; /* percent of a core */
+	uint64_t pow_min, pow_max;                      /* leading zero bits */
+	uint64_t handshake_rate;                        /* per source per second, before a cookie */
+	char tls_certificate[CONFIG_PATH_MAX + 1];      /* "" default */
+	char tls_key[CONFIG_PATH_MAX + 1];
+	struct service *services; /* in file order */
 	struct vhost *vhosts;
 };
 

@@ -1,0 +1,143 @@
+#include "client/knownhosts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/keyfile.h"
+#include "common/util.h"
+
+#define CONFIG_DIR     "/.config/five"
+#define IDENTITY_LABEL "five-identity-v1"
+#define STATIC_CONTEXT "five-client-static-v1"
+
+void
+knownhosts_name(const char *host, const char *port, char *out, size_t size)
+{
+	char lower[256];
+
+	str_copy(lower, host, sizeof(lower));
+	str_lower(lower);
+	if (strchr(lower, ':') != NULL)
+		snprintf(out, size, "[%s]:%s", lower, port);
+	else
+		snprintf(out, size, "%s:%s", lower, port);
+}
+
+/* $HOME/.config/five/FILE, or the environment's override. */
+static int
+config_file(const char *env, const char *file, char *out, size_t size)
+{
+	const char *set = getenv(env), *home = getenv("HOME");
+
+	if (set != NULL && set[0] != '\0')
+		return str_copy(out, set, size) < size ? 0 : -1;
+	if (home == NULL || home[0] == '\0')
+		return -1;
+	return snprintf(out, size, "%s%s/%s", home, CONFIG_DIR, file) < (int)size ? 0 : -1;
+}
+
+int
+knownhosts_path(char *out, size_t size)
+{
+	return config_file(KNOWNHOSTS_ENV, "known_hosts", out, size);
+}
+
+int
+knownhosts_find(const char *path, const char *name, uint8_t key[32], unsigned *line, char *err,
+                size_t err_size)
+{
+	char buf[KNOWNHOSTS_LINE_MAX], *space;
+	FILE *f = fopen(path, "re");
+	unsigned n = 0;
+	int found = 0;
+
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (!found && fgets(buf, sizeof(buf), f) != NULL) {
+		n++;
+		buf[strcspn(buf, "\r\n")] = '\0';
+		if (buf[0] == '#' || (space = strchr(buf, ' ')) == NULL)
+			continue;
+		*space = '\0';
+		if (strcmp(buf, name) == 0 && keyfile_b64_decode(space + 1, key) == 0) {
+			*line = n;
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static void
+make_config_dir(const char *path)
+{
+	char dir[4096], *slash;
+
+	if (str_copy(dir, path, sizeof(dir)) >= sizeof(dir) || (slash = strrchr(dir, '/')) == NULL)
+		return;
+	*slash = '\0';
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0700); /* ~/.config */
+		*slash = '/';
+	}
+	mkdir(dir, 0700);
+}
+
+int
+knownhosts_add(const char *path, const char *name, const uint8_t key[32], char *err,
+               size_t err_size)
+{
+	char line[KNOWNHOSTS_LINE_MAX], b64[KEYFILE_B64_LEN];
+	int fd, n, r;
+
+	make_config_dir(path);
+	keyfile_b64(key, b64);
+	n = snprintf(line, sizeof(line), "%s %s\n", name, b64);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	r = fd >= 0 && n > 0 && (size_t)n < sizeof(line) && io_write_all(fd, line, (size_t)n) == 0
+	            ? 0
+	            : -1;
+	if (r != 0)
+		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int
+identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32], char *err,
+                    size_t err_size)
+{
+	uint8_t master[KEYFILE_SECRET_LEN];
+	crypto_generichash_blake2b_state st;
+	char path[4096];
+
+	if (config_file(IDENTITY_ENV, "identity", path, sizeof(path)) != 0) {
+		snprintf(err, err_size, "no HOME for five's identity");
+		return -1;
+	}
+	make_config_dir(path);
+	if (keyfile_load(path, IDENTITY_LABEL, 1, master, err, err_size) != 0)
+		return -1;
+	crypto_generichash_blake2b_init(&st, master, sizeof(master), 32);
+	crypto_generichash_blake2b_update(&st, (const uint8_t *)STATIC_CONTEXT,
+	                                  strlen(STATIC_CONTEXT));
+	crypto_generichash_blake2b_update(&st, server_pk, 32);
+	crypto_generichash_blake2b_final(&st, sk, 32);
+	crypto_scalarmult_base(pk, sk);
+	sodium_memzero(master, sizeof(master));
+	sodium_memzero(&st, sizeof(st));
+	return 0;
+}

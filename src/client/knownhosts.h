@@ -1,0 +1,45 @@
+/*
+ * Servers' static keys as five has pinned them: ~/.config/five/known_hosts,
+ * one "HOST:PORT BASE64KEY" line per server (a bracketed IPv6 address for
+ * HOST), trust on first use.  Also five's own master secret, from which it
+ * derives a different static key for every server it talks to.
+ */
+#ifndef FIVE_KNOWNHOSTS_H
+#define FIVE_KNOWNHOSTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KNOWNHOSTS_LINE_MAX 512
+#define KNOWNHOSTS_FILE_MAX (1024 * 1024)
+#define KNOWNHOSTS_ENV      "FIVE_KNOWN_HOSTS"
+#define IDENTITY_ENV        "FIVE_IDENTITY_FILE"
+
+/* "host:port", "[v6]:port": the name under which a server's key is pinned. */
+void knownhosts_name(const char *host, const char *port, char *out, size_t size);
+
+/* The file: $FIVE_KNOWN_HOSTS, or $HOME/.config/five/known_hosts.  Returns 0 or -1. */
+int knownhosts_path(char *out, size_t size);
+
+/*
+ * The key pinned for name.  Returns 1 (key and *line filled), 0 when none is,
+ * or -1 with err filled when the file cannot be read.
+ */
+int knownhosts_find(const char *path, const char *name, uint8_t key[32], unsigned *line, char *err,
+                    size_t err_size);
+
+/* Appends a line for name (making the directory if need be).  Returns 0 or -1 with err. */
+int knownhosts_add(const char *path, const char *name, const uint8_t key[32], char *err,
+                   size_t err_size);
+
+/*
+ * The static key five uses with the server whose key is server_pk:
+ * BLAKE2b-256 keyed with five's master secret ($FIVE_IDENTITY_FILE, or
+ * $HOME/.config/five/identity, created on first use) of
+ * "five-client-static-v1" || server_pk.  Two servers cannot tell that
+ * they see the same user.  Returns 0 or -1 with err filled.
+ */
+int identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32], char *err,
+                        size_t err_size);
+
+#endif
