@@ -1,23 +1,12 @@
 #include "server/penalty.h"
 
-#include <sodium.h>
 #include <stdlib.h>
-#include <string.h>
 
-#define PENALTY_BUCKETS 4096
+#include "server/keytable.h"
 
-struct entry {
-	struct entry *next;
-	uint8_t key[PENALTY_KEY_MAX];
-	size_t len;
-	unsigned failures;
-	uint64_t last_ms;
-};
-
+/* Failures counted per key in a keytable; the count is the value. */
 struct penalty_table {
-	uint8_t hash_key[crypto_shorthash_KEYBYTES];
-	struct entry *buckets[PENALTY_BUCKETS];
-	size_t count;
+	struct keytable *counts;
 };
 
 struct penalty_table *
@@ -25,66 +14,32 @@ penalty_table_new(void)
 {
 	struct penalty_table *t = calloc(1, sizeof(*t));
 
-	if (t != NULL)
-		crypto_shorthash_keygen(t->hash_key);
+	if (t != NULL &&
+	    (t->counts = keytable_new(PENALTY_FORGET_MS, PENALTY_ENTRIES_MAX)) == NULL) {
+		free(t);
+		t = NULL;
+	}
 	return t;
 }
 
 void
 penalty_table_free(struct penalty_table *t)
 {
-	struct entry *e, *next;
-	size_t i;
-
-	if (t == NULL)
-		return;
-	for (i = 0; i < PENALTY_BUCKETS; i++) {
-		for (e = t->buckets[i]; e != NULL; e = next) {
-			next = e->next;
-			free(e);
-		}
+	if (t != NULL) {
+		keytable_free(t->counts);
+		free(t);
 	}
-	free(t);
-}
-
-/*
- * The slot holding key, or where it would go.  Expired entries met on the
- * way are dropped, so the table cleans itself as it is used.
- */
-static struct entry **
-find(struct penalty_table *t, const void *key, size_t len, uint64_t now_ms)
-{
-	uint8_t h[crypto_shorthash_BYTES];
-	struct entry **pp, *e;
-	uint64_t v;
-
-	crypto_shorthash(h, key, len, t->hash_key);
-	memcpy(&v, h, sizeof(v));
-	pp = &t->buckets[v % PENALTY_BUCKETS];
-	while ((e = *pp) != NULL) {
-		if (now_ms - e->last_ms >= PENALTY_FORGET_MS) {
-			*pp = e->next;
-			free(e);
-			t->count--;
-			continue;
-		}
-		if (e->len == len && memcmp(e->key, key, len) == 0)
-			return pp;
-		pp = &e->next;
-	}
-	return pp;
 }
 
 uint64_t
 penalty_delay(struct penalty_table *t, const void *key, size_t len, uint64_t now_ms)
 {
-	struct entry *e;
-	uint64_t delay;
+	struct keytable_value *v = keytable_get(t->counts, key, len, now_ms, 0);
+	uint64_t delay = PENALTY_BASE_MS, i;
 
-	if (len > PENALTY_KEY_MAX || (e = *find(t, key, len, now_ms)) == NULL || e->failures == 0)
+	if (v == NULL || v->count == 0)
 		return 0;
-	delay = PENALTY_BASE_MS;
-	for (unsigned i = 1; i < e->failures && delay < PENALTY_MAX_MS; i++)
+	for (i = 1; i < v->count && delay < PENALTY_MAX_MS; i++)
 		delay *= 2;
 	return delay < PENALTY_MAX_MS ? delay : PENALTY_MAX_MS;
 }
@@ -92,34 +47,16 @@ penalty_delay(struct penalty_table *t, const void *key, size_t len, uint64_t now
 void
 penalty_fail(struct penalty_table *t, const void *key, size_t len, uint64_t now_ms)
 {
-	struct entry **pp, *e;
+	struct keytable_value *v = keytable_get(t->counts, key, len, now_ms, 1);
 
-	if (len > PENALTY_KEY_MAX)
-		return;
-	pp = find(t, key, len, now_ms);
-	if ((e = *pp) == NULL) {
-		if (t->count >= PENALTY_ENTRIES_MAX || (e = calloc(1, sizeof(*e))) == NULL)
-			return;
-		memcpy(e->key, key, len);
-		e->len = len;
-		*pp = e;
-		t->count++;
+	if (v != NULL) {
+		v->count++;
+		v->stamp_ms = now_ms;
 	}
-	e->failures++;
-	e->last_ms = now_ms;
 }
 
 void
 penalty_clear(struct penalty_table *t, const void *key, size_t len, uint64_t now_ms)
 {
-	struct entry **pp, *e;
-
-	if (len > PENALTY_KEY_MAX)
-		return;
-	pp = find(t, key, len, now_ms);
-	if ((e = *pp) != NULL) {
-		*pp = e->next;
-		free(e);
-		t->count--;
-	}
+	keytable_remove(t->counts, key, len, now_ms);
 }

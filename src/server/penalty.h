@@ -19,7 +19,6 @@
 #define PENALTY_MAX_MS      8000
 #define PENALTY_FORGET_MS   (15 * 60 * 1000)
 #define PENALTY_ENTRIES_MAX 65536 /* per table; past it, new keys are not tracked */
-#define PENALTY_KEY_MAX     64
 
 struct penalty_table;
 
