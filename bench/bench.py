@@ -748,8 +748,13 @@ SYSTEMS_LO = [
     System("socat", "socat", 4, sys_socat, "TCP4-LISTEN,fork"),
     System("haproxy", "HAProxy (tcp mode)", 4, sys_haproxy),
     System("fived", "fived plain", 5, sys_fived),
-    System("fived-notrim", "fived plain, heap trimming off (diagnostic)", 5, sys_fived_notrim,
-           "same binary run with GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824"),
+    System("fived-notrim", "fived plain, no heap trim (diagnostic)", 5, sys_fived_notrim,
+           "the same binary run with GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824. "
+           "fived's relay mallocs a 64 KiB chunk per read and frees it once written; with "
+           "glibc's default trim threshold (128 KiB) the top of the heap goes back to the "
+           "kernel and is faulted in again, about one page fault per 4 KiB relayed (last "
+           "column). This row shows what that costs; drop it once the relay reuses its "
+           "buffers"),
     System("stunnel-aes", "stunnel TLS 1.3 AES-128-GCM", 5, sys_stunnel_aes),
     System("stunnel-chacha", "stunnel TLS 1.3 ChaCha20-Poly1305", 5, sys_stunnel_chacha),
     System("spiped", "spiped", 5, sys_spiped),
@@ -1042,7 +1047,7 @@ def measure_rate(r, tools, ctx, recipe, cfg):
 # key, label, descriptors the server holds per session
 MEMORY_SYSTEMS = [
     ("fived", "fived plain, relayed to a TCP backend", 2),
-    ("fived-echo", "fived plain, built-in echo service", 1),
+    ("fived-echo", "fived plain, built-in echo service", 3),  # built-ins run over a socket pair
     ("fived-pre", "fived plain, connections before a request", 1),
     ("haproxy", "HAProxy (tcp mode)", 2),
     ("stunnel", "stunnel TLS 1.3 (server side)", 2),
@@ -1232,9 +1237,10 @@ def q(label):
 BAR_STYLE = """set style data histogram
 set style fill solid 0.85 border -1
 set grid ytics
-set key top left
+set key outside top center horizontal
 set xtics rotate by -25 scale 0
-set bmargin 7
+set bmargin 10
+set rmargin 8
 """
 
 
@@ -1406,6 +1412,8 @@ def report_wan(info, pics):
     cc = info.get("cc", ("?", False, ""))
     late_max = max((d["late_max"] for d in wan.values() if not math.isnan(d["late_max"])),
                    default=float("nan"))
+    late_means = [d["late_mean"] for d in wan.values() if not math.isnan(d["late_mean"])]
+    late_mean = statistics.mean(late_means) if late_means else float("nan")
     text = ["## 1. Layer 4 vs layer 5 across a 28 ms round trip\n\n"]
     text.append(
         "Two network namespaces (`%s`, client, %s; `%s`, server, %s) joined by a point-to-point "
@@ -1418,9 +1426,11 @@ def report_wan(info, pics):
     text.append(
         "**The link, checked:** a TCP connect() across it took %s ms (median of %d; p90 %s ms, "
         "min %s ms). The delay line was late (beyond its %d ms) by at most %s ms over all "
-        "runs (per system below).\n\n" % (
+        "runs and by %s ms on average per packet (per system in the last column below; the "
+        "worst cases come while a burst of a 1 MB transfer or an ssh key exchange has the "
+        "one CPU).\n\n" % (
             fmt(med(conn), 2), len(conn), fmt(pct(conn, 90), 2), fmt(min(conn, default=float(
-                "nan")), 2), WAN_DELAY_MS, fmt(late_max, 2)))
+                "nan")), 2), WAN_DELAY_MS, fmt(late_max, 2), fmt(late_mean, 3)))
     text.append(
         "**Congestion control:** the namespaces use `%s`. It is the host's choice and cannot "
         "be changed inside a namespace (`sysctl -w net.ipv4.tcp_congestion_control=cubic` "
@@ -1555,7 +1565,7 @@ def report_rate(info, pics):
         "system's entry point, the full handshake of that system (TLS 1.3 without resumption "
         "for stunnel, spiped's key exchange, a new channel inside the running `ssh -L`, the "
         "service line for fived), then `E\\n` and one byte that the backend echoes; the "
-        "session ends when that byte is back. Each round runs %.0f s or %d sessions, "
+        "session ends when that byte is back. Each round runs %g s or %d sessions, "
         "whichever comes first; %d rounds. `p90` is the 10th-percentile rate over rounds "
         "(the slow side). CPU per session in microseconds (server side = the server proxy "
         "and its children). Latency: median over rounds of each round's per-session p50/p90.\n\n"
@@ -1596,7 +1606,8 @@ def report_memory(info, pics):
         "thread per connection). Unpinned. `bench/run.sh` raises RLIMIT_NOFILE as far as it "
         "may: here to %d%s. A proxy holds two descriptors per relayed session, so where %d "
         "sessions do not fit the count is the most that does (column \"idle sessions\"); "
-        "fived's built-in echo service and connections before a request need one.\n\n" % (
+        "connections before a request need one, fived's built-in echo service three (it "
+        "runs over an in-process socket pair).\n\n" % (
             NOFILE, " (the hard limit: the bench runs without CAP_SYS_RESOURCE, so it cannot "
             "raise it)" if not has_cap(CAP_SYS_RESOURCE) else "",
             info["cfg"]["idle_sessions"]))

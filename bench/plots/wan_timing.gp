@@ -3,9 +3,10 @@ set output 'wan_timing.png'
 set style data histogram
 set style fill solid 0.85 border -1
 set grid ytics
-set key top left
+set key outside top center horizontal
 set xtics rotate by -25 scale 0
-set bmargin 7
+set bmargin 10
+set rmargin 8
 
 set style histogram errorbars gap 1.5 lw 1
 set ylabel "ms from connect() (mean, error bar = standard deviation)"
