@@ -31,18 +31,20 @@ keyfile_b64_decode(const char *text, uint8_t key[32])
 	return len == 32 ? 0 : -1;
 }
 
-/* Makes the directory holding path, 0700, if it is missing (one level). */
+/* Makes the directories above path that are missing, mode 0700. */
 static void
 make_parent(const char *path)
 {
 	char dir[4096];
-	char *slash;
+	char *p;
 
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) ||
-	    (slash = strrchr(dir, '/')) == NULL || slash == dir)
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
 		return;
-	*slash = '\0';
-	mkdir(dir, 0700);
+	for (p = strchr(dir + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		mkdir(dir, 0700);
+		*p = '/';
+	}
 }
 
 static int
@@ -103,4 +105,15 @@ keyfile_load(const char *path, const char *label, int want_create,
 	sodium_memzero(text, sizeof(text));
 	close(fd);
 	return r;
+}
+
+void
+keyfile_fingerprint(const uint8_t key[32], char out[KEYFILE_FP_MAX])
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, key, 32);
+	memcpy(out, "SHA256:", 7);
+	sodium_bin2base64(out + 7, KEYFILE_FP_MAX - 7, h, sizeof(h),
+	                  sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
 }

@@ -27,4 +27,8 @@ void keyfile_b64(const uint8_t key[32], char out[KEYFILE_B64_LEN]);
 /* Decodes a key written by keyfile_b64.  Returns 0 or -1. */
 int keyfile_b64_decode(const char *text, uint8_t key[32]);
 
+/* "SHA256:" and unpadded base64 of SHA-256 of the key, as OpenSSH shows keys. */
+#define KEYFILE_FP_MAX 64
+void keyfile_fingerprint(const uint8_t key[32], char out[KEYFILE_FP_MAX]);
+
 #endif

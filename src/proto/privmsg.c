@@ -54,6 +54,7 @@ privmsg_request_encode(const struct priv_request *req, uint8_t *out, size_t size
 		break;
 	case PRIV_CONFIG:
 	case PRIV_AUDIT:
+	case PRIV_CLIENTS:
 		break;
 	default:
 		return -1;
@@ -122,6 +123,7 @@ privmsg_request_decode(uint32_t type, const uint8_t *body, size_t len, struct pr
 		break;
 	case PRIV_CONFIG:
 	case PRIV_AUDIT:
+	case PRIV_CLIENTS:
 		break;
 	default:
 		return -1;

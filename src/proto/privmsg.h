@@ -27,7 +27,8 @@ enum priv_type {
 	PRIV_CONFIG,           /* -> the configuration text the monitor has accepted */
 	PRIV_LISTEN,           /* address -> a listening descriptor */
 	PRIV_AUDIT,            /* -> a descriptor for the audit log */
-	PRIV_TYPE_MAX = PRIV_AUDIT,
+	PRIV_CLIENTS,          /* -> the authorized_clients file's text */
+	PRIV_TYPE_MAX = PRIV_CLIENTS,
 };
 
 struct priv_request {

@@ -3,31 +3,45 @@
  * standard error, writes its audit log where the configuration says.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include "common/keyfile.h"
 #include "common/log.h"
 #include "server/config.h"
 #include "server/pam_helper.h"
 #include "server/priv.h"
+#include "server/seal.h"
 #include "server/server.h"
 
 #define FIVED_VERSION "0.1.0"
+
+#define SERVER_KEY_LABEL  "fived-server-key-v1"
+#define DEFAULT_KEY_FILE  "/var/lib/fived/server.key"
+#define USER_KEY_FILE     "/.local/state/fived/server.key"
+#define MALLOC_KEEP       (64 * 1024 * 1024)
+#define MALLOC_MMAP_ABOVE (1024 * 1024)
+#define FD_RESERVE        64 /* listeners, logs, the monitor, libuv */
 
 static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: fived [-d] [-c FILE]\n"
 	             "       fived -t [-c FILE]\n"
+	             "       fived --print-key [-c FILE]\n"
 	             "       fived --print-builtin\n"
 	             "\n"
 	             "  -c FILE          configuration file (default: the built-in one)\n"
 	             "  -t               check the configuration and exit\n"
 	             "  -d               debug logging\n"
 	             "  --print-builtin  print the built-in configuration\n"
+	             "  --print-key      print the public key clients pin (made on first use)\n"
 	             "  -V               print the version\n");
 }
 
@@ -69,12 +83,79 @@ load(const char *path, char **text, size_t *len)
 	return cfg;
 }
 
+/* The static key file: key_file, else a default that depends on who runs fived. */
+static void
+key_path(const struct config *cfg, char *out, size_t size)
+{
+	const char *home = getenv("HOME");
+
+	if (cfg->key_file[0] != '\0')
+		snprintf(out, size, "%s", cfg->key_file);
+	else if (geteuid() == 0 || home == NULL)
+		snprintf(out, size, "%s", DEFAULT_KEY_FILE);
+	else
+		snprintf(out, size, "%s%s", home, USER_KEY_FILE);
+}
+
+/*
+ * Loads (or, the first time, creates) the sealed handshake's static key
+ * into locked, guarded memory.  Returns it, or NULL after saying why.
+ */
+static struct server_key *
+load_key(const struct config *cfg)
+{
+	struct server_key *k = sodium_malloc(sizeof(*k));
+	char path[CONFIG_PATH_MAX + 64], err[KEYFILE_ERR_MAX];
+
+	key_path(cfg, path, sizeof(path));
+	if (k == NULL || keyfile_load(path, SERVER_KEY_LABEL, 1, k->sk, err, sizeof(err)) != 0) {
+		log_error("%s", k == NULL ? "out of memory" : err);
+		sodium_free(k);
+		return NULL;
+	}
+	seal_key_derive(k);
+	return k;
+}
+
+/* A relayed session holds two or three descriptors: take what the hard limit allows. */
+static void
+raise_fd_limit(const struct config *cfg)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < 3 * cfg->max_connections + FD_RESERVE)
+		log_warn("the descriptor limit (%llu) is low for max_connections = %llu",
+		         (unsigned long long)rl.rlim_cur, (unsigned long long)cfg->max_connections);
+}
+
+static int
+print_key(const struct config *cfg)
+{
+	struct server_key *k = load_key(cfg);
+	char b64[KEYFILE_B64_LEN], fp[KEYFILE_FP_MAX];
+
+	if (k == NULL)
+		return 1;
+	keyfile_b64(k->pk, b64);
+	keyfile_fingerprint(k->pk, fp);
+	printf("%s\n%s\n", b64, fp);
+	sodium_free(k);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"print-builtin", no_argument, NULL, 'B'},
+	                                         {"print-key", no_argument, NULL, 'K'},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
+	struct server_key *key;
+	bool want_key = false;
 	const char *path = NULL;
 	enum log_level level = LOGL_INFO;
 	bool check_only = false;
@@ -103,6 +184,9 @@ main(int argc, char **argv)
 		case 'B':
 			fputs(config_builtin_text, stdout);
 			return 0;
+		case 'K':
+			want_key = true;
+			break;
 		case 'V':
 			printf("fived %s\n", FIVED_VERSION);
 			return 0;
@@ -127,13 +211,28 @@ main(int argc, char **argv)
 		free(text);
 		return 1;
 	}
-	if (check_only) {
-		printf("%s: configuration OK\n", path != NULL ? path : "(built-in)");
+	if (check_only || want_key) {
+		if (check_only)
+			printf("%s: configuration OK\n", path != NULL ? path : "(built-in)");
+		c = want_key ? print_key(cfg) : 0;
 		config_unref(cfg);
 		free(text);
-		return 0;
+		return c;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Relayed bytes go through 64 KiB buffers allocated per read: without
+	 * this, glibc returns the top of the heap to the kernel after every
+	 * burst and faults it in again (about one page fault per 4 KiB relayed).
+	 */
+	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
+	mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_ABOVE);
+	raise_fd_limit(cfg);
+	if ((key = load_key(cfg)) == NULL) {
+		config_unref(cfg);
+		free(text);
+		return 1;
+	}
 	/* Under privilege separation the monitor stays in here; the worker returns. */
 	if (priv_setup(&priv, cfg, path, text, len, &loop) != 0) {
 		config_unref(cfg);
@@ -142,7 +241,7 @@ main(int argc, char **argv)
 	}
 	free(text);
 	uv_loop_init(&loop);
-	if (server_start(&srv, &loop, cfg, &priv) != 0) {
+	if (server_start(&srv, &loop, cfg, &priv, key) != 0) {
 		config_unref(cfg);
 		uv_loop_close(&loop);
 		return 1;

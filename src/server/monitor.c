@@ -183,6 +183,26 @@ do_audit(struct monitor *m)
 	reply_text(m, PRIV_AUDIT, fd >= 0, fd >= 0 ? "" : strerror(errno), fd);
 }
 
+/* The authorized_clients file of the monitor's own configuration. */
+static void
+do_clients(struct monitor *m)
+{
+	struct config_errors errs;
+	char *text;
+	size_t len;
+
+	if (m->cfg->authorized_clients[0] == '\0') {
+		reply(m, PRIV_CLIENTS, true, "", 0, -1);
+		return;
+	}
+	if (config_read_file(m->cfg->authorized_clients, &text, &len, &errs) != 0) {
+		reply_text(m, PRIV_CLIENTS, false, errs.text, -1);
+		return;
+	}
+	reply(m, PRIV_CLIENTS, true, text, len, -1);
+	free(text);
+}
+
 static void
 serve_request(struct monitor *m)
 {
@@ -217,6 +237,9 @@ serve_request(struct monitor *m)
 		break;
 	case PRIV_AUDIT:
 		do_audit(m);
+		break;
+	case PRIV_CLIENTS:
+		do_clients(m);
 		break;
 	}
 }

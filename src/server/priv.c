@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/privmsg.h"
+#include "server/clients.h"
 #include "server/keys.h"
 #include "server/pam_helper.h"
 #include "server/sockets.h"
@@ -204,6 +205,54 @@ priv_config(struct priv *p, struct config_errors *errs)
 	                   (const char *)reply.text, reply.text_len, errs);
 	free(body);
 	return cfg;
+}
+
+/* Reads a whole file the way the configuration is read: bounded, regular files only. */
+static int
+read_clients_file(const char *path, char **text, size_t *len, char *err, size_t err_size)
+{
+	struct config_errors errs;
+
+	if (config_read_file(path, text, len, &errs) != 0) {
+		snprintf(err, err_size, "%s", errs.text);
+		err[strcspn(err, "\n")] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int
+priv_clients(struct priv *p, const struct config *cfg, struct client_keys *out, char *err,
+             size_t err_size)
+{
+	struct priv_request req = {.type = PRIV_CLIENTS};
+	struct priv_reply reply;
+	uint8_t *body;
+	char *text = NULL;
+	size_t len = 0;
+	int passed, r;
+
+	memset(out, 0, sizeof(*out));
+	if (cfg->authorized_clients[0] == '\0')
+		return 0;
+	if (!p->separated) {
+		if (read_clients_file(cfg->authorized_clients, &text, &len, err, err_size) != 0)
+			return -1;
+		r = clients_parse(cfg->authorized_clients, text, len, out, err, err_size);
+		free(text);
+		return r;
+	}
+	if (call(p, &req, &reply, &body, &passed) != 0)
+		return -1;
+	if (passed >= 0)
+		close(passed);
+	if (!reply.ok)
+		snprintf(err, err_size, "%.*s", (int)reply.text_len, (const char *)reply.text);
+	r = reply.ok ? clients_parse(cfg->authorized_clients, (const char *)reply.text,
+	                             reply.text_len, out, err, err_size)
+	             : -1;
+	free(body);
+	return r;
 }
 
 int

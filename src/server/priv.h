@@ -57,6 +57,14 @@ int priv_pam_start(struct priv *p, const struct config *cfg, const char *user, c
  */
 struct config *priv_config(struct priv *p, struct config_errors *errs);
 
+/*
+ * The authorized_clients file cfg names, parsed into out (freed with
+ * clients_free; empty when cfg names none).  Returns 0, or -1 with err.
+ */
+struct client_keys;
+int priv_clients(struct priv *p, const struct config *cfg, struct client_keys *out, char *err,
+                 size_t err_size);
+
 /* A listening socket for a (seqpacket: the control socket); a descriptor or -errno. */
 int priv_listen(struct priv *p, const struct addr_spec *a, bool seqpacket);
 

@@ -7,6 +7,7 @@
 #include "common/util.h"
 #include "server/auditlog.h"
 #include "server/control.h"
+#include "server/keytable.h"
 #include "server/listener.h"
 #include "server/penalty.h"
 #include "server/priv.h"
@@ -150,8 +151,10 @@ void
 server_reload(struct server *srv)
 {
 	struct config_errors errs;
+	struct client_keys clients;
 	struct config *cfg;
-	struct auditlog *audit;
+	struct auditlog *audit = NULL;
+	char err[CONFIG_ERRORS_MAX];
 
 	if (srv->draining)
 		return;
@@ -159,22 +162,43 @@ server_reload(struct server *srv)
 		log_error("reload rejected, keeping the running configuration:\n%s", errs.text);
 		return;
 	}
-	if ((audit = open_audit(srv, cfg)) == NULL) {
-		log_error("reload rejected, keeping the running configuration");
-		config_unref(cfg);
-		return;
+	if (priv_clients(srv->priv, cfg, &clients, err, sizeof(err)) != 0) {
+		log_error("reload rejected, keeping the running configuration: %s", err);
+		goto fail;
 	}
-	if (reconcile_listeners(srv, cfg) != 0) {
+	if ((audit = open_audit(srv, cfg)) == NULL || reconcile_listeners(srv, cfg) != 0) {
 		log_error("reload rejected, keeping the running configuration");
-		auditlog_close(audit);
-		config_unref(cfg);
-		return;
+		clients_free(&clients);
+		goto fail;
 	}
 	auditlog_close(srv->audit);
 	srv->audit = audit;
+	clients_free(&srv->clients);
+	srv->clients = clients;
 	config_unref(srv->cfg);
 	srv->cfg = cfg;
 	log_info("reloaded the configuration; %zu sessions continue", srv->nsessions);
+	return;
+fail:
+	auditlog_close(audit);
+	config_unref(cfg);
+}
+
+/* What server_start builds and server_stop tears down, besides handles. */
+static void
+free_state(struct server *srv)
+{
+	auditlog_close(srv->audit);
+	srv->audit = NULL;
+	source_table_free(srv->sources);
+	srv->sources = NULL;
+	penalty_table_free(srv->source_failures);
+	penalty_table_free(srv->identity_failures);
+	srv->source_failures = srv->identity_failures = NULL;
+	keytable_free(srv->timestamps);
+	srv->timestamps = NULL;
+	clients_free(&srv->clients);
+	governor_free(&srv->gov);
 }
 
 /*
@@ -188,19 +212,14 @@ server_stop(struct server *srv)
 	control_close(srv);
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
-	auditlog_close(srv->audit);
-	srv->audit = NULL;
-	source_table_free(srv->sources);
-	srv->sources = NULL;
-	penalty_table_free(srv->source_failures);
-	penalty_table_free(srv->identity_failures);
-	srv->source_failures = srv->identity_failures = NULL;
+	free_state(srv);
 	config_unref(srv->cfg);
 	srv->cfg = NULL;
 	uv_close((uv_handle_t *)&srv->sig_hup, NULL);
 	uv_close((uv_handle_t *)&srv->sig_term, NULL);
 	uv_close((uv_handle_t *)&srv->sig_int, NULL);
 	uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+	uv_close((uv_handle_t *)&srv->gov_timer, NULL);
 }
 
 static void
@@ -256,28 +275,52 @@ server_session_gone(struct server *srv)
 		server_stop(srv);
 }
 
-int
-server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv)
+static void
+on_gov_tick(uv_timer_t *t)
 {
+	struct server *srv = t->data;
+
+	governor_tick(&srv->gov, srv->cfg, uv_now(srv->loop));
+}
+
+int
+server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv,
+             struct server_key *key)
+{
+	char err[CONFIG_ERRORS_MAX];
+
 	memset(srv, 0, sizeof(*srv));
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->priv = priv;
-	if ((srv->sources = source_table_new()) == NULL ||
+	srv->key = key;
+	if (governor_init(&srv->gov) != 0 || (srv->sources = source_table_new()) == NULL ||
 	    (srv->source_failures = penalty_table_new()) == NULL ||
 	    (srv->identity_failures = penalty_table_new()) == NULL ||
-	    (srv->audit = open_audit(srv, cfg)) == NULL || reconcile_listeners(srv, cfg) != 0 ||
-	    control_open(srv) != 0) {
-		auditlog_close(srv->audit);
-		source_table_free(srv->sources);
-		penalty_table_free(srv->source_failures);
-		penalty_table_free(srv->identity_failures);
-		return -1;
+	    (srv->timestamps = keytable_new(TIMESTAMPS_FORGET_MS, TIMESTAMPS_MAX)) == NULL) {
+		log_error("out of memory");
+		goto fail;
 	}
+	if (priv_clients(priv, cfg, &srv->clients, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto fail;
+	}
+	if ((srv->audit = open_audit(srv, cfg)) == NULL || reconcile_listeners(srv, cfg) != 0 ||
+	    control_open(srv) != 0)
+		goto fail;
 	uv_timer_init(loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
+	uv_timer_init(loop, &srv->gov_timer);
+	srv->gov_timer.data = srv;
+	governor_tick(&srv->gov, cfg, uv_now(loop));
+	uv_timer_start(&srv->gov_timer, on_gov_tick, GOVERNOR_TICK_MS, GOVERNOR_TICK_MS);
 	watch_signal(srv, &srv->sig_hup, SIGHUP);
 	watch_signal(srv, &srv->sig_term, SIGTERM);
 	watch_signal(srv, &srv->sig_int, SIGINT);
 	return 0;
+fail:
+	close_listeners(srv->listeners);
+	srv->listeners = NULL;
+	free_state(srv);
+	return -1;
 }

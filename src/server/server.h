@@ -10,7 +10,9 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "server/clients.h"
 #include "server/config.h"
+#include "server/governor.h"
 
 struct auditlog;
 struct control;
@@ -18,7 +20,12 @@ struct listener;
 struct penalty_table;
 struct priv;
 struct session;
+struct server_key;
 struct source_table;
+
+/* 0-RTT timestamps are forgotten after twice the clock skew fived accepts. */
+#define TIMESTAMPS_FORGET_MS (20 * 60 * 1000)
+#define TIMESTAMPS_MAX       65536
 
 struct server {
 	uv_loop_t *loop;
@@ -26,9 +33,16 @@ struct server {
 	struct listener *listeners;
 	struct session *sessions; /* every live session, newest first */
 	size_t nsessions;
+	size_t nending; /* of those, lingering after a final reply or closing */
+	struct session *waiting_head, *waiting_tail; /* yet to make a request, oldest first */
 	struct source_table *sources;
 	struct penalty_table *source_failures;   /* authentication failures by source */
 	struct penalty_table *identity_failures; /* and by identity */
+	struct server_key *key;                  /* sealed handshakes; locked memory, not owned */
+	struct governor gov;                     /* handshake load, cookies, budgets */
+	struct client_keys clients;              /* authorized_clients */
+	struct keytable *timestamps;             /* newest 0-RTT timestamp per client key */
+	uv_timer_t gov_timer;
 	struct priv *priv;
 	struct control *control; /* the control socket, when configured */
 	struct auditlog *audit;
@@ -44,7 +58,8 @@ struct server {
  * doing privileged things through priv, and opens its listeners.  Returns
  * 0, or -1 after logging why.
  */
-int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv);
+int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv,
+                 struct server_key *key);
 
 /* Re-reads the configuration file; on any error keeps the one in force. */
 void server_reload(struct server *srv);

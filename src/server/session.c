@@ -17,10 +17,12 @@
 #include "common/util.h"
 #include "proto/line.h"
 #include "proto/proxy.h"
+#include "proto/sealed.h"
 #include "server/auditlog.h"
 #include "server/auth.h"
 #include "server/chunk.h"
 #include "server/policy.h"
+#include "server/seal.h"
 #include "server/server.h"
 #include "server/sources.h"
 #include "server/transport.h"
@@ -34,10 +36,54 @@ static const char *const state_names[] = {
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void pace_input(struct session *s);
 
+static bool
+ending(enum session_state state)
+{
+	return state == S_LINGER || state == S_CLOSED;
+}
+
+static void
+waiting_remove(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	if (!s->waiting)
+		return;
+	if (s->wprev != NULL)
+		s->wprev->wnext = s->wnext;
+	else
+		srv->waiting_head = s->wnext;
+	if (s->wnext != NULL)
+		s->wnext->wprev = s->wprev;
+	else
+		srv->waiting_tail = s->wprev;
+	s->waiting = false;
+}
+
+static void
+waiting_add(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	s->wprev = srv->waiting_tail;
+	s->wnext = NULL;
+	if (srv->waiting_tail != NULL)
+		srv->waiting_tail->wnext = s;
+	else
+		srv->waiting_head = s;
+	srv->waiting_tail = s;
+	s->waiting = true;
+}
+
 void
 session_set_state(struct session *s, enum session_state next)
 {
 	log_debug("session %s: %s -> %s", s->id, state_names[s->state], state_names[next]);
+	/* A session leaves the waiting list for good once it is past its first command phase. */
+	if (next != S_COMMAND)
+		waiting_remove(s);
+	if (ending(next) && !ending(s->state))
+		s->srv->nending++;
 	s->state = next;
 }
 
@@ -73,6 +119,7 @@ session_free(struct session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	srv->nsessions--;
+	srv->nending--;
 	uv_freeaddrinfo(s->candidates);
 	buf_free(&s->in);
 	if (s->caller != NULL) {
@@ -189,11 +236,20 @@ finish_with(struct session *s, const char *text, size_t len)
 		session_close(s, s->close_reason != NULL ? s->close_reason : "refused");
 		return;
 	}
-	uv_timer_start(&s->timer, on_linger_timeout, LINGER_MS, 0);
+	uv_timer_start(&s->timer, on_linger_timeout,
+	               s->srv->nending > s->cfg->max_connections / 4 ? LINGER_BUSY_MS : LINGER_MS,
+	               0);
 	if (s->client_eof_early)
 		session_close(s, "closed after reply");
 	else
 		session_read_client(s);
+}
+
+void
+session_finish(struct session *s, const char *reason)
+{
+	s->close_reason = reason;
+	finish_with(s, NULL, 0);
 }
 
 void
@@ -538,12 +594,39 @@ session_client_end(struct session *s)
 		dispatch_client(s, UV_EOF, &none);
 }
 
+/*
+ * The client's first byte says what follows: the sealed handshake, or a
+ * plain dialect.  A dark server answers only the sealed handshake and says
+ * nothing to anything else.  Returns 0, or -1 when the session is ended.
+ */
+static int
+detect(struct session *s, uint8_t first)
+{
+	s->detected = true;
+	if (first == SEALED_INITIATION) {
+		if (seal_attach(s) == 0)
+			return 0;
+		session_close(s, "out of memory");
+		return -1;
+	}
+	if (s->cfg->dark) {
+		session_close(s, "dark: not a sealed handshake");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct session *s = st->data;
 	int r;
 
+	if (!s->detected && nread > 0 && s->state == S_COMMAND &&
+	    detect(s, (uint8_t)buf->base[0]) != 0) {
+		chunk_release(buf);
+		return;
+	}
 	if (s->transport == NULL || s->state == S_CLOSED) {
 		dispatch_client(s, nread, buf);
 		return;
@@ -688,6 +771,19 @@ reject_now(struct session *s, const char *reason)
 	session_close(s, reason);
 }
 
+/* At the limit: ends the oldest session still waiting to make a request, if old enough. */
+static int
+make_room(struct session *s)
+{
+	struct session *oldest = s->srv->waiting_head;
+
+	if (oldest == NULL || oldest == s ||
+	    uv_now(s->srv->loop) - oldest->started_ms < EVICT_MIN_AGE_MS)
+		return -1;
+	session_refuse(oldest, "server busy");
+	return 0;
+}
+
 static struct session *
 session_new(struct server *srv)
 {
@@ -708,6 +804,7 @@ session_new(struct server *srv)
 		s->next->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
+	waiting_add(s);
 	uv_timer_init(srv->loop, &s->timer);
 	s->timer.data = s;
 	return s;
@@ -736,7 +833,7 @@ session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
 	if (is_tcp)
 		uv_tcp_nodelay(&s->client.tcp, 1);
 	session_audit(s, "accepted", NULL);
-	if (srv->nsessions > s->cfg->max_connections) {
+	if (srv->nsessions - srv->nending > s->cfg->max_connections && make_room(s) != 0) {
 		reject_now(s, "too many connections");
 		return;
 	}

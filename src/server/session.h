@@ -36,6 +36,16 @@
 #define LINGER_MS        2000
 #define LINGER_BYTES_MAX (256 * 1024)
 
+/* ...and how long when many sessions are ending at once (a flood of refusals). */
+#define LINGER_BUSY_MS 100
+
+/*
+ * At max_connections, the oldest connection that has still not made a
+ * request, if at least this old, makes room for a new one: silent
+ * connections from many addresses cannot lock everyone else out.
+ */
+#define EVICT_MIN_AGE_MS 500
+
 enum session_state {
 	S_COMMAND,    /* reading request lines */
 	S_AUTH,       /* reading the lines of an authentication exchange */
@@ -65,11 +75,14 @@ struct session {
 	struct server *srv;
 	struct config *cfg; /* one reference, for the session's life */
 	struct session *prev, *next;
+	struct session *wprev, *wnext; /* the server's waiting list, while on it */
+	bool waiting;
 	enum session_state state;
 	char id[SESSION_ID_LEN + 1];
 
 	union stream_handle client;
 	bool client_open;
+	bool detected; /* the first byte has said which dialect or transport */
 	struct sockaddr_storage peer, local;
 	bool peer_is_ip;
 	char peer_ip[ADDR_IP_MAX];
@@ -127,6 +140,9 @@ void session_close(struct session *s, const char *reason);
 
 /* Sends "- reason" and closes gracefully, discarding what the client still sends. */
 void session_refuse(struct session *s, const char *reason);
+
+/* Closes gracefully after what is already queued, reading and discarding meanwhile. */
+void session_finish(struct session *s, const char *reason);
 
 /* Called by the backend code when the service's backend is reached (err 0) or not. */
 void session_backend_ready(struct session *s, int err);

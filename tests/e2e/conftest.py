@@ -43,6 +43,7 @@ class Fived:
         self.conf = tmp_path / (name + ".conf")
         self.audit = tmp_path / (name + ".audit")
         self.stderr_path = tmp_path / (name + ".stderr")
+        self.key_file = tmp_path / (name + ".key")
         self.write_config(config)
         self.stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([FIVED, "-d", "-c", str(self.conf), *args],
@@ -56,6 +57,9 @@ class Fived:
         if "listen" not in text:
             text = "[server]\nlisten = tcp:127.0.0.1:0\naudit_log = %s\n%s\n" % (
                 self.audit, self.server) + text
+        # Every test server has a static key of its own.
+        if "key_file" not in text:
+            text = text.replace("[server]\n", "[server]\nkey_file = %s\n" % self.key_file, 1)
         self.conf.write_text(text)
 
     def log(self):

@@ -465,12 +465,16 @@ def test_no_separation_when_not_root(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root to become another user")
     conf = tmp_path / "c.conf"
-    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = none\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chmod(home, 0o777)
+    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = none\nkey_file = %s\n"
+                    % (home / "nobody.key"))
     os.chmod(conf, 0o644)
     r = subprocess.run(["timeout", "-s", "TERM", "1", "setpriv", "--reuid=nobody",
                         "--regid=nogroup", "--clear-groups", os.path.join(
                             os.environ.get("FIVE_BUILD", "build"), "fived"), "-c", str(conf)],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=dict(os.environ, HOME=str(tmp_path)))
     assert r.stderr.count("running without privilege separation (not started as root)") == 1
 
 

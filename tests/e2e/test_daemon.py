@@ -158,8 +158,12 @@ def test_builtin_configuration_falls_back_when_port_1_is_denied(tmp_path):
     if unprivileged_port_start() <= 1:
         pytest.skip("unprivileged users may bind port 1 here")
     err = open(tmp_path / "err", "wb")
+    home = tmp_path / "home"
+    home.mkdir(mode=0o777)
+    os.chmod(home, 0o777)
     proc = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                             FIVED], stdout=subprocess.DEVNULL, stderr=err)
+                             FIVED], stdout=subprocess.DEVNULL, stderr=err,
+                            env=dict(os.environ, HOME=str(home)))
     try:
         wait_for(lambda: "listening on tcp:127.0.0.1:5501" in (tmp_path / "err").read_text(),
                  what="fallback listener")
