@@ -76,6 +76,17 @@ struct five_options {
 	int timeout_ms;               /* connect, and each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
 	int family;                   /* AF_UNSPEC (0), AF_INET or AF_INET6 */
 	const struct five_auth *auth; /* NULL: no authentication */
+	int transport;                /* FIVE_SEALED (the default), FIVE_PLAIN or FIVE_TLS */
+	const char *server_key;       /* sealed: the server's key (base64), not known_hosts */
+	const char *known_hosts;      /* NULL: $FIVE_KNOWN_HOSTS, ~/.config/five/known_hosts */
+	int trust_on_first_use;       /* sealed: pin the key of a server met the first time */
+};
+
+/* How a session is carried. */
+enum five_transport {
+	FIVE_SEALED = 0, /* the sealed handshake (Noise), the server's key pinned */
+	FIVE_PLAIN = 1,  /* plain TCPMUX, unencrypted */
+	FIVE_TLS = 2,    /* TLS 1.3, the server's key pinned */
 };
 
 /* A short name for a step ("resolve", "connect", ...). */

@@ -176,16 +176,28 @@ dial_port(const char *host, const char *port, const struct five_options *o, stru
 }
 
 int
-five_dial(const char *host, const struct five_options *opts, struct five_error *err)
+five_dial_port(const char *host, const struct five_options *opts, char *port_out, size_t size,
+               struct five_error *err)
 {
 	struct five_options o;
+	const char *port;
 	int fd, last_errno = 0;
 
 	five_options_resolve(opts, &o);
-	if (o.port != NULL)
-		return dial_port(host, o.port, &o, err, &last_errno);
-	fd = dial_port(host, FIVE_PORT, &o, err, &last_errno);
-	if (fd < 0 && err->step == FIVE_ERR_CONNECT && last_errno == ECONNREFUSED)
-		fd = dial_port(host, FIVE_FALLBACK_PORT, &o, err, &last_errno);
+	port = o.port != NULL ? o.port : FIVE_PORT;
+	fd = dial_port(host, port, &o, err, &last_errno);
+	if (fd < 0 && o.port == NULL && err->step == FIVE_ERR_CONNECT &&
+	    last_errno == ECONNREFUSED) {
+		port = FIVE_FALLBACK_PORT;
+		fd = dial_port(host, port, &o, err, &last_errno);
+	}
+	if (fd >= 0 && port_out != NULL)
+		str_copy(port_out, port, size);
 	return fd;
+}
+
+int
+five_dial(const char *host, const struct five_options *opts, struct five_error *err)
+{
+	return five_dial_port(host, opts, NULL, 0, err);
 }

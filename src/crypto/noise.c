@@ -686,11 +686,17 @@ noise_handshake_init(struct noise_handshake *hs, const char *protocol_name, enum
 	if (npre_i != (pre_s_i ? 1U : 0U) || npre_r != (pre_s_r ? 1U : 0U))
 		goto out;
 
-	/* A static key the pattern does not use is refused, not ignored. */
+	/*
+	 * A static key the pattern does not use is refused, not ignored.  One
+	 * the pattern sends (not a pre-message) may come later, through
+	 * noise_handshake_set_static, before it is needed.
+	 */
 	need_s = (init ? pre_s_i : pre_s_r) || sends_static(hs, role);
 	need_rs = init ? pre_s_r : pre_s_i;
-	if ((s_priv != NULL) != need_s || (rs != NULL) != need_rs)
+	if ((s_priv != NULL && !need_s) || (s_priv == NULL && (init ? pre_s_i : pre_s_r)) ||
+	    (rs != NULL) != need_rs)
 		goto out;
+	hs->static_later = need_s && s_priv == NULL;
 	if (s_priv != NULL) {
 		memcpy(hs->s_priv, s_priv, NOISE_DHLEN);
 		if (crypto_scalarmult_curve25519_base(hs->s_pub, hs->s_priv) != 0)
@@ -714,6 +720,20 @@ out:
 	if (r != 0)
 		noise_handshake_wipe(hs);
 	return r;
+}
+
+int
+noise_handshake_set_static(struct noise_handshake *hs, const uint8_t s_priv[NOISE_DHLEN])
+{
+	if (hs->state != NOISE_HS_RUNNING || !hs->static_later || hs->has_s)
+		return -1;
+	memcpy(hs->s_priv, s_priv, NOISE_DHLEN);
+	if (crypto_scalarmult_curve25519_base(hs->s_pub, hs->s_priv) != 0) {
+		noise_handshake_wipe(hs);
+		return -1;
+	}
+	hs->has_s = true;
+	return 0;
 }
 
 int

@@ -69,6 +69,7 @@ struct noise_handshake {
 	uint8_t e_priv[NOISE_DHLEN], e_pub[NOISE_DHLEN];
 	uint8_t rs[NOISE_DHLEN], re[NOISE_DHLEN];
 	bool has_s, has_e, has_rs, has_re;
+	bool static_later; /* our static key comes through noise_handshake_set_static */
 
 	uint8_t psk[NOISE_MAX_PSKS][NOISE_PSKLEN];
 	unsigned psk_needed; /* bit i: the name carries pskI */
@@ -96,6 +97,14 @@ struct noise_handshake {
 int noise_handshake_init(struct noise_handshake *hs, const char *protocol_name,
                          enum noise_role role, const uint8_t *prologue, size_t prologue_len,
                          const uint8_t *s_priv, const uint8_t *rs);
+
+/*
+ * Supplies our static key when noise_handshake_init was given none although
+ * the pattern sends one (XX's initiator may derive it from the responder's
+ * key, which it learns from message 2).  Must come before the message that
+ * sends or uses it.  Returns 0, or -1 (not deferred, already set).
+ */
+int noise_handshake_set_static(struct noise_handshake *hs, const uint8_t s_priv[NOISE_DHLEN]);
 
 /*
  * Supplies the pre-shared key of modifier "psk<index>" (index is the number in

@@ -141,6 +141,8 @@ admit(struct session *s, const struct sealed_initiation *m)
 		return -1;
 	}
 	sealed_source((const struct sockaddr *)&s->peer, source);
+	/* The tick rotates the secrets too, but a cookie made or checked now must use now's. */
+	sealed_cookie_secrets_update(&g->secrets, now);
 	if (governor_wants_cookie(g, s->cfg)) {
 		if (!with_cookie)
 			return send_cookie(s, m, source);

@@ -726,9 +726,17 @@ test_init_refusals(void **state)
 		                 -1);
 		assert_true(sodium_is_zero((const unsigned char *)&hs, sizeof(hs)));
 	}
-	/* IK's initiator needs its static key and the responder's; XX takes no preset peer. */
+	/*
+	 * IK's initiator needs the responder's key; its own may come later, but a
+	 * message that needs it cannot be written without it.  XX takes no preset peer.
+	 */
 	assert_int_equal(noise_handshake_init(&hs, IK, NOISE_INITIATOR, NULL, 0, NULL, k.rsp_s_pub),
-	                 -1);
+	                 0);
+	{
+		uint8_t out[256];
+		size_t n;
+		assert_int_equal(noise_write_message(&hs, NULL, 0, out, sizeof(out), &n), -1);
+	}
 	assert_int_equal(noise_handshake_init(&hs, IK, NOISE_INITIATOR, NULL, 0, k.ini_s, NULL),
 	                 -1);
 	assert_int_equal(
@@ -874,6 +882,42 @@ test_message_limits(void **state)
 	noise_handshake_wipe(&rsp);
 }
 
+/* XX's initiator may give its static key after learning the responder's (message 2). */
+static void
+test_static_later(void **state)
+{
+	struct noise_handshake ini, rsp;
+	struct keys k;
+	uint8_t m[256], payload[64], got[NOISE_DHLEN], h1[NOISE_HASHLEN], h2[NOISE_HASHLEN];
+	size_t n, plen;
+
+	fixed_keys(&k);
+	assert_int_equal(noise_handshake_init(&ini, XX, NOISE_INITIATOR, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(noise_handshake_init(&rsp, XX, NOISE_RESPONDER, NULL, 0, k.rsp_s, NULL),
+	                 0);
+	assert_int_equal(noise_write_message(&ini, NULL, 0, m, sizeof(m), &n), 0);
+	assert_int_equal(noise_read_message(&rsp, m, n, payload, sizeof(payload), &plen), 0);
+	assert_int_equal(noise_write_message(&rsp, NULL, 0, m, sizeof(m), &n), 0);
+	assert_int_equal(noise_read_message(&ini, m, n, payload, sizeof(payload), &plen), 0);
+	assert_int_equal(noise_remote_static(&ini, got), 0);
+	assert_memory_equal(got, k.rsp_s_pub, NOISE_DHLEN);
+	assert_int_equal(noise_handshake_set_static(&ini, k.ini_s), 0);
+	assert_int_equal(noise_handshake_set_static(&ini, k.ini_s), -1);
+	assert_int_equal(noise_write_message(&ini, NULL, 0, m, sizeof(m), &n), 0);
+	assert_int_equal(noise_read_message(&rsp, m, n, payload, sizeof(payload), &plen), 0);
+	assert_int_equal(noise_remote_static(&rsp, got), 0);
+	assert_memory_equal(got, k.ini_s_pub, NOISE_DHLEN);
+	noise_handshake_hash(&ini, h1);
+	noise_handshake_hash(&rsp, h2);
+	assert_memory_equal(h1, h2, NOISE_HASHLEN);
+	/* A static given at the start cannot be replaced. */
+	assert_int_equal(noise_handshake_init(&ini, XX, NOISE_INITIATOR, NULL, 0, k.ini_s, NULL),
+	                 0);
+	assert_int_equal(noise_handshake_set_static(&ini, k.ini_s), -1);
+	noise_handshake_wipe(&ini);
+	noise_handshake_wipe(&rsp);
+}
+
 int
 main(void)
 {
@@ -889,6 +933,7 @@ main(void)
 	        cmocka_unit_test(test_ik_transport),
 	        cmocka_unit_test(test_one_way_split),
 	        cmocka_unit_test(test_init_refusals),
+	        cmocka_unit_test(test_static_later),
 	        cmocka_unit_test(test_psk_rules),
 	        cmocka_unit_test(test_low_order_ephemeral),
 	        cmocka_unit_test(test_message_limits),
