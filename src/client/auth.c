@@ -145,10 +145,17 @@ sign(const struct keyring *kr, const struct candidate *c, const uint8_t *data, s
 
 /* --- the exchange ---------------------------------------------------------- */
 
-static int
-read_reply(int fd, const struct five_options *o, char *line, size_t size, struct five_error *err)
+/* What a signature binds to besides the challenge: the sealed session's handshake. */
+static const uint8_t *
+conn_binding(const struct five_conn *c)
 {
-	return five_read_line(fd, o->timeout_ms, line, size, err);
+	return c->seal != NULL ? c->seal->hash : NULL;
+}
+
+static size_t
+conn_binding_len(const struct five_conn *c)
+{
+	return c->seal != NULL ? sizeof(c->seal->hash) : 0;
 }
 
 /* "+ CHALLENGE <session-id> <nonce>" */
@@ -176,45 +183,46 @@ parse_challenge(const char *line, char sid[AUTH_SESSION_ID_LEN + 1], uint8_t non
  * tail, 0 when fived does not accept this key, -1 on error.
  */
 static int
-try_key(int fd, const struct five_options *o, const char *user, const struct keyring *kr,
-        const struct candidate *c, bool pipeline, char *tail, size_t size, struct five_error *err)
+try_key(struct five_conn *c, const char *user, const struct keyring *kr,
+        const struct candidate *key, bool pipeline, char *tail, size_t size, struct five_error *err)
 {
 	char request[LINE_MAX_BYTES + 32], line[FIVE_LINE_MAX], sid[AUTH_SESSION_ID_LEN + 1];
 	char user_line[LINE_MAX_BYTES];
 	uint8_t nonce[AUTH_NONCE_LEN], data[AUTH_SIGNED_MAX], sig[AUTH_SIG_LEN];
 	size_t len;
 
-	if (auth_user_line(user, c->pk, user_line, sizeof(user_line)) != 0)
+	if (auth_user_line(user, key->pk, user_line, sizeof(user_line)) != 0)
 		return five_fail(err, FIVE_ERR_USAGE, "invalid user name \"%s\"", user);
 	/*
 	 * When pubkey is the only method, the USER line goes along with AUTH,
 	 * saving a round trip: fived reads it once it has chosen pubkey.
 	 */
 	snprintf(request, sizeof(request), "AUTH pubkey\r\n%s", pipeline ? user_line : "");
-	if (five_send_all(fd, request, strlen(request), err) != 0 ||
-	    read_reply(fd, o, line, sizeof(line), err) != 0)
+	if (five_conn_send(c, request, strlen(request), err) != 0 ||
+	    five_conn_read_line(c, line, sizeof(line), err) != 0)
 		return -1;
 	if (strcmp(line, "+ SUCCESS pubkey") != 0)
 		return five_check_reply(line, err) == 0
 		               ? five_fail(err, FIVE_ERR_PROTOCOL, "unexpected \"%.64s\"", line)
 		               : -1;
-	if (!pipeline && five_send_all(fd, user_line, strlen(user_line), err) != 0)
+	if (!pipeline && five_conn_send(c, user_line, strlen(user_line), err) != 0)
 		return -1;
-	if (read_reply(fd, o, line, sizeof(line), err) != 0)
+	if (five_conn_read_line(c, line, sizeof(line), err) != 0)
 		return -1;
 	if (line[0] == '-')
 		return 0;
 	if (parse_challenge(line, sid, nonce) != 0 ||
-	    auth_signed_data(sid, nonce, user, c->pk, NULL, 0, data, sizeof(data), &len) != 0)
+	    auth_signed_data(sid, nonce, user, key->pk, conn_binding(c), conn_binding_len(c), data,
+	                     sizeof(data), &len) != 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "malformed challenge");
-	if (sign(kr, c, data, len, sig, err) != 0 || auth_signature_line(sig, tail, size) != 0)
+	if (sign(kr, key, data, len, sig, err) != 0 || auth_signature_line(sig, tail, size) != 0)
 		return -1;
 	return 1;
 }
 
 static int
-pubkey(int fd, const struct five_options *o, const char *user, bool pipeline, char *tail,
-       size_t size, struct five_error *err)
+pubkey(struct five_conn *c, const struct five_options *o, const char *user, bool pipeline,
+       char *tail, size_t size, struct five_error *err)
 {
 	struct keyring kr;
 	size_t i, offered;
@@ -224,7 +232,7 @@ pubkey(int fd, const struct five_options *o, const char *user, bool pipeline, ch
 		return -1;
 	offered = kr.n;
 	for (i = 0; i < kr.n && r == 0; i++)
-		r = try_key(fd, o, user, &kr, &kr.keys[i], pipeline, tail, size, err);
+		r = try_key(c, user, &kr, &kr.keys[i], pipeline, tail, size, err);
 	wipe_keys(&kr);
 	if (r == 0)
 		return five_fail(err, FIVE_ERR_REFUSED,
@@ -304,7 +312,8 @@ ask(const struct five_auth *a, const char *prompt, int echo, char *answer, size_
 
 /* One server line of a password exchange: 1 done, 0 go on, -1 failed. */
 static int
-password_step(int fd, const struct five_options *o, const char *line, struct five_error *err)
+password_step(struct five_conn *c, const struct five_options *o, const char *line,
+              struct five_error *err)
 {
 	char answer[ANSWER_MAX + 1], out[LINE_MAX_BYTES];
 	bool echo = strncmp(line, "+ PROMPT-ECHO-ON ", 17) == 0;
@@ -326,7 +335,7 @@ password_step(int fd, const struct five_options *o, const char *line, struct fiv
 	}
 	r = auth_response_line((const uint8_t *)answer, strlen(answer), out, sizeof(out));
 	sodium_memzero(answer, sizeof(answer));
-	if (r != 0 || five_send_all(fd, out, strlen(out), err) != 0) {
+	if (r != 0 || five_conn_send(c, out, strlen(out), err) != 0) {
 		sodium_memzero(out, sizeof(out));
 		return r != 0 ? five_fail(err, FIVE_ERR_USAGE, "answer too long") : -1;
 	}
@@ -335,7 +344,8 @@ password_step(int fd, const struct five_options *o, const char *line, struct fiv
 }
 
 static int
-password(int fd, const struct five_options *o, const char *user, struct five_error *err)
+password(struct five_conn *c, const struct five_options *o, const char *user,
+         struct five_error *err)
 {
 	char request[LINE_MAX_BYTES + 32], line[FIVE_LINE_MAX];
 	int r = 0;
@@ -343,13 +353,14 @@ password(int fd, const struct five_options *o, const char *user, struct five_err
 	memcpy(request, "AUTH password\r\n", 15);
 	if (auth_user_line(user, NULL, request + 15, sizeof(request) - 15) != 0)
 		return five_fail(err, FIVE_ERR_USAGE, "invalid user name \"%s\"", user);
-	if (five_send_all(fd, request, strlen(request), err) != 0 ||
-	    read_reply(fd, o, line, sizeof(line), err) != 0 || five_check_reply(line, err) != 0)
+	if (five_conn_send(c, request, strlen(request), err) != 0 ||
+	    five_conn_read_line(c, line, sizeof(line), err) != 0 ||
+	    five_check_reply(line, err) != 0)
 		return -1;
 	while (r == 0) {
-		if (read_reply(fd, o, line, sizeof(line), err) != 0)
+		if (five_conn_read_line(c, line, sizeof(line), err) != 0)
 			return -1;
-		r = password_step(fd, o, line, err);
+		r = password_step(c, o, line, err);
 	}
 	return r < 0 ? -1 : 0;
 }
@@ -357,8 +368,8 @@ password(int fd, const struct five_options *o, const char *user, struct five_err
 /* --- entry points -------------------------------------------------------- */
 
 int
-five_auth_pipelined(int fd, const struct five_options *o, char *tail, size_t size, size_t *tail_len,
-                    unsigned *pending, struct five_error *err)
+five_auth_pipelined(struct five_conn *c, const struct five_options *o, char *tail, size_t size,
+                    size_t *tail_len, unsigned *pending, struct five_error *err)
 {
 	const struct five_auth *a = o->auth;
 	const char *methods = a->methods != NULL ? a->methods : "pubkey";
@@ -374,12 +385,12 @@ five_auth_pipelined(int fd, const struct five_options *o, char *tail, size_t siz
 		return five_fail(err, FIVE_ERR_USAGE, "unknown authentication methods \"%s\"",
 		                 methods);
 	for (i = 0; i < n; i++) {
-		if (m[i] == AUTH_PUBKEY && pubkey(fd, o, user, n == 1, tail, size, err) == 0) {
+		if (m[i] == AUTH_PUBKEY && pubkey(c, o, user, n == 1, tail, size, err) == 0) {
 			*tail_len = strlen(tail);
 			*pending = 1;
 			return 0;
 		}
-		if (m[i] == AUTH_PASSWORD && password(fd, o, user, err) == 0)
+		if (m[i] == AUTH_PASSWORD && password(c, o, user, err) == 0)
 			return 0;
 		/* A refusal lets the next method try; anything else ends it. */
 		if (err->step != FIVE_ERR_REFUSED)
@@ -389,22 +400,34 @@ five_auth_pipelined(int fd, const struct five_options *o, char *tail, size_t siz
 }
 
 int
-five_authenticate(int fd, const struct five_options *opts, struct five_error *err)
+five_conn_authenticate(struct five_conn *c, const struct five_options *o, struct five_error *err)
 {
-	struct five_options o;
 	char tail[LINE_MAX_BYTES], line[FIVE_LINE_MAX];
 	unsigned pending;
 	size_t len;
 
-	five_options_resolve(opts, &o);
-	if (o.auth == NULL)
+	if (o->auth == NULL)
 		return 0;
-	if (five_auth_pipelined(fd, &o, tail, sizeof(tail), &len, &pending, err) != 0)
+	if (five_auth_pipelined(c, o, tail, sizeof(tail), &len, &pending, err) != 0)
 		return -1;
 	if (pending == 0)
 		return 0;
-	if (five_send_all(fd, tail, len, err) != 0 ||
-	    read_reply(fd, &o, line, sizeof(line), err) != 0 || five_check_reply(line, err) != 0)
+	if (five_conn_send(c, tail, len, err) != 0 ||
+	    five_conn_read_line(c, line, sizeof(line), err) != 0 ||
+	    five_check_reply(line, err) != 0)
 		return -1;
 	return 0;
+}
+
+int
+five_authenticate(int fd, const struct five_options *opts, struct five_error *err)
+{
+	struct five_options o;
+	struct five_conn c = {.fd = fd};
+
+	five_options_resolve(opts, &o);
+	c.timeout_ms = o.timeout_ms;
+	if (sodium_init() < 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "libsodium cannot start");
+	return five_conn_authenticate(&c, &o, err);
 }

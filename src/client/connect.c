@@ -101,17 +101,24 @@ int
 five_request(int fd, const char *service, const struct five_options *opts, const void *early,
              size_t len, struct five_error *err)
 {
-	return five_request_after(fd, NULL, 0, service, opts, early, len, err);
+	uint8_t *msg;
+	size_t n;
+	int r;
+
+	if (five_request_text(service, opts, early, len, &msg, &n, err) != 0)
+		return -1;
+	r = five_send_all(fd, msg, n, err);
+	free(msg);
+	return r;
 }
 
 int
-five_request_after(int fd, const void *prefix, size_t prefix_len, const char *service,
-                   const struct five_options *opts, const void *early, size_t len,
-                   struct five_error *err)
+five_request_text(const char *service, const struct five_options *opts, const void *early,
+                  size_t len, uint8_t **out, size_t *out_len, struct five_error *err)
 {
 	char lines[2 * LINE_MAX_BYTES];
-	char *msg;
-	int n, r;
+	uint8_t *msg;
+	int n;
 
 	if (!name_valid(service))
 		return five_fail(err, FIVE_ERR_USAGE, "invalid service name \"%.64s\"", service);
@@ -122,16 +129,14 @@ five_request_after(int fd, const void *prefix, size_t prefix_len, const char *se
 	} else {
 		n = snprintf(lines, sizeof(lines), "%s\r\n", service);
 	}
-	if ((msg = malloc(prefix_len + (size_t)n + len)) == NULL)
+	if ((msg = malloc((size_t)n + len)) == NULL)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
-	if (prefix_len > 0)
-		memcpy(msg, prefix, prefix_len);
-	memcpy(msg + prefix_len, lines, (size_t)n);
+	memcpy(msg, lines, (size_t)n);
 	if (len > 0)
-		memcpy(msg + prefix_len + n, early, len);
-	r = five_send_all(fd, msg, prefix_len + (size_t)n + len, err);
-	free(msg);
-	return r;
+		memcpy(msg + n, early, len);
+	*out = msg;
+	*out_len = (size_t)n + len;
+	return 0;
 }
 
 int
@@ -186,17 +191,27 @@ int
 five_connect_early(const char *host, const char *service, const struct five_options *opts,
                    const void *early, size_t len, struct five_error *err)
 {
-	int fd;
+	struct five_options o;
+	struct five_conn c;
+	uint8_t *request;
+	size_t n;
+	int r;
 
-	if ((fd = five_dial(host, opts, err)) < 0)
+	five_options_resolve(opts, &o);
+	if (five_request_text(service, &o, early, len, &request, &n, err) != 0)
 		return -1;
-	if (five_authenticate(fd, opts, err) != 0 ||
-	    five_request(fd, service, opts, early, len, err) != 0 ||
-	    five_await(fd, opts, err) != 0) {
-		close(fd);
+	r = five_conn_open(&c, host, &o, request, n, err);
+	free(request);
+	if (r != 0)
+		return -1;
+	if (five_conn_await(&c, c.replies_due + five_replies_expected(&o), err) != 0) {
+		five_conn_close(&c);
 		return -1;
 	}
-	return fd;
+	/* A plain connection is the caller's as it is; a sealed one needs a relay. */
+	if (c.seal == NULL)
+		return c.fd;
+	return five_handoff(&c, &o, err);
 }
 
 int
@@ -218,14 +233,14 @@ five_free_names(char **names)
 
 /* Reads "service NAME" lines up to ".", collecting the names. */
 static int
-read_list(int fd, int timeout_ms, char ***names, size_t *count, struct five_error *err)
+read_list(struct five_conn *c, char ***names, size_t *count, struct five_error *err)
 {
 	char line[REPLY_MAX];
 	char **list = NULL, **grown;
 	size_t n = 0;
 
 	for (;;) {
-		if (five_read_line(fd, timeout_ms, line, sizeof(line), err) != 0)
+		if (five_conn_read_line(c, line, sizeof(line), err) != 0)
 			goto fail;
 		if (strcmp(line, ".") == 0)
 			break;
@@ -264,31 +279,21 @@ five_list(const char *host, const struct five_options *opts, char ***names, size
           struct five_error *err)
 {
 	struct five_options o;
+	struct five_conn c;
 	char request[LINE_MAX_BYTES + 32];
-	char line[REPLY_MAX];
-	int fd, n, r = -1;
+	int n, r = -1;
 
 	five_options_resolve(opts, &o);
 	if (o.vhost != NULL && !vhost_name_valid(o.vhost))
 		return five_fail(err, FIVE_ERR_USAGE, "invalid vhost name");
-	if ((fd = five_dial(host, &o, err)) < 0)
-		return -1;
-	if (five_authenticate(fd, &o, err) != 0)
-		goto out;
 	if (o.vhost != NULL)
 		n = snprintf(request, sizeof(request), "HOST %s\r\nLIST\r\nQUIT\r\n", o.vhost);
 	else
 		n = snprintf(request, sizeof(request), "LIST\r\nQUIT\r\n");
-	if (five_send_all(fd, request, (size_t)n, err) != 0)
-		goto out;
-	if (o.vhost != NULL && (five_read_line(fd, o.timeout_ms, line, sizeof(line), err) != 0 ||
-	                        five_check_reply(line, err) != 0))
-		goto out;
-	if (five_read_line(fd, o.timeout_ms, line, sizeof(line), err) != 0 ||
-	    five_check_reply(line, err) != 0)
-		goto out;
-	r = read_list(fd, o.timeout_ms, names, count, err);
-out:
-	close(fd);
+	if (five_conn_open(&c, host, &o, request, (size_t)n, err) != 0)
+		return -1;
+	if (five_conn_await(&c, c.replies_due + (o.vhost != NULL ? 2 : 1), err) == 0)
+		r = read_list(&c, names, count, err);
+	five_conn_close(&c);
 	return r;
 }

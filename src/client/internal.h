@@ -57,6 +57,71 @@ int five_seal_open(const char *host, const struct five_options *o, const void *e
 
 void five_seal_free(struct five_seal *z);
 
+/*
+ * The key of the server fived on host, as pinned, or pinned now by a
+ * first contact (note then says so).  Returns 0 or -1 with err filled.
+ */
+int five_server_key(const char *host, const struct five_options *o, uint8_t pk[32], char *note,
+                    size_t note_size, struct five_error *err);
+
+/*
+ * One record (final: the FINAL record) of len bytes of pt into out.
+ * Returns 0 or -1.
+ */
+int five_seal_wrap(struct five_seal *z, const uint8_t *pt, size_t len, bool final, uint8_t *out,
+                   size_t room, size_t *n);
+
+/* record_open's contract (crypto/record.h) on the session's receiving direction. */
+int five_seal_unwrap(struct five_seal *z, const uint8_t *in, size_t len, size_t *used, uint8_t *pt,
+                     size_t room, size_t *n);
+
+/* Sends data on fd as records.  Returns 0 or -1 (errno set). */
+int five_seal_send(struct five_seal *z, int fd, const void *data, size_t len);
+
+/* A connection to fived before the relay: plain, or through a sealed session. */
+struct five_conn {
+	int fd;
+	struct five_seal *seal; /* NULL: plain */
+	int timeout_ms;
+	unsigned replies_due;     /* authentication replies still to come before the request's */
+	char note[FIVE_LINE_MAX]; /* for the user: a server key pinned on first contact */
+	uint8_t in[FIVE_LINE_MAX * 4]; /* sealed: plaintext read ahead */
+	size_t in_len;
+};
+
+/*
+ * Dials host over o->transport, authenticates as o->auth says, and sends
+ * request (the request lines and any first bytes of the application, len
+ * bytes): in the sealed handshake when nothing comes before it, else
+ * right after the last authentication line.  The replies are left to
+ * read: c->replies_due for authentication, then the request's own.
+ * Returns 0, or -1 with err filled and nothing left open.
+ */
+int five_conn_open(struct five_conn *c, const char *host, const struct five_options *o,
+                   const void *request, size_t len, struct five_error *err);
+
+/* Reads replies lines, each of which must be '+'.  Returns 0 or -1. */
+int five_conn_await(struct five_conn *c, unsigned replies, struct five_error *err);
+
+void five_conn_close(struct five_conn *c);
+
+/*
+ * A granted sealed connection as an ordinary socket: returns one end of a
+ * socketpair, relayed to c by a thread.  c is taken over (and left
+ * closed) either way.  Returns the descriptor or -1 with err filled.
+ */
+int five_handoff(struct five_conn *c, const struct five_options *o, struct five_error *err);
+
+/* Sends data (sealed into records when the session is).  Returns 0 or -1. */
+int five_conn_send(struct five_conn *c, const void *data, size_t len, struct five_error *err);
+
+/* Reads one line (without its CRLF).  Returns 0 or -1. */
+int five_conn_read_line(struct five_conn *c, char *line, size_t size, struct five_error *err);
+
+/* five_authenticate on a connection, plain or sealed. */
+int five_conn_authenticate(struct five_conn *c, const struct five_options *o,
+                           struct five_error *err);
+
 /* Reads one line without reading past it.  Returns 0, or -1 with err filled. */
 int five_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_error *err);
 
@@ -64,12 +129,12 @@ int five_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_
 int five_send_all(int fd, const void *data, size_t len, struct five_error *err);
 
 /*
- * Writes prefix (len bytes, may be 0), then the request for service, then
- * early, in one write.  Returns 0 or -1.
+ * The request for service (HOST first when opts->vhost), followed by
+ * early, in a buffer the caller frees (*out, *out_len bytes).  Returns 0
+ * or -1.
  */
-int five_request_after(int fd, const void *prefix, size_t prefix_len, const char *service,
-                       const struct five_options *opts, const void *early, size_t len,
-                       struct five_error *err);
+int five_request_text(const char *service, const struct five_options *opts, const void *early,
+                      size_t len, uint8_t **out, size_t *out_len, struct five_error *err);
 
 /*
  * Authentication whose last step travels with the request: for pubkey,
@@ -77,7 +142,7 @@ int five_request_after(int fd, const void *prefix, size_t prefix_len, const char
  * *pending counts the reply to it still due; a password exchange is
  * finished here.  Returns 0 or -1 with err filled.
  */
-int five_auth_pipelined(int fd, const struct five_options *o, char *tail, size_t size,
+int five_auth_pipelined(struct five_conn *c, const struct five_options *o, char *tail, size_t size,
                         size_t *tail_len, unsigned *pending, struct five_error *err);
 
 #endif

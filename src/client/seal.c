@@ -244,9 +244,8 @@ check_learned_key(struct handshake *h, const uint8_t learned[32], bool tofu, cha
 		        h->name, old, fp, h->known_line, h->known_hosts);
 	}
 	if (!tofu)
-		return five_fail(err, FIVE_ERR_REFUSED,
-		                 "no key pinned for %s (it offers %s); pin it with --key", h->name,
-		                 fp);
+		return five_fail(err, FIVE_ERR_REFUSED, "no key pinned for %s (it offers %s)",
+		                 h->name, fp);
 	if (knownhosts_add(h->known_hosts, h->name, learned, msg, sizeof(msg)) != 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
 	snprintf(note, note_size, "new host %s, key %s, pinned in %s", h->name, fp, h->known_hosts);
@@ -279,16 +278,16 @@ send_finish(int fd, struct handshake *h, const uint8_t server_pk[32], const void
 	return r == 0 ? 0 : five_fail(err, FIVE_ERR_CONNECT, "cannot finish the handshake");
 }
 
-/* Sends plaintext as records (the early data, when the server did not act on it). */
-static int
-send_records(int fd, struct five_seal *z, const uint8_t *pt, size_t len)
+int
+five_seal_send(struct five_seal *z, int fd, const void *data, size_t len)
 {
+	const uint8_t *pt = data;
 	uint8_t out[RECORD_WIRE_MAX];
 	size_t piece, n;
 
 	while (len > 0) {
 		piece = len < RECORD_PLAINTEXT_MAX ? len : RECORD_PLAINTEXT_MAX;
-		if (record_seal(&z->tx, pt, piece, false, out, sizeof(out), &n) != 0 ||
+		if (five_seal_wrap(z, pt, piece, false, out, sizeof(out), &n) != 0 ||
 		    io_write_all(fd, out, n) != 0)
 			return -1;
 		pt += piece;
@@ -327,7 +326,7 @@ on_response(int fd, struct handshake *h, struct reader *rd, size_t total, const 
 	if (noise_split(&h->hs, &send, &recv) == 0 &&
 	    record_init_from_split(&z->tx, &z->rx, &send, &recv, header) == 0 &&
 	    io_write_all(fd, header, sizeof(header)) == 0 &&
-	    ((flags & SEALED_FLAG_0RTT) || send_records(fd, z, early, early_len) == 0))
+	    ((flags & SEALED_FLAG_0RTT) || five_seal_send(z, fd, early, early_len) == 0))
 		r = 0;
 	z->early_taken = (flags & SEALED_FLAG_0RTT) != 0;
 	noise_cipher_wipe(&send);
@@ -398,8 +397,11 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 		five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
 		goto fail;
 	}
-	if (early_len > SEALED_EARLY_MAX)
-		early_len = SEALED_EARLY_MAX;
+	if (early_len > SEALED_EARLY_MAX) {
+		five_fail(err, FIVE_ERR_USAGE, "more than %d bytes of early data",
+		          SEALED_EARLY_MAX);
+		goto fail;
+	}
 	for (round = 0; round < 2; round++) {
 		if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0)
 			goto fail;
@@ -466,4 +468,51 @@ five_seal_free(struct five_seal *z)
 	record_receiver_wipe(&z->rx);
 	sodium_memzero(z, sizeof(*z));
 	free(z);
+}
+
+int
+five_seal_wrap(struct five_seal *z, const uint8_t *pt, size_t len, bool final, uint8_t *out,
+               size_t room, size_t *n)
+{
+	return record_seal(&z->tx, pt, len, final, out, room, n);
+}
+
+int
+five_seal_unwrap(struct five_seal *z, const uint8_t *in, size_t len, size_t *used, uint8_t *pt,
+                 size_t room, size_t *n)
+{
+	return record_open(&z->rx, in, len, used, pt, room, n);
+}
+
+int
+five_server_key(const char *host, const struct five_options *o, uint8_t pk[32], char *note,
+                size_t note_size, struct five_error *err)
+{
+	struct handshake *h = calloc(1, sizeof(*h));
+	struct five_seal *z = NULL;
+	char port[16];
+	int fd, r = -1;
+
+	note[0] = '\0';
+	if (h == NULL)
+		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
+	if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0)
+		goto out;
+	close(fd);
+	if (pin_lookup(h, o, host, port, err) != 0)
+		goto out;
+	/* Not pinned yet: a first contact pins it, as any session would. */
+	if (!h->known) {
+		if ((fd = five_seal_open(host, o, NULL, 0, true, &z, note, note_size, err)) < 0)
+			goto out;
+		close(fd);
+		five_seal_free(z);
+		if (pin_lookup(h, o, host, port, err) != 0)
+			goto out;
+	}
+	memcpy(pk, h->server_pk, 32);
+	r = 0;
+out:
+	free(h);
+	return r;
 }

@@ -47,22 +47,33 @@ make_parent(const char *path)
 	}
 }
 
+/*
+ * Writes a new key beside path, then links it into place: whoever reads
+ * path sees a whole key, and of two processes creating it at once, one
+ * wins and the other reads the winner's (returns 1).  Returns 0 or -1.
+ */
 static int
 create(const char *path, const char *label, uint8_t secret[32], char *err, size_t err_size)
 {
-	char text[KEYFILE_TEXT_MAX], b64[KEYFILE_B64_LEN];
-	int fd, n, r;
+	char text[KEYFILE_TEXT_MAX], b64[KEYFILE_B64_LEN], tmp[4096 + 32];
+	int fd = -1, n, r = -1;
 
 	make_parent(path);
 	randombytes_buf(secret, 32);
 	keyfile_b64(secret, b64);
 	n = snprintf(text, sizeof(text), "%s %s\n", label, b64);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	r = fd >= 0 && io_write_all(fd, text, (size_t)n) == 0 && fsync(fd) == 0 ? 0 : -1;
-	if (r != 0)
+	if (snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+		errno = ENAMETOOLONG;
+	else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) >=
+	                 0 &&
+	         io_write_all(fd, text, (size_t)n) == 0 && fsync(fd) == 0)
+		r = link(tmp, path) == 0 ? 0 : errno == EEXIST ? 1 : -1;
+	if (r < 0)
 		snprintf(err, err_size, "%s: cannot create: %s", path, strerror(errno));
-	if (fd >= 0)
+	if (fd >= 0) {
 		close(fd);
+		unlink(tmp);
+	}
 	sodium_memzero(text, sizeof(text));
 	sodium_memzero(b64, sizeof(b64));
 	return r;
@@ -78,9 +89,14 @@ keyfile_load(const char *path, const char *label, int want_create,
 	ssize_t n;
 	int fd, r = -1;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-		if (errno == ENOENT && want_create)
-			return create(path, label, secret, err, err_size);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 && errno == ENOENT &&
+	    want_create) {
+		if ((r = create(path, label, secret, err, err_size)) <= 0)
+			return r;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		r = -1;
+	}
+	if (fd < 0) {
 		snprintf(err, err_size, "%s: %s", path, strerror(errno));
 		return -1;
 	}

@@ -112,6 +112,13 @@ def reachable_tmp(tmp_path):
         path = path.parent
 
 
+@pytest.fixture(autouse=True)
+def five_home(tmp_path, monkeypatch):
+    """Each test's five has its own pinned keys and master secret."""
+    monkeypatch.setenv("FIVE_KNOWN_HOSTS", str(tmp_path / "known_hosts"))
+    monkeypatch.setenv("FIVE_IDENTITY_FILE", str(tmp_path / "identity"))
+
+
 @pytest.fixture
 def fived(tmp_path):
     started = []

@@ -224,9 +224,19 @@ def test_plaintext_password_needs_explicit_permission(fived, world):
               + ECHO_RESTRICTED, env=world.fived_env())
     assert exchange(f.port, b"AUTH password\r\nQUIT\r\n") == \
         b"- no common authentication method; supported: pubkey\r\n+ bye\r\n"
-    r = five(world, f, "-a", "password", "127.0.0.1", "secret", user="alice",
+    r = five(world, f, "--plain", "-a", "password", "127.0.0.1", "secret", user="alice",
              password="wonderland")
-    assert r.returncode == 5
+    assert r.returncode == 5 and b"no common authentication method" in r.stderr
+
+
+@needs_pam_wrapper
+def test_password_over_a_sealed_session(fived, world):
+    """Encrypted, a password needs no permission."""
+    f = fived(base_config(world).replace("allow_plaintext_password = yes", "")
+              + ECHO_RESTRICTED, env=world.fived_env())
+    r = five(world, f, "-a", "password", "127.0.0.1", "secret", user="alice",
+             password="wonderland", input=b"sealed secret")
+    assert (r.returncode, r.stdout) == (0, b"sealed secret")
 
 
 # --- policy ------------------------------------------------------------------

@@ -5,7 +5,8 @@ import socket
 import subprocess
 import time
 
-from conftest import FIVE, HELPERS, SLOW, connect, free_port, recv_all, run_five, wait_for, \
+import pytest
+from conftest import FIVE, FIVED, HELPERS, SLOW, connect, free_port, recv_all, run_five, wait_for, \
     wait_port
 
 CONFIG = """
@@ -23,7 +24,13 @@ services = db=alpha-db
 def test_relay_stdin_stdout(fived):
     f = fived(CONFIG)
     r = run_five("-p", str(f.port), "127.0.0.1", "echo", input=b"hello\n")
-    assert (r.returncode, r.stdout, r.stderr) == (0, b"hello\n", b"")
+    assert (r.returncode, r.stdout) == (0, b"hello\n")
+    # First contact pins the server's key, and says so once.
+    assert r.stderr.startswith(b"five: new host 127.0.0.1:%d, key SHA256:" % f.port)
+    r = run_five("-p", str(f.port), "127.0.0.1", "echo", input=b"again\n")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"again\n", b"")
+    r = run_five("--plain", "-p", str(f.port), "127.0.0.1", "echo", input=b"plain\n")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"plain\n", b"")
 
 
 def test_large_binary_transfer(fived):
@@ -64,6 +71,7 @@ def test_list(fived):
 def test_exit_codes_and_messages(fived):
     f = fived(CONFIG)
     port = str(f.port)
+    run_five("-p", port, "127.0.0.1", "echo")
     r = run_five("-p", port, "127.0.0.1", "nosuch")
     assert r.returncode == 5
     assert r.stderr == b"five: 127.0.0.1 nosuch: refused: unknown service\n"
@@ -80,28 +88,36 @@ def test_exit_codes_and_messages(fived):
     assert r.returncode == 2
 
 
-def test_protocol_error_from_a_server_that_is_not_tcpmux():
+@pytest.mark.parametrize("transport,message", [
+    ((), b"protocol: not a sealed handshake message"),
+    (("--plain",), b"protocol: not a TCPMUX reply"),
+])
+def test_protocol_error_from_a_server_that_is_not_fived(transport, message):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
-    proc = subprocess.Popen([FIVE, "-p", str(srv.getsockname()[1]), "127.0.0.1", "echo"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([FIVE, *transport, "-p", str(srv.getsockname()[1]), "127.0.0.1",
+                             "echo"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     conn, _ = srv.accept()
     conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
     out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 6 and b"protocol: not a TCPMUX reply" in err
+    assert proc.returncode == 6 and message in err
     conn.close()
     srv.close()
 
 
-def test_reply_timeout():
+@pytest.mark.parametrize("transport,message", [
+    ((), b"no handshake reply within 1000 ms"),
+    (("--plain",), b"no reply within 1000 ms"),
+])
+def test_reply_timeout(transport, message):
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
     start = time.monotonic()
-    r = run_five("-t", "1", "-p", str(srv.getsockname()[1]), "127.0.0.1", "echo")
-    assert r.returncode == 6 and b"no reply within 1000 ms" in r.stderr
+    r = run_five(*transport, "-t", "1", "-p", str(srv.getsockname()[1]), "127.0.0.1", "echo")
+    assert r.returncode == 6 and message in r.stderr
     assert time.monotonic() - start < 4 * SLOW
     srv.close()
 
@@ -189,15 +205,26 @@ def test_local_forwarder_reports_refusals(fived, process, tmp_path):
     wait_for(lambda: b"refused: unknown service" in (tmp_path / "five.err").read_bytes())
 
 
+def libfive(*args, transport=None):
+    env = dict(os.environ)
+    if transport is not None:
+        env["LIBFIVE_TRANSPORT"] = transport
+    return subprocess.run([os.path.join(HELPERS, "libfive_client"), *args],
+                          capture_output=True, timeout=10 * SLOW, env=env).stdout
+
+
 def test_libfive_connect(fived):
     f = fived(CONFIG)
-    client = os.path.join(HELPERS, "libfive_client")
-    r = subprocess.run([client, "127.0.0.1", str(f.port), "echo", "via libfive"],
-                       capture_output=True, timeout=10)
-    assert r.stdout == b"via libfive"
-    r = subprocess.run([client, "127.0.0.1", str(f.port), "db", "vhost", "alpha"],
-                       capture_output=True, timeout=10)
-    assert r.stdout == b"vhost"
-    r = subprocess.run([client, "127.0.0.1", str(f.port), "nosuch", "x"],
-                       capture_output=True, timeout=10)
-    assert r.stdout == b"error refused: unknown service\n"
+    port = str(f.port)
+    # Sealed by default, and a library does not pin keys unless asked to.
+    out = libfive("127.0.0.1", port, "echo", "x")
+    assert out.startswith(b"error refused: no key pinned for 127.0.0.1:" + port.encode())
+    assert libfive("127.0.0.1", port, "echo", "via libfive", transport="tofu") == b"via libfive"
+    assert libfive("127.0.0.1", port, "db", "vhost", "alpha") == b"vhost"
+    assert libfive("127.0.0.1", port, "echo", "plain", transport="plain") == b"plain"
+    key = subprocess.run([FIVED, "--print-key", "-c", str(f.conf)], capture_output=True,
+                         text=True).stdout.split()[0]
+    os.unlink(os.environ["FIVE_KNOWN_HOSTS"])
+    assert libfive("127.0.0.1", port, "echo", "by key", transport=key) == b"by key"
+    assert libfive("127.0.0.1", port, "nosuch", "x", transport=key) == \
+        b"error refused: unknown service\n"

@@ -68,11 +68,12 @@ service fiveecho
              "-pidfile", str(tmp_path / "pid"), "-filelog", str(tmp_path / "log")])
     wait_port(port)
     # xinetd drops bytes sent before its "+": five -w waits for the grant.
-    r = run_five("-w", "-p", str(port), "127.0.0.1", "fiveecho", input=b"through xinetd\n")
+    r = run_five("--plain", "-w", "-p", str(port), "127.0.0.1", "fiveecho",
+                 input=b"through xinetd\n")
     assert r.returncode == 0
     # xinetd's reply is "+Go\r\n" followed by a NUL byte, which is service data to five.
     assert r.stdout.replace(b"\0", b"") == b"through xinetd\n"
-    r = run_five("-w", "-p", str(port), "127.0.0.1", "nosuch")
+    r = run_five("--plain", "-w", "-p", str(port), "127.0.0.1", "nosuch")
     assert r.returncode == 5
     assert r.stderr == b"five: 127.0.0.1 nosuch: refused: Service name not found\n"
 

@@ -2,8 +2,11 @@
  * A small program linked against libfive: connects to a service with
  * five_connect, writes its third argument, prints what comes back.
  * Usage: libfive_client HOST PORT SERVICE MESSAGE [VHOST]
+ * LIBFIVE_TRANSPORT: "plain", "tofu" (sealed, pinning a new server's key),
+ * or the server's key; unset, sealed with known_hosts only.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@ main(int argc, char **argv)
 {
 	struct five_options o = {0};
 	struct five_error err;
+	const char *mode;
 	char buf[4096];
 	ssize_t n;
 	int fd;
@@ -23,6 +27,12 @@ main(int argc, char **argv)
 		return 2;
 	o.port = argv[2];
 	o.vhost = argc > 5 ? argv[5] : NULL;
+	if ((mode = getenv("LIBFIVE_TRANSPORT")) != NULL && strcmp(mode, "plain") == 0)
+		o.transport = FIVE_PLAIN;
+	else if (mode != NULL && strcmp(mode, "tofu") == 0)
+		o.trust_on_first_use = 1;
+	else if (mode != NULL)
+		o.server_key = mode;
 	if ((fd = five_connect(argv[1], argv[3], &o, &err)) < 0) {
 		printf("error %s: %s\n", five_step_name(err.step), err.message);
 		return 1;

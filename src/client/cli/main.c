@@ -2,6 +2,7 @@
  * five: reach a service on a host by its name, through fived.
  */
 #include <getopt.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,9 @@
 
 #include "client/cli/forward.h"
 #include "client/cli/session.h"
+#include "client/internal.h"
+#include "client/knownhosts.h"
+#include "common/keyfile.h"
 #include "common/util.h"
 #include "five.h"
 
@@ -29,18 +33,27 @@ enum {
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: five [options] HOST SERVICE          relay standard input and output\n"
-	             "       five [options] -L [ADDR:]PORT HOST SERVICE\n"
-	             "                                            forward local connections\n"
-	             "       five [options] list HOST             list the services HOST shows\n"
-	             "\n"
-	             "  -p PORT     fived's port (default 1, then 5501)\n"
-	             "  -H VHOST    select a virtual host\n"
-	             "  -t SECONDS  connect and reply timeout (default 10)\n"
-	             "  -w          send nothing until the service is granted (for TCPMUX\n"
-	             "              servers other than fived, which may drop pipelined bytes)\n"
-	             "  -4, -6      IPv4 or IPv6 only\n"
-	             "  -V          print the version\n");
+	fprintf(out,
+	        "usage: five [options] HOST SERVICE          relay standard input and output\n"
+	        "       five [options] -L [ADDR:]PORT HOST SERVICE\n"
+	        "                                            forward local connections\n"
+	        "       five [options] list HOST             list the services HOST shows\n"
+	        "       five [options] id HOST               print the key to authorize on HOST\n"
+	        "\n"
+	        "  HOST may be KEY@HOST: the server's key, instead of known_hosts\n"
+	        "  --plain     plain TCPMUX, unencrypted (default: the sealed handshake)\n"
+	        "  --key KEY   the server's key (base64), instead of known_hosts\n"
+	        "  -p PORT     fived's port (default 1, then 5501)\n"
+	        "  -H VHOST    select a virtual host\n"
+	        "  -t SECONDS  connect and reply timeout (default 10)\n"
+	        "  -w          send nothing until the service is granted (for TCPMUX\n"
+	        "              servers other than fived, which may drop pipelined bytes)\n"
+	        "  -a METHODS  authenticate first: pubkey, password, or both\n"
+	        "  -i FILE     OpenSSH Ed25519 key for pubkey (default: ssh-agent, then\n"
+	        "              ~/.ssh/id_ed25519)\n"
+	        "  -l USER     the user to authenticate as (default: the login name)\n"
+	        "  -4, -6      IPv4 or IPv6 only\n"
+	        "  -V          print the version\n");
 }
 
 static int
@@ -82,6 +95,42 @@ cmd_list(const char *host, const struct five_options *o)
 }
 
 static int
+cmd_id(const char *host, const struct five_options *o)
+{
+	struct five_error err;
+	char note[FIVE_LINE_MAX], why[KNOWNHOSTS_LINE_MAX], b64[KEYFILE_B64_LEN];
+	uint8_t server_pk[32], sk[32], pk[32];
+
+	if (five_server_key(host, o, server_pk, note, sizeof(note), &err) != 0)
+		return fail(host, &err);
+	if (note[0] != '\0')
+		fprintf(stderr, "five: %s\n", note);
+	if (identity_static_key(server_pk, sk, pk, why, sizeof(why)) != 0) {
+		fprintf(stderr, "five: %s\n", why);
+		return EXIT_LOCAL;
+	}
+	sodium_memzero(sk, sizeof(sk));
+	keyfile_b64(pk, b64);
+	printf("%s\n", b64);
+	return EXIT_OK;
+}
+
+/* "KEY@HOST" names the server's key along with the host. */
+static const char *
+split_host(const char *arg, struct five_options *o)
+{
+	const char *at = strchr(arg, '@');
+	static char key[KEYFILE_B64_LEN];
+
+	if (at == NULL || (size_t)(at - arg) >= sizeof(key))
+		return arg;
+	memcpy(key, arg, (size_t)(at - arg));
+	key[at - arg] = '\0';
+	o->server_key = key;
+	return at + 1;
+}
+
+static int
 parse_timeout(const char *s, int *ms)
 {
 	uint64_t v;
@@ -91,6 +140,16 @@ parse_timeout(const char *s, int *ms)
 	*ms = (int)v;
 	return 0;
 }
+
+enum { OPT_PLAIN = 256, OPT_KEY };
+
+static const struct option long_options[] = {
+        {"plain", no_argument, NULL, OPT_PLAIN},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+};
 
 int
 main(int argc, char **argv)
@@ -103,8 +162,15 @@ main(int argc, char **argv)
 	char what[600];
 	int c;
 
-	while ((c = getopt(argc, argv, "p:H:L:t:wa:i:l:46Vh")) != -1) {
+	o->trust_on_first_use = 1;
+	while ((c = getopt_long(argc, argv, "p:H:L:t:wa:i:l:46Vh", long_options, NULL)) != -1) {
 		switch (c) {
+		case OPT_PLAIN:
+			o->transport = FIVE_PLAIN;
+			break;
+		case OPT_KEY:
+			o->server_key = optarg;
+			break;
 		case 'p':
 			o->port = optarg;
 			break;
@@ -156,13 +222,19 @@ main(int argc, char **argv)
 	argv += optind;
 	if (o->auth != NULL && auth.methods == NULL)
 		auth.methods = auth.key_file != NULL ? "pubkey" : "pubkey,password";
+	if (sodium_init() < 0) {
+		fprintf(stderr, "five: libsodium cannot start\n");
+		return EXIT_LOCAL;
+	}
 	if (argc == 2 && forward == NULL && strcmp(argv[0], "list") == 0)
-		return cmd_list(argv[1], o);
+		return cmd_list(split_host(argv[1], o), o);
+	if (argc == 2 && forward == NULL && strcmp(argv[0], "id") == 0)
+		return cmd_id(split_host(argv[1], o), o);
 	if (argc != 2) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	req.host = argv[0];
+	req.host = split_host(argv[0], o);
 	req.service = argv[1];
 	snprintf(what, sizeof(what), "%s %s", req.host, req.service);
 	if (forward != NULL) {

@@ -1,13 +1,13 @@
 #include "client/cli/session.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/cli/relay.h"
 #include "client/internal.h"
+#include "client/relay.h"
 
 /* Application bytes already waiting are sent in the same write as the request. */
 #define EARLY_MAX (16 * 1024)
@@ -30,39 +30,37 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
             struct five_error *err)
 {
 	struct five_options o;
+	struct five_conn c;
 	struct relay_ends e;
-	char early[EARLY_MAX], tail[FIVE_LINE_MAX];
-	size_t n = 0, tail_len = 0;
-	unsigned pending = 0;
-	int fd, r, one = 1;
+	char early[EARLY_MAX];
+	uint8_t *request;
+	size_t n = 0, len;
+	int r;
 
 	five_options_resolve(&req->opts, &o);
-	if ((fd = five_dial(req->host, &o, err)) < 0)
-		return -1;
-	/* Small writes (keystrokes, request lines) must not wait for an ACK. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	/* An authentication's last line travels with the request. */
-	if (o.auth != NULL &&
-	    five_auth_pipelined(fd, &o, tail, sizeof(tail), &tail_len, &pending, err) != 0) {
-		close(fd);
-		return -1;
-	}
 	if (!req->wait_for_grant)
 		n = take_early(in_fd, early, sizeof(early));
-	if (five_request_after(fd, tail, tail_len, req->service, &o, early, n, err) != 0) {
-		close(fd);
+	if (five_request_text(req->service, &o, early, n, &request, &len, err) != 0)
 		return -1;
-	}
+	r = five_conn_open(&c, req->host, &o, request, len, err);
+	free(request);
+	if (r != 0)
+		return -1;
+	if (c.note[0] != '\0')
+		fprintf(stderr, "five: %s\n", c.note);
 	e = (struct relay_ends){
 	        .in_fd = in_fd,
 	        .out_fd = out_fd,
-	        .sock = fd,
+	        .sock = c.fd,
+	        .seal = c.seal,
 	        .out_is_socket = out_is_socket,
-	        .replies = pending + five_replies_expected(&o),
+	        .replies = c.replies_due + five_replies_expected(&o),
 	        .hold_input = req->wait_for_grant,
 	        .timeout_ms = o.timeout_ms,
+	        .initial = c.in,
+	        .initial_len = c.in_len,
 	};
-	r = cli_relay(&e, err);
-	close(fd);
+	r = five_relay(&e, err);
+	five_conn_close(&c);
 	return r;
 }

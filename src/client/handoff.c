@@ -1,0 +1,101 @@
+/*
+ * five_connect promises an ordinary socket.  A sealed session is not one:
+ * its bytes must be sealed and opened.  So the caller gets one end of a
+ * socketpair, and a thread of libfive relays between the other end and
+ * the session until both directions have ended.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/internal.h"
+#include "client/relay.h"
+
+/* Owned by the relay thread once it runs; freed by it. */
+struct handoff {
+	struct relay_ends ends;
+	struct five_seal *seal;
+	uint8_t initial[FIVE_LINE_MAX * 4];
+};
+
+static void
+handoff_free(struct handoff *h)
+{
+	close(h->ends.sock);
+	close(h->ends.in_fd);
+	five_seal_free(h->seal);
+	free(h);
+}
+
+static void *
+handoff_run(void *arg)
+{
+	struct handoff *h = arg;
+	struct five_error err;
+
+	/* A failure here shows to the caller as its socket ending early, or reset. */
+	if (five_relay(&h->ends, &err) != 0) {
+		struct linger reset = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(h->ends.in_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+	}
+	handoff_free(h);
+	return NULL;
+}
+
+/* The thread takes no signals: they are the application's. */
+static int
+start_thread(struct handoff *h)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	sigfillset(&all);
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&t, &attr, handoff_run, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return r == 0 ? 0 : -1;
+}
+
+int
+five_handoff(struct five_conn *c, const struct five_options *o, struct five_error *err)
+{
+	struct handoff *h = calloc(1, sizeof(*h));
+	int pair[2];
+
+	if (h == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		free(h);
+		five_conn_close(c);
+		return five_fail(err, FIVE_ERR_SYSTEM, "cannot make a socketpair");
+	}
+	memcpy(h->initial, c->in, c->in_len);
+	h->seal = c->seal;
+	h->ends = (struct relay_ends){
+	        .in_fd = pair[1],
+	        .out_fd = pair[1],
+	        .sock = c->fd,
+	        .seal = c->seal,
+	        .out_is_socket = true,
+	        .timeout_ms = o->timeout_ms,
+	        .initial = h->initial,
+	        .initial_len = c->in_len,
+	};
+	c->fd = -1;
+	c->seal = NULL;
+	five_conn_close(c);
+	if (start_thread(h) != 0) {
+		handoff_free(h);
+		close(pair[0]);
+		return five_fail(err, FIVE_ERR_SYSTEM, "cannot start a relay thread");
+	}
+	return pair[0];
+}

@@ -1,0 +1,313 @@
+#include "client/relay.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/internal.h"
+#include "common/util.h"
+#include "crypto/record.h"
+#include "proto/line.h"
+
+#define RELAY_BUFFER (64 * 1024)
+/* Sealed: bytes from fived before decryption, records before sending. */
+#define RAW_BUFFER  (RELAY_BUFFER + RECORD_WIRE_MAX)
+#define WIRE_BUFFER (4 * RECORD_WIRE_MAX)
+
+struct pipe_buf {
+	uint8_t data[RELAY_BUFFER];
+	size_t len;
+};
+
+struct relay {
+	const struct relay_ends *e;
+	struct pipe_buf up, down; /* plaintext: application -> fived, fived -> application */
+	uint8_t raw[RAW_BUFFER];  /* sealed: fived's records not yet opened */
+	size_t raw_len;
+	uint8_t wire[WIRE_BUFFER]; /* sealed: records not yet sent */
+	size_t wire_len;
+	char reply[LINE_MAX_BYTES];
+	size_t reply_len;
+	unsigned replies_due;
+	bool in_eof, sock_eof, sock_shut, out_shut, final_queued, final_seen;
+	uint64_t deadline;
+};
+
+static bool
+transient(void)
+{
+	return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+/* Bytes from fived before the grant: reply lines, then the service's first bytes. */
+static int
+take_replies(struct relay *r, const uint8_t *p, size_t n, struct five_error *err)
+{
+	size_t i;
+
+	for (i = 0; i < n && r->replies_due > 0; i++) {
+		if (p[i] != '\n') {
+			if (r->reply_len == sizeof(r->reply) - 1)
+				return five_fail(err, FIVE_ERR_PROTOCOL, "reply line too long");
+			r->reply[r->reply_len++] = (char)p[i];
+			continue;
+		}
+		if (r->reply_len > 0 && r->reply[r->reply_len - 1] == '\r')
+			r->reply_len--;
+		r->reply[r->reply_len] = '\0';
+		r->reply_len = 0;
+		if (five_check_reply(r->reply, err) != 0)
+			return -1;
+		r->replies_due--;
+	}
+	memcpy(r->down.data + r->down.len, p + i, n - i);
+	r->down.len += n - i;
+	return 0;
+}
+
+/* Sealed: opens the records held while there is room for what they may hold. */
+static int
+open_records(struct relay *r, struct five_error *err)
+{
+	struct five_seal *z = r->e->seal;
+	uint8_t pt[RECORD_PLAINTEXT_MAX];
+	size_t used = 0, consumed, n;
+	int st = RECORD_NEED_MORE, result = 0;
+
+	while (used < r->raw_len && sizeof(r->down.data) - r->down.len >= sizeof(pt)) {
+		st = five_seal_unwrap(z, r->raw + used, r->raw_len - used, &consumed, pt,
+		                      sizeof(pt), &n);
+		used += consumed;
+		if (st == RECORD_ERROR) {
+			result = five_fail(err, FIVE_ERR_PROTOCOL,
+			                   "a record failed to authenticate");
+			break;
+		}
+		if (st == RECORD_FINAL)
+			r->final_seen = true;
+		if (st == RECORD_OK && (result = take_replies(r, pt, n, err)) != 0)
+			break;
+		if (st != RECORD_OK)
+			break;
+	}
+	memmove(r->raw, r->raw + used, r->raw_len - used);
+	r->raw_len -= used;
+	sodium_memzero(pt, sizeof(pt));
+	return result;
+}
+
+static int
+read_sock(struct relay *r, struct five_error *err)
+{
+	uint8_t *dst = r->e->seal != NULL ? r->raw + r->raw_len : r->down.data + r->down.len;
+	size_t room = r->e->seal != NULL ? sizeof(r->raw) - r->raw_len
+	                                 : sizeof(r->down.data) - r->down.len;
+	uint8_t tmp[RELAY_BUFFER];
+	ssize_t n;
+
+	/* Plain: through tmp, so that reply lines can be taken out. */
+	if (r->e->seal == NULL)
+		dst = tmp;
+	if ((n = recv(r->e->sock, dst, room < sizeof(tmp) ? room : sizeof(tmp), 0)) < 0)
+		return transient() ? 0
+		                   : five_fail(err, FIVE_ERR_CONNECT, "recv: %s", strerror(errno));
+	if (n == 0) {
+		r->sock_eof = true;
+		if (r->replies_due > 0 && (r->e->seal == NULL || r->raw_len == 0))
+			return five_fail(err, FIVE_ERR_PROTOCOL,
+			                 "connection closed before a reply");
+		return 0;
+	}
+	if (r->e->seal != NULL) {
+		r->raw_len += (size_t)n;
+		return open_records(r, err);
+	}
+	return take_replies(r, tmp, (size_t)n, err);
+}
+
+static int
+read_in(struct relay *r)
+{
+	ssize_t n = read(r->e->in_fd, r->up.data + r->up.len, sizeof(r->up.data) - r->up.len);
+
+	if (n < 0 && transient())
+		return 0;
+	if (n <= 0) {
+		r->in_eof = true;
+		return 0;
+	}
+	r->up.len += (size_t)n;
+	return 0;
+}
+
+/* Writes as much of b as fd takes.  Returns 0, or -1 when fd is gone. */
+static int
+flush(int fd, uint8_t *data, size_t *len, bool is_socket)
+{
+	ssize_t n = is_socket ? send(fd, data, *len, MSG_NOSIGNAL) : write(fd, data, *len);
+
+	if (n < 0)
+		return transient() ? 0 : -1;
+	memmove(data, data + n, *len - (size_t)n);
+	*len -= (size_t)n;
+	return 0;
+}
+
+/* Sealed: turns the application's bytes (and at its end, FINAL) into records. */
+static int
+seal_up(struct relay *r, struct five_error *err)
+{
+	struct five_seal *z = r->e->seal;
+	size_t piece, n;
+
+	while (r->up.len > 0 && sizeof(r->wire) - r->wire_len >= RECORD_WIRE_MAX) {
+		piece = r->up.len < RECORD_PLAINTEXT_MAX ? r->up.len : RECORD_PLAINTEXT_MAX;
+		if (five_seal_wrap(z, r->up.data, piece, false, r->wire + r->wire_len,
+		                   sizeof(r->wire) - r->wire_len, &n) != 0)
+			return five_fail(err, FIVE_ERR_SYSTEM, "cannot seal a record");
+		r->wire_len += n;
+		memmove(r->up.data, r->up.data + piece, r->up.len - piece);
+		r->up.len -= piece;
+	}
+	if (r->in_eof && r->up.len == 0 && !r->final_queued &&
+	    sizeof(r->wire) - r->wire_len >= RECORD_WIRE_MAX) {
+		if (five_seal_wrap(z, NULL, 0, true, r->wire + r->wire_len,
+		                   sizeof(r->wire) - r->wire_len, &n) != 0)
+			return five_fail(err, FIVE_ERR_SYSTEM, "cannot seal a record");
+		r->wire_len += n;
+		r->final_queued = true;
+	}
+	return 0;
+}
+
+static int
+send_up(struct relay *r, struct five_error *err)
+{
+	int bad;
+
+	if (r->e->seal == NULL)
+		bad = flush(r->e->sock, r->up.data, &r->up.len, true);
+	else
+		bad = seal_up(r, err) != 0 || flush(r->e->sock, r->wire, &r->wire_len, true) != 0;
+	return bad ? five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno)) : 0;
+}
+
+/* Ends of stream travel on: an application EOF becomes a shutdown towards fived, and back. */
+static void
+propagate_ends(struct relay *r)
+{
+	bool sent_all =
+	        r->up.len == 0 && r->wire_len == 0 && (r->e->seal == NULL || r->final_queued);
+
+	if (r->in_eof && sent_all && !r->sock_shut) {
+		shutdown(r->e->sock, SHUT_WR);
+		r->sock_shut = true;
+	}
+	if (r->sock_eof && r->down.len == 0 && r->raw_len == 0 && !r->out_shut) {
+		if (r->e->out_is_socket)
+			shutdown(r->e->out_fd, SHUT_WR);
+		r->out_shut = true;
+	}
+}
+
+static bool
+finished(const struct relay *r)
+{
+	/* On standard output, the session is over when fived's side is; a forwarded
+	 * connection is over when both sides are. */
+	return r->out_shut && (!r->e->out_is_socket || r->sock_shut);
+}
+
+static int
+poll_timeout(const struct relay *r)
+{
+	uint64_t now = monotonic_ms();
+
+	if (r->replies_due == 0)
+		return -1;
+	return now >= r->deadline ? 0 : (int)(r->deadline - now);
+}
+
+static bool
+wants_sock_input(const struct relay *r)
+{
+	if (r->sock_eof)
+		return false;
+	if (r->e->seal != NULL)
+		return r->raw_len < sizeof(r->raw);
+	return r->down.len < sizeof(r->down.data);
+}
+
+static int
+step(struct relay *r, struct five_error *err)
+{
+	const struct relay_ends *e = r->e;
+	struct pollfd pfd[4] = {{.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
+	int n;
+
+	if (!r->in_eof && r->up.len < sizeof(r->up.data) && !(e->hold_input && r->replies_due > 0))
+		pfd[0] = (struct pollfd){.fd = e->in_fd, .events = POLLIN};
+	if (wants_sock_input(r))
+		pfd[1] = (struct pollfd){.fd = e->sock, .events = POLLIN};
+	if (r->up.len > 0 || r->wire_len > 0 || (e->seal != NULL && r->in_eof && !r->final_queued))
+		pfd[2] = (struct pollfd){.fd = e->sock, .events = POLLOUT};
+	if (r->down.len > 0)
+		pfd[3] = (struct pollfd){.fd = e->out_fd, .events = POLLOUT};
+	if ((n = poll(pfd, 4, poll_timeout(r))) < 0)
+		return errno == EINTR
+		               ? 0
+		               : five_fail(err, FIVE_ERR_SYSTEM, "poll: %s", strerror(errno));
+	if (n == 0)
+		return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms", e->timeout_ms);
+	if (pfd[1].revents != 0 && read_sock(r, err) != 0)
+		return -1;
+	if (pfd[0].revents != 0)
+		read_in(r);
+	if (pfd[2].revents != 0 && send_up(r, err) != 0)
+		return -1;
+	if (pfd[3].revents != 0 &&
+	    flush(e->out_fd, r->down.data, &r->down.len, e->out_is_socket) != 0) {
+		/* The application stopped reading: nothing more can be delivered. */
+		r->down.len = 0;
+		r->raw_len = 0;
+		r->sock_eof = true;
+		r->final_seen = true;
+	}
+	if (e->seal != NULL && r->raw_len > 0 && open_records(r, err) != 0)
+		return -1;
+	/* fived ends a sealed stream with a FINAL record: without one, it was cut. */
+	if (e->seal != NULL && r->sock_eof && r->raw_len == 0 && !r->final_seen)
+		return five_fail(err, FIVE_ERR_PROTOCOL, "the session was cut short");
+	propagate_ends(r);
+	return 0;
+}
+
+int
+five_relay(const struct relay_ends *e, struct five_error *err)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+	int result = 0;
+
+	if (r == NULL)
+		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
+	r->e = e;
+	r->replies_due = e->replies;
+	r->deadline = monotonic_ms() + (uint64_t)e->timeout_ms;
+	if (e->initial_len > 0)
+		result = take_replies(r, e->initial, e->initial_len, err);
+	/* A sealed session may have read the start of fived's records with its handshake. */
+	if (result == 0 && e->seal != NULL && e->seal->pending_len > 0) {
+		memcpy(r->raw, e->seal->pending, e->seal->pending_len);
+		r->raw_len = e->seal->pending_len;
+		result = open_records(r, err);
+	}
+	while (result == 0 && !finished(r))
+		result = step(r, err);
+	sodium_memzero(r, sizeof(*r));
+	free(r);
+	return result;
+}
