@@ -54,7 +54,7 @@ bool
 policy_listed(const struct service *svc, const struct caller *caller, bool for_help)
 {
 	if (for_help)
-		return !svc->auth_required;
+		return !svc->auth_required && !svc->encryption_required;
 	return policy_check(svc, caller) == POLICY_GRANT;
 }
 

@@ -36,7 +36,8 @@ enum verdict policy_check(const struct service *svc, const struct caller *caller
 
 /*
  * Whether svc is listed to caller by LIST (granted ones only) or HELP
- * (for_help: only services that need nothing more than a plain connection).
+ * (for_help: only services that need nothing more than a plain connection:
+ * neither authentication nor encryption).
  */
 bool policy_listed(const struct service *svc, const struct caller *caller, bool for_help);
 

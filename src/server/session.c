@@ -390,6 +390,10 @@ cmd_service(struct session *s, const struct cmd *c)
 		session_refuse(s, "not permitted");
 		return;
 	}
+	if (s->svc->encryption_required && !s->encrypted) {
+		session_refuse(s, "encryption required");
+		return;
+	}
 	if (c->nargs > 0) {
 		session_refuse(s, "unexpected argument after service name");
 		return;

@@ -120,6 +120,7 @@ def test_per_user_authorized_keys_and_from(fived, world):
     assert r.returncode == 5
 
 
+# The exchanges by hand run on plain TCP, so their services accept it.
 def raw_pubkey(f, user, sk, pk, session=None, service=b"secret", after=b""):
     """The pubkey exchange written by hand; returns what fived answers to the signature."""
     c = connect(f.port)
@@ -134,7 +135,7 @@ def raw_pubkey(f, user, sk, pk, session=None, service=b"secret", after=b""):
 
 def test_signature_binds_session_and_nonce(fived, world, sentinel):
     s = sentinel("echo")
-    f = start(fived, world, "[service:secret]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
+    f = start(fived, world, "[service:secret]\nbackend = tcp:127.0.0.1:%d\nauth = required\nencryption = optional\n"
               % s.port)
     sk, pk = load_key(world.keys["alice"])
     c, _ = raw_pubkey(f, "alice", sk, pk, after=b"data")
@@ -298,7 +299,7 @@ def test_allow_deny_groups_and_keys(fived, world):
 
 def test_sentinel_sees_nothing_from_unauthenticated_attempts(fived, world, sentinel):
     s = sentinel("echo")
-    f = start(fived, world, "[service:guarded]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
+    f = start(fived, world, "[service:guarded]\nbackend = tcp:127.0.0.1:%d\nauth = required\nencryption = optional\n"
               "allow = user:alice\n" % s.port)
     sk, pk = load_key(world.keys["alice"])
     bob_sk, bob_pk = load_key(world.keys["bob"])
@@ -390,8 +391,8 @@ def test_max_auth_tries(fived, world):
 def test_identity_in_proxy_v2(fived, world, sentinel):
     s = sentinel("silent")
     f = start(fived, world,
-              "[service:app]\nbackend = tcp:127.0.0.1:%d\nauth = required\nproxy_protocol = v2\n"
-              "[service:ballot]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
+              "[service:app]\nbackend = tcp:127.0.0.1:%d\nauth = required\nencryption = optional\nproxy_protocol = v2\n"
+              "[service:ballot]\nbackend = tcp:127.0.0.1:%d\nauth = required\nencryption = optional\n"
               "proxy_protocol = v2\nidentity = withhold\n" % (s.port, s.port))
     sk, pk = load_key(world.keys["alice"])
     c, _ = raw_pubkey(f, "alice", sk, pk, service=b"app", after=b"vote")
@@ -491,7 +492,7 @@ def test_no_separation_when_not_root(tmp_path):
 def test_much_pipelined_during_auth_is_held_then_delivered(fived, world, sentinel):
     """More than fived holds before a grant: it pauses reading, and resumes after."""
     s = sentinel("count")
-    f = start(fived, world, "[service:secret]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
+    f = start(fived, world, "[service:secret]\nbackend = tcp:127.0.0.1:%d\nauth = required\nencryption = optional\n"
               % s.port)
     sk, pk = load_key(world.keys["alice"])
     payload = os.urandom(300000)
