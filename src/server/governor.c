@@ -60,8 +60,8 @@ report(struct governor *g, uint64_t now_ms, const char *why)
 	const struct governor_counters *c = &g->c, *r = &g->reported;
 
 	log_info("handshakes: %s; load %u%%, %s, work %u bits; last %llus: %llu first messages, "
-	         "%llu done, %llu cookies sent, dropped %llu mac %llu rate %llu cookie "
-	         "%llu work %llu replay, %llu failed",
+	         "%llu done, %llu cookies sent, dropped for mac %llu, rate %llu, cookie %llu, "
+	         "work %llu, replay %llu; %llu failed",
 	         why, g->percent, g->loaded ? "loaded" : "not loaded",
 	         g->loaded ? g->difficulty : 0,
 	         (unsigned long long)((now_ms - g->last_report_ms) / 1000),
@@ -95,6 +95,11 @@ governor_tick(struct governor *g, const struct config *cfg, uint64_t now_ms)
 	bool was_loaded = g->loaded;
 	unsigned was_difficulty = g->difficulty;
 
+	/* The first tick starts the clocks: windows and reports count from fived's start. */
+	if (g->last_report_ms == 0) {
+		g->last_report_ms = now_ms;
+		g->window_start_ms = now_ms;
+	}
 	sealed_cookie_secrets_update(&g->secrets, (uint64_t)time(NULL));
 	if (now_ms - g->window_start_ms >= WINDOW_MS) {
 		g->percent = (unsigned)(g->cpu_ns / 10000 / (now_ms - g->window_start_ms));
