@@ -406,6 +406,7 @@ class Recipe:
     argv: list = None       # run this command, speaking on its stdin/stdout
     pre: str = ""           # sent before the request (escaped for benchtool)
     strip: str = ""         # the session layer's reply, before the backend's bytes
+    key: str = ""           # fived's server key: benchtool makes a sealed session (libfive)
     procs: dict = field(default_factory=dict)   # role -> [Proc] on the path
 
 
@@ -529,26 +530,60 @@ def sys_fived_notrim(ctx):
                   strip="+\\r\\n", procs={"server proxy": [p]})
 
 
+SEALED_EXTRA = """key_file = {state}/fived-sealed.key
+authorized_clients = {state}/authorized_clients
+handshakes_per_source = 1000000
+{cookie}"""
+
+SEALED_SERVICE = "\nauth = required\n"
+
+
+def start_fived_sealed(ctx, name, port, cookie=""):
+    """fived whose bench service requires authentication; the bench's client
+    key (libfive's, from FIVE_IDENTITY_FILE) is in authorized_clients, so the
+    sealed handshake authenticates it and its request goes at once (0-RTT)."""
+    key = sealed_server_key(ctx)
+    extra = SEALED_EXTRA.format(state=ctx.r.state, cookie=cookie)
+    conf = FIVED_CONF.format(ip=ctx.net.server_ip, port=port, backend=BACKEND_PORT,
+                             extra=extra).replace(
+        "backend = tcp:127.0.0.1:%d\n" % BACKEND_PORT,
+        "backend = tcp:127.0.0.1:%d%s" % (BACKEND_PORT, SEALED_SERVICE), 1)
+    return start_fived(ctx, name=name, conf=conf, port=port), key
+
+
+def sealed_server_key(ctx):
+    """The sealed fived's key (made on first use) and the authorized_clients
+    file with the bench client's key for it."""
+    if "sealed-key" not in ctx.shared:
+        keyfile = os.path.join(ctx.r.state, "fived-sealed.key")
+        conf = ctx.file("print-key.conf", "[server]\nlisten = tcp:127.0.0.1:1\n"
+                        "key_file = %s\n" % keyfile)
+        key = subprocess.run([ctx.t.fived, "--print-key", "-c", conf], capture_output=True,
+                             text=True, check=True).stdout.split()[0]
+        client = subprocess.run([ctx.t.benchtool, "clientkey", "-K", key], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        with open(os.path.join(ctx.r.state, "authorized_clients"), "w") as f:
+            f.write("%s bench\n" % client)
+        ctx.shared["sealed-key"] = key
+    return ctx.shared["sealed-key"]
+
+
 def sys_five_command(ctx):
-    p = start_fived(ctx)
-    return Recipe(argv=[ctx.t.five, "-p", str(FIVED_PORT), ctx.net.server_ip, "bench"],
-                  procs={"server proxy": [p]})
+    p, key = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
+    return Recipe(argv=[ctx.t.five, "--key", key, "-p", str(FIVED_PORT + 2), ctx.net.server_ip,
+                        "bench"], procs={"server proxy": [p]})
 
 
 def sys_fived_sealed(ctx):
-    """Extension point: fived sealed, Noise IK with 0-RTT data, cold.
-
-    When five and fived get the sealed mode, start fived with a sealed
-    listener and its static key here and return the client, e.g.
-    Recipe(argv=[ctx.t.five, "-S", SERVER_KEY, ...]) or an addr with pre=...
-    """
-    return None
+    p, key = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 2), pre="bench\\r\\n",
+                  strip="+\\r\\n", key=key, procs={"server proxy": [p]})
 
 
 def sys_fived_cookie(ctx):
-    """Extension point: fived sealed with the cookie / proof-of-work forced
-    (a configuration key that makes every first message get a cookie)."""
-    return None
+    p, key = start_fived_sealed(ctx, "fived-cookie", FIVED_PORT + 3, cookie="cookie = always")
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 3), pre="bench\\r\\n",
+                  strip="+\\r\\n", key=key, procs={"server proxy": [p]})
 
 
 def sys_fived_warm(ctx):
@@ -730,15 +765,21 @@ SYSTEMS_WAN = [
     System("fived", "fived plain TCPMUX, cold", 5, sys_fived,
            "new TCP connection, service line and request pipelined"),
     System("five", "five command (stdio), cold", 5, sys_five_command,
-           "`five -p PORT HOST bench` started per request"),
+           "`five --key KEY -p PORT HOST bench` started per request: sealed, its key "
+           "authorized, so the request rides in the first message"),
     System("stunnel", "stunnel TLS 1.3 pair", 5, sys_stunnel_aes,
            "client stunnel on the client's loopback, full handshake (sessionResume = no)"),
     System("spiped", "spiped pair", 5, sys_spiped, "spiped -e on the client's loopback"),
     System("ssh-W", "ssh -W, fresh", 5, sys_ssh_W, "a new ssh process per request"),
     System("ssh-L", "ssh -L, existing", 5, sys_ssh_L_chacha,
            "a new connection through an ssh -L opened before"),
-    System("fived-sealed", "fived sealed IK 0-RTT, cold", 5, sys_fived_sealed, PENDING),
-    System("fived-cookie", "fived sealed, cookie/PoW forced", 5, sys_fived_cookie, PENDING),
+    System("fived-sealed", "fived sealed IK 0-RTT, cold", 5, sys_fived_sealed,
+           "libfive (in benchtool) with the server's key pinned and its own key in "
+           "authorized_clients: Noise IK, authenticated by the handshake, the request and "
+           "`G n` in the first message; the service requires authentication"),
+    System("fived-cookie", "fived sealed, cookie/PoW forced", 5, sys_fived_cookie,
+           "as above with `cookie = always`: every first message is answered with a cookie "
+           "and an 8-bit proof of work, and the client connects again"),
     System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, PENDING),
 ]
 
@@ -760,7 +801,9 @@ SYSTEMS_LO = [
     System("spiped", "spiped", 5, sys_spiped),
     System("ssh-L-chacha", "ssh -L chacha20-poly1305", 5, sys_ssh_L_chacha),
     System("ssh-L-aes", "ssh -L aes128-gcm", 5, sys_ssh_L_aes),
-    System("fived-sealed", "fived sealed", 5, sys_fived_sealed, PENDING),
+    System("fived-sealed", "fived sealed", 5, sys_fived_sealed,
+           "libfive in the load generator (benchtool, a thread per stream) opens and "
+           "decrypts the records; its CPU is the load generator's"),
     System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, PENDING),
 ]
 
@@ -785,6 +828,8 @@ def client_args(recipe):
         args += ["-p", recipe.pre]
     if recipe.strip:
         args += ["-s", recipe.strip]
+    if recipe.key:
+        args += ["-K", recipe.key]
     return args
 
 
@@ -1134,8 +1179,18 @@ ATTACKS = [
     ("longline", "request lines without end (up to 1 MiB each), 64 connections at a time, "
      "from 1,000 source addresses",
      ["-M", "longline", "-k", "64", "-m", "1000000", "-B", "127.69", "-S", "1000"]),
-    ("sealed-forged", "forged sealed first messages (extension point)", "pending"),
+    ("sealed-none", "no attack; the legitimate client is sealed (IK, authorized key, 0-RTT)",
+     None),
+    ("sealed-forged", "sealed first messages forged with the server's public key (they pass "
+     "the MAC; random Noise, a fresh ephemeral each, so fived does the Diffie-Hellman for "
+     "nothing), 64 at a time, from 1,000 source addresses; the legitimate client is sealed",
+     ["-M", "forged", "-k", "64", "-m", "2000000", "-B", "127.70", "-S", "1000"]),
 ]
+
+# The sealed rows: fived with a static key and the bench client authorized.
+ATTACK_SEALED = """key_file = {state}/fived-sealed.key
+authorized_clients = {state}/authorized_clients
+"""
 
 ATTACK_CONF = """# fived as deployed: default limits (max_connections 1024, max_per_source 64,
 # request_timeout 10s)
@@ -1160,8 +1215,16 @@ def section_attack(r, tools, cfg, info):
         net = Net("attack", NS_LO, NS_LO, "127.0.0.1")
         ctx = Ctx(r, tools, net, PIN_CPU)
         start_backend(ctx)
-        fived = start_fived(ctx, conf=ATTACK_CONF.format(port=FIVED_PORT, backend=BACKEND_PORT))
+        sealed = key.startswith("sealed")
+        conf = ATTACK_CONF.format(port=FIVED_PORT, backend=BACKEND_PORT)
+        if sealed:
+            conf = conf.replace("[service:", ATTACK_SEALED.format(state=r.state) +
+                                "\n[service:", 1)
+            flood = flood and flood + ["-K", sealed_server_key(ctx)]
+        fived = start_fived(ctx, conf=conf)
         rec = sys_fived(ctx)
+        if sealed:
+            rec.key = sealed_server_key(ctx)
         time.sleep(0.2)
         cpu0, t0 = cpu_of([fived]), time.monotonic()
         attacker = None
@@ -1188,7 +1251,9 @@ def section_attack(r, tools, cfg, info):
         for x in legit:
             x.update(attack=key)
             raw.append(x)
+        work = [int(m) for m in re.findall(r"work (\d+) bits", open(fived.log).read())]
         row = dict(attack=key, label=label, attempts=len(legit), ok=len(ok),
+                   pow_bits_max=max(work, default=0),
                    success_pct=100.0 * len(ok) / len(legit) if legit else float("nan"),
                    p50_ms=med(ok), p99_ms=pct(ok, 99), max_ms=max(ok, default=float("nan")),
                    fived_cpu_pct=100.0 * cpu / wall, wall_s=wall,
@@ -1648,14 +1713,25 @@ def report_attack(info, pics):
     rows = []
     for x in att:
         if x.get("pending"):
-            rows.append(["%s: %s" % (x["attack"], x["label"]), PENDING, "", "", "", "", "", ""])
+            rows.append(["%s: %s" % (x["attack"], x["label"]), PENDING, "", "", "", "", "", "",
+                         ""])
             continue
         rows.append(["%s: %s" % (x["attack"], x["label"]), "%d/%d" % (x["ok"], x["attempts"]),
                      fmt(x["success_pct"], 1),
                      fmt(x["p50_ms"], 2), fmt(x["p99_ms"], 2), fmt(x["fived_cpu_pct"], 0),
-                     x["errors"] or "-", "`%s`" % x["flood"] if x["flood"] else "-"])
+                     str(x.get("pow_bits_max", 0)), x["errors"] or "-", "`%s`" % x["flood"] if x["flood"] else "-"])
     text.append(table(["flood", "legitimate ok", "success %", "TTFB p50 ms", "TTFB p99 ms",
-                       "fived CPU %", "failures", "flood client's count"], rows))
+                       "fived CPU %", "proof of work reached, bits", "failures",
+                       "flood client's count"], rows))
+    text.append(
+        "\nThe sealed rows run fived with a static key and the legitimate client's key in "
+        "`authorized_clients`, otherwise the same defaults (`cookie = auto`, "
+        "`handshake_cpu_high` 50 %%, `handshake_cpu_low` 25 %%, proof of work 8 to 22 bits, "
+        "`handshakes_per_source` 20/s). The forged first messages cost fived one keyed "
+        "BLAKE2b each for the MAC, then, while it is not loaded, the X25519 operations; once "
+        "loaded it answers them with cookies instead (stateless), and the column says how "
+        "much work it ended up demanding. fived's own log, with the load, the demand and "
+        "what it dropped, is in the run's logs.\n")
     text.append("\n![attack](%s)\n" % pics.get("attack", ""))
     return "".join(text)
 
@@ -1902,6 +1978,9 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
     started = time.time()
+    # five and libfive keep their pinned keys and master secret in the bench's state.
+    os.environ["FIVE_KNOWN_HOSTS"] = os.path.join(args.state, "known_hosts")
+    os.environ["FIVE_IDENTITY_FILE"] = os.path.join(args.state, "identity")
     try:
         info["machine"] = machine()
         info["versions"] = versions(r, tools)

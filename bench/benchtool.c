@@ -6,13 +6,16 @@
  *   benchtool tput  -c ADDR:PORT [common] -n BYTES -k STREAMS
  *   benchtool rate  -c ADDR:PORT [common] -k CONCURRENT -d SECONDS -m MAX
  *   benchtool idle  -c ADDR:PORT [common] -k COUNT [-C IN_FLIGHT]
- *   benchtool flood -c ADDR:PORT -M garbage|idle|longline -d SECONDS -k CONCURRENT -m MAX
- *                   [-H HOLD]
+ *   benchtool flood -c ADDR:PORT -M garbage|idle|longline|forged -d SECONDS -k CONCURRENT
+ *                   -m MAX [-H HOLD] [-K KEY]
+ *   benchtool clientkey -K KEY
  *
  * common: -p PREAMBLE (sent before the request: "echo\r\n" for fived),
  *         -s STRIP (the reply expected before the service's bytes: "+\r\n"),
  *         -t SECONDS (per-attempt timeout), -B A.B (bind to source addresses
- *         A.B.x.y, -S of them), -o FILE (CSV output).  PREAMBLE, STRIP and
+ *         A.B.x.y, -S of them), -o FILE (CSV output), -K KEY (fived's sealed
+ *         handshake with the server key KEY, through libfive: the preamble
+ *         and request travel in the first message).  PREAMBLE, STRIP and
  *         REQ take C escapes \r \n \\.
  *
  * The backend ("serve") speaks a tiny protocol on -l listeners; the first
@@ -23,10 +26,16 @@
  * -e listeners are plain echo servers without the line.
  *
  * The floods: "garbage" connects, sends 1 KiB of random bytes and closes;
+ * "forged" sends a sealed first message that passes fived's MAC (it is
+ * made with the server's public key, -K) but whose Noise part is random, so
+ * that fived does its Diffie-Hellman for nothing, and closes;
  * "longline" sends printable bytes without a newline until the server
  * closes or 1 MiB is out, then opens another; "idle" opens connections that
  * send nothing and holds up to HOLD of them, opening another whenever the
  * server closes one.  Every flood stops after SECONDS or MAX connections.
+ *
+ * "clientkey" prints the public key libfive presents to the server KEY
+ * (for fived's authorized_clients), from $FIVE_IDENTITY_FILE.
  *
  * Times are CLOCK_MONOTONIC.  The time to first byte is measured from just
  * before the client's connect() (or fork(), with -x) to the read() that
@@ -39,6 +48,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,6 +61,13 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
+
+#include "client/internal.h"
+#include "client/knownhosts.h"
+#include "common/keyfile.h"
+#include "proto/sealed.h"
 
 #define LISTEN_MAX      8
 #define LISTEN_BACKLOG  65535
@@ -202,6 +219,9 @@ struct opts {
 	const char *out;
 	char **argv; /* -x: the command after "--" */
 	unsigned next_source;
+	const char *key; /* -K: sealed, with this server key */
+	uint8_t server_pk[32];
+	char host[INET_ADDRSTRLEN], port[8];
 };
 
 /* The client's source address: 127.0.0.1 unless -B asked for many. */
@@ -625,6 +645,76 @@ timed_command(struct opts *o, struct marks *m)
 	waitpid(pid, &status, 0);
 }
 
+/* libfive's options for a sealed session to o's server. */
+static void
+sealed_options(const struct opts *o, struct five_options *fo)
+{
+	memset(fo, 0, sizeof(*fo));
+	fo->port = o->port;
+	fo->server_key = o->key;
+	fo->timeout_ms = (int)(o->timeout * MS_PER_S);
+	fo->transport = FIVE_SEALED;
+}
+
+/* Opens the records that come after the handshake and counts their bytes. */
+static void
+read_sealed(struct five_conn *c, struct reader *r, int64_t deadline)
+{
+	uint8_t raw[IO_BYTES], pt[RECORD_PLAINTEXT_MAX];
+	size_t have = c->seal->pending_len, used, n, off;
+	struct pollfd pfd;
+	ssize_t got;
+	int st;
+
+	memcpy(raw, c->seal->pending, have);
+	if (consume(r, (const char *)c->in, c->in_len, now_ns()) != 0)
+		return;
+	while (r->m->last == 0 && r->m->error == NULL) {
+		for (off = 0; off < have; off += used) {
+			st = five_seal_unwrap(c->seal, raw + off, have - off, &used, pt, sizeof(pt),
+			                      &n);
+			if (st == RECORD_ERROR || st == RECORD_FINAL) {
+				r->m->error = st == RECORD_FINAL ? "closed early" : "bad record";
+				return;
+			}
+			if (st == RECORD_OK && consume(r, (const char *)pt, n, now_ns()) != 0)
+				return;
+		}
+		have = 0;
+		if (r->m->last != 0)
+			return;
+		pfd = (struct pollfd){.fd = c->fd, .events = POLLIN};
+		if (poll(&pfd, 1, (int)((deadline - now_ns()) / 1000000) + 1) <= 0 ||
+		    (got = recv(c->fd, raw, sizeof(raw), 0)) <= 0) {
+			r->m->error = now_ns() >= deadline ? "timeout" : "closed early";
+			return;
+		}
+		have = (size_t)got;
+	}
+}
+
+static void
+timed_sealed(struct opts *o, struct marks *m)
+{
+	struct reader r = {.o = o, .m = m};
+	struct five_options fo;
+	struct five_error err;
+	struct five_conn c;
+	char first[2 * TEXT_BYTES];
+	size_t len = opening(o, first, sizeof(first));
+
+	sealed_options(o, &fo);
+	m->t0 = now_ns();
+	if (five_conn_open(&c, o->host, &fo, first, len, &err) != 0) {
+		snprintf(m->reason, sizeof(m->reason), "sealed %s", five_step_name(err.step));
+		m->error = m->reason;
+		return;
+	}
+	m->connected = now_ns();
+	read_sealed(&c, &r, m->t0 + (int64_t)(o->timeout * NS_PER_S));
+	five_conn_close(&c);
+}
+
 static int
 cmd_ttfb(struct opts *o)
 {
@@ -643,6 +733,8 @@ cmd_ttfb(struct opts *o)
 		struct marks m = {0};
 		if (o->argv != NULL)
 			timed_command(o, &m);
+		else if (o->key != NULL)
+			timed_sealed(o, &m);
 		else
 			timed_socket(o, &m);
 		if (m.error == NULL)
@@ -671,7 +763,7 @@ cmd_ttfb(struct opts *o)
 
 /* --- many sessions at once (tput, rate, idle, flood) --------------------- */
 
-enum kind { K_TPUT, K_RATE, K_IDLE, K_GARBAGE, K_FLOOD_IDLE, K_LONGLINE };
+enum kind { K_TPUT, K_RATE, K_IDLE, K_GARBAGE, K_FORGED, K_FLOOD_IDLE, K_LONGLINE };
 
 struct slot {
 	int fd;
@@ -744,6 +836,28 @@ slot_launch(struct engine *e, struct slot *s)
 	epoll_ctl(e->ep, EPOLL_CTL_ADD, s->fd, &ev);
 }
 
+/*
+ * A sealed first message that passes the MAC check (made with the server's
+ * public key) and whose Noise part is random: a fresh ephemeral each time,
+ * so that neither the replay filter nor anything before the Diffie-Hellman
+ * stops it.
+ */
+static void
+send_forged(struct engine *e, int fd)
+{
+	struct sealed_initiation m = {.pattern = SEALED_IK, .suites = SEALED_SUITE_1};
+	uint8_t noise[SEALED_IK1_MIN], out[SEALED_INITIATION_OVERHEAD + SEALED_IK1_MIN], key[32];
+	size_t n;
+
+	randombytes_buf(noise, sizeof(noise));
+	m.noise = noise;
+	m.noise_len = sizeof(noise);
+	sealed_mac1_key(e->o->server_pk, key);
+	if (sealed_initiation_encode(&m, key, NULL, out, sizeof(out), &n) == 0 &&
+	    send(fd, out, n, MSG_NOSIGNAL) > 0)
+		e->bytes_out += n;
+}
+
 /* The connection is up: send what this kind of session sends first. */
 static bool
 slot_connected(struct engine *e, struct slot *s)
@@ -763,6 +877,10 @@ slot_connected(struct engine *e, struct slot *s)
 		off = (size_t)(e->launched * 7919) % (RANDOM_POOL - GARBAGE_BYTES);
 		if (send(s->fd, e->random + off, GARBAGE_BYTES, MSG_NOSIGNAL) > 0)
 			e->bytes_out += GARBAGE_BYTES;
+		slot_end(e, s, true);
+		return true;
+	case K_FORGED:
+		send_forged(e, s->fd);
 		slot_end(e, s, true);
 		return true;
 	case K_LONGLINE:
@@ -837,7 +955,8 @@ engine_run(struct engine *e)
 	struct opts *o = e->o;
 	struct epoll_event evs[EVENTS_MAX];
 	int64_t start = now_ns(), stop_at, timeout = (int64_t)(o->timeout * NS_PER_S);
-	bool flood = e->kind == K_GARBAGE || e->kind == K_FLOOD_IDLE || e->kind == K_LONGLINE;
+	bool flood = e->kind == K_GARBAGE || e->kind == K_FORGED || e->kind == K_FLOOD_IDLE ||
+	             e->kind == K_LONGLINE;
 	long i;
 	int n, j;
 
@@ -954,6 +1073,7 @@ cmd_many(struct opts *o, enum kind kind)
 		printf("closed_by_peer=%ld\n", count_closed(e->held, e->nheld));
 		break;
 	case K_GARBAGE:
+	case K_FORGED:
 	case K_FLOOD_IDLE:
 	case K_LONGLINE:
 		printf("connections=%ld failed=%ld held_at_end=%ld bytes_out=%llu bytes_in=%llu "
@@ -970,6 +1090,114 @@ cmd_many(struct opts *o, enum kind kind)
 	return e->failed > 0 && kind == K_TPUT ? 3 : 0;
 }
 
+/* --- sealed sessions, many at once (libfive blocks: a thread per slot) ------- */
+
+struct sealed_rate {
+	struct opts *o;
+	pthread_mutex_t lock;
+	int64_t stop_at;
+	long launched, done, failed;
+	double *lat;
+	size_t nlat;
+};
+
+/* Takes a session to run, or says the run is over. */
+static bool
+sealed_take(struct sealed_rate *sr)
+{
+	bool go;
+
+	pthread_mutex_lock(&sr->lock);
+	go = sr->launched < sr->o->max && now_ns() < sr->stop_at;
+	sr->launched += go;
+	pthread_mutex_unlock(&sr->lock);
+	return go;
+}
+
+static void *
+sealed_worker(void *arg)
+{
+	struct sealed_rate *sr = arg;
+
+	while (sealed_take(sr)) {
+		struct marks m = {0};
+		timed_sealed(sr->o, &m);
+		pthread_mutex_lock(&sr->lock);
+		if (m.error == NULL) {
+			sr->done++;
+			sr->lat[sr->nlat++] = ms_since(m.t0, m.last);
+		} else {
+			sr->failed++;
+		}
+		pthread_mutex_unlock(&sr->lock);
+	}
+	return NULL;
+}
+
+/* rate and tput with -K: the same sessions as without, each one sealed. */
+static int
+cmd_sealed_many(struct opts *o, enum kind kind)
+{
+	struct sealed_rate sr = {.o = o};
+	pthread_t *t = calloc((size_t)o->streams, sizeof(*t));
+	double cpu0 = cpu_seconds(), secs;
+	int64_t t0 = now_ns();
+	long i;
+
+	if (kind == K_TPUT || o->max <= 0)
+		o->max = o->streams;
+	sr.lat = calloc((size_t)o->max, sizeof(double));
+	if (t == NULL || sr.lat == NULL)
+		die("calloc");
+	if (!o->have_req && kind == K_TPUT)
+		o->req_len = (size_t)snprintf(o->req, sizeof(o->req), "G %llu\n",
+		                              (unsigned long long)o->bytes);
+	else if (!o->have_req)
+		o->req_len = (size_t)snprintf(o->req, sizeof(o->req), "E\nx");
+	if (kind == K_RATE)
+		o->bytes = 1;
+	pthread_mutex_init(&sr.lock, NULL);
+	sr.stop_at = o->seconds > 0 ? t0 + (int64_t)(o->seconds * NS_PER_S) : INT64_MAX;
+	for (i = 0; i < o->streams; i++)
+		if (pthread_create(&t[i], NULL, sealed_worker, &sr) != 0)
+			die("pthread_create");
+	for (i = 0; i < o->streams; i++)
+		pthread_join(t[i], NULL);
+	secs = (double)(now_ns() - t0) / NS_PER_S;
+	if (kind == K_TPUT) {
+		printf("bytes=%llu seconds=%.6f MBps=%.3f failed=%ld cpu=%.3f\n",
+		       (unsigned long long)(o->bytes * (uint64_t)sr.done), secs,
+		       (double)o->bytes * (double)sr.done / BYTES_PER_MB / secs, sr.failed,
+		       cpu_seconds() - cpu0);
+	} else {
+		printf("sessions=%ld failed=%ld seconds=%.3f rate=%.1f cpu=%.3f", sr.done,
+		       sr.failed, secs, (double)sr.done / secs, cpu_seconds() - cpu0);
+		printf(" p50_ms=%.3f", percentile(sr.lat, sr.nlat, 0.5));
+		printf(" p90_ms=%.3f", percentile(sr.lat, sr.nlat, 0.9));
+		printf(" p99_ms=%.3f\n", percentile(sr.lat, sr.nlat, 0.99));
+	}
+	free(t);
+	free(sr.lat);
+	return kind == K_TPUT && sr.failed > 0 ? 3 : 0;
+}
+
+/* The key libfive shows fived's server KEY: what authorized_clients lists. */
+static int
+cmd_clientkey(const struct opts *o)
+{
+	uint8_t sk[32], pk[32];
+	char why[KNOWNHOSTS_LINE_MAX], b64[KEYFILE_B64_LEN];
+
+	if (identity_static_key(o->server_pk, sk, pk, why, sizeof(why)) != 0) {
+		fprintf(stderr, "benchtool: %s\n", why);
+		return 1;
+	}
+	sodium_memzero(sk, sizeof(sk));
+	keyfile_b64(pk, b64);
+	printf("%s\n", b64);
+	return 0;
+}
+
 /* --- main ------------------------------------------------------------------- */
 
 static void
@@ -981,10 +1209,14 @@ usage(void)
 	        "       benchtool tput -c ADDR:PORT [opts] -n BYTES -k STREAMS\n"
 	        "       benchtool rate -c ADDR:PORT [opts] -k CONCURRENT -d SECONDS -m MAX\n"
 	        "       benchtool idle -c ADDR:PORT [opts] -k COUNT [-C IN_FLIGHT]\n"
-	        "       benchtool flood -c ADDR:PORT -M garbage|idle|longline -d S -k N -m MAX [-H "
-	        "HOLD]\n"
+	        "       benchtool flood -c ADDR:PORT -M garbage|idle|longline|forged -d S -k N -m "
+	        "MAX\n"
+	        "                 [-H HOLD]\n"
+	        "       benchtool clientkey -K KEY\n"
 	        "opts: -p PREAMBLE -s STRIP -q REQUEST -t TIMEOUT -i INTERVAL_MS -o CSV\n"
-	        "      -B A.B -S SOURCES (bind to source addresses A.B.x.y)\n");
+	        "      -B A.B -S SOURCES (bind to source addresses A.B.x.y)\n"
+	        "      -K KEY (sealed, with fived's server key; ttfb, tput, rate, flood -M "
+	        "forged)\n");
 }
 
 static void
@@ -1017,7 +1249,7 @@ main(int argc, char **argv)
 	argv++;
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc, argv);
-	while ((c = getopt(argc, argv, "c:xp:s:q:n:r:i:k:d:m:C:t:B:S:M:H:o:")) != -1) {
+	while ((c = getopt(argc, argv, "c:xp:s:q:n:r:i:k:d:m:C:t:B:S:M:H:o:K:")) != -1) {
 		switch (c) {
 		case 'c':
 			if (parse_addr(optarg, &o.dst) != 0) {
@@ -1025,6 +1257,15 @@ main(int argc, char **argv)
 				return 2;
 			}
 			o.have_dst = true;
+			inet_ntop(AF_INET, &o.dst.sin_addr, o.host, sizeof(o.host));
+			snprintf(o.port, sizeof(o.port), "%u", ntohs(o.dst.sin_port));
+			break;
+		case 'K':
+			if (sodium_init() < 0 || keyfile_b64_decode(optarg, o.server_pk) != 0) {
+				fprintf(stderr, "benchtool: -K: not a server key\n");
+				return 2;
+			}
+			o.key = optarg;
 			break;
 		case 'x':
 			exec_mode = true;
@@ -1083,6 +1324,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (strcmp(cmd, "clientkey") == 0 && o.key != NULL)
+		return cmd_clientkey(&o);
 	if (exec_mode) {
 		if (optind >= argc) {
 			usage();
@@ -1095,6 +1338,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "ttfb") == 0)
 		return cmd_ttfb(&o);
+	if ((strcmp(cmd, "rate") == 0 || strcmp(cmd, "tput") == 0) && o.key != NULL)
+		return cmd_sealed_many(&o, cmd[0] == 'r' ? K_RATE : K_TPUT);
 	if (strcmp(cmd, "tput") == 0)
 		return cmd_many(&o, K_TPUT);
 	if (strcmp(cmd, "rate") == 0) {
@@ -1113,6 +1358,8 @@ main(int argc, char **argv)
 			return cmd_many(&o, K_FLOOD_IDLE);
 		if (strcmp(o.mode, "longline") == 0)
 			return cmd_many(&o, K_LONGLINE);
+		if (strcmp(o.mode, "forged") == 0 && o.key != NULL)
+			return cmd_many(&o, K_FORGED);
 	}
 	usage();
 	return 2;
