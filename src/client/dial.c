@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -156,7 +158,7 @@ dial_port(const char *host, const char *port, const struct five_options *o, stru
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL, *addrs[ADDRESSES_MAX];
 	size_t n;
-	int r, fd;
+	int r, fd, one = 1;
 
 	hints.ai_family = o->family;
 	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
@@ -172,6 +174,8 @@ dial_port(const char *host, const char *port, const struct five_options *o, stru
 		return -1;
 	}
 	set_blocking(fd, true);
+	/* Handshake messages and request lines are small writes that must not wait for an ACK. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
 
