@@ -489,6 +489,44 @@ test_ik_cookie_handshake(void **state)
 	transport(&c.hs, &sv.hs);
 }
 
+/* A cookie through the handshake at the edges of its buckets: issued in the last
+ * second of one, it serves to the last second of the next and no longer; a source
+ * it was not made for cannot use it; a fresh round then gets through. */
+static void
+test_cookie_handshake_buckets(void **state)
+{
+	static struct server sv;
+	static struct client c;
+
+	server_init(&sv, "server");
+	sv.loaded = true;
+	client_init(&c, "client");
+	sv.now = BUCKET_START + SEALED_COOKIE_SECRET_SECONDS - 1;
+	client_start(&c, SEALED_IK, &sv, (const uint8_t *)EARLY, EARLY_LEN);
+	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_COOKIE);
+	assert_int_equal(client_cookie(&c, sv.out, sv.out_len), 0);
+
+	sv.now = BUCKET_START + SEALED_COOKIE_SECRET_SECONDS;
+	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_RESPONSE);
+	sv.now = BUCKET_START + 2 * SEALED_COOKIE_SECRET_SECONDS - 1;
+	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_RESPONSE);
+	sv.source[15] = 2;
+	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_DROP);
+	sv.source[15] = 1;
+	/* Two rotations after it was made: expired. */
+	sv.now = BUCKET_START + 2 * SEALED_COOKIE_SECRET_SECONDS;
+	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_DROP);
+
+	/* A fresh round now: a new cookie, and through. */
+	client_start(&c, SEALED_IK, &sv, (const uint8_t *)EARLY, EARLY_LEN);
+	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_COOKIE);
+	assert_int_equal(client_cookie(&c, sv.out, sv.out_len), 0);
+	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_RESPONSE);
+	assert_memory_equal(sv.early, EARLY, EARLY_LEN);
+	assert_int_equal(client_response(&c, sv.out, sv.out_len), 0);
+	transport(&c.hs, &sv.hs);
+}
+
 static void
 test_xx_handshake(void **state)
 {
@@ -1681,6 +1719,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_ik_handshake),
 	        cmocka_unit_test(test_ik_cookie_handshake),
+	        cmocka_unit_test(test_cookie_handshake_buckets),
 	        cmocka_unit_test(test_xx_handshake),
 	        cmocka_unit_test(test_flip_initiation),
 	        cmocka_unit_test(test_flip_response),
