@@ -1,0 +1,940 @@
+#include "proto/usp.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/b64.h"
+#include "common/util.h"
+#include "crypto/sshkey.h"
+
+#define B64 sodium_base64_VARIANT_ORIGINAL
+
+/* The flags every encoder dumps with: one line, members in the order they were set. */
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
+
+/* A client's name quoted in a reason: this many characters, then "...". */
+#define QUOTE_MAX  24
+#define QUOTE_SIZE (QUOTE_MAX + sizeof("..."))
+
+#define LOCAL_HEADER     "v4.local."
+#define PUBLIC_HEADER    "v4.public."
+#define SESSION_ID_EXTRA "._:-"
+
+#define NONCE_B64_SIZE sodium_base64_ENCODED_LEN(AUTH_NONCE_LEN, B64)
+
+/* A member a message may carry, with its JSON type. */
+struct member {
+	const char *name;
+	json_type type;
+	bool required;
+};
+
+/* The members of each client message (8.2), "message" among them. */
+static const struct member initialize_members[] = {
+        {"message", JSON_STRING, true},
+        {"streams", JSON_ARRAY, true},
+        {"authentication", JSON_ARRAY, false},
+        {"vhost", JSON_STRING, false},
+        {"client_session_id", JSON_STRING, false},
+};
+
+static const struct member stream_members[] = {
+        {"application", JSON_STRING, true},
+        {"token", JSON_STRING, false},
+};
+
+static const struct member menu_members[] = {
+        {"message", JSON_STRING, true},
+        {"vhost", JSON_STRING, false},
+        {"client_session_id", JSON_STRING, false},
+};
+
+static const struct member invalidate_members[] = {
+        {"message", JSON_STRING, true},
+        {"tokens", JSON_ARRAY, true},
+        {"client_session_id", JSON_STRING, false},
+};
+
+static const struct member pubkey_members[] = {
+        {"message", JSON_STRING, true},
+        {"user", JSON_STRING, true},
+        {"key", JSON_STRING, true},
+};
+
+static const struct member signature_members[] = {
+        {"message", JSON_STRING, true},
+        {"signature", JSON_STRING, true},
+};
+
+static const struct member password_members[] = {
+        {"message", JSON_STRING, true},
+        {"user", JSON_STRING, true},
+};
+
+static const struct member response_members[] = {
+        {"message", JSON_STRING, true},
+        {"response", JSON_STRING, true},
+};
+
+static const struct member token_members[] = {
+        {"message", JSON_STRING, true},
+        {"token", JSON_STRING, true},
+};
+
+static const char *const prompt_kinds[] = {
+        [USP_PROMPT_ECHO_OFF] = "echo-off",
+        [USP_PROMPT_ECHO_ON] = "echo-on",
+        [USP_PROMPT_INFO] = "info",
+        [USP_PROMPT_ERROR] = "error",
+};
+
+enum usp_line_status
+usp_line_take(const uint8_t *data, size_t len, size_t *line_len, size_t *used)
+{
+	const uint8_t *lf = memchr(data, '\n', len < USP_LINE_MAX ? len : USP_LINE_MAX);
+	size_t end;
+
+	*line_len = 0;
+	*used = 0;
+	if (lf == NULL)
+		return len >= USP_LINE_MAX ? USP_LINE_TOO_LONG : USP_LINE_NEED_MORE;
+	end = (size_t)(lf - data);
+	*used = end + 1;
+	*line_len = end > 0 && data[end - 1] == '\r' ? end - 1 : end;
+	return USP_LINE_OK;
+}
+
+static void say(char *reason, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes a reason for refusing a message into reason[0..USP_REASON_MAX). */
+static void
+say(char *reason, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, USP_REASON_MAX, fmt, ap);
+	va_end(ap);
+}
+
+/* A client's name, fit for a reason and a log line: printable ASCII, short. */
+static void
+quote(const char *s, char out[QUOTE_SIZE])
+{
+	size_t i;
+
+	for (i = 0; i < QUOTE_MAX && s[i] != '\0'; i++)
+		out[i] = s[i] >= 0x20 && s[i] <= 0x7e && s[i] != '"' && s[i] != '\\' ? s[i] : '?';
+	out[i] = '\0';
+	if (s[i] != '\0')
+		memcpy(out + i, "...", sizeof("..."));
+}
+
+/*
+ * NUL bytes and the nesting depth, before jansson sees the line: its own
+ * depth limit is 2048, and a line of brackets should cost nothing.
+ */
+static int
+precheck(const char *p, size_t len, char *reason)
+{
+	size_t i, depth = 0;
+	bool in_string = false, escaped = false;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] == '\0') {
+			say(reason, "NUL byte");
+			return -1;
+		}
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (p[i] == '\\')
+				escaped = true;
+			else if (p[i] == '"')
+				in_string = false;
+		} else if (p[i] == '"') {
+			in_string = true;
+		} else if ((p[i] == '{' || p[i] == '[') && ++depth > USP_DEPTH_MAX) {
+			say(reason, "nested more than %d levels", USP_DEPTH_MAX);
+			return -1;
+		} else if ((p[i] == '}' || p[i] == ']') && depth > 0) {
+			depth--;
+		}
+	}
+	return 0;
+}
+
+static const char *
+type_name(json_type t)
+{
+	switch (t) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	default:
+		return "a string";
+	}
+}
+
+static const struct member *
+find_member(const struct member *t, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(t[i].name, name) == 0)
+			return &t[i];
+	return NULL;
+}
+
+/*
+ * Exactly the members of t[0..n) that are required, possibly some that are
+ * not, each of its type.  where prefixes reasons about a nested object.
+ */
+static int
+check_members(json_t *o, const struct member *t, size_t n, const char *where, char *reason)
+{
+	char q[QUOTE_SIZE];
+	const struct member *mb;
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(o, key, v)
+	{
+		if ((mb = find_member(t, n, key)) == NULL) {
+			quote(key, q);
+			say(reason, "%sunknown member \"%s\"", where, q);
+			return -1;
+		}
+		if (json_typeof(v) != mb->type) {
+			say(reason, "%s%s: expected %s", where, mb->name, type_name(mb->type));
+			return -1;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (t[i].required && json_object_get(o, t[i].name) == NULL) {
+			say(reason, "%smissing member \"%s\"", where, t[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A string member that check_members let through, or NULL when absent. */
+static const char *
+string_of(json_t *o, const char *name)
+{
+	return json_string_value(json_object_get(o, name));
+}
+
+static bool
+b64url_run(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* A PASETO v4 token in form: header, payload, optional footer.  The token layer does the rest. */
+static bool
+token_shaped(const char *s)
+{
+	size_t n = strlen(s), skip, body;
+	const char *dot;
+
+	if (n > USP_TOKEN_MAX)
+		return false;
+	if (strncmp(s, LOCAL_HEADER, strlen(LOCAL_HEADER)) == 0)
+		skip = strlen(LOCAL_HEADER);
+	else if (strncmp(s, PUBLIC_HEADER, strlen(PUBLIC_HEADER)) == 0)
+		skip = strlen(PUBLIC_HEADER);
+	else
+		return false;
+	s += skip;
+	n -= skip;
+	if ((dot = memchr(s, '.', n)) == NULL)
+		return b64url_run(s, n);
+	body = (size_t)(dot - s);
+	return b64url_run(s, body) && b64url_run(dot + 1, n - body - 1);
+}
+
+static bool
+session_id_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > USP_SESSION_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || strchr(SESSION_ID_EXTRA, s[i]) != NULL))
+			return false;
+	return true;
+}
+
+static bool
+server_id_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < USP_SERVER_SESSION_ID_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return s[USP_SERVER_SESSION_ID_LEN] == '\0';
+}
+
+static bool
+protocol_name_valid(const char *s)
+{
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > USP_PROTOCOL_NAME_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* A copy of a token for the message to own. */
+static char *
+token_copy(const char *s, char *reason)
+{
+	char *t = strdup(s);
+
+	if (t == NULL)
+		say(reason, "out of memory");
+	return t;
+}
+
+static int
+parse_stream(json_t *e, struct usp_stream *st, char *reason)
+{
+	const char *app, *token;
+
+	if (!json_is_object(e)) {
+		say(reason, "streams: expected objects");
+		return -1;
+	}
+	if (check_members(e, stream_members, ARRAY_LEN(stream_members), "streams: ", reason) != 0)
+		return -1;
+	app = string_of(e, "application");
+	if (!name_valid(app)) {
+		say(reason, "streams: invalid application name");
+		return -1;
+	}
+	str_copy(st->application, app, sizeof(st->application));
+	str_lower(st->application);
+	if ((token = string_of(e, "token")) == NULL)
+		return 0;
+	if (!token_shaped(token)) {
+		say(reason, "streams: invalid token");
+		return -1;
+	}
+	return (st->token = token_copy(token, reason)) != NULL ? 0 : -1;
+}
+
+/* The offered protocols: all checked for form, the known ones kept. */
+static int
+parse_protocols(json_t *a, struct usp_msg *m, char *reason)
+{
+	enum auth_method method;
+	const char *name;
+	json_t *e;
+	size_t i;
+
+	if (json_array_size(a) > USP_PROTOCOLS_MAX) {
+		say(reason, "authentication: expected 0 to %d entries", USP_PROTOCOLS_MAX);
+		return -1;
+	}
+	json_array_foreach(a, i, e)
+	{
+		if ((name = json_string_value(e)) == NULL) {
+			say(reason, "authentication: expected strings");
+			return -1;
+		}
+		if (!protocol_name_valid(name)) {
+			say(reason, "authentication: invalid protocol name");
+			return -1;
+		}
+		/* "none" is how the text dialect's tables say "no method", not a protocol. */
+		if (auth_method_from_name(name, &method) == 0 && method != AUTH_NONE)
+			m->protocols[m->nprotocols++] = method;
+	}
+	return 0;
+}
+
+static int
+parse_initialize(json_t *o, struct usp_msg *m, char *reason)
+{
+	json_t *streams = json_object_get(o, "streams");
+	json_t *auth = json_object_get(o, "authentication");
+	json_t *e;
+	size_t i;
+
+	if (json_array_size(streams) < 1 || json_array_size(streams) > USP_STREAMS_MAX) {
+		say(reason, "streams: expected 1 to %d entries", USP_STREAMS_MAX);
+		return -1;
+	}
+	json_array_foreach(streams, i, e)
+	{
+		if (parse_stream(e, &m->streams[i], reason) != 0)
+			return -1;
+		m->nstreams++;
+	}
+	return auth != NULL ? parse_protocols(auth, m, reason) : 0;
+}
+
+static int
+parse_invalidate(json_t *o, struct usp_msg *m, char *reason)
+{
+	json_t *tokens = json_object_get(o, "tokens");
+	const char *token;
+	json_t *e;
+	size_t i;
+
+	if (json_array_size(tokens) < 1 || json_array_size(tokens) > USP_TOKENS_MAX) {
+		say(reason, "tokens: expected 1 to %d entries", USP_TOKENS_MAX);
+		return -1;
+	}
+	json_array_foreach(tokens, i, e)
+	{
+		if ((token = json_string_value(e)) == NULL) {
+			say(reason, "tokens: expected strings");
+			return -1;
+		}
+		if (!token_shaped(token)) {
+			say(reason, "tokens: invalid token");
+			return -1;
+		}
+		if ((m->tokens[i] = token_copy(token, reason)) == NULL)
+			return -1;
+		m->ntokens++;
+	}
+	return 0;
+}
+
+static int
+parse_user(json_t *o, struct usp_msg *m, char *reason)
+{
+	const char *user = string_of(o, "user");
+
+	if (!auth_user_valid(user)) {
+		say(reason, "user: invalid name");
+		return -1;
+	}
+	str_copy(m->user, user, sizeof(m->user));
+	return 0;
+}
+
+/* Standard padded base64 of the member name, into out[0..size). */
+static int
+decode_b64(json_t *o, const char *name, uint8_t *out, size_t size, size_t *len, char *reason)
+{
+	json_t *v = json_object_get(o, name);
+
+	if (b64_decode(json_string_value(v), json_string_length(v), NULL, B64, out, size, len) !=
+	    0) {
+		say(reason, "%s: invalid base64 or too long", name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_pubkey(json_t *o, struct usp_msg *m, char *reason)
+{
+	uint8_t blob[SSHKEY_BLOB_MAX];
+	size_t len;
+
+	if (parse_user(o, m, reason) != 0 ||
+	    decode_b64(o, "key", blob, sizeof(blob), &len, reason) != 0)
+		return -1;
+	if (sshkey_blob_decode(blob, len, m->pk) != 0) {
+		say(reason, "key: not an Ed25519 public key blob");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_signature(json_t *o, struct usp_msg *m, char *reason)
+{
+	uint8_t blob[SSHKEY_SIG_BLOB_MAX];
+	size_t len;
+
+	if (decode_b64(o, "signature", blob, sizeof(blob), &len, reason) != 0)
+		return -1;
+	if (sshkey_sig_decode(blob, len, m->sig) != 0) {
+		say(reason, "signature: not an Ed25519 signature blob");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_response(json_t *o, struct usp_msg *m, char *reason)
+{
+	if (decode_b64(o, "response", m->response, sizeof(m->response), &m->response_len, reason) !=
+	    0)
+		return -1;
+	/* PAM takes the answer as a C string: a NUL would cut it short unseen. */
+	if (memchr(m->response, '\0', m->response_len) != NULL) {
+		say(reason, "response: NUL byte in the answer");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_token(json_t *o, struct usp_msg *m, char *reason)
+{
+	const char *token = string_of(o, "token");
+
+	if (!token_shaped(token)) {
+		say(reason, "token: invalid token");
+		return -1;
+	}
+	if ((m->tokens[0] = token_copy(token, reason)) == NULL)
+		return -1;
+	m->ntokens = 1;
+	return 0;
+}
+
+/* vhost and client_session_id, wherever the message's members allow them. */
+static int
+parse_common(json_t *o, struct usp_msg *m, char *reason)
+{
+	const char *vhost = string_of(o, "vhost");
+	const char *id = string_of(o, "client_session_id");
+
+	if (vhost != NULL) {
+		if (!vhost_name_valid(vhost)) {
+			say(reason, "vhost: invalid name");
+			return -1;
+		}
+		str_copy(m->vhost, vhost, sizeof(m->vhost));
+		str_lower(m->vhost);
+	}
+	if (id != NULL) {
+		if (!session_id_valid(id)) {
+			say(reason, "client_session_id: invalid");
+			return -1;
+		}
+		str_copy(m->client_session_id, id, sizeof(m->client_session_id));
+	}
+	return 0;
+}
+
+/* The client's messages; parse is NULL when the common members are all there is. */
+static const struct message {
+	const char *name;
+	enum usp_type type;
+	const struct member *members;
+	size_t nmembers;
+	int (*parse)(json_t *o, struct usp_msg *m, char *reason);
+} messages[] = {
+        {"initialize", USP_INITIALIZE, initialize_members, ARRAY_LEN(initialize_members),
+         parse_initialize},
+        {"menu", USP_MENU, menu_members, ARRAY_LEN(menu_members), NULL},
+        {"invalidate", USP_INVALIDATE, invalidate_members, ARRAY_LEN(invalidate_members),
+         parse_invalidate},
+        {"pubkey", USP_PUBKEY, pubkey_members, ARRAY_LEN(pubkey_members), parse_pubkey},
+        {"signature", USP_SIGNATURE, signature_members, ARRAY_LEN(signature_members),
+         parse_signature},
+        {"password", USP_PASSWORD, password_members, ARRAY_LEN(password_members), parse_user},
+        {"response", USP_RESPONSE, response_members, ARRAY_LEN(response_members), parse_response},
+        {"token", USP_TOKEN, token_members, ARRAY_LEN(token_members), parse_token},
+};
+
+static const struct message *
+find_message(json_t *o, char *reason)
+{
+	json_t *v = json_object_get(o, "message");
+	char q[QUOTE_SIZE];
+	size_t i;
+
+	if (v == NULL) {
+		say(reason, "missing member \"message\"");
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		say(reason, "message: expected a string");
+		return NULL;
+	}
+	for (i = 0; i < ARRAY_LEN(messages); i++)
+		if (strcmp(json_string_value(v), messages[i].name) == 0)
+			return &messages[i];
+	quote(json_string_value(v), q);
+	say(reason, "unknown message \"%s\"", q);
+	return NULL;
+}
+
+static json_t *
+load(const char *line, size_t len, char *reason)
+{
+	json_error_t err;
+	json_t *o;
+
+	/* Any value, so that a line that is JSON but not an object can be called that. */
+	o = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+	if (o == NULL) {
+		switch (json_error_code(&err)) {
+		case json_error_duplicate_key:
+			say(reason, "duplicate member");
+			break;
+		case json_error_invalid_utf8:
+			say(reason, "invalid UTF-8");
+			break;
+		case json_error_null_character:
+			say(reason, "NUL in a string");
+			break;
+		case json_error_numeric_overflow:
+			say(reason, "number out of range");
+			break;
+		default:
+			say(reason, "not JSON");
+			break;
+		}
+		return NULL;
+	}
+	if (!json_is_object(o)) {
+		say(reason, "not an object");
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+int
+usp_decode(const char *line, size_t len, struct usp_msg *m, char reason[USP_REASON_MAX])
+{
+	const struct message *msg;
+	json_t *o = NULL;
+	int r = -1;
+
+	memset(m, 0, sizeof(*m));
+	reason[0] = '\0';
+	if (precheck(line, len, reason) != 0 || (o = load(line, len, reason)) == NULL)
+		goto out;
+	if ((msg = find_message(o, reason)) == NULL ||
+	    check_members(o, msg->members, msg->nmembers, "", reason) != 0)
+		goto out;
+	m->type = msg->type;
+	if (parse_common(o, m, reason) != 0 ||
+	    (msg->parse != NULL && msg->parse(o, m, reason) != 0))
+		goto out;
+	r = 0;
+out:
+	if (r != 0)
+		usp_msg_free(m);
+	json_decref(o);
+	return r;
+}
+
+/* Tokens are bearer credentials: wiped like any other. */
+static void
+free_token(char *t)
+{
+	if (t == NULL)
+		return;
+	sodium_memzero(t, strlen(t));
+	free(t);
+}
+
+void
+usp_msg_free(struct usp_msg *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < USP_STREAMS_MAX; i++)
+		free_token(m->streams[i].token);
+	for (i = 0; i < USP_TOKENS_MAX; i++)
+		free_token(m->tokens[i]);
+	sodium_memzero(m, sizeof(*m));
+}
+
+/* --- encoders ------------------------------------------------------------- */
+
+static bool
+protocol_valid(enum auth_method p)
+{
+	return p > AUTH_NONE && p < AUTH_METHOD_COUNT;
+}
+
+/* Sets o[name] to v, taking v's reference; -1 (v released) when v is NULL or memory runs out. */
+static int
+set(json_t *o, const char *name, json_t *v)
+{
+	return json_object_set_new(o, name, v);
+}
+
+static json_t *
+start(const char *message)
+{
+	json_t *o = json_object();
+
+	if (o != NULL && set(o, "message", json_string(message)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* The session ids, then the line: consumes o in every case. */
+static int
+finish(json_t *o, const struct usp_ids *ids, char **out, size_t *len)
+{
+	char *buf = NULL;
+	size_t n;
+	int r = -1;
+
+	if (!server_id_valid(ids->server) ||
+	    (ids->client[0] != '\0' && !session_id_valid(ids->client)))
+		goto out;
+	if (set(o, "server_session_id", json_string(ids->server)) != 0 ||
+	    (ids->client[0] != '\0' && set(o, "client_session_id", json_string(ids->client)) != 0))
+		goto out;
+	/* The LF must fit within the line limit too. */
+	if ((n = json_dumpb(o, NULL, 0, DUMP_FLAGS)) == 0 || n >= USP_LINE_MAX)
+		goto out;
+	if ((buf = malloc(n + 2)) == NULL || json_dumpb(o, buf, n, DUMP_FLAGS) != n)
+		goto out;
+	buf[n] = '\n';
+	buf[n + 1] = '\0';
+	*out = buf;
+	*len = n + 1;
+	buf = NULL;
+	r = 0;
+out:
+	free(buf);
+	json_decref(o);
+	return r;
+}
+
+/* Every encoder starts with its outputs cleared, so a failure leaves *out NULL. */
+static void
+clear(char **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+}
+
+int
+usp_encode_authenticate(const struct usp_ids *ids, enum auth_method protocol, char **out,
+                        size_t *len)
+{
+	json_t *o;
+
+	clear(out, len);
+	if (!protocol_valid(protocol) || (o = start("authenticate")) == NULL)
+		return -1;
+	if (set(o, "protocol", json_string(auth_method_name(protocol))) != 0) {
+		json_decref(o);
+		return -1;
+	}
+	return finish(o, ids, out, len);
+}
+
+int
+usp_encode_challenge(const struct usp_ids *ids, const char *session,
+                     const uint8_t nonce[AUTH_NONCE_LEN], char **out, size_t *len)
+{
+	char b64[NONCE_B64_SIZE];
+	json_t *o;
+
+	clear(out, len);
+	if (!server_id_valid(session) || (o = start("challenge")) == NULL)
+		return -1;
+	sodium_bin2base64(b64, sizeof(b64), nonce, AUTH_NONCE_LEN, B64);
+	if (set(o, "session", json_string(session)) != 0 ||
+	    set(o, "nonce", json_string(b64)) != 0) {
+		json_decref(o);
+		return -1;
+	}
+	return finish(o, ids, out, len);
+}
+
+int
+usp_encode_prompt(const struct usp_ids *ids, enum usp_prompt_kind kind, const char *text,
+                  char **out, size_t *len)
+{
+	json_t *o;
+
+	clear(out, len);
+	if ((unsigned)kind >= ARRAY_LEN(prompt_kinds) || (o = start("prompt")) == NULL)
+		return -1;
+	if (set(o, "kind", json_string(prompt_kinds[kind])) != 0 ||
+	    set(o, "text", json_string(text)) != 0) {
+		json_decref(o);
+		return -1;
+	}
+	return finish(o, ids, out, len);
+}
+
+static json_t *
+token_result(const struct usp_token_result *s)
+{
+	json_t *e;
+
+	if (!name_valid(s->application) || (s->token == NULL) == (s->error == NULL))
+		return NULL;
+	if (s->token != NULL ? !token_shaped(s->token) : s->error[0] == '\0')
+		return NULL;
+	if ((e = json_object()) == NULL)
+		return NULL;
+	if (set(e, "application", json_string(s->application)) != 0 ||
+	    (s->token != NULL ? set(e, "token", json_string(s->token))
+	                      : set(e, "error", json_string(s->error))) != 0) {
+		json_decref(e);
+		return NULL;
+	}
+	return e;
+}
+
+int
+usp_encode_token(const struct usp_ids *ids, const char *identity,
+                 const struct usp_token_result *streams, size_t n, char **out, size_t *len)
+{
+	json_t *o, *a;
+	size_t i;
+
+	clear(out, len);
+	if (n < 1 || n > USP_STREAMS_MAX || (identity != NULL && !auth_identity_valid(identity)))
+		return -1;
+	if ((o = start("token")) == NULL)
+		return -1;
+	if ((identity != NULL && set(o, "identity", json_string(identity)) != 0) ||
+	    set(o, "streams", a = json_array()) != 0)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(a, token_result(&streams[i])) != 0)
+			goto fail;
+	return finish(o, ids, out, len);
+fail:
+	json_decref(o);
+	return -1;
+}
+
+int
+usp_encode_connect(const struct usp_ids *ids, const char *application, char **out, size_t *len)
+{
+	json_t *o;
+
+	clear(out, len);
+	if (!name_valid(application) || (o = start("connect")) == NULL)
+		return -1;
+	if (set(o, "application", json_string(application)) != 0) {
+		json_decref(o);
+		return -1;
+	}
+	return finish(o, ids, out, len);
+}
+
+static json_t *
+menu_entry(const struct usp_menu_entry *app)
+{
+	json_t *e, *requires;
+
+	if (!name_valid(app->application) || (e = json_object()) == NULL)
+		return NULL;
+	if (set(e, "application", json_string(app->application)) != 0 ||
+	    set(e, "requires", requires = json_array()) != 0 ||
+	    (app->needs_authentication &&
+	     json_array_append_new(requires, json_string("authentication")) != 0) ||
+	    (app->needs_encryption &&
+	     json_array_append_new(requires, json_string("encryption")) != 0)) {
+		json_decref(e);
+		return NULL;
+	}
+	return e;
+}
+
+int
+usp_encode_menu(const struct usp_ids *ids, const struct usp_menu_entry *apps, size_t n, char **out,
+                size_t *len)
+{
+	json_t *o, *a;
+	size_t i;
+
+	clear(out, len);
+	if ((o = start("menu")) == NULL)
+		return -1;
+	if (set(o, "applications", a = json_array()) != 0)
+		goto fail;
+	for (i = 0; i < n; i++)
+		if (json_array_append_new(a, menu_entry(&apps[i])) != 0)
+			goto fail;
+	return finish(o, ids, out, len);
+fail:
+	json_decref(o);
+	return -1;
+}
+
+int
+usp_encode_invalidated(const struct usp_ids *ids, size_t count, char **out, size_t *len)
+{
+	json_t *o;
+
+	clear(out, len);
+	/* One invalidate names at most USP_TOKENS_MAX tokens: more is a caller's bug. */
+	if (count > USP_TOKENS_MAX || (o = start("invalidated")) == NULL)
+		return -1;
+	if (set(o, "count", json_integer((json_int_t)count)) != 0) {
+		json_decref(o);
+		return -1;
+	}
+	return finish(o, ids, out, len);
+}
+
+static json_t *
+protocol_list(const enum auth_method *p, size_t n)
+{
+	json_t *a;
+	size_t i;
+
+	if (n > USP_PROTOCOLS_MAX || (a = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (!protocol_valid(p[i]) ||
+		    json_array_append_new(a, json_string(auth_method_name(p[i]))) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+int
+usp_encode_error(const struct usp_ids *ids, const char *error, const char *application,
+                 const enum auth_method *supported, size_t nsupported, char **out, size_t *len)
+{
+	json_t *o;
+
+	clear(out, len);
+	if (error[0] == '\0' || (application != NULL && !name_valid(application)))
+		return -1;
+	if ((o = start("error")) == NULL)
+		return -1;
+	if (set(o, "error", json_string(error)) != 0 ||
+	    (application != NULL && set(o, "application", json_string(application)) != 0) ||
+	    (supported != NULL && set(o, "supported", protocol_list(supported, nsupported)) != 0)) {
+		json_decref(o);
+		return -1;
+	}
+	return finish(o, ids, out, len);
+}
