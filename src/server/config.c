@@ -466,6 +466,18 @@ server_tls_key(struct parser *p, const char *value, const char **why)
 	return set_path(p->cfg->tls_key, sizeof(p->cfg->tls_key), value, false, why);
 }
 
+static int
+server_tls_clients(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->tls_clients, sizeof(p->cfg->tls_clients), value, true, why);
+}
+
+static int
+server_tls_client_ca(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->tls_client_ca, sizeof(p->cfg->tls_client_ca), value, true, why);
+}
+
 /* --- [service:NAME] ------------------------------------------------------- */
 
 static int
@@ -779,6 +791,8 @@ static const struct key keys[] = {
         {"handshakes_per_source", SEC_SERVER, false, server_handshake_rate},
         {"tls_certificate", SEC_SERVER, false, server_tls_certificate},
         {"tls_key", SEC_SERVER, false, server_tls_key},
+        {"tls_clients", SEC_SERVER, false, server_tls_clients},
+        {"tls_client_ca", SEC_SERVER, false, server_tls_client_ca},
         {"backend", SEC_SERVICE, false, service_backend},
         {"proxy_protocol", SEC_SERVICE, false, service_proxy_protocol},
         {"idle_timeout", SEC_SERVICE, false, service_idle_timeout},

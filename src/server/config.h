@@ -151,7 +151,9 @@ struct config {
 	uint64_t handshake_rate;                        /* per source per second, before a cookie */
 	char tls_certificate[CONFIG_PATH_MAX + 1];      /* "" default */
 	char tls_key[CONFIG_PATH_MAX + 1];
-	struct service *services; /* in file order */
+	char tls_clients[CONFIG_PATH_MAX + 1];   /* client certificates to identities; "" none */
+	char tls_client_ca[CONFIG_PATH_MAX + 1]; /* verifies chains for subject lines; "" none */
+	struct service *services;                /* in file order */
 	struct vhost *vhosts;
 };
 
