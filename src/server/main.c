@@ -19,6 +19,7 @@
 #include "server/priv.h"
 #include "server/seal.h"
 #include "server/server.h"
+#include "server/tls.h"
 
 #define FIVED_VERSION "0.1.0"
 
@@ -155,6 +156,8 @@ main(int argc, char **argv)
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
 	struct server_key *key;
+	struct tls_server *tls;
+	char key_file[CONFIG_PATH_MAX + 64];
 	bool want_key = false;
 	const char *path = NULL;
 	enum log_level level = LOGL_INFO;
@@ -228,20 +231,23 @@ main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
 	mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_ABOVE);
 	raise_fd_limit(cfg);
-	if ((key = load_key(cfg)) == NULL) {
+	/* The TLS key, like the sealed one, may be readable by root alone: read it now. */
+	key_path(cfg, key_file, sizeof(key_file));
+	if ((key = load_key(cfg)) == NULL || (tls = tls_server_new(cfg, key_file)) == NULL) {
 		config_unref(cfg);
 		free(text);
 		return 1;
 	}
 	/* Under privilege separation the monitor stays in here; the worker returns. */
 	if (priv_setup(&priv, cfg, path, text, len, &loop) != 0) {
+		tls_server_free(tls);
 		config_unref(cfg);
 		free(text);
 		return 1;
 	}
 	free(text);
 	uv_loop_init(&loop);
-	if (server_start(&srv, &loop, cfg, &priv, key) != 0) {
+	if (server_start(&srv, &loop, cfg, &priv, key, tls) != 0) {
 		config_unref(cfg);
 		uv_loop_close(&loop);
 		return 1;

@@ -13,6 +13,7 @@
 #include "server/priv.h"
 #include "server/session.h"
 #include "server/sources.h"
+#include "server/tls.h"
 
 /* --- listeners --------------------------------------------------------- */
 
@@ -152,6 +153,7 @@ server_reload(struct server *srv)
 {
 	struct config_errors errs;
 	struct client_keys clients;
+	struct tls_clients tls_clients;
 	struct config *cfg;
 	struct auditlog *audit = NULL;
 	char err[CONFIG_ERRORS_MAX];
@@ -166,15 +168,22 @@ server_reload(struct server *srv)
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		goto fail;
 	}
+	if (tls_server_prepare(srv->tls, cfg, &tls_clients, err, sizeof(err)) != 0) {
+		log_error("reload rejected, keeping the running configuration: %s", err);
+		clients_free(&clients);
+		goto fail;
+	}
 	if ((audit = open_audit(srv, cfg)) == NULL || reconcile_listeners(srv, cfg) != 0) {
 		log_error("reload rejected, keeping the running configuration");
 		clients_free(&clients);
+		tlsclients_free(&tls_clients);
 		goto fail;
 	}
 	auditlog_close(srv->audit);
 	srv->audit = audit;
 	clients_free(&srv->clients);
 	srv->clients = clients;
+	tls_server_commit(srv->tls, &tls_clients);
 	config_unref(srv->cfg);
 	srv->cfg = cfg;
 	log_info("reloaded the configuration; %zu sessions continue", srv->nsessions);
@@ -198,6 +207,8 @@ free_state(struct server *srv)
 	keytable_free(srv->timestamps);
 	srv->timestamps = NULL;
 	clients_free(&srv->clients);
+	tls_server_free(srv->tls);
+	srv->tls = NULL;
 	governor_free(&srv->gov);
 }
 
@@ -285,8 +296,9 @@ on_gov_tick(uv_timer_t *t)
 
 int
 server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv,
-             struct server_key *key)
+             struct server_key *key, struct tls_server *tls)
 {
+	struct tls_clients tls_clients;
 	char err[CONFIG_ERRORS_MAX];
 
 	memset(srv, 0, sizeof(*srv));
@@ -294,6 +306,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	srv->cfg = cfg;
 	srv->priv = priv;
 	srv->key = key;
+	srv->tls = tls;
 	if (governor_init(&srv->gov) != 0 || (srv->sources = source_table_new()) == NULL ||
 	    (srv->source_failures = penalty_table_new()) == NULL ||
 	    (srv->identity_failures = penalty_table_new()) == NULL ||
@@ -301,10 +314,12 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 		log_error("out of memory");
 		goto fail;
 	}
-	if (priv_clients(priv, cfg, &srv->clients, err, sizeof(err)) != 0) {
+	if (priv_clients(priv, cfg, &srv->clients, err, sizeof(err)) != 0 ||
+	    tls_server_prepare(tls, cfg, &tls_clients, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		goto fail;
 	}
+	tls_server_commit(tls, &tls_clients);
 	if ((srv->audit = open_audit(srv, cfg)) == NULL || reconcile_listeners(srv, cfg) != 0 ||
 	    control_open(srv) != 0)
 		goto fail;

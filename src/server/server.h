@@ -22,6 +22,7 @@ struct priv;
 struct session;
 struct server_key;
 struct source_table;
+struct tls_server;
 
 /* 0-RTT timestamps are forgotten after twice the clock skew fived accepts. */
 #define TIMESTAMPS_FORGET_MS (20 * 60 * 1000)
@@ -41,6 +42,7 @@ struct server {
 	struct server_key *key;                  /* sealed handshakes; locked memory, not owned */
 	struct governor gov;                     /* handshake load, cookies, budgets */
 	struct client_keys clients;              /* authorized_clients */
+	struct tls_server *tls;                  /* TLS context and tls_clients; owned */
 	struct keytable *timestamps;             /* newest 0-RTT timestamp per client key */
 	uv_timer_t gov_timer;
 	struct priv *priv;
@@ -55,11 +57,12 @@ struct server {
 
 /*
  * Builds a server on loop with cfg (the server takes the reference),
- * doing privileged things through priv, and opens its listeners.  Returns
- * 0, or -1 after logging why.
+ * doing privileged things through priv, and opens its listeners; tls
+ * (tls_server_new) becomes the server's, also on failure.  Returns 0, or
+ * -1 after logging why.
  */
 int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv,
-                 struct server_key *key);
+                 struct server_key *key, struct tls_server *tls);
 
 /* Re-reads the configuration file; on any error keeps the one in force. */
 void server_reload(struct server *srv);

@@ -25,6 +25,7 @@
 #include "server/seal.h"
 #include "server/server.h"
 #include "server/sources.h"
+#include "server/tls.h"
 #include "server/transport.h"
 
 static const char *const state_names[] = {
@@ -403,6 +404,41 @@ cmd_service(struct session *s, const struct cmd *c)
 	backend_start(s);
 }
 
+/*
+ * "+ SUCCESS", then TLS: what the client sent after the line is the start
+ * of its ClientHello.  Only before AUTH, so that an identity is never
+ * established outside the channel it is then used in.
+ */
+static void
+cmd_tls(struct session *s)
+{
+	struct buf held;
+	int r;
+
+	if (s->encrypted) {
+		send_line(s, "- ", "already encrypted");
+		return;
+	}
+	if (s->caller != NULL) {
+		send_line(s, "- ", "TLS must come before AUTH");
+		return;
+	}
+	if (!tls_admit(s)) {
+		session_refuse(s, "too many handshakes from your address");
+		return;
+	}
+	if (send_line(s, "+ ", "SUCCESS") != 0 || tls_attach(s) != 0) {
+		session_close(s, "out of memory");
+		return;
+	}
+	held = s->in;
+	buf_init(&s->in, SESSION_IN_MAX);
+	r = held.len > 0 ? s->transport->input(s, held.data, held.len) : 0;
+	buf_free(&held);
+	if (r != 0)
+		session_close(s, "transport failed");
+}
+
 static void
 handle_line(struct session *s, const char *line)
 {
@@ -437,6 +473,8 @@ handle_line(struct session *s, const char *line)
 		auth_begin(s, &c);
 		break;
 	case CMD_TLS:
+		cmd_tls(s);
+		break;
 	case CMD_TOKEN:
 		session_refuse(s, "command not supported");
 		break;
@@ -599,9 +637,9 @@ session_client_end(struct session *s)
 }
 
 /*
- * The client's first byte says what follows: the sealed handshake, or a
- * plain dialect.  A dark server answers only the sealed handshake and says
- * nothing to anything else.  Returns 0, or -1 when the session is ended.
+ * The client's first byte says what follows: the sealed handshake, TLS, or
+ * a plain dialect.  A dark server answers only the sealed handshake and
+ * says nothing to anything else.  Returns 0, or -1 when the session is ended.
  */
 static int
 detect(struct session *s, uint8_t first)
@@ -617,7 +655,16 @@ detect(struct session *s, uint8_t first)
 		session_close(s, "dark: not a sealed handshake");
 		return -1;
 	}
-	return 0;
+	if (first != TLS_RECORD_HANDSHAKE)
+		return 0;
+	if (!tls_admit(s)) {
+		session_close(s, "tls: over the handshake budget");
+		return -1;
+	}
+	if (tls_attach(s) == 0)
+		return 0;
+	session_close(s, "out of memory");
+	return -1;
 }
 
 static void
@@ -712,9 +759,10 @@ session_backend_ready(struct session *s, int err)
 		return;
 	}
 	session_audit(s, "granted",
-	              json_pack("{s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
+	              json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
 	                        s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
-	                        "identity", s->caller != NULL ? s->caller->identity : ""));
+	                        "identity", s->caller != NULL ? s->caller->identity : "",
+	                        "transport", s->transport != NULL ? s->transport->name : "plain"));
 	relay_start(s, header, (size_t)header_len);
 }
 

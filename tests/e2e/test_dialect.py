@@ -82,7 +82,7 @@ def test_overlong_line(fived):
 
 def test_non_ascii_and_control_bytes(fived):
     f = fived(CONFIG)
-    for bad in (b"ech\xc3\xa9\r\n", b"echo\tx\r\n", b"\x00echo\r\n", b"\x16\x03\x01\x02\x00",
+    for bad in (b"ech\xc3\xa9\r\n", b"echo\tx\r\n", b"\x00echo\r\n", b"\x17\x03\x03\x00\x10",
                 b"e\rcho\r\n"):
         assert exchange(f.port, bad, shut=False) == b"- invalid character in request\r\n", bad
 
