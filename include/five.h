@@ -80,6 +80,8 @@ struct five_options {
 	const char *server_key;       /* sealed: the server's key (base64), not known_hosts */
 	const char *known_hosts;      /* NULL: $FIVE_KNOWN_HOSTS, ~/.config/five/known_hosts */
 	int trust_on_first_use;       /* sealed: pin the key of a server met the first time */
+	const char *tls_certificate;  /* TLS: a client certificate to present (PEM); NULL: none */
+	const char *tls_key; /* TLS: its key (PEM, unencrypted); NULL: in tls_certificate */
 };
 
 /* How a session is carried. */

@@ -145,7 +145,7 @@ sign(const struct keyring *kr, const struct candidate *c, const uint8_t *data, s
 
 /* --- the exchange ---------------------------------------------------------- */
 
-/* What a signature binds to besides the challenge: the sealed session's handshake. */
+/* What a signature binds to besides the challenge: the encrypted session (sealed or TLS). */
 static const uint8_t *
 conn_binding(const struct five_conn *c)
 {
@@ -155,7 +155,7 @@ conn_binding(const struct five_conn *c)
 static size_t
 conn_binding_len(const struct five_conn *c)
 {
-	return c->seal != NULL ? sizeof(c->seal->hash) : 0;
+	return c->seal != NULL ? five_seal_binding_len(c->seal) : 0;
 }
 
 /* "+ CHALLENGE <session-id> <nonce>" */

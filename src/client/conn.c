@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "client/internal.h"
+#include "client/tls.h"
 #include "proto/sealed.h"
 
 int
@@ -152,6 +153,11 @@ five_conn_open(struct five_conn *c, const char *host, const struct five_options 
 		sent = (size_t)r;
 	} else if (o->transport == FIVE_PLAIN) {
 		if ((c->fd = five_dial(host, o, err)) < 0)
+			return -1;
+	} else if (o->transport == FIVE_TLS) {
+		c->fd = five_tls_open(host, o, o->trust_on_first_use != 0, &c->seal, c->note,
+		                      sizeof(c->note), err);
+		if (c->fd < 0)
 			return -1;
 	} else {
 		return five_fail(err, FIVE_ERR_USAGE, "unknown transport %d", o->transport);

@@ -34,12 +34,15 @@ unsigned five_replies_expected(const struct five_options *opts);
 int five_dial_port(const char *host, const struct five_options *opts, char *port_out, size_t size,
                    struct five_error *err);
 
-/* An established sealed session, client side. */
+/* An established encrypted session, client side: sealed records, or TLS. */
+struct five_tls;
 struct five_seal {
+	struct five_tls *tls; /* TLS (client/tls.h); NULL for the sealed records */
 	struct record_sender tx;
 	struct record_receiver rx;
-	uint8_t hash[NOISE_HASHLEN]; /* the handshake hash: binds signatures to this session */
-	bool early_taken;            /* the server acted on the early data in the handshake */
+	/* Binds signatures to this session: the handshake hash, or TLS's exporter value. */
+	uint8_t hash[NOISE_HASHLEN];
+	bool early_taken; /* the server acted on the early data in the handshake */
 	int fd;
 	uint8_t pending[SEALED_PENDING_MAX]; /* server bytes read after the handshake */
 	size_t pending_len;
@@ -65,11 +68,25 @@ int five_server_key(const char *host, const struct five_options *o, uint8_t pk[3
                     size_t note_size, struct five_error *err);
 
 /*
- * One record (final: the FINAL record) of len bytes of pt into out.
- * Returns 0 or -1.
+ * The plaintext one five_seal_wrap call takes at most.  Its output must fit
+ * in RECORD_WIRE_MAX: a TLS 1.3 record adds 22 bytes (header, content
+ * type, tag), and OpenSSL may put a small record before it (the answer to
+ * a KeyUpdate).
+ */
+#define TLS_RECORD_OVERHEAD    22
+#define TLS_CONTROL_RECORD_MAX 32
+#define FIVE_WRAP_MAX          (RECORD_WIRE_MAX - TLS_RECORD_OVERHEAD - TLS_CONTROL_RECORD_MAX)
+
+/*
+ * One record (final: the FINAL record, or TLS's close_notify) of len
+ * bytes of pt (at most FIVE_WRAP_MAX) into out, room being at least
+ * RECORD_WIRE_MAX.  Returns 0 or -1.
  */
 int five_seal_wrap(struct five_seal *z, const uint8_t *pt, size_t len, bool final, uint8_t *out,
                    size_t room, size_t *n);
+
+/* How many bytes of z->hash are the channel binding. */
+size_t five_seal_binding_len(const struct five_seal *z);
 
 /* record_open's contract (crypto/record.h) on the session's receiving direction. */
 int five_seal_unwrap(struct five_seal *z, const uint8_t *in, size_t len, size_t *used, uint8_t *pt,

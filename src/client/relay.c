@@ -165,7 +165,7 @@ seal_up(struct relay *r, struct five_error *err)
 	size_t piece, n;
 
 	while (r->up.len > 0 && sizeof(r->wire) - r->wire_len >= RECORD_WIRE_MAX) {
-		piece = r->up.len < RECORD_PLAINTEXT_MAX ? r->up.len : RECORD_PLAINTEXT_MAX;
+		piece = r->up.len < FIVE_WRAP_MAX ? r->up.len : FIVE_WRAP_MAX;
 		if (five_seal_wrap(z, r->up.data, piece, false, r->wire + r->wire_len,
 		                   sizeof(r->wire) - r->wire_len, &n) != 0)
 			return five_fail(err, FIVE_ERR_SYSTEM, "cannot seal a record");

@@ -17,6 +17,7 @@
 
 #include "client/internal.h"
 #include "client/knownhosts.h"
+#include "client/tls.h"
 #include "common/io.h"
 #include "common/keyfile.h"
 #include "crypto/noise.h"
@@ -286,7 +287,7 @@ five_seal_send(struct five_seal *z, int fd, const void *data, size_t len)
 	size_t piece, n;
 
 	while (len > 0) {
-		piece = len < RECORD_PLAINTEXT_MAX ? len : RECORD_PLAINTEXT_MAX;
+		piece = len < FIVE_WRAP_MAX ? len : FIVE_WRAP_MAX;
 		if (five_seal_wrap(z, pt, piece, false, out, sizeof(out), &n) != 0 ||
 		    io_write_all(fd, out, n) != 0)
 			return -1;
@@ -464,6 +465,7 @@ five_seal_free(struct five_seal *z)
 {
 	if (z == NULL)
 		return;
+	five_tls_free(z->tls);
 	record_sender_wipe(&z->tx);
 	record_receiver_wipe(&z->rx);
 	sodium_memzero(z, sizeof(*z));
@@ -474,6 +476,8 @@ int
 five_seal_wrap(struct five_seal *z, const uint8_t *pt, size_t len, bool final, uint8_t *out,
                size_t room, size_t *n)
 {
+	if (z->tls != NULL)
+		return five_tls_wrap(z->tls, pt, len, final, out, room, n);
 	return record_seal(&z->tx, pt, len, final, out, room, n);
 }
 
@@ -481,7 +485,15 @@ int
 five_seal_unwrap(struct five_seal *z, const uint8_t *in, size_t len, size_t *used, uint8_t *pt,
                  size_t room, size_t *n)
 {
+	if (z->tls != NULL)
+		return five_tls_unwrap(z->tls, in, len, used, pt, room, n);
 	return record_open(&z->rx, in, len, used, pt, room, n);
+}
+
+size_t
+five_seal_binding_len(const struct five_seal *z)
+{
+	return z->tls != NULL ? FIVE_TLS_BINDING_LEN : sizeof(z->hash);
 }
 
 int

@@ -42,7 +42,11 @@ usage(FILE *out)
 	        "\n"
 	        "  HOST may be KEY@HOST: the server's key, instead of known_hosts\n"
 	        "  --plain     plain TCPMUX, unencrypted (default: the sealed handshake)\n"
-	        "  --key KEY   the server's key (base64), instead of known_hosts\n"
+	        "  --tls       TLS 1.3, the server's key pinned as HOST:PORT/tls\n"
+	        "  --tls-cert FILE  with --tls: a client certificate to present (PEM)\n"
+	        "  --tls-key FILE   its key, when not in the certificate's file\n"
+	        "  --key KEY   the server's key (base64; with --tls also SHA256:...),\n"
+	        "              instead of known_hosts\n"
 	        "  -p PORT     fived's port (default 1, then 5501)\n"
 	        "  -H VHOST    select a virtual host\n"
 	        "  -t SECONDS  connect and reply timeout (default 10)\n"
@@ -141,11 +145,14 @@ parse_timeout(const char *s, int *ms)
 	return 0;
 }
 
-enum { OPT_PLAIN = 256, OPT_KEY };
+enum { OPT_PLAIN = 256, OPT_KEY, OPT_TLS, OPT_TLS_CERT, OPT_TLS_KEY };
 
 static const struct option long_options[] = {
         {"plain", no_argument, NULL, OPT_PLAIN},
         {"key", required_argument, NULL, OPT_KEY},
+        {"tls", no_argument, NULL, OPT_TLS},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -170,6 +177,15 @@ main(int argc, char **argv)
 			break;
 		case OPT_KEY:
 			o->server_key = optarg;
+			break;
+		case OPT_TLS:
+			o->transport = FIVE_TLS;
+			break;
+		case OPT_TLS_CERT:
+			o->tls_certificate = optarg;
+			break;
+		case OPT_TLS_KEY:
+			o->tls_key = optarg;
 			break;
 		case 'p':
 			o->port = optarg;
@@ -220,6 +236,12 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
+	if ((o->tls_certificate != NULL || o->tls_key != NULL) &&
+	    (o->transport != FIVE_TLS || o->tls_certificate == NULL)) {
+		fprintf(stderr, "five: --tls-cert and --tls-key go with --tls (and the key with a "
+		                "certificate)\n");
+		return EXIT_USAGE;
+	}
 	if (o->auth != NULL && auth.methods == NULL)
 		auth.methods = auth.key_file != NULL ? "pubkey" : "pubkey,password";
 	if (sodium_init() < 0) {
