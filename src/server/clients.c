@@ -86,7 +86,8 @@ clients_parse(const char *name, const char *text, size_t len, struct client_keys
 		}
 		out->keys[out->n++] = k;
 	}
-	qsort(out->keys, out->n, sizeof(k), by_key);
+	if (out->n > 1)
+		qsort(out->keys, out->n, sizeof(k), by_key);
 	return 0;
 fail:
 	snprintf(err, err_size, "%s:%u: %s", name, n, why);

@@ -119,7 +119,7 @@ do_pubkey(struct monitor *m, const struct priv_request *req)
 static void
 do_pam(struct monitor *m, const struct priv_request *req)
 {
-	struct pam_helper_args args;
+	struct pam_helper_args args = {0};
 	int sp[2];
 	pid_t pid;
 

@@ -122,7 +122,7 @@ static int
 spawn_helper(struct priv *p, const struct config *cfg, const char *user, const char *peer_ip,
              int fd)
 {
-	struct pam_helper_args args;
+	struct pam_helper_args args = {0};
 	uv_stdio_container_t stdio[4];
 	uv_process_options_t o;
 	uv_process_t *proc = calloc(1, sizeof(*proc));

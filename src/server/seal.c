@@ -227,7 +227,9 @@ open_records(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
 	    record_init_from_split(&z->tx, &z->rx, &send, &recv, header) != 0 ||
 	    len + RECORD_HEADER_LEN > sizeof(out))
 		goto out;
-	memcpy(out, msg, len);
+	/* XX: FINISH has no answer, only our record header. */
+	if (len > 0)
+		memcpy(out, msg, len);
 	memcpy(out + len, header, RECORD_HEADER_LEN);
 	if (send_raw(s, out, len + RECORD_HEADER_LEN) != 0)
 		goto out;
