@@ -133,7 +133,7 @@ admit(struct session *s, const struct sealed_initiation *m)
 	const struct server_key *k = srv->key;
 	uint8_t source[SEALED_SOURCE_LEN], cookie[SEALED_COOKIE_LEN], fp[REPLAY_FP_LEN];
 	const uint8_t *mac1_key = m->pattern == SEALED_IK ? k->mac1_ik : k->mac1_xx;
-	bool with_cookie = (m->flags & SEALED_FLAG_COOKIE) != 0;
+	bool with_cookie = (m->flags & SEALED_FLAG_COOKIE) != 0, cookie_valid = false;
 	uint64_t now = (uint64_t)time(NULL);
 
 	if (sealed_initiation_check_mac1(m, mac1_key) != 0) {
@@ -156,8 +156,10 @@ admit(struct session *s, const struct sealed_initiation *m)
 			g->c.dropped_work++;
 			return send_cookie(s, m, source);
 		}
+		cookie_valid = true;
 	}
-	if (!governor_admit(g, s->cfg, s->source_key, with_cookie, uv_now(srv->loop))) {
+	/* The larger budget is for a checked cookie: anyone can set the flag. */
+	if (!governor_admit(g, s->cfg, s->source_key, cookie_valid, uv_now(srv->loop))) {
 		g->c.dropped_rate++;
 		return -1;
 	}
@@ -261,8 +263,10 @@ respond(struct session *s, struct seal *z, uint8_t flags)
 		return -1;
 	if (z->pattern == SEALED_IK)
 		return open_records(s, z, msg, mlen);
+	if (send_raw(s, msg, mlen) != 0)
+		return -1;
 	z->step = STEP_FINISH;
-	return send_raw(s, msg, mlen);
+	return 0;
 }
 
 /* --- the messages ----------------------------------------------------------- */
@@ -351,9 +355,9 @@ on_finish(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
 		note_client(s, client);
 		r = open_records(s, z, NULL, 0);
 	}
+	/* Still counted as in progress: seal_free ends the count in STEP_FINISH. */
 	if (r != 0) {
 		s->srv->gov.c.failed++;
-		s->srv->gov.pending--;
 		return -1;
 	}
 	/* The client proved it holds the keys: its early data is safe now. */

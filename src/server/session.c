@@ -176,8 +176,19 @@ session_close(struct session *s, const char *reason)
 	close_handle(s, (uv_handle_t *)&s->timer);
 	if (s->client_open)
 		close_handle(s, &s->client.handle);
-	if (s->backend_open)
+	if (s->backend_open && s->backend_reset && s->backend.handle.type == UV_TCP) {
+		s->closing_handles++;
+		uv_tcp_close_reset(&s->backend.tcp, session_handle_closed);
+	} else if (s->backend_open) {
 		close_handle(s, &s->backend.handle);
+	}
+}
+
+void
+session_abort(struct session *s, const char *reason)
+{
+	s->backend_reset = true;
+	session_close(s, reason);
 }
 
 /* --- output ----------------------------------------------------------------- */
@@ -230,7 +241,7 @@ finish_with(struct session *s, const char *text, size_t len)
 		s->backend_open = false;
 		close_handle(s, &s->backend.handle);
 	}
-	if (session_send(s, text, len) != 0 ||
+	if ((len > 0 && session_send(s, text, len) != 0) ||
 	    (s->transport != NULL && s->transport->finish(s) != 0) ||
 	    (req = malloc(sizeof(*req))) == NULL ||
 	    uv_shutdown(req, &s->client.stream, on_final_shutdown) != 0) {
@@ -241,7 +252,7 @@ finish_with(struct session *s, const char *text, size_t len)
 	               s->srv->nending > s->cfg->max_connections / 4 ? LINGER_BUSY_MS : LINGER_MS,
 	               0);
 	if (s->client_eof_early)
-		session_close(s, "closed after reply");
+		session_close(s, s->close_reason != NULL ? s->close_reason : "closed after reply");
 	else
 		session_read_client(s);
 }
@@ -509,7 +520,10 @@ take_lines(struct session *s)
 			session_refuse(s, "invalid character in request");
 			return;
 		case LINE_NEED_MORE:
-			if (s->client_eof_early)
+			/* A transport's client ended properly: end ours the same way. */
+			if (s->client_eof_early && s->transport != NULL)
+				session_finish(s, "client closed before a request");
+			else if (s->client_eof_early)
 				session_close(s, "client closed before a request");
 			return;
 		}
@@ -690,7 +704,7 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		r = nread == 0 ? 0 : -1;
 	chunk_release(buf);
 	if (r != 0)
-		session_close(s, nread == UV_EOF ? "client stream truncated" : "transport failed");
+		session_abort(s, nread == UV_EOF ? "client stream truncated" : "transport failed");
 	else if (nread == UV_EOF)
 		session_client_end(s);
 }

@@ -112,6 +112,7 @@ struct session {
 
 	union stream_handle backend;
 	bool backend_open;
+	bool backend_reset; /* closed with a TCP reset, not an end of stream */
 	uv_connect_t connect_req;
 	uv_getaddrinfo_t resolve_req;
 	bool resolving;
@@ -137,6 +138,13 @@ void session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp);
  * I/O, closes every handle.  Safe to call in any state, and more than once.
  */
 void session_close(struct session *s, const char *reason);
+
+/*
+ * Ends the session after its client's stream turned out truncated or
+ * damaged: a TCP backend is reset rather than closed, so that the service
+ * never takes a cut-short stream for a complete one.
+ */
+void session_abort(struct session *s, const char *reason);
 
 /* Sends "- reason" and closes gracefully, discarding what the client still sends. */
 void session_refuse(struct session *s, const char *reason);

@@ -596,7 +596,7 @@ take_plaintext(struct session *s, struct tls *t)
 	}
 	if (e != SSL_ERROR_WANT_READ) {
 		log_debug("session %s: %s", s->id, failure(t, "tls"));
-		session_close(s, t->why);
+		session_abort(s, t->why);
 		return -1;
 	}
 	/* Answers OpenSSL owes the client (to a KeyUpdate, say). */
