@@ -42,6 +42,7 @@ struct handshake {
 	char name[NAME_MAX_TEXT];
 	char known_hosts[4096];
 	unsigned known_line;
+	bool given; /* server_pk came from the caller, not from known_hosts */
 };
 
 static void
@@ -208,6 +209,7 @@ pin_lookup(struct handshake *h, const struct five_options *o, const char *host, 
 			return five_fail(err, FIVE_ERR_USAGE, "not a server key: %s",
 			                 o->server_key);
 		h->known = true;
+		h->given = true;
 		return 0;
 	}
 	if (o->known_hosts != NULL)
@@ -237,6 +239,9 @@ check_learned_key(struct handshake *h, const uint8_t learned[32], bool tofu, cha
 		if (sodium_memcmp(learned, h->server_pk, 32) == 0)
 			return 0;
 		keyfile_fingerprint(h->server_pk, old);
+		if (h->given)
+			return five_fail(err, FIVE_ERR_REFUSED,
+			                 "the key of %s is %s, not %s as given", h->name, fp, old);
 		return five_fail(
 		        err, FIVE_ERR_REFUSED,
 		        "THE KEY OF %s HAS CHANGED: pinned %s, now %s. Someone may be "
@@ -497,14 +502,16 @@ five_seal_binding_len(const struct five_seal *z)
 }
 
 int
-five_server_key(const char *host, const struct five_options *o, uint8_t pk[32], char *note,
+five_server_key(const char *host, const struct five_options *opts, uint8_t pk[32], char *note,
                 size_t note_size, struct five_error *err)
 {
 	struct handshake *h = calloc(1, sizeof(*h));
 	struct five_seal *z = NULL;
+	struct five_options resolved, *o = &resolved;
 	char port[16];
 	int fd, r = -1;
 
+	five_options_resolve(opts, &resolved);
 	note[0] = '\0';
 	if (h == NULL)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
