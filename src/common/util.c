@@ -1,6 +1,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -118,4 +119,16 @@ monotonic_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int
+path_beside(const char *path, const char *strip, const char *suffix, char *out, size_t size)
+{
+	size_t len = strlen(path), cut = strlen(strip);
+	int n;
+
+	if (len > cut && strcmp(path + len - cut, strip) == 0)
+		len -= cut;
+	n = snprintf(out, size, "%.*s%s", (int)len, path, suffix);
+	return n > 0 && (size_t)n < size ? 0 : -1;
 }

@@ -34,6 +34,13 @@ int parse_bool(const char *s, bool *out);
 /* Writes 2*n lowercase hex digits and a NUL to out (size >= 2*n + 1). */
 void hex_encode(const uint8_t *p, size_t n, char *out);
 
+/*
+ * A file named after another, in the same directory: path without a
+ * trailing strip (when it ends so), then suffix, into out[0..size).
+ * Returns 0, or -1 when it does not fit.
+ */
+int path_beside(const char *path, const char *strip, const char *suffix, char *out, size_t size);
+
 /* Milliseconds from a monotonic clock. */
 uint64_t monotonic_ms(void);
 

@@ -17,8 +17,12 @@
 #include "server/policy.h"
 #include "server/priv.h"
 #include "server/server.h"
+#include "server/sessiontoken.h"
 
 #define WHY_MAX 256
+
+/* AUTH token's one line: this, then the token. */
+#define TOKEN_LINE_PREFIX "TOKEN "
 
 enum auth_step {
 	STEP_WANT_USER,      /* the USER line */
@@ -51,7 +55,7 @@ auth_method_usable(const struct session *s, enum auth_method m)
 		return false;
 	if (m == AUTH_PASSWORD)
 		return s->encrypted || s->cfg->allow_plaintext_password;
-	return m == AUTH_PUBKEY;
+	return m == AUTH_PUBKEY || m == AUTH_TOKEN;
 }
 
 static const char *
@@ -172,14 +176,28 @@ fail(struct session *s, const char *why)
 	delay_then(s, delay, "authentication failed");
 }
 
+/* The caller is s->caller now: forget the failures, say so, and go on. */
 static void
-succeed(struct session *s, const char *identity, const uint8_t *pk)
+succeeded(struct session *s)
 {
 	struct server *srv = s->srv;
 	struct auth_exchange *a = s->auth;
-	struct caller *c = calloc(1, sizeof(*c));
 	char text[LINE_MAX_BYTES];
 	uint64_t now = uv_now(srv->loop);
+
+	penalty_clear(srv->source_failures, s->source_key, sizeof(s->source_key), now);
+	penalty_clear(srv->identity_failures, a->user, strlen(a->user), now);
+	snprintf(text, sizeof(text), "Authentication as %s successful",
+	         s->caller->anonymous ? "(withheld)" : s->caller->identity);
+	reply(s, "+", text);
+	resume_commands(s);
+}
+
+static void
+succeed(struct session *s, const char *identity, const uint8_t *pk)
+{
+	struct auth_exchange *a = s->auth;
+	struct caller *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
 		session_close(s, "out of memory");
@@ -191,14 +209,29 @@ succeed(struct session *s, const char *identity, const uint8_t *pk)
 		sshkey_fingerprint(pk, c->key_fingerprint);
 	policy_load_groups(c);
 	s->caller = c;
-	penalty_clear(srv->source_failures, s->source_key, sizeof(s->source_key), now);
-	penalty_clear(srv->identity_failures, a->user, strlen(a->user), now);
 	session_audit(s, "authenticated",
 	              json_pack("{s:s,s:s,s:s}", "identity", c->identity, "method",
 	                        auth_method_name(c->method), "key", c->key_fingerprint));
-	snprintf(text, sizeof(text), "Authentication as %s successful", c->identity);
-	reply(s, "+", text);
-	resume_commands(s);
+	succeeded(s);
+}
+
+/* --- token ------------------------------------------------------------------- */
+
+/* "TOKEN t": the token's identity, for its service alone. */
+static void
+token_line(struct session *s, const char *line)
+{
+	const char *why;
+
+	if (strncmp(line, TOKEN_LINE_PREFIX, strlen(TOKEN_LINE_PREFIX)) != 0) {
+		fail(s, "line out of turn");
+		return;
+	}
+	if (session_token_take(s, NULL, line + strlen(TOKEN_LINE_PREFIX), &why) == NULL) {
+		fail(s, why);
+		return;
+	}
+	succeeded(s);
 }
 
 /* --- pubkey ------------------------------------------------------------------ */
@@ -377,6 +410,10 @@ auth_line(struct session *s, const char *line)
 	struct auth_line l;
 	const char *why;
 
+	if (a->method == AUTH_TOKEN) {
+		token_line(s, line);
+		return;
+	}
 	if (auth_line_parse(line, &l, &why) != 0) {
 		fail(s, why);
 		return;

@@ -46,6 +46,7 @@ struct parser {
 	enum section sec;
 	bool server_seen;
 	bool seen[KEYS_MAX]; /* keys set in the current section */
+	bool token_ttl_set;
 	struct service *svc; /* current [service:] */
 	struct vhost *vh;    /* current [vhost:] */
 	struct service **svc_tail;
@@ -370,6 +371,44 @@ static int
 server_key_file(struct parser *p, const char *value, const char **why)
 {
 	return set_path(p->cfg->key_file, sizeof(p->cfg->key_file), value, false, why);
+}
+
+static int
+server_token_format(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "public") != 0 && strcmp(value, "local") != 0) {
+		*why = "expected public or local";
+		return -1;
+	}
+	p->cfg->token_local = strcmp(value, "local") == 0;
+	return 0;
+}
+
+static int
+server_token_ttl(struct parser *p, const char *value, const char **why)
+{
+	p->token_ttl_set = true;
+	return set_count(&p->cfg->token_ttl_s, value, TOKEN_TTL_LIMIT, why);
+}
+
+static int
+server_token_max_ttl(struct parser *p, const char *value, const char **why)
+{
+	return set_count(&p->cfg->token_max_ttl_s, value, TOKEN_TTL_LIMIT, why);
+}
+
+static int
+server_token_trusted_keys(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->token_trusted_keys, sizeof(p->cfg->token_trusted_keys), value, true,
+	                why);
+}
+
+static int
+server_revocation_file(struct parser *p, const char *value, const char **why)
+{
+	return set_path(p->cfg->revocation_file, sizeof(p->cfg->revocation_file), value, false,
+	                why);
 }
 
 static int
@@ -793,6 +832,11 @@ static const struct key keys[] = {
         {"tls_key", SEC_SERVER, false, server_tls_key},
         {"tls_clients", SEC_SERVER, false, server_tls_clients},
         {"tls_client_ca", SEC_SERVER, false, server_tls_client_ca},
+        {"token_format", SEC_SERVER, false, server_token_format},
+        {"token_ttl", SEC_SERVER, false, server_token_ttl},
+        {"token_max_ttl", SEC_SERVER, false, server_token_max_ttl},
+        {"token_trusted_keys", SEC_SERVER, false, server_token_trusted_keys},
+        {"revocation_file", SEC_SERVER, false, server_revocation_file},
         {"backend", SEC_SERVICE, false, service_backend},
         {"proxy_protocol", SEC_SERVICE, false, service_proxy_protocol},
         {"idle_timeout", SEC_SERVICE, false, service_idle_timeout},
@@ -1021,6 +1065,11 @@ resolve(struct parser *p)
 
 	if (cfg->nlisten == 0)
 		error_at(p, p->line, "no listen address: set listen in [server]");
+	/* A shorter token_max_ttl alone shortens the default lifetime too. */
+	if (cfg->token_ttl_s > cfg->token_max_ttl_s && !p->token_ttl_set)
+		cfg->token_ttl_s = cfg->token_max_ttl_s;
+	if (cfg->token_ttl_s > cfg->token_max_ttl_s)
+		error_at(p, p->line, "token_ttl is longer than token_max_ttl");
 	for (svc = cfg->services; svc != NULL; svc = svc->next) {
 		if (svc->backend == BACKEND_REGISTER && cfg->control_socket[0] == '\0')
 			error_at(p, svc->line,
@@ -1101,6 +1150,9 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	str_copy(cfg->pam_service, DEFAULT_PAM_SERVICE, sizeof(cfg->pam_service));
 	cfg->auth_methods[AUTH_PUBKEY] = true;
 	cfg->auth_methods[AUTH_PASSWORD] = true;
+	cfg->auth_methods[AUTH_TOKEN] = true;
+	cfg->token_ttl_s = DEFAULT_TOKEN_TTL;
+	cfg->token_max_ttl_s = DEFAULT_TOKEN_MAX_TTL;
 	cfg->handshake_cpu_high = DEFAULT_CPU_HIGH;
 	cfg->handshake_cpu_low = DEFAULT_CPU_LOW;
 	cfg->pow_min = DEFAULT_POW_MIN;

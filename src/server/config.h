@@ -44,7 +44,10 @@
 #define DEFAULT_POW_MIN         8  /* leading zero bits demanded when loaded */
 #define DEFAULT_POW_MAX         22
 #define POW_BITS_MAX            32
-#define DEFAULT_HANDSHAKE_RATE  20 /* handshakes per second per source, before a cookie */
+#define DEFAULT_HANDSHAKE_RATE  20    /* handshakes per second per source, before a cookie */
+#define DEFAULT_TOKEN_TTL       3600  /* seconds a token lives when its issuer is not told */
+#define DEFAULT_TOKEN_MAX_TTL   86400 /* the longest lifetime a client may ask for */
+#define TOKEN_TTL_LIMIT         (366 * 86400)
 
 /* The port the built-in configuration falls back to when it cannot bind port 1. */
 #define FALLBACK_PORT 5501
@@ -153,7 +156,11 @@ struct config {
 	char tls_key[CONFIG_PATH_MAX + 1];
 	char tls_clients[CONFIG_PATH_MAX + 1];   /* client certificates to identities; "" none */
 	char tls_client_ca[CONFIG_PATH_MAX + 1]; /* verifies chains for subject lines; "" none */
-	struct service *services;                /* in file order */
+	bool token_local;                        /* issue v4.local tokens, not v4.public */
+	uint64_t token_ttl_s, token_max_ttl_s;   /* a token's default and longest lifetime */
+	char token_trusted_keys[CONFIG_PATH_MAX + 1]; /* other nodes' token keys; "" none */
+	char revocation_file[CONFIG_PATH_MAX + 1];    /* revoked tokens; "" beside key_file */
+	struct service *services;                     /* in file order */
 	struct vhost *vhosts;
 };
 

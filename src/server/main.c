@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/keyfile.h"
@@ -20,6 +21,7 @@
 #include "server/seal.h"
 #include "server/server.h"
 #include "server/tls.h"
+#include "server/tokens.h"
 
 #define FIVED_VERSION "0.1.0"
 
@@ -36,6 +38,7 @@ usage(FILE *out)
 	fprintf(out, "usage: fived [-d] [-c FILE]\n"
 	             "       fived -t [-c FILE]\n"
 	             "       fived --print-key [-c FILE]\n"
+	             "       fived --print-token-key [-c FILE]\n"
 	             "       fived --print-builtin\n"
 	             "\n"
 	             "  -c FILE          configuration file (default: the built-in one)\n"
@@ -43,6 +46,7 @@ usage(FILE *out)
 	             "  -d               debug logging\n"
 	             "  --print-builtin  print the built-in configuration\n"
 	             "  --print-key      print the public key clients pin (made on first use)\n"
+	             "  --print-token-key  print the token key and kid for token_trusted_keys\n"
 	             "  -V               print the version\n");
 }
 
@@ -148,17 +152,35 @@ print_key(const struct config *cfg)
 	return 0;
 }
 
+/* The token public key other nodes list in token_trusted_keys, and its kid. */
+static int
+print_token_key(const struct config *cfg)
+{
+	char path[CONFIG_PATH_MAX + 64], b64[KEYFILE_B64_LEN];
+	struct tokens *t;
+
+	key_path(cfg, path, sizeof(path));
+	if ((t = tokens_load(cfg, path, (uint64_t)time(NULL))) == NULL)
+		return 1;
+	keyfile_b64(t->key->pk, b64);
+	printf("%s %s\n", b64, t->key->kid);
+	tokens_free(t);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {{"print-builtin", no_argument, NULL, 'B'},
 	                                         {"print-key", no_argument, NULL, 'K'},
+	                                         {"print-token-key", no_argument, NULL, 'T'},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
 	struct server_key *key;
 	struct tls_server *tls;
+	struct tokens *tokens;
 	char key_file[CONFIG_PATH_MAX + 64];
-	bool want_key = false;
+	bool want_key = false, want_token_key = false;
 	const char *path = NULL;
 	enum log_level level = LOGL_INFO;
 	bool check_only = false;
@@ -190,6 +212,9 @@ main(int argc, char **argv)
 		case 'K':
 			want_key = true;
 			break;
+		case 'T':
+			want_token_key = true;
+			break;
 		case 'V':
 			printf("fived %s\n", FIVED_VERSION);
 			return 0;
@@ -214,10 +239,10 @@ main(int argc, char **argv)
 		free(text);
 		return 1;
 	}
-	if (check_only || want_key) {
+	if (check_only || want_key || want_token_key) {
 		if (check_only)
 			printf("%s: configuration OK\n", path != NULL ? path : "(built-in)");
-		c = want_key ? print_key(cfg) : 0;
+		c = want_key ? print_key(cfg) : want_token_key ? print_token_key(cfg) : 0;
 		config_unref(cfg);
 		free(text);
 		return c;
@@ -238,8 +263,15 @@ main(int argc, char **argv)
 		free(text);
 		return 1;
 	}
+	if ((tokens = tokens_load(cfg, key_file, (uint64_t)time(NULL))) == NULL) {
+		tls_server_free(tls);
+		config_unref(cfg);
+		free(text);
+		return 1;
+	}
 	/* Under privilege separation the monitor stays in here; the worker returns. */
 	if (priv_setup(&priv, cfg, path, text, len, &loop) != 0) {
+		tokens_free(tokens);
 		tls_server_free(tls);
 		config_unref(cfg);
 		free(text);
@@ -247,7 +279,7 @@ main(int argc, char **argv)
 	}
 	free(text);
 	uv_loop_init(&loop);
-	if (server_start(&srv, &loop, cfg, &priv, key, tls) != 0) {
+	if (server_start(&srv, &loop, cfg, &priv, key, tls, tokens) != 0) {
 		config_unref(cfg);
 		uv_loop_close(&loop);
 		return 1;

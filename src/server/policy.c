@@ -43,6 +43,12 @@ policy_check(const struct service *svc, const struct caller *caller)
 		return POLICY_GRANT;
 	if (caller == NULL)
 		return POLICY_HIDDEN;
+	/* A caller who came with a token sees that token's application alone. */
+	if (caller->only_app[0] != '\0' && strcmp(caller->only_app, svc->name) != 0)
+		return POLICY_HIDDEN;
+	/* Its issuer checked the policy for an identity the token does not show. */
+	if (caller->anonymous)
+		return svc->withhold_identity ? POLICY_GRANT : POLICY_DENIED;
 	if (any_match(svc->deny, svc->ndeny, caller))
 		return POLICY_DENIED;
 	if (svc->nallow == 0 || any_match(svc->allow, svc->nallow, caller))

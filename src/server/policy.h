@@ -23,6 +23,8 @@ struct caller {
 	char key_fingerprint[PRINCIPAL_NAME_MAX + 1]; /* "" unless the method was pubkey */
 	char groups[CALLER_GROUPS_MAX][PRINCIPAL_NAME_MAX + 1];
 	size_t ngroups;
+	char only_app[NAME_MAX_LEN + 1]; /* a token's service ([service:NAME]); "" for any */
+	bool anonymous;                  /* a token without its identity (identity = withhold) */
 };
 
 enum verdict {

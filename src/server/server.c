@@ -14,6 +14,7 @@
 #include "server/session.h"
 #include "server/sources.h"
 #include "server/tls.h"
+#include "server/tokens.h"
 
 /* --- listeners --------------------------------------------------------- */
 
@@ -164,7 +165,8 @@ server_reload(struct server *srv)
 		log_error("reload rejected, keeping the running configuration:\n%s", errs.text);
 		return;
 	}
-	if (priv_clients(srv->priv, cfg, &clients, err, sizeof(err)) != 0) {
+	if (tokens_reload_check(srv->tokens, cfg, err, sizeof(err)) != 0 ||
+	    priv_clients(srv->priv, cfg, &clients, err, sizeof(err)) != 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		goto fail;
 	}
@@ -209,6 +211,8 @@ free_state(struct server *srv)
 	clients_free(&srv->clients);
 	tls_server_free(srv->tls);
 	srv->tls = NULL;
+	tokens_free(srv->tokens);
+	srv->tokens = NULL;
 	governor_free(&srv->gov);
 }
 
@@ -296,7 +300,7 @@ on_gov_tick(uv_timer_t *t)
 
 int
 server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv,
-             struct server_key *key, struct tls_server *tls)
+             struct server_key *key, struct tls_server *tls, struct tokens *tokens)
 {
 	struct tls_clients tls_clients;
 	char err[CONFIG_ERRORS_MAX];
@@ -307,6 +311,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	srv->priv = priv;
 	srv->key = key;
 	srv->tls = tls;
+	srv->tokens = tokens;
 	if (governor_init(&srv->gov) != 0 || (srv->sources = source_table_new()) == NULL ||
 	    (srv->source_failures = penalty_table_new()) == NULL ||
 	    (srv->identity_failures = penalty_table_new()) == NULL ||

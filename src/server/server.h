@@ -43,6 +43,7 @@ struct server {
 	struct governor gov;                     /* handshake load, cookies, budgets */
 	struct client_keys clients;              /* authorized_clients */
 	struct tls_server *tls;                  /* TLS context and tls_clients; owned */
+	struct tokens *tokens;                   /* token keys and revocations; owned */
 	struct keytable *timestamps;             /* newest 0-RTT timestamp per client key */
 	uv_timer_t gov_timer;
 	struct priv *priv;
@@ -58,11 +59,12 @@ struct server {
 /*
  * Builds a server on loop with cfg (the server takes the reference),
  * doing privileged things through priv, and opens its listeners; tls
- * (tls_server_new) becomes the server's, also on failure.  Returns 0, or
+ * (tls_server_new) and tokens (tokens_load) become the server's, also on
+ * failure.  Returns 0, or
  * -1 after logging why.
  */
 int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv,
-                 struct server_key *key, struct tls_server *tls);
+                 struct server_key *key, struct tls_server *tls, struct tokens *tokens);
 
 /* Re-reads the configuration file; on any error keeps the one in force. */
 void server_reload(struct server *srv);

@@ -24,6 +24,7 @@
 #include "server/policy.h"
 #include "server/seal.h"
 #include "server/server.h"
+#include "server/sessiontoken.h"
 #include "server/sources.h"
 #include "server/tls.h"
 #include "server/transport.h"
@@ -391,7 +392,15 @@ cmd_host(struct session *s, const struct cmd *c)
 static void
 cmd_service(struct session *s, const struct cmd *c)
 {
+	const char *why;
+
 	str_copy(s->requested, c->word, sizeof(s->requested));
+	/* "SERVICE TOKEN": the token's identity, if it is valid for this service. */
+	if (c->nargs > 0 && session_token_take(s, c->word, c->args[0], &why) == NULL) {
+		session_audit(s, "token_refused", json_pack("{s:s}", "reason", why));
+		session_refuse(s, "invalid token");
+		return;
+	}
 	s->svc = config_lookup(s->cfg, s->vhost, c->word);
 	/* A service the client may not see answers exactly as one that does not exist. */
 	if (s->svc == NULL || policy_check(s->svc, s->caller) == POLICY_HIDDEN) {
@@ -404,10 +413,6 @@ cmd_service(struct session *s, const struct cmd *c)
 	}
 	if (s->svc->encryption_required && !s->encrypted) {
 		session_refuse(s, "encryption required");
-		return;
-	}
-	if (c->nargs > 0) {
-		session_refuse(s, "unexpected argument after service name");
 		return;
 	}
 	session_set_state(s, S_CONNECTING);
@@ -487,7 +492,7 @@ handle_line(struct session *s, const char *line)
 		cmd_tls(s);
 		break;
 	case CMD_TOKEN:
-		session_refuse(s, "command not supported");
+		session_token_command(s, &c);
 		break;
 	}
 }

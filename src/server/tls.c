@@ -324,19 +324,6 @@ fail:
 	return NULL;
 }
 
-/* key_path without TLS_SELF_STRIP, then suffix, into out.  Returns 0 or -1. */
-static int
-beside(const char *key_path, const char *suffix, char *out, size_t size)
-{
-	size_t len = strlen(key_path), strip = strlen(TLS_SELF_STRIP);
-	int n;
-
-	if (len > strip && strcmp(key_path + len - strip, TLS_SELF_STRIP) == 0)
-		len -= strip;
-	n = snprintf(out, size, "%.*s%s", (int)len, key_path, suffix);
-	return n > 0 && (size_t)n < size ? 0 : -1;
-}
-
 struct tls_server *
 tls_server_new(const struct config *cfg, const char *key_path)
 {
@@ -353,8 +340,8 @@ tls_server_new(const struct config *cfg, const char *key_path)
 	if (cfg->tls_certificate[0] != '\0') {
 		str_copy(cert, cfg->tls_certificate, sizeof(cert));
 		str_copy(key, cfg->tls_key, sizeof(key));
-	} else if (beside(key_path, TLS_SELF_CERT, cert, sizeof(cert)) != 0 ||
-	           beside(key_path, TLS_SELF_KEY, key, sizeof(key)) != 0) {
+	} else if (path_beside(key_path, TLS_SELF_STRIP, TLS_SELF_CERT, cert, sizeof(cert)) != 0 ||
+	           path_beside(key_path, TLS_SELF_STRIP, TLS_SELF_KEY, key, sizeof(key)) != 0) {
 		log_error("%s: path too long", key_path);
 		goto fail;
 	} else if (self_signed(cert, key) != 0) {

@@ -101,8 +101,7 @@ def test_empty_and_malformed_requests(fived):
     assert exchange(f.port, b"\r\n", shut=False) == b"- empty request\r\n"
     assert exchange(f.port, b"HOST\r\n", shut=False) == b"- wrong number of arguments\r\n"
     assert exchange(f.port, b"echo a b\r\n", shut=False) == b"- too many words in request\r\n"
-    assert exchange(f.port, b"echo token\r\n", shut=False) == \
-        b"- unexpected argument after service name\r\n"
+    assert exchange(f.port, b"echo token\r\n", shut=False) == b"- invalid token\r\n"
 
 
 def test_too_many_commands(fived):
