@@ -15,18 +15,18 @@
 #define ASSERTION_LEN (sizeof(TOKEN_ASSERTION) - 1)
 #define LOCAL_HEADER  "v4.local."
 
-/* A kid: "SHA256:" and the unpadded base64 of a SHA-256 digest. */
-#define KID_B64        sodium_base64_VARIANT_ORIGINAL_NO_PADDING
-#define KID_PREFIX     "SHA256:"
-#define KID_PREFIX_LEN (sizeof(KID_PREFIX) - 1)
-#define KID_LEN        (KID_PREFIX_LEN + sodium_base64_ENCODED_LEN(crypto_hash_sha256_BYTES, KID_B64) - 1)
+#define KID_B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
+_Static_assert(sodium_base64_ENCODED_LEN(TOKEN_KID_HASH_LEN, KID_B64) == TOKEN_KID_MAX,
+               "a kid is the whole base64url of its hash bytes, no partial character");
 
-/* The footer, exactly: {"kid":KID}. */
-#define FOOTER_PREFIX "{\"kid\":\""
-#define FOOTER_SUFFIX "\"}"
-#define FOOTER_SIZE   (sizeof(FOOTER_PREFIX) - 1 + KID_LEN + sizeof(FOOTER_SUFFIX))
+_Static_assert(sizeof(TOKEN_FOOTER_PREFIX) - 1 + TOKEN_KID_LEN + sizeof(TOKEN_FOOTER_SUFFIX) - 1 ==
+                       TOKEN_FOOTER_LEN,
+               "TOKEN_FOOTER_LEN is the footer's length");
 
-/* The longest claims fived writes are under 700 bytes. */
+/* A footer with its NUL. */
+#define FOOTER_SIZE (TOKEN_FOOTER_LEN + 1)
+
+/* The longest claims fived writes are under 600 bytes. */
 #define CLAIMS_MAX 1024
 
 #define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
@@ -63,8 +63,8 @@ static const struct {
 	const char *name;
 	bool required;
 } claim_members[] = {
-        {"iss", true},   {"app", true}, {"sub", false}, {"amr", true}, {"vhost", false},
-        {"addr", false}, {"iat", true}, {"exp", true},  {"jti", true},
+        {"app", true},   {"sub", false}, {"amr", true}, {"vhost", false},
+        {"addr", false}, {"iat", true},  {"exp", true}, {"jti", true},
 };
 
 /* --- times ----------------------------------------------------------------- */
@@ -272,18 +272,6 @@ terminated(const char *a, size_t size)
 }
 
 static bool
-kid_valid(const char *s)
-{
-	uint8_t digest[crypto_hash_sha256_BYTES];
-	size_t n;
-
-	return strlen(s) == KID_LEN && strncmp(s, KID_PREFIX, KID_PREFIX_LEN) == 0 &&
-	       b64_decode(s + KID_PREFIX_LEN, KID_LEN - KID_PREFIX_LEN, NULL, KID_B64, digest,
-	                  sizeof(digest), &n) == 0 &&
-	       n == sizeof(digest);
-}
-
-static bool
 lowercase(const char *s)
 {
 	for (; *s != '\0'; s++)
@@ -321,12 +309,11 @@ addr_claim_valid(const char *s)
 static bool
 claims_valid(const struct token_claims *c)
 {
-	if (!terminated(c->iss, sizeof(c->iss)) || !terminated(c->app, sizeof(c->app)) ||
-	    !terminated(c->sub, sizeof(c->sub)) || !terminated(c->vhost, sizeof(c->vhost)) ||
-	    !terminated(c->addr, sizeof(c->addr)) || !terminated(c->jti, sizeof(c->jti)))
+	if (!terminated(c->app, sizeof(c->app)) || !terminated(c->sub, sizeof(c->sub)) ||
+	    !terminated(c->vhost, sizeof(c->vhost)) || !terminated(c->addr, sizeof(c->addr)) ||
+	    !terminated(c->jti, sizeof(c->jti)))
 		return false;
-	if (!kid_valid(c->iss) || !name_valid(c->app) || !lowercase(c->app) || !amr_valid(c->amr) ||
-	    !jti_valid(c->jti))
+	if (!name_valid(c->app) || !lowercase(c->app) || !amr_valid(c->amr) || !jti_valid(c->jti))
 		return false;
 	if (c->has_sub ? !auth_identity_valid(c->sub) : c->sub[0] != '\0')
 		return false;
@@ -353,7 +340,7 @@ claims_object(const struct token_claims *c)
 	if (token_time_format(c->iat, iat) != 0 || token_time_format(c->exp, exp) != 0 ||
 	    (o = json_object()) == NULL)
 		return NULL;
-	if (set_string(o, "iss", c->iss) != 0 || set_string(o, "app", c->app) != 0 ||
+	if (set_string(o, "app", c->app) != 0 ||
 	    set_string(o, "sub", c->has_sub ? c->sub : "") != 0 ||
 	    set_string(o, "amr", auth_method_name(c->amr)) != 0 ||
 	    set_string(o, "vhost", c->vhost) != 0 || set_string(o, "addr", c->addr) != 0 ||
@@ -439,8 +426,7 @@ token_claims_decode(const uint8_t *p, size_t len, struct token_claims *c)
 	o = json_loadb((const char *)p, len, JSON_REJECT_DUPLICATES, NULL);
 	if (!json_is_object(o) || !claims_shaped(o))
 		goto out;
-	if (get_string(o, "iss", t.iss, sizeof(t.iss)) != 0 ||
-	    get_string(o, "app", t.app, sizeof(t.app)) != 0 ||
+	if (get_string(o, "app", t.app, sizeof(t.app)) != 0 ||
 	    get_string(o, "sub", t.sub, sizeof(t.sub)) != 0 ||
 	    get_string(o, "amr", amr, sizeof(amr)) != 0 ||
 	    get_string(o, "vhost", t.vhost, sizeof(t.vhost)) != 0 ||
@@ -462,6 +448,15 @@ out:
 
 /* --- keys, issuing, opening ------------------------------------------------ */
 
+void
+token_kid(const uint8_t pk[TOKEN_PK_LEN], char kid[TOKEN_KID_MAX])
+{
+	uint8_t digest[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(digest, pk, TOKEN_PK_LEN);
+	sodium_bin2base64(kid, TOKEN_KID_MAX, digest, TOKEN_KID_HASH_LEN, KID_B64);
+}
+
 int
 token_key_from_seed(const uint8_t seed[TOKEN_SEED_LEN], struct token_key *key)
 {
@@ -472,7 +467,7 @@ token_key_from_seed(const uint8_t seed[TOKEN_SEED_LEN], struct token_key *key)
 		token_key_wipe(key);
 		return -1;
 	}
-	keyfile_fingerprint(key->pk, key->kid);
+	token_kid(key->pk, key->kid);
 	return 0;
 }
 
@@ -486,9 +481,9 @@ token_key_wipe(struct token_key *key)
 static size_t
 footer_encode(const char *kid, char out[FOOTER_SIZE])
 {
-	int n = snprintf(out, FOOTER_SIZE, FOOTER_PREFIX "%s" FOOTER_SUFFIX, kid);
+	int n = snprintf(out, FOOTER_SIZE, TOKEN_FOOTER_PREFIX "%s" TOKEN_FOOTER_SUFFIX, kid);
 
-	return n > 0 && (size_t)n < FOOTER_SIZE ? (size_t)n : 0;
+	return n == (int)TOKEN_FOOTER_LEN ? TOKEN_FOOTER_LEN : 0;
 }
 
 int
@@ -501,7 +496,7 @@ token_issue(const struct token_key *key, enum token_format format, const struct 
 
 	if (size > 0)
 		out[0] = '\0';
-	if (token_claims_encode(c, m, sizeof(m), &mlen) != 0 || strcmp(c->iss, key->kid) != 0 ||
+	if (token_claims_encode(c, m, sizeof(m), &mlen) != 0 ||
 	    (flen = footer_encode(key->kid, f)) == 0)
 		goto out;
 	if (format == TOKEN_PUBLIC)
@@ -517,22 +512,35 @@ out:
 	return r;
 }
 
-/* The kid of an unauthenticated footer that must read {"kid":KID} byte for byte. */
+static bool
+base64url_char(uint8_t ch)
+{
+	return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+	       ch == '-' || ch == '_';
+}
+
+/*
+ * The kid of an unauthenticated footer that must read {"kid":"KID"} byte
+ * for byte: checked by its fixed shape, so no JSON parser sees bytes
+ * nobody has authenticated yet.
+ */
 static int
 footer_kid(const uint8_t *f, size_t flen, char kid[TOKEN_KID_MAX])
 {
-	const size_t pre = strlen(FOOTER_PREFIX), post = strlen(FOOTER_SUFFIX);
-	size_t n;
+	const size_t pre = strlen(TOKEN_FOOTER_PREFIX), post = strlen(TOKEN_FOOTER_SUFFIX);
+	size_t i;
 
 	kid[0] = '\0';
-	if (flen < pre + post || memcmp(f, FOOTER_PREFIX, pre) != 0 ||
-	    memcmp(f + flen - post, FOOTER_SUFFIX, post) != 0 ||
-	    (n = flen - pre - post) >= TOKEN_KID_MAX)
+	if (flen != TOKEN_FOOTER_LEN || memcmp(f, TOKEN_FOOTER_PREFIX, pre) != 0 ||
+	    memcmp(f + flen - post, TOKEN_FOOTER_SUFFIX, post) != 0)
 		return -1;
-	memcpy(kid, f + pre, n);
-	kid[n] = '\0';
-	/* A NUL inside would shorten the string: kid_valid wants the whole length. */
-	return kid_valid(kid) ? 0 : -1;
+	/* The hash bytes fill the kid's characters exactly: any of the alphabet are canonical. */
+	for (i = 0; i < TOKEN_KID_LEN; i++)
+		if (!base64url_char(f[pre + i]))
+			return -1;
+	memcpy(kid, f + pre, TOKEN_KID_LEN);
+	kid[TOKEN_KID_LEN] = '\0';
+	return 0;
 }
 
 /* The public key a v4.public token's kid names, or NULL. */
@@ -609,8 +617,7 @@ token_open(const struct token_key *own, const struct token_trusted *trusted, siz
 	reason = "malformed claims";
 	if (token_claims_decode(m, mlen, &t) != 0)
 		goto out;
-	reason = "issuer mismatch";
-	if (strcmp(t.iss, kid) != 0 || (reason = too_early_or_late(&t, now)) != NULL)
+	if ((reason = too_early_or_late(&t, now)) != NULL)
 		goto out;
 	*c = t;
 	r = 0;
@@ -706,7 +713,7 @@ trusted_line(const char *p, size_t n, struct token_trusted *e, const char **why)
 		return -1;
 	}
 	str_copy(e->name, name, sizeof(e->name));
-	keyfile_fingerprint(e->pk, e->kid);
+	token_kid(e->pk, e->kid);
 	return 1;
 }
 

@@ -1,7 +1,8 @@
 /*
  * fived's tokens (docs/PROTOCOL.md section 9): PASETO v4 tokens whose
  * message is a small set of claims, whose footer names the issuing key, and
- * whose implicit assertion is TOKEN_ASSERTION.  Issuing, opening and the
+ * whose implicit assertion is TOKEN_ASSERTION.  Kept compact so that a
+ * typical token fits a text line of the protocol.  Issuing, opening and the
  * strict claims codec; binding to client addresses; the file of other nodes'
  * public keys a node trusts.
  *
@@ -16,7 +17,6 @@
 #include <sys/socket.h>
 
 #include "common/addr.h"
-#include "common/keyfile.h"
 #include "crypto/paseto.h"
 #include "proto/auth.h"
 #include "proto/line.h"
@@ -30,7 +30,21 @@
 #define TOKEN_SEED_LEN 32 /* an Ed25519 seed */
 #define TOKEN_PK_LEN   PASETO_V4_PUBLIC_PUBLICKEYBYTES
 #define TOKEN_SK_LEN   PASETO_V4_PUBLIC_SECRETKEYBYTES
-#define TOKEN_KID_MAX  KEYFILE_FP_MAX /* "SHA256:" and 43 base64 characters, with NUL */
+
+/*
+ * A key id: the unpadded base64url (RFC 4648 section 5) of the first
+ * TOKEN_KID_HASH_LEN bytes of SHA-256 of the public key.  It only picks
+ * the key a token is then verified with, so 72 bits, which tell apart the
+ * few keys one node trusts and fill 12 characters exactly, are enough.
+ */
+#define TOKEN_KID_HASH_LEN 9
+#define TOKEN_KID_LEN      12
+#define TOKEN_KID_MAX      (TOKEN_KID_LEN + 1)
+
+/* A token's footer, byte for byte: the prefix, the kid, the suffix; 22 bytes. */
+#define TOKEN_FOOTER_PREFIX "{\"kid\":\""
+#define TOKEN_FOOTER_SUFFIX "\"}"
+#define TOKEN_FOOTER_LEN    22
 
 /* A token's id: 16 random bytes as lowercase hex. */
 #define TOKEN_JTI_LEN 32
@@ -57,9 +71,12 @@ enum token_format {
 	TOKEN_LOCAL,  /* v4.local: opaque, opened only by the issuer */
 };
 
-/* The claims of section 9.1.  Every string is NUL-terminated. */
+/*
+ * The claims of section 9.1.  Every string is NUL-terminated.  The issuer
+ * is not among them: the footer's kid names it, and the signature or
+ * encryption under that key binds the footer to the claims.
+ */
 struct token_claims {
-	char iss[TOKEN_KID_MAX];         /* the issuer's kid */
 	char app[NAME_MAX_LEN + 1];      /* lowercase */
 	char sub[AUTH_IDENTITY_MAX + 1]; /* "" when !has_sub */
 	bool has_sub;
@@ -71,18 +88,19 @@ struct token_claims {
 };
 
 /*
- * Writes the claims as the token's message, members in the order of 9.1,
- * into out[0..size), NUL-terminated, with the length in *len.  Returns 0,
- * or -1 when *c breaks a rule token_claims_decode checks or out is too
- * small.
+ * Writes the claims as the token's message, compact JSON with the members
+ * app, sub, amr, vhost, addr, iat, exp, jti in that order (sub, vhost and
+ * addr only when present), into out[0..size), NUL-terminated, with the
+ * length in *len.  Returns 0, or -1 when *c breaks a rule
+ * token_claims_decode checks or out is too small.
  */
 int token_claims_encode(const struct token_claims *c, char *out, size_t size, size_t *len);
 
 /*
  * Decodes a token's message, p[0..len), into *c: one JSON object with
- * exactly the members of 9.1 (sub, vhost and addr optional), each a
- * string of its form, times as "YYYY-MM-DDTHH:MM:SSZ", iat <= exp.  Returns
- * 0, or -1 with *c zeroed.
+ * exactly those members (sub, vhost and addr optional; any other, iss
+ * among them, is refused), each a string of its form, times as
+ * "YYYY-MM-DDTHH:MM:SSZ", iat <= exp.  Returns 0, or -1 with *c zeroed.
  */
 int token_claims_decode(const uint8_t *p, size_t len, struct token_claims *c);
 
@@ -117,8 +135,15 @@ struct token_key {
 	uint8_t sk[TOKEN_SK_LEN]; /* libsodium's Ed25519 secret key: seed || pk */
 	uint8_t pk[TOKEN_PK_LEN];
 	uint8_t local[PASETO_V4_LOCAL_KEYBYTES];
-	char kid[TOKEN_KID_MAX]; /* keyfile_fingerprint(pk) */
+	char kid[TOKEN_KID_MAX]; /* token_kid(pk) */
 };
+
+/*
+ * Writes the key id of the Ed25519 public key pk (TOKEN_KID_LEN
+ * characters, NUL-terminated) into kid: what a token's footer names and
+ * what an operator compares with the id a node prints.  Cannot fail.
+ */
+void token_kid(const uint8_t pk[TOKEN_PK_LEN], char kid[TOKEN_KID_MAX]);
 
 /* Derives every part of *key from the seed.  Returns 0, or -1 with *key wiped. */
 int token_key_from_seed(const uint8_t seed[TOKEN_SEED_LEN], struct token_key *key);
@@ -127,11 +152,11 @@ int token_key_from_seed(const uint8_t seed[TOKEN_SEED_LEN], struct token_key *ke
 void token_key_wipe(struct token_key *key);
 
 /*
- * Issues a token of the format for the claims, c->iss being key->kid:
- * message the claims, footer {"kid":KID}, implicit assertion
- * TOKEN_ASSERTION.  Writes it NUL-terminated into out[0..size) (size
- * PASETO_TOKEN_SIZE always suffices).  Returns 0, or -1 with out "" (when
- * size > 0) for invalid claims, a wrong iss or a short buffer.
+ * Issues a token of the format for the claims: message the claims,
+ * footer {"kid":"KID"} with key->kid, implicit assertion TOKEN_ASSERTION.
+ * Writes it NUL-terminated into out[0..size) (size PASETO_TOKEN_SIZE
+ * always suffices).  Returns 0, or -1 with out "" (when size > 0) for
+ * invalid claims or a short buffer.
  */
 int token_issue(const struct token_key *key, enum token_format format, const struct token_claims *c,
                 char *out, size_t size);
@@ -139,22 +164,23 @@ int token_issue(const struct token_key *key, enum token_format format, const str
 /* A public key another node issues tokens with, as the trusted keys file names it. */
 struct token_trusted {
 	uint8_t pk[TOKEN_PK_LEN];
-	char kid[TOKEN_KID_MAX];
+	char kid[TOKEN_KID_MAX]; /* token_kid(pk) */
 	char name[TOKEN_TRUSTED_NAME_MAX + 1];
 };
 
 /*
  * Opens a token (a NUL-terminated string) at time now (Unix seconds).  The
- * footer is read without trust only to find the key its kid names: own's
- * for either format, or for v4.public one of trusted[0..ntrusted) (own may
- * be NULL on a node that only verifies; trusted may be NULL when ntrusted
- * is 0).  The token must then verify under that key with TOKEN_ASSERTION,
- * its claims decode, iss equal the kid, iat <= now + TOKEN_CLOCK_SKEW and
- * now < exp.  Returns 0 with *c filled, or -1 with *c zeroed and *why
- * (when why is not NULL) a static reason for the audit log: "malformed
- * token", "unknown key", "bad signature", "malformed claims", "issuer
- * mismatch", "not yet valid", "expired".  Whether to tell the client which
- * is the caller's decision.
+ * footer is read without trust only to find the key its kid names: it
+ * must be exactly TOKEN_FOOTER_LEN bytes {"kid":"KID"}, KID TOKEN_KID_LEN
+ * base64url characters, or the token is malformed.  The key is own's for
+ * either format, or for v4.public one of trusted[0..ntrusted) (own may be
+ * NULL on a node that only verifies; trusted may be NULL when ntrusted is
+ * 0).  The token must then verify under that key with TOKEN_ASSERTION,
+ * its claims decode, iat <= now + TOKEN_CLOCK_SKEW and now < exp.  Returns
+ * 0 with *c filled, or -1 with *c zeroed and *why (when why is not NULL) a
+ * static reason for the audit log: "malformed token", "unknown key", "bad
+ * signature", "malformed claims", "not yet valid", "expired".  Whether to
+ * tell the client which is the caller's decision.
  */
 int token_open(const struct token_key *own, const struct token_trusted *trusted, size_t ntrusted,
                const char *token, uint64_t now, struct token_claims *c, const char **why);

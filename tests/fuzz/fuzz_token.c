@@ -49,10 +49,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool
 same_claims(const struct token_claims *a, const struct token_claims *b)
 {
-	return strcmp(a->iss, b->iss) == 0 && strcmp(a->app, b->app) == 0 &&
-	       strcmp(a->sub, b->sub) == 0 && a->has_sub == b->has_sub && a->amr == b->amr &&
-	       strcmp(a->vhost, b->vhost) == 0 && strcmp(a->addr, b->addr) == 0 &&
-	       a->iat == b->iat && a->exp == b->exp && strcmp(a->jti, b->jti) == 0;
+	return strcmp(a->app, b->app) == 0 && strcmp(a->sub, b->sub) == 0 &&
+	       a->has_sub == b->has_sub && a->amr == b->amr && strcmp(a->vhost, b->vhost) == 0 &&
+	       strcmp(a->addr, b->addr) == 0 && a->iat == b->iat && a->exp == b->exp &&
+	       strcmp(a->jti, b->jti) == 0;
 }
 
 /* Claims that were accepted must be written again and read back unchanged. */

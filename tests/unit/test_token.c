@@ -1,6 +1,7 @@
 /*
  * fived's tokens: times, claims, keys, issue and open in both formats, every
- * reason a token is refused, address binding, the trusted keys file.
+ * reason a token is refused, the footer's fixed shape, how long tokens are,
+ * address binding, the trusted keys file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +26,12 @@
 #define CLAIMS   1024
 #define ERR_SIZE 256
 #define FILE_MAX (300 * 80)
+
+#define FOOTER_B64_LEN 30 /* TOKEN_FOOTER_LEN bytes in unpadded base64url */
+
+/* What a token must fit in: typical ones a 512-byte text line with room to spare. */
+#define TYPICAL_TOKEN_MAX 400
+#define LARGE_TOKEN_MAX   500
 
 struct keys {
 	struct token_key a, b; /* two nodes */
@@ -69,10 +76,9 @@ teardown(void **state)
 }
 
 static void
-good_claims(const struct token_key *key, struct token_claims *c)
+good_claims(struct token_claims *c)
 {
 	memset(c, 0, sizeof(*c));
-	strcpy(c->iss, key->kid);
 	strcpy(c->app, "db");
 	strcpy(c->sub, "alice");
 	c->has_sub = true;
@@ -85,7 +91,6 @@ good_claims(const struct token_key *key, struct token_claims *c)
 static void
 assert_claims_equal(const struct token_claims *a, const struct token_claims *b)
 {
-	assert_string_equal(a->iss, b->iss);
 	assert_string_equal(a->app, b->app);
 	assert_string_equal(a->sub, b->sub);
 	assert_int_equal(a->has_sub, b->has_sub);
@@ -210,36 +215,33 @@ test_time(void **state)
 static void
 test_claims_round_trip(void **state)
 {
-	struct keys *k = *state;
 	struct token_claims c, back;
 	char json[CLAIMS], want[CLAIMS];
 	size_t len;
 
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	strcpy(c.vhost, "example.org");
 	strcpy(c.addr, "192.0.2.0/24");
 	c.amr = AUTH_PASSWORD;
 	assert_int_equal(token_claims_encode(&c, json, sizeof(json), &len), 0);
 	snprintf(want, sizeof(want),
-	         "{\"iss\":\"%s\",\"app\":\"db\",\"sub\":\"alice\",\"amr\":\"password\","
+	         "{\"app\":\"db\",\"sub\":\"alice\",\"amr\":\"password\","
 	         "\"vhost\":\"example.org\",\"addr\":\"192.0.2.0/24\",\"iat\":\"" NOW_TEXT "\","
-	         "\"exp\":\"2026-11-22T05:51:35Z\",\"jti\":\"" JTI "\"}",
-	         k->a.kid);
+	         "\"exp\":\"2026-11-22T05:51:35Z\",\"jti\":\"" JTI "\"}");
 	assert_string_equal(json, want);
 	assert_int_equal(len, strlen(want));
 	assert_int_equal(token_claims_decode((const uint8_t *)json, len, &back), 0);
 	assert_claims_equal(&c, &back);
 
 	/* Optional claims left out are not written. */
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	c.has_sub = false;
 	c.sub[0] = '\0';
 	c.amr = AUTH_EXTERNAL;
 	assert_int_equal(token_claims_encode(&c, json, sizeof(json), &len), 0);
 	snprintf(want, sizeof(want),
-	         "{\"iss\":\"%s\",\"app\":\"db\",\"amr\":\"external\",\"iat\":\"" NOW_TEXT "\","
-	         "\"exp\":\"2026-11-22T05:51:35Z\",\"jti\":\"" JTI "\"}",
-	         k->a.kid);
+	         "{\"app\":\"db\",\"amr\":\"external\",\"iat\":\"" NOW_TEXT "\","
+	         "\"exp\":\"2026-11-22T05:51:35Z\",\"jti\":\"" JTI "\"}");
 	assert_string_equal(json, want);
 	assert_int_equal(token_claims_decode((const uint8_t *)json, len, &back), 0);
 	assert_claims_equal(&c, &back);
@@ -250,15 +252,12 @@ test_claims_round_trip(void **state)
 }
 
 /* The claims JSON with member which replaced by replacement (NULL: left out) and extra added. */
-enum claim { C_ISS, C_APP, C_SUB, C_AMR, C_VHOST, C_ADDR, C_IAT, C_EXP, C_JTI, C_COUNT };
+enum claim { C_APP, C_SUB, C_AMR, C_VHOST, C_ADDR, C_IAT, C_EXP, C_JTI, C_COUNT };
 
 static void
-claims_with(const char *kid, enum claim which, const char *replacement, const char *extra,
-            char out[CLAIMS])
+claims_with(enum claim which, const char *replacement, const char *extra, char out[CLAIMS])
 {
-	char iss[CLAIMS];
-	const char *members[C_COUNT] = {
-	        iss,
+	static const char *const members[C_COUNT] = {
 	        "\"app\":\"db\"",
 	        "\"sub\":\"alice\"",
 	        "\"amr\":\"pubkey\"",
@@ -272,7 +271,6 @@ claims_with(const char *kid, enum claim which, const char *replacement, const ch
 	const char *sep = "";
 	int i;
 
-	snprintf(iss, sizeof(iss), "\"iss\":\"%s\"", kid);
 	n += (size_t)snprintf(out + n, CLAIMS - n, "{");
 	for (i = 0; i < C_COUNT; i++) {
 		const char *m = (enum claim)i == which ? replacement : members[i];
@@ -304,9 +302,6 @@ test_claims_refused(void **state)
 		enum claim which;
 		const char *replacement;
 	} bad[] = {
-	        {C_ISS, NULL},
-	        {C_ISS, "\"iss\":\"SHA256:abc\""},
-	        {C_ISS, "\"iss\":\"MD5:abc\""},
 	        {C_APP, NULL},
 	        {C_APP, "\"app\":\"DB\""},
 	        {C_APP, "\"app\":\"-db\""},
@@ -341,22 +336,26 @@ test_claims_refused(void **state)
 	};
 	struct keys *k = *state;
 	struct token_claims c;
-	char json[CLAIMS];
+	char json[CLAIMS], iss[CLAIMS];
 	size_t i;
 
-	claims_with(k->a.kid, C_COUNT, NULL, NULL, json);
+	claims_with(C_COUNT, NULL, NULL, json);
 	assert_int_equal(token_claims_decode((const uint8_t *)json, strlen(json), &c), 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		claims_with(k->a.kid, bad[i].which, bad[i].replacement, NULL, json);
+		claims_with(bad[i].which, bad[i].replacement, NULL, json);
 		claims_refused(json);
 	}
-	claims_with(k->a.kid, C_COUNT, NULL, "\"aud\":\"x\"", json);
+	claims_with(C_COUNT, NULL, "\"aud\":\"x\"", json);
 	claims_refused(json);
-	claims_with(k->a.kid, C_COUNT, NULL, "\"jti\":\"" JTI "\"", json);
+	claims_with(C_COUNT, NULL, "\"jti\":\"" JTI "\"", json);
+	claims_refused(json);
+	/* The issuer is the footer's kid alone: an iss member is one no claims have. */
+	snprintf(iss, sizeof(iss), "\"iss\":\"%s\"", k->a.kid);
+	claims_with(C_COUNT, NULL, iss, json);
 	claims_refused(json);
 	claims_refused("[]");
 	claims_refused("");
-	claims_with(k->a.kid, C_COUNT, NULL, NULL, json);
+	claims_with(C_COUNT, NULL, NULL, json);
 	strcat(json, " {}");
 	claims_refused(json);
 }
@@ -364,27 +363,26 @@ test_claims_refused(void **state)
 static void
 test_claims_encode_refused(void **state)
 {
-	struct keys *k = *state;
 	struct token_claims c;
 	char json[CLAIMS];
 	size_t len;
 
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	c.has_sub = false;
 	assert_int_equal(token_claims_encode(&c, json, sizeof(json), &len), -1);
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	c.amr = AUTH_NONE;
 	assert_int_equal(token_claims_encode(&c, json, sizeof(json), &len), -1);
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	c.exp = c.iat - 1;
 	assert_int_equal(token_claims_encode(&c, json, sizeof(json), &len), -1);
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	c.exp = TOKEN_TIME_MAX + 1;
 	assert_int_equal(token_claims_encode(&c, json, sizeof(json), &len), -1);
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	memset(c.app, 'a', sizeof(c.app));
 	assert_int_equal(token_claims_encode(&c, json, sizeof(json), &len), -1);
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	strcpy(c.addr, "10.0.0.0/8 ");
 	assert_int_equal(token_claims_encode(&c, json, sizeof(json), &len), -1);
 	assert_string_equal(json, "");
@@ -398,7 +396,6 @@ test_key_from_seed(void **state)
 	struct keys *k = *state;
 	uint8_t seed[TOKEN_SEED_LEN], local[PASETO_V4_LOCAL_KEYBYTES];
 	uint8_t pk[TOKEN_PK_LEN], sk[TOKEN_SK_LEN];
-	char kid[KEYFILE_FP_MAX];
 	struct token_key again;
 
 	memset(seed, 0x0a, sizeof(seed));
@@ -408,13 +405,42 @@ test_key_from_seed(void **state)
 	crypto_generichash(local, sizeof(local), (const uint8_t *)"fived-token-local-v1", 20, seed,
 	                   sizeof(seed));
 	assert_memory_equal(k->a.local, local, sizeof(local));
-	keyfile_fingerprint(pk, kid);
-	assert_string_equal(k->a.kid, kid);
 	assert_int_equal(token_key_from_seed(seed, &again), 0);
 	assert_memory_equal(&again, &k->a, sizeof(again));
 	token_key_wipe(&again);
 	assert_int_equal(again.kid[0], 0);
 	token_key_wipe(NULL);
+}
+
+/* A kid computed without token.c: the base64url of the first 9 bytes of SHA-256(pk). */
+static void
+independent_kid(const uint8_t pk[TOKEN_PK_LEN], char out[TOKEN_KID_MAX])
+{
+	uint8_t digest[crypto_hash_sha256_BYTES];
+
+	assert_int_equal(crypto_hash_sha256(digest, pk, TOKEN_PK_LEN), 0);
+	assert_non_null(sodium_bin2base64(out, TOKEN_KID_MAX, digest, 9,
+	                                  sodium_base64_VARIANT_URLSAFE_NO_PADDING));
+}
+
+static void
+test_kid(void **state)
+{
+	struct keys *k = *state;
+	char kid[TOKEN_KID_MAX], want[TOKEN_KID_MAX];
+
+	assert_int_equal(TOKEN_KID_LEN, 12);
+	assert_int_equal(TOKEN_KID_MAX, 13);
+	independent_kid(k->a.pk, want);
+	assert_int_equal(strlen(k->a.kid), TOKEN_KID_LEN);
+	assert_string_equal(k->a.kid, want);
+	token_kid(k->a.pk, kid);
+	assert_string_equal(kid, want);
+	independent_kid(k->b.pk, want);
+	assert_string_equal(k->b.kid, want);
+	/* Fixed answers, from Python's hashlib and base64.urlsafe_b64encode; b's shows '_'. */
+	assert_string_equal(k->a.kid, "UG7xh510jOBx");
+	assert_string_equal(k->b.kid, "_fcqCI8Y9zme");
 }
 
 static void
@@ -426,13 +452,14 @@ round_trip(const struct keys *k, enum token_format format, const char *header)
 	size_t flen;
 	const char *why = "untouched";
 
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	strcpy(c.vhost, "example.org");
 	strcpy(c.addr, "2001:db8::/48");
 	assert_int_equal(token_issue(&k->a, format, &c, token, sizeof(token)), 0);
 	assert_int_equal(strncmp(token, header, strlen(header)), 0);
 	assert_int_equal(paseto_footer(token, f, sizeof(f), &flen), 0);
 	footer_of(&k->a, footer);
+	assert_int_equal(flen, TOKEN_FOOTER_LEN);
 	assert_int_equal(flen, strlen(footer));
 	assert_memory_equal(f, footer, flen);
 	assert_int_equal(token_open(&k->a, NULL, 0, token, NOW, &back, &why), 0);
@@ -464,14 +491,11 @@ test_issue_refused(void **state)
 	struct token_claims c;
 	char token[PASETO_TOKEN_SIZE];
 
-	/* iss must be the issuing key's. */
-	good_claims(&k->b, &c);
-	assert_int_equal(token_issue(&k->a, TOKEN_PUBLIC, &c, token, sizeof(token)), -1);
-	assert_string_equal(token, "");
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	strcpy(c.jti, "x");
 	assert_int_equal(token_issue(&k->a, TOKEN_LOCAL, &c, token, sizeof(token)), -1);
-	good_claims(&k->a, &c);
+	assert_string_equal(token, "");
+	good_claims(&c);
 	assert_int_equal(token_issue(&k->a, TOKEN_PUBLIC, &c, token, 100), -1);
 	assert_int_equal(token_issue(&k->a, (enum token_format)2, &c, token, sizeof(token)), -1);
 }
@@ -492,16 +516,17 @@ test_open_tampered(void **state)
 	char *dot;
 	int format;
 
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	for (format = TOKEN_PUBLIC; format <= TOKEN_LOCAL; format++) {
 		assert_int_equal(token_issue(&k->a, format, &c, token, sizeof(token)), 0);
 		dot = strrchr(token, '.');
 		strcpy(copy, token);
 		flip(copy, (size_t)(dot - token) / 2 + 5);
 		refused(&k->a, NULL, 0, copy, NOW, "bad signature");
-		/* The kid's characters: the footer no longer names a key it may. */
+		/* The footer's "kid" (its third byte, in its fourth character) is no longer "kid".
+		 */
 		strcpy(copy, token);
-		flip(copy, strlen(token) - 10);
+		flip(copy, strlen(token) - FOOTER_B64_LEN + 3);
 		refused(&k->a, NULL, 0, copy, NOW, "malformed token");
 		strcpy(copy, token);
 		copy[dot - token] = '\0';
@@ -523,7 +548,7 @@ test_open_keys(void **state)
 
 	both[0] = k->trusted_a;
 	both[1] = k->trusted_b;
-	good_claims(&k->b, &c);
+	good_claims(&c);
 	assert_int_equal(token_issue(&k->b, TOKEN_PUBLIC, &c, token, sizeof(token)), 0);
 	/* Another node's token opens where that node is trusted, and only there. */
 	refused(&k->a, NULL, 0, token, NOW, "unknown key");
@@ -549,7 +574,7 @@ test_open_wrong_key(void **state)
 	char token[PASETO_TOKEN_SIZE], m[CLAIMS], f[CLAIMS];
 
 	/* Signed by b, naming a as its key: a's key does not verify it. */
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	claims_json(&c, m);
 	footer_of(&k->a, f);
 	forge(&k->b, m, f, TOKEN_ASSERTION, token);
@@ -568,9 +593,9 @@ test_open_forged(void **state)
 {
 	struct keys *k = *state;
 	struct token_claims c, back;
-	char token[PASETO_TOKEN_SIZE], m[CLAIMS], f[CLAIMS], bad[CLAIMS];
+	char token[PASETO_TOKEN_SIZE], m[CLAIMS], f[CLAIMS], bad[CLAIMS], old[2 * CLAIMS];
 
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	claims_json(&c, m);
 	footer_of(&k->a, f);
 	forge(&k->a, m, f, TOKEN_ASSERTION, token);
@@ -581,33 +606,131 @@ test_open_forged(void **state)
 	forge(&k->a, m, f, "", token);
 	refused(&k->a, NULL, 0, token, NOW, "bad signature");
 
-	/* iss must be the kid that verified it. */
-	good_claims(&k->b, &c);
-	claims_json(&c, bad);
-	forge(&k->a, bad, f, TOKEN_ASSERTION, token);
-	refused(&k->a, &k->trusted_b, 1, token, NOW, "issuer mismatch");
-
-	claims_with(k->a.kid, C_COUNT, NULL, "\"aud\":\"x\"", bad);
-	forge(&k->a, bad, f, TOKEN_ASSERTION, token);
-	refused(&k->a, NULL, 0, token, NOW, "malformed claims");
-	claims_with(k->a.kid, C_JTI, NULL, NULL, bad);
-	forge(&k->a, bad, f, TOKEN_ASSERTION, token);
-	refused(&k->a, NULL, 0, token, NOW, "malformed claims");
-	claims_with(k->a.kid, C_IAT, "\"iat\":\"2026-11-22 04:51:35Z\"", NULL, bad);
-	forge(&k->a, bad, f, TOKEN_ASSERTION, token);
+	/* Claims as they once were, iss first: signed by the key the footer names, still refused.
+	 */
+	snprintf(old, sizeof(old), "{\"iss\":\"%s\",%s", k->a.kid, m + 1);
+	forge(&k->a, old, f, TOKEN_ASSERTION, token);
 	refused(&k->a, NULL, 0, token, NOW, "malformed claims");
 
-	/* The footer is {"kid":KID} and nothing else. */
-	snprintf(bad, sizeof(bad), "{\"kid\": \"%s\"}", k->a.kid);
-	forge(&k->a, m, bad, TOKEN_ASSERTION, token);
-	refused(&k->a, NULL, 0, token, NOW, "malformed token");
-	snprintf(bad, sizeof(bad), "{\"kid\":\"%s\",\"x\":1}", k->a.kid);
-	forge(&k->a, m, bad, TOKEN_ASSERTION, token);
-	refused(&k->a, NULL, 0, token, NOW, "malformed token");
+	claims_with(C_COUNT, NULL, "\"aud\":\"x\"", bad);
+	forge(&k->a, bad, f, TOKEN_ASSERTION, token);
+	refused(&k->a, NULL, 0, token, NOW, "malformed claims");
+	claims_with(C_JTI, NULL, NULL, bad);
+	forge(&k->a, bad, f, TOKEN_ASSERTION, token);
+	refused(&k->a, NULL, 0, token, NOW, "malformed claims");
+	claims_with(C_IAT, "\"iat\":\"2026-11-22 04:51:35Z\"", NULL, bad);
+	forge(&k->a, bad, f, TOKEN_ASSERTION, token);
+	refused(&k->a, NULL, 0, token, NOW, "malformed claims");
+}
+
+/* The footer is {"kid":"KID"} byte for byte, checked before any key is looked up. */
+static void
+test_open_footer(void **state)
+{
+	struct keys *k = *state;
+	const char *const kid = k->a.kid;
+	char token[PASETO_TOKEN_SIZE], m[CLAIMS], f[CLAIMS], fp[KEYFILE_FP_MAX];
+	struct token_claims c;
+	size_t i;
+	/* Around the first kid_len characters of a's kid, which would open the token in the right
+	 * footer. */
+	static const struct {
+		const char *pre;
+		int kid_len;
+		const char *post;
+	} bad[] = {
+	        {"{\"kid\": \"", 12, "\"}"}, /* a space */
+	        {"{ \"kid\":\"", 12, "\"}"},        {"{\"kid\":\"", 12, "\" }"},
+	        {"{\"kid\":\"", 12, "A\"}"}, /* 13 characters */
+	        {"{\"kid\":\"", 11, "\"}"},  /* 11 */
+	        {"{\"kid\":\"", 11, "=\"}"}, /* not base64url */
+	        {"{\"kid\":\"", 11, "+\"}"},        {"{\"kid\":\"", 11, "/\"}"},
+	        {"{\"kid\":\"", 12, "\"}x"}, /* trailing data */
+	        {"{\"kid\":\"", 12, "\",\"x\":1}"}, {"{\"kid\":\"", 12, "\"}\n"},
+	        {"{\"Kid\":\"", 12, "\"}"},         {"{'kid':'", 12, "'}"},
+	        {"[\"kid\",\"", 12, "\"]"},         {"", 12, ""},
+	};
+
+	good_claims(&c);
+	claims_json(&c, m);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(f, sizeof(f), "%s%.*s%s", bad[i].pre, bad[i].kid_len, kid, bad[i].post);
+		forge(&k->a, m, f, TOKEN_ASSERTION, token);
+		if (token_open(&k->a, NULL, 0, token, NOW, &c, NULL) == 0)
+			fail_msg("opened with footer %s", f);
+		refused(&k->a, NULL, 0, token, NOW, "malformed token");
+	}
 	forge(&k->a, m, "", TOKEN_ASSERTION, token);
 	refused(&k->a, NULL, 0, token, NOW, "malformed token");
-	forge(&k->a, m, "{\"kid\":\"SHA256:nope\"}", TOKEN_ASSERTION, token);
+	/* The kid as it once was, a full SHA256: fingerprint. */
+	keyfile_fingerprint(k->a.pk, fp);
+	snprintf(f, sizeof(f), "{\"kid\":\"%s\"}", fp);
+	forge(&k->a, m, f, TOKEN_ASSERTION, token);
 	refused(&k->a, NULL, 0, token, NOW, "malformed token");
+	/* A NUL among the kid's characters. */
+	snprintf(f, sizeof(f), "{\"kid\":\"%s\"}", kid);
+	f[strlen("{\"kid\":\"") + 5] = '\0';
+	assert_int_equal(paseto_v4_public_sign(k->a.sk, (const uint8_t *)m, strlen(m),
+	                                       (const uint8_t *)f, TOKEN_FOOTER_LEN,
+	                                       (const uint8_t *)TOKEN_ASSERTION,
+	                                       strlen(TOKEN_ASSERTION), token, sizeof(token)),
+	                 0);
+	refused(&k->a, NULL, 0, token, NOW, "malformed token");
+	/* A v4.local token is held to the same shape. */
+	snprintf(f, sizeof(f), "{\"kid\": \"%s\"}", kid);
+	assert_int_equal(paseto_v4_local_encrypt(k->a.local, NULL, (const uint8_t *)m, strlen(m),
+	                                         (const uint8_t *)f, strlen(f),
+	                                         (const uint8_t *)TOKEN_ASSERTION,
+	                                         strlen(TOKEN_ASSERTION), token, sizeof(token)),
+	                 0);
+	refused(&k->a, NULL, 0, token, NOW, "malformed token");
+	/* The right shape naming no key this node has. */
+	forge(&k->a, m, "{\"kid\":\"AAAAAAAAAAAA\"}", TOKEN_ASSERTION, token);
+	refused(&k->a, &k->trusted_b, 1, token, NOW, "unknown key");
+	forge(&k->a, m, "{\"kid\":\"-_-_-_-_-_-_\"}", TOKEN_ASSERTION, token);
+	refused(&k->a, &k->trusted_b, 1, token, NOW, "unknown key");
+}
+
+/* Issues c in both formats and checks that each opens and is at most max characters. */
+static void
+token_length(const struct token_key *key, const struct token_claims *c, const char *what,
+             size_t max)
+{
+	char token[PASETO_TOKEN_SIZE];
+	struct token_claims back;
+	int format;
+
+	for (format = TOKEN_PUBLIC; format <= TOKEN_LOCAL; format++) {
+		assert_int_equal(token_issue(key, format, c, token, sizeof(token)), 0);
+		assert_int_equal(token_open(key, NULL, 0, token, NOW, &back, NULL), 0);
+		assert_claims_equal(c, &back);
+		size_t len = strlen(token);
+		printf("token length: %s, %s: %zu (at most %zu)\n", what,
+		       format == TOKEN_PUBLIC ? "v4.public" : "v4.local", len, max);
+		assert_true(len <= max);
+	}
+}
+
+static void
+test_token_length(void **state)
+{
+	struct keys *k = *state;
+	struct token_claims c;
+
+	/* app "db", sub "alice", amr pubkey, no vhost, no addr. */
+	good_claims(&c);
+	token_length(&k->a, &c, "typical", TYPICAL_TOKEN_MAX);
+
+	/* 16-character app and sub, a 20-character vhost, an IPv6 /48 of the longest form. */
+	strcpy(c.app, "inventory-report");
+	strcpy(c.sub, "alice.smith@corp");
+	strcpy(c.vhost, "payments.example.org");
+	strcpy(c.addr, "fd12:3456:789a::/48");
+	c.amr = AUTH_PASSWORD;
+	assert_int_equal(strlen(c.app), 16);
+	assert_int_equal(strlen(c.sub), 16);
+	assert_int_equal(strlen(c.vhost), 20);
+	token_length(&k->a, &c, "large", LARGE_TOKEN_MAX);
 }
 
 static void
@@ -618,7 +741,7 @@ test_open_times(void **state)
 	char token[PASETO_TOKEN_SIZE];
 
 	/* Issued by a clock up to TOKEN_CLOCK_SKEW seconds ahead. */
-	good_claims(&k->a, &c);
+	good_claims(&c);
 	c.iat = NOW + TOKEN_CLOCK_SKEW;
 	assert_int_equal(token_issue(&k->a, TOKEN_PUBLIC, &c, token, sizeof(token)), 0);
 	assert_int_equal(token_open(&k->a, NULL, 0, token, NOW, &back, NULL), 0);
@@ -855,6 +978,7 @@ main(void)
 	        cmocka_unit_test(test_claims_refused),
 	        cmocka_unit_test(test_claims_encode_refused),
 	        cmocka_unit_test(test_key_from_seed),
+	        cmocka_unit_test(test_kid),
 	        cmocka_unit_test(test_issue_open_public),
 	        cmocka_unit_test(test_issue_open_local),
 	        cmocka_unit_test(test_issue_refused),
@@ -862,6 +986,8 @@ main(void)
 	        cmocka_unit_test(test_open_keys),
 	        cmocka_unit_test(test_open_wrong_key),
 	        cmocka_unit_test(test_open_forged),
+	        cmocka_unit_test(test_open_footer),
+	        cmocka_unit_test(test_token_length),
 	        cmocka_unit_test(test_open_times),
 	        cmocka_unit_test(test_addr_canonical),
 	        cmocka_unit_test(test_addr_matches),
