@@ -18,6 +18,7 @@
 #include "server/priv.h"
 #include "server/server.h"
 #include "server/sessiontoken.h"
+#include "server/uspsession.h"
 
 #define WHY_MAX 256
 
@@ -108,14 +109,31 @@ auth_abort(struct session *s)
 	exchange_free(s);
 }
 
-/* Back to reading commands, with a fresh request deadline. */
+/* Back to reading commands, with a fresh request deadline, after saying so (or NULL). */
 static void
-resume_commands(struct session *s)
+resume_commands(struct session *s, void (*say)(struct session *s))
 {
 	exchange_free(s);
 	session_set_state(s, S_COMMAND);
 	session_restart_request_timer(s);
-	session_process_input(s);
+	if (say != NULL)
+		say(s);
+	if (s->state == S_COMMAND)
+		session_process_input(s);
+}
+
+/* The method's exchange begins: "+ SUCCESS method", or USP's authenticate. */
+static void
+say_begin(struct session *s)
+{
+	struct auth_exchange *a = s->auth;
+
+	if (s->usp != NULL)
+		usp_send_authenticate(s, a->method);
+	else
+		reply(s, "+ SUCCESS", auth_method_name(a->method));
+	a->step = STEP_WANT_USER;
+	session_set_state(s, S_AUTH);
 }
 
 static void
@@ -126,18 +144,18 @@ on_delay(uv_timer_t *t)
 	const char *text = a->after_delay;
 
 	if (text == NULL) {
-		reply(s, "+ SUCCESS", auth_method_name(a->method));
-		a->step = STEP_WANT_USER;
-		session_set_state(s, S_AUTH);
+		say_begin(s);
 		session_process_input(s);
 		return;
 	}
-	if (s->auth_failures >= s->cfg->max_auth_tries) {
-		session_refuse(s, "too many authentication failures");
+	/* USP allows one attempt per connection (PROTOCOL.md section 8.4, flow 5). */
+	if (s->usp != NULL || s->auth_failures >= s->cfg->max_auth_tries) {
+		session_refuse(s, s->usp != NULL ? "authentication failed"
+		                                 : "too many authentication failures");
 		return;
 	}
 	reply(s, "-", text);
-	resume_commands(s);
+	resume_commands(s, NULL);
 }
 
 /* Waits, reading nothing, then sends text (or, with NULL, the method's "+ SUCCESS"). */
@@ -187,10 +205,14 @@ succeeded(struct session *s)
 
 	penalty_clear(srv->source_failures, s->source_key, sizeof(s->source_key), now);
 	penalty_clear(srv->identity_failures, a->user, strlen(a->user), now);
+	if (s->usp != NULL) {
+		resume_commands(s, usp_authenticated);
+		return;
+	}
 	snprintf(text, sizeof(text), "Authentication as %s successful",
 	         s->caller->anonymous ? "(withheld)" : s->caller->identity);
 	reply(s, "+", text);
-	resume_commands(s);
+	resume_commands(s, NULL);
 }
 
 static void
@@ -217,17 +239,16 @@ succeed(struct session *s, const char *identity, const uint8_t *pk)
 
 /* --- token ------------------------------------------------------------------- */
 
-/* "TOKEN t": the token's identity, for its service alone. */
-static void
-token_line(struct session *s, const char *line)
+void
+auth_token(struct session *s, const char *token)
 {
 	const char *why;
 
-	if (strncmp(line, TOKEN_LINE_PREFIX, strlen(TOKEN_LINE_PREFIX)) != 0) {
-		fail(s, "line out of turn");
+	if (s->auth->method != AUTH_TOKEN || s->auth->step != STEP_WANT_USER) {
+		fail(s, "message out of turn");
 		return;
 	}
-	if (session_token_take(s, NULL, line + strlen(TOKEN_LINE_PREFIX), &why) == NULL) {
+	if (session_token_take(s, NULL, token, &why) == NULL) {
 		fail(s, why);
 		return;
 	}
@@ -258,11 +279,15 @@ pubkey_user(struct session *s, const struct auth_line *l)
 		return;
 	}
 	randombytes_buf(a->nonce, sizeof(a->nonce));
+	a->step = STEP_WANT_SIGNATURE;
+	if (s->usp != NULL) {
+		usp_send_challenge(s, a->nonce);
+		return;
+	}
 	sodium_bin2base64(nonce, sizeof(nonce), a->nonce, sizeof(a->nonce),
 	                  sodium_base64_VARIANT_ORIGINAL);
 	snprintf(text, sizeof(text), "CHALLENGE %s %s", s->id, nonce);
 	reply(s, "+", text);
-	a->step = STEP_WANT_SIGNATURE;
 }
 
 static void
@@ -324,8 +349,12 @@ pam_message(struct session *s, const struct pamconv_msg *m)
 	case PAMCONV_PROMPT_ECHO_ON:
 	case PAMCONV_INFO:
 	case PAMCONV_ERROR:
-		snprintf(text, sizeof(text), "%s %s", prefixes[m->kind], m->text);
-		reply(s, "+", text);
+		if (s->usp != NULL) {
+			usp_send_prompt(s, m->kind, m->text);
+		} else {
+			snprintf(text, sizeof(text), "%s %s", prefixes[m->kind], m->text);
+			reply(s, "+", text);
+		}
 		if (m->kind == PAMCONV_PROMPT_ECHO_OFF || m->kind == PAMCONV_PROMPT_ECHO_ON) {
 			s->auth->step = STEP_WANT_RESPONSE;
 			session_set_state(s, S_AUTH);
@@ -404,32 +433,40 @@ password_user(struct session *s, const struct auth_line *l)
 /* --- the command and its lines --------------------------------------------- */
 
 void
-auth_line(struct session *s, const char *line)
+auth_input(struct session *s, const struct auth_line *l)
 {
 	struct auth_exchange *a = s->auth;
+
+	if (l == NULL || a->method == AUTH_TOKEN)
+		fail(s, "message out of turn");
+	else if (a->step == STEP_WANT_USER && l->kind == AUTH_LINE_USER)
+		(a->method == AUTH_PUBKEY ? pubkey_user : password_user)(s, l);
+	else if (a->step == STEP_WANT_SIGNATURE && l->kind == AUTH_LINE_SIGNATURE)
+		pubkey_signature(s, l);
+	else if (a->step == STEP_WANT_RESPONSE && l->kind == AUTH_LINE_RESPONSE)
+		pam_send_answer(s, l);
+	else
+		fail(s, "message out of turn");
+}
+
+void
+auth_line(struct session *s, const char *line)
+{
 	struct auth_line l;
 	const char *why;
 
-	if (a->method == AUTH_TOKEN) {
-		token_line(s, line);
+	if (s->auth->method == AUTH_TOKEN) {
+		if (strncmp(line, TOKEN_LINE_PREFIX, strlen(TOKEN_LINE_PREFIX)) != 0)
+			fail(s, "line out of turn");
+		else
+			auth_token(s, line + strlen(TOKEN_LINE_PREFIX));
 		return;
 	}
 	if (auth_line_parse(line, &l, &why) != 0) {
 		fail(s, why);
 		return;
 	}
-	if (a->step == STEP_WANT_USER && l.kind == AUTH_LINE_USER) {
-		if (a->method == AUTH_PUBKEY)
-			pubkey_user(s, &l);
-		else
-			password_user(s, &l);
-	} else if (a->step == STEP_WANT_SIGNATURE && l.kind == AUTH_LINE_SIGNATURE) {
-		pubkey_signature(s, &l);
-	} else if (a->step == STEP_WANT_RESPONSE && l.kind == AUTH_LINE_RESPONSE) {
-		pam_send_answer(s, &l);
-	} else {
-		fail(s, "line out of turn");
-	}
+	auth_input(s, &l);
 	sodium_memzero(&l, sizeof(l));
 }
 
@@ -454,9 +491,7 @@ auth_begin(struct session *s, const struct cmd *c)
 {
 	enum auth_method offered[AUTH_METHODS_MAX];
 	char usable[LINE_MAX_BYTES], text[LINE_MAX_BYTES + 64];
-	struct auth_exchange *a;
 	size_t n, i;
-	uint64_t delay;
 
 	if (auth_methods_parse(c->args[0], offered, AUTH_METHODS_MAX, &n) != 0) {
 		session_refuse(s, "malformed method list");
@@ -475,12 +510,21 @@ auth_begin(struct session *s, const struct cmd *c)
 		reply(s, "-", text);
 		return;
 	}
+	auth_start(s, offered[i]);
+}
+
+void
+auth_start(struct session *s, enum auth_method method)
+{
+	struct auth_exchange *a;
+	uint64_t delay;
+
 	if ((a = calloc(1, sizeof(*a))) == NULL) {
 		session_close(s, "out of memory");
 		return;
 	}
 	a->s = s;
-	a->method = offered[i];
+	a->method = method;
 	uv_timer_init(s->srv->loop, &a->delay);
 	a->delay.data = a;
 	a->open_handles = 1;
@@ -493,7 +537,5 @@ auth_begin(struct session *s, const struct cmd *c)
 		delay_then(s, delay, NULL);
 		return;
 	}
-	reply(s, "+ SUCCESS", auth_method_name(a->method));
-	a->step = STEP_WANT_USER;
-	session_set_state(s, S_AUTH);
+	say_begin(s);
 }

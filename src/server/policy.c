@@ -2,6 +2,8 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -83,4 +85,13 @@ policy_load_groups(struct caller *caller)
 			continue;
 		str_copy(caller->groups[caller->ngroups++], gr->gr_name, sizeof(caller->groups[0]));
 	}
+}
+
+void
+caller_free(struct caller *c)
+{
+	if (c == NULL)
+		return;
+	sodium_memzero(c, sizeof(*c));
+	free(c);
 }

@@ -50,4 +50,7 @@ bool policy_listed(const struct service *svc, const struct caller *caller, bool 
  */
 void policy_load_groups(struct caller *caller);
 
+/* Wipes and frees a caller.  NULL is a no-op. */
+void caller_free(struct caller *c);
+
 #endif

@@ -16,6 +16,7 @@
 #include "server/server.h"
 #include "server/session.h"
 #include "server/transport.h"
+#include "server/uspsession.h"
 
 #define RELAY_HIGH_WATER (256 * 1024)
 #define RELAY_LOW_WATER  (64 * 1024)
@@ -197,7 +198,8 @@ relay_start(struct session *s, const void *header, size_t header_len)
 {
 	uv_stream_t *be = &s->backend.stream;
 
-	if (session_send(s, "+\r\n", 3) != 0 || relay_write_copy(s, be, header, header_len) != 0 ||
+	if ((s->usp != NULL ? usp_send_connect(s) : session_send(s, "+\r\n", 3)) != 0 ||
+	    relay_write_copy(s, be, header, header_len) != 0 ||
 	    relay_write_copy(s, be, s->in.data, s->in.len) != 0) {
 		session_close(s, "out of memory");
 		return;

@@ -28,6 +28,7 @@
 #include "server/sources.h"
 #include "server/tls.h"
 #include "server/transport.h"
+#include "server/uspsession.h"
 
 static const char *const state_names[] = {
         [S_COMMAND] = "command",       [S_AUTH] = "auth",   [S_AUTH_WAIT] = "auth-wait",
@@ -124,10 +125,7 @@ session_free(struct session *s)
 	srv->nending--;
 	uv_freeaddrinfo(s->candidates);
 	buf_free(&s->in);
-	if (s->caller != NULL) {
-		sodium_memzero(s->caller, sizeof(*s->caller));
-		free(s->caller);
-	}
+	caller_free(s->caller);
 	config_unref(s->cfg);
 	free(s);
 	server_session_gone(srv);
@@ -170,6 +168,7 @@ session_close(struct session *s, const char *reason)
 	                  "duration_ms", (json_int_t)(uv_now(s->srv->loop) - s->started_ms));
 	session_audit(s, "closed", extra);
 	auth_abort(s);
+	usp_session_free(s);
 	if (s->transport != NULL)
 		s->transport->free(s);
 	if (s->resolving)
@@ -269,8 +268,19 @@ void
 session_refuse(struct session *s, const char *reason)
 {
 	char line[LINE_MAX_BYTES];
-	int n = snprintf(line, sizeof(line), "- %s\r\n", reason);
+	int n;
 
+	if (s->usp != NULL) {
+		usp_refuse(s, reason, reason);
+		return;
+	}
+	n = snprintf(line, sizeof(line), "- %s\r\n", reason);
+	session_refuse_with(s, reason, line, (size_t)n);
+}
+
+void
+session_refuse_with(struct session *s, const char *reason, const char *text, size_t len)
+{
 	if (s->state == S_CLOSED || s->state == S_LINGER)
 		return;
 	if (log_ratelimit_allow(&s->srv->refusals, uv_now(s->srv->loop)))
@@ -279,7 +289,7 @@ session_refuse(struct session *s, const char *reason)
 	session_audit(s, "refused",
 	              json_pack("{s:s,s:s}", "reason", reason, "service", s->requested));
 	s->close_reason = reason;
-	finish_with(s, line, (size_t)n);
+	finish_with(s, text, len);
 }
 
 /* --- commands --------------------------------------------------------------- */
@@ -415,6 +425,13 @@ cmd_service(struct session *s, const struct cmd *c)
 		session_refuse(s, "encryption required");
 		return;
 	}
+	session_start_service(s, s->svc);
+}
+
+void
+session_start_service(struct session *s, const struct service *svc)
+{
+	s->svc = svc;
 	session_set_state(s, S_CONNECTING);
 	uv_timer_stop(&s->timer);
 	backend_start(s);
@@ -504,6 +521,18 @@ take_lines(struct session *s)
 	char line[LINE_MAX_BYTES];
 	size_t used;
 
+	/* The first byte says which dialect: '{' is USP's. */
+	if (!s->dialect_known && s->in.len > 0) {
+		s->dialect_known = true;
+		if (s->in.data[0] == '{' && usp_session_start(s) != 0) {
+			session_close(s, "out of memory");
+			return;
+		}
+	}
+	if (s->usp != NULL) {
+		usp_session_take(s);
+		return;
+	}
 	while (s->state == S_COMMAND || s->state == S_AUTH) {
 		if (uv_stream_get_write_queue_size(&s->client.stream) > REPLY_BACKLOG_MAX) {
 			session_close(s, "client does not read replies");

@@ -12,6 +12,7 @@
 
 #include "common/addr.h"
 #include "common/buf.h"
+#include "proto/usp.h"
 #include "server/config.h"
 #include "server/transport.h"
 
@@ -24,7 +25,7 @@
  * (and what a transport may hold back) is left: see early_input.
  */
 #define EARLY_DATA_MAX (64 * 1024)
-#define SESSION_IN_MAX (LINE_MAX_BYTES + EARLY_DATA_MAX + TRANSPORT_SLACK)
+#define SESSION_IN_MAX (USP_LINE_MAX + EARLY_DATA_MAX + TRANSPORT_SLACK)
 
 /* Commands a client may send before it selects a service. */
 #define COMMANDS_MAX 32
@@ -92,6 +93,8 @@ struct session {
 
 	struct caller *caller;      /* the authenticated identity, or NULL; owned */
 	struct auth_exchange *auth; /* an authentication in progress, or NULL; owned */
+	struct usp_session *usp;    /* the USP dialect's state, NULL for text; owned */
+	bool dialect_known;         /* the first byte of plaintext has said which */
 	unsigned auth_failures;
 	bool encrypted;                        /* the session is sealed or in TLS */
 	const struct transport_ops *transport; /* NULL: plain TCP; state in transport_state */
@@ -148,6 +151,15 @@ void session_abort(struct session *s, const char *reason);
 
 /* Sends "- reason" and closes gracefully, discarding what the client still sends. */
 void session_refuse(struct session *s, const char *reason);
+
+/*
+ * session_refuse with the reply already written, text[0..len): reason
+ * (static) goes to the log and the audit record.
+ */
+void session_refuse_with(struct session *s, const char *reason, const char *text, size_t len);
+
+/* The client may use svc: reach its backend (the reply comes with the relay). */
+void session_start_service(struct session *s, const struct service *svc);
 
 /* Closes gracefully after what is already queued, reading and discarding meanwhile. */
 void session_finish(struct session *s, const char *reason);

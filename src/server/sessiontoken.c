@@ -30,8 +30,10 @@ permitted(const struct session *s, const char *application, const char **why)
 	const struct service *svc = config_lookup(s->cfg, s->vhost, application);
 	enum verdict v = svc != NULL ? policy_check(svc, s->caller) : POLICY_HIDDEN;
 
+	if (v == POLICY_GRANT)
+		return svc;
 	*why = v == POLICY_HIDDEN ? "unknown service" : "not permitted";
-	return v == POLICY_GRANT ? svc : NULL;
+	return NULL;
 }
 
 int
@@ -108,44 +110,50 @@ token_caller(const struct token_claims *c, const struct service *svc)
 	return caller;
 }
 
-static void
-caller_free(struct caller *c)
+struct caller *
+session_token_check(struct session *s, const char *application, const char *token,
+                    struct token_claims *c, const char **why)
 {
-	if (c == NULL)
-		return;
-	sodium_memzero(c, sizeof(*c));
-	free(c);
+	const struct service *svc;
+	struct caller *caller = NULL;
+
+	if (tokens_open(s->srv->tokens, token, (uint64_t)time(NULL), c, why) != 0)
+		return NULL;
+	if (application != NULL && strcmp(c->app, application) != 0)
+		*why = "for another service";
+	else if (fits_session(s, c, why) != 0)
+		;
+	else if ((svc = config_lookup(s->cfg, s->vhost, c->app)) == NULL)
+		*why = "unknown service";
+	else if ((caller = token_caller(c, svc)) == NULL)
+		*why = "out of memory";
+	else if (policy_check(svc, caller) != POLICY_GRANT)
+		*why = "not permitted now";
+	else
+		return caller;
+	caller_free(caller);
+	return NULL;
+}
+
+void
+session_take_caller(struct session *s, struct caller *caller, const struct token_claims *c)
+{
+	caller_free(s->caller);
+	s->caller = caller;
+	session_audit(s, "authenticated",
+	              json_pack("{s:s,s:s,s:s,s:s}", "identity", caller->identity, "method",
+	                        "token", "amr", auth_method_name(c->amr), "jti", c->jti));
 }
 
 struct caller *
 session_token_take(struct session *s, const char *application, const char *token, const char **why)
 {
 	struct token_claims c;
-	const struct service *svc;
-	struct caller *caller = NULL;
+	struct caller *caller = session_token_check(s, application, token, &c, why);
 
-	if (tokens_open(s->srv->tokens, token, (uint64_t)time(NULL), &c, why) != 0)
-		return NULL;
-	if (application != NULL && strcmp(c.app, application) != 0)
-		*why = "for another service";
-	else if (fits_session(s, &c, why) != 0)
-		;
-	else if ((svc = config_lookup(s->cfg, s->vhost, c.app)) == NULL)
-		*why = "unknown service";
-	else if ((caller = token_caller(&c, svc)) == NULL)
-		*why = "out of memory";
-	else if (policy_check(svc, caller) != POLICY_GRANT)
-		*why = "not permitted now";
-	else {
-		caller_free(s->caller);
-		s->caller = caller;
-		session_audit(s, "authenticated",
-		              json_pack("{s:s,s:s,s:s,s:s}", "identity", caller->identity, "method",
-		                        "token", "amr", auth_method_name(c.amr), "jti", c.jti));
-		return caller;
-	}
-	caller_free(caller);
-	return NULL;
+	if (caller != NULL)
+		session_take_caller(s, caller, &c);
+	return caller;
 }
 
 /* ADDR ("-" for none) and TTL of the TOKEN command; -1 with *why. */

@@ -30,6 +30,16 @@ int session_token_issue(struct session *s, const char *application, const char *
 struct caller *session_token_take(struct session *s, const char *application, const char *token,
                                   const char **why);
 
+/*
+ * The checks of session_token_take without taking: returns a caller the
+ * caller owns, with *c the token's claims, or NULL with *why.
+ */
+struct caller *session_token_check(struct session *s, const char *application, const char *token,
+                                   struct token_claims *c, const char **why);
+
+/* Makes caller (from session_token_check, for claims c) the session's, and audits it. */
+void session_take_caller(struct session *s, struct caller *caller, const struct token_claims *c);
+
 /* The text dialect's "TOKEN SERVICE [ADDR|-] [TTL]". */
 void session_token_command(struct session *s, const struct cmd *c);
 

@@ -224,7 +224,7 @@ def test_plaintext_password_needs_explicit_permission(fived, world):
     f = fived(base_config(world).replace("allow_plaintext_password = yes", "")
               + ECHO_RESTRICTED, env=world.fived_env())
     assert exchange(f.port, b"AUTH password\r\nQUIT\r\n") == \
-        b"- no common authentication method; supported: pubkey\r\n+ bye\r\n"
+        b"- no common authentication method; supported: pubkey,token\r\n+ bye\r\n"
     r = five(world, f, "--plain", "-a", "password", "127.0.0.1", "secret", user="alice",
              password="wonderland")
     assert r.returncode == 5 and b"no common authentication method" in r.stderr

@@ -171,6 +171,7 @@ def test_final_when_the_client_ends_before_a_request(fived):
         with SealedClient(f.port, key, early=early, timeout=T) as c:
             c.close_write()
             assert c.recv_all() == b""
+    wait_for(lambda: len(f.events("closed")) == 2)
     assert [e["reason"] for e in f.events("closed")] == ["client closed before a request"] * 2
 
 

@@ -36,6 +36,16 @@ def attempts():
     yield b"guard\x00ed\r\n"
     yield b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03guarded\r\n"
     yield b"{\"message\":\"connect\",\"application\":\"guarded\"}\n"
+    # USP: a service that does not exist, a token that is not one, a vhost that does
+    # not exist, a message that is not JSON, one split by a NUL, one too deep.
+    yield b'{"message":"initialize","streams":[{"application":"nosuch"}]}\nbytes'
+    yield (b'{"message":"initialize","streams":[{"application":"guarded",'
+           b'"token":"v4.public.AAAA"}]}\nbytes')
+    yield b'{"message":"initialize","vhost":"nowhere","streams":[{"application":"guarded"}]}\nb'
+    yield b'{"message":"initialize","streams":[{"application":"guarded"}\nbytes'
+    yield b'{"message":"initialize",\x00"streams":[{"application":"guarded"}]}\nbytes'
+    yield b'{"message":"initialize","streams":[{"application":"guarded","x":[[[1]]]}]}\nb'
+    yield b'{"message":"initialize","streams":[{"application":"guarded"}]' + b" " * 70000
     yield b"g" * 513 + b"\r\nguarded\r\n"
     yield b"guarded" + b" " * 600 + b"\r\n"
     yield b"HOST nowhere\r\nguarded\r\nbytes"
@@ -60,7 +70,7 @@ def test_refused_and_malformed_requests_deliver_nothing(fived, sentinel):
             c.sendall(data)
             reply = recv_all(c)
         assert reply == b"" or reply.startswith(b"-") or reply.startswith(b"+ ") \
-            or b"\r\n" in reply, (data[:40], reply)
+            or b"\r\n" in reply or reply.startswith(b'{"message":"error"'), (data[:40], reply)
         assert not reply.startswith(b"+\r\n"), (data[:40], reply)
     assert s.connections == 0 and s.bytes == 0
 
