@@ -39,6 +39,7 @@ struct seal {
 	struct record_sender tx;
 	struct record_receiver rx;
 	bool tx_ready;
+	uint64_t sent;   /* plaintext sealed so far, for the size of records */
 	bool final_seen; /* the client ended its stream properly */
 };
 
@@ -456,28 +457,47 @@ seal_eof(struct session *s)
 	return z->step == STEP_OPEN && z->final_seen ? 0 : -1;
 }
 
+/* The next record's plaintext, of len bytes left. */
+static size_t
+next_piece(uint64_t sent, size_t len)
+{
+	size_t max = transport_record_limit(sent, RECORD_PLAINTEXT_MAX);
+
+	return len < max ? len : max;
+}
+
+/* The bytes len plaintext bytes take in records, from sent on. */
+static size_t
+sealed_size(uint64_t sent, size_t len)
+{
+	size_t size = 0, piece;
+
+	for (; len > 0; len -= piece, sent += piece) {
+		piece = next_piece(sent, len);
+		size += piece + RECORD_LEN_PREFIX + RECORD_OVERHEAD;
+	}
+	return size;
+}
+
 static int
 seal_output(struct session *s, struct relay_dir *dir, const uint8_t *pt, size_t len)
 {
 	struct seal *z = seal_of(s);
-	size_t records = (len + RECORD_PLAINTEXT_MAX - 1) / RECORD_PLAINTEXT_MAX;
-	size_t size = len + records * (RECORD_LEN_PREFIX + RECORD_OVERHEAD), used = 0, n, piece;
+	size_t size = sealed_size(z->sent, len), used = 0, n, piece;
 	struct chunk *c;
 
 	if (!z->tx_ready || len == 0)
 		return z->tx_ready ? 0 : -1;
 	if ((c = malloc(sizeof(*c) + size)) == NULL)
 		return -1;
-	while (len > 0) {
-		piece = len < RECORD_PLAINTEXT_MAX ? len : RECORD_PLAINTEXT_MAX;
+	for (; len > 0; pt += piece, len -= piece, z->sent += piece) {
+		piece = next_piece(z->sent, len);
 		if (record_seal(&z->tx, pt, piece, false, (uint8_t *)c->data + used, size - used,
 		                &n) != 0) {
 			free(c);
 			return -1;
 		}
 		used += n;
-		pt += piece;
-		len -= piece;
 	}
 	return relay_client_write(s, dir, c, used);
 }

@@ -68,6 +68,7 @@ struct tls {
 	bool final_seen; /* the client's close_notify */
 	bool shut;       /* ours is sent */
 	bool pending;    /* counted in the governor's handshakes in progress */
+	uint64_t sent;   /* plaintext written so far, for the size of records */
 	/* Why the session ends, for its audit record; lives until session_close. */
 	char why[REASON_MAX];
 };
@@ -620,16 +621,19 @@ static int
 tls_output(struct session *s, struct relay_dir *dir, const uint8_t *pt, size_t len)
 {
 	struct tls *t = tls_of(s);
-	size_t n;
+	size_t n, piece;
 
 	if (!t->open || t->shut)
 		return -1;
-	if (len == 0)
-		return 0;
 	ERR_clear_error();
-	if (SSL_write_ex(t->ssl, pt, len, &n) != 1 || n != len) {
-		ERR_clear_error();
-		return -1;
+	/* Each write is one record or more: small ones first (transport.h). */
+	for (; len > 0; pt += piece, len -= piece, t->sent += piece) {
+		piece = transport_record_limit(t->sent, len);
+		piece = piece < len ? piece : len;
+		if (SSL_write_ex(t->ssl, pt, piece, &n) != 1 || n != piece) {
+			ERR_clear_error();
+			return -1;
+		}
 	}
 	return flush_out(s, t, dir);
 }

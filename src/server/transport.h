@@ -16,6 +16,24 @@ struct relay_dir;
 /* What a transport may hold back of decrypted input at most (one record). */
 #define TRANSPORT_SLACK (17 * 1024)
 
+/*
+ * The first TRANSPORT_SMALL_BYTES of a stream go in records one TCP
+ * segment can carry: the client opens a record only once all of it has
+ * arrived, and TCP's first round trips carry about ten segments (RFC
+ * 6928), so one large first record would hold the first byte back a round
+ * trip or more.  Later records are as large as the transport allows.
+ */
+#define TRANSPORT_SMALL_RECORD 1360
+#define TRANSPORT_SMALL_BYTES  (64 * 1024)
+
+/* How much plaintext the next record may carry, after sent bytes, at most max. */
+static inline size_t
+transport_record_limit(uint64_t sent, size_t max)
+{
+	return sent < TRANSPORT_SMALL_BYTES && TRANSPORT_SMALL_RECORD < max ? TRANSPORT_SMALL_RECORD
+	                                                                    : max;
+}
+
 struct transport_ops {
 	const char *name; /* "sealed", "tls" */
 	/* Raw bytes from the client.  Returns 0, or -1 when the session must end. */

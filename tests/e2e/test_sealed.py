@@ -553,7 +553,9 @@ def test_five_reports_a_truncated_stream(fived):
                      input=b"a" * 3000)
     finally:
         relay.close()
-    assert r.returncode == 6 and r.stdout == b""
+    # Records that arrived whole are the service's (fived's first records are small);
+    # the rest is reported missing, not taken for the end of the output.
+    assert r.returncode == 6 and len(r.stdout) < 2000 and r.stdout == b"a" * len(r.stdout)
     assert r.stderr == b"five: 127.0.0.1 echo: protocol: the session was cut short\n"
 
 
