@@ -486,6 +486,7 @@ listen = tcp:{ip}:{port}
 audit_log = none
 max_connections = 100000
 max_per_source = 100000
+handshakes_per_source = 1000000
 {extra}
 [service:bench]
 backend = tcp:127.0.0.1:{backend}
@@ -532,7 +533,6 @@ def sys_fived_notrim(ctx):
 
 SEALED_EXTRA = """key_file = {state}/fived-sealed.key
 authorized_clients = {state}/authorized_clients
-handshakes_per_source = 1000000
 {cookie}"""
 
 SEALED_SERVICE = "\nauth = required\n"
