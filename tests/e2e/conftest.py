@@ -217,6 +217,25 @@ def connect(port, host="127.0.0.1", timeout=5):
     return s
 
 
+def connect_from(port, source):
+    """A connection to fived on 127.0.0.1 from another loopback address."""
+    c = socket.socket()
+    c.bind((source, 0))
+    c.settimeout(10 * SLOW)
+    c.connect(("127.0.0.1", port))
+    return c
+
+
+@pytest.fixture
+def world(tmp_path):
+    """Users, keys and authorized_keys files for authentication tests (world.py)."""
+    from world import World
+    root = tmp_path / "world"
+    root.mkdir()
+    os.chmod(root, 0o755)
+    return World(root)
+
+
 def recv_all(s, limit=1 << 24):
     out = bytearray()
     while len(out) < limit:

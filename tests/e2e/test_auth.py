@@ -8,24 +8,15 @@ import time
 
 import pytest
 
-from conftest import (FIVE, SANITIZED, SLOW, connect, exchange, recv_all, recv_line, run_five,
-                      wait_for)
+from conftest import (FIVE, SANITIZED, SLOW, connect, connect_from, exchange, recv_all, recv_line,
+                      run_five, wait_for)
 from fivewire import (load_key, new_key, parse_challenge, parse_proxy_v2, signature_line,
                       signed_data, user_line)
-from world import World
 
 
 # pam_wrapper loads libpam with RTLD_DEEPBIND, which AddressSanitizer's runtime refuses: the
 # PAM conversation is tested in the plain build only.
 needs_pam_wrapper = pytest.mark.skipif(SANITIZED, reason="pam_wrapper cannot run under ASan")
-
-
-@pytest.fixture
-def world(tmp_path):
-    root = tmp_path / "world"
-    root.mkdir()
-    os.chmod(root, 0o755)
-    return World(root)
 
 
 def base_config(world, extra_server="", services=""):
@@ -333,14 +324,6 @@ def test_sentinel_sees_nothing_from_unauthenticated_attempts(fived, world, senti
 
 
 # --- failure counters ---------------------------------------------------------
-
-
-def connect_from(port, source):
-    c = socket.socket()
-    c.bind((source, 0))
-    c.settimeout(10 * SLOW)
-    c.connect(("127.0.0.1", port))
-    return c
 
 
 def failed_attempt(f, source, user):

@@ -22,7 +22,6 @@ from sealwire import (COOKIE, IK, REJECT, RESPONSE, XX, AuthFailure, CipherState
                       exchange_raw, fix_mac1, initiation_bytes, keypair, leading_zero_bits,
                       open_handshake, pow_hash, public_of, read_server_message, solve_pow,
                       tai64n)
-from world import World
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VECTORS = os.path.join(HERE, "../../../shared/vectors/noise_25519_ChaChaPoly_BLAKE2b.json")
@@ -877,14 +876,6 @@ def test_openssh_through_a_sealed_proxycommand(fived, tmp_path, process):
 
 
 # --- channel binding ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def world(tmp_path):
-    root = tmp_path / "world"
-    root.mkdir()
-    os.chmod(root, 0o755)
-    return World(root)
 
 
 def challenge(c):

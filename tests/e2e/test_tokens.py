@@ -10,17 +10,8 @@ import time
 
 import pytest
 
-from conftest import FIVED, SLOW, connect, recv_all, recv_line, wait_for
+from conftest import FIVED, SLOW, connect, connect_from, recv_all, recv_line, wait_for
 from fivewire import load_key, parse_challenge, signature_line, signed_data, user_line
-from world import World
-
-
-@pytest.fixture
-def world(tmp_path):
-    root = tmp_path / "world"
-    root.mkdir()
-    os.chmod(root, 0o755)
-    return World(root)
 
 
 def config(world, services, extra=""):
@@ -34,14 +25,6 @@ def services(sentinel_port):
             "[service:other]\nbackend = builtin:echo\nauth = required\nencryption = optional\n"
             "[service:ballot]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
             "encryption = optional\nidentity = withhold\n" % (sentinel_port, sentinel_port))
-
-
-def connect_from(port, source):
-    c = socket.socket()
-    c.bind((source, 0))
-    c.settimeout(10 * SLOW)
-    c.connect(("127.0.0.1", port))
-    return c
 
 
 def authenticated(f, world, source="127.0.0.1"):
