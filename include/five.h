@@ -82,6 +82,18 @@ struct five_options {
 	int trust_on_first_use;       /* sealed: pin the key of a server met the first time */
 	const char *tls_certificate;  /* TLS: a client certificate to present (PEM); NULL: none */
 	const char *tls_key; /* TLS: its key (PEM, unencrypted); NULL: in tls_certificate */
+	/*
+	 * A token (docs/PROTOCOL.md section 9), from five_issue_token or
+	 * handed over by whoever obtained one: five_connect and
+	 * five_connect_early (and five_request) ask for the service as
+	 * "SERVICE TOKEN", reaching it as the token's identity without
+	 * authenticating.  Printable characters of a token only
+	 * ([A-Za-z0-9_.-]), and short enough for the request line
+	 * (FIVE_LINE_MAX with the service's name), else FIVE_ERR_USAGE.  A
+	 * token replaces authentication: auth must then be NULL.  NULL: none.
+	 * Appended last, as every new member is: the offsets above never move.
+	 */
+	const char *token;
 };
 
 /* How a session is carried. */
@@ -133,6 +145,26 @@ int five_authenticate(int fd, const struct five_options *opts, struct five_error
  * otherwise (FIVE_ERR_REFUSED with fived's reason in err->message).
  */
 int five_await(int fd, const struct five_options *opts, struct five_error *err);
+
+/* Room for any token five_issue_token returns, with its NUL. */
+#define FIVE_TOKEN_SIZE 2048
+
+/*
+ * Authenticates to fived on host as opts->auth says (it must not be NULL)
+ * and asks for a token for service (docs/PROTOCOL.md section 9.2): bound
+ * to bind, a client address or prefix ("192.0.2.7", "2001:db8::/48"), so
+ * that only a connection from there can use it (NULL: any address);
+ * living ttl_s seconds (0: the server's token_ttl).  The token is for
+ * opts->vhost when it is set.  Writes the token, NUL-terminated, into
+ * token[0..size) (FIVE_TOKEN_SIZE is enough) and returns 0; or returns -1
+ * with err filled: FIVE_ERR_REFUSED with fived's reason ("not
+ * permitted", "invalid address", "invalid lifetime", ...) or the
+ * authentication's, FIVE_ERR_USAGE for invalid arguments or a token
+ * longer than size, the other steps as for five_connect.
+ */
+int five_issue_token(const char *host, const char *service, const char *bind, unsigned long ttl_s,
+                     const struct five_options *opts, char *token, size_t size,
+                     struct five_error *err);
 
 /*
  * The services host shows to this client.  On success returns 0 and sets

@@ -112,22 +112,41 @@ five_request(int fd, const char *service, const struct five_options *opts, const
 	return r;
 }
 
+/* "SERVICE" or "SERVICE TOKEN", with its CRLF, into line[0..LINE_MAX_BYTES). */
+static int
+service_line(const char *service, const char *token, char line[LINE_MAX_BYTES],
+             struct five_error *err)
+{
+	if (!name_valid(service))
+		return five_fail(err, FIVE_ERR_USAGE, "invalid service name \"%.64s\"", service);
+	if (token == NULL)
+		return snprintf(line, LINE_MAX_BYTES, "%s\r\n", service);
+	/* The line holds the name (at most NAME_MAX_LEN), a space, the token and CRLF. */
+	if (five_token_check(token, LINE_MAX_BYTES - strlen(service) - 3, err) != 0)
+		return -1;
+	return snprintf(line, LINE_MAX_BYTES, "%s %s\r\n", service, token);
+}
+
 int
 five_request_text(const char *service, const struct five_options *opts, const void *early,
                   size_t len, uint8_t **out, size_t *out_len, struct five_error *err)
 {
-	char lines[2 * LINE_MAX_BYTES];
+	char lines[2 * LINE_MAX_BYTES], request[LINE_MAX_BYTES];
+	const char *token = opts != NULL ? opts->token : NULL;
 	uint8_t *msg;
 	int n;
 
-	if (!name_valid(service))
-		return five_fail(err, FIVE_ERR_USAGE, "invalid service name \"%.64s\"", service);
+	if (token != NULL && opts->auth != NULL)
+		return five_fail(err, FIVE_ERR_USAGE,
+		                 "a token replaces authentication: not both at once");
+	if (service_line(service, token, request, err) < 0)
+		return -1;
 	if (opts != NULL && opts->vhost != NULL) {
 		if (!vhost_name_valid(opts->vhost))
 			return five_fail(err, FIVE_ERR_USAGE, "invalid vhost name");
-		n = snprintf(lines, sizeof(lines), "HOST %s\r\n%s\r\n", opts->vhost, service);
+		n = snprintf(lines, sizeof(lines), "HOST %s\r\n%s", opts->vhost, request);
 	} else {
-		n = snprintf(lines, sizeof(lines), "%s\r\n", service);
+		n = snprintf(lines, sizeof(lines), "%s", request);
 	}
 	if ((msg = malloc((size_t)n + len)) == NULL)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");

@@ -146,12 +146,30 @@ int five_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_
 int five_send_all(int fd, const void *data, size_t len, struct five_error *err);
 
 /*
- * The request for service (HOST first when opts->vhost), followed by
- * early, in a buffer the caller frees (*out, *out_len bytes).  Returns 0
- * or -1.
+ * The request for service (HOST first when opts->vhost; "SERVICE TOKEN"
+ * when opts->token), followed by early, in a buffer the caller frees
+ * (*out, *out_len bytes).  Returns 0 or -1 (FIVE_ERR_USAGE for an invalid
+ * name or token, or a token with opts->auth).
  */
 int five_request_text(const char *service, const struct five_options *opts, const void *early,
                       size_t len, uint8_t **out, size_t *out_len, struct five_error *err);
+
+/*
+ * Checks a token before it goes on the wire: 1 to max characters, each one
+ * a token may hold ([A-Za-z0-9_.-]), so that it can neither end nor split
+ * a line or a JSON string.  Returns 0, or -1 with err filled
+ * (FIVE_ERR_USAGE).
+ */
+int five_token_check(const char *token, size_t max, struct five_error *err);
+
+/*
+ * five_issue_token, also telling the user's note of five_conn_open (a
+ * server key pinned on first contact) in note[0..note_size) when note is
+ * not NULL.
+ */
+int five_token_fetch(const char *host, const char *service, const char *bind, unsigned long ttl_s,
+                     const struct five_options *opts, char *token, size_t size, char *note,
+                     size_t note_size, struct five_error *err);
 
 /*
  * Authentication whose last step travels with the request: for pubkey,

@@ -4,6 +4,7 @@
  * Usage: libfive_client HOST PORT SERVICE MESSAGE [VHOST]
  * LIBFIVE_TRANSPORT: "plain", "tofu" (sealed, pinning a new server's key),
  * or the server's key; unset, sealed with known_hosts only.
+ * LIBFIVE_TOKEN: a token to ask for the service with (five_options.token).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ main(int argc, char **argv)
 		return 2;
 	o.port = argv[2];
 	o.vhost = argc > 5 ? argv[5] : NULL;
+	o.token = getenv("LIBFIVE_TOKEN");
 	if ((mode = getenv("LIBFIVE_TRANSPORT")) != NULL && strcmp(mode, "plain") == 0)
 		o.transport = FIVE_PLAIN;
 	else if (mode != NULL && strcmp(mode, "tofu") == 0)

@@ -39,6 +39,9 @@ usage(FILE *out)
 	        "                                            forward local connections\n"
 	        "       five [options] list HOST             list the services HOST shows\n"
 	        "       five [options] id HOST               print the key to authorize on HOST\n"
+	        "       five [options] token HOST SERVICE [--bind ADDR] [--ttl SECONDS]\n"
+	        "                                            authenticate, print a token for "
+	        "SERVICE\n"
 	        "\n"
 	        "  HOST may be KEY@HOST: the server's key, instead of known_hosts\n"
 	        "  --plain     plain TCPMUX, unencrypted (default: the sealed handshake)\n"
@@ -56,6 +59,10 @@ usage(FILE *out)
 	        "  -i FILE     OpenSSH Ed25519 key for pubkey (default: ssh-agent, then\n"
 	        "              ~/.ssh/id_ed25519)\n"
 	        "  -l USER     the user to authenticate as (default: the login name)\n"
+	        "  --token T   use the service with token T instead of authenticating\n"
+	        "              (default: $FIVE_TOKEN, unless -a, -i or -l)\n"
+	        "  --bind ADDR five token: only a client at ADDR (address or prefix) may use it\n"
+	        "  --ttl SECONDS  five token: its lifetime (default: the server's)\n"
 	        "  -4, -6      IPv4 or IPv6 only\n"
 	        "  -V          print the version\n");
 }
@@ -145,7 +152,16 @@ parse_timeout(const char *s, int *ms)
 	return 0;
 }
 
-enum { OPT_PLAIN = 256, OPT_KEY, OPT_TLS, OPT_TLS_CERT, OPT_TLS_KEY };
+/* Read when --token is not given, for a service request without authentication options. */
+#define TOKEN_ENV "FIVE_TOKEN"
+
+/* The longest --ttl: fived's own limit on a token's lifetime is a year. */
+#define TTL_MAX_MS (366ULL * 24 * 3600 * 1000)
+
+/* take_option's answer when parsing goes on; anything else is an exit code. */
+#define GO_ON (-1)
+
+enum { OPT_PLAIN = 256, OPT_KEY, OPT_TLS, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TOKEN, OPT_BIND, OPT_TTL };
 
 static const struct option long_options[] = {
         {"plain", no_argument, NULL, OPT_PLAIN},
@@ -153,117 +169,230 @@ static const struct option long_options[] = {
         {"tls", no_argument, NULL, OPT_TLS},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"token", required_argument, NULL, OPT_TOKEN},
+        {"bind", required_argument, NULL, OPT_BIND},
+        {"ttl", required_argument, NULL, OPT_TTL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
 };
 
+/* Everything the command line says. */
+struct cli_args {
+	struct cli_request req;
+	struct five_auth auth;
+	const char *forward;  /* -L */
+	const char *bind;     /* five token --bind */
+	unsigned long ttl_s;  /* five token --ttl; 0: the server's */
+	bool token_only_opts; /* --bind or --ttl given */
+};
+
+static int
+parse_ttl(const char *s, unsigned long *ttl_s)
+{
+	uint64_t ms;
+
+	if (parse_duration_ms(s, TTL_MAX_MS, &ms) != 0 || ms == 0 || ms % 1000 != 0)
+		return -1;
+	*ttl_s = (unsigned long)(ms / 1000);
+	return 0;
+}
+
+/* One option.  Returns GO_ON, or the exit code when five has nothing more to do. */
+static int
+take_option(int c, const char *arg, struct cli_args *a)
+{
+	struct five_options *o = &a->req.opts;
+
+	switch (c) {
+	case OPT_PLAIN:
+		o->transport = FIVE_PLAIN;
+		break;
+	case OPT_KEY:
+		o->server_key = arg;
+		break;
+	case OPT_TLS:
+		o->transport = FIVE_TLS;
+		break;
+	case OPT_TLS_CERT:
+		o->tls_certificate = arg;
+		break;
+	case OPT_TLS_KEY:
+		o->tls_key = arg;
+		break;
+	case OPT_TOKEN:
+		o->token = arg;
+		break;
+	case OPT_BIND:
+		a->bind = arg;
+		a->token_only_opts = true;
+		break;
+	case OPT_TTL:
+		if (parse_ttl(arg, &a->ttl_s) != 0) {
+			fprintf(stderr, "five: --ttl: expected seconds (or 30m, 12h)\n");
+			return EXIT_USAGE;
+		}
+		a->token_only_opts = true;
+		break;
+	case 'p':
+		o->port = arg;
+		break;
+	case 'H':
+		o->vhost = arg;
+		break;
+	case 'L':
+		a->forward = arg;
+		break;
+	case 't':
+		if (parse_timeout(arg, &o->timeout_ms) != 0) {
+			fprintf(stderr, "five: -t: expected seconds (or 500ms, 2m)\n");
+			return EXIT_USAGE;
+		}
+		break;
+	case 'w':
+		a->req.wait_for_grant = true;
+		break;
+	case 'a':
+		a->auth.methods = arg;
+		o->auth = &a->auth;
+		break;
+	case 'i':
+		a->auth.key_file = arg;
+		o->auth = &a->auth;
+		break;
+	case 'l':
+		a->auth.user = arg;
+		o->auth = &a->auth;
+		break;
+	case '4':
+		o->family = AF_INET;
+		break;
+	case '6':
+		o->family = AF_INET6;
+		break;
+	case 'V':
+		printf("five %s\n", FIVE_VERSION);
+		return EXIT_OK;
+	case 'h':
+		usage(stdout);
+		return EXIT_OK;
+	default:
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return GO_ON;
+}
+
+static int
+usage_error(const char *message)
+{
+	fprintf(stderr, "five: %s\n", message);
+	return EXIT_USAGE;
+}
+
+/*
+ * Options that go together, for the command argv names.  A token from the
+ * environment serves a service request that asks for no authentication:
+ * options on the command line say more than a variable set for a shell.
+ */
+static int
+check_options(struct cli_args *a, bool token_cmd, bool service_request)
+{
+	struct five_options *o = &a->req.opts;
+	const char *env;
+
+	if ((o->tls_certificate != NULL || o->tls_key != NULL) &&
+	    (o->transport != FIVE_TLS || o->tls_certificate == NULL))
+		return usage_error("--tls-cert and --tls-key go with --tls (and the key with a "
+		                   "certificate)");
+	if (a->token_only_opts && !token_cmd)
+		return usage_error("--bind and --ttl go with five token");
+	if (o->token != NULL && !service_request)
+		return usage_error("--token goes with a service request, not with list, id or "
+		                   "token");
+	if (o->token != NULL && o->auth != NULL)
+		return usage_error("--token replaces authentication: not with -a, -i or -l");
+	env = getenv(TOKEN_ENV);
+	if (service_request && o->token == NULL && o->auth == NULL && env != NULL && env[0] != '\0')
+		o->token = env;
+	/* A token is issued to an identity: five token always authenticates. */
+	if (token_cmd && o->auth == NULL)
+		o->auth = &a->auth;
+	if (o->auth != NULL && a->auth.methods == NULL)
+		a->auth.methods = a->auth.key_file != NULL ? "pubkey" : "pubkey,password";
+	return GO_ON;
+}
+
+static int
+cmd_token(const char *host, const char *service, const struct cli_args *a)
+{
+	struct five_error err;
+	char token[FIVE_TOKEN_SIZE], note[FIVE_LINE_MAX] = "", what[600];
+	int r;
+
+	r = five_token_fetch(host, service, a->bind, a->ttl_s, &a->req.opts, token, sizeof(token),
+	                     note, sizeof(note), &err);
+	if (note[0] != '\0')
+		fprintf(stderr, "five: %s\n", note);
+	if (r != 0) {
+		snprintf(what, sizeof(what), "%s %s", host, service);
+		return fail(what, &err);
+	}
+	printf("%s\n", token);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
+}
+
+/* The request itself: HOST SERVICE, relayed or forwarded. */
+static int
+cmd_request(struct cli_args *a)
+{
+	struct five_error err = {.step = FIVE_OK};
+	char what[600];
+
+	snprintf(what, sizeof(what), "%s %s", a->req.host, a->req.service);
+	if (a->forward != NULL) {
+		cli_forward(a->forward, &a->req, &err);
+		return fail(what, &err);
+	}
+	if (cli_session(&a->req, STDIN_FILENO, STDOUT_FILENO, false, &err) != 0)
+		return fail(what, &err);
+	return EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
-	struct cli_request req = {0};
-	struct five_options *o = &req.opts;
-	struct five_auth auth = {0};
-	struct five_error err = {.step = FIVE_OK};
-	const char *forward = NULL;
-	char what[600];
-	int c;
+	struct cli_args a = {0};
+	struct five_options *o = &a.req.opts;
+	bool list, id, token_cmd;
+	int c, r;
 
 	o->trust_on_first_use = 1;
-	while ((c = getopt_long(argc, argv, "p:H:L:t:wa:i:l:46Vh", long_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_PLAIN:
-			o->transport = FIVE_PLAIN;
-			break;
-		case OPT_KEY:
-			o->server_key = optarg;
-			break;
-		case OPT_TLS:
-			o->transport = FIVE_TLS;
-			break;
-		case OPT_TLS_CERT:
-			o->tls_certificate = optarg;
-			break;
-		case OPT_TLS_KEY:
-			o->tls_key = optarg;
-			break;
-		case 'p':
-			o->port = optarg;
-			break;
-		case 'H':
-			o->vhost = optarg;
-			break;
-		case 'L':
-			forward = optarg;
-			break;
-		case 't':
-			if (parse_timeout(optarg, &o->timeout_ms) != 0) {
-				fprintf(stderr, "five: -t: expected seconds (or 500ms, 2m)\n");
-				return EXIT_USAGE;
-			}
-			break;
-		case 'w':
-			req.wait_for_grant = true;
-			break;
-		case 'a':
-			auth.methods = optarg;
-			o->auth = &auth;
-			break;
-		case 'i':
-			auth.key_file = optarg;
-			o->auth = &auth;
-			break;
-		case 'l':
-			auth.user = optarg;
-			o->auth = &auth;
-			break;
-		case '4':
-			o->family = AF_INET;
-			break;
-		case '6':
-			o->family = AF_INET6;
-			break;
-		case 'V':
-			printf("five %s\n", FIVE_VERSION);
-			return EXIT_OK;
-		case 'h':
-			usage(stdout);
-			return EXIT_OK;
-		default:
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
+	while ((c = getopt_long(argc, argv, "p:H:L:t:wa:i:l:46Vh", long_options, NULL)) != -1)
+		if ((r = take_option(c, optarg, &a)) != GO_ON)
+			return r;
 	argc -= optind;
 	argv += optind;
-	if ((o->tls_certificate != NULL || o->tls_key != NULL) &&
-	    (o->transport != FIVE_TLS || o->tls_certificate == NULL)) {
-		fprintf(stderr, "five: --tls-cert and --tls-key go with --tls (and the key with a "
-		                "certificate)\n");
+	list = argc == 2 && a.forward == NULL && strcmp(argv[0], "list") == 0;
+	id = argc == 2 && a.forward == NULL && strcmp(argv[0], "id") == 0;
+	token_cmd = argc == 3 && a.forward == NULL && strcmp(argv[0], "token") == 0;
+	if (!list && !id && !token_cmd && argc != 2) {
+		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (o->auth != NULL && auth.methods == NULL)
-		auth.methods = auth.key_file != NULL ? "pubkey" : "pubkey,password";
+	if ((r = check_options(&a, token_cmd, !list && !id && !token_cmd)) != GO_ON)
+		return r;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "five: libsodium cannot start\n");
 		return EXIT_LOCAL;
 	}
-	if (argc == 2 && forward == NULL && strcmp(argv[0], "list") == 0)
+	if (list)
 		return cmd_list(split_host(argv[1], o), o);
-	if (argc == 2 && forward == NULL && strcmp(argv[0], "id") == 0)
+	if (id)
 		return cmd_id(split_host(argv[1], o), o);
-	if (argc != 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	req.host = split_host(argv[0], o);
-	req.service = argv[1];
-	snprintf(what, sizeof(what), "%s %s", req.host, req.service);
-	if (forward != NULL) {
-		cli_forward(forward, &req, &err);
-		return fail(what, &err);
-	}
-	if (cli_session(&req, STDIN_FILENO, STDOUT_FILENO, false, &err) != 0)
-		return fail(what, &err);
-	return EXIT_OK;
+	if (token_cmd)
+		return cmd_token(split_host(argv[1], o), argv[2], &a);
+	a.req.host = split_host(argv[0], o);
+	a.req.service = argv[1];
+	return cmd_request(&a);
 }
