@@ -1,0 +1,205 @@
+"""Tokens from the five command and libfive (docs/PROTOCOL.md section 9): five token
+obtains one after authenticating, five --token and FIVE_TOKEN use one instead of
+authenticating."""
+
+import base64
+import datetime
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from conftest import (FIVE, HELPERS, SANITIZED, SLOW, connect, connect_from, free_port,
+                      recv_all, run_five, wait_for, wait_port)
+
+# pam_wrapper loads libpam with RTLD_DEEPBIND, which AddressSanitizer's runtime refuses.
+needs_pam_wrapper = pytest.mark.skipif(SANITIZED, reason="pam_wrapper cannot run under ASan")
+
+
+def start(fived, world, backend="builtin:echo", extra=""):
+    """fived where alice's key is authorized, with an echo service that requires it."""
+    keys = world.global_keys(['principals="alice" ' + world.public("alice")])
+    return fived("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = @AUDIT@\n"
+                 "authorized_keys = %s\nrequest_timeout = 5\n%s\n"
+                 "[service:echo]\nbackend = %s\nauth = required\nencryption = optional\n"
+                 "[service:open]\nbackend = builtin:echo\n" % (keys, extra, backend),
+                 env=world.fived_env())
+
+
+def five(world, f, *args, key=None, env=None, input=b""):
+    argv = ["-p", str(f.port)]
+    if key is not None:
+        argv += ["-l", "alice", "-i", str(world.keys[key])]
+    return run_five(*argv, *args, input=input, env=env or world.client_env())
+
+
+def issue(world, f, *args, key="alice", env=None):
+    """five token, as alice with her key; returns the token it printed."""
+    r = five(world, f, *args, "token", "127.0.0.1", "echo", key=key, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith(b"\n") and r.stdout.count(b"\n") == 1, r.stdout
+    return r.stdout.decode().strip()
+
+
+def claims(token):
+    """The message of a v4.public token: the claims anyone may read."""
+    body = token.split(".")[2]
+    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    return json.loads(raw[:-64])
+
+
+def lifetime(token):
+    c = claims(token)
+    stamp = lambda s: datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
+    return (stamp(c["exp"]) - stamp(c["iat"])).total_seconds()
+
+
+def test_token_then_use(fived, world, sentinel):
+    s = sentinel("echo")
+    f = start(fived, world, "tcp:127.0.0.1:%d" % s.port)
+    r = five(world, f, "token", "127.0.0.1", "echo", key="alice")
+    assert r.returncode == 0, r.stderr
+    # The first contact pins the server's key, and says so.
+    assert r.stderr.startswith(b"five: new host 127.0.0.1:%d, key SHA256:" % f.port)
+    token = r.stdout.decode().strip()
+    c = claims(token)
+    assert (c["app"], c["sub"], c["amr"]) == ("echo", "alice", "pubkey") and "addr" not in c
+    r = five(world, f, "--token", token, "127.0.0.1", "echo", input=b"round trip")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"round trip", b"")
+    wait_for(lambda: s.received == [b"round trip"], what="the echo backend")
+    used = [e for e in f.events("authenticated") if e["method"] == "token"]
+    assert [(e["identity"], e["jti"]) for e in used] == [("alice", c["jti"])]
+    assert f.events("granted")[-1]["identity"] == "alice"
+
+
+def test_token_over_plain_and_through_libfive(fived, world):
+    f = start(fived, world)
+    token = issue(world, f, "--plain")
+    r = five(world, f, "--plain", "--token", token, "127.0.0.1", "echo", input=b"plain")
+    assert (r.returncode, r.stdout) == (0, b"plain"), r.stderr
+    env = dict(os.environ, LIBFIVE_TRANSPORT="plain", LIBFIVE_TOKEN=token)
+    out = subprocess.run([os.path.join(HELPERS, "libfive_client"), "127.0.0.1", str(f.port),
+                          "echo", "via libfive"], capture_output=True, timeout=10 * SLOW,
+                         env=env).stdout
+    assert out == b"via libfive"
+    env["LIBFIVE_TOKEN"] = token[:-4] + "AAAA"
+    out = subprocess.run([os.path.join(HELPERS, "libfive_client"), "127.0.0.1", str(f.port),
+                          "echo", "x"], capture_output=True, timeout=10 * SLOW, env=env).stdout
+    assert out == b"error refused: invalid token\n"
+
+
+def test_five_token_environment(fived, world):
+    f = start(fived, world)
+    token = issue(world, f)
+    env = dict(world.client_env(), FIVE_TOKEN=token)
+    r = five(world, f, "127.0.0.1", "echo", env=env, input=b"from the environment")
+    assert (r.returncode, r.stdout) == (0, b"from the environment"), r.stderr
+    # --token says more than the environment.
+    env["FIVE_TOKEN"] = "v4.public.not-this-one"
+    r = five(world, f, "--token", token, "127.0.0.1", "echo", env=env, input=b"option")
+    assert (r.returncode, r.stdout) == (0, b"option"), r.stderr
+    # Authentication asked for on the command line leaves the environment's token aside.
+    r = five(world, f, "127.0.0.1", "echo", key="alice", env=env, input=b"by key")
+    assert (r.returncode, r.stdout) == (0, b"by key"), r.stderr
+    assert f.events("authenticated")[-1]["method"] == "pubkey"
+    # An empty variable is no token: the service stays invisible.
+    env["FIVE_TOKEN"] = ""
+    r = five(world, f, "127.0.0.1", "echo", env=env, input=b"x")
+    assert r.returncode == 5 and r.stderr == b"five: 127.0.0.1 echo: refused: unknown service\n"
+    # The variable serves service requests only: five list ignores it.
+    env["FIVE_TOKEN"] = token
+    r = five(world, f, "list", "127.0.0.1", env=env)
+    assert (r.returncode, r.stdout) == (0, b"open\n"), r.stderr
+
+
+def test_five_token_in_a_forwarder(fived, world, process, tmp_path):
+    f = start(fived, world)
+    token = issue(world, f)
+    port = free_port()
+    process([FIVE, "-p", str(f.port), "--token", token, "-L", str(port), "127.0.0.1", "echo"],
+            env=world.client_env())
+    wait_port(port)
+    for data in (b"first", b"second"):
+        with connect(port) as c:
+            c.sendall(data)
+            c.shutdown(socket.SHUT_WR)
+            assert recv_all(c) == data
+
+
+def test_bad_tokens(fived, world, sentinel):
+    s = sentinel("echo")
+    f = start(fived, world, "tcp:127.0.0.1:%d" % s.port)
+    token = issue(world, f)
+    tampered = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
+    for bad in (tampered, "v4.public.AAAA"):
+        r = five(world, f, "--token", bad, "127.0.0.1", "echo", input=b"must not arrive")
+        assert (r.returncode, r.stdout) == (5, b""), r.stderr
+        assert r.stderr == b"five: 127.0.0.1 echo: refused: invalid token\n"
+    assert [e["reason"] for e in f.events("token_refused")] == ["bad signature",
+                                                                "malformed token"]
+    # What cannot be a token never leaves: it could end the request line.
+    for bad in (token + "\r\nopen", "two words", "", "x" * 600):
+        r = five(world, f, "--token", bad, "127.0.0.1", "echo", input=b"x")
+        assert r.returncode == 2 and r.stderr.startswith(b"five: 127.0.0.1 echo: usage: "), \
+            r.stderr
+    r = five(world, f, "--token", token, "127.0.0.1", "echo", key="alice")
+    assert r.returncode == 2 and b"--token replaces authentication" in r.stderr
+    assert len(f.events("token_refused")) == 2
+    assert s.connections == 0 and s.received == []
+
+
+def test_bound_token_is_refused_elsewhere(fived, world, sentinel):
+    s = sentinel("echo")
+    f = start(fived, world, "tcp:127.0.0.1:%d" % s.port)
+    token = issue(world, f, "--bind", "127.0.0.2")
+    assert claims(token)["addr"] == "127.0.0.2"
+    r = five(world, f, "--token", token, "127.0.0.1", "echo", input=b"from 127.0.0.1")
+    assert r.returncode == 5 and r.stderr == b"five: 127.0.0.1 echo: refused: invalid token\n"
+    assert s.connections == 0
+    # From the address it is bound to, the same token is good.
+    c = connect_from(f.port, "127.0.0.2")
+    c.sendall(b"echo " + token.encode() + b"\r\nfrom 127.0.0.2")
+    c.shutdown(socket.SHUT_WR)
+    assert recv_all(c) == b"+\r\nfrom 127.0.0.2"
+    c.close()
+    assert [e["reason"] for e in f.events("token_refused")] == ["bound to another address"]
+
+
+def test_token_lifetime_and_refusals(fived, world):
+    f = start(fived, world, extra="token_max_ttl = 7200")
+    assert lifetime(issue(world, f)) == 3600
+    assert lifetime(issue(world, f, "--ttl", "120")) == 120
+    assert lifetime(issue(world, f, "--ttl", "30m", "--bind", "127.0.0.0/8")) == 1800
+    for args, message in ((("--ttl", "7201"), b"refused: invalid lifetime"),
+                          (("--bind", "10.0.0.1/7"), b"refused: invalid address")):
+        r = five(world, f, *args, "token", "127.0.0.1", "echo", key="alice")
+        assert (r.returncode, r.stdout) == (5, b""), r.stderr
+        assert r.stderr == b"five: 127.0.0.1 echo: " + message + b"\n"
+    r = five(world, f, "token", "127.0.0.1", "nosuch", key="alice")
+    assert r.returncode == 5 and r.stderr.endswith(b"refused: unknown service\n")
+    # Nothing is sent for what the command line already shows is wrong.
+    for args in (("--ttl", "0"), ("--ttl", "1.5"), ("--ttl", "500ms"),
+                 ("--bind", "127.0.0.1\r\nQUIT")):
+        r = five(world, f, *args, "token", "127.0.0.1", "echo", key="alice")
+        assert r.returncode == 2, (args, r.stderr)
+    r = five(world, f, "--bind", "127.0.0.2", "127.0.0.1", "echo", key="alice")
+    assert r.returncode == 2 and r.stderr == b"five: --bind and --ttl go with five token\n"
+    r = five(world, f, "--token", "v4.public.x", "token", "127.0.0.1", "echo")
+    assert r.returncode == 2 and b"--token goes with a service request" in r.stderr
+    # A key fived does not accept for alice.
+    r = five(world, f, "token", "127.0.0.1", "echo", key="bob")
+    assert r.returncode == 5 and r.stderr.endswith(b"refused: no key was accepted\n")
+
+
+@needs_pam_wrapper
+def test_token_after_a_password(fived, world):
+    f = start(fived, world)
+    env = world.client_env(password="wonderland")
+    r = five(world, f, "-a", "password", "-l", "alice", "token", "127.0.0.1", "echo", env=env)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.decode().strip()
+    assert (claims(token)["sub"], claims(token)["amr"]) == ("alice", "password")
+    r = five(world, f, "--token", token, "127.0.0.1", "echo", input=b"after a password")
+    assert (r.returncode, r.stdout) == (0, b"after a password"), r.stderr
