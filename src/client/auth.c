@@ -365,6 +365,62 @@ password(struct five_conn *c, const struct five_options *o, const char *user,
 	return r < 0 ? -1 : 0;
 }
 
+/* --- one key, one attempt (the USP dialect) ------------------------------------ */
+
+const char *
+five_auth_user(const struct five_auth *a)
+{
+	return a->user != NULL ? a->user : login_name();
+}
+
+int
+five_auth_ask(const struct five_auth *a, const char *prompt, int echo, char *answer, size_t size)
+{
+	return ask(a, prompt, echo, answer, size);
+}
+
+int
+five_auth_first_key(const struct five_auth *a, uint8_t pk[AUTH_PK_LEN], struct five_error *err)
+{
+	struct keyring kr;
+	int r = -1;
+
+	if (gather_keys(&kr, a, err) != 0)
+		goto out;
+	if (kr.n == 0) {
+		five_fail(err, FIVE_ERR_REFUSED, "no Ed25519 key to offer");
+		goto out;
+	}
+	memcpy(pk, kr.keys[0].pk, AUTH_PK_LEN);
+	r = 0;
+out:
+	wipe_keys(&kr);
+	return r;
+}
+
+int
+five_auth_sign(const struct five_auth *a, const uint8_t pk[AUTH_PK_LEN], const uint8_t *data,
+               size_t len, uint8_t sig[AUTH_SIG_LEN], struct five_error *err)
+{
+	struct keyring kr;
+	size_t i;
+	int r = -1;
+
+	if (gather_keys(&kr, a, err) != 0)
+		goto out;
+	for (i = 0; i < kr.n && sodium_memcmp(kr.keys[i].pk, pk, AUTH_PK_LEN) != 0; i++)
+		;
+	if (i == kr.n) {
+		/* The agent let the key go between the offer and the challenge. */
+		five_fail(err, FIVE_ERR_SYSTEM, "the key offered is no longer available");
+		goto out;
+	}
+	r = sign(&kr, &kr.keys[i], data, len, sig, err);
+out:
+	wipe_keys(&kr);
+	return r;
+}
+
 /* --- entry points -------------------------------------------------------- */
 
 int

@@ -9,6 +9,7 @@
 #include "crypto/noise.h"
 #include "crypto/record.h"
 #include "five.h"
+#include "proto/auth.h"
 
 /* What a sealed session may have read past its handshake: a buffer of it. */
 #define SEALED_PENDING_MAX (RECORD_HEADER_LEN + 2 * RECORD_WIRE_MAX)
@@ -170,6 +171,38 @@ int five_token_check(const char *token, size_t max, struct five_error *err);
 int five_token_fetch(const char *host, const char *service, const char *bind, unsigned long ttl_s,
                      const struct five_options *opts, char *token, size_t size, char *note,
                      size_t note_size, struct five_error *err);
+
+/*
+ * For a dialect that allows one authentication attempt per connection (USP),
+ * the pieces of auth.c one at a time.  five_auth_user: a->user, or the
+ * login name (NULL when there is none).  five_auth_ask: the five_auth
+ * ask contract, through a->ask, $FIVE_ASKPASS or /dev/tty.
+ * five_auth_first_key: the key pubkey would offer first (the key file,
+ * else ssh-agent's first key, else ~/.ssh/id_ed25519), FIVE_ERR_REFUSED
+ * when there is none.  five_auth_sign: signs data with that key, found
+ * again.  Each returns 0 or -1 with err filled.
+ */
+const char *five_auth_user(const struct five_auth *a);
+int five_auth_ask(const struct five_auth *a, const char *prompt, int echo, char *answer,
+                  size_t size);
+int five_auth_first_key(const struct five_auth *a, uint8_t pk[AUTH_PK_LEN], struct five_error *err);
+int five_auth_sign(const struct five_auth *a, const uint8_t pk[AUTH_PK_LEN], const uint8_t *data,
+                   size_t len, uint8_t sig[AUTH_SIG_LEN], struct five_error *err);
+
+/*
+ * Dials host over o->transport and asks for service in the USP dialect
+ * (docs/PROTOCOL.md section 8): initialize with o->token when set, offering
+ * the protocols of o->auth that five can carry out (pubkey when a key is at
+ * hand, password); when fived asks, the exchange, the stream's token and
+ * initialize again, up to fived's connect.  early (only without o->auth:
+ * an exchange reads messages) goes right after the first initialize.
+ * Returns 0 with c ready for the relay (c->in holding what followed
+ * connect), or -1 with err filled (FIVE_ERR_REFUSED: fived's error) and
+ * nothing left open.
+ */
+int five_usp_open(struct five_conn *c, const char *host, const char *service,
+                  const struct five_options *o, const void *early, size_t early_len,
+                  struct five_error *err);
 
 /*
  * Authentication whose last step travels with the request: for pubkey,

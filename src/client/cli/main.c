@@ -63,6 +63,7 @@ usage(FILE *out)
 	        "              (default: $FIVE_TOKEN, unless -a, -i or -l)\n"
 	        "  --bind ADDR five token: only a client at ADDR (address or prefix) may use it\n"
 	        "  --ttl SECONDS  five token: its lifetime (default: the server's)\n"
+	        "  --usp       ask in the USP dialect (JSON messages) instead of request lines\n"
 	        "  -4, -6      IPv4 or IPv6 only\n"
 	        "  -V          print the version\n");
 }
@@ -161,7 +162,17 @@ parse_timeout(const char *s, int *ms)
 /* take_option's answer when parsing goes on; anything else is an exit code. */
 #define GO_ON (-1)
 
-enum { OPT_PLAIN = 256, OPT_KEY, OPT_TLS, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TOKEN, OPT_BIND, OPT_TTL };
+enum {
+	OPT_PLAIN = 256,
+	OPT_KEY,
+	OPT_TLS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TOKEN,
+	OPT_BIND,
+	OPT_TTL,
+	OPT_USP,
+};
 
 static const struct option long_options[] = {
         {"plain", no_argument, NULL, OPT_PLAIN},
@@ -172,6 +183,7 @@ static const struct option long_options[] = {
         {"token", required_argument, NULL, OPT_TOKEN},
         {"bind", required_argument, NULL, OPT_BIND},
         {"ttl", required_argument, NULL, OPT_TTL},
+        {"usp", no_argument, NULL, OPT_USP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -222,6 +234,9 @@ take_option(int c, const char *arg, struct cli_args *a)
 		break;
 	case OPT_TOKEN:
 		o->token = arg;
+		break;
+	case OPT_USP:
+		a->req.usp = true;
 		break;
 	case OPT_BIND:
 		a->bind = arg;
@@ -310,6 +325,8 @@ check_options(struct cli_args *a, bool token_cmd, bool service_request)
 	if (o->token != NULL && !service_request)
 		return usage_error("--token goes with a service request, not with list, id or "
 		                   "token");
+	if (a->req.usp && !service_request)
+		return usage_error("--usp goes with a service request, not with list, id or token");
 	if (o->token != NULL && o->auth != NULL)
 		return usage_error("--token replaces authentication: not with -a, -i or -l");
 	env = getenv(TOKEN_ENV);

@@ -25,6 +25,22 @@ take_early(int in_fd, char *buf, size_t size)
 	return n > 0 ? (size_t)n : 0;
 }
 
+/* The text dialect: the request lines, early behind them. */
+static int
+open_text(struct five_conn *c, const struct cli_request *req, const struct five_options *o,
+          const void *early, size_t n, struct five_error *err)
+{
+	uint8_t *request;
+	size_t len;
+	int r;
+
+	if (five_request_text(req->service, o, early, n, &request, &len, err) != 0)
+		return -1;
+	r = five_conn_open(c, req->host, o, request, len, err);
+	free(request);
+	return r;
+}
+
 int
 cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
             struct five_error *err)
@@ -33,17 +49,17 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	struct five_conn c;
 	struct relay_ends e;
 	char early[EARLY_MAX];
-	uint8_t *request;
-	size_t n = 0, len;
+	size_t n = 0;
 	int r;
 
 	five_options_resolve(&req->opts, &o);
-	if (!req->wait_for_grant)
+	/* In USP, what follows initialize during an exchange would be read as messages. */
+	if (!req->wait_for_grant && !(req->usp && o.auth != NULL))
 		n = take_early(in_fd, early, sizeof(early));
-	if (five_request_text(req->service, &o, early, n, &request, &len, err) != 0)
-		return -1;
-	r = five_conn_open(&c, req->host, &o, request, len, err);
-	free(request);
+	if (req->usp)
+		r = five_usp_open(&c, req->host, req->service, &o, early, n, err);
+	else
+		r = open_text(&c, req, &o, early, n, err);
 	if (r != 0)
 		return -1;
 	if (c.note[0] != '\0')
@@ -54,7 +70,8 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	        .sock = c.fd,
 	        .seal = c.seal,
 	        .out_is_socket = out_is_socket,
-	        .replies = c.replies_due + five_replies_expected(&o),
+	        /* USP's connect has been read: the service's bytes come next. */
+	        .replies = req->usp ? 0 : c.replies_due + five_replies_expected(&o),
 	        .hold_input = req->wait_for_grant,
 	        .timeout_ms = o.timeout_ms,
 	        .initial = c.in,

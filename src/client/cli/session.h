@@ -19,6 +19,8 @@ struct cli_request {
 	 * bytes for the service; some other TCPMUX servers (xinetd) drop them.
 	 */
 	bool wait_for_grant;
+	/* Ask in the USP dialect's messages (docs/PROTOCOL.md section 8), not request lines. */
+	bool usp;
 };
 
 /*
