@@ -203,3 +203,85 @@ def test_token_after_a_password(fived, world):
     assert (claims(token)["sub"], claims(token)["amr"]) == ("alice", "password")
     r = five(world, f, "--token", token, "127.0.0.1", "echo", input=b"after a password")
     assert (r.returncode, r.stdout) == (0, b"after a password"), r.stderr
+
+
+# --- five --usp ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", [[], ["--plain"], ["--tls"]], ids=["sealed", "plain", "tls"])
+def test_usp_pubkey_then_the_token(fived, world, sentinel, transport):
+    s = sentinel("echo")
+    f = start(fived, world, "tcp:127.0.0.1:%d" % s.port)
+    r = five(world, f, *transport, "--usp", "127.0.0.1", "echo", key="alice", input=b"over USP")
+    assert (r.returncode, r.stdout) == (0, b"over USP"), r.stderr
+    wait_for(lambda: s.received == [b"over USP"], what="the echo backend")
+    # Flow 2: pubkey, the token fived issued for the stream, initialize again with it.
+    issued = f.events("token_issued")
+    assert [e["service"] for e in issued] == ["echo"]
+    assert [(e["identity"], e["method"]) for e in f.events("authenticated")] == \
+        [("alice", "pubkey"), ("alice", "token")]
+    assert f.events("authenticated")[1]["jti"] == issued[0]["jti"]
+    assert f.events("granted")[-1]["identity"] == "alice"
+
+
+def test_usp_open_service_without_authentication(fived, world):
+    f = start(fived, world)
+    r = five(world, f, "--usp", "127.0.0.1", "open", input=b"no one asked")
+    assert (r.returncode, r.stdout) == (0, b"no one asked"), r.stderr
+    assert f.events("authenticated") == [] and len(f.events("granted")) == 1
+    # Without authentication, a service that requires it is not there.
+    r = five(world, f, "--usp", "127.0.0.1", "echo", input=b"x")
+    assert (r.returncode, r.stdout) == (5, b"")
+    assert r.stderr == b"five: 127.0.0.1 echo: refused: unknown application\n"
+
+
+def test_usp_with_a_token(fived, world, sentinel):
+    s = sentinel("echo")
+    f = start(fived, world, "tcp:127.0.0.1:%d" % s.port)
+    token = issue(world, f)
+    r = five(world, f, "--usp", "--token", token, "127.0.0.1", "echo", input=b"flow 3")
+    assert (r.returncode, r.stdout) == (0, b"flow 3"), r.stderr
+    env = dict(world.client_env(), FIVE_TOKEN=token)
+    r = five(world, f, "--usp", "--plain", "127.0.0.1", "echo", env=env, input=b"from env")
+    assert (r.returncode, r.stdout) == (0, b"from env"), r.stderr
+    tampered = token[:20] + ("A" if token[20] != "A" else "B") + token[21:]
+    r = five(world, f, "--usp", "--token", tampered, "127.0.0.1", "echo", input=b"never")
+    assert (r.returncode, r.stdout) == (5, b"")
+    assert r.stderr == b"five: 127.0.0.1 echo: refused: invalid token\n"
+    wait_for(lambda: len(s.received) == 2, what="the echo backend")
+    assert sorted(s.received) == [b"flow 3", b"from env"]
+    assert len(f.events("token_issued")) == 1  # five token's, and no other
+
+
+def test_usp_refusals(fived, world, sentinel):
+    s = sentinel("echo")
+    f = start(fived, world, "tcp:127.0.0.1:%d" % s.port)
+    # bob's key is not alice's: one attempt, refused.
+    r = five(world, f, "--usp", "-l", "alice", "-i", str(world.keys["bob"]), "127.0.0.1", "echo",
+             input=b"x")
+    assert r.returncode == 5 and r.stderr == \
+        b"five: 127.0.0.1 echo: refused: authentication failed\n"
+    # No key at all: nothing to offer, nothing sent.
+    r = five(world, f, "--usp", "-a", "pubkey", "127.0.0.1", "echo", input=b"x")
+    assert r.returncode == 5 and r.stderr.endswith(b"refused: no Ed25519 key to offer\n")
+    # On a plain connection fived takes no password: it lists what it would take.
+    r = five(world, f, "--usp", "--plain", "-a", "password", "-l", "alice", "127.0.0.1", "echo",
+             input=b"x")
+    assert r.returncode == 5 and r.stderr == (b"five: 127.0.0.1 echo: refused: no common "
+                                              b"authentication protocol; supported: pubkey,token\n")
+    r = five(world, f, "--usp", "list", "127.0.0.1")
+    assert r.returncode == 2 and b"--usp goes with a service request" in r.stderr
+    assert s.connections == 0
+
+
+@needs_pam_wrapper
+def test_usp_password(fived, world):
+    f = start(fived, world)
+    env = world.client_env(password="wonderland")
+    r = five(world, f, "--usp", "-a", "password", "-l", "alice", "127.0.0.1", "echo", env=env,
+             input=b"after a prompt")
+    assert (r.returncode, r.stdout) == (0, b"after a prompt"), r.stderr
+    assert [e["method"] for e in f.events("authenticated")] == ["password", "token"]
+    env = world.client_env(password="wrong")
+    r = five(world, f, "--usp", "-a", "password", "-l", "alice", "127.0.0.1", "echo", env=env)
+    assert r.returncode == 5 and r.stderr.endswith(b"refused: authentication failed\n")
