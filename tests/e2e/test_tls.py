@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from conftest import FIVED, SLOW, connect, exchange, free_port, recv_all, recv_line, run_five, \
     wait_for, wait_port
 from fivewire import load_key, parse_challenge, signature_line, signed_data, user_line
-from test_auth import ECHO_RESTRICTED, base_config, needs_pam_wrapper, world  # noqa: F401
+from test_auth import ECHO_RESTRICTED, base_config, needs_pam_wrapper
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
 WHO = "[service:who]\nbackend = exec:/usr/bin/env\nauth = required\n"
@@ -276,7 +276,7 @@ def test_encryption_required_is_met_by_tls(fived):
 
 
 @needs_pam_wrapper
-def test_password_over_tls_needs_no_permission(fived, world):  # noqa: F811
+def test_password_over_tls_needs_no_permission(fived, world):
     f = fived(base_config(world).replace("allow_plaintext_password = yes", "")
               + ECHO_RESTRICTED, env=world.fived_env())
     r = run_five("--tls", "-p", str(f.port), "-a", "password", "-l", "alice", "127.0.0.1",
@@ -285,7 +285,7 @@ def test_password_over_tls_needs_no_permission(fived, world):  # noqa: F811
     assert f.events("authenticated")[0]["method"] == "password"
 
 
-def test_pubkey_over_tls_signs_the_channel_binding(fived, world):  # noqa: F811
+def test_pubkey_over_tls_signs_the_channel_binding(fived, world):
     f = fived(base_config(world) + ECHO_RESTRICTED, env=world.fived_env())
     r = run_five("--tls", "-p", str(f.port), "-l", "alice", "-i", str(world.keys["alice"]),
                  "127.0.0.1", "secret", input=b"bound", env=world.client_env())
