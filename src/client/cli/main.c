@@ -306,7 +306,7 @@ usage_error(const char *message)
 }
 
 /*
- * Options that go together, for the command argv names.  A token from the
+ * Which options go with the command given, and the defaults it implies.  A token from the
  * environment serves a service request that asks for no authentication:
  * options on the command line say more than a variable set for a shell.
  */
