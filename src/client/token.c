@@ -102,33 +102,57 @@ read_token(struct five_conn *c, char *token, size_t size, struct five_error *err
 	return 0;
 }
 
+/* One connection: [AUTH,] TOKEN, the answer. */
+static int
+fetch_once(const char *host, const struct five_options *o, const char *request, char *token,
+           size_t size, char *note, size_t note_size, struct five_error *err)
+{
+	struct five_conn c;
+	int r;
+
+	if (five_conn_open(&c, host, o, request, strlen(request), err) != 0)
+		return -1;
+	if (note != NULL)
+		str_copy(note, c.note, note_size);
+	r = five_conn_await(&c, c.replies_due + (o->vhost != NULL ? 1 : 0), err);
+	if (r == 0)
+		r = read_token(&c, token, size, err);
+	five_conn_close(&c);
+	return r;
+}
+
 int
 five_token_fetch(const char *host, const char *service, const char *bind, unsigned long ttl_s,
                  const struct five_options *opts, char *token, size_t size, char *note,
                  size_t note_size, struct five_error *err)
 {
-	struct five_options o;
-	struct five_conn c;
+	struct five_options o, bare;
 	char request[3 * LINE_MAX_BYTES];
-	int r;
 
 	five_options_resolve(opts, &o);
-	if (o.auth == NULL)
+	if (o.auth == NULL && o.transport == FIVE_PLAIN)
 		return five_fail(err, FIVE_ERR_USAGE, "a token is issued after authentication");
 	if (o.token != NULL)
 		return five_fail(err, FIVE_ERR_USAGE, "a token does not issue tokens");
 	if (size == 0)
 		return five_fail(err, FIVE_ERR_USAGE, "no room for the token");
-	if (token_request(service, bind, ttl_s, &o, request, sizeof(request), err) != 0 ||
-	    five_conn_open(&c, host, &o, request, strlen(request), err) != 0)
+	if (token_request(service, bind, ttl_s, &o, request, sizeof(request), err) != 0)
 		return -1;
-	if (note != NULL)
-		str_copy(note, c.note, note_size);
-	r = five_conn_await(&c, c.replies_due + (o.vhost != NULL ? 1 : 0), err);
-	if (r == 0)
-		r = read_token(&c, token, size, err);
-	five_conn_close(&c);
-	return r;
+	if (o.transport == FIVE_PLAIN)
+		return fetch_once(host, &o, request, token, size, note, note_size, err);
+	/*
+	 * A sealed or TLS handshake may have authenticated us already
+	 * (authorized_clients, a client certificate), and fived refuses AUTH
+	 * then: ask without it first, and authenticate only when told to.
+	 */
+	bare = o;
+	bare.auth = NULL;
+	if (fetch_once(host, &bare, request, token, size, note, note_size, err) == 0)
+		return 0;
+	if (o.auth == NULL || err->step != FIVE_ERR_REFUSED ||
+	    strstr(err->message, "authentication required") == NULL)
+		return -1;
+	return fetch_once(host, &o, request, token, size, NULL, 0, err);
 }
 
 int
