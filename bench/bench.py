@@ -24,6 +24,7 @@ on an error or Ctrl-C), and every namespace the bench adds is deleted.
 
 import argparse
 import csv
+import json
 import math
 import os
 import platform
@@ -407,6 +408,7 @@ class Recipe:
     pre: str = ""           # sent before the request (escaped for benchtool)
     strip: str = ""         # the session layer's reply, before the backend's bytes
     key: str = ""           # fived's server key: benchtool makes a sealed session (libfive)
+    strip_line: bool = False  # strip is the start of a line whose rest is skipped too
     procs: dict = field(default_factory=dict)   # role -> [Proc] on the path
 
 
@@ -828,6 +830,8 @@ def client_args(recipe):
         args += ["-p", recipe.pre]
     if recipe.strip:
         args += ["-s", recipe.strip]
+    if recipe.strip_line:
+        args += ["-L"]
     if recipe.key:
         args += ["-K", recipe.key]
     return args
@@ -1003,6 +1007,13 @@ def section_loopback(r, tools, cfg, info, pin):
         for row in ttfb_rows(r, tools, ctx, rec, cfg["five_reps"], 1, req="x"):
             row.update(pin=mode, system=name)
             fc.append(row)
+    # the USP dialect's flows 1 and 3 against the text dialect and direct TCP
+    r.section = "extra: the USP dialect against direct TCP"
+    usp = []
+    for name, rec in usp_rows(ctx):
+        for row in ttfb_rows(r, tools, ctx, rec, cfg["five_reps"], 1):
+            row.update(pin=mode, system=name)
+            usp.append(row)
     # and one 1 GiB transfer through fived's relay against direct TCP
     big = []
     for rnd in range(cfg["big_rounds"]):
@@ -1014,6 +1025,7 @@ def section_loopback(r, tools, cfg, info, pin):
     info.setdefault("tput", []).extend(tput)
     info.setdefault("rate", []).extend(rate)
     info.setdefault("five_cmd", []).extend(fc)
+    info.setdefault("usp", []).extend(usp)
     info.setdefault("big", []).extend(big)
 
 
@@ -1027,6 +1039,58 @@ def FIVE_COMMAND_ROWS(tools):
             ("cat (process start only, no network)", Recipe(argv=["/bin/cat"])),
             ("socat STDIO TCP:127.0.0.1:ECHO_PORT".replace("ECHO_PORT", str(ECHO_PORT)),
              Recipe(argv=["socat", "STDIO", "TCP:127.0.0.1:%d" % ECHO_PORT]))]
+
+
+USP_PORT = 65101   # above ip_local_port_range: it starts after the loads
+USP_SERVICE = """
+[service:benchauth]
+backend = tcp:127.0.0.1:{backend}
+auth = required
+encryption = optional
+"""
+USP_CONNECT = '{"message":"connect"'
+
+
+def usp_initialize(app, token=None):
+    stream = {"application": app}
+    if token:
+        stream["token"] = token
+    return json.dumps({"message": "initialize", "streams": [stream]},
+                      separators=(",", ":")) + "\\n"
+
+
+def usp_rows(ctx):
+    """The USP dialect on a plain connection: flow 1 (an open service, one message each
+    way) and flow 3 (a token obtained earlier), beside the text dialect and direct TCP.
+    The token comes from `five token` over a sealed session whose key is authorized."""
+    key = sealed_server_key(ctx)
+    extra = "key_file = %s/fived-sealed.key\nauthorized_clients = %s/authorized_clients\n" % (
+        ctx.r.state, ctx.r.state)
+    conf = FIVED_CONF.format(ip="127.0.0.1", port=USP_PORT, backend=BACKEND_PORT,
+                             extra=extra) + USP_SERVICE.format(backend=BACKEND_PORT)
+    p = start_fived(ctx, name="fived-usp", conf=conf, port=USP_PORT)
+    rc, out, err = ctx.r.run([ctx.t.five, "--key", key, "-p", str(USP_PORT), "token",
+                              "127.0.0.1", "benchauth"], ctx.net.client_ns, ctx.pin)
+    if rc != 0 or not out.strip():
+        raise RuntimeError("five token: " + err)
+    token = out.strip()
+    addr = "127.0.0.1:%d" % USP_PORT
+    procs = {"server proxy": [p]}
+    return [("direct TCP", Recipe(addr="127.0.0.1:%d" % BACKEND_PORT)),
+            ("text dialect, open service", Recipe(addr=addr, pre="bench\\r\\n",
+                                                  strip="+\\r\\n", procs=procs)),
+            ("USP flow 1, open service", Recipe(addr=addr, pre=usp_initialize("bench"),
+                                                strip=USP_CONNECT, strip_line=True,
+                                                procs=procs)),
+            ("USP flow 3, token", Recipe(addr=addr, pre=usp_initialize("benchauth", token),
+                                         strip=USP_CONNECT, strip_line=True, procs=procs)),
+            ("text dialect, SERVICE TOKEN", Recipe(addr=addr,
+                                                   pre="benchauth %s\\r\\n" % token,
+                                                   strip="+\\r\\n", procs=procs))]
+
+
+USP_ROW_NAMES = ["direct TCP", "text dialect, open service", "USP flow 1, open service",
+                 "USP flow 3, token", "text dialect, SERVICE TOKEN"]
 
 
 def measure_tput(r, tools, ctx, recipe, streams, per_stream):
@@ -1781,6 +1845,35 @@ def report_extra(info):
     return "".join(text)
 
 
+def report_usp(info):
+    rows_in = info.get("usp", [])
+    text = ["## The USP dialect and tokens against direct TCP\n\n"
+            "Time to first byte on loopback, plain connections to one fived (`fived-usp`), "
+            "%d each: a new TCP connection, the session layer's request and the backend's "
+            "request `G 1` in one write, to the first byte of the backend's answer (fived's "
+            "own reply, `+` or USP's `connect` message, not counted). USP flow 1 asks for an "
+            "open service; flow 3 presents a token (`v4.public`, obtained before the run "
+            "with `five token` over a sealed session) for a service with "
+            "`auth = required`: fived verifies its Ed25519 signature and claims on every "
+            "connection. The text dialect's `SERVICE TOKEN` does the same in a line.\n\n"
+            % info["cfg"]["five_reps"]]
+    rows = []
+    for pin in ("pinned", "unpinned"):
+        base = [float(x["first_ms"]) for x in rows_in if x["pin"] == pin and
+                x["system"] == "direct TCP" and x["ok"] == "1"]
+        for name in USP_ROW_NAMES:
+            v = [float(x["first_ms"]) for x in rows_in if x["pin"] == pin and
+                 x["system"] == name and x["ok"] == "1"]
+            n = len([x for x in rows_in if x["pin"] == pin and x["system"] == name])
+            if n:
+                rows.append([pin, name, "%d/%d" % (len(v), n), fmt(med(v), 3) if v else "-",
+                             fmt(pct(v, 90), 3) if v else "-",
+                             ratio(med(v), med(base)) if v and base else "-"])
+    text.append(table(["", "client", "ok", "median ms", "p90 ms", "ratio to direct TCP"],
+                      rows))
+    return "".join(text)
+
+
 def FIVE_COMMAND_ROWS_NAMES():
     return FIVE_COMMAND_ROWS(Tools("/nonexistent", "/nonexistent", "/nonexistent"))
 
@@ -1846,6 +1939,18 @@ def headline(info):
                    "%s ms (ratio %s); starting a process that does nothing (`cat`) takes %s ms "
                    "here." % (fmt(med(f), 3), fmt(med(d), 3), ratio(med(f), med(d)),
                               fmt(med(c), 3)))
+    usp = {}
+    for x in info.get("usp", []):
+        if x["pin"] == "pinned" and x["ok"] == "1":
+            usp.setdefault(x["system"], []).append(float(x["first_ms"]))
+    if "direct TCP" in usp and "USP flow 1, open service" in usp and "USP flow 3, token" in usp:
+        base = med(usp["direct TCP"])
+        out.append("- USP on loopback, time to first byte, pinned: flow 1 %s ms (ratio %s), "
+                   "flow 3 with a token %s ms (ratio %s), direct TCP %s ms." % (
+                       fmt(med(usp["USP flow 1, open service"]), 3),
+                       ratio(med(usp["USP flow 1, open service"]), base),
+                       fmt(med(usp["USP flow 3, token"]), 3),
+                       ratio(med(usp["USP flow 3, token"]), base), fmt(base, 3)))
     big = info.get("big", [])
     b, f = tput_stats(big, "direct", "pinned", 1), tput_stats(big, "fived", "pinned", 1)
     if b and f:
@@ -1900,6 +2005,8 @@ def write_report(r, info, pics, started, finished):
         parts.append(report_attack(info, pics) + "\n")
     if "five_cmd" in info:
         parts.append(report_extra(info) + "\n")
+    if info.get("usp"):
+        parts.append(report_usp(info) + "\n")
     parts.append("## Raw data\n\n")
     for name in sorted(os.listdir(RESULTS)):
         parts.append("- [`results/%s`](results/%s)\n" % (name, name))
@@ -1933,6 +2040,9 @@ def write_summaries(info):
     if "five_cmd" in info:
         write_csv("five_command.csv", ["pin", "system", "rep", "ok", "connect_ms", "first_ms",
                                        "error"], info["five_cmd"])
+    if info.get("usp"):
+        write_csv("usp.csv", ["pin", "system", "rep", "ok", "connect_ms", "first_ms", "error"],
+                  info["usp"])
     if "attack" in info:
         rows = [x for x in info["attack"] if not x.get("pending")]
         if rows:

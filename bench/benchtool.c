@@ -13,7 +13,9 @@
  * common: -p PREAMBLE (sent before the request: "echo\r\n" for fived),
  *         -s STRIP (the reply expected before the service's bytes: "+\r\n"),
  *         -t SECONDS (per-attempt timeout), -B A.B (bind to source addresses
- *         A.B.x.y, -S of them), -o FILE (CSV output), -K KEY (fived's sealed
+ *         A.B.x.y, -S of them), -o FILE (CSV output), -L (STRIP is the start of
+ *         a line: the rest of that line is skipped too, whatever it says, as
+ *         for USP's connect message with its session id), -K KEY (fived's sealed
  *         handshake with the server key KEY, through libfive: the preamble
  *         and request travel in the first message).  PREAMBLE, STRIP and
  *         REQ take C escapes \r \n \\.
@@ -73,11 +75,12 @@
 #define LISTEN_BACKLOG  65535
 #define LINE_BYTES      64
 #define IO_BYTES        (256 * 1024)
-#define TEXT_BYTES      256
+#define TEXT_BYTES      1024
 #define EVENTS_MAX      256
 #define MARK_BYTES      1000
 #define GARBAGE_BYTES   1024
 #define LONGLINE_LIMIT  (1024 * 1024)
+#define LONGLINE_PIECE  4096 /* bytes per send() of a long line */
 #define RANDOM_POOL     (64 * 1024)
 #define DEFAULT_TIMEOUT 10.0
 #define NS_PER_MS       1000000.0
@@ -212,6 +215,7 @@ struct opts {
 	char pre[TEXT_BYTES], strip[TEXT_BYTES], req[TEXT_BYTES], mode[TEXT_BYTES];
 	size_t pre_len, strip_len, req_len;
 	bool have_req;
+	bool strip_line; /* -L: skip the rest of the line that starts with strip */
 	uint64_t bytes;
 	long reps, streams, max, in_flight, sources, hold;
 	double seconds, interval_ms, timeout;
@@ -507,6 +511,7 @@ struct marks {
 struct reader {
 	const struct opts *o;
 	size_t stripped;
+	bool line_skipped;
 	uint64_t got;
 	struct marks *m;
 };
@@ -535,6 +540,8 @@ consume(struct reader *r, const char *p, size_t n, int64_t t)
 		i++;
 		r->stripped++;
 	}
+	while (r->o->strip_line && !r->line_skipped && r->stripped == r->o->strip_len && i < n)
+		r->line_skipped = p[i++] == '\n';
 	if (i == n)
 		return 0;
 	if (r->got == 0)
@@ -913,9 +920,9 @@ slot_event(struct engine *e, struct slot *s, uint32_t events)
 		return;
 	}
 	if (e->kind == K_LONGLINE && (events & EPOLLOUT)) {
-		memset(buf, 'A', TEXT_BYTES * 16);
+		memset(buf, 'A', LONGLINE_PIECE);
 		while (s->sent < LONGLINE_LIMIT &&
-		       (n = send(s->fd, buf, TEXT_BYTES * 16, MSG_NOSIGNAL)) > 0) {
+		       (n = send(s->fd, buf, LONGLINE_PIECE, MSG_NOSIGNAL)) > 0) {
 			s->sent += (uint64_t)n;
 			e->bytes_out += (uint64_t)n;
 		}
@@ -1213,7 +1220,7 @@ usage(void)
 	        "MAX\n"
 	        "                 [-H HOLD]\n"
 	        "       benchtool clientkey -K KEY\n"
-	        "opts: -p PREAMBLE -s STRIP -q REQUEST -t TIMEOUT -i INTERVAL_MS -o CSV\n"
+	        "opts: -p PREAMBLE -s STRIP [-L] -q REQUEST -t TIMEOUT -i INTERVAL_MS -o CSV\n"
 	        "      -B A.B -S SOURCES (bind to source addresses A.B.x.y)\n"
 	        "      -K KEY (sealed, with fived's server key; ttfb, tput, rate, flood -M "
 	        "forged)\n");
@@ -1249,7 +1256,7 @@ main(int argc, char **argv)
 	argv++;
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc, argv);
-	while ((c = getopt(argc, argv, "c:xp:s:q:n:r:i:k:d:m:C:t:B:S:M:H:o:K:")) != -1) {
+	while ((c = getopt(argc, argv, "c:xp:s:Lq:n:r:i:k:d:m:C:t:B:S:M:H:o:K:")) != -1) {
 		switch (c) {
 		case 'c':
 			if (parse_addr(optarg, &o.dst) != 0) {
@@ -1275,6 +1282,9 @@ main(int argc, char **argv)
 			break;
 		case 's':
 			set_text(o.strip, &o.strip_len, optarg);
+			break;
+		case 'L':
+			o.strip_line = true;
 			break;
 		case 'q':
 			set_text(o.req, &o.req_len, optarg);
