@@ -198,15 +198,23 @@ judge(struct session *s, const struct usp_stream *st, struct judgement *j)
 
 /* --- tokens for streams ----------------------------------------------------------- */
 
-/* A granted stream's token: the one it came with, the one authenticated with, or a new one. */
+/*
+ * A granted stream's token: the one it came with, the one authenticated
+ * with (for its own service only: any other a token caller may use is open
+ * to all), or a new one.
+ */
 static const char *
-token_for(struct session *s, const struct usp_stream *st, char *fresh, const char **why)
+token_for(struct session *s, const struct usp_stream *st, const struct service *svc, char *fresh,
+          const char **why)
 {
+	const struct caller *c = s->caller;
+
 	if (st->token != NULL)
 		return st->token;
-	if (s->caller != NULL && s->caller->method == AUTH_TOKEN && s->usp->presented != NULL)
+	if (c != NULL && c->method == AUTH_TOKEN && s->usp->presented != NULL &&
+	    strcmp(c->only_app, svc->name) == 0)
 		return s->usp->presented;
-	if (s->caller == NULL) {
+	if (c == NULL || c->method == AUTH_TOKEN) {
 		*why = "no token needed";
 		return NULL;
 	}
@@ -235,8 +243,8 @@ send_tokens(struct session *s, const struct usp_msg *m, size_t from)
 		res[n].error = j.verdict;
 		res[n].token = NULL;
 		if (j.verdict == NULL)
-			res[n].token = token_for(s, &m->streams[i], fresh + n * PASETO_TOKEN_SIZE,
-			                         &res[n].error);
+			res[n].token = token_for(s, &m->streams[i], j.svc,
+			                         fresh + n * PASETO_TOKEN_SIZE, &res[n].error);
 		judgement_free(&j);
 	}
 	r = usp_encode_token(&s->usp->ids, identity, res, n, &out, &len);
@@ -307,6 +315,25 @@ ask_authentication(struct session *s, struct usp_msg *m)
 	auth_start(s, s->usp->waiting.protocols[i]);
 }
 
+/* Whether a stream after the first, one without a token, needs an identity the session lacks. */
+static bool
+later_needs_auth(struct session *s, const struct usp_msg *m)
+{
+	struct judgement j;
+	bool needs = false;
+	size_t i;
+
+	for (i = 1; i < m->nstreams && !needs; i++) {
+		if (m->streams[i].token != NULL)
+			continue;
+		judge(s, &m->streams[i], &j);
+		needs = j.verdict == NEEDS_AUTH;
+		judgement_free(&j);
+	}
+	return needs;
+}
+
+/* Flow 2 when some stream needs authentication and protocols were offered (section 8.4). */
 static void
 on_initialize(struct session *s, struct usp_msg *m)
 {
@@ -316,7 +343,8 @@ on_initialize(struct session *s, struct usp_msg *m)
 		return;
 	str_copy(s->requested, m->streams[0].application, sizeof(s->requested));
 	judge(s, &m->streams[0], &j);
-	if (j.verdict == NEEDS_AUTH) {
+	if (j.verdict == NEEDS_AUTH ||
+	    (j.verdict == NULL && m->nprotocols > 0 && later_needs_auth(s, m))) {
 		ask_authentication(s, m);
 	} else if (j.verdict != NULL) {
 		usp_refuse(s, j.verdict, j.verdict);
