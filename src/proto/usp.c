@@ -359,6 +359,7 @@ parse_protocols(json_t *a, struct usp_msg *m, char *reason)
 		say(reason, "authentication: expected 0 to %d entries", USP_PROTOCOLS_MAX);
 		return -1;
 	}
+	m->offered_protocols = json_array_size(a) > 0;
 	json_array_foreach(a, i, e)
 	{
 		if ((name = json_string_value(e)) == NULL) {

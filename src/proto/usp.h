@@ -92,6 +92,8 @@ struct usp_msg {
 	 */
 	enum auth_method protocols[USP_PROTOCOLS_MAX];
 	size_t nprotocols;
+	/* Whether any protocol was offered, known or not: flow 4 rather than 6. */
+	bool offered_protocols;
 
 	/* invalidate: tokens[0..ntokens); token: tokens[0], ntokens 1.  Owned. */
 	char *tokens[USP_TOKENS_MAX];

@@ -297,7 +297,7 @@ ask_authentication(struct session *s, struct usp_msg *m)
 	for (i = 0; i < AUTH_METHOD_COUNT; i++)
 		if (auth_method_usable(s, (enum auth_method)i))
 			usable[n++] = (enum auth_method)i;
-	if (m->nprotocols == 0) {
+	if (!m->offered_protocols) {
 		usp_refuse(s, "unknown service", "unknown application");
 		return;
 	}
@@ -344,7 +344,7 @@ on_initialize(struct session *s, struct usp_msg *m)
 	str_copy(s->requested, m->streams[0].application, sizeof(s->requested));
 	judge(s, &m->streams[0], &j);
 	if (j.verdict == NEEDS_AUTH ||
-	    (j.verdict == NULL && m->nprotocols > 0 && later_needs_auth(s, m))) {
+	    (j.verdict == NULL && m->offered_protocols && later_needs_auth(s, m))) {
 		ask_authentication(s, m);
 	} else if (j.verdict != NULL) {
 		usp_refuse(s, j.verdict, j.verdict);

@@ -439,11 +439,6 @@ def test_flow2_when_a_later_stream_needs_authentication(site):
     assert site.p.connections == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src/proto/usp.c drops the protocol names fived does not know while decoding, so "
-    "uspsession.c cannot tell \"authentication\":[\"kerberos\"] (offered, none usable: flow 4, "
-    "\"no common authentication protocol\" with supported) from no protocol offered (flow 6, "
-    "\"unknown application\")"))
 def test_flow4_only_unknown_protocols_offered(site):
     c = site.client()
     c.send(initialize("db", authentication=["kerberos"]), b"x")

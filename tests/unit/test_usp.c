@@ -161,6 +161,7 @@ test_decode_initialize(void **state)
 	assert_int_equal(m.nprotocols, 2);
 	assert_int_equal(m.protocols[0], AUTH_PASSWORD);
 	assert_int_equal(m.protocols[1], AUTH_PUBKEY);
+	assert_true(m.offered_protocols);
 	assert_string_equal(m.vhost, "example.org");
 	assert_string_equal(m.client_session_id, "Az09._:-");
 	usp_msg_free(&m);
@@ -171,6 +172,7 @@ test_decode_initialize(void **state)
 	          &m);
 	assert_int_equal(m.nstreams, 1);
 	assert_int_equal(m.nprotocols, 0);
+	assert_false(m.offered_protocols);
 	assert_string_equal(m.vhost, "");
 	assert_string_equal(m.client_session_id, "");
 	usp_msg_free(&m);
@@ -205,6 +207,7 @@ test_decode_limits_accepted(void **state)
 	assert_int_equal(m.nstreams, USP_STREAMS_MAX);
 	assert_string_equal(m.streams[USP_STREAMS_MAX - 1].token, TOKEN_B);
 	assert_int_equal(m.nprotocols, 0);
+	assert_true(m.offered_protocols);
 	usp_msg_free(&m);
 }
 
