@@ -236,6 +236,19 @@ def world(tmp_path):
     return World(root)
 
 
+def pubkey_login(port, world, user="alice", source="127.0.0.1"):
+    """A text-dialect connection on which USER authenticated with the world's key for them."""
+    from fivewire import load_key, parse_challenge, signature_line, signed_data, user_line
+    sk, pk = load_key(world.keys[user])
+    c = connect_from(port, source)
+    c.sendall(b"AUTH pubkey\r\n" + user_line(user, pk))
+    assert recv_line(c) == b"+ SUCCESS pubkey\r\n"
+    sid, nonce = parse_challenge(recv_line(c))
+    c.sendall(signature_line(sk, signed_data(sid, nonce, user, pk)))
+    assert recv_line(c) == ("+ Authentication as %s successful\r\n" % user).encode()
+    return c
+
+
 def recv_all(s, limit=1 << 24):
     out = bytearray()
     while len(out) < limit:

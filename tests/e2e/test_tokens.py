@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import FIVED, SLOW, connect, connect_from, recv_all, recv_line, wait_for
-from fivewire import load_key, parse_challenge, signature_line, signed_data, user_line
+from conftest import (FIVED, SLOW, connect, connect_from, pubkey_login, recv_all, recv_line,
+                      wait_for)
 
 
 def config(world, services, extra=""):
@@ -29,14 +29,7 @@ def services(sentinel_port):
 
 def authenticated(f, world, source="127.0.0.1"):
     """A connection on which alice has authenticated with her key."""
-    sk, pk = load_key(world.keys["alice"])
-    c = connect_from(f.port, source)
-    c.sendall(b"AUTH pubkey\r\n" + user_line("alice", pk))
-    assert recv_line(c) == b"+ SUCCESS pubkey\r\n"
-    sid, nonce = parse_challenge(recv_line(c))
-    c.sendall(signature_line(sk, signed_data(sid, nonce, "alice", pk)))
-    assert recv_line(c) == b"+ Authentication as alice successful\r\n"
-    return c
+    return pubkey_login(f.port, world, source=source)
 
 
 def issue(f, world, request=b"TOKEN db"):

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from conftest import (FIVED, SANITIZED, SLOW, connect_from, recv_all, recv_line, wait_for)
-from fivewire import (key_blob, load_key, new_key, parse_challenge, parse_proxy_v2,
-                      signature_line, signed_data, ssh_string, user_line)
+from conftest import (FIVED, SANITIZED, SLOW, connect_from, pubkey_login, recv_all, recv_line,
+                      wait_for)
+from fivewire import key_blob, load_key, new_key, parse_proxy_v2, ssh_string
 from sealwire import SealedClient
 from uspwire import (UspClient, claims, decode_server, encode, footer_kid, from_rfc3339,
                      initialize, invalidate, kid, menu, mint_public, parse_token, password,
@@ -133,20 +133,8 @@ def server_key(f):
     return base64.b64decode(out.split()[0], validate=True)
 
 
-def text_login(f, world, source="127.0.0.1"):
-    """A text-dialect connection on which alice authenticated with her key."""
-    sk, pk = load_key(world.keys["alice"])
-    c = connect_from(f.port, source)
-    c.sendall(b"AUTH pubkey\r\n" + user_line("alice", pk))
-    assert recv_line(c) == b"+ SUCCESS pubkey\r\n"
-    sid, nonce = parse_challenge(recv_line(c))
-    c.sendall(signature_line(sk, signed_data(sid, nonce, "alice", pk)))
-    assert recv_line(c) == b"+ Authentication as alice successful\r\n"
-    return c
-
-
 def text_token(f, world, request=b"TOKEN db"):
-    c = text_login(f, world)
+    c = pubkey_login(f.port, world)
     c.sendall(request + b"\r\n")
     reply = recv_line(c)
     c.close()
