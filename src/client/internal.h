@@ -10,9 +10,13 @@
 #include "crypto/record.h"
 #include "five.h"
 #include "proto/auth.h"
+#include "proto/sealed.h"
 
-/* What a sealed session may have read past its handshake: a buffer of it. */
-#define SEALED_PENDING_MAX (RECORD_HEADER_LEN + 2 * RECORD_WIRE_MAX)
+/*
+ * What a sealed session may have read past its handshake: at most what the
+ * handshake's reader holds, the server's answer and a record behind it.
+ */
+#define SEALED_PENDING_MAX (SEALED_MESSAGE_MAX + RECORD_WIRE_MAX)
 
 /* Fills err and returns -1, so that callers can write "return five_fail(...)". */
 int five_fail(struct five_error *err, enum five_step step, const char *fmt, ...)

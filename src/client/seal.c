@@ -58,7 +58,7 @@ mac1_key_for(const struct handshake *h, uint8_t key[32])
 struct reader {
 	int fd;
 	int timeout_ms;
-	uint8_t buf[SEALED_MESSAGE_MAX + RECORD_WIRE_MAX];
+	uint8_t buf[SEALED_PENDING_MAX]; /* all of it may be left over for z->pending */
 	size_t len;
 };
 

@@ -465,11 +465,13 @@ def test_a_flipped_response_does_not_authenticate(fived):
 
 class Relay:
     """A man in the middle for five: it flips bit 0 of byte `flip_at` of what the
-    server sends, holds the server's bytes back `delay` seconds, or ends the
-    server's stream to the client after `cut_at` bytes, on every connection."""
+    server sends, holds the server's bytes back `delay` seconds, ends the
+    server's stream to the client after `cut_at` bytes, or gathers the server's
+    first `hold` bytes and passes them on in one write, on every connection."""
 
-    def __init__(self, target, flip_at=None, delay=0.0, cut_at=None):
+    def __init__(self, target, flip_at=None, delay=0.0, cut_at=None, hold=0):
         self.target, self.flip_at, self.delay, self.cut_at = target, flip_at, delay, cut_at
+        self.hold = hold
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -491,12 +493,27 @@ class Relay:
             self.conns += [client, server]
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, self.flip_at,
-                                                      self.delay, self.cut_at),
+                                                      self.delay, self.cut_at, self.hold),
                              daemon=True).start()
 
     @staticmethod
-    def _pump(src, dst, at=None, delay=0.0, cut_at=None):
+    def _gather(src, hold):
+        data = b""
+        while len(data) < hold:
+            try:
+                chunk = src.recv(hold - len(data))
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    @staticmethod
+    def _pump(src, dst, at=None, delay=0.0, cut_at=None, hold=0):
         seen = 0
+        if hold > 0:
+            dst.sendall(Relay._gather(src, hold))
         while True:
             try:
                 data = src.recv(65536 if cut_at is None else min(65536, cut_at - seen))
@@ -556,6 +573,26 @@ def test_five_reports_a_truncated_stream(fived):
     # the rest is reported missing, not taken for the end of the output.
     assert r.returncode == 6 and len(r.stdout) < 2000 and r.stdout == b"a" * len(r.stdout)
     assert r.stderr == b"five: 127.0.0.1 echo: protocol: the session was cut short\n"
+
+
+def test_five_takes_a_handshake_answer_with_many_records_behind_it(fived, tmp_path):
+    """A 0-RTT service starts sending at once: the RESPONSE can reach five in one read
+    with as many records as its handshake buffer holds, and all of them are kept."""
+    f = fived("[service:big]\nbackend = exec:/usr/bin/head -c 300000 /dev/zero\n")
+    r = run_five("-p", str(f.port), "id", "127.0.0.1")
+    assert r.returncode == 0, r.stderr
+    clients = authorized_file(tmp_path, {"robot": base64.b64decode(r.stdout.strip())})
+    f.reload("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = @AUDIT@\n"
+             "authorized_clients = %s\n[service:big]\n"
+             "backend = exec:/usr/bin/head -c 300000 /dev/zero\n" % clients)
+    relay = Relay(f.port, hold=200000)
+    try:
+        r = run_five("--key", b64(server_key(f)), "-p", str(relay.port), "127.0.0.1", "big")
+    finally:
+        relay.close()
+    assert (r.returncode, r.stderr) == (0, b"")
+    assert r.stdout == bytes(300000)
+    assert [a["identity"] for a in f.events("authenticated")] == ["robot"]
 
 
 class Watcher:
