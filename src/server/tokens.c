@@ -135,8 +135,13 @@ rewrite_revoked(struct tokens *t)
 		             (unsigned long long)t->revoked[i].exp);
 		r = io_write_all(fd, line, (size_t)n);
 	}
-	if (r != 0 || fsync(fd) != 0 || close(fd) != 0 || rename(tmp, t->revoked_path) != 0)
-		goto fail;
+	if (r == 0)
+		r = fsync(fd);
+	if (close(fd) != 0 || r != 0 || rename(tmp, t->revoked_path) != 0) {
+		log_error("%s: cannot write: %s", tmp, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
 	t->revoked_fd = open(t->revoked_path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (t->revoked_fd >= 0)
 		return 0;
