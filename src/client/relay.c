@@ -16,8 +16,8 @@
 #define RELAY_BUFFER (64 * 1024)
 /* Sealed: bytes from fived before decryption, records before sending. */
 #define RAW_BUFFER  (RELAY_BUFFER + RECORD_WIRE_MAX)
-_Static_assert(RAW_BUFFER >= SEALED_PENDING_MAX, "a sealed session's pending bytes fit in raw");
 #define WIRE_BUFFER (4 * RECORD_WIRE_MAX)
+_Static_assert(RAW_BUFFER >= SEALED_PENDING_MAX, "a sealed session's pending bytes fit in raw");
 
 struct pipe_buf {
 	uint8_t data[RELAY_BUFFER];
