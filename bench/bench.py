@@ -498,12 +498,12 @@ backend = builtin:echo
 """
 
 
-def start_fived(ctx, name="fived", conf=None, port=FIVED_PORT, env=None):
+def start_fived(ctx, name="fived", conf=None, port=FIVED_PORT):
     if name not in ctx.shared:
         text = conf or FIVED_CONF.format(ip=ctx.net.server_ip, port=port,
                                          backend=BACKEND_PORT, extra="")
         path = ctx.file(name + ".conf", text)
-        p = ctx.spawn(name, [ctx.t.fived, "-c", path], "server", env=env)
+        p = ctx.spawn(name, [ctx.t.fived, "-c", path], "server")
         wait_listen(p, port)
         ctx.shared[name] = p
     return ctx.shared[name]
@@ -517,27 +517,6 @@ def sys_fived(ctx):
     p = start_fived(ctx)
     return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT), pre="bench\\r\\n",
                   strip="+\\r\\n", procs={"server proxy": [p]})
-
-
-# glibc gives the top of the heap back to the kernel once more than this is
-# free there (M_TRIM_THRESHOLD, 128 KiB by default); the diagnostic row raises it.
-GLIBC_NO_TRIM = {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=1073741824"}
-
-
-def sys_fived_notrim(ctx):
-    """Diagnostic: the same fived binary with glibc's heap trimming out of the
-    way, to show what its per-read 64 KiB malloc/free costs.  Remove the row
-    once the relay reuses its buffers."""
-    p = start_fived(ctx, name="fived-notrim", port=FIVED_PORT + 1, env=GLIBC_NO_TRIM)
-    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 1), pre="bench\\r\\n",
-                  strip="+\\r\\n", procs={"server proxy": [p]})
-
-
-SEALED_EXTRA = """key_file = {state}/fived-sealed.key
-authorized_clients = {state}/authorized_clients
-{cookie}"""
-
-SEALED_SERVICE = "\nauth = required\n"
 
 
 def start_fived_sealed(ctx, name, port, cookie=""):
@@ -791,13 +770,6 @@ SYSTEMS_LO = [
     System("socat", "socat", 4, sys_socat, "TCP4-LISTEN,fork"),
     System("haproxy", "HAProxy (tcp mode)", 4, sys_haproxy),
     System("fived", "fived plain", 5, sys_fived),
-    System("fived-notrim", "fived plain, no heap trim (diagnostic)", 5, sys_fived_notrim,
-           "the same binary run with GLIBC_TUNABLES=glibc.malloc.trim_threshold=1073741824. "
-           "fived's relay mallocs a 64 KiB chunk per read and frees it once written; with "
-           "glibc's default trim threshold (128 KiB) the top of the heap goes back to the "
-           "kernel and is faulted in again, about one page fault per 4 KiB relayed (last "
-           "column). This row shows what that costs; drop it once the relay reuses its "
-           "buffers"),
     System("stunnel-aes", "stunnel TLS 1.3 AES-128-GCM", 5, sys_stunnel_aes),
     System("stunnel-chacha", "stunnel TLS 1.3 ChaCha20-Poly1305", 5, sys_stunnel_chacha),
     System("spiped", "spiped", 5, sys_spiped),
