@@ -519,6 +519,13 @@ def sys_fived(ctx):
                   strip="+\\r\\n", procs={"server proxy": [p]})
 
 
+SEALED_EXTRA = """key_file = {state}/fived-sealed.key
+authorized_clients = {state}/authorized_clients
+{cookie}"""
+
+SEALED_SERVICE = "\nauth = required\n"
+
+
 def start_fived_sealed(ctx, name, port, cookie=""):
     """fived whose bench service requires authentication; the bench's client
     key (libfive's, from FIVE_IDENTITY_FILE) is in authorized_clients, so the
