@@ -1238,7 +1238,7 @@ authorized_clients = {state}/authorized_clients
 handshakes_per_source = 100
 """
 
-ATTACK_CONF = """# fived as deployed: default limits (max_connections 1024, max_per_source 64,
+ATTACK_CONF = """# fived as deployed: default limits (max_connections 4096, max_per_source 64,
 # request_timeout 10s)
 [server]
 listen = tcp:127.0.0.1:{port}
@@ -1746,7 +1746,7 @@ def report_attack(info, pics):
     cfg = info["cfg"]
     text = ["## 5. fived under attack\n\n"]
     text.append(
-        "fived plain with its default limits (`max_connections` 1024, `max_per_source` 64, "
+        "fived plain with its default limits (`max_connections` 4096, `max_per_source` 64, "
         "`request_timeout` 10 s), fived, the backend and the legitimate client pinned to "
         "CPU %s, the flood (`benchtool flood`) on CPU %s as if from another machine, from "
         "source addresses of its own (127.66-69.x.y) while legitimate clients come from "
