@@ -409,6 +409,7 @@ class Recipe:
     strip: str = ""         # the session layer's reply, before the backend's bytes
     key: str = ""           # fived's server key: benchtool makes a sealed session (libfive)
     strip_line: bool = False  # strip is the start of a line whose rest is skipped too
+    via: str = ""           # "-X" (sealed, a first contact each time) or "-T" (TLS): libfive
     procs: dict = field(default_factory=dict)   # role -> [Proc] on the path
 
 
@@ -525,6 +526,9 @@ authorized_clients = {state}/authorized_clients
 
 SEALED_SERVICE = "\nauth = required\n"
 
+# For TLS without a client certificate: the same backend, open to anyone.
+OPEN_SERVICE = "\n[service:open]\nbackend = tcp:127.0.0.1:{backend}\n"
+
 
 def start_fived_sealed(ctx, name, port, cookie=""):
     """fived whose bench service requires authentication; the bench's client
@@ -536,6 +540,7 @@ def start_fived_sealed(ctx, name, port, cookie=""):
                              extra=extra).replace(
         "backend = tcp:127.0.0.1:%d\n" % BACKEND_PORT,
         "backend = tcp:127.0.0.1:%d%s" % (BACKEND_PORT, SEALED_SERVICE), 1)
+    conf += OPEN_SERVICE.format(backend=BACKEND_PORT)
     return start_fived(ctx, name=name, conf=conf, port=port), key
 
 
@@ -566,6 +571,18 @@ def sys_fived_sealed(ctx):
     p, key = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
     return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 2), pre="bench\\r\\n",
                   strip="+\\r\\n", key=key, procs={"server proxy": [p]})
+
+
+def sys_fived_xx(ctx):
+    p, _ = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 2), pre="bench\\r\\n",
+                  strip="+\\r\\n", via="-X", procs={"server proxy": [p]})
+
+
+def sys_fived_tls(ctx):
+    p, _ = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 2), pre="open\\r\\n",
+                  strip="+\\r\\n", via="-T", procs={"server proxy": [p]})
 
 
 def sys_fived_cookie(ctx):
@@ -784,7 +801,14 @@ SYSTEMS_LO = [
     System("ssh-L-aes", "ssh -L aes128-gcm", 5, sys_ssh_L_aes),
     System("fived-sealed", "fived sealed", 5, sys_fived_sealed,
            "libfive in the load generator (benchtool, a thread per stream) opens and "
-           "decrypts the records; its CPU is the load generator's"),
+           "decrypts the records; its CPU is the load generator's. Noise IK with the "
+           "client's key authorized: the request rides in the first message"),
+    System("fived-xx", "fived sealed XX, first contact", 5, sys_fived_xx,
+           "as fived sealed, but the client forgets the server's key after every session, so "
+           "each is a first contact: Noise XX, the request in the third message"),
+    System("fived-tls", "fived TLS 1.3", 5, sys_fived_tls,
+           "implicit TLS (the first byte 0x16) to the same fived, OpenSSL's default suite, "
+           "no client certificate and no resumption, through libfive; an open service"),
     System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, PENDING),
 ]
 
@@ -813,6 +837,8 @@ def client_args(recipe):
         args += ["-L"]
     if recipe.key:
         args += ["-K", recipe.key]
+    if recipe.via:
+        args += [recipe.via]
     return args
 
 
@@ -1065,11 +1091,18 @@ def usp_rows(ctx):
                                          strip=USP_CONNECT, strip_line=True, procs=procs)),
             ("text dialect, SERVICE TOKEN", Recipe(addr=addr,
                                                    pre="benchauth %s\\r\\n" % token,
-                                                   strip="+\\r\\n", procs=procs))]
+                                                   strip="+\\r\\n", procs=procs)),
+            ("sealed IK, 0-RTT", Recipe(addr=addr, pre="benchauth\\r\\n", strip="+\\r\\n",
+                                        key=key, procs=procs)),
+            ("sealed XX, first contact", Recipe(addr=addr, pre="benchauth\\r\\n",
+                                                strip="+\\r\\n", via="-X", procs=procs)),
+            ("TLS 1.3", Recipe(addr=addr, pre="bench\\r\\n", strip="+\\r\\n", via="-T",
+                               procs=procs))]
 
 
 USP_ROW_NAMES = ["direct TCP", "text dialect, open service", "USP flow 1, open service",
-                 "USP flow 3, token", "text dialect, SERVICE TOKEN"]
+                 "USP flow 3, token", "text dialect, SERVICE TOKEN", "sealed IK, 0-RTT",
+                 "sealed XX, first contact", "TLS 1.3"]
 
 
 def measure_tput(r, tools, ctx, recipe, streams, per_stream):
@@ -1826,15 +1859,19 @@ def report_extra(info):
 
 def report_usp(info):
     rows_in = info.get("usp", [])
-    text = ["## The USP dialect and tokens against direct TCP\n\n"
-            "Time to first byte on loopback, plain connections to one fived (`fived-usp`), "
-            "%d each: a new TCP connection, the session layer's request and the backend's "
-            "request `G 1` in one write, to the first byte of the backend's answer (fived's "
-            "own reply, `+` or USP's `connect` message, not counted). USP flow 1 asks for an "
-            "open service; flow 3 presents a token (`v4.public`, obtained before the run "
-            "with `five token` over a sealed session) for a service with "
-            "`auth = required`: fived verifies its Ed25519 signature and claims on every "
-            "connection. The text dialect's `SERVICE TOKEN` does the same in a line.\n\n"
+    text = ["## Dialects, tokens and handshakes: time to first byte on loopback\n\n"
+            "Connections to one fived (`fived-usp`), %d each: a new TCP connection, the "
+            "session layer's request and the backend's request `G 1` in one write, to the "
+            "first byte of the backend's answer (fived's own reply, `+` or USP's `connect` "
+            "message, not counted). USP flow 1 asks for an open service; flow 3 presents a "
+            "token (`v4.public`, obtained before the run with `five token` over a sealed "
+            "session) for a service with `auth = required`: fived verifies its Ed25519 "
+            "signature and claims on every connection. The text dialect's `SERVICE TOKEN` "
+            "does the same in a line. The last three rows go through libfive in benchtool: "
+            "the sealed handshake with the client's key authorized (IK, the request in the "
+            "first message, cold: no state kept between sessions), the same as a first "
+            "contact every time (XX, the request in the third message), and implicit TLS "
+            "1.3 without a client certificate to an open service.\n\n"
             % info["cfg"]["five_reps"]]
     rows = []
     for pin in ("pinned", "unpinned"):
@@ -1895,6 +1932,15 @@ def headline(info):
                        "of fived CPU per session." % (fmt(f["median"], 0), fmt(b["median"], 0),
                                                       ratio(f["median"], b["median"]),
                                                       fmt(f["server proxy"], 0)))
+    if rate:
+        parts = []
+        for key in ("fived-sealed", "fived-xx", "fived-tls", "stunnel-aes", "spiped"):
+            d = rate_stats(rate, key, "pinned")
+            if d:
+                parts.append("%s %s/s (%s us of its server's CPU each)" % (
+                    label_of(SYSTEMS_LO, key), fmt(d["median"], 0), fmt(d["server proxy"], 0)))
+        if parts:
+            out.append("- Sessions with a full handshake, pinned: " + ", ".join(parts) + ".")
     mem = info.get("memory")
     if mem:
         f = next((x for x in mem if x["system"] == "fived"), None)

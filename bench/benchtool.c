@@ -17,8 +17,11 @@
  *         a line: the rest of that line is skipped too, whatever it says, as
  *         for USP's connect message with its session id), -K KEY (fived's sealed
  *         handshake with the server key KEY, through libfive: the preamble
- *         and request travel in the first message).  PREAMBLE, STRIP and
- *         REQ take C escapes \r \n \\.
+ *         and request travel in the first message), -X (the sealed handshake
+ *         as a first contact every time: XX, the key it learns forgotten
+ *         before the next session), -T (TLS 1.3 through libfive, the server's
+ *         key learned the same way).  PREAMBLE, STRIP and REQ take C escapes
+ *         \r \n \\.
  *
  * The backend ("serve") speaks a tiny protocol on -l listeners; the first
  * line a client sends picks what happens:
@@ -224,6 +227,8 @@ struct opts {
 	char **argv; /* -x: the command after "--" */
 	unsigned next_source;
 	const char *key; /* -K: sealed, with this server key */
+	bool tls;        /* -T: TLS */
+	bool libfive;    /* -K, -X or -T: sessions through libfive */
 	uint8_t server_pk[32];
 	char host[INET_ADDRSTRLEN], port[8];
 };
@@ -652,15 +657,28 @@ timed_command(struct opts *o, struct marks *m)
 	waitpid(pid, &status, 0);
 }
 
-/* libfive's options for a sealed session to o's server. */
+/*
+ * libfive's options for a session to o's server.  With -X and -T the
+ * server's key is pinned in a known_hosts file of this thread's own, which
+ * is removed before each session so that each one is a first contact.
+ */
 static void
 sealed_options(const struct opts *o, struct five_options *fo)
 {
+	static _Thread_local char known_hosts[64];
+
 	memset(fo, 0, sizeof(*fo));
 	fo->port = o->port;
 	fo->server_key = o->key;
 	fo->timeout_ms = (int)(o->timeout * MS_PER_S);
-	fo->transport = FIVE_SEALED;
+	fo->transport = o->tls ? FIVE_TLS : FIVE_SEALED;
+	if (o->key != NULL)
+		return;
+	snprintf(known_hosts, sizeof(known_hosts), "/tmp/benchtool-known-hosts.%ld.%lu",
+	         (long)getpid(), (unsigned long)pthread_self());
+	unlink(known_hosts);
+	fo->known_hosts = known_hosts;
+	fo->trust_on_first_use = 1;
 }
 
 /* Opens the records that come after the handshake and counts their bytes. */
@@ -715,11 +733,13 @@ timed_sealed(struct opts *o, struct marks *m)
 	if (five_conn_open(&c, o->host, &fo, first, len, &err) != 0) {
 		snprintf(m->reason, sizeof(m->reason), "sealed %s", five_step_name(err.step));
 		m->error = m->reason;
-		return;
+	} else {
+		m->connected = now_ns();
+		read_sealed(&c, &r, m->t0 + (int64_t)(o->timeout * NS_PER_S));
+		five_conn_close(&c);
 	}
-	m->connected = now_ns();
-	read_sealed(&c, &r, m->t0 + (int64_t)(o->timeout * NS_PER_S));
-	five_conn_close(&c);
+	if (fo.known_hosts != NULL)
+		unlink(fo.known_hosts);
 }
 
 static int
@@ -740,7 +760,7 @@ cmd_ttfb(struct opts *o)
 		struct marks m = {0};
 		if (o->argv != NULL)
 			timed_command(o, &m);
-		else if (o->key != NULL)
+		else if (o->libfive)
 			timed_sealed(o, &m);
 		else
 			timed_socket(o, &m);
@@ -1223,7 +1243,8 @@ usage(void)
 	        "opts: -p PREAMBLE -s STRIP [-L] -q REQUEST -t TIMEOUT -i INTERVAL_MS -o CSV\n"
 	        "      -B A.B -S SOURCES (bind to source addresses A.B.x.y)\n"
 	        "      -K KEY (sealed, with fived's server key; ttfb, tput, rate, flood -M "
-	        "forged)\n");
+	        "forged)\n"
+	        "      -X (sealed, a first contact each time), -T (TLS): ttfb, tput, rate\n");
 }
 
 static void
@@ -1256,7 +1277,7 @@ main(int argc, char **argv)
 	argv++;
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc, argv);
-	while ((c = getopt(argc, argv, "c:xp:s:Lq:n:r:i:k:d:m:C:t:B:S:M:H:o:K:")) != -1) {
+	while ((c = getopt(argc, argv, "c:xp:s:Lq:n:r:i:k:d:m:C:t:B:S:M:H:o:K:XT")) != -1) {
 		switch (c) {
 		case 'c':
 			if (parse_addr(optarg, &o.dst) != 0) {
@@ -1273,6 +1294,13 @@ main(int argc, char **argv)
 				return 2;
 			}
 			o.key = optarg;
+			o.libfive = true;
+			break;
+		case 'X':
+			o.libfive = true;
+			break;
+		case 'T':
+			o.tls = o.libfive = true;
 			break;
 		case 'x':
 			exec_mode = true;
@@ -1348,7 +1376,7 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "ttfb") == 0)
 		return cmd_ttfb(&o);
-	if ((strcmp(cmd, "rate") == 0 || strcmp(cmd, "tput") == 0) && o.key != NULL)
+	if ((strcmp(cmd, "rate") == 0 || strcmp(cmd, "tput") == 0) && o.libfive)
 		return cmd_sealed_many(&o, cmd[0] == 'r' ? K_RATE : K_TPUT);
 	if (strcmp(cmd, "tput") == 0)
 		return cmd_many(&o, K_TPUT);
