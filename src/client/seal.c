@@ -27,6 +27,11 @@
 /* Work a client is willing to do for a cookie: 2^24 hashes is a second or two. */
 #define POW_ATTEMPTS_MAX (1ULL << 26)
 #define NAME_MAX_TEXT    300
+/*
+ * Cookies answered before giving up: a second one comes when the work the
+ * server demands rose while we solved the first.
+ */
+#define COOKIES_MAX 2
 
 struct handshake {
 	struct noise_handshake hs;
@@ -168,8 +173,6 @@ take_cookie(struct handshake *h, const uint8_t *msg, size_t len, struct five_err
 	uint8_t key[32];
 
 	sealed_cookie_key(h->pattern == SEALED_IK ? h->server_pk : zero, key);
-	if (h->have_cookie)
-		return five_fail(err, FIVE_ERR_REFUSED, "the server is busy (a second cookie)");
 	if (sealed_cookie_decode(msg, len, &c) != SEALED_OK ||
 	    sealed_cookie_open(&c, key, h->mac1_orig, h->cookie) != 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "a cookie that is not for us");
@@ -408,7 +411,7 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 		          SEALED_EARLY_MAX);
 		goto fail;
 	}
-	for (round = 0; round < 2; round++) {
+	for (round = 0; round <= COOKIES_MAX; round++) {
 		if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0)
 			goto fail;
 		if (round == 0) {
@@ -430,6 +433,8 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 			goto fail;
 		}
 		if (rd->buf[0] == SEALED_COOKIE) {
+			if (round == COOKIES_MAX)
+				break;
 			if (take_cookie(h, rd->buf, total, err) != 0)
 				goto fail;
 			close(fd);

@@ -467,11 +467,12 @@ class Relay:
     """A man in the middle for five: it flips bit 0 of byte `flip_at` of what the
     server sends, holds the server's bytes back `delay` seconds, ends the
     server's stream to the client after `cut_at` bytes, or gathers the server's
-    first `hold` bytes and passes them on in one write, on every connection."""
+    first `hold` bytes and passes them on in one write, on every connection;
+    `gate` (N, event) holds the Nth connection until the event is set."""
 
-    def __init__(self, target, flip_at=None, delay=0.0, cut_at=None, hold=0):
+    def __init__(self, target, flip_at=None, delay=0.0, cut_at=None, hold=0, gate=None):
         self.target, self.flip_at, self.delay, self.cut_at = target, flip_at, delay, cut_at
-        self.hold = hold
+        self.hold, self.gate, self.accepted = hold, gate, 0
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
@@ -485,6 +486,9 @@ class Relay:
                 client, _ = self.sock.accept()
             except OSError:
                 return
+            self.accepted += 1
+            if self.gate is not None and self.accepted == self.gate[0]:
+                self.gate[1].wait(10)
             try:
                 server = socket.create_connection(("127.0.0.1", self.target))
             except OSError:
@@ -593,6 +597,32 @@ def test_five_takes_a_handshake_answer_with_many_records_behind_it(fived, tmp_pa
     assert (r.returncode, r.stderr) == (0, b"")
     assert r.stdout == bytes(300000)
     assert [a["identity"] for a in f.events("authenticated")] == ["robot"]
+
+
+def test_five_solves_a_second_cookie_when_the_work_rose(fived):
+    """Section 6.5: the work fived demands rose between its COOKIE and the client's
+    retry (here a reload raises pow_difficulty_min from 8 to 16 bits while the retry
+    is held on the way). fived answers the retry with another COOKIE, and five solves
+    that one too instead of giving up."""
+    server = ("cookie = always\npow_difficulty_min = %d\npow_difficulty_max = 16\n"
+              "handshakes_per_source = 1000000\n")
+    f = fived(ECHO, server=server % 8)
+    gate = threading.Event()
+    relay = Relay(f.port, gate=(2, gate))
+    try:
+        p = subprocess.Popen([FIVE, "--key", b64(server_key(f)), "-p", str(relay.port),
+                              "127.0.0.1", "echo"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        wait_for(lambda: relay.accepted == 2, what="five's retry with the first cookie")
+        f.server = server % 16
+        f.reload(ECHO)
+        gate.set()
+        out, err = p.communicate(b"after two cookies", timeout=60)
+    finally:
+        gate.set()
+        relay.close()
+    assert (p.returncode, out, err) == (0, b"after two cookies", b""), err
+    assert relay.accepted == 3
 
 
 class Watcher:
