@@ -567,22 +567,25 @@ def sys_five_command(ctx):
                         "bench"], procs={"server proxy": [p]})
 
 
-def sys_fived_sealed(ctx):
+def sealed_recipe(ctx, service, via=""):
+    """A session to the sealed fived: IK with its key given, or benchtool's `via`
+    (-X, -T), which learns the key itself."""
     p, key = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
-    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 2), pre="bench\\r\\n",
-                  strip="+\\r\\n", key=key, procs={"server proxy": [p]})
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 2), pre=service + "\\r\\n",
+                  strip="+\\r\\n", key="" if via else key, via=via,
+                  procs={"server proxy": [p]})
+
+
+def sys_fived_sealed(ctx):
+    return sealed_recipe(ctx, "bench")
 
 
 def sys_fived_xx(ctx):
-    p, _ = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
-    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 2), pre="bench\\r\\n",
-                  strip="+\\r\\n", via="-X", procs={"server proxy": [p]})
+    return sealed_recipe(ctx, "bench", via="-X")
 
 
 def sys_fived_tls(ctx):
-    p, _ = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
-    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 2), pre="open\\r\\n",
-                  strip="+\\r\\n", via="-T", procs={"server proxy": [p]})
+    return sealed_recipe(ctx, "open", via="-T")
 
 
 def sys_fived_cookie(ctx):
