@@ -27,13 +27,8 @@ def services(sentinel_port):
             "encryption = optional\nidentity = withhold\n" % (sentinel_port, sentinel_port))
 
 
-def authenticated(f, world, source="127.0.0.1"):
-    """A connection on which alice has authenticated with her key."""
-    return pubkey_login(f.port, world, source=source)
-
-
 def issue(f, world, request=b"TOKEN db"):
-    c = authenticated(f, world)
+    c = pubkey_login(f.port, world)
     c.sendall(request + b"\r\n")
     reply = recv_line(c)
     c.close()
@@ -108,7 +103,7 @@ def test_token_command_refusals(fived, world, sentinel):
     c.sendall(b"TOKEN db\r\n")
     assert recv_line(c) == b"- authentication required\r\n"
     c.close()
-    c = authenticated(f, world)
+    c = pubkey_login(f.port, world)
     for request, reply in ((b"TOKEN nosuch", b"- unknown service"),
                            (b"TOKEN db 10.0.0.1/7", b"- invalid address"),
                            (b"TOKEN db - 601", b"- invalid lifetime"),
