@@ -474,8 +474,13 @@ mix_dh(struct noise_handshake *hs, enum token t)
 		goto out;
 	priv = mine == 'e' ? hs->e_priv : hs->s_priv;
 	pub = theirs == 'e' ? hs->re : hs->rs;
-	if (crypto_scalarmult_curve25519(shared, priv, pub) != 0)
+	if (mine == 's' && hs->s_ref.dh != NULL) {
+		if (hs->s_ref.dh(hs->s_ref.ctx, pub, shared) != 0 ||
+		    sodium_is_zero(shared, sizeof(shared)))
+			goto out;
+	} else if (crypto_scalarmult_curve25519(shared, priv, pub) != 0) {
 		goto out;
+	}
 	mix_key(&hs->ss, shared, sizeof(shared));
 	r = 0;
 out:
@@ -653,11 +658,30 @@ out:
 	return r;
 }
 
-int
-noise_handshake_init(struct noise_handshake *hs, const char *protocol_name, enum noise_role role,
-                     const uint8_t *prologue, size_t prologue_len, const uint8_t *s_priv,
-                     const uint8_t *rs)
+/* Our static key, when there is one: its private half here (s_priv), or a reference. */
+static int
+set_static(struct noise_handshake *hs, const uint8_t *s_priv, const struct noise_static_ref *ref)
 {
+	if (ref != NULL) {
+		if (ref->dh == NULL)
+			return -1;
+		hs->s_ref = *ref;
+		memcpy(hs->s_pub, ref->pub, NOISE_DHLEN);
+	} else {
+		memcpy(hs->s_priv, s_priv, NOISE_DHLEN);
+		if (crypto_scalarmult_curve25519_base(hs->s_pub, hs->s_priv) != 0)
+			return -1;
+	}
+	hs->has_s = true;
+	return 0;
+}
+
+static int
+handshake_init(struct noise_handshake *hs, const char *protocol_name, enum noise_role role,
+     const uint8_t *prologue, size_t prologue_len, const uint8_t *s_priv,
+     const struct noise_static_ref *s_ref, const uint8_t *rs)
+{
+	bool have_s = s_priv != NULL || s_ref != NULL;
 	const struct pattern *pat;
 	uint8_t pre_i[NOISE_MAX_TOKENS], pre_r[NOISE_MAX_TOKENS];
 	unsigned npre_i = 0, npre_r = 0;
@@ -693,16 +717,12 @@ noise_handshake_init(struct noise_handshake *hs, const char *protocol_name, enum
 	 */
 	need_s = (init ? pre_s_i : pre_s_r) || sends_static(hs, role);
 	need_rs = init ? pre_s_r : pre_s_i;
-	if ((s_priv != NULL && !need_s) || (s_priv == NULL && (init ? pre_s_i : pre_s_r)) ||
+	if ((have_s && !need_s) || (!have_s && (init ? pre_s_i : pre_s_r)) ||
 	    (rs != NULL) != need_rs)
 		goto out;
-	hs->static_later = need_s && s_priv == NULL;
-	if (s_priv != NULL) {
-		memcpy(hs->s_priv, s_priv, NOISE_DHLEN);
-		if (crypto_scalarmult_curve25519_base(hs->s_pub, hs->s_priv) != 0)
-			goto out;
-		hs->has_s = true;
-	}
+	hs->static_later = need_s && !have_s;
+	if (have_s && set_static(hs, s_priv, s_ref) != 0)
+		goto out;
 	if (rs != NULL) {
 		memcpy(hs->rs, rs, NOISE_DHLEN);
 		hs->has_rs = true;
@@ -720,6 +740,24 @@ out:
 	if (r != 0)
 		noise_handshake_wipe(hs);
 	return r;
+}
+
+int
+noise_handshake_init(struct noise_handshake *hs, const char *protocol_name, enum noise_role role,
+                     const uint8_t *prologue, size_t prologue_len, const uint8_t *s_priv,
+                     const uint8_t *rs)
+{
+	return handshake_init(hs, protocol_name, role, prologue, prologue_len, s_priv, NULL, rs);
+}
+
+int
+noise_handshake_init_ref(struct noise_handshake *hs, const char *protocol_name,
+                         enum noise_role role, const uint8_t *prologue, size_t prologue_len,
+                         const struct noise_static_ref *s, const uint8_t *rs)
+{
+	if (s == NULL)
+		return -1;
+	return handshake_init(hs, protocol_name, role, prologue, prologue_len, NULL, s, rs);
 }
 
 int

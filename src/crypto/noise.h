@@ -51,6 +51,19 @@ struct noise_symmetric {
 	uint8_t h[NOISE_HASHLEN];
 };
 
+/*
+ * Our static key held elsewhere (by a privileged process): dh writes into
+ * shared the X25519 of its private half with pub.  Returns 0, or -1 (the
+ * handshake then fails).
+ */
+typedef int (*noise_dh_fn)(void *ctx, const uint8_t pub[NOISE_DHLEN], uint8_t shared[NOISE_DHLEN]);
+
+struct noise_static_ref {
+	uint8_t pub[NOISE_DHLEN]; /* the public half */
+	noise_dh_fn dh;
+	void *ctx; /* dh's first argument */
+};
+
 /* DEAD is zero, so a zeroed (wiped) handshake refuses every call. */
 enum noise_hs_state {
 	NOISE_HS_DEAD = 0, /* never initialised, failed, or wiped */
@@ -66,6 +79,7 @@ struct noise_handshake {
 	struct noise_symmetric ss;
 
 	uint8_t s_priv[NOISE_DHLEN], s_pub[NOISE_DHLEN];
+	struct noise_static_ref s_ref; /* dh set: s_priv is unused, s_ref.dh does its work */
 	uint8_t e_priv[NOISE_DHLEN], e_pub[NOISE_DHLEN];
 	uint8_t rs[NOISE_DHLEN], re[NOISE_DHLEN];
 	bool has_s, has_e, has_rs, has_re;
@@ -97,6 +111,16 @@ struct noise_handshake {
 int noise_handshake_init(struct noise_handshake *hs, const char *protocol_name,
                          enum noise_role role, const uint8_t *prologue, size_t prologue_len,
                          const uint8_t *s_priv, const uint8_t *rs);
+
+/*
+ * As noise_handshake_init, with our static key held elsewhere: s (copied)
+ * names its public half and the function that does each Diffie-Hellman
+ * with its private half, which never enters hs.  For a responder behind
+ * privilege separation.
+ */
+int noise_handshake_init_ref(struct noise_handshake *hs, const char *protocol_name,
+                             enum noise_role role, const uint8_t *prologue, size_t prologue_len,
+                             const struct noise_static_ref *s, const uint8_t *rs);
 
 /*
  * Supplies our static key when noise_handshake_init was given none although
