@@ -39,6 +39,7 @@
 	(LE64_BYTES * (1 + PUBLIC_PIECES) + PUBLIC_HLEN + PASETO_MESSAGE_MAX + PASETO_ASSERTION_MAX)
 
 _Static_assert(PASETO_MESSAGE_MAX == BODY_MAX - LOCAL_OVERHEAD, "PASETO_MESSAGE_MAX");
+_Static_assert(PASETO_V4_LOCAL_BODY_MAX == BODY_MAX, "PASETO_V4_LOCAL_BODY_MAX");
 _Static_assert(PASETO_FOOTER_MAX ==
                        B64_DECODED_MAX(PASETO_TOKEN_MAX - LOCAL_HLEN - B64_LEN(LOCAL_OVERHEAD) - 1),
                "PASETO_FOOTER_MAX");
@@ -385,44 +386,77 @@ out:
 }
 
 int
-paseto_v4_local_decrypt(const uint8_t k[PASETO_V4_LOCAL_KEYBYTES], const char *token,
-                        const uint8_t *i, size_t ilen, uint8_t *m, size_t m_size, size_t *mlen,
-                        uint8_t *f, size_t f_size, size_t *flen)
+paseto_v4_local_unpack(const char *token, uint8_t *body, size_t body_size, size_t *blen,
+                       uint8_t *f, size_t f_size, size_t *flen)
 {
-	uint8_t body[BODY_MAX];
-	uint8_t foot[PASETO_FOOTER_MAX];
+	uint8_t b[BODY_MAX], foot[PASETO_FOOTER_MAX];
+	struct parts parts;
+	size_t bl, fl;
+
+	*blen = 0;
+	*flen = 0;
+	if (split(token, LOCAL_HEADER, LOCAL_HLEN, &parts) != 0 ||
+	    decode_parts(&parts, LOCAL_OVERHEAD, b, &bl, foot, &fl) != 0 || bl > body_size ||
+	    fl > f_size)
+		return -1;
+	memcpy(body, b, bl);
+	if (fl > 0)
+		memcpy(f, foot, fl);
+	*blen = bl;
+	*flen = fl;
+	return 0;
+}
+
+int
+paseto_v4_local_open_body(const uint8_t k[PASETO_V4_LOCAL_KEYBYTES], const uint8_t *body,
+                          size_t blen, const uint8_t *f, size_t flen, const uint8_t *i,
+                          size_t ilen, uint8_t *m, size_t m_size, size_t *mlen)
+{
 	uint8_t t2[LOCAL_TAGBYTES];
 	struct local_keys keys;
-	struct parts parts;
-	const uint8_t *n = body;
-	const uint8_t *c = body + PASETO_V4_LOCAL_NONCEBYTES;
-	size_t blen, fl, cl;
+	const uint8_t *n = body, *c = body + PASETO_V4_LOCAL_NONCEBYTES;
+	size_t cl;
 	int r = -1;
 
 	*mlen = 0;
-	*flen = 0;
-	if (ilen > PASETO_ASSERTION_MAX || split(token, LOCAL_HEADER, LOCAL_HLEN, &parts) != 0)
-		goto out;
-	if (decode_parts(&parts, LOCAL_OVERHEAD, body, &blen, foot, &fl) != 0)
-		goto out;
+	if (blen < LOCAL_OVERHEAD || blen > BODY_MAX || flen > PASETO_FOOTER_MAX ||
+	    ilen > PASETO_ASSERTION_MAX)
+		return -1;
 	cl = blen - LOCAL_OVERHEAD;
-	if (cl > m_size || fl > f_size)
-		goto out;
+	if (cl > m_size)
+		return -1;
 	local_derive(k, n, &keys);
-	local_tag(&keys, n, c, cl, foot, fl, i, ilen, t2);
+	local_tag(&keys, n, c, cl, f, flen, i, ilen, t2);
 	if (sodium_memcmp(t2, c + cl, LOCAL_TAGBYTES) != 0)
 		goto out;
 	if (cl > 0)
 		crypto_stream_xchacha20_xor(m, c, cl, keys.n2, keys.ek);
-	if (fl > 0)
-		memcpy(f, foot, fl);
 	*mlen = cl;
-	*flen = fl;
 	r = 0;
 out:
 	sodium_memzero(&keys, sizeof(keys));
 	sodium_memzero(t2, sizeof(t2));
 	return r;
+}
+
+int
+paseto_v4_local_decrypt(const uint8_t k[PASETO_V4_LOCAL_KEYBYTES], const char *token,
+                        const uint8_t *i, size_t ilen, uint8_t *m, size_t m_size, size_t *mlen,
+                        uint8_t *f, size_t f_size, size_t *flen)
+{
+	uint8_t body[BODY_MAX], foot[PASETO_FOOTER_MAX];
+	size_t blen, fl;
+
+	*mlen = 0;
+	*flen = 0;
+	if (paseto_v4_local_unpack(token, body, sizeof(body), &blen, foot, sizeof(foot), &fl) != 0 ||
+	    fl > f_size ||
+	    paseto_v4_local_open_body(k, body, blen, foot, fl, i, ilen, m, m_size, mlen) != 0)
+		return -1;
+	if (fl > 0)
+		memcpy(f, foot, fl);
+	*flen = fl;
+	return 0;
 }
 
 int

@@ -98,6 +98,21 @@ int paseto_v4_local_decrypt(const uint8_t k[PASETO_V4_LOCAL_KEYBYTES], const cha
                             uint8_t *f, size_t f_size, size_t *flen);
 
 /*
+ * paseto_v4_local_decrypt in two steps, so that the key can stay with a
+ * process that parses nothing: unpack checks the token's form and decodes
+ * its body (nonce, ciphertext, tag; at most PASETO_V4_LOCAL_BODY_MAX
+ * bytes) into body[0..body_size) and its footer into f[0..f_size), without
+ * authenticating anything; open_body authenticates and decrypts those
+ * bytes as decrypt does.  Both return 0 or -1, as decrypt does.
+ */
+#define PASETO_V4_LOCAL_BODY_MAX (PASETO_MESSAGE_MAX + 64)
+int paseto_v4_local_unpack(const char *token, uint8_t *body, size_t body_size, size_t *blen,
+                           uint8_t *f, size_t f_size, size_t *flen);
+int paseto_v4_local_open_body(const uint8_t k[PASETO_V4_LOCAL_KEYBYTES], const uint8_t *body,
+                              size_t blen, const uint8_t *f, size_t flen, const uint8_t *i,
+                              size_t ilen, uint8_t *m, size_t m_size, size_t *mlen);
+
+/*
  * The footer of a v4.local or v4.public token, WITHOUT authenticating it: only
  * to choose the key (by its id) that will then verify the whole token.
  * Writes it into f[0..f_size) and its length into *flen (0 when the token has

@@ -136,6 +136,15 @@ struct token_key {
 	uint8_t pk[TOKEN_PK_LEN];
 	uint8_t local[PASETO_V4_LOCAL_KEYBYTES];
 	char kid[TOKEN_KID_MAX]; /* token_kid(pk) */
+	/*
+	 * Set when the secret halves are held elsewhere (sk and local zero):
+	 * opens a v4.local token of this key as paseto_v4_local_open_body
+	 * does, given its unpacked body and footer and the assertion
+	 * TOKEN_ASSERTION.  Returns 0 with *mlen, or -1.
+	 */
+	int (*open_local)(void *ctx, const uint8_t *body, size_t blen, const uint8_t *f,
+	                  size_t flen, uint8_t *m, size_t m_size, size_t *mlen);
+	void *open_ctx;
 };
 
 /*
