@@ -1,6 +1,11 @@
 #include "common/io.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int
@@ -35,4 +40,56 @@ io_write_all(int fd, const void *p, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int
+io_read_file(const char *path, size_t max, char **text, size_t *len)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	*text = NULL;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	else if ((uint64_t)st.st_size > max)
+		r = -EFBIG;
+	else if ((*text = malloc((size_t)st.st_size + 1)) == NULL)
+		r = -ENOMEM;
+	else if (io_read_all(fd, *text, (size_t)st.st_size) != 0)
+		r = -EIO;
+	close(fd);
+	if (r != 0) {
+		free(*text);
+		*text = NULL;
+		return r;
+	}
+	(*text)[st.st_size] = '\0';
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+int
+io_replace_file(const char *path, const void *data, size_t len, int mode)
+{
+	char tmp[4096];
+	int fd, r = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)) < 0)
+		return -errno;
+	if (io_write_all(fd, data, len) != 0 || fsync(fd) != 0)
+		r = errno != 0 ? -errno : -EIO;
+	if (close(fd) != 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) != 0)
+		r = -errno;
+	if (r != 0)
+		unlink(tmp);
+	return r;
 }

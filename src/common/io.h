@@ -13,4 +13,19 @@ int io_read_all(int fd, void *p, size_t len);
 /* Writes exactly len bytes, retrying on EINTR.  Returns 0 or -1. */
 int io_write_all(int fd, const void *p, size_t len);
 
+/*
+ * Reads the whole regular file path, at most max bytes, into *text
+ * (malloc'd with a NUL after the *len bytes; the caller frees).  Returns
+ * 0, or -errno (-EFBIG when larger than max, -EINVAL when not a regular
+ * file) with *text NULL.
+ */
+int io_read_file(const char *path, size_t max, char **text, size_t *len);
+
+/*
+ * Replaces path with data[0..len) so that readers see the old file or the
+ * new one, never a mix: writes path.new.PID with mode, syncs it, renames
+ * it over path.  Returns 0, or -errno with nothing left behind.
+ */
+int io_replace_file(const char *path, const void *data, size_t len, int mode);
+
 #endif
