@@ -149,9 +149,9 @@ governor_admit(struct governor *g, const struct config *cfg, const uint8_t sourc
 	struct keytable_value *v = keytable_get(t, source, SOURCE_KEY_LEN, now_ms, 1);
 	uint64_t refill;
 
-	/* A table full of other sources: admit rather than lock everyone out. */
+	/* Out of memory: refuse, as for a source over its budget. */
 	if (v == NULL)
-		return true;
+		return false;
 	/* The value counts what the source has spent (a new one: nothing), refilled over time. */
 	refill = (now_ms - v->stamp_ms) * rate;
 	v->count = v->count > refill ? v->count - refill : 0;

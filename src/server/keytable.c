@@ -7,7 +7,8 @@
 #define KEYTABLE_BUCKETS 4096
 
 struct entry {
-	struct entry *next;
+	struct entry *next;               /* in its bucket */
+	struct entry *newer, *older;      /* in the use order */
 	uint8_t key[KEYTABLE_KEY_MAX];
 	size_t len;
 	struct keytable_value value;
@@ -16,8 +17,11 @@ struct entry {
 struct keytable {
 	uint8_t hash_key[crypto_shorthash_KEYBYTES];
 	struct entry *buckets[KEYTABLE_BUCKETS];
+	struct entry *newest, *oldest; /* by last use */
 	uint64_t forget_ms;
 	size_t count, max;
+	keytable_evict_fn on_evict;
+	void *evict_ctx;
 };
 
 struct keytable *
@@ -37,17 +41,77 @@ void
 keytable_free(struct keytable *t)
 {
 	struct entry *e, *next;
-	size_t i;
 
 	if (t == NULL)
 		return;
-	for (i = 0; i < KEYTABLE_BUCKETS; i++) {
-		for (e = t->buckets[i]; e != NULL; e = next) {
-			next = e->next;
-			free(e);
-		}
+	for (e = t->newest; e != NULL; e = next) {
+		next = e->older;
+		free(e);
 	}
 	free(t);
+}
+
+void
+keytable_on_evict(struct keytable *t, keytable_evict_fn fn, void *ctx)
+{
+	t->on_evict = fn;
+	t->evict_ctx = ctx;
+}
+
+size_t
+keytable_count(const struct keytable *t)
+{
+	return t->count;
+}
+
+static void
+unlink_use(struct keytable *t, struct entry *e)
+{
+	if (e->newer != NULL)
+		e->newer->older = e->older;
+	else
+		t->newest = e->older;
+	if (e->older != NULL)
+		e->older->newer = e->newer;
+	else
+		t->oldest = e->newer;
+	e->newer = e->older = NULL;
+}
+
+static void
+mark_used(struct keytable *t, struct entry *e)
+{
+	if (t->newest == e)
+		return;
+	if (e->newer != NULL || e->older != NULL || t->oldest == e)
+		unlink_use(t, e);
+	e->older = t->newest;
+	if (t->newest != NULL)
+		t->newest->newer = e;
+	t->newest = e;
+	if (t->oldest == NULL)
+		t->oldest = e;
+}
+
+static struct entry **
+bucket(struct keytable *t, const void *key, size_t len)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	uint64_t v;
+
+	crypto_shorthash(h, key, len, t->hash_key);
+	memcpy(&v, h, sizeof(v));
+	return &t->buckets[v % KEYTABLE_BUCKETS];
+}
+
+/* Unlinks e, found at *pp in its bucket, and frees it. */
+static void
+drop(struct keytable *t, struct entry **pp, struct entry *e)
+{
+	*pp = e->next;
+	unlink_use(t, e);
+	free(e);
+	t->count--;
 }
 
 /*
@@ -57,18 +121,11 @@ keytable_free(struct keytable *t)
 static struct entry **
 find(struct keytable *t, const void *key, size_t len, uint64_t now_ms)
 {
-	uint8_t h[crypto_shorthash_BYTES];
-	struct entry **pp, *e;
-	uint64_t v;
+	struct entry **pp = bucket(t, key, len), *e;
 
-	crypto_shorthash(h, key, len, t->hash_key);
-	memcpy(&v, h, sizeof(v));
-	pp = &t->buckets[v % KEYTABLE_BUCKETS];
 	while ((e = *pp) != NULL) {
 		if (now_ms - e->value.stamp_ms >= t->forget_ms) {
-			*pp = e->next;
-			free(e);
-			t->count--;
+			drop(t, pp, e);
 			continue;
 		}
 		if (e->len == len && memcmp(e->key, key, len) == 0)
@@ -76,6 +133,21 @@ find(struct keytable *t, const void *key, size_t len, uint64_t now_ms)
 		pp = &e->next;
 	}
 	return pp;
+}
+
+/* Makes room for one more entry: the least recently used one goes. */
+static void
+evict_oldest(struct keytable *t, uint64_t now_ms)
+{
+	struct entry *e = t->oldest, **pp;
+
+	if (e == NULL)
+		return;
+	for (pp = bucket(t, e->key, e->len); *pp != e; pp = &(*pp)->next)
+		;
+	if (t->on_evict != NULL && now_ms - e->value.stamp_ms < t->forget_ms)
+		t->on_evict(t->evict_ctx, &e->value);
+	drop(t, pp, e);
 }
 
 struct keytable_value *
@@ -86,14 +158,23 @@ keytable_get(struct keytable *t, const void *key, size_t len, uint64_t now_ms, i
 	if (len > KEYTABLE_KEY_MAX)
 		return NULL;
 	pp = find(t, key, len, now_ms);
-	if ((e = *pp) != NULL)
+	if ((e = *pp) != NULL) {
+		mark_used(t, e);
 		return &e->value;
-	if (!create || t->count >= t->max || (e = calloc(1, sizeof(*e))) == NULL)
+	}
+	if (!create || t->max == 0)
+		return NULL;
+	if (t->count >= t->max) {
+		evict_oldest(t, now_ms);
+		pp = find(t, key, len, now_ms);
+	}
+	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return NULL;
 	memcpy(e->key, key, len);
 	e->len = len;
 	e->value.stamp_ms = now_ms;
 	*pp = e;
+	mark_used(t, e);
 	t->count++;
 	return &e->value;
 }
@@ -106,9 +187,6 @@ keytable_remove(struct keytable *t, const void *key, size_t len, uint64_t now_ms
 	if (len > KEYTABLE_KEY_MAX)
 		return;
 	pp = find(t, key, len, now_ms);
-	if ((e = *pp) != NULL) {
-		*pp = e->next;
-		free(e);
-		t->count--;
-	}
+	if ((e = *pp) != NULL)
+		drop(t, pp, e);
 }
