@@ -19,6 +19,8 @@ FUZZ_SMOKE_SECONDS ?= 10
 PKGS := libuv libsodium openssl jansson inih
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Only fived confines itself: the client and libfive do not link libseccomp.
+SERVER_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wvla -Wno-unused-parameter
@@ -85,14 +87,14 @@ $(FIVE_SO): $(call obj,$(CLIENT_SRC) $(CORE_SRC)) src/client/libfive.map
 		$(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(FIVED): $(call obj,src/server/main.c) $(SERVER_LIB) $(CORE_LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
 $(FIVE): $(call obj,$(CLI_SRC)) $(FIVE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(SERVER_LIB) $(FIVE_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS) -lcmocka
 
 $(BUILD)/helpers/%: $(call obj,tests/helpers/%.c) $(FIVE_LIB)
 	@mkdir -p $(dir $@)
@@ -149,7 +151,7 @@ install: all
 # --- maintenance -------------------------------------------------------------
 
 DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
-	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev
+	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps
 

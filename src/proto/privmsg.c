@@ -30,35 +30,62 @@ frame(uint32_t type, struct sshkey_writer *w, uint8_t *out, size_t *len)
 	return 0;
 }
 
+/* The fields each request type carries, in the order they are written. */
+enum {
+	F_USER = 1 << 0,
+	F_PK = 1 << 1,
+	F_PEER = 1 << 2,
+	F_ARG = 1 << 3,
+	F_NUMBER = 1 << 4,
+	F_BLOB = 1 << 5,
+};
+
+static const unsigned request_fields[PRIV_TYPE_MAX + 1] = {
+        [PRIV_PUBKEY_CHECK] = F_USER | F_PK | F_PEER,
+        [PRIV_PAM_START] = F_USER | F_PEER,
+        [PRIV_CONFIG] = 0,
+        [PRIV_LISTEN] = F_ARG,
+        [PRIV_AUDIT] = 0,
+        [PRIV_FILE] = F_ARG,
+        [PRIV_KEYS] = 0,
+        [PRIV_DH] = F_PK,
+        [PRIV_TOKEN_ISSUE] = F_ARG | F_NUMBER | F_BLOB,
+        [PRIV_TOKEN_OPEN] = F_ARG | F_BLOB,
+        [PRIV_REVOKE] = F_ARG | F_NUMBER,
+        [PRIV_REVOKED] = 0,
+        [PRIV_EARLY_RESERVE] = F_NUMBER,
+        [PRIV_EXEC] = F_ARG | F_BLOB,
+        [PRIV_CONNECT] = F_ARG,
+        [PRIV_ACCOUNT] = F_USER,
+};
+
 int
 privmsg_request_encode(const struct priv_request *req, uint8_t *out, size_t size, size_t *len)
 {
 	struct sshkey_writer w;
+	unsigned f;
 	int r = 0;
 
-	if (size < PRIVMSG_HEADER)
+	if (size < PRIVMSG_HEADER || req->type < 1 || req->type > PRIV_TYPE_MAX ||
+	    req->blob_len > sizeof(req->blob))
 		return -1;
+	f = request_fields[req->type];
 	sshkey_writer_init(&w, out + PRIVMSG_HEADER, size - PRIVMSG_HEADER);
-	switch (req->type) {
-	case PRIV_PUBKEY_CHECK:
-		r |= sshkey_put_string(&w, req->user, strlen(req->user));
+	if (f & F_USER)
+		r |= sshkey_put_string(&w, req->user, strnlen(req->user, sizeof(req->user)));
+	if (f & F_PK)
 		r |= sshkey_put_string(&w, req->pk, sizeof(req->pk));
-		r |= sshkey_put_string(&w, req->peer_ip, strlen(req->peer_ip));
-		break;
-	case PRIV_PAM_START:
-		r |= sshkey_put_string(&w, req->user, strlen(req->user));
-		r |= sshkey_put_string(&w, req->peer_ip, strlen(req->peer_ip));
-		break;
-	case PRIV_LISTEN:
-		r |= sshkey_put_string(&w, req->address, strlen(req->address));
-		break;
-	case PRIV_CONFIG:
-	case PRIV_AUDIT:
-	case PRIV_CLIENTS:
-		break;
-	default:
-		return -1;
+	if (f & F_PEER)
+		r |= sshkey_put_string(&w, req->peer_ip,
+		                       strnlen(req->peer_ip, sizeof(req->peer_ip)));
+	if (f & F_ARG)
+		r |= sshkey_put_string(&w, req->arg, strnlen(req->arg, sizeof(req->arg)));
+	if (f & F_NUMBER) {
+		r |= sshkey_put_u32(&w, (uint32_t)(req->number >> 32));
+		r |= sshkey_put_u32(&w, (uint32_t)req->number);
 	}
+	if (f & F_BLOB)
+		r |= sshkey_put_string(&w, req->blob, req->blob_len);
 	return r != 0 ? -1 : frame(req->type, &w, out, len);
 }
 
@@ -97,37 +124,53 @@ get_fixed(struct sshkey_reader *r, uint8_t *out, size_t want)
 	return 0;
 }
 
+static int
+get_number(struct sshkey_reader *r, uint64_t *out)
+{
+	uint32_t hi, lo;
+
+	if (sshkey_get_u32(r, &hi) != 0 || sshkey_get_u32(r, &lo) != 0)
+		return -1;
+	*out = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+static int
+get_blob(struct sshkey_reader *r, uint8_t *out, size_t size, size_t *len)
+{
+	const uint8_t *s;
+
+	if (sshkey_get_string(r, &s, len) != 0 || *len > size)
+		return -1;
+	memcpy(out, s, *len);
+	return 0;
+}
+
 int
 privmsg_request_decode(uint32_t type, const uint8_t *body, size_t len, struct priv_request *out)
 {
 	struct sshkey_reader r;
+	unsigned f;
 	int bad = 0;
 
 	memset(out, 0, sizeof(*out));
-	out->type = (enum priv_type)type;
-	sshkey_reader_init(&r, body, len);
-	switch (type) {
-	case PRIV_PUBKEY_CHECK:
-		bad |= get_text(&r, out->user, sizeof(out->user));
-		bad |= get_fixed(&r, out->pk, sizeof(out->pk));
-		bad |= get_text(&r, out->peer_ip, sizeof(out->peer_ip));
-		bad |= !auth_user_valid(out->user);
-		break;
-	case PRIV_PAM_START:
-		bad |= get_text(&r, out->user, sizeof(out->user));
-		bad |= get_text(&r, out->peer_ip, sizeof(out->peer_ip));
-		bad |= !auth_user_valid(out->user);
-		break;
-	case PRIV_LISTEN:
-		bad |= get_text(&r, out->address, sizeof(out->address));
-		break;
-	case PRIV_CONFIG:
-	case PRIV_AUDIT:
-	case PRIV_CLIENTS:
-		break;
-	default:
+	if (type < 1 || type > PRIV_TYPE_MAX)
 		return -1;
-	}
+	out->type = (enum priv_type)type;
+	f = request_fields[type];
+	sshkey_reader_init(&r, body, len);
+	if (f & F_USER)
+		bad |= get_text(&r, out->user, sizeof(out->user)) || !auth_user_valid(out->user);
+	if (f & F_PK)
+		bad |= get_fixed(&r, out->pk, sizeof(out->pk));
+	if (f & F_PEER)
+		bad |= get_text(&r, out->peer_ip, sizeof(out->peer_ip));
+	if (f & F_ARG)
+		bad |= get_text(&r, out->arg, sizeof(out->arg));
+	if (f & F_NUMBER)
+		bad |= get_number(&r, &out->number);
+	if (f & F_BLOB)
+		bad |= get_blob(&r, out->blob, sizeof(out->blob), &out->blob_len);
 	return bad || sshkey_reader_left(&r) != 0 ? -1 : 0;
 }
 

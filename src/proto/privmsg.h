@@ -5,6 +5,11 @@
  * body, made of SSH wire strings.  A request of the wrong size or shape is
  * fatal to the worker: the monitor never tries to make sense of it.  Pure
  * code: no I/O.
+ *
+ * Each request carries only the fields its type lists below; the rest of
+ * struct priv_request stays zero.  What a field may contain beyond its
+ * shape (an address the configuration names, a service that exists) is
+ * the monitor's check, not this codec's.
  */
 #ifndef FIVE_PRIVMSG_H
 #define FIVE_PRIVMSG_H
@@ -17,31 +22,48 @@
 #include "proto/auth.h"
 
 #define PRIVMSG_HEADER      8
-#define PRIVMSG_REQUEST_MAX 512                /* every request is small */
+#define PRIVMSG_ARG_MAX     512                /* a path, an address, a service name, a jti */
+#define PRIVMSG_BLOB_MAX    (12 * 1024)        /* token claims or body, a program's environment */
+#define PRIVMSG_REQUEST_MAX (16 * 1024)        /* the largest request, framing included */
 #define PRIVMSG_REPLY_MAX   (1024 * 1024 + 64) /* a configuration file and framing */
 #define PRIVMSG_TEXT_MAX    (1024 * 1024)
+#define PRIVMSG_DH_LEN      32 /* an X25519 public key or shared secret */
 
 enum priv_type {
-	PRIV_PUBKEY_CHECK = 1, /* user, key, client address -> authorized? */
-	PRIV_PAM_START,        /* user, client address -> a descriptor to a PAM conversation */
+	PRIV_PUBKEY_CHECK = 1, /* user, pk, peer_ip -> authorized? */
+	PRIV_PAM_START,        /* user, peer_ip -> a descriptor to a PAM conversation */
 	PRIV_CONFIG,           /* -> the configuration text the monitor has accepted */
-	PRIV_LISTEN,           /* address -> a listening descriptor */
+	PRIV_LISTEN,           /* arg: an address -> a listening descriptor */
 	PRIV_AUDIT,            /* -> a descriptor for the audit log */
-	PRIV_CLIENTS,          /* -> the authorized_clients file's text */
-	PRIV_TYPE_MAX = PRIV_CLIENTS,
+	PRIV_FILE,             /* arg: a path the configuration names -> the file's text */
+	PRIV_KEYS,             /* -> the public halves of the server and token keys */
+	PRIV_DH,            /* pk: a peer's X25519 key -> the secret shared with the server key */
+	PRIV_TOKEN_ISSUE,   /* arg: the asking identity, number: format, blob: claims -> token */
+	PRIV_TOKEN_OPEN,    /* arg: footer, blob: a v4.local body -> the claims, if authentic */
+	PRIV_REVOKE,        /* arg: jti, number: expiry -> recorded? */
+	PRIV_REVOKED,       /* -> the revocations in force, "JTI EXP" lines */
+	PRIV_EARLY_RESERVE, /* number: a 0-RTT timestamp (ns) -> the bound now reserved */
+	PRIV_EXEC,          /* arg: service, blob: NUL-separated environment -> a descriptor */
+	PRIV_CONNECT,       /* arg: a Unix backend path -> a connected descriptor, or errno */
+	PRIV_ACCOUNT,       /* user -> "UID\n" then a group name per line */
+	PRIV_TYPE_MAX = PRIV_ACCOUNT,
 };
 
 struct priv_request {
 	enum priv_type type;
-	char user[AUTH_USER_MAX + 1]; /* PUBKEY_CHECK, PAM_START */
-	uint8_t pk[AUTH_PK_LEN];      /* PUBKEY_CHECK */
+	char user[AUTH_USER_MAX + 1]; /* PUBKEY_CHECK, PAM_START, ACCOUNT */
+	uint8_t pk[PRIVMSG_DH_LEN];   /* PUBKEY_CHECK (Ed25519), DH (X25519) */
 	char peer_ip[ADDR_IP_MAX];    /* PUBKEY_CHECK, PAM_START ("" for local clients) */
-	char address[ADDR_TEXT_MAX];  /* LISTEN */
+	char arg[PRIVMSG_ARG_MAX]; /* LISTEN, FILE, TOKEN_ISSUE, TOKEN_OPEN, REVOKE, EXEC, CONNECT
+	                            */
+	uint64_t number;           /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE */
+	uint8_t blob[PRIVMSG_BLOB_MAX];
+	size_t blob_len; /* TOKEN_ISSUE, TOKEN_OPEN, EXEC */
 };
 
 struct priv_reply {
 	bool ok;
-	const uint8_t *text; /* points into the decoded message; a reason, or the configuration */
+	const uint8_t *text; /* points into the decoded message: a reason, or the answer */
 	size_t text_len;
 };
 

@@ -229,7 +229,7 @@ succeed(struct session *s, const char *identity, const uint8_t *pk)
 	c->method = a->method;
 	if (pk != NULL)
 		sshkey_fingerprint(pk, c->key_fingerprint);
-	policy_load_groups(c);
+	policy_load_groups(c, s->srv->priv);
 	s->caller = c;
 	session_audit(s, "authenticated",
 	              json_pack("{s:s,s:s,s:s}", "identity", c->identity, "method",
@@ -272,7 +272,7 @@ pubkey_user(struct session *s, const struct auth_line *l)
 	}
 	str_copy(a->user, l->user, sizeof(a->user));
 	memcpy(a->pk, l->pk, sizeof(a->pk));
-	ok = priv_pubkey_check(s->srv->priv, s->cfg, a->user, a->pk, peer_ip(s), why, sizeof(why));
+	ok = priv_pubkey_check(s->srv->priv, a->user, a->pk, peer_ip(s), why, sizeof(why));
 	log_debug("session %s: key for %s: %s", s->id, a->user, why);
 	if (ok != 1) {
 		fail(s, "key not authorized");
@@ -404,6 +404,7 @@ static void
 password_user(struct session *s, const struct auth_line *l)
 {
 	struct auth_exchange *a = s->auth;
+	const char *why;
 	int fd;
 
 	if (l->has_key) {
@@ -411,8 +412,12 @@ password_user(struct session *s, const struct auth_line *l)
 		return;
 	}
 	str_copy(a->user, l->user, sizeof(a->user));
-	if ((fd = priv_pam_start(s->srv->priv, s->cfg, a->user, peer_ip(s))) < 0) {
-		fail(s, "cannot start PAM");
+	if ((fd = priv_pam_start(s->srv->priv, s->cfg, a->user, peer_ip(s), &why)) < 0) {
+		/* Busy is not a failed authentication: no penalty, and the client is told. */
+		if (strncmp(why, "too many", 8) == 0)
+			session_refuse(s, why);
+		else
+			fail(s, why);
 		return;
 	}
 	uv_pipe_init(s->srv->loop, &a->pam, 0);

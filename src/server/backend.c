@@ -14,6 +14,7 @@
 #include "server/builtin.h"
 #include "server/control.h"
 #include "server/policy.h"
+#include "server/priv.h"
 #include "server/server.h"
 #include "server/session.h"
 
@@ -130,9 +131,39 @@ start_tcp(struct session *s)
 	s->resolving = true;
 }
 
+/* A descriptor already connected (or failed): the backend is reached, or not. */
+static void
+adopt_backend(struct session *s, int fd)
+{
+	int r;
+
+	uv_pipe_init(s->srv->loop, &s->backend.pipe, 0);
+	s->backend.handle.data = s;
+	s->backend_open = true;
+	if ((r = uv_pipe_open(&s->backend.pipe, fd)) != 0) {
+		close(fd);
+		session_backend_ready(s, r);
+		return;
+	}
+	session_backend_ready(s, 0);
+}
+
+/*
+ * Under privilege separation the worker sees no file system: the monitor
+ * connects to the socket (as the worker's user) and hands it over.
+ */
 static void
 start_unix(struct session *s)
 {
+	int fd;
+
+	if (s->srv->priv->separated) {
+		if ((fd = priv_connect(s->srv->priv, s->svc->addr.path)) < 0)
+			session_backend_ready(s, uv_translate_sys_error(-fd));
+		else
+			adopt_backend(s, fd);
+		return;
+	}
 	uv_pipe_init(s->srv->loop, &s->backend.pipe, 0);
 	s->backend.handle.data = s;
 	s->backend_open = true;
@@ -175,14 +206,16 @@ env_add(char **env, size_t *n, const char *name, const char *value)
 		(*n)++;
 }
 
+/* The program's environment; PATH only when this process runs it (the monitor sets its own). */
 static void
-build_env(const struct session *s, char **env)
+build_env(const struct session *s, char **env, bool with_path)
 {
 	char port[8], ip[ADDR_IP_MAX];
 	uint16_t lport;
 	size_t n = 0;
 
-	env_add(env, &n, "PATH", EXEC_PATH);
+	if (with_path)
+		env_add(env, &n, "PATH", EXEC_PATH);
 	env_add(env, &n, "PROTO", "FIVE");
 	env_add(env, &n, "FIVE_SERVICE", s->svc->name);
 	env_add(env, &n, "FIVE_VHOST", s->vhost != NULL ? s->vhost->name : "");
@@ -223,7 +256,7 @@ spawn_program(struct session *s, int fd)
 		return UV_ENOMEM;
 	memcpy(c->session, s->id, sizeof(c->session));
 	c->proc.data = c;
-	build_env(s, env);
+	build_env(s, env, true);
 	memset(&o, 0, sizeof(o));
 	stdio[0].flags = UV_INHERIT_FD;
 	stdio[0].data.fd = fd;
@@ -248,12 +281,34 @@ spawn_program(struct session *s, int fd)
 	return 0;
 }
 
+/* Under privilege separation the monitor runs the program, as exec_user. */
+static void
+start_program_elsewhere(struct session *s)
+{
+	char *env[ENV_MAX + 1];
+	size_t i;
+	int fd;
+
+	build_env(s, env, false);
+	fd = priv_exec(s->srv->priv, s->svc->name, env);
+	for (i = 0; env[i] != NULL; i++)
+		free(env[i]);
+	if (fd < 0)
+		session_backend_ready(s, uv_translate_sys_error(-fd));
+	else
+		adopt_backend(s, fd);
+}
+
 static void
 start_local(struct session *s)
 {
 	int sp[2];
 	int r;
 
+	if (s->svc->backend == BACKEND_EXEC && s->srv->priv->separated) {
+		start_program_elsewhere(s);
+		return;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
 		session_backend_ready(s, UV_EMFILE);
 		return;
@@ -269,15 +324,7 @@ start_local(struct session *s)
 		session_backend_ready(s, r);
 		return;
 	}
-	uv_pipe_init(s->srv->loop, &s->backend.pipe, 0);
-	s->backend.handle.data = s;
-	s->backend_open = true;
-	if ((r = uv_pipe_open(&s->backend.pipe, sp[0])) != 0) {
-		close(sp[0]);
-		session_backend_ready(s, r);
-		return;
-	}
-	session_backend_ready(s, 0);
+	adopt_backend(s, sp[0]);
 }
 
 void

@@ -292,6 +292,49 @@ server_user(struct parser *p, const char *value, const char **why)
 }
 
 static int
+server_exec_user(struct parser *p, const char *value, const char **why)
+{
+	if (!auth_user_valid(value)) {
+		*why = "expected a user name";
+		return -1;
+	}
+	str_copy(p->cfg->exec_user, value, sizeof(p->cfg->exec_user));
+	return 0;
+}
+
+static int
+server_chroot(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "none") == 0) {
+		str_copy(p->cfg->chroot, value, sizeof(p->cfg->chroot));
+		return 0;
+	}
+	if (strcmp(value, "/") == 0) {
+		*why = "expected a directory of its own, or none";
+		return -1;
+	}
+	return set_path(p->cfg->chroot, sizeof(p->cfg->chroot), value, false, why);
+}
+
+static int
+server_max_pam_helpers(struct parser *p, const char *value, const char **why)
+{
+	return set_count(&p->cfg->max_pam_helpers, value, PAM_HELPERS_LIMIT, why);
+}
+
+static int
+server_max_pam_helpers_per_source(struct parser *p, const char *value, const char **why)
+{
+	return set_count(&p->cfg->max_pam_helpers_per_source, value, PAM_HELPERS_LIMIT, why);
+}
+
+static int
+server_max_tokens_per_hour(struct parser *p, const char *value, const char **why)
+{
+	return set_count(&p->cfg->max_tokens_per_hour, value, UINT32_MAX, why);
+}
+
+static int
 server_authorized_keys(struct parser *p, const char *value, const char **why)
 {
 	return set_path(p->cfg->authorized_keys, sizeof(p->cfg->authorized_keys), value, true, why);
@@ -811,6 +854,11 @@ static const struct key keys[] = {
         {"drain_timeout", SEC_SERVER, false, server_drain_timeout},
         {"default_vhost", SEC_SERVER, false, server_default_vhost},
         {"user", SEC_SERVER, false, server_user},
+        {"exec_user", SEC_SERVER, false, server_exec_user},
+        {"chroot", SEC_SERVER, false, server_chroot},
+        {"max_pam_helpers", SEC_SERVER, false, server_max_pam_helpers},
+        {"max_pam_helpers_per_source", SEC_SERVER, false, server_max_pam_helpers_per_source},
+        {"max_tokens_per_hour", SEC_SERVER, false, server_max_tokens_per_hour},
         {"authorized_keys", SEC_SERVER, false, server_authorized_keys},
         {"user_authorized_keys", SEC_SERVER, false, server_user_authorized_keys},
         {"pam_service", SEC_SERVER, false, server_pam_service},
@@ -1146,6 +1194,11 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT;
 	cfg->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT;
 	cfg->max_auth_tries = DEFAULT_MAX_AUTH_TRIES;
+	str_copy(cfg->exec_user, DEFAULT_EXEC_USER, sizeof(cfg->exec_user));
+	str_copy(cfg->chroot, DEFAULT_CHROOT, sizeof(cfg->chroot));
+	cfg->max_pam_helpers = DEFAULT_PAM_HELPERS;
+	cfg->max_pam_helpers_per_source = DEFAULT_PAM_PER_SOURCE;
+	cfg->max_tokens_per_hour = DEFAULT_TOKENS_PER_HOUR;
 	cfg->auth_timeout_ms = DEFAULT_AUTH_TIMEOUT;
 	str_copy(cfg->pam_service, DEFAULT_PAM_SERVICE, sizeof(cfg->pam_service));
 	cfg->auth_methods[AUTH_PUBKEY] = true;

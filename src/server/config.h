@@ -48,6 +48,12 @@
 #define DEFAULT_TOKEN_TTL       3600  /* seconds a token lives when its issuer is not told */
 #define DEFAULT_TOKEN_MAX_TTL   86400 /* the longest lifetime a client may ask for */
 #define TOKEN_TTL_LIMIT         (366 * 86400)
+#define DEFAULT_EXEC_USER       "nobody"
+#define DEFAULT_CHROOT          "/run/fived/chroot"
+#define DEFAULT_PAM_HELPERS     16 /* PAM conversations at once, in all */
+#define DEFAULT_PAM_PER_SOURCE  2  /* ... and from one client source */
+#define PAM_HELPERS_LIMIT       1024
+#define DEFAULT_TOKENS_PER_HOUR 100 /* tokens issued to one identity in an hour */
 
 /* The port the built-in configuration falls back to when it cannot bind port 1. */
 #define FALLBACK_PORT 5501
@@ -137,6 +143,10 @@ struct config {
 	uint64_t drain_timeout_ms;
 	char default_vhost[VHOST_MAX_LEN + 1]; /* "" when every service is visible without HOST */
 	char user[PRINCIPAL_NAME_MAX + 1]; /* privilege separation; "" chooses fived or nobody */
+	char exec_user[PRINCIPAL_NAME_MAX + 1]; /* runs exec services' programs */
+	char chroot[CONFIG_PATH_MAX + 1];       /* the worker's root; "none" for none */
+	uint64_t max_pam_helpers, max_pam_helpers_per_source;
+	uint64_t max_tokens_per_hour;                   /* per identity asking */
 	char authorized_keys[CONFIG_PATH_MAX + 1];      /* global file, "" for none */
 	char user_authorized_keys[CONFIG_PATH_MAX + 1]; /* template with %h %u, "" for none */
 	char pam_service[PRINCIPAL_NAME_MAX + 1];

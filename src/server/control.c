@@ -1,7 +1,6 @@
 #include "server/control.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -72,16 +71,21 @@ send_reply(struct app *a, bool ok, const char *text)
 		send(a->fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-/* Whether the connecting uid is one of the service's register_users. */
+/* Whether the connecting uid is one of the service's register_users (looked up by priv). */
 static bool
-may_register(const struct service *svc, uid_t uid)
+may_register(struct priv *priv, const struct service *svc, uid_t uid)
 {
-	struct passwd *pw;
-	size_t i;
+	unsigned long user_uid;
+	char *groups;
+	size_t i, len;
 
-	for (i = 0; i < svc->nregister_users; i++)
-		if ((pw = getpwnam(svc->register_users[i])) != NULL && pw->pw_uid == uid)
+	for (i = 0; i < svc->nregister_users; i++) {
+		if (priv_account(priv, svc->register_users[i], &user_uid, &groups, &len) != 0)
+			continue;
+		free(groups);
+		if (user_uid == (unsigned long)uid)
 			return true;
+	}
 	return false;
 }
 
@@ -114,7 +118,7 @@ handle_message(struct app *a, const char *msg, size_t len)
 		refusal = "unknown service";
 	else if (svc->backend != BACKEND_REGISTER)
 		refusal = "not a registered service";
-	else if (!may_register(svc, a->uid))
+	else if (!may_register(a->ctl->srv->priv, svc, a->uid))
 		refusal = "not permitted";
 	if (refusal != NULL) {
 		log_info("control: uid %u may not register %s: %s", (unsigned)a->uid, service,
@@ -219,7 +223,8 @@ control_close(struct server *srv)
 		return;
 	while (ctl->apps != NULL)
 		drop_app(ctl->apps);
-	unlink(srv->cfg->control_socket);
+	if (!srv->priv->separated)
+		unlink(srv->cfg->control_socket);
 	uv_close((uv_handle_t *)&ctl->poll, free_control);
 	srv->control = NULL;
 }

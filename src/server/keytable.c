@@ -7,8 +7,8 @@
 #define KEYTABLE_BUCKETS 4096
 
 struct entry {
-	struct entry *next;               /* in its bucket */
-	struct entry *newer, *older;      /* in the use order */
+	struct entry *next;          /* in its bucket */
+	struct entry *newer, *older; /* in the use order */
 	uint8_t key[KEYTABLE_KEY_MAX];
 	size_t len;
 	struct keytable_value value;

@@ -35,7 +35,8 @@ free_listener(uv_handle_t *h)
 void
 listener_close(struct listener *l)
 {
-	if (l->unlink_path[0] != '\0')
+	/* Under privilege separation the monitor made the file and removes it. */
+	if (l->unlink_path[0] != '\0' && !l->srv->priv->separated)
 		unlink(l->unlink_path);
 	uv_close(&l->h.handle, free_listener);
 }

@@ -2,7 +2,9 @@
  * fived: the session layer daemon.  Runs in the foreground, logs to
  * standard error, writes its audit log where the configuration says.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
@@ -16,18 +18,15 @@
 #include "common/keyfile.h"
 #include "common/log.h"
 #include "server/config.h"
+#include "server/confine.h"
+#include "server/monitor.h"
 #include "server/pam_helper.h"
 #include "server/priv.h"
-#include "server/seal.h"
+#include "server/privops.h"
 #include "server/server.h"
-#include "server/tls.h"
-#include "server/tokens.h"
 
 #define FIVED_VERSION "0.1.0"
 
-#define SERVER_KEY_LABEL  "fived-server-key-v1"
-#define DEFAULT_KEY_FILE  "/var/lib/fived/server.key"
-#define USER_KEY_FILE     "/.local/state/fived/server.key"
 #define MALLOC_KEEP       (64 * 1024 * 1024)
 #define MALLOC_MMAP_ABOVE (1024 * 1024)
 #define FD_RESERVE        64 /* listeners, logs, the monitor, libuv */
@@ -88,40 +87,6 @@ load(const char *path, char **text, size_t *len)
 	return cfg;
 }
 
-/* The static key file: key_file, else a default that depends on who runs fived. */
-static void
-key_path(const struct config *cfg, char *out, size_t size)
-{
-	const char *home = getenv("HOME");
-
-	if (cfg->key_file[0] != '\0')
-		snprintf(out, size, "%s", cfg->key_file);
-	else if (geteuid() == 0 || home == NULL)
-		snprintf(out, size, "%s", DEFAULT_KEY_FILE);
-	else
-		snprintf(out, size, "%s%s", home, USER_KEY_FILE);
-}
-
-/*
- * Loads (or, the first time, creates) the sealed handshake's static key
- * into locked, guarded memory.  Returns it, or NULL after saying why.
- */
-static struct server_key *
-load_key(const struct config *cfg)
-{
-	struct server_key *k = sodium_malloc(sizeof(*k));
-	char path[CONFIG_PATH_MAX + 64], err[KEYFILE_ERR_MAX];
-
-	key_path(cfg, path, sizeof(path));
-	if (k == NULL || keyfile_load(path, SERVER_KEY_LABEL, 1, k->sk, err, sizeof(err)) != 0) {
-		log_error("%s", k == NULL ? "out of memory" : err);
-		sodium_free(k);
-		return NULL;
-	}
-	seal_key_derive(k);
-	return k;
-}
-
 /* A relayed session holds two or three descriptors: take what the hard limit allows. */
 static void
 raise_fd_limit(const struct config *cfg)
@@ -140,10 +105,11 @@ raise_fd_limit(const struct config *cfg)
 static int
 print_key(const struct config *cfg)
 {
-	struct server_key *k = load_key(cfg);
-	char b64[KEYFILE_B64_LEN], fp[KEYFILE_FP_MAX];
+	char path[CONFIG_PATH_MAX + 64], b64[KEYFILE_B64_LEN], fp[KEYFILE_FP_MAX];
+	struct server_secret *k;
 
-	if (k == NULL)
+	privops_key_path(cfg, path, sizeof(path));
+	if (privops_load_server_key(path, &k) != 0)
 		return 1;
 	keyfile_b64(k->pk, b64);
 	keyfile_fingerprint(k->pk, fp);
@@ -157,15 +123,83 @@ static int
 print_token_key(const struct config *cfg)
 {
 	char path[CONFIG_PATH_MAX + 64], b64[KEYFILE_B64_LEN];
-	struct tokens *t;
+	struct token_key *k;
 
-	key_path(cfg, path, sizeof(path));
-	if ((t = tokens_load(cfg, path, (uint64_t)time(NULL))) == NULL)
+	privops_key_path(cfg, path, sizeof(path));
+	if (privops_load_token_key(path, &k) != 0)
 		return 1;
-	keyfile_b64(t->key->pk, b64);
-	printf("%s %s\n", b64, t->key->kid);
-	tokens_free(t);
+	keyfile_b64(k->pk, b64);
+	printf("%s %s\n", b64, k->kid);
+	token_key_wipe(k);
+	sodium_free(k);
 	return 0;
+}
+
+/* Runs the server on this process's loop until it stops; its exit status. */
+static int
+serve(struct config *cfg, struct priv *priv, const char *path)
+{
+	struct server srv;
+	uv_loop_t loop;
+
+	uv_loop_init(&loop);
+	priv->loop = &loop;
+	if (server_start(&srv, &loop, cfg, priv) != 0) {
+		config_unref(cfg);
+		uv_loop_close(&loop);
+		return 1;
+	}
+	log_info("fived %s started with %s", FIVED_VERSION,
+	         path != NULL ? path : "the built-in configuration");
+	if (path == NULL)
+		log_info("try: echo hello | five 127.0.0.1 echo; five list 127.0.0.1");
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_walk(&loop, close_leftover, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	return srv.exit_status;
+}
+
+/*
+ * A worker the monitor started: fived PRIV_WORKER_FLAG [-d] [-c FILE],
+ * its monitor on PRIV_WORKER_FD.  It takes the configuration from the
+ * monitor, confines itself, and serves.
+ */
+static int
+worker_main(int argc, char **argv)
+{
+	const char *path = NULL, *name;
+	struct config_errors errs;
+	enum log_level level = LOGL_INFO;
+	struct config *cfg;
+	struct priv priv;
+	int i;
+
+	for (i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "-d") == 0)
+			level = LOGL_DEBUG;
+		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else
+			return 2;
+	}
+	log_init("fived", level);
+	name = path != NULL ? path : "(built-in)";
+	if (sodium_init() < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
+	mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_ABOVE);
+	priv_init_worker(&priv, name);
+	if ((cfg = priv_config(&priv, &errs)) == NULL) {
+		log_error("%s", errs.text);
+		return 1;
+	}
+	if (confine_worker(cfg) != 0) {
+		config_unref(cfg);
+		return 1;
+	}
+	return serve(cfg, &priv, path);
 }
 
 int
@@ -176,24 +210,22 @@ main(int argc, char **argv)
 	                                         {"print-token-key", no_argument, NULL, 'T'},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
-	struct server_key *key;
-	struct tls_server *tls;
-	struct tokens *tokens;
-	char key_file[CONFIG_PATH_MAX + 64];
-	bool want_key = false, want_token_key = false;
+	char self[PATH_MAX] = {0}, err[256];
+	bool want_key = false, want_token_key = false, separated;
+	struct priv_state st;
 	const char *path = NULL;
 	enum log_level level = LOGL_INFO;
 	bool check_only = false;
-	struct server srv;
 	struct priv priv;
 	struct config *cfg;
-	uv_loop_t loop;
 	char *text = NULL;
 	size_t len = 0;
 	int c;
 
 	if (argc > 1 && strcmp(argv[1], PAM_HELPER_FLAG) == 0)
 		return pam_helper_main(argc, argv);
+	if (argc > 1 && strcmp(argv[1], PRIV_WORKER_FLAG) == 0)
+		return worker_main(argc, argv);
 	log_init("fived", LOGL_INFO);
 	while ((c = getopt_long(argc, argv, "c:tdVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -256,41 +288,32 @@ main(int argc, char **argv)
 	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
 	mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_ABOVE);
 	raise_fd_limit(cfg);
-	/* The TLS key, like the sealed one, may be readable by root alone: read it now. */
-	key_path(cfg, key_file, sizeof(key_file));
-	if ((key = load_key(cfg)) == NULL || (tls = tls_server_new(cfg, key_file)) == NULL) {
-		config_unref(cfg);
-		free(text);
-		return 1;
+	separated = geteuid() == 0 && strcmp(cfg->user, "root") != 0;
+	if (separated && confine_check_accounts(cfg, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto fail;
 	}
-	if ((tokens = tokens_load(cfg, key_file, (uint64_t)time(NULL))) == NULL) {
-		tls_server_free(tls);
-		config_unref(cfg);
-		free(text);
-		return 1;
-	}
-	/* Under privilege separation the monitor stays in here; the worker returns. */
-	if (priv_setup(&priv, cfg, path, text, len, &loop) != 0) {
-		tokens_free(tokens);
-		tls_server_free(tls);
-		config_unref(cfg);
-		free(text);
-		return 1;
-	}
+	/* The keys and what only root may read stay here, or with the monitor. */
+	if (privops_init(&st, cfg, path, text, len) != 0)
+		goto fail;
 	free(text);
-	uv_loop_init(&loop);
-	if (server_start(&srv, &loop, cfg, &priv, key, tls, tokens) != 0) {
+	text = NULL;
+	if (separated) {
+		if (readlink("/proc/self/exe", self, sizeof(self) - 1) <= 0) {
+			log_error("cannot find fived's own executable: %s", strerror(errno));
+			return 1;
+		}
 		config_unref(cfg);
-		uv_loop_close(&loop);
-		return 1;
+		monitor_run(&st, self, level == LOGL_DEBUG);
 	}
-	log_info("fived %s started with %s", FIVED_VERSION,
-	         path != NULL ? path : "the built-in configuration");
-	if (path == NULL)
-		log_info("try: echo hello | five 127.0.0.1 echo; five list 127.0.0.1");
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_walk(&loop, close_leftover, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	return srv.exit_status;
+	log_info("running without privilege separation (%s)",
+	         geteuid() != 0 ? "not started as root" : "user = root");
+	priv_init_local(&priv, &st, path != NULL ? path : "(built-in)", NULL);
+	c = serve(cfg, &priv, path);
+	privops_free(&st);
+	return c;
+fail:
+	config_unref(cfg);
+	free(text);
+	return 1;
 }

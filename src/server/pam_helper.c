@@ -11,6 +11,7 @@
  */
 #include "server/pam_helper.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <security/pam_appl.h>
@@ -204,4 +205,65 @@ pam_helper_argv(struct pam_helper_args *a, const char *self, const char *service
 	a->argv[4] = (char *)peer_ip;
 	a->argv[5] = a->timeout;
 	a->argv[6] = NULL;
+}
+
+/* The source a helper counts against: an IPv4 address, or an IPv6 address's /64. */
+static void
+source_of(const char *peer_ip, char out[ADDR_IP_MAX])
+{
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET6, peer_ip, &a6) == 1) {
+		memset(a6.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a6, out, ADDR_IP_MAX);
+		return;
+	}
+	str_copy(out, peer_ip[0] != '\0' ? peer_ip : "local", ADDR_IP_MAX);
+}
+
+struct pam_slot *
+pam_slots_take(struct pam_slots *s, const char *peer_ip, uint64_t max, uint64_t per_source,
+               const char **why)
+{
+	char source[ADDR_IP_MAX];
+	struct pam_slot *free_slot = NULL;
+	uint64_t same = 0;
+	size_t i;
+
+	source_of(peer_ip, source);
+	for (i = 0; i < PAM_SLOTS_MAX; i++) {
+		if (s->slot[i].id == 0) {
+			if (free_slot == NULL)
+				free_slot = &s->slot[i];
+			continue;
+		}
+		if (strcmp(s->slot[i].source, source) == 0)
+			same++;
+	}
+	if (s->used >= max || free_slot == NULL) {
+		*why = "too many password authentications in progress";
+		return NULL;
+	}
+	if (same >= per_source) {
+		*why = "too many password authentications in progress from your address";
+		return NULL;
+	}
+	str_copy(free_slot->source, source, sizeof(free_slot->source));
+	free_slot->id = -1;
+	s->used++;
+	return free_slot;
+}
+
+void
+pam_slots_release(struct pam_slots *s, long id)
+{
+	size_t i;
+
+	for (i = 0; i < PAM_SLOTS_MAX; i++) {
+		if (s->slot[i].id == id && id != 0) {
+			s->slot[i].id = 0;
+			s->used--;
+			return;
+		}
+	}
 }

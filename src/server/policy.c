@@ -1,28 +1,50 @@
 #include "server/policy.h"
 
-#include <grp.h>
-#include <pwd.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/util.h"
+#include "server/priv.h"
+
+/* Whether text (lines, or NULL) has a line that is exactly name. */
+static bool
+has_line(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p != NULL ? p + 1 : NULL)
+		if (strncmp(p, name, n) == 0 && (p[n] == '\n' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* A deny entry for a group refuses a caller whose groups are not all known. */
+static bool
+denies_unknown(const struct principal *list, size_t n, const struct caller *c)
+{
+	size_t i;
+
+	if (!c->groups_unknown)
+		return false;
+	for (i = 0; i < n; i++)
+		if (list[i].kind == PRINCIPAL_GROUP)
+			return true;
+	return false;
+}
 
 static bool
 matches(const struct principal *p, const struct caller *c)
 {
-	size_t i;
-
 	switch (p->kind) {
 	case PRINCIPAL_USER:
 		return strcmp(p->name, c->identity) == 0;
 	case PRINCIPAL_KEY:
 		return c->key_fingerprint[0] != '\0' && strcmp(p->name, c->key_fingerprint) == 0;
 	case PRINCIPAL_GROUP:
-		for (i = 0; i < c->ngroups; i++)
-			if (strcmp(p->name, c->groups[i]) == 0)
-				return true;
-		return false;
+		return has_line(c->groups, p->name);
 	}
 	return false;
 }
@@ -51,7 +73,8 @@ policy_check(const struct service *svc, const struct caller *caller)
 	/* Its issuer checked the policy for an identity the token does not show. */
 	if (caller->anonymous)
 		return svc->withhold_identity ? POLICY_GRANT : POLICY_DENIED;
-	if (any_match(svc->deny, svc->ndeny, caller))
+	if (any_match(svc->deny, svc->ndeny, caller) ||
+	    denies_unknown(svc->deny, svc->ndeny, caller))
 		return POLICY_DENIED;
 	if (svc->nallow == 0 || any_match(svc->allow, svc->nallow, caller))
 		return POLICY_GRANT;
@@ -67,23 +90,21 @@ policy_listed(const struct service *svc, const struct caller *caller, bool for_h
 }
 
 void
-policy_load_groups(struct caller *caller)
+policy_load_groups(struct caller *caller, struct priv *priv)
 {
-	gid_t gids[CALLER_GROUPS_MAX];
-	int n = CALLER_GROUPS_MAX, i;
-	struct passwd *pw;
-	struct group *gr;
+	unsigned long uid;
+	size_t len;
+	int r;
 
-	caller->ngroups = 0;
-	if ((pw = getpwnam(caller->identity)) == NULL)
+	free(caller->groups);
+	caller->groups = NULL;
+	caller->groups_unknown = false;
+	if (!auth_user_valid(caller->identity))
 		return;
-	/* A user in more groups than we keep is held to the first CALLER_GROUPS_MAX. */
-	if (getgrouplist(caller->identity, pw->pw_gid, gids, &n) < 0)
-		n = CALLER_GROUPS_MAX;
-	for (i = 0; i < n && caller->ngroups < CALLER_GROUPS_MAX; i++) {
-		if ((gr = getgrgid(gids[i])) == NULL)
-			continue;
-		str_copy(caller->groups[caller->ngroups++], gr->gr_name, sizeof(caller->groups[0]));
+	r = priv_account(priv, caller->identity, &uid, &caller->groups, &len);
+	if (r < 0) {
+		log_warn("cannot list every group of %s: group rules refuse it", caller->identity);
+		caller->groups_unknown = true;
 	}
 }
 
@@ -92,6 +113,7 @@ caller_free(struct caller *c)
 {
 	if (c == NULL)
 		return;
+	free(c->groups);
 	sodium_memzero(c, sizeof(*c));
 	free(c);
 }

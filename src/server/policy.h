@@ -14,15 +14,13 @@
 #include "proto/auth.h"
 #include "server/config.h"
 
-#define CALLER_GROUPS_MAX 64
-
 /* An authenticated caller, as policy sees it. */
 struct caller {
 	char identity[AUTH_IDENTITY_MAX + 1];
 	enum auth_method method;
 	char key_fingerprint[PRINCIPAL_NAME_MAX + 1]; /* "" unless the method was pubkey */
-	char groups[CALLER_GROUPS_MAX][PRINCIPAL_NAME_MAX + 1];
-	size_t ngroups;
+	char *groups;        /* its Unix groups' names, a line each; malloc'd, or NULL */
+	bool groups_unknown; /* a Unix user whose groups could not all be had */
 	char only_app[NAME_MAX_LEN + 1]; /* a token's service ([service:NAME]); "" for any */
 	bool anonymous;                  /* a token without its identity (identity = withhold) */
 };
@@ -44,11 +42,14 @@ enum verdict policy_check(const struct service *svc, const struct caller *caller
 bool policy_listed(const struct service *svc, const struct caller *caller, bool for_help);
 
 /*
- * Fills caller->groups with the names of the Unix groups identity belongs
- * to (none when it is not a Unix user).  Uses the name service, so call it
- * once, when a caller authenticates.
+ * Fills caller->groups with the names of every Unix group identity
+ * belongs to (none when it is not a Unix user), asking priv.  When the
+ * list cannot be had whole, the caller is marked groups_unknown: no allow
+ * entry for a group matches it, and any deny entry for a group refuses
+ * it.  Call it once, when a caller authenticates.
  */
-void policy_load_groups(struct caller *caller);
+struct priv;
+void policy_load_groups(struct caller *caller, struct priv *priv);
 
 /* Wipes and frees a caller.  NULL is a no-op. */
 void caller_free(struct caller *c);

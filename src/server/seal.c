@@ -14,14 +14,12 @@
 #include "proto/sealed.h"
 #include "server/chunk.h"
 #include "server/clients.h"
+#include "server/earlydata.h"
 #include "server/governor.h"
-#include "server/keytable.h"
 #include "server/policy.h"
+#include "server/priv.h"
 #include "server/server.h"
 #include "server/transport.h"
-
-/* 0-RTT: a first message's clock may differ from ours by this much. */
-#define TIMESTAMP_SKEW_S 600
 
 enum seal_step {
 	STEP_INITIATION, /* assembling the INITIATION */
@@ -46,11 +44,11 @@ struct seal {
 static const struct transport_ops seal_ops;
 
 void
-seal_key_derive(struct server_key *k)
+seal_keys_derive(struct seal_keys *k, const uint8_t pk[32])
 {
 	static const uint8_t zero[32];
 
-	crypto_scalarmult_base(k->pk, k->sk);
+	memcpy(k->pk, pk, sizeof(k->pk));
 	sealed_mac1_key(k->pk, k->mac1_ik);
 	sealed_mac1_key(zero, k->mac1_xx);
 	sealed_cookie_key(k->pk, k->cookie_ik);
@@ -97,7 +95,7 @@ send_cookie(struct session *s, const struct sealed_initiation *m, const uint8_t 
 {
 	struct server *srv = s->srv;
 	struct seal *z = seal_of(s);
-	const struct server_key *k = srv->key;
+	const struct seal_keys *k = &srv->keys;
 	uint8_t cookie[SEALED_COOKIE_LEN], mac1[SEALED_MAC_LEN], out[SEALED_COOKIE_MSG_LEN];
 	size_t n;
 
@@ -131,7 +129,7 @@ admit(struct session *s, const struct sealed_initiation *m)
 {
 	struct server *srv = s->srv;
 	struct governor *g = &srv->gov;
-	const struct server_key *k = srv->key;
+	const struct seal_keys *k = &srv->keys;
 	uint8_t source[SEALED_SOURCE_LEN], cookie[SEALED_COOKIE_LEN], fp[REPLAY_FP_LEN];
 	const uint8_t *mac1_key = m->pattern == SEALED_IK ? k->mac1_ik : k->mac1_xx;
 	bool with_cookie = (m->flags & SEALED_FLAG_COOKIE) != 0, cookie_valid = false;
@@ -185,7 +183,7 @@ note_client(struct session *s, const uint8_t pk[32])
 		return;
 	snprintf(c->identity, sizeof(c->identity), "%s", identity);
 	c->method = AUTH_EXTERNAL;
-	policy_load_groups(c);
+	policy_load_groups(c, s->srv->priv);
 	s->caller = c;
 	session_audit(s, "authenticated",
 	              json_pack("{s:s,s:s}", "identity", c->identity, "method", "external"));
@@ -193,27 +191,18 @@ note_client(struct session *s, const uint8_t pk[32])
 
 /*
  * 0-RTT is safe only for a message that cannot be a replay: from a client
- * whose key we know, with a timestamp newer than any we saw from that key
- * (the WireGuard rule), and close to our clock so that forgetting old
- * timestamps cannot reopen a window.
+ * whose key we know, whose timestamp the early-data guard has never seen
+ * acted on, on this node, since before any restart.
  */
 static bool
 fresh_timestamp(struct session *s, const uint8_t pk[32], const uint8_t stamp[12])
 {
-	struct keytable_value *last;
-	uint64_t sec, now = (uint64_t)time(NULL), value;
+	uint64_t sec;
 	uint32_t nsec;
 
-	if (sealed_tai64n_decode(stamp, &sec, &nsec) != 0 || sec + TIMESTAMP_SKEW_S < now ||
-	    sec > now + TIMESTAMP_SKEW_S)
-		return false;
-	value = sec * 1000000000u + nsec;
-	last = keytable_get(s->srv->timestamps, pk, 32, uv_now(s->srv->loop), 1);
-	if (last == NULL || value <= last->count)
-		return false;
-	last->count = value;
-	last->stamp_ms = uv_now(s->srv->loop);
-	return true;
+	return sealed_tai64n_decode(stamp, &sec, &nsec) == 0 &&
+	       early_guard_admit(s->srv->early, pk, sec, nsec, (uint64_t)time(NULL),
+	                         uv_now(s->srv->loop));
 }
 
 /* Keys for the records, and our record header out right after msg. */
@@ -275,11 +264,13 @@ respond(struct session *s, struct seal *z, uint8_t flags)
 static int
 noise_start(struct session *s, struct seal *z, const struct sealed_initiation *m)
 {
+	struct noise_static_ref key = {.dh = priv_dh, .ctx = s->srv->priv};
 	uint8_t prologue[SEALED_PROLOGUE_LEN];
 
+	memcpy(key.pub, s->srv->keys.pk, sizeof(key.pub));
 	sealed_prologue(m->pattern, m->suites, m->noise_len, prologue);
-	return noise_handshake_init(&z->hs, sealed_noise_name(m->pattern), NOISE_RESPONDER,
-	                            prologue, sizeof(prologue), s->srv->key->sk, NULL);
+	return noise_handshake_init_ref(&z->hs, sealed_noise_name(m->pattern), NOISE_RESPONDER,
+	                                prologue, sizeof(prologue), &key, NULL);
 }
 
 static int

@@ -12,9 +12,12 @@
 
 #include "server/session.h"
 
-/* The server's static key and what is derived from it, kept in locked memory. */
-struct server_key {
-	uint8_t sk[32];
+/*
+ * The server's static public key and what is derived from it.  The
+ * private half stays with the privileged side (privops.h): each
+ * Diffie-Hellman with it is asked of priv.
+ */
+struct seal_keys {
 	uint8_t pk[32];
 	uint8_t mac1_ik[32];   /* mac1 key for initiations made with our key */
 	uint8_t mac1_xx[32];   /* and for first contact (a zero key) */
@@ -22,8 +25,8 @@ struct server_key {
 	uint8_t cookie_xx[32];
 };
 
-/* Derives the rest of k from k->sk. */
-void seal_key_derive(struct server_key *k);
+/* Fills k from the public key pk. */
+void seal_keys_derive(struct seal_keys *k, const uint8_t pk[32]);
 
 /*
  * Makes the sealed transport the session's: the client's first byte was

@@ -1,19 +1,22 @@
 #include "server/server.h"
 
 #include <signal.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/util.h"
 #include "server/auditlog.h"
 #include "server/control.h"
-#include "server/keytable.h"
+#include "server/earlydata.h"
 #include "server/listener.h"
 #include "server/penalty.h"
 #include "server/priv.h"
 #include "server/session.h"
 #include "server/sources.h"
 #include "server/tls.h"
+#include "server/tlsfiles.h"
 #include "server/tokens.h"
 
 /* --- listeners --------------------------------------------------------- */
@@ -142,11 +145,47 @@ open_audit(struct server *srv, const struct config *cfg)
 {
 	int fd = -1;
 
-	if (cfg->audit_log[0] == '/' && (fd = priv_audit(srv->priv, cfg)) < 0) {
+	if (cfg->audit_log[0] == '/' && (fd = priv_audit(srv->priv)) < 0) {
 		log_error("cannot open the audit log %s", cfg->audit_log);
 		return NULL;
 	}
 	return auditlog_open(cfg->audit_log, fd);
+}
+
+/* The authorized_clients file cfg names, through priv, parsed into out. */
+static int
+load_clients(struct server *srv, const struct config *cfg, struct client_keys *out, char *err,
+             size_t err_size)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (cfg->authorized_clients[0] == '\0')
+		return 0;
+	if (priv_file(srv->priv, cfg->authorized_clients, &text, &len, err, err_size) != 0)
+		return -1;
+	r = clients_parse(cfg->authorized_clients, text, len, out, err, err_size);
+	free(text);
+	return r;
+}
+
+/* What cfg changes for TLS (its tls_clients file), ready to commit. */
+static int
+prepare_tls(struct server *srv, const struct config *cfg, struct tls_clients *next, char *err,
+            size_t err_size)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	if (cfg->tls_clients[0] != '\0' &&
+	    priv_file(srv->priv, cfg->tls_clients, &text, &len, err, err_size) != 0)
+		return -1;
+	r = tls_server_prepare(srv->tls, cfg, text, len, next, err, err_size);
+	free(text);
+	return r;
 }
 
 void
@@ -166,11 +205,11 @@ server_reload(struct server *srv)
 		return;
 	}
 	if (tokens_reload_check(srv->tokens, cfg, err, sizeof(err)) != 0 ||
-	    priv_clients(srv->priv, cfg, &clients, err, sizeof(err)) != 0) {
+	    load_clients(srv, cfg, &clients, err, sizeof(err)) != 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		goto fail;
 	}
-	if (tls_server_prepare(srv->tls, cfg, &tls_clients, err, sizeof(err)) != 0) {
+	if (prepare_tls(srv, cfg, &tls_clients, err, sizeof(err)) != 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		clients_free(&clients);
 		goto fail;
@@ -188,7 +227,8 @@ server_reload(struct server *srv)
 	tls_server_commit(srv->tls, &tls_clients);
 	config_unref(srv->cfg);
 	srv->cfg = cfg;
-	log_info("reloaded the configuration; %zu sessions continue", srv->nsessions);
+	log_info("reloaded the configuration; %zu session%s continue%s", srv->nsessions,
+	         srv->nsessions == 1 ? "" : "s", srv->nsessions == 1 ? "s" : "");
 	return;
 fail:
 	auditlog_close(audit);
@@ -206,8 +246,8 @@ free_state(struct server *srv)
 	penalty_table_free(srv->source_failures);
 	penalty_table_free(srv->identity_failures);
 	srv->source_failures = srv->identity_failures = NULL;
-	keytable_free(srv->timestamps);
-	srv->timestamps = NULL;
+	early_guard_free(srv->early);
+	srv->early = NULL;
 	clients_free(&srv->clients);
 	tls_server_free(srv->tls);
 	srv->tls = NULL;
@@ -298,33 +338,78 @@ on_gov_tick(uv_timer_t *t)
 	governor_tick(&srv->gov, srv->cfg, uv_now(srv->loop));
 }
 
-int
-server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv,
-             struct server_key *key, struct tls_server *tls, struct tokens *tokens)
+/* The TLS context, from the files the privileged side reads for us. */
+static struct tls_server *
+start_tls(struct server *srv, const struct config *cfg, const char *key_path)
+{
+	char cert[CONFIG_PATH_MAX + 64], key[CONFIG_PATH_MAX + 64], err[CONFIG_ERRORS_MAX];
+	struct tls_pem pem = {.cert_name = cert, .key_name = key};
+	char *cert_text = NULL, *key_text = NULL, *ca_text = NULL;
+	struct tls_server *tls = NULL;
+
+	if (tls_files_paths(cfg, key_path, cert, sizeof(cert), key, sizeof(key)) != 0 ||
+	    priv_file(srv->priv, cert, &cert_text, &pem.cert_len, err, sizeof(err)) != 0 ||
+	    priv_file(srv->priv, key, &key_text, &pem.key_len, err, sizeof(err)) != 0 ||
+	    (cfg->tls_client_ca[0] != '\0' && priv_file(srv->priv, cfg->tls_client_ca, &ca_text,
+	                                                &pem.ca_len, err, sizeof(err)) != 0)) {
+		log_error("TLS: %s", err);
+		goto out;
+	}
+	pem.cert = cert_text;
+	pem.key = key_text;
+	pem.ca = ca_text;
+	tls = tls_server_new(cfg, &pem);
+out:
+	free(cert_text);
+	if (key_text != NULL)
+		sodium_memzero(key_text, pem.key_len);
+	free(key_text);
+	free(ca_text);
+	return tls;
+}
+
+/* What the privileged side holds for us: keys, tokens, TLS, authorized clients. */
+static int
+load_state(struct server *srv, const struct config *cfg)
 {
 	struct tls_clients tls_clients;
+	struct priv_keys keys;
 	char err[CONFIG_ERRORS_MAX];
 
+	if (priv_keys(srv->priv, &keys) != 0) {
+		log_error("cannot have the server's public keys");
+		return -1;
+	}
+	seal_keys_derive(&srv->keys, keys.server_pk);
+	if ((srv->tokens = tokens_load(cfg, srv->priv, keys.token_pk, (uint64_t)time(NULL))) ==
+	            NULL ||
+	    (srv->tls = start_tls(srv, cfg, keys.key_path)) == NULL ||
+	    (srv->early = early_guard_new(srv->priv)) == NULL)
+		return -1;
+	if (load_clients(srv, cfg, &srv->clients, err, sizeof(err)) != 0 ||
+	    prepare_tls(srv, cfg, &tls_clients, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	tls_server_commit(srv->tls, &tls_clients);
+	return 0;
+}
+
+int
+server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv)
+{
 	memset(srv, 0, sizeof(*srv));
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->priv = priv;
-	srv->key = key;
-	srv->tls = tls;
-	srv->tokens = tokens;
 	if (governor_init(&srv->gov) != 0 || (srv->sources = source_table_new()) == NULL ||
 	    (srv->source_failures = penalty_table_new()) == NULL ||
-	    (srv->identity_failures = penalty_table_new()) == NULL ||
-	    (srv->timestamps = keytable_new(TIMESTAMPS_FORGET_MS, TIMESTAMPS_MAX)) == NULL) {
+	    (srv->identity_failures = penalty_table_new()) == NULL) {
 		log_error("out of memory");
 		goto fail;
 	}
-	if (priv_clients(priv, cfg, &srv->clients, err, sizeof(err)) != 0 ||
-	    tls_server_prepare(tls, cfg, &tls_clients, err, sizeof(err)) != 0) {
-		log_error("%s", err);
+	if (load_state(srv, cfg) != 0)
 		goto fail;
-	}
-	tls_server_commit(tls, &tls_clients);
 	if ((srv->audit = open_audit(srv, cfg)) == NULL || reconcile_listeners(srv, cfg) != 0 ||
 	    control_open(srv) != 0)
 		goto fail;

@@ -13,20 +13,17 @@
 #include "server/clients.h"
 #include "server/config.h"
 #include "server/governor.h"
+#include "server/seal.h"
 
 struct auditlog;
 struct control;
 struct listener;
 struct penalty_table;
 struct priv;
+struct early_guard;
 struct session;
-struct server_key;
 struct source_table;
 struct tls_server;
-
-/* 0-RTT timestamps are forgotten after twice the clock skew fived accepts. */
-#define TIMESTAMPS_FORGET_MS (20 * 60 * 1000)
-#define TIMESTAMPS_MAX       65536
 
 struct server {
 	uv_loop_t *loop;
@@ -39,12 +36,12 @@ struct server {
 	struct source_table *sources;
 	struct penalty_table *source_failures;   /* authentication failures by source */
 	struct penalty_table *identity_failures; /* and by identity */
-	struct server_key *key;                  /* sealed handshakes; locked memory, not owned */
+	struct seal_keys keys;                   /* the static key's public half, for handshakes */
 	struct governor gov;                     /* handshake load, cookies, budgets */
 	struct client_keys clients;              /* authorized_clients */
 	struct tls_server *tls;                  /* TLS context and tls_clients; owned */
 	struct tokens *tokens;                   /* token keys and revocations; owned */
-	struct keytable *timestamps;             /* newest 0-RTT timestamp per client key */
+	struct early_guard *early;               /* which 0-RTT data may be acted on; owned */
 	uv_timer_t gov_timer;
 	struct priv *priv;
 	struct control *control; /* the control socket, when configured */
@@ -58,13 +55,10 @@ struct server {
 
 /*
  * Builds a server on loop with cfg (the server takes the reference),
- * doing privileged things through priv, and opens its listeners; tls
- * (tls_server_new) and tokens (tokens_load) become the server's, also on
- * failure.  Returns 0, or
- * -1 after logging why.
+ * getting its keys, files and sockets through priv, and opens its
+ * listeners.  Returns 0, or -1 after logging why.
  */
-int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv,
-                 struct server_key *key, struct tls_server *tls, struct tokens *tokens);
+int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv);
 
 /* Re-reads the configuration file; on any error keeps the one in force. */
 void server_reload(struct server *srv);

@@ -65,11 +65,9 @@ session_token_issue(struct session *s, const char *application, const char *addr
 	c.amr = s->caller->method;
 	str_copy(c.vhost, vhost_name(s), sizeof(c.vhost));
 	str_copy(c.addr, addr, sizeof(c.addr));
-	if (tokens_issue(s->srv->tokens, s->cfg, &c, (uint64_t)time(NULL),
-	                 ttl > 0 ? ttl : s->cfg->token_ttl_s, out, PASETO_TOKEN_SIZE) != 0) {
-		*why = "cannot issue a token";
+	if (tokens_issue(s->srv->tokens, s->cfg, s->caller->identity, &c, (uint64_t)time(NULL),
+	                 ttl > 0 ? ttl : s->cfg->token_ttl_s, out, PASETO_TOKEN_SIZE, why) != 0)
 		return -1;
-	}
 	session_audit(s, "token_issued",
 	              json_pack("{s:s,s:s,s:s,s:I}", "service", c.app, "jti", c.jti, "addr", c.addr,
 	                        "exp", (json_int_t)c.exp));
@@ -94,7 +92,7 @@ fits_session(const struct session *s, const struct token_claims *c, const char *
 
 /* The caller a token makes, for its service svc. */
 static struct caller *
-token_caller(const struct token_claims *c, const struct service *svc)
+token_caller(struct session *s, const struct token_claims *c, const struct service *svc)
 {
 	struct caller *caller = calloc(1, sizeof(*caller));
 
@@ -105,7 +103,7 @@ token_caller(const struct token_claims *c, const struct service *svc)
 	caller->anonymous = !c->has_sub;
 	if (c->has_sub) {
 		str_copy(caller->identity, c->sub, sizeof(caller->identity));
-		policy_load_groups(caller);
+		policy_load_groups(caller, s->srv->priv);
 	}
 	return caller;
 }
@@ -125,7 +123,7 @@ session_token_check(struct session *s, const char *application, const char *toke
 		;
 	else if ((svc = config_lookup(s->cfg, s->vhost, c->app)) == NULL)
 		*why = "unknown service";
-	else if ((caller = token_caller(c, svc)) == NULL)
+	else if ((caller = token_caller(s, c, svc)) == NULL)
 		*why = "out of memory";
 	else if (policy_check(svc, caller) != POLICY_GRANT)
 		*why = "not permitted now";

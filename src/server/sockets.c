@@ -42,14 +42,21 @@ listen_tcp(const struct addr_spec *a)
 	return fd;
 }
 
-/* A socket file nobody answers on is left from a previous run and may be removed. */
+/*
+ * A socket file nobody answers on is left from a previous run and may be
+ * removed; anything else at the path (a regular file, a link, a directory)
+ * is never touched, whoever asks.
+ */
 static bool
 stale(const struct sockaddr_un *sun, int type)
 {
-	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+	struct stat st;
+	int fd;
 	bool gone;
 
-	if (fd < 0)
+	if (lstat(sun->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) < 0)
 		return false;
 	gone = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) != 0 &&
 	       errno == ECONNREFUSED;

@@ -27,15 +27,8 @@
 #include "server/session.h"
 #include "server/transport.h"
 
-#define KEY_FILE_MAX   (1024 * 1024) /* a PEM key read into memory */
 #define REASON_MAX     128
 #define ERROR_TEXT_MAX 256
-#define SELF_CURVE     "P-256"
-#define SELF_VALID_S   (20L * 365 * 24 * 3600) /* long: nothing renews it */
-#define SELF_SERIAL    127                     /* random bits, positive */
-#define SELF_CN_MAX    64                      /* X.520's bound on a common name */
-#define SELF_KEY_MODE  0600
-#define SELF_CERT_MODE 0644
 #define BINDING_LABEL  "EXPORTER-Channel-Binding" /* RFC 9266 */
 #define BINDING_LEN    32
 #define READ_PIECE     16384 /* the plaintext of one record */
@@ -89,179 +82,6 @@ log_openssl(const char *what, const char *path)
 	ERR_clear_error();
 }
 
-/* An encrypted key would ask for a passphrase on the terminal: refuse instead. */
-static int
-no_passphrase(char *buf, int size, int rwflag, void *arg)
-{
-	return -1;
-}
-
-/* Reads a PEM private key that neither others nor the group may change, nor others read. */
-static EVP_PKEY *
-read_key(const char *path)
-{
-	EVP_PKEY *key = NULL;
-	char *text = NULL;
-	struct stat st;
-	size_t len = 0;
-	BIO *b = NULL;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		log_error("TLS key %s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX) {
-		log_error("TLS key %s: not a regular file of at most %d bytes", path, KEY_FILE_MAX);
-		goto out;
-	}
-	if ((st.st_mode & (S_IRWXO | S_IWGRP)) != 0 || (st.st_uid != geteuid() && st.st_uid != 0)) {
-		log_error(
-		        "TLS key %s: others may read it or its group may write it (mode %03o), or "
-		        "it is not ours; chmod 600 it",
-		        path, (unsigned)(st.st_mode & 0777));
-		goto out;
-	}
-	len = (size_t)st.st_size;
-	if ((text = malloc(len + 1)) == NULL || io_read_all(fd, text, len) != 0) {
-		log_error("TLS key %s: cannot read", path);
-		goto out;
-	}
-	if ((b = BIO_new_mem_buf(text, (int)len)) == NULL ||
-	    (key = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL)) == NULL)
-		log_openssl("TLS key", path);
-out:
-	BIO_free(b);
-	if (text != NULL)
-		OPENSSL_cleanse(text, len);
-	free(text);
-	close(fd);
-	return key;
-}
-
-/*
- * Writes data to a new file beside path, then links it into place, as
- * keyfile.c does: whoever reads path sees the whole file.  Returns 0, 1
- * when path already existed (made by another fived at the same moment),
- * or -1 after logging why.
- */
-static int
-write_new(const char *path, const void *data, size_t len, mode_t mode)
-{
-	char tmp[PATH_MAX];
-	int fd = -1, r = -1;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-		errno = ENAMETOOLONG;
-	else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)) >=
-	                 0 &&
-	         io_write_all(fd, data, len) == 0 && fsync(fd) == 0)
-		r = link(tmp, path) == 0 ? 0 : errno == EEXIST ? 1 : -1;
-	if (r < 0)
-		log_error("%s: cannot create: %s", path, strerror(errno));
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
-	return r;
-}
-
-/* A key or a certificate (the other NULL) in PEM, through write_new. */
-static int
-save_pem(const char *path, EVP_PKEY *key, X509 *cert)
-{
-	/* Secure memory is cleansed when freed: the key's PEM passes through it. */
-	BIO *b = BIO_new(BIO_s_secmem());
-	char *data;
-	long len;
-	int r = -1;
-
-	if (b != NULL &&
-	    (key != NULL ? PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL)
-	                 : PEM_write_bio_X509(b, cert)) == 1 &&
-	    (len = BIO_get_mem_data(b, &data)) > 0)
-		r = write_new(path, data, (size_t)len,
-		              key != NULL ? SELF_KEY_MODE : SELF_CERT_MODE);
-	else
-		log_openssl("cannot encode", path);
-	BIO_free(b);
-	return r;
-}
-
-/* A certificate for key, signed by itself, CN the host name. */
-static X509 *
-make_cert(EVP_PKEY *key)
-{
-	char host[SELF_CN_MAX + 1];
-	X509 *x = X509_new();
-	BIGNUM *serial = BN_new();
-	struct utsname u;
-	X509_NAME *name;
-
-	/* uname rather than gethostname, which NSS shims (nss_wrapper) replace. */
-	str_copy(host, uname(&u) == 0 && u.nodename[0] != '\0' ? u.nodename : "fived",
-	         sizeof(host));
-	if (x == NULL || serial == NULL ||
-	    BN_rand(serial, SELF_SERIAL, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
-	    BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) == NULL ||
-	    X509_set_version(x, X509_VERSION_3) != 1 ||
-	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
-	    X509_gmtime_adj(X509_getm_notAfter(x), SELF_VALID_S) == NULL ||
-	    (name = X509_get_subject_name(x)) == NULL ||
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)host, -1,
-	                               -1, 0) != 1 ||
-	    X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, key) != 1 ||
-	    X509_sign(x, key, EVP_sha256()) <= 0) {
-		X509_free(x);
-		x = NULL;
-	}
-	BN_free(serial);
-	return x;
-}
-
-/*
- * The self-signed pair, made when the certificate does not exist yet.  A
- * key without its certificate (a start that stopped halfway) is kept.  Two
- * fived starting at once agree on one key: the first to link it wins.
- */
-static int
-self_signed(const char *cert_path, const char *key_path)
-{
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	struct stat st;
-	int r = -1, saved;
-
-	if (stat(cert_path, &st) == 0)
-		return 0;
-	if (stat(key_path, &st) != 0) {
-		if ((key = EVP_EC_gen(SELF_CURVE)) == NULL) {
-			log_openssl("cannot make a key for", cert_path);
-			goto out;
-		}
-		if ((saved = save_pem(key_path, key, NULL)) < 0)
-			goto out;
-		if (saved == 1) {
-			EVP_PKEY_free(key);
-			key = NULL;
-		}
-	}
-	if (key == NULL && (key = read_key(key_path)) == NULL)
-		goto out;
-	if ((cert = make_cert(key)) == NULL) {
-		log_openssl("cannot make", cert_path);
-		goto out;
-	}
-	if (save_pem(cert_path, NULL, cert) < 0)
-		goto out;
-	log_info("made a self-signed TLS certificate, %s", cert_path);
-	r = 0;
-out:
-	EVP_PKEY_free(key);
-	X509_free(cert);
-	return r;
-}
-
 /*
  * Any client certificate is taken: a fingerprint line needs no chain, and
  * an unknown certificate is no identity rather than a failed handshake.
@@ -273,39 +93,109 @@ keep_verdict(int ok, X509_STORE_CTX *store)
 	return 1;
 }
 
+/* An encrypted key would ask for a passphrase on the terminal: refuse instead. */
 static int
-load_client_ca(SSL_CTX *ctx, const char *path)
+no_passphrase(char *buf, int size, int rwflag, void *arg)
 {
-	STACK_OF(X509_NAME) * names;
+	return -1;
+}
 
-	if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1 ||
-	    (names = SSL_load_client_CA_file(path)) == NULL) {
-		log_openssl("tls_client_ca", path);
-		return -1;
+/* A memory BIO over text[0..len), read-only. */
+static BIO *
+pem_bio(const char *text, size_t len)
+{
+	return len <= INT_MAX ? BIO_new_mem_buf(text, (int)len) : NULL;
+}
+
+/* Every certificate of a PEM text, in order; NULL when there is none or one is damaged. */
+static STACK_OF(X509) * read_certs(const char *text, size_t len)
+{
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	BIO *b = pem_bio(text, len);
+	X509 *x;
+
+	while (certs != NULL && b != NULL && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+		if (sk_X509_push(certs, x) == 0)
+			X509_free(x);
+	/* The loop ends on the end of the text, which OpenSSL reports as an error. */
+	if (ERR_GET_REASON(ERR_peek_last_error()) == PEM_R_NO_START_LINE)
+		ERR_clear_error();
+	BIO_free(b);
+	if (certs != NULL && (sk_X509_num(certs) == 0 || ERR_peek_error() != 0)) {
+		sk_X509_pop_free(certs, X509_free);
+		certs = NULL;
 	}
-	/* Named in the certificate request, so that a client can pick its certificate. */
-	SSL_CTX_set_client_CA_list(ctx, names);
-	return 0;
+	return certs;
+}
+
+/* The certificate and the rest of its chain. */
+static int
+use_chain(SSL_CTX *ctx, const struct tls_pem *pem)
+{
+	STACK_OF(X509) *certs = read_certs(pem->cert, pem->cert_len);
+	int i, r = -1;
+
+	if (certs == NULL || SSL_CTX_use_certificate(ctx, sk_X509_value(certs, 0)) != 1)
+		goto out;
+	for (i = 1; i < sk_X509_num(certs); i++)
+		if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(certs, i)) != 1)
+			goto out;
+	r = 0;
+out:
+	sk_X509_pop_free(certs, X509_free);
+	return r;
+}
+
+static int
+use_key(SSL_CTX *ctx, const struct tls_pem *pem)
+{
+	BIO *b = pem_bio(pem->key, pem->key_len);
+	EVP_PKEY *key = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
+	int r = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1 &&
+	                        SSL_CTX_check_private_key(ctx) == 1
+	                ? 0
+	                : -1;
+
+	EVP_PKEY_free(key);
+	BIO_free(b);
+	return r;
+}
+
+/* Trusts the CA certificates for client chains, and names them in the certificate request. */
+static int
+use_client_ca(SSL_CTX *ctx, const struct tls_pem *pem)
+{
+	STACK_OF(X509) *certs = read_certs(pem->ca, pem->ca_len);
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	int i, r = -1;
+
+	if (certs == NULL)
+		return -1;
+	for (i = 0; i < sk_X509_num(certs); i++)
+		if (X509_STORE_add_cert(store, sk_X509_value(certs, i)) != 1 ||
+		    SSL_CTX_add_client_CA(ctx, sk_X509_value(certs, i)) != 1)
+			goto out;
+	r = 0;
+out:
+	sk_X509_pop_free(certs, X509_free);
+	return r;
 }
 
 static SSL_CTX *
-make_ctx(const char *cert, const char *key_path, const char *client_ca)
+make_ctx(const struct config *cfg, const struct tls_pem *pem)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
-	EVP_PKEY *key = NULL;
 
 	if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) {
 		log_openssl("cannot set up", "TLS");
 		goto fail;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		log_openssl("TLS certificate", cert);
+	if (use_chain(ctx, pem) != 0) {
+		log_openssl("TLS certificate", pem->cert_name);
 		goto fail;
 	}
-	if ((key = read_key(key_path)) == NULL)
-		goto fail;
-	if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-		log_openssl("TLS key does not go with the certificate:", key_path);
+	if (use_key(ctx, pem) != 0) {
+		log_openssl("TLS key (or it does not go with the certificate)", pem->key_name);
 		goto fail;
 	}
 	/* No resumption: every session shows its certificate and does a full handshake. */
@@ -315,21 +205,20 @@ make_ctx(const char *cert, const char *key_path, const char *client_ca)
 	/* Idle sessions give their record buffers back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, keep_verdict);
-	if (client_ca[0] != '\0' && load_client_ca(ctx, client_ca) != 0)
+	if (pem->ca != NULL && use_client_ca(ctx, pem) != 0) {
+		log_openssl("tls_client_ca", cfg->tls_client_ca);
 		goto fail;
-	EVP_PKEY_free(key);
+	}
 	return ctx;
 fail:
-	EVP_PKEY_free(key);
 	SSL_CTX_free(ctx);
 	return NULL;
 }
 
 struct tls_server *
-tls_server_new(const struct config *cfg, const char *key_path)
+tls_server_new(const struct config *cfg, const struct tls_pem *pem)
 {
 	struct tls_server *t = calloc(1, sizeof(*t));
-	char cert[PATH_MAX], key[PATH_MAX];
 
 	if (t == NULL) {
 		log_error("out of memory");
@@ -338,22 +227,11 @@ tls_server_new(const struct config *cfg, const char *key_path)
 	str_copy(t->certificate, cfg->tls_certificate, sizeof(t->certificate));
 	str_copy(t->key, cfg->tls_key, sizeof(t->key));
 	str_copy(t->client_ca, cfg->tls_client_ca, sizeof(t->client_ca));
-	if (cfg->tls_certificate[0] != '\0') {
-		str_copy(cert, cfg->tls_certificate, sizeof(cert));
-		str_copy(key, cfg->tls_key, sizeof(key));
-	} else if (path_beside(key_path, TLS_SELF_STRIP, TLS_SELF_CERT, cert, sizeof(cert)) != 0 ||
-	           path_beside(key_path, TLS_SELF_STRIP, TLS_SELF_KEY, key, sizeof(key)) != 0) {
-		log_error("%s: path too long", key_path);
-		goto fail;
-	} else if (self_signed(cert, key) != 0) {
-		goto fail;
+	if ((t->ctx = make_ctx(cfg, pem)) == NULL) {
+		tls_server_free(t);
+		return NULL;
 	}
-	if ((t->ctx = make_ctx(cert, key, cfg->tls_client_ca)) == NULL)
-		goto fail;
 	return t;
-fail:
-	tls_server_free(t);
-	return NULL;
 }
 
 void
@@ -367,14 +245,9 @@ tls_server_free(struct tls_server *t)
 }
 
 int
-tls_server_prepare(const struct tls_server *t, const struct config *cfg, struct tls_clients *next,
-                   char *err, size_t err_size)
+tls_server_prepare(const struct tls_server *t, const struct config *cfg, const char *clients,
+                   size_t clients_len, struct tls_clients *next, char *err, size_t err_size)
 {
-	struct config_errors errs;
-	char *text;
-	size_t len;
-	int r;
-
 	memset(next, 0, sizeof(*next));
 	if (strcmp(t->certificate, cfg->tls_certificate) != 0 ||
 	    strcmp(t->key, cfg->tls_key) != 0 || strcmp(t->client_ca, cfg->tls_client_ca) != 0) {
@@ -385,15 +258,8 @@ tls_server_prepare(const struct tls_server *t, const struct config *cfg, struct 
 	}
 	if (cfg->tls_clients[0] == '\0')
 		return 0;
-	if (config_read_file(cfg->tls_clients, &text, &len, &errs) != 0) {
-		snprintf(err, err_size, "%s", errs.text);
-		err[strcspn(err, "\n")] = '\0';
-		return -1;
-	}
-	r = tlsclients_parse(cfg->tls_clients, text, len, cfg->tls_client_ca[0] != '\0', next, err,
-	                     err_size);
-	free(text);
-	return r;
+	return tlsclients_parse(cfg->tls_clients, clients, clients_len,
+	                        cfg->tls_client_ca[0] != '\0', next, err, err_size);
 }
 
 void
@@ -492,7 +358,7 @@ note_client(struct session *s, struct tls *t)
 		return;
 	str_copy(c->identity, identity, sizeof(c->identity));
 	c->method = AUTH_EXTERNAL;
-	policy_load_groups(c);
+	policy_load_groups(c, s->srv->priv);
 	s->caller = c;
 	session_audit(s, "authenticated",
 	              json_pack("{s:s,s:s,s:s}", "identity", c->identity, "method", "external",

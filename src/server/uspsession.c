@@ -417,11 +417,17 @@ on_invalidate(struct session *s, const struct usp_msg *m)
 	for (i = 0; i < m->ntokens; i++) {
 		if (tokens_open(s->srv->tokens, m->tokens[i], now, &c, &why) != 0)
 			continue;
-		if (tokens_revoke(s->srv->tokens, &c, now) == 0) {
-			count++;
-			session_audit(s, "token_revoked",
+		/* A revocation that cannot be recorded is said, never counted as done. */
+		if (tokens_revoke(s->srv->tokens, &c, now) != 0) {
+			session_audit(s, "token_revoke_failed",
 			              json_pack("{s:s,s:s}", "service", c.app, "jti", c.jti));
+			usp_refuse(s, "cannot record the revocation",
+			           "cannot record the revocation");
+			return;
 		}
+		count++;
+		session_audit(s, "token_revoked",
+		              json_pack("{s:s,s:s}", "service", c.app, "jti", c.jti));
 	}
 	r = usp_encode_invalidated(&s->usp->ids, count, &out, &len);
 	send_encoded(s, r, out, len);

@@ -60,6 +60,9 @@ class Fived:
         # Every test server has a static key of its own.
         if "key_file" not in text:
             text = text.replace("[server]\n", "[server]\nkey_file = %s\n" % self.key_file, 1)
+        # Run as root, the worker is nobody: exec programs need an account of their own.
+        if "exec_user" not in text:
+            text = text.replace("[server]\n", "[server]\nexec_user = daemon\n", 1)
         self.conf.write_text(text)
 
     def log(self):

@@ -26,8 +26,9 @@ class World:
         self.home = root / "home"
         self.keys = {}
         passwd = ["root:x:0:0:root:/root:/bin/sh",
+                  "daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin",
                   "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin"]
-        group = ["root:x:0:", "nogroup:x:65534:"]
+        group = ["root:x:0:", "daemon:x:1:", "nogroup:x:65534:"]
         for name, (uid, _, _) in USERS.items():
             home = self.home / name
             (home / ".ssh").mkdir(parents=True)

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -12,8 +13,9 @@
 #include "server/penalty.h"
 #include "server/policy.h"
 
+/* groups: the caller's group names, a line each (not copied), or NULL. */
 static struct caller
-caller(const char *identity, const char *fp, const char *group)
+caller(const char *identity, const char *fp, const char *groups)
 {
 	struct caller c;
 
@@ -21,10 +23,7 @@ caller(const char *identity, const char *fp, const char *group)
 	strcpy(c.identity, identity);
 	c.method = fp[0] != '\0' ? AUTH_PUBKEY : AUTH_PASSWORD;
 	strcpy(c.key_fingerprint, fp);
-	if (group != NULL) {
-		strcpy(c.groups[0], group);
-		c.ngroups = 1;
-	}
+	c.groups = (char *)groups;
 	return c;
 }
 
@@ -69,6 +68,39 @@ test_required_service(void **state)
 	assert_int_equal(policy_check(&svc, &alice), POLICY_GRANT);
 	/* A password login has no key fingerprint: it never matches key:. */
 	assert_int_equal(policy_check(&svc, &carol), POLICY_DENIED);
+}
+
+/* Every group counts, however many; a list that could not be had refuses on any group rule. */
+static void
+test_groups(void **state)
+{
+	static char many[200 * 8];
+	struct service svc;
+	struct caller dave, eve = caller("eve", "", NULL);
+	size_t i, n = 0;
+
+	for (i = 0; i < 199; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n, "g%zu\n", i);
+	dave = caller("dave", "", many);
+	memset(&svc, 0, sizeof(svc));
+	svc.auth_required = true;
+	svc.deny[svc.ndeny++] = (struct principal){PRINCIPAL_GROUP, "g198"};
+	assert_int_equal(policy_check(&svc, &dave), POLICY_DENIED);
+	/* A prefix of a group's name is not the group. */
+	svc.deny[0] = (struct principal){PRINCIPAL_GROUP, "g19"};
+	assert_int_equal(policy_check(&svc, &dave), POLICY_DENIED);
+	svc.deny[0] = (struct principal){PRINCIPAL_GROUP, "g1"};
+	assert_int_equal(policy_check(&svc, &dave), POLICY_DENIED);
+	svc.deny[0] = (struct principal){PRINCIPAL_GROUP, "g"};
+	assert_int_equal(policy_check(&svc, &dave), POLICY_GRANT);
+	assert_int_equal(policy_check(&svc, &eve), POLICY_GRANT);
+	eve.groups_unknown = true;
+	assert_int_equal(policy_check(&svc, &eve), POLICY_DENIED);
+	svc.ndeny = 0;
+	svc.allow[svc.nallow++] = (struct principal){PRINCIPAL_GROUP, "g"};
+	assert_int_equal(policy_check(&svc, &eve), POLICY_DENIED);
+	svc.allow[0] = (struct principal){PRINCIPAL_USER, "eve"};
+	assert_int_equal(policy_check(&svc, &eve), POLICY_GRANT);
 }
 
 static void
@@ -119,9 +151,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_open_service),
-	        cmocka_unit_test(test_required_service),
-	        cmocka_unit_test(test_penalties),
+	        cmocka_unit_test(test_open_service),  cmocka_unit_test(test_required_service),
+	        cmocka_unit_test(test_groups),        cmocka_unit_test(test_penalties),
 	        cmocka_unit_test(test_from_patterns),
 	};
 

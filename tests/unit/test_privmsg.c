@@ -34,13 +34,13 @@ static void
 test_malformed_requests(void **state)
 {
 	struct priv_request req = {.type = PRIV_PAM_START}, back;
-	uint8_t msg[PRIVMSG_REQUEST_MAX], hdr[PRIVMSG_HEADER] = {0, 0, 0, 9, 0, 0, 0, 0};
+	uint8_t msg[PRIVMSG_REQUEST_MAX], hdr[PRIVMSG_HEADER] = {0, 0, 0, 99, 0, 0, 0, 0};
 	uint32_t type, len;
 	size_t n;
 
 	assert_int_equal(privmsg_header_decode(hdr, &type, &len, PRIVMSG_REQUEST_MAX), -1);
 	hdr[3] = PRIV_CONFIG;
-	hdr[6] = 0x10; /* 4096 bytes: more than any request */
+	hdr[5] = 0x01; /* 65536 bytes: more than any request */
 	assert_int_equal(privmsg_header_decode(hdr, &type, &len, PRIVMSG_REQUEST_MAX), -1);
 	strcpy(req.user, "alice");
 	assert_int_equal(privmsg_request_encode(&req, msg, sizeof(msg), &n), 0);
@@ -56,6 +56,54 @@ test_malformed_requests(void **state)
 	strcpy(req.user, "al ice");
 	assert_int_equal(privmsg_request_encode(&req, msg, sizeof(msg), &n), 0);
 	assert_int_equal(privmsg_request_decode(PRIV_PAM_START, msg + PRIVMSG_HEADER,
+	                                        n - PRIVMSG_HEADER, &back),
+	                 -1);
+}
+
+/* The requests with an argument, a number and a blob keep all three, exactly. */
+static void
+test_blob_requests(void **state)
+{
+	static struct priv_request req, back;
+	static uint8_t msg[PRIVMSG_REQUEST_MAX];
+	uint32_t type, len;
+	size_t n;
+
+	memset(&req, 0, sizeof(req));
+	req.type = PRIV_TOKEN_ISSUE;
+	strcpy(req.arg, "alice");
+	req.number = 0x0102030405060708ULL;
+	memset(req.blob, 'x', 6000);
+	req.blob_len = 6000;
+	assert_int_equal(privmsg_request_encode(&req, msg, sizeof(msg), &n), 0);
+	assert_int_equal(privmsg_header_decode(msg, &type, &len, PRIVMSG_REQUEST_MAX), 0);
+	assert_int_equal(privmsg_request_decode(type, msg + PRIVMSG_HEADER, len, &back), 0);
+	assert_string_equal(back.arg, "alice");
+	assert_true(back.number == req.number);
+	assert_int_equal(back.blob_len, 6000);
+	assert_memory_equal(back.blob, req.blob, 6000);
+	/* A blob too large for the struct is refused, whatever the frame says. */
+	req.blob_len = sizeof(req.blob) + 1;
+	assert_int_equal(privmsg_request_encode(&req, msg, sizeof(msg), &n), -1);
+	/* DH carries exactly 32 bytes of key. */
+	memset(&req, 0, sizeof(req));
+	req.type = PRIV_DH;
+	memset(req.pk, 9, sizeof(req.pk));
+	assert_int_equal(privmsg_request_encode(&req, msg, sizeof(msg), &n), 0);
+	assert_int_equal(
+	        privmsg_request_decode(PRIV_DH, msg + PRIVMSG_HEADER, n - PRIVMSG_HEADER, &back),
+	        0);
+	assert_memory_equal(back.pk, req.pk, sizeof(req.pk));
+	msg[PRIVMSG_HEADER + 3] = 31; /* the key's length */
+	assert_int_equal(
+	        privmsg_request_decode(PRIV_DH, msg + PRIVMSG_HEADER, n - PRIVMSG_HEADER, &back),
+	        -1);
+	/* An account request needs a valid user name. */
+	memset(&req, 0, sizeof(req));
+	req.type = PRIV_ACCOUNT;
+	strcpy(req.user, "../root");
+	assert_int_equal(privmsg_request_encode(&req, msg, sizeof(msg), &n), 0);
+	assert_int_equal(privmsg_request_decode(PRIV_ACCOUNT, msg + PRIVMSG_HEADER,
 	                                        n - PRIVMSG_HEADER, &back),
 	                 -1);
 }
@@ -83,6 +131,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_round_trip),
 	        cmocka_unit_test(test_malformed_requests),
+	        cmocka_unit_test(test_blob_requests),
 	        cmocka_unit_test(test_replies),
 	};
 

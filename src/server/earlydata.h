@@ -1,0 +1,46 @@
+/*
+ * Whether a sealed first message's early data may be acted on (0-RTT):
+ * at most once per node, across restarts of the worker and of fived.
+ *
+ * In memory, the WireGuard rule: a client key's timestamps must grow,
+ * within PRIVOPS_EARLY_SKEW_S of our clock.  Across restarts, a floor the
+ * privileged side keeps on disk: early data is acted on only above the
+ * floor, and the floor is raised past a timestamp (durably, a little
+ * ahead so that this is rare) before the timestamp is acted on.  A new
+ * worker starts above everything its predecessors may have acted on;
+ * during the first seconds after a restart, clients fall back to the
+ * 1-RTT path, which is always safe.  A client key pushed out of the full
+ * table raises the floor to its last timestamp, so forgetting it cannot
+ * reopen a replay.
+ *
+ * early_guard_admit is the one question the sealed transport asks: a
+ * store shared by several nodes answers it the same way.
+ */
+#ifndef FIVE_EARLYDATA_H
+#define FIVE_EARLYDATA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct priv;
+struct early_guard;
+
+/* Client keys whose last timestamp is kept, and for how long after it was used. */
+#define EARLY_KEYS_MAX  65536
+#define EARLY_FORGET_MS (2ULL * 600 * 1000) /* twice the skew: older ones fail the clock check */
+
+/* A guard asking priv for its floor.  Returns it (early_guard_free), or NULL after logging why. */
+struct early_guard *early_guard_new(struct priv *priv);
+
+void early_guard_free(struct early_guard *g);
+
+/*
+ * Whether early data from client key pk, stamped sec seconds and nsec
+ * nanoseconds (TAI64N, as Unix time), may be acted on at now_s (Unix) /
+ * now_ms (monotonic); if so it is recorded, and the same stamp is refused
+ * from then on.  Refusal only means "use the 1-RTT path".
+ */
+bool early_guard_admit(struct early_guard *g, const uint8_t pk[32], uint64_t sec, uint32_t nsec,
+                       uint64_t now_s, uint64_t now_ms);
+
+#endif
