@@ -302,7 +302,7 @@ static int
 install_filter(void)
 {
 	scmp_filter_ctx f =
-	        seccomp_init(getenv("FIVED_SECCOMP_SURVEY") ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+	        seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int r;
 
 	if (f == NULL)
