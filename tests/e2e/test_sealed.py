@@ -24,7 +24,8 @@ from sealwire import (COOKIE, IK, REJECT, RESPONSE, XX, AuthFailure, CipherState
                       tai64n)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VECTORS = os.path.join(HERE, "../../../shared/vectors/noise_25519_ChaChaPoly_BLAKE2b.json")
+VECTORS = os.path.join(os.environ.get("FIVE_VECTORS_DIR") or os.path.join(HERE, "../vectors"),
+                       "noise_25519_ChaChaPoly_BLAKE2b.json")
 T = 5 * SLOW  # a socket timeout that outlasts any prompt answer
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
