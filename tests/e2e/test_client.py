@@ -40,15 +40,52 @@ def test_large_binary_transfer(fived):
     assert r.returncode == 0 and r.stdout == data
 
 
+def pipelined_request(*options):
+    """What a TCPMUX server that answers nothing receives from five --plain OPTIONS
+    within a second, when five has a request for web to send."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    proc = subprocess.Popen([FIVE, "--plain", *options, "-p", str(srv.getsockname()[1]),
+                             "127.0.0.1", "web"], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.stdin.write(b"GET / HTTP/1.0\r\n\r\n")
+        proc.stdin.flush()
+        srv.settimeout(5 * SLOW)
+        conn, _ = srv.accept()
+        with conn:
+            conn.settimeout(1.0 * SLOW)
+            got = b""
+            while True:
+                try:
+                    chunk = conn.recv(4096)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+        return got
+    finally:
+        proc.kill()
+        proc.wait()
+        srv.close()
+
+
 def test_request_is_pipelined_with_first_bytes(fived, sentinel):
-    """The service line and the first application bytes leave in one segment."""
+    """five sends the first application bytes right behind the service line, before
+    any answer; and they reach the service once."""
+    assert pipelined_request() == b"web\r\nGET / HTTP/1.0\r\n\r\n"
+    # The control: with -w, five waits for the grant and sends the line alone.
+    assert pipelined_request("-w") == b"web\r\n"
     s = sentinel("echo")
     f = fived("[service:web]\nbackend = tcp:127.0.0.1:%d\n" % s.port)
-    r = run_five("-p", str(f.port), "127.0.0.1", "web", input=b"GET / HTTP/1.0\r\n\r\n")
-    assert r.stdout == b"GET / HTTP/1.0\r\n\r\n"
-    # fived saw the bytes before it answered: they arrived with the request.
-    wait_for(lambda: s.received)
-    assert s.received == [b"GET / HTTP/1.0\r\n\r\n"]
+    for transport in ((), ("--plain",)):
+        r = run_five(*transport, "-p", str(f.port), "127.0.0.1", "web",
+                     input=b"GET / HTTP/1.0\r\n\r\n")
+        assert (r.returncode, r.stdout) == (0, b"GET / HTTP/1.0\r\n\r\n"), r.stderr
+    wait_for(lambda: len(s.received) == 2)
+    assert s.received == [b"GET / HTTP/1.0\r\n\r\n"] * 2
 
 
 def test_vhost_option(fived):
