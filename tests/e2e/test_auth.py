@@ -112,14 +112,15 @@ def test_per_user_authorized_keys_and_from(fived, world):
 
 
 # The exchanges by hand run on plain TCP, so their services accept it.
-def raw_pubkey(f, user, sk, pk, session=None, service=b"secret", after=b""):
-    """The pubkey exchange written by hand; returns what fived answers to the signature."""
+def raw_pubkey(f, user, sk, pk, session=None, service=b"secret", after=b"", nonce=None):
+    """The pubkey exchange written by hand, the signature made over session and nonce
+    when given instead of the challenge's; returns (connection, session id)."""
     c = connect(f.port)
     c.sendall(b"AUTH pubkey\r\n" + user_line(user, pk))
     assert recv_line(c) == b"+ SUCCESS pubkey\r\n"
     challenge = recv_line(c)
-    sid, nonce = parse_challenge(challenge)
-    data = signed_data(session or sid, nonce, user, pk)
+    sid, challenge_nonce = parse_challenge(challenge)
+    data = signed_data(session or sid, nonce or challenge_nonce, user, pk)
     c.sendall(signature_line(sk, data) + service + b"\r\n" + after)
     return c, sid
 
@@ -133,8 +134,12 @@ def test_signature_binds_session_and_nonce(fived, world, sentinel):
     assert recv_line(c) == b"+ Authentication as alice successful\r\n"
     assert recv_line(c) == b"+\r\n"
     c.close()
-    # A signature made for another session id is refused, and nothing is delivered.
+    # A signature made for another session id, or for another nonce, is refused, and
+    # nothing is delivered.
     c, _ = raw_pubkey(f, "alice", sk, pk, session=b"0" * 32, after=b"stolen")
+    assert recv_all(c) == b"- authentication failed\r\n- unknown service\r\n"
+    c.close()
+    c, _ = raw_pubkey(f, "alice", sk, pk, nonce=bytes(32), after=b"stolen")
     assert recv_all(c) == b"- authentication failed\r\n- unknown service\r\n"
     c.close()
     wait_for(lambda: s.received, what="the granted stream to end")
