@@ -23,9 +23,9 @@ def test_tcp_backend_gets_pipelined_bytes_in_order(fived, sentinel):
 
 @pytest.mark.parametrize("first", ["127.0.0.2", "::1"])
 def test_backend_by_name_tries_each_address(fived, sentinel, tmp_path, first):
-    """The backend's name has two addresses (nss_wrapper: whatever the machine's own
-    names are); the backend listens on 127.0.0.1 only, the second: the first refuses,
-    and fived tries the next."""
+    """The backend's name has two addresses (from nss_wrapper, whatever the machine's
+    own names are): first one that refuses, then 127.0.0.1, where the backend listens.
+    fived goes on to the second."""
     if first == "::1":
         need_ipv6_loopback()
     s = sentinel("echo")
