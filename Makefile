@@ -104,6 +104,10 @@ $(BUILD)/helpers/%: $(call obj,tests/helpers/%.c) $(FIVE_LIB)
 
 # --- tests -------------------------------------------------------------------
 
+# The published test vectors the unit and end-to-end tests check against.
+FIVE_VECTORS_DIR ?= $(abspath tests/vectors)
+export FIVE_VECTORS_DIR
+
 test-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; ./$$t; done
 

@@ -295,6 +295,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def need_ipv6_loopback():
+    """Skips the calling test, saying why, unless a socket can be bound to ::1."""
+    if not socket.has_ipv6:
+        pytest.skip("IPv6 loopback unavailable: Python was built without IPv6")
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError as e:
+        pytest.skip("IPv6 loopback unavailable: cannot bind ::1 (%s)" % (e.strerror or e))
+
+
 class Process:
     """A third-party server started for one test, stopped by its pid."""
 

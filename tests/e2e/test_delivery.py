@@ -5,8 +5,12 @@ import socket
 import threading
 import time
 
-from conftest import SLOW, connect, exchange, free_port, recv_all, recv_line, wait_for
+import pytest
+
+from conftest import (SLOW, connect, exchange, free_port, need_ipv6_loopback, recv_all, recv_line,
+                      wait_for)
 from fivewire import parse_proxy_v2
+from world import NSS_WRAPPER
 
 
 def test_tcp_backend_gets_pipelined_bytes_in_order(fived, sentinel):
@@ -17,11 +21,23 @@ def test_tcp_backend_gets_pipelined_bytes_in_order(fived, sentinel):
     assert s.received == [b"first bytes"]
 
 
-def test_backend_by_name_tries_each_address(fived, sentinel):
-    # localhost resolves to ::1 and 127.0.0.1; the backend listens on IPv4 only.
+@pytest.mark.parametrize("first", ["127.0.0.2", "::1"])
+def test_backend_by_name_tries_each_address(fived, sentinel, tmp_path, first):
+    """The backend's name has two addresses (from nss_wrapper, whatever the machine's
+    own names are): first one that refuses, then 127.0.0.1, where the backend listens.
+    fived goes on to the second."""
+    if first == "::1":
+        need_ipv6_loopback()
     s = sentinel("echo")
-    f = fived("[service:web]\nbackend = tcp:localhost:%d\n" % s.port)
+    hosts = tmp_path / "hosts"
+    hosts.write_text("%s two.test\n127.0.0.1 two.test\n" % first)
+    hosts.chmod(0o644)
+    env = dict(os.environ, LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_HOSTS=str(hosts),
+               ASAN_OPTIONS="verify_asan_link_order=0")
+    f = fived("[service:web]\nbackend = tcp:two.test:%d\n" % s.port, env=env)
     assert exchange(f.port, b"web\r\nhi") == b"+\r\nhi"
+    wait_for(lambda: s.received, what="the backend's stream to end")
+    assert s.connections == 1 and s.received == [b"hi"]
 
 
 def test_unix_backend(fived, tmp_path):
@@ -175,17 +191,23 @@ def test_proxy_protocol_v1(fived, sentinel):
         client_port, f.port)
 
 
-def test_ipv6_listener_and_unix_listener(fived, tmp_path):
-    if not socket.has_ipv6 or not os.path.exists("/proc/net/if_inet6"):
-        return
-    path = tmp_path / "fived.sock"
-    f = fived("[server]\nlisten = tcp:[::1]:0 unix:%s\naudit_log = @AUDIT@\n"
-              "[service:echo]\nbackend = builtin:echo\n" % path)
-    port = int([a for a in f.addresses if a.startswith("tcp:[::1]")][0].rsplit(":", 1)[1])
+def test_ipv6_listener(fived):
+    need_ipv6_loopback()
+    f = fived("[server]\nlisten = tcp:[::1]:0\naudit_log = @AUDIT@\n"
+              "[service:echo]\nbackend = builtin:echo\n")
+    assert len(f.addresses) == 1 and f.addresses[0].startswith("tcp:[::1]:"), f.addresses
+    port = int(f.addresses[0].rsplit(":", 1)[1])
     with socket.create_connection(("::1", port), timeout=5) as c:
         c.sendall(b"echo\r\nsix")
         c.shutdown(socket.SHUT_WR)
         assert recv_all(c) == b"+\r\nsix"
+    assert f.events("accepted")[0]["src"] == "::1"
+
+
+def test_unix_listener(fived, tmp_path):
+    path = tmp_path / "fived.sock"
+    f = fived("[server]\nlisten = unix:%s\naudit_log = @AUDIT@\n"
+              "[service:echo]\nbackend = builtin:echo\n" % path)
     with socket.socket(socket.AF_UNIX) as c:
         c.connect(str(path))
         c.sendall(b"echo\r\nlocal")

@@ -154,14 +154,19 @@ def test_echo_large_transfer_in_order(fived):
         received = bytearray()
         sent = 0
         s.setblocking(False)
+        deadline = time.monotonic() + 30 * SLOW
         while len(received) < len(payload):
+            assert time.monotonic() < deadline, (sent, len(received))
             if sent < len(payload):
                 try:
                     sent += s.send(payload[sent:sent + 65536])
                 except BlockingIOError:
                     pass
             try:
-                received += s.recv(65536)
+                chunk = s.recv(65536)
             except BlockingIOError:
                 time.sleep(0.001)
+                continue
+            assert chunk, "fived closed after %d of %d bytes" % (len(received), len(payload))
+            received += chunk
     assert bytes(received) == payload

@@ -24,7 +24,8 @@ from sealwire import (COOKIE, IK, REJECT, RESPONSE, XX, AuthFailure, CipherState
                       tai64n)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VECTORS = os.path.join(HERE, "../../../shared/vectors/noise_25519_ChaChaPoly_BLAKE2b.json")
+VECTORS = os.path.join(os.environ.get("FIVE_VECTORS_DIR") or os.path.join(HERE, "../vectors"),
+                       "noise_25519_ChaChaPoly_BLAKE2b.json")
 T = 5 * SLOW  # a socket timeout that outlasts any prompt answer
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
@@ -1045,10 +1046,16 @@ def worker_cpu_seconds(f):
 
 
 def test_flood(fived):
-    seconds, legit_n = 6.0, 20
-    f = fived(ECHO, server="handshake_cpu_high = 10\nhandshake_cpu_low = 5\n"
-                           "pow_difficulty_min = 8\npow_difficulty_max = 16\n"
-                           "handshakes_per_source = 1000000\nrequest_timeout = 10")
+    """Two sources flood fived with first messages that pass every cheap check, a third
+    with garbage. fived stays up and becomes loaded: it answers with cookies, demands
+    pow_difficulty_min bits of work at first and raises it while the load lasts, never
+    past pow_difficulty_max; every legitimate client meanwhile does the work asked of
+    it and is served."""
+    seconds, legit_n, pow_min, pow_max = 6.0, 20, 8, 16
+    f = fived(ECHO, server="handshake_cpu_high = 3\nhandshake_cpu_low = 1\n"
+                           "pow_difficulty_min = %d\npow_difficulty_max = %d\n"
+                           "handshakes_per_source = 1000000\nrequest_timeout = 10"
+                           % (pow_min, pow_max))
     key = server_key(f)
     cpu_before = worker_cpu_seconds(f)
     flooders = [("127.0.0.2", "valid", 2500), ("127.0.0.3", "valid", 2500),
@@ -1111,5 +1118,10 @@ def test_flood(fived):
         with open(os.environ["FIVE_FLOOD_REPORT"], "w") as fh:
             json.dump(report, fh, indent=1)
     assert [r for r in results if not r["ok"]] == []
-    assert report["difficulty_max"] > 0 and cookies_sent > 0
+    # The governor's reports: 0 bits while not loaded, else from the minimum to the maximum;
+    # and the load lasted long enough for the work demanded to rise above the minimum.
+    assert work and all(w == 0 or pow_min <= w <= pow_max for w in work), work
+    assert pow_min < report["difficulty_max"] <= pow_max, work
+    assert all(pow_min <= d <= pow_max for r in results for d in r["cookies"]), results
+    assert cookies_sent > 0
     assert sum(fl["answers"].get("%02x" % COOKIE, 0) for fl in flood) > 0

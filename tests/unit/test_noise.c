@@ -16,7 +16,8 @@
 
 #include "crypto/noise.h"
 
-#define VECTORS_DIR  "../shared/vectors"
+/* Relative to the repository root, where make test-unit runs; FIVE_VECTORS_DIR overrides. */
+#define VECTORS_DIR  "tests/vectors"
 #define VECTORS_FILE "noise_25519_ChaChaPoly_BLAKE2b.json"
 #define PATH_MAX_LEN 4096
 #define HEX_MAX      1024 /* bytes of any hex field in the vectors */
@@ -235,10 +236,14 @@ test_vectors(void **state)
 	json_t *root, *vectors;
 	size_t i, total, passed = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", dir != NULL ? dir : VECTORS_DIR, VECTORS_FILE);
+	if (dir == NULL || *dir == '\0')
+		dir = VECTORS_DIR;
+	assert_true((size_t)snprintf(path, sizeof(path), "%s/%s", dir, VECTORS_FILE) <
+	            sizeof(path));
 	root = json_load_file(path, 0, &err);
 	if (root == NULL)
-		fail_msg("cannot load %s: %s", path, err.text);
+		fail_msg("cannot load %s: %s (not run from the repository root? FIVE_VECTORS_DIR)",
+		         path, err.text);
 	vectors = json_object_get(root, "vectors");
 	assert_true(json_is_array(vectors));
 	total = json_array_size(vectors);

@@ -17,7 +17,8 @@
 
 #include "crypto/paseto.h"
 
-#define VECTORS_DIR_DEFAULT "../shared/vectors"
+/* Relative to the repository root, where make test-unit runs; FIVE_VECTORS_DIR overrides. */
+#define VECTORS_DIR_DEFAULT "tests/vectors"
 #define VECTORS_FILE        "paseto_v4.json"
 #define PATH_BYTES          4096
 #define HEX_KEY_MAX         64 /* the longest key in the vectors, in bytes */
@@ -107,7 +108,9 @@ load_vectors(void)
 	            sizeof(path));
 	root = json_load_file(path, 0, &err);
 	if (root == NULL)
-		fail_msg("cannot read %s: %s (line %d)", path, err.text, err.line);
+		fail_msg("cannot read %s: %s (line %d; not run from the repository root? "
+		         "FIVE_VECTORS_DIR)",
+		         path, err.text, err.line);
 	return root;
 }
 
