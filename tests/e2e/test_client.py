@@ -228,3 +228,81 @@ def test_libfive_connect(fived):
     assert libfive("127.0.0.1", port, "echo", "by key", transport=key) == b"by key"
     assert libfive("127.0.0.1", port, "nosuch", "x", transport=key) == \
         b"error refused: unknown service\n"
+
+
+TRUNCATED = "client stream truncated"
+
+
+def closed_reasons(f, count):
+    """The reasons of fived's first count "closed" records, once there are that many."""
+    wait_for(lambda: len(f.events("closed")) >= count, what="%d closed records" % count)
+    return [e["reason"] for e in f.events("closed")]
+
+
+def five_with_open_stdin(*args):
+    """five whose standard input stays open: it ends because the server's side ended."""
+    p = subprocess.Popen([FIVE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        out, err = p.stdout.read(), p.stderr.read()
+        p.wait(timeout=10 * SLOW)
+    finally:
+        p.stdin.close()
+    return p.returncode, out, err
+
+
+@pytest.mark.parametrize("transport", [(), ("--tls",)], ids=["sealed", "tls"])
+def test_sessions_end_with_final_not_truncated(fived, transport):
+    """Every way five stops ends its stream with FINAL (TLS: close_notify): at the end of
+    standard input, after fived's side ended while standard input is still open, on a
+    refusal, after list and id. fived logs none of them as truncated."""
+    f = fived(CONFIG)
+    five = ("--tls",) if transport else ()
+    five += ("-p", str(f.port))
+    r = run_five(*five, "127.0.0.1", "echo", input=b"hi\n")
+    assert (r.returncode, r.stdout) == (0, b"hi\n"), r.stderr
+    code, out, _ = five_with_open_stdin(*five, "127.0.0.1", "daytime")
+    assert code == 0 and out.endswith(b"-UTC\r\n")
+    code, out, err = five_with_open_stdin(*five, "127.0.0.1", "nosuch")
+    assert (code, err) == (5, b"five: 127.0.0.1 nosuch: refused: unknown service\n")
+    r = run_five(*five, "127.0.0.1", "nosuch")
+    assert r.returncode == 5
+    r = run_five(*five, "--usp", "127.0.0.1", "nosuch")
+    assert r.returncode == 5
+    r = run_five(*five, "list", "127.0.0.1")
+    assert (r.returncode, r.stdout) == (0, b"echo\ndaytime\nalpha-db\n")
+    expected = ["done"] * 2 + ["unknown service"] * 3 + ["closed after reply"]
+    if not transport:
+        os.unlink(os.environ["FIVE_KNOWN_HOSTS"])
+        r = run_five(*five, "id", "127.0.0.1")  # a first contact: a handshake, then the end
+        assert r.returncode == 0, r.stderr
+        # (after a connection that only learns which port answers)
+        expected += ["client closed before a request"] * 2
+    assert closed_reasons(f, len(expected)) == expected
+
+
+def test_libfive_ends_its_sessions_with_final(fived):
+    f = fived(CONFIG)
+    port = str(f.port)
+    assert libfive("127.0.0.1", port, "echo", "via libfive", transport="tofu") == b"via libfive"
+    assert libfive("127.0.0.1", port, "daytime", "", transport="tofu").endswith(b"-UTC\r\n")
+    assert libfive("127.0.0.1", port, "nosuch", "x", transport="tofu") == \
+        b"error refused: unknown service\n"
+    assert closed_reasons(f, 3) == ["done", "done", "unknown service"]
+
+
+def test_a_killed_five_is_still_a_truncation(fived, sentinel):
+    """A sealed five that dies mid-stream sends no FINAL: fived says so, and resets
+    the backend rather than ending its stream."""
+    s = sentinel("count")
+    f = fived("[service:upload]\nbackend = tcp:127.0.0.1:%d\n" % s.port)
+    p = subprocess.Popen([FIVE, "-p", str(f.port), "127.0.0.1", "upload"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    p.stdin.write(b"the first half")
+    p.stdin.flush()
+    wait_for(lambda: s.bytes == 14, what="the first half at the backend")
+    p.kill()
+    p.wait()
+    p.stdin.close()
+    p.stdout.close()
+    assert closed_reasons(f, 1) == [TRUNCATED]

@@ -1,6 +1,9 @@
 #include "client/cli/session.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -23,6 +26,38 @@ take_early(int in_fd, char *buf, size_t size)
 		return 0;
 	n = read(in_fd, buf, size);
 	return n > 0 ? (size_t)n : 0;
+}
+
+/* SIGHUP's handler writes a byte here; the relay polls the other end. */
+static int hangup_pipe[2] = {-1, -1};
+
+static void
+on_hangup(int sig)
+{
+	int saved = errno;
+	ssize_t ignored = write(hangup_pipe[1], "", 1);
+
+	(void)ignored;
+	errno = saved;
+}
+
+/*
+ * ssh sends SIGHUP to its ProxyCommand as it exits, just after closing
+ * the ProxyCommand's standard input: a session whose input has ended
+ * then ends cleanly instead of being cut short.  Returns the descriptor
+ * for the relay to poll, or -1 (SIGHUP then ends five as before).
+ */
+static int
+catch_hangup(void)
+{
+	struct sigaction sa = {.sa_handler = on_hangup, .sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	if (hangup_pipe[0] < 0 && pipe2(hangup_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -1;
+	if (sigaction(SIGHUP, &sa, NULL) != 0)
+		return -1;
+	return hangup_pipe[0];
 }
 
 /* The text dialect: the request lines, early behind them. */
@@ -76,6 +111,7 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	        .timeout_ms = o.timeout_ms,
 	        .initial = c.in,
 	        .initial_len = c.in_len,
+	        .stop_fd = out_is_socket ? -1 : catch_hangup(),
 	};
 	r = five_relay(&e, err);
 	five_conn_close(&c);
