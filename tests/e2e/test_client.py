@@ -1,6 +1,8 @@
 """The five command and libfive against a real fived."""
 
 import os
+import pty
+import select
 import socket
 import subprocess
 import time
@@ -31,6 +33,59 @@ def test_relay_stdin_stdout(fived):
     assert (r.returncode, r.stdout, r.stderr) == (0, b"again\n", b"")
     r = run_five("--plain", "-p", str(f.port), "127.0.0.1", "echo", input=b"plain\n")
     assert (r.returncode, r.stdout, r.stderr) == (0, b"plain\n", b"")
+
+
+def five_on_a_terminal(*args):
+    """five with a pseudo-terminal for standard input; returns it and the terminal's side."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([FIVE, *args], stdin=slave, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    os.close(slave)
+    return p, master
+
+
+def line_within(pipe, seconds=5):
+    """A line from pipe, or what came of it before seconds passed."""
+    out = b""
+    deadline = time.monotonic() + seconds * SLOW
+    while not out.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([pipe], [], [], left)[0]:
+            break
+        byte = os.read(pipe.fileno(), 1)
+        if not byte:
+            break
+        out += byte
+    return out
+
+
+def test_a_terminal_is_told_what_five_waits_for(fived):
+    """On a terminal, five says it is connected and waits for what is typed; piped, it
+    says nothing."""
+    f = fived(CONFIG)
+    port = str(f.port)
+    run_five("-p", port, "127.0.0.1", "echo")              # the first contact's note
+    p, term = five_on_a_terminal("-p", port, "127.0.0.1", "echo")
+    try:
+        line = line_within(p.stderr)
+        assert line == b"five: connected to echo on 127.0.0.1; type, Ctrl-D ends\n"
+        os.write(term, b"typed\n")
+        assert line_within(p.stdout) == b"typed\n"
+        os.write(term, b"\x04")                               # Ctrl-D: the end of input
+        assert p.wait(timeout=10 * SLOW) == 0
+        assert p.stdout.read() == b"" and p.stderr.read() == b""
+    finally:
+        p.kill()
+        p.wait()
+        os.close(term)
+    p, term = five_on_a_terminal("-p", port, "127.0.0.1", "nosuch")
+    try:
+        assert p.wait(timeout=10 * SLOW) == 5
+        assert p.stderr.read() == b"five: 127.0.0.1 nosuch: refused: unknown service\n"
+    finally:
+        os.close(term)
+    r = run_five("-p", port, "127.0.0.1", "echo", input=b"piped\n")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"piped\n", b"")
 
 
 def test_large_binary_transfer(fived):

@@ -60,6 +60,20 @@ catch_hangup(void)
 	return hangup_pipe[0];
 }
 
+/*
+ * Standard input is a terminal: wait for the grant, and say that five is
+ * now waiting for what is typed.  Returns 0, or -1 with err filled.
+ */
+static int
+greet(struct five_conn *c, const struct cli_request *req, unsigned replies, struct five_error *err)
+{
+	if (five_conn_await(c, replies, err) != 0)
+		return -1;
+	fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", req->service,
+	        req->host);
+	return 0;
+}
+
 /* The text dialect: the request lines, early behind them. */
 static int
 open_text(struct five_conn *c, const struct cli_request *req, const struct five_options *o,
@@ -85,6 +99,7 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	struct relay_ends e;
 	char early[EARLY_MAX];
 	size_t n = 0;
+	unsigned replies;
 	int r;
 
 	five_options_resolve(&req->opts, &o);
@@ -99,14 +114,20 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 		return -1;
 	if (c.note[0] != '\0')
 		fprintf(stderr, "five: %s\n", c.note);
+	/* USP's connect has been read: the service's bytes come next. */
+	replies = req->usp ? 0 : c.replies_due + five_replies_expected(&o);
+	if (!out_is_socket && isatty(in_fd)) {
+		if ((r = greet(&c, req, replies, err)) != 0)
+			goto out;
+		replies = 0;
+	}
 	e = (struct relay_ends){
 	        .in_fd = in_fd,
 	        .out_fd = out_fd,
 	        .sock = c.fd,
 	        .seal = c.seal,
 	        .out_is_socket = out_is_socket,
-	        /* USP's connect has been read: the service's bytes come next. */
-	        .replies = req->usp ? 0 : c.replies_due + five_replies_expected(&o),
+	        .replies = replies,
 	        .hold_input = req->wait_for_grant,
 	        .timeout_ms = o.timeout_ms,
 	        .initial = c.in,
@@ -114,6 +135,7 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	        .stop_fd = out_is_socket ? -1 : catch_hangup(),
 	};
 	r = five_relay(&e, err);
+out:
 	five_conn_close(&c);
 	return r;
 }
