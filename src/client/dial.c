@@ -293,6 +293,14 @@ dial_port(const char *host, const char *port, const struct five_options *o, stru
 	return fd;
 }
 
+bool
+five_port_valid(const char *port)
+{
+	uint64_t v;
+
+	return parse_uint(port, 65535, &v) == 0 && v > 0;
+}
+
 int
 five_dial_port(const char *host, const struct five_options *opts, char *port_out, size_t size,
                struct five_error *err)
@@ -302,9 +310,14 @@ five_dial_port(const char *host, const struct five_options *opts, char *port_out
 	const char *port;
 	int fd, last_errno = 0;
 
+	five_options_resolve(opts, &o);
+	if (o.port != NULL && !five_port_valid(o.port)) {
+		free(t);
+		return five_fail(err, FIVE_ERR_USAGE, "invalid port \"%.16s\": expected 1 to 65535",
+		                 o.port);
+	}
 	if (t == NULL)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
-	five_options_resolve(opts, &o);
 	port = o.port != NULL ? o.port : FIVE_PORT;
 	fd = dial_port(host, port, &o, t, err, &last_errno);
 	if (fd < 0 && o.port == NULL && err->step == FIVE_ERR_CONNECT &&

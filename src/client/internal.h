@@ -35,6 +35,9 @@ int five_check_reply(const char *line, struct five_error *err);
 /* How many reply lines a request made with these options produces before the grant. */
 unsigned five_replies_expected(const struct five_options *opts);
 
+/* A TCP port as five takes one: decimal digits only, 1 to 65535. */
+bool five_port_valid(const char *port);
+
 /* five_dial, also telling which port answered (port_out, size bytes). */
 int five_dial_port(const char *host, const struct five_options *opts, char *port_out, size_t size,
                    struct five_error *err);

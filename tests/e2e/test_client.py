@@ -145,6 +145,30 @@ def test_exit_codes_and_messages(fived):
     assert r.returncode == 2
 
 
+def test_port_must_be_a_port_number():
+    """-p 70000 would be port 4464 to the resolver, -p notaport a resolver error: both are
+    usage errors, and nothing is dialled."""
+    wrapped = socket.socket()
+    try:
+        wrapped.bind(("127.0.0.1", 70000 - 65536))
+    except OSError:
+        wrapped.close()
+        pytest.skip("port 4464 is taken")
+    wrapped.listen(1)
+    wrapped.setblocking(False)
+    for port in ("70000", "notaport", "0", "+5501", "5501 ", ""):
+        r = run_five("-t", "1", "-p", port, "127.0.0.1", "echo")
+        assert (r.returncode, r.stderr) == \
+            (2, b"five: -p: expected a port number, 1 to 65535\n"), port
+    with pytest.raises(BlockingIOError):
+        wrapped.accept()
+    wrapped.close()
+    assert libfive("127.0.0.1", "70000", "echo", "x", transport="plain") == \
+        b'error usage: invalid port "70000": expected 1 to 65535\n'
+    r = run_five("-L", "70000", "127.0.0.1", "echo")
+    assert r.returncode == 2 and b"-L 70000: expected [ADDR:]PORT" in r.stderr
+
+
 @pytest.mark.parametrize("transport,message", [
     ((), b"protocol: not a sealed handshake message"),
     (("--plain",), b"protocol: not a TCPMUX reply"),

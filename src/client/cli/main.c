@@ -250,6 +250,10 @@ take_option(int c, const char *arg, struct cli_args *a)
 		a->token_only_opts = true;
 		break;
 	case 'p':
+		if (!five_port_valid(arg)) {
+			fprintf(stderr, "five: -p: expected a port number, 1 to 65535\n");
+			return EXIT_USAGE;
+		}
 		o->port = arg;
 		break;
 	case 'H':
