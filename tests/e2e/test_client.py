@@ -169,6 +169,25 @@ def test_port_must_be_a_port_number():
     assert r.returncode == 2 and b"-L 70000: expected [ADDR:]PORT" in r.stderr
 
 
+@pytest.mark.parametrize("host,hint", [
+    ("127.0.0.1:5501", b"give the port with -p 5501"),
+    ("localhost:1", b"give the port with -p 1"),
+    ("[::1]:5501", b"give the port with -p 5501 and the address without brackets"),
+    ("[::1]", b"give the address without brackets"),
+])
+def test_a_port_in_the_host_is_a_usage_error(host, hint):
+    """HOST:PORT is not a host name: five says where the port goes, for every command."""
+    for command in ((host, "echo"), ("list", host), ("id", host), ("token", host, "echo")):
+        r = run_five("-t", "1", *command)
+        assert (r.returncode, r.stderr) == (2, b"five: %s: not a host name; %s\n" % (
+            host.encode(), hint)), command
+
+
+def test_ipv6_addresses_are_not_taken_for_a_port():
+    r = run_five("-t", "1", "-p", str(free_port()), "::1", "echo")
+    assert r.returncode == 4 and b"(tried ::1 port " in r.stderr
+
+
 @pytest.mark.parametrize("transport,message", [
     ((), b"protocol: not a sealed handshake message"),
     (("--plain",), b"protocol: not a TCPMUX reply"),
