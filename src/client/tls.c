@@ -141,6 +141,17 @@ pin_failure(const struct pin *p, struct five_error *err)
 	                 seen);
 }
 
+/* A first contact pins the key it learns: fail before the handshake when it cannot. */
+static int
+can_pin(const struct pin *p, struct five_error *err)
+{
+	char msg[KNOWNHOSTS_LINE_MAX];
+
+	if (knownhosts_can_add(p->path, p->name, msg, sizeof(msg)) != 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
+	return 0;
+}
+
 /* First contact: the key is pinned from now on. */
 static int
 pin_learn(const struct pin *p, char *note, size_t note_size, struct five_error *err)
@@ -297,7 +308,7 @@ five_tls_open(const char *host, const struct five_options *o, bool tofu, struct 
 		goto fail;
 	}
 	if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0 ||
-	    pin_lookup(p, o, host, port, err) != 0)
+	    pin_lookup(p, o, host, port, err) != 0 || (!p->known && tofu && can_pin(p, err) != 0))
 		goto fail;
 	p->tofu = tofu;
 	if ((z->tls = start(o, p, err)) == NULL)
@@ -309,8 +320,10 @@ five_tls_open(const char *host, const struct five_options *o, bool tofu, struct 
 			openssl_fail(err, FIVE_ERR_PROTOCOL, "TLS handshake failed");
 		goto fail;
 	}
-	if ((!p->known && pin_learn(p, note, note_size, err) != 0) || settle(z, err) != 0)
+	if ((!p->known && pin_learn(p, note, note_size, err) != 0) || settle(z, err) != 0) {
+		five_seal_end(z, fd, o->timeout_ms); /* nothing was sent: the stream is whole */
 		goto fail;
+	}
 	z->fd = fd;
 	free(p);
 	*out = z;

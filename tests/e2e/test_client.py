@@ -88,6 +88,44 @@ def test_a_terminal_is_told_what_five_waits_for(fived):
     assert (r.returncode, r.stdout, r.stderr) == (0, b"piped\n", b"")
 
 
+@pytest.mark.parametrize("transport,name", [((), "%d"), (("--tls",), "%d/tls")],
+                         ids=["sealed", "tls"])
+def test_a_pin_that_cannot_be_saved_stops_five(fived, sentinel, tmp_path, transport, name):
+    """HOME is not there: five cannot pin the server's key, says so, and stops before the
+    session; it neither trusts the server unpinned nor makes HOME."""
+    s = sentinel("echo")
+    f = fived("[service:echo]\nbackend = tcp:127.0.0.1:%d\n" % s.port)
+    home = tmp_path / "no-such-home"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FIVE_KNOWN_HOSTS", "FIVE_IDENTITY_FILE")}
+    env["HOME"] = str(home)
+    pin = ("127.0.0.1:" + name % f.port).encode()
+    for command, what in ((("127.0.0.1", "echo"), b"127.0.0.1 echo"),
+                          (("list", "127.0.0.1"), b"127.0.0.1")):
+        r = run_five(*transport, "-p", str(f.port), *command, input=b"hi", env=env)
+        assert (r.returncode, r.stdout) == (1, b""), r.stderr
+        assert r.stderr == b"five: %s: system: cannot save the pin for %s in " \
+            b"%s/.config/five/known_hosts: No such file or directory\n" % (
+                what, pin, str(home).encode())
+    assert not home.exists()
+    assert s.connections == 0 and f.events("granted") == []
+    assert closed_reasons(f, 2) == ["client closed before a request"] * 2
+
+
+def test_five_does_not_make_a_missing_home(fived, tmp_path):
+    """five's identity goes in HOME/.config/five; a HOME that is not there is not made
+    (five running as root would make /nonexistent, nobody's HOME)."""
+    f = fived(CONFIG)
+    home = tmp_path / "no-such-home"
+    env = dict(os.environ, HOME=str(home))
+    del env["FIVE_IDENTITY_FILE"]
+    r = run_five("-p", str(f.port), "127.0.0.1", "echo", input=b"hi", env=env)
+    assert (r.returncode, r.stdout) == (1, b""), r.stderr
+    assert r.stderr.endswith(b": system: cannot keep five's identity in %s/.config/five/"
+                             b"identity: No such file or directory\n" % str(home).encode())
+    assert not home.exists()
+
+
 def test_large_binary_transfer(fived):
     f = fived(CONFIG)
     data = os.urandom(8 * 1024 * 1024)
