@@ -3,6 +3,7 @@
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import time
@@ -446,6 +447,42 @@ def test_libfive_ends_its_sessions_with_final(fived):
     assert libfive("127.0.0.1", port, "nosuch", "x", transport="tofu") == \
         b"error refused: unknown service\n"
     assert closed_reasons(f, 3) == ["done", "done", "unknown service"]
+
+
+def test_sighup_ends_five_cleanly_once_its_input_ended(fived):
+    """ssh sends SIGHUP to its ProxyCommand as it exits. Once standard input has ended,
+    five ends the session as it would have; before, SIGHUP cuts it short, silently."""
+    backend = socket.socket()
+    backend.bind(("127.0.0.1", 0))
+    backend.listen(2)
+    backend.settimeout(5 * SLOW)
+    f = fived("[service:hold]\nbackend = tcp:127.0.0.1:%d\n" % backend.getsockname()[1])
+    five = [FIVE, "-p", str(f.port), "127.0.0.1", "hold"]
+    run_five("-p", str(f.port), "list", "127.0.0.1")       # the first contact's note
+    held = []
+    for ended in (False, True):
+        p = subprocess.Popen(five, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdin.write(b"sent")
+        p.stdin.flush()
+        conn, _ = backend.accept()
+        held.append(conn)
+        conn.settimeout(5 * SLOW)
+        assert conn.recv(100) == b"sent"
+        if ended:
+            p.stdin.close()
+            assert conn.recv(100) == b""                       # the end of five's stream
+        p.send_signal(signal.SIGHUP)
+        assert p.wait(timeout=5 * SLOW) == (0 if ended else -signal.SIGHUP)
+        assert p.stderr.read() == b""
+        if not ended:
+            p.stdin.close()
+        p.stdout.close()
+        p.stderr.close()
+    for conn in held:
+        conn.close()
+    backend.close()
+    assert closed_reasons(f, 3)[1:] == [TRUNCATED, "done"]
 
 
 def test_a_killed_five_is_still_a_truncation(fived, sentinel):

@@ -30,6 +30,7 @@ take_early(int in_fd, char *buf, size_t size)
 
 /* SIGHUP's handler writes a byte here; the relay polls the other end. */
 static int hangup_pipe[2] = {-1, -1};
+static volatile sig_atomic_t hung_up;
 
 static void
 on_hangup(int sig)
@@ -38,7 +39,20 @@ on_hangup(int sig)
 	ssize_t ignored = write(hangup_pipe[1], "", 1);
 
 	(void)ignored;
+	hung_up = 1;
 	errno = saved;
+}
+
+/*
+ * A SIGHUP before the end of the input cut the session short: five ends
+ * as SIGHUP ends it, without a message of its own, as it did before
+ * SIGHUP was caught.
+ */
+static void
+die_of_hangup(void)
+{
+	signal(SIGHUP, SIG_DFL);
+	raise(SIGHUP);
 }
 
 /*
@@ -137,5 +151,7 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	r = five_relay(&e, err);
 out:
 	five_conn_close(&c);
+	if (r != 0 && hung_up)
+		die_of_hangup();
 	return r;
 }
