@@ -223,6 +223,24 @@ append(char *out, size_t size, size_t *len, const char *fmt, ...)
 	*len = n < 0 ? size : *len + (size_t)n;
 }
 
+static bool
+alike(const struct attempt *a, const struct attempt *b, bool same_addr)
+{
+	return a->error == b->error && (!same_addr || strcmp(a->addr, b->addr) == 0);
+}
+
+/* Whether an attempt before the i-th failed alike (the same error, and address if same_addr). */
+static bool
+told_before(const struct tried *t, size_t i, bool same_addr)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (alike(&t->a[j], &t->a[i], same_addr))
+			return true;
+	return false;
+}
+
 /*
  * "Connection refused (tried 127.0.0.1 port 1 and port 5501)": every
  * attempt, by error, then by address.
@@ -232,35 +250,26 @@ fail_tried(const struct tried *t, int last_errno, struct five_error *err)
 {
 	char text[sizeof(err->message)];
 	size_t len = 0, i, j, k;
-	bool told;
 
+	if (t->n == 0)
+		return five_fail(err, FIVE_ERR_CONNECT, "%s", strerror(last_errno));
 	for (i = 0; i < t->n; i++) {
-		for (j = 0; j < i && t->a[j].error != t->a[i].error; j++)
-			;
-		if (j < i)
-			continue; /* this error is told already */
+		if (told_before(t, i, false))
+			continue;
 		append(text, sizeof(text), &len, "%s%s (tried ", len > 0 ? "; " : "",
 		       strerror(t->a[i].error));
 		for (j = i; j < t->n; j++) {
-			if (t->a[j].error != t->a[i].error)
+			if (!alike(&t->a[j], &t->a[i], false) || told_before(t, j, true))
 				continue;
-			for (k = i, told = false; k < j && !told; k++)
-				told = t->a[k].error == t->a[i].error &&
-				       strcmp(t->a[k].addr, t->a[j].addr) == 0;
-			if (told)
-				continue; /* this address is told already, with its ports */
 			append(text, sizeof(text), &len, "%s%s port %s", j > i ? ", " : "",
 			       t->a[j].addr, t->a[j].port);
 			for (k = j + 1; k < t->n; k++)
-				if (t->a[k].error == t->a[i].error &&
-				    strcmp(t->a[k].addr, t->a[j].addr) == 0)
+				if (alike(&t->a[k], &t->a[j], true))
 					append(text, sizeof(text), &len, " and port %s",
 					       t->a[k].port);
 		}
 		append(text, sizeof(text), &len, ")");
 	}
-	if (t->n == 0)
-		return five_fail(err, FIVE_ERR_CONNECT, "%s", strerror(last_errno));
 	return five_fail(err, FIVE_ERR_CONNECT, "%s", text);
 }
 
@@ -306,17 +315,15 @@ five_dial_port(const char *host, const struct five_options *opts, char *port_out
                struct five_error *err)
 {
 	struct five_options o;
-	struct tried *t = calloc(1, sizeof(*t));
+	struct tried *t;
 	const char *port;
 	int fd, last_errno = 0;
 
 	five_options_resolve(opts, &o);
-	if (o.port != NULL && !five_port_valid(o.port)) {
-		free(t);
+	if (o.port != NULL && !five_port_valid(o.port))
 		return five_fail(err, FIVE_ERR_USAGE, "invalid port \"%.16s\": expected 1 to 65535",
 		                 o.port);
-	}
-	if (t == NULL)
+	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
 	port = o.port != NULL ? o.port : FIVE_PORT;
 	fd = dial_port(host, port, &o, t, err, &last_errno);

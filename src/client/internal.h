@@ -71,6 +71,14 @@ int five_seal_open(const char *host, const struct five_options *o, const void *e
 void five_seal_free(struct five_seal *z);
 
 /*
+ * A first contact pins the key it learns: whether the pin for name could
+ * be saved in path (knownhosts_can_add), asked before the handshake so
+ * that five never goes on with a key it cannot pin.  Returns 0, or -1
+ * with err filled (FIVE_ERR_SYSTEM, "cannot save the pin for ...").
+ */
+int five_can_pin(const char *path, const char *name, struct five_error *err);
+
+/*
  * The key of the server fived on host, as pinned, or pinned now by a
  * first contact (note then says so).  Returns 0 or -1 with err filled.
  */

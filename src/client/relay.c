@@ -199,9 +199,10 @@ send_up(struct relay *r, struct five_error *err)
 
 /*
  * Ends of stream travel on: an application EOF becomes a shutdown towards
- * fived, and back.  When both have come, the application's goes first: an
- * application that has ended its side may exit as soon as it sees fived's
- * end, and with it a relay thread that had yet to send FINAL.
+ * fived, and back.  On a socket, when both have come, the application's
+ * goes first: an application that has ended its side may exit as soon as
+ * it sees fived's end, and with it a relay thread (five_handoff) that had
+ * yet to send FINAL.
  */
 static void
 propagate_ends(struct relay *r)
@@ -214,7 +215,7 @@ propagate_ends(struct relay *r)
 		r->sock_shut = true;
 	}
 	if (r->sock_eof && r->down.len == 0 && r->raw_len == 0 && !r->out_shut &&
-	    (!r->in_eof || r->sock_shut)) {
+	    (!r->e->out_is_socket || !r->in_eof || r->sock_shut)) {
 		if (r->e->out_is_socket)
 			shutdown(r->e->out_fd, SHUT_WR);
 		r->out_shut = true;

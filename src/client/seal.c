@@ -228,13 +228,12 @@ pin_lookup(struct handshake *h, const struct five_options *o, const char *host, 
 	return 0;
 }
 
-/* A first contact pins the key it learns: fail before meeting the server when it cannot. */
-static int
-can_pin(const struct handshake *h, struct five_error *err)
+int
+five_can_pin(const char *path, const char *name, struct five_error *err)
 {
 	char msg[KNOWNHOSTS_LINE_MAX];
 
-	if (knownhosts_can_add(h->known_hosts, h->name, msg, sizeof(msg)) != 0)
+	if (knownhosts_can_add(path, name, msg, sizeof(msg)) != 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
 	return 0;
 }
@@ -428,7 +427,7 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 			goto fail;
 		if (round == 0) {
 			if (pin_lookup(h, o, host, port, err) != 0 ||
-			    (!h->known && tofu && can_pin(h, err) != 0))
+			    (!h->known && tofu && five_can_pin(h->known_hosts, h->name, err) != 0))
 				goto fail;
 			h->pattern = h->known ? SEALED_IK : SEALED_XX;
 			if (start_noise(h, h->pattern == SEALED_IK ? early : NULL,

@@ -141,17 +141,6 @@ pin_failure(const struct pin *p, struct five_error *err)
 	                 seen);
 }
 
-/* A first contact pins the key it learns: fail before the handshake when it cannot. */
-static int
-can_pin(const struct pin *p, struct five_error *err)
-{
-	char msg[KNOWNHOSTS_LINE_MAX];
-
-	if (knownhosts_can_add(p->path, p->name, msg, sizeof(msg)) != 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
-	return 0;
-}
-
 /* First contact: the key is pinned from now on. */
 static int
 pin_learn(const struct pin *p, char *note, size_t note_size, struct five_error *err)
@@ -308,7 +297,8 @@ five_tls_open(const char *host, const struct five_options *o, bool tofu, struct 
 		goto fail;
 	}
 	if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0 ||
-	    pin_lookup(p, o, host, port, err) != 0 || (!p->known && tofu && can_pin(p, err) != 0))
+	    pin_lookup(p, o, host, port, err) != 0 ||
+	    (!p->known && tofu && five_can_pin(p->path, p->name, err) != 0))
 		goto fail;
 	p->tofu = tofu;
 	if ((z->tls = start(o, p, err)) == NULL)
