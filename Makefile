@@ -157,7 +157,8 @@ install: all
 DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
 	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
-	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps
+	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
+	iproute2
 
 deps:
 	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \

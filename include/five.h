@@ -110,6 +110,14 @@ const char *five_step_name(enum five_step step);
  * Connects to host (trying every address, IPv6 and IPv4 raced Happy
  * Eyeballs style) and asks for service.  Returns a connected descriptor the
  * caller owns, or -1 with err filled.  opts may be NULL for defaults.
+ *
+ * A sealed or TLS session is relayed to the descriptor by a thread of
+ * libfive, which ends the session's stream cleanly (FINAL, close_notify)
+ * when the caller ends its side.  The thread ends with the process: end
+ * your side with shutdown(fd, SHUT_WR) before waiting for the service's
+ * end of stream, which then reaches you only after the session's own end
+ * has gone; a process that closes fd and exits at once may leave fived a
+ * truncated stream.
  */
 int five_connect(const char *host, const char *service, const struct five_options *opts,
                  struct five_error *err);

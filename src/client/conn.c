@@ -191,6 +191,8 @@ five_conn_await(struct five_conn *c, unsigned replies, struct five_error *err)
 void
 five_conn_close(struct five_conn *c)
 {
+	if (c->fd >= 0 && c->seal != NULL)
+		five_seal_end(c->seal, c->fd, c->timeout_ms);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

@@ -98,6 +98,30 @@ five_send_all(int fd, const void *data, size_t len, struct five_error *err)
 }
 
 int
+five_send_by(int fd, const void *data, size_t len, uint64_t deadline, struct five_error *err)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	const char *p = data;
+	uint64_t now;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)) >= 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			return five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno));
+		if ((now = monotonic_ms()) >= deadline)
+			return five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(ETIMEDOUT));
+		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			return five_fail(err, FIVE_ERR_SYSTEM, "poll: %s", strerror(errno));
+	}
+	return 0;
+}
+
+int
 five_request(int fd, const char *service, const struct five_options *opts, const void *early,
              size_t len, struct five_error *err)
 {

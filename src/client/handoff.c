@@ -88,6 +88,7 @@ five_handoff(struct five_conn *c, const struct five_options *o, struct five_erro
 	        .timeout_ms = o->timeout_ms,
 	        .initial = h->initial,
 	        .initial_len = c->in_len,
+	        .stop_fd = -1,
 	};
 	c->fd = -1;
 	c->seal = NULL;

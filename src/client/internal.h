@@ -35,6 +35,9 @@ int five_check_reply(const char *line, struct five_error *err);
 /* How many reply lines a request made with these options produces before the grant. */
 unsigned five_replies_expected(const struct five_options *opts);
 
+/* A TCP port as five takes one: decimal digits only, 1 to 65535. */
+bool five_port_valid(const char *port);
+
 /* five_dial, also telling which port answered (port_out, size bytes). */
 int five_dial_port(const char *host, const struct five_options *opts, char *port_out, size_t size,
                    struct five_error *err);
@@ -47,7 +50,9 @@ struct five_seal {
 	struct record_receiver rx;
 	/* Binds signatures to this session: the handshake hash, or TLS's exporter value. */
 	uint8_t hash[NOISE_HASHLEN];
-	bool early_taken; /* the server acted on the early data in the handshake */
+	bool early_taken;  /* the server acted on the early data in the handshake */
+	bool final_sealed; /* FINAL (TLS: close_notify) is sealed: nothing may follow it */
+	bool ended;        /* ended by five_seal_end, or given up without FINAL */
 	int fd;
 	uint8_t pending[SEALED_PENDING_MAX]; /* server bytes read after the handshake */
 	size_t pending_len;
@@ -64,6 +69,14 @@ int five_seal_open(const char *host, const struct five_options *o, const void *e
                    size_t note_size, struct five_error *err);
 
 void five_seal_free(struct five_seal *z);
+
+/*
+ * A first contact pins the key it learns: whether the pin for name could
+ * be saved in path (knownhosts_can_add), asked before the handshake so
+ * that five never goes on with a key it cannot pin.  Returns 0, or -1
+ * with err filled (FIVE_ERR_SYSTEM, "cannot save the pin for ...").
+ */
+int five_can_pin(const char *path, const char *name, struct five_error *err);
 
 /*
  * The key of the server fived on host, as pinned, or pinned now by a
@@ -100,6 +113,23 @@ int five_seal_unwrap(struct five_seal *z, const uint8_t *in, size_t len, size_t 
 /* Sends data on fd as records.  Returns 0 or -1 (errno set). */
 int five_seal_send(struct five_seal *z, int fd, const void *data, size_t len);
 
+/*
+ * How long a session that ends waits, at most, for fived's end of stream
+ * before its socket is closed (no longer than the session's timeout).
+ */
+#define FIVE_LINGER_MS 2000
+
+/*
+ * Ends the session on fd cleanly: FINAL (TLS: close_notify) unless it
+ * was sealed already, TCP's half-close, then what fived still sends is
+ * read and dropped up to its end of stream, for at most FIVE_LINGER_MS:
+ * a socket closed with unread bytes resets the connection, and the reset
+ * may discard FINAL before fived reads it.  Does nothing once z has
+ * ended (z->ended), and marks it ended.  Returns 0, or -1 when FINAL
+ * could not be sent (fived then sees a truncated stream).
+ */
+int five_seal_end(struct five_seal *z, int fd, int timeout_ms);
+
 /* A connection to fived before the relay: plain, or through a sealed session. */
 struct five_conn {
 	int fd;
@@ -125,6 +155,12 @@ int five_conn_open(struct five_conn *c, const char *host, const struct five_opti
 /* Reads replies lines, each of which must be '+'.  Returns 0 or -1. */
 int five_conn_await(struct five_conn *c, unsigned replies, struct five_error *err);
 
+/*
+ * Ends a sealed or TLS session cleanly (five_seal_end) unless it has
+ * ended already, then closes the connection.  What was sent before the
+ * relay (the request, early bytes) was sent whole, so a connection given
+ * up on a refusal or an error also ends cleanly: its stream is complete.
+ */
 void five_conn_close(struct five_conn *c);
 
 /*
@@ -149,6 +185,12 @@ int five_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_
 
 /* Writes all of data.  Returns 0, or -1 with err filled. */
 int five_send_all(int fd, const void *data, size_t len, struct five_error *err);
+
+/*
+ * Writes all of data on the socket fd, waiting for room until deadline
+ * (monotonic_ms()) at most.  Returns 0, or -1 with err filled.
+ */
+int five_send_by(int fd, const void *data, size_t len, uint64_t deadline, struct five_error *err);
 
 /*
  * The request for service (HOST first when opts->vhost; "SERVICE TOKEN"

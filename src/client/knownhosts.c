@@ -79,13 +79,23 @@ knownhosts_find(const char *path, const char *name, uint8_t key[32], unsigned *l
 	return found;
 }
 
-static void
+/*
+ * Makes the directory of path and the one above it (~/.config/five and
+ * ~/.config), never more: a HOME that is not there is not made.  Returns
+ * 0 when the directory is there, or -1 with errno set.
+ */
+static int
 make_config_dir(const char *path)
 {
 	char dir[4096], *slash;
+	struct stat st;
 
-	if (str_copy(dir, path, sizeof(dir)) >= sizeof(dir) || (slash = strrchr(dir, '/')) == NULL)
-		return;
+	if (str_copy(dir, path, sizeof(dir)) >= sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return 0; /* the current directory, or the root */
 	*slash = '\0';
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 		*slash = '\0';
@@ -93,6 +103,41 @@ make_config_dir(const char *path)
 		*slash = '/';
 	}
 	mkdir(dir, 0700);
+	if (stat(dir, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens path to append a pin, making its directory if need be.  Returns a descriptor or -1. */
+static int
+open_to_append(const char *path)
+{
+	if (make_config_dir(path) != 0)
+		return -1;
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+}
+
+static int
+cannot_save(const char *path, const char *name, char *err, size_t err_size)
+{
+	snprintf(err, err_size, "cannot save the pin for %s in %s: %s", name, path,
+	         strerror(errno));
+	return -1;
+}
+
+int
+knownhosts_can_add(const char *path, const char *name, char *err, size_t err_size)
+{
+	int fd = open_to_append(path);
+
+	if (fd < 0)
+		return cannot_save(path, name, err, err_size);
+	close(fd);
+	return 0;
 }
 
 int
@@ -100,17 +145,16 @@ knownhosts_add(const char *path, const char *name, const uint8_t key[32], char *
                size_t err_size)
 {
 	char line[KNOWNHOSTS_LINE_MAX], b64[KEYFILE_B64_LEN];
-	int fd, n, r;
+	int fd = -1, n, r = -1;
 
-	make_config_dir(path);
 	keyfile_b64(key, b64);
 	n = snprintf(line, sizeof(line), "%s %s\n", name, b64);
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	r = fd >= 0 && n > 0 && (size_t)n < sizeof(line) && io_write_all(fd, line, (size_t)n) == 0
-	            ? 0
-	            : -1;
+	if (n < 0 || (size_t)n >= sizeof(line))
+		errno = ENAMETOOLONG;
+	else if ((fd = open_to_append(path)) >= 0 && io_write_all(fd, line, (size_t)n) == 0)
+		r = 0;
 	if (r != 0)
-		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+		cannot_save(path, name, err, err_size);
 	if (fd >= 0)
 		close(fd);
 	return r;
@@ -128,7 +172,11 @@ identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32],
 		snprintf(err, err_size, "no HOME for five's identity");
 		return -1;
 	}
-	make_config_dir(path);
+	if (make_config_dir(path) != 0) {
+		snprintf(err, err_size, "cannot keep five's identity in %s: %s", path,
+		         strerror(errno));
+		return -1;
+	}
 	if (keyfile_load(path, IDENTITY_LABEL, 1, master, err, err_size) != 0)
 		return -1;
 	crypto_generichash_blake2b_init(&st, master, sizeof(master), 32);

@@ -28,9 +28,20 @@ int knownhosts_path(char *out, size_t size);
 int knownhosts_find(const char *path, const char *name, uint8_t key[32], unsigned *line, char *err,
                     size_t err_size);
 
-/* Appends a line for name (making the directory if need be).  Returns 0 or -1 with err. */
+/*
+ * Appends a line for name (making the directory and the one above it if
+ * need be).  Returns 0, or -1 with err filled: "cannot save the pin for
+ * NAME in PATH: REASON".
+ */
 int knownhosts_add(const char *path, const char *name, const uint8_t key[32], char *err,
                    size_t err_size);
+
+/*
+ * Whether a pin for name could be appended to path, before meeting the
+ * server: the directory is made and the file created (empty) if need be.
+ * Returns 0, or -1 with err filled as knownhosts_add fills it.
+ */
+int knownhosts_can_add(const char *path, const char *name, char *err, size_t err_size);
 
 /*
  * The static key five uses with the server whose key is server_pk:

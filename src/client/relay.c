@@ -34,7 +34,8 @@ struct relay {
 	char reply[LINE_MAX_BYTES];
 	size_t reply_len;
 	unsigned replies_due;
-	bool in_eof, sock_eof, sock_shut, out_shut, final_queued, final_seen;
+	bool in_eof, sock_eof, sock_shut, out_shut, final_seen;
+	bool stopped; /* told to stop (stop_fd) after in_fd ended */
 	uint64_t deadline;
 };
 
@@ -174,13 +175,12 @@ seal_up(struct relay *r, struct five_error *err)
 		memmove(r->up.data, r->up.data + piece, r->up.len - piece);
 		r->up.len -= piece;
 	}
-	if (r->in_eof && r->up.len == 0 && !r->final_queued &&
+	if (r->in_eof && r->up.len == 0 && !z->final_sealed &&
 	    sizeof(r->wire) - r->wire_len >= RECORD_WIRE_MAX) {
 		if (five_seal_wrap(z, NULL, 0, true, r->wire + r->wire_len,
 		                   sizeof(r->wire) - r->wire_len, &n) != 0)
 			return five_fail(err, FIVE_ERR_SYSTEM, "cannot seal a record");
 		r->wire_len += n;
-		r->final_queued = true;
 	}
 	return 0;
 }
@@ -197,18 +197,25 @@ send_up(struct relay *r, struct five_error *err)
 	return bad ? five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno)) : 0;
 }
 
-/* Ends of stream travel on: an application EOF becomes a shutdown towards fived, and back. */
+/*
+ * Ends of stream travel on: an application EOF becomes a shutdown towards
+ * fived, and back.  On a socket, when both have come, the application's
+ * goes first: an application that has ended its side may exit as soon as
+ * it sees fived's end, and with it a relay thread (five_handoff) that had
+ * yet to send FINAL.
+ */
 static void
 propagate_ends(struct relay *r)
 {
-	bool sent_all =
-	        r->up.len == 0 && r->wire_len == 0 && (r->e->seal == NULL || r->final_queued);
+	bool sent_all = r->up.len == 0 && r->wire_len == 0 &&
+	                (r->e->seal == NULL || r->e->seal->final_sealed);
 
 	if (r->in_eof && sent_all && !r->sock_shut) {
 		shutdown(r->e->sock, SHUT_WR);
 		r->sock_shut = true;
 	}
-	if (r->sock_eof && r->down.len == 0 && r->raw_len == 0 && !r->out_shut) {
+	if (r->sock_eof && r->down.len == 0 && r->raw_len == 0 && !r->out_shut &&
+	    (!r->e->out_is_socket || !r->in_eof || r->sock_shut)) {
 		if (r->e->out_is_socket)
 			shutdown(r->e->out_fd, SHUT_WR);
 		r->out_shut = true;
@@ -218,6 +225,8 @@ propagate_ends(struct relay *r)
 static bool
 finished(const struct relay *r)
 {
+	if (r->stopped)
+		return true;
 	/* On standard output, the session is over when fived's side is; a forwarded
 	 * connection is over when both sides are. */
 	return r->out_shut && (!r->e->out_is_socket || r->sock_shut);
@@ -243,27 +252,48 @@ wants_sock_input(const struct relay *r)
 	return r->down.len < sizeof(r->down.data);
 }
 
+/*
+ * Told to stop: what in_fd holds now is taken (as room allows), and the
+ * relay ends, as a session whose input ended if in_fd is at its end.
+ */
+static int
+stop(struct relay *r, struct five_error *err)
+{
+	struct pollfd pfd = {.fd = r->e->in_fd, .events = POLLIN};
+
+	while (!r->in_eof && r->up.len < sizeof(r->up.data) && poll(&pfd, 1, 0) == 1)
+		read_in(r);
+	if (!r->in_eof)
+		return five_fail(err, FIVE_ERR_SYSTEM, "hung up before the end of the input");
+	r->stopped = true;
+	return 0;
+}
+
 static int
 step(struct relay *r, struct five_error *err)
 {
 	const struct relay_ends *e = r->e;
-	struct pollfd pfd[4] = {{.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
+	struct pollfd pfd[5] = {{.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
 	int n;
 
 	if (!r->in_eof && r->up.len < sizeof(r->up.data) && !(e->hold_input && r->replies_due > 0))
 		pfd[0] = (struct pollfd){.fd = e->in_fd, .events = POLLIN};
 	if (wants_sock_input(r))
 		pfd[1] = (struct pollfd){.fd = e->sock, .events = POLLIN};
-	if (r->up.len > 0 || r->wire_len > 0 || (e->seal != NULL && r->in_eof && !r->final_queued))
+	if (r->up.len > 0 || r->wire_len > 0 ||
+	    (e->seal != NULL && r->in_eof && !e->seal->final_sealed))
 		pfd[2] = (struct pollfd){.fd = e->sock, .events = POLLOUT};
 	if (r->down.len > 0)
 		pfd[3] = (struct pollfd){.fd = e->out_fd, .events = POLLOUT};
-	if ((n = poll(pfd, 4, poll_timeout(r))) < 0)
+	pfd[4] = (struct pollfd){.fd = e->stop_fd, .events = POLLIN};
+	if ((n = poll(pfd, 5, poll_timeout(r))) < 0)
 		return errno == EINTR
 		               ? 0
 		               : five_fail(err, FIVE_ERR_SYSTEM, "poll: %s", strerror(errno));
 	if (n == 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms", e->timeout_ms);
+	if (pfd[4].revents != 0)
+		return stop(r, err);
 	if (pfd[1].revents != 0 && read_sock(r, err) != 0)
 		return -1;
 	if (pfd[0].revents != 0)
@@ -287,6 +317,43 @@ step(struct relay *r, struct five_error *err)
 	return 0;
 }
 
+/*
+ * A session that did not fail ends cleanly, also when fived's side ended
+ * first, when the request was refused, or when the relay was told to
+ * stop: what the application sent is sent, then the end of its stream
+ * (sealed: FINAL, five_seal_end; plain: TCP's half-close).  A sealed one
+ * that failed while the application's stream was still on its way is
+ * given up without FINAL, so that fived takes it for the truncation it is.
+ */
+static void
+end_session(struct relay *r, bool failed)
+{
+	struct five_seal *z = r->e->seal;
+	uint64_t deadline = monotonic_ms() + (uint64_t)r->e->timeout_ms;
+	struct five_error ignored;
+
+	if (z == NULL) {
+		if (!failed &&
+		    five_send_by(r->e->sock, r->up.data, r->up.len, deadline, &ignored) == 0)
+			shutdown(r->e->sock, SHUT_WR);
+		return;
+	}
+	if (failed && (!z->final_sealed || r->wire_len > 0)) {
+		z->ended = true;
+		return;
+	}
+	r->in_eof = true;
+	while (!z->final_sealed || r->wire_len > 0) {
+		if (seal_up(r, &ignored) != 0 ||
+		    five_send_by(r->e->sock, r->wire, r->wire_len, deadline, &ignored) != 0) {
+			z->ended = true;
+			return;
+		}
+		r->wire_len = 0;
+	}
+	five_seal_end(z, r->e->sock, r->e->timeout_ms);
+}
+
 int
 five_relay(const struct relay_ends *e, struct five_error *err)
 {
@@ -308,6 +375,7 @@ five_relay(const struct relay_ends *e, struct five_error *err)
 	}
 	while (result == 0 && !finished(r))
 		result = step(r, err);
+	end_session(r, result != 0 && err->step != FIVE_ERR_REFUSED);
 	sodium_memzero(r, sizeof(*r));
 	free(r);
 	return result;

@@ -24,15 +24,24 @@ struct relay_ends {
 	int timeout_ms;  /* for those replies */
 	const uint8_t *initial; /* bytes from fived already decrypted, to take first */
 	size_t initial_len;
+	/*
+	 * Readable: stop (five's SIGHUP).  What in_fd holds is taken without
+	 * waiting; the session then ends cleanly if in_fd has ended, and is
+	 * cut short (FIVE_ERR_SYSTEM) if not.  -1: none.
+	 */
+	int stop_fd;
 };
 
 /*
  * Moves bytes both ways until the session ends.  The application's bytes
  * flow at once, before the grant arrives (they were pipelined with the
- * request).  A sealed session ends its direction with a FINAL record, and
- * a stream from fived that ends without one is reported as truncated.
- * Returns 0, or -1 with err filled when the request is refused or the
- * session fails.
+ * request).  A sealed session ends its direction with a FINAL record
+ * (TLS: close_notify) whenever the relay stops without failing: at the
+ * application's end of stream, when fived's side ended first, when the
+ * request is refused; a session that fails while the application's
+ * stream is on its way ends without, as a truncation.  A stream from
+ * fived that ends without FINAL is reported as truncated.  Returns 0, or
+ * -1 with err filled when the request is refused or the session fails.
  */
 int five_relay(const struct relay_ends *e, struct five_error *err);
 

@@ -20,6 +20,7 @@
 #include "client/tls.h"
 #include "common/io.h"
 #include "common/keyfile.h"
+#include "common/util.h"
 #include "crypto/noise.h"
 #include "crypto/record.h"
 #include "proto/sealed.h"
@@ -227,6 +228,16 @@ pin_lookup(struct handshake *h, const struct five_options *o, const char *host, 
 	return 0;
 }
 
+int
+five_can_pin(const char *path, const char *name, struct five_error *err)
+{
+	char msg[KNOWNHOSTS_LINE_MAX];
+
+	if (knownhosts_can_add(path, name, msg, sizeof(msg)) != 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
+	return 0;
+}
+
 /*
  * XX told us the server's key: first contact pins it (with tofu); a key
  * different from the one pinned is a hard failure that says what to do.
@@ -415,7 +426,8 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 		if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0)
 			goto fail;
 		if (round == 0) {
-			if (pin_lookup(h, o, host, port, err) != 0)
+			if (pin_lookup(h, o, host, port, err) != 0 ||
+			    (!h->known && tofu && five_can_pin(h->known_hosts, h->name, err) != 0))
 				goto fail;
 			h->pattern = h->known ? SEALED_IK : SEALED_XX;
 			if (start_noise(h, h->pattern == SEALED_IK ? early : NULL,
@@ -486,9 +498,48 @@ int
 five_seal_wrap(struct five_seal *z, const uint8_t *pt, size_t len, bool final, uint8_t *out,
                size_t room, size_t *n)
 {
+	int r;
+
 	if (z->tls != NULL)
-		return five_tls_wrap(z->tls, pt, len, final, out, room, n);
-	return record_seal(&z->tx, pt, len, final, out, room, n);
+		r = five_tls_wrap(z->tls, pt, len, final, out, room, n);
+	else
+		r = record_seal(&z->tx, pt, len, final, out, room, n);
+	if (r == 0 && final)
+		z->final_sealed = true;
+	return r;
+}
+
+int
+five_seal_end(struct five_seal *z, int fd, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct five_error ignored;
+	uint8_t out[RECORD_WIRE_MAX], drop[4096];
+	uint64_t now, deadline;
+	ssize_t got;
+	size_t n;
+	int r = 0;
+
+	if (z->ended)
+		return 0;
+	z->ended = true;
+	deadline = monotonic_ms() +
+	           (uint64_t)(timeout_ms < FIVE_LINGER_MS ? timeout_ms : FIVE_LINGER_MS);
+	if (!z->final_sealed && (five_seal_wrap(z, NULL, 0, true, out, sizeof(out), &n) != 0 ||
+	                         five_send_by(fd, out, n, deadline, &ignored) != 0))
+		return -1;
+	shutdown(fd, SHUT_WR);
+	while ((now = monotonic_ms()) < deadline) {
+		if ((r = poll(&pfd, 1, (int)(deadline - now))) < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if ((got = recv(fd, drop, sizeof(drop), 0)) < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+	}
+	return 0;
 }
 
 int
@@ -529,6 +580,7 @@ five_server_key(const char *host, const struct five_options *opts, uint8_t pk[32
 	if (!h->known) {
 		if ((fd = five_seal_open(host, o, NULL, 0, true, &z, note, note_size, err)) < 0)
 			goto out;
+		five_seal_end(z, fd, o->timeout_ms);
 		close(fd);
 		five_seal_free(z);
 		if (pin_lookup(h, o, host, port, err) != 0)

@@ -297,7 +297,8 @@ five_tls_open(const char *host, const struct five_options *o, bool tofu, struct 
 		goto fail;
 	}
 	if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0 ||
-	    pin_lookup(p, o, host, port, err) != 0)
+	    pin_lookup(p, o, host, port, err) != 0 ||
+	    (!p->known && tofu && five_can_pin(p->path, p->name, err) != 0))
 		goto fail;
 	p->tofu = tofu;
 	if ((z->tls = start(o, p, err)) == NULL)
@@ -309,8 +310,10 @@ five_tls_open(const char *host, const struct five_options *o, bool tofu, struct 
 			openssl_fail(err, FIVE_ERR_PROTOCOL, "TLS handshake failed");
 		goto fail;
 	}
-	if ((!p->known && pin_learn(p, note, note_size, err) != 0) || settle(z, err) != 0)
+	if ((!p->known && pin_learn(p, note, note_size, err) != 0) || settle(z, err) != 0) {
+		five_seal_end(z, fd, o->timeout_ms); /* nothing was sent: the stream is whole */
 		goto fail;
+	}
 	z->fd = fd;
 	free(p);
 	*out = z;

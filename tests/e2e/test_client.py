@@ -1,6 +1,9 @@
 """The five command and libfive against a real fived."""
 
 import os
+import pty
+import select
+import signal
 import socket
 import subprocess
 import time
@@ -31,6 +34,97 @@ def test_relay_stdin_stdout(fived):
     assert (r.returncode, r.stdout, r.stderr) == (0, b"again\n", b"")
     r = run_five("--plain", "-p", str(f.port), "127.0.0.1", "echo", input=b"plain\n")
     assert (r.returncode, r.stdout, r.stderr) == (0, b"plain\n", b"")
+
+
+def five_on_a_terminal(*args):
+    """five with a pseudo-terminal for standard input; returns it and the terminal's side."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([FIVE, *args], stdin=slave, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    os.close(slave)
+    return p, master
+
+
+def line_within(pipe, seconds=5):
+    """A line from pipe, or what came of it before seconds passed."""
+    out = b""
+    deadline = time.monotonic() + seconds * SLOW
+    while not out.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([pipe], [], [], left)[0]:
+            break
+        byte = os.read(pipe.fileno(), 1)
+        if not byte:
+            break
+        out += byte
+    return out
+
+
+def test_a_terminal_is_told_what_five_waits_for(fived):
+    """On a terminal, five says it is connected and waits for what is typed; piped, it
+    says nothing."""
+    f = fived(CONFIG)
+    port = str(f.port)
+    run_five("-p", port, "127.0.0.1", "echo")              # the first contact's note
+    p, term = five_on_a_terminal("-p", port, "127.0.0.1", "echo")
+    try:
+        line = line_within(p.stderr)
+        assert line == b"five: connected to echo on 127.0.0.1; type, Ctrl-D ends\n"
+        os.write(term, b"typed\n")
+        assert line_within(p.stdout) == b"typed\n"
+        os.write(term, b"\x04")                               # Ctrl-D: the end of input
+        assert p.wait(timeout=10 * SLOW) == 0
+        assert p.stdout.read() == b"" and p.stderr.read() == b""
+    finally:
+        p.kill()
+        p.wait()
+        os.close(term)
+    p, term = five_on_a_terminal("-p", port, "127.0.0.1", "nosuch")
+    try:
+        assert p.wait(timeout=10 * SLOW) == 5
+        assert p.stderr.read() == b"five: 127.0.0.1 nosuch: refused: unknown service\n"
+    finally:
+        os.close(term)
+    r = run_five("-p", port, "127.0.0.1", "echo", input=b"piped\n")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"piped\n", b"")
+
+
+@pytest.mark.parametrize("transport,name", [((), "%d"), (("--tls",), "%d/tls")],
+                         ids=["sealed", "tls"])
+def test_a_pin_that_cannot_be_saved_stops_five(fived, sentinel, tmp_path, transport, name):
+    """HOME is not there: five cannot pin the server's key, says so, and stops before the
+    session; it neither trusts the server unpinned nor makes HOME."""
+    s = sentinel("echo")
+    f = fived("[service:echo]\nbackend = tcp:127.0.0.1:%d\n" % s.port)
+    home = tmp_path / "no-such-home"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("FIVE_KNOWN_HOSTS", "FIVE_IDENTITY_FILE")}
+    env["HOME"] = str(home)
+    pin = ("127.0.0.1:" + name % f.port).encode()
+    for command, what in ((("127.0.0.1", "echo"), b"127.0.0.1 echo"),
+                          (("list", "127.0.0.1"), b"127.0.0.1")):
+        r = run_five(*transport, "-p", str(f.port), *command, input=b"hi", env=env)
+        assert (r.returncode, r.stdout) == (1, b""), r.stderr
+        assert r.stderr == b"five: %s: system: cannot save the pin for %s in " \
+            b"%s/.config/five/known_hosts: No such file or directory\n" % (
+                what, pin, str(home).encode())
+    assert not home.exists()
+    assert s.connections == 0 and f.events("granted") == []
+    assert closed_reasons(f, 2) == ["client closed before a request"] * 2
+
+
+def test_five_does_not_make_a_missing_home(fived, tmp_path):
+    """five's identity goes in HOME/.config/five; a HOME that is not there is not made
+    (five running as root would make /nonexistent, nobody's HOME)."""
+    f = fived(CONFIG)
+    home = tmp_path / "no-such-home"
+    env = dict(os.environ, HOME=str(home))
+    del env["FIVE_IDENTITY_FILE"]
+    r = run_five("-p", str(f.port), "127.0.0.1", "echo", input=b"hi", env=env)
+    assert (r.returncode, r.stdout) == (1, b""), r.stderr
+    assert r.stderr.endswith(b": system: cannot keep five's identity in %s/.config/five/"
+                             b"identity: No such file or directory\n" % str(home).encode())
+    assert not home.exists()
 
 
 def test_large_binary_transfer(fived):
@@ -112,9 +206,11 @@ def test_exit_codes_and_messages(fived):
     r = run_five("-p", port, "127.0.0.1", "nosuch")
     assert r.returncode == 5
     assert r.stderr == b"five: 127.0.0.1 nosuch: refused: unknown service\n"
-    r = run_five("-p", str(free_port()), "127.0.0.1", "echo")
-    assert r.returncode == 4 and b": connect: " in r.stderr
-    assert b"Connection refused" in r.stderr
+    closed = free_port()
+    r = run_five("-p", str(closed), "127.0.0.1", "echo")
+    assert r.returncode == 4
+    assert r.stderr == b"five: 127.0.0.1 echo: connect: Connection refused " \
+        b"(tried 127.0.0.1 port %d)\n" % closed
     r = run_five("-p", port, "no-such-host.invalid", "echo")
     assert r.returncode == 3 and b": resolve: " in r.stderr
     r = run_five("-p", port, "127.0.0.1", "bad/name")
@@ -123,6 +219,49 @@ def test_exit_codes_and_messages(fived):
     assert r.returncode == 2 and b"usage:" in r.stderr
     r = run_five("-t", "soon", "127.0.0.1", "echo")
     assert r.returncode == 2
+
+
+def test_port_must_be_a_port_number():
+    """-p 70000 would be port 4464 to the resolver, -p notaport a resolver error: both are
+    usage errors, and nothing is dialled."""
+    wrapped = socket.socket()
+    try:
+        wrapped.bind(("127.0.0.1", 70000 - 65536))
+    except OSError:
+        wrapped.close()
+        pytest.skip("port 4464 is taken")
+    wrapped.listen(1)
+    wrapped.setblocking(False)
+    for port in ("70000", "notaport", "0", "+5501", "5501 ", ""):
+        r = run_five("-t", "1", "-p", port, "127.0.0.1", "echo")
+        assert (r.returncode, r.stderr) == \
+            (2, b"five: -p: expected a port number, 1 to 65535\n"), port
+    with pytest.raises(BlockingIOError):
+        wrapped.accept()
+    wrapped.close()
+    assert libfive("127.0.0.1", "70000", "echo", "x", transport="plain") == \
+        b'error usage: invalid port "70000": expected 1 to 65535\n'
+    r = run_five("-L", "70000", "127.0.0.1", "echo")
+    assert r.returncode == 2 and b"-L 70000: expected [ADDR:]PORT" in r.stderr
+
+
+@pytest.mark.parametrize("host,hint", [
+    ("127.0.0.1:5501", b"give the port with -p 5501"),
+    ("localhost:1", b"give the port with -p 1"),
+    ("[::1]:5501", b"give the port with -p 5501 and the address without brackets"),
+    ("[::1]", b"give the address without brackets"),
+])
+def test_a_port_in_the_host_is_a_usage_error(host, hint):
+    """HOST:PORT is not a host name: five says where the port goes, for every command."""
+    for command in ((host, "echo"), ("list", host), ("id", host), ("token", host, "echo")):
+        r = run_five("-t", "1", *command)
+        assert (r.returncode, r.stderr) == (2, b"five: %s: not a host name; %s\n" % (
+            host.encode(), hint)), command
+
+
+def test_ipv6_addresses_are_not_taken_for_a_port():
+    r = run_five("-t", "1", "-p", str(free_port()), "::1", "echo")
+    assert r.returncode == 4 and b"(tried ::1 port " in r.stderr
 
 
 @pytest.mark.parametrize("transport,message", [
@@ -184,7 +323,26 @@ def test_every_address_is_tried(fived, tmp_path):
     r = run_five("-p", str(f.port), "dual.test", "echo", input=b"either family", env=env)
     assert r.returncode == 0 and r.stdout == b"either family"
     r = run_five("-6", "-p", str(f.port), "dual.test", "echo", input=b"x", env=env)
-    assert r.returncode == 4 and b"Connection refused" in r.stderr
+    assert r.returncode == 4
+    assert r.stderr == b"five: dual.test echo: connect: Connection refused " \
+        b"(tried ::1 port %d)\n" % f.port
+    closed = free_port()
+    r = run_five("-p", str(closed), "dual.test", "echo", input=b"x", env=env)
+    assert r.stderr == b"five: dual.test echo: connect: Connection refused " \
+        b"(tried ::1 port %d, 127.0.0.1 port %d)\n" % (closed, closed)
+
+
+def test_refused_names_every_port_tried():
+    """Without -p, five tries port 1, then 5501: the message names both."""
+    host = "127.0.0.7"
+    for port in (1, 5501):
+        with socket.socket() as s:
+            if s.connect_ex((host, port)) == 0:
+                pytest.skip("something listens on %s port %d" % (host, port))
+    r = run_five(host, "echo")
+    assert r.returncode == 4
+    assert r.stderr == b"five: 127.0.0.7 echo: connect: Connection refused " \
+        b"(tried 127.0.0.7 port 1 and port 5501)\n"
 
 
 def test_happy_eyeballs_does_not_wait_for_a_silent_address(fived, tmp_path):
@@ -267,3 +425,117 @@ def test_libfive_connect(fived):
     assert libfive("127.0.0.1", port, "echo", "by key", transport=key) == b"by key"
     assert libfive("127.0.0.1", port, "nosuch", "x", transport=key) == \
         b"error refused: unknown service\n"
+
+
+TRUNCATED = "client stream truncated"
+
+
+def closed_reasons(f, count):
+    """The reasons of fived's first count "closed" records, once there are that many."""
+    wait_for(lambda: len(f.events("closed")) >= count, what="%d closed records" % count)
+    return [e["reason"] for e in f.events("closed")]
+
+
+def five_with_open_stdin(*args):
+    """five whose standard input stays open: it ends because the server's side ended."""
+    p = subprocess.Popen([FIVE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        out, err = p.stdout.read(), p.stderr.read()
+        p.wait(timeout=10 * SLOW)
+    finally:
+        p.stdin.close()
+    return p.returncode, out, err
+
+
+@pytest.mark.parametrize("transport", [(), ("--tls",)], ids=["sealed", "tls"])
+def test_sessions_end_with_final_not_truncated(fived, transport):
+    """Every way five stops ends its stream with FINAL (TLS: close_notify): at the end of
+    standard input, after fived's side ended while standard input is still open, on a
+    refusal, after list and id. fived logs none of them as truncated."""
+    f = fived(CONFIG)
+    five = ("--tls",) if transport else ()
+    five += ("-p", str(f.port))
+    r = run_five(*five, "127.0.0.1", "echo", input=b"hi\n")
+    assert (r.returncode, r.stdout) == (0, b"hi\n"), r.stderr
+    code, out, _ = five_with_open_stdin(*five, "127.0.0.1", "daytime")
+    assert code == 0 and out.endswith(b"-UTC\r\n")
+    code, out, err = five_with_open_stdin(*five, "127.0.0.1", "nosuch")
+    assert (code, err) == (5, b"five: 127.0.0.1 nosuch: refused: unknown service\n")
+    r = run_five(*five, "127.0.0.1", "nosuch")
+    assert r.returncode == 5
+    r = run_five(*five, "--usp", "127.0.0.1", "nosuch")
+    assert r.returncode == 5
+    r = run_five(*five, "list", "127.0.0.1")
+    assert (r.returncode, r.stdout) == (0, b"echo\ndaytime\nalpha-db\n")
+    expected = ["done"] * 2 + ["unknown service"] * 3 + ["closed after reply"]
+    if not transport:
+        os.unlink(os.environ["FIVE_KNOWN_HOSTS"])
+        r = run_five(*five, "id", "127.0.0.1")  # a first contact: a handshake, then the end
+        assert r.returncode == 0, r.stderr
+        # (after a connection that only learns which port answers)
+        expected += ["client closed before a request"] * 2
+    assert closed_reasons(f, len(expected)) == expected
+
+
+def test_libfive_ends_its_sessions_with_final(fived):
+    f = fived(CONFIG)
+    port = str(f.port)
+    assert libfive("127.0.0.1", port, "echo", "via libfive", transport="tofu") == b"via libfive"
+    assert libfive("127.0.0.1", port, "daytime", "", transport="tofu").endswith(b"-UTC\r\n")
+    assert libfive("127.0.0.1", port, "nosuch", "x", transport="tofu") == \
+        b"error refused: unknown service\n"
+    assert closed_reasons(f, 3) == ["done", "done", "unknown service"]
+
+
+def test_sighup_ends_five_cleanly_once_its_input_ended(fived):
+    """ssh sends SIGHUP to its ProxyCommand as it exits. Once standard input has ended,
+    five ends the session as it would have; before, SIGHUP cuts it short, silently."""
+    backend = socket.socket()
+    backend.bind(("127.0.0.1", 0))
+    backend.listen(2)
+    backend.settimeout(5 * SLOW)
+    f = fived("[service:hold]\nbackend = tcp:127.0.0.1:%d\n" % backend.getsockname()[1])
+    five = [FIVE, "-p", str(f.port), "127.0.0.1", "hold"]
+    run_five("-p", str(f.port), "list", "127.0.0.1")       # the first contact's note
+    held = []
+    for ended in (False, True):
+        p = subprocess.Popen(five, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdin.write(b"sent")
+        p.stdin.flush()
+        conn, _ = backend.accept()
+        held.append(conn)
+        conn.settimeout(5 * SLOW)
+        assert conn.recv(100) == b"sent"
+        if ended:
+            p.stdin.close()
+            assert conn.recv(100) == b""                       # the end of five's stream
+        p.send_signal(signal.SIGHUP)
+        assert p.wait(timeout=5 * SLOW) == (0 if ended else -signal.SIGHUP)
+        assert p.stderr.read() == b""
+        if not ended:
+            p.stdin.close()
+        p.stdout.close()
+        p.stderr.close()
+    for conn in held:
+        conn.close()
+    backend.close()
+    assert closed_reasons(f, 3)[1:] == [TRUNCATED, "done"]
+
+
+def test_a_killed_five_is_still_a_truncation(fived, sentinel):
+    """A sealed five that dies mid-stream sends no FINAL: fived says so, and resets
+    the backend rather than ending its stream."""
+    s = sentinel("count")
+    f = fived("[service:upload]\nbackend = tcp:127.0.0.1:%d\n" % s.port)
+    p = subprocess.Popen([FIVE, "-p", str(f.port), "127.0.0.1", "upload"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    p.stdin.write(b"the first half")
+    p.stdin.flush()
+    wait_for(lambda: s.bytes == 14, what="the first half at the backend")
+    p.kill()
+    p.wait()
+    p.stdin.close()
+    p.stdout.close()
+    assert closed_reasons(f, 1) == [TRUNCATED]

@@ -90,6 +90,19 @@ def test_token_over_plain_and_through_libfive(fived, world):
     assert out == b"error refused: invalid token\n"
 
 
+@pytest.mark.parametrize("transport", [(), ("--tls",)], ids=["sealed", "tls"])
+def test_five_token_ends_its_sessions_cleanly(fived, world, transport):
+    """five token asks without authenticating, is told to, and asks again with alice's
+    key: both sessions end with FINAL (TLS: close_notify), neither as a truncated stream."""
+    f = start(fived, world)
+    token = issue(world, f, *transport)
+    r = five(world, f, *transport, "--token", token, "127.0.0.1", "echo", input=b"used")
+    assert (r.returncode, r.stdout) == (0, b"used")
+    wait_for(lambda: len(f.events("closed")) == 3, what="three closed records")
+    reasons = [e["reason"] for e in f.events("closed")]
+    assert reasons == ["closed after reply", "closed after reply", "done"], reasons
+
+
 def test_five_token_environment(fived, world):
     f = start(fived, world)
     token = issue(world, f)

@@ -125,6 +125,10 @@ def test_openssh_through_proxycommand(fived, tmp_path, process):
     assert r.stdout == "logged in through fived\n%s\n" % user
     granted = f.events("granted")
     assert [e["service"] for e in granted] == ["ssh"]
+    # ssh closes five's standard input and output, then sends it SIGHUP: five's stream
+    # had ended, and the session ends as one that did.
+    wait_for(lambda: f.events("closed"), what="the session's end")
+    assert [e["reason"] for e in f.events("closed")] == ["done"]
 
 
 def test_curl_through_local_forwarder(fived, tmp_path, process):

@@ -40,7 +40,7 @@ split_spec(const char *spec, char *buf, const char **addr, const char **port)
 	} else {
 		*port = buf;
 	}
-	return **port != '\0' ? 0 : -1;
+	return five_port_valid(*port) ? 0 : -1;
 }
 
 static int
@@ -54,7 +54,8 @@ listen_on(const char *spec, struct five_error *err)
 	int fd, r, one = 1;
 
 	if (split_spec(spec, buf, &addr, &port) != 0)
-		return five_fail(err, FIVE_ERR_USAGE, "-L %s: expected [ADDR:]PORT", spec);
+		return five_fail(err, FIVE_ERR_USAGE,
+		                 "-L %s: expected [ADDR:]PORT, PORT from 1 to 65535", spec);
 	if ((r = getaddrinfo(addr, port, &hints, &res)) != 0)
 		return five_fail(err, FIVE_ERR_USAGE, "-L %s: %s", spec, gai_strerror(r));
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -162,6 +162,32 @@ parse_timeout(const char *s, int *ms)
 /* take_option's answer when parsing goes on; anything else is an exit code. */
 #define GO_ON (-1)
 
+/*
+ * HOST:PORT and [ADDRESS]:PORT are not host names, and neither is a
+ * bracketed address: say how five takes them instead of a resolver's
+ * error.  (An IPv6 address has several colons: it is left alone.)
+ * Returns GO_ON or EXIT_USAGE.
+ */
+static int
+check_host(const char *host)
+{
+	const char *close = host[0] == '[' ? strchr(host, ']') : NULL;
+	const char *colon = strchr(host, ':');
+
+	if (close != NULL && close[1] == ':' && five_port_valid(close + 2)) {
+		colon = close + 1;
+	} else if (close != NULL) {
+		fprintf(stderr, "five: %s: not a host name; give the address without brackets\n",
+		        host);
+		return EXIT_USAGE;
+	} else if (colon == NULL || colon != strrchr(host, ':') || !five_port_valid(colon + 1)) {
+		return GO_ON;
+	}
+	fprintf(stderr, "five: %s: not a host name; give the port with -p %s%s\n", host, colon + 1,
+	        close != NULL ? " and the address without brackets" : "");
+	return EXIT_USAGE;
+}
+
 enum {
 	OPT_PLAIN = 256,
 	OPT_KEY,
@@ -250,6 +276,10 @@ take_option(int c, const char *arg, struct cli_args *a)
 		a->token_only_opts = true;
 		break;
 	case 'p':
+		if (!five_port_valid(arg)) {
+			fprintf(stderr, "five: -p: expected a port number, 1 to 65535\n");
+			return EXIT_USAGE;
+		}
 		o->port = arg;
 		break;
 	case 'H':
@@ -382,6 +412,7 @@ main(int argc, char **argv)
 	struct cli_args a = {0};
 	struct five_options *o = &a.req.opts;
 	bool list, id, token_cmd;
+	const char *host;
 	int c, r;
 
 	o->trust_on_first_use = 1;
@@ -403,13 +434,16 @@ main(int argc, char **argv)
 		fprintf(stderr, "five: libsodium cannot start\n");
 		return EXIT_LOCAL;
 	}
+	host = split_host(list || id || token_cmd ? argv[1] : argv[0], o);
+	if ((r = check_host(host)) != GO_ON)
+		return r;
 	if (list)
-		return cmd_list(split_host(argv[1], o), o);
+		return cmd_list(host, o);
 	if (id)
-		return cmd_id(split_host(argv[1], o), o);
+		return cmd_id(host, o);
 	if (token_cmd)
-		return cmd_token(split_host(argv[1], o), argv[2], &a);
-	a.req.host = split_host(argv[0], o);
+		return cmd_token(host, argv[2], &a);
+	a.req.host = host;
 	a.req.service = argv[1];
 	return cmd_request(&a);
 }

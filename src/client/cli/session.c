@@ -1,6 +1,9 @@
 #include "client/cli/session.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -23,6 +26,66 @@ take_early(int in_fd, char *buf, size_t size)
 		return 0;
 	n = read(in_fd, buf, size);
 	return n > 0 ? (size_t)n : 0;
+}
+
+/* SIGHUP's handler writes a byte here; the relay polls the other end. */
+static int hangup_pipe[2] = {-1, -1};
+static volatile sig_atomic_t hung_up;
+
+static void
+on_hangup(int sig)
+{
+	int saved = errno;
+	ssize_t ignored = write(hangup_pipe[1], "", 1);
+
+	(void)ignored;
+	hung_up = 1;
+	errno = saved;
+}
+
+/*
+ * A SIGHUP before the end of the input cut the session short: five ends
+ * as SIGHUP ends it, without a message of its own, as it did before
+ * SIGHUP was caught.
+ */
+static void
+die_of_hangup(void)
+{
+	signal(SIGHUP, SIG_DFL);
+	raise(SIGHUP);
+}
+
+/*
+ * ssh sends SIGHUP to its ProxyCommand as it exits, just after closing
+ * the ProxyCommand's standard input: a session whose input has ended
+ * then ends cleanly instead of being cut short.  Returns the descriptor
+ * for the relay to poll, or -1 (SIGHUP then ends five as before).
+ */
+static int
+catch_hangup(void)
+{
+	struct sigaction sa = {.sa_handler = on_hangup, .sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	if (hangup_pipe[0] < 0 && pipe2(hangup_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -1;
+	if (sigaction(SIGHUP, &sa, NULL) != 0)
+		return -1;
+	return hangup_pipe[0];
+}
+
+/*
+ * Standard input is a terminal: wait for the grant, and say that five is
+ * now waiting for what is typed.  Returns 0, or -1 with err filled.
+ */
+static int
+greet(struct five_conn *c, const struct cli_request *req, unsigned replies, struct five_error *err)
+{
+	if (five_conn_await(c, replies, err) != 0)
+		return -1;
+	fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", req->service,
+	        req->host);
+	return 0;
 }
 
 /* The text dialect: the request lines, early behind them. */
@@ -50,6 +113,7 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	struct relay_ends e;
 	char early[EARLY_MAX];
 	size_t n = 0;
+	unsigned replies;
 	int r;
 
 	five_options_resolve(&req->opts, &o);
@@ -64,20 +128,30 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 		return -1;
 	if (c.note[0] != '\0')
 		fprintf(stderr, "five: %s\n", c.note);
+	/* USP's connect has been read: the service's bytes come next. */
+	replies = req->usp ? 0 : c.replies_due + five_replies_expected(&o);
+	if (!out_is_socket && isatty(in_fd)) {
+		if ((r = greet(&c, req, replies, err)) != 0)
+			goto out;
+		replies = 0;
+	}
 	e = (struct relay_ends){
 	        .in_fd = in_fd,
 	        .out_fd = out_fd,
 	        .sock = c.fd,
 	        .seal = c.seal,
 	        .out_is_socket = out_is_socket,
-	        /* USP's connect has been read: the service's bytes come next. */
-	        .replies = req->usp ? 0 : c.replies_due + five_replies_expected(&o),
+	        .replies = replies,
 	        .hold_input = req->wait_for_grant,
 	        .timeout_ms = o.timeout_ms,
 	        .initial = c.in,
 	        .initial_len = c.in_len,
+	        .stop_fd = out_is_socket ? -1 : catch_hangup(),
 	};
 	r = five_relay(&e, err);
+out:
 	five_conn_close(&c);
+	if (r != 0 && hung_up)
+		die_of_hangup();
 	return r;
 }

@@ -26,7 +26,11 @@ struct cli_request {
 /*
  * Runs a session between the application's in_fd/out_fd and the requested
  * service.  out_is_socket: out_fd is a connected socket (five -L).
- * Returns 0 or -1 with err filled.
+ * Otherwise (standard input and output): when in_fd is a terminal, the
+ * grant is awaited and a line on standard error says that five is
+ * waiting for input; and SIGHUP stops the relay, cleanly if in_fd has
+ * ended (ssh sends it to its ProxyCommand as it exits).  Returns 0 or -1
+ * with err filled.
  */
 int cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
                 struct five_error *err);
