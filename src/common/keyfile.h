@@ -1,7 +1,8 @@
 /*
  * Small secret files: fived's static key, five's master secret.  Read only
  * when nobody but the owner may read them (as sshd refuses host keys others
- * can read); created with mode 0600 in a directory made 0700 if missing.
+ * can read); created with mode 0600, in a directory that exists unless the
+ * caller allows making it (a state directory of the program's own).
  */
 #ifndef FIVE_KEYFILE_H
 #define FIVE_KEYFILE_H
@@ -10,15 +11,35 @@
 #include <stdint.h>
 
 #define KEYFILE_SECRET_LEN 32
-#define KEYFILE_ERR_MAX    256
+#define KEYFILE_ERR_MAX    512
+
+/* keyfile_load's flags. */
+#define KEYFILE_CREATE 1 /* make a new secret when the file does not exist */
+#define KEYFILE_MKDIR  2 /* ... and the directories above it that are missing, mode 0700 */
+
+/* What keyfile_load found. */
+#define KEYFILE_READ    0 /* the secret the file holds */
+#define KEYFILE_CREATED 1 /* a new secret, in a file made now (or, for keyfile_check, to be) */
 
 /*
  * Reads the 32-byte secret stored in path under label (a line "label
- * BASE64").  When the file does not exist and create is set, makes a new
- * random secret and writes it.  Returns 0, or -1 with err filled.
+ * BASE64").  When the file does not exist and flags has KEYFILE_CREATE,
+ * makes a new random secret and writes it; the directory must exist, unless
+ * flags also has KEYFILE_MKDIR.  A file that is not a regular file, or
+ * that another user than the effective one or root owns, or that group or
+ * others may use, is an error.  Returns
+ * KEYFILE_READ or KEYFILE_CREATED, or -1 with err filled ("PATH: ...").
  */
-int keyfile_load(const char *path, const char *label, int create,
-                 uint8_t secret[KEYFILE_SECRET_LEN], char *err, size_t err_size);
+int keyfile_load(const char *path, const char *label, int flags, uint8_t secret[KEYFILE_SECRET_LEN],
+                 char *err, size_t err_size);
+
+/*
+ * What keyfile_load would do with the same arguments, without creating
+ * anything: KEYFILE_READ when the file holds a usable secret,
+ * KEYFILE_CREATED when it does not exist and could be made, or -1 with
+ * err saying why keyfile_load would fail.
+ */
+int keyfile_check(const char *path, const char *label, int flags, char *err, size_t err_size);
 
 /* Base64 (standard, padded) of a 32-byte key: 44 characters and a NUL. */
 #define KEYFILE_B64_LEN 45

@@ -110,15 +110,24 @@ static struct server_key *
 load_key(const struct config *cfg)
 {
 	struct server_key *k = sodium_malloc(sizeof(*k));
-	char path[CONFIG_PATH_MAX + 64], err[KEYFILE_ERR_MAX];
+	char path[CONFIG_PATH_MAX + 64], err[KEYFILE_ERR_MAX], fp[KEYFILE_FP_MAX];
+	int made = -1;
 
 	key_path(cfg, path, sizeof(path));
-	if (k == NULL || keyfile_load(path, SERVER_KEY_LABEL, 1, k->sk, err, sizeof(err)) != 0) {
+	/* The default state directory is fived's own, made when missing; a configured one is not.
+	 */
+	if (k == NULL ||
+	    (made = keyfile_load(path, SERVER_KEY_LABEL,
+	                         KEYFILE_CREATE | (cfg->key_file[0] == '\0' ? KEYFILE_MKDIR : 0),
+	                         k->sk, err, sizeof(err))) < 0) {
 		log_error("%s", k == NULL ? "out of memory" : err);
 		sodium_free(k);
 		return NULL;
 	}
 	seal_key_derive(k);
+	keyfile_fingerprint(k->pk, fp);
+	if (made == KEYFILE_CREATED)
+		log_info("created a new server key in %s (fingerprint %s)", path, fp);
 	return k;
 }
 

@@ -230,7 +230,7 @@ self_signed(const char *cert_path, const char *key_path)
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	struct stat st;
-	int r = -1, saved;
+	int r = -1, saved = 1;
 
 	if (stat(cert_path, &st) == 0)
 		return 0;
@@ -254,7 +254,9 @@ self_signed(const char *cert_path, const char *key_path)
 	}
 	if (save_pem(cert_path, NULL, cert) < 0)
 		goto out;
-	log_info("made a self-signed TLS certificate, %s", cert_path);
+	log_info(saved == 0 ? "created a self-signed TLS certificate in %s and its key in %s"
+	                    : "created a self-signed TLS certificate in %s for the key in %s",
+	         cert_path, key_path);
 	r = 0;
 out:
 	EVP_PKEY_free(key);

@@ -22,12 +22,23 @@
 
 /* --- loading ----------------------------------------------------------------- */
 
+/*
+ * KEYFILE_CREATE, and KEYFILE_MKDIR when key_file is not set: the default
+ * state directory is fived's own and made when missing (as the sealed
+ * key's), a configured directory is not.
+ */
 static int
-load_key(struct tokens *t, const char *key_path)
+key_flags(const struct config *cfg)
+{
+	return KEYFILE_CREATE | (cfg->key_file[0] == '\0' ? KEYFILE_MKDIR : 0);
+}
+
+static int
+load_key(struct tokens *t, const struct config *cfg, const char *key_path)
 {
 	char path[CONFIG_PATH_MAX + 64], err[KEYFILE_ERR_MAX];
 	uint8_t seed[TOKEN_SEED_LEN];
-	int r;
+	int made, r;
 
 	if (path_beside(key_path, KEY_STRIP, TOKENS_KEY_SUFFIX, path, sizeof(path)) != 0) {
 		log_error("%s: path too long for the token key", key_path);
@@ -37,7 +48,8 @@ load_key(struct tokens *t, const char *key_path)
 		log_error("out of memory");
 		return -1;
 	}
-	if (keyfile_load(path, TOKEN_KEY_LABEL, 1, seed, err, sizeof(err)) != 0) {
+	if ((made = keyfile_load(path, TOKEN_KEY_LABEL, key_flags(cfg), seed, err, sizeof(err))) <
+	    0) {
 		log_error("%s", err);
 		return -1;
 	}
@@ -45,6 +57,8 @@ load_key(struct tokens *t, const char *key_path)
 	sodium_memzero(seed, sizeof(seed));
 	if (r != 0)
 		log_error("%s: cannot derive the token keys", path);
+	else if (made == KEYFILE_CREATED)
+		log_info("created a new token key in %s (key id %s)", path, t->key->kid);
 	return r;
 }
 
@@ -165,17 +179,19 @@ load_revoked(struct tokens *t, const struct config *cfg, const char *key_path, u
 		return -1;
 	if ((t->revoked = calloc(TOKENS_REVOKED_MAX, sizeof(*t->revoked))) == NULL)
 		return -1;
-	if (access(t->revoked_path, F_OK) == 0) {
-		if (config_read_file(t->revoked_path, &text, &len, &errs) != 0) {
-			log_error("%s", errs.text);
+	if (access(t->revoked_path, F_OK) != 0) {
+		if (rewrite_revoked(t) != 0)
 			return -1;
-		}
-		r = take_revoked(t, text, len, now);
-		free(text);
-		if (r != 0)
-			return -1;
+		log_info("created %s for revoked tokens", t->revoked_path);
+		return 0;
 	}
-	return rewrite_revoked(t);
+	if (config_read_file(t->revoked_path, &text, &len, &errs) != 0) {
+		log_error("%s", errs.text);
+		return -1;
+	}
+	r = take_revoked(t, text, len, now);
+	free(text);
+	return r != 0 ? -1 : rewrite_revoked(t);
 }
 
 struct tokens *
@@ -186,7 +202,7 @@ tokens_load(const struct config *cfg, const char *key_path, uint64_t now)
 	if (t == NULL)
 		return NULL;
 	t->revoked_fd = -1;
-	if (load_key(t, key_path) != 0 || load_trusted(t, cfg) != 0 ||
+	if (load_key(t, cfg, key_path) != 0 || load_trusted(t, cfg) != 0 ||
 	    load_revoked(t, cfg, key_path, now) != 0) {
 		tokens_free(t);
 		return NULL;

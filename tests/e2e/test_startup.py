@@ -1,0 +1,99 @@
+"""fived starting: the key files it makes or refuses, and what it says about them and
+about its sessions."""
+
+import os
+import signal
+import subprocess
+
+from conftest import FIVED, SLOW
+
+ECHO = "[service:echo]\nbackend = builtin:echo\n"
+
+
+def write_conf(tmp_path, server=""):
+    conf = tmp_path / "fived.conf"
+    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = none\n" + server + ECHO)
+    return conf
+
+
+def run_fived(*args, env=None):
+    """Starts fived; stops it once started (or at once, when it fails): (status, stderr)."""
+    p = subprocess.Popen([FIVED, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    lines = []
+    for line in p.stderr:
+        lines.append(line)
+        if " started with " in line:
+            p.send_signal(signal.SIGTERM)
+    return p.wait(5 * SLOW), "".join(lines)
+
+
+def fingerprint_of(conf):
+    r = subprocess.run([FIVED, "--print-key", "-c", str(conf)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()[1]
+
+
+# --- which files are made, and which directories are not --------------------------------------
+
+
+def test_a_key_file_in_a_missing_directory_is_not_made(tmp_path):
+    key = tmp_path / "nonexistent" / "dir" / "server.key"
+    conf = write_conf(tmp_path, "key_file = %s\n" % key)
+    status, err = run_fived("-c", str(conf))
+    assert status == 1
+    assert "%s: cannot create: directory %s does not exist" % (key, key.parent) in err, err
+    for option in ("--print-key", "--print-token-key"):
+        r = subprocess.run([FIVED, option, "-c", str(conf)], capture_output=True, text=True)
+        assert r.returncode == 1 and "does not exist" in r.stderr, r.stderr
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_new_keys_are_announced_once(tmp_path):
+    key = tmp_path / "state" / "server.key"
+    key.parent.mkdir()
+    os.chmod(key.parent, 0o755)
+    conf = write_conf(tmp_path, "key_file = %s\n" % key)
+    status, err = run_fived("-c", str(conf))
+    assert status == 0, err
+    fp = fingerprint_of(conf)
+    assert "created a new server key in %s (fingerprint %s)" % (key, fp) in err, err
+    kid = subprocess.run([FIVED, "--print-token-key", "-c", str(conf)], capture_output=True,
+                         text=True).stdout.split()[1]
+    assert "created a new token key in %s (key id %s)" % (
+        tmp_path / "state" / "server-token.key", kid) in err, err
+    assert ("created a self-signed TLS certificate in %s and its key in %s"
+            % (tmp_path / "state" / "server-tls.crt", tmp_path / "state" / "server-tls.key")
+            in err), err
+    assert "created %s for revoked tokens" % (tmp_path / "state" / "server-revoked") in err, err
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    status, err = run_fived("-c", str(conf))
+    assert status == 0 and "created" not in err, err
+
+
+def test_print_key_announces_the_key_it_makes(tmp_path):
+    key = tmp_path / "server.key"
+    conf = write_conf(tmp_path, "key_file = %s\n" % key)
+    r = subprocess.run([FIVED, "--print-key", "-c", str(conf)], capture_output=True, text=True)
+    assert r.returncode == 0
+    assert "created a new server key in %s (fingerprint %s)" % (key, r.stdout.split()[1]) \
+        in r.stderr, r.stderr
+
+
+def test_the_default_state_directory_is_made(tmp_path):
+    """Without key_file, fived keeps its keys in a directory of its own, made when missing."""
+    home = tmp_path / "home"
+    home.mkdir()
+    conf = write_conf(tmp_path)
+    argv = [FIVED, "--print-key", "-c", str(conf)]
+    if os.geteuid() == 0:   # as root the default is /var/lib/fived: be somebody else
+        os.chown(home, 65534, 65534)
+        os.chmod(conf, 0o644)
+        argv = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] + argv
+    r = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, HOME=str(home)))
+    assert r.returncode == 0, r.stderr
+    key = home / ".local" / "state" / "fived" / "server.key"
+    assert key.exists()
+    assert "created a new server key in %s" % key in r.stderr
+    for d in (home / ".local", home / ".local" / "state", key.parent):
+        assert oct(d.stat().st_mode & 0o777) == "0o700"
