@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,6 +119,59 @@ create(const char *path, const char *label, int flags, uint8_t secret[32], char 
 	return r;
 }
 
+/* "readable and writable": what the three bits rwx allow, bits != 0. */
+static const char *
+rights(unsigned bits)
+{
+	static const char *const names[8] = {
+	        "",
+	        "executable",
+	        "writable",
+	        "writable and executable",
+	        "readable",
+	        "readable and executable",
+	        "readable and writable",
+	        "readable, writable and executable",
+	};
+
+	return names[bits & 7];
+}
+
+int
+keyfile_permissions(const char *path, const struct stat *st, mode_t forbidden, char *err,
+                    size_t err_size)
+{
+	char owner[128] = "", mode[128] = "";
+	unsigned group = (unsigned)(st->st_mode & forbidden) >> 3 & 7;
+	unsigned others = (unsigned)(st->st_mode & forbidden) & 7;
+	struct passwd *pw;
+	uid_t me = geteuid();
+
+	if (st->st_uid != me && st->st_uid != 0) {
+		pw = getpwuid(me);
+		snprintf(owner, sizeof(owner),
+		         "owned by uid %u, not by uid %u%s%s%s that reads it: chown it",
+		         (unsigned)st->st_uid, (unsigned)me, pw != NULL ? " (" : "",
+		         pw != NULL ? pw->pw_name : "", pw != NULL ? ")" : "");
+	}
+	if (group != 0 && group == others)
+		snprintf(mode, sizeof(mode), "%s by group and others", rights(group));
+	else if (group != 0 && others != 0)
+		snprintf(mode, sizeof(mode), "%s by group, %s by others", rights(group),
+		         rights(others));
+	else if (group != 0 || others != 0)
+		snprintf(mode, sizeof(mode), "%s by %s", rights(group | others),
+		         group != 0 ? "group" : "others");
+	if (owner[0] == '\0' && mode[0] == '\0')
+		return 0;
+	snprintf(err, err_size, "%s: %s%s", path, owner,
+	         owner[0] != '\0' && mode[0] != '\0' ? "; " : "");
+	if (mode[0] != '\0')
+		snprintf(err + strlen(err), err_size - strlen(err), "%s (mode %03o): chmod 600 it",
+		         mode, (unsigned)(st->st_mode & 0777));
+	return -1;
+}
+
 /* Reads the secret from fd, opened from path.  KEYFILE_READ or -1 with err. */
 static int
 read_secret(int fd, const char *path, const char *label, uint8_t secret[KEYFILE_SECRET_LEN],
@@ -131,11 +185,8 @@ read_secret(int fd, const char *path, const char *label, uint8_t secret[KEYFILE_
 
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		snprintf(err, err_size, "%s: not a regular file", path);
-	} else if ((st.st_mode & 077) != 0 || (st.st_uid != geteuid() && st.st_uid != 0)) {
-		snprintf(err, err_size,
-		         "%s: others may read it (mode %03o) or it is not ours; "
-		         "chmod 600 it, or make a new key",
-		         path, (unsigned)(st.st_mode & 0777));
+	} else if (keyfile_permissions(path, &st, 077, err, err_size) != 0) {
+		/* err says why */
 	} else if ((n = read(fd, text, sizeof(text) - 1)) <= 0) {
 		snprintf(err, err_size, "%s: cannot read", path);
 	} else {

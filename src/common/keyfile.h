@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define KEYFILE_SECRET_LEN 32
 #define KEYFILE_ERR_MAX    512
@@ -26,8 +27,7 @@
  * BASE64").  When the file does not exist and flags has KEYFILE_CREATE,
  * makes a new random secret and writes it; the directory must exist, unless
  * flags also has KEYFILE_MKDIR.  A file that is not a regular file, or
- * that another user than the effective one or root owns, or that group or
- * others may use, is an error.  Returns
+ * that keyfile_permissions refuses with 077, is an error.  Returns
  * KEYFILE_READ or KEYFILE_CREATED, or -1 with err filled ("PATH: ...").
  */
 int keyfile_load(const char *path, const char *label, int flags, uint8_t secret[KEYFILE_SECRET_LEN],
@@ -40,6 +40,15 @@ int keyfile_load(const char *path, const char *label, int flags, uint8_t secret[
  * err saying why keyfile_load would fail.
  */
 int keyfile_check(const char *path, const char *label, int flags, char *err, size_t err_size);
+
+/*
+ * Whether a secret file with status st may be used: it must belong to the
+ * effective user or root, and its mode must have none of the bits in
+ * forbidden (077: group and others may do nothing).  Returns 0, or -1
+ * with err saying each reason that applies and what fixes it.
+ */
+int keyfile_permissions(const char *path, const struct stat *st, mode_t forbidden, char *err,
+                        size_t err_size);
 
 /* Base64 (standard, padded) of a 32-byte key: 44 characters and a NUL. */
 #define KEYFILE_B64_LEN 45

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/io.h"
+#include "common/keyfile.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "server/chunk.h"
@@ -100,6 +101,7 @@ no_passphrase(char *buf, int size, int rwflag, void *arg)
 static EVP_PKEY *
 read_key(const char *path)
 {
+	char err[KEYFILE_ERR_MAX];
 	EVP_PKEY *key = NULL;
 	char *text = NULL;
 	struct stat st;
@@ -115,11 +117,8 @@ read_key(const char *path)
 		log_error("TLS key %s: not a regular file of at most %d bytes", path, KEY_FILE_MAX);
 		goto out;
 	}
-	if ((st.st_mode & (S_IRWXO | S_IWGRP)) != 0 || (st.st_uid != geteuid() && st.st_uid != 0)) {
-		log_error(
-		        "TLS key %s: others may read it or its group may write it (mode %03o), or "
-		        "it is not ours; chmod 600 it",
-		        path, (unsigned)(st.st_mode & 0777));
+	if (keyfile_permissions(path, &st, S_IRWXO | S_IWGRP, err, sizeof(err)) != 0) {
+		log_error("TLS key %s", err);
 		goto out;
 	}
 	len = (size_t)st.st_size;

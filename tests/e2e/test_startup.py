@@ -5,9 +5,13 @@ import os
 import signal
 import subprocess
 
+import pytest
+
 from conftest import FIVED, SLOW
+from test_tls import make_cert
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
+OTHER_UID = 12345
 
 
 def write_conf(tmp_path, server=""):
@@ -97,3 +101,65 @@ def test_the_default_state_directory_is_made(tmp_path):
     assert "created a new server key in %s" % key in r.stderr
     for d in (home / ".local", home / ".local" / "state", key.parent):
         assert oct(d.stat().st_mode & 0o777) == "0o700"
+
+
+def needs_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a file to another user")
+
+
+# --- what is wrong with a key file, each reason on its own --------------------------------------
+
+
+def made_key(tmp_path):
+    key = tmp_path / "server.key"
+    conf = write_conf(tmp_path, "key_file = %s\n" % key)
+    fingerprint_of(conf)
+    return conf, key
+
+
+def test_a_key_file_others_may_read(tmp_path):
+    conf, key = made_key(tmp_path)
+    os.chmod(key, 0o644)
+    status, err = run_fived("-c", str(conf))
+    assert status == 1
+    assert "%s: readable by group and others (mode 644): chmod 600 it" % key in err, err
+    assert "owned by" not in err and "not ours" not in err
+    os.chmod(key, 0o660)
+    status, err = run_fived("-c", str(conf))
+    assert "%s: readable and writable by group (mode 660): chmod 600 it" % key in err, err
+
+
+def test_a_key_file_of_another_user(tmp_path):
+    needs_root()
+    conf, key = made_key(tmp_path)
+    os.chown(key, OTHER_UID, OTHER_UID)
+    status, err = run_fived("-c", str(conf))
+    assert status == 1
+    assert "%s: owned by uid %d, not by uid 0 (root) that reads it: chown it" % (
+        key, OTHER_UID) in err, err
+    assert "chmod" not in err
+    os.chmod(key, 0o604)
+    status, err = run_fived("-c", str(conf))
+    assert ("%s: owned by uid %d, not by uid 0 (root) that reads it: chown it; "
+            "readable by others (mode 604): chmod 600 it" % (key, OTHER_UID)) in err, err
+
+
+def test_a_tls_key_others_may_read_or_of_another_user(tmp_path):
+    cert, tls_key, _, _ = make_cert(tmp_path, "server", "CN=fived")
+    conf = write_conf(tmp_path, "key_file = %s\ntls_certificate = %s\ntls_key = %s\n"
+                      % (tmp_path / "k.key", cert, tls_key))
+    os.chmod(tls_key, 0o644)
+    status, err = run_fived("-c", str(conf))
+    assert status == 1
+    assert "TLS key %s: readable by others (mode 644): chmod 600 it" % tls_key in err, err
+    assert "owned by" not in err and "not ours" not in err
+    if os.geteuid() != 0:
+        return
+    os.chmod(tls_key, 0o640)
+    os.chown(tls_key, OTHER_UID, OTHER_UID)
+    status, err = run_fived("-c", str(conf))
+    assert status == 1
+    assert "TLS key %s: owned by uid %d, not by uid 0 (root) that reads it: chown it" % (
+        tls_key, OTHER_UID) in err, err
+    assert "chmod" not in err
