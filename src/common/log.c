@@ -6,6 +6,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 static const char *log_name = "five";
 static enum log_level log_max = LOGL_INFO;
 
@@ -56,7 +58,8 @@ log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms)
 {
 	if (now_ms - rl->window_start_ms >= LOG_WINDOW_MS) {
 		if (rl->suppressed > 0)
-			log_warn("%u similar messages suppressed", rl->suppressed);
+			log_warn("%u similar %s suppressed", rl->suppressed,
+			         plural(rl->suppressed, "message", "messages"));
 		rl->window_start_ms = now_ms;
 		rl->lines = 0;
 		rl->suppressed = 0;

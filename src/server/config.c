@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 
 /* inih reads lines into a buffer of this size; longer lines are refused here. */
@@ -1321,6 +1322,17 @@ fail:
 	*text = NULL;
 	close(fd);
 	return -1;
+}
+
+void
+config_errors_log(const struct config_errors *errs)
+{
+	const char *line, *end;
+
+	for (line = errs->text; *line != '\0'; line = *end != '\0' ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		log_error("%.*s", (int)(end - line), line);
+	}
 }
 
 struct config *

@@ -68,9 +68,12 @@ close_leftover(uv_handle_t *h, void *arg)
 		uv_close(h, h->type == UV_PROCESS ? free_handle_data : NULL);
 }
 
-/* Reads the configuration; text keeps what it was parsed from, for the monitor. */
+/*
+ * Reads the configuration; text keeps what it was parsed from, for the
+ * monitor.  Errors are logged, or printed as FILE:LINE lines when bare.
+ */
 static struct config *
-load(const char *path, char **text, size_t *len)
+load(const char *path, char **text, size_t *len, bool bare)
 {
 	struct config_errors errs;
 	struct config *cfg = NULL;
@@ -79,12 +82,16 @@ load(const char *path, char **text, size_t *len)
 		*len = strlen(config_builtin_text);
 		*text = strdup(config_builtin_text);
 	} else if (config_read_file(path, text, len, &errs) != 0) {
-		fputs(errs.text, stderr);
+		config_errors_log(&errs);
 		return NULL;
 	}
 	if (*text != NULL &&
-	    (cfg = config_parse(path != NULL ? path : "(built-in)", *text, *len, &errs)) == NULL)
-		fputs(errs.text, stderr);
+	    (cfg = config_parse(path != NULL ? path : "(built-in)", *text, *len, &errs)) == NULL) {
+		if (bare)
+			fputs(errs.text, stderr);
+		else
+			config_errors_log(&errs);
+	}
 	return cfg;
 }
 
@@ -244,7 +251,7 @@ main(int argc, char **argv)
 		log_error("libsodium failed to initialise");
 		return 1;
 	}
-	if ((cfg = load(path, &text, &len)) == NULL) {
+	if ((cfg = load(path, &text, &len, check_only)) == NULL) {
 		free(text);
 		return 1;
 	}

@@ -2,12 +2,13 @@
 about its sessions."""
 
 import os
+import re
 import signal
 import subprocess
 
 import pytest
 
-from conftest import FIVED, SLOW
+from conftest import FIVED, SLOW, connect, recv_line, wait_for
 from test_tls import make_cert
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
@@ -163,3 +164,44 @@ def test_a_tls_key_others_may_read_or_of_another_user(tmp_path):
     assert "TLS key %s: owned by uid %d, not by uid 0 (root) that reads it: chown it" % (
         tls_key, OTHER_UID) in err, err
     assert "chmod" not in err
+
+
+# --- what fived says ---------------------------------------------------------------------------
+
+
+def test_session_counts_in_the_singular_and_the_plural(fived):
+    f = fived(ECHO)
+    held = [connect(f.port)]
+    held[0].sendall(b"echo\r\n")
+    assert recv_line(held[0]) == b"+\r\n"
+    f.reload(ECHO)
+    assert "reloaded the configuration; 1 session continues" in f.log()
+    held.append(connect(f.port))
+    held[1].sendall(b"echo\r\n")
+    assert recv_line(held[1]) == b"+\r\n"
+    f.reload(ECHO)
+    assert "reloaded the configuration; 2 sessions continue" in f.log()
+    held.pop().close()
+    wait_for(lambda: len(f.events("closed")) == 1, what="a session closed")
+    f.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: "may finish" in f.log(), what="the drain")
+    assert "stopping: no new connections; 1 session may finish" in f.log(), f.log()
+    f.proc.send_signal(signal.SIGTERM)
+    wait_for(lambda: "second stop signal" in f.log(), what="the second signal")
+    assert "second stop signal: closing 1 session now" in f.log()
+    held[0].close()
+
+
+def test_errors_at_start_are_logged_as_errors(tmp_path):
+    status, err = run_fived("-c", str(tmp_path / "nonexistent.conf"))
+    assert status == 1
+    assert re.fullmatch(r"\S+Z fived\[\d+\] error: %s: No such file or directory\n"
+                        % re.escape(str(tmp_path / "nonexistent.conf")), err), err
+    conf = tmp_path / "bad.conf"
+    conf.write_text("[server]\nlisten = tcp:127.0.0.1:99999\nlistne = 1\n")
+    status, err = run_fived("-c", str(conf))
+    assert status == 1
+    assert re.fullmatch(r"\S+Z fived\[\d+\] error: %s:2: listen: port must be a number from 0 "
+                        r"to 65535\n"
+                        r"\S+Z fived\[\d+\] error: %s:3: unknown key \"listne\" in \[server\]\n"
+                        % (re.escape(str(conf)), re.escape(str(conf))), err), err
