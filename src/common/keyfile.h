@@ -42,6 +42,14 @@ int keyfile_load(const char *path, const char *label, int flags, uint8_t secret[
 int keyfile_check(const char *path, const char *label, int flags, char *err, size_t err_size);
 
 /*
+ * Whether path, which does not exist, could be made as keyfile_load makes
+ * its files: its directory (or, with KEYFILE_MKDIR in flags, the nearest
+ * one above it that exists) is a directory we may add to.  Returns 0, or
+ * -1 with err ("PATH: cannot create: ...").
+ */
+int keyfile_creatable(const char *path, int flags, char *err, size_t err_size);
+
+/*
  * Whether a secret file with status st may be used: it must belong to the
  * effective user or root, and its mode must have none of the bits in
  * forbidden (077: group and others may do nothing).  Returns 0, or -1

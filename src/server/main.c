@@ -15,6 +15,7 @@
 
 #include "common/keyfile.h"
 #include "common/log.h"
+#include "server/check.h"
 #include "server/config.h"
 #include "server/pam_helper.h"
 #include "server/priv.h"
@@ -25,7 +26,6 @@
 
 #define FIVED_VERSION "0.1.0"
 
-#define SERVER_KEY_LABEL  "fived-server-key-v1"
 #define DEFAULT_KEY_FILE  "/var/lib/fived/server.key"
 #define USER_KEY_FILE     "/.local/state/fived/server.key"
 #define MALLOC_KEEP       (64 * 1024 * 1024)
@@ -121,12 +121,8 @@ load_key(const struct config *cfg)
 	int made = -1;
 
 	key_path(cfg, path, sizeof(path));
-	/* The default state directory is fived's own, made when missing; a configured one is not.
-	 */
-	if (k == NULL ||
-	    (made = keyfile_load(path, SERVER_KEY_LABEL,
-	                         KEYFILE_CREATE | (cfg->key_file[0] == '\0' ? KEYFILE_MKDIR : 0),
-	                         k->sk, err, sizeof(err))) < 0) {
+	if (k == NULL || (made = keyfile_load(path, SEAL_KEY_LABEL, seal_key_flags(cfg), k->sk, err,
+	                                      sizeof(err))) < 0) {
 		log_error("%s", k == NULL ? "out of memory" : err);
 		sodium_free(k);
 		return NULL;
@@ -247,6 +243,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("fived", level);
+	log_plain(check_only || want_key || want_token_key);
 	if (sodium_init() < 0) {
 		log_error("libsodium failed to initialise");
 		return 1;
@@ -256,9 +253,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only || want_key || want_token_key) {
-		if (check_only)
+		key_path(cfg, key_file, sizeof(key_file));
+		c = check_only && check_start(cfg, key_file) != 0;
+		if (check_only && c == 0)
 			printf("%s: configuration OK\n", path != NULL ? path : "(built-in)");
-		c = want_key ? print_key(cfg) : want_token_key ? print_token_key(cfg) : 0;
+		if (c == 0)
+			c = want_key ? print_key(cfg) : want_token_key ? print_token_key(cfg) : 0;
 		config_unref(cfg);
 		free(text);
 		return c;

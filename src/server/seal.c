@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/keyfile.h"
 #include "common/log.h"
 #include "crypto/noise.h"
 #include "crypto/record.h"
@@ -55,6 +56,12 @@ seal_key_derive(struct server_key *k)
 	sealed_mac1_key(zero, k->mac1_xx);
 	sealed_cookie_key(k->pk, k->cookie_ik);
 	sealed_cookie_key(zero, k->cookie_xx);
+}
+
+int
+seal_key_flags(const struct config *cfg)
+{
+	return KEYFILE_CREATE | (cfg->key_file[0] == '\0' ? KEYFILE_MKDIR : 0);
 }
 
 static struct seal *

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "server/config.h"
 #include "server/session.h"
 
 /* The server's static key and what is derived from it, kept in locked memory. */
@@ -24,6 +25,17 @@ struct server_key {
 
 /* Derives the rest of k from k->sk. */
 void seal_key_derive(struct server_key *k);
+
+/* The label of the key's file (keyfile_load). */
+#define SEAL_KEY_LABEL "fived-server-key-v1"
+
+/*
+ * How the key's file, and the files fived makes beside it (token key,
+ * self-signed TLS pair), are made when missing (keyfile_load's flags):
+ * KEYFILE_CREATE, and KEYFILE_MKDIR when cfg sets no key_file, since the
+ * default state directory is fived's own; a configured directory must exist.
+ */
+int seal_key_flags(const struct config *cfg);
 
 /*
  * Makes the sealed transport the session's: the client's first byte was

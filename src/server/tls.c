@@ -326,6 +326,83 @@ fail:
 	return NULL;
 }
 
+/* The certificate and key files: configured, or the self-signed pair's.  0, or -1 after logging. */
+static int
+pair_paths(const struct config *cfg, const char *key_path, char cert[PATH_MAX], char key[PATH_MAX])
+{
+	if (cfg->tls_certificate[0] != '\0') {
+		str_copy(cert, cfg->tls_certificate, PATH_MAX);
+		str_copy(key, cfg->tls_key, PATH_MAX);
+	} else if (path_beside(key_path, TLS_SELF_STRIP, TLS_SELF_CERT, cert, PATH_MAX) != 0 ||
+	           path_beside(key_path, TLS_SELF_STRIP, TLS_SELF_KEY, key, PATH_MAX) != 0) {
+		log_error("%s: path too long", key_path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads and parses the tls_clients file cfg names into *out (empty when none). */
+static int
+read_clients(const struct config *cfg, struct tls_clients *out, char *err, size_t err_size)
+{
+	struct config_errors errs;
+	char *text;
+	size_t len;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (cfg->tls_clients[0] == '\0')
+		return 0;
+	if (config_read_file(cfg->tls_clients, &text, &len, &errs) != 0) {
+		snprintf(err, err_size, "%s", errs.text);
+		err[strcspn(err, "\n")] = '\0';
+		return -1;
+	}
+	r = tlsclients_parse(cfg->tls_clients, text, len, cfg->tls_client_ca[0] != '\0', out, err,
+	                     err_size);
+	free(text);
+	return r;
+}
+
+int
+tls_server_check(const struct config *cfg, const char *key_path)
+{
+	char cert[PATH_MAX], key[PATH_MAX], err[CONFIG_ERRORS_MAX];
+	struct tls_clients clients = {0};
+	SSL_CTX *ctx = NULL;
+	EVP_PKEY *k = NULL;
+	struct stat st;
+	int r = -1;
+
+	if (pair_paths(cfg, key_path, cert, key) != 0)
+		return -1;
+	if (cfg->tls_certificate[0] != '\0' || stat(cert, &st) == 0) {
+		if ((ctx = make_ctx(cert, key, cfg->tls_client_ca)) == NULL)
+			goto out;
+	} else {
+		/* self_signed makes the certificate, for the key beside it if there is one. */
+		if (stat(key, &st) == 0 && (k = read_key(key)) == NULL)
+			goto out;
+		log_info("%s does not exist yet: fived will make a self-signed TLS certificate "
+		         "there",
+		         cert);
+		if (cfg->tls_client_ca[0] != '\0' &&
+		    ((ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
+		     load_client_ca(ctx, cfg->tls_client_ca) != 0))
+			goto out;
+	}
+	if (read_clients(cfg, &clients, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_PKEY_free(k);
+	SSL_CTX_free(ctx);
+	tlsclients_free(&clients);
+	return r;
+}
+
 struct tls_server *
 tls_server_new(const struct config *cfg, const char *key_path)
 {
@@ -339,16 +416,9 @@ tls_server_new(const struct config *cfg, const char *key_path)
 	str_copy(t->certificate, cfg->tls_certificate, sizeof(t->certificate));
 	str_copy(t->key, cfg->tls_key, sizeof(t->key));
 	str_copy(t->client_ca, cfg->tls_client_ca, sizeof(t->client_ca));
-	if (cfg->tls_certificate[0] != '\0') {
-		str_copy(cert, cfg->tls_certificate, sizeof(cert));
-		str_copy(key, cfg->tls_key, sizeof(key));
-	} else if (path_beside(key_path, TLS_SELF_STRIP, TLS_SELF_CERT, cert, sizeof(cert)) != 0 ||
-	           path_beside(key_path, TLS_SELF_STRIP, TLS_SELF_KEY, key, sizeof(key)) != 0) {
-		log_error("%s: path too long", key_path);
+	if (pair_paths(cfg, key_path, cert, key) != 0 ||
+	    (cfg->tls_certificate[0] == '\0' && self_signed(cert, key) != 0))
 		goto fail;
-	} else if (self_signed(cert, key) != 0) {
-		goto fail;
-	}
 	if ((t->ctx = make_ctx(cert, key, cfg->tls_client_ca)) == NULL)
 		goto fail;
 	return t;
@@ -371,11 +441,6 @@ int
 tls_server_prepare(const struct tls_server *t, const struct config *cfg, struct tls_clients *next,
                    char *err, size_t err_size)
 {
-	struct config_errors errs;
-	char *text;
-	size_t len;
-	int r;
-
 	memset(next, 0, sizeof(*next));
 	if (strcmp(t->certificate, cfg->tls_certificate) != 0 ||
 	    strcmp(t->key, cfg->tls_key) != 0 || strcmp(t->client_ca, cfg->tls_client_ca) != 0) {
@@ -384,17 +449,7 @@ tls_server_prepare(const struct tls_server *t, const struct config *cfg, struct 
 		         "start: restart fived to change them");
 		return -1;
 	}
-	if (cfg->tls_clients[0] == '\0')
-		return 0;
-	if (config_read_file(cfg->tls_clients, &text, &len, &errs) != 0) {
-		snprintf(err, err_size, "%s", errs.text);
-		err[strcspn(err, "\n")] = '\0';
-		return -1;
-	}
-	r = tlsclients_parse(cfg->tls_clients, text, len, cfg->tls_client_ca[0] != '\0', next, err,
-	                     err_size);
-	free(text);
-	return r;
+	return read_clients(cfg, next, err, err_size);
 }
 
 void

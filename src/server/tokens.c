@@ -13,6 +13,7 @@
 #include "common/keyfile.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "server/seal.h"
 
 #define TOKEN_KEY_LABEL "fived-token-key-v1"
 #define KEY_STRIP       ".key"
@@ -22,15 +23,15 @@
 
 /* --- loading ----------------------------------------------------------------- */
 
-/*
- * KEYFILE_CREATE, and KEYFILE_MKDIR when key_file is not set: the default
- * state directory is fived's own and made when missing (as the sealed
- * key's), a configured directory is not.
- */
+/* The token key's file, beside the sealed key's.  0, or -1 after logging why. */
 static int
-key_flags(const struct config *cfg)
+key_file_path(const char *key_path, char path[CONFIG_PATH_MAX + 64])
 {
-	return KEYFILE_CREATE | (cfg->key_file[0] == '\0' ? KEYFILE_MKDIR : 0);
+	if (path_beside(key_path, KEY_STRIP, TOKENS_KEY_SUFFIX, path, CONFIG_PATH_MAX + 64) != 0) {
+		log_error("%s: path too long for the token key", key_path);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -40,16 +41,14 @@ load_key(struct tokens *t, const struct config *cfg, const char *key_path)
 	uint8_t seed[TOKEN_SEED_LEN];
 	int made, r;
 
-	if (path_beside(key_path, KEY_STRIP, TOKENS_KEY_SUFFIX, path, sizeof(path)) != 0) {
-		log_error("%s: path too long for the token key", key_path);
+	if (key_file_path(key_path, path) != 0)
 		return -1;
-	}
 	if ((t->key = sodium_malloc(sizeof(*t->key))) == NULL) {
 		log_error("out of memory");
 		return -1;
 	}
-	if ((made = keyfile_load(path, TOKEN_KEY_LABEL, key_flags(cfg), seed, err, sizeof(err))) <
-	    0) {
+	if ((made = keyfile_load(path, TOKEN_KEY_LABEL, seal_key_flags(cfg), seed, err,
+	                         sizeof(err))) < 0) {
 		log_error("%s", err);
 		return -1;
 	}
@@ -74,7 +73,7 @@ load_trusted(struct tokens *t, const struct config *cfg)
 	if (cfg->token_trusted_keys[0] == '\0')
 		return 0;
 	if (config_read_file(cfg->token_trusted_keys, &text, &len, &errs) != 0) {
-		log_error("%s", errs.text);
+		config_errors_log(&errs);
 		return -1;
 	}
 	r = token_trusted_parse(text, len, cfg->token_trusted_keys, &t->trusted, &t->ntrusted, err,
@@ -164,8 +163,12 @@ fail:
 	return -1;
 }
 
+/*
+ * Reads the revocation file into t, keeping what has not expired.  Returns
+ * 0, 1 when there is no file yet, or -1 after logging why.
+ */
 static int
-load_revoked(struct tokens *t, const struct config *cfg, const char *key_path, uint64_t now)
+read_revoked(struct tokens *t, const struct config *cfg, const char *key_path, uint64_t now)
 {
 	struct config_errors errs;
 	char *text = NULL;
@@ -175,23 +178,35 @@ load_revoked(struct tokens *t, const struct config *cfg, const char *key_path, u
 	if (cfg->revocation_file[0] != '\0')
 		str_copy(t->revoked_path, cfg->revocation_file, sizeof(t->revoked_path));
 	else if (path_beside(key_path, KEY_STRIP, TOKENS_REVOKED_SUFFIX, t->revoked_path,
-	                     sizeof(t->revoked_path)) != 0)
+	                     sizeof(t->revoked_path)) != 0) {
+		log_error("%s: path too long for the revocation file", key_path);
 		return -1;
-	if ((t->revoked = calloc(TOKENS_REVOKED_MAX, sizeof(*t->revoked))) == NULL)
-		return -1;
-	if (access(t->revoked_path, F_OK) != 0) {
-		if (rewrite_revoked(t) != 0)
-			return -1;
-		log_info("created %s for revoked tokens", t->revoked_path);
-		return 0;
 	}
+	if ((t->revoked = calloc(TOKENS_REVOKED_MAX, sizeof(*t->revoked))) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (access(t->revoked_path, F_OK) != 0)
+		return 1;
 	if (config_read_file(t->revoked_path, &text, &len, &errs) != 0) {
-		log_error("%s", errs.text);
+		config_errors_log(&errs);
 		return -1;
 	}
 	r = take_revoked(t, text, len, now);
 	free(text);
-	return r != 0 ? -1 : rewrite_revoked(t);
+	return r;
+}
+
+static int
+load_revoked(struct tokens *t, const struct config *cfg, const char *key_path, uint64_t now)
+{
+	int r = read_revoked(t, cfg, key_path, now);
+
+	if (r < 0 || rewrite_revoked(t) != 0)
+		return -1;
+	if (r == 1)
+		log_info("created %s for revoked tokens", t->revoked_path);
+	return 0;
 }
 
 struct tokens *
@@ -208,6 +223,44 @@ tokens_load(const struct config *cfg, const char *key_path, uint64_t now)
 		return NULL;
 	}
 	return t;
+}
+
+int
+tokens_check(const struct config *cfg, const char *key_path, uint64_t now)
+{
+	char path[CONFIG_PATH_MAX + 64], err[KEYFILE_ERR_MAX];
+	struct tokens *t = calloc(1, sizeof(*t));
+	int r = -1, made;
+
+	if (t == NULL)
+		return -1;
+	t->revoked_fd = -1;
+	if (key_file_path(key_path, path) != 0)
+		goto out;
+	if ((made = keyfile_check(path, TOKEN_KEY_LABEL, seal_key_flags(cfg), err, sizeof(err))) <
+	    0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (made == KEYFILE_CREATED)
+		log_info("%s does not exist yet: fived will create a new token key there", path);
+	if (load_trusted(t, cfg) != 0 || (made = read_revoked(t, cfg, key_path, now)) < 0)
+		goto out;
+	/* The file is made in its directory, as the key's is (which may be made too). */
+	if (made == 1 &&
+	    keyfile_creatable(t->revoked_path,
+	                      cfg->revocation_file[0] != '\0' ? 0 : seal_key_flags(cfg), err,
+	                      sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (made == 1)
+		log_info("%s does not exist yet: fived will create it for revoked tokens",
+		         t->revoked_path);
+	r = 0;
+out:
+	tokens_free(t);
+	return r;
 }
 
 void
