@@ -246,9 +246,9 @@ tokens_check(const struct config *cfg, const char *key_path, uint64_t now)
 		log_info("%s does not exist yet: fived will create a new token key there", path);
 	if (load_trusted(t, cfg) != 0 || (made = read_revoked(t, cfg, key_path, now)) < 0)
 		goto out;
-	/* The file is made in its directory, as the key's is (which may be made too). */
-	if (made == 1 &&
-	    keyfile_creatable(t->revoked_path,
+	/* rewrite_revoked makes the file anew in its directory (beside the key, perhaps made too).
+	 */
+	if (keyfile_creatable(t->revoked_path,
 	                      cfg->revocation_file[0] != '\0' ? 0 : seal_key_flags(cfg), err,
 	                      sizeof(err)) != 0) {
 		log_error("%s", err);
