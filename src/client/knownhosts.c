@@ -177,7 +177,7 @@ identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32],
 		         strerror(errno));
 		return -1;
 	}
-	if (keyfile_load(path, IDENTITY_LABEL, 1, master, err, err_size) != 0)
+	if (keyfile_load(path, IDENTITY_LABEL, KEYFILE_CREATE, master, err, err_size) < 0)
 		return -1;
 	crypto_generichash_blake2b_init(&st, master, sizeof(master), 32);
 	crypto_generichash_blake2b_update(&st, (const uint8_t *)STATIC_CONTEXT,

@@ -6,8 +6,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/util.h"
+
 static const char *log_name = "five";
 static enum log_level log_max = LOGL_INFO;
+static bool log_short; /* log_plain */
 
 static const char *const level_names[] = {
         [LOGL_ERROR] = "error",
@@ -21,6 +24,12 @@ log_init(const char *progname, enum log_level max_level)
 {
 	log_name = progname;
 	log_max = max_level;
+}
+
+void
+log_plain(bool plain)
+{
+	log_short = plain;
 }
 
 bool
@@ -47,8 +56,11 @@ log_msg(enum log_level level, const char *fmt, ...)
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	/* One write per line, so lines from several processes do not interleave. */
-	fprintf(stderr, "%s.%03ldZ %s[%ld] %s: %s\n", stamp, (long)(tv.tv_usec / 1000), log_name,
-	        (long)getpid(), level_names[level], text);
+	if (log_short)
+		fprintf(stderr, "%s: %s: %s\n", log_name, level_names[level], text);
+	else
+		fprintf(stderr, "%s.%03ldZ %s[%ld] %s: %s\n", stamp, (long)(tv.tv_usec / 1000),
+		        log_name, (long)getpid(), level_names[level], text);
 }
 
 bool
@@ -56,7 +68,8 @@ log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms)
 {
 	if (now_ms - rl->window_start_ms >= LOG_WINDOW_MS) {
 		if (rl->suppressed > 0)
-			log_warn("%u similar messages suppressed", rl->suppressed);
+			log_warn("%u similar %s suppressed", rl->suppressed,
+			         plural(rl->suppressed, "message", "messages"));
 		rl->window_start_ms = now_ms;
 		rl->lines = 0;
 		rl->suppressed = 0;

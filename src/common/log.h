@@ -20,6 +20,12 @@ enum log_level {
  */
 void log_init(const char *progname, enum log_level max_level);
 
+/*
+ * Lines without the time and the process id, "NAME: LEVEL: message", for
+ * a command that a person runs and reads at once (fived -t).
+ */
+void log_plain(bool plain);
+
 /* Writes one line "TIME NAME[PID] LEVEL: message" to standard error. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

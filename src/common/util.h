@@ -41,6 +41,9 @@ void hex_encode(const uint8_t *p, size_t n, char *out);
  */
 int path_beside(const char *path, const char *strip, const char *suffix, char *out, size_t size);
 
+/* one when n is 1, else many: "%llu %s", n, plural(n, "session", "sessions"). */
+const char *plural(uint64_t n, const char *one, const char *many);
+
 /* Milliseconds from a monotonic clock. */
 uint64_t monotonic_ms(void);
 

@@ -42,6 +42,21 @@ on_retry_closed(uv_handle_t *h)
 		session_release(s);
 }
 
+/* An address failed: the next one, if any, or the end of the attempt. */
+static void
+connect_failed(struct session *s, int status)
+{
+	if (s->next_candidate != NULL) {
+		log_debug("session %s: backend address failed: %s; trying the next", s->id,
+		          uv_strerror(status));
+		s->backend_open = false;
+		s->closing_handles++;
+		uv_close(&s->backend.handle, on_retry_closed);
+		return;
+	}
+	session_backend_ready(s, status);
+}
+
 static void
 on_connected(uv_connect_t *req, int status)
 {
@@ -55,17 +70,10 @@ on_connected(uv_connect_t *req, int status)
 		session_backend_ready(s, 0);
 		return;
 	}
-	if (s->next_candidate != NULL) {
-		log_debug("session %s: backend address failed: %s; trying the next", s->id,
-		          uv_strerror(status));
-		s->backend_open = false;
-		s->closing_handles++;
-		uv_close(&s->backend.handle, on_retry_closed);
-		return;
-	}
-	session_backend_ready(s, status);
+	connect_failed(s, status);
 }
 
+/* A connect that fails at once (an address family this host lacks) goes on as a late failure. */
 static void
 connect_tcp(struct session *s, const struct sockaddr *sa)
 {
@@ -76,7 +84,7 @@ connect_tcp(struct session *s, const struct sockaddr *sa)
 	s->backend_open = true;
 	s->connect_req.data = s;
 	if ((r = uv_tcp_connect(&s->connect_req, &s->backend.tcp, sa, on_connected)) != 0)
-		session_backend_ready(s, r);
+		connect_failed(s, r);
 }
 
 static void

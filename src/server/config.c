@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -11,10 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 
 /* inih reads lines into a buffer of this size; longer lines are refused here. */
 #define INI_LINE_BUFFER 200
+
+/* A file's first line may start with a UTF-8 byte order mark, which inih skips. */
+#define UTF8_BOM "\xEF\xBB\xBF"
 
 enum section {
 	SEC_NONE,
@@ -46,6 +51,10 @@ struct parser {
 	enum section sec;
 	bool server_seen;
 	bool seen[KEYS_MAX]; /* keys set in the current section */
+	/* [server] keys, for the checks of several keys together: */
+	unsigned key_line[KEYS_MAX]; /* where each was set, 0 when it was not */
+	bool key_refused[KEYS_MAX];  /* its value was an error, reported there */
+	bool after_key;              /* an indented line continues the last key's value */
 	bool token_ttl_set;
 	struct service *svc; /* current [service:] */
 	struct vhost *vh;    /* current [vhost:] */
@@ -53,6 +62,7 @@ struct parser {
 	struct vhost **vh_tail;
 };
 
+/* One error, "NAME:LINE: message", or "NAME: message" for line 0 (the whole file). */
 static void __attribute__((format(printf, 3, 4)))
 error_at(struct parser *p, unsigned line, const char *fmt, ...)
 {
@@ -64,7 +74,10 @@ error_at(struct parser *p, unsigned line, const char *fmt, ...)
 	e->count++;
 	if (used >= sizeof(e->text) - 1)
 		return;
-	n = snprintf(e->text + used, sizeof(e->text) - used, "%s:%u: ", p->name, line);
+	if (line == 0)
+		n = snprintf(e->text + used, sizeof(e->text) - used, "%s: ", p->name);
+	else
+		n = snprintf(e->text + used, sizeof(e->text) - used, "%s:%u: ", p->name, line);
 	if (n < 0 || (size_t)n >= sizeof(e->text) - used)
 		return;
 	used += (size_t)n;
@@ -1031,8 +1044,64 @@ begin_section(struct parser *p, const char *line, size_t len)
 /* --- inih glue ------------------------------------------------------------- */
 
 /*
+ * Whether inih finds a key in line[0..len): a '=' or ':' before any inline
+ * comment (a ';' after white space), as its find_chars_or_comment looks.
+ */
+static bool
+has_separator(const char *line, size_t len)
+{
+	bool was_space = false;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (line[i] == '=' || line[i] == ':')
+			return true;
+		if (was_space && line[i] == ';')
+			return false;
+		was_space = isspace((unsigned char)line[i]) != 0;
+	}
+	return false;
+}
+
+/*
+ * Checks the syntax of one line (no newline) as inih would read it, and
+ * notes a section header.  Returns whether inih may have the line: one
+ * with an error, reported here, is not handed on, so that it is reported
+ * once and other lines keep their own line numbers (inih reports only the
+ * first line it cannot read).
+ */
+static bool
+check_line(struct parser *p, const char *line, size_t len)
+{
+	size_t indent;
+
+	for (indent = 0; indent < len && isspace((unsigned char)line[indent]); indent++)
+		;
+	if (indent == len || line[indent] == '#' || line[indent] == ';')
+		return true;
+	if (indent == 0 && line[0] == '[') {
+		begin_section(p, line, len);
+		p->after_key = false;
+		return memchr(line, ']', len) != NULL;
+	}
+	if (line[indent] == '[') {
+		error_at(p, p->line, "a section header must start in the first column");
+		return false;
+	}
+	if (indent > 0 && p->after_key)
+		return true;
+	if (!has_separator(line, len)) {
+		error_at(p, p->line, "syntax error: expected [section] or key = value");
+		return false;
+	}
+	p->after_key = true;
+	return true;
+}
+
+/*
  * inih's reader: hands over one whole line at a time, so that the number of
- * calls is the line number, and notes section headers as they pass.
+ * calls is the line number, and notes section headers as they pass.  A line
+ * with an error is handed over empty.
  */
 static char *
 read_line(char *str, int num, void *stream)
@@ -1040,7 +1109,7 @@ read_line(char *str, int num, void *stream)
 	struct parser *p = stream;
 	const char *start = p->text + p->pos;
 	const char *nl;
-	size_t len, indent;
+	size_t len;
 
 	if (p->pos >= p->len)
 		return NULL;
@@ -1060,12 +1129,12 @@ read_line(char *str, int num, void *stream)
 		        num - 2);
 		return str;
 	}
-	for (indent = 0; indent < len && (start[indent] == ' ' || start[indent] == '\t'); indent++)
-		;
-	if (len > 0 && start[0] == '[')
-		begin_section(p, start, len);
-	else if (indent < len && start[indent] == '[')
-		error_at(p, p->line, "a section header must start in the first column");
+	if (p->line == 1 && len >= 3 && memcmp(start, UTF8_BOM, 3) == 0) {
+		start += 3;
+		len -= 3;
+	}
+	if (!check_line(p, start, len))
+		return str;
 	memcpy(str, start, len);
 	str[len] = '\n';
 	str[len + 1] = '\0';
@@ -1093,8 +1162,12 @@ handle_key(void *user, const char *section, const char *name, const char *value)
 			return 1;
 		}
 		p->seen[i] = true;
-		if (keys[i].set(p, value, &why) != 0)
+		if (keys[i].sec == SEC_SERVER)
+			p->key_line[i] = p->line;
+		if (keys[i].set(p, value, &why) != 0) {
 			error_at(p, p->line, "%s: %s", name, why);
+			p->key_refused[i] = true;
+		}
 		return 1;
 	}
 	error_at(p, p->line, "unknown key \"%s\" in [%s]", name, section);
@@ -1103,23 +1176,50 @@ handle_key(void *user, const char *section, const char *name, const char *value)
 
 /* --- whole-file checks ----------------------------------------------------- */
 
+static size_t
+server_key(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(keys); i++)
+		if (keys[i].sec == SEC_SERVER && strcmp(keys[i].name, name) == 0)
+			break;
+	return i;
+}
+
+/*
+ * Where the first of two [server] keys checked together was set, else the
+ * second; 0 when the value of either was refused, so that the check says
+ * nothing more about a line already reported.
+ */
+static unsigned
+pair_line(const struct parser *p, const char *first, const char *second)
+{
+	size_t a = server_key(first), b = server_key(second);
+
+	if (p->key_refused[a] || p->key_refused[b])
+		return 0;
+	return p->key_line[a] != 0 ? p->key_line[a] : p->key_line[b];
+}
+
 static void
 resolve(struct parser *p)
 {
 	struct config *cfg = p->cfg;
 	struct service *svc;
 	struct vhost *vh;
+	unsigned line;
 	size_t i;
 
-	if (cfg->nlisten == 0)
-		error_at(p, p->line, "no listen address: set listen in [server]");
 	/* A shorter token_max_ttl alone shortens the default lifetime too. */
 	if (cfg->token_ttl_s > cfg->token_max_ttl_s && !p->token_ttl_set)
 		cfg->token_ttl_s = cfg->token_max_ttl_s;
-	if (cfg->token_ttl_s > cfg->token_max_ttl_s)
-		error_at(p, p->line, "token_ttl is longer than token_max_ttl");
+	if (cfg->token_ttl_s > cfg->token_max_ttl_s &&
+	    (line = pair_line(p, "token_ttl", "token_max_ttl")) != 0)
+		error_at(p, line, "token_ttl is longer than token_max_ttl");
 	for (svc = cfg->services; svc != NULL; svc = svc->next) {
-		if (svc->backend == BACKEND_REGISTER && cfg->control_socket[0] == '\0')
+		if (svc->backend == BACKEND_REGISTER && cfg->control_socket[0] == '\0' &&
+		    !p->key_refused[server_key("control_socket")])
 			error_at(p, svc->line,
 			         "service %s: backend = register needs control_socket", svc->name);
 		if (!svc->has_encryption)
@@ -1141,14 +1241,24 @@ resolve(struct parser *p)
 			e->service = svc;
 		}
 	}
-	if (cfg->handshake_cpu_low > cfg->handshake_cpu_high)
-		error_at(p, p->line, "handshake_cpu_low is above handshake_cpu_high");
-	if (cfg->pow_min > cfg->pow_max)
-		error_at(p, p->line, "pow_difficulty_min is above pow_difficulty_max");
-	if ((cfg->tls_certificate[0] == '\0') != (cfg->tls_key[0] == '\0'))
-		error_at(p, p->line, "tls_certificate and tls_key go together");
+	if (cfg->handshake_cpu_low > cfg->handshake_cpu_high &&
+	    (line = pair_line(p, "handshake_cpu_low", "handshake_cpu_high")) != 0)
+		error_at(p, line, "handshake_cpu_low is above handshake_cpu_high");
+	if (cfg->pow_min > cfg->pow_max &&
+	    (line = pair_line(p, "pow_difficulty_min", "pow_difficulty_max")) != 0)
+		error_at(p, line, "pow_difficulty_min is above pow_difficulty_max");
+	if ((cfg->tls_certificate[0] == '\0') != (cfg->tls_key[0] == '\0') &&
+	    (line = pair_line(p, "tls_certificate", "tls_key")) != 0)
+		error_at(p, line, "tls_certificate and tls_key go together");
 	if (cfg->default_vhost[0] != '\0' && config_vhost(cfg, cfg->default_vhost) == NULL)
-		error_at(p, p->line, "default_vhost: no [vhost:%s]", cfg->default_vhost);
+		error_at(p, p->key_line[server_key("default_vhost")],
+		         "default_vhost: no [vhost:%s]", cfg->default_vhost);
+	/*
+	 * Last, and only in a file without other errors: a listen line that
+	 * was refused, misspelt or in a misspelt section is reported as such.
+	 */
+	if (cfg->nlisten == 0 && p->errs->count == 0)
+		error_at(p, 0, "no listen address: set listen in [server]");
 }
 
 static void
@@ -1223,7 +1333,7 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	if (r > 0)
 		error_at(&p, (unsigned)r, "syntax error: expected [section] or key = value");
 	else if (r < 0)
-		error_at(&p, 0, "cannot parse");
+		error_at(&p, 0, "out of memory");
 	resolve(&p);
 	if (errs->count > 0) {
 		config_free(cfg);
@@ -1265,6 +1375,17 @@ fail:
 	*text = NULL;
 	close(fd);
 	return -1;
+}
+
+void
+config_errors_log(const struct config_errors *errs)
+{
+	const char *line, *end;
+
+	for (line = errs->text; *line != '\0'; line = *end != '\0' ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		log_error("%.*s", (int)(end - line), line);
+	}
 }
 
 struct config *

@@ -192,6 +192,9 @@ struct config *config_parse(const char *name, const char *text, size_t len,
  */
 int config_read_file(const char *path, char **text, size_t *len, struct config_errors *errs);
 
+/* Logs each error of errs as an error line of its own. */
+void config_errors_log(const struct config_errors *errs);
+
 /* Reads and parses a file (at most CONFIG_FILE_MAX bytes). */
 struct config *config_load(const char *path, struct config_errors *errs);
 

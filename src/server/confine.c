@@ -40,8 +40,8 @@ static const char *const resolver_files[] = {
 
 /* --- accounts ------------------------------------------------------------------------- */
 
-static struct passwd *
-worker_account(const struct config *cfg)
+struct passwd *
+confine_worker_account(const struct config *cfg)
 {
 	struct passwd *pw;
 
@@ -66,7 +66,7 @@ has_exec_service(const struct config *cfg)
 int
 confine_check_accounts(const struct config *cfg, char *err, size_t err_size)
 {
-	struct passwd *pw = worker_account(cfg);
+	struct passwd *pw = confine_worker_account(cfg);
 	uid_t worker;
 
 	if (pw == NULL) {
@@ -301,8 +301,7 @@ add_rules(scmp_filter_ctx f)
 static int
 install_filter(void)
 {
-	scmp_filter_ctx f =
-	        seccomp_init(SCMP_ACT_KILL_PROCESS);
+	scmp_filter_ctx f = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int r;
 
 	if (f == NULL)
@@ -320,7 +319,7 @@ int
 confine_worker(const struct config *cfg)
 {
 	pid_t monitor = getppid();
-	struct passwd *pw = worker_account(cfg);
+	struct passwd *pw = confine_worker_account(cfg);
 	bool chrooted = false;
 
 	if (pw == NULL) {

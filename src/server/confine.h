@@ -17,7 +17,12 @@
 
 #include <stddef.h>
 
+#include <pwd.h>
+
 #include "server/config.h"
+
+/* The worker's account: user, else "fived" if it exists, else "nobody"; NULL when missing. */
+struct passwd *confine_worker_account(const struct config *cfg);
 
 /*
  * Checks the accounts cfg names as the monitor will use them: the

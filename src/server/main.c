@@ -17,6 +17,7 @@
 
 #include "common/keyfile.h"
 #include "common/log.h"
+#include "server/check.h"
 #include "server/config.h"
 #include "server/confine.h"
 #include "server/monitor.h"
@@ -67,9 +68,12 @@ close_leftover(uv_handle_t *h, void *arg)
 		uv_close(h, h->type == UV_PROCESS ? free_handle_data : NULL);
 }
 
-/* Reads the configuration; text keeps what it was parsed from, for the monitor. */
+/*
+ * Reads the configuration; text keeps what it was parsed from, for the
+ * monitor.  Errors are logged, or printed as FILE:LINE lines when bare.
+ */
 static struct config *
-load(const char *path, char **text, size_t *len)
+load(const char *path, char **text, size_t *len, bool bare)
 {
 	struct config_errors errs;
 	struct config *cfg = NULL;
@@ -78,12 +82,16 @@ load(const char *path, char **text, size_t *len)
 		*len = strlen(config_builtin_text);
 		*text = strdup(config_builtin_text);
 	} else if (config_read_file(path, text, len, &errs) != 0) {
-		fputs(errs.text, stderr);
+		config_errors_log(&errs);
 		return NULL;
 	}
 	if (*text != NULL &&
-	    (cfg = config_parse(path != NULL ? path : "(built-in)", *text, *len, &errs)) == NULL)
-		fputs(errs.text, stderr);
+	    (cfg = config_parse(path != NULL ? path : "(built-in)", *text, *len, &errs)) == NULL) {
+		if (bare)
+			fputs(errs.text, stderr);
+		else
+			config_errors_log(&errs);
+	}
 	return cfg;
 }
 
@@ -109,7 +117,7 @@ print_key(const struct config *cfg)
 	struct server_secret *k;
 
 	privops_key_path(cfg, path, sizeof(path));
-	if (privops_load_server_key(path, &k) != 0)
+	if (privops_load_server_key(path, privops_key_flags(cfg), &k) != 0)
 		return 1;
 	keyfile_b64(k->pk, b64);
 	keyfile_fingerprint(k->pk, fp);
@@ -126,7 +134,7 @@ print_token_key(const struct config *cfg)
 	struct token_key *k;
 
 	privops_key_path(cfg, path, sizeof(path));
-	if (privops_load_token_key(path, &k) != 0)
+	if (privops_load_token_key(path, privops_key_flags(cfg), &k) != 0)
 		return 1;
 	keyfile_b64(k->pk, b64);
 	printf("%s %s\n", b64, k->kid);
@@ -263,18 +271,21 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("fived", level);
+	log_plain(check_only || want_key || want_token_key);
 	if (sodium_init() < 0) {
 		log_error("libsodium failed to initialise");
 		return 1;
 	}
-	if ((cfg = load(path, &text, &len)) == NULL) {
+	if ((cfg = load(path, &text, &len, check_only)) == NULL) {
 		free(text);
 		return 1;
 	}
 	if (check_only || want_key || want_token_key) {
-		if (check_only)
+		c = check_only && check_start(cfg) != 0;
+		if (check_only && c == 0)
 			printf("%s: configuration OK\n", path != NULL ? path : "(built-in)");
-		c = want_key ? print_key(cfg) : want_token_key ? print_token_key(cfg) : 0;
+		if (c == 0)
+			c = want_key ? print_key(cfg) : want_token_key ? print_token_key(cfg) : 0;
 		config_unref(cfg);
 		free(text);
 		return c;

@@ -539,7 +539,8 @@ reload(struct monitor *m)
 	}
 	if (config_read_file(m->st->cfg_path, &text, &len, &errs) != 0 ||
 	    (cfg = config_parse(m->st->cfg_path, text, len, &errs)) == NULL) {
-		log_error("reload rejected, keeping the running configuration:\n%s", errs.text);
+		log_error("reload rejected, keeping the running configuration");
+		config_errors_log(&errs);
 		return;
 	}
 	if (confine_check_accounts(cfg, err, sizeof(err)) != 0) {

@@ -24,8 +24,6 @@
 #include "server/sockets.h"
 #include "server/tlsfiles.h"
 
-#define SERVER_KEY_LABEL   "fived-server-key-v1"
-#define TOKEN_KEY_LABEL    "fived-token-key-v1"
 #define KEY_STRIP          ".key"
 #define TOKEN_KEY_SUFFIX   "-token.key"
 #define REVOKED_SUFFIX     "-revoked"
@@ -101,36 +99,54 @@ privops_key_path(const struct config *cfg, char *out, size_t size)
 }
 
 int
-privops_load_server_key(const char *key_path, struct server_secret **out)
+privops_key_flags(const struct config *cfg)
+{
+	return KEYFILE_CREATE | (cfg->key_file[0] == '\0' ? KEYFILE_MKDIR : 0);
+}
+
+int
+privops_token_key_path(const char *key_path, char *out, size_t size)
+{
+	return path_beside(key_path, KEY_STRIP, TOKEN_KEY_SUFFIX, out, size);
+}
+
+int
+privops_load_server_key(const char *key_path, int flags, struct server_secret **out)
 {
 	struct server_secret *k = sodium_malloc(sizeof(*k));
-	char err[KEYFILE_ERR_MAX];
+	char err[KEYFILE_ERR_MAX], fp[KEYFILE_FP_MAX];
+	int made;
 
 	*out = NULL;
 	if (k == NULL) {
 		log_error("out of memory");
 		return -1;
 	}
-	if (keyfile_load(key_path, SERVER_KEY_LABEL, 1, k->sk, err, sizeof(err)) != 0) {
+	if ((made = keyfile_load(key_path, PRIVOPS_SERVER_KEY_LABEL, flags, k->sk, err,
+	                         sizeof(err))) < 0) {
 		log_error("%s", err);
 		sodium_free(k);
 		return -1;
 	}
 	crypto_scalarmult_base(k->pk, k->sk);
+	if (made == KEYFILE_CREATED) {
+		keyfile_fingerprint(k->pk, fp);
+		log_info("created a new server key in %s (fingerprint %s)", key_path, fp);
+	}
 	*out = k;
 	return 0;
 }
 
 int
-privops_load_token_key(const char *key_path, struct token_key **out)
+privops_load_token_key(const char *key_path, int flags, struct token_key **out)
 {
 	char path[CONFIG_PATH_MAX + 80], err[KEYFILE_ERR_MAX];
 	uint8_t seed[TOKEN_SEED_LEN];
 	struct token_key *k;
-	int r;
+	int made, r;
 
 	*out = NULL;
-	if (path_beside(key_path, KEY_STRIP, TOKEN_KEY_SUFFIX, path, sizeof(path)) != 0) {
+	if (privops_token_key_path(key_path, path, sizeof(path)) != 0) {
 		log_error("%s: path too long for the token key", key_path);
 		return -1;
 	}
@@ -139,7 +155,8 @@ privops_load_token_key(const char *key_path, struct token_key **out)
 		return -1;
 	}
 	memset(k, 0, sizeof(*k));
-	if (keyfile_load(path, TOKEN_KEY_LABEL, 1, seed, err, sizeof(err)) != 0) {
+	if ((made = keyfile_load(path, PRIVOPS_TOKEN_KEY_LABEL, flags, seed, err, sizeof(err))) <
+	    0) {
 		log_error("%s", err);
 		sodium_free(k);
 		return -1;
@@ -151,8 +168,18 @@ privops_load_token_key(const char *key_path, struct token_key **out)
 		sodium_free(k);
 		return -1;
 	}
+	if (made == KEYFILE_CREATED)
+		log_info("created a new token key in %s (key id %s)", path, k->kid);
 	*out = k;
 	return 0;
+}
+
+int
+privops_revocations_path(const struct config *cfg, const char *key_path, char *out, size_t size)
+{
+	if (cfg->revocation_file[0] != '\0')
+		return str_copy(out, cfg->revocation_file, size) < size ? 0 : -1;
+	return path_beside(key_path, KEY_STRIP, REVOKED_SUFFIX, out, size);
 }
 
 static int
@@ -160,10 +187,10 @@ load_revoked(struct priv_state *st)
 {
 	char path[sizeof(st->key_path) + 16];
 
-	if (st->cfg->revocation_file[0] != '\0')
-		str_copy(path, st->cfg->revocation_file, sizeof(path));
-	else if (path_beside(st->key_path, KEY_STRIP, REVOKED_SUFFIX, path, sizeof(path)) != 0)
+	if (privops_revocations_path(st->cfg, st->key_path, path, sizeof(path)) != 0) {
+		log_error("%s: path too long for the revocation file", st->key_path);
 		return -1;
+	}
 	return revocations_load_file(&st->revoked, path, (uint64_t)time(NULL));
 }
 
@@ -234,9 +261,10 @@ privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, co
 	st->cfg_len = len;
 	privops_key_path(cfg, st->key_path, sizeof(st->key_path));
 	key_is_new = access(st->key_path, F_OK) != 0;
-	if (privops_load_server_key(st->key_path, &st->key) != 0 ||
-	    privops_load_token_key(st->key_path, &st->token_key) != 0 || load_revoked(st) != 0 ||
-	    load_early(st, key_is_new) != 0 || tls_files_prepare(cfg, st->key_path) != 0)
+	if (privops_load_server_key(st->key_path, privops_key_flags(cfg), &st->key) != 0 ||
+	    privops_load_token_key(st->key_path, privops_key_flags(cfg), &st->token_key) != 0 ||
+	    load_revoked(st) != 0 || load_early(st, key_is_new) != 0 ||
+	    tls_files_prepare(cfg, st->key_path) != 0)
 		goto fail;
 	return 0;
 fail:

@@ -28,6 +28,10 @@
 #define PRIVOPS_DEFAULT_KEY_FILE "/var/lib/fived/server.key"
 #define PRIVOPS_USER_KEY_FILE    "/.local/state/fived/server.key"
 
+/* The label in the static key's file (keyfile_load). */
+#define PRIVOPS_SERVER_KEY_LABEL "fived-server-key-v1"
+#define PRIVOPS_TOKEN_KEY_LABEL  "fived-token-key-v1"
+
 /* Beside the static key: the 0-RTT replay floor (see privops_early_reserve). */
 #define PRIVOPS_EARLY_SUFFIX "-0rtt"
 
@@ -122,12 +126,29 @@ int privops_answer(struct priv_state *st, const struct priv_request *req, struct
 void privops_answer_clear(struct priv_answer *ans);
 
 /*
- * The sealed static key and the token key (beside it) of key_path, each
- * made the first time, into locked memory (*out, freed with sodium_free;
- * token_key_wipe the token key first).  Return 0, or -1 after logging why.
+ * How the key files and those fived makes beside them (token key,
+ * self-signed TLS pair, revocations) are made when missing (keyfile_load's
+ * flags): KEYFILE_CREATE, and KEYFILE_MKDIR when cfg sets no key_file,
+ * since the default state directory is fived's own; a configured
+ * directory must exist.
  */
-int privops_load_server_key(const char *key_path, struct server_secret **out);
-int privops_load_token_key(const char *key_path, struct token_key **out);
+int privops_key_flags(const struct config *cfg);
+
+/* The revocation file: revocation_file, or beside the static key.  0, or -1 when too long. */
+int privops_revocations_path(const struct config *cfg, const char *key_path, char *out,
+                             size_t size);
+
+/* The token key's file, beside the static key's.  Returns 0, or -1 when too long. */
+int privops_token_key_path(const char *key_path, char *out, size_t size);
+
+/*
+ * The sealed static key and the token key (beside it) of key_path, each
+ * made the first time (flags: privops_key_flags), into locked memory
+ * (*out, freed with sodium_free; token_key_wipe the token key first).
+ * A key made now is said in the log.  Return 0, or -1 after logging why.
+ */
+int privops_load_server_key(const char *key_path, int flags, struct server_secret **out);
+int privops_load_token_key(const char *key_path, int flags, struct token_key **out);
 
 /* The static key path fived uses for cfg: key_file, or the default for whoever runs it. */
 void privops_key_path(const struct config *cfg, char *out, size_t size);

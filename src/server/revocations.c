@@ -161,11 +161,14 @@ revocations_load_file(struct revocations *r, const char *path, uint64_t now)
 		free(text);
 		return -1;
 	}
-	free(text);
 	if ((e = rewrite(r)) != 0) {
 		log_error("%s: cannot write: %s", path, strerror(-e));
+		free(text);
 		return -1;
 	}
+	if (text == NULL)
+		log_info("created %s for revoked tokens", path);
+	free(text);
 	return 0;
 }
 

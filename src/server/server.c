@@ -201,7 +201,8 @@ server_reload(struct server *srv)
 	if (srv->draining)
 		return;
 	if ((cfg = priv_config(srv->priv, &errs)) == NULL) {
-		log_error("reload rejected, keeping the running configuration:\n%s", errs.text);
+		log_error("reload rejected, keeping the running configuration");
+		config_errors_log(&errs);
 		return;
 	}
 	if (tokens_reload_check(srv->tokens, cfg, err, sizeof(err)) != 0 ||
@@ -227,8 +228,8 @@ server_reload(struct server *srv)
 	tls_server_commit(srv->tls, &tls_clients);
 	config_unref(srv->cfg);
 	srv->cfg = cfg;
-	log_info("reloaded the configuration; %zu session%s continue%s", srv->nsessions,
-	         srv->nsessions == 1 ? "" : "s", srv->nsessions == 1 ? "s" : "");
+	log_info("reloaded the configuration; %zu %s", srv->nsessions,
+	         plural(srv->nsessions, "session continues", "sessions continue"));
 	return;
 fail:
 	auditlog_close(audit);
@@ -293,7 +294,8 @@ on_drain_timeout(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 
-	log_warn("drain timeout: closing %zu sessions", srv->nsessions);
+	log_warn("drain timeout: closing %zu %s", srv->nsessions,
+	         plural(srv->nsessions, "session", "sessions"));
 	close_all_sessions(srv, "shutdown");
 }
 
@@ -303,12 +305,14 @@ server_drain(struct server *srv)
 	struct session *s, *next;
 
 	if (srv->draining) {
-		log_warn("second stop signal: closing %zu sessions now", srv->nsessions);
+		log_warn("second stop signal: closing %zu %s now", srv->nsessions,
+		         plural(srv->nsessions, "session", "sessions"));
 		close_all_sessions(srv, "shutdown");
 		return;
 	}
 	srv->draining = true;
-	log_info("stopping: no new connections; %zu sessions may finish", srv->nsessions);
+	log_info("stopping: no new connections; %zu %s may finish", srv->nsessions,
+	         plural(srv->nsessions, "session", "sessions"));
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
 	for (s = srv->sessions; s != NULL; s = next) {

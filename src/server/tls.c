@@ -151,11 +151,14 @@ use_key(SSL_CTX *ctx, const struct tls_pem *pem)
 {
 	BIO *b = pem_bio(pem->key, pem->key_len);
 	EVP_PKEY *key = b != NULL ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
-	int r = key != NULL && SSL_CTX_use_PrivateKey(ctx, key) == 1 &&
-	                        SSL_CTX_check_private_key(ctx) == 1
-	                ? 0
-	                : -1;
+	int r = -1;
 
+	if (key == NULL)
+		log_openssl("TLS key", pem->key_name);
+	else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+		log_openssl("TLS key does not go with the certificate:", pem->key_name);
+	else
+		r = 0;
 	EVP_PKEY_free(key);
 	BIO_free(b);
 	return r;
@@ -194,10 +197,8 @@ make_ctx(const struct config *cfg, const struct tls_pem *pem)
 		log_openssl("TLS certificate", pem->cert_name);
 		goto fail;
 	}
-	if (use_key(ctx, pem) != 0) {
-		log_openssl("TLS key (or it does not go with the certificate)", pem->key_name);
+	if (use_key(ctx, pem) != 0)
 		goto fail;
-	}
 	/* No resumption: every session shows its certificate and does a full handshake. */
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);

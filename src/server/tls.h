@@ -44,6 +44,15 @@ struct tls_pem {
  */
 struct tls_server *tls_server_new(const struct config *cfg, const struct tls_pem *pem);
 
+/*
+ * What tls_server_new and tls_server_prepare would do with cfg, without
+ * making the self-signed pair: reads the certificate, its key and
+ * tls_client_ca, and parses tls_clients; says (log_info) when the
+ * self-signed certificate is still to be made.  Returns 0, or -1 after
+ * logging why start would fail.
+ */
+int tls_server_check(const struct config *cfg, const char *key_path);
+
 /* Frees t and its context (sessions keep theirs until they end).  NULL is a no-op. */
 void tls_server_free(struct tls_server *t);
 

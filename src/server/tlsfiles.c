@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/io.h"
+#include "common/keyfile.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -40,6 +41,7 @@ log_openssl(const char *what, const char *path)
 int
 tls_files_check_key(const char *path, char *why, size_t why_size)
 {
+	char err[KEYFILE_ERR_MAX];
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
@@ -51,16 +53,8 @@ tls_files_check_key(const char *path, char *why, size_t why_size)
 		         KEY_FILE_MAX);
 		return -1;
 	}
-	if ((st.st_mode & (S_IRWXO | S_IWGRP)) != 0) {
-		snprintf(why, why_size,
-		         "TLS key %s: others may read it or its group may write it (mode %03o); "
-		         "chmod 600 it",
-		         path, (unsigned)(st.st_mode & 0777));
-		return -1;
-	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		snprintf(why, why_size, "TLS key %s: owned by uid %lu, not by fived's user or root",
-		         path, (unsigned long)st.st_uid);
+	if (keyfile_permissions(path, &st, S_IRWXO | S_IWGRP, err, sizeof(err)) != 0) {
+		snprintf(why, why_size, "TLS key %s", err);
 		return -1;
 	}
 	return 0;
@@ -191,7 +185,7 @@ self_signed(const char *cert_path, const char *key_path)
 	EVP_PKEY *key = NULL;
 	X509 *cert = NULL;
 	struct stat st;
-	int r = -1, saved;
+	int r = -1, saved = 1;
 
 	if (stat(cert_path, &st) == 0)
 		return 0;
@@ -215,7 +209,9 @@ self_signed(const char *cert_path, const char *key_path)
 	}
 	if (save_pem(cert_path, NULL, cert) < 0)
 		goto out;
-	log_info("made a self-signed TLS certificate, %s", cert_path);
+	log_info(saved == 0 ? "created a self-signed TLS certificate in %s and its key in %s"
+	                    : "created a self-signed TLS certificate in %s for the key in %s",
+	         cert_path, key_path);
 	r = 0;
 out:
 	EVP_PKEY_free(key);

@@ -35,6 +35,14 @@ struct tokens {
 struct tokens *tokens_load(const struct config *cfg, struct priv *priv, const uint8_t pk[32],
                            uint64_t now);
 
+/*
+ * What tokens_load would do with cfg, without creating or rewriting
+ * anything: reads the token key, the trusted keys and the revocation file,
+ * and says (log_info) which files it would create.  Returns 0 when
+ * tokens_load would succeed, or -1 after logging why it would not.
+ */
+int tokens_check(const struct config *cfg, const char *key_path, uint64_t now);
+
 void tokens_free(struct tokens *t);
 
 /* Whether cfg can run with t as loaded; err says why not. */

@@ -25,7 +25,8 @@ def test_tcp_backend_gets_pipelined_bytes_in_order(fived, sentinel):
 def test_backend_by_name_tries_each_address(fived, sentinel, tmp_path, first):
     """The backend's name has two addresses (from nss_wrapper, whatever the machine's
     own names are): first one that refuses, then 127.0.0.1, where the backend listens.
-    fived goes on to the second."""
+    fived goes on to the second.  nss_wrapper's hosts file is outside the worker's
+    chroot, so this worker has none."""
     if first == "::1":
         need_ipv6_loopback()
     s = sentinel("echo")
@@ -34,10 +35,22 @@ def test_backend_by_name_tries_each_address(fived, sentinel, tmp_path, first):
     hosts.chmod(0o644)
     env = dict(os.environ, LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_HOSTS=str(hosts),
                ASAN_OPTIONS="verify_asan_link_order=0")
-    f = fived("[service:web]\nbackend = tcp:two.test:%d\n" % s.port, env=env)
+    f = fived("[service:web]\nbackend = tcp:two.test:%d\n" % s.port, env=env,
+              server="chroot = none\n")
     assert exchange(f.port, b"web\r\nhi") == b"+\r\nhi"
     wait_for(lambda: s.received, what="the backend's stream to end")
     assert s.connections == 1 and s.received == [b"hi"]
+
+
+def test_backend_by_name_in_the_chroot(fived, sentinel):
+    """Confined, the worker still resolves names: /etc/hosts is copied into its chroot."""
+    with open("/etc/hosts") as f:
+        if not any("localhost" in line.split()[1:] and line.split()[0] == "127.0.0.1"
+                   for line in f if line.strip() and not line.startswith("#")):
+            pytest.skip("/etc/hosts does not name localhost 127.0.0.1")
+    s = sentinel("echo")
+    f = fived("[service:web]\nbackend = tcp:localhost:%d\n" % s.port)
+    assert exchange(f.port, b"web\r\nhi") == b"+\r\nhi"
 
 
 def test_unix_backend(fived, tmp_path):

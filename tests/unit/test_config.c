@@ -185,7 +185,7 @@ test_errors(void **state)
 	             "t.conf:2: listen: a listen address must be an IP address, not a name");
 	expect_error("[server]\nlisten = unix:relative\n",
 	             "t.conf:2: listen: a unix socket path must be absolute");
-	expect_error("[server]\n", "t.conf:1: no listen address: set listen in [server]");
+	expect_error("[server]\n", "t.conf: no listen address: set listen in [server]");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nmax_connections = 0\n",
 	             "t.conf:3: max_connections: expected a positive whole number");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrequest_timeout = soon\n",
@@ -346,6 +346,81 @@ test_continuation(void **state)
 	config_unref(cfg);
 }
 
+/* Parsing must fail with exactly these errors, each on its own line. */
+static void
+expect_errors(const char *text, const char *all)
+{
+	struct config_errors errs;
+
+	assert_null(parse(text, &errs));
+	assert_string_equal(errs.text, all);
+}
+
+static void
+test_errors_once_on_their_line(void **state)
+{
+	/* A bad listen address is not also "no listen address". */
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:99999\n",
+	              "t.conf:2: listen: port must be a number from 0 to 65535\n");
+	expect_errors(
+	        "[server]\nlisten = tcp:127.0.0.1:99999\n[service:x]\nbackend = builtin:echo\n",
+	        "t.conf:2: listen: port must be a number from 0 to 65535\n");
+	/* Nor is an unknown key, which may be listen misspelt. */
+	expect_errors("[server]\nlistne = tcp:127.0.0.1:1\n",
+	              "t.conf:2: unknown key \"listne\" in [server]\n");
+	/* A whole-file error names the file, not a line. */
+	expect_errors("", "t.conf: no listen address: set listen in [server]\n");
+	expect_errors("# nothing\n\n[server]\n[service:x]\nbackend = builtin:echo\n",
+	              "t.conf: no listen address: set listen in [server]\n");
+	/* A missing '=' on its own line, after an earlier error. */
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\n[service:x\n[service:y]\n"
+	              "backend = builtin:echo\njunk\n",
+	              "t.conf:3: section header without ']'\n"
+	              "t.conf:6: syntax error: expected [section] or key = value\n");
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\njunk\nmore junk\n",
+	              "t.conf:3: syntax error: expected [section] or key = value\n"
+	              "t.conf:4: syntax error: expected [section] or key = value\n");
+	/* An indented header after a key is one error, not also a value for that key. */
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\n  [service:x]\n",
+	              "t.conf:3: a section header must start in the first column\n");
+	/* Checks of two keys together point at the key, wherever it is. */
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\nhandshake_cpu_low = 60\n"
+	              "[service:x]\nbackend = builtin:echo\n",
+	              "t.conf:3: handshake_cpu_low is above handshake_cpu_high\n");
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\npow_difficulty_max = 4\n"
+	              "[service:x]\nbackend = builtin:echo\n",
+	              "t.conf:3: pow_difficulty_min is above pow_difficulty_max\n");
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\ntoken_ttl = 100\n"
+	              "token_max_ttl = 50\n[service:x]\nbackend = builtin:echo\n",
+	              "t.conf:3: token_ttl is longer than token_max_ttl\n");
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\ntls_key = /k.pem\n"
+	              "[service:x]\nbackend = builtin:echo\n",
+	              "t.conf:3: tls_certificate and tls_key go together\n");
+	/* ... and say nothing more about a key whose value was refused. */
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\ntls_certificate = c.pem\n"
+	              "tls_key = /k.pem\n",
+	              "t.conf:3: tls_certificate: expected an absolute path\n");
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\nhandshake_cpu_high = 500\n"
+	              "handshake_cpu_low = 60\n",
+	              "t.conf:3: handshake_cpu_high: expected a percentage from 1 to 100\n");
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\ncontrol_socket = x.sock\n"
+	              "[service:x]\nbackend = register\nregister_users = alice\n",
+	              "t.conf:3: control_socket: expected an absolute path or none\n");
+}
+
+static void
+test_byte_order_mark_and_crlf(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg = parse("\xEF\xBB\xBF[server]\r\nlisten = tcp:127.0.0.1:1 ; one\r\n"
+	                           "\r\n  tcp:127.0.0.1:2\r\n",
+	                           &errs);
+
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nlisten, 2);
+	config_unref(cfg);
+}
+
 static void
 test_load_missing_file(void **state)
 {
@@ -369,6 +444,8 @@ main(void)
 	        cmocka_unit_test(test_long_and_binary_lines),
 	        cmocka_unit_test(test_many_errors_reported),
 	        cmocka_unit_test(test_continuation),
+	        cmocka_unit_test(test_errors_once_on_their_line),
+	        cmocka_unit_test(test_byte_order_mark_and_crlf),
 	        cmocka_unit_test(test_load_missing_file),
 	};
 
