@@ -86,8 +86,16 @@ class Fived:
         records = [json.loads(line) for line in self.audit.read_text().splitlines() if line]
         return [r for r in records if kind is None or r["event"] == kind]
 
+    def worker_pid(self):
+        """The process that holds the sessions: the worker its "worker runs as" line names
+        (the latest, if the monitor restarted it), or fived itself when it has none."""
+        found = re.findall(r"fived\[(\d+)\] info: privilege separation: worker runs as",
+                           self.log())
+        return int(found[-1]) if found else self.proc.pid
+
     def rss_kb(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
+        """The resident memory of the process that holds the sessions, in KiB."""
+        with open("/proc/%d/status" % self.worker_pid()) as f:
             for line in f:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
