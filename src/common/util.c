@@ -80,6 +80,31 @@ parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out_ms)
 }
 
 int
+parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t unit;
+	} units[] = {{"", 1},           {"K", 1ULL << 10}, {"k", 1ULL << 10}, {"M", 1ULL << 20},
+	             {"m", 1ULL << 20}, {"G", 1ULL << 30}, {"g", 1ULL << 30}};
+	const char *end;
+	uint64_t v;
+	size_t i;
+
+	if (parse_digits(s, max, &v, &end) != 0)
+		return -1;
+	for (i = 0; i < ARRAY_LEN(units); i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		if (v > max / units[i].unit)
+			return -1;
+		*out = v * units[i].unit;
+		return 0;
+	}
+	return -1;
+}
+
+int
 parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = {"yes", "true", "on", "1"};

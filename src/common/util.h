@@ -28,6 +28,12 @@ int parse_uint(const char *s, uint64_t max, uint64_t *out);
  */
 int parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out_ms);
 
+/*
+ * A size: a whole number of bytes, or followed by "K", "M" or "G" (KiB,
+ * MiB, GiB; lowercase too).  At most max bytes.  Returns 0 or -1.
+ */
+int parse_size(const char *s, uint64_t max, uint64_t *out);
+
 /* yes/no, true/false, on/off, 1/0.  Returns 0 or -1. */
 int parse_bool(const char *s, bool *out);
 

@@ -324,7 +324,7 @@ start_local(struct session *s)
 	if (s->svc->backend == BACKEND_EXEC)
 		r = spawn_program(s, sp[1]);
 	else
-		r = builtin_start(s->srv->loop, sp[1], s->svc);
+		r = builtin_start(s->srv->loop, sp[1], s->svc, &s->srv->budget);
 	if (s->svc->backend == BACKEND_EXEC || r != 0)
 		close(sp[1]);
 	if (r != 0) {

@@ -7,7 +7,7 @@
 #include "common/log.h"
 #include "server/chunk.h"
 
-/* The echo stops reading while this much is waiting to go back out. */
+/* The echo stops reading while its output takes this much memory (chunks, headers included). */
 #define ECHO_BACKLOG_MAX (256 * 1024)
 
 /* chargen sends every CHARGEN_TICK_MS, and only when its previous output has drained. */
@@ -19,17 +19,29 @@
 struct builtin {
 	uv_pipe_t pipe;
 	uv_timer_t timer; /* chargen only */
+	struct budget *budget;
+	size_t queued; /* memory of the chunks written, not yet freed */
 	enum builtin_kind kind;
 	uint64_t rate;     /* chargen: bytes per second */
 	unsigned line;     /* chargen: line number, the pattern's rotation */
 	unsigned column;   /* chargen: position within the current line */
 	bool paused;       /* echo: reading stopped for backpressure */
+	bool held;         /* echo: reading stopped for the budget */
 	bool input_ended;  /* the session ended its stream towards us */
 	bool output_ended; /* our shutdown completed */
 	int open_handles;
 };
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void on_written(uv_write_t *req, int status);
+
+static void
+alloc_read(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct builtin *b = h->data;
+
+	chunk_alloc_charged(b->budget, budget_read_size(b->budget, CHUNK_READ_SIZE), buf);
+}
 
 static void
 on_closed(uv_handle_t *h)
@@ -50,21 +62,34 @@ finish(struct builtin *b)
 		uv_close((uv_handle_t *)&b->timer, on_closed);
 }
 
+/* Writes c's first n bytes to the peer; counted in b->queued until written. */
+static int
+send_chunk(struct builtin *b, struct chunk *c, size_t n)
+{
+	size_t size = c->size;
+
+	if (chunk_write(c, n, (uv_stream_t *)&b->pipe, b, NULL, on_written) != 0)
+		return -1;
+	b->queued += size;
+	return 0;
+}
+
 static void
 on_written(uv_write_t *req, int status)
 {
 	struct chunk *c = (struct chunk *)req;
 	struct builtin *b = c->owner;
 
-	free(c);
+	b->queued -= c->size;
+	chunk_free(c);
 	if (status < 0) {
 		finish(b);
 		return;
 	}
-	if (b->paused && uv_stream_get_write_queue_size((uv_stream_t *)&b->pipe) == 0 &&
-	    !uv_is_closing((uv_handle_t *)&b->pipe)) {
-		b->paused = false;
-		uv_read_start((uv_stream_t *)&b->pipe, chunk_alloc, on_read);
+	/* Stopped for either reason, echo reads again once all it wrote is gone. */
+	if ((b->paused || b->held) && b->queued == 0 && !uv_is_closing((uv_handle_t *)&b->pipe)) {
+		b->paused = b->held = false;
+		uv_read_start((uv_stream_t *)&b->pipe, alloc_read, on_read);
 	}
 }
 
@@ -108,11 +133,16 @@ echo_back(struct builtin *b, const uv_buf_t *buf, size_t n)
 {
 	uv_stream_t *st = (uv_stream_t *)&b->pipe;
 
-	if (chunk_write(chunk_of(buf), n, st, b, NULL, on_written) != 0) {
+	if (send_chunk(b, chunk_fit(buf, n), n) != 0) {
 		finish(b);
 		return;
 	}
-	if (uv_stream_get_write_queue_size(st) > ECHO_BACKLOG_MAX) {
+	if (budget_over(b->budget) && uv_stream_get_write_queue_size(st) > 0 && !b->held) {
+		uv_read_stop(st);
+		b->held = true;
+		budget_note_pause(b->budget);
+	}
+	if (b->queued > ECHO_BACKLOG_MAX) {
 		uv_read_stop(st);
 		b->paused = true;
 	}
@@ -158,8 +188,7 @@ send_daytime(struct builtin *b)
 
 	gmtime_r(&now, &tm);
 	n = strftime(text, sizeof(text), "%A, %B %d, %Y %H:%M:%S-UTC\r\n", &tm);
-	if ((c = chunk_copy(text, n)) == NULL ||
-	    chunk_write(c, n, (uv_stream_t *)&b->pipe, b, NULL, on_written) != 0) {
+	if ((c = chunk_copy(b->budget, text, n)) == NULL || send_chunk(b, c, n) != 0) {
 		finish(b);
 		return;
 	}
@@ -198,15 +227,15 @@ on_chargen_tick(uv_timer_t *t)
 		n = 1;
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&b->pipe) > 0)
 		return;
-	if ((c = malloc(sizeof(*c) + n)) == NULL)
+	if ((c = chunk_new(b->budget, n)) == NULL)
 		return;
 	fill_chargen(b, c->data, n);
-	if (chunk_write(c, n, (uv_stream_t *)&b->pipe, b, NULL, on_written) != 0)
+	if (send_chunk(b, c, n) != 0)
 		finish(b);
 }
 
 int
-builtin_start(uv_loop_t *loop, int fd, const struct service *svc)
+builtin_start(uv_loop_t *loop, int fd, const struct service *svc, struct budget *budget)
 {
 	struct builtin *b = calloc(1, sizeof(*b));
 	int r;
@@ -215,6 +244,7 @@ builtin_start(uv_loop_t *loop, int fd, const struct service *svc)
 		return UV_ENOMEM;
 	b->kind = svc->builtin;
 	b->rate = svc->chargen_rate;
+	b->budget = budget;
 	uv_pipe_init(loop, &b->pipe, 0);
 	b->pipe.data = b;
 	b->open_handles = 1;
@@ -222,7 +252,7 @@ builtin_start(uv_loop_t *loop, int fd, const struct service *svc)
 		uv_close((uv_handle_t *)&b->pipe, on_closed);
 		return r;
 	}
-	uv_read_start((uv_stream_t *)&b->pipe, chunk_alloc, on_read);
+	uv_read_start((uv_stream_t *)&b->pipe, alloc_read, on_read);
 	if (b->kind == BUILTIN_DAYTIME)
 		send_daytime(b);
 	if (b->kind == BUILTIN_CHARGEN) {

@@ -9,13 +9,17 @@
 
 #include <uv.h>
 
+#include "server/budget.h"
 #include "server/config.h"
 
 /*
  * Starts svc's built-in on fd (which it takes over: the fd is closed with
- * the built-in).  The built-in frees itself when its peer goes away.
- * Returns 0 or a libuv error; on error fd is not taken.
+ * the built-in).  Its output is charged to budget, which must outlive it
+ * (the server's relay budget): echo reads no further while the budget is
+ * reached and its output waits, as the relay does.  The built-in frees
+ * itself when its peer goes away.  Returns 0 or a libuv error; on error
+ * fd is not taken.
  */
-int builtin_start(uv_loop_t *loop, int fd, const struct service *svc);
+int builtin_start(uv_loop_t *loop, int fd, const struct service *svc, struct budget *budget);
 
 #endif

@@ -244,6 +244,17 @@ server_max_per_source(struct parser *p, const char *value, const char **why)
 }
 
 static int
+server_relay_memory_max(struct parser *p, const char *value, const char **why)
+{
+	if (parse_size(value, RELAY_MEMORY_LIMIT, &p->cfg->relay_memory_max) != 0 ||
+	    p->cfg->relay_memory_max < RELAY_MEMORY_MIN) {
+		*why = "expected a size from 1M to 1024G, such as 256M";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 server_request_timeout(struct parser *p, const char *value, const char **why)
 {
 	return set_timeout(&p->cfg->request_timeout_ms, value, false, why);
@@ -861,6 +872,7 @@ static const struct key keys[] = {
         {"audit_log", SEC_SERVER, false, server_audit_log},
         {"max_connections", SEC_SERVER, false, server_max_connections},
         {"max_per_source", SEC_SERVER, false, server_max_per_source},
+        {"relay_memory_max", SEC_SERVER, false, server_relay_memory_max},
         {"request_timeout", SEC_SERVER, false, server_request_timeout},
         {"connect_timeout", SEC_SERVER, false, server_connect_timeout},
         {"idle_timeout", SEC_SERVER, false, server_idle_timeout},
@@ -1299,6 +1311,7 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->refs = 1;
 	cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
 	cfg->max_per_source = DEFAULT_MAX_PER_SOURCE;
+	cfg->relay_memory_max = DEFAULT_RELAY_MEMORY_MAX;
 	cfg->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT;
 	cfg->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT;
 	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT;

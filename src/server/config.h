@@ -54,6 +54,17 @@
 #define DEFAULT_PAM_PER_SOURCE  2  /* ... and from one client source */
 #define PAM_HELPERS_LIMIT       1024
 #define DEFAULT_TOKENS_PER_HOUR 100 /* tokens issued to one identity in an hour */
+/*
+ * The memory all sessions' relay buffers may take together.  Sessions
+ * could otherwise hold about 640 KiB each when both their peers stall
+ * (two 256 KiB queues and a read each way), 2.6 GB at the default
+ * max_connections; 256 MiB is 64 KiB a connection on average, or 400
+ * sessions at their full per-session bound, while one bulk transfer
+ * needs no more than its own bound to run at full speed.
+ */
+#define DEFAULT_RELAY_MEMORY_MAX (256ULL << 20)
+#define RELAY_MEMORY_MIN         (1ULL << 20)
+#define RELAY_MEMORY_LIMIT       (1ULL << 40)
 
 /* The port the built-in configuration falls back to when it cannot bind port 1. */
 #define FALLBACK_PORT 5501
@@ -137,6 +148,7 @@ struct config {
 	char *audit_log; /* "-" standard output, "" none */
 	uint64_t max_connections;
 	uint64_t max_per_source;
+	uint64_t relay_memory_max; /* bytes, for every session's relay buffers together */
 	uint64_t request_timeout_ms;
 	uint64_t connect_timeout_ms;
 	uint64_t idle_timeout_ms;

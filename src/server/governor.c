@@ -55,13 +55,14 @@ governor_charge(struct governor *g, uint64_t cpu_ns)
 }
 
 static void
-report(struct governor *g, uint64_t now_ms, const char *why)
+report(struct governor *g, const struct budget *relay, uint64_t now_ms, const char *why)
 {
 	const struct governor_counters *c = &g->c, *r = &g->reported;
 
 	log_info("handshakes: %s; load %u%%, %s, work %u bits; last %llus: %llu first messages, "
 	         "%llu done, %llu cookies sent, dropped for mac %llu, rate %llu, cookie %llu, "
-	         "work %llu, replay %llu; %llu failed",
+	         "work %llu, replay %llu; %llu failed; relay memory %llu of %llu bytes, "
+	         "%llu pauses",
 	         why, g->percent, g->loaded ? "loaded" : "not loaded",
 	         g->loaded ? g->difficulty : 0,
 	         (unsigned long long)((now_ms - g->last_report_ms) / 1000),
@@ -73,8 +74,11 @@ report(struct governor *g, uint64_t now_ms, const char *why)
 	         (unsigned long long)(c->dropped_cookie - r->dropped_cookie),
 	         (unsigned long long)(c->dropped_work - r->dropped_work),
 	         (unsigned long long)(c->dropped_replay - r->dropped_replay),
-	         (unsigned long long)(c->failed - r->failed));
+	         (unsigned long long)(c->failed - r->failed), (unsigned long long)relay->used,
+	         (unsigned long long)relay->max,
+	         (unsigned long long)(relay->pauses - g->reported_pauses));
 	g->reported = *c;
+	g->reported_pauses = relay->pauses;
 	g->last_report_ms = now_ms;
 }
 
@@ -90,7 +94,8 @@ drops_since_report(const struct governor *g)
 }
 
 void
-governor_tick(struct governor *g, const struct config *cfg, uint64_t now_ms)
+governor_tick(struct governor *g, const struct config *cfg, const struct budget *relay,
+              uint64_t now_ms)
 {
 	bool was_loaded = g->loaded;
 	unsigned was_difficulty = g->difficulty;
@@ -120,9 +125,10 @@ governor_tick(struct governor *g, const struct config *cfg, uint64_t now_ms)
 			g->loaded = false;
 	}
 	if (g->loaded != was_loaded || g->difficulty != was_difficulty)
-		report(g, now_ms, g->loaded != was_loaded ? "load changed" : "work changed");
-	else if (now_ms - g->last_report_ms >= GOVERNOR_REPORT_MS && drops_since_report(g))
-		report(g, now_ms, "summary");
+		report(g, relay, now_ms, g->loaded != was_loaded ? "load changed" : "work changed");
+	else if (now_ms - g->last_report_ms >= GOVERNOR_REPORT_MS &&
+	         (drops_since_report(g) || relay->pauses != g->reported_pauses))
+		report(g, relay, now_ms, "summary");
 }
 
 bool

@@ -22,6 +22,7 @@
 #include "common/addr.h"
 #include "crypto/replay.h"
 #include "proto/sealed.h"
+#include "server/budget.h"
 #include "server/config.h"
 
 #define GOVERNOR_TICK_MS       250
@@ -57,14 +58,21 @@ struct governor {
 	unsigned difficulty; /* bits demanded while loaded */
 	uint64_t last_report_ms;
 	struct governor_counters c, reported;
+	uint64_t reported_pauses; /* the relay budget's count at the last report */
 };
 
 /* Returns 0, or -1 when memory is short.  governor_free undoes it. */
 int governor_init(struct governor *g);
 void governor_free(struct governor *g);
 
-/* Every GOVERNOR_TICK_MS: rolls the load window, adjusts load and difficulty, logs changes. */
-void governor_tick(struct governor *g, const struct config *cfg, uint64_t now_ms);
+/*
+ * Every GOVERNOR_TICK_MS: rolls the load window, adjusts load and
+ * difficulty, logs changes.  The same line says how much of the relay
+ * budget is used and how many readers it paused since the last line, and
+ * pauses alone are worth a line (at most every GOVERNOR_REPORT_MS).
+ */
+void governor_tick(struct governor *g, const struct config *cfg, const struct budget *relay,
+                   uint64_t now_ms);
 
 /* Whether first messages must now come with a cookie and work. */
 bool governor_wants_cookie(const struct governor *g, const struct config *cfg);

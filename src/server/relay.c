@@ -2,15 +2,30 @@
  * Moving bytes between a client and its backend once a service is granted.
  *
  * Each read fills a chunk that becomes the write on the other side, so no
- * byte is copied in user space.  When a destination has more than
- * RELAY_HIGH_WATER bytes queued, reading its source stops until the queue
- * falls below RELAY_LOW_WATER: memory per session stays bounded whatever
- * either peer does.  An end of stream on one side becomes a shutdown of the
- * other's write side; the session ends when both directions have ended.
+ * byte is copied in user space.  Every chunk written towards a side is
+ * counted, by the memory it takes, in that direction's queue until it is
+ * freed.  Two bounds stop reading a source, and neither drops a byte:
+ *
+ * Per session: when a direction holds more than RELAY_HIGH_WATER, reading
+ * its source stops until it holds less than RELAY_LOW_WATER.
+ *
+ * Over all sessions (relay_memory_max, budget.h): once the chunks of every
+ * session reach the budget, a direction whose destination has bytes it
+ * has not taken yet is held: reading its source stops.  Those are the
+ * directions holding queued bytes, the slow readers' above all; one whose
+ * destination keeps up holds nothing but what is being written, and goes
+ * on.  A held direction reads again when its own queue is empty, or when
+ * usage falls below the budget's low-water mark (then every one does).
+ * Meanwhile reads are small (budget_read_size), so that those caught at
+ * the limit add little.
+ *
+ * An end of stream on one side becomes a shutdown of the other's write
+ * side; the session ends when both directions have ended.
  */
 #include <stdlib.h>
 
 #include "common/log.h"
+#include "server/budget.h"
 #include "server/chunk.h"
 #include "server/config.h"
 #include "server/server.h"
@@ -35,14 +50,111 @@ destination_of(struct session *s, struct relay_dir *dir)
 	return dir == &s->up ? &s->backend.stream : &s->client.stream;
 }
 
+/* The direction whose queue a write to dst is in, or NULL (not the client nor the backend). */
+static struct relay_dir *
+direction_to(struct session *s, uv_stream_t *dst)
+{
+	if (dst == &s->client.stream)
+		return &s->down;
+	return dst == &s->backend.stream ? &s->up : NULL;
+}
+
+void
+relay_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct session *s = h->data;
+	struct budget *b = &s->srv->budget;
+
+	chunk_alloc_charged(b, budget_read_size(b, CHUNK_READ_SIZE), buf);
+}
+
+/* Reads dir's source again unless something still stops it. */
 static void
 resume(struct session *s, struct relay_dir *dir)
 {
+	if (s->state != S_RELAY || dir->paused || dir->held || dir->eof)
+		return;
 	if (dir == &s->up)
 		session_read_client(s);
 	else
-		uv_read_start(&s->backend.stream, chunk_alloc, on_backend_read);
+		uv_read_start(&s->backend.stream, relay_alloc, on_backend_read);
 }
+
+/* --- directions held for the budget, on the server's list --------------- */
+
+static void
+held_link(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	s->held_prev = NULL;
+	s->held_next = srv->held;
+	if (srv->held != NULL)
+		srv->held->held_prev = s;
+	srv->held = s;
+	s->on_held_list = true;
+}
+
+static void
+held_unlink(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	if (!s->on_held_list)
+		return;
+	if (s->held_prev != NULL)
+		s->held_prev->held_next = s->held_next;
+	else
+		srv->held = s->held_next;
+	if (s->held_next != NULL)
+		s->held_next->held_prev = s->held_prev;
+	s->on_held_list = false;
+}
+
+static void
+hold(struct session *s, struct relay_dir *dir)
+{
+	if (dir->held)
+		return;
+	uv_read_stop(source_of(s, dir));
+	dir->held = true;
+	budget_note_pause(&s->srv->budget);
+	if (!s->on_held_list)
+		held_link(s);
+}
+
+static void
+unhold(struct session *s, struct relay_dir *dir)
+{
+	if (!dir->held)
+		return;
+	dir->held = false;
+	if (!s->up.held && !s->down.held)
+		held_unlink(s);
+	resume(s, dir);
+}
+
+void
+relay_budget_low(void *arg)
+{
+	struct server *srv = arg;
+	struct session *s;
+
+	/* Each leaves the list as both its directions are let go. */
+	while ((s = srv->held) != NULL) {
+		unhold(s, &s->up);
+		unhold(s, &s->down);
+	}
+}
+
+void
+relay_forget(struct session *s)
+{
+	held_unlink(s);
+	s->up.held = s->down.held = false;
+}
+
+/* --- writes ----------------------------------------------------------------- */
 
 static void
 on_written(uv_write_t *req, int status)
@@ -51,7 +163,9 @@ on_written(uv_write_t *req, int status)
 	struct session *s = c->owner;
 	struct relay_dir *dir = c->tag;
 
-	free(c);
+	if (dir != NULL)
+		dir->queued -= c->size;
+	chunk_free(c);
 	if (s->state == S_CLOSED)
 		return;
 	if (status < 0) {
@@ -59,33 +173,54 @@ on_written(uv_write_t *req, int status)
 		session_close(s, dir == &s->up ? "backend write failed" : "client write failed");
 		return;
 	}
-	if (dir != NULL && dir->paused &&
-	    uv_stream_get_write_queue_size(destination_of(s, dir)) < RELAY_LOW_WATER) {
+	if (dir == NULL)
+		return;
+	if (dir->paused && dir->queued < RELAY_LOW_WATER) {
 		dir->paused = false;
-		if (!dir->eof)
-			resume(s, dir);
+		resume(s, dir);
 	}
+	/* Its own queue is empty: a held direction holds nothing of the budget any more. */
+	if (dir->held && dir->queued == 0)
+		unhold(s, dir);
+}
+
+/* Queues c's first len bytes to dst, counted in the queue of the direction towards dst. */
+static int
+queue_write(struct session *s, uv_stream_t *dst, struct chunk *c, size_t len)
+{
+	struct relay_dir *dir = direction_to(s, dst);
+	size_t size = c->size;
+
+	if (chunk_write(c, len, dst, s, dir, on_written) != 0)
+		return -1;
+	if (dir != NULL)
+		dir->queued += size;
+	return 0;
 }
 
 int
-relay_client_write(struct session *s, struct relay_dir *dir, struct chunk *c, size_t len)
+relay_client_write(struct session *s, struct chunk *c, size_t len)
 {
-	return chunk_write(c, len, &s->client.stream, s, dir, on_written);
+	return queue_write(s, &s->client.stream, c, len);
 }
 
 int
 relay_write_copy(struct session *s, uv_stream_t *dst, const void *data, size_t len)
 {
+	struct relay_dir *dir = direction_to(s, dst);
 	struct chunk *c;
 
 	if (len == 0)
 		return 0;
 	if (dst == &s->client.stream && s->transport != NULL)
-		return s->transport->output(s, NULL, data, len);
-	if ((c = chunk_copy(data, len)) == NULL)
+		return s->transport->output(s, data, len);
+	/* Bytes for the client or the backend count in the budget; a line for a helper does not. */
+	if ((c = chunk_copy(dir != NULL ? &s->srv->budget : NULL, data, len)) == NULL)
 		return -1;
-	return chunk_write(c, len, dst, s, NULL, on_written);
+	return queue_write(s, dst, c, len);
 }
+
+/* --- relaying ----------------------------------------------------------- */
 
 static void
 both_done(struct session *s)
@@ -123,6 +258,19 @@ end_direction(struct session *s, struct relay_dir *dir)
 	}
 }
 
+/* After bytes were queued for dir: stop reading its source if either bound says so. */
+static void
+pace(struct session *s, struct relay_dir *dir)
+{
+	if (budget_over(&s->srv->budget) &&
+	    uv_stream_get_write_queue_size(destination_of(s, dir)) > 0)
+		hold(s, dir);
+	if (dir->queued > RELAY_HIGH_WATER) {
+		uv_read_stop(source_of(s, dir));
+		dir->paused = true;
+	}
+}
+
 static void
 forward(struct session *s, struct relay_dir *dir, ssize_t nread, const uv_buf_t *buf)
 {
@@ -132,22 +280,18 @@ forward(struct session *s, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 		dir->bytes += (uint64_t)nread;
 		s->last_activity_ms = uv_now(s->srv->loop);
 		if (dst == &s->client.stream && s->transport != NULL) {
-			int r = s->transport->output(s, dir, (uint8_t *)buf->base, (size_t)nread);
+			int r = s->transport->output(s, (uint8_t *)buf->base, (size_t)nread);
 			chunk_release(buf);
 			if (r != 0) {
 				session_close(s, "client write failed");
 				return;
 			}
-		} else if (chunk_write(chunk_of(buf), (size_t)nread, dst, s, dir, on_written) !=
-		           0) {
+		} else if (queue_write(s, dst, chunk_fit(buf, (size_t)nread), (size_t)nread) != 0) {
 			session_close(s, dir == &s->up ? "backend write failed"
 			                               : "client write failed");
 			return;
 		}
-		if (uv_stream_get_write_queue_size(dst) > RELAY_HIGH_WATER) {
-			uv_read_stop(source_of(s, dir));
-			dir->paused = true;
-		}
+		pace(s, dir);
 		return;
 	}
 	chunk_release(buf);
@@ -205,13 +349,13 @@ relay_start(struct session *s, const void *header, size_t header_len)
 		return;
 	}
 	s->up.bytes += s->in.len;
-	buf_free(&s->in);
+	session_drop_input(s);
 	session_set_state(s, S_RELAY);
 	s->last_activity_ms = uv_now(s->srv->loop);
 	uv_timer_stop(&s->timer);
 	if (s->svc->idle_timeout_ms > 0)
 		uv_timer_start(&s->timer, on_idle_check, s->svc->idle_timeout_ms, 0);
-	uv_read_start(be, chunk_alloc, on_backend_read);
+	uv_read_start(be, relay_alloc, on_backend_read);
 	if (s->client_eof_early)
 		end_direction(s, &s->up);
 	else

@@ -65,9 +65,9 @@ seal_of(struct session *s)
 static int
 send_raw(struct session *s, const void *data, size_t len)
 {
-	struct chunk *c = chunk_copy(data, len);
+	struct chunk *c = chunk_copy(&s->srv->budget, data, len);
 
-	return c != NULL ? relay_client_write(s, NULL, c, len) : -1;
+	return c != NULL ? relay_client_write(s, c, len) : -1;
 }
 
 /* --- answers that end the session before any key exists ---------------- */
@@ -471,7 +471,7 @@ sealed_size(uint64_t sent, size_t len)
 }
 
 static int
-seal_output(struct session *s, struct relay_dir *dir, const uint8_t *pt, size_t len)
+seal_output(struct session *s, const uint8_t *pt, size_t len)
 {
 	struct seal *z = seal_of(s);
 	size_t size = sealed_size(z->sent, len), used = 0, n, piece;
@@ -479,18 +479,18 @@ seal_output(struct session *s, struct relay_dir *dir, const uint8_t *pt, size_t 
 
 	if (!z->tx_ready || len == 0)
 		return z->tx_ready ? 0 : -1;
-	if ((c = malloc(sizeof(*c) + size)) == NULL)
+	if ((c = chunk_new(&s->srv->budget, size)) == NULL)
 		return -1;
 	for (; len > 0; pt += piece, len -= piece, z->sent += piece) {
 		piece = next_piece(z->sent, len);
 		if (record_seal(&z->tx, pt, piece, false, (uint8_t *)c->data + used, size - used,
 		                &n) != 0) {
-			free(c);
+			chunk_free(c);
 			return -1;
 		}
 		used += n;
 	}
-	return relay_client_write(s, dir, c, used);
+	return relay_client_write(s, c, used);
 }
 
 static int

@@ -223,6 +223,7 @@ server_reload(struct server *srv)
 	}
 	auditlog_close(srv->audit);
 	srv->audit = audit;
+	budget_set_max(&srv->budget, cfg->relay_memory_max);
 	clients_free(&srv->clients);
 	srv->clients = clients;
 	tls_server_commit(srv->tls, &tls_clients);
@@ -339,7 +340,7 @@ on_gov_tick(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 
-	governor_tick(&srv->gov, srv->cfg, uv_now(srv->loop));
+	governor_tick(&srv->gov, srv->cfg, &srv->budget, uv_now(srv->loop));
 }
 
 /* The TLS context, from the files the privileged side reads for us. */
@@ -406,6 +407,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->priv = priv;
+	budget_init(&srv->budget, cfg->relay_memory_max, relay_budget_low, srv);
 	if (governor_init(&srv->gov) != 0 || (srv->sources = source_table_new()) == NULL ||
 	    (srv->source_failures = penalty_table_new()) == NULL ||
 	    (srv->identity_failures = penalty_table_new()) == NULL) {
@@ -421,7 +423,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	srv->drain_timer.data = srv;
 	uv_timer_init(loop, &srv->gov_timer);
 	srv->gov_timer.data = srv;
-	governor_tick(&srv->gov, cfg, uv_now(loop));
+	governor_tick(&srv->gov, cfg, &srv->budget, uv_now(loop));
 	uv_timer_start(&srv->gov_timer, on_gov_tick, GOVERNOR_TICK_MS, GOVERNOR_TICK_MS);
 	watch_signal(srv, &srv->sig_hup, SIGHUP);
 	watch_signal(srv, &srv->sig_term, SIGTERM);

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "server/budget.h"
 #include "server/clients.h"
 #include "server/config.h"
 #include "server/governor.h"
@@ -33,6 +34,8 @@ struct server {
 	size_t nsessions;
 	size_t nending; /* of those, lingering after a final reply or closing */
 	struct session *waiting_head, *waiting_tail; /* yet to make a request, oldest first */
+	struct budget budget; /* relay_memory_max: what sessions' chunks and early bytes take */
+	struct session *held; /* sessions with a direction held for the budget (relay.c) */
 	struct source_table *sources;
 	struct penalty_table *source_failures;   /* authentication failures by source */
 	struct penalty_table *identity_failures; /* and by identity */

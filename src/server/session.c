@@ -124,7 +124,7 @@ session_free(struct session *s)
 	srv->nsessions--;
 	srv->nending--;
 	uv_freeaddrinfo(s->candidates);
-	buf_free(&s->in);
+	session_drop_input(s);
 	caller_free(s->caller);
 	config_unref(s->cfg);
 	free(s);
@@ -167,6 +167,7 @@ session_close(struct session *s, const char *reason)
 	                  (json_int_t)s->up.bytes, "bytes_out", (json_int_t)s->down.bytes,
 	                  "duration_ms", (json_int_t)(uv_now(s->srv->loop) - s->started_ms));
 	session_audit(s, "closed", extra);
+	relay_forget(s);
 	auth_abort(s);
 	usp_session_free(s);
 	if (s->transport != NULL)
@@ -236,7 +237,7 @@ finish_with(struct session *s, const char *text, size_t len)
 	if (s->state == S_CLOSED || s->state == S_LINGER)
 		return;
 	session_set_state(s, S_LINGER);
-	buf_free(&s->in);
+	session_drop_input(s);
 	if (s->backend_open) {
 		s->backend_open = false;
 		close_handle(s, &s->backend.handle);
@@ -446,6 +447,7 @@ static void
 cmd_tls(struct session *s)
 {
 	struct buf held;
+	size_t charged;
 	int r;
 
 	if (s->encrypted) {
@@ -464,10 +466,14 @@ cmd_tls(struct session *s)
 		session_close(s, "out of memory");
 		return;
 	}
+	/* What was held is TLS now: it goes through the transport into a fresh s->in. */
 	held = s->in;
+	charged = s->in_charged;
 	buf_init(&s->in, SESSION_IN_MAX);
+	s->in_charged = 0;
 	r = held.len > 0 ? s->transport->input(s, held.data, held.len) : 0;
 	buf_free(&held);
+	budget_release(&s->srv->budget, charged);
 	if (r != 0)
 		session_close(s, "transport failed");
 }
@@ -576,7 +582,27 @@ session_process_input(struct session *s)
 void
 session_read_client(struct session *s)
 {
-	uv_read_start(&s->client.stream, chunk_alloc, on_client_read);
+	uv_read_start(&s->client.stream, relay_alloc, on_client_read);
+}
+
+/* Charges s->in to the relay budget by what it takes now. */
+static void
+note_input(struct session *s)
+{
+	struct budget *b = &s->srv->budget;
+
+	if (s->in.cap > s->in_charged)
+		budget_charge(b, s->in.cap - s->in_charged);
+	else
+		budget_release(b, s->in_charged - s->in.cap);
+	s->in_charged = s->in.cap;
+}
+
+void
+session_drop_input(struct session *s)
+{
+	buf_free(&s->in);
+	note_input(s);
 }
 
 /*
@@ -590,6 +616,7 @@ early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	int full = nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0;
 
 	chunk_release(buf);
+	note_input(s);
 	if (full) {
 		session_close(s, "early data over its bound");
 		return;
@@ -613,13 +640,20 @@ holding_input(const struct session *s)
 	       s->state == S_CONNECTING;
 }
 
-/* Reads the client while s->in has room for a whole read, and not otherwise. */
+/*
+ * Reads the client while s->in has room for a whole read, and not
+ * otherwise.  While the relay budget is reached, a session that has made
+ * its request and waits (for its backend, for an authentication step)
+ * reads no further: what its client sends meanwhile waits in the kernel
+ * until the relay starts.  Request lines are always read.
+ */
 static void
 pace_input(struct session *s)
 {
 	if (!holding_input(s) || s->client_eof_early)
 		return;
-	if (buf_room(&s->in) < CHUNK_READ_SIZE + TRANSPORT_SLACK)
+	if (buf_room(&s->in) < CHUNK_READ_SIZE + TRANSPORT_SLACK ||
+	    ((s->state == S_CONNECTING || s->state == S_AUTH_WAIT) && budget_over(&s->srv->budget)))
 		uv_read_stop(&s->client.stream);
 	else
 		session_read_client(s);
@@ -667,7 +701,7 @@ session_client_plaintext(struct session *s, const uint8_t *pt, size_t len)
 
 	if (s->state == S_CLOSED || len == 0)
 		return;
-	if ((c = chunk_copy(pt, len)) == NULL) {
+	if ((c = chunk_copy(&s->srv->budget, pt, len)) == NULL) {
 		session_close(s, "out of memory");
 		return;
 	}

@@ -64,11 +64,17 @@ union stream_handle {
 	uv_pipe_t pipe;
 };
 
+/*
+ * One direction of a session, named by its destination: up is towards
+ * the backend, down towards the client (replies included).
+ */
 struct relay_dir {
 	uv_shutdown_t shutdown_req;
-	bool eof;    /* the source side ended its stream */
-	bool shut;   /* the shutdown of the destination's write side completed */
-	bool paused; /* reading the source is stopped for backpressure */
+	bool eof;      /* the source side ended its stream */
+	bool shut;     /* the shutdown of the destination's write side completed */
+	bool paused;   /* reading the source is stopped: this session's queue is full */
+	bool held;     /* reading the source is stopped: the relay budget is reached */
+	size_t queued; /* memory of the chunks written towards the destination, not yet freed */
 	uint64_t bytes;
 };
 
@@ -78,6 +84,8 @@ struct session {
 	struct session *prev, *next;
 	struct session *wprev, *wnext; /* the server's waiting list, while on it */
 	bool waiting;
+	struct session *held_prev, *held_next; /* the server's held list (relay.c), while on it */
+	bool on_held_list;
 	enum session_state state;
 	char id[SESSION_ID_LEN + 1];
 
@@ -106,7 +114,8 @@ struct session {
 	const struct service *svc;
 	char requested[NAME_MAX_LEN + 1];
 	unsigned commands;
-	struct buf in; /* client bytes not yet consumed, before S_RELAY */
+	struct buf in;     /* client bytes not yet consumed, before S_RELAY */
+	size_t in_charged; /* what of in is charged to the relay budget: its allocation */
 	bool client_eof_early;
 	uint64_t linger_bytes;
 
@@ -204,16 +213,36 @@ void relay_start(struct session *s, const void *header, size_t header_len);
 /* Relay: a read result from the client while in S_RELAY. */
 void relay_client_data(struct session *s, ssize_t nread, const uv_buf_t *buf);
 
-/* Queues a copy of data to dst (through the transport, for the client).  Returns 0 or -1. */
+/*
+ * The allocation callback for reading a session's client or backend
+ * (handle data: the session): a chunk charged to the relay budget, as
+ * large as budget_read_size allows.
+ */
+void relay_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/*
+ * Queues a copy of data to dst (through the transport, for the client),
+ * charged to the relay budget when dst is the client or the backend.
+ * Returns 0 or -1.
+ */
 int relay_write_copy(struct session *s, uv_stream_t *dst, const void *data, size_t len);
 
 /*
- * Queues a chunk's first len bytes to the client, raw: for transports.
- * dir (or NULL) is the relay direction it belongs to, for backpressure.
- * The chunk is freed when written.  Returns 0 or -1.
+ * Queues a chunk's first len bytes to the client, raw: for transports,
+ * whose chunks are charged to the relay budget (s->srv->budget).  The
+ * chunk is freed when written, or at once on failure.  Returns 0 or -1.
  */
 struct chunk;
-int relay_client_write(struct session *s, struct relay_dir *dir, struct chunk *c, size_t len);
+int relay_client_write(struct session *s, struct chunk *c, size_t len);
+
+/* The relay budget fell below its low-water mark: every held direction reads again (arg: srv). */
+void relay_budget_low(void *arg);
+
+/* Takes a closing session off the list of sessions held for the budget. */
+void relay_forget(struct session *s);
+
+/* Frees the client bytes held before the relay (s->in) and releases their charge. */
+void session_drop_input(struct session *s);
 
 /* Backends (backend.c): starts reaching s->svc's backend; ends in session_backend_ready. */
 void backend_start(struct session *s);

@@ -279,22 +279,22 @@ tls_of(struct session *s)
 	return s->transport_state;
 }
 
-/* What OpenSSL has for the client, queued; dir as for relay_client_write. */
+/* What OpenSSL has for the client, queued. */
 static int
-flush_out(struct session *s, struct tls *t, struct relay_dir *dir)
+flush_out(struct session *s, struct tls *t)
 {
 	size_t n = BIO_ctrl_pending(t->out);
 	struct chunk *c;
 
 	if (n == 0)
 		return 0;
-	if ((c = malloc(sizeof(*c) + n)) == NULL)
+	if ((c = chunk_new(&s->srv->budget, n)) == NULL)
 		return -1;
 	if (BIO_read(t->out, c->data, (int)n) != (int)n) {
-		free(c);
+		chunk_free(c);
 		return -1;
 	}
-	return relay_client_write(s, dir, c, n);
+	return relay_client_write(s, c, n);
 }
 
 /* Why OpenSSL failed, into t->why as "what: reason". */
@@ -406,15 +406,15 @@ handshake(struct session *s, struct tls *t)
 
 	governor_charge(g, governor_thread_ns() - t0);
 	if (r == 1)
-		return flush_out(s, t, NULL) == 0 && opened(s, t) == 0 ? 0 : -1;
+		return flush_out(s, t) == 0 && opened(s, t) == 0 ? 0 : -1;
 	if (e == SSL_ERROR_WANT_READ)
-		return flush_out(s, t, NULL);
+		return flush_out(s, t);
 	g->c.failed++;
 	handshake_over(s, t);
 	t->failed = true;
 	failure(t, "tls handshake failed");
 	log_debug("session %s: %s", s->id, t->why);
-	if (flush_out(s, t, NULL) != 0)
+	if (flush_out(s, t) != 0)
 		return -1;
 	session_finish(s, t->why);
 	return 0;
@@ -455,7 +455,7 @@ take_plaintext(struct session *s, struct tls *t)
 		return -1;
 	}
 	/* Answers OpenSSL owes the client (to a KeyUpdate, say). */
-	return flush_out(s, t, NULL);
+	return flush_out(s, t);
 }
 
 static int
@@ -485,7 +485,7 @@ tls_eof(struct session *s)
 }
 
 static int
-tls_output(struct session *s, struct relay_dir *dir, const uint8_t *pt, size_t len)
+tls_output(struct session *s, const uint8_t *pt, size_t len)
 {
 	struct tls *t = tls_of(s);
 	size_t n, piece;
@@ -502,7 +502,7 @@ tls_output(struct session *s, struct relay_dir *dir, const uint8_t *pt, size_t l
 			return -1;
 		}
 	}
-	return flush_out(s, t, dir);
+	return flush_out(s, t);
 }
 
 static int
@@ -517,7 +517,7 @@ tls_finish(struct session *s)
 	/* Sends close_notify; the client's may come later or not at all. */
 	SSL_shutdown(t->ssl);
 	ERR_clear_error();
-	return flush_out(s, t, NULL);
+	return flush_out(s, t);
 }
 
 static void

@@ -11,7 +11,6 @@
 #include <stdint.h>
 
 struct session;
-struct relay_dir;
 
 /* What a transport may hold back of decrypted input at most (one record). */
 #define TRANSPORT_SLACK (17 * 1024)
@@ -40,12 +39,9 @@ struct transport_ops {
 	int (*input)(struct session *s, const uint8_t *raw, size_t len);
 	/* The client's raw stream ended: 0 if that was its proper end, -1 if truncated. */
 	int (*eof)(struct session *s);
-	/*
-	 * Plaintext for the client: encodes and queues it (relay_client_write),
-	 * dir being the relay direction it belongs to, or NULL for replies.
-	 * Returns 0 or -1.
+	/* Plaintext for the client: encodes and queues it (relay_client_write).  Returns 0 or -1.
 	 */
-	int (*output)(struct session *s, struct relay_dir *dir, const uint8_t *pt, size_t len);
+	int (*output)(struct session *s, const uint8_t *pt, size_t len);
 	/* The last bytes for the client, queued before its write side is shut. */
 	int (*finish)(struct session *s);
 	/* Frees the transport's state (the session is closing). */

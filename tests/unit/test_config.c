@@ -60,6 +60,7 @@ test_full(void **state)
 	                           "audit_log = /var/log/fived.json\n"
 	                           "max_connections = 10\n"
 	                           "max_per_source = 2\n"
+	                           "relay_memory_max = 64M\n"
 	                           "request_timeout = 1500ms\n"
 	                           "idle_timeout = 2m\n"
 	                           "connect_timeout = 3\n"
@@ -86,6 +87,7 @@ test_full(void **state)
 	assert_string_equal(cfg->audit_log, "/var/log/fived.json");
 	assert_int_equal(cfg->max_connections, 10);
 	assert_int_equal(cfg->max_per_source, 2);
+	assert_int_equal(cfg->relay_memory_max, 64 << 20);
 	assert_int_equal(cfg->request_timeout_ms, 1500);
 	assert_int_equal(cfg->idle_timeout_ms, 120000);
 	assert_int_equal(cfg->drain_timeout_ms, 0);
@@ -121,6 +123,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg->audit_log, "-");
 	assert_int_equal(cfg->max_connections, DEFAULT_MAX_CONNECTIONS);
 	assert_int_equal(cfg->max_per_source, DEFAULT_MAX_PER_SOURCE);
+	assert_int_equal(cfg->relay_memory_max, 256 << 20);
 	assert_int_equal(cfg->request_timeout_ms, 10000);
 	assert_int_equal(cfg->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT);
 	assert_int_equal(cfg->idle_timeout_ms, DEFAULT_IDLE_TIMEOUT);
@@ -188,6 +191,10 @@ test_errors(void **state)
 	expect_error("[server]\n", "t.conf: no listen address: set listen in [server]");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nmax_connections = 0\n",
 	             "t.conf:3: max_connections: expected a positive whole number");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrelay_memory_max = 512K\n",
+	             "t.conf:3: relay_memory_max: expected a size from 1M to 1024G, such as 256M");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrelay_memory_max = 2T\n",
+	             "t.conf:3: relay_memory_max: expected a size from 1M to 1024G, such as 256M");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrequest_timeout = soon\n",
 	             "t.conf:3: request_timeout: expected a positive duration such as 30s, 500ms "
 	             "or 5m");
