@@ -137,10 +137,12 @@ echo_back(struct builtin *b, const uv_buf_t *buf, size_t n)
 		finish(b);
 		return;
 	}
-	if (budget_over(b->budget) && uv_stream_get_write_queue_size(st) > 0 && !b->held) {
+	/* Over the budget, as the relay does: no more reads until what was written is gone. */
+	if (budget_over(b->budget) && !b->held) {
 		uv_read_stop(st);
 		b->held = true;
-		budget_note_pause(b->budget);
+		if (uv_stream_get_write_queue_size(st) > 0)
+			budget_note_pause(b->budget);
 	}
 	if (b->queued > ECHO_BACKLOG_MAX) {
 		uv_read_stop(st);

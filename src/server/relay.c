@@ -10,14 +10,14 @@
  * its source stops until it holds less than RELAY_LOW_WATER.
  *
  * Over all sessions (relay_memory_max, budget.h): once the chunks of every
- * session reach the budget, a direction whose destination has bytes it
- * has not taken yet is held: reading its source stops.  Those are the
- * directions holding queued bytes, the slow readers' above all; one whose
- * destination keeps up holds nothing but what is being written, and goes
- * on.  A held direction reads again when its own queue is empty, or when
- * usage falls below the budget's low-water mark (then every one does).
- * Meanwhile reads are small (budget_read_size), so that those caught at
- * the limit add little.
+ * session reach the budget, a direction that holds queued bytes is held
+ * after its read: reading its source stops until its own queue is empty.
+ * One whose destination keeps up reads again as soon as its writes are
+ * done, so it keeps moving, a read at a time; one whose destination is
+ * behind (a slow reader, a stalled backend) stays held with what it
+ * holds.  When usage falls below the budget's low-water mark every held
+ * direction reads again.  Meanwhile reads are small (budget_read_size),
+ * so each direction adds at most one small read beyond the budget.
  *
  * An end of stream on one side becomes a shutdown of the other's write
  * side; the session ends when both directions have ended.
@@ -118,7 +118,9 @@ hold(struct session *s, struct relay_dir *dir)
 		return;
 	uv_read_stop(source_of(s, dir));
 	dir->held = true;
-	budget_note_pause(&s->srv->budget);
+	/* Counted when the destination is behind; one that keeps up only waits for its writes. */
+	if (uv_stream_get_write_queue_size(destination_of(s, dir)) > 0)
+		budget_note_pause(&s->srv->budget);
 	if (!s->on_held_list)
 		held_link(s);
 }
@@ -258,12 +260,17 @@ end_direction(struct session *s, struct relay_dir *dir)
 	}
 }
 
-/* After bytes were queued for dir: stop reading its source if either bound says so. */
+/*
+ * After bytes were queued for dir: stop reading its source if either bound
+ * says so.  Over the budget, a direction that holds anything (what it
+ * just queued, at least) reads no more until it holds nothing: one whose
+ * destination keeps up reads again as soon as its writes are done, one
+ * behind stays held.
+ */
 static void
 pace(struct session *s, struct relay_dir *dir)
 {
-	if (budget_over(&s->srv->budget) &&
-	    uv_stream_get_write_queue_size(destination_of(s, dir)) > 0)
+	if (budget_over(&s->srv->budget) && dir->queued > 0)
 		hold(s, dir);
 	if (dir->queued > RELAY_HIGH_WATER) {
 		uv_read_stop(source_of(s, dir));

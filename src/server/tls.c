@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -31,7 +32,8 @@
 #define ERROR_TEXT_MAX 256
 #define BINDING_LABEL  "EXPORTER-Channel-Binding" /* RFC 9266 */
 #define BINDING_LEN    32
-#define READ_PIECE     16384 /* the plaintext of one record */
+#define READ_PIECE     16384                    /* the plaintext of one record */
+#define OUT_KEEP       (TRANSPORT_SLACK + 4096) /* what the output BIO may keep: a record */
 #define SUBJECT_BUF    (TLSCLIENTS_SUBJECT_MAX + 2)
 
 /*
@@ -279,6 +281,24 @@ tls_of(struct session *s)
 	return s->transport_state;
 }
 
+/*
+ * A memory BIO keeps the largest size it ever held: once emptied, one
+ * grown past a record is replaced, so that a stream idle or held after a
+ * burst keeps no more than that (what it had is in the chunks, charged).
+ */
+static void
+trim_out(struct tls *t)
+{
+	BUF_MEM *mem;
+	BIO *fresh;
+
+	if (BIO_get_mem_ptr(t->out, &mem) != 1 || mem->max <= OUT_KEEP ||
+	    (fresh = BIO_new(BIO_s_mem())) == NULL)
+		return;
+	SSL_set0_wbio(t->ssl, fresh);
+	t->out = fresh;
+}
+
 /* What OpenSSL has for the client, queued. */
 static int
 flush_out(struct session *s, struct tls *t)
@@ -294,6 +314,7 @@ flush_out(struct session *s, struct tls *t)
 		chunk_free(c);
 		return -1;
 	}
+	trim_out(t);
 	return relay_client_write(s, c, n);
 }
 

@@ -49,8 +49,10 @@ class Stall:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
-            # What the kernel holds for a stream is its sender's buffer: keep ours small.
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            # What the kernel holds for a Unix stream is its sender's buffer: keep ours
+            # small.  In push mode it keeps its size, so that fived reads whole chunks.
+            if self.push is None:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
             with self.lock:
                 self.conns.append(conn)
             if self.push is not None:
