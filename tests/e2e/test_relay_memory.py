@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 
-from conftest import SLOW, connect, recv_line, wait_for
+from conftest import SANITIZED, SLOW, connect, recv_line, wait_for
 
 MIB = 1024 * 1024
 BUDGET = 4 * MIB
@@ -24,6 +24,13 @@ PAYLOAD = 1 * MIB
 # What fived may hold beyond the budget: the read chunk in hand, under-pressure reads
 # of the sessions caught at the limit, allocator slack.
 OVERHEAD = 4 * MIB
+
+
+def within_budget(grown):
+    """AddressSanitizer keeps freed memory in quarantine: its RSS says nothing of the
+    budget, and only the rest of each test holds there."""
+    if not SANITIZED:
+        assert grown < BUDGET + OVERHEAD, grown
 
 
 class Stall:
@@ -245,7 +252,7 @@ def test_backend_that_stops_reading_stays_within_the_budget(fived, sentinel, tmp
     print("\nstalled backend: %d sessions pushed %.1f MiB, worker grew %.1f MiB "
           "(budget %.1f MiB); a fast 4 MiB round trip took %.2fs" %
           (SESSIONS, sum(sent.values()) / MIB, grown / MIB, BUDGET / MIB, moving))
-    assert grown < BUDGET + OVERHEAD * SLOW, grown
+    within_budget(grown)
     # The backend reads again: everything arrives, in order, intact.
     done = threading.Thread(target=finish_sending, args=(clients, payloads, sent, 60))
     done.start()
@@ -290,7 +297,7 @@ def test_clients_that_stop_reading_stay_within_the_budget(fived, sentinel, tmp_p
     print("\nclients not reading (TLS): %d sessions, worker grew %.1f MiB (budget %.1f MiB); "
           "a fast 4 MiB round trip took %.2fs" %
           (len(clients), grown / MIB, BUDGET / MIB, moving))
-    assert grown < BUDGET + OVERHEAD * SLOW, grown
+    within_budget(grown)
     got = read_all(clients, 60, reader=tls_read)
     assert got == sorted(stall.sent)
     for c in clients:
