@@ -55,53 +55,51 @@ parse_uint(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-int
-parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out_ms)
+/* A unit a number may be followed by, and what one of it is worth. */
+struct unit {
+	const char *suffix;
+	uint64_t value;
+};
+
+/* Digits (at most digits_max) and one of units' suffixes; the result at most max. */
+static int
+parse_scaled(const char *s, uint64_t digits_max, const struct unit *units, size_t n, uint64_t max,
+             uint64_t *out)
 {
-	static const struct {
-		const char *suffix;
-		uint64_t ms;
-	} units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
 	const char *end;
 	uint64_t v;
 	size_t i;
 
-	if (parse_digits(s, UINT32_MAX, &v, &end) != 0)
+	if (parse_digits(s, digits_max, &v, &end) != 0)
 		return -1;
-	for (i = 0; i < ARRAY_LEN(units); i++) {
+	for (i = 0; i < n; i++) {
 		if (strcmp(end, units[i].suffix) != 0)
 			continue;
-		if (v > max_ms / units[i].ms)
+		if (v > max / units[i].value)
 			return -1;
-		*out_ms = v * units[i].ms;
+		*out = v * units[i].value;
 		return 0;
 	}
 	return -1;
 }
 
 int
+parse_duration_ms(const char *s, uint64_t max_ms, uint64_t *out_ms)
+{
+	static const struct unit units[] = {
+	        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+
+	return parse_scaled(s, UINT32_MAX, units, ARRAY_LEN(units), max_ms, out_ms);
+}
+
+int
 parse_size(const char *s, uint64_t max, uint64_t *out)
 {
-	static const struct {
-		const char *suffix;
-		uint64_t unit;
-	} units[] = {{"", 1},           {"K", 1ULL << 10}, {"k", 1ULL << 10}, {"M", 1ULL << 20},
-	             {"m", 1ULL << 20}, {"G", 1ULL << 30}, {"g", 1ULL << 30}};
-	const char *end;
-	uint64_t v;
-	size_t i;
+	static const struct unit units[] = {{"", 1},           {"K", 1ULL << 10}, {"k", 1ULL << 10},
+	                                    {"M", 1ULL << 20}, {"m", 1ULL << 20}, {"G", 1ULL << 30},
+	                                    {"g", 1ULL << 30}};
 
-	if (parse_digits(s, max, &v, &end) != 0)
-		return -1;
-	for (i = 0; i < ARRAY_LEN(units); i++) {
-		if (strcmp(end, units[i].suffix) != 0)
-			continue;
-		if (v > max / units[i].unit)
-			return -1;
-		*out = v * units[i].unit;
-		return 0;
-	}
-	return -1;
+	return parse_scaled(s, max, units, ARRAY_LEN(units), max, out);
 }
 
 int
