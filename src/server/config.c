@@ -418,6 +418,16 @@ server_allow_plaintext_password(struct parser *p, const char *value, const char 
 }
 
 static int
+server_allow_plaintext_pubkey(struct parser *p, const char *value, const char **why)
+{
+	if (parse_bool(value, &p->cfg->allow_plaintext_pubkey) != 0) {
+		*why = "expected yes or no";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 server_control_socket(struct parser *p, const char *value, const char **why)
 {
 	return set_path(p->cfg->control_socket, sizeof(p->cfg->control_socket), value, true, why);
@@ -879,6 +889,7 @@ static const struct key keys[] = {
         {"max_auth_tries", SEC_SERVER, false, server_max_auth_tries},
         {"auth_timeout", SEC_SERVER, false, server_auth_timeout},
         {"allow_plaintext_password", SEC_SERVER, false, server_allow_plaintext_password},
+        {"allow_plaintext_pubkey", SEC_SERVER, false, server_allow_plaintext_pubkey},
         {"control_socket", SEC_SERVER, false, server_control_socket},
         {"key_file", SEC_SERVER, false, server_key_file},
         {"dark", SEC_SERVER, false, server_dark},

@@ -154,6 +154,7 @@ struct config {
 	uint64_t max_auth_tries;
 	uint64_t auth_timeout_ms;
 	bool allow_plaintext_password;
+	bool allow_plaintext_pubkey;
 	char control_socket[ADDR_PATH_MAX + 1]; /* "" for none */
 	char key_file[CONFIG_PATH_MAX + 1];     /* the sealed handshake's static key; "" default */
 	bool dark;                              /* answer nothing but valid sealed initiations */

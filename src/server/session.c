@@ -37,6 +37,7 @@ static const char *const state_names[] = {
 };
 
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static bool tls_usable(const struct session *s);
 static void pace_input(struct session *s);
 
 static bool
@@ -371,11 +372,16 @@ cmd_list(struct session *s, const struct cmd *c)
 	}
 	reply_add(&l.r, "+ ", "LIST");
 	config_each_name(s->cfg, s->vhost, add_listed, &l);
+	/* Every command usable now, and only those. */
 	for (i = 0; i < ARRAY_LEN(commands); i++)
 		reply_add(&l.r, "command ", commands[i]);
 	if (s->caller == NULL &&
 	    (auth_method_usable(s, AUTH_PUBKEY) || auth_method_usable(s, AUTH_PASSWORD)))
 		reply_add(&l.r, "command ", "AUTH");
+	if (tls_usable(s))
+		reply_add(&l.r, "command ", "TLS");
+	if (s->caller != NULL && s->caller->method != AUTH_TOKEN)
+		reply_add(&l.r, "command ", "TOKEN");
 	reply_add(&l.r, "", ".");
 	if (l.r.failed || session_send(s, l.r.text, l.r.len) != 0)
 		session_close(s, "out of memory");
@@ -442,6 +448,13 @@ session_start_service(struct session *s, const struct service *svc)
  * of its ClientHello.  Only before AUTH, so that an identity is never
  * established outside the channel it is then used in.
  */
+/* Whether TLS may start now: not inside another encryption, not after AUTH. */
+static bool
+tls_usable(const struct session *s)
+{
+	return !s->encrypted && s->caller == NULL;
+}
+
 static void
 cmd_tls(struct session *s)
 {
@@ -456,6 +469,13 @@ cmd_tls(struct session *s)
 		send_line(s, "- ", "TLS must come before AUTH");
 		return;
 	}
+	/*
+	 * Nothing chosen in plaintext survives into TLS (the STARTTLS
+	 * injection pattern): a HOST an attacker slipped in before the
+	 * client's TLS must not hold inside it.
+	 */
+	s->vhost = NULL;
+	s->requested[0] = '\0';
 	if (!tls_admit(s)) {
 		session_refuse(s, "too many handshakes from your address");
 		return;

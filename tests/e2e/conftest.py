@@ -4,6 +4,7 @@ Every server a test starts listens on an ephemeral loopback port and is
 stopped, by its own process id, when the test ends.
 """
 
+import base64
 import json
 import os
 import re
@@ -67,6 +68,14 @@ class Fived:
 
     def log(self):
         return self.stderr_path.read_text(errors="replace")
+
+    def server_key(self):
+        """The server's static public key, as a client that pinned it knows it."""
+        if not hasattr(self, "_server_key"):
+            out = subprocess.run([FIVED, "--print-key", "-c", str(self.conf)],
+                                 capture_output=True, text=True, check=True).stdout
+            self._server_key = base64.b64decode(out.split()[0], validate=True)
+        return self._server_key
 
     def _listening(self):
         if self.proc.poll() is not None:
@@ -239,15 +248,16 @@ def world(tmp_path):
     return World(root)
 
 
-def pubkey_login(port, world, user="alice", source="127.0.0.1"):
-    """A text-dialect connection on which USER authenticated with the world's key for them."""
+def pubkey_login(f, world, user="alice", source="127.0.0.1"):
+    """A plain text-dialect connection to fived f (allow_plaintext_pubkey) on which USER
+    authenticated with the world's key for them."""
     from fivewire import load_key, parse_challenge, signature_line, signed_data, user_line
     sk, pk = load_key(world.keys[user])
-    c = connect_from(port, source)
+    c = connect_from(f.port, source)
     c.sendall(b"AUTH pubkey\r\n" + user_line(user, pk))
     assert recv_line(c) == b"+ SUCCESS pubkey\r\n"
     sid, nonce = parse_challenge(recv_line(c))
-    c.sendall(signature_line(sk, signed_data(sid, nonce, user, pk)))
+    c.sendall(signature_line(sk, signed_data(sid, nonce, user, pk, server_key=f.server_key())))
     assert recv_line(c) == ("+ Authentication as %s successful\r\n" % user).encode()
     return c
 
