@@ -151,6 +151,9 @@ install: all
 	install -m 644 docs/five.1 $(DESTDIR)$(PREFIX)/share/man/man1/five.1
 	install -m 644 docs/fived.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/fived.conf.5
 	install -m 644 docs/fived.8 $(DESTDIR)$(PREFIX)/share/man/man8/fived.8
+	@getent passwd fived >/dev/null || echo "make install: fived's worker needs an account" \
+		"of its own (see fived(8)): useradd --system --no-create-home" \
+		"--shell /usr/sbin/nologin fived"
 
 # --- maintenance -------------------------------------------------------------
 
