@@ -121,7 +121,7 @@ test-asan:
 	$(MAKE) BUILD=build/asan SAN=1 OPT="-O1 -g" test-unit test-e2e
 
 test: deps
-	$(MAKE) test-unit test-e2e test-fuzz test-asan
+	$(MAKE) lint test-unit test-e2e test-fuzz test-asan
 	@echo "make test: all passed"
 
 fuzz:
@@ -158,7 +158,7 @@ install: all
 # --- maintenance -------------------------------------------------------------
 
 DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
-	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev
+	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev cppcheck
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
 	iproute2

@@ -34,7 +34,8 @@ def worker_pid(f, after=0):
 
 
 def readable_memory(pid):
-    """The bytes of every readable mapping of a process (as root)."""
+    """The bytes of every readable mapping of a process (as root), but the huge ones a
+    sanitizer reserves for its shadow memory."""
     out = []
     with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
         for line in maps:
@@ -42,6 +43,8 @@ def readable_memory(pid):
             if not perms.startswith("r"):
                 continue
             start, end = (int(x, 16) for x in span.split("-"))
+            if end - start > 1 << 30:
+                continue
             try:
                 mem.seek(start)
                 out.append(mem.read(end - start))
