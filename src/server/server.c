@@ -338,8 +338,11 @@ static void
 on_gov_tick(uv_timer_t *t)
 {
 	struct server *srv = t->data;
+	uint64_t now = uv_now(srv->loop);
 
-	governor_tick(&srv->gov, srv->cfg, uv_now(srv->loop));
+	governor_tick(&srv->gov, srv->cfg, now);
+	log_ratelimit_flush(&srv->refusals, now);
+	log_ratelimit_flush(&srv->backend_failures, now);
 }
 
 /* The TLS context, from the files the privileged side reads for us. */
@@ -406,6 +409,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->priv = priv;
+	srv->backend_failures.what = "backend failure warnings";
 	if (governor_init(&srv->gov) != 0 || (srv->sources = source_table_new()) == NULL ||
 	    (srv->source_failures = penalty_table_new()) == NULL ||
 	    (srv->identity_failures = penalty_table_new()) == NULL) {

@@ -50,7 +50,8 @@ struct server {
 	int exit_status;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t drain_timer;
-	struct log_ratelimit refusals; /* log lines remote peers can cause */
+	struct log_ratelimit refusals;         /* log lines remote peers can cause */
+	struct log_ratelimit backend_failures; /* ... of backends that cannot be reached */
 };
 
 /*

@@ -797,8 +797,10 @@ session_backend_ready(struct session *s, int err)
 	if (s->state != S_CONNECTING)
 		return;
 	if (err != 0) {
-		log_warn("session %s: service %s: backend: %s", s->id, s->svc->name,
-		         uv_strerror(err));
+		/* A backend that is down fails every session that asks for it: a flood. */
+		if (log_ratelimit_allow(&s->srv->backend_failures, uv_now(s->srv->loop)))
+			log_warn("session %s: service %s: backend: %s", s->id, s->svc->name,
+			         uv_strerror(err));
 		session_refuse(s, "service unavailable");
 		return;
 	}
