@@ -341,6 +341,7 @@ on_gov_tick(uv_timer_t *t)
 	uint64_t now = uv_now(srv->loop);
 
 	governor_tick(&srv->gov, srv->cfg, now);
+	auditlog_tick(srv->audit);
 	log_ratelimit_flush(&srv->refusals, now);
 	log_ratelimit_flush(&srv->backend_failures, now);
 }

@@ -52,6 +52,8 @@ struct server {
 	uv_timer_t drain_timer;
 	struct log_ratelimit refusals;         /* log lines remote peers can cause */
 	struct log_ratelimit backend_failures; /* ... of backends that cannot be reached */
+	bool audit_refusing;    /* audit_required, and sessions are refused for the audit log */
+	uint64_t audit_refused; /* sessions refused since that began */
 };
 
 /*

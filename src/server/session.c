@@ -37,6 +37,7 @@ static const char *const state_names[] = {
 };
 
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void audit_refuse(struct session *s);
 static void pace_input(struct session *s);
 
 static bool
@@ -90,7 +91,7 @@ session_set_state(struct session *s, enum session_state next)
 	s->state = next;
 }
 
-void
+int
 session_audit(struct session *s, const char *event, void *extra)
 {
 	json_t *rec = json_object();
@@ -103,7 +104,10 @@ session_audit(struct session *s, const char *event, void *extra)
 	if (extra != NULL)
 		json_object_update(rec, extra);
 	json_decref(extra);
-	auditlog_write(s->srv->audit, rec);
+	if (auditlog_write(s->srv->audit, rec) == 0)
+		return 0;
+	s->srv->gov.c.audit_lost++;
+	return -1;
 }
 
 /* --- teardown ------------------------------------------------------------ */
@@ -808,11 +812,18 @@ session_backend_ready(struct session *s, int err)
 		session_refuse(s, "service unavailable");
 		return;
 	}
-	session_audit(s, "granted",
-	              json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
-	                        s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
-	                        "identity", s->caller != NULL ? s->caller->identity : "",
-	                        "transport", s->transport != NULL ? s->transport->name : "plain"));
+	/* With audit_required, no grant goes unrecorded. */
+	if (session_audit(s, "granted",
+	                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
+	                            s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
+	                            "identity", s->caller != NULL ? s->caller->identity : "",
+	                            "transport",
+	                            s->transport != NULL ? s->transport->name : "plain")) != 0 &&
+	    s->cfg->audit_required) {
+		audit_refuse(s);
+		session_refuse(s, "server busy");
+		return;
+	}
 	relay_start(s, header, (size_t)header_len);
 }
 
@@ -912,10 +923,40 @@ session_new(struct server *srv)
 	return s;
 }
 
+/*
+ * The audit log could not take a session's record, and audit_required:
+ * the session is refused.  The first refusal is said at once.
+ */
+static void
+audit_refuse(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	if (!srv->audit_refusing)
+		log_error(
+		        "the audit log cannot be written: refusing new sessions (audit_required)");
+	srv->audit_refusing = true;
+	srv->audit_refused++;
+}
+
+/* A session's record was written: sessions are no longer refused for the audit log. */
+static void
+audit_resume(struct server *srv)
+{
+	if (!srv->audit_refusing)
+		return;
+	log_info("the audit log is written again: accepting new sessions again (%llu %s refused)",
+	         (unsigned long long)srv->audit_refused,
+	         plural(srv->audit_refused, "session was", "sessions were"));
+	srv->audit_refusing = false;
+	srv->audit_refused = 0;
+}
+
 void
 session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
 {
 	struct session *s = session_new(srv);
+	bool recorded;
 
 	if (s == NULL) {
 		log_error("out of memory accepting a connection");
@@ -934,7 +975,7 @@ session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
 	note_peer(s, is_tcp);
 	if (is_tcp)
 		uv_tcp_nodelay(&s->client.tcp, 1);
-	session_audit(s, "accepted", NULL);
+	recorded = session_audit(s, "accepted", NULL) == 0;
 	if (srv->nsessions - srv->nending > s->cfg->max_connections && make_room(s) != 0) {
 		reject_now(s, "too many connections");
 		return;
@@ -944,6 +985,13 @@ session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
 		return;
 	}
 	s->source_counted = true;
+	/* Before any request is read: a client has nothing to say that would go unrecorded. */
+	if (s->cfg->audit_required && !recorded) {
+		audit_refuse(s);
+		session_refuse(s, "server busy");
+		return;
+	}
+	audit_resume(srv);
 	session_restart_request_timer(s);
 	session_read_client(s);
 }

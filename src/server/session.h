@@ -167,8 +167,11 @@ void session_finish(struct session *s, const char *reason);
 /* Called by the backend code when the service's backend is reached (err 0) or not. */
 void session_backend_ready(struct session *s, int err);
 
-/* Writes a JSON audit record for this session with extra fields (a stolen json_t *). */
-void session_audit(struct session *s, const char *event, void *extra);
+/*
+ * Writes a JSON audit record for this session with extra fields (a stolen
+ * json_t *).  Returns 0, or -1 when the record was lost (and counted).
+ */
+int session_audit(struct session *s, const char *event, void *extra);
 
 /* Queues bytes to the client, copying them.  Returns 0 or -1. */
 int session_send(struct session *s, const void *data, size_t len);
