@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -868,15 +870,24 @@ note_peer(struct session *s, bool is_tcp)
 	sockaddr_source_key((struct sockaddr *)&s->peer, s->source_key);
 }
 
-/* Refuses a connection over a limit at once: no session state, no linger. */
+/*
+ * Refuses a connection over a limit at once: no session state, no linger.
+ * What the client already sent is read and dropped first: closing with
+ * unread input would reset the connection and could destroy the reply.
+ */
 static void
 reject_now(struct session *s, const char *reason)
 {
-	char line[64];
+	char line[64], drop[4096];
 	int n = snprintf(line, sizeof(line), "- %s\r\n", reason);
 	uv_buf_t b = uv_buf_init(line, (unsigned)n);
+	uv_os_fd_t fd;
 
 	uv_try_write(&s->client.stream, &b, 1);
+	if (uv_fileno(&s->client.handle, &fd) == 0)
+		for (n = 0; n < REJECT_DRAIN_READS; n++)
+			if (recv(fd, drop, sizeof(drop), MSG_DONTWAIT) <= 0)
+				break;
 	session_audit(s, "refused", json_pack("{s:s}", "reason", reason));
 	if (log_ratelimit_allow(&s->srv->refusals, uv_now(s->srv->loop)))
 		log_info("session %s from %s: rejected: %s", s->id,
@@ -953,22 +964,28 @@ audit_resume(struct server *srv)
 }
 
 void
-session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
+session_accept(struct server *srv, int fd, bool is_tcp, const char *busy)
 {
 	struct session *s = session_new(srv);
 	bool recorded;
+	int r;
 
 	if (s == NULL) {
 		log_error("out of memory accepting a connection");
+		close(fd);
 		return;
 	}
-	if (is_tcp)
+	if (is_tcp) {
 		uv_tcp_init(srv->loop, &s->client.tcp);
-	else
+		r = uv_tcp_open(&s->client.tcp, fd);
+	} else {
 		uv_pipe_init(srv->loop, &s->client.pipe, 0);
+		r = uv_pipe_open(&s->client.pipe, fd);
+	}
 	s->client.handle.data = s;
 	s->client_open = true;
-	if (uv_accept(listener, &s->client.stream) != 0) {
+	if (r != 0) {
+		close(fd);
 		session_close(s, "accept failed");
 		return;
 	}
@@ -976,6 +993,10 @@ session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
 	if (is_tcp)
 		uv_tcp_nodelay(&s->client.tcp, 1);
 	recorded = session_audit(s, "accepted", NULL) == 0;
+	if (busy != NULL) {
+		reject_now(s, busy);
+		return;
+	}
 	if (srv->nsessions - srv->nending > s->cfg->max_connections && make_room(s) != 0) {
 		reject_now(s, "too many connections");
 		return;
