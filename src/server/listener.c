@@ -259,8 +259,9 @@ listener_open(struct server *srv, const struct addr_spec *a, const char *configu
 	l->pause.data = l;
 	l->handles++;
 	if ((*err = uv_poll_init(srv->loop, &l->poll, fd)) != 0) {
+		if (l->unlink_path[0] != '\0' && !srv->priv->separated)
+			unlink(l->unlink_path);
 		close(fd);
-		l->fd = -1;
 		uv_close((uv_handle_t *)&l->pause, on_handle_closed);
 		return NULL;
 	}

@@ -39,7 +39,6 @@ static const char *const state_names[] = {
 };
 
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-static void audit_refuse(struct session *s);
 static void pace_input(struct session *s);
 
 static bool
@@ -749,6 +748,37 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		session_client_end(s);
 }
 
+/* --- audit_required ------------------------------------------------------ */
+
+/*
+ * The audit log could not take a session's record, and audit_required:
+ * the session is refused.  The first refusal is said at once.
+ */
+static void
+audit_refuse(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	if (!srv->audit_refusing)
+		log_error(
+		        "the audit log cannot be written: refusing new sessions (audit_required)");
+	srv->audit_refusing = true;
+	srv->audit_refused++;
+}
+
+/* A session's record was written: sessions are no longer refused for the audit log. */
+static void
+audit_resume(struct server *srv)
+{
+	if (!srv->audit_refusing)
+		return;
+	log_info("the audit log is written again: accepting new sessions again (%llu %s refused)",
+	         (unsigned long long)srv->audit_refused,
+	         plural(srv->audit_refused, "session was", "sessions were"));
+	srv->audit_refusing = false;
+	srv->audit_refused = 0;
+}
+
 /* --- the backend is reached -------------------------------------------- */
 
 const char *
@@ -932,35 +962,6 @@ session_new(struct server *srv)
 	uv_timer_init(srv->loop, &s->timer);
 	s->timer.data = s;
 	return s;
-}
-
-/*
- * The audit log could not take a session's record, and audit_required:
- * the session is refused.  The first refusal is said at once.
- */
-static void
-audit_refuse(struct session *s)
-{
-	struct server *srv = s->srv;
-
-	if (!srv->audit_refusing)
-		log_error(
-		        "the audit log cannot be written: refusing new sessions (audit_required)");
-	srv->audit_refusing = true;
-	srv->audit_refused++;
-}
-
-/* A session's record was written: sessions are no longer refused for the audit log. */
-static void
-audit_resume(struct server *srv)
-{
-	if (!srv->audit_refusing)
-		return;
-	log_info("the audit log is written again: accepting new sessions again (%llu %s refused)",
-	         (unsigned long long)srv->audit_refused,
-	         plural(srv->audit_refused, "session was", "sessions were"));
-	srv->audit_refusing = false;
-	srv->audit_refused = 0;
 }
 
 void
