@@ -478,6 +478,16 @@ server_revocation_file(struct parser *p, const char *value, const char **why)
 }
 
 static int
+server_audit_required(struct parser *p, const char *value, const char **why)
+{
+	if (parse_bool(value, &p->cfg->audit_required) != 0) {
+		*why = "expected yes or no";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 server_dark(struct parser *p, const char *value, const char **why)
 {
 	if (parse_bool(value, &p->cfg->dark) != 0) {
@@ -869,6 +879,7 @@ static const struct key keys[] = {
         {"listen", SEC_SERVER, true, server_listen},
         {"listen_fallback", SEC_SERVER, false, server_listen_fallback},
         {"audit_log", SEC_SERVER, false, server_audit_log},
+        {"audit_required", SEC_SERVER, false, server_audit_required},
         {"max_connections", SEC_SERVER, false, server_max_connections},
         {"max_per_source", SEC_SERVER, false, server_max_per_source},
         {"request_timeout", SEC_SERVER, false, server_request_timeout},
@@ -1261,6 +1272,9 @@ resolve(struct parser *p)
 	if ((cfg->tls_certificate[0] == '\0') != (cfg->tls_key[0] == '\0') &&
 	    (line = pair_line(p, "tls_certificate", "tls_key")) != 0)
 		error_at(p, line, "tls_certificate and tls_key go together");
+	if (cfg->audit_required && cfg->audit_log[0] == '\0' &&
+	    (line = pair_line(p, "audit_required", "audit_log")) != 0)
+		error_at(p, line, "audit_required needs an audit log (audit_log is none)");
 	if (cfg->default_vhost[0] != '\0' && config_vhost(cfg, cfg->default_vhost) == NULL)
 		error_at(p, p->key_line[server_key("default_vhost")],
 		         "default_vhost: no [vhost:%s]", cfg->default_vhost);

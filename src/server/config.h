@@ -134,7 +134,8 @@ struct config {
 	size_t nlisten;
 	struct addr_spec listen_fallback;
 	bool has_listen_fallback;
-	char *audit_log; /* "-" standard output, "" none */
+	char *audit_log;     /* "-" standard output, "" none */
+	bool audit_required; /* refuse sessions while the audit log cannot be written */
 	uint64_t max_connections;
 	uint64_t max_per_source;
 	uint64_t request_timeout_ms;

@@ -61,7 +61,7 @@ report(struct governor *g, uint64_t now_ms, const char *why)
 
 	log_info("handshakes: %s; load %u%%, %s, work %u bits; last %llus: %llu first messages, "
 	         "%llu done, %llu cookies sent, dropped for mac %llu, rate %llu, cookie %llu, "
-	         "work %llu, replay %llu; %llu failed",
+	         "work %llu, replay %llu; %llu failed; audit records lost %llu",
 	         why, g->percent, g->loaded ? "loaded" : "not loaded",
 	         g->loaded ? g->difficulty : 0,
 	         (unsigned long long)((now_ms - g->last_report_ms) / 1000),
@@ -73,7 +73,8 @@ report(struct governor *g, uint64_t now_ms, const char *why)
 	         (unsigned long long)(c->dropped_cookie - r->dropped_cookie),
 	         (unsigned long long)(c->dropped_work - r->dropped_work),
 	         (unsigned long long)(c->dropped_replay - r->dropped_replay),
-	         (unsigned long long)(c->failed - r->failed));
+	         (unsigned long long)(c->failed - r->failed),
+	         (unsigned long long)(c->audit_lost - r->audit_lost));
 	g->reported = *c;
 	g->last_report_ms = now_ms;
 }
@@ -86,7 +87,8 @@ drops_since_report(const struct governor *g)
 
 	return c->dropped_mac != r->dropped_mac || c->dropped_rate != r->dropped_rate ||
 	       c->dropped_cookie != r->dropped_cookie || c->dropped_work != r->dropped_work ||
-	       c->dropped_replay != r->dropped_replay || c->cookies != r->cookies;
+	       c->dropped_replay != r->dropped_replay || c->cookies != r->cookies ||
+	       c->audit_lost != r->audit_lost;
 }
 
 void

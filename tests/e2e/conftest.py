@@ -38,7 +38,8 @@ def wait_for(predicate, timeout=5.0, what="condition"):
 class Fived:
     """A running fived with its own configuration file and audit log."""
 
-    def __init__(self, tmp_path, config, args=(), name="fived", server="", env=None):
+    def __init__(self, tmp_path, config, args=(), name="fived", server="", env=None,
+                 preexec_fn=None):
         self.dir = tmp_path
         self.server = server
         self.conf = tmp_path / (name + ".conf")
@@ -48,7 +49,8 @@ class Fived:
         self.write_config(config)
         self.stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([FIVED, "-d", "-c", str(self.conf), *args],
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr, env=env)
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr, env=env,
+                                     preexec_fn=preexec_fn)
         self.addresses = wait_for(self._listening, what="fived to listen")
         self.port = next((int(a.rsplit(":", 1)[1]) for a in self.addresses
                           if a.startswith("tcp:127.0.0.1:")), None)
@@ -135,8 +137,8 @@ def five_home(tmp_path, monkeypatch):
 def fived(tmp_path):
     started = []
 
-    def start(config, args=(), name="fived", server="", env=None):
-        f = Fived(tmp_path, config, args, name, server, env)
+    def start(config, args=(), name="fived", server="", env=None, preexec_fn=None):
+        f = Fived(tmp_path, config, args, name, server, env, preexec_fn)
         started.append(f)
         return f
 
