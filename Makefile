@@ -2,7 +2,7 @@
 #
 #   make            build fived, five, libfive
 #   make deps       install the Debian packages the build and the tests need
-#   make test       deps, then unit, end-to-end and fuzz tests, then all again under ASan+UBSan
+#   make test       deps, then lint, unit, end-to-end and fuzz tests, then all again under ASan+UBSan
 #   make run        deps, then build and start fived with its built-in configuration
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make bench      benchmarks (root), writes bench/REPORT.md
