@@ -2,7 +2,7 @@
 #
 #   make            build fived, five, libfive
 #   make deps       install the Debian packages the build and the tests need
-#   make test       deps, then unit, end-to-end and fuzz tests, then all again under ASan+UBSan
+#   make test       deps, then lint, unit, end-to-end and fuzz tests, then all again under ASan+UBSan
 #   make run        deps, then build and start fived with its built-in configuration
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make bench      benchmarks (root), writes bench/REPORT.md
@@ -121,7 +121,7 @@ test-asan:
 	$(MAKE) BUILD=build/asan SAN=1 OPT="-O1 -g" test-unit test-e2e
 
 test: deps
-	$(MAKE) test-unit test-e2e test-fuzz test-asan
+	$(MAKE) lint test-unit test-e2e test-fuzz test-asan
 	@echo "make test: all passed"
 
 fuzz:
@@ -151,11 +151,14 @@ install: all
 	install -m 644 docs/five.1 $(DESTDIR)$(PREFIX)/share/man/man1/five.1
 	install -m 644 docs/fived.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/fived.conf.5
 	install -m 644 docs/fived.8 $(DESTDIR)$(PREFIX)/share/man/man8/fived.8
+	@getent passwd fived >/dev/null || echo "make install: fived's worker needs an account" \
+		"of its own (see fived(8)): useradd --system --no-create-home" \
+		"--shell /usr/sbin/nologin fived"
 
 # --- maintenance -------------------------------------------------------------
 
 DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
-	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev
+	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev cppcheck
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
 	iproute2

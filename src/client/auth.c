@@ -145,17 +145,32 @@ sign(const struct keyring *kr, const struct candidate *c, const uint8_t *data, s
 
 /* --- the exchange ---------------------------------------------------------- */
 
-/* What a signature binds to besides the challenge: the encrypted session (sealed or TLS). */
-static const uint8_t *
-conn_binding(const struct five_conn *c)
+int
+five_auth_can_sign(const struct five_conn *c, struct five_error *err)
 {
-	return c->seal != NULL ? c->seal->hash : NULL;
+	if (c->seal != NULL || c->has_server_pk)
+		return 0;
+	return five_fail(err, FIVE_ERR_USAGE,
+	                 "pubkey authentication without encryption needs the server's key: pin "
+	                 "it first (any sealed session does) or give it with --key");
 }
 
-static size_t
-conn_binding_len(const struct five_conn *c)
+int
+five_auth_signed_data(const struct five_conn *c, const char *sid,
+                      const uint8_t nonce[AUTH_NONCE_LEN], const char *user,
+                      const uint8_t pk[AUTH_PK_LEN], uint8_t *out, size_t size, size_t *len)
 {
-	return c->seal != NULL ? five_seal_binding_len(c->seal) : 0;
+	struct auth_signed in = {
+	        .session_id = sid,
+	        .nonce = nonce,
+	        .user = user,
+	        .pk = pk,
+	        .server_key = c->has_server_pk ? c->server_pk : NULL,
+	        .binding = c->seal != NULL ? c->seal->hash : NULL,
+	        .binding_len = c->seal != NULL ? five_seal_binding_len(c->seal) : 0,
+	};
+
+	return auth_signed_data(&in, out, size, len);
 }
 
 /* "+ CHALLENGE <session-id> <nonce>" */
@@ -212,8 +227,7 @@ try_key(struct five_conn *c, const char *user, const struct keyring *kr,
 	if (line[0] == '-')
 		return 0;
 	if (parse_challenge(line, sid, nonce) != 0 ||
-	    auth_signed_data(sid, nonce, user, key->pk, conn_binding(c), conn_binding_len(c), data,
-	                     sizeof(data), &len) != 0)
+	    five_auth_signed_data(c, sid, nonce, user, key->pk, data, sizeof(data), &len) != 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "malformed challenge");
 	if (sign(kr, key, data, len, sig, err) != 0 || auth_signature_line(sig, tail, size) != 0)
 		return -1;
@@ -228,7 +242,7 @@ pubkey(struct five_conn *c, const struct five_options *o, const char *user, bool
 	size_t i, offered;
 	int r = 0;
 
-	if (gather_keys(&kr, o->auth, err) != 0)
+	if (five_auth_can_sign(c, err) != 0 || gather_keys(&kr, o->auth, err) != 0)
 		return -1;
 	offered = kr.n;
 	for (i = 0; i < kr.n && r == 0; i++)

@@ -131,14 +131,18 @@ open_sealed(struct five_conn *c, const char *host, const struct five_options *o,
 		early = SEALED_EARLY_MAX;
 	c->fd = five_seal_open(host, o, request, early, o->trust_on_first_use != 0, &c->seal,
 	                       c->note, sizeof(c->note), err);
-	return c->fd < 0 ? -1 : (int)early;
+	if (c->fd < 0)
+		return -1;
+	memcpy(c->server_pk, c->seal->server_pk, sizeof(c->server_pk));
+	c->has_server_pk = c->seal->has_server_pk;
+	return (int)early;
 }
 
 int
 five_conn_open(struct five_conn *c, const char *host, const struct five_options *o,
                const void *request, size_t len, struct five_error *err)
 {
-	char tail[FIVE_LINE_MAX];
+	char tail[FIVE_LINE_MAX], port[16];
 	size_t tail_len = 0, sent = 0;
 	int r, one = 1;
 
@@ -152,8 +156,12 @@ five_conn_open(struct five_conn *c, const char *host, const struct five_options 
 			return -1;
 		sent = (size_t)r;
 	} else if (o->transport == FIVE_PLAIN) {
-		if ((c->fd = five_dial(host, o, err)) < 0)
+		if ((c->fd = five_dial_port(host, o, port, sizeof(port), err)) < 0)
 			return -1;
+		/* Unencrypted, only the server's key keeps a signature from being relayed. */
+		if ((r = five_pinned_key(host, port, o, c->server_pk, err)) < 0)
+			goto fail;
+		c->has_server_pk = r == 1;
 	} else if (o->transport == FIVE_TLS) {
 		c->fd = five_tls_open(host, o, o->trust_on_first_use != 0, &c->seal, c->note,
 		                      sizeof(c->note), err);

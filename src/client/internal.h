@@ -56,6 +56,8 @@ struct five_seal {
 	int fd;
 	uint8_t pending[SEALED_PENDING_MAX]; /* server bytes read after the handshake */
 	size_t pending_len;
+	uint8_t server_pk[32]; /* the sealed handshake's server key (not TLS's) */
+	bool has_server_pk;
 };
 
 /*
@@ -69,6 +71,14 @@ int five_seal_open(const char *host, const struct five_options *o, const void *e
                    size_t note_size, struct five_error *err);
 
 void five_seal_free(struct five_seal *z);
+
+/*
+ * The server key pinned for host and port (known_hosts, or o->server_key),
+ * without a connection.  Returns 1 with pk, 0 when none is pinned, or -1
+ * with err filled.
+ */
+int five_pinned_key(const char *host, const char *port, const struct five_options *o,
+                    uint8_t pk[32], struct five_error *err);
 
 /*
  * A first contact pins the key it learns: whether the pin for name could
@@ -137,6 +147,8 @@ struct five_conn {
 	int timeout_ms;
 	unsigned replies_due;     /* authentication replies still to come before the request's */
 	char note[FIVE_LINE_MAX]; /* for the user: a server key pinned on first contact */
+	uint8_t server_pk[32];    /* the server's static key, when known: signatures name it */
+	bool has_server_pk;
 	uint8_t in[FIVE_LINE_MAX * 4]; /* sealed: plaintext read ahead */
 	size_t in_len;
 };
@@ -232,6 +244,21 @@ const char *five_auth_user(const struct five_auth *a);
 int five_auth_ask(const struct five_auth *a, const char *prompt, int echo, char *answer,
                   size_t size);
 int five_auth_first_key(const struct five_auth *a, uint8_t pk[AUTH_PK_LEN], struct five_error *err);
+
+/*
+ * Whether a pubkey signature on c can name the server: c is encrypted, or
+ * the server's key is known.  Returns 0, or -1 with err filled.
+ */
+int five_auth_can_sign(const struct five_conn *c, struct five_error *err);
+
+/*
+ * The bytes a pubkey signature on c covers (PROTOCOL.md 4.2): the
+ * challenge, the user and key, the server's key when c knows it, c's
+ * channel binding.  Returns 0 with *len, or -1.
+ */
+int five_auth_signed_data(const struct five_conn *c, const char *sid,
+                          const uint8_t nonce[AUTH_NONCE_LEN], const char *user,
+                          const uint8_t pk[AUTH_PK_LEN], uint8_t *out, size_t size, size_t *len);
 int five_auth_sign(const struct five_auth *a, const uint8_t pk[AUTH_PK_LEN], const uint8_t *data,
                    size_t len, uint8_t sig[AUTH_SIG_LEN], struct five_error *err);
 

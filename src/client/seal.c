@@ -229,6 +229,24 @@ pin_lookup(struct handshake *h, const struct five_options *o, const char *host, 
 }
 
 int
+five_pinned_key(const char *host, const char *port, const struct five_options *o, uint8_t pk[32],
+                struct five_error *err)
+{
+	struct handshake *h = calloc(1, sizeof(*h));
+	int r = -1;
+
+	if (h == NULL)
+		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
+	if (pin_lookup(h, o, host, port, err) == 0) {
+		r = h->known ? 1 : 0;
+		if (h->known)
+			memcpy(pk, h->server_pk, 32);
+	}
+	free(h);
+	return r;
+}
+
+int
 five_can_pin(const char *path, const char *name, struct five_error *err)
 {
 	char msg[KNOWNHOSTS_LINE_MAX];
@@ -342,6 +360,8 @@ on_response(int fd, struct handshake *h, struct reader *rd, size_t total, const 
 			return -1;
 		flags |= SEALED_FLAG_0RTT; /* FINISH's data is acted on at once */
 	}
+	memcpy(z->server_pk, h->pattern == SEALED_XX ? learned : h->server_pk, 32);
+	z->has_server_pk = true;
 	noise_handshake_hash(&h->hs, z->hash);
 	if (noise_split(&h->hs, &send, &recv) == 0 &&
 	    record_init_from_split(&z->tx, &z->rx, &send, &recv, header) == 0 &&

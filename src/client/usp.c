@@ -224,14 +224,6 @@ stream_token(struct usp *u, char *token, size_t size)
 
 /* --- pubkey --------------------------------------------------------------------- */
 
-/* What a signature binds to besides the challenge: the encrypted session (sealed or TLS). */
-static size_t
-binding(const struct five_conn *c, const uint8_t **b)
-{
-	*b = c->seal != NULL ? c->seal->hash : NULL;
-	return c->seal != NULL ? five_seal_binding_len(c->seal) : 0;
-}
-
 /* The challenge's session id and nonce, as section 4.2 has them. */
 static int
 challenge(struct usp *u, char sid[AUTH_SESSION_ID_LEN + 1], uint8_t nonce[AUTH_NONCE_LEN])
@@ -269,17 +261,16 @@ pubkey(struct usp *u, const char *user)
 	const struct five_auth *a = u->o->auth;
 	char key[B64_KEY_MAX], signature[B64_KEY_MAX], sid[AUTH_SESSION_ID_LEN + 1];
 	uint8_t pk[AUTH_PK_LEN], nonce[AUTH_NONCE_LEN], data[AUTH_SIGNED_MAX], sig[AUTH_SIG_LEN];
-	const uint8_t *b;
-	size_t len, blen;
+	size_t len;
 
-	if (five_auth_first_key(a, pk, u->err) != 0 || blob_b64(pk, NULL, key) != 0)
+	if (five_auth_can_sign(u->c, u->err) != 0 || five_auth_first_key(a, pk, u->err) != 0 ||
+	    blob_b64(pk, NULL, key) != 0)
 		return -1;
 	if (send_msg(u, json_pack("{s:s, s:s, s:s}", "message", "pubkey", "user", user, "key",
 	                          key)) != 0 ||
 	    expect(u, "challenge") != 0 || challenge(u, sid, nonce) != 0)
 		return -1;
-	blen = binding(u->c, &b);
-	if (auth_signed_data(sid, nonce, user, pk, b, blen, data, sizeof(data), &len) != 0)
+	if (five_auth_signed_data(u->c, sid, nonce, user, pk, data, sizeof(data), &len) != 0)
 		return five_fail(u->err, FIVE_ERR_PROTOCOL, "malformed challenge");
 	if (five_auth_sign(a, pk, data, len, sig, u->err) != 0 ||
 	    blob_b64(NULL, sig, signature) != 0)

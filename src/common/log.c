@@ -63,17 +63,25 @@ log_msg(enum log_level level, const char *fmt, ...)
 		        log_name, (long)getpid(), level_names[level], text);
 }
 
+void
+log_ratelimit_flush(struct log_ratelimit *rl, uint64_t now_ms)
+{
+	if (now_ms - rl->window_start_ms < LOG_WINDOW_MS)
+		return;
+	if (rl->suppressed > 0 && rl->what != NULL)
+		log_warn("%s: %u suppressed", rl->what, rl->suppressed);
+	else if (rl->suppressed > 0)
+		log_warn("%u similar %s suppressed", rl->suppressed,
+		         plural(rl->suppressed, "message", "messages"));
+	rl->window_start_ms = now_ms;
+	rl->lines = 0;
+	rl->suppressed = 0;
+}
+
 bool
 log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms)
 {
-	if (now_ms - rl->window_start_ms >= LOG_WINDOW_MS) {
-		if (rl->suppressed > 0)
-			log_warn("%u similar %s suppressed", rl->suppressed,
-			         plural(rl->suppressed, "message", "messages"));
-		rl->window_start_ms = now_ms;
-		rl->lines = 0;
-		rl->suppressed = 0;
-	}
+	log_ratelimit_flush(rl, now_ms);
 	if (rl->lines < LOG_BURST) {
 		rl->lines++;
 		return true;

@@ -49,9 +49,17 @@ struct log_ratelimit {
 	uint64_t window_start_ms;
 	unsigned lines;
 	unsigned suppressed;
+	const char *what; /* the summary's "WHAT: N suppressed"; NULL: "N similar messages" */
 };
 
 /* True when a line may be printed now (now_ms from a monotonic clock). */
 bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms);
+
+/*
+ * Once the window is over, says how many lines it suppressed, if any.
+ * Called periodically, so that the count is said even when no further
+ * line comes.
+ */
+void log_ratelimit_flush(struct log_ratelimit *rl, uint64_t now_ms);
 
 #endif

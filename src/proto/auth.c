@@ -183,25 +183,25 @@ auth_line_parse(const char *line, struct auth_line *out, const char **why)
 }
 
 int
-auth_signed_data(const char *session_id, const uint8_t nonce[AUTH_NONCE_LEN], const char *user,
-                 const uint8_t pk[AUTH_PK_LEN], const uint8_t *binding, size_t binding_len,
-                 uint8_t *out, size_t size, size_t *len)
+auth_signed_data(const struct auth_signed *in, uint8_t *out, size_t size, size_t *len)
 {
 	uint8_t blob[SSHKEY_BLOB_MAX];
 	size_t blob_len;
 	struct sshkey_writer w;
 
-	if (strlen(session_id) != AUTH_SESSION_ID_LEN || strlen(user) > AUTH_USER_MAX ||
-	    binding_len > AUTH_BINDING_MAX ||
-	    sshkey_blob_encode(pk, blob, sizeof(blob), &blob_len) != 0)
+	if (strlen(in->session_id) != AUTH_SESSION_ID_LEN || strlen(in->user) > AUTH_USER_MAX ||
+	    in->binding_len > AUTH_BINDING_MAX ||
+	    sshkey_blob_encode(in->pk, blob, sizeof(blob), &blob_len) != 0)
 		return -1;
 	sshkey_writer_init(&w, out, size);
 	if (sshkey_put_string(&w, AUTH_PUBKEY_CONTEXT, strlen(AUTH_PUBKEY_CONTEXT)) != 0 ||
-	    sshkey_put_string(&w, session_id, AUTH_SESSION_ID_LEN) != 0 ||
-	    sshkey_put_string(&w, nonce, AUTH_NONCE_LEN) != 0 ||
-	    sshkey_put_string(&w, user, strlen(user)) != 0 ||
+	    sshkey_put_string(&w, in->session_id, AUTH_SESSION_ID_LEN) != 0 ||
+	    sshkey_put_string(&w, in->nonce, AUTH_NONCE_LEN) != 0 ||
+	    sshkey_put_string(&w, in->user, strlen(in->user)) != 0 ||
 	    sshkey_put_string(&w, blob, blob_len) != 0 ||
-	    sshkey_put_string(&w, binding, binding_len) != 0)
+	    sshkey_put_string(&w, in->server_key,
+	                      in->server_key != NULL ? AUTH_SERVER_KEY_LEN : 0) != 0 ||
+	    sshkey_put_string(&w, in->binding, in->binding != NULL ? in->binding_len : 0) != 0)
 		return -1;
 	*len = w.len;
 	return 0;

@@ -25,7 +25,7 @@
 #define AUTH_SESSION_ID_LEN 32  /* the session id, hex */
 
 /* The context string that starts every signed authentication message. */
-#define AUTH_PUBKEY_CONTEXT "fived-auth-pubkey-v1"
+#define AUTH_PUBKEY_CONTEXT "fived-auth-pubkey-v2"
 
 enum auth_method {
 	AUTH_NONE,
@@ -80,15 +80,30 @@ struct auth_line {
  */
 int auth_line_parse(const char *line, struct auth_line *out, const char **why);
 
+/* The server's static public key, as a signature names the server it is for. */
+#define AUTH_SERVER_KEY_LEN 32
+
+/* What a pubkey signature is bound to. */
+struct auth_signed {
+	const char *session_id; /* the session id, hex */
+	const uint8_t *nonce;   /* the server's nonce, AUTH_NONCE_LEN bytes */
+	const char *user;
+	const uint8_t *pk;         /* the client's key, AUTH_PK_LEN bytes */
+	const uint8_t *server_key; /* the server's, AUTH_SERVER_KEY_LEN; NULL: not known */
+	const uint8_t *binding;    /* the channel binding; NULL on an unencrypted session */
+	size_t binding_len;
+};
+
 /*
  * The bytes a pubkey signature covers, as SSH wire strings: the context,
- * the session id (hex), the server's nonce, the user, the public key blob,
- * and the channel binding (empty on an unencrypted session).  Returns 0
- * with *len set, or -1 when out is too small or an argument too long.
+ * the session id, the nonce, the user, the public key blob, the server's
+ * key (empty when the client does not know it), the channel binding
+ * (empty on an unencrypted session).  The server key keeps a signature
+ * from being relayed to another server when nothing else binds it (an
+ * unencrypted session).  Returns 0 with *len set, or -1 when out is too
+ * small or an argument too long.
  */
-int auth_signed_data(const char *session_id, const uint8_t nonce[AUTH_NONCE_LEN], const char *user,
-                     const uint8_t pk[AUTH_PK_LEN], const uint8_t *binding, size_t binding_len,
-                     uint8_t *out, size_t size, size_t *len);
+int auth_signed_data(const struct auth_signed *in, uint8_t *out, size_t size, size_t *len);
 
 /* Lines a client sends, written into out (NUL-terminated, with CRLF).  Return 0 or -1. */
 int auth_user_line(const char *user, const uint8_t *pk /* or NULL */, char *out, size_t size);

@@ -156,6 +156,11 @@ cmd_parse(const char *line, struct cmd *out, const char **why)
 		out->args[i] = words[i + 1];
 	if ((r = parse_command(out, words, (unsigned)nwords, why)) != 0)
 		return r < 0 ? -1 : 0;
+	/* A command of the protocol this parser does not know: never a service name. */
+	if (name_reserved(words[0])) {
+		*why = "command not supported";
+		return -1;
+	}
 	if (!name_valid(words[0])) {
 		*why = "invalid service name";
 		return -1;

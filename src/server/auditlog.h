@@ -1,11 +1,21 @@
 /*
  * The audit log: one JSON object per line per session event, appended to
  * a file or written to standard output.
+ *
+ * A record is written whole or not at all: it goes out in one write(2),
+ * and a write that comes back short (a full disk) is completed or, failing
+ * that, taken back by truncating the file to where the record began.  Lost
+ * records are counted and reported on standard error at error level, at
+ * once when the log fails and then at most every AUDITLOG_REPORT_MS.
  */
 #ifndef FIVE_AUDITLOG_H
 #define FIVE_AUDITLOG_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define AUDITLOG_REPORT_MS 10000
 
 struct auditlog;
 
@@ -17,10 +27,17 @@ struct auditlog;
  */
 struct auditlog *auditlog_open(const char *path, int fd);
 
-/* Closes and frees; NULL is a no-op. */
+/* Reports records lost and not yet reported, closes and frees; NULL is a no-op. */
 void auditlog_close(struct auditlog *a);
 
-/* Writes record as one line, adding "time".  Takes the reference to record. */
-void auditlog_write(struct auditlog *a, json_t *record);
+/*
+ * Writes record as one line, adding "time".  Takes the reference to
+ * record.  Returns 0, or -1 when the record was lost (none of it is left
+ * in the log, unless the log is a pipe or terminal that a write cut short).
+ */
+int auditlog_write(struct auditlog *a, json_t *record);
+
+/* Reports losses not yet reported once AUDITLOG_REPORT_MS passed; called periodically. */
+void auditlog_tick(struct auditlog *a);
 
 #endif

@@ -56,7 +56,9 @@ auth_method_usable(const struct session *s, enum auth_method m)
 		return false;
 	if (m == AUTH_PASSWORD)
 		return s->encrypted || s->cfg->allow_plaintext_password;
-	return m == AUTH_PUBKEY || m == AUTH_TOKEN;
+	if (m == AUTH_PUBKEY)
+		return s->encrypted || s->cfg->allow_plaintext_pubkey;
+	return m == AUTH_TOKEN;
 }
 
 static const char *
@@ -290,16 +292,37 @@ pubkey_user(struct session *s, const struct auth_line *l)
 	reply(s, "+", text);
 }
 
+/* Whether sig covers this exchange, naming the server as server_key (or NULL: unnamed). */
+static bool
+signature_valid(const struct session *s, const uint8_t sig[AUTH_SIG_LEN], const uint8_t *server_key)
+{
+	const struct auth_exchange *a = s->auth;
+	struct auth_signed in = {.session_id = s->id,
+	                         .nonce = a->nonce,
+	                         .user = a->user,
+	                         .pk = a->pk,
+	                         .server_key = server_key,
+	                         .binding = s->binding_len > 0 ? s->binding : NULL,
+	                         .binding_len = s->binding_len};
+	uint8_t data[AUTH_SIGNED_MAX];
+	size_t len;
+
+	return auth_signed_data(&in, data, sizeof(data), &len) == 0 &&
+	       crypto_sign_verify_detached(sig, data, len, a->pk) == 0;
+}
+
+/*
+ * The signature must name this server by its key; a client that does not
+ * know the key may leave it out only where the channel binding already
+ * ties the signature to this server's handshake.
+ */
 static void
 pubkey_signature(struct session *s, const struct auth_line *l)
 {
 	struct auth_exchange *a = s->auth;
-	uint8_t data[AUTH_SIGNED_MAX];
-	size_t len;
 
-	if (auth_signed_data(s->id, a->nonce, a->user, a->pk, s->binding, s->binding_len, data,
-	                     sizeof(data), &len) != 0 ||
-	    crypto_sign_verify_detached(l->sig, data, len, a->pk) != 0) {
+	if (!signature_valid(s, l->sig, s->srv->keys.pk) &&
+	    !(s->binding_len > 0 && signature_valid(s, l->sig, NULL))) {
 		fail(s, "bad signature");
 		return;
 	}

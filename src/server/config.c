@@ -429,6 +429,16 @@ server_allow_plaintext_password(struct parser *p, const char *value, const char 
 }
 
 static int
+server_allow_plaintext_pubkey(struct parser *p, const char *value, const char **why)
+{
+	if (parse_bool(value, &p->cfg->allow_plaintext_pubkey) != 0) {
+		*why = "expected yes or no";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 server_control_socket(struct parser *p, const char *value, const char **why)
 {
 	return set_path(p->cfg->control_socket, sizeof(p->cfg->control_socket), value, true, why);
@@ -476,6 +486,16 @@ server_revocation_file(struct parser *p, const char *value, const char **why)
 {
 	return set_path(p->cfg->revocation_file, sizeof(p->cfg->revocation_file), value, false,
 	                why);
+}
+
+static int
+server_audit_required(struct parser *p, const char *value, const char **why)
+{
+	if (parse_bool(value, &p->cfg->audit_required) != 0) {
+		*why = "expected yes or no";
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -870,6 +890,7 @@ static const struct key keys[] = {
         {"listen", SEC_SERVER, true, server_listen},
         {"listen_fallback", SEC_SERVER, false, server_listen_fallback},
         {"audit_log", SEC_SERVER, false, server_audit_log},
+        {"audit_required", SEC_SERVER, false, server_audit_required},
         {"max_connections", SEC_SERVER, false, server_max_connections},
         {"max_per_source", SEC_SERVER, false, server_max_per_source},
         {"relay_memory_max", SEC_SERVER, false, server_relay_memory_max},
@@ -891,6 +912,7 @@ static const struct key keys[] = {
         {"max_auth_tries", SEC_SERVER, false, server_max_auth_tries},
         {"auth_timeout", SEC_SERVER, false, server_auth_timeout},
         {"allow_plaintext_password", SEC_SERVER, false, server_allow_plaintext_password},
+        {"allow_plaintext_pubkey", SEC_SERVER, false, server_allow_plaintext_pubkey},
         {"control_socket", SEC_SERVER, false, server_control_socket},
         {"key_file", SEC_SERVER, false, server_key_file},
         {"dark", SEC_SERVER, false, server_dark},
@@ -1262,6 +1284,9 @@ resolve(struct parser *p)
 	if ((cfg->tls_certificate[0] == '\0') != (cfg->tls_key[0] == '\0') &&
 	    (line = pair_line(p, "tls_certificate", "tls_key")) != 0)
 		error_at(p, line, "tls_certificate and tls_key go together");
+	if (cfg->audit_required && cfg->audit_log[0] == '\0' &&
+	    (line = pair_line(p, "audit_required", "audit_log")) != 0)
+		error_at(p, line, "audit_required needs an audit log (audit_log is none)");
 	if (cfg->default_vhost[0] != '\0' && config_vhost(cfg, cfg->default_vhost) == NULL)
 		error_at(p, p->key_line[server_key("default_vhost")],
 		         "default_vhost: no [vhost:%s]", cfg->default_vhost);

@@ -145,7 +145,8 @@ struct config {
 	size_t nlisten;
 	struct addr_spec listen_fallback;
 	bool has_listen_fallback;
-	char *audit_log; /* "-" standard output, "" none */
+	char *audit_log;     /* "-" standard output, "" none */
+	bool audit_required; /* refuse sessions while the audit log cannot be written */
 	uint64_t max_connections;
 	uint64_t max_per_source;
 	uint64_t relay_memory_max; /* bytes, for every session's relay buffers together */
@@ -166,6 +167,7 @@ struct config {
 	uint64_t max_auth_tries;
 	uint64_t auth_timeout_ms;
 	bool allow_plaintext_password;
+	bool allow_plaintext_pubkey;
 	char control_socket[ADDR_PATH_MAX + 1]; /* "" for none */
 	char key_file[CONFIG_PATH_MAX + 1];     /* the sealed handshake's static key; "" default */
 	bool dark;                              /* answer nothing but valid sealed initiations */

@@ -1,6 +1,7 @@
 #include "server/confine.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <grp.h>
 #include <openssl/ssl.h>
 #include <pwd.h>
@@ -25,12 +26,17 @@
 #define COPY_MAX          (1024 * 1024)
 #define CLONE_THREAD_FLAG 0x00010000 /* CLONE_THREAD: the only clone the worker may make */
 
+/* The sanitizers read /proc and trace the process at exit: their builds get no chroot, no filter. */
 #if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
+static const bool sanitized = true;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define SANITIZED 1
+static const bool sanitized = true;
+#else
+static const bool sanitized = false;
 #endif
+#else
+static const bool sanitized = false;
 #endif
 
 /* What name resolution reads: copied into the chroot. */
@@ -192,6 +198,7 @@ static const int allowed_calls[] = {
         SCMP_SYS(newfstatat),
         SCMP_SYS(statx),
         SCMP_SYS(lseek),
+        SCMP_SYS(ftruncate), /* the audit log: a record a full disk cut short is taken back */
         SCMP_SYS(openat),
         SCMP_SYS(mmap),
         SCMP_SYS(munmap),
@@ -320,22 +327,17 @@ confine_worker(const struct config *cfg)
 {
 	pid_t monitor = getppid();
 	struct passwd *pw = confine_worker_account(cfg);
-	bool chrooted = false;
+	bool chrooted = !sanitized && strcmp(cfg->chroot, "none") != 0;
 
 	if (pw == NULL) {
 		log_error("user %s does not exist", cfg->user[0] ? cfg->user : "nobody");
 		return -1;
 	}
 	preload();
-#ifndef SANITIZED
-	if (strcmp(cfg->chroot, "none") != 0) {
-		if (chroot(cfg->chroot) != 0 || chdir("/") != 0) {
-			log_error("cannot enter the chroot %s: %s", cfg->chroot, strerror(errno));
-			return -1;
-		}
-		chrooted = true;
+	if (chrooted && (chroot(cfg->chroot) != 0 || chdir("/") != 0)) {
+		log_error("cannot enter the chroot %s: %s", cfg->chroot, strerror(errno));
+		return -1;
 	}
-#endif
 	if (become(pw) != 0)
 		return -1;
 	/* Set after the change of user, which clears it; the monitor may have gone meanwhile. */
@@ -344,17 +346,10 @@ confine_worker(const struct config *cfg)
 		log_error("cannot confine the worker: %s", strerror(errno));
 		return -1;
 	}
-#ifdef SANITIZED
-	/* The sanitizers read /proc and trace the process at exit: no chroot, no filter. */
-	log_info("privilege separation: worker runs as %s (sanitizer build: no chroot, no "
-	         "seccomp)",
-	         pw->pw_name);
-	return 0;
-#else
-	if (install_filter() != 0)
+	if (!sanitized && install_filter() != 0)
 		return -1;
-	log_info("privilege separation: worker runs as %s%s%s, seccomp on", pw->pw_name,
-	         chrooted ? ", chroot " : "", chrooted ? cfg->chroot : "");
+	log_info("privilege separation: worker runs as %s%s%s, %s", pw->pw_name,
+	         chrooted ? ", chroot " : "", chrooted ? cfg->chroot : "",
+	         sanitized ? "sanitizer build: no chroot, no seccomp" : "seccomp on");
 	return 0;
-#endif
 }

@@ -61,8 +61,8 @@ report(struct governor *g, const struct budget *relay, uint64_t now_ms, const ch
 
 	log_info("handshakes: %s; load %u%%, %s, work %u bits; last %llus: %llu first messages, "
 	         "%llu done, %llu cookies sent, dropped for mac %llu, rate %llu, cookie %llu, "
-	         "work %llu, replay %llu; %llu failed; relay memory %llu of %llu bytes, "
-	         "%llu pauses",
+	         "work %llu, replay %llu; %llu failed; audit records lost %llu; relay memory %llu "
+	         "of %llu bytes, %llu pauses",
 	         why, g->percent, g->loaded ? "loaded" : "not loaded",
 	         g->loaded ? g->difficulty : 0,
 	         (unsigned long long)((now_ms - g->last_report_ms) / 1000),
@@ -74,8 +74,9 @@ report(struct governor *g, const struct budget *relay, uint64_t now_ms, const ch
 	         (unsigned long long)(c->dropped_cookie - r->dropped_cookie),
 	         (unsigned long long)(c->dropped_work - r->dropped_work),
 	         (unsigned long long)(c->dropped_replay - r->dropped_replay),
-	         (unsigned long long)(c->failed - r->failed), (unsigned long long)relay->used,
-	         (unsigned long long)relay->max,
+	         (unsigned long long)(c->failed - r->failed),
+	         (unsigned long long)(c->audit_lost - r->audit_lost),
+	         (unsigned long long)relay->used, (unsigned long long)relay->max,
 	         (unsigned long long)(relay->pauses - g->reported_pauses));
 	g->reported = *c;
 	g->reported_pauses = relay->pauses;
@@ -90,7 +91,8 @@ drops_since_report(const struct governor *g)
 
 	return c->dropped_mac != r->dropped_mac || c->dropped_rate != r->dropped_rate ||
 	       c->dropped_cookie != r->dropped_cookie || c->dropped_work != r->dropped_work ||
-	       c->dropped_replay != r->dropped_replay || c->cookies != r->cookies;
+	       c->dropped_replay != r->dropped_replay || c->cookies != r->cookies ||
+	       c->audit_lost != r->audit_lost;
 }
 
 void

@@ -93,15 +93,15 @@ mark_used(struct keytable *t, struct entry *e)
 		t->oldest = e;
 }
 
-static struct entry **
-bucket(struct keytable *t, const void *key, size_t len)
+static size_t
+bucket(const struct keytable *t, const void *key, size_t len)
 {
 	uint8_t h[crypto_shorthash_BYTES];
 	uint64_t v;
 
 	crypto_shorthash(h, key, len, t->hash_key);
 	memcpy(&v, h, sizeof(v));
-	return &t->buckets[v % KEYTABLE_BUCKETS];
+	return (size_t)(v % KEYTABLE_BUCKETS);
 }
 
 /* Unlinks e, found at *pp in its bucket, and frees it. */
@@ -121,7 +121,7 @@ drop(struct keytable *t, struct entry **pp, struct entry *e)
 static struct entry **
 find(struct keytable *t, const void *key, size_t len, uint64_t now_ms)
 {
-	struct entry **pp = bucket(t, key, len), *e;
+	struct entry **pp = &t->buckets[bucket(t, key, len)], *e;
 
 	while ((e = *pp) != NULL) {
 		if (now_ms - e->value.stamp_ms >= t->forget_ms) {
@@ -143,7 +143,7 @@ evict_oldest(struct keytable *t, uint64_t now_ms)
 
 	if (e == NULL)
 		return;
-	for (pp = bucket(t, e->key, e->len); *pp != e; pp = &(*pp)->next)
+	for (pp = &t->buckets[bucket(t, e->key, e->len)]; *pp != e; pp = &(*pp)->next)
 		;
 	if (t->on_evict != NULL && now_ms - e->value.stamp_ms < t->forget_ms)
 		t->on_evict(t->evict_ctx, &e->value);

@@ -143,28 +143,27 @@ print_token_key(const struct config *cfg)
 	return 0;
 }
 
-/* Runs the server on this process's loop until it stops; its exit status. */
+/* Runs the server on loop until it stops; its exit status. */
 static int
-serve(struct config *cfg, struct priv *priv, const char *path)
+serve(struct config *cfg, struct priv *priv, uv_loop_t *loop, const char *path)
 {
 	struct server srv;
-	uv_loop_t loop;
 
-	uv_loop_init(&loop);
-	priv->loop = &loop;
-	if (server_start(&srv, &loop, cfg, priv) != 0) {
+	uv_loop_init(loop);
+	priv->loop = loop;
+	if (server_start(&srv, loop, cfg, priv) != 0) {
 		config_unref(cfg);
-		uv_loop_close(&loop);
+		uv_loop_close(loop);
 		return 1;
 	}
 	log_info("fived %s started with %s", FIVED_VERSION,
 	         path != NULL ? path : "the built-in configuration");
 	if (path == NULL)
 		log_info("try: echo hello | five 127.0.0.1 echo; five list 127.0.0.1");
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_walk(&loop, close_leftover, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
+	uv_run(loop, UV_RUN_DEFAULT);
+	uv_walk(loop, close_leftover, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	uv_loop_close(loop);
 	return srv.exit_status;
 }
 
@@ -181,6 +180,7 @@ worker_main(int argc, char **argv)
 	enum log_level level = LOGL_INFO;
 	struct config *cfg;
 	struct priv priv;
+	uv_loop_t loop;
 	int i;
 
 	for (i = 2; i < argc; i++) {
@@ -207,7 +207,7 @@ worker_main(int argc, char **argv)
 		config_unref(cfg);
 		return 1;
 	}
-	return serve(cfg, &priv, path);
+	return serve(cfg, &priv, &loop, path);
 }
 
 int
@@ -226,6 +226,7 @@ main(int argc, char **argv)
 	bool check_only = false;
 	struct priv priv;
 	struct config *cfg;
+	uv_loop_t loop;
 	char *text = NULL;
 	size_t len = 0;
 	int c;
@@ -320,7 +321,7 @@ main(int argc, char **argv)
 	log_info("running without privilege separation (%s)",
 	         geteuid() != 0 ? "not started as root" : "user = root");
 	priv_init_local(&priv, &st, path != NULL ? path : "(built-in)", NULL);
-	c = serve(cfg, &priv, path);
+	c = serve(cfg, &priv, &loop, path);
 	privops_free(&st);
 	return c;
 fail:

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,23 @@ revocations_init(struct revocations *r)
 	r->fd = -1;
 }
 
+/* Empties the list, keeping the file. */
+static void
+clear(struct revocations *r)
+{
+	size_t i;
+
+	for (i = 0; i < REVOCATIONS_BUCKETS; i++) {
+		free(r->bucket[i].e);
+		memset(&r->bucket[i], 0, sizeof(r->bucket[i]));
+	}
+	r->n = 0;
+}
+
 void
 revocations_free(struct revocations *r)
 {
-	free(r->list);
-	r->list = NULL;
-	r->n = r->cap = 0;
+	clear(r);
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
@@ -60,20 +72,35 @@ parse_line(const char *p, size_t len, struct revoked *e)
 	return 0;
 }
 
-static int
-grow(struct revocations *r)
+static struct revoked_bucket *
+bucket_of(struct revocations *r, const char *jti)
 {
-	size_t cap = r->cap == 0 ? 256 : r->cap * 2;
-	struct revoked *list;
+	unsigned v = 0;
+	size_t i;
 
-	if (cap > REVOCATIONS_MAX)
-		cap = REVOCATIONS_MAX;
-	if (r->n < r->cap)
-		return 0;
-	if (r->n >= REVOCATIONS_MAX || (list = realloc(r->list, cap * sizeof(*list))) == NULL)
+	for (i = 0; i < 4; i++)
+		v = v << 4 | (unsigned)(jti[i] <= '9' ? jti[i] - '0' : jti[i] - 'a' + 10);
+	return &r->bucket[v % REVOCATIONS_BUCKETS];
+}
+
+/* Adds e, a valid entry not present yet.  Returns 0, or -1 when full or out of memory. */
+static int
+insert(struct revocations *r, const struct revoked *e)
+{
+	struct revoked_bucket *b = bucket_of(r, e->jti);
+	size_t cap = b->cap == 0 ? 4 : b->cap * 2;
+	struct revoked *grown;
+
+	if (r->n >= REVOCATIONS_MAX)
 		return -1;
-	r->list = list;
-	r->cap = cap;
+	if (b->n == b->cap) {
+		if ((grown = realloc(b->e, cap * sizeof(*grown))) == NULL)
+			return -1;
+		b->e = grown;
+		b->cap = cap;
+	}
+	b->e[b->n++] = *e;
+	r->n++;
 	return 0;
 }
 
@@ -85,24 +112,23 @@ revocations_parse(struct revocations *r, const char *text, size_t len, uint64_t 
 	unsigned line = 0;
 	struct revoked e;
 
-	r->n = 0;
+	clear(r);
 	for (; text < end; text = nl + 1) {
 		line++;
 		if ((nl = memchr(text, '\n', (size_t)(end - text))) == NULL ||
 		    parse_line(text, (size_t)(nl - text), &e) != 0) {
 			snprintf(err, err_size, "%u: expected a token id and its expiry", line);
-			r->n = 0;
+			clear(r);
 			return -1;
 		}
-		if (e.exp <= now)
+		if (e.exp <= now || revocations_contains(r, e.jti, now))
 			continue;
-		if (grow(r) != 0) {
+		if (insert(r, &e) != 0) {
 			snprintf(err, err_size, "%u: more than %d revoked tokens", line,
 			         REVOCATIONS_MAX);
-			r->n = 0;
+			clear(r);
 			return -1;
 		}
-		r->list[r->n++] = e;
 	}
 	return 0;
 }
@@ -110,13 +136,18 @@ revocations_parse(struct revocations *r, const char *text, size_t len, uint64_t 
 int
 revocations_format(const struct revocations *r, char **text, size_t *len)
 {
-	size_t i, used = 0, size = r->n * REVOCATIONS_LINE_MAX + 1;
+	size_t i, k, used = 0, size = r->n * REVOCATIONS_LINE_MAX + 1;
+	const struct revoked *e;
 
 	if ((*text = malloc(size)) == NULL)
 		return -1;
-	for (i = 0; i < r->n; i++)
-		used += (size_t)snprintf(*text + used, size - used, "%s %llu\n", r->list[i].jti,
-		                         (unsigned long long)r->list[i].exp);
+	for (i = 0; i < REVOCATIONS_BUCKETS; i++)
+		for (k = 0; k < r->bucket[i].n; k++) {
+			e = &r->bucket[i].e[k];
+			used += (size_t)snprintf(*text + used, size - used, "%s %llu\n", e->jti,
+			                         (unsigned long long)e->exp);
+		}
+	(*text)[used] = '\0';
 	*len = used;
 	return 0;
 }
@@ -172,28 +203,50 @@ revocations_load_file(struct revocations *r, const char *path, uint64_t now)
 	return 0;
 }
 
-/* The index of jti, forgetting expired entries on the way; r->n when absent. */
-static size_t
+/* Whether jti is in its bucket, forgetting the bucket's expired entries on the way. */
+static bool
 find(struct revocations *r, const char *jti, uint64_t now)
 {
+	struct revoked_bucket *b = bucket_of(r, jti);
 	size_t i = 0;
 
-	while (i < r->n) {
-		if (r->list[i].exp <= now) {
-			r->list[i] = r->list[--r->n];
+	while (i < b->n) {
+		if (b->e[i].exp <= now) {
+			b->e[i] = b->e[--b->n];
+			r->n--;
 			continue;
 		}
-		if (strcmp(r->list[i].jti, jti) == 0)
-			return i;
+		if (strcmp(b->e[i].jti, jti) == 0)
+			return true;
 		i++;
 	}
-	return r->n;
+	return false;
+}
+
+/* Forgets every expired entry. */
+static void
+purge(struct revocations *r, uint64_t now)
+{
+	struct revoked_bucket *b;
+	size_t i, k;
+
+	for (i = 0; i < REVOCATIONS_BUCKETS; i++) {
+		b = &r->bucket[i];
+		for (k = 0; k < b->n;) {
+			if (b->e[k].exp > now) {
+				k++;
+				continue;
+			}
+			b->e[k] = b->e[--b->n];
+			r->n--;
+		}
+	}
 }
 
 int
 revocations_contains(struct revocations *r, const char *jti, uint64_t now)
 {
-	return find(r, jti, now) < r->n;
+	return revocations_jti_valid(jti) && find(r, jti, now);
 }
 
 /* Appends one line to the file and syncs it; rewrites the file when it holds many expired lines. */
@@ -225,13 +278,15 @@ revocations_add(struct revocations *r, const char *jti, uint64_t exp, uint64_t n
 {
 	struct revoked e;
 
-	if (find(r, jti, now) < r->n)
-		return 0;
 	if (!revocations_jti_valid(jti)) {
 		snprintf(err, err_size, "not a token id");
 		return -1;
 	}
-	if (grow(r) != 0) {
+	if (find(r, jti, now))
+		return 0;
+	if (r->n >= REVOCATIONS_MAX)
+		purge(r, now);
+	if (r->n >= REVOCATIONS_MAX) {
 		snprintf(err, err_size, "the revocation list is full (%d tokens)", REVOCATIONS_MAX);
 		log_error("%s", err);
 		return -1;
@@ -242,6 +297,9 @@ revocations_add(struct revocations *r, const char *jti, uint64_t exp, uint64_t n
 		log_error("%s", err);
 		return -1;
 	}
-	r->list[r->n++] = e;
+	if (insert(r, &e) != 0) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
 	return 0;
 }

@@ -27,14 +27,22 @@
 /* The file, read whole: every entry and its line. */
 #define REVOCATIONS_FILE_MAX (REVOCATIONS_MAX * REVOCATIONS_LINE_MAX)
 
+/* Token ids are random: their first digits spread them over this many buckets. */
+#define REVOCATIONS_BUCKETS 4096
+
 struct revoked {
 	char jti[TOKEN_JTI_LEN + 1];
 	uint64_t exp;
 };
 
-struct revocations {
-	struct revoked *list; /* unordered, malloc'd and grown as needed; owned */
+struct revoked_bucket {
+	struct revoked *e; /* unordered, malloc'd and grown as needed; owned */
 	size_t n, cap;
+};
+
+struct revocations {
+	struct revoked_bucket bucket[REVOCATIONS_BUCKETS];
+	size_t n; /* in all buckets */
 	char path[4096]; /* the file, or "" for a copy without one */
 	int fd;          /* the file, open for appending, or -1 */
 	size_t lines;    /* in the file since its last rewrite */

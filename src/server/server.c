@@ -256,6 +256,7 @@ free_state(struct server *srv)
 	tokens_free(srv->tokens);
 	srv->tokens = NULL;
 	governor_free(&srv->gov);
+	listener_limits_free(srv);
 }
 
 /*
@@ -339,8 +340,13 @@ static void
 on_gov_tick(uv_timer_t *t)
 {
 	struct server *srv = t->data;
+	uint64_t now = uv_now(srv->loop);
 
-	governor_tick(&srv->gov, srv->cfg, &srv->budget, uv_now(srv->loop));
+	governor_tick(&srv->gov, srv->cfg, &srv->budget, now);
+	auditlog_tick(srv->audit);
+	log_ratelimit_flush(&srv->refusals, now);
+	log_ratelimit_flush(&srv->backend_failures, now);
+	log_ratelimit_flush(&srv->fd_shortage, now);
 }
 
 /* The TLS context, from the files the privileged side reads for us. */
@@ -407,6 +413,9 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	srv->loop = loop;
 	srv->cfg = cfg;
 	srv->priv = priv;
+	srv->spare_fd = -1;
+	srv->backend_failures.what = "backend failure warnings";
+	srv->fd_shortage.what = "descriptor shortage messages";
 	budget_init(&srv->budget, cfg->relay_memory_max, relay_budget_low, srv);
 	if (governor_init(&srv->gov) != 0 || (srv->sources = source_table_new()) == NULL ||
 	    (srv->source_failures = penalty_table_new()) == NULL ||
@@ -414,7 +423,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 		log_error("out of memory");
 		goto fail;
 	}
-	if (load_state(srv, cfg) != 0)
+	if (load_state(srv, cfg) != 0 || listener_limits(srv) != 0)
 		goto fail;
 	if ((srv->audit = open_audit(srv, cfg)) == NULL || reconcile_listeners(srv, cfg) != 0 ||
 	    control_open(srv) != 0)

@@ -53,7 +53,14 @@ struct server {
 	int exit_status;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t drain_timer;
-	struct log_ratelimit refusals; /* log lines remote peers can cause */
+	struct log_ratelimit refusals;         /* log lines remote peers can cause */
+	struct log_ratelimit backend_failures; /* ... of backends that cannot be reached */
+	struct log_ratelimit fd_shortage;      /* ... of connections refused for descriptors */
+	uint64_t fd_limit;                     /* RLIMIT_NOFILE, read at start */
+	unsigned fd_reserve;    /* a connection accepted this close to the limit is refused */
+	int spare_fd;           /* closed to answer a connection when accept runs out */
+	bool audit_refusing;    /* audit_required, and sessions are refused for the audit log */
+	uint64_t audit_refused; /* sessions refused since that began */
 };
 
 /*

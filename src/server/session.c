@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -37,6 +39,7 @@ static const char *const state_names[] = {
 };
 
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static bool tls_usable(const struct session *s);
 static void pace_input(struct session *s);
 
 static bool
@@ -90,7 +93,7 @@ session_set_state(struct session *s, enum session_state next)
 	s->state = next;
 }
 
-void
+int
 session_audit(struct session *s, const char *event, void *extra)
 {
 	json_t *rec = json_object();
@@ -103,7 +106,10 @@ session_audit(struct session *s, const char *event, void *extra)
 	if (extra != NULL)
 		json_object_update(rec, extra);
 	json_decref(extra);
-	auditlog_write(s->srv->audit, rec);
+	if (auditlog_write(s->srv->audit, rec) == 0)
+		return 0;
+	s->srv->gov.c.audit_lost++;
+	return -1;
 }
 
 /* --- teardown ------------------------------------------------------------ */
@@ -372,11 +378,16 @@ cmd_list(struct session *s, const struct cmd *c)
 	}
 	reply_add(&l.r, "+ ", "LIST");
 	config_each_name(s->cfg, s->vhost, add_listed, &l);
+	/* Every command usable now, and only those. */
 	for (i = 0; i < ARRAY_LEN(commands); i++)
 		reply_add(&l.r, "command ", commands[i]);
 	if (s->caller == NULL &&
 	    (auth_method_usable(s, AUTH_PUBKEY) || auth_method_usable(s, AUTH_PASSWORD)))
 		reply_add(&l.r, "command ", "AUTH");
+	if (tls_usable(s))
+		reply_add(&l.r, "command ", "TLS");
+	if (s->caller != NULL && s->caller->method != AUTH_TOKEN)
+		reply_add(&l.r, "command ", "TOKEN");
 	reply_add(&l.r, "", ".");
 	if (l.r.failed || session_send(s, l.r.text, l.r.len) != 0)
 		session_close(s, "out of memory");
@@ -443,6 +454,13 @@ session_start_service(struct session *s, const struct service *svc)
  * of its ClientHello.  Only before AUTH, so that an identity is never
  * established outside the channel it is then used in.
  */
+/* Whether TLS may start now: not inside another encryption, not after AUTH. */
+static bool
+tls_usable(const struct session *s)
+{
+	return !s->encrypted && s->caller == NULL;
+}
+
 static void
 cmd_tls(struct session *s)
 {
@@ -458,6 +476,13 @@ cmd_tls(struct session *s)
 		send_line(s, "- ", "TLS must come before AUTH");
 		return;
 	}
+	/*
+	 * Nothing chosen in plaintext survives into TLS (the STARTTLS
+	 * injection pattern): a HOST an attacker slipped in before the
+	 * client's TLS must not hold inside it.
+	 */
+	s->vhost = NULL;
+	s->requested[0] = '\0';
 	if (!tls_admit(s)) {
 		session_refuse(s, "too many handshakes from your address");
 		return;
@@ -777,6 +802,37 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		session_client_end(s);
 }
 
+/* --- audit_required ------------------------------------------------------ */
+
+/*
+ * The audit log could not take a session's record, and audit_required:
+ * the session is refused.  The first refusal is said at once.
+ */
+static void
+audit_refuse(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	if (!srv->audit_refusing)
+		log_error(
+		        "the audit log cannot be written: refusing new sessions (audit_required)");
+	srv->audit_refusing = true;
+	srv->audit_refused++;
+}
+
+/* A session's record was written: sessions are no longer refused for the audit log. */
+static void
+audit_resume(struct server *srv)
+{
+	if (!srv->audit_refusing)
+		return;
+	log_info("the audit log is written again: accepting new sessions again (%llu %s refused)",
+	         (unsigned long long)srv->audit_refused,
+	         plural(srv->audit_refused, "session was", "sessions were"));
+	srv->audit_refusing = false;
+	srv->audit_refused = 0;
+}
+
 /* --- the backend is reached -------------------------------------------- */
 
 const char *
@@ -831,8 +887,10 @@ session_backend_ready(struct session *s, int err)
 	if (s->state != S_CONNECTING)
 		return;
 	if (err != 0) {
-		log_warn("session %s: service %s: backend: %s", s->id, s->svc->name,
-		         uv_strerror(err));
+		/* A backend that is down fails every session that asks for it: a flood. */
+		if (log_ratelimit_allow(&s->srv->backend_failures, uv_now(s->srv->loop)))
+			log_warn("session %s: service %s: backend: %s", s->id, s->svc->name,
+			         uv_strerror(err));
 		session_refuse(s, "service unavailable");
 		return;
 	}
@@ -840,11 +898,18 @@ session_backend_ready(struct session *s, int err)
 		session_refuse(s, "service unavailable");
 		return;
 	}
-	session_audit(s, "granted",
-	              json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
-	                        s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
-	                        "identity", s->caller != NULL ? s->caller->identity : "",
-	                        "transport", s->transport != NULL ? s->transport->name : "plain"));
+	/* With audit_required, no grant goes unrecorded. */
+	if (session_audit(s, "granted",
+	                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
+	                            s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
+	                            "identity", s->caller != NULL ? s->caller->identity : "",
+	                            "transport",
+	                            s->transport != NULL ? s->transport->name : "plain")) != 0 &&
+	    s->cfg->audit_required) {
+		audit_refuse(s);
+		session_refuse(s, "server busy");
+		return;
+	}
 	relay_start(s, header, (size_t)header_len);
 }
 
@@ -889,15 +954,24 @@ note_peer(struct session *s, bool is_tcp)
 	sockaddr_source_key((struct sockaddr *)&s->peer, s->source_key);
 }
 
-/* Refuses a connection over a limit at once: no session state, no linger. */
+/*
+ * Refuses a connection over a limit at once: no session state, no linger.
+ * What the client already sent is read and dropped first: closing with
+ * unread input would reset the connection and could destroy the reply.
+ */
 static void
 reject_now(struct session *s, const char *reason)
 {
-	char line[64];
+	char line[64], drop[4096];
 	int n = snprintf(line, sizeof(line), "- %s\r\n", reason);
 	uv_buf_t b = uv_buf_init(line, (unsigned)n);
+	uv_os_fd_t fd;
 
 	uv_try_write(&s->client.stream, &b, 1);
+	if (uv_fileno(&s->client.handle, &fd) == 0)
+		for (n = 0; n < REJECT_DRAIN_READS; n++)
+			if (recv(fd, drop, sizeof(drop), MSG_DONTWAIT) <= 0)
+				break;
 	session_audit(s, "refused", json_pack("{s:s}", "reason", reason));
 	if (log_ratelimit_allow(&s->srv->refusals, uv_now(s->srv->loop)))
 		log_info("session %s from %s: rejected: %s", s->id,
@@ -945,28 +1019,39 @@ session_new(struct server *srv)
 }
 
 void
-session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
+session_accept(struct server *srv, int fd, bool is_tcp, const char *busy)
 {
 	struct session *s = session_new(srv);
+	bool recorded;
+	int r;
 
 	if (s == NULL) {
 		log_error("out of memory accepting a connection");
+		close(fd);
 		return;
 	}
-	if (is_tcp)
+	if (is_tcp) {
 		uv_tcp_init(srv->loop, &s->client.tcp);
-	else
+		r = uv_tcp_open(&s->client.tcp, fd);
+	} else {
 		uv_pipe_init(srv->loop, &s->client.pipe, 0);
+		r = uv_pipe_open(&s->client.pipe, fd);
+	}
 	s->client.handle.data = s;
 	s->client_open = true;
-	if (uv_accept(listener, &s->client.stream) != 0) {
+	if (r != 0) {
+		close(fd);
 		session_close(s, "accept failed");
 		return;
 	}
 	note_peer(s, is_tcp);
 	if (is_tcp)
 		uv_tcp_nodelay(&s->client.tcp, 1);
-	session_audit(s, "accepted", NULL);
+	recorded = session_audit(s, "accepted", NULL) == 0;
+	if (busy != NULL) {
+		reject_now(s, busy);
+		return;
+	}
 	if (srv->nsessions - srv->nending > s->cfg->max_connections && make_room(s) != 0) {
 		reject_now(s, "too many connections");
 		return;
@@ -976,6 +1061,13 @@ session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
 		return;
 	}
 	s->source_counted = true;
+	/* Before any request is read: a client has nothing to say that would go unrecorded. */
+	if (s->cfg->audit_required && !recorded) {
+		audit_refuse(s);
+		session_refuse(s, "server busy");
+		return;
+	}
+	audit_resume(srv);
 	session_restart_request_timer(s);
 	session_read_client(s);
 }

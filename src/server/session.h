@@ -47,6 +47,9 @@
  */
 #define EVICT_MIN_AGE_MS 500
 
+/* A connection refused at once: reads of what it already sent, dropped before it is closed. */
+#define REJECT_DRAIN_READS 16
+
 enum session_state {
 	S_COMMAND,    /* reading request lines */
 	S_AUTH,       /* reading the lines of an authentication exchange */
@@ -139,11 +142,13 @@ struct session {
 };
 
 /*
- * Accepts a pending connection from a listening stream and starts a
- * session for it.  The session is owned by srv's session list and frees
- * itself when it ends.
+ * Starts a session for a connection accepted onto fd, a TCP or Unix stream
+ * socket, which the session takes over (it is closed on every failure).
+ * busy, when not NULL, is the reason to refuse the connection at once,
+ * before anything is read.  The session is owned by srv's session list and
+ * frees itself when it ends.
  */
-void session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp);
+void session_accept(struct server *srv, int fd, bool is_tcp, const char *busy);
 
 /*
  * Ends the session: writes the audit record, stops every timer and
@@ -176,8 +181,11 @@ void session_finish(struct session *s, const char *reason);
 /* Called by the backend code when the service's backend is reached (err 0) or not. */
 void session_backend_ready(struct session *s, int err);
 
-/* Writes a JSON audit record for this session with extra fields (a stolen json_t *). */
-void session_audit(struct session *s, const char *event, void *extra);
+/*
+ * Writes a JSON audit record for this session with extra fields (a stolen
+ * json_t *).  Returns 0, or -1 when the record was lost (and counted).
+ */
+int session_audit(struct session *s, const char *event, void *extra);
 
 /* Queues bytes to the client, copying them.  Returns 0 or -1. */
 int session_send(struct session *s, const void *data, size_t len);

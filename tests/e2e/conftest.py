@@ -4,6 +4,7 @@ Every server a test starts listens on an ephemeral loopback port and is
 stopped, by its own process id, when the test ends.
 """
 
+import base64
 import json
 import os
 import re
@@ -37,7 +38,8 @@ def wait_for(predicate, timeout=5.0, what="condition"):
 class Fived:
     """A running fived with its own configuration file and audit log."""
 
-    def __init__(self, tmp_path, config, args=(), name="fived", server="", env=None):
+    def __init__(self, tmp_path, config, args=(), name="fived", server="", env=None,
+                 preexec_fn=None):
         self.dir = tmp_path
         self.server = server
         self.conf = tmp_path / (name + ".conf")
@@ -47,7 +49,8 @@ class Fived:
         self.write_config(config)
         self.stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([FIVED, "-d", "-c", str(self.conf), *args],
-                                     stdout=subprocess.DEVNULL, stderr=self.stderr, env=env)
+                                     stdout=subprocess.DEVNULL, stderr=self.stderr, env=env,
+                                     preexec_fn=preexec_fn)
         self.addresses = wait_for(self._listening, what="fived to listen")
         self.port = next((int(a.rsplit(":", 1)[1]) for a in self.addresses
                           if a.startswith("tcp:127.0.0.1:")), None)
@@ -67,6 +70,14 @@ class Fived:
 
     def log(self):
         return self.stderr_path.read_text(errors="replace")
+
+    def server_key(self):
+        """The server's static public key, as a client that pinned it knows it."""
+        if not hasattr(self, "_server_key"):
+            out = subprocess.run([FIVED, "--print-key", "-c", str(self.conf)],
+                                 capture_output=True, text=True, check=True).stdout
+            self._server_key = base64.b64decode(out.split()[0], validate=True)
+        return self._server_key
 
     def _listening(self):
         if self.proc.poll() is not None:
@@ -134,8 +145,8 @@ def five_home(tmp_path, monkeypatch):
 def fived(tmp_path):
     started = []
 
-    def start(config, args=(), name="fived", server="", env=None):
-        f = Fived(tmp_path, config, args, name, server, env)
+    def start(config, args=(), name="fived", server="", env=None, preexec_fn=None):
+        f = Fived(tmp_path, config, args, name, server, env, preexec_fn)
         started.append(f)
         return f
 
@@ -247,15 +258,16 @@ def world(tmp_path):
     return World(root)
 
 
-def pubkey_login(port, world, user="alice", source="127.0.0.1"):
-    """A text-dialect connection on which USER authenticated with the world's key for them."""
+def pubkey_login(f, world, user="alice", source="127.0.0.1"):
+    """A plain text-dialect connection to fived f (allow_plaintext_pubkey) on which USER
+    authenticated with the world's key for them."""
     from fivewire import load_key, parse_challenge, signature_line, signed_data, user_line
     sk, pk = load_key(world.keys[user])
-    c = connect_from(port, source)
+    c = connect_from(f.port, source)
     c.sendall(b"AUTH pubkey\r\n" + user_line(user, pk))
     assert recv_line(c) == b"+ SUCCESS pubkey\r\n"
     sid, nonce = parse_challenge(recv_line(c))
-    c.sendall(signature_line(sk, signed_data(sid, nonce, user, pk)))
+    c.sendall(signature_line(sk, signed_data(sid, nonce, user, pk, server_key=f.server_key())))
     assert recv_line(c) == ("+ Authentication as %s successful\r\n" % user).encode()
     return c
 

@@ -9,7 +9,7 @@ import struct
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-CONTEXT = b"fived-auth-pubkey-v1"
+CONTEXT = b"fived-auth-pubkey-v2"
 
 
 def ssh_string(b):
@@ -49,9 +49,11 @@ def parse_challenge(line):
     return words[2], base64.b64decode(words[3], validate=True)
 
 
-def signed_data(session_id, nonce, user, pk, binding=b""):
+def signed_data(session_id, nonce, user, pk, binding=b"", server_key=b""):
+    """PROTOCOL.md 4.2: server_key is the server's static key, b"" when not known."""
     return (ssh_string(CONTEXT) + ssh_string(session_id) + ssh_string(nonce)
-            + ssh_string(user.encode()) + ssh_string(key_blob(pk)) + ssh_string(binding))
+            + ssh_string(user.encode()) + ssh_string(key_blob(pk)) + ssh_string(server_key)
+            + ssh_string(binding))
 
 
 def signature_line(sk, data):

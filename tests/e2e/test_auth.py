@@ -1,5 +1,6 @@
 """Authentication before the application, policy, and the identity handed to it."""
 
+import base64
 import os
 import re
 import socket
@@ -26,7 +27,8 @@ def base_config(world, extra_server="", services=""):
         'principals="carol",command="/bin/false" ' + world.public("carol"),
     ])
     return ("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = @AUDIT@\n"
-            "authorized_keys = %s\nallow_plaintext_password = yes\nrequest_timeout = 5\n%s\n"
+            "authorized_keys = %s\nallow_plaintext_password = yes\n"
+            "allow_plaintext_pubkey = yes\nrequest_timeout = 5\n%s\n"
             % (keys, extra_server)) + services
 
 
@@ -112,15 +114,18 @@ def test_per_user_authorized_keys_and_from(fived, world):
 
 
 # The exchanges by hand run on plain TCP, so their services accept it.
-def raw_pubkey(f, user, sk, pk, session=None, service=b"secret", after=b"", nonce=None):
-    """The pubkey exchange written by hand, the signature made over session and nonce
-    when given instead of the challenge's; returns (connection, session id)."""
+def raw_pubkey(f, user, sk, pk, session=None, service=b"secret", after=b"", nonce=None,
+               server_key=None):
+    """The pubkey exchange written by hand, the signature made over session, nonce and
+    server key when given instead of the challenge's and f's; returns (connection, session
+    id)."""
     c = connect(f.port)
     c.sendall(b"AUTH pubkey\r\n" + user_line(user, pk))
     assert recv_line(c) == b"+ SUCCESS pubkey\r\n"
     challenge = recv_line(c)
     sid, challenge_nonce = parse_challenge(challenge)
-    data = signed_data(session or sid, nonce or challenge_nonce, user, pk)
+    data = signed_data(session or sid, nonce or challenge_nonce, user, pk,
+                       server_key=f.server_key() if server_key is None else server_key)
     c.sendall(signature_line(sk, data) + service + b"\r\n" + after)
     return c, sid
 
@@ -146,6 +151,49 @@ def test_signature_binds_session_and_nonce(fived, world, sentinel):
     assert s.connections == 1 and s.received == [b"data"]
 
 
+def test_signature_names_the_server(fived, world, sentinel):
+    """A signature for another server, or naming none, cannot be relayed to this one over
+    a plain connection, where nothing else binds it to this server."""
+    s = sentinel("echo")
+    f = start(fived, world, "[service:secret]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
+              "encryption = optional\n" % s.port)
+    sk, pk = load_key(world.keys["alice"])
+    for other in (bytes(32), b""):
+        c, _ = raw_pubkey(f, "alice", sk, pk, server_key=other, after=b"relayed")
+        assert recv_all(c) == b"- authentication failed\r\n- unknown service\r\n"
+        c.close()
+    assert s.connections == 0
+
+
+def test_pubkey_in_clear_needs_permission(fived, world):
+    """Unencrypted, pubkey is refused unless allow_plaintext_pubkey says otherwise, as
+    password is: LIST does not offer it and AUTH pubkey finds no common method."""
+    f = fived(base_config(world, services=ECHO_RESTRICTED).replace(
+        "allow_plaintext_pubkey = yes\n", "").replace("allow_plaintext_password = yes\n", ""),
+        env=world.fived_env())
+    c = connect(f.port)
+    c.sendall(b"LIST\r\nAUTH pubkey\r\n")
+    listing = b""
+    while not listing.endswith(b".\r\n"):
+        listing += recv_line(c)
+    assert b"command AUTH\r\n" not in listing
+    assert recv_line(c) == b"- no common authentication method; supported: token\r\n"
+    c.close()
+    # Unencrypted, five signs only when it knows the server's key, and says so.
+    r = five(world, f, "--plain", "127.0.0.1", "secret", user="alice", key="alice")
+    assert r.returncode == 2 and b"needs the server's key" in r.stderr, r.stderr
+    key = base64.b64encode(f.server_key()).decode()
+    r = five(world, f, "--plain", "--key", key, "127.0.0.1", "secret", user="alice",
+             key="alice")
+    assert r.returncode != 0 and b"no common authentication method" in r.stderr, r.stderr
+    # Allowed, and with the key known, it works.
+    g = start(fived, world, ECHO_RESTRICTED + "encryption = optional\n")
+    key = base64.b64encode(g.server_key()).decode()
+    r = five(world, g, "--plain", "--key", key, "127.0.0.1", "secret", user="alice",
+             key="alice", input=b"in clear")
+    assert (r.returncode, r.stdout) == (0, b"in clear"), r.stderr
+
+
 def test_replayed_signature_is_refused(fived, world, sentinel):
     s = sentinel("echo")
     f = start(fived, world, "[service:secret]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
@@ -156,7 +204,8 @@ def test_replayed_signature_is_refused(fived, world, sentinel):
     first.sendall(b"AUTH pubkey\r\n" + user_line("alice", pk))
     recv_line(first)
     sid, nonce = parse_challenge(recv_line(first))
-    captured = signature_line(sk, signed_data(sid, nonce, "alice", pk))
+    captured = signature_line(sk, signed_data(sid, nonce, "alice", pk,
+                                              server_key=f.server_key()))
     first.close()
     second = connect(f.port)
     second.sendall(b"AUTH pubkey\r\n" + user_line("alice", pk))
@@ -355,7 +404,8 @@ def test_failures_slow_the_source_not_the_user(fived, world):
     c.sendall(b"AUTH pubkey\r\n" + user_line("alice", pk))
     recv_line(c)
     sid, nonce = parse_challenge(recv_line(c))
-    c.sendall(signature_line(sk, signed_data(sid, nonce, "alice", pk)))
+    c.sendall(signature_line(sk, signed_data(sid, nonce, "alice", pk,
+                                             server_key=f.server_key())))
     assert recv_line(c) == b"+ Authentication as alice successful\r\n"
     assert time.monotonic() - start_time < 0.2 * SLOW
     c.close()
@@ -491,7 +541,9 @@ def test_much_pipelined_during_auth_is_held_then_delivered(fived, world, sentine
     c.sendall(b"AUTH pubkey\r\n" + user_line("alice", pk))
     recv_line(c)
     sid, nonce = parse_challenge(recv_line(c))
-    c.sendall(signature_line(sk, signed_data(sid, nonce, "alice", pk)) + b"secret\r\n" + payload)
+    c.sendall(signature_line(sk, signed_data(sid, nonce, "alice", pk,
+                                             server_key=f.server_key()))
+              + b"secret\r\n" + payload)
     c.shutdown(socket.SHUT_WR)
     assert recv_all(c) == (b"+ Authentication as alice successful\r\n+\r\ngot %d\n"
                            % len(payload))

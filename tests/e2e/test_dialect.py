@@ -55,6 +55,28 @@ def test_list_keeps_the_connection_open(fived):
         assert recv_all(s) == b"+ echo\r\n- unknown service\r\n+ bye\r\n"
 
 
+def test_list_shows_the_commands_usable_now(fived):
+    """LIST names every command usable at that moment (the report's walk-through finds
+    TLS through LIST): TLS before encryption; AUTH only when a method is usable."""
+    f = fived(CONFIG)
+    with connect(f.port) as s:
+        s.sendall(b"LIST\r\n")
+        lines = []
+        while not lines or lines[-1] != ".":
+            lines.append(recv_line(s).decode().rstrip("\r\n"))
+    commands = {line.split()[1] for line in lines if line.startswith("command ")}
+    assert commands == {"HELP", "LIST", "HOST", "QUIT", "TLS"}, lines
+
+
+def test_reserved_commands_are_not_services(fived):
+    """A command of the protocol fived does not implement is answered as PROTOCOL.md 2.9
+    says, whatever its arguments: never looked up as a service or a token."""
+    f = fived(CONFIG)
+    for request in (b"MULTIPLEX", b"DETACHABLE", b"ATTACH x", b"PROVEAUTH x", b"getsignkey"):
+        assert exchange(f.port, request + b"\r\n", shut=False) == \
+            b"- command not supported\r\n", request
+
+
 def test_host_selects_a_vhost(fived):
     f = fived(CONFIG)
     assert exchange(f.port, b"HOST alpha.example\r\ndb\r\nhi") == b"+ alpha.example\r\n+\r\nhi"

@@ -22,16 +22,19 @@ def start(fived, world, backend="builtin:echo", extra=""):
     """fived where alice's key is authorized, with an echo service that requires it."""
     keys = world.global_keys(['principals="alice" ' + world.public("alice")])
     return fived("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = @AUDIT@\n"
-                 "authorized_keys = %s\nrequest_timeout = 5\n%s\n"
+                 "authorized_keys = %s\nrequest_timeout = 5\nallow_plaintext_pubkey = yes\n%s\n"
                  "[service:echo]\nbackend = %s\nauth = required\nencryption = optional\n"
                  "[service:open]\nbackend = builtin:echo\n" % (keys, extra, backend),
                  env=world.fived_env())
 
 
 def five(world, f, *args, key=None, env=None, input=b""):
+    """five against f; in clear it is given f's key, as one pinned by a sealed session."""
     argv = ["-p", str(f.port)]
     if key is not None:
         argv += ["-l", "alice", "-i", str(world.keys[key])]
+    if "--plain" in args and "--key" not in args:
+        argv += ["--key", base64.b64encode(f.server_key()).decode()]
     return run_five(*argv, *args, input=input, env=env or world.client_env())
 
 

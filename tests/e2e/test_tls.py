@@ -148,6 +148,17 @@ def read_for(stream, expected, timeout=5.0):
     return out
 
 
+def ssl_read(t, n):
+    """n bytes from a TLS socket, or what came before it closed."""
+    out = b""
+    while len(out) < n:
+        chunk = t.recv(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
 # --- implicit TLS and the TLS command ----------------------------------------------------------
 
 
@@ -283,6 +294,27 @@ def test_password_over_tls_needs_no_permission(fived, world):
                  "secret", input=b"tls secret", env=world.client_env(password="wonderland"))
     assert (r.returncode, r.stdout) == (0, b"tls secret"), r.stderr
     assert f.events("authenticated")[0]["method"] == "password"
+
+
+def test_plaintext_host_does_not_survive_tls(fived):
+    """Nothing chosen in plaintext holds inside TLS (the STARTTLS injection pattern): a
+    HOST sent (or slipped in) before TLS is forgotten, so the vhost's names are unknown
+    inside until the client asks for the vhost again, encrypted."""
+    f = fived(ECHO + "[service:inner]\nbackend = builtin:echo\n"
+              "[vhost:v1]\nservices = only=inner\n")
+    with connect(f.port) as s:
+        s.sendall(b"HOST v1\r\nTLS\r\n")
+        assert recv_line(s) == b"+ v1\r\n"
+        assert recv_line(s) == b"+ SUCCESS\r\n"
+        with client_context().wrap_socket(s) as t:
+            t.sendall(b"only\r\n")
+            assert ssl_read(t, 19) == b"- unknown service\r\n"
+    with connect(f.port) as s:
+        s.sendall(b"TLS\r\n")
+        assert recv_line(s) == b"+ SUCCESS\r\n"
+        with client_context().wrap_socket(s) as t:
+            t.sendall(b"HOST v1\r\nonly\r\nhi")
+            assert ssl_read(t, 11) == b"+ v1\r\n+\r\nhi"
 
 
 def test_pubkey_over_tls_signs_the_channel_binding(fived, world):

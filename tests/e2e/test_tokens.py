@@ -17,7 +17,7 @@ from conftest import (FIVED, SLOW, connect, connect_from, pubkey_login, recv_all
 def config(world, services, extra=""):
     keys = world.global_keys(['principals="alice" ' + world.public("alice")])
     return ("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = @AUDIT@\nauthorized_keys = %s\n"
-            "request_timeout = 5\n%s\n" % (keys, extra)) + services
+            "request_timeout = 5\nallow_plaintext_pubkey = yes\n%s\n" % (keys, extra)) + services
 
 
 def services(sentinel_port):
@@ -28,7 +28,7 @@ def services(sentinel_port):
 
 
 def issue(f, world, request=b"TOKEN db"):
-    c = pubkey_login(f.port, world)
+    c = pubkey_login(f, world)
     c.sendall(request + b"\r\n")
     reply = recv_line(c)
     c.close()
@@ -103,7 +103,7 @@ def test_token_command_refusals(fived, world, sentinel):
     c.sendall(b"TOKEN db\r\n")
     assert recv_line(c) == b"- authentication required\r\n"
     c.close()
-    c = pubkey_login(f.port, world)
+    c = pubkey_login(f, world)
     for request, reply in ((b"TOKEN nosuch", b"- unknown service"),
                            (b"TOKEN db 10.0.0.1/7", b"- invalid address"),
                            (b"TOKEN db - 601", b"- invalid lifetime"),

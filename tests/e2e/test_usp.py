@@ -85,7 +85,8 @@ class Site:
                                   'principals="bob" ' + world.public("bob")])
         self.server = server
         self.config = ("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = @AUDIT@\n"
-                       "authorized_keys = %s\nrequest_timeout = %d\n%s\n"
+                       "authorized_keys = %s\nrequest_timeout = %d\n"
+                       "allow_plaintext_pubkey = yes\n%s\n"
                        % (keys, request_timeout, server)
                        + SERVICES.format(s=self.s.port, p=self.p.port))
         self.f = fived(self.config, env=world.fived_env(), name=name)
@@ -97,7 +98,8 @@ class Site:
             self.server, server), env=self.world.fived_env(), name=name)
 
     def client(self, source="127.0.0.1", f=None):
-        return UspClient((f or self.f).port, source, timeout=T)
+        f = f or self.f
+        return UspClient(f.port, source, timeout=T, server_key=f.server_key())
 
     def untouched(self):
         return self.s.connections == 0 and self.p.connections == 0
@@ -134,7 +136,7 @@ def server_key(f):
 
 
 def text_token(f, world, request=b"TOKEN db"):
-    c = pubkey_login(f.port, world)
+    c = pubkey_login(f, world)
     c.sendall(request + b"\r\n")
     reply = recv_line(c)
     c.close()
@@ -210,7 +212,7 @@ def test_flow2_pubkey_then_token_then_connect(site):
     assert c.reader.lines == [wire("authenticate", sid, protocol="pubkey")]
     c.send(pubkey("alice", pk))
     ch = c.expect("challenge", session=sid)
-    c.send(signature(sk, ch, "alice", pk))
+    c.send(signature(sk, ch, "alice", pk, server_key=c.server_key))
     msg = c.expect("token", identity="alice")
     token = tokens_of(msg)["db"]
     assert c.reader.lines[-1] == wire("token", sid, identity="alice",
@@ -452,7 +454,7 @@ def test_flow5_authentication_failures(site):
         c.send(pubkey("alice", pk))
         ch = c.expect("challenge")
         ch["session"] = "0" * 32
-        c.send(signature(sk, ch, "alice", pk), encode(initialize("db")), b"stolen")
+        c.send(signature(sk, ch, "alice", pk, server_key=c.server_key), encode(initialize("db")), b"stolen")
 
     def unknown_key(c):
         c.send(pubkey("alice", stranger), b"stolen")     # no challenge: refused at once
@@ -694,7 +696,7 @@ def test_framing_byte_by_byte(site):
     c.expect("authenticate", protocol="pubkey")
     c.send_slowly(encode(pubkey("alice", pk)), 1)
     ch = c.expect("challenge")
-    c.send_slowly(encode(signature(sk, ch, "alice", pk)), 7)
+    c.send_slowly(encode(signature(sk, ch, "alice", pk, server_key=c.server_key)), 7)
     assert "db" in tokens_of(c.expect("token"))
     c.close()
     wait_for(lambda: len(site.s.received) == 1)
@@ -763,7 +765,7 @@ def test_client_session_id_is_echoed_and_logged(site):
     c.expect("authenticate")
     c.send(pubkey("alice", pk))
     ch = c.expect("challenge")
-    c.send(signature(sk, ch, "alice", pk))
+    c.send(signature(sk, ch, "alice", pk, server_key=c.server_key))
     token = tokens_of(c.expect("token"))["db"]
     c.send(initialize(("db", token), client_session_id="trace:2"))
     c.expect("connect")

@@ -90,12 +90,13 @@ def pubkey(user, pk):
     return {"message": "pubkey", "user": user, "key": b64(key_blob(pk))}
 
 
-def signature(sk, challenge, user, pk, binding=b""):
-    """The answer to a challenge message: section 4.2's signed data with its session and nonce."""
+def signature(sk, challenge, user, pk, binding=b"", server_key=b""):
+    """The answer to a challenge message: section 4.2's signed data with its session and
+    nonce, naming the server by server_key (its static key) when given."""
     nonce = base64.b64decode(challenge["nonce"], validate=True)
     if len(nonce) != 32:
         raise ProtocolError("a nonce of %d bytes" % len(nonce))
-    data = signed_data(challenge["session"].encode(), nonce, user, pk, binding)
+    data = signed_data(challenge["session"].encode(), nonce, user, pk, binding, server_key)
     blob = ssh_string(b"ssh-ed25519") + ssh_string(sk.sign(data))
     return {"message": "signature", "signature": b64(blob)}
 
@@ -266,7 +267,8 @@ class UspClient:
     the server must echo.
     """
 
-    def __init__(self, port, source="127.0.0.1", timeout=10.0, host="127.0.0.1"):
+    def __init__(self, port, source="127.0.0.1", timeout=10.0, host="127.0.0.1",
+                 server_key=b""):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.bind((source, 0))
@@ -276,6 +278,7 @@ class UspClient:
         self.sent_id = None
         self.messages = []
         self.session_id = None
+        self.server_key = server_key
 
     # sending
 
@@ -389,7 +392,7 @@ class UspClient:
         """After authenticate(pubkey): pubkey, challenge, signature; returns the token message."""
         self.send(pubkey(user, pk))
         ch = self.expect("challenge")
-        self.send(signature(sk, ch, user, pk, binding))
+        self.send(signature(sk, ch, user, pk, binding, self.server_key))
         return self.expect("token")
 
 

@@ -109,32 +109,46 @@ static void
 test_signed_data_binds_everything(void **state)
 {
 	uint8_t nonce[AUTH_NONCE_LEN] = {1}, pk[AUTH_PK_LEN] = {2};
+	uint8_t server[AUTH_SERVER_KEY_LEN] = {3};
 	uint8_t a[AUTH_SIGNED_MAX], b[AUTH_SIGNED_MAX];
-	const char *sid = "0123456789abcdef0123456789abcdef";
-	const char *sid2 = "0123456789abcdef0123456789abcdee";
+	struct auth_signed in = {.session_id = "0123456789abcdef0123456789abcdef",
+	                         .nonce = nonce,
+	                         .user = "alice",
+	                         .pk = pk};
+	struct auth_signed other;
 	size_t alen, blen;
 
-	assert_int_equal(auth_signed_data(sid, nonce, "alice", pk, NULL, 0, a, sizeof(a), &alen),
-	                 0);
+	assert_int_equal(auth_signed_data(&in, a, sizeof(a), &alen), 0);
 	assert_memory_equal(a, "\0\0\0\x14" AUTH_PUBKEY_CONTEXT, 24);
-	assert_int_equal(auth_signed_data(sid2, nonce, "alice", pk, NULL, 0, b, sizeof(b), &blen),
-	                 0);
+	other = in;
+	other.session_id = "0123456789abcdef0123456789abcdee";
+	assert_int_equal(auth_signed_data(&other, b, sizeof(b), &blen), 0);
 	assert_memory_not_equal(a, b, alen);
 	nonce[31] ^= 1;
-	assert_int_equal(auth_signed_data(sid, nonce, "alice", pk, NULL, 0, b, sizeof(b), &blen),
-	                 0);
+	assert_int_equal(auth_signed_data(&in, b, sizeof(b), &blen), 0);
 	assert_memory_not_equal(a, b, alen);
 	nonce[31] ^= 1;
-	assert_int_equal(auth_signed_data(sid, nonce, "alicf", pk, NULL, 0, b, sizeof(b), &blen),
-	                 0);
+	other = in;
+	other.user = "alicf";
+	assert_int_equal(auth_signed_data(&other, b, sizeof(b), &blen), 0);
 	assert_memory_not_equal(a, b, alen);
-	assert_int_equal(auth_signed_data(sid, nonce, "alice", pk, (const uint8_t *)"x", 1, b,
-	                                  sizeof(b), &blen),
-	                 0);
+	other = in;
+	other.binding = (const uint8_t *)"x";
+	other.binding_len = 1;
+	assert_int_equal(auth_signed_data(&other, b, sizeof(b), &blen), 0);
 	assert_int_not_equal(alen, blen);
-	assert_int_equal(
-	        auth_signed_data("short", nonce, "alice", pk, NULL, 0, b, sizeof(b), &blen), -1);
-	assert_int_equal(auth_signed_data(sid, nonce, "alice", pk, NULL, 0, b, 20, &blen), -1);
+	/* The server's key is bound when given: a signature for one server fails at another. */
+	other = in;
+	other.server_key = server;
+	assert_int_equal(auth_signed_data(&other, b, sizeof(b), &blen), 0);
+	assert_int_equal(blen, alen + AUTH_SERVER_KEY_LEN);
+	server[0] ^= 1;
+	assert_int_equal(auth_signed_data(&other, a, sizeof(a), &alen), 0);
+	assert_memory_not_equal(a, b, alen);
+	other = in;
+	other.session_id = "short";
+	assert_int_equal(auth_signed_data(&other, b, sizeof(b), &blen), -1);
+	assert_int_equal(auth_signed_data(&in, b, 20, &blen), -1);
 }
 
 static void

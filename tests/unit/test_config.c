@@ -121,6 +121,7 @@ test_defaults(void **state)
 
 	assert_non_null(cfg);
 	assert_string_equal(cfg->audit_log, "-");
+	assert_false(cfg->audit_required);
 	assert_int_equal(cfg->max_connections, DEFAULT_MAX_CONNECTIONS);
 	assert_int_equal(cfg->max_per_source, DEFAULT_MAX_PER_SOURCE);
 	assert_int_equal(cfg->relay_memory_max, 256 << 20);
@@ -403,6 +404,9 @@ test_errors_once_on_their_line(void **state)
 	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\ntls_key = /k.pem\n"
 	              "[service:x]\nbackend = builtin:echo\n",
 	              "t.conf:3: tls_certificate and tls_key go together\n");
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\naudit_required = yes\n"
+	              "audit_log = none\n",
+	              "t.conf:3: audit_required needs an audit log (audit_log is none)\n");
 	/* ... and say nothing more about a key whose value was refused. */
 	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\ntls_certificate = c.pem\n"
 	              "tls_key = /k.pem\n",

@@ -1,0 +1,344 @@
+/*
+ * The privileged side's answers (privops.c) and the tables it and the
+ * worker keep: each request is checked against the configuration, keys
+ * never leave, limits refuse instead of failing open.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "server/config.h"
+#include "server/keytable.h"
+#include "server/penalty.h"
+#include "server/privops.h"
+#include "server/revocations.h"
+
+struct fixture {
+	char dir[64];
+	char *text;
+	struct config *cfg;
+	struct priv_state st;
+};
+
+static int
+setup(void **state)
+{
+	static struct fixture f;
+	struct config_errors errs;
+	char text[1024];
+	int n;
+
+	memset(&f, 0, sizeof(f));
+	strcpy(f.dir, "/tmp/test_privops.XXXXXX");
+	if (sodium_init() < 0 || mkdtemp(f.dir) == NULL)
+		return -1;
+	n = snprintf(text, sizeof(text),
+	             "[server]\nlisten = tcp:127.0.0.1:0\nkey_file = %s/server.key\n"
+	             "audit_log = none\nmax_tokens_per_hour = 3\ntoken_max_ttl = 600\n"
+	             "[service:local]\nbackend = unix:%s/backend.sock\n",
+	             f.dir, f.dir);
+	if ((f.cfg = config_parse("test", text, (size_t)n, &errs)) == NULL ||
+	    privops_init(&f.st, f.cfg, NULL, text, (size_t)n) != 0)
+		return -1;
+	*state = &f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[128];
+
+	privops_free(&f->st);
+	config_unref(f->cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct priv_answer
+ask(struct fixture *f, struct priv_request *req, int expect)
+{
+	struct priv_answer ans;
+
+	assert_int_equal(privops_answer(&f->st, req, &ans), expect);
+	return ans;
+}
+
+/* Only the addresses the configuration names, and the same socket every time. */
+static void
+test_listen(void **state)
+{
+	struct fixture *f = *state;
+	struct priv_request req = {.type = PRIV_LISTEN};
+	struct sockaddr_storage a, b;
+	socklen_t alen = sizeof(a), blen = sizeof(b);
+	struct priv_answer ans;
+	int first;
+
+	strcpy(req.arg, "tcp:127.0.0.1:9");
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	assert_string_equal((char *)ans.text, "1"); /* EPERM */
+	assert_int_equal(ans.fd, -1);
+	privops_answer_clear(&ans);
+	strcpy(req.arg, "control:/tmp/elsewhere.sock");
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	privops_answer_clear(&ans);
+	strcpy(req.arg, "tcp:127.0.0.1:0");
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	first = ans.fd;
+	ans.fd = -1;
+	privops_answer_clear(&ans);
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	assert_int_equal(getsockname(first, (struct sockaddr *)&a, &alen), 0);
+	assert_int_equal(getsockname(ans.fd, (struct sockaddr *)&b, &blen), 0);
+	assert_memory_equal(&a, &b, alen);
+	close(first);
+	privops_answer_clear(&ans);
+	/* Not even an address: the worker is not to be trusted. */
+	strcpy(req.arg, "nonsense");
+	ask(f, &req, -1);
+}
+
+static void
+test_files_and_backends(void **state)
+{
+	struct fixture *f = *state;
+	struct priv_request req = {.type = PRIV_FILE};
+	struct priv_answer ans;
+
+	strcpy(req.arg, "/etc/passwd");
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	privops_answer_clear(&ans);
+	req.type = PRIV_CONNECT;
+	strcpy(req.arg, "/run/some.sock");
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	assert_string_equal((char *)ans.text, "1");
+	privops_answer_clear(&ans);
+	/* A configured one that nobody listens on: its errno, not a refusal. */
+	snprintf(req.arg, sizeof(req.arg), "%s/backend.sock", f->dir);
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	assert_string_equal((char *)ans.text, "2"); /* ENOENT */
+	privops_answer_clear(&ans);
+}
+
+/* The worker gets Diffie-Hellman results, never the key, and none with a low-order point. */
+static void
+test_dh(void **state)
+{
+	struct fixture *f = *state;
+	struct priv_request req = {.type = PRIV_DH};
+	uint8_t sk[32], expect[32];
+	struct priv_answer ans;
+
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	privops_answer_clear(&ans);
+	randombytes_buf(sk, sizeof(sk));
+	crypto_scalarmult_base(req.pk, sk);
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	assert_int_equal(ans.len, 32);
+	assert_int_equal(crypto_scalarmult(expect, sk, f->st.key->pk), 0);
+	assert_memory_equal(ans.text, expect, 32);
+	privops_answer_clear(&ans);
+	req.type = PRIV_KEYS;
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	assert_memory_equal(ans.text, f->st.key->pk, 32);
+	assert_memory_not_equal(ans.text, f->st.key->sk, 32);
+	privops_answer_clear(&ans);
+}
+
+static size_t
+claims(char *out, size_t size, uint64_t iat, uint64_t exp)
+{
+	struct token_claims c;
+	size_t len;
+
+	memset(&c, 0, sizeof(c));
+	strcpy(c.app, "db");
+	strcpy(c.sub, "alice");
+	c.has_sub = true;
+	c.amr = AUTH_PUBKEY;
+	c.iat = iat;
+	c.exp = exp;
+	strcpy(c.jti, "0123456789abcdef0123456789abcdef");
+	assert_int_equal(token_claims_encode(&c, out, size, &len), 0);
+	return len;
+}
+
+/* Tokens only as configured, and no more than the hourly quota per identity. */
+static void
+test_token_issue(void **state)
+{
+	struct fixture *f = *state;
+	struct priv_request req = {.type = PRIV_TOKEN_ISSUE, .number = TOKEN_PUBLIC};
+	uint64_t now = (uint64_t)time(NULL);
+	struct priv_answer ans;
+	int i;
+
+	strcpy(req.arg, "alice");
+	req.blob_len = claims((char *)req.blob, sizeof(req.blob), now, now + 6000);
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok); /* beyond token_max_ttl */
+	privops_answer_clear(&ans);
+	req.blob_len = claims((char *)req.blob, sizeof(req.blob), now - 3600, now + 60);
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok); /* not issued now */
+	privops_answer_clear(&ans);
+	req.blob_len = claims((char *)req.blob, sizeof(req.blob), now, now + 60);
+	for (i = 0; i < 3; i++) {
+		ans = ask(f, &req, 0);
+		assert_true(ans.ok);
+		assert_memory_equal(ans.text, "v4.public.", 10);
+		privops_answer_clear(&ans);
+	}
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	assert_string_equal((char *)ans.text, "token quota reached");
+	privops_answer_clear(&ans);
+	strcpy(req.arg, "bob");
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	privops_answer_clear(&ans);
+}
+
+/* The floor rises past a timestamp, durably, before the worker may act on it. */
+static void
+test_early_reserve(void **state)
+{
+	struct fixture *f = *state;
+	struct priv_request req = {.type = PRIV_EARLY_RESERVE};
+	uint64_t now = (uint64_t)time(NULL) * 1000000000ULL, floor;
+	struct priv_answer ans;
+	char path[128], text[64];
+	FILE *fp;
+
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	privops_answer_clear(&ans);
+	req.number = now - 3600ULL * 1000000000ULL;
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	privops_answer_clear(&ans);
+	req.number = now;
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	assert_int_equal(sscanf((char *)ans.text, "%lu", &floor), 1);
+	assert_true(floor >= now + PRIVOPS_EARLY_AHEAD_NS);
+	privops_answer_clear(&ans);
+	snprintf(path, sizeof(path), "%s/server%s", f->dir, PRIVOPS_EARLY_SUFFIX);
+	assert_non_null(fp = fopen(path, "r"));
+	assert_non_null(fgets(text, sizeof(text), fp));
+	fclose(fp);
+	assert_int_equal(strtoull(text, NULL, 10), floor);
+}
+
+/* A full table makes room by forgetting its least recently used key; it never refuses. */
+static void
+test_keytable_evicts_the_least_recently_used(void **state)
+{
+	struct keytable *t = keytable_new(1000000, 3);
+	struct keytable_value *v;
+	uint64_t now = 1000;
+
+	assert_non_null(keytable_get(t, "a", 1, now, 1));
+	assert_non_null(keytable_get(t, "b", 1, now, 1));
+	assert_non_null(keytable_get(t, "c", 1, now, 1));
+	assert_non_null(keytable_get(t, "a", 1, now, 0)); /* a is used again: b is the oldest */
+	assert_non_null(v = keytable_get(t, "d", 1, now, 1));
+	assert_int_equal(keytable_count(t), 3);
+	assert_null(keytable_get(t, "b", 1, now, 0));
+	assert_non_null(keytable_get(t, "a", 1, now, 0));
+	assert_non_null(keytable_get(t, "c", 1, now, 0));
+	keytable_free(t);
+}
+
+/* A new source meets its penalty even when the table is full of others. */
+static void
+test_penalties_of_a_full_table(void **state)
+{
+	struct penalty_table *t = penalty_table_new();
+	uint64_t now = 1000000;
+	uint32_t i;
+
+	for (i = 0; i < PENALTY_ENTRIES_MAX + 10; i++)
+		penalty_fail(t, &i, sizeof(i), now);
+	assert_true(penalty_delay(t, &i, sizeof(i), now) == 0);
+	penalty_fail(t, "new", 3, now);
+	assert_true(penalty_delay(t, "new", 3, now) > 0);
+	penalty_table_free(t);
+}
+
+/* Token ids are random hex, as fived makes them. */
+static void
+random_jti(char jti[TOKEN_JTI_LEN + 1])
+{
+	uint8_t raw[TOKEN_JTI_LEN / 2];
+
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(jti, TOKEN_JTI_LEN + 1, raw, sizeof(raw));
+}
+
+/* A full list refuses, saying so: never a revocation reported and not kept. */
+static void
+test_revocations_refuse_when_full(void **state)
+{
+	struct revocations r;
+	char jti[TOKEN_JTI_LEN + 1], err[128];
+	uint64_t now = 1000;
+	size_t i;
+
+	revocations_init(&r);
+	for (i = 0; i < REVOCATIONS_MAX; i++) {
+		random_jti(jti);
+		assert_int_equal(revocations_add(&r, jti, now + 10, now, err, sizeof(err)), 0);
+	}
+	random_jti(jti);
+	assert_int_equal(revocations_add(&r, jti, now + 10, now, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "full"));
+	assert_false(revocations_contains(&r, jti, now));
+	/* Expired ones make room. */
+	assert_int_equal(revocations_add(&r, jti, now + 20, now + 10, err, sizeof(err)), 0);
+	assert_true(revocations_contains(&r, jti, now + 10));
+	assert_int_equal(revocations_add(&r, "not-a-jti", now + 20, now, err, sizeof(err)), -1);
+	revocations_free(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_listen),
+	        cmocka_unit_test(test_files_and_backends),
+	        cmocka_unit_test(test_dh),
+	        cmocka_unit_test(test_token_issue),
+	        cmocka_unit_test(test_early_reserve),
+	};
+	const struct CMUnitTest tables[] = {
+	        cmocka_unit_test(test_keytable_evicts_the_least_recently_used),
+	        cmocka_unit_test(test_penalties_of_a_full_table),
+	        cmocka_unit_test(test_revocations_refuse_when_full),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown) |
+	       cmocka_run_group_tests(tables, NULL, NULL);
+}
