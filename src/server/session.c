@@ -45,46 +45,13 @@ ending(enum session_state state)
 	return state == S_LINGER || state == S_CLOSED;
 }
 
-static void
-waiting_remove(struct session *s)
-{
-	struct server *srv = s->srv;
-
-	if (!s->waiting)
-		return;
-	if (s->wprev != NULL)
-		s->wprev->wnext = s->wnext;
-	else
-		srv->waiting_head = s->wnext;
-	if (s->wnext != NULL)
-		s->wnext->wprev = s->wprev;
-	else
-		srv->waiting_tail = s->wprev;
-	s->waiting = false;
-}
-
-static void
-waiting_add(struct session *s)
-{
-	struct server *srv = s->srv;
-
-	s->wprev = srv->waiting_tail;
-	s->wnext = NULL;
-	if (srv->waiting_tail != NULL)
-		srv->waiting_tail->wnext = s;
-	else
-		srv->waiting_head = s;
-	srv->waiting_tail = s;
-	s->waiting = true;
-}
-
 void
 session_set_state(struct session *s, enum session_state next)
 {
 	log_debug("session %s: %s -> %s", s->id, state_names[s->state], state_names[next]);
-	/* A session leaves the waiting list for good once it is past its first command phase. */
+	/* A session stops waiting for good once it is past its first command phase. */
 	if (next != S_COMMAND)
-		waiting_remove(s);
+		source_unwait(s->srv->sources, &s->waiter);
 	if (ending(next) && !ending(s->state))
 		s->srv->nending++;
 	s->state = next;
@@ -113,8 +80,8 @@ session_free(struct session *s)
 {
 	struct server *srv = s->srv;
 
-	if (s->source_counted)
-		source_release(srv->sources, s->source_key);
+	if (s->source != NULL)
+		source_release(srv->sources, s->source);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -871,16 +838,27 @@ reject_now(struct session *s, const char *reason)
 	session_close(s, reason);
 }
 
-/* At the limit: ends the oldest session still waiting to make a request, if old enough. */
+/*
+ * At the limit, s (counted in its source, not yet waiting) may take the
+ * place of a connection that has not made its request yet: the oldest one
+ * of the source holding the most such connections, if that source holds
+ * more of them than s's own.  Age alone is not enough: a flood that
+ * reopens every connection it loses keeps all of its own young, and the
+ * legitimate client that just connected would be the one to go.  By
+ * source, a client that sends its request at once is not touched while
+ * another source waits with more connections than its own; and a source
+ * cannot push out the connections of one that holds as many as it does,
+ * so a flood's new connections are refused at once rather than each
+ * pushing out another of the flood's, which would reopen it at once.
+ */
 static int
 make_room(struct session *s)
 {
-	struct session *oldest = s->srv->waiting_head;
+	struct session *victim = source_busiest_oldest(s->srv->sources);
 
-	if (oldest == NULL || oldest == s ||
-	    uv_now(s->srv->loop) - oldest->started_ms < EVICT_MIN_AGE_MS)
+	if (victim == NULL || source_waiting(victim->source) <= source_waiting(s->source))
 		return -1;
-	session_refuse(oldest, "server busy");
+	session_refuse(victim, "server busy");
 	return 0;
 }
 
@@ -904,7 +882,6 @@ session_new(struct server *srv)
 		s->next->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
-	waiting_add(s);
 	uv_timer_init(srv->loop, &s->timer);
 	s->timer.data = s;
 	return s;
@@ -933,15 +910,21 @@ session_accept(struct server *srv, uv_stream_t *listener, bool is_tcp)
 	if (is_tcp)
 		uv_tcp_nodelay(&s->client.tcp, 1);
 	session_audit(s, "accepted", NULL);
-	if (srv->nsessions - srv->nending > s->cfg->max_connections && make_room(s) != 0) {
-		reject_now(s, "too many connections");
-		return;
-	}
-	if (source_acquire(srv->sources, s->source_key, s->cfg->max_per_source) != 0) {
+	s->source = source_acquire(srv->sources, s->source_key, s->cfg->max_per_source);
+	if (s->source == NULL) {
 		reject_now(s, "too many connections from your address");
 		return;
 	}
-	s->source_counted = true;
+	if (srv->nsessions - srv->nending > s->cfg->max_connections && make_room(s) != 0) {
+		source_release(srv->sources, s->source);
+		s->source = NULL;
+		reject_now(s, "too many connections");
+		return;
+	}
+	if (source_wait(srv->sources, s->source, &s->waiter, s) != 0) {
+		session_close(s, "out of memory");
+		return;
+	}
 	session_restart_request_timer(s);
 	session_read_client(s);
 }
