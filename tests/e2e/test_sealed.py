@@ -863,6 +863,7 @@ def stranger_probes(key, prefix, max_per_source=None):
         "sealed, wrong key": (Handshake(keypair()[1], early=b"echo\r\n").initiation, False),
         "sealed, first contact (XX)": (Handshake(None).initiation, False),
         "sealed, version 2": (Handshake(key, version=2).initiation, False),
+        "sealed, no common suite": (Handshake(key, suites=2).initiation, False),
         "sealed, truncated": (Handshake(key, early=b"echo\r\n").initiation[:100], True),
     }
     out = {name: (data, "%s%d" % (prefix, i + 1), shut)
