@@ -1300,13 +1300,15 @@ def section_attack(r, tools, cfg, info):
         sealed = key.startswith("sealed")
         conf = ATTACK_CONF.format(port=FIVED_PORT, backend=BACKEND_PORT)
         if sealed:
+            # The key and authorized_clients first: fived reads them as it starts.
+            server_key = sealed_server_key(ctx)
             conf = conf.replace("[service:", ATTACK_SEALED.format(state=r.state) +
                                 "\n[service:", 1)
-            flood = flood and flood + ["-K", sealed_server_key(ctx)]
+            flood = flood and flood + ["-K", server_key]
         fived = start_fived(ctx, conf=conf)
         rec = sys_fived(ctx)
         if sealed:
-            rec.key = sealed_server_key(ctx)
+            rec.key = server_key
         time.sleep(0.2)
         cpu0, t0 = cpu_of([fived]), time.monotonic()
         attacker = None

@@ -87,12 +87,12 @@ held_link(struct session *s)
 {
 	struct server *srv = s->srv;
 
-	s->held_prev = NULL;
-	s->held_next = srv->held;
-	if (srv->held != NULL)
-		srv->held->held_prev = s;
-	srv->held = s;
-	s->on_held_list = true;
+	s->budget_prev = NULL;
+	s->budget_next = srv->budget_held;
+	if (srv->budget_held != NULL)
+		srv->budget_held->budget_prev = s;
+	srv->budget_held = s;
+	s->budget_listed = true;
 }
 
 static void
@@ -100,15 +100,15 @@ held_unlink(struct session *s)
 {
 	struct server *srv = s->srv;
 
-	if (!s->on_held_list)
+	if (!s->budget_listed)
 		return;
-	if (s->held_prev != NULL)
-		s->held_prev->held_next = s->held_next;
+	if (s->budget_prev != NULL)
+		s->budget_prev->budget_next = s->budget_next;
 	else
-		srv->held = s->held_next;
-	if (s->held_next != NULL)
-		s->held_next->held_prev = s->held_prev;
-	s->on_held_list = false;
+		srv->budget_held = s->budget_next;
+	if (s->budget_next != NULL)
+		s->budget_next->budget_prev = s->budget_prev;
+	s->budget_listed = false;
 }
 
 static void
@@ -121,7 +121,7 @@ hold(struct session *s, struct relay_dir *dir)
 	/* Counted when the destination is behind; one that keeps up only waits for its writes. */
 	if (uv_stream_get_write_queue_size(destination_of(s, dir)) > 0)
 		budget_note_pause(&s->srv->budget);
-	if (!s->on_held_list)
+	if (!s->budget_listed)
 		held_link(s);
 }
 
@@ -143,7 +143,7 @@ relay_budget_low(void *arg)
 	struct session *s;
 
 	/* Each leaves the list as both its directions are let go. */
-	while ((s = srv->held) != NULL) {
+	while ((s = srv->budget_held) != NULL) {
 		unhold(s, &s->up);
 		unhold(s, &s->down);
 	}

@@ -321,6 +321,8 @@ server_drain(struct server *srv)
 		next = s->next;
 		if (s->state == S_COMMAND || s->state == S_CONNECTING)
 			session_refuse(s, "server shutting down");
+		else if (s->state == S_DARK)
+			session_close(s, "server shutting down");
 	}
 	if (srv->nsessions == 0) {
 		server_stop(srv);

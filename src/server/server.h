@@ -32,11 +32,11 @@ struct server {
 	struct listener *listeners;
 	struct session *sessions; /* every live session, newest first */
 	size_t nsessions;
-	size_t nending; /* of those, lingering after a final reply or closing */
-	struct session *waiting_head, *waiting_tail; /* yet to make a request, oldest first */
+	size_t nending; /* of those, lingering after a final reply, held silently or closing */
+	size_t nheld;   /* of those, strangers to a dark server held silently (S_DARK) */
 	struct budget budget; /* relay_memory_max: what sessions' chunks and early bytes take */
-	struct session *held; /* sessions with a direction held for the budget (relay.c) */
-	struct source_table *sources;
+	struct session *budget_held;  /* sessions with a direction held for the budget (relay.c) */
+	struct source_table *sources; /* connections, and those yet to make a request, by source */
 	struct penalty_table *source_failures;   /* authentication failures by source */
 	struct penalty_table *identity_failures; /* and by identity */
 	struct seal_keys keys;                   /* the static key's public half, for handshakes */

@@ -33,63 +33,43 @@
 #include "server/uspsession.h"
 
 static const char *const state_names[] = {
-        [S_COMMAND] = "command",       [S_AUTH] = "auth",   [S_AUTH_WAIT] = "auth-wait",
-        [S_CONNECTING] = "connecting", [S_RELAY] = "relay", [S_LINGER] = "linger",
-        [S_CLOSED] = "closed",
+        [S_COMMAND] = "command",     [S_AUTH] = "auth",
+        [S_AUTH_WAIT] = "auth-wait", [S_CONNECTING] = "connecting",
+        [S_RELAY] = "relay",         [S_LINGER] = "linger",
+        [S_DARK] = "dark",           [S_CLOSED] = "closed",
 };
 
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static bool tls_usable(const struct session *s);
 static void pace_input(struct session *s);
 
+/* Over but for the close: such a session no longer counts against max_connections. */
 static bool
 ending(enum session_state state)
 {
-	return state == S_LINGER || state == S_CLOSED;
+	return state == S_LINGER || state == S_DARK || state == S_CLOSED;
 }
 
-static void
-waiting_remove(struct session *s)
+/* A connection to a dark server that has not passed a sealed handshake: it is told nothing. */
+static bool
+stranger(const struct session *s)
 {
-	struct server *srv = s->srv;
-
-	if (!s->waiting)
-		return;
-	if (s->wprev != NULL)
-		s->wprev->wnext = s->wnext;
-	else
-		srv->waiting_head = s->wnext;
-	if (s->wnext != NULL)
-		s->wnext->wprev = s->wprev;
-	else
-		srv->waiting_tail = s->wprev;
-	s->waiting = false;
-}
-
-static void
-waiting_add(struct session *s)
-{
-	struct server *srv = s->srv;
-
-	s->wprev = srv->waiting_tail;
-	s->wnext = NULL;
-	if (srv->waiting_tail != NULL)
-		srv->waiting_tail->wnext = s;
-	else
-		srv->waiting_head = s;
-	srv->waiting_tail = s;
-	s->waiting = true;
+	return s->cfg->dark && !s->encrypted;
 }
 
 void
 session_set_state(struct session *s, enum session_state next)
 {
 	log_debug("session %s: %s -> %s", s->id, state_names[s->state], state_names[next]);
-	/* A session leaves the waiting list for good once it is past its first command phase. */
+	/* A session stops waiting for good once it is past its first command phase. */
 	if (next != S_COMMAND)
-		waiting_remove(s);
+		source_unwait(s->srv->sources, &s->waiter);
 	if (ending(next) && !ending(s->state))
 		s->srv->nending++;
+	if (next == S_DARK && s->state != S_DARK)
+		s->srv->nheld++;
+	if (s->state == S_DARK && next != S_DARK)
+		s->srv->nheld--;
 	s->state = next;
 }
 
@@ -119,8 +99,8 @@ session_free(struct session *s)
 {
 	struct server *srv = s->srv;
 
-	if (s->source_counted)
-		source_release(srv->sources, s->source_key);
+	if (s->source != NULL)
+		source_release(srv->sources, s->source);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -264,6 +244,53 @@ finish_with(struct session *s, const char *text, size_t len)
 		session_read_client(s);
 }
 
+static void
+on_dark_deadline(uv_timer_t *t)
+{
+	struct session *s = t->data;
+
+	session_close(s, s->close_reason != NULL ? s->close_reason : "dark");
+}
+
+/*
+ * A dark server tells a stranger nothing, not even when it gave up on it:
+ * whatever the stranger sent (nothing, garbage, a line, the start of a
+ * sealed handshake, a first message that fails its checks), and whether or
+ * not it came over a limit, its connection is held, its input read and
+ * discarded, until request_timeout after it connected, and then closed
+ * without a byte.  Closing at once for garbage but later for silence or for
+ * a first byte that could start a sealed handshake would tell a scanner
+ * which probe came nearer.  request_timeout is the time a client has to
+ * deliver its first message anyway, so an idle connection is closed then,
+ * and holding a failed one as long costs no more than an idle one may.
+ * At most max_connections are held at once (they no longer count against
+ * max_connections); past that, and while stopping, a stranger is closed at
+ * once: only a flood sees the difference.  reason is static.
+ */
+static void
+hold_silently(struct session *s, const char *reason)
+{
+	struct server *srv = s->srv;
+	uint64_t now = uv_now(srv->loop), deadline = s->started_ms + s->cfg->request_timeout_ms;
+
+	if (ending(s->state))
+		return;
+	s->close_reason = reason;
+	if (srv->nheld >= s->cfg->max_connections || srv->draining || now >= deadline) {
+		session_close(s, reason);
+		return;
+	}
+	session_set_state(s, S_DARK);
+	if (s->transport != NULL)
+		s->transport->free(s);
+	session_drop_input(s);
+	uv_timer_start(&s->timer, on_dark_deadline, deadline - now, 0);
+	if (s->client_eof_early)
+		uv_read_stop(&s->client.stream);
+	else
+		session_read_client(s);
+}
+
 void
 session_finish(struct session *s, const char *reason)
 {
@@ -295,6 +322,10 @@ session_refuse_with(struct session *s, const char *reason, const char *text, siz
 		         s->peer_is_ip ? s->peer_ip : "local", reason);
 	session_audit(s, "refused",
 	              json_pack("{s:s,s:s}", "reason", reason, "service", s->requested));
+	if (stranger(s)) {
+		hold_silently(s, reason);
+		return;
+	}
 	s->close_reason = reason;
 	finish_with(s, text, len);
 }
@@ -586,7 +617,9 @@ take_lines(struct session *s)
 			return;
 		case LINE_NEED_MORE:
 			/* A transport's client ended properly: end ours the same way. */
-			if (s->client_eof_early && s->transport != NULL)
+			if (s->client_eof_early && stranger(s))
+				hold_silently(s, "client closed before a request");
+			else if (s->client_eof_early && s->transport != NULL)
 				session_finish(s, "client closed before a request");
 			else if (s->client_eof_early)
 				session_close(s, "client closed before a request");
@@ -695,6 +728,22 @@ linger_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		session_close(s, s->close_reason != NULL ? s->close_reason : "closed after reply");
 }
 
+/* A held stranger's bytes: discarded, up to a bound; past it, or at its end, reading stops. */
+static void
+dark_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
+{
+	chunk_release(buf);
+	if (nread > 0)
+		s->linger_bytes += (uint64_t)nread;
+	if (nread < 0 && nread != UV_EOF) {
+		session_close(s, s->close_reason != NULL ? s->close_reason : "client read failed");
+		return;
+	}
+	/* Unread bytes at the close make it a reset, as from any server that stops reading. */
+	if (nread < 0 || s->linger_bytes > LINGER_BYTES_MAX)
+		uv_read_stop(&s->client.stream);
+}
+
 /* Client bytes, plaintext, to whatever the session's state does with them. */
 static void
 dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
@@ -711,6 +760,9 @@ dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		break;
 	case S_LINGER:
 		linger_input(s, nread, buf);
+		break;
+	case S_DARK:
+		dark_input(s, nread, buf);
 		break;
 	case S_CLOSED:
 		chunk_release(buf);
@@ -759,7 +811,7 @@ detect(struct session *s, uint8_t first)
 		return -1;
 	}
 	if (s->cfg->dark) {
-		session_close(s, "dark: not a sealed handshake");
+		hold_silently(s, "dark: not a sealed handshake");
 		return -1;
 	}
 	if (first != TLS_RECORD_HANDSHAKE)
@@ -778,6 +830,7 @@ static void
 on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct session *s = st->data;
+	const char *why;
 	int r;
 
 	if (!s->detected && nread > 0 && s->state == S_COMMAND &&
@@ -796,10 +849,18 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	else
 		r = nread == 0 ? 0 : -1;
 	chunk_release(buf);
-	if (r != 0)
-		session_abort(s, nread == UV_EOF ? "client stream truncated" : "transport failed");
-	else if (nread == UV_EOF)
-		session_client_end(s);
+	if (r == 0) {
+		if (nread == UV_EOF)
+			session_client_end(s);
+		return;
+	}
+	why = nread == UV_EOF ? "client stream truncated" : "transport failed";
+	if (stranger(s)) {
+		s->client_eof_early = s->client_eof_early || nread == UV_EOF;
+		hold_silently(s, why);
+	} else {
+		session_abort(s, why);
+	}
 }
 
 /* --- audit_required ------------------------------------------------------ */
@@ -956,8 +1017,10 @@ note_peer(struct session *s, bool is_tcp)
 
 /*
  * Refuses a connection over a limit at once: no session state, no linger.
- * What the client already sent is read and dropped first: closing with
- * unread input would reset the connection and could destroy the reply.
+ * A dark server says nothing, and holds it as it does every stranger.
+ * Otherwise what the client already sent is read and dropped first:
+ * closing with unread input would reset the connection and could destroy
+ * the reply.
  */
 static void
 reject_now(struct session *s, const char *reason)
@@ -967,28 +1030,44 @@ reject_now(struct session *s, const char *reason)
 	uv_buf_t b = uv_buf_init(line, (unsigned)n);
 	uv_os_fd_t fd;
 
-	uv_try_write(&s->client.stream, &b, 1);
-	if (uv_fileno(&s->client.handle, &fd) == 0)
-		for (n = 0; n < REJECT_DRAIN_READS; n++)
-			if (recv(fd, drop, sizeof(drop), MSG_DONTWAIT) <= 0)
-				break;
+	if (!stranger(s)) {
+		uv_try_write(&s->client.stream, &b, 1);
+		if (uv_fileno(&s->client.handle, &fd) == 0)
+			for (n = 0; n < REJECT_DRAIN_READS; n++)
+				if (recv(fd, drop, sizeof(drop), MSG_DONTWAIT) <= 0)
+					break;
+	}
 	session_audit(s, "refused", json_pack("{s:s}", "reason", reason));
 	if (log_ratelimit_allow(&s->srv->refusals, uv_now(s->srv->loop)))
 		log_info("session %s from %s: rejected: %s", s->id,
 		         s->peer_is_ip ? s->peer_ip : "local", reason);
-	session_close(s, reason);
+	if (stranger(s))
+		hold_silently(s, reason);
+	else
+		session_close(s, reason);
 }
 
-/* At the limit: ends the oldest session still waiting to make a request, if old enough. */
+/*
+ * At the limit, s (counted in its source, not yet waiting) may take the
+ * place of a connection that has not made its request yet: the oldest one
+ * of the source holding the most such connections, if that source holds
+ * more of them than s's own.  Age alone is not enough: a flood that
+ * reopens every connection it loses keeps all of its own young, and the
+ * legitimate client that just connected would be the one to go.  By
+ * source, a client that sends its request at once is not touched while
+ * another source waits with more connections than its own; and a source
+ * cannot push out the connections of one that holds as many as it does,
+ * so a flood's new connections are refused at once rather than each
+ * pushing out another of the flood's, which would reopen it at once.
+ */
 static int
 make_room(struct session *s)
 {
-	struct session *oldest = s->srv->waiting_head;
+	struct session *victim = source_busiest_oldest(s->srv->sources);
 
-	if (oldest == NULL || oldest == s ||
-	    uv_now(s->srv->loop) - oldest->started_ms < EVICT_MIN_AGE_MS)
+	if (victim == NULL || source_waiting(victim->source) <= source_waiting(s->source))
 		return -1;
-	session_refuse(oldest, "server busy");
+	session_refuse(victim, "server busy");
 	return 0;
 }
 
@@ -1012,7 +1091,6 @@ session_new(struct server *srv)
 		s->next->prev = s;
 	srv->sessions = s;
 	srv->nsessions++;
-	waiting_add(s);
 	uv_timer_init(srv->loop, &s->timer);
 	s->timer.data = s;
 	return s;
@@ -1052,15 +1130,21 @@ session_accept(struct server *srv, int fd, bool is_tcp, const char *busy)
 		reject_now(s, busy);
 		return;
 	}
-	if (srv->nsessions - srv->nending > s->cfg->max_connections && make_room(s) != 0) {
-		reject_now(s, "too many connections");
-		return;
-	}
-	if (source_acquire(srv->sources, s->source_key, s->cfg->max_per_source) != 0) {
+	s->source = source_acquire(srv->sources, s->source_key, s->cfg->max_per_source);
+	if (s->source == NULL) {
 		reject_now(s, "too many connections from your address");
 		return;
 	}
-	s->source_counted = true;
+	if (srv->nsessions - srv->nending > s->cfg->max_connections && make_room(s) != 0) {
+		source_release(srv->sources, s->source);
+		s->source = NULL;
+		reject_now(s, "too many connections");
+		return;
+	}
+	if (source_wait(srv->sources, s->source, &s->waiter, s) != 0) {
+		session_close(s, "out of memory");
+		return;
+	}
 	/* Before any request is read: a client has nothing to say that would go unrecorded. */
 	if (s->cfg->audit_required && !recorded) {
 		audit_refuse(s);

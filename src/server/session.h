@@ -14,6 +14,7 @@
 #include "common/buf.h"
 #include "proto/usp.h"
 #include "server/config.h"
+#include "server/sources.h"
 #include "server/transport.h"
 
 #define SESSION_ID_BYTES 16
@@ -40,13 +41,6 @@
 /* ...and how long when many sessions are ending at once (a flood of refusals). */
 #define LINGER_BUSY_MS 100
 
-/*
- * At max_connections, the oldest connection that has still not made a
- * request, if at least this old, makes room for a new one: silent
- * connections from many addresses cannot lock everyone else out.
- */
-#define EVICT_MIN_AGE_MS 500
-
 /* A connection refused at once: reads of what it already sent, dropped before it is closed. */
 #define REJECT_DRAIN_READS 16
 
@@ -57,6 +51,7 @@ enum session_state {
 	S_CONNECTING, /* a service was chosen; its backend is being reached */
 	S_RELAY,      /* bytes flow both ways */
 	S_LINGER,     /* a final reply is on its way; input is read and discarded */
+	S_DARK,       /* a stranger to a dark server: told nothing, held until its deadline */
 	S_CLOSED,     /* handles are closing; freed after the last close callback */
 };
 
@@ -85,10 +80,9 @@ struct session {
 	struct server *srv;
 	struct config *cfg; /* one reference, for the session's life */
 	struct session *prev, *next;
-	struct session *wprev, *wnext; /* the server's waiting list, while on it */
-	bool waiting;
-	struct session *held_prev, *held_next; /* the server's held list (relay.c), while on it */
-	bool on_held_list;
+	struct source_waiter waiter; /* among its source's connections yet to make a request */
+	struct session *budget_prev, *budget_next; /* the server's budget_held list (relay.c) */
+	bool budget_listed;
 	enum session_state state;
 	char id[SESSION_ID_LEN + 1];
 
@@ -100,7 +94,7 @@ struct session {
 	char peer_ip[ADDR_IP_MAX];
 	uint16_t peer_port;
 	uint8_t source_key[SOURCE_KEY_LEN];
-	bool source_counted;
+	struct source *source; /* counted in the server's sources while set */
 
 	struct caller *caller;      /* the authenticated identity, or NULL; owned */
 	struct auth_exchange *auth; /* an authentication in progress, or NULL; owned */

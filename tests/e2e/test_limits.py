@@ -1,18 +1,24 @@
 """Connection limits and bounded memory under backpressure."""
 
+import errno
+import multiprocessing
 import os
+import selectors
 import socket
 import time
 
-from conftest import SLOW, connect, exchange, recv_all, recv_line, wait_for
+from conftest import SLOW, connect, connect_from, exchange, recv_all, recv_line, wait_for
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
 
 
 def test_max_connections(fived):
+    """Full of sessions past their request: a new connection is refused."""
     f = fived(ECHO, server="max_connections = 3")
     held = [connect(f.port) for _ in range(3)]
-    time.sleep(0.1)
+    for c in held:
+        c.sendall(b"echo\r\n")
+        assert recv_line(c) == b"+\r\n"
     with connect(f.port) as c:
         assert recv_all(c) == b"- too many connections\r\n"
     held[0].close()
@@ -20,6 +26,113 @@ def test_max_connections(fived):
     assert exchange(f.port, b"echo\r\nok") == b"+\r\nok"
     for c in held[1:]:
         c.close()
+
+
+def test_full_of_waiting_connections_the_busiest_source_makes_room(fived):
+    """At the limit, the oldest waiting connection of the source with the most
+    waiting connections goes, however young: not the one of a source with fewer."""
+    f = fived(ECHO, server="max_connections = 4")
+    mine = connect_from(f.port, "127.0.0.2")          # the oldest, but alone at its address
+    busy = [connect_from(f.port, "127.0.0.3") for _ in range(3)]
+    wait_for(lambda: len(f.events("accepted")) == 4, what="the connections")
+    with connect(f.port) as c:
+        c.sendall(b"echo\r\nin")
+        c.shutdown(socket.SHUT_WR)
+        assert recv_all(c) == b"+\r\nin"
+    assert recv_all(busy[0]) == b"- server busy\r\n"
+    mine.sendall(b"echo\r\nstill here")
+    mine.shutdown(socket.SHUT_WR)
+    assert recv_all(mine) == b"+\r\nstill here"
+    for c in busy:
+        c.close()
+
+
+class IdleFlood:
+    """Connections that send nothing, from many loopback addresses, up to
+    `hold` of them at once: each one the server closes is opened again at
+    once (a new connection from the next address), as bench/benchtool's
+    "idle" flood does.  It runs in a process of its own, so that it does not
+    compete with the test's own client for the interpreter."""
+
+    def __init__(self, port, sources, hold, in_flight=16):
+        ctx = multiprocessing.get_context("fork")
+        self.opened = ctx.Value("q", 0)
+        self.closed_by_server = ctx.Value("q", 0)
+        self.stopping = ctx.Event()
+        self.proc = ctx.Process(target=self._run, args=(port, sources, hold, in_flight),
+                                daemon=True)
+        self.proc.start()
+
+    def _run(self, port, sources, hold, in_flight):
+        sel = selectors.DefaultSelector()
+        live = connecting = turn = 0
+        while not self.stopping.is_set():
+            while connecting < in_flight and live + connecting < hold:
+                s = socket.socket()
+                s.setblocking(False)
+                s.bind((sources[turn % len(sources)], 0))
+                turn += 1
+                if s.connect_ex(("127.0.0.1", port)) not in (0, errno.EINPROGRESS):
+                    s.close()
+                    continue
+                sel.register(s, selectors.EVENT_WRITE, "connecting")
+                connecting += 1
+                self.opened.value += 1
+            for key, _ in sel.select(0.01):
+                s = key.fileobj
+                if key.data == "connecting":
+                    connecting -= 1
+                    if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                        sel.modify(s, selectors.EVENT_READ, "held")
+                        live += 1
+                        continue
+                else:
+                    # Whatever comes (a refusal, an end of stream, a reset): it is over.
+                    live -= 1
+                    self.closed_by_server.value += 1
+                sel.unregister(s)
+                s.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join()
+
+
+def legit_try(port, timeout):
+    """A client that connects and sends its request at once: True when served."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
+            c.sendall(b"echo\r\nping")
+            c.shutdown(socket.SHUT_WR)
+            return recv_all(c) == b"+\r\nping"
+    except OSError:
+        return False
+
+
+def test_idle_flood_from_many_addresses_leaves_room(fived):
+    """Three times max_connections of idle connections from 25 addresses, each
+    one the server closes opened again at once: every waiting connection stays
+    young, so evicting the oldest only once it is half a second old left
+    legitimate clients out most of the time.  Going by source, a client that
+    sends its request at once is served."""
+    f = fived(ECHO, server="max_connections = 50")
+    sources = ["127.9.%d.%d" % (i // 200, 1 + i % 200) for i in range(25)]
+    flood = IdleFlood(f.port, sources, hold=150)
+    try:
+        wait_for(lambda: flood.closed_by_server.value > 200, timeout=10,
+                 what="the flood to fill the server")
+        tries = 100
+        ok = 0
+        for _ in range(tries):
+            ok += legit_try(f.port, 2 * SLOW)
+            time.sleep(0.02)
+    finally:
+        flood.stop()
+    assert ok >= 0.99 * tries, "%d of %d served (flood: %d opened, %d closed by fived)" % (
+        ok, tries, flood.opened.value, flood.closed_by_server.value)
 
 
 def test_max_per_source(fived):

@@ -782,39 +782,173 @@ def test_cookie_difficulty_levels(fived):
 # --- dark ---------------------------------------------------------------------------------
 
 
-def test_dark_server_says_nothing(fived):
-    f = fived(ECHO, server="dark = yes\nrequest_timeout = 30")
+# A dark server closes every stranger's connection request_timeout after it
+# was made, whatever it sent; these servers set it to DARK_WAIT.
+DARK_WAIT = 2.0
+DARK_SLACK = 0.5 * SLOW
+
+
+def dark_probe(port, data, source, shut=False):
+    """Connects from source, sends data (b"": nothing), ends the write side if
+    shut, and reads until the server closes: (bytes received, seconds from the
+    connection to the close)."""
+    c = socket.socket()
+    try:
+        c.bind((source, 0))
+        c.settimeout(3 * DARK_WAIT + 5 * SLOW)
+        start = time.monotonic()
+        c.connect(("127.0.0.1", port))
+        if data:
+            c.sendall(data)
+        if shut:
+            c.shutdown(socket.SHUT_WR)
+        got = bytearray()
+        while True:
+            try:
+                chunk = c.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            got += chunk
+        return bytes(got), time.monotonic() - start
+    finally:
+        c.close()
+
+
+def dark_probes(port, probes):
+    """Runs every probe {name: (data, source, shut)} at once; {name: (bytes, seconds)}."""
+    results = {}
+
+    def run(name, args):
+        try:
+            results[name] = dark_probe(port, *args)
+        except OSError as e:
+            results[name] = (e, None)
+    threads = [threading.Thread(target=run, args=item) for item in probes.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def assert_alike(results):
+    """Not a byte to anyone, and every close at the same time after the connection."""
+    for name, (got, took) in sorted(results.items()):
+        assert got == b"", (name, got)
+        assert took is not None and abs(took - DARK_WAIT) < DARK_SLACK, (name, took)
+
+
+def wrong_mac(initiation):
+    """The INITIATION with one bit of its mac1 flipped (mac1 ends 16 bytes before the end)."""
+    damaged = bytearray(initiation)
+    damaged[-17] ^= 0x01
+    return bytes(damaged)
+
+
+def stranger_probes(key, prefix, max_per_source=None):
+    """What a scanner may try, each from an address of its own under prefix (127.x.y.)."""
+    probes = {
+        "garbage": (b"\x07" + os.urandom(1023), False),
+        "garbage, then end of stream": (b"\x07" + os.urandom(1023), True),
+        "HTTP": (b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n", False),
+        "TCPMUX": (b"echo\r\n", False),
+        "TLS": (bytes.fromhex("160301002e010000") + os.urandom(42), False),
+        "USP": (b'{"message":"initialize","streams":[{"application":"echo"}]}\n', False),
+        "idle": (b"", False),
+        "idle, then end of stream": (b"", True),
+        "sealed magic byte": (b"\xf5", False),
+        "sealed, wrong mac1": (wrong_mac(Handshake(key, early=b"echo\r\n").initiation), False),
+        "sealed, wrong key": (Handshake(keypair()[1], early=b"echo\r\n").initiation, False),
+        "sealed, first contact (XX)": (Handshake(None).initiation, False),
+        "sealed, version 2": (Handshake(key, version=2).initiation, False),
+        "sealed, no common suite": (Handshake(key, suites=2).initiation, False),
+        "sealed, truncated": (Handshake(key, early=b"echo\r\n").initiation[:100], True),
+    }
+    out = {name: (data, "%s%d" % (prefix, i + 1), shut)
+           for i, (name, (data, shut)) in enumerate(sorted(probes.items()))}
+    if max_per_source is not None:
+        # One address, twice its limit: the connections over it are no different.
+        for i in range(2 * max_per_source):
+            out["flood %d" % i] = (b"", prefix + "200", False)
+    return out
+
+
+def test_dark_server_treats_every_stranger_alike(fived, tmp_path):
+    """To anything but a sealed first message made with its key, a dark server
+    says nothing, and closes when the request time is up, whatever came: garbage,
+    other protocols, nothing, the start of a sealed handshake, a first message
+    with a wrong MAC, a connection over max_per_source.  Not a refusal line,
+    not a REJECT, and no earlier close for what it recognizes as not sealed."""
+    clients = authorized_file(tmp_path, {})
+    server = "dark = yes\nrequest_timeout = %ds\nmax_per_source = 3\nauthorized_clients = %s" % (
+        DARK_WAIT, clients)
+    f = fived(ECHO, server=server)
     key = server_key(f)
     port = str(f.port)
-    deadline = 3 * SLOW   # well before request_timeout: a close, not a timeout
-
-    def silent(data, shut=False):
-        start = time.monotonic()
-        reply = exchange_raw(f.port, data, timeout=deadline + 1, shut=shut)
-        assert time.monotonic() - start < deadline, data[:16]
-        return reply
-
-    r = subprocess.run(["nc", "-N", "127.0.0.1", port], input=b"echo\r\n",
-                       capture_output=True, timeout=deadline)
-    assert r.stdout == b""
+    assert_alike(dark_probes(f.port, stranger_probes(key, "127.0.7.", max_per_source=3)))
+    # Third-party clients see the same.
+    start = time.monotonic()
+    r = subprocess.run(["nc", "-N", "127.0.0.1", port], input=b"echo\r\n", capture_output=True,
+                       timeout=3 * DARK_WAIT)
+    assert r.stdout == b"" and abs(time.monotonic() - start - DARK_WAIT) < DARK_SLACK
+    start = time.monotonic()
     r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:" + port],
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=deadline)
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=3 * DARK_WAIT)
     assert r.returncode != 0 and b"SSL handshake has read 0 bytes" in r.stdout, r.stdout
-    assert silent(os.urandom(4096), shut=True) == b""
-    assert silent(b"HELP\r\n") == b""
-    assert silent(Handshake(None).initiation) == b""                 # XX: refused
-    assert silent(Handshake(keypair()[1], early=b"echo\r\n").initiation) == b""  # wrong key
-    # Where a server that is not dark would REJECT, a dark one closes without a word.
-    hs = Handshake(key, version=2)
-    assert silent(hs.initiation) == b""
-    assert silent(Handshake(key, suites=2).initiation) == b""
-    # The right key gets through.
+    assert abs(time.monotonic() - start - DARK_WAIT) < DARK_SLACK
+    # The right key gets through at once: a client five knows, and one it does not.
+    r = run_five("--key", b64(key), "-p", port, "id", "127.0.0.1")
+    assert r.returncode == 0, r.stderr
+    authorized_file(tmp_path, {"laptop": base64.b64decode(r.stdout.strip(), validate=True)})
+    f.reload("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = @AUDIT@\n%s\n" % server + ECHO)
+    start = time.monotonic()
+    r = run_five("--key", b64(key), "-p", port, "127.0.0.1", "echo", input=b"five too")
+    assert (r.returncode, r.stdout) == (0, b"five too"), r.stderr
+    assert time.monotonic() - start < DARK_WAIT / 2
+    assert f.events("granted")[-1]["identity"] == "laptop"
     with SealedClient(f.port, key, early=b"echo\r\nin the dark", timeout=T) as c:
         c.close_write()
         assert c.recv_all() == b"+\r\nin the dark"
-    r = run_five("--key", b64(key), "-p", port, "127.0.0.1", "echo", input=b"five too")
-    assert (r.returncode, r.stdout) == (0, b"five too"), r.stderr
     assert not (f.dir / "known_hosts").exists()
+
+
+def test_full_dark_server_treats_every_stranger_alike(fived):
+    """At max_connections, with every connection past its request, a dark server
+    neither answers `- too many connections` nor closes at once."""
+    f = fived(ECHO, server="dark = yes\nrequest_timeout = %ds\nmax_connections = 16" % DARK_WAIT)
+    key = server_key(f)
+    held = []
+    try:
+        for _ in range(16):
+            c = SealedClient(f.port, key, early=b"echo\r\n", timeout=T)
+            held.append(c)
+            assert c.recv() == b"+\r\n"
+        probes = stranger_probes(key, "127.0.8.")
+        # Even the right key: the server is full.
+        probes["sealed, right key"] = (Handshake(key, early=b"echo\r\n").initiation,
+                                       "127.0.8.100", False)
+        assert_alike(dark_probes(f.port, probes))
+    finally:
+        for c in held:
+            c.close()
+    refused = [e["reason"] for e in f.events("refused")]
+    assert refused.count("too many connections") == len(probes), refused
+
+
+def test_dark_server_cookie_only_for_its_key(fived):
+    """A loaded dark server answers a COOKIE to a first message whose MAC proves
+    the client knows its key, and to nothing else."""
+    f = fived(ECHO, server="dark = yes\ncookie = always\nrequest_timeout = %ds" % DARK_WAIT)
+    key = server_key(f)
+    reply = exchange_raw(f.port, Handshake(key, early=b"echo\r\n").initiation, timeout=T)
+    assert reply[0] == COOKIE and len(reply) == 60
+    assert_alike(dark_probes(f.port, {
+        "wrong mac1": (wrong_mac(Handshake(key, early=b"echo\r\n").initiation), "127.0.9.1",
+                       False),
+        "wrong key": (Handshake(keypair()[1]).initiation, "127.0.9.2", False),
+        "first contact": (Handshake(None).initiation, "127.0.9.3", False)}))
 
 
 def test_rejects_of_a_server_that_is_not_dark(fived):

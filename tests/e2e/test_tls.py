@@ -417,7 +417,7 @@ def test_reload_keeps_the_certificate_files(fived, tmp_path):
 
 
 def test_dark_server_is_silent_to_tls(fived):
-    f = fived(ECHO, server="dark = yes\n")
+    f = fived(ECHO, server="dark = yes\nrequest_timeout = 1s\n")
     with connect(f.port) as s:
         s.sendall(MemoryTLS(s).client_hello())
         assert recv_all(s) == b""
