@@ -1,12 +1,12 @@
 #include "server/confine.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <grp.h>
 #include <openssl/ssl.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,8 @@
 #define COPY_MAX          (1024 * 1024)
 #define CLONE_THREAD_FLAG 0x00010000 /* CLONE_THREAD: the only clone the worker may make */
 
-/* The sanitizers read /proc and trace the process at exit: their builds get no chroot, no filter. */
+/* The sanitizers read /proc and trace the process at exit: their builds get no chroot, no filter.
+ */
 #if defined(__SANITIZE_ADDRESS__)
 static const bool sanitized = true;
 #elif defined(__has_feature)

@@ -60,6 +60,7 @@ struct monitor {
 	bool debug;
 	int sigfd;
 	bool stopping; /* a stop signal was passed on: the worker's exit is fived's */
+	bool served;   /* a worker has started and served: until then a death is a failed start */
 	uint64_t started_ms;
 	uint64_t restart_at_ms; /* when to start the next worker; 0 for none pending */
 	uint64_t backoff_ms;
@@ -193,6 +194,9 @@ worker_exited(struct monitor *m, int status)
 	m->worker = 0;
 	if (m->stopping)
 		finish(m, WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	/* The first worker could not start (its reason is logged): neither can the next. */
+	if (!m->served)
+		finish(m, WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1);
 	describe_exit(status, how, sizeof(how));
 	if (!may_restart(m, now)) {
 		log_error("the worker %s, the %dth time within a minute; fived stops", how,
@@ -485,6 +489,10 @@ answer_request(struct monitor *m, const struct priv_request *req)
 	}
 	if (req->type == PRIV_EXEC)
 		return do_exec(m, req);
+	if (req->type == PRIV_READY) {
+		m->served = true;
+		log_debug("monitor: worker %ld serves", (long)m->worker);
+	}
 	if (privops_answer(m->st, req, &ans) != 0) {
 		privops_answer_clear(&ans);
 		return -1;
