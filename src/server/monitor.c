@@ -231,30 +231,12 @@ reap(struct monitor *m)
 static void
 reply(struct monitor *m, enum priv_type type, bool ok, const void *text, size_t len, int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	uint8_t *out;
 	size_t n, size = PRIVMSG_HEADER + 16 + len;
-	struct iovec iov;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	struct cmsghdr *cm;
+	uint8_t *out = malloc(size);
 	ssize_t sent = -1;
 
-	if ((out = malloc(size)) != NULL &&
-	    privmsg_reply_encode(type, ok, text, len, out, size, &n) == 0) {
-		iov.iov_base = out;
-		iov.iov_len = n;
-		if (fd >= 0) {
-			memset(cbuf, 0, sizeof(cbuf));
-			msg.msg_control = cbuf;
-			msg.msg_controllen = sizeof(cbuf);
-			cm = CMSG_FIRSTHDR(&msg);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		}
-		while ((sent = sendmsg(m->fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-			;
+	if (out != NULL && privmsg_reply_encode(type, ok, text, len, out, size, &n) == 0) {
+		sent = io_send_with_fd(m->fd, out, n, fd, MSG_NOSIGNAL);
 		if (sent > 0 && (size_t)sent < n &&
 		    io_write_all(m->fd, out + sent, n - (size_t)sent) != 0)
 			sent = -1;
