@@ -6,12 +6,20 @@
 #define FIVE_IO_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Reads exactly len bytes, retrying on EINTR.  Returns 0, or -1 at end of stream or error. */
 int io_read_all(int fd, void *p, size_t len);
 
 /* Writes exactly len bytes, retrying on EINTR.  Returns 0 or -1. */
 int io_write_all(int fd, const void *p, size_t len);
+
+/*
+ * One sendmsg(2) of data[0..len) on the Unix socket sock, with the
+ * descriptor fd attached when fd >= 0 (SCM_RIGHTS), retried on EINTR.
+ * Returns what sendmsg returns.
+ */
+ssize_t io_send_with_fd(int sock, const void *data, size_t len, int fd, int flags);
 
 /*
  * Reads the whole regular file path, at most max bytes, into *text

@@ -57,6 +57,7 @@ static const unsigned request_fields[PRIV_TYPE_MAX + 1] = {
         [PRIV_EXEC] = F_ARG | F_BLOB,
         [PRIV_CONNECT] = F_ARG,
         [PRIV_ACCOUNT] = F_USER,
+        [PRIV_READY] = 0,
 };
 
 int

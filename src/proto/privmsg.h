@@ -46,7 +46,8 @@ enum priv_type {
 	PRIV_EXEC,          /* arg: service, blob: NUL-separated environment -> a descriptor */
 	PRIV_CONNECT,       /* arg: a Unix backend path -> a connected descriptor, or errno */
 	PRIV_ACCOUNT,       /* user -> "UID\n" then a group name per line */
-	PRIV_TYPE_MAX = PRIV_ACCOUNT,
+	PRIV_READY,         /* -> ok: the worker serves (its start succeeded) */
+	PRIV_TYPE_MAX = PRIV_READY,
 };
 
 struct priv_request {

@@ -1,12 +1,12 @@
 #include "server/confine.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <grp.h>
 #include <openssl/ssl.h>
 #include <pwd.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,8 @@
 #define COPY_MAX          (1024 * 1024)
 #define CLONE_THREAD_FLAG 0x00010000 /* CLONE_THREAD: the only clone the worker may make */
 
-/* The sanitizers read /proc and trace the process at exit: their builds get no chroot, no filter. */
+/* The sanitizers read /proc and trace the process at exit: their builds get no chroot, no filter.
+ */
 #if defined(__SANITIZE_ADDRESS__)
 static const bool sanitized = true;
 #elif defined(__has_feature)
@@ -263,6 +264,22 @@ static const int allowed_calls[] = {
         SCMP_SYS(uname),
 };
 
+/* System calls allowed only with one argument equal to a value. */
+static const struct {
+	int call;
+	unsigned arg;
+	scmp_datum_t value;
+} allowed_with[] = {
+        /* Sockets of the families fived speaks, no others (no raw, no netlink). */
+        {SCMP_SYS(socket), 0, AF_INET},
+        {SCMP_SYS(socket), 0, AF_INET6},
+        {SCMP_SYS(socket), 0, AF_UNIX},
+        /* ioctl only to make a descriptor non-blocking or close-on-exec, or to count input. */
+        {SCMP_SYS(ioctl), 1, FIONBIO},
+        {SCMP_SYS(ioctl), 1, FIOCLEX},
+        {SCMP_SYS(ioctl), 1, FIONREAD},
+};
+
 static int
 add_rules(scmp_filter_ctx f)
 {
@@ -271,26 +288,10 @@ add_rules(scmp_filter_ctx f)
 
 	for (i = 0; i < ARRAY_LEN(allowed_calls) && r == 0; i++)
 		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, allowed_calls[i], 0);
-	/* Sockets of the families fived speaks, no others (no raw, no netlink). */
-	if (r == 0)
-		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-		                     SCMP_A0(SCMP_CMP_EQ, AF_INET));
-	if (r == 0)
-		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-		                     SCMP_A0(SCMP_CMP_EQ, AF_INET6));
-	if (r == 0)
-		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-		                     SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
-	/* ioctl only to make a descriptor non-blocking or close-on-exec, or to count input. */
-	if (r == 0)
-		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-		                     SCMP_A1(SCMP_CMP_EQ, FIONBIO));
-	if (r == 0)
-		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-		                     SCMP_A1(SCMP_CMP_EQ, FIOCLEX));
-	if (r == 0)
-		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-		                     SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+	for (i = 0; i < ARRAY_LEN(allowed_with) && r == 0; i++)
+		r = seccomp_rule_add(
+		        f, SCMP_ACT_ALLOW, allowed_with[i].call, 1,
+		        SCMP_CMP(allowed_with[i].arg, SCMP_CMP_EQ, allowed_with[i].value));
 	/* Threads (libuv's pool), never processes; clone3 hides its flags, so glibc falls back. */
 	if (r == 0)
 		r = seccomp_rule_add(

@@ -156,6 +156,7 @@ serve(struct config *cfg, struct priv *priv, uv_loop_t *loop, const char *path)
 		uv_loop_close(loop);
 		return 1;
 	}
+	priv_ready(priv);
 	log_info("fived %s started with %s", FIVED_VERSION,
 	         path != NULL ? path : "the built-in configuration");
 	if (path == NULL)

@@ -60,6 +60,7 @@ struct monitor {
 	bool debug;
 	int sigfd;
 	bool stopping; /* a stop signal was passed on: the worker's exit is fived's */
+	bool served;   /* a worker has started and served: until then a death is a failed start */
 	uint64_t started_ms;
 	uint64_t restart_at_ms; /* when to start the next worker; 0 for none pending */
 	uint64_t backoff_ms;
@@ -193,6 +194,9 @@ worker_exited(struct monitor *m, int status)
 	m->worker = 0;
 	if (m->stopping)
 		finish(m, WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	/* The first worker could not start (its reason is logged): neither can the next. */
+	if (!m->served)
+		finish(m, WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1);
 	describe_exit(status, how, sizeof(how));
 	if (!may_restart(m, now)) {
 		log_error("the worker %s, the %dth time within a minute; fived stops", how,
@@ -227,30 +231,12 @@ reap(struct monitor *m)
 static void
 reply(struct monitor *m, enum priv_type type, bool ok, const void *text, size_t len, int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	uint8_t *out;
 	size_t n, size = PRIVMSG_HEADER + 16 + len;
-	struct iovec iov;
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-	struct cmsghdr *cm;
+	uint8_t *out = malloc(size);
 	ssize_t sent = -1;
 
-	if ((out = malloc(size)) != NULL &&
-	    privmsg_reply_encode(type, ok, text, len, out, size, &n) == 0) {
-		iov.iov_base = out;
-		iov.iov_len = n;
-		if (fd >= 0) {
-			memset(cbuf, 0, sizeof(cbuf));
-			msg.msg_control = cbuf;
-			msg.msg_controllen = sizeof(cbuf);
-			cm = CMSG_FIRSTHDR(&msg);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-		}
-		while ((sent = sendmsg(m->fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-			;
+	if (out != NULL && privmsg_reply_encode(type, ok, text, len, out, size, &n) == 0) {
+		sent = io_send_with_fd(m->fd, out, n, fd, MSG_NOSIGNAL);
 		if (sent > 0 && (size_t)sent < n &&
 		    io_write_all(m->fd, out + sent, n - (size_t)sent) != 0)
 			sent = -1;
@@ -485,6 +471,10 @@ answer_request(struct monitor *m, const struct priv_request *req)
 	}
 	if (req->type == PRIV_EXEC)
 		return do_exec(m, req);
+	if (req->type == PRIV_READY) {
+		m->served = true;
+		log_debug("monitor: worker %ld serves", (long)m->worker);
+	}
 	if (privops_answer(m->st, req, &ans) != 0) {
 		privops_answer_clear(&ans);
 		return -1;

@@ -592,3 +592,12 @@ priv_account(struct priv *p, const char *user, unsigned long *uid, char **groups
 	*groups = text;
 	return 0;
 }
+
+void
+priv_ready(struct priv *p)
+{
+	struct priv_request req = {.type = PRIV_READY};
+
+	if (p->separated)
+		transact_text(p, &req, NULL, 0);
+}

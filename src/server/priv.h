@@ -136,6 +136,9 @@ int priv_exec(struct priv *p, const char *svc, char *const env[]);
 /* Connects to the Unix backend path; a connected descriptor, or -errno. */
 int priv_connect(struct priv *p, const char *path);
 
+/* Tells the monitor this worker has started and serves.  Without a monitor, nothing. */
+void priv_ready(struct priv *p);
+
 /*
  * The uid of user and the names of all its groups, a line each, malloc'd
  * into *groups (the caller frees).  Returns 0, 1 when there is no such

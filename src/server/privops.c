@@ -795,6 +795,8 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 		return answer_connect(st, req, ans);
 	case PRIV_ACCOUNT:
 		return answer_account(req, ans);
+	case PRIV_READY:
+		return answer(ans, true, "", 0);
 	case PRIV_PUBKEY_CHECK:
 		return answer_pubkey(st, req, ans);
 	case PRIV_PAM_START:

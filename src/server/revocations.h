@@ -42,7 +42,7 @@ struct revoked_bucket {
 
 struct revocations {
 	struct revoked_bucket bucket[REVOCATIONS_BUCKETS];
-	size_t n; /* in all buckets */
+	size_t n;        /* in all buckets */
 	char path[4096]; /* the file, or "" for a copy without one */
 	int fd;          /* the file, open for appending, or -1 */
 	size_t lines;    /* in the file since its last rewrite */

@@ -26,15 +26,15 @@
 #include "server/policy.h"
 #include "server/server.h"
 #include "server/session.h"
+#include "server/tlsfiles.h"
 #include "server/transport.h"
 
-#define REASON_MAX     128
-#define ERROR_TEXT_MAX 256
-#define BINDING_LABEL  "EXPORTER-Channel-Binding" /* RFC 9266 */
-#define BINDING_LEN    32
-#define READ_PIECE     16384                    /* the plaintext of one record */
-#define OUT_KEEP       (TRANSPORT_SLACK + 4096) /* what the output BIO may keep: a record */
-#define SUBJECT_BUF    (TLSCLIENTS_SUBJECT_MAX + 2)
+#define REASON_MAX    128
+#define BINDING_LABEL "EXPORTER-Channel-Binding" /* RFC 9266 */
+#define BINDING_LEN   32
+#define READ_PIECE    16384                    /* the plaintext of one record */
+#define OUT_KEEP      (TRANSPORT_SLACK + 4096) /* what the output BIO may keep: a record */
+#define SUBJECT_BUF   (TLSCLIENTS_SUBJECT_MAX + 2)
 
 /*
  * A client that keeps sending (KeyUpdate requests, say, are answered) but
@@ -73,16 +73,6 @@ _Static_assert(BINDING_LEN <= sizeof(((struct session *)0)->binding), "binding t
 static const struct transport_ops tls_ops;
 
 /* --- the context, built at start ------------------------------------------ */
-
-static void
-log_openssl(const char *what, const char *path)
-{
-	char text[ERROR_TEXT_MAX];
-
-	ERR_error_string_n(ERR_peek_last_error(), text, sizeof(text));
-	log_error("%s %s: %s", what, path, text);
-	ERR_clear_error();
-}
 
 /*
  * Any client certificate is taken: a fingerprint line needs no chain, and
@@ -156,9 +146,9 @@ use_key(SSL_CTX *ctx, const struct tls_pem *pem)
 	int r = -1;
 
 	if (key == NULL)
-		log_openssl("TLS key", pem->key_name);
+		tls_log_openssl("TLS key", pem->key_name);
 	else if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
-		log_openssl("TLS key does not go with the certificate:", pem->key_name);
+		tls_log_openssl("TLS key does not go with the certificate:", pem->key_name);
 	else
 		r = 0;
 	EVP_PKEY_free(key);
@@ -192,11 +182,11 @@ make_ctx(const struct config *cfg, const struct tls_pem *pem)
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 
 	if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) {
-		log_openssl("cannot set up", "TLS");
+		tls_log_openssl("cannot set up", "TLS");
 		goto fail;
 	}
 	if (use_chain(ctx, pem) != 0) {
-		log_openssl("TLS certificate", pem->cert_name);
+		tls_log_openssl("TLS certificate", pem->cert_name);
 		goto fail;
 	}
 	if (use_key(ctx, pem) != 0)
@@ -209,7 +199,7 @@ make_ctx(const struct config *cfg, const struct tls_pem *pem)
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, keep_verdict);
 	if (pem->ca != NULL && use_client_ca(ctx, pem) != 0) {
-		log_openssl("tls_client_ca", cfg->tls_client_ca);
+		tls_log_openssl("tls_client_ca", cfg->tls_client_ca);
 		goto fail;
 	}
 	return ctx;

@@ -28,8 +28,8 @@
 #define SELF_KEY_MODE  0600
 #define SELF_CERT_MODE 0644
 
-static void
-log_openssl(const char *what, const char *path)
+void
+tls_log_openssl(const char *what, const char *path)
 {
 	char text[ERROR_TEXT_MAX];
 
@@ -87,7 +87,7 @@ read_key(const char *path)
 	}
 	if ((b = BIO_new_mem_buf(text, (int)len)) == NULL ||
 	    (key = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL)) == NULL)
-		log_openssl("TLS key", path);
+		tls_log_openssl("TLS key", path);
 	BIO_free(b);
 	OPENSSL_cleanse(text, len);
 	free(text);
@@ -138,7 +138,7 @@ save_pem(const char *path, EVP_PKEY *key, X509 *cert)
 		r = write_new(path, data, (size_t)len,
 		              key != NULL ? SELF_KEY_MODE : SELF_CERT_MODE);
 	else
-		log_openssl("cannot encode", path);
+		tls_log_openssl("cannot encode", path);
 	BIO_free(b);
 	return r;
 }
@@ -191,7 +191,7 @@ self_signed(const char *cert_path, const char *key_path)
 		return 0;
 	if (stat(key_path, &st) != 0) {
 		if ((key = EVP_EC_gen(SELF_CURVE)) == NULL) {
-			log_openssl("cannot make a key for", cert_path);
+			tls_log_openssl("cannot make a key for", cert_path);
 			goto out;
 		}
 		if ((saved = save_pem(key_path, key, NULL)) < 0)
@@ -204,7 +204,7 @@ self_signed(const char *cert_path, const char *key_path)
 	if (key == NULL && (key = read_key(key_path)) == NULL)
 		goto out;
 	if ((cert = make_cert(key)) == NULL) {
-		log_openssl("cannot make", cert_path);
+		tls_log_openssl("cannot make", cert_path);
 		goto out;
 	}
 	if (save_pem(cert_path, NULL, cert) < 0)

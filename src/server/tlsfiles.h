@@ -16,6 +16,9 @@
 #define TLS_SELF_CERT  "-tls.crt"
 #define TLS_SELF_KEY   "-tls.key"
 
+/* Logs OpenSSL's last error as "what path: reason", and clears its queue. */
+void tls_log_openssl(const char *what, const char *path);
+
 /*
  * The certificate (chain) and key files for cfg: tls_certificate and
  * tls_key, or the self-signed pair named after key_path, the sealed key

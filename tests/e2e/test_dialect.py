@@ -41,13 +41,19 @@ def test_help_lists_names_and_closes(fived):
     assert out.decode().split("\r\n") == ["echo", "daytime", "discard", "chargen", "alpha-db", ""]
 
 
+def list_lines(s):
+    """Sends LIST on s; the lines of the answer, to its terminator."""
+    s.sendall(b"LIST\r\n")
+    lines = []
+    while not lines or lines[-1] != ".":
+        lines.append(recv_line(s).decode().rstrip("\r\n"))
+    return lines
+
+
 def test_list_keeps_the_connection_open(fived):
     f = fived(CONFIG)
     with connect(f.port) as s:
-        s.sendall(b"LIST\r\n")
-        lines = []
-        while not lines or lines[-1] != ".":
-            lines.append(recv_line(s).decode().rstrip("\r\n"))
+        lines = list_lines(s)
         assert lines[0] == "+ LIST"
         assert "service echo" in lines and "service alpha-db" in lines
         assert "command HELP" in lines and "command QUIT" in lines
@@ -60,10 +66,7 @@ def test_list_shows_the_commands_usable_now(fived):
     TLS through LIST): TLS before encryption; AUTH only when a method is usable."""
     f = fived(CONFIG)
     with connect(f.port) as s:
-        s.sendall(b"LIST\r\n")
-        lines = []
-        while not lines or lines[-1] != ".":
-            lines.append(recv_line(s).decode().rstrip("\r\n"))
+        lines = list_lines(s)
     commands = {line.split()[1] for line in lines if line.startswith("command ")}
     assert commands == {"HELP", "LIST", "HOST", "QUIT", "TLS"}, lines
 

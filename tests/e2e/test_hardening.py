@@ -357,3 +357,25 @@ def test_a_revocation_that_cannot_be_recorded_is_refused(fived, world, sentinel,
         if site is not None:
             site.f.stop()
         subprocess.run(["umount", str(disk)], check=False)
+
+
+@needs_root
+def test_a_worker_that_cannot_start_stops_fived_at_once(tmp_path):
+    """A start that fails (here, a port another process holds) is not retried: fived
+    exits at once with the worker's reason, as it did before it had a monitor."""
+    import subprocess
+    from conftest import FIVED
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        conf = tmp_path / "f.conf"
+        conf.write_text("[server]\nlisten = tcp:127.0.0.1:%d\nkey_file = %s\n"
+                        "[service:echo]\nbackend = builtin:echo\n"
+                        % (taken.getsockname()[1], tmp_path / "k.key"))
+        start = time.monotonic()
+        r = subprocess.run([FIVED, "-c", str(conf)], capture_output=True, text=True,
+                           timeout=10 * SLOW)
+    assert r.returncode == 1
+    assert r.stderr.count("address already in use") == 1, r.stderr
+    assert "a new worker starts" not in r.stderr
+    assert time.monotonic() - start < 2 * SLOW
