@@ -17,6 +17,7 @@
 #include "server/priv.h"
 #include "server/server.h"
 #include "server/session.h"
+#include "server/sockets.h"
 
 #define ENV_MAX       20
 #define ENV_VALUE_MAX 512
@@ -61,12 +62,15 @@ static void
 on_connected(uv_connect_t *req, int status)
 {
 	struct session *s = req->data;
+	uv_os_fd_t fd;
 
 	if (s->state != S_CONNECTING)
 		return;
 	if (status == 0) {
-		if (s->svc->backend == BACKEND_TCP)
+		if (s->svc->backend == BACKEND_TCP && uv_fileno(&s->backend.handle, &fd) == 0) {
 			uv_tcp_nodelay(&s->backend.tcp, 1);
+			sockets_reset_on_close(fd, true);
+		}
 		session_backend_ready(s, 0);
 		return;
 	}

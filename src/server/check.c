@@ -332,18 +332,17 @@ check_chroot(const struct config *cfg, const struct worker *w)
 {
 	struct stat st;
 
+	char err[CONFIG_PATH_MAX + 256];
+
 	if (!w->separated || strcmp(cfg->chroot, "none") == 0)
 		return 0;
-	if (stat(cfg->chroot, &st) != 0) {
-		log_info("%s does not exist yet: fived will create it for the worker's chroot",
-		         cfg->chroot);
-		return 0;
-	}
-	if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		log_error("chroot %s: must be a directory owned by root that only root may write",
-		          cfg->chroot);
+	if (confine_check_root(cfg, err, sizeof(err)) != 0) {
+		log_error("%s", err);
 		return -1;
 	}
+	if (stat(cfg->chroot, &st) != 0)
+		log_info("%s does not exist yet: fived will create it for the worker's chroot",
+		         cfg->chroot);
 	return 0;
 }
 
@@ -408,11 +407,19 @@ static int
 check_listen(const struct addr_spec *a, const char *shown)
 {
 	struct sockaddr_storage sa = a->sa;
+	struct stat st;
 	char why[WHY_MAX];
 	int fd, r = 0;
 
 	if (a->kind == ADDR_UNIX) {
 		r = directory_of(a->path, why, sizeof(why));
+		if (r == 0 && lstat(a->path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+			snprintf(why, sizeof(why),
+			         "%s is in the way: not a socket (fived "
+			         "replaces only a socket nobody answers on)",
+			         a->path);
+			r = -1;
+		}
 	} else {
 		if (sa.ss_family == AF_INET)
 			((struct sockaddr_in *)&sa)->sin_port = 0;

@@ -102,21 +102,29 @@ confine_check_accounts(const struct config *cfg, char *err, size_t err_size)
 
 /* --- the chroot directory ----------------------------------------------------------- */
 
-/* Makes dir (and its missing parents) owned by root and writable by root alone. */
+/*
+ * Walks dir from the root: each existing part must be a directory of
+ * root's that nobody else may write (else another user could swap the
+ * worker's root); with make, missing parts are made so.  Returns 0, or -1
+ * with errno (EPERM for a part that is not as it must be).
+ */
 static int
-make_root_dir(const char *dir)
+walk_root_dir(const char *dir, bool make)
 {
-	char path[CONFIG_PATH_MAX + 1], *slash;
+	char path[CONFIG_PATH_MAX + 8], *slash;
 	struct stat st;
 
 	str_copy(path, dir, sizeof(path));
 	for (slash = strchr(path + 1, '/');; slash = strchr(slash + 1, '/')) {
 		if (slash != NULL)
 			*slash = '\0';
-		if (mkdir(path, ROOT_MODE) != 0 && errno != EEXIST)
+		if (make && mkdir(path, ROOT_MODE) != 0 && errno != EEXIST)
 			return -1;
-		if (lstat(path, &st) != 0)
+		if (lstat(path, &st) != 0) {
+			if (!make && errno == ENOENT)
+				return 0;
 			return -1;
+		}
 		if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
 			errno = EPERM;
 			return -1;
@@ -125,6 +133,18 @@ make_root_dir(const char *dir)
 			return 0;
 		*slash = '/';
 	}
+}
+
+int
+confine_check_root(const struct config *cfg, char *err, size_t err_size)
+{
+	if (strcmp(cfg->chroot, "none") == 0 || walk_root_dir(cfg->chroot, false) == 0)
+		return 0;
+	snprintf(err, err_size,
+	         "chroot %s: %s (it must be a directory owned by root that only root may write, "
+	         "as must every directory above it)",
+	         cfg->chroot, strerror(errno));
+	return -1;
 }
 
 int
@@ -137,7 +157,7 @@ confine_prepare_root(const struct config *cfg)
 	if (strcmp(cfg->chroot, "none") == 0)
 		return 0;
 	snprintf(dir, sizeof(dir), "%s/etc", cfg->chroot);
-	if (make_root_dir(dir) != 0) {
+	if (walk_root_dir(dir, true) != 0) {
 		log_error("chroot %s: %s (it must be a directory owned by root that only root "
 		          "may write, as must its parents)",
 		          cfg->chroot, strerror(errno));
@@ -171,6 +191,16 @@ preload(void)
 	if ((ctx = SSL_CTX_new(TLS_server_method())) != NULL)
 		SSL_CTX_free(ctx);
 	tzset();
+}
+
+/* No capability can come back, whatever runs in this process later. */
+static void
+drop_bounding_set(void)
+{
+	int cap;
+
+	for (cap = 0; prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0; cap++)
+		;
 }
 
 static int
@@ -339,6 +369,7 @@ confine_worker(const struct config *cfg)
 		log_error("cannot enter the chroot %s: %s", cfg->chroot, strerror(errno));
 		return -1;
 	}
+	drop_bounding_set();
 	if (become(pw) != 0)
 		return -1;
 	/* Set after the change of user, which clears it; the monitor may have gone meanwhile. */

@@ -33,6 +33,13 @@ struct passwd *confine_worker_account(const struct config *cfg);
 int confine_check_accounts(const struct config *cfg, char *err, size_t err_size);
 
 /*
+ * Whether cfg's chroot directory, and every directory above it, as far as
+ * they exist, belong to root and are writable by root alone.  Returns 0,
+ * or -1 with err filled.
+ */
+int confine_check_root(const struct config *cfg, char *err, size_t err_size);
+
+/*
  * Makes cfg's chroot directory (when chroot is not "none") ready for a
  * worker: created if missing, owned by root and writable by nobody else,
  * with fresh copies of the resolver's files.  Returns 0, or -1 after

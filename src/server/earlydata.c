@@ -63,7 +63,7 @@ early_guard_admit(struct early_guard *g, const uint8_t pk[32], uint64_t sec, uin
 	struct keytable_value *last;
 	uint64_t stamp;
 
-	if (sec + PRIVOPS_EARLY_SKEW_S < now_s || sec > now_s + PRIVOPS_EARLY_SKEW_S ||
+	if (sec + PRIVOPS_EARLY_SKEW_S < now_s || sec >= now_s + PRIVOPS_EARLY_FUTURE_S ||
 	    nsec >= NS_PER_S)
 		return false;
 	stamp = sec * NS_PER_S + nsec;

@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -232,10 +233,20 @@ main(int argc, char **argv)
 	size_t len = 0;
 	int c;
 
-	if (argc > 1 && strcmp(argv[1], PAM_HELPER_FLAG) == 0)
+	/*
+	 * Nothing fived did not open itself goes further (to the worker, to
+	 * programs): the helper and the worker keep only the socket they were
+	 * started with.
+	 */
+	if (argc > 1 && strcmp(argv[1], PAM_HELPER_FLAG) == 0) {
+		close_range(PAM_HELPER_FD + 1, ~0U, 0);
 		return pam_helper_main(argc, argv);
-	if (argc > 1 && strcmp(argv[1], PRIV_WORKER_FLAG) == 0)
+	}
+	if (argc > 1 && strcmp(argv[1], PRIV_WORKER_FLAG) == 0) {
+		close_range(PRIV_WORKER_FD + 1, ~0U, 0);
 		return worker_main(argc, argv);
+	}
+	close_range(STDERR_FILENO + 1, ~0U, 0);
 	log_init("fived", LOGL_INFO);
 	while ((c = getopt_long(argc, argv, "c:tdVh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -306,6 +317,10 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto fail;
 	}
+	if (separated && cfg->user[0] == '\0' && getpwnam("fived") == NULL)
+		log_warn(
+		        "the worker runs as nobody, an account other daemons may share (they could "
+		        "signal it): create one for fived (see fived(8))");
 	/* The keys and what only root may read stay here, or with the monitor. */
 	if (privops_init(&st, cfg, path, text, len) != 0)
 		goto fail;

@@ -43,7 +43,7 @@
 #include "server/privops.h"
 
 #define RESTARTS_WINDOW_MS 60000
-#define RESTARTS_MAX       5     /* in RESTARTS_WINDOW_MS; one more stops fived */
+#define RESTARTS_MAX       5     /* in RESTARTS_WINDOW_MS; more wait for the window */
 #define BACKOFF_FIRST_MS   100   /* before the first restart */
 #define BACKOFF_MAX_MS     5000  /* doubling up to this */
 #define STABLE_MS          30000 /* a worker that ran this long resets the backoff */
@@ -155,19 +155,21 @@ start_worker(struct monitor *m)
 	return 0;
 }
 
-/* Whether another restart fits in the budget; records it. */
-static bool
-may_restart(struct monitor *m, uint64_t now)
+/*
+ * When the next restart may happen: at once, or once the oldest of the
+ * last RESTARTS_MAX restarts is a window old.  Never: a worker that keeps
+ * dying (a crash someone can trigger, a kill by another user of its
+ * account) slows restarts down, but must not end the service for good.
+ */
+static uint64_t
+restart_allowed_at(const struct monitor *m, uint64_t now)
 {
-	size_t i, recent = 0;
+	uint64_t oldest;
 
-	for (i = 0; i < m->nrestarts && i < RESTARTS_MAX; i++)
-		if (now - m->restarts[i] < RESTARTS_WINDOW_MS)
-			recent++;
-	if (recent >= RESTARTS_MAX)
-		return false;
-	m->restarts[m->nrestarts++ % RESTARTS_MAX] = now;
-	return true;
+	if (m->nrestarts < RESTARTS_MAX)
+		return now;
+	oldest = m->restarts[m->nrestarts % RESTARTS_MAX];
+	return now - oldest >= RESTARTS_WINDOW_MS ? now : oldest + RESTARTS_WINDOW_MS;
 }
 
 static void
@@ -198,18 +200,18 @@ worker_exited(struct monitor *m, int status)
 	if (!m->served)
 		finish(m, WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1);
 	describe_exit(status, how, sizeof(how));
-	if (!may_restart(m, now)) {
-		log_error("the worker %s, the %dth time within a minute; fived stops", how,
-		          RESTARTS_MAX + 1);
-		finish(m, 1);
-	}
 	m->backoff_ms =
 	        now - m->started_ms >= STABLE_MS || m->backoff_ms == 0
 	                ? BACKOFF_FIRST_MS
 	                : (m->backoff_ms * 2 < BACKOFF_MAX_MS ? m->backoff_ms * 2 : BACKOFF_MAX_MS);
-	log_error("the worker %s; its sessions are lost; a new worker starts in %llu ms", how,
-	          (unsigned long long)m->backoff_ms);
 	m->restart_at_ms = now + m->backoff_ms;
+	if (restart_allowed_at(m, now) > m->restart_at_ms)
+		m->restart_at_ms = restart_allowed_at(m, now);
+	m->restarts[m->nrestarts++ % RESTARTS_MAX] = m->restart_at_ms;
+	log_error("the worker %s; its sessions are lost; a new worker starts in %llu ms%s", how,
+	          (unsigned long long)(m->restart_at_ms - now),
+	          m->restart_at_ms - now > BACKOFF_MAX_MS ? " (too many deaths within a minute)"
+	                                                  : "");
 }
 
 static void
@@ -368,9 +370,11 @@ exec_service(const struct config *cfg, const char *name)
 }
 
 /*
- * The child's side: becomes exec_user and runs the program.  If anything
- * fails before the program runs, errno goes to report (close-on-exec, so
- * a successful exec closes it with nothing written).
+ * The child's side: becomes exec_user and runs the program with standard
+ * input and output on fd, standard error shared, and no other descriptor.
+ * If anything fails before the program runs, errno goes to report, kept
+ * as descriptor 3, close-on-exec: a successful exec closes it with nothing
+ * written.
  */
 static void __attribute__((noreturn))
 run_program(const struct service *svc, const struct passwd *pw, int fd, int report, char **env)
@@ -380,6 +384,8 @@ run_program(const struct service *svc, const struct passwd *pw, int fd, int repo
 	child_signals();
 	setsid();
 	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
+	    (report != STDERR_FILENO + 1 && dup3(report, STDERR_FILENO + 1, O_CLOEXEC) < 0) ||
+	    close_range(STDERR_FILENO + 2, ~0U, 0) != 0 ||
 	    initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0 || chdir("/") != 0) {
 		e = errno;
@@ -389,7 +395,7 @@ run_program(const struct service *svc, const struct passwd *pw, int fd, int repo
 		execve(svc->argv[0], svc->argv, env);
 		e = errno;
 	}
-	if (write(report, &e, sizeof(e)) < 0)
+	if (write(STDERR_FILENO + 1, &e, sizeof(e)) < 0)
 		_exit(126);
 	_exit(127);
 }

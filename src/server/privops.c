@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -210,6 +211,26 @@ now_ns(void)
  * timestamp could be (now and the clock skew allowed).  A key made just
  * now has served nothing.
  */
+/*
+ * Only one fived on a host acts on a key's early data: another one, with
+ * its own record of the timestamps it has seen, would act on a first
+ * message the first has acted on already.
+ */
+static bool
+early_lock(struct priv_state *st)
+{
+	char path[sizeof(st->early_path) + 8];
+
+	snprintf(path, sizeof(path), "%s.lock", st->early_path);
+	st->early_lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, EARLY_MODE);
+	if (st->early_lock >= 0 && flock(st->early_lock, LOCK_EX | LOCK_NB) == 0)
+		return true;
+	log_warn("%s: another fived uses this key; this one acts on no early data (0-RTT), "
+	         "only on the one round trip handshake",
+	         path);
+	return false;
+}
+
 static int
 load_early(struct priv_state *st, bool key_is_new)
 {
@@ -221,6 +242,10 @@ load_early(struct priv_state *st, bool key_is_new)
 	if (path_beside(st->key_path, KEY_STRIP, PRIVOPS_EARLY_SUFFIX, st->early_path,
 	                sizeof(st->early_path)) != 0)
 		return -1;
+	if (!early_lock(st)) {
+		st->early_reserved = UINT64_MAX;
+		return 0;
+	}
 	e = io_read_file(st->early_path, EARLY_FILE_MAX, &text, &len);
 	if (e == 0 && len > 0 && text[len - 1] == '\n')
 		text[len - 1] = '\0';
@@ -245,6 +270,7 @@ privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, co
 	bool key_is_new;
 
 	memset(st, 0, sizeof(*st));
+	st->early_lock = -1;
 	revocations_init(&st->revoked);
 	st->cfg = config_ref(cfg);
 	st->cfg_path = cfg_path;
@@ -298,6 +324,9 @@ privops_free(struct priv_state *st)
 	st->key = NULL;
 	st->token_key = NULL;
 	revocations_free(&st->revoked);
+	if (st->early_lock >= 0)
+		close(st->early_lock);
+	st->early_lock = -1;
 	keytable_free(st->issued);
 	st->issued = NULL;
 	free(st->cfg_text);
@@ -625,10 +654,11 @@ static int
 answer_early(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
 {
 	uint64_t now = now_ns(), skew = PRIVOPS_EARLY_SKEW_S * NS_PER_S, want;
+	uint64_t ahead = PRIVOPS_EARLY_FUTURE_S * NS_PER_S;
 	char text[32];
 	int n, e;
 
-	if (req->number != 0 && (req->number + skew < now || req->number > now + skew))
+	if (req->number != 0 && (req->number + skew < now || req->number > now + ahead))
 		return refuse(ans, "timestamp too far from our clock");
 	want = req->number + PRIVOPS_EARLY_AHEAD_NS;
 	if (req->number != 0 && want > st->early_reserved) {

@@ -42,8 +42,15 @@
  */
 #define PRIVOPS_EARLY_AHEAD_NS (10ULL * 1000000000ULL)
 
-/* How far a 0-RTT timestamp may be from our clock, seconds (both ways). */
-#define PRIVOPS_EARLY_SKEW_S 600
+/*
+ * How far a 0-RTT timestamp may be behind our clock, and ahead of it, in
+ * seconds.  Ahead is kept short: the floor follows the newest timestamp
+ * acted on, so one client whose clock runs fast would otherwise keep every
+ * client from 0-RTT for as long after a restart.  A client further ahead
+ * only loses 0-RTT.
+ */
+#define PRIVOPS_EARLY_SKEW_S   600
+#define PRIVOPS_EARLY_FUTURE_S 10
 
 /* Listening sockets the monitor keeps for the workers it starts. */
 #define PRIVOPS_LISTEN_MAX (2 * CONFIG_LISTEN_MAX + 2)
@@ -77,6 +84,7 @@ struct priv_state {
 	struct revocations revoked;  /* the list and its file */
 	char early_path[CONFIG_PATH_MAX + 64];
 	uint64_t early_reserved; /* ns: no 0-RTT timestamp at or below it may be acted on again */
+	int early_lock;          /* held for as long as this fived uses the key's floor, or -1 */
 	struct keytable *issued; /* tokens issued per asking identity this hour; owned */
 	struct privops_listening listening[PRIVOPS_LISTEN_MAX];
 	size_t nlistening;

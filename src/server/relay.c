@@ -158,6 +158,19 @@ relay_forget(struct session *s)
 
 /* --- writes ----------------------------------------------------------------- */
 
+/*
+ * A local backend (a program, a Unix socket) that stops reading and
+ * exits makes writes to it fail: that is how such a backend declines the
+ * rest of its input (a daytime-like program ignores it), not a failure.
+ * What the client still sends is dropped; the backend's answer goes on.
+ */
+static bool
+stopped_reading(const struct session *s, int status)
+{
+	return s->backend.handle.type == UV_NAMED_PIPE &&
+	       (status == UV_EPIPE || status == UV_ECONNRESET);
+}
+
 static void
 on_written(uv_write_t *req, int status)
 {
@@ -170,6 +183,10 @@ on_written(uv_write_t *req, int status)
 	chunk_free(c);
 	if (s->state == S_CLOSED)
 		return;
+	if (status < 0 && dir == &s->up && stopped_reading(s, status)) {
+		dir->dropping = true;
+		return;
+	}
 	if (status < 0) {
 		log_debug("session %s: write: %s", s->id, uv_strerror(status));
 		session_close(s, dir == &s->up ? "backend write failed" : "client write failed");
@@ -283,6 +300,10 @@ forward(struct session *s, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 {
 	uv_stream_t *dst = destination_of(s, dir);
 
+	if (nread > 0 && dir->dropping) {
+		chunk_release(buf);
+		return;
+	}
 	if (nread > 0) {
 		dir->bytes += (uint64_t)nread;
 		s->last_activity_ms = uv_now(s->srv->loop);
@@ -304,7 +325,8 @@ forward(struct session *s, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 	chunk_release(buf);
 	if (nread == 0)
 		return;
-	if (nread == UV_EOF) {
+	/* Ending without reading all it was sent, a local backend resets: its end, too. */
+	if (nread == UV_EOF || (dir == &s->down && stopped_reading(s, (int)nread))) {
 		end_direction(s, dir);
 		return;
 	}

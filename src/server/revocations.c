@@ -187,6 +187,12 @@ revocations_load_file(struct revocations *r, const char *path, uint64_t now)
 		log_error("%s: cannot read the revoked tokens: %s", path, strerror(-e));
 		return -1;
 	}
+	/* A last line without its end was cut short by a full disk: it revoked nothing. */
+	if (e == 0 && len > 0 && text[len - 1] != '\n') {
+		log_warn("%s: its last line is cut short; dropping it", path);
+		while (len > 0 && text[len - 1] != '\n')
+			len--;
+	}
 	if (e == 0 && revocations_parse(r, text, len, now, err, sizeof(err)) != 0) {
 		log_error("%s:%s", path, err);
 		free(text);
@@ -254,6 +260,7 @@ static int
 record(struct revocations *r, const struct revoked *e, char *err, size_t err_size)
 {
 	char line[REVOCATIONS_LINE_MAX];
+	off_t end = -1;
 	int n, x;
 
 	if (r->path[0] == '\0')
@@ -263,9 +270,14 @@ record(struct revocations *r, const struct revoked *e, char *err, size_t err_siz
 		return -1;
 	}
 	n = snprintf(line, sizeof(line), "%s %llu\n", e->jti, (unsigned long long)e->exp);
-	if (r->fd < 0 || io_write_all(r->fd, line, (size_t)n) != 0 || fdatasync(r->fd) != 0) {
+	if (r->fd < 0 || (end = lseek(r->fd, 0, SEEK_END)) < 0 ||
+	    io_write_all(r->fd, line, (size_t)n) != 0 || fdatasync(r->fd) != 0) {
 		snprintf(err, err_size, "%s: cannot record a revocation: %s", r->path,
 		         strerror(errno));
+		/* Never a line cut short in the file: it would stop the next start. */
+		if (end >= 0 && ftruncate(r->fd, end) != 0)
+			log_error("%s: cannot take back a line cut short: %s", r->path,
+			          strerror(errno));
 		return -1;
 	}
 	r->lines++;

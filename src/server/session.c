@@ -27,6 +27,7 @@
 #include "server/seal.h"
 #include "server/server.h"
 #include "server/sessiontoken.h"
+#include "server/sockets.h"
 #include "server/sources.h"
 #include "server/tls.h"
 #include "server/transport.h"
@@ -133,9 +134,14 @@ session_handle_closed(uv_handle_t *h)
 	session_release(s);
 }
 
+/* An orderly close: a TCP peer sees the end of the stream, not a reset. */
 static void
 close_handle(struct session *s, uv_handle_t *h)
 {
+	uv_os_fd_t fd;
+
+	if (h->type == UV_TCP && uv_fileno(h, &fd) == 0)
+		sockets_reset_on_close(fd, false);
 	s->closing_handles++;
 	uv_close(h, session_handle_closed);
 }
@@ -1123,8 +1129,10 @@ session_accept(struct server *srv, int fd, bool is_tcp, const char *busy)
 		return;
 	}
 	note_peer(s, is_tcp);
-	if (is_tcp)
+	if (is_tcp) {
 		uv_tcp_nodelay(&s->client.tcp, 1);
+		sockets_reset_on_close(fd, true);
+	}
 	recorded = session_audit(s, "accepted", NULL) == 0;
 	if (busy != NULL) {
 		reject_now(s, busy);

@@ -72,6 +72,7 @@ struct relay_dir {
 	bool shut;     /* the shutdown of the destination's write side completed */
 	bool paused;   /* reading the source is stopped: this session's queue is full */
 	bool held;     /* reading the source is stopped: the relay budget is reached */
+	bool dropping; /* the destination stopped reading (a program that exited): drop the rest */
 	size_t queued; /* memory of the chunks written towards the destination, not yet freed */
 	uint64_t bytes;
 };

@@ -64,24 +64,43 @@ stale(const struct sockaddr_un *sun, int type)
 	return gone;
 }
 
+/*
+ * bind(2) makes the socket file with the process's umask: set so, the file
+ * is made with SOCKETS_UNIX_MODE at once.  A chmod(2) by path afterwards
+ * would follow whatever another user of the directory renamed into its
+ * place meanwhile, a symbolic link to any file among them.
+ */
+static int
+bind_with_mode(int fd, const struct sockaddr_un *sun)
+{
+	mode_t old = umask(0777 & ~SOCKETS_UNIX_MODE);
+	int r = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	int e = errno;
+
+	umask(old);
+	errno = e;
+	return r;
+}
+
 static int
 listen_unix(const struct addr_spec *a, int type)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int e;
 
 	if (fd < 0)
 		return fail(fd);
 	str_copy(sun.sun_path, a->path, sizeof(sun.sun_path));
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+	if (bind_with_mode(fd, &sun) != 0) {
 		if (errno != EADDRINUSE || !stale(&sun, type))
 			return fail(fd);
 		unlink(a->path);
-		if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+		if (bind_with_mode(fd, &sun) != 0)
 			return fail(fd);
 	}
-	if (chmod(a->path, SOCKETS_UNIX_MODE) != 0 || listen(fd, SOCKETS_BACKLOG) != 0) {
-		int e = errno;
+	if (listen(fd, SOCKETS_BACKLOG) != 0) {
+		e = errno;
 		unlink(a->path);
 		close(fd);
 		return -e;
@@ -95,4 +114,12 @@ sockets_listen(const struct addr_spec *a, bool seqpacket)
 	if (a->kind == ADDR_TCP)
 		return listen_tcp(a);
 	return listen_unix(a, seqpacket ? SOCK_SEQPACKET : SOCK_STREAM);
+}
+
+void
+sockets_reset_on_close(int fd, bool reset)
+{
+	struct linger l = {.l_onoff = reset ? 1 : 0, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 }

@@ -23,4 +23,13 @@
  */
 int sockets_listen(const struct addr_spec *a, bool seqpacket);
 
+/*
+ * Whether closing the TCP socket fd, or the death of this process, resets
+ * the connection (SO_LINGER with a zero timeout) instead of ending it
+ * cleanly: set on every relayed connection, so that a worker that dies
+ * mid-stream is never taken for a stream that ended; cleared before an
+ * orderly close.  For TCP sockets only.
+ */
+void sockets_reset_on_close(int fd, bool reset);
+
 #endif

@@ -15,13 +15,18 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <seccomp.h>
 #include <sodium.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "server/config.h"
 #include "server/keytable.h"
 #include "server/penalty.h"
 #include "server/privops.h"
 #include "server/revocations.h"
+#include "server/sockets.h"
 
 struct fixture {
 	char dir[64];
@@ -323,6 +328,42 @@ test_revocations_refuse_when_full(void **state)
 	revocations_free(&r);
 }
 
+/*
+ * A Unix socket file is made with its mode by bind itself: a chmod by path
+ * afterwards would follow a symbolic link another user of the directory
+ * swapped in.  A child that any chmod would kill makes one.
+ */
+static void
+test_unix_socket_without_chmod(void **state)
+{
+	struct addr_spec a = {.kind = ADDR_UNIX};
+	char dir[] = "/tmp/test_sockets.XXXXXX";
+	struct stat st;
+	scmp_filter_ctx f;
+	int status, fd;
+	pid_t pid;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(a.path, sizeof(a.path), "%s/s.sock", dir);
+	if ((pid = fork()) == 0) {
+		f = seccomp_init(SCMP_ACT_ALLOW);
+		if (f == NULL ||
+		    seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(chmod), 0) != 0 ||
+		    seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(fchmodat), 0) != 0 ||
+		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || seccomp_load(f) != 0)
+			_exit(2);
+		fd = sockets_listen(&a, false);
+		_exit(fd >= 0 && stat(a.path, &st) == 0 && (st.st_mode & 0777) == SOCKETS_UNIX_MODE
+		              ? 0
+		              : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	unlink(a.path);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -337,6 +378,7 @@ main(void)
 	        cmocka_unit_test(test_keytable_evicts_the_least_recently_used),
 	        cmocka_unit_test(test_penalties_of_a_full_table),
 	        cmocka_unit_test(test_revocations_refuse_when_full),
+	        cmocka_unit_test(test_unix_socket_without_chmod),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown) |
