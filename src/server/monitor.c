@@ -9,7 +9,8 @@
  * going away: its sessions are lost, connections waiting in the backlog
  * are not.  A request of the wrong type, size or shape means the worker
  * is no longer trustworthy: the monitor kills it and starts another.
- * Restarts back off, and too many in a minute stop fived.
+ * Restarts back off, and more than a few a minute wait for the minute to
+ * pass; a worker that cannot start at all stops fived.
  *
  * It also holds the configuration file and reloads it on SIGHUP, passes
  * SIGTERM and SIGINT on to the worker, starts and reaps the PAM helpers
@@ -98,6 +99,15 @@ drop_worker(struct monitor *m, const char *why)
 
 /* --- the worker's life ------------------------------------------------------- */
 
+/* In a child about to exec: fd as descriptor target, open across the exec. */
+static int
+keep_as(int fd, int target)
+{
+	if (fd != target)
+		return dup2(fd, target) == target ? 0 : -1;
+	return fcntl(fd, F_SETFD, 0);
+}
+
 static void
 exec_worker(struct monitor *m, int fd)
 {
@@ -109,7 +119,7 @@ exec_worker(struct monitor *m, int fd)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Signals go to the monitor, which passes them on. */
 	setpgid(0, 0);
-	if (dup2(fd, PRIV_WORKER_FD) < 0)
+	if (keep_as(fd, PRIV_WORKER_FD) != 0)
 		_exit(127);
 	argv[n++] = m->self;
 	argv[n++] = PRIV_WORKER_FLAG;
@@ -297,7 +307,7 @@ do_pam(struct monitor *m, const struct priv_request *req)
 	                cfg->auth_timeout_ms);
 	if ((pid = fork()) == 0) {
 		child_signals();
-		if (dup2(sp[1], PAM_HELPER_FD) < 0)
+		if (keep_as(sp[1], PAM_HELPER_FD) != 0)
 			_exit(127);
 		execv(m->self, args.argv);
 		_exit(127);

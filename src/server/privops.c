@@ -86,6 +86,13 @@ privops_answer_clear(struct priv_answer *ans)
 
 /* --- loading ------------------------------------------------------------------ */
 
+/* The 0-RTT floor's file, beside the static key. */
+static int
+early_path(const char *key_path, char *out, size_t size)
+{
+	return path_beside(key_path, KEY_STRIP, PRIVOPS_EARLY_SUFFIX, out, size);
+}
+
 void
 privops_key_path(const struct config *cfg, char *out, size_t size)
 {
@@ -115,7 +122,7 @@ int
 privops_load_server_key(const char *key_path, int flags, struct server_secret **out)
 {
 	struct server_secret *k = sodium_malloc(sizeof(*k));
-	char err[KEYFILE_ERR_MAX], fp[KEYFILE_FP_MAX];
+	char err[KEYFILE_ERR_MAX], fp[KEYFILE_FP_MAX], path[CONFIG_PATH_MAX + 80];
 	int made;
 
 	*out = NULL;
@@ -133,6 +140,10 @@ privops_load_server_key(const char *key_path, int flags, struct server_secret **
 	if (made == KEYFILE_CREATED) {
 		keyfile_fingerprint(k->pk, fp);
 		log_info("created a new server key in %s (fingerprint %s)", key_path, fp);
+		/* A new key has served no 0-RTT data: its floor starts at 0, not guessed. */
+		if (early_path(key_path, path, sizeof(path)) == 0 &&
+		    io_replace_file(path, "0\n", 2, EARLY_MODE) != 0)
+			log_warn("%s: cannot write the 0-RTT floor", path);
 	}
 	*out = k;
 	return 0;
@@ -205,13 +216,6 @@ now_ns(void)
 }
 
 /*
- * The 0-RTT floor: no early data whose timestamp is at or below it is
- * acted on.  Without its file a key that existed before may have served
- * 0-RTT we no longer know of: the floor is then as late as any such
- * timestamp could be (now and the clock skew allowed).  A key made just
- * now has served nothing.
- */
-/*
  * Only one fived on a host acts on a key's early data: another one, with
  * its own record of the timestamps it has seen, would act on a first
  * message the first has acted on already.
@@ -231,16 +235,21 @@ early_lock(struct priv_state *st)
 	return false;
 }
 
+/*
+ * The 0-RTT floor: no early data whose timestamp is at or below it is
+ * acted on.  Its file is made with the key (floor 0).  Without it, a key
+ * that may have served 0-RTT we no longer know of gets a floor as late as
+ * any such timestamp could be (now and the clock skew allowed ahead).
+ */
 static int
-load_early(struct priv_state *st, bool key_is_new)
+load_early(struct priv_state *st)
 {
 	char *text = NULL;
 	size_t len;
 	uint64_t v;
 	int e;
 
-	if (path_beside(st->key_path, KEY_STRIP, PRIVOPS_EARLY_SUFFIX, st->early_path,
-	                sizeof(st->early_path)) != 0)
+	if (early_path(st->key_path, st->early_path, sizeof(st->early_path)) != 0)
 		return -1;
 	if (!early_lock(st)) {
 		st->early_reserved = UINT64_MAX;
@@ -251,8 +260,6 @@ load_early(struct priv_state *st, bool key_is_new)
 		text[len - 1] = '\0';
 	if (e == 0 && parse_uint(text, UINT64_MAX, &v) == 0) {
 		st->early_reserved = v;
-	} else if (e == -ENOENT && key_is_new) {
-		st->early_reserved = 0;
 	} else {
 		if (e != -ENOENT)
 			log_warn("%s: %s; refusing 0-RTT data for %d s", st->early_path,
@@ -267,8 +274,6 @@ int
 privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, const char *text,
              size_t len)
 {
-	bool key_is_new;
-
 	memset(st, 0, sizeof(*st));
 	st->early_lock = -1;
 	revocations_init(&st->revoked);
@@ -286,10 +291,9 @@ privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, co
 	st->cfg_text[len] = '\0';
 	st->cfg_len = len;
 	privops_key_path(cfg, st->key_path, sizeof(st->key_path));
-	key_is_new = access(st->key_path, F_OK) != 0;
 	if (privops_load_server_key(st->key_path, privops_key_flags(cfg), &st->key) != 0 ||
 	    privops_load_token_key(st->key_path, privops_key_flags(cfg), &st->token_key) != 0 ||
-	    load_revoked(st) != 0 || load_early(st, key_is_new) != 0 ||
+	    load_revoked(st) != 0 || load_early(st) != 0 ||
 	    tls_files_prepare(cfg, st->key_path) != 0)
 		goto fail;
 	return 0;

@@ -521,3 +521,28 @@ def test_fived_t_sees_what_would_stop_a_start(tmp_path):
                     "[service:echo]\nbackend = builtin:echo\n" % (tmp_path / "k", open_dir))
     r = subprocess.run([FIVED, "-t", "-c", str(conf)], capture_output=True, text=True)
     assert r.returncode == 1 and "chroot %s/root" % open_dir in r.stderr, r.stderr
+
+
+def test_0rtt_with_a_key_made_before_the_first_start(fived, sentinel, tmp_path):
+    """A key made by --print-key (to hand out before the first start) has served nothing:
+    0-RTT works at once.  A key whose floor file went missing may have: none for a while."""
+    import subprocess
+    from conftest import FIVED
+    s = sentinel("count")
+    priv, pub = keypair()
+    key = tmp_path / "made.key"
+    conf = tmp_path / "print.conf"
+    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\nkey_file = %s\n" % key)
+    subprocess.run([FIVED, "--print-key", "-c", str(conf)], check=True, capture_output=True)
+    server = "authorized_clients = %s\nkey_file = %s" % (
+        authorized_file(tmp_path, {"robot": pub}), key)
+    f = fived(sentinel_service(s), server=server)
+    send_once(f, priv)
+    f.stop()
+    (tmp_path / "made-0rtt").unlink()
+    g = fived(sentinel_service(s), name="again", server=server)
+    hs = Handshake(server_key(g), priv, early=b"s\r\nTRANSFER")
+    with SealedClient(g.port, handshake=hs, timeout=T) as c:
+        assert not c.zero_rtt
+        c.close_write()
+        assert c.recv_all() == b"+\r\ngot 8\n"
