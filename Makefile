@@ -36,7 +36,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 CORE_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
-SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+SERVER_SRC := $(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c))
 CLIENT_SRC := $(wildcard src/client/*.c)
 CLI_SRC := $(wildcard src/client/cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -86,7 +86,7 @@ $(FIVE_SO): $(call obj,$(CLIENT_SRC) $(CORE_SRC)) src/client/libfive.map
 	$(CC) -shared -Wl,-soname,libfive.so.0 -Wl,--version-script=src/client/libfive.map \
 		$(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
-$(FIVED): $(call obj,src/server/main.c) $(SERVER_LIB) $(CORE_LIB)
+$(FIVED): $(call obj,src/server/daemon/main.c) $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
 $(FIVE): $(call obj,$(CLI_SRC)) $(FIVE_LIB)
@@ -179,7 +179,8 @@ deps:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-lint:
+lint: all
+	$(PYTHON) tools/layers.py $(BUILD)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -Iinclude -Isrc src
 

@@ -678,8 +678,8 @@ set_static(struct noise_handshake *hs, const uint8_t *s_priv, const struct noise
 
 static int
 handshake_init(struct noise_handshake *hs, const char *protocol_name, enum noise_role role,
-     const uint8_t *prologue, size_t prologue_len, const uint8_t *s_priv,
-     const struct noise_static_ref *s_ref, const uint8_t *rs)
+               const uint8_t *prologue, size_t prologue_len, const uint8_t *s_priv,
+               const struct noise_static_ref *s_ref, const uint8_t *rs)
 {
 	bool have_s = s_priv != NULL || s_ref != NULL;
 	const struct pattern *pat;

@@ -386,8 +386,8 @@ out:
 }
 
 int
-paseto_v4_local_unpack(const char *token, uint8_t *body, size_t body_size, size_t *blen,
-                       uint8_t *f, size_t f_size, size_t *flen)
+paseto_v4_local_unpack(const char *token, uint8_t *body, size_t body_size, size_t *blen, uint8_t *f,
+                       size_t f_size, size_t *flen)
 {
 	uint8_t b[BODY_MAX], foot[PASETO_FOOTER_MAX];
 	struct parts parts;
@@ -409,8 +409,8 @@ paseto_v4_local_unpack(const char *token, uint8_t *body, size_t body_size, size_
 
 int
 paseto_v4_local_open_body(const uint8_t k[PASETO_V4_LOCAL_KEYBYTES], const uint8_t *body,
-                          size_t blen, const uint8_t *f, size_t flen, const uint8_t *i,
-                          size_t ilen, uint8_t *m, size_t m_size, size_t *mlen)
+                          size_t blen, const uint8_t *f, size_t flen, const uint8_t *i, size_t ilen,
+                          uint8_t *m, size_t m_size, size_t *mlen)
 {
 	uint8_t t2[LOCAL_TAGBYTES];
 	struct local_keys keys;
@@ -449,7 +449,8 @@ paseto_v4_local_decrypt(const uint8_t k[PASETO_V4_LOCAL_KEYBYTES], const char *t
 
 	*mlen = 0;
 	*flen = 0;
-	if (paseto_v4_local_unpack(token, body, sizeof(body), &blen, foot, sizeof(foot), &fl) != 0 ||
+	if (paseto_v4_local_unpack(token, body, sizeof(body), &blen, foot, sizeof(foot), &fl) !=
+	            0 ||
 	    fl > f_size ||
 	    paseto_v4_local_open_body(k, body, blen, foot, fl, i, ilen, m, m_size, mlen) != 0)
 		return -1;

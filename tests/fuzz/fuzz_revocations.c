@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "server/revocations.h"
+#include "server/conf/revocations.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "server/budget.h"
-#include "server/chunk.h"
+#include "server/policy/budget.h"
+#include "server/session/chunk.h"
 
 static void
 count_low(void *arg)

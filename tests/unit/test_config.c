@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "server/config.h"
+#include "server/conf/config.h"
 
 static struct config *
 parse(const char *text, struct config_errors *errs)

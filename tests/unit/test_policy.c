@@ -9,9 +9,9 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "server/keys.h"
-#include "server/penalty.h"
-#include "server/policy.h"
+#include "server/conf/keys.h"
+#include "server/policy/penalty.h"
+#include "server/policy/policy.h"
 
 /* groups: the caller's group names, a line each (not copied), or NULL. */
 static struct caller

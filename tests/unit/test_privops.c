@@ -21,12 +21,12 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "server/config.h"
-#include "server/keytable.h"
-#include "server/penalty.h"
-#include "server/privops.h"
-#include "server/revocations.h"
-#include "server/sockets.h"
+#include "common/keytable.h"
+#include "server/conf/config.h"
+#include "server/conf/revocations.h"
+#include "server/policy/penalty.h"
+#include "server/privsep/privops.h"
+#include "server/privsep/sockets.h"
 
 struct fixture {
 	char dir[64];

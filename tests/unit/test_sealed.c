@@ -20,7 +20,7 @@
 
 #include "crypto/noise.h"
 #include "crypto/record.h"
-#include "crypto/replay.h"
+#include "proto/replay.h"
 #include "proto/sealed.h"
 
 #define BUCKET_START UINT64_C(1700000040) /* a multiple of SEALED_COOKIE_SECRET_SECONDS */

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "server/sources.h"
+#include "server/policy/sources.h"
 
 static void
 key_of(uint8_t key[SOURCE_KEY_LEN], uint8_t n)

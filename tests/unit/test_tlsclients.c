@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "proto/tlsclients.h"
-#include "server/config.h"
+#include "server/conf/config.h"
 
 #define ERR_MAX 256
 

@@ -17,7 +17,7 @@
 #include <sodium.h>
 
 #include "common/keyfile.h"
-#include "crypto/token.h"
+#include "proto/token.h"
 
 #define NOW      UINT64_C(1795323095) /* 2026-11-22T04:51:35Z */
 #define NOW_TEXT "2026-11-22T04:51:35Z"

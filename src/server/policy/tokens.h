@@ -1,0 +1,76 @@
+/*
+ * Tokens on the worker's side (docs/PROTOCOL.md section 9): this node's
+ * token key by its public half, the other nodes' public keys it trusts,
+ * and a copy of the revocations.  The private halves stay with the
+ * privileged side (privops.h): tokens are issued and v4.local tokens
+ * opened through priv, and a revocation counts once priv has recorded it.
+ */
+#ifndef FIVE_SERVER_TOKENS_H
+#define FIVE_SERVER_TOKENS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/token.h"
+#include "server/conf/config.h"
+#include "server/conf/revocations.h"
+#include "server/privsep/priv.h"
+
+struct tokens {
+	struct token_key key; /* public half: pk and kid; v4.local opens through priv */
+	struct token_trusted *trusted;
+	size_t ntrusted;
+	char trusted_path[CONFIG_PATH_MAX + 1];    /* as loaded: a reload may not change it */
+	char revocation_file[CONFIG_PATH_MAX + 1]; /* likewise */
+	struct revocations revoked;                /* priv's list, as recorded */
+	struct priv *priv;                         /* not owned */
+};
+
+/*
+ * Loads the token state for cfg through priv: the public key (pk), the
+ * trusted keys file and the revocations.  Returns a tokens the caller
+ * owns (tokens_free), or NULL after logging why.
+ */
+struct tokens *tokens_load(const struct config *cfg, struct priv *priv, const uint8_t pk[32],
+                           uint64_t now);
+
+/*
+ * What tokens_load would do with cfg, without creating or rewriting
+ * anything: reads the token key, the trusted keys and the revocation file,
+ * and says (log_info) which files it would create.  Returns 0 when
+ * tokens_load would succeed, or -1 after logging why it would not.
+ */
+int tokens_check(const struct config *cfg, const char *key_path, uint64_t now);
+
+void tokens_free(struct tokens *t);
+
+/* Whether cfg can run with t as loaded; err says why not. */
+int tokens_reload_check(const struct tokens *t, const struct config *cfg, char *err,
+                        size_t err_size);
+
+/*
+ * Issues a token for c (all but jti, iat and exp filled; those are set
+ * here) valid for ttl seconds from now, in cfg's format, into
+ * out[0..size), for the caller identity (whose hourly quota it counts
+ * against).  Returns 0, or -1 with *why (static).
+ */
+int tokens_issue(const struct tokens *t, const struct config *cfg, const char *identity,
+                 struct token_claims *c, uint64_t now, uint64_t ttl, char *out, size_t size,
+                 const char **why);
+
+/*
+ * Opens a token as token_open does, and refuses it as "revoked" when its
+ * jti is.  Returns 0 with *c, or -1 with *why.
+ */
+int tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_claims *c,
+                const char **why);
+
+/*
+ * Revokes the token whose claims are c until its expiry, durably (priv
+ * records it first).  Returns 0 (also when it already was), or -1 when it
+ * cannot be recorded (the list is full, the file cannot be written).
+ */
+int tokens_revoke(struct tokens *t, const struct token_claims *c, uint64_t now);
+
+#endif

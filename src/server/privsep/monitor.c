@@ -1,0 +1,629 @@
+/*
+ * The monitor: the privileged half of fived under privilege separation.
+ *
+ * It parses nothing from the network.  It starts the worker (fived run
+ * again with PRIV_WORKER_FLAG: a fresh address space each time, so that a
+ * crash teaches an attacker nothing about the next one), answers its
+ * requests (src/proto/privmsg.h) one at a time, and keeps the listening
+ * sockets, so that a worker that dies is replaced without the service
+ * going away: its sessions are lost, connections waiting in the backlog
+ * are not.  A request of the wrong type, size or shape means the worker
+ * is no longer trustworthy: the monitor kills it and starts another.
+ * Restarts back off, and more than a few a minute wait for the minute to
+ * pass; a worker that cannot start at all stops fived.
+ *
+ * It also holds the configuration file and reloads it on SIGHUP, passes
+ * SIGTERM and SIGINT on to the worker, starts and reaps the PAM helpers
+ * and the exec services' programs, and exits with the stopped worker's
+ * status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/privmsg.h"
+#include "server/privsep/confine.h"
+#include "server/privsep/monitor.h"
+#include "server/privsep/pam_helper.h"
+#include "server/privsep/priv.h"
+#include "server/privsep/privops.h"
+
+#define RESTARTS_WINDOW_MS 60000
+#define RESTARTS_MAX       5     /* in RESTARTS_WINDOW_MS; more wait for the window */
+#define BACKOFF_FIRST_MS   100   /* before the first restart */
+#define BACKOFF_MAX_MS     5000  /* doubling up to this */
+#define STABLE_MS          30000 /* a worker that ran this long resets the backoff */
+#define REQUEST_TIMEOUT_S  5     /* a request's body must follow its header within this */
+#define EXEC_ENV_MAX       24    /* variables the worker may pass to a program */
+#define EXEC_VALUE_MAX     512
+#define EXEC_PATH          "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+struct monitor {
+	struct priv_state *st;
+	int fd;       /* to the worker; -1 while none runs */
+	pid_t worker; /* 0 while none runs */
+	const char *self;
+	bool debug;
+	int sigfd;
+	bool stopping; /* a stop signal was passed on: the worker's exit is fived's */
+	bool served;   /* a worker has started and served: until then a death is a failed start */
+	uint64_t started_ms;
+	uint64_t restart_at_ms; /* when to start the next worker; 0 for none pending */
+	uint64_t backoff_ms;
+	uint64_t restarts[RESTARTS_MAX]; /* when the last ones happened, a ring */
+	size_t nrestarts;
+	struct pam_slots pam;
+};
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The worker cannot remove socket files in directories only root may write. */
+static void __attribute__((noreturn)) finish(struct monitor *m, int status)
+{
+	privops_close_listening(m->st);
+	exit(status);
+}
+
+static void
+drop_worker(struct monitor *m, const char *why)
+{
+	log_error("monitor: %s; stopping the worker", why);
+	if (m->worker > 0)
+		kill(m->worker, SIGKILL);
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+}
+
+/* --- the worker's life ------------------------------------------------------- */
+
+/* In a child about to exec: fd as descriptor target, open across the exec. */
+static int
+keep_as(int fd, int target)
+{
+	if (fd != target)
+		return dup2(fd, target) == target ? 0 : -1;
+	return fcntl(fd, F_SETFD, 0);
+}
+
+static void
+exec_worker(struct monitor *m, int fd)
+{
+	const char *argv[6];
+	size_t n = 0;
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Signals go to the monitor, which passes them on. */
+	setpgid(0, 0);
+	if (keep_as(fd, PRIV_WORKER_FD) != 0)
+		_exit(127);
+	argv[n++] = m->self;
+	argv[n++] = PRIV_WORKER_FLAG;
+	if (m->debug)
+		argv[n++] = "-d";
+	if (m->st->cfg_path != NULL) {
+		argv[n++] = "-c";
+		argv[n++] = m->st->cfg_path;
+	}
+	argv[n] = NULL;
+	execv(m->self, (char *const *)argv);
+	_exit(127);
+}
+
+static int
+start_worker(struct monitor *m)
+{
+	struct timeval timeout = {.tv_sec = REQUEST_TIMEOUT_S};
+	int sp[2];
+	pid_t pid;
+
+	m->restart_at_ms = 0;
+	if (confine_prepare_root(m->st->cfg) != 0)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
+		log_error("cannot start the worker: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+	if ((pid = fork()) < 0) {
+		log_error("cannot start the worker: %s", strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
+		return -1;
+	}
+	if (pid == 0)
+		exec_worker(m, sp[1]);
+	close(sp[1]);
+	m->fd = sp[0];
+	m->worker = pid;
+	m->started_ms = now_ms();
+	log_debug("monitor: worker %ld started", (long)pid);
+	return 0;
+}
+
+/*
+ * When the next restart may happen: at once, or once the oldest of the
+ * last RESTARTS_MAX restarts is a window old.  Never: a worker that keeps
+ * dying (a crash someone can trigger, a kill by another user of its
+ * account) slows restarts down, but must not end the service for good.
+ */
+static uint64_t
+restart_allowed_at(const struct monitor *m, uint64_t now)
+{
+	uint64_t oldest;
+
+	if (m->nrestarts < RESTARTS_MAX)
+		return now;
+	oldest = m->restarts[m->nrestarts % RESTARTS_MAX];
+	return now - oldest >= RESTARTS_WINDOW_MS ? now : oldest + RESTARTS_WINDOW_MS;
+}
+
+static void
+describe_exit(int status, char *out, size_t size)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, size, "was killed by signal %d (%s)%s", WTERMSIG(status),
+		         strsignal(WTERMSIG(status)),
+		         WTERMSIG(status) == SIGSYS ? ": a system call outside its allow-list"
+		                                    : "");
+	else
+		snprintf(out, size, "exited with status %d", WEXITSTATUS(status));
+}
+
+static void
+worker_exited(struct monitor *m, int status)
+{
+	uint64_t now = now_ms();
+	char how[128];
+
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+	m->worker = 0;
+	if (m->stopping)
+		finish(m, WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	/* The first worker could not start (its reason is logged): neither can the next. */
+	if (!m->served)
+		finish(m, WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1);
+	describe_exit(status, how, sizeof(how));
+	m->backoff_ms =
+	        now - m->started_ms >= STABLE_MS || m->backoff_ms == 0
+	                ? BACKOFF_FIRST_MS
+	                : (m->backoff_ms * 2 < BACKOFF_MAX_MS ? m->backoff_ms * 2 : BACKOFF_MAX_MS);
+	m->restart_at_ms = now + m->backoff_ms;
+	if (restart_allowed_at(m, now) > m->restart_at_ms)
+		m->restart_at_ms = restart_allowed_at(m, now);
+	m->restarts[m->nrestarts++ % RESTARTS_MAX] = m->restart_at_ms;
+	log_error("the worker %s; its sessions are lost; a new worker starts in %llu ms%s", how,
+	          (unsigned long long)(m->restart_at_ms - now),
+	          m->restart_at_ms - now > BACKOFF_MAX_MS ? " (too many deaths within a minute)"
+	                                                  : "");
+}
+
+static void
+reap(struct monitor *m)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		pam_slots_release(&m->pam, (long)pid);
+		if (pid == m->worker)
+			worker_exited(m, status);
+	}
+}
+
+/* --- replies ------------------------------------------------------------------- */
+
+/* Sends a reply, with a descriptor attached when fd >= 0 (closed here). */
+static void
+reply(struct monitor *m, enum priv_type type, bool ok, const void *text, size_t len, int fd)
+{
+	size_t n, size = PRIVMSG_HEADER + 16 + len;
+	uint8_t *out = malloc(size);
+	ssize_t sent = -1;
+
+	if (out != NULL && privmsg_reply_encode(type, ok, text, len, out, size, &n) == 0) {
+		sent = io_send_with_fd(m->fd, out, n, fd, MSG_NOSIGNAL);
+		if (sent > 0 && (size_t)sent < n &&
+		    io_write_all(m->fd, out + sent, n - (size_t)sent) != 0)
+			sent = -1;
+	}
+	if (out != NULL)
+		sodium_memzero(out, size);
+	free(out);
+	if (fd >= 0)
+		close(fd);
+	if (sent < 0)
+		drop_worker(m, "a reply cannot be sent");
+}
+
+static void
+reply_text(struct monitor *m, enum priv_type type, bool ok, const char *text, int fd)
+{
+	reply(m, type, ok, text, strlen(text), fd);
+}
+
+/* --- processes: PAM helpers and exec programs ------------------------------ */
+
+/* What a child is, before it runs another program: no blocked or ignored signals. */
+static void
+child_signals(void)
+{
+	sigset_t none;
+	int sig;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+}
+
+static void
+do_pam(struct monitor *m, const struct priv_request *req)
+{
+	const struct config *cfg = m->st->cfg;
+	struct pam_helper_args args = {0};
+	struct pam_slot *slot;
+	const char *why;
+	int sp[2];
+	pid_t pid;
+
+	if ((slot = pam_slots_take(&m->pam, req->peer_ip, cfg->max_pam_helpers,
+	                           cfg->max_pam_helpers_per_source, &why)) == NULL) {
+		reply_text(m, PRIV_PAM_START, false, why, -1);
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
+		pam_slots_release(&m->pam, slot->id);
+		reply_text(m, PRIV_PAM_START, false, strerror(errno), -1);
+		return;
+	}
+	pam_helper_argv(&args, m->self, cfg->pam_service, req->user, req->peer_ip,
+	                cfg->auth_timeout_ms);
+	if ((pid = fork()) == 0) {
+		child_signals();
+		if (keep_as(sp[1], PAM_HELPER_FD) != 0)
+			_exit(127);
+		execv(m->self, args.argv);
+		_exit(127);
+	}
+	close(sp[1]);
+	if (pid < 0) {
+		pam_slots_release(&m->pam, slot->id);
+		close(sp[0]);
+		reply_text(m, PRIV_PAM_START, false, strerror(errno), -1);
+		return;
+	}
+	slot->id = (long)pid;
+	reply_text(m, PRIV_PAM_START, true, "", sp[0]);
+}
+
+/* The variables a program may be given, as backend.c sets them. */
+static bool
+env_allowed(const char *entry)
+{
+	static const char *const names[] = {
+	        "PROTO",           "FIVE_SERVICE",     "FIVE_VHOST",
+	        "FIVE_SESSION_ID", "FIVE_AUTH_METHOD", "FIVE_IDENTITY",
+	        "TCPREMOTEINFO",   "FIVE_REMOTE_ADDR", "FIVE_REMOTE_PORT",
+	        "TCPREMOTEIP",     "TCPREMOTEPORT",    "TCPLOCALIP",
+	        "TCPLOCALPORT",
+	};
+	const char *eq = strchr(entry, '='), *c;
+	size_t i;
+
+	if (eq == NULL || strlen(eq + 1) > EXEC_VALUE_MAX)
+		return false;
+	for (c = eq + 1; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return false;
+	for (i = 0; i < ARRAY_LEN(names); i++)
+		if (strlen(names[i]) == (size_t)(eq - entry) &&
+		    strncmp(entry, names[i], (size_t)(eq - entry)) == 0)
+			return true;
+	return false;
+}
+
+/* Splits the request's NUL-separated environment into env; -1 when any entry is not allowed. */
+static int
+exec_env(const struct priv_request *req, char **env, size_t max)
+{
+	size_t n = 0, off = 0, len;
+
+	env[n++] = (char *)"PATH=" EXEC_PATH;
+	while (off < req->blob_len) {
+		len = strnlen((const char *)req->blob + off, req->blob_len - off);
+		if (off + len == req->blob_len || n + 1 >= max ||
+		    !env_allowed((const char *)req->blob + off))
+			return -1;
+		env[n++] = (char *)req->blob + off;
+		off += len + 1;
+	}
+	env[n] = NULL;
+	return 0;
+}
+
+static const struct service *
+exec_service(const struct config *cfg, const char *name)
+{
+	const struct service *svc;
+
+	for (svc = cfg->services; svc != NULL; svc = svc->next)
+		if (svc->backend == BACKEND_EXEC && strcmp(svc->name, name) == 0)
+			return svc;
+	return NULL;
+}
+
+/*
+ * The child's side: becomes exec_user and runs the program with standard
+ * input and output on fd, standard error shared, and no other descriptor.
+ * If anything fails before the program runs, errno goes to report, kept
+ * as descriptor 3, close-on-exec: a successful exec closes it with nothing
+ * written.
+ */
+static void __attribute__((noreturn))
+run_program(const struct service *svc, const struct passwd *pw, int fd, int report, char **env)
+{
+	int e;
+
+	child_signals();
+	setsid();
+	if (dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0 ||
+	    (report != STDERR_FILENO + 1 && dup3(report, STDERR_FILENO + 1, O_CLOEXEC) < 0) ||
+	    close_range(STDERR_FILENO + 2, ~0U, 0) != 0 ||
+	    initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+	    setuid(pw->pw_uid) != 0 || chdir("/") != 0) {
+		e = errno;
+	} else if (setuid(0) == 0) {
+		e = EPERM;
+	} else {
+		execve(svc->argv[0], svc->argv, env);
+		e = errno;
+	}
+	if (write(STDERR_FILENO + 1, &e, sizeof(e)) < 0)
+		_exit(126);
+	_exit(127);
+}
+
+/* Starts the program; a socket to it, or -errno when it could not be run. */
+static int
+spawn_program(const struct service *svc, const struct passwd *pw, char **env)
+{
+	int sp[2], report[2], e = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+		return -errno;
+	if (pipe2(report, O_CLOEXEC) != 0) {
+		e = errno;
+		close(sp[0]);
+		close(sp[1]);
+		return -e;
+	}
+	if ((pid = fork()) == 0)
+		run_program(svc, pw, sp[1], report[1], env);
+	e = pid < 0 ? errno : 0;
+	close(sp[1]);
+	close(report[1]);
+	while (pid > 0 && (n = read(report[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(report[0]);
+	if (e != 0) {
+		close(sp[0]);
+		return -e;
+	}
+	return sp[0];
+}
+
+/* Starts an exec service's program under exec_user; the worker gets a socket to it. */
+static int
+do_exec(struct monitor *m, const struct priv_request *req)
+{
+	char *env[EXEC_ENV_MAX + 2], err[16];
+	const struct service *svc;
+	struct passwd *pw;
+	int fd;
+
+	if (exec_env(req, env, ARRAY_LEN(env)) != 0)
+		return -1;
+	if ((svc = exec_service(m->st->cfg, req->arg)) == NULL) {
+		log_error("the worker asked to run service %s, which is not an exec service",
+		          req->arg);
+		reply_text(m, PRIV_EXEC, false, "1", -1);
+		return 0;
+	}
+	if ((pw = getpwnam(m->st->cfg->exec_user)) == NULL) {
+		log_error("cannot run %s: exec_user %s does not exist", svc->argv[0],
+		          m->st->cfg->exec_user);
+		reply_text(m, PRIV_EXEC, false, "2", -1);
+		return 0;
+	}
+	if ((fd = spawn_program(svc, pw, env)) < 0) {
+		log_warn("service %s: cannot run %s: %s", svc->name, svc->argv[0], strerror(-fd));
+		snprintf(err, sizeof(err), "%d", -fd);
+		reply_text(m, PRIV_EXEC, false, err, -1);
+		return 0;
+	}
+	reply_text(m, PRIV_EXEC, true, "", fd);
+	return 0;
+}
+
+/* --- requests ------------------------------------------------------------------- */
+
+static int
+answer_request(struct monitor *m, const struct priv_request *req)
+{
+	struct priv_answer ans;
+
+	if (req->type == PRIV_PAM_START) {
+		do_pam(m, req);
+		return 0;
+	}
+	if (req->type == PRIV_EXEC)
+		return do_exec(m, req);
+	if (req->type == PRIV_READY) {
+		m->served = true;
+		log_debug("monitor: worker %ld serves", (long)m->worker);
+	}
+	if (privops_answer(m->st, req, &ans) != 0) {
+		privops_answer_clear(&ans);
+		return -1;
+	}
+	reply(m, req->type, ans.ok, ans.text, ans.len, ans.fd);
+	ans.fd = -1;
+	privops_answer_clear(&ans);
+	return 0;
+}
+
+static void
+serve_request(struct monitor *m)
+{
+	static uint8_t body[PRIVMSG_REQUEST_MAX];
+	static struct priv_request req;
+	uint8_t hdr[PRIVMSG_HEADER];
+	uint32_t type, len;
+	ssize_t n;
+
+	while ((n = read(m->fd, hdr, sizeof(hdr))) < 0 && errno == EINTR)
+		;
+	if (n == 0) {
+		/* The worker closed its end: it is exiting, and SIGCHLD follows. */
+		close(m->fd);
+		m->fd = -1;
+		return;
+	}
+	if (n != (ssize_t)sizeof(hdr) ||
+	    privmsg_header_decode(hdr, &type, &len, PRIVMSG_REQUEST_MAX) != 0 ||
+	    io_read_all(m->fd, body, len) != 0 ||
+	    privmsg_request_decode(type, body, len, &req) != 0 || answer_request(m, &req) != 0)
+		drop_worker(m, "a malformed request from the worker");
+	sodium_memzero(body, sizeof(body));
+}
+
+/* --- signals ----------------------------------------------------------------------- */
+
+/* SIGHUP: take the file again if it is valid, then tell the worker. */
+static void
+reload(struct monitor *m)
+{
+	struct config_errors errs;
+	struct config *cfg;
+	char *text;
+	size_t len;
+	char err[256];
+
+	if (m->st->cfg_path == NULL) {
+		if (m->worker > 0)
+			kill(m->worker, SIGHUP);
+		return;
+	}
+	if (config_read_file(m->st->cfg_path, &text, &len, &errs) != 0 ||
+	    (cfg = config_parse(m->st->cfg_path, text, len, &errs)) == NULL) {
+		log_error("reload rejected, keeping the running configuration");
+		config_errors_log(&errs);
+		return;
+	}
+	if (confine_check_accounts(cfg, err, sizeof(err)) != 0) {
+		log_error("reload rejected, keeping the running configuration: %s", err);
+		config_unref(cfg);
+		free(text);
+		return;
+	}
+	if (privops_set_config(m->st, cfg, text, len) != 0) {
+		config_unref(cfg);
+		free(text);
+		return;
+	}
+	confine_prepare_root(m->st->cfg);
+	if (m->worker > 0)
+		kill(m->worker, SIGHUP);
+}
+
+static void
+handle_signal(struct monitor *m)
+{
+	struct signalfd_siginfo si;
+
+	if (read(m->sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		reload(m);
+	} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+		/* New connections are refused from now on, as the worker drains. */
+		m->stopping = true;
+		privops_close_listening(m->st);
+		if (m->worker <= 0)
+			finish(m, 0);
+		kill(m->worker, SIGTERM);
+	} else if (si.ssi_signo == SIGCHLD) {
+		reap(m);
+	}
+}
+
+/* How long poll may wait: until the pending restart, or for ever. */
+static int
+poll_timeout(const struct monitor *m)
+{
+	uint64_t now = now_ms();
+
+	if (m->restart_at_ms == 0)
+		return -1;
+	return m->restart_at_ms > now ? (int)(m->restart_at_ms - now) : 0;
+}
+
+void
+monitor_run(struct priv_state *st, const char *self, bool debug)
+{
+	struct monitor m = {.st = st, .fd = -1, .self = self, .debug = debug};
+	struct pollfd pfd[2];
+	sigset_t set;
+
+	log_init("fived-monitor", debug ? LOGL_DEBUG : LOGL_INFO);
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((m.sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0 || start_worker(&m) != 0)
+		finish(&m, 1);
+	for (;;) {
+		pfd[0] = (struct pollfd){.fd = m.fd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = m.sigfd, .events = POLLIN};
+		if (poll(pfd, 2, poll_timeout(&m)) < 0 && errno != EINTR)
+			finish(&m, 1);
+		if (pfd[1].revents & POLLIN)
+			handle_signal(&m);
+		if (m.fd >= 0 && (pfd[0].revents & (POLLIN | POLLHUP)))
+			serve_request(&m);
+		if (m.worker == 0 && m.restart_at_ms != 0 && now_ms() >= m.restart_at_ms &&
+		    start_worker(&m) != 0)
+			finish(&m, 1);
+	}
+}

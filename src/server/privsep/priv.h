@@ -1,0 +1,149 @@
+/*
+ * Operations that need privilege, and privilege separation.
+ *
+ * Started as root, fived splits in two (as OpenSSH does): a small monitor
+ * keeps root, the keys, the PAM service and the files only root may read;
+ * the worker, which parses everything that comes from the network, is a
+ * fresh fived process started by the monitor (a new address space each
+ * time), confined (confine.h) and unprivileged, and asks the monitor for
+ * the few privileged things it needs over a socket, one request at a time
+ * (src/proto/privmsg.h).  Started as a normal user, fived does these
+ * things itself (privops.h).  Either way the worker calls the same priv_*
+ * functions.
+ */
+#ifndef FIVE_PRIV_H
+#define FIVE_PRIV_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "server/conf/config.h"
+#include "server/privsep/pam_helper.h"
+
+struct priv_state;
+
+/* The descriptor a worker started by the monitor finds its socket on. */
+#define PRIV_WORKER_FD 3
+
+/* The first argument that makes fived a worker. */
+#define PRIV_WORKER_FLAG "--worker"
+
+struct priv {
+	bool separated;           /* a monitor answers; otherwise state does */
+	int fd;                   /* to the monitor */
+	struct priv_state *state; /* without a monitor; not owned */
+	uv_loop_t *loop;          /* without a monitor: spawns the PAM helper */
+	const char *config_name;  /* for messages: the file, or "(built-in)" */
+	char self[PATH_MAX];      /* fived's executable, for the PAM helper */
+	struct pam_slots pam;     /* without a monitor: the helpers running */
+};
+
+/* The public halves of the keys the worker uses, and where they live. */
+struct priv_keys {
+	uint8_t server_pk[32];
+	uint8_t token_pk[32];
+	char key_path[CONFIG_PATH_MAX + 64];
+};
+
+/* Without a monitor: priv answers through st (not owned). */
+void priv_init_local(struct priv *p, struct priv_state *st, const char *config_name,
+                     uv_loop_t *loop);
+
+/* In a worker the monitor started: priv asks the monitor on PRIV_WORKER_FD. */
+void priv_init_worker(struct priv *p, const char *config_name);
+
+/*
+ * Whether pk may authenticate user from peer_ip (keys_authorized).
+ * Returns 1 or 0 with why filled for the log; -1 if the monitor failed.
+ */
+int priv_pubkey_check(struct priv *p, const char *user, const uint8_t pk[32], const char *peer_ip,
+                      char *why, size_t why_size);
+
+/*
+ * Starts a PAM conversation for user; returns a socket speaking the
+ * pamconv lines with it (the caller owns it), or -1 with *why (static)
+ * when too many run already or it cannot be started.
+ */
+int priv_pam_start(struct priv *p, const struct config *cfg, const char *user, const char *peer_ip,
+                   const char **why);
+
+/*
+ * The configuration to run with: the one the monitor has accepted, or
+ * the file (the built-in one) read again.  Returns it, or NULL with errs filled.
+ */
+struct config *priv_config(struct priv *p, struct config_errors *errs);
+
+/*
+ * The text of a file the configuration names (authorized_clients, the TLS
+ * files, token_trusted_keys), malloc'd into *text with a NUL after *len
+ * bytes (the caller frees).  Returns 0, or -1 with err filled.
+ */
+int priv_file(struct priv *p, const char *path, char **text, size_t *len, char *err,
+              size_t err_size);
+
+/* A listening socket for a (seqpacket: the control socket); a descriptor or -errno. */
+int priv_listen(struct priv *p, const struct addr_spec *a, bool seqpacket);
+
+/* The audit log file the configuration names, opened for appending; a descriptor or -1. */
+int priv_audit(struct priv *p);
+
+/* The public keys.  Returns 0 or -1. */
+int priv_keys(struct priv *p, struct priv_keys *out);
+
+/* X25519 of the server's static key with pub, into shared; a noise_dh_fn (ctx a struct priv). */
+int priv_dh(void *p, const uint8_t pub[32], uint8_t shared[32]);
+
+/*
+ * Issues a token of format (enum token_format) with the claims message
+ * claims[0..len), asked for by identity ("" when none), into out[0..size).
+ * Returns 0, or -1 with *why (static).
+ */
+int priv_token_issue(struct priv *p, const char *identity, int format, const char *claims,
+                     size_t len, char *out, size_t size, const char **why);
+
+/*
+ * Authenticates and decrypts a v4.local token of this node, unpacked
+ * (paseto_v4_local_unpack) into body and footer; the claims message into
+ * m[0..m_size).  Returns 0 with *mlen, or -1.
+ */
+int priv_token_open(struct priv *p, const uint8_t *body, size_t blen, const char *footer,
+                    uint8_t *m, size_t m_size, size_t *mlen);
+
+/* Records that jti is revoked until exp.  Returns 0, or -1 with err filled. */
+int priv_revoke(struct priv *p, const char *jti, uint64_t exp, char *err, size_t err_size);
+
+/* The revocations in force as "JTI EXP" lines (malloc'd; the caller frees).  Returns 0 or -1. */
+int priv_revoked(struct priv *p, char **text, size_t *len);
+
+/*
+ * Makes sure no restart can act on 0-RTT data stamped stamp_ns again:
+ * *floor is then a bound (ns) at or above stamp_ns below which early data
+ * is recorded as possibly seen.  stamp_ns 0 asks only for the bound.
+ * Returns 0, or -1 (refuse the early data).
+ */
+int priv_early_reserve(struct priv *p, uint64_t stamp_ns, uint64_t *floor);
+
+/*
+ * Starts the program of the exec service svc with env (NULL-terminated
+ * "NAME=value" strings) under exec_user, its standard input and output a
+ * socket; returns the other end (the caller owns it), or -errno.
+ */
+int priv_exec(struct priv *p, const char *svc, char *const env[]);
+
+/* Connects to the Unix backend path; a connected descriptor, or -errno. */
+int priv_connect(struct priv *p, const char *path);
+
+/* Tells the monitor this worker has started and serves.  Without a monitor, nothing. */
+void priv_ready(struct priv *p);
+
+/*
+ * The uid of user and the names of all its groups, a line each, malloc'd
+ * into *groups (the caller frees).  Returns 0, 1 when there is no such
+ * user, or -1 when its groups cannot all be had.
+ */
+int priv_account(struct priv *p, const char *user, unsigned long *uid, char **groups, size_t *len);
+
+#endif

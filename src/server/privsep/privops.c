@@ -1,0 +1,841 @@
+#include "server/privsep/privops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/keyfile.h"
+#include "common/keytable.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "crypto/paseto.h"
+#include "server/conf/keys.h"
+#include "server/conf/tlsfiles.h"
+#include "server/privsep/sockets.h"
+
+#define KEY_STRIP          ".key"
+#define TOKEN_KEY_SUFFIX   "-token.key"
+#define REVOKED_SUFFIX     "-revoked"
+#define EARLY_FILE_MAX     64
+#define EARLY_MODE         0600
+#define NS_PER_S           1000000000ULL
+#define GROUPS_TRY_MAX     65536 /* gids getgrouplist may report; more is refused */
+#define CONTROL_PREFIX     "control:"
+#define ACCOUNT_GROUPS_MAX (PRIVMSG_TEXT_MAX - 32)
+
+/* --- answers ---------------------------------------------------------------- */
+
+static int
+answer(struct priv_answer *ans, bool ok, const void *text, size_t len)
+{
+	ans->ok = ok;
+	ans->len = 0;
+	if (len > PRIVMSG_TEXT_MAX)
+		return -1;
+	if ((ans->text = malloc(len + 1)) == NULL) {
+		ans->ok = false;
+		return 0;
+	}
+	if (len > 0)
+		memcpy(ans->text, text, len);
+	ans->text[len] = '\0';
+	ans->len = len;
+	return 0;
+}
+
+static int
+refuse(struct priv_answer *ans, const char *why)
+{
+	return answer(ans, false, why, strlen(why));
+}
+
+/* A refusal whose text is an errno, as priv.c turns it back into one. */
+static int
+refuse_errno(struct priv_answer *ans, int e)
+{
+	char text[16];
+
+	snprintf(text, sizeof(text), "%d", e);
+	return answer(ans, false, text, strlen(text));
+}
+
+void
+privops_answer_clear(struct priv_answer *ans)
+{
+	if (ans->text != NULL)
+		sodium_memzero(ans->text, ans->len);
+	free(ans->text);
+	ans->text = NULL;
+	ans->len = 0;
+	if (ans->fd >= 0)
+		close(ans->fd);
+	ans->fd = -1;
+}
+
+/* --- loading ------------------------------------------------------------------ */
+
+/* The 0-RTT floor's file, beside the static key. */
+static int
+early_path(const char *key_path, char *out, size_t size)
+{
+	return path_beside(key_path, KEY_STRIP, PRIVOPS_EARLY_SUFFIX, out, size);
+}
+
+void
+privops_key_path(const struct config *cfg, char *out, size_t size)
+{
+	const char *home = getenv("HOME");
+
+	if (cfg->key_file[0] != '\0')
+		snprintf(out, size, "%s", cfg->key_file);
+	else if (geteuid() == 0 || home == NULL)
+		snprintf(out, size, "%s", PRIVOPS_DEFAULT_KEY_FILE);
+	else
+		snprintf(out, size, "%s%s", home, PRIVOPS_USER_KEY_FILE);
+}
+
+int
+privops_key_flags(const struct config *cfg)
+{
+	return KEYFILE_CREATE | (cfg->key_file[0] == '\0' ? KEYFILE_MKDIR : 0);
+}
+
+int
+privops_token_key_path(const char *key_path, char *out, size_t size)
+{
+	return path_beside(key_path, KEY_STRIP, TOKEN_KEY_SUFFIX, out, size);
+}
+
+int
+privops_load_server_key(const char *key_path, int flags, struct server_secret **out)
+{
+	struct server_secret *k = sodium_malloc(sizeof(*k));
+	char err[KEYFILE_ERR_MAX], fp[KEYFILE_FP_MAX], path[CONFIG_PATH_MAX + 80];
+	int made;
+
+	*out = NULL;
+	if (k == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	if ((made = keyfile_load(key_path, PRIVOPS_SERVER_KEY_LABEL, flags, k->sk, err,
+	                         sizeof(err))) < 0) {
+		log_error("%s", err);
+		sodium_free(k);
+		return -1;
+	}
+	crypto_scalarmult_base(k->pk, k->sk);
+	if (made == KEYFILE_CREATED) {
+		keyfile_fingerprint(k->pk, fp);
+		log_info("created a new server key in %s (fingerprint %s)", key_path, fp);
+		/* A new key has served no 0-RTT data: its floor starts at 0, not guessed. */
+		if (early_path(key_path, path, sizeof(path)) == 0 &&
+		    io_replace_file(path, "0\n", 2, EARLY_MODE) != 0)
+			log_warn("%s: cannot write the 0-RTT floor", path);
+	}
+	*out = k;
+	return 0;
+}
+
+int
+privops_load_token_key(const char *key_path, int flags, struct token_key **out)
+{
+	char path[CONFIG_PATH_MAX + 80], err[KEYFILE_ERR_MAX];
+	uint8_t seed[TOKEN_SEED_LEN];
+	struct token_key *k;
+	int made, r;
+
+	*out = NULL;
+	if (privops_token_key_path(key_path, path, sizeof(path)) != 0) {
+		log_error("%s: path too long for the token key", key_path);
+		return -1;
+	}
+	if ((k = sodium_malloc(sizeof(*k))) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	memset(k, 0, sizeof(*k));
+	if ((made = keyfile_load(path, PRIVOPS_TOKEN_KEY_LABEL, flags, seed, err, sizeof(err))) <
+	    0) {
+		log_error("%s", err);
+		sodium_free(k);
+		return -1;
+	}
+	r = token_key_from_seed(seed, k);
+	sodium_memzero(seed, sizeof(seed));
+	if (r != 0) {
+		log_error("%s: cannot derive the token keys", path);
+		sodium_free(k);
+		return -1;
+	}
+	if (made == KEYFILE_CREATED)
+		log_info("created a new token key in %s (key id %s)", path, k->kid);
+	*out = k;
+	return 0;
+}
+
+int
+privops_revocations_path(const struct config *cfg, const char *key_path, char *out, size_t size)
+{
+	if (cfg->revocation_file[0] != '\0')
+		return str_copy(out, cfg->revocation_file, size) < size ? 0 : -1;
+	return path_beside(key_path, KEY_STRIP, REVOKED_SUFFIX, out, size);
+}
+
+static int
+load_revoked(struct priv_state *st)
+{
+	char path[sizeof(st->key_path) + 16];
+
+	if (privops_revocations_path(st->cfg, st->key_path, path, sizeof(path)) != 0) {
+		log_error("%s: path too long for the revocation file", st->key_path);
+		return -1;
+	}
+	return revocations_load_file(&st->revoked, path, (uint64_t)time(NULL));
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Only one fived on a host acts on a key's early data: another one, with
+ * its own record of the timestamps it has seen, would act on a first
+ * message the first has acted on already.
+ */
+static bool
+early_lock(struct priv_state *st)
+{
+	char path[sizeof(st->early_path) + 8];
+
+	snprintf(path, sizeof(path), "%s.lock", st->early_path);
+	st->early_lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, EARLY_MODE);
+	if (st->early_lock >= 0 && flock(st->early_lock, LOCK_EX | LOCK_NB) == 0)
+		return true;
+	log_warn("%s: another fived uses this key; this one acts on no early data (0-RTT), "
+	         "only on the one round trip handshake",
+	         path);
+	return false;
+}
+
+/*
+ * The 0-RTT floor: no early data whose timestamp is at or below it is
+ * acted on.  Its file is made with the key (floor 0).  Without it, a key
+ * that may have served 0-RTT we no longer know of gets a floor as late as
+ * any such timestamp could be (now and the clock skew allowed ahead).
+ */
+static int
+load_early(struct priv_state *st)
+{
+	char *text = NULL;
+	size_t len;
+	uint64_t v;
+	int e;
+
+	if (early_path(st->key_path, st->early_path, sizeof(st->early_path)) != 0)
+		return -1;
+	if (!early_lock(st)) {
+		st->early_reserved = UINT64_MAX;
+		return 0;
+	}
+	e = io_read_file(st->early_path, EARLY_FILE_MAX, &text, &len);
+	if (e == 0 && len > 0 && text[len - 1] == '\n')
+		text[len - 1] = '\0';
+	if (e == 0 && parse_uint(text, UINT64_MAX, &v) == 0) {
+		st->early_reserved = v;
+	} else {
+		if (e != -ENOENT)
+			log_warn("%s: %s; refusing 0-RTT data for %d s", st->early_path,
+			         e != 0 ? strerror(-e) : "damaged", PRIVOPS_EARLY_SKEW_S);
+		st->early_reserved = now_ns() + PRIVOPS_EARLY_SKEW_S * NS_PER_S;
+	}
+	free(text);
+	return 0;
+}
+
+int
+privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, const char *text,
+             size_t len)
+{
+	memset(st, 0, sizeof(*st));
+	st->early_lock = -1;
+	revocations_init(&st->revoked);
+	st->cfg = config_ref(cfg);
+	st->cfg_path = cfg_path;
+	st->worker_uid = geteuid();
+	st->worker_gid = getegid();
+	if ((st->cfg_text = malloc(len + 1)) == NULL ||
+	    (st->issued = keytable_new(PRIVOPS_ISSUE_WINDOW_S * 1000ULL,
+	                               PRIVOPS_ISSUE_IDENTITIES)) == NULL) {
+		log_error("out of memory");
+		goto fail;
+	}
+	memcpy(st->cfg_text, text, len);
+	st->cfg_text[len] = '\0';
+	st->cfg_len = len;
+	privops_key_path(cfg, st->key_path, sizeof(st->key_path));
+	if (privops_load_server_key(st->key_path, privops_key_flags(cfg), &st->key) != 0 ||
+	    privops_load_token_key(st->key_path, privops_key_flags(cfg), &st->token_key) != 0 ||
+	    load_revoked(st) != 0 || load_early(st) != 0 ||
+	    tls_files_prepare(cfg, st->key_path) != 0)
+		goto fail;
+	return 0;
+fail:
+	privops_free(st);
+	return -1;
+}
+
+void
+privops_close_listening(struct priv_state *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->nlistening; i++) {
+		close(st->listening[i].fd);
+		if (st->listening[i].unlink_path[0] != '\0')
+			unlink(st->listening[i].unlink_path);
+	}
+	st->nlistening = 0;
+}
+
+void
+privops_free(struct priv_state *st)
+{
+	privops_close_listening(st);
+	if (st->key != NULL)
+		sodium_free(st->key);
+	if (st->token_key != NULL) {
+		token_key_wipe(st->token_key);
+		sodium_free(st->token_key);
+	}
+	st->key = NULL;
+	st->token_key = NULL;
+	revocations_free(&st->revoked);
+	if (st->early_lock >= 0)
+		close(st->early_lock);
+	st->early_lock = -1;
+	keytable_free(st->issued);
+	st->issued = NULL;
+	free(st->cfg_text);
+	st->cfg_text = NULL;
+	config_unref(st->cfg);
+	st->cfg = NULL;
+}
+
+/* --- listening sockets ------------------------------------------------------- */
+
+/* Whether the configuration names address: a listen entry, the fallback, or the control socket. */
+static bool
+names_listen(const struct config *cfg, const char *address)
+{
+	char text[ADDR_TEXT_MAX];
+	size_t i;
+
+	if (strncmp(address, CONTROL_PREFIX, strlen(CONTROL_PREFIX)) == 0)
+		return cfg->control_socket[0] != '\0' &&
+		       strcmp(address + strlen(CONTROL_PREFIX), cfg->control_socket) == 0;
+	for (i = 0; i < cfg->nlisten; i++) {
+		addr_format(&cfg->listen[i], text, sizeof(text));
+		if (strcmp(text, address) == 0)
+			return true;
+	}
+	if (!cfg->has_listen_fallback)
+		return false;
+	addr_format(&cfg->listen_fallback, text, sizeof(text));
+	return strcmp(text, address) == 0;
+}
+
+static int
+answer_listen(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	bool control = strncmp(req->arg, CONTROL_PREFIX, strlen(CONTROL_PREFIX)) == 0;
+	struct privops_listening *l;
+	char text[PRIVMSG_ARG_MAX + 8];
+	struct addr_spec a;
+	const char *why;
+	size_t i;
+	int fd;
+
+	snprintf(text, sizeof(text), "%s%s", control ? "unix:" : "",
+	         req->arg + (control ? strlen(CONTROL_PREFIX) : 0));
+	if (addr_parse(text, &a, &why) != 0 || (control && a.kind != ADDR_UNIX))
+		return -1;
+	if (!names_listen(st->cfg, req->arg)) {
+		log_error("the worker asked to listen on %s, which the configuration does not name",
+		          req->arg);
+		return refuse_errno(ans, EPERM);
+	}
+	for (i = 0; i < st->nlistening; i++) {
+		if (strcmp(st->listening[i].address, req->arg) != 0)
+			continue;
+		if ((ans->fd = fcntl(st->listening[i].fd, F_DUPFD_CLOEXEC, 0)) < 0)
+			return refuse_errno(ans, errno);
+		return answer(ans, true, "", 0);
+	}
+	if (st->nlistening == PRIVOPS_LISTEN_MAX)
+		return refuse_errno(ans, EMFILE);
+	if ((fd = sockets_listen(&a, control)) < 0)
+		return refuse_errno(ans, -fd);
+	l = &st->listening[st->nlistening];
+	if ((ans->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		close(fd);
+		return refuse_errno(ans, errno);
+	}
+	str_copy(l->address, req->arg, sizeof(l->address));
+	l->fd = fd;
+	l->unlink_path[0] = '\0';
+	if (a.kind == ADDR_UNIX)
+		str_copy(l->unlink_path, a.path, sizeof(l->unlink_path));
+	st->nlistening++;
+	return answer(ans, true, "", 0);
+}
+
+/* After a reload: sockets the configuration no longer names are closed. */
+static void
+prune_listening(struct priv_state *st)
+{
+	size_t i = 0;
+
+	while (i < st->nlistening) {
+		if (names_listen(st->cfg, st->listening[i].address)) {
+			i++;
+			continue;
+		}
+		close(st->listening[i].fd);
+		if (st->listening[i].unlink_path[0] != '\0')
+			unlink(st->listening[i].unlink_path);
+		st->listening[i] = st->listening[--st->nlistening];
+	}
+}
+
+int
+privops_set_config(struct priv_state *st, struct config *cfg, char *text, size_t len)
+{
+	char key_path[sizeof(st->key_path)];
+
+	privops_key_path(cfg, key_path, sizeof(key_path));
+	if (strcmp(key_path, st->key_path) != 0 ||
+	    strcmp(cfg->revocation_file, st->cfg->revocation_file) != 0) {
+		log_error("reload rejected, keeping the running configuration: key_file and "
+		          "revocation_file change only with a restart");
+		return -1;
+	}
+	config_unref(st->cfg);
+	free(st->cfg_text);
+	st->cfg = cfg;
+	st->cfg_text = text;
+	st->cfg_len = len;
+	prune_listening(st);
+	return 0;
+}
+
+/* --- files ------------------------------------------------------------------------ */
+
+/* Whether path is a file the configuration names for the worker to read; *secret for a key. */
+static bool
+names_file(const struct priv_state *st, const char *path, bool *secret)
+{
+	const struct config *cfg = st->cfg;
+	char cert[sizeof(st->key_path) + 16], key[sizeof(st->key_path) + 16];
+	const char *plain[] = {cfg->authorized_clients, cfg->tls_clients, cfg->tls_client_ca,
+	                       cfg->token_trusted_keys, cert};
+	size_t i;
+
+	*secret = false;
+	if (tls_files_paths(cfg, st->key_path, cert, sizeof(cert), key, sizeof(key)) != 0)
+		return false;
+	for (i = 0; i < ARRAY_LEN(plain); i++)
+		if (plain[i][0] != '\0' && strcmp(plain[i], path) == 0)
+			return true;
+	*secret = strcmp(key, path) == 0;
+	return *secret;
+}
+
+static int
+answer_file(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	char *text, why[PRIVMSG_ARG_MAX + 128];
+	bool secret;
+	size_t len;
+	int e;
+
+	if (!names_file(st, req->arg, &secret)) {
+		log_error("the worker asked for %s, which the configuration does not name",
+		          req->arg);
+		return refuse(ans, "not a file the configuration names");
+	}
+	if (secret && tls_files_check_key(req->arg, why, sizeof(why)) != 0)
+		return refuse(ans, why);
+	if ((e = io_read_file(req->arg, CONFIG_FILE_MAX, &text, &len)) != 0) {
+		snprintf(why, sizeof(why), "%s: %s", req->arg,
+		         e == -EFBIG ? "larger than 1 MiB" : strerror(-e));
+		return refuse(ans, why);
+	}
+	e = answer(ans, true, text, len);
+	sodium_memzero(text, len);
+	free(text);
+	return e;
+}
+
+static int
+answer_audit(struct priv_state *st, struct priv_answer *ans)
+{
+	if (st->cfg->audit_log[0] != '/')
+		return refuse(ans, "the audit log is not a file");
+	if ((ans->fd = open(st->cfg->audit_log,
+	                    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640)) < 0)
+		return refuse(ans, strerror(errno));
+	return answer(ans, true, "", 0);
+}
+
+/* --- keys ------------------------------------------------------------------------- */
+
+/* The public halves and where the key lives: pk (32), token pk (32), the key's path. */
+static int
+answer_keys(struct priv_state *st, struct priv_answer *ans)
+{
+	uint8_t out[64 + sizeof(st->key_path)];
+	size_t n = strlen(st->key_path);
+
+	memcpy(out, st->key->pk, 32);
+	memcpy(out + 32, st->token_key->pk, 32);
+	memcpy(out + 64, st->key_path, n);
+	return answer(ans, true, out, 64 + n);
+}
+
+static int
+answer_dh(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	uint8_t shared[PRIVMSG_DH_LEN];
+	int r;
+
+	/* A low-order point gives all zeros: refused, as Noise requires. */
+	if (crypto_scalarmult(shared, st->key->sk, req->pk) != 0)
+		return refuse(ans, "not a usable public key");
+	r = answer(ans, true, shared, sizeof(shared));
+	sodium_memzero(shared, sizeof(shared));
+	return r;
+}
+
+/* --- tokens ------------------------------------------------------------------------- */
+
+/* Counts a token for identity; false when its hour's quota is spent. */
+static bool
+take_quota(struct priv_state *st, const char *identity)
+{
+	uint64_t now_ms = now_ns() / 1000000, window_ms = PRIVOPS_ISSUE_WINDOW_S * 1000ULL;
+	struct keytable_value *v = keytable_get(st->issued, identity, strlen(identity), now_ms, 1);
+
+	if (v == NULL)
+		return false;
+	if (now_ms - v->stamp_ms >= window_ms || v->count == 0) {
+		v->stamp_ms = now_ms;
+		v->count = 0;
+	}
+	if (v->count >= st->cfg->max_tokens_per_hour)
+		return false;
+	v->count++;
+	return true;
+}
+
+/* Whether claims are what this node issues now: well-formed, current, within the lifetime allowed.
+ */
+static const char *
+check_claims(const struct priv_state *st, const struct priv_request *req, struct token_claims *c)
+{
+	uint64_t now = (uint64_t)time(NULL);
+
+	if (token_claims_decode(req->blob, req->blob_len, c) != 0)
+		return "malformed claims";
+	if (c->iat + TOKEN_CLOCK_SKEW < now || c->iat > now + TOKEN_CLOCK_SKEW)
+		return "not issued now";
+	if (c->exp - c->iat > st->cfg->token_max_ttl_s)
+		return "lifetime beyond token_max_ttl";
+	if (req->number != (st->cfg->token_local ? TOKEN_LOCAL : TOKEN_PUBLIC))
+		return "not the configured token format";
+	return NULL;
+}
+
+static int
+answer_issue(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	struct token_claims c;
+	char token[PASETO_TOKEN_SIZE];
+	const char *why;
+	int r;
+
+	if (req->arg[0] != '\0' && !auth_identity_valid(req->arg))
+		return -1;
+	if ((why = check_claims(st, req, &c)) != NULL)
+		return refuse(ans, why);
+	if (!take_quota(st, req->arg)) {
+		log_warn("token quota: %s asked for more than %llu tokens this hour",
+		         req->arg[0] != '\0' ? req->arg : "an unauthenticated client",
+		         (unsigned long long)st->cfg->max_tokens_per_hour);
+		return refuse(ans, "token quota reached");
+	}
+	if (token_issue(st->token_key, (enum token_format)req->number, &c, token, sizeof(token)) !=
+	    0)
+		return refuse(ans, "cannot issue");
+	r = answer(ans, true, token, strlen(token));
+	sodium_memzero(&c, sizeof(c));
+	return r;
+}
+
+static int
+answer_open(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	char footer[TOKEN_FOOTER_LEN + 1];
+	uint8_t m[PASETO_MESSAGE_MAX];
+	size_t mlen;
+	int r;
+
+	snprintf(footer, sizeof(footer), "%s%s%s", TOKEN_FOOTER_PREFIX, st->token_key->kid,
+	         TOKEN_FOOTER_SUFFIX);
+	if (strcmp(req->arg, footer) != 0)
+		return refuse(ans, "unknown key");
+	if (paseto_v4_local_open_body(st->token_key->local, req->blob, req->blob_len,
+	                              (const uint8_t *)footer, strlen(footer),
+	                              (const uint8_t *)TOKEN_ASSERTION, strlen(TOKEN_ASSERTION), m,
+	                              sizeof(m), &mlen) != 0)
+		return refuse(ans, "bad signature");
+	r = answer(ans, true, m, mlen);
+	sodium_memzero(m, sizeof(m));
+	return r;
+}
+
+static int
+answer_revoke(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	char err[256];
+
+	if (!revocations_jti_valid(req->arg) || req->number > TOKEN_TIME_MAX)
+		return -1;
+	if (revocations_add(&st->revoked, req->arg, req->number, (uint64_t)time(NULL), err,
+	                    sizeof(err)) != 0)
+		return refuse(ans, err);
+	return answer(ans, true, "", 0);
+}
+
+static int
+answer_revoked(struct priv_state *st, struct priv_answer *ans)
+{
+	char *text;
+	size_t len;
+	int r;
+
+	if (revocations_format(&st->revoked, &text, &len) != 0)
+		return refuse(ans, "out of memory");
+	r = answer(ans, true, text, len);
+	free(text);
+	return r;
+}
+
+/* --- 0-RTT ------------------------------------------------------------------------- */
+
+/*
+ * Raises the floor past stamp (ns), durably, before the worker may act on
+ * early data carrying it; answers the floor.  stamp 0 only asks for it.
+ */
+static int
+answer_early(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	uint64_t now = now_ns(), skew = PRIVOPS_EARLY_SKEW_S * NS_PER_S, want;
+	uint64_t ahead = PRIVOPS_EARLY_FUTURE_S * NS_PER_S;
+	char text[32];
+	int n, e;
+
+	if (req->number != 0 && (req->number + skew < now || req->number > now + ahead))
+		return refuse(ans, "timestamp too far from our clock");
+	want = req->number + PRIVOPS_EARLY_AHEAD_NS;
+	if (req->number != 0 && want > st->early_reserved) {
+		n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)want);
+		if ((e = io_replace_file(st->early_path, text, (size_t)n, EARLY_MODE)) != 0) {
+			log_error("%s: cannot record the 0-RTT floor: %s; 0-RTT data is refused",
+			          st->early_path, strerror(-e));
+			return refuse(ans, "cannot record the 0-RTT floor");
+		}
+		st->early_reserved = want;
+	}
+	n = snprintf(text, sizeof(text), "%llu", (unsigned long long)st->early_reserved);
+	return answer(ans, true, text, (size_t)n);
+}
+
+/* --- backends, accounts --------------------------------------------------------- */
+
+static bool
+names_unix_backend(const struct config *cfg, const char *path)
+{
+	const struct service *svc;
+
+	for (svc = cfg->services; svc != NULL; svc = svc->next)
+		if (svc->backend == BACKEND_UNIX && strcmp(svc->addr.path, path) == 0)
+			return true;
+	return false;
+}
+
+/* Connects as the worker would, so that the backend sees the worker's credentials. */
+static int
+connect_as_worker(struct priv_state *st, const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	bool switch_ids = geteuid() == 0 && st->worker_uid != 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e = 0;
+
+	if (fd < 0)
+		return -errno;
+	str_copy(sun.sun_path, path, sizeof(sun.sun_path));
+	if (switch_ids && (setegid(st->worker_gid) != 0 || seteuid(st->worker_uid) != 0))
+		e = errno;
+	if (e == 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
+		e = errno;
+	if (switch_ids && (seteuid(0) != 0 || setegid(0) != 0)) {
+		log_error("cannot take back root after a backend connect: %s", strerror(errno));
+		abort();
+	}
+	if (e != 0) {
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static int
+answer_connect(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	int fd;
+
+	if (!names_unix_backend(st->cfg, req->arg)) {
+		log_error("the worker asked to connect to %s, which no service names", req->arg);
+		return refuse_errno(ans, EPERM);
+	}
+	if ((fd = connect_as_worker(st, req->arg)) < 0)
+		return refuse_errno(ans, -fd);
+	ans->fd = fd;
+	return answer(ans, true, "", 0);
+}
+
+/* Every group of pw, by name, a line each after the uid; -1 when any cannot be had. */
+static int
+list_groups(const struct passwd *pw, char *out, size_t size, size_t *len)
+{
+	gid_t *gids = NULL, *grown;
+	int n = 64, want, i, r = -1;
+	struct group *gr;
+	size_t used;
+
+	used = (size_t)snprintf(out, size, "%lu\n", (unsigned long)pw->pw_uid);
+	for (;;) {
+		if ((grown = realloc(gids, (size_t)n * sizeof(*gids))) == NULL)
+			goto out;
+		gids = grown;
+		want = n;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, gids, &want) >= 0) {
+			n = want;
+			break;
+		}
+		if (want <= n || want > GROUPS_TRY_MAX)
+			goto out;
+		n = want;
+	}
+	for (i = 0; i < n; i++) {
+		if ((gr = getgrgid(gids[i])) == NULL || used + strlen(gr->gr_name) + 2 > size)
+			goto out;
+		used += (size_t)snprintf(out + used, size - used, "%s\n", gr->gr_name);
+	}
+	*len = used;
+	r = 0;
+out:
+	free(gids);
+	return r;
+}
+
+static int
+answer_account(const struct priv_request *req, struct priv_answer *ans)
+{
+	struct passwd *pw = getpwnam(req->user);
+	size_t len;
+	char *text;
+	int r;
+
+	if (pw == NULL)
+		return refuse(ans, "no such user");
+	if ((text = malloc(ACCOUNT_GROUPS_MAX)) == NULL)
+		return refuse(ans, "out of memory");
+	r = list_groups(pw, text, ACCOUNT_GROUPS_MAX, &len) == 0
+	            ? answer(ans, true, text, len)
+	            : refuse(ans, "cannot list its groups");
+	free(text);
+	return r;
+}
+
+static int
+answer_pubkey(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	char why[256];
+	int ok = keys_authorized(st->cfg, req->user, req->pk, req->peer_ip, why, sizeof(why));
+
+	return answer(ans, ok == 1, why, strlen(why));
+}
+
+/* --- the dispatcher ------------------------------------------------------------- */
+
+int
+privops_answer(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	memset(ans, 0, sizeof(*ans));
+	ans->fd = -1;
+	switch (req->type) {
+	case PRIV_CONFIG:
+		return answer(ans, true, st->cfg_text, st->cfg_len);
+	case PRIV_LISTEN:
+		return answer_listen(st, req, ans);
+	case PRIV_AUDIT:
+		return answer_audit(st, ans);
+	case PRIV_FILE:
+		return answer_file(st, req, ans);
+	case PRIV_KEYS:
+		return answer_keys(st, ans);
+	case PRIV_DH:
+		return answer_dh(st, req, ans);
+	case PRIV_TOKEN_ISSUE:
+		return answer_issue(st, req, ans);
+	case PRIV_TOKEN_OPEN:
+		return answer_open(st, req, ans);
+	case PRIV_REVOKE:
+		return answer_revoke(st, req, ans);
+	case PRIV_REVOKED:
+		return answer_revoked(st, ans);
+	case PRIV_EARLY_RESERVE:
+		return answer_early(st, req, ans);
+	case PRIV_CONNECT:
+		return answer_connect(st, req, ans);
+	case PRIV_ACCOUNT:
+		return answer_account(req, ans);
+	case PRIV_READY:
+		return answer(ans, true, "", 0);
+	case PRIV_PUBKEY_CHECK:
+		return answer_pubkey(st, req, ans);
+	case PRIV_PAM_START:
+	case PRIV_EXEC:
+		break;
+	}
+	return -1;
+}

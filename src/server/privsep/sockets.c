@@ -1,0 +1,125 @@
+#include "server/privsep/sockets.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/util.h"
+
+static int
+fail(int fd)
+{
+	int e = errno;
+
+	if (fd >= 0)
+		close(fd);
+	return -e;
+}
+
+static int
+listen_tcp(const struct addr_spec *a)
+{
+	int fd, one = 1;
+
+	if (!a->numeric) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		return fail(fd);
+	/* [::] means IPv6 only: IPv4 is listed separately, as it is written. */
+	if (a->sa.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		return fail(fd);
+	if (bind(fd, (const struct sockaddr *)&a->sa, a->salen) != 0 ||
+	    listen(fd, SOCKETS_BACKLOG) != 0)
+		return fail(fd);
+	return fd;
+}
+
+/*
+ * A socket file nobody answers on is left from a previous run and may be
+ * removed; anything else at the path (a regular file, a link, a directory)
+ * is never touched, whoever asks.
+ */
+static bool
+stale(const struct sockaddr_un *sun, int type)
+{
+	struct stat st;
+	int fd;
+	bool gone;
+
+	if (lstat(sun->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	if ((fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0)) < 0)
+		return false;
+	gone = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) != 0 &&
+	       errno == ECONNREFUSED;
+	close(fd);
+	return gone;
+}
+
+/*
+ * bind(2) makes the socket file with the process's umask: set so, the file
+ * is made with SOCKETS_UNIX_MODE at once.  A chmod(2) by path afterwards
+ * would follow whatever another user of the directory renamed into its
+ * place meanwhile, a symbolic link to any file among them.
+ */
+static int
+bind_with_mode(int fd, const struct sockaddr_un *sun)
+{
+	mode_t old = umask(0777 & ~SOCKETS_UNIX_MODE);
+	int r = bind(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	int e = errno;
+
+	umask(old);
+	errno = e;
+	return r;
+}
+
+static int
+listen_unix(const struct addr_spec *a, int type)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int e;
+
+	if (fd < 0)
+		return fail(fd);
+	str_copy(sun.sun_path, a->path, sizeof(sun.sun_path));
+	if (bind_with_mode(fd, &sun) != 0) {
+		if (errno != EADDRINUSE || !stale(&sun, type))
+			return fail(fd);
+		unlink(a->path);
+		if (bind_with_mode(fd, &sun) != 0)
+			return fail(fd);
+	}
+	if (listen(fd, SOCKETS_BACKLOG) != 0) {
+		e = errno;
+		unlink(a->path);
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int
+sockets_listen(const struct addr_spec *a, bool seqpacket)
+{
+	if (a->kind == ADDR_TCP)
+		return listen_tcp(a);
+	return listen_unix(a, seqpacket ? SOCK_SEQPACKET : SOCK_STREAM);
+}
+
+void
+sockets_reset_on_close(int fd, bool reset)
+{
+	struct linger l = {.l_onoff = reset ? 1 : 0, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}

@@ -1,0 +1,97 @@
+#include "server/session/chunk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct chunk *
+chunk_new(struct budget *budget, size_t cap)
+{
+	struct chunk *c = malloc(sizeof(*c) + cap);
+
+	if (c == NULL)
+		return NULL;
+	c->owner = NULL;
+	c->tag = NULL;
+	c->budget = budget;
+	c->size = sizeof(*c) + cap;
+	budget_charge(budget, c->size);
+	return c;
+}
+
+void
+chunk_free(struct chunk *c)
+{
+	if (c == NULL)
+		return;
+	budget_release(c->budget, c->size);
+	free(c);
+}
+
+void
+chunk_alloc_charged(struct budget *budget, size_t cap, uv_buf_t *buf)
+{
+	struct chunk *c = chunk_new(budget, cap);
+
+	*buf = c != NULL ? uv_buf_init(c->data, (unsigned)cap) : uv_buf_init(NULL, 0);
+	/* The chunk is owned through buf->base from here: freed by chunk_release or a write. */
+	// cppcheck-suppress memleak
+}
+
+void
+chunk_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	chunk_alloc_charged(NULL, CHUNK_READ_SIZE, buf);
+}
+
+struct chunk *
+chunk_of(const uv_buf_t *buf)
+{
+	return (struct chunk *)(void *)(buf->base - offsetof(struct chunk, data));
+}
+
+struct chunk *
+chunk_fit(const uv_buf_t *buf, size_t len)
+{
+	struct chunk *c = chunk_of(buf), *fitted;
+	size_t size = sizeof(*c) + len;
+
+	if (size >= c->size)
+		return c;
+	/* Shrinking in place; should it fail, the chunk keeps its size and its charge. */
+	if ((fitted = realloc(c, size)) == NULL)
+		return c;
+	budget_release(fitted->budget, fitted->size - size);
+	fitted->size = size;
+	return fitted;
+}
+
+void
+chunk_release(const uv_buf_t *buf)
+{
+	if (buf->base != NULL)
+		chunk_free(chunk_of(buf));
+}
+
+struct chunk *
+chunk_copy(struct budget *budget, const void *data, size_t len)
+{
+	struct chunk *c = chunk_new(budget, len);
+
+	if (c != NULL && len > 0)
+		memcpy(c->data, data, len);
+	return c;
+}
+
+int
+chunk_write(struct chunk *c, size_t len, uv_stream_t *dst, void *owner, void *tag, uv_write_cb cb)
+{
+	uv_buf_t b = uv_buf_init(c->data, (unsigned)len);
+
+	c->owner = owner;
+	c->tag = tag;
+	if (uv_write(&c->req, dst, &b, 1, cb) != 0) {
+		chunk_free(c);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,547 @@
+#include "server/session/seal.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "crypto/noise.h"
+#include "crypto/record.h"
+#include "proto/replay.h"
+#include "proto/sealed.h"
+#include "server/conf/clients.h"
+#include "server/policy/earlydata.h"
+#include "server/policy/governor.h"
+#include "server/policy/policy.h"
+#include "server/privsep/priv.h"
+#include "server/session/chunk.h"
+#include "server/session/site.h"
+#include "server/session/transport.h"
+
+enum seal_step {
+	STEP_INITIATION, /* assembling the INITIATION */
+	STEP_FINISH,     /* XX: assembling the FINISH */
+	STEP_OPEN,       /* records both ways */
+	STEP_DONE,       /* answered with COOKIE or REJECT; nothing more is read */
+};
+
+/* A session's sealed transport.  Owned by the session (transport_state). */
+struct seal {
+	enum seal_step step;
+	unsigned pattern;
+	struct noise_handshake hs;
+	struct buf msg; /* the handshake message being assembled */
+	struct record_sender tx;
+	struct record_receiver rx;
+	bool tx_ready;
+	uint64_t sent;   /* plaintext sealed so far, for the size of records */
+	bool final_seen; /* the client ended its stream properly */
+};
+
+static const struct transport_ops seal_ops;
+
+void
+seal_keys_derive(struct seal_keys *k, const uint8_t pk[32])
+{
+	static const uint8_t zero[32];
+
+	memcpy(k->pk, pk, sizeof(k->pk));
+	sealed_mac1_key(k->pk, k->mac1_ik);
+	sealed_mac1_key(zero, k->mac1_xx);
+	sealed_cookie_key(k->pk, k->cookie_ik);
+	sealed_cookie_key(zero, k->cookie_xx);
+}
+
+static struct seal *
+seal_of(struct session *s)
+{
+	return s->transport_state;
+}
+
+/* Bytes that go out as they are: handshake messages, the record header. */
+static int
+send_raw(struct session *s, const void *data, size_t len)
+{
+	struct chunk *c = chunk_copy(&s->site->budget, data, len);
+
+	return c != NULL ? relay_client_write(s, c, len) : -1;
+}
+
+/* --- answers that end the session before any key exists ---------------- */
+
+/* A server that is dark says nothing; otherwise some refusals have a REJECT. */
+static int
+refuse(struct session *s, int status, const char *why)
+{
+	struct seal *z = seal_of(s);
+	uint8_t out[SEALED_REJECT_LEN];
+	uint8_t code = sealed_reject_code(status);
+	size_t n;
+
+	log_debug("session %s: sealed: %s", s->id, why);
+	if (s->cfg->dark || code == 0 || sealed_reject_encode(code, out, sizeof(out), &n) != 0)
+		return -1;
+	z->step = STEP_DONE;
+	send_raw(s, out, n);
+	session_finish(s, why);
+	return 0;
+}
+
+static int
+send_cookie(struct session *s, const struct sealed_initiation *m, const uint8_t source[16])
+{
+	struct site *site = s->site;
+	struct seal *z = seal_of(s);
+	const struct seal_keys *k = &site->keys;
+	uint8_t cookie[SEALED_COOKIE_LEN], mac1[SEALED_MAC_LEN], out[SEALED_COOKIE_MSG_LEN];
+	size_t n;
+
+	/* The work is tied to the initiation as the client first sent it. */
+	if (m->flags & SEALED_FLAG_COOKIE)
+		sealed_initiation_original_mac1(
+		        m, m->pattern == SEALED_IK ? k->mac1_ik : k->mac1_xx, mac1);
+	else
+		memcpy(mac1, m->mac1, sizeof(mac1));
+	sealed_cookie_compute(site->gov.secrets.cur, source, m->epub, site->gov.secrets.bucket,
+	                      cookie);
+	if (sealed_cookie_seal(m->pattern == SEALED_IK ? k->cookie_ik : k->cookie_xx, cookie, mac1,
+	                       governor_difficulty(&site->gov, s->cfg), out, sizeof(out), &n) != 0)
+		return -1;
+	site->gov.c.cookies++;
+	z->step = STEP_DONE;
+	/* Stateless: this connection ends; the client comes back with cookie and work. */
+	send_raw(s, out, n);
+	session_finish(s, "cookie sent");
+	return 0;
+}
+
+/* --- checks before any Diffie-Hellman ---------------------------------- */
+
+/*
+ * The checks in their order, cheapest first.  Returns 1 to go on to the
+ * handshake, 0 when answered (cookie), -1 to drop.
+ */
+static int
+admit(struct session *s, const struct sealed_initiation *m)
+{
+	struct site *site = s->site;
+	struct governor *g = &site->gov;
+	const struct seal_keys *k = &site->keys;
+	uint8_t source[SEALED_SOURCE_LEN], cookie[SEALED_COOKIE_LEN], fp[REPLAY_FP_LEN];
+	const uint8_t *mac1_key = m->pattern == SEALED_IK ? k->mac1_ik : k->mac1_xx;
+	bool with_cookie = (m->flags & SEALED_FLAG_COOKIE) != 0, cookie_valid = false;
+	uint64_t now = (uint64_t)time(NULL);
+
+	if (sealed_initiation_check_mac1(m, mac1_key) != 0) {
+		g->c.dropped_mac++;
+		return -1;
+	}
+	sealed_source((const struct sockaddr *)&s->peer, source);
+	/* The tick rotates the secrets too, but a cookie made or checked now must use now's. */
+	sealed_cookie_secrets_update(&g->secrets, now);
+	if (governor_wants_cookie(g, s->cfg)) {
+		if (!with_cookie)
+			return send_cookie(s, m, source);
+		if (sealed_initiation_check_cookie(m, g->secrets.cur, g->secrets.prev, source, now,
+		                                   cookie) != 0) {
+			g->c.dropped_cookie++;
+			return send_cookie(s, m, source);
+		}
+		if (sealed_initiation_check_pow(m, mac1_key, cookie,
+		                                governor_difficulty(g, s->cfg)) != 0) {
+			g->c.dropped_work++;
+			return send_cookie(s, m, source);
+		}
+		cookie_valid = true;
+	}
+	/* The larger budget is for a checked cookie: anyone can set the flag. */
+	if (!governor_admit(g, s->cfg, s->source_key, cookie_valid, uv_now(site->loop))) {
+		g->c.dropped_rate++;
+		return -1;
+	}
+	replay_fingerprint(m->epub, SEALED_EPHEMERAL_LEN, fp);
+	if (replay_check_and_add(g->replay, fp, now) != 1) {
+		g->c.dropped_replay++;
+		return -1;
+	}
+	return 1;
+}
+
+/* --- after the handshake ------------------------------------------------- */
+
+/* A client key listed in authorized_clients is authenticated by the handshake itself. */
+static void
+note_client(struct session *s, const uint8_t pk[32])
+{
+	const char *identity = clients_identity(&s->site->clients, pk);
+	struct caller *c;
+
+	if (identity == NULL || (c = calloc(1, sizeof(*c))) == NULL)
+		return;
+	snprintf(c->identity, sizeof(c->identity), "%s", identity);
+	c->method = AUTH_EXTERNAL;
+	policy_load_groups(c, s->site->priv);
+	s->caller = c;
+	session_audit(s, "authenticated",
+	              json_pack("{s:s,s:s}", "identity", c->identity, "method", "external"));
+}
+
+/*
+ * 0-RTT is safe only for a message that cannot be a replay: from a client
+ * whose key we know, whose timestamp the early-data guard has never seen
+ * acted on, on this node, since before any restart.
+ */
+static bool
+fresh_timestamp(struct session *s, const uint8_t pk[32], const uint8_t stamp[12])
+{
+	uint64_t sec;
+	uint32_t nsec;
+
+	return sealed_tai64n_decode(stamp, &sec, &nsec) == 0 &&
+	       early_guard_admit(s->site->early, pk, sec, nsec, (uint64_t)time(NULL),
+	                         uv_now(s->site->loop));
+}
+
+/* Keys for the records, and our record header out right after msg. */
+static int
+open_records(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
+{
+	struct noise_cipher send, recv;
+	uint8_t out[SEALED_RESPONSE_MAX + RECORD_HEADER_LEN], header[RECORD_HEADER_LEN];
+	int r = -1;
+
+	noise_handshake_hash(&z->hs, s->binding);
+	s->binding_len = NOISE_HASHLEN;
+	if (noise_split(&z->hs, &send, &recv) != 0 ||
+	    record_init_from_split(&z->tx, &z->rx, &send, &recv, header) != 0 ||
+	    len + RECORD_HEADER_LEN > sizeof(out))
+		goto out;
+	/* XX: FINISH has no answer, only our record header. */
+	if (len > 0)
+		memcpy(out, msg, len);
+	memcpy(out + len, header, RECORD_HEADER_LEN);
+	if (send_raw(s, out, len + RECORD_HEADER_LEN) != 0)
+		goto out;
+	z->tx_ready = true;
+	z->step = STEP_OPEN;
+	s->encrypted = true;
+	s->site->gov.c.handshakes++;
+	s->site->gov.pending--;
+	r = 0;
+out:
+	noise_cipher_wipe(&send);
+	noise_cipher_wipe(&recv);
+	noise_handshake_wipe(&z->hs);
+	return r;
+}
+
+/* Writes the RESPONSE (message 2, payload flags); with IK also opens the records. */
+static int
+respond(struct session *s, struct seal *z, uint8_t flags)
+{
+	uint8_t payload[SEALED_RESPONSE_PAYLOAD_LEN], noise[SEALED_XX2_LEN];
+	uint8_t msg[SEALED_RESPONSE_MAX];
+	size_t nlen, mlen;
+
+	if (sealed_response_payload_encode(flags, payload) != 0 ||
+	    noise_write_message(&z->hs, payload, sizeof(payload), noise, sizeof(noise), &nlen) !=
+	            0 ||
+	    sealed_response_encode(z->pattern, noise, nlen, msg, sizeof(msg), &mlen) != 0)
+		return -1;
+	if (z->pattern == SEALED_IK)
+		return open_records(s, z, msg, mlen);
+	if (send_raw(s, msg, mlen) != 0)
+		return -1;
+	z->step = STEP_FINISH;
+	return 0;
+}
+
+/* --- the messages ----------------------------------------------------------- */
+
+static int
+noise_start(struct session *s, struct seal *z, const struct sealed_initiation *m)
+{
+	struct noise_static_ref key = {.dh = priv_dh, .ctx = s->site->priv};
+	uint8_t prologue[SEALED_PROLOGUE_LEN];
+
+	memcpy(key.pub, s->site->keys.pk, sizeof(key.pub));
+	sealed_prologue(m->pattern, m->suites, m->noise_len, prologue);
+	return noise_handshake_init_ref(&z->hs, sealed_noise_name(m->pattern), NOISE_RESPONDER,
+	                                prologue, sizeof(prologue), &key, NULL);
+}
+
+static int
+on_initiation(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
+{
+	struct governor *g = &s->site->gov;
+	struct sealed_initiation m;
+	struct sealed_msg1_payload p;
+	uint8_t payload[SEALED_MSG1_PAYLOAD_MAX], client[32];
+	uint64_t t0;
+	size_t plen;
+	int st, r;
+	bool act_now = false;
+
+	g->c.initiations++;
+	if ((st = sealed_initiation_decode(msg, len, &m)) != SEALED_OK)
+		return refuse(s, st, "malformed initiation");
+	if (m.pattern == SEALED_XX && s->cfg->dark)
+		return -1;
+	if ((r = admit(s, &m)) <= 0)
+		return r;
+	z->pattern = m.pattern;
+	g->pending++;
+	t0 = governor_thread_ns();
+	r = noise_start(s, z, &m) == 0 && noise_read_message(&z->hs, m.noise, m.noise_len, payload,
+	                                                     sizeof(payload), &plen) == 0
+	            ? 0
+	            : -1;
+	if (r == 0 && m.pattern == SEALED_IK) {
+		r = sealed_msg1_payload_decode(payload, plen, &p) == 0 &&
+		                    noise_remote_static(&z->hs, client) == 0
+		            ? 0
+		            : -1;
+		if (r == 0) {
+			note_client(s, client);
+			act_now = s->caller != NULL && fresh_timestamp(s, client, p.timestamp);
+		}
+	}
+	if (r == 0)
+		r = respond(s, z, act_now ? SEALED_FLAG_0RTT : 0);
+	governor_charge(g, governor_thread_ns() - t0);
+	if (r != 0) {
+		g->c.failed++;
+		g->pending--;
+		sodium_memzero(payload, sizeof(payload));
+		return -1;
+	}
+	/* Early data not acted on is dropped: the client sends it again in records. */
+	if (act_now)
+		session_client_plaintext(s, p.early, p.early_len);
+	sodium_memzero(payload, sizeof(payload));
+	return 0;
+}
+
+static int
+on_finish(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
+{
+	struct sealed_frame f;
+	uint8_t payload[SEALED_FINISH_PAYLOAD_MAX], client[32];
+	const uint8_t *early;
+	size_t plen, elen;
+	uint64_t t0 = governor_thread_ns();
+	int r;
+
+	r = sealed_finish_decode(msg, len, &f) == SEALED_OK &&
+	                    noise_read_message(&z->hs, f.noise, f.noise_len, payload,
+	                                       sizeof(payload), &plen) == 0 &&
+	                    sealed_finish_payload_decode(payload, plen, &early, &elen) == 0 &&
+	                    noise_remote_static(&z->hs, client) == 0
+	            ? 0
+	            : -1;
+	governor_charge(&s->site->gov, governor_thread_ns() - t0);
+	if (r == 0) {
+		note_client(s, client);
+		r = open_records(s, z, NULL, 0);
+	}
+	/* Still counted as in progress: seal_free ends the count in STEP_FINISH. */
+	if (r != 0) {
+		s->site->gov.c.failed++;
+		return -1;
+	}
+	/* The client proved it holds the keys: its early data is safe now. */
+	session_client_plaintext(s, early, elen);
+	sodium_memzero(payload, sizeof(payload));
+	return 0;
+}
+
+/* --- the transport ---------------------------------------------------------- */
+
+static int
+take_records(struct session *s, struct seal *z, const uint8_t *in, size_t len)
+{
+	uint8_t pt[RECORD_PLAINTEXT_MAX];
+	size_t used, n;
+	int st;
+
+	while (len > 0 && s->state != S_CLOSED) {
+		st = record_open(&z->rx, in, len, &used, pt, sizeof(pt), &n);
+		in += used;
+		len -= used;
+		if (st == RECORD_ERROR) {
+			log_debug("session %s: a record failed to authenticate", s->id);
+			sodium_memzero(pt, sizeof(pt));
+			return -1;
+		}
+		if (st == RECORD_OK)
+			session_client_plaintext(s, pt, n);
+		if (st == RECORD_FINAL)
+			z->final_seen = true;
+		if (st == RECORD_NEED_MORE)
+			break;
+	}
+	sodium_memzero(pt, sizeof(pt));
+	return 0;
+}
+
+/* How many more bytes the message being assembled needs; 0 when it is complete. */
+static int
+wanted(struct seal *z, size_t *want)
+{
+	size_t total;
+	int st = sealed_frame_length(z->msg.data, z->msg.len, &total);
+
+	if (st == SEALED_NEED_MORE) {
+		*want = 1;
+		return 0;
+	}
+	if (st != SEALED_OK)
+		return st;
+	*want = total - z->msg.len;
+	return 0;
+}
+
+static int
+expected_type(const struct seal *z, uint8_t type)
+{
+	return type == (z->step == STEP_INITIATION ? SEALED_INITIATION : SEALED_FINISH);
+}
+
+static int
+seal_input(struct session *s, const uint8_t *raw, size_t len)
+{
+	struct seal *z = seal_of(s);
+	size_t want, take;
+	int st, r;
+
+	while (len > 0 && (z->step == STEP_INITIATION || z->step == STEP_FINISH)) {
+		if ((st = wanted(z, &want)) != 0)
+			return refuse(s, st, "malformed handshake message");
+		take = want < len ? want : len;
+		if (buf_append(&z->msg, raw, take) != 0)
+			return -1;
+		raw += take;
+		len -= take;
+		if (wanted(z, &want) != 0 || want > 0)
+			continue;
+		if (!expected_type(z, z->msg.data[0]))
+			return refuse(s, SEALED_ERR_MALFORMED, "message out of turn");
+		r = z->step == STEP_INITIATION ? on_initiation(s, z, z->msg.data, z->msg.len)
+		                               : on_finish(s, z, z->msg.data, z->msg.len);
+		buf_free(&z->msg);
+		if (r != 0)
+			return r;
+	}
+	if (z->step == STEP_OPEN && len > 0)
+		return take_records(s, z, raw, len);
+	return 0;
+}
+
+static int
+seal_eof(struct session *s)
+{
+	struct seal *z = seal_of(s);
+
+	return z->step == STEP_OPEN && z->final_seen ? 0 : -1;
+}
+
+/* The next record's plaintext, of len bytes left. */
+static size_t
+next_piece(uint64_t sent, size_t len)
+{
+	size_t max = transport_record_limit(sent, RECORD_PLAINTEXT_MAX);
+
+	return len < max ? len : max;
+}
+
+/* The bytes len plaintext bytes take in records, from sent on. */
+static size_t
+sealed_size(uint64_t sent, size_t len)
+{
+	size_t size = 0, piece;
+
+	for (; len > 0; len -= piece, sent += piece) {
+		piece = next_piece(sent, len);
+		size += piece + RECORD_LEN_PREFIX + RECORD_OVERHEAD;
+	}
+	return size;
+}
+
+static int
+seal_output(struct session *s, const uint8_t *pt, size_t len)
+{
+	struct seal *z = seal_of(s);
+	size_t size = sealed_size(z->sent, len), used = 0, n, piece;
+	struct chunk *c;
+
+	if (!z->tx_ready || len == 0)
+		return z->tx_ready ? 0 : -1;
+	if ((c = chunk_new(&s->site->budget, size)) == NULL)
+		return -1;
+	for (; len > 0; pt += piece, len -= piece, z->sent += piece) {
+		piece = next_piece(z->sent, len);
+		if (record_seal(&z->tx, pt, piece, false, (uint8_t *)c->data + used, size - used,
+		                &n) != 0) {
+			chunk_free(c);
+			return -1;
+		}
+		used += n;
+	}
+	return relay_client_write(s, c, used);
+}
+
+static int
+seal_finish(struct session *s)
+{
+	struct seal *z = seal_of(s);
+	uint8_t out[RECORD_LEN_PREFIX + RECORD_OVERHEAD];
+	size_t n;
+
+	if (!z->tx_ready)
+		return 0;
+	z->tx_ready = false;
+	return record_seal(&z->tx, NULL, 0, true, out, sizeof(out), &n) == 0 ? send_raw(s, out, n)
+	                                                                     : -1;
+}
+
+static void
+seal_free(struct session *s)
+{
+	struct seal *z = seal_of(s);
+
+	if (z->step == STEP_FINISH)
+		s->site->gov.pending--;
+	noise_handshake_wipe(&z->hs);
+	record_sender_wipe(&z->tx);
+	record_receiver_wipe(&z->rx);
+	buf_free(&z->msg);
+	sodium_memzero(z, sizeof(*z));
+	free(z);
+	s->transport_state = NULL;
+	s->transport = NULL;
+}
+
+static const struct transport_ops seal_ops = {
+        .name = "sealed",
+        .input = seal_input,
+        .eof = seal_eof,
+        .output = seal_output,
+        .finish = seal_finish,
+        .free = seal_free,
+};
+
+int
+seal_attach(struct session *s)
+{
+	struct seal *z = calloc(1, sizeof(*z));
+
+	if (z == NULL)
+		return -1;
+	buf_init(&z->msg, SEALED_MESSAGE_MAX);
+	s->transport = &seal_ops;
+	s->transport_state = z;
+	return 0;
+}

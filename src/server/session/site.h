@@ -1,0 +1,65 @@
+/*
+ * What every session of a worker shares: the loop, the configuration in
+ * force, the rate tables and budgets, the key material's public halves, the
+ * link to the monitor, the audit log, and the list of live sessions.  The
+ * daemon (struct server) owns one and fills it; sessions only read it and
+ * update the counters and tables in it.  Sessions never reach the daemon
+ * above it: when the last one is gone they call session_gone.
+ */
+#ifndef FIVE_SITE_H
+#define FIVE_SITE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "common/log.h"
+#include "server/conf/clients.h"
+#include "server/conf/config.h"
+#include "server/policy/budget.h"
+#include "server/policy/governor.h"
+#include "server/session/seal.h"
+
+struct auditlog;
+struct control;
+struct early_guard;
+struct penalty_table;
+struct priv;
+struct session;
+struct source_table;
+struct tls_server;
+struct tokens;
+
+struct site {
+	uv_loop_t *loop;
+	struct config *cfg;       /* the configuration new sessions get; one reference */
+	struct session *sessions; /* every live session, newest first */
+	size_t nsessions;
+	size_t nending; /* of those, lingering after a final reply, held silently or closing */
+	size_t nheld;   /* of those, strangers to a dark server held silently (S_DARK) */
+	bool draining;  /* no new request is served */
+	struct budget budget; /* relay_memory_max: what sessions' chunks and early bytes take */
+	struct session *budget_held;  /* sessions with a direction held for the budget (relay.c) */
+	struct source_table *sources; /* connections, and those yet to make a request, by source */
+	struct penalty_table *source_failures;   /* authentication failures by source */
+	struct penalty_table *identity_failures; /* and by identity */
+	struct seal_keys keys;                   /* the static key's public half, for handshakes */
+	struct governor gov;                     /* handshake load, cookies, budgets */
+	struct client_keys clients;              /* authorized_clients */
+	struct tls_server *tls;                  /* TLS context and tls_clients; owned */
+	struct tokens *tokens;                   /* token keys and revocations; owned */
+	struct early_guard *early;               /* which 0-RTT data may be acted on; owned */
+	struct priv *priv;                       /* the monitor, or its checks in-process */
+	struct control *control;                 /* the control socket, when configured */
+	struct auditlog *audit;
+	struct log_ratelimit refusals;         /* log lines remote peers can cause */
+	struct log_ratelimit backend_failures; /* ... of backends that cannot be reached */
+	bool audit_refusing;    /* audit_required, and sessions are refused for the audit log */
+	uint64_t audit_refused; /* sessions refused since that began */
+
+	/* Called as each session is freed (a drain ends with the last one). */
+	void (*session_gone)(void *arg);
+	void *session_gone_arg;
+};
+
+#endif

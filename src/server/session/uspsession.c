@@ -1,0 +1,558 @@
+#include "server/session/uspsession.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/buf.h"
+#include "common/util.h"
+#include "proto/usp.h"
+#include "server/policy/policy.h"
+#include "server/policy/tokens.h"
+#include "server/session/auth.h"
+#include "server/session/sessiontoken.h"
+#include "server/session/site.h"
+
+_Static_assert(SESSION_IN_MAX >= USP_LINE_MAX, "a whole USP message must fit in s->in");
+
+/* A stream's verdict when the session must authenticate first. */
+static const char NEEDS_AUTH[] = "authentication required";
+
+/* Owned by the session (s->usp). */
+struct usp_session {
+	struct usp_ids ids;
+	struct usp_msg waiting; /* the initialize an authentication is for */
+	bool have_waiting;
+	char *presented; /* the token the token method authenticated with; owned */
+};
+
+/* One stream judged: NULL verdict when granted, with its service and token caller. */
+struct judgement {
+	const char *verdict;
+	const struct service *svc;
+	struct caller *caller; /* granted by a token: its caller, owned here */
+	struct token_claims claims;
+};
+
+int
+usp_session_start(struct session *s)
+{
+	struct usp_session *z = calloc(1, sizeof(*z));
+
+	if (z == NULL)
+		return -1;
+	str_copy(z->ids.server, s->id, sizeof(z->ids.server));
+	s->usp = z;
+	return 0;
+}
+
+void
+usp_session_free(struct session *s)
+{
+	struct usp_session *z = s->usp;
+
+	if (z == NULL)
+		return;
+	usp_msg_free(&z->waiting);
+	free(z->presented);
+	free(z);
+	s->usp = NULL;
+}
+
+/* --- replies ------------------------------------------------------------------ */
+
+/*
+ * Sends an encoder's result: r its return, out and len what it wrote (read
+ * only after it returned).  Returns 0, or -1 after closing.
+ */
+static int
+send_encoded(struct session *s, int r, char *out, size_t len)
+{
+	if (r == 0)
+		r = session_send(s, out, len);
+	free(out);
+	if (r != 0)
+		session_close(s, "cannot encode a USP message");
+	return r;
+}
+
+int
+usp_send_connect(struct session *s)
+{
+	char *out = NULL;
+	size_t len = 0;
+	int r = usp_encode_connect(&s->usp->ids, s->requested, &out, &len);
+
+	return send_encoded(s, r, out, len);
+}
+
+void
+usp_send_authenticate(struct session *s, enum auth_method method)
+{
+	char *out = NULL;
+	size_t len = 0;
+	int r = usp_encode_authenticate(&s->usp->ids, method, &out, &len);
+
+	send_encoded(s, r, out, len);
+}
+
+void
+usp_send_challenge(struct session *s, const uint8_t nonce[AUTH_NONCE_LEN])
+{
+	char *out = NULL;
+	size_t len = 0;
+	int r = usp_encode_challenge(&s->usp->ids, s->id, nonce, &out, &len);
+
+	send_encoded(s, r, out, len);
+}
+
+void
+usp_send_prompt(struct session *s, enum pamconv_kind kind, const char *text)
+{
+	static const enum usp_prompt_kind kinds[] = {
+	        [PAMCONV_PROMPT_ECHO_OFF] = USP_PROMPT_ECHO_OFF,
+	        [PAMCONV_PROMPT_ECHO_ON] = USP_PROMPT_ECHO_ON,
+	        [PAMCONV_INFO] = USP_PROMPT_INFO,
+	        [PAMCONV_ERROR] = USP_PROMPT_ERROR,
+	};
+	char *out = NULL;
+	size_t len = 0;
+	int r = usp_encode_prompt(&s->usp->ids, kinds[kind], text, &out, &len);
+
+	send_encoded(s, r, out, len);
+}
+
+/* An error about the stream asked for (if any), listing supported[0..n) when n > 0. */
+static void
+refuse_listing(struct session *s, const char *reason, const char *text,
+               const enum auth_method *supported, size_t n)
+{
+	const char *app = s->requested[0] != '\0' ? s->requested : NULL;
+	char *out = NULL;
+	size_t len = 0;
+
+	if (usp_encode_error(&s->usp->ids, text, app, n > 0 ? supported : NULL, n, &out, &len) !=
+	    0) {
+		session_close(s, "cannot encode a USP message");
+		return;
+	}
+	session_refuse_with(s, reason, out, len);
+	free(out);
+}
+
+void
+usp_refuse(struct session *s, const char *reason, const char *text)
+{
+	refuse_listing(s, reason, text, NULL, 0);
+}
+
+/* --- judging streams ------------------------------------------------------------ */
+
+static void
+judgement_free(struct judgement *j)
+{
+	caller_free(j->caller);
+	j->caller = NULL;
+}
+
+static void
+judge_token(struct session *s, const struct usp_stream *st, struct judgement *j)
+{
+	const char *why;
+
+	j->caller = session_token_check(s, st->application, st->token, &j->claims, &why);
+	if (j->caller == NULL) {
+		session_audit(s, "token_refused",
+		              json_pack("{s:s,s:s}", "service", st->application, "reason", why));
+		j->verdict = "invalid token";
+		return;
+	}
+	j->svc = config_lookup(s->cfg, s->vhost, st->application);
+	if (j->svc->encryption_required && !s->encrypted)
+		j->verdict = "encryption required";
+}
+
+/* Decides one stream for the session as it is now (section 8.4). */
+static void
+judge(struct session *s, const struct usp_stream *st, struct judgement *j)
+{
+	enum verdict v;
+
+	memset(j, 0, sizeof(*j));
+	if (st->token != NULL) {
+		judge_token(s, st, j);
+		return;
+	}
+	j->svc = config_lookup(s->cfg, s->vhost, st->application);
+	v = j->svc != NULL ? policy_check(j->svc, s->caller) : POLICY_HIDDEN;
+	if (v == POLICY_HIDDEN)
+		j->verdict = s->caller == NULL ? NEEDS_AUTH : "unknown application";
+	else if (v == POLICY_DENIED)
+		j->verdict = "not permitted";
+	else if (j->svc->encryption_required && !s->encrypted)
+		j->verdict = "encryption required";
+}
+
+/* --- tokens for streams ----------------------------------------------------------- */
+
+/*
+ * A granted stream's token: the one it came with, the one authenticated
+ * with (for its own service only: any other a token caller may use is open
+ * to all), or a new one.
+ */
+static const char *
+token_for(struct session *s, const struct usp_stream *st, const struct service *svc, char *fresh,
+          const char **why)
+{
+	const struct caller *c = s->caller;
+
+	if (st->token != NULL)
+		return st->token;
+	if (c != NULL && c->method == AUTH_TOKEN && s->usp->presented != NULL &&
+	    strcmp(c->only_app, svc->name) == 0)
+		return s->usp->presented;
+	if (c == NULL || c->method == AUTH_TOKEN) {
+		*why = "no token needed";
+		return NULL;
+	}
+	return session_token_issue(s, st->application, "", 0, fresh, why) == 0 ? fresh : NULL;
+}
+
+/* Sends "token" for streams[from..n) of m; returns 0, or -1 when the session ended. */
+static int
+send_tokens(struct session *s, const struct usp_msg *m, size_t from)
+{
+	struct usp_token_result res[USP_STREAMS_MAX] = {{0}};
+	char *fresh = malloc(USP_STREAMS_MAX * PASETO_TOKEN_SIZE), *out = NULL;
+	const char *identity =
+	        s->caller != NULL && !s->caller->anonymous ? s->caller->identity : NULL;
+	struct judgement j;
+	size_t i, n = 0, len = 0;
+	int r;
+
+	if (fresh == NULL) {
+		session_close(s, "out of memory");
+		return -1;
+	}
+	for (i = from; i < m->nstreams; i++, n++) {
+		judge(s, &m->streams[i], &j);
+		res[n].application = m->streams[i].application;
+		res[n].error = j.verdict;
+		res[n].token = NULL;
+		if (j.verdict == NULL)
+			res[n].token = token_for(s, &m->streams[i], j.svc,
+			                         fresh + n * PASETO_TOKEN_SIZE, &res[n].error);
+		judgement_free(&j);
+	}
+	r = usp_encode_token(&s->usp->ids, identity, res, n, &out, &len);
+	sodium_memzero(fresh, USP_STREAMS_MAX * PASETO_TOKEN_SIZE);
+	free(fresh);
+	return send_encoded(s, r, out, len);
+}
+
+void
+usp_authenticated(struct session *s)
+{
+	struct usp_session *z = s->usp;
+
+	if (!z->have_waiting)
+		return;
+	send_tokens(s, &z->waiting, 0);
+	usp_msg_free(&z->waiting);
+	z->have_waiting = false;
+}
+
+/* --- messages ---------------------------------------------------------------------- */
+
+/* initialize and menu may name a vhost, once. */
+static int
+select_vhost(struct session *s, const struct usp_msg *m)
+{
+	const struct vhost *vh;
+
+	if (m->vhost[0] == '\0')
+		return 0;
+	if ((vh = config_vhost(s->cfg, m->vhost)) == NULL) {
+		usp_refuse(s, "unknown host", "unknown host");
+		return -1;
+	}
+	if (s->vhost != NULL && s->vhost != vh) {
+		usp_refuse(s, "malformed message", "malformed message: the vhost cannot change");
+		return -1;
+	}
+	s->vhost = vh;
+	return 0;
+}
+
+/* Flow 2, or 4 and 6: the first stream needs an identity the session does not have. */
+static void
+ask_authentication(struct session *s, struct usp_msg *m)
+{
+	enum auth_method usable[AUTH_METHOD_COUNT];
+	size_t i, n = 0;
+
+	for (i = 0; i < AUTH_METHOD_COUNT; i++)
+		if (auth_method_usable(s, (enum auth_method)i))
+			usable[n++] = (enum auth_method)i;
+	if (!m->offered_protocols) {
+		usp_refuse(s, "unknown service", "unknown application");
+		return;
+	}
+	for (i = 0; i < m->nprotocols && !auth_method_usable(s, m->protocols[i]); i++)
+		;
+	if (i == m->nprotocols) {
+		refuse_listing(s, "no common authentication protocol",
+		               "no common authentication protocol", usable, n);
+		return;
+	}
+	s->usp->waiting = *m;
+	s->usp->have_waiting = true;
+	memset(m, 0, sizeof(*m));
+	session_start_auth_timer(s);
+	auth_start(s, s->usp->waiting.protocols[i]);
+}
+
+/* Whether a stream after the first, one without a token, needs an identity the session lacks. */
+static bool
+later_needs_auth(struct session *s, const struct usp_msg *m)
+{
+	struct judgement j;
+	bool needs = false;
+	size_t i;
+
+	for (i = 1; i < m->nstreams && !needs; i++) {
+		if (m->streams[i].token != NULL)
+			continue;
+		judge(s, &m->streams[i], &j);
+		needs = j.verdict == NEEDS_AUTH;
+		judgement_free(&j);
+	}
+	return needs;
+}
+
+/* Flow 2 when some stream needs authentication and protocols were offered (section 8.4). */
+static void
+on_initialize(struct session *s, struct usp_msg *m)
+{
+	struct judgement j;
+
+	if (select_vhost(s, m) != 0)
+		return;
+	str_copy(s->requested, m->streams[0].application, sizeof(s->requested));
+	judge(s, &m->streams[0], &j);
+	if (j.verdict == NEEDS_AUTH ||
+	    (j.verdict == NULL && m->offered_protocols && later_needs_auth(s, m))) {
+		ask_authentication(s, m);
+	} else if (j.verdict != NULL) {
+		usp_refuse(s, j.verdict, j.verdict);
+	} else if (m->nstreams == 1 || send_tokens(s, m, 1) == 0) {
+		if (j.caller != NULL)
+			session_take_caller(s, j.caller, &j.claims);
+		j.caller = NULL;
+		session_start_service(s, j.svc);
+	}
+	judgement_free(&j);
+}
+
+struct menu {
+	struct usp_menu_entry *apps; /* grown as names come; owned */
+	size_t n, cap;
+	bool failed;
+	const struct session *s;
+};
+
+static void
+add_to_menu(void *arg, const char *name, const struct service *svc)
+{
+	struct menu *menu = arg;
+	struct usp_menu_entry *grown;
+
+	if (menu->failed || policy_check(svc, menu->s->caller) != POLICY_GRANT)
+		return;
+	if (menu->n == menu->cap) {
+		menu->cap = menu->cap * 2 + 8;
+		if ((grown = realloc(menu->apps, menu->cap * sizeof(*grown))) == NULL) {
+			menu->failed = true;
+			return;
+		}
+		menu->apps = grown;
+	}
+	menu->apps[menu->n].application = name;
+	menu->apps[menu->n].needs_authentication = false;
+	menu->apps[menu->n].needs_encryption = svc->encryption_required && !menu->s->encrypted;
+	menu->n++;
+}
+
+static void
+on_menu(struct session *s, const struct usp_msg *m)
+{
+	struct menu menu = {.s = s};
+	char *out = NULL;
+	size_t len = 0;
+	int r;
+
+	if (select_vhost(s, m) != 0)
+		return;
+	config_each_name(s->cfg, s->vhost, add_to_menu, &menu);
+	r = menu.failed ? -1 : usp_encode_menu(&s->usp->ids, menu.apps, menu.n, &out, &len);
+	free(menu.apps);
+	session_audit(s, "menu", NULL);
+	send_encoded(s, r, out, len);
+}
+
+/* Possessing a valid token is the right to give it up. */
+static void
+on_invalidate(struct session *s, const struct usp_msg *m)
+{
+	struct token_claims c;
+	uint64_t now = (uint64_t)time(NULL);
+	const char *why;
+	char *out = NULL;
+	size_t i, count = 0, len = 0;
+	int r;
+
+	for (i = 0; i < m->ntokens; i++) {
+		if (tokens_open(s->site->tokens, m->tokens[i], now, &c, &why) != 0)
+			continue;
+		/* A revocation that cannot be recorded is said, never counted as done. */
+		if (tokens_revoke(s->site->tokens, &c, now) != 0) {
+			session_audit(s, "token_revoke_failed",
+			              json_pack("{s:s,s:s}", "service", c.app, "jti", c.jti));
+			usp_refuse(s, "cannot record the revocation",
+			           "cannot record the revocation");
+			return;
+		}
+		count++;
+		session_audit(s, "token_revoked",
+		              json_pack("{s:s,s:s}", "service", c.app, "jti", c.jti));
+	}
+	r = usp_encode_invalidated(&s->usp->ids, count, &out, &len);
+	send_encoded(s, r, out, len);
+}
+
+/* A message of the authentication exchange, as the text dialect's line would be. */
+static void
+on_exchange(struct session *s, const struct usp_msg *m)
+{
+	struct auth_line l;
+
+	memset(&l, 0, sizeof(l));
+	str_copy(l.user, m->user, sizeof(l.user));
+	switch (m->type) {
+	case USP_PUBKEY:
+		l.has_key = true;
+		memcpy(l.pk, m->pk, sizeof(l.pk));
+		break;
+	case USP_PASSWORD:
+		break;
+	case USP_SIGNATURE:
+		l.kind = AUTH_LINE_SIGNATURE;
+		memcpy(l.sig, m->sig, sizeof(l.sig));
+		break;
+	case USP_RESPONSE:
+		l.kind = AUTH_LINE_RESPONSE;
+		memcpy(l.response, m->response, m->response_len);
+		l.response_len = m->response_len;
+		break;
+	case USP_TOKEN:
+		free(s->usp->presented);
+		s->usp->presented = strdup(m->tokens[0]);
+		auth_token(s, m->tokens[0]);
+		return;
+	default:
+		auth_input(s, NULL);
+		return;
+	}
+	auth_input(s, &l);
+	sodium_memzero(&l, sizeof(l));
+}
+
+static void
+note_client_id(struct session *s, const struct usp_msg *m)
+{
+	struct usp_ids *ids = &s->usp->ids;
+
+	if (m->client_session_id[0] == '\0' || strcmp(ids->client, m->client_session_id) == 0)
+		return;
+	str_copy(ids->client, m->client_session_id, sizeof(ids->client));
+	session_audit(s, "usp", json_pack("{s:s}", "client_session_id", ids->client));
+}
+
+static void
+dispatch(struct session *s, struct usp_msg *m)
+{
+	note_client_id(s, m);
+	if (s->state == S_AUTH) {
+		on_exchange(s, m);
+		return;
+	}
+	switch (m->type) {
+	case USP_INITIALIZE:
+		on_initialize(s, m);
+		break;
+	case USP_MENU:
+		on_menu(s, m);
+		break;
+	case USP_INVALIDATE:
+		on_invalidate(s, m);
+		break;
+	default:
+		usp_refuse(s, "malformed message", "malformed message: not expected now");
+		break;
+	}
+}
+
+/* --- input ----------------------------------------------------------------------- */
+
+/* No complete message is held: wait, unless the client has ended its stream. */
+static void
+need_more(struct session *s)
+{
+	if (!s->client_eof_early)
+		return;
+	if (s->transport != NULL)
+		session_finish(s, "client closed before a request");
+	else
+		session_close(s, "client closed before a request");
+}
+
+void
+usp_session_take(struct session *s)
+{
+	char reason[USP_REASON_MAX], text[USP_REASON_MAX + 32];
+	struct usp_msg m;
+	size_t len, used;
+	int r;
+
+	while (s->state == S_COMMAND || s->state == S_AUTH) {
+		if (++s->commands > COMMANDS_MAX) {
+			usp_refuse(s, "too many commands", "too many messages");
+			return;
+		}
+		switch (usp_line_take(s->in.data, s->in.len, &len, &used)) {
+		case USP_LINE_TOO_LONG:
+			usp_refuse(s, "malformed message", "malformed message: too long");
+			return;
+		case USP_LINE_NEED_MORE:
+			s->commands--;
+			need_more(s);
+			return;
+		case USP_LINE_OK:
+			break;
+		}
+		r = usp_decode((const char *)s->in.data, len, &m, reason);
+		/* The line may hold a password: nothing of it stays behind. */
+		sodium_memzero(s->in.data, used);
+		buf_consume(&s->in, used);
+		if (r != 0) {
+			snprintf(text, sizeof(text), "malformed message: %s", reason);
+			usp_refuse(s, "malformed message", text);
+			return;
+		}
+		dispatch(s, &m);
+		usp_msg_free(&m);
+	}
+}
