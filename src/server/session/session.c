@@ -861,7 +861,9 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 			session_client_end(s);
 		return;
 	}
-	why = nread == UV_EOF ? "client stream truncated" : "transport failed";
+	/* A client that died with bytes unread resets rather than ends: cut short all the same. */
+	why = nread == UV_EOF || nread == UV_ECONNRESET ? "client stream truncated"
+	                                                : "transport failed";
 	if (stranger(s)) {
 		s->client_eof_early = s->client_eof_early || nread == UV_EOF;
 		hold_silently(s, why);
