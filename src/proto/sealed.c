@@ -572,6 +572,16 @@ sealed_cookie_key(const uint8_t *server_pub, uint8_t out[SEALED_KEY_LEN])
 }
 
 void
+sealed_server_keys_derive(struct sealed_server_keys *k, const uint8_t pk[SEALED_KEY_LEN])
+{
+	memcpy(k->pk, pk, sizeof(k->pk));
+	sealed_mac1_key(k->pk, k->mac1_ik);
+	sealed_mac1_key(NULL, k->mac1_xx);
+	sealed_cookie_key(k->pk, k->cookie_ik);
+	sealed_cookie_key(NULL, k->cookie_xx);
+}
+
+void
 sealed_mac1(const uint8_t key[SEALED_KEY_LEN], const uint8_t *data, size_t len,
             uint8_t out[SEALED_MAC_LEN])
 {

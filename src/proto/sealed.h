@@ -343,6 +343,22 @@ int sealed_tai64n_compare(const uint8_t a[SEALED_TAI64N_LEN], const uint8_t b[SE
 void sealed_mac1_key(const uint8_t *server_pub, uint8_t out[SEALED_KEY_LEN]);
 void sealed_cookie_key(const uint8_t *server_pub, uint8_t out[SEALED_KEY_LEN]);
 
+/*
+ * A server's static public key and the MAC and cookie keys derived from
+ * it, for IK (its own key) and for XX (zeros).  The private half is not
+ * here: whoever holds it does each Diffie-Hellman.
+ */
+struct sealed_server_keys {
+	uint8_t pk[SEALED_KEY_LEN];
+	uint8_t mac1_ik[SEALED_KEY_LEN];
+	uint8_t mac1_xx[SEALED_KEY_LEN];
+	uint8_t cookie_ik[SEALED_KEY_LEN];
+	uint8_t cookie_xx[SEALED_KEY_LEN];
+};
+
+/* Fills k from the public key pk. */
+void sealed_server_keys_derive(struct sealed_server_keys *k, const uint8_t pk[SEALED_KEY_LEN]);
+
 /* BLAKE2b-128 keyed with mac1's key or with a cookie, over data[0..len). */
 void sealed_mac1(const uint8_t key[SEALED_KEY_LEN], const uint8_t *data, size_t len,
                  uint8_t out[SEALED_MAC_LEN]);

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "server/policy/budget.h"
-#include "server/session/chunk.h"
+#include "server/policy/chunk.h"
 
 static void
 count_low(void *arg)

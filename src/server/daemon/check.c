@@ -27,7 +27,7 @@
 #include "server/conf/tlsfiles.h"
 #include "server/privsep/confine.h"
 #include "server/privsep/privops.h"
-#include "server/session/tls.h"
+#include "server/transport/tls.h"
 
 #define CONNECT_WAIT_MS 1000 /* how long a backend has to accept */
 #define WHY_MAX         (PATH_MAX + 64)

@@ -17,7 +17,7 @@
 #include "server/privsep/priv.h"
 #include "server/session/control.h"
 #include "server/session/session.h"
-#include "server/session/tls.h"
+#include "server/transport/tls.h"
 
 /* --- listeners --------------------------------------------------------- */
 
@@ -397,7 +397,7 @@ load_state(struct server *srv, const struct config *cfg)
 		log_error("cannot have the server's public keys");
 		return -1;
 	}
-	seal_keys_derive(&srv->site.keys, keys.server_pk);
+	sealed_server_keys_derive(&srv->site.keys, keys.server_pk);
 	if ((srv->site.tokens = tokens_load(cfg, srv->site.priv, keys.token_pk,
 	                                    (uint64_t)time(NULL))) == NULL ||
 	    (srv->site.tls = start_tls(srv, cfg, keys.key_path)) == NULL ||

@@ -11,7 +11,7 @@
 
 #include "common/log.h"
 #include "server/conf/config.h"
-#include "server/session/site.h"
+#include "server/policy/site.h"
 
 struct listener;
 

@@ -108,6 +108,19 @@ policy_load_groups(struct caller *caller, struct priv *priv)
 	}
 }
 
+struct caller *
+caller_new(const char *identity, enum auth_method method, struct priv *priv)
+{
+	struct caller *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	str_copy(c->identity, identity, sizeof(c->identity));
+	c->method = method;
+	policy_load_groups(c, priv);
+	return c;
+}
+
 void
 caller_free(struct caller *c)
 {

@@ -51,6 +51,13 @@ bool policy_listed(const struct service *svc, const struct caller *caller, bool 
 struct priv;
 void policy_load_groups(struct caller *caller, struct priv *priv);
 
+/*
+ * A caller for identity, authenticated by method, with its groups
+ * (policy_load_groups).  The caller owns it (caller_free); NULL when
+ * memory is short.
+ */
+struct caller *caller_new(const char *identity, enum auth_method method, struct priv *priv);
+
 /* Wipes and frees a caller.  NULL is a no-op. */
 void caller_free(struct caller *c);
 

@@ -12,12 +12,12 @@
 #include "common/util.h"
 #include "crypto/sshkey.h"
 #include "proto/auth.h"
+#include "server/policy/chunk.h"
 #include "server/policy/penalty.h"
 #include "server/policy/policy.h"
+#include "server/policy/site.h"
 #include "server/privsep/priv.h"
-#include "server/session/chunk.h"
 #include "server/session/sessiontoken.h"
-#include "server/session/site.h"
 #include "server/session/uspsession.h"
 
 #define WHY_MAX 256
@@ -220,22 +220,18 @@ succeeded(struct session *s)
 static void
 succeed(struct session *s, const char *identity, const uint8_t *pk)
 {
-	struct auth_exchange *a = s->auth;
-	struct caller *c = calloc(1, sizeof(*c));
+	struct caller *c = caller_new(identity, s->auth->method, s->site->priv);
 
 	if (c == NULL) {
 		session_close(s, "out of memory");
 		return;
 	}
-	str_copy(c->identity, identity, sizeof(c->identity));
-	c->method = a->method;
 	if (pk != NULL)
 		sshkey_fingerprint(pk, c->key_fingerprint);
-	policy_load_groups(c, s->site->priv);
-	s->caller = c;
-	session_audit(s, "authenticated",
-	              json_pack("{s:s,s:s,s:s}", "identity", c->identity, "method",
-	                        auth_method_name(c->method), "key", c->key_fingerprint));
+	if (session_set_caller(s, c, json_pack("{s:s}", "key", c->key_fingerprint)) != 0) {
+		session_close(s, "a second identity");
+		return;
+	}
 	succeeded(s);
 }
 

@@ -12,12 +12,12 @@
 
 #include "common/log.h"
 #include "server/policy/policy.h"
+#include "server/policy/site.h"
 #include "server/privsep/priv.h"
 #include "server/privsep/sockets.h"
 #include "server/session/builtin.h"
 #include "server/session/control.h"
 #include "server/session/session.h"
-#include "server/session/site.h"
 
 #define ENV_MAX       20
 #define ENV_VALUE_MAX 512

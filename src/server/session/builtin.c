@@ -5,7 +5,7 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "server/session/chunk.h"
+#include "server/policy/chunk.h"
 
 /* The echo stops reading while its output takes this much memory (chunks, headers included). */
 #define ECHO_BACKLOG_MAX (256 * 1024)

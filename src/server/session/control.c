@@ -11,8 +11,8 @@
 #include "common/util.h"
 #include "proto/control.h"
 #include "server/policy/policy.h"
+#include "server/policy/site.h"
 #include "server/privsep/priv.h"
-#include "server/session/site.h"
 
 /* One application's connection to the control socket. */
 struct app {

@@ -27,11 +27,11 @@
 #include "common/log.h"
 #include "server/conf/config.h"
 #include "server/policy/budget.h"
-#include "server/session/chunk.h"
+#include "server/policy/chunk.h"
+#include "server/policy/site.h"
 #include "server/session/session.h"
-#include "server/session/site.h"
-#include "server/session/transport.h"
 #include "server/session/uspsession.h"
+#include "server/transport/transport.h"
 
 #define RELAY_HIGH_WATER (256 * 1024)
 #define RELAY_LOW_WATER  (64 * 1024)
@@ -232,7 +232,7 @@ relay_write_copy(struct session *s, uv_stream_t *dst, const void *data, size_t l
 	if (len == 0)
 		return 0;
 	if (dst == &s->client.stream && s->transport != NULL)
-		return s->transport->output(s, data, len);
+		return s->transport->ops->output(s->transport, data, len);
 	/* Bytes for the client or the backend count in the budget; a line for a helper does not. */
 	if ((c = chunk_copy(dir != NULL ? &s->site->budget : NULL, data, len)) == NULL)
 		return -1;
@@ -266,7 +266,8 @@ end_direction(struct session *s, struct relay_dir *dir)
 {
 	dir->eof = true;
 	uv_read_stop(source_of(s, dir));
-	if (dir == &s->down && s->transport != NULL && s->transport->finish(s) != 0) {
+	if (dir == &s->down && s->transport != NULL &&
+	    s->transport->ops->finish(s->transport) != 0) {
 		session_close(s, "client write failed");
 		return;
 	}
@@ -308,7 +309,8 @@ forward(struct session *s, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 		dir->bytes += (uint64_t)nread;
 		s->last_activity_ms = uv_now(s->site->loop);
 		if (dst == &s->client.stream && s->transport != NULL) {
-			int r = s->transport->output(s, (uint8_t *)buf->base, (size_t)nread);
+			int r = s->transport->ops->output(s->transport, (uint8_t *)buf->base,
+			                                  (size_t)nread);
 			chunk_release(buf);
 			if (r != 0) {
 				session_close(s, "client write failed");

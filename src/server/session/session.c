@@ -21,17 +21,17 @@
 #include "proto/proxy.h"
 #include "proto/sealed.h"
 #include "server/policy/auditlog.h"
+#include "server/policy/chunk.h"
 #include "server/policy/policy.h"
+#include "server/policy/site.h"
 #include "server/policy/sources.h"
 #include "server/privsep/sockets.h"
 #include "server/session/auth.h"
-#include "server/session/chunk.h"
-#include "server/session/seal.h"
 #include "server/session/sessiontoken.h"
-#include "server/session/site.h"
-#include "server/session/tls.h"
-#include "server/session/transport.h"
 #include "server/session/uspsession.h"
+#include "server/transport/seal.h"
+#include "server/transport/tls.h"
+#include "server/transport/transport.h"
 
 static const char *const state_names[] = {
         [S_COMMAND] = "command",     [S_AUTH] = "auth",
@@ -43,6 +43,8 @@ static const char *const state_names[] = {
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static bool tls_usable(const struct session *s);
 static void pace_input(struct session *s);
+static int start_transport(struct session *s,
+                           struct transport *(*new)(const struct transport_link *));
 
 /* Over but for the close: such a session no longer counts against max_connections. */
 static bool
@@ -56,6 +58,39 @@ static bool
 stranger(const struct session *s)
 {
 	return s->cfg->dark && !s->encrypted;
+}
+
+/* Frees the session's transport, if any: it is plain TCP from then on. */
+static void
+drop_transport(struct session *s)
+{
+	if (s->transport != NULL)
+		s->transport->ops->free(s->transport);
+	s->transport = NULL;
+}
+
+int
+session_set_caller(struct session *s, struct caller *caller, void *extra)
+{
+	json_t *rec = json_pack("{s:s,s:s}", "identity", caller->identity, "method",
+	                        auth_method_name(caller->method));
+
+	/* Only a token replaces an identity: USP may present one for a later stream. */
+	if (s->caller != NULL && caller->method != AUTH_TOKEN) {
+		log_error("session %s: a second identity (%s) for a session that has one", s->id,
+		          auth_method_name(caller->method));
+		caller_free(caller);
+		json_decref(rec);
+		json_decref(extra);
+		return -1;
+	}
+	caller_free(s->caller);
+	s->caller = caller;
+	if (rec != NULL && extra != NULL)
+		json_object_update(rec, extra);
+	json_decref(extra);
+	session_audit(s, "authenticated", rec);
+	return 0;
 }
 
 void
@@ -111,6 +146,7 @@ session_free(struct session *s)
 	site->nsessions--;
 	site->nending--;
 	uv_freeaddrinfo(s->candidates);
+	drop_transport(s);
 	session_drop_input(s);
 	caller_free(s->caller);
 	config_unref(s->cfg);
@@ -162,8 +198,6 @@ session_close(struct session *s, const char *reason)
 	relay_forget(s);
 	auth_abort(s);
 	usp_session_free(s);
-	if (s->transport != NULL)
-		s->transport->free(s);
 	if (s->resolving)
 		uv_cancel((uv_req_t *)&s->resolve_req);
 	close_handle(s, (uv_handle_t *)&s->timer);
@@ -235,7 +269,7 @@ finish_with(struct session *s, const char *text, size_t len)
 		close_handle(s, &s->backend.handle);
 	}
 	if ((len > 0 && session_send(s, text, len) != 0) ||
-	    (s->transport != NULL && s->transport->finish(s) != 0) ||
+	    (s->transport != NULL && s->transport->ops->finish(s->transport) != 0) ||
 	    (req = malloc(sizeof(*req))) == NULL ||
 	    uv_shutdown(req, &s->client.stream, on_final_shutdown) != 0) {
 		session_close(s, s->close_reason != NULL ? s->close_reason : "refused");
@@ -287,8 +321,7 @@ hold_silently(struct session *s, const char *reason)
 		return;
 	}
 	session_set_state(s, S_DARK);
-	if (s->transport != NULL)
-		s->transport->free(s);
+	drop_transport(s);
 	session_drop_input(s);
 	uv_timer_start(&s->timer, on_dark_deadline, deadline - now, 0);
 	if (s->client_eof_early)
@@ -520,11 +553,11 @@ cmd_tls(struct session *s)
 	 */
 	s->vhost = NULL;
 	s->requested[0] = '\0';
-	if (!tls_admit(s)) {
+	if (!tls_admit(s->site, s->cfg, s->source_key)) {
 		session_refuse(s, "too many handshakes from your address");
 		return;
 	}
-	if (send_line(s, "+ ", "SUCCESS") != 0 || tls_attach(s) != 0) {
+	if (send_line(s, "+ ", "SUCCESS") != 0 || start_transport(s, tls_new) != 0) {
 		session_close(s, "out of memory");
 		return;
 	}
@@ -533,7 +566,7 @@ cmd_tls(struct session *s)
 	charged = s->in_charged;
 	buf_init(&s->in, SESSION_IN_MAX);
 	s->in_charged = 0;
-	r = held.len > 0 ? s->transport->input(s, held.data, held.len) : 0;
+	r = held.len > 0 ? s->transport->ops->input(s->transport, held.data, held.len) : 0;
 	buf_free(&held);
 	budget_release(&s->site->budget, charged);
 	if (r != 0)
@@ -777,29 +810,118 @@ dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
-void
-session_client_plaintext(struct session *s, const uint8_t *pt, size_t len)
+/* --- the transport's events ----------------------------------------------- */
+
+/* Decrypted client bytes, as if they had come from a plain socket. */
+static int
+client_plaintext(void *owner, const uint8_t *pt, size_t len)
 {
+	struct session *s = owner;
 	struct chunk *c;
 	uv_buf_t buf;
 
-	if (s->state == S_CLOSED || len == 0)
-		return;
+	if (s->state == S_CLOSED)
+		return -1;
+	if (len == 0)
+		return 0;
 	if ((c = chunk_copy(&s->site->budget, pt, len)) == NULL) {
 		session_close(s, "out of memory");
-		return;
+		return -1;
 	}
 	buf = uv_buf_init(c->data, (unsigned)len);
 	dispatch_client(s, (ssize_t)len, &buf);
+	return s->state == S_CLOSED ? -1 : 0;
 }
 
-void
-session_client_end(struct session *s)
+static void
+client_end(struct session *s)
 {
 	uv_buf_t none = uv_buf_init(NULL, 0);
 
 	if (s->state != S_CLOSED)
 		dispatch_client(s, UV_EOF, &none);
+}
+
+static void
+on_transport_end(void *owner)
+{
+	client_end(owner);
+}
+
+/* The handshake is done: what it established becomes the session's. */
+static int
+on_transport_opened(void *owner, const uint8_t *binding, size_t binding_len, struct caller *caller,
+                    void *extra)
+{
+	struct session *s = owner;
+
+	if (s->state == S_CLOSED) {
+		caller_free(caller);
+		json_decref(extra);
+		return -1;
+	}
+	memcpy(s->binding, binding, binding_len);
+	s->binding_len = binding_len;
+	s->encrypted = true;
+	if (caller != NULL)
+		session_set_caller(s, caller, extra);
+	else
+		json_decref(extra);
+	return 0;
+}
+
+static int
+on_transport_write(void *owner, struct chunk *c, size_t len)
+{
+	return relay_client_write(owner, c, len);
+}
+
+static size_t
+on_transport_queued(void *owner)
+{
+	struct session *s = owner;
+
+	return uv_stream_get_write_queue_size(&s->client.stream);
+}
+
+static void
+on_transport_finish(void *owner, const char *reason)
+{
+	session_finish(owner, reason);
+}
+
+static void
+on_transport_abort(void *owner, const char *reason)
+{
+	session_abort(owner, reason);
+}
+
+static const struct transport_events transport_events = {
+        .opened = on_transport_opened,
+        .plaintext = client_plaintext,
+        .end = on_transport_end,
+        .write = on_transport_write,
+        .queued = on_transport_queued,
+        .finish = on_transport_finish,
+        .abort = on_transport_abort,
+};
+
+/* Makes the transport new() returns the session's: everything the client sends goes through it. */
+static int
+start_transport(struct session *s, struct transport *(*new)(const struct transport_link *))
+{
+	struct transport_link link = {
+	        .site = s->site,
+	        .cfg = s->cfg,
+	        .id = s->id,
+	        .source_key = s->source_key,
+	        .peer = (const struct sockaddr *)&s->peer,
+	        .ev = &transport_events,
+	        .owner = s,
+	};
+
+	drop_transport(s);
+	return (s->transport = new (&link)) != NULL ? 0 : -1;
 }
 
 /*
@@ -812,7 +934,7 @@ detect(struct session *s, uint8_t first)
 {
 	s->detected = true;
 	if (first == SEALED_INITIATION) {
-		if (seal_attach(s) == 0)
+		if (start_transport(s, seal_new) == 0)
 			return 0;
 		session_close(s, "out of memory");
 		return -1;
@@ -823,11 +945,11 @@ detect(struct session *s, uint8_t first)
 	}
 	if (first != TLS_RECORD_HANDSHAKE)
 		return 0;
-	if (!tls_admit(s)) {
+	if (!tls_admit(s->site, s->cfg, s->source_key)) {
 		session_close(s, "tls: over the handshake budget");
 		return -1;
 	}
-	if (tls_attach(s) == 0)
+	if (start_transport(s, tls_new) == 0)
 		return 0;
 	session_close(s, "out of memory");
 	return -1;
@@ -850,15 +972,16 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	if (nread > 0)
-		r = s->transport->input(s, (const uint8_t *)buf->base, (size_t)nread);
+		r = s->transport->ops->input(s->transport, (const uint8_t *)buf->base,
+		                             (size_t)nread);
 	else if (nread == UV_EOF)
-		r = s->transport->eof(s);
+		r = s->transport->ops->eof(s->transport);
 	else
 		r = nread == 0 ? 0 : -1;
 	chunk_release(buf);
 	if (r == 0) {
 		if (nread == UV_EOF)
-			session_client_end(s);
+			client_end(s);
 		return;
 	}
 	/* A client that died with bytes unread resets rather than ends: cut short all the same. */
@@ -969,12 +1092,12 @@ session_backend_ready(struct session *s, int err)
 		return;
 	}
 	/* With audit_required, no grant goes unrecorded. */
-	if (session_audit(s, "granted",
-	                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
-	                            s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
-	                            "identity", s->caller != NULL ? s->caller->identity : "",
-	                            "transport",
-	                            s->transport != NULL ? s->transport->name : "plain")) != 0 &&
+	if (session_audit(
+	            s, "granted",
+	            json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
+	                      s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
+	                      "identity", s->caller != NULL ? s->caller->identity : "", "transport",
+	                      s->transport != NULL ? s->transport->ops->name : "plain")) != 0 &&
 	    s->cfg->audit_required) {
 		audit_refuse(s);
 		session_refuse(s, "server busy");

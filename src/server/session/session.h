@@ -15,7 +15,7 @@
 #include "proto/usp.h"
 #include "server/conf/config.h"
 #include "server/policy/sources.h"
-#include "server/session/transport.h"
+#include "server/transport/transport.h"
 
 #define SESSION_ID_BYTES 16
 #define SESSION_ID_LEN   (2 * SESSION_ID_BYTES)
@@ -102,10 +102,10 @@ struct session {
 	struct usp_session *usp;    /* the USP dialect's state, NULL for text; owned */
 	bool dialect_known;         /* the first byte of plaintext has said which */
 	unsigned auth_failures;
-	bool encrypted;                        /* the session is sealed or in TLS */
-	const struct transport_ops *transport; /* NULL: plain TCP; state in transport_state */
-	void *transport_state;
-	uint8_t binding[64]; /* channel binding for signatures; empty when plain */
+	bool encrypted;                         /* the session is sealed or in TLS */
+	struct transport *transport;            /* NULL: plain TCP; owned, freed by session_free */
+	uint8_t binding[TRANSPORT_BINDING_MAX]; /* channel binding for signatures; empty when plain
+	                                         */
 	size_t binding_len;
 
 	const struct vhost *vhost;
@@ -184,6 +184,15 @@ int session_audit(struct session *s, const char *event, void *extra);
 
 /* Queues bytes to the client, copying them.  Returns 0 or -1. */
 int session_send(struct session *s, const void *data, size_t len);
+
+/*
+ * Makes caller (owned from now on) the session's identity and writes its
+ * "authenticated" audit record, with extra fields (a json_t *, stolen, may
+ * be NULL).  Only a token may replace an identity the session has: any
+ * other second one is refused (freed) with -1.  Returns 0 or -1.
+ */
+struct caller;
+int session_set_caller(struct session *s, struct caller *caller, void *extra);
 
 /* Moves the session to a new state, logging the transition at debug level. */
 void session_set_state(struct session *s, enum session_state next);

@@ -11,8 +11,8 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/policy/policy.h"
+#include "server/policy/site.h"
 #include "server/policy/tokens.h"
-#include "server/session/site.h"
 
 /* "+ TOKEN " and CRLF around a token. */
 #define TOKEN_REPLY_MAX (PASETO_TOKEN_SIZE + 16)
@@ -94,17 +94,12 @@ fits_session(const struct session *s, const struct token_claims *c, const char *
 static struct caller *
 token_caller(struct session *s, const struct token_claims *c, const struct service *svc)
 {
-	struct caller *caller = calloc(1, sizeof(*caller));
+	struct caller *caller = caller_new(c->has_sub ? c->sub : "", AUTH_TOKEN, s->site->priv);
 
 	if (caller == NULL)
 		return NULL;
-	caller->method = AUTH_TOKEN;
 	str_copy(caller->only_app, svc->name, sizeof(caller->only_app));
 	caller->anonymous = !c->has_sub;
-	if (c->has_sub) {
-		str_copy(caller->identity, c->sub, sizeof(caller->identity));
-		policy_load_groups(caller, s->site->priv);
-	}
 	return caller;
 }
 
@@ -136,11 +131,8 @@ session_token_check(struct session *s, const char *application, const char *toke
 void
 session_take_caller(struct session *s, struct caller *caller, const struct token_claims *c)
 {
-	caller_free(s->caller);
-	s->caller = caller;
-	session_audit(s, "authenticated",
-	              json_pack("{s:s,s:s,s:s,s:s}", "identity", caller->identity, "method",
-	                        "token", "amr", auth_method_name(c->amr), "jti", c->jti));
+	session_set_caller(s, caller,
+	                   json_pack("{s:s,s:s}", "amr", auth_method_name(c->amr), "jti", c->jti));
 }
 
 struct caller *

@@ -11,10 +11,10 @@
 #include "common/util.h"
 #include "proto/usp.h"
 #include "server/policy/policy.h"
+#include "server/policy/site.h"
 #include "server/policy/tokens.h"
 #include "server/session/auth.h"
 #include "server/session/sessiontoken.h"
-#include "server/session/site.h"
 
 _Static_assert(SESSION_IN_MAX >= USP_LINE_MAX, "a whole USP message must fit in s->in");
 

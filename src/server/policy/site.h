@@ -14,11 +14,11 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "proto/sealed.h"
 #include "server/conf/clients.h"
 #include "server/conf/config.h"
 #include "server/policy/budget.h"
 #include "server/policy/governor.h"
-#include "server/session/seal.h"
 
 struct auditlog;
 struct control;
@@ -43,7 +43,7 @@ struct site {
 	struct source_table *sources; /* connections, and those yet to make a request, by source */
 	struct penalty_table *source_failures;   /* authentication failures by source */
 	struct penalty_table *identity_failures; /* and by identity */
-	struct seal_keys keys;                   /* the static key's public half, for handshakes */
+	struct sealed_server_keys keys;          /* the static key's public half, for handshakes */
 	struct governor gov;                     /* handshake load, cookies, budgets */
 	struct client_keys clients;              /* authorized_clients */
 	struct tls_server *tls;                  /* TLS context and tls_clients; owned */

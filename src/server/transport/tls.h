@@ -19,8 +19,8 @@
 
 #include "proto/tlsclients.h"
 #include "server/conf/config.h"
+#include "server/transport/transport.h"
 
-struct session;
 struct tls_server;
 
 /* The first byte of a TLS handshake record: a ClientHello starts with it. */
@@ -70,16 +70,18 @@ int tls_server_prepare(const struct tls_server *t, const struct config *cfg, con
 void tls_server_commit(struct tls_server *t, struct tls_clients *next);
 
 /*
- * Whether the session's source may start a TLS handshake now: takes one
- * from its handshake budget (handshakes_per_source), as the sealed
+ * Whether a client from source_key may start a TLS handshake now: takes
+ * one from its handshake budget (handshakes_per_source), as the sealed
  * handshake does.
  */
-bool tls_admit(struct session *s);
+struct site;
+bool tls_admit(struct site *site, const struct config *cfg, const uint8_t *source_key);
 
 /*
- * Makes TLS the session's transport: everything the client sends from now
- * on is TLS.  Returns 0, or -1 when memory is short (nothing changed).
+ * A TLS transport, server side: everything the client sends from now on
+ * is TLS.  The session owns it (ops->free); NULL when memory is short or
+ * TLS is not configured.
  */
-int tls_attach(struct session *s);
+struct transport *tls_new(const struct transport_link *link);
 
 #endif

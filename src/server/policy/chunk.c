@@ -1,4 +1,4 @@
-#include "server/session/chunk.h"
+#include "server/policy/chunk.h"
 
 #include <stdlib.h>
 #include <string.h>

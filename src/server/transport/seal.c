@@ -1,4 +1,4 @@
-#include "server/session/seal.h"
+#include "server/transport/seal.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -13,13 +13,13 @@
 #include "proto/replay.h"
 #include "proto/sealed.h"
 #include "server/conf/clients.h"
+#include "server/policy/chunk.h"
 #include "server/policy/earlydata.h"
 #include "server/policy/governor.h"
 #include "server/policy/policy.h"
+#include "server/policy/site.h"
 #include "server/privsep/priv.h"
-#include "server/session/chunk.h"
-#include "server/session/site.h"
-#include "server/session/transport.h"
+#include "server/transport/transport.h"
 
 enum seal_step {
 	STEP_INITIATION, /* assembling the INITIATION */
@@ -28,8 +28,9 @@ enum seal_step {
 	STEP_DONE,       /* answered with COOKIE or REJECT; nothing more is read */
 };
 
-/* A session's sealed transport.  Owned by the session (transport_state). */
+/* A session's sealed transport.  Made by seal_new; owned by the session, freed by its free op. */
 struct seal {
+	struct transport base; /* first: the transport ops see a struct transport */
 	enum seal_step step;
 	unsigned pattern;
 	struct noise_handshake hs;
@@ -43,59 +44,52 @@ struct seal {
 
 static const struct transport_ops seal_ops;
 
-void
-seal_keys_derive(struct seal_keys *k, const uint8_t pk[32])
+static struct seal *
+seal_of(struct transport *tr)
 {
-	static const uint8_t zero[32];
-
-	memcpy(k->pk, pk, sizeof(k->pk));
-	sealed_mac1_key(k->pk, k->mac1_ik);
-	sealed_mac1_key(zero, k->mac1_xx);
-	sealed_cookie_key(k->pk, k->cookie_ik);
-	sealed_cookie_key(zero, k->cookie_xx);
+	return (struct seal *)tr;
 }
 
-static struct seal *
-seal_of(struct session *s)
+static const struct transport_events *
+up(const struct seal *z)
 {
-	return s->transport_state;
+	return z->base.link.ev;
 }
 
 /* Bytes that go out as they are: handshake messages, the record header. */
 static int
-send_raw(struct session *s, const void *data, size_t len)
+send_raw(struct seal *z, const void *data, size_t len)
 {
-	struct chunk *c = chunk_copy(&s->site->budget, data, len);
+	struct chunk *c = chunk_copy(&z->base.link.site->budget, data, len);
 
-	return c != NULL ? relay_client_write(s, c, len) : -1;
+	return c != NULL ? up(z)->write(z->base.link.owner, c, len) : -1;
 }
 
 /* --- answers that end the session before any key exists ---------------- */
 
 /* A server that is dark says nothing; otherwise some refusals have a REJECT. */
 static int
-refuse(struct session *s, int status, const char *why)
+refuse(struct seal *z, int status, const char *why)
 {
-	struct seal *z = seal_of(s);
 	uint8_t out[SEALED_REJECT_LEN];
 	uint8_t code = sealed_reject_code(status);
 	size_t n;
 
-	log_debug("session %s: sealed: %s", s->id, why);
-	if (s->cfg->dark || code == 0 || sealed_reject_encode(code, out, sizeof(out), &n) != 0)
+	log_debug("session %s: sealed: %s", z->base.link.id, why);
+	if (z->base.link.cfg->dark || code == 0 ||
+	    sealed_reject_encode(code, out, sizeof(out), &n) != 0)
 		return -1;
 	z->step = STEP_DONE;
-	send_raw(s, out, n);
-	session_finish(s, why);
+	send_raw(z, out, n);
+	up(z)->finish(z->base.link.owner, why);
 	return 0;
 }
 
 static int
-send_cookie(struct session *s, const struct sealed_initiation *m, const uint8_t source[16])
+send_cookie(struct seal *z, const struct sealed_initiation *m, const uint8_t source[16])
 {
-	struct site *site = s->site;
-	struct seal *z = seal_of(s);
-	const struct seal_keys *k = &site->keys;
+	struct site *site = z->base.link.site;
+	const struct sealed_server_keys *k = &site->keys;
 	uint8_t cookie[SEALED_COOKIE_LEN], mac1[SEALED_MAC_LEN], out[SEALED_COOKIE_MSG_LEN];
 	size_t n;
 
@@ -108,13 +102,14 @@ send_cookie(struct session *s, const struct sealed_initiation *m, const uint8_t 
 	sealed_cookie_compute(site->gov.secrets.cur, source, m->epub, site->gov.secrets.bucket,
 	                      cookie);
 	if (sealed_cookie_seal(m->pattern == SEALED_IK ? k->cookie_ik : k->cookie_xx, cookie, mac1,
-	                       governor_difficulty(&site->gov, s->cfg), out, sizeof(out), &n) != 0)
+	                       governor_difficulty(&site->gov, z->base.link.cfg), out, sizeof(out),
+	                       &n) != 0)
 		return -1;
 	site->gov.c.cookies++;
 	z->step = STEP_DONE;
 	/* Stateless: this connection ends; the client comes back with cookie and work. */
-	send_raw(s, out, n);
-	session_finish(s, "cookie sent");
+	send_raw(z, out, n);
+	up(z)->finish(z->base.link.owner, "cookie sent");
 	return 0;
 }
 
@@ -125,11 +120,11 @@ send_cookie(struct session *s, const struct sealed_initiation *m, const uint8_t 
  * handshake, 0 when answered (cookie), -1 to drop.
  */
 static int
-admit(struct session *s, const struct sealed_initiation *m)
+admit(struct seal *z, const struct sealed_initiation *m)
 {
-	struct site *site = s->site;
+	struct site *site = z->base.link.site;
 	struct governor *g = &site->gov;
-	const struct seal_keys *k = &site->keys;
+	const struct sealed_server_keys *k = &site->keys;
 	uint8_t source[SEALED_SOURCE_LEN], cookie[SEALED_COOKIE_LEN], fp[REPLAY_FP_LEN];
 	const uint8_t *mac1_key = m->pattern == SEALED_IK ? k->mac1_ik : k->mac1_xx;
 	bool with_cookie = (m->flags & SEALED_FLAG_COOKIE) != 0, cookie_valid = false;
@@ -139,26 +134,27 @@ admit(struct session *s, const struct sealed_initiation *m)
 		g->c.dropped_mac++;
 		return -1;
 	}
-	sealed_source((const struct sockaddr *)&s->peer, source);
+	sealed_source(z->base.link.peer, source);
 	/* The tick rotates the secrets too, but a cookie made or checked now must use now's. */
 	sealed_cookie_secrets_update(&g->secrets, now);
-	if (governor_wants_cookie(g, s->cfg)) {
+	if (governor_wants_cookie(g, z->base.link.cfg)) {
 		if (!with_cookie)
-			return send_cookie(s, m, source);
+			return send_cookie(z, m, source);
 		if (sealed_initiation_check_cookie(m, g->secrets.cur, g->secrets.prev, source, now,
 		                                   cookie) != 0) {
 			g->c.dropped_cookie++;
-			return send_cookie(s, m, source);
+			return send_cookie(z, m, source);
 		}
 		if (sealed_initiation_check_pow(m, mac1_key, cookie,
-		                                governor_difficulty(g, s->cfg)) != 0) {
+		                                governor_difficulty(g, z->base.link.cfg)) != 0) {
 			g->c.dropped_work++;
-			return send_cookie(s, m, source);
+			return send_cookie(z, m, source);
 		}
 		cookie_valid = true;
 	}
 	/* The larger budget is for a checked cookie: anyone can set the flag. */
-	if (!governor_admit(g, s->cfg, s->source_key, cookie_valid, uv_now(site->loop))) {
+	if (!governor_admit(g, z->base.link.cfg, z->base.link.source_key, cookie_valid,
+	                    uv_now(site->loop))) {
 		g->c.dropped_rate++;
 		return -1;
 	}
@@ -172,21 +168,18 @@ admit(struct session *s, const struct sealed_initiation *m)
 
 /* --- after the handshake ------------------------------------------------- */
 
-/* A client key listed in authorized_clients is authenticated by the handshake itself. */
-static void
-note_client(struct session *s, const uint8_t pk[32])
+/*
+ * A client key listed in authorized_clients is authenticated by the
+ * handshake itself: its caller, or NULL.  It becomes the session's only
+ * once the handshake has succeeded (open_records).
+ */
+static struct caller *
+known_client(struct seal *z, const uint8_t pk[32])
 {
-	const char *identity = clients_identity(&s->site->clients, pk);
-	struct caller *c;
+	const char *identity = clients_identity(&z->base.link.site->clients, pk);
 
-	if (identity == NULL || (c = calloc(1, sizeof(*c))) == NULL)
-		return;
-	snprintf(c->identity, sizeof(c->identity), "%s", identity);
-	c->method = AUTH_EXTERNAL;
-	policy_load_groups(c, s->site->priv);
-	s->caller = c;
-	session_audit(s, "authenticated",
-	              json_pack("{s:s,s:s}", "identity", c->identity, "method", "external"));
+	return identity != NULL ? caller_new(identity, AUTH_EXTERNAL, z->base.link.site->priv)
+	                        : NULL;
 }
 
 /*
@@ -195,26 +188,31 @@ note_client(struct session *s, const uint8_t pk[32])
  * acted on, on this node, since before any restart.
  */
 static bool
-fresh_timestamp(struct session *s, const uint8_t pk[32], const uint8_t stamp[12])
+fresh_timestamp(struct seal *z, const uint8_t pk[32], const uint8_t stamp[12])
 {
 	uint64_t sec;
 	uint32_t nsec;
 
 	return sealed_tai64n_decode(stamp, &sec, &nsec) == 0 &&
-	       early_guard_admit(s->site->early, pk, sec, nsec, (uint64_t)time(NULL),
-	                         uv_now(s->site->loop));
+	       early_guard_admit(z->base.link.site->early, pk, sec, nsec, (uint64_t)time(NULL),
+	                         uv_now(z->base.link.site->loop));
 }
 
-/* Keys for the records, and our record header out right after msg. */
+/*
+ * Keys for the records, and our record header out right after msg; then
+ * the session learns the handshake is done, with caller (NULL, or the
+ * client's identity: taken in every case).  A session that ended as it
+ * learned it leaves the seal in STEP_DONE.
+ */
 static int
-open_records(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
+open_records(struct seal *z, const uint8_t *msg, size_t len, struct caller *caller)
 {
 	struct noise_cipher send, recv;
 	uint8_t out[SEALED_RESPONSE_MAX + RECORD_HEADER_LEN], header[RECORD_HEADER_LEN];
+	uint8_t binding[NOISE_HASHLEN];
 	int r = -1;
 
-	noise_handshake_hash(&z->hs, s->binding);
-	s->binding_len = NOISE_HASHLEN;
+	noise_handshake_hash(&z->hs, binding);
 	if (noise_split(&z->hs, &send, &recv) != 0 ||
 	    record_init_from_split(&z->tx, &z->rx, &send, &recv, header) != 0 ||
 	    len + RECORD_HEADER_LEN > sizeof(out))
@@ -223,24 +221,31 @@ open_records(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
 	if (len > 0)
 		memcpy(out, msg, len);
 	memcpy(out + len, header, RECORD_HEADER_LEN);
-	if (send_raw(s, out, len + RECORD_HEADER_LEN) != 0)
+	if (send_raw(z, out, len + RECORD_HEADER_LEN) != 0)
 		goto out;
 	z->tx_ready = true;
 	z->step = STEP_OPEN;
-	s->encrypted = true;
-	s->site->gov.c.handshakes++;
-	s->site->gov.pending--;
+	z->base.link.site->gov.c.handshakes++;
+	z->base.link.site->gov.pending--;
 	r = 0;
+	if (up(z)->opened(z->base.link.owner, binding, sizeof(binding), caller, NULL) != 0)
+		z->step = STEP_DONE;
+	caller = NULL;
 out:
+	caller_free(caller);
 	noise_cipher_wipe(&send);
 	noise_cipher_wipe(&recv);
 	noise_handshake_wipe(&z->hs);
 	return r;
 }
 
-/* Writes the RESPONSE (message 2, payload flags); with IK also opens the records. */
+/*
+ * Writes the RESPONSE (message 2, payload flags); with IK also opens the
+ * records, with caller (taken in every case; NULL with XX, whose client is
+ * not known yet).
+ */
 static int
-respond(struct session *s, struct seal *z, uint8_t flags)
+respond(struct seal *z, uint8_t flags, struct caller *caller)
 {
 	uint8_t payload[SEALED_RESPONSE_PAYLOAD_LEN], noise[SEALED_XX2_LEN];
 	uint8_t msg[SEALED_RESPONSE_MAX];
@@ -249,11 +254,14 @@ respond(struct session *s, struct seal *z, uint8_t flags)
 	if (sealed_response_payload_encode(flags, payload) != 0 ||
 	    noise_write_message(&z->hs, payload, sizeof(payload), noise, sizeof(noise), &nlen) !=
 	            0 ||
-	    sealed_response_encode(z->pattern, noise, nlen, msg, sizeof(msg), &mlen) != 0)
+	    sealed_response_encode(z->pattern, noise, nlen, msg, sizeof(msg), &mlen) != 0) {
+		caller_free(caller);
 		return -1;
+	}
 	if (z->pattern == SEALED_IK)
-		return open_records(s, z, msg, mlen);
-	if (send_raw(s, msg, mlen) != 0)
+		return open_records(z, msg, mlen, caller);
+	caller_free(caller);
+	if (send_raw(z, msg, mlen) != 0)
 		return -1;
 	z->step = STEP_FINISH;
 	return 0;
@@ -262,55 +270,70 @@ respond(struct session *s, struct seal *z, uint8_t flags)
 /* --- the messages ----------------------------------------------------------- */
 
 static int
-noise_start(struct session *s, struct seal *z, const struct sealed_initiation *m)
+noise_start(struct seal *z, const struct sealed_initiation *m)
 {
-	struct noise_static_ref key = {.dh = priv_dh, .ctx = s->site->priv};
+	struct noise_static_ref key = {.dh = priv_dh, .ctx = z->base.link.site->priv};
 	uint8_t prologue[SEALED_PROLOGUE_LEN];
 
-	memcpy(key.pub, s->site->keys.pk, sizeof(key.pub));
+	memcpy(key.pub, z->base.link.site->keys.pk, sizeof(key.pub));
 	sealed_prologue(m->pattern, m->suites, m->noise_len, prologue);
 	return noise_handshake_init_ref(&z->hs, sealed_noise_name(m->pattern), NOISE_RESPONDER,
 	                                prologue, sizeof(prologue), &key, NULL);
 }
 
+/*
+ * Reads the INITIATION's Noise message into payload (SEALED_MSG1_PAYLOAD_MAX
+ * bytes, which p points into); with IK also the client's static key, and
+ * whether its early data may be acted on now (*caller: the client's
+ * identity when it is a known one).
+ */
 static int
-on_initiation(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
+read_initiation(struct seal *z, const struct sealed_initiation *m, uint8_t *payload,
+                struct sealed_msg1_payload *p, struct caller **caller, bool *act_now)
 {
-	struct governor *g = &s->site->gov;
+	uint8_t client[32];
+	size_t plen;
+
+	if (noise_start(z, m) != 0 || noise_read_message(&z->hs, m->noise, m->noise_len, payload,
+	                                                 SEALED_MSG1_PAYLOAD_MAX, &plen) != 0)
+		return -1;
+	if (m->pattern != SEALED_IK)
+		return 0;
+	if (sealed_msg1_payload_decode(payload, plen, p) != 0 ||
+	    noise_remote_static(&z->hs, client) != 0)
+		return -1;
+	*caller = known_client(z, client);
+	*act_now = *caller != NULL && fresh_timestamp(z, client, p->timestamp);
+	return 0;
+}
+
+static int
+on_initiation(struct seal *z, const uint8_t *msg, size_t len)
+{
+	struct governor *g = &z->base.link.site->gov;
 	struct sealed_initiation m;
 	struct sealed_msg1_payload p;
-	uint8_t payload[SEALED_MSG1_PAYLOAD_MAX], client[32];
+	struct caller *caller = NULL;
+	uint8_t payload[SEALED_MSG1_PAYLOAD_MAX];
 	uint64_t t0;
-	size_t plen;
 	int st, r;
 	bool act_now = false;
 
 	g->c.initiations++;
 	if ((st = sealed_initiation_decode(msg, len, &m)) != SEALED_OK)
-		return refuse(s, st, "malformed initiation");
-	if (m.pattern == SEALED_XX && s->cfg->dark)
+		return refuse(z, st, "malformed initiation");
+	if (m.pattern == SEALED_XX && z->base.link.cfg->dark)
 		return -1;
-	if ((r = admit(s, &m)) <= 0)
+	if ((r = admit(z, &m)) <= 0)
 		return r;
 	z->pattern = m.pattern;
 	g->pending++;
 	t0 = governor_thread_ns();
-	r = noise_start(s, z, &m) == 0 && noise_read_message(&z->hs, m.noise, m.noise_len, payload,
-	                                                     sizeof(payload), &plen) == 0
-	            ? 0
-	            : -1;
-	if (r == 0 && m.pattern == SEALED_IK) {
-		r = sealed_msg1_payload_decode(payload, plen, &p) == 0 &&
-		                    noise_remote_static(&z->hs, client) == 0
-		            ? 0
-		            : -1;
-		if (r == 0) {
-			note_client(s, client);
-			act_now = s->caller != NULL && fresh_timestamp(s, client, p.timestamp);
-		}
-	}
-	if (r == 0)
-		r = respond(s, z, act_now ? SEALED_FLAG_0RTT : 0);
+	/* The identity becomes the session's only once the response is out (open_records). */
+	if ((r = read_initiation(z, &m, payload, &p, &caller, &act_now)) == 0)
+		r = respond(z, act_now ? SEALED_FLAG_0RTT : 0, caller);
+	else
+		caller_free(caller);
 	governor_charge(g, governor_thread_ns() - t0);
 	if (r != 0) {
 		g->c.failed++;
@@ -319,65 +342,65 @@ on_initiation(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
 		return -1;
 	}
 	/* Early data not acted on is dropped: the client sends it again in records. */
-	if (act_now)
-		session_client_plaintext(s, p.early, p.early_len);
+	if (act_now && z->step == STEP_OPEN)
+		up(z)->plaintext(z->base.link.owner, p.early, p.early_len);
 	sodium_memzero(payload, sizeof(payload));
 	return 0;
 }
 
 static int
-on_finish(struct session *s, struct seal *z, const uint8_t *msg, size_t len)
+on_finish(struct seal *z, const uint8_t *msg, size_t len)
 {
 	struct sealed_frame f;
 	uint8_t payload[SEALED_FINISH_PAYLOAD_MAX], client[32];
 	const uint8_t *early;
 	size_t plen, elen;
 	uint64_t t0 = governor_thread_ns();
-	int r;
+	bool read = false;
+	int r = -1;
 
-	r = sealed_finish_decode(msg, len, &f) == SEALED_OK &&
-	                    noise_read_message(&z->hs, f.noise, f.noise_len, payload,
-	                                       sizeof(payload), &plen) == 0 &&
-	                    sealed_finish_payload_decode(payload, plen, &early, &elen) == 0 &&
-	                    noise_remote_static(&z->hs, client) == 0
-	            ? 0
-	            : -1;
-	governor_charge(&s->site->gov, governor_thread_ns() - t0);
-	if (r == 0) {
-		note_client(s, client);
-		r = open_records(s, z, NULL, 0);
-	}
-	/* Still counted as in progress: seal_free ends the count in STEP_FINISH. */
-	if (r != 0) {
-		s->site->gov.c.failed++;
-		return -1;
-	}
+	if (sealed_finish_decode(msg, len, &f) == SEALED_OK &&
+	    noise_read_message(&z->hs, f.noise, f.noise_len, payload, sizeof(payload), &plen) ==
+	            0 &&
+	    sealed_finish_payload_decode(payload, plen, &early, &elen) == 0 &&
+	    noise_remote_static(&z->hs, client) == 0)
+		read = true;
+	governor_charge(&z->base.link.site->gov, governor_thread_ns() - t0);
+	if (!read || open_records(z, NULL, 0, known_client(z, client)) != 0)
+		goto out;
 	/* The client proved it holds the keys: its early data is safe now. */
-	session_client_plaintext(s, early, elen);
+	if (z->step == STEP_OPEN)
+		up(z)->plaintext(z->base.link.owner, early, elen);
+	r = 0;
+out:
+	/* Still counted as in progress: seal_free ends the count in STEP_FINISH. */
+	if (r != 0)
+		z->base.link.site->gov.c.failed++;
 	sodium_memzero(payload, sizeof(payload));
-	return 0;
+	return r;
 }
 
 /* --- the transport ---------------------------------------------------------- */
 
 static int
-take_records(struct session *s, struct seal *z, const uint8_t *in, size_t len)
+take_records(struct seal *z, const uint8_t *in, size_t len)
 {
 	uint8_t pt[RECORD_PLAINTEXT_MAX];
 	size_t used, n;
 	int st;
 
-	while (len > 0 && s->state != S_CLOSED) {
+	while (len > 0) {
 		st = record_open(&z->rx, in, len, &used, pt, sizeof(pt), &n);
 		in += used;
 		len -= used;
 		if (st == RECORD_ERROR) {
-			log_debug("session %s: a record failed to authenticate", s->id);
+			log_debug("session %s: a record failed to authenticate", z->base.link.id);
 			sodium_memzero(pt, sizeof(pt));
 			return -1;
 		}
-		if (st == RECORD_OK)
-			session_client_plaintext(s, pt, n);
+		/* The session may end as it takes a piece: then nothing more is read. */
+		if (st == RECORD_OK && up(z)->plaintext(z->base.link.owner, pt, n) != 0)
+			break;
 		if (st == RECORD_FINAL)
 			z->final_seen = true;
 		if (st == RECORD_NEED_MORE)
@@ -411,15 +434,15 @@ expected_type(const struct seal *z, uint8_t type)
 }
 
 static int
-seal_input(struct session *s, const uint8_t *raw, size_t len)
+seal_input(struct transport *tr, const uint8_t *raw, size_t len)
 {
-	struct seal *z = seal_of(s);
+	struct seal *z = seal_of(tr);
 	size_t want, take;
 	int st, r;
 
 	while (len > 0 && (z->step == STEP_INITIATION || z->step == STEP_FINISH)) {
 		if ((st = wanted(z, &want)) != 0)
-			return refuse(s, st, "malformed handshake message");
+			return refuse(z, st, "malformed handshake message");
 		take = want < len ? want : len;
 		if (buf_append(&z->msg, raw, take) != 0)
 			return -1;
@@ -428,22 +451,22 @@ seal_input(struct session *s, const uint8_t *raw, size_t len)
 		if (wanted(z, &want) != 0 || want > 0)
 			continue;
 		if (!expected_type(z, z->msg.data[0]))
-			return refuse(s, SEALED_ERR_MALFORMED, "message out of turn");
-		r = z->step == STEP_INITIATION ? on_initiation(s, z, z->msg.data, z->msg.len)
-		                               : on_finish(s, z, z->msg.data, z->msg.len);
+			return refuse(z, SEALED_ERR_MALFORMED, "message out of turn");
+		r = z->step == STEP_INITIATION ? on_initiation(z, z->msg.data, z->msg.len)
+		                               : on_finish(z, z->msg.data, z->msg.len);
 		buf_free(&z->msg);
 		if (r != 0)
 			return r;
 	}
 	if (z->step == STEP_OPEN && len > 0)
-		return take_records(s, z, raw, len);
+		return take_records(z, raw, len);
 	return 0;
 }
 
 static int
-seal_eof(struct session *s)
+seal_eof(struct transport *tr)
 {
-	struct seal *z = seal_of(s);
+	struct seal *z = seal_of(tr);
 
 	return z->step == STEP_OPEN && z->final_seen ? 0 : -1;
 }
@@ -471,15 +494,15 @@ sealed_size(uint64_t sent, size_t len)
 }
 
 static int
-seal_output(struct session *s, const uint8_t *pt, size_t len)
+seal_output(struct transport *tr, const uint8_t *pt, size_t len)
 {
-	struct seal *z = seal_of(s);
+	struct seal *z = seal_of(tr);
 	size_t size = sealed_size(z->sent, len), used = 0, n, piece;
 	struct chunk *c;
 
 	if (!z->tx_ready || len == 0)
 		return z->tx_ready ? 0 : -1;
-	if ((c = chunk_new(&s->site->budget, size)) == NULL)
+	if ((c = chunk_new(&z->base.link.site->budget, size)) == NULL)
 		return -1;
 	for (; len > 0; pt += piece, len -= piece, z->sent += piece) {
 		piece = next_piece(z->sent, len);
@@ -490,38 +513,36 @@ seal_output(struct session *s, const uint8_t *pt, size_t len)
 		}
 		used += n;
 	}
-	return relay_client_write(s, c, used);
+	return up(z)->write(z->base.link.owner, c, used);
 }
 
 static int
-seal_finish(struct session *s)
+seal_finish(struct transport *tr)
 {
-	struct seal *z = seal_of(s);
+	struct seal *z = seal_of(tr);
 	uint8_t out[RECORD_LEN_PREFIX + RECORD_OVERHEAD];
 	size_t n;
 
 	if (!z->tx_ready)
 		return 0;
 	z->tx_ready = false;
-	return record_seal(&z->tx, NULL, 0, true, out, sizeof(out), &n) == 0 ? send_raw(s, out, n)
+	return record_seal(&z->tx, NULL, 0, true, out, sizeof(out), &n) == 0 ? send_raw(z, out, n)
 	                                                                     : -1;
 }
 
 static void
-seal_free(struct session *s)
+seal_free(struct transport *tr)
 {
-	struct seal *z = seal_of(s);
+	struct seal *z = seal_of(tr);
 
 	if (z->step == STEP_FINISH)
-		s->site->gov.pending--;
+		z->base.link.site->gov.pending--;
 	noise_handshake_wipe(&z->hs);
 	record_sender_wipe(&z->tx);
 	record_receiver_wipe(&z->rx);
 	buf_free(&z->msg);
 	sodium_memzero(z, sizeof(*z));
 	free(z);
-	s->transport_state = NULL;
-	s->transport = NULL;
 }
 
 static const struct transport_ops seal_ops = {
@@ -533,15 +554,15 @@ static const struct transport_ops seal_ops = {
         .free = seal_free,
 };
 
-int
-seal_attach(struct session *s)
+struct transport *
+seal_new(const struct transport_link *link)
 {
 	struct seal *z = calloc(1, sizeof(*z));
 
 	if (z == NULL)
-		return -1;
+		return NULL;
+	z->base.ops = &seal_ops;
+	z->base.link = *link;
 	buf_init(&z->msg, SEALED_MESSAGE_MAX);
-	s->transport = &seal_ops;
-	s->transport_state = z;
-	return 0;
+	return &z->base;
 }

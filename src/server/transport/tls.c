@@ -1,4 +1,4 @@
-#include "server/session/tls.h"
+#include "server/transport/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,12 +22,11 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/conf/tlsfiles.h"
+#include "server/policy/chunk.h"
 #include "server/policy/governor.h"
 #include "server/policy/policy.h"
-#include "server/session/chunk.h"
-#include "server/session/session.h"
-#include "server/session/site.h"
-#include "server/session/transport.h"
+#include "server/policy/site.h"
+#include "server/transport/transport.h"
 
 #define REASON_MAX    128
 #define BINDING_LABEL "EXPORTER-Channel-Binding" /* RFC 9266 */
@@ -53,8 +52,9 @@ struct tls_server {
 	struct tls_clients clients;
 };
 
-/* A session's TLS.  Owned by the session (transport_state). */
+/* A session's TLS.  Made by tls_new; owned by the session, freed by its free op. */
 struct tls {
+	struct transport base; /* first: the transport ops see a struct transport */
 	SSL *ssl;
 	BIO *in;         /* the client's bytes, for OpenSSL */
 	BIO *out;        /* OpenSSL's bytes, for the client */
@@ -63,12 +63,13 @@ struct tls {
 	bool final_seen; /* the client's close_notify */
 	bool shut;       /* ours is sent */
 	bool pending;    /* counted in the governor's handshakes in progress */
+	bool ended;      /* the session ended as this reported up: nothing more is read */
 	uint64_t sent;   /* plaintext written so far, for the size of records */
-	/* Why the session ends, for its audit record; lives until session_close. */
+	/* Why the session ends, for its audit record; lives until the transport is freed. */
 	char why[REASON_MAX];
 };
 
-_Static_assert(BINDING_LEN <= sizeof(((struct session *)0)->binding), "binding too long");
+_Static_assert(BINDING_LEN <= TRANSPORT_BINDING_MAX, "binding too long");
 
 static const struct transport_ops tls_ops;
 
@@ -266,9 +267,15 @@ tls_server_commit(struct tls_server *t, struct tls_clients *next)
 /* --- a session's TLS -------------------------------------------------------- */
 
 static struct tls *
-tls_of(struct session *s)
+tls_of(struct transport *tr)
 {
-	return s->transport_state;
+	return (struct tls *)tr;
+}
+
+static const struct transport_events *
+up(const struct tls *t)
+{
+	return t->base.link.ev;
 }
 
 /*
@@ -291,21 +298,21 @@ trim_out(struct tls *t)
 
 /* What OpenSSL has for the client, queued. */
 static int
-flush_out(struct session *s, struct tls *t)
+flush_out(struct tls *t)
 {
 	size_t n = BIO_ctrl_pending(t->out);
 	struct chunk *c;
 
 	if (n == 0)
 		return 0;
-	if ((c = chunk_new(&s->site->budget, n)) == NULL)
+	if ((c = chunk_new(&t->base.link.site->budget, n)) == NULL)
 		return -1;
 	if (BIO_read(t->out, c->data, (int)n) != (int)n) {
 		chunk_free(c);
 		return -1;
 	}
 	trim_out(t);
-	return relay_client_write(s, c, n);
+	return up(t)->write(t->base.link.owner, c, n);
 }
 
 /* Why OpenSSL failed, into t->why as "what: reason". */
@@ -343,10 +350,10 @@ subject_text(X509 *cert, char *out, size_t size)
  * by its public key, or by its subject when its chain verified against
  * tls_client_ca.  Any other certificate is no identity.
  */
-static void
-note_client(struct session *s, struct tls *t)
+static struct caller *
+known_client(struct tls *t, void **extra)
 {
-	const struct tls_server *ts = s->site->tls;
+	const struct tls_server *ts = t->base.link.site->tls;
 	X509 *cert = SSL_get0_peer_certificate(t->ssl);
 	uint8_t fp[TLSCLIENTS_FP_LEN];
 	char fp_text[TLSCLIENTS_FP_TEXT_MAX], subject[SUBJECT_BUF];
@@ -354,7 +361,7 @@ note_client(struct session *s, struct tls *t)
 	struct caller *c;
 
 	if (cert == NULL || tlsclients_fingerprint(cert, fp) != 0)
-		return;
+		return NULL;
 	tlsclients_fp_text(fp, fp_text);
 	identity = tlsclients_by_fingerprint(&ts->clients, fp);
 	if (identity == NULL && ts->client_ca[0] != '\0' &&
@@ -362,42 +369,40 @@ note_client(struct session *s, struct tls *t)
 	    subject_text(cert, subject, sizeof(subject)) == 0)
 		identity = tlsclients_by_subject(&ts->clients, subject);
 	if (identity == NULL) {
-		log_debug("session %s: tls: client certificate %s is not in tls_clients", s->id,
-		          fp_text);
-		return;
+		log_debug("session %s: tls: client certificate %s is not in tls_clients",
+		          t->base.link.id, fp_text);
+		return NULL;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return;
-	str_copy(c->identity, identity, sizeof(c->identity));
-	c->method = AUTH_EXTERNAL;
-	policy_load_groups(c, s->site->priv);
-	s->caller = c;
-	session_audit(s, "authenticated",
-	              json_pack("{s:s,s:s,s:s}", "identity", c->identity, "method", "external",
-	                        "certificate", fp_text));
+	if ((c = caller_new(identity, AUTH_EXTERNAL, t->base.link.site->priv)) != NULL)
+		*extra = json_pack("{s:s}", "certificate", fp_text);
+	return c;
 }
 
 static void
-handshake_over(struct session *s, struct tls *t)
+handshake_over(struct tls *t)
 {
 	if (t->pending)
-		s->site->gov.pending--;
+		t->base.link.site->gov.pending--;
 	t->pending = false;
 }
 
-/* The handshake is done: the channel binding, the client's identity. */
+/* The handshake is done: the session learns the channel binding and the client's identity. */
 static int
-opened(struct session *s, struct tls *t)
+opened(struct tls *t)
 {
-	handshake_over(s, t);
-	if (SSL_export_keying_material(t->ssl, s->binding, BINDING_LEN, BINDING_LABEL,
+	uint8_t binding[BINDING_LEN];
+	struct caller *caller;
+	void *extra = NULL;
+
+	handshake_over(t);
+	if (SSL_export_keying_material(t->ssl, binding, BINDING_LEN, BINDING_LABEL,
 	                               strlen(BINDING_LABEL), NULL, 0, 0) != 1)
 		return -1;
-	s->binding_len = BINDING_LEN;
-	s->encrypted = true;
 	t->open = true;
-	s->site->gov.c.handshakes++;
-	note_client(s, t);
+	t->base.link.site->gov.c.handshakes++;
+	caller = known_client(t, &extra);
+	if (up(t)->opened(t->base.link.owner, binding, sizeof(binding), caller, extra) != 0)
+		t->ended = true;
 	return 0;
 }
 
@@ -408,97 +413,98 @@ opened(struct session *s, struct tls *t)
  * session must end.
  */
 static int
-handshake(struct session *s, struct tls *t)
+handshake(struct tls *t)
 {
-	struct governor *g = &s->site->gov;
+	struct governor *g = &t->base.link.site->gov;
 	uint64_t t0 = governor_thread_ns();
 	int r = SSL_do_handshake(t->ssl);
 	int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
 
 	governor_charge(g, governor_thread_ns() - t0);
 	if (r == 1)
-		return flush_out(s, t) == 0 && opened(s, t) == 0 ? 0 : -1;
+		return flush_out(t) == 0 && opened(t) == 0 ? 0 : -1;
 	if (e == SSL_ERROR_WANT_READ)
-		return flush_out(s, t);
+		return flush_out(t);
 	g->c.failed++;
-	handshake_over(s, t);
+	handshake_over(t);
 	t->failed = true;
 	failure(t, "tls handshake failed");
-	log_debug("session %s: %s", s->id, t->why);
-	if (flush_out(s, t) != 0)
+	log_debug("session %s: %s", t->base.link.id, t->why);
+	if (flush_out(t) != 0)
 		return -1;
-	session_finish(s, t->why);
+	up(t)->finish(t->base.link.owner, t->why);
 	return 0;
 }
 
 /*
  * Decrypts what the client sent and hands it on.  The session may end
- * while it takes a piece (and t with it): s->state is checked before t is
- * used again.  Returns 0, or -1 when the session must end.
+ * while it takes a piece: then nothing more is read.  Returns 0, or -1
+ * when the session must end.
  */
 static int
-take_plaintext(struct session *s, struct tls *t)
+take_plaintext(struct tls *t)
 {
 	uint8_t pt[READ_PIECE];
 	size_t n;
 	int e = SSL_ERROR_WANT_READ;
 
-	while (s->state != S_CLOSED) {
+	while (!t->ended) {
 		if (SSL_read_ex(t->ssl, pt, sizeof(pt), &n) != 1) {
 			e = SSL_get_error(t->ssl, 0);
 			break;
 		}
-		session_client_plaintext(s, pt, n);
+		if (up(t)->plaintext(t->base.link.owner, pt, n) != 0)
+			t->ended = true;
 	}
 	OPENSSL_cleanse(pt, sizeof(pt));
-	if (s->state == S_CLOSED)
+	if (t->ended)
 		return 0;
 	if (e == SSL_ERROR_ZERO_RETURN) {
 		/* close_notify: the client's direction ended properly. */
 		t->final_seen = true;
 		ERR_clear_error();
-		session_client_end(s);
+		up(t)->end(t->base.link.owner);
 		return 0;
 	}
 	if (e != SSL_ERROR_WANT_READ) {
-		log_debug("session %s: %s", s->id, failure(t, "tls"));
-		session_abort(s, t->why);
+		log_debug("session %s: %s", t->base.link.id, failure(t, "tls"));
+		up(t)->abort(t->base.link.owner, t->why);
 		return -1;
 	}
 	/* Answers OpenSSL owes the client (to a KeyUpdate, say). */
-	return flush_out(s, t);
+	return flush_out(t);
 }
 
 static int
-tls_input(struct session *s, const uint8_t *raw, size_t len)
+tls_input(struct transport *tr, const uint8_t *raw, size_t len)
 {
-	struct tls *t = tls_of(s);
+	struct tls *t = tls_of(tr);
 
-	if (t->failed || t->final_seen)
+	if (t->failed || t->final_seen || t->ended)
 		return 0;
-	if (uv_stream_get_write_queue_size(&s->client.stream) > CLIENT_QUEUE_MAX)
+	if (up(t)->queued(t->base.link.owner) > CLIENT_QUEUE_MAX)
 		return -1;
 	ERR_clear_error();
 	if (len > INT_MAX || BIO_write(t->in, raw, (int)len) != (int)len)
 		return -1;
-	if (!t->open && handshake(s, t) != 0)
+	if (!t->open && handshake(t) != 0)
 		return -1;
-	return t->open && s->state != S_CLOSED ? take_plaintext(s, t) : 0;
+	return t->open && !t->ended ? take_plaintext(t) : 0;
 }
 
 static int
-tls_eof(struct session *s)
+tls_eof(struct transport *tr)
 {
-	struct tls *t = tls_of(s);
+	struct tls *t = tls_of(tr);
 
 	/* After a failed handshake the session ends for that reason, not for this. */
 	return t->failed || t->final_seen ? 0 : -1;
 }
 
 static int
-tls_output(struct session *s, const uint8_t *pt, size_t len)
+tls_output(struct transport *tr, const uint8_t *pt, size_t len)
 {
-	struct tls *t = tls_of(s);
+	struct tls *t = tls_of(tr);
 	size_t n, piece;
 
 	if (!t->open || t->shut)
@@ -513,13 +519,13 @@ tls_output(struct session *s, const uint8_t *pt, size_t len)
 			return -1;
 		}
 	}
-	return flush_out(s, t);
+	return flush_out(t);
 }
 
 static int
-tls_finish(struct session *s)
+tls_finish(struct transport *tr)
 {
-	struct tls *t = tls_of(s);
+	struct tls *t = tls_of(tr);
 
 	if (!t->open || t->shut)
 		return 0;
@@ -528,20 +534,18 @@ tls_finish(struct session *s)
 	/* Sends close_notify; the client's may come later or not at all. */
 	SSL_shutdown(t->ssl);
 	ERR_clear_error();
-	return flush_out(s, t);
+	return flush_out(t);
 }
 
 static void
-tls_free(struct session *s)
+tls_free(struct transport *tr)
 {
-	struct tls *t = tls_of(s);
+	struct tls *t = tls_of(tr);
 
-	handshake_over(s, t);
+	handshake_over(t);
 	SSL_free(t->ssl);
 	sodium_memzero(t, sizeof(*t));
 	free(t);
-	s->transport_state = NULL;
-	s->transport = NULL;
 }
 
 static const struct transport_ops tls_ops = {
@@ -554,33 +558,35 @@ static const struct transport_ops tls_ops = {
 };
 
 bool
-tls_admit(struct session *s)
+tls_admit(struct site *site, const struct config *cfg, const uint8_t *source_key)
 {
-	struct governor *g = &s->site->gov;
+	struct governor *g = &site->gov;
 
 	g->c.initiations++;
-	if (governor_admit(g, s->cfg, s->source_key, false, uv_now(s->site->loop)))
+	if (governor_admit(g, cfg, source_key, false, uv_now(site->loop)))
 		return true;
 	g->c.dropped_rate++;
 	return false;
 }
 
-int
-tls_attach(struct session *s)
+struct transport *
+tls_new(const struct transport_link *link)
 {
 	struct tls *t;
 	BIO *in = NULL, *out = NULL;
 
-	if (s->site->tls == NULL || (t = calloc(1, sizeof(*t))) == NULL)
-		return -1;
-	if ((t->ssl = SSL_new(s->site->tls->ctx)) == NULL || (in = BIO_new(BIO_s_mem())) == NULL ||
-	    (out = BIO_new(BIO_s_mem())) == NULL) {
+	if (link->site->tls == NULL || (t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	if ((t->ssl = SSL_new(link->site->tls->ctx)) == NULL ||
+	    (in = BIO_new(BIO_s_mem())) == NULL || (out = BIO_new(BIO_s_mem())) == NULL) {
 		BIO_free(in);
 		SSL_free(t->ssl);
 		free(t);
 		ERR_clear_error();
-		return -1;
+		return NULL;
 	}
+	t->base.ops = &tls_ops;
+	t->base.link = *link;
 	/* An empty input means "more to come", not end of stream. */
 	BIO_set_mem_eof_return(in, -1);
 	SSL_set_bio(t->ssl, in, out);
@@ -588,8 +594,6 @@ tls_attach(struct session *s)
 	t->in = in;
 	t->out = out;
 	t->pending = true;
-	s->site->gov.pending++;
-	s->transport = &tls_ops;
-	s->transport_state = t;
-	return 0;
+	link->site->gov.pending++;
+	return &t->base;
 }
