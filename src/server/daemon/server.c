@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/util.h"
+#include "server/backend/control.h"
 #include "server/conf/tlsfiles.h"
 #include "server/daemon/listener.h"
 #include "server/policy/auditlog.h"
@@ -15,7 +16,6 @@
 #include "server/policy/sources.h"
 #include "server/policy/tokens.h"
 #include "server/privsep/priv.h"
-#include "server/session/control.h"
 #include "server/session/session.h"
 #include "server/transport/tls.h"
 
@@ -422,7 +422,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	srv->spare_fd = -1;
 	srv->site.backend_failures.what = "backend failure warnings";
 	srv->fd_shortage.what = "descriptor shortage messages";
-	budget_init(&srv->site.budget, cfg->relay_memory_max, relay_budget_low, &srv->site);
+	budget_init(&srv->site.budget, cfg->relay_memory_max, stream_budget_low, &srv->site);
 	srv->site.session_gone = session_gone;
 	srv->site.session_gone_arg = srv;
 	if (governor_init(&srv->site.gov) != 0 ||

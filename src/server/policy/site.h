@@ -20,6 +20,10 @@
 #include "server/policy/budget.h"
 #include "server/policy/governor.h"
 
+/* A session's id: random bytes, in hexadecimal. */
+#define SESSION_ID_BYTES 16
+#define SESSION_ID_LEN   (2 * SESSION_ID_BYTES)
+
 struct auditlog;
 struct control;
 struct early_guard;
@@ -27,6 +31,7 @@ struct penalty_table;
 struct priv;
 struct session;
 struct source_table;
+struct stream;
 struct tls_server;
 struct tokens;
 
@@ -39,7 +44,7 @@ struct site {
 	size_t nheld;   /* of those, strangers to a dark server held silently (S_DARK) */
 	bool draining;  /* no new request is served */
 	struct budget budget; /* relay_memory_max: what sessions' chunks and early bytes take */
-	struct session *budget_held;  /* sessions with a direction held for the budget (relay.c) */
+	struct stream *budget_held;   /* streams with a direction held for the budget (stream.c) */
 	struct source_table *sources; /* connections, and those yet to make a request, by source */
 	struct penalty_table *source_failures;   /* authentication failures by source */
 	struct penalty_table *identity_failures; /* and by identity */

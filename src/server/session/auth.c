@@ -328,6 +328,28 @@ pubkey_signature(struct session *s, const struct auth_line *l)
 /* --- password: the PAM helper ------------------------------------------------ */
 
 static void
+on_helper_written(uv_write_t *req, int status)
+{
+	struct chunk *c = (struct chunk *)req;
+	struct session *s = c->owner;
+
+	chunk_free(c);
+	if (status < 0 && s->state != S_CLOSED)
+		session_close(s, "PAM helper unreachable");
+}
+
+/* Queues a copy of line[0..len) to the PAM helper (not charged: it is no client's data). */
+static int
+helper_write(struct session *s, const char *line, size_t len)
+{
+	struct chunk *c = chunk_copy(NULL, line, len);
+
+	if (c == NULL)
+		return -1;
+	return chunk_write(c, len, (uv_stream_t *)&s->auth->pam, s, NULL, on_helper_written);
+}
+
+static void
 pam_send_answer(struct session *s, const struct auth_line *l)
 {
 	struct auth_exchange *a = s->auth;
@@ -341,7 +363,7 @@ pam_send_answer(struct session *s, const struct auth_line *l)
 	m.answer_len = l->response_len;
 	n = pamconv_encode(&m, line, sizeof(line));
 	sodium_memzero(&m, sizeof(m));
-	if (n < 0 || relay_write_copy(s, (uv_stream_t *)&a->pam, line, (size_t)n) != 0) {
+	if (n < 0 || helper_write(s, line, (size_t)n) != 0) {
 		sodium_memzero(line, sizeof(line));
 		fail(s, "PAM helper unreachable");
 		return;

@@ -28,21 +28,18 @@
 #include "server/privsep/sockets.h"
 #include "server/session/auth.h"
 #include "server/session/sessiontoken.h"
+#include "server/session/text.h"
 #include "server/session/uspsession.h"
 #include "server/transport/seal.h"
 #include "server/transport/tls.h"
 #include "server/transport/transport.h"
 
-static const char *const state_names[] = {
-        [S_COMMAND] = "command",     [S_AUTH] = "auth",
-        [S_AUTH_WAIT] = "auth-wait", [S_CONNECTING] = "connecting",
-        [S_RELAY] = "relay",         [S_LINGER] = "linger",
-        [S_DARK] = "dark",           [S_CLOSED] = "closed",
-};
-
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-static bool tls_usable(const struct session *s);
 static void pace_input(struct session *s);
+static void backend_ready_for(struct session *s, int err);
+static const struct stream_events stream_events;
+static void start_relay(struct session *s, const void *header, size_t header_len);
+static void drop_input(struct session *s);
 static int start_transport(struct session *s,
                            struct transport *(*new)(const struct transport_link *));
 
@@ -93,12 +90,26 @@ session_set_caller(struct session *s, struct caller *caller, void *extra)
 	return 0;
 }
 
+/* Before a request: the session counts among its source's connections yet to make one. */
+static bool
+before_request(enum session_state state)
+{
+	return state == S_DETECT || state == S_HANDSHAKE || state == S_COMMAND;
+}
+
 void
 session_set_state(struct session *s, enum session_state next)
 {
-	log_debug("session %s: %s -> %s", s->id, state_names[s->state], state_names[next]);
+	if (!session_state_allowed(s->state, next)) {
+		log_error("session %s: no move from %s to %s: closing it", s->id,
+		          session_state_name(s->state), session_state_name(next));
+		session_close(s, "internal error");
+		return;
+	}
+	log_debug("session %s: %s -> %s", s->id, session_state_name(s->state),
+	          session_state_name(next));
 	/* A session stops waiting for good once it is past its first command phase. */
-	if (next != S_COMMAND)
+	if (!before_request(next))
 		source_unwait(s->site->sources, &s->waiter);
 	if (ending(next) && !ending(s->state))
 		s->site->nending++;
@@ -145,9 +156,9 @@ session_free(struct session *s)
 		s->next->prev = s->prev;
 	site->nsessions--;
 	site->nending--;
-	uv_freeaddrinfo(s->candidates);
+	stream_free(&s->stream);
 	drop_transport(s);
-	session_drop_input(s);
+	drop_input(s);
 	caller_free(s->caller);
 	config_unref(s->cfg);
 	free(s);
@@ -157,7 +168,7 @@ session_free(struct session *s)
 void
 session_release(struct session *s)
 {
-	if (s->closing_handles == 0 && s->state == S_CLOSED && !s->resolving)
+	if (s->closing_handles == 0 && s->state == S_CLOSED)
 		session_free(s);
 }
 
@@ -192,29 +203,22 @@ session_close(struct session *s, const char *reason)
 	session_set_state(s, S_CLOSED);
 	s->close_reason = reason;
 	extra = json_pack("{s:s,s:I,s:I,s:I}", "reason", reason, "bytes_in",
-	                  (json_int_t)s->up.bytes, "bytes_out", (json_int_t)s->down.bytes,
-	                  "duration_ms", (json_int_t)(uv_now(s->site->loop) - s->started_ms));
+	                  (json_int_t)s->stream.up.bytes, "bytes_out",
+	                  (json_int_t)s->stream.down.bytes, "duration_ms",
+	                  (json_int_t)(uv_now(s->site->loop) - s->started_ms));
 	session_audit(s, "closed", extra);
-	relay_forget(s);
 	auth_abort(s);
 	usp_session_free(s);
-	if (s->resolving)
-		uv_cancel((uv_req_t *)&s->resolve_req);
 	close_handle(s, (uv_handle_t *)&s->timer);
 	if (s->client_open)
 		close_handle(s, &s->client.handle);
-	if (s->backend_open && s->backend_reset && s->backend.handle.type == UV_TCP) {
-		s->closing_handles++;
-		uv_tcp_close_reset(&s->backend.tcp, session_handle_closed);
-	} else if (s->backend_open) {
-		close_handle(s, &s->backend.handle);
-	}
+	s->closing_handles += stream_close(&s->stream);
 }
 
 void
 session_abort(struct session *s, const char *reason)
 {
-	s->backend_reset = true;
+	stream_reset_backend(&s->stream);
 	session_close(s, reason);
 }
 
@@ -223,18 +227,7 @@ session_abort(struct session *s, const char *reason)
 int
 session_send(struct session *s, const void *data, size_t len)
 {
-	return relay_write_copy(s, &s->client.stream, data, len);
-}
-
-static int
-send_line(struct session *s, const char *prefix, const char *text)
-{
-	char line[LINE_MAX_BYTES + 8];
-	int n = snprintf(line, sizeof(line), "%s%s\r\n", prefix, text);
-
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return -1;
-	return session_send(s, line, (size_t)n);
+	return stream_client_write_copy(&s->stream, data, len);
 }
 
 static void
@@ -263,11 +256,8 @@ finish_with(struct session *s, const char *text, size_t len)
 	if (s->state == S_CLOSED || s->state == S_LINGER)
 		return;
 	session_set_state(s, S_LINGER);
-	session_drop_input(s);
-	if (s->backend_open) {
-		s->backend_open = false;
-		close_handle(s, &s->backend.handle);
-	}
+	drop_input(s);
+	s->closing_handles += stream_close_backend(&s->stream);
 	if ((len > 0 && session_send(s, text, len) != 0) ||
 	    (s->transport != NULL && s->transport->ops->finish(s->transport) != 0) ||
 	    (req = malloc(sizeof(*req))) == NULL ||
@@ -322,12 +312,18 @@ hold_silently(struct session *s, const char *reason)
 	}
 	session_set_state(s, S_DARK);
 	drop_transport(s);
-	session_drop_input(s);
+	drop_input(s);
 	uv_timer_start(&s->timer, on_dark_deadline, deadline - now, 0);
 	if (s->client_eof_early)
 		uv_read_stop(&s->client.stream);
 	else
 		session_read_client(s);
+}
+
+void
+session_finish_with(struct session *s, const char *text, size_t len)
+{
+	finish_with(s, text, len);
 }
 
 void
@@ -369,198 +365,82 @@ session_refuse_with(struct session *s, const char *reason, const char *text, siz
 	finish_with(s, text, len);
 }
 
-/* --- commands --------------------------------------------------------------- */
-
-/* Reply text built from several lines. */
-struct reply {
-	char *text;
-	size_t len, cap;
-	int failed;
-};
-
 static void
-reply_add(struct reply *r, const char *prefix, const char *name)
+on_connect_timeout(uv_timer_t *t)
 {
-	size_t need = strlen(prefix) + strlen(name) + 3;
-	char *grown;
-
-	if (r->failed)
-		return;
-	if (r->len + need > r->cap) {
-		r->cap = (r->len + need) * 2;
-		if ((grown = realloc(r->text, r->cap)) == NULL) {
-			r->failed = 1;
-			return;
-		}
-		r->text = grown;
-	}
-	r->len += (size_t)snprintf(r->text + r->len, r->cap - r->len, "%s%s\r\n", prefix, name);
-}
-
-/* LIST and HELP show a service only to callers policy_listed allows. */
-struct listing {
-	struct reply r;
-	const struct caller *caller;
-	bool for_help;
-};
-
-static void
-add_listed(void *arg, const char *name, const struct service *svc)
-{
-	struct listing *l = arg;
-
-	if (policy_listed(svc, l->caller, l->for_help))
-		reply_add(&l->r, l->for_help ? "" : "service ", name);
-}
-
-/* RFC 1078: the service names, one per line, and close. */
-static void
-cmd_help(struct session *s)
-{
-	struct listing l = {.caller = s->caller, .for_help = true};
-
-	config_each_name(s->cfg, s->vhost, add_listed, &l);
-	if (l.r.failed) {
-		session_close(s, "out of memory");
-	} else {
-		session_audit(s, "help", NULL);
-		finish_with(s, l.r.text, l.r.len);
-	}
-	free(l.r.text);
-}
-
-/* "+ LIST", a line per service and per command, and a line "." */
-static void
-cmd_list(struct session *s, const struct cmd *c)
-{
-	static const char *const commands[] = {"HELP", "LIST", "HOST", "QUIT"};
-	struct listing l = {.caller = s->caller};
-	const struct service *svc;
-	size_t i;
-
-	if (c->nargs == 1) {
-		svc = config_lookup(s->cfg, s->vhost, c->args[0]);
-		if (svc != NULL && policy_check(svc, s->caller) == POLICY_GRANT)
-			send_line(s, "+ ", c->args[0]);
-		else
-			send_line(s, "- ", "unknown service");
-		return;
-	}
-	reply_add(&l.r, "+ ", "LIST");
-	config_each_name(s->cfg, s->vhost, add_listed, &l);
-	/* Every command usable now, and only those. */
-	for (i = 0; i < ARRAY_LEN(commands); i++)
-		reply_add(&l.r, "command ", commands[i]);
-	if (s->caller == NULL &&
-	    (auth_method_usable(s, AUTH_PUBKEY) || auth_method_usable(s, AUTH_PASSWORD)))
-		reply_add(&l.r, "command ", "AUTH");
-	if (tls_usable(s))
-		reply_add(&l.r, "command ", "TLS");
-	if (s->caller != NULL && s->caller->method != AUTH_TOKEN)
-		reply_add(&l.r, "command ", "TOKEN");
-	reply_add(&l.r, "", ".");
-	if (l.r.failed || session_send(s, l.r.text, l.r.len) != 0)
-		session_close(s, "out of memory");
-	free(l.r.text);
-}
-
-static void
-cmd_host(struct session *s, const struct cmd *c)
-{
-	const struct vhost *vh = config_vhost(s->cfg, c->args[0]);
-
-	/*
-	 * An unknown vhost ends the session: a client that pipelined a service
-	 * request after HOST must not reach that name in another vhost.
-	 */
-	if (vh == NULL) {
-		session_refuse(s, "unknown host");
-		return;
-	}
-	s->vhost = vh;
-	send_line(s, "+ ", vh->name);
-}
-
-static void
-cmd_service(struct session *s, const struct cmd *c)
-{
-	const char *why;
-
-	str_copy(s->requested, c->word, sizeof(s->requested));
-	/* "SERVICE TOKEN": the token's identity, if it is valid for this service. */
-	if (c->nargs > 0 && session_token_take(s, c->word, c->args[0], &why) == NULL) {
-		session_audit(s, "token_refused", json_pack("{s:s}", "reason", why));
-		session_refuse(s, "invalid token");
-		return;
-	}
-	s->svc = config_lookup(s->cfg, s->vhost, c->word);
-	/* A service the client may not see answers exactly as one that does not exist. */
-	if (s->svc == NULL || policy_check(s->svc, s->caller) == POLICY_HIDDEN) {
-		session_refuse(s, "unknown service");
-		return;
-	}
-	if (policy_check(s->svc, s->caller) == POLICY_DENIED) {
-		session_refuse(s, "not permitted");
-		return;
-	}
-	if (s->svc->encryption_required && !s->encrypted) {
-		session_refuse(s, "encryption required");
-		return;
-	}
-	session_start_service(s, s->svc);
+	backend_ready_for(t->data, UV_ETIMEDOUT);
 }
 
 void
 session_start_service(struct session *s, const struct service *svc)
 {
+	const char *identity = session_identity(s);
+	struct backend_who who = {
+	        .session_id = s->id,
+	        .vhost = s->vhost != NULL ? s->vhost->name : "",
+	        .method = auth_method_name(s->caller != NULL ? s->caller->method : AUTH_NONE),
+	        .identity = identity,
+	        .withheld = s->caller != NULL && identity == NULL,
+	        .peer_ip = s->peer_ip,
+	        .peer_port = s->peer_port,
+	        .local = (const struct sockaddr *)&s->local,
+	};
+
 	s->svc = svc;
+	who.peer_shown = session_shows_peer(s);
 	session_set_state(s, S_CONNECTING);
-	uv_timer_stop(&s->timer);
-	backend_start(s);
+	uv_timer_start(&s->timer, on_connect_timeout, svc->connect_timeout_ms, 0);
+	stream_grant(&s->stream, svc, &who);
 }
 
-/*
- * "+ SUCCESS", then TLS: what the client sent after the line is the start
- * of its ClientHello.  Only before AUTH, so that an identity is never
- * established outside the channel it is then used in.
- */
-/* Whether TLS may start now: not inside another encryption, not after AUTH. */
-static bool
-tls_usable(const struct session *s)
-{
-	return !s->encrypted && s->caller == NULL;
-}
-
+/* Requests in the client's held input, to the dialect its first byte chose: '{' is USP's. */
 static void
-cmd_tls(struct session *s)
+take_input(struct session *s)
+{
+	if (!s->dialect_known && s->in.len > 0) {
+		s->dialect_known = true;
+		if (s->in.data[0] == '{' && usp_session_start(s) != 0) {
+			session_close(s, "out of memory");
+			return;
+		}
+	}
+	if (s->usp != NULL)
+		usp_session_take(s);
+	else
+		text_take(s);
+}
+
+void
+session_process_input(struct session *s)
+{
+	take_input(s);
+	pace_input(s);
+}
+
+void
+session_ended_before_request(struct session *s)
+{
+	if (stranger(s))
+		hold_silently(s, "client closed before a request");
+	/* A transport's client ended properly: end ours the same way. */
+	else if (s->transport != NULL)
+		session_finish(s, "client closed before a request");
+	else
+		session_close(s, "client closed before a request");
+}
+
+void
+session_start_tls(struct session *s)
 {
 	struct buf held;
 	size_t charged;
 	int r;
 
-	if (s->encrypted) {
-		send_line(s, "- ", "already encrypted");
-		return;
-	}
-	if (s->caller != NULL) {
-		send_line(s, "- ", "TLS must come before AUTH");
-		return;
-	}
-	/*
-	 * Nothing chosen in plaintext survives into TLS (the STARTTLS
-	 * injection pattern): a HOST an attacker slipped in before the
-	 * client's TLS must not hold inside it.
-	 */
-	s->vhost = NULL;
-	s->requested[0] = '\0';
-	if (!tls_admit(s->site, s->cfg, s->source_key)) {
-		session_refuse(s, "too many handshakes from your address");
-		return;
-	}
-	if (send_line(s, "+ ", "SUCCESS") != 0 || start_transport(s, tls_new) != 0) {
+	if (start_transport(s, tls_new) != 0) {
 		session_close(s, "out of memory");
 		return;
 	}
+	session_set_state(s, S_HANDSHAKE);
 	/* What was held is TLS now: it goes through the transport into a fresh s->in. */
 	held = s->in;
 	charged = s->in_charged;
@@ -573,113 +453,22 @@ cmd_tls(struct session *s)
 		session_close(s, "transport failed");
 }
 
-static void
-handle_line(struct session *s, const char *line)
-{
-	struct cmd c;
-	const char *why;
-
-	if (++s->commands > COMMANDS_MAX) {
-		session_refuse(s, "too many commands");
-		return;
-	}
-	if (cmd_parse(line, &c, &why) != 0) {
-		session_refuse(s, why);
-		return;
-	}
-	switch (c.kind) {
-	case CMD_SERVICE:
-		cmd_service(s, &c);
-		break;
-	case CMD_HELP:
-		cmd_help(s);
-		break;
-	case CMD_LIST:
-		cmd_list(s, &c);
-		break;
-	case CMD_HOST:
-		cmd_host(s, &c);
-		break;
-	case CMD_QUIT:
-		finish_with(s, "+ bye\r\n", 7);
-		break;
-	case CMD_AUTH:
-		auth_begin(s, &c);
-		break;
-	case CMD_TLS:
-		cmd_tls(s);
-		break;
-	case CMD_TOKEN:
-		session_token_command(s, &c);
-		break;
-	}
-}
-
-/* Handles complete request lines while the session is still reading lines. */
-static void
-take_lines(struct session *s)
-{
-	char line[LINE_MAX_BYTES];
-	size_t used;
-
-	/* The first byte says which dialect: '{' is USP's. */
-	if (!s->dialect_known && s->in.len > 0) {
-		s->dialect_known = true;
-		if (s->in.data[0] == '{' && usp_session_start(s) != 0) {
-			session_close(s, "out of memory");
-			return;
-		}
-	}
-	if (s->usp != NULL) {
-		usp_session_take(s);
-		return;
-	}
-	while (s->state == S_COMMAND || s->state == S_AUTH) {
-		if (uv_stream_get_write_queue_size(&s->client.stream) > REPLY_BACKLOG_MAX) {
-			session_close(s, "client does not read replies");
-			return;
-		}
-		switch (line_take(s->in.data, s->in.len, line, &used)) {
-		case LINE_OK:
-			buf_consume(&s->in, used);
-			if (s->state == S_AUTH)
-				auth_line(s, line);
-			else
-				handle_line(s, line);
-			sodium_memzero(line, sizeof(line));
-			break;
-		case LINE_TOO_LONG:
-			session_refuse(s, "line too long");
-			return;
-		case LINE_BAD_BYTE:
-			session_refuse(s, "invalid character in request");
-			return;
-		case LINE_NEED_MORE:
-			/* A transport's client ended properly: end ours the same way. */
-			if (s->client_eof_early && stranger(s))
-				hold_silently(s, "client closed before a request");
-			else if (s->client_eof_early && s->transport != NULL)
-				session_finish(s, "client closed before a request");
-			else if (s->client_eof_early)
-				session_close(s, "client closed before a request");
-			return;
-		}
-	}
-}
-
-void
-session_process_input(struct session *s)
-{
-	take_lines(s);
-	pace_input(s);
-}
-
 /* --- input -------------------------------------------------------------- */
+
+/* Reading the client: a chunk charged to the relay budget, as large as it allows. */
+static void
+client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct session *s = h->data;
+	struct budget *b = &s->site->budget;
+
+	chunk_alloc_charged(b, budget_read_size(b, CHUNK_READ_SIZE), buf);
+}
 
 void
 session_read_client(struct session *s)
 {
-	uv_read_start(&s->client.stream, relay_alloc, on_client_read);
+	uv_read_start(&s->client.stream, client_alloc, on_client_read);
 }
 
 /* Charges s->in to the relay budget by what it takes now. */
@@ -695,8 +484,9 @@ note_input(struct session *s)
 	s->in_charged = s->in.cap;
 }
 
-void
-session_drop_input(struct session *s)
+/* Frees the client bytes held before the relay (s->in) and releases their charge. */
+static void
+drop_input(struct session *s)
 {
 	buf_free(&s->in);
 	note_input(s);
@@ -789,6 +579,8 @@ static void
 dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
 {
 	switch (s->state) {
+	case S_DETECT:
+	case S_HANDSHAKE:
 	case S_COMMAND:
 	case S_AUTH:
 	case S_AUTH_WAIT:
@@ -796,7 +588,7 @@ dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		early_input(s, nread, buf);
 		break;
 	case S_RELAY:
-		relay_client_data(s, nread, buf);
+		stream_client_data(&s->stream, nread, buf);
 		break;
 	case S_LINGER:
 		linger_input(s, nread, buf);
@@ -805,6 +597,7 @@ dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		dark_input(s, nread, buf);
 		break;
 	case S_CLOSED:
+	case S_COUNT:
 		chunk_release(buf);
 		break;
 	}
@@ -855,7 +648,8 @@ on_transport_opened(void *owner, const uint8_t *binding, size_t binding_len, str
 {
 	struct session *s = owner;
 
-	if (s->state == S_CLOSED) {
+	/* A session that is ending (a timeout during the handshake, say) takes nothing more. */
+	if (s->state != S_HANDSHAKE) {
 		caller_free(caller);
 		json_decref(extra);
 		return -1;
@@ -863,6 +657,7 @@ on_transport_opened(void *owner, const uint8_t *binding, size_t binding_len, str
 	memcpy(s->binding, binding, binding_len);
 	s->binding_len = binding_len;
 	s->encrypted = true;
+	session_set_state(s, S_COMMAND);
 	if (caller != NULL)
 		session_set_caller(s, caller, extra);
 	else
@@ -873,7 +668,9 @@ on_transport_opened(void *owner, const uint8_t *binding, size_t binding_len, str
 static int
 on_transport_write(void *owner, struct chunk *c, size_t len)
 {
-	return relay_client_write(owner, c, len);
+	struct session *s = owner;
+
+	return stream_client_write(&s->stream, c, len);
 }
 
 static size_t
@@ -932,10 +729,11 @@ start_transport(struct session *s, struct transport *(*new)(const struct transpo
 static int
 detect(struct session *s, uint8_t first)
 {
-	s->detected = true;
 	if (first == SEALED_INITIATION) {
-		if (start_transport(s, seal_new) == 0)
+		if (start_transport(s, seal_new) == 0) {
+			session_set_state(s, S_HANDSHAKE);
 			return 0;
+		}
 		session_close(s, "out of memory");
 		return -1;
 	}
@@ -943,14 +741,18 @@ detect(struct session *s, uint8_t first)
 		hold_silently(s, "dark: not a sealed handshake");
 		return -1;
 	}
-	if (first != TLS_RECORD_HANDSHAKE)
+	if (first != TLS_RECORD_HANDSHAKE) {
+		session_set_state(s, S_COMMAND);
 		return 0;
+	}
 	if (!tls_admit(s->site, s->cfg, s->source_key)) {
 		session_close(s, "tls: over the handshake budget");
 		return -1;
 	}
-	if (start_transport(s, tls_new) == 0)
+	if (start_transport(s, tls_new) == 0) {
+		session_set_state(s, S_HANDSHAKE);
 		return 0;
+	}
 	session_close(s, "out of memory");
 	return -1;
 }
@@ -962,11 +764,13 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	const char *why;
 	int r;
 
-	if (!s->detected && nread > 0 && s->state == S_COMMAND &&
-	    detect(s, (uint8_t)buf->base[0]) != 0) {
+	if (s->state == S_DETECT && nread > 0 && detect(s, (uint8_t)buf->base[0]) != 0) {
 		chunk_release(buf);
 		return;
 	}
+	/* A client that ends before its first byte had a plain session, with nothing in it. */
+	if (s->state == S_DETECT && nread < 0)
+		session_set_state(s, S_COMMAND);
 	if (s->transport == NULL || s->state == S_CLOSED) {
 		dispatch_client(s, nread, buf);
 		return;
@@ -1071,8 +875,49 @@ proxy_header(const struct session *s, uint8_t *out, size_t size)
 	return proxy_v2_encode(src, dst, tlvs, n, out, size);
 }
 
-void
-session_backend_ready(struct session *s, int err)
+static void
+on_idle_check(uv_timer_t *t)
+{
+	struct session *s = t->data;
+	uint64_t idle = s->svc->idle_timeout_ms;
+	uint64_t quiet = uv_now(s->site->loop) - s->stream.last_activity_ms;
+
+	if (quiet >= idle) {
+		session_close(s, "idle timeout");
+		return;
+	}
+	uv_timer_start(&s->timer, on_idle_check, idle - quiet, 0);
+}
+
+/*
+ * Answers "+" (or USP's connect), then the stream writes header (a PROXY
+ * header, may be empty) and the held early bytes to the backend and starts
+ * moving bytes both ways.
+ */
+static void
+start_relay(struct session *s, const void *header, size_t header_len)
+{
+	if ((s->usp != NULL ? usp_send_connect(s) : session_send(s, "+\r\n", 3)) != 0) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_set_state(s, S_RELAY);
+	if (stream_relay(&s->stream, header, header_len, s->in.data, s->in.len,
+	                 s->client_eof_early) != 0) {
+		session_close(s, "out of memory");
+		return;
+	}
+	if (s->state == S_CLOSED)
+		return;
+	drop_input(s);
+	uv_timer_stop(&s->timer);
+	if (s->svc->idle_timeout_ms > 0)
+		uv_timer_start(&s->timer, on_idle_check, s->svc->idle_timeout_ms, 0);
+}
+
+/* The service's backend is reached (err 0) or not. */
+static void
+backend_ready_for(struct session *s, int err)
 {
 	uint8_t header[PROXY_V2_MAX];
 	int header_len;
@@ -1103,8 +948,42 @@ session_backend_ready(struct session *s, int err)
 		session_refuse(s, "server busy");
 		return;
 	}
-	relay_start(s, header, (size_t)header_len);
+	start_relay(s, header, (size_t)header_len);
 }
+
+static void
+on_backend_ready(void *owner, int err)
+{
+	backend_ready_for(owner, err);
+}
+
+static void
+on_backend_closed(void *owner)
+{
+	struct session *s = owner;
+
+	s->closing_handles--;
+	session_release(s);
+}
+
+static void
+on_read_client(void *owner)
+{
+	session_read_client(owner);
+}
+
+static void
+on_stream_ended(void *owner, const char *reason)
+{
+	session_close(owner, reason);
+}
+
+static const struct stream_events stream_events = {
+        .backend_ready = on_backend_ready,
+        .backend_closed = on_backend_closed,
+        .read_client = on_read_client,
+        .ended = on_stream_ended,
+};
 
 /* --- accept ----------------------------------------------------------------- */
 
@@ -1213,7 +1092,8 @@ session_new(struct site *site)
 		return NULL;
 	s->site = site;
 	s->cfg = config_ref(site->cfg);
-	s->state = S_COMMAND;
+	s->state = S_DETECT;
+	stream_init(&s->stream, site, s->id, &s->client.stream, &s->transport, &stream_events, s);
 	randombytes_buf(raw, sizeof(raw));
 	hex_encode(raw, sizeof(raw), s->id);
 	buf_init(&s->in, SESSION_IN_MAX);

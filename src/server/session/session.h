@@ -14,11 +14,11 @@
 #include "common/buf.h"
 #include "proto/usp.h"
 #include "server/conf/config.h"
+#include "server/policy/site.h"
 #include "server/policy/sources.h"
+#include "server/session/state.h"
+#include "server/stream/stream.h"
 #include "server/transport/transport.h"
-
-#define SESSION_ID_BYTES 16
-#define SESSION_ID_LEN   (2 * SESSION_ID_BYTES)
 
 /*
  * Client bytes held before a service is granted: a request line and
@@ -44,37 +44,11 @@
 /* A connection refused at once: reads of what it already sent, dropped before it is closed. */
 #define REJECT_DRAIN_READS 16
 
-enum session_state {
-	S_COMMAND,    /* reading request lines */
-	S_AUTH,       /* reading the lines of an authentication exchange */
-	S_AUTH_WAIT,  /* an exchange waits (PAM, a penalty delay); input is held */
-	S_CONNECTING, /* a service was chosen; its backend is being reached */
-	S_RELAY,      /* bytes flow both ways */
-	S_LINGER,     /* a final reply is on its way; input is read and discarded */
-	S_DARK,       /* a stranger to a dark server: told nothing, held until its deadline */
-	S_CLOSED,     /* handles are closing; freed after the last close callback */
-};
-
-union stream_handle {
+union client_handle {
 	uv_handle_t handle;
 	uv_stream_t stream;
 	uv_tcp_t tcp;
 	uv_pipe_t pipe;
-};
-
-/*
- * One direction of a session, named by its destination: up is towards
- * the backend, down towards the client (replies included).
- */
-struct relay_dir {
-	uv_shutdown_t shutdown_req;
-	bool eof;      /* the source side ended its stream */
-	bool shut;     /* the shutdown of the destination's write side completed */
-	bool paused;   /* reading the source is stopped: this session's queue is full */
-	bool held;     /* reading the source is stopped: the relay budget is reached */
-	bool dropping; /* the destination stopped reading (a program that exited): drop the rest */
-	size_t queued; /* memory of the chunks written towards the destination, not yet freed */
-	uint64_t bytes;
 };
 
 struct session {
@@ -82,14 +56,11 @@ struct session {
 	struct config *cfg; /* one reference, for the session's life */
 	struct session *prev, *next;
 	struct source_waiter waiter; /* among its source's connections yet to make a request */
-	struct session *budget_prev, *budget_next; /* the server's budget_held list (relay.c) */
-	bool budget_listed;
 	enum session_state state;
 	char id[SESSION_ID_LEN + 1];
 
-	union stream_handle client;
+	union client_handle client;
 	bool client_open;
-	bool detected; /* the first byte has said which dialect or transport */
 	struct sockaddr_storage peer, local;
 	bool peer_is_ip;
 	char peer_ip[ADDR_IP_MAX];
@@ -100,7 +71,7 @@ struct session {
 	struct caller *caller;      /* the authenticated identity, or NULL; owned */
 	struct auth_exchange *auth; /* an authentication in progress, or NULL; owned */
 	struct usp_session *usp;    /* the USP dialect's state, NULL for text; owned */
-	bool dialect_known;         /* the first byte of plaintext has said which */
+	bool dialect_known;         /* the first byte of plaintext has said which: text or USP */
 	unsigned auth_failures;
 	bool encrypted;                         /* the session is sealed or in TLS */
 	struct transport *transport;            /* NULL: plain TCP; owned, freed by session_free */
@@ -118,18 +89,8 @@ struct session {
 	uint64_t linger_bytes;
 
 	uv_timer_t timer; /* request, connect, idle or linger deadline */
-	uint64_t last_activity_ms;
 
-	union stream_handle backend;
-	bool backend_open;
-	bool backend_reset; /* closed with a TCP reset, not an end of stream */
-	uv_connect_t connect_req;
-	uv_getaddrinfo_t resolve_req;
-	bool resolving;
-	struct addrinfo *candidates, *next_candidate;
-
-	struct relay_dir up;   /* client -> backend */
-	struct relay_dir down; /* backend -> client */
+	struct stream stream; /* the service request, its backend and relay; every client write */
 
 	uint64_t started_ms;
 	unsigned closing_handles;
@@ -173,8 +134,20 @@ void session_start_service(struct session *s, const struct service *svc);
 /* Closes gracefully after what is already queued, reading and discarding meanwhile. */
 void session_finish(struct session *s, const char *reason);
 
-/* Called by the backend code when the service's backend is reached (err 0) or not. */
-void session_backend_ready(struct session *s, int err);
+/* Sends text[0..len) as the last reply, then closes as session_finish does. */
+void session_finish_with(struct session *s, const char *text, size_t len);
+
+/*
+ * The client ended its stream before a complete request: told nothing on
+ * a dark server, ended properly inside a transport, closed otherwise.
+ */
+void session_ended_before_request(struct session *s);
+
+/*
+ * TLS from now on ("+ SUCCESS" was sent): what the client sent after its
+ * TLS line is the start of its ClientHello.
+ */
+void session_start_tls(struct session *s);
 
 /*
  * Writes a JSON audit record for this session with extra fields (a stolen
@@ -194,7 +167,11 @@ int session_send(struct session *s, const void *data, size_t len);
 struct caller;
 int session_set_caller(struct session *s, struct caller *caller, void *extra);
 
-/* Moves the session to a new state, logging the transition at debug level. */
+/*
+ * Moves the session to a new state (state.h), logging the move at debug
+ * level.  A move the table does not allow is a fault: it is logged as an
+ * error and the session is closed instead.
+ */
 void session_set_state(struct session *s, enum session_state next);
 
 /* (Re)starts reading the client. */
@@ -214,50 +191,6 @@ const char *session_identity(const struct session *s);
 
 /* Whether the service may learn the client's address (not when it withholds identity). */
 bool session_shows_peer(const struct session *s);
-
-/*
- * Relay (relay.c): answers "+" to the client, writes header (a PROXY
- * header, may be empty) and the held early bytes to the backend, and starts
- * moving bytes both ways.
- */
-void relay_start(struct session *s, const void *header, size_t header_len);
-
-/* Relay: a read result from the client while in S_RELAY. */
-void relay_client_data(struct session *s, ssize_t nread, const uv_buf_t *buf);
-
-/*
- * The allocation callback for reading a session's client or backend
- * (handle data: the session): a chunk charged to the relay budget, as
- * large as budget_read_size allows.
- */
-void relay_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-
-/*
- * Queues a copy of data to dst (through the transport, for the client),
- * charged to the relay budget when dst is the client or the backend.
- * Returns 0 or -1.
- */
-int relay_write_copy(struct session *s, uv_stream_t *dst, const void *data, size_t len);
-
-/*
- * Queues a chunk's first len bytes to the client, raw: for transports,
- * whose chunks are charged to the relay budget (s->site->budget).  The
- * chunk is freed when written, or at once on failure.  Returns 0 or -1.
- */
-struct chunk;
-int relay_client_write(struct session *s, struct chunk *c, size_t len);
-
-/* The relay budget fell below its low-water mark: every held direction reads again (arg: site). */
-void relay_budget_low(void *arg);
-
-/* Takes a closing session off the list of sessions held for the budget. */
-void relay_forget(struct session *s);
-
-/* Frees the client bytes held before the relay (s->in) and releases their charge. */
-void session_drop_input(struct session *s);
-
-/* Backends (backend.c): starts reaching s->svc's backend; ends in session_backend_ready. */
-void backend_start(struct session *s);
 
 /* The close callback of every session handle. */
 void session_handle_closed(uv_handle_t *h);

@@ -511,12 +511,8 @@ dispatch(struct session *s, struct usp_msg *m)
 static void
 need_more(struct session *s)
 {
-	if (!s->client_eof_early)
-		return;
-	if (s->transport != NULL)
-		session_finish(s, "client closed before a request");
-	else
-		session_close(s, "client closed before a request");
+	if (s->client_eof_early)
+		session_ended_before_request(s);
 }
 
 void

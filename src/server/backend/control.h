@@ -9,7 +9,7 @@
 #ifndef FIVE_SERVER_CONTROL_H
 #define FIVE_SERVER_CONTROL_H
 
-#include "server/session/session.h"
+#include "server/backend/backend.h"
 
 /* Registrations held from one application connection. */
 #define CONTROL_CONNECTIONS_MAX 256
@@ -24,9 +24,10 @@ void control_close(struct site *site);
 
 /*
  * The backend of a registered service: hands one end of a new socketpair
- * to an application registered for s->svc (in turn, when several are) and
- * keeps the other as the session's backend.  Ends in session_backend_ready.
+ * to an application registered for b's service (in turn, when several
+ * are), telling it who (the STREAM message), and keeps the other as the
+ * backend.  Ends in backend_ready.
  */
-void control_deliver(struct session *s);
+void control_deliver(struct backend *b, const struct backend_who *who);
 
 #endif

@@ -1,4 +1,4 @@
-#include "server/session/builtin.h"
+#include "server/backend/builtin.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "server/session/control.h"
+#include "server/backend/control.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -246,22 +246,19 @@ next_app(struct control *ctl, const char *service, struct app *after)
 }
 
 static void
-describe(const struct session *s, struct control_stream *cs)
+describe(const struct backend_who *who, const char *service, struct control_stream *cs)
 {
-	const char *identity = session_identity(s);
-
 	memset(cs, 0, sizeof(*cs));
-	str_copy(cs->session, s->id, sizeof(cs->session));
-	str_copy(cs->service, s->svc->name, sizeof(cs->service));
-	str_copy(cs->vhost, s->vhost != NULL ? s->vhost->name : "", sizeof(cs->vhost));
-	str_copy(cs->auth_method, auth_method_name(s->caller ? s->caller->method : AUTH_NONE),
-	         sizeof(cs->auth_method));
-	cs->has_identity = identity != NULL;
-	str_copy(cs->identity, identity != NULL ? identity : "", sizeof(cs->identity));
-	cs->withheld = s->caller != NULL && identity == NULL;
-	if (session_shows_peer(s)) {
-		str_copy(cs->remote_addr, s->peer_ip, sizeof(cs->remote_addr));
-		cs->remote_port = s->peer_port;
+	str_copy(cs->session, who->session_id, sizeof(cs->session));
+	str_copy(cs->service, service, sizeof(cs->service));
+	str_copy(cs->vhost, who->vhost, sizeof(cs->vhost));
+	str_copy(cs->auth_method, who->method, sizeof(cs->auth_method));
+	cs->has_identity = who->identity != NULL;
+	str_copy(cs->identity, who->identity != NULL ? who->identity : "", sizeof(cs->identity));
+	cs->withheld = who->withheld;
+	if (who->peer_shown) {
+		str_copy(cs->remote_addr, who->peer_ip, sizeof(cs->remote_addr));
+		cs->remote_port = who->peer_port;
 	}
 }
 
@@ -275,44 +272,36 @@ hand_over(struct app *a, const char *msg, size_t len, int fd)
 }
 
 void
-control_deliver(struct session *s)
+control_deliver(struct backend *b, const struct backend_who *who)
 {
-	struct control *ctl = s->site->control;
+	struct control *ctl = b->site->control;
 	struct control_stream cs;
 	char msg[CONTROL_MESSAGE_MAX];
 	struct app *a, *first;
 	size_t len;
-	int sp[2], r;
+	int sp[2];
 
-	describe(s, &cs);
+	describe(who, b->svc->name, &cs);
 	if (ctl == NULL || control_stream_encode(&cs, msg, sizeof(msg), &len) != 0 ||
-	    (first = next_app(ctl, s->svc->name, ctl->last_used)) == NULL) {
-		session_backend_ready(s, UV_ECONNREFUSED);
+	    (first = next_app(ctl, b->svc->name, ctl->last_used)) == NULL) {
+		backend_ready(b, UV_ECONNREFUSED);
 		return;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
-		session_backend_ready(s, UV_EMFILE);
+		backend_ready(b, UV_EMFILE);
 		return;
 	}
 	/* An application whose queue is full is passed over for the next one. */
 	for (a = first; hand_over(a, msg, len, sp[1]) != 0;) {
-		a = next_app(ctl, s->svc->name, a);
+		a = next_app(ctl, b->svc->name, a);
 		if (a == first) {
 			close(sp[0]);
 			close(sp[1]);
-			session_backend_ready(s, UV_EAGAIN);
+			backend_ready(b, UV_EAGAIN);
 			return;
 		}
 	}
 	ctl->last_used = a;
 	close(sp[1]);
-	uv_pipe_init(s->site->loop, &s->backend.pipe, 0);
-	s->backend.handle.data = s;
-	s->backend_open = true;
-	if ((r = uv_pipe_open(&s->backend.pipe, sp[0])) != 0) {
-		close(sp[0]);
-		session_backend_ready(s, r);
-		return;
-	}
-	session_backend_ready(s, 0);
+	backend_adopt(b, sp[0]);
 }
