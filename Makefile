@@ -37,8 +37,8 @@ endif
 
 CORE_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
 SERVER_SRC := $(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c))
-CLIENT_SRC := $(wildcard src/client/*.c)
 CLI_SRC := $(wildcard src/client/cli/*.c)
+CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard src/client/*/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 HELPER_SRC := $(wildcard tests/helpers/*.c)

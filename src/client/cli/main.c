@@ -11,8 +11,10 @@
 
 #include "client/cli/forward.h"
 #include "client/cli/session.h"
-#include "client/internal.h"
-#include "client/knownhosts.h"
+#include "client/dial/dial.h"
+#include "client/dialect/token.h"
+#include "client/keys/knownhosts.h"
+#include "client/transport/seal.h"
 #include "common/keyfile.h"
 #include "common/util.h"
 #include "five.h"

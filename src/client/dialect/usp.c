@@ -6,6 +6,8 @@
  * fived gives for the stream, initialize again with it, and connect.
  * JSON is read and, but for a password's answer, written with jansson.
  */
+#include "client/dialect/usp.h"
+
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -13,7 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "client/internal.h"
+#include "client/base/error.h"
+#include "client/dialect/auth.h"
+#include "client/dialect/token.h"
+#include "client/transport/conn.h"
 #include "common/b64.h"
 #include "common/util.h"
 #include "crypto/sshkey.h"

@@ -4,7 +4,7 @@
  * key is checked while its certificate is being verified, so that a server
  * that is not the one pinned never sees our certificate.
  */
-#include "client/tls.h"
+#include "client/transport/tls.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -18,8 +18,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/internal.h"
-#include "client/knownhosts.h"
+#include "client/base/error.h"
+#include "client/base/sock.h"
+#include "client/dial/dial.h"
+#include "client/keys/knownhosts.h"
+#include "client/transport/seal.h"
 #include "common/keyfile.h"
 #include "common/util.h"
 #include "crypto/record.h"
@@ -224,7 +227,7 @@ send_pending(int fd, struct five_tls *t, struct five_error *err)
 	int n;
 
 	while ((n = BIO_read(t->out, buf, sizeof(buf))) > 0)
-		if (five_send_all(fd, buf, (size_t)n, err) != 0)
+		if (five_sock_send_all(fd, buf, (size_t)n, err) != 0)
 			return -1;
 	return 0;
 }

@@ -3,6 +3,8 @@
  * OpenSSH Ed25519 keys (a key file, or ssh-agent), password answering
  * fived's PAM prompts.
  */
+#include "client/dialect/auth.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -15,8 +17,12 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "client/agent.h"
-#include "client/internal.h"
+#include "client/base/error.h"
+#include "client/base/options.h"
+#include "client/dialect/text.h"
+#include "client/keys/agent.h"
+#include "client/transport/conn.h"
+#include "client/transport/seal.h"
 #include "common/b64.h"
 #include "common/util.h"
 #include "crypto/sshkey.h"
@@ -217,7 +223,7 @@ try_key(struct five_conn *c, const char *user, const struct keyring *kr,
 	    five_conn_read_line(c, line, sizeof(line), err) != 0)
 		return -1;
 	if (strcmp(line, "+ SUCCESS pubkey") != 0)
-		return five_check_reply(line, err) == 0
+		return five_text_check_reply(line, err) == 0
 		               ? five_fail(err, FIVE_ERR_PROTOCOL, "unexpected \"%.64s\"", line)
 		               : -1;
 	if (!pipeline && five_conn_send(c, user_line, strlen(user_line), err) != 0)
@@ -340,7 +346,7 @@ password_step(struct five_conn *c, const struct five_options *o, const char *lin
 		return 0;
 	}
 	if (!echo && strncmp(line, "+ PROMPT-ECHO-OFF ", 18) != 0)
-		return five_check_reply(line, err) == 0
+		return five_text_check_reply(line, err) == 0
 		               ? five_fail(err, FIVE_ERR_PROTOCOL, "unexpected \"%.64s\"", line)
 		               : -1;
 	if (ask(o->auth, strchr(line + 2, ' ') + 1, echo, answer, sizeof(answer)) != 0) {
@@ -369,7 +375,7 @@ password(struct five_conn *c, const struct five_options *o, const char *user,
 		return five_fail(err, FIVE_ERR_USAGE, "invalid user name \"%s\"", user);
 	if (five_conn_send(c, request, strlen(request), err) != 0 ||
 	    five_conn_read_line(c, line, sizeof(line), err) != 0 ||
-	    five_check_reply(line, err) != 0)
+	    five_text_check_reply(line, err) != 0)
 		return -1;
 	while (r == 0) {
 		if (five_conn_read_line(c, line, sizeof(line), err) != 0)
@@ -469,8 +475,9 @@ five_auth_pipelined(struct five_conn *c, const struct five_options *o, char *tai
 	return -1;
 }
 
-int
-five_conn_authenticate(struct five_conn *c, const struct five_options *o, struct five_error *err)
+/* five_authenticate on a connection, plain or sealed. */
+static int
+authenticate(struct five_conn *c, const struct five_options *o, struct five_error *err)
 {
 	char tail[LINE_MAX_BYTES], line[FIVE_LINE_MAX];
 	unsigned pending;
@@ -484,7 +491,7 @@ five_conn_authenticate(struct five_conn *c, const struct five_options *o, struct
 		return 0;
 	if (five_conn_send(c, tail, len, err) != 0 ||
 	    five_conn_read_line(c, line, sizeof(line), err) != 0 ||
-	    five_check_reply(line, err) != 0)
+	    five_text_check_reply(line, err) != 0)
 		return -1;
 	return 0;
 }
@@ -499,5 +506,5 @@ five_authenticate(int fd, const struct five_options *opts, struct five_error *er
 	c.timeout_ms = o.timeout_ms;
 	if (sodium_init() < 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "libsodium cannot start");
-	return five_conn_authenticate(&c, &o, err);
+	return authenticate(&c, &o, err);
 }

@@ -5,6 +5,8 @@
  * proof-of-work round when the server is loaded.  Blocking: libfive's
  * callers and the five command both want a ready session.
  */
+#include "client/transport/seal.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <sodium.h>
@@ -15,9 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/internal.h"
-#include "client/knownhosts.h"
-#include "client/tls.h"
+#include "client/base/error.h"
+#include "client/base/options.h"
+#include "client/base/sock.h"
+#include "client/dial/dial.h"
+#include "client/keys/knownhosts.h"
+#include "client/transport/tls.h"
 #include "common/io.h"
 #include "common/keyfile.h"
 #include "common/util.h"
@@ -546,7 +551,7 @@ five_seal_end(struct five_seal *z, int fd, int timeout_ms)
 	deadline = monotonic_ms() +
 	           (uint64_t)(timeout_ms < FIVE_LINGER_MS ? timeout_ms : FIVE_LINGER_MS);
 	if (!z->final_sealed && (five_seal_wrap(z, NULL, 0, true, out, sizeof(out), &n) != 0 ||
-	                         five_send_by(fd, out, n, deadline, &ignored) != 0))
+	                         five_sock_send_by(fd, out, n, deadline, &ignored) != 0))
 		return -1;
 	shutdown(fd, SHUT_WR);
 	while ((now = monotonic_ms()) < deadline) {

@@ -5,8 +5,8 @@
  * the SHA-256 of its certificate's SubjectPublicKeyInfo, pinned in
  * known_hosts under "HOST:PORT/tls" on first use, or given (--key).
  */
-#ifndef FIVE_CLIENT_TLS_H
-#define FIVE_CLIENT_TLS_H
+#ifndef FIVE_CLIENT_TRANSPORT_TLS_H
+#define FIVE_CLIENT_TRANSPORT_TLS_H
 
 #include <stdbool.h>
 #include <stddef.h>

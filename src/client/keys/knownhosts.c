@@ -1,4 +1,4 @@
-#include "client/knownhosts.h"
+#include "client/keys/knownhosts.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "client/relay.h"
+#include "client/relay/relay.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -8,7 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/internal.h"
+#include "client/base/error.h"
+#include "client/base/sock.h"
+#include "client/dialect/text.h"
+#include "client/transport/seal.h"
 #include "common/util.h"
 #include "crypto/record.h"
 #include "proto/line.h"
@@ -62,7 +65,7 @@ take_replies(struct relay *r, const uint8_t *p, size_t n, struct five_error *err
 			r->reply_len--;
 		r->reply[r->reply_len] = '\0';
 		r->reply_len = 0;
-		if (five_check_reply(r->reply, err) != 0)
+		if (five_text_check_reply(r->reply, err) != 0)
 			return -1;
 		r->replies_due--;
 	}
@@ -334,7 +337,7 @@ end_session(struct relay *r, bool failed)
 
 	if (z == NULL) {
 		if (!failed &&
-		    five_send_by(r->e->sock, r->up.data, r->up.len, deadline, &ignored) == 0)
+		    five_sock_send_by(r->e->sock, r->up.data, r->up.len, deadline, &ignored) == 0)
 			shutdown(r->e->sock, SHUT_WR);
 		return;
 	}
@@ -345,7 +348,7 @@ end_session(struct relay *r, bool failed)
 	r->in_eof = true;
 	while (!z->final_sealed || r->wire_len > 0) {
 		if (seal_up(r, &ignored) != 0 ||
-		    five_send_by(r->e->sock, r->wire, r->wire_len, deadline, &ignored) != 0) {
+		    five_sock_send_by(r->e->sock, r->wire, r->wire_len, deadline, &ignored) != 0) {
 			z->ended = true;
 			return;
 		}
