@@ -15,8 +15,12 @@
  *   - Exceptions, each said at its declaration: the five_auth ask
  *     callback's contract (five.h); five_tls_wrap and five_tls_unwrap,
  *     which stand in for crypto/record.h's record_seal and record_open
- *     and keep their contract; and what cannot fail, or whose failure
- *     nobody could act on, which returns void.
+ *     and keep their contract; keys/agent.h, an ssh-agent client tested
+ *     on its own, which writes its reason into the caller's buffer as
+ *     src/common does; and what cannot fail, or whose failure nobody
+ *     could act on, which returns void.
+ *   - Helpers static to a file may answer in three values (done, go on,
+ *     failed); that answer never leaves the file.
  */
 #ifndef FIVE_CLIENT_BASE_ERROR_H
 #define FIVE_CLIENT_BASE_ERROR_H

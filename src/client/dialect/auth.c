@@ -164,7 +164,8 @@ five_auth_can_sign(const struct five_conn *c, struct five_error *err)
 int
 five_auth_signed_data(const struct five_conn *c, const char *sid,
                       const uint8_t nonce[AUTH_NONCE_LEN], const char *user,
-                      const uint8_t pk[AUTH_PK_LEN], uint8_t *out, size_t size, size_t *len)
+                      const uint8_t pk[AUTH_PK_LEN], uint8_t *out, size_t size, size_t *len,
+                      struct five_error *err)
 {
 	struct auth_signed in = {
 	        .session_id = sid,
@@ -176,7 +177,9 @@ five_auth_signed_data(const struct five_conn *c, const char *sid,
 	        .binding_len = c->seal != NULL ? five_seal_binding_len(c->seal) : 0,
 	};
 
-	return auth_signed_data(&in, out, size, len);
+	if (auth_signed_data(&in, out, size, len) != 0)
+		return five_fail(err, FIVE_ERR_PROTOCOL, "malformed challenge");
+	return 0;
 }
 
 /* "+ CHALLENGE <session-id> <nonce>" */
@@ -232,11 +235,14 @@ try_key(struct five_conn *c, const char *user, const struct keyring *kr,
 		return -1;
 	if (line[0] == '-')
 		return 0;
-	if (parse_challenge(line, sid, nonce) != 0 ||
-	    five_auth_signed_data(c, sid, nonce, user, key->pk, data, sizeof(data), &len) != 0)
+	if (parse_challenge(line, sid, nonce) != 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "malformed challenge");
-	if (sign(kr, key, data, len, sig, err) != 0 || auth_signature_line(sig, tail, size) != 0)
+	if (five_auth_signed_data(c, sid, nonce, user, key->pk, data, sizeof(data), &len, err) !=
+	            0 ||
+	    sign(kr, key, data, len, sig, err) != 0)
 		return -1;
+	if (auth_signature_line(sig, tail, size) != 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "the signature does not fit its line");
 	return 1;
 }
 

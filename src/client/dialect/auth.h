@@ -37,11 +37,13 @@ int five_auth_can_sign(const struct five_conn *c, struct five_error *err);
 /*
  * The bytes a pubkey signature on c covers (PROTOCOL.md 4.2): the
  * challenge, the user and key, the server's key when c knows it, c's
- * channel binding.  Returns 0 with *len, or -1.
+ * channel binding.  Returns 0 with *len, or -1 with err filled
+ * (FIVE_ERR_PROTOCOL: a challenge that does not fit).
  */
 int five_auth_signed_data(const struct five_conn *c, const char *sid,
                           const uint8_t nonce[AUTH_NONCE_LEN], const char *user,
-                          const uint8_t pk[AUTH_PK_LEN], uint8_t *out, size_t size, size_t *len);
+                          const uint8_t pk[AUTH_PK_LEN], uint8_t *out, size_t size, size_t *len,
+                          struct five_error *err);
 int five_auth_sign(const struct five_auth *a, const uint8_t pk[AUTH_PK_LEN], const uint8_t *data,
                    size_t len, uint8_t sig[AUTH_SIG_LEN], struct five_error *err);
 

@@ -84,14 +84,11 @@ open_records(struct relay *r, struct five_error *err)
 	int st = RECORD_NEED_MORE, result = 0;
 
 	while (used < r->raw_len && sizeof(r->down.data) - r->down.len >= sizeof(pt)) {
-		st = five_seal_unwrap(z, r->raw + used, r->raw_len - used, &consumed, pt,
-		                      sizeof(pt), &n);
+		result = five_seal_unwrap(z, r->raw + used, r->raw_len - used, &consumed, pt,
+		                          sizeof(pt), &n, &st, err);
 		used += consumed;
-		if (st == RECORD_ERROR) {
-			result = five_fail(err, FIVE_ERR_PROTOCOL,
-			                   "a record failed to authenticate");
+		if (result != 0)
 			break;
-		}
 		if (st == RECORD_FINAL)
 			r->final_seen = true;
 		if (st == RECORD_OK && (result = take_replies(r, pt, n, err)) != 0)
@@ -172,8 +169,8 @@ seal_up(struct relay *r, struct five_error *err)
 	while (r->up.len > 0 && sizeof(r->wire) - r->wire_len >= RECORD_WIRE_MAX) {
 		piece = r->up.len < FIVE_WRAP_MAX ? r->up.len : FIVE_WRAP_MAX;
 		if (five_seal_wrap(z, r->up.data, piece, false, r->wire + r->wire_len,
-		                   sizeof(r->wire) - r->wire_len, &n) != 0)
-			return five_fail(err, FIVE_ERR_SYSTEM, "cannot seal a record");
+		                   sizeof(r->wire) - r->wire_len, &n, err) != 0)
+			return -1;
 		r->wire_len += n;
 		memmove(r->up.data, r->up.data + piece, r->up.len - piece);
 		r->up.len -= piece;
@@ -181,8 +178,8 @@ seal_up(struct relay *r, struct five_error *err)
 	if (r->in_eof && r->up.len == 0 && !z->final_sealed &&
 	    sizeof(r->wire) - r->wire_len >= RECORD_WIRE_MAX) {
 		if (five_seal_wrap(z, NULL, 0, true, r->wire + r->wire_len,
-		                   sizeof(r->wire) - r->wire_len, &n) != 0)
-			return five_fail(err, FIVE_ERR_SYSTEM, "cannot seal a record");
+		                   sizeof(r->wire) - r->wire_len, &n, err) != 0)
+			return -1;
 		r->wire_len += n;
 	}
 	return 0;

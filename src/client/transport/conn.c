@@ -29,9 +29,7 @@ five_conn_send(struct five_conn *c, const void *data, size_t len, struct five_er
 {
 	if (c->seal == NULL)
 		return five_sock_send_all(c->fd, data, len, err);
-	if (five_seal_send(c->seal, c->fd, data, len) != 0)
-		return five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno));
-	return 0;
+	return five_seal_send(c->seal, c->fd, data, len, err);
 }
 
 /* Sealed: more plaintext into c->in, from the records pending or read now. */
@@ -43,14 +41,15 @@ fill(struct five_conn *c, struct five_error *err)
 	uint8_t pt[RECORD_PLAINTEXT_MAX];
 	size_t used, n;
 	ssize_t got;
-	int st;
+	int r, st;
 
 	for (;;) {
-		st = five_seal_unwrap(z, z->pending, z->pending_len, &used, pt, sizeof(pt), &n);
+		r = five_seal_unwrap(z, z->pending, z->pending_len, &used, pt, sizeof(pt), &n, &st,
+		                     err);
 		memmove(z->pending, z->pending + used, z->pending_len - used);
 		z->pending_len -= used;
-		if (st == RECORD_ERROR)
-			return five_fail(err, FIVE_ERR_PROTOCOL, "a record failed to authenticate");
+		if (r != 0)
+			return -1;
 		if (st == RECORD_FINAL)
 			return five_fail(err, FIVE_ERR_PROTOCOL,
 			                 "connection closed before a reply");
@@ -139,9 +138,8 @@ five_conn_open(struct five_conn *c, const char *host, const struct five_options 
 		if ((c->fd = five_dial_port(host, o, port, sizeof(port), err)) < 0)
 			return -1;
 		/* Unencrypted, only the server's key keeps a signature from being relayed. */
-		if ((r = five_pinned_key(host, port, o, c->server_pk, err)) < 0)
+		if (five_pinned_key(host, port, o, c->server_pk, &c->has_server_pk, err) != 0)
 			goto fail;
-		c->has_server_pk = r == 1;
 	} else if (o->transport == FIVE_TLS) {
 		c->fd = five_tls_open(host, o, o->trust_on_first_use != 0, &c->seal, c->note,
 		                      sizeof(c->note), err);

@@ -53,19 +53,11 @@ void five_seal_free(struct five_seal *z);
 
 /*
  * The server key pinned for host and port (known_hosts, or o->server_key),
- * without a connection.  Returns 1 with pk, 0 when none is pinned, or -1
+ * without a connection.  Returns 0 with *found (and pk when found), or -1
  * with err filled.
  */
 int five_pinned_key(const char *host, const char *port, const struct five_options *o,
-                    uint8_t pk[32], struct five_error *err);
-
-/*
- * A first contact pins the key it learns: whether the pin for name could
- * be saved in path (knownhosts_can_add), asked before the handshake so
- * that five never goes on with a key it cannot pin.  Returns 0, or -1
- * with err filled (FIVE_ERR_SYSTEM, "cannot save the pin for ...").
- */
-int five_can_pin(const char *path, const char *name, struct five_error *err);
+                    uint8_t pk[32], bool *found, struct five_error *err);
 
 /*
  * The key of the server fived on host, as pinned, or pinned now by a
@@ -87,20 +79,26 @@ int five_server_key(const char *host, const struct five_options *o, uint8_t pk[3
 /*
  * One record (final: the FINAL record, or TLS's close_notify) of len
  * bytes of pt (at most FIVE_WRAP_MAX) into out, room being at least
- * RECORD_WIRE_MAX.  Returns 0 or -1.
+ * RECORD_WIRE_MAX.  Returns 0, or -1 with err filled (FIVE_ERR_SYSTEM).
  */
 int five_seal_wrap(struct five_seal *z, const uint8_t *pt, size_t len, bool final, uint8_t *out,
-                   size_t room, size_t *n);
+                   size_t room, size_t *n, struct five_error *err);
 
 /* How many bytes of z->hash are the channel binding. */
 size_t five_seal_binding_len(const struct five_seal *z);
 
-/* record_open's contract (crypto/record.h) on the session's receiving direction. */
+/*
+ * record_open (crypto/record.h) on the session's receiving direction:
+ * returns 0 with *status RECORD_NEED_MORE, RECORD_OK or RECORD_FINAL as
+ * record_open tells them, or -1 with err filled (FIVE_ERR_PROTOCOL) for
+ * its RECORD_ERROR.
+ */
 int five_seal_unwrap(struct five_seal *z, const uint8_t *in, size_t len, size_t *used, uint8_t *pt,
-                     size_t room, size_t *n);
+                     size_t room, size_t *n, int *status, struct five_error *err);
 
-/* Sends data on fd as records.  Returns 0 or -1 (errno set). */
-int five_seal_send(struct five_seal *z, int fd, const void *data, size_t len);
+/* Sends data on fd as records.  Returns 0, or -1 with err filled. */
+int five_seal_send(struct five_seal *z, int fd, const void *data, size_t len,
+                   struct five_error *err);
 
 /*
  * How long a session that ends waits, at most, for fived's end of stream
@@ -114,9 +112,10 @@ int five_seal_send(struct five_seal *z, int fd, const void *data, size_t len);
  * read and dropped up to its end of stream, for at most FIVE_LINGER_MS:
  * a socket closed with unread bytes resets the connection, and the reset
  * may discard FINAL before fived reads it.  Does nothing once z has
- * ended (z->ended), and marks it ended.  Returns 0, or -1 when FINAL
- * could not be sent (fived then sees a truncated stream).
+ * ended (z->ended), and marks it ended.  When FINAL cannot be sent, fived
+ * sees a truncated stream: no caller could do better, so nothing is
+ * returned.
  */
-int five_seal_end(struct five_seal *z, int fd, int timeout_ms);
+void five_seal_end(struct five_seal *z, int fd, int timeout_ms);
 
 #endif
