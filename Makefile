@@ -37,8 +37,8 @@ endif
 
 CORE_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
 SERVER_SRC := $(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c))
-CLIENT_SRC := $(wildcard src/client/*.c)
 CLI_SRC := $(wildcard src/client/cli/*.c)
+CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard src/client/*/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 HELPER_SRC := $(wildcard tests/helpers/*.c)
@@ -47,8 +47,12 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 CORE_LIB := $(BUILD)/libcore.a
 SERVER_LIB := $(BUILD)/libserver.a
+FIVE_OBJ := $(call obj,$(CLIENT_SRC) $(CORE_SRC))
+# libfive as installed: only include/five.h's functions are global in it.
 FIVE_LIB := $(BUILD)/libfive.a
 FIVE_SO := $(BUILD)/libfive.so
+# The same objects, every symbol left as it is: for the five command and the tests.
+FIVE_INTERNAL_LIB := $(BUILD)/libfive-internal.a
 FIVED := $(BUILD)/fived
 FIVE := $(BUILD)/five
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -78,24 +82,41 @@ $(SERVER_LIB): $(call obj,$(SERVER_SRC))
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(FIVE_LIB): $(call obj,$(CLIENT_SRC) $(CORE_SRC))
+# Only five.h's FIVE_EXPORT functions keep default visibility in libfive's objects
+# (made again when this file, and with it the flag, changes).
+$(FIVE_OBJ): CFLAGS += -fvisibility=hidden
+$(FIVE_OBJ): Makefile
+
+$(FIVE_INTERNAL_LIB): $(FIVE_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(FIVE_SO): $(call obj,$(CLIENT_SRC) $(CORE_SRC)) src/client/libfive.map
+# One relocatable object whose hidden symbols are made local: an application
+# linking libfive.a statically sees five.h's names, and none of libfive's own
+# (buf_init, log_init, ...) to collide with.
+$(BUILD)/libfive.o: $(FIVE_OBJ)
+	$(LD) -r -o $@ $^
+	objcopy --localize-hidden $@
+
+$(FIVE_LIB): $(BUILD)/libfive.o
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FIVE_SO): $(FIVE_OBJ) src/client/libfive.map
 	$(CC) -shared -Wl,-soname,libfive.so.0 -Wl,--version-script=src/client/libfive.map \
 		$(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
 $(FIVED): $(call obj,src/server/daemon/main.c) $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
-$(FIVE): $(call obj,$(CLI_SRC)) $(FIVE_LIB)
+$(FIVE): $(call obj,$(CLI_SRC)) $(FIVE_INTERNAL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(SERVER_LIB) $(FIVE_LIB) $(CORE_LIB)
+$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(SERVER_LIB) $(FIVE_INTERNAL_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS) -lcmocka
 
+# The helpers are applications of libfive: they link it as installed.
 $(BUILD)/helpers/%: $(call obj,tests/helpers/%.c) $(FIVE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -19,6 +19,17 @@
 extern "C" {
 #endif
 
+/*
+ * Marks libfive's public functions: libfive is built with every other
+ * symbol hidden, so that only these can be reached from outside it (and
+ * none of its internals can collide with an application's own names).
+ */
+#if defined(__GNUC__)
+#define FIVE_EXPORT __attribute__((visibility("default")))
+#else
+#define FIVE_EXPORT
+#endif
+
 /* fived's port: TCPMUX (RFC 1078). */
 #define FIVE_PORT "1"
 
@@ -104,7 +115,7 @@ enum five_transport {
 };
 
 /* A short name for a step ("resolve", "connect", ...). */
-const char *five_step_name(enum five_step step);
+FIVE_EXPORT const char *five_step_name(enum five_step step);
 
 /*
  * Connects to host (trying every address, IPv6 and IPv4 raced Happy
@@ -119,40 +130,42 @@ const char *five_step_name(enum five_step step);
  * has gone; a process that closes fd and exits at once may leave fived a
  * truncated stream.
  */
-int five_connect(const char *host, const char *service, const struct five_options *opts,
-                 struct five_error *err);
+FIVE_EXPORT int five_connect(const char *host, const char *service, const struct five_options *opts,
+                             struct five_error *err);
 
 /*
  * Like five_connect, but sends early (len bytes, may be 0) right after the
  * request line in the same write: the service receives it first.  If the
  * request is refused, fived discards it.
  */
-int five_connect_early(const char *host, const char *service, const struct five_options *opts,
-                       const void *early, size_t len, struct five_error *err);
+FIVE_EXPORT int five_connect_early(const char *host, const char *service,
+                                   const struct five_options *opts, const void *early, size_t len,
+                                   struct five_error *err);
 
 /* The network part only: a TCP connection to fived on host.  Returns a descriptor or -1. */
-int five_dial(const char *host, const struct five_options *opts, struct five_error *err);
+FIVE_EXPORT int five_dial(const char *host, const struct five_options *opts,
+                          struct five_error *err);
 
 /*
  * Writes the request for service on fd (with HOST first when opts->vhost),
  * followed by early bytes, in one write.  Returns 0 or -1.
  */
-int five_request(int fd, const char *service, const struct five_options *opts, const void *early,
-                 size_t len, struct five_error *err);
+FIVE_EXPORT int five_request(int fd, const char *service, const struct five_options *opts,
+                             const void *early, size_t len, struct five_error *err);
 
 /*
  * Authenticates on fd as opts->auth says (nothing when it is NULL).
  * Returns 0 once fived has confirmed the identity, or -1 with err filled
  * (FIVE_ERR_REFUSED: no key or answer was accepted).
  */
-int five_authenticate(int fd, const struct five_options *opts, struct five_error *err);
+FIVE_EXPORT int five_authenticate(int fd, const struct five_options *opts, struct five_error *err);
 
 /*
  * Reads the answers to five_request, one byte at a time so that nothing
  * after them is consumed.  Returns 0 when the service is granted, -1
  * otherwise (FIVE_ERR_REFUSED with fived's reason in err->message).
  */
-int five_await(int fd, const struct five_options *opts, struct five_error *err);
+FIVE_EXPORT int five_await(int fd, const struct five_options *opts, struct five_error *err);
 
 /* Room for any token five_issue_token returns, with its NUL. */
 #define FIVE_TOKEN_SIZE 2048
@@ -170,19 +183,19 @@ int five_await(int fd, const struct five_options *opts, struct five_error *err);
  * authentication's, FIVE_ERR_USAGE for invalid arguments or a token
  * longer than size, the other steps as for five_connect.
  */
-int five_issue_token(const char *host, const char *service, const char *bind, unsigned long ttl_s,
-                     const struct five_options *opts, char *token, size_t size,
-                     struct five_error *err);
+FIVE_EXPORT int five_issue_token(const char *host, const char *service, const char *bind,
+                                 unsigned long ttl_s, const struct five_options *opts, char *token,
+                                 size_t size, struct five_error *err);
 
 /*
  * The services host shows to this client.  On success returns 0 and sets
  * *names to a NULL-terminated array of *count strings, freed with
  * five_free_names.  Returns -1 with err filled otherwise.
  */
-int five_list(const char *host, const struct five_options *opts, char ***names, size_t *count,
-              struct five_error *err);
+FIVE_EXPORT int five_list(const char *host, const struct five_options *opts, char ***names,
+                          size_t *count, struct five_error *err);
 
-void five_free_names(char **names);
+FIVE_EXPORT void five_free_names(char **names);
 
 /*
  * The application side.  Instead of fived connecting to a backend, a local
@@ -224,7 +237,7 @@ struct five_identity {
  * when it is unset or empty (or the program runs set-user-ID).  See
  * five_listen_at.
  */
-struct five_listener *five_listen(const char *service, struct five_error *err);
+FIVE_EXPORT struct five_listener *five_listen(const char *service, struct five_error *err);
 
 /*
  * Connects to fived's control socket at control_path and registers service.
@@ -235,8 +248,8 @@ struct five_listener *five_listen(const char *service, struct five_error *err);
  * FIVE_ERR_PROTOCOL for an answer that is not the protocol or none in
  * time, FIVE_ERR_SYSTEM otherwise.
  */
-struct five_listener *five_listen_at(const char *control_path, const char *service,
-                                     struct five_error *err);
+FIVE_EXPORT struct five_listener *five_listen_at(const char *control_path, const char *service,
+                                                 struct five_error *err);
 
 /*
  * Like five_listen_at over fd, an already connected SOCK_SEQPACKET control
@@ -244,7 +257,8 @@ struct five_listener *five_listen_at(const char *control_path, const char *servi
  * listener from then on: it is closed on failure and by
  * five_listener_close.
  */
-struct five_listener *five_listen_fd(int fd, const char *service, struct five_error *err);
+FIVE_EXPORT struct five_listener *five_listen_fd(int fd, const char *service,
+                                                 struct five_error *err);
 
 /*
  * Blocks until fived hands over the next stream.  Returns its descriptor,
@@ -257,16 +271,17 @@ struct five_listener *five_listen_fd(int fd, const char *service, struct five_er
  * exactly one descriptor) the listener stays usable.  FIVE_ERR_SYSTEM for
  * a local failure.
  */
-int five_accept(struct five_listener *l, struct five_identity *id, struct five_error *err);
+FIVE_EXPORT int five_accept(struct five_listener *l, struct five_identity *id,
+                            struct five_error *err);
 
 /*
  * The control connection's descriptor, for poll() and the like: readable
  * means five_accept will not block.  Do not read from it, nor close it.
  */
-int five_listener_fd(const struct five_listener *l);
+FIVE_EXPORT int five_listener_fd(const struct five_listener *l);
 
 /* Closes the control connection, which unregisters the name, and frees l.  NULL is a no-op. */
-void five_listener_close(struct five_listener *l);
+FIVE_EXPORT void five_listener_close(struct five_listener *l);
 
 #ifdef __cplusplus
 }

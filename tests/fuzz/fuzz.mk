@@ -15,7 +15,8 @@ FCFLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -fno-omit-frame-pointer \
 FLIBS := $(shell pkg-config --libs $(PKGS) libseccomp) -lpam -lpthread
 
 LIB_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c) \
-	$(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c)) $(wildcard src/client/*.c)
+	$(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c)) \
+	$(filter-out src/client/cli/%,$(wildcard src/client/*/*.c))
 LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC))
 TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 BINS := $(addprefix $(FUZZ_BUILD)/fuzz_,$(TARGETS))

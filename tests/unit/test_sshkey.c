@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/agent.h"
+#include "client/keys/agent.h"
 #include "common/util.h"
 #include "crypto/sshkey.h"
 

@@ -10,8 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/base/error.h"
 #include "client/cli/session.h"
-#include "client/internal.h"
+#include "client/dial/dial.h"
 #include "common/util.h"
 
 #define FORWARD_BACKLOG 128

@@ -11,8 +11,10 @@
 
 #include "client/cli/forward.h"
 #include "client/cli/session.h"
-#include "client/internal.h"
-#include "client/knownhosts.h"
+#include "client/dial/dial.h"
+#include "client/dialect/token.h"
+#include "client/keys/knownhosts.h"
+#include "client/transport/seal.h"
 #include "common/keyfile.h"
 #include "common/util.h"
 #include "five.h"
@@ -110,15 +112,15 @@ static int
 cmd_id(const char *host, const struct five_options *o)
 {
 	struct five_error err;
-	char note[FIVE_LINE_MAX], why[KNOWNHOSTS_LINE_MAX], b64[KEYFILE_B64_LEN];
+	char note[FIVE_LINE_MAX], b64[KEYFILE_B64_LEN];
 	uint8_t server_pk[32], sk[32], pk[32];
 
 	if (five_server_key(host, o, server_pk, note, sizeof(note), &err) != 0)
 		return fail(host, &err);
 	if (note[0] != '\0')
 		fprintf(stderr, "five: %s\n", note);
-	if (identity_static_key(server_pk, sk, pk, why, sizeof(why)) != 0) {
-		fprintf(stderr, "five: %s\n", why);
+	if (identity_static_key(server_pk, sk, pk, &err) != 0) {
+		fprintf(stderr, "five: %s\n", err.message);
 		return EXIT_LOCAL;
 	}
 	sodium_memzero(sk, sizeof(sk));

@@ -9,8 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/internal.h"
-#include "client/relay.h"
+#include "client/base/options.h"
+#include "client/dialect/text.h"
+#include "client/dialect/usp.h"
+#include "client/relay/relay.h"
+#include "client/transport/conn.h"
 
 /* Application bytes already waiting are sent in the same write as the request. */
 #define EARLY_MAX (16 * 1024)
@@ -81,7 +84,7 @@ catch_hangup(void)
 static int
 greet(struct five_conn *c, const struct cli_request *req, unsigned replies, struct five_error *err)
 {
-	if (five_conn_await(c, replies, err) != 0)
+	if (five_text_await(c, replies, err) != 0)
 		return -1;
 	fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", req->service,
 	        req->host);
@@ -97,9 +100,9 @@ open_text(struct five_conn *c, const struct cli_request *req, const struct five_
 	size_t len;
 	int r;
 
-	if (five_request_text(req->service, o, early, n, &request, &len, err) != 0)
+	if (five_text_request(req->service, o, early, n, &request, &len, err) != 0)
 		return -1;
-	r = five_conn_open(c, req->host, o, request, len, err);
+	r = five_text_open(c, req->host, o, request, len, err);
 	free(request);
 	return r;
 }
@@ -129,7 +132,7 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	if (c.note[0] != '\0')
 		fprintf(stderr, "five: %s\n", c.note);
 	/* USP's connect has been read: the service's bytes come next. */
-	replies = req->usp ? 0 : c.replies_due + five_replies_expected(&o);
+	replies = req->usp ? 0 : c.replies_due + five_text_replies(&o);
 	if (!out_is_socket && isatty(in_fd)) {
 		if ((r = greet(&c, req, replies, err)) != 0)
 			goto out;

@@ -3,6 +3,8 @@
  * OpenSSH Ed25519 keys (a key file, or ssh-agent), password answering
  * fived's PAM prompts.
  */
+#include "client/dialect/auth.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -15,8 +17,12 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "client/agent.h"
-#include "client/internal.h"
+#include "client/base/error.h"
+#include "client/base/options.h"
+#include "client/dialect/text.h"
+#include "client/keys/agent.h"
+#include "client/transport/conn.h"
+#include "client/transport/seal.h"
 #include "common/b64.h"
 #include "common/util.h"
 #include "crypto/sshkey.h"
@@ -158,7 +164,8 @@ five_auth_can_sign(const struct five_conn *c, struct five_error *err)
 int
 five_auth_signed_data(const struct five_conn *c, const char *sid,
                       const uint8_t nonce[AUTH_NONCE_LEN], const char *user,
-                      const uint8_t pk[AUTH_PK_LEN], uint8_t *out, size_t size, size_t *len)
+                      const uint8_t pk[AUTH_PK_LEN], uint8_t *out, size_t size, size_t *len,
+                      struct five_error *err)
 {
 	struct auth_signed in = {
 	        .session_id = sid,
@@ -170,7 +177,9 @@ five_auth_signed_data(const struct five_conn *c, const char *sid,
 	        .binding_len = c->seal != NULL ? five_seal_binding_len(c->seal) : 0,
 	};
 
-	return auth_signed_data(&in, out, size, len);
+	if (auth_signed_data(&in, out, size, len) != 0)
+		return five_fail(err, FIVE_ERR_PROTOCOL, "malformed challenge");
+	return 0;
 }
 
 /* "+ CHALLENGE <session-id> <nonce>" */
@@ -217,7 +226,7 @@ try_key(struct five_conn *c, const char *user, const struct keyring *kr,
 	    five_conn_read_line(c, line, sizeof(line), err) != 0)
 		return -1;
 	if (strcmp(line, "+ SUCCESS pubkey") != 0)
-		return five_check_reply(line, err) == 0
+		return five_text_check_reply(line, err) == 0
 		               ? five_fail(err, FIVE_ERR_PROTOCOL, "unexpected \"%.64s\"", line)
 		               : -1;
 	if (!pipeline && five_conn_send(c, user_line, strlen(user_line), err) != 0)
@@ -226,11 +235,14 @@ try_key(struct five_conn *c, const char *user, const struct keyring *kr,
 		return -1;
 	if (line[0] == '-')
 		return 0;
-	if (parse_challenge(line, sid, nonce) != 0 ||
-	    five_auth_signed_data(c, sid, nonce, user, key->pk, data, sizeof(data), &len) != 0)
+	if (parse_challenge(line, sid, nonce) != 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "malformed challenge");
-	if (sign(kr, key, data, len, sig, err) != 0 || auth_signature_line(sig, tail, size) != 0)
+	if (five_auth_signed_data(c, sid, nonce, user, key->pk, data, sizeof(data), &len, err) !=
+	            0 ||
+	    sign(kr, key, data, len, sig, err) != 0)
 		return -1;
+	if (auth_signature_line(sig, tail, size) != 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "the signature does not fit its line");
 	return 1;
 }
 
@@ -340,7 +352,7 @@ password_step(struct five_conn *c, const struct five_options *o, const char *lin
 		return 0;
 	}
 	if (!echo && strncmp(line, "+ PROMPT-ECHO-OFF ", 18) != 0)
-		return five_check_reply(line, err) == 0
+		return five_text_check_reply(line, err) == 0
 		               ? five_fail(err, FIVE_ERR_PROTOCOL, "unexpected \"%.64s\"", line)
 		               : -1;
 	if (ask(o->auth, strchr(line + 2, ' ') + 1, echo, answer, sizeof(answer)) != 0) {
@@ -369,7 +381,7 @@ password(struct five_conn *c, const struct five_options *o, const char *user,
 		return five_fail(err, FIVE_ERR_USAGE, "invalid user name \"%s\"", user);
 	if (five_conn_send(c, request, strlen(request), err) != 0 ||
 	    five_conn_read_line(c, line, sizeof(line), err) != 0 ||
-	    five_check_reply(line, err) != 0)
+	    five_text_check_reply(line, err) != 0)
 		return -1;
 	while (r == 0) {
 		if (five_conn_read_line(c, line, sizeof(line), err) != 0)
@@ -469,8 +481,9 @@ five_auth_pipelined(struct five_conn *c, const struct five_options *o, char *tai
 	return -1;
 }
 
-int
-five_conn_authenticate(struct five_conn *c, const struct five_options *o, struct five_error *err)
+/* five_authenticate on a connection, plain or sealed. */
+static int
+authenticate(struct five_conn *c, const struct five_options *o, struct five_error *err)
 {
 	char tail[LINE_MAX_BYTES], line[FIVE_LINE_MAX];
 	unsigned pending;
@@ -484,7 +497,7 @@ five_conn_authenticate(struct five_conn *c, const struct five_options *o, struct
 		return 0;
 	if (five_conn_send(c, tail, len, err) != 0 ||
 	    five_conn_read_line(c, line, sizeof(line), err) != 0 ||
-	    five_check_reply(line, err) != 0)
+	    five_text_check_reply(line, err) != 0)
 		return -1;
 	return 0;
 }
@@ -499,5 +512,5 @@ five_authenticate(int fd, const struct five_options *opts, struct five_error *er
 	c.timeout_ms = o.timeout_ms;
 	if (sodium_init() < 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "libsodium cannot start");
-	return five_conn_authenticate(&c, &o, err);
+	return authenticate(&c, &o, err);
 }

@@ -3,10 +3,15 @@
  * text dialect's TOKEN command after authentication, and checking one
  * before it goes into a request.
  */
+#include "client/dialect/token.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "client/internal.h"
+#include "client/base/error.h"
+#include "client/base/options.h"
+#include "client/dialect/text.h"
+#include "client/transport/conn.h"
 #include "common/util.h"
 #include "five.h"
 #include "proto/line.h"
@@ -91,7 +96,7 @@ read_token(struct five_conn *c, char *token, size_t size, struct five_error *err
 	if (five_conn_read_line(c, line, sizeof(line), err) != 0)
 		return -1;
 	if (strncmp(line, TOKEN_REPLY_PREFIX, strlen(TOKEN_REPLY_PREFIX)) != 0)
-		return five_check_reply(line, err) == 0
+		return five_text_check_reply(line, err) == 0
 		               ? five_fail(err, FIVE_ERR_PROTOCOL, "not a token: \"%.64s\"", line)
 		               : -1;
 	if (five_token_check(t, FIVE_TOKEN_SIZE - 1, err) != 0)
@@ -110,11 +115,11 @@ fetch_once(const char *host, const struct five_options *o, const char *request, 
 	struct five_conn c;
 	int r;
 
-	if (five_conn_open(&c, host, o, request, strlen(request), err) != 0)
+	if (five_text_open(&c, host, o, request, strlen(request), err) != 0)
 		return -1;
 	if (note != NULL)
 		str_copy(note, c.note, note_size);
-	r = five_conn_await(&c, c.replies_due + (o->vhost != NULL ? 1 : 0), err);
+	r = five_text_await(&c, c.replies_due + (o->vhost != NULL ? 1 : 0), err);
 	if (r == 0)
 		r = read_token(&c, token, size, err);
 	five_conn_close(&c);

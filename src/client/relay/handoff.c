@@ -4,6 +4,8 @@
  * socketpair, and a thread of libfive relays between the other end and
  * the session until both directions have ended.
  */
+#include "client/relay/handoff.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -11,8 +13,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/internal.h"
-#include "client/relay.h"
+#include "client/base/error.h"
+#include "client/relay/relay.h"
+#include "client/transport/conn.h"
+#include "client/transport/seal.h"
 
 /* Owned by the relay thread once it runs; freed by it. */
 struct handoff {

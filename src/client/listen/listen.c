@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "client/internal.h"
+#include "client/base/error.h"
 #include "common/util.h"
 #include "five.h"
 #include "proto/control.h"

@@ -4,7 +4,7 @@
  * key is checked while its certificate is being verified, so that a server
  * that is not the one pinned never sees our certificate.
  */
-#include "client/tls.h"
+#include "client/transport/tls.h"
 
 #include <errno.h>
 #include <openssl/err.h>
@@ -18,8 +18,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/internal.h"
-#include "client/knownhosts.h"
+#include "client/base/error.h"
+#include "client/base/sock.h"
+#include "client/dial/dial.h"
+#include "client/keys/knownhosts.h"
+#include "client/transport/seal.h"
 #include "common/keyfile.h"
 #include "common/util.h"
 #include "crypto/record.h"
@@ -75,8 +78,7 @@ static int
 pin_lookup(struct pin *p, const struct five_options *o, const char *host, const char *port,
            struct five_error *err)
 {
-	char base[NAME_TEXT_MAX - sizeof(FIVE_TLS_PIN_SUFFIX)], msg[KNOWNHOSTS_LINE_MAX];
-	int r;
+	char base[NAME_TEXT_MAX - sizeof(FIVE_TLS_PIN_SUFFIX)];
 
 	knownhosts_name(host, port, base, sizeof(base));
 	snprintf(p->name, sizeof(p->name), "%s%s", base, FIVE_TLS_PIN_SUFFIX);
@@ -90,13 +92,9 @@ pin_lookup(struct pin *p, const struct five_options *o, const char *host, const 
 	}
 	if (o->known_hosts != NULL)
 		str_copy(p->path, o->known_hosts, sizeof(p->path));
-	else if (knownhosts_path(p->path, sizeof(p->path)) != 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "no HOME for known_hosts");
-	r = knownhosts_find(p->path, p->name, p->pinned, &p->line, msg, sizeof(msg));
-	if (r < 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
-	p->known = r == 1;
-	return 0;
+	else if (knownhosts_path(p->path, sizeof(p->path), err) != 0)
+		return -1;
+	return knownhosts_find(p->path, p->name, p->pinned, &p->line, &p->known, err);
 }
 
 /*
@@ -145,10 +143,10 @@ pin_failure(const struct pin *p, struct five_error *err)
 static int
 pin_learn(const struct pin *p, char *note, size_t note_size, struct five_error *err)
 {
-	char msg[KNOWNHOSTS_LINE_MAX], seen[TLSCLIENTS_FP_TEXT_MAX];
+	char seen[TLSCLIENTS_FP_TEXT_MAX];
 
-	if (knownhosts_add(p->path, p->name, p->seen, msg, sizeof(msg)) != 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
+	if (knownhosts_add(p->path, p->name, p->seen, err) != 0)
+		return -1;
 	tlsclients_fp_text(p->seen, seen);
 	snprintf(note, note_size, "new host %s, TLS key %s, pinned in %s", p->name, seen, p->path);
 	return 0;
@@ -224,7 +222,7 @@ send_pending(int fd, struct five_tls *t, struct five_error *err)
 	int n;
 
 	while ((n = BIO_read(t->out, buf, sizeof(buf))) > 0)
-		if (five_send_all(fd, buf, (size_t)n, err) != 0)
+		if (five_sock_send_all(fd, buf, (size_t)n, err) != 0)
 			return -1;
 	return 0;
 }
@@ -298,7 +296,7 @@ five_tls_open(const char *host, const struct five_options *o, bool tofu, struct 
 	}
 	if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0 ||
 	    pin_lookup(p, o, host, port, err) != 0 ||
-	    (!p->known && tofu && five_can_pin(p->path, p->name, err) != 0))
+	    (!p->known && tofu && knownhosts_can_add(p->path, p->name, err) != 0))
 		goto fail;
 	p->tofu = tofu;
 	if ((z->tls = start(o, p, err)) == NULL)

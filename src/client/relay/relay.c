@@ -1,4 +1,4 @@
-#include "client/relay.h"
+#include "client/relay/relay.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -8,7 +8,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/internal.h"
+#include "client/base/error.h"
+#include "client/base/sock.h"
+#include "client/dialect/text.h"
+#include "client/transport/seal.h"
 #include "common/util.h"
 #include "crypto/record.h"
 #include "proto/line.h"
@@ -62,7 +65,7 @@ take_replies(struct relay *r, const uint8_t *p, size_t n, struct five_error *err
 			r->reply_len--;
 		r->reply[r->reply_len] = '\0';
 		r->reply_len = 0;
-		if (five_check_reply(r->reply, err) != 0)
+		if (five_text_check_reply(r->reply, err) != 0)
 			return -1;
 		r->replies_due--;
 	}
@@ -81,14 +84,11 @@ open_records(struct relay *r, struct five_error *err)
 	int st = RECORD_NEED_MORE, result = 0;
 
 	while (used < r->raw_len && sizeof(r->down.data) - r->down.len >= sizeof(pt)) {
-		st = five_seal_unwrap(z, r->raw + used, r->raw_len - used, &consumed, pt,
-		                      sizeof(pt), &n);
+		result = five_seal_unwrap(z, r->raw + used, r->raw_len - used, &consumed, pt,
+		                          sizeof(pt), &n, &st, err);
 		used += consumed;
-		if (st == RECORD_ERROR) {
-			result = five_fail(err, FIVE_ERR_PROTOCOL,
-			                   "a record failed to authenticate");
+		if (result != 0)
 			break;
-		}
 		if (st == RECORD_FINAL)
 			r->final_seen = true;
 		if (st == RECORD_OK && (result = take_replies(r, pt, n, err)) != 0)
@@ -169,8 +169,8 @@ seal_up(struct relay *r, struct five_error *err)
 	while (r->up.len > 0 && sizeof(r->wire) - r->wire_len >= RECORD_WIRE_MAX) {
 		piece = r->up.len < FIVE_WRAP_MAX ? r->up.len : FIVE_WRAP_MAX;
 		if (five_seal_wrap(z, r->up.data, piece, false, r->wire + r->wire_len,
-		                   sizeof(r->wire) - r->wire_len, &n) != 0)
-			return five_fail(err, FIVE_ERR_SYSTEM, "cannot seal a record");
+		                   sizeof(r->wire) - r->wire_len, &n, err) != 0)
+			return -1;
 		r->wire_len += n;
 		memmove(r->up.data, r->up.data + piece, r->up.len - piece);
 		r->up.len -= piece;
@@ -178,8 +178,8 @@ seal_up(struct relay *r, struct five_error *err)
 	if (r->in_eof && r->up.len == 0 && !z->final_sealed &&
 	    sizeof(r->wire) - r->wire_len >= RECORD_WIRE_MAX) {
 		if (five_seal_wrap(z, NULL, 0, true, r->wire + r->wire_len,
-		                   sizeof(r->wire) - r->wire_len, &n) != 0)
-			return five_fail(err, FIVE_ERR_SYSTEM, "cannot seal a record");
+		                   sizeof(r->wire) - r->wire_len, &n, err) != 0)
+			return -1;
 		r->wire_len += n;
 	}
 	return 0;
@@ -334,7 +334,7 @@ end_session(struct relay *r, bool failed)
 
 	if (z == NULL) {
 		if (!failed &&
-		    five_send_by(r->e->sock, r->up.data, r->up.len, deadline, &ignored) == 0)
+		    five_sock_send_by(r->e->sock, r->up.data, r->up.len, deadline, &ignored) == 0)
 			shutdown(r->e->sock, SHUT_WR);
 		return;
 	}
@@ -345,7 +345,7 @@ end_session(struct relay *r, bool failed)
 	r->in_eof = true;
 	while (!z->final_sealed || r->wire_len > 0) {
 		if (seal_up(r, &ignored) != 0 ||
-		    five_send_by(r->e->sock, r->wire, r->wire_len, deadline, &ignored) != 0) {
+		    five_sock_send_by(r->e->sock, r->wire, r->wire_len, deadline, &ignored) != 0) {
 			z->ended = true;
 			return;
 		}

@@ -5,6 +5,8 @@
  * proof-of-work round when the server is loaded.  Blocking: libfive's
  * callers and the five command both want a ready session.
  */
+#include "client/transport/seal.h"
+
 #include <errno.h>
 #include <poll.h>
 #include <sodium.h>
@@ -15,9 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/internal.h"
-#include "client/knownhosts.h"
-#include "client/tls.h"
+#include "client/base/error.h"
+#include "client/base/options.h"
+#include "client/base/sock.h"
+#include "client/dial/dial.h"
+#include "client/keys/knownhosts.h"
+#include "client/transport/tls.h"
 #include "common/io.h"
 #include "common/keyfile.h"
 #include "common/util.h"
@@ -110,7 +115,6 @@ start_noise(struct handshake *h, const void *early, size_t early_len, struct fiv
 {
 	uint8_t prologue[SEALED_PROLOGUE_LEN], payload[SEALED_MSG1_PAYLOAD_MAX];
 	uint8_t sk[32], pk[32], stamp[SEALED_TAI64N_LEN];
-	char msg[KNOWNHOSTS_LINE_MAX];
 	struct timespec now;
 	size_t plen = 0;
 	int r = -1;
@@ -125,8 +129,8 @@ start_noise(struct handshake *h, const void *early, size_t early_len, struct fiv
 			                        &h->noise1_len);
 		return r == 0 ? 0 : five_fail(err, FIVE_ERR_SYSTEM, "handshake setup failed");
 	}
-	if (identity_static_key(h->server_pk, sk, pk, msg, sizeof(msg)) != 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
+	if (identity_static_key(h->server_pk, sk, pk, err) != 0)
+		return -1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (sealed_tai64n_encode((uint64_t)now.tv_sec, (uint32_t)now.tv_nsec, stamp) == 0 &&
 	    sealed_msg1_payload_encode(stamp, early, early_len, payload, sizeof(payload), &plen) ==
@@ -204,9 +208,6 @@ static int
 pin_lookup(struct handshake *h, const struct five_options *o, const char *host, const char *port,
            struct five_error *err)
 {
-	char msg[KNOWNHOSTS_LINE_MAX];
-	int r;
-
 	knownhosts_name(host, port, h->name, sizeof(h->name));
 	if (o->server_key != NULL) {
 		if (keyfile_b64_decode(o->server_key, h->server_pk) != 0)
@@ -218,19 +219,15 @@ pin_lookup(struct handshake *h, const struct five_options *o, const char *host, 
 	}
 	if (o->known_hosts != NULL)
 		snprintf(h->known_hosts, sizeof(h->known_hosts), "%s", o->known_hosts);
-	else if (knownhosts_path(h->known_hosts, sizeof(h->known_hosts)) != 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "no HOME for known_hosts");
-	r = knownhosts_find(h->known_hosts, h->name, h->server_pk, &h->known_line, msg,
-	                    sizeof(msg));
-	if (r < 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
-	h->known = r == 1;
-	return 0;
+	else if (knownhosts_path(h->known_hosts, sizeof(h->known_hosts), err) != 0)
+		return -1;
+	return knownhosts_find(h->known_hosts, h->name, h->server_pk, &h->known_line, &h->known,
+	                       err);
 }
 
 int
 five_pinned_key(const char *host, const char *port, const struct five_options *o, uint8_t pk[32],
-                struct five_error *err)
+                bool *found, struct five_error *err)
 {
 	struct handshake *h = calloc(1, sizeof(*h));
 	int r = -1;
@@ -238,22 +235,13 @@ five_pinned_key(const char *host, const char *port, const struct five_options *o
 	if (h == NULL)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
 	if (pin_lookup(h, o, host, port, err) == 0) {
-		r = h->known ? 1 : 0;
+		r = 0;
+		*found = h->known;
 		if (h->known)
 			memcpy(pk, h->server_pk, 32);
 	}
 	free(h);
 	return r;
-}
-
-int
-five_can_pin(const char *path, const char *name, struct five_error *err)
-{
-	char msg[KNOWNHOSTS_LINE_MAX];
-
-	if (knownhosts_can_add(path, name, msg, sizeof(msg)) != 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
-	return 0;
 }
 
 /*
@@ -264,7 +252,7 @@ static int
 check_learned_key(struct handshake *h, const uint8_t learned[32], bool tofu, char *note,
                   size_t note_size, struct five_error *err)
 {
-	char fp[KEYFILE_FP_MAX], old[KEYFILE_FP_MAX], msg[KNOWNHOSTS_LINE_MAX];
+	char fp[KEYFILE_FP_MAX], old[KEYFILE_FP_MAX];
 
 	keyfile_fingerprint(learned, fp);
 	if (h->known) {
@@ -284,8 +272,8 @@ check_learned_key(struct handshake *h, const uint8_t learned[32], bool tofu, cha
 	if (!tofu)
 		return five_fail(err, FIVE_ERR_REFUSED, "no key pinned for %s (it offers %s)",
 		                 h->name, fp);
-	if (knownhosts_add(h->known_hosts, h->name, learned, msg, sizeof(msg)) != 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "%s", msg);
+	if (knownhosts_add(h->known_hosts, h->name, learned, err) != 0)
+		return -1;
 	snprintf(note, note_size, "new host %s, key %s, pinned in %s", h->name, fp, h->known_hosts);
 	return 0;
 }
@@ -299,12 +287,11 @@ send_finish(int fd, struct handshake *h, const uint8_t server_pk[32], const void
 {
 	uint8_t payload[SEALED_FINISH_PAYLOAD_MAX], noise[SEALED_XX3_MAX], msg[SEALED_FINISH_MAX];
 	uint8_t sk[32], pk[32];
-	char why[KNOWNHOSTS_LINE_MAX];
 	size_t plen, nlen, mlen;
 	int r = -1;
 
-	if (identity_static_key(server_pk, sk, pk, why, sizeof(why)) != 0)
-		return five_fail(err, FIVE_ERR_SYSTEM, "%s", why);
+	if (identity_static_key(server_pk, sk, pk, err) != 0)
+		return -1;
 	if (noise_handshake_set_static(&h->hs, sk) == 0 &&
 	    sealed_finish_payload_encode(early, early_len, payload, sizeof(payload), &plen) == 0 &&
 	    noise_write_message(&h->hs, payload, plen, noise, sizeof(noise), &nlen) == 0 &&
@@ -317,7 +304,7 @@ send_finish(int fd, struct handshake *h, const uint8_t server_pk[32], const void
 }
 
 int
-five_seal_send(struct five_seal *z, int fd, const void *data, size_t len)
+five_seal_send(struct five_seal *z, int fd, const void *data, size_t len, struct five_error *err)
 {
 	const uint8_t *pt = data;
 	uint8_t out[RECORD_WIRE_MAX];
@@ -325,9 +312,10 @@ five_seal_send(struct five_seal *z, int fd, const void *data, size_t len)
 
 	while (len > 0) {
 		piece = len < FIVE_WRAP_MAX ? len : FIVE_WRAP_MAX;
-		if (five_seal_wrap(z, pt, piece, false, out, sizeof(out), &n) != 0 ||
-		    io_write_all(fd, out, n) != 0)
+		if (five_seal_wrap(z, pt, piece, false, out, sizeof(out), &n, err) != 0)
 			return -1;
+		if (io_write_all(fd, out, n) != 0)
+			return five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno));
 		pt += piece;
 		len -= piece;
 	}
@@ -366,7 +354,7 @@ on_response(int fd, struct handshake *h, struct reader *rd, size_t total, const 
 	if (noise_split(&h->hs, &send, &recv) == 0 &&
 	    record_init_from_split(&z->tx, &z->rx, &send, &recv, header) == 0 &&
 	    io_write_all(fd, header, sizeof(header)) == 0 &&
-	    ((flags & SEALED_FLAG_0RTT) || five_seal_send(z, fd, early, early_len) == 0))
+	    ((flags & SEALED_FLAG_0RTT) || five_seal_send(z, fd, early, early_len, err) == 0))
 		r = 0;
 	z->early_taken = (flags & SEALED_FLAG_0RTT) != 0;
 	noise_cipher_wipe(&send);
@@ -447,7 +435,8 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 			goto fail;
 		if (round == 0) {
 			if (pin_lookup(h, o, host, port, err) != 0 ||
-			    (!h->known && tofu && five_can_pin(h->known_hosts, h->name, err) != 0))
+			    (!h->known && tofu &&
+			     knownhosts_can_add(h->known_hosts, h->name, err) != 0))
 				goto fail;
 			h->pattern = h->known ? SEALED_IK : SEALED_XX;
 			if (start_noise(h, h->pattern == SEALED_IK ? early : NULL,
@@ -516,7 +505,7 @@ five_seal_free(struct five_seal *z)
 
 int
 five_seal_wrap(struct five_seal *z, const uint8_t *pt, size_t len, bool final, uint8_t *out,
-               size_t room, size_t *n)
+               size_t room, size_t *n, struct five_error *err)
 {
 	int r;
 
@@ -524,12 +513,14 @@ five_seal_wrap(struct five_seal *z, const uint8_t *pt, size_t len, bool final, u
 		r = five_tls_wrap(z->tls, pt, len, final, out, room, n);
 	else
 		r = record_seal(&z->tx, pt, len, final, out, room, n);
-	if (r == 0 && final)
+	if (r != 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "cannot seal a record");
+	if (final)
 		z->final_sealed = true;
-	return r;
+	return 0;
 }
 
-int
+void
 five_seal_end(struct five_seal *z, int fd, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -538,16 +529,18 @@ five_seal_end(struct five_seal *z, int fd, int timeout_ms)
 	uint64_t now, deadline;
 	ssize_t got;
 	size_t n;
-	int r = 0;
+	int r;
 
 	if (z->ended)
-		return 0;
+		return;
 	z->ended = true;
 	deadline = monotonic_ms() +
 	           (uint64_t)(timeout_ms < FIVE_LINGER_MS ? timeout_ms : FIVE_LINGER_MS);
-	if (!z->final_sealed && (five_seal_wrap(z, NULL, 0, true, out, sizeof(out), &n) != 0 ||
-	                         five_send_by(fd, out, n, deadline, &ignored) != 0))
-		return -1;
+	/* Without FINAL, fived sees a truncated stream: nothing more can be done here. */
+	if (!z->final_sealed &&
+	    (five_seal_wrap(z, NULL, 0, true, out, sizeof(out), &n, &ignored) != 0 ||
+	     five_sock_send_by(fd, out, n, deadline, &ignored) != 0))
+		return;
 	shutdown(fd, SHUT_WR);
 	while ((now = monotonic_ms()) < deadline) {
 		if ((r = poll(&pfd, 1, (int)(deadline - now))) < 0 && errno == EINTR)
@@ -559,16 +552,19 @@ five_seal_end(struct five_seal *z, int fd, int timeout_ms)
 		if (got <= 0)
 			break;
 	}
-	return 0;
 }
 
 int
 five_seal_unwrap(struct five_seal *z, const uint8_t *in, size_t len, size_t *used, uint8_t *pt,
-                 size_t room, size_t *n)
+                 size_t room, size_t *n, int *status, struct five_error *err)
 {
 	if (z->tls != NULL)
-		return five_tls_unwrap(z->tls, in, len, used, pt, room, n);
-	return record_open(&z->rx, in, len, used, pt, room, n);
+		*status = five_tls_unwrap(z->tls, in, len, used, pt, room, n);
+	else
+		*status = record_open(&z->rx, in, len, used, pt, room, n);
+	if (*status == RECORD_ERROR)
+		return five_fail(err, FIVE_ERR_PROTOCOL, "a record failed to authenticate");
+	return 0;
 }
 
 size_t

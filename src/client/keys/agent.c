@@ -1,4 +1,4 @@
-#include "client/agent.h"
+#include "client/keys/agent.h"
 
 #include <errno.h>
 #include <poll.h>

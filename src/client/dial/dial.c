@@ -3,6 +3,8 @@
  * interleaved and raced as RFC 8305 (Happy Eyeballs) describes, the first
  * connection to complete wins.
  */
+#include "client/dial/dial.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,7 +19,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/internal.h"
+#include "client/base/error.h"
+#include "client/base/options.h"
 #include "common/util.h"
 #include "five.h"
 

@@ -6,6 +6,8 @@
  * fived gives for the stream, initialize again with it, and connect.
  * JSON is read and, but for a password's answer, written with jansson.
  */
+#include "client/dialect/usp.h"
+
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -13,7 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "client/internal.h"
+#include "client/base/error.h"
+#include "client/dialect/auth.h"
+#include "client/dialect/token.h"
+#include "client/transport/conn.h"
 #include "common/b64.h"
 #include "common/util.h"
 #include "crypto/sshkey.h"
@@ -242,14 +247,14 @@ challenge(struct usp *u, char sid[AUTH_SESSION_ID_LEN + 1], uint8_t nonce[AUTH_N
 
 /* Base64 of the OpenSSH blob of a key (sig NULL) or of a signature. */
 static int
-blob_b64(const uint8_t *pk, const uint8_t *sig, char out[B64_KEY_MAX])
+blob_b64(const uint8_t *pk, const uint8_t *sig, char out[B64_KEY_MAX], struct five_error *err)
 {
 	uint8_t blob[SSHKEY_SIG_BLOB_MAX];
 	size_t len;
 
 	if (sig != NULL ? sshkey_sig_encode(sig, blob, sizeof(blob), &len)
 	                : sshkey_blob_encode(pk, blob, sizeof(blob), &len))
-		return -1;
+		return five_fail(err, FIVE_ERR_SYSTEM, "cannot encode a key or signature");
 	sodium_bin2base64(out, B64_KEY_MAX, blob, len, sodium_base64_VARIANT_ORIGINAL);
 	return 0;
 }
@@ -264,16 +269,16 @@ pubkey(struct usp *u, const char *user)
 	size_t len;
 
 	if (five_auth_can_sign(u->c, u->err) != 0 || five_auth_first_key(a, pk, u->err) != 0 ||
-	    blob_b64(pk, NULL, key) != 0)
+	    blob_b64(pk, NULL, key, u->err) != 0)
 		return -1;
 	if (send_msg(u, json_pack("{s:s, s:s, s:s}", "message", "pubkey", "user", user, "key",
 	                          key)) != 0 ||
 	    expect(u, "challenge") != 0 || challenge(u, sid, nonce) != 0)
 		return -1;
-	if (five_auth_signed_data(u->c, sid, nonce, user, pk, data, sizeof(data), &len) != 0)
-		return five_fail(u->err, FIVE_ERR_PROTOCOL, "malformed challenge");
-	if (five_auth_sign(a, pk, data, len, sig, u->err) != 0 ||
-	    blob_b64(NULL, sig, signature) != 0)
+	if (five_auth_signed_data(u->c, sid, nonce, user, pk, data, sizeof(data), &len, u->err) !=
+	            0 ||
+	    five_auth_sign(a, pk, data, len, sig, u->err) != 0 ||
+	    blob_b64(NULL, sig, signature, u->err) != 0)
 		return -1;
 	if (send_msg(u, json_pack("{s:s, s:s}", "message", "signature", "signature", signature)) !=
 	    0)

@@ -3,8 +3,8 @@
  * output, a forwarded connection, or one end of a socketpair handed to a
  * libfive caller) and a session with fived, plain or sealed.
  */
-#ifndef FIVE_CLIENT_RELAY_H
-#define FIVE_CLIENT_RELAY_H
+#ifndef FIVE_CLIENT_RELAY_RELAY_H
+#define FIVE_CLIENT_RELAY_RELAY_H
 
 #include <stdbool.h>
 #include <stdint.h>

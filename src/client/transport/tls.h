@@ -5,8 +5,8 @@
  * the SHA-256 of its certificate's SubjectPublicKeyInfo, pinned in
  * known_hosts under "HOST:PORT/tls" on first use, or given (--key).
  */
-#ifndef FIVE_CLIENT_TLS_H
-#define FIVE_CLIENT_TLS_H
+#ifndef FIVE_CLIENT_TRANSPORT_TLS_H
+#define FIVE_CLIENT_TRANSPORT_TLS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,11 +33,18 @@ struct five_tls;
 int five_tls_open(const char *host, const struct five_options *o, bool tofu,
                   struct five_seal **seal, char *note, size_t note_size, struct five_error *err);
 
-/* five_seal_wrap for TLS: one record of len bytes (final: close_notify). */
+/*
+ * five_seal_wrap for TLS: one record of len bytes (final: close_notify).
+ * Standing in for record_seal, it keeps record_seal's contract (0 or -1,
+ * nothing said): five_seal_wrap fills the caller's five_error.
+ */
 int five_tls_wrap(struct five_tls *t, const uint8_t *pt, size_t len, bool final, uint8_t *out,
                   size_t room, size_t *n);
 
-/* five_seal_unwrap for TLS, with record_open's contract (crypto/record.h). */
+/*
+ * five_seal_unwrap for TLS, with record_open's contract (crypto/record.h),
+ * which five_seal_unwrap turns into base/error.h's.
+ */
 int five_tls_unwrap(struct five_tls *t, const uint8_t *in, size_t len, size_t *used, uint8_t *pt,
                     size_t room, size_t *n);
 

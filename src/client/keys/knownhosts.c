@@ -1,4 +1,4 @@
-#include "client/knownhosts.h"
+#include "client/keys/knownhosts.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "client/base/error.h"
 #include "common/io.h"
 #include "common/keyfile.h"
 #include "common/util.h"
@@ -44,27 +45,28 @@ config_file(const char *env, const char *file, char *out, size_t size)
 }
 
 int
-knownhosts_path(char *out, size_t size)
+knownhosts_path(char *out, size_t size, struct five_error *err)
 {
-	return config_file(KNOWNHOSTS_ENV, "known_hosts", out, size);
+	if (config_file(KNOWNHOSTS_ENV, "known_hosts", out, size) != 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "no HOME for known_hosts");
+	return 0;
 }
 
 int
-knownhosts_find(const char *path, const char *name, uint8_t key[32], unsigned *line, char *err,
-                size_t err_size)
+knownhosts_find(const char *path, const char *name, uint8_t key[32], unsigned *line, bool *found,
+                struct five_error *err)
 {
 	char buf[KNOWNHOSTS_LINE_MAX], *space;
 	FILE *f = fopen(path, "re");
 	unsigned n = 0;
-	int found = 0;
 
+	*found = false;
 	if (f == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(err, err_size, "%s: %s", path, strerror(errno));
-		return -1;
+		return five_fail(err, FIVE_ERR_SYSTEM, "%s: %s", path, strerror(errno));
 	}
-	while (!found && fgets(buf, sizeof(buf), f) != NULL) {
+	while (!*found && fgets(buf, sizeof(buf), f) != NULL) {
 		n++;
 		buf[strcspn(buf, "\r\n")] = '\0';
 		if (buf[0] == '#' || (space = strchr(buf, ' ')) == NULL)
@@ -72,11 +74,11 @@ knownhosts_find(const char *path, const char *name, uint8_t key[32], unsigned *l
 		*space = '\0';
 		if (strcmp(buf, name) == 0 && keyfile_b64_decode(space + 1, key) == 0) {
 			*line = n;
-			found = 1;
+			*found = true;
 		}
 	}
 	fclose(f);
-	return found;
+	return 0;
 }
 
 /*
@@ -122,27 +124,25 @@ open_to_append(const char *path)
 }
 
 static int
-cannot_save(const char *path, const char *name, char *err, size_t err_size)
+cannot_save(const char *path, const char *name, struct five_error *err)
 {
-	snprintf(err, err_size, "cannot save the pin for %s in %s: %s", name, path,
-	         strerror(errno));
-	return -1;
+	return five_fail(err, FIVE_ERR_SYSTEM, "cannot save the pin for %s in %s: %s", name, path,
+	                 strerror(errno));
 }
 
 int
-knownhosts_can_add(const char *path, const char *name, char *err, size_t err_size)
+knownhosts_can_add(const char *path, const char *name, struct five_error *err)
 {
 	int fd = open_to_append(path);
 
 	if (fd < 0)
-		return cannot_save(path, name, err, err_size);
+		return cannot_save(path, name, err);
 	close(fd);
 	return 0;
 }
 
 int
-knownhosts_add(const char *path, const char *name, const uint8_t key[32], char *err,
-               size_t err_size)
+knownhosts_add(const char *path, const char *name, const uint8_t key[32], struct five_error *err)
 {
 	char line[KNOWNHOSTS_LINE_MAX], b64[KEYFILE_B64_LEN];
 	int fd = -1, n, r = -1;
@@ -154,31 +154,28 @@ knownhosts_add(const char *path, const char *name, const uint8_t key[32], char *
 	else if ((fd = open_to_append(path)) >= 0 && io_write_all(fd, line, (size_t)n) == 0)
 		r = 0;
 	if (r != 0)
-		cannot_save(path, name, err, err_size);
+		cannot_save(path, name, err);
 	if (fd >= 0)
 		close(fd);
 	return r;
 }
 
 int
-identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32], char *err,
-                    size_t err_size)
+identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32],
+                    struct five_error *err)
 {
 	uint8_t master[KEYFILE_SECRET_LEN];
 	crypto_generichash_blake2b_state st;
-	char path[4096];
+	char path[4096], why[sizeof(err->message)];
 
-	if (config_file(IDENTITY_ENV, "identity", path, sizeof(path)) != 0) {
-		snprintf(err, err_size, "no HOME for five's identity");
-		return -1;
-	}
-	if (make_config_dir(path) != 0) {
-		snprintf(err, err_size, "cannot keep five's identity in %s: %s", path,
-		         strerror(errno));
-		return -1;
-	}
-	if (keyfile_load(path, IDENTITY_LABEL, KEYFILE_CREATE, master, err, err_size) < 0)
-		return -1;
+	if (config_file(IDENTITY_ENV, "identity", path, sizeof(path)) != 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "no HOME for five's identity");
+	if (make_config_dir(path) != 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "cannot keep five's identity in %s: %s",
+		                 path, strerror(errno));
+	/* keyfile_load, of common/, says why into a buffer of the caller's. */
+	if (keyfile_load(path, IDENTITY_LABEL, KEYFILE_CREATE, master, why, sizeof(why)) < 0)
+		return five_fail(err, FIVE_ERR_SYSTEM, "%s", why);
 	crypto_generichash_blake2b_init(&st, master, sizeof(master), 32);
 	crypto_generichash_blake2b_update(&st, (const uint8_t *)STATIC_CONTEXT,
 	                                  strlen(STATIC_CONTEXT));

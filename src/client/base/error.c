@@ -1,0 +1,37 @@
+/*
+ * Filling a struct five_error, and naming its steps.
+ */
+#include "client/base/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "common/util.h"
+
+int
+five_fail(struct five_error *err, enum five_step step, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->step = step;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *
+five_step_name(enum five_step step)
+{
+	static const char *const names[] = {
+	        [FIVE_OK] = "ok",
+	        [FIVE_ERR_SYSTEM] = "system",
+	        [FIVE_ERR_USAGE] = "usage",
+	        [FIVE_ERR_RESOLVE] = "resolve",
+	        [FIVE_ERR_CONNECT] = "connect",
+	        [FIVE_ERR_REFUSED] = "refused",
+	        [FIVE_ERR_PROTOCOL] = "protocol",
+	};
+
+	return (size_t)step < ARRAY_LEN(names) ? names[step] : "unknown";
+}

@@ -1,0 +1,84 @@
+#include "client/base/sock.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "client/base/error.h"
+#include "common/util.h"
+
+int
+five_sock_send_all(int fd, const void *data, size_t len, struct five_error *err)
+{
+	const char *p = data;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = send(fd, p, len, MSG_NOSIGNAL)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno));
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+five_sock_send_by(int fd, const void *data, size_t len, uint64_t deadline, struct five_error *err)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+	const char *p = data;
+	uint64_t now;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT)) >= 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			return five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno));
+		if ((now = monotonic_ms()) >= deadline)
+			return five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(ETIMEDOUT));
+		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+			return five_fail(err, FIVE_ERR_SYSTEM, "poll: %s", strerror(errno));
+	}
+	return 0;
+}
+
+int
+five_sock_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_error *err)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	size_t n = 0;
+	ssize_t r;
+	char c;
+
+	for (;;) {
+		if ((r = poll(&pfd, 1, timeout_ms)) == 0)
+			return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms",
+			                 timeout_ms);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if ((r = recv(fd, &c, 1, 0)) < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return five_fail(err, FIVE_ERR_CONNECT, "recv: %s", strerror(errno));
+		if (r == 0)
+			return five_fail(err, FIVE_ERR_PROTOCOL,
+			                 "connection closed before a reply");
+		if (c == '\n')
+			break;
+		if (n + 1 >= size)
+			return five_fail(err, FIVE_ERR_PROTOCOL, "reply line too long");
+		line[n++] = c;
+	}
+	if (n > 0 && line[n - 1] == '\r')
+		n--;
+	line[n] = '\0';
+	return 0;
+}

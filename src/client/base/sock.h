@@ -1,0 +1,26 @@
+/*
+ * Blocking writes and line reads on a connected socket, failing as
+ * base/error.h says.
+ */
+#ifndef FIVE_CLIENT_BASE_SOCK_H
+#define FIVE_CLIENT_BASE_SOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "five.h"
+
+/* Reads one line (without its CRLF) without reading past it.  Returns 0, or -1 with err filled. */
+int five_sock_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_error *err);
+
+/* Writes all of data.  Returns 0, or -1 with err filled. */
+int five_sock_send_all(int fd, const void *data, size_t len, struct five_error *err);
+
+/*
+ * Writes all of data on the socket fd, waiting for room until deadline
+ * (monotonic_ms()) at most.  Returns 0, or -1 with err filled.
+ */
+int five_sock_send_by(int fd, const void *data, size_t len, uint64_t deadline,
+                      struct five_error *err);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * What a caller of libfive gets: a session to a service (five_connect),
+ * or the list of services (five_list), over the text dialect.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/base/error.h"
+#include "client/base/options.h"
+#include "client/dialect/text.h"
+#include "client/relay/handoff.h"
+#include "client/transport/conn.h"
+#include "common/util.h"
+#include "five.h"
+#include "proto/line.h"
+
+/* LIST replies are bounded too: a server listing more is refused. */
+#define LIST_NAMES_MAX 4096
+
+int
+five_connect_early(const char *host, const char *service, const struct five_options *opts,
+                   const void *early, size_t len, struct five_error *err)
+{
+	struct five_options o;
+	struct five_conn c;
+	uint8_t *request;
+	size_t n;
+	int r;
+
+	five_options_resolve(opts, &o);
+	if (five_text_request(service, &o, early, len, &request, &n, err) != 0)
+		return -1;
+	r = five_text_open(&c, host, &o, request, n, err);
+	free(request);
+	if (r != 0)
+		return -1;
+	if (five_text_await(&c, c.replies_due + five_text_replies(&o), err) != 0) {
+		five_conn_close(&c);
+		return -1;
+	}
+	/* A plain connection is the caller's as it is; a sealed one needs a relay. */
+	if (c.seal == NULL)
+		return c.fd;
+	return five_handoff(&c, &o, err);
+}
+
+int
+five_connect(const char *host, const char *service, const struct five_options *opts,
+             struct five_error *err)
+{
+	return five_connect_early(host, service, opts, NULL, 0, err);
+}
+
+void
+five_free_names(char **names)
+{
+	size_t i;
+
+	for (i = 0; names != NULL && names[i] != NULL; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Reads "service NAME" lines up to ".", collecting the names. */
+static int
+read_list(struct five_conn *c, char ***names, size_t *count, struct five_error *err)
+{
+	char line[FIVE_TEXT_REPLY_MAX];
+	char **list = NULL, **grown;
+	size_t n = 0;
+
+	for (;;) {
+		if (five_conn_read_line(c, line, sizeof(line), err) != 0)
+			goto fail;
+		if (strcmp(line, ".") == 0)
+			break;
+		if (strncmp(line, "service ", 8) != 0)
+			continue;
+		if (n == LIST_NAMES_MAX) {
+			five_fail(err, FIVE_ERR_PROTOCOL, "more than %d services listed",
+			          LIST_NAMES_MAX);
+			goto fail;
+		}
+		if ((grown = realloc(list, (n + 2) * sizeof(*list))) == NULL)
+			goto nomem;
+		list = grown;
+		if ((list[n] = strdup(line + 8)) == NULL)
+			goto nomem;
+		list[++n] = NULL;
+	}
+	if (list == NULL && (list = calloc(1, sizeof(*list))) == NULL) {
+		five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
+		return -1;
+	}
+	*names = list;
+	*count = n;
+	return 0;
+nomem:
+	five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
+fail:
+	if (list != NULL)
+		list[n] = NULL;
+	five_free_names(list);
+	return -1;
+}
+
+int
+five_list(const char *host, const struct five_options *opts, char ***names, size_t *count,
+          struct five_error *err)
+{
+	struct five_options o;
+	struct five_conn c;
+	char request[LINE_MAX_BYTES + 32];
+	int n, r = -1;
+
+	five_options_resolve(opts, &o);
+	if (o.vhost != NULL && !vhost_name_valid(o.vhost))
+		return five_fail(err, FIVE_ERR_USAGE, "invalid vhost name");
+	if (o.vhost != NULL)
+		n = snprintf(request, sizeof(request), "HOST %s\r\nLIST\r\nQUIT\r\n", o.vhost);
+	else
+		n = snprintf(request, sizeof(request), "LIST\r\nQUIT\r\n");
+	if (five_text_open(&c, host, &o, request, (size_t)n, err) != 0)
+		return -1;
+	if (five_text_await(&c, c.replies_due + (o.vhost != NULL ? 2 : 1), err) == 0)
+		r = read_list(&c, names, count, err);
+	five_conn_close(&c);
+	return r;
+}
