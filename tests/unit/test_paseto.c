@@ -3,19 +3,17 @@
  * be damaged (each character, each truncation, padding, trailing bits,
  * sizes, the other kind of token, the wrong implicit assertion).
  */
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <jansson.h>
 #include <sodium.h>
 
 #include "crypto/paseto.h"
+#include "unit.h"
 
 /* Relative to the repository root, where make test-unit runs; FIVE_VECTORS_DIR overrides. */
 #define VECTORS_DIR_DEFAULT "tests/vectors"
@@ -765,7 +763,5 @@ main(void)
 	        cmocka_unit_test(test_random_nonce),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
 }

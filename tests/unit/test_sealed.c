@@ -5,8 +5,6 @@
  * rotations; proof of work; the replay filter; the record layer's rekeying
  * and refusals, fed whole or a byte at a time.
  */
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +12,6 @@
 #include <string.h>
 
 #include <arpa/inet.h>
-#include <cmocka.h>
 #include <netinet/in.h>
 #include <sodium.h>
 
@@ -22,6 +19,7 @@
 #include "crypto/record.h"
 #include "proto/replay.h"
 #include "proto/sealed.h"
+#include "unit.h"
 
 #define BUCKET_START UINT64_C(1700000040) /* a multiple of SEALED_COOKIE_SECRET_SECONDS */
 #define NOW          (BUCKET_START + 30)
@@ -1743,7 +1741,5 @@ main(void)
 	        cmocka_unit_test(test_prologue_and_source),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
 }
