@@ -74,6 +74,8 @@
 #include "common/keyfile.h"
 #include "proto/sealed.h"
 
+#include "clock.h"
+
 #define LISTEN_MAX      8
 #define LISTEN_BACKLOG  65535
 #define LINE_BYTES      64
@@ -87,22 +89,12 @@
 #define RANDOM_POOL     (64 * 1024)
 #define DEFAULT_TIMEOUT 10.0
 #define NS_PER_MS       1000000.0
-#define NS_PER_S        1000000000LL
 #define MS_PER_S        1000
 #define BYTES_PER_MB    1000000.0
 #define HELD_TAG        (1ULL << 63) /* epoll data of a held flood connection */
 #define DEFAULT_HOLD    5000
 
 /* --- small things -------------------------------------------------------- */
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
 
 static double
 ms_since(int64_t t0, int64_t t)

@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define DEFAULT_DELAY_MS 14
 #define DEFAULT_QUEUE    8192
 #define QUEUE_MAX        65536
@@ -41,7 +43,6 @@
 #define FIFO_PRIORITY    10
 #define TIMER_SLACK_NS   1000
 #define NS_PER_MS        1000000LL
-#define NS_PER_S         1000000000LL
 #define READS_PER_WAKE   64 /* one device cannot starve the other */
 
 struct slot {
@@ -72,15 +73,6 @@ on_signal(int sig)
 		want_report = 1;
 	else
 		stop = sig;
-}
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
 /* Opens a TUN device named e->ifname inside network namespace e->netns. */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,38 +11,34 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int
-io_read_all(int fd, void *p, size_t len)
+/* Reads into p, or writes from it (then it is only read), until len bytes have passed. */
+static int
+transfer_all(int fd, char *p, size_t len, bool reading)
 {
-	char *c = p;
 	ssize_t n;
 
 	while (len > 0) {
-		if ((n = read(fd, c, len)) < 0 && errno == EINTR)
+		n = reading ? read(fd, p, len) : write(fd, p, len);
+		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return -1;
-		c += n;
+		p += n;
 		len -= (size_t)n;
 	}
 	return 0;
 }
 
 int
+io_read_all(int fd, void *p, size_t len)
+{
+	return transfer_all(fd, p, len, true);
+}
+
+int
 io_write_all(int fd, const void *p, size_t len)
 {
-	const char *c = p;
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, c, len)) < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		c += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return transfer_all(fd, (char *)p, len, false);
 }
 
 int

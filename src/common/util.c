@@ -135,6 +135,24 @@ hex_encode(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+int
+text_line(const char *text, size_t len, size_t *pos, char *buf, size_t size)
+{
+	const char *p = text + *pos, *nl;
+	size_t n;
+
+	if (*pos >= len)
+		return 0;
+	nl = memchr(p, '\n', len - *pos);
+	n = nl != NULL ? (size_t)(nl - p) : len - *pos;
+	*pos += n + (nl != NULL);
+	if (n >= size || memchr(p, '\0', n) != NULL)
+		return -1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+	return 1;
+}
+
 const char *
 plural(uint64_t n, const char *one, const char *many)
 {

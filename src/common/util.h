@@ -47,6 +47,14 @@ void hex_encode(const uint8_t *p, size_t n, char *out);
  */
 int path_beside(const char *path, const char *strip, const char *suffix, char *out, size_t size);
 
+/*
+ * The next line of text[*pos..len), up to a '\n' that is not part of it,
+ * copied NUL-terminated into buf[0..size); *pos moves past it.  Returns 1,
+ * 0 at the end of the text, or -1 when the line does not fit or holds a
+ * NUL byte.
+ */
+int text_line(const char *text, size_t len, size_t *pos, char *buf, size_t size);
+
 /* one when n is 1, else many: "%llu %s", n, plural(n, "session", "sessions"). */
 const char *plural(uint64_t n, const char *one, const char *many);
 

@@ -231,18 +231,28 @@ sealed_len(const struct noise_symmetric *ss, size_t len)
 	return len + (ss->cs.has_key ? NOISE_TAGLEN : 0);
 }
 
+typedef int (*cipher_op)(struct noise_cipher *c, const uint8_t *ad, size_t adlen, const uint8_t *in,
+                         size_t len, uint8_t *out);
+
+/* The cipher half of EncryptAndHash() and DecryptAndHash(): h is the associated data. */
+static int
+crypt_with_h(struct noise_symmetric *ss, cipher_op op, const uint8_t *in, size_t len, uint8_t *out)
+{
+	if (ss->cs.has_key)
+		return op(&ss->cs, ss->h, NOISE_HASHLEN, in, len, out);
+	if (len > 0)
+		memcpy(out, in, len);
+	return 0;
+}
+
 /* EncryptAndHash(): out gets sealed_len(len) bytes and must not overlap pt. */
 static int
 encrypt_and_hash(struct noise_symmetric *ss, const uint8_t *pt, size_t len, uint8_t *out)
 {
 	size_t out_len = sealed_len(ss, len);
 
-	if (ss->cs.has_key) {
-		if (cipher_encrypt(&ss->cs, ss->h, NOISE_HASHLEN, pt, len, out) != 0)
-			return -1;
-	} else if (len > 0) {
-		memcpy(out, pt, len);
-	}
+	if (crypt_with_h(ss, cipher_encrypt, pt, len, out) != 0)
+		return -1;
 	mix_hash(ss, out, out_len);
 	return 0;
 }
@@ -251,12 +261,8 @@ encrypt_and_hash(struct noise_symmetric *ss, const uint8_t *pt, size_t len, uint
 static int
 decrypt_and_hash(struct noise_symmetric *ss, const uint8_t *ct, size_t len, uint8_t *out)
 {
-	if (ss->cs.has_key) {
-		if (cipher_decrypt(&ss->cs, ss->h, NOISE_HASHLEN, ct, len, out) != 0)
-			return -1;
-	} else if (len > 0) {
-		memcpy(out, ct, len);
-	}
+	if (crypt_with_h(ss, cipher_decrypt, ct, len, out) != 0)
+		return -1;
 	mix_hash(ss, ct, len);
 	return 0;
 }
@@ -505,6 +511,21 @@ message_allowed(const struct noise_handshake *hs, bool writing)
 	       (hs->psk_set & hs->psk_needed) == hs->psk_needed;
 }
 
+/* A token that means the same to the writer and the reader: a DH or a psk. */
+static int
+mix_token(struct noise_handshake *hs, uint8_t tok)
+{
+	switch (tok) {
+	case T_EE:
+	case T_ES:
+	case T_SE:
+	case T_SS:
+		return mix_dh(hs, tok);
+	default:
+		return mix_psk(hs, tok - T_PSK);
+	}
+}
+
 static void
 message_done(struct noise_handshake *hs)
 {
@@ -559,15 +580,8 @@ noise_write_message(struct noise_handshake *hs, const uint8_t *payload, size_t l
 				goto out;
 			pos += sealed_len(&hs->ss, NOISE_DHLEN);
 			break;
-		case T_EE:
-		case T_ES:
-		case T_SE:
-		case T_SS:
-			if (mix_dh(hs, toks[i]) != 0)
-				goto out;
-			break;
 		default:
-			if (mix_psk(hs, toks[i] - T_PSK) != 0)
+			if (mix_token(hs, toks[i]) != 0)
 				goto out;
 			break;
 		}
@@ -630,15 +644,8 @@ noise_read_message(struct noise_handshake *hs, const uint8_t *msg, size_t len, u
 			hs->has_rs = true;
 			pos += n;
 			break;
-		case T_EE:
-		case T_ES:
-		case T_SE:
-		case T_SS:
-			if (mix_dh(hs, toks[i]) != 0)
-				goto out;
-			break;
 		default:
-			if (mix_psk(hs, toks[i] - T_PSK) != 0)
+			if (mix_token(hs, toks[i]) != 0)
 				goto out;
 			break;
 		}
@@ -742,6 +749,14 @@ out:
 	return r;
 }
 
+/* A failed call on a running handshake ends it. */
+static int
+wipe_fail(struct noise_handshake *hs)
+{
+	noise_handshake_wipe(hs);
+	return -1;
+}
+
 int
 noise_handshake_init(struct noise_handshake *hs, const char *protocol_name, enum noise_role role,
                      const uint8_t *prologue, size_t prologue_len, const uint8_t *s_priv,
@@ -765,48 +780,32 @@ noise_handshake_set_static(struct noise_handshake *hs, const uint8_t s_priv[NOIS
 {
 	if (hs->state != NOISE_HS_RUNNING || !hs->static_later || hs->has_s)
 		return -1;
-	memcpy(hs->s_priv, s_priv, NOISE_DHLEN);
-	if (crypto_scalarmult_curve25519_base(hs->s_pub, hs->s_priv) != 0) {
-		noise_handshake_wipe(hs);
-		return -1;
-	}
-	hs->has_s = true;
+	if (set_static(hs, s_priv, NULL) != 0)
+		return wipe_fail(hs);
 	return 0;
 }
 
 int
 noise_handshake_set_psk(struct noise_handshake *hs, unsigned index, const uint8_t psk[NOISE_PSKLEN])
 {
-	int r = -1;
-
 	if (hs->state != NOISE_HS_RUNNING || hs->next != 0 || index >= NOISE_MAX_PSKS ||
 	    (hs->psk_needed & (1U << index)) == 0 || (hs->psk_set & (1U << index)) != 0)
-		goto out;
+		return wipe_fail(hs);
 	memcpy(hs->psk[index], psk, NOISE_PSKLEN);
 	hs->psk_set |= 1U << index;
-	r = 0;
-out:
-	if (r != 0)
-		noise_handshake_wipe(hs);
-	return r;
+	return 0;
 }
 
 int
 noise_handshake_set_ephemeral(struct noise_handshake *hs, const uint8_t e_priv[NOISE_DHLEN])
 {
-	int r = -1;
-
 	if (hs->state != NOISE_HS_RUNNING || hs->next != 0 || hs->has_e)
-		goto out;
+		return wipe_fail(hs);
 	memcpy(hs->e_priv, e_priv, NOISE_DHLEN);
 	if (crypto_scalarmult_curve25519_base(hs->e_pub, hs->e_priv) != 0)
-		goto out;
+		return wipe_fail(hs);
 	hs->has_e = true;
-	r = 0;
-out:
-	if (r != 0)
-		noise_handshake_wipe(hs);
-	return r;
+	return 0;
 }
 
 bool

@@ -2,25 +2,14 @@
 
 #include <string.h>
 
+#include "common/bytes.h"
+
 #define TAG_MESSAGE crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
 #define TAG_FINAL   crypto_secretstream_xchacha20poly1305_TAG_FINAL
 
 _Static_assert(RECORD_KEY_LEN == NOISE_KEYLEN, "records are keyed from Noise cipher keys");
 _Static_assert(RECORD_CIPHER_MAX <= UINT16_MAX, "the length fits its u16 prefix");
 _Static_assert(RECORD_HEADER_LEN <= RECORD_WIRE_MAX, "the header is buffered like a record");
-
-static void
-put16(uint8_t *p, size_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static size_t
-get16(const uint8_t *p)
-{
-	return (size_t)p[0] << 8 | p[1];
-}
 
 int
 record_sender_init(struct record_sender *s, const uint8_t key[RECORD_KEY_LEN],
@@ -48,7 +37,7 @@ record_seal(struct record_sender *s, const uint8_t *pt, size_t len, bool final, 
 		return -1;
 	if (out_size < RECORD_LEN_PREFIX + clen)
 		return -1;
-	put16(out, clen);
+	bytes_put16(out, clen);
 	if (crypto_secretstream_xchacha20poly1305_push(&s->st, out + RECORD_LEN_PREFIX, NULL, pt,
 	                                               len, NULL, 0,
 	                                               final ? TAG_FINAL : TAG_MESSAGE) != 0) {
@@ -131,7 +120,7 @@ record_open(struct record_receiver *r, const uint8_t *in, size_t in_len, size_t 
 			goto out;
 		}
 	}
-	clen = get16(r->buf);
+	clen = bytes_get16(r->buf);
 	if (clen < RECORD_CIPHER_MIN || clen > RECORD_CIPHER_MAX)
 		goto out;
 	if (r->have == RECORD_LEN_PREFIX && in_len - used >= clen) {

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "common/b64.h"
+#include "common/bytes.h"
 #include "common/util.h"
 
 #define U32_LEN 4
@@ -75,12 +76,9 @@ sshkey_get_u8(struct sshkey_reader *r, uint8_t *v)
 int
 sshkey_get_u32(struct sshkey_reader *r, uint32_t *v)
 {
-	const uint8_t *p;
-
 	if (sshkey_reader_left(r) < U32_LEN)
 		return -1;
-	p = r->p + r->off;
-	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+	*v = bytes_get32(r->p + r->off);
 	r->off += U32_LEN;
 	return 0;
 }
@@ -134,15 +132,9 @@ sshkey_put_u8(struct sshkey_writer *w, uint8_t v)
 int
 sshkey_put_u32(struct sshkey_writer *w, uint32_t v)
 {
-	uint8_t *p;
-
 	if (w->size - w->len < U32_LEN)
 		return -1;
-	p = w->p + w->len;
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	bytes_put32(w->p + w->len, v);
 	w->len += U32_LEN;
 	return 0;
 }

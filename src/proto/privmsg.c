@@ -2,30 +2,16 @@
 
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/util.h"
 #include "crypto/sshkey.h"
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* Frames the body already written at out + PRIVMSG_HEADER. */
 static int
 frame(uint32_t type, struct sshkey_writer *w, uint8_t *out, size_t *len)
 {
-	put32(out, type);
-	put32(out + 4, (uint32_t)w->len);
+	bytes_put32(out, type);
+	bytes_put32(out + 4, (uint32_t)w->len);
 	*len = PRIVMSG_HEADER + w->len;
 	return 0;
 }
@@ -94,8 +80,8 @@ int
 privmsg_header_decode(const uint8_t hdr[PRIVMSG_HEADER], uint32_t *type, uint32_t *len,
                       uint32_t max)
 {
-	*type = get32(hdr);
-	*len = get32(hdr + 4);
+	*type = bytes_get32(hdr);
+	*len = bytes_get32(hdr + 4);
 	return *type >= 1 && *type <= PRIV_TYPE_MAX && *len <= max ? 0 : -1;
 }
 

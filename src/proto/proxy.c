@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/addr.h"
+#include "common/bytes.h"
 
 static const uint8_t v2_signature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                          0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
@@ -73,13 +74,6 @@ proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char *ou
 	return n < 0 || (size_t)n >= size ? -1 : n;
 }
 
-static void
-put16(uint8_t *p, size_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /* Appends the address block; returns its length. */
 static size_t
 put_addresses(uint8_t *p, const struct endpoint *s, const struct endpoint *d)
@@ -88,8 +82,8 @@ put_addresses(uint8_t *p, const struct endpoint *s, const struct endpoint *d)
 
 	memcpy(p, s->addr, alen);
 	memcpy(p + alen, d->addr, alen);
-	put16(p + 2 * alen, s->port);
-	put16(p + 2 * alen + 2, d->port);
+	bytes_put16(p + 2 * alen, s->port);
+	bytes_put16(p + 2 * alen + 2, d->port);
 	return 2 * alen + 4;
 }
 
@@ -122,11 +116,11 @@ proxy_v2_encode(const struct sockaddr *src, const struct sockaddr *dst,
 	}
 	for (i = 0; i < ntlvs; i++) {
 		out[pos] = tlvs[i].type;
-		put16(out + pos + 1, tlvs[i].len);
+		bytes_put16(out + pos + 1, tlvs[i].len);
 		if (tlvs[i].len > 0)
 			memcpy(out + pos + 3, tlvs[i].value, tlvs[i].len);
 		pos += 3 + tlvs[i].len;
 	}
-	put16(out + 14, pos - PROXY_V2_PREAMBLE);
+	bytes_put16(out + 14, pos - PROXY_V2_PREAMBLE);
 	return (int)pos;
 }

@@ -4,6 +4,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "common/bytes.h"
+
 #define MAC1_LABEL    "mac1----"
 #define COOKIE_LABEL  "cookie--"
 #define KEY_LABEL_LEN 8
@@ -54,47 +56,6 @@ _Static_assert(SEALED_RESPONSE_MAX <= SEALED_MESSAGE_MAX && SEALED_FINISH_MAX <=
 static const uint8_t zero_key[SEALED_KEY_LEN];
 static const uint8_t zero_nonce[SEALED_POW_NONCE_LEN];
 
-static void
-put16(uint8_t *p, size_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static size_t
-get16(const uint8_t *p)
-{
-	return (size_t)p[0] << 8 | p[1];
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
-
 static bool
 known_pattern(unsigned pattern)
 {
@@ -127,7 +88,7 @@ sealed_frame_length(const uint8_t *in, size_t len, size_t *total)
 			return SEALED_ERR_VERSION;
 		if (len < SEALED_HEADER_LEN)
 			return SEALED_NEED_MORE;
-		n = SEALED_INITIATION_OVERHEAD + get16(in + I_NLEN);
+		n = SEALED_INITIATION_OVERHEAD + bytes_get16(in + I_NLEN);
 		if (n > SEALED_INITIATION_MAX)
 			return SEALED_ERR_MALFORMED;
 		break;
@@ -135,7 +96,7 @@ sealed_frame_length(const uint8_t *in, size_t len, size_t *total)
 	case SEALED_FINISH:
 		if (len < SEALED_FRAME_LEN)
 			return SEALED_NEED_MORE;
-		n = SEALED_FRAME_LEN + get16(in + 2);
+		n = SEALED_FRAME_LEN + bytes_get16(in + 2);
 		if (n > (in[0] == SEALED_RESPONSE ? SEALED_RESPONSE_MAX : SEALED_FINISH_MAX))
 			return SEALED_ERR_MALFORMED;
 		break;
@@ -196,8 +157,8 @@ put_header(uint8_t out[SEALED_HEADER_LEN], unsigned pattern, uint8_t flags, uint
 	out[I_VERSION] = SEALED_VERSION;
 	out[I_PATTERN] = (uint8_t)pattern;
 	out[I_FLAGS] = flags;
-	put16(out + I_SUITES, suites);
-	put16(out + I_NLEN, noise_len);
+	bytes_put16(out + I_SUITES, suites);
+	bytes_put16(out + I_NLEN, noise_len);
 }
 
 void
@@ -267,12 +228,12 @@ sealed_initiation_decode(const uint8_t *in, size_t len, struct sealed_initiation
 		return SEALED_ERR_MALFORMED;
 	if (in[I_VERSION] != SEALED_VERSION)
 		return SEALED_ERR_VERSION;
-	n = get16(in + I_NLEN);
+	n = bytes_get16(in + I_NLEN);
 	if (len != SEALED_INITIATION_OVERHEAD + n || (in[I_FLAGS] & ~SEALED_FLAG_COOKIE) != 0)
 		return SEALED_ERR_MALFORMED;
 	if (!known_pattern(in[I_PATTERN]))
 		return SEALED_ERR_PATTERN;
-	if ((get16(in + I_SUITES) & SEALED_SUITE_1) == 0)
+	if ((bytes_get16(in + I_SUITES) & SEALED_SUITE_1) == 0)
 		return SEALED_ERR_SUITE;
 	if (!noise1_len_ok(in[I_PATTERN], n))
 		return SEALED_ERR_MALFORMED;
@@ -285,7 +246,7 @@ sealed_initiation_decode(const uint8_t *in, size_t len, struct sealed_initiation
 	m->version = in[I_VERSION];
 	m->pattern = in[I_PATTERN];
 	m->flags = in[I_FLAGS];
-	m->suites = (uint16_t)get16(in + I_SUITES);
+	m->suites = (uint16_t)bytes_get16(in + I_SUITES);
 	m->noise = in + I_NOISE;
 	m->noise_len = n;
 	m->epub = m->noise;
@@ -307,7 +268,7 @@ frame_encode(uint8_t type, const uint8_t *noise, size_t noise_len, uint8_t *out,
 		return -1;
 	out[0] = type;
 	out[1] = SEALED_VERSION;
-	put16(out + 2, noise_len);
+	bytes_put16(out + 2, noise_len);
 	memmove(out + SEALED_FRAME_LEN, noise, noise_len);
 	*out_len = SEALED_FRAME_LEN + noise_len;
 	return 0;
@@ -324,7 +285,7 @@ frame_decode(uint8_t type, const uint8_t *in, size_t len, size_t min, size_t max
 		return SEALED_ERR_MALFORMED;
 	if (in[1] != SEALED_VERSION)
 		return SEALED_ERR_VERSION;
-	n = get16(in + 2);
+	n = bytes_get16(in + 2);
 	if (len != SEALED_FRAME_LEN + n || n < min || n > max)
 		return SEALED_ERR_MALFORMED;
 	f->type = type;
@@ -416,7 +377,7 @@ sealed_reject_decode(const uint8_t *in, size_t len, struct sealed_reject *r)
 static void
 put_early(uint8_t *out, const uint8_t *early, size_t early_len)
 {
-	put16(out, early_len);
+	bytes_put16(out, early_len);
 	if (early_len > 0)
 		memmove(out + 2, early, early_len);
 }
@@ -431,7 +392,7 @@ get_early(const uint8_t *in, size_t len, const uint8_t **early, size_t *early_le
 	*early_len = 0;
 	if (len < 2)
 		return -1;
-	e = get16(in);
+	e = bytes_get16(in);
 	if (e > SEALED_EARLY_MAX || len != 2 + e)
 		return -1;
 	*early = e > 0 ? in + 2 : NULL;
@@ -517,16 +478,16 @@ sealed_tai64n_encode(uint64_t unix_sec, uint32_t nsec, uint8_t out[SEALED_TAI64N
 	memset(out, 0, SEALED_TAI64N_LEN);
 	if (nsec >= NSEC_PER_SEC || unix_sec >= TAI64_BASE)
 		return -1;
-	put64(out, TAI64_BASE + unix_sec);
-	put32(out + TAI64_LABEL, nsec);
+	bytes_put64(out, TAI64_BASE + unix_sec);
+	bytes_put32(out + TAI64_LABEL, nsec);
 	return 0;
 }
 
 int
 sealed_tai64n_decode(const uint8_t in[SEALED_TAI64N_LEN], uint64_t *unix_sec, uint32_t *nsec)
 {
-	uint64_t label = get64(in);
-	uint32_t ns = get32(in + TAI64_LABEL);
+	uint64_t label = bytes_get64(in);
+	uint32_t ns = bytes_get32(in + TAI64_LABEL);
 
 	*unix_sec = 0;
 	*nsec = 0;
@@ -715,7 +676,7 @@ sealed_cookie_compute(const uint8_t secret[SEALED_KEY_LEN], const uint8_t source
 	crypto_generichash_blake2b_state st;
 	uint8_t b[BUCKET_LEN];
 
-	put64(b, bucket);
+	bytes_put64(b, bucket);
 	crypto_generichash_blake2b_init(&st, secret, SEALED_KEY_LEN, SEALED_COOKIE_LEN);
 	crypto_generichash_blake2b_update(&st, source, SEALED_SOURCE_LEN);
 	crypto_generichash_blake2b_update(&st, epub, SEALED_EPHEMERAL_LEN);
@@ -899,7 +860,7 @@ sealed_pow_solve(const uint8_t cookie[SEALED_COOKIE_LEN], const uint8_t mac1[SEA
 		return -1;
 	pow_start(&st, cookie, mac1);
 	for (i = 0; i < max_attempts; i++) {
-		put64(nonce_out, i);
+		bytes_put64(nonce_out, i);
 		if (pow_try(&st, nonce_out, difficulty)) {
 			r = 0;
 			break;

@@ -202,28 +202,23 @@ tlsclients_parse(const char *name, const char *text, size_t len, bool subjects_o
                  struct tls_clients *out, char *err, size_t err_size)
 {
 	char line[TLSCLIENTS_LINE_MAX];
-	const char *p = text, *end = text + len, *nl, *why = "";
-	size_t caps[2] = {0, 0}, ll;
+	const char *why = "";
+	size_t caps[2] = {0, 0}, pos = 0;
 	unsigned n = 0;
 	struct entry e;
+	int r;
 
 	memset(out, 0, sizeof(*out));
 	if (len > TLSCLIENTS_FILE_MAX) {
 		why = "file too large";
 		goto fail;
 	}
-	for (; p < end; p = nl + 1) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL)
-			nl = end;
-		ll = (size_t)(nl - p);
+	while ((r = text_line(text, len, &pos, line, sizeof(line))) != 0) {
 		n++;
-		if (ll >= sizeof(line) || memchr(p, '\0', ll) != NULL) {
+		if (r < 0) {
 			why = "line too long, or a NUL byte";
 			goto fail;
 		}
-		memcpy(line, p, ll);
-		line[ll] = '\0';
 		if (parse_line(line, subjects_ok, &e, &why) != 0)
 			goto fail;
 		if (e.kind != LINE_BLANK && add(out, &e, n, caps, &why) != 0)

@@ -33,9 +33,8 @@ struct member {
 	bool required;
 };
 
-/* The members of each client message (8.2), "message" among them. */
+/* The members of each client message (8.2) but "message", which find_message checks. */
 static const struct member initialize_members[] = {
-        {"message", JSON_STRING, true},
         {"streams", JSON_ARRAY, true},
         {"authentication", JSON_ARRAY, false},
         {"vhost", JSON_STRING, false},
@@ -48,40 +47,33 @@ static const struct member stream_members[] = {
 };
 
 static const struct member menu_members[] = {
-        {"message", JSON_STRING, true},
         {"vhost", JSON_STRING, false},
         {"client_session_id", JSON_STRING, false},
 };
 
 static const struct member invalidate_members[] = {
-        {"message", JSON_STRING, true},
         {"tokens", JSON_ARRAY, true},
         {"client_session_id", JSON_STRING, false},
 };
 
 static const struct member pubkey_members[] = {
-        {"message", JSON_STRING, true},
         {"user", JSON_STRING, true},
         {"key", JSON_STRING, true},
 };
 
 static const struct member signature_members[] = {
-        {"message", JSON_STRING, true},
         {"signature", JSON_STRING, true},
 };
 
 static const struct member password_members[] = {
-        {"message", JSON_STRING, true},
         {"user", JSON_STRING, true},
 };
 
 static const struct member response_members[] = {
-        {"message", JSON_STRING, true},
         {"response", JSON_STRING, true},
 };
 
 static const struct member token_members[] = {
-        {"message", JSON_STRING, true},
         {"token", JSON_STRING, true},
 };
 
@@ -194,10 +186,12 @@ find_member(const struct member *t, size_t n, const char *name)
 
 /*
  * Exactly the members of t[0..n) that are required, possibly some that are
- * not, each of its type.  where prefixes reasons about a nested object.
+ * not, each of its type, and known, a member checked already (NULL for
+ * none).  where prefixes reasons about a nested object.
  */
 static int
-check_members(json_t *o, const struct member *t, size_t n, const char *where, char *reason)
+check_members(json_t *o, const struct member *t, size_t n, const char *known, const char *where,
+              char *reason)
 {
 	char q[QUOTE_SIZE];
 	const struct member *mb;
@@ -207,6 +201,8 @@ check_members(json_t *o, const struct member *t, size_t n, const char *where, ch
 
 	json_object_foreach(o, key, v)
 	{
+		if (known != NULL && strcmp(key, known) == 0)
+			continue;
 		if ((mb = find_member(t, n, key)) == NULL) {
 			quote(key, q);
 			say(reason, "%sunknown member \"%s\"", where, q);
@@ -328,7 +324,8 @@ parse_stream(json_t *e, struct usp_stream *st, char *reason)
 		say(reason, "streams: expected objects");
 		return -1;
 	}
-	if (check_members(e, stream_members, ARRAY_LEN(stream_members), "streams: ", reason) != 0)
+	if (check_members(e, stream_members, ARRAY_LEN(stream_members), NULL,
+	                  "streams: ", reason) != 0)
 		return -1;
 	app = string_of(e, "application");
 	if (!name_valid(app)) {
@@ -631,7 +628,7 @@ usp_decode(const char *line, size_t len, struct usp_msg *m, char reason[USP_REAS
 	if (precheck(line, len, reason) != 0 || (o = load(line, len, reason)) == NULL)
 		goto out;
 	if ((msg = find_message(o, reason)) == NULL ||
-	    check_members(o, msg->members, msg->nmembers, "", reason) != 0)
+	    check_members(o, msg->members, msg->nmembers, "message", "", reason) != 0)
 		goto out;
 	m->type = msg->type;
 	if (parse_common(o, m, reason) != 0 ||
@@ -696,15 +693,18 @@ start(const char *message)
 	return o;
 }
 
-/* The session ids, then the line: consumes o in every case. */
+/*
+ * The session ids, then the line: consumes o in every case.  set_failed is
+ * whether setting the message's own members failed, which fails here.
+ */
 static int
-finish(json_t *o, const struct usp_ids *ids, char **out, size_t *len)
+finish(json_t *o, bool set_failed, const struct usp_ids *ids, char **out, size_t *len)
 {
 	char *buf = NULL;
 	size_t n;
 	int r = -1;
 
-	if (!server_id_valid(ids->server) ||
+	if (set_failed || !server_id_valid(ids->server) ||
 	    (ids->client[0] != '\0' && !session_id_valid(ids->client)))
 		goto out;
 	if (set(o, "server_session_id", json_string(ids->server)) != 0 ||
@@ -744,11 +744,8 @@ usp_encode_authenticate(const struct usp_ids *ids, enum auth_method protocol, ch
 	clear(out, len);
 	if (!protocol_valid(protocol) || (o = start("authenticate")) == NULL)
 		return -1;
-	if (set(o, "protocol", json_string(auth_method_name(protocol))) != 0) {
-		json_decref(o);
-		return -1;
-	}
-	return finish(o, ids, out, len);
+	return finish(o, set(o, "protocol", json_string(auth_method_name(protocol))) != 0, ids, out,
+	              len);
 }
 
 int
@@ -757,17 +754,15 @@ usp_encode_challenge(const struct usp_ids *ids, const char *session,
 {
 	char b64[NONCE_B64_SIZE];
 	json_t *o;
+	bool failed;
 
 	clear(out, len);
 	if (!server_id_valid(session) || (o = start("challenge")) == NULL)
 		return -1;
 	sodium_bin2base64(b64, sizeof(b64), nonce, AUTH_NONCE_LEN, B64);
-	if (set(o, "session", json_string(session)) != 0 ||
-	    set(o, "nonce", json_string(b64)) != 0) {
-		json_decref(o);
-		return -1;
-	}
-	return finish(o, ids, out, len);
+	failed = set(o, "session", json_string(session)) != 0 ||
+	         set(o, "nonce", json_string(b64)) != 0;
+	return finish(o, failed, ids, out, len);
 }
 
 int
@@ -775,16 +770,14 @@ usp_encode_prompt(const struct usp_ids *ids, enum usp_prompt_kind kind, const ch
                   char **out, size_t *len)
 {
 	json_t *o;
+	bool failed;
 
 	clear(out, len);
 	if ((unsigned)kind >= ARRAY_LEN(prompt_kinds) || (o = start("prompt")) == NULL)
 		return -1;
-	if (set(o, "kind", json_string(prompt_kinds[kind])) != 0 ||
-	    set(o, "text", json_string(text)) != 0) {
-		json_decref(o);
-		return -1;
-	}
-	return finish(o, ids, out, len);
+	failed = set(o, "kind", json_string(prompt_kinds[kind])) != 0 ||
+	         set(o, "text", json_string(text)) != 0;
+	return finish(o, failed, ids, out, len);
 }
 
 static json_t *
@@ -812,6 +805,7 @@ usp_encode_token(const struct usp_ids *ids, const char *identity,
                  const struct usp_token_result *streams, size_t n, char **out, size_t *len)
 {
 	json_t *o, *a;
+	bool failed;
 	size_t i;
 
 	clear(out, len);
@@ -819,16 +813,11 @@ usp_encode_token(const struct usp_ids *ids, const char *identity,
 		return -1;
 	if ((o = start("token")) == NULL)
 		return -1;
-	if ((identity != NULL && set(o, "identity", json_string(identity)) != 0) ||
-	    set(o, "streams", a = json_array()) != 0)
-		goto fail;
-	for (i = 0; i < n; i++)
-		if (json_array_append_new(a, token_result(&streams[i])) != 0)
-			goto fail;
-	return finish(o, ids, out, len);
-fail:
-	json_decref(o);
-	return -1;
+	failed = (identity != NULL && set(o, "identity", json_string(identity)) != 0) ||
+	         set(o, "streams", a = json_array()) != 0;
+	for (i = 0; i < n && !failed; i++)
+		failed = json_array_append_new(a, token_result(&streams[i])) != 0;
+	return finish(o, failed, ids, out, len);
 }
 
 int
@@ -839,11 +828,7 @@ usp_encode_connect(const struct usp_ids *ids, const char *application, char **ou
 	clear(out, len);
 	if (!name_valid(application) || (o = start("connect")) == NULL)
 		return -1;
-	if (set(o, "application", json_string(application)) != 0) {
-		json_decref(o);
-		return -1;
-	}
-	return finish(o, ids, out, len);
+	return finish(o, set(o, "application", json_string(application)) != 0, ids, out, len);
 }
 
 static json_t *
@@ -870,20 +855,16 @@ usp_encode_menu(const struct usp_ids *ids, const struct usp_menu_entry *apps, si
                 size_t *len)
 {
 	json_t *o, *a;
+	bool failed;
 	size_t i;
 
 	clear(out, len);
 	if ((o = start("menu")) == NULL)
 		return -1;
-	if (set(o, "applications", a = json_array()) != 0)
-		goto fail;
-	for (i = 0; i < n; i++)
-		if (json_array_append_new(a, menu_entry(&apps[i])) != 0)
-			goto fail;
-	return finish(o, ids, out, len);
-fail:
-	json_decref(o);
-	return -1;
+	failed = set(o, "applications", a = json_array()) != 0;
+	for (i = 0; i < n && !failed; i++)
+		failed = json_array_append_new(a, menu_entry(&apps[i])) != 0;
+	return finish(o, failed, ids, out, len);
 }
 
 int
@@ -895,11 +876,7 @@ usp_encode_invalidated(const struct usp_ids *ids, size_t count, char **out, size
 	/* One invalidate names at most USP_TOKENS_MAX tokens: more is a caller's bug. */
 	if (count > USP_TOKENS_MAX || (o = start("invalidated")) == NULL)
 		return -1;
-	if (set(o, "count", json_integer((json_int_t)count)) != 0) {
-		json_decref(o);
-		return -1;
-	}
-	return finish(o, ids, out, len);
+	return finish(o, set(o, "count", json_integer((json_int_t)count)) != 0, ids, out, len);
 }
 
 static json_t *
@@ -925,17 +902,16 @@ usp_encode_error(const struct usp_ids *ids, const char *error, const char *appli
                  const enum auth_method *supported, size_t nsupported, char **out, size_t *len)
 {
 	json_t *o;
+	bool failed;
 
 	clear(out, len);
 	if (error[0] == '\0' || (application != NULL && !name_valid(application)))
 		return -1;
 	if ((o = start("error")) == NULL)
 		return -1;
-	if (set(o, "error", json_string(error)) != 0 ||
-	    (application != NULL && set(o, "application", json_string(application)) != 0) ||
-	    (supported != NULL && set(o, "supported", protocol_list(supported, nsupported)) != 0)) {
-		json_decref(o);
-		return -1;
-	}
-	return finish(o, ids, out, len);
+	failed = set(o, "error", json_string(error)) != 0 ||
+	         (application != NULL && set(o, "application", json_string(application)) != 0) ||
+	         (supported != NULL &&
+	          set(o, "supported", protocol_list(supported, nsupported)) != 0);
+	return finish(o, failed, ids, out, len);
 }

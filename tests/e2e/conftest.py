@@ -295,6 +295,16 @@ def recv_line(s):
     return bytes(out)
 
 
+def issue_token(f, world, request=b"TOKEN db"):
+    """The token fived f issues to alice, logged in by her key, for a text-dialect request."""
+    c = pubkey_login(f, world)
+    c.sendall(request + b"\r\n")
+    reply = recv_line(c)
+    c.close()
+    assert reply.startswith(b"+ TOKEN v4.") and reply.endswith(b"\r\n"), reply
+    return reply[8:-2]
+
+
 def exchange(port, data, shut=True):
     """Sends data, ends the write side, returns everything fived sends back."""
     with connect(port) as s:

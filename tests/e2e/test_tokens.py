@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import (FIVED, SLOW, connect, connect_from, pubkey_login, recv_all, recv_line,
-                      wait_for)
+from conftest import (FIVED, SLOW, connect, connect_from, issue_token, pubkey_login, recv_all,
+                      recv_line, wait_for)
 
 
 def config(world, services, extra=""):
@@ -25,15 +25,6 @@ def services(sentinel_port):
             "[service:other]\nbackend = builtin:echo\nauth = required\nencryption = optional\n"
             "[service:ballot]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
             "encryption = optional\nidentity = withhold\n" % (sentinel_port, sentinel_port))
-
-
-def issue(f, world, request=b"TOKEN db"):
-    c = pubkey_login(f, world)
-    c.sendall(request + b"\r\n")
-    reply = recv_line(c)
-    c.close()
-    assert reply.startswith(b"+ TOKEN v4.") and reply.endswith(b"\r\n"), reply
-    return reply[8:-2]
 
 
 def use(port, token, service=b"db", data=b"payload", source="127.0.0.1"):
@@ -55,7 +46,7 @@ def claims(token):
 def test_issue_then_use(fived, world, sentinel):
     s = sentinel("echo")
     f = fived(config(world, services(s.port)), env=world.fived_env())
-    token = issue(f, world)
+    token = issue_token(f, world)
     assert len(token) < 512 - len(b"db \r\n")
     c = claims(token)
     assert (c["app"], c["sub"], c["amr"]) == ("db", "alice", "pubkey") and "addr" not in c
@@ -69,12 +60,12 @@ def test_issue_then_use(fived, world, sentinel):
 def test_refused_tokens_deliver_nothing(fived, world, sentinel, tmp_path):
     s = sentinel("echo")
     f = fived(config(world, services(s.port)), env=world.fived_env())
-    token = issue(f, world)
+    token = issue_token(f, world)
     tampered = token[:20] + (b"A" if token[20:21] != b"A" else b"B") + token[21:]
-    short = issue(f, world, b"TOKEN db - 1")
+    short = issue_token(f, world, b"TOKEN db - 1")
     time.sleep(2.2)
     other = fived(config(world, services(s.port)), env=world.fived_env(), name="other")
-    foreign = issue(other, world)
+    foreign = issue_token(other, world)
     for bad, service in ((tampered, b"db"), (short, b"db"), (token, b"other"),
                          (foreign, b"db"), (b"v4.public.AAAA", b"db")):
         assert use(f.port, bad, service) == b"- invalid token\r\n", (bad, service)
@@ -87,11 +78,11 @@ def test_refused_tokens_deliver_nothing(fived, world, sentinel, tmp_path):
 def test_bound_to_an_address(fived, world, sentinel):
     s = sentinel("echo")
     f = fived(config(world, services(s.port)), env=world.fived_env())
-    token = issue(f, world, b"TOKEN db 127.0.0.2")
+    token = issue_token(f, world, b"TOKEN db 127.0.0.2")
     assert claims(token)["addr"] == "127.0.0.2"
     assert use(f.port, token) == b"- invalid token\r\n"
     assert use(f.port, token, source="127.0.0.2") == b"+\r\npayload"
-    prefix = issue(f, world, b"TOKEN db 127.0.0.0/8 60")
+    prefix = issue_token(f, world, b"TOKEN db 127.0.0.0/8 60")
     assert use(f.port, prefix, source="127.0.0.3") == b"+\r\npayload"
     wait_for(lambda: len(s.received) == 2)
 
@@ -116,7 +107,7 @@ def test_token_command_refusals(fived, world, sentinel):
 def test_auth_token(fived, world, sentinel):
     s = sentinel("echo")
     f = fived(config(world, services(s.port)), env=world.fived_env())
-    token = issue(f, world)
+    token = issue_token(f, world)
     c = connect(f.port)
     c.sendall(b"AUTH token\r\nTOKEN " + token + b"\r\nLIST\r\nother\r\n")
     assert recv_line(c) == b"+ SUCCESS token\r\n"
@@ -139,7 +130,7 @@ def test_auth_token(fived, world, sentinel):
 def test_withheld_identity_is_not_in_the_token(fived, world, sentinel):
     s = sentinel("echo")
     f = fived(config(world, services(s.port)), env=world.fived_env())
-    token = issue(f, world, b"TOKEN ballot")
+    token = issue_token(f, world, b"TOKEN ballot")
     assert "sub" not in claims(token)
     assert use(f.port, token, b"ballot") == b"+\r\npayload"
     wait_for(lambda: s.received == [b"payload"])
@@ -148,7 +139,7 @@ def test_withheld_identity_is_not_in_the_token(fived, world, sentinel):
 def test_local_tokens_are_opaque(fived, world, sentinel):
     s = sentinel("echo")
     f = fived(config(world, services(s.port), "token_format = local"), env=world.fived_env())
-    token = issue(f, world)
+    token = issue_token(f, world)
     assert token.startswith(b"v4.local.") and b"alice" not in base64.urlsafe_b64decode(
         token.split(b".")[2] + b"=" * (-len(token.split(b".")[2]) % 4))
     assert use(f.port, token) == b"+\r\npayload"
@@ -164,6 +155,6 @@ def test_trusted_keys_of_another_node(fived, world, sentinel, tmp_path):
     trusted.write_text("# the issuing node\n%s issuer\n" % out[0])
     verifier = fived(config(world, services(s.port), "token_trusted_keys = %s" % trusted),
                      env=world.fived_env(), name="verifier")
-    token = issue(issuer, world)
+    token = issue_token(issuer, world)
     assert use(verifier.port, token) == b"+\r\npayload"
     assert [e["identity"] for e in verifier.events("authenticated")] == ["alice"]

@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from conftest import (FIVED, SANITIZED, SLOW, connect_from, pubkey_login, recv_all, recv_line,
-                      wait_for)
+from conftest import (FIVED, SANITIZED, SLOW, connect_from, issue_token, recv_all, wait_for)
 from fivewire import key_blob, load_key, new_key, parse_proxy_v2, ssh_string
 from sealwire import SealedClient
 from uspwire import (UspClient, claims, decode_server, encode, footer_kid, from_rfc3339,
@@ -133,15 +132,6 @@ def server_key(f):
     out = subprocess.run([FIVED, "--print-key", "-c", str(f.conf)], capture_output=True,
                          text=True, check=True).stdout
     return base64.b64decode(out.split()[0], validate=True)
-
-
-def text_token(f, world, request=b"TOKEN db"):
-    c = pubkey_login(f, world)
-    c.sendall(request + b"\r\n")
-    reply = recv_line(c)
-    c.close()
-    assert reply.startswith(b"+ TOKEN v4.") and reply.endswith(b"\r\n"), reply
-    return reply[8:-2].decode()
 
 
 def refused(site, app, token, source="127.0.0.1", f=None):
@@ -316,7 +306,7 @@ def test_flow3_token_on_a_fresh_connection(site):
 
 def test_flow3_tokens_cross_dialects(site, world):
     # A token from the text dialect's TOKEN, used in USP.
-    token = text_token(site.f, world)
+    token = issue_token(site.f, world).decode()
     c = connects(site, "db", token, b"from text")
     c.shutdown()
     c.rest()
@@ -812,7 +802,7 @@ def test_invalidate_and_its_persistence(site, tmp_path):
     c.close()
     kept = site.token("db")
     foreign = site.token("db", f=site.another("elsewhere"))
-    short = text_token(site.f, site.world, b"TOKEN db - 2")
+    short = issue_token(site.f, site.world, b"TOKEN db - 2").decode()
     c = site.client()       # no authentication: holding a token is the right to give it up
     c.send(invalidate(t["db"], t["other"], t["db"], foreign, "v4.public.AAAA", short,
                       client_session_id="inv"))
@@ -852,9 +842,9 @@ def test_invalidate_and_its_persistence(site, tmp_path):
 
 def test_token_refusals(site, world):
     token = site.token("db")
-    short = text_token(site.f, world, b"TOKEN db - 1")
+    short = issue_token(site.f, world, b"TOKEN db - 1").decode()
     elsewhere = site.token("db", f=site.another("other"))
-    bound = text_token(site.f, world, b"TOKEN db 127.0.0.2")
+    bound = issue_token(site.f, world, b"TOKEN db 127.0.0.2").decode()
     revoked = site.token("db")
     c = site.client()
     c.send(invalidate(revoked))

@@ -3,10 +3,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto/auth.h"
 #include "proto/line.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

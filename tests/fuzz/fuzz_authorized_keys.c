@@ -12,21 +12,13 @@
 
 #include "common/util.h"
 #include "crypto/sshkey.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* 16 KiB each: kept off the stack. */
 static struct sshkey_authorized_key key;
 static char value[SSHKEY_LINE_MAX];
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	if (sodium_init() < 0)
-		abort();
-	return 0;
-}
+FUZZ_INITIALIZE_SODIUM()
 
 static void
 check_key(const struct sshkey_authorized_key *k)

@@ -2,9 +2,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fuzz.h"
 #include "proto/line.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

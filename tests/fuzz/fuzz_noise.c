@@ -16,15 +16,13 @@
 #include <sodium.h>
 
 #include "crypto/noise.h"
+#include "fuzz.h"
 
 #define IK            "Noise_IK_25519_ChaChaPoly_BLAKE2b"
 #define XX            "Noise_XX_25519_ChaChaPoly_BLAKE2b"
 #define PROLOGUE      "fived fuzz"
 #define LEN_PREFIX    2 /* length of XX message 1 */
 #define REPLY_PAYLOAD 16
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void
 derive(uint8_t out[NOISE_DHLEN], const char *label)
@@ -122,13 +120,7 @@ run_xx(const uint8_t *data, size_t size)
 	noise_handshake_wipe(&hs);
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return sodium_init() < 0 ? -1 : 0;
-}
+FUZZ_INITIALIZE_SODIUM()
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

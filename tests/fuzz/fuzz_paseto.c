@@ -11,9 +11,7 @@
 #include <string.h>
 
 #include "crypto/paseto.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 #define LOCAL_HEADER "v4.local."
 
@@ -29,13 +27,7 @@ static const uint8_t public_seed[crypto_sign_SEEDBYTES] = {
         0x04, 0x14, 0x38, 0xd9, 0xe1, 0x1b, 0x94, 0x2a, 0x37, 0x74,
 };
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	if (sodium_init() < 0)
-		abort();
-	return 0;
-}
+FUZZ_INITIALIZE_SODIUM()
 
 /* The unauthenticated footer must be the one verification returned. */
 static void

@@ -18,12 +18,10 @@
 #include <sodium.h>
 
 #include "crypto/record.h"
+#include "fuzz.h"
 
 #define LABEL_KEY   "fuzz record key"
 #define PIECES_MASK 0x07
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* What a receiver made of a stream. */
 struct outcome {
@@ -95,13 +93,7 @@ outcome_end(struct outcome *o, uint8_t digest[crypto_generichash_BYTES])
 	crypto_generichash_final(&o->plaintext, digest, crypto_generichash_BYTES);
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return sodium_init() < 0 ? -1 : 0;
-}
+FUZZ_INITIALIZE_SODIUM()
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "crypto/noise.h"
+#include "fuzz.h"
 #include "proto/sealed.h"
 
 #define FUZZ_NOW         UINT64_C(1700000070)
@@ -34,9 +35,6 @@
 #define LABEL_SECRET_CUR "fuzz sealed cookie secret current"
 #define LABEL_SECRET_OLD "fuzz sealed cookie secret previous"
 #define LABEL_MAC1       "fuzz sealed other mac1"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Everything fixed the harness (and its seed generator) needs. */
 struct fixture {
@@ -270,13 +268,7 @@ server(const struct fixture *fx, unsigned difficulty, const uint8_t *msg, size_t
 	responder(fx, &m, cookie, key);
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	return sodium_init() < 0 ? -1 : 0;
-}
+FUZZ_INITIALIZE_SODIUM()
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -13,9 +13,7 @@
 #include <string.h>
 
 #include "crypto/sshkey.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 #define ARMOUR_BEGIN "-----BEGIN OPENSSH PRIVATE KEY-----\n"
 #define ARMOUR_END   "\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -25,13 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char armoured[SSHKEY_FILE_MAX + 1];
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	if (sodium_init() < 0)
-		abort();
-	return 0;
-}
+FUZZ_INITIALIZE_SODIUM()
 
 static void
 check_private(const char *text, size_t len)

@@ -11,10 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto/token.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NOW        UINT64_C(1795323095) /* 2026-11-22T04:51:35Z */
 #define SEED_A     0x0a

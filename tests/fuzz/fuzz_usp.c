@@ -11,22 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto/usp.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define SERVER_ID      "0123456789abcdef0123456789abcdef"
 #define MALFORMED      "malformed message: "
 #define ERROR_TEXT_MAX (sizeof(MALFORMED) + USP_REASON_MAX)
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	if (sodium_init() < 0)
-		abort();
-	return 0;
-}
+FUZZ_INITIALIZE_SODIUM()
 
 static void
 must_encode(int r, char *out)

@@ -1,15 +1,13 @@
 /* The AUTH exchange's pure parts: method lists, client lines, signed data, PAM conversation lines.
  */
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <sodium.h>
 
 #include "proto/auth.h"
+#include "unit.h"
 
 static void
 test_methods(void **state)
@@ -200,7 +198,5 @@ main(void)
 	        cmocka_unit_test(test_pamconv),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
 }

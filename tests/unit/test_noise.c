@@ -2,19 +2,17 @@
  * The Noise handshake: every published vector of the suite, then tampering,
  * truncation, wrong keys, turn order and the API's refusals.
  */
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <jansson.h>
 #include <sodium.h>
 
 #include "crypto/noise.h"
+#include "unit.h"
 
 /* Relative to the repository root, where make test-unit runs; FIVE_VECTORS_DIR overrides. */
 #define VECTORS_DIR  "tests/vectors"
@@ -944,7 +942,5 @@ main(void)
 	        cmocka_unit_test(test_message_limits),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
 }

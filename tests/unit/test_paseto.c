@@ -3,19 +3,18 @@
  * be damaged (each character, each truncation, padding, trailing bits,
  * sizes, the other kind of token, the wrong implicit assertion).
  */
-#include <setjmp.h>
-#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <jansson.h>
 #include <sodium.h>
 
 #include "crypto/paseto.h"
+#include "unit.h"
 
 /* Relative to the repository root, where make test-unit runs; FIVE_VECTORS_DIR overrides. */
 #define VECTORS_DIR_DEFAULT "tests/vectors"
@@ -140,15 +139,45 @@ bytes(const char *s)
 	return (const uint8_t *)s;
 }
 
-/* Checks that token opened to payload and footer. */
-static void
-assert_opened(const char *name, const uint8_t *m, size_t mlen, const uint8_t *f, size_t flen,
-              const char *payload, const char *foot)
+/* A vector's strings; all but the payload are in every vector. */
+struct vector {
+	const char *name, *token, *i, *payload, *foot;
+};
+
+static struct vector
+strings(const json_t *v, const char *name)
 {
-	if (mlen != strlen(payload) || memcmp(m, payload, mlen) != 0)
-		fail_msg("%s: wrong payload", name);
-	if (flen != strlen(foot) || memcmp(f, foot, flen) != 0)
-		fail_msg("%s: wrong footer", name);
+	struct vector t = {name, field(v, "token"), field(v, "implicit-assertion"),
+	                   field(v, "payload"), field(v, "footer")};
+
+	assert_non_null(t.token);
+	assert_non_null(t.i);
+	assert_non_null(t.foot);
+	return t;
+}
+
+/*
+ * Checks what opening t's token gave (r, then the payload and footer it
+ * wrote): refused when the vector expects failure, else t's payload and
+ * footer.  Returns whether the vector goes on to making the token.
+ */
+static bool
+opened(const struct vector *t, int expect_fail, int r, const uint8_t *m, size_t mlen,
+       const uint8_t *f, size_t flen)
+{
+	if (expect_fail) {
+		if (r == 0)
+			fail_msg("%s: accepted", t->name);
+		return false;
+	}
+	if (r != 0)
+		fail_msg("%s: rejected", t->name);
+	assert_non_null(t->payload);
+	if (mlen != strlen(t->payload) || memcmp(m, t->payload, mlen) != 0)
+		fail_msg("%s: wrong payload", t->name);
+	if (flen != strlen(t->foot) || memcmp(f, t->foot, flen) != 0)
+		fail_msg("%s: wrong footer", t->name);
+	return true;
 }
 
 static void
@@ -157,34 +186,23 @@ vector_local(const json_t *v, const char *name, int expect_fail)
 	uint8_t k[PASETO_V4_LOCAL_KEYBYTES], nonce[PASETO_V4_LOCAL_NONCEBYTES];
 	uint8_t m[PASETO_MESSAGE_MAX], f[PASETO_FOOTER_MAX];
 	char out[PASETO_TOKEN_SIZE];
-	const char *token = field(v, "token"), *i = field(v, "implicit-assertion");
-	const char *payload = field(v, "payload"), *foot = field(v, "footer");
+	struct vector t;
 	size_t mlen, flen;
 	int r;
 
 	hex_field(v, "key", k, sizeof(k));
-	assert_non_null(token);
-	assert_non_null(i);
-	assert_non_null(foot);
-	r = paseto_v4_local_decrypt(k, token, bytes(i), strlen(i), m, sizeof(m), &mlen, f,
+	t = strings(v, name);
+	r = paseto_v4_local_decrypt(k, t.token, bytes(t.i), strlen(t.i), m, sizeof(m), &mlen, f,
 	                            sizeof(f), &flen);
-	if (expect_fail) {
-		if (r == 0)
-			fail_msg("%s: accepted", name);
+	if (!opened(&t, expect_fail, r, m, mlen, f, flen))
 		return;
-	}
-	if (r != 0)
-		fail_msg("%s: rejected", name);
-	assert_non_null(payload);
-	assert_opened(name, m, mlen, f, flen, payload, foot);
-
 	hex_field(v, "nonce", nonce, sizeof(nonce));
-	assert_int_equal(paseto_v4_local_encrypt(k, nonce, bytes(payload), strlen(payload),
-	                                         bytes(foot), strlen(foot), bytes(i), strlen(i),
-	                                         out, sizeof(out)),
+	assert_int_equal(paseto_v4_local_encrypt(k, nonce, bytes(t.payload), strlen(t.payload),
+	                                         bytes(t.foot), strlen(t.foot), bytes(t.i),
+	                                         strlen(t.i), out, sizeof(out)),
 	                 0);
-	if (strcmp(out, token) != 0)
-		fail_msg("%s: encrypted to\n%s\nexpected\n%s", name, out, token);
+	if (strcmp(out, t.token) != 0)
+		fail_msg("%s: encrypted to\n%s\nexpected\n%s", name, out, t.token);
 }
 
 static void
@@ -193,33 +211,23 @@ vector_public(const json_t *v, const char *name, int expect_fail)
 	uint8_t pk[PASETO_V4_PUBLIC_PUBLICKEYBYTES], sk[PASETO_V4_PUBLIC_SECRETKEYBYTES];
 	uint8_t m[PASETO_MESSAGE_MAX], f[PASETO_FOOTER_MAX];
 	char out[PASETO_TOKEN_SIZE];
-	const char *token = field(v, "token"), *i = field(v, "implicit-assertion");
-	const char *payload = field(v, "payload"), *foot = field(v, "footer");
+	struct vector t;
 	size_t mlen, flen;
 	int r;
 
 	hex_field(v, "public-key", pk, sizeof(pk));
-	assert_non_null(token);
-	assert_non_null(i);
-	assert_non_null(foot);
-	r = paseto_v4_public_verify(pk, token, bytes(i), strlen(i), m, sizeof(m), &mlen, f,
+	t = strings(v, name);
+	r = paseto_v4_public_verify(pk, t.token, bytes(t.i), strlen(t.i), m, sizeof(m), &mlen, f,
 	                            sizeof(f), &flen);
-	if (expect_fail) {
-		if (r == 0)
-			fail_msg("%s: accepted", name);
+	if (!opened(&t, expect_fail, r, m, mlen, f, flen))
 		return;
-	}
-	if (r != 0)
-		fail_msg("%s: rejected", name);
-	assert_non_null(payload);
-	assert_opened(name, m, mlen, f, flen, payload, foot);
-
 	hex_field(v, "secret-key", sk, sizeof(sk));
-	assert_int_equal(paseto_v4_public_sign(sk, bytes(payload), strlen(payload), bytes(foot),
-	                                       strlen(foot), bytes(i), strlen(i), out, sizeof(out)),
+	assert_int_equal(paseto_v4_public_sign(sk, bytes(t.payload), strlen(t.payload),
+	                                       bytes(t.foot), strlen(t.foot), bytes(t.i),
+	                                       strlen(t.i), out, sizeof(out)),
 	                 0);
-	if (strcmp(out, token) != 0)
-		fail_msg("%s: signed to\n%s\nexpected\n%s", name, out, token);
+	if (strcmp(out, t.token) != 0)
+		fail_msg("%s: signed to\n%s\nexpected\n%s", name, out, t.token);
 	sodium_memzero(sk, sizeof(sk));
 }
 
@@ -765,7 +773,5 @@ main(void)
 	        cmocka_unit_test(test_random_nonce),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
 }

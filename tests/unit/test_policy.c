@@ -1,17 +1,15 @@
 /* Who may use which service; failure penalties; from= patterns. */
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <sodium.h>
 
 #include "server/conf/keys.h"
 #include "server/policy/penalty.h"
 #include "server/policy/policy.h"
+#include "unit.h"
 
 /* groups: the caller's group names, a line each (not copied), or NULL. */
 static struct caller
@@ -156,7 +154,5 @@ main(void)
 	        cmocka_unit_test(test_from_patterns),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
 }

@@ -5,8 +5,6 @@
  * rotations; proof of work; the replay filter; the record layer's rekeying
  * and refusals, fed whole or a byte at a time.
  */
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,7 +12,6 @@
 #include <string.h>
 
 #include <arpa/inet.h>
-#include <cmocka.h>
 #include <netinet/in.h>
 #include <sodium.h>
 
@@ -22,6 +19,7 @@
 #include "crypto/record.h"
 #include "proto/replay.h"
 #include "proto/sealed.h"
+#include "unit.h"
 
 #define BUCKET_START UINT64_C(1700000040) /* a multiple of SEALED_COOKIE_SECRET_SECONDS */
 #define NOW          (BUCKET_START + 30)
@@ -431,6 +429,25 @@ transport(struct noise_handshake *ihs, struct noise_handshake *rhs)
 
 /* --- handshakes ---------------------------------------------------------------------- */
 
+/* A server with its key loaded and a client, both fresh. */
+static void
+loaded_pair(struct server *sv, struct client *c)
+{
+	server_init(sv, "server");
+	sv->loaded = true;
+	client_init(c, "client");
+}
+
+/* The server answers c's IK initiation, takes its early data, and both ends talk. */
+static void
+ik_answered(struct server *sv, struct client *c)
+{
+	assert_int_equal(server_initiation(sv, c->msg, c->msg_len), V_RESPONSE);
+	assert_memory_equal(sv->early, EARLY, EARLY_LEN);
+	assert_int_equal(client_response(c, sv->out, sv->out_len), 0);
+	transport(&c->hs, &sv->hs);
+}
+
 static void
 test_ik_handshake(void **state)
 {
@@ -474,19 +491,14 @@ test_ik_cookie_handshake(void **state)
 	static struct server sv;
 	static struct client c;
 
-	server_init(&sv, "server");
-	sv.loaded = true;
-	client_init(&c, "client");
+	loaded_pair(&sv, &c);
 	client_start(&c, SEALED_IK, &sv, (const uint8_t *)EARLY, EARLY_LEN);
 	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_COOKIE);
 	assert_int_equal(sv.out_len, SEALED_COOKIE_MSG_LEN);
 	assert_int_equal(client_cookie(&c, sv.out, sv.out_len), 0);
 	/* Some seconds later, in the next bucket: the previous secret still checks. */
 	sv.now = BUCKET_START + SEALED_COOKIE_SECRET_SECONDS + 5;
-	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_RESPONSE);
-	assert_memory_equal(sv.early, EARLY, EARLY_LEN);
-	assert_int_equal(client_response(&c, sv.out, sv.out_len), 0);
-	transport(&c.hs, &sv.hs);
+	ik_answered(&sv, &c);
 }
 
 /* A cookie through the handshake at the edges of its buckets: issued in the last
@@ -498,9 +510,7 @@ test_cookie_handshake_buckets(void **state)
 	static struct server sv;
 	static struct client c;
 
-	server_init(&sv, "server");
-	sv.loaded = true;
-	client_init(&c, "client");
+	loaded_pair(&sv, &c);
 	sv.now = BUCKET_START + SEALED_COOKIE_SECRET_SECONDS - 1;
 	client_start(&c, SEALED_IK, &sv, (const uint8_t *)EARLY, EARLY_LEN);
 	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_COOKIE);
@@ -521,10 +531,7 @@ test_cookie_handshake_buckets(void **state)
 	client_start(&c, SEALED_IK, &sv, (const uint8_t *)EARLY, EARLY_LEN);
 	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_COOKIE);
 	assert_int_equal(client_cookie(&c, sv.out, sv.out_len), 0);
-	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_RESPONSE);
-	assert_memory_equal(sv.early, EARLY, EARLY_LEN);
-	assert_int_equal(client_response(&c, sv.out, sv.out_len), 0);
-	transport(&c.hs, &sv.hs);
+	ik_answered(&sv, &c);
 }
 
 static void
@@ -538,10 +545,8 @@ test_xx_handshake(void **state)
 
 	assert_non_null(rf);
 	replay_init(rf, NULL);
-	server_init(&sv, "server");
-	sv.loaded = true;
+	loaded_pair(&sv, &c);
 	sv.replay = rf;
-	client_init(&c, "client");
 	client_start(&c, SEALED_XX, &sv, NULL, 0);
 	assert_int_equal(c.msg_len, SEALED_INITIATION_OVERHEAD + SEALED_XX1_LEN);
 
@@ -665,9 +670,7 @@ test_flip_cookie(void **state)
 	size_t i;
 	unsigned bit;
 
-	server_init(&sv, "server");
-	sv.loaded = true;
-	client_init(&c, "client");
+	loaded_pair(&sv, &c);
 	client_start(&c, SEALED_IK, &sv, NULL, 0);
 	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_COOKIE);
 	memcpy(msg, sv.out, sizeof(msg));
@@ -842,9 +845,7 @@ test_cookie_mac2(void **state)
 	const uint64_t t1 = NOW + SEALED_COOKIE_SECRET_SECONDS,
 	               t2 = NOW + 2 * SEALED_COOKIE_SECRET_SECONDS;
 
-	server_init(&sv, "server");
-	sv.loaded = true;
-	client_init(&c, "client");
+	loaded_pair(&sv, &c);
 	client_start(&c, SEALED_XX, &sv, NULL, 0);
 	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_COOKIE);
 	assert_int_equal(client_cookie(&c, sv.out, sv.out_len), 0);
@@ -1003,10 +1004,8 @@ test_pow_in_handshake(void **state)
 	uint8_t good[SEALED_POW_NONCE_LEN];
 	uint32_t i;
 
-	server_init(&sv, "server");
-	sv.loaded = true;
+	loaded_pair(&sv, &c);
 	sv.difficulty = 16;
-	client_init(&c, "client");
 	client_start(&c, SEALED_IK, &sv, NULL, 0);
 	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_COOKIE);
 	assert_int_equal(client_cookie(&c, sv.out, sv.out_len), 0);
@@ -1743,7 +1742,5 @@ main(void)
 	        cmocka_unit_test(test_prologue_and_source),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
 }

@@ -1,14 +1,12 @@
 /* Connections by source; the busiest source's oldest waiting connection. */
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <sodium.h>
 
 #include "server/policy/sources.h"
+#include "unit.h"
 
 static void
 key_of(uint8_t key[SOURCE_KEY_LEN], uint8_t n)
@@ -137,7 +135,5 @@ main(void)
 	        cmocka_unit_test(test_many_waiting_from_one_source),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
 }

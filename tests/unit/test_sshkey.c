@@ -692,10 +692,23 @@ expect_bad_line(const char *line, const char *reason)
 static void
 test_authorized_bad(void **state)
 {
+	/* Options before a good key, and why each line is refused. */
+	static const struct {
+		const char *options, *why;
+	} bad_options[] = {
+	        {"from=\"unterminated", "unterminated quote"},
+	        {",no-pty", "malformed options"},
+	        {"no-pty,", "malformed options"},
+	        {"no-pty,,x", "malformed options"},
+	        {"from=127.0.0.1", "malformed options"},
+	        {"from=\"a\"x", "malformed options"},
+	        {"x\\\"y", "malformed options"},
+	        {"bad name", "unknown key type"},
+	};
 	char b64[B64_BUF], rsa64[B64_BUF], line[2 * SSHKEY_LINE_MAX], blob64[B64_BUF];
 	uint8_t pk[SSHKEY_ED25519_PUBLEN], blob[SSHKEY_BLOB_MAX + 1];
 	const char *why;
-	size_t len, n;
+	size_t len, n, i;
 
 	public_of(fx.ed, pk);
 	b64_of(fx.ed, b64, sizeof(b64));
@@ -727,22 +740,10 @@ test_authorized_bad(void **state)
 	expect_bad_line("no-pty", "missing key type");
 
 	/* Options: unterminated quotes, stray commas, unquoted values, unknown types. */
-	snprintf(line, sizeof(line), "from=\"unterminated ssh-ed25519 %s", b64);
-	expect_bad_line(line, "unterminated quote");
-	snprintf(line, sizeof(line), ",no-pty ssh-ed25519 %s", b64);
-	expect_bad_line(line, "malformed options");
-	snprintf(line, sizeof(line), "no-pty, ssh-ed25519 %s", b64);
-	expect_bad_line(line, "malformed options");
-	snprintf(line, sizeof(line), "no-pty,,x ssh-ed25519 %s", b64);
-	expect_bad_line(line, "malformed options");
-	snprintf(line, sizeof(line), "from=127.0.0.1 ssh-ed25519 %s", b64);
-	expect_bad_line(line, "malformed options");
-	snprintf(line, sizeof(line), "from=\"a\"x ssh-ed25519 %s", b64);
-	expect_bad_line(line, "malformed options");
-	snprintf(line, sizeof(line), "x\\\"y ssh-ed25519 %s", b64);
-	expect_bad_line(line, "malformed options");
-	snprintf(line, sizeof(line), "bad name ssh-ed25519 %s", b64);
-	expect_bad_line(line, "unknown key type");
+	for (i = 0; i < sizeof(bad_options) / sizeof(bad_options[0]); i++) {
+		snprintf(line, sizeof(line), "%s ssh-ed25519 %s", bad_options[i].options, b64);
+		expect_bad_line(line, bad_options[i].why);
+	}
 	snprintf(line, sizeof(line), "%0*d ssh-ed25519 %s", SSHKEY_OPTION_NAME_MAX, 7, b64);
 	expect_bad_line(line, "malformed options");
 

@@ -3,8 +3,6 @@
  * reason a token is refused, the footer's fixed shape, how long tokens are,
  * address binding, the trusted keys file.
  */
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,12 +10,12 @@
 #include <string.h>
 
 #include <arpa/inet.h>
-#include <cmocka.h>
 #include <netinet/in.h>
 #include <sodium.h>
 
 #include "common/keyfile.h"
 #include "proto/token.h"
+#include "unit.h"
 
 #define NOW      UINT64_C(1795323095) /* 2026-11-22T04:51:35Z */
 #define NOW_TEXT "2026-11-22T04:51:35Z"
@@ -995,7 +993,5 @@ main(void)
 	        cmocka_unit_test(test_trusted_too_many),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return UNIT_RUN_WITH_SODIUM(tests, setup, teardown);
 }

@@ -3,19 +3,17 @@
  * strictness rule broken once with the reason the client is told, and the
  * server's messages byte for byte.
  */
-#include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cmocka.h>
 #include <sodium.h>
 
 #include "crypto/sshkey.h"
 #include "proto/usp.h"
+#include "unit.h"
 
 #define SERVER_ID  "0123456789abcdef0123456789abcdef"
 #define TOKEN_A    "v4.public.eyJhcHAiOiJkYiJ9c2lnbmF0dXJl"
@@ -723,7 +721,5 @@ main(void)
 	        cmocka_unit_test(test_encode_line_limit),
 	};
 
-	if (sodium_init() < 0)
-		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
 }

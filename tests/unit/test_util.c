@@ -158,13 +158,32 @@ test_b64(void **state)
 	                 -1);
 }
 
+static void
+test_text_line(void **state)
+{
+	static const char text[] = "one\n\ntoo long\nt\0o\nlast";
+	char buf[8];
+	size_t pos = 0;
+
+	assert_int_equal(text_line(text, sizeof(text) - 1, &pos, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "one");
+	assert_int_equal(text_line(text, sizeof(text) - 1, &pos, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "");
+	assert_int_equal(text_line(text, sizeof(text) - 1, &pos, buf, sizeof(buf)), -1);
+	assert_int_equal(text_line(text, sizeof(text) - 1, &pos, buf, sizeof(buf)), -1);
+	assert_int_equal(text_line(text, sizeof(text) - 1, &pos, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "last");
+	assert_int_equal(pos, sizeof(text) - 1);
+	assert_int_equal(text_line(text, sizeof(text) - 1, &pos, buf, sizeof(buf)), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_addr),    cmocka_unit_test(test_source_key),
 	        cmocka_unit_test(test_numbers), cmocka_unit_test(test_buf),
-	        cmocka_unit_test(test_b64),
+	        cmocka_unit_test(test_b64),     cmocka_unit_test(test_text_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

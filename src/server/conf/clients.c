@@ -49,25 +49,19 @@ clients_parse(const char *name, const char *text, size_t len, struct client_keys
               size_t err_size)
 {
 	char line[CLIENTS_LINE_MAX];
-	const char *p = text, *end = text + len, *nl, *why = "";
+	const char *why = "";
 	unsigned n = 0;
-	size_t cap = 0, ll;
+	size_t cap = 0, pos = 0;
 	struct client_key k, *grown;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	for (; p < end; p = nl + 1) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (nl == NULL)
-			nl = end;
-		ll = (size_t)(nl - p);
+	while ((r = text_line(text, len, &pos, line, sizeof(line))) != 0) {
 		n++;
-		if (ll >= sizeof(line) || memchr(p, '\0', ll) != NULL) {
+		if (r < 0) {
 			why = "line too long, or a NUL byte";
 			goto fail;
 		}
-		memcpy(line, p, ll);
-		line[ll] = '\0';
 		if ((r = parse_line(line, &k, &why)) < 0)
 			goto fail;
 		if (r == 0)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ini.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +33,31 @@ enum section {
 struct parser;
 typedef int (*key_setter)(struct parser *p, const char *value, const char **why);
 
+/*
+ * How a key's value is read: most [server] keys are one of a few kinds of
+ * value kept in a field of struct config, the others have a function.
+ */
+enum value_kind {
+	V_SETTER,           /* the key's own function */
+	V_COUNT,            /* uint64_t from 1 to the key's arg */
+	V_DURATION,         /* uint64_t milliseconds, positive */
+	V_DURATION_OR_NONE, /* uint64_t milliseconds, 0 for none */
+	V_PERCENT,          /* uint64_t from 1 to 100 */
+	V_BITS,             /* uint64_t from 0 to POW_BITS_MAX */
+	V_BOOL,             /* bool: yes or no */
+	V_PATH,             /* char[arg]: an absolute path */
+	V_PATH_OR_NONE,     /* char[arg]: an absolute path, "" for none */
+	V_USER,             /* char[arg]: a user name */
+};
+
 struct key {
 	const char *name;
 	enum section sec;
 	bool repeatable;
-	key_setter set;
+	enum value_kind kind;
+	size_t field;   /* the offset of the field in struct config, but for V_SETTER */
+	uint64_t arg;   /* V_COUNT: the largest value; V_PATH*, V_USER: the field's size */
+	key_setter set; /* V_SETTER */
 };
 
 #define KEYS_MAX 64
@@ -55,9 +76,8 @@ struct parser {
 	unsigned key_line[KEYS_MAX]; /* where each was set, 0 when it was not */
 	bool key_refused[KEYS_MAX];  /* its value was an error, reported there */
 	bool after_key;              /* an indented line continues the last key's value */
-	bool token_ttl_set;
-	struct service *svc; /* current [service:] */
-	struct vhost *vh;    /* current [vhost:] */
+	struct service *svc;         /* current [service:] */
+	struct vhost *vh;            /* current [vhost:] */
 	struct service **svc_tail;
 	struct vhost **vh_tail;
 };
@@ -112,6 +132,119 @@ set_timeout(uint64_t *dst, const char *value, bool zero_ok, const char **why)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+set_percent(uint64_t *dst, const char *value, const char **why)
+{
+	if (parse_uint(value, 100, dst) != 0 || *dst == 0) {
+		*why = "expected a percentage from 1 to 100";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_bits(uint64_t *dst, const char *value, const char **why)
+{
+	if (parse_uint(value, POW_BITS_MAX, dst) != 0) {
+		*why = "expected a number of bits from 0 to 32";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_bool(bool *dst, const char *value, const char **why)
+{
+	if (parse_bool(value, dst) != 0) {
+		*why = "expected yes or no";
+		return -1;
+	}
+	return 0;
+}
+
+/* A value that is one of two words: *dst is true for yes, false for no. */
+static int
+set_either(bool *dst, const char *value, const char *yes, const char *no, const char *expected,
+           const char **why)
+{
+	if (strcmp(value, yes) != 0 && strcmp(value, no) != 0) {
+		*why = expected;
+		return -1;
+	}
+	*dst = strcmp(value, yes) == 0;
+	return 0;
+}
+
+static int
+set_path(char *dst, size_t size, const char *value, bool none_ok, const char **why)
+{
+	if (none_ok && strcmp(value, "none") == 0) {
+		dst[0] = '\0';
+		return 0;
+	}
+	if (value[0] != '/' || str_copy(dst, value, size) >= size) {
+		*why = none_ok ? "expected an absolute path or none" : "expected an absolute path";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+set_user(char *dst, size_t size, const char *value, const char **why)
+{
+	if (!auth_user_valid(value)) {
+		*why = "expected a user name";
+		return -1;
+	}
+	str_copy(dst, value, size);
+	return 0;
+}
+
+/* Calls set for each word of value, split at spaces and tabs, until one fails. */
+static int
+each_word(struct parser *p, const char *value, key_setter set, const char **why)
+{
+	char copy[INI_LINE_BUFFER];
+	char *word, *save = NULL;
+
+	str_copy(copy, value, sizeof(copy));
+	for (word = strtok_r(copy, " \t", &save); word != NULL; word = strtok_r(NULL, " \t", &save))
+		if (set(p, word, why) != 0)
+			return -1;
+	return 0;
+}
+
+/* Sets the field of struct config that key k names, as its kind says. */
+static int
+set_value(struct parser *p, const struct key *k, const char *value, const char **why)
+{
+	void *field = (char *)p->cfg + k->field;
+
+	switch (k->kind) {
+	case V_COUNT:
+		return set_count(field, value, k->arg, why);
+	case V_DURATION:
+		return set_timeout(field, value, false, why);
+	case V_DURATION_OR_NONE:
+		return set_timeout(field, value, true, why);
+	case V_PERCENT:
+		return set_percent(field, value, why);
+	case V_BITS:
+		return set_bits(field, value, why);
+	case V_BOOL:
+		return set_bool(field, value, why);
+	case V_PATH:
+		return set_path(field, k->arg, value, false, why);
+	case V_PATH_OR_NONE:
+		return set_path(field, k->arg, value, true, why);
+	case V_USER:
+		return set_user(field, k->arg, value, why);
+	case V_SETTER:
+		break;
+	}
+	return k->set(p, value, why);
 }
 
 /*
@@ -179,28 +312,29 @@ free_argv(char **argv)
 /* --- [server] --------------------------------------------------------------- */
 
 static int
+listen_address(struct parser *p, const char *word, const char **why)
+{
+	struct addr_spec *a;
+
+	if (p->cfg->nlisten == CONFIG_LISTEN_MAX) {
+		*why = "too many listen addresses";
+		return -1;
+	}
+	a = &p->cfg->listen[p->cfg->nlisten];
+	if (addr_parse(word, a, why) != 0)
+		return -1;
+	if (a->kind == ADDR_TCP && !a->numeric) {
+		*why = "a listen address must be an IP address, not a name";
+		return -1;
+	}
+	p->cfg->nlisten++;
+	return 0;
+}
+
+static int
 server_listen(struct parser *p, const char *value, const char **why)
 {
-	char copy[INI_LINE_BUFFER];
-	char *word, *save = NULL;
-
-	str_copy(copy, value, sizeof(copy));
-	for (word = strtok_r(copy, " \t", &save); word != NULL;
-	     word = strtok_r(NULL, " \t", &save)) {
-		if (p->cfg->nlisten == CONFIG_LISTEN_MAX) {
-			*why = "too many listen addresses";
-			return -1;
-		}
-		if (addr_parse(word, &p->cfg->listen[p->cfg->nlisten], why) != 0)
-			return -1;
-		if (p->cfg->listen[p->cfg->nlisten].kind == ADDR_TCP &&
-		    !p->cfg->listen[p->cfg->nlisten].numeric) {
-			*why = "a listen address must be an IP address, not a name";
-			return -1;
-		}
-		p->cfg->nlisten++;
-	}
-	return 0;
+	return each_word(p, value, listen_address, why);
 }
 
 static int
@@ -232,18 +366,6 @@ server_audit_log(struct parser *p, const char *value, const char **why)
 }
 
 static int
-server_max_connections(struct parser *p, const char *value, const char **why)
-{
-	return set_count(&p->cfg->max_connections, value, 1000000, why);
-}
-
-static int
-server_max_per_source(struct parser *p, const char *value, const char **why)
-{
-	return set_count(&p->cfg->max_per_source, value, 1000000, why);
-}
-
-static int
 server_relay_memory_max(struct parser *p, const char *value, const char **why)
 {
 	if (parse_size(value, RELAY_MEMORY_LIMIT, &p->cfg->relay_memory_max) != 0 ||
@@ -252,30 +374,6 @@ server_relay_memory_max(struct parser *p, const char *value, const char **why)
 		return -1;
 	}
 	return 0;
-}
-
-static int
-server_request_timeout(struct parser *p, const char *value, const char **why)
-{
-	return set_timeout(&p->cfg->request_timeout_ms, value, false, why);
-}
-
-static int
-server_connect_timeout(struct parser *p, const char *value, const char **why)
-{
-	return set_timeout(&p->cfg->connect_timeout_ms, value, false, why);
-}
-
-static int
-server_idle_timeout(struct parser *p, const char *value, const char **why)
-{
-	return set_timeout(&p->cfg->idle_timeout_ms, value, true, why);
-}
-
-static int
-server_drain_timeout(struct parser *p, const char *value, const char **why)
-{
-	return set_timeout(&p->cfg->drain_timeout_ms, value, true, why);
 }
 
 static int
@@ -291,42 +389,6 @@ server_default_vhost(struct parser *p, const char *value, const char **why)
 }
 
 static int
-set_path(char *dst, size_t size, const char *value, bool none_ok, const char **why)
-{
-	if (none_ok && strcmp(value, "none") == 0) {
-		dst[0] = '\0';
-		return 0;
-	}
-	if (value[0] != '/' || str_copy(dst, value, size) >= size) {
-		*why = none_ok ? "expected an absolute path or none" : "expected an absolute path";
-		return -1;
-	}
-	return 0;
-}
-
-static int
-server_user(struct parser *p, const char *value, const char **why)
-{
-	if (!auth_user_valid(value)) {
-		*why = "expected a user name";
-		return -1;
-	}
-	str_copy(p->cfg->user, value, sizeof(p->cfg->user));
-	return 0;
-}
-
-static int
-server_exec_user(struct parser *p, const char *value, const char **why)
-{
-	if (!auth_user_valid(value)) {
-		*why = "expected a user name";
-		return -1;
-	}
-	str_copy(p->cfg->exec_user, value, sizeof(p->cfg->exec_user));
-	return 0;
-}
-
-static int
 server_chroot(struct parser *p, const char *value, const char **why)
 {
 	if (strcmp(value, "none") == 0) {
@@ -338,30 +400,6 @@ server_chroot(struct parser *p, const char *value, const char **why)
 		return -1;
 	}
 	return set_path(p->cfg->chroot, sizeof(p->cfg->chroot), value, false, why);
-}
-
-static int
-server_max_pam_helpers(struct parser *p, const char *value, const char **why)
-{
-	return set_count(&p->cfg->max_pam_helpers, value, PAM_HELPERS_LIMIT, why);
-}
-
-static int
-server_max_pam_helpers_per_source(struct parser *p, const char *value, const char **why)
-{
-	return set_count(&p->cfg->max_pam_helpers_per_source, value, PAM_HELPERS_LIMIT, why);
-}
-
-static int
-server_max_tokens_per_hour(struct parser *p, const char *value, const char **why)
-{
-	return set_count(&p->cfg->max_tokens_per_hour, value, UINT32_MAX, why);
-}
-
-static int
-server_authorized_keys(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->authorized_keys, sizeof(p->cfg->authorized_keys), value, true, why);
 }
 
 static int
@@ -387,221 +425,37 @@ server_pam_service(struct parser *p, const char *value, const char **why)
 }
 
 static int
-server_auth_methods(struct parser *p, const char *value, const char **why)
+auth_method(struct parser *p, const char *word, const char **why)
 {
-	char copy[INI_LINE_BUFFER];
-	char *word, *save = NULL;
 	enum auth_method m;
 
+	if (auth_method_from_name(word, &m) != 0 || m == AUTH_NONE) {
+		*why = "expected methods among pubkey, password, token, external";
+		return -1;
+	}
+	p->cfg->auth_methods[m] = true;
+	return 0;
+}
+
+static int
+server_auth_methods(struct parser *p, const char *value, const char **why)
+{
 	memset(p->cfg->auth_methods, 0, sizeof(p->cfg->auth_methods));
-	str_copy(copy, value, sizeof(copy));
-	for (word = strtok_r(copy, " \t", &save); word != NULL;
-	     word = strtok_r(NULL, " \t", &save)) {
-		if (auth_method_from_name(word, &m) != 0 || m == AUTH_NONE) {
-			*why = "expected methods among pubkey, password, token, external";
-			return -1;
-		}
-		p->cfg->auth_methods[m] = true;
-	}
-	return 0;
-}
-
-static int
-server_max_auth_tries(struct parser *p, const char *value, const char **why)
-{
-	return set_count(&p->cfg->max_auth_tries, value, 100, why);
-}
-
-static int
-server_auth_timeout(struct parser *p, const char *value, const char **why)
-{
-	return set_timeout(&p->cfg->auth_timeout_ms, value, false, why);
-}
-
-static int
-server_allow_plaintext_password(struct parser *p, const char *value, const char **why)
-{
-	if (parse_bool(value, &p->cfg->allow_plaintext_password) != 0) {
-		*why = "expected yes or no";
-		return -1;
-	}
-	return 0;
-}
-
-static int
-server_allow_plaintext_pubkey(struct parser *p, const char *value, const char **why)
-{
-	if (parse_bool(value, &p->cfg->allow_plaintext_pubkey) != 0) {
-		*why = "expected yes or no";
-		return -1;
-	}
-	return 0;
-}
-
-static int
-server_control_socket(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->control_socket, sizeof(p->cfg->control_socket), value, true, why);
-}
-
-static int
-server_key_file(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->key_file, sizeof(p->cfg->key_file), value, false, why);
+	return each_word(p, value, auth_method, why);
 }
 
 static int
 server_token_format(struct parser *p, const char *value, const char **why)
 {
-	if (strcmp(value, "public") != 0 && strcmp(value, "local") != 0) {
-		*why = "expected public or local";
-		return -1;
-	}
-	p->cfg->token_local = strcmp(value, "local") == 0;
-	return 0;
-}
-
-static int
-server_token_ttl(struct parser *p, const char *value, const char **why)
-{
-	p->token_ttl_set = true;
-	return set_count(&p->cfg->token_ttl_s, value, TOKEN_TTL_LIMIT, why);
-}
-
-static int
-server_token_max_ttl(struct parser *p, const char *value, const char **why)
-{
-	return set_count(&p->cfg->token_max_ttl_s, value, TOKEN_TTL_LIMIT, why);
-}
-
-static int
-server_token_trusted_keys(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->token_trusted_keys, sizeof(p->cfg->token_trusted_keys), value, true,
-	                why);
-}
-
-static int
-server_revocation_file(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->revocation_file, sizeof(p->cfg->revocation_file), value, false,
-	                why);
-}
-
-static int
-server_audit_required(struct parser *p, const char *value, const char **why)
-{
-	if (parse_bool(value, &p->cfg->audit_required) != 0) {
-		*why = "expected yes or no";
-		return -1;
-	}
-	return 0;
-}
-
-static int
-server_dark(struct parser *p, const char *value, const char **why)
-{
-	if (parse_bool(value, &p->cfg->dark) != 0) {
-		*why = "expected yes or no";
-		return -1;
-	}
-	return 0;
-}
-
-static int
-server_authorized_clients(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->authorized_clients, sizeof(p->cfg->authorized_clients), value, true,
-	                why);
+	return set_either(&p->cfg->token_local, value, "local", "public",
+	                  "expected public or local", why);
 }
 
 static int
 server_cookie(struct parser *p, const char *value, const char **why)
 {
-	if (strcmp(value, "always") == 0)
-		p->cfg->cookie_always = true;
-	else if (strcmp(value, "auto") == 0)
-		p->cfg->cookie_always = false;
-	else {
-		*why = "expected auto or always";
-		return -1;
-	}
-	return 0;
-}
-
-static int
-set_percent(uint64_t *dst, const char *value, const char **why)
-{
-	if (parse_uint(value, 100, dst) != 0 || *dst == 0) {
-		*why = "expected a percentage from 1 to 100";
-		return -1;
-	}
-	return 0;
-}
-
-static int
-server_handshake_cpu_high(struct parser *p, const char *value, const char **why)
-{
-	return set_percent(&p->cfg->handshake_cpu_high, value, why);
-}
-
-static int
-server_handshake_cpu_low(struct parser *p, const char *value, const char **why)
-{
-	return set_percent(&p->cfg->handshake_cpu_low, value, why);
-}
-
-static int
-set_bits(uint64_t *dst, const char *value, const char **why)
-{
-	if (parse_uint(value, POW_BITS_MAX, dst) != 0) {
-		*why = "expected a number of bits from 0 to 32";
-		return -1;
-	}
-	return 0;
-}
-
-static int
-server_pow_min(struct parser *p, const char *value, const char **why)
-{
-	return set_bits(&p->cfg->pow_min, value, why);
-}
-
-static int
-server_pow_max(struct parser *p, const char *value, const char **why)
-{
-	return set_bits(&p->cfg->pow_max, value, why);
-}
-
-static int
-server_handshake_rate(struct parser *p, const char *value, const char **why)
-{
-	return set_count(&p->cfg->handshake_rate, value, 1000000, why);
-}
-
-static int
-server_tls_certificate(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->tls_certificate, sizeof(p->cfg->tls_certificate), value, false,
-	                why);
-}
-
-static int
-server_tls_key(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->tls_key, sizeof(p->cfg->tls_key), value, false, why);
-}
-
-static int
-server_tls_clients(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->tls_clients, sizeof(p->cfg->tls_clients), value, true, why);
-}
-
-static int
-server_tls_client_ca(struct parser *p, const char *value, const char **why)
-{
-	return set_path(p->cfg->tls_client_ca, sizeof(p->cfg->tls_client_ca), value, true, why);
+	return set_either(&p->cfg->cookie_always, value, "always", "auto",
+	                  "expected auto or always", why);
 }
 
 /* --- [service:NAME] ------------------------------------------------------- */
@@ -711,44 +565,23 @@ service_chargen_rate(struct parser *p, const char *value, const char **why)
 static int
 service_auth(struct parser *p, const char *value, const char **why)
 {
-	if (strcmp(value, "required") == 0)
-		p->svc->auth_required = true;
-	else if (strcmp(value, "none") == 0)
-		p->svc->auth_required = false;
-	else {
-		*why = "expected required or none";
-		return -1;
-	}
-	return 0;
+	return set_either(&p->svc->auth_required, value, "required", "none",
+	                  "expected required or none", why);
 }
 
 static int
 service_encryption(struct parser *p, const char *value, const char **why)
 {
 	p->svc->has_encryption = true;
-	if (strcmp(value, "required") == 0)
-		p->svc->encryption_required = true;
-	else if (strcmp(value, "optional") == 0)
-		p->svc->encryption_required = false;
-	else {
-		*why = "expected required or optional";
-		return -1;
-	}
-	return 0;
+	return set_either(&p->svc->encryption_required, value, "required", "optional",
+	                  "expected required or optional", why);
 }
 
 static int
 service_identity(struct parser *p, const char *value, const char **why)
 {
-	if (strcmp(value, "withhold") == 0)
-		p->svc->withhold_identity = true;
-	else if (strcmp(value, "pass") == 0)
-		p->svc->withhold_identity = false;
-	else {
-		*why = "expected pass or withhold";
-		return -1;
-	}
-	return 0;
+	return set_either(&p->svc->withhold_identity, value, "withhold", "pass",
+	                  "expected pass or withhold", why);
 }
 
 /* "user:NAME", "group:NAME" or "key:SHA256:BASE64" */
@@ -780,62 +613,68 @@ parse_principal(const char *word, struct principal *out, const char **why)
 }
 
 static int
-add_principals(struct principal *list, size_t *n, const char *value, const char **why)
+add_principal(struct principal *list, size_t *n, const char *word, const char **why)
 {
-	char copy[INI_LINE_BUFFER];
-	char *word, *save = NULL;
-
-	str_copy(copy, value, sizeof(copy));
-	for (word = strtok_r(copy, " \t", &save); word != NULL;
-	     word = strtok_r(NULL, " \t", &save)) {
-		if (*n == PRINCIPALS_MAX) {
-			*why = "too many entries";
-			return -1;
-		}
-		if (parse_principal(word, &list[*n], why) != 0)
-			return -1;
-		(*n)++;
+	if (*n == PRINCIPALS_MAX) {
+		*why = "too many entries";
+		return -1;
 	}
+	if (parse_principal(word, &list[*n], why) != 0)
+		return -1;
+	(*n)++;
 	return 0;
+}
+
+static int
+allow_word(struct parser *p, const char *word, const char **why)
+{
+	return add_principal(p->svc->allow, &p->svc->nallow, word, why);
+}
+
+static int
+deny_word(struct parser *p, const char *word, const char **why)
+{
+	return add_principal(p->svc->deny, &p->svc->ndeny, word, why);
 }
 
 static int
 service_allow(struct parser *p, const char *value, const char **why)
 {
-	return add_principals(p->svc->allow, &p->svc->nallow, value, why);
+	return each_word(p, value, allow_word, why);
 }
 
 static int
 service_deny(struct parser *p, const char *value, const char **why)
 {
-	return add_principals(p->svc->deny, &p->svc->ndeny, value, why);
+	return each_word(p, value, deny_word, why);
+}
+
+static int
+register_user(struct parser *p, const char *word, const char **why)
+{
+	struct service *svc = p->svc;
+
+	if (svc->nregister_users == REGISTER_USERS_MAX || !auth_user_valid(word)) {
+		*why = "expected up to 16 user names";
+		return -1;
+	}
+	str_copy(svc->register_users[svc->nregister_users++], word, sizeof(svc->register_users[0]));
+	return 0;
 }
 
 static int
 service_register_users(struct parser *p, const char *value, const char **why)
 {
-	char copy[INI_LINE_BUFFER];
-	char *word, *save = NULL;
-	struct service *svc = p->svc;
-
-	str_copy(copy, value, sizeof(copy));
-	for (word = strtok_r(copy, " \t", &save); word != NULL;
-	     word = strtok_r(NULL, " \t", &save)) {
-		if (svc->nregister_users == REGISTER_USERS_MAX || !auth_user_valid(word)) {
-			*why = "expected up to 16 user names";
-			return -1;
-		}
-		str_copy(svc->register_users[svc->nregister_users++], word,
-		         sizeof(svc->register_users[0]));
-	}
-	return 0;
+	return each_word(p, value, register_user, why);
 }
 
 /* --- [vhost:NAME] ----------------------------------------------------------- */
 
+/* One word of services: NAME or ALIAS=NAME. */
 static int
-vhost_add(struct vhost *vh, const char *item, const char **why)
+vhost_add(struct parser *p, const char *item, const char **why)
 {
+	struct vhost *vh = p->vh;
 	struct vhost_entry *e, *grown;
 	const char *eq = strchr(item, '=');
 	size_t i;
@@ -876,74 +715,98 @@ vhost_add(struct vhost *vh, const char *item, const char **why)
 static int
 vhost_services(struct parser *p, const char *value, const char **why)
 {
-	char copy[INI_LINE_BUFFER];
-	char *word, *save = NULL;
-
-	str_copy(copy, value, sizeof(copy));
-	for (word = strtok_r(copy, " \t", &save); word != NULL; word = strtok_r(NULL, " \t", &save))
-		if (vhost_add(p->vh, word, why) != 0)
-			return -1;
-	return 0;
+	return each_word(p, value, vhost_add, why);
 }
 
+/*
+ * The type of field f of struct config is checked here, at compile time, since
+ * set_value writes it through a pointer without a type.
+ */
+#define CONFIG_FIELD(type, f)                                                                      \
+	_Generic(((struct config *)NULL)->f, type : offsetof(struct config, f))
+#define CONFIG_SIZE(f) sizeof(((struct config *)NULL)->f)
+
+/* [server] keys: with a function of their own, or a kind of value and its field. */
+#define SERVER(name, set)                                                                          \
+	{                                                                                          \
+		name, SEC_SERVER, false, V_SETTER, 0, 0, set                                       \
+	}
+#define SERVER_U64(name, kind, f, max)                                                             \
+	{                                                                                          \
+		name, SEC_SERVER, false, kind, CONFIG_FIELD(uint64_t, f), max, NULL                \
+	}
+#define SERVER_BOOL(name, f)                                                                       \
+	{                                                                                          \
+		name, SEC_SERVER, false, V_BOOL, CONFIG_FIELD(bool, f), 0, NULL                    \
+	}
+#define SERVER_STR(name, kind, f)                                                                  \
+	{                                                                                          \
+		name, SEC_SERVER, false, kind, CONFIG_FIELD(char *, f), CONFIG_SIZE(f), NULL       \
+	}
+#define SECTION(sec, name, repeatable, set)                                                        \
+	{                                                                                          \
+		name, sec, repeatable, V_SETTER, 0, 0, set                                         \
+	}
+
 static const struct key keys[] = {
-        {"listen", SEC_SERVER, true, server_listen},
-        {"listen_fallback", SEC_SERVER, false, server_listen_fallback},
-        {"audit_log", SEC_SERVER, false, server_audit_log},
-        {"audit_required", SEC_SERVER, false, server_audit_required},
-        {"max_connections", SEC_SERVER, false, server_max_connections},
-        {"max_per_source", SEC_SERVER, false, server_max_per_source},
-        {"relay_memory_max", SEC_SERVER, false, server_relay_memory_max},
-        {"request_timeout", SEC_SERVER, false, server_request_timeout},
-        {"connect_timeout", SEC_SERVER, false, server_connect_timeout},
-        {"idle_timeout", SEC_SERVER, false, server_idle_timeout},
-        {"drain_timeout", SEC_SERVER, false, server_drain_timeout},
-        {"default_vhost", SEC_SERVER, false, server_default_vhost},
-        {"user", SEC_SERVER, false, server_user},
-        {"exec_user", SEC_SERVER, false, server_exec_user},
-        {"chroot", SEC_SERVER, false, server_chroot},
-        {"max_pam_helpers", SEC_SERVER, false, server_max_pam_helpers},
-        {"max_pam_helpers_per_source", SEC_SERVER, false, server_max_pam_helpers_per_source},
-        {"max_tokens_per_hour", SEC_SERVER, false, server_max_tokens_per_hour},
-        {"authorized_keys", SEC_SERVER, false, server_authorized_keys},
-        {"user_authorized_keys", SEC_SERVER, false, server_user_authorized_keys},
-        {"pam_service", SEC_SERVER, false, server_pam_service},
-        {"auth_methods", SEC_SERVER, false, server_auth_methods},
-        {"max_auth_tries", SEC_SERVER, false, server_max_auth_tries},
-        {"auth_timeout", SEC_SERVER, false, server_auth_timeout},
-        {"allow_plaintext_password", SEC_SERVER, false, server_allow_plaintext_password},
-        {"allow_plaintext_pubkey", SEC_SERVER, false, server_allow_plaintext_pubkey},
-        {"control_socket", SEC_SERVER, false, server_control_socket},
-        {"key_file", SEC_SERVER, false, server_key_file},
-        {"dark", SEC_SERVER, false, server_dark},
-        {"authorized_clients", SEC_SERVER, false, server_authorized_clients},
-        {"cookie", SEC_SERVER, false, server_cookie},
-        {"handshake_cpu_high", SEC_SERVER, false, server_handshake_cpu_high},
-        {"handshake_cpu_low", SEC_SERVER, false, server_handshake_cpu_low},
-        {"pow_difficulty_min", SEC_SERVER, false, server_pow_min},
-        {"pow_difficulty_max", SEC_SERVER, false, server_pow_max},
-        {"handshakes_per_source", SEC_SERVER, false, server_handshake_rate},
-        {"tls_certificate", SEC_SERVER, false, server_tls_certificate},
-        {"tls_key", SEC_SERVER, false, server_tls_key},
-        {"tls_clients", SEC_SERVER, false, server_tls_clients},
-        {"tls_client_ca", SEC_SERVER, false, server_tls_client_ca},
-        {"token_format", SEC_SERVER, false, server_token_format},
-        {"token_ttl", SEC_SERVER, false, server_token_ttl},
-        {"token_max_ttl", SEC_SERVER, false, server_token_max_ttl},
-        {"token_trusted_keys", SEC_SERVER, false, server_token_trusted_keys},
-        {"revocation_file", SEC_SERVER, false, server_revocation_file},
-        {"backend", SEC_SERVICE, false, service_backend},
-        {"proxy_protocol", SEC_SERVICE, false, service_proxy_protocol},
-        {"idle_timeout", SEC_SERVICE, false, service_idle_timeout},
-        {"connect_timeout", SEC_SERVICE, false, service_connect_timeout},
-        {"chargen_rate", SEC_SERVICE, false, service_chargen_rate},
-        {"auth", SEC_SERVICE, false, service_auth},
-        {"allow", SEC_SERVICE, true, service_allow},
-        {"deny", SEC_SERVICE, true, service_deny},
-        {"identity", SEC_SERVICE, false, service_identity},
-        {"encryption", SEC_SERVICE, false, service_encryption},
-        {"register_users", SEC_SERVICE, true, service_register_users},
-        {"services", SEC_VHOST, true, vhost_services},
+        SECTION(SEC_SERVER, "listen", true, server_listen),
+        SERVER("listen_fallback", server_listen_fallback),
+        SERVER("audit_log", server_audit_log),
+        SERVER_BOOL("audit_required", audit_required),
+        SERVER_U64("max_connections", V_COUNT, max_connections, 1000000),
+        SERVER_U64("max_per_source", V_COUNT, max_per_source, 1000000),
+        SERVER("relay_memory_max", server_relay_memory_max),
+        SERVER_U64("request_timeout", V_DURATION, request_timeout_ms, 0),
+        SERVER_U64("connect_timeout", V_DURATION, connect_timeout_ms, 0),
+        SERVER_U64("idle_timeout", V_DURATION_OR_NONE, idle_timeout_ms, 0),
+        SERVER_U64("drain_timeout", V_DURATION_OR_NONE, drain_timeout_ms, 0),
+        SERVER("default_vhost", server_default_vhost),
+        SERVER_STR("user", V_USER, user),
+        SERVER_STR("exec_user", V_USER, exec_user),
+        SERVER("chroot", server_chroot),
+        SERVER_U64("max_pam_helpers", V_COUNT, max_pam_helpers, PAM_HELPERS_LIMIT),
+        SERVER_U64("max_pam_helpers_per_source", V_COUNT, max_pam_helpers_per_source,
+                   PAM_HELPERS_LIMIT),
+        SERVER_U64("max_tokens_per_hour", V_COUNT, max_tokens_per_hour, UINT32_MAX),
+        SERVER_STR("authorized_keys", V_PATH_OR_NONE, authorized_keys),
+        SERVER("user_authorized_keys", server_user_authorized_keys),
+        SERVER("pam_service", server_pam_service),
+        SERVER("auth_methods", server_auth_methods),
+        SERVER_U64("max_auth_tries", V_COUNT, max_auth_tries, 100),
+        SERVER_U64("auth_timeout", V_DURATION, auth_timeout_ms, 0),
+        SERVER_BOOL("allow_plaintext_password", allow_plaintext_password),
+        SERVER_BOOL("allow_plaintext_pubkey", allow_plaintext_pubkey),
+        SERVER_STR("control_socket", V_PATH_OR_NONE, control_socket),
+        SERVER_STR("key_file", V_PATH, key_file),
+        SERVER_BOOL("dark", dark),
+        SERVER_STR("authorized_clients", V_PATH_OR_NONE, authorized_clients),
+        SERVER("cookie", server_cookie),
+        SERVER_U64("handshake_cpu_high", V_PERCENT, handshake_cpu_high, 0),
+        SERVER_U64("handshake_cpu_low", V_PERCENT, handshake_cpu_low, 0),
+        SERVER_U64("pow_difficulty_min", V_BITS, pow_min, 0),
+        SERVER_U64("pow_difficulty_max", V_BITS, pow_max, 0),
+        SERVER_U64("handshakes_per_source", V_COUNT, handshake_rate, 1000000),
+        SERVER_STR("tls_certificate", V_PATH, tls_certificate),
+        SERVER_STR("tls_key", V_PATH, tls_key),
+        SERVER_STR("tls_clients", V_PATH_OR_NONE, tls_clients),
+        SERVER_STR("tls_client_ca", V_PATH_OR_NONE, tls_client_ca),
+        SERVER("token_format", server_token_format),
+        SERVER_U64("token_ttl", V_COUNT, token_ttl_s, TOKEN_TTL_LIMIT),
+        SERVER_U64("token_max_ttl", V_COUNT, token_max_ttl_s, TOKEN_TTL_LIMIT),
+        SERVER_STR("token_trusted_keys", V_PATH_OR_NONE, token_trusted_keys),
+        SERVER_STR("revocation_file", V_PATH, revocation_file),
+        SECTION(SEC_SERVICE, "backend", false, service_backend),
+        SECTION(SEC_SERVICE, "proxy_protocol", false, service_proxy_protocol),
+        SECTION(SEC_SERVICE, "idle_timeout", false, service_idle_timeout),
+        SECTION(SEC_SERVICE, "connect_timeout", false, service_connect_timeout),
+        SECTION(SEC_SERVICE, "chargen_rate", false, service_chargen_rate),
+        SECTION(SEC_SERVICE, "auth", false, service_auth),
+        SECTION(SEC_SERVICE, "allow", true, service_allow),
+        SECTION(SEC_SERVICE, "deny", true, service_deny),
+        SECTION(SEC_SERVICE, "identity", false, service_identity),
+        SECTION(SEC_SERVICE, "encryption", false, service_encryption),
+        SECTION(SEC_SERVICE, "register_users", true, service_register_users),
+        SECTION(SEC_VHOST, "services", true, vhost_services),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");
@@ -976,29 +839,52 @@ section_end(struct parser *p)
 		         svc->name);
 }
 
+/*
+ * Begins a [service:] or [vhost:] section, of kind what, with a new object
+ * of the given size that the caller links to the configuration; returns
+ * NULL when the name is invalid (then invalid says so), when a section
+ * defined at line other has it already (0 for none), or without memory:
+ * the header is reported and the keys under it ignored.
+ */
+static void *
+begin_named(struct parser *p, enum section sec, const char *what, const char *name,
+            const char *invalid, unsigned other, size_t size)
+{
+	void *obj = NULL;
+
+	if (invalid != NULL)
+		error_at(p, p->line, "%s \"%s\"", invalid, name);
+	else if (other != 0)
+		error_at(p, p->line, "%s %s already defined at line %u", what, name, other);
+	else if ((obj = calloc(1, size)) == NULL)
+		error_at(p, p->line, "out of memory");
+	else
+		p->sec = sec;
+	return obj;
+}
+
+static unsigned
+service_line(const struct config *cfg, const char *name)
+{
+	const struct service *svc;
+
+	for (svc = cfg->services; svc != NULL; svc = svc->next)
+		if (strcasecmp(svc->name, name) == 0)
+			return svc->line;
+	return 0;
+}
+
 static void
 begin_service(struct parser *p, const char *name)
 {
-	struct service *svc, *other;
+	const char *invalid = name_valid(name) && !name_reserved(name)
+	                              ? NULL
+	                              : "invalid or reserved service name";
+	struct service *svc = begin_named(p, SEC_SERVICE, "service", name, invalid,
+	                                  service_line(p->cfg, name), sizeof(*svc));
 
-	if (!name_valid(name) || name_reserved(name)) {
-		error_at(p, p->line, "invalid or reserved service name \"%s\"", name);
-		p->sec = SEC_INVALID;
+	if (svc == NULL)
 		return;
-	}
-	for (other = p->cfg->services; other != NULL; other = other->next) {
-		if (strcasecmp(other->name, name) == 0) {
-			error_at(p, p->line, "service %s already defined at line %u", name,
-			         other->line);
-			p->sec = SEC_INVALID;
-			return;
-		}
-	}
-	if ((svc = calloc(1, sizeof(*svc))) == NULL) {
-		error_at(p, p->line, "out of memory");
-		p->sec = SEC_INVALID;
-		return;
-	}
 	str_copy(svc->name, name, sizeof(svc->name));
 	str_lower(svc->name);
 	svc->line = p->line;
@@ -1006,39 +892,24 @@ begin_service(struct parser *p, const char *name)
 	*p->svc_tail = svc;
 	p->svc_tail = &svc->next;
 	p->svc = svc;
-	p->sec = SEC_SERVICE;
 }
 
 static void
 begin_vhost(struct parser *p, const char *name)
 {
-	struct vhost *vh, *other;
+	const struct vhost *other = config_vhost(p->cfg, name);
+	struct vhost *vh = begin_named(p, SEC_VHOST, "vhost", name,
+	                               vhost_name_valid(name) ? NULL : "invalid vhost name",
+	                               other != NULL ? other->line : 0, sizeof(*vh));
 
-	if (!vhost_name_valid(name)) {
-		error_at(p, p->line, "invalid vhost name \"%s\"", name);
-		p->sec = SEC_INVALID;
+	if (vh == NULL)
 		return;
-	}
-	for (other = p->cfg->vhosts; other != NULL; other = other->next) {
-		if (strcasecmp(other->name, name) == 0) {
-			error_at(p, p->line, "vhost %s already defined at line %u", name,
-			         other->line);
-			p->sec = SEC_INVALID;
-			return;
-		}
-	}
-	if ((vh = calloc(1, sizeof(*vh))) == NULL) {
-		error_at(p, p->line, "out of memory");
-		p->sec = SEC_INVALID;
-		return;
-	}
 	str_copy(vh->name, name, sizeof(vh->name));
 	str_lower(vh->name);
 	vh->line = p->line;
 	*p->vh_tail = vh;
 	p->vh_tail = &vh->next;
 	p->vh = vh;
-	p->sec = SEC_VHOST;
 }
 
 /* A header line "[...]" starting in column 1. */
@@ -1198,7 +1069,7 @@ handle_key(void *user, const char *section, const char *name, const char *value)
 		p->seen[i] = true;
 		if (keys[i].sec == SEC_SERVER)
 			p->key_line[i] = p->line;
-		if (keys[i].set(p, value, &why) != 0) {
+		if (set_value(p, &keys[i], value, &why) != 0) {
 			error_at(p, p->line, "%s: %s", name, why);
 			p->key_refused[i] = true;
 		}
@@ -1246,7 +1117,7 @@ resolve(struct parser *p)
 	size_t i;
 
 	/* A shorter token_max_ttl alone shortens the default lifetime too. */
-	if (cfg->token_ttl_s > cfg->token_max_ttl_s && !p->token_ttl_set)
+	if (cfg->token_ttl_s > cfg->token_max_ttl_s && p->key_line[server_key("token_ttl")] == 0)
 		cfg->token_ttl_s = cfg->token_max_ttl_s;
 	if (cfg->token_ttl_s > cfg->token_max_ttl_s &&
 	    (line = pair_line(p, "token_ttl", "token_max_ttl")) != 0)
