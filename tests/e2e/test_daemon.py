@@ -135,6 +135,17 @@ def test_sigterm_drains_established_streams(fived):
     assert f.proc.wait(5 * SLOW) == 0
 
 
+def test_sigterm_tells_a_connection_that_sent_nothing(fived):
+    """Drain refuses every session yet to make its request, including one whose first
+    byte has not come (so fived does not know its dialect yet)."""
+    f = fived(ECHO, server="drain_timeout = 20")
+    silent = connect(f.port)
+    time.sleep(0.1)
+    f.proc.send_signal(signal.SIGTERM)
+    assert recv_all(silent) == b"- server shutting down\r\n"
+    assert f.proc.wait(5 * SLOW) == 0
+
+
 def test_drain_timeout_closes_what_is_left(fived):
     f = fived(ECHO, server="drain_timeout = 1")
     held = connect(f.port)

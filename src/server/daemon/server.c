@@ -17,6 +17,7 @@
 #include "server/policy/tokens.h"
 #include "server/privsep/priv.h"
 #include "server/session/session.h"
+#include "server/stream/stream.h"
 #include "server/transport/tls.h"
 
 /* --- listeners --------------------------------------------------------- */
@@ -281,35 +282,22 @@ server_stop(struct server *srv)
 }
 
 static void
-close_all_sessions(struct server *srv, const char *reason)
-{
-	struct session *s, *next;
-
-	for (s = srv->site.sessions; s != NULL; s = next) {
-		next = s->next;
-		session_close(s, reason);
-	}
-}
-
-static void
 on_drain_timeout(uv_timer_t *t)
 {
 	struct server *srv = t->data;
 
 	log_warn("drain timeout: closing %zu %s", srv->site.nsessions,
 	         plural(srv->site.nsessions, "session", "sessions"));
-	close_all_sessions(srv, "shutdown");
+	session_close_all(&srv->site, "shutdown");
 }
 
 void
 server_drain(struct server *srv)
 {
-	struct session *s, *next;
-
 	if (srv->site.draining) {
 		log_warn("second stop signal: closing %zu %s now", srv->site.nsessions,
 		         plural(srv->site.nsessions, "session", "sessions"));
-		close_all_sessions(srv, "shutdown");
+		session_close_all(&srv->site, "shutdown");
 		return;
 	}
 	srv->site.draining = true;
@@ -317,13 +305,7 @@ server_drain(struct server *srv)
 	         plural(srv->site.nsessions, "session", "sessions"));
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
-	for (s = srv->site.sessions; s != NULL; s = next) {
-		next = s->next;
-		if (s->state == S_COMMAND || s->state == S_CONNECTING)
-			session_refuse(s, "server shutting down");
-		else if (s->state == S_DARK)
-			session_close(s, "server shutting down");
-	}
+	session_drain_all(&srv->site);
 	if (srv->site.nsessions == 0) {
 		server_stop(srv);
 		return;

@@ -10,7 +10,7 @@
 
 #include "proto/auth.h"
 #include "proto/line.h"
-#include "server/session/session.h"
+#include "server/session/internal.h"
 
 /* Handles "AUTH m1,m2,...": picks a method and starts its exchange, or refuses. */
 void auth_begin(struct session *s, const struct cmd *c);

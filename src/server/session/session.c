@@ -5,7 +5,7 @@
  * delivered to the backend right after the "+" reply, in order.  A refused
  * request is answered with "- reason" and everything held is dropped.
  */
-#include "server/session/session.h"
+#include "server/session/internal.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -156,7 +156,7 @@ session_free(struct session *s)
 		s->next->prev = s->prev;
 	site->nsessions--;
 	site->nending--;
-	stream_free(&s->stream);
+	stream_free(s->stream);
 	drop_transport(s);
 	drop_input(s);
 	caller_free(s->caller);
@@ -196,15 +196,16 @@ close_handle(struct session *s, uv_handle_t *h)
 void
 session_close(struct session *s, const char *reason)
 {
+	uint64_t in, out;
 	json_t *extra;
 
 	if (s->state == S_CLOSED)
 		return;
 	session_set_state(s, S_CLOSED);
 	s->close_reason = reason;
-	extra = json_pack("{s:s,s:I,s:I,s:I}", "reason", reason, "bytes_in",
-	                  (json_int_t)s->stream.up.bytes, "bytes_out",
-	                  (json_int_t)s->stream.down.bytes, "duration_ms",
+	stream_bytes(s->stream, &in, &out);
+	extra = json_pack("{s:s,s:I,s:I,s:I}", "reason", reason, "bytes_in", (json_int_t)in,
+	                  "bytes_out", (json_int_t)out, "duration_ms",
 	                  (json_int_t)(uv_now(s->site->loop) - s->started_ms));
 	session_audit(s, "closed", extra);
 	auth_abort(s);
@@ -212,13 +213,13 @@ session_close(struct session *s, const char *reason)
 	close_handle(s, (uv_handle_t *)&s->timer);
 	if (s->client_open)
 		close_handle(s, &s->client.handle);
-	s->closing_handles += stream_close(&s->stream);
+	s->closing_handles += stream_close(s->stream);
 }
 
 void
 session_abort(struct session *s, const char *reason)
 {
-	stream_reset_backend(&s->stream);
+	stream_reset_backend(s->stream);
 	session_close(s, reason);
 }
 
@@ -227,7 +228,7 @@ session_abort(struct session *s, const char *reason)
 int
 session_send(struct session *s, const void *data, size_t len)
 {
-	return stream_client_write_copy(&s->stream, data, len);
+	return stream_client_write_copy(s->stream, data, len);
 }
 
 static void
@@ -257,7 +258,7 @@ finish_with(struct session *s, const char *text, size_t len)
 		return;
 	session_set_state(s, S_LINGER);
 	drop_input(s);
-	s->closing_handles += stream_close_backend(&s->stream);
+	s->closing_handles += stream_close_backend(s->stream);
 	if ((len > 0 && session_send(s, text, len) != 0) ||
 	    (s->transport != NULL && s->transport->ops->finish(s->transport) != 0) ||
 	    (req = malloc(sizeof(*req))) == NULL ||
@@ -390,7 +391,7 @@ session_start_service(struct session *s, const struct service *svc)
 	who.peer_shown = session_shows_peer(s);
 	session_set_state(s, S_CONNECTING);
 	uv_timer_start(&s->timer, on_connect_timeout, svc->connect_timeout_ms, 0);
-	stream_grant(&s->stream, svc, &who);
+	stream_grant(s->stream, svc, &who);
 }
 
 /* Requests in the client's held input, to the dialect its first byte chose: '{' is USP's. */
@@ -588,7 +589,7 @@ dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		early_input(s, nread, buf);
 		break;
 	case S_RELAY:
-		stream_client_data(&s->stream, nread, buf);
+		stream_client_data(s->stream, nread, buf);
 		break;
 	case S_LINGER:
 		linger_input(s, nread, buf);
@@ -670,7 +671,7 @@ on_transport_write(void *owner, struct chunk *c, size_t len)
 {
 	struct session *s = owner;
 
-	return stream_client_write(&s->stream, c, len);
+	return stream_client_write(s->stream, c, len);
 }
 
 static size_t
@@ -880,7 +881,7 @@ on_idle_check(uv_timer_t *t)
 {
 	struct session *s = t->data;
 	uint64_t idle = s->svc->idle_timeout_ms;
-	uint64_t quiet = uv_now(s->site->loop) - s->stream.last_activity_ms;
+	uint64_t quiet = uv_now(s->site->loop) - stream_last_activity(s->stream);
 
 	if (quiet >= idle) {
 		session_close(s, "idle timeout");
@@ -902,7 +903,7 @@ start_relay(struct session *s, const void *header, size_t header_len)
 		return;
 	}
 	session_set_state(s, S_RELAY);
-	if (stream_relay(&s->stream, header, header_len, s->in.data, s->in.len,
+	if (stream_relay(s->stream, header, header_len, s->in.data, s->in.len,
 	                 s->client_eof_early) != 0) {
 		session_close(s, "out of memory");
 		return;
@@ -1090,10 +1091,14 @@ session_new(struct site *site)
 
 	if (s == NULL)
 		return NULL;
+	s->stream = stream_new(site, s->id, &s->client.stream, &s->transport, &stream_events, s);
+	if (s->stream == NULL) {
+		free(s);
+		return NULL;
+	}
 	s->site = site;
 	s->cfg = config_ref(site->cfg);
 	s->state = S_DETECT;
-	stream_init(&s->stream, site, s->id, &s->client.stream, &s->transport, &stream_events, s);
 	randombytes_buf(raw, sizeof(raw));
 	hex_encode(raw, sizeof(raw), s->id);
 	buf_init(&s->in, SESSION_IN_MAX);
@@ -1106,6 +1111,31 @@ session_new(struct site *site)
 	uv_timer_init(site->loop, &s->timer);
 	s->timer.data = s;
 	return s;
+}
+
+void
+session_drain_all(struct site *site)
+{
+	struct session *s, *next;
+
+	for (s = site->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (before_request(s->state) || s->state == S_CONNECTING)
+			session_refuse(s, "server shutting down");
+		else if (s->state == S_DARK)
+			session_close(s, "server shutting down");
+	}
+}
+
+void
+session_close_all(struct site *site, const char *reason)
+{
+	struct session *s, *next;
+
+	for (s = site->sessions; s != NULL; s = next) {
+		next = s->next;
+		session_close(s, reason);
+	}
 }
 
 void

@@ -1,201 +1,31 @@
 /*
- * One client connection, from accept to close: the text dialect, the choice
- * of a service, reaching its backend, and relaying.  Every session ends
- * through session_close, in whatever state it is.
+ * Client sessions, as the daemon sees them: one per accepted connection,
+ * from accept to close.  The session list is the site's (site.h); each
+ * session frees itself when it ends.
  */
 #ifndef FIVE_SESSION_H
 #define FIVE_SESSION_H
 
 #include <stdbool.h>
-#include <stdint.h>
-#include <uv.h>
 
-#include "common/addr.h"
-#include "common/buf.h"
-#include "proto/usp.h"
-#include "server/conf/config.h"
-#include "server/policy/site.h"
-#include "server/policy/sources.h"
-#include "server/session/state.h"
-#include "server/stream/stream.h"
-#include "server/transport/transport.h"
-
-/*
- * Client bytes held before a service is granted: a request line and
- * pipelined data.  Reading pauses when less than one read's worth of room
- * (and what a transport may hold back) is left: see early_input.
- */
-#define EARLY_DATA_MAX (64 * 1024)
-#define SESSION_IN_MAX (USP_LINE_MAX + EARLY_DATA_MAX + TRANSPORT_SLACK)
-
-/* Commands a client may send before it selects a service. */
-#define COMMANDS_MAX 32
-
-/* Reply text queued but not yet taken by a client that keeps sending commands. */
-#define REPLY_BACKLOG_MAX (64 * 1024)
-
-/* After a final reply: how long, and how many bytes, to read and discard. */
-#define LINGER_MS        2000
-#define LINGER_BYTES_MAX (256 * 1024)
-
-/* ...and how long when many sessions are ending at once (a flood of refusals). */
-#define LINGER_BUSY_MS 100
-
-/* A connection refused at once: reads of what it already sent, dropped before it is closed. */
-#define REJECT_DRAIN_READS 16
-
-union client_handle {
-	uv_handle_t handle;
-	uv_stream_t stream;
-	uv_tcp_t tcp;
-	uv_pipe_t pipe;
-};
-
-struct session {
-	struct site *site;
-	struct config *cfg; /* one reference, for the session's life */
-	struct session *prev, *next;
-	struct source_waiter waiter; /* among its source's connections yet to make a request */
-	enum session_state state;
-	char id[SESSION_ID_LEN + 1];
-
-	union client_handle client;
-	bool client_open;
-	struct sockaddr_storage peer, local;
-	bool peer_is_ip;
-	char peer_ip[ADDR_IP_MAX];
-	uint16_t peer_port;
-	uint8_t source_key[SOURCE_KEY_LEN];
-	struct source *source; /* counted in the server's sources while set */
-
-	struct caller *caller;      /* the authenticated identity, or NULL; owned */
-	struct auth_exchange *auth; /* an authentication in progress, or NULL; owned */
-	struct usp_session *usp;    /* the USP dialect's state, NULL for text; owned */
-	bool dialect_known;         /* the first byte of plaintext has said which: text or USP */
-	unsigned auth_failures;
-	bool encrypted;                         /* the session is sealed or in TLS */
-	struct transport *transport;            /* NULL: plain TCP; owned, freed by session_free */
-	uint8_t binding[TRANSPORT_BINDING_MAX]; /* channel binding for signatures; empty when plain
-	                                         */
-	size_t binding_len;
-
-	const struct vhost *vhost;
-	const struct service *svc;
-	char requested[NAME_MAX_LEN + 1];
-	unsigned commands;
-	struct buf in;     /* client bytes not yet consumed, before S_RELAY */
-	size_t in_charged; /* what of in is charged to the relay budget: its allocation */
-	bool client_eof_early;
-	uint64_t linger_bytes;
-
-	uv_timer_t timer; /* request, connect, idle or linger deadline */
-
-	struct stream stream; /* the service request, its backend and relay; every client write */
-
-	uint64_t started_ms;
-	unsigned closing_handles;
-	const char *close_reason;
-};
+struct site;
 
 /*
  * Starts a session for a connection accepted onto fd, a TCP or Unix stream
  * socket, which the session takes over (it is closed on every failure).
  * busy, when not NULL, is the reason to refuse the connection at once,
- * before anything is read.  The session is owned by site's session list and
- * frees itself when it ends.
+ * before anything is read.
  */
 void session_accept(struct site *site, int fd, bool is_tcp, const char *busy);
 
 /*
- * Ends the session: writes the audit record, stops every timer and
- * I/O, closes every handle.  Safe to call in any state, and more than once.
+ * Stopping: sessions that have not been granted a service are refused
+ * ("server shutting down"), strangers held by a dark server closed; the
+ * others may finish.
  */
-void session_close(struct session *s, const char *reason);
+void session_drain_all(struct site *site);
 
-/*
- * Ends the session after its client's stream turned out truncated or
- * damaged: a TCP backend is reset rather than closed, so that the service
- * never takes a cut-short stream for a complete one.
- */
-void session_abort(struct session *s, const char *reason);
-
-/* Sends "- reason" and closes gracefully, discarding what the client still sends. */
-void session_refuse(struct session *s, const char *reason);
-
-/*
- * session_refuse with the reply already written, text[0..len): reason
- * (static) goes to the log and the audit record.
- */
-void session_refuse_with(struct session *s, const char *reason, const char *text, size_t len);
-
-/* The client may use svc: reach its backend (the reply comes with the relay). */
-void session_start_service(struct session *s, const struct service *svc);
-
-/* Closes gracefully after what is already queued, reading and discarding meanwhile. */
-void session_finish(struct session *s, const char *reason);
-
-/* Sends text[0..len) as the last reply, then closes as session_finish does. */
-void session_finish_with(struct session *s, const char *text, size_t len);
-
-/*
- * The client ended its stream before a complete request: told nothing on
- * a dark server, ended properly inside a transport, closed otherwise.
- */
-void session_ended_before_request(struct session *s);
-
-/*
- * TLS from now on ("+ SUCCESS" was sent): what the client sent after its
- * TLS line is the start of its ClientHello.
- */
-void session_start_tls(struct session *s);
-
-/*
- * Writes a JSON audit record for this session with extra fields (a stolen
- * json_t *).  Returns 0, or -1 when the record was lost (and counted).
- */
-int session_audit(struct session *s, const char *event, void *extra);
-
-/* Queues bytes to the client, copying them.  Returns 0 or -1. */
-int session_send(struct session *s, const void *data, size_t len);
-
-/*
- * Makes caller (owned from now on) the session's identity and writes its
- * "authenticated" audit record, with extra fields (a json_t *, stolen, may
- * be NULL).  Only a token may replace an identity the session has: any
- * other second one is refused (freed) with -1.  Returns 0 or -1.
- */
-struct caller;
-int session_set_caller(struct session *s, struct caller *caller, void *extra);
-
-/*
- * Moves the session to a new state (state.h), logging the move at debug
- * level.  A move the table does not allow is a fault: it is logged as an
- * error and the session is closed instead.
- */
-void session_set_state(struct session *s, enum session_state next);
-
-/* (Re)starts reading the client. */
-void session_read_client(struct session *s);
-
-/* Handles the complete lines held from the client while the state reads lines. */
-void session_process_input(struct session *s);
-
-/* The deadline for the request phase, from now (after an authentication). */
-void session_restart_request_timer(struct session *s);
-
-/* The deadline for an authentication exchange, from now. */
-void session_start_auth_timer(struct session *s);
-
-/* The identity a service may learn: NULL when none, or when the service withholds it. */
-const char *session_identity(const struct session *s);
-
-/* Whether the service may learn the client's address (not when it withholds identity). */
-bool session_shows_peer(const struct session *s);
-
-/* The close callback of every session handle. */
-void session_handle_closed(uv_handle_t *h);
-
-/* Frees a closed session once no handle close and no request is outstanding. */
-void session_release(struct session *s);
+/* Ends every session now, with reason (static). */
+void session_close_all(struct site *site, const char *reason);
 
 #endif

@@ -11,7 +11,7 @@
 
 #include "proto/line.h"
 #include "proto/token.h"
-#include "server/session/session.h"
+#include "server/session/internal.h"
 
 /*
  * Issues a token for application (a name as the client asked for it in

@@ -26,9 +26,9 @@ static const uint16_t allowed[S_COUNT] = {
 };
 
 static const char *const names[S_COUNT] = {
-        [S_DETECT] = "detect",       [S_HANDSHAKE] = "handshake",   [S_COMMAND] = "command",
-        [S_AUTH] = "auth",           [S_AUTH_WAIT] = "auth-wait",   [S_CONNECTING] = "connecting",
-        [S_RELAY] = "relay",         [S_LINGER] = "linger",         [S_DARK] = "dark",
+        [S_DETECT] = "detect", [S_HANDSHAKE] = "handshake", [S_COMMAND] = "command",
+        [S_AUTH] = "auth",     [S_AUTH_WAIT] = "auth-wait", [S_CONNECTING] = "connecting",
+        [S_RELAY] = "relay",   [S_LINGER] = "linger",       [S_DARK] = "dark",
         [S_CLOSED] = "closed",
 };
 

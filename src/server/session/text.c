@@ -16,7 +16,7 @@
 #include "proto/line.h"
 #include "server/policy/policy.h"
 #include "server/session/auth.h"
-#include "server/session/session.h"
+#include "server/session/internal.h"
 #include "server/session/sessiontoken.h"
 #include "server/transport/tls.h"
 
@@ -290,4 +290,3 @@ text_take(struct session *s)
 		}
 	}
 }
-

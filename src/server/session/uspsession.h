@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "proto/auth.h"
-#include "server/session/session.h"
+#include "server/session/internal.h"
 
 /* Makes s speak USP.  Returns 0 or -1 (out of memory). */
 int usp_session_start(struct session *s);

@@ -38,6 +38,41 @@
 #define RELAY_HIGH_WATER (256 * 1024)
 #define RELAY_LOW_WATER  (64 * 1024)
 
+/*
+ * One direction of a stream, named by its destination: up is towards the
+ * backend, down towards the client (replies included).
+ */
+struct relay_dir {
+	uv_shutdown_t shutdown_req;
+	bool eof;      /* the source side ended its stream */
+	bool shut;     /* the shutdown of the destination's write side completed */
+	bool paused;   /* reading the source is stopped: this stream's queue is full */
+	bool held;     /* reading the source is stopped: the relay budget is reached */
+	bool dropping; /* the destination stopped reading (a program that exited): drop the rest */
+	size_t queued; /* memory of the chunks written towards the destination, not yet freed */
+	uint64_t bytes;
+};
+
+/* Made by stream_new, freed by stream_free; owned by its session. */
+struct stream {
+	struct site *site;
+	const char *id;      /* the session's, for log lines */
+	uv_stream_t *client; /* the session's client socket */
+	struct transport *const
+	        *transport;        /* the session's transport (NULL: plain), as it changes */
+	const struct service *svc; /* NULL until stream_grant */
+	struct backend backend;
+	struct relay_dir up;   /* client -> backend */
+	struct relay_dir down; /* backend -> client */
+	bool relaying;         /* bytes flow both ways */
+	bool over;             /* stream_close was called: nothing more is done */
+	uint64_t last_activity_ms;
+	struct stream *held_prev, *held_next; /* on the site's budget_held list */
+	bool held_listed;
+	const struct stream_events *ev;
+	void *owner;
+};
+
 static void on_backend_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
 
 static uv_stream_t *
@@ -358,17 +393,21 @@ on_backend_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 	forward(st, &st->down, nread, buf);
 }
 
-void
-stream_init(struct stream *st, struct site *site, const char *id, uv_stream_t *client,
-            struct transport *const *transport, const struct stream_events *ev, void *owner)
+struct stream *
+stream_new(struct site *site, const char *id, uv_stream_t *client,
+           struct transport *const *transport, const struct stream_events *ev, void *owner)
 {
-	memset(st, 0, sizeof(*st));
+	struct stream *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
 	st->site = site;
 	st->id = id;
 	st->client = client;
 	st->transport = transport;
 	st->ev = ev;
 	st->owner = owner;
+	return st;
 }
 
 int
@@ -442,5 +481,21 @@ stream_close(struct stream *st)
 void
 stream_free(struct stream *st)
 {
+	if (st == NULL)
+		return;
 	backend_free(&st->backend);
+	free(st);
+}
+
+void
+stream_bytes(const struct stream *st, uint64_t *in, uint64_t *out)
+{
+	*in = st->up.bytes;
+	*out = st->down.bytes;
+}
+
+uint64_t
+stream_last_activity(const struct stream *st)
+{
+	return st->last_activity_ms;
 }

@@ -32,46 +32,16 @@ struct stream_events {
 	void (*ended)(void *owner, const char *reason);
 };
 
-/*
- * One direction of a stream, named by its destination: up is towards the
- * backend, down towards the client (replies included).
- */
-struct relay_dir {
-	uv_shutdown_t shutdown_req;
-	bool eof;      /* the source side ended its stream */
-	bool shut;     /* the shutdown of the destination's write side completed */
-	bool paused;   /* reading the source is stopped: this stream's queue is full */
-	bool held;     /* reading the source is stopped: the relay budget is reached */
-	bool dropping; /* the destination stopped reading (a program that exited): drop the rest */
-	size_t queued; /* memory of the chunks written towards the destination, not yet freed */
-	uint64_t bytes;
-};
-
-struct stream {
-	struct site *site;
-	const char *id;               /* the session's, for log lines */
-	uv_stream_t *client;          /* the session's client socket */
-	struct transport *const *transport; /* the session's transport (NULL: plain), as it changes */
-	const struct service *svc;    /* NULL until stream_grant */
-	struct backend backend;
-	struct relay_dir up;   /* client -> backend */
-	struct relay_dir down; /* backend -> client */
-	bool relaying;         /* bytes flow both ways */
-	bool over;             /* stream_close was called: nothing more is done */
-	uint64_t last_activity_ms;
-	struct stream *held_prev, *held_next; /* on the site's budget_held list */
-	bool held_listed;
-	const struct stream_events *ev;
-	void *owner;
-};
+struct stream;
 
 /*
- * Prepares st for a session: client and transport are the session's and
- * outlive the stream.  Nothing is started.
+ * A stream for a session, to be freed with stream_free once the session's
+ * handles are closed: client, transport and id are the session's and
+ * outlive the stream.  Nothing is started.  NULL when memory is short.
  */
-void stream_init(struct stream *st, struct site *site, const char *id, uv_stream_t *client,
-                 struct transport *const *transport, const struct stream_events *ev,
-                 void *owner);
+struct stream *stream_new(struct site *site, const char *id, uv_stream_t *client,
+                          struct transport *const *transport, const struct stream_events *ev,
+                          void *owner);
 
 /* The service is granted: reaches its backend for who; ends in ev->backend_ready. */
 void stream_grant(struct stream *st, const struct service *svc, const struct backend_who *who);
@@ -116,7 +86,13 @@ void stream_budget_low(void *arg);
  */
 unsigned stream_close(struct stream *st);
 
-/* Frees what the stream keeps after its close. */
+/* Frees the stream (after its close).  NULL is a no-op. */
 void stream_free(struct stream *st);
+
+/* The bytes moved from the client to the backend (in) and back (out). */
+void stream_bytes(const struct stream *st, uint64_t *in, uint64_t *out);
+
+/* When a byte last moved either way (uv_now), for idle timeouts. */
+uint64_t stream_last_activity(const struct stream *st);
 
 #endif
