@@ -54,9 +54,11 @@ def test_the_tour_as_written(tmp_path, user, port):
                                                if not k.startswith("FIVE_")})
     log = (tmp_path / "fived.out").read_text()
     assert "listening on tcp:127.0.0.1:%d" % port in log, log
+    key = re.search(r"key (SHA256:\S+),", r.stderr.decode())
+    assert key, (r.stderr, r.stdout, log)
     assert r.stderr.decode().splitlines() == [
         "five: new host 127.0.0.1:%d, key %s, pinned in %s/.config/five/known_hosts"
-        % (port, re.search(r"key (SHA256:\S+),", r.stderr.decode()).group(1), home),
+        % (port, key.group(1), home),
         "five: 127.0.0.1 nosuch: refused: unknown service"], r.stderr
     assert re.fullmatch(
         rb"hello\necho\ndiscard\ndaytime\nchargen\n[^\n]+-UTC\r\n5\n"   # the first block

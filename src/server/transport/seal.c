@@ -116,10 +116,19 @@ send_cookie(struct seal *z, const struct sealed_initiation *m, const uint8_t sou
 /* --- checks before any Diffie-Hellman ---------------------------------- */
 
 /*
- * The checks in their order, cheapest first.  Returns 1 to go on to the
- * handshake, 0 when answered (cookie), -1 to drop.
+ * The checks in their order, cheapest first: whether to go on to the
+ * handshake, or the initiation was answered (a cookie), or is dropped.
  */
-static int
+enum admission { ADMITTED, ANSWERED, DROPPED };
+
+/* A COOKIE answers the initiation, unless it could not be sent. */
+static enum admission
+cookie_answer(struct seal *z, const struct sealed_initiation *m, const uint8_t *source)
+{
+	return send_cookie(z, m, source) == 0 ? ANSWERED : DROPPED;
+}
+
+static enum admission
 admit(struct seal *z, const struct sealed_initiation *m)
 {
 	struct site *site = z->base.link.site;
@@ -132,23 +141,23 @@ admit(struct seal *z, const struct sealed_initiation *m)
 
 	if (sealed_initiation_check_mac1(m, mac1_key) != 0) {
 		g->c.dropped_mac++;
-		return -1;
+		return DROPPED;
 	}
 	sealed_source(z->base.link.peer, source);
 	/* The tick rotates the secrets too, but a cookie made or checked now must use now's. */
 	sealed_cookie_secrets_update(&g->secrets, now);
 	if (governor_wants_cookie(g, z->base.link.cfg)) {
 		if (!with_cookie)
-			return send_cookie(z, m, source);
+			return cookie_answer(z, m, source);
 		if (sealed_initiation_check_cookie(m, g->secrets.cur, g->secrets.prev, source, now,
 		                                   cookie) != 0) {
 			g->c.dropped_cookie++;
-			return send_cookie(z, m, source);
+			return cookie_answer(z, m, source);
 		}
 		if (sealed_initiation_check_pow(m, mac1_key, cookie,
 		                                governor_difficulty(g, z->base.link.cfg)) != 0) {
 			g->c.dropped_work++;
-			return send_cookie(z, m, source);
+			return cookie_answer(z, m, source);
 		}
 		cookie_valid = true;
 	}
@@ -156,14 +165,14 @@ admit(struct seal *z, const struct sealed_initiation *m)
 	if (!governor_admit(g, z->base.link.cfg, z->base.link.source_key, cookie_valid,
 	                    uv_now(site->loop))) {
 		g->c.dropped_rate++;
-		return -1;
+		return DROPPED;
 	}
 	replay_fingerprint(m->epub, SEALED_EPHEMERAL_LEN, fp);
 	if (replay_check_and_add(g->replay, fp, now) != 1) {
 		g->c.dropped_replay++;
-		return -1;
+		return DROPPED;
 	}
-	return 1;
+	return ADMITTED;
 }
 
 /* --- after the handshake ------------------------------------------------- */
@@ -324,8 +333,14 @@ on_initiation(struct seal *z, const uint8_t *msg, size_t len)
 		return refuse(z, st, "malformed initiation");
 	if (m.pattern == SEALED_XX && z->base.link.cfg->dark)
 		return -1;
-	if ((r = admit(z, &m)) <= 0)
-		return r;
+	switch (admit(z, &m)) {
+	case ANSWERED:
+		return 0;
+	case DROPPED:
+		return -1;
+	case ADMITTED:
+		break;
+	}
 	z->pattern = m.pattern;
 	g->pending++;
 	t0 = governor_thread_ns();
