@@ -247,6 +247,19 @@ def test_flow2_identity_reaches_a_program(site):
     assert env["FIVE_SESSION_ID"] == c.session_id
 
 
+def test_a_program_behind_a_withheld_identity_learns_none(fived, world, sentinel):
+    """identity = withhold holds for a program reached through USP as through text."""
+    site = Site(fived, world, sentinel, server="[service:hidden]\nbackend = exec:/usr/bin/env\n"
+                "auth = required\nencryption = optional\nidentity = withhold\n")
+    c, msg = site.login("hidden")
+    c.send(initialize(("hidden", tokens_of(msg)["hidden"])))
+    c.expect("connect", application="hidden")
+    c.shutdown()
+    env = dict(line.split("=", 1) for line in c.rest().decode().splitlines())
+    assert env["FIVE_SERVICE"] == "hidden" and env["FIVE_AUTH_METHOD"] == "token"
+    assert not {"FIVE_IDENTITY", "TCPREMOTEINFO", "TCPREMOTEIP"} & set(env), env
+
+
 @needs_pam_wrapper
 def test_flow2_password_through_pam(fived, world, sentinel):
     site = Site(fived, world, sentinel, server="allow_plaintext_password = yes")

@@ -372,23 +372,33 @@ on_connect_timeout(uv_timer_t *t)
 	backend_ready_for(t->data, UV_ETIMEDOUT);
 }
 
-void
-session_start_service(struct session *s, const struct service *svc)
+/* What the service's backend may learn of the caller: after s->svc is set, which may withhold it.
+ */
+static void
+who_of(const struct session *s, struct backend_who *who)
 {
 	const char *identity = session_identity(s);
-	struct backend_who who = {
+
+	*who = (struct backend_who){
 	        .session_id = s->id,
 	        .vhost = s->vhost != NULL ? s->vhost->name : "",
 	        .method = auth_method_name(s->caller != NULL ? s->caller->method : AUTH_NONE),
 	        .identity = identity,
 	        .withheld = s->caller != NULL && identity == NULL,
+	        .peer_shown = session_shows_peer(s),
 	        .peer_ip = s->peer_ip,
 	        .peer_port = s->peer_port,
 	        .local = (const struct sockaddr *)&s->local,
 	};
+}
+
+void
+session_start_service(struct session *s, const struct service *svc)
+{
+	struct backend_who who;
 
 	s->svc = svc;
-	who.peer_shown = session_shows_peer(s);
+	who_of(s, &who);
 	session_set_state(s, S_CONNECTING);
 	uv_timer_start(&s->timer, on_connect_timeout, svc->connect_timeout_ms, 0);
 	stream_grant(s->stream, svc, &who);

@@ -1,0 +1,215 @@
+#include "server/session/command.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "server/policy/policy.h"
+
+/* Reply text built line by line; a line that does not fit marks it failed. */
+struct reply {
+	char *text;
+	size_t len, cap;
+	bool failed;
+};
+
+static void
+reply_add(struct reply *r, const char *prefix, const char *name)
+{
+	size_t need = strlen(prefix) + strlen(name) + 3;
+	char *grown;
+
+	if (r->failed)
+		return;
+	if (r->len + need > r->cap) {
+		r->cap = (r->len + need) * 2;
+		if ((grown = realloc(r->text, r->cap)) == NULL) {
+			r->failed = true;
+			return;
+		}
+		r->text = grown;
+	}
+	r->len += (size_t)snprintf(r->text + r->len, r->cap - r->len, "%s%s\r\n", prefix, name);
+}
+
+/* The decision sends r's text (taken over), or fails for memory. */
+static void
+with_reply(struct command_decision *d, enum command_verdict verdict, struct reply *r)
+{
+	if (r->failed) {
+		free(r->text);
+		d->verdict = VERDICT_NO_MEMORY;
+		return;
+	}
+	d->verdict = verdict;
+	d->text = r->text;
+	d->len = r->len;
+}
+
+/* One reply line "PREFIXtext". */
+static void
+one_line(struct command_decision *d, enum command_verdict verdict, const char *prefix,
+         const char *text)
+{
+	struct reply r = {0};
+
+	reply_add(&r, prefix, text);
+	with_reply(d, verdict, &r);
+}
+
+static void
+refuse(struct command_decision *d, const char *reason)
+{
+	d->verdict = VERDICT_REFUSE;
+	d->reason = reason;
+}
+
+/* LIST and HELP show a service only to callers policy_listed allows. */
+struct listing {
+	struct reply r;
+	const struct caller *caller;
+	bool for_help;
+};
+
+static void
+add_listed(void *arg, const char *name, const struct service *svc)
+{
+	struct listing *l = arg;
+
+	if (policy_listed(svc, l->caller, l->for_help))
+		reply_add(&l->r, l->for_help ? "" : "service ", name);
+}
+
+/* RFC 1078: the service names, one per line, and close. */
+static void
+decide_help(const struct command_view *v, struct command_decision *d)
+{
+	struct listing l = {.caller = v->caller, .for_help = true};
+
+	config_each_name(v->cfg, v->vhost, add_listed, &l);
+	with_reply(d, VERDICT_FINISH, &l.r);
+}
+
+bool
+command_tls_usable(const struct command_view *v)
+{
+	return !v->encrypted && v->caller == NULL;
+}
+
+/* "+ LIST", a line per service and per command usable now (only those), and ".". */
+static void
+decide_list(const struct command_view *v, const struct cmd *c, struct command_decision *d)
+{
+	static const char *const always[] = {"HELP", "LIST", "HOST", "QUIT"};
+	struct listing l = {.caller = v->caller};
+	const struct service *svc;
+	size_t i;
+
+	if (c->nargs == 1) {
+		svc = config_lookup(v->cfg, v->vhost, c->args[0]);
+		if (svc != NULL && policy_check(svc, v->caller) == POLICY_GRANT)
+			one_line(d, VERDICT_REPLY, "+ ", c->args[0]);
+		else
+			one_line(d, VERDICT_REPLY, "- ", "unknown service");
+		return;
+	}
+	reply_add(&l.r, "+ ", "LIST");
+	config_each_name(v->cfg, v->vhost, add_listed, &l);
+	for (i = 0; i < ARRAY_LEN(always); i++)
+		reply_add(&l.r, "command ", always[i]);
+	if (v->caller == NULL && v->auth_usable)
+		reply_add(&l.r, "command ", "AUTH");
+	if (command_tls_usable(v))
+		reply_add(&l.r, "command ", "TLS");
+	if (v->caller != NULL && v->caller->method != AUTH_TOKEN)
+		reply_add(&l.r, "command ", "TOKEN");
+	reply_add(&l.r, "", ".");
+	with_reply(d, VERDICT_REPLY, &l.r);
+}
+
+/*
+ * An unknown vhost ends the session: a client that pipelined a service
+ * request after HOST must not reach that name in another vhost.
+ */
+static void
+decide_host(const struct command_view *v, const struct cmd *c, struct command_decision *d)
+{
+	const struct vhost *vh = config_vhost(v->cfg, c->args[0]);
+
+	if (vh == NULL) {
+		refuse(d, "unknown host");
+		return;
+	}
+	one_line(d, VERDICT_HOST, "+ ", vh->name);
+	d->vhost = vh;
+}
+
+static void
+decide_service(const struct command_view *v, const struct cmd *c, struct command_decision *d)
+{
+	const struct service *svc = config_lookup(v->cfg, v->vhost, c->word);
+
+	/* A service the client may not see answers exactly as one that does not exist. */
+	if (svc == NULL || policy_check(svc, v->caller) == POLICY_HIDDEN)
+		refuse(d, "unknown service");
+	else if (policy_check(svc, v->caller) == POLICY_DENIED)
+		refuse(d, "not permitted");
+	else if (svc->encryption_required && !v->encrypted)
+		refuse(d, "encryption required");
+	else {
+		d->verdict = VERDICT_GRANT;
+		d->svc = svc;
+	}
+}
+
+static void
+decide_tls(const struct command_view *v, struct command_decision *d)
+{
+	if (v->encrypted)
+		one_line(d, VERDICT_REPLY, "- ", "already encrypted");
+	else if (v->caller != NULL)
+		one_line(d, VERDICT_REPLY, "- ", "TLS must come before AUTH");
+	else
+		one_line(d, VERDICT_TLS, "+ ", "SUCCESS");
+}
+
+void
+command_decide(const struct command_view *v, const struct cmd *c, struct command_decision *d)
+{
+	memset(d, 0, sizeof(*d));
+	switch (c->kind) {
+	case CMD_SERVICE:
+		decide_service(v, c, d);
+		break;
+	case CMD_HELP:
+		decide_help(v, d);
+		break;
+	case CMD_LIST:
+		decide_list(v, c, d);
+		break;
+	case CMD_HOST:
+		decide_host(v, c, d);
+		break;
+	case CMD_QUIT:
+		one_line(d, VERDICT_FINISH, "+ ", "bye");
+		break;
+	case CMD_AUTH:
+		d->verdict = VERDICT_AUTH;
+		break;
+	case CMD_TLS:
+		decide_tls(v, d);
+		break;
+	case CMD_TOKEN:
+		d->verdict = VERDICT_TOKEN;
+		break;
+	}
+}
+
+void
+command_decision_free(struct command_decision *d)
+{
+	free(d->text);
+	d->text = NULL;
+	d->len = 0;
+}
