@@ -6,7 +6,7 @@
  * backlog) and the client bytes a session holds before its relay starts
  * are charged here from their allocation to their release, so used is
  * the memory they take, exactly.  The budget itself decides nothing: the
- * relay and the built-ins stop reading while it is over (see relay.c),
+ * relay and the built-ins stop reading while it is over (see stream.c),
  * and it tells its owner when it falls back below the low-water mark.
  * Pure: no I/O.
  */
