@@ -368,17 +368,6 @@ forget_failures(void)
 	return h.srv.site.source_failures != NULL && h.srv.site.identity_failures != NULL ? 0 : -1;
 }
 
-static void
-close_all_sessions(void)
-{
-	struct session *s, *next;
-
-	for (s = h.srv.site.sessions; s != NULL; s = next) {
-		next = s->next;
-		session_close(s, "harness");
-	}
-}
-
 /* The site is as it was before the case: no session, no handle, nothing charged. */
 static bool
 site_back(void)
@@ -424,7 +413,7 @@ harness_run(const struct harness_piece *pieces, size_t n, bool shut, struct harn
 	run_phase(&c, NULL, 0, no_sessions);
 	if (h.srv.site.nsessions != 0) {
 		res->forced = true;
-		close_all_sessions();
+		session_close_all(&h.srv.site, "harness");
 		run_phase(&c, NULL, 0, no_sessions);
 	}
 	res->out[res->out_len] = '\0';
