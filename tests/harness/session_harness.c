@@ -171,6 +171,8 @@ harness_init(void)
 		h.dir[0] = '\0';
 		return -1;
 	}
+	/* A fuzzer exits without harness_cleanup: its directory goes all the same. */
+	atexit(remove_dir);
 	if ((cfg = prepare()) == NULL)
 		goto fail;
 	uv_loop_init(&h.loop);
