@@ -112,9 +112,13 @@ $(FIVED): $(call obj,src/server/daemon/main.c) $(SERVER_LIB) $(CORE_LIB)
 $(FIVE): $(call obj,$(CLI_SRC)) $(FIVE_INTERNAL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Objects before the libraries, extra ones (see test_session) included.
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(SERVER_LIB) $(FIVE_INTERNAL_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS) $(SERVER_LIBS) -lcmocka
+
+# Tests that drive whole sessions link the in-process worker of tests/harness/.
+$(BUILD)/tests/test_session: $(call obj,tests/harness/session_harness.c)
 
 # The helpers are applications of libfive: they link it as installed.
 $(BUILD)/helpers/%: $(call obj,tests/helpers/%.c) $(FIVE_LIB)

@@ -33,7 +33,10 @@ $(FUZZ_BUILD)/libfuzzed.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libfuzzed.a
-	$(FCC) $(FCFLAGS) -fsanitize=fuzzer -o $@ $^ $(FLIBS)
+	$(FCC) $(FCFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c,$^) $(filter %.a,$^) $(FLIBS)
+
+# The session target drives whole sessions through the in-process worker of tests/harness/.
+$(FUZZ_BUILD)/fuzz_session: tests/harness/session_harness.c tests/harness/session_harness.h
 
 # Each target runs over a scratch copy of its corpus, so the committed seeds stay as they are.
 define run_target

@@ -1,0 +1,70 @@
+/*
+ * Whole server sessions, in-process: a worker set up as the daemon sets
+ * one up unprivileged (server_start with privops answering in-process),
+ * and, per case, one connection handed to session_accept as the listener
+ * hands it over, a client's bytes written to it, and what came back.
+ * Linked into the cmocka test of sessions and into the session fuzz
+ * target.  Not thread-safe: one worker per process.
+ */
+#ifndef FIVE_TESTS_SESSION_HARNESS_H
+#define FIVE_TESTS_SESSION_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The longest close reason kept from the audit log. */
+#define HARNESS_REASON_MAX 128
+
+/* A session id as the audit log and USP messages show it. */
+#define HARNESS_SID_MAX 64
+
+/* What a case keeps of the client's output; more is read and dropped. */
+#define HARNESS_OUTPUT_MAX (1024 * 1024)
+
+/* Client bytes written as one write(2), before the loop runs again. */
+struct harness_piece {
+	const void *data;
+	size_t len;
+};
+
+struct harness_result {
+	char *out; /* what the client received, NUL after out_len bytes; malloc'd */
+	size_t out_len;
+	size_t out_dropped; /* received past HARNESS_OUTPUT_MAX */
+	bool eof;           /* the server ended the client's stream */
+	bool ended;         /* the session was gone before the harness closed the client */
+	bool forced;        /* it outlived the client's close and was closed by the harness */
+	char *audit;        /* the audit lines the case wrote; malloc'd */
+	char sid[HARNESS_SID_MAX];        /* the session's id, or "" */
+	char reason[HARNESS_REASON_MAX];  /* its "closed" record's reason, or "" */
+	char refused[HARNESS_REASON_MAX]; /* its last "refused" record's reason, or "" */
+};
+
+/*
+ * Sets up the worker once per process: a temporary directory with the
+ * configuration's key, TLS and audit files, the configuration (a built-in
+ * echo, discard and daytime, "secret" with auth = required, a vhost), and
+ * server_start on the harness's loop.  Later calls do nothing.  Returns 0,
+ * or -1 after logging why.
+ */
+int harness_init(void);
+
+/*
+ * Runs one session: writes each of the n pieces to a new connection in
+ * turn, running the loop until nothing more happens after each, shuts the
+ * client's write side if shut, waits again, then closes the client and
+ * runs the loop until the session is freed.  The loop runs a bounded number
+ * of rounds and time per phase.  Fills res (free it with
+ * harness_result_free).  Returns 0, or -1 if the session or its handles
+ * outlived everything, or the site's counters did not come back (a leak).
+ */
+int harness_run(const struct harness_piece *pieces, size_t n, bool shut,
+                struct harness_result *res);
+
+/* Frees what harness_run filled; a zeroed result is a no-op. */
+void harness_result_free(struct harness_result *res);
+
+/* Stops the worker, closes its loop and removes the temporary directory. */
+void harness_cleanup(void);
+
+#endif
