@@ -1,5 +1,6 @@
 """Delivery to backends: TCP, Unix, exec; pipelining, half-close, PROXY headers."""
 
+import ctypes
 import os
 import socket
 import threading
@@ -53,6 +54,35 @@ def test_backend_by_name_in_the_chroot(fived, sentinel):
     s = sentinel("echo")
     f = fived("[service:web]\nbackend = tcp:localhost:%d\n" % s.port)
     assert exchange(f.port, b"web\r\nhi") == b"+\r\nhi"
+
+
+def hosts_file_of_its_own(path):
+    """A preexec_fn: the child sees path as /etc/hosts, in a mount namespace of its own."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    ms_rec, ms_private, ms_bind, clone_newns = 0x4000, 0x40000, 0x1000, 0x20000
+
+    def enter():
+        if (libc.unshare(clone_newns) != 0
+                or libc.mount(None, b"/", None, ms_rec | ms_private, None) != 0
+                or libc.mount(str(path).encode(), b"/etc/hosts", None, ms_bind, None) != 0):
+            raise OSError(ctypes.get_errno(), "cannot give fived a hosts file of its own")
+    return enter
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a mount namespace")
+def test_backend_name_with_several_addresses_when_confined(fived, sentinel, tmp_path):
+    """A name with several addresses makes the resolver sort them (RFC 6724), which asks
+    the kernel over netlink: the confined worker must survive it, and reach the one
+    address that answers."""
+    s = sentinel("echo")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.2 fivedmulti.test\n"
+                     "127.0.0.1 fivedmulti.test\n")
+    f = fived("[service:multi]\nbackend = tcp:fivedmulti.test:%d\n" % s.port,
+              preexec_fn=hosts_file_of_its_own(hosts))
+    for _ in range(3):
+        assert exchange(f.port, b"multi\r\nhi") == b"+\r\nhi"
+    assert "its sessions are lost" not in f.log(), f.log()
 
 
 def test_unix_backend(fived, tmp_path):
