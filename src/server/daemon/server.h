@@ -19,6 +19,7 @@ struct server {
 	struct site site; /* what the sessions share; the daemon fills it */
 	struct listener *listeners;
 	uv_timer_t gov_timer;
+	uint64_t ticks; /* of gov_timer */
 	int exit_status;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t drain_timer;

@@ -8,6 +8,7 @@
 #include "server/session/internal.h"
 
 #include <jansson.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1130,10 +1131,37 @@ session_drain_all(struct site *site)
 
 	for (s = site->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (before_request(s->state) || s->state == S_CONNECTING)
+		/* Not granted yet, authenticating or not: none may start a stream now. */
+		if (before_request(s->state) || s->state == S_AUTH || s->state == S_AUTH_WAIT ||
+		    s->state == S_CONNECTING)
 			session_refuse(s, "server shutting down");
 		else if (s->state == S_DARK)
 			session_close(s, "server shutting down");
+	}
+}
+
+/* Whether the client's connection was reset (or failed): polled, it says so at once. */
+static bool
+client_reset(const struct session *s)
+{
+	struct pollfd p = {.events = POLLIN};
+	uv_os_fd_t fd;
+
+	if (uv_fileno(&s->client.handle, &fd) != 0)
+		return false;
+	p.fd = fd;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
+}
+
+void
+session_reap_reset_clients(struct site *site)
+{
+	struct session *s, *next;
+
+	for (s = site->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == S_RELAY && stream_client_stalled(s->stream) && client_reset(s))
+			session_abort(s, "client stream truncated");
 	}
 }
 
