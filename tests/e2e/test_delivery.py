@@ -102,6 +102,23 @@ def test_unix_backend(fived, tmp_path):
     srv.close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: privilege separation")
+def test_a_unix_backend_only_root_may_reach_stays_out_of_reach(fived, tmp_path):
+    """The monitor connects to unix: backends as the worker's account would (fived(8)): a
+    socket only root may use is not reached through fived."""
+    path = str(tmp_path / "rootonly.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    os.chmod(path, 0o600)
+    srv.listen(1)
+    srv.settimeout(0.5)
+    f = fived("[service:root]\nbackend = unix:%s\n" % path)
+    assert exchange(f.port, b"root\r\n", shut=False) == b"- service unavailable\r\n"
+    with pytest.raises(socket.timeout):
+        srv.accept()
+    srv.close()
+
+
 def test_unreachable_backend_says_so(fived, tmp_path):
     port = free_port()
     f = fived("[service:gone]\nbackend = tcp:127.0.0.1:%d\n"
@@ -114,26 +131,47 @@ def test_unreachable_backend_says_so(fived, tmp_path):
     assert [r["reason"] for r in refused] == ["service unavailable"] * 3
 
 
-def test_backend_connect_timeout(fived):
-    # A listener whose accept queue is full: the kernel drops further SYNs.
+def blackhole():
+    """A listener whose accept queue is full: the kernel drops further SYNs.  Returns
+    (port, sockets to close)."""
     full = socket.socket()
     full.bind(("127.0.0.1", 0))
     full.listen(0)
     port = full.getsockname()[1]
-    fillers = []
+    fillers = [full]
     for _ in range(4):
         c = socket.socket()
         c.setblocking(False)
         c.connect_ex(("127.0.0.1", port))
         fillers.append(c)
     time.sleep(0.2)
+    return port, fillers
+
+
+def test_backend_connect_timeout(fived):
+    port, fillers = blackhole()
     f = fived("[service:slow]\nbackend = tcp:127.0.0.1:%d\nconnect_timeout = 500ms\n" % port)
     start = time.monotonic()
     assert exchange(f.port, b"slow\r\n", shut=False) == b"- service unavailable\r\n"
     assert 0.4 < time.monotonic() - start < 2.5 * SLOW
     for c in fillers:
         c.close()
-    full.close()
+
+
+def test_reaching_the_backend_counts_in_the_request_timeout(fived):
+    """PROTOCOL.md 2.2: "The whole request phase (from the connection until a service is
+    granted) MUST complete within the server's request_timeout"."""
+    port, fillers = blackhole()
+    f = fived("[service:slow]\nbackend = tcp:127.0.0.1:%d\nconnect_timeout = 30s\n" % port,
+              server="request_timeout = 1500ms")
+    start = time.monotonic()
+    with connect(f.port) as c:
+        time.sleep(0.5)
+        c.sendall(b"slow\r\n")
+        assert recv_all(c) == b"- request timeout\r\n"
+    assert 1.3 < time.monotonic() - start < 3 * SLOW
+    for c in fillers:
+        c.close()
 
 
 def test_exec_environment(fived):

@@ -91,7 +91,8 @@ struct session {
 	bool client_eof_early;
 	uint64_t linger_bytes;
 
-	uv_timer_t timer; /* request, connect, idle or linger deadline */
+	uv_timer_t timer;             /* request, connect, idle or linger deadline */
+	uint64_t request_deadline_ms; /* when the request phase must have been granted */
 
 	struct stream *stream; /* the service request, its backend and relay; every client write */
 

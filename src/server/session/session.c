@@ -367,10 +367,25 @@ session_refuse_with(struct session *s, const char *reason, const char *text, siz
 	finish_with(s, text, len);
 }
 
+/* Reaching the backend is part of the request phase: it ends at whichever deadline comes first. */
 static void
 on_connect_timeout(uv_timer_t *t)
 {
-	backend_ready_for(t->data, UV_ETIMEDOUT);
+	struct session *s = t->data;
+
+	if (uv_now(s->site->loop) >= s->request_deadline_ms)
+		session_refuse(s, "request timeout");
+	else
+		backend_ready_for(s, UV_ETIMEDOUT);
+}
+
+static uint64_t
+connect_wait_ms(const struct session *s, const struct service *svc)
+{
+	uint64_t now = uv_now(s->site->loop);
+	uint64_t left = s->request_deadline_ms > now ? s->request_deadline_ms - now : 0;
+
+	return svc->connect_timeout_ms < left ? svc->connect_timeout_ms : left;
 }
 
 /* What the service's backend may learn of the caller: after s->svc is set, which may withhold it.
@@ -401,7 +416,7 @@ session_start_service(struct session *s, const struct service *svc)
 	s->svc = svc;
 	who_of(s, &who);
 	session_set_state(s, S_CONNECTING);
-	uv_timer_start(&s->timer, on_connect_timeout, svc->connect_timeout_ms, 0);
+	uv_timer_start(&s->timer, on_connect_timeout, connect_wait_ms(s, svc), 0);
 	stream_grant(s->stream, svc, &who);
 }
 
@@ -1014,6 +1029,7 @@ on_auth_timeout(uv_timer_t *t)
 void
 session_restart_request_timer(struct session *s)
 {
+	s->request_deadline_ms = uv_now(s->site->loop) + s->cfg->request_timeout_ms;
 	uv_timer_start(&s->timer, on_request_timeout, s->cfg->request_timeout_ms, 0);
 }
 
