@@ -21,6 +21,12 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Only fived confines itself: the client and libfive do not link libseccomp.
 SERVER_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null)
+# systemd's notifications and socket activation, in fived alone, when libsystemd is there.
+HAVE_SYSTEMD := $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1)
+ifeq ($(HAVE_SYSTEMD),1)
+SERVER_LIBS += $(shell pkg-config --libs libsystemd)
+SYSTEMD_CFLAGS := -DFIVE_HAVE_SYSTEMD $(shell pkg-config --cflags libsystemd)
+endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wvla -Wno-unused-parameter
@@ -86,6 +92,9 @@ $(SERVER_LIB): $(call obj,$(SERVER_SRC))
 # (made again when this file, and with it the flag, changes).
 $(FIVE_OBJ): CFLAGS += -fvisibility=hidden
 $(FIVE_OBJ): Makefile
+
+$(call obj,src/server/privsep/notify.c src/server/privsep/activation.c): CFLAGS += $(SYSTEMD_CFLAGS)
+$(call obj,src/server/privsep/notify.c src/server/privsep/activation.c): Makefile
 
 $(FIVE_INTERNAL_LIB): $(FIVE_OBJ)
 	@rm -f $@
@@ -183,10 +192,11 @@ install: all
 # --- maintenance -------------------------------------------------------------
 
 DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
-	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev cppcheck
+	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev libsystemd-dev \
+	cppcheck
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
-	iproute2
+	iproute2 systemd
 
 deps:
 	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \

@@ -21,8 +21,10 @@
 #include "server/conf/config.h"
 #include "server/daemon/check.h"
 #include "server/daemon/server.h"
+#include "server/privsep/activation.h"
 #include "server/privsep/confine.h"
 #include "server/privsep/monitor.h"
+#include "server/privsep/notify.h"
 #include "server/privsep/pam_helper.h"
 #include "server/privsep/priv.h"
 #include "server/privsep/privops.h"
@@ -231,7 +233,7 @@ main(int argc, char **argv)
 	uv_loop_t loop;
 	char *text = NULL;
 	size_t len = 0;
-	int c;
+	int c, activated;
 
 	/*
 	 * Nothing fived did not open itself goes further (to the worker, to
@@ -246,8 +248,11 @@ main(int argc, char **argv)
 		close_range(PRIV_WORKER_FD + 1, ~0U, 0);
 		return worker_main(argc, argv);
 	}
-	close_range(STDERR_FILENO + 1, ~0U, 0);
 	log_init("fived", LOGL_INFO);
+	/* Sockets systemd handed over (socket activation) are fived's own: kept. */
+	if ((activated = activation_count()) < 0)
+		return 1;
+	close_range(STDERR_FILENO + 1 + (unsigned)activated, ~0U, 0);
 	while ((c = getopt_long(argc, argv, "c:tdVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -322,10 +327,14 @@ main(int argc, char **argv)
 		        "the worker runs as nobody, an account other daemons may share (they could "
 		        "signal it): create one for fived (see fived(8))");
 	/* The keys and what only root may read stay here, or with the monitor. */
-	if (privops_init(&st, cfg, path, text, len) != 0)
+	if (notify_init() != 0 || privops_init(&st, cfg, path, text, len) != 0)
 		goto fail;
 	free(text);
 	text = NULL;
+	if (activation_adopt(&st, cfg, activated) != 0) {
+		privops_free(&st);
+		goto fail;
+	}
 	if (separated) {
 		if (readlink("/proc/self/exe", self, sizeof(self) - 1) <= 0) {
 			log_error("cannot find fived's own executable: %s", strerror(errno));
