@@ -100,9 +100,10 @@ adopt_one(struct priv_state *st, const struct config *cfg, int fd, const char *f
 		return -1;
 	}
 	if (find_entry(cfg, text, name, sizeof(name)) != 0) {
-		log_error("socket activation: systemd handed over %s (descriptor %d, %s), which no "
-		          "listen entry names: add \"listen = %s\" or remove it from the socket unit",
-		          text, fd, fdname, text);
+		log_error(
+		        "socket activation: systemd handed over %s (descriptor %d, %s), which no "
+		        "listen entry names: add \"listen = %s\" or remove it from the socket unit",
+		        text, fd, fdname, text);
 		return -1;
 	}
 	for (i = 0; i < st->nlistening; i++)

@@ -10,8 +10,8 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#define USEC_PER_MS  1000ULL
-#define USEC_PER_SEC 1000000ULL
+#define USEC_PER_MS     1000ULL
+#define USEC_PER_SEC    1000000ULL
 #define NOTIFY_LINE_MAX 64
 
 static uint64_t watchdog_usec; /* WATCHDOG_USEC for this process, 0 when none */
