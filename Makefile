@@ -93,8 +93,10 @@ $(SERVER_LIB): $(call obj,$(SERVER_SRC))
 $(FIVE_OBJ): CFLAGS += -fvisibility=hidden
 $(FIVE_OBJ): Makefile
 
-$(call obj,src/server/privsep/notify.c src/server/privsep/activation.c): CFLAGS += $(SYSTEMD_CFLAGS)
-$(call obj,src/server/privsep/notify.c src/server/privsep/activation.c): Makefile
+# The files that use libsystemd, when it is there.
+SYSTEMD_SRC := $(addprefix src/server/privsep/,notify.c activation.c logsink.c)
+$(call obj,$(SYSTEMD_SRC)): CFLAGS += $(SYSTEMD_CFLAGS)
+$(call obj,$(SYSTEMD_SRC)): Makefile
 
 $(FIVE_INTERNAL_LIB): $(FIVE_OBJ)
 	@rm -f $@
@@ -196,7 +198,7 @@ DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-d
 	cppcheck
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
-	iproute2 systemd
+	iproute2 systemd logrotate
 
 deps:
 	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \

@@ -23,6 +23,7 @@
 #include "server/daemon/server.h"
 #include "server/privsep/activation.h"
 #include "server/privsep/confine.h"
+#include "server/privsep/logsink.h"
 #include "server/privsep/monitor.h"
 #include "server/privsep/notify.h"
 #include "server/privsep/pam_helper.h"
@@ -207,6 +208,8 @@ worker_main(int argc, char **argv)
 		log_error("%s", errs.text);
 		return 1;
 	}
+	/* The monitor reads standard error and logs where the configuration says. */
+	log_relay(cfg->log != CONFIG_LOG_STDERR);
 	if (confine_worker(cfg) != 0) {
 		config_unref(cfg);
 		return 1;
@@ -327,7 +330,8 @@ main(int argc, char **argv)
 		        "the worker runs as nobody, an account other daemons may share (they could "
 		        "signal it): create one for fived (see fived(8))");
 	/* The keys and what only root may read stay here, or with the monitor. */
-	if (notify_init() != 0 || privops_init(&st, cfg, path, text, len) != 0)
+	if (logsink_set(cfg->log) != 0 || notify_init() != 0 ||
+	    privops_init(&st, cfg, path, text, len) != 0)
 		goto fail;
 	free(text);
 	text = NULL;

@@ -41,6 +41,7 @@
 #include "common/util.h"
 #include "proto/privmsg.h"
 #include "server/privsep/confine.h"
+#include "server/privsep/logpipe.h"
 #include "server/privsep/monitor.h"
 #include "server/privsep/notify.h"
 #include "server/privsep/pam_helper.h"
@@ -79,6 +80,7 @@ struct monitor {
 	uint64_t restarts[RESTARTS_MAX]; /* when the last ones happened, a ring */
 	size_t nrestarts;
 	struct pam_slots pam;
+	struct logpipe log; /* the worker's standard error, unless fived logs there */
 };
 
 static uint64_t
@@ -119,8 +121,9 @@ keep_as(int fd, int target)
 	return fcntl(fd, F_SETFD, 0);
 }
 
+/* In the child: the worker, its monitor on fd, its standard error on logfd unless -1. */
 static void
-exec_worker(struct monitor *m, int fd)
+exec_worker(struct monitor *m, int fd, int logfd)
 {
 	const char *argv[6];
 	size_t n = 0;
@@ -131,7 +134,8 @@ exec_worker(struct monitor *m, int fd)
 	notify_forget();
 	/* Signals go to the monitor, which passes them on. */
 	setpgid(0, 0);
-	if (keep_as(fd, PRIV_WORKER_FD) != 0)
+	if (keep_as(fd, PRIV_WORKER_FD) != 0 ||
+	    (logfd >= 0 && dup2(logfd, STDERR_FILENO) != STDERR_FILENO))
 		_exit(127);
 	argv[n++] = m->self;
 	argv[n++] = PRIV_WORKER_FLAG;
@@ -150,26 +154,33 @@ static int
 start_worker(struct monitor *m)
 {
 	struct timeval timeout = {.tv_sec = REQUEST_TIMEOUT_S};
-	int sp[2];
+	int sp[2], logfd = -1;
 	pid_t pid;
 
 	m->restart_at_ms = 0;
 	if (confine_prepare_root(m->st->cfg) != 0)
 		return -1;
+	if (m->st->cfg->log != CONFIG_LOG_STDERR && (logfd = logpipe_open(&m->log)) < 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
 		log_error("cannot start the worker: %s", strerror(errno));
+		if (logfd >= 0)
+			close(logfd);
 		return -1;
 	}
 	setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-	if ((pid = fork()) < 0) {
+	pid = fork();
+	if (pid == 0)
+		exec_worker(m, sp[1], logfd);
+	if (logfd >= 0)
+		close(logfd);
+	close(sp[1]);
+	if (pid < 0) {
 		log_error("cannot start the worker: %s", strerror(errno));
 		close(sp[0]);
-		close(sp[1]);
 		return -1;
 	}
-	if (pid == 0)
-		exec_worker(m, sp[1]);
-	close(sp[1]);
+	m->log.pid = (long)pid;
 	m->fd = sp[0];
 	m->worker = pid;
 	m->started_ms = m->heard_ms = now_ms();
@@ -216,6 +227,7 @@ worker_exited(struct monitor *m, int status)
 		close(m->fd);
 	m->fd = -1;
 	m->worker = 0;
+	logpipe_close(&m->log);
 	if (m->stopping)
 		finish(m, WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 	/* The first worker could not start (its reason is logged): neither can the next. */
@@ -565,6 +577,8 @@ reload_config(struct monitor *m)
 		config_errors_log(&errs);
 		return -1;
 	}
+	if (cfg->log != m->st->cfg->log)
+		log_warn("log changes only with a restart: the new value is not in force");
 	if (confine_check_accounts(cfg, err, sizeof(err)) != 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		config_unref(cfg);
@@ -655,10 +669,11 @@ monitor_run(struct priv_state *st, const char *self, bool debug)
 	                    .self = self,
 	                    .debug = debug,
 	                    .watchdog_ms = notify_watchdog_interval_ms()};
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	sigset_t set;
 
 	log_init("fived-monitor", debug ? LOGL_DEBUG : LOGL_INFO);
+	logpipe_init(&m.log);
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
@@ -670,8 +685,11 @@ monitor_run(struct priv_state *st, const char *self, bool debug)
 	for (;;) {
 		pfd[0] = (struct pollfd){.fd = m.fd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = m.sigfd, .events = POLLIN};
-		if (poll(pfd, 2, poll_timeout(&m)) < 0 && errno != EINTR)
+		pfd[2] = (struct pollfd){.fd = m.log.fd, .events = POLLIN};
+		if (poll(pfd, 3, poll_timeout(&m)) < 0 && errno != EINTR)
 			finish(&m, 1);
+		if (pfd[2].revents & (POLLIN | POLLHUP))
+			logpipe_read(&m.log);
 		if (pfd[1].revents & POLLIN)
 			handle_signal(&m);
 		if (m.fd >= 0 && (pfd[0].revents & (POLLIN | POLLHUP)))
