@@ -2,7 +2,8 @@
 #
 #   make            build fived, five, libfive
 #   make deps       install the Debian packages the build and the tests need
-#   make test       deps, then lint, unit, end-to-end and fuzz tests, then all again under ASan+UBSan
+#   make test       deps, then lint, unit, end-to-end and fuzz tests, then all again under ASan+UBSan,
+#                   then the Debian packages built and checked
 #   make run        deps, then build and start fived with its built-in configuration
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make bench      benchmarks (root), writes bench/REPORT.md
@@ -160,7 +161,7 @@ test-asan:
 	$(MAKE) BUILD=build/asan SAN=1 OPT="-O1 -g" test-unit test-e2e
 
 test: deps
-	$(MAKE) lint test-unit test-e2e test-fuzz test-asan
+	$(MAKE) lint test-unit test-e2e test-fuzz test-asan test-package
 	@echo "make test: all passed"
 
 fuzz:
