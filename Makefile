@@ -2,14 +2,18 @@
 #
 #   make            build fived, five, libfive
 #   make deps       install the Debian packages the build and the tests need
-#   make test       deps, then lint, unit, end-to-end and fuzz tests, then all again under ASan+UBSan
+#   make test       deps, then lint, unit, end-to-end and fuzz tests, then all again under ASan+UBSan,
+#                   then the Debian packages built and checked
 #   make run        deps, then build and start fived with its built-in configuration
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make bench      benchmarks (root), writes bench/REPORT.md
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= LIBDIR=
+#   make deb        the Debian packages, in build/deb/ (make test-package checks them)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+VERSION := 0.1.0
 BUILD ?= build
 CC ?= cc
 PYTHON ?= /usr/bin/python3
@@ -21,6 +25,12 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Only fived confines itself: the client and libfive do not link libseccomp.
 SERVER_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null)
+# systemd's notifications and socket activation, in fived alone, when libsystemd is there.
+HAVE_SYSTEMD := $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1)
+ifeq ($(HAVE_SYSTEMD),1)
+SERVER_LIBS += $(shell pkg-config --libs libsystemd)
+SYSTEMD_CFLAGS := -DFIVE_HAVE_SYSTEMD $(shell pkg-config --cflags libsystemd)
+endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wformat=2 -Wvla -Wno-unused-parameter
@@ -60,7 +70,7 @@ HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRC))
 
 .SECONDARY:
 .PHONY: all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench install \
-	clean format lint
+	clean format lint deb test-package
 all: $(FIVED) $(FIVE) $(FIVE_LIB) $(FIVE_SO)
 
 ifeq ($(V),1)
@@ -72,7 +82,7 @@ endif
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(CORE_LIB): $(call obj,$(CORE_SRC))
 	@rm -f $@
@@ -86,6 +96,11 @@ $(SERVER_LIB): $(call obj,$(SERVER_SRC))
 # (made again when this file, and with it the flag, changes).
 $(FIVE_OBJ): CFLAGS += -fvisibility=hidden
 $(FIVE_OBJ): Makefile
+
+# The files that use libsystemd, when it is there.
+SYSTEMD_SRC := $(addprefix src/server/privsep/,notify.c activation.c logsink.c)
+$(call obj,$(SYSTEMD_SRC)): CFLAGS += $(SYSTEMD_CFLAGS)
+$(call obj,$(SYSTEMD_SRC)): Makefile
 
 $(FIVE_INTERNAL_LIB): $(FIVE_OBJ)
 	@rm -f $@
@@ -146,7 +161,7 @@ test-asan:
 	$(MAKE) BUILD=build/asan SAN=1 OPT="-O1 -g" test-unit test-e2e
 
 test: deps
-	$(MAKE) lint test-unit test-e2e test-fuzz test-asan
+	$(MAKE) lint test-unit test-e2e test-fuzz test-asan test-package
 	@echo "make test: all passed"
 
 fuzz:
@@ -164,14 +179,18 @@ bench: all
 	bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(FIVED) $(DESTDIR)$(PREFIX)/sbin/fived
 	install -m 755 $(FIVE) $(DESTDIR)$(PREFIX)/bin/five
-	install -m 644 $(FIVE_LIB) $(DESTDIR)$(PREFIX)/lib/libfive.a
-	install -m 755 $(FIVE_SO) $(DESTDIR)$(PREFIX)/lib/libfive.so.0
-	ln -sf libfive.so.0 $(DESTDIR)$(PREFIX)/lib/libfive.so
+	install -m 644 $(FIVE_LIB) $(DESTDIR)$(LIBDIR)/libfive.a
+	install -m 644 $(FIVE_SO) $(DESTDIR)$(LIBDIR)/libfive.so.0
+	ln -sf libfive.so.0 $(DESTDIR)$(LIBDIR)/libfive.so
+	# pkg-config's description of libfive where it is installed; its own libraries are private.
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|' \
+		-e 's|@REQUIRES@|$(PKGS)|' src/client/libfive.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libfive.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/libfive.pc
 	install -m 644 include/five.h $(DESTDIR)$(PREFIX)/include/five.h
 	install -m 644 docs/five.1 $(DESTDIR)$(PREFIX)/share/man/man1/five.1
 	install -m 644 docs/fived.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/fived.conf.5
@@ -180,16 +199,30 @@ install: all
 		"of its own (see fived(8)): useradd --system --no-create-home" \
 		"--shell /usr/sbin/nologin fived"
 
+# The packages are built from a copy of the tree in build/deb/, so that
+# dpkg-buildpackage writes them there and not beside the source tree.
+DEB_DIR := $(BUILD)/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/fived-$(VERSION)
+	tar -c --exclude=./build --exclude=./.git . | tar -x -C $(DEB_DIR)/fived-$(VERSION)
+	cd $(DEB_DIR)/fived-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
+
+test-package: deb
+	DEB_DIR=$(abspath $(DEB_DIR)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/package
+
 # --- maintenance -------------------------------------------------------------
 
 DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
-	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev cppcheck
+	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev libsystemd-dev \
+	cppcheck
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
-	iproute2
+	iproute2 systemd logrotate
+DEB_PACKAGE := dpkg-dev debhelper fakeroot lintian
 
 deps:
-	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \
+	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST) $(DEB_PACKAGE); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' \
 		|| echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "make deps: nothing missing"; exit 0; fi; \

@@ -10,7 +10,9 @@
 
 static const char *log_name = "five";
 static enum log_level log_max = LOGL_INFO;
-static bool log_short; /* log_plain */
+static bool log_short;     /* log_plain */
+static bool log_relaying;  /* log_relay */
+static log_sink_fn log_to; /* log_sink; NULL for standard error */
 
 static const char *const level_names[] = {
         [LOGL_ERROR] = "error",
@@ -32,35 +34,70 @@ log_plain(bool plain)
 	log_short = plain;
 }
 
+void
+log_sink(log_sink_fn sink)
+{
+	log_to = sink;
+}
+
+void
+log_relay(bool relay)
+{
+	log_relaying = relay;
+}
+
 bool
 log_enabled(enum log_level level)
 {
 	return level <= log_max;
 }
 
+static void
+emit(enum log_level level, const char *name, long pid, const char *text)
+{
+	char stamp[32];
+	struct timeval tv;
+	struct tm tm;
+
+	if (log_to != NULL) {
+		log_to(level, name, pid, text);
+		return;
+	}
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* One write per line, so lines from several processes do not interleave. */
+	if (log_short)
+		fprintf(stderr, "%s: %s: %s\n", name, level_names[level], text);
+	else
+		fprintf(stderr, "%s.%03ldZ %s[%ld] %s: %s\n", stamp, (long)(tv.tv_usec / 1000),
+		        name, pid, level_names[level], text);
+}
+
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-	char stamp[32];
-	char text[1024];
-	struct timeval tv;
-	struct tm tm;
+	char text[LOG_LINE_MAX];
 	va_list ap;
 
 	if (!log_enabled(level))
 		return;
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	/* One write per line, so lines from several processes do not interleave. */
-	if (log_short)
-		fprintf(stderr, "%s: %s: %s\n", log_name, level_names[level], text);
+	if (log_relaying)
+		fprintf(stderr, "<%d>%s\n", (int)level, text);
 	else
-		fprintf(stderr, "%s.%03ldZ %s[%ld] %s: %s\n", stamp, (long)(tv.tv_usec / 1000),
-		        log_name, (long)getpid(), level_names[level], text);
+		emit(level, log_name, (long)getpid(), text);
+}
+
+void
+log_pass(const char *name, long pid, const char *line)
+{
+	if (line[0] == '<' && line[1] >= '0' && line[1] <= '0' + LOGL_DEBUG && line[2] == '>')
+		emit((enum log_level)(line[1] - '0'), name, pid, line + 3);
+	else
+		emit(LOGL_ERROR, name, pid, line);
 }
 
 void

@@ -1,11 +1,16 @@
 /*
- * Diagnostics on standard error, one line per message.
+ * Diagnostics, one line per message: on standard error, or to a sink the
+ * program sets (fived's syslog and journal), or relayed through another
+ * process that reads this one's standard error (fived's worker).
  */
 #ifndef FIVE_LOG_H
 #define FIVE_LOG_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+/* A message's text; longer ones are cut. */
+#define LOG_LINE_MAX 1024
 
 enum log_level {
 	LOGL_ERROR,
@@ -26,8 +31,30 @@ void log_init(const char *progname, enum log_level max_level);
  */
 void log_plain(bool plain);
 
-/* Writes one line "TIME NAME[PID] LEVEL: message" to standard error. */
+/*
+ * Writes one line "TIME NAME[PID] LEVEL: message" to standard error, or
+ * gives it to the sink, or writes it for relaying.
+ */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Where lines go instead of standard error: each line's level, process name and id, text. */
+typedef void (*log_sink_fn)(enum log_level level, const char *name, long pid, const char *text);
+
+/* Sets the sink (NULL: standard error, the default). */
+void log_sink(log_sink_fn sink);
+
+/*
+ * For a process whose standard error another one reads and logs
+ * (log_pass): each line is written as "<LEVEL>message", the level a digit.
+ */
+void log_relay(bool relay);
+
+/*
+ * Logs one line (without its newline) that a relaying process named name,
+ * of id pid, wrote: at its level, as that process.  A line without a
+ * level (a crash report, say) is logged as an error.
+ */
+void log_pass(const char *name, long pid, const char *line);
 
 #define log_error(...) log_msg(LOGL_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOGL_WARN, __VA_ARGS__)

@@ -46,8 +46,9 @@ enum priv_type {
 	PRIV_EXEC,          /* arg: service, blob: NUL-separated environment -> a descriptor */
 	PRIV_CONNECT,       /* arg: a Unix backend path -> a connected descriptor, or errno */
 	PRIV_ACCOUNT,       /* user -> "UID\n" then a group name per line */
-	PRIV_READY,         /* -> ok: the worker serves (its start succeeded) */
-	PRIV_TYPE_MAX = PRIV_READY,
+	PRIV_READY,         /* -> ok: the worker serves (its start, or a reload, is done) */
+	PRIV_ALIVE,         /* -> ok: the worker's loop runs (the watchdog's heartbeat) */
+	PRIV_TYPE_MAX = PRIV_ALIVE,
 };
 
 struct priv_request {

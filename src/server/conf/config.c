@@ -458,6 +458,26 @@ server_cookie(struct parser *p, const char *value, const char **why)
 	                  "expected auto or always", why);
 }
 
+static int
+server_log(struct parser *p, const char *value, const char **why)
+{
+	static const char *const names[] = {
+	        [CONFIG_LOG_STDERR] = "stderr",
+	        [CONFIG_LOG_SYSLOG] = "syslog",
+	        [CONFIG_LOG_JOURNAL] = "journal",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(names); i++) {
+		if (strcmp(value, names[i]) == 0) {
+			p->cfg->log = (enum config_log)i;
+			return 0;
+		}
+	}
+	*why = "expected stderr, syslog or journal";
+	return -1;
+}
+
 /* --- [service:NAME] ------------------------------------------------------- */
 
 static int
@@ -807,6 +827,7 @@ static const struct key keys[] = {
         SECTION(SEC_SERVICE, "encryption", false, service_encryption),
         SECTION(SEC_SERVICE, "register_users", true, service_register_users),
         SECTION(SEC_VHOST, "services", true, vhost_services),
+        SERVER("log", server_log),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");

@@ -139,8 +139,16 @@ struct vhost {
 	size_t nentries;
 };
 
+/* Where fived's diagnostics go (the audit log is apart). */
+enum config_log {
+	CONFIG_LOG_STDERR,
+	CONFIG_LOG_SYSLOG,
+	CONFIG_LOG_JOURNAL,
+};
+
 struct config {
 	unsigned refs;
+	enum config_log log; /* read at start only */
 	struct addr_spec listen[CONFIG_LISTEN_MAX];
 	size_t nlisten;
 	struct addr_spec listen_fallback;

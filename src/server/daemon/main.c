@@ -21,8 +21,11 @@
 #include "server/conf/config.h"
 #include "server/daemon/check.h"
 #include "server/daemon/server.h"
+#include "server/privsep/activation.h"
 #include "server/privsep/confine.h"
+#include "server/privsep/logsink.h"
 #include "server/privsep/monitor.h"
+#include "server/privsep/notify.h"
 #include "server/privsep/pam_helper.h"
 #include "server/privsep/priv.h"
 #include "server/privsep/privops.h"
@@ -205,6 +208,8 @@ worker_main(int argc, char **argv)
 		log_error("%s", errs.text);
 		return 1;
 	}
+	/* The monitor reads standard error and logs where the configuration says. */
+	log_relay(cfg->log != CONFIG_LOG_STDERR);
 	if (confine_worker(cfg) != 0) {
 		config_unref(cfg);
 		return 1;
@@ -246,7 +251,7 @@ main(int argc, char **argv)
 	uv_loop_t loop;
 	char *text = NULL;
 	size_t len = 0;
-	int c;
+	int c, activated;
 
 	/*
 	 * Nothing fived did not open itself goes further (to the worker, to
@@ -261,8 +266,11 @@ main(int argc, char **argv)
 		close_range(PRIV_WORKER_FD + 1, ~0U, 0);
 		return worker_main(argc, argv);
 	}
-	close_range(STDERR_FILENO + 1, ~0U, 0);
 	log_init("fived", LOGL_INFO);
+	/* Sockets systemd handed over (socket activation) are fived's own: kept. */
+	if ((activated = activation_count()) < 0)
+		return 1;
+	close_range(STDERR_FILENO + 1 + (unsigned)activated, ~0U, 0);
 	while ((c = getopt_long(argc, argv, "c:tdVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -337,10 +345,15 @@ main(int argc, char **argv)
 		        "the worker runs as nobody, an account other daemons may share (they could "
 		        "signal it): create one for fived (see fived(8))");
 	/* The keys and what only root may read stay here, or with the monitor. */
-	if (privops_init(&st, cfg, path, text, len) != 0)
+	if (logsink_set(cfg->log) != 0 || notify_init() != 0 ||
+	    privops_init(&st, cfg, path, text, len) != 0)
 		goto fail;
 	free(text);
 	text = NULL;
+	if (activation_adopt(&st, cfg, activated) != 0) {
+		privops_free(&st);
+		goto fail;
+	}
 	if (separated) {
 		worker_credentials(&st, cfg);
 		if (readlink("/proc/self/exe", self, sizeof(self) - 1) <= 0) {

@@ -129,10 +129,14 @@ on_signal(uv_signal_t *h, int signum)
 {
 	struct server *srv = h->data;
 
-	if (signum == SIGHUP)
+	if (signum == SIGHUP) {
+		priv_reloading(srv->site.priv);
 		server_reload(srv);
-	else
+		priv_ready(srv->site.priv);
+	} else {
+		priv_stopping(srv->site.priv);
 		server_drain(srv);
+	}
 }
 
 static void
@@ -334,6 +338,7 @@ on_gov_tick(uv_timer_t *t)
 
 	governor_tick(&srv->site.gov, srv->site.cfg, &srv->site.budget, now);
 	auditlog_tick(srv->site.audit);
+	priv_alive(srv->site.priv, now);
 	log_ratelimit_flush(&srv->site.refusals, now);
 	log_ratelimit_flush(&srv->site.backend_failures, now);
 	log_ratelimit_flush(&srv->fd_shortage, now);

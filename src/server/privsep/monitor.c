@@ -15,7 +15,10 @@
  * It also holds the configuration file and reloads it on SIGHUP, passes
  * SIGTERM and SIGINT on to the worker, starts and reaps the PAM helpers
  * and the exec services' programs, and exits with the stopped worker's
- * status.
+ * status.  It is the process systemd knows (notify.h): it says when the
+ * worker serves, when a reload starts and ends, when fived stops, and
+ * feeds the watchdog only while a worker runs and has been heard from
+ * within ALIVE_STALE_MS.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +41,9 @@
 #include "common/util.h"
 #include "proto/privmsg.h"
 #include "server/privsep/confine.h"
+#include "server/privsep/logpipe.h"
 #include "server/privsep/monitor.h"
+#include "server/privsep/notify.h"
 #include "server/privsep/pam_helper.h"
 #include "server/privsep/priv.h"
 #include "server/privsep/privops.h"
@@ -52,6 +57,8 @@
 #define EXEC_ENV_MAX       24    /* variables the worker may pass to a program */
 #define EXEC_VALUE_MAX     512
 #define EXEC_PATH          "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* A worker silent this long (it says it is alive every PRIV_ALIVE_MS) is stuck. */
+#define ALIVE_STALE_MS (3 * PRIV_ALIVE_MS)
 
 struct monitor {
 	struct priv_state *st;
@@ -60,14 +67,20 @@ struct monitor {
 	const char *self;
 	bool debug;
 	int sigfd;
-	bool stopping; /* a stop signal was passed on: the worker's exit is fived's */
-	bool served;   /* a worker has started and served: until then a death is a failed start */
+	bool stopping;  /* a stop signal was passed on: the worker's exit is fived's */
+	bool served;    /* a worker has started and served: until then a death is a failed start */
+	bool reloading; /* systemd was told RELOADING=1; the worker's PRIV_READY ends it */
+	uint64_t heard_ms;       /* the worker's last request, or its start */
+	uint64_t watchdog_ms;    /* half of systemd's watchdog timeout; 0 when there is none */
+	uint64_t watchdog_at_ms; /* when to feed the watchdog next */
+	bool starving;           /* the watchdog was last not fed: said once */
 	uint64_t started_ms;
 	uint64_t restart_at_ms; /* when to start the next worker; 0 for none pending */
 	uint64_t backoff_ms;
 	uint64_t restarts[RESTARTS_MAX]; /* when the last ones happened, a ring */
 	size_t nrestarts;
 	struct pam_slots pam;
+	struct logpipe log; /* the worker's standard error, unless fived logs there */
 };
 
 static uint64_t
@@ -108,8 +121,9 @@ keep_as(int fd, int target)
 	return fcntl(fd, F_SETFD, 0);
 }
 
+/* In the child: the worker, its monitor on fd, its standard error on logfd unless -1. */
 static void
-exec_worker(struct monitor *m, int fd)
+exec_worker(struct monitor *m, int fd, int logfd)
 {
 	const char *argv[6];
 	size_t n = 0;
@@ -117,9 +131,11 @@ exec_worker(struct monitor *m, int fd)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	notify_forget();
 	/* Signals go to the monitor, which passes them on. */
 	setpgid(0, 0);
-	if (keep_as(fd, PRIV_WORKER_FD) != 0)
+	if (keep_as(fd, PRIV_WORKER_FD) != 0 ||
+	    (logfd >= 0 && dup2(logfd, STDERR_FILENO) != STDERR_FILENO))
 		_exit(127);
 	argv[n++] = m->self;
 	argv[n++] = PRIV_WORKER_FLAG;
@@ -138,29 +154,36 @@ static int
 start_worker(struct monitor *m)
 {
 	struct timeval timeout = {.tv_sec = REQUEST_TIMEOUT_S};
-	int sp[2];
+	int sp[2], logfd = -1;
 	pid_t pid;
 
 	m->restart_at_ms = 0;
 	if (confine_prepare_root(m->st->cfg) != 0)
 		return -1;
+	if (m->st->cfg->log != CONFIG_LOG_STDERR && (logfd = logpipe_open(&m->log)) < 0)
+		return -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
 		log_error("cannot start the worker: %s", strerror(errno));
+		if (logfd >= 0)
+			close(logfd);
 		return -1;
 	}
 	setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-	if ((pid = fork()) < 0) {
+	pid = fork();
+	if (pid == 0)
+		exec_worker(m, sp[1], logfd);
+	if (logfd >= 0)
+		close(logfd);
+	close(sp[1]);
+	if (pid < 0) {
 		log_error("cannot start the worker: %s", strerror(errno));
 		close(sp[0]);
-		close(sp[1]);
 		return -1;
 	}
-	if (pid == 0)
-		exec_worker(m, sp[1]);
-	close(sp[1]);
+	m->log.pid = (long)pid;
 	m->fd = sp[0];
 	m->worker = pid;
-	m->started_ms = now_ms();
+	m->started_ms = m->heard_ms = now_ms();
 	log_debug("monitor: worker %ld started", (long)pid);
 	return 0;
 }
@@ -204,6 +227,7 @@ worker_exited(struct monitor *m, int status)
 		close(m->fd);
 	m->fd = -1;
 	m->worker = 0;
+	logpipe_close(&m->log);
 	if (m->stopping)
 		finish(m, WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 	/* The first worker could not start (its reason is logged): neither can the next. */
@@ -281,6 +305,7 @@ child_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
+	notify_forget();
 }
 
 static void
@@ -488,7 +513,11 @@ answer_request(struct monitor *m, const struct priv_request *req)
 	if (req->type == PRIV_EXEC)
 		return do_exec(m, req);
 	if (req->type == PRIV_READY) {
+		/* A restarted worker serves as the last one did: systemd need not hear of it. */
+		if (!m->served || m->reloading)
+			notify_ready();
 		m->served = true;
+		m->reloading = false;
 		log_debug("monitor: worker %ld serves", (long)m->worker);
 	}
 	if (privops_answer(m->st, req, &ans) != 0) {
@@ -523,14 +552,16 @@ serve_request(struct monitor *m)
 	    io_read_all(m->fd, body, len) != 0 ||
 	    privmsg_request_decode(type, body, len, &req) != 0 || answer_request(m, &req) != 0)
 		drop_worker(m, "a malformed request from the worker");
+	else
+		m->heard_ms = now_ms();
 	sodium_memzero(body, sizeof(body));
 }
 
 /* --- signals ----------------------------------------------------------------------- */
 
-/* SIGHUP: take the file again if it is valid, then tell the worker. */
-static void
-reload(struct monitor *m)
+/* SIGHUP: take the file again if it is valid; 0 when the worker was told to reload too. */
+static int
+reload_config(struct monitor *m)
 {
 	struct config_errors errs;
 	struct config *cfg;
@@ -538,31 +569,42 @@ reload(struct monitor *m)
 	size_t len;
 	char err[256];
 
-	if (m->st->cfg_path == NULL) {
-		if (m->worker > 0)
-			kill(m->worker, SIGHUP);
-		return;
-	}
+	if (m->st->cfg_path == NULL)
+		return m->worker > 0 ? kill(m->worker, SIGHUP) : -1;
 	if (config_read_file(m->st->cfg_path, &text, &len, &errs) != 0 ||
 	    (cfg = config_parse(m->st->cfg_path, text, len, &errs)) == NULL) {
 		log_error("reload rejected, keeping the running configuration");
 		config_errors_log(&errs);
-		return;
+		return -1;
 	}
+	if (cfg->log != m->st->cfg->log)
+		log_warn("log changes only with a restart: the new value is not in force");
 	if (confine_check_accounts(cfg, err, sizeof(err)) != 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		config_unref(cfg);
 		free(text);
-		return;
+		return -1;
 	}
 	if (privops_set_config(m->st, cfg, text, len) != 0) {
 		config_unref(cfg);
 		free(text);
-		return;
+		return -1;
 	}
 	confine_prepare_root(m->st->cfg);
-	if (m->worker > 0)
-		kill(m->worker, SIGHUP);
+	return m->worker > 0 ? kill(m->worker, SIGHUP) : -1;
+}
+
+/*
+ * systemd hears RELOADING=1, then READY=1 once the worker has reloaded
+ * (its PRIV_READY), or at once when the worker was not told.
+ */
+static void
+reload(struct monitor *m)
+{
+	notify_reloading();
+	m->reloading = reload_config(m) == 0;
+	if (!m->reloading)
+		notify_ready();
 }
 
 static void
@@ -576,6 +618,7 @@ handle_signal(struct monitor *m)
 		reload(m);
 	} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 		/* New connections are refused from now on, as the worker drains. */
+		notify_stopping();
 		m->stopping = true;
 		privops_close_listening(m->st);
 		if (m->worker <= 0)
@@ -586,25 +629,51 @@ handle_signal(struct monitor *m)
 	}
 }
 
-/* How long poll may wait: until the pending restart, or for ever. */
+/* How long poll may wait: until the pending restart or the watchdog's turn, or for ever. */
 static int
 poll_timeout(const struct monitor *m)
 {
+	uint64_t now = now_ms(), at = m->restart_at_ms;
+
+	if (m->watchdog_ms > 0 && (at == 0 || m->watchdog_at_ms < at))
+		at = m->watchdog_at_ms;
+	if (at == 0)
+		return -1;
+	return at > now ? (int)(at - now) : 0;
+}
+
+/* Fed only while a worker runs and answers: a stuck one lets systemd act. */
+static void
+feed_watchdog(struct monitor *m)
+{
 	uint64_t now = now_ms();
 
-	if (m->restart_at_ms == 0)
-		return -1;
-	return m->restart_at_ms > now ? (int)(m->restart_at_ms - now) : 0;
+	if (m->watchdog_ms == 0 || now < m->watchdog_at_ms)
+		return;
+	m->watchdog_at_ms = now + m->watchdog_ms;
+	if (m->worker > 0 && m->fd >= 0 && now - m->heard_ms <= ALIVE_STALE_MS) {
+		notify_watchdog();
+		m->starving = false;
+	} else if (!m->starving) {
+		m->starving = true;
+		log_warn("monitor: the worker %s; the systemd watchdog is not fed",
+		         m->worker > 0 ? "does not answer" : "is not running");
+	}
 }
 
 void
 monitor_run(struct priv_state *st, const char *self, bool debug)
 {
-	struct monitor m = {.st = st, .fd = -1, .self = self, .debug = debug};
-	struct pollfd pfd[2];
+	struct monitor m = {.st = st,
+	                    .fd = -1,
+	                    .self = self,
+	                    .debug = debug,
+	                    .watchdog_ms = notify_watchdog_interval_ms()};
+	struct pollfd pfd[3];
 	sigset_t set;
 
 	log_init("fived-monitor", debug ? LOGL_DEBUG : LOGL_INFO);
+	logpipe_init(&m.log);
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
@@ -616,8 +685,11 @@ monitor_run(struct priv_state *st, const char *self, bool debug)
 	for (;;) {
 		pfd[0] = (struct pollfd){.fd = m.fd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = m.sigfd, .events = POLLIN};
-		if (poll(pfd, 2, poll_timeout(&m)) < 0 && errno != EINTR)
+		pfd[2] = (struct pollfd){.fd = m.log.fd, .events = POLLIN};
+		if (poll(pfd, 3, poll_timeout(&m)) < 0 && errno != EINTR)
 			finish(&m, 1);
+		if (pfd[2].revents & (POLLIN | POLLHUP))
+			logpipe_read(&m.log);
 		if (pfd[1].revents & POLLIN)
 			handle_signal(&m);
 		if (m.fd >= 0 && (pfd[0].revents & (POLLIN | POLLHUP)))
@@ -625,5 +697,6 @@ monitor_run(struct priv_state *st, const char *self, bool debug)
 		if (m.worker == 0 && m.restart_at_ms != 0 && now_ms() >= m.restart_at_ms &&
 		    start_worker(&m) != 0)
 			finish(&m, 1);
+		feed_watchdog(&m);
 	}
 }

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/privmsg.h"
+#include "server/privsep/notify.h"
 #include "server/privsep/pam_helper.h"
 #include "server/privsep/privops.h"
 
@@ -600,4 +601,35 @@ priv_ready(struct priv *p)
 
 	if (p->separated)
 		transact_text(p, &req, NULL, 0);
+	else
+		notify_ready();
+}
+
+void
+priv_reloading(struct priv *p)
+{
+	if (!p->separated)
+		notify_reloading();
+}
+
+void
+priv_stopping(struct priv *p)
+{
+	if (!p->separated)
+		notify_stopping();
+}
+
+void
+priv_alive(struct priv *p, uint64_t now_ms)
+{
+	struct priv_request req = {.type = PRIV_ALIVE};
+	uint64_t every = p->separated ? PRIV_ALIVE_MS : notify_watchdog_interval_ms();
+
+	if (every == 0 || now_ms - p->alive_ms < every)
+		return;
+	p->alive_ms = now_ms;
+	if (p->separated)
+		transact_text(p, &req, NULL, 0);
+	else
+		notify_watchdog();
 }

@@ -39,7 +39,11 @@ struct priv {
 	const char *config_name;  /* for messages: the file, or "(built-in)" */
 	char self[PATH_MAX];      /* fived's executable, for the PAM helper */
 	struct pam_slots pam;     /* without a monitor: the helpers running */
+	uint64_t alive_ms;        /* when priv_alive last sent its heartbeat */
 };
+
+/* How often a worker tells its monitor that its loop runs (priv_alive). */
+#define PRIV_ALIVE_MS 1000
 
 /* The public halves of the keys the worker uses, and where they live. */
 struct priv_keys {
@@ -136,8 +140,24 @@ int priv_exec(struct priv *p, const char *svc, char *const env[]);
 /* Connects to the Unix backend path; a connected descriptor, or -errno. */
 int priv_connect(struct priv *p, const char *path);
 
-/* Tells the monitor this worker has started and serves.  Without a monitor, nothing. */
+/*
+ * Tells the monitor this worker serves: its start, or a reload, is done.
+ * Without a monitor, tells systemd itself (notify.h).
+ */
 void priv_ready(struct priv *p);
+
+/* A reload starts.  Only without a monitor, which knows it first, is systemd told. */
+void priv_reloading(struct priv *p);
+
+/* fived stops.  Only without a monitor, which knows it first, is systemd told. */
+void priv_stopping(struct priv *p);
+
+/*
+ * Called periodically from the loop (now_ms monotonic): at most every
+ * PRIV_ALIVE_MS, tells the monitor that the loop runs, so that it keeps
+ * systemd's watchdog fed; without a monitor, feeds it itself.
+ */
+void priv_alive(struct priv *p, uint64_t now_ms);
 
 /*
  * The uid of user and the names of all its groups, a line each, malloc'd

@@ -839,6 +839,7 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 	case PRIV_ACCOUNT:
 		return answer_account(req, ans);
 	case PRIV_READY:
+	case PRIV_ALIVE:
 		return answer(ans, true, "", 0);
 	case PRIV_PUBKEY_CHECK:
 		return answer_pubkey(st, req, ans);
