@@ -47,7 +47,9 @@ enum priv_type {
 	PRIV_CONNECT,       /* arg: a Unix backend path -> a connected descriptor, or errno */
 	PRIV_ACCOUNT,       /* user -> "UID\n" then a group name per line */
 	PRIV_READY,         /* -> ok: the worker serves (its start succeeded) */
-	PRIV_TYPE_MAX = PRIV_READY,
+	PRIV_ADMIN,         /* number: a uid -> may it use the admin socket? */
+	PRIV_RELOAD,        /* -> the configuration file read again and accepted? */
+	PRIV_TYPE_MAX = PRIV_RELOAD,
 };
 
 struct priv_request {

@@ -807,6 +807,9 @@ static const struct key keys[] = {
         SECTION(SEC_SERVICE, "encryption", false, service_encryption),
         SECTION(SEC_SERVICE, "register_users", true, service_register_users),
         SECTION(SEC_VHOST, "services", true, vhost_services),
+        SERVER_STR("admin_socket", V_PATH_OR_NONE, admin_socket),
+        /* A group name has a user name's form. */
+        SERVER_STR("admin_group", V_USER, admin_group),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");

@@ -51,6 +51,7 @@
 #define REQUEST_TIMEOUT_S  5     /* a request's body must follow its header within this */
 #define EXEC_ENV_MAX       24    /* variables the worker may pass to a program */
 #define EXEC_VALUE_MAX     512
+#define RELOAD_REFUSED     "the configuration file has errors (see the log)"
 #define EXEC_PATH          "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct monitor {
@@ -476,6 +477,8 @@ do_exec(struct monitor *m, const struct priv_request *req)
 
 /* --- requests ------------------------------------------------------------------- */
 
+static int take_config(struct monitor *m);
+
 static int
 answer_request(struct monitor *m, const struct priv_request *req)
 {
@@ -487,6 +490,14 @@ answer_request(struct monitor *m, const struct priv_request *req)
 	}
 	if (req->type == PRIV_EXEC)
 		return do_exec(m, req);
+	/* fivectl reload: the worker that asked reloads once answered, unsignalled. */
+	if (req->type == PRIV_RELOAD) {
+		if (take_config(m) == 0)
+			reply(m, req->type, true, "", 0, -1);
+		else
+			reply(m, req->type, false, RELOAD_REFUSED, strlen(RELOAD_REFUSED), -1);
+		return 0;
+	}
 	if (req->type == PRIV_READY) {
 		m->served = true;
 		log_debug("monitor: worker %ld serves", (long)m->worker);
@@ -528,9 +539,9 @@ serve_request(struct monitor *m)
 
 /* --- signals ----------------------------------------------------------------------- */
 
-/* SIGHUP: take the file again if it is valid, then tell the worker. */
-static void
-reload(struct monitor *m)
+/* Takes the configuration file again if it is valid.  Returns 0, or -1 after logging why. */
+static int
+take_config(struct monitor *m)
 {
 	struct config_errors errs;
 	struct config *cfg;
@@ -538,30 +549,34 @@ reload(struct monitor *m)
 	size_t len;
 	char err[256];
 
-	if (m->st->cfg_path == NULL) {
-		if (m->worker > 0)
-			kill(m->worker, SIGHUP);
-		return;
-	}
+	if (m->st->cfg_path == NULL)
+		return 0;
 	if (config_read_file(m->st->cfg_path, &text, &len, &errs) != 0 ||
 	    (cfg = config_parse(m->st->cfg_path, text, len, &errs)) == NULL) {
 		log_error("reload rejected, keeping the running configuration");
 		config_errors_log(&errs);
-		return;
+		return -1;
 	}
 	if (confine_check_accounts(cfg, err, sizeof(err)) != 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		config_unref(cfg);
 		free(text);
-		return;
+		return -1;
 	}
 	if (privops_set_config(m->st, cfg, text, len) != 0) {
 		config_unref(cfg);
 		free(text);
-		return;
+		return -1;
 	}
 	confine_prepare_root(m->st->cfg);
-	if (m->worker > 0)
+	return 0;
+}
+
+/* SIGHUP: take the file again if it is valid, then tell the worker. */
+static void
+reload(struct monitor *m)
+{
+	if (take_config(m) == 0 && m->worker > 0)
 		kill(m->worker, SIGHUP);
 }
 
