@@ -1148,6 +1148,55 @@ session_close_all(struct site *site, const char *reason)
 	}
 }
 
+static void
+describe(const struct session *s, struct session_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	str_copy(info->id, s->id, sizeof(info->id));
+	info->state = session_state_name(s->state);
+	if (s->caller != NULL)
+		str_copy(info->identity, s->caller->identity, sizeof(info->identity));
+	info->method = s->caller != NULL ? auth_method_name(s->caller->method) : "none";
+	str_copy(info->src, s->peer_is_ip ? s->peer_ip : "local", sizeof(info->src));
+	info->src_port = s->peer_is_ip ? s->peer_port : 0;
+	if (s->vhost != NULL)
+		str_copy(info->vhost, s->vhost->name, sizeof(info->vhost));
+	str_copy(info->service, s->svc != NULL ? s->svc->name : s->requested,
+	         sizeof(info->service));
+	info->transport = s->transport != NULL ? s->transport->ops->name : "plain";
+	stream_bytes(s->stream, &info->bytes_in, &info->bytes_out);
+	info->age_ms = uv_now(s->site->loop) - s->started_ms;
+}
+
+void
+session_each(struct site *site, bool (*each)(const struct session_info *info, void *arg), void *arg)
+{
+	struct session_info info;
+	struct session *s;
+
+	for (s = site->sessions; s != NULL; s = s->next) {
+		if (s->state == S_CLOSED)
+			continue;
+		describe(s, &info);
+		if (!each(&info, arg))
+			return;
+	}
+}
+
+int
+session_kill(struct site *site, const char *id, const char *reason)
+{
+	struct session *s;
+
+	for (s = site->sessions; s != NULL; s = s->next) {
+		if (s->state != S_CLOSED && strcmp(s->id, id) == 0) {
+			session_close(s, reason);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 void
 session_accept(struct site *site, int fd, bool is_tcp, const char *busy)
 {
