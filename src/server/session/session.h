@@ -25,6 +25,7 @@ struct session_info {
 	char vhost[VHOST_MAX_LEN + 1];        /* "" when none was chosen */
 	char service[NAME_MAX_LEN + 1];       /* granted, or asked for; "" before a request */
 	const char *transport;                /* "plain", "sealed" or "tls"; static */
+	const char *dialect;                  /* "none" (no request yet), "text" or "usp"; static */
 	uint64_t bytes_in, bytes_out;         /* relayed to the backend and back */
 	uint64_t age_ms;
 };
