@@ -186,7 +186,9 @@ struct config {
 	char revocation_file[CONFIG_PATH_MAX + 1];    /* revoked tokens; "" beside key_file */
 	char admin_socket[ADDR_PATH_MAX + 1];         /* fivectl's socket; "" for none */
 	char admin_group[PRINCIPAL_NAME_MAX + 1];     /* may use it beside root; "" none */
-	struct service *services;                     /* in file order */
+	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
+	bool has_metrics_listen;
+	struct service *services; /* in file order */
 	struct vhost *vhosts;
 };
 

@@ -470,6 +470,12 @@ check_listeners(const struct config *cfg)
 		r = -1;
 	if (check_local_socket(cfg->admin_socket, "admin") != 0)
 		r = -1;
+	if (cfg->has_metrics_listen) {
+		addr_format(&cfg->metrics_listen, name, sizeof(name));
+		snprintf(shown, sizeof(shown), "cannot open the metrics endpoint %s", name);
+		if (check_listen(&cfg->metrics_listen, shown) != 0)
+			r = -1;
+	}
 	return r;
 }
 

@@ -11,6 +11,7 @@
 #include "server/conf/tlsfiles.h"
 #include "server/daemon/admin.h"
 #include "server/daemon/listener.h"
+#include "server/daemon/metrics.h"
 #include "server/policy/auditlog.h"
 #include "server/policy/earlydata.h"
 #include "server/policy/penalty.h"
@@ -272,6 +273,7 @@ server_stop(struct server *srv)
 	log_info("stopped");
 	control_close(&srv->site);
 	admin_close(srv);
+	metrics_close(srv);
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
 	free_state(srv);
@@ -421,7 +423,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 		goto fail;
 	if ((srv->site.audit = open_audit(srv, cfg)) == NULL ||
 	    reconcile_listeners(srv, cfg) != 0 || control_open(&srv->site) != 0 ||
-	    admin_open(srv) != 0)
+	    admin_open(srv) != 0 || metrics_open(srv) != 0)
 		goto fail;
 	uv_timer_init(loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
@@ -435,6 +437,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	return 0;
 fail:
 	control_close(&srv->site);
+	admin_close(srv);
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
 	free_state(srv);

@@ -14,12 +14,14 @@
 #include "server/policy/site.h"
 
 struct admin;
+struct metrics_server;
 struct listener;
 
 struct server {
 	struct site site; /* what the sessions share; the daemon fills it */
 	struct listener *listeners;
-	struct admin *admin; /* the admin socket, when configured */
+	struct admin *admin;            /* the admin socket, when configured */
+	struct metrics_server *metrics; /* the metrics endpoint, when configured */
 	uv_timer_t gov_timer;
 	int exit_status;
 	uv_signal_t sig_hup, sig_term, sig_int;

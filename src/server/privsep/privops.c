@@ -360,7 +360,7 @@ local_socket(const char *address)
 
 /*
  * Whether the configuration names address: a listen entry, the fallback,
- * the control socket or the admin socket.
+ * the metrics endpoint, the control socket or the admin socket.
  */
 static bool
 names_listen(const struct config *cfg, const char *address)
@@ -375,6 +375,11 @@ names_listen(const struct config *cfg, const char *address)
 		return cfg->admin_socket[0] != '\0' && strcmp(path, cfg->admin_socket) == 0;
 	for (i = 0; i < cfg->nlisten; i++) {
 		addr_format(&cfg->listen[i], text, sizeof(text));
+		if (strcmp(text, address) == 0)
+			return true;
+	}
+	if (cfg->has_metrics_listen) {
+		addr_format(&cfg->metrics_listen, text, sizeof(text));
 		if (strcmp(text, address) == 0)
 			return true;
 	}
