@@ -193,7 +193,7 @@ DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-d
 	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev cppcheck
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
-	iproute2 util-linux
+	iproute2 util-linux python3-prometheus-client
 
 deps:
 	@missing=$$(for p in $(DEB_BUILD) $(DEB_TEST); do \
