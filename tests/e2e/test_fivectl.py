@@ -70,8 +70,8 @@ def test_sessions_kill_stats_governor(fived, tmp_path):
         live = wait_for(lambda: (lambda m: m if set(m) == {"plain", "sealed"} else None)(
             sessions_by_transport(f)), what="both sessions listed")
         for s in live.values():
-            assert (s["state"], s["service"], s["src"], s["method"], s["identity"], s["vhost"]) \
-                == ("relay", "echo", "127.0.0.1", "none", None, "")
+            assert (s["state"], s["service"], s["src"], s["method"], s["identity"], s["vhost"],
+                    s["dialect"]) == ("relay", "echo", "127.0.0.1", "none", None, "", "text")
             assert s["src_port"] > 0 and s["age_ms"] >= 0 and len(s["id"]) == 32
         assert (live["plain"]["bytes_in"], live["plain"]["bytes_out"]) == (6, 6)
         assert (live["sealed"]["bytes_in"], live["sealed"]["bytes_out"]) == (13, 13)
