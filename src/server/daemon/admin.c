@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/admin.h"
+#include "server/daemon/acceptor.h"
 #include "server/daemon/server.h"
 #include "server/policy/auditlog.h"
 #include "server/policy/tokens.h"
@@ -30,8 +31,7 @@ struct admin_conn {
 
 struct admin {
 	struct server *srv;
-	uv_poll_t poll;
-	int fd;
+	struct acceptor *acc;
 	struct admin_conn *conns;
 	size_t nconns;
 };
@@ -353,23 +353,21 @@ add_conn(struct admin *adm, int fd, unsigned long uid)
 	uv_timer_start(&c->timer, on_timeout, ADMIN_REQUEST_TIMEOUT_MS, 0);
 }
 
+/* A connection: served when its peer may, told why not otherwise. */
 static void
-on_accept(uv_poll_t *p, int status, int events)
+take(void *arg, int fd)
 {
-	struct admin *adm = p->data;
+	struct admin *adm = arg;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	int fd;
 
-	while ((fd = accept4(adm->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		if (adm->nconns >= ADMIN_CONNECTIONS_MAX ||
-		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-		    !permitted(adm, fd, (unsigned long)cred.uid)) {
-			close(fd);
-			continue;
-		}
-		add_conn(adm, fd, (unsigned long)cred.uid);
+	if (adm->nconns >= ADMIN_CONNECTIONS_MAX ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+	    !permitted(adm, fd, (unsigned long)cred.uid)) {
+		close(fd);
+		return;
 	}
+	add_conn(adm, fd, (unsigned long)cred.uid);
 }
 
 int
@@ -377,36 +375,23 @@ admin_open(struct server *srv)
 {
 	struct addr_spec a = {.kind = ADDR_UNIX};
 	struct admin *adm;
-	int fd;
 
 	if (srv->site.cfg->admin_socket[0] == '\0')
 		return 0;
 	str_copy(a.path, srv->site.cfg->admin_socket, sizeof(a.path));
-	if ((fd = priv_listen(srv->site.priv, &a, PRIV_SOCKET_ADMIN)) < 0) {
-		log_error("cannot open the admin socket %s: %s", a.path, strerror(-fd));
-		return -1;
-	}
 	if ((adm = calloc(1, sizeof(*adm))) == NULL) {
-		close(fd);
+		log_error("out of memory");
 		return -1;
 	}
 	adm->srv = srv;
-	adm->fd = fd;
-	uv_poll_init(srv->site.loop, &adm->poll, fd);
-	adm->poll.data = adm;
-	uv_poll_start(&adm->poll, UV_READABLE, on_accept);
+	adm->acc = acceptor_open(srv->site.loop, srv->site.priv, &a, PRIV_SOCKET_ADMIN,
+	                         "admin socket", take, adm);
+	if (adm->acc == NULL) {
+		free(adm);
+		return -1;
+	}
 	srv->admin = adm;
-	log_info("admin socket %s", a.path);
 	return 0;
-}
-
-static void
-free_admin(uv_handle_t *h)
-{
-	struct admin *adm = h->data;
-
-	close(adm->fd);
-	free(adm);
 }
 
 void
@@ -418,8 +403,7 @@ admin_close(struct server *srv)
 		return;
 	while (adm->conns != NULL)
 		drop_conn(adm->conns);
-	if (!srv->site.priv->separated)
-		unlink(srv->site.cfg->admin_socket);
-	uv_close((uv_handle_t *)&adm->poll, free_admin);
+	acceptor_close(adm->acc);
+	free(adm);
 	srv->admin = NULL;
 }

@@ -1,6 +1,5 @@
 #include "server/daemon/metrics.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/http.h"
+#include "server/daemon/acceptor.h"
 #include "server/daemon/server.h"
 #include "server/privsep/priv.h"
 #include "server/session/session.h"
@@ -40,8 +40,7 @@ struct metrics_conn {
 
 struct metrics_server {
 	struct server *srv;
-	uv_poll_t poll;
-	int fd;
+	struct acceptor *acc;
 	struct metrics_conn *conns;
 	size_t nconns;
 };
@@ -393,55 +392,36 @@ add_conn(struct metrics_server *ms, int fd)
 }
 
 static void
-on_accept(uv_poll_t *p, int status, int events)
+take(void *arg, int fd)
 {
-	struct metrics_server *ms = p->data;
-	int fd;
+	struct metrics_server *ms = arg;
 
-	while ((fd = accept4(ms->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		if (ms->nconns >= METRICS_CONNECTIONS_MAX)
-			close(fd);
-		else
-			add_conn(ms, fd);
-	}
+	if (ms->nconns >= METRICS_CONNECTIONS_MAX)
+		close(fd);
+	else
+		add_conn(ms, fd);
 }
 
 int
 metrics_open(struct server *srv)
 {
-	const struct addr_spec *a = &srv->site.cfg->metrics_listen;
 	struct metrics_server *ms;
-	char text[ADDR_TEXT_MAX];
-	int fd;
 
 	if (!srv->site.cfg->has_metrics_listen)
 		return 0;
-	addr_format(a, text, sizeof(text));
-	if ((fd = priv_listen(srv->site.priv, a, PRIV_SOCKET_LISTENER)) < 0) {
-		log_error("cannot open the metrics endpoint %s: %s", text, strerror(-fd));
-		return -1;
-	}
 	if ((ms = calloc(1, sizeof(*ms))) == NULL) {
-		close(fd);
+		log_error("out of memory");
 		return -1;
 	}
 	ms->srv = srv;
-	ms->fd = fd;
-	uv_poll_init(srv->site.loop, &ms->poll, fd);
-	ms->poll.data = ms;
-	uv_poll_start(&ms->poll, UV_READABLE, on_accept);
+	ms->acc = acceptor_open(srv->site.loop, srv->site.priv, &srv->site.cfg->metrics_listen,
+	                        PRIV_SOCKET_LISTENER, "metrics endpoint", take, ms);
+	if (ms->acc == NULL) {
+		free(ms);
+		return -1;
+	}
 	srv->metrics = ms;
-	log_info("metrics on %s", text);
 	return 0;
-}
-
-static void
-free_server(uv_handle_t *h)
-{
-	struct metrics_server *ms = h->data;
-
-	close(ms->fd);
-	free(ms);
 }
 
 void
@@ -453,8 +433,7 @@ metrics_close(struct server *srv)
 		return;
 	while (ms->conns != NULL)
 		drop_conn(ms->conns);
-	if (srv->site.cfg->metrics_listen.kind == ADDR_UNIX && !srv->site.priv->separated)
-		unlink(srv->site.cfg->metrics_listen.path);
-	uv_close((uv_handle_t *)&ms->poll, free_server);
+	acceptor_close(ms->acc);
+	free(ms);
 	srv->metrics = NULL;
 }
