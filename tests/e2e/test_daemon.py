@@ -146,6 +146,18 @@ def test_sigterm_tells_a_connection_that_sent_nothing(fived):
     assert f.proc.wait(5 * SLOW) == 0
 
 
+def test_sigterm_refuses_a_session_in_the_middle_of_auth(fived):
+    """A session still authenticating has been granted nothing: drain refuses it too, so
+    that it cannot authenticate and start a stream once fived is stopping."""
+    f = fived(ECHO, server="drain_timeout = 20\nallow_plaintext_password = yes")
+    c = connect(f.port)
+    c.sendall(b"AUTH password\r\n")
+    assert recv_line(c).startswith(b"+ SUCCESS")
+    f.proc.send_signal(signal.SIGTERM)
+    assert recv_all(c) == b"- server shutting down\r\n"
+    assert f.proc.wait(5 * SLOW) == 0
+
+
 def test_drain_timeout_closes_what_is_left(fived):
     f = fived(ECHO, server="drain_timeout = 1")
     held = connect(f.port)

@@ -1,5 +1,6 @@
 """Delivery to backends: TCP, Unix, exec; pipelining, half-close, PROXY headers."""
 
+import ctypes
 import os
 import socket
 import threading
@@ -55,6 +56,35 @@ def test_backend_by_name_in_the_chroot(fived, sentinel):
     assert exchange(f.port, b"web\r\nhi") == b"+\r\nhi"
 
 
+def hosts_file_of_its_own(path):
+    """A preexec_fn: the child sees path as /etc/hosts, in a mount namespace of its own."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    ms_rec, ms_private, ms_bind, clone_newns = 0x4000, 0x40000, 0x1000, 0x20000
+
+    def enter():
+        if (libc.unshare(clone_newns) != 0
+                or libc.mount(None, b"/", None, ms_rec | ms_private, None) != 0
+                or libc.mount(str(path).encode(), b"/etc/hosts", None, ms_bind, None) != 0):
+            raise OSError(ctypes.get_errno(), "cannot give fived a hosts file of its own")
+    return enter
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: a mount namespace")
+def test_backend_name_with_several_addresses_when_confined(fived, sentinel, tmp_path):
+    """A name with several addresses makes the resolver sort them (RFC 6724), which asks
+    the kernel over netlink: the confined worker must survive it, and reach the one
+    address that answers."""
+    s = sentinel("echo")
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n127.0.0.2 fivedmulti.test\n"
+                     "127.0.0.1 fivedmulti.test\n")
+    f = fived("[service:multi]\nbackend = tcp:fivedmulti.test:%d\n" % s.port,
+              preexec_fn=hosts_file_of_its_own(hosts))
+    for _ in range(3):
+        assert exchange(f.port, b"multi\r\nhi") == b"+\r\nhi"
+    assert "its sessions are lost" not in f.log(), f.log()
+
+
 def test_unix_backend(fived, tmp_path):
     path = str(tmp_path / "backend.sock")
     srv = socket.socket(socket.AF_UNIX)
@@ -72,6 +102,23 @@ def test_unix_backend(fived, tmp_path):
     srv.close()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: privilege separation")
+def test_a_unix_backend_only_root_may_reach_stays_out_of_reach(fived, tmp_path):
+    """The monitor connects to unix: backends as the worker's account would (fived(8)): a
+    socket only root may use is not reached through fived."""
+    path = str(tmp_path / "rootonly.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    os.chmod(path, 0o600)
+    srv.listen(1)
+    srv.settimeout(0.5)
+    f = fived("[service:root]\nbackend = unix:%s\n" % path)
+    assert exchange(f.port, b"root\r\n", shut=False) == b"- service unavailable\r\n"
+    with pytest.raises(socket.timeout):
+        srv.accept()
+    srv.close()
+
+
 def test_unreachable_backend_says_so(fived, tmp_path):
     port = free_port()
     f = fived("[service:gone]\nbackend = tcp:127.0.0.1:%d\n"
@@ -84,26 +131,47 @@ def test_unreachable_backend_says_so(fived, tmp_path):
     assert [r["reason"] for r in refused] == ["service unavailable"] * 3
 
 
-def test_backend_connect_timeout(fived):
-    # A listener whose accept queue is full: the kernel drops further SYNs.
+def blackhole():
+    """A listener whose accept queue is full: the kernel drops further SYNs.  Returns
+    (port, sockets to close)."""
     full = socket.socket()
     full.bind(("127.0.0.1", 0))
     full.listen(0)
     port = full.getsockname()[1]
-    fillers = []
+    fillers = [full]
     for _ in range(4):
         c = socket.socket()
         c.setblocking(False)
         c.connect_ex(("127.0.0.1", port))
         fillers.append(c)
     time.sleep(0.2)
+    return port, fillers
+
+
+def test_backend_connect_timeout(fived):
+    port, fillers = blackhole()
     f = fived("[service:slow]\nbackend = tcp:127.0.0.1:%d\nconnect_timeout = 500ms\n" % port)
     start = time.monotonic()
     assert exchange(f.port, b"slow\r\n", shut=False) == b"- service unavailable\r\n"
     assert 0.4 < time.monotonic() - start < 2.5 * SLOW
     for c in fillers:
         c.close()
-    full.close()
+
+
+def test_reaching_the_backend_counts_in_the_request_timeout(fived):
+    """PROTOCOL.md 2.2: "The whole request phase (from the connection until a service is
+    granted) MUST complete within the server's request_timeout"."""
+    port, fillers = blackhole()
+    f = fived("[service:slow]\nbackend = tcp:127.0.0.1:%d\nconnect_timeout = 30s\n" % port,
+              server="request_timeout = 1500ms")
+    start = time.monotonic()
+    with connect(f.port) as c:
+        time.sleep(0.5)
+        c.sendall(b"slow\r\n")
+        assert recv_all(c) == b"- request timeout\r\n"
+    assert 1.3 < time.monotonic() - start < 3 * SLOW
+    for c in fillers:
+        c.close()
 
 
 def test_exec_environment(fived):

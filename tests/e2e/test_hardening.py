@@ -113,6 +113,30 @@ def test_0rtt_replayed_after_a_restart_is_not_acted_on(fived, sentinel, tmp_path
     wait_for(lambda: s.connections == 2, what="the fresh request")
 
 
+def test_a_replayed_first_message_is_not_taken_for_its_client(fived, sentinel, tmp_path):
+    """Replayed after a restart, a recorded IK first message completes no handshake: the
+    audit log must not say its client authenticated. Only the client can follow the
+    response with a record, so that is when its key becomes the session's identity."""
+    s, priv, f = zero_rtt_site(fived, sentinel, tmp_path)
+    recorded = send_once(f, priv)
+    wait_for(lambda: s.connections == 1, what="the first delivery")
+    assert len(f.events("authenticated")) == 1
+    f.stop()
+    g = fived(sentinel_service(s), server="authorized_clients = %s" % (tmp_path /
+                                                                        "authorized_clients"))
+    # g writes the same audit log as f: the first session's records are in it.
+    closed = len(g.events("closed"))
+    replay(g.port, recorded)
+    wait_for(lambda: len(g.events("closed")) == closed + 1, what="the replayed session to end")
+    assert len(g.events("authenticated")) == 1
+    # The client itself, right after: authenticated once its first record came.
+    with SealedClient(g.port, server_key(g), static_key=priv, early=b"s\r\nagain",
+                      timeout=T) as c:
+        c.close_write()
+        assert c.recv_all() == b"+\r\ngot 5\n"
+    assert [e["method"] for e in g.events("authenticated")] == ["external", "external"]
+
+
 @needs_root
 def test_0rtt_replayed_after_a_worker_restart_is_not_acted_on(fived, sentinel, tmp_path):
     s, priv, f = zero_rtt_site(fived, sentinel, tmp_path)

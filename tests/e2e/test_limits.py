@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import selectors
 import socket
+import struct
 import time
 
 from conftest import SLOW, connect, connect_from, exchange, recv_all, recv_line, wait_for
@@ -174,6 +175,46 @@ def test_backend_that_never_reads_bounds_memory(fived, sentinel):
     # Socket buffers absorb some; fived itself holds at most its high-water mark.
     assert sent < 64 * 1024 * 1024
     assert grown < 4 * 1024 * SLOW, grown
+
+
+def fill_until_stalled(c, seconds=2):
+    """Sends from c until fived stops reading it (its backend does not read)."""
+    c.setblocking(False)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            c.send(b"x" * 65536)
+        except BlockingIOError:
+            time.sleep(0.01)
+    c.setblocking(True)
+
+
+def test_a_reset_client_of_a_stalled_backend_ends_its_session(fived):
+    """PROTOCOL.md 2.11: the session ends "when either side resets". A client that is not
+    being read (its backend is behind) is still seen to reset, within seconds, and its
+    backend is reset in turn; a client that only ended its side is left to wait."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(2)
+    f = fived("[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % srv.getsockname()[1])
+    ended, reset = connect(f.port), connect(f.port)
+    backends = []
+    for c in (ended, reset):
+        c.sendall(b"sink\r\n")
+        backends.append(srv.accept()[0])     # accepted, never read
+        assert recv_line(c) == b"+\r\n"
+        fill_until_stalled(c)
+    ended.shutdown(socket.SHUT_WR)
+    reset.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    reset.close()
+    wait_for(lambda: len(f.events("closed")) == 1, what="the reset one")
+    assert [e["reason"] for e in f.events("closed")] == ["client stream truncated"]
+    time.sleep(2)
+    assert len(f.events("closed")) == 1          # the one that ended its side waits
+    ended.close()
+    for b in backends:
+        b.close()
+    srv.close()
 
 
 def test_client_that_never_reads_bounds_memory(fived):

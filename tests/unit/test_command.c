@@ -61,8 +61,8 @@ static const struct row rows[] = {
          NULL, NULL},
         {"LIST secret", STRANGER, false, VERDICT_REPLY, "- unknown service\r\n", NULL, NULL},
         {"LIST secret", ALICE, false, VERDICT_REPLY, "+ secret\r\n", NULL, NULL},
-        {"HOST alpha.example.org", STRANGER, false, VERDICT_HOST, "+ alpha.example.org\r\n",
-         NULL, NULL},
+        {"HOST alpha.example.org", STRANGER, false, VERDICT_HOST, "+ alpha.example.org\r\n", NULL,
+         NULL},
         {"HOST beta.example.org", STRANGER, false, VERDICT_REFUSE, NULL, "unknown host", NULL},
         {"QUIT", STRANGER, false, VERDICT_FINISH, "+ bye\r\n", NULL, NULL},
         {"TLS", STRANGER, false, VERDICT_TLS, "+ SUCCESS\r\n", NULL, NULL},
@@ -110,7 +110,8 @@ check_row(const struct row *r)
 		fail_msg("%s: verdict %d (%s), expected %d", r->line, d.verdict,
 		         d.reason != NULL ? d.reason : "", r->verdict);
 	if (r->text != NULL) {
-		if (d.text == NULL || d.len != strlen(r->text) || memcmp(d.text, r->text, d.len) != 0)
+		if (d.text == NULL || d.len != strlen(r->text) ||
+		    memcmp(d.text, r->text, d.len) != 0)
 			fail_msg("%s: replied \"%.*s\"", r->line, d.text != NULL ? (int)d.len : 0,
 			         d.text != NULL ? d.text : "");
 	} else {

@@ -212,6 +212,21 @@ worker_main(int argc, char **argv)
 	return serve(cfg, &priv, &loop, path);
 }
 
+/*
+ * The monitor connects to Unix-socket backends for the worker, as the
+ * worker's account would (confine_check_accounts made sure it exists).
+ */
+static void
+worker_credentials(struct priv_state *st, const struct config *cfg)
+{
+	const struct passwd *pw = confine_worker_account(cfg);
+
+	if (pw != NULL) {
+		st->worker_uid = pw->pw_uid;
+		st->worker_gid = pw->pw_gid;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -327,6 +342,7 @@ main(int argc, char **argv)
 	free(text);
 	text = NULL;
 	if (separated) {
+		worker_credentials(&st, cfg);
 		if (readlink("/proc/self/exe", self, sizeof(self) - 1) <= 0) {
 			log_error("cannot find fived's own executable: %s", strerror(errno));
 			return 1;

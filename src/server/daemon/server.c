@@ -22,6 +22,9 @@
 #include "server/stream/stream.h"
 #include "server/transport/tls.h"
 
+/* Relayed clients that are not read are asked whether they were reset every so many ticks (1 s). */
+#define REAP_TICKS (1000 / GOVERNOR_TICK_MS)
+
 /* --- listeners --------------------------------------------------------- */
 
 /* A listener in list serving the configured entry name, unlinked from list; or NULL. */
@@ -339,6 +342,8 @@ on_gov_tick(uv_timer_t *t)
 	log_ratelimit_flush(&srv->site.refusals, now);
 	log_ratelimit_flush(&srv->site.backend_failures, now);
 	log_ratelimit_flush(&srv->fd_shortage, now);
+	if (++srv->ticks % REAP_TICKS == 0)
+		session_reap_reset_clients(&srv->site);
 }
 
 /* The TLS context, from the files the privileged side reads for us. */

@@ -23,6 +23,7 @@ struct server {
 	struct admin *admin;            /* the admin socket, when configured */
 	struct metrics_server *metrics; /* the metrics endpoint, when configured */
 	uv_timer_t gov_timer;
+	uint64_t ticks; /* of gov_timer */
 	int exit_status;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t drain_timer;

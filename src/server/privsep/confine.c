@@ -329,6 +329,15 @@ add_rules(scmp_filter_ctx f)
 		        SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD_FLAG, CLONE_THREAD_FLAG));
 	if (r == 0)
 		r = seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	/*
+	 * glibc's getaddrinfo asks the kernel for the host's addresses over
+	 * netlink to sort a name's several addresses (RFC 6724); refused, it
+	 * sorts without them.  A refusal, not a kill: any client can make the
+	 * worker resolve a backend's name.
+	 */
+	if (r == 0)
+		r = seccomp_rule_add(f, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+		                     SCMP_A0(SCMP_CMP_EQ, AF_NETLINK));
 	/* Signals to itself only: a stop it gives itself when the monitor is gone. */
 	if (r == 0)
 		r = seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,

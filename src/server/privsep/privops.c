@@ -725,15 +725,24 @@ connect_as_worker(struct priv_state *st, const char *path)
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	bool switch_ids = geteuid() == 0 && st->worker_uid != 0;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), e = 0;
+	gid_t groups[PRIVOPS_GROUPS_MAX];
+	int ngroups = 0;
 
 	if (fd < 0)
 		return -errno;
 	str_copy(sun.sun_path, path, sizeof(sun.sun_path));
-	if (switch_ids && (setegid(st->worker_gid) != 0 || seteuid(st->worker_uid) != 0))
+	/* The worker's groups too: root's own would let it reach what the worker may not. */
+	if (switch_ids && (ngroups = getgroups(PRIVOPS_GROUPS_MAX, groups)) < 0) {
+		e = errno;
+		switch_ids = false;
+	}
+	if (switch_ids && (setgroups(1, &st->worker_gid) != 0 || setegid(st->worker_gid) != 0 ||
+	                   seteuid(st->worker_uid) != 0))
 		e = errno;
 	if (e == 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0)
 		e = errno;
-	if (switch_ids && (seteuid(0) != 0 || setegid(0) != 0)) {
+	if (switch_ids &&
+	    (seteuid(0) != 0 || setegid(0) != 0 || setgroups((size_t)ngroups, groups) != 0)) {
 		log_error("cannot take back root after a backend connect: %s", strerror(errno));
 		abort();
 	}

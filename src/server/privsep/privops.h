@@ -55,6 +55,9 @@
 /* Listening sockets the monitor keeps for the workers it starts. */
 #define PRIVOPS_LISTEN_MAX (2 * CONFIG_LISTEN_MAX + 2)
 
+/* The supplementary groups the monitor sets aside while it connects as the worker. */
+#define PRIVOPS_GROUPS_MAX 256
+
 /* Tokens one identity may be issued per PRIVOPS_ISSUE_WINDOW_S, and how many identities are
  * tracked. */
 #define PRIVOPS_ISSUE_WINDOW_S   3600

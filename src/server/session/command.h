@@ -18,10 +18,10 @@ struct caller;
 /* What the session has established, as the decision needs it. */
 struct command_view {
 	const struct config *cfg;
-	const struct vhost *vhost;    /* chosen by HOST, or NULL */
-	const struct caller *caller;  /* the identity, or NULL */
-	bool encrypted;               /* sealed or TLS */
-	bool auth_usable;             /* AUTH has a method usable now */
+	const struct vhost *vhost;   /* chosen by HOST, or NULL */
+	const struct caller *caller; /* the identity, or NULL */
+	bool encrypted;              /* sealed or TLS */
+	bool auth_usable;            /* AUTH has a method usable now */
 };
 
 enum command_verdict {
@@ -38,8 +38,8 @@ enum command_verdict {
 
 struct command_decision {
 	enum command_verdict verdict;
-	const char *reason;        /* VERDICT_REFUSE: static */
-	char *text;                /* the reply for the verbs that send one; malloc'd, or NULL */
+	const char *reason; /* VERDICT_REFUSE: static */
+	char *text;         /* the reply for the verbs that send one; malloc'd, or NULL */
 	size_t len;
 	const struct service *svc; /* VERDICT_GRANT */
 	const struct vhost *vhost; /* VERDICT_HOST */
@@ -50,8 +50,7 @@ struct command_decision {
  * decided as if the token's identity were v->caller: the caller checks
  * the token first.  Free d with command_decision_free.
  */
-void command_decide(const struct command_view *v, const struct cmd *c,
-                    struct command_decision *d);
+void command_decide(const struct command_view *v, const struct cmd *c, struct command_decision *d);
 
 /* Frees the reply text.  Safe on a decision never made (zeroed). */
 void command_decision_free(struct command_decision *d);

@@ -8,6 +8,7 @@
 #include "server/session/internal.h"
 
 #include <jansson.h>
+#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,10 +386,25 @@ session_refuse_with(struct session *s, const char *reason, const char *text, siz
 	finish_with(s, text, len);
 }
 
+/* Reaching the backend is part of the request phase: it ends at whichever deadline comes first. */
 static void
 on_connect_timeout(uv_timer_t *t)
 {
-	backend_ready_for(t->data, UV_ETIMEDOUT);
+	struct session *s = t->data;
+
+	if (uv_now(s->site->loop) >= s->request_deadline_ms)
+		session_refuse(s, "request timeout");
+	else
+		backend_ready_for(s, UV_ETIMEDOUT);
+}
+
+static uint64_t
+connect_wait_ms(const struct session *s, const struct service *svc)
+{
+	uint64_t now = uv_now(s->site->loop);
+	uint64_t left = s->request_deadline_ms > now ? s->request_deadline_ms - now : 0;
+
+	return svc->connect_timeout_ms < left ? svc->connect_timeout_ms : left;
 }
 
 /* What the service's backend may learn of the caller: after s->svc is set, which may withhold it.
@@ -420,7 +436,7 @@ session_start_service(struct session *s, const struct service *svc)
 	who_of(s, &who);
 	session_set_state(s, S_CONNECTING);
 	s->connect_started_ns = uv_hrtime();
-	uv_timer_start(&s->timer, on_connect_timeout, svc->connect_timeout_ms, 0);
+	uv_timer_start(&s->timer, on_connect_timeout, connect_wait_ms(s, svc), 0);
 	stream_grant(s->stream, svc, &who);
 }
 
@@ -1034,6 +1050,7 @@ on_auth_timeout(uv_timer_t *t)
 void
 session_restart_request_timer(struct session *s)
 {
+	s->request_deadline_ms = uv_now(s->site->loop) + s->cfg->request_timeout_ms;
 	uv_timer_start(&s->timer, on_request_timeout, s->cfg->request_timeout_ms, 0);
 }
 
@@ -1152,10 +1169,37 @@ session_drain_all(struct site *site)
 
 	for (s = site->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (before_request(s->state) || s->state == S_CONNECTING)
+		/* Not granted yet, authenticating or not: none may start a stream now. */
+		if (before_request(s->state) || s->state == S_AUTH || s->state == S_AUTH_WAIT ||
+		    s->state == S_CONNECTING)
 			session_refuse(s, "server shutting down");
 		else if (s->state == S_DARK)
 			session_close(s, "server shutting down");
+	}
+}
+
+/* Whether the client's connection was reset (or failed): polled, it says so at once. */
+static bool
+client_reset(const struct session *s)
+{
+	struct pollfd p = {.events = POLLIN};
+	uv_os_fd_t fd;
+
+	if (uv_fileno(&s->client.handle, &fd) != 0)
+		return false;
+	p.fd = fd;
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
+}
+
+void
+session_reap_reset_clients(struct site *site)
+{
+	struct session *s, *next;
+
+	for (s = site->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->state == S_RELAY && stream_client_stalled(s->stream) && client_reset(s))
+			session_abort(s, "client stream truncated");
 	}
 }
 

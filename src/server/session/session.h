@@ -39,11 +39,21 @@ struct session_info {
 void session_accept(struct site *site, int fd, bool is_tcp, const char *busy);
 
 /*
- * Stopping: sessions that have not been granted a service are refused
- * ("server shutting down"), strangers held by a dark server closed; the
- * others may finish.
+ * Stopping: sessions that have not been granted a service (authenticating
+ * ones too) are refused ("server shutting down"), strangers held by a
+ * dark server closed; the others may finish.
  */
 void session_drain_all(struct site *site);
+
+/*
+ * A relayed client whose backend is behind is not read, so its reset would
+ * go unseen until idle_timeout, holding its backend connection, its queued
+ * bytes and a place among its source's connections: each such client's
+ * socket is asked whether it was reset, and a reset one ends its session
+ * (its backend is reset too).  A client that only ended its side (FIN) may
+ * still be waiting for the answer: it is left alone.
+ */
+void session_reap_reset_clients(struct site *site);
 
 /* Ends every session now, with reason (static). */
 void session_close_all(struct site *site, const char *reason);

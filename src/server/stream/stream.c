@@ -494,6 +494,12 @@ stream_bytes(const struct stream *st, uint64_t *in, uint64_t *out)
 	*out = st->down.bytes;
 }
 
+bool
+stream_client_stalled(const struct stream *st)
+{
+	return st->relaying && !st->over && !st->up.eof && (st->up.paused || st->up.held);
+}
+
 uint64_t
 stream_last_activity(const struct stream *st)
 {

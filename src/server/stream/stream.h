@@ -92,6 +92,12 @@ void stream_free(struct stream *st);
 /* The bytes moved from the client to the backend (in) and back (out). */
 void stream_bytes(const struct stream *st, uint64_t *in, uint64_t *out);
 
+/*
+ * Whether the client is not being read while relaying (its bytes wait for
+ * a backend that is behind): then its end or reset goes unseen.
+ */
+bool stream_client_stalled(const struct stream *st);
+
 /* When a byte last moved either way (uv_now), for idle timeouts. */
 uint64_t stream_last_activity(const struct stream *st);
 

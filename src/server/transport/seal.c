@@ -40,6 +40,9 @@ struct seal {
 	bool tx_ready;
 	uint64_t sent;   /* plaintext sealed so far, for the size of records */
 	bool final_seen; /* the client ended its stream properly */
+	bool opened;     /* the session has learned the handshake is done */
+	uint8_t binding[NOISE_HASHLEN];
+	struct caller *pending; /* the client's identity until it proves it is live; owned */
 };
 
 static const struct transport_ops seal_ops;
@@ -208,20 +211,37 @@ fresh_timestamp(struct seal *z, const uint8_t pk[32], const uint8_t stamp[12])
 }
 
 /*
- * Keys for the records, and our record header out right after msg; then
- * the session learns the handshake is done, with caller (NULL, or the
- * client's identity: taken in every case).  A session that ended as it
- * learned it leaves the seal in STEP_DONE.
+ * The session learns the handshake is done, with its binding and the
+ * client's identity (or none).  A session that ended as it learned it
+ * leaves the seal in STEP_DONE.
+ */
+static void
+report_opened(struct seal *z)
+{
+	struct caller *caller = z->pending;
+
+	z->pending = NULL;
+	z->opened = true;
+	if (up(z)->opened(z->base.link.owner, z->binding, sizeof(z->binding), caller, NULL) != 0)
+		z->step = STEP_DONE;
+}
+
+/*
+ * Keys for the records, and our record header out right after msg; caller
+ * (NULL, or the client's identity) is taken in every case.  The session
+ * learns of it at once when the client is known to be live (live: its
+ * FINISH, or early data the 0-RTT guard admitted), otherwise with the
+ * client's first record: an IK INITIATION can be replayed by anyone who
+ * recorded it, and only the client can follow it with a record.
  */
 static int
-open_records(struct seal *z, const uint8_t *msg, size_t len, struct caller *caller)
+open_records(struct seal *z, const uint8_t *msg, size_t len, struct caller *caller, bool live)
 {
 	struct noise_cipher send, recv;
 	uint8_t out[SEALED_RESPONSE_MAX + RECORD_HEADER_LEN], header[RECORD_HEADER_LEN];
-	uint8_t binding[NOISE_HASHLEN];
 	int r = -1;
 
-	noise_handshake_hash(&z->hs, binding);
+	noise_handshake_hash(&z->hs, z->binding);
 	if (noise_split(&z->hs, &send, &recv) != 0 ||
 	    record_init_from_split(&z->tx, &z->rx, &send, &recv, header) != 0 ||
 	    len + RECORD_HEADER_LEN > sizeof(out))
@@ -237,9 +257,10 @@ open_records(struct seal *z, const uint8_t *msg, size_t len, struct caller *call
 	z->base.link.site->gov.c.handshakes++;
 	z->base.link.site->gov.pending--;
 	r = 0;
-	if (up(z)->opened(z->base.link.owner, binding, sizeof(binding), caller, NULL) != 0)
-		z->step = STEP_DONE;
+	z->pending = caller;
 	caller = NULL;
+	if (live)
+		report_opened(z);
 out:
 	caller_free(caller);
 	noise_cipher_wipe(&send);
@@ -268,7 +289,7 @@ respond(struct seal *z, uint8_t flags, struct caller *caller)
 		return -1;
 	}
 	if (z->pattern == SEALED_IK)
-		return open_records(z, msg, mlen, caller);
+		return open_records(z, msg, mlen, caller, (flags & SEALED_FLAG_0RTT) != 0);
 	caller_free(caller);
 	if (send_raw(z, msg, mlen) != 0)
 		return -1;
@@ -381,7 +402,7 @@ on_finish(struct seal *z, const uint8_t *msg, size_t len)
 	    noise_remote_static(&z->hs, client) == 0)
 		read = true;
 	governor_charge(&z->base.link.site->gov, governor_thread_ns() - t0);
-	if (!read || open_records(z, NULL, 0, known_client(z, client)) != 0)
+	if (!read || open_records(z, NULL, 0, known_client(z, client), true) != 0)
 		goto out;
 	/* The client proved it holds the keys: its early data is safe now. */
 	if (z->step == STEP_OPEN)
@@ -412,6 +433,11 @@ take_records(struct seal *z, const uint8_t *in, size_t len)
 			log_debug("session %s: a record failed to authenticate", z->base.link.id);
 			sodium_memzero(pt, sizeof(pt));
 			return -1;
+		}
+		if ((st == RECORD_OK || st == RECORD_FINAL) && !z->opened) {
+			report_opened(z);
+			if (z->step != STEP_OPEN)
+				break;
 		}
 		/* The session may end as it takes a piece: then nothing more is read. */
 		if (st == RECORD_OK && up(z)->plaintext(z->base.link.owner, pt, n) != 0)
@@ -556,6 +582,7 @@ seal_free(struct transport *tr)
 	record_sender_wipe(&z->tx);
 	record_receiver_wipe(&z->rx);
 	buf_free(&z->msg);
+	caller_free(z->pending);
 	sodium_memzero(z, sizeof(*z));
 	free(z);
 }
