@@ -555,6 +555,7 @@ take_config(struct monitor *m)
 	    (cfg = config_parse(m->st->cfg_path, text, len, &errs)) == NULL) {
 		log_error("reload rejected, keeping the running configuration");
 		config_errors_log(&errs);
+		free(text); /* read, but not valid */
 		return -1;
 	}
 	if (confine_check_accounts(cfg, err, sizeof(err)) != 0) {
