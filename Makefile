@@ -65,13 +65,14 @@ FIVE_SO := $(BUILD)/libfive.so
 FIVE_INTERNAL_LIB := $(BUILD)/libfive-internal.a
 FIVED := $(BUILD)/fived
 FIVE := $(BUILD)/five
+FIVECTL := $(BUILD)/fivectl
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRC))
 
 .SECONDARY:
 .PHONY: all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench install \
 	clean format lint deb test-package
-all: $(FIVED) $(FIVE) $(FIVE_LIB) $(FIVE_SO)
+all: $(FIVED) $(FIVE) $(FIVECTL) $(FIVE_LIB) $(FIVE_SO)
 
 ifeq ($(V),1)
 Q :=
@@ -125,6 +126,10 @@ $(FIVED): $(call obj,src/server/daemon/main.c) $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
 $(FIVE): $(call obj,$(CLI_SRC)) $(FIVE_INTERNAL_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# fivectl speaks to fived's admin socket: the protocol's code, nothing of the server.
+$(FIVECTL): $(call obj,src/fivectl/fivectl.c) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Objects before the libraries, extra ones (see test_session) included.
@@ -184,6 +189,7 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 755 $(FIVED) $(DESTDIR)$(PREFIX)/sbin/fived
 	install -m 755 $(FIVE) $(DESTDIR)$(PREFIX)/bin/five
+	install -m 755 $(FIVECTL) $(DESTDIR)$(PREFIX)/sbin/fivectl
 	install -m 644 $(FIVE_LIB) $(DESTDIR)$(LIBDIR)/libfive.a
 	install -m 644 $(FIVE_SO) $(DESTDIR)$(LIBDIR)/libfive.so.0
 	ln -sf libfive.so.0 $(DESTDIR)$(LIBDIR)/libfive.so
@@ -195,6 +201,7 @@ install: all
 	install -m 644 docs/five.1 $(DESTDIR)$(PREFIX)/share/man/man1/five.1
 	install -m 644 docs/fived.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/fived.conf.5
 	install -m 644 docs/fived.8 $(DESTDIR)$(PREFIX)/share/man/man8/fived.8
+	install -m 644 docs/fivectl.8 $(DESTDIR)$(PREFIX)/share/man/man8/fivectl.8
 	@getent passwd fived >/dev/null || echo "make install: fived's worker needs an account" \
 		"of its own (see fived(8)): useradd --system --no-create-home" \
 		"--shell /usr/sbin/nologin fived"
@@ -218,7 +225,7 @@ DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-d
 	cppcheck
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
-	iproute2 systemd logrotate
+	iproute2 systemd logrotate util-linux python3-prometheus-client
 DEB_PACKAGE := dpkg-dev debhelper fakeroot lintian
 
 deps:

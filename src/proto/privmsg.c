@@ -45,6 +45,8 @@ static const unsigned request_fields[PRIV_TYPE_MAX + 1] = {
         [PRIV_ACCOUNT] = F_USER,
         [PRIV_READY] = 0,
         [PRIV_ALIVE] = 0,
+        [PRIV_ADMIN] = F_NUMBER,
+        [PRIV_RELOAD] = 0,
 };
 
 int

@@ -48,7 +48,9 @@ enum priv_type {
 	PRIV_ACCOUNT,       /* user -> "UID\n" then a group name per line */
 	PRIV_READY,         /* -> ok: the worker serves (its start, or a reload, is done) */
 	PRIV_ALIVE,         /* -> ok: the worker's loop runs (the watchdog's heartbeat) */
-	PRIV_TYPE_MAX = PRIV_ALIVE,
+	PRIV_ADMIN,         /* number: a uid -> may it use the admin socket? */
+	PRIV_RELOAD,        /* -> the configuration file read again and accepted? */
+	PRIV_TYPE_MAX = PRIV_RELOAD,
 };
 
 struct priv_request {

@@ -188,7 +188,7 @@ control_open(struct site *site)
 	if (site->cfg->control_socket[0] == '\0')
 		return 0;
 	str_copy(a.path, site->cfg->control_socket, sizeof(a.path));
-	if ((fd = priv_listen(site->priv, &a, true)) < 0) {
+	if ((fd = priv_listen(site->priv, &a, PRIV_SOCKET_CONTROL)) < 0) {
 		log_error("cannot open the control socket %s: %s", a.path, strerror(-fd));
 		return -1;
 	}

@@ -350,6 +350,27 @@ server_listen_fallback(struct parser *p, const char *value, const char **why)
 	return 0;
 }
 
+/*
+ * Metrics are for this host's collector: a Unix socket, or TCP on a
+ * loopback address only, so that a typo cannot publish them.
+ */
+static int
+server_metrics_listen(struct parser *p, const char *value, const char **why)
+{
+	struct addr_spec *a = &p->cfg->metrics_listen;
+
+	if (addr_parse(value, a, why) != 0)
+		return -1;
+	if (a->kind != ADDR_UNIX && (a->kind != ADDR_TCP || (strcmp(a->host, "127.0.0.1") != 0 &&
+	                                                     strcmp(a->host, "::1") != 0))) {
+		*why = "expected unix:PATH, tcp:127.0.0.1:PORT or tcp:[::1]:PORT: metrics stay on "
+		       "this host";
+		return -1;
+	}
+	p->cfg->has_metrics_listen = true;
+	return 0;
+}
+
 static int
 server_audit_log(struct parser *p, const char *value, const char **why)
 {
@@ -828,6 +849,10 @@ static const struct key keys[] = {
         SECTION(SEC_SERVICE, "register_users", true, service_register_users),
         SECTION(SEC_VHOST, "services", true, vhost_services),
         SERVER("log", server_log),
+        SERVER_STR("admin_socket", V_PATH_OR_NONE, admin_socket),
+        /* A group name has a user name's form. */
+        SERVER_STR("admin_group", V_USER, admin_group),
+        SERVER("metrics_listen", server_metrics_listen),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");

@@ -192,7 +192,11 @@ struct config {
 	uint64_t token_ttl_s, token_max_ttl_s;   /* a token's default and longest lifetime */
 	char token_trusted_keys[CONFIG_PATH_MAX + 1]; /* other nodes' token keys; "" none */
 	char revocation_file[CONFIG_PATH_MAX + 1];    /* revoked tokens; "" beside key_file */
-	struct service *services;                     /* in file order */
+	char admin_socket[ADDR_PATH_MAX + 1];         /* fivectl's socket; "" for none */
+	char admin_group[PRINCIPAL_NAME_MAX + 1];     /* may use it beside root; "" none */
+	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
+	bool has_metrics_listen;
+	struct service *services; /* in file order */
 	struct vhost *vhosts;
 };
 

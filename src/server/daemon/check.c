@@ -438,10 +438,23 @@ check_listen(const struct addr_spec *a, const char *shown)
 	return r;
 }
 
+/* A local socket the configuration names (what: "control", "admin"), if it names one. */
+static int
+check_local_socket(const char *path, const char *what)
+{
+	struct addr_spec a = {.kind = ADDR_UNIX};
+	char shown[ADDR_TEXT_MAX + 64];
+
+	if (path[0] == '\0')
+		return 0;
+	str_copy(a.path, path, sizeof(a.path));
+	snprintf(shown, sizeof(shown), "cannot open the %s socket %s", what, a.path);
+	return check_listen(&a, shown);
+}
+
 static int
 check_listeners(const struct config *cfg)
 {
-	struct addr_spec control = {.kind = ADDR_UNIX};
 	char name[ADDR_TEXT_MAX], shown[ADDR_TEXT_MAX + 64];
 	int r = 0;
 	size_t i;
@@ -452,10 +465,15 @@ check_listeners(const struct config *cfg)
 		if (check_listen(&cfg->listen[i], shown) != 0)
 			r = -1;
 	}
-	if (cfg->control_socket[0] != '\0') {
-		str_copy(control.path, cfg->control_socket, sizeof(control.path));
-		snprintf(shown, sizeof(shown), "cannot open the control socket %s", control.path);
-		if (check_listen(&control, shown) != 0)
+	/* Both are checked, so that -t says everything wrong at once. */
+	if (check_local_socket(cfg->control_socket, "control") != 0)
+		r = -1;
+	if (check_local_socket(cfg->admin_socket, "admin") != 0)
+		r = -1;
+	if (cfg->has_metrics_listen) {
+		addr_format(&cfg->metrics_listen, name, sizeof(name));
+		snprintf(shown, sizeof(shown), "cannot open the metrics endpoint %s", name);
+		if (check_listen(&cfg->metrics_listen, shown) != 0)
 			r = -1;
 	}
 	return r;

@@ -245,7 +245,7 @@ listener_open(struct server *srv, const struct addr_spec *a, const char *configu
 	l->srv = srv;
 	str_copy(l->configured, configured, sizeof(l->configured));
 	/* A listening, non-blocking socket. */
-	if ((fd = priv_listen(srv->site.priv, a, false)) < 0) {
+	if ((fd = priv_listen(srv->site.priv, a, PRIV_SOCKET_LISTENER)) < 0) {
 		*err = uv_translate_sys_error(-fd);
 		free(l);
 		return NULL;

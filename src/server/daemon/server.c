@@ -9,7 +9,9 @@
 #include "common/util.h"
 #include "server/backend/control.h"
 #include "server/conf/tlsfiles.h"
+#include "server/daemon/admin.h"
 #include "server/daemon/listener.h"
+#include "server/daemon/metrics.h"
 #include "server/policy/auditlog.h"
 #include "server/policy/earlydata.h"
 #include "server/policy/penalty.h"
@@ -196,7 +198,7 @@ prepare_tls(struct server *srv, const struct config *cfg, struct tls_clients *ne
 	return r;
 }
 
-void
+int
 server_reload(struct server *srv)
 {
 	struct config_errors errs;
@@ -207,11 +209,11 @@ server_reload(struct server *srv)
 	char err[CONFIG_ERRORS_MAX];
 
 	if (srv->site.draining)
-		return;
+		return -1;
 	if ((cfg = priv_config(srv->site.priv, &errs)) == NULL) {
 		log_error("reload rejected, keeping the running configuration");
 		config_errors_log(&errs);
-		return;
+		return -1;
 	}
 	if (tokens_reload_check(srv->site.tokens, cfg, err, sizeof(err)) != 0 ||
 	    load_clients(srv, cfg, &clients, err, sizeof(err)) != 0) {
@@ -239,10 +241,11 @@ server_reload(struct server *srv)
 	srv->site.cfg = cfg;
 	log_info("reloaded the configuration; %zu %s", srv->site.nsessions,
 	         plural(srv->site.nsessions, "session continues", "sessions continue"));
-	return;
+	return 0;
 fail:
 	auditlog_close(audit);
 	config_unref(cfg);
+	return -1;
 }
 
 /* What server_start builds and server_stop tears down, besides handles. */
@@ -276,6 +279,8 @@ server_stop(struct server *srv)
 {
 	log_info("stopped");
 	control_close(&srv->site);
+	admin_close(srv);
+	metrics_close(srv);
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
 	free_state(srv);
@@ -427,7 +432,8 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	if (load_state(srv, cfg) != 0 || listener_limits(srv) != 0)
 		goto fail;
 	if ((srv->site.audit = open_audit(srv, cfg)) == NULL ||
-	    reconcile_listeners(srv, cfg) != 0 || control_open(&srv->site) != 0)
+	    reconcile_listeners(srv, cfg) != 0 || control_open(&srv->site) != 0 ||
+	    admin_open(srv) != 0 || metrics_open(srv) != 0)
 		goto fail;
 	uv_timer_init(loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
@@ -440,6 +446,8 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	watch_signal(srv, &srv->sig_int, SIGINT);
 	return 0;
 fail:
+	control_close(&srv->site);
+	admin_close(srv);
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
 	free_state(srv);

@@ -13,11 +13,15 @@
 #include "server/conf/config.h"
 #include "server/policy/site.h"
 
+struct admin;
+struct metrics_server;
 struct listener;
 
 struct server {
 	struct site site; /* what the sessions share; the daemon fills it */
 	struct listener *listeners;
+	struct admin *admin;            /* the admin socket, when configured */
+	struct metrics_server *metrics; /* the metrics endpoint, when configured */
 	uv_timer_t gov_timer;
 	uint64_t ticks; /* of gov_timer */
 	int exit_status;
@@ -36,8 +40,11 @@ struct server {
  */
 int server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv);
 
-/* Re-reads the configuration file; on any error keeps the one in force. */
-void server_reload(struct server *srv);
+/*
+ * Re-reads the configuration file; on any error keeps the one in force.
+ * Returns 0, or -1 when the new one was rejected (logged) or a drain is on.
+ */
+int server_reload(struct server *srv);
 
 /* Stops accepting, lets established streams finish for drain_timeout, then stops. */
 void server_drain(struct server *srv);

@@ -52,6 +52,7 @@ void
 governor_charge(struct governor *g, uint64_t cpu_ns)
 {
 	g->cpu_ns += cpu_ns;
+	g->cpu_ns_total += cpu_ns;
 }
 
 static void

@@ -52,9 +52,10 @@ struct governor {
 	struct keytable *budget;        /* per source, without a cookie; owned */
 	struct keytable *cookie_budget; /* per source, with a valid cookie; owned */
 	uint64_t window_start_ms;
-	uint64_t cpu_ns;  /* in handshakes, in the current window */
-	unsigned percent; /* the last full window, percent of a core */
-	unsigned pending; /* handshakes started, not finished */
+	uint64_t cpu_ns;       /* in handshakes, in the current window */
+	uint64_t cpu_ns_total; /* in handshakes, since the start */
+	unsigned percent;      /* the last full window, percent of a core */
+	unsigned pending;      /* handshakes started, not finished */
 	bool loaded;
 	unsigned difficulty; /* bits demanded while loaded */
 	uint64_t last_report_ms;

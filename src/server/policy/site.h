@@ -19,6 +19,7 @@
 #include "server/conf/config.h"
 #include "server/policy/budget.h"
 #include "server/policy/governor.h"
+#include "server/policy/metrics.h"
 
 /* A session's id: random bytes, in hexadecimal. */
 #define SESSION_ID_BYTES 16
@@ -50,6 +51,7 @@ struct site {
 	struct penalty_table *identity_failures; /* and by identity */
 	struct sealed_server_keys keys;          /* the static key's public half, for handshakes */
 	struct governor gov;                     /* handshake load, cookies, budgets */
+	struct metrics metrics;                  /* what metrics_listen reports */
 	struct client_keys clients;              /* authorized_clients */
 	struct tls_server *tls;                  /* TLS context and tls_clients; owned */
 	struct tokens *tokens;                   /* token keys and revocations; owned */

@@ -56,6 +56,7 @@
 #define REQUEST_TIMEOUT_S  5     /* a request's body must follow its header within this */
 #define EXEC_ENV_MAX       24    /* variables the worker may pass to a program */
 #define EXEC_VALUE_MAX     512
+#define RELOAD_REFUSED     "the configuration file has errors (see the log)"
 #define EXEC_PATH          "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* A worker silent this long (it says it is alive every PRIV_ALIVE_MS) is stuck. */
 #define ALIVE_STALE_MS (3 * PRIV_ALIVE_MS)
@@ -501,6 +502,8 @@ do_exec(struct monitor *m, const struct priv_request *req)
 
 /* --- requests ------------------------------------------------------------------- */
 
+static int take_config(struct monitor *m);
+
 static int
 answer_request(struct monitor *m, const struct priv_request *req)
 {
@@ -512,6 +515,14 @@ answer_request(struct monitor *m, const struct priv_request *req)
 	}
 	if (req->type == PRIV_EXEC)
 		return do_exec(m, req);
+	/* fivectl reload: the worker that asked reloads once answered, unsignalled. */
+	if (req->type == PRIV_RELOAD) {
+		if (take_config(m) == 0)
+			reply(m, req->type, true, "", 0, -1);
+		else
+			reply(m, req->type, false, RELOAD_REFUSED, strlen(RELOAD_REFUSED), -1);
+		return 0;
+	}
 	if (req->type == PRIV_READY) {
 		/* A restarted worker serves as the last one did: systemd need not hear of it. */
 		if (!m->served || m->reloading)
@@ -559,9 +570,9 @@ serve_request(struct monitor *m)
 
 /* --- signals ----------------------------------------------------------------------- */
 
-/* SIGHUP: take the file again if it is valid; 0 when the worker was told to reload too. */
+/* Takes the configuration file again if it is valid.  Returns 0, or -1 after logging why. */
 static int
-reload_config(struct monitor *m)
+take_config(struct monitor *m)
 {
 	struct config_errors errs;
 	struct config *cfg;
@@ -570,11 +581,12 @@ reload_config(struct monitor *m)
 	char err[256];
 
 	if (m->st->cfg_path == NULL)
-		return m->worker > 0 ? kill(m->worker, SIGHUP) : -1;
+		return 0;
 	if (config_read_file(m->st->cfg_path, &text, &len, &errs) != 0 ||
 	    (cfg = config_parse(m->st->cfg_path, text, len, &errs)) == NULL) {
 		log_error("reload rejected, keeping the running configuration");
 		config_errors_log(&errs);
+		free(text); /* read, but not valid */
 		return -1;
 	}
 	if (cfg->log != m->st->cfg->log)
@@ -591,18 +603,19 @@ reload_config(struct monitor *m)
 		return -1;
 	}
 	confine_prepare_root(m->st->cfg);
-	return m->worker > 0 ? kill(m->worker, SIGHUP) : -1;
+	return 0;
 }
 
 /*
- * systemd hears RELOADING=1, then READY=1 once the worker has reloaded
- * (its PRIV_READY), or at once when the worker was not told.
+ * SIGHUP: the file again if it is valid, then the worker.  systemd hears
+ * RELOADING=1, then READY=1 once the worker has reloaded (its PRIV_READY),
+ * or at once when the worker was not told.
  */
 static void
 reload(struct monitor *m)
 {
 	notify_reloading();
-	m->reloading = reload_config(m) == 0;
+	m->reloading = take_config(m) == 0 && m->worker > 0 && kill(m->worker, SIGHUP) == 0;
 	if (!m->reloading)
 		notify_ready();
 }

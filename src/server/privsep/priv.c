@@ -375,15 +375,17 @@ priv_file(struct priv *p, const char *path, char **text, size_t *len, char *err,
 }
 
 int
-priv_listen(struct priv *p, const struct addr_spec *a, bool seqpacket)
+priv_listen(struct priv *p, const struct addr_spec *a, enum priv_socket kind)
 {
 	struct priv_request req = {.type = PRIV_LISTEN};
 	char text[ADDR_TEXT_MAX];
 
 	addr_format(a, text, sizeof(text));
-	/* The control socket: the monitor knows it by this prefix. */
-	if (seqpacket)
+	/* The control and admin sockets: the monitor knows them by these prefixes. */
+	if (kind == PRIV_SOCKET_CONTROL)
 		snprintf(req.arg, sizeof(req.arg), "control:%s", a->path);
+	else if (kind == PRIV_SOCKET_ADMIN)
+		snprintf(req.arg, sizeof(req.arg), "admin:%s", a->path);
 	else
 		str_copy(req.arg, text, sizeof(req.arg));
 	return transact_fd(p, &req);
@@ -592,6 +594,28 @@ priv_account(struct priv *p, const char *user, unsigned long *uid, char **groups
 	memmove(text, nl + 1, *len + 1);
 	*groups = text;
 	return 0;
+}
+
+int
+priv_admin(struct priv *p, unsigned long uid, char *why, size_t why_size)
+{
+	struct priv_request req = {.type = PRIV_ADMIN};
+
+	req.number = uid;
+	return transact_text(p, &req, why, why_size);
+}
+
+int
+priv_reload(struct priv *p, char *err, size_t err_size)
+{
+	struct priv_request req = {.type = PRIV_RELOAD};
+	int r;
+
+	if (!p->separated)
+		return 0;
+	if ((r = transact_text(p, &req, err, err_size)) < 0)
+		snprintf(err, err_size, "the monitor did not answer");
+	return r == 1 ? 0 : -1;
 }
 
 void

@@ -88,8 +88,15 @@ struct config *priv_config(struct priv *p, struct config_errors *errs);
 int priv_file(struct priv *p, const char *path, char **text, size_t *len, char *err,
               size_t err_size);
 
-/* A listening socket for a (seqpacket: the control socket); a descriptor or -errno. */
-int priv_listen(struct priv *p, const struct addr_spec *a, bool seqpacket);
+/* What a listening socket is for: the control and admin sockets are local, and seqpacket. */
+enum priv_socket {
+	PRIV_SOCKET_LISTENER,
+	PRIV_SOCKET_CONTROL,
+	PRIV_SOCKET_ADMIN,
+};
+
+/* A listening socket for a; a descriptor or -errno. */
+int priv_listen(struct priv *p, const struct addr_spec *a, enum priv_socket kind);
 
 /* The audit log file the configuration names, opened for appending; a descriptor or -1. */
 int priv_audit(struct priv *p);
@@ -165,5 +172,20 @@ void priv_alive(struct priv *p, uint64_t now_ms);
  * user, or -1 when its groups cannot all be had.
  */
 int priv_account(struct priv *p, const char *user, unsigned long *uid, char **groups, size_t *len);
+
+/*
+ * Whether uid may use the admin socket: root, or an account in
+ * admin_group.  Returns 1, or 0 with why (the reason, for the log and the
+ * peer), or -1 when the monitor did not answer.
+ */
+int priv_admin(struct priv *p, unsigned long uid, char *why, size_t why_size);
+
+/*
+ * Has the monitor read its configuration file again, as on SIGHUP, but
+ * without signalling this worker: the caller reloads next.  Without a
+ * monitor, nothing (priv_config reads the file).  Returns 0, or -1 with
+ * err filled.
+ */
+int priv_reload(struct priv *p, char *err, size_t err_size);
 
 #endif

@@ -33,6 +33,7 @@
 #define NS_PER_S           1000000000ULL
 #define GROUPS_TRY_MAX     65536 /* gids getgrouplist may report; more is refused */
 #define CONTROL_PREFIX     "control:"
+#define ADMIN_PREFIX       "admin:"
 #define ACCOUNT_GROUPS_MAX (PRIVMSG_TEXT_MAX - 32)
 
 /* --- answers ---------------------------------------------------------------- */
@@ -341,18 +342,44 @@ privops_free(struct priv_state *st)
 
 /* --- listening sockets ------------------------------------------------------- */
 
-/* Whether the configuration names address: a listen entry, the fallback, or the control socket. */
+/* The path after prefix in address, or NULL when address does not start with it. */
+static const char *
+after(const char *address, const char *prefix)
+{
+	return strncmp(address, prefix, strlen(prefix)) == 0 ? address + strlen(prefix) : NULL;
+}
+
+/* The path of a control or admin socket ("control:PATH", "admin:PATH"), or NULL. */
+static const char *
+local_socket(const char *address)
+{
+	const char *path = after(address, CONTROL_PREFIX);
+
+	return path != NULL ? path : after(address, ADMIN_PREFIX);
+}
+
+/*
+ * Whether the configuration names address: a listen entry, the fallback,
+ * the metrics endpoint, the control socket or the admin socket.
+ */
 static bool
 names_listen(const struct config *cfg, const char *address)
 {
 	char text[ADDR_TEXT_MAX];
+	const char *path;
 	size_t i;
 
-	if (strncmp(address, CONTROL_PREFIX, strlen(CONTROL_PREFIX)) == 0)
-		return cfg->control_socket[0] != '\0' &&
-		       strcmp(address + strlen(CONTROL_PREFIX), cfg->control_socket) == 0;
+	if ((path = after(address, CONTROL_PREFIX)) != NULL)
+		return cfg->control_socket[0] != '\0' && strcmp(path, cfg->control_socket) == 0;
+	if ((path = after(address, ADMIN_PREFIX)) != NULL)
+		return cfg->admin_socket[0] != '\0' && strcmp(path, cfg->admin_socket) == 0;
 	for (i = 0; i < cfg->nlisten; i++) {
 		addr_format(&cfg->listen[i], text, sizeof(text));
+		if (strcmp(text, address) == 0)
+			return true;
+	}
+	if (cfg->has_metrics_listen) {
+		addr_format(&cfg->metrics_listen, text, sizeof(text));
 		if (strcmp(text, address) == 0)
 			return true;
 	}
@@ -365,7 +392,7 @@ names_listen(const struct config *cfg, const char *address)
 static int
 answer_listen(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
 {
-	bool control = strncmp(req->arg, CONTROL_PREFIX, strlen(CONTROL_PREFIX)) == 0;
+	const char *local = local_socket(req->arg);
 	struct privops_listening *l;
 	char text[PRIVMSG_ARG_MAX + 8];
 	struct addr_spec a;
@@ -373,9 +400,9 @@ answer_listen(struct priv_state *st, const struct priv_request *req, struct priv
 	size_t i;
 	int fd;
 
-	snprintf(text, sizeof(text), "%s%s", control ? "unix:" : "",
-	         req->arg + (control ? strlen(CONTROL_PREFIX) : 0));
-	if (addr_parse(text, &a, &why) != 0 || (control && a.kind != ADDR_UNIX))
+	snprintf(text, sizeof(text), "%s%s", local != NULL ? "unix:" : "",
+	         local != NULL ? local : req->arg);
+	if (addr_parse(text, &a, &why) != 0 || (local != NULL && a.kind != ADDR_UNIX))
 		return -1;
 	if (!names_listen(st->cfg, req->arg)) {
 		log_error("the worker asked to listen on %s, which the configuration does not name",
@@ -391,7 +418,7 @@ answer_listen(struct priv_state *st, const struct priv_request *req, struct priv
 	}
 	if (st->nlistening == PRIVOPS_LISTEN_MAX)
 		return refuse_errno(ans, EMFILE);
-	if ((fd = sockets_listen(&a, control)) < 0)
+	if ((fd = sockets_listen(&a, local != NULL)) < 0)
 		return refuse_errno(ans, -fd);
 	l = &st->listening[st->nlistening];
 	if ((ans->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
@@ -795,6 +822,43 @@ answer_account(const struct priv_request *req, struct priv_answer *ans)
 	return r;
 }
 
+/* Whether the group list of list_groups ("UID\n" then names) holds group. */
+static bool
+lists_group(const char *text, const char *group)
+{
+	const char *line = strchr(text, '\n');
+	size_t n = strlen(group);
+
+	for (; line != NULL; line = strchr(line, '\n')) {
+		line++;
+		if (strncmp(line, group, n) == 0 && line[n] == '\n')
+			return true;
+	}
+	return false;
+}
+
+static int
+answer_admin(const struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	const char *group = st->cfg->admin_group;
+	struct passwd *pw;
+	size_t len;
+	char *text;
+	bool in;
+
+	if (req->number == 0)
+		return answer(ans, true, "", 0);
+	if (group[0] == '\0')
+		return refuse(ans, "not root, and no admin_group is set");
+	if (req->number > UINT32_MAX || (pw = getpwuid((uid_t)req->number)) == NULL)
+		return refuse(ans, "an unknown uid");
+	if ((text = malloc(ACCOUNT_GROUPS_MAX)) == NULL)
+		return refuse(ans, "out of memory");
+	in = list_groups(pw, text, ACCOUNT_GROUPS_MAX, &len) == 0 && lists_group(text, group);
+	free(text);
+	return in ? answer(ans, true, "", 0) : refuse(ans, "not root, nor in admin_group");
+}
+
 static int
 answer_pubkey(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
 {
@@ -841,10 +905,13 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 	case PRIV_READY:
 	case PRIV_ALIVE:
 		return answer(ans, true, "", 0);
+	case PRIV_ADMIN:
+		return answer_admin(st, req, ans);
 	case PRIV_PUBKEY_CHECK:
 		return answer_pubkey(st, req, ans);
 	case PRIV_PAM_START:
 	case PRIV_EXEC:
+	case PRIV_RELOAD:
 		break;
 	}
 	return -1;

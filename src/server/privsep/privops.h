@@ -129,7 +129,8 @@ int privops_set_config(struct priv_state *st, struct config *cfg, char *text, si
  * the request asks for something no honest worker would (an address or
  * file the configuration does not name, a malformed key): the monitor then
  * treats the worker as compromised.  PRIV_PAM_START and PRIV_EXEC start
- * processes and are the caller's (monitor.c, priv.c).
+ * processes and are the caller's (monitor.c, priv.c); PRIV_RELOAD is the
+ * monitor's alone (monitor.c).
  */
 int privops_answer(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans);
 

@@ -180,6 +180,7 @@ fail(struct session *s, const char *why)
 	uint64_t now = uv_now(site->loop), delay;
 
 	s->auth_failures++;
+	metrics_auth_failed(&site->metrics, a->method);
 	penalty_fail(site->source_failures, s->source_key, sizeof(s->source_key), now);
 	delay = penalty_delay(site->source_failures, s->source_key, sizeof(s->source_key), now);
 	if (a->user[0] != '\0') {

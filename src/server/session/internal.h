@@ -93,6 +93,7 @@ struct session {
 
 	uv_timer_t timer;             /* request, connect, idle or linger deadline */
 	uint64_t request_deadline_ms; /* when the request phase must have been granted */
+	uint64_t connect_started_ns;  /* uv_hrtime as the backend was asked for */
 
 	struct stream *stream; /* the service request, its backend and relay; every client write */
 

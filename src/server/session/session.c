@@ -35,6 +35,8 @@
 #include "server/transport/tls.h"
 #include "server/transport/transport.h"
 
+#define NS_PER_US 1000
+
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void pace_input(struct session *s);
 static void backend_ready_for(struct session *s, int err);
@@ -194,6 +196,21 @@ close_handle(struct session *s, uv_handle_t *h)
 	uv_close(h, session_handle_closed);
 }
 
+/* The dialect the session speaks: "none" until its first plaintext byte says. */
+static const char *
+dialect_name(const struct session *s)
+{
+	if (s->usp != NULL)
+		return "usp";
+	return s->dialect_known ? "text" : "none";
+}
+
+static const char *
+transport_name(const struct session *s)
+{
+	return s->transport != NULL ? s->transport->ops->name : "plain";
+}
+
 void
 session_close(struct session *s, const char *reason)
 {
@@ -205,6 +222,7 @@ session_close(struct session *s, const char *reason)
 	session_set_state(s, S_CLOSED);
 	s->close_reason = reason;
 	stream_bytes(s->stream, &in, &out);
+	metrics_closed(&s->site->metrics, transport_name(s), dialect_name(s), in, out);
 	extra = json_pack("{s:s,s:I,s:I,s:I}", "reason", reason, "bytes_in", (json_int_t)in,
 	                  "bytes_out", (json_int_t)out, "duration_ms",
 	                  (json_int_t)(uv_now(s->site->loop) - s->started_ms));
@@ -357,6 +375,7 @@ session_refuse_with(struct session *s, const char *reason, const char *text, siz
 	if (log_ratelimit_allow(&s->site->refusals, uv_now(s->site->loop)))
 		log_info("session %s from %s: refused: %s", s->id,
 		         s->peer_is_ip ? s->peer_ip : "local", reason);
+	metrics_refused(&s->site->metrics, reason);
 	session_audit(s, "refused",
 	              json_pack("{s:s,s:s}", "reason", reason, "service", s->requested));
 	if (stranger(s)) {
@@ -416,6 +435,7 @@ session_start_service(struct session *s, const struct service *svc)
 	s->svc = svc;
 	who_of(s, &who);
 	session_set_state(s, S_CONNECTING);
+	s->connect_started_ns = uv_hrtime();
 	uv_timer_start(&s->timer, on_connect_timeout, connect_wait_ms(s, svc), 0);
 	stream_grant(s->stream, svc, &who);
 }
@@ -951,6 +971,8 @@ backend_ready_for(struct session *s, int err)
 
 	if (s->state != S_CONNECTING)
 		return;
+	metrics_connect(&s->site->metrics, err == 0,
+	                (uv_hrtime() - s->connect_started_ns) / NS_PER_US);
 	if (err != 0) {
 		/* A backend that is down fails every session that asks for it: a flood. */
 		if (log_ratelimit_allow(&s->site->backend_failures, uv_now(s->site->loop)))
@@ -964,12 +986,11 @@ backend_ready_for(struct session *s, int err)
 		return;
 	}
 	/* With audit_required, no grant goes unrecorded. */
-	if (session_audit(
-	            s, "granted",
-	            json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
-	                      s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
-	                      "identity", s->caller != NULL ? s->caller->identity : "", "transport",
-	                      s->transport != NULL ? s->transport->ops->name : "plain")) != 0 &&
+	if (session_audit(s, "granted",
+	                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
+	                            s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
+	                            "identity", s->caller != NULL ? s->caller->identity : "",
+	                            "transport", transport_name(s))) != 0 &&
 	    s->cfg->audit_required) {
 		audit_refuse(s);
 		session_refuse(s, "server busy");
@@ -1076,6 +1097,7 @@ reject_now(struct session *s, const char *reason)
 				if (recv(fd, drop, sizeof(drop), MSG_DONTWAIT) <= 0)
 					break;
 	}
+	metrics_refused(&s->site->metrics, reason);
 	session_audit(s, "refused", json_pack("{s:s}", "reason", reason));
 	if (log_ratelimit_allow(&s->site->refusals, uv_now(s->site->loop)))
 		log_info("session %s from %s: rejected: %s", s->id,
@@ -1192,6 +1214,56 @@ session_close_all(struct site *site, const char *reason)
 	}
 }
 
+static void
+describe(const struct session *s, struct session_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	str_copy(info->id, s->id, sizeof(info->id));
+	info->state = session_state_name(s->state);
+	if (s->caller != NULL)
+		str_copy(info->identity, s->caller->identity, sizeof(info->identity));
+	info->method = s->caller != NULL ? auth_method_name(s->caller->method) : "none";
+	str_copy(info->src, s->peer_is_ip ? s->peer_ip : "local", sizeof(info->src));
+	info->src_port = s->peer_is_ip ? s->peer_port : 0;
+	if (s->vhost != NULL)
+		str_copy(info->vhost, s->vhost->name, sizeof(info->vhost));
+	str_copy(info->service, s->svc != NULL ? s->svc->name : s->requested,
+	         sizeof(info->service));
+	info->transport = transport_name(s);
+	info->dialect = dialect_name(s);
+	stream_bytes(s->stream, &info->bytes_in, &info->bytes_out);
+	info->age_ms = uv_now(s->site->loop) - s->started_ms;
+}
+
+void
+session_each(struct site *site, bool (*each)(const struct session_info *info, void *arg), void *arg)
+{
+	struct session_info info;
+	struct session *s;
+
+	for (s = site->sessions; s != NULL; s = s->next) {
+		if (s->state == S_CLOSED)
+			continue;
+		describe(s, &info);
+		if (!each(&info, arg))
+			return;
+	}
+}
+
+int
+session_kill(struct site *site, const char *id, const char *reason)
+{
+	struct session *s;
+
+	for (s = site->sessions; s != NULL; s = s->next) {
+		if (s->state != S_CLOSED && strcmp(s->id, id) == 0) {
+			session_close(s, reason);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 void
 session_accept(struct site *site, int fd, bool is_tcp, const char *busy)
 {
@@ -1223,6 +1295,7 @@ session_accept(struct site *site, int fd, bool is_tcp, const char *busy)
 		uv_tcp_nodelay(&s->client.tcp, 1);
 		sockets_reset_on_close(fd, true);
 	}
+	site->metrics.accepted++;
 	recorded = session_audit(s, "accepted", NULL) == 0;
 	if (busy != NULL) {
 		reject_now(s, busy);

@@ -7,8 +7,28 @@
 #define FIVE_SESSION_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
-struct site;
+#include "common/addr.h"
+#include "proto/auth.h"
+#include "proto/line.h"
+#include "server/policy/site.h"
+
+/* One live session as an operator sees it (fivectl sessions): a copy, taken now. */
+struct session_info {
+	char id[SESSION_ID_LEN + 1];
+	const char *state;                    /* session_state_name; static */
+	char identity[AUTH_IDENTITY_MAX + 1]; /* "" before any authentication */
+	const char *method;                   /* auth_method_name, or "none"; static */
+	char src[ADDR_IP_MAX];                /* the client's address, "local" on a Unix socket */
+	uint16_t src_port;                    /* 0 on a Unix socket */
+	char vhost[VHOST_MAX_LEN + 1];        /* "" when none was chosen */
+	char service[NAME_MAX_LEN + 1];       /* granted, or asked for; "" before a request */
+	const char *transport;                /* "plain", "sealed" or "tls"; static */
+	const char *dialect;                  /* "none" (no request yet), "text" or "usp"; static */
+	uint64_t bytes_in, bytes_out;         /* relayed to the backend and back */
+	uint64_t age_ms;
+};
 
 /*
  * Starts a session for a connection accepted onto fd, a TCP or Unix stream
@@ -37,5 +57,19 @@ void session_reap_reset_clients(struct site *site);
 
 /* Ends every session now, with reason (static). */
 void session_close_all(struct site *site, const char *reason);
+
+/*
+ * Calls each(info, arg) for every live session, newest first, until it
+ * returns false.  each must not end sessions: it only reads the copy.
+ */
+void session_each(struct site *site, bool (*each)(const struct session_info *info, void *arg),
+                  void *arg);
+
+/*
+ * Ends the session with this id now, with reason (static) in its audit
+ * record.  Returns 0, or -1 when no live session has it (one already
+ * closing counts as gone).
+ */
+int session_kill(struct site *site, const char *id, const char *reason);
 
 #endif

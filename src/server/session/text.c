@@ -66,6 +66,7 @@ take_token(struct session *s, const struct cmd *c)
 
 	if (c->nargs == 0 || session_token_take(s, c->word, c->args[0], &why) != NULL)
 		return 0;
+	metrics_auth_failed(&s->site->metrics, AUTH_TOKEN);
 	session_audit(s, "token_refused", json_pack("{s:s}", "reason", why));
 	session_refuse(s, "invalid token");
 	return -1;

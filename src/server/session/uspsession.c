@@ -165,6 +165,7 @@ judge_token(struct session *s, const struct usp_stream *st, struct judgement *j)
 
 	j->caller = session_token_check(s, st->application, st->token, &j->claims, &why);
 	if (j->caller == NULL) {
+		metrics_auth_failed(&s->site->metrics, AUTH_TOKEN);
 		session_audit(s, "token_refused",
 		              json_pack("{s:s,s:s}", "service", st->application, "reason", why));
 		j->verdict = "invalid token";

@@ -1,0 +1,231 @@
+/*
+ * fivectl: asks a running fived over its admin socket (src/proto/admin.h)
+ * about its sessions and counters, and tells it to end a session, reload
+ * or revoke a token.  One request, one reply; docs/fivectl.8.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "proto/admin.h"
+
+/* Exit statuses (fivectl.8). */
+#define EXIT_REFUSED 1 /* fived said no */
+#define EXIT_USAGE   2
+#define EXIT_NOREACH 3 /* no fived to ask, or no sensible answer */
+
+/* "revoke -": the token from standard input, so that it is not in ps. */
+#define FROM_STDIN "-"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: fivectl [-s socket] [--json] sessions | stats | governor | reload\n"
+	                "       fivectl [-s socket] [--json] kill ID\n"
+	                "       fivectl [-s socket] [--json] revoke TOKEN|JTI|-\n");
+	exit(EXIT_USAGE);
+}
+
+static int
+dial(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "fivectl: %s: path too long\n", path);
+		exit(EXIT_USAGE);
+	}
+	str_copy(sun.sun_path, path, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		fprintf(stderr, "fivectl: %s: %s (is admin_socket set in fived.conf?)\n", path,
+		        strerror(errno));
+		exit(EXIT_NOREACH);
+	}
+	return fd;
+}
+
+/*
+ * The reply.  A refused peer is answered at once and closed: when the
+ * request was still unread, the kernel reports ECONNRESET first, and the
+ * reply after it.
+ */
+static ssize_t
+receive(int fd, char *msg)
+{
+	ssize_t n = recv(fd, msg, ADMIN_REPLY_MAX + 1, MSG_TRUNC);
+
+	if (n < 0 && errno == ECONNRESET)
+		n = recv(fd, msg, ADMIN_REPLY_MAX + 1, MSG_TRUNC);
+	return n;
+}
+
+/* Sends r and returns the reply's object; exits on a refusal or a broken reply. */
+static json_t *
+ask(const char *path, const struct admin_request *r)
+{
+	char *msg = malloc(ADMIN_REPLY_MAX + 1), reason[ADMIN_REASON_MAX + 1];
+	json_t *body;
+	size_t len;
+	ssize_t n;
+	bool ok;
+	int fd;
+
+	if (msg == NULL || admin_request_encode(r, msg, ADMIN_REQUEST_MAX + 1, &len) != 0) {
+		fprintf(stderr, "fivectl: %s\n",
+		        msg == NULL ? "out of memory" : "malformed argument");
+		exit(EXIT_USAGE);
+	}
+	fd = dial(path);
+	/* A refused peer's reply is already queued, and its socket closed: read it all the same. */
+	send(fd, msg, len, MSG_NOSIGNAL);
+	if ((n = receive(fd, msg)) <= 0 || n > ADMIN_REPLY_MAX ||
+	    admin_reply_decode(msg, (size_t)n, &ok, &body, reason) != 0) {
+		fprintf(stderr, "fivectl: %s: no valid reply\n", path);
+		exit(EXIT_NOREACH);
+	}
+	close(fd);
+	free(msg);
+	if (!ok) {
+		fprintf(stderr, "fivectl: refused: %s\n", reason);
+		exit(EXIT_REFUSED);
+	}
+	return body;
+}
+
+/* "name value" lines, nested objects' names joined with dots. */
+static void
+print_flat(const char *prefix, const json_t *o)
+{
+	char name[256];
+	const char *key;
+	json_t *v;
+	char *text;
+
+	json_object_foreach((json_t *)o, key, v)
+	{
+		snprintf(name, sizeof(name), "%s%s%s", prefix, prefix[0] != '\0' ? "." : "", key);
+		if (json_is_object(v)) {
+			print_flat(name, v);
+			continue;
+		}
+		text = json_dumps(v, JSON_ENCODE_ANY);
+		printf("%s %s\n", name, text != NULL ? text : "?");
+		free(text);
+	}
+}
+
+static const char *
+str(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL && s[0] != '\0' ? s : "-";
+}
+
+static long long
+num(const json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
+}
+
+static void
+print_sessions(const json_t *body)
+{
+	char who[128], src[96];
+	const json_t *s;
+	size_t i;
+
+	printf("%-32s %-10s %-12s %-16s %-24s %-24s %-7s %10s %10s %8s\n", "ID", "STATE", "SERVICE",
+	       "VHOST", "IDENTITY/METHOD", "SOURCE", "TRANSP", "IN", "OUT", "AGE(s)");
+	json_array_foreach(json_object_get(body, "sessions"), i, s)
+	{
+		snprintf(who, sizeof(who), "%s/%s", str(s, "identity"), str(s, "method"));
+		snprintf(src, sizeof(src), "%s:%lld", str(s, "src"), num(s, "src_port"));
+		printf("%-32s %-10s %-12s %-16s %-24s %-24s %-7s %10lld %10lld %8lld\n",
+		       str(s, "id"), str(s, "state"), str(s, "service"), str(s, "vhost"), who, src,
+		       str(s, "transport"), num(s, "bytes_in"), num(s, "bytes_out"),
+		       num(s, "age_ms") / 1000);
+	}
+	if (num(body, "shown") < num(body, "total"))
+		printf("(%lld sessions, the newest %lld shown)\n", num(body, "total"),
+		       num(body, "shown"));
+}
+
+static void
+too_long(void)
+{
+	fprintf(stderr, "fivectl: the argument is longer than %d characters\n", ADMIN_ARG_MAX);
+	exit(EXIT_USAGE);
+}
+
+/* The argument of revoke -, a line from standard input. */
+static void
+read_arg(char *arg, size_t size)
+{
+	if (fgets(arg, (int)size, stdin) == NULL) {
+		fprintf(stderr, "fivectl: nothing on standard input\n");
+		exit(EXIT_USAGE);
+	}
+	if (strchr(arg, '\n') == NULL && !feof(stdin))
+		too_long();
+	arg[strcspn(arg, "\r\n")] = '\0';
+}
+
+/* The command's argument, as given, or from standard input. */
+static void
+take_arg(const char *given, char *arg, size_t size)
+{
+	if (strcmp(given, FROM_STDIN) == 0)
+		read_arg(arg, size);
+	else if (strlen(given) >= size)
+		too_long();
+	else
+		str_copy(arg, given, size);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	        {"json", no_argument, NULL, 'j'}, {"socket", required_argument, NULL, 's'}, {0}};
+	const char *path = secure_getenv(ADMIN_SOCKET_ENV);
+	struct admin_request *r = calloc(1, sizeof(*r));
+	bool json = false;
+	json_t *body;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "js:", longopts, NULL)) != -1) {
+		if (c == 'j')
+			json = true;
+		else if (c == 's')
+			path = optarg;
+		else
+			usage();
+	}
+	if (r == NULL || optind >= argc || (r->command = admin_command_named(argv[optind])) == 0 ||
+	    argc - optind != (admin_command_has_arg(r->command) ? 2 : 1))
+		usage();
+	if (admin_command_has_arg(r->command))
+		take_arg(argv[optind + 1], r->arg, sizeof(r->arg));
+	body = ask(path != NULL ? path : ADMIN_SOCKET_DEFAULT, r);
+	if (json)
+		json_dumpf(body, stdout, JSON_COMPACT);
+	else if (r->command == ADMIN_SESSIONS)
+		print_sessions(body);
+	else
+		print_flat("", body);
+	if (json)
+		putchar('\n');
+	json_decref(body);
+	free(r);
+	return 0;
+}
