@@ -244,7 +244,19 @@ deps:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-lint: all
+# The benchmark's tools are built here too (make bench builds its own copies), so that
+# they keep compiling against libfive's internals as those change.
+BENCH_TOOLS := $(BUILD)/bench/benchtool $(BUILD)/bench/delayline
+
+$(BUILD)/bench/benchtool: bench/benchtool.c bench/clock.h $(FIVE_INTERNAL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ bench/benchtool.c $(FIVE_INTERNAL_LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/delayline: bench/delayline.c bench/clock.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ bench/delayline.c $(LDFLAGS)
+
+lint: all $(BENCH_TOOLS)
 	$(PYTHON) tools/layers.py $(BUILD)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -Iinclude -Isrc src

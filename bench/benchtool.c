@@ -69,8 +69,9 @@
 
 #include <sodium.h>
 
-#include "client/internal.h"
-#include "client/knownhosts.h"
+#include "client/keys/knownhosts.h"
+#include "client/transport/conn.h"
+#include "client/transport/seal.h"
 #include "common/keyfile.h"
 #include "proto/sealed.h"
 
@@ -680,6 +681,7 @@ read_sealed(struct five_conn *c, struct reader *r, int64_t deadline)
 	uint8_t raw[IO_BYTES], pt[RECORD_PLAINTEXT_MAX];
 	size_t have = c->seal->pending_len, used, n, off;
 	struct pollfd pfd;
+	struct five_error ferr;
 	ssize_t got;
 	int st;
 
@@ -688,8 +690,9 @@ read_sealed(struct five_conn *c, struct reader *r, int64_t deadline)
 		return;
 	while (r->m->last == 0 && r->m->error == NULL) {
 		for (off = 0; off < have; off += used) {
-			st = five_seal_unwrap(c->seal, raw + off, have - off, &used, pt, sizeof(pt),
-			                      &n);
+			if (five_seal_unwrap(c->seal, raw + off, have - off, &used, pt, sizeof(pt), &n,
+			                     &st, &ferr) != 0)
+				st = RECORD_ERROR;
 			if (st == RECORD_ERROR || st == RECORD_FINAL) {
 				r->m->error = st == RECORD_FINAL ? "closed early" : "bad record";
 				return;
@@ -1205,10 +1208,11 @@ static int
 cmd_clientkey(const struct opts *o)
 {
 	uint8_t sk[32], pk[32];
-	char why[KNOWNHOSTS_LINE_MAX], b64[KEYFILE_B64_LEN];
+	char b64[KEYFILE_B64_LEN];
+	struct five_error err;
 
-	if (identity_static_key(o->server_pk, sk, pk, why, sizeof(why)) != 0) {
-		fprintf(stderr, "benchtool: %s\n", why);
+	if (identity_static_key(o->server_pk, sk, pk, &err) != 0) {
+		fprintf(stderr, "benchtool: %s\n", err.message);
 		return 1;
 	}
 	sodium_memzero(sk, sizeof(sk));

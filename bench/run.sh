@@ -83,10 +83,11 @@ trap 'exit 143' TERM
 
 CFLAGS="-O2 -g -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 -Wmissing-prototypes -Wformat=2 -Wvla"
-# benchtool's sealed sessions go through libfive, as an application's would.
+# benchtool's sealed sessions go through libfive's own connection code (libfive-internal.a:
+# it times the handshake and the records apart).
 # shellcheck disable=SC2086
 cc $CFLAGS -I"$repo/include" -I"$repo/src" -o "$build/benchtool" "$here/benchtool.c" \
-	"$repo/build/libfive.a" $(pkg-config --libs libsodium openssl jansson libuv inih) -lpthread
+	"$repo/build/libfive-internal.a" $(pkg-config --libs libsodium openssl jansson libuv inih) -lpthread
 # shellcheck disable=SC2086
 cc $CFLAGS -o "$build/delayline" "$here/delayline.c"
 
