@@ -19,8 +19,8 @@ MULTIARCH = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], captur
 EXPECTED = {
     "fived": ["etc/fived/fived.conf", "etc/logrotate.d/fived", "etc/pam.d/fived",
               "lib/systemd/system/fived.service", "lib/systemd/system/fived.socket",
-              "usr/sbin/fived", "usr/share/man/man5/fived.conf.5.gz",
-              "usr/share/man/man8/fived.8.gz"],
+              "usr/sbin/fived", "usr/sbin/fivectl", "usr/share/man/man5/fived.conf.5.gz",
+              "usr/share/man/man8/fived.8.gz", "usr/share/man/man8/fivectl.8.gz"],
     "five": ["usr/bin/five", "usr/share/man/man1/five.1.gz"],
     "libfive0": ["usr/lib/%s/libfive.so.0" % MULTIARCH],
     "libfive-dev": ["usr/include/five.h", "usr/lib/%s/libfive.a" % MULTIARCH,
