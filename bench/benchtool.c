@@ -690,8 +690,8 @@ read_sealed(struct five_conn *c, struct reader *r, int64_t deadline)
 		return;
 	while (r->m->last == 0 && r->m->error == NULL) {
 		for (off = 0; off < have; off += used) {
-			if (five_seal_unwrap(c->seal, raw + off, have - off, &used, pt, sizeof(pt), &n,
-			                     &st, &ferr) != 0)
+			if (five_seal_unwrap(c->seal, raw + off, have - off, &used, pt, sizeof(pt),
+			                     &n, &st, &ferr) != 0)
 				st = RECORD_ERROR;
 			if (st == RECORD_ERROR || st == RECORD_FINAL) {
 				r->m->error = st == RECORD_FINAL ? "closed early" : "bad record";

@@ -252,6 +252,16 @@ wants_sock_input(const struct relay *r)
 	return r->down.len < sizeof(r->down.data);
 }
 
+/* Takes what in_fd holds now, as room allows, without waiting. */
+static void
+take_pending_input(struct relay *r)
+{
+	struct pollfd pfd = {.fd = r->e->in_fd, .events = POLLIN};
+
+	while (!r->in_eof && r->up.len < sizeof(r->up.data) && poll(&pfd, 1, 0) == 1)
+		read_in(r);
+}
+
 /*
  * Told to stop: what in_fd holds now is taken (as room allows), and the
  * relay ends, as a session whose input ended if in_fd is at its end.
@@ -259,10 +269,7 @@ wants_sock_input(const struct relay *r)
 static int
 stop(struct relay *r, struct five_error *err)
 {
-	struct pollfd pfd = {.fd = r->e->in_fd, .events = POLLIN};
-
-	while (!r->in_eof && r->up.len < sizeof(r->up.data) && poll(&pfd, 1, 0) == 1)
-		read_in(r);
+	take_pending_input(r);
 	if (!r->in_eof)
 		return five_fail(err, FIVE_ERR_SYSTEM, "hung up before the end of the input");
 	r->stopped = true;
@@ -313,6 +320,13 @@ step(struct relay *r, struct five_error *err)
 	/* fived ends a sealed stream with a FINAL record: without one, it was cut. */
 	if (e->seal != NULL && r->sock_eof && r->raw_len == 0 && !r->final_seen)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "the session was cut short");
+	/*
+	 * fived's end came while the application's input was not being read
+	 * (held for the replies): an end the application already sent must be
+	 * seen now, so that it goes to fived before fived's end goes to it.
+	 */
+	if (r->sock_eof && pfd[0].fd < 0)
+		take_pending_input(r);
 	propagate_ends(r);
 	return 0;
 }
