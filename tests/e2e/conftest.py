@@ -82,8 +82,11 @@ class Fived:
     def _listening(self):
         if self.proc.poll() is not None:
             raise AssertionError("fived exited %d:\n%s" % (self.proc.returncode, self.log()))
-        found = re.findall(r"listening on (\S+)", self.log())
-        return found if found and "started" in self.log() else None
+        # "fived VERSION started" comes once every listener is open (at -d the monitor
+        # also says "worker N started", before the worker listens).
+        log = self.log()
+        found = re.findall(r"listening on (\S+)", log)
+        return found if found and re.search(r"fived \S+ started", log) else None
 
     def reload(self, config):
         before = self.log().count("reload")
