@@ -268,8 +268,8 @@ on_final_shutdown(uv_shutdown_t *req, int status)
  * Closing with unread input would make the kernel send a reset, which can
  * destroy the reply before the client reads it.
  */
-static void
-finish_with(struct session *s, const char *text, size_t len)
+void
+session_finish_with(struct session *s, const char *text, size_t len)
 {
 	uv_shutdown_t *req;
 
@@ -341,16 +341,10 @@ hold_silently(struct session *s, const char *reason)
 }
 
 void
-session_finish_with(struct session *s, const char *text, size_t len)
-{
-	finish_with(s, text, len);
-}
-
-void
 session_finish(struct session *s, const char *reason)
 {
 	s->close_reason = reason;
-	finish_with(s, NULL, 0);
+	session_finish_with(s, NULL, 0);
 }
 
 void
@@ -383,7 +377,7 @@ session_refuse_with(struct session *s, const char *reason, const char *text, siz
 		return;
 	}
 	s->close_reason = reason;
-	finish_with(s, text, len);
+	session_finish_with(s, text, len);
 }
 
 /* Reaching the backend is part of the request phase: it ends at whichever deadline comes first. */
