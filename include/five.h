@@ -283,6 +283,89 @@ FIVE_EXPORT int five_listener_fd(const struct five_listener *l);
 /* Closes the control connection, which unregisters the name, and frees l.  NULL is a no-op. */
 FIVE_EXPORT void five_listener_close(struct five_listener *l);
 
+/*
+ * Multiplexed sessions (docs/PROTOCOL.md section 11, MULTIPLEX): one
+ * connection to fived, encrypted and authenticated once, carrying many
+ * streams, each a service request granted or refused on its own and
+ * opened without a round trip of its own.
+ *
+ *	struct five_error err;
+ *	struct five_session *s = five_session_open("db.example.org", NULL, &err);
+ *	int a = five_session_stream(s, "postgres", NULL, 0, &err);
+ *	int b = five_session_stream(s, "redis", NULL, 0, &err);
+ *	...
+ *	close(a);
+ *	close(b);
+ *	five_session_close(s);
+ *
+ * Threads: a session runs one thread of libfive, its engine, which moves
+ * every stream's bytes.  five_session_stream and five_session_request
+ * may be called from several threads at once on one session;
+ * five_session_close must not run while any other call on the session
+ * does, nor may any follow it.  Descriptors returned are the caller's,
+ * to use from any thread.
+ */
+
+/* A multiplexed session; opaque. */
+struct five_session;
+
+/*
+ * Dials host, makes the transport's handshake and authenticates as
+ * five_connect does (opts as for five_connect; opts->vhost is the
+ * session's virtual host, opts->token goes with every stream), then asks
+ * for MULTIPLEX and starts the session's engine.  Returns the session,
+ * closed with five_session_close, or NULL with err filled: the steps of
+ * five_connect, and FIVE_ERR_REFUSED "command not supported" from a
+ * fived that does not multiplex (then five_connect each stream instead).
+ */
+FIVE_EXPORT struct five_session *
+five_session_open(const char *host, const struct five_options *opts, struct five_error *err);
+
+/*
+ * Opens a stream to service on s with early (len bytes, may be 0) as its
+ * first data, sent in the same frame as the request (as far as the flow
+ * control windows allow): no round trip comes before it.  Waits for
+ * fived's answer (at most the session's timeout).  Returns the caller's
+ * end of a socketpair the engine relays to the stream, as five_connect's
+ * descriptor: shutdown(fd, SHUT_WR) ends the stream's input (a FIN), the
+ * service's end shows as end of file; a stream fived resets (its backend
+ * failed, the session ended) shows as end of file too.  Or returns -1
+ * with err filled: FIVE_ERR_REFUSED with fived's reason ("unknown
+ * service", "not permitted", "too many streams", "the server takes no
+ * new streams" after its GOAWAY), FIVE_ERR_PROTOCOL when no answer came
+ * in time (the stream is then cancelled), the session's own error once
+ * it has failed.
+ */
+FIVE_EXPORT int five_session_stream(struct five_session *s, const char *service, const void *early,
+                                    size_t len, struct five_error *err);
+
+/*
+ * Messages, not streams: sends request (len bytes) to service on s and
+ * ends the stream's input at once, then reads the reply into
+ * reply[0..size) until the service ends its side, within timeout_ms for
+ * the whole exchange (0: the session's timeout).  Returns 0 with
+ * *reply_len set; or -1 with err filled: as five_session_stream, and
+ * FIVE_ERR_PROTOCOL "timed out" when the reply did not end in time,
+ * FIVE_ERR_USAGE when it is larger than size, FIVE_ERR_CONNECT when the
+ * stream was reset before its end.  On a timeout or a reply too large the
+ * stream is cancelled (fived resets the service's side); *reply_len (when
+ * reply_len is not NULL) says how much was read either way.
+ */
+FIVE_EXPORT int five_session_request(struct five_session *s, const char *service,
+                                     const void *request, size_t len, void *reply, size_t size,
+                                     size_t *reply_len, int timeout_ms, struct five_error *err);
+
+/*
+ * Ends s: every stream still open is reset (fived resets its backend;
+ * the stream's descriptor sees its end), then the session's own stream
+ * ends cleanly (the sealed FINAL, TLS close_notify, TCP's half-close) as
+ * five_connect's relay ends it; waits for the engine to finish (at most
+ * the session's timeout for what is still to send) and frees s.  End your
+ * streams first (shutdown, then read to their end) for the services to
+ * see complete streams.  NULL is a no-op.
+ */
+FIVE_EXPORT void five_session_close(struct five_session *s);
+
 #ifdef __cplusplus
 }
 #endif

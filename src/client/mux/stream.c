@@ -1,0 +1,231 @@
+/*
+ * One stream of a multiplexed session: its local descriptor read into
+ * DATA within both windows, fived's DATA written to it, ends of stream
+ * passed on (FIN <-> shutdown(SHUT_WR) and end of file), resets both ways.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/mux/mux.h"
+#include "common/util.h"
+#include "proto/mux.h"
+
+/* OPEN's fields before its data: three length bytes and the token's second. */
+#define OPEN_FIXED_LEN 4
+
+static bool
+transient(void)
+{
+	return errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+struct mux_stream *
+mux_stream_new(uint32_t id, int fd, const char *service, const void *early, size_t len)
+{
+	struct mux_stream *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	st->id = id;
+	st->fd = fd;
+	str_copy(st->service, service, sizeof(st->service));
+	buf_init(&st->early, len);
+	/* fived may send at most the window we give: the buffer's cap says so too. */
+	buf_init(&st->down, MUX_CLIENT_STREAM_WINDOW_MAX);
+	if (len > 0 && buf_append(&st->early, early, len) != 0) {
+		free(st);
+		return NULL;
+	}
+	st->tx_window = MUX_STREAM_WINDOW;
+	st->rx_window = MUX_STREAM_WINDOW;
+	st->rx_size = MUX_STREAM_WINDOW;
+	st->round_start = monotonic_ms();
+	return st;
+}
+
+/* Frees st; its descriptor is closed if it still has one. */
+void
+mux_stream_free(struct mux_stream *st)
+{
+	if (st == NULL)
+		return;
+	if (st->fd >= 0)
+		close(st->fd);
+	buf_free(&st->early);
+	buf_free(&st->down);
+	free(st);
+}
+
+struct mux_stream *
+mux_stream_find(struct five_session *s, uint32_t id)
+{
+	struct mux_stream *st;
+
+	for (st = s->streams; st != NULL; st = st->next)
+		if (st->id == id)
+			return st;
+	return NULL;
+}
+
+/* What both windows allow now, at most a frame's payload. */
+static size_t
+credit(const struct five_session *s, const struct mux_stream *st, size_t max)
+{
+	uint64_t c = st->tx_window < s->tx_window ? st->tx_window : s->tx_window;
+
+	return c < max ? (size_t)c : max;
+}
+
+static void
+spend(struct five_session *s, struct mux_stream *st, size_t n)
+{
+	st->tx_window -= n;
+	s->tx_window -= n;
+}
+
+int
+mux_stream_open(struct five_session *s, struct mux_stream *st)
+{
+	uint8_t frame[MUX_FRAME_MAX];
+	size_t fixed = OPEN_FIXED_LEN + strlen(st->service) + (s->token ? strlen(s->token) : 0);
+	size_t n = credit(s, st, fixed < MUX_PAYLOAD_MAX ? MUX_PAYLOAD_MAX - fixed : 0);
+	size_t len;
+
+	if (n > st->early.len)
+		n = st->early.len;
+	len = mux_encode_open(frame, sizeof(frame), st->id, st->service, "", s->token,
+	                      st->early.data, n);
+	if (mux_send_frame(s, frame, len) != 0)
+		return -1;
+	spend(s, st, n);
+	buf_consume(&st->early, n);
+	st->open_sent = true;
+	s->open_streams++;
+	return 0;
+}
+
+static int
+send_data(struct five_session *s, struct mux_stream *st, const uint8_t *data, size_t n)
+{
+	uint8_t header[MUX_HEADER_LEN];
+
+	mux_header(header, st->id, MUX_DATA, 0, n);
+	if (mux_send_frame(s, header, sizeof(header)) != 0 || mux_send_frame(s, data, n) != 0)
+		return -1;
+	spend(s, st, n);
+	return 0;
+}
+
+/* Early data the OPEN could not carry goes before anything read from the descriptor. */
+static int
+send_early(struct five_session *s, struct mux_stream *st)
+{
+	size_t n;
+
+	while (st->early.len > 0 && (n = credit(s, st, MUX_PAYLOAD_MAX)) > 0) {
+		if (n > st->early.len)
+			n = st->early.len;
+		if (send_data(s, st, st->early.data, n) != 0)
+			return -1;
+		buf_consume(&st->early, n);
+	}
+	return 0;
+}
+
+bool
+mux_stream_wants_read(const struct five_session *s, const struct mux_stream *st)
+{
+	return st->open_sent && !st->over && !st->local_eof && st->early.len == 0 &&
+	       credit(s, st, 1) > 0 && s->out.len < MUX_OUT_HIGH;
+}
+
+int
+mux_stream_read(struct five_session *s, struct mux_stream *st)
+{
+	uint8_t data[MUX_PAYLOAD_MAX];
+	ssize_t n = recv(st->fd, data, credit(s, st, sizeof(data)), 0);
+
+	if (n < 0 && transient())
+		return 0;
+	if (n < 0)
+		return mux_stream_reset(s, st, true, MUX_RST_RESET, "reset by the application");
+	if (n == 0) {
+		st->local_eof = true;
+		return 0;
+	}
+	return send_data(s, st, data, (size_t)n);
+}
+
+int
+mux_stream_write(struct five_session *s, struct mux_stream *st)
+{
+	ssize_t n = send(st->fd, st->down.data, st->down.len, MSG_NOSIGNAL);
+
+	if (n < 0 && transient())
+		return 0;
+	if (n < 0)
+		return mux_stream_reset(s, st, true, MUX_RST_RESET, "closed by the application");
+	buf_consume(&st->down, (size_t)n);
+	return mux_window_delivered(s, st, (size_t)n);
+}
+
+int
+mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8_t code,
+                 const char *why)
+{
+	uint8_t frame[MUX_HEADER_LEN + 1 + MUX_REASON_MAX];
+	struct linger reset = {.l_onoff = 1, .l_linger = 0};
+	int r = 0;
+
+	if (st->over)
+		return 0;
+	if (send && st->open_sent)
+		r = mux_send_frame(s, frame,
+		                   mux_encode_rst(frame, sizeof(frame), st->id, code, why));
+	/* A TCP connection (five -L) learns of the reset as a reset. */
+	if (st->fd >= 0) {
+		setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		close(st->fd);
+		st->fd = -1;
+	}
+	str_copy(st->why, why, sizeof(st->why));
+	st->over = true;
+	if (st->open_sent)
+		s->open_streams--;
+	if (s->on_end != NULL)
+		s->on_end(s->on_end_arg, st->id, st->service, st->refused, st->why);
+	return r;
+}
+
+void
+mux_stream_settle(struct five_session *s, struct mux_stream *st)
+{
+	uint8_t frame[MUX_HEADER_LEN];
+
+	if (st->over || !st->open_sent)
+		return;
+	if (send_early(s, st) != 0)
+		return;
+	if (st->local_eof && st->early.len == 0 && !st->fin_sent) {
+		if (mux_send_frame(s, frame,
+		                   mux_encode_empty(frame, sizeof(frame), st->id, MUX_FIN)) != 0)
+			return;
+		st->fin_sent = true;
+	}
+	if (st->remote_fin && st->down.len == 0 && !st->local_shut) {
+		shutdown(st->fd, SHUT_WR);
+		st->local_shut = true;
+	}
+	if (!st->fin_sent || !st->local_shut)
+		return;
+	/* Both directions ended: the stream is over, its id never used again. */
+	close(st->fd);
+	st->fd = -1;
+	st->over = true;
+	s->open_streams--;
+	if (s->on_end != NULL)
+		s->on_end(s->on_end_arg, st->id, st->service, false, NULL);
+}
