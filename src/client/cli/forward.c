@@ -12,11 +12,14 @@
 
 #include "client/base/error.h"
 #include "client/cli/session.h"
+#include "client/cli/shared.h"
 #include "client/dial/dial.h"
 #include "common/util.h"
 
 #define FORWARD_BACKLOG 128
 #define SPEC_MAX        300
+/* --multiplex: how often sessions no longer used are looked at, at most. */
+#define REAP_MS 1000
 
 /* Splits "PORT", "ADDR:PORT" or "[V6]:PORT" into addr and port (pointing into buf). */
 static int
@@ -83,35 +86,64 @@ static void __attribute__((noreturn)) serve(int conn, const struct cli_request *
 	_exit(err.step == FIVE_OK ? 0 : 1);
 }
 
+/* One connection on a session of its own, in a child process. */
+static void
+fork_serve(int lfd, int conn, const struct cli_request *req)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == 0) {
+		close(lfd);
+		serve(conn, req);
+	}
+	if (pid < 0)
+		fprintf(stderr, "five: fork: %s\n", strerror(errno));
+	close(conn);
+}
+
+/* The next connection, or -1 after REAP_MS without one (or a transient failure). */
+static int
+next_conn(int lfd, struct five_error *err)
+{
+	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+	int conn;
+
+	if (poll(&pfd, 1, REAP_MS) <= 0)
+		return -1;
+	if ((conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		return conn;
+	if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
+		return -1;
+	if (errno == EMFILE || errno == ENFILE) {
+		/* Out of descriptors: wait for streams and children to finish rather than spin. */
+		poll(NULL, 0, 100);
+		return -1;
+	}
+	five_fail(err, FIVE_ERR_SYSTEM, "accept: %s", strerror(errno));
+	return -2;
+}
+
 int
 cli_forward(const char *spec, const struct cli_request *req, struct five_error *err)
 {
 	struct sigaction sa = {.sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT};
+	struct shared sh = {.req = req};
 	int lfd, conn;
-	pid_t pid;
 
 	if ((lfd = listen_on(spec, err)) < 0)
 		return -1;
 	/* Children are reaped by the kernel: no zombies, no SIGCHLD handling. */
 	sigaction(SIGCHLD, &sa, NULL);
+	/* A connection that goes away mid-write must not end the forwarder. */
+	signal(SIGPIPE, SIG_IGN);
 	for (;;) {
-		if ((conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EMFILE || errno == ENFILE) {
-				/* Out of descriptors: wait for children to finish rather than spin.
-				 */
-				poll(NULL, 0, 100);
-				continue;
-			}
-			return five_fail(err, FIVE_ERR_SYSTEM, "accept: %s", strerror(errno));
-		}
-		if ((pid = fork()) == 0) {
-			close(lfd);
-			serve(conn, req);
-		}
-		if (pid < 0)
-			fprintf(stderr, "five: fork: %s\n", strerror(errno));
-		close(conn);
+		if (req->multiplex)
+			shared_reap(&sh);
+		if ((conn = next_conn(lfd, err)) == -2)
+			return -1;
+		if (conn < 0)
+			continue;
+		if (!req->multiplex || !shared_take(&sh, conn))
+			fork_serve(lfd, conn, req);
 	}
 }

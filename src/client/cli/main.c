@@ -66,6 +66,7 @@ usage(FILE *out)
 	        "  --bind ADDR five token: only a client at ADDR (address or prefix) may use it\n"
 	        "  --ttl SECONDS  five token: its lifetime (default: the server's)\n"
 	        "  --usp       ask in the USP dialect (JSON messages) instead of request lines\n"
+	        "  --multiplex with -L: every connection a stream of one session (MULTIPLEX)\n"
 	        "  -4, -6      IPv4 or IPv6 only\n"
 	        "  -V          print the version\n");
 }
@@ -200,6 +201,7 @@ enum {
 	OPT_BIND,
 	OPT_TTL,
 	OPT_USP,
+	OPT_MULTIPLEX,
 };
 
 static const struct option long_options[] = {
@@ -212,6 +214,7 @@ static const struct option long_options[] = {
         {"bind", required_argument, NULL, OPT_BIND},
         {"ttl", required_argument, NULL, OPT_TTL},
         {"usp", no_argument, NULL, OPT_USP},
+        {"multiplex", no_argument, NULL, OPT_MULTIPLEX},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -265,6 +268,9 @@ take_option(int c, const char *arg, struct cli_args *a)
 		break;
 	case OPT_USP:
 		a->req.usp = true;
+		break;
+	case OPT_MULTIPLEX:
+		a->req.multiplex = true;
 		break;
 	case OPT_BIND:
 		a->bind = arg;
@@ -361,6 +367,8 @@ check_options(struct cli_args *a, bool token_cmd, bool service_request)
 		return usage_error("--usp goes with a service request, not with list, id or token");
 	if (o->token != NULL && o->auth != NULL)
 		return usage_error("--token replaces authentication: not with -a, -i or -l");
+	if (a->req.multiplex && (a->forward == NULL || a->req.usp || a->req.wait_for_grant))
+		return usage_error("--multiplex goes with -L, and not with --usp or -w");
 	env = getenv(TOKEN_ENV);
 	if (service_request && o->token == NULL && o->auth == NULL && env != NULL && env[0] != '\0')
 		o->token = env;

@@ -21,6 +21,8 @@ struct cli_request {
 	bool wait_for_grant;
 	/* Ask in the USP dialect's messages (docs/PROTOCOL.md section 8), not request lines. */
 	bool usp;
+	/* five -L: every connection a stream of one multiplexed session (section 11). */
+	bool multiplex;
 };
 
 /*

@@ -252,7 +252,8 @@ finish(struct five_session *s)
 	struct mux_stream *st;
 
 	for (st = s->streams; st != NULL; st = st->next)
-		mux_stream_reset(s, st, clean, MUX_RST_RESET, "session closed");
+		mux_stream_reset(s, st, clean, MUX_RST_RESET,
+		                 s->dead ? s->error.message : "session closed");
 	if (clean)
 		flush_by(s, deadline);
 	if (s->seal != NULL && clean && !s->dead)

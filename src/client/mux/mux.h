@@ -48,7 +48,12 @@
 
 struct five_seal;
 
-/* Told when a stream ends; runs on the engine thread, with the session's lock held. */
+/*
+ * Told when a stream ends: refused (fived's RST before ACCEPT), reason
+ * (fived's RST, or the session's end; NULL for an end of stream or a
+ * reset of ours).  Runs on the engine thread with the session's lock
+ * held: it must not call into the session.
+ */
 typedef void (*mux_end_fn)(void *arg, uint32_t id, const char *service, bool refused,
                            const char *reason);
 

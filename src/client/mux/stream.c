@@ -195,8 +195,9 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 	st->over = true;
 	if (st->open_sent)
 		s->open_streams--;
+	/* The owner hears fived's reasons; its own resets it knows of. */
 	if (s->on_end != NULL)
-		s->on_end(s->on_end_arg, st->id, st->service, st->refused, st->why);
+		s->on_end(s->on_end_arg, st->id, st->service, st->refused, send ? NULL : st->why);
 	return r;
 }
 

@@ -1,0 +1,167 @@
+"""The client side of MULTIPLEX (docs/PROTOCOL.md section 11) against a real fived:
+libfive's five_session_* calls and five -L --multiplex."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+
+import pytest
+from conftest import FIVE, HELPERS, SLOW, free_port, run_five, wait_for, wait_port
+
+CONFIG = """
+[service:echo]
+backend = builtin:echo
+[service:mute]
+backend = tcp:127.0.0.1:%d
+[service:web]
+backend = tcp:127.0.0.1:%d
+"""
+
+
+class Mute:
+    """A TCP backend that accepts and never answers, nor closes, until stopped."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+@pytest.fixture
+def mute():
+    m = Mute()
+    yield m
+    m.close()
+
+
+@pytest.fixture
+def web(tmp_path, process):
+    """python3 -m http.server on a loopback port it chose; its port."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "hello.txt").write_bytes(b"hello through one session\n")
+    log = tmp_path / "http.log"
+    out = open(log, "wb")
+    process(["/usr/bin/python3", "-u", "-m", "http.server", "--bind", "127.0.0.1",
+             "--directory", str(tmp_path / "www"), "0"], stdout=out, stderr=out)
+    found = wait_for(lambda: re.search(rb"port (\d+)", log.read_bytes()),
+                     what="http.server to listen")
+    return int(found.group(1))
+
+
+def mux(*args, transport="tofu", timeout=30):
+    env = dict(os.environ, LIBFIVE_TRANSPORT=transport)
+    return subprocess.run([os.path.join(HELPERS, "libfive_mux"), *args], capture_output=True,
+                          timeout=timeout * SLOW, env=env).stdout
+
+
+def config(mute_port=1, web_port=1):
+    return CONFIG % (mute_port, web_port)
+
+
+def sessions_of(records):
+    return {r["session"] for r in records}
+
+
+@pytest.mark.parametrize("transport", ["tofu", "plain"])
+def test_twenty_streams_one_session(fived, transport):
+    """Twenty streams at once, each past its first window both ways, every byte checked;
+    the audit log shows them all granted on one session."""
+    f = fived(config())
+    out = mux("127.0.0.1", str(f.port), "streams", "echo", "20", "300000",
+              transport=transport)
+    assert out == b"ok 20\n"
+    granted = wait_for(lambda: len(f.events("stream_granted")) >= 20 and
+                       f.events("stream_granted"), what="20 stream_granted records")
+    assert len(granted) == 20
+    assert len(sessions_of(granted)) == 1
+    assert sorted(r["stream"] for r in granted) == list(range(1, 41, 2))
+    # Each stream ended cleanly, both ways.
+    ended = wait_for(lambda: len(f.events("stream_ended")) >= 20 and f.events("stream_ended"),
+                     what="20 stream_ended records")
+    assert sessions_of(ended) == sessions_of(granted)
+
+
+def test_request_round_trip(fived):
+    f = fived(config())
+    assert mux("127.0.0.1", str(f.port), "request", "echo", "ping?", "5000") == b"ping?"
+
+
+def test_refused_stream_says_why(fived):
+    f = fived(config())
+    assert mux("127.0.0.1", str(f.port), "open", "nosuch") == b"error refused: unknown service\n"
+
+
+def test_request_timeout_cancels_the_stream(fived, mute):
+    """A service that never answers: five_session_request gives up at its timeout and
+    resets the stream, which fived reports ended."""
+    f = fived(config(mute_port=mute.port))
+    out = mux("127.0.0.1", str(f.port), "request", "mute", "anyone?", "500")
+    assert out.startswith(b"error protocol: ") and b"timed out" in out
+    granted = wait_for(lambda: f.events("stream_granted"), what="stream_granted")
+    ended = wait_for(lambda: f.events("stream_ended"), what="stream_ended")
+    assert ended[0]["stream"] == granted[0]["stream"] == 1
+    assert ended[0]["session"] == granted[0]["session"]
+
+
+def test_forwarder_shares_one_session(fived, process, web, tmp_path):
+    """five -L --multiplex: two curl runs through one forwarder are two streams of one
+    session."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    f = fived(config(web_port=web))
+    port = free_port()
+    errlog = open(tmp_path / "five.err", "wb")
+    process([FIVE, "-p", str(f.port), "--multiplex", "-L", "127.0.0.1:%d" % port,
+             "127.0.0.1", "web"], stderr=errlog)
+    wait_port(port)
+    for _ in range(2):
+        r = subprocess.run(["curl", "-sS", "--max-time", str(10 * SLOW),
+                            "http://127.0.0.1:%d/hello.txt" % port], capture_output=True)
+        assert r.stdout == b"hello through one session\n", r.stderr
+    granted = wait_for(lambda: len(f.events("stream_granted")) >= 3 and
+                       f.events("stream_granted"), what="three streams")
+    # The readiness probe was a stream too; every stream, one session.
+    assert len(sessions_of(granted)) == 1
+    assert len(f.events("granted")) == 0 or \
+        sessions_of(f.events("granted")) <= sessions_of(granted)
+
+
+def test_forwarder_falls_back_without_multiplex(fived, process, tmp_path):
+    """A fived that does not multiplex: one session per connection, and five says so."""
+    f = fived(config(), server="multiplex = no\n")
+    port = free_port()
+    errlog = tmp_path / "five.err"
+    process([FIVE, "-p", str(f.port), "--multiplex", "-L", "127.0.0.1:%d" % port,
+             "127.0.0.1", "echo"], stderr=open(errlog, "wb"))
+    wait_port(port)
+    with socket.create_connection(("127.0.0.1", port), timeout=5 * SLOW) as c:
+        c.sendall(b"one")
+        c.shutdown(socket.SHUT_WR)
+        assert c.recv(16) == b"one"
+    wait_for(lambda: b"no multiplexed session (command not supported): one session per "
+             b"connection" in errlog.read_bytes(), what="the fallback's note")
+
+
+def test_multiplex_goes_with_forwarding():
+    r = run_five("--multiplex", "127.0.0.1", "echo")
+    assert r.returncode == 2 and b"--multiplex goes with -L" in r.stderr
