@@ -44,6 +44,7 @@ enum cmd_kind {
 	CMD_AUTH,
 	CMD_TLS,
 	CMD_TOKEN,
+	CMD_MULTIPLEX,
 };
 
 struct cmd {

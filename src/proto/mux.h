@@ -112,7 +112,8 @@ void mux_header(uint8_t out[MUX_HEADER_LEN], uint32_t id, enum mux_type type, ui
 size_t mux_encode_open(uint8_t *out, size_t size, uint32_t id, const char *service,
                        const char *vhost, const char *token, const void *data, size_t data_len);
 size_t mux_encode_window(uint8_t *out, size_t size, uint32_t id, uint32_t credit);
-size_t mux_encode_ping(uint8_t *out, size_t size, uint8_t flags, const uint8_t opaque[MUX_PING_LEN]);
+size_t mux_encode_ping(uint8_t *out, size_t size, uint8_t flags,
+                       const uint8_t opaque[MUX_PING_LEN]);
 /* RST (id != 0) or, with last_id, GOAWAY; reason is cut to MUX_REASON_MAX. */
 size_t mux_encode_rst(uint8_t *out, size_t size, uint32_t id, uint8_t code, const char *reason);
 size_t mux_encode_goaway(uint8_t *out, size_t size, uint32_t last_id, uint8_t code,

@@ -26,6 +26,7 @@
 #define PP2_TYPE_FIVE_IDENTITY    0xE0
 #define PP2_TYPE_FIVE_AUTH_METHOD 0xE1
 #define PP2_TYPE_FIVE_SERVICE     0xE2
+#define PP2_TYPE_FIVE_STREAM      0xE3
 
 struct proxy_tlv {
 	uint8_t type;

@@ -48,16 +48,18 @@ static const struct row rows[] = {
         {"HELP", STRANGER, false, VERDICT_FINISH, "echo\r\n", NULL, NULL},
         {"LIST", STRANGER, false, VERDICT_REPLY,
          "+ LIST\r\nservice echo\r\nservice sealed\r\ncommand HELP\r\ncommand LIST\r\n"
-         "command HOST\r\ncommand QUIT\r\ncommand TLS\r\n.\r\n",
+         "command HOST\r\ncommand QUIT\r\ncommand TLS\r\ncommand MULTIPLEX\r\n.\r\n",
          NULL, NULL},
         {"LIST", STRANGER, true, VERDICT_REPLY,
          "+ LIST\r\nservice echo\r\nservice sealed\r\ncommand HELP\r\ncommand LIST\r\n"
-         "command HOST\r\ncommand QUIT\r\ncommand AUTH\r\ncommand TLS\r\n.\r\n",
+         "command HOST\r\ncommand QUIT\r\ncommand AUTH\r\ncommand TLS\r\ncommand "
+         "MULTIPLEX\r\n.\r\n",
          NULL, NULL},
         /* Authenticated: TLS no longer, TOKEN now; what policy grants is listed. */
         {"LIST", ALICE, true, VERDICT_REPLY,
          "+ LIST\r\nservice echo\r\nservice secret\r\nservice sealed\r\ncommand HELP\r\n"
-         "command LIST\r\ncommand HOST\r\ncommand QUIT\r\ncommand TOKEN\r\n.\r\n",
+         "command LIST\r\ncommand HOST\r\ncommand QUIT\r\ncommand TOKEN\r\n"
+         "command MULTIPLEX\r\n.\r\n",
          NULL, NULL},
         {"LIST secret", STRANGER, false, VERDICT_REPLY, "- unknown service\r\n", NULL, NULL},
         {"LIST secret", ALICE, false, VERDICT_REPLY, "+ secret\r\n", NULL, NULL},
@@ -70,6 +72,7 @@ static const struct row rows[] = {
         {"TLS", ALICE, false, VERDICT_REPLY, "- TLS must come before AUTH\r\n", NULL, NULL},
         {"AUTH PUBKEY", STRANGER, true, VERDICT_AUTH, NULL, NULL, NULL},
         {"TOKEN myapp", ALICE, false, VERDICT_TOKEN, NULL, NULL, NULL},
+        {"MULTIPLEX", STRANGER, false, VERDICT_MULTIPLEX, "+ MULTIPLEX\r\n", NULL, NULL},
 };
 
 static struct config *cfg;

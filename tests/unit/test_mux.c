@@ -26,7 +26,8 @@ test_open_round_trip(void **state)
 	uint8_t buf[MUX_FRAME_MAX];
 	struct mux_frame f;
 	const char *why;
-	size_t n = mux_encode_open(buf, sizeof(buf), 5, "echo", "a.example", "v4.public.x", "hi", 2);
+	size_t n =
+	        mux_encode_open(buf, sizeof(buf), 5, "echo", "a.example", "v4.public.x", "hi", 2);
 
 	assert_int_equal(n, MUX_HEADER_LEN + 4 + 4 + 9 + 11 + 2);
 	assert_int_equal(decode(buf, n, &f, &why), MUX_OK);

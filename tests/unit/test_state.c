@@ -14,11 +14,11 @@
 
 /* Row: from; a column per destination, in enum order; 1 where the move is allowed. */
 static const char moves[S_COUNT][S_COUNT + 1] = {
-        /*               D H C A W N R L K X */
-        [S_DETECT] = "1110000111", [S_HANDSHAKE] = "0110000111", [S_COMMAND] = "0111110111",
-        [S_AUTH] = "0011100111",   [S_AUTH_WAIT] = "0011100111", [S_CONNECTING] = "0000011111",
-        [S_RELAY] = "0000001001",  [S_LINGER] = "0000000101",    [S_DARK] = "0000000011",
-        [S_CLOSED] = "0000000001",
+        /*               D H C A W N R M L K X */
+        [S_DETECT] = "11100000111", [S_HANDSHAKE] = "01100000111", [S_COMMAND] = "01111101111",
+        [S_AUTH] = "00111000111",   [S_AUTH_WAIT] = "00111000111", [S_CONNECTING] = "00000110111",
+        [S_RELAY] = "00000010001",  [S_MUX] = "00000001101",       [S_LINGER] = "00000000101",
+        [S_DARK] = "00000000011",   [S_CLOSED] = "00000000001",
 };
 
 static void

@@ -232,7 +232,7 @@ env_add(char **env, size_t *n, const char *name, const char *value)
 static void
 build_env(const struct backend_who *who, const char *service, char **env, bool with_path)
 {
-	char port[8], ip[ADDR_IP_MAX];
+	char port[8], stream[12], ip[ADDR_IP_MAX];
 	uint16_t lport;
 	size_t n = 0;
 
@@ -242,6 +242,10 @@ build_env(const struct backend_who *who, const char *service, char **env, bool w
 	env_add(env, &n, "FIVE_SERVICE", service);
 	env_add(env, &n, "FIVE_VHOST", who->vhost);
 	env_add(env, &n, "FIVE_SESSION_ID", who->session_id);
+	if (who->stream != 0) {
+		snprintf(stream, sizeof(stream), "%u", (unsigned)who->stream);
+		env_add(env, &n, "FIVE_STREAM", stream);
+	}
 	env_add(env, &n, "FIVE_AUTH_METHOD", who->method);
 	if (who->identity != NULL) {
 		env_add(env, &n, "FIVE_IDENTITY", who->identity);

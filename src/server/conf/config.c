@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "proto/mux.h"
 
 /* inih reads lines into a buffer of this size; longer lines are refused here. */
 #define INI_LINE_BUFFER 200
@@ -60,7 +61,7 @@ struct key {
 	key_setter set; /* V_SETTER */
 };
 
-#define KEYS_MAX 64
+#define KEYS_MAX 80
 
 struct parser {
 	const char *name; /* the file, for messages */
@@ -392,6 +393,18 @@ server_relay_memory_max(struct parser *p, const char *value, const char **why)
 	if (parse_size(value, RELAY_MEMORY_LIMIT, &p->cfg->relay_memory_max) != 0 ||
 	    p->cfg->relay_memory_max < RELAY_MEMORY_MIN) {
 		*why = "expected a size from 1M to 1024G, such as 256M";
+		return -1;
+	}
+	return 0;
+}
+
+/* A stream's or session's window may grow to this (docs/PROTOCOL.md 11.4). */
+static int
+server_mux_window_max(struct parser *p, const char *value, const char **why)
+{
+	if (parse_size(value, MUX_WINDOW_MAX_LIMIT, &p->cfg->mux_window_max) != 0 ||
+	    p->cfg->mux_window_max < MUX_SESSION_WINDOW) {
+		*why = "expected a size from 1M to 1G, such as 16M";
 		return -1;
 	}
 	return 0;
@@ -853,6 +866,11 @@ static const struct key keys[] = {
         /* A group name has a user name's form. */
         SERVER_STR("admin_group", V_USER, admin_group),
         SERVER("metrics_listen", server_metrics_listen),
+        SERVER_BOOL("multiplex", multiplex),
+        SERVER_U64("max_streams", V_COUNT, max_streams, MAX_STREAMS_LIMIT),
+        SERVER_U64("max_pending_opens", V_COUNT, max_pending_opens, MAX_STREAMS_LIMIT),
+        SERVER("mux_window_max", server_mux_window_max),
+        SERVER_U64("mux_idle_timeout", V_DURATION, mux_idle_timeout_ms, 0),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");
@@ -1276,6 +1294,11 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->pow_min = DEFAULT_POW_MIN;
 	cfg->pow_max = DEFAULT_POW_MAX;
 	cfg->handshake_rate = DEFAULT_HANDSHAKE_RATE;
+	cfg->multiplex = true;
+	cfg->max_streams = DEFAULT_MAX_STREAMS;
+	cfg->max_pending_opens = DEFAULT_MAX_PENDING_OPENS;
+	cfg->mux_window_max = DEFAULT_MUX_WINDOW_MAX;
+	cfg->mux_idle_timeout_ms = DEFAULT_MUX_IDLE_TIMEOUT;
 	p.name = name;
 	p.text = text;
 	p.len = len;

@@ -62,6 +62,14 @@
  * sessions at their full per-session bound, while one bulk transfer
  * needs no more than its own bound to run at full speed.
  */
+/* MULTIPLEX (docs/PROTOCOL.md section 11). */
+#define DEFAULT_MAX_STREAMS       128
+#define DEFAULT_MAX_PENDING_OPENS 16
+#define DEFAULT_MUX_WINDOW_MAX    (16ULL << 20)
+#define DEFAULT_MUX_IDLE_TIMEOUT  (10 * 60 * 1000)
+#define MAX_STREAMS_LIMIT         65536
+#define MUX_WINDOW_MAX_LIMIT      (1ULL << 30)
+
 #define DEFAULT_RELAY_MEMORY_MAX (256ULL << 20)
 #define RELAY_MEMORY_MIN         (1ULL << 20)
 #define RELAY_MEMORY_LIMIT       (1ULL << 40)
@@ -194,6 +202,11 @@ struct config {
 	char revocation_file[CONFIG_PATH_MAX + 1];    /* revoked tokens; "" beside key_file */
 	char admin_socket[ADDR_PATH_MAX + 1];         /* fivectl's socket; "" for none */
 	char admin_group[PRINCIPAL_NAME_MAX + 1];     /* may use it beside root; "" none */
+	bool multiplex;                               /* MULTIPLEX is offered */
+	uint64_t max_streams;                         /* open at once in one session */
+	uint64_t max_pending_opens;                   /* OPENs not answered yet, in one session */
+	uint64_t mux_window_max;                      /* bytes a window may grow to */
+	uint64_t mux_idle_timeout_ms;                 /* a multiplexed session with no stream */
 	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
 	bool has_metrics_listen;
 	struct service *services; /* in file order */

@@ -358,7 +358,7 @@ env_allowed(const char *entry)
 	        "FIVE_SESSION_ID", "FIVE_AUTH_METHOD", "FIVE_IDENTITY",
 	        "TCPREMOTEINFO",   "FIVE_REMOTE_ADDR", "FIVE_REMOTE_PORT",
 	        "TCPREMOTEIP",     "TCPREMOTEPORT",    "TCPLOCALIP",
-	        "TCPLOCALPORT",
+	        "TCPLOCALPORT",    "FIVE_STREAM",
 	};
 	const char *eq = strchr(entry, '='), *c;
 	size_t i;

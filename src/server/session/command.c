@@ -124,6 +124,8 @@ decide_list(const struct command_view *v, const struct cmd *c, struct command_de
 		reply_add(&l.r, "command ", "TLS");
 	if (v->caller != NULL && v->caller->method != AUTH_TOKEN)
 		reply_add(&l.r, "command ", "TOKEN");
+	if (v->cfg->multiplex)
+		reply_add(&l.r, "command ", "MULTIPLEX");
 	reply_add(&l.r, "", ".");
 	with_reply(d, VERDICT_REPLY, &l.r);
 }
@@ -202,6 +204,12 @@ command_decide(const struct command_view *v, const struct cmd *c, struct command
 		break;
 	case CMD_TOKEN:
 		d->verdict = VERDICT_TOKEN;
+		break;
+	case CMD_MULTIPLEX:
+		if (v->cfg->multiplex)
+			one_line(d, VERDICT_MULTIPLEX, "+ ", "MULTIPLEX");
+		else
+			refuse(d, "command not supported");
 		break;
 	}
 }

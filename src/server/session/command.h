@@ -33,6 +33,7 @@ enum command_verdict {
 	VERDICT_AUTH,      /* begin the AUTH exchange of the command */
 	VERDICT_TLS,       /* send text ("+ SUCCESS"), then TLS */
 	VERDICT_TOKEN,     /* the TOKEN command */
+	VERDICT_MULTIPLEX, /* send text ("+ MULTIPLEX"), then frames */
 	VERDICT_NO_MEMORY, /* the reply could not be built */
 };
 

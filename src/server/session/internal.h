@@ -16,6 +16,7 @@
 #include "common/buf.h"
 #include "proto/usp.h"
 #include "server/conf/config.h"
+#include "server/mux/mux.h"
 #include "server/policy/site.h"
 #include "server/policy/sources.h"
 #include "server/session/session.h"
@@ -96,6 +97,7 @@ struct session {
 	uint64_t connect_started_ns;  /* uv_hrtime as the backend was asked for */
 
 	struct stream *stream; /* the service request, its backend and relay; every client write */
+	struct mux *mux;       /* framed mode (MULTIPLEX): the streams; NULL before; owned */
 
 	uint64_t started_ms;
 	unsigned closing_handles;
@@ -182,11 +184,26 @@ void session_restart_request_timer(struct session *s);
 /* The deadline for an authentication exchange, from now. */
 void session_start_auth_timer(struct session *s);
 
-/* The identity a service may learn: NULL when none, or when the service withholds it. */
-const char *session_identity(const struct session *s);
+/*
+ * What the backend of svc may learn of caller (NULL: none) in vhost, for
+ * stream (0: the session's only one): svc may withhold identity and address.
+ */
+struct backend_who;
+void session_who(const struct session *s, const struct service *svc, const struct caller *caller,
+                 const struct vhost *vhost, uint32_t stream, struct backend_who *who);
 
-/* Whether the service may learn the client's address (not when it withholds identity). */
-bool session_shows_peer(const struct session *s);
+/* The PROXY header svc asks for, telling who: its length (0 for none), or -1. */
+int session_proxy_header(const struct session *s, const struct service *svc,
+                         const struct backend_who *who, uint8_t *out, size_t size);
+
+/* Frees the client bytes held before the relay (s->in) and releases their charge. */
+void session_drop_input(struct session *s);
+
+/* The bytes moved to backends (in) and back (out), by the session's one stream or its many. */
+void session_bytes(const struct session *s, uint64_t *in, uint64_t *out);
+
+/* Plaintext from the client of a session in framed mode (muxsession.c). */
+void session_mux_input(struct session *s, ssize_t nread, const uv_buf_t *buf);
 
 /* The close callback of every session handle. */
 void session_handle_closed(uv_handle_t *h);

@@ -42,7 +42,6 @@ static void pace_input(struct session *s);
 static void backend_ready_for(struct session *s, int err);
 static const struct stream_events stream_events;
 static void start_relay(struct session *s, const void *header, size_t header_len);
-static void drop_input(struct session *s);
 static int start_transport(struct session *s,
                            struct transport *(*new)(const struct transport_link *));
 
@@ -160,8 +159,9 @@ session_free(struct session *s)
 	site->nsessions--;
 	site->nending--;
 	stream_free(s->stream);
+	mux_free(s->mux);
 	drop_transport(s);
-	drop_input(s);
+	session_drop_input(s);
 	caller_free(s->caller);
 	config_unref(s->cfg);
 	free(s);
@@ -221,7 +221,7 @@ session_close(struct session *s, const char *reason)
 		return;
 	session_set_state(s, S_CLOSED);
 	s->close_reason = reason;
-	stream_bytes(s->stream, &in, &out);
+	session_bytes(s, &in, &out);
 	metrics_closed(&s->site->metrics, transport_name(s), dialect_name(s), in, out);
 	extra = json_pack("{s:s,s:I,s:I,s:I}", "reason", reason, "bytes_in", (json_int_t)in,
 	                  "bytes_out", (json_int_t)out, "duration_ms",
@@ -233,6 +233,8 @@ session_close(struct session *s, const char *reason)
 	if (s->client_open)
 		close_handle(s, &s->client.handle);
 	s->closing_handles += stream_close(s->stream);
+	if (s->mux != NULL)
+		s->closing_handles += mux_close(s->mux);
 }
 
 void
@@ -276,8 +278,10 @@ session_finish_with(struct session *s, const char *text, size_t len)
 	if (s->state == S_CLOSED || s->state == S_LINGER)
 		return;
 	session_set_state(s, S_LINGER);
-	drop_input(s);
+	session_drop_input(s);
 	s->closing_handles += stream_close_backend(s->stream);
+	if (s->mux != NULL)
+		s->closing_handles += mux_close(s->mux);
 	if ((len > 0 && session_send(s, text, len) != 0) ||
 	    (s->transport != NULL && s->transport->ops->finish(s->transport) != 0) ||
 	    (req = malloc(sizeof(*req))) == NULL ||
@@ -332,7 +336,7 @@ hold_silently(struct session *s, const char *reason)
 	}
 	session_set_state(s, S_DARK);
 	drop_transport(s);
-	drop_input(s);
+	session_drop_input(s);
 	uv_timer_start(&s->timer, on_dark_deadline, deadline - now, 0);
 	if (s->client_eof_early)
 		uv_read_stop(&s->client.stream);
@@ -401,24 +405,32 @@ connect_wait_ms(const struct session *s, const struct service *svc)
 	return svc->connect_timeout_ms < left ? svc->connect_timeout_ms : left;
 }
 
+void
+session_who(const struct session *s, const struct service *svc, const struct caller *caller,
+            const struct vhost *vhost, uint32_t stream, struct backend_who *who)
+{
+	bool withheld = caller != NULL && svc->withhold_identity;
+
+	*who = (struct backend_who){
+	        .session_id = s->id,
+	        .stream = stream,
+	        .vhost = vhost != NULL ? vhost->name : "",
+	        .method = auth_method_name(caller != NULL ? caller->method : AUTH_NONE),
+	        .identity = caller != NULL && !withheld ? caller->identity : NULL,
+	        .withheld = withheld,
+	        .peer_shown = s->peer_is_ip && !withheld,
+	        .peer_ip = s->peer_ip,
+	        .peer_port = s->peer_port,
+	        .local = (const struct sockaddr *)&s->local,
+	};
+}
+
 /* What the service's backend may learn of the caller: after s->svc is set, which may withhold it.
  */
 static void
 who_of(const struct session *s, struct backend_who *who)
 {
-	const char *identity = session_identity(s);
-
-	*who = (struct backend_who){
-	        .session_id = s->id,
-	        .vhost = s->vhost != NULL ? s->vhost->name : "",
-	        .method = auth_method_name(s->caller != NULL ? s->caller->method : AUTH_NONE),
-	        .identity = identity,
-	        .withheld = s->caller != NULL && identity == NULL,
-	        .peer_shown = session_shows_peer(s),
-	        .peer_ip = s->peer_ip,
-	        .peer_port = s->peer_port,
-	        .local = (const struct sockaddr *)&s->local,
-	};
+	session_who(s, s->svc, s->caller, s->vhost, 0, who);
 }
 
 void
@@ -525,9 +537,8 @@ note_input(struct session *s)
 	s->in_charged = s->in.cap;
 }
 
-/* Frees the client bytes held before the relay (s->in) and releases their charge. */
-static void
-drop_input(struct session *s)
+void
+session_drop_input(struct session *s)
 {
 	buf_free(&s->in);
 	note_input(s);
@@ -630,6 +641,9 @@ dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		break;
 	case S_RELAY:
 		stream_client_data(s->stream, nread, buf);
+		break;
+	case S_MUX:
+		session_mux_input(s, nread, buf);
 		break;
 	case S_LINGER:
 		linger_input(s, nread, buf);
@@ -873,46 +887,34 @@ audit_resume(struct site *site)
 
 /* --- the backend is reached -------------------------------------------- */
 
-const char *
-session_identity(const struct session *s)
+int
+session_proxy_header(const struct session *s, const struct service *svc,
+                     const struct backend_who *who, uint8_t *out, size_t size)
 {
-	if (s->caller == NULL || (s->svc != NULL && s->svc->withhold_identity))
-		return NULL;
-	return s->caller->identity;
-}
-
-bool
-session_shows_peer(const struct session *s)
-{
-	return s->peer_is_ip && !(s->caller != NULL && s->svc->withhold_identity);
-}
-
-/* The PROXY header the service asks for; its length (0 for none), or -1. */
-static int
-proxy_header(const struct session *s, uint8_t *out, size_t size)
-{
-	bool shown = session_shows_peer(s);
-	const struct sockaddr *src = shown ? (const struct sockaddr *)&s->peer : NULL;
-	const struct sockaddr *dst = shown ? (const struct sockaddr *)&s->local : NULL;
-	const char *identity = session_identity(s);
-	struct proxy_tlv tlvs[5];
+	const struct sockaddr *src = who->peer_shown ? (const struct sockaddr *)&s->peer : NULL;
+	const struct sockaddr *dst = who->peer_shown ? (const struct sockaddr *)&s->local : NULL;
+	struct proxy_tlv tlvs[6];
+	char stream[12];
 	size_t n = 0;
 
-	if (s->svc->proxy == PROXY_NONE)
+	if (svc->proxy == PROXY_NONE)
 		return 0;
-	if (s->svc->proxy == PROXY_V1)
+	if (svc->proxy == PROXY_V1)
 		return proxy_v1_encode(src, dst, (char *)out, size);
-	if (s->vhost != NULL)
-		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_AUTHORITY, s->vhost->name,
-		                               strlen(s->vhost->name)};
+	if (who->vhost[0] != '\0')
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_AUTHORITY, who->vhost, strlen(who->vhost)};
 	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_UNIQUE_ID, s->id, SESSION_ID_LEN};
-	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_SERVICE, s->svc->name, strlen(s->svc->name)};
-	if (identity != NULL)
-		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_IDENTITY, identity, strlen(identity)};
-	if (s->caller != NULL) {
-		const char *method = auth_method_name(s->caller->method);
-		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_AUTH_METHOD, method, strlen(method)};
+	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_SERVICE, svc->name, strlen(svc->name)};
+	if (who->stream != 0) {
+		snprintf(stream, sizeof(stream), "%u", (unsigned)who->stream);
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_STREAM, stream, strlen(stream)};
 	}
+	if (who->identity != NULL)
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_IDENTITY, who->identity,
+		                               strlen(who->identity)};
+	if (who->identity != NULL || who->withheld)
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_AUTH_METHOD, who->method,
+		                               strlen(who->method)};
 	return proxy_v2_encode(src, dst, tlvs, n, out, size);
 }
 
@@ -950,7 +952,7 @@ start_relay(struct session *s, const void *header, size_t header_len)
 	}
 	if (s->state == S_CLOSED)
 		return;
-	drop_input(s);
+	session_drop_input(s);
 	uv_timer_stop(&s->timer);
 	if (s->svc->idle_timeout_ms > 0)
 		uv_timer_start(&s->timer, on_idle_check, s->svc->idle_timeout_ms, 0);
@@ -961,6 +963,7 @@ static void
 backend_ready_for(struct session *s, int err)
 {
 	uint8_t header[PROXY_V2_MAX];
+	struct backend_who who;
 	int header_len;
 
 	if (s->state != S_CONNECTING)
@@ -975,7 +978,8 @@ backend_ready_for(struct session *s, int err)
 		session_refuse(s, "service unavailable");
 		return;
 	}
-	if ((header_len = proxy_header(s, header, sizeof(header))) < 0) {
+	who_of(s, &who);
+	if ((header_len = session_proxy_header(s, s->svc, &who, header, sizeof(header))) < 0) {
 		session_refuse(s, "service unavailable");
 		return;
 	}
@@ -1020,12 +1024,31 @@ on_stream_ended(void *owner, const char *reason)
 	session_close(owner, reason);
 }
 
+static void
+on_client_written(void *owner)
+{
+	struct session *s = owner;
+
+	if (s->mux != NULL && s->state == S_MUX)
+		mux_client_drained(s->mux);
+}
+
 static const struct stream_events stream_events = {
         .backend_ready = on_backend_ready,
         .backend_closed = on_backend_closed,
         .read_client = on_read_client,
         .ended = on_stream_ended,
+        .client_written = on_client_written,
 };
+
+void
+session_bytes(const struct session *s, uint64_t *in, uint64_t *out)
+{
+	if (s->mux != NULL)
+		mux_bytes(s->mux, in, out);
+	else
+		stream_bytes(s->stream, in, out);
+}
 
 /* --- accept ----------------------------------------------------------------- */
 
@@ -1169,6 +1192,8 @@ session_drain_all(struct site *site)
 			session_refuse(s, "server shutting down");
 		else if (s->state == S_DARK)
 			session_close(s, "server shutting down");
+		else if (s->state == S_MUX)
+			mux_drain(s->mux);
 	}
 }
 
@@ -1221,11 +1246,14 @@ describe(const struct session *s, struct session_info *info)
 	info->src_port = s->peer_is_ip ? s->peer_port : 0;
 	if (s->vhost != NULL)
 		str_copy(info->vhost, s->vhost->name, sizeof(info->vhost));
-	str_copy(info->service, s->svc != NULL ? s->svc->name : s->requested,
+	str_copy(info->service,
+	         s->svc != NULL   ? s->svc->name
+	         : s->mux != NULL ? "MULTIPLEX"
+	                          : s->requested,
 	         sizeof(info->service));
 	info->transport = transport_name(s);
 	info->dialect = dialect_name(s);
-	stream_bytes(s->stream, &info->bytes_in, &info->bytes_out);
+	session_bytes(s, &info->bytes_in, &info->bytes_out);
 	info->age_ms = uv_now(s->site->loop) - s->started_ms;
 }
 

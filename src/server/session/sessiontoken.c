@@ -74,11 +74,12 @@ session_token_issue(struct session *s, const char *application, const char *addr
 	return 0;
 }
 
-/* Whether the claims fit this session: its vhost, and its address when bound. */
+/* Whether the claims fit this session in vhost: the vhost, and its address when bound. */
 static int
-fits_session(const struct session *s, const struct token_claims *c, const char **why)
+fits_session(const struct session *s, const struct vhost *vhost, const struct token_claims *c,
+             const char **why)
 {
-	if (strcmp(c->vhost, vhost_name(s)) != 0) {
+	if (strcmp(c->vhost, vhost != NULL ? vhost->name : "") != 0) {
 		*why = "for another vhost";
 		return -1;
 	}
@@ -107,6 +108,13 @@ struct caller *
 session_token_check(struct session *s, const char *application, const char *token,
                     struct token_claims *c, const char **why)
 {
+	return session_token_in(s, s->vhost, application, token, c, why);
+}
+
+struct caller *
+session_token_in(struct session *s, const struct vhost *vhost, const char *application,
+                 const char *token, struct token_claims *c, const char **why)
+{
 	const struct service *svc;
 	struct caller *caller = NULL;
 
@@ -114,9 +122,9 @@ session_token_check(struct session *s, const char *application, const char *toke
 		return NULL;
 	if (application != NULL && strcmp(c->app, application) != 0)
 		*why = "for another service";
-	else if (fits_session(s, c, why) != 0)
+	else if (fits_session(s, vhost, c, why) != 0)
 		;
-	else if ((svc = config_lookup(s->cfg, s->vhost, c->app)) == NULL)
+	else if ((svc = config_lookup(s->cfg, vhost, c->app)) == NULL)
 		*why = "unknown service";
 	else if ((caller = token_caller(s, c, svc)) == NULL)
 		*why = "out of memory";

@@ -15,11 +15,12 @@ static const uint16_t allowed[S_COUNT] = {
         [S_HANDSHAKE] = TO(S_COMMAND) | TO(S_DARK) | ENDS,
         /* TLS after a plain LIST: a handshake again. */
         [S_COMMAND] = TO(S_AUTH) | TO(S_AUTH_WAIT) | TO(S_CONNECTING) | TO(S_HANDSHAKE) |
-                      TO(S_DARK) | ENDS,
+                      TO(S_MUX) | TO(S_DARK) | ENDS,
         [S_AUTH] = TO(S_AUTH_WAIT) | TO(S_COMMAND) | TO(S_DARK) | ENDS,
         [S_AUTH_WAIT] = TO(S_AUTH) | TO(S_COMMAND) | TO(S_DARK) | ENDS,
         [S_CONNECTING] = TO(S_RELAY) | TO(S_DARK) | ENDS,
         [S_RELAY] = TO(S_CLOSED),
+        [S_MUX] = ENDS,
         [S_LINGER] = TO(S_CLOSED),
         [S_DARK] = TO(S_CLOSED),
         [S_CLOSED] = 0,
@@ -28,8 +29,8 @@ static const uint16_t allowed[S_COUNT] = {
 static const char *const names[S_COUNT] = {
         [S_DETECT] = "detect", [S_HANDSHAKE] = "handshake", [S_COMMAND] = "command",
         [S_AUTH] = "auth",     [S_AUTH_WAIT] = "auth-wait", [S_CONNECTING] = "connecting",
-        [S_RELAY] = "relay",   [S_LINGER] = "linger",       [S_DARK] = "dark",
-        [S_CLOSED] = "closed",
+        [S_RELAY] = "relay",   [S_MUX] = "multiplex",       [S_LINGER] = "linger",
+        [S_DARK] = "dark",     [S_CLOSED] = "closed",
 };
 
 const char *

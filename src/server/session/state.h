@@ -15,6 +15,7 @@ enum session_state {
 	S_AUTH_WAIT,  /* an exchange waits (PAM, a penalty delay); input is held */
 	S_CONNECTING, /* a service was chosen; its backend is being reached */
 	S_RELAY,      /* bytes flow both ways */
+	S_MUX,        /* framed: streams inside the session (MULTIPLEX) */
 	S_LINGER,     /* a final reply is on its way; input is read and discarded */
 	S_DARK,       /* a stranger to a dark server: told nothing, held until its deadline */
 	S_CLOSED,     /* handles are closing; freed after the last close callback */

@@ -18,6 +18,7 @@
 #include "server/session/auth.h"
 #include "server/session/command.h"
 #include "server/session/internal.h"
+#include "server/session/muxsession.h"
 #include "server/session/sessiontoken.h"
 #include "server/transport/tls.h"
 
@@ -102,6 +103,9 @@ carry_out(struct session *s, const struct cmd *c, const struct command_decision 
 		break;
 	case VERDICT_TOKEN:
 		session_token_command(s, c);
+		break;
+	case VERDICT_MULTIPLEX:
+		session_start_mux(s, d->text, d->len);
 		break;
 	case VERDICT_NO_MEMORY:
 		session_close(s, "out of memory");

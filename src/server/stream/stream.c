@@ -216,6 +216,8 @@ on_written(uv_write_t *req, int status)
 	chunk_free(c);
 	if (st->over)
 		return;
+	if (dir == &st->down && status == 0)
+		st->ev->client_written(st->owner);
 	if (status < 0 && dir == &st->up && stopped_reading(st, status)) {
 		dir->dropping = true;
 		return;

@@ -30,6 +30,8 @@ struct stream_events {
 	void (*read_client)(void *owner);
 	/* The stream is over (reason: static); the owner closes the session. */
 	void (*ended)(void *owner, const char *reason);
+	/* Bytes queued for the client were written. */
+	void (*client_written)(void *owner);
 };
 
 struct stream;

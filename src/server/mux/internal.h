@@ -1,0 +1,149 @@
+/*
+ * The framed session and its streams as the files of src/server/mux/ see
+ * them: mux.c reads frames and keeps the session's windows, channel.c
+ * moves one stream's bytes between its backend and the client.
+ */
+#ifndef FIVE_MUX_INTERNAL_H
+#define FIVE_MUX_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "server/backend/backend.h"
+#include "server/mux/mux.h"
+
+/*
+ * Frames queued for the client past which no backend is read (and no
+ * client frame taken, since each may ask for an answer): the session's
+ * own backpressure, beside each stream's window.
+ */
+#define MUX_OUTPUT_HIGH (256 * 1024)
+#define MUX_OUTPUT_LOW  (64 * 1024)
+
+/* How often the round trip is measured again while a stream is open. */
+#define MUX_PING_INTERVAL_MS (30 * 1000)
+
+/* Streams are found by id in this many lists. */
+#define MUX_BUCKETS 64
+
+/* One direction's receive window: what the peer may still send, and when to give it more. */
+struct mux_rwin {
+	uint64_t left;      /* credit the peer has */
+	uint64_t size;      /* the window given, which grows */
+	uint64_t consumed;  /* delivered onward, not yet given back */
+	uint64_t credit_ns; /* when credit was last given (uv_hrtime) */
+};
+
+/* One stream.  Made by channel_open, freed by channel_release once its handles are closed. */
+struct channel {
+	struct mux *mux;
+	uint32_t id;
+	struct channel *next;       /* in its bucket */
+	struct mux_grant grant;     /* owns grant.caller */
+	bool connected;             /* the backend is reached and ACCEPT sent */
+	bool ended;                 /* channel_end was called: closing */
+	struct backend backend;
+	uv_timer_t timer;           /* connect deadline, then idle checks */
+	uv_shutdown_t shutdown_req; /* the backend's write side, after the client's FIN */
+	unsigned closing;           /* handles and requests closing */
+
+	/* up: client -> backend */
+	struct mux_rwin up;
+	struct buf held;  /* before ACCEPT: what the client sent, at most one window */
+	size_t up_queued; /* bytes in writes to the backend */
+	bool up_fin;      /* the client sent FIN */
+	bool up_shut;     /* ... and the backend's write side is shut */
+	bool dropping;    /* a program stopped reading its input: the rest is dropped */
+
+	/* down: backend -> client */
+	uint64_t down_left; /* the client's credit for this stream */
+	bool reading;       /* the backend is being read */
+	bool down_fin;      /* the backend ended and FIN went out */
+
+	uint64_t bytes_in, bytes_out;
+	uint64_t last_activity_ms;
+	uint64_t opened_ms;
+	uint64_t opened_ns; /* uv_hrtime, for the time to reach the backend */
+};
+
+struct mux {
+	struct site *site;
+	const struct config *cfg;
+	const char *id;
+	const struct mux_events *ev;
+	void *owner;
+
+	struct buf in;        /* a frame not yet whole */
+	uint32_t last_id;     /* the highest stream id the client opened */
+	unsigned nopen;       /* streams that count against max_streams */
+	unsigned npending;    /* OPENs not answered yet */
+	unsigned nchannels;   /* streams not yet freed, ending ones included */
+	struct channel *buckets[MUX_BUCKETS];
+
+	struct mux_rwin up;  /* the session's window, client -> fived */
+	uint64_t down_left;  /* the client's credit for the session */
+	bool reading_client; /* as last asked of the session */
+
+	uint8_t ping[MUX_PING_LEN]; /* the PING awaiting its ACK */
+	uint64_t ping_sent_ns;      /* 0: none outstanding */
+	uint64_t rtt_ns;            /* the last round trip measured; 0: none yet */
+
+	uv_timer_t idle_timer, ping_timer;
+	unsigned timers_open;
+	bool goaway;   /* no new streams: GOAWAY sent */
+	bool closing;  /* mux_close was called */
+	bool finished; /* ev->finish was called */
+	bool freed;    /* mux_free was called while streams were still closing */
+	uint64_t bytes_in, bytes_out; /* of streams no longer in the table */
+};
+
+/* --- mux.c, for channel.c -------------------------------------------------- */
+
+/* Queues one frame to the client (a copy).  0, or -1 when the session is ending. */
+int mux_send_frame(struct mux *m, const uint8_t *frame, size_t len);
+
+/* Gives credit for what was delivered onward, when half a window is: grows it on a fast link. */
+void mux_credit(struct mux *m, struct mux_rwin *w, uint32_t id);
+
+/* Whether frames for the client are backed up: no backend is read meanwhile. */
+bool mux_output_full(const struct mux *m);
+
+/* The protocol was broken: GOAWAY PROTOCOL with why, and the session ends. */
+void mux_fail(struct mux *m, const char *why);
+
+/* A stream is gone from the table (its handles may still be closing). */
+void mux_unlink(struct mux *m, struct channel *ch);
+
+/* A stream joins the table, as OPEN made it. */
+void mux_channel_linked(struct mux *m, struct channel *ch);
+
+/* A stream is freed: the session may end or free. */
+void mux_channel_freed(struct mux *m);
+
+/* --- channel.c ------------------------------------------------------------ */
+
+/* A granted OPEN: takes g, holds data, starts reaching the backend.  NULL when memory is short. */
+struct channel *channel_open(struct mux *m, uint32_t id, struct mux_grant *g, const uint8_t *data,
+                             size_t len);
+
+/* DATA from the client (already within its windows). */
+void channel_data(struct channel *ch, const uint8_t *data, size_t len);
+
+/* FIN from the client. */
+void channel_fin(struct channel *ch);
+
+/* WINDOW from the client: credit for what goes to it. */
+void channel_window(struct channel *ch, uint32_t credit);
+
+/* Reads the backend again if it may: credit, and room towards the client. */
+void channel_resume(struct channel *ch);
+
+/*
+ * Ends the stream: RST code/reason to the client unless code is 0, the
+ * backend reset (reset) or closed, an audit record.  Safe more than once.
+ */
+void channel_end(struct channel *ch, uint8_t code, const char *reason, bool reset);
+
+#endif

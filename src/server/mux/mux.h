@@ -1,0 +1,93 @@
+/*
+ * A session in framed mode (MULTIPLEX, docs/PROTOCOL.md section 11): the
+ * frames a client sends, the streams they open, each with its own
+ * backend, and the frames that go back.  The session above hands it the
+ * client's plaintext and carries its frames to the client; it reports up
+ * only through the events it was given.
+ */
+#ifndef FIVE_MUX_SERVER_H
+#define FIVE_MUX_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/mux.h"
+#include "server/backend/backend.h"
+
+struct caller;
+struct chunk;
+struct config;
+struct site;
+
+/* What an OPEN was granted: the service, and who its backend may learn the caller is. */
+struct mux_grant {
+	const struct service *svc;
+	struct caller *caller; /* the stream's own identity (a token's), owned; NULL: the session's */
+	const char *vhost;     /* the vhost's name, "" for none; the configuration's */
+	const char *identity;  /* who the stream is for, "" for none: for the audit log */
+	struct backend_who who;
+};
+
+struct mux_events {
+	/*
+	 * Decides an OPEN for stream id: fills *g and returns 0, or returns -1
+	 * with *reason (static, the text dialect's) for its RST REFUSED.
+	 */
+	int (*authorize)(void *owner, uint32_t id, const struct mux_frame *open,
+	                 struct mux_grant *g, const char **reason);
+	/* The PROXY header the stream's service asks for: its length (0: none), or -1. */
+	int (*header)(void *owner, const struct mux_grant *g, uint32_t id, uint8_t *out,
+	              size_t size);
+	/* An audit record (extra: a json_t *, stolen).  0, or -1 when it was lost. */
+	int (*audit)(void *owner, const char *event, void *extra);
+	/* Frames for the client: takes the chunk (freed when written, or at once on failure). */
+	int (*send)(void *owner, struct chunk *c, size_t len);
+	/* What is queued for the client and not yet written, in bytes. */
+	size_t (*queued)(void *owner);
+	/* Reads the client (on) or stops reading it: its frames wait in the kernel. */
+	void (*read_client)(void *owner, bool on);
+	/* The session is over: it ends gracefully after what is queued; reason is static. */
+	void (*finish)(void *owner, const char *reason);
+	/* One of the streams mux_close counted is freed. */
+	void (*closed)(void *owner);
+};
+
+struct mux;
+
+/* Framed mode for a session (id: the session's, outlives the mux).  NULL when memory is short. */
+struct mux *mux_new(struct site *site, const struct config *cfg, const char *id,
+                    const struct mux_events *ev, void *owner);
+
+/* After "+ MULTIPLEX": measures the round trip, starts the idle deadline.  0 or -1. */
+int mux_start(struct mux *m);
+
+/* The client's plaintext: frames, whole or in parts. */
+void mux_input(struct mux *m, const uint8_t *data, size_t len);
+
+/* The client's stream ended (properly): streams still open are cut short. */
+void mux_client_ended(struct mux *m);
+
+/* Bytes queued for the client were written: streams held for it may read again. */
+void mux_client_drained(struct mux *m);
+
+/* fived is draining: GOAWAY, no new stream, the session ends with its last stream. */
+void mux_drain(struct mux *m);
+
+/*
+ * The session is closing: every stream still open is cut short (its
+ * backend reset).  Returns how many ev->closed calls follow.  Safe more
+ * than once.
+ */
+unsigned mux_close(struct mux *m);
+
+/* Frees the mux once its streams are freed.  NULL is a no-op. */
+void mux_free(struct mux *m);
+
+/* The bytes every stream of the session moved so far, to backends (in) and back (out). */
+void mux_bytes(const struct mux *m, uint64_t *in, uint64_t *out);
+
+/* Streams open now. */
+unsigned mux_open_streams(const struct mux *m);
+
+#endif

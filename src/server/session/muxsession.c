@@ -1,0 +1,211 @@
+/*
+ * A session in framed mode (muxsession.h): the mux (src/server/mux/)
+ * reads the frames and runs the streams; this file is its way up into the
+ * session: each OPEN judged as the text dialect judges a request, the
+ * PROXY header and audit records of a stream, and frames carried to the
+ * client through the session's transport.
+ */
+#include "server/session/muxsession.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "proto/line.h"
+#include "server/policy/chunk.h"
+#include "server/policy/metrics.h"
+#include "server/policy/policy.h"
+#include "server/policy/site.h"
+#include "server/session/command.h"
+#include "server/session/internal.h"
+#include "server/session/sessiontoken.h"
+
+/* The token an OPEN carries, if any: its caller, or NULL with *why (refused) or not (none). */
+static int
+open_token(struct session *s, const struct vhost *vh, const struct mux_frame *f, const char *name,
+           struct caller **caller, const char **why)
+{
+	char token[MUX_TOKEN_MAX + 1];
+	struct token_claims claims;
+
+	*caller = NULL;
+	if (f->u.open.token_len == 0)
+		return 0;
+	memcpy(token, f->u.open.token, f->u.open.token_len);
+	token[f->u.open.token_len] = '\0';
+	*caller = session_token_in(s, vh, name, token, &claims, why);
+	sodium_memzero(token, sizeof(token));
+	if (*caller != NULL)
+		return 0;
+	metrics_auth_failed(&s->site->metrics, AUTH_TOKEN);
+	session_audit(s, "token_refused",
+	              json_pack("{s:I,s:s}", "stream", (json_int_t)f->id, "reason", *why));
+	*why = "invalid token";
+	return -1;
+}
+
+/* Judges the OPEN's service for caller in vh, as the text dialect judges a request line. */
+static const struct service *
+decide(struct session *s, const struct vhost *vh, const struct caller *caller,
+       const struct cmd *c, const char **reason)
+{
+	struct command_view v = {
+	        .cfg = s->cfg,
+	        .vhost = vh,
+	        .caller = caller,
+	        .encrypted = s->encrypted,
+	};
+	struct command_decision d;
+	const struct service *svc = NULL;
+
+	command_decide(&v, c, &d);
+	if (d.verdict == VERDICT_GRANT)
+		svc = d.svc;
+	else
+		*reason = d.verdict == VERDICT_REFUSE ? d.reason : "invalid service name";
+	command_decision_free(&d);
+	return svc;
+}
+
+static int
+on_authorize(void *owner, uint32_t id, const struct mux_frame *f, struct mux_grant *g,
+             const char **reason)
+{
+	struct session *s = owner;
+	const struct vhost *vh = s->vhost;
+	const struct caller *caller;
+	struct caller *token_caller;
+	struct cmd c;
+
+	if (f->u.open.vhost[0] != '\0' && (vh = config_vhost(s->cfg, f->u.open.vhost)) == NULL) {
+		*reason = "unknown host";
+		return -1;
+	}
+	/* Only a service name: a command word is no service. */
+	if (cmd_parse(f->u.open.service, &c, reason) != 0 || c.kind != CMD_SERVICE ||
+	    c.nargs != 0) {
+		*reason = "invalid service name";
+		return -1;
+	}
+	if (open_token(s, vh, f, c.word, &token_caller, reason) != 0)
+		return -1;
+	caller = token_caller != NULL ? token_caller : s->caller;
+	if ((g->svc = decide(s, vh, caller, &c, reason)) == NULL) {
+		caller_free(token_caller);
+		return -1;
+	}
+	g->caller = token_caller;
+	g->vhost = vh != NULL ? vh->name : "";
+	g->identity = caller != NULL ? caller->identity : "";
+	session_who(s, g->svc, caller, vh, id, &g->who);
+	return 0;
+}
+
+static int
+on_header(void *owner, const struct mux_grant *g, uint32_t id, uint8_t *out, size_t size)
+{
+	return session_proxy_header(owner, g->svc, &g->who, out, size);
+}
+
+static int
+on_audit(void *owner, const char *event, void *extra)
+{
+	return session_audit(owner, event, extra);
+}
+
+/* Frames to the client: sealed or in TLS through the transport, else as they are. */
+static int
+on_send(void *owner, struct chunk *c, size_t len)
+{
+	struct session *s = owner;
+	int r;
+
+	if (s->transport == NULL)
+		return stream_client_write(s->stream, c, len);
+	r = s->transport->ops->output(s->transport, (const uint8_t *)c->data, len);
+	chunk_free(c);
+	return r;
+}
+
+static size_t
+on_queued(void *owner)
+{
+	struct session *s = owner;
+
+	return uv_stream_get_write_queue_size(&s->client.stream);
+}
+
+static void
+on_read_client(void *owner, bool on)
+{
+	struct session *s = owner;
+
+	if (on)
+		session_read_client(s);
+	else
+		uv_read_stop(&s->client.stream);
+}
+
+static void
+on_finish(void *owner, const char *reason)
+{
+	session_finish(owner, reason);
+}
+
+static void
+on_closed(void *owner)
+{
+	struct session *s = owner;
+
+	s->closing_handles--;
+	session_release(s);
+}
+
+static const struct mux_events mux_events = {
+        .authorize = on_authorize,
+        .header = on_header,
+        .audit = on_audit,
+        .send = on_send,
+        .queued = on_queued,
+        .read_client = on_read_client,
+        .finish = on_finish,
+        .closed = on_closed,
+};
+
+void
+session_start_mux(struct session *s, const char *reply, size_t len)
+{
+	if (session_send(s, reply, len) != 0 ||
+	    (s->mux = mux_new(s->site, s->cfg, s->id, &mux_events, s)) == NULL) {
+		session_close(s, "out of memory");
+		return;
+	}
+	uv_timer_stop(&s->timer);
+	session_set_state(s, S_MUX);
+	session_audit(s, "multiplex", NULL);
+	if (mux_start(s->mux) != 0)
+		return;
+	/* What the client pipelined behind its MULTIPLEX line is frames already. */
+	if (s->in.len > 0)
+		mux_input(s->mux, s->in.data, s->in.len);
+	session_drop_input(s);
+	if (s->state != S_MUX)
+		return;
+	if (s->client_eof_early)
+		mux_client_ended(s->mux);
+	else
+		session_read_client(s);
+}
+
+void
+session_mux_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
+{
+	if (nread > 0)
+		mux_input(s->mux, (const uint8_t *)buf->base, (size_t)nread);
+	chunk_release(buf);
+	if (nread == UV_EOF)
+		mux_client_ended(s->mux);
+	else if (nread < 0)
+		session_abort(s, "client read failed");
+}
