@@ -146,8 +146,14 @@ int
 mux_stream_read(struct five_session *s, struct mux_stream *st)
 {
 	uint8_t data[MUX_PAYLOAD_MAX];
-	ssize_t n = recv(st->fd, data, credit(s, st, sizeof(data)), 0);
+	size_t room = credit(s, st, sizeof(data));
+	ssize_t n;
 
+	/* Other streams may have spent the session's window since the poll: a read of 0 is no end.
+	 */
+	if (room == 0)
+		return 0;
+	n = recv(st->fd, data, room, 0);
 	if (n < 0 && transient())
 		return 0;
 	if (n < 0)
