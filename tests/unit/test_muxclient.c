@@ -127,7 +127,7 @@ attach(struct five_session *s, int *app, const char *service, const char *early)
 	uint32_t id;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
-	id = mux_attach(s, pair[1], service, early, strlen(early), false, &err);
+	id = mux_attach(s, pair[1], service, early, strlen(early), false, false, &err);
 	assert_int_not_equal(id, 0);
 	*app = pair[0];
 	return id;
@@ -238,7 +238,7 @@ test_refused(void **state)
 	uint32_t id;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
-	id = mux_attach(s, pair[1], "secret", NULL, 0, true, &err);
+	id = mux_attach(s, pair[1], "secret", NULL, 0, true, false, &err);
 	assert_true(next(&fk));
 	put(&fk, b, mux_encode_rst(b, sizeof(b), id, MUX_RST_REFUSED, "not permitted"));
 	assert_int_equal(mux_await(s, id, monotonic_ms() + WAIT_MS, &err), -1);
@@ -269,7 +269,7 @@ test_fail_closed(void **state)
 		put_data(&fk, 1, chunk, sizeof(chunk));
 	assert_false(next(&fk));
 	assert_false(mux_usable(s));
-	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, &err), 0);
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
 	assert_int_equal(err.step, FIVE_ERR_PROTOCOL);
 	assert_non_null(strstr(err.message, "window"));
 	/* The stream's descriptor ends too. */

@@ -73,6 +73,12 @@ on_accept(struct five_session *s, const struct mux_frame *f)
 		return bad(s, "protocol error: a second answer to an OPEN");
 	st->answered = true;
 	st->accepted = true;
+	/* Before any DATA of the stream, which comes after ACCEPT. */
+	if (st->announce && buf_append(&st->down, "+\n", 2) != 0) {
+		mux_fail(s, FIVE_ERR_SYSTEM, "out of memory for a stream");
+		return -1;
+	}
+	st->uncounted = st->announce ? 2 : 0;
 	return 0;
 }
 

@@ -80,8 +80,10 @@ struct mux_stream {
 	/* Its answer, and its end. */
 	bool answered, accepted, refused, over;
 	char why[MUX_WHY_MAX];
-	bool waited; /* a caller waits for the answer: freed only once it has looked */
-	bool cancel; /* asked to be reset (RST RESET) */
+	bool waited;      /* a caller waits for the answer: freed only once it has looked */
+	bool announce;    /* the answer goes to fd first: "+" LF, or "-" reason LF (five agent) */
+	size_t uncounted; /* bytes at the head of down that are that answer, not fived's */
+	bool cancel;      /* asked to be reset (RST RESET) */
 };
 
 struct five_session {
@@ -185,10 +187,12 @@ int mux_window_dropped(struct five_session *s, size_t n);
  * Hands fd (a connected socket, owned by the session from now on, also
  * on failure) to the session as a new stream for service, with early
  * bytes first.  Returns the stream's id, or 0 with err filled.
- * waited: the caller will wait for the answer with mux_await.
+ * waited: the caller will wait for the answer with mux_await.  announce:
+ * fived's answer is written to fd before any byte of the stream, as a
+ * line, "+" or "- REASON".
  */
 uint32_t mux_attach(struct five_session *s, int fd, const char *service, const void *early,
-                    size_t len, bool waited, struct five_error *err);
+                    size_t len, bool waited, bool announce, struct five_error *err);
 /* Waits until deadline (monotonic_ms) for fived's answer to stream id.  0 or -1. */
 int mux_await(struct five_session *s, uint32_t id, uint64_t deadline, struct five_error *err);
 /* Resets stream id (RST RESET, why) if it is not over yet. */

@@ -4,6 +4,7 @@
  * passed on (FIN <-> shutdown(SHUT_WR) and end of file), resets both ways.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -175,7 +176,25 @@ mux_stream_write(struct five_session *s, struct mux_stream *st)
 	if (n < 0)
 		return mux_stream_reset(s, st, true, MUX_RST_RESET, "closed by the application");
 	buf_consume(&st->down, (size_t)n);
-	return mux_window_delivered(s, st, (size_t)n);
+	/* The answer's line (announce) is ours, not fived's: no credit for it. */
+	if (st->uncounted > 0) {
+		size_t ours = (size_t)n < st->uncounted ? (size_t)n : st->uncounted;
+
+		st->uncounted -= ours;
+		n -= (ssize_t)ours;
+	}
+	return n > 0 ? mux_window_delivered(s, st, (size_t)n) : 0;
+}
+
+/* Best effort, on a socket that was just made: a line is smaller than its buffer. */
+static void
+announce_refusal(int fd, const char *why)
+{
+	char line[MUX_WHY_MAX + 4];
+	int n = snprintf(line, sizeof(line), "- %s\n", why);
+
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		return;
 }
 
 int
@@ -191,6 +210,8 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 	if (send && st->open_sent)
 		r = mux_send_frame(s, frame,
 		                   mux_encode_rst(frame, sizeof(frame), st->id, code, why));
+	if (st->announce && !st->accepted && st->fd >= 0)
+		announce_refusal(st->fd, why);
 	/* A TCP connection (five -L) learns of the reset as a reset. */
 	if (st->fd >= 0) {
 		setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
