@@ -4,6 +4,7 @@ libfive's five_session_* calls and five -L --multiplex."""
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -165,3 +166,78 @@ def test_forwarder_falls_back_without_multiplex(fived, process, tmp_path):
 def test_multiplex_goes_with_forwarding():
     r = run_five("--multiplex", "127.0.0.1", "echo")
     assert r.returncode == 2 and b"--multiplex goes with -L" in r.stderr
+
+
+@pytest.fixture
+def agent(tmp_path, monkeypatch):
+    """five agent in a runtime directory of the test's; stopped (by its pid) at the end."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.delenv("FIVE_AGENT_SOCK", raising=False)
+    pids = []
+
+    def start(*args):
+        r = run_five("agent", *args)
+        assert r.returncode == 0, r.stderr
+        out = r.stdout.decode()
+        m = re.match(r"FIVE_AGENT_SOCK=(\S+); export FIVE_AGENT_SOCK;\necho five agent pid (\d+);\n$",
+                     out)
+        assert m, out
+        pids.append(int(m.group(2)))
+        monkeypatch.setenv("FIVE_AGENT_SOCK", m.group(1))
+        return m.group(1), int(m.group(2))
+
+    yield start
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def test_agent_shares_one_session(fived, agent):
+    f = fived(config())
+    port = str(f.port)
+    # The first contact pins the server's key: five does that itself, direct.
+    assert run_five("-p", port, "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
+    path, _ = agent()
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == "0o700"
+    for word in (b"one", b"two"):
+        r = run_five("-p", port, "127.0.0.1", "echo", input=word)
+        assert (r.returncode, r.stdout, r.stderr) == (0, word, b"")
+    granted = wait_for(lambda: len(f.events("stream_granted")) >= 2 and
+                       f.events("stream_granted"), what="two streams")
+    assert len(granted) == 2 and len(sessions_of(granted)) == 1
+    # A refusal through the agent is fived's, said as five says it.
+    r = run_five("-p", port, "127.0.0.1", "nosuch")
+    assert r.returncode == 5 and b"refused: unknown service" in r.stderr
+    # --no-agent: a session of its own.
+    before = len(f.events("granted"))
+    assert run_five("--no-agent", "-p", port, "127.0.0.1", "echo", input=b"x").stdout == b"x"
+    wait_for(lambda: len(f.events("granted")) == before + 1, what="a direct session")
+
+
+def test_without_the_agent_five_goes_direct(fived, agent):
+    f = fived(config())
+    port = str(f.port)
+    run_five("-p", port, "127.0.0.1", "echo", input=b"pin")
+    path, pid = agent()
+    r = run_five("agent", "-k")
+    assert r.returncode == 0 and r.stdout == b"unset FIVE_AGENT_SOCK;\n"
+    wait_for(lambda: not os.path.exists(path), what="the agent's socket to go")
+    # FIVE_AGENT_SOCK still names it: five goes direct, silently.
+    r = run_five("-p", port, "127.0.0.1", "echo", input=b"direct")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"direct", b"")
+    assert len(f.events("stream_granted")) == 0
+
+
+def test_agent_goes_direct_for_a_password(fived, agent):
+    """The agent cannot prompt: a request that may need a password does not go to it."""
+    f = fived(config())
+    port = str(f.port)
+    run_five("-p", port, "127.0.0.1", "echo", input=b"pin")
+    agent()
+    run_five("-a", "password", "-p", port, "127.0.0.1", "echo", input=b"x")
+    assert len(f.events("stream_granted")) == 0

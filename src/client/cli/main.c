@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/cli/agent.h"
+#include "client/cli/agentuse.h"
 #include "client/cli/forward.h"
 #include "client/cli/session.h"
 #include "client/dial/dial.h"
@@ -41,6 +43,9 @@ usage(FILE *out)
 	        "                                            forward local connections\n"
 	        "       five [options] list HOST             list the services HOST shows\n"
 	        "       five [options] id HOST               print the key to authorize on HOST\n"
+	        "       five agent [--idle SECONDS] | five agent -k\n"
+	        "                                            hold sessions for five commands "
+	        "(eval its output)\n"
 	        "       five [options] token HOST SERVICE [--bind ADDR] [--ttl SECONDS]\n"
 	        "                                            authenticate, print a token for "
 	        "SERVICE\n"
@@ -67,6 +72,9 @@ usage(FILE *out)
 	        "  --ttl SECONDS  five token: its lifetime (default: the server's)\n"
 	        "  --usp       ask in the USP dialect (JSON messages) instead of request lines\n"
 	        "  --multiplex with -L: every connection a stream of one session (MULTIPLEX)\n"
+	        "  --no-agent  not through the agent of $FIVE_AGENT_SOCK: a session of its own\n"
+	        "  --idle SECONDS  five agent: close sessions unused this long (default 600)\n"
+	        "  -k          five agent: stop the running agent\n"
 	        "  -4, -6      IPv4 or IPv6 only\n"
 	        "  -V          print the version\n");
 }
@@ -202,6 +210,8 @@ enum {
 	OPT_TTL,
 	OPT_USP,
 	OPT_MULTIPLEX,
+	OPT_NO_AGENT,
+	OPT_IDLE,
 };
 
 static const struct option long_options[] = {
@@ -215,6 +225,8 @@ static const struct option long_options[] = {
         {"ttl", required_argument, NULL, OPT_TTL},
         {"usp", no_argument, NULL, OPT_USP},
         {"multiplex", no_argument, NULL, OPT_MULTIPLEX},
+        {"no-agent", no_argument, NULL, OPT_NO_AGENT},
+        {"idle", required_argument, NULL, OPT_IDLE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -228,6 +240,9 @@ struct cli_args {
 	const char *bind;     /* five token --bind */
 	unsigned long ttl_s;  /* five token --ttl; 0: the server's */
 	bool token_only_opts; /* --bind or --ttl given */
+	bool no_agent;        /* --no-agent */
+	bool agent_stop;      /* five agent -k */
+	uint64_t idle_ms;     /* five agent --idle; 0: not given */
 };
 
 static int
@@ -271,6 +286,19 @@ take_option(int c, const char *arg, struct cli_args *a)
 		break;
 	case OPT_MULTIPLEX:
 		a->req.multiplex = true;
+		break;
+	case OPT_NO_AGENT:
+		a->no_agent = true;
+		break;
+	case OPT_IDLE:
+		if (parse_duration_ms(arg, 366ULL * 24 * 3600 * 1000, &a->idle_ms) != 0 ||
+		    a->idle_ms == 0) {
+			fprintf(stderr, "five: --idle: expected seconds (or 30m, 12h)\n");
+			return EXIT_USAGE;
+		}
+		break;
+	case 'k':
+		a->agent_stop = true;
 		break;
 	case OPT_BIND:
 		a->bind = arg;
@@ -411,9 +439,26 @@ cmd_request(struct cli_args *a)
 		cli_forward(a->forward, &a->req, &err);
 		return fail(what, &err);
 	}
+	if (!a->no_agent) {
+		bool direct;
+		int r = cli_agent_session(&a->req, STDIN_FILENO, STDOUT_FILENO, &direct, &err);
+
+		if (!direct)
+			return r != 0 ? fail(what, &err) : EXIT_OK;
+	}
 	if (cli_session(&a->req, STDIN_FILENO, STDOUT_FILENO, false, &err) != 0)
 		return fail(what, &err);
 	return EXIT_OK;
+}
+
+static int
+cmd_agent(const struct cli_args *a)
+{
+	struct five_error err;
+
+	if (cli_agent(a->agent_stop, a->idle_ms > 0 ? a->idle_ms : AGENT_IDLE_MS, &err) != 0)
+		return fail("agent", &err);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
 }
 
 int
@@ -426,11 +471,15 @@ main(int argc, char **argv)
 	int c, r;
 
 	o->trust_on_first_use = 1;
-	while ((c = getopt_long(argc, argv, "p:H:L:t:wa:i:l:46Vh", long_options, NULL)) != -1)
+	while ((c = getopt_long(argc, argv, "p:H:L:t:wa:i:l:k46Vh", long_options, NULL)) != -1)
 		if ((r = take_option(c, optarg, &a)) != GO_ON)
 			return r;
 	argc -= optind;
 	argv += optind;
+	if (argc == 1 && strcmp(argv[0], "agent") == 0)
+		return cmd_agent(&a);
+	if (a.agent_stop || a.idle_ms > 0)
+		return usage_error("-k and --idle go with five agent");
 	list = argc == 2 && a.forward == NULL && strcmp(argv[0], "list") == 0;
 	id = argc == 2 && a.forward == NULL && strcmp(argv[0], "id") == 0;
 	token_cmd = argc == 3 && a.forward == NULL && strcmp(argv[0], "token") == 0;

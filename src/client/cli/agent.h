@@ -1,0 +1,27 @@
+/*
+ * five agent: a per-user process holding multiplexed sessions, one per
+ * host, port, transport and identity, that five commands open their
+ * streams on (OpenSSH's ControlMaster, for fived).  agentline.h is its
+ * protocol; agentuse.c its client.
+ */
+#ifndef FIVE_CLI_AGENT_H
+#define FIVE_CLI_AGENT_H
+
+#include <stdint.h>
+
+#include "five.h"
+
+/* Sessions without a stream are closed after this long, unless --idle says otherwise. */
+#define AGENT_IDLE_MS (10 * 60 * 1000)
+
+/*
+ * Starts an agent in the background and prints the shell lines that name
+ * its socket; or, with stop, stops the running one and prints the line
+ * that forgets it.  Returns 0, or -1 with err filled.
+ */
+int cli_agent(bool stop, uint64_t idle_ms, struct five_error *err);
+
+/* The agent's socket path into path[0..size), its directory made and checked.  0 or -1. */
+int cli_agent_path(char *path, size_t size, struct five_error *err);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * five through a running agent (five agent): the request goes to the agent
+ * as one line, and the connection to it becomes the stream.  Whenever the
+ * agent cannot serve the request (none runs, it declines, its session
+ * cannot be had), five goes direct, silently.
+ */
+#include "client/cli/agentuse.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client/base/error.h"
+#include "client/base/sock.h"
+#include "client/cli/agentline.h"
+#include "client/relay/relay.h"
+#include "common/util.h"
+
+/* The agent's socket named by the environment, connected; or -1. */
+static int
+dial(void)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	const char *path = getenv(AGENT_ENV);
+	int fd;
+
+	if (path == NULL || path[0] == '\0' ||
+	    str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path) ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *direct,
+                  struct five_error *err)
+{
+	char line[AGENT_LINE_MAX], answer[FIVE_LINE_MAX];
+	struct five_error ignored;
+	struct relay_ends ends;
+	int fd, r;
+
+	*direct = true;
+	if (agent_line_encode(req, line, sizeof(line)) != 0 || (fd = dial()) < 0)
+		return 0;
+	/* "ready" comes once the agent has the session: until then five may still go direct. */
+	if (five_sock_send_all(fd, line, strlen(line), &ignored) != 0 ||
+	    five_sock_read_line(
+	            fd, req->opts.timeout_ms > 0 ? req->opts.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
+	            answer, sizeof(answer), &ignored) != 0 ||
+	    strcmp(answer, "ready") != 0) {
+		close(fd);
+		return 0;
+	}
+	*direct = false;
+	/* The stream's first bytes go at once; fived's answer comes first on the way back. */
+	ends = (struct relay_ends){
+	        .in_fd = in_fd,
+	        .out_fd = out_fd,
+	        .sock = fd,
+	        .replies = 1,
+	        .timeout_ms =
+	                req->opts.timeout_ms > 0 ? req->opts.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
+	        .stop_fd = -1,
+	};
+	r = five_relay(&ends, err);
+	close(fd);
+	return r;
+}
