@@ -83,7 +83,7 @@ def sessions_of(records):
     return {r["session"] for r in records}
 
 
-@pytest.mark.parametrize("transport", ["tofu", "plain"])
+@pytest.mark.parametrize("transport", ["tofu", "plain", "tls-tofu"])
 def test_twenty_streams_one_session(fived, transport):
     """Twenty streams at once, each past its first window both ways, every byte checked;
     the audit log shows them all granted on one session."""

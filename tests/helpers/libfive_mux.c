@@ -11,7 +11,7 @@
  *	five_session_stream once: prints "ok" or the error.
  *
  * LIBFIVE_TRANSPORT: "plain", "tofu", or the server's key, as for
- * libfive_client.
+ * libfive_client; "tls-tofu": TLS, pinning a new server's key.
  */
 #include <errno.h>
 #include <poll.h>
@@ -174,12 +174,14 @@ main(int argc, char **argv)
 	if (argc < 5)
 		return 2;
 	o.port = argv[2];
-	if ((mode = getenv("LIBFIVE_TRANSPORT")) != NULL && strcmp(mode, "plain") == 0)
+	mode = getenv("LIBFIVE_TRANSPORT");
+	if (mode != NULL && strcmp(mode, "plain") == 0)
 		o.transport = FIVE_PLAIN;
-	else if (mode != NULL && strcmp(mode, "tofu") == 0)
-		o.trust_on_first_use = 1;
-	else if (mode != NULL)
+	else if (mode != NULL && strcmp(mode, "tls-tofu") == 0)
+		o.transport = FIVE_TLS;
+	else if (mode != NULL && strcmp(mode, "tofu") != 0)
 		o.server_key = mode;
+	o.trust_on_first_use = mode != NULL && strstr(mode, "tofu") != NULL;
 	if ((s = five_session_open(argv[1], &o, &err)) == NULL) {
 		printf("error %s: %s\n", five_step_name(err.step), err.message);
 		return 1;
