@@ -241,3 +241,37 @@ def test_agent_goes_direct_for_a_password(fived, agent):
     agent()
     run_five("-a", "password", "-p", port, "127.0.0.1", "echo", input=b"x")
     assert len(f.events("stream_granted")) == 0
+
+
+def test_ssh_through_a_shared_forwarder_and_the_agent(fived, process, agent, tmp_path):
+    """OpenSSH twice through five --multiplex -L, then twice as ProxyCommand through the
+    agent: each pair of logins is two streams of one session."""
+    from test_interop import start_sshd
+    sshd_port, keys = start_sshd(tmp_path, process)
+    f = fived("[service:ssh]\nbackend = tcp:127.0.0.1:%d\n" % sshd_port)
+    user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    base = ["ssh", "-F", "/dev/null", "-i", str(keys / "user"), "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=%s" % (tmp_path / "kh")]
+    local = free_port()
+    process([FIVE, "-p", str(f.port), "--multiplex", "-L", "127.0.0.1:%d" % local,
+             "127.0.0.1", "ssh"])
+    wait_port(local)
+    for _ in range(2):
+        r = subprocess.run(base + ["-p", str(local), "%s@127.0.0.1" % user, "echo forwarded"],
+                           capture_output=True, text=True, timeout=30 * SLOW)
+        assert (r.returncode, r.stdout) == (0, "forwarded\n"), r.stderr
+    forwarded = sessions_of(f.events("stream_granted"))
+    assert len(forwarded) == 1
+    # The first contact pins the key, direct; then the agent carries both logins.
+    run_five("-p", str(f.port), "127.0.0.1", "ssh")
+    agent()
+    proxy = "%s -p %d %%h ssh" % (FIVE, f.port)
+    for _ in range(2):
+        r = subprocess.run(base + ["-o", "ProxyCommand=" + proxy, "%s@127.0.0.1" % user,
+                                   "echo via the agent"],
+                           capture_output=True, text=True, timeout=30 * SLOW)
+        assert (r.returncode, r.stdout) == (0, "via the agent\n"), r.stderr
+    through_agent = sessions_of(f.events("stream_granted")) - forwarded
+    assert len(through_agent) == 1
+    assert len([r for r in f.events("stream_granted")
+                if r["session"] in through_agent]) == 2
