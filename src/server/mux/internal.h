@@ -46,7 +46,6 @@ struct channel {
 	bool ended;                 /* channel_end was called: closing */
 	struct backend backend;
 	uv_timer_t timer;           /* connect deadline, then idle checks */
-	uv_shutdown_t shutdown_req; /* the backend's write side, after the client's FIN */
 	unsigned closing;           /* handles and requests closing */
 
 	/* up: client -> backend */
@@ -54,7 +53,8 @@ struct channel {
 	struct buf held;  /* before ACCEPT: what the client sent, at most one window */
 	size_t up_queued; /* bytes in writes to the backend */
 	bool up_fin;      /* the client sent FIN */
-	bool up_shut;     /* ... and the backend's write side is shut */
+	bool up_shutting; /* ... so the backend's write side is being shut */
+	bool up_shut;     /* ... and is shut */
 	bool dropping;    /* a program stopped reading its input: the rest is dropped */
 
 	/* down: backend -> client */
@@ -106,6 +106,13 @@ int mux_send_frame(struct mux *m, const uint8_t *frame, size_t len);
 
 /* Gives credit for what was delivered onward, when half a window is: grows it on a fast link. */
 void mux_credit(struct mux *m, struct mux_rwin *w, uint32_t id);
+
+/*
+ * Bytes the client sent that will not be delivered (their stream is over
+ * or refused): the session's window gets them back at once, or it would
+ * shrink for good.
+ */
+void mux_discard(struct mux *m, size_t n);
 
 /* Whether frames for the client are backed up: no backend is read meanwhile. */
 bool mux_output_full(const struct mux *m);

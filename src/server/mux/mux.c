@@ -161,9 +161,8 @@ rwin_init(struct mux_rwin *w, uint64_t size)
 	w->credit_ns = uv_hrtime();
 }
 
-/* Bytes the client sent that fived will not deliver (a stream that is over): credited at once. */
-static void
-discard(struct mux *m, size_t n)
+void
+mux_discard(struct mux *m, size_t n)
 {
 	m->up.consumed += n;
 	mux_credit(m, &m->up, 0);
@@ -224,7 +223,7 @@ refuse_open(struct mux *m, const struct mux_frame *f, uint8_t code, const char *
 	             json_pack("{s:I,s:s,s:s}", "stream", (json_int_t)f->id, "service",
 	                       f->u.open.service, "reason", reason));
 	rst(m, f->id, code, reason);
-	discard(m, f->u.open.data_len);
+	mux_discard(m, f->u.open.data_len);
 }
 
 /* The limits that refuse an OPEN before it is judged; NULL when none applies. */
@@ -286,7 +285,7 @@ static void
 on_data(struct mux *m, const struct mux_frame *f, struct channel *ch)
 {
 	if (ch == NULL) {
-		discard(m, f->len);
+		mux_discard(m, f->len);
 		return;
 	}
 	if (ch->up_fin) {
