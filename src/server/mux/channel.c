@@ -72,8 +72,7 @@ audit_end(struct channel *ch, const char *reason)
 	             json_pack("{s:I,s:s,s:s,s:I,s:I,s:I}", "stream", (json_int_t)ch->id, "service",
 	                       ch->grant.svc->name, "reason", reason, "bytes_in",
 	                       (json_int_t)ch->bytes_in, "bytes_out", (json_int_t)ch->bytes_out,
-	                       "duration_ms",
-	                       (json_int_t)(uv_now(m->site->loop) - ch->opened_ms)));
+	                       "duration_ms", (json_int_t)(uv_now(m->site->loop) - ch->opened_ms)));
 }
 
 void
@@ -210,7 +209,8 @@ channel_data(struct channel *ch, const uint8_t *data, size_t len)
 {
 	ch->last_activity_ms = uv_now(ch->mux->site->loop);
 	if (!ch->connected) {
-		/* Within the first window, which is what held may take: no credit comes before ACCEPT. */
+		/* Within the first window, which is what held may take: no credit comes before
+		 * ACCEPT. */
 		if (buf_append(&ch->held, data, len) != 0)
 			channel_end(ch, MUX_RST_LIMIT, "out of memory", true);
 		return;
@@ -250,7 +250,8 @@ down_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	size_t n = down_room(ch);
 	struct chunk *c = n > 0 ? chunk_new(&ch->mux->site->budget, MUX_HEADER_LEN + n) : NULL;
 
-	*buf = c != NULL ? uv_buf_init(c->data + MUX_HEADER_LEN, (unsigned)n) : uv_buf_init(NULL, 0);
+	*buf = c != NULL ? uv_buf_init(c->data + MUX_HEADER_LEN, (unsigned)n)
+	                 : uv_buf_init(NULL, 0);
 }
 
 /* The chunk behind a buffer from down_alloc, its frame's header in front. */

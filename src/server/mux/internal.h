@@ -40,13 +40,13 @@ struct mux_rwin {
 struct channel {
 	struct mux *mux;
 	uint32_t id;
-	struct channel *next;       /* in its bucket */
-	struct mux_grant grant;     /* owns grant.caller */
-	bool connected;             /* the backend is reached and ACCEPT sent */
-	bool ended;                 /* channel_end was called: closing */
+	struct channel *next;   /* in its bucket */
+	struct mux_grant grant; /* owns grant.caller */
+	bool connected;         /* the backend is reached and ACCEPT sent */
+	bool ended;             /* channel_end was called: closing */
 	struct backend backend;
-	uv_timer_t timer;           /* connect deadline, then idle checks */
-	unsigned closing;           /* handles and requests closing */
+	uv_timer_t timer; /* connect deadline, then idle checks */
+	unsigned closing; /* handles and requests closing */
 
 	/* up: client -> backend */
 	struct mux_rwin up;
@@ -75,11 +75,11 @@ struct mux {
 	const struct mux_events *ev;
 	void *owner;
 
-	struct buf in;        /* a frame not yet whole */
-	uint32_t last_id;     /* the highest stream id the client opened */
-	unsigned nopen;       /* streams that count against max_streams */
-	unsigned npending;    /* OPENs not answered yet */
-	unsigned nchannels;   /* streams not yet freed, ending ones included */
+	struct buf in;      /* a frame not yet whole */
+	uint32_t last_id;   /* the highest stream id the client opened */
+	unsigned nopen;     /* streams that count against max_streams */
+	unsigned npending;  /* OPENs not answered yet */
+	unsigned nchannels; /* streams not yet freed, ending ones included */
 	struct channel *buckets[MUX_BUCKETS];
 
 	struct mux_rwin up;  /* the session's window, client -> fived */
@@ -92,10 +92,10 @@ struct mux {
 
 	uv_timer_t idle_timer, ping_timer;
 	unsigned timers_open;
-	bool goaway;   /* no new streams: GOAWAY sent */
-	bool closing;  /* mux_close was called */
-	bool finished; /* ev->finish was called */
-	bool freed;    /* mux_free was called while streams were still closing */
+	bool goaway;                  /* no new streams: GOAWAY sent */
+	bool closing;                 /* mux_close was called */
+	bool finished;                /* ev->finish was called */
+	bool freed;                   /* mux_free was called while streams were still closing */
 	uint64_t bytes_in, bytes_out; /* of streams no longer in the table */
 };
 
