@@ -140,7 +140,7 @@ num(const json_t *o, const char *key)
 static void
 print_sessions(const json_t *body)
 {
-	char who[128], src[96];
+	char who[128], src[96], service[80];
 	const json_t *s;
 	size_t i;
 
@@ -150,8 +150,13 @@ print_sessions(const json_t *body)
 	{
 		snprintf(who, sizeof(who), "%s/%s", str(s, "identity"), str(s, "method"));
 		snprintf(src, sizeof(src), "%s:%lld", str(s, "src"), num(s, "src_port"));
+		/* A multiplexed session's service column says how many streams it carries. */
+		if (strcmp(str(s, "state"), "multiplex") == 0)
+			snprintf(service, sizeof(service), "MULTIPLEX:%lld", num(s, "streams"));
+		else
+			snprintf(service, sizeof(service), "%s", str(s, "service"));
 		printf("%-32s %-10s %-12s %-16s %-24s %-24s %-7s %10lld %10lld %8lld\n",
-		       str(s, "id"), str(s, "state"), str(s, "service"), str(s, "vhost"), who, src,
+		       str(s, "id"), str(s, "state"), service, str(s, "vhost"), who, src,
 		       str(s, "transport"), num(s, "bytes_in"), num(s, "bytes_out"),
 		       num(s, "age_ms") / 1000);
 	}

@@ -35,10 +35,9 @@ struct member {
 
 /* The members of each client message (8.2) but "message", which find_message checks. */
 static const struct member initialize_members[] = {
-        {"streams", JSON_ARRAY, true},
-        {"authentication", JSON_ARRAY, false},
-        {"vhost", JSON_STRING, false},
-        {"client_session_id", JSON_STRING, false},
+        {"streams", JSON_ARRAY, true},   {"authentication", JSON_ARRAY, false},
+        {"vhost", JSON_STRING, false},   {"client_session_id", JSON_STRING, false},
+        {"multiplex", JSON_TRUE, false},
 };
 
 static const struct member stream_members[] = {
@@ -168,6 +167,8 @@ type_name(json_type t)
 		return "an object";
 	case JSON_ARRAY:
 		return "an array";
+	case JSON_TRUE:
+		return "true";
 	default:
 		return "a string";
 	}
@@ -392,6 +393,7 @@ parse_initialize(json_t *o, struct usp_msg *m, char *reason)
 			return -1;
 		m->nstreams++;
 	}
+	m->multiplex = json_object_get(o, "multiplex") != NULL;
 	return auth != NULL ? parse_protocols(auth, m, reason) : 0;
 }
 
@@ -829,6 +831,17 @@ usp_encode_connect(const struct usp_ids *ids, const char *application, char **ou
 	if (!name_valid(application) || (o = start("connect")) == NULL)
 		return -1;
 	return finish(o, set(o, "application", json_string(application)) != 0, ids, out, len);
+}
+
+int
+usp_encode_multiplex(const struct usp_ids *ids, char **out, size_t *len)
+{
+	json_t *o;
+
+	clear(out, len);
+	if ((o = start("multiplex")) == NULL)
+		return -1;
+	return finish(o, false, ids, out, len);
 }
 
 static json_t *

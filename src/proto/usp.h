@@ -94,6 +94,8 @@ struct usp_msg {
 	size_t nprotocols;
 	/* Whether any protocol was offered, known or not: flow 4 rather than 6. */
 	bool offered_protocols;
+	/* initialize: "multiplex": true, the streams inside this connection (section 11). */
+	bool multiplex;
 
 	/* invalidate: tokens[0..ntokens); token: tokens[0], ntokens 1.  Owned. */
 	char *tokens[USP_TOKENS_MAX];
@@ -183,6 +185,9 @@ int usp_encode_token(const struct usp_ids *ids, const char *identity,
                      const struct usp_token_result *streams, size_t n, char **out, size_t *len);
 
 int usp_encode_connect(const struct usp_ids *ids, const char *application, char **out, size_t *len);
+
+/* "multiplex": frames from the end of its line on (section 8.4, several streams). */
+int usp_encode_multiplex(const struct usp_ids *ids, char **out, size_t *len);
 
 /* apps[0..n), possibly none; "requires" lists authentication before encryption. */
 int usp_encode_menu(const struct usp_ids *ids, const struct usp_menu_entry *apps, size_t n,

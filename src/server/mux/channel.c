@@ -72,8 +72,7 @@ audit_end(struct channel *ch, const char *reason)
 	             json_pack("{s:I,s:s,s:s,s:I,s:I,s:I}", "stream", (json_int_t)ch->id, "service",
 	                       ch->grant.svc->name, "reason", reason, "bytes_in",
 	                       (json_int_t)ch->bytes_in, "bytes_out", (json_int_t)ch->bytes_out,
-	                       "duration_ms",
-	                       (json_int_t)(uv_now(m->site->loop) - ch->opened_ms)));
+	                       "duration_ms", (json_int_t)(uv_now(m->site->loop) - ch->opened_ms)));
 }
 
 void
@@ -87,6 +86,8 @@ channel_end(struct channel *ch, uint8_t code, const char *reason, bool reset)
 	if (code != 0)
 		mux_send_frame(ch->mux, f, mux_encode_rst(f, sizeof(f), ch->id, code, reason));
 	audit_end(ch, reason);
+	mux_discard(ch->mux, ch->held.len);
+	buf_free(&ch->held);
 	ch->backend.reset = reset;
 	ch->closing += backend_close(&ch->backend) + 1;
 	uv_close((uv_handle_t *)&ch->timer, on_timer_closed);
@@ -111,28 +112,39 @@ stopped_reading(const struct channel *ch, int status)
 	       (status == UV_EPIPE || status == UV_ECONNRESET);
 }
 
+/* libuv calls it before the backend's close callback, even for a shutdown the close cancels. */
 static void
 on_shut(uv_shutdown_t *req, int status)
 {
 	struct channel *ch = req->data;
 
+	free(req);
 	if (ch->ended)
 		return;
 	ch->up_shut = true;
 	maybe_done(ch);
 }
 
-/* After the client's FIN and every byte before it: the backend's input ends. */
+/*
+ * After the client's FIN and every byte before it: the backend's input
+ * ends.  The request is allocated only then: an idle stream is small.
+ */
 static void
 maybe_shut(struct channel *ch)
 {
-	if (!ch->up_fin || !ch->connected || ch->up_queued > 0 || ch->shutdown_req.data != NULL)
+	uv_shutdown_t *req;
+
+	if (!ch->up_fin || !ch->connected || ch->up_queued > 0 || ch->up_shutting)
 		return;
-	ch->shutdown_req.data = ch;
-	if (uv_shutdown(&ch->shutdown_req, backend_stream(ch), on_shut) != 0) {
-		ch->up_shut = true;
-		maybe_done(ch);
+	ch->up_shutting = true;
+	if ((req = malloc(sizeof(*req))) != NULL) {
+		req->data = ch;
+		if (uv_shutdown(req, backend_stream(ch), on_shut) == 0)
+			return;
+		free(req);
 	}
+	ch->up_shut = true;
+	maybe_done(ch);
 }
 
 /* n bytes of the client's were delivered (or dropped): its windows get them back. */
@@ -157,8 +169,10 @@ on_up_written(uv_write_t *req, int status)
 
 	ch->up_queued -= c->size;
 	chunk_free(c);
-	if (ch->ended)
+	if (ch->ended) {
+		mux_discard(ch->mux, credit);
 		return;
+	}
 	if (status < 0 && stopped_reading(ch, status)) {
 		ch->dropping = true;
 	} else if (status < 0) {
@@ -195,7 +209,8 @@ channel_data(struct channel *ch, const uint8_t *data, size_t len)
 {
 	ch->last_activity_ms = uv_now(ch->mux->site->loop);
 	if (!ch->connected) {
-		/* Within the first window, which is what held may take: no credit comes before ACCEPT. */
+		/* Within the first window, which is what held may take: no credit comes before
+		 * ACCEPT. */
 		if (buf_append(&ch->held, data, len) != 0)
 			channel_end(ch, MUX_RST_LIMIT, "out of memory", true);
 		return;
@@ -235,7 +250,8 @@ down_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	size_t n = down_room(ch);
 	struct chunk *c = n > 0 ? chunk_new(&ch->mux->site->budget, MUX_HEADER_LEN + n) : NULL;
 
-	*buf = c != NULL ? uv_buf_init(c->data + MUX_HEADER_LEN, (unsigned)n) : uv_buf_init(NULL, 0);
+	*buf = c != NULL ? uv_buf_init(c->data + MUX_HEADER_LEN, (unsigned)n)
+	                 : uv_buf_init(NULL, 0);
 }
 
 /* The chunk behind a buffer from down_alloc, its frame's header in front. */

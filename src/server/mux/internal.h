@@ -40,21 +40,21 @@ struct mux_rwin {
 struct channel {
 	struct mux *mux;
 	uint32_t id;
-	struct channel *next;       /* in its bucket */
-	struct mux_grant grant;     /* owns grant.caller */
-	bool connected;             /* the backend is reached and ACCEPT sent */
-	bool ended;                 /* channel_end was called: closing */
+	struct channel *next;   /* in its bucket */
+	struct mux_grant grant; /* owns grant.caller */
+	bool connected;         /* the backend is reached and ACCEPT sent */
+	bool ended;             /* channel_end was called: closing */
 	struct backend backend;
-	uv_timer_t timer;           /* connect deadline, then idle checks */
-	uv_shutdown_t shutdown_req; /* the backend's write side, after the client's FIN */
-	unsigned closing;           /* handles and requests closing */
+	uv_timer_t timer; /* connect deadline, then idle checks */
+	unsigned closing; /* handles and requests closing */
 
 	/* up: client -> backend */
 	struct mux_rwin up;
 	struct buf held;  /* before ACCEPT: what the client sent, at most one window */
 	size_t up_queued; /* bytes in writes to the backend */
 	bool up_fin;      /* the client sent FIN */
-	bool up_shut;     /* ... and the backend's write side is shut */
+	bool up_shutting; /* ... so the backend's write side is being shut */
+	bool up_shut;     /* ... and is shut */
 	bool dropping;    /* a program stopped reading its input: the rest is dropped */
 
 	/* down: backend -> client */
@@ -75,11 +75,11 @@ struct mux {
 	const struct mux_events *ev;
 	void *owner;
 
-	struct buf in;        /* a frame not yet whole */
-	uint32_t last_id;     /* the highest stream id the client opened */
-	unsigned nopen;       /* streams that count against max_streams */
-	unsigned npending;    /* OPENs not answered yet */
-	unsigned nchannels;   /* streams not yet freed, ending ones included */
+	struct buf in;      /* a frame not yet whole */
+	uint32_t last_id;   /* the highest stream id the client opened */
+	unsigned nopen;     /* streams that count against max_streams */
+	unsigned npending;  /* OPENs not answered yet */
+	unsigned nchannels; /* streams not yet freed, ending ones included */
 	struct channel *buckets[MUX_BUCKETS];
 
 	struct mux_rwin up;  /* the session's window, client -> fived */
@@ -92,10 +92,10 @@ struct mux {
 
 	uv_timer_t idle_timer, ping_timer;
 	unsigned timers_open;
-	bool goaway;   /* no new streams: GOAWAY sent */
-	bool closing;  /* mux_close was called */
-	bool finished; /* ev->finish was called */
-	bool freed;    /* mux_free was called while streams were still closing */
+	bool goaway;                  /* no new streams: GOAWAY sent */
+	bool closing;                 /* mux_close was called */
+	bool finished;                /* ev->finish was called */
+	bool freed;                   /* mux_free was called while streams were still closing */
 	uint64_t bytes_in, bytes_out; /* of streams no longer in the table */
 };
 
@@ -106,6 +106,13 @@ int mux_send_frame(struct mux *m, const uint8_t *frame, size_t len);
 
 /* Gives credit for what was delivered onward, when half a window is: grows it on a fast link. */
 void mux_credit(struct mux *m, struct mux_rwin *w, uint32_t id);
+
+/*
+ * Bytes the client sent that will not be delivered (their stream is over
+ * or refused): the session's window gets them back at once, or it would
+ * shrink for good.
+ */
+void mux_discard(struct mux *m, size_t n);
 
 /* Whether frames for the client are backed up: no backend is read meanwhile. */
 bool mux_output_full(const struct mux *m);

@@ -12,6 +12,7 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "server/conf/config.h"
 #include "server/policy/chunk.h"
 #include "server/policy/site.h"
@@ -161,9 +162,8 @@ rwin_init(struct mux_rwin *w, uint64_t size)
 	w->credit_ns = uv_hrtime();
 }
 
-/* Bytes the client sent that fived will not deliver (a stream that is over): credited at once. */
-static void
-discard(struct mux *m, size_t n)
+void
+mux_discard(struct mux *m, size_t n)
 {
 	m->up.consumed += n;
 	mux_credit(m, &m->up, 0);
@@ -224,7 +224,7 @@ refuse_open(struct mux *m, const struct mux_frame *f, uint8_t code, const char *
 	             json_pack("{s:I,s:s,s:s}", "stream", (json_int_t)f->id, "service",
 	                       f->u.open.service, "reason", reason));
 	rst(m, f->id, code, reason);
-	discard(m, f->u.open.data_len);
+	mux_discard(m, f->u.open.data_len);
 }
 
 /* The limits that refuse an OPEN before it is judged; NULL when none applies. */
@@ -272,6 +272,25 @@ on_open(struct mux *m, const struct mux_frame *f)
 }
 
 void
+mux_open(struct mux *m, const char *service, const char *token)
+{
+	struct mux_frame f;
+
+	memset(&f, 0, sizeof(f));
+	f.id = m->last_id + (m->last_id == 0 ? 1 : 2);
+	f.type = MUX_OPEN;
+	str_copy(f.u.open.service, service, sizeof(f.u.open.service));
+	if (token != NULL && strlen(token) > MUX_TOKEN_MAX) {
+		m->last_id = f.id;
+		refuse_open(m, &f, MUX_RST_REFUSED, "invalid token");
+		return;
+	}
+	f.u.open.token = (const uint8_t *)token;
+	f.u.open.token_len = token != NULL ? strlen(token) : 0;
+	on_open(m, &f);
+}
+
+void
 mux_channel_linked(struct mux *m, struct channel *ch)
 {
 	ch->next = *bucket(m, ch->id);
@@ -286,7 +305,7 @@ static void
 on_data(struct mux *m, const struct mux_frame *f, struct channel *ch)
 {
 	if (ch == NULL) {
-		discard(m, f->len);
+		mux_discard(m, f->len);
 		return;
 	}
 	if (ch->up_fin) {
@@ -411,7 +430,8 @@ on_frame(struct mux *m, const struct mux_frame *f)
 	}
 }
 
-/* Takes every whole frame of data[0..len); returns the bytes taken, or -1 when the session failed. */
+/* Takes every whole frame of data[0..len); returns the bytes taken, or -1 when the session failed.
+ */
 static ssize_t
 take_frames(struct mux *m, const uint8_t *data, size_t len)
 {
@@ -445,9 +465,9 @@ mux_input(struct mux *m, const uint8_t *data, size_t len)
 	size_t need;
 
 	while (m->in.len > 0 && len > 0 && !m->finished) {
-		need = m->in.len < MUX_HEADER_LEN ? MUX_HEADER_LEN - m->in.len
-		                                  : MUX_HEADER_LEN + bytes_get16(m->in.data + 6) -
-		                                            m->in.len;
+		need = m->in.len < MUX_HEADER_LEN
+		               ? MUX_HEADER_LEN - m->in.len
+		               : MUX_HEADER_LEN + bytes_get16(m->in.data + 6) - m->in.len;
 		need = need < len ? need : len;
 		if (buf_append(&m->in, data, need) != 0) {
 			mux_fail(m, "protocol error: frame too long");

@@ -23,9 +23,10 @@ struct site;
 /* What an OPEN was granted: the service, and who its backend may learn the caller is. */
 struct mux_grant {
 	const struct service *svc;
-	struct caller *caller; /* the stream's own identity (a token's), owned; NULL: the session's */
-	const char *vhost;     /* the vhost's name, "" for none; the configuration's */
-	const char *identity;  /* who the stream is for, "" for none: for the audit log */
+	struct caller
+	        *caller;   /* the stream's own identity (a token's), owned; NULL: the session's */
+	const char *vhost; /* the vhost's name, "" for none; the configuration's */
+	const char *identity; /* who the stream is for, "" for none: for the audit log */
 	struct backend_who who;
 };
 
@@ -61,6 +62,12 @@ struct mux *mux_new(struct site *site, const struct config *cfg, const char *id,
 
 /* After "+ MULTIPLEX": measures the round trip, starts the idle deadline.  0 or -1. */
 int mux_start(struct mux *m);
+
+/*
+ * A stream the client asked for outside a frame (USP's initialize): opened
+ * as an OPEN without data would be, with the next stream id (1, 3, 5...).
+ */
+void mux_open(struct mux *m, const char *service, const char *token);
 
 /* The client's plaintext: frames, whole or in parts. */
 void mux_input(struct mux *m, const uint8_t *data, size_t len);

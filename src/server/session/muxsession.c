@@ -47,8 +47,8 @@ open_token(struct session *s, const struct vhost *vh, const struct mux_frame *f,
 
 /* Judges the OPEN's service for caller in vh, as the text dialect judges a request line. */
 static const struct service *
-decide(struct session *s, const struct vhost *vh, const struct caller *caller,
-       const struct cmd *c, const char **reason)
+decide(struct session *s, const struct vhost *vh, const struct caller *caller, const struct cmd *c,
+       const char **reason)
 {
 	struct command_view v = {
 	        .cfg = s->cfg,
@@ -173,20 +173,26 @@ static const struct mux_events mux_events = {
         .closed = on_closed,
 };
 
-void
-session_start_mux(struct session *s, const char *reply, size_t len)
+int
+session_enter_mux(struct session *s, const char *reply, size_t len)
 {
 	if (session_send(s, reply, len) != 0 ||
 	    (s->mux = mux_new(s->site, s->cfg, s->id, &mux_events, s)) == NULL) {
 		session_close(s, "out of memory");
-		return;
+		return -1;
 	}
 	uv_timer_stop(&s->timer);
 	session_set_state(s, S_MUX);
 	session_audit(s, "multiplex", NULL);
-	if (mux_start(s->mux) != 0)
+	return mux_start(s->mux);
+}
+
+void
+session_mux_take_held(struct session *s)
+{
+	if (s->state != S_MUX)
 		return;
-	/* What the client pipelined behind its MULTIPLEX line is frames already. */
+	/* What the client pipelined behind its request is frames already. */
 	if (s->in.len > 0)
 		mux_input(s->mux, s->in.data, s->in.len);
 	session_drop_input(s);
@@ -196,6 +202,13 @@ session_start_mux(struct session *s, const char *reply, size_t len)
 		mux_client_ended(s->mux);
 	else
 		session_read_client(s);
+}
+
+void
+session_start_mux(struct session *s, const char *reply, size_t len)
+{
+	if (session_enter_mux(s, reply, len) == 0)
+		session_mux_take_held(s);
 }
 
 void

@@ -28,6 +28,7 @@ struct session_info {
 	const char *dialect;                  /* "none" (no request yet), "text" or "usp"; static */
 	uint64_t bytes_in, bytes_out;         /* relayed to the backend and back */
 	uint64_t age_ms;
+	unsigned streams; /* open: those of a multiplexed session, 1 while relaying, else 0 */
 };
 
 /*

@@ -14,6 +14,7 @@
 #include "server/policy/site.h"
 #include "server/policy/tokens.h"
 #include "server/session/auth.h"
+#include "server/session/muxsession.h"
 #include "server/session/sessiontoken.h"
 
 _Static_assert(SESSION_IN_MAX >= USP_LINE_MAX, "a whole USP message must fit in s->in");
@@ -316,15 +317,16 @@ ask_authentication(struct session *s, struct usp_msg *m)
 	auth_start(s, s->usp->waiting.protocols[i]);
 }
 
-/* Whether a stream after the first, one without a token, needs an identity the session lacks. */
+/* Whether a stream from the first'th on, one without a token, needs an identity the session lacks.
+ */
 static bool
-later_needs_auth(struct session *s, const struct usp_msg *m)
+needs_auth_from(struct session *s, const struct usp_msg *m, size_t first)
 {
 	struct judgement j;
 	bool needs = false;
 	size_t i;
 
-	for (i = 1; i < m->nstreams && !needs; i++) {
+	for (i = first; i < m->nstreams && !needs; i++) {
 		if (m->streams[i].token != NULL)
 			continue;
 		judge(s, &m->streams[i], &j);
@@ -332,6 +334,42 @@ later_needs_auth(struct session *s, const struct usp_msg *m)
 		judgement_free(&j);
 	}
 	return needs;
+}
+
+/*
+ * "multiplex": the streams are carried inside this connection, each
+ * granted or refused on its own (streams 1, 3, 5... in the order named),
+ * and the client may open more (section 11).  Authentication first when
+ * some stream needs it and protocols were offered (flow 2).
+ */
+static void
+start_multiplex(struct session *s, struct usp_msg *m)
+{
+	char *out = NULL;
+	size_t i, len = 0;
+	int r;
+
+	if (!s->cfg->multiplex) {
+		usp_refuse(s, "command not supported", "multiplex not supported");
+		return;
+	}
+	if (m->offered_protocols && needs_auth_from(s, m, 0)) {
+		ask_authentication(s, m);
+		return;
+	}
+	r = usp_encode_multiplex(&s->usp->ids, &out, &len);
+	if (r != 0) {
+		free(out);
+		session_close(s, "cannot encode a USP message");
+		return;
+	}
+	r = session_enter_mux(s, out, len);
+	free(out);
+	if (r != 0)
+		return;
+	for (i = 0; i < m->nstreams && s->state == S_MUX; i++)
+		mux_open(s->mux, m->streams[i].application, m->streams[i].token);
+	session_mux_take_held(s);
 }
 
 /* Flow 2 when some stream needs authentication and protocols were offered (section 8.4). */
@@ -342,10 +380,14 @@ on_initialize(struct session *s, struct usp_msg *m)
 
 	if (select_vhost(s, m) != 0)
 		return;
+	if (m->multiplex) {
+		start_multiplex(s, m);
+		return;
+	}
 	str_copy(s->requested, m->streams[0].application, sizeof(s->requested));
 	judge(s, &m->streams[0], &j);
 	if (j.verdict == NEEDS_AUTH ||
-	    (j.verdict == NULL && m->offered_protocols && later_needs_auth(s, m))) {
+	    (j.verdict == NULL && m->offered_protocols && needs_auth_from(s, m, 1))) {
 		ask_authentication(s, m);
 	} else if (j.verdict != NULL) {
 		usp_refuse(s, j.verdict, j.verdict);
