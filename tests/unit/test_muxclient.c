@@ -347,6 +347,49 @@ test_ping_answered(void **state)
 	close(fk.fd);
 }
 
+/* After GOAWAY no stream is opened; the open ones go on to their end. */
+static void
+test_goaway(void **state)
+{
+	struct fake fk;
+	struct five_session *s = session(&fk);
+	uint8_t b[MUX_HEADER_LEN + 64], got[16];
+	struct five_error err;
+	int app;
+
+	attach(s, &app, "echo", "");
+	assert_true(next(&fk));
+	put_empty(&fk, 1, MUX_ACCEPT);
+	put(&fk, b, mux_encode_goaway(b, sizeof(b), 1, MUX_GOAWAY_NORMAL, "server shutting down"));
+	put_data(&fk, 1, "last", 4);
+	put_empty(&fk, 1, MUX_FIN);
+	assert_int_equal(drain(app, got, sizeof(got)), 4);
+	assert_false(mux_usable(s));
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(err.step, FIVE_ERR_REFUSED);
+	assert_string_equal(err.message, "the server takes no new streams");
+	close(app);
+	five_session_close(s);
+	close(fk.fd);
+}
+
+/* A frame on a stream the client never opened ends the session. */
+static void
+test_unknown_stream(void **state)
+{
+	struct fake fk;
+	struct five_session *s = session(&fk);
+	struct five_error err;
+
+	put_data(&fk, 7, "who?", 4);
+	assert_false(next(&fk));
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(err.step, FIVE_ERR_PROTOCOL);
+	assert_non_null(strstr(err.message, "never opened"));
+	five_session_close(s);
+	close(fk.fd);
+}
+
 int
 main(void)
 {
@@ -358,6 +401,8 @@ main(void)
 	        cmocka_unit_test(test_fail_closed),
 	        cmocka_unit_test(test_request_timeout_cancels),
 	        cmocka_unit_test(test_ping_answered),
+	        cmocka_unit_test(test_goaway),
+	        cmocka_unit_test(test_unknown_stream),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
