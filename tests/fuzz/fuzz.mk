@@ -38,6 +38,9 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libfuzzed.a
 # The session target drives whole sessions through the in-process worker of tests/harness/.
 $(FUZZ_BUILD)/fuzz_session: tests/harness/session_harness.c tests/harness/session_harness.h
 
+# five agent's line parser lives with the five command, outside the fuzzed library.
+$(FUZZ_BUILD)/fuzz_agentline: src/client/cli/agentline.c
+
 # Each target runs over a scratch copy of its corpus, so the committed seeds stay as they are.
 define run_target
 	@set -e; for t in $(TARGETS); do \

@@ -111,16 +111,15 @@ list_one(const struct session_info *i, void *arg)
 
 	if (l->total++ >= ADMIN_SESSIONS_MAX)
 		return true;
-	json_array_append_new(l->sessions,
-	                      json_pack("{s:s,s:s,s:s?,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i}",
-	                                "id", i->id, "state", i->state, "identity",
-	                                i->identity[0] != '\0' ? i->identity : NULL, "method",
-	                                i->method, "src", i->src, "src_port", (int)i->src_port,
-	                                "vhost", i->vhost, "service", i->service, "transport",
-	                                i->transport, "dialect", i->dialect, "bytes_in",
-	                                (json_int_t)i->bytes_in, "bytes_out",
-	                                (json_int_t)i->bytes_out, "age_ms", (json_int_t)i->age_ms,
-	                                "streams", (int)i->streams));
+	json_array_append_new(
+	        l->sessions,
+	        json_pack("{s:s,s:s,s:s?,s:s,s:s,s:i,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i}", "id", i->id,
+	                  "state", i->state, "identity",
+	                  i->identity[0] != '\0' ? i->identity : NULL, "method", i->method, "src",
+	                  i->src, "src_port", (int)i->src_port, "vhost", i->vhost, "service",
+	                  i->service, "transport", i->transport, "dialect", i->dialect, "bytes_in",
+	                  (json_int_t)i->bytes_in, "bytes_out", (json_int_t)i->bytes_out, "age_ms",
+	                  (json_int_t)i->age_ms, "streams", (int)i->streams));
 	return true;
 }
 
