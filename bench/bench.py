@@ -62,6 +62,7 @@ SPIPED_SERVER_PORT = 6301
 SPIPED_CLIENT_PORT = 6401
 SSH_FORWARD_PORT = 6501      # + index of the cipher
 SSHD_PORT = 2222
+FIVE_L_PORT = 6601           # five --multiplex -L: one warm session, a stream per connection
 
 PIN_CPU = "0"             # pinned runs: every process on this CPU
 ATTACK_CPU = "1"          # floods run on the other CPU, like another machine
@@ -490,6 +491,8 @@ audit_log = none
 max_connections = 100000
 max_per_source = 100000
 handshakes_per_source = 1000000
+max_streams = 65536
+max_pending_opens = 65536
 {extra}
 [service:bench]
 backend = tcp:127.0.0.1:{backend}
@@ -594,10 +597,30 @@ def sys_fived_cookie(ctx):
                   strip="+\\r\\n", key=key, procs={"server proxy": [p]})
 
 
+def warm_up(ctx, port):
+    """One connection through a forwarder, so that its session is open before
+    the first measured one."""
+    code = ("import socket; s = socket.create_connection(('127.0.0.1', %d)); "
+            "s.sendall(b'E\\n'); s.recv(1); s.close()" % port)
+    ctx.r.run(["python3", "-c", code], ctx.net.client_ns, ctx.pin, timeout=30)
+
+
+def five_multiplex_forward(ctx, name, port, *target):
+    """`five --multiplex -L` on the client's side: every connection it accepts is
+    a new stream of one session it opened before (warm_up)."""
+    p = ctx.spawn(name, [ctx.t.five, "--multiplex", *target[:-2], "-L", "127.0.0.1:%d" % port,
+                         *target[-2:]], "client")
+    wait_listen(p, port)
+    warm_up(ctx, port)
+    return p
+
+
 def sys_fived_warm(ctx):
-    """Extension point: fived warm, a new stream inside an existing MULTIPLEX
-    session (e.g. a `five -L` that keeps one multiplexed session open)."""
-    return None
+    p, key = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
+    fl = five_multiplex_forward(ctx, "five-L-multiplex", FIVE_L_PORT, "--key", key, "-p",
+                                str(FIVED_PORT + 2), ctx.net.server_ip, "bench")
+    return Recipe(addr="127.0.0.1:%d" % FIVE_L_PORT, procs={"server proxy": [p],
+                                                            "client proxy": [fl]})
 
 
 def sys_socat(ctx):
@@ -767,6 +790,10 @@ def sys_ssh_W(ctx):
 
 PENDING = "not yet available"
 
+WARM_NOTE = ("a new stream inside a sealed session (IK, its key authorized) that "
+             "`five --multiplex -L` on the client's loopback opened before: the OPEN and the "
+             "request go in one write, no handshake of their own")
+
 # Section 1: the paper's experiment across the 28 ms link.
 SYSTEMS_WAN = [
     System("direct", "direct TCP", 4, sys_direct),
@@ -788,7 +815,7 @@ SYSTEMS_WAN = [
     System("fived-cookie", "fived sealed, cookie/PoW forced", 5, sys_fived_cookie,
            "as above with `cookie = always`: every first message is answered with a cookie "
            "and an 8-bit proof of work, and the client connects again"),
-    System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, PENDING),
+    System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, WARM_NOTE),
 ]
 
 # Sections 2 and 3: loopback throughput and session rate.
@@ -812,7 +839,7 @@ SYSTEMS_LO = [
     System("fived-tls", "fived TLS 1.3", 5, sys_fived_tls,
            "implicit TLS (the first byte 0x16) to the same fived, OpenSSL's default suite, "
            "no client certificate and no resumption, through libfive; an open service"),
-    System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, PENDING),
+    System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, WARM_NOTE),
 ]
 
 
@@ -1173,6 +1200,8 @@ MEMORY_SYSTEMS = [
     ("fived", "fived plain, relayed to a TCP backend", 2),
     ("fived-echo", "fived plain, built-in echo service", 3),  # built-ins run over a socket pair
     ("fived-pre", "fived plain, connections before a request", 1),
+    # five --multiplex -L holds the client's side: fived holds one backend socket per stream
+    ("fived-mux", "fived plain, idle streams of one MULTIPLEX session", 1),
     ("haproxy", "HAProxy (tcp mode)", 2),
     ("stunnel", "stunnel TLS 1.3 (server side)", 2),
 ]
@@ -1195,6 +1224,11 @@ def section_memory(r, tools, cfg, info):
             rec = sys_fived(ctx)
             if key == "fived-echo":
                 rec.pre = "echo\\r\\n"
+            if key == "fived-mux":
+                fl = five_multiplex_forward(ctx, "five-L-multiplex", FIVE_L_PORT, "--plain",
+                                            "-p", str(FIVED_PORT), "127.0.0.1", "bench")
+                rec = Recipe(addr="127.0.0.1:%d" % FIVE_L_PORT, procs=dict(
+                    rec.procs, **{"client proxy": [fl]}))
         elif key == "haproxy":
             rec = sys_haproxy(ctx)
         else:
@@ -1767,7 +1801,7 @@ def report_memory(info, pics):
                      x["threads"], fmt(x["client_side_bytes_per_session"], 0)])
     fived = next((x for x in mem if x["system"] == "fived"), None)
     text.append(table(["system", "idle sessions", "RSS before MiB", "RSS after MiB",
-                       "bytes per session", "threads", "client-side stunnel bytes/session"],
+                       "bytes per session", "threads", "client-side proxy bytes/session"],
                       rows))
     if fived:
         for x in mem:
@@ -1918,6 +1952,15 @@ def headline(info):
                                          ratio(med(d["first_ms"]), med(b["first_ms"]))))
         out.append("- Same, other layer-5 choices (first-byte ratio to direct): " +
                    ", ".join(others) + ".")
+        w, s = wan.get("fived-warm"), wan.get("ssh-L")
+        if w and w["first_ms"]:
+            out.append("- Same, a new stream on a warm MULTIPLEX session: first byte ratio %s, "
+                       "1,000,000th byte ratio %s (ssh -L through an existing connection: %s "
+                       "and %s)." % (
+                           ratio(med(w["first_ms"]), med(b["first_ms"])),
+                           ratio(med(w["last_ms"]), med(b["last_ms"])),
+                           ratio(med(s["first_ms"]), med(b["first_ms"])) if s else "-",
+                           ratio(med(s["last_ms"]), med(b["last_ms"])) if s else "-"))
     tput = info.get("tput")
     if tput:
         for streams in (1, 8):
@@ -1929,7 +1972,23 @@ def headline(info):
                                streams, "s" if streams > 1 else "", fmt(f["median"], 0),
                                fmt(b["median"], 0), ratio(f["median"], b["median"]),
                                fmt(f["server proxy"], 2)))
+    if tput:
+        for streams in (1, 8):
+            w, s = tput_stats(tput, "fived-warm", "pinned", streams), \
+                tput_stats(tput, "fived-sealed", "pinned", streams)
+            if w and s:
+                out.append("- Loopback, %d stream%s on one warm MULTIPLEX session (through "
+                           "`five --multiplex -L`), pinned: %s MB/s vs %s MB/s for as many "
+                           "sealed sessions of their own (ratio %s)." % (
+                               streams, "s" if streams > 1 else "", fmt(w["median"], 0),
+                               fmt(s["median"], 0), ratio(w["median"], s["median"])))
     rate = info.get("rate")
+    if rate:
+        w, f = rate_stats(rate, "fived-warm", "pinned"), rate_stats(rate, "fived", "pinned")
+        if w and f:
+            out.append("- New streams on a warm MULTIPLEX session, pinned: %s/s vs %s/s plain "
+                       "cold sessions (ratio %s)." % (fmt(w["median"], 0), fmt(f["median"], 0),
+                                                      ratio(w["median"], f["median"])))
     if rate:
         b, f = rate_stats(rate, "direct", "pinned"), rate_stats(rate, "fived", "pinned")
         if b and f:
@@ -1952,6 +2011,10 @@ def headline(info):
         if f:
             out.append("- Memory: %s bytes of fived RSS per idle relayed session (%d sessions)."
                        % (fmt(f["bytes_per_session"], 0), f["sessions"]))
+        m = next((x for x in mem if x["system"] == "fived-mux"), None)
+        if m:
+            out.append("- Memory: %s bytes of fived RSS per idle stream of one MULTIPLEX "
+                       "session (%d streams)." % (fmt(m["bytes_per_session"], 0), m["sessions"]))
     att = info.get("attack")
     if att:
         parts = ["%s %s%%" % (x["attack"], fmt(x["success_pct"], 0)) for x in att
