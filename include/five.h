@@ -55,6 +55,10 @@ enum five_step {
 	FIVE_ERR_PROTOCOL, /* the answer was not the protocol, or came too late */
 };
 
+/*
+ * Why a call failed.  Every function taking one accepts NULL: a failure
+ * is then not reported (the return value still says that it failed).
+ */
 struct five_error {
 	enum five_step step;
 	char message[FIVE_LINE_MAX];

@@ -344,5 +344,7 @@ five_dial_port(const char *host, const struct five_options *opts, char *port_out
 int
 five_dial(const char *host, const struct five_options *opts, struct five_error *err)
 {
-	return five_dial_port(host, opts, NULL, 0, err);
+	struct five_error scratch;
+
+	return five_dial_port(host, opts, NULL, 0, five_error_or(err, &scratch));
 }

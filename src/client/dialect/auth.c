@@ -505,9 +505,11 @@ authenticate(struct five_conn *c, const struct five_options *o, struct five_erro
 int
 five_authenticate(int fd, const struct five_options *opts, struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_options o;
 	struct five_conn c = {.fd = fd};
 
+	err = five_error_or(err, &scratch);
 	five_options_resolve(opts, &o);
 	c.timeout_ms = o.timeout_ms;
 	if (sodium_init() < 0)

@@ -41,10 +41,12 @@ int
 five_request(int fd, const char *service, const struct five_options *opts, const void *early,
              size_t len, struct five_error *err)
 {
+	struct five_error scratch;
 	uint8_t *msg;
 	size_t n;
 	int r;
 
+	err = five_error_or(err, &scratch);
 	if (five_text_request(service, opts, early, len, &msg, &n, err) != 0)
 		return -1;
 	r = five_sock_send_all(fd, msg, n, err);
@@ -101,10 +103,12 @@ five_text_request(const char *service, const struct five_options *opts, const vo
 int
 five_await(int fd, const struct five_options *opts, struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_options o;
 	char line[FIVE_TEXT_REPLY_MAX];
 	unsigned i;
 
+	err = five_error_or(err, &scratch);
 	five_options_resolve(opts, &o);
 	for (i = 0; i < five_text_replies(&o); i++)
 		if (five_sock_read_line(fd, o.timeout_ms, line, sizeof(line), err) != 0 ||

@@ -164,5 +164,8 @@ int
 five_issue_token(const char *host, const char *service, const char *bind, unsigned long ttl_s,
                  const struct five_options *opts, char *token, size_t size, struct five_error *err)
 {
-	return five_token_fetch(host, service, bind, ttl_s, opts, token, size, NULL, 0, err);
+	struct five_error scratch;
+
+	return five_token_fetch(host, service, bind, ttl_s, opts, token, size, NULL, 0,
+	                        five_error_or(err, &scratch));
 }

@@ -194,12 +194,14 @@ check_reply(const struct five_listener *l, const char *msg, size_t len, struct f
 struct five_listener *
 five_listen_fd(int fd, const char *service, struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_listener *l = NULL;
 	char msg[CONTROL_MESSAGE_MAX];
 	size_t len;
 	int type, passed;
 	socklen_t tlen = sizeof(type);
 
+	err = five_error_or(err, &scratch);
 	if (service == NULL || !name_valid(service)) {
 		five_fail(err, FIVE_ERR_USAGE, "invalid service name \"%.64s\"",
 		          service != NULL ? service : "");
@@ -242,9 +244,11 @@ fail:
 struct five_listener *
 five_listen_at(const char *control_path, const char *service, struct five_error *err)
 {
+	struct five_error scratch;
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd;
 
+	err = five_error_or(err, &scratch);
 	if (control_path == NULL || control_path[0] == '\0' ||
 	    strlen(control_path) >= sizeof(sun.sun_path)) {
 		five_fail(err, FIVE_ERR_USAGE, "invalid control socket path");
@@ -300,6 +304,7 @@ identity_of(const struct control_stream *s, struct five_identity *id)
 int
 five_accept(struct five_listener *l, struct five_identity *id, struct five_error *err)
 {
+	struct five_error scratch;
 	char msg[CONTROL_MESSAGE_MAX];
 	char text[CONTROL_MESSAGE_MAX];
 	struct control_stream s;
@@ -307,6 +312,7 @@ five_accept(struct five_listener *l, struct five_identity *id, struct five_error
 	bool ok;
 	int fd = -1;
 
+	err = five_error_or(err, &scratch);
 	if (id != NULL)
 		memset(id, 0, sizeof(*id));
 	if (l == NULL)

@@ -22,12 +22,14 @@ int
 five_connect_early(const char *host, const char *service, const struct five_options *opts,
                    const void *early, size_t len, struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_options o;
 	struct five_conn c;
 	uint8_t *request;
 	size_t n;
 	int r;
 
+	err = five_error_or(err, &scratch);
 	five_options_resolve(opts, &o);
 	if (five_text_request(service, &o, early, len, &request, &n, err) != 0)
 		return -1;
@@ -109,11 +111,13 @@ int
 five_list(const char *host, const struct five_options *opts, char ***names, size_t *count,
           struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_options o;
 	struct five_conn c;
 	char request[LINE_MAX_BYTES + 32];
 	int n, r = -1;
 
+	err = five_error_or(err, &scratch);
 	five_options_resolve(opts, &o);
 	if (o.vhost != NULL && !vhost_name_valid(o.vhost))
 		return five_fail(err, FIVE_ERR_USAGE, "invalid vhost name");

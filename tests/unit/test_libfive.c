@@ -1,0 +1,114 @@
+/*
+ * libfive's public API without a fived: what an application can count on
+ * before a byte goes out.  Every exported function fails without crashing
+ * when it is given no struct five_error.
+ */
+#include "unit.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "five.h"
+
+/* A numeric IPv6 host with IPv4 asked for: the resolver fails at once, without DNS. */
+#define UNRESOLVABLE "::1"
+
+static void
+test_steps_keep_their_values(void **state)
+{
+	assert_int_equal(FIVE_OK, 0);
+	assert_int_equal(FIVE_ERR_PROTOCOL, 6);
+	assert_string_equal(five_step_name(FIVE_ERR_REFUSED), "refused");
+	assert_string_equal(five_step_name((enum five_step)99), "unknown");
+}
+
+/* Both ends of a socketpair, the far one closed: a fived that went away. */
+static int
+hung_up_socket(void)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	close(sv[1]);
+	return sv[0];
+}
+
+static void
+test_no_error_struct_connect(void **state)
+{
+	struct five_options o = {0};
+	char **names = NULL;
+	size_t count = 0;
+
+	assert_int_equal(five_connect("127.0.0.1", "not a name", NULL, NULL), -1);
+	assert_int_equal(five_connect_early("127.0.0.1", "not a name", NULL, "x", 1, NULL), -1);
+	memset(&o, 0, sizeof(o));
+	o.family = AF_INET;
+	o.transport = FIVE_PLAIN;
+	/* Without a port, a failure is looked at to choose the next port: err is read back. */
+	assert_int_equal(five_dial(UNRESOLVABLE, &o, NULL), -1);
+	assert_int_equal(five_connect(UNRESOLVABLE, "echo", &o, NULL), -1);
+	o.vhost = "not a vhost!";
+	assert_int_equal(five_list("127.0.0.1", &o, &names, &count, NULL), -1);
+	assert_null(names);
+}
+
+static void
+test_no_error_struct_steps(void **state)
+{
+	struct five_options o;
+	struct five_auth auth = {.methods = "pubkey", .user = "alice"};
+	char token[FIVE_TOKEN_SIZE];
+	int fd;
+
+	memset(&o, 0, sizeof(o));
+	o.transport = FIVE_PLAIN;
+	fd = hung_up_socket();
+	assert_int_equal(five_request(fd, "echo", &o, NULL, 0, NULL), -1);
+	assert_int_equal(five_await(fd, &o, NULL), -1);
+	o.auth = &auth;
+	assert_int_equal(five_authenticate(fd, &o, NULL), -1);
+	close(fd);
+	assert_int_equal(five_issue_token("127.0.0.1", "not a name", NULL, 0, &o, token,
+	                                  sizeof(token), NULL),
+	                 -1);
+	assert_int_equal(five_issue_token("127.0.0.1", "echo", NULL, 0, &o, token, 0, NULL), -1);
+}
+
+static void
+test_no_error_struct_listen(void **state)
+{
+	struct five_identity id;
+	int sv[2];
+
+	assert_null(five_listen_at(NULL, "echo", NULL));
+	assert_null(five_listen_at("/nonexistent/control.sock", "echo", NULL));
+	assert_null(five_listen_at("/nonexistent/control.sock", "not a name", NULL));
+	assert_null(five_listen_fd(-1, "echo", NULL));
+	/* Not a SOCK_SEQPACKET socket: refused, and closed as five_listen_fd promises. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_null(five_listen_fd(sv[0], "echo", NULL));
+	assert_int_equal(fcntl(sv[0], F_GETFD), -1);
+	close(sv[1]);
+	memset(&id, 0, sizeof(id));
+	assert_int_equal(five_accept(NULL, &id, NULL), -1);
+	assert_int_equal(five_listener_fd(NULL), -1);
+	five_listener_close(NULL);
+	five_free_names(NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_steps_keep_their_values),
+	        cmocka_unit_test(test_no_error_struct_connect),
+	        cmocka_unit_test(test_no_error_struct_steps),
+	        cmocka_unit_test(test_no_error_struct_listen),
+	};
+
+	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
+}
