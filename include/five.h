@@ -44,7 +44,7 @@ extern "C" {
 
 #define FIVE_DEFAULT_TIMEOUT_MS 10000
 
-/* Which step failed. */
+/* Which step failed.  New steps are appended: the values above never change. */
 enum five_step {
 	FIVE_OK = 0,
 	FIVE_ERR_SYSTEM,   /* a local failure: memory, descriptors */
@@ -53,6 +53,12 @@ enum five_step {
 	FIVE_ERR_CONNECT,  /* no address of the host accepted a connection */
 	FIVE_ERR_REFUSED,  /* fived refused the request; message is its reason */
 	FIVE_ERR_PROTOCOL, /* the answer was not the protocol, or came too late */
+	/*
+	 * This side does not trust the server (sealed, TLS): no key is pinned
+	 * for it and trust_on_first_use is off, or it showed another key than
+	 * the one pinned or given.  Nothing of the request was sent.
+	 */
+	FIVE_ERR_TRUST,
 };
 
 /*

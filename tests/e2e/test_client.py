@@ -415,7 +415,7 @@ def test_libfive_connect(fived):
     port = str(f.port)
     # Sealed by default, and a library does not pin keys unless asked to.
     out = libfive("127.0.0.1", port, "echo", "x")
-    assert out.startswith(b"error refused: no key pinned for 127.0.0.1:" + port.encode())
+    assert out.startswith(b"error trust: no key pinned for 127.0.0.1:" + port.encode())
     assert libfive("127.0.0.1", port, "echo", "via libfive", transport="tofu") == b"via libfive"
     assert libfive("127.0.0.1", port, "db", "vhost", "alpha") == b"vhost"
     assert libfive("127.0.0.1", port, "echo", "plain", transport="plain") == b"plain"

@@ -1,7 +1,7 @@
 /*
  * libfive's public API without a fived: what an application can count on
  * before a byte goes out.  Every exported function fails without crashing
- * when it is given no struct five_error.
+ * when it is given no struct five_error; the steps keep their values.
  */
 #include "unit.h"
 
@@ -21,7 +21,9 @@ test_steps_keep_their_values(void **state)
 {
 	assert_int_equal(FIVE_OK, 0);
 	assert_int_equal(FIVE_ERR_PROTOCOL, 6);
+	assert_int_equal(FIVE_ERR_TRUST, 7);
 	assert_string_equal(five_step_name(FIVE_ERR_REFUSED), "refused");
+	assert_string_equal(five_step_name(FIVE_ERR_TRUST), "trust");
 	assert_string_equal(five_step_name((enum five_step)99), "unknown");
 }
 

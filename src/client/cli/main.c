@@ -89,8 +89,10 @@ exit_code(enum five_step step)
 static int
 fail(const char *what, const struct five_error *err)
 {
-	fprintf(stderr, "five: %s: %s: %s\n", what, five_step_name(err->step), err->message);
-	return exit_code(err->step);
+	enum five_step step = cli_shown_step(err->step);
+
+	fprintf(stderr, "five: %s: %s: %s\n", what, five_step_name(step), err->message);
+	return exit_code(step);
 }
 
 static int

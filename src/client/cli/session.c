@@ -18,6 +18,12 @@
 /* Application bytes already waiting are sent in the same write as the request. */
 #define EARLY_MAX (16 * 1024)
 
+enum five_step
+cli_shown_step(enum five_step step)
+{
+	return step == FIVE_ERR_TRUST ? FIVE_ERR_REFUSED : step;
+}
+
 /* Reads what in_fd holds right now, without waiting. */
 static size_t
 take_early(int in_fd, char *buf, size_t size)

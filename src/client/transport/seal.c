@@ -260,18 +260,18 @@ check_learned_key(struct handshake *h, const uint8_t learned[32], bool tofu, cha
 			return 0;
 		keyfile_fingerprint(h->server_pk, old);
 		if (h->given)
-			return five_fail(err, FIVE_ERR_REFUSED,
-			                 "the key of %s is %s, not %s as given", h->name, fp, old);
+			return five_fail(err, FIVE_ERR_TRUST, "the key of %s is %s, not %s as given",
+			                 h->name, fp, old);
 		return five_fail(
-		        err, FIVE_ERR_REFUSED,
+		        err, FIVE_ERR_TRUST,
 		        "THE KEY OF %s HAS CHANGED: pinned %s, now %s. Someone may be "
 		        "impersonating it. If the change is expected, delete line %u of %s "
 		        "and connect again",
 		        h->name, old, fp, h->known_line, h->known_hosts);
 	}
 	if (!tofu)
-		return five_fail(err, FIVE_ERR_REFUSED, "no key pinned for %s (it offers %s)",
-		                 h->name, fp);
+		return five_fail(err, FIVE_ERR_TRUST, "no key pinned for %s (it offers %s)", h->name,
+		                 fp);
 	if (knownhosts_add(h->known_hosts, h->name, learned, err) != 0)
 		return -1;
 	snprintf(note, note_size, "new host %s, key %s, pinned in %s", h->name, fp, h->known_hosts);
