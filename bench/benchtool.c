@@ -660,7 +660,7 @@ sealed_options(const struct opts *o, struct five_options *fo)
 {
 	static _Thread_local char known_hosts[64];
 
-	memset(fo, 0, sizeof(*fo));
+	five_options_init(fo);
 	fo->port = o->port;
 	fo->server_key = o->key;
 	fo->timeout_ms = (int)(o->timeout * MS_PER_S);

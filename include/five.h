@@ -91,7 +91,19 @@ struct five_auth {
 	void *ask_arg;
 };
 
+/*
+ * How to reach fived.  Set up with five_options_init before setting any
+ * member; a function given NULL options uses the defaults.
+ */
 struct five_options {
+	/*
+	 * sizeof(struct five_options) where the application was compiled, as
+	 * five_options_init sets it: libfive reads no member beyond it, so
+	 * that a program keeps working with a later libfive whose options
+	 * have grown.  Any other value is FIVE_ERR_USAGE, and so are options
+	 * set beyond the end of this libfive's own struct.
+	 */
+	size_t size;
 	const char *port;             /* NULL: FIVE_PORT, then FIVE_FALLBACK_PORT */
 	const char *vhost;            /* NULL: no HOST command */
 	int timeout_ms;               /* connect, and each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
@@ -100,9 +112,15 @@ struct five_options {
 	int transport;                /* FIVE_SEALED (the default), FIVE_PLAIN or FIVE_TLS */
 	const char *server_key;       /* sealed: the server's key (base64), not known_hosts */
 	const char *known_hosts;      /* NULL: $FIVE_KNOWN_HOSTS, ~/.config/five/known_hosts */
-	int trust_on_first_use;       /* sealed: pin the key of a server met the first time */
-	const char *tls_certificate;  /* TLS: a client certificate to present (PEM); NULL: none */
-	const char *tls_key; /* TLS: its key (PEM, unencrypted); NULL: in tls_certificate */
+	/*
+	 * Sealed, TLS: a server whose key is neither pinned in known_hosts nor
+	 * given is FIVE_ERR_TRUST, and known_hosts is not written.  Set to 1,
+	 * its key is pinned there (the file and its directory made if need
+	 * be), as five(1) does.
+	 */
+	int trust_on_first_use;
+	const char *tls_certificate; /* TLS: a client certificate to present (PEM); NULL: none */
+	const char *tls_key;         /* TLS: its key (PEM, unencrypted); NULL: in tls_certificate */
 	/*
 	 * A token (docs/PROTOCOL.md section 9), from five_issue_token or
 	 * handed over by whoever obtained one: five_connect and
@@ -112,9 +130,9 @@ struct five_options {
 	 * ([A-Za-z0-9_.-]), and short enough for the request line
 	 * (FIVE_LINE_MAX with the service's name), else FIVE_ERR_USAGE.  A
 	 * token replaces authentication: auth must then be NULL.  NULL: none.
-	 * Appended last, as every new member is: the offsets above never move.
 	 */
 	const char *token;
+	/* New members are appended here: the offsets above never move. */
 };
 
 /* How a session is carried. */
@@ -123,6 +141,9 @@ enum five_transport {
 	FIVE_PLAIN = 1,  /* plain TCPMUX, unencrypted */
 	FIVE_TLS = 2,    /* TLS 1.3, the server's key pinned */
 };
+
+/* Zeroes opts, which sets every option to its default, and sets opts->size.  NULL: a no-op. */
+FIVE_EXPORT void five_options_init(struct five_options *opts);
 
 /* A short name for a step ("resolve", "connect", ...). */
 FIVE_EXPORT const char *five_step_name(enum five_step step);
@@ -218,6 +239,7 @@ FIVE_EXPORT void five_free_names(char **names);
  *	struct five_listener *l = five_listen("myapp", &err);
  *	int fd;
  *
+ *	five_identity_init(&who);
  *	while (l != NULL && (fd = five_accept(l, &who, &err)) >= 0) {
  *		serve(fd, &who);
  *		close(fd);
@@ -229,8 +251,19 @@ FIVE_EXPORT void five_free_names(char **names);
 /* A registration; opaque. */
 struct five_listener;
 
-/* What fived says about the caller of one stream.  Every string is NUL-terminated. */
+/*
+ * What fived says about the caller of one stream.  Every string is
+ * NUL-terminated.  Set up with five_identity_init before five_accept
+ * fills it.
+ */
 struct five_identity {
+	/*
+	 * sizeof(struct five_identity) where the application was compiled, as
+	 * five_identity_init sets it: five_accept writes no member beyond it,
+	 * so that a later libfive, whose identity has grown, writes nothing
+	 * past the application's struct.
+	 */
+	size_t size;
 	char session[33];     /* fived's session id, 32 hex digits */
 	char service[65];     /* the service as fived configures it */
 	char vhost[254];      /* the virtual host the client named, or "" */
@@ -239,7 +272,22 @@ struct five_identity {
 	int withheld;         /* 1: the caller authenticated, but the service hides who */
 	char remote_addr[46]; /* the client's IPv4 or IPv6 address; "" on a Unix socket */
 	unsigned remote_port;
+	/*
+	 * The stream's id within its session; 0 when the session carries one
+	 * stream, as every session of fived does today.
+	 */
+	unsigned stream;
+	/*
+	 * 1: the client's session with fived was encrypted (sealed or TLS),
+	 * as fived says; 0: plain TCPMUX.  What fived's side of the stream
+	 * (the descriptor) carries is local either way.
+	 */
+	int encrypted;
+	/* New members are appended here: the offsets above never move. */
 };
+
+/* Zeroes id and sets id->size.  NULL: a no-op. */
+FIVE_EXPORT void five_identity_init(struct five_identity *id);
 
 /*
  * Registers service with fived through the control socket named by the
@@ -272,8 +320,10 @@ FIVE_EXPORT struct five_listener *five_listen_fd(int fd, const char *service,
 
 /*
  * Blocks until fived hands over the next stream.  Returns its descriptor,
- * which the caller owns, and fills *id (when id is not NULL); or returns -1
- * with err filled and every descriptor that came with the message closed.
+ * which the caller owns, and fills *id (when id is not NULL; it must have
+ * been set up by five_identity_init, else FIVE_ERR_USAGE before any
+ * stream is taken); or returns -1 with err filled, *id emptied, and every
+ * descriptor that came with the message closed.
  * FIVE_ERR_CONNECT ("fived closed the control socket") and
  * FIVE_ERR_REFUSED (fived's reason for ending the registration) mean the
  * registration is gone: close the listener, and listen again to register

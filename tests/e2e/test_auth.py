@@ -479,6 +479,7 @@ def test_registered_application_receives_streams_with_identity(fived, world, pro
     assert fields["identity"] == "alice" and fields["method"] == "pubkey"
     assert fields["withheld"] == "0" and fields["remote"].startswith("127.0.0.1:")
     assert fields["session"] == f.events("granted")[-1]["session"]
+    assert (fields["encrypted"], fields["stream"]) == ("1", "0")
     # Someone not in register_users may not register.
     r = subprocess.run(["setpriv", "--reuid=2002", "--regid=2002", "--clear-groups", helper,
                         str(control), "anon", "1"], capture_output=True, timeout=10)

@@ -1,5 +1,6 @@
 """The five command and libfive against a real fived."""
 
+import json
 import os
 import pty
 import select
@@ -539,3 +540,44 @@ def test_a_killed_five_is_still_a_truncation(fived, sentinel):
     p.stdin.close()
     p.stdout.close()
     assert closed_reasons(f, 1) == [TRUNCATED]
+
+
+def registered_header(port, *five):
+    """The first line register_echo answers a five session with, as a dict."""
+    r = run_five(*five, "-p", str(port), "127.0.0.1", "app", input=b"")
+    assert r.returncode == 0, r.stderr
+    return dict(kv.split("=", 1) for kv in r.stdout.decode().strip().split(" "))
+
+
+def test_a_registered_application_learns_the_transport(fived, process, tmp_path):
+    """fived tells libfive how each client's session was carried (five_identity's encrypted),
+    and tells an application that did not ask, one of before the transport, what it always
+    told: exactly eight members."""
+    control = tmp_path / "control.sock"
+    f = fived("[service:app]\nbackend = register\nregister_users = root\n"
+              "[service:old]\nbackend = register\nregister_users = root\n",
+              server="control_socket = %s\n" % control)
+    out = tmp_path / "app.out"
+    with open(out, "wb") as fh:
+        process([os.path.join(HELPERS, "register_echo"), str(control), "app"], stdout=fh)
+        wait_for(lambda: b"registered" in out.read_bytes(), what="registration")
+    plain = registered_header(f.port, "--plain")
+    assert (plain["encrypted"], plain["stream"]) == ("0", "0")
+    assert plain["session"] == f.events("granted")[-1]["session"]
+    assert registered_header(f.port)["encrypted"] == "1"
+    old = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    old.connect(str(control))
+    old.send(b"REGISTER old\n")
+    assert old.recv(100) == b"+ registered old\n"
+    p = subprocess.Popen([FIVE, "-p", str(f.port), "127.0.0.1", "old"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    msg, fds, _, _ = socket.recv_fds(old, 4096, 1)
+    for fd in fds:
+        os.close(fd)
+    p.communicate(timeout=10 * SLOW)
+    old.close()
+    assert msg.startswith(b"STREAM {") and msg.endswith(b"}\n")
+    assert len(fds) == 1
+    assert sorted(json.loads(msg[len(b"STREAM "):])) == sorted(
+        ["session", "service", "vhost", "identity", "auth_method", "withheld", "remote_addr",
+         "remote_port"])

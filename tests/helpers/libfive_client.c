@@ -17,7 +17,7 @@
 int
 main(int argc, char **argv)
 {
-	struct five_options o = {0};
+	struct five_options o;
 	struct five_error err;
 	const char *mode;
 	char buf[4096];
@@ -26,6 +26,7 @@ main(int argc, char **argv)
 
 	if (argc < 5)
 		return 2;
+	five_options_init(&o);
 	o.port = argv[2];
 	o.vhost = argc > 5 ? argv[5] : NULL;
 	o.token = getenv("LIBFIVE_TOKEN");

@@ -41,13 +41,13 @@ hung_up_socket(void)
 static void
 test_no_error_struct_connect(void **state)
 {
-	struct five_options o = {0};
+	struct five_options o;
 	char **names = NULL;
 	size_t count = 0;
 
 	assert_int_equal(five_connect("127.0.0.1", "not a name", NULL, NULL), -1);
 	assert_int_equal(five_connect_early("127.0.0.1", "not a name", NULL, "x", 1, NULL), -1);
-	memset(&o, 0, sizeof(o));
+	five_options_init(&o);
 	o.family = AF_INET;
 	o.transport = FIVE_PLAIN;
 	/* Without a port, a failure is looked at to choose the next port: err is read back. */
@@ -66,7 +66,7 @@ test_no_error_struct_steps(void **state)
 	char token[FIVE_TOKEN_SIZE];
 	int fd;
 
-	memset(&o, 0, sizeof(o));
+	five_options_init(&o);
 	o.transport = FIVE_PLAIN;
 	fd = hung_up_socket();
 	assert_int_equal(five_request(fd, "echo", &o, NULL, 0, NULL), -1);
@@ -95,11 +95,60 @@ test_no_error_struct_listen(void **state)
 	assert_null(five_listen_fd(sv[0], "echo", NULL));
 	assert_int_equal(fcntl(sv[0], F_GETFD), -1);
 	close(sv[1]);
-	memset(&id, 0, sizeof(id));
+	five_identity_init(&id);
 	assert_int_equal(five_accept(NULL, &id, NULL), -1);
 	assert_int_equal(five_listener_fd(NULL), -1);
 	five_listener_close(NULL);
 	five_free_names(NULL);
+}
+
+/* A struct five_options as a program built against a later five.h has it. */
+struct later_options {
+	struct five_options known;
+	int option_of_a_later_libfive;
+};
+
+static void
+expect_usage(int r, const struct five_error *err, const char *start)
+{
+	assert_int_equal(r, -1);
+	assert_int_equal(err->step, FIVE_ERR_USAGE);
+	if (strncmp(err->message, start, strlen(start)) != 0)
+		fail_msg("\"%s\" does not start with \"%s\"", err->message, start);
+}
+
+static void
+test_options_are_sized(void **state)
+{
+	struct later_options later;
+	struct five_options o;
+	struct five_error err;
+
+	/* Not set up by five_options_init: refused before anything is read or sent. */
+	memset(&o, 0, sizeof(o));
+	o.port = "x";
+	expect_usage(five_dial("127.0.0.1", &o, &err), &err, "struct five_options of 0 bytes");
+	o.size = (size_t)-1;
+	expect_usage(five_connect("127.0.0.1", "echo", &o, &err), &err, "struct five_options of");
+	five_options_init(&o);
+	assert_int_equal(o.size, sizeof(o));
+	assert_null(o.port);
+	assert_int_equal(o.transport, FIVE_SEALED);
+	assert_int_equal(o.trust_on_first_use, 0);
+	o.port = "x";
+	expect_usage(five_dial("127.0.0.1", &o, &err), &err, "invalid port");
+	/* A later program's options: read as far as this libfive knows them, when the rest is
+	 * unset. */
+	memset(&later, 0, sizeof(later));
+	five_options_init(&later.known);
+	later.known.size = sizeof(later);
+	later.known.port = "x";
+	expect_usage(five_dial("127.0.0.1", &later.known, &err), &err, "invalid port");
+	/* ... and refused when it sets one this libfive does not have. */
+	later.option_of_a_later_libfive = 1;
+	expect_usage(five_dial("127.0.0.1", &later.known, &err), &err,
+	             "options this libfive does not have");
+	five_options_init(NULL);
 }
 
 int
@@ -110,6 +159,7 @@ main(void)
 	        cmocka_unit_test(test_no_error_struct_connect),
 	        cmocka_unit_test(test_no_error_struct_steps),
 	        cmocka_unit_test(test_no_error_struct_listen),
+	        cmocka_unit_test(test_options_are_sized),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);

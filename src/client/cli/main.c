@@ -419,6 +419,7 @@ main(int argc, char **argv)
 	const char *host;
 	int c, r;
 
+	five_options_init(o);
 	o->trust_on_first_use = 1;
 	while ((c = getopt_long(argc, argv, "p:H:L:t:wa:i:l:46Vh", long_options, NULL)) != -1)
 		if ((r = take_option(c, optarg, &a)) != GO_ON)

@@ -125,7 +125,8 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	unsigned replies;
 	int r;
 
-	five_options_resolve(&req->opts, &o);
+	if (five_options_resolve(&req->opts, &o, err) != 0)
+		return -1;
 	/* In USP, what follows initialize during an exchange would be read as messages. */
 	if (!req->wait_for_grant && !(req->usp && o.auth != NULL))
 		n = take_early(in_fd, early, sizeof(early));

@@ -322,7 +322,8 @@ five_dial_port(const char *host, const struct five_options *opts, char *port_out
 	const char *port;
 	int fd, last_errno = 0;
 
-	five_options_resolve(opts, &o);
+	if (five_options_resolve(opts, &o, err) != 0)
+		return -1;
 	if (o.port != NULL && !five_port_valid(o.port))
 		return five_fail(err, FIVE_ERR_USAGE, "invalid port \"%.16s\": expected 1 to 65535",
 		                 o.port);

@@ -510,7 +510,8 @@ five_authenticate(int fd, const struct five_options *opts, struct five_error *er
 	struct five_conn c = {.fd = fd};
 
 	err = five_error_or(err, &scratch);
-	five_options_resolve(opts, &o);
+	if (five_options_resolve(opts, &o, err) != 0)
+		return -1;
 	c.timeout_ms = o.timeout_ms;
 	if (sodium_init() < 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "libsodium cannot start");

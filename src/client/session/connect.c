@@ -30,7 +30,8 @@ five_connect_early(const char *host, const char *service, const struct five_opti
 	int r;
 
 	err = five_error_or(err, &scratch);
-	five_options_resolve(opts, &o);
+	if (five_options_resolve(opts, &o, err) != 0)
+		return -1;
 	if (five_text_request(service, &o, early, len, &request, &n, err) != 0)
 		return -1;
 	r = five_text_open(&c, host, &o, request, n, err);
@@ -118,7 +119,8 @@ five_list(const char *host, const struct five_options *opts, char ***names, size
 	int n, r = -1;
 
 	err = five_error_or(err, &scratch);
-	five_options_resolve(opts, &o);
+	if (five_options_resolve(opts, &o, err) != 0)
+		return -1;
 	if (o.vhost != NULL && !vhost_name_valid(o.vhost))
 		return five_fail(err, FIVE_ERR_USAGE, "invalid vhost name");
 	if (o.vhost != NULL)

@@ -260,8 +260,8 @@ check_learned_key(struct handshake *h, const uint8_t learned[32], bool tofu, cha
 			return 0;
 		keyfile_fingerprint(h->server_pk, old);
 		if (h->given)
-			return five_fail(err, FIVE_ERR_TRUST, "the key of %s is %s, not %s as given",
-			                 h->name, fp, old);
+			return five_fail(err, FIVE_ERR_TRUST,
+			                 "the key of %s is %s, not %s as given", h->name, fp, old);
 		return five_fail(
 		        err, FIVE_ERR_TRUST,
 		        "THE KEY OF %s HAS CHANGED: pinned %s, now %s. Someone may be "
@@ -270,8 +270,8 @@ check_learned_key(struct handshake *h, const uint8_t learned[32], bool tofu, cha
 		        h->name, old, fp, h->known_line, h->known_hosts);
 	}
 	if (!tofu)
-		return five_fail(err, FIVE_ERR_TRUST, "no key pinned for %s (it offers %s)", h->name,
-		                 fp);
+		return five_fail(err, FIVE_ERR_TRUST, "no key pinned for %s (it offers %s)",
+		                 h->name, fp);
 	if (knownhosts_add(h->known_hosts, h->name, learned, err) != 0)
 		return -1;
 	snprintf(note, note_size, "new host %s, key %s, pinned in %s", h->name, fp, h->known_hosts);
@@ -583,10 +583,11 @@ five_server_key(const char *host, const struct five_options *opts, uint8_t pk[32
 	char port[16];
 	int fd, r = -1;
 
-	five_options_resolve(opts, &resolved);
 	note[0] = '\0';
 	if (h == NULL)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
+	if (five_options_resolve(opts, &resolved, err) != 0)
+		goto out;
 	if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0)
 		goto out;
 	close(fd);

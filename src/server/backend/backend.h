@@ -36,11 +36,12 @@ struct backend_events {
 /* Who a stream serves, as far as its backend may learn it. */
 struct backend_who {
 	const char *session_id;
-	const char *vhost;    /* "" for none */
-	const char *method;   /* how the caller authenticated (auth_method_name) */
-	const char *identity; /* NULL: none, or withheld from this service */
-	bool withheld;        /* there is an identity, withheld from this service */
-	bool peer_shown;      /* the client's address may be shown: the fields below */
+	const char *vhost;     /* "" for none */
+	const char *method;    /* how the caller authenticated (auth_method_name) */
+	const char *transport; /* how the client's session is carried: "plain", "sealed", "tls" */
+	const char *identity;  /* NULL: none, or withheld from this service */
+	bool withheld;         /* there is an identity, withheld from this service */
+	bool peer_shown;       /* the client's address may be shown: the fields below */
 	const char *peer_ip;
 	uint16_t peer_port;
 	const struct sockaddr *local;

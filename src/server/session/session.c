@@ -412,6 +412,7 @@ who_of(const struct session *s, struct backend_who *who)
 	        .session_id = s->id,
 	        .vhost = s->vhost != NULL ? s->vhost->name : "",
 	        .method = auth_method_name(s->caller != NULL ? s->caller->method : AUTH_NONE),
+	        .transport = transport_name(s),
 	        .identity = identity,
 	        .withheld = s->caller != NULL && identity == NULL,
 	        .peer_shown = session_shows_peer(s),
