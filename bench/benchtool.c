@@ -1211,7 +1211,7 @@ cmd_clientkey(const struct opts *o)
 	char b64[KEYFILE_B64_LEN];
 	struct five_error err;
 
-	if (identity_static_key(o->server_pk, sk, pk, &err) != 0) {
+	if (identity_static_key(o->server_pk, sk, pk, NULL, 0, &err) != 0) {
 		fprintf(stderr, "benchtool: %s\n", err.message);
 		return 1;
 	}

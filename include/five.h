@@ -116,7 +116,7 @@ struct five_options {
 	 * Sealed, TLS: a server whose key is neither pinned in known_hosts nor
 	 * given is FIVE_ERR_TRUST, and known_hosts is not written.  Set to 1,
 	 * its key is pinned there (the file and its directory made if need
-	 * be), as five(1) does.
+	 * be) and notice is told so, as five(1) does.
 	 */
 	int trust_on_first_use;
 	const char *tls_certificate; /* TLS: a client certificate to present (PEM); NULL: none */
@@ -132,6 +132,17 @@ struct five_options {
 	 * token replaces authentication: auth must then be NULL.  NULL: none.
 	 */
 	const char *token;
+	/*
+	 * Told what the user should hear of although nothing failed, as one
+	 * line of text: that trust_on_first_use pinned the key of a server
+	 * met for the first time ("new host HOST:PORT, key SHA256:..., pinned
+	 * in PATH"), that five's identity was made ("five's identity made in
+	 * PATH").  Called in the calling thread before the function returns,
+	 * whether it then succeeds or not; text lasts for the call only.
+	 * NULL: nobody is told.
+	 */
+	void (*notice)(void *arg, const char *text);
+	void *notice_arg;
 	/* New members are appended here: the offsets above never move. */
 };
 

@@ -1,5 +1,7 @@
 """The five command and libfive against a real fived."""
 
+import base64
+import hashlib
 import json
 import os
 import pty
@@ -403,12 +405,16 @@ def test_local_forwarder_reports_refusals(fived, process, tmp_path):
     wait_for(lambda: b"refused: unknown service" in (tmp_path / "five.err").read_bytes())
 
 
-def libfive(*args, transport=None):
-    env = dict(os.environ)
+def libfive_run(*args, transport=None, env=None):
+    env = dict(os.environ, **(env or {}))
     if transport is not None:
         env["LIBFIVE_TRANSPORT"] = transport
     return subprocess.run([os.path.join(HELPERS, "libfive_client"), *args],
-                          capture_output=True, timeout=10 * SLOW, env=env).stdout
+                          capture_output=True, timeout=10 * SLOW, env=env)
+
+
+def libfive(*args, transport=None):
+    return libfive_run(*args, transport=transport).stdout
 
 
 def test_libfive_connect(fived):
@@ -426,6 +432,32 @@ def test_libfive_connect(fived):
     assert libfive("127.0.0.1", port, "echo", "by key", transport=key) == b"by key"
     assert libfive("127.0.0.1", port, "nosuch", "x", transport=key) == \
         b"error refused: unknown service\n"
+
+
+def test_libfive_pins_only_when_asked_and_says_so(fived, tmp_path):
+    """libfive writes no pin unless trust_on_first_use asks for it, and then tells the
+    application's notice callback, as it tells it that five's identity was made."""
+    f = fived(CONFIG)
+    port = str(f.port)
+    known_hosts = tmp_path / "config" / "known_hosts"
+    identity = tmp_path / "new-identity"
+    env = {"FIVE_KNOWN_HOSTS": str(known_hosts), "FIVE_IDENTITY_FILE": str(identity)}
+    r = libfive_run("127.0.0.1", port, "echo", "x", env=env)
+    assert r.stdout.startswith(b"error trust: no key pinned for 127.0.0.1:%s" % port.encode())
+    assert r.stderr == b""
+    assert not known_hosts.parent.exists() and not identity.exists()
+    r = libfive_run("127.0.0.1", port, "echo", "first", transport="tofu", env=env)
+    assert r.stdout == b"first"
+    key = subprocess.run([FIVED, "--print-key", "-c", str(f.conf)], capture_output=True,
+                         text=True).stdout.split()[0]
+    fp = base64.b64encode(hashlib.sha256(base64.b64decode(key)).digest()).rstrip(b"=")
+    assert r.stderr.splitlines() == [
+        b"notice: five's identity made in %s" % str(identity).encode(),
+        b"notice: new host 127.0.0.1:%s, key SHA256:%s, pinned in %s" % (
+            port.encode(), fp, str(known_hosts).encode())]
+    assert known_hosts.read_text() == "127.0.0.1:%s %s\n" % (port, key)
+    r = libfive_run("127.0.0.1", port, "echo", "again", transport="tofu", env=env)
+    assert (r.stdout, r.stderr) == (b"again", b"")
 
 
 TRUNCATED = "client stream truncated"

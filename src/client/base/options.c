@@ -11,12 +11,12 @@
 
 /*
  * The smallest struct five_options there is: the one of the first libfive
- * to size its options, which ends with token.  Members are appended
+ * to size its options, which ends with notice_arg.  Members are appended
  * after it, never inserted, so that every size from here up ends on a
  * member.
  */
 #define OPTIONS_SIZE_MIN                                                                           \
-	(offsetof(struct five_options, token) + sizeof(((struct five_options *)0)->token))
+	(offsetof(struct five_options, notice_arg) + sizeof(((struct five_options *)0)->notice_arg))
 
 /* Options will never take this much: a larger size is not one five_options_init set. */
 #define OPTIONS_SIZE_MAX 4096
@@ -69,4 +69,11 @@ five_options_resolve(const struct five_options *opts, struct five_options *out,
 	if (out->timeout_ms <= 0)
 		out->timeout_ms = FIVE_DEFAULT_TIMEOUT_MS;
 	return 0;
+}
+
+void
+five_notice(const struct five_options *o, const char *text)
+{
+	if (o->notice != NULL && text[0] != '\0')
+		o->notice(o->notice_arg, text);
 }

@@ -18,4 +18,7 @@
 int five_options_resolve(const struct five_options *opts, struct five_options *out,
                          struct five_error *err);
 
+/* Tells o's notice callback text, when it has one and text is not empty. */
+void five_notice(const struct five_options *o, const char *text);
+
 #endif

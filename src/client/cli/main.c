@@ -121,7 +121,7 @@ cmd_id(const char *host, const struct five_options *o)
 		return fail(host, &err);
 	if (note[0] != '\0')
 		fprintf(stderr, "five: %s\n", note);
-	if (identity_static_key(server_pk, sk, pk, &err) != 0) {
+	if (identity_static_key(server_pk, sk, pk, NULL, 0, &err) != 0) {
 		fprintf(stderr, "five: %s\n", err.message);
 		return EXIT_LOCAL;
 	}

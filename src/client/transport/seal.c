@@ -53,7 +53,8 @@ struct handshake {
 	char name[NAME_MAX_TEXT];
 	char known_hosts[4096];
 	unsigned known_line;
-	bool given; /* server_pk came from the caller, not from known_hosts */
+	bool given;                    /* server_pk came from the caller, not from known_hosts */
+	char made_note[FIVE_LINE_MAX]; /* five's identity was made: for the caller's notice */
 };
 
 static void
@@ -129,7 +130,7 @@ start_noise(struct handshake *h, const void *early, size_t early_len, struct fiv
 			                        &h->noise1_len);
 		return r == 0 ? 0 : five_fail(err, FIVE_ERR_SYSTEM, "handshake setup failed");
 	}
-	if (identity_static_key(h->server_pk, sk, pk, err) != 0)
+	if (identity_static_key(h->server_pk, sk, pk, h->made_note, sizeof(h->made_note), err) != 0)
 		return -1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (sealed_tai64n_encode((uint64_t)now.tv_sec, (uint32_t)now.tv_nsec, stamp) == 0 &&
@@ -290,7 +291,7 @@ send_finish(int fd, struct handshake *h, const uint8_t server_pk[32], const void
 	size_t plen, nlen, mlen;
 	int r = -1;
 
-	if (identity_static_key(server_pk, sk, pk, err) != 0)
+	if (identity_static_key(server_pk, sk, pk, h->made_note, sizeof(h->made_note), err) != 0)
 		return -1;
 	if (noise_handshake_set_static(&h->hs, sk) == 0 &&
 	    sealed_finish_payload_encode(early, early_len, payload, sizeof(payload), &plen) == 0 &&
@@ -407,6 +408,17 @@ out:
 	return -1;
 }
 
+/* Frees h, telling o's notice first when five's identity was made for it (it stays made). */
+static void
+handshake_free(struct handshake *h, const struct five_options *o)
+{
+	if (h == NULL)
+		return;
+	five_notice(o, h->made_note);
+	noise_handshake_wipe(&h->hs);
+	free(h);
+}
+
 int
 five_seal_open(const char *host, const struct five_options *o, const void *early, size_t early_len,
                bool tofu, struct five_seal **out, char *note, size_t note_size,
@@ -473,8 +485,7 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 		memcpy(z->pending, rd->buf, rd->len);
 		z->pending_len = rd->len;
 		z->fd = fd;
-		noise_handshake_wipe(&h->hs);
-		free(h);
+		handshake_free(h, o);
 		free(rd);
 		*out = z;
 		return fd;
@@ -483,9 +494,7 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 fail:
 	if (fd >= 0)
 		close(fd);
-	if (h != NULL)
-		noise_handshake_wipe(&h->hs);
-	free(h);
+	handshake_free(h, o);
 	free(rd);
 	five_seal_free(z);
 	return -1;
