@@ -184,6 +184,16 @@ FIVE_EXPORT int five_connect_early(const char *host, const char *service,
                                    const struct five_options *opts, const void *early, size_t len,
                                    struct five_error *err);
 
+/*
+ * The steps of a plain TCPMUX session (RFC 1078, unencrypted), for an
+ * application that drives them itself: five_dial, five_authenticate when
+ * it authenticates, five_request, five_await; the descriptor then carries
+ * the service's bytes.  They never encrypt: opts->transport must be
+ * FIVE_PLAIN (so opts may not be NULL, whose transport is FIVE_SEALED),
+ * else each fails with FIVE_ERR_USAGE before anything is sent.  A sealed
+ * or TLS session is five_connect's.
+ */
+
 /* The network part only: a TCP connection to fived on host.  Returns a descriptor or -1. */
 FIVE_EXPORT int five_dial(const char *host, const struct five_options *opts,
                           struct five_error *err);
@@ -197,8 +207,10 @@ FIVE_EXPORT int five_request(int fd, const char *service, const struct five_opti
 
 /*
  * Authenticates on fd as opts->auth says (nothing when it is NULL).
- * Returns 0 once fived has confirmed the identity, or -1 with err filled
- * (FIVE_ERR_REFUSED: no key or answer was accepted).
+ * pubkey needs the server's key in opts->server_key: in the clear, the
+ * signature names the server it is for.  Returns 0 once fived has
+ * confirmed the identity, or -1 with err filled (FIVE_ERR_REFUSED: no
+ * key or answer was accepted).
  */
 FIVE_EXPORT int five_authenticate(int fd, const struct five_options *opts, struct five_error *err);
 

@@ -460,6 +460,35 @@ def test_libfive_pins_only_when_asked_and_says_so(fived, tmp_path):
     assert (r.stdout, r.stderr) == (b"again", b"")
 
 
+def steps(*args, transport=None):
+    env = dict(os.environ)
+    if transport is not None:
+        env["LIBFIVE_TRANSPORT"] = transport
+    return subprocess.run([os.path.join(HELPERS, "libfive_steps"), *args],
+                          capture_output=True, timeout=10 * SLOW, env=env).stdout
+
+
+def test_libfive_steps_are_plain_tcpmux_only(fived):
+    """five_dial, five_request and five_await make a plain session, and refuse, before a
+    connection, a transport they cannot give: nothing goes out in the clear that was to be
+    sealed."""
+    f = fived(CONFIG)
+    port = str(f.port)
+    assert steps("127.0.0.1", port, "echo", "step by step") == b"step by step"
+    assert steps("127.0.0.1", port, "db", "x") == b"error five_await refused: unknown service\n"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    for transport in ("sealed", "tls"):
+        out = steps("127.0.0.1", str(listener.getsockname()[1]), "echo", "secret",
+                    transport=transport)
+        assert out.startswith(b"error five_dial usage: five_dial is a step of plain TCPMUX")
+    listener.settimeout(0.2)
+    with pytest.raises(socket.timeout):
+        listener.accept()
+    listener.close()
+
+
 TRUNCATED = "client stream truncated"
 
 

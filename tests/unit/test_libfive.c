@@ -135,13 +135,14 @@ test_options_are_sized(void **state)
 	assert_null(o.port);
 	assert_int_equal(o.transport, FIVE_SEALED);
 	assert_int_equal(o.trust_on_first_use, 0);
+	o.transport = FIVE_PLAIN;
 	o.port = "x";
 	expect_usage(five_dial("127.0.0.1", &o, &err), &err, "invalid port");
-	/* A later program's options: read as far as this libfive knows them, when the rest is
-	 * unset. */
+	/* A later program's options: read as far as this libfive knows them, the rest unset. */
 	memset(&later, 0, sizeof(later));
 	five_options_init(&later.known);
 	later.known.size = sizeof(later);
+	later.known.transport = FIVE_PLAIN;
 	later.known.port = "x";
 	expect_usage(five_dial("127.0.0.1", &later.known, &err), &err, "invalid port");
 	/* ... and refused when it sets one this libfive does not have. */
@@ -149,6 +150,38 @@ test_options_are_sized(void **state)
 	expect_usage(five_dial("127.0.0.1", &later.known, &err), &err,
 	             "options this libfive does not have");
 	five_options_init(NULL);
+}
+
+/* Each step function, on a socket whose far end the test reads: nothing may reach it. */
+static void
+test_steps_are_plain_only(void **state)
+{
+	static const int encrypted[] = {FIVE_SEALED, FIVE_TLS};
+	struct five_options o;
+	struct five_error err;
+	char c;
+	size_t i;
+	int sv[2];
+
+	for (i = 0; i < sizeof(encrypted) / sizeof(encrypted[0]); i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		five_options_init(&o);
+		o.transport = encrypted[i];
+		expect_usage(five_dial("127.0.0.1", &o, &err), &err,
+		             "five_dial is a step of plain TCPMUX");
+		expect_usage(five_authenticate(sv[0], &o, &err), &err,
+		             "five_authenticate is a step of plain TCPMUX");
+		expect_usage(five_request(sv[0], "echo", &o, "early", 5, &err), &err,
+		             "five_request is a step of plain TCPMUX");
+		expect_usage(five_await(sv[0], &o, &err), &err,
+		             "five_await is a step of plain TCPMUX");
+		close(sv[0]);
+		assert_int_equal(read(sv[1], &c, 1), 0);
+		close(sv[1]);
+	}
+	/* NULL options are the defaults: sealed. */
+	expect_usage(five_dial("127.0.0.1", NULL, &err), &err, "five_dial is a step");
+	expect_usage(five_request(-1, "echo", NULL, NULL, 0, &err), &err, "five_request is a step");
 }
 
 int
@@ -160,6 +193,7 @@ main(void)
 	        cmocka_unit_test(test_no_error_struct_steps),
 	        cmocka_unit_test(test_no_error_struct_listen),
 	        cmocka_unit_test(test_options_are_sized),
+	        cmocka_unit_test(test_steps_are_plain_only),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);

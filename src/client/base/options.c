@@ -71,6 +71,17 @@ five_options_resolve(const struct five_options *opts, struct five_options *out,
 	return 0;
 }
 
+int
+five_options_plain_step(const struct five_options *o, const char *what, struct five_error *err)
+{
+	if (o->transport == FIVE_PLAIN)
+		return 0;
+	return five_fail(err, FIVE_ERR_USAGE,
+	                 "%s is a step of plain TCPMUX: set transport to FIVE_PLAIN, or use "
+	                 "five_connect for a sealed or TLS session",
+	                 what);
+}
+
 void
 five_notice(const struct five_options *o, const char *text)
 {

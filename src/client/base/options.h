@@ -18,6 +18,15 @@
 int five_options_resolve(const struct five_options *opts, struct five_options *out,
                          struct five_error *err);
 
+/*
+ * The step functions (five_dial, five_request, five_authenticate,
+ * five_await, named by what) speak plain TCPMUX on a bare descriptor:
+ * with any other transport they would send in the clear what the caller
+ * wanted encrypted.  Returns 0 when o->transport is FIVE_PLAIN, or -1
+ * with err filled (FIVE_ERR_USAGE).
+ */
+int five_options_plain_step(const struct five_options *o, const char *what, struct five_error *err);
+
 /* Tells o's notice callback text, when it has one and text is not empty. */
 void five_notice(const struct five_options *o, const char *text);
 

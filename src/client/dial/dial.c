@@ -346,6 +346,11 @@ int
 five_dial(const char *host, const struct five_options *opts, struct five_error *err)
 {
 	struct five_error scratch;
+	struct five_options o;
 
-	return five_dial_port(host, opts, NULL, 0, five_error_or(err, &scratch));
+	err = five_error_or(err, &scratch);
+	if (five_options_resolve(opts, &o, err) != 0 ||
+	    five_options_plain_step(&o, "five_dial", err) != 0)
+		return -1;
+	return five_dial_port(host, &o, NULL, 0, err);
 }

@@ -24,6 +24,7 @@
 #include "client/transport/conn.h"
 #include "client/transport/seal.h"
 #include "common/b64.h"
+#include "common/keyfile.h"
 #include "common/util.h"
 #include "crypto/sshkey.h"
 #include "five.h"
@@ -510,10 +511,15 @@ five_authenticate(int fd, const struct five_options *opts, struct five_error *er
 	struct five_conn c = {.fd = fd};
 
 	err = five_error_or(err, &scratch);
-	if (five_options_resolve(opts, &o, err) != 0)
+	if (five_options_resolve(opts, &o, err) != 0 ||
+	    five_options_plain_step(&o, "five_authenticate", err) != 0)
 		return -1;
 	c.timeout_ms = o.timeout_ms;
 	if (sodium_init() < 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "libsodium cannot start");
+	/* In the clear, a pubkey signature names the server: only the caller can know its key. */
+	if (o.server_key != NULL && keyfile_b64_decode(o.server_key, c.server_pk) != 0)
+		return five_fail(err, FIVE_ERR_USAGE, "not a server key: %s", o.server_key);
+	c.has_server_pk = o.server_key != NULL;
 	return authenticate(&c, &o, err);
 }

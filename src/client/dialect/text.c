@@ -49,6 +49,7 @@ five_request(int fd, const char *service, const struct five_options *opts, const
 
 	err = five_error_or(err, &scratch);
 	if (five_options_resolve(opts, &o, err) != 0 ||
+	    five_options_plain_step(&o, "five_request", err) != 0 ||
 	    five_text_request(service, &o, early, len, &msg, &n, err) != 0)
 		return -1;
 	r = five_sock_send_all(fd, msg, n, err);
@@ -111,7 +112,8 @@ five_await(int fd, const struct five_options *opts, struct five_error *err)
 	unsigned i;
 
 	err = five_error_or(err, &scratch);
-	if (five_options_resolve(opts, &o, err) != 0)
+	if (five_options_resolve(opts, &o, err) != 0 ||
+	    five_options_plain_step(&o, "five_await", err) != 0)
 		return -1;
 	for (i = 0; i < five_text_replies(&o); i++)
 		if (five_sock_read_line(fd, o.timeout_ms, line, sizeof(line), err) != 0 ||
