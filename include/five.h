@@ -6,8 +6,29 @@
  *	if (fd < 0)
  *		fprintf(stderr, "%s: %s\n", five_step_name(err.step), err.message);
  *
- * The descriptor returned is an ordinary connected socket: what is written
- * to it reaches the service, what the service sends can be read from it.
+ * What is written to the descriptor returned reaches the service, what the
+ * service sends can be read from it.  A plain session's descriptor is the
+ * TCP connection to fived itself.  A sealed or TLS session's (sealed is
+ * the default) is one end of a socketpair, whose other end a thread of
+ * libfive relays to and from the encrypted connection: getpeername says
+ * AF_UNIX, TCP's options do not apply, and after fork() only the process
+ * that connected has the relay (a child should close the descriptor).
+ *
+ * Threads.  libfive has no global state and keeps none between calls:
+ * any function may be called from any thread, concurrently with any
+ * other, on distinct objects (listeners, descriptors, errors, identities,
+ * token buffers; options and what they point to may be shared while
+ * nobody changes them).  One object is not for two calls at once: two
+ * five_accept on one listener, say.  Callbacks (a five_auth's ask, a
+ * five_options' notice) run in the thread that made the call.  What
+ * threads share is the process's: the environment, which libfive reads
+ * (HOME, FIVE_KNOWN_HOSTS, FIVE_IDENTITY_FILE, FIVE_ASKPASS,
+ * SSH_AUTH_SOCK, FIVE_CONTROL_SOCKET; do not change it while a call
+ * runs); the files it names (calls that pin one server's key at once may
+ * each add its line; five's identity made at once is made once); and the
+ * terminal, where password prompts of concurrent calls without ask would
+ * interleave.  The relay threads of sealed and TLS sessions block every
+ * signal: signals stay the application's.
  */
 #ifndef FIVE_H
 #define FIVE_H
@@ -164,13 +185,14 @@ FIVE_EXPORT const char *five_step_name(enum five_step step);
  * Eyeballs style) and asks for service.  Returns a connected descriptor the
  * caller owns, or -1 with err filled.  opts may be NULL for defaults.
  *
- * A sealed or TLS session is relayed to the descriptor by a thread of
- * libfive, which ends the session's stream cleanly (FINAL, close_notify)
- * when the caller ends its side.  The thread ends with the process: end
- * your side with shutdown(fd, SHUT_WR) before waiting for the service's
- * end of stream, which then reaches you only after the session's own end
- * has gone; a process that closes fd and exits at once may leave fived a
- * truncated stream.
+ * A sealed or TLS session is relayed to the descriptor, one end of a
+ * socketpair (see the top of this file), by a thread of libfive, which
+ * ends the session's stream cleanly (FINAL, close_notify) when the caller
+ * ends its side, and ends once both directions have ended.  It does not
+ * outlive the process: end your side with shutdown(fd, SHUT_WR) before
+ * waiting for the service's end of stream, which then reaches you only
+ * after the session's own end has gone; a process that closes fd and
+ * exits at once may leave fived a truncated stream.
  */
 FIVE_EXPORT int five_connect(const char *host, const char *service, const struct five_options *opts,
                              struct five_error *err);

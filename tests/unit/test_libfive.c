@@ -2,16 +2,22 @@
  * libfive's public API without a fived: what an application can count on
  * before a byte goes out.  Every exported function fails without crashing
  * when it is given no struct five_error; the steps keep their values.
+ * And what threads share: five's identity, made by many at once.
  */
 #include "unit.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/keys/knownhosts.h"
 #include "five.h"
+
+#define THREADS 8
 
 /* A numeric IPv6 host with IPv4 asked for: the resolver fails at once, without DNS. */
 #define UNRESOLVABLE "::1"
@@ -184,6 +190,47 @@ test_steps_are_plain_only(void **state)
 	expect_usage(five_request(-1, "echo", NULL, NULL, 0, &err), &err, "five_request is a step");
 }
 
+struct maker {
+	pthread_t thread;
+	uint8_t pk[32];
+	int r;
+};
+
+static void *
+make_identity(void *arg)
+{
+	static const uint8_t server_pk[32] = {1};
+	struct maker *m = arg;
+	struct five_error err;
+	uint8_t sk[32];
+
+	m->r = identity_static_key(server_pk, sk, m->pk, NULL, 0, &err);
+	return NULL;
+}
+
+/* Threads of one process making five's identity at once: one is made, and all use it. */
+static void
+test_identity_made_by_threads_at_once(void **state)
+{
+	struct maker m[THREADS];
+	char dir[] = "/tmp/test_libfive.XXXXXX", path[sizeof(dir) + 16];
+	size_t i;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/identity", dir);
+	assert_int_equal(setenv("FIVE_IDENTITY_FILE", path, 1), 0);
+	for (i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&m[i].thread, NULL, make_identity, &m[i]), 0);
+	for (i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(m[i].thread, NULL), 0);
+		assert_int_equal(m[i].r, 0);
+		assert_memory_equal(m[i].pk, m[0].pk, sizeof(m[0].pk));
+	}
+	unsetenv("FIVE_IDENTITY_FILE");
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int
 main(void)
 {
@@ -194,6 +241,7 @@ main(void)
 	        cmocka_unit_test(test_no_error_struct_listen),
 	        cmocka_unit_test(test_options_are_sized),
 	        cmocka_unit_test(test_steps_are_plain_only),
+	        cmocka_unit_test(test_identity_made_by_threads_at_once),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);

@@ -35,6 +35,8 @@
 #define ANSWER_MAX  AUTH_RESPONSE_MAX
 #define DEFAULT_KEY "/.ssh/id_ed25519"
 #define ASKPASS_ENV "FIVE_ASKPASS"
+/* getpwuid_r's room for the entry's strings: glibc asks for 1024 at most. */
+#define PASSWD_BUF_SIZE 4096
 
 /* A key to try: signed with locally (has_secret) or through ssh-agent. */
 struct candidate {
@@ -49,12 +51,21 @@ struct keyring {
 	const char *agent; /* $SSH_AUTH_SOCK, or NULL */
 };
 
+/*
+ * The login name, into buf[0..size): getpwuid_r, not getpwuid, whose entry
+ * another thread's call would overwrite.  Returns buf, or NULL when there
+ * is none (or it does not fit).
+ */
 static const char *
-login_name(void)
+login_name(char *buf, size_t size)
 {
-	struct passwd *pw = getpwuid(getuid());
+	char strings[PASSWD_BUF_SIZE];
+	struct passwd pw, *found = NULL;
 
-	return pw != NULL ? pw->pw_name : NULL;
+	if (getpwuid_r(getuid(), &pw, strings, sizeof(strings), &found) != 0 || found == NULL ||
+	    str_copy(buf, pw.pw_name, size) >= size)
+		return NULL;
+	return buf;
 }
 
 /* --- keys ------------------------------------------------------------------ */
@@ -395,9 +406,9 @@ password(struct five_conn *c, const struct five_options *o, const char *user,
 /* --- one key, one attempt (the USP dialect) ------------------------------------ */
 
 const char *
-five_auth_user(const struct five_auth *a)
+five_auth_user(const struct five_auth *a, char *buf, size_t size)
 {
-	return a->user != NULL ? a->user : login_name();
+	return a->user != NULL ? a->user : login_name(buf, size);
 }
 
 int
@@ -456,7 +467,8 @@ five_auth_pipelined(struct five_conn *c, const struct five_options *o, char *tai
 {
 	const struct five_auth *a = o->auth;
 	const char *methods = a->methods != NULL ? a->methods : "pubkey";
-	const char *user = a->user != NULL ? a->user : login_name();
+	char login[FIVE_AUTH_USER_MAX];
+	const char *user = five_auth_user(a, login, sizeof(login));
 	enum auth_method m[AUTH_METHODS_MAX];
 	size_t n, i;
 
