@@ -70,7 +70,7 @@ enum five_step {
 	FIVE_OK = 0,
 	FIVE_ERR_SYSTEM,   /* a local failure: memory, descriptors */
 	FIVE_ERR_USAGE,    /* an invalid argument */
-	FIVE_ERR_RESOLVE,  /* the host name could not be resolved */
+	FIVE_ERR_RESOLVE,  /* the host name could not be resolved, or not in time */
 	FIVE_ERR_CONNECT,  /* no address of the host accepted a connection */
 	FIVE_ERR_REFUSED,  /* fived refused the request; message is its reason */
 	FIVE_ERR_PROTOCOL, /* the answer was not the protocol, or came too late */
@@ -125,10 +125,10 @@ struct five_options {
 	 * set beyond the end of this libfive's own struct.
 	 */
 	size_t size;
-	const char *port;             /* NULL: FIVE_PORT, then FIVE_FALLBACK_PORT */
-	const char *vhost;            /* NULL: no HOST command */
-	int timeout_ms;               /* connect, and each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
-	int family;                   /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+	const char *port;  /* NULL: FIVE_PORT, then FIVE_FALLBACK_PORT */
+	const char *vhost; /* NULL: no HOST command */
+	int timeout_ms; /* resolving and connecting, and each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
+	int family;     /* AF_UNSPEC (0), AF_INET or AF_INET6 */
 	const struct five_auth *auth; /* NULL: no authentication */
 	int transport;                /* FIVE_SEALED (the default), FIVE_PLAIN or FIVE_TLS */
 	const char *server_key;       /* sealed: the server's key (base64), not known_hosts */

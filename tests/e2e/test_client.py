@@ -377,6 +377,40 @@ def test_happy_eyeballs_does_not_wait_for_a_silent_address(fived, tmp_path):
     full.close()
 
 
+def silent_dns():
+    """A DNS server on 127.0.0.1:53 that never answers, or a skip when there cannot be one."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: port 53, and a mount namespace for resolv.conf")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 53))
+    except OSError as e:
+        s.close()
+        pytest.skip("127.0.0.1:53 is taken: %s" % e)
+    return s
+
+
+def test_name_resolution_keeps_to_the_timeout(tmp_path):
+    """With a DNS server that never answers (resolv.conf in a mount namespace of five's own,
+    retrying for 30 s), five -t 1 fails resolving after one second."""
+    dns = silent_dns()
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\noptions timeout:30 attempts:1\n")
+    started = time.monotonic()
+    try:
+        r = subprocess.run(["unshare", "-m", "sh", "-c",
+                            'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv),
+                            FIVE, "-t", "1", "--plain", "-p", "5501", "nowhere.example", "echo"],
+                           capture_output=True, timeout=20 * SLOW)
+        asked = dns.recv(512)
+    finally:
+        dns.close()
+    assert (r.returncode, r.stderr) == (3, b"five: nowhere.example echo: resolve: "
+                                            b"nowhere.example: timed out after 1000 ms\n")
+    assert time.monotonic() - started < 5 * SLOW
+    assert b"\x07nowhere\x07example" in asked
+
+
 def test_local_forwarder(fived, process):
     f = fived(CONFIG)
     port = free_port()

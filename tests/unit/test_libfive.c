@@ -2,11 +2,15 @@
  * libfive's public API without a fived: what an application can count on
  * before a byte goes out.  Every exported function fails without crashing
  * when it is given no struct five_error; the steps keep their values.
- * And what threads share: five's identity, made by many at once.
+ * And what threads share: five's identity, made by many at once; name
+ * resolution, which keeps to its timeout with a resolver that never
+ * answers.
  */
 #include "unit.h"
 
 #include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +18,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/dial/resolve.h"
 #include "client/keys/knownhosts.h"
+#include "common/util.h"
 #include "five.h"
 
 #define THREADS 8
+/* How long a resolver that does not answer is waited for, and a bound on that wait. */
+#define RESOLVE_TIMEOUT_MS 100
+#define RESOLVE_LATE_MS    2000
+/* Time for a lookup left behind to end, once its resolver answers. */
+#define SETTLE_MS 200
+
+/* silent_resolver reads this pipe: it answers once the test closes the write end. */
+static int blocks_until[2] = {-1, -1};
 
 /* A numeric IPv6 host with IPv4 asked for: the resolver fails at once, without DNS. */
 #define UNRESOLVABLE "::1"
@@ -231,6 +245,80 @@ test_identity_made_by_threads_at_once(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* A resolver as the system's would be with a DNS server that never answers. */
+static int
+silent_resolver(const char *host, const char *port, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+	char c;
+
+	if ((hints->ai_flags & AI_NUMERICHOST) != 0)
+		return EAI_NONAME;
+	/* Until the test lets it go: then, as if nothing was found. */
+	if (read(blocks_until[0], &c, 1) < 0)
+		return EAI_SYSTEM;
+	return EAI_AGAIN;
+}
+
+/* A resolver that knows every name: it is 127.0.0.1. */
+static int
+knowing_resolver(const char *host, const char *port, const struct addrinfo *hints,
+                 struct addrinfo **res)
+{
+	struct addrinfo numeric = *hints;
+
+	if ((hints->ai_flags & AI_NUMERICHOST) != 0)
+		return EAI_NONAME;
+	numeric.ai_flags |= AI_NUMERICHOST;
+	return getaddrinfo("127.0.0.1", port, &numeric, res);
+}
+
+static void
+test_resolution_keeps_to_its_timeout(void **state)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	struct five_error err;
+	uint64_t started;
+	int i;
+
+	assert_int_equal(pipe(blocks_until), 0);
+	/* Several at once, each left behind when its time is up. */
+	for (i = 0; i < THREADS; i++) {
+		started = monotonic_ms();
+		assert_int_equal(five_resolve(silent_resolver, "silent.example", "1", &hints,
+		                              RESOLVE_TIMEOUT_MS, &res, &err),
+		                 -1);
+		assert_true(monotonic_ms() - started >= RESOLVE_TIMEOUT_MS);
+		assert_true(monotonic_ms() - started < RESOLVE_LATE_MS);
+		assert_int_equal(err.step, FIVE_ERR_RESOLVE);
+		assert_string_equal(err.message, "silent.example: timed out after 100 ms");
+		assert_null(res);
+	}
+	/* The resolvers answer at last: the lookups left behind end by themselves. */
+	close(blocks_until[1]);
+	poll(NULL, 0, SETTLE_MS);
+	close(blocks_until[0]);
+	/* An answer in time is taken, a failure in time is the resolver's. */
+	assert_int_equal(five_resolve(knowing_resolver, "db.example", "5501", &hints,
+	                              RESOLVE_TIMEOUT_MS, &res, &err),
+	                 0);
+	assert_non_null(res);
+	freeaddrinfo(res);
+	assert_int_equal(pipe(blocks_until), 0);
+	close(blocks_until[1]);
+	assert_int_equal(five_resolve(silent_resolver, "gone.example", "1", &hints,
+	                              RESOLVE_TIMEOUT_MS, &res, &err),
+	                 -1);
+	assert_int_equal(err.step, FIVE_ERR_RESOLVE);
+	assert_string_equal(err.message, "gone.example: Temporary failure in name resolution");
+	close(blocks_until[0]);
+	/* An address is no name: the system's resolver answers it at once. */
+	assert_int_equal(
+	        five_resolve(getaddrinfo, "127.0.0.1", "1", &hints, RESOLVE_TIMEOUT_MS, &res, &err),
+	        0);
+	freeaddrinfo(res);
+}
+
 int
 main(void)
 {
@@ -242,6 +330,7 @@ main(void)
 	        cmocka_unit_test(test_options_are_sized),
 	        cmocka_unit_test(test_steps_are_plain_only),
 	        cmocka_unit_test(test_identity_made_by_threads_at_once),
+	        cmocka_unit_test(test_resolution_keeps_to_its_timeout),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
