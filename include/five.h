@@ -27,8 +27,9 @@
  * runs); the files it names (calls that pin one server's key at once may
  * each add its line; five's identity made at once is made once); and the
  * terminal, where password prompts of concurrent calls without ask would
- * interleave.  The relay threads of sealed and TLS sessions block every
- * signal: signals stay the application's.
+ * interleave.  libfive's own threads, the relay of a sealed or TLS
+ * session and a name lookup left to finish alone when its time was up,
+ * block every signal: signals stay the application's.
  */
 #ifndef FIVE_H
 #define FIVE_H
@@ -77,7 +78,8 @@ enum five_step {
 	/*
 	 * This side does not trust the server (sealed, TLS): no key is pinned
 	 * for it and trust_on_first_use is off, or it showed another key than
-	 * the one pinned or given.  Nothing of the request was sent.
+	 * the one pinned or given.  The request reached no server but the one
+	 * trusted (it went, if at all, sealed to the key pinned or given).
 	 */
 	FIVE_ERR_TRUST,
 };
@@ -125,10 +127,10 @@ struct five_options {
 	 * set beyond the end of this libfive's own struct.
 	 */
 	size_t size;
-	const char *port;  /* NULL: FIVE_PORT, then FIVE_FALLBACK_PORT */
-	const char *vhost; /* NULL: no HOST command */
-	int timeout_ms; /* resolving and connecting, and each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
-	int family;     /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+	const char *port;             /* NULL: FIVE_PORT, then FIVE_FALLBACK_PORT */
+	const char *vhost;            /* NULL: no HOST command */
+	int timeout_ms;               /* resolve+connect, each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
+	int family;                   /* AF_UNSPEC (0), AF_INET or AF_INET6 */
 	const struct five_auth *auth; /* NULL: no authentication */
 	int transport;                /* FIVE_SEALED (the default), FIVE_PLAIN or FIVE_TLS */
 	const char *server_key;       /* sealed: the server's key (base64), not known_hosts */

@@ -73,8 +73,7 @@ run_lookup(void *arg)
 
 /* A lookup of host and port, not started; NULL when memory runs out. */
 static struct lookup *
-lookup_new(five_resolver resolver, const char *host, const char *port,
-           const struct addrinfo *hints)
+lookup_new(five_resolver resolver, const char *host, const char *port, const struct addrinfo *hints)
 {
 	struct lookup *l = calloc(1, sizeof(*l));
 	pthread_condattr_t attr;
