@@ -60,8 +60,8 @@ five_options_resolve(const struct five_options *opts, struct five_options *out,
 	if (opts != NULL && opts->size > sizeof(*out) &&
 	    !all_zero((const uint8_t *)opts + sizeof(*out), opts->size - sizeof(*out)))
 		return five_fail(err, FIVE_ERR_USAGE,
-		                 "options this libfive does not have (%zu "
-		                 "bytes of struct five_options, it knows %zu)",
+		                 "options this libfive does not have: struct five_options of %zu "
+		                 "bytes, of which it knows %zu",
 		                 opts->size, sizeof(*out));
 	if (opts != NULL)
 		memcpy(out, opts, opts->size < sizeof(*out) ? opts->size : sizeof(*out));
