@@ -60,7 +60,11 @@ SERVER_LIB := $(BUILD)/libserver.a
 FIVE_OBJ := $(call obj,$(CLIENT_SRC) $(CORE_SRC))
 # libfive as installed: only include/five.h's functions are global in it.
 FIVE_LIB := $(BUILD)/libfive.a
-FIVE_SO := $(BUILD)/libfive.so
+# The shared library under its SONAME, so that a program linked against build/ runs with
+# LD_LIBRARY_PATH=build before make install; libfive.so, what the linker looks for, links to it.
+FIVE_SONAME := libfive.so.0
+FIVE_SO := $(BUILD)/$(FIVE_SONAME)
+FIVE_SO_LINK := $(BUILD)/libfive.so
 # The same objects, every symbol left as it is: for the five command and the tests.
 FIVE_INTERNAL_LIB := $(BUILD)/libfive-internal.a
 FIVED := $(BUILD)/fived
@@ -72,7 +76,7 @@ HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRC))
 .SECONDARY:
 .PHONY: all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench install \
 	clean format lint deb test-package
-all: $(FIVED) $(FIVE) $(FIVECTL) $(FIVE_LIB) $(FIVE_SO)
+all: $(FIVED) $(FIVE) $(FIVECTL) $(FIVE_LIB) $(FIVE_SO) $(FIVE_SO_LINK)
 
 ifeq ($(V),1)
 Q :=
@@ -119,8 +123,11 @@ $(FIVE_LIB): $(BUILD)/libfive.o
 	$(AR) rcs $@ $^
 
 $(FIVE_SO): $(FIVE_OBJ) src/client/libfive.map
-	$(CC) -shared -Wl,-soname,libfive.so.0 -Wl,--version-script=src/client/libfive.map \
+	$(CC) -shared -Wl,-soname,$(FIVE_SONAME) -Wl,--version-script=src/client/libfive.map \
 		$(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
+
+$(FIVE_SO_LINK): $(FIVE_SO)
+	ln -sf $(FIVE_SONAME) $@
 
 $(FIVED): $(call obj,src/server/daemon/main.c) $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
@@ -191,8 +198,8 @@ install: all
 	install -m 755 $(FIVE) $(DESTDIR)$(PREFIX)/bin/five
 	install -m 755 $(FIVECTL) $(DESTDIR)$(PREFIX)/sbin/fivectl
 	install -m 644 $(FIVE_LIB) $(DESTDIR)$(LIBDIR)/libfive.a
-	install -m 644 $(FIVE_SO) $(DESTDIR)$(LIBDIR)/libfive.so.0
-	ln -sf libfive.so.0 $(DESTDIR)$(LIBDIR)/libfive.so
+	install -m 644 $(FIVE_SO) $(DESTDIR)$(LIBDIR)/$(FIVE_SONAME)
+	ln -sf $(FIVE_SONAME) $(DESTDIR)$(LIBDIR)/libfive.so
 	# pkg-config's description of libfive where it is installed; its own libraries are private.
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|' \
 		-e 's|@REQUIRES@|$(PKGS)|' src/client/libfive.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libfive.pc

@@ -660,7 +660,7 @@ sealed_options(const struct opts *o, struct five_options *fo)
 {
 	static _Thread_local char known_hosts[64];
 
-	memset(fo, 0, sizeof(*fo));
+	five_options_init(fo);
 	fo->port = o->port;
 	fo->server_key = o->key;
 	fo->timeout_ms = (int)(o->timeout * MS_PER_S);
@@ -1211,7 +1211,7 @@ cmd_clientkey(const struct opts *o)
 	char b64[KEYFILE_B64_LEN];
 	struct five_error err;
 
-	if (identity_static_key(o->server_pk, sk, pk, &err) != 0) {
+	if (identity_static_key(o->server_pk, sk, pk, NULL, 0, &err) != 0) {
 		fprintf(stderr, "benchtool: %s\n", err.message);
 		return 1;
 	}

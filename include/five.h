@@ -6,8 +6,30 @@
  *	if (fd < 0)
  *		fprintf(stderr, "%s: %s\n", five_step_name(err.step), err.message);
  *
- * The descriptor returned is an ordinary connected socket: what is written
- * to it reaches the service, what the service sends can be read from it.
+ * What is written to the descriptor returned reaches the service, what the
+ * service sends can be read from it.  A plain session's descriptor is the
+ * TCP connection to fived itself.  A sealed or TLS session's (sealed is
+ * the default) is one end of a socketpair, whose other end a thread of
+ * libfive relays to and from the encrypted connection: getpeername says
+ * AF_UNIX, TCP's options do not apply, and after fork() only the process
+ * that connected has the relay (a child should close the descriptor).
+ *
+ * Threads.  libfive has no global state and keeps none between calls:
+ * any function may be called from any thread, concurrently with any
+ * other, on distinct objects (listeners, descriptors, errors, identities,
+ * token buffers; options and what they point to may be shared while
+ * nobody changes them).  One object is not for two calls at once: two
+ * five_accept on one listener, say.  Callbacks (a five_auth's ask, a
+ * five_options' notice) run in the thread that made the call.  What
+ * threads share is the process's: the environment, which libfive reads
+ * (HOME, FIVE_KNOWN_HOSTS, FIVE_IDENTITY_FILE, FIVE_ASKPASS,
+ * SSH_AUTH_SOCK, FIVE_CONTROL_SOCKET; do not change it while a call
+ * runs); the files it names (calls that pin one server's key at once may
+ * each add its line; five's identity made at once is made once); and the
+ * terminal, where password prompts of concurrent calls without ask would
+ * interleave.  libfive's own threads, the relay of a sealed or TLS
+ * session and a name lookup left to finish alone when its time was up,
+ * block every signal: signals stay the application's.
  */
 #ifndef FIVE_H
 #define FIVE_H
@@ -44,17 +66,28 @@ extern "C" {
 
 #define FIVE_DEFAULT_TIMEOUT_MS 10000
 
-/* Which step failed. */
+/* Which step failed.  New steps are appended: the values above never change. */
 enum five_step {
 	FIVE_OK = 0,
 	FIVE_ERR_SYSTEM,   /* a local failure: memory, descriptors */
 	FIVE_ERR_USAGE,    /* an invalid argument */
-	FIVE_ERR_RESOLVE,  /* the host name could not be resolved */
+	FIVE_ERR_RESOLVE,  /* the host name could not be resolved, or not in time */
 	FIVE_ERR_CONNECT,  /* no address of the host accepted a connection */
 	FIVE_ERR_REFUSED,  /* fived refused the request; message is its reason */
 	FIVE_ERR_PROTOCOL, /* the answer was not the protocol, or came too late */
+	/*
+	 * This side does not trust the server (sealed, TLS): no key is pinned
+	 * for it and trust_on_first_use is off, or it showed another key than
+	 * the one pinned or given.  The request reached no server but the one
+	 * trusted (it went, if at all, sealed to the key pinned or given).
+	 */
+	FIVE_ERR_TRUST,
 };
 
+/*
+ * Why a call failed.  Every function taking one accepts NULL: a failure
+ * is then not reported (the return value still says that it failed).
+ */
 struct five_error {
 	enum five_step step;
 	char message[FIVE_LINE_MAX];
@@ -81,18 +114,36 @@ struct five_auth {
 	void *ask_arg;
 };
 
+/*
+ * How to reach fived.  Set up with five_options_init before setting any
+ * member; a function given NULL options uses the defaults.
+ */
 struct five_options {
+	/*
+	 * sizeof(struct five_options) where the application was compiled, as
+	 * five_options_init sets it: libfive reads no member beyond it, so
+	 * that a program keeps working with a later libfive whose options
+	 * have grown.  Any other value is FIVE_ERR_USAGE, and so are options
+	 * set beyond the end of this libfive's own struct.
+	 */
+	size_t size;
 	const char *port;             /* NULL: FIVE_PORT, then FIVE_FALLBACK_PORT */
 	const char *vhost;            /* NULL: no HOST command */
-	int timeout_ms;               /* connect, and each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
+	int timeout_ms;               /* resolve+connect, each reply; 0: FIVE_DEFAULT_TIMEOUT_MS */
 	int family;                   /* AF_UNSPEC (0), AF_INET or AF_INET6 */
 	const struct five_auth *auth; /* NULL: no authentication */
 	int transport;                /* FIVE_SEALED (the default), FIVE_PLAIN or FIVE_TLS */
 	const char *server_key;       /* sealed: the server's key (base64), not known_hosts */
 	const char *known_hosts;      /* NULL: $FIVE_KNOWN_HOSTS, ~/.config/five/known_hosts */
-	int trust_on_first_use;       /* sealed: pin the key of a server met the first time */
-	const char *tls_certificate;  /* TLS: a client certificate to present (PEM); NULL: none */
-	const char *tls_key; /* TLS: its key (PEM, unencrypted); NULL: in tls_certificate */
+	/*
+	 * Sealed, TLS: a server whose key is neither pinned in known_hosts nor
+	 * given is FIVE_ERR_TRUST, and known_hosts is not written.  Set to 1,
+	 * its key is pinned there (the file and its directory made if need
+	 * be) and notice is told so, as five(1) does.
+	 */
+	int trust_on_first_use;
+	const char *tls_certificate; /* TLS: a client certificate to present (PEM); NULL: none */
+	const char *tls_key;         /* TLS: its key (PEM, unencrypted); NULL: in tls_certificate */
 	/*
 	 * A token (docs/PROTOCOL.md section 9), from five_issue_token or
 	 * handed over by whoever obtained one: five_connect and
@@ -102,9 +153,20 @@ struct five_options {
 	 * ([A-Za-z0-9_.-]), and short enough for the request line
 	 * (FIVE_LINE_MAX with the service's name), else FIVE_ERR_USAGE.  A
 	 * token replaces authentication: auth must then be NULL.  NULL: none.
-	 * Appended last, as every new member is: the offsets above never move.
 	 */
 	const char *token;
+	/*
+	 * Told what the user should hear of although nothing failed, as one
+	 * line of text: that trust_on_first_use pinned the key of a server
+	 * met for the first time ("new host HOST:PORT, key SHA256:..., pinned
+	 * in PATH"), that five's identity was made ("five's identity made in
+	 * PATH").  Called in the calling thread before the function returns,
+	 * whether it then succeeds or not; text lasts for the call only.
+	 * NULL: nobody is told.
+	 */
+	void (*notice)(void *arg, const char *text);
+	void *notice_arg;
+	/* New members are appended here: the offsets above never move. */
 };
 
 /* How a session is carried. */
@@ -114,6 +176,9 @@ enum five_transport {
 	FIVE_TLS = 2,    /* TLS 1.3, the server's key pinned */
 };
 
+/* Zeroes opts, which sets every option to its default, and sets opts->size.  NULL: a no-op. */
+FIVE_EXPORT void five_options_init(struct five_options *opts);
+
 /* A short name for a step ("resolve", "connect", ...). */
 FIVE_EXPORT const char *five_step_name(enum five_step step);
 
@@ -122,13 +187,14 @@ FIVE_EXPORT const char *five_step_name(enum five_step step);
  * Eyeballs style) and asks for service.  Returns a connected descriptor the
  * caller owns, or -1 with err filled.  opts may be NULL for defaults.
  *
- * A sealed or TLS session is relayed to the descriptor by a thread of
- * libfive, which ends the session's stream cleanly (FINAL, close_notify)
- * when the caller ends its side.  The thread ends with the process: end
- * your side with shutdown(fd, SHUT_WR) before waiting for the service's
- * end of stream, which then reaches you only after the session's own end
- * has gone; a process that closes fd and exits at once may leave fived a
- * truncated stream.
+ * A sealed or TLS session is relayed to the descriptor, one end of a
+ * socketpair (see the top of this file), by a thread of libfive, which
+ * ends the session's stream cleanly (FINAL, close_notify) when the caller
+ * ends its side, and ends once both directions have ended.  It does not
+ * outlive the process: end your side with shutdown(fd, SHUT_WR) before
+ * waiting for the service's end of stream, which then reaches you only
+ * after the session's own end has gone; a process that closes fd and
+ * exits at once may leave fived a truncated stream.
  */
 FIVE_EXPORT int five_connect(const char *host, const char *service, const struct five_options *opts,
                              struct five_error *err);
@@ -141,6 +207,16 @@ FIVE_EXPORT int five_connect(const char *host, const char *service, const struct
 FIVE_EXPORT int five_connect_early(const char *host, const char *service,
                                    const struct five_options *opts, const void *early, size_t len,
                                    struct five_error *err);
+
+/*
+ * The steps of a plain TCPMUX session (RFC 1078, unencrypted), for an
+ * application that drives them itself: five_dial, five_authenticate when
+ * it authenticates, five_request, five_await; the descriptor then carries
+ * the service's bytes.  They never encrypt: opts->transport must be
+ * FIVE_PLAIN (so opts may not be NULL, whose transport is FIVE_SEALED),
+ * else each fails with FIVE_ERR_USAGE before anything is sent.  A sealed
+ * or TLS session is five_connect's.
+ */
 
 /* The network part only: a TCP connection to fived on host.  Returns a descriptor or -1. */
 FIVE_EXPORT int five_dial(const char *host, const struct five_options *opts,
@@ -155,8 +231,10 @@ FIVE_EXPORT int five_request(int fd, const char *service, const struct five_opti
 
 /*
  * Authenticates on fd as opts->auth says (nothing when it is NULL).
- * Returns 0 once fived has confirmed the identity, or -1 with err filled
- * (FIVE_ERR_REFUSED: no key or answer was accepted).
+ * pubkey needs the server's key in opts->server_key: in the clear, the
+ * signature names the server it is for.  Returns 0 once fived has
+ * confirmed the identity, or -1 with err filled (FIVE_ERR_REFUSED: no
+ * key or answer was accepted).
  */
 FIVE_EXPORT int five_authenticate(int fd, const struct five_options *opts, struct five_error *err);
 
@@ -208,6 +286,7 @@ FIVE_EXPORT void five_free_names(char **names);
  *	struct five_listener *l = five_listen("myapp", &err);
  *	int fd;
  *
+ *	five_identity_init(&who);
  *	while (l != NULL && (fd = five_accept(l, &who, &err)) >= 0) {
  *		serve(fd, &who);
  *		close(fd);
@@ -219,8 +298,19 @@ FIVE_EXPORT void five_free_names(char **names);
 /* A registration; opaque. */
 struct five_listener;
 
-/* What fived says about the caller of one stream.  Every string is NUL-terminated. */
+/*
+ * What fived says about the caller of one stream.  Every string is
+ * NUL-terminated.  Set up with five_identity_init before five_accept
+ * fills it.
+ */
 struct five_identity {
+	/*
+	 * sizeof(struct five_identity) where the application was compiled, as
+	 * five_identity_init sets it: five_accept writes no member beyond it,
+	 * so that a later libfive, whose identity has grown, writes nothing
+	 * past the application's struct.
+	 */
+	size_t size;
 	char session[33];     /* fived's session id, 32 hex digits */
 	char service[65];     /* the service as fived configures it */
 	char vhost[254];      /* the virtual host the client named, or "" */
@@ -229,7 +319,22 @@ struct five_identity {
 	int withheld;         /* 1: the caller authenticated, but the service hides who */
 	char remote_addr[46]; /* the client's IPv4 or IPv6 address; "" on a Unix socket */
 	unsigned remote_port;
+	/*
+	 * The stream's id within a multiplexed session (MULTIPLEX, odd, from
+	 * 1); 0 when the session carries this one stream.
+	 */
+	unsigned stream;
+	/*
+	 * 1: the client's session with fived was encrypted (sealed or TLS),
+	 * as fived says; 0: plain TCPMUX.  What fived's side of the stream
+	 * (the descriptor) carries is local either way.
+	 */
+	int encrypted;
+	/* New members are appended here: the offsets above never move. */
 };
+
+/* Zeroes id and sets id->size.  NULL: a no-op. */
+FIVE_EXPORT void five_identity_init(struct five_identity *id);
 
 /*
  * Registers service with fived through the control socket named by the
@@ -262,8 +367,10 @@ FIVE_EXPORT struct five_listener *five_listen_fd(int fd, const char *service,
 
 /*
  * Blocks until fived hands over the next stream.  Returns its descriptor,
- * which the caller owns, and fills *id (when id is not NULL); or returns -1
- * with err filled and every descriptor that came with the message closed.
+ * which the caller owns, and fills *id (when id is not NULL; it must have
+ * been set up by five_identity_init, else FIVE_ERR_USAGE before any
+ * stream is taken); or returns -1 with err filled, *id emptied, and every
+ * descriptor that came with the message closed.
  * FIVE_ERR_CONNECT ("fived closed the control socket") and
  * FIVE_ERR_REFUSED (fived's reason for ending the registration) mean the
  * registration is gone: close the listener, and listen again to register

@@ -14,6 +14,9 @@
 #include "common/io.h"
 #include "common/util.h"
 
+/* getpwuid_r's room for the entry's strings: glibc asks for 1024 at most. */
+#define PASSWD_BUF_SIZE 4096
+
 #define KEYFILE_TEXT_MAX 256
 
 void
@@ -102,7 +105,9 @@ create(const char *path, const char *label, int flags, uint8_t secret[32], char 
 	randombytes_buf(secret, 32);
 	keyfile_b64(secret, b64);
 	n = snprintf(text, sizeof(text), "%s %s\n", label, b64);
-	if (snprintf(tmp, sizeof(tmp), "%s.new.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+	/* Not the process id alone: two threads of one process may create it at once. */
+	if (snprintf(tmp, sizeof(tmp), "%s.new.%ld.%08x", path, (long)getpid(),
+	             (unsigned)randombytes_random()) >= (int)sizeof(tmp))
 		errno = ENAMETOOLONG;
 	else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) >=
 	                 0 &&
@@ -141,14 +146,16 @@ int
 keyfile_permissions(const char *path, const struct stat *st, mode_t forbidden, char *err,
                     size_t err_size)
 {
-	char owner[128] = "", mode[128] = "";
+	char owner[128] = "", mode[128] = "", strings[PASSWD_BUF_SIZE];
 	unsigned group = (unsigned)(st->st_mode & forbidden) >> 3 & 7;
 	unsigned others = (unsigned)(st->st_mode & forbidden) & 7;
-	struct passwd *pw;
+	struct passwd entry, *pw = NULL;
 	uid_t me = geteuid();
 
 	if (st->st_uid != me && st->st_uid != 0) {
-		pw = getpwuid(me);
+		/* getpwuid_r: libfive's callers may load keys from several threads at once. */
+		if (getpwuid_r(me, &entry, strings, sizeof(strings), &pw) != 0)
+			pw = NULL;
 		snprintf(owner, sizeof(owner),
 		         "owned by uid %u, not by uid %u%s%s%s that reads it: chown it",
 		         (unsigned)st->st_uid, (unsigned)me, pw != NULL ? " (" : "",

@@ -17,13 +17,25 @@
 #define STREAM_PREFIX     "STREAM "
 #define STREAM_JSON_FIRST '{'
 #define STREAM_JSON_LAST  '}'
-#define STREAM_MEMBERS    8
+#define STREAM_MEMBERS    8 /* without those REGISTER's words ask for */
+#define WORD_CHARS        "abcdefghijklmnopqrstuvwxyz0123456789_-"
 #define REMOTE_PORT_MAX   65535
 #define AUTH_METHOD_NONE  "none"
 #define IDENTITY_EXTRA    "._@-" /* beside letters and digits */
 
 static const char *const auth_methods[] = {
         AUTH_METHOD_NONE, "pubkey", "password", "token", "external",
+};
+
+static const char *const transports[] = {"plain", "sealed", "tls"};
+
+/* REGISTER's words fived knows, and the bit of each. */
+static const struct {
+	const char *word;
+	unsigned bit;
+} known_words[] = {
+        {CONTROL_WORD_TRANSPORT, CONTROL_WANTS_TRANSPORT},
+        {CONTROL_WORD_STREAM, CONTROL_WANTS_STREAM},
 };
 
 static bool
@@ -102,27 +114,83 @@ finish(int n, size_t size, size_t *len)
 }
 
 int
-control_register_encode(const char *service, char *out, size_t size, size_t *len)
+control_register_encode(const char *service, unsigned wants, char *out, size_t size, size_t *len)
 {
+	char words[CONTROL_MESSAGE_MAX] = "";
+	size_t i, n = 0;
+
 	if (!name_valid(service))
 		return -1;
-	return finish(snprintf(out, size, REGISTER_PREFIX "%s\n", service), size, len);
+	for (i = 0; i < ARRAY_LEN(known_words); i++) {
+		if ((wants & known_words[i].bit) == 0)
+			continue;
+		wants &= ~known_words[i].bit;
+		n += (size_t)snprintf(words + n, sizeof(words) - n, " %s", known_words[i].word);
+	}
+	if (wants != 0)
+		return -1;
+	return finish(snprintf(out, size, REGISTER_PREFIX "%s%s\n", service, words), size, len);
+}
+
+/* The bit of REGISTER's word p[0..n) (0 for one fived does not know), or -1 for no word. */
+static long
+word_bit(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > CONTROL_WORD_MAX)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (strchr(WORD_CHARS, p[i]) == NULL)
+			return -1;
+	for (i = 0; i < ARRAY_LEN(known_words); i++)
+		if (strlen(known_words[i].word) == n && memcmp(p, known_words[i].word, n) == 0)
+			return (long)known_words[i].bit;
+	return 0;
+}
+
+/* The words after the service, p[0..n): each a space and a word.  0, or -1. */
+static int
+register_words(const char *p, size_t n, unsigned *wants)
+{
+	const char *end = p + n, *word, *space;
+	long bit;
+
+	while (p < end) {
+		if (*p != ' ')
+			return -1;
+		word = p + 1;
+		space = memchr(word, ' ', (size_t)(end - word));
+		p = space != NULL ? space : end;
+		if ((bit = word_bit(word, (size_t)(p - word))) < 0)
+			return -1;
+		*wants |= (unsigned)bit;
+	}
+	return 0;
 }
 
 int
-control_register_decode(const char *msg, size_t len, char service[NAME_MAX_LEN + 1])
+control_register_decode(const char *msg, size_t len, char service[NAME_MAX_LEN + 1],
+                        unsigned *wants)
 {
 	const size_t skip = PREFIX_LEN(REGISTER_PREFIX);
+	const char *name = msg + skip, *space;
+	size_t n;
 
 	memset(service, 0, NAME_MAX_LEN + 1);
+	*wants = 0;
 	if (!framed(msg, len) || !all_printable(msg, len - 1))
 		return -1;
 	if (len - 1 <= skip || memcmp(msg, REGISTER_PREFIX, skip) != 0)
 		return -1;
-	/* A second word would bring a space, which no name contains. */
-	if (!name_valid_n(msg + skip, len - 1 - skip))
+	/* The name ends at the first space, which no name contains; words may follow. */
+	space = memchr(name, ' ', len - 1 - skip);
+	n = space != NULL ? (size_t)(space - name) : len - 1 - skip;
+	if (!name_valid_n(name, n) || register_words(name + n, len - 1 - skip - n, wants) != 0) {
+		*wants = 0;
 		return -1;
-	memcpy(service, msg + skip, len - 1 - skip);
+	}
+	memcpy(service, name, n);
 	str_lower(service);
 	return 0;
 }
@@ -203,6 +271,17 @@ auth_method_valid(const char *s)
 }
 
 static bool
+transport_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(transports); i++)
+		if (strcmp(s, transports[i]) == 0)
+			return true;
+	return s[0] == '\0';
+}
+
+static bool
 remote_addr_valid(const char *s)
 {
 	unsigned char bytes[sizeof(struct in6_addr)];
@@ -222,11 +301,13 @@ stream_valid(const struct control_stream *s)
 	    !terminated(s->vhost, sizeof(s->vhost)) ||
 	    !terminated(s->identity, sizeof(s->identity)) ||
 	    !terminated(s->auth_method, sizeof(s->auth_method)) ||
-	    !terminated(s->remote_addr, sizeof(s->remote_addr)))
+	    !terminated(s->remote_addr, sizeof(s->remote_addr)) ||
+	    !terminated(s->transport, sizeof(s->transport)))
 		return false;
 	if (!session_valid(s->session) || !name_valid(s->service) ||
 	    (s->vhost[0] != '\0' && !vhost_name_valid(s->vhost)) ||
-	    !auth_method_valid(s->auth_method) || !remote_addr_valid(s->remote_addr))
+	    !auth_method_valid(s->auth_method) || !remote_addr_valid(s->remote_addr) ||
+	    !transport_valid(s->transport))
 		return false;
 	if (s->has_identity ? !identity_valid(s->identity) : s->identity[0] != '\0')
 		return false;
@@ -251,7 +332,10 @@ control_stream_encode(const struct control_stream *s, char *out, size_t size, si
 	              s->has_identity ? s->identity : NULL, "auth_method", s->auth_method,
 	              "withheld", (int)s->withheld, "remote_addr", s->remote_addr, "remote_port",
 	              (int)s->remote_port);
-	if (o == NULL)
+	if (o == NULL || (s->transport[0] != '\0' &&
+	                  json_object_set_new(o, "transport", json_string(s->transport)) != 0))
+		goto out;
+	if (s->has_stream && json_object_set_new(o, "stream", json_integer(s->stream)) != 0)
 		goto out;
 	if ((n = json_dumpb(o, json, sizeof(json), JSON_COMPACT)) == 0 || n > sizeof(json))
 		goto out;
@@ -277,6 +361,26 @@ get_string(const json_t *o, const char *key, char *dst, size_t size)
 	return 0;
 }
 
+/* transport and stream, when present, into t. */
+static int
+optional_members(const json_t *o, struct control_stream *t)
+{
+	const json_t *v;
+	json_int_t n;
+
+	if (json_object_get(o, "transport") != NULL &&
+	    (get_string(o, "transport", t->transport, sizeof(t->transport)) != 0 ||
+	     t->transport[0] == '\0'))
+		return -1;
+	if ((v = json_object_get(o, "stream")) == NULL)
+		return 0;
+	if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 || n > UINT32_MAX)
+		return -1;
+	t->has_stream = true;
+	t->stream = (uint32_t)n;
+	return 0;
+}
+
 int
 control_stream_decode(const char *msg, size_t len, struct control_stream *s)
 {
@@ -295,8 +399,12 @@ control_stream_decode(const char *msg, size_t len, struct control_stream *s)
 	if (msg[skip] != STREAM_JSON_FIRST || msg[len - 2] != STREAM_JSON_LAST)
 		goto out;
 	o = json_loadb(msg + skip, len - skip - 1, JSON_REJECT_DUPLICATES, NULL);
-	/* Duplicates are refused, so eight members that are all found are exactly these eight. */
-	if (!json_is_object(o) || json_object_size(o) != STREAM_MEMBERS)
+	/*
+	 * Duplicates are refused, so eight members that are all found are
+	 * exactly these eight; beyond them, only transport and stream.
+	 */
+	if (!json_is_object(o) || optional_members(o, &t) != 0 ||
+	    json_object_size(o) != STREAM_MEMBERS + (size_t)(t.transport[0] != '\0') + t.has_stream)
 		goto out;
 	if (get_string(o, "session", t.session, sizeof(t.session)) != 0 ||
 	    get_string(o, "service", t.service, sizeof(t.service)) != 0 ||

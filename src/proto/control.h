@@ -15,7 +15,7 @@
  *
  * The conversation:
  *
- *	application -> fived	"REGISTER <service>\n"
+ *	application -> fived	"REGISTER <service>[ <word>]...\n"
  *	fived -> application	"+ registered <service>\n"
  *			or	"- <reason>\n", then fived closes the connection
  *	fived -> application	"STREAM <json>\n" with exactly one descriptor
@@ -25,6 +25,13 @@
  * <reason> is printable ASCII, e.g. "not permitted", "unknown service",
  * "not a registered service".  REGISTER is the only request; the
  * application unregisters by closing its connection.
+ *
+ * Each <word> (1 to CONTROL_WORD_MAX of [a-z0-9_-], one space before
+ * each) names a STREAM member beyond the first eight that the application
+ * understands: fived adds to its STREAM messages those it knows
+ * ("transport", "stream"), and ignores the other words, which a later application
+ * may send.  An application that names none (libfive before "transport")
+ * receives exactly the first eight members.
  *
  * <json> is one object with exactly these members, no others, none twice:
  *
@@ -41,6 +48,12 @@
  *	"remote_addr"	string, an IPv4 or IPv6 literal, or "" for a client
  *			on a Unix socket
  *	"remote_port"	integer in [0, 65535]
+ *	"transport"	only when REGISTER named "transport": how the client's
+ *			session with fived is carried, "plain", "sealed" or
+ *			"tls"
+ *	"stream"	only when REGISTER named "stream": an integer, the
+ *			stream's id inside a multiplexed session, or 0 when the
+ *			session carries this one stream
  *
  * The members must agree with one another: "identity" is a string exactly
  * when "auth_method" is not "none" and "withheld" is false, and "withheld"
@@ -83,6 +96,18 @@
 /* INET6_ADDRSTRLEN: the longest IPv6 literal with its NUL. */
 #define CONTROL_ADDR_SIZE 46
 
+/* The longest transport ("sealed") with its NUL, with room to spare. */
+#define CONTROL_TRANSPORT_SIZE 8
+
+/* A word of REGISTER after the service: its longest. */
+#define CONTROL_WORD_MAX 32
+
+/* REGISTER's words as control_register_encode and _decode take them: a bit each. */
+#define CONTROL_WORD_TRANSPORT  "transport"
+#define CONTROL_WANTS_TRANSPORT 1u
+#define CONTROL_WORD_STREAM     "stream"
+#define CONTROL_WANTS_STREAM    2u
+
 /* One granted stream as fived describes it.  Every string is NUL-terminated. */
 struct control_stream {
 	char session[CONTROL_SESSION_HEX + 1];
@@ -94,23 +119,30 @@ struct control_stream {
 	bool withheld;
 	char remote_addr[CONTROL_ADDR_SIZE]; /* "" for a client on a Unix socket */
 	uint16_t remote_port;
+	char transport[CONTROL_TRANSPORT_SIZE]; /* "plain", "sealed", "tls"; "" when not sent */
+	bool has_stream;                        /* "stream" is sent */
+	uint32_t stream; /* the stream in a multiplexed session; 0: the session's only one */
 };
 
 /*
  * Writes "REGISTER <service>\n" into out (size bytes; NUL-terminated too, so
- * the message needs one byte more than *len).  Returns 0 and sets *len to
- * the message's length, or -1 when service is not a valid name or out is
- * too small.
+ * the message needs one byte more than *len), with a word for each bit of
+ * wants (CONTROL_WANTS_*) before the "\n".  Returns 0 and sets *len to the
+ * message's length, or -1 when service is not a valid name, wants has a
+ * bit no word stands for, or out is too small.
  */
-int control_register_encode(const char *service, char *out, size_t size, size_t *len);
+int control_register_encode(const char *service, unsigned wants, char *out, size_t size,
+                            size_t *len);
 
 /*
  * Parses a REGISTER message of len bytes (not NUL-terminated).  On success
  * writes the service name, lowercased as every service name is compared,
- * into service and returns 0; returns -1 (service "") for anything else,
- * extra words included.
+ * into service, the bits of the words it knows into *wants (the others
+ * are ignored), and returns 0; returns -1 (service "", *wants 0) for
+ * anything else, a word that is not one included.
  */
-int control_register_decode(const char *msg, size_t len, char service[NAME_MAX_LEN + 1]);
+int control_register_decode(const char *msg, size_t len, char service[NAME_MAX_LEN + 1],
+                            unsigned *wants);
 
 /*
  * Writes "+ <text>\n" (ok) or "- <text>\n" into out (size bytes, also
@@ -132,15 +164,19 @@ int control_reply_decode(const char *msg, size_t len, bool *ok, char *text, size
 
 /*
  * Writes "STREAM <json>\n" for *s into out (size bytes, also
- * NUL-terminated).  *s must satisfy every rule a decoder checks, so that
- * nothing is sent that the other side would refuse.  Returns 0 and sets
+ * NUL-terminated), with "transport" when s->transport is not "" and
+ * "stream" when s->has_stream.  *s must
+ * satisfy every rule a decoder checks, so that nothing is sent that the
+ * other side would refuse.  Returns 0 and sets
  * *len, or -1 when *s is invalid, out is too small, or memory runs out.
  */
 int control_stream_encode(const struct control_stream *s, char *out, size_t size, size_t *len);
 
 /*
- * Parses a STREAM message of len bytes (not NUL-terminated) into *s.
- * Returns 0, or -1 with *s zeroed for any deviation from the rules above.
+ * Parses a STREAM message of len bytes (not NUL-terminated) into *s, with
+ * or without "transport" (s->transport "" without) and "stream"
+ * (s->has_stream).  Returns 0, or -1
+ * with *s zeroed for any deviation from the rules above.
  * The descriptor that came with the message is not this function's concern.
  */
 int control_stream_decode(const char *msg, size_t len, struct control_stream *s);

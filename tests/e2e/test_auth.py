@@ -194,6 +194,22 @@ def test_pubkey_in_clear_needs_permission(fived, world):
     assert (r.returncode, r.stdout) == (0, b"in clear"), r.stderr
 
 
+def test_pubkey_with_libfive_steps(fived, world):
+    """five_authenticate signs in the clear once it is given the server's key."""
+    f = start(fived, world, ECHO_RESTRICTED + "encryption = optional\n")
+    helper = os.path.join(os.environ.get("FIVE_BUILD", "build"), "helpers", "libfive_steps")
+    env = dict(world.client_env(), LIBFIVE_KEY_FILE=str(world.keys["alice"]),
+               LIBFIVE_USER="alice")
+    argv = [helper, "127.0.0.1", str(f.port), "secret", "stepped in"]
+    r = subprocess.run(argv, capture_output=True, timeout=10 * SLOW, env=env)
+    assert r.stdout.startswith(b"error five_authenticate usage: pubkey authentication without "
+                               b"encryption needs the server's key"), r.stdout
+    env["LIBFIVE_SERVER_KEY"] = base64.b64encode(f.server_key()).decode()
+    r = subprocess.run(argv, capture_output=True, timeout=10 * SLOW, env=env)
+    assert r.stdout == b"stepped in", r.stdout
+    assert f.events("granted")[-1]["identity"] == "alice"
+
+
 def test_replayed_signature_is_refused(fived, world, sentinel):
     s = sentinel("echo")
     f = start(fived, world, "[service:secret]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
@@ -479,6 +495,7 @@ def test_registered_application_receives_streams_with_identity(fived, world, pro
     assert fields["identity"] == "alice" and fields["method"] == "pubkey"
     assert fields["withheld"] == "0" and fields["remote"].startswith("127.0.0.1:")
     assert fields["session"] == f.events("granted")[-1]["session"]
+    assert (fields["encrypted"], fields["stream"]) == ("1", "0")
     # Someone not in register_users may not register.
     r = subprocess.run(["setpriv", "--reuid=2002", "--regid=2002", "--clear-groups", helper,
                         str(control), "anon", "1"], capture_output=True, timeout=10)

@@ -1,5 +1,8 @@
 """The five command and libfive against a real fived."""
 
+import base64
+import hashlib
+import json
 import os
 import pty
 import select
@@ -374,6 +377,40 @@ def test_happy_eyeballs_does_not_wait_for_a_silent_address(fived, tmp_path):
     full.close()
 
 
+def silent_dns():
+    """A DNS server on 127.0.0.1:53 that never answers, or a skip when there cannot be one."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: port 53, and a mount namespace for resolv.conf")
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", 53))
+    except OSError as e:
+        s.close()
+        pytest.skip("127.0.0.1:53 is taken: %s" % e)
+    return s
+
+
+def test_name_resolution_keeps_to_the_timeout(tmp_path):
+    """With a DNS server that never answers (resolv.conf in a mount namespace of five's own,
+    retrying for 30 s), five -t 1 fails resolving after one second."""
+    dns = silent_dns()
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("nameserver 127.0.0.1\noptions timeout:30 attempts:1\n")
+    started = time.monotonic()
+    try:
+        r = subprocess.run(["unshare", "-m", "sh", "-c",
+                            'mount --bind "$0" /etc/resolv.conf && exec "$@"', str(resolv),
+                            FIVE, "-t", "1", "--plain", "-p", "5501", "nowhere.example", "echo"],
+                           capture_output=True, timeout=20 * SLOW)
+        asked = dns.recv(512)
+    finally:
+        dns.close()
+    assert (r.returncode, r.stderr) == (3, b"five: nowhere.example echo: resolve: "
+                                            b"nowhere.example: timed out after 1000 ms\n")
+    assert time.monotonic() - started < 5 * SLOW
+    assert b"\x07nowhere\x07example" in asked
+
+
 def test_local_forwarder(fived, process):
     f = fived(CONFIG)
     port = free_port()
@@ -402,12 +439,16 @@ def test_local_forwarder_reports_refusals(fived, process, tmp_path):
     wait_for(lambda: b"refused: unknown service" in (tmp_path / "five.err").read_bytes())
 
 
-def libfive(*args, transport=None):
-    env = dict(os.environ)
+def libfive_run(*args, transport=None, env=None):
+    env = dict(os.environ, **(env or {}))
     if transport is not None:
         env["LIBFIVE_TRANSPORT"] = transport
     return subprocess.run([os.path.join(HELPERS, "libfive_client"), *args],
-                          capture_output=True, timeout=10 * SLOW, env=env).stdout
+                          capture_output=True, timeout=10 * SLOW, env=env)
+
+
+def libfive(*args, transport=None):
+    return libfive_run(*args, transport=transport).stdout
 
 
 def test_libfive_connect(fived):
@@ -415,7 +456,7 @@ def test_libfive_connect(fived):
     port = str(f.port)
     # Sealed by default, and a library does not pin keys unless asked to.
     out = libfive("127.0.0.1", port, "echo", "x")
-    assert out.startswith(b"error refused: no key pinned for 127.0.0.1:" + port.encode())
+    assert out.startswith(b"error trust: no key pinned for 127.0.0.1:" + port.encode())
     assert libfive("127.0.0.1", port, "echo", "via libfive", transport="tofu") == b"via libfive"
     assert libfive("127.0.0.1", port, "db", "vhost", "alpha") == b"vhost"
     assert libfive("127.0.0.1", port, "echo", "plain", transport="plain") == b"plain"
@@ -425,6 +466,61 @@ def test_libfive_connect(fived):
     assert libfive("127.0.0.1", port, "echo", "by key", transport=key) == b"by key"
     assert libfive("127.0.0.1", port, "nosuch", "x", transport=key) == \
         b"error refused: unknown service\n"
+
+
+def test_libfive_pins_only_when_asked_and_says_so(fived, tmp_path):
+    """libfive writes no pin unless trust_on_first_use asks for it, and then tells the
+    application's notice callback, as it tells it that five's identity was made."""
+    f = fived(CONFIG)
+    port = str(f.port)
+    known_hosts = tmp_path / "config" / "known_hosts"
+    identity = tmp_path / "new-identity"
+    env = {"FIVE_KNOWN_HOSTS": str(known_hosts), "FIVE_IDENTITY_FILE": str(identity)}
+    r = libfive_run("127.0.0.1", port, "echo", "x", env=env)
+    assert r.stdout.startswith(b"error trust: no key pinned for 127.0.0.1:%s" % port.encode())
+    assert r.stderr == b""
+    assert not known_hosts.parent.exists() and not identity.exists()
+    r = libfive_run("127.0.0.1", port, "echo", "first", transport="tofu", env=env)
+    assert r.stdout == b"first"
+    key = subprocess.run([FIVED, "--print-key", "-c", str(f.conf)], capture_output=True,
+                         text=True).stdout.split()[0]
+    fp = base64.b64encode(hashlib.sha256(base64.b64decode(key)).digest()).rstrip(b"=")
+    assert r.stderr.splitlines() == [
+        b"notice: five's identity made in %s" % str(identity).encode(),
+        b"notice: new host 127.0.0.1:%s, key SHA256:%s, pinned in %s" % (
+            port.encode(), fp, str(known_hosts).encode())]
+    assert known_hosts.read_text() == "127.0.0.1:%s %s\n" % (port, key)
+    r = libfive_run("127.0.0.1", port, "echo", "again", transport="tofu", env=env)
+    assert (r.stdout, r.stderr) == (b"again", b"")
+
+
+def steps(*args, transport=None):
+    env = dict(os.environ)
+    if transport is not None:
+        env["LIBFIVE_TRANSPORT"] = transport
+    return subprocess.run([os.path.join(HELPERS, "libfive_steps"), *args],
+                          capture_output=True, timeout=10 * SLOW, env=env).stdout
+
+
+def test_libfive_steps_are_plain_tcpmux_only(fived):
+    """five_dial, five_request and five_await make a plain session, and refuse, before a
+    connection, a transport they cannot give: nothing goes out in the clear that was to be
+    sealed."""
+    f = fived(CONFIG)
+    port = str(f.port)
+    assert steps("127.0.0.1", port, "echo", "step by step") == b"step by step"
+    assert steps("127.0.0.1", port, "db", "x") == b"error five_await refused: unknown service\n"
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    for transport in ("sealed", "tls"):
+        out = steps("127.0.0.1", str(listener.getsockname()[1]), "echo", "secret",
+                    transport=transport)
+        assert out.startswith(b"error five_dial usage: five_dial is a step of plain TCPMUX")
+    listener.settimeout(0.2)
+    with pytest.raises(socket.timeout):
+        listener.accept()
+    listener.close()
 
 
 TRUNCATED = "client stream truncated"
@@ -539,3 +635,44 @@ def test_a_killed_five_is_still_a_truncation(fived, sentinel):
     p.stdin.close()
     p.stdout.close()
     assert closed_reasons(f, 1) == [TRUNCATED]
+
+
+def registered_header(port, *five):
+    """The first line register_echo answers a five session with, as a dict."""
+    r = run_five(*five, "-p", str(port), "127.0.0.1", "app", input=b"")
+    assert r.returncode == 0, r.stderr
+    return dict(kv.split("=", 1) for kv in r.stdout.decode().strip().split(" "))
+
+
+def test_a_registered_application_learns_the_transport(fived, process, tmp_path):
+    """fived tells libfive how each client's session was carried (five_identity's encrypted),
+    and tells an application that did not ask, one of before the transport, what it always
+    told: exactly eight members."""
+    control = tmp_path / "control.sock"
+    f = fived("[service:app]\nbackend = register\nregister_users = root\n"
+              "[service:old]\nbackend = register\nregister_users = root\n",
+              server="control_socket = %s\n" % control)
+    out = tmp_path / "app.out"
+    with open(out, "wb") as fh:
+        process([os.path.join(HELPERS, "register_echo"), str(control), "app"], stdout=fh)
+        wait_for(lambda: b"registered" in out.read_bytes(), what="registration")
+    plain = registered_header(f.port, "--plain")
+    assert (plain["encrypted"], plain["stream"]) == ("0", "0")
+    assert plain["session"] == f.events("granted")[-1]["session"]
+    assert registered_header(f.port)["encrypted"] == "1"
+    old = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    old.connect(str(control))
+    old.send(b"REGISTER old\n")
+    assert old.recv(100) == b"+ registered old\n"
+    p = subprocess.Popen([FIVE, "-p", str(f.port), "127.0.0.1", "old"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    msg, fds, _, _ = socket.recv_fds(old, 4096, 1)
+    for fd in fds:
+        os.close(fd)
+    p.communicate(timeout=10 * SLOW)
+    old.close()
+    assert msg.startswith(b"STREAM {") and msg.endswith(b"}\n")
+    assert len(fds) == 1
+    assert sorted(json.loads(msg[len(b"STREAM "):])) == sorted(
+        ["session", "service", "vhost", "identity", "auth_method", "withheld", "remote_addr",
+         "remote_port"])

@@ -55,3 +55,21 @@ def test_an_application_with_names_of_libfives_own(fived):
     r = subprocess.run([os.path.join(HELPERS, "libfive_collide"), "127.0.0.1", str(f.port),
                         "echo", "through libfive"], capture_output=True, timeout=10 * SLOW)
     assert r.stdout == b"42 the application's log THROUGH LIBFIVE\nthrough libfive", r.stderr
+
+
+def test_a_program_linked_against_build_runs_from_it(tmp_path):
+    """build/libfive.so links to build/libfive.so.0, the library under its SONAME: a program
+    linked with -Lbuild -lfive runs with LD_LIBRARY_PATH=build, before make install."""
+    assert os.readlink(os.path.join(BUILD, "libfive.so")) == "libfive.so.0"
+    soname = subprocess.run(["readelf", "-d", os.path.join(BUILD, "libfive.so.0")],
+                            capture_output=True, text=True, check=True).stdout
+    assert "Library soname: [libfive.so.0]" in soname
+    source = tmp_path / "app.c"
+    source.write_text('#include <stdio.h>\n#include "five.h"\n'
+                      'int main(void) { puts(five_step_name(FIVE_ERR_TRUST)); return 0; }\n')
+    app = tmp_path / "app"
+    subprocess.run(["cc", "-o", str(app), str(source), "-I", os.path.join(ROOT, "include"),
+                    "-L", BUILD, "-lfive"], check=True)
+    r = subprocess.run([str(app)], capture_output=True, text=True,
+                       env=dict(os.environ, LD_LIBRARY_PATH=BUILD))
+    assert (r.returncode, r.stdout) == (0, "trust\n"), r.stderr

@@ -982,6 +982,9 @@ def test_five_sealed_and_the_key_change(fived, sentinel, tmp_path):
     assert server_key(g) != key
     r = run_five("-p", str(port), "127.0.0.1", "s", input=b"must not be sent")
     assert r.returncode == 5 and r.stdout == b""
+    # Not trusted by five, not refused by fived: five(1) says "refused" all the same.
+    assert r.stderr.startswith(b"five: 127.0.0.1 s: refused: THE KEY OF 127.0.0.1:%d HAS "
+                               b"CHANGED" % port)
     assert b"HAS CHANGED" in r.stderr and str(known_hosts).encode() in r.stderr
     assert fingerprint(key) in r.stderr and fingerprint(server_key(g)) in r.stderr
     assert g.events("granted") == []

@@ -248,7 +248,8 @@ def test_five_tls_pins_the_key_and_reports_a_change(fived, tmp_path):
     assert spki_digest(server_cert(g)) != spki_digest(cert)
     r = run_five("--tls", "-p", str(port), "127.0.0.1", "echo", input=b"must not be sent")
     assert r.returncode == 5 and r.stdout == b""
-    assert b"THE TLS KEY OF 127.0.0.1:%d/tls HAS CHANGED" % port in r.stderr
+    assert r.stderr.startswith(b"five: 127.0.0.1 echo: refused: THE TLS KEY OF 127.0.0.1:%d/tls "
+                               b"HAS CHANGED" % port)
     assert b"delete line 1 of %s" % str(known_hosts).encode() in r.stderr
     r = run_five("--tls", "--key", fingerprint(cert), "-p", str(port), "127.0.0.1", "echo")
     assert r.returncode == 5 and b"not %s as given" % fingerprint(cert).encode() in r.stderr

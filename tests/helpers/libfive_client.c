@@ -5,6 +5,7 @@
  * LIBFIVE_TRANSPORT: "plain", "tofu" (sealed, pinning a new server's key),
  * or the server's key; unset, sealed with known_hosts only.
  * LIBFIVE_TOKEN: a token to ask for the service with (five_options.token).
+ * Each notice libfive gives is printed on standard error as "notice: TEXT".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +15,16 @@
 
 #include "five.h"
 
+static void
+print_notice(void *arg, const char *text)
+{
+	fprintf(stderr, "%s: %s\n", (const char *)arg, text);
+}
+
 int
 main(int argc, char **argv)
 {
-	struct five_options o = {0};
+	struct five_options o;
 	struct five_error err;
 	const char *mode;
 	char buf[4096];
@@ -26,9 +33,12 @@ main(int argc, char **argv)
 
 	if (argc < 5)
 		return 2;
+	five_options_init(&o);
 	o.port = argv[2];
 	o.vhost = argc > 5 ? argv[5] : NULL;
 	o.token = getenv("LIBFIVE_TOKEN");
+	o.notice = print_notice;
+	o.notice_arg = "notice";
 	if ((mode = getenv("LIBFIVE_TRANSPORT")) != NULL && strcmp(mode, "plain") == 0)
 		o.transport = FIVE_PLAIN;
 	else if (mode != NULL && strcmp(mode, "tofu") == 0)

@@ -47,7 +47,7 @@ str_copy(char *dst, const char *src, size_t size, int upper)
 int
 main(int argc, char **argv)
 {
-	struct five_options o = {0};
+	struct five_options o;
 	struct five_error err;
 	char buf[4096];
 	ssize_t n;
@@ -58,6 +58,7 @@ main(int argc, char **argv)
 	str_copy(buf, argv[4], sizeof(buf), 1);
 	printf("%d %s %s\n", buf_init(21), log_init(), buf);
 	fflush(stdout);
+	five_options_init(&o);
 	o.port = argv[2];
 	o.trust_on_first_use = 1;
 	if ((fd = five_connect(argv[1], argv[3], &o, &err)) < 0) {

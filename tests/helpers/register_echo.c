@@ -45,10 +45,10 @@ write_header(int fd, const struct five_identity *id)
 
 	n = snprintf(line, sizeof(line),
 	             "identity=%s method=%s withheld=%d service=%s vhost=%s remote=%s:%u "
-	             "session=%s\n",
+	             "session=%s stream=%u encrypted=%d\n",
 	             id->identity[0] != '\0' ? id->identity : "-", id->auth_method,
 	             id->withheld ? 1 : 0, id->service, id->vhost, id->remote_addr, id->remote_port,
-	             id->session);
+	             id->session, id->stream, id->encrypted);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return -1;
 	return write_all(fd, line, (size_t)n);
@@ -101,6 +101,7 @@ main(int argc, char **argv)
 	printf("registered\n");
 	fflush(stdout);
 	for (served = 0; argc < 4 || served < count; served++) {
+		five_identity_init(&id);
 		if ((fd = five_accept(l, &id, &err)) < 0) {
 			printf("error %s: %s\n", five_step_name(err.step), err.message);
 			status = 1;

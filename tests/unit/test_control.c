@@ -52,10 +52,28 @@ static const char *const good_members[M_COUNT] = {
         "\"remote_addr\":\"192.0.2.1\"",   "\"remote_port\":40000",
 };
 
-#define GOOD_STREAM                                                                                \
-	"STREAM {\"session\":\"" SESSION_HEX "\",\"service\":\"" SERVICE "\",\"vhost\":"           \
+#define GOOD_MEMBERS                                                                               \
+	"{\"session\":\"" SESSION_HEX "\",\"service\":\"" SERVICE "\",\"vhost\":"                  \
 	"\"example.org\",\"identity\":\"alice\",\"auth_method\":\"pubkey\",\"withheld\":false,"    \
-	"\"remote_addr\":\"192.0.2.1\",\"remote_port\":40000}\n"
+	"\"remote_addr\":\"192.0.2.1\",\"remote_port\":40000"
+#define GOOD_STREAM "STREAM " GOOD_MEMBERS "}\n"
+
+/* As fived sends it to an application that asked for the transport, as libfive does. */
+#define GOOD_TRANSPORT "\"transport\":\"sealed\""
+#define TOLD_STREAM    "STREAM " GOOD_MEMBERS "," GOOD_TRANSPORT "}\n"
+
+/* "stream" out of its bounds, or with a ninth member no word stands for: refused. */
+static const char *const bad_streams[] = {
+        "STREAM " GOOD_MEMBERS ",\"stream\":-1}\n",
+        "STREAM " GOOD_MEMBERS ",\"stream\":4294967296}\n",
+        "STREAM " GOOD_MEMBERS ",\"stream\":\"3\"}\n",
+        "STREAM " GOOD_MEMBERS ",\"stream\":1.5}\n",
+        "STREAM " GOOD_MEMBERS ",\"stream\":3,\"later\":1}\n",
+        "STREAM " GOOD_MEMBERS "," GOOD_TRANSPORT ",\"stream\":3,\"later\":1}\n",
+};
+
+/* What libfive registers with. */
+#define REGISTER_SERVICE "REGISTER " SERVICE " transport stream\n"
 
 /*
  * "STREAM {...}\n" from the good members, with member which replaced by
@@ -111,6 +129,7 @@ assert_stream_equal(const struct control_stream *a, const struct control_stream 
 	assert_int_equal(a->withheld, b->withheld);
 	assert_string_equal(a->remote_addr, b->remote_addr);
 	assert_int_equal(a->remote_port, b->remote_port);
+	assert_string_equal(a->transport, b->transport);
 }
 
 static void
@@ -141,28 +160,84 @@ test_register_round_trip(void **state)
 	        "a123456789012345678901234567890123456789012345678901234567890123";
 	char out[MSG_SIZE], service[NAME_MAX_LEN + 1];
 	size_t len;
+	unsigned wants;
 
-	assert_int_equal(control_register_encode("echo", out, sizeof(out), &len), 0);
+	assert_int_equal(control_register_encode("echo", 0, out, sizeof(out), &len), 0);
 	assert_string_equal(out, "REGISTER echo\n");
 	assert_int_equal(len, strlen("REGISTER echo\n"));
-	assert_int_equal(control_register_decode(out, len, service), 0);
+	assert_int_equal(control_register_decode(out, len, service, &wants), 0);
 	assert_string_equal(service, "echo");
+	assert_int_equal(wants, 0);
 
 	/* Names compare case-insensitively, so the decoder lowercases them. */
-	assert_int_equal(control_register_encode("My.App_1+x-y", out, sizeof(out), &len), 0);
+	assert_int_equal(control_register_encode("My.App_1+x-y", 0, out, sizeof(out), &len), 0);
 	assert_string_equal(out, "REGISTER My.App_1+x-y\n");
-	assert_int_equal(control_register_decode(out, len, service), 0);
+	assert_int_equal(control_register_decode(out, len, service, &wants), 0);
 	assert_string_equal(service, "my.app_1+x-y");
 
 	assert_int_equal(strlen(long_name), NAME_MAX_LEN);
-	assert_int_equal(control_register_encode(long_name, out, sizeof(out), &len), 0);
-	assert_int_equal(control_register_decode(out, len, service), 0);
+	assert_int_equal(control_register_encode(long_name, 0, out, sizeof(out), &len), 0);
+	assert_int_equal(control_register_decode(out, len, service, &wants), 0);
 	assert_string_equal(service, long_name);
 
 	/* The buffer must hold the message and a NUL. */
-	assert_int_equal(control_register_encode("echo", out, strlen("REGISTER echo\n"), &len), -1);
-	assert_int_equal(control_register_encode("echo", out, strlen("REGISTER echo\n") + 1, &len),
+	assert_int_equal(control_register_encode("echo", 0, out, strlen("REGISTER echo\n"), &len),
+	                 -1);
+	assert_int_equal(
+	        control_register_encode("echo", 0, out, strlen("REGISTER echo\n") + 1, &len), 0);
+}
+
+static void
+test_register_words(void **state)
+{
+	static const struct {
+		const char *msg;
+		unsigned wants;
+	} good[] = {
+	        {"REGISTER echo transport\n", CONTROL_WANTS_TRANSPORT},
+	        /* Words fived does not know are a later application's: ignored. */
+	        {"REGISTER echo extra\n", 0},
+	        {"REGISTER echo later transport\n", CONTROL_WANTS_TRANSPORT},
+	        {"REGISTER echo transport transport\n", CONTROL_WANTS_TRANSPORT},
+	        {"REGISTER echo stream transport\n",
+	         CONTROL_WANTS_TRANSPORT | CONTROL_WANTS_STREAM},
+	        {"REGISTER echo a_b-9\n", 0},
+	        {"REGISTER echo abcdefghijklmnopqrstuvwxyz012345\n", 0},
+	};
+	static const char *const bad[] = {
+	        "REGISTER echo Transport\n",  "REGISTER echo  transport\n",
+	        "REGISTER echo transport \n", "REGISTER echo trans/port\n",
+	        "REGISTER echo transport.\n", "REGISTER echo abcdefghijklmnopqrstuvwxyz0123456\n",
+	        "REGISTER  echo transport\n",
+	};
+	char out[MSG_SIZE], service[NAME_MAX_LEN + 1];
+	size_t i, len;
+	unsigned wants;
+
+	assert_int_equal(
+	        control_register_encode("echo", CONTROL_WANTS_TRANSPORT, out, sizeof(out), &len),
+	        0);
+	assert_string_equal(out, "REGISTER echo transport\n");
+	assert_int_equal(control_register_encode("echo",
+	                                         CONTROL_WANTS_TRANSPORT | CONTROL_WANTS_STREAM,
+	                                         out, sizeof(out), &len),
 	                 0);
+	assert_string_equal(out, "REGISTER echo transport stream\n");
+	/* A bit no word stands for. */
+	assert_int_equal(control_register_encode("echo", 4, out, sizeof(out), &len), -1);
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (control_register_decode(good[i].msg, strlen(good[i].msg), service, &wants) != 0)
+			fail_msg("refused %s", good[i].msg);
+		assert_string_equal(service, "echo");
+		assert_int_equal(wants, good[i].wants);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		wants = 7;
+		if (control_register_decode(bad[i], strlen(bad[i]), service, &wants) != -1)
+			fail_msg("accepted %s", bad[i]);
+		assert_string_equal(service, "");
+		assert_int_equal(wants, 0);
+	}
 }
 
 static void
@@ -183,7 +258,7 @@ test_register_encode_invalid(void **state)
 	size_t i, len;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_equal(control_register_encode(bad[i], out, sizeof(out), &len), -1);
+		assert_int_equal(control_register_encode(bad[i], 0, out, sizeof(out), &len), -1);
 }
 
 static void
@@ -203,7 +278,6 @@ test_register_malformed(void **state)
 	        {"REGISTER \n", 0},
 	        {"REGISTER  echo\n", 0},
 	        {"REGISTER echo \n", 0},
-	        {"REGISTER echo extra\n", 0},
 	        {"REGISTER\techo\n", 0},
 	        {"register echo\n", 0},
 	        {"REGISTERecho\n", 0},
@@ -218,11 +292,12 @@ test_register_malformed(void **state)
 	char service[NAME_MAX_LEN + 1];
 	char big[CONTROL_MESSAGE_MAX + 1];
 	size_t i;
+	unsigned wants;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		size_t len = bad[i].len != 0 ? bad[i].len : strlen(bad[i].msg);
 		memset(service, 'x', sizeof(service));
-		if (control_register_decode(bad[i].msg, len, service) != -1)
+		if (control_register_decode(bad[i].msg, len, service, &wants) != -1)
 			fail_msg("accepted case %zu", i);
 		assert_string_equal(service, "");
 	}
@@ -230,7 +305,7 @@ test_register_malformed(void **state)
 	memset(big, 'a', sizeof(big));
 	memcpy(big, "REGISTER ", 9);
 	big[sizeof(big) - 1] = '\n';
-	assert_int_equal(control_register_decode(big, sizeof(big), service), -1);
+	assert_int_equal(control_register_decode(big, sizeof(big), service, &wants), -1);
 }
 
 /* --- replies --------------------------------------------------------------- */
@@ -428,10 +503,48 @@ test_stream_round_trip(void **state)
 	s.remote_port = 1;
 	round_trip(&s);
 
+	/* With the transport, for an application that asked for it. */
+	good_stream(&s);
+	strcpy(s.transport, "sealed");
+	assert_int_equal(control_stream_encode(&s, out, sizeof(out), &len), 0);
+	assert_string_equal(out, TOLD_STREAM);
+	round_trip(&s);
+	strcpy(s.transport, "plain");
+	round_trip(&s);
+	strcpy(s.transport, "tls");
+	round_trip(&s);
+
+	/* With the stream, inside a multiplexed session or not; with or without the transport. */
+	s.has_stream = true;
+	s.stream = 4294967295u;
+	assert_int_equal(control_stream_encode(&s, out, sizeof(out), &len), 0);
+	assert_non_null(strstr(out, "\"stream\":4294967295}"));
+	round_trip(&s);
+	s.transport[0] = '\0';
+	s.stream = 0;
+	round_trip(&s);
+
 	/* The buffer must hold the message and a NUL. */
 	good_stream(&s);
 	assert_int_equal(control_stream_encode(&s, out, strlen(GOOD_STREAM), &len), -1);
 	assert_int_equal(control_stream_encode(&s, out, strlen(GOOD_STREAM) + 1, &len), 0);
+}
+
+static void
+test_stream_member_bounds(void **state)
+{
+	struct control_stream s;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad_streams) / sizeof(bad_streams[0]); i++)
+		if (control_stream_decode(bad_streams[i], strlen(bad_streams[i]), &s) != -1)
+			fail_msg("accepted %s", bad_streams[i]);
+	assert_int_equal(control_stream_decode("STREAM " GOOD_MEMBERS ",\"stream\":7}\n",
+	                                       strlen("STREAM " GOOD_MEMBERS ",\"stream\":7}\n"),
+	                                       &s),
+	                 0);
+	assert_true(s.has_stream);
+	assert_int_equal(s.stream, 7);
 }
 
 static void
@@ -442,7 +555,7 @@ test_stream_encode_invalid(void **state)
 	size_t len;
 	int i;
 
-	for (i = 0; i < 16; i++) {
+	for (i = 0; i < 18; i++) {
 		good_stream(&s);
 		switch (i) {
 		case 0:
@@ -496,6 +609,12 @@ test_stream_encode_invalid(void **state)
 			break;
 		case 15:
 			memset(s.vhost, 'v', sizeof(s.vhost)); /* no NUL */
+			break;
+		case 16:
+			strcpy(s.transport, "quic");
+			break;
+		case 17:
+			memset(s.transport, 't', sizeof(s.transport)); /* no NUL */
 			break;
 		}
 		if (control_stream_encode(&s, out, sizeof(out), &len) != -1)
@@ -573,12 +692,21 @@ test_stream_members(void **state)
 	};
 	static const char *const extra[] = {
 	        "\"extra\":1",
+	        /* transport, the one member that may come ninth, with a bad value */
+	        "\"transport\":\"\"",
+	        "\"transport\":\"quic\"",
+	        "\"transport\":\"Sealed\"",
+	        "\"transport\":null",
+	        "\"transport\":1",
+	        "\"transport\":\"sealed\",\"transport\":\"tls\"",
+	        "\"transport\":\"sealed\",\"extra\":1",
 	        "\"user\":\"alice\"",
 	        "\"session\":\"" SESSION_HEX "\"", /* a duplicate */
 	        "\"withheld\":false",              /* a duplicate */
 	        "\"identity\":\"alice\"",          /* a duplicate with the same value */
 	        "\"nested\":{\"a\":{\"b\":[1,2,3]}}",
 	};
+	struct control_stream s;
 	char msg[MSG_SIZE];
 	size_t i, len;
 
@@ -597,6 +725,13 @@ test_stream_members(void **state)
 		len = stream_with(msg, sizeof(msg), M_COUNT, NULL, extra[i]);
 		assert_stream_rejected(msg, len);
 	}
+	/* transport makes a ninth member, wherever it comes; the eight must all be there. */
+	len = stream_with(msg, sizeof(msg), M_COUNT, NULL, GOOD_TRANSPORT);
+	assert_string_equal(msg, TOLD_STREAM);
+	assert_int_equal(control_stream_decode(msg, len, &s), 0);
+	assert_string_equal(s.transport, "sealed");
+	len = stream_with(msg, sizeof(msg), M_SESSION, GOOD_TRANSPORT, NULL);
+	assert_stream_rejected(msg, len);
 }
 
 static void
@@ -792,8 +927,8 @@ listener_pair(int *peer)
 	if (l == NULL)
 		fail_msg("five_listen_fd: %s", err.message);
 	assert_int_equal(five_listener_fd(l), sv[0]);
-	assert_int_equal(recv(sv[1], buf, sizeof(buf), 0), strlen("REGISTER " SERVICE "\n"));
-	assert_memory_equal(buf, "REGISTER " SERVICE "\n", strlen("REGISTER " SERVICE "\n"));
+	assert_int_equal(recv(sv[1], buf, sizeof(buf), 0), strlen(REGISTER_SERVICE));
+	assert_memory_equal(buf, REGISTER_SERVICE, strlen(REGISTER_SERVICE));
 	*peer = sv[1];
 	return l;
 }
@@ -823,12 +958,13 @@ test_accept_good(void **state)
 
 	l = listener_pair(&peer);
 	stream_pair(&near, &far);
-	send_fds(peer, GOOD_STREAM, strlen(GOOD_STREAM), &near, 1);
+	send_fds(peer, TOLD_STREAM, strlen(TOLD_STREAM), &near, 1);
 	close(near);
 	pfd.fd = five_listener_fd(l);
 	pfd.events = POLLIN;
 	assert_int_equal(poll(&pfd, 1, 1000), 1);
 
+	five_identity_init(&id);
 	fd = five_accept(l, &id, &err);
 	if (fd < 0)
 		fail_msg("five_accept: %s", err.message);
@@ -841,6 +977,9 @@ test_accept_good(void **state)
 	assert_int_equal(id.withheld, 0);
 	assert_string_equal(id.remote_addr, "192.0.2.1");
 	assert_int_equal(id.remote_port, 40000);
+	assert_int_equal(id.stream, 0);
+	assert_int_equal(id.encrypted, 1);
+	assert_int_equal(id.size, sizeof(id));
 
 	/* The descriptor is the stream: both directions work. */
 	assert_int_equal(write(far, PING, strlen(PING)), strlen(PING));
@@ -858,6 +997,7 @@ test_accept_good(void **state)
 	strcpy(s.service, "ECHO");
 	strcpy(s.auth_method, "pubkey");
 	s.withheld = true;
+	strcpy(s.transport, "plain");
 	assert_int_equal(control_stream_encode(&s, msg, sizeof(msg), &len), 0);
 	stream_pair(&near, &far);
 	send_fds(peer, msg, len, &near, 1);
@@ -870,6 +1010,7 @@ test_accept_good(void **state)
 	assert_string_equal(id.vhost, "");
 	assert_string_equal(id.remote_addr, "");
 	assert_int_equal(id.remote_port, 0);
+	assert_int_equal(id.encrypted, 0);
 	close(fd);
 	close(far);
 
@@ -905,6 +1046,7 @@ expect_refused_message(struct five_listener *l, int peer, const char *msg, size_
 		close(fds[i]);
 	before = open_fds();
 	memset(&id, 0x5a, sizeof(id));
+	id.size = sizeof(id);
 	assert_int_equal(five_accept(l, &id, &err), -1);
 	assert_int_equal(err.step, step);
 	assert_string_equal(id.session, "");
@@ -937,20 +1079,22 @@ test_accept_bad_descriptors(void **state)
 
 	l = listener_pair(&peer);
 	/* No descriptor. */
-	expect_refused_message(l, peer, GOOD_STREAM, strlen(GOOD_STREAM), 0, FIVE_ERR_PROTOCOL);
+	expect_refused_message(l, peer, TOLD_STREAM, strlen(TOLD_STREAM), 0, FIVE_ERR_PROTOCOL);
 	/* Two, and three: both ways the kernel can deliver too many. */
-	expect_refused_message(l, peer, GOOD_STREAM, strlen(GOOD_STREAM), 2, FIVE_ERR_PROTOCOL);
-	expect_refused_message(l, peer, GOOD_STREAM, strlen(GOOD_STREAM), 3, FIVE_ERR_PROTOCOL);
+	expect_refused_message(l, peer, TOLD_STREAM, strlen(TOLD_STREAM), 2, FIVE_ERR_PROTOCOL);
+	expect_refused_message(l, peer, TOLD_STREAM, strlen(TOLD_STREAM), 3, FIVE_ERR_PROTOCOL);
+	/* Without the transport libfive asked for: encrypted would be a guess. */
+	expect_refused_message(l, peer, GOOD_STREAM, strlen(GOOD_STREAM), 1, FIVE_ERR_PROTOCOL);
 	/* A descriptor with a message that is not a good STREAM. */
 	expect_text_refused(l, peer, "STREAM {\"session\":1}\n", 1, FIVE_ERR_PROTOCOL);
 	expect_text_refused(l, peer, "STREAM {not json}\n", 1, FIVE_ERR_PROTOCOL);
-	expect_refused_message(l, peer, GOOD_STREAM, strlen(GOOD_STREAM) - 1, 1, FIVE_ERR_PROTOCOL);
+	expect_refused_message(l, peer, TOLD_STREAM, strlen(TOLD_STREAM) - 1, 1, FIVE_ERR_PROTOCOL);
 	expect_text_refused(l, peer, "+ registered echo\n", 1, FIVE_ERR_PROTOCOL);
 	/* A stream for a service this listener did not register. */
 	{
 		char msg[MSG_SIZE];
-		size_t len =
-		        stream_with(msg, sizeof(msg), M_SERVICE, "\"service\":\"other\"", NULL);
+		size_t len = stream_with(msg, sizeof(msg), M_SERVICE, "\"service\":\"other\"",
+		                         GOOD_TRANSPORT);
 		expect_refused_message(l, peer, msg, len, 1, FIVE_ERR_PROTOCOL);
 	}
 	/* Longer than any message may be. */
@@ -958,7 +1102,7 @@ test_accept_bad_descriptors(void **state)
 		char *big = malloc(CONTROL_MESSAGE_MAX + 2);
 		assert_non_null(big);
 		memset(big, ' ', CONTROL_MESSAGE_MAX + 2);
-		memcpy(big, GOOD_STREAM, strlen(GOOD_STREAM) - 2);
+		memcpy(big, TOLD_STREAM, strlen(TOLD_STREAM) - 2);
 		memcpy(big + CONTROL_MESSAGE_MAX, "}\n", 2);
 		expect_refused_message(l, peer, big, CONTROL_MESSAGE_MAX + 2, 1, FIVE_ERR_PROTOCOL);
 		free(big);
@@ -968,14 +1112,81 @@ test_accept_bad_descriptors(void **state)
 
 	/* After all that, the listener still works. */
 	stream_pair(&near, &far);
-	send_fds(peer, GOOD_STREAM, strlen(GOOD_STREAM), &near, 1);
+	send_fds(peer, TOLD_STREAM, strlen(TOLD_STREAM), &near, 1);
 	close(near);
+	five_identity_init(&id);
 	assert_true((fd = five_accept(l, &id, &err)) >= 0);
 	assert_string_equal(id.identity, "alice");
 	close(fd);
 	close(far);
 	five_listener_close(l);
 	close(peer);
+}
+
+/* The first struct five_identity: what an application built against it passes. */
+#define FIRST_IDENTITY_SIZE (offsetof(struct five_identity, encrypted) + sizeof(int))
+#define POISON              0xa5
+
+/* Whether bytes [from, to) of p all hold POISON still. */
+static bool
+untouched(const unsigned char *p, size_t from, size_t to)
+{
+	for (; from < to; from++)
+		if (p[from] != POISON)
+			return false;
+	return true;
+}
+
+static void
+test_accept_identity_size(void **state)
+{
+	union {
+		struct five_identity id;
+		unsigned char bytes[sizeof(struct five_identity) + 64];
+	} u;
+	struct five_listener *l;
+	struct five_error err;
+	int peer, near, far, fd;
+
+	l = listener_pair(&peer);
+	stream_pair(&near, &far);
+	send_fds(peer, TOLD_STREAM, strlen(TOLD_STREAM), &near, 1);
+	close(near);
+	/* Not set up: refused before the stream is taken, and nothing written. */
+	memset(&u, POISON, sizeof(u));
+	u.id.size = 0;
+	assert_int_equal(five_accept(l, &u.id, &err), -1);
+	assert_int_equal(err.step, FIVE_ERR_USAGE);
+	assert_true(untouched(u.bytes, sizeof(u.id.size), sizeof(u)));
+	memset(&u, POISON, sizeof(u));
+	u.id.size = sizeof(u) * 1000;
+	assert_int_equal(five_accept(l, &u.id, &err), -1);
+	assert_int_equal(err.step, FIVE_ERR_USAGE);
+	/* The first identity: nothing past it is written. */
+	memset(&u, POISON, sizeof(u));
+	u.id.size = FIRST_IDENTITY_SIZE;
+	assert_true((fd = five_accept(l, &u.id, &err)) >= 0);
+	assert_string_equal(u.id.identity, "alice");
+	assert_int_equal(u.id.encrypted, 1);
+	assert_int_equal(u.id.size, FIRST_IDENTITY_SIZE);
+	assert_true(untouched(u.bytes, FIRST_IDENTITY_SIZE, sizeof(u)));
+	close(fd);
+	close(far);
+	/* A later, larger identity: what this libfive does not know is left as it is. */
+	stream_pair(&near, &far);
+	send_fds(peer, TOLD_STREAM, strlen(TOLD_STREAM), &near, 1);
+	close(near);
+	memset(&u, POISON, sizeof(u));
+	u.id.size = sizeof(u);
+	assert_true((fd = five_accept(l, &u.id, &err)) >= 0);
+	assert_int_equal(u.id.size, sizeof(u));
+	assert_int_equal(u.id.stream, 0);
+	assert_true(untouched(u.bytes, sizeof(u.id), sizeof(u)));
+	close(fd);
+	close(far);
+	five_listener_close(l);
+	close(peer);
+	five_identity_init(NULL);
 }
 
 static void
@@ -1081,7 +1292,7 @@ struct fake_fived {
 };
 
 /*
- * A child that accepts one connection, checks "REGISTER x\n", answers reply,
+ * A child that accepts one connection, checks "REGISTER x transport\n", answers reply,
  * and waits for the connection to close.  It exits 0 when all went as
  * expected.
  */
@@ -1106,8 +1317,8 @@ fake_fived_start(struct fake_fived *f, const char *reply)
 		if (c < 0)
 			_exit(10);
 		n = recv(c, buf, sizeof(buf), 0);
-		if (n != (ssize_t)strlen("REGISTER x\n") ||
-		    memcmp(buf, "REGISTER x\n", (size_t)n) != 0)
+		if (n != (ssize_t)strlen("REGISTER x transport stream\n") ||
+		    memcmp(buf, "REGISTER x transport stream\n", (size_t)n) != 0)
 			_exit(11);
 		if (send(c, reply, strlen(reply), MSG_NOSIGNAL) != (ssize_t)strlen(reply))
 			_exit(12);
@@ -1168,6 +1379,14 @@ test_listen_at_refused(void **state)
 	assert_int_equal(err.step, FIVE_ERR_REFUSED);
 	assert_string_equal(err.message, "not permitted");
 	fake_fived_finish(&f);
+
+	/* A fived older than REGISTER's words. */
+	fake_fived_start(&f, "- malformed request\n");
+	assert_null(five_listen_at(f.path, "x", &err));
+	assert_int_equal(err.step, FIVE_ERR_REFUSED);
+	assert_string_equal(err.message, "malformed request: fived is older than this libfive (it "
+	                                 "does not tell a stream's transport)");
+	fake_fived_finish(&f);
 }
 
 static void
@@ -1194,6 +1413,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_register_round_trip),
+	        cmocka_unit_test(test_register_words),
 	        cmocka_unit_test(test_register_encode_invalid),
 	        cmocka_unit_test(test_register_malformed),
 	        cmocka_unit_test(test_reply_round_trip),
@@ -1201,12 +1421,14 @@ main(void)
 	        cmocka_unit_test(test_reply_malformed),
 	        cmocka_unit_test(test_stream_round_trip),
 	        cmocka_unit_test(test_stream_encode_invalid),
+	        cmocka_unit_test(test_stream_member_bounds),
 	        cmocka_unit_test(test_stream_members),
 	        cmocka_unit_test(test_stream_member_agreement),
 	        cmocka_unit_test(test_stream_framing),
 	        cmocka_unit_test(test_stream_nesting),
 	        cmocka_unit_test(test_accept_good),
 	        cmocka_unit_test(test_accept_bad_descriptors),
+	        cmocka_unit_test(test_accept_identity_size),
 	        cmocka_unit_test(test_accept_fived_closes),
 	        cmocka_unit_test(test_listen_fd_replies),
 	        cmocka_unit_test(test_listen_at_registered),

@@ -13,11 +13,23 @@ five_fail(struct five_error *err, enum five_step step, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (err == NULL)
+		return -1;
 	err->step = step;
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+struct five_error *
+five_error_or(struct five_error *err, struct five_error *scratch)
+{
+	if (err != NULL)
+		return err;
+	scratch->step = FIVE_OK;
+	scratch->message[0] = '\0';
+	return scratch;
 }
 
 const char *
@@ -31,6 +43,7 @@ five_step_name(enum five_step step)
 	        [FIVE_ERR_CONNECT] = "connect",
 	        [FIVE_ERR_REFUSED] = "refused",
 	        [FIVE_ERR_PROTOCOL] = "protocol",
+	        [FIVE_ERR_TRUST] = "trust",
 	};
 
 	return (size_t)step < ARRAY_LEN(names) ? names[step] : "unknown";

@@ -19,6 +19,9 @@
  *     on its own, which writes its reason into the caller's buffer as
  *     src/common does; and what cannot fail, or whose failure nobody
  *     could act on, which returns void.
+ *   - err may be NULL where a caller of libfive passes it: every exported
+ *     function swaps in a scratch struct (five_error_or), and five_fail
+ *     itself takes NULL.
  *   - Helpers static to a file may answer in three values (done, go on,
  *     failed); that answer never leaves the file.
  */
@@ -27,8 +30,20 @@
 
 #include "five.h"
 
-/* Fills err and returns -1, so that callers can write "return five_fail(...)". */
+/*
+ * Fills err (unless it is NULL) and returns -1, so that callers can write
+ * "return five_fail(...)".
+ */
 int five_fail(struct five_error *err, enum five_step step, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/*
+ * err, or scratch (emptied) when err is NULL.  Every exported function
+ * takes a NULL err (errors are then not reported), but what it calls may
+ * read err back (err->step, to choose what to do next): it begins with
+ * "err = five_error_or(err, &scratch);" so that inside libfive err is
+ * never NULL.
+ */
+struct five_error *five_error_or(struct five_error *err, struct five_error *scratch);
 
 #endif

@@ -81,7 +81,7 @@ static void __attribute__((noreturn)) serve(int conn, const struct cli_request *
 
 	if (cli_session(req, conn, conn, true, &err) != 0)
 		fprintf(stderr, "five: -L %s %s: %s: %s\n", req->host, req->service,
-		        five_step_name(err.step), err.message);
+		        five_step_name(cli_shown_step(err.step)), err.message);
 	close(conn);
 	_exit(err.step == FIVE_OK ? 0 : 1);
 }

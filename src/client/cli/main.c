@@ -98,8 +98,10 @@ exit_code(enum five_step step)
 static int
 fail(const char *what, const struct five_error *err)
 {
-	fprintf(stderr, "five: %s: %s: %s\n", what, five_step_name(err->step), err->message);
-	return exit_code(err->step);
+	enum five_step step = cli_shown_step(err->step);
+
+	fprintf(stderr, "five: %s: %s: %s\n", what, five_step_name(step), err->message);
+	return exit_code(step);
 }
 
 static int
@@ -128,7 +130,7 @@ cmd_id(const char *host, const struct five_options *o)
 		return fail(host, &err);
 	if (note[0] != '\0')
 		fprintf(stderr, "five: %s\n", note);
-	if (identity_static_key(server_pk, sk, pk, &err) != 0) {
+	if (identity_static_key(server_pk, sk, pk, NULL, 0, &err) != 0) {
 		fprintf(stderr, "five: %s\n", err.message);
 		return EXIT_LOCAL;
 	}
@@ -470,6 +472,7 @@ main(int argc, char **argv)
 	const char *host;
 	int c, r;
 
+	five_options_init(o);
 	o->trust_on_first_use = 1;
 	while ((c = getopt_long(argc, argv, "p:H:L:t:wa:i:l:k46Vh", long_options, NULL)) != -1)
 		if ((r = take_option(c, optarg, &a)) != GO_ON)

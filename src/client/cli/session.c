@@ -18,6 +18,12 @@
 /* Application bytes already waiting are sent in the same write as the request. */
 #define EARLY_MAX (16 * 1024)
 
+enum five_step
+cli_shown_step(enum five_step step)
+{
+	return step == FIVE_ERR_TRUST ? FIVE_ERR_REFUSED : step;
+}
+
 /* Reads what in_fd holds right now, without waiting. */
 static size_t
 take_early(int in_fd, char *buf, size_t size)
@@ -119,7 +125,8 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	unsigned replies;
 	int r;
 
-	five_options_resolve(&req->opts, &o);
+	if (five_options_resolve(&req->opts, &o, err) != 0)
+		return -1;
 	/* In USP, what follows initialize during an exchange would be read as messages. */
 	if (!req->wait_for_grant && !(req->usp && o.auth != NULL))
 		n = take_early(in_fd, early, sizeof(early));

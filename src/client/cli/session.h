@@ -37,4 +37,12 @@ struct cli_request {
 int cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
                 struct five_error *err);
 
+/*
+ * The step five names in its messages, and by its exit code, for step.
+ * A server five does not trust (FIVE_ERR_TRUST) is "refused", exit code
+ * 5, as it was before libfive told it apart from fived's own refusal:
+ * five(1) documents both, and scripts read them.
+ */
+enum five_step cli_shown_step(enum five_step step);
+
 #endif

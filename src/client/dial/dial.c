@@ -21,6 +21,7 @@
 
 #include "client/base/error.h"
 #include "client/base/options.h"
+#include "client/dial/resolve.h"
 #include "common/util.h"
 #include "five.h"
 
@@ -276,7 +277,10 @@ fail_tried(const struct tried *t, int last_errno, struct five_error *err)
 	return five_fail(err, FIVE_ERR_CONNECT, "%s", text);
 }
 
-/* One port: every address of host, raced.  Returns a descriptor, or -1. */
+/*
+ * One port: every address of host, raced.  Resolving and connecting share
+ * o->timeout_ms.  Returns a descriptor, or -1.
+ */
 static int
 dial_port(const char *host, const char *port, const struct five_options *o, struct tried *t,
           struct five_error *err, int *last_errno)
@@ -284,16 +288,16 @@ dial_port(const char *host, const char *port, const struct five_options *o, stru
 	/* Both families whatever the local addresses: the race sorts out what works. */
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
 	struct addrinfo *res = NULL, *addrs[ADDRESSES_MAX];
+	uint64_t deadline = monotonic_ms() + (uint64_t)o->timeout_ms, now;
 	size_t n;
-	int r, fd, one = 1;
+	int fd, one = 1;
 
 	hints.ai_family = o->family;
-	if ((r = getaddrinfo(host, port, &hints, &res)) != 0) {
-		five_fail(err, FIVE_ERR_RESOLVE, "%s: %s", host, gai_strerror(r));
+	if (five_resolve(getaddrinfo, host, port, &hints, o->timeout_ms, &res, err) != 0)
 		return -1;
-	}
 	n = interleave(res, addrs);
-	fd = run_race(addrs, n, port, o->timeout_ms, t, last_errno);
+	now = monotonic_ms();
+	fd = run_race(addrs, n, port, now < deadline ? (int)(deadline - now) : 0, t, last_errno);
 	freeaddrinfo(res);
 	if (fd < 0) {
 		fail_tried(t, *last_errno, err);
@@ -322,7 +326,8 @@ five_dial_port(const char *host, const struct five_options *opts, char *port_out
 	const char *port;
 	int fd, last_errno = 0;
 
-	five_options_resolve(opts, &o);
+	if (five_options_resolve(opts, &o, err) != 0)
+		return -1;
 	if (o.port != NULL && !five_port_valid(o.port))
 		return five_fail(err, FIVE_ERR_USAGE, "invalid port \"%.16s\": expected 1 to 65535",
 		                 o.port);
@@ -344,5 +349,12 @@ five_dial_port(const char *host, const struct five_options *opts, char *port_out
 int
 five_dial(const char *host, const struct five_options *opts, struct five_error *err)
 {
-	return five_dial_port(host, opts, NULL, 0, err);
+	struct five_error scratch;
+	struct five_options o;
+
+	err = five_error_or(err, &scratch);
+	if (five_options_resolve(opts, &o, err) != 0 ||
+	    five_options_plain_step(&o, "five_dial", err) != 0)
+		return -1;
+	return five_dial_port(host, &o, NULL, 0, err);
 }

@@ -24,6 +24,7 @@
 #include "client/transport/conn.h"
 #include "client/transport/seal.h"
 #include "common/b64.h"
+#include "common/keyfile.h"
 #include "common/util.h"
 #include "crypto/sshkey.h"
 #include "five.h"
@@ -34,6 +35,8 @@
 #define ANSWER_MAX  AUTH_RESPONSE_MAX
 #define DEFAULT_KEY "/.ssh/id_ed25519"
 #define ASKPASS_ENV "FIVE_ASKPASS"
+/* getpwuid_r's room for the entry's strings: glibc asks for 1024 at most. */
+#define PASSWD_BUF_SIZE 4096
 
 /* A key to try: signed with locally (has_secret) or through ssh-agent. */
 struct candidate {
@@ -48,12 +51,21 @@ struct keyring {
 	const char *agent; /* $SSH_AUTH_SOCK, or NULL */
 };
 
+/*
+ * The login name, into buf[0..size): getpwuid_r, not getpwuid, whose entry
+ * another thread's call would overwrite.  Returns buf, or NULL when there
+ * is none (or it does not fit).
+ */
 static const char *
-login_name(void)
+login_name(char *buf, size_t size)
 {
-	struct passwd *pw = getpwuid(getuid());
+	char strings[PASSWD_BUF_SIZE];
+	struct passwd pw, *found = NULL;
 
-	return pw != NULL ? pw->pw_name : NULL;
+	if (getpwuid_r(getuid(), &pw, strings, sizeof(strings), &found) != 0 || found == NULL ||
+	    str_copy(buf, pw.pw_name, size) >= size)
+		return NULL;
+	return buf;
 }
 
 /* --- keys ------------------------------------------------------------------ */
@@ -394,9 +406,9 @@ password(struct five_conn *c, const struct five_options *o, const char *user,
 /* --- one key, one attempt (the USP dialect) ------------------------------------ */
 
 const char *
-five_auth_user(const struct five_auth *a)
+five_auth_user(const struct five_auth *a, char *buf, size_t size)
 {
-	return a->user != NULL ? a->user : login_name();
+	return a->user != NULL ? a->user : login_name(buf, size);
 }
 
 int
@@ -455,7 +467,8 @@ five_auth_pipelined(struct five_conn *c, const struct five_options *o, char *tai
 {
 	const struct five_auth *a = o->auth;
 	const char *methods = a->methods != NULL ? a->methods : "pubkey";
-	const char *user = a->user != NULL ? a->user : login_name();
+	char login[FIVE_AUTH_USER_MAX];
+	const char *user = five_auth_user(a, login, sizeof(login));
 	enum auth_method m[AUTH_METHODS_MAX];
 	size_t n, i;
 
@@ -505,12 +518,20 @@ authenticate(struct five_conn *c, const struct five_options *o, struct five_erro
 int
 five_authenticate(int fd, const struct five_options *opts, struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_options o;
 	struct five_conn c = {.fd = fd};
 
-	five_options_resolve(opts, &o);
+	err = five_error_or(err, &scratch);
+	if (five_options_resolve(opts, &o, err) != 0 ||
+	    five_options_plain_step(&o, "five_authenticate", err) != 0)
+		return -1;
 	c.timeout_ms = o.timeout_ms;
 	if (sodium_init() < 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "libsodium cannot start");
+	/* In the clear, a pubkey signature names the server: only the caller can know its key. */
+	if (o.server_key != NULL && keyfile_b64_decode(o.server_key, c.server_pk) != 0)
+		return five_fail(err, FIVE_ERR_USAGE, "not a server key: %s", o.server_key);
+	c.has_server_pk = o.server_key != NULL;
 	return authenticate(&c, &o, err);
 }

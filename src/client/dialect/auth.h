@@ -13,17 +13,21 @@
 
 struct five_conn;
 
+/* Room for a login name, with its NUL. */
+#define FIVE_AUTH_USER_MAX 256
+
 /*
  * For a dialect that allows one authentication attempt per connection (USP),
  * the pieces of auth.c one at a time.  five_auth_user: a->user, or the
- * login name (NULL when there is none).  five_auth_ask: the five_auth
+ * login name copied into buf[0..size) (FIVE_AUTH_USER_MAX is enough; NULL
+ * when there is none).  five_auth_ask: the five_auth
  * ask contract, through a->ask, $FIVE_ASKPASS or /dev/tty.
  * five_auth_first_key: the key pubkey would offer first (the key file,
  * else ssh-agent's first key, else ~/.ssh/id_ed25519), FIVE_ERR_REFUSED
  * when there is none.  five_auth_sign: signs data with that key, found
  * again.  Each returns 0 or -1 with err filled.
  */
-const char *five_auth_user(const struct five_auth *a);
+const char *five_auth_user(const struct five_auth *a, char *buf, size_t size);
 int five_auth_ask(const struct five_auth *a, const char *prompt, int echo, char *answer,
                   size_t size);
 int five_auth_first_key(const struct five_auth *a, uint8_t pk[AUTH_PK_LEN], struct five_error *err);

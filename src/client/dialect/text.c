@@ -21,7 +21,7 @@
 unsigned
 five_text_replies(const struct five_options *opts)
 {
-	return opts != NULL && opts->vhost != NULL ? 2 : 1;
+	return opts->vhost != NULL ? 2 : 1;
 }
 
 int
@@ -41,11 +41,16 @@ int
 five_request(int fd, const char *service, const struct five_options *opts, const void *early,
              size_t len, struct five_error *err)
 {
+	struct five_error scratch;
+	struct five_options o;
 	uint8_t *msg;
 	size_t n;
 	int r;
 
-	if (five_text_request(service, opts, early, len, &msg, &n, err) != 0)
+	err = five_error_or(err, &scratch);
+	if (five_options_resolve(opts, &o, err) != 0 ||
+	    five_options_plain_step(&o, "five_request", err) != 0 ||
+	    five_text_request(service, &o, early, len, &msg, &n, err) != 0)
 		return -1;
 	r = five_sock_send_all(fd, msg, n, err);
 	free(msg);
@@ -72,7 +77,7 @@ five_text_request(const char *service, const struct five_options *opts, const vo
                   size_t len, uint8_t **out, size_t *out_len, struct five_error *err)
 {
 	char lines[2 * LINE_MAX_BYTES], request[LINE_MAX_BYTES];
-	const char *token = opts != NULL ? opts->token : NULL;
+	const char *token = opts->token;
 	uint8_t *msg;
 	int n;
 
@@ -81,7 +86,7 @@ five_text_request(const char *service, const struct five_options *opts, const vo
 		                 "a token replaces authentication: not both at once");
 	if (service_line(service, token, request, err) < 0)
 		return -1;
-	if (opts != NULL && opts->vhost != NULL) {
+	if (opts->vhost != NULL) {
 		if (!vhost_name_valid(opts->vhost))
 			return five_fail(err, FIVE_ERR_USAGE, "invalid vhost name");
 		n = snprintf(lines, sizeof(lines), "HOST %s\r\n%s", opts->vhost, request);
@@ -101,11 +106,15 @@ five_text_request(const char *service, const struct five_options *opts, const vo
 int
 five_await(int fd, const struct five_options *opts, struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_options o;
 	char line[FIVE_TEXT_REPLY_MAX];
 	unsigned i;
 
-	five_options_resolve(opts, &o);
+	err = five_error_or(err, &scratch);
+	if (five_options_resolve(opts, &o, err) != 0 ||
+	    five_options_plain_step(&o, "five_await", err) != 0)
+		return -1;
 	for (i = 0; i < five_text_replies(&o); i++)
 		if (five_sock_read_line(fd, o.timeout_ms, line, sizeof(line), err) != 0 ||
 		    five_text_check_reply(line, err) != 0)

@@ -134,7 +134,8 @@ five_token_fetch(const char *host, const char *service, const char *bind, unsign
 	struct five_options o, bare;
 	char request[3 * LINE_MAX_BYTES];
 
-	five_options_resolve(opts, &o);
+	if (five_options_resolve(opts, &o, err) != 0)
+		return -1;
 	if (o.auth == NULL && o.transport == FIVE_PLAIN)
 		return five_fail(err, FIVE_ERR_USAGE, "a token is issued after authentication");
 	if (o.token != NULL)
@@ -164,5 +165,8 @@ int
 five_issue_token(const char *host, const char *service, const char *bind, unsigned long ttl_s,
                  const struct five_options *opts, char *token, size_t size, struct five_error *err)
 {
-	return five_token_fetch(host, service, bind, ttl_s, opts, token, size, NULL, 0, err);
+	struct five_error scratch;
+
+	return five_token_fetch(host, service, bind, ttl_s, opts, token, size, NULL, 0,
+	                        five_error_or(err, &scratch));
 }

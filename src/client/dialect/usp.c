@@ -350,13 +350,14 @@ offer(struct usp *u)
 	const struct five_auth *a = u->o->auth;
 	enum auth_method m[AUTH_METHODS_MAX];
 	uint8_t pk[AUTH_PK_LEN];
+	char login[FIVE_AUTH_USER_MAX];
 	const char *user;
 	bool keyless = false;
 	size_t n, i;
 
 	if (a == NULL)
 		return 0;
-	if ((user = five_auth_user(a)) == NULL || !auth_user_valid(user))
+	if ((user = five_auth_user(a, login, sizeof(login))) == NULL || !auth_user_valid(user))
 		return five_fail(u->err, FIVE_ERR_USAGE, "invalid user name \"%.32s\"",
 		                 user != NULL ? user : "");
 	if (auth_methods_parse(a->methods != NULL ? a->methods : "pubkey", m, AUTH_METHODS_MAX,
@@ -386,7 +387,8 @@ static int
 authenticate(struct usp *u)
 {
 	const char *protocol = member(u->msg, "protocol");
-	const char *user = five_auth_user(u->o->auth);
+	char login[FIVE_AUTH_USER_MAX];
+	const char *user = five_auth_user(u->o->auth, login, sizeof(login));
 	size_t i;
 
 	for (i = 0; protocol != NULL && i < u->noffered; i++)

@@ -161,12 +161,13 @@ knownhosts_add(const char *path, const char *name, const uint8_t key[32], struct
 }
 
 int
-identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32],
-                    struct five_error *err)
+identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32], char *note,
+                    size_t note_size, struct five_error *err)
 {
 	uint8_t master[KEYFILE_SECRET_LEN];
 	crypto_generichash_blake2b_state st;
 	char path[4096], why[sizeof(err->message)];
+	int found;
 
 	if (config_file(IDENTITY_ENV, "identity", path, sizeof(path)) != 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "no HOME for five's identity");
@@ -174,8 +175,11 @@ identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32],
 		return five_fail(err, FIVE_ERR_SYSTEM, "cannot keep five's identity in %s: %s",
 		                 path, strerror(errno));
 	/* keyfile_load, of common/, says why into a buffer of the caller's. */
-	if (keyfile_load(path, IDENTITY_LABEL, KEYFILE_CREATE, master, why, sizeof(why)) < 0)
+	if ((found = keyfile_load(path, IDENTITY_LABEL, KEYFILE_CREATE, master, why, sizeof(why))) <
+	    0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "%s", why);
+	if (found == KEYFILE_CREATED && note != NULL)
+		snprintf(note, note_size, "five's identity made in %s", path);
 	crypto_generichash_blake2b_init(&st, master, sizeof(master), 32);
 	crypto_generichash_blake2b_update(&st, (const uint8_t *)STATIC_CONTEXT,
 	                                  strlen(STATIC_CONTEXT));

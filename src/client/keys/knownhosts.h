@@ -57,9 +57,12 @@ int knownhosts_can_add(const char *path, const char *name, struct five_error *er
  * BLAKE2b-256 keyed with five's master secret ($FIVE_IDENTITY_FILE, or
  * $HOME/.config/five/identity, created on first use) of
  * "five-client-static-v1" || server_pk.  Two servers cannot tell that
- * they see the same user.  Returns 0 or -1 with err filled (FIVE_ERR_SYSTEM).
+ * they see the same user.  When the master secret was made now, says so
+ * (for the user) in note[0..note_size), when note is not NULL; note is
+ * left as it is otherwise.  Returns 0 or -1 with err filled
+ * (FIVE_ERR_SYSTEM).
  */
-int identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32],
-                        struct five_error *err);
+int identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32], char *note,
+                        size_t note_size, struct five_error *err);
 
 #endif

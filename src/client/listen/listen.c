@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,6 +27,19 @@
 #define PASSED_FDS_MAX 1
 
 #define CLOSED_MESSAGE "fived closed the control socket"
+
+/* What a fived older than REGISTER's words answers them with. */
+#define MALFORMED_REPLY "malformed request"
+
+/*
+ * The smallest struct five_identity there is: the one of the first libfive
+ * to size it, which ends with encrypted.  Members are appended after it.
+ */
+#define IDENTITY_SIZE_MIN                                                                          \
+	(offsetof(struct five_identity, encrypted) + sizeof(((struct five_identity *)0)->encrypted))
+
+/* An identity will never take this much: a larger size is not one five_identity_init set. */
+#define IDENTITY_SIZE_MAX 4096
 
 #define FIELD_SIZE(type, member) sizeof(((type *)0)->member)
 #define SAME_SIZE(member)                                                                          \
@@ -181,6 +195,12 @@ check_reply(const struct five_listener *l, const char *msg, size_t len, struct f
 
 	if (control_reply_decode(msg, len, &ok, text, sizeof(text)) != 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "malformed reply on the control socket");
+	if (!ok && strcmp(text, MALFORMED_REPLY) == 0)
+		return five_fail(
+		        err, FIVE_ERR_REFUSED,
+		        "%s: fived is older than this libfive (it does not tell a stream's "
+		        "transport)",
+		        text);
 	if (!ok)
 		return five_fail(err, FIVE_ERR_REFUSED, "%s", text);
 	/* Service names are case-insensitive; fived answers with the configured spelling. */
@@ -194,12 +214,14 @@ check_reply(const struct five_listener *l, const char *msg, size_t len, struct f
 struct five_listener *
 five_listen_fd(int fd, const char *service, struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_listener *l = NULL;
 	char msg[CONTROL_MESSAGE_MAX];
 	size_t len;
 	int type, passed;
 	socklen_t tlen = sizeof(type);
 
+	err = five_error_or(err, &scratch);
 	if (service == NULL || !name_valid(service)) {
 		five_fail(err, FIVE_ERR_USAGE, "invalid service name \"%.64s\"",
 		          service != NULL ? service : "");
@@ -216,7 +238,9 @@ five_listen_fd(int fd, const char *service, struct five_error *err)
 	}
 	l->fd = fd;
 	str_copy(l->service, service, sizeof(l->service));
-	if (control_register_encode(service, msg, sizeof(msg), &len) != 0) {
+	/* The transport of each stream makes five_identity's encrypted. */
+	if (control_register_encode(service, CONTROL_WANTS_TRANSPORT | CONTROL_WANTS_STREAM, msg,
+	                            sizeof(msg), &len) != 0) {
 		five_fail(err, FIVE_ERR_USAGE, "cannot encode REGISTER");
 		goto fail;
 	}
@@ -242,9 +266,11 @@ fail:
 struct five_listener *
 five_listen_at(const char *control_path, const char *service, struct five_error *err)
 {
+	struct five_error scratch;
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd;
 
+	err = five_error_or(err, &scratch);
 	if (control_path == NULL || control_path[0] == '\0' ||
 	    strlen(control_path) >= sizeof(sun.sun_path)) {
 		five_fail(err, FIVE_ERR_USAGE, "invalid control socket path");
@@ -283,23 +309,49 @@ five_listen(const char *service, struct five_error *err)
 	return five_listen_at(path, service, err);
 }
 
+void
+five_identity_init(struct five_identity *id)
+{
+	if (id == NULL)
+		return;
+	memset(id, 0, sizeof(*id));
+	id->size = sizeof(*id);
+}
+
+/* Copies what of from fits in id's size (its size kept): no byte past the caller's struct. */
+static void
+identity_put(struct five_identity *id, const struct five_identity *from)
+{
+	size_t size = id->size;
+
+	memcpy(id, from, size < sizeof(*from) ? size : sizeof(*from));
+	id->size = size;
+}
+
 static void
 identity_of(const struct control_stream *s, struct five_identity *id)
 {
-	memset(id, 0, sizeof(*id));
-	memcpy(id->session, s->session, sizeof(id->session));
-	memcpy(id->service, s->service, sizeof(id->service));
-	memcpy(id->vhost, s->vhost, sizeof(id->vhost));
-	memcpy(id->identity, s->identity, sizeof(id->identity));
-	memcpy(id->auth_method, s->auth_method, sizeof(id->auth_method));
-	id->withheld = s->withheld;
-	memcpy(id->remote_addr, s->remote_addr, sizeof(id->remote_addr));
-	id->remote_port = s->remote_port;
+	struct five_identity all;
+
+	five_identity_init(&all);
+	memcpy(all.session, s->session, sizeof(all.session));
+	memcpy(all.service, s->service, sizeof(all.service));
+	memcpy(all.vhost, s->vhost, sizeof(all.vhost));
+	memcpy(all.identity, s->identity, sizeof(all.identity));
+	memcpy(all.auth_method, s->auth_method, sizeof(all.auth_method));
+	all.withheld = s->withheld;
+	memcpy(all.remote_addr, s->remote_addr, sizeof(all.remote_addr));
+	all.remote_port = s->remote_port;
+	/* A fived before MULTIPLEX does not know the word: its sessions carry one stream. */
+	all.stream = s->has_stream ? s->stream : 0;
+	all.encrypted = strcmp(s->transport, "plain") != 0;
+	identity_put(id, &all);
 }
 
 int
 five_accept(struct five_listener *l, struct five_identity *id, struct five_error *err)
 {
+	struct five_error scratch;
 	char msg[CONTROL_MESSAGE_MAX];
 	char text[CONTROL_MESSAGE_MAX];
 	struct control_stream s;
@@ -307,8 +359,18 @@ five_accept(struct five_listener *l, struct five_identity *id, struct five_error
 	bool ok;
 	int fd = -1;
 
-	if (id != NULL)
-		memset(id, 0, sizeof(*id));
+	err = five_error_or(err, &scratch);
+	if (id != NULL && (id->size < IDENTITY_SIZE_MIN || id->size > IDENTITY_SIZE_MAX))
+		return five_fail(err, FIVE_ERR_USAGE,
+		                 "struct five_identity of %zu bytes: set it up with "
+		                 "five_identity_init",
+		                 id->size);
+	if (id != NULL) {
+		struct five_identity empty;
+
+		five_identity_init(&empty);
+		identity_put(id, &empty);
+	}
 	if (l == NULL)
 		return five_fail(err, FIVE_ERR_USAGE, "no listener");
 	if (recv_message(l->fd, msg, &len, &fd, err) != 0)
@@ -324,6 +386,11 @@ five_accept(struct five_listener *l, struct five_identity *id, struct five_error
 	}
 	if (fd < 0) {
 		five_fail(err, FIVE_ERR_PROTOCOL, "STREAM without a descriptor");
+		goto fail;
+	}
+	/* REGISTER asked for it: without it, encrypted would be a guess. */
+	if (s.transport[0] == '\0') {
+		five_fail(err, FIVE_ERR_PROTOCOL, "STREAM without the client's transport");
 		goto fail;
 	}
 	if (strcasecmp(s.service, l->service) != 0) {

@@ -52,14 +52,15 @@ check_options(const struct five_options *o, struct five_error *err)
 struct five_session *
 five_session_open(const char *host, const struct five_options *opts, struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_options o;
 	struct five_conn c;
 	struct five_session *s;
 	char buf[2 * LINE_MAX_BYTES];
 	int n;
 
-	five_options_resolve(opts, &o);
-	if (check_options(&o, err) != 0)
+	err = five_error_or(err, &scratch);
+	if (five_options_resolve(opts, &o, err) != 0 || check_options(&o, err) != 0)
 		return NULL;
 	request_lines(&o, buf, sizeof(buf), &n);
 	if (five_text_open(&c, host, &o, buf, (size_t)n, err) != 0)
@@ -266,10 +267,11 @@ five_session_stream(struct five_session *s, const char *service, const void *ear
                     struct five_error *err)
 {
 	uint64_t deadline = monotonic_ms() + (uint64_t)s->timeout_ms;
-	struct five_error ignored;
+	struct five_error ignored, scratch;
 	int pair[2];
 	uint32_t id;
 
+	err = five_error_or(err, &scratch);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "cannot make a socketpair");
 	/* pair[1] is the stream's from now on. */
@@ -321,11 +323,12 @@ five_session_request(struct five_session *s, const char *service, const void *re
 {
 	uint64_t deadline =
 	        monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : s->timeout_ms);
-	struct five_error ignored;
+	struct five_error ignored, scratch;
 	int pair[2], r = -1;
 	uint32_t id;
 	size_t got = 0;
 
+	err = five_error_or(err, &scratch);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "cannot make a socketpair");
 	/* The request is all there is: FIN goes right behind the OPEN that carries it. */

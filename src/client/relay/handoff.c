@@ -1,8 +1,9 @@
 /*
- * five_connect promises an ordinary socket.  A sealed session is not one:
- * its bytes must be sealed and opened.  So the caller gets one end of a
- * socketpair, and a thread of libfive relays between the other end and
- * the session until both directions have ended.
+ * five_connect promises a descriptor that reads and writes the service's
+ * bytes.  A sealed session's are sealed and opened on the way, so the
+ * caller gets one end of a socketpair, and a thread of libfive relays
+ * between the other end and the session until both directions have ended
+ * (five.h tells callers what that means for them).
  */
 #include "client/relay/handoff.h"
 

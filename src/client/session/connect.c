@@ -22,13 +22,16 @@ int
 five_connect_early(const char *host, const char *service, const struct five_options *opts,
                    const void *early, size_t len, struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_options o;
 	struct five_conn c;
 	uint8_t *request;
 	size_t n;
 	int r;
 
-	five_options_resolve(opts, &o);
+	err = five_error_or(err, &scratch);
+	if (five_options_resolve(opts, &o, err) != 0)
+		return -1;
 	if (five_text_request(service, &o, early, len, &request, &n, err) != 0)
 		return -1;
 	r = five_text_open(&c, host, &o, request, n, err);
@@ -109,12 +112,15 @@ int
 five_list(const char *host, const struct five_options *opts, char ***names, size_t *count,
           struct five_error *err)
 {
+	struct five_error scratch;
 	struct five_options o;
 	struct five_conn c;
 	char request[LINE_MAX_BYTES + 32];
 	int n, r = -1;
 
-	five_options_resolve(opts, &o);
+	err = five_error_or(err, &scratch);
+	if (five_options_resolve(opts, &o, err) != 0)
+		return -1;
 	if (o.vhost != NULL && !vhost_name_valid(o.vhost))
 		return five_fail(err, FIVE_ERR_USAGE, "invalid vhost name");
 	if (o.vhost != NULL)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client/base/error.h"
+#include "client/base/options.h"
 #include "client/base/sock.h"
 #include "client/dial/dial.h"
 #include "client/transport/seal.h"
@@ -148,6 +149,8 @@ five_conn_open(struct five_conn *c, const char *host, const struct five_options 
 	} else {
 		return five_fail(err, FIVE_ERR_USAGE, "unknown transport %d", o->transport);
 	}
+	/* Pinned now, whatever comes next: the caller hears of it before the session goes on. */
+	five_notice(o, c->note);
 	/* Small writes (keystrokes, request lines) must not wait for an ACK. */
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (len > sent && five_conn_send(c, (const uint8_t *)early + sent, len - sent, err) != 0)

@@ -53,7 +53,8 @@ struct handshake {
 	char name[NAME_MAX_TEXT];
 	char known_hosts[4096];
 	unsigned known_line;
-	bool given; /* server_pk came from the caller, not from known_hosts */
+	bool given;                    /* server_pk came from the caller, not from known_hosts */
+	char made_note[FIVE_LINE_MAX]; /* five's identity was made: for the caller's notice */
 };
 
 static void
@@ -129,7 +130,7 @@ start_noise(struct handshake *h, const void *early, size_t early_len, struct fiv
 			                        &h->noise1_len);
 		return r == 0 ? 0 : five_fail(err, FIVE_ERR_SYSTEM, "handshake setup failed");
 	}
-	if (identity_static_key(h->server_pk, sk, pk, err) != 0)
+	if (identity_static_key(h->server_pk, sk, pk, h->made_note, sizeof(h->made_note), err) != 0)
 		return -1;
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (sealed_tai64n_encode((uint64_t)now.tv_sec, (uint32_t)now.tv_nsec, stamp) == 0 &&
@@ -260,17 +261,17 @@ check_learned_key(struct handshake *h, const uint8_t learned[32], bool tofu, cha
 			return 0;
 		keyfile_fingerprint(h->server_pk, old);
 		if (h->given)
-			return five_fail(err, FIVE_ERR_REFUSED,
+			return five_fail(err, FIVE_ERR_TRUST,
 			                 "the key of %s is %s, not %s as given", h->name, fp, old);
 		return five_fail(
-		        err, FIVE_ERR_REFUSED,
+		        err, FIVE_ERR_TRUST,
 		        "THE KEY OF %s HAS CHANGED: pinned %s, now %s. Someone may be "
 		        "impersonating it. If the change is expected, delete line %u of %s "
 		        "and connect again",
 		        h->name, old, fp, h->known_line, h->known_hosts);
 	}
 	if (!tofu)
-		return five_fail(err, FIVE_ERR_REFUSED, "no key pinned for %s (it offers %s)",
+		return five_fail(err, FIVE_ERR_TRUST, "no key pinned for %s (it offers %s)",
 		                 h->name, fp);
 	if (knownhosts_add(h->known_hosts, h->name, learned, err) != 0)
 		return -1;
@@ -290,7 +291,7 @@ send_finish(int fd, struct handshake *h, const uint8_t server_pk[32], const void
 	size_t plen, nlen, mlen;
 	int r = -1;
 
-	if (identity_static_key(server_pk, sk, pk, err) != 0)
+	if (identity_static_key(server_pk, sk, pk, h->made_note, sizeof(h->made_note), err) != 0)
 		return -1;
 	if (noise_handshake_set_static(&h->hs, sk) == 0 &&
 	    sealed_finish_payload_encode(early, early_len, payload, sizeof(payload), &plen) == 0 &&
@@ -407,6 +408,17 @@ out:
 	return -1;
 }
 
+/* Frees h, telling o's notice first when five's identity was made for it (it stays made). */
+static void
+handshake_free(struct handshake *h, const struct five_options *o)
+{
+	if (h == NULL)
+		return;
+	five_notice(o, h->made_note);
+	noise_handshake_wipe(&h->hs);
+	free(h);
+}
+
 int
 five_seal_open(const char *host, const struct five_options *o, const void *early, size_t early_len,
                bool tofu, struct five_seal **out, char *note, size_t note_size,
@@ -473,8 +485,7 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 		memcpy(z->pending, rd->buf, rd->len);
 		z->pending_len = rd->len;
 		z->fd = fd;
-		noise_handshake_wipe(&h->hs);
-		free(h);
+		handshake_free(h, o);
 		free(rd);
 		*out = z;
 		return fd;
@@ -483,9 +494,7 @@ five_seal_open(const char *host, const struct five_options *o, const void *early
 fail:
 	if (fd >= 0)
 		close(fd);
-	if (h != NULL)
-		noise_handshake_wipe(&h->hs);
-	free(h);
+	handshake_free(h, o);
 	free(rd);
 	five_seal_free(z);
 	return -1;
@@ -583,10 +592,11 @@ five_server_key(const char *host, const struct five_options *opts, uint8_t pk[32
 	char port[16];
 	int fd, r = -1;
 
-	five_options_resolve(opts, &resolved);
 	note[0] = '\0';
 	if (h == NULL)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
+	if (five_options_resolve(opts, &resolved, err) != 0)
+		goto out;
 	if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0)
 		goto out;
 	close(fd);

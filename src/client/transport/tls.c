@@ -126,17 +126,16 @@ pin_failure(const struct pin *p, struct five_error *err)
 	tlsclients_fp_text(p->seen, seen);
 	tlsclients_fp_text(p->pinned, pinned);
 	if (p->given)
-		return five_fail(err, FIVE_ERR_REFUSED, "the TLS key of %s is %s, not %s as given",
+		return five_fail(err, FIVE_ERR_TRUST, "the TLS key of %s is %s, not %s as given",
 		                 p->name, seen, pinned);
 	if (p->known)
 		return five_fail(
-		        err, FIVE_ERR_REFUSED,
+		        err, FIVE_ERR_TRUST,
 		        "THE TLS KEY OF %s HAS CHANGED: pinned %s, now %s. Someone may be "
 		        "impersonating it. If the change is expected, delete line %u of %s "
 		        "and connect again",
 		        p->name, pinned, seen, p->line, p->path);
-	return five_fail(err, FIVE_ERR_REFUSED, "no key pinned for %s (it offers %s)", p->name,
-	                 seen);
+	return five_fail(err, FIVE_ERR_TRUST, "no key pinned for %s (it offers %s)", p->name, seen);
 }
 
 /* First contact: the key is pinned from now on. */

@@ -39,9 +39,10 @@ struct backend_who {
 	uint32_t stream;    /* the stream inside a multiplexed session; 0: the session's only one */
 	const char *vhost;  /* "" for none */
 	const char *method; /* how the caller authenticated (auth_method_name) */
-	const char *identity; /* NULL: none, or withheld from this service */
-	bool withheld;        /* there is an identity, withheld from this service */
-	bool peer_shown;      /* the client's address may be shown: the fields below */
+	const char *transport; /* how the client's session is carried: "plain", "sealed", "tls" */
+	const char *identity;  /* NULL: none, or withheld from this service */
+	bool withheld;         /* there is an identity, withheld from this service */
+	bool peer_shown;       /* the client's address may be shown: the fields below */
 	const char *peer_ip;
 	uint16_t peer_port;
 	const struct sockaddr *local;

@@ -22,6 +22,7 @@ struct app {
 	int fd;
 	uid_t uid;
 	char service[NAME_MAX_LEN + 1]; /* "" until registered */
+	unsigned wants; /* STREAM's members beyond the first eight: CONTROL_WANTS_* */
 };
 
 struct control {
@@ -108,8 +109,9 @@ handle_message(struct app *a, const char *msg, size_t len)
 	char service[NAME_MAX_LEN + 1], text[NAME_MAX_LEN + 16];
 	const struct service *svc;
 	const char *refusal = NULL;
+	unsigned wants;
 
-	if (a->service[0] != '\0' || control_register_decode(msg, len, service) != 0) {
+	if (a->service[0] != '\0' || control_register_decode(msg, len, service, &wants) != 0) {
 		send_reply(a, false, "malformed request");
 		drop_app(a);
 		return;
@@ -129,6 +131,7 @@ handle_message(struct app *a, const char *msg, size_t len)
 		return;
 	}
 	str_copy(a->service, service, sizeof(a->service));
+	a->wants = wants;
 	snprintf(text, sizeof(text), "%s%s", CONTROL_REGISTERED, service);
 	send_reply(a, true, text);
 	log_info("control: %s registered (uid %u)", service, (unsigned)a->uid);
@@ -245,6 +248,7 @@ next_app(struct control *ctl, const char *service, struct app *after)
 	return NULL;
 }
 
+/* The stream as every application may hear of it: the first eight members. */
 static void
 describe(const struct backend_who *who, const char *service, struct control_stream *cs)
 {
@@ -262,11 +266,28 @@ describe(const struct backend_who *who, const char *service, struct control_stre
 	}
 }
 
-/* Sends one STREAM message with fd attached.  Returns 0 or -1. */
+/* One STREAM message: with the members REGISTER asked for, or without. */
+struct stream_msg {
+	char text[CONTROL_MESSAGE_MAX];
+	size_t len;
+};
+
+/* Sends a the STREAM message for who with the members it asked for, with fd attached.  0 or -1. */
 static int
-hand_over(struct app *a, const char *msg, size_t len, int fd)
+hand_over(struct app *a, const struct backend_who *who, const char *service, int fd)
 {
-	return io_send_with_fd(a->fd, msg, len, fd, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len
+	struct control_stream cs;
+	struct stream_msg m;
+
+	describe(who, service, &cs);
+	if ((a->wants & CONTROL_WANTS_TRANSPORT) != 0)
+		str_copy(cs.transport, who->transport, sizeof(cs.transport));
+	cs.has_stream = (a->wants & CONTROL_WANTS_STREAM) != 0;
+	cs.stream = who->stream;
+	if (control_stream_encode(&cs, m.text, sizeof(m.text), &m.len) != 0)
+		return -1;
+	return io_send_with_fd(a->fd, m.text, m.len, fd, MSG_NOSIGNAL | MSG_DONTWAIT) ==
+	                       (ssize_t)m.len
 	               ? 0
 	               : -1;
 }
@@ -275,15 +296,10 @@ void
 control_deliver(struct backend *b, const struct backend_who *who)
 {
 	struct control *ctl = b->site->control;
-	struct control_stream cs;
-	char msg[CONTROL_MESSAGE_MAX];
 	struct app *a, *first;
-	size_t len;
 	int sp[2];
 
-	describe(who, b->svc->name, &cs);
-	if (ctl == NULL || control_stream_encode(&cs, msg, sizeof(msg), &len) != 0 ||
-	    (first = next_app(ctl, b->svc->name, ctl->last_used)) == NULL) {
+	if (ctl == NULL || (first = next_app(ctl, b->svc->name, ctl->last_used)) == NULL) {
 		backend_ready(b, UV_ECONNREFUSED);
 		return;
 	}
@@ -292,7 +308,7 @@ control_deliver(struct backend *b, const struct backend_who *who)
 		return;
 	}
 	/* An application whose queue is full is passed over for the next one. */
-	for (a = first; hand_over(a, msg, len, sp[1]) != 0;) {
+	for (a = first; hand_over(a, who, b->svc->name, sp[1]) != 0;) {
 		a = next_app(ctl, b->svc->name, a);
 		if (a == first) {
 			close(sp[0]);

@@ -416,6 +416,7 @@ session_who(const struct session *s, const struct service *svc, const struct cal
 	        .stream = stream,
 	        .vhost = vhost != NULL ? vhost->name : "",
 	        .method = auth_method_name(caller != NULL ? caller->method : AUTH_NONE),
+	        .transport = transport_name(s),
 	        .identity = caller != NULL && !withheld ? caller->identity : NULL,
 	        .withheld = withheld,
 	        .peer_shown = s->peer_is_ip && !withheld,
