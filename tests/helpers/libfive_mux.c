@@ -165,7 +165,7 @@ open_one(struct five_session *s, const char *service)
 int
 main(int argc, char **argv)
 {
-	struct five_options o = {0};
+	struct five_options o;
 	struct five_error err;
 	struct five_session *s;
 	const char *mode;
@@ -173,6 +173,7 @@ main(int argc, char **argv)
 
 	if (argc < 5)
 		return 2;
+	five_options_init(&o);
 	o.port = argv[2];
 	mode = getenv("LIBFIVE_TRANSPORT");
 	if (mode != NULL && strcmp(mode, "plain") == 0)

@@ -121,6 +121,7 @@ agent_line_parse(const char *line, struct agent_request *r, const char **why)
 	char *tok, *save = NULL, *eq;
 
 	memset(r, 0, sizeof(*r));
+	five_options_init(&r->opts);
 	r->auth.methods = "pubkey";
 	if (str_copy(r->line, line, sizeof(r->line)) >= sizeof(r->line) ||
 	    strncmp(r->line, "open ", 5) != 0) {
