@@ -489,6 +489,7 @@ class Stream:
         self.service = service
         self.credit_mode = credit     # "receipt", "read" or "never"
         self.send_window = MUX_STREAM_WINDOW      # what fived lets us send
+        self.max_send_window = MUX_STREAM_WINDOW  # the most it ever let us have unsent
         self.out = bytearray()        # written, not yet sent (waiting for windows)
         self.fin_wanted = False
         self.fin_sent = False
@@ -563,6 +564,10 @@ class MuxSession:
         self.reset = False                # ... with a TCP reset
         self.ended_write = False
         self.violation = None
+        # Seconds to hold each PING's ACK: a test's way of playing a long path (the
+        # round trip fived measures, 11.4), not a client's normal behaviour.
+        self.ping_delay = 0.0
+        self.delayed = []                 # (due time, frame bytes)
 
     # --- construction -------------------------------------------------------------
 
@@ -887,7 +892,11 @@ class MuxSession:
                 self.acks.setdefault(p, time.monotonic())
             else:
                 self.pings.append(p)
-                self._queue(ping_frame(p, ack=True))
+                if self.ping_delay:
+                    self.delayed.append((time.monotonic() + self.ping_delay,
+                                         ping_frame(p, ack=True)))
+                else:
+                    self._queue(ping_frame(p, ack=True))
             return
         if t == GOAWAY:
             self.goaway = parse_goaway(p)
@@ -902,6 +911,7 @@ class MuxSession:
             elif sid in self.streams:
                 st = self.streams[sid]
                 st.send_window += credit
+                st.max_send_window = max(st.max_send_window, st.send_window)
                 if st.send_window > WINDOW_MAX:
                     raise Violation("fived grew stream %d's window past 2^31-1" % sid)
             self._pump_out()
@@ -936,6 +946,9 @@ class MuxSession:
                 wire = bytes(self.inbound)
                 self.inbound.clear()
                 self._wire_in(wire)
+            now = time.monotonic()
+            while self.delayed and self.delayed[0][0] <= now:
+                self._queue(self.delayed.pop(0)[1])
             self._pump_out()
             if until():
                 return
@@ -950,8 +963,10 @@ class MuxSession:
                 raise Timeout("timed out waiting for %s; streams: %r; goaway %r" %
                               (what, list(self.streams.values())[:8], self.goaway))
             wlist = [self.sock] if self.outbuf and not self.reset else []
-            r, w, _ = select.select([self.sock] if not self.eof else [], wlist, [],
-                                    min(left, 0.5))
+            wait = min(left, 0.5)
+            if self.delayed:
+                wait = max(0.0, min(wait, self.delayed[0][0] - time.monotonic()))
+            r, w, _ = select.select([self.sock] if not self.eof else [], wlist, [], wait)
             if w:
                 try:
                     n = self.sock.send(self.outbuf[:1 << 18])

@@ -274,7 +274,7 @@ def test_mux_session_reports_a_peer_beyond_its_window():
     a, b, t, errors = run_peer(script)
     s = MuxSession(a, timeout=5)
     s.enter()
-    sid = s.open("src", credit="never")
+    s.open("src", credit="never")
     with pytest.raises(Violation, match="data beyond the window"):
         s.wait(lambda: False, "the violation")
     a.close()
