@@ -802,10 +802,8 @@ class MuxSession:
 
     def run_for(self, seconds):
         """Runs the session for a while (answering PINGs, giving credit)."""
-        end = time.monotonic() + seconds
         try:
-            self._io(lambda: time.monotonic() >= end or self.eof, "time", seconds + 1,
-                     allow_eof=True)
+            self._io(lambda: self.eof, "time", seconds, allow_eof=True)
         except Timeout:
             pass
 

@@ -14,6 +14,7 @@ import random
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -69,7 +70,10 @@ class Backend:
                 threading.Thread(target=self._serve, args=(n, conn), daemon=True).start()
 
     def _serve(self, n, conn):
-        conn.settimeout(60)
+        try:
+            conn.settimeout(60)
+        except OSError:          # closed by close() as the test ended
+            return
         while True:
             try:
                 chunk = conn.recv(65536)
@@ -263,13 +267,14 @@ def test_a_stream_nobody_reads_holds_only_its_window(fived, backend):
         s.close()
         return took
 
-    baseline = min(alone(), alone())
+    # The best of three each way: a loaded machine only ever makes a run slower.
+    baseline = min(alone() for _ in range(3))
     base_rss = f.rss_kb()
     s = session(f)
     stalled = s.open("zero", credit="never")
     assert s.wait_answer(stalled)[0] == "ACCEPT"
     s.wait(lambda: s.stream(stalled).received >= mw.MUX_STREAM_WINDOW, "a window of zeros")
-    with_stall = min(move(s), move(s))
+    with_stall = min(move(s) for _ in range(3))
     s.run_for(0.5)
     grown = (f.rss_kb() - base_rss) * 1024
     st = s.stream(stalled)
@@ -340,11 +345,21 @@ def test_refused_streams_deliver_nothing_while_neighbours_go_on(fived, backend, 
     a.enter()
     ok = a.open("guarded", data=b"alice's bytes")
     assert a.read_exact(ok, 13) == b"alice's bytes"
-    refusals = wait_for(lambda: len(f.events("stream_refused")) >= 4 and
-                        f.events("stream_refused"), timeout=T, what="stream_refused records")
-    assert sorted((int(r["stream"]), r["reason"]) for r in refusals
-                  if r["service"] in ("guarded", "nosuch")) == \
-        [(hidden, "unknown service"), (refused, "not permitted"), (unknown, "unknown service")]
+    # One stream_refused record per refusal, with the stream, the service and the reason.
+    # (An unreachable backend is not a refusal by policy: section 11.8 does not say which
+    # of the three events records it, only that one does.)
+    want = [(hidden, "guarded", "unknown service"), (refused, "guarded", "not permitted"),
+            (unknown, "nosuch", "unknown service"), (unreachable, "dead", "service unavailable")]
+
+    def refusals():
+        return sorted((int(r["stream"]), r.get("service"), r.get("reason"))
+                      for r in f.events() if r["event"] in ("stream_refused", "stream_ended")
+                      and r.get("service") in ("guarded", "nosuch", "dead"))
+    try:
+        wait_for(lambda: refusals() == sorted(want), timeout=2)
+    except AssertionError:
+        assert refusals() == sorted(want), [r for r in f.events() if "stream" in r]
+    assert not [r for r in granted(f) if r["service"] == "dead"]
     for x in (s, anon, a):
         x.close()
 
@@ -374,7 +389,8 @@ def test_max_streams(fived, backend):
     s.run_for(0.3)
     last = s.open("echo", data=b"last")
     assert s.wait_answer(last)[0] == "ACCEPT"
-    assert len(echo.received) == 6 and b"one too many" not in echo.received.values()
+    wait_for(lambda: len(echo.received) == 6, timeout=T, what="six backend connections")
+    assert b"one too many" not in echo.received.values()
 
 
 def test_max_pending_opens(fived, tmp_path):
@@ -453,25 +469,6 @@ def test_a_backend_that_dies_resets_only_its_stream(fived, backend):
 # --- errors that end the session (11.7) ---------------------------------------------------
 
 
-def exhaust_credit(s, sid, quiet=1.0):
-    """Sends on sid until fived gives no more credit for `quiet` seconds; returns how
-    much it took."""
-    chunk = b"w" * MIB
-    last = time.monotonic()
-    while time.monotonic() - last < quiet:
-        st = s.stream(sid)
-        if len(st.out) < MIB:
-            s.write(sid, chunk)
-        before = len(s.windows_from_server)
-        s.run_for(0.1)
-        if len(s.windows_from_server) != before:
-            last = time.monotonic()
-        assert time.monotonic() - last < 20 * SLOW
-    st = s.stream(sid)
-    assert min(st.send_window, s.send_window) == 0 and st.out, (st.send_window, s.send_window)
-    return st
-
-
 BREACHES = {
     # name: (bytes after stream 1 is open, the reason if the document gives it)
     "frame too long": (mw.header(1, mw.DATA, 0, 16385), "protocol error: frame too long"),
@@ -510,27 +507,70 @@ def test_a_breach_ends_the_session_with_goaway_protocol(fived, backend, name):
         wait_for(lambda: watch.ended.get(0), timeout=T, what="the backend's end")
         assert watch.ended[0] == "reset", watch.ended
     s.close()
-
-
-def test_data_beyond_the_window_ends_the_session(fived, tmp_path):
-    """A stream whose backend does not read: once the client has used every byte of
-    credit fived gave, one more byte of DATA is beyond the window (11.4, 11.7)."""
-    stall = Backend("stall")
+    # The session is over, not draining: asked to stop, fived has nothing to wait for
+    # (fived.8: only established streams continue for drain_timeout).
+    f.proc.send_signal(signal.SIGTERM)
     try:
-        f = fived("[service:sink]\n" + stall.service)
-        s = session(f)
-        sid = s.open("sink")
-        assert s.wait_answer(sid)[0] == "ACCEPT"
-        st = exhaust_credit(s, sid)
-        print("\nfived held %d bytes of credit in all" % (st.max_send_window,))
-        s.check = False
-        s.send_raw(mw.data_frame(sid, b"!"))
-        last, code, reason = s.wait_goaway()
-        assert code == mw.PROTOCOL and reason.startswith("protocol error"), (code, reason)
-        s.wait_closed()
-        s.close()
-    finally:
-        stall.close()
+        assert f.proc.wait(3 * SLOW) == 0
+    except subprocess.TimeoutExpired:
+        pytest.fail("fived still waits for a session after GOAWAY PROTOCOL:\n" +
+                    f.log()[-600:])
+
+
+def test_ending_the_session_cuts_open_streams_short(fived, backend):
+    """The client ends its byte stream with a stream still open: that stream's backend
+    is reset, not ended, and fived ends its side (11.6)."""
+    watch = backend("echo")
+    f = fived("[service:echo]\n" + watch.service)
+    s = session(f)
+    sid = s.open("echo", data=b"cut short")
+    assert s.read_exact(sid, 9) == b"cut short"
+    s.end()
+    s.wait_closed()
+    wait_for(lambda: watch.ended.get(0), timeout=T, what="the backend's end")
+    assert watch.ended[0] == "reset", watch.ended
+    s.close()
+
+
+def exhaust_credit(s, sid, quiet=1.0):
+    """Sends on sid, within the windows, until fived has given no credit for `quiet`
+    seconds: its backend reads nothing and every buffer on the way is full.  Returns
+    the stream."""
+    chunk = b"w" * 100003
+    st = s.stream(sid)
+    last = start = time.monotonic()
+    while time.monotonic() - last < quiet:
+        while len(st.out) < MIB:
+            s.write(sid, chunk)
+        before = len(s.windows_from_server)
+        s.run_for(0.1)
+        if len(s.windows_from_server) != before:
+            last = time.monotonic()
+        assert time.monotonic() - start < 20 * SLOW, "fived never stopped giving credit"
+    assert min(st.send_window, s.send_window) == 0 and st.out, (st, s.send_window)
+    return st
+
+
+def test_data_beyond_the_window_ends_the_session(fived, backend):
+    """A stream whose backend does not read: once the client has used every byte of
+    credit fived gave (and fived, its backend's socket full, gives no more), one byte
+    more is beyond the window (11.4, 11.7).  (Sent at once without waiting, 256 KiB + 1
+    need not be beyond it: fived may pass the first bytes on to the backend's socket
+    and grow the window meanwhile; see the next test for that number.)"""
+    stall = backend("stall")
+    f = fived("[service:sink]\n" + stall.service)
+    s = session(f)
+    sid = s.open("sink")
+    assert s.wait_answer(sid)[0] == "ACCEPT"
+    exhaust_credit(s, sid)
+    print("\nfived gave %d bytes of credit in all" %
+          (sum(c for i, c in s.windows_from_server if i == sid) + mw.MUX_STREAM_WINDOW))
+    s.check = False
+    s.send_raw(mw.data_frame(sid, b"!"))
+    last, code, reason = s.wait_goaway()
+    assert code == mw.PROTOCOL and reason.startswith("protocol error"), (code, reason)
+    s.wait_closed()
+    s.close()
 
 
 def test_256k_plus_one_without_credit_in_one_write(fived):
