@@ -157,7 +157,8 @@ def test_a_hundred_concurrent_streams_on_one_session(fived, backend):
     """100 streams of random sizes (up to 1 MiB, about 25 MiB in all) to an echo
     backend at once, every byte checked, FIN both ways; one session in the audit log,
     100 stream_granted and 100 stream_ended with their byte counts.  OPENs are kept
-    within the default max_pending_opens (16): no more than 16 unanswered at once."""
+    within the default max_pending_opens (16): no more than 16 unanswered at once; no
+    stream sends its FIN before all hundred are granted, so that all are open at once."""
     echo = backend("echo")
     f = fived("[service:echo]\n" + echo.service)
     rnd = random.Random(5)
@@ -169,13 +170,17 @@ def test_a_hundred_concurrent_streams_on_one_session(fived, backend):
     for data in payloads:
         s.wait(lambda: sum(1 for i in ids if not s.stream(i).answered) < 16,
                "room among pending opens")
-        sid = s.open("echo", data=data)
+        ids.append(s.open("echo", data=data))
+    # No FIN before every stream is granted: the hundred are open at once.
+    s.wait(lambda: all(s.stream(i).answered for i in ids), "every answer")
+    concurrent = sum(1 for i in ids if s.stream(i).accepted and not s.stream(i).over)
+    for sid in ids:
         s.stream(sid).fin_wanted = True      # FIN as soon as its bytes are out
-        ids.append(sid)
     s.wait(lambda: all(s.stream(i).fin_received or s.stream(i).rst for i in ids),
            "every stream's FIN", timeout=30 * SLOW)
     took = time.monotonic() - start
     print("\n100 streams, %.1f MiB each way, in %.2fs" % (sum(sizes) / MIB, took))
+    assert concurrent == 100, [s.stream(i) for i in ids if s.stream(i).over][:5]
     for sid, data in zip(ids, payloads):
         st = s.stream(sid)
         assert st.accepted and st.rst is None, st
@@ -769,4 +774,89 @@ def test_the_window_fived_gives_grows(fived, backend):
     print("\nmost credit outstanding: %d; credits: %s..." % (st.max_send_window, credits[:12]))
     assert st.max_send_window > mw.MUX_STREAM_WINDOW, credits[:20]
     assert st.max_send_window <= 2 * MIB, st.max_send_window
+    s.close()
+
+
+# --- more of what a stream is (11.1, 11.2, 11.5, 11.8) ------------------------------------
+
+
+def test_vhost_of_the_session_and_of_an_open(fived):
+    """A HOST before MULTIPLEX is every stream's vhost unless its OPEN names another;
+    an unknown one is RST REFUSED 'unknown host' (11.1, 11.2 OPEN)."""
+    f = fived("[service:echo]\nbackend = builtin:echo\n[service:alpha-db]\n"
+              "backend = builtin:echo\n[service:daytime]\nbackend = builtin:daytime\n"
+              "[vhost:alpha.example]\nservices = db=alpha-db echo\n")
+    s = MuxSession.connect(f.port, timeout=T)
+    s.send_raw(b"HOST alpha.example\r\n")
+    assert s.enter() == b"+ MULTIPLEX\r\n"
+    assert s.preamble == [b"+ alpha.example\r\n"]
+    db = s.open("db", data=b"in alpha")
+    assert s.read_exact(db, 8) == b"in alpha"
+    outside = s.open("daytime")                   # not among alpha.example's services
+    assert s.wait_answer(outside) == ("RST", mw.REFUSED, "unknown service")
+    nowhere = s.open("echo", vhost="nowhere.example", data=b"x")
+    assert s.wait_answer(nowhere) == ("RST", mw.REFUSED, "unknown host")
+    s.close()
+    # Without HOST: the default view, and an OPEN may name the vhost itself.
+    s = session(f)
+    plain = s.open("db")
+    assert s.wait_answer(plain) == ("RST", mw.REFUSED, "unknown service")
+    named = s.open("db", vhost="alpha.example", data=b"named")
+    assert s.read_exact(named, 5) == b"named"
+    s.close()
+
+
+def test_stream_number_in_the_proxy_header(fived):
+    """A tcp: backend with proxy_protocol = v2 learns the stream as TLV 0xE3, its id in
+    decimal digits (11.8)."""
+    from conftest import Sentinel
+    from fivewire import parse_proxy_v2
+    rec = Sentinel("proxy")
+    try:
+        f = fived("[service:pp]\nbackend = tcp:127.0.0.1:%d\nproxy_protocol = v2\n" % rec.port)
+        s = session(f)
+        ids = [s.open("pp", data=b"hello %d" % i) for i in range(3)]
+        for sid in ids:
+            s.fin(sid)
+        wait_for(lambda: len(rec.received) == 3, timeout=T, what="three backend streams")
+        seen = {}
+        for data in rec.received:
+            _, _, tlvs, rest = parse_proxy_v2(data)
+            seen[tlvs.get(0xE3)] = rest
+            assert tlvs.get(0xE2) == b"pp"
+        assert seen == {str(sid).encode(): b"hello %d" % i for i, sid in enumerate(ids)}
+        s.close()
+    finally:
+        rec.close()
+
+
+def test_data_and_fin_before_the_answer_are_held(fived):
+    """OPEN, DATA and FIN in one write: fived holds DATA and FIN until it has granted the
+    stream, then the backend sees all of it and its end (11.2)."""
+    f = fived("[service:count]\nbackend = exec:/usr/bin/wc -c\n")
+    s = session(f)
+    frame = s.open_frame_for("count", data=b"a" * 1000)
+    s.stream(1).fin_sent = True
+    s.send_raw(frame + mw.data_frame(1, b"b" * 16384) + mw.data_frame(1, b"c" * 7) +
+               mw.fin_frame(1))
+    assert s.wait_answer(1)[0] == "ACCEPT"
+    assert s.read_all(1).strip() == b"17391"
+    s.close()
+
+
+def test_a_stream_idle_too_long_is_reset(fived):
+    """A service's idle_timeout applies to each stream: no byte either way for that long
+    is RST LIMIT 'idle timeout', and the session and its other streams go on (11.5)."""
+    f = fived("[service:sleepy]\nbackend = builtin:echo\nidle_timeout = 1\n"
+              "[service:echo]\nbackend = builtin:echo\n")
+    s = session(f)
+    sleepy = s.open("sleepy", data=b"z")
+    awake = s.open("echo", data=b"a")
+    assert s.read_exact(sleepy, 1) == b"z"
+    start = time.monotonic()
+    assert s.wait_rst(sleepy, timeout=4 * SLOW) == (mw.LIMIT, "idle timeout")
+    assert 0.8 < time.monotonic() - start < 3 * SLOW
+    assert s.goaway is None
+    assert s.read_exact(awake, 1) == b"a"
+    echo_round(s, awake, b"still awake")
     s.close()
