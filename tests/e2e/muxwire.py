@@ -554,6 +554,7 @@ class MuxSession:
         self.send_window = MUX_SESSION_WINDOW   # session window fived gave us
         self.session_unreported = 0
         self.frames = []                  # every frame received, in order
+        self.cursor = 0                   # how many of them next_frame() has returned
         self.sent_frames = 0
         self.pings = []                   # PINGs fived asked (opaque bytes), answered
         self.acks = {}                    # our PING opaque -> time of the ACK
@@ -789,6 +790,13 @@ class MuxSession:
         """Runs the session (reading, answering, sending within windows) until
         predicate() is true."""
         self._io(predicate, what, timeout, allow_eof)
+
+    def next_frame(self, timeout=None):
+        """The next frame fived sent that this method has not returned yet (every frame
+        is also acted on as it arrives: PINGs answered, windows counted)."""
+        self._io(lambda: self.cursor < len(self.frames), "a frame", timeout)
+        self.cursor += 1
+        return self.frames[self.cursor - 1]
 
     def wait_goaway(self, timeout=None):
         """Waits for GOAWAY; returns (last stream id, code, reason)."""

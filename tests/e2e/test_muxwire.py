@@ -155,6 +155,8 @@ def test_mux_session_plays_the_example_of_11_9():
     first = s.open_frame_for("echo", data=b"hello")
     assert s.enter(pipelined=first) == b"+ MULTIPLEX\r\n"
     assert s.wait_answer(1) == ("ACCEPT", None, None)
+    assert [s.next_frame() for _ in range(3)] == [
+        Frame(0, PING, 0, PING_BYTES), Frame(1, ACCEPT, 0, b""), Frame(1, DATA, 0, b"hello")]
     assert s.read(1) == b"hello"
     s.wait(lambda: s.pings == [PING_BYTES], "the PING")
     assert s.wait_answer(s.open("secret")) == ("RST", mw.REFUSED, "not permitted")
