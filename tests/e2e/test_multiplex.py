@@ -24,6 +24,7 @@ import muxwire as mw
 from conftest import SANITIZED, SLOW, exchange, issue_token, pubkey_login, wait_for
 from muxwire import MuxSession
 from test_delivery import blackhole
+from test_muxwire import BAD_FORMS
 
 T = 10 * SLOW          # every wait of a test is bounded by this
 MIB = 1024 * 1024
@@ -859,4 +860,22 @@ def test_a_stream_idle_too_long_is_reset(fived):
     assert s.goaway is None
     assert s.read_exact(awake, 1) == b"a"
     echo_round(s, awake, b"still awake")
+    s.close()
+
+
+@pytest.mark.parametrize("frame", BAD_FORMS)
+def test_a_payload_not_of_its_form_ends_the_session(fived, frame):
+    """Every malformed payload test_muxwire knows (11.2's forms): GOAWAY PROTOCOL and
+    the session closed (11.7).  An OPEN's comes on a fresh session, the others on a
+    session with stream 1 open."""
+    f = fived("[service:echo]\nbackend = builtin:echo\n")
+    s = session(f)
+    if frame[4] != mw.OPEN:
+        sid = s.open("echo", data=b"x")
+        assert s.read_exact(sid, 1) == b"x"
+    s.check = False
+    s.send_raw(frame)
+    last, code, reason = s.wait_goaway()
+    assert code == mw.PROTOCOL and reason.startswith("protocol error"), (code, reason)
+    s.wait_closed()
     s.close()

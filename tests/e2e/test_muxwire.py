@@ -321,28 +321,31 @@ def test_unknown_types_and_flags():
         violates(encode(sid, t, payload, flags), opened(1), "unknown flag")
 
 
-@pytest.mark.parametrize("frame", [
-    encode(1, DATA, b""),                                             # DATA of no byte
-    encode(1, OPEN, b""),                                             # no service
-    encode(1, OPEN, b"\x00" + h("00 0000")),                          # S = 0
-    encode(1, OPEN, b"\x41" + b"s" * 65 + h("00 0000")),              # S = 65
-    encode(1, OPEN, b"\x04echo\xfe" + b"v" * 254 + h("0000")),        # V = 254
-    encode(1, OPEN, b"\x04echo\x00" + h("0801") + b"t" * 2049),       # T = 2049
-    encode(1, OPEN, b"\x04ech"),                                      # cut in the service
-    encode(1, OPEN, b"\x04echo\x05ab"),                               # cut in the vhost
-    encode(1, OPEN, b"\x04echo\x00\x00"),                             # cut in T
-    encode(1, OPEN, b"\x04echo\x00\x00\x05abc"),                      # cut in the token
-    encode(1, WINDOW, h("000001")),                                   # 3 bytes
-    encode(1, WINDOW, h("0000000001")),                               # 5 bytes
-    encode(1, WINDOW, h("00000000")),                                 # credit 0
-    encode(1, WINDOW, h("80000000")),                                 # credit 2^31
-    encode(1, FIN, b"x"),                                             # FIN with a payload
-    encode(1, RST, b""),                                              # RST without code
-    encode(1, RST, b"\x03" + b"r" * 256),                             # reason of 256
-    encode(1, RST, b"\x03bad\x07reason"),                             # not printable
-    encode(0, PING, b"1234567"),                                      # PING of 7
-    encode(0, PING, b"123456789"),                                    # PING of 9
-])
+BAD_FORMS = [
+    pytest.param(encode(1, DATA, b""), id="DATA of no byte"),
+    pytest.param(encode(1, OPEN, b""), id="OPEN without service"),
+    pytest.param(encode(1, OPEN, b"\x00" + h("00 0000")), id="OPEN S = 0"),
+    pytest.param(encode(1, OPEN, b"\x41" + b"s" * 65 + h("00 0000")), id="OPEN S = 65"),
+    pytest.param(encode(1, OPEN, b"\x04echo\xfe" + b"v" * 254 + h("0000")), id="OPEN V = 254"),
+    pytest.param(encode(1, OPEN, b"\x04echo\x00" + h("0801") + b"t" * 2049), id="OPEN T = 2049"),
+    pytest.param(encode(1, OPEN, b"\x04ech"), id="OPEN cut in the service"),
+    pytest.param(encode(1, OPEN, b"\x04echo\x05ab"), id="OPEN cut in the vhost"),
+    pytest.param(encode(1, OPEN, b"\x04echo\x00\x00"), id="OPEN cut in T"),
+    pytest.param(encode(1, OPEN, b"\x04echo\x00\x00\x05abc"), id="OPEN cut in the token"),
+    pytest.param(encode(1, WINDOW, h("000001")), id="WINDOW of 3 bytes"),
+    pytest.param(encode(1, WINDOW, h("0000000001")), id="WINDOW of 5 bytes"),
+    pytest.param(encode(1, WINDOW, h("00000000")), id="WINDOW credit 0"),
+    pytest.param(encode(1, WINDOW, h("80000000")), id="WINDOW credit 2^31"),
+    pytest.param(encode(1, FIN, b"x"), id="FIN with a payload"),
+    pytest.param(encode(1, RST, b""), id="RST without code"),
+    pytest.param(encode(1, RST, b"\x03" + b"r" * 256), id="RST reason of 256"),
+    pytest.param(encode(1, RST, b"\x03bad\x07reason"), id="RST reason not printable"),
+    pytest.param(encode(0, PING, b"1234567"), id="PING of 7"),
+    pytest.param(encode(0, PING, b"123456789"), id="PING of 9"),
+]
+
+
+@pytest.mark.parametrize("frame", BAD_FORMS)
 def test_payloads_not_of_their_types_form(frame):
     rules = opened(1) if frame[4] != OPEN else Rules("client")
     violates(frame, rules)
