@@ -879,3 +879,25 @@ def test_a_payload_not_of_its_form_ends_the_session(fived, frame):
     assert code == mw.PROTOCOL and reason.startswith("protocol error"), (code, reason)
     s.wait_closed()
     s.close()
+
+
+def test_a_breach_right_behind_a_fin_leaves_no_session_behind(fived, backend):
+    """FIN on a stream and a breach in the same write: GOAWAY PROTOCOL, the session
+    closed, and then nothing of it left for fived to wait for when asked to stop
+    (11.7 'closes the session'; fived.8: only established streams drain)."""
+    watch = backend("echo")
+    f = fived("[service:echo]\n" + watch.service)
+    s = session(f)
+    sid = s.open("echo", data=b"x")
+    assert s.read_exact(sid, 1) == b"x"
+    s.check = False
+    s.send_raw(mw.fin_frame(sid) + mw.encode(sid, 0x08, b"x"))
+    assert s.wait_goaway()[1] == mw.PROTOCOL
+    s.wait_closed()
+    s.close()
+    f.proc.send_signal(signal.SIGTERM)
+    try:
+        assert f.proc.wait(3 * SLOW) == 0
+    except subprocess.TimeoutExpired:
+        pytest.fail("fived still waits for a session after GOAWAY PROTOCOL:\n" +
+                    f.log()[-400:])
