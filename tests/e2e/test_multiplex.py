@@ -883,10 +883,11 @@ def test_a_payload_not_of_its_form_ends_the_session(fived, frame):
 
 def test_a_breach_right_behind_a_fin_leaves_no_session_behind(fived, backend):
     """FIN on a stream and a breach in the same write: GOAWAY PROTOCOL, the session
-    closed, and then nothing of it left for fived to wait for when asked to stop
-    (11.7 'closes the session'; fived.8: only established streams drain)."""
+    closed, and then nothing of it left: with max_per_source = 1 the same address may
+    connect again, and asked to stop, fived has nothing to wait for (11.7 'closes the
+    session'; fived.8: only established streams drain)."""
     watch = backend("echo")
-    f = fived("[service:echo]\n" + watch.service)
+    f = fived("[service:echo]\n" + watch.service, server="max_per_source = 1")
     s = session(f)
     sid = s.open("echo", data=b"x")
     assert s.read_exact(sid, 1) == b"x"
@@ -895,6 +896,14 @@ def test_a_breach_right_behind_a_fin_leaves_no_session_behind(fived, backend):
     assert s.wait_goaway()[1] == mw.PROTOCOL
     s.wait_closed()
     s.close()
+    time.sleep(0.5)
+    again = MuxSession.connect(f.port, timeout=T)
+    try:
+        assert again.enter() == b"+ MULTIPLEX\r\n"
+    except mw.Refused as e:
+        pytest.fail("the closed session still counts against max_per_source: %s" % e)
+    finally:
+        again.close()
     f.proc.send_signal(signal.SIGTERM)
     try:
         assert f.proc.wait(3 * SLOW) == 0
