@@ -528,11 +528,12 @@ class MuxSession:
 
     The client's own behaviour follows 11.4: it sends DATA only within both the
     stream's and the session's windows fived gave it, answers every PING at once,
-    and gives credit back as data is delivered to the test: at receipt
-    (credit="receipt", the default: the test's buffer is the application), when
-    the test reads it (credit="read"), or never (credit="never": a reader that
-    does not read).  Credit goes back once half a stream's initial window (or a
-    quarter of the session's) has been delivered.
+    and gives a stream's credit back as its data is delivered to the test: at
+    receipt (credit="receipt", the default: the test's buffer is the application),
+    when the test reads it (credit="read"), or never (credit="never": a reader that
+    does not read).  The session's credit goes back as bytes leave the session for
+    a stream's buffer, which the stream's own window bounds.  Credit goes back once
+    half a stream's initial window (or a quarter of the session's) is due.
     """
 
     def __init__(self, sock, timeout=10.0, transport=None, check=True):
@@ -858,15 +859,21 @@ class MuxSession:
             self.rules.end(st.id)
 
     def _delivered(self, st, n):
-        """n bytes of st are delivered onward: credit back (11.4), by halves."""
+        """n bytes of st are delivered to the test: the stream's credit back (11.4), by
+        halves of its initial window."""
         if n <= 0:
             return
         st.unreported += n
-        self.session_unreported += n
         if st.unreported >= MUX_STREAM_WINDOW // 2 and not st.over and not st.fin_received:
             self._queue(window_frame(st.id, st.unreported))
             self.rules.credit(st.id, st.unreported)
             st.unreported = 0
+
+    def _taken_off_the_session(self, n):
+        """n bytes moved from the session into a stream's buffer (which that stream's
+        own window bounds): the session's credit back, by quarters of its window, so
+        that a stream nobody reads holds only its own window (11.4)."""
+        self.session_unreported += n
         if self.session_unreported >= MUX_SESSION_WINDOW // 4:
             self._queue(window_frame(0, self.session_unreported))
             self.rules.credit(0, self.session_unreported)
@@ -936,6 +943,7 @@ class MuxSession:
         elif t == DATA:
             st.inbox += p
             st.received += len(p)
+            self._taken_off_the_session(len(p))
             if st.credit_mode == "receipt":
                 self._delivered(st, len(p))
         elif t == FIN:
