@@ -415,13 +415,18 @@ backend_close(struct backend *b)
 		return pending;
 	b->open = false;
 	pending++;
-	if (b->reset && b->h.handle.type == UV_TCP) {
-		uv_tcp_close_reset(&b->h.tcp, on_handle_closed);
+	if (b->reset && b->h.handle.type == UV_TCP &&
+	    uv_tcp_close_reset(&b->h.tcp, on_handle_closed) == 0)
 		return pending;
-	}
-	/* An orderly close: a TCP peer sees the end of the stream, not a reset. */
+	/*
+	 * An orderly close: a TCP peer sees the end of the stream, not a
+	 * reset.  Or a reset after all: libuv refuses uv_tcp_close_reset while
+	 * a shutdown of the write side is under way (the client had ended its
+	 * direction), and the handle would never close; a zero linger time
+	 * resets it the same way.
+	 */
 	if (b->h.handle.type == UV_TCP && uv_fileno(&b->h.handle, &fd) == 0)
-		sockets_reset_on_close(fd, false);
+		sockets_reset_on_close(fd, b->reset);
 	uv_close(&b->h.handle, on_handle_closed);
 	return pending;
 }
