@@ -117,6 +117,13 @@ struct five_session {
 	/* Session windows, as the stream ones. */
 	uint64_t tx_window, rx_window, rx_delivered, round_start, round_bytes;
 	uint32_t rx_size;
+	/*
+	 * The largest window a stream of this session grew to: the path's
+	 * bandwidth-delay product as far as the session learned it.  A new
+	 * stream starts with it (a WINDOW right behind its OPEN), instead of
+	 * growing again from the protocol's initial window.
+	 */
+	uint32_t stream_window;
 
 	/* The round trip. */
 	uint8_t ping[MUX_PING_LEN];
@@ -179,6 +186,8 @@ void mux_stream_settle(struct five_session *s, struct mux_stream *st);
 
 /* window.c: credit returned as the local side consumes, and the windows' growth. */
 int mux_window_delivered(struct five_session *s, struct mux_stream *st, size_t n);
+/* A new stream's window, raised to what the session's streams grew to: a WINDOW.  0 or -1. */
+int mux_window_start(struct five_session *s, struct mux_stream *st);
 /* Credit for DATA dropped (its stream over): the session's window only.  0 or -1. */
 int mux_window_dropped(struct five_session *s, size_t n);
 

@@ -68,6 +68,7 @@ mux_session_new(struct five_conn *c, const struct five_options *o, struct five_e
 	s->tx_window = MUX_SESSION_WINDOW;
 	s->rx_window = MUX_SESSION_WINDOW;
 	s->rx_size = MUX_SESSION_WINDOW;
+	s->stream_window = MUX_STREAM_WINDOW;
 	s->round_start = monotonic_ms();
 	if (take_conn(s, c, err) != 0)
 		goto fail;

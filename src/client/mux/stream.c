@@ -99,7 +99,7 @@ mux_stream_open(struct five_session *s, struct mux_stream *st)
 		n = st->early.len;
 	len = mux_encode_open(frame, sizeof(frame), st->id, st->service, "", s->token,
 	                      st->early.data, n);
-	if (mux_send_frame(s, frame, len) != 0)
+	if (mux_send_frame(s, frame, len) != 0 || mux_window_start(s, st) != 0)
 		return -1;
 	spend(s, st, n);
 	buf_consume(&st->early, n);

@@ -55,6 +55,18 @@ session_credit(struct five_session *s, size_t n)
 }
 
 int
+mux_window_start(struct five_session *s, struct mux_stream *st)
+{
+	uint32_t extra = s->stream_window > st->rx_size ? s->stream_window - st->rx_size : 0;
+
+	if (extra == 0)
+		return 0;
+	st->rx_size += extra;
+	st->rx_window += extra;
+	return send_window(s, st->id, extra);
+}
+
+int
 mux_window_dropped(struct five_session *s, size_t n)
 {
 	return session_credit(s, n);
@@ -71,6 +83,8 @@ mux_window_delivered(struct five_session *s, struct mux_stream *st, size_t n)
 	if (!st->remote_fin && st->rx_delivered >= st->rx_size / 2) {
 		credit = st->rx_delivered + grow(&st->rx_size, &st->round_start, &st->round_bytes,
 		                                 MUX_CLIENT_STREAM_WINDOW_MAX, s->rtt_ms);
+		if (st->rx_size > s->stream_window)
+			s->stream_window = st->rx_size;
 		st->rx_delivered = 0;
 		st->rx_window += credit;
 		if (send_window(s, st->id, credit) != 0)
