@@ -913,3 +913,41 @@ def test_a_breach_right_behind_a_fin_leaves_no_session_behind(fived, backend):
     except subprocess.TimeoutExpired:
         pytest.fail("fived still waits for a session after GOAWAY PROTOCOL:\n" +
                     f.log()[-400:])
+
+
+def test_over_the_relay_budget_a_session_gets_no_credit(fived, backend):
+    """fived.conf(5), relay_memory_max: a multiplexed session over the budget is given no
+    more credit and its backends are not read, until the budget falls below three
+    quarters; then both go on.  Here plain sessions to a backend that never reads hold
+    more than the budget of 1 MiB."""
+    stall, echo = backend("stall"), backend("echo")
+    f = fived("[service:stall]\n" + stall.service + "[service:echo]\n" + echo.service,
+              server="relay_memory_max = 1M")
+    hogs = []
+    for _ in range(8):
+        c = socket.create_connection(("127.0.0.1", f.port), timeout=T)
+        c.sendall(b"stall\r\n")
+        c.setblocking(False)
+        for _ in range(64):
+            try:
+                c.send(b"x" * 65536)
+            except BlockingIOError:
+                break
+        hogs.append(c)
+    time.sleep(0.5 * SLOW)
+    s = session(f)
+    sid = s.open("echo")
+    assert s.wait_answer(sid)[0] == "ACCEPT"
+    data = os.urandom(200 * 1024)
+    s.write(sid, data)
+    with pytest.raises(mw.Timeout):
+        s.wait(lambda: any(i == sid for i, _ in s.windows_from_server), "credit",
+               timeout=1.0 * SLOW)
+    assert len(s.stream(sid).inbox) < len(data)
+    for c in hogs:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.close()
+    s.wait(lambda: any(i == sid for i, _ in s.windows_from_server), "credit after the budget",
+           timeout=10 * SLOW)
+    s.wait(lambda: len(s.stream(sid).inbox) == len(data), "the echo", timeout=10 * SLOW)
+    assert bytes(s.stream(sid).inbox) == data

@@ -377,7 +377,7 @@ site_back(void)
 	const struct site *site = &h.srv.site;
 
 	return no_sessions() && site->nending == 0 && site->nheld == 0 && site->budget.used == 0 &&
-	       site->budget_held == NULL;
+	       site->budget_held == NULL && site->budget_muxes == NULL;
 }
 
 /* Writes the pieces, shuts if asked; the session may end meanwhile. */

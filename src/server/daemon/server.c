@@ -12,6 +12,7 @@
 #include "server/daemon/admin.h"
 #include "server/daemon/listener.h"
 #include "server/daemon/metrics.h"
+#include "server/mux/mux.h"
 #include "server/policy/auditlog.h"
 #include "server/policy/earlydata.h"
 #include "server/policy/penalty.h"
@@ -409,6 +410,14 @@ load_state(struct server *srv, const struct config *cfg)
 	return 0;
 }
 
+/* The relay budget fell below its low-water mark: single streams and multiplexed sessions go on. */
+static void
+budget_low_again(void *arg)
+{
+	stream_budget_low(arg);
+	mux_budget_low(arg);
+}
+
 int
 server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct priv *priv)
 {
@@ -419,7 +428,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	srv->spare_fd = -1;
 	srv->site.backend_failures.what = "backend failure warnings";
 	srv->fd_shortage.what = "descriptor shortage messages";
-	budget_init(&srv->site.budget, cfg->relay_memory_max, stream_budget_low, &srv->site);
+	budget_init(&srv->site.budget, cfg->relay_memory_max, budget_low_again, &srv->site);
 	srv->site.session_gone = session_gone;
 	srv->site.session_gone_arg = srv;
 	if (governor_init(&srv->site.gov) != 0 ||

@@ -272,7 +272,7 @@ void
 channel_resume(struct channel *ch)
 {
 	if (ch->ended || !ch->connected || ch->down_fin || ch->reading || down_room(ch) == 0 ||
-	    mux_output_full(ch->mux))
+	    mux_output_full(ch->mux) || mux_budget_hold(ch->mux))
 		return;
 	if (uv_read_start(backend_stream(ch), down_alloc, on_down_read) == 0)
 		ch->reading = true;
@@ -293,7 +293,7 @@ send_down(struct channel *ch, struct chunk *c, size_t n)
 		return;
 	}
 	m->ev->send(m->owner, c, MUX_HEADER_LEN + n);
-	if (down_room(ch) == 0 || mux_output_full(m))
+	if (down_room(ch) == 0 || mux_output_full(m) || mux_budget_hold(m))
 		stop_reading(ch);
 }
 

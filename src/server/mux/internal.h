@@ -92,6 +92,8 @@ struct mux {
 
 	uv_timer_t idle_timer, ping_timer;
 	unsigned timers_open;
+	struct mux *held_prev, *held_next; /* on the site's budget_muxes list, while held_listed */
+	bool held_listed;
 	bool goaway;                  /* no new streams: GOAWAY sent */
 	bool closing;                 /* mux_close was called */
 	bool finished;                /* ev->finish was called */
@@ -113,6 +115,13 @@ void mux_credit(struct mux *m, struct mux_rwin *w, uint32_t id);
  * shrink for good.
  */
 void mux_discard(struct mux *m, size_t n);
+
+/*
+ * Whether the relay budget is spent: then no credit is given and no
+ * backend read, and the session waits on the site's list for the budget
+ * to fall below its low-water mark (mux_budget_low).
+ */
+bool mux_budget_hold(struct mux *m);
 
 /* Whether frames for the client are backed up: no backend is read meanwhile. */
 bool mux_output_full(const struct mux *m);

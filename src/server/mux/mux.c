@@ -127,6 +127,71 @@ note_streams(struct mux *m)
 		uv_timer_start(&m->idle_timer, on_idle, m->cfg->mux_idle_timeout_ms, 0);
 }
 
+/* --- the relay budget ------------------------------------------------------ */
+
+static void
+held_unlink(struct mux *m)
+{
+	struct site *site = m->site;
+
+	if (!m->held_listed)
+		return;
+	if (m->held_prev != NULL)
+		m->held_prev->held_next = m->held_next;
+	else
+		site->budget_muxes = m->held_next;
+	if (m->held_next != NULL)
+		m->held_next->held_prev = m->held_prev;
+	m->held_listed = false;
+}
+
+bool
+mux_budget_hold(struct mux *m)
+{
+	struct site *site = m->site;
+
+	if (!budget_over(&site->budget))
+		return false;
+	if (!m->held_listed && !m->closing) {
+		m->held_prev = NULL;
+		m->held_next = site->budget_muxes;
+		if (site->budget_muxes != NULL)
+			site->budget_muxes->held_prev = m;
+		site->budget_muxes = m;
+		m->held_listed = true;
+	}
+	return true;
+}
+
+/* Credit withheld and backends left unread for the budget: given and read now. */
+static void
+budget_resume(struct mux *m)
+{
+	struct channel *ch;
+	size_t i;
+
+	for (i = 0; i < MUX_BUCKETS; i++)
+		for (ch = m->buckets[i]; ch != NULL; ch = ch->next) {
+			if (!ch->up_fin)
+				mux_credit(m, &ch->up, ch->id);
+			channel_resume(ch);
+		}
+	mux_credit(m, &m->up, 0);
+}
+
+void
+mux_budget_low(void *arg)
+{
+	struct site *site = arg;
+	struct mux *m;
+
+	/* One at a time: a session the budget stops again goes back on the list, and waits. */
+	while ((m = site->budget_muxes) != NULL && !budget_over(&site->budget)) {
+		held_unlink(m);
+		budget_resume(m);
+	}
+}
+
 /* --- windows --------------------------------------------------------------- */
 
 /*
@@ -141,7 +206,7 @@ mux_credit(struct mux *m, struct mux_rwin *w, uint32_t id)
 	uint8_t f[CONTROL_FRAME_MAX];
 	uint64_t now = uv_hrtime(), credit = w->consumed;
 
-	if (w->consumed < w->size / 2 || m->finished)
+	if (w->consumed < w->size / 2 || m->finished || mux_budget_hold(m))
 		return;
 	if (m->rtt_ns > 0 && now - w->credit_ns < 2 * m->rtt_ns &&
 	    w->size * 2 <= m->cfg->mux_window_max) {
@@ -592,6 +657,7 @@ mux_close(struct mux *m)
 		return 0;
 	m->closing = true;
 	m->finished = true;
+	held_unlink(m);
 	end_all(m, "session closed", true);
 	uv_close((uv_handle_t *)&m->idle_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&m->ping_timer, on_timer_closed);

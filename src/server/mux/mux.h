@@ -88,6 +88,12 @@ void mux_drain(struct mux *m);
  */
 unsigned mux_close(struct mux *m);
 
+/*
+ * The relay budget fell below its low-water mark (arg: site): sessions
+ * that withheld credit, or stopped reading backends, for it go on.
+ */
+void mux_budget_low(void *arg);
+
 /* Frees the mux once its streams are freed.  NULL is a no-op. */
 void mux_free(struct mux *m);
 

@@ -32,6 +32,7 @@ struct penalty_table;
 struct priv;
 struct session;
 struct source_table;
+struct mux;
 struct stream;
 struct tls_server;
 struct tokens;
@@ -46,6 +47,7 @@ struct site {
 	bool draining;  /* no new request is served */
 	struct budget budget; /* relay_memory_max: what sessions' chunks and early bytes take */
 	struct stream *budget_held;   /* streams with a direction held for the budget (stream.c) */
+	struct mux *budget_muxes;     /* multiplexed sessions waiting for the budget (mux.c) */
 	struct source_table *sources; /* connections, and those yet to make a request, by source */
 	struct penalty_table *source_failures;   /* authentication failures by source */
 	struct penalty_table *identity_failures; /* and by identity */
