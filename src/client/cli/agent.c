@@ -70,9 +70,8 @@ cli_agent_path(char *path, size_t size, struct five_error *err)
 	return 0;
 }
 
-/* A connection to the agent at path, or -1. */
-static int
-dial_agent(const char *path)
+int
+cli_agent_dial(const char *path)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd;
@@ -260,7 +259,7 @@ static int
 stop_agent(const char *path, struct five_error *err)
 {
 	char line[16];
-	int fd = dial_agent(path);
+	int fd = cli_agent_dial(path);
 
 	if (fd < 0)
 		return five_fail(err, FIVE_ERR_CONNECT, "no agent runs on %s", path);
@@ -316,7 +315,7 @@ cli_agent(bool stop, uint64_t idle_ms, struct five_error *err)
 		return -1;
 	if (stop)
 		return stop_agent(path, err);
-	if ((fd = dial_agent(path)) >= 0) {
+	if ((fd = cli_agent_dial(path)) >= 0) {
 		close(fd);
 		fprintf(stderr, "five agent: already running on %s\n", path);
 		printf("%s=%s; export %s;\n", AGENT_ENV, path, AGENT_ENV);

@@ -24,4 +24,7 @@ int cli_agent(bool stop, uint64_t idle_ms, struct five_error *err);
 /* The agent's socket path into path[0..size), its directory made and checked.  0 or -1. */
 int cli_agent_path(char *path, size_t size, struct five_error *err);
 
+/* A connection to the agent at path, or -1. */
+int cli_agent_dial(const char *path);
+
 #endif

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "client/base/error.h"
 #include "client/base/sock.h"
+#include "client/cli/agent.h"
 #include "client/cli/agentline.h"
 #include "client/relay/relay.h"
 #include "common/util.h"
@@ -22,19 +22,9 @@
 static int
 dial(void)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	const char *path = getenv(AGENT_ENV);
-	int fd;
 
-	if (path == NULL || path[0] == '\0' ||
-	    str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path) ||
-	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return path != NULL && path[0] != '\0' ? cli_agent_dial(path) : -1;
 }
 
 int

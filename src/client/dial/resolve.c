@@ -10,9 +10,9 @@
  * (SIGEV_THREAD): the same thread, with its ownership less plain.
  */
 #include "client/dial/resolve.h"
+#include "client/base/thread.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,20 +96,7 @@ lookup_new(five_resolver resolver, const char *host, const char *port, const str
 static int
 start(struct lookup *l)
 {
-	sigset_t all, old;
-	pthread_attr_t attr;
-	pthread_t t;
-	int r;
-
-	sigfillset(&all);
-	if (pthread_attr_init(&attr) != 0)
-		return -1;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&t, &attr, run_lookup, l);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	return r == 0 ? 0 : -1;
+	return five_thread_start(run_lookup, l, NULL);
 }
 
 /* CLOCK_MONOTONIC's now, plus ms. */

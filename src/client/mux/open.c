@@ -5,7 +5,6 @@
  */
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "client/base/error.h"
+#include "client/base/thread.h"
 #include "client/mux/mux.h"
 #include "client/transport/conn.h"
 #include "client/transport/seal.h"
@@ -119,15 +119,7 @@ mux_session_free(struct five_session *s)
 int
 mux_session_start(struct five_session *s, struct five_error *err)
 {
-	sigset_t all, old;
-	int r;
-
-	/* The engine takes no signals: they are the application's. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&s->thread, NULL, mux_engine_run, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0)
+	if (five_thread_start(mux_engine_run, s, &s->thread) != 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "cannot start the session's thread");
 	s->thread_started = true;
 	return 0;

@@ -6,9 +6,9 @@
  * (five.h tells callers what that means for them).
  */
 #include "client/relay/handoff.h"
+#include "client/base/thread.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -55,20 +55,7 @@ handoff_run(void *arg)
 static int
 start_thread(struct handoff *h)
 {
-	sigset_t all, old;
-	pthread_attr_t attr;
-	pthread_t t;
-	int r;
-
-	sigfillset(&all);
-	if (pthread_attr_init(&attr) != 0)
-		return -1;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&t, &attr, handoff_run, h);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	return r == 0 ? 0 : -1;
+	return five_thread_start(handoff_run, h, NULL);
 }
 
 int
