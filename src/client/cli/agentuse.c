@@ -16,7 +16,6 @@
 #include "client/cli/agent.h"
 #include "client/cli/agentline.h"
 #include "client/relay/relay.h"
-#include "common/util.h"
 
 /* The agent's socket named by the environment, connected; or -1. */
 static int
