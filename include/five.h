@@ -193,8 +193,11 @@ FIVE_EXPORT const char *five_step_name(enum five_step step);
  * ends its side, and ends once both directions have ended.  It does not
  * outlive the process: end your side with shutdown(fd, SHUT_WR) before
  * waiting for the service's end of stream, which then reaches you only
- * after the session's own end has gone; a process that closes fd and
- * exits at once may leave fived a truncated stream.
+ * after the session's own end has gone.  At exit (exit(3), a return from
+ * main) libfive gives the relays whose descriptor was shut down or closed
+ * up to half a second to send their end; a process that ends otherwise
+ * (_exit, a signal), or with its side still open, leaves fived a
+ * truncated stream.
  */
 FIVE_EXPORT int five_connect(const char *host, const char *service, const struct five_options *opts,
                              struct five_error *err);
