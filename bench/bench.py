@@ -411,6 +411,7 @@ class Recipe:
     key: str = ""           # fived's server key: benchtool makes a sealed session (libfive)
     strip_line: bool = False  # strip is the start of a line whose rest is skipped too
     via: str = ""           # "-X" (sealed, a first contact each time) or "-T" (TLS): libfive
+    warm: str = ""          # with key: each session a new stream of this service (-W)
     procs: dict = field(default_factory=dict)   # role -> [Proc] on the path
 
 
@@ -617,6 +618,12 @@ def five_multiplex_forward(ctx, name, port, *target):
 
 def sys_fived_warm(ctx):
     p, key = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_PORT + 2), key=key, warm="bench",
+                  procs={"server proxy": [p]})
+
+
+def sys_five_L_warm(ctx):
+    p, key = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
     fl = five_multiplex_forward(ctx, "five-L-multiplex", FIVE_L_PORT, "--key", key, "-p",
                                 str(FIVED_PORT + 2), ctx.net.server_ip, "bench")
     return Recipe(addr="127.0.0.1:%d" % FIVE_L_PORT, procs={"server proxy": [p],
@@ -790,9 +797,14 @@ def sys_ssh_W(ctx):
 
 PENDING = "not yet available"
 
-WARM_NOTE = ("a new stream inside a sealed session (IK, its key authorized) that "
-             "`five --multiplex -L` on the client's loopback opened before: the OPEN and the "
-             "request go in one write, no handshake of their own")
+WARM_NOTE = ("libfive in the load generator (benchtool -W): one sealed session (IK, its key "
+             "authorized) opened before the measurements with `five_session_open`; each "
+             "measured session is a new stream of it (`five_session_stream`), its OPEN "
+             "carrying the request: no connection, handshake or authentication of its own")
+
+FIVE_L_NOTE = ("the same through `five --multiplex -L` on the client's loopback: a local TCP "
+               "connection per measured session, which five makes a stream of the one "
+               "session it opened before (the path a user's programs take)")
 
 # Section 1: the paper's experiment across the 28 ms link.
 SYSTEMS_WAN = [
@@ -816,6 +828,7 @@ SYSTEMS_WAN = [
            "as above with `cookie = always`: every first message is answered with a cookie "
            "and an 8-bit proof of work, and the client connects again"),
     System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, WARM_NOTE),
+    System("five-L-warm", "five --multiplex -L, warm", 5, sys_five_L_warm, FIVE_L_NOTE),
 ]
 
 # Sections 2 and 3: loopback throughput and session rate.
@@ -840,6 +853,7 @@ SYSTEMS_LO = [
            "implicit TLS (the first byte 0x16) to the same fived, OpenSSL's default suite, "
            "no client certificate and no resumption, through libfive; an open service"),
     System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, WARM_NOTE),
+    System("five-L-warm", "five --multiplex -L, warm", 5, sys_five_L_warm, FIVE_L_NOTE),
 ]
 
 
@@ -869,6 +883,8 @@ def client_args(recipe):
         args += ["-K", recipe.key]
     if recipe.via:
         args += [recipe.via]
+    if recipe.warm:
+        args += ["-W", recipe.warm]
     return args
 
 

@@ -222,6 +222,7 @@ struct opts {
 	const char *key; /* -K: sealed, with this server key */
 	bool tls;        /* -T: TLS */
 	bool libfive;    /* -K, -X or -T: sessions through libfive */
+	const char *warm; /* -W SERVICE: each session a new stream of one multiplexed session */
 	uint8_t server_pk[32];
 	char host[INET_ADDRSTRLEN], port[8];
 };
@@ -737,6 +738,59 @@ timed_sealed(struct opts *o, struct marks *m)
 		unlink(fo.known_hosts);
 }
 
+/* The one multiplexed session of -W, opened by the first caller (before its timing starts). */
+static struct five_session *
+warm_session(const struct opts *o)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static struct five_session *s;
+	struct five_options fo;
+	struct five_error err;
+
+	pthread_mutex_lock(&lock);
+	if (s == NULL) {
+		sealed_options(o, &fo);
+		if ((s = five_session_open(o->host, &fo, &err)) == NULL)
+			fprintf(stderr, "benchtool: -W: %s: %s\n", five_step_name(err.step),
+			        err.message);
+	}
+	pthread_mutex_unlock(&lock);
+	return s;
+}
+
+/* A new stream of the warm session: its OPEN carries the request (-q/-n), no round trip before. */
+static void
+timed_warm(struct opts *o, struct marks *m)
+{
+	struct reader r = {.o = o, .m = m};
+	struct five_session *s = warm_session(o);
+	char first[2 * TEXT_BYTES];
+	size_t len = opening(o, first, sizeof(first));
+	struct five_error err;
+	int fd;
+
+	m->t0 = now_ns();
+	if (s == NULL || (fd = five_session_stream(s, o->warm, first, len, &err)) < 0) {
+		snprintf(m->reason, sizeof(m->reason), "stream %s",
+		         s == NULL ? "no session" : five_step_name(err.step));
+		m->error = m->reason;
+		return;
+	}
+	m->connected = now_ns();
+	read_answer(fd, &r, m->t0 + (int64_t)(o->timeout * NS_PER_S));
+	close(fd);
+}
+
+/* One session through libfive: sealed or TLS of its own, or a stream of the warm one. */
+static void
+timed_libfive(struct opts *o, struct marks *m)
+{
+	if (o->warm != NULL)
+		timed_warm(o, m);
+	else
+		timed_sealed(o, m);
+}
+
 static int
 cmd_ttfb(struct opts *o)
 {
@@ -756,7 +810,7 @@ cmd_ttfb(struct opts *o)
 		if (o->argv != NULL)
 			timed_command(o, &m);
 		else if (o->libfive)
-			timed_sealed(o, &m);
+			timed_libfive(o, &m);
 		else
 			timed_socket(o, &m);
 		if (m.error == NULL)
@@ -1143,7 +1197,7 @@ sealed_worker(void *arg)
 
 	while (sealed_take(sr)) {
 		struct marks m = {0};
-		timed_sealed(sr->o, &m);
+		timed_libfive(sr->o, &m);
 		pthread_mutex_lock(&sr->lock);
 		if (m.error == NULL) {
 			sr->done++;
@@ -1240,7 +1294,8 @@ usage(void)
 	        "      -B A.B -S SOURCES (bind to source addresses A.B.x.y)\n"
 	        "      -K KEY (sealed, with fived's server key; ttfb, tput, rate, flood -M "
 	        "forged)\n"
-	        "      -X (sealed, a first contact each time), -T (TLS): ttfb, tput, rate\n");
+	        "      -X (sealed, a first contact each time), -T (TLS): ttfb, tput, rate\n"
+	        "      -W SERVICE: with -K, each session a new stream of one MULTIPLEX session\n");
 }
 
 static void
@@ -1273,7 +1328,7 @@ main(int argc, char **argv)
 	argv++;
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc, argv);
-	while ((c = getopt(argc, argv, "c:xp:s:Lq:n:r:i:k:d:m:C:t:B:S:M:H:o:K:XT")) != -1) {
+	while ((c = getopt(argc, argv, "c:xp:s:Lq:n:r:i:k:d:m:C:t:B:S:M:H:o:K:XTW:")) != -1) {
 		switch (c) {
 		case 'c':
 			if (parse_addr(optarg, &o.dst) != 0) {
@@ -1293,6 +1348,10 @@ main(int argc, char **argv)
 			o.libfive = true;
 			break;
 		case 'X':
+			o.libfive = true;
+			break;
+		case 'W':
+			o.warm = optarg;
 			o.libfive = true;
 			break;
 		case 'T':
