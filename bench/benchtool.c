@@ -219,9 +219,9 @@ struct opts {
 	const char *out;
 	char **argv; /* -x: the command after "--" */
 	unsigned next_source;
-	const char *key; /* -K: sealed, with this server key */
-	bool tls;        /* -T: TLS */
-	bool libfive;    /* -K, -X or -T: sessions through libfive */
+	const char *key;  /* -K: sealed, with this server key */
+	bool tls;         /* -T: TLS */
+	bool libfive;     /* -K, -X or -T: sessions through libfive */
 	const char *warm; /* -W SERVICE: each session a new stream of one multiplexed session */
 	uint8_t server_pk[32];
 	char host[INET_ADDRSTRLEN], port[8];

@@ -416,6 +416,42 @@ FIVE_EXPORT void five_listener_close(struct five_listener *l);
  * to use from any thread.
  */
 
+/*
+ * Connecting from an event loop (libuv, epoll, poll), without blocking it:
+ * five_connect_early's work (name lookup, connect, handshake, request)
+ * runs on a thread of libfive, and five_pending_fd becomes readable once
+ * it is done.
+ *
+ *	struct five_pending *p = five_connect_start(host, "db", &o, NULL, 0, &err);
+ *	... wait in the loop until five_pending_fd(p) is readable ...
+ *	int fd = five_connect_finish(p, &err);
+ *
+ * host, service, opts and what opts points to must stay valid until
+ * five_connect_finish or five_connect_cancel (early is copied);
+ * opts->auth->ask and opts->notice run on libfive's thread.  Returns NULL
+ * with err filled when no thread could be started.
+ */
+struct five_pending;
+FIVE_EXPORT struct five_pending *five_connect_start(const char *host, const char *service,
+                                                    const struct five_options *opts,
+                                                    const void *early, size_t len,
+                                                    struct five_error *err);
+
+/* The descriptor that becomes readable once the connect is done: poll it, do not read it. */
+FIVE_EXPORT int five_pending_fd(const struct five_pending *p);
+
+/*
+ * The connect's result, as five_connect_early returns it (waiting for it
+ * if it is not done yet), and frees p.
+ */
+FIVE_EXPORT int five_connect_finish(struct five_pending *p, struct five_error *err);
+
+/*
+ * Gives the connect up and frees p: one that is still under way finishes
+ * on its thread, which then closes what it got.  NULL is a no-op.
+ */
+FIVE_EXPORT void five_connect_cancel(struct five_pending *p);
+
 /* A multiplexed session; opaque. */
 struct five_session;
 

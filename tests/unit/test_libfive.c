@@ -8,8 +8,10 @@
  */
 #include "unit.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -320,6 +322,71 @@ test_resolution_keeps_to_its_timeout(void **state)
 	freeaddrinfo(res);
 }
 
+/* A plain TCPMUX server for one connection: "+" to its request, then its bytes echoed. */
+static void *
+tcpmux_echo_once(void *arg)
+{
+	int l = *(int *)arg, c = accept(l, NULL, NULL);
+	char buf[256];
+	ssize_t n;
+
+	if (c < 0)
+		return NULL;
+	/* The request line and what follows it come in one write from libfive. */
+	if ((n = recv(c, buf, sizeof(buf), 0)) > 0 && send(c, "+\r\n", 3, 0) == 3) {
+		char *line_end = memchr(buf, '\n', (size_t)n);
+
+		if (line_end != NULL && line_end + 1 < buf + n)
+			send(c, line_end + 1, (size_t)(buf + n - line_end - 1), 0);
+	}
+	close(c);
+	return NULL;
+}
+
+static void
+test_connect_from_an_event_loop(void **state)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	struct five_options o;
+	struct five_pending *p;
+	struct five_error err;
+	struct pollfd pfd;
+	char port[8], buf[16];
+	pthread_t t;
+	int l = socket(AF_INET, SOCK_STREAM, 0), fd;
+
+	assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &len), 0);
+	snprintf(port, sizeof(port), "%u", ntohs(sin.sin_port));
+	assert_int_equal(pthread_create(&t, NULL, tcpmux_echo_once, &l), 0);
+	five_options_init(&o);
+	o.transport = FIVE_PLAIN;
+	o.port = port;
+	p = five_connect_start("127.0.0.1", "echo", &o, "early", 5, &err);
+	assert_non_null(p);
+	/* The caller's loop waits on the descriptor, as it would with others. */
+	pfd = (struct pollfd){.fd = five_pending_fd(p), .events = POLLIN};
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	fd = five_connect_finish(p, &err);
+	if (fd < 0)
+		fail_msg("five_connect_finish: %s", err.message);
+	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_WAITALL), 5);
+	assert_memory_equal(buf, "early", 5);
+	close(fd);
+	pthread_join(t, NULL);
+	close(l);
+
+	/* Nothing listens any more: the connect fails, and the failure is the result. */
+	p = five_connect_start("127.0.0.1", "echo", &o, NULL, 0, &err);
+	assert_non_null(p);
+	assert_int_equal(five_connect_finish(p, &err), -1);
+	assert_int_equal(err.step, FIVE_ERR_CONNECT);
+	/* Given up at once: the thread frees it when it is done. */
+	five_connect_cancel(five_connect_start("127.0.0.1", "echo", &o, NULL, 0, NULL));
+}
+
 int
 main(void)
 {
@@ -332,6 +399,7 @@ main(void)
 	        cmocka_unit_test(test_steps_are_plain_only),
 	        cmocka_unit_test(test_identity_made_by_threads_at_once),
 	        cmocka_unit_test(test_resolution_keeps_to_its_timeout),
+	        cmocka_unit_test(test_connect_from_an_event_loop),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);
