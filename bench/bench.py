@@ -1993,9 +1993,9 @@ def headline(info):
             w, s = tput_stats(tput, "fived-warm", "pinned", streams), \
                 tput_stats(tput, "fived-sealed", "pinned", streams)
             if w and s:
-                out.append("- Loopback, %d stream%s on one warm MULTIPLEX session (through "
-                           "`five --multiplex -L`), pinned: %s MB/s vs %s MB/s for as many "
-                           "sealed sessions of their own (ratio %s)." % (
+                out.append("- Loopback, %d stream%s on one warm MULTIPLEX session (libfive), "
+                           "pinned: %s MB/s vs %s MB/s for as many sealed sessions of their "
+                           "own (ratio %s)." % (
                                streams, "s" if streams > 1 else "", fmt(w["median"], 0),
                                fmt(s["median"], 0), ratio(w["median"], s["median"])))
     rate = info.get("rate")
