@@ -416,7 +416,7 @@ def test_local_forwarder(fived, process):
     port = free_port()
     process([FIVE, "-p", str(f.port), "-L", "127.0.0.1:%d" % port, "127.0.0.1", "echo"])
     wait_port(port)
-    # Several connections at once, each its own session.
+    # Several connections at once, each a stream of one session (MULTIPLEX).
     conns = [connect(port) for _ in range(5)]
     for i, c in enumerate(conns):
         c.sendall(b"conn %d" % i)
@@ -424,8 +424,26 @@ def test_local_forwarder(fived, process):
     for i, c in enumerate(conns):
         assert recv_all(c) == b"conn %d" % i
         c.close()
-    # (The readiness probe was a session too.)
-    assert len(f.events("granted")) >= 5
+    # (The readiness probe was a stream too.)
+    streams = f.events("stream_granted")
+    assert len(streams) >= 5 and len({e["session"] for e in streams}) == 1
+    assert f.events("granted") == []
+
+
+def test_local_forwarder_without_multiplex(fived, process):
+    f = fived(CONFIG)
+    port = free_port()
+    process([FIVE, "-p", str(f.port), "--no-multiplex", "-L", str(port), "127.0.0.1", "echo"])
+    wait_port(port)
+    conns = [connect(port) for _ in range(3)]
+    for i, c in enumerate(conns):
+        c.sendall(b"conn %d" % i)
+        c.shutdown(socket.SHUT_WR)
+    for i, c in enumerate(conns):
+        assert recv_all(c) == b"conn %d" % i
+        c.close()
+    # Each its own session: the readiness probe was one too.
+    assert len(f.events("granted")) >= 3 and f.events("stream_granted") == []
 
 
 def test_local_forwarder_reports_refusals(fived, process, tmp_path):

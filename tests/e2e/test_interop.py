@@ -149,7 +149,9 @@ def test_curl_through_local_forwarder(fived, tmp_path, process):
                            capture_output=True, text=True, timeout=20)
         assert r.returncode == 0, r.stderr
         assert r.stdout == "served by python behind fived\n"
-    wait_for(lambda: len(f.events("granted")) >= 3)
+    # Each request a stream of the one session five -L shares.
+    wait_for(lambda: len(f.events("stream_granted")) >= 3)
+    assert len({e["session"] for e in f.events("stream_granted")}) == 1
 
 
 def test_openssh_only_after_fived_pubkey(fived, tmp_path, process):

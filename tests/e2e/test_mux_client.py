@@ -165,7 +165,7 @@ def test_forwarder_falls_back_without_multiplex(fived, process, tmp_path):
 
 def test_multiplex_goes_with_forwarding():
     r = run_five("--multiplex", "127.0.0.1", "echo")
-    assert r.returncode == 2 and b"--multiplex goes with -L" in r.stderr
+    assert r.returncode == 2 and b"--multiplex and --no-multiplex go with -L" in r.stderr
 
 
 @pytest.fixture

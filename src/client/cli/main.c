@@ -71,7 +71,7 @@ usage(FILE *out)
 	        "  --bind ADDR five token: only a client at ADDR (address or prefix) may use it\n"
 	        "  --ttl SECONDS  five token: its lifetime (default: the server's)\n"
 	        "  --usp       ask in the USP dialect (JSON messages) instead of request lines\n"
-	        "  --multiplex with -L: every connection a stream of one session (MULTIPLEX)\n"
+	        "  --no-multiplex  with -L: a session per connection, not one shared by all\n"
 	        "  --no-agent  not through the agent of $FIVE_AGENT_SOCK: a session of its own\n"
 	        "  --idle SECONDS  five agent: close sessions unused this long (default 600)\n"
 	        "  -k          five agent: stop the running agent\n"
@@ -212,6 +212,7 @@ enum {
 	OPT_TTL,
 	OPT_USP,
 	OPT_MULTIPLEX,
+	OPT_NO_MULTIPLEX,
 	OPT_NO_AGENT,
 	OPT_IDLE,
 };
@@ -227,6 +228,7 @@ static const struct option long_options[] = {
         {"ttl", required_argument, NULL, OPT_TTL},
         {"usp", no_argument, NULL, OPT_USP},
         {"multiplex", no_argument, NULL, OPT_MULTIPLEX},
+        {"no-multiplex", no_argument, NULL, OPT_NO_MULTIPLEX},
         {"no-agent", no_argument, NULL, OPT_NO_AGENT},
         {"idle", required_argument, NULL, OPT_IDLE},
         {"help", no_argument, NULL, 'h'},
@@ -243,6 +245,7 @@ struct cli_args {
 	unsigned long ttl_s;  /* five token --ttl; 0: the server's */
 	bool token_only_opts; /* --bind or --ttl given */
 	bool no_agent;        /* --no-agent */
+	bool no_multiplex;    /* --no-multiplex: -L makes a session per connection */
 	bool agent_stop;      /* five agent -k */
 	uint64_t idle_ms;     /* five agent --idle; 0: not given */
 };
@@ -288,6 +291,9 @@ take_option(int c, const char *arg, struct cli_args *a)
 		break;
 	case OPT_MULTIPLEX:
 		a->req.multiplex = true;
+		break;
+	case OPT_NO_MULTIPLEX:
+		a->no_multiplex = true;
 		break;
 	case OPT_NO_AGENT:
 		a->no_agent = true;
@@ -397,8 +403,15 @@ check_options(struct cli_args *a, bool token_cmd, bool service_request)
 		return usage_error("--usp goes with a service request, not with list, id or token");
 	if (o->token != NULL && o->auth != NULL)
 		return usage_error("--token replaces authentication: not with -a, -i or -l");
-	if (a->req.multiplex && (a->forward == NULL || a->req.usp || a->req.wait_for_grant))
-		return usage_error("--multiplex goes with -L, and not with --usp or -w");
+	if ((a->req.multiplex || a->no_multiplex) &&
+	    (a->forward == NULL || a->req.usp || a->req.wait_for_grant))
+		return usage_error("--multiplex and --no-multiplex go with -L, and not with --usp "
+		                   "or -w");
+	if (a->req.multiplex && a->no_multiplex)
+		return usage_error("--multiplex or --no-multiplex, not both");
+	/* -L shares one session among its connections unless told not to, or it cannot. */
+	if (a->forward != NULL && !a->no_multiplex && !a->req.usp && !a->req.wait_for_grant)
+		a->req.multiplex = true;
 	env = getenv(TOKEN_ENV);
 	if (service_request && o->token == NULL && o->auth == NULL && env != NULL && env[0] != '\0')
 		o->token = env;
