@@ -58,6 +58,7 @@ enum mux_goaway_code {
 	MUX_GOAWAY_NORMAL = 0,
 	MUX_GOAWAY_PROTOCOL = 1,
 	MUX_GOAWAY_IDLE = 2,
+	MUX_GOAWAY_LIMIT = 3,
 };
 
 /* One decoded frame.  Pointers point into the bytes it was decoded from. */

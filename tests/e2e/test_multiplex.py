@@ -951,3 +951,53 @@ def test_over_the_relay_budget_a_session_gets_no_credit(fived, backend):
            timeout=10 * SLOW)
     s.wait(lambda: len(s.stream(sid).inbox) == len(data), "the echo", timeout=10 * SLOW)
     assert bytes(s.stream(sid).inbox) == data
+
+
+def test_each_stream_is_judged_by_the_configuration_in_force(fived, backend):
+    """11.8: each stream is authorized as a request of its own, so a reload that withdraws
+    a service, or takes a user's access away, holds for the next stream of a session
+    opened before it, while the streams it has go on."""
+    echo = backend("echo")
+    f = fived("[service:echo]\n" + echo.service + "[service:gone]\n" + echo.service +
+              "[service:open]\n" + echo.service)
+    s = session(f)
+    kept = s.open("echo", data=b"before")
+    assert s.wait_answer(kept)[0] == "ACCEPT"
+    assert s.read_exact(kept, 6) == b"before"
+    f.reload("[service:echo]\n" + echo.service + "[service:open]\n" + echo.service +
+             "auth = required\n")
+    for name in ("gone", "open"):
+        sid = s.open(name, data=b"must not arrive")
+        assert s.wait_answer(sid) == ("RST", mw.REFUSED, "unknown service"), name
+    echo_round(s, kept, b"after")
+    assert not any(b"must not arrive" in data for data in echo.received.values())
+
+
+def test_refused_opens_are_a_few_not_a_flood(fived, backend):
+    """11.5: a session may be refused 31 OPENs and go on; the 32nd ends it with GOAWAY
+    LIMIT, as a refusal ends a text-dialect connection."""
+    echo = backend("echo")
+    f = fived("[service:echo]\n" + echo.service)
+    s = session(f)
+    for _ in range(31):
+        assert s.wait_answer(s.open("nosuch"))[0] == "RST"
+    echo_round(s, s.open("echo"), b"still served")
+    s.open("nosuch")
+    last, code, reason = s.wait_goaway()
+    assert (code, reason) == (3, "too many refused streams")
+    s.wait_closed()
+    assert len(f.events("stream_refused")) == 32
+
+
+def test_streams_count_against_max_connections(fived, backend):
+    """11.5: each stream holds a backend's descriptor, so streams count with the
+    sessions against max_connections: here the session and two streams fill 3."""
+    echo = backend("echo")
+    f = fived("[service:echo]\n" + echo.service, server="max_connections = 3")
+    s = session(f)
+    ids = [s.open("echo") for _ in range(2)]
+    assert all(s.wait_answer(i)[0] == "ACCEPT" for i in ids)
+    assert s.wait_answer(s.open("echo")) == ("RST", mw.LIMIT, "too many connections")
+    s.rst(ids[0])
+    wait_for(lambda: len(f.events("stream_ended")) == 1, what="the stream's end")
+    assert s.wait_answer(s.open("echo"))[0] == "ACCEPT"

@@ -49,6 +49,7 @@ release(struct channel *ch)
 		return;
 	backend_free(&ch->backend);
 	caller_free(ch->grant.caller);
+	config_unref(ch->grant.cfg);
 	buf_free(&ch->held);
 	free(ch);
 	mux_channel_freed(m);
@@ -448,6 +449,7 @@ channel_open(struct mux *m, uint32_t id, struct mux_grant *g, const uint8_t *dat
 
 	if (ch == NULL) {
 		caller_free(g->caller);
+		config_unref(g->cfg);
 		return NULL;
 	}
 	ch->mux = m;

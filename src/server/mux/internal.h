@@ -25,6 +25,13 @@
 /* How often the round trip is measured again while a stream is open. */
 #define MUX_PING_INTERVAL_MS (30 * 1000)
 
+/*
+ * Refused OPENs a session may send before it is ended: each costs a
+ * decision, perhaps a token's signature, and an audit record, and in the
+ * text dialect a refusal ends the connection.
+ */
+#define MUX_REFUSALS_MAX 32
+
 /* Streams are found by id in this many lists. */
 #define MUX_BUCKETS 64
 
@@ -80,6 +87,7 @@ struct mux {
 	unsigned nopen;     /* streams that count against max_streams */
 	unsigned npending;  /* OPENs not answered yet */
 	unsigned nchannels; /* streams not yet freed, ending ones included */
+	unsigned nrefused;  /* OPENs refused so far */
 	struct channel *buckets[MUX_BUCKETS];
 
 	struct mux_rwin up;  /* the session's window, client -> fived */

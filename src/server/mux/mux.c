@@ -266,6 +266,7 @@ mux_unlink(struct mux *m, struct channel *ch)
 	if (!ch->connected)
 		m->npending--;
 	m->nopen--;
+	m->site->mux_streams--;
 	/* Nothing moves on an unlinked stream: its bytes are the session's from now on. */
 	m->bytes_in += ch->bytes_in;
 	m->bytes_out += ch->bytes_out;
@@ -290,6 +291,11 @@ refuse_open(struct mux *m, const struct mux_frame *f, uint8_t code, const char *
 	                       f->u.open.service, "reason", reason));
 	rst(m, f->id, code, reason);
 	mux_discard(m, f->u.open.data_len);
+	if (++m->nrefused < MUX_REFUSALS_MAX)
+		return;
+	goaway(m, MUX_GOAWAY_LIMIT, "too many refused streams");
+	end_all(m, "too many refused streams", true);
+	finish(m, "too many refused streams");
 }
 
 /* The limits that refuse an OPEN before it is judged; NULL when none applies. */
@@ -303,6 +309,9 @@ over_limit(const struct mux *m, uint8_t *code)
 	}
 	if (m->nopen >= m->cfg->max_streams)
 		return "too many streams";
+	/* A stream holds a backend's descriptor: together they count as connections do. */
+	if (m->site->nsessions - m->site->nending + m->site->mux_streams >= m->cfg->max_connections)
+		return "too many connections";
 	if (m->npending >= m->cfg->max_pending_opens)
 		return "too many pending opens";
 	return NULL;
@@ -363,6 +372,7 @@ mux_channel_linked(struct mux *m, struct channel *ch)
 	m->nopen++;
 	m->npending++;
 	m->nchannels++;
+	m->site->mux_streams++;
 	note_streams(m);
 }
 

@@ -22,6 +22,7 @@ struct site;
 
 /* What an OPEN was granted: the service, and who its backend may learn the caller is. */
 struct mux_grant {
+	struct config *cfg; /* one reference: svc and vhost live in it */
 	const struct service *svc;
 	struct caller
 	        *caller;   /* the stream's own identity (a token's), owned; NULL: the session's */

@@ -23,8 +23,8 @@
 
 /* The token an OPEN carries, if any: its caller, or NULL with *why (refused) or not (none). */
 static int
-open_token(struct session *s, const struct vhost *vh, const struct mux_frame *f, const char *name,
-           struct caller **caller, const char **why)
+open_token(struct session *s, const struct config *cfg, const struct vhost *vh,
+           const struct mux_frame *f, const char *name, struct caller **caller, const char **why)
 {
 	char token[MUX_TOKEN_MAX + 1];
 	struct token_claims claims;
@@ -34,7 +34,7 @@ open_token(struct session *s, const struct vhost *vh, const struct mux_frame *f,
 		return 0;
 	memcpy(token, f->u.open.token, f->u.open.token_len);
 	token[f->u.open.token_len] = '\0';
-	*caller = session_token_in(s, vh, name, token, &claims, why);
+	*caller = session_token_in(s, cfg, vh, name, token, &claims, why);
 	sodium_memzero(token, sizeof(token));
 	if (*caller != NULL)
 		return 0;
@@ -47,11 +47,11 @@ open_token(struct session *s, const struct vhost *vh, const struct mux_frame *f,
 
 /* Judges the OPEN's service for caller in vh, as the text dialect judges a request line. */
 static const struct service *
-decide(struct session *s, const struct vhost *vh, const struct caller *caller, const struct cmd *c,
-       const char **reason)
+decide(struct session *s, const struct config *cfg, const struct vhost *vh,
+       const struct caller *caller, const struct cmd *c, const char **reason)
 {
 	struct command_view v = {
-	        .cfg = s->cfg,
+	        .cfg = cfg,
 	        .vhost = vh,
 	        .caller = caller,
 	        .encrypted = s->encrypted,
@@ -68,33 +68,59 @@ decide(struct session *s, const struct vhost *vh, const struct caller *caller, c
 	return svc;
 }
 
+/*
+ * The vhost an OPEN is for, in cfg: the one it names, else the session's
+ * (HOST), found again by name since the session chose it in the
+ * configuration of its start.  -1 when there is none of that name.
+ */
+static int
+open_vhost(const struct session *s, const struct config *cfg, const struct mux_frame *f,
+           const struct vhost **vh)
+{
+	const char *name = f->u.open.vhost[0] != '\0' ? f->u.open.vhost
+	                   : s->vhost != NULL         ? s->vhost->name
+	                                              : NULL;
+
+	*vh = name != NULL ? config_vhost(cfg, name) : NULL;
+	return name != NULL && *vh == NULL ? -1 : 0;
+}
+
+/*
+ * Each OPEN is judged against the configuration in force when it comes
+ * (site->cfg, which a reload replaces), so that a service withdrawn, or an
+ * allow taken away, holds for the next stream of a session that outlives
+ * the reload: the stream keeps a reference to it (g->cfg).  The identity
+ * is the one the session proved.  The name must be a service name as it
+ * stands (section 2.4): no spaces around it, no command word.
+ */
 static int
 on_authorize(void *owner, uint32_t id, const struct mux_frame *f, struct mux_grant *g,
              const char **reason)
 {
 	struct session *s = owner;
-	const struct vhost *vh = s->vhost;
+	struct config *cfg = s->site->cfg;
+	const struct vhost *vh;
 	const struct caller *caller;
 	struct caller *token_caller;
 	struct cmd c;
 
-	if (f->u.open.vhost[0] != '\0' && (vh = config_vhost(s->cfg, f->u.open.vhost)) == NULL) {
+	if (open_vhost(s, cfg, f, &vh) != 0) {
 		*reason = "unknown host";
 		return -1;
 	}
-	/* Only a service name: a command word is no service. */
-	if (cmd_parse(f->u.open.service, &c, reason) != 0 || c.kind != CMD_SERVICE ||
-	    c.nargs != 0) {
+	if (!name_valid(f->u.open.service) || cmd_parse(f->u.open.service, &c, reason) != 0 ||
+	    c.kind != CMD_SERVICE || c.nargs != 0) {
 		*reason = "invalid service name";
 		return -1;
 	}
-	if (open_token(s, vh, f, c.word, &token_caller, reason) != 0)
+	if (open_token(s, cfg, vh, f, c.word, &token_caller, reason) != 0)
 		return -1;
 	caller = token_caller != NULL ? token_caller : s->caller;
-	if ((g->svc = decide(s, vh, caller, &c, reason)) == NULL) {
+	if ((g->svc = decide(s, cfg, vh, caller, &c, reason)) == NULL) {
 		caller_free(token_caller);
 		return -1;
 	}
+	g->cfg = config_ref(cfg);
 	g->caller = token_caller;
 	g->vhost = vh != NULL ? vh->name : "";
 	g->identity = caller != NULL ? caller->identity : "";

@@ -108,12 +108,13 @@ struct caller *
 session_token_check(struct session *s, const char *application, const char *token,
                     struct token_claims *c, const char **why)
 {
-	return session_token_in(s, s->vhost, application, token, c, why);
+	return session_token_in(s, s->cfg, s->vhost, application, token, c, why);
 }
 
 struct caller *
-session_token_in(struct session *s, const struct vhost *vhost, const char *application,
-                 const char *token, struct token_claims *c, const char **why)
+session_token_in(struct session *s, const struct config *cfg, const struct vhost *vhost,
+                 const char *application, const char *token, struct token_claims *c,
+                 const char **why)
 {
 	const struct service *svc;
 	struct caller *caller = NULL;
@@ -124,7 +125,7 @@ session_token_in(struct session *s, const struct vhost *vhost, const char *appli
 		*why = "for another service";
 	else if (fits_session(s, vhost, c, why) != 0)
 		;
-	else if ((svc = config_lookup(s->cfg, vhost, c->app)) == NULL)
+	else if ((svc = config_lookup(cfg, vhost, c->app)) == NULL)
 		*why = "unknown service";
 	else if ((caller = token_caller(s, c, svc)) == NULL)
 		*why = "out of memory";

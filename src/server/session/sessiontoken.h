@@ -37,10 +37,13 @@ struct caller *session_token_take(struct session *s, const char *application, co
 struct caller *session_token_check(struct session *s, const char *application, const char *token,
                                    struct token_claims *c, const char **why);
 
-/* session_token_check for a stream in vhost (NULL: the default view), not the session's. */
-struct caller *session_token_in(struct session *s, const struct vhost *vhost,
-                                const char *application, const char *token, struct token_claims *c,
-                                const char **why);
+/*
+ * session_token_check for a stream in vhost (NULL: the default view) of
+ * cfg, not the session's.
+ */
+struct caller *session_token_in(struct session *s, const struct config *cfg,
+                                const struct vhost *vhost, const char *application,
+                                const char *token, struct token_claims *c, const char **why);
 
 /* Makes caller (from session_token_check, for claims c) the session's, and audits it. */
 void session_take_caller(struct session *s, struct caller *caller, const struct token_claims *c);
