@@ -79,6 +79,14 @@ test_no_error_struct_connect(void **state)
 	assert_int_equal(five_list("127.0.0.1", &o, &names, &count, NULL), -1);
 	assert_null(names);
 	assert_null(five_session_open(UNRESOLVABLE, &o, NULL));
+	/* Missing arguments are usage errors, not crashes. */
+	assert_null(five_session_open(NULL, &o, NULL));
+	assert_int_equal(five_session_stream(NULL, "echo", NULL, 0, NULL), -1);
+	assert_int_equal(five_session_request(NULL, "echo", NULL, 0, NULL, 0, NULL, 0, NULL), -1);
+	assert_int_equal(five_connect(NULL, "echo", &o, NULL), -1);
+	assert_int_equal(five_connect("127.0.0.1", NULL, &o, NULL), -1);
+	assert_int_equal(five_connect_early("127.0.0.1", "echo", &o, NULL, 5, NULL), -1);
+	assert_int_equal(five_list(NULL, &o, &names, &count, NULL), -1);
 }
 
 static void

@@ -60,6 +60,10 @@ five_session_open(const char *host, const struct five_options *opts, struct five
 	int n;
 
 	err = five_error_or(err, &scratch);
+	if (host == NULL) {
+		five_fail(err, FIVE_ERR_USAGE, "no host");
+		return NULL;
+	}
 	if (five_options_resolve(opts, &o, err) != 0 || check_options(&o, err) != 0)
 		return NULL;
 	request_lines(&o, buf, sizeof(buf), &n);
@@ -227,8 +231,7 @@ mux_await(struct five_session *s, uint32_t id, uint64_t deadline, struct five_er
 			break;
 		}
 		if (pthread_cond_timedwait(&s->changed, &s->lock, &until) == ETIMEDOUT) {
-			five_fail(err, FIVE_ERR_PROTOCOL, "no answer within %d ms: timed out",
-			          s->timeout_ms);
+			five_fail(err, FIVE_ERR_PROTOCOL, "no answer in time: timed out");
 			st->cancel = true;
 			str_copy(st->why, "timed out", sizeof(st->why));
 			break;
@@ -262,16 +265,32 @@ release(struct five_session *s, uint32_t id, struct five_error *err)
 	return r;
 }
 
+/* What every stream needs: a session, a service, bytes wherever there is a length.  0 or -1. */
+static int
+stream_args(const struct five_session *s, const char *service, const void *data, size_t len,
+            struct five_error *err)
+{
+	if (s == NULL || service == NULL || (data == NULL && len > 0))
+		return five_fail(err, FIVE_ERR_USAGE, "no %s",
+		                 s == NULL         ? "session"
+		                 : service == NULL ? "service"
+		                                   : "data");
+	return 0;
+}
+
 int
 five_session_stream(struct five_session *s, const char *service, const void *early, size_t len,
                     struct five_error *err)
 {
-	uint64_t deadline = monotonic_ms() + (uint64_t)s->timeout_ms;
 	struct five_error ignored, scratch;
+	uint64_t deadline;
 	int pair[2];
 	uint32_t id;
 
 	err = five_error_or(err, &scratch);
+	if (stream_args(s, service, early, len, err) != 0)
+		return -1;
+	deadline = monotonic_ms() + (uint64_t)s->timeout_ms;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "cannot make a socketpair");
 	/* pair[1] is the stream's from now on. */
@@ -321,14 +340,19 @@ five_session_request(struct five_session *s, const char *service, const void *re
                      void *reply, size_t size, size_t *reply_len, int timeout_ms,
                      struct five_error *err)
 {
-	uint64_t deadline =
-	        monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : s->timeout_ms);
 	struct five_error ignored, scratch;
 	int pair[2], r = -1;
+	uint64_t deadline;
 	uint32_t id;
 	size_t got = 0;
 
 	err = five_error_or(err, &scratch);
+	if (reply_len != NULL)
+		*reply_len = 0;
+	if (stream_args(s, service, request, len, err) != 0 ||
+	    stream_args(s, service, reply, size, err) != 0)
+		return -1;
+	deadline = monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : s->timeout_ms);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "cannot make a socketpair");
 	/* The request is all there is: FIN goes right behind the OPEN that carries it. */

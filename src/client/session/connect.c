@@ -30,6 +30,8 @@ five_connect_early(const char *host, const char *service, const struct five_opti
 	int r;
 
 	err = five_error_or(err, &scratch);
+	if (host == NULL || service == NULL || (early == NULL && len > 0))
+		return five_fail(err, FIVE_ERR_USAGE, "no host, service or early data");
 	if (five_options_resolve(opts, &o, err) != 0)
 		return -1;
 	if (five_text_request(service, &o, early, len, &request, &n, err) != 0)
@@ -119,6 +121,8 @@ five_list(const char *host, const struct five_options *opts, char ***names, size
 	int n, r = -1;
 
 	err = five_error_or(err, &scratch);
+	if (host == NULL || names == NULL || count == NULL)
+		return five_fail(err, FIVE_ERR_USAGE, "no host, or nowhere for the names");
 	if (five_options_resolve(opts, &o, err) != 0)
 		return -1;
 	if (o.vhost != NULL && !vhost_name_valid(o.vhost))

@@ -221,6 +221,9 @@ session_close(struct session *s, const char *reason)
 		return;
 	session_set_state(s, S_CLOSED);
 	s->close_reason = reason;
+	/* The streams' own records come before the session's. */
+	if (s->mux != NULL)
+		s->closing_handles += mux_close(s->mux);
 	session_bytes(s, &in, &out);
 	metrics_closed(&s->site->metrics, transport_name(s), dialect_name(s), in, out);
 	extra = json_pack("{s:s,s:I,s:I,s:I}", "reason", reason, "bytes_in", (json_int_t)in,
@@ -233,8 +236,6 @@ session_close(struct session *s, const char *reason)
 	if (s->client_open)
 		close_handle(s, &s->client.handle);
 	s->closing_handles += stream_close(s->stream);
-	if (s->mux != NULL)
-		s->closing_handles += mux_close(s->mux);
 }
 
 void
