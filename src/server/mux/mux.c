@@ -198,7 +198,9 @@ mux_budget_low(void *arg)
  * A window is given back once half of it was delivered.  When the whole
  * window went in less than two round trips, the link could carry more
  * than it: it doubles, up to mux_window_max, toward the path's
- * bandwidth-delay product.
+ * bandwidth-delay product, and only while the relay budget has room for
+ * the extra below its low-water mark: what a window grants may all come
+ * to be held here, should the backend stop reading.
  */
 void
 mux_credit(struct mux *m, struct mux_rwin *w, uint32_t id)
@@ -209,7 +211,8 @@ mux_credit(struct mux *m, struct mux_rwin *w, uint32_t id)
 	if (w->consumed < w->size / 2 || m->finished || mux_budget_hold(m))
 		return;
 	if (m->rtt_ns > 0 && now - w->credit_ns < 2 * m->rtt_ns &&
-	    w->size * 2 <= m->cfg->mux_window_max) {
+	    w->size * 2 <= m->cfg->mux_window_max &&
+	    m->site->budget.used + w->size < budget_low(&m->site->budget)) {
 		credit += w->size;
 		w->size *= 2;
 	}
