@@ -723,6 +723,32 @@ def test_identity_and_stream_number_reach_programs(fived, world):
     s.close()
 
 
+def test_a_withheld_service_cannot_tie_its_stream_to_the_session(fived, world):
+    """3.1: a service with identity = withhold learns nothing of who calls; in one
+    multiplexed session its streams get a session id of their own (the audit log ties
+    them: backend_session), not the one every other service of the session sees."""
+    f = fived(auth_config(world, "[service:env]\nbackend = exec:/usr/bin/env\n"
+                                 "auth = required\nencryption = optional\n"
+                                 "[service:hidden]\nbackend = exec:/usr/bin/env\n"
+                                 "auth = required\nencryption = optional\nidentity = withhold\n"),
+              env=world.fived_env())
+    s = MuxSession(pubkey_login(f, world, user="alice"), timeout=T)
+    s.enter()
+    seen = {}
+    for name in ("env", "hidden", "hidden"):
+        sid = s.open(name)
+        s.fin(sid)
+        env = dict(line.split("=", 1) for line in s.read_all(sid).decode().splitlines()
+                   if "=" in line)
+        seen[sid] = (name, env.get("FIVE_SESSION_ID"), env.get("FIVE_IDENTITY"))
+    s.close()
+    (_, session_id, who), (_, a, none_a), (_, b, none_b) = seen.values()
+    assert who == "alice" and none_a is None and none_b is None
+    assert len({session_id, a, b}) == 3
+    granted = {e["stream"]: e["backend_session"] for e in f.events("stream_granted")}
+    assert [granted[sid] for sid in seen] == [session_id, a, b]
+
+
 def test_a_token_per_stream(fived, world, backend):
     """An OPEN carrying a token is authorized by it on an unauthenticated session;
     a bad token is RST REFUSED 'invalid token' and delivers nothing (11.2, 9.3)."""

@@ -387,9 +387,10 @@ audit_grant(struct channel *ch)
 	struct mux *m = ch->mux;
 
 	return m->ev->audit(m->owner, "stream_granted",
-	                    json_pack("{s:I,s:s,s:s,s:s}", "stream", (json_int_t)ch->id, "service",
-	                              ch->grant.svc->name, "vhost", ch->grant.vhost, "identity",
-	                              ch->grant.identity));
+	                    json_pack("{s:I,s:s,s:s,s:s,s:s}", "stream", (json_int_t)ch->id,
+	                              "service", ch->grant.svc->name, "vhost", ch->grant.vhost,
+	                              "identity", ch->grant.identity, "backend_session",
+	                              ch->grant.session_id));
 }
 
 static void
@@ -455,6 +456,7 @@ channel_open(struct mux *m, uint32_t id, struct mux_grant *g, const uint8_t *dat
 	ch->mux = m;
 	ch->id = id;
 	ch->grant = *g;
+	mux_grant_fix(&ch->grant);
 	ch->up.size = MUX_STREAM_WINDOW;
 	ch->up.left = MUX_STREAM_WINDOW - len;
 	ch->up.credit_ns = uv_hrtime();

@@ -14,6 +14,7 @@
 
 #include "proto/mux.h"
 #include "server/backend/backend.h"
+#include "server/policy/site.h"
 
 struct caller;
 struct chunk;
@@ -24,12 +25,25 @@ struct site;
 struct mux_grant {
 	struct config *cfg; /* one reference: svc and vhost live in it */
 	const struct service *svc;
-	struct caller
-	        *caller;   /* the stream's own identity (a token's), owned; NULL: the session's */
-	const char *vhost; /* the vhost's name, "" for none; the configuration's */
-	const char *identity; /* who the stream is for, "" for none: for the audit log */
+	struct caller *caller; /* a token's identity for this stream, owned; NULL: the session's */
+	const char *vhost;     /* the vhost's name, "" for none; the configuration's */
+	const char *identity;  /* who the stream is for, "" for none: for the audit log */
+	/*
+	 * The session id the backend learns: the session's, or, for a service
+	 * that withholds identity, one of the stream's own, so that services
+	 * of one session cannot tie it to the session's other streams.
+	 * who.session_id points here (mux_grant_fix after a copy).
+	 */
+	char session_id[SESSION_ID_LEN + 1];
 	struct backend_who who;
 };
+
+/* Points g->who at g's own session id again, after g was copied. */
+static inline void
+mux_grant_fix(struct mux_grant *g)
+{
+	g->who.session_id = g->session_id;
+}
 
 struct mux_events {
 	/*

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "proto/line.h"
 #include "server/policy/chunk.h"
 #include "server/policy/metrics.h"
@@ -66,6 +67,22 @@ decide(struct session *s, const struct config *cfg, const struct vhost *vh,
 		*reason = d.verdict == VERDICT_REFUSE ? d.reason : "invalid service name";
 	command_decision_free(&d);
 	return svc;
+}
+
+/* The session id the stream's backend learns (mux_grant): a stream's own where identity is
+ * withheld. */
+static void
+grant_session_id(const struct session *s, struct mux_grant *g)
+{
+	uint8_t raw[SESSION_ID_BYTES];
+
+	if (g->who.withheld) {
+		randombytes_buf(raw, sizeof(raw));
+		hex_encode(raw, sizeof(raw), g->session_id);
+	} else {
+		memcpy(g->session_id, s->id, sizeof(g->session_id));
+	}
+	mux_grant_fix(g);
 }
 
 /*
@@ -125,6 +142,7 @@ on_authorize(void *owner, uint32_t id, const struct mux_frame *f, struct mux_gra
 	g->vhost = vh != NULL ? vh->name : "";
 	g->identity = caller != NULL ? caller->identity : "";
 	session_who(s, g->svc, caller, vh, id, &g->who);
+	grant_session_id(s, g);
 	return 0;
 }
 

@@ -905,7 +905,7 @@ session_proxy_header(const struct session *s, const struct service *svc,
 		return proxy_v1_encode(src, dst, (char *)out, size);
 	if (who->vhost[0] != '\0')
 		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_AUTHORITY, who->vhost, strlen(who->vhost)};
-	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_UNIQUE_ID, s->id, SESSION_ID_LEN};
+	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_UNIQUE_ID, who->session_id, SESSION_ID_LEN};
 	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_SERVICE, svc->name, strlen(svc->name)};
 	if (who->stream != 0) {
 		snprintf(stream, sizeof(stream), "%u", (unsigned)who->stream);
