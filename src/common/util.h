@@ -10,6 +10,9 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* uv_hrtime and the like count nanoseconds. */
+#define NS_PER_US 1000
+
 /*
  * Copies src into dst of the given size, always NUL-terminated.  Returns
  * strlen(src); a result >= size means src was truncated.

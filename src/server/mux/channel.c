@@ -21,14 +21,13 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "proto/proxy.h"
 #include "server/conf/config.h"
 #include "server/policy/chunk.h"
 #include "server/policy/metrics.h"
 #include "server/policy/policy.h"
 #include "server/policy/site.h"
-
-#define NS_PER_US 1000
 
 static void on_down_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
 

@@ -20,8 +20,6 @@
 /* Room for any frame fived sends but DATA. */
 #define CONTROL_FRAME_MAX (MUX_HEADER_LEN + 4 + 1 + MUX_REASON_MAX)
 
-#define NS_PER_MS 1000000ULL
-
 /* --- output ----------------------------------------------------------------- */
 
 int

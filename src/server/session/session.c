@@ -35,8 +35,6 @@
 #include "server/transport/tls.h"
 #include "server/transport/transport.h"
 
-#define NS_PER_US 1000
-
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void pace_input(struct session *s);
 static void backend_ready_for(struct session *s, int err);
