@@ -1027,3 +1027,17 @@ def test_streams_count_against_max_connections(fived, backend):
     s.rst(ids[0])
     wait_for(lambda: len(f.events("stream_ended")) == 1, what="the stream's end")
     assert s.wait_answer(s.open("echo"))[0] == "ACCEPT"
+
+
+def test_the_closed_record_says_why_the_session_ended(fived, backend):
+    """The audit log's closed record names what ended a multiplexed session: a
+    framing breach with a stream open, not the end of its last stream."""
+    echo = backend("echo")
+    f = fived("[service:echo]\n" + echo.service)
+    s = session(f)
+    assert s.wait_answer(s.open("echo"))[0] == "ACCEPT"
+    s.check = False
+    s.send_raw(mw.header(1, 9, 0, 0))
+    s.wait_goaway()
+    wait_for(lambda: f.events("closed"), what="the closed record")
+    assert f.events("closed")[0]["reason"] == "protocol error: unknown frame type"

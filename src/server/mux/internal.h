@@ -102,10 +102,11 @@ struct mux {
 	unsigned timers_open;
 	struct mux *held_prev, *held_next; /* on the site's budget_muxes list, while held_listed */
 	bool held_listed;
-	bool goaway;                  /* no new streams: GOAWAY sent */
-	bool closing;                 /* mux_close was called */
-	bool finished;                /* ev->finish was called */
-	bool freed;                   /* mux_free was called while streams were still closing */
+	bool draining; /* fived is shutting down: the session ends with its last stream */
+	bool goaway;   /* no new streams: GOAWAY sent */
+	bool closing;  /* mux_close was called */
+	bool finished; /* ev->finish was called */
+	bool freed;    /* mux_free was called while streams were still closing */
 	uint64_t bytes_in, bytes_out; /* of streams no longer in the table */
 };
 

@@ -117,7 +117,7 @@ note_streams(struct mux *m)
 		uv_timer_stop(&m->idle_timer);
 		return;
 	}
-	if (m->goaway) {
+	if (m->draining) {
 		finish(m, "server shutting down");
 		return;
 	}
@@ -646,6 +646,7 @@ void
 mux_drain(struct mux *m)
 {
 	goaway(m, MUX_GOAWAY_NORMAL, "server shutting down");
+	m->draining = true;
 	note_streams(m);
 }
 

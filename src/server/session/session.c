@@ -251,10 +251,13 @@ session_send(struct session *s, const void *data, size_t len)
 	return stream_client_write_copy(s->stream, data, len);
 }
 
+/* Whether the client closes after the last reply or not, the record says why the session ended. */
 static void
 on_linger_timeout(uv_timer_t *t)
 {
-	session_close(t->data, "closed after reply");
+	struct session *s = t->data;
+
+	session_close(s, s->close_reason != NULL ? s->close_reason : "closed after reply");
 }
 
 static void
