@@ -4,7 +4,7 @@ import os
 import re
 import subprocess
 
-from conftest import BUILD, HELPERS, SLOW
+from conftest import BUILD, HELPERS, SANITIZED, SLOW
 
 ROOT = os.path.join(os.path.dirname(__file__), "../..")
 CONFIG = """
@@ -68,8 +68,10 @@ def test_a_program_linked_against_build_runs_from_it(tmp_path):
     source.write_text('#include <stdio.h>\n#include "five.h"\n'
                       'int main(void) { puts(five_step_name(FIVE_ERR_TRUST)); return 0; }\n')
     app = tmp_path / "app"
-    subprocess.run(["cc", "-o", str(app), str(source), "-I", os.path.join(ROOT, "include"),
-                    "-L", BUILD, "-lfive"], check=True)
+    # A sanitized libfive needs its runtime linked into the program, as the build links it.
+    sanitize = ["-fsanitize=address,undefined"] if SANITIZED else []
+    subprocess.run(["cc", *sanitize, "-o", str(app), str(source), "-I",
+                    os.path.join(ROOT, "include"), "-L", BUILD, "-lfive"], check=True)
     r = subprocess.run([str(app)], capture_output=True, text=True,
                        env=dict(os.environ, LD_LIBRARY_PATH=BUILD))
     assert (r.returncode, r.stdout) == (0, "trust\n"), r.stderr
