@@ -411,19 +411,24 @@ def test_name_resolution_keeps_to_the_timeout(tmp_path):
     assert b"\x07nowhere\x07example" in asked
 
 
-def test_local_forwarder(fived, process):
-    f = fived(CONFIG)
-    port = free_port()
-    process([FIVE, "-p", str(f.port), "-L", "127.0.0.1:%d" % port, "127.0.0.1", "echo"])
-    wait_port(port)
-    # Several connections at once, each a stream of one session (MULTIPLEX).
-    conns = [connect(port) for _ in range(5)]
+def echo_at_once(port, n):
+    """n connections to an echo forwarder open at once, each echoing its own bytes."""
+    conns = [connect(port) for _ in range(n)]
     for i, c in enumerate(conns):
         c.sendall(b"conn %d" % i)
         c.shutdown(socket.SHUT_WR)
     for i, c in enumerate(conns):
         assert recv_all(c) == b"conn %d" % i
         c.close()
+
+
+def test_local_forwarder(fived, process):
+    f = fived(CONFIG)
+    port = free_port()
+    process([FIVE, "-p", str(f.port), "-L", "127.0.0.1:%d" % port, "127.0.0.1", "echo"])
+    wait_port(port)
+    # Several connections at once, each a stream of one session (MULTIPLEX).
+    echo_at_once(port, 5)
     # (The readiness probe was a stream too.)
     streams = f.events("stream_granted")
     assert len(streams) >= 5 and len({e["session"] for e in streams}) == 1
@@ -435,13 +440,7 @@ def test_local_forwarder_without_multiplex(fived, process):
     port = free_port()
     process([FIVE, "-p", str(f.port), "--no-multiplex", "-L", str(port), "127.0.0.1", "echo"])
     wait_port(port)
-    conns = [connect(port) for _ in range(3)]
-    for i, c in enumerate(conns):
-        c.sendall(b"conn %d" % i)
-        c.shutdown(socket.SHUT_WR)
-    for i, c in enumerate(conns):
-        assert recv_all(c) == b"conn %d" % i
-        c.close()
+    echo_at_once(port, 3)
     # Each its own session: the readiness probe was one too.
     assert len(f.events("granted")) >= 3 and f.events("stream_granted") == []
 

@@ -205,6 +205,9 @@ void session_bytes(const struct session *s, uint64_t *in, uint64_t *out);
 /* Plaintext from the client of a session in framed mode (muxsession.c). */
 void session_mux_input(struct session *s, ssize_t nread, const uv_buf_t *buf);
 
+/* One of the closes the session counted (closing_handles) is done: the session may be freed. */
+void session_closed_one(struct session *s);
+
 /* The close callback of every session handle. */
 void session_handle_closed(uv_handle_t *h);
 

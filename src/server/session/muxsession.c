@@ -200,10 +200,7 @@ on_finish(void *owner, const char *reason)
 static void
 on_closed(void *owner)
 {
-	struct session *s = owner;
-
-	s->closing_handles--;
-	session_release(s);
+	session_closed_one(owner);
 }
 
 static const struct mux_events mux_events = {

@@ -174,12 +174,16 @@ session_release(struct session *s)
 }
 
 void
-session_handle_closed(uv_handle_t *h)
+session_closed_one(struct session *s)
 {
-	struct session *s = h->data;
-
 	s->closing_handles--;
 	session_release(s);
+}
+
+void
+session_handle_closed(uv_handle_t *h)
+{
+	session_closed_one(h->data);
 }
 
 /* An orderly close: a TCP peer sees the end of the stream, not a reset. */
@@ -1009,10 +1013,7 @@ on_backend_ready(void *owner, int err)
 static void
 on_backend_closed(void *owner)
 {
-	struct session *s = owner;
-
-	s->closing_handles--;
-	session_release(s);
+	session_closed_one(owner);
 }
 
 static void
