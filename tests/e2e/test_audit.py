@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -54,9 +55,25 @@ def fill(path):
     return filler
 
 
+def settled(log):
+    """The audit log once fived has stopped writing to it: two reads 50 ms apart agree.
+    A read that races a record being taken back can see the page tail the truncation
+    zeroes (the file never holds it), so a single read proves nothing."""
+    seen = [None]
+
+    def same():
+        time.sleep(0.05)
+        text = log.read_bytes()
+        stable, seen[0] = text == seen[0], text
+        return stable
+
+    wait_for(same, what="the audit log to settle")
+    return seen[0]
+
+
 def records(log):
     """Every line of the audit log, parsed: a line that is not whole JSON fails."""
-    text = log.read_bytes()
+    text = settled(log)
     assert text == b"" or text.endswith(b"\n"), text[-200:]
     out = []
     for n, line in enumerate(text.split(b"\n")[:-1], 1):
