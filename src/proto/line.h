@@ -45,6 +45,7 @@ enum cmd_kind {
 	CMD_TLS,
 	CMD_TOKEN,
 	CMD_MULTIPLEX,
+	CMD_ATTACH, /* ticket, received count (proto/resume.h) */
 };
 
 struct cmd {

@@ -12,6 +12,11 @@
 #define RST_FIXED_LEN    1
 #define GOAWAY_FIXED_LEN 5
 
+/* DETACHABLE granted: code, timeout, ticket. */
+#define DETACH_CODE_LEN    1
+#define DETACH_TIMEOUT_LEN 4
+#define DETACH_GRANT_LEN   (DETACH_CODE_LEN + DETACH_TIMEOUT_LEN + MUX_TICKET_LEN)
+
 static bool
 printable(const uint8_t *p, size_t n)
 {
@@ -83,11 +88,41 @@ decode_end(struct mux_frame *f, size_t skip, const char **why)
 	return 0;
 }
 
+/* DETACHABLE: empty (the request), a grant, or a refusal with its reason. */
+static int
+decode_detach(struct mux_frame *f, const char **why)
+{
+	size_t n;
+
+	*why = "protocol error: malformed DETACHABLE";
+	if (f->len == 0) {
+		f->u.detach.request = true;
+		return 0;
+	}
+	f->u.detach.code = f->payload[0];
+	if (f->u.detach.code == MUX_DETACH_GRANTED) {
+		if (f->len != DETACH_GRANT_LEN)
+			return -1;
+		f->u.detach.timeout_s = bytes_get32(f->payload + DETACH_CODE_LEN);
+		memcpy(f->u.detach.ticket, f->payload + DETACH_CODE_LEN + DETACH_TIMEOUT_LEN,
+		       MUX_TICKET_LEN);
+		return 0;
+	}
+	n = f->len - DETACH_CODE_LEN;
+	if (f->u.detach.code > MUX_DETACH_LIMIT || n > MUX_REASON_MAX ||
+	    !printable(f->payload + DETACH_CODE_LEN, n))
+		return -1;
+	memcpy(f->u.detach.reason, f->payload + DETACH_CODE_LEN, n);
+	f->u.detach.reason[n] = '\0';
+	return 0;
+}
+
 /* What a frame's type says of its id and its payload's form. */
 static int
 decode_payload(struct mux_frame *f, const char **why)
 {
-	bool session = f->type == MUX_PING || f->type == MUX_GOAWAY;
+	bool session = f->type == MUX_PING || f->type == MUX_GOAWAY || f->type == MUX_DETACHABLE ||
+	               f->type == MUX_RECEIVED;
 
 	if (session != (f->id == 0) && f->type != MUX_WINDOW) {
 		*why = session ? "protocol error: session frame on a stream"
@@ -119,6 +154,14 @@ decode_payload(struct mux_frame *f, const char **why)
 		if (f->len >= GOAWAY_FIXED_LEN)
 			f->u.end.last_id = bytes_get32(f->payload);
 		return decode_end(f, GOAWAY_FIXED_LEN - RST_FIXED_LEN, why);
+	case MUX_DETACHABLE:
+		return decode_detach(f, why);
+	case MUX_RECEIVED:
+		*why = "protocol error: malformed RECEIVED";
+		if (f->len != MUX_RECEIVED_LEN)
+			return -1;
+		f->u.received = bytes_get64(f->payload);
+		return 0;
 	}
 	*why = "protocol error: unknown frame type";
 	return -1;
@@ -129,7 +172,7 @@ check_header(const struct mux_frame *f, const char **why)
 {
 	if (f->len > MUX_PAYLOAD_MAX)
 		*why = "protocol error: frame too long";
-	else if (f->type > MUX_GOAWAY)
+	else if (f->type > MUX_RECEIVED)
 		*why = "protocol error: unknown frame type";
 	else if (f->flags & ~(f->type == MUX_PING ? MUX_FLAG_ACK : 0))
 		*why = "protocol error: unknown flag";
@@ -260,6 +303,55 @@ mux_encode_goaway(uint8_t *out, size_t size, uint32_t last_id, uint8_t code, con
 	bytes_put32(out + MUX_HEADER_LEN, last_id);
 	out[MUX_HEADER_LEN + 4] = code;
 	return n;
+}
+
+size_t
+mux_encode_detach_request(uint8_t *out, size_t size)
+{
+	return frame(out, size, 0, MUX_DETACHABLE, 0, 0);
+}
+
+size_t
+mux_encode_detach_grant(uint8_t *out, size_t size, uint32_t timeout_s,
+                        const uint8_t ticket[MUX_TICKET_LEN])
+{
+	size_t n = frame(out, size, 0, MUX_DETACHABLE, 0, DETACH_GRANT_LEN);
+
+	if (n == 0)
+		return 0;
+	out[MUX_HEADER_LEN] = MUX_DETACH_GRANTED;
+	bytes_put32(out + MUX_HEADER_LEN + DETACH_CODE_LEN, timeout_s);
+	memcpy(out + MUX_HEADER_LEN + DETACH_CODE_LEN + DETACH_TIMEOUT_LEN, ticket, MUX_TICKET_LEN);
+	return n;
+}
+
+size_t
+mux_encode_detach_refusal(uint8_t *out, size_t size, uint8_t code, const char *reason)
+{
+	size_t n;
+
+	if (code == MUX_DETACH_GRANTED || code > MUX_DETACH_LIMIT ||
+	    (n = with_reason(out, size, 0, MUX_DETACHABLE, DETACH_CODE_LEN, reason)) == 0)
+		return 0;
+	out[MUX_HEADER_LEN] = code;
+	return n;
+}
+
+size_t
+mux_encode_received(uint8_t *out, size_t size, uint64_t count)
+{
+	size_t n = frame(out, size, 0, MUX_RECEIVED, 0, MUX_RECEIVED_LEN);
+
+	if (n > 0)
+		bytes_put64(out + MUX_HEADER_LEN, count);
+	return n;
+}
+
+bool
+mux_type_counted(enum mux_type type)
+{
+	return type == MUX_DATA || type == MUX_OPEN || type == MUX_ACCEPT || type == MUX_WINDOW ||
+	       type == MUX_FIN || type == MUX_RST;
 }
 
 size_t

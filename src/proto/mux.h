@@ -42,6 +42,20 @@ enum mux_type {
 	MUX_RST = 0x05,
 	MUX_PING = 0x06,
 	MUX_GOAWAY = 0x07,
+	MUX_DETACHABLE = 0x08, /* section 12.2 */
+	MUX_RECEIVED = 0x09,   /* section 12.3 */
+};
+
+/* DETACHABLE's answer and RECEIVED (section 12). */
+#define MUX_TICKET_ID_LEN     16
+#define MUX_TICKET_SECRET_LEN 32
+#define MUX_TICKET_LEN        (MUX_TICKET_ID_LEN + MUX_TICKET_SECRET_LEN)
+#define MUX_RECEIVED_LEN      8
+
+enum mux_detach_code {
+	MUX_DETACH_GRANTED = 0,
+	MUX_DETACH_NOT_PERMITTED = 1,
+	MUX_DETACH_LIMIT = 2,
 };
 
 #define MUX_FLAG_ACK 0x01
@@ -83,6 +97,14 @@ struct mux_frame {
 			char reason[MUX_REASON_MAX + 1];
 			uint32_t last_id; /* GOAWAY */
 		} end;                    /* RST, GOAWAY */
+		struct {
+			bool request; /* the client's: empty; the rest is the server's answer */
+			uint8_t code; /* enum mux_detach_code */
+			uint32_t timeout_s;
+			uint8_t ticket[MUX_TICKET_LEN];
+			char reason[MUX_REASON_MAX + 1];
+		} detach;          /* DETACHABLE */
+		uint64_t received; /* RECEIVED */
 	} u;
 };
 
@@ -119,8 +141,21 @@ size_t mux_encode_ping(uint8_t *out, size_t size, uint8_t flags,
 size_t mux_encode_rst(uint8_t *out, size_t size, uint32_t id, uint8_t code, const char *reason);
 size_t mux_encode_goaway(uint8_t *out, size_t size, uint32_t last_id, uint8_t code,
                          const char *reason);
+/* DETACHABLE: the client's request, fived's grant, or its refusal (code != 0). */
+size_t mux_encode_detach_request(uint8_t *out, size_t size);
+size_t mux_encode_detach_grant(uint8_t *out, size_t size, uint32_t timeout_s,
+                               const uint8_t ticket[MUX_TICKET_LEN]);
+size_t mux_encode_detach_refusal(uint8_t *out, size_t size, uint8_t code, const char *reason);
+size_t mux_encode_received(uint8_t *out, size_t size, uint64_t count);
 /* A frame without payload (ACCEPT, FIN). */
 size_t mux_encode_empty(uint8_t *out, size_t size, uint32_t id, enum mux_type type);
+
+/*
+ * A session frame (section 12.1: DATA, OPEN, ACCEPT, WINDOW, FIN, RST) is
+ * counted, kept until the peer has it, and sent again after ATTACH; the
+ * others belong to one connection.
+ */
+bool mux_type_counted(enum mux_type type);
 
 /* A window after credit: -1 if it would pass MUX_WINDOW_LIMIT. */
 int mux_window_add(uint64_t *window, uint32_t credit);

@@ -481,7 +481,7 @@ def test_a_backend_that_dies_resets_only_its_stream(fived, backend):
 BREACHES = {
     # name: (bytes after stream 1 is open, the reason if the document gives it)
     "frame too long": (mw.header(1, mw.DATA, 0, 16385), "protocol error: frame too long"),
-    "unknown type": (mw.encode(1, 0x08, b"x"), None),
+    "unknown type": (mw.encode(1, 0x0A, b"x"), None),
     "unknown flag": (mw.encode(1, mw.DATA, b"x", flags=0x02), None),
     "OPEN with an even id": (mw.open_frame(2, "echo", data=b"x"), None),
     "OPEN not above the last": (mw.open_frame(1, "echo"), None),
@@ -1037,7 +1037,7 @@ def test_the_closed_record_says_why_the_session_ended(fived, backend):
     s = session(f)
     assert s.wait_answer(s.open("echo"))[0] == "ACCEPT"
     s.check = False
-    s.send_raw(mw.header(1, 9, 0, 0))
+    s.send_raw(mw.header(1, 0x0A, 0, 0))
     s.wait_goaway()
     wait_for(lambda: f.events("closed"), what="the closed record")
     assert f.events("closed")[0]["reason"] == "protocol error: unknown frame type"

@@ -313,7 +313,7 @@ def test_a_frame_longer_than_16384_bytes():
 
 
 def test_unknown_types_and_flags():
-    for t in (8, 0x10, 0xFF):
+    for t in (0x0A, 0x10, 0xFF):
         violates(encode(1, t, b"x"), opened(1), "unknown type")
     for t, flags, payload in ((DATA, 1, b"x"), (DATA, 0x80, b"x"), (PING, 2, b"12345678"),
                               (PING, 3, b"12345678"), (FIN, 1, b""), (WINDOW, 1, h("00000001"))):

@@ -79,7 +79,7 @@ test_header_refused_at_once(void **state)
 
 	mux_header(h, 1, MUX_DATA, 0, MUX_PAYLOAD_MAX + 1);
 	expect_bad(h, sizeof(h), "protocol error: frame too long");
-	mux_header(h, 1, (enum mux_type)8, 0, 1);
+	mux_header(h, 1, (enum mux_type)(MUX_RECEIVED + 1), 0, 1);
 	expect_bad(h, sizeof(h), "protocol error: unknown frame type");
 	mux_header(h, 1, MUX_DATA, MUX_FLAG_ACK, 1);
 	expect_bad(h, sizeof(h), "protocol error: unknown flag");
@@ -171,6 +171,49 @@ test_windows(void **state)
 	assert_int_equal(mux_window_add(&w, 1), 0);
 }
 
+/* Section 12: DETACHABLE's three forms and RECEIVED, and which frames are counted. */
+static void
+test_detachable_and_received(void **state)
+{
+	uint8_t buf[128], ticket[MUX_TICKET_LEN];
+	struct mux_frame f;
+	const char *why;
+	size_t n;
+
+	n = mux_encode_detach_request(buf, sizeof(buf));
+	assert_int_equal(decode(buf, n, &f, &why), MUX_OK);
+	assert_int_equal(f.type, MUX_DETACHABLE);
+	assert_true(f.u.detach.request);
+	memset(ticket, 0xa5, sizeof(ticket));
+	n = mux_encode_detach_grant(buf, sizeof(buf), 900, ticket);
+	assert_int_equal(n, MUX_HEADER_LEN + 1 + 4 + MUX_TICKET_LEN);
+	assert_int_equal(decode(buf, n, &f, &why), MUX_OK);
+	assert_false(f.u.detach.request);
+	assert_int_equal(f.u.detach.code, MUX_DETACH_GRANTED);
+	assert_int_equal(f.u.detach.timeout_s, 900);
+	assert_memory_equal(f.u.detach.ticket, ticket, MUX_TICKET_LEN);
+	/* A grant cut short is malformed, not a refusal. */
+	buf[7]--;
+	assert_int_equal(decode(buf, n - 1, &f, &why), MUX_BAD);
+	n = mux_encode_detach_refusal(buf, sizeof(buf), MUX_DETACH_LIMIT, "too many");
+	assert_int_equal(decode(buf, n, &f, &why), MUX_OK);
+	assert_int_equal(f.u.detach.code, MUX_DETACH_LIMIT);
+	assert_string_equal(f.u.detach.reason, "too many");
+	assert_int_equal(mux_encode_detach_refusal(buf, sizeof(buf), MUX_DETACH_GRANTED, "x"), 0);
+	buf[MUX_HEADER_LEN] = 3; /* no such code */
+	assert_int_equal(decode(buf, n, &f, &why), MUX_BAD);
+	n = mux_encode_received(buf, sizeof(buf), 0x0102030405060708ULL);
+	assert_int_equal(decode(buf, n, &f, &why), MUX_OK);
+	assert_int_equal(f.type, MUX_RECEIVED);
+	assert_true(f.u.received == 0x0102030405060708ULL);
+	buf[3] = 1; /* on a stream */
+	assert_int_equal(decode(buf, n, &f, &why), MUX_BAD);
+	assert_true(mux_type_counted(MUX_DATA) && mux_type_counted(MUX_WINDOW) &&
+	            mux_type_counted(MUX_RST) && mux_type_counted(MUX_OPEN));
+	assert_false(mux_type_counted(MUX_PING) || mux_type_counted(MUX_GOAWAY) ||
+	             mux_type_counted(MUX_DETACHABLE) || mux_type_counted(MUX_RECEIVED));
+}
+
 int
 main(void)
 {
@@ -181,6 +224,7 @@ main(void)
 	        cmocka_unit_test(test_malformed_payloads),
 	        cmocka_unit_test(test_control_frames),
 	        cmocka_unit_test(test_windows),
+	        cmocka_unit_test(test_detachable_and_received),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -178,6 +178,9 @@ mux_handle_frame(struct five_session *s, const struct mux_frame *f)
 		return on_ping(s, f);
 	case MUX_GOAWAY:
 		return on_goaway(s, f);
+	case MUX_DETACHABLE:
+	case MUX_RECEIVED:
+		return bad(s, "protocol error: DETACHABLE or RECEIVED unasked");
 	case MUX_OPEN:
 		break;
 	}

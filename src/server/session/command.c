@@ -211,6 +211,9 @@ command_decide(const struct command_view *v, const struct cmd *c, struct command
 		else
 			refuse(d, "command not supported");
 		break;
+	case CMD_ATTACH:
+		refuse(d, "command not supported");
+		break;
 	}
 }
 
