@@ -1,5 +1,6 @@
-"""Where fived's diagnostics go (log = stderr | syslog | journal), and the audit
-log reopened on SIGHUP, as logrotate needs.
+"""Where fived's diagnostics go (log = stderr | syslog | journal), the audit log
+in the journal (audit_log = journal), and the audit log reopened on SIGHUP, as
+logrotate needs.
 
 syslog and the journal are caught in a mount namespace of the test's own: its
 /dev/log and /run/systemd/journal/socket are the test's sockets, so nothing of
@@ -55,23 +56,29 @@ print(json.dumps({"messages": got, "stderr": err, "status": p.returncode, "pid":
 '''
 
 
-def catch(tmp_path, target, sock_path):
-    """fived with log = target in a namespace where sock_path is the test's socket."""
+def in_namespace(sock_path, command):
+    """command run by sh in a mount namespace with a fresh tmpfs holding sock_path's directory."""
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.skip("needs root and unshare(1): a mount namespace for the log sockets")
-    conf = tmp_path / "fived.conf"
-    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = none\nkey_file = %s\n"
-                    "exec_user = daemon\nlog = %s\n\n%s" % (tmp_path / "fived.key", target, ECHO))
-    (tmp_path / "catcher.py").write_text(CATCHER)
     # A tmpfs over /dev (syslog) or /run (the journal), in this namespace only: fived
     # opens nothing else there, and makes its chroot in /run afresh.
     top = "/" + sock_path.split("/")[1]
-    r = subprocess.run(["unshare", "-m", "sh", "-c",
-                        "mount --make-rprivate / && mount -t tmpfs -o mode=755 tmpfs %s && mkdir -p %s && "
-                        "exec %s %s %s %s %s" % (top, os.path.dirname(sock_path), sys.executable,
-                                                 tmp_path / "catcher.py", sock_path, conf, FIVED)],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=30 * SLOW)
+    return subprocess.run(["unshare", "-m", "sh", "-c",
+                           "mount --make-rprivate / && mount -t tmpfs -o mode=755 tmpfs %s && "
+                           "mkdir -p %s && %s" % (top, os.path.dirname(sock_path), command)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=30 * SLOW)
+
+
+def catch(tmp_path, target, sock_path, audit="none"):
+    """fived with log = target in a namespace where sock_path is the test's socket."""
+    conf = tmp_path / "fived.conf"
+    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = %s\nkey_file = %s\n"
+                    "exec_user = daemon\nlog = %s\n\n%s"
+                    % (audit, tmp_path / "fived.key", target, ECHO))
+    (tmp_path / "catcher.py").write_text(CATCHER)
+    r = in_namespace(sock_path, "exec %s %s %s %s %s" % (sys.executable, tmp_path / "catcher.py",
+                                                         sock_path, conf, FIVED))
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -94,6 +101,44 @@ def test_journal(tmp_path):
     assert any(e["MESSAGE"] == "stopped" for e in worker), entries
     assert monitor, entries
     assert all(e["SYSLOG_FACILITY"] == "3" for e in entries)
+
+
+AUDIT_MESSAGE_ID = "d9a49acd3c894f9c8648b9bb7314b181"
+
+
+def test_audit_log_to_the_journal(tmp_path):
+    """Each record an entry of its own, sent by the worker on the socket the monitor
+    connected: its fields as FIVED_*, the record whole, a fixed MESSAGE_ID."""
+    out = catch(tmp_path, "journal", "/run/systemd/journal/socket", audit="journal")
+    assert out["status"] == 0 and out["stderr"] == "", out
+    entries = [journal_fields(m) for m in out["messages"]]
+    audit = [e for e in entries if e.get("MESSAGE_ID") == AUDIT_MESSAGE_ID]
+    assert [e["FIVED_EVENT"] for e in audit] == ["accepted", "refused", "closed"], entries
+    session = audit[0]["FIVED_SESSION"]
+    assert re.fullmatch(r"[0-9a-f]{32}", session)
+    for e in audit:
+        record = json.loads(e["FIVED_RECORD"])
+        assert e["FIVED_SESSION"] == record["session"] == session
+        assert e["FIVED_SRC"] == "127.0.0.1" and e["FIVED_SRC_PORT"] == str(record["src_port"])
+        assert e["FIVED_TIME"] == record["time"] and e["SYSLOG_IDENTIFIER"] == "fived"
+        # Sent by the worker itself, not passed on by the monitor.
+        assert "SYSLOG_PID" not in e
+    accepted, refused, closed = audit
+    assert accepted["PRIORITY"] == "6" and closed["PRIORITY"] == "6"
+    assert refused["PRIORITY"] == "5"
+    assert refused["FIVED_SERVICE"] == "nosuch" and refused["FIVED_REASON"] == "unknown service"
+    assert refused["MESSAGE"] == "refused session %s from 127.0.0.1 service nosuch" % session
+    assert accepted["MESSAGE"] == "accepted session %s from 127.0.0.1" % session
+
+
+def test_audit_log_to_an_absent_journal(tmp_path):
+    """Without the journal's socket fived does not start: it could record nothing."""
+    conf = tmp_path / "fived.conf"
+    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = journal\nkey_file = %s\n"
+                    "exec_user = daemon\n\n%s" % (tmp_path / "fived.key", ECHO))
+    r = in_namespace("/run/systemd/journal/socket", "exec %s -c %s" % (FIVED, conf))
+    assert r.returncode != 0
+    assert ("cannot open the audit log journal: No such file or directory" in r.stderr), r.stderr
 
 
 def test_syslog(tmp_path):

@@ -113,6 +113,25 @@ test_full(void **state)
 	config_unref(cfg);
 }
 
+/* Which audit logs the privileged side opens: a file and the journal, not standard output. */
+static void
+test_audit_log_values(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg =
+	        parse("[server]\nlisten = tcp:0.0.0.0:1\naudit_log = journal\n", &errs);
+
+	assert_non_null(cfg);
+	assert_string_equal(cfg->audit_log, CONFIG_AUDIT_JOURNAL);
+	assert_true(config_audit_opened(cfg));
+	config_unref(cfg);
+	assert_non_null(cfg = parse("[server]\nlisten = tcp:0.0.0.0:1\naudit_log = -\n", &errs));
+	assert_false(config_audit_opened(cfg));
+	config_unref(cfg);
+	assert_null(parse("[server]\nlisten = tcp:0.0.0.0:1\naudit_log = journald\n", &errs));
+	assert_non_null(strstr(errs.text, "journal or none"));
+}
+
 static void
 test_defaults(void **state)
 {
@@ -448,6 +467,7 @@ main(void)
 	        cmocka_unit_test(test_builtin),
 	        cmocka_unit_test(test_full),
 	        cmocka_unit_test(test_defaults),
+	        cmocka_unit_test(test_audit_log_values),
 	        cmocka_unit_test(test_vhosts),
 	        cmocka_unit_test(test_errors),
 	        cmocka_unit_test(test_authentication_keys),

@@ -375,8 +375,9 @@ server_metrics_listen(struct parser *p, const char *value, const char **why)
 static int
 server_audit_log(struct parser *p, const char *value, const char **why)
 {
-	if (strcmp(value, "-") != 0 && strcmp(value, "none") != 0 && value[0] != '/') {
-		*why = "expected an absolute path, - (standard output) or none";
+	if (strcmp(value, "-") != 0 && strcmp(value, "none") != 0 &&
+	    strcmp(value, CONFIG_AUDIT_JOURNAL) != 0 && value[0] != '/') {
+		*why = "expected an absolute path, - (standard output), journal or none";
 		return -1;
 	}
 	free(p->cfg->audit_log);
@@ -1431,6 +1432,12 @@ config_lookup(const struct config *cfg, const struct vhost *vh, const char *name
 		if (strcasecmp(svc->name, name) == 0)
 			return svc;
 	return NULL;
+}
+
+bool
+config_audit_opened(const struct config *cfg)
+{
+	return cfg->audit_log[0] == '/' || strcmp(cfg->audit_log, CONFIG_AUDIT_JOURNAL) == 0;
 }
 
 void

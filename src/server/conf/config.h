@@ -154,6 +154,9 @@ enum config_log {
 	CONFIG_LOG_JOURNAL,
 };
 
+/* audit_log's value for the systemd journal. */
+#define CONFIG_AUDIT_JOURNAL "journal"
+
 struct config {
 	unsigned refs;
 	enum config_log log; /* read at start only */
@@ -161,7 +164,7 @@ struct config {
 	size_t nlisten;
 	struct addr_spec listen_fallback;
 	bool has_listen_fallback;
-	char *audit_log;     /* "-" standard output, "" none */
+	char *audit_log;     /* a path, "-" standard output, CONFIG_AUDIT_JOURNAL, "" none */
 	bool audit_required; /* refuse sessions while the audit log cannot be written */
 	uint64_t max_connections;
 	uint64_t max_per_source;
@@ -257,5 +260,11 @@ const struct vhost *config_vhost(const struct config *cfg, const char *name);
 void config_each_name(const struct config *cfg, const struct vhost *vh,
                       void (*fn)(void *arg, const char *name, const struct service *svc),
                       void *arg);
+
+/*
+ * Whether the audit log is opened by the privileged side and handed over
+ * (priv_audit): a file, or a socket to the journal.
+ */
+bool config_audit_opened(const struct config *cfg);
 
 #endif

@@ -150,14 +150,14 @@ watch_signal(struct server *srv, uv_signal_t *h, int signum)
 	uv_signal_start(h, on_signal, signum);
 }
 
-/* The audit log a configuration names, opened through priv when it is a file. */
+/* The audit log a configuration names, opened through priv when it is a file or the journal. */
 static struct auditlog *
 open_audit(struct server *srv, const struct config *cfg)
 {
 	int fd = -1;
 
-	if (cfg->audit_log[0] == '/' && (fd = priv_audit(srv->site.priv)) < 0) {
-		log_error("cannot open the audit log %s", cfg->audit_log);
+	if (config_audit_opened(cfg) && (fd = priv_audit(srv->site.priv)) < 0) {
+		log_error("cannot open the audit log %s: %s", cfg->audit_log, strerror(-fd));
 		return NULL;
 	}
 	return auditlog_open(cfg->audit_log, fd);

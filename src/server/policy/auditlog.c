@@ -5,15 +5,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "server/conf/config.h"
+
+#define STDOUT_NAME       "(standard output)"
+#define JOURNAL_NAME      "(the journal)"
+#define JOURNAL_PREFIX    "FIVED_"
+#define JOURNAL_NAME_MAX  64 /* the journal's longest field name */
+#define JOURNAL_IDENT     "fived"
+#define JOURNAL_TEXT_MAX  512 /* MESSAGE, cut there */
+#define JOURNAL_LEN_BYTES 8   /* a binary value's little-endian length */
 
 struct auditlog {
 	int fd;        /* -1 when there is no log */
-	bool owns_fd;  /* a file we were given, not standard output */
+	bool owns_fd;  /* a file or socket we were given, not standard output */
+	bool journal;  /* fd is a socket to the journal: an entry per record */
 	char *name;    /* for messages */
 	bool failing;  /* the last record was lost */
 	int error;     /* why, an errno value */
@@ -21,13 +33,20 @@ struct auditlog {
 	uint64_t last_report_ms;
 };
 
+static const char *
+display_name(const char *path)
+{
+	if (strcmp(path, "-") == 0)
+		return STDOUT_NAME;
+	return strcmp(path, CONFIG_AUDIT_JOURNAL) == 0 ? JOURNAL_NAME : path;
+}
+
 struct auditlog *
 auditlog_open(const char *path, int fd)
 {
 	struct auditlog *a = calloc(1, sizeof(*a));
 
-	if (a == NULL ||
-	    (a->name = strdup(strcmp(path, "-") == 0 ? "(standard output)" : path)) == NULL) {
+	if (a == NULL || (a->name = strdup(display_name(path))) == NULL) {
 		log_error("out of memory opening the audit log");
 		free(a);
 		if (fd >= 0)
@@ -39,13 +58,14 @@ auditlog_open(const char *path, int fd)
 		a->fd = STDOUT_FILENO;
 	} else if (path[0] != '\0') {
 		if (fd < 0) {
-			log_error("audit log %s: not opened", path);
+			log_error("audit log %s: not opened", a->name);
 			free(a->name);
 			free(a);
 			return NULL;
 		}
 		a->fd = fd;
 		a->owns_fd = true;
+		a->journal = strcmp(path, CONFIG_AUDIT_JOURNAL) == 0;
 	}
 	return a;
 }
@@ -83,32 +103,43 @@ auditlog_tick(struct auditlog *a)
 		report(a, now);
 }
 
-/* The record as one line, "time" first so that the log reads and sorts well as text. */
-static char *
-format_line(json_t *record, size_t *len)
+/* The record with "time" first, so that it reads and sorts well as text; NULL without memory. */
+static json_t *
+stamped(json_t *record)
 {
-	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
-	char stamp[40], *text = NULL;
+	char stamp[40];
 	struct timeval tv;
 	struct tm tm;
 	json_t *line;
-	size_t n;
 
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(stamp + strlen(stamp), sizeof(stamp) - strlen(stamp), ".%03ldZ",
 	         (long)(tv.tv_usec / 1000));
-	if ((line = json_pack("{s:s}", "time", stamp)) == NULL ||
-	    json_object_update(line, record) != 0 || (n = json_dumpb(line, NULL, 0, flags)) == 0 ||
-	    (text = malloc(n + 1)) == NULL || json_dumpb(line, text, n, flags) != n) {
-		free(text);
-		text = NULL;
-	} else {
-		text[n] = '\n';
-		*len = n + 1;
+	if ((line = json_pack("{s:s}", "time", stamp)) != NULL &&
+	    json_object_update(line, record) != 0) {
+		json_decref(line);
+		line = NULL;
 	}
-	json_decref(line);
+	return line;
+}
+
+/* The record as one line of compact JSON, newline included; NULL when out of memory. */
+static char *
+format_line(json_t *line, size_t *len)
+{
+	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER;
+	char *text = NULL;
+	size_t n;
+
+	if ((n = json_dumpb(line, NULL, 0, flags)) == 0 || (text = malloc(n + 1)) == NULL ||
+	    json_dumpb(line, text, n, flags) != n) {
+		free(text);
+		return NULL;
+	}
+	text[n] = '\n';
+	*len = n + 1;
 	return text;
 }
 
@@ -154,22 +185,191 @@ put(struct auditlog *a, const char *text, size_t len)
 	return 0;
 }
 
+/* --- the journal ------------------------------------------------------------------- */
+
+/*
+ * One field in the native protocol: NAME=value and a newline, or, for a
+ * value holding a newline, NAME, a newline, the value's length and the
+ * value.  Returns 0, or -1 when the entry would pass AUDITLOG_ENTRY_MAX.
+ */
+static int
+put_field(struct buf *b, const char *name, const char *value, size_t len)
+{
+	bool binary = memchr(value, '\n', len) != NULL;
+	uint8_t le[JOURNAL_LEN_BYTES];
+	uint64_t n = len;
+	size_t i;
+
+	for (i = 0; i < sizeof(le); i++)
+		le[i] = (uint8_t)(n >> (8 * i));
+	if (buf_append(b, name, strlen(name)) != 0 ||
+	    (binary ? buf_append(b, "\n", 1) != 0 || buf_append(b, le, sizeof(le)) != 0
+	            : buf_append(b, "=", 1) != 0) ||
+	    buf_append(b, value, len) != 0 || buf_append(b, "\n", 1) != 0)
+		return -1;
+	return 0;
+}
+
+/* A record's field as the journal names it: FIVED_ and the key upper-cased, [A-Z0-9_] only. */
+static void
+field_name(const char *key, char name[JOURNAL_NAME_MAX + 1])
+{
+	size_t n = str_copy(name, JOURNAL_PREFIX, JOURNAL_NAME_MAX + 1);
+
+	for (; *key != '\0' && n < JOURNAL_NAME_MAX; key++, n++) {
+		if (*key >= 'a' && *key <= 'z')
+			name[n] = (char)(*key - 'a' + 'A');
+		else if ((*key >= 'A' && *key <= 'Z') || (*key >= '0' && *key <= '9'))
+			name[n] = *key;
+		else
+			name[n] = '_';
+	}
+	name[n] = '\0';
+}
+
+/* A string as it is; anything else (numbers, booleans, objects) as compact JSON. */
+static int
+put_value(struct buf *b, const char *name, json_t *v)
+{
+	char *text;
+	int r;
+
+	if (json_is_string(v))
+		return put_field(b, name, json_string_value(v), json_string_length(v));
+	if ((text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return -1;
+	r = put_field(b, name, text, strlen(text));
+	free(text);
+	return r;
+}
+
+static const char *
+text_of(json_t *line, const char *key)
+{
+	const char *v = json_string_value(json_object_get(line, key));
+
+	return v != NULL ? v : "-";
+}
+
+/* "EVENT session ID from SRC[ service NAME]", for people reading the journal. */
+static int
+put_message(struct buf *b, json_t *line)
+{
+	const char *service = json_string_value(json_object_get(line, "service"));
+	char text[JOURNAL_TEXT_MAX];
+
+	snprintf(text, sizeof(text), "%s session %s from %s%s%s", text_of(line, "event"),
+	         text_of(line, "session"), text_of(line, "src"), service != NULL ? " service " : "",
+	         service != NULL ? service : "");
+	return put_field(b, "MESSAGE", text, strlen(text));
+}
+
+/* Refusals and failures stand out at notice; the rest is info. */
+static int
+priority(json_t *line)
+{
+	const char *event = text_of(line, "event");
+	size_t n = strlen(event);
+
+	if ((n >= strlen("refused") && strcmp(event + n - strlen("refused"), "refused") == 0) ||
+	    (n >= strlen("failed") && strcmp(event + n - strlen("failed"), "failed") == 0))
+		return LOG_NOTICE;
+	return LOG_INFO;
+}
+
+/* The entry for line into b.  Returns 0, or -1 when out of memory or over AUDITLOG_ENTRY_MAX. */
+static int
+format_entry(struct buf *b, json_t *line)
+{
+	char name[JOURNAL_NAME_MAX + 1], prio[4];
+	const char *key;
+	json_t *v;
+	size_t len = 0;
+	char *whole;
+	int r;
+
+	snprintf(prio, sizeof(prio), "%d", priority(line));
+	if (put_message(b, line) != 0 ||
+	    put_field(b, "MESSAGE_ID", AUDITLOG_MESSAGE_ID, strlen(AUDITLOG_MESSAGE_ID)) != 0 ||
+	    put_field(b, "PRIORITY", prio, strlen(prio)) != 0 ||
+	    put_field(b, "SYSLOG_IDENTIFIER", JOURNAL_IDENT, strlen(JOURNAL_IDENT)) != 0)
+		return -1;
+	json_object_foreach(line, key, v)
+	{
+		field_name(key, name);
+		if (put_value(b, name, v) != 0)
+			return -1;
+	}
+	/* The record as the file would hold it, without its newline. */
+	if ((whole = format_line(line, &len)) == NULL)
+		return -1;
+	r = put_field(b, JOURNAL_PREFIX "RECORD", whole, len - 1);
+	free(whole);
+	return r;
+}
+
+/* One datagram, whole.  Returns 0, or an errno value. */
+static int
+send_datagram(int fd, const void *data, size_t len)
+{
+	ssize_t n;
+
+	while ((n = write(fd, data, len)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		return errno;
+	return (size_t)n == len ? 0 : EIO;
+}
+
+/*
+ * Sends line as one entry.  Returns 0, or an errno value: EMSGSIZE for an
+ * entry that cannot be made (over AUDITLOG_ENTRY_MAX, or, far less likely,
+ * out of memory).
+ */
+static int
+send_entry(struct auditlog *a, json_t *line)
+{
+	struct buf b;
+	int e;
+
+	buf_init(&b, AUDITLOG_ENTRY_MAX);
+	e = format_entry(&b, line) == 0 ? send_datagram(a->fd, b.data, b.len) : EMSGSIZE;
+	buf_free(&b);
+	return e;
+}
+
+/* --- writing ------------------------------------------------------------------------ */
+
+/* The record in the file (or on standard output) as one line.  Returns 0, or an errno value. */
+static int
+append_line(struct auditlog *a, json_t *line)
+{
+	size_t len = 0;
+	char *text = format_line(line, &len);
+	int e = text != NULL ? put(a, text, len) : ENOMEM;
+
+	free(text);
+	return e;
+}
+
 int
 auditlog_write(struct auditlog *a, json_t *record)
 {
+	json_t *line;
 	uint64_t now;
-	size_t len = 0;
-	char *text;
 	int e;
 
 	if (a == NULL || a->fd < 0 || record == NULL) {
 		json_decref(record);
 		return 0;
 	}
-	text = format_line(record, &len);
+	line = stamped(record);
 	json_decref(record);
-	e = text != NULL ? put(a, text, len) : ENOMEM;
-	free(text);
+	if (line == NULL)
+		e = ENOMEM;
+	else
+		e = a->journal ? send_entry(a, line) : append_line(a, line);
+	json_decref(line);
 	now = monotonic_ms();
 	if (e == 0) {
 		if (a->failing && a->lost > 0)

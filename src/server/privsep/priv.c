@@ -395,9 +395,8 @@ int
 priv_audit(struct priv *p)
 {
 	struct priv_request req = {.type = PRIV_AUDIT};
-	int fd = transact_fd(p, &req);
 
-	return fd >= 0 ? fd : -1;
+	return transact_fd(p, &req);
 }
 
 int

@@ -98,7 +98,11 @@ enum priv_socket {
 /* A listening socket for a; a descriptor or -errno. */
 int priv_listen(struct priv *p, const struct addr_spec *a, enum priv_socket kind);
 
-/* The audit log file the configuration names, opened for appending; a descriptor or -1. */
+/*
+ * The audit log the configuration names: its file opened for appending, or
+ * for the journal a datagram socket connected to the journal's (which a
+ * chrooted worker could not reach by its path).  A descriptor or -errno.
+ */
 int priv_audit(struct priv *p);
 
 /* The public keys.  Returns 0 or -1. */

@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +36,9 @@
 #define CONTROL_PREFIX     "control:"
 #define ADMIN_PREFIX       "admin:"
 #define ACCOUNT_GROUPS_MAX (PRIVMSG_TEXT_MAX - 32)
+/* systemd's native journal protocol: one datagram per entry (see auditlog.h). */
+#define JOURNAL_SOCKET          "/run/systemd/journal/socket"
+#define JOURNAL_SEND_TIMEOUT_MS 1000
 
 /* --- answers ---------------------------------------------------------------- */
 
@@ -521,14 +525,56 @@ answer_file(struct priv_state *st, const struct priv_request *req, struct priv_a
 	return e;
 }
 
+/*
+ * A socket connected to the journal's native socket.  Sends wait at most
+ * JOURNAL_SEND_TIMEOUT_MS for room in its queue: a journal stalled longer
+ * loses records (counted, and refused sessions with audit_required) rather
+ * than stopping the worker's loop.
+ */
+static int
+journal_socket(void)
+{
+	const struct timeval timeout = {.tv_sec = JOURNAL_SEND_TIMEOUT_MS / 1000,
+	                                .tv_usec = JOURNAL_SEND_TIMEOUT_MS % 1000 * 1000};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, e;
+
+	str_copy(sa.sun_path, JOURNAL_SOCKET, sizeof(sa.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout)) != 0 ||
+	    connect(fd, (const struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* The file the configuration names, opened for appending; a descriptor or -errno. */
+static int
+audit_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+
+	return fd >= 0 ? fd : -errno;
+}
+
+/* Refused with the errno, so that the worker can say why (priv_audit). */
 static int
 answer_audit(struct priv_state *st, struct priv_answer *ans)
 {
-	if (st->cfg->audit_log[0] != '/')
-		return refuse(ans, "the audit log is not a file");
-	if ((ans->fd = open(st->cfg->audit_log,
-	                    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640)) < 0)
-		return refuse(ans, strerror(errno));
+	int fd;
+
+	if (strcmp(st->cfg->audit_log, CONFIG_AUDIT_JOURNAL) == 0)
+		fd = journal_socket();
+	else if (st->cfg->audit_log[0] == '/')
+		fd = audit_file(st->cfg->audit_log);
+	else
+		return refuse(ans, "the audit log is neither a file nor the journal");
+	if (fd < 0)
+		return refuse_errno(ans, -fd);
+	ans->fd = fd;
 	return answer(ans, true, "", 0);
 }
 
