@@ -39,7 +39,8 @@ decode(const uint8_t *p, size_t len)
 		assert_non_null(nl);
 		eq = memchr(p, '=', (size_t)(nl - p));
 		if (eq != NULL) {
-			snprintf(fields[nfields].name, sizeof(fields[0].name), "%.*s", (int)(eq - p), p);
+			snprintf(fields[nfields].name, sizeof(fields[0].name), "%.*s",
+			         (int)(eq - p), p);
 			fields[nfields].len = (size_t)(nl - eq - 1);
 			memcpy(fields[nfields].value, eq + 1, fields[nfields].len);
 			p = nl + 1;
@@ -155,8 +156,8 @@ test_oversized_record_lost(void **state)
 	memset(big, 'x', sizeof(big) - 1);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
 	assert_non_null(a = auditlog_open("journal", sv[0]));
-	assert_int_equal(auditlog_write(a, json_pack("{s:s,s:s}", "event", "refused", "reason", big)),
-	                 -1);
+	assert_int_equal(
+	        auditlog_write(a, json_pack("{s:s,s:s}", "event", "refused", "reason", big)), -1);
 	assert_int_equal(recv(sv[1], big, 1, MSG_DONTWAIT), -1);
 	assert_int_equal(errno, EAGAIN);
 	auditlog_close(a);
