@@ -7,12 +7,14 @@
 #   make run        deps, then build and start fived with its built-in configuration
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make bench      benchmarks (root), writes bench/REPORT.md
-#   make install    PREFIX=/usr/local DESTDIR= LIBDIR=
+#   make install    PREFIX=/usr/local DESTDIR= LIBDIR= USERUNITDIR=
 #   make deb        the Debian packages, in build/deb/ (make test-package checks them)
 
 PREFIX ?= /usr/local
 DESTDIR ?=
 LIBDIR ?= $(PREFIX)/lib
+# five agent's systemd user units (systemd looks in /usr/local/lib/systemd/user too).
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
 VERSION := 0.1.0
 BUILD ?= build
 CC ?= cc
@@ -193,7 +195,8 @@ bench: all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 \
-		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
+		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(USERUNITDIR)
 	install -m 755 $(FIVED) $(DESTDIR)$(PREFIX)/sbin/fived
 	install -m 755 $(FIVE) $(DESTDIR)$(PREFIX)/bin/five
 	install -m 755 $(FIVECTL) $(DESTDIR)$(PREFIX)/sbin/fivectl
@@ -209,6 +212,11 @@ install: all
 	install -m 644 docs/fived.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/fived.conf.5
 	install -m 644 docs/fived.8 $(DESTDIR)$(PREFIX)/share/man/man8/fived.8
 	install -m 644 docs/fivectl.8 $(DESTDIR)$(PREFIX)/share/man/man8/fivectl.8
+	# The agent's user units, naming five where it is installed.
+	sed -e 's|/usr/bin/five|$(PREFIX)/bin/five|' contrib/systemd/five-agent.service \
+		> $(DESTDIR)$(USERUNITDIR)/five-agent.service
+	install -m 644 contrib/systemd/five-agent.socket $(DESTDIR)$(USERUNITDIR)/five-agent.socket
+	chmod 644 $(DESTDIR)$(USERUNITDIR)/five-agent.service
 	@getent passwd fived >/dev/null || echo "make install: fived's worker needs an account" \
 		"of its own (see fived(8)): useradd --system --no-create-home" \
 		"--shell /usr/sbin/nologin fived"

@@ -219,6 +219,64 @@ def test_agent_shares_one_session(fived, agent):
     wait_for(lambda: len(f.events("granted")) == before + 1, what="a direct session")
 
 
+@pytest.fixture
+def runtime(tmp_path, monkeypatch):
+    """An XDG_RUNTIME_DIR of the test's, as a user's systemd would make it; the agent's path."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    path = runtime / "five" / "agent.sock"
+    monkeypatch.setenv("FIVE_AGENT_SOCK", str(path))
+    return path
+
+
+def test_agent_in_the_foreground(fived, process, runtime):
+    """five agent --foreground: no fork, nothing printed; SIGTERM removes its socket."""
+    f = fived(config())
+    port = str(f.port)
+    run_five("-p", port, "127.0.0.1", "echo", input=b"pin")
+    agent = process([FIVE, "agent", "--foreground"], stdout=subprocess.PIPE).proc
+    wait_for(lambda: runtime.exists(), what="the agent's socket")
+    assert oct(os.stat(runtime).st_mode & 0o777) == "0o600"
+    r = run_five("agent", "--foreground")
+    assert r.returncode != 0 and b"already running on %s" % bytes(runtime) in r.stderr
+    assert run_five("-p", port, "127.0.0.1", "echo", input=b"one").stdout == b"one"
+    wait_for(lambda: len(f.events("stream_granted")) == 1, what="a stream through the agent")
+    agent.send_signal(signal.SIGTERM)
+    assert agent.wait(5 * SLOW) == 0 and agent.stdout.read() == b""
+    assert not runtime.exists()
+
+
+@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
+                    reason="systemd-socket-activate missing (package systemd)")
+def test_agent_socket_activation(fived, process, runtime):
+    """As five-agent.socket starts it: the agent serves the socket it is handed and,
+    stopped, leaves it where it is, for the next start."""
+    f = fived(config())
+    port = str(f.port)
+    run_five("-p", port, "127.0.0.1", "echo", input=b"pin")
+    runtime.parent.mkdir(mode=0o700)
+    err = runtime.parent.parent / "activate.stderr"
+    with open(err, "wb") as log:
+        # It passes on only the environment it is told to, as a user's systemd passes
+        # on its own: the agent serves only requests for its files.
+        activator = process(["systemd-socket-activate", "-l", str(runtime),
+                             "-E", "FIVE_KNOWN_HOSTS", "-E", "FIVE_IDENTITY_FILE", "-E", "HOME",
+                             "-E", "XDG_RUNTIME_DIR", FIVE, "agent", "--foreground"],
+                            stderr=log).proc
+    wait_for(lambda: b"Listening on" in err.read_bytes(), what="systemd-socket-activate")
+    for word in (b"one", b"two"):
+        r = run_five("-p", port, "127.0.0.1", "echo", input=word)
+        assert (r.returncode, r.stdout, r.stderr) == (0, word, b"")
+    granted = wait_for(lambda: len(f.events("stream_granted")) >= 2 and
+                       f.events("stream_granted"), what="two streams")
+    assert len(sessions_of(granted)) == 1
+    r = run_five("agent", "-k")
+    assert r.returncode == 0, r.stderr
+    assert activator.wait(5 * SLOW) == 0
+    assert runtime.exists()
+
+
 def test_without_the_agent_five_goes_direct(fived, agent):
     f = fived(config())
     port = str(f.port)

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, FIVED, SLOW, connect, free_port, recv_all, wait_for
+from conftest import BUILD, FIVE, FIVED, SLOW, connect, free_port, recv_all, wait_for
 
 UNITS = os.path.join(os.path.dirname(__file__), "../../contrib/systemd")
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
@@ -206,8 +206,9 @@ def test_socket_activation_refuses_a_socket_no_entry_names(tmp_path):
 def test_units_verify(tmp_path):
     """Every directive known to this systemd, every program there: ExecStart points at
     the built fived in a copy, since verify checks that it exists."""
-    names = sorted(n for n in os.listdir(UNITS) if n.endswith((".service", ".socket")))
-    assert "fived.service" in names and "fived.socket" in names
+    names = sorted(n for n in os.listdir(UNITS) if n.startswith("fived.") and
+                   n.endswith((".service", ".socket")))
+    assert names == ["fived.service", "fived.socket"]
     for name in names:
         with open(os.path.join(UNITS, name)) as src:
             text = src.read().replace("/usr/sbin/fived", os.path.abspath(FIVED))
@@ -216,3 +217,25 @@ def test_units_verify(tmp_path):
                        [str(tmp_path / n) for n in names],
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                    reason="systemd-analyze missing (package systemd)")
+def test_agent_user_units_verify(tmp_path):
+    """five agent's units as a user's systemd reads them (%t is the runtime directory);
+    ExecStart points at the built five."""
+    names = ["five-agent.service", "five-agent.socket"]
+    for name in names:
+        with open(os.path.join(UNITS, name)) as src:
+            text = src.read().replace("/usr/bin/five", os.path.abspath(FIVE))
+        (tmp_path / name).write_text(text)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", "--user"] +
+                       [str(tmp_path / n) for n in names],
+                       capture_output=True, text=True, cwd=tmp_path,
+                       env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)))
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "ExecStart=%s agent --foreground" % os.path.abspath(FIVE) in \
+        (tmp_path / names[0]).read_text()
+    assert "ListenStream=%t/five/agent.sock" in (tmp_path / names[1]).read_text()

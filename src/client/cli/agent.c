@@ -23,6 +23,8 @@
 #define AGENT_READ_MS 2000
 /* How often idle sessions are looked for. */
 #define AGENT_TICK_MS 1000
+/* sd_listen_fds(3): the first descriptor systemd hands over. */
+#define LISTEN_FDS_START 3
 
 struct entry {
 	char key[AGENT_LINE_MAX];
@@ -226,7 +228,8 @@ run(int lfd, const char *path, uint64_t idle_ms)
 		if (serve(&a, conn))
 			break;
 	}
-	unlink(path);
+	if (path != NULL)
+		unlink(path);
 	close(lfd);
 	for (i = 0; i < AGENT_SESSIONS_MAX; i++)
 		five_session_close(a.e[i].s);
@@ -303,6 +306,75 @@ daemonize(int lfd, const char *path, uint64_t idle_ms, struct five_error *err)
 		_exit(1);
 	run(lfd, path, idle_ms);
 	_exit(0);
+}
+
+/*
+ * The listening socket systemd's socket activation handed over, as
+ * sd_listen_fds(3) finds it (five does not link libsystemd): into *fd when
+ * LISTEN_PID is this process.  The variables are unset, so that nothing
+ * the agent starts takes them for its own.  Returns 1, 0 when nothing was
+ * handed over, or -1 with err filled.
+ */
+static int
+activated_socket(int *fd, struct five_error *err)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	uint64_t n, listening = 0;
+	socklen_t len = sizeof(int);
+	int on = 0;
+
+	if (pid == NULL || fds == NULL || parse_uint(pid, UINT32_MAX, &n) != 0 ||
+	    n != (uint64_t)getpid())
+		return 0;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (parse_uint(fds, UINT32_MAX, &listening) != 0 || listening != 1)
+		return five_fail(err, FIVE_ERR_SYSTEM,
+		                 "socket activation: expected one socket, got %s", fds);
+	if (getsockopt(LISTEN_FDS_START, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) != 0 || !on)
+		return five_fail(err, FIVE_ERR_SYSTEM,
+		                 "socket activation: descriptor %d is not a listening socket",
+		                 LISTEN_FDS_START);
+	fcntl(LISTEN_FDS_START, F_SETFD, FD_CLOEXEC);
+	*fd = LISTEN_FDS_START;
+	return 1;
+}
+
+/* Where a foreground agent's socket is, while it is ours to remove on SIGTERM. */
+static char bound_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* systemd stops a service with SIGTERM: the socket the agent made goes with it. */
+static void
+on_term(int sig)
+{
+	if (bound_path[0] != '\0')
+		unlink(bound_path);
+	_exit(0);
+}
+
+int
+cli_agent_foreground(uint64_t idle_ms, struct five_error *err)
+{
+	int fd = -1, r;
+
+	if ((r = activated_socket(&fd, err)) < 0)
+		return -1;
+	if (r == 0) {
+		if (cli_agent_path(bound_path, sizeof(bound_path), err) != 0)
+			return -1;
+		if ((fd = cli_agent_dial(bound_path)) >= 0) {
+			close(fd);
+			return five_fail(err, FIVE_ERR_SYSTEM, "already running on %s", bound_path);
+		}
+		if ((fd = listen_at(bound_path, err)) < 0)
+			return -1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, on_term);
+	/* A socket systemd made is systemd's: it stays when the agent stops. */
+	run(fd, r == 1 ? NULL : bound_path, idle_ms);
+	return 0;
 }
 
 int

@@ -21,6 +21,15 @@
  */
 int cli_agent(bool stop, uint64_t idle_ms, struct five_error *err);
 
+/*
+ * Runs an agent in this process until five agent -k stops it (returning 0)
+ * or SIGTERM does: on the socket systemd's socket activation handed over
+ * (LISTEN_FDS), else on the one cli_agent_path names, which it makes and
+ * removes when it stops.  Prints nothing.  Returns -1 with err filled when
+ * it cannot start (another agent answers on the socket).
+ */
+int cli_agent_foreground(uint64_t idle_ms, struct five_error *err);
+
 /* The agent's socket path into path[0..size), its directory made and checked.  0 or -1. */
 int cli_agent_path(char *path, size_t size, struct five_error *err);
 

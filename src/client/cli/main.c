@@ -43,7 +43,7 @@ usage(FILE *out)
 	        "                                            forward local connections\n"
 	        "       five [options] list HOST             list the services HOST shows\n"
 	        "       five [options] id HOST               print the key to authorize on HOST\n"
-	        "       five agent [--idle SECONDS] | five agent -k\n"
+	        "       five agent [--idle SECONDS] [--foreground] | five agent -k\n"
 	        "                                            hold sessions for five commands "
 	        "(eval its output)\n"
 	        "       five [options] token HOST SERVICE [--bind ADDR] [--ttl SECONDS]\n"
@@ -74,6 +74,8 @@ usage(FILE *out)
 	        "  --no-multiplex  with -L: a session per connection, not one shared by all\n"
 	        "  --no-agent  not through the agent of $FIVE_AGENT_SOCK: a session of its own\n"
 	        "  --idle SECONDS  five agent: close sessions unused this long (default 600)\n"
+	        "  --foreground  five agent: run in this process, printing nothing (for a\n"
+	        "              service manager; takes a socket systemd hands over)\n"
 	        "  -k          five agent: stop the running agent\n"
 	        "  -4, -6      IPv4 or IPv6 only\n"
 	        "  -V          print the version\n");
@@ -215,6 +217,7 @@ enum {
 	OPT_NO_MULTIPLEX,
 	OPT_NO_AGENT,
 	OPT_IDLE,
+	OPT_FOREGROUND,
 };
 
 static const struct option long_options[] = {
@@ -231,6 +234,7 @@ static const struct option long_options[] = {
         {"no-multiplex", no_argument, NULL, OPT_NO_MULTIPLEX},
         {"no-agent", no_argument, NULL, OPT_NO_AGENT},
         {"idle", required_argument, NULL, OPT_IDLE},
+        {"foreground", no_argument, NULL, OPT_FOREGROUND},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -247,6 +251,7 @@ struct cli_args {
 	bool no_agent;        /* --no-agent */
 	bool no_multiplex;    /* --no-multiplex: -L makes a session per connection */
 	bool agent_stop;      /* five agent -k */
+	bool foreground;      /* five agent --foreground */
 	uint64_t idle_ms;     /* five agent --idle; 0: not given */
 };
 
@@ -307,6 +312,9 @@ take_option(int c, const char *arg, struct cli_args *a)
 		break;
 	case 'k':
 		a->agent_stop = true;
+		break;
+	case OPT_FOREGROUND:
+		a->foreground = true;
 		break;
 	case OPT_BIND:
 		a->bind = arg;
@@ -469,9 +477,13 @@ cmd_request(struct cli_args *a)
 static int
 cmd_agent(const struct cli_args *a)
 {
+	uint64_t idle_ms = a->idle_ms > 0 ? a->idle_ms : AGENT_IDLE_MS;
 	struct five_error err;
 
-	if (cli_agent(a->agent_stop, a->idle_ms > 0 ? a->idle_ms : AGENT_IDLE_MS, &err) != 0)
+	if (a->foreground && a->agent_stop)
+		return usage_error("-k and --foreground go apart");
+	if (a->foreground ? cli_agent_foreground(idle_ms, &err) != 0
+	                  : cli_agent(a->agent_stop, idle_ms, &err) != 0)
 		return fail("agent", &err);
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
 }
@@ -494,8 +506,8 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc == 1 && strcmp(argv[0], "agent") == 0)
 		return cmd_agent(&a);
-	if (a.agent_stop || a.idle_ms > 0)
-		return usage_error("-k and --idle go with five agent");
+	if (a.agent_stop || a.idle_ms > 0 || a.foreground)
+		return usage_error("-k, --idle and --foreground go with five agent");
 	list = argc == 2 && a.forward == NULL && strcmp(argv[0], "list") == 0;
 	id = argc == 2 && a.forward == NULL && strcmp(argv[0], "id") == 0;
 	token_cmd = argc == 3 && a.forward == NULL && strcmp(argv[0], "token") == 0;
