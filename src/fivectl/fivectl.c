@@ -28,7 +28,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: fivectl [-s socket] [--json] sessions | stats | governor | reload\n"
-	                "       fivectl [-s socket] [--json] kill ID\n"
+	                "       fivectl [-s socket] [--json] kill ID | streams ID\n"
 	                "       fivectl [-s socket] [--json] revoke TOKEN|JTI|-\n");
 	exit(EXIT_USAGE);
 }
@@ -165,6 +165,43 @@ print_sessions(const json_t *body)
 		       num(body, "shown"));
 }
 
+static int
+by_stream_id(const void *a, const void *b)
+{
+	long long x = num(*(json_t *const *)a, "id"), y = num(*(json_t *const *)b, "id");
+
+	return (x > y) - (x < y);
+}
+
+/* A multiplexed session's streams, by stream id (fived lists them in no order). */
+static void
+print_streams(const json_t *body)
+{
+	const json_t *streams = json_object_get(body, "streams");
+	size_t i, n = json_array_size(streams);
+	json_t **sorted = calloc(n + 1, sizeof(*sorted));
+
+	if (sorted == NULL) {
+		fprintf(stderr, "fivectl: out of memory\n");
+		exit(EXIT_NOREACH);
+	}
+	for (i = 0; i < n; i++)
+		sorted[i] = json_array_get(streams, i);
+	qsort(sorted, n, sizeof(*sorted), by_stream_id);
+	printf("%10s %-16s %-10s %10s %10s %8s\n", "STREAM", "SERVICE", "STATE", "IN", "OUT",
+	       "AGE(s)");
+	for (i = 0; i < n; i++)
+		printf("%10lld %-16s %-10s %10lld %10lld %8lld\n", num(sorted[i], "id"),
+		       str(sorted[i], "service"),
+		       json_is_true(json_object_get(sorted[i], "connected")) ? "open"
+		                                                             : "connecting",
+		       num(sorted[i], "bytes_in"), num(sorted[i], "bytes_out"),
+		       num(sorted[i], "age_ms") / 1000);
+	if (num(body, "shown") < num(body, "total"))
+		printf("(%lld streams, %lld shown)\n", num(body, "total"), num(body, "shown"));
+	free(sorted);
+}
+
 static void
 too_long(void)
 {
@@ -226,6 +263,8 @@ main(int argc, char **argv)
 		json_dumpf(body, stdout, JSON_COMPACT);
 	else if (r->command == ADMIN_SESSIONS)
 		print_sessions(body);
+	else if (r->command == ADMIN_STREAMS)
+		print_streams(body);
 	else
 		print_flat("", body);
 	if (json)

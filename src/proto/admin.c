@@ -15,6 +15,7 @@ static const struct {
         {ADMIN_SESSIONS, "SESSIONS", "sessions"}, {ADMIN_KILL, "KILL", "kill"},
         {ADMIN_STATS, "STATS", "stats"},          {ADMIN_GOVERNOR, "GOVERNOR", "governor"},
         {ADMIN_RELOAD, "RELOAD", "reload"},       {ADMIN_REVOKE, "REVOKE", "revoke"},
+        {ADMIN_STREAMS, "STREAMS", "streams"},
 };
 
 static const char *
@@ -42,7 +43,7 @@ admin_command_named(const char *word)
 bool
 admin_command_has_arg(enum admin_command command)
 {
-	return command == ADMIN_KILL || command == ADMIN_REVOKE;
+	return command == ADMIN_KILL || command == ADMIN_REVOKE || command == ADMIN_STREAMS;
 }
 
 static bool
@@ -85,7 +86,7 @@ arg_valid(enum admin_command command, const char *arg, size_t n)
 {
 	if (!admin_command_has_arg(command))
 		return n == 0;
-	if (command == ADMIN_KILL)
+	if (command == ADMIN_KILL || command == ADMIN_STREAMS)
 		return session_hex(arg, n);
 	return n > 0 && n <= ADMIN_ARG_MAX && graphic(arg, n);
 }

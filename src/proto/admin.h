@@ -1,6 +1,6 @@
 /*
  * The admin socket: how fivectl asks a running fived about its sessions
- * and tells it what to do (docs/fivectl.8, docs/PROTOCOL.md section 12).
+ * and tells it what to do (docs/fivectl.8, docs/PROTOCOL.md section 10).
  *
  * Transport.  A Unix socket of type SOCK_SEQPACKET at the path fived's
  * admin_socket names: one message is one sendmsg() and one recvmsg().
@@ -13,7 +13,7 @@
  * the very end, printable ASCII otherwise:
  *
  *	SESSIONS | STATS | GOVERNOR | RELOAD	no argument
- *	KILL <id>				a session id: ADMIN_SESSION_HEX
+ *	KILL <id> | STREAMS <id>		a session id: ADMIN_SESSION_HEX
  *						lowercase hex digits
  *	REVOKE <token-or-jti>			1 to ADMIN_ARG_MAX characters,
  *						no space
@@ -62,6 +62,7 @@ enum admin_command {
 	ADMIN_GOVERNOR,
 	ADMIN_RELOAD,
 	ADMIN_REVOKE,
+	ADMIN_STREAMS,
 };
 
 struct admin_request {
@@ -82,7 +83,7 @@ int admin_request_decode(const char *msg, size_t len, struct admin_request *r);
 /* The command named word ("sessions", "kill": fivectl's words), or 0. */
 enum admin_command admin_command_named(const char *word);
 
-/* Whether command takes an argument (KILL, REVOKE). */
+/* Whether command takes an argument (KILL, REVOKE, STREAMS). */
 bool admin_command_has_arg(enum admin_command command);
 
 /*

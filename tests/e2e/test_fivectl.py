@@ -1,5 +1,5 @@
 """fivectl against a running fived (docs/fivectl.8): the session list with live
-plain and sealed sessions, kill, stats, governor, reload, revoke, who may use
+plain and sealed sessions, a multiplexed session's streams, kill, stats, governor, reload, revoke, who may use
 the admin socket, and what the socket does with requests that are no requests."""
 
 import json
@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 
+import muxwire as mw
 from conftest import BUILD, FIVE, SLOW, connect, wait_for
 from test_five_tokens import claims, five, issue, start
 
@@ -192,3 +193,55 @@ def test_requests_that_are_no_requests(fived, tmp_path):
     plain_session(f).close()
     r = fivectl(f, "frobnicate")
     assert r.returncode == 2 and r.stderr.startswith("usage: fivectl")
+
+
+def test_streams_of_a_multiplexed_session(fived, tmp_path):
+    """fivectl streams ID: each open stream of a multiplexed session, with its service and
+    bytes; a stream that ended is gone from the list."""
+    f = fived(ECHO + "[service:discard]\nbackend = builtin:discard\n",
+              server=admin_server(tmp_path))
+    plain = plain_session(f)
+    s = mw.MuxSession.connect(f.port, timeout=10 * SLOW)
+    try:
+        assert s.enter() == b"+ MULTIPLEX\r\n"
+        echo = s.open("echo", data=b"hello")
+        assert s.read_exact(echo, 5) == b"hello"
+        discard = s.open("discard", data=b"into the void")
+        sessions = wait_for(lambda: (lambda m: m if len(m) == 1 and m[0]["streams"] == 2
+                                     else None)(
+            [x for x in listing(f)["sessions"] if x["state"] == "multiplex"]),
+            what="the session's two streams")
+        sid = sessions[0]["id"]
+        body = wait_for(lambda: (lambda b: b if all(x["connected"] and x["bytes_in"] > 0
+                                                    for x in b["streams"]) else None)(
+            json.loads(ok(f, "--json", "streams", sid))), what="both streams' bytes")
+        assert (body["session"], body["total"], body["shown"]) == (sid, 2, 2)
+        by_id = {x["id"]: x for x in body["streams"]}
+        assert set(by_id) == {echo, discard}
+        assert (by_id[echo]["service"], by_id[echo]["bytes_in"],
+                by_id[echo]["bytes_out"]) == ("echo", 5, 5)
+        assert (by_id[discard]["service"], by_id[discard]["bytes_in"],
+                by_id[discard]["bytes_out"]) == ("discard", 13, 0)
+        assert all(x["age_ms"] >= 0 for x in body["streams"])
+        # The table, by stream id.
+        lines = ok(f, "streams", sid).splitlines()
+        assert lines[0].split() == ["STREAM", "SERVICE", "STATE", "IN", "OUT", "AGE(s)"]
+        assert [line.split()[:5] for line in lines[1:]] == [
+            [str(echo), "echo", "open", "5", "5"], [str(discard), "discard", "open", "13", "0"]]
+
+        # The echo stream ends both ways: only discard is left.
+        s.fin(echo)
+        s.read_all(echo)
+        wait_for(lambda: [x["id"] for x in json.loads(ok(f, "--json", "streams", sid))["streams"]]
+                 == [discard], what="the ended stream to go")
+
+        plain_id = [x["id"] for x in listing(f)["sessions"] if x["state"] == "relay"][0]
+        r = fivectl(f, "streams", plain_id)
+        assert (r.returncode, r.stderr) == (1, "fivectl: refused: not a multiplexed session\n")
+        r = fivectl(f, "streams", "0" * 32)
+        assert (r.returncode, r.stderr) == (1, "fivectl: refused: no such session\n")
+        r = fivectl(f, "streams", "nothex")
+        assert r.returncode == 2
+    finally:
+        s.close()
+        plain.close()

@@ -44,6 +44,7 @@ test_request_round_trip(void **state)
 	assert_request_round_trip(ADMIN_RELOAD, "", "RELOAD\n");
 	assert_request_round_trip(ADMIN_KILL, SESSION_HEX, "KILL " SESSION_HEX "\n");
 	assert_request_round_trip(ADMIN_REVOKE, "v4.public.abc", "REVOKE v4.public.abc\n");
+	assert_request_round_trip(ADMIN_STREAMS, SESSION_HEX, "STREAMS " SESSION_HEX "\n");
 }
 
 static void
@@ -108,6 +109,8 @@ test_request_bounds(void **state)
 	r->command = ADMIN_KILL;
 	strcpy(r->arg, "nothex");
 	assert_int_equal(admin_request_encode(r, msg, ADMIN_REQUEST_MAX, &len), -1);
+	r->command = ADMIN_STREAMS;
+	assert_int_equal(admin_request_encode(r, msg, ADMIN_REQUEST_MAX, &len), -1);
 	r->command = 0;
 	r->arg[0] = '\0';
 	assert_int_equal(admin_request_encode(r, msg, ADMIN_REQUEST_MAX, &len), -1);
@@ -125,6 +128,8 @@ test_command_words(void **state)
 	assert_int_equal(admin_command_named("SESSIONS"), 0);
 	assert_int_equal(admin_command_named(""), 0);
 	assert_true(admin_command_has_arg(ADMIN_KILL));
+	assert_int_equal(admin_command_named("streams"), ADMIN_STREAMS);
+	assert_true(admin_command_has_arg(ADMIN_STREAMS));
 	assert_false(admin_command_has_arg(ADMIN_RELOAD));
 }
 

@@ -13,6 +13,7 @@
 #include "proto/admin.h"
 #include "server/daemon/acceptor.h"
 #include "server/daemon/server.h"
+#include "server/mux/mux.h"
 #include "server/policy/auditlog.h"
 #include "server/policy/tokens.h"
 #include "server/privsep/priv.h"
@@ -131,6 +132,58 @@ sessions(struct site *site)
 	session_each(site, list_one, &l);
 	return json_pack("{s:o,s:I,s:I}", "sessions", l.sessions, "total", (json_int_t)l.total,
 	                 "shown", (json_int_t)json_array_size(l.sessions));
+}
+
+/* STREAMS: the session asked for, found (and multiplexed or not), and its streams. */
+struct stream_listing {
+	const char *id;
+	bool found, multiplexed;
+	json_t *streams;
+	size_t total;
+};
+
+static bool
+list_stream(const struct mux_stream_info *i, void *arg)
+{
+	struct stream_listing *l = arg;
+
+	if (l->total++ >= ADMIN_STREAMS_MAX)
+		return true;
+	json_array_append_new(l->streams,
+	                      json_pack("{s:I,s:s,s:b,s:I,s:I,s:I}", "id", (json_int_t)i->id,
+	                                "service", i->service, "connected", (int)i->connected,
+	                                "bytes_in", (json_int_t)i->bytes_in, "bytes_out",
+	                                (json_int_t)i->bytes_out, "age_ms", (json_int_t)i->age_ms));
+	return true;
+}
+
+static bool
+find_streams(const struct session_info *i, void *arg)
+{
+	struct stream_listing *l = arg;
+
+	if (strcmp(i->id, l->id) != 0)
+		return true;
+	l->found = true;
+	l->multiplexed = i->mux != NULL;
+	if (i->mux != NULL)
+		mux_each_stream(i->mux, list_stream, l);
+	return false;
+}
+
+static void
+do_streams(struct admin_conn *c, const char *id)
+{
+	struct stream_listing l = {.id = id, .streams = json_array()};
+
+	session_each(&c->adm->srv->site, find_streams, &l);
+	if (!l.found || !l.multiplexed) {
+		json_decref(l.streams);
+		refuse(c, l.found ? "not a multiplexed session" : "no such session");
+		return;
+	}
+	reply(c, json_pack("{s:s,s:o,s:I,s:I}", "session", id, "streams", l.streams, "total",
+	                   (json_int_t)l.total, "shown", (json_int_t)json_array_size(l.streams)));
 }
 
 static json_t *
@@ -274,6 +327,9 @@ answer(struct admin_conn *c, const struct admin_request *r)
 		break;
 	case ADMIN_REVOKE:
 		do_revoke(c, r->arg);
+		break;
+	case ADMIN_STREAMS:
+		do_streams(c, r->arg);
 		break;
 	}
 }

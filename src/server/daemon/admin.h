@@ -20,6 +20,9 @@ struct server;
 /* Sessions listed in one reply (the reply says how many there are). */
 #define ADMIN_SESSIONS_MAX 160
 
+/* Streams of one session listed in one reply (the reply says how many there are). */
+#define ADMIN_STREAMS_MAX 512
+
 /* The reason in the audit record of a session ended by KILL. */
 #define ADMIN_KILL_REASON "killed by fivectl"
 

@@ -716,3 +716,26 @@ mux_open_streams(const struct mux *m)
 {
 	return m->nopen;
 }
+
+/* The table holds the open streams: one that ends is unlinked (mux_unlink) at once. */
+void
+mux_each_stream(const struct mux *m, bool (*each)(const struct mux_stream_info *info, void *arg),
+                void *arg)
+{
+	uint64_t now = uv_now(m->site->loop);
+	struct mux_stream_info info;
+	const struct channel *ch;
+	size_t i;
+
+	for (i = 0; i < MUX_BUCKETS; i++)
+		for (ch = m->buckets[i]; ch != NULL; ch = ch->next) {
+			info.id = ch->id;
+			info.service = ch->grant.svc->name;
+			info.connected = ch->connected;
+			info.bytes_in = ch->bytes_in;
+			info.bytes_out = ch->bytes_out;
+			info.age_ms = now - ch->opened_ms;
+			if (!each(&info, arg))
+				return;
+		}
+}

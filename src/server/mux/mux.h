@@ -118,4 +118,20 @@ void mux_bytes(const struct mux *m, uint64_t *in, uint64_t *out);
 /* Streams open now. */
 unsigned mux_open_streams(const struct mux *m);
 
+/* One open stream, as fivectl shows it (mux_each_stream). */
+struct mux_stream_info {
+	uint32_t id;
+	const char *service;          /* the configured name; valid during the call only */
+	bool connected;               /* its backend is reached (ACCEPT sent) */
+	uint64_t bytes_in, bytes_out; /* to its backend, and back */
+	uint64_t age_ms;              /* since its OPEN */
+};
+
+/*
+ * Calls each with every stream open now, in no particular order, until
+ * each returns false.  each must not open or close streams.
+ */
+void mux_each_stream(const struct mux *m,
+                     bool (*each)(const struct mux_stream_info *info, void *arg), void *arg);
+
 #endif

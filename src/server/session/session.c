@@ -1260,6 +1260,7 @@ describe(const struct session *s, struct session_info *info)
 	session_bytes(s, &info->bytes_in, &info->bytes_out);
 	info->age_ms = uv_now(s->site->loop) - s->started_ms;
 	info->streams = s->mux != NULL ? mux_open_streams(s->mux) : s->state == S_RELAY;
+	info->mux = s->mux;
 }
 
 void

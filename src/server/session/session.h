@@ -14,6 +14,8 @@
 #include "proto/line.h"
 #include "server/policy/site.h"
 
+struct mux;
+
 /* One live session as an operator sees it (fivectl sessions): a copy, taken now. */
 struct session_info {
 	char id[SESSION_ID_LEN + 1];
@@ -29,6 +31,8 @@ struct session_info {
 	uint64_t bytes_in, bytes_out;         /* relayed to the backend and back */
 	uint64_t age_ms;
 	unsigned streams; /* open: those of a multiplexed session, 1 while relaying, else 0 */
+	/* A multiplexed session's, for mux_each_stream during the call only; else NULL. */
+	const struct mux *mux;
 };
 
 /*
