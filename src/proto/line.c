@@ -16,6 +16,8 @@ static const struct {
         {"AUTH", CMD_AUTH, 1, 1},     {"TLS", CMD_TLS, 0, 0},
         {"TOKEN", CMD_TOKEN, 1, 3},   {"MULTIPLEX", CMD_MULTIPLEX, 0, 0},
         {"ATTACH", CMD_ATTACH, 2, 2},
+        {"PROVEAUTH", CMD_PROVEAUTH, 1, 1},
+        {"GETSIGNKEY", CMD_GETSIGNKEY, 0, 0},
 };
 
 /* Words reserved for commands of the protocol, present and planned. */
