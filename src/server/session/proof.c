@@ -36,7 +36,9 @@ session_prove(struct session *s, const char *hex, char out[PROOF_SIZE], const ch
 		*why = "invalid hash";
 	if (*why == NULL && priv_proof_sign(s->site->priv, s->caller->identity, s->caller->method,
 	                                    hash, out, PROOF_SIZE, why) == 0) {
-		session_audit(s, "proof_issued", json_pack("{s:s}", "hash", hex));
+		session_audit(s, "proof_issued",
+		              json_pack("{s:s,s:s,s:s}", "identity", s->caller->identity, "method",
+		                        auth_method_name(s->caller->method), "hash", hex));
 		return 0;
 	}
 	session_audit(s, "proof_refused", json_pack("{s:s}", "reason", *why));
