@@ -307,10 +307,10 @@ FIVE_EXPORT int five_prove(const char *host, const void *nonce, size_t nonce_len
 
 /* What a proof says, once five_verify_proof has accepted it. */
 struct five_proof {
-	char identity[65];                    /* as fived's session authenticated it */
-	char method[16];                      /* "pubkey", "password" or "external" */
-	char provider[FIVE_PROVIDER_SIZE];    /* the provider's name (iss) */
-	long long issued_at, expires_at;      /* Unix seconds */
+	char identity[65];                 /* as fived's session authenticated it */
+	char method[16];                   /* "pubkey", "password" or "external" */
+	char provider[FIVE_PROVIDER_SIZE]; /* the provider's name (iss) */
+	long long issued_at, expires_at;   /* Unix seconds */
 };
 
 /*

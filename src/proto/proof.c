@@ -1,8 +1,8 @@
 #include "proto/proof.h"
 
 #include <jansson.h>
-#include <stdio.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/keyfile.h"

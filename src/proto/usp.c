@@ -924,8 +924,9 @@ usp_encode_proof(const struct usp_ids *ids, const char *proof, char **out, size_
 	json_t *o;
 
 	clear(out, len);
-	if (strlen(proof) > PROOF_MAX || strncmp(proof, PUBLIC_HEADER, strlen(PUBLIC_HEADER)) != 0 ||
-	    !token_shaped(proof) || (o = start("proof")) == NULL)
+	if (strlen(proof) > PROOF_MAX ||
+	    strncmp(proof, PUBLIC_HEADER, strlen(PUBLIC_HEADER)) != 0 || !token_shaped(proof) ||
+	    (o = start("proof")) == NULL)
 		return -1;
 	return finish(o, set(o, "proof", json_string(proof)) != 0, ids, out, len);
 }

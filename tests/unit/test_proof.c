@@ -38,9 +38,9 @@ key_of(uint8_t fill, struct token_key *k)
 static void
 challenge(const char *n, const char *c, uint8_t hash[PROOF_HASH_LEN])
 {
-	assert_int_equal(proof_challenge((const uint8_t *)n, strlen(n), (const uint8_t *)c,
-	                                 strlen(c), hash),
-	                 0);
+	assert_int_equal(
+	        proof_challenge((const uint8_t *)n, strlen(n), (const uint8_t *)c, strlen(c), hash),
+	        0);
 }
 
 static void
@@ -101,15 +101,20 @@ test_claims(void **state)
 {
 	static const char *const bad[] = {
 	        /* a member missing, one too many, one of another type, amr token */
-	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"pubkey\",\"iat\":\"2026-11-22T04:51:35Z\","
+	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"pubkey\",\"iat\":\"2026-11-22T04:51:"
+	        "35Z\","
 	        "\"exp\":\"2026-11-22T04:56:35Z\"}",
-	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"pubkey\",\"hash\":\"" HASH_HEX "\",\"iat\":\"2026-"
+	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"pubkey\",\"hash\":\"" HASH_HEX
+	        "\",\"iat\":\"2026-"
 	        "11-22T04:51:35Z\",\"exp\":\"2026-11-22T04:56:35Z\",\"aud\":\"x\"}",
-	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"pubkey\",\"hash\":\"" HASH_HEX "\",\"iat\":1,"
+	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"pubkey\",\"hash\":\"" HASH_HEX
+	        "\",\"iat\":1,"
 	        "\"exp\":\"2026-11-22T04:56:35Z\"}",
-	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"token\",\"hash\":\"" HASH_HEX "\",\"iat\":\"2026-"
+	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"token\",\"hash\":\"" HASH_HEX
+	        "\",\"iat\":\"2026-"
 	        "11-22T04:51:35Z\",\"exp\":\"2026-11-22T04:56:35Z\"}",
-	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"pubkey\",\"hash\":\"" HASH_HEX "\",\"iat\":\"2026-"
+	        "{\"iss\":\"p\",\"sub\":\"alice\",\"amr\":\"pubkey\",\"hash\":\"" HASH_HEX
+	        "\",\"iat\":\"2026-"
 	        "11-22T04:56:36Z\",\"exp\":\"2026-11-22T04:56:35Z\"}",
 	};
 	struct proof_claims c, back;
@@ -121,10 +126,11 @@ test_claims(void **state)
 	challenge(nonce, consumer, hash);
 	claims_for(hash, &c);
 	assert_int_equal(proof_claims_encode(&c, json, sizeof(json), &len), 0);
-	assert_string_equal(json, "{\"iss\":\"idp.example\",\"sub\":\"alice\",\"amr\":\"pubkey\","
-	                          "\"hash\":\"297e089a0942a3f5bd5800aecf4178d4a71e08a8beff2d2385790fc"
-	                          "806a8d030\",\"iat\":\"2026-11-22T04:51:35Z\",\"exp\":\"2026-11-"
-	                          "22T04:56:35Z\"}");
+	assert_string_equal(json,
+	                    "{\"iss\":\"idp.example\",\"sub\":\"alice\",\"amr\":\"pubkey\","
+	                    "\"hash\":\"297e089a0942a3f5bd5800aecf4178d4a71e08a8beff2d2385790fc"
+	                    "806a8d030\",\"iat\":\"2026-11-22T04:51:35Z\",\"exp\":\"2026-11-"
+	                    "22T04:56:35Z\"}");
 	assert_int_equal(proof_claims_decode((const uint8_t *)json, len, &back), 0);
 	assert_memory_equal(&c, &back, sizeof(c));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -678,7 +678,8 @@ test_encode_refused(void **state)
 static void
 test_proveauth(void **state)
 {
-	static const char hex[] = "297e089a0942a3f5bd5800aecf4178d4a71e08a8beff2d2385790fc806a8d030";
+	static const char hex[] =
+	        "297e089a0942a3f5bd5800aecf4178d4a71e08a8beff2d2385790fc806a8d030";
 	static const char key[] = "VZyG/pbYSlIkR2EKpJTTpqGQhKBGg3aVaueVirCGAdU=";
 	struct usp_msg m;
 	char *out;

@@ -533,8 +533,7 @@ cmd_verify_proof(const char *proof, const struct cli_args *a)
 		        a->req.opts.server_key);
 		return EXIT_USAGE;
 	}
-	if (five_verify_proof(key, a->nonce, strlen(a->nonce), a->consumer, proof, &out, &err) !=
-	    0)
+	if (five_verify_proof(key, a->nonce, strlen(a->nonce), a->consumer, proof, &out, &err) != 0)
 		return fail("the proof", &err);
 	printf("%s\n", out.identity);
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;

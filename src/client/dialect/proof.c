@@ -89,7 +89,8 @@ read_proof(struct five_conn *c, char *proof, size_t size, struct five_error *err
 		               ? five_fail(err, FIVE_ERR_PROTOCOL, "not a proof: \"%.64s\"", line)
 		               : -1;
 	if (str_copy(proof, p, size) >= size)
-		return five_fail(err, FIVE_ERR_USAGE, "the proof is longer than %zu bytes", size - 1);
+		return five_fail(err, FIVE_ERR_USAGE, "the proof is longer than %zu bytes",
+		                 size - 1);
 	return 0;
 }
 
@@ -154,8 +155,8 @@ fetch_once(const char *host, const struct five_options *o, const char *request,
 
 /* Asks, without authenticating first over a handshake that may have done it already. */
 static int
-fetch(const char *host, const struct five_options *o, const char *request,
-      uint8_t pk[TOKEN_PK_LEN], char *proof, size_t size, struct five_error *err)
+fetch(const char *host, const struct five_options *o, const char *request, uint8_t pk[TOKEN_PK_LEN],
+      char *proof, size_t size, struct five_error *err)
 {
 	struct five_options bare;
 
@@ -195,7 +196,8 @@ five_prove(const char *host, const void *nonce, size_t nonce_len, const char *co
 	proof_hash_format(hash, hex);
 	/* QUIT: fived closes once it has answered, and the session ends cleanly. */
 	snprintf(request, sizeof(request), "GETSIGNKEY\r\nPROVEAUTH %s\r\nQUIT\r\n", hex);
-	if (fetch(host, &o, request, pk, proof, size, err) != 0 || pin_signkey(host, &o, pk, err) != 0)
+	if (fetch(host, &o, request, pk, proof, size, err) != 0 ||
+	    pin_signkey(host, &o, pk, err) != 0)
 		goto fail;
 	if ((s = proof_verify(pk, proof, hash, (uint64_t)time(NULL), &c)) != PROOF_OK) {
 		five_fail(err, FIVE_ERR_PROTOCOL, "fived's proof does not verify: %s",
@@ -223,7 +225,8 @@ five_verify_proof(const char *key, const void *nonce, size_t nonce_len, const ch
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
 	if (key == NULL || proof_key_parse(key, pk) != 0)
-		return five_fail(err, FIVE_ERR_USAGE, "not a signing key (44 characters of base64)");
+		return five_fail(err, FIVE_ERR_USAGE,
+		                 "not a signing key (44 characters of base64)");
 	if (proof == NULL || out == NULL)
 		return five_fail(err, FIVE_ERR_USAGE, "no proof, or no room for what it says");
 	if (challenge_of(nonce, nonce_len, consumer, hash, err) != 0)

@@ -49,8 +49,8 @@ struct priv {
 struct priv_keys {
 	uint8_t server_pk[32];
 	uint8_t token_pk[32];
-	uint8_t sign_pk[32];                       /* signs proofs of identity */
-	char provider[PROOF_PROVIDER_MAX + 1];     /* the name proofs carry; "" when none */
+	uint8_t sign_pk[32];                   /* signs proofs of identity */
+	char provider[PROOF_PROVIDER_MAX + 1]; /* the name proofs carry; "" when none */
 	char key_path[CONFIG_PATH_MAX + 64];
 };
 

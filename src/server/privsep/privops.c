@@ -353,8 +353,7 @@ privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, co
 	privops_key_path(cfg, st->key_path, sizeof(st->key_path));
 	if (privops_load_server_key(st->key_path, privops_key_flags(cfg), &st->key) != 0 ||
 	    privops_load_token_key(st->key_path, privops_key_flags(cfg), &st->token_key) != 0 ||
-	    load_sign(st) != 0 ||
-	    load_revoked(st) != 0 || load_early(st) != 0 ||
+	    load_sign(st) != 0 || load_revoked(st) != 0 || load_early(st) != 0 ||
 	    tls_files_prepare(cfg, st->key_path) != 0)
 		goto fail;
 	return 0;

@@ -92,7 +92,7 @@ struct priv_state {
 	struct token_key *token_key; /* owned, locked memory */
 	struct token_key *sign_key;  /* signs proofs (PRIV_PROOF_SIGN); owned, locked memory */
 	char sign_path[CONFIG_PATH_MAX + 64];
-	struct revocations revoked;  /* the list and its file */
+	struct revocations revoked; /* the list and its file */
 	char early_path[CONFIG_PATH_MAX + 64];
 	uint64_t early_reserved; /* ns: no 0-RTT timestamp at or below it may be acted on again */
 	int early_lock;          /* held for as long as this fived uses the key's floor, or -1 */
