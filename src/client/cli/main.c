@@ -500,20 +500,15 @@ cmd_prove(const char *host, struct cli_args *a)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
 }
 
-/* --key: the key itself, or a file whose first word it is. */
+/* --key: a file whose first word is the key, or else the key itself (base64 may hold a '/'). */
 static int
 sign_key_of(const char *arg, char key[FIVE_SIGN_KEY_SIZE])
 {
 	char line[FIVE_LINE_MAX];
-	FILE *f;
+	FILE *f = fopen(arg, "re");
 
-	if (strlen(arg) == FIVE_SIGN_KEY_SIZE - 1 && strchr(arg, '/') == NULL) {
-		str_copy(key, arg, FIVE_SIGN_KEY_SIZE);
-		return 0;
-	}
-	if ((f = fopen(arg, "re")) == NULL)
-		return -1;
-	line[0] = '\0';
+	if (f == NULL)
+		return str_copy(key, arg, FIVE_SIGN_KEY_SIZE) < FIVE_SIGN_KEY_SIZE ? 0 : -1;
 	if (fgets(line, sizeof(line), f) == NULL)
 		line[0] = '\0';
 	fclose(f);
@@ -529,7 +524,7 @@ cmd_verify_proof(const char *proof, const struct cli_args *a)
 	struct five_error err;
 
 	if (sign_key_of(a->req.opts.server_key, key) != 0) {
-		fprintf(stderr, "five: --key %s: neither a key nor a readable file\n",
+		fprintf(stderr, "five: --key %.64s: neither a key nor a file starting with one\n",
 		        a->req.opts.server_key);
 		return EXIT_USAGE;
 	}
