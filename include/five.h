@@ -269,6 +269,65 @@ FIVE_EXPORT int five_issue_token(const char *host, const char *service, const ch
                                  size_t size, struct five_error *err);
 
 /*
+ * Proofs of identity (docs/PROTOCOL.md section 13, PROVEAUTH): the user
+ * proves to a consumer the identity its session with fived authenticated,
+ * without fived learning who the consumer is.  The consumer gives the user
+ * a nonce (FIVE_PROOF_NONCE_MIN to FIVE_PROOF_NONCE_MAX bytes, random) and
+ * its own name (1 to FIVE_PROOF_CONSUMER_MAX bytes); the user asks fived
+ * with five_prove and hands the proof to the consumer, who checks it with
+ * five_verify_proof and fived's signing key.
+ */
+#define FIVE_PROOF_SIZE         1025 /* any proof, with its NUL */
+#define FIVE_PROOF_NONCE_MIN    16
+#define FIVE_PROOF_NONCE_MAX    255
+#define FIVE_PROOF_CONSUMER_MAX 255
+#define FIVE_SIGN_KEY_SIZE      45  /* the key in base64, with its NUL */
+#define FIVE_PROVIDER_SIZE      254 /* a provider's name, with its NUL */
+
+/*
+ * Authenticates to fived on host as opts->auth says (NULL: only a sealed
+ * or TLS handshake that authenticated this client) and asks for a proof of
+ * that identity for the consumer's nonce[0..nonce_len) and consumer name.
+ * fived's signing key (GETSIGNKEY) is pinned as a server key is
+ * (opts->trust_on_first_use; the pin is known_hosts' "HOST:PORT/sign",
+ * PORT opts->port or FIVE_PORT) and the proof is verified with it before
+ * it is returned.  Writes the proof, NUL-terminated, into proof[0..size)
+ * (FIVE_PROOF_SIZE is enough) and, when key is not NULL, the signing key
+ * into key[0..FIVE_SIGN_KEY_SIZE).  Returns 0, or -1 with err filled:
+ * FIVE_ERR_REFUSED with fived's reason ("authentication required", "not
+ * permitted: a token does not prove an identity"), FIVE_ERR_TRUST for a
+ * signing key that is not the one pinned (or none pinned and
+ * trust_on_first_use off), FIVE_ERR_PROTOCOL for a proof that does not
+ * verify, FIVE_ERR_USAGE for invalid arguments, the other steps as for
+ * five_connect.
+ */
+FIVE_EXPORT int five_prove(const char *host, const void *nonce, size_t nonce_len,
+                           const char *consumer, const struct five_options *opts, char *proof,
+                           size_t size, char *key, struct five_error *err);
+
+/* What a proof says, once five_verify_proof has accepted it. */
+struct five_proof {
+	char identity[65];                 /* as fived's session authenticated it */
+	char method[16];                   /* "pubkey", "password" or "external" */
+	char provider[FIVE_PROVIDER_SIZE]; /* the provider's name (iss) */
+	long long issued_at, expires_at;   /* Unix seconds */
+};
+
+/*
+ * What a consumer runs: verifies proof as made by the provider whose
+ * signing key is key (44 characters of base64, as GETSIGNKEY and fived
+ * --print-sign-key give it) for its own nonce[0..nonce_len) and name
+ * consumer, now.  Returns 0 with *out filled, or -1 with err filled
+ * (FIVE_ERR_REFUSED, the message saying why: "signed by another key
+ * (another provider)", "bad signature", "made for another challenge (wrong
+ * consumer or wrong nonce)", "expired", ...; FIVE_ERR_USAGE for invalid
+ * arguments).  Does no I/O.
+ */
+FIVE_EXPORT int five_verify_proof(const char *key, const void *nonce, size_t nonce_len,
+                                  const char *consumer, const char *proof, struct five_proof *out,
+                                  struct five_error *err);
+
+/*
  * The services host shows to this client.  On success returns 0 and sets
  * *names to a NULL-terminated array of *count strings, freed with
  * five_free_names.  Returns -1 with err filled otherwise.

@@ -11,11 +11,17 @@ static const struct {
 	enum cmd_kind kind;
 	unsigned min_args, max_args;
 } commands[] = {
-        {"HELP", CMD_HELP, 0, 0},     {"LIST", CMD_LIST, 0, 1},
-        {"HOST", CMD_HOST, 1, 1},     {"QUIT", CMD_QUIT, 0, 0},
-        {"AUTH", CMD_AUTH, 1, 1},     {"TLS", CMD_TLS, 0, 0},
-        {"TOKEN", CMD_TOKEN, 1, 3},   {"MULTIPLEX", CMD_MULTIPLEX, 0, 0},
+        {"HELP", CMD_HELP, 0, 0},
+        {"LIST", CMD_LIST, 0, 1},
+        {"HOST", CMD_HOST, 1, 1},
+        {"QUIT", CMD_QUIT, 0, 0},
+        {"AUTH", CMD_AUTH, 1, 1},
+        {"TLS", CMD_TLS, 0, 0},
+        {"TOKEN", CMD_TOKEN, 1, 3},
+        {"MULTIPLEX", CMD_MULTIPLEX, 0, 0},
         {"ATTACH", CMD_ATTACH, 2, 2},
+        {"PROVEAUTH", CMD_PROVEAUTH, 1, 1},
+        {"GETSIGNKEY", CMD_GETSIGNKEY, 0, 0},
 };
 
 /* Words reserved for commands of the protocol, present and planned. */

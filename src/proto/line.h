@@ -45,7 +45,9 @@ enum cmd_kind {
 	CMD_TLS,
 	CMD_TOKEN,
 	CMD_MULTIPLEX,
-	CMD_ATTACH, /* ticket, received count (proto/resume.h) */
+	CMD_ATTACH,     /* ticket, received count (proto/resume.h) */
+	CMD_PROVEAUTH,  /* a challenge hash (proto/proof.h) */
+	CMD_GETSIGNKEY, /* the key proofs are signed with */
 };
 
 struct cmd {

@@ -47,6 +47,7 @@ static const unsigned request_fields[PRIV_TYPE_MAX + 1] = {
         [PRIV_ALIVE] = 0,
         [PRIV_ADMIN] = F_NUMBER,
         [PRIV_RELOAD] = 0,
+        [PRIV_PROOF_SIGN] = F_ARG | F_NUMBER | F_BLOB,
 };
 
 int

@@ -36,7 +36,7 @@ enum priv_type {
 	PRIV_LISTEN,           /* arg: an address -> a listening descriptor */
 	PRIV_AUDIT,            /* -> a descriptor for the audit log */
 	PRIV_FILE,             /* arg: a path the configuration names -> the file's text */
-	PRIV_KEYS,             /* -> the public halves of the server and token keys */
+	PRIV_KEYS,             /* -> the public halves of the server, token and signing keys */
 	PRIV_DH,            /* pk: a peer's X25519 key -> the secret shared with the server key */
 	PRIV_TOKEN_ISSUE,   /* arg: the asking identity, number: format, blob: claims -> token */
 	PRIV_TOKEN_OPEN,    /* arg: footer, blob: a v4.local body -> the claims, if authentic */
@@ -50,7 +50,8 @@ enum priv_type {
 	PRIV_ALIVE,         /* -> ok: the worker's loop runs (the watchdog's heartbeat) */
 	PRIV_ADMIN,         /* number: a uid -> may it use the admin socket? */
 	PRIV_RELOAD,        /* -> the configuration file read again and accepted? */
-	PRIV_TYPE_MAX = PRIV_RELOAD,
+	PRIV_PROOF_SIGN,    /* arg: identity, number: its method, blob: a challenge -> a proof */
+	PRIV_TYPE_MAX = PRIV_PROOF_SIGN,
 };
 
 struct priv_request {
@@ -58,11 +59,11 @@ struct priv_request {
 	char user[AUTH_USER_MAX + 1]; /* PUBKEY_CHECK, PAM_START, ACCOUNT */
 	uint8_t pk[PRIVMSG_DH_LEN];   /* PUBKEY_CHECK (Ed25519), DH (X25519) */
 	char peer_ip[ADDR_IP_MAX];    /* PUBKEY_CHECK, PAM_START ("" for local clients) */
-	char arg[PRIVMSG_ARG_MAX]; /* LISTEN, FILE, TOKEN_ISSUE, TOKEN_OPEN, REVOKE, EXEC, CONNECT
-	                            */
-	uint64_t number;           /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE */
+	char arg[PRIVMSG_ARG_MAX]; /* LISTEN, FILE, TOKEN_ISSUE, TOKEN_OPEN, REVOKE, EXEC, CONNECT,
+	                              PROOF_SIGN */
+	uint64_t number;           /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE, PROOF_SIGN */
 	uint8_t blob[PRIVMSG_BLOB_MAX];
-	size_t blob_len; /* TOKEN_ISSUE, TOKEN_OPEN, EXEC */
+	size_t blob_len; /* TOKEN_ISSUE, TOKEN_OPEN, EXEC, PROOF_SIGN */
 };
 
 struct priv_reply {

@@ -76,6 +76,15 @@ static const struct member token_members[] = {
         {"token", JSON_STRING, true},
 };
 
+static const struct member proveauth_members[] = {
+        {"hash", JSON_STRING, true},
+        {"client_session_id", JSON_STRING, false},
+};
+
+static const struct member getsignkey_members[] = {
+        {"client_session_id", JSON_STRING, false},
+};
+
 static const char *const prompt_kinds[] = {
         [USP_PROMPT_ECHO_OFF] = "echo-off",
         [USP_PROMPT_ECHO_ON] = "echo-on",
@@ -513,6 +522,20 @@ parse_token(json_t *o, struct usp_msg *m, char *reason)
 	return 0;
 }
 
+static int
+parse_proveauth(json_t *o, struct usp_msg *m, char *reason)
+{
+	uint8_t hash[PROOF_HASH_LEN];
+	const char *hex = string_of(o, "hash");
+
+	if (proof_hash_parse(hex, hash) != 0) {
+		say(reason, "hash: expected %d lowercase hex digits", PROOF_HASH_HEX);
+		return -1;
+	}
+	str_copy(m->hash, hex, sizeof(m->hash));
+	return 0;
+}
+
 /* vhost and client_session_id, wherever the message's members allow them. */
 static int
 parse_common(json_t *o, struct usp_msg *m, char *reason)
@@ -557,6 +580,9 @@ static const struct message {
         {"password", USP_PASSWORD, password_members, ARRAY_LEN(password_members), parse_user},
         {"response", USP_RESPONSE, response_members, ARRAY_LEN(response_members), parse_response},
         {"token", USP_TOKEN, token_members, ARRAY_LEN(token_members), parse_token},
+        {"proveauth", USP_PROVEAUTH, proveauth_members, ARRAY_LEN(proveauth_members),
+         parse_proveauth},
+        {"getsignkey", USP_GETSIGNKEY, getsignkey_members, ARRAY_LEN(getsignkey_members), NULL},
 };
 
 static const struct message *
@@ -890,6 +916,36 @@ usp_encode_invalidated(const struct usp_ids *ids, size_t count, char **out, size
 	if (count > USP_TOKENS_MAX || (o = start("invalidated")) == NULL)
 		return -1;
 	return finish(o, set(o, "count", json_integer((json_int_t)count)) != 0, ids, out, len);
+}
+
+int
+usp_encode_proof(const struct usp_ids *ids, const char *proof, char **out, size_t *len)
+{
+	json_t *o;
+
+	clear(out, len);
+	if (strlen(proof) > PROOF_MAX ||
+	    strncmp(proof, PUBLIC_HEADER, strlen(PUBLIC_HEADER)) != 0 || !token_shaped(proof) ||
+	    (o = start("proof")) == NULL)
+		return -1;
+	return finish(o, set(o, "proof", json_string(proof)) != 0, ids, out, len);
+}
+
+int
+usp_encode_signkey(const struct usp_ids *ids, const char *key, const char *provider, char **out,
+                   size_t *len)
+{
+	uint8_t pk[TOKEN_PK_LEN];
+	json_t *o;
+	bool failed;
+
+	clear(out, len);
+	if (proof_key_parse(key, pk) != 0 || !proof_provider_valid(provider) ||
+	    (o = start("signkey")) == NULL)
+		return -1;
+	failed = set(o, "key", json_string(key)) != 0 ||
+	         set(o, "provider", json_string(provider)) != 0;
+	return finish(o, failed, ids, out, len);
 }
 
 static json_t *

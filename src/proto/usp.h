@@ -20,6 +20,7 @@
 #include "crypto/paseto.h"
 #include "proto/auth.h"
 #include "proto/line.h"
+#include "proto/proof.h"
 
 /* A message with its LF (and optional CR) is at most this long. */
 #define USP_LINE_MAX 65536
@@ -63,6 +64,8 @@ enum usp_type {
 	USP_PASSWORD,
 	USP_RESPONSE,
 	USP_TOKEN,
+	USP_PROVEAUTH,  /* section 13: a proof of the session's identity for a challenge */
+	USP_GETSIGNKEY, /* section 13: the key proofs are signed with */
 };
 
 struct usp_stream {
@@ -110,6 +113,9 @@ struct usp_msg {
 	/* response: the decoded answer, without NUL bytes; a secret */
 	uint8_t response[AUTH_RESPONSE_MAX];
 	size_t response_len;
+
+	/* proveauth: the challenge, PROOF_HASH_HEX lowercase hex digits */
+	char hash[PROOF_HASH_SIZE];
 };
 
 /*
@@ -194,6 +200,13 @@ int usp_encode_menu(const struct usp_ids *ids, const struct usp_menu_entry *apps
                     char **out, size_t *len);
 
 int usp_encode_invalidated(const struct usp_ids *ids, size_t count, char **out, size_t *len);
+
+/* proof: a proof as proof_sign writes it (a v4.public token of at most PROOF_MAX characters). */
+int usp_encode_proof(const struct usp_ids *ids, const char *proof, char **out, size_t *len);
+
+/* key: the signing key as proof_key_format writes it; provider: a valid provider name. */
+int usp_encode_signkey(const struct usp_ids *ids, const char *key, const char *provider, char **out,
+                       size_t *len);
 
 /*
  * error: the text, non-empty.  application: the stream it is about, or

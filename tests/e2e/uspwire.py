@@ -129,6 +129,8 @@ SERVER_MESSAGES = {
     "menu": [("applications", True)],
     "invalidated": [("count", True)],
     "error": [("error", True), ("application", False), ("supported", False)],
+    "proof": [("proof", True)],
+    "signkey": [("key", True), ("provider", True)],
 }
 
 

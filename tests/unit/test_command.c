@@ -48,18 +48,19 @@ static const struct row rows[] = {
         {"HELP", STRANGER, false, VERDICT_FINISH, "echo\r\n", NULL, NULL},
         {"LIST", STRANGER, false, VERDICT_REPLY,
          "+ LIST\r\nservice echo\r\nservice sealed\r\ncommand HELP\r\ncommand LIST\r\n"
-         "command HOST\r\ncommand QUIT\r\ncommand TLS\r\ncommand MULTIPLEX\r\n.\r\n",
+         "command HOST\r\ncommand QUIT\r\ncommand TLS\r\ncommand MULTIPLEX\r\n"
+         "command GETSIGNKEY\r\n.\r\n",
          NULL, NULL},
         {"LIST", STRANGER, true, VERDICT_REPLY,
          "+ LIST\r\nservice echo\r\nservice sealed\r\ncommand HELP\r\ncommand LIST\r\n"
          "command HOST\r\ncommand QUIT\r\ncommand AUTH\r\ncommand TLS\r\ncommand "
-         "MULTIPLEX\r\n.\r\n",
+         "MULTIPLEX\r\ncommand GETSIGNKEY\r\n.\r\n",
          NULL, NULL},
         /* Authenticated: TLS no longer, TOKEN now; what policy grants is listed. */
         {"LIST", ALICE, true, VERDICT_REPLY,
          "+ LIST\r\nservice echo\r\nservice secret\r\nservice sealed\r\ncommand HELP\r\n"
          "command LIST\r\ncommand HOST\r\ncommand QUIT\r\ncommand TOKEN\r\n"
-         "command MULTIPLEX\r\n.\r\n",
+         "command MULTIPLEX\r\ncommand PROVEAUTH\r\ncommand GETSIGNKEY\r\n.\r\n",
          NULL, NULL},
         {"LIST secret", STRANGER, false, VERDICT_REPLY, "- unknown service\r\n", NULL, NULL},
         {"LIST secret", ALICE, false, VERDICT_REPLY, "+ secret\r\n", NULL, NULL},

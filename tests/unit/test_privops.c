@@ -50,6 +50,7 @@ setup(void **state)
 	n = snprintf(text, sizeof(text),
 	             "[server]\nlisten = tcp:127.0.0.1:0\nkey_file = %s/server.key\n"
 	             "audit_log = none\nmax_tokens_per_hour = 3\ntoken_max_ttl = 600\n"
+	             "provider_name = idp.example\nproof_ttl = 120\n"
 	             "[service:local]\nbackend = unix:%s/backend.sock\n",
 	             f.dir, f.dir);
 	if ((f.cfg = config_parse("test", text, (size_t)n, &errs)) == NULL ||
@@ -169,6 +170,50 @@ test_dh(void **state)
 	assert_true(ans.ok);
 	assert_memory_equal(ans.text, f->st.key->pk, 32);
 	assert_memory_not_equal(ans.text, f->st.key->sk, 32);
+	privops_answer_clear(&ans);
+}
+
+/*
+ * Proofs: the monitor's own name and lifetime, never the worker's; only
+ * identities a session authenticated itself; a malformed request is the
+ * worker's fault.
+ */
+static void
+test_proof_sign(void **state)
+{
+	struct fixture *f = *state;
+	struct priv_request req = {.type = PRIV_PROOF_SIGN, .number = AUTH_PUBKEY};
+	uint64_t now = (uint64_t)time(NULL);
+	uint8_t hash[PROOF_HASH_LEN];
+	struct proof_claims c;
+	struct priv_answer ans;
+
+	randombytes_buf(hash, sizeof(hash));
+	strcpy(req.arg, "alice");
+	memcpy(req.blob, hash, sizeof(hash));
+	req.blob_len = sizeof(hash);
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	assert_int_equal(proof_verify(f->st.sign_key->pk, (char *)ans.text, hash, now, &c),
+	                 PROOF_OK);
+	assert_string_equal(c.iss, "idp.example");
+	assert_string_equal(c.sub, "alice");
+	assert_true(c.exp - c.iat == 120 && c.iat + 5 >= now);
+	/* Not the token key: a proof is not a token, nor signed like one. */
+	assert_int_equal(proof_verify(f->st.token_key->pk, (char *)ans.text, hash, now, &c),
+	                 PROOF_OTHER_KEY);
+	privops_answer_clear(&ans);
+	req.number = AUTH_TOKEN;
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	privops_answer_clear(&ans);
+	req.number = AUTH_PUBKEY;
+	req.blob_len = sizeof(hash) - 1;
+	ans = ask(f, &req, -1);
+	privops_answer_clear(&ans);
+	req.blob_len = sizeof(hash);
+	strcpy(req.arg, "not an identity");
+	ans = ask(f, &req, -1);
 	privops_answer_clear(&ans);
 }
 
@@ -373,6 +418,7 @@ main(void)
 	        cmocka_unit_test(test_dh),
 	        cmocka_unit_test(test_token_issue),
 	        cmocka_unit_test(test_early_reserve),
+	        cmocka_unit_test(test_proof_sign),
 	};
 	const struct CMUnitTest tables[] = {
 	        cmocka_unit_test(test_keytable_evicts_the_least_recently_used),

@@ -674,6 +674,43 @@ test_encode_refused(void **state)
 	REFUSES(usp_encode_error(&ids_both, "x", NULL, none, 1, &out, &len));
 }
 
+/* Section 13's messages: the hash's exact form; the answers' members. */
+static void
+test_proveauth(void **state)
+{
+	static const char hex[] =
+	        "297e089a0942a3f5bd5800aecf4178d4a71e08a8beff2d2385790fc806a8d030";
+	static const char key[] = "VZyG/pbYSlIkR2EKpJTTpqGQhKBGg3aVaueVirCGAdU=";
+	struct usp_msg m;
+	char *out;
+	size_t len;
+	int r;
+
+	(void)state;
+	decode_ok("{\"message\":\"proveauth\",\"hash\":\"297e089a0942a3f5bd5800aecf4178d4a71e08a8"
+	          "beff2d2385790fc806a8d030\",\"client_session_id\":\"c-1\"}",
+	          &m);
+	assert_int_equal(m.type, USP_PROVEAUTH);
+	assert_string_equal(m.hash, hex);
+	usp_msg_free(&m);
+	decode_ok("{\"message\":\"getsignkey\"}", &m);
+	assert_int_equal(m.type, USP_GETSIGNKEY);
+	usp_msg_free(&m);
+	refused("{\"message\":\"proveauth\",\"hash\":\"297E\"}",
+	        "hash: expected 64 lowercase hex digits");
+	refused("{\"message\":\"proveauth\"}", "missing member \"hash\"");
+	r = usp_encode_signkey(&ids_server_only, key, "idp.example", &out, &len);
+	expect(r, out, len,
+	       "{\"message\":\"signkey\",\"key\":\"VZyG/pbYSlIkR2EKpJTTpqGQhKBGg3aVaueVirCGAdU=\","
+	       "\"provider\":\"idp.example\",\"server_session_id\":\"" SERVER_ID "\"}\n");
+	r = usp_encode_proof(&ids_server_only, "v4.public.abc.def", &out, &len);
+	expect(r, out, len,
+	       "{\"message\":\"proof\",\"proof\":\"v4.public.abc.def\",\"server_session_id\":"
+	       "\"" SERVER_ID "\"}\n");
+	assert_int_equal(usp_encode_proof(&ids_server_only, "v4.local.abc", &out, &len), -1);
+	assert_int_equal(usp_encode_signkey(&ids_server_only, key, "", &out, &len), -1);
+}
+
 static void
 test_encode_line_limit(void **state)
 {
@@ -719,6 +756,7 @@ main(void)
 	        cmocka_unit_test(test_encode),
 	        cmocka_unit_test(test_encode_refused),
 	        cmocka_unit_test(test_encode_line_limit),
+	        cmocka_unit_test(test_proveauth),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);

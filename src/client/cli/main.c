@@ -49,6 +49,11 @@ usage(FILE *out)
 	        "       five [options] token HOST SERVICE [--bind ADDR] [--ttl SECONDS]\n"
 	        "                                            authenticate, print a token for "
 	        "SERVICE\n"
+	        "       five [options] prove HOST --nonce N --consumer NAME\n"
+	        "                                            authenticate, print a proof of "
+	        "identity\n"
+	        "       five verify-proof --key KEY --nonce N --consumer NAME PROOF\n"
+	        "                                            check a proof, print its identity\n"
 	        "\n"
 	        "  HOST may be KEY@HOST: the server's key, instead of known_hosts\n"
 	        "  --plain     plain TCPMUX, unencrypted (default: the sealed handshake)\n"
@@ -70,6 +75,10 @@ usage(FILE *out)
 	        "              (default: $FIVE_TOKEN, unless -a, -i or -l)\n"
 	        "  --bind ADDR five token: only a client at ADDR (address or prefix) may use it\n"
 	        "  --ttl SECONDS  five token: its lifetime (default: the server's)\n"
+	        "  --nonce N, --consumer NAME  five prove, verify-proof: the consumer's\n"
+	        "              challenge (N: 16 to 255 bytes, NAME: 1 to 255)\n"
+	        "  --key KEY   five verify-proof: the provider's signing key (base64), or a\n"
+	        "              file whose first word it is (fived --print-sign-key)\n"
 	        "  --usp       ask in the USP dialect (JSON messages) instead of request lines\n"
 	        "  --no-multiplex  with -L: a session per connection, not one shared by all\n"
 	        "  --no-agent  not through the agent of $FIVE_AGENT_SOCK: a session of its own\n"
@@ -218,6 +227,8 @@ enum {
 	OPT_NO_AGENT,
 	OPT_IDLE,
 	OPT_FOREGROUND,
+	OPT_NONCE,
+	OPT_CONSUMER,
 };
 
 static const struct option long_options[] = {
@@ -235,6 +246,8 @@ static const struct option long_options[] = {
         {"no-agent", no_argument, NULL, OPT_NO_AGENT},
         {"idle", required_argument, NULL, OPT_IDLE},
         {"foreground", no_argument, NULL, OPT_FOREGROUND},
+        {"nonce", required_argument, NULL, OPT_NONCE},
+        {"consumer", required_argument, NULL, OPT_CONSUMER},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -253,6 +266,8 @@ struct cli_args {
 	bool agent_stop;      /* five agent -k */
 	bool foreground;      /* five agent --foreground */
 	uint64_t idle_ms;     /* five agent --idle; 0: not given */
+	const char *nonce;    /* five prove, verify-proof */
+	const char *consumer; /* likewise */
 };
 
 static int
@@ -315,6 +330,12 @@ take_option(int c, const char *arg, struct cli_args *a)
 		break;
 	case OPT_FOREGROUND:
 		a->foreground = true;
+		break;
+	case OPT_NONCE:
+		a->nonce = arg;
+		break;
+	case OPT_CONSUMER:
+		a->consumer = arg;
 		break;
 	case OPT_BIND:
 		a->bind = arg;
@@ -431,6 +452,21 @@ check_options(struct cli_args *a, bool token_cmd, bool service_request)
 	return GO_ON;
 }
 
+/* --nonce and --consumer go with prove and verify-proof, which need both; verify-proof --key. */
+static int
+check_proof_options(const struct cli_args *a, bool prove, bool verify)
+{
+	if ((a->nonce != NULL || a->consumer != NULL) && !prove && !verify)
+		return usage_error("--nonce and --consumer go with five prove and verify-proof");
+	if ((prove || verify) && (a->nonce == NULL || a->consumer == NULL))
+		return usage_error("five prove and verify-proof need --nonce and --consumer");
+	if (prove && a->token_only_opts)
+		return usage_error("--bind and --ttl go with five token");
+	if (verify && a->req.opts.server_key == NULL)
+		return usage_error("five verify-proof needs --key, the provider's signing key");
+	return GO_ON;
+}
+
 static int
 cmd_token(const char *host, const char *service, const struct cli_args *a)
 {
@@ -447,6 +483,62 @@ cmd_token(const char *host, const char *service, const struct cli_args *a)
 		return fail(what, &err);
 	}
 	printf("%s\n", token);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
+}
+
+/* What five tells the user although nothing failed: a key pinned on first contact. */
+static void
+tell_user(void *arg, const char *text)
+{
+	fprintf(stderr, "five: %s\n", text);
+}
+
+static int
+cmd_prove(const char *host, struct cli_args *a)
+{
+	struct five_options *o = &a->req.opts;
+	struct five_error err;
+	char proof[FIVE_PROOF_SIZE];
+
+	o->notice = tell_user;
+	if (five_prove(host, a->nonce, strlen(a->nonce), a->consumer, o, proof, sizeof(proof), NULL,
+	               &err) != 0)
+		return fail(host, &err);
+	printf("%s\n", proof);
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
+}
+
+/* --key: a file whose first word is the key, or else the key itself (base64 may hold a '/'). */
+static int
+sign_key_of(const char *arg, char key[FIVE_SIGN_KEY_SIZE])
+{
+	char line[FIVE_LINE_MAX];
+	FILE *f = fopen(arg, "re");
+
+	if (f == NULL)
+		return str_copy(key, arg, FIVE_SIGN_KEY_SIZE) < FIVE_SIGN_KEY_SIZE ? 0 : -1;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	line[strcspn(line, " \t\r\n")] = '\0';
+	return str_copy(key, line, FIVE_SIGN_KEY_SIZE) < FIVE_SIGN_KEY_SIZE ? 0 : -1;
+}
+
+static int
+cmd_verify_proof(const char *proof, const struct cli_args *a)
+{
+	char key[FIVE_SIGN_KEY_SIZE] = "";
+	struct five_proof out;
+	struct five_error err;
+
+	if (sign_key_of(a->req.opts.server_key, key) != 0) {
+		fprintf(stderr, "five: --key %.64s: neither a key nor a file starting with one\n",
+		        a->req.opts.server_key);
+		return EXIT_USAGE;
+	}
+	if (five_verify_proof(key, a->nonce, strlen(a->nonce), a->consumer, proof, &out, &err) != 0)
+		return fail("the proof", &err);
+	printf("%s\n", out.identity);
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
 }
 
@@ -493,7 +585,7 @@ main(int argc, char **argv)
 {
 	struct cli_args a = {0};
 	struct five_options *o = &a.req.opts;
-	bool list, id, token_cmd;
+	bool list, id, token_cmd, prove, verify;
 	const char *host;
 	int c, r;
 
@@ -511,17 +603,24 @@ main(int argc, char **argv)
 	list = argc == 2 && a.forward == NULL && strcmp(argv[0], "list") == 0;
 	id = argc == 2 && a.forward == NULL && strcmp(argv[0], "id") == 0;
 	token_cmd = argc == 3 && a.forward == NULL && strcmp(argv[0], "token") == 0;
+	prove = argc == 2 && a.forward == NULL && strcmp(argv[0], "prove") == 0;
+	verify = argc == 2 && a.forward == NULL && strcmp(argv[0], "verify-proof") == 0;
 	if (!list && !id && !token_cmd && argc != 2) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if ((r = check_options(&a, token_cmd, !list && !id && !token_cmd)) != GO_ON)
+	if ((r = check_proof_options(&a, prove, verify)) != GO_ON)
 		return r;
 	if (sodium_init() < 0) {
 		fprintf(stderr, "five: libsodium cannot start\n");
 		return EXIT_LOCAL;
 	}
-	host = split_host(list || id || token_cmd ? argv[1] : argv[0], o);
+	if (verify)
+		return cmd_verify_proof(argv[1], &a);
+	if ((r = check_options(&a, token_cmd || prove, !list && !id && !token_cmd && !prove)) !=
+	    GO_ON)
+		return r;
+	host = split_host(list || id || token_cmd || prove ? argv[1] : argv[0], o);
 	if ((r = check_host(host)) != GO_ON)
 		return r;
 	if (list)
@@ -530,6 +629,8 @@ main(int argc, char **argv)
 		return cmd_id(host, o);
 	if (token_cmd)
 		return cmd_token(host, argv[2], &a);
+	if (prove)
+		return cmd_prove(host, &a);
 	a.req.host = host;
 	a.req.service = argv[1];
 	return cmd_request(&a);

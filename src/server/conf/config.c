@@ -423,6 +423,18 @@ server_default_vhost(struct parser *p, const char *value, const char **why)
 	return 0;
 }
 
+/* The name proofs carry as iss (section 13): a host name's form, kept as written. */
+static int
+server_provider_name(struct parser *p, const char *value, const char **why)
+{
+	if (!proof_provider_valid(value)) {
+		*why = "invalid provider name";
+		return -1;
+	}
+	str_copy(p->cfg->provider_name, value, sizeof(p->cfg->provider_name));
+	return 0;
+}
+
 static int
 server_chroot(struct parser *p, const char *value, const char **why)
 {
@@ -850,6 +862,9 @@ static const struct key keys[] = {
         SERVER_U64("token_max_ttl", V_COUNT, token_max_ttl_s, TOKEN_TTL_LIMIT),
         SERVER_STR("token_trusted_keys", V_PATH_OR_NONE, token_trusted_keys),
         SERVER_STR("revocation_file", V_PATH, revocation_file),
+        SERVER("provider_name", server_provider_name),
+        SERVER_U64("proof_ttl", V_COUNT, proof_ttl_s, PROOF_TTL_MAX),
+        SERVER_STR("sign_key_file", V_PATH, sign_key_file),
         SECTION(SEC_SERVICE, "backend", false, service_backend),
         SECTION(SEC_SERVICE, "proxy_protocol", false, service_proxy_protocol),
         SECTION(SEC_SERVICE, "idle_timeout", false, service_idle_timeout),
@@ -1290,6 +1305,7 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->auth_methods[AUTH_TOKEN] = true;
 	cfg->token_ttl_s = DEFAULT_TOKEN_TTL;
 	cfg->token_max_ttl_s = DEFAULT_TOKEN_MAX_TTL;
+	cfg->proof_ttl_s = PROOF_TTL_DEFAULT;
 	cfg->handshake_cpu_high = DEFAULT_CPU_HIGH;
 	cfg->handshake_cpu_low = DEFAULT_CPU_LOW;
 	cfg->pow_min = DEFAULT_POW_MIN;

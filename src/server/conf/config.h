@@ -16,6 +16,7 @@
 #include "common/addr.h"
 #include "proto/auth.h"
 #include "proto/line.h"
+#include "proto/proof.h"
 
 #define CONFIG_LISTEN_MAX        16
 #define CONFIG_ERRORS_MAX        4096 /* bytes of error text kept */
@@ -203,6 +204,9 @@ struct config {
 	uint64_t token_ttl_s, token_max_ttl_s;   /* a token's default and longest lifetime */
 	char token_trusted_keys[CONFIG_PATH_MAX + 1]; /* other nodes' token keys; "" none */
 	char revocation_file[CONFIG_PATH_MAX + 1];    /* revoked tokens; "" beside key_file */
+	char provider_name[PROOF_PROVIDER_MAX + 1];   /* a proof's iss; "" the host's name */
+	uint64_t proof_ttl_s;                         /* a proof's lifetime */
+	char sign_key_file[CONFIG_PATH_MAX + 1];      /* signs proofs; "" beside key_file */
 	char admin_socket[ADDR_PATH_MAX + 1];         /* fivectl's socket; "" for none */
 	char admin_group[PRINCIPAL_NAME_MAX + 1];     /* may use it beside root; "" none */
 	bool multiplex;                               /* MULTIPLEX is offered */

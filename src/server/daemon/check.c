@@ -168,13 +168,16 @@ check_key(const char *path, const char *label, int flags, const char *what)
 static int
 check_keys(const struct config *cfg, const char *key_path)
 {
-	char token[CONFIG_PATH_MAX + 80];
+	char token[CONFIG_PATH_MAX + 80], sign[CONFIG_PATH_MAX + 80];
 	int flags = privops_key_flags(cfg), r = 0;
 
 	if (check_key(key_path, PRIVOPS_SERVER_KEY_LABEL, flags, "server key") != 0)
 		r = -1;
 	if (privops_token_key_path(key_path, token, sizeof(token)) != 0 ||
 	    check_key(token, PRIVOPS_TOKEN_KEY_LABEL, flags, "token key") != 0)
+		r = -1;
+	if (privops_sign_key_path(cfg, key_path, sign, sizeof(sign)) != 0 ||
+	    check_key(sign, PRIVOPS_SIGN_KEY_LABEL, flags, "signing key") != 0)
 		r = -1;
 	return r;
 }

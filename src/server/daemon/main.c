@@ -43,6 +43,7 @@ usage(FILE *out)
 	             "       fived -t [-c FILE]\n"
 	             "       fived --print-key [-c FILE]\n"
 	             "       fived --print-token-key [-c FILE]\n"
+	             "       fived --print-sign-key [-c FILE]\n"
 	             "       fived --print-builtin\n"
 	             "\n"
 	             "  -c FILE          configuration file (default: the built-in one)\n"
@@ -51,6 +52,8 @@ usage(FILE *out)
 	             "  --print-builtin  print the built-in configuration\n"
 	             "  --print-key      print the public key clients pin (made on first use)\n"
 	             "  --print-token-key  print the token key and kid for token_trusted_keys\n"
+	             "  --print-sign-key   print the key proofs of identity are signed with, and\n"
+	             "                     the provider's name (as GETSIGNKEY tells them)\n"
 	             "  -V               print the version\n");
 }
 
@@ -147,6 +150,32 @@ print_token_key(const struct config *cfg)
 	return 0;
 }
 
+/* The public key consumers verify proofs with, and the name the proofs carry. */
+static int
+print_sign_key(const struct config *cfg)
+{
+	char key_path[CONFIG_PATH_MAX + 64], path[CONFIG_PATH_MAX + 64], b64[KEYFILE_B64_LEN];
+	char name[PROOF_PROVIDER_MAX + 1];
+	struct token_key *k;
+
+	privops_key_path(cfg, key_path, sizeof(key_path));
+	if (privops_sign_key_path(cfg, key_path, path, sizeof(path)) != 0) {
+		log_error("%s: path too long for the signing key", key_path);
+		return 1;
+	}
+	if (privops_load_sign_key(path, privops_key_flags(cfg), &k) != 0)
+		return 1;
+	keyfile_b64(k->pk, b64);
+	token_key_wipe(k);
+	sodium_free(k);
+	if (privops_provider_name(cfg, name) != 0) {
+		log_error("this host's name is not a provider name: set provider_name");
+		return 1;
+	}
+	printf("%s %s\n", b64, name);
+	return 0;
+}
+
 /* Runs the server on loop until it stops; its exit status. */
 static int
 serve(struct config *cfg, struct priv *priv, uv_loop_t *loop, const char *path)
@@ -238,10 +267,11 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {{"print-builtin", no_argument, NULL, 'B'},
 	                                         {"print-key", no_argument, NULL, 'K'},
 	                                         {"print-token-key", no_argument, NULL, 'T'},
+	                                         {"print-sign-key", no_argument, NULL, 'S'},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
 	char self[PATH_MAX] = {0}, err[256];
-	bool want_key = false, want_token_key = false, separated;
+	bool want_key = false, want_token_key = false, want_sign_key = false, separated;
 	struct priv_state st;
 	const char *path = NULL;
 	enum log_level level = LOGL_INFO;
@@ -291,6 +321,9 @@ main(int argc, char **argv)
 		case 'T':
 			want_token_key = true;
 			break;
+		case 'S':
+			want_sign_key = true;
+			break;
 		case 'V':
 			printf("fived %s\n", FIVED_VERSION);
 			return 0;
@@ -307,7 +340,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("fived", level);
-	log_plain(check_only || want_key || want_token_key);
+	log_plain(check_only || want_key || want_token_key || want_sign_key);
 	if (sodium_init() < 0) {
 		log_error("libsodium failed to initialise");
 		return 1;
@@ -316,12 +349,15 @@ main(int argc, char **argv)
 		free(text);
 		return 1;
 	}
-	if (check_only || want_key || want_token_key) {
+	if (check_only || want_key || want_token_key || want_sign_key) {
 		c = check_only && check_start(cfg) != 0;
 		if (check_only && c == 0)
 			printf("%s: configuration OK\n", path != NULL ? path : "(built-in)");
 		if (c == 0)
-			c = want_key ? print_key(cfg) : want_token_key ? print_token_key(cfg) : 0;
+			c = want_key         ? print_key(cfg)
+			    : want_token_key ? print_token_key(cfg)
+			    : want_sign_key  ? print_sign_key(cfg)
+			                     : 0;
 		config_unref(cfg);
 		free(text);
 		return c;

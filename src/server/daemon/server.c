@@ -199,6 +199,19 @@ prepare_tls(struct server *srv, const struct config *cfg, struct tls_clients *ne
 	return r;
 }
 
+/* GETSIGNKEY names the provider the monitor signs as, which provider_name may have changed. */
+static void
+refresh_provider(struct server *srv)
+{
+	struct priv_keys keys;
+
+	if (priv_keys(srv->site.priv, &keys) != 0) {
+		log_warn("cannot have the provider's name after the reload");
+		return;
+	}
+	str_copy(srv->site.provider, keys.provider, sizeof(srv->site.provider));
+}
+
 int
 server_reload(struct server *srv)
 {
@@ -240,6 +253,7 @@ server_reload(struct server *srv)
 	tls_server_commit(srv->site.tls, &tls_clients);
 	config_unref(srv->site.cfg);
 	srv->site.cfg = cfg;
+	refresh_provider(srv);
 	log_info("reloaded the configuration; %zu %s", srv->site.nsessions,
 	         plural(srv->site.nsessions, "session continues", "sessions continue"));
 	return 0;
@@ -396,6 +410,8 @@ load_state(struct server *srv, const struct config *cfg)
 		return -1;
 	}
 	sealed_server_keys_derive(&srv->site.keys, keys.server_pk);
+	memcpy(srv->site.sign_pk, keys.sign_pk, sizeof(srv->site.sign_pk));
+	str_copy(srv->site.provider, keys.provider, sizeof(srv->site.provider));
 	if ((srv->site.tokens = tokens_load(cfg, srv->site.priv, keys.token_pk,
 	                                    (uint64_t)time(NULL))) == NULL ||
 	    (srv->site.tls = start_tls(srv, cfg, keys.key_path)) == NULL ||

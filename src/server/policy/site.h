@@ -58,6 +58,8 @@ struct site {
 	struct client_keys clients;              /* authorized_clients */
 	struct tls_server *tls;                  /* TLS context and tls_clients; owned */
 	struct tokens *tokens;                   /* token keys and revocations; owned */
+	uint8_t sign_pk[32];                     /* the signing key's public half (GETSIGNKEY) */
+	char provider[PROOF_PROVIDER_MAX + 1];   /* the name proofs carry; "" when none */
 	struct early_guard *early;               /* which 0-RTT data may be acted on; owned */
 	struct priv *priv;                       /* the monitor, or its checks in-process */
 	struct control *control;                 /* the control socket, when configured */

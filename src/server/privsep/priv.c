@@ -399,6 +399,30 @@ priv_audit(struct priv *p)
 	return transact_fd(p, &req);
 }
 
+/* PRIV_KEYS's answer (privops.c, answer_keys).  Returns 0 or -1. */
+static int
+keys_decode(const uint8_t *text, size_t len, struct priv_keys *out)
+{
+	size_t m, n;
+
+	if (text == NULL || len < PRIVOPS_KEYS_FIXED)
+		return -1;
+	m = text[96];
+	if (m > PROOF_PROVIDER_MAX || len - PRIVOPS_KEYS_FIXED < m)
+		return -1;
+	n = len - PRIVOPS_KEYS_FIXED - m;
+	if (n == 0 || n >= sizeof(out->key_path))
+		return -1;
+	memcpy(out->server_pk, text, 32);
+	memcpy(out->token_pk, text + 32, 32);
+	memcpy(out->sign_pk, text + 64, 32);
+	memcpy(out->provider, text + PRIVOPS_KEYS_FIXED, m);
+	out->provider[m] = '\0';
+	memcpy(out->key_path, text + PRIVOPS_KEYS_FIXED + m, n);
+	out->key_path[n] = '\0';
+	return 0;
+}
+
 int
 priv_keys(struct priv *p, struct priv_keys *out)
 {
@@ -408,13 +432,7 @@ priv_keys(struct priv *p, struct priv_keys *out)
 
 	if (transact(p, &req, &ans) != 0)
 		return -1;
-	if (ans.ok && ans.len > 64 && ans.len - 64 < sizeof(out->key_path)) {
-		memcpy(out->server_pk, ans.text, 32);
-		memcpy(out->token_pk, ans.text + 32, 32);
-		memcpy(out->key_path, ans.text + 64, ans.len - 64);
-		out->key_path[ans.len - 64] = '\0';
-		r = 0;
-	}
+	r = keys_decode(ans.ok ? ans.text : NULL, ans.len, out);
 	privops_answer_clear(&ans);
 	return r;
 }
@@ -466,6 +484,33 @@ priv_token_issue(struct priv *p, const char *identity, int format, const char *c
 		*why = ans.text != NULL && strstr((char *)ans.text, "quota") != NULL
 		               ? "token quota reached"
 		               : "cannot issue a token";
+	}
+	privops_answer_clear(&ans);
+	return r;
+}
+
+int
+priv_proof_sign(struct priv *p, const char *identity, enum auth_method method,
+                const uint8_t hash[PROOF_HASH_LEN], char *out, size_t size, const char **why)
+{
+	static struct priv_request req;
+	struct priv_answer ans;
+	int r = -1;
+
+	memset(&req, 0, sizeof(req));
+	req.type = PRIV_PROOF_SIGN;
+	str_copy(req.arg, identity, sizeof(req.arg));
+	req.number = (uint64_t)method;
+	memcpy(req.blob, hash, PROOF_HASH_LEN);
+	req.blob_len = PROOF_HASH_LEN;
+	*why = "cannot sign a proof";
+	if (transact(p, &req, &ans) != 0)
+		return -1;
+	if (ans.ok && ans.len < size) {
+		memcpy(out, ans.text, ans.len + 1);
+		r = 0;
+	} else if (!ans.ok && ans.text != NULL && strstr((char *)ans.text, "provider") != NULL) {
+		*why = "cannot sign a proof: no provider name";
 	}
 	privops_answer_clear(&ans);
 	return r;

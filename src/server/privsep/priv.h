@@ -49,6 +49,8 @@ struct priv {
 struct priv_keys {
 	uint8_t server_pk[32];
 	uint8_t token_pk[32];
+	uint8_t sign_pk[32];                   /* signs proofs of identity */
+	char provider[PROOF_PROVIDER_MAX + 1]; /* the name proofs carry; "" when none */
 	char key_path[CONFIG_PATH_MAX + 64];
 };
 
@@ -126,6 +128,15 @@ int priv_token_issue(struct priv *p, const char *identity, int format, const cha
  */
 int priv_token_open(struct priv *p, const uint8_t *body, size_t blen, const char *footer,
                     uint8_t *m, size_t m_size, size_t *mlen);
+
+/*
+ * Has the monitor sign a proof of identity (docs/PROTOCOL.md section 13)
+ * for identity, authenticated by method, of the challenge hash, into
+ * out[0..size) (PROOF_SIZE suffices).  Returns 0, or -1 with *why
+ * (static): the monitor's refusal, or "cannot sign a proof".
+ */
+int priv_proof_sign(struct priv *p, const char *identity, enum auth_method method,
+                    const uint8_t hash[PROOF_HASH_LEN], char *out, size_t size, const char **why);
 
 /* Records that jti is revoked until exp.  Returns 0, or -1 with err filled. */
 int priv_revoke(struct priv *p, const char *jti, uint64_t exp, char *err, size_t err_size);

@@ -28,6 +28,7 @@
 
 #define KEY_STRIP          ".key"
 #define TOKEN_KEY_SUFFIX   "-token.key"
+#define SIGN_KEY_SUFFIX    "-sign.key"
 #define REVOKED_SUFFIX     "-revoked"
 #define EARLY_FILE_MAX     64
 #define EARLY_MODE         0600
@@ -154,26 +155,23 @@ privops_load_server_key(const char *key_path, int flags, struct server_secret **
 	return 0;
 }
 
-int
-privops_load_token_key(const char *key_path, int flags, struct token_key **out)
+/* An Ed25519 key kept as its seed in path under label, into locked memory; what names it. */
+static int
+load_seed_key(const char *path, const char *label, const char *what, int flags,
+              struct token_key **out)
 {
-	char path[CONFIG_PATH_MAX + 80], err[KEYFILE_ERR_MAX];
+	char err[KEYFILE_ERR_MAX];
 	uint8_t seed[TOKEN_SEED_LEN];
 	struct token_key *k;
 	int made, r;
 
 	*out = NULL;
-	if (privops_token_key_path(key_path, path, sizeof(path)) != 0) {
-		log_error("%s: path too long for the token key", key_path);
-		return -1;
-	}
 	if ((k = sodium_malloc(sizeof(*k))) == NULL) {
 		log_error("out of memory");
 		return -1;
 	}
 	memset(k, 0, sizeof(*k));
-	if ((made = keyfile_load(path, PRIVOPS_TOKEN_KEY_LABEL, flags, seed, err, sizeof(err))) <
-	    0) {
+	if ((made = keyfile_load(path, label, flags, seed, err, sizeof(err))) < 0) {
 		log_error("%s", err);
 		sodium_free(k);
 		return -1;
@@ -181,13 +179,58 @@ privops_load_token_key(const char *key_path, int flags, struct token_key **out)
 	r = token_key_from_seed(seed, k);
 	sodium_memzero(seed, sizeof(seed));
 	if (r != 0) {
-		log_error("%s: cannot derive the token keys", path);
+		log_error("%s: cannot derive the %s", path, what);
 		sodium_free(k);
 		return -1;
 	}
 	if (made == KEYFILE_CREATED)
-		log_info("created a new token key in %s (key id %s)", path, k->kid);
+		log_info("created a new %s in %s (key id %s)", what, path, k->kid);
 	*out = k;
+	return 0;
+}
+
+int
+privops_load_token_key(const char *key_path, int flags, struct token_key **out)
+{
+	char path[CONFIG_PATH_MAX + 80];
+
+	*out = NULL;
+	if (privops_token_key_path(key_path, path, sizeof(path)) != 0) {
+		log_error("%s: path too long for the token key", key_path);
+		return -1;
+	}
+	return load_seed_key(path, PRIVOPS_TOKEN_KEY_LABEL, "token key", flags, out);
+}
+
+int
+privops_sign_key_path(const struct config *cfg, const char *key_path, char *out, size_t size)
+{
+	if (cfg->sign_key_file[0] != '\0')
+		return str_copy(out, cfg->sign_key_file, size) < size ? 0 : -1;
+	return path_beside(key_path, KEY_STRIP, SIGN_KEY_SUFFIX, out, size);
+}
+
+int
+privops_load_sign_key(const char *path, int flags, struct token_key **out)
+{
+	return load_seed_key(path, PRIVOPS_SIGN_KEY_LABEL, "signing key", flags, out);
+}
+
+int
+privops_provider_name(const struct config *cfg, char out[PROOF_PROVIDER_MAX + 1])
+{
+	char host[PROOF_PROVIDER_MAX + 2];
+
+	out[0] = '\0';
+	if (cfg->provider_name[0] != '\0') {
+		str_copy(out, cfg->provider_name, PROOF_PROVIDER_MAX + 1);
+		return 0;
+	}
+	/* A name cut short by gethostname would sign for another provider: refused. */
+	if (gethostname(host, sizeof(host)) != 0 || memchr(host, '\0', sizeof(host)) == NULL ||
+	    !proof_provider_valid(host))
+		return -1;
+	str_copy(out, host, PROOF_PROVIDER_MAX + 1);
 	return 0;
 }
 
@@ -275,6 +318,22 @@ load_early(struct priv_state *st)
 	return 0;
 }
 
+static int
+load_sign(struct priv_state *st)
+{
+	char name[PROOF_PROVIDER_MAX + 1];
+
+	if (privops_sign_key_path(st->cfg, st->key_path, st->sign_path, sizeof(st->sign_path)) !=
+	    0) {
+		log_error("%s: path too long for the signing key", st->key_path);
+		return -1;
+	}
+	if (privops_provider_name(st->cfg, name) != 0)
+		log_warn("this host's name is not a provider name: proofs of identity are refused "
+		         "until provider_name is set");
+	return privops_load_sign_key(st->sign_path, privops_key_flags(st->cfg), &st->sign_key);
+}
+
 int
 privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, const char *text,
              size_t len)
@@ -298,7 +357,7 @@ privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, co
 	privops_key_path(cfg, st->key_path, sizeof(st->key_path));
 	if (privops_load_server_key(st->key_path, privops_key_flags(cfg), &st->key) != 0 ||
 	    privops_load_token_key(st->key_path, privops_key_flags(cfg), &st->token_key) != 0 ||
-	    load_revoked(st) != 0 || load_early(st) != 0 ||
+	    load_sign(st) != 0 || load_revoked(st) != 0 || load_early(st) != 0 ||
 	    tls_files_prepare(cfg, st->key_path) != 0)
 		goto fail;
 	return 0;
@@ -330,8 +389,13 @@ privops_free(struct priv_state *st)
 		token_key_wipe(st->token_key);
 		sodium_free(st->token_key);
 	}
+	if (st->sign_key != NULL) {
+		token_key_wipe(st->sign_key);
+		sodium_free(st->sign_key);
+	}
 	st->key = NULL;
 	st->token_key = NULL;
+	st->sign_key = NULL;
 	revocations_free(&st->revoked);
 	if (st->early_lock >= 0)
 		close(st->early_lock);
@@ -463,9 +527,10 @@ privops_set_config(struct priv_state *st, struct config *cfg, char *text, size_t
 
 	privops_key_path(cfg, key_path, sizeof(key_path));
 	if (strcmp(key_path, st->key_path) != 0 ||
-	    strcmp(cfg->revocation_file, st->cfg->revocation_file) != 0) {
-		log_error("reload rejected, keeping the running configuration: key_file and "
-		          "revocation_file change only with a restart");
+	    strcmp(cfg->revocation_file, st->cfg->revocation_file) != 0 ||
+	    strcmp(cfg->sign_key_file, st->cfg->sign_key_file) != 0) {
+		log_error("reload rejected, keeping the running configuration: key_file, "
+		          "revocation_file and sign_key_file change only with a restart");
 		return -1;
 	}
 	config_unref(st->cfg);
@@ -580,17 +645,28 @@ answer_audit(struct priv_state *st, struct priv_answer *ans)
 
 /* --- keys ------------------------------------------------------------------------- */
 
-/* The public halves and where the key lives: pk (32), token pk (32), the key's path. */
+/*
+ * The public halves and where the key lives: pk (32), token pk (32),
+ * signing pk (32), the provider's name as one length byte and its bytes
+ * (0 when it has none), the key's path.
+ */
 static int
 answer_keys(struct priv_state *st, struct priv_answer *ans)
 {
-	uint8_t out[64 + sizeof(st->key_path)];
-	size_t n = strlen(st->key_path);
+	uint8_t out[PRIVOPS_KEYS_FIXED + PROOF_PROVIDER_MAX + sizeof(st->key_path)];
+	char name[PROOF_PROVIDER_MAX + 1];
+	size_t n = strlen(st->key_path), m;
 
+	if (privops_provider_name(st->cfg, name) != 0)
+		name[0] = '\0';
+	m = strlen(name);
 	memcpy(out, st->key->pk, 32);
 	memcpy(out + 32, st->token_key->pk, 32);
-	memcpy(out + 64, st->key_path, n);
-	return answer(ans, true, out, 64 + n);
+	memcpy(out + 64, st->sign_key->pk, 32);
+	out[96] = (uint8_t)m;
+	memcpy(out + PRIVOPS_KEYS_FIXED, name, m);
+	memcpy(out + PRIVOPS_KEYS_FIXED + m, st->key_path, n);
+	return answer(ans, true, out, PRIVOPS_KEYS_FIXED + m + n);
 }
 
 static int
@@ -718,6 +794,42 @@ answer_revoked(struct priv_state *st, struct priv_answer *ans)
 		return refuse(ans, "out of memory");
 	r = answer(ans, true, text, len);
 	free(text);
+	return r;
+}
+
+/* --- proofs of identity ------------------------------------------------------- */
+
+/*
+ * Signs a proof for the worker's session: the identity and method are the
+ * worker's word, as for tokens; the provider's name, the times and the
+ * lifetime are this side's own, so that a worker cannot sign for another
+ * provider, backdate a proof or make one last.
+ */
+static int
+answer_proof(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	uint64_t now = (uint64_t)time(NULL);
+	char proof[PROOF_SIZE];
+	struct proof_claims c;
+	int r;
+
+	if (!auth_identity_valid(req->arg) || req->blob_len != PROOF_HASH_LEN)
+		return -1;
+	memset(&c, 0, sizeof(c));
+	if (req->number != AUTH_PUBKEY && req->number != AUTH_PASSWORD &&
+	    req->number != AUTH_EXTERNAL)
+		return refuse(ans, "a proof is for an identity this server authenticated");
+	if (privops_provider_name(st->cfg, c.iss) != 0)
+		return refuse(ans, "no provider name: set provider_name");
+	str_copy(c.sub, req->arg, sizeof(c.sub));
+	c.amr = (enum auth_method)req->number;
+	memcpy(c.hash, req->blob, PROOF_HASH_LEN);
+	c.iat = now;
+	c.exp = now + st->cfg->proof_ttl_s;
+	if (proof_sign(st->sign_key, &c, proof, sizeof(proof)) != 0)
+		return refuse(ans, "cannot sign");
+	r = answer(ans, true, proof, strlen(proof));
+	sodium_memzero(&c, sizeof(c));
 	return r;
 }
 
@@ -955,6 +1067,8 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 		return answer_admin(st, req, ans);
 	case PRIV_PUBKEY_CHECK:
 		return answer_pubkey(st, req, ans);
+	case PRIV_PROOF_SIGN:
+		return answer_proof(st, req, ans);
 	case PRIV_PAM_START:
 	case PRIV_EXEC:
 	case PRIV_RELOAD:

@@ -7,8 +7,9 @@
  * function, so both paths run the same checks.
  *
  * The worker never holds a private key: it asks for each Diffie-Hellman
- * with the sealed static key (PRIV_DH), each token issued (PRIV_TOKEN_ISSUE)
- * and each v4.local token opened (PRIV_TOKEN_OPEN).
+ * with the sealed static key (PRIV_DH), each token issued (PRIV_TOKEN_ISSUE),
+ * each v4.local token opened (PRIV_TOKEN_OPEN) and each proof of identity
+ * signed (PRIV_PROOF_SIGN).
  */
 #ifndef FIVE_PRIVOPS_H
 #define FIVE_PRIVOPS_H
@@ -20,6 +21,7 @@
 
 #include "common/keytable.h"
 #include "proto/privmsg.h"
+#include "proto/proof.h"
 #include "proto/token.h"
 #include "server/conf/config.h"
 #include "server/conf/revocations.h"
@@ -31,6 +33,7 @@
 /* The label in the static key's file (keyfile_load). */
 #define PRIVOPS_SERVER_KEY_LABEL "fived-server-key-v1"
 #define PRIVOPS_TOKEN_KEY_LABEL  "fived-token-key-v1"
+#define PRIVOPS_SIGN_KEY_LABEL   "fived-sign-key-v1"
 
 /* Beside the static key: the 0-RTT replay floor (see privops_early_reserve). */
 #define PRIVOPS_EARLY_SUFFIX "-0rtt"
@@ -51,6 +54,9 @@
  */
 #define PRIVOPS_EARLY_SKEW_S   600
 #define PRIVOPS_EARLY_FUTURE_S 10
+
+/* PRIV_KEYS's answer before the provider's name: three public keys and the name's length. */
+#define PRIVOPS_KEYS_FIXED (3 * 32 + 1)
 
 /* Listening sockets the monitor keeps for the workers it starts. */
 #define PRIVOPS_LISTEN_MAX (2 * CONFIG_LISTEN_MAX + 2)
@@ -84,7 +90,9 @@ struct priv_state {
 	char key_path[CONFIG_PATH_MAX + 64];
 	struct server_secret *key;   /* owned, locked memory */
 	struct token_key *token_key; /* owned, locked memory */
-	struct revocations revoked;  /* the list and its file */
+	struct token_key *sign_key;  /* signs proofs (PRIV_PROOF_SIGN); owned, locked memory */
+	char sign_path[CONFIG_PATH_MAX + 64];
+	struct revocations revoked; /* the list and its file */
 	char early_path[CONFIG_PATH_MAX + 64];
 	uint64_t early_reserved; /* ns: no 0-RTT timestamp at or below it may be acted on again */
 	int early_lock;          /* held for as long as this fived uses the key's floor, or -1 */
@@ -161,6 +169,22 @@ int privops_token_key_path(const char *key_path, char *out, size_t size);
  */
 int privops_load_server_key(const char *key_path, int flags, struct server_secret **out);
 int privops_load_token_key(const char *key_path, int flags, struct token_key **out);
+
+/* The signing key's file: sign_key_file, or beside the static key.  0, or -1 when too long. */
+int privops_sign_key_path(const struct config *cfg, const char *key_path, char *out, size_t size);
+
+/*
+ * The signing key (proofs of identity, docs/PROTOCOL.md section 13) in
+ * path, made the first time (flags: privops_key_flags), into locked memory
+ * as privops_load_token_key does.  Returns 0, or -1 after logging why.
+ */
+int privops_load_sign_key(const char *path, int flags, struct token_key **out);
+
+/*
+ * The provider's name proofs carry: provider_name, or this host's name.
+ * Returns 0, or -1 (out "") when the host's name is not a valid one.
+ */
+int privops_provider_name(const struct config *cfg, char out[PROOF_PROVIDER_MAX + 1]);
 
 /* The static key path fived uses for cfg: key_file, or the default for whoever runs it. */
 void privops_key_path(const struct config *cfg, char *out, size_t size);

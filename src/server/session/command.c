@@ -124,8 +124,12 @@ decide_list(const struct command_view *v, const struct cmd *c, struct command_de
 		reply_add(&l.r, "command ", "TLS");
 	if (v->caller != NULL && v->caller->method != AUTH_TOKEN)
 		reply_add(&l.r, "command ", "TOKEN");
+
 	if (v->cfg->multiplex)
 		reply_add(&l.r, "command ", "MULTIPLEX");
+	if (v->caller != NULL && v->caller->method != AUTH_TOKEN)
+		reply_add(&l.r, "command ", "PROVEAUTH");
+	reply_add(&l.r, "command ", "GETSIGNKEY");
 	reply_add(&l.r, "", ".");
 	with_reply(d, VERDICT_REPLY, &l.r);
 }
@@ -213,6 +217,12 @@ command_decide(const struct command_view *v, const struct cmd *c, struct command
 		break;
 	case CMD_ATTACH:
 		refuse(d, "command not supported");
+		break;
+	case CMD_PROVEAUTH:
+		d->verdict = VERDICT_PROVE;
+		break;
+	case CMD_GETSIGNKEY:
+		d->verdict = VERDICT_SIGNKEY;
 		break;
 	}
 }

@@ -34,6 +34,8 @@ enum command_verdict {
 	VERDICT_TLS,       /* send text ("+ SUCCESS"), then TLS */
 	VERDICT_TOKEN,     /* the TOKEN command */
 	VERDICT_MULTIPLEX, /* send text ("+ MULTIPLEX"), then frames */
+	VERDICT_PROVE,     /* the PROVEAUTH command */
+	VERDICT_SIGNKEY,   /* the GETSIGNKEY command */
 	VERDICT_NO_MEMORY, /* the reply could not be built */
 };
 

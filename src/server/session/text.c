@@ -19,6 +19,7 @@
 #include "server/session/command.h"
 #include "server/session/internal.h"
 #include "server/session/muxsession.h"
+#include "server/session/proof.h"
 #include "server/session/sessiontoken.h"
 #include "server/transport/tls.h"
 
@@ -106,6 +107,12 @@ carry_out(struct session *s, const struct cmd *c, const struct command_decision 
 		break;
 	case VERDICT_MULTIPLEX:
 		session_start_mux(s, d->text, d->len);
+		break;
+	case VERDICT_PROVE:
+		session_prove_command(s, c);
+		break;
+	case VERDICT_SIGNKEY:
+		session_signkey_command(s);
 		break;
 	case VERDICT_NO_MEMORY:
 		session_close(s, "out of memory");

@@ -15,6 +15,7 @@
 #include "server/policy/tokens.h"
 #include "server/session/auth.h"
 #include "server/session/muxsession.h"
+#include "server/session/proof.h"
 #include "server/session/sessiontoken.h"
 
 _Static_assert(SESSION_IN_MAX >= USP_LINE_MAX, "a whole USP message must fit in s->in");
@@ -476,6 +477,40 @@ on_invalidate(struct session *s, const struct usp_msg *m)
 	send_encoded(s, r, out, len);
 }
 
+/* A proof of the session's identity; a refusal ends the connection, as every USP error does. */
+static void
+on_proveauth(struct session *s, const struct usp_msg *m)
+{
+	char proof[PROOF_SIZE], *out = NULL;
+	const char *why;
+	size_t len = 0;
+	int r;
+
+	if (session_prove(s, m->hash, proof, &why) != 0) {
+		usp_refuse(s, why, why);
+		return;
+	}
+	r = usp_encode_proof(&s->usp->ids, proof, &out, &len);
+	send_encoded(s, r, out, len);
+}
+
+static void
+on_getsignkey(struct session *s)
+{
+	char key[PROOF_KEY_B64_SIZE], *out = NULL;
+	const char *provider;
+	size_t len = 0;
+	int r;
+
+	session_signkey(s, key, &provider);
+	if (provider[0] == '\0') {
+		usp_refuse(s, "no provider name", "no provider name");
+		return;
+	}
+	r = usp_encode_signkey(&s->usp->ids, key, provider, &out, &len);
+	send_encoded(s, r, out, len);
+}
+
 /* A message of the authentication exchange, as the text dialect's line would be. */
 static void
 on_exchange(struct session *s, const struct usp_msg *m)
@@ -541,6 +576,12 @@ dispatch(struct session *s, struct usp_msg *m)
 		break;
 	case USP_INVALIDATE:
 		on_invalidate(s, m);
+		break;
+	case USP_PROVEAUTH:
+		on_proveauth(s, m);
+		break;
+	case USP_GETSIGNKEY:
+		on_getsignkey(s);
 		break;
 	default:
 		usp_refuse(s, "malformed message", "malformed message: not expected now");

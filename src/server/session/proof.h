@@ -1,0 +1,33 @@
+/*
+ * Proofs of identity within a session (docs/PROTOCOL.md section 13):
+ * PROVEAUTH signs, through the monitor, the session's identity with a
+ * consumer's challenge; GETSIGNKEY tells the key that signs.  For both
+ * dialects.
+ */
+#ifndef FIVE_SESSION_PROOF_H
+#define FIVE_SESSION_PROOF_H
+
+#include "proto/line.h"
+#include "proto/proof.h"
+#include "server/session/internal.h"
+
+/*
+ * A proof of the session's identity for the challenge hex (PROOF_HASH_HEX
+ * lowercase hex digits), written into out[0..PROOF_SIZE), and its audit
+ * record (proof_issued, with the challenge: the consumer is never known
+ * here).  Returns 0, or -1 with *why the reply: "authentication required",
+ * "not permitted: a token does not prove an identity", "invalid hash",
+ * "cannot sign a proof".
+ */
+int session_prove(struct session *s, const char *hex, char out[PROOF_SIZE], const char **why);
+
+/* The signing key's public half as GETSIGNKEY sends it, and the provider's name ("" none). */
+void session_signkey(const struct session *s, char key[PROOF_KEY_B64_SIZE], const char **provider);
+
+/* The text dialect's "PROVEAUTH HASH": "+ PROOF P" or "- REASON"; the connection stays open. */
+void session_prove_command(struct session *s, const struct cmd *c);
+
+/* The text dialect's "GETSIGNKEY": "+ SIGNKEY KEY PROVIDER". */
+void session_signkey_command(struct session *s);
+
+#endif
