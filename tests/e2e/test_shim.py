@@ -11,6 +11,7 @@ import pytest
 
 from conftest import BUILD, FIVE, SANITIZED, SLOW, free_port, wait_for, wait_port
 from test_interop import need, start_sshd
+from test_mux_client import agent, sessions_of  # noqa: F401 (agent is a fixture)
 
 SHIM = os.path.join(BUILD, "libfive-shim.so")
 
@@ -140,6 +141,33 @@ def test_fork_after_connect(fived, tmp_path):
     """, env)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"from the child\nfrom the parent\n('127.95.0.1', 7)\n"
+
+
+def test_through_the_agent(fived, tmp_path, agent):  # noqa: F811
+    """With an agent, a connection is a stream of its session, and the socket is the agent's
+    connection: it outlives the process that connected."""
+    f = fived(ECHO)
+    env = shim_env(tmp_path, "echo.shim-test = 127.0.0.1 echo port=%d\n" % f.port)
+    connect_and_fork = """
+        import os, socket, time
+        s = socket.create_connection(("echo.shim-test", 7), timeout=10)
+        if os.fork() != 0:
+            os._exit(0)
+        time.sleep(0.2 * %d)
+        s.sendall(b"after the parent\\n")
+        print(s.recv(100).decode(), end="")
+    """ % SLOW
+    # The first contact pins the server's key, direct, as five makes it.
+    r = python("import socket; socket.create_connection(('echo.shim-test', 7)).close()", env)
+    assert r.returncode == 0, r.stderr
+    agent()
+    env["FIVE_AGENT_SOCK"] = os.environ["FIVE_AGENT_SOCK"]
+    for _ in range(2):
+        r = python(connect_and_fork, env)
+        assert (r.returncode, r.stdout, r.stderr) == (0, b"after the parent\n", b"")
+    granted = wait_for(lambda: len(f.events("stream_granted")) >= 2 and
+                       f.events("stream_granted"), what="two streams")
+    assert len(sessions_of(granted)) == 1
 
 
 def test_unmapped_names_go_straight_through(fived, tmp_path, sentinel):
