@@ -136,8 +136,7 @@ take_pattern(struct shim_rule *r, char *word, char *why, size_t size)
 
 /* Copies a value that must be printable and fit. */
 static int
-take_value(char *dst, size_t dst_size, const char *value, const char *what, char *why,
-           size_t size)
+take_value(char *dst, size_t dst_size, const char *value, const char *what, char *why, size_t size)
 {
 	if (!printable_word(value, dst_size - 1))
 		return fail(why, size, "invalid %s", what);
@@ -346,15 +345,16 @@ shim_conf_check(const struct shim_conf *c, char *why, size_t size)
 		    (inet_pton(AF_INET6, r->host, a) == 1 &&
 		     memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 &&
 		     shim_table_in_range(a + 12)))
-			return fail(why, size, "line %u: host %s is one of the shim's own addresses",
-			            r->line, r->host);
+			return fail(why, size,
+			            "line %u: host %s is one of the shim's own addresses", r->line,
+			            r->host);
 	}
 	return 0;
 }
 
 int
-shim_conf_load(struct shim_conf *c, unsigned source, const char *path, bool must_exist,
-               char *why, size_t size)
+shim_conf_load(struct shim_conf *c, unsigned source, const char *path, bool must_exist, char *why,
+               size_t size)
 {
 	char detail[512], *text = NULL;
 	struct stat st;
@@ -376,8 +376,9 @@ shim_conf_load(struct shim_conf *c, unsigned source, const char *path, bool must
 		goto out;
 	}
 	if ((st.st_mode & 022) != 0 || (st.st_uid != 0 && st.st_uid != getuid())) {
-		fail(why, size, "%s: others can write it (it must be yours or root's, mode 644 or "
-		                "less)",
+		fail(why, size,
+		     "%s: others can write it (it must be yours or root's, mode 644 or "
+		     "less)",
 		     path);
 		goto out;
 	}

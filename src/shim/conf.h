@@ -22,18 +22,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define SHIM_RULES_MAX     256
-#define SHIM_NAME_MAX      253
-#define SHIM_SERVICE_MAX   64
-#define SHIM_KEY_MAX       64
-#define SHIM_PATH_MAX      1024
-#define SHIM_LINE_MAX      2048
-#define SHIM_FILE_MAX      (256 * 1024)
+#define SHIM_RULES_MAX      256
+#define SHIM_NAME_MAX       253
+#define SHIM_SERVICE_MAX    64
+#define SHIM_KEY_MAX        64
+#define SHIM_PATH_MAX       1024
+#define SHIM_LINE_MAX       2048
+#define SHIM_FILE_MAX       (256 * 1024)
 #define SHIM_TIMEOUT_MAX_MS (600 * 1000)
 
 /* Where the shim reads its configuration; SHIM_USER_CONF is under $HOME. */
-#define SHIM_CONFIG_ENV  "FIVE_SHIM_CONFIG"
-#define SHIM_USER_CONF   ".config/five/shim.conf"
+#define SHIM_CONFIG_ENV "FIVE_SHIM_CONFIG"
+#define SHIM_USER_CONF  ".config/five/shim.conf"
 #ifndef SHIM_SYSTEM_CONF
 #define SHIM_SYSTEM_CONF "/etc/five/shim.conf"
 #endif
@@ -45,14 +45,14 @@ struct shim_rule {
 	unsigned port;                /* 0: every port */
 	char host[SHIM_NAME_MAX + 1];
 	char service[SHIM_SERVICE_MAX + 1];
-	int transport;        /* FIVE_SEALED, FIVE_PLAIN, FIVE_TLS */
-	char fived_port[6];   /* "": five's default ports */
+	int transport;      /* FIVE_SEALED, FIVE_PLAIN, FIVE_TLS */
+	char fived_port[6]; /* "": five's default ports */
 	char vhost[SHIM_NAME_MAX + 1];
 	char key[SHIM_KEY_MAX + 1];
 	bool auth_pubkey;
 	char identity[SHIM_PATH_MAX]; /* "": ssh-agent, then ~/.ssh/id_ed25519 */
 	char user[SHIM_SERVICE_MAX + 1];
-	int timeout_ms; /* 0: FIVE_DEFAULT_TIMEOUT_MS */
+	int timeout_ms;  /* 0: FIVE_DEFAULT_TIMEOUT_MS */
 	unsigned source; /* which file: as given to shim_conf_parse */
 	unsigned line;
 };
@@ -72,8 +72,8 @@ void shim_conf_init(struct shim_conf *c);
  * ("line 3: unknown option foo"); c is then left with the rules before
  * that line.
  */
-int shim_conf_parse(struct shim_conf *c, unsigned source, const char *text, size_t len,
-                    char *why, size_t size);
+int shim_conf_parse(struct shim_conf *c, unsigned source, const char *text, size_t len, char *why,
+                    size_t size);
 
 /*
  * Checks c as a whole once every file is in: no rule's HOST may itself be
@@ -106,7 +106,6 @@ bool shim_conf_handles(const struct shim_conf *c, const char *name);
  * name before a suffix, a longer suffix before a shorter, a port before
  * every port), the lower source on a tie.  NULL: none.
  */
-const struct shim_rule *shim_conf_match(const struct shim_conf *c, const char *name,
-                                        unsigned port);
+const struct shim_rule *shim_conf_match(const struct shim_conf *c, const char *name, unsigned port);
 
 #endif

@@ -38,7 +38,7 @@ static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 static struct shim_conf conf;
 static struct shim_table table;
-static bool broken; /* a configuration file is wrong: no name is resolved at all */
+static bool broken;   /* a configuration file is wrong: no name is resolved at all */
 static bool any_peer; /* a socket was connected: the socket hooks look it up */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -187,12 +187,13 @@ getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
 		return EAI_MEMORY;
 	a->ai.ai_flags = flags;
 	a->ai.ai_socktype = socktype;
-	a->ai.ai_protocol = protocol != 0         ? protocol
+	a->ai.ai_protocol = protocol != 0             ? protocol
 	                    : socktype == SOCK_STREAM ? IPPROTO_TCP
 	                    : socktype == SOCK_DGRAM  ? IPPROTO_UDP
 	                                              : 0;
 	if (family == AF_INET6) {
-		/* The IPv4-mapped form of the same address: a socket of either family reaches it. */
+		/* The IPv4-mapped form of the same address: a socket of either family reaches it.
+		 */
 		a->sa.in6.sin6_family = AF_INET6;
 		a->sa.in6.sin6_port = htons((uint16_t)port);
 		memcpy(a->sa.in6.sin6_addr.s6_addr, v4mapped, sizeof(v4mapped));

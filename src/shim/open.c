@@ -45,8 +45,8 @@ shim_say(const char *fmt, ...)
 static bool
 not_permitted(const char *message)
 {
-	static const char *const words[] = {"not permitted", "encryption required",
-	                                    "invalid token", "authentication"};
+	static const char *const words[] = {"not permitted", "encryption required", "invalid token",
+	                                    "authentication"};
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(words); i++)
@@ -130,8 +130,8 @@ through_agent(const struct cli_request *req, int timeout_ms, struct five_error *
 	struct five_error ignored;
 	int fd, ok;
 
-	if (path == NULL || path[0] == '\0' ||
-	    agent_line_encode(req, line, sizeof(line)) != 0 || (fd = agent_dial(path)) < 0)
+	if (path == NULL || path[0] == '\0' || agent_line_encode(req, line, sizeof(line)) != 0 ||
+	    (fd = agent_dial(path)) < 0)
 		return -2;
 	if (five_sock_send_all(fd, line, strlen(line), &ignored) != 0 ||
 	    five_sock_read_line(fd, timeout_ms, answer, sizeof(answer), &ignored) != 0 ||
