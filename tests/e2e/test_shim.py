@@ -15,11 +15,15 @@ from test_mux_client import agent, sessions_of  # noqa: F401 (agent is a fixture
 
 SHIM = os.path.join(BUILD, "libfive-shim.so")
 
-if SANITIZED:
-    # An ASan-built library can be preloaded only into a program that loads the ASan
-    # runtime before anything else; curl, ssh and python do not.
-    pytest.skip("libfive-shim.so under ASan needs the ASan runtime preloaded first, into "
-                "uninstrumented programs: not run in the sanitized build", allow_module_level=True)
+
+
+def asan_runtime():
+    """The ASan runtime the sanitized shim links: it must be loaded before anything else
+    in the (uninstrumented) programs it is preloaded into."""
+    out = subprocess.run(["ldd", SHIM], capture_output=True, text=True).stdout
+    found = [line.split("=>")[1].split()[0] for line in out.splitlines()
+             if "libasan.so" in line and "=>" in line]
+    return found[0] if found else None
 
 
 def write_conf(tmp_path, text):
@@ -33,6 +37,14 @@ def shim_env(tmp_path, text, **extra):
     env = dict(os.environ)
     env["FIVE_SHIM_CONFIG"] = str(write_conf(tmp_path, text))
     env.pop("FIVE_AGENT_SOCK", None)
+    if SANITIZED:
+        # five run puts the shim after what LD_PRELOAD holds.  curl's, ssh's and Python's
+        # own leaks at exit are theirs, not the shim's.
+        runtime = asan_runtime()
+        if runtime is None:
+            pytest.skip("the sanitized libfive-shim.so names no ASan runtime to preload")
+        env["LD_PRELOAD"] = runtime
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
     env.update(extra)
     return env
 
@@ -49,6 +61,9 @@ def python(script, env, timeout=20):
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
 
 
+@pytest.mark.skipif(SANITIZED, reason="curl with the ASan runtime and the sanitized shim "
+                    "preloaded hangs at its start, in a lock, before any hook of the shim's runs "
+                    "a session; Python and ssh are run under ASan instead")
 def test_curl_to_http_behind_fived(fived, tmp_path, process):
     need("curl")
     web = tmp_path / "web"
@@ -265,7 +280,9 @@ def test_five_run_usage(tmp_path):
     r = subprocess.run([FIVE, "run", "--", "/nonexistent/program"], capture_output=True)
     assert r.returncode == 127
     assert r.stderr == b"five: run: /nonexistent/program: No such file or directory\n"
-    env = dict(os.environ, LD_PRELOAD="")
+    # The shim goes after what LD_PRELOAD held (under ASan, the ASan runtime).
+    before = asan_runtime() if SANITIZED else ""
+    env = dict(os.environ, LD_PRELOAD=before, ASAN_OPTIONS="detect_leaks=0")
     r = subprocess.run([FIVE, "run", "sh", "-c", "echo $LD_PRELOAD"], capture_output=True,
                        env=env)
-    assert r.stdout.decode().strip() == os.path.abspath(SHIM)
+    assert r.stdout.decode().strip() == (before + ":" if before else "") + os.path.abspath(SHIM)
