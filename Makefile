@@ -1,6 +1,6 @@
 # fived: a session layer for TCP/IP.
 #
-#   make            build fived, five, libfive
+#   make            build fived, five, libfive, libfive-shim.so
 #   make deps       install the Debian packages the build and the tests need
 #   make test       deps, then lint, unit, end-to-end and fuzz tests, then all again under ASan+UBSan,
 #                   then the Debian packages built and checked
@@ -50,6 +50,7 @@ endif
 CORE_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
 SERVER_SRC := $(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c))
 CLI_SRC := $(wildcard src/client/cli/*.c)
+SHIM_SRC := $(wildcard src/shim/*.c)
 CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard src/client/*/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -72,13 +73,16 @@ FIVE_INTERNAL_LIB := $(BUILD)/libfive-internal.a
 FIVED := $(BUILD)/fived
 FIVE := $(BUILD)/five
 FIVECTL := $(BUILD)/fivectl
+# The LD_PRELOAD shim (five run), installed in SHIM_DIR, where five run looks for it.
+SHIM := $(BUILD)/libfive-shim.so
+SHIM_DIR := $(LIBDIR)/five
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRC))
 
 .SECONDARY:
-.PHONY: all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench install \
+.PHONY: FORCE all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench install \
 	clean format lint deb test-package
-all: $(FIVED) $(FIVE) $(FIVECTL) $(FIVE_LIB) $(FIVE_SO) $(FIVE_SO_LINK)
+all: $(FIVED) $(FIVE) $(FIVECTL) $(FIVE_LIB) $(FIVE_SO) $(FIVE_SO_LINK) $(SHIM)
 
 ifeq ($(V),1)
 Q :=
@@ -131,6 +135,25 @@ $(FIVE_SO): $(FIVE_OBJ) src/client/libfive.map
 $(FIVE_SO_LINK): $(FIVE_SO)
 	ln -sf $(FIVE_SONAME) $@
 
+# libfive-shim.so: its objects and libfive's (the internal archive, of which only what it
+# uses is linked in), in one library that needs no libfive.so.0 at run time, so that
+# LD_PRELOAD works for any program, linked against whatever libfive or none.  Only the
+# interposed functions are global (shim.map): libfive's own names inside it stay local.
+$(call obj,$(SHIM_SRC)): CFLAGS += -fvisibility=hidden
+$(call obj,$(SHIM_SRC)): Makefile
+
+SHIM_OBJ := $(call obj,$(SHIM_SRC) src/client/cli/agentline.c)
+$(SHIM): $(SHIM_OBJ) $(FIVE_INTERNAL_LIB) src/shim/shim.map
+	$(CC) -shared -Wl,--version-script=src/shim/shim.map -Wl,--as-needed $(LDFLAGS) -o $@ \
+		$(SHIM_OBJ) $(FIVE_INTERNAL_LIB) $(LDLIBS) -ldl
+
+# five run falls back on SHIM_DIR: main.o is made again when it changes.
+$(BUILD)/shim_dir: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(SHIM_DIR)' | cmp -s - $@ || echo '$(SHIM_DIR)' > $@
+$(call obj,src/client/cli/main.c): $(BUILD)/shim_dir
+$(call obj,src/client/cli/main.c): CFLAGS += -DFIVE_SHIM_DIR='"$(SHIM_DIR)"'
+
 $(FIVED): $(call obj,src/server/daemon/main.c) $(SERVER_LIB) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(SERVER_LIBS)
 
@@ -145,6 +168,10 @@ $(FIVECTL): $(call obj,src/fivectl/fivectl.c) $(CORE_LIB)
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(SERVER_LIB) $(FIVE_INTERNAL_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS) $(SERVER_LIBS) -lcmocka
+
+# The shim's pure parts (its configuration, its address table, its errors); not its hooks.
+$(BUILD)/tests/test_shim: $(call obj,src/shim/conf.c src/shim/table.c src/shim/open.c \
+	src/client/cli/agentline.c)
 
 # Tests that drive whole sessions link the in-process worker of tests/harness/.
 $(BUILD)/tests/test_session: $(call obj,tests/harness/session_harness.c)
@@ -202,6 +229,8 @@ install: all
 	install -m 755 $(FIVECTL) $(DESTDIR)$(PREFIX)/sbin/fivectl
 	install -m 644 $(FIVE_LIB) $(DESTDIR)$(LIBDIR)/libfive.a
 	install -m 644 $(FIVE_SO) $(DESTDIR)$(LIBDIR)/$(FIVE_SONAME)
+	install -d $(DESTDIR)$(SHIM_DIR)
+	install -m 644 $(SHIM) $(DESTDIR)$(SHIM_DIR)/libfive-shim.so
 	ln -sf $(FIVE_SONAME) $(DESTDIR)$(LIBDIR)/libfive.so
 	# pkg-config's description of libfive where it is installed; its own libraries are private.
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|' \

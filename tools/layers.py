@@ -54,6 +54,19 @@ def symbols(obj):
     return defined, undefined
 
 
+def libc_symbols():
+    """What the C library defines: a call to one of these is a call to libc, even where a
+    folder of ours defines the name too (libfive-shim.so's hooks interpose connect)."""
+    try:
+        path = subprocess.run(["cc", "-print-file-name=libc.so.6"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        out = subprocess.run(["nm", "-D", "--defined-only", path], capture_output=True,
+                             text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return set()
+    return {line.split()[-1].split("@")[0] for line in out.splitlines() if line.split()}
+
+
 def call_edges(build):
     root = os.path.join(build, "obj", SRC)
     objs = {}
@@ -70,8 +83,9 @@ def call_edges(build):
             owner[sym] = folder
         needs.append((obj, folder, undefined))
     edges = {}
+    libc = libc_symbols()
     for obj, folder, undefined in needs:
-        for sym in sorted(undefined):
+        for sym in sorted(undefined - libc):
             dst = owner.get(sym)
             if dst and dst != folder:
                 edges.setdefault((folder, dst), obj + " calls " + sym)

@@ -41,6 +41,9 @@ $(FUZZ_BUILD)/fuzz_session: tests/harness/session_harness.c tests/harness/sessio
 # five agent's line parser lives with the five command, outside the fuzzed library.
 $(FUZZ_BUILD)/fuzz_agentline: src/client/cli/agentline.c
 
+# libfive-shim.so's configuration parser lives in src/shim/, outside the fuzzed library.
+$(FUZZ_BUILD)/fuzz_shimconf: src/shim/conf.c src/shim/table.c
+
 # Each target runs over a scratch copy of its corpus, so the committed seeds stay as they are.
 define run_target
 	@set -e; for t in $(TARGETS); do \

@@ -1,7 +1,9 @@
 /*
  * five: reach a service on a host by its name, through fived.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +56,11 @@ usage(FILE *out)
 	        "identity\n"
 	        "       five verify-proof --key KEY --nonce N --consumer NAME PROOF\n"
 	        "                                            check a proof, print its identity\n"
+	        "       five run [--] COMMAND [ARG ...]       run COMMAND with libfive-shim.so: "
+	        "its\n"
+	        "                                            connections to names shim.conf maps "
+	        "go\n"
+	        "                                            through fived\n"
 	        "\n"
 	        "  HOST may be KEY@HOST: the server's key, instead of known_hosts\n"
 	        "  --plain     plain TCPMUX, unencrypted (default: the sealed handshake)\n"
@@ -580,6 +587,66 @@ cmd_agent(const struct cli_args *a)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
 }
 
+/* Where make install puts libfive-shim.so (the Makefile says). */
+#ifndef FIVE_SHIM_DIR
+#define FIVE_SHIM_DIR "/usr/local/lib/five"
+#endif
+#define SHIM_NAME "libfive-shim.so"
+
+/* The shim beside this five (a build tree), else where it is installed, into path. */
+static int
+shim_path(char *path, size_t size)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n > 0) {
+		self[n] = '\0';
+		if ((slash = strrchr(self, '/')) != NULL &&
+		    (size_t)snprintf(path, size, "%.*s/%s", (int)(slash - self), self, SHIM_NAME) <
+		            size &&
+		    access(path, R_OK) == 0)
+			return 0;
+	}
+	if ((size_t)snprintf(path, size, "%s/%s", FIVE_SHIM_DIR, SHIM_NAME) < size &&
+	    access(path, R_OK) == 0)
+		return 0;
+	fprintf(stderr, "five: run: %s is neither beside five nor in %s\n", SHIM_NAME,
+	        FIVE_SHIM_DIR);
+	return -1;
+}
+
+/* five run [--] COMMAND ...: COMMAND with the shim preloaded, after what LD_PRELOAD had. */
+static int
+cmd_run(int argc, char **argv)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char shim[PATH_MAX], preload[2 * PATH_MAX];
+
+	if (argc > 0 && strcmp(argv[0], "--") == 0) {
+		argc--;
+		argv++;
+	}
+	if (argc == 0)
+		return usage_error("run: no command given");
+	if (shim_path(shim, sizeof(shim)) != 0)
+		return EXIT_LOCAL;
+	/* The dynamic loader splits LD_PRELOAD at blanks and colons. */
+	if (strpbrk(shim, " \t:") != NULL) {
+		fprintf(stderr, "five: run: %s: a blank or colon in its path\n", shim);
+		return EXIT_LOCAL;
+	}
+	if ((size_t)snprintf(preload, sizeof(preload), "%s%s%s", old != NULL ? old : "",
+	                     old != NULL && old[0] != '\0' ? ":" : "", shim) >= sizeof(preload) ||
+	    setenv("LD_PRELOAD", preload, 1) != 0) {
+		fprintf(stderr, "five: run: LD_PRELOAD too long\n");
+		return EXIT_LOCAL;
+	}
+	execvp(argv[0], argv);
+	fprintf(stderr, "five: run: %s: %s\n", argv[0], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -589,6 +656,8 @@ main(int argc, char **argv)
 	const char *host;
 	int c, r;
 
+	if (argc > 1 && strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 2, argv + 2);
 	five_options_init(o);
 	o->trust_on_first_use = 1;
 	while ((c = getopt_long(argc, argv, "p:H:L:t:wa:i:l:k46Vh", long_options, NULL)) != -1)
