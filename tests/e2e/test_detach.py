@@ -305,6 +305,7 @@ def test_roaming_and_attach_from_address(fived, backend):
     detached(f)
     s.attach(plain_to(f, "127.0.0.2"))
     assert s.read_exact(sid, 3) == b"one"
+    wait_for(lambda: f.events("attached"), timeout=T, what="attached")
     assert f.events("attached")[0]["src"] == "127.0.0.2"
     g = start(fived, echo, server="detach_plaintext = yes\nattach_from = address\n",
               name="strict")
@@ -437,6 +438,7 @@ def test_other_identity_refused(fived, backend, world):
     assert recv_line(bob) == b"- not permitted\r\n"
     alice = pubkey_login(f, world, "alice")
     s.attach(PlainTransport(alice))
+    wait_for(lambda: f.events("attached"), timeout=T, what="attached")
     assert f.events("attached")[0]["session"] == f.events("detachable")[0]["session"]
 
 
