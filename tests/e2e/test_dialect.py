@@ -75,9 +75,11 @@ def test_reserved_commands_are_not_services(fived):
     """A command of the protocol fived does not implement is answered as PROTOCOL.md 2.9
     says, whatever its arguments: never looked up as a service or a token."""
     f = fived(CONFIG)
-    for request in (b"DETACHABLE", b"ATTACH x", b"PROVEAUTH x", b"getsignkey"):
+    for request in (b"DETACHABLE", b"PROVEAUTH x", b"getsignkey"):
         assert exchange(f.port, request + b"\r\n", shut=False) == \
             b"- command not supported\r\n", request
+    # ATTACH is a command (section 12.5), of two arguments: never a service either.
+    assert exchange(f.port, b"ATTACH x\r\n", shut=False) == b"- wrong number of arguments\r\n"
 
 
 def test_host_selects_a_vhost(fived):
