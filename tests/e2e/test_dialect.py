@@ -78,6 +78,8 @@ def test_reserved_commands_are_not_services(fived):
     for request in (b"DETACHABLE", b"DETACHABLE x"):
         assert exchange(f.port, request + b"\r\n", shut=False) == \
             b"- command not supported\r\n", request
+    # ATTACH is a command (section 12.5), of two arguments: never a service either.
+    assert exchange(f.port, b"ATTACH x\r\n", shut=False) == b"- wrong number of arguments\r\n"
 
 
 def test_host_selects_a_vhost(fived):

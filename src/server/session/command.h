@@ -36,6 +36,7 @@ enum command_verdict {
 	VERDICT_MULTIPLEX, /* send text ("+ MULTIPLEX"), then frames */
 	VERDICT_PROVE,     /* the PROVEAUTH command */
 	VERDICT_SIGNKEY,   /* the GETSIGNKEY command */
+	VERDICT_ATTACH,    /* ATTACH: go on with a detachable session (attach.c) */
 	VERDICT_NO_MEMORY, /* the reply could not be built */
 };
 
