@@ -186,6 +186,18 @@ mux_on_end(struct five_session *s, mux_end_fn fn, void *arg)
 	pthread_mutex_unlock(&s->lock);
 }
 
+int
+mux_failed(struct five_session *s, struct five_error *err)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->dead && !s->closing)
+		r = five_fail(err, s->error.step, "%s", s->error.message);
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
 /* Why no new stream may be opened, or 0.  Lock held. */
 static int
 refuse_new(struct five_session *s, struct five_error *err)

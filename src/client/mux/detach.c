@@ -32,7 +32,7 @@ struct mux_redial {
 
 /* ATTACH's refusals that no later try can change (section 12.5). */
 static const char *const final_refusals[] = {
-        "unknown session",    "not permitted",         "resume point lost",
+        "unknown session",     "not permitted",         "resume point lost",
         "encryption required", "command not supported",
 };
 
@@ -280,11 +280,11 @@ install(struct five_session *s, struct attached *a, struct five_error *err)
 {
 	if (a->received < s->copies_base || a->received > s->tx_count) {
 		five_conn_close(&a->c);
-		return five_fail(err, FIVE_ERR_PROTOCOL,
-		                 "fived's resume point %llu is not one this side has (%llu to %llu)",
-		                 (unsigned long long)a->received,
-		                 (unsigned long long)s->copies_base,
-		                 (unsigned long long)s->tx_count);
+		return five_fail(
+		        err, FIVE_ERR_PROTOCOL,
+		        "fived's resume point %llu is not one this side has (%llu to %llu)",
+		        (unsigned long long)a->received, (unsigned long long)s->copies_base,
+		        (unsigned long long)s->tx_count);
 	}
 	buf_consume(&s->copies, (size_t)(a->received - s->copies_base));
 	s->copies_base = a->received;
@@ -371,8 +371,10 @@ mux_reattach(struct five_session *s)
 	if (s->on_resume != NULL)
 		s->on_resume(s->on_resume_arg, false, s->broke_why, 0);
 	str_copy(err.message, s->broke_why, sizeof(err.message));
-	while (!s->closing && monotonic_ms() < deadline && (r = try_attach(s, deadline, &err)) == 0) {
-		pause_until(s, monotonic_ms() + delay < deadline ? monotonic_ms() + delay : deadline);
+	while (!s->closing && monotonic_ms() < deadline &&
+	       (r = try_attach(s, deadline, &err)) == 0) {
+		pause_until(s,
+		            monotonic_ms() + delay < deadline ? monotonic_ms() + delay : deadline);
 		delay = delay * 2 < MUX_RETRY_MAX_MS ? delay * 2 : MUX_RETRY_MAX_MS;
 	}
 	if (r == 1) {
@@ -391,5 +393,6 @@ mux_reattach(struct five_session *s)
 		         "the connection to fived broke (%s) and the session could not be attached "
 		         "again within its detach timeout, %u s: %s",
 		         s->broke_why, (unsigned)s->detach_timeout_s, err.message);
-	mux_fail(s, s->closing ? FIVE_ERR_USAGE : err.step, why);
+	/* Out of time, whatever the last try met: the connection is what failed. */
+	mux_fail(s, s->closing ? FIVE_ERR_USAGE : r < 0 ? err.step : FIVE_ERR_CONNECT, why);
 }

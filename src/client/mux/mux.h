@@ -315,5 +315,7 @@ bool mux_usable(struct five_session *s);
 size_t mux_streams_open(struct five_session *s);
 /* Sets the stream end callback (before the first stream). */
 void mux_on_end(struct five_session *s, mux_end_fn fn, void *arg);
+/* Whether the session has failed (not closed by its owner): -1 with err filled, else 0. */
+int mux_failed(struct five_session *s, struct five_error *err);
 
 #endif
