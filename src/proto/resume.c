@@ -38,7 +38,8 @@ resume_count_parse(const char *text, uint64_t *count)
 	if (text[0] == '\0' || (text[0] == '0' && text[1] != '\0'))
 		return -1;
 	for (i = 0; text[i] != '\0'; i++) {
-		if (text[i] < '0' || text[i] > '9' || n > (UINT64_MAX - (uint64_t)(text[i] - '0')) / 10)
+		if (text[i] < '0' || text[i] > '9' ||
+		    n > (UINT64_MAX - (uint64_t)(text[i] - '0')) / 10)
 			return -1;
 		n = n * 10 + (uint64_t)(text[i] - '0');
 	}
@@ -47,8 +48,8 @@ resume_count_parse(const char *text, uint64_t *count)
 }
 
 int
-resume_attach_parse(const char *ticket_text, const char *count_text,
-                    uint8_t ticket[MUX_TICKET_LEN], uint64_t *received)
+resume_attach_parse(const char *ticket_text, const char *count_text, uint8_t ticket[MUX_TICKET_LEN],
+                    uint64_t *received)
 {
 	if (resume_ticket_decode(ticket_text, ticket) != 0 ||
 	    resume_count_parse(count_text, received) != 0) {

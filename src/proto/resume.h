@@ -18,7 +18,8 @@
 #define RESUME_COUNT_TEXT_MAX 20
 
 /* "ATTACH ticket received\r\n" at its longest, with the NUL. */
-#define RESUME_ATTACH_LINE_MAX (sizeof("ATTACH  \r\n") + RESUME_TICKET_TEXT_LEN + RESUME_COUNT_TEXT_MAX)
+#define RESUME_ATTACH_LINE_MAX                                                                     \
+	(sizeof("ATTACH  \r\n") + RESUME_TICKET_TEXT_LEN + RESUME_COUNT_TEXT_MAX)
 
 /* The ticket's text: out has RESUME_TICKET_TEXT_LEN characters and a NUL. */
 void resume_ticket_encode(const uint8_t ticket[MUX_TICKET_LEN],

@@ -30,9 +30,17 @@ from collections import namedtuple
 
 # --- constants (11.2, 11.4) ---------------------------------------------------------
 
-DATA, OPEN, ACCEPT, WINDOW, FIN, RST, PING, GOAWAY = range(8)
+DATA, OPEN, ACCEPT, WINDOW, FIN, RST, PING, GOAWAY, DETACHABLE, RECEIVED = range(10)
 TYPE_NAMES = {DATA: "DATA", OPEN: "OPEN", ACCEPT: "ACCEPT", WINDOW: "WINDOW", FIN: "FIN",
-              RST: "RST", PING: "PING", GOAWAY: "GOAWAY"}
+              RST: "RST", PING: "PING", GOAWAY: "GOAWAY", DETACHABLE: "DETACHABLE",
+              RECEIVED: "RECEIVED"}
+# Session frames (12.1): counted, kept until the peer has them, sent again after ATTACH.
+COUNTED = (DATA, OPEN, ACCEPT, WINDOW, FIN, RST)
+TICKET_ID, TICKET_SECRET = 16, 32
+TICKET = TICKET_ID + TICKET_SECRET
+# DETACHABLE answers (12.2)
+GRANTED, NOT_PERMITTED, DETACH_LIMIT = 0, 1, 2
+RECEIVED_EVERY = 131072       # RECEIVED at least this often (12.3)
 ACK = 0x01
 HEADER = 8
 MUX_PAYLOAD_MAX = 16384
@@ -146,6 +154,55 @@ def ping_frame(opaque, ack=False):
     return encode(0, PING, opaque, ACK if ack else 0)
 
 
+def detachable_frame(payload=b""):
+    """The client's DETACHABLE (12.2): empty (a payload only to break the rules)."""
+    return encode(0, DETACHABLE, payload)
+
+
+def received_frame(count):
+    """RECEIVED (12.3): the count of session-frame bytes received."""
+    return encode(0, RECEIVED, struct.pack("!Q", count))
+
+
+def parse_detachable(payload):
+    """fived's DETACHABLE answer (12.2): ("granted", timeout, ticket) or
+    ("refused", code, reason)."""
+    if not payload:
+        raise Violation("DETACHABLE answer empty")
+    if payload[0] == GRANTED:
+        if len(payload) != 1 + 4 + TICKET:
+            raise Violation("DETACHABLE grant of %d bytes" % len(payload))
+        return ("granted", struct.unpack("!I", payload[1:5])[0], bytes(payload[5:]))
+    if payload[0] not in (NOT_PERMITTED, DETACH_LIMIT) or len(payload) > 1 + REASON_MAX:
+        raise Violation("DETACHABLE refusal of form %r" % payload[:8])
+    if not printable(payload[1:]):
+        raise Violation("DETACHABLE reason not printable")
+    return ("refused", payload[0], payload[1:].decode())
+
+
+def parse_received(payload):
+    if len(payload) != 8:
+        raise Violation("RECEIVED of %d bytes" % len(payload))
+    return struct.unpack("!Q", payload)[0]
+
+
+def ticket_text(ticket):
+    """The ticket in base64url without padding (12.5): 64 characters."""
+    import base64
+    return base64.urlsafe_b64encode(ticket).rstrip(b"=").decode()
+
+
+def ticket_from_text(text):
+    import base64
+    if len(text) != 64:
+        raise Violation("ticket text of %d characters" % len(text))
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def attach_line(ticket, received):
+    return b"ATTACH %s %d\r\n" % (ticket_text(ticket).encode(), received)
+
+
 def goaway_frame(last, code, reason=b""):
     reason = reason.encode() if isinstance(reason, str) else reason
     return encode(0, GOAWAY, struct.pack("!IB", last, code) + reason)
@@ -225,9 +282,9 @@ def check_form(frame):
         raise Violation("unknown flag 0x%02x on %s" % (flags, TYPE_NAMES[t]))
     if len(p) > MUX_PAYLOAD_MAX:
         raise Violation("frame too long")
-    if t in (PING, GOAWAY) and sid != 0:
+    if t in (PING, GOAWAY, DETACHABLE, RECEIVED) and sid != 0:
         raise Violation("%s on stream %d" % (TYPE_NAMES[t], sid))
-    if t not in (PING, GOAWAY, WINDOW) and sid == 0:
+    if t not in (PING, GOAWAY, WINDOW, DETACHABLE, RECEIVED) and sid == 0:
         raise Violation("%s on id 0" % TYPE_NAMES[t])
     if t == DATA and not p:
         raise Violation("empty DATA")
@@ -243,6 +300,10 @@ def check_form(frame):
         raise Violation("PING of %d bytes" % len(p))
     elif t == GOAWAY:
         parse_goaway(p)
+    elif t == DETACHABLE and p:
+        parse_detachable(p)
+    elif t == RECEIVED:
+        parse_received(p)
 
 
 class Decoder:
@@ -570,6 +631,21 @@ class MuxSession:
         # round trip fived measures, 11.4), not a client's normal behaviour.
         self.ping_delay = 0.0
         self.delayed = []                 # (due time, frame bytes)
+        # Resuming (section 12): counts of session-frame bytes, copies, the ticket.
+        self.sent_count = 0               # session-frame bytes we sent (12.1)
+        self.recv_count = 0               # ... and received, whole frames
+        self.out_decoder = Decoder(check=False)
+        self.keeping = False              # copies kept: from our DETACHABLE on (12.2)
+        self.copies = bytearray()         # session frames sent, from copies_base on
+        self.copies_base = 0
+        self.detach_answer = None         # parse_detachable of fived's answer
+        self.ticket = None
+        self.detach_timeout = None
+        self.received_from_server = []    # every count fived sent in RECEIVED
+        self.auto_received = True         # send RECEIVED as 12.3 says, once detachable
+        self.reported = 0                 # the count our last RECEIVED carried
+        self.unreported_at = None         # when a counted frame first went unreported
+        self.attached = None              # (received, timeout, ticket) of + ATTACHED
 
     # --- construction -------------------------------------------------------------
 
@@ -601,6 +677,7 @@ class MuxSession:
         data); reads the reply.  Returns the `+ MULTIPLEX` line; Refused on a '-'."""
         if sent is None:
             self._queue(b"MULTIPLEX\r\n" + pipelined)
+        self._note_sent(pipelined)
         while self.entered is None:
             at = self.plain.find(b"\r\n")
             if at < 0:
@@ -623,6 +700,160 @@ class MuxSession:
             else:
                 self.preamble.append(line)
         return self.entered
+
+    # --- resuming (section 12) ---------------------------------------------------------
+
+    def _note_sent(self, plaintext):
+        """Counts the session frames in plaintext we send (12.1), and keeps copies of
+        them once we asked to be detachable (12.2).  Frames a test breaks on purpose
+        end the counting: the session cannot be resumed after them anyway."""
+        if self.out_decoder is None or not plaintext:
+            return
+        try:
+            frames = self.out_decoder.feed(plaintext)
+        except Violation:
+            self.out_decoder = None
+            return
+        for f in frames:
+            if f.type == DETACHABLE:
+                self.keeping = True
+                self.copies_base = self.sent_count
+            if f.type in COUNTED:
+                wire = f.encode()
+                self.sent_count += len(wire)
+                if self.keeping:
+                    self.copies += wire
+
+    def _note_received(self, f):
+        """A frame from fived: counted if a session frame; DETACHABLE and RECEIVED acted
+        on (12.2, 12.3).  Returns True when the frame is a connection frame of 12."""
+        sid, t, _, p = f
+        if t in COUNTED:
+            self.recv_count += HEADER + len(p)
+            if self.unreported_at is None:
+                self.unreported_at = time.monotonic()
+            return False
+        if t == DETACHABLE:
+            if self.detach_answer is not None:
+                raise Violation("a second DETACHABLE answer")
+            self.detach_answer = parse_detachable(p)
+            if self.detach_answer[0] == "granted":
+                self.detach_timeout, self.ticket = self.detach_answer[1:]
+            return True
+        if t == RECEIVED:
+            count = parse_received(p)
+            if self.received_from_server and count < self.received_from_server[-1]:
+                raise Violation("RECEIVED went down")
+            if count > self.sent_count:
+                raise Violation("RECEIVED above what was sent: %d > %d (attached %r)" % (count, self.sent_count, self.attached))
+            self.received_from_server.append(count)
+            self._drop_copies(count)
+            return True
+        return False
+
+    def _drop_copies(self, count):
+        if count > self.copies_base:
+            del self.copies[:count - self.copies_base]
+            self.copies_base = count
+
+    def _maybe_report(self):
+        """RECEIVED as 12.3 asks: every RECEIVED_EVERY bytes, and soon after any."""
+        if not self.auto_received or self.ticket is None or not self.framed:
+            return
+        if self.recv_count == self.reported:
+            self.unreported_at = None
+            return
+        due = (self.recv_count - self.reported >= RECEIVED_EVERY or
+               (self.unreported_at is not None and
+                time.monotonic() - self.unreported_at >= 0.3))
+        if due:
+            self.send_received()
+
+    def send_received(self, count=None):
+        """Sends RECEIVED with our count (or any count, to break the rules)."""
+        count = self.recv_count if count is None else count
+        self.reported = max(self.reported, count) if count <= self.recv_count else count
+        self.unreported_at = None
+        self._queue(received_frame(count))
+
+    def detachable(self, timeout=None):
+        """Asks to be detachable (DETACHABLE) and waits for fived's answer, returned as
+        parse_detachable gives it."""
+        self.send_raw(detachable_frame())
+        self._io(lambda: self.detach_answer is not None, "the DETACHABLE answer", timeout)
+        return self.detach_answer
+
+    def wait_received(self, count, timeout=None):
+        """Waits until fived's RECEIVED says it has count bytes of our session frames."""
+        self._io(lambda: self.received_from_server and self.received_from_server[-1] >= count,
+                 "RECEIVED %d" % count, timeout)
+
+    def _reply_line(self):
+        """The next reply line in plaintext, before framed mode."""
+        while True:
+            at = self.plain.find(b"\r\n")
+            if at >= 0:
+                line = bytes(self.plain[:at + 2])
+                del self.plain[:at + 2]
+                return line
+            if len(self.plain) > 512:
+                raise MuxError("no reply line: %r" % bytes(self.plain[:80]))
+            self._io(lambda: self.plain.find(b"\r\n") >= 0 or self.eof, "the reply line",
+                     allow_eof=True)
+            if self.plain.find(b"\r\n") < 0:
+                raise SessionEnded("closed before a reply: %r" % bytes(self.plain))
+
+    def drop_connection(self, how="reset"):
+        """Breaks the connection under the session: "reset" (RST), "close" (FIN without
+        the transport's end) or "keep" (left up: make before break)."""
+        if how == "reset":
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        if how != "keep":
+            self.sock.close()
+        self.old_socks = getattr(self, "old_socks", []) + [self.sock]
+
+    def attach(self, transport, received=None, ticket=None, pipelined=b""):
+        """Moves the session to a new connection (12.5) whose transport is `transport`
+        (PlainTransport(sock) or SealedTransport(client), past any handshake, HOST or
+        AUTH): ATTACH with our received count, then, at "+ ATTACHED", RECEIVED first and
+        every session frame after fived's count; fived's own come as the first frames.
+        Returns (fived's received count, timeout, new ticket); Refused on a '-'."""
+        ticket = self.ticket if ticket is None else ticket
+        received = self.recv_count if received is None else received
+        self.transport = transport
+        self.sock = transport.sock
+        self.sock.setblocking(False)
+        self.outbuf = bytearray()
+        self.inbound = bytearray(transport.leftover)
+        self.plain = bytearray()
+        self.decoder = Decoder(check=False)     # a frame cut by the break is sent again
+        self.eof = self.reset = self.ended_write = False
+        self.eof_at = None
+        self.framed = False
+        self._queue_wire(self.transport.wrap(attach_line(ticket, received) + pipelined))
+        line = self._reply_line()
+        if line.startswith(b"-"):
+            raise Refused(line.decode(errors="replace").rstrip("\r\n"))
+        words = line.decode().split()
+        if len(words) != 5 or words[:2] != ["+", "ATTACHED"]:
+            raise Violation("not an ATTACHED reply: %r" % line)
+        theirs, timeout = int(words[2]), int(words[3])
+        if str(theirs) != words[2] or str(timeout) != words[3]:
+            raise Violation("counts with leading zeros: %r" % line)
+        if not self.copies_base <= theirs <= self.sent_count:
+            raise Violation("fived resumes from %d, we hold %d..%d" %
+                            (theirs, self.copies_base, self.sent_count))
+        self.ticket = ticket_from_text(words[4])
+        self.attached = (theirs, timeout, self.ticket)
+        self.framed = True
+        self.reported = self.recv_count
+        again = bytes(self.copies[theirs - self.copies_base:])
+        self._queue_wire(self.transport.wrap(received_frame(self.recv_count) + again))
+        rest = bytes(self.plain)
+        self.plain.clear()
+        self._frames_in(rest)
+        self._io(lambda: not self.outbuf, "the frames sent again", allow_eof=True)
+        return self.attached
 
     # --- opening streams (11.2 OPEN) ----------------------------------------------------
 
@@ -819,6 +1050,8 @@ class MuxSession:
     # --- the engine ------------------------------------------------------------------
 
     def _queue(self, plaintext):
+        if self.framed:
+            self._note_sent(plaintext)
         self._queue_wire(self.transport.wrap(plaintext))
 
     def _queue_wire(self, wire):
@@ -827,7 +1060,8 @@ class MuxSession:
     def _pump_out(self):
         """Moves queued stream bytes into DATA frames within both windows, every
         stream in turn, 16384 bytes at a time; FIN once a stream's bytes are out."""
-        if self.eof or self.goaway is not None and self.goaway[1] == PROTOCOL:
+        # Not before framed mode (ATTACH's reply included): frames would pass the line.
+        if not self.framed or self.eof or self.goaway is not None and self.goaway[1] == PROTOCOL:
             return
         moved = True
         while moved:
@@ -887,6 +1121,8 @@ class MuxSession:
             raise Violation("fived sent: %s" % v.reason)
         for f in frames:
             self.frames.append(f)
+            if self._note_received(f):
+                continue
             if self.check:
                 try:
                     acted = self.rules.check(f)
@@ -964,6 +1200,7 @@ class MuxSession:
             while self.delayed and self.delayed[0][0] <= now:
                 self._queue(self.delayed.pop(0)[1])
             self._pump_out()
+            self._maybe_report()
             if until():
                 return
             if self.eof and not self.outbuf:

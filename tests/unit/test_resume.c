@@ -97,9 +97,8 @@ test_attached_reply(void **state)
 	assert_int_equal(timeout_s, 900);
 	assert_memory_equal(back, ticket, sizeof(ticket));
 	assert_int_equal(resume_attached_parse("ATTACHED 1 2", &received, &timeout_s, back), -1);
-	assert_int_equal(resume_attached_parse("ATTACHED 1 4294967296 x", &received, &timeout_s,
-	                                       back),
-	                 -1);
+	assert_int_equal(
+	        resume_attached_parse("ATTACHED 1 4294967296 x", &received, &timeout_s, back), -1);
 	assert_int_equal(resume_attached_parse("MULTIPLEX", &received, &timeout_s, back), -1);
 	strcat(line, " more");
 	assert_int_equal(reply_parse(line, &ok, &text), 0);

@@ -14,11 +14,13 @@
 
 /* Row: from; a column per destination, in enum order; 1 where the move is allowed. */
 static const char moves[S_COUNT][S_COUNT + 1] = {
-        /*               D H C A W N R M L K X */
-        [S_DETECT] = "11100000111", [S_HANDSHAKE] = "01100000111", [S_COMMAND] = "01111101111",
-        [S_AUTH] = "00111000111",   [S_AUTH_WAIT] = "00111000111", [S_CONNECTING] = "00000110111",
-        [S_RELAY] = "00000010001",  [S_MUX] = "00000001101",       [S_LINGER] = "00000000101",
-        [S_DARK] = "00000000011",   [S_CLOSED] = "00000000001",
+        /*               D H C A W N R M T L K X */
+        [S_DETECT] = "111000000111",    [S_HANDSHAKE] = "011000000111",
+        [S_COMMAND] = "011111010111",   [S_AUTH] = "001110000111",
+        [S_AUTH_WAIT] = "001110000111", [S_CONNECTING] = "000001100111",
+        [S_RELAY] = "000000100001",     [S_MUX] = "000000011101",
+        [S_DETACHED] = "000000001001",  [S_LINGER] = "000000000101",
+        [S_DARK] = "000000000011",      [S_CLOSED] = "000000000001",
 };
 
 static void

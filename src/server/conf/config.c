@@ -398,6 +398,48 @@ server_relay_memory_max(struct parser *p, const char *value, const char **why)
 	return 0;
 }
 
+static int
+server_detach_timeout(struct parser *p, const char *value, const char **why)
+{
+	if (set_timeout(&p->cfg->detach_timeout_ms, value, false, why) != 0)
+		return -1;
+	if (p->cfg->detach_timeout_ms < DETACH_TIMEOUT_MIN) {
+		*why = "expected a duration of at least 1s, such as 15m";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+server_detach_queue_max(struct parser *p, const char *value, const char **why)
+{
+	if (parse_size(value, DETACH_QUEUE_LIMIT, &p->cfg->detach_queue_max) != 0 ||
+	    p->cfg->detach_queue_max < DETACH_QUEUE_MIN) {
+		*why = "expected a size from 64K to 1G, such as 4M";
+		return -1;
+	}
+	return 0;
+}
+
+static int
+server_attach_from(struct parser *p, const char *value, const char **why)
+{
+	static const char *const words[] = {
+	        [ATTACH_FROM_ANY] = "any",
+	        [ATTACH_FROM_ADDRESS] = "address",
+	        [ATTACH_FROM_NETWORK] = "network",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(words); i++)
+		if (strcmp(value, words[i]) == 0) {
+			p->cfg->attach_from = (enum attach_from)i;
+			return 0;
+		}
+	*why = "expected any, address or network";
+	return -1;
+}
+
 /* A stream's or session's window may grow to this (docs/PROTOCOL.md 11.4). */
 static int
 server_mux_window_max(struct parser *p, const char *value, const char **why)
@@ -871,6 +913,12 @@ static const struct key keys[] = {
         SERVER_U64("max_pending_opens", V_COUNT, max_pending_opens, MAX_STREAMS_LIMIT),
         SERVER("mux_window_max", server_mux_window_max),
         SERVER_U64("mux_idle_timeout", V_DURATION, mux_idle_timeout_ms, 0),
+        SERVER_BOOL("detachable", detachable),
+        SERVER("detach_timeout", server_detach_timeout),
+        SERVER("detach_queue_max", server_detach_queue_max),
+        SERVER_U64("max_detachable", V_COUNT, max_detachable, 1000000),
+        SERVER_BOOL("detach_plaintext", detach_plaintext),
+        SERVER("attach_from", server_attach_from),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");
@@ -1299,6 +1347,11 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->max_pending_opens = DEFAULT_MAX_PENDING_OPENS;
 	cfg->mux_window_max = DEFAULT_MUX_WINDOW_MAX;
 	cfg->mux_idle_timeout_ms = DEFAULT_MUX_IDLE_TIMEOUT;
+	cfg->detachable = true;
+	cfg->detach_timeout_ms = DEFAULT_DETACH_TIMEOUT;
+	cfg->detach_queue_max = DEFAULT_DETACH_QUEUE_MAX;
+	cfg->max_detachable = DEFAULT_MAX_DETACHABLE;
+	cfg->attach_from = ATTACH_FROM_ANY;
 	p.name = name;
 	p.text = text;
 	p.len = len;

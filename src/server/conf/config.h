@@ -70,6 +70,22 @@
 #define MAX_STREAMS_LIMIT         65536
 #define MUX_WINDOW_MAX_LIMIT      (1ULL << 30)
 
+/* DETACHABLE and ATTACH (docs/PROTOCOL.md section 12). */
+#define DEFAULT_DETACH_TIMEOUT   (15 * 60 * 1000)
+#define DEFAULT_DETACH_QUEUE_MAX (4ULL << 20)
+#define DEFAULT_MAX_DETACHABLE   1024
+/* A detach timeout is sent in seconds, in 32 bits; a week is far below. */
+#define DETACH_TIMEOUT_MIN 1000
+#define DETACH_QUEUE_MIN   (64ULL << 10)
+#define DETACH_QUEUE_LIMIT (1ULL << 30)
+
+/* Where an ATTACH may come from, against the session's own address. */
+enum attach_from {
+	ATTACH_FROM_ANY,     /* anywhere: roaming */
+	ATTACH_FROM_ADDRESS, /* the same address */
+	ATTACH_FROM_NETWORK, /* the same /24 (IPv4) or /64 (IPv6) */
+};
+
 #define DEFAULT_RELAY_MEMORY_MAX (256ULL << 20)
 #define RELAY_MEMORY_MIN         (1ULL << 20)
 #define RELAY_MEMORY_LIMIT       (1ULL << 40)
@@ -207,6 +223,12 @@ struct config {
 	uint64_t max_pending_opens;                   /* OPENs not answered yet, in one session */
 	uint64_t mux_window_max;                      /* bytes a window may grow to */
 	uint64_t mux_idle_timeout_ms;                 /* a multiplexed session with no stream */
+	bool detachable;                              /* DETACHABLE is granted, ATTACH served */
+	uint64_t detach_timeout_ms;                   /* a detached session waits this long */
+	uint64_t detach_queue_max;                    /* copies kept per session, in bytes */
+	uint64_t max_detachable;                      /* detachable sessions at once */
+	bool detach_plaintext;                        /* plaintext sessions may detach too */
+	enum attach_from attach_from;                 /* who may attach, by address */
 	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
 	bool has_metrics_listen;
 	struct service *services; /* in file order */

@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -92,6 +93,22 @@ channel_end(struct channel *ch, uint8_t code, const char *reason, bool reset)
 	ch->closing += backend_close(&ch->backend) + 1;
 	uv_close((uv_handle_t *)&ch->timer, on_timer_closed);
 	mux_unlink(ch->mux, ch);
+}
+
+void
+channel_end_gently(struct channel *ch, const char *reason)
+{
+	uv_os_fd_t fd;
+
+	/*
+	 * The write side is shut at once, not through a request the close
+	 * would cancel: the service sees the end of its input.  A pipe to a
+	 * program is not a socket: closing it is that end.
+	 */
+	if (!ch->ended && ch->connected && !ch->up_shut &&
+	    uv_fileno((uv_handle_t *)backend_stream(ch), &fd) == 0)
+		shutdown(fd, SHUT_WR);
+	channel_end(ch, 0, reason, false);
 }
 
 /* Both directions are over: the stream is done. */
@@ -272,7 +289,7 @@ void
 channel_resume(struct channel *ch)
 {
 	if (ch->ended || !ch->connected || ch->down_fin || ch->reading || down_room(ch) == 0 ||
-	    mux_output_full(ch->mux) || mux_budget_hold(ch->mux))
+	    mux_down_full(ch->mux) || mux_budget_hold(ch->mux))
 		return;
 	if (uv_read_start(backend_stream(ch), down_alloc, on_down_read) == 0)
 		ch->reading = true;
@@ -292,8 +309,10 @@ send_down(struct channel *ch, struct chunk *c, size_t n)
 		chunk_free(c);
 		return;
 	}
-	m->ev->send(m->owner, c, MUX_HEADER_LEN + n);
-	if (down_room(ch) == 0 || mux_output_full(m) || mux_budget_hold(m))
+	mux_emit(m, c, MUX_HEADER_LEN + n);
+	if (ch->ended || m->finished)
+		return;
+	if (down_room(ch) == 0 || mux_down_full(m) || mux_budget_hold(m))
 		stop_reading(ch);
 }
 

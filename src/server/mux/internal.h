@@ -32,6 +32,14 @@
  */
 #define MUX_REFUSALS_MAX 32
 
+/* RECEIVED goes out at least once for this many bytes of session frames (section 12.3)... */
+#define MUX_RECEIVED_EVERY (128 * 1024)
+/* ...and within this long of any not yet acknowledged. */
+#define MUX_RECEIVED_DELAY_MS 1000
+
+/* The copies of session frames sent are kept in segments of this size. */
+#define MUX_COPY_SEG_SIZE (16 * 1024)
+
 /* Streams are found by id in this many lists. */
 #define MUX_BUCKETS 64
 
@@ -75,10 +83,45 @@ struct channel {
 	uint64_t opened_ns; /* uv_hrtime, for the time to reach the backend */
 };
 
+/* Copies of session frames sent, in order; each charged to the relay budget. */
+struct mux_copy_seg {
+	struct mux_copy_seg *next;
+	size_t len; /* bytes of data used */
+	uint8_t data[MUX_COPY_SEG_SIZE];
+};
+
+/* A ticket as fived keeps it: the id, and only a hash of the secret. */
+struct mux_ticket_ref {
+	uint8_t id[MUX_TICKET_ID_LEN];
+	uint8_t hash[MUX_TICKET_HASH_LEN];
+};
+
+/*
+ * What resuming needs (section 12): both counts of session-frame bytes,
+ * the copies not yet acknowledged, the ticket (resume.c).
+ */
+struct mux_resume {
+	bool asked;                /* the client sent DETACHABLE */
+	bool granted;              /* the session is detachable: counted in site->ndetachable */
+	bool detached;             /* no connection: frames only go to the copies */
+	uint64_t sent, received;   /* session-frame bytes sent and received, whole frames */
+	uint64_t peer_received;    /* the client's last RECEIVED */
+	uint64_t reported;         /* the count fived last told the client */
+	uint64_t base;             /* the count of the first byte held in the copies */
+	struct mux_copy_seg *head; /* owned, with every segment after it */
+	struct mux_copy_seg *tail;
+	size_t head_off;    /* bytes of head already dropped */
+	uint32_t timeout_s; /* the detach timeout the ticket was granted with */
+	struct mux_ticket_ref ticket;
+	struct mux_ticket_ref prev; /* the ticket before the last ATTACH, while prev_valid */
+	bool prev_valid;
+	uv_timer_t timer; /* RECEIVED within MUX_RECEIVED_DELAY_MS */
+};
+
 struct mux {
 	struct site *site;
 	const struct config *cfg;
-	const char *id;
+	char id[SESSION_ID_LEN + 1]; /* the session's: backends' log lines point here */
 	const struct mux_events *ev;
 	void *owner;
 
@@ -108,6 +151,7 @@ struct mux {
 	bool finished; /* ev->finish was called */
 	bool freed;    /* mux_free was called while streams were still closing */
 	uint64_t bytes_in, bytes_out; /* of streams no longer in the table */
+	struct mux_resume resume;
 };
 
 /* --- mux.c, for channel.c -------------------------------------------------- */
@@ -132,8 +176,20 @@ void mux_discard(struct mux *m, size_t n);
  */
 bool mux_budget_hold(struct mux *m);
 
-/* Whether frames for the client are backed up: no backend is read meanwhile. */
+/* Whether frames for the client are backed up: the client is not read meanwhile. */
 bool mux_output_full(const struct mux *m);
+
+/*
+ * Whether no backend may be read now: frames for the client are backed
+ * up, or the copies kept for resuming are at detach_queue_max.
+ */
+bool mux_down_full(const struct mux *m);
+
+/* Sends one frame to the client, c taken; counted and copied when it is a session frame. */
+int mux_emit(struct mux *m, struct chunk *c, size_t len);
+
+/* Every stream reads its backend again if it may. */
+void mux_resume_streams(struct mux *m);
 
 /* The protocol was broken: GOAWAY PROTOCOL with why, and the session ends. */
 void mux_fail(struct mux *m, const char *why);
@@ -146,6 +202,31 @@ void mux_channel_linked(struct mux *m, struct channel *ch);
 
 /* A stream is freed: the session may end or free. */
 void mux_channel_freed(struct mux *m);
+
+/* --- resume.c: DETACHABLE, RECEIVED and the copies (section 12) ------------ */
+
+void resume_init(struct mux *m);
+
+/* A frame fived sends: counted, and copied once the session is detachable.  0 or -1. */
+int resume_sent(struct mux *m, const uint8_t *frame, size_t len);
+
+/* A whole frame received (used bytes): counted; RECEIVED goes out when due. */
+void resume_frame_in(struct mux *m, const struct mux_frame *f, size_t used);
+
+/* The client's DETACHABLE: granted, refused, or a protocol error. */
+void resume_on_detachable(struct mux *m, const struct mux_frame *f);
+
+/* The client's RECEIVED: copies it covers are dropped, or a protocol error. */
+void resume_on_received(struct mux *m, uint64_t count);
+
+/* Whether the copies are at detach_queue_max. */
+bool resume_copies_full(const struct mux *m);
+
+/* The session ends: the timer closes (timers_open), the session is no longer detachable. */
+void resume_close(struct mux *m);
+
+/* Frees the copies and releases their charge. */
+void resume_free(struct mux *m);
 
 /* --- channel.c ------------------------------------------------------------ */
 
@@ -170,5 +251,11 @@ void channel_resume(struct channel *ch);
  * backend reset (reset) or closed, an audit record.  Safe more than once.
  */
 void channel_end(struct channel *ch, uint8_t code, const char *reason, bool reset);
+
+/*
+ * Ends the stream properly: its backend's input ends (shutdown of the
+ * write side, as after a FIN), then it is closed; no RST to the client.
+ */
+void channel_end_gently(struct channel *ch, const char *reason);
 
 #endif

@@ -22,6 +22,26 @@
 
 /* --- output ----------------------------------------------------------------- */
 
+/*
+ * Every frame for the client goes through here: a session frame is
+ * counted and, in a detachable session, copied; while detached nothing is
+ * written.
+ */
+int
+mux_emit(struct mux *m, struct chunk *c, size_t len)
+{
+	if (resume_sent(m, (const uint8_t *)c->data, len) != 0) {
+		chunk_free(c);
+		mux_fail(m, "out of memory");
+		return -1;
+	}
+	if (m->resume.detached) {
+		chunk_free(c);
+		return 0;
+	}
+	return m->ev->send(m->owner, c, len);
+}
+
 int
 mux_send_frame(struct mux *m, const uint8_t *frame, size_t len)
 {
@@ -31,20 +51,37 @@ mux_send_frame(struct mux *m, const uint8_t *frame, size_t len)
 		return -1;
 	if ((c = chunk_copy(&m->site->budget, frame, len)) == NULL)
 		return -1;
-	return m->ev->send(m->owner, c, len);
+	return mux_emit(m, c, len);
 }
 
 bool
 mux_output_full(const struct mux *m)
 {
-	return m->ev->queued(m->owner) > MUX_OUTPUT_HIGH;
+	return !m->resume.detached && m->ev->queued(m->owner) > MUX_OUTPUT_HIGH;
+}
+
+bool
+mux_down_full(const struct mux *m)
+{
+	return mux_output_full(m) || resume_copies_full(m);
+}
+
+void
+mux_resume_streams(struct mux *m)
+{
+	struct channel *ch;
+	size_t i;
+
+	for (i = 0; i < MUX_BUCKETS; i++)
+		for (ch = m->buckets[i]; ch != NULL; ch = ch->next)
+			channel_resume(ch);
 }
 
 /* Reads the client while what it asked for can be answered without backing up. */
 static void
 pace_client(struct mux *m)
 {
-	bool on = !m->finished && !mux_output_full(m);
+	bool on = !m->finished && !m->resume.detached && !mux_output_full(m);
 
 	if (on != m->reading_client) {
 		m->reading_client = on;
@@ -399,9 +436,6 @@ on_data(struct mux *m, const struct mux_frame *f, struct channel *ch)
 static void
 on_window(struct mux *m, const struct mux_frame *f, struct channel *ch)
 {
-	struct channel *c;
-	size_t i;
-
 	if (f->id != 0) {
 		if (ch != NULL)
 			channel_window(ch, f->u.credit);
@@ -411,9 +445,7 @@ on_window(struct mux *m, const struct mux_frame *f, struct channel *ch)
 		mux_fail(m, "protocol error: window beyond 2^31-1");
 		return;
 	}
-	for (i = 0; i < MUX_BUCKETS; i++)
-		for (c = m->buckets[i]; c != NULL; c = c->next)
-			channel_resume(c);
+	mux_resume_streams(m);
 }
 
 static void
@@ -487,6 +519,12 @@ on_frame(struct mux *m, const struct mux_frame *f)
 	case MUX_OPEN:
 		on_open(m, f);
 		break;
+	case MUX_DETACHABLE:
+		resume_on_detachable(m, f);
+		break;
+	case MUX_RECEIVED:
+		resume_on_received(m, f->u.received);
+		break;
 	case MUX_PING:
 		on_ping(m, f);
 		break;
@@ -524,6 +562,7 @@ take_frames(struct mux *m, const uint8_t *data, size_t len)
 			mux_fail(m, why);
 			return -1;
 		}
+		resume_frame_in(m, &f, used);
 		on_frame(m, &f);
 		taken += used;
 	}
@@ -569,7 +608,7 @@ send_ping(struct mux *m)
 {
 	uint8_t f[MUX_HEADER_LEN + MUX_PING_LEN];
 
-	if (m->ping_sent_ns != 0)
+	if (m->ping_sent_ns != 0 || m->resume.detached)
 		return;
 	randombytes_buf(m->ping, sizeof(m->ping));
 	m->ping_sent_ns = uv_hrtime();
@@ -597,7 +636,7 @@ mux_new(struct site *site, const struct config *cfg, const char *id, const struc
 		return NULL;
 	m->site = site;
 	m->cfg = cfg;
-	m->id = id;
+	str_copy(m->id, id, sizeof(m->id));
 	m->ev = ev;
 	m->owner = owner;
 	buf_init(&m->in, MUX_FRAME_MAX);
@@ -607,7 +646,8 @@ mux_new(struct site *site, const struct config *cfg, const char *id, const struc
 	uv_timer_init(site->loop, &m->idle_timer);
 	uv_timer_init(site->loop, &m->ping_timer);
 	m->idle_timer.data = m->ping_timer.data = m;
-	m->timers_open = 2;
+	resume_init(m);
+	m->timers_open = 3;
 	return m;
 }
 
@@ -631,15 +671,10 @@ mux_client_ended(struct mux *m)
 void
 mux_client_drained(struct mux *m)
 {
-	struct channel *ch;
-	size_t i;
-
 	if (m->closing || m->ev->queued(m->owner) > MUX_OUTPUT_LOW)
 		return;
 	pace_client(m);
-	for (i = 0; i < MUX_BUCKETS; i++)
-		for (ch = m->buckets[i]; ch != NULL; ch = ch->next)
-			channel_resume(ch);
+	mux_resume_streams(m);
 }
 
 void
@@ -670,7 +705,9 @@ mux_close(struct mux *m)
 	m->closing = true;
 	m->finished = true;
 	held_unlink(m);
+	resume_close(m);
 	end_all(m, "session closed", true);
+	uv_close((uv_handle_t *)&m->resume.timer, on_timer_closed);
 	uv_close((uv_handle_t *)&m->idle_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&m->ping_timer, on_timer_closed);
 	return pending;
@@ -690,6 +727,7 @@ mux_free(struct mux *m)
 	if (m == NULL)
 		return;
 	buf_free(&m->in);
+	resume_free(m);
 	/* The timers' close callbacks are yet to run when the session frees from its own close. */
 	m->freed = true;
 	if (m->timers_open == 0)

@@ -67,7 +67,15 @@ struct mux_events {
 	void (*finish)(void *owner, const char *reason);
 	/* One of the streams mux_close counted is freed. */
 	void (*closed)(void *owner);
+	/*
+	 * The client asks to be detachable (section 12.2): 0 to grant, or a
+	 * refusal's code (enum mux_detach_code) with *reason (static).
+	 */
+	int (*detach_allowed)(void *owner, const char **reason);
 };
+
+/* What fived keeps of a ticket's secret: a hash. */
+#define MUX_TICKET_HASH_LEN 32
 
 struct mux;
 
@@ -117,5 +125,52 @@ void mux_bytes(const struct mux *m, uint64_t *in, uint64_t *out);
 
 /* Streams open now. */
 unsigned mux_open_streams(const struct mux *m);
+
+/* --- resuming (docs/PROTOCOL.md section 12; resume.c) ------------------------ */
+
+/* Whether the session is detachable (its DETACHABLE was granted). */
+bool mux_detachable(const struct mux *m);
+
+/*
+ * The connection broke: nothing is written from now on, frames sent go
+ * only to the copies, backends are read as far as the client's windows
+ * and detach_queue_max allow, and a frame cut short is forgotten (the
+ * client sends it again whole).
+ */
+void mux_detach(struct mux *m);
+
+/* Whether the session is detached. */
+bool mux_detached(const struct mux *m);
+
+/* Whether ticket is this session's (its id, and its secret, compared in constant time). */
+bool mux_ticket_is(const struct mux *m, const uint8_t ticket[MUX_TICKET_LEN]);
+
+/* Whether the client's received count is a point fived can resume from: not dropped, sent. */
+bool mux_resume_point(const struct mux *m, uint64_t received);
+
+/*
+ * Attaching with ticket (which mux_ticket_is accepted): a new ticket in
+ * out (the caller wipes it), which replaces the current one; ticket stays
+ * valid as well until the first frame of the new connection.  Returns
+ * fived's received count; *timeout_s is the detach timeout.
+ */
+uint64_t mux_rekey(struct mux *m, const uint8_t ticket[MUX_TICKET_LEN], uint8_t out[MUX_TICKET_LEN],
+                   uint32_t *timeout_s);
+
+/* The session's events go to owner from now on (an attaching connection's session). */
+void mux_set_owner(struct mux *m, void *owner);
+
+/*
+ * On the new connection, after "+ ATTACHED": every session frame after
+ * the client's received count is sent again, and the session goes on.
+ * 0, or -1 when memory is short (the session should end).
+ */
+int mux_attached(struct mux *m, uint64_t received);
+
+/*
+ * Nobody attached within the detach timeout: every stream's backend sees
+ * its input end and is closed (not reset).
+ */
+void mux_end_gently(struct mux *m, const char *reason);
 
 #endif

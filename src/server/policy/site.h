@@ -46,9 +46,10 @@ struct site {
 	size_t nheld;   /* of those, strangers to a dark server held silently (S_DARK) */
 	bool draining;  /* no new request is served */
 	struct budget budget; /* relay_memory_max: what sessions' chunks and early bytes take */
-	struct stream *budget_held;   /* streams with a direction held for the budget (stream.c) */
-	struct mux *budget_muxes;     /* multiplexed sessions waiting for the budget (mux.c) */
-	size_t mux_streams;           /* streams open in multiplexed sessions, all together */
+	struct stream *budget_held; /* streams with a direction held for the budget (stream.c) */
+	struct mux *budget_muxes;   /* multiplexed sessions waiting for the budget (mux.c) */
+	size_t mux_streams;         /* streams open in multiplexed sessions, all together */
+	size_t ndetachable;         /* detachable sessions, attached or detached (max_detachable) */
 	struct source_table *sources; /* connections, and those yet to make a request, by source */
 	struct penalty_table *source_failures;   /* authentication failures by source */
 	struct penalty_table *identity_failures; /* and by identity */

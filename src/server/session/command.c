@@ -212,7 +212,10 @@ command_decide(const struct command_view *v, const struct cmd *c, struct command
 			refuse(d, "command not supported");
 		break;
 	case CMD_ATTACH:
-		refuse(d, "command not supported");
+		if (v->cfg->multiplex && v->cfg->detachable)
+			d->verdict = VERDICT_ATTACH;
+		else
+			refuse(d, "command not supported");
 		break;
 	}
 }

@@ -34,6 +34,7 @@ enum command_verdict {
 	VERDICT_TLS,       /* send text ("+ SUCCESS"), then TLS */
 	VERDICT_TOKEN,     /* the TOKEN command */
 	VERDICT_MULTIPLEX, /* send text ("+ MULTIPLEX"), then frames */
+	VERDICT_ATTACH,    /* ATTACH: go on with a detachable session (attach.c) */
 	VERDICT_NO_MEMORY, /* the reply could not be built */
 };
 

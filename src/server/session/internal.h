@@ -99,6 +99,10 @@ struct session {
 	struct stream *stream; /* the service request, its backend and relay; every client write */
 	struct mux *mux;       /* framed mode (MULTIPLEX): the streams; NULL before; owned */
 
+	/* ATTACH while its penalty delay runs (attach.c); wiped once it is decided */
+	uint8_t attach_ticket[MUX_TICKET_LEN];
+	uint64_t attach_received;
+
 	uint64_t started_ms;
 	unsigned closing_handles;
 	const char *close_reason;
@@ -116,6 +120,28 @@ void session_close(struct session *s, const char *reason);
  * never takes a cut-short stream for a complete one.
  */
 void session_abort(struct session *s, const char *reason);
+
+/*
+ * The client's connection broke (reason: static): a detachable session
+ * in framed mode detaches (session_detach), any other is aborted.
+ */
+void session_broken(struct session *s, const char *why);
+
+/* A detachable session's connection broke: it waits for an ATTACH (muxsession.c). */
+void session_detach(struct session *s, const char *why);
+
+/*
+ * Closes the client's connection (and then frees its transport), leaving
+ * the session as it is.  Safe more than once.
+ */
+void session_drop_connection(struct session *s);
+
+/*
+ * Ends a session whose mux another session adopted (s->mux is NULL by
+ * then): closes what is left, without an audit record of its own, since
+ * the session goes on under the adopting one.
+ */
+void session_retire(struct session *s);
 
 /* Sends "- reason" and closes gracefully, discarding what the client still sends. */
 void session_refuse(struct session *s, const char *reason);

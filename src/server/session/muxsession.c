@@ -191,16 +191,40 @@ on_read_client(void *owner, bool on)
 		uv_read_stop(&s->client.stream);
 }
 
+/* A detached session has no connection to end gracefully on. */
 static void
 on_finish(void *owner, const char *reason)
 {
-	session_finish(owner, reason);
+	struct session *s = owner;
+
+	if (s->state == S_DETACHED)
+		session_close(s, reason);
+	else
+		session_finish(s, reason);
 }
 
 static void
 on_closed(void *owner)
 {
 	session_closed_one(owner);
+}
+
+/* DETACHABLE (section 12.2): what the server allows; max_detachable is the mux's to count. */
+static int
+on_detach_allowed(void *owner, const char **reason)
+{
+	struct session *s = owner;
+
+	/* ATTACH is a text-dialect command: a USP session could never come back. */
+	if (!s->cfg->detachable || s->usp != NULL) {
+		*reason = "not permitted";
+		return MUX_DETACH_NOT_PERMITTED;
+	}
+	if (!s->encrypted && !s->cfg->detach_plaintext) {
+		*reason = "encryption required";
+		return MUX_DETACH_NOT_PERMITTED;
+	}
+	return 0;
 }
 
 static const struct mux_events mux_events = {
@@ -212,6 +236,7 @@ static const struct mux_events mux_events = {
         .read_client = on_read_client,
         .finish = on_finish,
         .closed = on_closed,
+        .detach_allowed = on_detach_allowed,
 };
 
 int
@@ -252,14 +277,45 @@ session_start_mux(struct session *s, const char *reply, size_t len)
 		session_mux_take_held(s);
 }
 
+/*
+ * Inside a transport an end of stream reaches here only when it was a
+ * proper one (FINAL, close_notify); in plaintext an end with a stream
+ * open is taken for a break (section 12.4).
+ */
 void
 session_mux_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 {
 	if (nread > 0)
 		mux_input(s->mux, (const uint8_t *)buf->base, (size_t)nread);
 	chunk_release(buf);
-	if (nread == UV_EOF)
+	if (nread == UV_EOF && s->transport == NULL && mux_open_streams(s->mux) > 0)
+		session_broken(s, "client stream truncated");
+	else if (nread == UV_EOF)
 		mux_client_ended(s->mux);
 	else if (nread < 0)
-		session_abort(s, "client read failed");
+		session_broken(s, "client read failed");
+}
+
+static void
+on_detach_timeout(uv_timer_t *t)
+{
+	struct session *s = t->data;
+
+	/* Nobody came back: each stream's service sees its input end, not a reset (12.4). */
+	mux_end_gently(s->mux, "detach timeout");
+	session_close(s, "detach timeout");
+}
+
+void
+session_detach(struct session *s, const char *why)
+{
+	log_info("session %s: detached: %s", s->id, why);
+	session_audit(s, "detached",
+	              json_pack("{s:s,s:I}", "reason", why, "streams",
+	                        (json_int_t)mux_open_streams(s->mux)));
+	session_set_state(s, S_DETACHED);
+	mux_detach(s->mux);
+	session_drop_input(s);
+	session_drop_connection(s);
+	uv_timer_start(&s->timer, on_detach_timeout, s->cfg->detach_timeout_ms, 0);
 }

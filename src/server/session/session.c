@@ -247,6 +247,59 @@ session_abort(struct session *s, const char *reason)
 	session_close(s, reason);
 }
 
+void
+session_broken(struct session *s, const char *why)
+{
+	if (s->state == S_MUX && mux_detachable(s->mux))
+		session_detach(s, why);
+	else
+		session_abort(s, why);
+}
+
+/*
+ * The transport goes once the client's handle is closed: the connection
+ * may break inside one of the transport's own calls, which must not see
+ * it freed under it.
+ */
+static void
+on_connection_closed(uv_handle_t *h)
+{
+	struct session *s = h->data;
+
+	if (s->state == S_DETACHED)
+		drop_transport(s);
+	session_closed_one(s);
+}
+
+void
+session_drop_connection(struct session *s)
+{
+	uv_os_fd_t fd;
+
+	if (!s->client_open)
+		return;
+	s->client_open = false;
+	uv_read_stop(&s->client.stream);
+	if (s->client.handle.type == UV_TCP && uv_fileno(&s->client.handle, &fd) == 0)
+		sockets_reset_on_close(fd, false);
+	s->closing_handles++;
+	uv_close(&s->client.handle, on_connection_closed);
+}
+
+void
+session_retire(struct session *s)
+{
+	if (s->state == S_CLOSED)
+		return;
+	session_set_state(s, S_CLOSED);
+	s->close_reason = "attached elsewhere";
+	auth_abort(s);
+	usp_session_free(s);
+	close_handle(s, (uv_handle_t *)&s->timer);
+	session_drop_connection(s);
+	s->closing_handles += stream_close(s->stream);
+}
+
 /* --- output ----------------------------------------------------------------- */
 
 int
@@ -658,6 +711,7 @@ dispatch_client(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	case S_DARK:
 		dark_input(s, nread, buf);
 		break;
+	case S_DETACHED: /* no connection: a read the close cancels */
 	case S_CLOSED:
 	case S_COUNT:
 		chunk_release(buf);
@@ -752,7 +806,7 @@ on_transport_finish(void *owner, const char *reason)
 static void
 on_transport_abort(void *owner, const char *reason)
 {
-	session_abort(owner, reason);
+	session_broken(owner, reason);
 }
 
 static const struct transport_events transport_events = {
@@ -857,7 +911,7 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		s->client_eof_early = s->client_eof_early || nread == UV_EOF;
 		hold_silently(s, why);
 	} else {
-		session_abort(s, why);
+		session_broken(s, why);
 	}
 }
 
@@ -1022,10 +1076,18 @@ on_read_client(void *owner)
 	session_read_client(owner);
 }
 
+/* In framed mode the session's stream has no backend: its end is the client's connection's. */
 static void
 on_stream_ended(void *owner, const char *reason)
 {
-	session_close(owner, reason);
+	struct session *s = owner;
+
+	if (s->state == S_DETACHED)
+		return;
+	if (s->state == S_MUX)
+		session_broken(s, reason);
+	else
+		session_close(s, reason);
 }
 
 static void
@@ -1194,7 +1256,7 @@ session_drain_all(struct site *site)
 		if (before_request(s->state) || s->state == S_AUTH || s->state == S_AUTH_WAIT ||
 		    s->state == S_CONNECTING)
 			session_refuse(s, "server shutting down");
-		else if (s->state == S_DARK)
+		else if (s->state == S_DARK || s->state == S_DETACHED)
 			session_close(s, "server shutting down");
 		else if (s->state == S_MUX)
 			mux_drain(s->mux);

@@ -20,7 +20,9 @@ static const uint16_t allowed[S_COUNT] = {
         [S_AUTH_WAIT] = TO(S_AUTH) | TO(S_COMMAND) | TO(S_DARK) | ENDS,
         [S_CONNECTING] = TO(S_RELAY) | TO(S_DARK) | ENDS,
         [S_RELAY] = TO(S_CLOSED),
-        [S_MUX] = ENDS,
+        /* A detachable session whose connection broke waits, and only ends from there. */
+        [S_MUX] = TO(S_DETACHED) | ENDS,
+        [S_DETACHED] = TO(S_CLOSED),
         [S_LINGER] = TO(S_CLOSED),
         [S_DARK] = TO(S_CLOSED),
         [S_CLOSED] = 0,
@@ -29,8 +31,8 @@ static const uint16_t allowed[S_COUNT] = {
 static const char *const names[S_COUNT] = {
         [S_DETECT] = "detect", [S_HANDSHAKE] = "handshake", [S_COMMAND] = "command",
         [S_AUTH] = "auth",     [S_AUTH_WAIT] = "auth-wait", [S_CONNECTING] = "connecting",
-        [S_RELAY] = "relay",   [S_MUX] = "multiplex",       [S_LINGER] = "linger",
-        [S_DARK] = "dark",     [S_CLOSED] = "closed",
+        [S_RELAY] = "relay",   [S_MUX] = "multiplex",       [S_DETACHED] = "detached",
+        [S_LINGER] = "linger", [S_DARK] = "dark",           [S_CLOSED] = "closed",
 };
 
 const char *

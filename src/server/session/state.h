@@ -16,6 +16,7 @@ enum session_state {
 	S_CONNECTING, /* a service was chosen; its backend is being reached */
 	S_RELAY,      /* bytes flow both ways */
 	S_MUX,        /* framed: streams inside the session (MULTIPLEX) */
+	S_DETACHED,   /* framed and detachable, its connection broken: waits for an ATTACH */
 	S_LINGER,     /* a final reply is on its way; input is read and discarded */
 	S_DARK,       /* a stranger to a dark server: told nothing, held until its deadline */
 	S_CLOSED,     /* handles are closing; freed after the last close callback */

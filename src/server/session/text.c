@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "proto/line.h"
 #include "server/policy/policy.h"
+#include "server/session/attach.h"
 #include "server/session/auth.h"
 #include "server/session/command.h"
 #include "server/session/internal.h"
@@ -106,6 +107,9 @@ carry_out(struct session *s, const struct cmd *c, const struct command_decision 
 		break;
 	case VERDICT_MULTIPLEX:
 		session_start_mux(s, d->text, d->len);
+		break;
+	case VERDICT_ATTACH:
+		attach_command(s, c);
 		break;
 	case VERDICT_NO_MEMORY:
 		session_close(s, "out of memory");

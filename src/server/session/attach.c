@@ -1,0 +1,223 @@
+/*
+ * ATTACH (attach.h).  The attaching connection's session (the new one)
+ * adopts the old one's mux, with its streams and backends, and takes its
+ * id, identity, configuration, virtual host and start: to the audit log
+ * and to fivectl it is the same session, on a new connection.  The old
+ * session, detached or still connected (make before break), then ends
+ * without a record of its own and frees itself.
+ */
+#include "server/session/attach.h"
+
+#include <jansson.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "proto/line.h"
+#include "proto/resume.h"
+#include "server/policy/metrics.h"
+#include "server/policy/penalty.h"
+#include "server/policy/policy.h"
+#include "server/session/internal.h"
+#include "server/session/muxsession.h"
+
+/* "+ ATTACHED received timeout ticket\r\n" */
+#define ATTACHED_REPLY_MAX 128
+
+/* IPv4 /24 and IPv6 /64, for attach_from = network. */
+#define NETWORK_BYTES_V4 3
+#define NETWORK_BYTES_V6 8
+
+static void
+refuse(struct session *s, const char *reason)
+{
+	session_audit(s, "attach_refused", json_pack("{s:s}", "reason", reason));
+	session_refuse(s, reason);
+}
+
+/* A ticket that names no session is a failed authentication: the source's penalty grows. */
+static void
+unknown(struct session *s)
+{
+	struct site *site = s->site;
+
+	s->auth_failures++;
+	metrics_auth_failed(&site->metrics, AUTH_NONE);
+	penalty_fail(site->source_failures, s->source_key, sizeof(s->source_key),
+	             uv_now(site->loop));
+	refuse(s, "unknown session");
+}
+
+/* The live session the ticket names, other than s. */
+static struct session *
+find(struct session *s, const uint8_t ticket[MUX_TICKET_LEN])
+{
+	struct session *t;
+
+	for (t = s->site->sessions; t != NULL; t = t->next)
+		if (t != s && (t->state == S_MUX || t->state == S_DETACHED) && t->mux != NULL &&
+		    mux_detachable(t->mux) && mux_ticket_is(t->mux, ticket))
+			return t;
+	return NULL;
+}
+
+/* The attaching connection's proven identity, if any, must be the session's. */
+static bool
+same_identity(const struct session *s, const struct session *old)
+{
+	if (s->caller == NULL)
+		return true;
+	return old->caller != NULL && strcmp(s->caller->identity, old->caller->identity) == 0;
+}
+
+/* The first n bytes of both addresses (of one family) agree. */
+static bool
+same_prefix(const struct sockaddr_storage *a, const struct sockaddr_storage *b, bool whole)
+{
+	const struct sockaddr_in *a4 = (const struct sockaddr_in *)a;
+	const struct sockaddr_in *b4 = (const struct sockaddr_in *)b;
+	const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)b;
+
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return memcmp(&a4->sin_addr, &b4->sin_addr,
+		              whole ? sizeof(a4->sin_addr) : NETWORK_BYTES_V4) == 0;
+	if (a->ss_family == AF_INET6)
+		return memcmp(&a6->sin6_addr, &b6->sin6_addr,
+		              whole ? sizeof(a6->sin6_addr) : NETWORK_BYTES_V6) == 0;
+	return false;
+}
+
+static bool
+from_allowed(const struct session *s, const struct session *old)
+{
+	switch (s->cfg->attach_from) {
+	case ATTACH_FROM_ANY:
+		return true;
+	case ATTACH_FROM_ADDRESS:
+		return s->peer_is_ip == old->peer_is_ip &&
+		       (!s->peer_is_ip || same_prefix(&s->peer, &old->peer, true));
+	case ATTACH_FROM_NETWORK:
+		return s->peer_is_ip == old->peer_is_ip &&
+		       (!s->peer_is_ip || same_prefix(&s->peer, &old->peer, false));
+	}
+	return false;
+}
+
+/* s becomes the session old was: its id, identity, configuration, vhost, start and mux. */
+static void
+take_over(struct session *s, struct session *old)
+{
+	struct config *cfg = s->cfg;
+
+	memcpy(s->id, old->id, sizeof(s->id));
+	caller_free(s->caller);
+	s->caller = old->caller;
+	old->caller = NULL;
+	/* The vhost lives in the configuration old started with: it comes along. */
+	s->cfg = old->cfg;
+	old->cfg = cfg;
+	s->vhost = old->vhost;
+	s->started_ms = old->started_ms;
+	s->dialect_known = true;
+	s->mux = old->mux;
+	old->mux = NULL;
+	mux_set_owner(s->mux, s);
+	session_drop_connection(old);
+	session_retire(old);
+}
+
+static void
+attach_to(struct session *s, struct session *old)
+{
+	char reply[ATTACHED_REPLY_MAX], connection[SESSION_ID_LEN + 1];
+	uint8_t ticket[MUX_TICKET_LEN];
+	uint32_t timeout_s;
+	uint64_t received;
+	size_t n;
+	bool was_detached = old->state == S_DETACHED;
+
+	received = mux_rekey(old->mux, s->attach_ticket, ticket, &timeout_s);
+	n = resume_attached_reply(reply, sizeof(reply), received, timeout_s, ticket);
+	sodium_memzero(ticket, sizeof(ticket));
+	str_copy(connection, s->id, sizeof(connection));
+	take_over(s, old);
+	uv_timer_stop(&s->timer);
+	if (n == 0 || session_send(s, reply, n) != 0) {
+		sodium_memzero(reply, sizeof(reply));
+		session_close(s, "out of memory");
+		return;
+	}
+	sodium_memzero(reply, sizeof(reply));
+	session_set_state(s, S_MUX);
+	log_info("session %s: attached from %s", s->id, s->peer_is_ip ? s->peer_ip : "local");
+	session_audit(s, "attached",
+	              json_pack("{s:s,s:s,s:b,s:I,s:I}", "transport",
+	                        s->transport != NULL ? s->transport->ops->name : "plain",
+	                        "connection", connection, "was_detached", was_detached,
+	                        "received", (json_int_t)received, "resumed_from",
+	                        (json_int_t)s->attach_received));
+	if (mux_attached(s->mux, s->attach_received) != 0) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_mux_take_held(s);
+}
+
+/* The checks of section 12.5, in the order of its table. */
+static void
+attach_now(struct session *s)
+{
+	struct session *old = find(s, s->attach_ticket);
+
+	if (old == NULL)
+		unknown(s);
+	else if (!same_identity(s, old) || !from_allowed(s, old))
+		refuse(s, "not permitted");
+	else if (!mux_resume_point(old->mux, s->attach_received)) {
+		refuse(s, "resume point lost");
+		session_close(old, "resume point lost");
+	} else
+		attach_to(s, old);
+	sodium_memzero(s->attach_ticket, sizeof(s->attach_ticket));
+}
+
+static void
+on_delay(uv_timer_t *t)
+{
+	struct session *s = t->data;
+
+	session_set_state(s, S_COMMAND);
+	attach_now(s);
+}
+
+void
+attach_command(struct session *s, const struct cmd *c)
+{
+	struct site *site = s->site;
+	uint64_t delay;
+
+	if (!s->encrypted && !s->cfg->detach_plaintext) {
+		refuse(s, "encryption required");
+		return;
+	}
+	if (resume_attach_parse(c->args[0], c->args[1], s->attach_ticket, &s->attach_received) !=
+	    0) {
+		sodium_memzero(s->attach_ticket, sizeof(s->attach_ticket));
+		unknown(s);
+		return;
+	}
+	/* A source with recent failures waits before every attempt, before any check (auth.c). */
+	delay = penalty_delay(site->source_failures, s->source_key, sizeof(s->source_key),
+	                      uv_now(site->loop));
+	if (delay > 0) {
+		session_set_state(s, S_AUTH_WAIT);
+		uv_timer_start(&s->timer, on_delay, delay, 0);
+		return;
+	}
+	attach_now(s);
+}
