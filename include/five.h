@@ -168,21 +168,26 @@ struct five_options {
 	void *notice_arg;
 	/*
 	 * five_session_open: 1 asks fived to make the session detachable
-	 * (docs/PROTOCOL.md section 12), in the same round trip as MULTIPLEX.
+	 * (docs/PROTOCOL.md section 12), in the same round trip as
+	 * MULTIPLEX; five_session_open returns once fived has answered.
 	 * When the connection breaks (an error, a reset, an end without the
 	 * session's proper end, or no frame from fived for 30 seconds) the
 	 * session's engine attaches again over a new connection to the same
-	 * host and port, with the same transport, the sealed or TLS server
-	 * key that the first connection proved, the same vhost and TLS
-	 * certificate, without authenticating again (fived's ticket, kept in
-	 * memory only, proves the session); it retries with a delay doubling
-	 * from 100 ms to 5 s until fived's detach timeout has passed since
-	 * the break.  No stream byte is lost or repeated either way: the
-	 * streams' descriptors stay open and see only a pause.  A session
-	 * fived does not attach again in time (or refuses for good: "unknown
-	 * session", "not permitted", "resume point lost") fails as any other,
-	 * with that reason, and its streams are reset.  A fived that refuses
-	 * to make the session detachable serves it all the same, not
+	 * host and port, with the same transport and TLS certificate; a
+	 * sealed server must prove the key the first one proved, a TLS one
+	 * the key pinned or given (no first-use pinning then).  Nothing is
+	 * authenticated again: fived's ticket, kept in memory only, proves
+	 * the session.  It retries with a delay doubling from 100 ms to 5 s
+	 * until fived's detach timeout has passed since the break.  No
+	 * stream byte is lost or repeated either way: the streams'
+	 * descriptors stay open and see only a pause.  A session not
+	 * attached again in time, or that fived refuses for good ("unknown
+	 * session", "not permitted", "resume point lost"), fails as any
+	 * other, with that reason, and its streams are reset.
+	 * five_session_close while it attaches again waits for the try under
+	 * way (at most the session's timeout); the session fived holds
+	 * detached then ends at its detach timeout.  A fived that refuses to
+	 * make the session detachable serves it all the same, not
 	 * detachable: notice is told why, and five_session_detachable says
 	 * 0.  five_connect and five_connect_early (and five_connect_start)
 	 * fail with FIVE_ERR_USAGE when it is set: one stream outside framed

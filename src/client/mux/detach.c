@@ -299,6 +299,8 @@ install(struct five_session *s, struct attached *a, struct five_error *err)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory for frames");
 	s->broken = false;
 	s->last_rx_at = monotonic_ms();
+	if (mux_read_ahead(s) != 0)
+		return five_fail(err, s->error.step, "%s", s->error.message);
 	return 0;
 }
 

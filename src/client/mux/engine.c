@@ -306,6 +306,7 @@ mux_engine_run(void *arg)
 	struct five_session *s = arg;
 
 	pthread_mutex_lock(&s->lock);
+	mux_read_ahead(s);
 	while (step(s) == 0)
 		;
 	finish(s);

@@ -224,6 +224,12 @@ int mux_send_frame(struct five_session *s, const uint8_t *frame, size_t len);
 int mux_send_parts(struct five_session *s, const uint8_t *head, size_t head_len,
                    const uint8_t *body, size_t body_len);
 int mux_read_session(struct five_session *s);
+/*
+ * Takes the frames a new connection read ahead (behind the reply to
+ * MULTIPLEX or ATTACH): nothing on the socket may say they are there.
+ * 0, or -1 once the session has failed.
+ */
+int mux_read_ahead(struct five_session *s);
 int mux_flush_session(struct five_session *s);
 bool mux_out_pending(const struct five_session *s);
 /* Ends the session: fails it with why (fived sees a truncated stream) when why != NULL. */

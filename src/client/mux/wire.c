@@ -188,6 +188,14 @@ open_records(struct five_session *s)
 }
 
 int
+mux_read_ahead(struct five_session *s)
+{
+	if (s->seal != NULL && s->raw_len > 0)
+		return open_records(s);
+	return s->in_len > 0 ? take_frames(s) : 0;
+}
+
+int
 mux_read_session(struct five_session *s)
 {
 	uint8_t *dst = s->seal != NULL ? s->raw + s->raw_len : s->in + s->in_len;
