@@ -77,3 +77,444 @@ def test_detach_then_attach_plaintext_loses_nothing(fived, backend):
     assert len(attached) == 1 and attached[0]["session"] == f.events("detachable")[0]["session"]
     assert attached[0]["was_detached"] is True
     assert len(ids) == 1, ids
+
+
+def attach_raw(f, ticket, received, source="127.0.0.1"):
+    """A bare ATTACH on a new plaintext connection: fived's reply line and the socket."""
+    from conftest import recv_line
+    c = connect_from(f.port, source)
+    c.sendall(mw.attach_line(ticket, received))
+    return recv_line(c), c
+
+
+def detached(f, n=1):
+    wait_for(lambda: len(f.events("detached")) >= n, timeout=T, what="detached")
+
+
+# --- sealed ------------------------------------------------------------------------------
+
+
+def sealed_transport(f, source="127.0.0.1"):
+    from sealwire import SealedClient
+    return SealedTransport(SealedClient(f.port, f.server_key(), host="127.0.0.1",
+                                        timeout=T))
+
+
+def test_sealed_detach_and_attach_both_ways_exact(fived, backend):
+    """Sealed (detach_plaintext at its default, no): a session broken twice, once by a
+    reset and once by a close without FINAL, with a few MiB each way between; every
+    byte hashed at both ends."""
+    echo = backend("echo")
+    f = start(fived, echo, server="")
+    s = MuxSession.sealed(f.port, f.server_key(), timeout=T)
+    assert s.enter(pipelined=mw.detachable_frame()) == b"+ MULTIPLEX\r\n"
+    s.wait(lambda: s.detach_answer is not None, "the answer")
+    assert s.detach_answer[0] == "granted"
+    sid = s.open("echo")
+    sent = bytearray()
+    got = bytearray()
+    for how in ("reset", "close"):
+        chunk = os.urandom(3 * MIB)
+        s.write(sid, chunk)
+        sent += chunk
+        got += s.read(sid, timeout=T)
+        s.drop_connection(how)
+        s.attach(sealed_transport(f))
+    while len(got) < len(sent):
+        got += s.read(sid, timeout=T)
+    assert sha(got) == sha(sent)
+    s.fin(sid)
+    assert s.read_all(sid) == b""
+    wait_for(lambda: 0 in echo.ended, timeout=T, what="the backend's end")
+    assert echo.ended[0] == "eof" and sha(echo.received[0]) == sha(sent)
+    assert [r["transport"] for r in f.events("attached")] == ["sealed", "sealed"]
+    assert len(f.events("detached")) == 2
+
+
+def test_plaintext_refused_without_detach_plaintext(fived, backend):
+    echo = backend("echo")
+    f = start(fived, echo, server="")
+    s = MuxSession.connect(f.port, timeout=T)
+    s.enter()
+    assert s.detachable() == ("refused", mw.NOT_PERMITTED, "encryption required")
+    sid = s.open("echo")                     # the session goes on, not detachable
+    assert s.send(sid, b"x") is None and s.read_exact(sid, 1) == b"x"
+    reply, c = attach_raw(f, os.urandom(48), 0)
+    assert reply == b"- encryption required\r\n"
+
+
+def test_detachable_no(fived, backend):
+    echo = backend("echo")
+    f = start(fived, echo, server="detachable = no\ndetach_plaintext = yes\n")
+    s = MuxSession.connect(f.port, timeout=T)
+    s.enter()
+    assert s.detachable() == ("refused", mw.NOT_PERMITTED, "not permitted")
+    reply, c = attach_raw(f, os.urandom(48), 0)
+    assert reply == b"- command not supported\r\n"
+
+
+def test_max_detachable(fived, backend):
+    echo = backend("echo")
+    f = start(fived, echo, server="detach_plaintext = yes\nmax_detachable = 2\n")
+    a, b = detachable_session(f), detachable_session(f)
+    c = MuxSession.connect(f.port, timeout=T)
+    c.enter()
+    assert c.detachable() == ("refused", mw.DETACH_LIMIT, "too many detachable sessions")
+    a.wait_answer(a.open("echo"))    # a stream open: any end is a break
+    a.drop_connection("reset")               # detached still counts
+    detached(f)
+    d = MuxSession.connect(f.port, timeout=T)
+    d.enter()
+    assert d.detachable()[0] == "refused"
+    b.end()                                  # a proper end frees a place
+    b.wait_closed()
+    wait_for(lambda: f.events("closed"), timeout=T, what="b's end")
+    e = MuxSession.connect(f.port, timeout=T)
+    e.enter()
+    assert e.detachable()[0] == "granted"
+
+
+# --- protocol errors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("frames,why", [
+    (lambda s: [mw.detachable_frame()], "protocol error: second DETACHABLE"),
+    (lambda s: [mw.received_frame(s.sent_count + 1)], "protocol error: bad RECEIVED"),
+    (lambda s: [mw.received_frame(0)], "protocol error: bad RECEIVED"),
+])
+def test_protocol_errors_of_detachable_sessions(fived, backend, frames, why):
+    """A second DETACHABLE, a RECEIVED above what fived sent or below one before:
+    GOAWAY PROTOCOL and the end (not a detach)."""
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = detachable_session(f)
+    sid = s.open("echo")
+    s.send(sid, os.urandom(1000))
+    s.read_exact(sid, 1000)
+    s.wait(lambda: s.reported > 0, "our first RECEIVED")
+    s.send_received(s.recv_count)            # a first count: fived must not go below it
+    for frame in frames(s):
+        s.send_raw(frame)
+    assert s.wait_goaway()[1:] == (mw.PROTOCOL, why)
+    s.wait_closed()
+    assert not f.events("detached")
+
+
+@pytest.mark.parametrize("frame,why", [
+    (mw.received_frame(0), "protocol error: bad RECEIVED"),
+    (mw.detachable_frame(b"\x00" + bytes(52)), "protocol error: DETACHABLE with a payload"),
+    (mw.detachable_frame(b"\x00"), "protocol error: malformed DETACHABLE"),
+])
+def test_received_or_payload_in_a_session_not_detachable(fived, backend, frame, why):
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = MuxSession.connect(f.port, timeout=T)
+    s.enter()
+    s.send_raw(frame)
+    assert s.wait_goaway()[1:] == (mw.PROTOCOL, why)
+
+
+# --- detached: queued, paused, ended ----------------------------------------------------
+
+
+def test_full_queue_pauses_the_backend_and_loses_nothing(fived):
+    """A backend that writes 6 MiB at once to a detached session whose copies are
+    bounded at 256 KiB: fived stops reading it (it is paused, its socket fills), and
+    after ATTACH all 6 MiB arrive, exact."""
+    import threading
+    payload = os.urandom(6 * MIB)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    progress = {"sent": 0}
+
+    def serve():
+        conn, _ = lsock.accept()
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        conn.recv(1)                         # the client's go
+        view = memoryview(payload)
+        while view:
+            n = conn.send(view[:65536])
+            progress["sent"] += n
+            view = view[n:]
+        conn.shutdown(socket.SHUT_WR)
+
+    threading.Thread(target=serve, daemon=True).start()
+    f = fived("[service:big]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1],
+              server="detach_plaintext = yes\ndetach_queue_max = 256K\n")
+    s = detachable_session(f)
+    sid = s.open("big", data=b"g")
+    s.wait_answer(sid)
+    s.auto_received = False                  # fived's copies are never dropped now
+    s.drop_connection("reset")
+    detached(f)
+    time.sleep(1.5)
+    assert progress["sent"] < 4 * MIB, progress   # paused: not read to its end
+    s.auto_received = True
+    s.attach(plain_to(f))
+    got = s.read_all(sid, timeout=T)
+    assert len(got) == len(payload) and sha(got) == sha(payload)
+    assert progress["sent"] == len(payload)
+    lsock.close()
+
+
+def test_detach_timeout_ends_backends_cleanly(fived, backend):
+    """Nobody attaches within detach_timeout: the session ends ("detach timeout") and
+    the backend sees the end of its input (EOF), not a reset; the ticket is then
+    unknown."""
+    echo = backend("echo")
+    f = start(fived, echo, server="detach_plaintext = yes\ndetach_timeout = 1s\n")
+    s = detachable_session(f)
+    assert s.detach_timeout == 1
+    sid = s.open("echo")
+    s.send(sid, b"hello")
+    s.read_exact(sid, 5)
+    s.drop_connection("reset")
+    wait_for(lambda: f.events("closed"), timeout=T, what="the session's end")
+    assert f.events("closed")[0]["reason"] == "detach timeout"
+    wait_for(lambda: 0 in echo.ended, timeout=T, what="the backend's end")
+    assert echo.ended[0] == "eof"
+    reply, _ = attach_raw(f, s.ticket, s.recv_count)
+    assert reply == b"- unknown session\r\n"
+
+
+def test_a_proper_end_ends_the_session(fived, backend):
+    """A plaintext FIN with no stream open is the proper end of 11.6: no detach."""
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = detachable_session(f)
+    s.end()
+    s.wait_closed()
+    wait_for(lambda: f.events("closed"), timeout=T, what="closed")
+    assert not f.events("detached")
+
+
+# --- ATTACH: where from, with what ---------------------------------------------------
+
+
+def test_roaming_and_attach_from_address(fived, backend):
+    """attach_from = any (the default): a session attaches from 127.0.0.2; with
+    attach_from = address that connection is refused (not permitted) and the session
+    waits on, to be attached from its own address."""
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = detachable_session(f)
+    sid = s.open("echo")
+    s.send(sid, b"one")
+    s.drop_connection("reset")
+    detached(f)
+    s.attach(plain_to(f, "127.0.0.2"))
+    assert s.read_exact(sid, 3) == b"one"
+    wait_for(lambda: f.events("attached"), timeout=T, what="attached")
+    assert f.events("attached")[0]["src"] == "127.0.0.2"
+    g = start(fived, echo, server="detach_plaintext = yes\nattach_from = address\n",
+              name="strict")
+    s = detachable_session(g)
+    kept = s.open("echo")                    # a stream open: any end is a break
+    s.wait_answer(kept)
+    s.drop_connection("reset")
+    detached(g)
+    reply, _ = attach_raw(g, s.ticket, s.recv_count, "127.0.0.2")
+    assert reply == b"- not permitted\r\n"
+    assert g.events("attach_refused")[0]["reason"] == "not permitted"
+    s.attach(plain_to(g))
+    sid = s.open("echo")
+    s.send(sid, b"two")
+    assert s.read_exact(sid, 3) == b"two"
+
+
+def test_make_before_break(fived, backend):
+    """ATTACH while the old connection is still up: the new one takes over at once,
+    fived closes the old one, and nothing is lost."""
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = detachable_session(f)
+    sid = s.open("echo")
+    data = os.urandom(500000)
+    s.write(sid, data)
+    got = s.read(sid)
+    old = s.sock
+    s.drop_connection("keep")
+    s.attach(plain_to(f))
+    while len(got) < len(data):
+        got += s.read(sid)
+    assert sha(got) == sha(data)
+    old.settimeout(T)
+    rest = b""
+    while True:
+        chunk = old.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    assert f.events("attached")[0]["was_detached"] is False
+    assert not f.events("detached")
+
+
+def test_wrong_tickets_are_unknown_and_penalized(fived, backend):
+    """A wrong secret, a wrong id, a malformed ticket: "- unknown session", each counted
+    as a failed authentication: the next attempt from that source waits first."""
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = detachable_session(f)
+    s.wait_answer(s.open("echo"))    # a stream open: any end is a break
+    s.drop_connection("reset")
+    detached(f)
+    wrong_secret = s.ticket[:16] + bytes(32)
+    wrong_id = bytes(16) + s.ticket[16:]
+    for ticket in (wrong_secret, wrong_id):
+        reply, _ = attach_raw(f, ticket, 0)
+        assert reply == b"- unknown session\r\n"
+    start_at = time.monotonic()
+    reply, _ = attach_raw(f, wrong_id, 0)
+    assert reply == b"- unknown session\r\n"
+    assert time.monotonic() - start_at >= 0.45     # 250 ms doubling: 500 ms after two
+    assert [r["reason"] for r in f.events("attach_refused")] == ["unknown session"] * 3
+    # The right ticket still works, from a source without failures.
+    s.attach(plain_to(f, "127.0.0.3"))
+
+
+def test_old_ticket_valid_until_the_first_frame(fived, backend):
+    """After "+ ATTACHED" the old ticket stays valid until fived reads the new
+    connection's first frame; then only the new one is, and the used one is unknown."""
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = detachable_session(f)
+    first = s.ticket
+    s.wait_answer(s.open("echo"))    # a stream open: any end is a break
+    s.drop_connection("reset")
+    detached(f)
+    # An ATTACH whose reply is lost: its connection breaks before any frame.
+    reply, c = attach_raw(f, first, 0)
+    assert reply.startswith(b"+ ATTACHED ")
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    c.close()
+    detached(f, 2)
+    s.attach(plain_to(f), ticket=first)      # the old ticket, once more
+    sid = s.open("echo")
+    s.send(sid, b"x")
+    s.read_exact(sid, 1)
+    reply, _ = attach_raw(f, first, 0, "127.0.0.4")
+    assert reply == b"- unknown session\r\n"
+
+
+def test_resume_point_lost_ends_the_session(fived, backend):
+    """A received count above what fived sent: "- resume point lost", and the session
+    ends (its ticket unknown from then on)."""
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = detachable_session(f)
+    s.wait_answer(s.open("echo"))    # a stream open: any end is a break
+    s.drop_connection("reset")
+    detached(f)
+    reply, _ = attach_raw(f, s.ticket, 10 ** 9)
+    assert reply == b"- resume point lost\r\n"
+    wait_for(lambda: f.events("closed") and any(
+        r["reason"] == "resume point lost" for r in f.events("closed")), timeout=T,
+        what="the session's end")
+    reply, _ = attach_raw(f, s.ticket, 0, "127.0.0.5")
+    assert reply == b"- unknown session\r\n"
+
+
+def test_other_identity_refused(fived, backend, world):
+    """A connection that proved another identity cannot attach (not permitted); the
+    session's own identity can."""
+    from conftest import pubkey_login, recv_line
+    keys = world.root / "authorized_keys"
+    keys.write_text('principals="alice" %s\nprincipals="bob" %s\n' %
+                    (world.public("alice"), world.public("bob")))
+    echo = backend("echo")
+    f = fived("[service:echo]\n" + echo.service, env=world.fived_env(),
+              server="detach_plaintext = yes\nallow_plaintext_pubkey = yes\n"
+                     "authorized_keys = %s\n" % keys)
+    c = pubkey_login(f, world, "alice")
+    s = MuxSession(c, timeout=T)
+    s.enter(pipelined=mw.detachable_frame())
+    s.wait(lambda: s.detach_answer is not None, "the answer")
+    s.wait_answer(s.open("echo"))    # a stream open: any end is a break
+    s.drop_connection("reset")
+    detached(f)
+    bob = pubkey_login(f, world, "bob")
+    bob.sendall(mw.attach_line(s.ticket, s.recv_count))
+    assert recv_line(bob) == b"- not permitted\r\n"
+    alice = pubkey_login(f, world, "alice")
+    s.attach(PlainTransport(alice))
+    wait_for(lambda: f.events("attached"), timeout=T, what="attached")
+    assert f.events("attached")[0]["session"] == f.events("detachable")[0]["session"]
+
+
+# --- what operators see ---------------------------------------------------------------
+
+
+def test_fivectl_shows_detached_and_no_ticket_is_logged(fived, backend, tmp_path):
+    from test_fivectl import listing
+    echo = backend("echo")
+    f = start(fived, echo, server="detach_plaintext = yes\nadmin_socket = %s\n" %
+              (tmp_path / "admin.sock"))
+    s = detachable_session(f)
+    sid = s.open("echo")
+    s.send(sid, b"x")
+    s.read_exact(sid, 1)
+    tickets = [s.ticket]
+    s.drop_connection("reset")
+    detached(f)
+    rows = listing(f)["sessions"]
+    assert [(r["state"], r["streams"]) for r in rows] == [("detached", 1)], rows
+    s.attach(plain_to(f))
+    tickets.append(s.ticket)
+    s.send(sid, b"y")
+    s.read_exact(sid, 1)
+    assert [r["state"] for r in listing(f)["sessions"]] == ["multiplex"]
+    s.end()
+    f.stop()
+    text = f.audit.read_text() + f.log()
+    for t in tickets:
+        for form in (mw.ticket_text(t), t.hex(), mw.ticket_text(t[16:])[:40]):
+            assert form not in text
+
+
+def test_memory_bounded_with_many_detached_sessions(fived):
+    """60 detached sessions, each with a backend that never stops writing: the worker's
+    memory grows by what detach_queue_max (256K each) and the sockets allow, not by
+    what the backends write."""
+    import threading
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(128)
+    written = [0]
+
+    def flood(conn):
+        block = b"z" * 65536
+        try:
+            while True:
+                written[0] += conn.send(block)
+        except OSError:
+            pass
+
+    def serve():
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=flood, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    f = fived("[service:flood]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1],
+              server="detach_plaintext = yes\ndetach_queue_max = 256K\n")
+    before = f.rss_kb()
+    sessions = []
+    for _ in range(60):
+        s = detachable_session(f)
+        s.open("flood")
+        s.auto_received = False
+        s.drop_connection("reset")
+        sessions.append(s)
+    detached(f, 60)
+    time.sleep(2)
+    at = written[0]
+    time.sleep(1)
+    grown = f.rss_kb() - before
+    assert written[0] - at < 8 * MIB, "backends are not paused"
+    # 60 x (256K of copies + a read or two): well under 60 MiB.
+    assert grown < 60 * 1024, grown
+    lsock.close()

@@ -453,3 +453,58 @@ def test_a_client_side_view_of_the_server():
     r.check(Frame(3, RST, 0, b"\x01unknown service"))
     # Frames in flight for a stream that is over are dropped.
     assert r.check(Frame(3, DATA, 0, b"late")) is None
+
+
+# --- section 12: DETACHABLE, RECEIVED, ATTACH ------------------------------------------
+
+
+def test_detachable_and_received_frames():
+    assert mw.detachable_frame() == bytes([0, 0, 0, 0, 8, 0, 0, 0])
+    assert mw.received_frame(2 ** 40 + 5) == (bytes([0, 0, 0, 0, 9, 0, 0, 8]) +
+                                               (2 ** 40 + 5).to_bytes(8, "big"))
+    ticket = bytes(range(48))
+    grant = mw.encode(0, mw.DETACHABLE, b"\x00" + (900).to_bytes(4, "big") + ticket)
+    (f,) = mw.decode_all(grant)
+    assert mw.parse_detachable(f.payload) == ("granted", 900, ticket)
+    refusal = mw.encode(0, mw.DETACHABLE, b"\x02too many detachable sessions")
+    (f,) = mw.decode_all(refusal)
+    assert mw.parse_detachable(f.payload) == ("refused", 2, "too many detachable sessions")
+    for bad in (mw.encode(1, mw.RECEIVED, bytes(8)), mw.encode(0, mw.RECEIVED, bytes(7)),
+                mw.encode(0, mw.DETACHABLE, b"\x00" + bytes(10)),
+                mw.encode(0, mw.DETACHABLE, b"\x07no"), mw.encode(3, mw.DETACHABLE)):
+        with pytest.raises(mw.Violation):
+            mw.decode_all(bad)
+
+
+def test_counted_types_are_the_session_frames():
+    assert set(mw.COUNTED) == {mw.DATA, mw.OPEN, mw.ACCEPT, mw.WINDOW, mw.FIN, mw.RST}
+    assert not {mw.PING, mw.GOAWAY, mw.DETACHABLE, mw.RECEIVED} & set(mw.COUNTED)
+
+
+def test_ticket_text_and_attach_line():
+    ticket = bytes([0xfb] * 48)
+    text = mw.ticket_text(ticket)
+    assert len(text) == 64 and "=" not in text and "+" not in text and "/" not in text
+    assert mw.ticket_from_text(text) == ticket
+    assert mw.attach_line(ticket, 4096) == b"ATTACH " + text.encode() + b" 4096\r\n"
+    with pytest.raises(mw.Violation):
+        mw.ticket_from_text(text[:-1])
+
+
+def test_the_client_counts_and_keeps_copies_from_its_detachable():
+    """Without a server: what MuxSession counts and keeps of what it sends (12.1, 12.2),
+    and what fived's RECEIVED drops."""
+    a, b = socket.socketpair()
+    s = mw.MuxSession(a, timeout=2)
+    s.framed = True
+    s._queue(mw.window_frame(0, 5) + mw.ping_frame(bytes(8)))
+    assert s.sent_count == 12 and not s.copies
+    s._queue(mw.detachable_frame())
+    s._queue(mw.data_frame(1, b"abc") + mw.received_frame(3))
+    assert s.sent_count == 23 and bytes(s.copies) == mw.data_frame(1, b"abc")
+    s._frames_in(mw.received_frame(20))
+    assert s.copies_base == 20 and bytes(s.copies) == b"abc"
+    with pytest.raises(mw.Violation):
+        s._frames_in(mw.received_frame(24))
+    a.close()
+    b.close()

@@ -158,8 +158,8 @@ attach_to(struct session *s, struct session *old)
 	session_audit(s, "attached",
 	              json_pack("{s:s,s:s,s:b,s:I,s:I}", "transport",
 	                        s->transport != NULL ? s->transport->ops->name : "plain",
-	                        "connection", connection, "was_detached", was_detached,
-	                        "received", (json_int_t)received, "resumed_from",
+	                        "connection", connection, "was_detached", was_detached, "received",
+	                        (json_int_t)received, "resumed_from",
 	                        (json_int_t)s->attach_received));
 	if (mux_attached(s->mux, s->attach_received) != 0) {
 		session_close(s, "out of memory");
