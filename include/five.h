@@ -166,6 +166,35 @@ struct five_options {
 	 */
 	void (*notice)(void *arg, const char *text);
 	void *notice_arg;
+	/*
+	 * five_session_open: 1 asks fived to make the session detachable
+	 * (docs/PROTOCOL.md section 12), in the same round trip as
+	 * MULTIPLEX; five_session_open returns once fived has answered.
+	 * When the connection breaks (an error, a reset, an end without the
+	 * session's proper end, or no frame from fived for 30 seconds) the
+	 * session's engine attaches again over a new connection to the same
+	 * host and port, with the same transport and TLS certificate; a
+	 * sealed server must prove the key the first one proved, a TLS one
+	 * the key pinned or given (no first-use pinning then).  Nothing is
+	 * authenticated again: fived's ticket, kept in memory only, proves
+	 * the session.  It retries with a delay doubling from 100 ms to 5 s
+	 * until fived's detach timeout has passed since the break.  No
+	 * stream byte is lost or repeated either way: the streams'
+	 * descriptors stay open and see only a pause.  A session not
+	 * attached again in time, or that fived refuses for good ("unknown
+	 * session", "not permitted", "resume point lost"), fails as any
+	 * other, with that reason, and its streams are reset.
+	 * five_session_close while it attaches again waits for the try under
+	 * way (at most the session's timeout); the session fived holds
+	 * detached then ends at its detach timeout.  A fived that refuses to
+	 * make the session detachable serves it all the same, not
+	 * detachable: notice is told why, and five_session_detachable says
+	 * 0.  five_connect and five_connect_early (and five_connect_start)
+	 * fail with FIVE_ERR_USAGE when it is set: one stream outside framed
+	 * mode cannot be resumed.  The other calls ignore it.  0: not
+	 * detachable.
+	 */
+	int detachable;
 	/* New members are appended here: the offsets above never move. */
 };
 
@@ -559,6 +588,13 @@ FIVE_EXPORT int five_session_stream(struct five_session *s, const char *service,
 FIVE_EXPORT int five_session_request(struct five_session *s, const char *service,
                                      const void *request, size_t len, void *reply, size_t size,
                                      size_t *reply_len, int timeout_ms, struct five_error *err);
+
+/*
+ * 1 while s is detachable (opts->detachable, granted by fived), also
+ * while it attaches again after a break; 0 otherwise (not asked,
+ * refused, or the session has ended).  NULL: 0.
+ */
+FIVE_EXPORT int five_session_detachable(struct five_session *s);
 
 /*
  * Ends s: every stream still open is reset (fived resets its backend;

@@ -31,7 +31,7 @@ struct fake {
 };
 
 static struct five_session *
-session(struct fake *fk)
+session_with(struct fake *fk, const struct five_options *o)
 {
 	struct five_conn c;
 	struct five_error err;
@@ -44,10 +44,16 @@ session(struct fake *fk)
 	c.timeout_ms = WAIT_MS;
 	memset(fk, 0, sizeof(*fk));
 	fk->fd = pair[1];
-	s = mux_session_new(&c, &(struct five_options){.timeout_ms = WAIT_MS}, &err);
+	s = mux_session_new(&c, o, &err);
 	assert_non_null(s);
 	assert_int_equal(mux_session_start(s, &err), 0);
 	return s;
+}
+
+static struct five_session *
+session(struct fake *fk)
+{
+	return session_with(fk, &(struct five_options){.timeout_ms = WAIT_MS});
 }
 
 /* The next frame from the engine other than PING and WINDOW (counted); false at its end. */
@@ -390,6 +396,149 @@ test_unknown_stream(void **state)
 	close(fk.fd);
 }
 
+/* A session that asked DETACHABLE (as five_session_open does, behind MULTIPLEX). */
+static struct five_session *
+detachable(struct fake *fk)
+{
+	return session_with(fk, &(struct five_options){.timeout_ms = WAIT_MS, .detachable = 1});
+}
+
+static void
+put_grant(struct fake *fk)
+{
+	uint8_t b[MUX_FRAME_MAX], ticket[MUX_TICKET_LEN];
+
+	memset(ticket, 7, sizeof(ticket));
+	put(fk, b, mux_encode_detach_grant(b, sizeof(b), 60, ticket));
+}
+
+static void
+put_received(struct fake *fk, uint64_t count)
+{
+	uint8_t b[MUX_HEADER_LEN + MUX_RECEIVED_LEN];
+
+	put(fk, b, mux_encode_received(b, sizeof(b), count));
+}
+
+/* Section 12.1, 12.3: both sides count whole session frames; RECEIVED says ours soon. */
+static void
+test_detachable_counts(void **state)
+{
+	struct fake fk;
+	struct five_session *s = detachable(&fk);
+	uint64_t sent;
+	uint8_t got[16];
+	int app;
+
+	put_grant(&fk);
+	attach(s, &app, "echo", "hi");
+	assert_true(next(&fk));
+	assert_int_equal(fk.f.type, MUX_OPEN);
+	sent = MUX_HEADER_LEN + fk.f.len;
+	put_empty(&fk, 1, MUX_ACCEPT);
+	put_data(&fk, 1, "hello", 5);
+	assert_int_equal(recv(app, got, sizeof(got), 0), 5);
+	/* Our RECEIVED: ACCEPT and DATA, whole frames (within a second, 12.3). */
+	assert_true(next(&fk));
+	assert_int_equal(fk.f.type, MUX_RECEIVED);
+	assert_int_equal(fk.f.u.received, MUX_HEADER_LEN + MUX_HEADER_LEN + 5);
+	assert_int_equal(five_session_detachable(s), 1);
+	/* fived's covers what we sent (the OPEN, and any WINDOW behind it): fine. */
+	put_received(&fk, sent);
+	put_data(&fk, 1, "again", 5);
+	assert_int_equal(recv(app, got, sizeof(got), 0), 5);
+	assert_true(mux_usable(s));
+	close(app);
+	five_session_close(s);
+	close(fk.fd);
+}
+
+/* A RECEIVED beyond what we sent ends the session (section 12.3). */
+static void
+test_detachable_bad_received(void **state)
+{
+	struct fake fk;
+	struct five_session *s = detachable(&fk);
+	struct five_error err;
+
+	put_grant(&fk);
+	put_received(&fk, 1000);
+	assert_false(next(&fk));
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(err.step, FIVE_ERR_PROTOCOL);
+	assert_string_equal(err.message, "protocol error: bad RECEIVED");
+	five_session_close(s);
+	close(fk.fd);
+}
+
+/* RECEIVED, or DETACHABLE, in a session that did not ask: the session ends. */
+static void
+test_received_unasked(void **state)
+{
+	struct fake fk;
+	struct five_session *s = session(&fk);
+	struct five_error err;
+
+	put_received(&fk, 0);
+	assert_false(next(&fk));
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_non_null(strstr(err.message, "not detachable"));
+	five_session_close(s);
+	close(fk.fd);
+	s = session(&fk);
+	put_grant(&fk);
+	assert_false(next(&fk));
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_non_null(strstr(err.message, "DETACHABLE"));
+	five_session_close(s);
+	close(fk.fd);
+}
+
+/* Refused: the session goes on, not detachable, and sends no RECEIVED. */
+static void
+test_detachable_refused(void **state)
+{
+	struct fake fk;
+	struct five_session *s = detachable(&fk);
+	uint8_t b[MUX_HEADER_LEN + 64], got[16];
+	int app;
+
+	put(&fk, b,
+	    mux_encode_detach_refusal(b, sizeof(b), MUX_DETACH_NOT_PERMITTED, "not permitted"));
+	attach(s, &app, "echo", "");
+	assert_true(next(&fk));
+	put_empty(&fk, 1, MUX_ACCEPT);
+	put_data(&fk, 1, "hello", 5);
+	put_empty(&fk, 1, MUX_FIN);
+	assert_int_equal(drain(app, got, sizeof(got)), 5);
+	shutdown(app, SHUT_WR);
+	assert_true(next(&fk));
+	assert_int_equal(fk.f.type, MUX_FIN);
+	assert_int_equal(five_session_detachable(s), 0);
+	close(app);
+	five_session_close(s);
+	assert_false(next(&fk));
+	close(fk.fd);
+}
+
+/* Without a way to reach fived again (no redial), a broken connection fails the session. */
+static void
+test_detachable_break_without_redial(void **state)
+{
+	struct fake fk;
+	struct five_session *s = detachable(&fk);
+	struct five_error err;
+
+	put_grant(&fk);
+	shutdown(fk.fd, SHUT_RDWR);
+	for (int i = 0; i < 100 && mux_usable(s); i++)
+		usleep(10000);
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(five_session_detachable(s), 0);
+	five_session_close(s);
+	close(fk.fd);
+}
+
 int
 main(void)
 {
@@ -403,6 +552,11 @@ main(void)
 	        cmocka_unit_test(test_ping_answered),
 	        cmocka_unit_test(test_goaway),
 	        cmocka_unit_test(test_unknown_stream),
+	        cmocka_unit_test(test_detachable_counts),
+	        cmocka_unit_test(test_detachable_bad_received),
+	        cmocka_unit_test(test_received_unasked),
+	        cmocka_unit_test(test_detachable_refused),
+	        cmocka_unit_test(test_detachable_break_without_redial),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);

@@ -35,6 +35,7 @@ struct entry {
 struct agent {
 	struct entry e[AGENT_SESSIONS_MAX];
 	uint64_t idle_ms;
+	bool detachable; /* its sessions outlive their connections (section 12) */
 };
 
 /* The directory must be ours and no one else's: the socket in it is a key to our sessions. */
@@ -155,6 +156,7 @@ session_for(struct agent *a, struct agent_request *r, struct five_error *err)
 	}
 	/* A first contact pins a key, and tells the user: five does that, not the agent. */
 	r->opts.trust_on_first_use = 0;
+	r->opts.detachable = a->detachable;
 	r->auth.ask = no_prompt;
 	if ((free_e->s = five_session_open(r->host, &r->opts, err)) == NULL)
 		return NULL;
@@ -211,7 +213,7 @@ serve(struct agent *a, int conn)
 }
 
 static void
-run(int lfd, const char *path, uint64_t idle_ms)
+run(int lfd, const char *path, uint64_t idle_ms, bool detachable)
 {
 	static struct agent a;
 	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
@@ -219,6 +221,7 @@ run(int lfd, const char *path, uint64_t idle_ms)
 	int conn;
 
 	a.idle_ms = idle_ms;
+	a.detachable = detachable;
 	for (;;) {
 		reap(&a);
 		if (poll(&pfd, 1, AGENT_TICK_MS) <= 0)
@@ -278,7 +281,7 @@ stop_agent(const char *path, struct five_error *err)
 
 /* Into the background: the parent prints what names the agent, and returns. */
 static int
-daemonize(int lfd, const char *path, uint64_t idle_ms, struct five_error *err)
+daemonize(int lfd, const char *path, uint64_t idle_ms, bool detachable, struct five_error *err)
 {
 	pid_t pid;
 	int null;
@@ -304,7 +307,7 @@ daemonize(int lfd, const char *path, uint64_t idle_ms, struct five_error *err)
 	}
 	if (chdir("/") != 0)
 		_exit(1);
-	run(lfd, path, idle_ms);
+	run(lfd, path, idle_ms, detachable);
 	_exit(0);
 }
 
@@ -354,7 +357,7 @@ on_term(int sig)
 }
 
 int
-cli_agent_foreground(uint64_t idle_ms, struct five_error *err)
+cli_agent_foreground(uint64_t idle_ms, bool detachable, struct five_error *err)
 {
 	int fd = -1, r;
 
@@ -373,12 +376,12 @@ cli_agent_foreground(uint64_t idle_ms, struct five_error *err)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_term);
 	/* A socket systemd made is systemd's: it stays when the agent stops. */
-	run(fd, r == 1 ? NULL : bound_path, idle_ms);
+	run(fd, r == 1 ? NULL : bound_path, idle_ms, detachable);
 	return 0;
 }
 
 int
-cli_agent(bool stop, uint64_t idle_ms, struct five_error *err)
+cli_agent(bool stop, uint64_t idle_ms, bool detachable, struct five_error *err)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int fd;
@@ -395,5 +398,5 @@ cli_agent(bool stop, uint64_t idle_ms, struct five_error *err)
 	}
 	if ((fd = listen_at(path, err)) < 0)
 		return -1;
-	return daemonize(fd, path, idle_ms, err);
+	return daemonize(fd, path, idle_ms, detachable, err);
 }

@@ -7,6 +7,7 @@
 #ifndef FIVE_CLI_AGENT_H
 #define FIVE_CLI_AGENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "five.h"
@@ -17,9 +18,11 @@
 /*
  * Starts an agent in the background and prints the shell lines that name
  * its socket; or, with stop, stops the running one and prints the line
- * that forgets it.  Returns 0, or -1 with err filled.
+ * that forgets it.  detachable: its sessions ask fived to outlive their
+ * connections (docs/PROTOCOL.md section 12).  Returns 0, or -1 with err
+ * filled.
  */
-int cli_agent(bool stop, uint64_t idle_ms, struct five_error *err);
+int cli_agent(bool stop, uint64_t idle_ms, bool detachable, struct five_error *err);
 
 /*
  * Runs an agent in this process until five agent -k stops it (returning 0)
@@ -28,7 +31,7 @@ int cli_agent(bool stop, uint64_t idle_ms, struct five_error *err);
  * removes when it stops.  Prints nothing.  Returns -1 with err filled when
  * it cannot start (another agent answers on the socket).
  */
-int cli_agent_foreground(uint64_t idle_ms, struct five_error *err);
+int cli_agent_foreground(uint64_t idle_ms, bool detachable, struct five_error *err);
 
 /* The agent's socket path into path[0..size), its directory made and checked.  0 or -1. */
 int cli_agent_path(char *path, size_t size, struct five_error *err);

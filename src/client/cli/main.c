@@ -89,6 +89,9 @@ usage(FILE *out)
 	        "  --usp       ask in the USP dialect (JSON messages) instead of request lines\n"
 	        "  --no-multiplex  with -L: a session per connection, not one shared by all\n"
 	        "  --no-agent  not through the agent of $FIVE_AGENT_SOCK: a session of its own\n"
+	        "  --detachable  a session that outlives network cuts (a multiplexed one, of\n"
+	        "              its own on standard input and output; with -L, the shared one)\n"
+	        "  --no-detachable  five agent: sessions that end with their connection\n"
 	        "  --idle SECONDS  five agent: close sessions unused this long (default 600)\n"
 	        "  --foreground  five agent: run in this process, printing nothing (for a\n"
 	        "              service manager; takes a socket systemd hands over)\n"
@@ -236,6 +239,8 @@ enum {
 	OPT_FOREGROUND,
 	OPT_NONCE,
 	OPT_CONSUMER,
+	OPT_DETACHABLE,
+	OPT_NO_DETACHABLE,
 };
 
 static const struct option long_options[] = {
@@ -255,6 +260,8 @@ static const struct option long_options[] = {
         {"foreground", no_argument, NULL, OPT_FOREGROUND},
         {"nonce", required_argument, NULL, OPT_NONCE},
         {"consumer", required_argument, NULL, OPT_CONSUMER},
+        {"detachable", no_argument, NULL, OPT_DETACHABLE},
+        {"no-detachable", no_argument, NULL, OPT_NO_DETACHABLE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -272,6 +279,7 @@ struct cli_args {
 	bool no_multiplex;    /* --no-multiplex: -L makes a session per connection */
 	bool agent_stop;      /* five agent -k */
 	bool foreground;      /* five agent --foreground */
+	bool no_detachable;   /* five agent --no-detachable */
 	uint64_t idle_ms;     /* five agent --idle; 0: not given */
 	const char *nonce;    /* five prove, verify-proof */
 	const char *consumer; /* likewise */
@@ -324,6 +332,12 @@ take_option(int c, const char *arg, struct cli_args *a)
 		break;
 	case OPT_NO_AGENT:
 		a->no_agent = true;
+		break;
+	case OPT_DETACHABLE:
+		o->detachable = 1;
+		break;
+	case OPT_NO_DETACHABLE:
+		a->no_detachable = true;
 		break;
 	case OPT_IDLE:
 		if (parse_duration_ms(arg, 366ULL * 24 * 3600 * 1000, &a->idle_ms) != 0 ||
@@ -445,6 +459,11 @@ check_options(struct cli_args *a, bool token_cmd, bool service_request)
 		                   "or -w");
 	if (a->req.multiplex && a->no_multiplex)
 		return usage_error("--multiplex or --no-multiplex, not both");
+	/* Only a multiplexed session can be resumed (docs/PROTOCOL.md section 12). */
+	if (o->detachable &&
+	    (!service_request || a->req.usp || a->req.wait_for_grant || a->no_multiplex))
+		return usage_error("--detachable goes with a service request or -L, and not with "
+		                   "--usp, -w or --no-multiplex");
 	/* -L shares one session among its connections unless told not to, or it cannot. */
 	if (a->forward != NULL && !a->no_multiplex && !a->req.usp && !a->req.wait_for_grant)
 		a->req.multiplex = true;
@@ -561,6 +580,11 @@ cmd_request(struct cli_args *a)
 		cli_forward(a->forward, &a->req, &err);
 		return fail(what, &err);
 	}
+	if (a->req.opts.detachable) {
+		if (cli_session_detachable(&a->req, STDIN_FILENO, STDOUT_FILENO, &err) != 0)
+			return fail(what, &err);
+		return EXIT_OK;
+	}
 	if (!a->no_agent) {
 		bool direct;
 		int r = cli_agent_session(&a->req, STDIN_FILENO, STDOUT_FILENO, &direct, &err);
@@ -581,8 +605,8 @@ cmd_agent(const struct cli_args *a)
 
 	if (a->foreground && a->agent_stop)
 		return usage_error("-k and --foreground go apart");
-	if (a->foreground ? cli_agent_foreground(idle_ms, &err) != 0
-	                  : cli_agent(a->agent_stop, idle_ms, &err) != 0)
+	if (a->foreground ? cli_agent_foreground(idle_ms, !a->no_detachable, &err) != 0
+	                  : cli_agent(a->agent_stop, idle_ms, !a->no_detachable, &err) != 0)
 		return fail("agent", &err);
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
 }
@@ -667,8 +691,8 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc == 1 && strcmp(argv[0], "agent") == 0)
 		return cmd_agent(&a);
-	if (a.agent_stop || a.idle_ms > 0 || a.foreground)
-		return usage_error("-k, --idle and --foreground go with five agent");
+	if (a.agent_stop || a.idle_ms > 0 || a.foreground || a.no_detachable)
+		return usage_error("-k, --idle, --foreground and --no-detachable go with five agent");
 	list = argc == 2 && a.forward == NULL && strcmp(argv[0], "list") == 0;
 	id = argc == 2 && a.forward == NULL && strcmp(argv[0], "id") == 0;
 	token_cmd = argc == 3 && a.forward == NULL && strcmp(argv[0], "token") == 0;

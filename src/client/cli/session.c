@@ -9,9 +9,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/base/error.h"
 #include "client/base/options.h"
 #include "client/dialect/text.h"
 #include "client/dialect/usp.h"
+#include "client/mux/mux.h"
 #include "client/relay/relay.h"
 #include "client/transport/conn.h"
 
@@ -161,6 +163,80 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	r = five_relay(&e, err);
 out:
 	five_conn_close(&c);
+	if (r != 0 && hung_up)
+		die_of_hangup();
+	return r;
+}
+
+void
+cli_notice(void *arg, const char *text)
+{
+	fprintf(stderr, "five: %s\n", text);
+}
+
+void
+cli_on_resume(void *arg, bool attached, const char *why, uint64_t ms)
+{
+	const char *host = arg;
+
+	if (!attached)
+		fprintf(stderr,
+		        "five: %s: the connection broke (%s): attaching the session again\n", host,
+		        why);
+	else
+		fprintf(stderr, "five: %s: the session is attached again, after %llu ms\n", host,
+		        (unsigned long long)ms);
+}
+
+/* Runs on the session's engine thread: keeps the reason fived reset the stream for. */
+static void
+on_stream_end(void *arg, uint32_t id, const char *service, bool refused, const char *reason)
+{
+	char *why = arg;
+
+	if (reason != NULL && why[0] == '\0')
+		snprintf(why, FIVE_LINE_MAX, "%s", reason);
+}
+
+int
+cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, struct five_error *err)
+{
+	struct five_options o = req->opts;
+	struct five_session *s;
+	struct relay_ends e;
+	char early[EARLY_MAX], reset[FIVE_LINE_MAX] = "";
+	size_t n = 0;
+	int fd, r;
+
+	o.detachable = 1;
+	o.notice = cli_notice;
+	if ((s = five_session_open(req->host, &o, err)) == NULL)
+		return -1;
+	mux_on_resume(s, cli_on_resume, (void *)req->host);
+	mux_on_end(s, on_stream_end, reset);
+	n = take_early(in_fd, early, sizeof(early));
+	if ((fd = five_session_stream(s, req->service, early, n, err)) < 0) {
+		five_session_close(s);
+		return -1;
+	}
+	if (isatty(in_fd))
+		fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", req->service,
+		        req->host);
+	e = (struct relay_ends){
+	        .in_fd = in_fd,
+	        .out_fd = out_fd,
+	        .sock = fd,
+	        .timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
+	        .stop_fd = catch_hangup(),
+	};
+	r = five_relay(&e, err);
+	close(fd);
+	/* A stream that ends early (the session failed, fived reset it) ends the relay quietly. */
+	if (r == 0)
+		r = mux_failed(s, err);
+	five_session_close(s);
+	if (r == 0 && reset[0] != '\0')
+		r = five_fail(err, FIVE_ERR_CONNECT, "stream reset: %s", reset);
 	if (r != 0 && hung_up)
 		die_of_hangup();
 	return r;

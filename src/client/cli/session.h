@@ -6,6 +6,7 @@
 #define FIVE_CLI_SESSION_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "five.h"
 
@@ -24,6 +25,25 @@ struct cli_request {
 	/* five -L: every connection a stream of one multiplexed session (section 11). */
 	bool multiplex;
 };
+
+/*
+ * five --detachable HOST SERVICE: as cli_session on standard input and
+ * output, but through a multiplexed session that outlives its
+ * connections (docs/PROTOCOL.md section 12), with one stream.  Returns
+ * 0, or -1 with err filled (the session's failure, a reset stream).
+ */
+int cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd,
+                           struct five_error *err);
+
+/*
+ * What five says on standard error of a detachable session's connection
+ * (arg: the host's name): that it broke, and that it was attached again.
+ * A mux_resume_fn.
+ */
+void cli_on_resume(void *arg, bool attached, const char *why, uint64_t ms);
+
+/* A five_options notice that goes to standard error as "five: TEXT". */
+void cli_notice(void *arg, const char *text);
 
 /*
  * Runs a session between the application's in_fd/out_fd and the requested

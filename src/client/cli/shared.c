@@ -60,6 +60,7 @@ session(struct shared *sh, struct five_error *err)
 	if ((sh->current = five_session_open(sh->req->host, &sh->req->opts, err)) == NULL)
 		return -1;
 	mux_on_end(sh->current, on_end, (void *)sh->req);
+	mux_on_resume(sh->current, cli_on_resume, (void *)sh->req->host);
 	return 0;
 }
 

@@ -26,14 +26,35 @@
 /* The last odd id a client may open: ids are 32 bits, and never reused. */
 #define MUX_LAST_ID 0xffffffffu
 
-static const char *
-request_lines(const struct five_options *o, char *buf, size_t size, int *n)
+static struct timespec
+abs_time(uint64_t deadline_ms)
 {
+	struct timespec ts;
+	uint64_t now = monotonic_ms(), left = deadline_ms > now ? deadline_ms - now : 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(left / 1000);
+	ts.tv_nsec += (long)(left % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+/* HOST, MULTIPLEX, and DETACHABLE right behind it (pipelined: one round trip for both). */
+static size_t
+request_lines(const struct five_options *o, char *buf, size_t size)
+{
+	int n;
+
 	if (o->vhost != NULL)
-		*n = snprintf(buf, size, "HOST %s\r\nMULTIPLEX\r\n", o->vhost);
+		n = snprintf(buf, size, "HOST %s\r\nMULTIPLEX\r\n", o->vhost);
 	else
-		*n = snprintf(buf, size, "MULTIPLEX\r\n");
-	return buf;
+		n = snprintf(buf, size, "MULTIPLEX\r\n");
+	if (o->detachable)
+		n += (int)mux_encode_detach_request((uint8_t *)buf + n, size - (size_t)n);
+	return (size_t)n;
 }
 
 static int
@@ -49,6 +70,37 @@ check_options(const struct five_options *o, struct five_error *err)
 	return 0;
 }
 
+/*
+ * fived's answer to DETACHABLE, which came with MULTIPLEX's: a refusal
+ * is told to the caller (the session goes on), a failure is the open's.
+ * Returns 0 or -1 with err filled.
+ */
+static int
+await_detachable(struct five_session *s, const struct five_options *o, struct five_error *err)
+{
+	struct timespec until = abs_time(monotonic_ms() + (uint64_t)o->timeout_ms);
+	char note[FIVE_LINE_MAX];
+	bool refused;
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->resume == MUX_RESUME_ASKED && !s->dead && r == 0)
+		if (pthread_cond_timedwait(&s->changed, &s->lock, &until) == ETIMEDOUT)
+			r = five_fail(err, FIVE_ERR_PROTOCOL, "no answer to DETACHABLE in time");
+	if (r == 0 && s->dead)
+		r = five_fail(err, s->error.step, "%s", s->error.message);
+	refused = r == 0 && s->resume == MUX_RESUME_REFUSED;
+	if (refused)
+		snprintf(note, sizeof(note),
+		         "fived refused to make the session detachable (%s): it goes on, not "
+		         "detachable",
+		         s->refusal);
+	pthread_mutex_unlock(&s->lock);
+	if (refused)
+		five_notice(o, note);
+	return r;
+}
+
 struct five_session *
 five_session_open(const char *host, const struct five_options *opts, struct five_error *err)
 {
@@ -56,8 +108,9 @@ five_session_open(const char *host, const struct five_options *opts, struct five
 	struct five_options o;
 	struct five_conn c;
 	struct five_session *s;
+	struct mux_redial *d = NULL;
 	char buf[2 * LINE_MAX_BYTES];
-	int n;
+	size_t n;
 
 	err = five_error_or(err, &scratch);
 	if (host == NULL) {
@@ -66,21 +119,38 @@ five_session_open(const char *host, const struct five_options *opts, struct five
 	}
 	if (five_options_resolve(opts, &o, err) != 0 || check_options(&o, err) != 0)
 		return NULL;
-	request_lines(&o, buf, sizeof(buf), &n);
-	if (five_text_open(&c, host, &o, buf, (size_t)n, err) != 0)
+	n = request_lines(&o, buf, sizeof(buf));
+	if (five_text_open(&c, host, &o, buf, n, err) != 0)
 		return NULL;
-	if (five_text_await(&c, c.replies_due + five_text_replies(&o), err) != 0) {
+	if (five_text_await(&c, c.replies_due + five_text_replies(&o), err) != 0 ||
+	    (o.detachable && (d = mux_redial_new(host, &o, &c, err)) == NULL)) {
 		five_conn_close(&c);
 		return NULL;
 	}
-	/* The session owns the connection from here on. */
-	if ((s = mux_session_new(&c, &o, err)) == NULL)
+	/* The session owns the connection from here on, and d once it is made. */
+	if ((s = mux_session_new(&c, &o, err)) == NULL) {
+		mux_redial_free(d);
 		return NULL;
-	if (mux_session_start(s, err) != 0) {
-		mux_session_free(s);
+	}
+	s->redial = d;
+	if (mux_session_start(s, err) != 0 || (o.detachable && await_detachable(s, &o, err) != 0)) {
+		five_session_close(s);
 		return NULL;
 	}
 	return s;
+}
+
+int
+five_session_detachable(struct five_session *s)
+{
+	int on;
+
+	if (s == NULL)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	on = s->resume == MUX_RESUME_ON && !s->dead;
+	pthread_mutex_unlock(&s->lock);
+	return on;
 }
 
 bool
@@ -114,6 +184,18 @@ mux_on_end(struct five_session *s, mux_end_fn fn, void *arg)
 	s->on_end = fn;
 	s->on_end_arg = arg;
 	pthread_mutex_unlock(&s->lock);
+}
+
+int
+mux_failed(struct five_session *s, struct five_error *err)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->dead && !s->closing)
+		r = five_fail(err, s->error.step, "%s", s->error.message);
+	pthread_mutex_unlock(&s->lock);
+	return r;
 }
 
 /* Why no new stream may be opened, or 0.  Lock held. */
@@ -178,22 +260,6 @@ mux_cancel(struct five_session *s, uint32_t id, const char *why)
 	}
 	pthread_mutex_unlock(&s->lock);
 	mux_wake(s);
-}
-
-static struct timespec
-abs_time(uint64_t deadline_ms)
-{
-	struct timespec ts;
-	uint64_t now = monotonic_ms(), left = deadline_ms > now ? deadline_ms - now : 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(left / 1000);
-	ts.tv_nsec += (long)(left % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	return ts;
 }
 
 /* What became of a stream fived answered.  Lock held. */

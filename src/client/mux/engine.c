@@ -41,31 +41,46 @@ drain_wake(struct five_session *s)
 		;
 }
 
-/* Measures the round trip at the start, then every MUX_PING_INTERVAL_MS while a stream is open. */
+/*
+ * Measures the round trip at the start, then every MUX_PING_INTERVAL_MS
+ * while a stream is open; a detachable session's connection is watched
+ * with one every MUX_KEEPALIVE_MS, streams or not (section 12.6).
+ */
+static bool
+pings(const struct five_session *s)
+{
+	return !s->ping_out &&
+	       (s->rtt_ms == 0 || s->open_streams > 0 || s->resume == MUX_RESUME_ON);
+}
+
 static void
 ping(struct five_session *s)
 {
 	uint8_t frame[MUX_HEADER_LEN + MUX_PING_LEN];
 	uint64_t now = monotonic_ms();
 
-	if (s->ping_out || now < s->next_ping || (s->rtt_ms > 0 && s->open_streams == 0))
+	if (!pings(s) || now < s->next_ping)
 		return;
 	randombytes_buf(s->ping, sizeof(s->ping));
 	if (mux_send_frame(s, frame, mux_encode_ping(frame, sizeof(frame), 0, s->ping)) != 0)
 		return;
 	s->ping_out = true;
 	s->ping_at = now;
-	s->next_ping = now + MUX_PING_INTERVAL_MS;
+	s->next_ping = now + (s->resume == MUX_RESUME_ON ? MUX_KEEPALIVE_MS : MUX_PING_INTERVAL_MS);
 }
 
+/* Until the next PING, or what a detachable session has to do next; -1: no end. */
 static int
 poll_timeout(const struct five_session *s)
 {
 	uint64_t now = monotonic_ms();
+	int ms = -1, resume = mux_resume_wait_ms(s);
 
-	if (s->ping_out || s->open_streams == 0)
-		return -1;
-	return now >= s->next_ping ? 0 : (int)(s->next_ping - now);
+	if (pings(s))
+		ms = now >= s->next_ping ? 0 : (int)(s->next_ping - now);
+	if (resume >= 0 && (ms < 0 || resume < ms))
+		ms = resume;
+	return ms;
 }
 
 /* New streams opened, cancelled ones reset, ends of stream passed on. */
@@ -164,8 +179,11 @@ check_end(struct five_session *s)
 	/* Bytes left unopened at the end are a record cut in two: no FINAL behind them. */
 	if (s->dead || !(s->sock_eof || s->final_seen))
 		return;
+	/* Without its proper end, a detachable session's connection broke (section 12.4). */
 	if (s->seal != NULL && !s->final_seen)
-		mux_fail(s, FIVE_ERR_PROTOCOL, "the session was cut short");
+		mux_broken(s, FIVE_ERR_PROTOCOL, "the session was cut short");
+	else if (s->seal == NULL && s->open_streams > 0)
+		mux_broken(s, FIVE_ERR_CONNECT, "fived ended the session with streams open");
 	else if (s->open_streams > 0)
 		mux_fail(s, FIVE_ERR_CONNECT, "fived ended the session with streams open");
 	else
@@ -188,6 +206,9 @@ step(struct five_session *s)
 	}
 	tend_streams(s);
 	ping(s);
+	mux_resume_tick(s);
+	if (s->broken)
+		mux_reattach(s);
 	if (!s->dead && mux_out_pending(s))
 		mux_flush_session(s);
 	n = fill(s, pfd, by);
@@ -203,6 +224,8 @@ step(struct five_session *s)
 		serve(s, pfd, by, n);
 	tend_streams(s);
 	check_end(s);
+	if (s->broken)
+		mux_reattach(s);
 	sweep(s);
 out:
 	free(pfd);
@@ -248,7 +271,9 @@ linger_plain(struct five_session *s, uint64_t deadline)
 static void
 finish(struct five_session *s)
 {
-	bool clean = !s->dead || s->error.step == FIVE_ERR_CONNECT;
+	/* Without a connection (a detachable session not attached again) there is nothing to end.
+	 */
+	bool clean = s->fd >= 0 && (!s->dead || s->error.step == FIVE_ERR_CONNECT);
 	uint64_t deadline = monotonic_ms() + (uint64_t)s->timeout_ms;
 	struct mux_stream *st;
 
@@ -266,7 +291,7 @@ finish(struct five_session *s)
 	if (!clean && s->seal != NULL)
 		s->seal->ended = true;
 	/* Failed: fived learns at once, rather than when the application closes the session. */
-	if (!clean)
+	if (!clean && s->fd >= 0)
 		shutdown(s->fd, SHUT_RDWR);
 	if (!s->dead)
 		five_fail(&s->error, FIVE_ERR_USAGE, "the session is closed");
@@ -281,6 +306,7 @@ mux_engine_run(void *arg)
 	struct five_session *s = arg;
 
 	pthread_mutex_lock(&s->lock);
+	mux_read_ahead(s);
 	while (step(s) == 0)
 		;
 	finish(s);

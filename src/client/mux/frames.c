@@ -163,6 +163,8 @@ on_goaway(struct five_session *s, const struct mux_frame *f)
 int
 mux_handle_frame(struct five_session *s, const struct mux_frame *f)
 {
+	if (mux_resume_heard(s, f) != 0)
+		return -1;
 	switch (f->type) {
 	case MUX_DATA:
 		return on_data(s, f);
@@ -179,8 +181,11 @@ mux_handle_frame(struct five_session *s, const struct mux_frame *f)
 	case MUX_GOAWAY:
 		return on_goaway(s, f);
 	case MUX_DETACHABLE:
+		if (s->resume != MUX_RESUME_ASKED || f->u.detach.request)
+			return bad(s, "protocol error: a DETACHABLE that answers nothing we asked");
+		return mux_resume_answer(s, f);
 	case MUX_RECEIVED:
-		return bad(s, "protocol error: DETACHABLE or RECEIVED unasked");
+		return mux_resume_received(s, f->u.received);
 	case MUX_OPEN:
 		break;
 	}

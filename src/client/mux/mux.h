@@ -46,6 +46,35 @@
 /* Reasons said to the owner of a stream that fived did not end. */
 #define MUX_WHY_MAX (MUX_REASON_MAX + 1)
 
+/*
+ * A detachable session (section 12).  Local descriptors are not read
+ * while this much of what we sent is kept for fived (copies its RECEIVED
+ * has not covered yet): what a break can make us send again is bounded.
+ */
+#define MUX_COPIES_MAX (4u * 1024 * 1024)
+/*
+ * RECEIVED goes at least once for every this many bytes of session frames
+ * (section 12.3 asks for 131072: half of it leaves fived room to go on
+ * sending while ours is on its way), and this long at most after a frame
+ * it has not counted yet (12.3: within a second).
+ */
+#define MUX_RECEIVED_EVERY    (64u * 1024)
+#define MUX_RECEIVED_DELAY_MS 200
+/* Section 12.6: a PING this often; a connection silent this long is given up. */
+#define MUX_KEEPALIVE_MS 15000
+#define MUX_SILENCE_MS   30000
+/* Attaching again: the delay between tries doubles from the first to the last. */
+#define MUX_RETRY_FIRST_MS 100
+#define MUX_RETRY_MAX_MS   5000
+
+/* Where a session stands on section 12. */
+enum mux_resume {
+	MUX_RESUME_OFF,     /* not asked */
+	MUX_RESUME_ASKED,   /* DETACHABLE sent, no answer yet: copies are kept */
+	MUX_RESUME_ON,      /* granted: a broken connection is replaced */
+	MUX_RESUME_REFUSED, /* refused: the session goes on, not detachable */
+};
+
 struct five_seal;
 
 /*
@@ -56,6 +85,14 @@ struct five_seal;
  */
 typedef void (*mux_end_fn)(void *arg, uint32_t id, const char *service, bool refused,
                            const char *reason);
+
+/*
+ * Told when a detachable session's connection broke (attached: false,
+ * why says how) and again once a new connection has attached (true,
+ * after ms since the break).  Runs on the engine thread, with the
+ * session's lock held: it must not call into the session.
+ */
+typedef void (*mux_resume_fn)(void *arg, bool attached, const char *why, uint64_t ms);
 
 struct mux_stream {
 	struct mux_stream *next;
@@ -138,6 +175,24 @@ struct five_session {
 
 	mux_end_fn on_end;
 	void *on_end_arg;
+
+	/* Section 12: a detachable session. */
+	enum mux_resume resume;
+	uint64_t tx_count, rx_count;    /* bytes of session frames sent (queued), received whole */
+	uint64_t rx_reported;           /* rx_count as our last RECEIVED said it */
+	uint64_t received_due;          /* when a RECEIVED is owed (monotonic ms); 0: none */
+	struct buf copies;              /* session frames sent from the byte copies_base on */
+	uint64_t copies_base;           /* the tx_count copies start at; fived's last RECEIVED */
+	uint8_t ticket[MUX_TICKET_LEN]; /* a credential: wiped when replaced and at the end */
+	uint32_t detach_timeout_s;
+	char refusal[MUX_WHY_MAX]; /* fived's reason for refusing DETACHABLE */
+	uint64_t last_rx_at;       /* when fived's last frame came (monotonic ms) */
+	bool broken;               /* the connection broke: attach again (detach.c) */
+	char broke_why[MUX_WHY_MAX];
+	uint64_t broken_at;
+	struct mux_redial *redial; /* how to reach fived again; owned by the session */
+	mux_resume_fn on_resume;
+	void *on_resume_arg;
 };
 
 /* open.c: a session from a connection that has entered framed mode. */
@@ -147,6 +202,12 @@ struct five_session *mux_session_new(struct five_conn *c, const struct five_opti
 void mux_session_free(struct five_session *s);
 /* Starts the engine thread.  Returns 0 or -1. */
 int mux_session_start(struct five_session *s, struct five_error *err);
+/*
+ * Takes c's descriptor, its sealed session and what it read ahead as the
+ * session's connection (the first, or one that attached), and closes
+ * what is left of c, also on failure.  Returns 0 or -1 with err filled.
+ */
+int mux_take_conn(struct five_session *s, struct five_conn *c, struct five_error *err);
 
 /* engine.c */
 void *mux_engine_run(void *arg);
@@ -155,11 +216,59 @@ void mux_wake(struct five_session *s);
 
 /* wire.c: the session's socket. */
 int mux_send_frame(struct five_session *s, const uint8_t *frame, size_t len);
+/*
+ * Queues one frame, head (its header, or all of it) then body: a session
+ * frame (section 12.1) is counted, and copied while the session may be
+ * resumed.  0, or -1 once the session has failed.
+ */
+int mux_send_parts(struct five_session *s, const uint8_t *head, size_t head_len,
+                   const uint8_t *body, size_t body_len);
 int mux_read_session(struct five_session *s);
+/*
+ * Takes the frames a new connection read ahead (behind the reply to
+ * MULTIPLEX or ATTACH): nothing on the socket may say they are there.
+ * 0, or -1 once the session has failed.
+ */
+int mux_read_ahead(struct five_session *s);
 int mux_flush_session(struct five_session *s);
 bool mux_out_pending(const struct five_session *s);
 /* Ends the session: fails it with why (fived sees a truncated stream) when why != NULL. */
 void mux_fail(struct five_session *s, enum five_step step, const char *why);
+/*
+ * The connection broke (step and why say how): a detachable session is
+ * marked to attach again, any other fails as mux_fail.
+ */
+void mux_broken(struct five_session *s, enum five_step step, const char *why);
+
+/* detach.c: section 12, a session that outlives its connection. */
+struct mux_redial;
+/*
+ * What attaching again needs: host, o's members (strings copied; no
+ * authentication, no first-use pinning), and for a sealed session the
+ * server key c's handshake proved, which every later one must prove.
+ * Returns it (the session's once set as its redial, freed with it), or
+ * NULL with err filled.
+ */
+struct mux_redial *mux_redial_new(const char *host, const struct five_options *o,
+                                  const struct five_conn *c, struct five_error *err);
+void mux_redial_free(struct mux_redial *d);
+/* fived's DETACHABLE (an answer to ours) and RECEIVED.  0, or -1 once the session failed. */
+int mux_resume_answer(struct five_session *s, const struct mux_frame *f);
+int mux_resume_received(struct five_session *s, uint64_t count);
+/* A frame from fived came: it is counted, and owes a RECEIVED.  0, or -1 once failed. */
+int mux_resume_heard(struct five_session *s, const struct mux_frame *f);
+/* What is due now: a RECEIVED, giving up a silent connection.  0 or -1. */
+int mux_resume_tick(struct five_session *s);
+/* Milliseconds until mux_resume_tick has something to do; -1: nothing. */
+int mux_resume_wait_ms(const struct five_session *s);
+/*
+ * The connection broke: attaches again (the lock released while it
+ * dials), or fails the session once the detach timeout has passed, fived
+ * refused for good, or the session is being closed.
+ */
+void mux_reattach(struct five_session *s);
+/* Sets the break and attach callback (before the session's first break). */
+void mux_on_resume(struct five_session *s, mux_resume_fn fn, void *arg);
 
 /* frames.c: one frame from fived.  Returns 0, or -1 once the session has failed. */
 struct mux_frame;
@@ -212,5 +321,7 @@ bool mux_usable(struct five_session *s);
 size_t mux_streams_open(struct five_session *s);
 /* Sets the stream end callback (before the first stream). */
 void mux_on_end(struct five_session *s, mux_end_fn fn, void *arg);
+/* Whether the session has failed (not closed by its owner): -1 with err filled, else 0. */
+int mux_failed(struct five_session *s, struct five_error *err);
 
 #endif

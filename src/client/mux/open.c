@@ -19,12 +19,14 @@
 #include "client/transport/seal.h"
 #include "common/util.h"
 
-/* Takes c's descriptor, its sealed session and what it read ahead. */
-static int
-take_conn(struct five_session *s, struct five_conn *c, struct five_error *err)
+int
+mux_take_conn(struct five_session *s, struct five_conn *c, struct five_error *err)
 {
-	if (c->in_len > sizeof(s->in) || (c->seal != NULL && c->seal->pending_len > sizeof(s->raw)))
+	if (c->in_len > sizeof(s->in) ||
+	    (c->seal != NULL && c->seal->pending_len > sizeof(s->raw))) {
+		five_conn_close(c);
 		return five_fail(err, FIVE_ERR_PROTOCOL, "too much before the first frame");
+	}
 	memcpy(s->in, c->in, c->in_len);
 	s->in_len = c->in_len;
 	if (c->seal != NULL) {
@@ -70,7 +72,11 @@ mux_session_new(struct five_conn *c, const struct five_options *o, struct five_e
 	s->rx_size = MUX_SESSION_WINDOW;
 	s->stream_window = MUX_STREAM_WINDOW;
 	s->round_start = monotonic_ms();
-	if (take_conn(s, c, err) != 0)
+	s->last_rx_at = s->round_start;
+	/* The caller sent DETACHABLE behind MULTIPLEX: every session frame is kept from here. */
+	s->resume = o->detachable ? MUX_RESUME_ASKED : MUX_RESUME_OFF;
+	buf_init(&s->copies, SIZE_MAX);
+	if (mux_take_conn(s, c, err) != 0)
 		goto fail;
 	if (o->token != NULL && (s->token = strdup(o->token)) == NULL) {
 		five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
@@ -109,6 +115,9 @@ mux_session_free(struct five_session *s)
 	if (s->wake[1] >= 0)
 		close(s->wake[1]);
 	free(s->token);
+	mux_redial_free(s->redial);
+	sodium_memzero(s->ticket, sizeof(s->ticket));
+	buf_free(&s->copies);
 	buf_free(&s->out);
 	sodium_memzero(s->in, sizeof(s->in));
 	pthread_cond_destroy(&s->changed);

@@ -114,7 +114,7 @@ send_data(struct five_session *s, struct mux_stream *st, const uint8_t *data, si
 	uint8_t header[MUX_HEADER_LEN];
 
 	mux_header(header, st->id, MUX_DATA, 0, n);
-	if (mux_send_frame(s, header, sizeof(header)) != 0 || mux_send_frame(s, data, n) != 0)
+	if (mux_send_parts(s, header, sizeof(header), data, n) != 0)
 		return -1;
 	spend(s, st, n);
 	return 0;
@@ -140,7 +140,7 @@ bool
 mux_stream_wants_read(const struct five_session *s, const struct mux_stream *st)
 {
 	return st->open_sent && !st->over && !st->local_eof && st->early.len == 0 &&
-	       credit(s, st, 1) > 0 && s->out.len < MUX_OUT_HIGH;
+	       credit(s, st, 1) > 0 && s->out.len < MUX_OUT_HIGH && s->copies.len < MUX_COPIES_MAX;
 }
 
 int

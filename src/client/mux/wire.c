@@ -12,6 +12,7 @@
 #include "client/base/error.h"
 #include "client/mux/mux.h"
 #include "client/transport/seal.h"
+#include "common/util.h"
 #include "proto/mux.h"
 
 static bool
@@ -29,14 +30,50 @@ mux_fail(struct five_session *s, enum five_step step, const char *why)
 	five_fail(&s->error, step, "%s", why);
 }
 
+void
+mux_broken(struct five_session *s, enum five_step step, const char *why)
+{
+	if (s->dead || s->broken)
+		return;
+	/* Closing, the session ends with this connection: nothing is left to resume. */
+	if (s->resume != MUX_RESUME_ON || s->redial == NULL || s->closing) {
+		mux_fail(s, step, why);
+		return;
+	}
+	s->broken = true;
+	s->broken_at = monotonic_ms();
+	str_copy(s->broke_why, why, sizeof(s->broke_why));
+}
+
+/* Where the frame's type is in its header (section 11.2: id, then type). */
+#define TYPE_AT 4
+
+int
+mux_send_parts(struct five_session *s, const uint8_t *head, size_t head_len, const uint8_t *body,
+               size_t body_len)
+{
+	bool keep = s->resume == MUX_RESUME_ASKED || s->resume == MUX_RESUME_ON;
+
+	if (head_len <= TYPE_AT || buf_append(&s->out, head, head_len) != 0 ||
+	    (body_len > 0 && buf_append(&s->out, body, body_len) != 0))
+		goto fail;
+	if (!mux_type_counted(head[TYPE_AT]))
+		return 0;
+	s->tx_count += head_len + body_len;
+	/* What fived has not said it received may have to be sent again (section 12.2). */
+	if (keep && (buf_append(&s->copies, head, head_len) != 0 ||
+	             (body_len > 0 && buf_append(&s->copies, body, body_len) != 0)))
+		goto fail;
+	return 0;
+fail:
+	mux_fail(s, FIVE_ERR_SYSTEM, "out of memory for frames");
+	return -1;
+}
+
 int
 mux_send_frame(struct five_session *s, const uint8_t *frame, size_t len)
 {
-	if (len == 0 || buf_append(&s->out, frame, len) != 0) {
-		mux_fail(s, FIVE_ERR_SYSTEM, "out of memory for frames");
-		return -1;
-	}
-	return 0;
+	return mux_send_parts(s, frame, len, NULL, 0);
 }
 
 bool
@@ -72,6 +109,9 @@ mux_flush_session(struct five_session *s)
 	size_t len;
 	ssize_t n;
 
+	/* Broken: what is queued goes on the connection that attaches, from the copies. */
+	if (s->broken)
+		return 0;
 	if (s->seal != NULL && seal_out(s) != 0)
 		return -1;
 	len = s->seal != NULL ? s->wire_len : s->out.len;
@@ -80,7 +120,7 @@ mux_flush_session(struct five_session *s)
 	if ((n = send(s->fd, data, len, MSG_NOSIGNAL)) < 0) {
 		if (transient())
 			return 0;
-		mux_fail(s, FIVE_ERR_CONNECT, strerror(errno));
+		mux_broken(s, FIVE_ERR_CONNECT, strerror(errno));
 		return -1;
 	}
 	if (s->seal == NULL) {
@@ -106,6 +146,8 @@ take_frames(struct five_session *s)
 		r = mux_handle_frame(s, &f);
 		at += used;
 	}
+	/* DETACHABLE's answer carries the ticket. */
+	sodium_memzero(&f, sizeof(f));
 	if (r == 0 && st == MUX_BAD) {
 		/* Fail closed: whatever else fived sends cannot be trusted to be framed. */
 		mux_fail(s, FIVE_ERR_PROTOCOL, why);
@@ -146,16 +188,26 @@ open_records(struct five_session *s)
 }
 
 int
+mux_read_ahead(struct five_session *s)
+{
+	if (s->seal != NULL && s->raw_len > 0)
+		return open_records(s);
+	return s->in_len > 0 ? take_frames(s) : 0;
+}
+
+int
 mux_read_session(struct five_session *s)
 {
 	uint8_t *dst = s->seal != NULL ? s->raw + s->raw_len : s->in + s->in_len;
 	size_t room = s->seal != NULL ? sizeof(s->raw) - s->raw_len : sizeof(s->in) - s->in_len;
 	ssize_t n;
 
+	if (s->broken)
+		return -1;
 	if ((n = recv(s->fd, dst, room, 0)) < 0) {
 		if (transient())
 			return 0;
-		mux_fail(s, FIVE_ERR_CONNECT, strerror(errno));
+		mux_broken(s, FIVE_ERR_CONNECT, strerror(errno));
 		return -1;
 	}
 	if (n == 0) {

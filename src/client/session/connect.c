@@ -34,6 +34,10 @@ five_connect_early(const char *host, const char *service, const struct five_opti
 		return five_fail(err, FIVE_ERR_USAGE, "no host, service or early data");
 	if (five_options_resolve(opts, &o, err) != 0)
 		return -1;
+	/* Only framed mode can be resumed (docs/PROTOCOL.md section 12). */
+	if (o.detachable)
+		return five_fail(err, FIVE_ERR_USAGE,
+		                 "a detachable session is a multiplexed one: five_session_open");
 	if (five_text_request(service, &o, early, len, &request, &n, err) != 0)
 		return -1;
 	r = five_text_open(&c, host, &o, request, n, err);
