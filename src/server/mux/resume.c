@@ -120,11 +120,10 @@ copy_drop(struct mux *m, uint64_t count)
 		}
 		r->base += n;
 		r->head_off = 0;
-		/* The tail is kept while it has room: the next frame goes on in it. */
-		if (seg == r->tail && seg->len < MUX_COPY_SEG_SIZE) {
-			r->head_off = seg->len;
-			return;
-		}
+		/*
+		 * A segment the client has whole is freed, the tail too: an idle
+		 * detachable session (most of them) then holds no copy at all.
+		 */
 		r->head = seg->next;
 		if (r->head == NULL)
 			r->tail = NULL;
