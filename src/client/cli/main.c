@@ -692,7 +692,8 @@ main(int argc, char **argv)
 	if (argc == 1 && strcmp(argv[0], "agent") == 0)
 		return cmd_agent(&a);
 	if (a.agent_stop || a.idle_ms > 0 || a.foreground || a.no_detachable)
-		return usage_error("-k, --idle, --foreground and --no-detachable go with five agent");
+		return usage_error(
+		        "-k, --idle, --foreground and --no-detachable go with five agent");
 	list = argc == 2 && a.forward == NULL && strcmp(argv[0], "list") == 0;
 	id = argc == 2 && a.forward == NULL && strcmp(argv[0], "id") == 0;
 	token_cmd = argc == 3 && a.forward == NULL && strcmp(argv[0], "token") == 0;
