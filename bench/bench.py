@@ -75,11 +75,13 @@ MB = 1e6
 FULL = dict(wan_reps=200, wan_block=25, wan_bytes=1_000_000, tput_rounds=3,
             tput_bytes_1=512 * MIB, tput_bytes_8=64 * MIB, big_rounds=3, rate_rounds=3,
             rate_seconds=1.5, rate_max=40000, rate_conc=8, idle_sessions=10000,
-            attack_seconds=12, attack_legit=300, five_reps=100)
+            attack_seconds=12, attack_legit=300, five_reps=100, resume_cuts=5,
+            detached_sessions=500)
 QUICK = dict(wan_reps=20, wan_block=10, wan_bytes=1_000_000, tput_rounds=1,
              tput_bytes_1=256 * MIB, tput_bytes_8=32 * MIB, big_rounds=1, rate_rounds=1,
              rate_seconds=1.0, rate_max=10000, rate_conc=8, idle_sessions=1000,
-             attack_seconds=5, attack_legit=100, five_reps=20)
+             attack_seconds=5, attack_legit=100, five_reps=20, resume_cuts=3,
+             detached_sessions=100)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # run.sh raises RLIMIT_NOFILE as far as it may; a proxy needs two
@@ -622,6 +624,12 @@ def sys_fived_warm(ctx):
                   procs={"server proxy": [p]})
 
 
+def sys_fived_detach(ctx):
+    rec = sys_fived_warm(ctx)
+    rec.via = "-D"
+    return rec
+
+
 def sys_five_L_warm(ctx):
     p, key = start_fived_sealed(ctx, "fived-sealed", FIVED_PORT + 2)
     fl = five_multiplex_forward(ctx, "five-L-multiplex", FIVE_L_PORT, "--key", key, "-p",
@@ -802,6 +810,9 @@ WARM_NOTE = ("libfive in the load generator (benchtool -W): one sealed session (
              "measured session is a new stream of it (`five_session_stream`), its OPEN "
              "carrying the request: no connection, handshake or authentication of its own")
 
+DETACH_NOTE = ("as fived warm, the session detachable (PROTOCOL.md section 12): both sides "
+               "count and keep a copy of every frame until the other acknowledges it")
+
 FIVE_L_NOTE = ("the same through `five --multiplex -L` on the client's loopback: a local TCP "
                "connection per measured session, which five makes a stream of the one "
                "session it opened before (the path a user's programs take)")
@@ -853,6 +864,7 @@ SYSTEMS_LO = [
            "implicit TLS (the first byte 0x16) to the same fived, OpenSSL's default suite, "
            "no client certificate and no resumption, through libfive; an open service"),
     System("fived-warm", "fived warm (MULTIPLEX)", 5, sys_fived_warm, WARM_NOTE),
+    System("fived-detach", "fived warm, detachable", 5, sys_fived_detach, DETACH_NOTE),
     System("five-L-warm", "five --multiplex -L, warm", 5, sys_five_L_warm, FIVE_L_NOTE),
 ]
 
@@ -1289,6 +1301,87 @@ def section_memory(r, tools, cfg, info):
         r.netns_del_all()
     write_csv("memory.csv", list(rows[0].keys()), rows)
     info["memory"] = rows
+
+
+# --- section 6: sessions that outlive their connections ---------------------------
+
+RESUME_SECONDS_PER_CUT = 3.0
+
+
+def cut(r, ns, ip, port):
+    """Kills the client's TCP connections to ip:port (ss -K): each side sees its
+    connection reset, as when a path breaks and a middlebox says so."""
+    r.sh(["ss", "-K", "dst", ip, "dport", "=", ":%d" % port], ns)
+
+
+def resume_gaps(r, tools, ctx, key, port, cuts):
+    """benchtool resume across the 28 ms link, cut every RESUME_SECONDS_PER_CUT
+    seconds: every echo round trip, and the cuts' long ones."""
+    out = os.path.join(r.state, "resume.csv")
+    seconds = RESUME_SECONDS_PER_CUT * (cuts + 1)
+    p = r.spawn("resume-client", [tools.benchtool, "resume", "-c", "%s:%d" % (
+        ctx.net.server_ip, port), "-K", key, "-W", "echo", "-d", str(seconds), "-t", "60",
+        "-o", out], ns=ctx.net.client_ns, pin=ctx.pin)
+    for _ in range(cuts):
+        time.sleep(RESUME_SECONDS_PER_CUT)
+        cut(r, ctx.net.client_ns, ctx.net.server_ip, port)
+    rc = p.popen.wait(timeout=seconds + 120)
+    rows = [dict(at_ms=float(x["at_ms"]), rtt_ms=float(x["rtt_ms"]))
+            for x in csv.DictReader(open(out))]
+    typical = med([x["rtt_ms"] for x in rows]) if rows else float("nan")
+    # A resume over IK 0-RTT takes about three round trips (TCP, the handshake with
+    # ATTACH in it, the echo): anything past two is a cut's pause.
+    gaps = [x["rtt_ms"] for x in rows if x["rtt_ms"] > 2 * typical]
+    return dict(rc=rc, rounds=len(rows), rtt_ms=typical, gaps_ms=gaps,
+                error=tail(p.log, 2) if rc != 0 else "")
+
+
+def held_memory(r, tools, ctx, server, key, port, n, detachable):
+    """fived's RSS per MULTIPLEX session with one stream, n of them held by one
+    client; then, for detachable ones, once the client is killed and fived holds
+    them detached.  Returns (sessions, bytes attached, bytes detached)."""
+    base = rss_kib(server)
+    holder = r.spawn("session-holder", [tools.benchtool, "resume", "-c", "%s:%d" % (
+        ctx.net.server_ip, port), "-K", key, "-W", "echo", "-k", str(n), "-t", "60"] +
+        (["-D"] if detachable else []), ns=ctx.net.client_ns, stdout=subprocess.PIPE)
+    held = int(kv(holder.popen.stdout.readline().decode().strip()).get("held", 0))
+    time.sleep(1.0)
+    attached = rss_kib(server)
+    holder.popen.kill()
+    holder.popen.wait()
+    time.sleep(2.0)
+    detached = rss_kib(server)
+    per = lambda kib: (kib - base) * 1024 / held if held else float("nan")
+    return held, per(attached), per(detached) if detachable else float("nan")
+
+
+def section_resume(r, tools, cfg, info):
+    r.section = "6. sessions that outlive their connections"
+    log(r.section)
+    setup_wan(r, tools, info)
+    net = Net("wan", NS_A, NS_B, WAN_SERVER_IP)
+    ctx = Ctx(r, tools, net, PIN_CPU)
+    start_backend(ctx)
+    port = FIVED_PORT + 2
+    server, key = start_fived_sealed(ctx, "fived-sealed", port)
+    cold = ttfb_rows(r, tools, ctx, sys_fived_sealed(ctx), 20, 1)
+    res = resume_gaps(r, tools, ctx, key, port, cfg["resume_cuts"])
+    res["sealed_cold_first_ms"] = med([float(x["first_ms"]) for x in cold if x["ok"] == "1"])
+    res["cuts"] = cfg["resume_cuts"]
+    # Each count on a fived of its own: memory one run freed would hide the next's.
+    n = cfg["detached_sessions"]
+    fresh, _ = start_fived_sealed(ctx, "fived-hold", FIVED_PORT + 5)
+    held, res["plain_bytes"], _ = held_memory(r, tools, ctx, [fresh], key, FIVED_PORT + 5, n,
+                                              False)
+    fresh, _ = start_fived_sealed(ctx, "fived-hold-detachable", FIVED_PORT + 6)
+    res["sessions"], res["attached_bytes"], res["detached_bytes"] = held_memory(
+        r, tools, ctx, [fresh], key, FIVED_PORT + 6, n, True)
+    log("  %d cuts: gaps %s ms; a sealed cold session's first byte %.1f ms; %.0f bytes per "
+        "detached session" % (res["cuts"], ", ".join("%.1f" % g for g in res["gaps_ms"]),
+                              res["sealed_cold_first_ms"], res["detached_bytes"]))
+    info["resume"] = res
+    r.stop_all()
+    r.netns_del_all()
 
 
 # --- section 5: fived under attack ------------------------------------------------
@@ -1998,6 +2091,29 @@ def headline(info):
                            "own (ratio %s)." % (
                                streams, "s" if streams > 1 else "", fmt(w["median"], 0),
                                fmt(s["median"], 0), ratio(w["median"], s["median"])))
+    if tput:
+        d, w = tput_stats(tput, "fived-detach", "pinned", 1), \
+            tput_stats(tput, "fived-warm", "pinned", 1)
+        if d and w:
+            out.append("- Loopback, 1 stream on a detachable MULTIPLEX session, pinned: %s MB/s "
+                       "vs %s MB/s on one that is not (ratio %s; goal: within 5 %%)." % (
+                           fmt(d["median"], 0), fmt(w["median"], 0),
+                           ratio(d["median"], w["median"])))
+    res = info.get("resume")
+    if res:
+        out.append("- 28 ms round trip, a detachable session cut %d times: the echo paused "
+                   "%s ms at each cut (median; a sealed session's first byte from cold: %s "
+                   "ms, ratio %s); bytes lost or repeated: %s." % (
+                       res["cuts"], fmt(med(res["gaps_ms"])) if res["gaps_ms"] else "-",
+                       fmt(res["sealed_cold_first_ms"]),
+                       ratio(med(res["gaps_ms"]), res["sealed_cold_first_ms"])
+                       if res["gaps_ms"] else "-", "none" if res["rc"] == 0 else
+                       "the run failed (%s)" % res["error"]))
+        out.append("- Memory: %s bytes of fived RSS per detached session (%d sealed MULTIPLEX "
+                   "sessions, one stream each; %s bytes each while attached, %s for sessions "
+                   "that are not detachable)." % (
+                       fmt(res["detached_bytes"], 0), res["sessions"],
+                       fmt(res["attached_bytes"], 0), fmt(res["plain_bytes"], 0)))
     rate = info.get("rate")
     if rate:
         w, f = rate_stats(rate, "fived-warm", "pinned"), rate_stats(rate, "fived", "pinned")
@@ -2069,6 +2185,34 @@ def headline(info):
     return "\n".join(out) + "\n"
 
 
+def report_resume(info):
+    res = info["resume"]
+    rows = [("cuts", res["cuts"]), ("echo round trips", res["rounds"]),
+            ("typical round trip, ms", fmt(res["rtt_ms"])),
+            ("pause at each cut, ms", ", ".join(fmt(g) for g in res["gaps_ms"]) or "-"),
+            ("a sealed session's first byte from cold, ms", fmt(res["sealed_cold_first_ms"])),
+            ("bytes lost, repeated or reordered", "none" if res["rc"] == 0 else res["error"]),
+            ("detached sessions held", res["sessions"]),
+            ("fived RSS per session, not detachable, bytes", fmt(res["plain_bytes"], 0)),
+            ("fived RSS per session, detachable, attached, bytes",
+             fmt(res["attached_bytes"], 0)),
+            ("fived RSS per session, detachable, detached, bytes",
+             fmt(res["detached_bytes"], 0))]
+    return ("## 6. Sessions that outlive their connections\n\n"
+            "Across the 28 ms link, `benchtool resume` holds one detachable MULTIPLEX "
+            "session (libfive, sealed IK) with a stream to fived's echo service and echoes "
+            "8-byte counters one at a time, checking each; every %.0f s the bench kills the "
+            "client's connection (`ss -K`, both ends see a reset). libfive notices, connects "
+            "again, makes a new sealed handshake and ATTACHes, and both sides send what the "
+            "other missed. A cut shows as one long round trip: from the last echo before it "
+            "to the first after, so it includes the echo's own round trip. The goal is one "
+            "sealed handshake and one round trip, about a cold sealed session's first "
+            "byte. Then %d sessions that are not detachable are opened and held, their "
+            "client is killed, and as many detachable ones are opened, held, and their "
+            "client killed: fived holds them detached.\n\n" % (RESUME_SECONDS_PER_CUT, res["sessions"]) +
+            table(["", ""], rows))
+
+
 def write_report(r, info, pics, started, finished):
     cfg = info["cfg"]
     parts = ["# fived benchmarks\n\n"]
@@ -2116,6 +2260,8 @@ def write_report(r, info, pics, started, finished):
         parts.append(report_extra(info) + "\n")
     if info.get("usp"):
         parts.append(report_usp(info) + "\n")
+    if "resume" in info:
+        parts.append(report_resume(info) + "\n")
     parts.append("## Raw data\n\n")
     for name in sorted(os.listdir(RESULTS)):
         parts.append("- [`results/%s`](results/%s)\n" % (name, name))
@@ -2177,7 +2323,7 @@ def write_summaries(info):
         write_csv("wan_summary.csv", cols + ["late_max_ms", "late_mean_ms"], rows)
 
 
-SECTIONS = ["wan", "loopback", "memory", "attack"]
+SECTIONS = ["wan", "loopback", "memory", "attack", "resume"]
 
 
 def main():
@@ -2223,6 +2369,8 @@ def main():
             section_memory(r, tools, cfg, info)
         if "attack" in only:
             section_attack(r, tools, cfg, info)
+        if "resume" in only:
+            section_resume(r, tools, cfg, info)
         write_summaries(info)
         pics = plots(info)
         finished = time.time()

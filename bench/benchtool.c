@@ -223,6 +223,7 @@ struct opts {
 	bool tls;         /* -T: TLS */
 	bool libfive;     /* -K, -X or -T: sessions through libfive */
 	const char *warm; /* -W SERVICE: each session a new stream of one multiplexed session */
+	bool detachable;  /* -D: that session detachable */
 	uint8_t server_pk[32];
 	char host[INET_ADDRSTRLEN], port[8];
 };
@@ -666,6 +667,7 @@ sealed_options(const struct opts *o, struct five_options *fo)
 	fo->server_key = o->key;
 	fo->timeout_ms = (int)(o->timeout * MS_PER_S);
 	fo->transport = o->tls ? FIVE_TLS : FIVE_SEALED;
+	fo->detachable = o->detachable;
 	if (o->key != NULL)
 		return;
 	snprintf(known_hosts, sizeof(known_hosts), "/tmp/benchtool-known-hosts.%ld.%lu",
@@ -835,6 +837,116 @@ cmd_ttfb(struct opts *o)
 	        percentile(first, ok, 0.5));
 	free(first);
 	return ok == (size_t)o->reps ? 0 : 3;
+}
+
+/* --- resume: a detachable session's pause across cuts ---------------------- */
+
+/* A round trip of one counter through the echo stream: 0, or -1 (with why) on loss or error. */
+static int
+echo_round(int fd, uint64_t counter, int64_t deadline, const char **why)
+{
+	uint8_t out[sizeof(counter)], back[sizeof(counter)];
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	size_t have = 0;
+	ssize_t n;
+
+	memcpy(out, &counter, sizeof(out));
+	if (write(fd, out, sizeof(out)) != (ssize_t)sizeof(out)) {
+		*why = "write failed";
+		return -1;
+	}
+	while (have < sizeof(back)) {
+		if (poll(&pfd, 1, (int)((deadline - now_ns()) / 1000000) + 1) <= 0) {
+			*why = "timeout";
+			return -1;
+		}
+		if ((n = read(fd, back + have, sizeof(back) - have)) <= 0) {
+			*why = n == 0 ? "stream ended" : "read failed";
+			return -1;
+		}
+		have += (size_t)n;
+	}
+	if (memcmp(out, back, sizeof(out)) != 0) {
+		*why = "a byte was lost or reordered";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * -k COUNT: COUNT MULTIPLEX sessions (detachable with -D), a stream of -W
+ * SERVICE open in each, held until the process is killed (the bench kills
+ * it, so that fived holds detachable ones detached, and measures what
+ * they cost).
+ */
+static int
+hold_sessions(struct opts *o)
+{
+	struct five_options fo;
+	struct five_error err;
+	long i;
+
+	sealed_options(o, &fo);
+	for (i = 0; i < o->streams; i++) {
+		struct five_session *s = five_session_open(o->host, &fo, &err);
+
+		if (s == NULL || five_session_stream(s, o->warm, NULL, 0, &err) < 0) {
+			fprintf(stderr, "benchtool: resume -k: %s: %s\n", five_step_name(err.step),
+			        err.message);
+			break;
+		}
+	}
+	printf("held=%ld\n", i);
+	fflush(stdout);
+	for (;;)
+		pause();
+	return 0;
+}
+
+/*
+ * One detachable MULTIPLEX session (-K, -W SERVICE, an echo service) for
+ * -d seconds: 8-byte counters echoed one at a time, each round trip's
+ * start and length written as CSV.  Whoever runs it cuts the connection
+ * meanwhile; a cut shows as one long round trip, and any byte lost,
+ * repeated or out of order ends the run with an error.
+ */
+static int
+cmd_resume(struct opts *o)
+{
+	FILE *out = o->out != NULL ? fopen(o->out, "w") : stdout;
+	struct five_options fo;
+	struct five_error err;
+	struct five_session *s;
+	const char *why = NULL;
+	int64_t start = now_ns(), end = start + (int64_t)(o->seconds * NS_PER_S), t0;
+	uint64_t counter = 0;
+	int fd;
+
+	if (o->streams > 1)
+		return hold_sessions(o);
+	if (out == NULL || o->warm == NULL)
+		die("resume: -o and -W SERVICE");
+	sealed_options(o, &fo);
+	fo.detachable = 1;
+	if ((s = five_session_open(o->host, &fo, &err)) == NULL ||
+	    (fd = five_session_stream(s, o->warm, NULL, 0, &err)) < 0) {
+		fprintf(stderr, "benchtool: resume: %s: %s\n", five_step_name(err.step),
+		        err.message);
+		return 3;
+	}
+	fprintf(out, "at_ms,rtt_ms\n");
+	while ((t0 = now_ns()) < end) {
+		if (echo_round(fd, counter++, t0 + (int64_t)(o->timeout * NS_PER_S), &why) != 0)
+			break;
+		fprintf(out, "%.3f,%.3f\n", ms_since(start, t0), ms_since(t0, now_ns()));
+	}
+	if (out != stdout)
+		fclose(out);
+	close(fd);
+	five_session_close(s);
+	fprintf(stderr, "resume: %llu round trips%s%s\n", (unsigned long long)counter,
+	        why != NULL ? ", then " : "", why != NULL ? why : "");
+	return why == NULL ? 0 : 3;
 }
 
 /* --- many sessions at once (tput, rate, idle, flood) --------------------- */
@@ -1290,12 +1402,15 @@ usage(void)
 	        "MAX\n"
 	        "                 [-H HOLD]\n"
 	        "       benchtool clientkey -K KEY\n"
+	        "       benchtool resume -c ADDR:PORT -K KEY -W SERVICE (-d SECONDS -o CSV | -k "
+	        "COUNT [-D])\n"
 	        "opts: -p PREAMBLE -s STRIP [-L] -q REQUEST -t TIMEOUT -i INTERVAL_MS -o CSV\n"
 	        "      -B A.B -S SOURCES (bind to source addresses A.B.x.y)\n"
 	        "      -K KEY (sealed, with fived's server key; ttfb, tput, rate, flood -M "
 	        "forged)\n"
 	        "      -X (sealed, a first contact each time), -T (TLS): ttfb, tput, rate\n"
-	        "      -W SERVICE: with -K, each session a new stream of one MULTIPLEX session\n");
+	        "      -W SERVICE: with -K, each session a new stream of one MULTIPLEX session\n"
+	        "      -D: with -W, that session detachable\n");
 }
 
 static void
@@ -1328,7 +1443,7 @@ main(int argc, char **argv)
 	argv++;
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc, argv);
-	while ((c = getopt(argc, argv, "c:xp:s:Lq:n:r:i:k:d:m:C:t:B:S:M:H:o:K:XTW:")) != -1) {
+	while ((c = getopt(argc, argv, "c:xp:s:Lq:n:r:i:k:d:m:C:t:B:S:M:H:o:K:XTW:D")) != -1) {
 		switch (c) {
 		case 'c':
 			if (parse_addr(optarg, &o.dst) != 0) {
@@ -1356,6 +1471,9 @@ main(int argc, char **argv)
 			break;
 		case 'T':
 			o.tls = o.libfive = true;
+			break;
+		case 'D':
+			o.detachable = true;
 			break;
 		case 'x':
 			exec_mode = true;
@@ -1431,6 +1549,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "ttfb") == 0)
 		return cmd_ttfb(&o);
+	if (strcmp(cmd, "resume") == 0 && o.key != NULL)
+		return cmd_resume(&o);
 	if ((strcmp(cmd, "rate") == 0 || strcmp(cmd, "tput") == 0) && o.libfive)
 		return cmd_sealed_many(&o, cmd[0] == 'r' ? K_RATE : K_TPUT);
 	if (strcmp(cmd, "tput") == 0)
