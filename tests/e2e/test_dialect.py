@@ -50,25 +50,50 @@ def list_lines(s):
     return lines
 
 
+def services_in(lines):
+    """The services of a LIST answer: its lowercase names (commands are in capitals)."""
+    return [line for line in lines[1:-1] if line == line.lower()]
+
+
+def commands_in(lines):
+    """The commands of a LIST answer: its names in capitals."""
+    return [line for line in lines[1:-1] if line != line.lower()]
+
+
 def test_list_keeps_the_connection_open(fived):
+    """Report 3.1.1: "LIST outputs a multi-line message which must be a list of the service
+    names of the supported services, one name per line." ... "When LIST is followed by a
+    service name, fived returns the service name if it exists." """
     f = fived(CONFIG)
     with connect(f.port) as s:
         lines = list_lines(s)
         assert lines[0] == "+ LIST"
-        assert "service echo" in lines and "service alpha-db" in lines
-        assert "command HELP" in lines and "command QUIT" in lines
-        s.sendall(b"LIST echo\r\nLIST nosuch\r\nQUIT\r\n")
-        assert recv_all(s) == b"+ echo\r\n- unknown service\r\n+ bye\r\n"
+        assert services_in(lines) == ["echo", "daytime", "discard", "chargen", "alpha-db"]
+        assert "HELP" in lines and "QUIT" in lines
+        s.sendall(b"LIST echo\r\nLIST nosuch\r\nLIST ECHO\r\nQUIT\r\n")
+        assert recv_all(s) == b"+ echo\r\n- unknown service\r\n+ echo\r\n+ bye\r\n"
 
 
 def test_list_shows_the_commands_usable_now(fived):
-    """LIST names every command usable at that moment (the report's walk-through finds
-    TLS through LIST): TLS before encryption; AUTH only when a method is usable."""
+    """Report 3.1.1: "A typical use of the LIST command on a fived daemon which supports
+    the core features LIST, MULTIPLEX, TLS and HOST as well as a service called http":
+    LIST names every command usable at that moment, in capitals, a name per line."""
     f = fived(CONFIG)
     with connect(f.port) as s:
         lines = list_lines(s)
-    commands = {line.split()[1] for line in lines if line.startswith("command ")}
-    assert commands == {"HELP", "LIST", "HOST", "QUIT", "TLS", "MULTIPLEX", "GETSIGNKEY"}, lines
+        assert commands_in(lines) == ["HELP", "LIST", "HOST", "QUIT", "TLS", "MULTIPLEX",
+                                      "GETSIGNKEY"], lines
+        # "These two modes allow for dynamic service and extension discovery."
+        s.sendall(b"LIST tls\r\nLIST AUTH\r\nLIST DETACHABLE\r\nQUIT\r\n")
+        assert recv_all(s) == b"+ TLS\r\n- command not available\r\n" \
+            b"- command not available\r\n+ bye\r\n"
+
+
+def test_list_names_host_only_with_vhosts(fived):
+    """HOST is a command this session can use only where there are vhosts to select."""
+    f = fived("[service:echo]\nbackend = builtin:echo\n")
+    with connect(f.port) as s:
+        assert "HOST" not in list_lines(s)
 
 
 def test_reserved_commands_are_not_services(fived):
@@ -86,7 +111,7 @@ def test_host_selects_a_vhost(fived):
     with connect(f.port) as s:
         s.sendall(b"host Alpha.Example\r\nLIST\r\nQUIT\r\n")
         out = recv_all(s).decode()
-    assert "service db\r\nservice echo\r\n" in out and "alpha-db" not in out
+    assert "\r\ndb\r\necho\r\n.\r\n" in out and "alpha-db" not in out
     # Inside the vhost, names of other vhosts do not resolve.
     assert exchange(f.port, b"HOST alpha.example\r\nalpha-db\r\n", shut=False) == \
         b"+ alpha.example\r\n- unknown service\r\n"

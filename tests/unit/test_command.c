@@ -46,22 +46,29 @@ static const struct row rows[] = {
         {"sealed", STRANGER, false, VERDICT_REFUSE, NULL, "encryption required", NULL},
         {"sealed", STRANGER_SEALED, false, VERDICT_GRANT, NULL, NULL, "sealed"},
         {"HELP", STRANGER, false, VERDICT_FINISH, "echo\r\n", NULL, NULL},
+        /* The report's LIST: a name per line, commands usable now in capitals first. */
         {"LIST", STRANGER, false, VERDICT_REPLY,
-         "+ LIST\r\nservice echo\r\nservice sealed\r\ncommand HELP\r\ncommand LIST\r\n"
-         "command HOST\r\ncommand QUIT\r\ncommand TLS\r\ncommand MULTIPLEX\r\n"
-         "command GETSIGNKEY\r\n.\r\n",
+         "+ LIST\r\nHELP\r\nLIST\r\nHOST\r\nQUIT\r\nTLS\r\nMULTIPLEX\r\nGETSIGNKEY\r\n"
+         "echo\r\nsealed\r\n.\r\n",
          NULL, NULL},
         {"LIST", STRANGER, true, VERDICT_REPLY,
-         "+ LIST\r\nservice echo\r\nservice sealed\r\ncommand HELP\r\ncommand LIST\r\n"
-         "command HOST\r\ncommand QUIT\r\ncommand AUTH\r\ncommand TLS\r\ncommand "
-         "MULTIPLEX\r\ncommand GETSIGNKEY\r\n.\r\n",
+         "+ LIST\r\nHELP\r\nLIST\r\nHOST\r\nQUIT\r\nAUTH\r\nTLS\r\nMULTIPLEX\r\n"
+         "GETSIGNKEY\r\necho\r\nsealed\r\n.\r\n",
          NULL, NULL},
         /* Authenticated: TLS no longer, TOKEN now; what policy grants is listed. */
         {"LIST", ALICE, true, VERDICT_REPLY,
-         "+ LIST\r\nservice echo\r\nservice secret\r\nservice sealed\r\ncommand HELP\r\n"
-         "command LIST\r\ncommand HOST\r\ncommand QUIT\r\ncommand TOKEN\r\n"
-         "command MULTIPLEX\r\ncommand PROVEAUTH\r\ncommand GETSIGNKEY\r\n.\r\n",
+         "+ LIST\r\nHELP\r\nLIST\r\nHOST\r\nQUIT\r\nTOKEN\r\nMULTIPLEX\r\nPROVEAUTH\r\n"
+         "GETSIGNKEY\r\necho\r\nsecret\r\nsealed\r\n.\r\n",
          NULL, NULL},
+        /* "When LIST is followed by a service name, fived returns the service name if it
+           exists": extension discovery, the same for commands usable now. */
+        {"LIST ECHO", STRANGER, false, VERDICT_REPLY, "+ echo\r\n", NULL, NULL},
+        {"LIST tls", STRANGER, false, VERDICT_REPLY, "+ TLS\r\n", NULL, NULL},
+        {"LIST TLS", STRANGER_SEALED, false, VERDICT_REPLY, "- command not available\r\n", NULL,
+         NULL},
+        {"LIST AUTH", STRANGER, false, VERDICT_REPLY, "- command not available\r\n", NULL, NULL},
+        {"LIST PROVEAUTH", ALICE, false, VERDICT_REPLY, "+ PROVEAUTH\r\n", NULL, NULL},
+        {"LIST DETACHABLE", ALICE, false, VERDICT_REPLY, "- command not available\r\n", NULL, NULL},
         {"LIST secret", STRANGER, false, VERDICT_REPLY, "- unknown service\r\n", NULL, NULL},
         {"LIST secret", ALICE, false, VERDICT_REPLY, "+ secret\r\n", NULL, NULL},
         {"HOST alpha.example.org", STRANGER, false, VERDICT_HOST, "+ alpha.example.org\r\n", NULL,
@@ -103,6 +110,7 @@ check_row(const struct row *r)
 	        .caller = r->who == ALICE || r->who == ALICE_SEALED ? &alice : NULL,
 	        .encrypted = r->who == ALICE_SEALED || r->who == STRANGER_SEALED,
 	        .auth_usable = r->auth_usable,
+	        .signkey_usable = true,
 	};
 	struct command_decision d;
 	const char *why;

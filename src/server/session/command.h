@@ -22,6 +22,7 @@ struct command_view {
 	const struct caller *caller; /* the identity, or NULL */
 	bool encrypted;              /* sealed or TLS */
 	bool auth_usable;            /* AUTH has a method usable now */
+	bool signkey_usable;         /* GETSIGNKEY has a provider name to give */
 };
 
 enum command_verdict {

@@ -35,6 +35,7 @@ view_of(const struct session *s, struct command_view *v)
 	        .encrypted = s->encrypted,
 	        .auth_usable =
 	                auth_method_usable(s, AUTH_PUBKEY) || auth_method_usable(s, AUTH_PASSWORD),
+	        .signkey_usable = s->site->provider[0] != '\0',
 	};
 }
 
