@@ -117,6 +117,39 @@ def test_host_selects_a_vhost(fived):
         b"+ alpha.example\r\n- unknown service\r\n"
 
 
+HIDDEN_VHOST = CONFIG + """
+[service:staff-db]
+backend = builtin:echo
+auth = required
+[vhost:staff.example]
+services = db=staff-db
+"""
+
+
+def test_bare_host_lists_vhosts_and_takes_a_name(fived):
+    """The slides' HOST dialogue: "HOST / + Success / Which VHOST? main". fived answers
+    the vhosts this client may see, then takes the next line as the name; a vhost whose
+    every service is hidden from this client is not named."""
+    f = fived(HIDDEN_VHOST)
+    with connect(f.port) as s:
+        s.sendall(b"HOST\r\n")
+        assert recv_line(s) == b"+ HOST\r\n"
+        assert recv_line(s) == b"alpha.example\r\n"
+        assert recv_line(s) == b".\r\n"
+        s.sendall(b"Alpha.Example\r\ndb\r\nhi")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s) == b"+ alpha.example\r\n+\r\nhi"
+    # The name line is a vhost name only: never a command, never a service.
+    assert exchange(f.port, b"HOST\r\nQUIT\r\n", shut=False) == \
+        b"+ HOST\r\nalpha.example\r\n.\r\n- unknown host\r\n"
+    assert exchange(f.port, b"HOST\r\nalpha.example echo\r\n", shut=False) == \
+        b"+ HOST\r\nalpha.example\r\n.\r\n- wrong number of arguments\r\n"
+    # A vhost not named is not hidden from HOST NAME, whose answer a client can probe
+    # anyway; what it hides, its services, stays hidden inside it.
+    assert exchange(f.port, b"HOST\r\nstaff.example\r\ndb\r\n", shut=False) == \
+        b"+ HOST\r\nalpha.example\r\n.\r\n+ staff.example\r\n- unknown service\r\n"
+
+
 def test_unknown_vhost_ends_the_session(fived, sentinel):
     f = fived(CONFIG)
     # The pipelined service line must not be served from the default view.
@@ -149,7 +182,7 @@ def test_request_timeout(fived):
 def test_empty_and_malformed_requests(fived):
     f = fived(CONFIG)
     assert exchange(f.port, b"\r\n", shut=False) == b"- empty request\r\n"
-    assert exchange(f.port, b"HOST\r\n", shut=False) == b"- wrong number of arguments\r\n"
+    assert exchange(f.port, b"HOST a b\r\n", shut=False) == b"- wrong number of arguments\r\n"
     assert exchange(f.port, b"echo a b\r\n", shut=False) == b"- too many words in request\r\n"
     assert exchange(f.port, b"echo token\r\n", shut=False) == b"- invalid token\r\n"
 

@@ -18,7 +18,8 @@ static const char CONFIG[] = "[server]\n"
                              "[service:sealed]\nbackend = builtin:echo\nencryption = required\n"
                              "[service:adminonly]\nbackend = builtin:echo\nauth = required\n"
                              "allow = user:admin\n"
-                             "[vhost:alpha.example.org]\nservices = db=echo\n";
+                             "[vhost:alpha.example.org]\nservices = db=echo\n"
+                             "[vhost:staff.example.org]\nservices = s=secret\n";
 
 /* Who is asking, as a row says it. */
 enum who { STRANGER, ALICE, ALICE_SEALED, STRANGER_SEALED };
@@ -73,6 +74,12 @@ static const struct row rows[] = {
         {"LIST secret", ALICE, false, VERDICT_REPLY, "+ secret\r\n", NULL, NULL},
         {"HOST alpha.example.org", STRANGER, false, VERDICT_HOST, "+ alpha.example.org\r\n", NULL,
          NULL},
+        /* The slides' "HOST / + Success / Which VHOST? main": the vhosts this client may
+           see; one whose every service is hidden from it is not named. */
+        {"HOST", STRANGER, false, VERDICT_HOST_ASK, "+ HOST\r\nalpha.example.org\r\n.\r\n", NULL,
+         NULL},
+        {"HOST", ALICE, false, VERDICT_HOST_ASK,
+         "+ HOST\r\nalpha.example.org\r\nstaff.example.org\r\n.\r\n", NULL, NULL},
         {"HOST beta.example.org", STRANGER, false, VERDICT_REFUSE, NULL, "unknown host", NULL},
         {"QUIT", STRANGER, false, VERDICT_FINISH, "+ bye\r\n", NULL, NULL},
         {"TLS", STRANGER, false, VERDICT_TLS, "+ SUCCESS\r\n", NULL, NULL},
@@ -166,12 +173,50 @@ test_names_in_a_vhost(void **state)
 	assert_string_equal(d.reason, "unknown service");
 }
 
+/* After a bare HOST the next line is a vhost name alone, decided as HOST NAME. */
+static void
+test_host_name_after_a_bare_host(void **state)
+{
+	static const struct {
+		const char *line;
+		enum command_verdict verdict;
+		const char *said; /* the reply, or the refusal's reason */
+	} answers[] = {
+	        {"alpha.example.org", VERDICT_HOST, "+ alpha.example.org\r\n"},
+	        {"  Alpha.Example.ORG ", VERDICT_HOST, "+ alpha.example.org\r\n"},
+	        {"beta.example.org", VERDICT_REFUSE, "unknown host"},
+	        {"alpha.example.org echo", VERDICT_REFUSE, "wrong number of arguments"},
+	        {"", VERDICT_REFUSE, "empty request"},
+	        {"   ", VERDICT_REFUSE, "empty request"},
+	};
+	struct command_view v = {.cfg = cfg};
+	struct command_decision d;
+	char longest[VHOST_MAX_LEN + 2];
+	size_t i;
+
+	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		command_decide_host_name(&v, answers[i].line, &d);
+		assert_int_equal(d.verdict, answers[i].verdict);
+		if (d.verdict == VERDICT_HOST)
+			assert_memory_equal(d.text, answers[i].said, d.len);
+		else
+			assert_string_equal(d.reason, answers[i].said);
+		command_decision_free(&d);
+	}
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	command_decide_host_name(&v, longest, &d);
+	assert_int_equal(d.verdict, VERDICT_REFUSE);
+	assert_string_equal(d.reason, "unknown host");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_every_row),
 	        cmocka_unit_test(test_names_in_a_vhost),
+	        cmocka_unit_test(test_host_name_after_a_bare_host),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, setup, teardown);

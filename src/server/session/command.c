@@ -225,9 +225,9 @@ decide_list(const struct command_view *v, const struct cmd *c, struct command_de
  * request after HOST must not reach that name in another vhost.
  */
 static void
-decide_host(const struct command_view *v, const struct cmd *c, struct command_decision *d)
+select_host(const struct command_view *v, const char *name, struct command_decision *d)
 {
-	const struct vhost *vh = config_vhost(v->cfg, c->args[0]);
+	const struct vhost *vh = config_vhost(v->cfg, name);
 
 	if (vh == NULL) {
 		refuse(d, "unknown host");
@@ -235,6 +235,76 @@ decide_host(const struct command_view *v, const struct cmd *c, struct command_de
 	}
 	one_line(d, VERDICT_HOST, "+ ", vh->name);
 	d->vhost = vh;
+}
+
+/* Whether a name of a vhost is one LIST would show this caller there. */
+struct vhost_seen {
+	const struct caller *caller;
+	bool seen;
+};
+
+static void
+note_listed(void *arg, const char *name, const struct service *svc)
+{
+	struct vhost_seen *vs = arg;
+
+	(void)name;
+	if (policy_listed(svc, vs->caller, false))
+		vs->seen = true;
+}
+
+/*
+ * The slides' "HOST / + Success / Which VHOST? main": "+ HOST", the
+ * vhosts this client may see (those where LIST would show it a service:
+ * one whose every service is hidden from it is not named), ".", and the
+ * next line names one.
+ */
+static void
+ask_host(const struct command_view *v, struct command_decision *d)
+{
+	struct reply r = {0};
+	const struct vhost *vh;
+	struct vhost_seen vs;
+
+	reply_add(&r, "+ ", "HOST");
+	for (vh = v->cfg->vhosts; vh != NULL; vh = vh->next) {
+		vs = (struct vhost_seen){.caller = v->caller};
+		config_each_name(v->cfg, vh, note_listed, &vs);
+		if (vs.seen)
+			reply_add(&r, "", vh->name);
+	}
+	reply_add(&r, "", ".");
+	with_reply(d, VERDICT_HOST_ASK, &r);
+}
+
+static void
+decide_host(const struct command_view *v, const struct cmd *c, struct command_decision *d)
+{
+	if (c->nargs == 0)
+		ask_host(v, d);
+	else
+		select_host(v, c->args[0], d);
+}
+
+void
+command_decide_host_name(const struct command_view *v, const char *line, struct command_decision *d)
+{
+	char name[VHOST_MAX_LEN + 1];
+	size_t start = strspn(line, " ");
+	size_t len = strcspn(line + start, " ");
+
+	memset(d, 0, sizeof(*d));
+	if (len == 0)
+		refuse(d, "empty request");
+	else if (line[start + len + strspn(line + start + len, " ")] != '\0')
+		refuse(d, "wrong number of arguments");
+	else if (len > VHOST_MAX_LEN)
+		refuse(d, "unknown host");
+	else {
+		memcpy(name, line + start, len);
+		name[len] = '\0';
+		select_host(v, name, d);
+	}
 }
 
 static void
