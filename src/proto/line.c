@@ -13,7 +13,7 @@ static const struct {
 } commands[] = {
         {"HELP", CMD_HELP, 0, 0},
         {"LIST", CMD_LIST, 0, 1},
-        {"HOST", CMD_HOST, 1, 1},
+        {"HOST", CMD_HOST, 0, 1},
         {"QUIT", CMD_QUIT, 0, 0},
         {"AUTH", CMD_AUTH, 1, 1},
         {"TLS", CMD_TLS, 0, 0},

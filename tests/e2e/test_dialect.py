@@ -50,25 +50,50 @@ def list_lines(s):
     return lines
 
 
+def services_in(lines):
+    """The services of a LIST answer: its lowercase names (commands are in capitals)."""
+    return [line for line in lines[1:-1] if line == line.lower()]
+
+
+def commands_in(lines):
+    """The commands of a LIST answer: its names in capitals."""
+    return [line for line in lines[1:-1] if line != line.lower()]
+
+
 def test_list_keeps_the_connection_open(fived):
+    """Report 3.1.1: "LIST outputs a multi-line message which must be a list of the service
+    names of the supported services, one name per line." ... "When LIST is followed by a
+    service name, fived returns the service name if it exists." """
     f = fived(CONFIG)
     with connect(f.port) as s:
         lines = list_lines(s)
         assert lines[0] == "+ LIST"
-        assert "service echo" in lines and "service alpha-db" in lines
-        assert "command HELP" in lines and "command QUIT" in lines
-        s.sendall(b"LIST echo\r\nLIST nosuch\r\nQUIT\r\n")
-        assert recv_all(s) == b"+ echo\r\n- unknown service\r\n+ bye\r\n"
+        assert services_in(lines) == ["echo", "daytime", "discard", "chargen", "alpha-db"]
+        assert "HELP" in lines and "QUIT" in lines
+        s.sendall(b"LIST echo\r\nLIST nosuch\r\nLIST ECHO\r\nQUIT\r\n")
+        assert recv_all(s) == b"+ echo\r\n- unknown service\r\n+ echo\r\n+ bye\r\n"
 
 
 def test_list_shows_the_commands_usable_now(fived):
-    """LIST names every command usable at that moment (the report's walk-through finds
-    TLS through LIST): TLS before encryption; AUTH only when a method is usable."""
+    """Report 3.1.1: "A typical use of the LIST command on a fived daemon which supports
+    the core features LIST, MULTIPLEX, TLS and HOST as well as a service called http":
+    LIST names every command usable at that moment, in capitals, a name per line."""
     f = fived(CONFIG)
     with connect(f.port) as s:
         lines = list_lines(s)
-    commands = {line.split()[1] for line in lines if line.startswith("command ")}
-    assert commands == {"HELP", "LIST", "HOST", "QUIT", "TLS", "MULTIPLEX", "GETSIGNKEY"}, lines
+        assert commands_in(lines) == ["HELP", "LIST", "HOST", "QUIT", "TLS", "MULTIPLEX",
+                                      "GETSIGNKEY"], lines
+        # "These two modes allow for dynamic service and extension discovery."
+        s.sendall(b"LIST tls\r\nLIST AUTH\r\nLIST DETACHABLE\r\nQUIT\r\n")
+        assert recv_all(s) == b"+ TLS\r\n- command not available\r\n" \
+            b"- command not available\r\n+ bye\r\n"
+
+
+def test_list_names_host_only_with_vhosts(fived):
+    """HOST is a command this session can use only where there are vhosts to select."""
+    f = fived("[service:echo]\nbackend = builtin:echo\n")
+    with connect(f.port) as s:
+        assert "HOST" not in list_lines(s)
 
 
 def test_reserved_commands_are_not_services(fived):
@@ -88,10 +113,43 @@ def test_host_selects_a_vhost(fived):
     with connect(f.port) as s:
         s.sendall(b"host Alpha.Example\r\nLIST\r\nQUIT\r\n")
         out = recv_all(s).decode()
-    assert "service db\r\nservice echo\r\n" in out and "alpha-db" not in out
+    assert "\r\ndb\r\necho\r\n.\r\n" in out and "alpha-db" not in out
     # Inside the vhost, names of other vhosts do not resolve.
     assert exchange(f.port, b"HOST alpha.example\r\nalpha-db\r\n", shut=False) == \
         b"+ alpha.example\r\n- unknown service\r\n"
+
+
+HIDDEN_VHOST = CONFIG + """
+[service:staff-db]
+backend = builtin:echo
+auth = required
+[vhost:staff.example]
+services = db=staff-db
+"""
+
+
+def test_bare_host_lists_vhosts_and_takes_a_name(fived):
+    """The slides' HOST dialogue: "HOST / + Success / Which VHOST? main". fived answers
+    the vhosts this client may see, then takes the next line as the name; a vhost whose
+    every service is hidden from this client is not named."""
+    f = fived(HIDDEN_VHOST)
+    with connect(f.port) as s:
+        s.sendall(b"HOST\r\n")
+        assert recv_line(s) == b"+ HOST\r\n"
+        assert recv_line(s) == b"alpha.example\r\n"
+        assert recv_line(s) == b".\r\n"
+        s.sendall(b"Alpha.Example\r\ndb\r\nhi")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s) == b"+ alpha.example\r\n+\r\nhi"
+    # The name line is a vhost name only: never a command, never a service.
+    assert exchange(f.port, b"HOST\r\nQUIT\r\n", shut=False) == \
+        b"+ HOST\r\nalpha.example\r\n.\r\n- unknown host\r\n"
+    assert exchange(f.port, b"HOST\r\nalpha.example echo\r\n", shut=False) == \
+        b"+ HOST\r\nalpha.example\r\n.\r\n- wrong number of arguments\r\n"
+    # A vhost not named is not hidden from HOST NAME, whose answer a client can probe
+    # anyway; what it hides, its services, stays hidden inside it.
+    assert exchange(f.port, b"HOST\r\nstaff.example\r\ndb\r\n", shut=False) == \
+        b"+ HOST\r\nalpha.example\r\n.\r\n+ staff.example\r\n- unknown service\r\n"
 
 
 def test_unknown_vhost_ends_the_session(fived, sentinel):
@@ -126,7 +184,7 @@ def test_request_timeout(fived):
 def test_empty_and_malformed_requests(fived):
     f = fived(CONFIG)
     assert exchange(f.port, b"\r\n", shut=False) == b"- empty request\r\n"
-    assert exchange(f.port, b"HOST\r\n", shut=False) == b"- wrong number of arguments\r\n"
+    assert exchange(f.port, b"HOST a b\r\n", shut=False) == b"- wrong number of arguments\r\n"
     assert exchange(f.port, b"echo a b\r\n", shut=False) == b"- too many words in request\r\n"
     assert exchange(f.port, b"echo token\r\n", shut=False) == b"- invalid token\r\n"
 

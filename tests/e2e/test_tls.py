@@ -297,6 +297,48 @@ def test_password_over_tls_needs_no_permission(fived, world):
     assert f.events("authenticated")[0]["method"] == "password"
 
 
+def listed(read_line, send):
+    """Sends LIST; the names of the answer, between "+ LIST" and its terminator."""
+    send(b"LIST\r\n")
+    assert read_line() == b"+ LIST\r\n"
+    names = []
+    while (line := read_line()) != b".\r\n":
+        names.append(line.decode().rstrip("\r\n"))
+    return names
+
+
+@needs_pam_wrapper
+def test_the_reports_walk_through_by_discovery_alone(fived, world):
+    """Report 3.1.3: "Here is an example of a user using the TLS service, then
+    authenticating using AUTH and receiving access to the service telnet which they then
+    access over a secure and authenticated session": LIST, TLS, AUTH, LIST, the service,
+    each step taken only because the LIST before it named it. And 3.1.2: "AUTH itself acts
+    as a restricted service until after TLS or another acceptable encryption scheme is
+    invoked": in clear, LIST names TLS and not AUTH."""
+    config = base_config(world).replace("allow_plaintext_password = yes\n", "") \
+        .replace("allow_plaintext_pubkey = yes\n", "")
+    f = fived(config + ECHO_RESTRICTED, env=world.fived_env())
+    with connect(f.port) as s:
+        names = listed(lambda: recv_line(s), s.sendall)
+        assert "TLS" in names and "AUTH" not in names and "secret" not in names, names
+        s.sendall(b"TLS\r\n")
+        assert recv_line(s) == b"+ SUCCESS\r\n"
+        with client_context().wrap_socket(s) as t, t.makefile("rb") as r:
+            names = listed(r.readline, t.sendall)
+            assert "AUTH" in names and "TLS" not in names and "secret" not in names, names
+            t.sendall(b"AUTH password\r\nUSER alice\r\n")
+            assert r.readline() == b"+ SUCCESS password\r\n"
+            assert r.readline() == b"+ PROMPT-ECHO-OFF Password: \r\n"
+            t.sendall(b"RESPONSE " + base64.b64encode(b"wonderland") + b"\r\n")
+            assert r.readline() == b"+ Authentication as alice successful\r\n"
+            names = listed(r.readline, t.sendall)
+            assert "secret" in names and "AUTH" not in names, names
+            t.sendall(b"secret\r\nresearcher@researchbox")
+            assert r.read(len(b"+\r\nresearcher@researchbox")) == \
+                b"+\r\nresearcher@researchbox"
+    assert f.events("granted")[0]["transport"] == "tls"
+
+
 def test_plaintext_host_does_not_survive_tls(fived):
     """Nothing chosen in plaintext holds inside TLS (the STARTTLS injection pattern): a
     HOST sent (or slipped in) before TLS is forgotten, so the vhost's names are unknown

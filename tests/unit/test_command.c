@@ -18,7 +18,8 @@ static const char CONFIG[] = "[server]\n"
                              "[service:sealed]\nbackend = builtin:echo\nencryption = required\n"
                              "[service:adminonly]\nbackend = builtin:echo\nauth = required\n"
                              "allow = user:admin\n"
-                             "[vhost:alpha.example.org]\nservices = db=echo\n";
+                             "[vhost:alpha.example.org]\nservices = db=echo\n"
+                             "[vhost:staff.example.org]\nservices = s=secret\n";
 
 /* Who is asking, as a row says it. */
 enum who { STRANGER, ALICE, ALICE_SEALED, STRANGER_SEALED };
@@ -46,26 +47,39 @@ static const struct row rows[] = {
         {"sealed", STRANGER, false, VERDICT_REFUSE, NULL, "encryption required", NULL},
         {"sealed", STRANGER_SEALED, false, VERDICT_GRANT, NULL, NULL, "sealed"},
         {"HELP", STRANGER, false, VERDICT_FINISH, "echo\r\n", NULL, NULL},
+        /* The report's LIST: a name per line, commands usable now in capitals first. */
         {"LIST", STRANGER, false, VERDICT_REPLY,
-         "+ LIST\r\nservice echo\r\nservice sealed\r\ncommand HELP\r\ncommand LIST\r\n"
-         "command HOST\r\ncommand QUIT\r\ncommand TLS\r\ncommand MULTIPLEX\r\n"
-         "command GETSIGNKEY\r\n.\r\n",
+         "+ LIST\r\nHELP\r\nLIST\r\nHOST\r\nQUIT\r\nTLS\r\nMULTIPLEX\r\nGETSIGNKEY\r\n"
+         "echo\r\nsealed\r\n.\r\n",
          NULL, NULL},
         {"LIST", STRANGER, true, VERDICT_REPLY,
-         "+ LIST\r\nservice echo\r\nservice sealed\r\ncommand HELP\r\ncommand LIST\r\n"
-         "command HOST\r\ncommand QUIT\r\ncommand AUTH\r\ncommand TLS\r\ncommand "
-         "MULTIPLEX\r\ncommand GETSIGNKEY\r\n.\r\n",
+         "+ LIST\r\nHELP\r\nLIST\r\nHOST\r\nQUIT\r\nAUTH\r\nTLS\r\nMULTIPLEX\r\n"
+         "GETSIGNKEY\r\necho\r\nsealed\r\n.\r\n",
          NULL, NULL},
         /* Authenticated: TLS no longer, TOKEN now; what policy grants is listed. */
         {"LIST", ALICE, true, VERDICT_REPLY,
-         "+ LIST\r\nservice echo\r\nservice secret\r\nservice sealed\r\ncommand HELP\r\n"
-         "command LIST\r\ncommand HOST\r\ncommand QUIT\r\ncommand TOKEN\r\n"
-         "command MULTIPLEX\r\ncommand PROVEAUTH\r\ncommand GETSIGNKEY\r\n.\r\n",
+         "+ LIST\r\nHELP\r\nLIST\r\nHOST\r\nQUIT\r\nTOKEN\r\nMULTIPLEX\r\nPROVEAUTH\r\n"
+         "GETSIGNKEY\r\necho\r\nsecret\r\nsealed\r\n.\r\n",
          NULL, NULL},
+        /* "When LIST is followed by a service name, fived returns the service name if it
+           exists": extension discovery, the same for commands usable now. */
+        {"LIST ECHO", STRANGER, false, VERDICT_REPLY, "+ echo\r\n", NULL, NULL},
+        {"LIST tls", STRANGER, false, VERDICT_REPLY, "+ TLS\r\n", NULL, NULL},
+        {"LIST TLS", STRANGER_SEALED, false, VERDICT_REPLY, "- command not available\r\n", NULL,
+         NULL},
+        {"LIST AUTH", STRANGER, false, VERDICT_REPLY, "- command not available\r\n", NULL, NULL},
+        {"LIST PROVEAUTH", ALICE, false, VERDICT_REPLY, "+ PROVEAUTH\r\n", NULL, NULL},
+        {"LIST DETACHABLE", ALICE, false, VERDICT_REPLY, "- command not available\r\n", NULL, NULL},
         {"LIST secret", STRANGER, false, VERDICT_REPLY, "- unknown service\r\n", NULL, NULL},
         {"LIST secret", ALICE, false, VERDICT_REPLY, "+ secret\r\n", NULL, NULL},
         {"HOST alpha.example.org", STRANGER, false, VERDICT_HOST, "+ alpha.example.org\r\n", NULL,
          NULL},
+        /* The slides' "HOST / + Success / Which VHOST? main": the vhosts this client may
+           see; one whose every service is hidden from it is not named. */
+        {"HOST", STRANGER, false, VERDICT_HOST_ASK, "+ HOST\r\nalpha.example.org\r\n.\r\n", NULL,
+         NULL},
+        {"HOST", ALICE, false, VERDICT_HOST_ASK,
+         "+ HOST\r\nalpha.example.org\r\nstaff.example.org\r\n.\r\n", NULL, NULL},
         {"HOST beta.example.org", STRANGER, false, VERDICT_REFUSE, NULL, "unknown host", NULL},
         {"QUIT", STRANGER, false, VERDICT_FINISH, "+ bye\r\n", NULL, NULL},
         {"TLS", STRANGER, false, VERDICT_TLS, "+ SUCCESS\r\n", NULL, NULL},
@@ -103,6 +117,7 @@ check_row(const struct row *r)
 	        .caller = r->who == ALICE || r->who == ALICE_SEALED ? &alice : NULL,
 	        .encrypted = r->who == ALICE_SEALED || r->who == STRANGER_SEALED,
 	        .auth_usable = r->auth_usable,
+	        .signkey_usable = true,
 	};
 	struct command_decision d;
 	const char *why;
@@ -158,12 +173,50 @@ test_names_in_a_vhost(void **state)
 	assert_string_equal(d.reason, "unknown service");
 }
 
+/* After a bare HOST the next line is a vhost name alone, decided as HOST NAME. */
+static void
+test_host_name_after_a_bare_host(void **state)
+{
+	static const struct {
+		const char *line;
+		enum command_verdict verdict;
+		const char *said; /* the reply, or the refusal's reason */
+	} answers[] = {
+	        {"alpha.example.org", VERDICT_HOST, "+ alpha.example.org\r\n"},
+	        {"  Alpha.Example.ORG ", VERDICT_HOST, "+ alpha.example.org\r\n"},
+	        {"beta.example.org", VERDICT_REFUSE, "unknown host"},
+	        {"alpha.example.org echo", VERDICT_REFUSE, "wrong number of arguments"},
+	        {"", VERDICT_REFUSE, "empty request"},
+	        {"   ", VERDICT_REFUSE, "empty request"},
+	};
+	struct command_view v = {.cfg = cfg};
+	struct command_decision d;
+	char longest[VHOST_MAX_LEN + 2];
+	size_t i;
+
+	for (i = 0; i < sizeof(answers) / sizeof(answers[0]); i++) {
+		command_decide_host_name(&v, answers[i].line, &d);
+		assert_int_equal(d.verdict, answers[i].verdict);
+		if (d.verdict == VERDICT_HOST)
+			assert_memory_equal(d.text, answers[i].said, d.len);
+		else
+			assert_string_equal(d.reason, answers[i].said);
+		command_decision_free(&d);
+	}
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	command_decide_host_name(&v, longest, &d);
+	assert_int_equal(d.verdict, VERDICT_REFUSE);
+	assert_string_equal(d.reason, "unknown host");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_every_row),
 	        cmocka_unit_test(test_names_in_a_vhost),
+	        cmocka_unit_test(test_host_name_after_a_bare_host),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, setup, teardown);

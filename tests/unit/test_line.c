@@ -104,7 +104,11 @@ test_commands(void **state)
 	assert_string_equal(c.args[0], "example.org");
 	assert_int_equal(cmd_parse("quit", &c, &why), 0);
 	assert_int_equal(c.kind, CMD_QUIT);
-	assert_int_equal(cmd_parse("HOST", &c, &why), -1);
+	/* A bare HOST asks for the vhosts (the slides' "Which VHOST?"). */
+	assert_int_equal(cmd_parse("HOST", &c, &why), 0);
+	assert_int_equal(c.kind, CMD_HOST);
+	assert_int_equal(c.nargs, 0);
+	assert_int_equal(cmd_parse("HOST a b", &c, &why), -1);
 	assert_int_equal(cmd_parse("QUIT now", &c, &why), -1);
 	assert_int_equal(cmd_parse("HELP me", &c, &why), -1);
 }

@@ -2,6 +2,8 @@
  * What a caller of libfive gets: a session to a service (five_connect),
  * or the list of services (five_list), over the text dialect.
  */
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,20 +73,36 @@ five_free_names(char **names)
 	free(names);
 }
 
-/* Reads "service NAME" lines up to ".", collecting the names. */
+/*
+ * A service's line in LIST: its name (lowercase), perhaps words after it
+ * that later versions add.  A command is in capitals; it is no service.
+ */
+static bool
+service_line(const char *line, size_t *name_len)
+{
+	size_t i, n = strcspn(line, " ");
+
+	for (i = 0; i < n; i++)
+		if (isupper((unsigned char)line[i]))
+			return false;
+	*name_len = n;
+	return n > 0;
+}
+
+/* Reads LIST's lines up to ".", collecting the services' names. */
 static int
 read_list(struct five_conn *c, char ***names, size_t *count, struct five_error *err)
 {
 	char line[FIVE_TEXT_REPLY_MAX];
 	char **list = NULL, **grown;
-	size_t n = 0;
+	size_t n = 0, len;
 
 	for (;;) {
 		if (five_conn_read_line(c, line, sizeof(line), err) != 0)
 			goto fail;
 		if (strcmp(line, ".") == 0)
 			break;
-		if (strncmp(line, "service ", 8) != 0)
+		if (!service_line(line, &len))
 			continue;
 		if (n == LIST_NAMES_MAX) {
 			five_fail(err, FIVE_ERR_PROTOCOL, "more than %d services listed",
@@ -94,7 +112,7 @@ read_list(struct five_conn *c, char ***names, size_t *count, struct five_error *
 		if ((grown = realloc(list, (n + 2) * sizeof(*list))) == NULL)
 			goto nomem;
 		list = grown;
-		if ((list[n] = strdup(line + 8)) == NULL)
+		if ((list[n] = strndup(line, len)) == NULL)
 			goto nomem;
 		list[++n] = NULL;
 	}

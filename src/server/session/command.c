@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/util.h"
 #include "server/policy/policy.h"
@@ -78,7 +79,7 @@ add_listed(void *arg, const char *name, const struct service *svc)
 	struct listing *l = arg;
 
 	if (policy_listed(svc, l->caller, l->for_help))
-		reply_add(&l->r, l->for_help ? "" : "service ", name);
+		reply_add(&l->r, "", name);
 }
 
 /* RFC 1078: the service names, one per line, and close. */
@@ -97,39 +98,124 @@ command_tls_usable(const struct command_view *v)
 	return !v->encrypted && v->caller == NULL;
 }
 
-/* "+ LIST", a line per service and per command usable now (only those), and ".". */
+static bool
+always(const struct command_view *v)
+{
+	(void)v;
+	return true;
+}
+
+/* HOST can select something only on a server with vhosts. */
+static bool
+host_usable(const struct command_view *v)
+{
+	return v->cfg->vhosts != NULL;
+}
+
+static bool
+auth_usable(const struct command_view *v)
+{
+	return v->caller == NULL && v->auth_usable;
+}
+
+/* TOKEN and PROVEAUTH speak for an identity the session proved itself. */
+static bool
+own_identity(const struct command_view *v)
+{
+	return v->caller != NULL && v->caller->method != AUTH_TOKEN && !v->caller->anonymous;
+}
+
+static bool
+token_usable(const struct command_view *v)
+{
+	return v->caller != NULL && v->caller->method != AUTH_TOKEN;
+}
+
+static bool
+multiplex_usable(const struct command_view *v)
+{
+	return v->cfg->multiplex;
+}
+
+static bool
+signkey_usable(const struct command_view *v)
+{
+	return v->signkey_usable;
+}
+
+/* The commands LIST names, in the order it names them, each when usable now. */
+static const struct {
+	const char *word;
+	bool (*usable)(const struct command_view *v);
+} listed_commands[] = {
+        {"HELP", always},
+        {"LIST", always},
+        {"HOST", host_usable},
+        {"QUIT", always},
+        {"AUTH", auth_usable},
+        {"TLS", command_tls_usable},
+        {"TOKEN", token_usable},
+        {"MULTIPLEX", multiplex_usable},
+        {"PROVEAUTH", own_identity},
+        {"GETSIGNKEY", signkey_usable},
+};
+
+/* "LIST NAME" for a command word: the word, in capitals, if usable now. */
+static void
+list_command(const struct command_view *v, const char *word, struct command_decision *d)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(listed_commands); i++)
+		if (strcasecmp(word, listed_commands[i].word) == 0 &&
+		    listed_commands[i].usable(v)) {
+			one_line(d, VERDICT_REPLY, "+ ", listed_commands[i].word);
+			return;
+		}
+	one_line(d, VERDICT_REPLY, "- ", "command not available");
+}
+
+/* "LIST NAME": the name, if this client may use it (a service) or use it now (a command). */
+static void
+list_one(const struct command_view *v, const char *name, struct command_decision *d)
+{
+	const struct service *svc;
+	char lower[NAME_MAX_LEN + 1];
+
+	if (name_reserved(name)) {
+		list_command(v, name, d);
+		return;
+	}
+	svc = config_lookup(v->cfg, v->vhost, name);
+	if (svc != NULL && policy_check(svc, v->caller) == POLICY_GRANT) {
+		/* The name as this view calls it, lowercase as LIST shows service names. */
+		str_copy(lower, name, sizeof(lower));
+		str_lower(lower);
+		one_line(d, VERDICT_REPLY, "+ ", lower);
+	} else
+		one_line(d, VERDICT_REPLY, "- ", "unknown service");
+}
+
+/*
+ * "+ LIST", then a name per line, as the report shows it: the commands
+ * usable now (in capitals), the services this client may use (service
+ * names are lowercase), and ".".
+ */
 static void
 decide_list(const struct command_view *v, const struct cmd *c, struct command_decision *d)
 {
-	static const char *const always[] = {"HELP", "LIST", "HOST", "QUIT"};
 	struct listing l = {.caller = v->caller};
-	const struct service *svc;
 	size_t i;
 
 	if (c->nargs == 1) {
-		svc = config_lookup(v->cfg, v->vhost, c->args[0]);
-		if (svc != NULL && policy_check(svc, v->caller) == POLICY_GRANT)
-			one_line(d, VERDICT_REPLY, "+ ", c->args[0]);
-		else
-			one_line(d, VERDICT_REPLY, "- ", "unknown service");
+		list_one(v, c->args[0], d);
 		return;
 	}
 	reply_add(&l.r, "+ ", "LIST");
+	for (i = 0; i < ARRAY_LEN(listed_commands); i++)
+		if (listed_commands[i].usable(v))
+			reply_add(&l.r, "", listed_commands[i].word);
 	config_each_name(v->cfg, v->vhost, add_listed, &l);
-	for (i = 0; i < ARRAY_LEN(always); i++)
-		reply_add(&l.r, "command ", always[i]);
-	if (v->caller == NULL && v->auth_usable)
-		reply_add(&l.r, "command ", "AUTH");
-	if (command_tls_usable(v))
-		reply_add(&l.r, "command ", "TLS");
-	if (v->caller != NULL && v->caller->method != AUTH_TOKEN)
-		reply_add(&l.r, "command ", "TOKEN");
-
-	if (v->cfg->multiplex)
-		reply_add(&l.r, "command ", "MULTIPLEX");
-	if (v->caller != NULL && v->caller->method != AUTH_TOKEN)
-		reply_add(&l.r, "command ", "PROVEAUTH");
-	reply_add(&l.r, "command ", "GETSIGNKEY");
 	reply_add(&l.r, "", ".");
 	with_reply(d, VERDICT_REPLY, &l.r);
 }
@@ -139,9 +225,9 @@ decide_list(const struct command_view *v, const struct cmd *c, struct command_de
  * request after HOST must not reach that name in another vhost.
  */
 static void
-decide_host(const struct command_view *v, const struct cmd *c, struct command_decision *d)
+select_host(const struct command_view *v, const char *name, struct command_decision *d)
 {
-	const struct vhost *vh = config_vhost(v->cfg, c->args[0]);
+	const struct vhost *vh = config_vhost(v->cfg, name);
 
 	if (vh == NULL) {
 		refuse(d, "unknown host");
@@ -149,6 +235,76 @@ decide_host(const struct command_view *v, const struct cmd *c, struct command_de
 	}
 	one_line(d, VERDICT_HOST, "+ ", vh->name);
 	d->vhost = vh;
+}
+
+/* Whether a name of a vhost is one LIST would show this caller there. */
+struct vhost_seen {
+	const struct caller *caller;
+	bool seen;
+};
+
+static void
+note_listed(void *arg, const char *name, const struct service *svc)
+{
+	struct vhost_seen *vs = arg;
+
+	(void)name;
+	if (policy_listed(svc, vs->caller, false))
+		vs->seen = true;
+}
+
+/*
+ * The slides' "HOST / + Success / Which VHOST? main": "+ HOST", the
+ * vhosts this client may see (those where LIST would show it a service:
+ * one whose every service is hidden from it is not named), ".", and the
+ * next line names one.
+ */
+static void
+ask_host(const struct command_view *v, struct command_decision *d)
+{
+	struct reply r = {0};
+	const struct vhost *vh;
+	struct vhost_seen vs;
+
+	reply_add(&r, "+ ", "HOST");
+	for (vh = v->cfg->vhosts; vh != NULL; vh = vh->next) {
+		vs = (struct vhost_seen){.caller = v->caller};
+		config_each_name(v->cfg, vh, note_listed, &vs);
+		if (vs.seen)
+			reply_add(&r, "", vh->name);
+	}
+	reply_add(&r, "", ".");
+	with_reply(d, VERDICT_HOST_ASK, &r);
+}
+
+static void
+decide_host(const struct command_view *v, const struct cmd *c, struct command_decision *d)
+{
+	if (c->nargs == 0)
+		ask_host(v, d);
+	else
+		select_host(v, c->args[0], d);
+}
+
+void
+command_decide_host_name(const struct command_view *v, const char *line, struct command_decision *d)
+{
+	char name[VHOST_MAX_LEN + 1];
+	size_t start = strspn(line, " ");
+	size_t len = strcspn(line + start, " ");
+
+	memset(d, 0, sizeof(*d));
+	if (len == 0)
+		refuse(d, "empty request");
+	else if (line[start + len + strspn(line + start + len, " ")] != '\0')
+		refuse(d, "wrong number of arguments");
+	else if (len > VHOST_MAX_LEN)
+		refuse(d, "unknown host");
+	else {
+		memcpy(name, line + start, len);
+		name[len] = '\0';
+		select_host(v, name, d);
+	}
 }
 
 static void

@@ -22,6 +22,7 @@ struct command_view {
 	const struct caller *caller; /* the identity, or NULL */
 	bool encrypted;              /* sealed or TLS */
 	bool auth_usable;            /* AUTH has a method usable now */
+	bool signkey_usable;         /* GETSIGNKEY has a provider name to give */
 };
 
 enum command_verdict {
@@ -30,6 +31,7 @@ enum command_verdict {
 	VERDICT_REFUSE,    /* refuse with reason (the session ends) */
 	VERDICT_GRANT,     /* start svc */
 	VERDICT_HOST,      /* vhost is chosen: send text */
+	VERDICT_HOST_ASK,  /* send text (the vhosts), then take the next line as a vhost name */
 	VERDICT_AUTH,      /* begin the AUTH exchange of the command */
 	VERDICT_TLS,       /* send text ("+ SUCCESS"), then TLS */
 	VERDICT_TOKEN,     /* the TOKEN command */
@@ -55,6 +57,14 @@ struct command_decision {
  * the token first.  Free d with command_decision_free.
  */
 void command_decide(const struct command_view *v, const struct cmd *c, struct command_decision *d);
+
+/*
+ * Decides the line a client sends after a bare HOST listed the vhosts:
+ * one vhost name, decided as "HOST name" would be (VERDICT_HOST or
+ * VERDICT_REFUSE).  Free d with command_decision_free.
+ */
+void command_decide_host_name(const struct command_view *v, const char *line,
+                              struct command_decision *d);
 
 /* Frees the reply text.  Safe on a decision never made (zeroed). */
 void command_decision_free(struct command_decision *d);

@@ -84,6 +84,7 @@ struct session {
 	size_t binding_len;
 
 	const struct vhost *vhost;
+	bool host_asked; /* a bare HOST listed the vhosts: the next line names one */
 	const struct service *svc;
 	char requested[NAME_MAX_LEN + 1];
 	unsigned commands;

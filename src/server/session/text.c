@@ -36,6 +36,7 @@ view_of(const struct session *s, struct command_view *v)
 	        .encrypted = s->encrypted,
 	        .auth_usable =
 	                auth_method_usable(s, AUTH_PUBKEY) || auth_method_usable(s, AUTH_PASSWORD),
+	        .signkey_usable = s->site->provider[0] != '\0',
 	};
 }
 
@@ -97,6 +98,10 @@ carry_out(struct session *s, const struct cmd *c, const struct command_decision 
 		s->vhost = d->vhost;
 		session_send(s, d->text, d->len);
 		break;
+	case VERDICT_HOST_ASK:
+		s->host_asked = true;
+		session_send(s, d->text, d->len);
+		break;
 	case VERDICT_AUTH:
 		auth_begin(s, c);
 		break;
@@ -124,6 +129,27 @@ carry_out(struct session *s, const struct cmd *c, const struct command_decision 
 	}
 }
 
+/* The line after a bare HOST: the vhost it names, as "HOST name". */
+static void
+take_host_name(struct session *s, const char *line)
+{
+	struct command_decision d;
+	struct command_view v;
+
+	s->host_asked = false;
+	view_of(s, &v);
+	command_decide_host_name(&v, line, &d);
+	if (d.verdict == VERDICT_HOST) {
+		s->vhost = d.vhost;
+		session_send(s, d.text, d.len);
+	} else if (d.verdict == VERDICT_REFUSE) {
+		session_refuse(s, d.reason);
+	} else {
+		session_close(s, "out of memory");
+	}
+	command_decision_free(&d);
+}
+
 static void
 handle_line(struct session *s, const char *line)
 {
@@ -134,6 +160,10 @@ handle_line(struct session *s, const char *line)
 
 	if (++s->commands > COMMANDS_MAX) {
 		session_refuse(s, "too many commands");
+		return;
+	}
+	if (s->host_asked) {
+		take_host_name(s, line);
 		return;
 	}
 	if (cmd_parse(line, &c, &why) != 0) {
