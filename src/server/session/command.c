@@ -137,6 +137,13 @@ multiplex_usable(const struct command_view *v)
 	return v->cfg->multiplex;
 }
 
+/* ATTACH resumes a detachable session: inside a transport unless plaintext is allowed. */
+static bool
+attach_usable(const struct command_view *v)
+{
+	return v->cfg->multiplex && v->cfg->detachable && (v->encrypted || v->cfg->detach_plaintext);
+}
+
 static bool
 signkey_usable(const struct command_view *v)
 {
@@ -156,6 +163,7 @@ static const struct {
         {"TLS", command_tls_usable},
         {"TOKEN", token_usable},
         {"MULTIPLEX", multiplex_usable},
+        {"ATTACH", attach_usable},
         {"PROVEAUTH", own_identity},
         {"GETSIGNKEY", signkey_usable},
 };
