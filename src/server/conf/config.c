@@ -441,6 +441,20 @@ server_attach_from(struct parser *p, const char *value, const char **why)
 	return -1;
 }
 
+static int
+server_detach_end(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "close") == 0)
+		p->cfg->detach_end = DETACH_END_CLOSE;
+	else if (strcmp(value, "reset") == 0)
+		p->cfg->detach_end = DETACH_END_RESET;
+	else {
+		*why = "expected close or reset";
+		return -1;
+	}
+	return 0;
+}
+
 /* A stream's or session's window may grow to this (docs/PROTOCOL.md 11.4). */
 static int
 server_mux_window_max(struct parser *p, const char *value, const char **why)
@@ -935,6 +949,7 @@ static const struct key keys[] = {
         SERVER_U64("max_detachable", V_COUNT, max_detachable, 1000000),
         SERVER_BOOL("detach_plaintext", detach_plaintext),
         SERVER("attach_from", server_attach_from),
+        SERVER("detach_end", server_detach_end),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");
@@ -1369,6 +1384,7 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->detach_queue_max = DEFAULT_DETACH_QUEUE_MAX;
 	cfg->max_detachable = DEFAULT_MAX_DETACHABLE;
 	cfg->attach_from = ATTACH_FROM_ANY;
+	cfg->detach_end = DETACH_END_CLOSE;
 	p.name = name;
 	p.text = text;
 	p.len = len;

@@ -87,6 +87,12 @@ enum attach_from {
 	ATTACH_FROM_NETWORK, /* the same /24 (IPv4) or /64 (IPv6) */
 };
 
+/* What a detach timeout does to the streams' backends. */
+enum detach_end {
+	DETACH_END_CLOSE, /* their input ends (FIN), then they are closed */
+	DETACH_END_RESET, /* they are reset, as a stream cut short is */
+};
+
 #define DEFAULT_RELAY_MEMORY_MAX (256ULL << 20)
 #define RELAY_MEMORY_MIN         (1ULL << 20)
 #define RELAY_MEMORY_LIMIT       (1ULL << 40)
@@ -236,6 +242,7 @@ struct config {
 	uint64_t max_detachable;                      /* detachable sessions at once */
 	bool detach_plaintext;                        /* plaintext sessions may detach too */
 	enum attach_from attach_from;                 /* who may attach, by address */
+	enum detach_end detach_end;                   /* backends at the detach timeout */
 	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
 	bool has_metrics_listen;
 	struct service *services; /* in file order */

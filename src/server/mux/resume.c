@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/log.h"
 #include "server/conf/config.h"
 #include "server/policy/budget.h"
@@ -101,6 +102,62 @@ copy_append(struct mux *m, const uint8_t *data, size_t len)
 		len -= n;
 	}
 	return 0;
+}
+
+/* A place in the copies: the segment, the offset in it, and the count there. */
+struct copy_cursor {
+	const struct mux_copy_seg *seg;
+	size_t off;
+};
+
+/* Copies n bytes at the cursor into out (NULL: skips them); false past the copies' end. */
+static bool
+cursor_take(struct copy_cursor *c, uint8_t *out, size_t n)
+{
+	size_t k;
+
+	while (n > 0) {
+		if (c->seg == NULL)
+			return false;
+		k = c->seg->len - c->off < n ? c->seg->len - c->off : n;
+		if (out != NULL) {
+			memcpy(out, c->seg->data + c->off, k);
+			out += k;
+		}
+		c->off += k;
+		n -= k;
+		if (c->off == c->seg->len) {
+			c->seg = c->seg->next;
+			c->off = 0;
+		}
+	}
+	return true;
+}
+
+/*
+ * Whether count, at or past the copies' base, is where a frame of them
+ * begins (or their end): only whole frames count (section 12.1), so a
+ * RECEIVED or an ATTACH in the middle of one is not a point to go on from.
+ * The base is always a boundary: it moves only to counts this accepted.
+ */
+static bool
+copy_boundary(const struct mux *m, uint64_t count)
+{
+	const struct mux_resume *r = &m->resume;
+	struct copy_cursor c = {.seg = r->head, .off = r->head_off};
+	uint8_t header[MUX_HEADER_LEN];
+	uint64_t at = r->base;
+	size_t len;
+
+	while (at < count) {
+		if (!cursor_take(&c, header, sizeof(header)))
+			return false;
+		len = bytes_get16(header + 6);
+		if (!cursor_take(&c, NULL, len))
+			return false;
+		at += MUX_HEADER_LEN + len;
+	}
+	return at == count;
 }
 
 /* Drops the copies up to count (a point the client has). */
@@ -229,7 +286,8 @@ resume_on_received(struct mux *m, uint64_t count)
 {
 	struct mux_resume *r = &m->resume;
 
-	if (!r->granted || count < r->peer_received || count > r->sent) {
+	if (!r->granted || count < r->peer_received || count > r->sent ||
+	    (count > r->base && !copy_boundary(m, count))) {
 		mux_fail(m, "protocol error: bad RECEIVED");
 		return;
 	}
@@ -344,7 +402,8 @@ mux_detach(struct mux *m)
 bool
 mux_resume_point(const struct mux *m, uint64_t received)
 {
-	return received >= m->resume.base && received <= m->resume.sent;
+	return received >= m->resume.base && received <= m->resume.sent &&
+	       copy_boundary(m, received);
 }
 
 uint64_t

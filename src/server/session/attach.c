@@ -195,29 +195,65 @@ on_delay(uv_timer_t *t)
 	attach_now(s);
 }
 
+/* Whether this configuration takes ATTACH from anyone it gave no ticket to (12.5). */
+static bool
+supported(const struct session *s)
+{
+	return s->cfg->multiplex && s->cfg->detachable;
+}
+
+/*
+ * A ticket that crossed the network in plaintext is anyone's who saw it:
+ * its session ends, as a credential found exposed is withdrawn.
+ */
+static void
+exposed(struct session *s, struct session *old)
+{
+	log_info("session %s: its ticket came in plaintext from %s: ending it", old->id,
+	         s->peer_is_ip ? s->peer_ip : "local");
+	session_close(old, "ticket sent in plaintext");
+}
+
+/*
+ * A session once detachable stays attachable after a reload that turned
+ * detachable (or multiplex) off: its ticket was granted.  A ticket that
+ * names a live session is taken at once; only a wrong one waits out the
+ * source's penalty (auth.c), so that one bad ticket from behind a shared
+ * address does not slow every rightful ATTACH from it.
+ */
 void
 attach_command(struct session *s, const struct cmd *c)
 {
 	struct site *site = s->site;
+	struct session *old = NULL;
 	uint64_t delay;
 
+	if (resume_attach_parse(c->args[0], c->args[1], s->attach_ticket, &s->attach_received) == 0)
+		old = find(s, s->attach_ticket);
+	else if (!supported(s)) {
+		refuse(s, "command not supported");
+		goto wipe;
+	}
 	if (!s->encrypted && !s->cfg->detach_plaintext) {
+		if (old != NULL)
+			exposed(s, old);
 		refuse(s, "encryption required");
-		return;
+		goto wipe;
 	}
-	if (resume_attach_parse(c->args[0], c->args[1], s->attach_ticket, &s->attach_received) !=
-	    0) {
-		sodium_memzero(s->attach_ticket, sizeof(s->attach_ticket));
-		unknown(s);
-		return;
+	if (old == NULL && !supported(s)) {
+		refuse(s, "command not supported");
+		goto wipe;
 	}
-	/* A source with recent failures waits before every attempt, before any check (auth.c). */
-	delay = penalty_delay(site->source_failures, s->source_key, sizeof(s->source_key),
-	                      uv_now(site->loop));
+	delay = old != NULL ? 0
+	                    : penalty_delay(site->source_failures, s->source_key,
+	                                    sizeof(s->source_key), uv_now(site->loop));
 	if (delay > 0) {
 		session_set_state(s, S_AUTH_WAIT);
 		uv_timer_start(&s->timer, on_delay, delay, 0);
 		return;
 	}
 	attach_now(s);
+	return;
+wipe:
+	sodium_memzero(s->attach_ticket, sizeof(s->attach_ticket));
 }

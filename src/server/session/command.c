@@ -141,7 +141,8 @@ multiplex_usable(const struct command_view *v)
 static bool
 attach_usable(const struct command_view *v)
 {
-	return v->cfg->multiplex && v->cfg->detachable && (v->encrypted || v->cfg->detach_plaintext);
+	return v->cfg->multiplex && v->cfg->detachable &&
+	       (v->encrypted || v->cfg->detach_plaintext);
 }
 
 static bool
@@ -380,10 +381,8 @@ command_decide(const struct command_view *v, const struct cmd *c, struct command
 			refuse(d, "command not supported");
 		break;
 	case CMD_ATTACH:
-		if (v->cfg->multiplex && v->cfg->detachable)
-			d->verdict = VERDICT_ATTACH;
-		else
-			refuse(d, "command not supported");
+		/* attach.c answers "command not supported" when no session has the ticket. */
+		d->verdict = VERDICT_ATTACH;
 		break;
 	case CMD_PROVEAUTH:
 		d->verdict = VERDICT_PROVE;

@@ -79,6 +79,7 @@ struct session {
 	unsigned auth_failures;
 	bool encrypted;                         /* the session is sealed or in TLS */
 	struct transport *transport;            /* NULL: plain TCP; owned, freed by session_free */
+	const char *transport_was;              /* the name of the last one freed (static) */
 	uint8_t binding[TRANSPORT_BINDING_MAX]; /* channel binding for signatures; empty when plain
 	                                         */
 	size_t binding_len;

@@ -301,7 +301,15 @@ on_detach_timeout(uv_timer_t *t)
 {
 	struct session *s = t->data;
 
-	/* Nobody came back: each stream's service sees its input end, not a reset (12.4). */
+	/*
+	 * Nobody came back: each stream's service sees its input end (12.4),
+	 * or, with detach_end = reset, a reset, for services that must never
+	 * take a stream cut short for a whole one.
+	 */
+	if (s->cfg->detach_end == DETACH_END_RESET) {
+		session_abort(s, "detach timeout");
+		return;
+	}
 	mux_end_gently(s->mux, "detach timeout");
 	session_close(s, "detach timeout");
 }

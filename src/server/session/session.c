@@ -61,8 +61,10 @@ stranger(const struct session *s)
 static void
 drop_transport(struct session *s)
 {
-	if (s->transport != NULL)
+	if (s->transport != NULL) {
+		s->transport_was = s->transport->ops->name;
 		s->transport->ops->free(s->transport);
+	}
 	s->transport = NULL;
 }
 
@@ -210,7 +212,10 @@ dialect_name(const struct session *s)
 static const char *
 transport_name(const struct session *s)
 {
-	return s->transport != NULL ? s->transport->ops->name : "plain";
+	if (s->transport != NULL)
+		return s->transport->ops->name;
+	/* A detached session is still the session its connection's transport carried. */
+	return s->state == S_DETACHED && s->transport_was != NULL ? s->transport_was : "plain";
 }
 
 void
