@@ -8,6 +8,7 @@ import re
 import select
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -87,6 +88,48 @@ def test_detach_timeout_ends_the_session(fived, relay):
     assert p.returncode == 4, err
     assert b"could not be attached again within its detach timeout, 2 s" in err, err
     assert took < 6 * SLOW, took
+
+
+def keep_writing(pipe):
+    """Writes to pipe until it breaks."""
+    try:
+        while True:
+            pipe.write(b"x" * 4096)
+            pipe.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def test_a_refused_attach_is_told_with_fived_s_reason(fived, relay):
+    """fived's worker dies, and the detached session with it (fived(8)): five's ATTACH
+    is answered "- unknown session", and five says so, with status 5 (a refusal), not
+    the reset its stream saw as the session ended."""
+    f = fived(ECHO)
+    r = relay(f.port)
+    p = subprocess.Popen([FIVE, "--detachable", "-p", str(r.port), "127.0.0.1", "echo"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"before\n")
+        p.stdin.flush()
+        assert p.stdout.readline() == b"before\n"
+        # Bytes in flight both ways when the session dies, as in real use.
+        pump = threading.Thread(target=keep_writing, args=(p.stdin,), daemon=True)
+        drain = threading.Thread(target=p.stdout.read, daemon=True)
+        pump.start()
+        drain.start()
+        time.sleep(0.2)
+        worker = f.worker_pid()
+        assert worker != f.proc.pid, "no worker: this test needs privilege separation"
+        os.kill(worker, 9)
+        wait_for(lambda: f.worker_pid() != worker, timeout=10, what="a new worker")
+        p.wait(20 * SLOW)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = p.stderr.read()
+    assert p.returncode == 5, err
+    assert b"could not be attached again: unknown session" in err, err
 
 
 def test_refused_detachable_still_serves(fived, relay):

@@ -231,9 +231,14 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	};
 	r = five_relay(&e, err);
 	close(fd);
-	/* A stream that ends early (the session failed, fived reset it) ends the relay quietly. */
-	if (r == 0)
-		r = mux_failed(s, err);
+	/*
+	 * A stream that ends early (the session failed, fived reset it) ends
+	 * the relay, quietly or, when the session's end reset it, with a
+	 * reset seen before the session's own reason: that reason is the one
+	 * to give, and its exit status.
+	 */
+	if (mux_failed(s, err) != 0)
+		r = -1;
 	five_session_close(s);
 	if (r == 0 && reset[0] != '\0')
 		r = five_fail(err, FIVE_ERR_CONNECT, "stream reset: %s", reset);
