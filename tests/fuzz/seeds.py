@@ -73,5 +73,45 @@ def handshake():
     write("handshake", "ik_bad_payload", bytes([0]) + chunk(b"\x00" * 14) + chunk(resp))
 
 
+# --- client_mux: mode, record size, fived's frames ----------------------------------
+
+DATA, OPEN, ACCEPT, WINDOW, FIN, RST, PING, GOAWAY, DETACHABLE, RECEIVED = range(10)
+
+
+def frame(sid, ftype, payload=b"", flags=0):
+    return struct.pack(">IBBH", sid, ftype, flags, len(payload)) + payload
+
+
+def client_mux():
+    def mode(sealed=False, streams=1, announce=False, local_end=False, final=False,
+             ahead=False, token=False):
+        return bytes([sealed | streams << 1 | announce << 3 | local_end << 4 | final << 5 |
+                      ahead << 6 | token << 7])
+
+    good = (frame(1, ACCEPT) + frame(1, DATA, b"hello") + frame(1, WINDOW, struct.pack(">I", 4096)) +
+            frame(0, WINDOW, struct.pack(">I", 65536)) + frame(1, FIN))
+    write("client_mux", "plain", mode() + b"\x00" + good)
+    write("client_mux", "plain_local_end", mode(local_end=True) + b"\x00" + good)
+    write("client_mux", "sealed", mode(sealed=True, final=True) + b"\x00" + good)
+    write("client_mux", "sealed_ahead", mode(sealed=True, final=True, ahead=True, token=True) +
+          b"\x03" + good)
+    write("client_mux", "sealed_cut", mode(sealed=True) + b"\x00" + good)
+    write("client_mux", "three", mode(streams=3, announce=True) + b"\x00" +
+          frame(1, ACCEPT) + frame(3, RST, b"\x01no such service") + frame(5, ACCEPT) +
+          frame(5, DATA, b"x" * 100) + frame(0, PING, b"12345678") +
+          frame(0, GOAWAY, struct.pack(">IB", 5, 0) + b"bye") + frame(1, FIN) + frame(5, FIN))
+    write("client_mux", "ping_ack", mode() + b"\x00" + frame(0, PING, b"\x00" * 8, flags=1))
+    write("client_mux", "goaway_protocol", mode(streams=2) + b"\x00" +
+          frame(0, GOAWAY, struct.pack(">IB", 0, 1) + b"protocol error: confused"))
+    write("client_mux", "bad_server_id", mode() + b"\x00" + frame(2, DATA, b"x"))
+    write("client_mux", "bad_open", mode() + b"\x00" + frame(1, OPEN, b"\x04echo\x00\x00\x00"))
+    write("client_mux", "bad_detachable", mode() + b"\x00" + frame(0, DETACHABLE, b"\x00"))
+    write("client_mux", "data_before_accept", mode() + b"\x00" + frame(1, DATA, b"early"))
+    write("client_mux", "window_overflow", mode() + b"\x00" + frame(1, ACCEPT) +
+          frame(1, WINDOW, struct.pack(">I", 0x7fffffff)) +
+          frame(0, WINDOW, struct.pack(">I", 0x7fffffff)))
+
+
 if __name__ == "__main__":
     handshake()
+    client_mux()
