@@ -112,6 +112,38 @@ def client_mux():
           frame(0, WINDOW, struct.pack(">I", 0x7fffffff)))
 
 
+# --- client_seal: mode, then a chunk per answer of the server, then its records ------------
+
+def client_seal():
+    XX, REPAIR, FIN, PENDING, PLAIN = 1, 2, 4, 8, 16
+
+    def awaits(n):
+        return n << 5
+
+    resp = bytes([0xF6, 1, 1])
+    late = bytes([0xF6, 1, 0])
+    cookie = bytes([0xF7, 4]) + bytes(range(16))
+    lines = b"+\r\n+ ATTACHED 60 0123456789abcdef\r\n- refused: no such service\r\n"
+    write("client_seal", "ik", bytes([REPAIR | FIN | awaits(1)]) + chunk(resp) + chunk(lines))
+    write("client_seal", "ik_pending", bytes([REPAIR | FIN | PENDING | awaits(2)]) +
+          chunk(late) + chunk(lines))
+    write("client_seal", "ik_cut", bytes([REPAIR | awaits(1)]) + chunk(resp) + chunk(b"+\r\n"))
+    write("client_seal", "xx", bytes([XX | REPAIR | FIN | awaits(1)]) + chunk(resp) +
+          chunk(lines))
+    write("client_seal", "ik_cookie", bytes([REPAIR | FIN | awaits(1)]) + chunk(cookie) +
+          chunk(resp) + chunk(lines))
+    write("client_seal", "xx_cookies", bytes([XX | REPAIR | FIN]) + chunk(cookie) +
+          chunk(cookie) + chunk(cookie))
+    write("client_seal", "reject", bytes([0]) + chunk(bytes([0xF9, 1, 4])))
+    write("client_seal", "reject_unknown", bytes([XX]) + chunk(bytes([0xF9, 7, 200])))
+    write("client_seal", "raw_response", bytes([0]) + chunk(bytes([0xF6, 1, 0, 50]) + bytes(50)) +
+          chunk(bytes(24) + b"\x00\x20" + bytes(32)))
+    write("client_seal", "raw_cookie", bytes([0]) + chunk(bytes([0xF7, 1, 3, 0]) + bytes(56)))
+    write("client_seal", "plain", bytes([PLAIN | awaits(2)]) + chunk(b"+\r\n+\r\n" + lines))
+    write("client_seal", "plain_long", bytes([PLAIN | awaits(1)]) + chunk(b"+" * 1500 + b"\n"))
+
+
 if __name__ == "__main__":
     handshake()
     client_mux()
+    client_seal()
