@@ -143,7 +143,55 @@ def client_seal():
     write("client_seal", "plain_long", bytes([PLAIN | awaits(1)]) + chunk(b"+" * 1500 + b"\n"))
 
 
+# --- client_usp: mode, then fived's messages ---------------------------------------------
+
+def client_usp():
+    import base64
+    import json
+
+    NONE, PASSWORD, PUBKEY, BOTH, NO_ANSWER, TOKEN = 0, 1, 2, 3, 4, 8
+    sid = "9f" * 16
+
+    def msgs(*ms):
+        return b"".join(json.dumps(m, separators=(",", ":")).encode() + b"\n" for m in ms)
+
+    connect = {"message": "connect", "application": "echo", "server_session_id": sid}
+    token = {"message": "token", "identity": "alice",
+             "streams": [{"application": "echo", "token": "v4.public.eyJhYmMiOjF9"}],
+             "server_session_id": sid}
+    challenge = {"message": "challenge", "session": sid,
+                 "nonce": base64.b64encode(bytes(range(32))).decode(),
+                 "server_session_id": sid}
+    write("client_usp", "connect", bytes([NONE]) + msgs(connect) + b"hello")
+    write("client_usp", "token_connect", bytes([TOKEN]) + msgs(connect))
+    write("client_usp", "pubkey", bytes([PUBKEY]) + msgs(
+        {"message": "authenticate", "protocol": "pubkey", "server_session_id": sid},
+        challenge, token, connect))
+    write("client_usp", "password", bytes([PASSWORD]) + msgs(
+        {"message": "authenticate", "protocol": "password", "server_session_id": sid},
+        {"message": "prompt", "kind": "info", "text": "hello\x1b[2J"},
+        {"message": "prompt", "kind": "echo-off", "text": "Password: "},
+        {"message": "prompt", "kind": "echo-on", "text": "Code: "},
+        token, connect))
+    write("client_usp", "password_refused", bytes([BOTH | NO_ANSWER]) + msgs(
+        {"message": "authenticate", "protocol": "password", "server_session_id": sid},
+        {"message": "prompt", "kind": "echo-off", "text": "Password: "}))
+    write("client_usp", "error", bytes([BOTH]) + msgs(
+        {"message": "error", "error": "authentication required",
+         "supported": ["pubkey", "password", "\u0007bell"]}))
+    write("client_usp", "token_error", bytes([PASSWORD]) + msgs(
+        {"message": "authenticate", "protocol": "password"},
+        {"message": "token", "streams": [{"application": "other", "token": "x"},
+                                         {"application": "ECHO", "error": "not allowed"}]}))
+    write("client_usp", "wrong_app", bytes([NONE]) + msgs(
+        {"message": "connect", "application": "daytime"}))
+    write("client_usp", "not_json", bytes([NONE]) + b"{\"message\":\"connect\"\n")
+    write("client_usp", "duplicate", bytes([NONE]) +
+          b'{"message":"connect","message":"error","application":"echo"}\n')
+
+
 if __name__ == "__main__":
     handshake()
     client_mux()
     client_seal()
+    client_usp()

@@ -463,6 +463,19 @@ check_request(const char *service, const struct five_options *o, size_t early_le
 }
 
 int
+five_usp_negotiate(struct five_conn *c, const char *service, const struct five_options *o,
+                   struct five_error *err)
+{
+	struct usp u = {.c = c, .service = service, .o = o, .err = err};
+	int r = -1;
+
+	if (offer(&u) == 0)
+		r = negotiate(&u);
+	json_decref(u.msg);
+	return r;
+}
+
+int
 five_usp_open(struct five_conn *c, const char *host, const char *service,
               const struct five_options *o, const void *early, size_t early_len,
               struct five_error *err)
