@@ -20,7 +20,7 @@ BUILD ?= build
 CC ?= cc
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_SMOKE_SECONDS ?= 5
 
 PKGS := libuv libsodium openssl jansson inih
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -35,6 +35,9 @@ $(FUZZ_BUILD)/libfuzzed.a: $(LIB_OBJ)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libfuzzed.a
 	$(FCC) $(FCFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c,$^) $(filter %.a,$^) $(FLIBS)
 
+# What the targets include from here: a change rebuilds them.
+$(BINS): tests/fuzz/fuzz.h tests/fuzz/fuzz_random.h
+
 # The session target drives whole sessions through the in-process worker of tests/harness/.
 $(FUZZ_BUILD)/fuzz_session: tests/harness/session_harness.c tests/harness/session_harness.h
 

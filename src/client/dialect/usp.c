@@ -388,9 +388,10 @@ authenticate(struct usp *u)
 {
 	const char *protocol = member(u->msg, "protocol");
 	char login[FIVE_AUTH_USER_MAX];
-	const char *user = five_auth_user(u->o->auth, login, sizeof(login));
+	const char *user;
 	size_t i;
 
+	/* Nothing offered (no o->auth: a token, or none) is never asked for. */
 	for (i = 0; protocol != NULL && i < u->noffered; i++)
 		if (strcmp(protocol, u->offered[i]) == 0)
 			break;
@@ -398,6 +399,7 @@ authenticate(struct usp *u)
 		return five_fail(u->err, FIVE_ERR_PROTOCOL,
 		                 "fived asked for a protocol not offered");
 	/* offer() checked the user. */
+	user = five_auth_user(u->o->auth, login, sizeof(login));
 	return strcmp(protocol, "pubkey") == 0 ? pubkey(u, user) : password(u, user);
 }
 
@@ -460,6 +462,19 @@ check_request(const char *service, const struct five_options *o, size_t early_le
 	if (early_len > 0 && o->auth != NULL)
 		return five_fail(err, FIVE_ERR_USAGE, "no early data before an authentication");
 	return 0;
+}
+
+int
+five_usp_negotiate(struct five_conn *c, const char *service, const struct five_options *o,
+                   struct five_error *err)
+{
+	struct usp u = {.c = c, .service = service, .o = o, .err = err};
+	int r = -1;
+
+	if (offer(&u) == 0)
+		r = negotiate(&u);
+	json_decref(u.msg);
+	return r;
 }
 
 int

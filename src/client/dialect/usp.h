@@ -25,4 +25,14 @@ int five_usp_open(struct five_conn *c, const char *host, const char *service,
                   const struct five_options *o, const void *early, size_t early_len,
                   struct five_error *err);
 
+/*
+ * five_usp_open's part after dialing, on c (connected, the first
+ * initialize sent): fived's answers read up to its connect, the exchange
+ * and the second initialize answered on the way.  For tests, which feed c
+ * a server's messages without dialing.  Returns 0, or -1 with err filled;
+ * c is left open either way.
+ */
+int five_usp_negotiate(struct five_conn *c, const char *service, const struct five_options *o,
+                       struct five_error *err);
+
 #endif

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets whose inputs are structured
+(a mode byte, length-prefixed chunks, plans of records): handshake,
+client_seal, client_mux and client_replies.  Run from the top of the tree;
+the seeds are committed, so this only needs running when a format changes.
+
+    python3 tests/fuzz/seeds.py
+"""
+import os
+import struct
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+
+# TAI64N of 2023-11-14 22:13:20 UTC, as the client puts in IK message 1.
+TAI64N = struct.pack(">QI", (1 << 62) + 1700000000, 123456789)
+
+
+def write(target, name, data):
+    d = os.path.join(CORPUS, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def chunk(b):
+    return struct.pack(">H", len(b)) + b
+
+
+def early(b):
+    return struct.pack(">H", len(b)) + b
+
+
+# --- handshake: mode, then chunks (msg1, msg2, msg3 payloads, two plans) ---------------
+
+def message(b):
+    """A plan's MESSAGE record of b (1 to 256 bytes)."""
+    return bytes([0, len(b) - 1]) + b
+
+
+FINAL = bytes([1])
+
+
+def raw(b):
+    return bytes([2, len(b) - 1]) + b
+
+
+def flip(bit):
+    return bytes([3 | (bit << 2)])
+
+
+def handshake():
+    ik1 = TAI64N + early(b"echo\r\nhello")
+    resp = bytes([1, 1])
+    resp_late = bytes([1, 0])
+    fin = early(b"echo\r\n")
+    up = message(b"hello") + message(b"world") + FINAL
+    down = message(b"+\r\n") + message(b"hello") + FINAL
+    write("handshake", "ik", bytes([0]) + chunk(ik1) + chunk(resp) + chunk(b"") +
+          chunk(up) + chunk(down))
+    write("handshake", "ik_empty", bytes([0]) + chunk(TAI64N + early(b"")) +
+          chunk(resp_late) + chunk(b"") + chunk(FINAL) + chunk(FINAL))
+    write("handshake", "xx", bytes([1]) + chunk(b"") + chunk(resp) + chunk(fin) +
+          chunk(up) + chunk(down))
+    # A rekey after the second record each way (mode bits 1-7: records before it, minus one).
+    many = b"".join(message(bytes([i]) * (i + 1)) for i in range(6)) + FINAL
+    write("handshake", "ik_rekey", bytes([1 << 1]) + chunk(ik1) + chunk(resp) +
+          chunk(b"") + chunk(many) + chunk(many))
+    write("handshake", "xx_rekey", bytes([1 | 1 << 1]) + chunk(b"") + chunk(resp) +
+          chunk(fin) + chunk(many) + chunk(many))
+    write("handshake", "tampered", bytes([1]) + chunk(b"") + chunk(resp) + chunk(fin) +
+          chunk(message(b"abc") + flip(40) + message(b"def")) +
+          chunk(message(b"x") + FINAL + raw(b"after")))
+    write("handshake", "ik_bad_payload", bytes([0]) + chunk(b"\x00" * 14) + chunk(resp))
+
+
+# --- client_mux: mode, record size, fived's frames ----------------------------------
+
+DATA, OPEN, ACCEPT, WINDOW, FIN, RST, PING, GOAWAY, DETACHABLE, RECEIVED = range(10)
+
+
+def frame(sid, ftype, payload=b"", flags=0):
+    return struct.pack(">IBBH", sid, ftype, flags, len(payload)) + payload
+
+
+def client_mux():
+    def mode(sealed=False, streams=1, announce=False, local_end=False, final=False,
+             ahead=False, token=False):
+        return bytes([sealed | streams << 1 | announce << 3 | local_end << 4 | final << 5 |
+                      ahead << 6 | token << 7])
+
+    good = (frame(1, ACCEPT) + frame(1, DATA, b"hello") + frame(1, WINDOW, struct.pack(">I", 4096)) +
+            frame(0, WINDOW, struct.pack(">I", 65536)) + frame(1, FIN))
+    write("client_mux", "plain", mode() + b"\x00" + good)
+    write("client_mux", "plain_local_end", mode(local_end=True) + b"\x00" + good)
+    write("client_mux", "sealed", mode(sealed=True, final=True) + b"\x00" + good)
+    write("client_mux", "sealed_ahead", mode(sealed=True, final=True, ahead=True, token=True) +
+          b"\x03" + good)
+    write("client_mux", "sealed_cut", mode(sealed=True) + b"\x00" + good)
+    write("client_mux", "three", mode(streams=3, announce=True) + b"\x00" +
+          frame(1, ACCEPT) + frame(3, RST, b"\x01no such service") + frame(5, ACCEPT) +
+          frame(5, DATA, b"x" * 100) + frame(0, PING, b"12345678") +
+          frame(0, GOAWAY, struct.pack(">IB", 5, 0) + b"bye") + frame(1, FIN) + frame(5, FIN))
+    write("client_mux", "ping_ack", mode() + b"\x00" + frame(0, PING, b"\x00" * 8, flags=1))
+    write("client_mux", "goaway_protocol", mode(streams=2) + b"\x00" +
+          frame(0, GOAWAY, struct.pack(">IB", 0, 1) + b"protocol error: confused"))
+    write("client_mux", "bad_server_id", mode() + b"\x00" + frame(2, DATA, b"x"))
+    write("client_mux", "bad_open", mode() + b"\x00" + frame(1, OPEN, b"\x04echo\x00\x00\x00"))
+    write("client_mux", "bad_detachable", mode() + b"\x00" + frame(0, DETACHABLE, b"\x00"))
+    write("client_mux", "data_before_accept", mode() + b"\x00" + frame(1, DATA, b"early"))
+    write("client_mux", "window_overflow", mode() + b"\x00" + frame(1, ACCEPT) +
+          frame(1, WINDOW, struct.pack(">I", 0x7fffffff)) +
+          frame(0, WINDOW, struct.pack(">I", 0x7fffffff)))
+
+
+# --- client_seal: mode, then a chunk per answer of the server, then its records ------------
+
+def client_seal():
+    XX, REPAIR, FIN, PENDING, PLAIN = 1, 2, 4, 8, 16
+
+    def awaits(n):
+        return n << 5
+
+    resp = bytes([0xF6, 1, 1])
+    late = bytes([0xF6, 1, 0])
+    cookie = bytes([0xF7, 4]) + bytes(range(16))
+    lines = b"+\r\n+ ATTACHED 60 0123456789abcdef\r\n- refused: no such service\r\n"
+    write("client_seal", "ik", bytes([REPAIR | FIN | awaits(1)]) + chunk(resp) + chunk(lines))
+    write("client_seal", "ik_pending", bytes([REPAIR | FIN | PENDING | awaits(2)]) +
+          chunk(late) + chunk(lines))
+    write("client_seal", "ik_cut", bytes([REPAIR | awaits(1)]) + chunk(resp) + chunk(b"+\r\n"))
+    write("client_seal", "xx", bytes([XX | REPAIR | FIN | awaits(1)]) + chunk(resp) +
+          chunk(lines))
+    write("client_seal", "ik_cookie", bytes([REPAIR | FIN | awaits(1)]) + chunk(cookie) +
+          chunk(resp) + chunk(lines))
+    write("client_seal", "xx_cookies", bytes([XX | REPAIR | FIN]) + chunk(cookie) +
+          chunk(cookie) + chunk(cookie))
+    write("client_seal", "reject", bytes([0]) + chunk(bytes([0xF9, 1, 4])))
+    write("client_seal", "reject_unknown", bytes([XX]) + chunk(bytes([0xF9, 7, 200])))
+    write("client_seal", "raw_response", bytes([0]) + chunk(bytes([0xF6, 1, 0, 50]) + bytes(50)) +
+          chunk(bytes(24) + b"\x00\x20" + bytes(32)))
+    write("client_seal", "raw_cookie", bytes([0]) + chunk(bytes([0xF7, 1, 3, 0]) + bytes(56)))
+    write("client_seal", "plain", bytes([PLAIN | awaits(2)]) + chunk(b"+\r\n+\r\n" + lines))
+    write("client_seal", "plain_long", bytes([PLAIN | awaits(1)]) + chunk(b"+" * 1500 + b"\n"))
+
+
+# --- client_usp: mode, then fived's messages ---------------------------------------------
+
+def client_usp():
+    import base64
+    import json
+
+    NONE, PASSWORD, PUBKEY, BOTH, NO_ANSWER, TOKEN = 0, 1, 2, 3, 4, 8
+    sid = "9f" * 16
+
+    def msgs(*ms):
+        return b"".join(json.dumps(m, separators=(",", ":")).encode() + b"\n" for m in ms)
+
+    connect = {"message": "connect", "application": "echo", "server_session_id": sid}
+    token = {"message": "token", "identity": "alice",
+             "streams": [{"application": "echo", "token": "v4.public.eyJhYmMiOjF9"}],
+             "server_session_id": sid}
+    challenge = {"message": "challenge", "session": sid,
+                 "nonce": base64.b64encode(bytes(range(32))).decode(),
+                 "server_session_id": sid}
+    write("client_usp", "connect", bytes([NONE]) + msgs(connect) + b"hello")
+    write("client_usp", "token_connect", bytes([TOKEN]) + msgs(connect))
+    write("client_usp", "pubkey", bytes([PUBKEY]) + msgs(
+        {"message": "authenticate", "protocol": "pubkey", "server_session_id": sid},
+        challenge, token, connect))
+    write("client_usp", "password", bytes([PASSWORD]) + msgs(
+        {"message": "authenticate", "protocol": "password", "server_session_id": sid},
+        {"message": "prompt", "kind": "info", "text": "hello\x1b[2J"},
+        {"message": "prompt", "kind": "echo-off", "text": "Password: "},
+        {"message": "prompt", "kind": "echo-on", "text": "Code: "},
+        token, connect))
+    write("client_usp", "password_refused", bytes([BOTH | NO_ANSWER]) + msgs(
+        {"message": "authenticate", "protocol": "password", "server_session_id": sid},
+        {"message": "prompt", "kind": "echo-off", "text": "Password: "}))
+    write("client_usp", "error", bytes([BOTH]) + msgs(
+        {"message": "error", "error": "authentication required",
+         "supported": ["pubkey", "password", "\u0007bell"]}))
+    write("client_usp", "token_error", bytes([PASSWORD]) + msgs(
+        {"message": "authenticate", "protocol": "password"},
+        {"message": "token", "streams": [{"application": "other", "token": "x"},
+                                         {"application": "ECHO", "error": "not allowed"}]}))
+    write("client_usp", "wrong_app", bytes([NONE]) + msgs(
+        {"message": "connect", "application": "daytime"}))
+    write("client_usp", "not_json", bytes([NONE]) + b"{\"message\":\"connect\"\n")
+    write("client_usp", "duplicate", bytes([NONE]) +
+          b'{"message":"connect","message":"error","application":"echo"}\n')
+
+
+if __name__ == "__main__":
+    handshake()
+    client_mux()
+    client_seal()
+    client_usp()
