@@ -22,10 +22,12 @@ splice_pipe_open(struct splice_pipe *p)
 
 	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0)
 		return -errno;
-	/* Over its pipe pages a user cannot resize: the pipe keeps what the kernel gave it. */
-	if ((size = fcntl(fds[1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE)) < 0)
-		size = fcntl(fds[1], F_GETPIPE_SZ);
-	if (size <= 0) {
+	/*
+	 * A user over its pipe pages (fs.pipe-user-pages-soft) gets pipes of two
+	 * pages and cannot resize them: so small, they would move bytes slower
+	 * than copies do, and the caller copies instead.
+	 */
+	if ((size = fcntl(fds[1], F_SETPIPE_SZ, SPLICE_PIPE_SIZE)) < 0) {
 		size = -errno;
 		close(fds[0]);
 		close(fds[1]);

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* What a pipe is asked to hold; the kernel may give it less (a user over its pipe pages). */
+/* What a pipe holds; the kernel may round it up. */
 #define SPLICE_PIPE_SIZE (64 * 1024)
 
 struct splice_pipe {
@@ -23,7 +23,10 @@ struct splice_pipe {
 /* A closed pipe: splice_pipe_close on it is a no-op. */
 void splice_pipe_init(struct splice_pipe *p);
 
-/* Opens p, non-blocking and close-on-exec, empty.  Returns 0 or -errno. */
+/*
+ * Opens p, non-blocking and close-on-exec, empty, of SPLICE_PIPE_SIZE at
+ * least.  Returns 0 or -errno (EPERM: the user may not have such a pipe).
+ */
 int splice_pipe_open(struct splice_pipe *p);
 
 /* Closes p, discarding what it holds.  Safe more than once. */
