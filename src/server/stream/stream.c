@@ -486,10 +486,11 @@ account(struct stream *st, struct relay_dir *dir)
 		budget_release(&st->site->budget, dir->pipe.size);
 }
 
-/* Drops dir's pipe and what it holds. */
+/* Drops dir's pipe and what it holds; a direction waiting to be spliced no longer is. */
 static void
 drop_pipe(struct stream *st, struct relay_dir *dir)
 {
+	dir->splice_wait = false;
 	dir->spliced = false;
 	dir->pipe.held = 0;
 	account(st, dir);
