@@ -945,10 +945,11 @@ def test_over_the_relay_budget_a_session_gets_no_credit(fived, backend):
     """fived.conf(5), relay_memory_max: a multiplexed session over the budget is given no
     more credit and its backends are not read, until the budget falls below three
     quarters; then both go on.  Here plain sessions to a backend that never reads hold
-    more than the budget of 1 MiB."""
+    more than the budget of 1 MiB (copied, not spliced: a spliced one holds a pipe at
+    most)."""
     stall, echo = backend("stall"), backend("echo")
     f = fived("[service:stall]\n" + stall.service + "[service:echo]\n" + echo.service,
-              server="relay_memory_max = 1M")
+              server="relay_memory_max = 1M\nsplice = no")
     hogs = []
     for _ in range(8):
         c = socket.create_connection(("127.0.0.1", f.port), timeout=T)

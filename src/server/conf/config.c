@@ -879,6 +879,7 @@ static const struct key keys[] = {
         SERVER_U64("max_connections", V_COUNT, max_connections, 1000000),
         SERVER_U64("max_per_source", V_COUNT, max_per_source, 1000000),
         SERVER("relay_memory_max", server_relay_memory_max),
+        SERVER_BOOL("splice", splice),
         SERVER_U64("request_timeout", V_DURATION, request_timeout_ms, 0),
         SERVER_U64("connect_timeout", V_DURATION, connect_timeout_ms, 0),
         SERVER_U64("idle_timeout", V_DURATION_OR_NONE, idle_timeout_ms, 0),
@@ -1375,6 +1376,7 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->pow_max = DEFAULT_POW_MAX;
 	cfg->handshake_rate = DEFAULT_HANDSHAKE_RATE;
 	cfg->multiplex = true;
+	cfg->splice = true;
 	cfg->max_streams = DEFAULT_MAX_STREAMS;
 	cfg->max_pending_opens = DEFAULT_MAX_PENDING_OPENS;
 	cfg->mux_window_max = DEFAULT_MUX_WINDOW_MAX;

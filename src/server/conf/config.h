@@ -192,6 +192,7 @@ struct config {
 	uint64_t max_connections;
 	uint64_t max_per_source;
 	uint64_t relay_memory_max; /* bytes, for every session's relay buffers together */
+	bool splice;               /* plain relays move bytes with splice(2), in the kernel */
 	uint64_t request_timeout_ms;
 	uint64_t connect_timeout_ms;
 	uint64_t idle_timeout_ms;

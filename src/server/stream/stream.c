@@ -22,21 +22,58 @@
  *
  * An end of stream on one side becomes a shutdown of the other's write
  * side; the stream is over when both directions have ended.
+ *
+ * A plain stream (no transport) to a TCP or Unix-socket backend is moved
+ * by the kernel instead (splice = yes): each direction, once the writes
+ * queued towards its destination (the reply, the PROXY header, the early
+ * bytes) are done, goes socket -> pipe -> socket with splice(2), and no
+ * byte enters fived's memory.  The pipe takes the place of the queue: it
+ * is filled from the source only when it is empty, emptied into the
+ * destination as far as the destination takes it, and while it holds
+ * bytes it counts in the budget for its whole capacity (over the budget,
+ * one that cannot be emptied holds its direction as a queue would).
+ *
+ * libuv owns both sockets and keeps them in its epoll set, under their
+ * descriptors.  The kernel's path polls each socket with a uv_poll_t on a
+ * dup() of its descriptor: libuv's one rule for poll handles is a single
+ * handle per descriptor (its watchers are a table by descriptor number),
+ * and epoll keys each registration on the descriptor number and the open
+ * file, so the dup is a registration of its own, beside the stream's.
+ * It stays sound because libuv no longer reads the spliced direction's
+ * source (uv_read_stop: a stopped stream's registration is dropped from
+ * epoll at its next event) and never writes its destination again: the
+ * switch waits until the direction's own queued writes are done, and
+ * nothing is queued to that destination afterwards, so the sockets'
+ * byte order is kept.  Only the end of a spliced direction goes back to
+ * libuv: its uv_shutdown, with the stream's write queue empty.  Each poll
+ * handle is stopped (uv_close removes the dup from epoll while it is
+ * still open) and the dup is closed in its close callback, before the
+ * session's handles are freed; libuv removes its own descriptor from
+ * epoll before it closes it, so neither registration outlives its
+ * descriptor.  A socket error stops a poll handle (libuv calls back with
+ * UV_EBADF); the next splice on that socket says which error it was.
  */
 #include "server/stream/stream.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "server/conf/config.h"
 #include "server/policy/budget.h"
 #include "server/policy/chunk.h"
 #include "server/policy/site.h"
+#include "server/stream/splice.h"
 #include "server/transport/transport.h"
 
 #define RELAY_HIGH_WATER (256 * 1024)
 #define RELAY_LOW_WATER  (64 * 1024)
+
+/* Pipes a spliced direction fills per wakeup: one stream cannot starve the rest. */
+#define SPLICE_ROUNDS_MAX 16
 
 /*
  * One direction of a stream, named by its destination: up is towards the
@@ -51,6 +88,19 @@ struct relay_dir {
 	bool dropping; /* the destination stopped reading (a program that exited): drop the rest */
 	size_t queued; /* memory of the chunks written towards the destination, not yet freed */
 	uint64_t bytes;
+	bool splice_wait; /* to be spliced once the writes queued towards it are done */
+	bool spliced;     /* moved by splice(2): libuv neither reads its source nor writes it */
+	bool ending;      /* spliced: the destination's shutdown was asked for */
+	bool charged;     /* its pipe's capacity is charged to the budget */
+	struct splice_pipe pipe; /* while spliced */
+};
+
+/* A socket of a spliced stream, polled through a dup of its descriptor (see the top). */
+struct splice_end {
+	uv_poll_t poll;
+	int fd;     /* the dup, closed after the poll handle; -1 when none */
+	int events; /* what the poll handle watches now */
+	bool open;  /* the poll handle is initialized and not closing */
 };
 
 /* Made by stream_new, freed by stream_free; owned by its session. */
@@ -64,8 +114,9 @@ struct stream {
 	struct backend backend;
 	struct relay_dir up;   /* client -> backend */
 	struct relay_dir down; /* backend -> client */
-	bool relaying;         /* bytes flow both ways */
-	bool over;             /* stream_close was called: nothing more is done */
+	struct splice_end client_end, backend_end;
+	bool relaying; /* bytes flow both ways */
+	bool over;     /* stream_close was called: nothing more is done */
 	uint64_t last_activity_ms;
 	struct stream *held_prev, *held_next; /* on the site's budget_held list */
 	bool held_listed;
@@ -74,6 +125,8 @@ struct stream {
 };
 
 static void on_backend_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
+static void watch(struct stream *st);
+static void begin_splice(struct stream *st, struct relay_dir *dir);
 
 static uv_stream_t *
 source_of(struct stream *st, struct relay_dir *dir)
@@ -115,7 +168,9 @@ resume(struct stream *st, struct relay_dir *dir)
 {
 	if (!st->relaying || st->over || dir->paused || dir->held || dir->eof)
 		return;
-	if (dir == &st->up)
+	if (dir->spliced)
+		watch(st);
+	else if (dir == &st->up)
 		st->ev->read_client(st->owner);
 	else
 		uv_read_start(&st->backend.h.stream, backend_alloc, on_backend_read);
@@ -152,6 +207,15 @@ held_unlink(struct stream *st)
 	st->held_listed = false;
 }
 
+/* Whether dir's destination has not taken everything dir has for it yet. */
+static bool
+behind(struct stream *st, struct relay_dir *dir)
+{
+	if (dir->spliced)
+		return dir->pipe.held > 0;
+	return uv_stream_get_write_queue_size(destination_of(st, dir)) > 0;
+}
+
 static void
 hold(struct stream *st, struct relay_dir *dir)
 {
@@ -160,7 +224,7 @@ hold(struct stream *st, struct relay_dir *dir)
 	uv_read_stop(source_of(st, dir));
 	dir->held = true;
 	/* Counted when the destination is behind; one that keeps up only waits for its writes. */
-	if (uv_stream_get_write_queue_size(destination_of(st, dir)) > 0)
+	if (behind(st, dir))
 		budget_note_pause(&st->site->budget);
 	if (!st->held_listed)
 		held_link(st);
@@ -220,11 +284,20 @@ on_written(uv_write_t *req, int status)
 		st->ev->client_written(st->owner);
 	if (status < 0 && dir == &st->up && stopped_reading(st, status)) {
 		dir->dropping = true;
+		/* What the client sends is read, and dropped, by libuv. */
+		if (dir->splice_wait) {
+			dir->splice_wait = false;
+			resume(st, dir);
+		}
 		return;
 	}
 	if (status < 0) {
 		log_debug("session %s: write: %s", st->id, uv_strerror(status));
 		ended(st, dir == &st->up ? "backend write failed" : "client write failed");
+		return;
+	}
+	if (dir->splice_wait && dir->queued == 0) {
+		begin_splice(st, dir);
 		return;
 	}
 	if (dir->paused && dir->queued < RELAY_LOW_WATER) {
@@ -376,6 +449,308 @@ forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 	ended(st, dir == &st->up ? "client read failed" : "backend read failed");
 }
 
+/* --- the kernel's path: splice(2) ------------------------------------------ */
+
+static struct splice_end *
+source_end(struct stream *st, struct relay_dir *dir)
+{
+	return dir == &st->up ? &st->client_end : &st->backend_end;
+}
+
+static struct splice_end *
+destination_end(struct stream *st, struct relay_dir *dir)
+{
+	return dir == &st->up ? &st->backend_end : &st->client_end;
+}
+
+/* Whether the kernel may move this stream's bytes: plain, to a socket of the backend's own. */
+static bool
+may_splice(const struct stream *st)
+{
+	return st->site->cfg->splice && transport_of(st) == NULL &&
+	       (st->svc->backend == BACKEND_TCP || st->svc->backend == BACKEND_UNIX);
+}
+
+/* A pipe that holds bytes counts for its whole capacity; an empty one takes no memory. */
+static void
+account(struct stream *st, struct relay_dir *dir)
+{
+	bool holds = dir->pipe.held > 0;
+
+	if (holds == dir->charged)
+		return;
+	dir->charged = holds;
+	if (holds)
+		budget_charge(&st->site->budget, dir->pipe.size);
+	else
+		budget_release(&st->site->budget, dir->pipe.size);
+}
+
+/* Drops dir's pipe and what it holds; a direction waiting to be spliced no longer is. */
+static void
+drop_pipe(struct stream *st, struct relay_dir *dir)
+{
+	dir->splice_wait = false;
+	dir->spliced = false;
+	dir->pipe.held = 0;
+	account(st, dir);
+	splice_pipe_close(&dir->pipe);
+}
+
+/* dir leaves the kernel's path (its pipe empty, or its bytes dropped): libuv reads its source. */
+static void
+unsplice(struct stream *st, struct relay_dir *dir)
+{
+	drop_pipe(st, dir);
+	watch(st);
+	resume(st, dir);
+}
+
+/* What an end is polled for: its bytes to read, when its pipe is empty; room, for bytes to write.
+ */
+static int
+wanted(const struct relay_dir *from, const struct relay_dir *to)
+{
+	int events = 0;
+
+	if (from->spliced && from->pipe.held == 0 && !from->eof && !from->held)
+		events |= UV_READABLE;
+	if (to->spliced && to->pipe.held > 0)
+		events |= UV_WRITABLE;
+	return events;
+}
+
+static void on_end_ready(uv_poll_t *p, int status, int events);
+
+static void
+poll_end(struct splice_end *end, int events)
+{
+	if (!end->open || events == end->events)
+		return;
+	end->events = events;
+	if (events == 0)
+		uv_poll_stop(&end->poll);
+	else
+		uv_poll_start(&end->poll, events, on_end_ready);
+}
+
+/* Polls each end for what the spliced directions wait for. */
+static void
+watch(struct stream *st)
+{
+	if (st->over)
+		return;
+	poll_end(&st->client_end, wanted(&st->up, &st->down));
+	poll_end(&st->backend_end, wanted(&st->down, &st->up));
+}
+
+/*
+ * Empties dir's pipe into its destination as far as the destination takes
+ * it.  Returns 0, or -1 when dir left the kernel's path or the stream ended.
+ */
+static int
+drain(struct stream *st, struct relay_dir *dir)
+{
+	ssize_t n = 0;
+
+	while (dir->pipe.held > 0 &&
+	       (n = splice_pipe_out(&dir->pipe, destination_end(st, dir)->fd)) > 0)
+		;
+	if (n < 0 && n != -EAGAIN && dir == &st->up && stopped_reading(st, (int)n)) {
+		dir->dropping = true;
+		unsplice(st, dir);
+		return -1;
+	}
+	if (n < 0 && n != -EAGAIN) {
+		log_debug("session %s: write: %s", st->id, uv_strerror((int)n));
+		ended(st, dir == &st->up ? "backend write failed" : "client write failed");
+		return -1;
+	}
+	account(st, dir);
+	/* Its pipe is empty: a held direction holds nothing of the budget any more. */
+	if (dir->held && dir->pipe.held == 0)
+		unhold(st, dir);
+	return 0;
+}
+
+/*
+ * Fills dir's empty pipe from its source.  Returns 1 when something came
+ * (bytes, or the source's end), 0 when there is nothing to read yet, -1
+ * when dir left the kernel's path or the stream ended.
+ */
+static int
+fill(struct stream *st, struct relay_dir *dir)
+{
+	ssize_t n = splice_pipe_in(&dir->pipe, source_end(st, dir)->fd);
+
+	if (n > 0) {
+		dir->bytes += (uint64_t)n;
+		st->last_activity_ms = uv_now(st->site->loop);
+		account(st, dir);
+		return 1;
+	}
+	/* Ending without reading all it was sent, a local backend resets: its end, too. */
+	if (n == 0 || (dir == &st->down && stopped_reading(st, (int)n))) {
+		dir->eof = true;
+		return 1;
+	}
+	if (n == -EAGAIN)
+		return 0;
+	/* A kernel that cannot splice these sockets says so before any byte moved: copy instead. */
+	if (n == -EINVAL || n == -ENOSYS) {
+		log_debug("session %s: relay: no splice (%s)", st->id, uv_strerror((int)n));
+		unsplice(st, dir);
+		return -1;
+	}
+	log_debug("session %s: read: %s", st->id, uv_strerror((int)n));
+	ended(st, dir == &st->up ? "client read failed" : "backend read failed");
+	return -1;
+}
+
+/*
+ * Moves dir's bytes as far as its sockets let it, for a bounded number of
+ * pipes, then polls for what it waits for.  Its source's end, once its
+ * pipe is empty, becomes the destination's shutdown, through libuv.
+ */
+static void
+pump(struct stream *st, struct relay_dir *dir)
+{
+	int rounds, r;
+
+	if (!dir->spliced || st->over)
+		return;
+	for (rounds = 0;; rounds++) {
+		if (drain(st, dir) != 0)
+			return;
+		if (dir->pipe.held > 0 || dir->held || dir->ending)
+			break;
+		/* Nothing polls for an end already read: it is acted on now. */
+		if (dir->eof) {
+			dir->ending = true;
+			end_direction(st, dir);
+			break;
+		}
+		if (rounds == SPLICE_ROUNDS_MAX || (r = fill(st, dir)) == 0)
+			break;
+		if (r < 0)
+			return;
+	}
+	if (dir->pipe.held > 0 && budget_over(&st->site->budget))
+		hold(st, dir);
+	watch(st);
+}
+
+static void
+on_end_ready(uv_poll_t *p, int status, int events)
+{
+	struct stream *st = p->data;
+	bool client = p == &st->client_end.poll;
+	struct relay_dir *from = client ? &st->up : &st->down, *to = client ? &st->down : &st->up;
+
+	/* libuv stopped the handle on a socket error: the splices below say which. */
+	if (status < 0) {
+		(client ? &st->client_end : &st->backend_end)->events = 0;
+		events = UV_READABLE | UV_WRITABLE;
+	}
+	if (events & UV_WRITABLE)
+		pump(st, to);
+	if (events & UV_READABLE)
+		pump(st, from);
+	if (status < 0 && !st->over)
+		ended(st, client ? "client read failed" : "backend read failed");
+}
+
+/* Polls h's socket through a dup of its descriptor.  Returns 0 or a libuv error. */
+static int
+open_end(struct stream *st, struct splice_end *end, uv_stream_t *h)
+{
+	uv_os_fd_t fd;
+	int r;
+
+	if (end->open)
+		return 0;
+	if ((r = uv_fileno((const uv_handle_t *)h, &fd)) != 0)
+		return r;
+	if ((end->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -errno;
+	if ((r = uv_poll_init(st->site->loop, &end->poll, end->fd)) != 0) {
+		close(end->fd);
+		end->fd = -1;
+		return r;
+	}
+	end->poll.data = st;
+	end->events = 0;
+	end->open = true;
+	return 0;
+}
+
+/* The dup is closed only now: libuv removed it from epoll while it was open. */
+static void
+on_end_closed(uv_handle_t *h)
+{
+	struct stream *st = h->data;
+	struct splice_end *end =
+	        h == (uv_handle_t *)&st->client_end.poll ? &st->client_end : &st->backend_end;
+
+	close(end->fd);
+	end->fd = -1;
+	st->ev->backend_closed(st->owner);
+}
+
+/* Closes end's poll handle: 1 when an ev->backend_closed call follows, else 0. */
+static unsigned
+close_end(struct splice_end *end)
+{
+	if (!end->open)
+		return 0;
+	end->open = false;
+	uv_close((uv_handle_t *)&end->poll, on_end_closed);
+	return 1;
+}
+
+/* The kernel's path ends both ways.  Returns how many ev->backend_closed calls follow. */
+static unsigned
+stop_splicing(struct stream *st)
+{
+	drop_pipe(st, &st->up);
+	drop_pipe(st, &st->down);
+	return close_end(&st->client_end) + close_end(&st->backend_end);
+}
+
+/* dir's queued writes are done: from now on the kernel moves its bytes, where it can. */
+static void
+begin_splice(struct stream *st, struct relay_dir *dir)
+{
+	int r;
+
+	dir->splice_wait = false;
+	if ((r = open_end(st, &st->client_end, st->client)) != 0 ||
+	    (r = open_end(st, &st->backend_end, &st->backend.h.stream)) != 0 ||
+	    (r = splice_pipe_open(&dir->pipe)) != 0) {
+		log_debug("session %s: relay: no splice (%s)", st->id, uv_strerror(r));
+		resume(st, dir);
+		return;
+	}
+	dir->spliced = true;
+	log_debug("session %s: relay: splice %s", st->id,
+	          dir == &st->up ? "to the backend" : "to the client");
+	pump(st, dir);
+}
+
+/* Starts reading dir's source: by libuv, or by the kernel once dir's queued writes are done. */
+static void
+start(struct stream *st, struct relay_dir *dir)
+{
+	if (!may_splice(st)) {
+		resume(st, dir);
+		return;
+	}
+	uv_read_stop(source_of(st, dir));
+	dir->splice_wait = true;
+	if (dir->queued == 0)
+		begin_splice(st, dir);
+}
+
 void
 stream_client_data(struct stream *st, ssize_t nread, const uv_buf_t *buf)
 {
@@ -409,6 +784,9 @@ stream_new(struct site *site, const char *id, uv_stream_t *client,
 	st->transport = transport;
 	st->ev = ev;
 	st->owner = owner;
+	splice_pipe_init(&st->up.pipe);
+	splice_pipe_init(&st->down.pipe);
+	st->client_end.fd = st->backend_end.fd = -1;
 	return st;
 }
 
@@ -422,11 +800,13 @@ stream_relay(struct stream *st, const void *header, size_t header_len, const voi
 	st->up.bytes += early_len;
 	st->relaying = true;
 	st->last_activity_ms = uv_now(st->site->loop);
-	uv_read_start(&st->backend.h.stream, backend_alloc, on_backend_read);
+	start(st, &st->down);
+	if (st->over)
+		return 0;
 	if (client_ended)
 		end_direction(st, &st->up);
 	else
-		st->ev->read_client(st->owner);
+		start(st, &st->up);
 	return 0;
 }
 
@@ -468,7 +848,7 @@ stream_reset_backend(struct stream *st)
 unsigned
 stream_close_backend(struct stream *st)
 {
-	return backend_close(&st->backend);
+	return stop_splicing(st) + backend_close(&st->backend);
 }
 
 unsigned
@@ -477,7 +857,7 @@ stream_close(struct stream *st)
 	st->over = true;
 	held_unlink(st);
 	st->up.held = st->down.held = false;
-	return backend_close(&st->backend);
+	return stop_splicing(st) + backend_close(&st->backend);
 }
 
 void
@@ -499,7 +879,8 @@ stream_bytes(const struct stream *st, uint64_t *in, uint64_t *out)
 bool
 stream_client_stalled(const struct stream *st)
 {
-	return st->relaying && !st->over && !st->up.eof && (st->up.paused || st->up.held);
+	return st->relaying && !st->over && !st->up.eof &&
+	       (st->up.paused || st->up.held || st->up.splice_wait || st->up.pipe.held > 0);
 }
 
 uint64_t

@@ -1,0 +1,184 @@
+"""Plain relays moved by the kernel (splice = yes, the default) and by fived's own
+copies (splice = no): the same bytes both ways, the same half-closes, the same counts,
+the same ends."""
+
+import hashlib
+import os
+import socket
+import struct
+import threading
+
+import pytest
+
+from conftest import SLOW, connect, recv_line, wait_for
+
+MIB = 1024 * 1024
+UP = 24 * MIB + 12345  # odd sizes: no pipe or chunk boundary falls on the end
+DOWN = 20 * MIB + 777
+SPLICED = "relay: splice"
+
+
+class Peer:
+    """A backend that sends `down` bytes to each connection, ends its side, and reads
+    the connection to its end meanwhile: the digest and count of what it read."""
+
+    def __init__(self, family, path=None, down=b""):
+        self.sock = socket.socket(family)
+        if family == socket.AF_UNIX:
+            self.sock.bind(str(path))
+            os.chmod(str(path), 0o666)
+            self.spec = "unix:%s" % path
+        else:
+            self.sock.bind(("127.0.0.1", 0))
+            self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.sock.listen(16)
+        self.down = down
+        self.got = []  # (digest, length) per connection, once it ended
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._send, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _send(self, conn):
+        try:
+            conn.sendall(self.down)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def _read(self, conn):
+        h, n = hashlib.sha256(), 0
+        while True:
+            try:
+                data = conn.recv(1 << 20)
+            except OSError:
+                data = None
+            if not data:
+                break
+            h.update(data)
+            n += len(data)
+        self.got.append((h.hexdigest(), n, data is None))
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def start(fived, splice, backend, extra=""):
+    return fived("[service:s]\nbackend = %s\n%s" % (backend, extra),
+                 server="splice = %s" % splice)
+
+
+def peer_for(kind, tmp_path, down):
+    if kind == "unix":
+        return Peer(socket.AF_UNIX, tmp_path / "peer.sock", down)
+    return Peer(socket.AF_INET, down=down)
+
+
+def transfer(port, up):
+    """Sends up after the request and ends the client's side while reading what comes
+    back to its end: the digest and length of what came back."""
+    c = connect(port, timeout=10)
+    c.sendall(b"s\r\n")
+    assert recv_line(c) == b"+\r\n"
+
+    def send():
+        c.sendall(up)
+        c.shutdown(socket.SHUT_WR)
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+    h, n = hashlib.sha256(), 0
+    while True:
+        data = c.recv(1 << 20)
+        if not data:
+            break
+        h.update(data)
+        n += len(data)
+    t.join(60 * SLOW)
+    c.close()
+    return h.hexdigest(), n
+
+
+@pytest.mark.parametrize("kind", ["tcp", "unix"])
+@pytest.mark.parametrize("splice", ["yes", "no"])
+def test_large_transfer_both_ways_with_half_close(fived, tmp_path, kind, splice):
+    up, down = os.urandom(UP), os.urandom(DOWN)
+    peer = peer_for(kind, tmp_path, down)
+    f = start(fived, splice, peer.spec)
+    digest, n = transfer(f.port, up)
+    assert (digest, n) == (hashlib.sha256(down).hexdigest(), DOWN)
+    wait_for(lambda: peer.got, what="the backend to see the end of the client's stream")
+    assert peer.got[0] == (hashlib.sha256(up).hexdigest(), UP, False)
+    closed = wait_for(lambda: f.events("closed"), what="the session's record")[0]
+    assert (closed["bytes_in"], closed["bytes_out"], closed["reason"]) == (UP, DOWN, "done")
+    # Both directions went through the kernel, or neither did.
+    spliced = f.log().count(SPLICED)
+    assert spliced == (2 if splice == "yes" else 0), f.log()
+    peer.close()
+
+
+@pytest.mark.parametrize("splice", ["yes", "no"])
+def test_early_bytes_and_proxy_header_come_first(fived, splice):
+    """What the client sent with its request, after the PROXY header, then the rest."""
+    peer = Peer(socket.AF_INET, down=b"hello\n")
+    f = start(fived, splice, peer.spec, "proxy_protocol = v1\n")
+    rest = os.urandom(3 * MIB)
+    c = connect(f.port, timeout=30)
+    c.sendall(b"s\r\nearly")
+    assert recv_line(c) == b"+\r\n"
+    assert recv_line(c) == b"hello\n"
+    c.sendall(rest)
+    c.shutdown(socket.SHUT_WR)
+    assert c.recv(1) == b""
+    wait_for(lambda: peer.got, what="the backend to see the end of the client's stream")
+    header = b"PROXY TCP4 127.0.0.1 127.0.0.1 %d %d\r\n" % (c.getsockname()[1], f.port)
+    expect = header + b"early" + rest
+    assert peer.got[0] == (hashlib.sha256(expect).hexdigest(), len(expect), False)
+    closed = wait_for(lambda: f.events("closed"), what="the session's record")[0]
+    assert (closed["bytes_in"], closed["bytes_out"]) == (len(b"early") + len(rest), 6)
+    c.close()
+    peer.close()
+
+
+@pytest.mark.parametrize("splice", ["yes", "no"])
+def test_client_reset_resets_the_backend(fived, splice):
+    """A client that resets in the middle: the session ends, the backend's connection too."""
+    peer = Peer(socket.AF_INET, down=os.urandom(8 * MIB))
+    f = start(fived, splice, peer.spec)
+    c = connect(f.port, timeout=30)
+    c.sendall(b"s\r\n")
+    assert recv_line(c) == b"+\r\n"
+    c.sendall(os.urandom(MIB))
+    wait_for(lambda: f.log().count(SPLICED) == (2 if splice == "yes" else 0) and peer.conns,
+             what="the relay")
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    closed = wait_for(lambda: f.events("closed"), timeout=10, what="the session's end")[0]
+    assert closed["reason"] in ("client read failed", "client write failed",
+                                "client stream truncated"), closed
+    wait_for(lambda: peer.got, what="the backend's connection to end")
+    peer.close()
+
+
+@pytest.mark.parametrize("splice", ["yes", "no"])
+def test_idle_timeout_ends_a_quiet_spliced_stream(fived, splice):
+    peer = Peer(socket.AF_INET)
+    f = start(fived, splice, peer.spec, "idle_timeout = 1s\n")
+    c = connect(f.port, timeout=30)
+    c.sendall(b"s\r\nabc")
+    assert recv_line(c) == b"+\r\n"
+    closed = wait_for(lambda: f.events("closed"), timeout=10, what="the idle timeout")[0]
+    assert closed["reason"] == "idle timeout"
+    assert c.recv(1) == b""
+    c.close()
+    peer.close()
