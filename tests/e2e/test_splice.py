@@ -1,6 +1,6 @@
-"""Plain relays moved by the kernel (splice = yes, the default) and by fived's own
-copies (splice = no): the same bytes both ways, the same half-closes, the same counts,
-the same ends."""
+"""Plain relays moved by the kernel (splice = yes) and by fived's own copies (splice =
+no, the default): the same bytes both ways, the same half-closes, the same counts, the
+same ends."""
 
 import hashlib
 import os

@@ -1376,7 +1376,7 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->pow_max = DEFAULT_POW_MAX;
 	cfg->handshake_rate = DEFAULT_HANDSHAKE_RATE;
 	cfg->multiplex = true;
-	cfg->splice = true;
+	cfg->splice = false;
 	cfg->max_streams = DEFAULT_MAX_STREAMS;
 	cfg->max_pending_opens = DEFAULT_MAX_PENDING_OPENS;
 	cfg->mux_window_max = DEFAULT_MUX_WINDOW_MAX;
