@@ -215,7 +215,11 @@ on_detach_allowed(void *owner, const char **reason)
 {
 	struct session *s = owner;
 
-	/* ATTACH is a text-dialect command: a USP session could never come back. */
+	/*
+	 * Only sessions that entered framed mode through MULTIPLEX are resumed
+	 * (PROTOCOL.md 12.2): a USP session's streams were opened by its
+	 * initialize, outside the frames the counts cover.
+	 */
 	if (!s->cfg->detachable || s->usp != NULL) {
 		*reason = "not permitted";
 		return MUX_DETACH_NOT_PERMITTED;
