@@ -215,11 +215,7 @@ on_detach_allowed(void *owner, const char **reason)
 {
 	struct session *s = owner;
 
-	/*
-	 * Only sessions that entered framed mode through MULTIPLEX are resumed
-	 * (PROTOCOL.md 12.2): a USP session's streams were opened by its
-	 * initialize, outside the frames the counts cover.
-	 */
+	/* This version resumes only sessions that entered framed mode through MULTIPLEX (12.2). */
 	if (!s->cfg->detachable || s->usp != NULL) {
 		*reason = "not permitted";
 		return MUX_DETACH_NOT_PERMITTED;
