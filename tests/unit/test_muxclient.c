@@ -174,7 +174,7 @@ test_open_data_fin(void **state)
 static void
 test_credit_returned(void **state)
 {
-	static uint8_t chunk[MUX_PAYLOAD_MAX], all[MUX_STREAM_WINDOW + 1];
+	static uint8_t chunk[MUX_PAYLOAD_MAX], all[MUX_STREAM_WINDOW];
 	struct fake fk;
 	struct five_session *s = session(&fk);
 	size_t i;
@@ -187,7 +187,11 @@ test_credit_returned(void **state)
 		memset(chunk, (int)i, sizeof(chunk));
 		put_data(&fk, 1, chunk, sizeof(chunk));
 	}
-	put_empty(&fk, 1, MUX_FIN);
+	/*
+	 * No FIN from fived yet: a stream whose sender has ended gets no more
+	 * credit, and whether its FIN came before the last bytes were
+	 * delivered would be a race.
+	 */
 	assert_int_equal(drain(app, all, sizeof(all)), MUX_STREAM_WINDOW);
 	for (i = 0; i < MUX_STREAM_WINDOW; i++)
 		assert_int_equal(all[i], (uint8_t)(i / sizeof(chunk)));
