@@ -20,7 +20,10 @@ BUILD ?= build
 CC ?= cc
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_SMOKE_SECONDS ?= 3
+
+# Compiler jobs for test-build.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 
 PKGS := libuv libsodium openssl jansson inih
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -81,7 +84,7 @@ HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRC))
 
 .SECONDARY:
 .PHONY: FORCE all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench install \
-	clean format lint deb test-package
+	clean format lint deb test-package test-bins test-build
 all: $(FIVED) $(FIVE) $(FIVECTL) $(FIVE_LIB) $(FIVE_SO) $(FIVE_SO_LINK) $(SHIM)
 
 ifeq ($(V),1)
@@ -201,7 +204,18 @@ test-fuzz:
 test-asan:
 	$(MAKE) BUILD=build/asan SAN=1 OPT="-O1 -g" test-unit test-e2e
 
+# The programs and tests of a build, for test-build.
+test-bins: all $(UNIT_BIN) $(HELPER_BIN)
+
+# What every stage of make test needs, built first on every CPU: the
+# stages themselves then run one after another, as their timings assume.
+test-build:
+	$(MAKE) -j$(JOBS) test-bins
+	$(MAKE) -j$(JOBS) BUILD=build/asan SAN=1 OPT="-O1 -g" test-bins
+	$(MAKE) -j$(JOBS) -f tests/fuzz/fuzz.mk all
+
 test: deps
+	$(MAKE) test-build
 	$(MAKE) lint test-unit test-e2e test-fuzz test-asan test-package
 	@echo "make test: all passed"
 
