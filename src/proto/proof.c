@@ -15,7 +15,6 @@
 
 /* The longest claims are under 500 bytes (proof.h). */
 #define CLAIMS_MAX 1024
-#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER)
 
 /* The longest amr, "password", fits. */
 #define AMR_SIZE 16
@@ -158,23 +157,7 @@ claims_object(const struct proof_claims *c)
 int
 proof_claims_encode(const struct proof_claims *c, char *out, size_t size, size_t *len)
 {
-	json_t *o = NULL;
-	size_t n;
-	int r = -1;
-
-	*len = 0;
-	if (size > 0)
-		out[0] = '\0';
-	if (!claims_valid(c) || (o = claims_object(c)) == NULL)
-		goto out;
-	if ((n = json_dumpb(o, out, size, DUMP_FLAGS)) == 0 || n >= size)
-		goto out;
-	out[n] = '\0';
-	*len = n;
-	r = 0;
-out:
-	json_decref(o);
-	return r;
+	return token_claims_dump(claims_valid(c) ? claims_object(c) : NULL, out, size, len);
 }
 
 /* Exactly the members of 13.3, each a string. */

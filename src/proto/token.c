@@ -353,18 +353,16 @@ claims_object(const struct token_claims *c)
 }
 
 int
-token_claims_encode(const struct token_claims *c, char *out, size_t size, size_t *len)
+token_claims_dump(void *claims, char *out, size_t size, size_t *len)
 {
-	json_t *o = NULL;
+	json_t *o = claims;
 	size_t n;
 	int r = -1;
 
 	*len = 0;
 	if (size > 0)
 		out[0] = '\0';
-	if (!claims_valid(c) || (o = claims_object(c)) == NULL)
-		goto out;
-	if ((n = json_dumpb(o, out, size, DUMP_FLAGS)) == 0 || n >= size)
+	if (o == NULL || (n = json_dumpb(o, out, size, DUMP_FLAGS)) == 0 || n >= size)
 		goto out;
 	out[n] = '\0';
 	*len = n;
@@ -372,6 +370,12 @@ token_claims_encode(const struct token_claims *c, char *out, size_t size, size_t
 out:
 	json_decref(o);
 	return r;
+}
+
+int
+token_claims_encode(const struct token_claims *c, char *out, size_t size, size_t *len)
+{
+	return token_claims_dump(claims_valid(c) ? claims_object(c) : NULL, out, size, len);
 }
 
 /* Copies the string member name, if present, into dst; -1 unless it fits. */

@@ -107,6 +107,13 @@ int token_claims_decode(const uint8_t *p, size_t len, struct token_claims *c);
 /* Formats t (at most TOKEN_TIME_MAX) as RFC 3339 UTC with seconds.  Returns 0 or -1. */
 int token_time_format(uint64_t t, char out[TOKEN_TIME_SIZE]);
 
+/*
+ * Claims (a json_t *, taken: freed here, NULL allowed) as compact JSON in
+ * their order, NUL-terminated, into out[0..size); *len its length.  0, or
+ * -1 when there are none or they do not fit.  Tokens' and proofs' alike.
+ */
+int token_claims_dump(void *claims, char *out, size_t size, size_t *len);
+
 /* Parses exactly that form, a real date and time (no leap second).  Returns 0 or -1. */
 int token_time_parse(const char *s, uint64_t *t);
 
