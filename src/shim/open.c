@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "client/base/sock.h"
@@ -99,23 +98,6 @@ notice(void *arg, const char *text)
 	shim_say("%s", text);
 }
 
-/* A connection to the agent's socket at path, or -1. */
-static int
-agent_dial(const char *path)
-{
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	int fd;
-
-	if (str_copy(sun.sun_path, path, sizeof(sun.sun_path)) >= sizeof(sun.sun_path) ||
-	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /*
  * The request through the agent (agentline.h).  Returns the stream's
  * descriptor; -1 with err filled when the agent took the request and it
@@ -131,7 +113,7 @@ through_agent(const struct cli_request *req, int timeout_ms, struct five_error *
 	int fd, ok;
 
 	if (path == NULL || path[0] == '\0' || agent_line_encode(req, line, sizeof(line)) != 0 ||
-	    (fd = agent_dial(path)) < 0)
+	    (fd = five_sock_dial_unix(path)) < 0)
 		return -2;
 	if (five_sock_send_all(fd, line, strlen(line), &ignored) != 0 ||
 	    five_sock_read_line(fd, timeout_ms, answer, sizeof(answer), &ignored) != 0 ||

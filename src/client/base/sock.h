@@ -11,6 +11,9 @@
 #include "five.h"
 
 /* Reads one line (without its CRLF) without reading past it.  Returns 0, or -1 with err filled. */
+/* A stream connection to the Unix socket at path (close-on-exec), or -1. */
+int five_sock_dial_unix(const char *path);
+
 int five_sock_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_error *err);
 
 /* Writes all of data.  Returns 0, or -1 with err filled. */
