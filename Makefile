@@ -191,6 +191,12 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(SERVER_LIB) $(FIVE_INTERNAL_LIB) 
 $(BUILD)/tests/test_shim: $(call obj,src/shim/conf.c src/shim/table.c src/shim/open.c \
 	src/client/cli/agentline.c)
 
+# The gateway's pool and DNS responder, with the shim's mapping, and ldns.
+$(BUILD)/tests/test_gateway: $(call obj,src/gateway/dns.c src/gateway/pool.c src/shim/conf.c \
+	src/shim/table.c)
+$(BUILD)/tests/test_gateway: LDLIBS += $(LDNS_LIBS)
+$(call obj,tests/unit/test_gateway.c): CFLAGS += $(LDNS_CFLAGS)
+
 # Tests that drive whole sessions link the in-process worker of tests/harness/.
 $(BUILD)/tests/test_session: $(call obj,tests/harness/session_harness.c)
 

@@ -167,8 +167,7 @@ gw_dns_query(struct gw_dns *d, const uint8_t *query, size_t len, uint64_t now_ms
 		goto out;
 	}
 	question = ldns_rr_list_rr(ldns_pkt_question(q), 0);
-	if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN ||
-	    question_name(question, name) != 0) {
+	if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN || question_name(question, name) != 0) {
 		name[0] = '\0';
 		v = d->forward ? GW_DNS_FORWARD
 		               : reply(q, question, LDNS_RCODE_REFUSED, false, NULL, out, out_size,

@@ -53,8 +53,8 @@ enum gw_dns_verdict {
  * caller's log.
  */
 enum gw_dns_verdict gw_dns_query(struct gw_dns *d, const uint8_t *query, size_t len,
-                                 uint64_t now_ms, uint8_t *out, size_t out_size,
-                                 size_t *out_len, char name[SHIM_NAME_MAX + 1]);
+                                 uint64_t now_ms, uint8_t *out, size_t out_size, size_t *out_len,
+                                 char name[SHIM_NAME_MAX + 1]);
 
 /*
  * Whether answer[0..len), from the upstream, answers query[0..qlen): ldns

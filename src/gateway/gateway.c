@@ -50,25 +50,25 @@ notice(void *arg, const char *text)
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: five gateway [--dns ADDR:PORT] [--listen ADDR:PORT] [--pool PREFIX]\n"
-	             "                    [--zone NAME ...] [--upstream ADDR[:PORT]] [--ttl SECONDS]\n"
-	             "                    [--max-connections N] FILE\n"
-	             "  FILE               names and ports to fived hosts and services (shim.conf's "
-	             "format)\n"
-	             "  --dns ADDR:PORT    answer DNS queries there (default " GW_DNS_DEFAULT ")\n"
-	             "  --listen ADDR:PORT take redirected connections there (default " GW_LISTEN_DEFAULT
-	             ")\n"
-	             "  --pool PREFIX      IPv4 addresses handed out (default " GW_POOL_DEFAULT ")\n"
-	             "  --zone NAME        names under NAME that FILE does not map: NXDOMAIN\n"
-	             "  --upstream ADDR    other names are asked there (default: refused)\n"
-	             "  --ttl SECONDS      answers' TTL (default 60)\n"
-	             "  --max-connections N  connections carried at once (default 256)\n");
+	fprintf(out,
+	        "usage: five gateway [--dns ADDR:PORT] [--listen ADDR:PORT] [--pool PREFIX]\n"
+	        "                    [--zone NAME ...] [--upstream ADDR[:PORT]] [--ttl SECONDS]\n"
+	        "                    [--max-connections N] FILE\n"
+	        "  FILE               names and ports to fived hosts and services (shim.conf's "
+	        "format)\n"
+	        "  --dns ADDR:PORT    answer DNS queries there (default " GW_DNS_DEFAULT ")\n"
+	        "  --listen ADDR:PORT take redirected connections there (default " GW_LISTEN_DEFAULT
+	        ")\n"
+	        "  --pool PREFIX      IPv4 addresses handed out (default " GW_POOL_DEFAULT ")\n"
+	        "  --zone NAME        names under NAME that FILE does not map: NXDOMAIN\n"
+	        "  --upstream ADDR    other names are asked there (default: refused)\n"
+	        "  --ttl SECONDS      answers' TTL (default 60)\n"
+	        "  --max-connections N  connections carried at once (default 256)\n");
 }
 
 /* "ADDR:PORT", "[V6]:PORT" or, with default_port, "ADDR": a numeric socket address. */
 static int
-socket_address(const char *text, uint16_t default_port, struct sockaddr_storage *sa,
-               socklen_t *len)
+socket_address(const char *text, uint16_t default_port, struct sockaddr_storage *sa, socklen_t *len)
 {
 	char spec[ADDR_TEXT_MAX];
 	struct addr_spec a;
@@ -453,8 +453,8 @@ setup(struct gateway *g, const struct gw_args *a)
 int
 gateway_main(int argc, char **argv)
 {
-	struct gw_args a = {.dns = GW_DNS_DEFAULT, .listen = GW_LISTEN_DEFAULT,
-	                    .pool = GW_POOL_DEFAULT};
+	struct gw_args a = {
+	        .dns = GW_DNS_DEFAULT, .listen = GW_LISTEN_DEFAULT, .pool = GW_POOL_DEFAULT};
 	/* The gateway's one allocation, for as long as it runs (the pool and rules are large). */
 	struct gateway *g = calloc(1, sizeof(*g));
 	int c, r = EXIT_LOCAL;

@@ -24,7 +24,7 @@
 #define GW_CONNECTIONS_DEFAULT 256
 #define GW_CONNECTIONS_MAX     4096
 /* Queries forwarded to the upstream at once, and how long its answer is waited for. */
-#define GW_FORWARDS_MAX       64
+#define GW_FORWARDS_MAX        64
 #define GW_UPSTREAM_TIMEOUT_MS 3000
 /* The longest answer from the upstream passed on (EDNS answers are longer than 512). */
 #define GW_UPSTREAM_ANSWER_MAX 4096
@@ -41,7 +41,7 @@
 #define GW_POOL_DEFAULT   "100.95.0.0/16"
 
 struct gw_child {
-	pid_t pid; /* 0: a free entry */
+	pid_t pid;   /* 0: a free entry */
 	int forward; /* a forwarded query, not a connection */
 };
 
