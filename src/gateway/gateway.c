@@ -380,6 +380,8 @@ on_connection(struct gateway *g)
 		return;
 	}
 	keepalive(conn);
+	/* fived sees the gateway: this line is where the computer behind a session is told. */
+	say("%s to %s:%u: %s %s", client, name, port, rule->host, rule->service);
 	if ((pid = fork()) == 0)
 		carry(g, conn, rule, client, name, port);
 	if (pid < 0)

@@ -15,9 +15,8 @@ static const char mapping[] = "wiki.corp:80 = fived.example http\n"
                               "db.corp:5432 = fived.example research-db\n";
 
 /* A query for wiki.corp, type A, id 0x1234. */
-static const uint8_t query[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0,   0,   0,
-                                0,    4,    'w',  'i',  'k', 'i', 4, 'c', 'o', 'r',
-                                'p',  0,    0,    1,    0,    1};
+static const uint8_t query[] = {0x12, 0x34, 0x01, 0x00, 0,   1,   0,   0,   0, 0, 0, 0, 4, 'w',
+                                'i',  'k',  'i',  4,    'c', 'o', 'r', 'p', 0, 0, 1, 0, 1};
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

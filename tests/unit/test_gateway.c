@@ -52,7 +52,8 @@ static struct gw_dns dns;
 static void
 dns_setup(bool forward)
 {
-	static const char text[] = "wiki.corp:80 = fived.example http\n*.five = fived.example ssh\n";
+	static const char text[] =
+	        "wiki.corp:80 = fived.example http\n*.five = fived.example ssh\n";
 	uint8_t net[4] = {100, 95, 0, 0};
 	char why[256];
 
@@ -70,8 +71,7 @@ dns_setup(bool forward)
 
 /* A query for name, type and class as ldns makes it, into wire; its length. */
 static size_t
-make_query(const char *name, ldns_rr_type type, ldns_rr_class class, uint16_t flags,
-           uint8_t **wire)
+make_query(const char *name, ldns_rr_type type, ldns_rr_class class, uint16_t flags, uint8_t **wire)
 {
 	ldns_rdf *owner = ldns_dname_new_frm_str(name);
 	ldns_pkt *q = ldns_pkt_query_new(owner, type, class, flags);
