@@ -243,6 +243,42 @@ reset(int conn)
 	close(conn);
 }
 
+/*
+ * Resets conn, and says why (client, then the reason), within
+ * GW_REFUSALS_LOGGED_PER_S lines a second; how many went unsaid is told
+ * with the next line said.
+ */
+static void refuse(struct gateway *g, int conn, const char *client, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static void
+refuse(struct gateway *g, int conn, const char *client, const char *fmt, ...)
+{
+	uint64_t second = monotonic_ms() / 1000;
+	char why[512];
+	va_list ap;
+
+	reset(conn);
+	if (second != g->log_second) {
+		g->log_second = second;
+		g->logged = 0;
+	}
+	if (g->logged >= GW_REFUSALS_LOGGED_PER_S) {
+		g->unlogged++;
+		return;
+	}
+	g->logged++;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (g->unlogged > 0)
+		say("%s: refused: %s (and %u refusals not logged before it)", client, why,
+		    g->unlogged);
+	else
+		say("%s: refused: %s", client, why);
+	g->unlogged = 0;
+}
+
 /* In a child: the query to the upstream, and its answer, when it answers in time, to the client. */
 static void __attribute__((noreturn))
 forward(struct gateway *g, const uint8_t *query, size_t len, const struct sockaddr_storage *from,
@@ -362,21 +398,18 @@ on_connection(struct gateway *g)
 	if (sockaddr_ip((struct sockaddr *)&peer, client, &client_port) != 0)
 		str_copy(client, "?", sizeof(client));
 	if (g->connections >= g->connections_max) {
-		say("%s: refused: %u connections already", client, g->connections_max);
-		reset(conn);
+		refuse(g, conn, client, "%u connections already", g->connections_max);
 		return;
 	}
 	if (getsockopt(conn, SOL_IP, SO_ORIGINAL_DST, &dst, &dst_len) != 0 ||
 	    dst.sin_family != AF_INET ||
 	    !gw_pool_name(&g->pool, (const uint8_t *)&dst.sin_addr, monotonic_ms(), name)) {
-		say("%s: refused: not to an address the gateway gave out", client);
-		reset(conn);
+		refuse(g, conn, client, "not to an address the gateway gave out");
 		return;
 	}
 	port = ntohs(dst.sin_port);
 	if ((rule = shim_conf_match(&g->conf, name, port)) == NULL) {
-		say("%s: refused: %s:%u is not mapped", client, name, port);
-		reset(conn);
+		refuse(g, conn, client, "%s:%u is not mapped", name, port);
 		return;
 	}
 	keepalive(conn);

@@ -36,6 +36,9 @@
 #define GW_BACKLOG 128
 #define GW_TICK_MS 1000
 
+/* Lines about refused connections (anyone on the network can cause them) a second, at most. */
+#define GW_REFUSALS_LOGGED_PER_S 10
+
 #define GW_DNS_DEFAULT    "0.0.0.0:53"
 #define GW_LISTEN_DEFAULT "0.0.0.0:5502"
 #define GW_POOL_DEFAULT   "100.95.0.0/16"
@@ -56,6 +59,8 @@ struct gateway {
 	socklen_t upstream_len; /* 0: no upstream */
 	unsigned connections_max;
 	size_t connections, forwards;
+	uint64_t log_second;       /* the second refusals are being counted in */
+	unsigned logged, unlogged; /* refusals logged in it, and not logged since the last note */
 	struct gw_child child[GW_CONNECTIONS_MAX + GW_FORWARDS_MAX];
 };
 

@@ -238,5 +238,12 @@ def test_an_unmodified_computer_through_the_gateway(net, fived, tmp_path, proces
     r = in_ns(client, ["curl", "-sS", "--max-time", "10", "http://wiki.corp:8080/"])
     assert r.returncode != 0
     assert "wiki.corp:8080 is not mapped" in log.read_text()
+    # The listener itself, not through the firewall: no address of the pool, no session.
+    r = in_ns(client, ["curl", "-sS", "--max-time", "10", "http://%s:%d/" % (GW_IN,
+                                                                          LISTEN_PORT)])
+    assert r.returncode != 0
+    assert "%s: refused: not to an address the gateway gave out" % CLIENT in log.read_text()
     assert [e["service"] for e in f.events("granted")] == ["http", "ssh"]
     assert not spied.exists()
+    text = log.read_text()
+    assert "AddressSanitizer" not in text and "runtime error" not in text, text
