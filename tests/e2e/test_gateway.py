@@ -166,7 +166,7 @@ def start_sshd(tmp_path, ns, process):
     return port, keys
 
 
-def test_an_unmodified_computer_through_the_gateway(net, fived, tmp_path, process):
+def test_an_unmodified_computer_through_the_gateway(net, fived, world, tmp_path, process):
     need("curl", "ssh")
     server, gateway, client = net["server"], net["gateway"], net["client"]
     web = tmp_path / "web"
@@ -180,20 +180,22 @@ def test_an_unmodified_computer_through_the_gateway(net, fived, tmp_path, proces
     process([sys.executable, "-c", UPSTREAM, SERVER, str(upstream_port)],
             preexec_fn=entering(server))
     sshd_port, keys = start_sshd(tmp_path, server, process)
-    f = fived("[server]\nlisten = tcp:%s:0\naudit_log = %s\n"
-              "[service:http]\nbackend = tcp:127.0.0.1:%d\n"
+    # The wiki wants an authenticated caller: the gateway proves alice's key, its own.
+    keys_file = world.global_keys(['principals="alice" ' + world.public("alice")])
+    f = fived("[server]\nlisten = tcp:%s:0\naudit_log = %s\nauthorized_keys = %s\n"
+              "[service:http]\nbackend = tcp:127.0.0.1:%d\nauth = required\n"
               "[service:ssh]\nbackend = tcp:127.0.0.1:%d\n"
               "[service:secret]\nbackend = tcp:127.0.0.1:%d\nencryption = required\n"
-              % (SERVER, tmp_path / "fived.audit", http_port, sshd_port, spy_port),
-              preexec_fn=entering(server))
+              % (SERVER, tmp_path / "fived.audit", keys_file, http_port, sshd_port, spy_port),
+              env=world.fived_env(), preexec_fn=entering(server))
     port = int(f.addresses[0].rsplit(":", 1)[1])
     wait_for(lambda: listening(server, http_port, spy_port, sshd_port), what="the backends")
     mapping = tmp_path / "gateway.conf"
     mapping.write_text(textwrap.dedent("""\
-        wiki.corp:80 = {s} http port={p}
+        wiki.corp:80 = {s} http port={p} auth=pubkey identity={k} user=alice
         box.corp:22 = {s} ssh port={p}
         secret.corp = {s} secret plain port={p}
-        """.format(s=SERVER, p=port)))
+        """.format(s=SERVER, p=port, k=world.keys["alice"])))
     log = tmp_path / "gateway.log"
     with open(log, "wb") as err:
         process([GATEWAY, "--dns", GW_IN + ":53", "--listen", "0.0.0.0:%d" % LISTEN_PORT,
@@ -243,7 +245,12 @@ def test_an_unmodified_computer_through_the_gateway(net, fived, tmp_path, proces
                                                                           LISTEN_PORT)])
     assert r.returncode != 0
     assert "%s: refused: not to an address the gateway gave out" % CLIENT in log.read_text()
-    assert [e["service"] for e in f.events("granted")] == ["http", "ssh"]
+    # fived knows the gateway's identity, never the computer's: alice for the wiki, as
+    # the rule says; for ssh, the gateway's own sealed key and no user.
+    granted = f.events("granted")
+    assert [(e["service"], e.get("identity")) for e in granted][:1] == [("http", "alice")]
+    assert [e["service"] for e in granted] == ["http", "ssh"]
+    assert "alice" not in str(granted[1])
     assert not spied.exists()
     text = log.read_text()
     assert "AddressSanitizer" not in text and "runtime error" not in text, text
