@@ -47,6 +47,10 @@ $(FUZZ_BUILD)/fuzz_agentline: src/client/cli/agentline.c
 # libfive-shim.so's configuration parser lives in src/shim/, outside the fuzzed library.
 $(FUZZ_BUILD)/fuzz_shimconf: src/shim/conf.c src/shim/table.c
 
+# five gateway's DNS responder lives in src/gateway/, with the shim's mapping, and uses ldns.
+$(FUZZ_BUILD)/fuzz_gwdns: src/gateway/dns.c src/gateway/pool.c src/shim/conf.c src/shim/table.c
+$(FUZZ_BUILD)/fuzz_gwdns: FLIBS += $(shell pkg-config --libs ldns)
+
 # Each target of $(2) runs over a scratch copy of its corpus, so the committed seeds
 # stay as they are.  An input that runs longer than UNIT_TIMEOUT seconds is a hang,
 # and fails the run like a crash.
