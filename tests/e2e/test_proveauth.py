@@ -13,12 +13,13 @@ expected." """
 
 import base64
 import hashlib
+import os
 import secrets
 import subprocess
 import sys
 import time
 
-from conftest import FIVED, SLOW, connect, pubkey_login, recv_line, run_five
+from conftest import FIVED, HELPERS, SLOW, connect, pubkey_login, recv_line, run_five
 from fivewire import load_key
 from muxwire import LIMIT, REFUSED, MuxSession
 from uspwire import UspClient, encode, initialize
@@ -307,6 +308,22 @@ def test_multiplexed(fived, world, tmp_path):
         "not permitted: a token does not prove an identity"] * 2
     audit = f.audit.read_text()
     assert name.decode() not in audit and nonce.decode() not in audit
+
+
+def test_libfive_session_request(fived, world):
+    """libfive's five_session_request on a multiplexed session sends its request in the
+    OPEN and reads up to the FIN: a command stream as 13.1 describes it."""
+    f = start(fived, world)
+    key, provider = sign_key(f)
+    hex_hash = challenge(secrets.token_hex(16).encode(), b"shop.example").decode()
+
+    def request(command, message):
+        return subprocess.run([os.path.join(HELPERS, "libfive_mux"), "127.0.0.1", str(f.port),
+                               "request", command, message, "5000"], capture_output=True,
+                              timeout=30 * SLOW, env=dict(os.environ, LIBFIVE_TRANSPORT="plain"),
+                              ).stdout
+    assert request("GETSIGNKEY", "") == ("+ SIGNKEY %s %s\r\n" % (key, provider)).encode()
+    assert request("PROVEAUTH", hex_hash) == b"- authentication required\r\n"
 
 
 def five(world, f, *args):
