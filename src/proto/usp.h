@@ -5,8 +5,9 @@
  *
  * A message is malformed when it is not one JSON object (RFC 8259, UTF-8,
  * no NUL), nests deeper than USP_DEPTH_MAX, names a member not listed for
- * its "message", gives a member twice, or gives a value of the wrong type
- * or outside its bounds.  The decoder says which in a short reason that the
+ * its "message" (or, in the email's forms, which have none, for the
+ * member that tells the form), gives a member twice, or gives a value of
+ * the wrong type or outside its bounds.  The decoder says which in a short reason that the
  * server sends as "malformed message: <reason>"; reasons quote at most a
  * few printable ASCII characters of what the client sent.
  */
