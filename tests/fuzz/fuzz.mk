@@ -11,7 +11,7 @@ FCC := clang
 PKGS := libuv libsodium openssl jansson inih
 FCFLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -fno-omit-frame-pointer \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
-	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS))
+	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) -MMD -MP
 FLIBS := $(shell pkg-config --libs $(PKGS) libseccomp) -lpam -lpthread
 
 LIB_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c) \
@@ -20,6 +20,9 @@ LIB_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c) \
 LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC))
 TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 BINS := $(addprefix $(FUZZ_BUILD)/fuzz_,$(TARGETS))
+
+# A header's change rebuilds the objects that include it.
+-include $(LIB_OBJ:.o=.d) $(BINS:=.d)
 
 .PHONY: all smoke run
 all: $(BINS)
