@@ -58,6 +58,7 @@
 #define TOKEN       "tok.fuzz-1"
 #define STREAMS_MAX 3
 #define WIRE_MAX    (128 * 1024)
+#define SUITE       RECORD_SUITE_XCHACHA20POLY1305 /* the engine is the same over either suite */
 
 static const char *const services[STREAMS_MAX] = {"echo", "daytime", "discard"};
 
@@ -72,15 +73,17 @@ static struct five_seal *
 seal_new(int fd)
 {
 	struct five_seal *z = calloc(1, sizeof(*z));
-	uint8_t key[RECORD_KEY_LEN], header[RECORD_HEADER_LEN];
+	uint8_t key[RECORD_KEY_LEN], header[RECORD_HEADER_MAX];
+	size_t hlen;
 
 	if (z == NULL)
 		abort();
 	derive(key, LABEL_UP);
-	if (record_sender_init(&z->tx, key, header) != 0)
+	if (record_sender_init(&z->tx, SUITE, key, header, &hlen) != 0)
 		abort();
 	derive(key, LABEL_DOWN);
-	record_receiver_init(&z->rx, key);
+	if (record_receiver_init(&z->rx, SUITE, key) != 0)
+		abort();
 	z->fd = fd;
 	sodium_memzero(key, sizeof(key));
 	return z;
@@ -92,10 +95,10 @@ seal_frames(const uint8_t *in, size_t len, size_t unit, bool final, uint8_t *out
 {
 	struct record_sender tx;
 	uint8_t key[RECORD_KEY_LEN];
-	size_t at = 0, used = RECORD_HEADER_LEN, piece, n;
+	size_t at = 0, used, piece, n;
 
 	derive(key, LABEL_DOWN);
-	if (room < RECORD_HEADER_LEN || record_sender_init(&tx, key, out) != 0)
+	if (room < RECORD_HEADER_MAX || record_sender_init(&tx, SUITE, key, out, &used) != 0)
 		abort();
 	while (at < len) {
 		piece = len - at < unit ? len - at : unit;
