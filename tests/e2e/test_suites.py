@@ -1,9 +1,7 @@
-""
-        "The record suites of sealed sessions (docs/PROTOCOL.md sections 6.2 and 6.7):
-        the client offers,
-        fived chooses by seal_suites,
-        and the records are XChaCha20 - Poly1305 secretstream or AES - 256 - GCM; spoken by sealwire (written
-from the document) and by five."""
+"""The record suites of sealed sessions (docs/PROTOCOL.md sections 6.2, 6.3 and 6.7):
+the client offers, fived chooses by seal_suites, and the records are XChaCha20-Poly1305
+secretstream or AES-256-GCM; spoken by sealwire (written from the document) and by
+five."""
 
 import base64
 import os
@@ -70,11 +68,16 @@ def test_a_server_allowing_one_suite_refuses_the_other(fived, allowed, offered):
         assert exchange_raw(f.port, Handshake(f.server_key(), suites=0).initiation,
                             timeout=T) == bytes([REJECT, 1, 2])
     assert "no common suite" in f.log()
+    # A reload that allows the other suite too applies to the next session.
+    f.server = "seal_suites = %s %s\n" % (NAMES[allowed], NAMES[offered])
+    f.reload(ECHO)
+    assert echo_round_trip(f, offer(offered)) == offered
 
 
 def test_aes_records_rekey_after_65536(fived):
-    """70000 AES-256-GCM records of one byte each way: both sides take Noise's Rekey
-    after the 65536th, and the record numbers (the nonces) go on."""
+    """70000 AES-256-GCM records of one byte from the client: both ends of that
+    direction take Noise's Rekey after the 65536th, and the record numbers (the
+    nonces) go on."""
     f = suites_server(fived, AES256GCM)
     with SealedClient(f.port, f.server_key(), early=b"echo\r\n", timeout=T,
                       suites=offer(AES256GCM)) as c:
