@@ -8,7 +8,7 @@
 #define TAG_FINAL   crypto_secretstream_xchacha20poly1305_TAG_FINAL
 
 /* AES-256-GCM's nonce: RECORD_NONCE_PAD zero bytes, then the record number as a u64. */
-#define RECORD_NONCE_PAD (AESGCM_NONCE_LEN - 8)
+#define RECORD_NONCE_PAD (AESGCM_NONCE_LEN - sizeof(uint64_t))
 
 _Static_assert(RECORD_KEY_LEN == NOISE_KEYLEN, "records are keyed from Noise cipher keys");
 _Static_assert(RECORD_KEY_LEN == AESGCM_KEY_LEN, "AES-256-GCM takes the same keys");
