@@ -327,11 +327,15 @@ format:
 
 # The benchmark's tools are built here too (make bench builds its own copies), so that
 # they keep compiling against libfive's internals as those change.
-BENCH_TOOLS := $(BUILD)/bench/benchtool $(BUILD)/bench/delayline
+BENCH_TOOLS := $(BUILD)/bench/benchtool $(BUILD)/bench/delayline $(BUILD)/bench/aeadspeed
 
 $(BUILD)/bench/benchtool: bench/benchtool.c bench/clock.h $(FIVE_INTERNAL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ bench/benchtool.c $(FIVE_INTERNAL_LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/aeadspeed: bench/aeadspeed.c $(FIVE_INTERNAL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ bench/aeadspeed.c $(FIVE_INTERNAL_LIB) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bench/delayline: bench/delayline.c bench/clock.h
 	@mkdir -p $(dir $@)

@@ -1068,7 +1068,7 @@ slot_launch(struct engine *e, struct slot *s)
 static void
 send_forged(struct engine *e, int fd)
 {
-	struct sealed_initiation m = {.pattern = SEALED_IK, .suites = SEALED_SUITE_1};
+	struct sealed_initiation m = {.pattern = SEALED_IK, .suites = SEALED_SUITES_IMPLICIT};
 	uint8_t noise[SEALED_IK1_MIN], out[SEALED_INITIATION_OVERHEAD + SEALED_IK1_MIN], key[32];
 	size_t n;
 

@@ -559,16 +559,16 @@ record_key(uint8_t key[RECORD_KEY_LEN], const char *label)
  * which will say nothing more.
  */
 static void
-test_final_read_ahead(void **state)
+final_read_ahead(enum record_suite suite)
 {
 	struct five_options o = {.timeout_ms = WAIT_MS};
 	struct record_sender fived;
 	struct five_conn c;
 	struct five_error err;
 	struct five_session *s;
-	uint8_t key[RECORD_KEY_LEN], header[RECORD_HEADER_LEN];
+	uint8_t key[RECORD_KEY_LEN], header[RECORD_HEADER_MAX];
 	uint64_t deadline;
-	size_t n;
+	size_t header_len, n;
 	int pair[2];
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
@@ -578,14 +578,14 @@ test_final_read_ahead(void **state)
 	assert_non_null(c.seal = calloc(1, sizeof(*c.seal)));
 	c.seal->fd = pair[0];
 	record_key(key, "to fived");
-	assert_int_equal(record_sender_init(&c.seal->tx, key, header), 0);
+	assert_int_equal(record_sender_init(&c.seal->tx, suite, key, header, &header_len), 0);
 	record_key(key, "from fived");
-	record_receiver_init(&c.seal->rx, key);
-	assert_int_equal(record_sender_init(&fived, key, c.seal->pending), 0);
-	assert_int_equal(record_seal(&fived, NULL, 0, true, c.seal->pending + RECORD_HEADER_LEN,
-	                             sizeof(c.seal->pending) - RECORD_HEADER_LEN, &n),
+	assert_int_equal(record_receiver_init(&c.seal->rx, suite, key), 0);
+	assert_int_equal(record_sender_init(&fived, suite, key, c.seal->pending, &header_len), 0);
+	assert_int_equal(record_seal(&fived, NULL, 0, true, c.seal->pending + header_len,
+	                             sizeof(c.seal->pending) - header_len, &n),
 	                 0);
-	c.seal->pending_len = RECORD_HEADER_LEN + n;
+	c.seal->pending_len = header_len + n;
 	record_sender_wipe(&fived);
 	assert_non_null(s = mux_session_new(&c, &o, &err));
 	assert_int_equal(mux_session_start(s, &err), 0);
@@ -595,6 +595,13 @@ test_final_read_ahead(void **state)
 	assert_false(mux_usable(s));
 	five_session_close(s);
 	close(pair[1]);
+}
+
+static void
+test_final_read_ahead(void **state)
+{
+	final_read_ahead(RECORD_SUITE_XCHACHA20POLY1305);
+	final_read_ahead(RECORD_SUITE_AES256GCM);
 }
 
 int
