@@ -976,6 +976,7 @@ static const struct key keys[] = {
         SERVER("detach_end", server_detach_end),
         SECTION(SEC_SERVER, "proxy_from", true, server_proxy_from),
         SERVER_U64("proxy_timeout", V_DURATION, proxy_timeout_ms, 0),
+        SERVER_STR("cluster_key_file", V_PATH_OR_NONE, cluster_key_file),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");

@@ -251,7 +251,8 @@ struct config {
 	enum detach_end detach_end;                   /* backends at the detach timeout */
 	char proxy_from[CONFIG_PROXY_FROM_MAX][TOKEN_ADDR_SIZE]; /* canonical prefixes */
 	size_t nproxy_from;
-	uint64_t proxy_timeout_ms;       /* a balancer's PROXY header must be whole by then */
+	uint64_t proxy_timeout_ms; /* a balancer's PROXY header must be whole by then */
+	char cluster_key_file[CONFIG_PATH_MAX + 1]; /* cookie secrets shared by nodes; "" none */
 	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
 	bool has_metrics_listen;
 	struct service *services; /* in file order */

@@ -447,7 +447,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	budget_init(&srv->site.budget, cfg->relay_memory_max, budget_low_again, &srv->site);
 	srv->site.session_gone = session_gone;
 	srv->site.session_gone_arg = srv;
-	if (governor_init(&srv->site.gov) != 0 ||
+	if (governor_init(&srv->site.gov, priv) != 0 ||
 	    (srv->site.sources = source_table_new()) == NULL ||
 	    (srv->site.source_failures = penalty_table_new()) == NULL ||
 	    (srv->site.identity_failures = penalty_table_new()) == NULL) {

@@ -148,7 +148,7 @@ admit(struct seal *z, const struct sealed_initiation *m)
 	}
 	sealed_source(z->base.link.peer, source);
 	/* The tick rotates the secrets too, but a cookie made or checked now must use now's. */
-	sealed_cookie_secrets_update(&g->secrets, now);
+	governor_secrets_update(g, z->base.link.cfg, now);
 	if (governor_wants_cookie(g, z->base.link.cfg)) {
 		if (!with_cookie)
 			return cookie_answer(z, m, source);
