@@ -9,11 +9,15 @@ import socket
 import struct
 import time
 
-from conftest import SLOW, connect_from, recv_all, recv_line
-from sealwire import COOKIE, RESPONSE, Conn, Handshake, read_server_message
+import subprocess
+
+from conftest import (SLOW, connect_from, free_port, issue_token, recv_all, recv_line,
+                      wait_for, wait_port)
+from sealwire import (COOKIE, RESPONSE, Conn, Handshake, SealedClient, keypair,
+                      read_server_message)
 
 # What every node shares: its keys (made by the first node, copied as an operator would).
-SHARED = ("key", "key-token.key", "key-sign.key", "key-tls.crt", "key-tls.key")
+SHARED = ("key", "key-token.key", "key-sign.key", "key-tls.crt", "key-tls.key", "key-0rtt")
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -23,6 +27,36 @@ def v2_header(src, sport, dst="198.51.100.2", dport=1, tlvs=b""):
     addresses = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
     body = addresses + tlvs
     return V2_SIGNATURE + b"\x21\x11" + struct.pack(">H", len(body)) + body
+
+
+class Redis:
+    """A redis-server of the test's own: an ephemeral port, nothing saved."""
+
+    def __init__(self, process, tmp_path):
+        self.port = free_port()
+        self.process = process
+        self.dir = tmp_path
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = self.process(["redis-server", "--port", str(self.port), "--bind",
+                                  "127.0.0.1", "--save", "", "--appendonly", "no",
+                                  "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log"), "--loglevel", "verbose"])
+        wait_port(self.port)
+
+    def stop(self):
+        self.proc.stop()
+
+    def address(self):
+        return "tcp:127.0.0.1:%d" % self.port
+
+
+def authorized_clients(tmp_path, name, pub):
+    path = tmp_path / "authorized_clients"
+    path.write_text("%s %s\n" % (base64.b64encode(pub).decode(), name))
+    path.chmod(0o644)
+    return path
 
 
 def write_cluster_key(path):
@@ -35,31 +69,32 @@ def write_cluster_key(path):
 
 
 class Node:
-    """A fived of the cluster, listening on 127.0.0.(1 + index)."""
+    """A fived of the cluster: its own directory, the first node's keys."""
 
-    def __init__(self, fived, tmp_path, index, config, server, first=None):
-        self.host = "127.0.0.%d" % (1 + index)
+    def __init__(self, fived, tmp_path, index, config, server, first=None, env=None):
         self.dir = tmp_path / ("node%d" % index)
         self.dir.mkdir()
         self.dir.chmod(0o755)
         if first is not None:
             for name in SHARED:
                 shutil.copy2(first.dir / name, self.dir / name)
-        self.key_file = self.dir / "key"
-        self.fived = fived("[server]\nlisten = tcp:%s:0\naudit_log = %s\nkey_file = %s\n%s\n%s"
-                           % (self.host, self.dir / "audit", self.key_file, server, config),
-                           name="node%d" % index)
-        self.port = int(re.search(r"tcp:%s:(\d+)" % re.escape(self.host),
-                                  " ".join(self.fived.addresses)).group(1))
+        self.fived = fived("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = %s\nkey_file = %s\n"
+                           "%s\n%s" % (self.dir / "audit", self.dir / "key", server, config),
+                           name="node%d" % index, env=env)
+        self.port = self.fived.port
+        self.host = "127.0.0.1"
 
     def server_key(self):
         return self.fived.server_key()
 
+    def events(self, kind=None):
+        return self.fived.events(kind)
 
-def start_nodes(fived, tmp_path, n, config, server=""):
-    nodes = [Node(fived, tmp_path, 1, config, server)]
+
+def start_nodes(fived, tmp_path, n, config, server="", env=None):
+    nodes = [Node(fived, tmp_path, 1, config, server, env=env)]
     for i in range(2, n + 1):
-        nodes.append(Node(fived, tmp_path, i, config, server, first=nodes[0]))
+        nodes.append(Node(fived, tmp_path, i, config, server, first=nodes[0], env=env))
     return nodes
 
 
@@ -133,3 +168,57 @@ def exchange_message(node, message):
         return read_server_message(c)
     finally:
         c.close()
+
+
+def after_epoch(redis):
+    """Waits until the store's epoch (fived:epoch, a Unix time) has passed."""
+    out = subprocess.run(["redis-cli", "-p", str(redis.port), "GET", "fived:epoch"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    while time.time() < int(out) + 1:
+        time.sleep(0.05)
+
+
+def zero_rtt(node, hs):
+    """hs's 0-RTT first message to node: whether node acted on its early data."""
+    with SealedClient(node.port, handshake=hs, resend_early=False, timeout=5 * SLOW) as c:
+        return c.zero_rtt
+
+
+def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, tmp_path):
+    """A first message acted on by one node is refused (1-RTT) by another: the store
+    holds the claim.  Store gone: no early data is acted on, sessions still open;
+    the store back: 0-RTT again."""
+    s = sentinel("count")
+    redis = Redis(process, tmp_path)
+    priv, pub = keypair()
+    config = "[service:s]\nbackend = tcp:127.0.0.1:%d\n" % s.port
+    a, b = start_nodes(fived, tmp_path, 2, config,
+                       "authorized_clients = %s\nstore = %s\nstore_timeout = 200ms" % (
+                           authorized_clients(tmp_path, "robot", pub), redis.address()))
+    wait_for(lambda: "store %s reachable" % redis.address() in b.fived.log(), what="store")
+    after_epoch(redis)
+    hs = Handshake(a.server_key(), priv, early=b"s\r\nPAYLOAD")
+    recorded = hs.initiation
+    assert zero_rtt(a, hs)
+    # The recorded first message, replayed to the other node: answered, not acted on.
+    c = Conn(b.port, "127.0.0.1", 5 * SLOW)
+    c.send(recorded)
+    assert read_server_message(c)[0] == RESPONSE
+    c.close()
+    wait_for(lambda: len(s.received) >= 1, what="the backend")
+    time.sleep(0.2)
+    assert s.received == [b"PAYLOAD"] and s.connections == 1
+    assert not b.events("granted")
+    # The store stopped: new first messages get the 1-RTT path, on every node.
+    redis.stop()
+    for node in (a, b):
+        assert not zero_rtt(node, Handshake(a.server_key(), priv, early=b"s\r\nX"))
+    assert len(s.received) == 1
+    redis.start()
+    wait_for(lambda: b.fived.log().count("store %s reachable" % redis.address()) >= 2,
+             timeout=5, what="the store again")
+    # An empty store again: a new epoch, nothing stamped before it is acted on.
+    after_epoch(redis)
+    assert zero_rtt(b, Handshake(a.server_key(), priv, early=b"s\r\nAGAIN"))
+    wait_for(lambda: len(s.received) == 2, what="the backend")
+    assert s.received[1] == b"AGAIN"

@@ -361,6 +361,29 @@ server_proxy_from(struct parser *p, const char *value, const char **why)
 	return each_word(p, value, proxy_from_prefix, why);
 }
 
+/*
+ * The worker dials the store from its chroot, with no name service: an
+ * IP address, or a Unix socket as the worker sees it.
+ */
+static int
+server_store(struct parser *p, const char *value, const char **why)
+{
+	struct addr_spec *a = &p->cfg->store;
+
+	if (strcmp(value, "none") == 0) {
+		p->cfg->has_store = false;
+		return 0;
+	}
+	if (addr_parse(value, a, why) != 0)
+		return -1;
+	if ((a->kind != ADDR_TCP || !a->numeric || a->port == 0) && a->kind != ADDR_UNIX) {
+		*why = "expected tcp:IP:PORT, unix:PATH or none";
+		return -1;
+	}
+	p->cfg->has_store = true;
+	return 0;
+}
+
 static int
 server_listen_fallback(struct parser *p, const char *value, const char **why)
 {
@@ -977,6 +1000,9 @@ static const struct key keys[] = {
         SECTION(SEC_SERVER, "proxy_from", true, server_proxy_from),
         SERVER_U64("proxy_timeout", V_DURATION, proxy_timeout_ms, 0),
         SERVER_STR("cluster_key_file", V_PATH_OR_NONE, cluster_key_file),
+        SERVER("store", server_store),
+        SERVER_U64("store_timeout", V_DURATION, store_timeout_ms, 0),
+        SERVER_U64("revocation_stale_max", V_DURATION_OR_NONE, revocation_stale_max_ms, 0),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");
@@ -1414,6 +1440,8 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->attach_from = ATTACH_FROM_ANY;
 	cfg->detach_end = DETACH_END_CLOSE;
 	cfg->proxy_timeout_ms = DEFAULT_PROXY_TIMEOUT;
+	cfg->store_timeout_ms = DEFAULT_STORE_TIMEOUT;
+	cfg->revocation_stale_max_ms = DEFAULT_REVOCATION_STALE_MAX;
 	p.name = name;
 	p.text = text;
 	p.len = len;

@@ -82,8 +82,12 @@
 /* Balancers that may send a PROXY header (docs/CLUSTER.md). */
 #define CONFIG_PROXY_FROM_MAX 32
 #define DEFAULT_PROXY_TIMEOUT (5 * 1000)
-#define DETACH_QUEUE_MIN      (64ULL << 10)
-#define DETACH_QUEUE_LIMIT    (1ULL << 30)
+
+/* The store several nodes share (docs/CLUSTER.md). */
+#define DEFAULT_STORE_TIMEOUT        250
+#define DEFAULT_REVOCATION_STALE_MAX (60 * 1000)
+#define DETACH_QUEUE_MIN             (64ULL << 10)
+#define DETACH_QUEUE_LIMIT           (1ULL << 30)
 
 /* Where an ATTACH may come from, against the session's own address. */
 enum attach_from {
@@ -253,7 +257,11 @@ struct config {
 	size_t nproxy_from;
 	uint64_t proxy_timeout_ms; /* a balancer's PROXY header must be whole by then */
 	char cluster_key_file[CONFIG_PATH_MAX + 1]; /* cookie secrets shared by nodes; "" none */
-	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
+	struct addr_spec store; /* the shared store (Redis protocol), when has_store */
+	bool has_store;
+	uint64_t store_timeout_ms;        /* an answer later than this counts as none */
+	uint64_t revocation_stale_max_ms; /* tokens refused once the list is older; 0 never */
+	struct addr_spec metrics_listen;  /* the metrics endpoint, when has_metrics_listen */
 	bool has_metrics_listen;
 	struct service *services; /* in file order */
 	struct vhost *vhosts;

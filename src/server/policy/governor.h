@@ -43,6 +43,7 @@ struct governor_counters {
 	uint64_t dropped_work;   /* not enough proof of work */
 	uint64_t dropped_replay; /* an ephemeral key seen before */
 	uint64_t failed;         /* Noise failed after the checks */
+	uint64_t early_refused;  /* 0-RTT data the store did not let us act on */
 	uint64_t audit_lost;     /* audit records that could not be written */
 };
 

@@ -25,6 +25,7 @@ struct tokens {
 	char revocation_file[CONFIG_PATH_MAX + 1]; /* likewise */
 	struct revocations revoked;                /* priv's list, as recorded */
 	struct priv *priv;                         /* not owned */
+	struct store *store; /* shares revocations with other nodes, or NULL; not owned */
 };
 
 /*
@@ -61,16 +62,26 @@ int tokens_issue(const struct tokens *t, const struct config *cfg, const char *i
 
 /*
  * Opens a token as token_open does, and refuses it as "revoked" when its
- * jti is.  Returns 0 with *c, or -1 with *why.
+ * jti is, or every token while the revocations shared through the store
+ * are out of date (revocation_stale_max).  Returns 0 with *c, or -1 with
+ * *why.
  */
 int tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_claims *c,
                 const char **why);
 
 /*
  * Revokes the token whose claims are c until its expiry, durably (priv
- * records it first).  Returns 0 (also when it already was), or -1 when it
- * cannot be recorded (the list is full, the file cannot be written).
+ * records it first), and with a store, on every node.  Returns 0 (also
+ * when it already was), or -1 when it cannot be recorded (the list is
+ * full, the file cannot be written) or, with a store, not shared (it is
+ * then in force on this node only).
  */
 int tokens_revoke(struct tokens *t, const struct token_claims *c, uint64_t now);
+
+/*
+ * A revocation another node made (or this one, pushed back by the store):
+ * recorded through priv, so that it outlives a restart, and enforced.
+ */
+void tokens_revoked_elsewhere(struct tokens *t, const char *jti, uint64_t exp, uint64_t now);
 
 #endif
