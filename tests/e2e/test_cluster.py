@@ -5,14 +5,15 @@ import base64
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import time
 
 import subprocess
 
-from conftest import (SLOW, connect_from, free_port, issue_token, recv_all, recv_line,
-                      wait_for, wait_port)
+from conftest import (BUILD, SLOW, connect_from, free_port, issue_token, recv_all,
+                      recv_line, wait_for, wait_port)
 from sealwire import (COOKIE, RESPONSE, Conn, Handshake, SealedClient, keypair,
                       read_server_message)
 
@@ -78,8 +79,8 @@ class Node:
         if first is not None:
             for name in SHARED:
                 shutil.copy2(first.dir / name, self.dir / name)
-        self.fived = fived("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = %s\nkey_file = %s\n"
-                           "%s\n%s" % (self.dir / "audit", self.dir / "key", server, config),
+        self.fived = fived("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = @AUDIT@\nkey_file = %s\n"
+                           "%s\n%s" % (self.dir / "key", server, config),
                            name="node%d" % index, env=env)
         self.port = self.fived.port
         self.host = "127.0.0.1"
@@ -208,7 +209,7 @@ def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, tmp_path):
     wait_for(lambda: len(s.received) >= 1, what="the backend")
     time.sleep(0.2)
     assert s.received == [b"PAYLOAD"] and s.connections == 1
-    assert not b.events("granted")
+    assert len(a.events("granted")) == 1 and not b.events("granted")
     # The store stopped: new first messages get the 1-RTT path, on every node.
     redis.stop()
     for node in (a, b):
@@ -222,3 +223,133 @@ def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, tmp_path):
     assert zero_rtt(b, Handshake(a.server_key(), priv, early=b"s\r\nAGAIN"))
     wait_for(lambda: len(s.received) == 2, what="the backend")
     assert s.received[1] == b"AGAIN"
+
+
+BALANCER = "127.0.0.9"  # the address HAProxy connects to the nodes from
+
+
+def start_haproxy(process, tmp_path, nodes):
+    """HAProxy in tcp mode in front of nodes, sending PROXY v2 from BALANCER, with health
+    checks that find a dead node within a fraction of a second."""
+    port = free_port()
+    servers = "".join(
+        "    server n%d 127.0.0.1:%d send-proxy-v2 check check-send-proxy inter 100ms fall 1 "
+        "rise 1 source %s\n" % (i + 1, n.port, BALANCER) for i, n in enumerate(nodes))
+    conf = tmp_path / "haproxy.cfg"
+    conf.write_text("""global
+    maxconn 512
+defaults
+    mode tcp
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+    retries 2
+    option redispatch
+frontend cluster
+    bind 127.0.0.1:%d
+    default_backend nodes
+backend nodes
+    balance roundrobin
+%s""" % (port, servers))
+    process(["/usr/sbin/haproxy", "-db", "-f", str(conf)])
+    wait_port(port)
+    return port
+
+
+def through(port, source, data):
+    with connect_from(port, source) as c:
+        c.sendall(data)
+        c.shutdown(socket.SHUT_WR)
+        return recv_all(c)
+
+
+def fivectl(node, *args, input=None):
+    return subprocess.run([os.path.join(BUILD, "fivectl"), "-s", str(node.dir / "admin.sock"),
+                           *args], capture_output=True, text=True, input=input,
+                          timeout=10 * SLOW)
+
+
+def test_three_nodes_behind_haproxy(fived, world, process, tmp_path):
+    """Three nodes behind HAProxy (send-proxy-v2) and a redis-server: per-source limits
+    count the real client; a token revoked through node 1 is refused by node 3 within a
+    second; a node killed, the others keep their sessions and take the new ones."""
+    redis = Redis(process, tmp_path)
+    keys = world.global_keys(['principals="alice" ' + world.public("alice")])
+    config = ("[service:db]\nbackend = builtin:echo\nauth = required\nencryption = optional\n"
+              "[service:echo]\nbackend = builtin:echo\n")
+    server = ("proxy_from = %s\nstore = %s\nmax_per_source = 1\nauthorized_keys = %s\n"
+              "allow_plaintext_pubkey = yes\nadmin_socket = @ADMIN@\n"
+              % (BALANCER, redis.address(), keys))
+    nodes = []
+    for i in range(1, 4):
+        nodes.append(Node(fived, tmp_path, i, config,
+                          server.replace("@ADMIN@", str(tmp_path / ("node%d" % i) / "admin.sock")),
+                          first=nodes[0] if nodes else None, env=world.fived_env()))
+    for n in nodes:
+        wait_for(lambda: "store %s reachable" % redis.address() in n.fived.log(), what="store")
+    front = start_haproxy(process, tmp_path, nodes)
+    wait_for(lambda: all("balancer" not in n.fived.log() for n in nodes), what="checks")
+
+    # Per source: the client's own address, not the balancer's (max_per_source = 1).
+    # One connection held from a client: of its next three, one per node in turn, the
+    # one that lands beside it is refused; another client is not.
+    held = connect_from(front, "127.0.0.7")
+    held.sendall(b"echo\r\n")
+    assert recv_line(held) == b"+\r\n"
+    refused = 0
+    for _ in range(3):
+        out = through(front, "127.0.0.7", b"echo\r\nx")
+        assert out in (b"+\r\nx", b"- too many connections from your address\r\n"), out
+        refused += out != b"+\r\nx"
+    assert through(front, "127.0.0.8", b"echo\r\nx") == b"+\r\nx"
+    # (HAProxy's health checks are the balancer's own: LOCAL, its address.)
+    granted = {e["src"] for n in nodes for e in n.events("granted")}
+    assert granted == {"127.0.0.7", "127.0.0.8"}, granted
+    assert refused == 1
+    held.close()
+
+    # A token issued by node 1, revoked through node 1, refused by node 3 within a second.
+    token = issue_token(nodes[0].fived, world)
+    assert use_token(nodes[2], token) == b"+\r\npayload"
+    r = fivectl(nodes[0], "revoke", "-", input=token.decode() + "\n")
+    assert r.returncode == 0, r.stderr
+    revoked_at = time.monotonic()
+    wait_for(lambda: use_token(nodes[2], token) == b"- invalid token\r\n", timeout=1,
+             what="node 3 to refuse the revoked token")
+    assert time.monotonic() - revoked_at < 1 * SLOW
+    assert nodes[2].events("token_refused")[-1]["reason"] == "revoked"
+
+    # A node killed: sessions on the others go on, new ones reach the others.
+    live = []
+    for _ in range(3):
+        c = connect_from(front, "127.0.0.8")
+        c.sendall(b"echo\r\n")
+        assert recv_line(c) == b"+\r\n"
+        live.append(c)
+    victim = nodes[1]
+    os.kill(victim.fived.worker_pid(), signal.SIGKILL)
+    victim.fived.proc.kill()
+    victim.fived.proc.wait()
+    before = [len(n.events("accepted")) for n in nodes]
+    for i in range(6):
+        assert through(front, "127.0.0.%d" % (20 + i), b"echo\r\nafter") == b"+\r\nafter"
+    after = [len(n.events("accepted")) for n in nodes]
+    assert after[0] > before[0] and after[2] > before[2]
+    echoed = []
+    for c in live:
+        try:
+            c.sendall(b"still")
+            echoed.append(c.recv(100))
+        except OSError:
+            echoed.append(b"")
+    # One per node: the one on the killed node ended, the others still echo.
+    assert sorted(echoed) == [b"", b"still", b"still"], echoed
+    for c in live:
+        c.close()
+
+
+def use_token(node, token):
+    with connect_from(node.port, "127.0.0.1") as c:
+        c.sendall(b"db " + token + b"\r\npayload")
+        c.shutdown(socket.SHUT_WR)
+        return recv_all(c)
