@@ -12,8 +12,8 @@ import time
 
 import subprocess
 
-from conftest import (BUILD, SLOW, connect_from, free_port, issue_token, recv_all,
-                      recv_line, wait_for, wait_port)
+from conftest import (BUILD, SLOW, connect_from, free_port, issue_token, pubkey_login,
+                      recv_all, recv_line, wait_for, wait_port)
 from sealwire import (COOKIE, RESPONSE, Conn, Handshake, SealedClient, keypair,
                       read_server_message)
 
@@ -278,7 +278,7 @@ def test_three_nodes_behind_haproxy(fived, world, process, tmp_path):
     config = ("[service:db]\nbackend = builtin:echo\nauth = required\nencryption = optional\n"
               "[service:echo]\nbackend = builtin:echo\n")
     server = ("proxy_from = %s\nstore = %s\nmax_per_source = 1\nauthorized_keys = %s\n"
-              "allow_plaintext_pubkey = yes\nadmin_socket = @ADMIN@\n"
+              "allow_plaintext_pubkey = yes\nadmin_socket = @ADMIN@\nmax_tokens_per_hour = 3\n"
               % (BALANCER, redis.address(), keys))
     nodes = []
     for i in range(1, 4):
@@ -319,6 +319,15 @@ def test_three_nodes_behind_haproxy(fived, world, process, tmp_path):
     assert time.monotonic() - revoked_at < 1 * SLOW
     assert nodes[2].events("token_refused")[-1]["reason"] == "revoked"
 
+    # The hour's quota (3) is the cluster's: two more on node 1 spend it; node 3 learns
+    # the count with the one token it issues before it knows, and refuses the next.
+    issue_token(nodes[0].fived, world)
+    issue_token(nodes[0].fived, world)
+    assert token_reply(nodes[0], world) == b"- token quota reached\r\n"
+    assert token_reply(nodes[2], world).startswith(b"+ TOKEN ")
+    wait_for(lambda: token_reply(nodes[2], world) == b"- token quota reached\r\n",
+             timeout=1, what="node 3 to know the cluster's count")
+
     # A node killed: sessions on the others go on, new ones reach the others.
     live = []
     for _ in range(3):
@@ -346,6 +355,14 @@ def test_three_nodes_behind_haproxy(fived, world, process, tmp_path):
     assert sorted(echoed) == [b"", b"still", b"still"], echoed
     for c in live:
         c.close()
+
+
+def token_reply(node, world):
+    c = pubkey_login(node.fived, world)
+    c.sendall(b"TOKEN db\r\n")
+    reply = recv_line(c)
+    c.close()
+    return reply
 
 
 def use_token(node, token):

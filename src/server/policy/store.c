@@ -3,11 +3,13 @@
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/keytable.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/token.h"
@@ -16,7 +18,11 @@
 #define KEY_0RTT        "fived:0rtt:"
 #define KEY_REVOKED     "fived:revoked"
 #define KEY_EPOCH       "fived:epoch"
-#define DIAL_TIMEOUT_MS 1000 /* at least: a connection not made by then is tried again */
+#define KEY_ISSUED      "fived:issued:"
+#define ISSUED_HOUR_S   3600
+#define ISSUED_KEY_LEN  24    /* the hour (8 bytes) and a hash of the identity (16) */
+#define ISSUED_MAX      65536 /* identities whose count is kept */
+#define DIAL_TIMEOUT_MS 1000  /* at least: a connection not made by then is tried again */
 
 /* A claim in flight: hiredis's callback frees it, whether or not it was answered before. */
 struct store_claim {
@@ -38,12 +44,13 @@ struct store {
 	redisAsyncContext *sub; /* subscribed to the revocations pushed */
 	bool cmd_up, sub_up;    /* connected, not only dialed */
 	bool subscribed;
-	uint64_t epoch_s; /* claims hold for stamps after it (KEY_EPOCH); 0 until read */
-	bool current;               /* the list was read, and the push channel is up since */
-	uint64_t stale_since_ms;    /* when the list stopped being current (or fived started) */
-	uint64_t dialed_ms;         /* when the connections down were last dialed */
-	bool reset;                 /* an answer came too late: drop the connections */
-	bool said_down;             /* the log said it is unreachable, and not since that it is back */
+	uint64_t epoch_s;        /* claims hold for stamps after it (KEY_EPOCH); 0 until read */
+	bool current;            /* the list was read, and the push channel is up since */
+	uint64_t stale_since_ms; /* when the list stopped being current (or fived started) */
+	uint64_t dialed_ms;      /* when the connections down were last dialed */
+	bool reset;              /* an answer came too late: drop the connections */
+	bool said_down;          /* the log said it is unreachable, and not since that it is back */
+	struct keytable *issued; /* the cluster's counts of tokens, per identity and hour */
 	struct store_claim *claims; /* unanswered, oldest last */
 	unsigned nclaims;
 	uv_timer_t tick;
@@ -267,7 +274,8 @@ on_message(struct store *st, const char *text, size_t len)
 		log_warn("store %s: a malformed revocation pushed, ignored", st->name);
 		return;
 	}
-	take_revocation(st, text, (size_t)(space - text), space + 1, len - (size_t)(space - text) - 1);
+	take_revocation(st, text, (size_t)(space - text), space + 1,
+	                len - (size_t)(space - text) - 1);
 }
 
 static void
@@ -389,8 +397,8 @@ store_claim(struct store *st, const uint8_t id[STORE_ID_LEN], uint64_t stamp_s, 
 	struct store_claim *c;
 
 	/* Claimed before the epoch began, it may have been claimed in a store since emptied. */
-	if (!st->cmd_up || st->reset || st->epoch_s == 0 || stamp_s <= st->epoch_s || st->nclaims >= STORE_PENDING_MAX ||
-	    (c = calloc(1, sizeof(*c))) == NULL)
+	if (!st->cmd_up || st->reset || st->epoch_s == 0 || stamp_s <= st->epoch_s ||
+	    st->nclaims >= STORE_PENDING_MAX || (c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	memcpy(key, KEY_0RTT, sizeof(KEY_0RTT) - 1);
 	hex_encode(id, STORE_ID_LEN, key + sizeof(KEY_0RTT) - 1);
@@ -420,14 +428,81 @@ store_claim_cancel(struct store_claim *c)
 	unlink_claim(c);
 }
 
+/* --- token quotas ----------------------------------------------------------------- */
+
+/* A count asked for: which entry its answer updates. */
+struct issued_count {
+	struct store *st;
+	uint8_t key[ISSUED_KEY_LEN];
+};
+
+static void
+issued_key(const char *identity, uint8_t key[ISSUED_KEY_LEN], uint64_t *hour)
+{
+	*hour = (uint64_t)time(NULL) / ISSUED_HOUR_S;
+	memcpy(key, hour, sizeof(*hour));
+	crypto_generichash(key + sizeof(*hour), ISSUED_KEY_LEN - sizeof(*hour),
+	                   (const uint8_t *)identity, strlen(identity), NULL, 0);
+}
+
+uint64_t
+store_issued(struct store *st, const char *identity)
+{
+	uint8_t key[ISSUED_KEY_LEN];
+	struct keytable_value *v;
+	uint64_t hour;
+
+	issued_key(identity, key, &hour);
+	v = keytable_get(st->issued, key, sizeof(key), now_ms(st), 0);
+	return v != NULL ? v->count : 0;
+}
+
+static void
+on_issued(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct issued_count *q = privdata;
+	redisReply *r = reply;
+	struct keytable_value *v;
+
+	if (r != NULL && r->type == REDIS_REPLY_INTEGER && r->integer > 0 &&
+	    (v = keytable_get(q->st->issued, q->key, sizeof(q->key), now_ms(q->st), 1)) != NULL &&
+	    (uint64_t)r->integer > v->count)
+		v->count = (uint64_t)r->integer;
+	free(q);
+}
+
+void
+store_count_issued(struct store *st, const char *identity)
+{
+	char name[sizeof(KEY_ISSUED) + 20 + 1 + 2 * (ISSUED_KEY_LEN - 8)];
+	struct issued_count *q;
+	struct keytable_value *v;
+	uint64_t hour;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return;
+	q->st = st;
+	issued_key(identity, q->key, &hour);
+	/* Counted here at once: the answer, when it comes, says the cluster's. */
+	if ((v = keytable_get(st->issued, q->key, sizeof(q->key), now_ms(st), 1)) != NULL)
+		v->count++;
+	snprintf(name, sizeof(name), "%s%llu:", KEY_ISSUED, (unsigned long long)hour);
+	hex_encode(q->key + 8, ISSUED_KEY_LEN - 8, name + strlen(name));
+	if (!st->cmd_up || redisAsyncCommand(st->cmd, on_issued, q, "INCR %s", name) != REDIS_OK) {
+		free(q);
+		return;
+	}
+	redisAsyncCommand(st->cmd, NULL, NULL, "EXPIRE %s %d", name, 2 * ISSUED_HOUR_S);
+}
+
 /* --- the tick: timeouts and reconnection --------------------------------------- */
 
 static void
 on_tick(uv_timer_t *t)
 {
 	struct store *st = t->data;
-	uint64_t now = now_ms(st), dial_ms = st->timeout_ms > DIAL_TIMEOUT_MS ? st->timeout_ms
-	                                                                      : DIAL_TIMEOUT_MS;
+	uint64_t now = now_ms(st),
+	         dial_ms = st->timeout_ms > DIAL_TIMEOUT_MS ? st->timeout_ms : DIAL_TIMEOUT_MS;
 	struct store_claim *c, *next;
 
 	for (c = st->claims; c != NULL; c = next) {
@@ -464,8 +539,10 @@ store_new(uv_loop_t *loop, const struct config *cfg, const struct store_events *
 
 	if (!cfg->has_store)
 		return NULL;
-	if ((st = calloc(1, sizeof(*st))) == NULL) {
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    (st->issued = keytable_new(2 * ISSUED_HOUR_S * 1000ULL, ISSUED_MAX)) == NULL) {
 		log_error("out of memory");
+		free(st);
 		return NULL;
 	}
 	st->loop = loop;
@@ -487,7 +564,10 @@ store_new(uv_loop_t *loop, const struct config *cfg, const struct store_events *
 static void
 on_tick_closed(uv_handle_t *h)
 {
-	free(h->data);
+	struct store *st = h->data;
+
+	keytable_free(st->issued);
+	free(st);
 }
 
 void

@@ -12,6 +12,8 @@
  *   fived:revoked   a sorted set, token id by expiry, read at start and
  *                   after every reconnection
  *   fived:revoked   also a pub/sub channel: "JTI EXP", pushed to every node
+ *   fived:issued:HOUR:ID  tokens issued to an identity (ID: a hash of it) in
+ *                   an hour of Unix time, by every node: INCR, with an expiry
  *
  * Failing closed: a claim the store does not answer within store_timeout,
  * or made while it is unreachable, is answered STORE_UNREACHABLE, and its
@@ -29,9 +31,9 @@
 
 #include "server/conf/config.h"
 
-#define STORE_ID_LEN     16   /* a claim's identifier: a hash of what is claimed */
-#define STORE_RETRY_MS   500  /* between attempts to reach an unreachable store */
-#define STORE_TICK_MS    20   /* how often timeouts are looked for */
+#define STORE_ID_LEN      16   /* a claim's identifier: a hash of what is claimed */
+#define STORE_RETRY_MS    500  /* between attempts to reach an unreachable store */
+#define STORE_TICK_MS     20   /* how often timeouts are looked for */
 #define STORE_PENDING_MAX 4096 /* claims awaiting an answer; more are answered unreachable */
 /*
  * An epoch starts this much after the node that starts it reads its
@@ -93,6 +95,16 @@ int store_revoke(struct store *st, const char *jti, uint64_t exp);
  * NULL, no store: always.
  */
 bool store_revocations_current(const struct store *st);
+
+/*
+ * The tokens issued to identity this hour by the whole cluster, as this
+ * node last learned it (0 when it does not know), and counting one more.
+ * The count is learned with the answer to this node's own last count, so
+ * a node may issue one token past the quota before it knows: at most one
+ * per node and hour.  Without the store, the count stays what was known.
+ */
+uint64_t store_issued(struct store *st, const char *identity);
+void store_count_issued(struct store *st, const char *identity);
 
 /* Whether both connections are up (the metrics endpoint, fivectl). */
 bool store_up(const struct store *st);

@@ -118,6 +118,11 @@ tokens_issue(const struct tokens *t, const struct config *cfg, const char *ident
 	size_t mlen;
 	int r;
 
+	/* The monitor counts this node's; the store, the cluster's. */
+	if (t->store != NULL && store_issued(t->store, identity) >= cfg->max_tokens_per_hour) {
+		*why = "token quota reached";
+		return -1;
+	}
 	randombytes_buf(id, sizeof(id));
 	hex_encode(id, sizeof(id), c->jti);
 	c->iat = now;
@@ -129,6 +134,8 @@ tokens_issue(const struct tokens *t, const struct config *cfg, const char *ident
 	r = priv_token_issue(t->priv, identity, cfg->token_local ? TOKEN_LOCAL : TOKEN_PUBLIC, m,
 	                     mlen, out, size, why);
 	sodium_memzero(m, sizeof(m));
+	if (r == 0 && t->store != NULL)
+		store_count_issued(t->store, identity);
 	return r;
 }
 
