@@ -157,7 +157,7 @@ tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_clai
 	return 0;
 }
 
-int
+enum tokens_revoked
 tokens_revoke(struct tokens *t, const struct token_claims *c, uint64_t now)
 {
 	char err[256];
@@ -165,19 +165,19 @@ tokens_revoke(struct tokens *t, const struct token_claims *c, uint64_t now)
 	if (!revocations_contains(&t->revoked, c->jti, now)) {
 		if (priv_revoke(t->priv, c->jti, c->exp, err, sizeof(err)) != 0) {
 			log_error("cannot revoke token %s: %s", c->jti, err);
-			return -1;
+			return TOKENS_NOT_REVOKED;
 		}
 		/* Recorded where it lasts: the copy here follows, even if it could not grow. */
 		if (revocations_add(&t->revoked, c->jti, c->exp, now, err, sizeof(err)) != 0)
-			return -1;
+			return TOKENS_NOT_REVOKED;
 	}
 	/* Sent again when it already was: a revocation made while the store was away. */
 	if (t->store != NULL && store_revoke(t->store, c->jti, c->exp) != 0) {
 		log_error("token %s is revoked on this node only: the store is unreachable",
 		          c->jti);
-		return -1;
+		return TOKENS_REVOKED_HERE;
 	}
-	return 0;
+	return TOKENS_REVOKED;
 }
 
 void

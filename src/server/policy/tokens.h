@@ -69,14 +69,17 @@ int tokens_issue(const struct tokens *t, const struct config *cfg, const char *i
 int tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_claims *c,
                 const char **why);
 
-/*
- * Revokes the token whose claims are c until its expiry, durably (priv
- * records it first), and with a store, on every node.  Returns 0 (also
- * when it already was), or -1 when it cannot be recorded (the list is
- * full, the file cannot be written) or, with a store, not shared (it is
- * then in force on this node only).
- */
-int tokens_revoke(struct tokens *t, const struct token_claims *c, uint64_t now);
+enum tokens_revoked {
+	TOKENS_REVOKED,      /* recorded (or already), and with a store, sent to every node */
+	TOKENS_REVOKED_HERE, /* recorded, but the store is unreachable: in force here only */
+	TOKENS_NOT_REVOKED,  /* cannot be recorded: the list is full, the file cannot be written */
+};
+
+/* What a client or an operator is told of TOKENS_REVOKED_HERE. */
+#define REVOKED_HERE "revoked on this node only: the store is unreachable; revoke it again later"
+
+/* Revokes the token whose claims are c until its expiry, durably (priv records it first). */
+enum tokens_revoked tokens_revoke(struct tokens *t, const struct token_claims *c, uint64_t now);
 
 /*
  * A revocation another node made (or this one, pushed back by the store):
