@@ -186,17 +186,23 @@ def zero_rtt(node, hs):
         return c.zero_rtt
 
 
-def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, tmp_path):
+def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, world, tmp_path):
     """A first message acted on by one node is refused (1-RTT) by another: the store
-    holds the claim.  Store gone: no early data is acted on, sessions still open;
-    the store back: 0-RTT again."""
+    holds the claim.  Store gone: no early data is acted on, sealed sessions still
+    succeed (1-RTT), tokens are refused once the revocations are out of date; the store
+    back: 0-RTT and tokens again."""
     s = sentinel("count")
     redis = Redis(process, tmp_path)
     priv, pub = keypair()
-    config = "[service:s]\nbackend = tcp:127.0.0.1:%d\n" % s.port
+    keys = world.global_keys(['principals="alice" ' + world.public("alice")])
+    config = ("[service:s]\nbackend = tcp:127.0.0.1:%d\n[service:db]\nbackend = builtin:echo\n"
+              "auth = required\nencryption = optional\n" % s.port)
     a, b = start_nodes(fived, tmp_path, 2, config,
-                       "authorized_clients = %s\nstore = %s\nstore_timeout = 200ms" % (
-                           authorized_clients(tmp_path, "robot", pub), redis.address()))
+                       "authorized_clients = %s\nstore = %s\nstore_timeout = 200ms\n"
+                       "revocation_stale_max = 1s\nauthorized_keys = %s\n"
+                       "allow_plaintext_pubkey = yes" % (
+                           authorized_clients(tmp_path, "robot", pub), redis.address(), keys),
+                       env=node_env(world, tmp_path))
     wait_for(lambda: "store %s reachable" % redis.address() in b.fived.log(), what="store")
     after_epoch(redis)
     hs = Handshake(a.server_key(), priv, early=b"s\r\nPAYLOAD")
@@ -211,19 +217,44 @@ def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, tmp_path):
     time.sleep(0.2)
     assert s.received == [b"PAYLOAD"] and s.connections == 1
     assert len(a.events("granted")) == 1 and not b.events("granted")
-    # The store stopped: new first messages get the 1-RTT path, on every node.
+    token = new_token(a, world)
+    assert use_token(b, token) == b"+\r\npayload"
+    # The store stopped: sealed sessions take the 1-RTT path on every node, and succeed.
     redis.stop()
+    stopped = time.monotonic()
     for node in (a, b):
-        assert not zero_rtt(node, Handshake(a.server_key(), priv, early=b"s\r\nX"))
-    assert len(s.received) == 1
+        with SealedClient(node.port, server_pub=a.server_key(), static_key=priv,
+                          early=b"s\r\nX", timeout=5 * SLOW) as c:
+            assert not c.zero_rtt
+            c.close_write()
+            assert c.recv_all() == b"+\r\ngot 1\n"
+    assert s.received == [b"PAYLOAD", b"X", b"X"]
+    # Tokens: taken until the revocations are a second out of date, then refused.
+    while time.monotonic() - stopped < 1.2:
+        time.sleep(0.05)
+    assert use_token(b, token) == b"- invalid token\r\n"
+    assert b.events("token_refused")[-1]["reason"] == \
+        "revocations out of date: the store is unreachable"
     redis.start()
     wait_for(lambda: b.fived.log().count("store %s reachable" % redis.address()) >= 2,
              timeout=5, what="the store again")
+    wait_for(lambda: use_token(b, token) == b"+\r\npayload", timeout=2,
+             what="tokens taken again")
     # An empty store again: a new epoch, nothing stamped before it is acted on.
     after_epoch(redis)
     assert zero_rtt(b, Handshake(a.server_key(), priv, early=b"s\r\nAGAIN"))
-    wait_for(lambda: len(s.received) == 2, what="the backend")
-    assert s.received[1] == b"AGAIN"
+    wait_for(lambda: len(s.received) == 4, what="the backend")
+    assert s.received[3] == b"AGAIN"
+
+
+def node_env(world, tmp_path):
+    """fived's environment for world's users.  The worker resolves the store's address
+    (getaddrinfo): nss_wrapper answers it from a hosts file of its own, not through libc
+    (a dlopen the sanitizers refuse)."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    hosts.chmod(0o644)
+    return dict(world.fived_env(), NSS_WRAPPER_HOSTS=str(hosts))
 
 
 BALANCER = "127.0.0.9"  # the address HAProxy connects to the nodes from
@@ -289,12 +320,7 @@ def test_three_nodes_behind_haproxy(fived, world, process, tmp_path):
     server = ("proxy_from = %s\nstore = %s\nmax_per_source = 1\nauthorized_keys = %s\n"
               "allow_plaintext_pubkey = yes\nadmin_socket = @ADMIN@\nmax_tokens_per_hour = 3\n"
               % (BALANCER, redis.address(), keys))
-    # The worker resolves the store's address (getaddrinfo): nss_wrapper answers it from
-    # a hosts file of its own, not through libc (a dlopen the sanitizers refuse).
-    hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.1 localhost\n")
-    hosts.chmod(0o644)
-    env = dict(world.fived_env(), NSS_WRAPPER_HOSTS=str(hosts))
+    env = node_env(world, tmp_path)
     nodes = []
     for i in range(1, 4):
         nodes.append(Node(fived, tmp_path, i, config,
