@@ -1482,7 +1482,9 @@ session_accept(struct site *site, int fd, bool is_tcp, const char *busy)
 		uv_tcp_nodelay(&s->client.tcp, 1);
 		sockets_reset_on_close(fd, true);
 	}
-	if (busy == NULL && is_tcp && config_balancer(s->cfg, (struct sockaddr *)&s->peer)) {
+	/* Past max_connections, admit refuses it (or makes room) as the balancer's. */
+	if (busy == NULL && is_tcp && config_balancer(s->cfg, (struct sockaddr *)&s->peer) &&
+	    site->nsessions - site->nending <= s->cfg->max_connections) {
 		await_proxy_header(s);
 		return;
 	}
