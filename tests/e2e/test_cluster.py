@@ -121,6 +121,9 @@ def test_proxy_header_names_the_client(fived):
     accepted = f.events("accepted")
     assert [(r["src"], r["src_port"]) for r in accepted] == [("192.0.2.1", 40000),
                                                              ("192.0.2.7", 5)]
+    # The identity TLV said "root": nobody is authenticated by a balancer's word.
+    assert [e["identity"] for e in f.events("granted")] == ["", ""]
+    assert not f.events("authenticated")
     # max_per_source = 1 counts clients, not the balancer: two clients at once through it.
     held = connect_from(f.port, "127.0.0.9")
     held.sendall(v2_header("192.0.2.1", 1) + b"echo\r\n")
