@@ -575,6 +575,7 @@ store_free(struct store *st)
 {
 	if (st == NULL)
 		return;
+	st->said_down = true; /* closing it is not losing it */
 	drop(st);
 	uv_close((uv_handle_t *)&st->tick, on_tick_closed);
 }
