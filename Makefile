@@ -29,7 +29,7 @@ PKGS := libuv libsodium openssl jansson inih
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Only fived confines itself: the client and libfive do not link libseccomp.
-SERVER_LIBS := $(shell pkg-config --libs libseccomp 2>/dev/null)
+SERVER_LIBS := $(shell pkg-config --libs libseccomp hiredis 2>/dev/null)
 # systemd's notifications and socket activation, in fived alone, when libsystemd is there.
 HAVE_SYSTEMD := $(shell pkg-config --exists libsystemd 2>/dev/null && echo 1)
 ifeq ($(HAVE_SYSTEMD),1)
@@ -303,10 +303,10 @@ test-package: deb
 
 DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
 	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev libsystemd-dev \
-	libldns-dev cppcheck
+	libldns-dev libhiredis-dev cppcheck
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
-	iproute2 nftables systemd logrotate util-linux python3-prometheus-client
+	iproute2 nftables systemd logrotate util-linux python3-prometheus-client redis-server
 DEB_PACKAGE := dpkg-dev debhelper fakeroot lintian
 
 deps:

@@ -2344,6 +2344,8 @@ def write_report(r, info, pics, started, finished):
         parts.append(report_resume(info) + "\n")
     if "shim" in info:
         parts.append(report_shim(info) + "\n")
+    if "cluster" in info:
+        parts.append(report_cluster(info) + "\n")
     parts.append("## Raw data\n\n")
     for name in sorted(os.listdir(RESULTS)):
         parts.append("- [`results/%s`](results/%s)\n" % (name, name))
@@ -2383,6 +2385,11 @@ def write_summaries(info):
     if "shim" in info:
         write_csv("shim.csv", ["system", "rep", "ok", "connect_ms", "first_ms", "error"],
                   info["shim"])
+    if "cluster" in info:
+        write_csv("cluster_store.csv", list(info["cluster"]["store"][0].keys()),
+                  info["cluster"]["store"])
+        write_csv("cluster_nodes.csv", list(info["cluster"]["nodes"][0].keys()),
+                  info["cluster"]["nodes"])
     if "attack" in info:
         rows = [x for x in info["attack"] if not x.get("pending")]
         if rows:
@@ -2408,7 +2415,149 @@ def write_summaries(info):
         write_csv("wan_summary.csv", cols + ["late_max_ms", "late_mean_ms"], rows)
 
 
-SECTIONS = ["wan", "loopback", "memory", "attack", "resume", "shim"]
+# --- section 8: several nodes ----------------------------------------------------------
+
+# Above ip_local_port_range: fiveds started after a load ran must find their port free.
+REDIS_PORT = 65100
+STORE_FIVED_PORT = 65110     # + 0 without the store, + 1 with it
+NODE_PORT = 65120            # + the node's index
+CLUSTER_PORT = 65130         # HAProxy in front of the nodes
+
+CLUSTER_HAPROXY_CFG = """global
+    maxconn {maxconn}
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+    maxconn {maxconn}
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend nodes
+backend nodes
+    balance roundrobin
+{servers}"""
+
+
+def sealed_fived_of_its_own(ctx, name, port, extra):
+    """A fived whose bench service requires authentication, with a key of its own (and
+    so a 0-RTT floor of its own) and the bench client's key authorized for it."""
+    keyfile = os.path.join(ctx.r.state, name + ".key")
+    conf = ctx.file(name + "-print-key.conf", "[server]\nlisten = tcp:127.0.0.1:1\n"
+                    "key_file = %s\n" % keyfile)
+    key = subprocess.run([ctx.t.fived, "--print-key", "-c", conf], capture_output=True,
+                         text=True, check=True).stdout.split()[0]
+    client = subprocess.run([ctx.t.benchtool, "clientkey", "-K", key], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    clients = ctx.file(name + "-authorized_clients", "%s bench\n" % client)
+    text = FIVED_CONF.format(ip="127.0.0.1", port=port, backend=BACKEND_PORT,
+                             extra="key_file = %s\nauthorized_clients = %s\n%s" % (
+                                 keyfile, clients, extra)).replace(
+        "backend = tcp:127.0.0.1:%d\n" % BACKEND_PORT,
+        "backend = tcp:127.0.0.1:%d%s" % (BACKEND_PORT, SEALED_SERVICE), 1)
+    return start_fived(ctx, name=name, conf=text, port=port), key
+
+
+def section_cluster(r, tools, cfg, info):
+    """The store's cost on a 0-RTT sealed session, and the session rate of one, two and
+    three nodes behind HAProxy (send-proxy-v2)."""
+    r.section = "7. several nodes: the store's cost, nodes behind HAProxy"
+    log(r.section)
+    setup_namespace(r, NS_LO)
+    net = Net("lo", NS_LO, NS_LO, "127.0.0.1")
+    ctx = Ctx(r, tools, net, None)
+    start_backend(ctx)
+    redis = ctx.spawn("redis", ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no"], "server")
+    wait_listen(redis, REDIS_PORT)
+    res = dict(store=[], nodes=[])
+    store_line = "store = tcp:127.0.0.1:%d\n" % REDIS_PORT
+    for i, (label, extra) in enumerate((("without a store", ""), ("with a store", store_line))):
+        p, key = sealed_fived_of_its_own(ctx, "fived-store%d" % i, STORE_FIVED_PORT + i, extra)
+        rec = Recipe(addr="127.0.0.1:%d" % (STORE_FIVED_PORT + i), pre="bench\\r\\n",
+                     strip="+\\r\\n", key=key, procs={"server proxy": [p]})
+        time.sleep(2)  # past the store's epoch (a second after the node first reached it)
+        first = [float(x["first_ms"]) for x in ttfb_rows(r, tools, ctx, rec, cfg["five_reps"], 1)
+                 if x["ok"] == "1"]
+        store0 = cpu_of([redis])
+        rate = measure_rate(r, tools, ctx, rec, cfg)
+        store_cpu = (cpu_of([redis]) - store0) / rate["sessions"] * 1e6 if rate["sessions"] else 0
+        # Each session acted on at once is one claim: none fell back to the 1-RTT path.
+        rc, out, err = r.run(["redis-cli", "-p", str(REDIS_PORT), "eval",
+                              "return #redis.call('keys', 'fived:0rtt:*')", "0"], NS_LO)
+        claims = int(out.strip() or 0)
+        res["store"].append(dict(system=label, first_ms=med(first) if first else float("nan"),
+                                 first_p90_ms=pct(first, 90) if first else float("nan"),
+                                 rate=rate["rate"], failed=rate["failed"],
+                                 fived_us=rate["cpu_us_per_session server proxy"],
+                                 store_us=store_cpu if extra else 0.0,
+                                 sessions=len(first) + rate["sessions"],
+                                 claims=claims - sum(x["claims"] for x in res["store"])))
+        r.stop(p)
+        del ctx.shared["fived-store%d" % i]
+    for n in (1, 2, 3):
+        nodes = []
+        for i in range(n):
+            name = "node%d" % i
+            text = FIVED_CONF.format(ip="127.0.0.1", port=NODE_PORT + i, backend=BACKEND_PORT,
+                                     extra="key_file = %s/%s.key\nproxy_from = 127.0.0.1\n%s" % (
+                                         r.state, name, store_line))
+            nodes.append(start_fived(ctx, name=name, conf=text, port=NODE_PORT + i))
+        servers = "".join("    server n%d 127.0.0.1:%d send-proxy-v2\n" % (i, NODE_PORT + i)
+                          for i in range(n))
+        path = ctx.file("cluster-haproxy.cfg", CLUSTER_HAPROXY_CFG.format(
+            port=CLUSTER_PORT, servers=servers, maxconn=PROXY_MAX_SESSIONS))
+        lb = ctx.spawn("haproxy-cluster", ["haproxy", "-db", "-f", path], "server")
+        wait_listen(lb, CLUSTER_PORT)
+        rec = Recipe(addr="127.0.0.1:%d" % CLUSTER_PORT, pre="bench\\r\\n", strip="+\\r\\n",
+                     procs={"server proxy": nodes, "client proxy": [lb]})
+        rate = measure_rate(r, tools, ctx, rec, cfg)
+        res["nodes"].append(dict(nodes=n, rate=rate["rate"], failed=rate["failed"],
+                                 p50_ms=rate["p50_ms"], p99_ms=rate["p99_ms"],
+                                 fived_us=rate["cpu_us_per_session server proxy"],
+                                 haproxy_us=rate["cpu_us_per_session client proxy"],
+                                 backend_us=rate["cpu_us_per_session backend"],
+                                 loadgen_us=rate["cpu_us_per_session load generator"]))
+        r.stop(lb)
+        for i, p in enumerate(nodes):
+            r.stop(p)
+            del ctx.shared["node%d" % i]
+    r.stop_all()
+    r.netns_del_all()
+    info["cluster"] = res
+
+
+def report_cluster(info):
+    res = info["cluster"]
+    rows = [(x["system"], fmt(x["first_ms"], 3), fmt(x["first_p90_ms"], 3), fmt(x["rate"], 0),
+             x["failed"], fmt(x["fived_us"], 0), fmt(x["store_us"], 0),
+             "%d of %d" % (x["claims"], x["sessions"]) if x["store_us"] else "-")
+            for x in res["store"]]
+    nodes = [(x["nodes"], fmt(x["rate"], 0), x["failed"], fmt(x["p50_ms"], 2),
+              fmt(x["p99_ms"], 2), fmt(x["fived_us"], 0), fmt(x["haproxy_us"], 0),
+              fmt(x["backend_us"], 0), fmt(x["loadgen_us"], 0)) for x in res["nodes"]]
+    return ("## 7. Several nodes (docs/CLUSTER.md)\n\n"
+            "On loopback, unpinned. First, a sealed IK session whose request rides in the "
+            "first message (0-RTT, libfive through benchtool, the client key in "
+            "`authorized_clients`) to a fived without a store and to one whose 0-RTT claims "
+            "go to a local `redis-server` (`SET NX`, one round trip on loopback before the "
+            "answer): time to the backend's first byte, then the session rate, with the CPU "
+            "of fived and of the store per session. The claims the store holds afterwards "
+            "count the sessions whose early data was acted on (the others took the 1-RTT "
+            "path).\n\n" +
+            table(["", "first byte, median ms", "p90 ms", "sessions/s", "failed",
+                   "fived CPU us/session", "store CPU us/session", "0-RTT claims"], rows) +
+            "\nThen one, two and three fived nodes behind HAProxy (tcp mode, `send-proxy-v2`, "
+            "round robin), each with the store configured, plain text-dialect sessions, "
+            "the load generator on the same machine. This machine has %s CPUs: the load "
+            "generator, HAProxy, the backend and the nodes share them, so the rate stops at "
+            "what the CPUs give, not at what the nodes could do; the CPU per session says "
+            "what each part costs.\n\n" % os.cpu_count() +
+            table(["nodes", "sessions/s", "failed", "p50 ms", "p99 ms", "fived CPU us/session "
+                   "(all nodes)", "HAProxy", "backend", "load generator"], nodes))
+
+
+SECTIONS = ["wan", "loopback", "memory", "attack", "resume", "shim", "cluster"]
 
 
 def main():
@@ -2458,6 +2607,8 @@ def main():
             section_resume(r, tools, cfg, info)
         if "shim" in only:
             section_shim(r, tools, cfg, info)
+        if "cluster" in only:
+            section_cluster(r, tools, cfg, info)
         write_summaries(info)
         pics = plots(info)
         finished = time.time()

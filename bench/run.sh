@@ -3,7 +3,7 @@
 # devices, sshd); installs the peers it compares against from Debian
 # packages when missing; writes bench/REPORT.md, bench/results/*.csv and
 # bench/plots/*.png.  Options are passed to bench/bench.py (--quick for a
-# short run, --only wan|loopback|memory|attack|resume|shim to run one part).
+# short run, --only wan|loopback|memory|attack|resume|shim|cluster to run one part).
 #
 # Everything runs on loopback or inside network namespaces named
 # fivebench-*; every process started is stopped by its pid and every
@@ -21,7 +21,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # The peers measured and the tools the bench uses, from Debian.
-PKGS="socat stunnel4 spiped openssh-server openssh-client haproxy gnuplot-nox iproute2 \
+PKGS="socat stunnel4 spiped openssh-server openssh-client haproxy redis-server gnuplot-nox iproute2 \
 procps util-linux python3 openssl"
 missing=
 for p in $PKGS; do

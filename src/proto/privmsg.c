@@ -48,6 +48,7 @@ static const unsigned request_fields[PRIV_TYPE_MAX + 1] = {
         [PRIV_ADMIN] = F_NUMBER,
         [PRIV_RELOAD] = 0,
         [PRIV_PROOF_SIGN] = F_ARG | F_NUMBER | F_BLOB,
+        [PRIV_COOKIE_SECRET] = F_NUMBER,
 };
 
 int

@@ -51,7 +51,8 @@ enum priv_type {
 	PRIV_ADMIN,         /* number: a uid -> may it use the admin socket? */
 	PRIV_RELOAD,        /* -> the configuration file read again and accepted? */
 	PRIV_PROOF_SIGN,    /* arg: identity, number: its method, blob: a challenge -> a proof */
-	PRIV_TYPE_MAX = PRIV_PROOF_SIGN,
+	PRIV_COOKIE_SECRET, /* number: a cookie bucket -> its cluster secret (32 bytes) */
+	PRIV_TYPE_MAX = PRIV_COOKIE_SECRET,
 };
 
 struct priv_request {
@@ -61,7 +62,7 @@ struct priv_request {
 	char peer_ip[ADDR_IP_MAX];    /* PUBKEY_CHECK, PAM_START ("" for local clients) */
 	char arg[PRIVMSG_ARG_MAX]; /* LISTEN, FILE, TOKEN_ISSUE, TOKEN_OPEN, REVOKE, EXEC, CONNECT,
 	                              PROOF_SIGN */
-	uint64_t number;           /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE, PROOF_SIGN */
+	uint64_t number; /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE, PROOF_SIGN, COOKIE_SECRET */
 	uint8_t blob[PRIVMSG_BLOB_MAX];
 	size_t blob_len; /* TOKEN_ISSUE, TOKEN_OPEN, EXEC, PROOF_SIGN */
 };

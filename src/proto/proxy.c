@@ -124,3 +124,236 @@ proxy_v2_encode(const struct sockaddr *src, const struct sockaddr *dst,
 	bytes_put16(out + 14, pos - PROXY_V2_PREAMBLE);
 	return (int)pos;
 }
+
+/* --- inbound ------------------------------------------------------------------ */
+
+static const char v1_prefix[] = "PROXY ";
+
+#define V1_PREFIX_LEN   (sizeof(v1_prefix) - 1)
+#define V1_FIELDS       5 /* TCP4 SRC DST SPORT DPORT */
+#define V1_FIELD_MAX    46
+#define V2_VERSION      0x2
+#define V2_CMD_LOCAL    0x0
+#define V2_CMD_PROXY    0x1
+#define V2_TCP4_LEN     12
+#define V2_TCP6_LEN     36
+#define V2_TLV_HEAD_LEN 3
+
+_Static_assert(PROXY_IN_MAX >= PROXY_V1_MAX, "a v1 line must fit");
+
+static enum proxy_in_status
+bad(const char **why, const char *reason)
+{
+	*why = reason;
+	return PROXY_IN_BAD;
+}
+
+/* v1 */
+
+/* A port as v1 writes it: decimal, 0 to 65535, no leading zero. */
+static int
+v1_port(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+	size_t i, n = strlen(s);
+
+	if (n == 0 || n > 5 || (n > 1 && s[0] == '0'))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 0xffff)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+static int
+v1_endpoint(int family, const char *ip, const char *port, struct sockaddr_storage *ss)
+{
+	uint16_t p;
+
+	memset(ss, 0, sizeof(*ss));
+	if (v1_port(port, &p) != 0)
+		return -1;
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(p);
+		return inet_pton(AF_INET, ip, &sin->sin_addr) == 1 ? 0 : -1;
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(p);
+	return inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1 ? 0 : -1;
+}
+
+/* Splits "A B C D E" on single spaces into exactly V1_FIELDS fields of at most V1_FIELD_MAX. */
+static int
+v1_split(const char *text, size_t len, char fields[V1_FIELDS][V1_FIELD_MAX + 1])
+{
+	size_t f = 0, n = 0, i;
+
+	for (i = 0; i < len; i++) {
+		if (text[i] == ' ') {
+			if (n == 0 || ++f == V1_FIELDS)
+				return -1;
+			n = 0;
+			continue;
+		}
+		if (n == V1_FIELD_MAX)
+			return -1;
+		fields[f][n++] = text[i];
+		fields[f][n] = '\0';
+	}
+	return f == V1_FIELDS - 1 && n > 0 ? 0 : -1;
+}
+
+static enum proxy_in_status
+v1_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
+{
+	char fields[V1_FIELDS][V1_FIELD_MAX + 1];
+	const char *text = (const char *)in + V1_PREFIX_LEN;
+	size_t i, end = 0, n;
+	int family;
+
+	for (i = 0; i < len && i < PROXY_V1_MAX; i++) {
+		if (i < V1_PREFIX_LEN && in[i] != (uint8_t)v1_prefix[i])
+			return bad(why, "not a PROXY header");
+		if (in[i] == '\n') {
+			if (i == 0 || in[i - 1] != '\r')
+				return bad(why, "PROXY v1: a line feed without a carriage return");
+			end = i + 1;
+			break;
+		}
+		if (in[i] != '\r' && (in[i] < 0x20 || in[i] > 0x7e))
+			return bad(why, "PROXY v1: not printable text");
+		if (i > 0 && in[i - 1] == '\r')
+			return bad(why, "PROXY v1: a carriage return within the line");
+	}
+	if (end == 0)
+		return i == PROXY_V1_MAX ? bad(why, "PROXY v1: line too long") : PROXY_IN_MORE;
+	n = end - 2 - V1_PREFIX_LEN;
+	out->len = end;
+	if (n >= 7 && memcmp(text, "UNKNOWN", 7) == 0 && (n == 7 || text[7] == ' ')) {
+		out->has_addresses = false;
+		return PROXY_IN_DONE;
+	}
+	if (v1_split(text, n, fields) != 0)
+		return bad(why, "PROXY v1: expected TCP4|TCP6 SRC DST SPORT DPORT");
+	if (strcmp(fields[0], "TCP4") == 0)
+		family = AF_INET;
+	else if (strcmp(fields[0], "TCP6") == 0)
+		family = AF_INET6;
+	else
+		return bad(why, "PROXY v1: expected TCP4, TCP6 or UNKNOWN");
+	if (v1_endpoint(family, fields[1], fields[3], &out->src) != 0 ||
+	    v1_endpoint(family, fields[2], fields[4], &out->dst) != 0)
+		return bad(why, "PROXY v1: bad address or port");
+	out->has_addresses = true;
+	return PROXY_IN_DONE;
+}
+
+/* v2 */
+
+static void
+v2_endpoints(const uint8_t *a, int family, struct proxy_in *out)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	uint16_t sport = bytes_get16(a + 2 * alen), dport = bytes_get16(a + 2 * alen + 2);
+
+	memset(&out->src, 0, sizeof(out->src));
+	memset(&out->dst, 0, sizeof(out->dst));
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&out->src;
+		struct sockaddr_in *d = (struct sockaddr_in *)&out->dst;
+		s->sin_family = d->sin_family = AF_INET;
+		memcpy(&s->sin_addr, a, alen);
+		memcpy(&d->sin_addr, a + alen, alen);
+		s->sin_port = htons(sport);
+		d->sin_port = htons(dport);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&out->src;
+		struct sockaddr_in6 *d = (struct sockaddr_in6 *)&out->dst;
+		s->sin6_family = d->sin6_family = AF_INET6;
+		memcpy(&s->sin6_addr, a, alen);
+		memcpy(&d->sin6_addr, a + alen, alen);
+		s->sin6_port = htons(sport);
+		d->sin6_port = htons(dport);
+	}
+	out->has_addresses = true;
+}
+
+/* The TLVs after the addresses: each whole within the header; their values are not read. */
+static int
+v2_tlvs_whole(const uint8_t *p, size_t len)
+{
+	size_t pos = 0, vlen;
+
+	while (pos < len) {
+		if (len - pos < V2_TLV_HEAD_LEN)
+			return -1;
+		vlen = bytes_get16(p + pos + 1);
+		if (len - pos - V2_TLV_HEAD_LEN < vlen)
+			return -1;
+		pos += V2_TLV_HEAD_LEN + vlen;
+	}
+	return 0;
+}
+
+static enum proxy_in_status
+v2_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
+{
+	size_t body, alen;
+	int family;
+
+	if (memcmp(in, v2_signature, len < sizeof(v2_signature) ? len : sizeof(v2_signature)) != 0)
+		return bad(why, "not a PROXY header");
+	if (len > 12 && in[12] >> 4 != V2_VERSION)
+		return bad(why, "PROXY v2: unknown version");
+	if (len > 12 && (in[12] & 0x0f) != V2_CMD_LOCAL && (in[12] & 0x0f) != V2_CMD_PROXY)
+		return bad(why, "PROXY v2: unknown command");
+	if (len < PROXY_V2_PREAMBLE)
+		return PROXY_IN_MORE;
+	body = bytes_get16(in + 14);
+	if (PROXY_V2_PREAMBLE + body > PROXY_IN_MAX)
+		return bad(why, "PROXY v2: header too long");
+	if (len < PROXY_V2_PREAMBLE + body)
+		return PROXY_IN_MORE;
+	out->len = PROXY_V2_PREAMBLE + body;
+	out->has_addresses = false;
+	/* LOCAL: the balancer's own connection (a health check); its addresses are ignored. */
+	if ((in[12] & 0x0f) == V2_CMD_LOCAL || in[13] == V2_FAM_UNSPEC)
+		return PROXY_IN_DONE;
+	if (in[13] == V2_FAM_TCP4) {
+		family = AF_INET;
+		alen = V2_TCP4_LEN;
+	} else if (in[13] == V2_FAM_TCP6) {
+		family = AF_INET6;
+		alen = V2_TCP6_LEN;
+	} else {
+		return bad(why, "PROXY v2: not a TCP connection over IPv4 or IPv6");
+	}
+	if (body < alen)
+		return bad(why, "PROXY v2: address block too short");
+	if (v2_tlvs_whole(in + PROXY_V2_PREAMBLE + alen, body - alen) != 0)
+		return bad(why, "PROXY v2: malformed TLV");
+	v2_endpoints(in + PROXY_V2_PREAMBLE, family, out);
+	return PROXY_IN_DONE;
+}
+
+enum proxy_in_status
+proxy_in_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
+{
+	*why = NULL;
+	memset(out, 0, sizeof(*out));
+	if (len == 0)
+		return PROXY_IN_MORE;
+	if (in[0] == v1_prefix[0])
+		return v1_parse(in, len, out, why);
+	if (in[0] == v2_signature[0])
+		return v2_parse(in, len, out, why);
+	return bad(why, "not a PROXY header");
+}

@@ -1,11 +1,13 @@
 /*
  * PROXY protocol headers (v1 text, v2 binary with TLVs), written to a
  * backend before the first byte of the client's stream so the backend
- * learns who the client is.  Pure encoders: no I/O.
+ * learns who the client is, and read from a balancer in front of fived.
+ * Pure encoders and a parser: no I/O.
  */
 #ifndef FIVE_PROXY_H
 #define FIVE_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -48,5 +50,41 @@ int proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char
  */
 int proxy_v2_encode(const struct sockaddr *src, const struct sockaddr *dst,
                     const struct proxy_tlv *tlvs, size_t ntlvs, uint8_t *out, size_t size);
+
+/*
+ * Inbound: headers as a balancer sends them in front of a client's
+ * stream, read by a strict, bounded parser.  Only the addresses are
+ * taken; a v2 header's TLVs are checked for form and skipped, since what
+ * a balancer says of identity is never believed.
+ *
+ * The longest header taken: a v1 line (107 bytes and CRLF) or a v2 header
+ * of at most this many bytes, its 16-byte preamble included.  A balancer's
+ * TLVs (unique id, SSL facts, ALPN) fit well within it.
+ */
+#define PROXY_IN_MAX 1024
+
+enum proxy_in_status {
+	PROXY_IN_DONE, /* a whole header: see struct proxy_in */
+	PROXY_IN_MORE, /* a valid beginning: more bytes are needed */
+	PROXY_IN_BAD,  /* not a header, or a malformed one */
+};
+
+struct proxy_in {
+	size_t len; /* the header's bytes, to be skipped */
+	/*
+	 * false: the balancer speaks for itself (v2 LOCAL, v1 UNKNOWN, v2
+	 * UNSPEC): the connection's own addresses stand.
+	 */
+	bool has_addresses;
+	struct sockaddr_storage src, dst; /* AF_INET or AF_INET6, when has_addresses */
+};
+
+/*
+ * Parses the header at in[0..len).  Returns PROXY_IN_DONE with *out
+ * filled, PROXY_IN_MORE when in is a proper beginning of a header shorter
+ * than PROXY_IN_MAX, or PROXY_IN_BAD (then *why, static, says what).
+ */
+enum proxy_in_status proxy_in_parse(const uint8_t *in, size_t len, struct proxy_in *out,
+                                    const char **why);
 
 #endif

@@ -745,6 +745,32 @@ sealed_cookie_secrets_update(struct sealed_cookie_secrets *s, uint64_t now)
 }
 
 void
+sealed_cookie_secret_derive(const uint8_t cluster_key[SEALED_KEY_LEN], uint64_t bucket,
+                            uint8_t out[SEALED_KEY_LEN])
+{
+	static const char label[] = "fived-cookie-secret-v1";
+	crypto_generichash_blake2b_state st;
+	uint8_t b[BUCKET_LEN];
+
+	bytes_put64(b, bucket);
+	crypto_generichash_blake2b_init(&st, cluster_key, SEALED_KEY_LEN, SEALED_KEY_LEN);
+	crypto_generichash_blake2b_update(&st, (const uint8_t *)label, sizeof(label) - 1);
+	crypto_generichash_blake2b_update(&st, b, sizeof(b));
+	crypto_generichash_blake2b_final(&st, out, SEALED_KEY_LEN);
+	sodium_memzero(&st, sizeof(st));
+}
+
+void
+sealed_cookie_secrets_set(struct sealed_cookie_secrets *s, uint64_t bucket,
+                          const uint8_t cur[SEALED_KEY_LEN], const uint8_t prev[SEALED_KEY_LEN])
+{
+	memcpy(s->cur, cur, SEALED_KEY_LEN);
+	memcpy(s->prev, prev, SEALED_KEY_LEN);
+	s->bucket = bucket;
+	s->ready = true;
+}
+
+void
 sealed_cookie_secrets_wipe(struct sealed_cookie_secrets *s)
 {
 	sodium_memzero(s, sizeof(*s));

@@ -460,6 +460,20 @@ int sealed_cookie_check(const uint8_t secret_cur[SEALED_KEY_LEN],
  */
 void sealed_cookie_secrets_update(struct sealed_cookie_secrets *s, uint64_t now);
 
+/*
+ * A cluster's cookie secret of a bucket: BLAKE2b-256(key = cluster_key,
+ * "fived-cookie-secret-v1" || u64 bucket).  Every node holding the cluster
+ * key makes the same cookies, so a client sent away with a cookie by one
+ * node is served by another; the secret still changes every bucket.
+ */
+void sealed_cookie_secret_derive(const uint8_t cluster_key[SEALED_KEY_LEN], uint64_t bucket,
+                                 uint8_t out[SEALED_KEY_LEN]);
+
+/* Installs given secrets for bucket (cur) and bucket - 1 (prev), instead of random ones. */
+void sealed_cookie_secrets_set(struct sealed_cookie_secrets *s, uint64_t bucket,
+                               const uint8_t cur[SEALED_KEY_LEN],
+                               const uint8_t prev[SEALED_KEY_LEN]);
+
 /* Zeroes the secrets; the next update starts afresh. */
 void sealed_cookie_secrets_wipe(struct sealed_cookie_secrets *s);
 

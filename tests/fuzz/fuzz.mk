@@ -12,7 +12,7 @@ PKGS := libuv libsodium openssl jansson inih
 FCFLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -fno-omit-frame-pointer \
 	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
 	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) -MMD -MP
-FLIBS := $(shell pkg-config --libs $(PKGS) libseccomp) -lpam -lpthread
+FLIBS := $(shell pkg-config --libs $(PKGS) libseccomp hiredis) -lpam -lpthread
 
 LIB_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c) \
 	$(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c)) \

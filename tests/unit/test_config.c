@@ -8,6 +8,8 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+
 #include "server/conf/config.h"
 
 static struct config *
@@ -130,6 +132,43 @@ test_audit_log_values(void **state)
 	config_unref(cfg);
 	assert_null(parse("[server]\nlisten = tcp:0.0.0.0:1\naudit_log = journald\n", &errs));
 	assert_non_null(strstr(errs.text, "journal or none"));
+}
+
+/* The keys of several nodes: balancers, the cluster key, the store. */
+static void
+test_cluster_keys(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg = parse("[server]\nlisten = tcp:0.0.0.0:1\n"
+	                           "proxy_from = 192.0.2.10 2001:db8::/64\n"
+	                           "proxy_from = 10.0.0.0/8\nstore = tcp:10.0.0.20:6379\n"
+	                           "cluster_key_file = /etc/fived/cluster.key\n",
+	                           &errs);
+	struct sockaddr_in in = {.sin_family = AF_INET};
+
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nproxy_from, 3);
+	assert_string_equal(cfg->proxy_from[1], "2001:db8::/64");
+	in.sin_addr.s_addr = htonl(0x0a010203);
+	assert_true(config_balancer(cfg, (struct sockaddr *)&in));
+	in.sin_addr.s_addr = htonl(0xc000020b);
+	assert_false(config_balancer(cfg, (struct sockaddr *)&in));
+	assert_true(cfg->has_store);
+	assert_int_equal(cfg->store.port, 6379);
+	assert_int_equal(cfg->proxy_timeout_ms, DEFAULT_PROXY_TIMEOUT);
+	assert_int_equal(cfg->store_timeout_ms, DEFAULT_STORE_TIMEOUT);
+	assert_int_equal(cfg->revocation_stale_max_ms, DEFAULT_REVOCATION_STALE_MAX);
+	config_unref(cfg);
+	expect_error("[server]\nlisten = tcp:0.0.0.0:1\nproxy_from = 10.0.0.1/4\n",
+	             "t.conf:3: proxy_from: expected IP addresses or prefixes, such as 192.0.2.10 "
+	             "or 2001:db8::/64");
+	expect_error("[server]\nlisten = tcp:0.0.0.0:1\nproxy_from = balancer.example\n",
+	             "t.conf:3: proxy_from: expected IP addresses or prefixes, such as 192.0.2.10 "
+	             "or 2001:db8::/64");
+	expect_error("[server]\nlisten = tcp:0.0.0.0:1\nstore = tcp:redis.example:6379\n",
+	             "t.conf:3: store: expected tcp:IP:PORT, unix:PATH or none");
+	expect_error("[server]\nlisten = tcp:0.0.0.0:1\ncluster_key_file = cluster.key\n",
+	             "t.conf:3: cluster_key_file: expected an absolute path or none");
 }
 
 static void
@@ -500,6 +539,7 @@ main(void)
 	        cmocka_unit_test(test_audit_log_values),
 	        cmocka_unit_test(test_vhosts),
 	        cmocka_unit_test(test_errors),
+	        cmocka_unit_test(test_cluster_keys),
 	        cmocka_unit_test(test_authentication_keys),
 	        cmocka_unit_test(test_authentication_errors),
 	        cmocka_unit_test(test_seal_suites),

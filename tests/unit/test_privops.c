@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 
 #include "common/keytable.h"
+#include "proto/sealed.h"
 #include "server/conf/config.h"
 #include "server/conf/revocations.h"
 #include "server/policy/penalty.h"
@@ -302,6 +303,40 @@ test_early_reserve(void **state)
 	assert_int_equal(strtoull(text, NULL, 10), floor);
 }
 
+/* The cluster's cookie secrets: with a cluster key only, and never of a bucket to come. */
+static void
+test_cookie_secret(void **state)
+{
+	struct fixture *f = *state;
+	struct priv_request req = {.type = PRIV_COOKIE_SECRET};
+	uint64_t bucket = sealed_cookie_bucket((uint64_t)time(NULL));
+	uint8_t want[SEALED_KEY_LEN];
+	struct priv_answer ans;
+
+	req.number = bucket;
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	privops_answer_clear(&ans);
+	assert_non_null(f->st.cluster_key = sodium_malloc(SEALED_KEY_LEN));
+	memset(f->st.cluster_key, 0x42, SEALED_KEY_LEN);
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	assert_int_equal(ans.len, SEALED_KEY_LEN);
+	sealed_cookie_secret_derive(f->st.cluster_key, bucket, want);
+	assert_memory_equal(ans.text, want, SEALED_KEY_LEN);
+	privops_answer_clear(&ans);
+	req.number = bucket - 1;
+	ans = ask(f, &req, 0);
+	assert_true(ans.ok);
+	privops_answer_clear(&ans);
+	req.number = bucket + 2;
+	ans = ask(f, &req, 0);
+	assert_false(ans.ok);
+	privops_answer_clear(&ans);
+	sodium_free(f->st.cluster_key);
+	f->st.cluster_key = NULL;
+}
+
 /* A full table makes room by forgetting its least recently used key; it never refuses. */
 static void
 test_keytable_evicts_the_least_recently_used(void **state)
@@ -418,6 +453,7 @@ main(void)
 	        cmocka_unit_test(test_dh),
 	        cmocka_unit_test(test_token_issue),
 	        cmocka_unit_test(test_early_reserve),
+	        cmocka_unit_test(test_cookie_secret),
 	        cmocka_unit_test(test_proof_sign),
 	};
 	const struct CMUnitTest tables[] = {

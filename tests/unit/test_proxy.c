@@ -108,6 +108,166 @@ test_v2_limits(void **state)
 	assert_int_equal(proxy_v2_encode(NULL, NULL, NULL, 0, out, 15), -1);
 }
 
+/* Parses all of in, which must be one whole header of exactly its length. */
+static enum proxy_in_status
+parse_all(const void *in, size_t len, struct proxy_in *h)
+{
+	const char *why;
+	enum proxy_in_status st = proxy_in_parse(in, len, h, &why);
+	size_t i;
+
+	/* Every proper beginning of a header asks for more. */
+	for (i = 0; st == PROXY_IN_DONE && i < h->len; i++) {
+		struct proxy_in part;
+		assert_int_equal(proxy_in_parse(in, i, &part, &why), PROXY_IN_MORE);
+	}
+	return st;
+}
+
+static void
+test_in_v1(void **state)
+{
+	static const char tcp4[] = "PROXY TCP4 192.0.2.1 198.51.100.2 40000 1\r\nhello";
+	static const char tcp6[] = "PROXY TCP6 2001:db8::1 ::1 5 65535\r\n";
+	static const char unknown[] = "PROXY UNKNOWN whatever 1 2\r\n";
+	struct proxy_in h;
+	const struct sockaddr_in *s4;
+	const struct sockaddr_in6 *s6;
+
+	assert_int_equal(parse_all(tcp4, sizeof(tcp4) - 1, &h), PROXY_IN_DONE);
+	assert_int_equal(h.len, sizeof(tcp4) - 1 - 5);
+	assert_true(h.has_addresses);
+	s4 = (const struct sockaddr_in *)&h.src;
+	assert_int_equal(s4->sin_family, AF_INET);
+	assert_int_equal(ntohs(s4->sin_port), 40000);
+	assert_int_equal(ntohl(s4->sin_addr.s_addr), 0xC0000201);
+	assert_int_equal(parse_all(tcp6, sizeof(tcp6) - 1, &h), PROXY_IN_DONE);
+	s6 = (const struct sockaddr_in6 *)&h.dst;
+	assert_int_equal(s6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(s6->sin6_port), 65535);
+	assert_int_equal(parse_all(unknown, sizeof(unknown) - 1, &h), PROXY_IN_DONE);
+	assert_false(h.has_addresses);
+	assert_int_equal(parse_all("PROXY UNKNOWN\r\n", 15, &h), PROXY_IN_DONE);
+	assert_false(h.has_addresses);
+}
+
+static void
+test_in_v1_refused(void **state)
+{
+	static const char *const bad[] = {
+	        "PROXY TCP4 192.0.2.1 198.51.100.2 40000 1\n",
+	        "PROXY TCP4 192.0.2.1  198.51.100.2 40000 1\r\n",
+	        "PROXY TCP4 192.0.2.1 198.51.100.2 40000 1 \r\n",
+	        "PROXY TCP4 192.0.2.1 198.51.100.2 040000 1\r\n",
+	        "PROXY TCP4 192.0.2.1 198.51.100.2 65536 1\r\n",
+	        "PROXY TCP4 2001:db8::1 198.51.100.2 1 1\r\n",
+	        "PROXY TCP6 192.0.2.1 ::1 1 1\r\n",
+	        "PROXY TCP4 192.0.2.1 198.51.100.2 1\r\n",
+	        "PROXY UDP4 192.0.2.1 198.51.100.2 1 1\r\n",
+	        "PROXY UNKNOWNX\r\n",
+	        "PROXY TCP4 192.0.2.1 198.51.100.2 1 1\r\r\n",
+	        "PROXY TCP4 192.0.2.1\t198.51.100.2 1 1\r\n",
+	        "PROXY \r\n",
+	        "PROXX TCP4",
+	        "GET / HTTP/1.1\r\n",
+	        "proxy TCP4 192.0.2.1 198.51.100.2 1 1\r\n",
+	};
+	char longline[200];
+	struct proxy_in h;
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		assert_int_equal(proxy_in_parse((const uint8_t *)bad[i], strlen(bad[i]), &h, &why),
+		                 PROXY_IN_BAD);
+		assert_non_null(why);
+	}
+	/* 108 bytes without a line's end: more than v1 allows. */
+	memset(longline, 'x', sizeof(longline));
+	memcpy(longline, "PROXY UNKNOWN ", 14);
+	assert_int_equal(proxy_in_parse((uint8_t *)longline, 107, &h, &why), PROXY_IN_MORE);
+	assert_int_equal(proxy_in_parse((uint8_t *)longline, 108, &h, &why), PROXY_IN_BAD);
+	assert_int_equal(proxy_in_parse((uint8_t *)longline, sizeof(longline), &h, &why),
+	                 PROXY_IN_BAD);
+}
+
+static void
+test_in_v2(void **state)
+{
+	struct sockaddr_in s = v4("192.0.2.1", 40000), d = v4("198.51.100.2", 1);
+	struct sockaddr_in6 s6 = v6("2001:db8::1", 5), d6 = v6("::1", 6);
+	struct proxy_tlv tlvs[] = {{PP2_TYPE_FIVE_IDENTITY, "root", 4},
+	                           {PP2_TYPE_UNIQUE_ID, "", 0}};
+	uint8_t out[PROXY_V2_MAX];
+	struct proxy_in h;
+	int n;
+
+	n = proxy_v2_encode((struct sockaddr *)&s, (struct sockaddr *)&d, tlvs, 2, out,
+	                    sizeof(out));
+	assert_int_equal(parse_all(out, (size_t)n, &h), PROXY_IN_DONE);
+	assert_int_equal(h.len, (size_t)n);
+	assert_true(h.has_addresses);
+	assert_memory_equal(&((struct sockaddr_in *)&h.src)->sin_addr, &s.sin_addr, 4);
+	assert_int_equal(((struct sockaddr_in *)&h.src)->sin_port, s.sin_port);
+	assert_int_equal(((struct sockaddr_in *)&h.dst)->sin_port, d.sin_port);
+	n = proxy_v2_encode((struct sockaddr *)&s6, (struct sockaddr *)&d6, NULL, 0, out,
+	                    sizeof(out));
+	assert_int_equal(parse_all(out, (size_t)n, &h), PROXY_IN_DONE);
+	assert_memory_equal(&((struct sockaddr_in6 *)&h.src)->sin6_addr, &s6.sin6_addr, 16);
+	/* UNSPEC, and LOCAL whatever its family: the connection's own addresses. */
+	n = proxy_v2_encode(NULL, NULL, NULL, 0, out, sizeof(out));
+	assert_int_equal(parse_all(out, (size_t)n, &h), PROXY_IN_DONE);
+	assert_false(h.has_addresses);
+	n = proxy_v2_encode((struct sockaddr *)&s, (struct sockaddr *)&d, NULL, 0, out,
+	                    sizeof(out));
+	out[12] = 0x20;
+	assert_int_equal(parse_all(out, (size_t)n, &h), PROXY_IN_DONE);
+	assert_false(h.has_addresses);
+}
+
+static void
+test_in_v2_refused(void **state)
+{
+	struct sockaddr_in s = v4("192.0.2.1", 40000), d = v4("198.51.100.2", 1);
+	struct proxy_tlv tlv = {PP2_TYPE_AUTHORITY, "example", 7};
+	uint8_t good[PROXY_V2_MAX], out[PROXY_V2_MAX];
+	struct proxy_in h;
+	const char *why;
+	int n;
+
+	n = proxy_v2_encode((struct sockaddr *)&s, (struct sockaddr *)&d, &tlv, 1, good,
+	                    sizeof(good));
+	/* Each byte of the signature, the version and the command matters. */
+	for (size_t i = 0; i < 13; i++) {
+		memcpy(out, good, (size_t)n);
+		out[i] ^= 0x40;
+		assert_int_equal(proxy_in_parse(out, (size_t)n, &h, &why), PROXY_IN_BAD);
+	}
+	memcpy(out, good, (size_t)n);
+	out[12] = 0x22; /* a command the specification does not have */
+	assert_int_equal(proxy_in_parse(out, (size_t)n, &h, &why), PROXY_IN_BAD);
+	memcpy(out, good, (size_t)n);
+	out[13] = 0x12; /* UDP */
+	assert_int_equal(proxy_in_parse(out, (size_t)n, &h, &why), PROXY_IN_BAD);
+	out[13] = 0x31; /* a Unix socket */
+	assert_int_equal(proxy_in_parse(out, (size_t)n, &h, &why), PROXY_IN_BAD);
+	memcpy(out, good, (size_t)n);
+	out[13] = 0x21; /* IPv6, with too few bytes for its addresses */
+	assert_int_equal(proxy_in_parse(out, (size_t)n, &h, &why), PROXY_IN_BAD);
+	/* A TLV running past the header's end. */
+	memcpy(out, good, (size_t)n);
+	out[15]--;
+	assert_int_equal(proxy_in_parse(out, (size_t)n - 1, &h, &why), PROXY_IN_BAD);
+	/* A header longer than PROXY_IN_MAX is refused before it is read. */
+	memcpy(out, good, 16);
+	out[14] = (uint8_t)((PROXY_IN_MAX - 16 + 1) >> 8);
+	out[15] = (uint8_t)((PROXY_IN_MAX - 16 + 1) & 0xff);
+	assert_int_equal(proxy_in_parse(out, 16, &h, &why), PROXY_IN_BAD);
+	out[15]--;
+	assert_int_equal(proxy_in_parse(out, 16, &h, &why), PROXY_IN_MORE);
+}
+
 int
 main(void)
 {
@@ -116,6 +276,10 @@ main(void)
 	        cmocka_unit_test(test_v2_ipv4_with_tlvs),
 	        cmocka_unit_test(test_v2_ipv6_and_unspec),
 	        cmocka_unit_test(test_v2_limits),
+	        cmocka_unit_test(test_in_v1),
+	        cmocka_unit_test(test_in_v1_refused),
+	        cmocka_unit_test(test_in_v2),
+	        cmocka_unit_test(test_in_v2_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -796,6 +796,39 @@ test_mac1_keys(void **state)
 	assert_memory_not_equal(key, c.mac1_key, SEALED_KEY_LEN);
 }
 
+/* Two nodes with one cluster key make and take the same cookies; another key does not. */
+static void
+test_cookie_cluster_secrets(void **state)
+{
+	uint8_t key[SEALED_KEY_LEN], other[SEALED_KEY_LEN], a[SEALED_KEY_LEN], b[SEALED_KEY_LEN];
+	uint8_t src[SEALED_SOURCE_LEN] = {0}, epub[SEALED_EPHEMERAL_LEN] = {0};
+	uint8_t cookie[SEALED_COOKIE_LEN];
+	struct sealed_cookie_secrets one, two;
+	uint64_t bucket = sealed_cookie_bucket(NOW);
+
+	memset(key, 0x5a, sizeof(key));
+	memset(other, 0x5b, sizeof(other));
+	sealed_cookie_secret_derive(key, bucket, a);
+	sealed_cookie_secret_derive(key, bucket, b);
+	assert_memory_equal(a, b, sizeof(a));
+	sealed_cookie_secret_derive(key, bucket + 1, b);
+	assert_memory_not_equal(a, b, sizeof(a));
+	sealed_cookie_secret_derive(other, bucket, b);
+	assert_memory_not_equal(a, b, sizeof(a));
+	/* A cookie of node one, checked by node two in the next bucket. */
+	sealed_cookie_secret_derive(key, bucket - 1, b);
+	sealed_cookie_secrets_set(&one, bucket, a, b);
+	sealed_cookie_compute(one.cur, src, epub, bucket, cookie);
+	sealed_cookie_secret_derive(key, bucket + 1, b);
+	sealed_cookie_secrets_set(&two, bucket + 1, b, a);
+	assert_int_equal(sealed_cookie_check(two.cur, two.prev, src, epub,
+	                                     NOW + SEALED_COOKIE_SECRET_SECONDS, cookie),
+	                 0);
+	assert_int_equal(sealed_cookie_check(two.cur, two.prev, src, epub,
+	                                     NOW + 2 * SEALED_COOKIE_SECRET_SECONDS, cookie),
+	                 -1);
+}
+
 static void
 test_cookie_rotation(void **state)
 {
@@ -1930,6 +1963,7 @@ main(void)
 	        cmocka_unit_test(test_flip_finish),
 	        cmocka_unit_test(test_mac1_keys),
 	        cmocka_unit_test(test_cookie_rotation),
+	        cmocka_unit_test(test_cookie_cluster_secrets),
 	        cmocka_unit_test(test_cookie_mac2),
 	        cmocka_unit_test(test_cookie_seal),
 	        cmocka_unit_test(test_pow),

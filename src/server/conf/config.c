@@ -61,7 +61,7 @@ struct key {
 	key_setter set; /* V_SETTER */
 };
 
-#define KEYS_MAX 80
+#define KEYS_MAX 96
 
 struct parser {
 	const char *name; /* the file, for messages */
@@ -336,6 +336,52 @@ static int
 server_listen(struct parser *p, const char *value, const char **why)
 {
 	return each_word(p, value, listen_address, why);
+}
+
+static int
+proxy_from_prefix(struct parser *p, const char *word, const char **why)
+{
+	struct config *cfg = p->cfg;
+
+	if (cfg->nproxy_from == CONFIG_PROXY_FROM_MAX) {
+		*why = "too many proxy_from addresses";
+		return -1;
+	}
+	if (token_addr_canonical(word, cfg->proxy_from[cfg->nproxy_from]) != 0) {
+		*why = "expected IP addresses or prefixes, such as 192.0.2.10 or 2001:db8::/64";
+		return -1;
+	}
+	cfg->nproxy_from++;
+	return 0;
+}
+
+static int
+server_proxy_from(struct parser *p, const char *value, const char **why)
+{
+	return each_word(p, value, proxy_from_prefix, why);
+}
+
+/*
+ * The worker dials the store from its chroot, with no name service: an
+ * IP address, or a Unix socket as the worker sees it.
+ */
+static int
+server_store(struct parser *p, const char *value, const char **why)
+{
+	struct addr_spec *a = &p->cfg->store;
+
+	if (strcmp(value, "none") == 0) {
+		p->cfg->has_store = false;
+		return 0;
+	}
+	if (addr_parse(value, a, why) != 0)
+		return -1;
+	if ((a->kind != ADDR_TCP || !a->numeric || a->port == 0) && a->kind != ADDR_UNIX) {
+		*why = "expected tcp:IP:PORT, unix:PATH or none";
+		return -1;
+	}
+	p->cfg->has_store = true;
+	return 0;
 }
 
 static int
@@ -985,6 +1031,12 @@ static const struct key keys[] = {
         SERVER_BOOL("detach_plaintext", detach_plaintext),
         SERVER("attach_from", server_attach_from),
         SERVER("detach_end", server_detach_end),
+        SECTION(SEC_SERVER, "proxy_from", true, server_proxy_from),
+        SERVER_U64("proxy_timeout", V_DURATION, proxy_timeout_ms, 0),
+        SERVER_STR("cluster_key_file", V_PATH_OR_NONE, cluster_key_file),
+        SERVER("store", server_store),
+        SERVER_U64("store_timeout", V_DURATION, store_timeout_ms, 0),
+        SERVER_U64("revocation_stale_max", V_DURATION_OR_NONE, revocation_stale_max_ms, 0),
 };
 
 _Static_assert(ARRAY_LEN(keys) <= KEYS_MAX, "KEYS_MAX too small");
@@ -1421,6 +1473,9 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->max_detachable = DEFAULT_MAX_DETACHABLE;
 	cfg->attach_from = ATTACH_FROM_ANY;
 	cfg->detach_end = DETACH_END_CLOSE;
+	cfg->proxy_timeout_ms = DEFAULT_PROXY_TIMEOUT;
+	cfg->store_timeout_ms = DEFAULT_STORE_TIMEOUT;
+	cfg->revocation_stale_max_ms = DEFAULT_REVOCATION_STALE_MAX;
 	p.name = name;
 	p.text = text;
 	p.len = len;
@@ -1601,3 +1656,14 @@ const char config_builtin_text[] = "# fived's built-in configuration (fived --pr
                                    "[service:chargen]\n"
                                    "backend = builtin:chargen\n"
                                    "chargen_rate = 65536\n";
+
+bool
+config_balancer(const struct config *cfg, const struct sockaddr *peer)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nproxy_from; i++)
+		if (token_addr_matches(cfg->proxy_from[i], peer))
+			return true;
+	return false;
+}

@@ -18,6 +18,7 @@
 #include "proto/auth.h"
 #include "proto/line.h"
 #include "proto/proof.h"
+#include "proto/token.h"
 
 #define CONFIG_LISTEN_MAX        16
 #define CONFIG_ERRORS_MAX        4096 /* bytes of error text kept */
@@ -78,8 +79,16 @@
 #define DEFAULT_MAX_DETACHABLE   1024
 /* A detach timeout is sent in seconds, in 32 bits; a week is far below. */
 #define DETACH_TIMEOUT_MIN 1000
-#define DETACH_QUEUE_MIN   (64ULL << 10)
-#define DETACH_QUEUE_LIMIT (1ULL << 30)
+
+/* Balancers that may send a PROXY header (docs/CLUSTER.md). */
+#define CONFIG_PROXY_FROM_MAX 32
+#define DEFAULT_PROXY_TIMEOUT (5 * 1000)
+
+/* The store several nodes share (docs/CLUSTER.md). */
+#define DEFAULT_STORE_TIMEOUT        250
+#define DEFAULT_REVOCATION_STALE_MAX (60 * 1000)
+#define DETACH_QUEUE_MIN             (64ULL << 10)
+#define DETACH_QUEUE_LIMIT           (1ULL << 30)
 
 /* Where an ATTACH may come from, against the session's own address. */
 enum attach_from {
@@ -248,7 +257,15 @@ struct config {
 	bool detach_plaintext;                        /* plaintext sessions may detach too */
 	enum attach_from attach_from;                 /* who may attach, by address */
 	enum detach_end detach_end;                   /* backends at the detach timeout */
-	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
+	char proxy_from[CONFIG_PROXY_FROM_MAX][TOKEN_ADDR_SIZE]; /* canonical prefixes */
+	size_t nproxy_from;
+	uint64_t proxy_timeout_ms; /* a balancer's PROXY header must be whole by then */
+	char cluster_key_file[CONFIG_PATH_MAX + 1]; /* cookie secrets shared by nodes; "" none */
+	struct addr_spec store; /* the shared store (Redis protocol), when has_store */
+	bool has_store;
+	uint64_t store_timeout_ms;        /* an answer later than this counts as none */
+	uint64_t revocation_stale_max_ms; /* tokens refused once the list is older; 0 never */
+	struct addr_spec metrics_listen;  /* the metrics endpoint, when has_metrics_listen */
 	bool has_metrics_listen;
 	struct service *services; /* in file order */
 	struct vhost *vhosts;
@@ -304,5 +321,8 @@ void config_each_name(const struct config *cfg, const struct vhost *vh,
  * (priv_audit): a file, or a socket to the journal.
  */
 bool config_audit_opened(const struct config *cfg);
+
+/* Whether a connection from peer is a balancer's, named in proxy_from. */
+bool config_balancer(const struct config *cfg, const struct sockaddr *peer);
 
 #endif

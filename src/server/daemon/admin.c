@@ -292,7 +292,13 @@ do_revoke(struct admin_conn *c, const char *arg)
 		refuse(c, reason);
 		return;
 	}
-	if (tokens_revoke(site->tokens, &tc, now) != 0) {
+	switch (tokens_revoke(site->tokens, &tc, now)) {
+	case TOKENS_REVOKED:
+		break;
+	case TOKENS_REVOKED_HERE:
+		refuse(c, REVOKED_HERE);
+		return;
+	case TOKENS_NOT_REVOKED:
 		refuse(c, "cannot record the revocation (see the log)");
 		return;
 	}

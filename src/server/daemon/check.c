@@ -179,6 +179,10 @@ check_keys(const struct config *cfg, const char *key_path)
 	if (privops_sign_key_path(cfg, key_path, sign, sizeof(sign)) != 0 ||
 	    check_key(sign, PRIVOPS_SIGN_KEY_LABEL, flags, "signing key") != 0)
 		r = -1;
+	/* Never made by fived: every node must hold the same one. */
+	if (cfg->cluster_key_file[0] != '\0' &&
+	    check_key(cfg->cluster_key_file, PRIVOPS_CLUSTER_KEY_LABEL, 0, "cluster key") != 0)
+		r = -1;
 	return r;
 }
 

@@ -11,6 +11,7 @@
 #include "proto/http.h"
 #include "server/daemon/acceptor.h"
 #include "server/daemon/server.h"
+#include "server/policy/store.h"
 #include "server/privsep/priv.h"
 #include "server/session/session.h"
 
@@ -183,6 +184,12 @@ write_handshakes(FILE *f, const struct site *site)
 	      governor_wants_cookie(g, site->cfg));
 	gauge(f, "fived_pow_difficulty_bits", "Proof of work demanded now, in leading zero bits.",
 	      governor_difficulty(g, site->cfg));
+	counter(f, "fived_early_data_refused_total",
+	        "0-RTT early data not acted on for the store: claimed before, or no answer.",
+	        g->c.early_refused);
+	if (site->store != NULL)
+		gauge(f, "fived_store_up", "1 while the store the nodes share is reachable.",
+		      store_up(site->store));
 }
 
 static void

@@ -17,6 +17,7 @@
 #include "server/policy/earlydata.h"
 #include "server/policy/penalty.h"
 #include "server/policy/sources.h"
+#include "server/policy/store.h"
 #include "server/policy/tokens.h"
 #include "server/privsep/priv.h"
 #include "server/session/session.h"
@@ -212,6 +213,27 @@ refresh_provider(struct server *srv)
 	str_copy(srv->site.provider, keys.provider, sizeof(srv->site.provider));
 }
 
+/* The store and its settings are read at start. */
+static int
+store_reload_check(const struct config *old, const struct config *cfg, char *err, size_t size)
+{
+	char a[ADDR_TEXT_MAX] = "", b[ADDR_TEXT_MAX] = "";
+
+	if (old->has_store)
+		addr_format(&old->store, a, sizeof(a));
+	if (cfg->has_store)
+		addr_format(&cfg->store, b, sizeof(b));
+	if (strcmp(a, b) != 0 || old->store_timeout_ms != cfg->store_timeout_ms ||
+	    old->revocation_stale_max_ms != cfg->revocation_stale_max_ms ||
+	    strcmp(old->cluster_key_file, cfg->cluster_key_file) != 0) {
+		snprintf(err, size,
+		         "store, store_timeout, revocation_stale_max and "
+		         "cluster_key_file change only with a restart");
+		return -1;
+	}
+	return 0;
+}
+
 int
 server_reload(struct server *srv)
 {
@@ -230,6 +252,7 @@ server_reload(struct server *srv)
 		return -1;
 	}
 	if (tokens_reload_check(srv->site.tokens, cfg, err, sizeof(err)) != 0 ||
+	    store_reload_check(srv->site.cfg, cfg, err, sizeof(err)) != 0 ||
 	    load_clients(srv, cfg, &clients, err, sizeof(err)) != 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		goto fail;
@@ -276,6 +299,8 @@ free_state(struct server *srv)
 	srv->site.source_failures = srv->site.identity_failures = NULL;
 	early_guard_free(srv->site.early);
 	srv->site.early = NULL;
+	store_free(srv->site.store);
+	srv->site.store = NULL;
 	clients_free(&srv->site.clients);
 	tls_server_free(srv->site.tls);
 	srv->site.tls = NULL;
@@ -397,6 +422,28 @@ out:
 	return tls;
 }
 
+static void
+on_store_revoked(void *arg, const char *jti, uint64_t exp)
+{
+	struct server *srv = arg;
+
+	tokens_revoked_elsewhere(srv->site.tokens, jti, exp, (uint64_t)time(NULL));
+}
+
+/* The store several nodes share, when one is configured. */
+static int
+start_store(struct server *srv, const struct config *cfg)
+{
+	struct store_events ev = {.revoked = on_store_revoked, .arg = srv};
+
+	if (!cfg->has_store)
+		return 0;
+	if ((srv->site.store = store_new(srv->site.loop, cfg, &ev)) == NULL)
+		return -1;
+	srv->site.tokens->store = srv->site.store;
+	return 0;
+}
+
 /* What the privileged side holds for us: keys, tokens, TLS, authorized clients. */
 static int
 load_state(struct server *srv, const struct config *cfg)
@@ -423,7 +470,7 @@ load_state(struct server *srv, const struct config *cfg)
 		return -1;
 	}
 	tls_server_commit(srv->site.tls, &tls_clients);
-	return 0;
+	return start_store(srv, cfg);
 }
 
 /* The relay budget fell below its low-water mark: single streams and multiplexed sessions go on. */
@@ -447,7 +494,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	budget_init(&srv->site.budget, cfg->relay_memory_max, budget_low_again, &srv->site);
 	srv->site.session_gone = session_gone;
 	srv->site.session_gone_arg = srv;
-	if (governor_init(&srv->site.gov) != 0 ||
+	if (governor_init(&srv->site.gov, priv) != 0 ||
 	    (srv->site.sources = source_table_new()) == NULL ||
 	    (srv->site.source_failures = penalty_table_new()) == NULL ||
 	    (srv->site.identity_failures = penalty_table_new()) == NULL) {

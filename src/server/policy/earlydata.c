@@ -1,5 +1,6 @@
 #include "server/policy/earlydata.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 
 #include "common/keytable.h"
@@ -8,6 +9,8 @@
 #include "server/privsep/privops.h"
 
 #define NS_PER_S 1000000000ULL
+
+_Static_assert(EARLY_CLAIM_TTL_S == 2 * PRIVOPS_EARLY_SKEW_S, "a claim outlives the skew");
 
 struct early_guard {
 	struct priv *priv;     /* not owned */
@@ -45,6 +48,17 @@ early_guard_new(struct priv *priv)
 	}
 	g->reserved = g->floor;
 	return g;
+}
+
+void
+early_guard_claim_id(const uint8_t pk[32], const uint8_t stamp[12], uint8_t out[EARLY_CLAIM_ID_LEN])
+{
+	crypto_generichash_blake2b_state st;
+
+	crypto_generichash_blake2b_init(&st, NULL, 0, EARLY_CLAIM_ID_LEN);
+	crypto_generichash_blake2b_update(&st, pk, 32);
+	crypto_generichash_blake2b_update(&st, stamp, 12);
+	crypto_generichash_blake2b_final(&st, out, EARLY_CLAIM_ID_LEN);
 }
 
 void

@@ -29,6 +29,19 @@ struct early_guard;
 #define EARLY_KEYS_MAX  65536
 #define EARLY_FORGET_MS (2ULL * 600 * 1000) /* twice the skew: older ones fail the clock check */
 
+/*
+ * With a store (docs/CLUSTER.md), early data this node would act on is
+ * claimed there first, under a hash of the client key and its timestamp,
+ * for twice the clock skew allowed: whatever clocks the nodes keep within
+ * it, a timestamp is too old everywhere before its claim is forgotten.
+ */
+#define EARLY_CLAIM_TTL_S  (2 * 600)
+#define EARLY_CLAIM_ID_LEN 16
+
+/* The claim's identifier for early data from client key pk stamped stamp (TAI64N). */
+void early_guard_claim_id(const uint8_t pk[32], const uint8_t stamp[12],
+                          uint8_t out[EARLY_CLAIM_ID_LEN]);
+
 /* A guard asking priv for its floor.  Returns it (early_guard_free), or NULL after logging why. */
 struct early_guard *early_guard_new(struct priv *priv);
 

@@ -7,15 +7,17 @@
 
 #include "common/keytable.h"
 #include "common/log.h"
+#include "server/privsep/priv.h"
 
 #define WINDOW_MS     1000
 #define BUDGET_FORGET 60000 /* a source's bucket is forgotten a minute after its last use */
 #define MILLI         1000  /* tokens are counted in thousandths */
 
 int
-governor_init(struct governor *g)
+governor_init(struct governor *g, struct priv *priv)
 {
 	memset(g, 0, sizeof(*g));
+	g->priv = priv;
 	g->replay = malloc(sizeof(*g->replay));
 	g->budget = keytable_new(BUDGET_FORGET, GOVERNOR_SOURCES_MAX);
 	g->cookie_budget = keytable_new(BUDGET_FORGET, GOVERNOR_SOURCES_MAX);
@@ -37,6 +39,26 @@ governor_free(struct governor *g)
 	keytable_free(g->cookie_budget);
 	sealed_cookie_secrets_wipe(&g->secrets);
 	memset(g, 0, sizeof(*g));
+}
+
+void
+governor_secrets_update(struct governor *g, const struct config *cfg, uint64_t now)
+{
+	uint64_t bucket = sealed_cookie_bucket(now);
+	uint8_t cur[SEALED_KEY_LEN], prev[SEALED_KEY_LEN];
+
+	if (cfg->cluster_key_file[0] == '\0' || g->secrets_asked == bucket + 1) {
+		sealed_cookie_secrets_update(&g->secrets, now);
+		return;
+	}
+	g->secrets_asked = bucket + 1;
+	if (bucket > 0 && priv_cookie_secret(g->priv, bucket, cur) == 0 &&
+	    priv_cookie_secret(g->priv, bucket - 1, prev) == 0)
+		sealed_cookie_secrets_set(&g->secrets, bucket, cur, prev);
+	else
+		sealed_cookie_secrets_update(&g->secrets, now);
+	sodium_memzero(cur, sizeof(cur));
+	sodium_memzero(prev, sizeof(prev));
 }
 
 uint64_t
@@ -108,7 +130,7 @@ governor_tick(struct governor *g, const struct config *cfg, const struct budget 
 		g->last_report_ms = now_ms;
 		g->window_start_ms = now_ms;
 	}
-	sealed_cookie_secrets_update(&g->secrets, (uint64_t)time(NULL));
+	governor_secrets_update(g, cfg, (uint64_t)time(NULL));
 	if (now_ms - g->window_start_ms >= WINDOW_MS) {
 		g->percent = (unsigned)(g->cpu_ns / 10000 / (now_ms - g->window_start_ms));
 		g->cpu_ns = 0;

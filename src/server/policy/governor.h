@@ -43,13 +43,16 @@ struct governor_counters {
 	uint64_t dropped_work;   /* not enough proof of work */
 	uint64_t dropped_replay; /* an ephemeral key seen before */
 	uint64_t failed;         /* Noise failed after the checks */
+	uint64_t early_refused;  /* 0-RTT data the store did not let us act on */
 	uint64_t audit_lost;     /* audit records that could not be written */
 };
 
 struct governor {
+	struct priv *priv; /* asked for the cluster's cookie secrets; not owned */
 	struct sealed_cookie_secrets secrets;
-	struct replay_filter *replay;   /* owned */
-	struct keytable *budget;        /* per source, without a cookie; owned */
+	uint64_t secrets_asked;       /* the bucket (+1) the monitor was last asked for; 0 never */
+	struct replay_filter *replay; /* owned */
+	struct keytable *budget;      /* per source, without a cookie; owned */
 	struct keytable *cookie_budget; /* per source, with a valid cookie; owned */
 	uint64_t window_start_ms;
 	uint64_t cpu_ns;       /* in handshakes, in the current window */
@@ -64,7 +67,8 @@ struct governor {
 };
 
 /* Returns 0, or -1 when memory is short.  governor_free undoes it. */
-int governor_init(struct governor *g);
+struct priv;
+int governor_init(struct governor *g, struct priv *priv);
 void governor_free(struct governor *g);
 
 /*
@@ -75,6 +79,14 @@ void governor_free(struct governor *g);
  */
 void governor_tick(struct governor *g, const struct config *cfg, const struct budget *relay,
                    uint64_t now_ms);
+
+/*
+ * Brings the cookie secrets to the bucket of now (Unix seconds): with
+ * cluster_key_file, the cluster's (from the monitor, once per bucket), so
+ * that every node makes and takes the same cookies; without it, or when
+ * the monitor cannot give them, random ones of this node.
+ */
+void governor_secrets_update(struct governor *g, const struct config *cfg, uint64_t now);
 
 /* Whether first messages must now come with a cookie and work. */
 bool governor_wants_cookie(const struct governor *g, const struct config *cfg);

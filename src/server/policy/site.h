@@ -62,8 +62,9 @@ struct site {
 	uint8_t sign_pk[32];                     /* the signing key's public half (GETSIGNKEY) */
 	char provider[PROOF_PROVIDER_MAX + 1];   /* the name proofs carry; "" when none */
 	struct early_guard *early;               /* which 0-RTT data may be acted on; owned */
-	struct priv *priv;                       /* the monitor, or its checks in-process */
-	struct control *control;                 /* the control socket, when configured */
+	struct store *store;     /* shared with other nodes (docs/CLUSTER.md), or NULL; owned */
+	struct priv *priv;       /* the monitor, or its checks in-process */
+	struct control *control; /* the control socket, when configured */
 	struct auditlog *audit;
 	struct log_ratelimit refusals;         /* log lines remote peers can cause */
 	struct log_ratelimit backend_failures; /* ... of backends that cannot be reached */

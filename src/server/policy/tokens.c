@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "crypto/paseto.h"
+#include "server/policy/store.h"
 
 /* The local key lives with priv: the footer goes there NUL-terminated. */
 static int
@@ -117,6 +118,11 @@ tokens_issue(const struct tokens *t, const struct config *cfg, const char *ident
 	size_t mlen;
 	int r;
 
+	/* The monitor counts this node's; the store, the cluster's. */
+	if (t->store != NULL && store_issued(t->store, identity) >= cfg->max_tokens_per_hour) {
+		*why = "token quota reached";
+		return -1;
+	}
 	randombytes_buf(id, sizeof(id));
 	hex_encode(id, sizeof(id), c->jti);
 	c->iat = now;
@@ -128,6 +134,8 @@ tokens_issue(const struct tokens *t, const struct config *cfg, const char *ident
 	r = priv_token_issue(t->priv, identity, cfg->token_local ? TOKEN_LOCAL : TOKEN_PUBLIC, m,
 	                     mlen, out, size, why);
 	sodium_memzero(m, sizeof(m));
+	if (r == 0 && t->store != NULL)
+		store_count_issued(t->store, identity);
 	return r;
 }
 
@@ -135,6 +143,10 @@ int
 tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_claims *c,
             const char **why)
 {
+	if (!store_revocations_current(t->store)) {
+		*why = "revocations out of date: the store is unreachable";
+		return -1;
+	}
 	if (token_open(&t->key, t->trusted, t->ntrusted, token, now, c, why) != 0)
 		return -1;
 	if (revocations_contains(&t->revoked, c->jti, now)) {
@@ -145,19 +157,40 @@ tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_clai
 	return 0;
 }
 
-int
+enum tokens_revoked
 tokens_revoke(struct tokens *t, const struct token_claims *c, uint64_t now)
 {
 	char err[256];
 
-	if (revocations_contains(&t->revoked, c->jti, now))
-		return 0;
-	if (priv_revoke(t->priv, c->jti, c->exp, err, sizeof(err)) != 0) {
-		log_error("cannot revoke token %s: %s", c->jti, err);
-		return -1;
+	if (!revocations_contains(&t->revoked, c->jti, now)) {
+		if (priv_revoke(t->priv, c->jti, c->exp, err, sizeof(err)) != 0) {
+			log_error("cannot revoke token %s: %s", c->jti, err);
+			return TOKENS_NOT_REVOKED;
+		}
+		/* Recorded where it lasts: the copy here follows, even if it could not grow. */
+		if (revocations_add(&t->revoked, c->jti, c->exp, now, err, sizeof(err)) != 0)
+			return TOKENS_NOT_REVOKED;
 	}
-	/* Recorded where it lasts: the copy here follows, even if it could not grow. */
-	if (revocations_add(&t->revoked, c->jti, c->exp, now, err, sizeof(err)) != 0)
-		return -1;
-	return 0;
+	/* Sent again when it already was: a revocation made while the store was away. */
+	if (t->store != NULL && store_revoke(t->store, c->jti, c->exp) != 0) {
+		log_error("token %s is revoked on this node only: the store is unreachable",
+		          c->jti);
+		return TOKENS_REVOKED_HERE;
+	}
+	return TOKENS_REVOKED;
+}
+
+void
+tokens_revoked_elsewhere(struct tokens *t, const char *jti, uint64_t exp, uint64_t now)
+{
+	char err[256];
+
+	if (exp <= now || revocations_contains(&t->revoked, jti, now))
+		return;
+	if (priv_revoke(t->priv, jti, exp, err, sizeof(err)) != 0)
+		log_error("cannot record token %s, revoked by another node: %s", jti, err);
+	if (revocations_add(&t->revoked, jti, exp, now, err, sizeof(err)) != 0)
+		log_error("cannot enforce token %s, revoked by another node: %s", jti, err);
+	else
+		log_info("token %s revoked by another node", jti);
 }

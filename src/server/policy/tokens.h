@@ -25,6 +25,7 @@ struct tokens {
 	char revocation_file[CONFIG_PATH_MAX + 1]; /* likewise */
 	struct revocations revoked;                /* priv's list, as recorded */
 	struct priv *priv;                         /* not owned */
+	struct store *store; /* shares revocations with other nodes, or NULL; not owned */
 };
 
 /*
@@ -61,16 +62,29 @@ int tokens_issue(const struct tokens *t, const struct config *cfg, const char *i
 
 /*
  * Opens a token as token_open does, and refuses it as "revoked" when its
- * jti is.  Returns 0 with *c, or -1 with *why.
+ * jti is, or every token while the revocations shared through the store
+ * are out of date (revocation_stale_max).  Returns 0 with *c, or -1 with
+ * *why.
  */
 int tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_claims *c,
                 const char **why);
 
+enum tokens_revoked {
+	TOKENS_REVOKED,      /* recorded (or already), and with a store, sent to every node */
+	TOKENS_REVOKED_HERE, /* recorded, but the store is unreachable: in force here only */
+	TOKENS_NOT_REVOKED,  /* cannot be recorded: the list is full, the file cannot be written */
+};
+
+/* What a client or an operator is told of TOKENS_REVOKED_HERE. */
+#define REVOKED_HERE "revoked on this node only: the store is unreachable; revoke it again later"
+
+/* Revokes the token whose claims are c until its expiry, durably (priv records it first). */
+enum tokens_revoked tokens_revoke(struct tokens *t, const struct token_claims *c, uint64_t now);
+
 /*
- * Revokes the token whose claims are c until its expiry, durably (priv
- * records it first).  Returns 0 (also when it already was), or -1 when it
- * cannot be recorded (the list is full, the file cannot be written).
+ * A revocation another node made (or this one, pushed back by the store):
+ * recorded through priv, so that it outlives a restart, and enforced.
  */
-int tokens_revoke(struct tokens *t, const struct token_claims *c, uint64_t now);
+void tokens_revoked_elsewhere(struct tokens *t, const char *jti, uint64_t exp, uint64_t now);
 
 #endif

@@ -582,6 +582,27 @@ priv_early_reserve(struct priv *p, uint64_t stamp_ns, uint64_t *floor)
 }
 
 int
+priv_cookie_secret(struct priv *p, uint64_t bucket, uint8_t out[32])
+{
+	struct priv_request req = {.type = PRIV_COOKIE_SECRET};
+	struct priv_answer ans;
+	int r = -1;
+
+	req.number = bucket;
+	if (transact(p, &req, &ans) != 0)
+		return -1;
+	if (ans.ok && ans.len == 32) {
+		memcpy(out, ans.text, 32);
+		r = 0;
+	} else {
+		log_error("no cookie secret from the monitor: %.*s", (int)ans.len,
+		          ans.text != NULL ? (char *)ans.text : "");
+	}
+	privops_answer_clear(&ans);
+	return r;
+}
+
+int
 priv_exec(struct priv *p, const char *svc, char *const env[])
 {
 	static struct priv_request req;

@@ -153,6 +153,12 @@ int priv_revoked(struct priv *p, char **text, size_t *len);
 int priv_early_reserve(struct priv *p, uint64_t stamp_ns, uint64_t *floor);
 
 /*
+ * The cluster's cookie secret (32 bytes) of a cookie bucket, the current
+ * one or a neighbour (cluster_key_file).  Returns 0, or -1 after logging why.
+ */
+int priv_cookie_secret(struct priv *p, uint64_t bucket, uint8_t out[32]);
+
+/*
  * Starts the program of the exec service svc with env (NULL-terminated
  * "NAME=value" strings) under exec_user, its standard input and output a
  * socket; returns the other end (the caller owns it), or -errno.

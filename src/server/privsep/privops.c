@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "crypto/paseto.h"
+#include "proto/sealed.h"
 #include "server/conf/keys.h"
 #include "server/conf/tlsfiles.h"
 #include "server/privsep/sockets.h"
@@ -334,6 +335,30 @@ load_sign(struct priv_state *st)
 	return privops_load_sign_key(st->sign_path, privops_key_flags(st->cfg), &st->sign_key);
 }
 
+/*
+ * The cluster key, when one is configured: never made here, since every
+ * node must hold the same one (docs/CLUSTER.md says how it is made).
+ */
+static int
+load_cluster_key(struct priv_state *st)
+{
+	const char *path = st->cfg->cluster_key_file;
+	char err[KEYFILE_ERR_MAX];
+
+	if (path[0] == '\0')
+		return 0;
+	if ((st->cluster_key = sodium_malloc(KEYFILE_SECRET_LEN)) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	if (keyfile_load(path, PRIVOPS_CLUSTER_KEY_LABEL, 0, st->cluster_key, err, sizeof(err)) !=
+	    KEYFILE_READ) {
+		log_error("cluster key: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
 int
 privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, const char *text,
              size_t len)
@@ -357,8 +382,8 @@ privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, co
 	privops_key_path(cfg, st->key_path, sizeof(st->key_path));
 	if (privops_load_server_key(st->key_path, privops_key_flags(cfg), &st->key) != 0 ||
 	    privops_load_token_key(st->key_path, privops_key_flags(cfg), &st->token_key) != 0 ||
-	    load_sign(st) != 0 || load_revoked(st) != 0 || load_early(st) != 0 ||
-	    tls_files_prepare(cfg, st->key_path) != 0)
+	    load_sign(st) != 0 || load_cluster_key(st) != 0 || load_revoked(st) != 0 ||
+	    load_early(st) != 0 || tls_files_prepare(cfg, st->key_path) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -393,6 +418,9 @@ privops_free(struct priv_state *st)
 		token_key_wipe(st->sign_key);
 		sodium_free(st->sign_key);
 	}
+	if (st->cluster_key != NULL)
+		sodium_free(st->cluster_key);
+	st->cluster_key = NULL;
 	st->key = NULL;
 	st->token_key = NULL;
 	st->sign_key = NULL;
@@ -863,6 +891,29 @@ answer_early(struct priv_state *st, const struct priv_request *req, struct priv_
 	return answer(ans, true, text, (size_t)n);
 }
 
+/* --- cookies ------------------------------------------------------------------------ */
+
+/*
+ * The cluster's cookie secret of a bucket, only of the current one or
+ * its neighbours: a worker taken over learns no secret of the future.
+ */
+static int
+answer_cookie_secret(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	uint64_t now = sealed_cookie_bucket((uint64_t)time(NULL));
+	uint8_t secret[SEALED_KEY_LEN];
+	int r;
+
+	if (st->cluster_key == NULL)
+		return refuse(ans, "no cluster_key_file");
+	if (req->number + 1 < now || req->number > now + 1)
+		return refuse(ans, "bucket too far from our clock");
+	sealed_cookie_secret_derive(st->cluster_key, req->number, secret);
+	r = answer(ans, true, secret, sizeof(secret));
+	sodium_memzero(secret, sizeof(secret));
+	return r;
+}
+
 /* --- backends, accounts --------------------------------------------------------- */
 
 static bool
@@ -1069,6 +1120,8 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 		return answer_pubkey(st, req, ans);
 	case PRIV_PROOF_SIGN:
 		return answer_proof(st, req, ans);
+	case PRIV_COOKIE_SECRET:
+		return answer_cookie_secret(st, req, ans);
 	case PRIV_PAM_START:
 	case PRIV_EXEC:
 	case PRIV_RELOAD:

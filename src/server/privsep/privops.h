@@ -31,9 +31,10 @@
 #define PRIVOPS_USER_KEY_FILE    "/.local/state/fived/server.key"
 
 /* The label in the static key's file (keyfile_load). */
-#define PRIVOPS_SERVER_KEY_LABEL "fived-server-key-v1"
-#define PRIVOPS_TOKEN_KEY_LABEL  "fived-token-key-v1"
-#define PRIVOPS_SIGN_KEY_LABEL   "fived-sign-key-v1"
+#define PRIVOPS_SERVER_KEY_LABEL  "fived-server-key-v1"
+#define PRIVOPS_TOKEN_KEY_LABEL   "fived-token-key-v1"
+#define PRIVOPS_SIGN_KEY_LABEL    "fived-sign-key-v1"
+#define PRIVOPS_CLUSTER_KEY_LABEL "fived-cluster-key-v1"
 
 /* Beside the static key: the 0-RTT replay floor (see privops_early_reserve). */
 #define PRIVOPS_EARLY_SUFFIX "-0rtt"
@@ -91,6 +92,7 @@ struct priv_state {
 	struct server_secret *key;   /* owned, locked memory */
 	struct token_key *token_key; /* owned, locked memory */
 	struct token_key *sign_key;  /* signs proofs (PRIV_PROOF_SIGN); owned, locked memory */
+	uint8_t *cluster_key; /* cluster_key_file's secret (32 bytes), or NULL; locked memory */
 	char sign_path[CONFIG_PATH_MAX + 64];
 	struct revocations revoked; /* the list and its file */
 	char early_path[CONFIG_PATH_MAX + 64];

@@ -66,6 +66,7 @@ struct session {
 	union client_handle client;
 	bool client_open;
 	struct sockaddr_storage peer, local;
+	bool proxy_pending; /* from a balancer: its PROXY header comes first */
 	bool peer_is_ip;
 	char peer_ip[ADDR_IP_MAX];
 	uint16_t peer_port;

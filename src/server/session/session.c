@@ -36,6 +36,7 @@
 #include "server/transport/transport.h"
 
 static void on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf);
 static void pace_input(struct session *s);
 static void backend_ready_for(struct session *s, int err);
 static const struct stream_events stream_events;
@@ -885,6 +886,10 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	const char *why;
 	int r;
 
+	if (s->proxy_pending) {
+		proxy_header_input(s, nread, buf);
+		return;
+	}
 	if (s->state == S_DETECT && nread > 0 && detect(s, (uint8_t)buf->base[0]) != 0) {
 		chunk_release(buf);
 		return;
@@ -1148,19 +1153,26 @@ session_start_auth_timer(struct session *s)
 	uv_timer_start(&s->timer, on_auth_timeout, s->cfg->auth_timeout_ms, 0);
 }
 
+/* What everything that judges a client by its address reads, from s->peer. */
+static void
+note_source(struct session *s)
+{
+	s->peer_is_ip = sockaddr_ip((struct sockaddr *)&s->peer, s->peer_ip, &s->peer_port) == 0;
+	sockaddr_source_key((struct sockaddr *)&s->peer, s->source_key);
+}
+
 static void
 note_peer(struct session *s, bool is_tcp)
 {
 	int len = sizeof(s->peer);
 
-	s->peer_is_ip = false;
-	if (is_tcp && uv_tcp_getpeername(&s->client.tcp, (struct sockaddr *)&s->peer, &len) == 0 &&
-	    sockaddr_ip((struct sockaddr *)&s->peer, s->peer_ip, &s->peer_port) == 0)
-		s->peer_is_ip = true;
+	memset(&s->peer, 0, sizeof(s->peer));
+	if (is_tcp)
+		uv_tcp_getpeername(&s->client.tcp, (struct sockaddr *)&s->peer, &len);
 	len = sizeof(s->local);
 	if (is_tcp)
 		uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&s->local, &len);
-	sockaddr_source_key((struct sockaddr *)&s->peer, s->source_key);
+	note_source(s);
 }
 
 /*
@@ -1359,11 +1371,91 @@ session_kill(struct site *site, const char *id, const char *reason)
 	return -1;
 }
 
+/* --- a balancer's PROXY header (docs/CLUSTER.md) ------------------------ */
+
+static void admit(struct session *s, const char *busy);
+
+static void
+on_proxy_timeout(uv_timer_t *t)
+{
+	session_refuse(t->data, "no PROXY header in time");
+}
+
+/*
+ * A connection from a balancer named in proxy_from: nothing counts it
+ * against a source, and nothing of it is read as a request, until its
+ * PROXY header has said whose connection it is.
+ */
+static void
+await_proxy_header(struct session *s)
+{
+	s->proxy_pending = true;
+	uv_timer_start(&s->timer, on_proxy_timeout, s->cfg->proxy_timeout_ms, 0);
+	session_read_client(s);
+}
+
+/*
+ * Bytes of a balancer's connection before its header is whole: kept in
+ * s->in (PROXY_IN_MAX at most, proxy_in_parse sees to it).  Once the
+ * header is read, the client's address is the session's, and what came
+ * after the header is read as the client's first bytes.
+ */
+static void
+proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct proxy_in h;
+	struct chunk *rest = NULL;
+	const char *why;
+	size_t left;
+	uv_buf_t b;
+	int full = nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0;
+
+	chunk_release(buf);
+	note_input(s);
+	if (full || nread < 0) {
+		session_close(s, nread < 0 ? "balancer ended before its PROXY header"
+		                           : "PROXY header over its bound");
+		return;
+	}
+	switch (proxy_in_parse((const uint8_t *)s->in.data, s->in.len, &h, &why)) {
+	case PROXY_IN_MORE:
+		return;
+	case PROXY_IN_BAD:
+		if (log_ratelimit_allow(&s->site->refusals, uv_now(s->site->loop)))
+			log_warn("session %s from balancer %s: %s", s->id, s->peer_ip, why);
+		session_drop_input(s);
+		session_refuse(s, "bad PROXY header");
+		return;
+	case PROXY_IN_DONE:
+		break;
+	}
+	left = s->in.len - h.len;
+	if (left > 0 && (rest = chunk_copy(&s->site->budget, s->in.data + h.len, left)) == NULL) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_drop_input(s);
+	s->proxy_pending = false;
+	uv_timer_stop(&s->timer);
+	if (h.has_addresses) {
+		memcpy(&s->peer, &h.src, sizeof(s->peer));
+		memcpy(&s->local, &h.dst, sizeof(s->local));
+		note_source(s);
+	}
+	admit(s, NULL);
+	if (rest == NULL)
+		return;
+	b = uv_buf_init(rest->data, (unsigned)left);
+	if (s->state == S_CLOSED || s->state == S_LINGER || s->state == S_DARK)
+		chunk_release(&b);
+	else
+		on_client_read(&s->client.stream, (ssize_t)left, &b);
+}
+
 void
 session_accept(struct site *site, int fd, bool is_tcp, const char *busy)
 {
 	struct session *s = session_new(site);
-	bool recorded;
 	int r;
 
 	if (s == NULL) {
@@ -1390,6 +1482,25 @@ session_accept(struct site *site, int fd, bool is_tcp, const char *busy)
 		uv_tcp_nodelay(&s->client.tcp, 1);
 		sockets_reset_on_close(fd, true);
 	}
+	/* Past max_connections, admit refuses it (or makes room) as the balancer's. */
+	if (busy == NULL && is_tcp && config_balancer(s->cfg, (struct sockaddr *)&s->peer) &&
+	    site->nsessions - site->nending <= s->cfg->max_connections) {
+		await_proxy_header(s);
+		return;
+	}
+	admit(s, busy);
+}
+
+/*
+ * A connection whose client's address is known: counted, recorded, held
+ * to its source's and the server's limits, and read.
+ */
+static void
+admit(struct session *s, const char *busy)
+{
+	struct site *site = s->site;
+	bool recorded;
+
 	site->metrics.accepted++;
 	recorded = session_audit(s, "accepted", NULL) == 0;
 	if (busy != NULL) {

@@ -496,17 +496,20 @@ revoke_tokens(struct session *s, const struct usp_msg *m, size_t *count)
 	uint64_t now = (uint64_t)time(NULL);
 	const char *why;
 	size_t i;
+	int r;
 
 	*count = 0;
 	for (i = 0; i < m->ntokens; i++) {
 		if (tokens_open(s->site->tokens, m->tokens[i], now, &c, &why) != 0)
 			continue;
-		/* A revocation that cannot be recorded is said, never counted as done. */
-		if (tokens_revoke(s->site->tokens, &c, now) != 0) {
+		/* A revocation that cannot be recorded (everywhere) is said, never counted as done.
+		 */
+		if ((r = tokens_revoke(s->site->tokens, &c, now)) != TOKENS_REVOKED) {
 			session_audit(s, "token_revoke_failed",
 			              json_pack("{s:s,s:s}", "service", c.app, "jti", c.jti));
-			usp_refuse(s, "cannot record the revocation",
-			           "cannot record the revocation");
+			why = r == TOKENS_REVOKED_HERE ? REVOKED_HERE
+			                               : "cannot record the revocation";
+			usp_refuse(s, why, why);
 			return -1;
 		}
 		(*count)++;

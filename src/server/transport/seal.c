@@ -21,11 +21,13 @@
 #include "server/policy/governor.h"
 #include "server/policy/policy.h"
 #include "server/policy/site.h"
+#include "server/policy/store.h"
 #include "server/privsep/priv.h"
 #include "server/transport/transport.h"
 
 enum seal_step {
 	STEP_INITIATION, /* assembling the INITIATION */
+	STEP_STORE,      /* IK: the store decides whether early data is acted on */
 	STEP_FINISH,     /* XX: assembling the FINISH */
 	STEP_OPEN,       /* records both ways */
 	STEP_DONE,       /* answered with COOKIE or REJECT; nothing more is read */
@@ -47,7 +49,14 @@ struct seal {
 	bool opened;     /* the session has learned the handshake is done */
 	uint8_t binding[NOISE_HASHLEN];
 	struct caller *pending; /* the client's identity until it proves it is live; owned */
+	/* STEP_STORE: the claim on the store, the identity and early data it decides on */
+	struct store_claim *claim;
+	struct caller *waiting; /* owned */
+	uint8_t early[SEALED_MSG1_PAYLOAD_MAX];
+	size_t early_len;
 };
+
+_Static_assert(EARLY_CLAIM_ID_LEN == STORE_ID_LEN, "a 0-RTT claim is a store claim");
 
 static const struct transport_ops seal_ops;
 
@@ -152,7 +161,7 @@ admit(struct seal *z, const struct sealed_initiation *m)
 	}
 	sealed_source(z->base.link.peer, source);
 	/* The tick rotates the secrets too, but a cookie made or checked now must use now's. */
-	sealed_cookie_secrets_update(&g->secrets, now);
+	governor_secrets_update(g, z->base.link.cfg, now);
 	if (governor_wants_cookie(g, z->base.link.cfg)) {
 		if (!with_cookie)
 			return cookie_answer(z, m, source);
@@ -345,9 +354,9 @@ noise_start(struct seal *z, const struct sealed_initiation *m)
  */
 static int
 read_initiation(struct seal *z, const struct sealed_initiation *m, uint8_t *payload,
-                struct sealed_msg1_payload *p, struct caller **caller, bool *act_now)
+                struct sealed_msg1_payload *p, struct caller **caller, bool *act_now,
+                uint8_t client[32])
 {
-	uint8_t client[32];
 	size_t plen;
 
 	if (noise_start(z, m) != 0 || noise_read_message(&z->hs, m->noise, m->noise_len, payload,
@@ -363,6 +372,65 @@ read_initiation(struct seal *z, const struct sealed_initiation *m, uint8_t *payl
 	return 0;
 }
 
+/*
+ * The store answered (or could not): the RESPONSE goes out, and the early
+ * data is acted on only if this was the first claim in the cluster.
+ */
+static void
+on_claim(void *arg, enum store_answer answer)
+{
+	struct seal *z = arg;
+	struct governor *g = &z->base.link.site->gov;
+	struct caller *caller = z->waiting;
+	bool act_now = answer == STORE_FRESH;
+	uint64_t t0 = governor_thread_ns();
+	int r;
+
+	z->claim = NULL;
+	z->waiting = NULL;
+	z->step = STEP_INITIATION;
+	if (!act_now)
+		g->c.early_refused++;
+	r = respond(z, act_now ? SEALED_FLAG_0RTT : 0, caller);
+	governor_charge(g, governor_thread_ns() - t0);
+	if (r != 0) {
+		g->c.failed++;
+		g->pending--;
+		sodium_memzero(z->early, sizeof(z->early));
+		up(z)->abort(z->base.link.owner, "sealed handshake failed");
+		return;
+	}
+	if (act_now && z->step == STEP_OPEN)
+		up(z)->plaintext(z->base.link.owner, z->early, z->early_len);
+	sodium_memzero(z->early, sizeof(z->early));
+}
+
+/*
+ * Early data this node would act on: with a store, only once the store
+ * has it claimed for the first time in the cluster.  Returns 0 when the
+ * answer will come (on_claim), -1 when the store cannot be asked now.
+ */
+static int
+await_store(struct seal *z, const uint8_t client[32], const struct sealed_msg1_payload *p,
+            struct caller *caller)
+{
+	uint8_t id[STORE_ID_LEN];
+	uint64_t sec;
+	uint32_t nsec;
+
+	if (sealed_tai64n_decode(p->timestamp, &sec, &nsec) != 0)
+		return -1;
+	early_guard_claim_id(client, p->timestamp, id);
+	z->claim = store_claim(z->base.link.site->store, id, sec, EARLY_CLAIM_TTL_S, on_claim, z);
+	if (z->claim == NULL)
+		return -1;
+	memcpy(z->early, p->early, p->early_len);
+	z->early_len = p->early_len;
+	z->waiting = caller;
+	z->step = STEP_STORE;
+	return 0;
+}
+
 static int
 on_initiation(struct seal *z, const uint8_t *msg, size_t len)
 {
@@ -370,7 +438,7 @@ on_initiation(struct seal *z, const uint8_t *msg, size_t len)
 	struct sealed_initiation m;
 	struct sealed_msg1_payload p;
 	struct caller *caller = NULL;
-	uint8_t payload[SEALED_MSG1_PAYLOAD_MAX];
+	uint8_t payload[SEALED_MSG1_PAYLOAD_MAX], client[32];
 	uint64_t t0;
 	int st, r;
 	bool act_now = false;
@@ -394,7 +462,18 @@ on_initiation(struct seal *z, const uint8_t *msg, size_t len)
 	g->pending++;
 	t0 = governor_thread_ns();
 	/* The identity becomes the session's only once the response is out (open_records). */
-	if ((r = read_initiation(z, &m, payload, &p, &caller, &act_now)) == 0)
+	r = read_initiation(z, &m, payload, &p, &caller, &act_now, client);
+	if (r == 0 && act_now && z->base.link.site->store != NULL) {
+		if (await_store(z, client, &p, caller) == 0) {
+			governor_charge(g, governor_thread_ns() - t0);
+			sodium_memzero(payload, sizeof(payload));
+			return 0;
+		}
+		/* Unreachable: the early data could be a replay another node acted on. */
+		g->c.early_refused++;
+		act_now = false;
+	}
+	if (r == 0)
 		r = respond(z, act_now ? SEALED_FLAG_0RTT : 0, caller);
 	else
 		caller_free(caller);
@@ -529,6 +608,9 @@ seal_input(struct transport *tr, const uint8_t *raw, size_t len)
 	}
 	if (z->step == STEP_OPEN && len > 0)
 		return take_records(z, raw, len);
+	/* Nothing can come before our RESPONSE: the client has no keys for records yet. */
+	if (z->step == STEP_STORE && len > 0)
+		return -1;
 	return 0;
 }
 
@@ -604,8 +686,10 @@ seal_free(struct transport *tr)
 {
 	struct seal *z = seal_of(tr);
 
-	if (z->step == STEP_FINISH)
+	if (z->step == STEP_FINISH || z->step == STEP_STORE)
 		z->base.link.site->gov.pending--;
+	store_claim_cancel(z->claim);
+	caller_free(z->waiting);
 	noise_handshake_wipe(&z->hs);
 	record_sender_wipe(&z->tx);
 	record_receiver_wipe(&z->rx);
