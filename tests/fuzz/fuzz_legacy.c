@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "proto/legacy.h"
+#include "legacy/legacy.h"
 
-static const char names[][LEGACY_NAME_MAX + 1] = {"fived.example"};
+static const char names[][TLSHELLO_NAME_MAX + 1] = {"fived.example"};
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -35,9 +35,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		break;
 	}
-	if (tls_hello_peek(data, size, &hello) == TLS_HELLO_OK) {
+	if (tlshello_peek(data, size, &hello) == TLSHELLO_OK) {
 		n = strlen(hello.sni);
-		if (n > LEGACY_NAME_MAX)
+		if (n > TLSHELLO_NAME_MAX)
 			abort();
 		for (i = 0; i < n; i++)
 			if (hello.sni[i] >= 'A' && hello.sni[i] <= 'Z')

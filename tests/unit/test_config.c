@@ -497,9 +497,10 @@ test_legacy(void **state)
 	             "the sealed handshake");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ntls_names = a.example\n",
 	             "t.conf:3: tls_names is for legacy_tls: set both or neither");
-	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nlegacy_tls = tcp:h:1\n"
-	             "tls_names = a/b\n",
-	             "t.conf:4: tls_names: expected host names of letters, digits, '.', '-' and '_'");
+	expect_error(
+	        "[server]\nlisten = tcp:127.0.0.1:1\nlegacy_tls = tcp:h:1\n"
+	        "tls_names = a/b\n",
+	        "t.conf:4: tls_names: expected host names of letters, digits, '.', '-' and '_'");
 }
 
 int

@@ -1,5 +1,5 @@
 /*
- * The transition on the same port (src/proto/legacy.h): SSH version
+ * The transition on the same port (src/legacy/legacy.h, tlshello.h): SSH version
  * lines, HTTP request lines and ClientHellos told from fived's dialects,
  * whole, cut short, malformed, over their bounds; the ALPN and the names
  * that keep a ClientHello with fived.
@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "proto/legacy.h"
+#include "legacy/legacy.h"
 
-static const char names[][LEGACY_NAME_MAX + 1] = {"fived.example", "five.example"};
+static const char names[][TLSHELLO_NAME_MAX + 1] = {"fived.example", "five.example"};
 
 static const struct legacy_rules all = {
         .enabled = {true, true, true},
@@ -254,7 +254,7 @@ test_hello_asks_for_fived(void **state)
 	/* By ALPN, among other ids. */
 	put_alpn(&exts, "h2,fived,http/1.1");
 	make_hello(&h, &exts, 16384);
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_OK);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_OK);
 	assert_true(th.alpn_fived);
 	assert_string_equal(th.sni, "");
 	for (i = 1; i < h.len; i++)
@@ -264,7 +264,7 @@ test_hello_asks_for_fived(void **state)
 	exts.len = 0;
 	put_sni(&exts, "Fived.EXAMPLE");
 	make_hello(&h, &exts, 16384);
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_OK);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_OK);
 	assert_string_equal(th.sni, "fived.example");
 	assert_int_equal(classify_hello(&h, &p), LEGACY_FIVED);
 }
@@ -309,7 +309,7 @@ test_hello_in_small_records(void **state)
 	put_sni(&exts, "www.example");
 	put_alpn(&exts, "fived");
 	make_hello(&h, &exts, 7);
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_OK);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_OK);
 	assert_true(th.alpn_fived);
 	assert_string_equal(th.sni, "www.example");
 	for (i = 1; i < h.len; i++)
@@ -333,53 +333,57 @@ test_hello_malformed(void **state)
 
 	put_alpn(&exts, "h2");
 	make_hello(&h, &exts, 16384);
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_OK);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_OK);
 	/* Each break is fived's: its TLS refuses the hello; nothing reaches a backend. */
 	h.b[5] = 2; /* a ServerHello */
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 	assert_int_equal(classify_hello(&h, &p), LEGACY_FIVED);
 	h.b[5] = 1;
 	h.b[1] = 2; /* an SSL 2 / 3.0-less record version */
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 	h.b[1] = 3;
 	h.b[0] = 0x17; /* application data */
 	assert_int_equal(classify_hello(&h, &p), LEGACY_FIVED);
 	h.b[0] = 0x16;
 	h.b[3] = 0x40; /* a record longer than TLS allows */
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 	/* The same extension twice. */
 	exts.len = 0;
 	put_alpn(&exts, "h2");
 	put_alpn(&exts, "fived");
 	make_hello(&h, &exts, 16384);
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 	/* Two host names. */
 	exts.len = 0;
-	put_ext(&exts, 0, "\0\x0a\0\0\x02" "ab\0\0\x02" "cd", 12);
+	put_ext(&exts, 0,
+	        "\0\x0a\0\0\x02"
+	        "ab\0\0\x02"
+	        "cd",
+	        12);
 	make_hello(&h, &exts, 16384);
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 	/* A name with a byte a host name has not. */
 	exts.len = 0;
 	put_sni(&exts, "a example");
 	make_hello(&h, &exts, 16384);
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 	/* An empty ALPN id. */
 	exts.len = 0;
 	put_ext(&exts, 16, "\0\x04\x02h2\x00", 6);
 	make_hello(&h, &exts, 16384);
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 	/* Extensions whose length is not the rest of the hello (record 5, header 4, fields 43). */
 	exts.len = 0;
 	put_alpn(&exts, "h2");
 	make_hello(&h, &exts, 16384);
 	assert_int_equal(h.b[52] << 8 | h.b[53], exts.len);
 	h.b[53]++;
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 	h.b[53] -= 2;
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 	/* The hello's own length past its bound. */
 	h.b[6] = 1;
-	assert_int_equal(tls_hello_peek(h.b, h.len, &th), TLS_HELLO_BAD);
+	assert_int_equal(tlshello_peek(h.b, h.len, &th), TLSHELLO_BAD);
 }
 
 static void

@@ -26,7 +26,7 @@
 #include "common/keyfile.h"
 #include "common/util.h"
 #include "crypto/record.h"
-#include "proto/legacy.h"
+#include "legacy/tlshello.h"
 #include "proto/tlsclients.h"
 
 #define BINDING_LABEL "EXPORTER-Channel-Binding" /* RFC 9266 */
@@ -177,8 +177,8 @@ client_certificate(SSL_CTX *ctx, const struct five_options *o, struct five_error
 }
 
 /* The ALPN protocol list five offers: fived's id alone, length-prefixed. */
-static const unsigned char alpn_fived[] = "\x05" LEGACY_ALPN_FIVED;
-_Static_assert(LEGACY_ALPN_FIVED_LEN == 5, "alpn_fived's length prefix");
+static const unsigned char alpn_fived[] = "\x05" TLSHELLO_ALPN_FIVED;
+_Static_assert(TLSHELLO_ALPN_FIVED_LEN == 5, "alpn_fived's length prefix");
 
 /* A client connection, TLS 1.3 only, the server checked by p. */
 static struct five_tls *

@@ -411,7 +411,7 @@ tls_name_add(struct parser *p, const char *word, const char **why)
 		*why = "too many names";
 		return -1;
 	}
-	if (n == 0 || n > LEGACY_NAME_MAX ||
+	if (n == 0 || n > TLSHELLO_NAME_MAX ||
 	    strspn(word, "abcdefghijklmnopqrstuvwxyz"
 	                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	                 "0123456789.-_") != n) {

@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "legacy/legacy.h"
 #include "proto/auth.h"
-#include "proto/legacy.h"
 #include "proto/line.h"
 #include "proto/proof.h"
 
@@ -247,7 +247,8 @@ struct config {
 	enum detach_end detach_end;                   /* backends at the detach timeout */
 	/* Transition on the same port: each protocol's backend, BACKEND_NONE when it is off. */
 	struct service legacy[LEGACY_PROTO_COUNT];
-	char tls_names[LEGACY_NAMES_MAX][LEGACY_NAME_MAX + 1]; /* lowercase: SNI that is fived's */
+	char tls_names[LEGACY_NAMES_MAX]
+	              [TLSHELLO_NAME_MAX + 1]; /* lowercase: SNI that is fived's */
 	size_t ntls_names;
 	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
 	bool has_metrics_listen;

@@ -14,7 +14,7 @@
 
 #include "common/addr.h"
 #include "common/buf.h"
-#include "proto/legacy.h"
+#include "legacy/legacy.h"
 #include "proto/usp.h"
 #include "server/conf/config.h"
 #include "server/mux/mux.h"
@@ -228,7 +228,7 @@ int session_proxy_header(const struct session *s, const struct service *svc,
                          const struct backend_who *who, uint8_t *out, size_t size);
 
 /*
- * The bytes held while a connection's first bytes were looked at (legacy.c)
+ * The bytes held while a connection's first bytes were looked at (transition.c)
  * are fived's: the transport or dialect their first byte picks takes them,
  * and then the client's end if eof.  The request phase's deadline holds.
  */

@@ -10,14 +10,13 @@
  * Only a plain connection's first bytes are looked at, before any dialect
  * has read one: a connection that has sent a command, a USP message or a
  * sealed initiation, or that is inside fived's TLS, is never handed over.
- * The rules (src/proto/legacy.c) are strict and bounded; what is not
+ * The rules (src/legacy/legacy.c) are strict and bounded; what is not
  * certainly an older protocol's is fived's, so that its dialects refuse it
  * as they always did.  Whatever was read while deciding goes to the legacy
  * backend first and in order, by the session's one stream, as held bytes
  * go to any backend; the client hears nothing from fived.
  */
 #include "server/session/transition.h"
-
 
 #include "server/policy/chunk.h"
 #include "server/session/internal.h"

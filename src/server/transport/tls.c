@@ -21,7 +21,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "proto/legacy.h"
+#include "legacy/tlshello.h"
 #include "server/conf/tlsfiles.h"
 #include "server/policy/chunk.h"
 #include "server/policy/governor.h"
@@ -188,7 +188,7 @@ static int
 select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
             unsigned int inlen, void *arg)
 {
-	static const unsigned char ours[] = "\x05" LEGACY_ALPN_FIVED;
+	static const unsigned char ours[] = "\x05" TLSHELLO_ALPN_FIVED;
 	unsigned char *chosen;
 
 	if (SSL_select_next_proto(&chosen, outlen, ours, sizeof(ours) - 1, in, inlen) !=

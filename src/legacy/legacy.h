@@ -13,28 +13,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The ALPN protocol id by which a TLS client asks for fived (five --tls sends it). */
-#define LEGACY_ALPN_FIVED     "fived"
-#define LEGACY_ALPN_FIVED_LEN 5
+#include "legacy/tlshello.h"
 
 /*
  * The most a connection may send before it is decided: a ClientHello of
- * LEGACY_HELLO_MAX in records of any size, and far more than a version
- * line or a request line.  Past it, the connection is fived's.
+ * TLSHELLO_MAX in records of any size, and far more than a version line
+ * or a request line.  Past it, the connection is fived's.
  */
-#define LEGACY_PEEK_MAX (LEGACY_HELLO_MAX + 4096)
-
-/* A ClientHello, its handshake header included; a longer one is fived's. */
-#define LEGACY_HELLO_MAX 16384
+#define LEGACY_PEEK_MAX (TLSHELLO_MAX + 4096)
 
 /* An SSH version line with its CR LF (RFC 4253 section 4.2). */
 #define LEGACY_SSH_LINE_MAX 255
 
 /* An HTTP request line with its CR LF. */
 #define LEGACY_HTTP_LINE_MAX 8192
-
-/* A server name (SNI) fived answers to, as DNS allows. */
-#define LEGACY_NAME_MAX 253
 
 /* Server names in tls_names. */
 #define LEGACY_NAMES_MAX 16
@@ -55,29 +47,9 @@ enum legacy_verdict {
 /* What the server hands over: which protocols, and the names by which TLS clients ask for it. */
 struct legacy_rules {
 	bool enabled[LEGACY_PROTO_COUNT];
-	const char (*names)[LEGACY_NAME_MAX + 1]; /* lowercase */
+	const char (*names)[TLSHELLO_NAME_MAX + 1]; /* lowercase */
 	size_t nnames;
 };
-
-/* What a ClientHello says of whom it asks for. */
-struct tls_hello {
-	bool alpn_fived;                /* its ALPN list offers LEGACY_ALPN_FIVED */
-	char sni[LEGACY_NAME_MAX + 1];  /* its server_name's host_name, lowercase; "" none */
-};
-
-enum tls_hello_status {
-	TLS_HELLO_NEED_MORE, /* the hello is not complete in what has come */
-	TLS_HELLO_OK,        /* *hello is filled */
-	TLS_HELLO_BAD,       /* not a well-formed ClientHello within the bounds */
-};
-
-/*
- * Reads the ClientHello at the start of in[0..len), which may span
- * several TLS handshake records: its ALPN list and server name.  Nothing
- * else in it is interpreted; extensions are checked for their framing,
- * and none may appear twice.
- */
-enum tls_hello_status tls_hello_peek(const uint8_t *in, size_t len, struct tls_hello *hello);
 
 /*
  * Decides on the first len bytes of a plain connection.  LEGACY_NEED_MORE
@@ -86,8 +58,8 @@ enum tls_hello_status tls_hello_peek(const uint8_t *in, size_t len, struct tls_h
  * (the client ended, the time to decide is over) takes it as
  * LEGACY_FIVED.  On LEGACY_HAND_OVER, *proto is set.
  */
-enum legacy_verdict legacy_classify(const struct legacy_rules *rules, const uint8_t *in,
-                                    size_t len, enum legacy_proto *proto);
+enum legacy_verdict legacy_classify(const struct legacy_rules *rules, const uint8_t *in, size_t len,
+                                    enum legacy_proto *proto);
 
 /* "ssh", "http" or "tls". */
 const char *legacy_proto_name(enum legacy_proto proto);
