@@ -16,6 +16,7 @@ import time
 
 from conftest import SLOW, connect, free_port, recv_all, run_five, wait_for, wait_port
 from test_interop import need, start_sshd
+from test_metrics import scrape, value
 from test_tls import read_for
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
@@ -69,7 +70,9 @@ def test_curl_reaches_an_http_server_through_fiveds_port(fived, tmp_path, proces
     process(["/usr/bin/python3", "-m", "http.server", "--bind", "127.0.0.1", str(http_port),
              "--directory", str(web)])
     wait_port(http_port)
-    f = fived(ECHO, server="legacy_http = tcp:127.0.0.1:%d\nmax_per_source = 2\n" % http_port)
+    metrics_port = free_port()
+    f = fived(ECHO, server="legacy_http = tcp:127.0.0.1:%d\nmax_per_source = 2\n"
+              "metrics_listen = tcp:127.0.0.1:%d\n" % (http_port, metrics_port))
     r = subprocess.run(["curl", "-sS", "--max-time", "10", "http://127.0.0.1:%d/" % f.port],
                        capture_output=True, text=True, timeout=20 * SLOW)
     assert r.returncode == 0, r.stderr
@@ -85,6 +88,9 @@ def test_curl_reaches_an_http_server_through_fiveds_port(fived, tmp_path, proces
     closed = wait_for(lambda: [e for e in f.events("closed") if e["bytes_in"] == len(request)])
     assert closed[0]["bytes_out"] == len(answer)
     assert [e["protocol"] for e in f.events("legacy")] == ["http", "http"]
+    wait_for(lambda: len(f.events("closed")) == 2)
+    assert value(scrape(("tcp", metrics_port)), "fived_sessions_closed_total",
+                 transport="plain", dialect="legacy") == 2
     # Limits hold before anything is looked at: one source's connections are capped.
     held = [connect(f.port), connect(f.port)]
     with connect(f.port) as c:

@@ -930,6 +930,7 @@ session_detected(struct session *s, bool eof)
 			session_process_input(s);
 		return;
 	}
+	/* Bytes, not an end: a failure there is the transport's, not a truncation. */
 	transport_took(s, 1, feed_held(s));
 	if (eof && s->state != S_CLOSED && s->transport != NULL)
 		transport_took(s, UV_EOF, s->transport->ops->eof(s->transport));

@@ -18,6 +18,7 @@
  */
 #include "server/session/transition.h"
 
+#include "common/util.h"
 #include "server/policy/chunk.h"
 #include "server/session/internal.h"
 
@@ -64,6 +65,7 @@ hand_over(struct session *s, enum legacy_proto proto)
 	s->legacy_watch = false;
 	s->legacy = proto;
 	s->dialect_known = true;
+	str_copy(s->requested, s->cfg->legacy[proto].name, sizeof(s->requested));
 	session_resume_request_timer(s);
 	session_start_service(s, &s->cfg->legacy[proto]);
 }
