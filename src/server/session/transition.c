@@ -58,15 +58,16 @@ rules_of(const struct config *cfg, struct legacy_rules *rules)
 	rules->nnames = cfg->ntls_names;
 }
 
-/* The legacy backend is reached as a service's is: the stream relays once it answers. */
+/*
+ * The legacy backend is reached as a service's is, within what is left of
+ * the request phase; the stream relays, held bytes first, once it answers.
+ */
 static void
 hand_over(struct session *s, enum legacy_proto proto)
 {
 	s->legacy_watch = false;
 	s->legacy = proto;
-	s->dialect_known = true;
 	str_copy(s->requested, s->cfg->legacy[proto].name, sizeof(s->requested));
-	session_resume_request_timer(s);
 	session_start_service(s, &s->cfg->legacy[proto]);
 }
 
