@@ -186,3 +186,10 @@ def test_with_the_option_off_legacy_bytes_get_fiveds_refusal(fived, sentinel):
     assert r.returncode != 0 and "CN=" in r.stderr
     assert backend.connections == 0
     assert not f.events("legacy")
+    # A reload turns it on for the connections after it; the echo is the backend's.
+    f.server = "legacy_ssh = tcp:127.0.0.1:%d\n" % backend.port
+    f.reload("[service:ssh]\nbackend = tcp:127.0.0.1:%d\n" % backend.port)
+    banner = b"SSH-2.0-OpenSSH_9.2p1\r\n"
+    assert exchange_once(f.port, banner) == banner
+    assert backend.connections == 1
+    assert [e["protocol"] for e in f.events("legacy")] == ["ssh"]
