@@ -69,6 +69,9 @@ hand_over(struct session *s, enum legacy_proto proto)
 	s->legacy = proto;
 	str_copy(s->requested, s->cfg->legacy[proto].name, sizeof(s->requested));
 	session_start_service(s, &s->cfg->legacy[proto]);
+	/* Reading goes on only while what is held leaves room for another read. */
+	if (s->state == S_CONNECTING)
+		session_process_input(s);
 }
 
 void
