@@ -50,7 +50,7 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-CORE_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
+CORE_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c src/legacy/*.c)
 SERVER_SRC := $(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c))
 CLI_SRC := $(wildcard src/client/cli/*.c)
 SHIM_SRC := $(wildcard src/shim/*.c)

@@ -14,7 +14,7 @@ FCFLAGS := -g -O1 -std=c17 -D_GNU_SOURCE -fno-omit-frame-pointer \
 	-Iinclude -Isrc $(shell pkg-config --cflags $(PKGS)) -MMD -MP
 FLIBS := $(shell pkg-config --libs $(PKGS) libseccomp hiredis) -lpam -lpthread
 
-LIB_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c) \
+LIB_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c src/legacy/*.c) \
 	$(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c)) \
 	$(filter-out src/client/cli/%,$(wildcard src/client/*/*.c))
 LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRC))

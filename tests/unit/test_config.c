@@ -529,6 +529,49 @@ test_load_missing_file(void **state)
 	assert_non_null(strstr(errs.text, "/nonexistent/fived.conf: No such file"));
 }
 
+/* Transition on the same port: off by default; each key a tcp: or unix: backend. */
+static void
+test_legacy(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\n", &errs);
+
+	assert_non_null(cfg);
+	assert_false(config_legacy_on(cfg));
+	assert_int_equal(cfg->legacy[LEGACY_TLS].backend, BACKEND_NONE);
+	config_unref(cfg);
+	cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\nconnect_timeout = 2s\n"
+	            "legacy_ssh = tcp:127.0.0.1:22\nlegacy_tls = unix:/run/tls.sock\n"
+	            "tls_names = Fived.Example five.example\ntls_names = x\n",
+	            &errs);
+	assert_non_null(cfg);
+	assert_true(config_legacy_on(cfg));
+	assert_int_equal(cfg->legacy[LEGACY_SSH].backend, BACKEND_TCP);
+	assert_int_equal(cfg->legacy[LEGACY_SSH].addr.port, 22);
+	assert_string_equal(cfg->legacy[LEGACY_SSH].name, "legacy-ssh");
+	assert_int_equal(cfg->legacy[LEGACY_SSH].connect_timeout_ms, 2000);
+	assert_int_equal(cfg->legacy[LEGACY_SSH].proxy, PROXY_NONE);
+	assert_int_equal(cfg->legacy[LEGACY_HTTP].backend, BACKEND_NONE);
+	assert_int_equal(cfg->legacy[LEGACY_TLS].backend, BACKEND_UNIX);
+	assert_int_equal(cfg->ntls_names, 3);
+	assert_string_equal(cfg->tls_names[0], "fived.example");
+	assert_string_equal(cfg->tls_names[2], "x");
+	config_unref(cfg);
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nlegacy_http = builtin:echo\n",
+	             "t.conf:3: legacy_http: expected tcp:HOST:PORT or unix:PATH");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nlegacy_http = tcp:127.0.0.1:0\n",
+	             "t.conf:3: legacy_http: a backend needs a port other than 0");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ndark = yes\nlegacy_ssh = tcp:h:22\n",
+	             "t.conf:4: legacy_ssh and dark = yes contradict: a dark server answers only "
+	             "the sealed handshake");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ntls_names = a.example\n",
+	             "t.conf:3: tls_names is for legacy_tls: set both or neither");
+	expect_error(
+	        "[server]\nlisten = tcp:127.0.0.1:1\nlegacy_tls = tcp:h:1\n"
+	        "tls_names = a/b\n",
+	        "t.conf:4: tls_names: expected host names of letters, digits, '.', '-' and '_'");
+}
+
 int
 main(void)
 {
@@ -540,6 +583,7 @@ main(void)
 	        cmocka_unit_test(test_vhosts),
 	        cmocka_unit_test(test_errors),
 	        cmocka_unit_test(test_cluster_keys),
+	        cmocka_unit_test(test_legacy),
 	        cmocka_unit_test(test_authentication_keys),
 	        cmocka_unit_test(test_authentication_errors),
 	        cmocka_unit_test(test_seal_suites),

@@ -15,7 +15,7 @@
 /* Row: from; a column per destination, in enum order; 1 where the move is allowed. */
 static const char moves[S_COUNT][S_COUNT + 1] = {
         /*               D H C A W N R M T L K X */
-        [S_DETECT] = "111000000111",    [S_HANDSHAKE] = "011000000111",
+        [S_DETECT] = "111001000111",    [S_HANDSHAKE] = "011000000111",
         [S_COMMAND] = "011111010111",   [S_AUTH] = "001110000111",
         [S_AUTH_WAIT] = "001110000111", [S_CONNECTING] = "000001100111",
         [S_RELAY] = "000000100001",     [S_MUX] = "000000011101",

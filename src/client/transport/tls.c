@@ -26,6 +26,7 @@
 #include "common/keyfile.h"
 #include "common/util.h"
 #include "crypto/record.h"
+#include "legacy/tlshello.h"
 #include "proto/tlsclients.h"
 
 #define BINDING_LABEL "EXPORTER-Channel-Binding" /* RFC 9266 */
@@ -175,6 +176,10 @@ client_certificate(SSL_CTX *ctx, const struct five_options *o, struct five_error
 	return 0;
 }
 
+/* The ALPN protocol list five offers: fived's id alone, length-prefixed. */
+static const unsigned char alpn_fived[] = "\x05" TLSHELLO_ALPN_FIVED;
+_Static_assert(TLSHELLO_ALPN_FIVED_LEN == 5, "alpn_fived's length prefix");
+
 /* A client connection, TLS 1.3 only, the server checked by p. */
 static struct five_tls *
 start(const struct five_options *o, struct pin *p, struct five_error *err)
@@ -184,6 +189,14 @@ start(const struct five_options *o, struct pin *p, struct five_error *err)
 	BIO *in = NULL, *out = NULL;
 
 	if (t == NULL || ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1) {
+		openssl_fail(err, FIVE_ERR_SYSTEM, "cannot set up TLS");
+		goto fail;
+	}
+	/*
+	 * fived's ALPN id: a server that hands TLS clients of other protocols
+	 * to another backend (legacy_tls) keeps this one.  0 is success here.
+	 */
+	if (SSL_CTX_set_alpn_protos(ctx, alpn_fived, sizeof(alpn_fived) - 1) != 0) {
 		openssl_fail(err, FIVE_ERR_SYSTEM, "cannot set up TLS");
 		goto fail;
 	}

@@ -310,6 +310,20 @@ free_argv(char **argv)
 	free(argv);
 }
 
+/* A tcp: or unix: backend. */
+static int
+backend_address(struct service *svc, const char *value, const char **why)
+{
+	if (addr_parse(value, &svc->addr, why) != 0)
+		return -1;
+	if (svc->addr.kind == ADDR_TCP && svc->addr.port == 0) {
+		*why = "a backend needs a port other than 0";
+		return -1;
+	}
+	svc->backend = svc->addr.kind == ADDR_TCP ? BACKEND_TCP : BACKEND_UNIX;
+	return 0;
+}
+
 /* --- [server] --------------------------------------------------------------- */
 
 static int
@@ -395,6 +409,71 @@ server_listen_fallback(struct parser *p, const char *value, const char **why)
 	}
 	p->cfg->has_listen_fallback = true;
 	return 0;
+}
+
+/*
+ * A legacy backend is reached as a service's tcp: or unix: backend is,
+ * under the name legacy-PROTO in logs, audit records and fivectl.
+ */
+static int
+legacy_backend(struct parser *p, enum legacy_proto proto, const char *value, const char **why)
+{
+	struct service *svc = &p->cfg->legacy[proto];
+
+	if (strncmp(value, "tcp:", 4) != 0 && strncmp(value, "unix:", 5) != 0) {
+		*why = "expected tcp:HOST:PORT or unix:PATH";
+		return -1;
+	}
+	snprintf(svc->name, sizeof(svc->name), "legacy-%s", legacy_proto_name(proto));
+	return backend_address(svc, value, why);
+}
+
+static int
+server_legacy_ssh(struct parser *p, const char *value, const char **why)
+{
+	return legacy_backend(p, LEGACY_SSH, value, why);
+}
+
+static int
+server_legacy_http(struct parser *p, const char *value, const char **why)
+{
+	return legacy_backend(p, LEGACY_HTTP, value, why);
+}
+
+static int
+server_legacy_tls(struct parser *p, const char *value, const char **why)
+{
+	return legacy_backend(p, LEGACY_TLS, value, why);
+}
+
+/* A DNS name as a ClientHello's server_name carries it (RFC 6066): kept lowercase. */
+static int
+tls_name_add(struct parser *p, const char *word, const char **why)
+{
+	struct config *cfg = p->cfg;
+	size_t i, n = strlen(word);
+
+	if (cfg->ntls_names == LEGACY_NAMES_MAX) {
+		*why = "too many names";
+		return -1;
+	}
+	if (n == 0 || n > TLSHELLO_NAME_MAX ||
+	    strspn(word, "abcdefghijklmnopqrstuvwxyz"
+	                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "0123456789.-_") != n) {
+		*why = "expected host names of letters, digits, '.', '-' and '_'";
+		return -1;
+	}
+	for (i = 0; i <= n; i++)
+		cfg->tls_names[cfg->ntls_names][i] = (char)tolower((unsigned char)word[i]);
+	cfg->ntls_names++;
+	return 0;
+}
+
+static int
+server_tls_names(struct parser *p, const char *value, const char **why)
+{
+	return each_word(p, value, tls_name_add, why);
 }
 
 /*
@@ -713,16 +792,8 @@ service_backend(struct parser *p, const char *value, const char **why)
 		return backend_builtin(svc, value + 8, why);
 	if (strncmp(value, "exec:", 5) == 0)
 		return backend_exec(svc, value + 5, why);
-	if (strncmp(value, "tcp:", 4) == 0 || strncmp(value, "unix:", 5) == 0) {
-		if (addr_parse(value, &svc->addr, why) != 0)
-			return -1;
-		if (svc->addr.kind == ADDR_TCP && svc->addr.port == 0) {
-			*why = "a backend needs a port other than 0";
-			return -1;
-		}
-		svc->backend = svc->addr.kind == ADDR_TCP ? BACKEND_TCP : BACKEND_UNIX;
-		return 0;
-	}
+	if (strncmp(value, "tcp:", 4) == 0 || strncmp(value, "unix:", 5) == 0)
+		return backend_address(svc, value, why);
 	*why = "expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS, builtin:NAME or register";
 	return -1;
 }
@@ -994,6 +1065,10 @@ static const struct key keys[] = {
         SERVER_STR("tls_key", V_PATH, tls_key),
         SERVER_STR("tls_clients", V_PATH_OR_NONE, tls_clients),
         SERVER_STR("tls_client_ca", V_PATH_OR_NONE, tls_client_ca),
+        SERVER("legacy_ssh", server_legacy_ssh),
+        SERVER("legacy_http", server_legacy_http),
+        SERVER("legacy_tls", server_legacy_tls),
+        SECTION(SEC_SERVER, "tls_names", true, server_tls_names),
         SERVER("token_format", server_token_format),
         SERVER_U64("token_ttl", V_COUNT, token_ttl_s, TOKEN_TTL_LIMIT),
         SERVER_U64("token_max_ttl", V_COUNT, token_max_ttl_s, TOKEN_TTL_LIMIT),
@@ -1337,6 +1412,31 @@ pair_line(const struct parser *p, const char *first, const char *second)
 	return p->key_line[a] != 0 ? p->key_line[a] : p->key_line[b];
 }
 
+/* The legacy backends take the server's timeouts; they make no sense on a dark server. */
+static void
+resolve_legacy(struct parser *p)
+{
+	static const char *const keys_of[LEGACY_PROTO_COUNT] = {"legacy_ssh", "legacy_http",
+	                                                        "legacy_tls"};
+	struct config *cfg = p->cfg;
+	unsigned line;
+	int i;
+
+	for (i = 0; i < LEGACY_PROTO_COUNT; i++) {
+		cfg->legacy[i].idle_timeout_ms = cfg->idle_timeout_ms;
+		cfg->legacy[i].connect_timeout_ms = cfg->connect_timeout_ms;
+		if (cfg->dark && cfg->legacy[i].backend != BACKEND_NONE &&
+		    (line = pair_line(p, keys_of[i], "dark")) != 0)
+			error_at(p, line,
+			         "%s and dark = yes contradict: a dark server answers "
+			         "only the sealed handshake",
+			         keys_of[i]);
+	}
+	if (cfg->ntls_names > 0 && cfg->legacy[LEGACY_TLS].backend == BACKEND_NONE &&
+	    (line = pair_line(p, "tls_names", "legacy_tls")) != 0)
+		error_at(p, line, "tls_names is for legacy_tls: set both or neither");
+}
+
 static void
 resolve(struct parser *p)
 {
@@ -1376,6 +1476,7 @@ resolve(struct parser *p)
 			e->service = svc;
 		}
 	}
+	resolve_legacy(p);
 	if (cfg->handshake_cpu_low > cfg->handshake_cpu_high &&
 	    (line = pair_line(p, "handshake_cpu_low", "handshake_cpu_high")) != 0)
 		error_at(p, line, "handshake_cpu_low is above handshake_cpu_high");
@@ -1577,6 +1678,17 @@ config_unref(struct config *cfg)
 {
 	if (cfg != NULL && --cfg->refs == 0)
 		config_free(cfg);
+}
+
+bool
+config_legacy_on(const struct config *cfg)
+{
+	int i;
+
+	for (i = 0; i < LEGACY_PROTO_COUNT; i++)
+		if (cfg->legacy[i].backend != BACKEND_NONE)
+			return true;
+	return false;
 }
 
 const struct vhost *

@@ -15,6 +15,7 @@
 
 #include "common/addr.h"
 #include "crypto/record.h"
+#include "legacy/legacy.h"
 #include "proto/auth.h"
 #include "proto/line.h"
 #include "proto/proof.h"
@@ -265,7 +266,12 @@ struct config {
 	bool has_store;
 	uint64_t store_timeout_ms;        /* an answer later than this counts as none */
 	uint64_t revocation_stale_max_ms; /* tokens refused once the list is older; 0 never */
-	struct addr_spec metrics_listen;  /* the metrics endpoint, when has_metrics_listen */
+	/* Transition on the same port: each protocol's backend, BACKEND_NONE when it is off. */
+	struct service legacy[LEGACY_PROTO_COUNT];
+	char tls_names[LEGACY_NAMES_MAX]
+	              [TLSHELLO_NAME_MAX + 1]; /* lowercase: SNI that is fived's */
+	size_t ntls_names;
+	struct addr_spec metrics_listen; /* the metrics endpoint, when has_metrics_listen */
 	bool has_metrics_listen;
 	struct service *services; /* in file order */
 	struct vhost *vhosts;
@@ -307,6 +313,9 @@ void config_unref(struct config *cfg);
 /* The service a name designates in a vhost (NULL: the default view), or NULL. */
 const struct service *config_lookup(const struct config *cfg, const struct vhost *vh,
                                     const char *name);
+
+/* Whether any legacy_* backend is set: connections are looked at before a dialect takes them. */
+bool config_legacy_on(const struct config *cfg);
 
 /* A vhost by name (case-insensitive), or NULL. */
 const struct vhost *config_vhost(const struct config *cfg, const char *name);

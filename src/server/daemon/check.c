@@ -561,24 +561,39 @@ check_tcp(const struct service *svc, const char *name)
 		log_warn("service %s: cannot reach %s now: %s", svc->name, name, strerror(e));
 }
 
+/* A tcp: or unix: backend, if svc has one. */
+static int
+check_address(const struct service *svc, const struct worker *w)
+{
+	char name[ADDR_TEXT_MAX];
+
+	if (svc->backend != BACKEND_TCP && svc->backend != BACKEND_UNIX)
+		return 0;
+	addr_format(&svc->addr, name, sizeof(name));
+	if (svc->backend == BACKEND_TCP) {
+		check_tcp(svc, name);
+		return 0;
+	}
+	return check_unix(svc, w, name);
+}
+
 static int
 check_backends(const struct config *cfg, const struct worker *w, const struct worker *exec)
 {
 	const struct service *svc;
-	char name[ADDR_TEXT_MAX];
 	int r = 0;
+
+	int i;
 
 	for (svc = cfg->services; svc != NULL; svc = svc->next) {
 		if (svc->backend == BACKEND_EXEC && check_exec(svc, exec) != 0)
 			r = -1;
-		if (svc->backend != BACKEND_TCP && svc->backend != BACKEND_UNIX)
-			continue;
-		addr_format(&svc->addr, name, sizeof(name));
-		if (svc->backend == BACKEND_TCP)
-			check_tcp(svc, name);
-		else if (check_unix(svc, w, name) != 0)
+		if (check_address(svc, w) != 0)
 			r = -1;
 	}
+	for (i = 0; i < LEGACY_PROTO_COUNT; i++)
+		if (check_address(&cfg->legacy[i], w) != 0)
+			r = -1;
 	return r;
 }
 

@@ -5,7 +5,7 @@
 #include "common/util.h"
 
 const char *const metrics_transport_names[METRICS_TRANSPORTS] = {"plain", "sealed", "tls"};
-const char *const metrics_dialect_names[METRICS_DIALECTS] = {"none", "text", "usp"};
+const char *const metrics_dialect_names[METRICS_DIALECTS] = {"none", "text", "usp", "legacy"};
 
 /* From half a millisecond (a local backend) to ten seconds (connect_timeout's order). */
 const uint64_t metrics_connect_bounds_us[METRICS_CONNECT_BUCKETS] = {

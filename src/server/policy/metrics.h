@@ -17,7 +17,7 @@
 
 /* Transports and dialects, as labels. */
 #define METRICS_TRANSPORTS 3 /* plain, sealed, tls */
-#define METRICS_DIALECTS   3 /* none (no request yet), text, usp */
+#define METRICS_DIALECTS   4 /* none (no request yet), text, usp, legacy (a legacy backend's) */
 
 /* Distinct refusal reasons counted each by itself; any more count as "other". */
 #define METRICS_REASONS_MAX 64
@@ -48,7 +48,8 @@ extern const char *const metrics_transport_names[METRICS_TRANSPORTS];
 extern const char *const metrics_dialect_names[METRICS_DIALECTS];
 extern const uint64_t metrics_connect_bounds_us[METRICS_CONNECT_BUCKETS];
 
-/* The index of a transport ("plain", "sealed", "tls") or dialect ("none", "text", "usp"). */
+/* The index of a transport ("plain", "sealed", "tls") or dialect ("none", "text", "usp", "legacy").
+ */
 unsigned metrics_transport(const char *name);
 unsigned metrics_dialect(const char *name);
 

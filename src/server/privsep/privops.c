@@ -921,8 +921,14 @@ names_unix_backend(const struct config *cfg, const char *path)
 {
 	const struct service *svc;
 
+	int i;
+
 	for (svc = cfg->services; svc != NULL; svc = svc->next)
 		if (svc->backend == BACKEND_UNIX && strcmp(svc->addr.path, path) == 0)
+			return true;
+	for (i = 0; i < LEGACY_PROTO_COUNT; i++)
+		if (cfg->legacy[i].backend == BACKEND_UNIX &&
+		    strcmp(cfg->legacy[i].addr.path, path) == 0)
 			return true;
 	return false;
 }

@@ -14,6 +14,7 @@
 
 #include "common/addr.h"
 #include "common/buf.h"
+#include "legacy/legacy.h"
 #include "proto/usp.h"
 #include "server/conf/config.h"
 #include "server/mux/mux.h"
@@ -77,6 +78,8 @@ struct session {
 	struct auth_exchange *auth; /* an authentication in progress, or NULL; owned */
 	struct usp_session *usp;    /* the USP dialect's state, NULL for text; owned */
 	bool dialect_known;         /* the first byte of plaintext has said which: text or USP */
+	bool legacy_watch;        /* legacy_* set, no verdict yet: the first bytes are looked at */
+	enum legacy_proto legacy; /* handed to this legacy backend; LEGACY_PROTO_COUNT: not */
 	unsigned auth_failures;
 	bool encrypted;                         /* the session is sealed or in TLS */
 	struct transport *transport;            /* NULL: plain TCP; owned, freed by session_free */
@@ -224,6 +227,19 @@ void session_who(const struct session *s, const struct service *svc, const struc
 /* The PROXY header svc asks for, telling who: its length (0 for none), or -1. */
 int session_proxy_header(const struct session *s, const struct service *svc,
                          const struct backend_who *who, uint8_t *out, size_t size);
+
+/*
+ * The bytes held while a connection's first bytes were looked at (transition.c)
+ * are fived's: the transport or dialect their first byte picks takes them,
+ * and then the client's end if eof.  The request phase's deadline holds.
+ */
+void session_detected(struct session *s, bool eof);
+
+/* Charges s->in to the relay budget by what it takes now. */
+void session_note_input(struct session *s);
+
+/* The deadline of the request phase, as it was set at the start: what is left of it. */
+void session_resume_request_timer(struct session *s);
 
 /* Frees the client bytes held before the relay (s->in) and releases their charge. */
 void session_drop_input(struct session *s);

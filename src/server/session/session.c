@@ -30,6 +30,7 @@
 #include "server/session/auth.h"
 #include "server/session/sessiontoken.h"
 #include "server/session/text.h"
+#include "server/session/transition.h"
 #include "server/session/uspsession.h"
 #include "server/transport/seal.h"
 #include "server/transport/tls.h"
@@ -201,10 +202,12 @@ close_handle(struct session *s, uv_handle_t *h)
 	uv_close(h, session_handle_closed);
 }
 
-/* The dialect the session speaks: "none" until its first plaintext byte says. */
+/* The dialect the session speaks: "none" until its first plaintext byte says; "legacy" for none. */
 static const char *
 dialect_name(const struct session *s)
 {
+	if (s->legacy != LEGACY_PROTO_COUNT)
+		return "legacy";
 	if (s->usp != NULL)
 		return "usp";
 	return s->dialect_known ? "text" : "none";
@@ -426,6 +429,11 @@ session_refuse(struct session *s, const char *reason)
 		usp_refuse(s, reason, reason);
 		return;
 	}
+	/* A legacy client would take fived's words for its server's: it is told nothing. */
+	if (s->legacy != LEGACY_PROTO_COUNT) {
+		session_refuse_with(s, reason, "", 0);
+		return;
+	}
 	n = snprintf(line, sizeof(line), "- %s\r\n", reason);
 	session_refuse_with(s, reason, line, (size_t)n);
 }
@@ -516,6 +524,9 @@ session_start_service(struct session *s, const struct service *svc)
 static void
 take_input(struct session *s)
 {
+	/* Held for a legacy backend: no dialect reads them. */
+	if (s->legacy != LEGACY_PROTO_COUNT)
+		return;
 	if (!s->dialect_known && s->in.len > 0) {
 		s->dialect_known = true;
 		if (s->in.data[0] == '{' && usp_session_start(s) != 0) {
@@ -548,27 +559,31 @@ session_ended_before_request(struct session *s)
 		session_close(s, "client closed before a request");
 }
 
-void
-session_start_tls(struct session *s)
+/* What was held is the transport's: it goes through it into a fresh s->in.  0, or -1. */
+static int
+feed_held(struct session *s)
 {
-	struct buf held;
-	size_t charged;
+	struct buf held = s->in;
+	size_t charged = s->in_charged;
 	int r;
 
-	if (start_transport(s, tls_new) != 0) {
-		session_close(s, "out of memory");
-		return;
-	}
-	session_set_state(s, S_HANDSHAKE);
-	/* What was held is TLS now: it goes through the transport into a fresh s->in. */
-	held = s->in;
-	charged = s->in_charged;
 	buf_init(&s->in, SESSION_IN_MAX);
 	s->in_charged = 0;
 	r = held.len > 0 ? s->transport->ops->input(s->transport, held.data, held.len) : 0;
 	buf_free(&held);
 	budget_release(&s->site->budget, charged);
-	if (r != 0)
+	return r;
+}
+
+void
+session_start_tls(struct session *s)
+{
+	if (start_transport(s, tls_new) != 0) {
+		session_close(s, "out of memory");
+		return;
+	}
+	session_set_state(s, S_HANDSHAKE);
+	if (feed_held(s) != 0)
 		session_close(s, "transport failed");
 }
 
@@ -590,9 +605,8 @@ session_read_client(struct session *s)
 	uv_read_start(&s->client.stream, client_alloc, on_client_read);
 }
 
-/* Charges s->in to the relay budget by what it takes now. */
-static void
-note_input(struct session *s)
+void
+session_note_input(struct session *s)
 {
 	struct budget *b = &s->site->budget;
 
@@ -607,7 +621,7 @@ void
 session_drop_input(struct session *s)
 {
 	buf_free(&s->in);
-	note_input(s);
+	session_note_input(s);
 }
 
 /*
@@ -621,7 +635,7 @@ early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	int full = nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0;
 
 	chunk_release(buf);
-	note_input(s);
+	session_note_input(s);
 	if (full) {
 		session_close(s, "early data over its bound");
 		return;
@@ -879,15 +893,62 @@ detect(struct session *s, uint8_t first)
 	return -1;
 }
 
+/* What the transport made of the client's bytes or its end (nread, as libuv's): r, 0 or -1. */
+static void
+transport_took(struct session *s, ssize_t nread, int r)
+{
+	const char *why;
+
+	if (r == 0) {
+		if (nread == UV_EOF)
+			client_end(s);
+		return;
+	}
+	/* A client that died with bytes unread resets rather than ends: cut short all the same. */
+	why = nread == UV_EOF || nread == UV_ECONNRESET ? "client stream truncated"
+	                                                : "transport failed";
+	if (stranger(s)) {
+		s->client_eof_early = s->client_eof_early || nread == UV_EOF;
+		hold_silently(s, why);
+	} else {
+		session_broken(s, why);
+	}
+}
+
+void
+session_detected(struct session *s, bool eof)
+{
+	s->legacy_watch = false;
+	session_resume_request_timer(s);
+	if (s->in.len > 0 && detect(s, s->in.data[0]) != 0)
+		return;
+	/* A client that ends before its first byte had a plain session, with nothing in it. */
+	if (s->state == S_DETECT && eof)
+		session_set_state(s, S_COMMAND);
+	if (s->transport == NULL) {
+		s->client_eof_early = eof;
+		if (s->state != S_DETECT)
+			session_process_input(s);
+		return;
+	}
+	/* Bytes, not an end: a failure there is the transport's, not a truncation. */
+	transport_took(s, 1, feed_held(s));
+	if (eof && s->state != S_CLOSED && s->transport != NULL)
+		transport_took(s, UV_EOF, s->transport->ops->eof(s->transport));
+}
+
 static void
 on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct session *s = st->data;
-	const char *why;
 	int r;
 
 	if (s->proxy_pending) {
 		proxy_header_input(s, nread, buf);
+		return;
+	}
+	if (s->state == S_DETECT && s->legacy_watch) {
+		transition_input(s, nread, buf);
 		return;
 	}
 	if (s->state == S_DETECT && nread > 0 && detect(s, (uint8_t)buf->base[0]) != 0) {
@@ -909,20 +970,7 @@ on_client_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	else
 		r = nread == 0 ? 0 : -1;
 	chunk_release(buf);
-	if (r == 0) {
-		if (nread == UV_EOF)
-			client_end(s);
-		return;
-	}
-	/* A client that died with bytes unread resets rather than ends: cut short all the same. */
-	why = nread == UV_EOF || nread == UV_ECONNRESET ? "client stream truncated"
-	                                                : "transport failed";
-	if (stranger(s)) {
-		s->client_eof_early = s->client_eof_early || nread == UV_EOF;
-		hold_silently(s, why);
-	} else {
-		session_broken(s, why);
-	}
+	transport_took(s, nread, r);
 }
 
 /* --- audit_required ------------------------------------------------------ */
@@ -1004,14 +1052,15 @@ on_idle_check(uv_timer_t *t)
 }
 
 /*
- * Answers "+" (or USP's connect), then the stream writes header (a PROXY
- * header, may be empty) and the held early bytes to the backend and starts
- * moving bytes both ways.
+ * Answers "+" (or USP's connect; nothing to a legacy client), then the stream writes header (a
+ * PROXY header, may be empty) and the held early bytes to the backend and starts moving bytes both
+ * ways.
  */
 static void
 start_relay(struct session *s, const void *header, size_t header_len)
 {
-	if ((s->usp != NULL ? usp_send_connect(s) : session_send(s, "+\r\n", 3)) != 0) {
+	if (s->legacy == LEGACY_PROTO_COUNT &&
+	    (s->usp != NULL ? usp_send_connect(s) : session_send(s, "+\r\n", 3)) != 0) {
 		session_close(s, "out of memory");
 		return;
 	}
@@ -1027,6 +1076,30 @@ start_relay(struct session *s, const void *header, size_t header_len)
 	uv_timer_stop(&s->timer);
 	if (s->svc->idle_timeout_ms > 0)
 		uv_timer_start(&s->timer, on_idle_check, s->svc->idle_timeout_ms, 0);
+}
+
+/*
+ * The grant's record: a service's, or the hand-over of a legacy client
+ * that fived did not authenticate.  0, or -1 when it was lost.
+ */
+static int
+audit_grant(struct session *s)
+{
+	char backend[ADDR_TEXT_MAX];
+
+	if (s->legacy != LEGACY_PROTO_COUNT) {
+		addr_format(&s->svc->addr, backend, sizeof(backend));
+		return session_audit(s, "legacy",
+		                     json_pack("{s:s,s:s,s:s}", "protocol",
+		                               legacy_proto_name(s->legacy), "service",
+		                               s->svc->name, "backend", backend));
+	}
+	return session_audit(s, "granted",
+	                     json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name,
+	                               "requested", s->requested, "vhost",
+	                               s->vhost != NULL ? s->vhost->name : "", "identity",
+	                               s->caller != NULL ? s->caller->identity : "", "transport",
+	                               transport_name(s)));
 }
 
 /* The service's backend is reached (err 0) or not. */
@@ -1055,12 +1128,7 @@ backend_ready_for(struct session *s, int err)
 		return;
 	}
 	/* With audit_required, no grant goes unrecorded. */
-	if (session_audit(s, "granted",
-	                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "service", s->svc->name, "requested",
-	                            s->requested, "vhost", s->vhost != NULL ? s->vhost->name : "",
-	                            "identity", s->caller != NULL ? s->caller->identity : "",
-	                            "transport", transport_name(s))) != 0 &&
-	    s->cfg->audit_required) {
+	if (audit_grant(s) != 0 && s->cfg->audit_required) {
 		audit_refuse(s);
 		session_refuse(s, "server busy");
 		return;
@@ -1145,6 +1213,15 @@ session_restart_request_timer(struct session *s)
 {
 	s->request_deadline_ms = uv_now(s->site->loop) + s->cfg->request_timeout_ms;
 	uv_timer_start(&s->timer, on_request_timeout, s->cfg->request_timeout_ms, 0);
+}
+
+void
+session_resume_request_timer(struct session *s)
+{
+	uint64_t now = uv_now(s->site->loop);
+
+	uv_timer_start(&s->timer, on_request_timeout,
+	               s->request_deadline_ms > now ? s->request_deadline_ms - now : 0, 0);
 }
 
 void
@@ -1248,6 +1325,7 @@ session_new(struct site *site)
 	s->site = site;
 	s->cfg = config_ref(site->cfg);
 	s->state = S_DETECT;
+	s->legacy = LEGACY_PROTO_COUNT;
 	randombytes_buf(raw, sizeof(raw));
 	hex_encode(raw, sizeof(raw), s->id);
 	buf_init(&s->in, SESSION_IN_MAX);
@@ -1530,5 +1608,7 @@ admit(struct session *s, const char *busy)
 	}
 	audit_resume(site);
 	session_restart_request_timer(s);
+	if (transition_wanted(s))
+		transition_watch(s);
 	session_read_client(s);
 }

@@ -10,8 +10,11 @@
 #define ENDS (TO(S_LINGER) | TO(S_CLOSED))
 
 static const uint16_t allowed[S_COUNT] = {
-        /* A plain first byte, an end before any, or a handshake; a dark server holds strangers. */
-        [S_DETECT] = TO(S_COMMAND) | TO(S_HANDSHAKE) | TO(S_DARK) | ENDS,
+        /*
+         * A plain first byte, an end before any, or a handshake; a dark server holds
+         * strangers; a legacy protocol's first bytes go to its backend.
+         */
+        [S_DETECT] = TO(S_COMMAND) | TO(S_HANDSHAKE) | TO(S_CONNECTING) | TO(S_DARK) | ENDS,
         [S_HANDSHAKE] = TO(S_COMMAND) | TO(S_DARK) | ENDS,
         /* TLS after a plain LIST: a handshake again. */
         [S_COMMAND] = TO(S_AUTH) | TO(S_AUTH_WAIT) | TO(S_CONNECTING) | TO(S_HANDSHAKE) |

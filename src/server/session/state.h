@@ -8,7 +8,7 @@
 #include <stdbool.h>
 
 enum session_state {
-	S_DETECT,     /* waiting for the first byte: sealed, TLS or a plain dialect */
+	S_DETECT,     /* waiting for the first bytes: sealed, TLS, a plain dialect, or legacy */
 	S_HANDSHAKE,  /* a sealed or TLS handshake is under way */
 	S_COMMAND,    /* reading requests */
 	S_AUTH,       /* reading the lines of an authentication exchange */

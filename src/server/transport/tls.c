@@ -21,6 +21,7 @@
 #include "common/io.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "legacy/tlshello.h"
 #include "server/conf/tlsfiles.h"
 #include "server/policy/chunk.h"
 #include "server/policy/governor.h"
@@ -177,6 +178,26 @@ out:
 	return r;
 }
 
+/*
+ * A client that offers fived's ALPN id is answered with it, so that it
+ * knows it reached fived; any other list is left unanswered (RFC 7301's
+ * "no_application_protocol" would end the handshake of a client that
+ * offers ids fived has never known, which it always served).
+ */
+static int
+select_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+            unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x05" TLSHELLO_ALPN_FIVED;
+	unsigned char *chosen;
+
+	if (SSL_select_next_proto(&chosen, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = chosen;
+	return SSL_TLSEXT_ERR_OK;
+}
+
 static SSL_CTX *
 make_ctx(const struct config *cfg, const struct tls_pem *pem)
 {
@@ -199,6 +220,7 @@ make_ctx(const struct config *cfg, const struct tls_pem *pem)
 	/* Idle sessions give their record buffers back. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, keep_verdict);
+	SSL_CTX_set_alpn_select_cb(ctx, select_alpn, NULL);
 	if (pem->ca != NULL && use_client_ca(ctx, pem) != 0) {
 		tls_log_openssl("tls_client_ca", cfg->tls_client_ca);
 		goto fail;
