@@ -1489,7 +1489,7 @@ proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	int full = nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0;
 
 	chunk_release(buf);
-	note_input(s);
+	session_note_input(s);
 	if (full || nread < 0) {
 		session_close(s, nread < 0 ? "balancer ended before its PROXY header"
 		                           : "PROXY header over its bound");
