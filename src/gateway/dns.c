@@ -6,25 +6,27 @@
 
 #include "common/util.h"
 
-/* Whether name is zone or a name under it. */
+/*
+ * Whether owner (the question's name as the wire has it) is one of the
+ * zones or under one, label by label: a label that holds a dot, a space
+ * or an escape is judged as the label it is, and never leaves its zone
+ * for the upstream.  A zone ldns cannot build counts as a match: such a
+ * name then gets NXDOMAIN rather than going out.
+ */
 static bool
-in_zone(const char *name, const char *zone)
+in_zones(const struct gw_dns *d, const ldns_rdf *owner)
 {
-	size_t n = strlen(name), z = strlen(zone);
-
-	return n == z ? strcmp(name, zone) == 0
-	              : n > z && name[n - z - 1] == '.' && strcmp(name + n - z, zone) == 0;
-}
-
-static bool
-in_zones(const struct gw_dns *d, const char *name)
-{
+	ldns_rdf *zone;
+	bool in = false;
 	size_t i;
 
-	for (i = 0; i < d->zones; i++)
-		if (in_zone(name, d->zone[i]))
+	for (i = 0; i < d->zones && !in; i++) {
+		if ((zone = ldns_dname_new_frm_str(d->zone[i])) == NULL)
 			return true;
-	return false;
+		in = ldns_dname_compare(owner, zone) == 0 || ldns_dname_is_subdomain(owner, zone);
+		ldns_rdf_deep_free(zone);
+	}
+	return in;
 }
 
 /* The owner name of the question, normalized into name; -1: not a host name. */
@@ -150,6 +152,7 @@ gw_dns_query(struct gw_dns *d, const uint8_t *query, size_t len, uint64_t now_ms
 	enum gw_dns_verdict v = GW_DNS_DROP;
 	ldns_pkt *q = NULL;
 	const ldns_rr *question;
+	bool in_class;
 
 	name[0] = '\0';
 	*out_len = 0;
@@ -167,16 +170,12 @@ gw_dns_query(struct gw_dns *d, const uint8_t *query, size_t len, uint64_t now_ms
 		goto out;
 	}
 	question = ldns_rr_list_rr(ldns_pkt_question(q), 0);
-	if (ldns_rr_get_class(question) != LDNS_RR_CLASS_IN || question_name(question, name) != 0) {
+	in_class = ldns_rr_get_class(question) == LDNS_RR_CLASS_IN;
+	if (!in_class || question_name(question, name) != 0)
 		name[0] = '\0';
-		v = d->forward ? GW_DNS_FORWARD
-		               : reply(q, question, LDNS_RCODE_REFUSED, false, NULL, out, out_size,
-		                       out_len);
-		goto out;
-	}
-	if (shim_conf_handles(d->conf, name))
+	if (name[0] != '\0' && shim_conf_handles(d->conf, name))
 		v = mapped(d, q, question, name, now_ms, out, out_size, out_len);
-	else if (in_zones(d, name))
+	else if (in_class && in_zones(d, ldns_rr_owner(question)))
 		v = reply(q, question, LDNS_RCODE_NXDOMAIN, true, NULL, out, out_size, out_len);
 	else if (d->forward)
 		v = GW_DNS_FORWARD;

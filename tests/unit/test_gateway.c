@@ -157,6 +157,18 @@ test_answers(void **state)
 	                 GW_DNS_ANSWER);
 	assert_int_equal(ldns_pkt_get_rcode(a), LDNS_RCODE_NXDOMAIN);
 	ldns_pkt_free(a);
+	/* A label no host name has (a dot, a space, a star in it) does not take its name out of
+	 * the zone, to the upstream; one that is not under the zone, as the wire has it, goes. */
+	for (size_t i = 0; i < 3; i++) {
+		const char *odd[] = {"a\\.b.corp.", "A\\032B.Lab.Corp.", "*.lab.corp."};
+
+		assert_int_equal(ask(odd[i], LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, LDNS_RD, &a),
+		                 GW_DNS_ANSWER);
+		assert_int_equal(ldns_pkt_get_rcode(a), LDNS_RCODE_NXDOMAIN);
+		ldns_pkt_free(a);
+	}
+	assert_int_equal(ask("nosuch\\.corp.", LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, LDNS_RD, &a),
+	                 GW_DNS_FORWARD);
 }
 
 static void
