@@ -37,7 +37,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 # RLIMIT_NOFILE for every process started here: as high as this process may raise it.
 NOFILE = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-NOFILE_SPARE = 1500       # fived's descriptors kept free of the load's sessions
+# fived's descriptors kept free of the load's long sessions: the 1024 fived keeps for
+# sessions under way (it answers "server busy" past them), the short sessions, spare.
+NOFILE_SPARE = 1024 + 4000
+SHORT_MAX = 1000          # short sessions under way at most (the rest skipped, counted)
 SOURCES = 64              # the load's source addresses: 127.1.1.1 ...
 WARMUP = 20               # seconds before the trends and the first fault
 SIGHUP_EVERY = 5          # seconds between reloads with a changed configuration
@@ -308,14 +311,20 @@ def probe(port, service, payload=b"soak-probe", timeout=2.0):
 
 
 def served_within(port, service, bound):
-    """Seconds until a probe of service succeeds (None if not within bound)."""
+    """(seconds until a probe of service succeeds or None if not within bound, what the
+    last probe met)."""
     t0 = time.monotonic()
+    why = ""
     while time.monotonic() - t0 < bound:
-        ok, _ = probe(port, service, timeout=1.0)
+        ok, why = probe(port, service, timeout=1.0)
         if ok:
-            return time.monotonic() - t0
+            return time.monotonic() - t0, ""
         time.sleep(0.05)
-    return None
+    return None, why
+
+
+def served_text(back):
+    return "%.2f s" % back[0] if back[0] is not None else "NOT (last: %s)" % back[1]
 
 
 # --- the relay that falls silent ----------------------------------------------------------
@@ -401,8 +410,8 @@ class SilentRelay:
 class Sampler:
     """fived's monitor and worker, every second: RSS (KiB), descriptors, CPU ticks."""
 
-    def __init__(self, fived, load_status):
-        self.fived, self.load_status = fived, load_status
+    def __init__(self, fived, load_status, load_pid):
+        self.fived, self.load_status, self.load_pid = fived, load_status, load_pid
         self.rows = []
         self.running = True
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -417,7 +426,8 @@ class Sampler:
                                   worker=w, wrk_rss=proc_status(w, "VmRSS") if w else 0,
                                   wrk_fds=proc_fds(w) if w else 0,
                                   wrk_cpu=proc_cpu_ticks(w) if w else 0,
-                                  live=self.load_status.get("live", 0)))
+                                  live=self.load_status.get("live", 0),
+                                  load_cpu=proc_cpu_ticks(self.load_pid)))
             time.sleep(max(0.0, 1.0 - (time.monotonic() - t)))
 
     def stop(self):
@@ -447,13 +457,14 @@ class Faults:
         # While another fault refuses every new session, the probe learns nothing.
         wait_for(lambda: self.c.refusing == 0, 60, "the refusing faults to end")
         t0 = time.monotonic()
+        why = ""
         while time.monotonic() - t0 < PROBE_BOUND:
             ok, why = probe(f.port, "spare", timeout=1.0)
             if ok == want and (ok or "unknown service" in why):
                 return True
             time.sleep(0.1)
-        self.record(at, "sighup", "spare still %s %.1f s after the reload"
-                    % ("refused" if want else "served", PROBE_BOUND), False)
+        self.record(at, "sighup", "spare not %s %.1f s after the reload (last probe: %s)"
+                    % ("served" if want else "refused", PROBE_BOUND, why or "served"), False)
         return False
 
     def client_reset(self, at):
@@ -472,8 +483,8 @@ class Faults:
         self.windows.append(("backend-kill", at, restart + PROBE_BOUND, {"echo2"}, False))
         self.record(at, "backend-kill", "echo2's backend killed, restarted after %d s; "
                     "echo2 served again %s after the restart"
-                    % (hold, "%.2f s" % back if back is not None else "NOT"),
-                    back is not None)
+                    % (hold, served_text(back)),
+                    back[0] is not None)
 
     def relay_silence(self, at, hold):
         c = self.c
@@ -520,16 +531,16 @@ class Faults:
         alive = c.fived.proc.poll() is None and c.fived.worker() == wrk
         refused = [why for ok, why in during if not ok]
         if required:
-            held = alive and back is not None and bool(refused) and \
+            held = alive and back[0] is not None and bool(refused) and \
                 all("server busy" in why or why == "closed" for why in refused)
             self.windows.append(("audit-full", start, end + PROBE_BOUND, None, True))
         else:
-            held = alive and back is not None and not refused
+            held = alive and back[0] is not None and not refused
         self.record(at, "audit-full", "audit_required = %s: monitor and worker %s; probes "
                     "while full: %s; served %s after space came back"
                     % ("yes" if required else "no", "unchanged" if alive else "CHANGED",
                        ", ".join(why or "served" for ok, why in during),
-                       "%.2f s" % back if back is not None else "NOT"), held)
+                       served_text(back)), held)
         # The log grows with the soak: keep its file system for the next time.
         open(c.audit_log, "w").close()
         return mon
@@ -541,12 +552,11 @@ class Faults:
         back = served_within(c.fived.port, "echo", PROBE_BOUND)
         new = c.fived.worker()
         self.windows.append(("worker-kill", at, at + PROBE_BOUND, None, False))
-        held = c.fived.proc.poll() is None and back is not None and new not in (None, old)
+        held = c.fived.proc.poll() is None and back[0] is not None and new not in (None, old)
         self.record(at, "worker-kill", "worker %d killed; monitor %s; new worker %s; "
                     "served again after %s" % (old, "alive" if c.fived.proc.poll() is None
                                                else "GONE", new,
-                                               "%.2f s" % back if back is not None else
-                                               "NOT within %g s" % PROBE_BOUND), held)
+                                               served_text(back)), held)
 
     def out_of_descriptors(self, at, hold):
         c = self.c
@@ -582,7 +592,7 @@ class Faults:
         c.refusing -= 1
         end = time.monotonic()
         self.windows.append(("out-of-descriptors", start, end + PROBE_BOUND, None, True))
-        held = bool(full) and cpu < NOFILE_CPU_MAX and back is not None and \
+        held = bool(full) and cpu < NOFILE_CPU_MAX and back[0] is not None and \
             c.fived.worker() == w
         self.record(at, "out-of-descriptors", "%d idle connections asked for; the worker "
                     "%s short of descriptors (limit %d, %d held at the end); worker CPU %.0f %% at the "
@@ -590,7 +600,7 @@ class Faults:
                     "after" % (need, "ran" if full else "DID NOT RUN", NOFILE, at_limit,
                                cpu * 100, base * 100, hold,
                                "served" if during[0] else during[1],
-                               "%.2f s" % back if back is not None else "NOT"), held)
+                               served_text(back)), held)
 
 
 def schedule(seconds):
@@ -685,6 +695,23 @@ def trend(rows, key, t0, seconds):
     return mid, end, end <= mid * (1 + GROWTH) + slack
 
 
+def worker_cpu(rows):
+    """The worker's mean CPU share over the samples, in percent (a new worker counted too)."""
+    ticks, last = 0, {}
+    for r in rows:
+        w = r["worker"]
+        if w in last:
+            ticks += r["wrk_cpu"] - last[w]
+        last[w] = r["wrk_cpu"]
+    span = rows[-1]["t"] - rows[0]["t"] if len(rows) > 1 else 1
+    return 100.0 * ticks / HZ / span
+
+
+def load_cpu(rows):
+    span = rows[-1]["t"] - rows[0]["t"] if len(rows) > 1 else 1
+    return 100.0 * (rows[-1]["load_cpu"] - rows[0]["load_cpu"]) / HZ / span
+
+
 # --- the report ---------------------------------------------------------------------------
 
 def plot(rows, t0, outdir):
@@ -714,7 +741,7 @@ unset multiplot
     subprocess.run(["gnuplot", "soak.gp"], cwd=outdir, check=True)
 
 
-def write_report(path, args, ev, rows, faults, trends, peak, shortened, ok):
+def write_report(path, args, ev, rows, faults, trends, peak, skipped, shortened, ok):
     dur = args.seconds
     starts = ev["starts"]
     per_sec = collections.Counter((s - starts[0]) // 1000 for s in starts) if starts else {}
@@ -732,10 +759,14 @@ def write_report(path, args, ev, rows, faults, trends, peak, shortened, ok):
               "| length | %d s (warm-up %d s) |" % (dur, WARMUP),
               "| sessions open at once, peak (load's count) | %d |" % peak,
               "| held long plain/USP sessions asked | %d |" % args.held,
-              "| short sessions asked a second | %d |" % args.rate,
+              "| short sessions asked a second | %d (at most %d under way; %d skipped for "
+              "that) |" % (args.rate, SHORT_MAX, skipped),
               "| sessions ended, all classes | %d |" % sum(ev["counts"].values()),
               "| new sessions a second after the warm-up, median (min) | %d (%d) |"
               % (statistics.median(steady) if steady else 0, min(steady) if steady else 0),
+              "| fived's worker CPU, mean over the run (of one CPU) | %.0f %% |"
+              % worker_cpu(rows),
+              "| the load's CPU (soakload), mean | %.0f %% |" % load_cpu(rows),
               "| bytes echoed and checked byte by byte | %d (%.1f MB) |"
               % (ev["bytes"], ev["bytes"] / 1e6),
               "| sessions by class | %s |" % ", ".join("%s %d" % kv for kv in
@@ -846,7 +877,7 @@ def soak(args, state, audit_dir, procs):
     env = dict(os.environ, FIVE_IDENTITY_FILE=os.path.join(state, "identity"))
     status = {}
     argv = [os.path.join(c.build, "soak", "soakload"), "-c", "127.0.0.1:%d" % c.fived.port,
-            "-d", str(args.seconds), "-o", events, "-k", str(args.held), "-r", str(args.rate),
+            "-d", str(args.seconds), "-o", events, "-k", str(args.held), "-r", str(args.rate), "-C", str(SHORT_MAX),
             "-B", "127.1", "-S", str(SOURCES), "-K", c.fived.key,
             "-H", os.path.join(state, "known_hosts"), "-y", str(args.sealed),
             "-T", str(args.tls), "-m", str(args.mux), "-M", str(args.streams),
@@ -854,7 +885,7 @@ def soak(args, state, audit_dir, procs):
     c.t0 = time.monotonic()
     c.load = procs.start("soakload", argv, stdout=subprocess.PIPE, env=env)
     threading.Thread(target=read_status, args=(c.load, status), daemon=True).start()
-    sampler = Sampler(c.fived, status)
+    sampler = Sampler(c.fived, status, c.load.pid)
     faults = Faults(c)
     plan = schedule(args.seconds)
     log("fived pid %d on port %d; %d faults planned" % (c.fived.pid, c.fived.port, len(plan)))
@@ -873,7 +904,7 @@ def soak(args, state, audit_dir, procs):
     ok = alive and not ev["violations"] and ev["counts"]["corrupt"] == 0 and \
         all(t[2] for t in trends.values()) and all(r[3] for r in faults.results)
     write_report(args.report, args, ev, sampler.rows, faults, trends, status.get("peak", 0),
-                 args.seconds < 600, ok)
+                 status.get("skipped", 0), args.seconds < 600, ok)
     log("%s; report in %s" % ("everything held" if ok else "SOMETHING DID NOT HOLD",
                               args.report))
     return ok

@@ -1,13 +1,14 @@
 /*
  * soakload: the client side of fived's soak (tests/soak/soak.py).
  *
- *   soakload -c ADDR:PORT -d SECONDS -o EVENTS.csv [-k HELD] [-r RATE]
+ *   soakload -c ADDR:PORT -d SECONDS -o EVENTS.csv [-k HELD] [-r RATE [-C MAX]]
  *            [-B A.B -S SOURCES] [-K KEY -y SEALED -T TLS -m MUX -M STREAMS]
  *            [-R RELAYPORT -D DETACH_STREAMS] [-s SEED]
  *
  * It keeps HELD long sessions open at once (plain TCPMUX and USP, half of
  * each to the service "echo", a quarter to "echo2"), opens RATE short
- * ones a second besides, and through libfive's public API keeps SEALED
+ * ones a second besides (skipping, and counting, those that would make
+ * more than MAX of them under way), and through libfive's public API keeps SEALED
  * sealed sessions, TLS ones, MUX multiplexed sessions of STREAMS streams
  * each, and one detachable multiplexed session of DETACH_STREAMS streams
  * reached through the soak's relay on RELAYPORT.  Every service is an
@@ -109,7 +110,7 @@ struct opts {
 	char host[INET_ADDRSTRLEN], port[8], relay_port[8];
 	const char *key, *events, *known_hosts;
 	char bind_base[32];
-	long held, rate, sources, sealed, tls, mux, mux_streams, detach_streams;
+	long held, rate, short_max, sources, sealed, tls, mux, mux_streams, detach_streams;
 	double seconds;
 	uint64_t seed;
 };
@@ -117,13 +118,13 @@ struct opts {
 static struct opts o;
 static struct sess *slots;
 static int *free_list;
-static long nfree;
+static long nfree, slots_used; /* slots_used: past the highest slot ever taken */
 static int ep, handoff_pipe[2];
 static FILE *events;
 static volatile sig_atomic_t reset_asked;
 static atomic_bool stopping, loop_over;
 static atomic_long lib_live[C_COUNT], lib_failed_opens;
-static long live[C_COUNT], launched, ended[8], held_live, next_source;
+static long live[C_COUNT], launched, ended[8], held_live, short_live, skipped, next_source;
 static uint64_t bytes_checked;
 
 static const char *const outcome_name[] = {"ok", "reset", "refused", "ended", "stalled", "corrupt"};
@@ -147,11 +148,19 @@ splitmix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* The byte at offset i of the stream seeded with seed. */
-static uint8_t
-pattern_at(uint64_t seed, uint64_t i)
+/* The bytes [off, off + n) of the stream seeded with seed: eight of them per word drawn. */
+static void
+pattern_fill(uint64_t seed, uint64_t off, uint8_t *out, size_t n)
 {
-	return (uint8_t)(splitmix(seed ^ (i / 8)) >> (8 * (i % 8)));
+	size_t i = 0;
+
+	while (i < n) {
+		uint64_t at = off + i, word = splitmix(seed ^ (at / 8));
+		unsigned b;
+
+		for (b = (unsigned)(at % 8); b < 8 && i < n; b++, i++)
+			out[i] = (uint8_t)(word >> (8 * b));
+	}
 }
 
 /* The load's own random numbers (one thread only: the loop). */
@@ -202,6 +211,8 @@ sess_end(struct sess *s, enum outcome out, const char *reason)
 	live[s->cls]--;
 	if (s->held && (s->cls == C_PLAIN || s->cls == C_USP))
 		held_live--;
+	else if (s->cls == C_PLAIN || s->cls == C_USP)
+		short_live--;
 	if (s->cls >= C_SEALED)
 		atomic_fetch_sub(&lib_live[s->cls], 1);
 	s->busy = false;
@@ -228,6 +239,8 @@ sess_new(int fd, enum cls c, int svc, bool held)
 	if (nfree == 0)
 		return NULL;
 	s = &slots[free_list[--nfree]];
+	if (s - slots >= slots_used)
+		slots_used = s - slots + 1;
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->cls = (uint8_t)c;
@@ -258,10 +271,8 @@ sess_flush(struct sess *s)
 		size_t n =
 		        s->want - s->sent < sizeof(buf) ? (size_t)(s->want - s->sent) : sizeof(buf);
 		ssize_t w;
-		size_t i;
 
-		for (i = 0; i < n; i++)
-			buf[i] = pattern_at(s->seed, s->sent + i);
+		pattern_fill(s->seed, s->sent, buf, n);
 		if ((w = send(s->fd, buf, n, MSG_NOSIGNAL)) < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
@@ -291,14 +302,13 @@ sess_chunk(struct sess *s, int64_t t)
 static int
 sess_check(struct sess *s, const uint8_t *p, size_t n)
 {
-	size_t i;
+	uint8_t want[IO_BYTES];
 
-	if (s->got + n > s->sent)
+	if (s->got + n > s->sent || n > sizeof(want))
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (p[i] != pattern_at(s->seed, s->got + i))
-			return -1;
-	}
+	pattern_fill(s->seed, s->got, want, n);
+	if (memcmp(p, want, n) != 0)
+		return -1;
 	s->got += n;
 	bytes_checked += n;
 	return 0;
@@ -449,6 +459,8 @@ open_text(bool held)
 	}
 	if (held)
 		held_live++;
+	else
+		short_live++;
 	if (connect(fd, (struct sockaddr *)&o.dst, sizeof(o.dst)) != 0 && errno != EINPROGRESS) {
 		sess_end(s, O_REFUSED, strerror(errno));
 		return;
@@ -656,7 +668,7 @@ reset_some(void)
 {
 	long i, n = 0;
 
-	for (i = 0; i < SLOTS_MAX; i++) {
+	for (i = 0; i < slots_used; i++) {
 		struct sess *s = &slots[i];
 		if (!s->busy || s->cls != C_PLAIN || s->phase != P_RUN || draw(1, RESET_SHARE) != 1)
 			continue;
@@ -676,7 +688,7 @@ sweep(int64_t t, bool draining)
 {
 	long i;
 
-	for (i = 0; i < SLOTS_MAX; i++) {
+	for (i = 0; i < slots_used; i++) {
 		struct sess *s = &slots[i];
 		bool owed;
 
@@ -707,7 +719,8 @@ status(int64_t t)
 	printf("t=%lld live=%ld", (long long)t, n);
 	for (c = 0; c < C_COUNT; c++)
 		printf(" %s=%ld", cls_name[c], live[c]);
-	printf(" launched=%ld bytes=%llu", launched, (unsigned long long)bytes_checked);
+	printf(" launched=%ld skipped=%ld bytes=%llu", launched, skipped,
+	       (unsigned long long)bytes_checked);
 	for (c = 0; c < O_COUNT; c++)
 		printf(" %s=%ld", outcome_name[c], ended[c]);
 	printf(" lib_open_failures=%ld\n", atomic_load(&lib_failed_opens));
@@ -740,8 +753,12 @@ run(void)
 			if (!draining) {
 				owed += (double)o.rate * (double)(t - next_tick + TICK_MS) /
 				        MS_PER_S;
-				for (; owed >= 1; owed--)
-					open_text(false);
+				for (; owed >= 1; owed--) {
+					if (short_live < o.short_max)
+						open_text(false);
+					else
+						skipped++;
+				}
 				while (held_live < o.held && nfree > 0)
 					open_text(true);
 			}
@@ -765,7 +782,7 @@ run(void)
 				sess_event(&slots[evs[j].data.u32], evs[j].events, t);
 		}
 	}
-	for (j = 0; j < SLOTS_MAX; j++)
+	for (j = 0; j < slots_used; j++)
 		if (slots[j].busy)
 			sess_end(&slots[j], O_STALLED,
 			         slots[j].phase == P_CONNECT ? "still connecting at the end"
@@ -795,9 +812,10 @@ parse_addr(const char *spec)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: soakload -c ADDR:PORT -d SECONDS -o EVENTS [-k HELD] [-r RATE]\n"
-	                "       [-B A.B -S SOURCES] [-K KEY -H KNOWN_HOSTS -y SEALED -T TLS\n"
-	                "       -m MUX -M STREAMS] [-R RELAYPORT -D DETACH_STREAMS] [-s SEED]\n");
+	fprintf(stderr,
+	        "usage: soakload -c ADDR:PORT -d SECONDS -o EVENTS [-k HELD] [-r RATE -C MAX]\n"
+	        "       [-B A.B -S SOURCES] [-K KEY -H KNOWN_HOSTS -y SEALED -T TLS\n"
+	        "       -m MUX -M STREAMS] [-R RELAYPORT -D DETACH_STREAMS] [-s SEED]\n");
 	exit(2);
 }
 
@@ -811,7 +829,8 @@ main(int argc, char **argv)
 
 	o.sources = 1;
 	o.mux_streams = 1;
-	while ((c = getopt(argc, argv, "c:d:o:k:r:B:S:K:H:y:T:m:M:R:D:s:")) != -1) {
+	o.short_max = SLOTS_MAX;
+	while ((c = getopt(argc, argv, "c:d:o:k:r:C:B:S:K:H:y:T:m:M:R:D:s:")) != -1) {
 		switch (c) {
 		case 'c':
 			if (parse_addr(optarg) != 0)
@@ -828,6 +847,9 @@ main(int argc, char **argv)
 			break;
 		case 'r':
 			o.rate = strtol(optarg, NULL, 10);
+			break;
+		case 'C':
+			o.short_max = strtol(optarg, NULL, 10);
 			break;
 		case 'B':
 			snprintf(o.bind_base, sizeof(o.bind_base), "%s", optarg);
