@@ -46,6 +46,8 @@ WARMUP = 20               # seconds before the trends and the first fault
 SIGHUP_EVERY = 5          # seconds between reloads with a changed configuration
 PROBE_BOUND = 5.0         # new sessions served again this long after a fault ends
 END_BOUND = 5.0           # a session a fault ends must have ended this long after it
+NEW_GRACE = 25.0          # a session begun during a fault is refused, or given up (20 s
+                          # without progress), this long after the fault's window at most
 AUDIT_TMPFS = "256m"      # the audit log's file system, filled on purpose
 GROWTH = 0.10             # the last third's median within 10 % of the second third's
 RSS_SLACK_KB = 4096       # ... plus this much memory
@@ -453,12 +455,12 @@ class Faults:
     def sighup(self, at):
         f = self.c.fived
         f.reload(spare=not f.spare)
-        want = f.spare
         # While another fault refuses every new session, the probe learns nothing.
         wait_for(lambda: self.c.refusing == 0, 60, "the refusing faults to end")
         t0 = time.monotonic()
         why = ""
         while time.monotonic() - t0 < PROBE_BOUND:
+            want = f.spare  # the latest reload's, should another have come meanwhile
             ok, why = probe(f.port, "spare", timeout=1.0)
             if ok == want and (ok or "unknown service" in why):
                 return True
@@ -506,7 +508,7 @@ class Faults:
             c.fived.reload(required=required)
             time.sleep(1)
         c.refusing += required
-        mon, wrk = c.fived.pid, c.fived.worker()
+        wrk = c.fived.worker()
         filler = os.path.join(c.audit_dir, "filler")
         start = time.monotonic()
         st = os.statvfs(c.audit_dir)
@@ -543,7 +545,6 @@ class Faults:
                        served_text(back)), held)
         # The log grows with the soak: keep its file system for the next time.
         open(c.audit_log, "w").close()
-        return mon
 
     def worker_kill(self, at):
         c = self.c
@@ -652,7 +653,7 @@ def excused(row, windows):
     for fault, w0, w1, services, new_only in windows:
         if services is not None and row["service"] not in services:
             continue
-        began_inside = w0 <= start <= w1
+        began_inside = w0 <= start <= w1 and end <= w1 + NEW_GRACE
         cut_short = start < w0 <= end <= w0 + END_BOUND + (w1 - w0)
         if began_inside or (cut_short and not new_only):
             return fault
