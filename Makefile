@@ -236,7 +236,7 @@ run: deps
 bench: all
 	bench/run.sh
 
-soak: all $(SOAK_TOOLS)
+soak: all $(SOAK_TOOLS) $(BUILD)/bench/benchtool
 	$(PYTHON) tests/soak/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS)
 
 install: all

@@ -44,6 +44,7 @@ SHORT_MAX = 1000          # short sessions under way at most (the rest skipped, 
 SOURCES = 64              # the load's source addresses: 127.1.1.1 ...
 WARMUP = 20               # seconds before the trends and the first fault
 SIGHUP_EVERY = 5          # seconds between reloads with a changed configuration
+PROBE_TIMEOUT = 2.0       # one probe's wait for its echo
 PROBE_BOUND = 5.0         # new sessions served again this long after a fault ends
 END_BOUND = 5.0           # a session a fault ends must have ended this long after it
 NEW_GRACE = 25.0          # a session begun during a fault is refused, or given up (20 s
@@ -318,7 +319,7 @@ def served_within(port, service, bound):
     t0 = time.monotonic()
     why = ""
     while time.monotonic() - t0 < bound:
-        ok, why = probe(port, service, timeout=1.0)
+        ok, why = probe(port, service, timeout=PROBE_TIMEOUT)
         if ok:
             return time.monotonic() - t0, ""
         time.sleep(0.05)
@@ -461,7 +462,7 @@ class Faults:
         why = ""
         while time.monotonic() - t0 < PROBE_BOUND:
             want = f.spare  # the latest reload's, should another have come meanwhile
-            ok, why = probe(f.port, "spare", timeout=1.0)
+            ok, why = probe(f.port, "spare", timeout=PROBE_TIMEOUT)
             if ok == want and (ok or "unknown service" in why):
                 return True
             time.sleep(0.1)
@@ -709,8 +710,10 @@ def worker_cpu(rows):
 
 
 def load_cpu(rows):
-    span = rows[-1]["t"] - rows[0]["t"] if len(rows) > 1 else 1
-    return 100.0 * (rows[-1]["load_cpu"] - rows[0]["load_cpu"]) / HZ / span
+    """The load's mean CPU share while it ran, in percent."""
+    ran = [r for r in rows if r["load_cpu"] > 0]
+    span = ran[-1]["t"] - ran[0]["t"] if len(ran) > 1 else 1
+    return 100.0 * (ran[-1]["load_cpu"] - ran[0]["load_cpu"]) / HZ / span if ran else 0.0
 
 
 # --- the report ---------------------------------------------------------------------------

@@ -2,16 +2,18 @@
  * soakload: the client side of fived's soak (tests/soak/soak.py).
  *
  *   soakload -c ADDR:PORT -d SECONDS -o EVENTS.csv [-k HELD] [-r RATE [-C MAX]]
- *            [-B A.B -S SOURCES] [-K KEY -y SEALED -T TLS -m MUX -M STREAMS]
+ *            [-B A.B -S SOURCES] [-K KEY -H KNOWN_HOSTS -y SEALED -T TLS -m MUX -M STREAMS]
  *            [-R RELAYPORT -D DETACH_STREAMS] [-s SEED]
  *
- * It keeps HELD long sessions open at once (plain TCPMUX and USP, half of
- * each to the service "echo", a quarter to "echo2"), opens RATE short
- * ones a second besides (skipping, and counting, those that would make
- * more than MAX of them under way), and through libfive's public API keeps SEALED
- * sealed sessions, TLS ones, MUX multiplexed sessions of STREAMS streams
- * each, and one detachable multiplexed session of DETACH_STREAMS streams
- * reached through the soak's relay on RELAYPORT.  Every service is an
+ * It keeps HELD long sessions open at once (plain TCPMUX and USP, half
+ * each; three quarters to the service "echo", a quarter to "echo2", whose
+ * backend the soak kills), opens RATE short ones a second besides
+ * (skipping, and counting, those that would make more than MAX of them
+ * under way), bound to SOURCES addresses A.B.x.y, and through libfive's
+ * public API keeps SEALED sealed sessions, TLS ones, MUX multiplexed
+ * sessions of STREAMS streams each, and one detachable multiplexed
+ * session of DETACH_STREAMS streams reached through the soak's relay on
+ * RELAYPORT.  Every service is an
  * echo: a session sends chunks of a pattern drawn from its own seed and
  * checks each byte it gets back against the same pattern at the same
  * offset, so a byte lost, repeated, reordered or changed anywhere on the
@@ -33,8 +35,8 @@
  *   corrupt  a byte came back that is not the one sent at that offset
  * soak.py decides which ends a fault excuses.  A status line goes to
  * standard output every second.  SIGUSR1 makes the loop end a tenth of
- * its running plain sessions at once with a TCP reset, mid-stream (half
- * a chunk sent): clients that vanish.
+ * its running plain sessions at once with a TCP reset, mid-stream (a
+ * chunk just sent, its echo not read): clients that vanish.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -57,30 +59,31 @@
 
 #include "five.h"
 
-#define SLOTS_MAX        32768
-#define EVENTS_MAX       512
-#define TICK_MS          10
-#define STALL_MS         20000
-#define STALL_DETACH_MS  60000 /* libfive gives a silent connection 30 s, then attaches again */
-#define REPLY_MAX        512
-#define IO_BYTES         65536
-#define CHUNK_MIN        64
-#define CHUNK_MAX        4096
-#define SHORT_MIN        256
-#define SHORT_MAX        16384
-#define GAP_MIN_MS       500 /* between a held session's chunks */
-#define GAP_MAX_MS       3000
-#define LIFE_MIN_MS      20000 /* a held session's life */
-#define LIFE_MAX_MS      90000
-#define LIB_LIFE_MIN_MS  5000 /* a libfive session's or stream's life */
-#define LIB_LIFE_MAX_MS  30000
-#define DRAIN_MS         15000 /* at the end, time for the last chunks to come back */
-#define OPEN_TIMEOUT_MS  10000
-#define RETRY_MS         200 /* a libfive opener after a failure */
-#define SESSION_FAILURES 3   /* streams not opened in a row before a session is given up */
-#define RESET_SHARE      10  /* SIGUSR1 resets one running plain session in this many */
-#define MS_PER_S         1000
-#define NS_PER_MS        1000000LL
+#define SLOTS_MAX           32768
+#define EVENTS_MAX          512
+#define TICK_MS             10
+#define STALL_MS            20000
+#define STALL_DETACH_MS     60000 /* libfive gives a silent connection 30 s, then attaches again */
+#define REPLY_MAX           512
+#define IO_BYTES            65536
+#define CHUNK_MIN           64
+#define CHUNK_MAX           4096
+#define SHORT_MIN           256
+#define SHORT_MAX           16384
+#define GAP_MIN_MS          500 /* between a held session's chunks */
+#define GAP_MAX_MS          3000
+#define LIFE_MIN_MS         20000 /* a held session's life */
+#define LIFE_MAX_MS         90000
+#define LIB_LIFE_MIN_MS     5000 /* a libfive session's or stream's life */
+#define LIB_LIFE_MAX_MS     30000
+#define DRAIN_MS            15000 /* at the end, time for the last chunks to come back */
+#define OPEN_TIMEOUT_MS     10000
+#define HELD_OPENS_PER_TICK 10  /* 1,000 a second at most */
+#define RETRY_MS            200 /* a libfive opener after a failure */
+#define SESSION_FAILURES    3   /* streams not opened in a row before a session is given up */
+#define RESET_SHARE         10  /* SIGUSR1 resets one running plain session in this many */
+#define MS_PER_S            1000
+#define NS_PER_MS           1000000LL
 
 enum cls { C_PLAIN, C_USP, C_SEALED, C_TLS, C_MUX, C_DETACH, C_COUNT };
 static const char *const cls_name[C_COUNT] = {"plain", "usp", "sealed", "tls", "mux", "detach"};
@@ -445,7 +448,6 @@ open_text(bool held)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
 	struct sess *s;
-	/* A quarter of them to echo2, whose backend the soak kills; half USP. */
 	enum cls c = draw(0, 1) ? C_USP : C_PLAIN;
 	int svc = draw(0, 3) == 0;
 
@@ -662,7 +664,7 @@ on_usr1(int sig)
 	reset_asked = 1;
 }
 
-/* Ends a tenth of the running plain sessions with a reset, half a chunk out. */
+/* Ends a tenth of the running plain sessions with a reset, a chunk just sent. */
 static void
 reset_some(void)
 {
@@ -736,7 +738,7 @@ run(void)
 	int64_t start = now_ms(), stop_at = start + (int64_t)(o.seconds * MS_PER_S);
 	int64_t next_status = start, next_tick = start;
 	double owed = 0;
-	int n, j;
+	int n, j, k;
 
 	epoll_ctl(ep, EPOLL_CTL_ADD, handoff_pipe[0], &pev);
 	for (;;) {
@@ -759,7 +761,10 @@ run(void)
 					else
 						skipped++;
 				}
-				while (held_live < o.held && nfree > 0)
+				/* Lost ones come back at a bounded rate, not as a storm. */
+				for (k = 0;
+				     k < HELD_OPENS_PER_TICK && held_live < o.held && nfree > 0;
+				     k++)
 					open_text(true);
 			}
 			sweep(t, draining);
