@@ -572,14 +572,16 @@ class Faults:
         cpu0, t0 = proc_cpu_ticks(w), time.monotonic()
         time.sleep(hold)
         base = (proc_cpu_ticks(w) - cpu0) / HZ / (time.monotonic() - t0)
-        # Idle connections (benchtool's flood) until the worker holds all it may.
+        # Idle connections (benchtool's flood) until the worker holds all it may; no more
+        # than that in all, so that what the worker does at the limit is not answering
+        # a flood that reconnects as fast as it is refused.
         need = NOFILE - proc_fds(w) + FLOOD_EXTRA
         start = time.monotonic()
         c.refusing += 1
         flood = c.procs.start("flood", [os.path.join(c.build, "bench", "benchtool"), "flood",
                                         "-M", "idle", "-c", "127.0.0.1:%d" % c.fived.port,
                                         "-d", str(hold + FLOOD_REACH), "-k", "500",
-                                        "-m", str(10 * need), "-H", str(need), "-B", "127.2",
+                                        "-m", str(need), "-H", str(need), "-B", "127.2",
                                         "-S", str(SOURCES), "-t", "5"])
         shortages = c.fived.log().count(SHORTAGE)
         full = None
