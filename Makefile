@@ -57,6 +57,7 @@ CORE_SRC := $(wildcard src/common/*.c src/proto/*.c src/crypto/*.c)
 SERVER_SRC := $(filter-out src/server/daemon/main.c,$(wildcard src/server/*/*.c))
 CLI_SRC := $(wildcard src/client/cli/*.c)
 SHIM_SRC := $(wildcard src/shim/*.c)
+GATEWAY_SRC := $(wildcard src/gateway/*.c)
 CLIENT_SRC := $(filter-out $(CLI_SRC),$(wildcard src/client/*/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -83,12 +84,17 @@ FIVECTL := $(BUILD)/fivectl
 SHIM := $(BUILD)/libfive-shim.so
 SHIM_DIR := $(LIBDIR)/five
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+# five gateway's program (five-gateway(8)), installed beside the shim, where five looks for it.
+GATEWAY := $(BUILD)/five-gateway
+# The DNS library, for the gateway alone.
+LDNS_CFLAGS := $(shell pkg-config --cflags ldns 2>/dev/null)
+LDNS_LIBS := $(shell pkg-config --libs ldns 2>/dev/null)
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRC))
 
 .SECONDARY:
 .PHONY: FORCE all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench soak install \
 	clean format lint deb test-package test-bins test-build
-all: $(FIVED) $(FIVE) $(FIVECTL) $(FIVE_LIB) $(FIVE_SO) $(FIVE_SO_LINK) $(SHIM)
+all: $(FIVED) $(FIVE) $(FIVECTL) $(FIVE_LIB) $(FIVE_SO) $(FIVE_SO_LINK) $(SHIM) $(GATEWAY)
 
 ifeq ($(V),1)
 Q :=
@@ -153,7 +159,16 @@ $(SHIM): $(SHIM_OBJ) $(FIVE_INTERNAL_LIB) src/shim/shim.map
 	$(CC) -shared -Wl,--version-script=src/shim/shim.map -Wl,--as-needed $(LDFLAGS) -o $@ \
 		$(SHIM_OBJ) $(FIVE_INTERNAL_LIB) $(LDLIBS) -ldl
 
-# five run falls back on SHIM_DIR: main.o is made again when it changes.
+# The gateway: its objects, the shim's mapping (conf.o, which checks rules against table.o's
+# range) and requests (open.o), the five command's sessions (every cli object but main.o),
+# libfive's internals.
+$(call obj,$(GATEWAY_SRC)): CFLAGS += $(LDNS_CFLAGS)
+GATEWAY_OBJ := $(call obj,$(GATEWAY_SRC) src/shim/conf.c src/shim/table.c src/shim/open.c \
+	$(filter-out src/client/cli/main.c,$(CLI_SRC)))
+$(GATEWAY): $(GATEWAY_OBJ) $(FIVE_INTERNAL_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(LDNS_LIBS)
+
+# five run and five gateway fall back on SHIM_DIR: main.o is made again when it changes.
 $(BUILD)/shim_dir: FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(SHIM_DIR)' | cmp -s - $@ || echo '$(SHIM_DIR)' > $@
@@ -178,6 +193,12 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(SERVER_LIB) $(FIVE_INTERNAL_LIB) 
 # The shim's pure parts (its configuration, its address table, its errors); not its hooks.
 $(BUILD)/tests/test_shim: $(call obj,src/shim/conf.c src/shim/table.c src/shim/open.c \
 	src/client/cli/agentline.c)
+
+# The gateway's pool and DNS responder, with the shim's mapping, and ldns.
+$(BUILD)/tests/test_gateway: $(call obj,src/gateway/dns.c src/gateway/pool.c src/shim/conf.c \
+	src/shim/table.c)
+$(BUILD)/tests/test_gateway: LDLIBS += $(LDNS_LIBS)
+$(call obj,tests/unit/test_gateway.c): CFLAGS += $(LDNS_CFLAGS)
 
 # Tests that drive whole sessions link the in-process worker of tests/harness/.
 $(BUILD)/tests/test_session: $(call obj,tests/harness/session_harness.c)
@@ -251,6 +272,7 @@ install: all
 	install -m 644 $(FIVE_SO) $(DESTDIR)$(LIBDIR)/$(FIVE_SONAME)
 	install -d $(DESTDIR)$(SHIM_DIR)
 	install -m 644 $(SHIM) $(DESTDIR)$(SHIM_DIR)/libfive-shim.so
+	install -m 755 $(GATEWAY) $(DESTDIR)$(SHIM_DIR)/five-gateway
 	ln -sf $(FIVE_SONAME) $(DESTDIR)$(LIBDIR)/libfive.so
 	# pkg-config's description of libfive where it is installed; its own libraries are private.
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@VERSION@|$(VERSION)|' \
@@ -261,6 +283,7 @@ install: all
 	install -m 644 docs/fived.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/fived.conf.5
 	install -m 644 docs/fived.8 $(DESTDIR)$(PREFIX)/share/man/man8/fived.8
 	install -m 644 docs/fivectl.8 $(DESTDIR)$(PREFIX)/share/man/man8/fivectl.8
+	install -m 644 docs/five-gateway.8 $(DESTDIR)$(PREFIX)/share/man/man8/five-gateway.8
 	# The agent's user units, naming five where it is installed.
 	sed -e 's|/usr/bin/five|$(PREFIX)/bin/five|' contrib/systemd/five-agent.service \
 		> $(DESTDIR)$(USERUNITDIR)/five-agent.service
@@ -286,10 +309,10 @@ test-package: deb
 
 DEB_BUILD := gcc make pkg-config clang libclang-rt-14-dev libuv1-dev libsodium-dev \
 	libssl-dev libjansson-dev libinih-dev libcmocka-dev libpam0g-dev libseccomp-dev libsystemd-dev \
-	cppcheck
+	libldns-dev cppcheck
 DEB_TEST := python3 python3-pytest python3-cryptography python3-nacl socat netcat-openbsd xinetd \
 	openssh-server openssh-client curl openssl libpam-wrapper libnss-wrapper haproxy stunnel4 procps \
-	iproute2 systemd logrotate util-linux python3-prometheus-client
+	iproute2 nftables systemd logrotate util-linux python3-prometheus-client
 DEB_PACKAGE := dpkg-dev debhelper fakeroot lintian
 
 deps:
@@ -310,13 +333,17 @@ format:
 
 # The benchmark's tools are built here too (make bench builds its own copies), so that
 # they keep compiling against libfive's internals as those change.
-BENCH_TOOLS := $(BUILD)/bench/benchtool $(BUILD)/bench/delayline
+BENCH_TOOLS := $(BUILD)/bench/benchtool $(BUILD)/bench/delayline $(BUILD)/bench/aeadspeed
 # The soak's load, on libfive's public interface only.
 SOAK_TOOLS := $(BUILD)/soak/soakload
 
 $(BUILD)/bench/benchtool: bench/benchtool.c bench/clock.h $(FIVE_INTERNAL_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ bench/benchtool.c $(FIVE_INTERNAL_LIB) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/aeadspeed: bench/aeadspeed.c $(FIVE_INTERNAL_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ bench/aeadspeed.c $(FIVE_INTERNAL_LIB) $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bench/delayline: bench/delayline.c bench/clock.h
 	@mkdir -p $(dir $@)

@@ -1384,6 +1384,86 @@ def section_resume(r, tools, cfg, info):
     r.netns_del_all()
 
 
+# --- section 7: the shim's cost to a connect ---------------------------------------
+
+SHIM_PORT = FIVE_L_PORT + 1      # five --no-multiplex -L: a session per connection
+SHIM_NAME = "bench.shim"
+
+
+def shim_rows(r, tools, ctx, key, port, reps):
+    """benchtool run by `five run`: every session resolves SHIM_NAME (the shim's
+    getaddrinfo) and connects (the shim's connect, which opens a sealed session to the
+    bench service, waits for the grant and hands the stream over), inside its time."""
+    conf = ctx.file("shim.conf", "%s = 127.0.0.1 bench port=%d key=%s\n" % (SHIM_NAME, port,
+                                                                          key))
+    args = ["env", "FIVE_SHIM_CONFIG=" + conf, tools.five, "run", "--", tools.benchtool,
+            "ttfb", "-A", "%s:%d" % (SHIM_NAME, BACKEND_PORT), "-n", "1", "-r", str(reps),
+            "-t", "20"]
+    rc, out, err = r.run(args, ctx.net.client_ns, ctx.pin, timeout=reps * 20 + 60)
+    rows = list(csv.DictReader(out.splitlines()))
+    if not rows:
+        raise RuntimeError("benchtool ttfb under five run gave nothing: " + err)
+    return rows
+
+
+def section_shim(r, tools, cfg, info):
+    """Time to first byte through libfive-shim.so against five -L, on loopback, pinned:
+    what a program gets from `five run` against what it gets from a forwarder."""
+    r.section = "7. the shim's cost to a connect"
+    log(r.section)
+    setup_namespace(r, NS_LO)
+    net = Net("shim", NS_LO, NS_LO, "127.0.0.1")
+    ctx = Ctx(r, tools, net, PIN_CPU)
+    start_backend(ctx)
+    port = FIVED_PORT + 2
+    server, key = start_fived_sealed(ctx, "fived-sealed", port)
+    cold = ctx.spawn("five-L-cold", [tools.five, "--no-multiplex", "--key", key, "-p",
+                                     str(port), "-L", "127.0.0.1:%d" % SHIM_PORT, "127.0.0.1",
+                                     "bench"], "client")
+    wait_listen(cold, SHIM_PORT)
+    warm = sys_five_L_warm(ctx)
+    reps = cfg["five_reps"]
+    rows = []
+    for name, rec in [("direct TCP", Recipe(addr="127.0.0.1:%d" % BACKEND_PORT)),
+                      ("five -L, one warm session", warm),
+                      ("five --no-multiplex -L, a session each",
+                       Recipe(addr="127.0.0.1:%d" % SHIM_PORT))]:
+        for row in ttfb_rows(r, tools, ctx, rec, reps, 1):
+            row.update(system=name)
+            rows.append(row)
+    for row in shim_rows(r, tools, ctx, key, port, reps):
+        row.update(system="five run (the shim), a session each")
+        rows.append(row)
+    info["shim"] = rows
+    r.stop_all()
+    r.netns_del_all()
+
+
+SHIM_SYSTEMS = ["direct TCP", "five -L, one warm session", "five --no-multiplex -L, a session each",
+                "five run (the shim), a session each"]
+
+
+def report_shim(info):
+    rows, shim = [], info.get("shim", [])
+    base = [float(x["first_ms"]) for x in shim if x["system"] == "direct TCP" and x["ok"] == "1"]
+    for name in SHIM_SYSTEMS:
+        v = [float(x["first_ms"]) for x in shim if x["system"] == name and x["ok"] == "1"]
+        n = len([x for x in shim if x["system"] == name])
+        if v:
+            rows.append([name, "%d/%d" % (len(v), n), fmt(med(v), 3), fmt(pct(v, 90), 3),
+                         ratio(med(v), med(base) if base else None)])
+    return ("## The shim's cost to a connect\n\n"
+            "Time to first byte on loopback, pinned, %d sessions each, to the sealed fived's "
+            "authenticated bench service (one byte asked for): from getaddrinfo() of a name "
+            "the shim maps, through its connect() (a sealed session opened, granted and "
+            "handed over as the program's socket), to the first byte, for benchtool run by "
+            "`five run`; from connect() to the first byte for the forwarders `five -L` (its "
+            "default: one warm multiplexed session, a stream per connection) and `five "
+            "--no-multiplex -L` (a sealed session per connection, as the shim makes), and for "
+            "direct TCP to the backend.\n\n" % info["cfg"]["five_reps"] +
+            table(["client", "ok", "median ms", "p90 ms", "ratio to direct TCP"], rows))
+
+
 # --- section 5: fived under attack ------------------------------------------------
 
 
@@ -2262,6 +2342,8 @@ def write_report(r, info, pics, started, finished):
         parts.append(report_usp(info) + "\n")
     if "resume" in info:
         parts.append(report_resume(info) + "\n")
+    if "shim" in info:
+        parts.append(report_shim(info) + "\n")
     parts.append("## Raw data\n\n")
     for name in sorted(os.listdir(RESULTS)):
         parts.append("- [`results/%s`](results/%s)\n" % (name, name))
@@ -2298,6 +2380,9 @@ def write_summaries(info):
     if info.get("usp"):
         write_csv("usp.csv", ["pin", "system", "rep", "ok", "connect_ms", "first_ms", "error"],
                   info["usp"])
+    if "shim" in info:
+        write_csv("shim.csv", ["system", "rep", "ok", "connect_ms", "first_ms", "error"],
+                  info["shim"])
     if "attack" in info:
         rows = [x for x in info["attack"] if not x.get("pending")]
         if rows:
@@ -2323,7 +2408,7 @@ def write_summaries(info):
         write_csv("wan_summary.csv", cols + ["late_max_ms", "late_mean_ms"], rows)
 
 
-SECTIONS = ["wan", "loopback", "memory", "attack", "resume"]
+SECTIONS = ["wan", "loopback", "memory", "attack", "resume", "shim"]
 
 
 def main():
@@ -2371,6 +2456,8 @@ def main():
             section_attack(r, tools, cfg, info)
         if "resume" in only:
             section_resume(r, tools, cfg, info)
+        if "shim" in only:
+            section_shim(r, tools, cfg, info)
         write_summaries(info)
         pics = plots(info)
         finished = time.time()

@@ -2,11 +2,10 @@
  * benchtool: the backend and the load generators of fived's benchmarks.
  *
  *   benchtool serve [-l ADDR:PORT]... [-e ADDR:PORT]...
- *   benchtool ttfb  (-c ADDR:PORT | -x) [common] -n BYTES -r REPS [-i MS] [-q REQ] [-- ARGV]
- *   benchtool tput  -c ADDR:PORT [common] -n BYTES -k STREAMS
- *   benchtool rate  -c ADDR:PORT [common] -k CONCURRENT -d SECONDS -m MAX
- *   benchtool idle  -c ADDR:PORT [common] -k COUNT [-C IN_FLIGHT]
- *   benchtool flood -c ADDR:PORT -M garbage|idle|longline|forged -d SECONDS -k CONCURRENT
+ *   benchtool ttfb  (-c ADDR:PORT | -A NAME:PORT | -x) [common] -n BYTES -r REPS [-i MS] [-q REQ]
+ * [-- ARGV] benchtool tput  -c ADDR:PORT [common] -n BYTES -k STREAMS benchtool rate  -c ADDR:PORT
+ * [common] -k CONCURRENT -d SECONDS -m MAX benchtool idle  -c ADDR:PORT [common] -k COUNT [-C
+ * IN_FLIGHT] benchtool flood -c ADDR:PORT -M garbage|idle|longline|forged -d SECONDS -k CONCURRENT
  *                   -m MAX [-H HOLD] [-K KEY]
  *   benchtool clientkey -K KEY
  *
@@ -50,6 +49,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -226,6 +226,9 @@ struct opts {
 	bool detachable;  /* -D: that session detachable */
 	uint8_t server_pk[32];
 	char host[INET_ADDRSTRLEN], port[8];
+	/* -A NAME:PORT: resolved for every session, inside its time (the shim's getaddrinfo). */
+	char name[TEXT_BYTES];
+	char name_port[8];
 };
 
 /* The client's source address: 127.0.0.1 unless -B asked for many. */
@@ -265,6 +268,34 @@ start_connect(struct opts *o)
 		return -1;
 	}
 	return fd;
+}
+
+/* -A: the name's IPv4 address into o->dst, as a program finds it (getaddrinfo). */
+static int
+resolve(struct opts *o)
+{
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+
+	if (getaddrinfo(o->name, o->name_port, &hints, &res) != 0)
+		return -1;
+	memcpy(&o->dst, res->ai_addr, sizeof(o->dst));
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* "NAME:PORT" into o->name and o->name_port. */
+static int
+parse_name(const char *spec, struct opts *o)
+{
+	const char *colon = strrchr(spec, ':');
+
+	if (colon == NULL || (size_t)(colon - spec) >= sizeof(o->name) ||
+	    strlen(colon + 1) >= sizeof(o->name_port) || colon[1] == '\0')
+		return -1;
+	memcpy(o->name, spec, (size_t)(colon - spec));
+	o->name[colon - spec] = '\0';
+	strcpy(o->name_port, colon + 1);
+	return 0;
 }
 
 /* The first bytes a session sends: preamble, then the request. */
@@ -598,6 +629,10 @@ timed_socket(struct opts *o, struct marks *m)
 	int fd, err = 0;
 
 	m->t0 = now_ns();
+	if (o->name[0] != '\0' && resolve(o) != 0) {
+		m->error = "resolve failed";
+		return;
+	}
 	if ((fd = start_connect(o)) < 0) {
 		m->error = "connect failed";
 		return;
@@ -1033,7 +1068,7 @@ slot_launch(struct engine *e, struct slot *s)
 static void
 send_forged(struct engine *e, int fd)
 {
-	struct sealed_initiation m = {.pattern = SEALED_IK, .suites = SEALED_SUITE_1};
+	struct sealed_initiation m = {.pattern = SEALED_IK, .suites = SEALED_SUITES_IMPLICIT};
 	uint8_t noise[SEALED_IK1_MIN], out[SEALED_INITIATION_OVERHEAD + SEALED_IK1_MIN], key[32];
 	size_t n;
 
@@ -1394,7 +1429,9 @@ usage(void)
 {
 	fprintf(stderr,
 	        "usage: benchtool serve [-l ADDR:PORT]... [-e ADDR:PORT]...\n"
-	        "       benchtool ttfb (-c ADDR:PORT | -x) [opts] -n BYTES -r REPS [-- ARGV]\n"
+	        "       benchtool ttfb (-c ADDR:PORT | -A NAME:PORT | -x) [opts] -n BYTES -r REPS "
+	        "[-- "
+	        "ARGV]\n"
 	        "       benchtool tput -c ADDR:PORT [opts] -n BYTES -k STREAMS\n"
 	        "       benchtool rate -c ADDR:PORT [opts] -k CONCURRENT -d SECONDS -m MAX\n"
 	        "       benchtool idle -c ADDR:PORT [opts] -k COUNT [-C IN_FLIGHT]\n"
@@ -1443,7 +1480,7 @@ main(int argc, char **argv)
 	argv++;
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc, argv);
-	while ((c = getopt(argc, argv, "c:xp:s:Lq:n:r:i:k:d:m:C:t:B:S:M:H:o:K:XTW:D")) != -1) {
+	while ((c = getopt(argc, argv, "c:A:xp:s:Lq:n:r:i:k:d:m:C:t:B:S:M:H:o:K:XTW:D")) != -1) {
 		switch (c) {
 		case 'c':
 			if (parse_addr(optarg, &o.dst) != 0) {
@@ -1453,6 +1490,13 @@ main(int argc, char **argv)
 			o.have_dst = true;
 			inet_ntop(AF_INET, &o.dst.sin_addr, o.host, sizeof(o.host));
 			snprintf(o.port, sizeof(o.port), "%u", ntohs(o.dst.sin_port));
+			break;
+		case 'A':
+			if (parse_name(optarg, &o) != 0) {
+				usage();
+				return 2;
+			}
+			o.have_dst = true;
 			break;
 		case 'K':
 			if (sodium_init() < 0 || keyfile_b64_decode(optarg, o.server_pk) != 0) {

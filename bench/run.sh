@@ -3,7 +3,7 @@
 # devices, sshd); installs the peers it compares against from Debian
 # packages when missing; writes bench/REPORT.md, bench/results/*.csv and
 # bench/plots/*.png.  Options are passed to bench/bench.py (--quick for a
-# short run, --only wan|loopback|memory|attack|resume to run one part).
+# short run, --only wan|loopback|memory|attack|resume|shim to run one part).
 #
 # Everything runs on loopback or inside network namespaces named
 # fivebench-*; every process started is stopped by its pid and every

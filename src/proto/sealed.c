@@ -197,8 +197,8 @@ sealed_initiation_encode(struct sealed_initiation *m, const uint8_t mac1_key[SEA
 	uint8_t flags = cookie != NULL ? SEALED_FLAG_COOKIE : 0;
 
 	*out_len = 0;
-	if (!known_pattern(m->pattern) || (m->suites & SEALED_SUITE_1) == 0 || m->noise == NULL ||
-	    !noise1_len_ok(m->pattern, n) || out_size < SEALED_INITIATION_OVERHEAD + n)
+	if (!known_pattern(m->pattern) || m->noise == NULL || !noise1_len_ok(m->pattern, n) ||
+	    out_size < SEALED_INITIATION_OVERHEAD + n)
 		return -1;
 	put_header(out, m->pattern, flags, m->suites, n);
 	memmove(out + I_NOISE, m->noise, n);
@@ -233,8 +233,6 @@ sealed_initiation_decode(const uint8_t *in, size_t len, struct sealed_initiation
 		return SEALED_ERR_MALFORMED;
 	if (!known_pattern(in[I_PATTERN]))
 		return SEALED_ERR_PATTERN;
-	if ((bytes_get16(in + I_SUITES) & SEALED_SUITE_1) == 0)
-		return SEALED_ERR_SUITE;
 	if (!noise1_len_ok(in[I_PATTERN], n))
 		return SEALED_ERR_MALFORMED;
 	trailer = in + I_NOISE + n;
@@ -451,23 +449,47 @@ sealed_finish_payload_decode(const uint8_t *in, size_t len, const uint8_t **earl
 	return get_early(in, len, early, early_len);
 }
 
-int
-sealed_response_payload_encode(uint8_t flags, uint8_t out[SEALED_RESPONSE_PAYLOAD_LEN])
+/* Whether the offer (an empty one standing for XChaCha20 alone) holds a known suite. */
+static bool
+offers(uint16_t suites, enum record_suite suite)
 {
-	if ((flags & ~SEALED_FLAG_0RTT) != 0)
+	if (suites == 0)
+		suites = SEALED_SUITES_IMPLICIT;
+	return record_suite_name(suite) != NULL && (suites & SEALED_SUITE_BIT(suite)) != 0;
+}
+
+enum record_suite
+sealed_suite_choose(uint16_t suites, const enum record_suite *prefs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (offers(suites, prefs[i]))
+			return prefs[i];
+	return RECORD_SUITE_NONE;
+}
+
+int
+sealed_response_payload_encode(enum record_suite suite, uint8_t flags,
+                               uint8_t out[SEALED_RESPONSE_PAYLOAD_LEN])
+{
+	if (record_suite_name(suite) == NULL || (flags & ~SEALED_FLAG_0RTT) != 0)
 		return -1;
-	out[0] = SEALED_SUITE_ID_1;
+	out[0] = (uint8_t)suite;
 	out[1] = flags;
 	return 0;
 }
 
 int
-sealed_response_payload_decode(const uint8_t *in, size_t len, uint8_t *flags)
+sealed_response_payload_decode(const uint8_t *in, size_t len, uint16_t suites,
+                               enum record_suite *suite, uint8_t *flags)
 {
+	*suite = RECORD_SUITE_NONE;
 	*flags = 0;
-	if (len != SEALED_RESPONSE_PAYLOAD_LEN || in[0] != SEALED_SUITE_ID_1 ||
+	if (len != SEALED_RESPONSE_PAYLOAD_LEN || !offers(suites, (enum record_suite)in[0]) ||
 	    (in[1] & ~SEALED_FLAG_0RTT) != 0)
 		return -1;
+	*suite = (enum record_suite)in[0];
 	*flags = in[1];
 	return 0;
 }

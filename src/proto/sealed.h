@@ -29,12 +29,19 @@
 #include <sys/socket.h>
 
 #include "crypto/noise.h"
+#include "crypto/record.h"
 
 #define SEALED_VERSION 1
 
-/* Suites: a bitmask in INITIATION, a number (bit + 1) in the RESPONSE payload. */
-#define SEALED_SUITE_1    0x0001 /* Noise 25519/ChaChaPoly/BLAKE2b, secretstream records */
-#define SEALED_SUITE_ID_1 1
+/*
+ * Suites: the record ciphers (enum record_suite), after the same Noise
+ * handshake.  The INITIATION offers a bitmask, suite id in bit id - 1; the
+ * RESPONSE payload names the one chosen.  An empty offer, which no client
+ * writes since suite 2 exists, stands for XChaCha20-Poly1305 alone.
+ */
+#define SEALED_SUITE_BIT(id)   ((uint16_t)(1u << ((unsigned)(id)-1)))
+#define SEALED_SUITES_IMPLICIT SEALED_SUITE_BIT(RECORD_SUITE_XCHACHA20POLY1305)
+#define SEALED_SUITE_PREFS_MAX RECORD_SUITE_LAST /* a preference list names each once */
 
 /* Patterns, and the Noise protocol names they stand for. */
 #define SEALED_IK       0
@@ -134,7 +141,7 @@ struct sealed_initiation {
 	uint8_t version;
 	uint8_t pattern; /* SEALED_IK or SEALED_XX */
 	uint8_t flags;   /* SEALED_FLAG_COOKIE or 0 */
-	uint16_t suites; /* offered; includes SEALED_SUITE_1 */
+	uint16_t suites; /* offered, as on the wire: sealed_suite_choose() reads it */
 	const uint8_t *noise;
 	size_t noise_len;
 	const uint8_t *epub; /* the client's ephemeral key, noise's first 32 bytes */
@@ -233,8 +240,8 @@ void sealed_prologue(unsigned pattern, uint16_t suites, size_t noise_len,
  * flag is set and mac2 computed.  On success *out_len is the length and m
  * describes out exactly as sealed_initiation_decode() would, so m->mac1 of
  * a first INITIATION is the "original mac1" the COOKIE and the proof of work
- * use.  Returns 0, or -1 (bad pattern, suites without SEALED_SUITE_1, a
- * Noise length the pattern cannot have, out too small) with *out_len 0.
+ * use.  Returns 0, or -1 (bad pattern, a Noise length the pattern cannot
+ * have, out too small) with *out_len 0.
  */
 int sealed_initiation_encode(struct sealed_initiation *m, const uint8_t mac1_key[SEALED_KEY_LEN],
                              const uint8_t *cookie, uint8_t *out, size_t out_size, size_t *out_len);
@@ -242,12 +249,20 @@ int sealed_initiation_encode(struct sealed_initiation *m, const uint8_t mac1_key
 /*
  * Decodes one whole INITIATION (exactly len bytes, as framed by
  * sealed_frame_length()) into *m, checking every field: type, version,
- * length, reserved flag bits zero, pattern, SEALED_SUITE_1 offered, the
- * Noise length the pattern gives, and zero pow nonce and mac2 without the
- * cookie flag.  Checks no MAC.  Returns SEALED_OK, or a negative
- * enum sealed_status with *m zeroed.
+ * length, reserved flag bits zero, pattern, the Noise length the pattern
+ * gives, and zero pow nonce and mac2 without the cookie flag.  Checks no MAC,
+ * and not the suites: the server's choice does (sealed_suite_choose()).
+ * Returns SEALED_OK, or a negative enum sealed_status with *m zeroed.
  */
 int sealed_initiation_decode(const uint8_t *in, size_t len, struct sealed_initiation *m);
+
+/*
+ * The server's choice for an INITIATION's suites field: the first of
+ * prefs[0..n) (the server's suites, most preferred first) that the offer
+ * holds, an empty offer holding XChaCha20-Poly1305 only.  Unknown bits are
+ * ignored.  Returns the suite, or RECORD_SUITE_NONE (REJECT code 2).
+ */
+enum record_suite sealed_suite_choose(uint16_t suites, const enum record_suite *prefs, size_t n);
 
 /*
  * Writes a RESPONSE (pattern's Noise message 2, exactly SEALED_IK2_LEN or
@@ -307,16 +322,21 @@ int sealed_finish_payload_decode(const uint8_t *in, size_t len, const uint8_t **
                                  size_t *early_len);
 
 /*
- * RESPONSE's payload: the suite chosen (SEALED_SUITE_ID_1) and flags
- * (SEALED_FLAG_0RTT or 0).  Returns 0, or -1 for reserved flag bits.
+ * RESPONSE's payload: the suite chosen and flags (SEALED_FLAG_0RTT or 0).
+ * Returns 0, or -1 for an unknown suite or reserved flag bits.
  */
-int sealed_response_payload_encode(uint8_t flags, uint8_t out[SEALED_RESPONSE_PAYLOAD_LEN]);
+int sealed_response_payload_encode(enum record_suite suite, uint8_t flags,
+                                   uint8_t out[SEALED_RESPONSE_PAYLOAD_LEN]);
 
 /*
- * Decodes RESPONSE's payload: exactly 2 bytes, suite 1, no reserved flag.
- * Returns 0, or -1 with *flags 0.
+ * Decodes RESPONSE's payload for a client that offered suites: exactly 2
+ * bytes, a known suite within the offer (an empty offer: XChaCha20-Poly1305),
+ * no reserved flag.  The offer went into the prologue, so a RESPONSE that
+ * authenticates answers the offer as sent.  Returns 0, or -1 with *suite
+ * RECORD_SUITE_NONE and *flags 0.
  */
-int sealed_response_payload_decode(const uint8_t *in, size_t len, uint8_t *flags);
+int sealed_response_payload_decode(const uint8_t *in, size_t len, uint16_t suites,
+                                   enum record_suite *suite, uint8_t *flags);
 
 /*
  * TAI64N: the 8-byte label 2^62 + unix_sec, then nanoseconds.  Encoding

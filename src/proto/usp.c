@@ -26,63 +26,86 @@
 
 #define NONCE_B64_SIZE sodium_base64_ENCODED_LEN(AUTH_NONCE_LEN, B64)
 
-/* A member a message may carry, with its JSON type. */
+/* A member a message may carry, with its JSON type, and whether null may stand for it. */
 struct member {
 	const char *name;
 	json_type type;
 	bool required;
+	bool nullable;
 };
 
 /* The members of each client message (8.2) but "message", which find_message checks. */
 static const struct member initialize_members[] = {
-        {"streams", JSON_ARRAY, true},   {"authentication", JSON_ARRAY, false},
-        {"vhost", JSON_STRING, false},   {"client_session_id", JSON_STRING, false},
-        {"multiplex", JSON_TRUE, false},
+        {"streams", JSON_ARRAY, true, false},   {"authentication", JSON_ARRAY, false, false},
+        {"vhost", JSON_STRING, false, false},   {"client_session_id", JSON_STRING, false, false},
+        {"multiplex", JSON_TRUE, false, false},
 };
 
 static const struct member stream_members[] = {
-        {"application", JSON_STRING, true},
-        {"token", JSON_STRING, false},
+        {"application", JSON_STRING, true, false},
+        {"token", JSON_STRING, false, false},
 };
 
 static const struct member menu_members[] = {
-        {"vhost", JSON_STRING, false},
-        {"client_session_id", JSON_STRING, false},
+        {"vhost", JSON_STRING, false, false},
+        {"client_session_id", JSON_STRING, false, false},
 };
 
 static const struct member invalidate_members[] = {
-        {"tokens", JSON_ARRAY, true},
-        {"client_session_id", JSON_STRING, false},
+        {"tokens", JSON_ARRAY, true, false},
+        {"client_session_id", JSON_STRING, false, false},
 };
 
 static const struct member pubkey_members[] = {
-        {"user", JSON_STRING, true},
-        {"key", JSON_STRING, true},
+        {"user", JSON_STRING, true, false},
+        {"key", JSON_STRING, true, false},
 };
 
 static const struct member signature_members[] = {
-        {"signature", JSON_STRING, true},
+        {"signature", JSON_STRING, true, false},
 };
 
 static const struct member password_members[] = {
-        {"user", JSON_STRING, true},
+        {"user", JSON_STRING, true, false},
 };
 
 static const struct member response_members[] = {
-        {"response", JSON_STRING, true},
+        {"response", JSON_STRING, true, false},
 };
 
 static const struct member token_members[] = {
-        {"token", JSON_STRING, true},
+        {"token", JSON_STRING, true, false},
 };
 
 static const struct member proveauth_members[] = {
-        {"hash", JSON_STRING, true},
-        {"client_session_id", JSON_STRING, false},
+        {"hash", JSON_STRING, true, false},
+        {"client_session_id", JSON_STRING, false, false},
 };
 
 static const struct member getsignkey_members[] = {
-        {"client_session_id", JSON_STRING, false},
+        {"client_session_id", JSON_STRING, false, false},
+};
+
+/* The email's forms (8.7): every member required, null where the email allows it. */
+static const struct member session_request_members[] = {
+        {"client_session_id", JSON_STRING, true, false},
+        {"authorization_token", JSON_STRING, true, true},
+        {"application_session", JSON_OBJECT, true, true},
+};
+
+static const struct member application_session_members[] = {
+        {"token", JSON_STRING, true, true},
+        {"action", JSON_STRING, true, false},
+};
+
+static const struct member service_request_members[] = {
+        {"client_session_id", JSON_STRING, true, false},
+        {"authorization_token", JSON_STRING, true, true},
+        {"requested_services", JSON_OBJECT, true, false},
+};
+
+static const struct member auth_request_members[] = {
+        {"auth_method", JSON_STRING, true, false},
 };
 
 static const char *const prompt_kinds[] = {
@@ -218,8 +241,9 @@ check_members(json_t *o, const struct member *t, size_t n, const char *known, co
 			say(reason, "%sunknown member \"%s\"", where, q);
 			return -1;
 		}
-		if (json_typeof(v) != mb->type) {
-			say(reason, "%s%s: expected %s", where, mb->name, type_name(mb->type));
+		if (json_typeof(v) != mb->type && !(mb->nullable && json_is_null(v))) {
+			say(reason, "%s%s: expected %s%s", where, mb->name, type_name(mb->type),
+			    mb->nullable ? " or null" : "");
 			return -1;
 		}
 	}
@@ -406,26 +430,26 @@ parse_initialize(json_t *o, struct usp_msg *m, char *reason)
 	return auth != NULL ? parse_protocols(auth, m, reason) : 0;
 }
 
+/* An array of 1 to USP_TOKENS_MAX tokens into m->tokens; where names it in reasons. */
 static int
-parse_invalidate(json_t *o, struct usp_msg *m, char *reason)
+parse_token_list(json_t *tokens, struct usp_msg *m, const char *where, char *reason)
 {
-	json_t *tokens = json_object_get(o, "tokens");
 	const char *token;
 	json_t *e;
 	size_t i;
 
 	if (json_array_size(tokens) < 1 || json_array_size(tokens) > USP_TOKENS_MAX) {
-		say(reason, "tokens: expected 1 to %d entries", USP_TOKENS_MAX);
+		say(reason, "%s: expected 1 to %d entries", where, USP_TOKENS_MAX);
 		return -1;
 	}
 	json_array_foreach(tokens, i, e)
 	{
 		if ((token = json_string_value(e)) == NULL) {
-			say(reason, "tokens: expected strings");
+			say(reason, "%s: expected strings", where);
 			return -1;
 		}
 		if (!token_shaped(token)) {
-			say(reason, "tokens: invalid token");
+			say(reason, "%s: invalid token", where);
 			return -1;
 		}
 		if ((m->tokens[i] = token_copy(token, reason)) == NULL)
@@ -433,6 +457,12 @@ parse_invalidate(json_t *o, struct usp_msg *m, char *reason)
 		m->ntokens++;
 	}
 	return 0;
+}
+
+static int
+parse_invalidate(json_t *o, struct usp_msg *m, char *reason)
+{
+	return parse_token_list(json_object_get(o, "tokens"), m, "tokens", reason);
 }
 
 static int
@@ -536,6 +566,150 @@ parse_proveauth(json_t *o, struct usp_msg *m, char *reason)
 	return 0;
 }
 
+/* --- the email's forms (section 8.7) ------------------------------------------- */
+
+/* authorization_token: null, of the form fived issues, or any other string. */
+static void
+parse_authz(json_t *o, struct usp_msg *m)
+{
+	const char *t = string_of(o, "authorization_token");
+	size_t i;
+
+	m->authz_kind = t == NULL ? USP_AUTHZ_NULL : USP_AUTHZ_OTHER;
+	if (t == NULL || strlen(t) != USP_AUTHZ_HEX)
+		return;
+	for (i = 0; i < USP_AUTHZ_HEX; i++)
+		if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+			return;
+	str_copy(m->authz, t, sizeof(m->authz));
+	m->authz_kind = USP_AUTHZ_GIVEN;
+}
+
+static int
+parse_session_request(json_t *o, struct usp_msg *m, char *reason)
+{
+	json_t *app = json_object_get(o, "application_session");
+	const char *action, *token;
+
+	parse_authz(o, m);
+	if (json_is_null(app))
+		return 0;
+	if (check_members(app, application_session_members, ARRAY_LEN(application_session_members),
+	                  NULL, "application_session: ", reason) != 0)
+		return -1;
+	action = string_of(app, "action");
+	if (strcmp(action, "begin") == 0) {
+		m->action = USP_ACTION_BEGIN;
+	} else if (strcmp(action, "end") == 0) {
+		m->action = USP_ACTION_END;
+	} else {
+		say(reason, "application_session: action: expected \"begin\" or \"end\"");
+		return -1;
+	}
+	if ((token = string_of(app, "token")) == NULL || !token_shaped(token)) {
+		say(reason, "application_session: token: expected a token");
+		return -1;
+	}
+	if ((m->tokens[0] = token_copy(token, reason)) == NULL)
+		return -1;
+	m->ntokens = 1;
+	return 0;
+}
+
+/* A menu index as the email writes it: "0", or 1 to USP_INDEX_MAX without a leading zero. */
+static int
+parse_index(const char *key, uint32_t *index)
+{
+	size_t i, n = strlen(key);
+	uint32_t v = 0;
+
+	if (n == 0 || n > USP_INDEX_DIGITS || (n > 1 && key[0] == '0'))
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (key[i] < '0' || key[i] > '9')
+			return -1;
+		v = v * 10 + (uint32_t)(key[i] - '0');
+	}
+	*index = v;
+	return 0;
+}
+
+/* Index 0 as an object: the authentication method the client chose from the menu. */
+static int
+parse_auth_request(json_t *v, struct usp_msg *m, char *reason)
+{
+	enum auth_method method;
+	const char *name;
+
+	if (check_members(v, auth_request_members, ARRAY_LEN(auth_request_members), NULL,
+	                  "requested_services: 0: ", reason) != 0)
+		return -1;
+	name = string_of(v, "auth_method");
+	if (!protocol_name_valid(name)) {
+		say(reason, "requested_services: 0: auth_method: invalid protocol name");
+		return -1;
+	}
+	m->authenticate = true;
+	m->offered_protocols = true;
+	if (auth_method_from_name(name, &method) == 0 && method != AUTH_NONE)
+		m->protocols[m->nprotocols++] = method;
+	return 0;
+}
+
+/* Index 0: authentication (an object) or the invalidation of tokens (an array). */
+static int
+parse_index_zero(json_t *v, struct usp_msg *m, char *reason)
+{
+	if (json_is_array(v)) {
+		m->invalidate = true;
+		return parse_token_list(v, m, "requested_services: 0", reason);
+	}
+	if (json_is_object(v))
+		return parse_auth_request(v, m, reason);
+	say(reason, "requested_services: 0: expected an object or an array");
+	return -1;
+}
+
+static int
+parse_service_request(json_t *o, struct usp_msg *m, char *reason)
+{
+	json_t *services = json_object_get(o, "requested_services"), *v;
+	char q[QUOTE_SIZE];
+	const char *key;
+	uint32_t index;
+
+	parse_authz(o, m);
+	if (json_object_size(services) == 0) {
+		say(reason, "requested_services: expected at least one index");
+		return -1;
+	}
+	json_object_foreach(services, key, v)
+	{
+		if (parse_index(key, &index) != 0) {
+			quote(key, q);
+			say(reason, "requested_services: \"%s\" is not an index", q);
+			return -1;
+		}
+		if (index == 0) {
+			if (parse_index_zero(v, m, reason) != 0)
+				return -1;
+			continue;
+		}
+		if (m->nservices == USP_STREAMS_MAX) {
+			say(reason, "requested_services: at most %d applications", USP_STREAMS_MAX);
+			return -1;
+		}
+		/* fived's applications take no request fields: their expected_request_body is {}.
+		 */
+		if (!json_is_object(v) || json_object_size(v) != 0) {
+			say(reason, "requested_services: %u: expected {}", (unsigned)index);
+			return -1;
+		}
+		m->services[m->nservices++] = index;
+	}
+	return 0;
+}
+
 /* vhost and client_session_id, wherever the message's members allow them. */
 static int
 parse_common(json_t *o, struct usp_msg *m, char *reason)
@@ -585,6 +759,14 @@ static const struct message {
         {"getsignkey", USP_GETSIGNKEY, getsignkey_members, ARRAY_LEN(getsignkey_members), NULL},
 };
 
+/* The email's forms, which have no "message": each is told by the member named here. */
+static const struct message email_forms[] = {
+        {"application_session", USP_SESSION_REQUEST, session_request_members,
+         ARRAY_LEN(session_request_members), parse_session_request},
+        {"requested_services", USP_SERVICE_REQUEST, service_request_members,
+         ARRAY_LEN(service_request_members), parse_service_request},
+};
+
 static const struct message *
 find_message(json_t *o, char *reason)
 {
@@ -593,6 +775,9 @@ find_message(json_t *o, char *reason)
 	size_t i;
 
 	if (v == NULL) {
+		for (i = 0; i < ARRAY_LEN(email_forms); i++)
+			if (json_object_get(o, email_forms[i].name) != NULL)
+				return &email_forms[i];
 		say(reason, "missing member \"message\"");
 		return NULL;
 	}
@@ -870,14 +1055,15 @@ usp_encode_multiplex(const struct usp_ids *ids, char **out, size_t *len)
 	return finish(o, false, ids, out, len);
 }
 
+/* An application and what it requires, its name under key: "application", or the email's "name". */
 static json_t *
-menu_entry(const struct usp_menu_entry *app)
+menu_entry(const struct usp_menu_entry *app, const char *key)
 {
 	json_t *e, *requires;
 
 	if (!name_valid(app->application) || (e = json_object()) == NULL)
 		return NULL;
-	if (set(e, "application", json_string(app->application)) != 0 ||
+	if (set(e, key, json_string(app->application)) != 0 ||
 	    set(e, "requires", requires = json_array()) != 0 ||
 	    (app->needs_authentication &&
 	     json_array_append_new(requires, json_string("authentication")) != 0) ||
@@ -902,7 +1088,133 @@ usp_encode_menu(const struct usp_ids *ids, const struct usp_menu_entry *apps, si
 		return -1;
 	failed = set(o, "applications", a = json_array()) != 0;
 	for (i = 0; i < n && !failed; i++)
-		failed = json_array_append_new(a, menu_entry(&apps[i])) != 0;
+		failed = json_array_append_new(a, menu_entry(&apps[i], "application")) != 0;
+	return finish(o, failed, ids, out, len);
+}
+
+/* --- the email's forms (section 8.7) --- */
+
+/* Index 0 before authentication: each method with the body that asks for it. */
+static json_t *
+auth_methods_entry(const enum auth_method *methods, size_t n)
+{
+	json_t *a = json_array(), *e;
+	size_t i;
+
+	for (i = 0; i < n && a != NULL; i++) {
+		e = protocol_valid(methods[i])
+		            ? json_pack("{s:s,s:{s:s}}", "auth_method",
+		                        auth_method_name(methods[i]), "expected_request_body",
+		                        "auth_method", "")
+		            : NULL;
+		/* json_array_append_new takes e, and releases it when it fails. */
+		if (e == NULL || json_array_append_new(a, e) != 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	return a;
+}
+
+/* Index 0 once authenticated: the tokens to give up, as an array. */
+static json_t *
+invalidation_entry(void)
+{
+	return json_pack("{s:s,s:[s]}", "name", "token invalidation", "expected_request_body", "");
+}
+
+static json_t *
+app_entry(const struct usp_menu_entry *app)
+{
+	json_t *e = menu_entry(app, "name");
+
+	/* fived's applications take no request fields: the body is always empty. */
+	if (e != NULL && set(e, "expected_request_body", json_object()) != 0) {
+		json_decref(e);
+		return NULL;
+	}
+	return e;
+}
+
+static int
+set_index(json_t *o, uint32_t index, json_t *v)
+{
+	char key[USP_INDEX_DIGITS + 1];
+
+	if (index > USP_INDEX_MAX) {
+		json_decref(v);
+		return -1;
+	}
+	snprintf(key, sizeof(key), "%u", (unsigned)index);
+	return set(o, key, v);
+}
+
+static json_t *
+app_menu(const struct usp_app_menu *menu)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	if (o == NULL)
+		return NULL;
+	if (set_index(o, 0,
+	              menu->authenticated ? invalidation_entry()
+	                                  : auth_methods_entry(menu->methods, menu->nmethods)) != 0)
+		goto fail;
+	for (i = 0; i < menu->napps; i++)
+		if (set_index(o, (uint32_t)(i + 1), app_entry(&menu->apps[i])) != 0)
+			goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+int
+usp_encode_app_menu(const struct usp_ids *ids, const struct usp_app_menu *menu, char **out,
+                    size_t *len)
+{
+	json_t *o;
+
+	clear(out, len);
+	if ((o = json_object()) == NULL)
+		return -1;
+	return finish(o, set(o, "application_menu", app_menu(menu)) != 0, ids, out, len);
+}
+
+static json_t *
+service_result(const struct usp_service_result *r)
+{
+	if (r->index == 0 || (r->token == NULL) == (r->error == NULL))
+		return NULL;
+	if (r->token != NULL)
+		return token_shaped(r->token) ? json_pack("{s:s}", "token", r->token) : NULL;
+	return r->error[0] != '\0' ? json_pack("{s:{s:s}}", "error", "message", r->error) : NULL;
+}
+
+int
+usp_encode_service_answer(const struct usp_ids *ids, const struct usp_service_answer *a, char **out,
+                          size_t *len)
+{
+	json_t *o;
+	bool failed = false;
+	size_t i;
+
+	clear(out, len);
+	if (a->authz != NULL && strlen(a->authz) != USP_AUTHZ_HEX)
+		return -1;
+	if ((o = json_object()) == NULL)
+		return -1;
+	if (a->authz != NULL)
+		failed = set(o, "authorization_token", json_string(a->authz)) != 0;
+	if (a->menu != NULL && !failed)
+		failed = set(o, "application_menu", app_menu(a->menu)) != 0;
+	if (a->invalidated && !failed)
+		failed = a->count > USP_TOKENS_MAX ||
+		         set_index(o, 0, json_pack("{s:I}", "invalidated", (json_int_t)a->count)) !=
+		                 0;
+	for (i = 0; i < a->nresults && !failed; i++)
+		failed = set_index(o, a->results[i].index, service_result(&a->results[i])) != 0;
 	return finish(o, failed, ids, out, len);
 }
 

@@ -5,8 +5,9 @@
  *
  * A message is malformed when it is not one JSON object (RFC 8259, UTF-8,
  * no NUL), nests deeper than USP_DEPTH_MAX, names a member not listed for
- * its "message", gives a member twice, or gives a value of the wrong type
- * or outside its bounds.  The decoder says which in a short reason that the
+ * its "message" (or, in the email's forms, which have none, for the
+ * member that tells the form), gives a member twice, or gives a value of
+ * the wrong type or outside its bounds.  The decoder says which in a short reason that the
  * server sends as "malformed message: <reason>"; reasons quote at most a
  * few printable ASCII characters of what the client sent.
  */
@@ -34,6 +35,14 @@
 #define USP_TOKENS_MAX        16 /* invalidate: tokens */
 #define USP_TOKEN_MAX         PASETO_TOKEN_MAX
 #define USP_SESSION_ID_MAX    64 /* a client's SESSION-ID: [A-Za-z0-9._:-] */
+
+/*
+ * The email's forms (section 8.7): an authorization token is this many
+ * lowercase hex digits; an application menu index is at most this large.
+ */
+#define USP_AUTHZ_HEX    64
+#define USP_INDEX_MAX    999999
+#define USP_INDEX_DIGITS 6
 
 /* fived's own session id: lowercase hex, as in the audit log. */
 #define USP_SERVER_SESSION_ID_LEN AUTH_SESSION_ID_LEN
@@ -66,6 +75,23 @@ enum usp_type {
 	USP_TOKEN,
 	USP_PROVEAUTH,  /* section 13: a proof of the session's identity for a challenge */
 	USP_GETSIGNKEY, /* section 13: the key proofs are signed with */
+	/* The email's forms, without "message" (section 8.7): */
+	USP_SESSION_REQUEST, /* {client_session_id, authorization_token, application_session} */
+	USP_SERVICE_REQUEST, /* {client_session_id, authorization_token, requested_services} */
+};
+
+/* What an authorization_token member held. */
+enum usp_authz {
+	USP_AUTHZ_NULL,  /* null: none presented */
+	USP_AUTHZ_GIVEN, /* USP_AUTHZ_HEX lowercase hex digits, in authz */
+	USP_AUTHZ_OTHER, /* any other string: not one fived issues */
+};
+
+/* A session request's application_session. */
+enum usp_action {
+	USP_ACTION_NONE,  /* null: the application menu is asked for */
+	USP_ACTION_BEGIN, /* "begin": the token's application (tokens[0]) */
+	USP_ACTION_END,   /* "end": the token (tokens[0]) is given up */
 };
 
 struct usp_stream {
@@ -116,6 +142,23 @@ struct usp_msg {
 
 	/* proveauth: the challenge, PROOF_HASH_HEX lowercase hex digits */
 	char hash[PROOF_HASH_SIZE];
+
+	/* session request, service request */
+	enum usp_authz authz_kind;
+	char authz[USP_AUTHZ_HEX + 1];
+	/* session request: application_session; its token is tokens[0] */
+	enum usp_action action;
+	/*
+	 * service request: index 0 as an object asks for authentication with
+	 * its "auth_method" (offered_protocols, protocols[0..nprotocols), as
+	 * initialize's "authentication" would); as an array, invalidation of
+	 * tokens[0..ntokens).  The other indices, in the client's order, are
+	 * services[0..nservices).
+	 */
+	bool authenticate;
+	bool invalidate;
+	uint32_t services[USP_STREAMS_MAX];
+	size_t nservices;
 };
 
 /*
@@ -200,6 +243,44 @@ int usp_encode_menu(const struct usp_ids *ids, const struct usp_menu_entry *apps
                     char **out, size_t *len);
 
 int usp_encode_invalidated(const struct usp_ids *ids, size_t count, char **out, size_t *len);
+
+/*
+ * The email's numbered application menu (section 8.7): index 0 lists
+ * methods[0..nmethods) while the session is not authenticated, or offers
+ * token invalidation once it is; apps[i] is index i + 1.
+ */
+struct usp_app_menu {
+	bool authenticated;
+	const enum auth_method *methods;
+	size_t nmethods;
+	const struct usp_menu_entry *apps;
+	size_t napps;
+};
+
+/* One requested service's answer: exactly one of token and error is not NULL. */
+struct usp_service_result {
+	uint32_t index;
+	const char *token;
+	const char *error;
+};
+
+/* The answer to a service request: each part is left out when NULL or false. */
+struct usp_service_answer {
+	const char *authz;               /* USP_AUTHZ_HEX hex digits, after an authentication */
+	const struct usp_app_menu *menu; /* the new menu, after an authentication */
+	bool invalidated;                /* index 0 invalidated count tokens */
+	size_t count;
+	const struct usp_service_result *results;
+	size_t nresults;
+};
+
+/* {"application_menu": {...}} */
+int usp_encode_app_menu(const struct usp_ids *ids, const struct usp_app_menu *menu, char **out,
+                        size_t *len);
+
+/* {"authorization_token":..., "application_menu":..., "0":..., "N": {"token"|"error"}} */
+int usp_encode_service_answer(const struct usp_ids *ids, const struct usp_service_answer *a,
+                              char **out, size_t *len);
 
 /* proof: a proof as proof_sign writes it (a v4.public token of at most PROOF_MAX characters). */
 int usp_encode_proof(const struct usp_ids *ids, const char *proof, char **out, size_t *len);

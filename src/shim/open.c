@@ -136,15 +136,15 @@ through_agent(const struct cli_request *req, int timeout_ms, struct five_error *
 	return fd;
 }
 
-int
-shim_open(const struct shim_rule *rule, const char *name, unsigned port)
+void
+shim_request(const struct shim_rule *rule, struct cli_request *req, struct five_auth *auth)
 {
-	struct five_error err = {.step = FIVE_OK};
-	struct cli_request req = {.host = rule->host, .service = rule->service};
-	struct five_options *o = &req.opts;
-	struct five_auth auth = {.methods = "pubkey"};
-	int fd, e;
+	struct five_options *o = &req->opts;
 
+	memset(req, 0, sizeof(*req));
+	memset(auth, 0, sizeof(*auth));
+	req->host = rule->host;
+	req->service = rule->service;
 	five_options_init(o);
 	o->transport = rule->transport;
 	o->port = rule->fived_port[0] != '\0' ? rule->fived_port : NULL;
@@ -153,15 +153,27 @@ shim_open(const struct shim_rule *rule, const char *name, unsigned port)
 	o->timeout_ms = rule->timeout_ms > 0 ? rule->timeout_ms : FIVE_DEFAULT_TIMEOUT_MS;
 	/* As five: a server met for the first time is pinned, and the user told. */
 	o->trust_on_first_use = 1;
-	o->notice = notice;
 	if (rule->auth_pubkey) {
-		auth.key_file = rule->identity[0] != '\0' ? rule->identity : NULL;
-		auth.user = rule->user[0] != '\0' ? rule->user : NULL;
-		o->auth = &auth;
+		auth->methods = "pubkey";
+		auth->key_file = rule->identity[0] != '\0' ? rule->identity : NULL;
+		auth->user = rule->user[0] != '\0' ? rule->user : NULL;
+		o->auth = auth;
 	}
-	fd = through_agent(&req, o->timeout_ms, &err);
+}
+
+int
+shim_open(const struct shim_rule *rule, const char *name, unsigned port)
+{
+	struct five_error err = {.step = FIVE_OK};
+	struct cli_request req;
+	struct five_auth auth;
+	int fd, e;
+
+	shim_request(rule, &req, &auth);
+	req.opts.notice = notice;
+	fd = through_agent(&req, req.opts.timeout_ms, &err);
 	if (fd == -2)
-		fd = five_connect(rule->host, rule->service, o, &err);
+		fd = five_connect(rule->host, rule->service, &req.opts, &err);
 	if (fd >= 0)
 		return fd;
 	e = shim_errno(err.step, err.message);

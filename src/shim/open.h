@@ -8,10 +8,19 @@
 #ifndef FIVE_SHIM_OPEN_H
 #define FIVE_SHIM_OPEN_H
 
+#include "client/cli/session.h"
 #include "five.h"
 #include "shim/conf.h"
 
 #define SHIM_LOG_ENV "FIVE_SHIM_LOG"
+
+/*
+ * The request rule says, into *req (pointing into rule, which must
+ * outlive it) and *auth (which req points to when the rule has
+ * auth=pubkey): the transport, fived's port, vhost, key, timeout, and
+ * trust on first use, as five's own defaults have it.
+ */
+void shim_request(const struct shim_rule *rule, struct cli_request *req, struct five_auth *auth);
 
 /*
  * Opens the session rule says for the program's connect to name:port,

@@ -496,14 +496,14 @@ class SealedTransport:
     without regard to where they begin (11.1)."""
 
     def __init__(self, client, record_size=16384):
-        from sealwire import HEADERBYTES, RecordReceiver
+        from sealwire import RecordReceiver, header_len
         self.client = client
         self.sock = client.conn.sock
         self.leftover = bytes(client.conn.buf)
         client.conn.buf.clear()
         self.record_size = record_size
-        self.headerbytes = HEADERBYTES
-        self.make_receiver = RecordReceiver
+        self.headerbytes = header_len(client.suite)
+        self.make_receiver = lambda key, header: RecordReceiver(key, header, client.suite)
         self.receiver = client.receiver
         self.inbuf = bytearray()
         self.final = False

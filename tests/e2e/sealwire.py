@@ -1,7 +1,8 @@
 """A client of fived's sealed handshake, written from docs/PROTOCOL.md
 section 6 alone: Noise IK and XX (revision 34, 25519/ChaChaPoly/BLAKE2b),
 the message framing, mac1 and mac2, cookie rounds with proof of work, the
-record streams and the channel binding.  Tests use it to speak the sealed
+choice of record suite, the record streams of both suites (XChaCha20-Poly1305
+secretstream, AES-256-GCM) and the channel binding.  Tests use it to speak the sealed
 transport byte by byte, independently of five and libfive.
 
 Layers, from the bottom:
@@ -21,7 +22,7 @@ import struct
 import time
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives import serialization
 from nacl import bindings as nb
 
@@ -32,14 +33,26 @@ INITIATION, RESPONSE, COOKIE, FINISH, REJECT = 0xF5, 0xF6, 0xF7, 0xF8, 0xF9
 VERSION = 1
 IK, XX = 0, 1
 FLAG_COOKIE = 0x01
-SUITE_1 = 0x0001
+# Record suites: numbers in the RESPONSE payload, bit (number - 1) in the offer.
+XCHACHA, AES256GCM = 1, 2
+SUITES = (XCHACHA, AES256GCM)
+
+
+def offer(*suites):
+    """The INITIATION's suites field offering these suites."""
+    return sum(1 << (s - 1) for s in suites)
+
+
+SUITE_1 = offer(XCHACHA)  # what clients before AES-256-GCM offered
 FLAG_0RTT = 0x01
 PROLOGUE = b"fived sealed v1"
 Z32 = bytes(32)
 MAX_EARLY = 16384
 MAX_RECORD_DATA = 16384
 RECORD_MIN, RECORD_MAX = 17, 16401
+GCM_TAG = 16
 REKEY_EVERY = 65536
+GCM_REKEY_NONCE = bytes(4) + b"\xff" * 8
 COOKIE_LEN = 60
 REJECT_CODES = {1: "version not supported", 2: "no common suite", 3: "pattern unknown",
                 4: "busy"}
@@ -373,6 +386,7 @@ class Handshake:
         self.original_mac1 = self.initiation[16 + n:32 + n]
         self.ephemeral_pub = self.msg1[:32]
         self.flags = None
+        self.suite = None
         self.server_static = None
         self.pow_attempts = 0
 
@@ -412,8 +426,11 @@ class Handshake:
         if n != expect or len(message) != 4 + n:
             raise AuthFailure("RESPONSE of length %d" % n)
         payload = self.noise.read_message(message[4:])
-        if len(payload) != 2 or payload[0] != 1 or payload[1] & ~FLAG_0RTT:
+        offered = self.suites or offer(XCHACHA)
+        if len(payload) != 2 or payload[0] not in SUITES or \
+                not offered & offer(payload[0]) or payload[1] & ~FLAG_0RTT:
             raise AuthFailure("RESPONSE payload %r" % payload)
+        self.suite = payload[0]
         self.flags = payload[1]
         self.server_static = self.noise.rs
         return self.flags
@@ -446,10 +463,28 @@ class Handshake:
 # --- records ----------------------------------------------------------------------
 
 
+def header_len(suite):
+    return HEADERBYTES if suite == XCHACHA else 0
+
+
+def gcm_nonce(number):
+    """AES-256-GCM: record `number` of a direction (from 0, FINAL included)."""
+    return bytes(4) + struct.pack("!Q", number)
+
+
+def gcm_rekey(key):
+    """Noise's Rekey(k): the first 32 bytes of ENCRYPT(k, 2^64 - 1, empty, zeros)."""
+    return AESGCM(key).encrypt(GCM_REKEY_NONCE, bytes(32), None)[:32]
+
+
 class RecordSender:
-    def __init__(self, key):
-        self.state = nb.crypto_secretstream_xchacha20poly1305_state()
-        self.header = nb.crypto_secretstream_xchacha20poly1305_init_push(self.state, key)
+    def __init__(self, key, suite=XCHACHA):
+        self.suite = suite
+        if suite == XCHACHA:
+            self.state = nb.crypto_secretstream_xchacha20poly1305_state()
+            self.header = nb.crypto_secretstream_xchacha20poly1305_init_push(self.state, key)
+        else:
+            self.key, self.number, self.header = key, 0, b""
         self.count = 0
         self.final = False
 
@@ -460,12 +495,21 @@ class RecordSender:
         return bytes(out)
 
     def record(self, chunk, tag=TAG_MESSAGE):
+        """One record; for AES-256-GCM the tag says only MESSAGE or FINAL (no data)."""
         assert not self.final
-        c = nb.crypto_secretstream_xchacha20poly1305_push(self.state, chunk, None, tag)
+        if self.suite == XCHACHA:
+            c = nb.crypto_secretstream_xchacha20poly1305_push(self.state, chunk, None, tag)
+        else:
+            assert tag in (TAG_MESSAGE, TAG_FINAL)
+            c = AESGCM(self.key).encrypt(gcm_nonce(self.number), chunk, None)
+            self.number += 1
         if tag == TAG_MESSAGE:
             self.count += 1
             if self.count % REKEY_EVERY == 0:
-                nb.crypto_secretstream_xchacha20poly1305_rekey(self.state)
+                if self.suite == XCHACHA:
+                    nb.crypto_secretstream_xchacha20poly1305_rekey(self.state)
+                else:
+                    self.key = gcm_rekey(self.key)
         elif tag == TAG_FINAL:
             self.final = True
         return struct.pack("!H", len(c)) + c
@@ -475,9 +519,14 @@ class RecordSender:
 
 
 class RecordReceiver:
-    def __init__(self, key, header):
-        self.state = nb.crypto_secretstream_xchacha20poly1305_state()
-        nb.crypto_secretstream_xchacha20poly1305_init_pull(self.state, header, key)
+    def __init__(self, key, header, suite=XCHACHA):
+        self.suite = suite
+        if suite == XCHACHA:
+            self.state = nb.crypto_secretstream_xchacha20poly1305_state()
+            nb.crypto_secretstream_xchacha20poly1305_init_pull(self.state, header, key)
+        else:
+            assert header == b""
+            self.key, self.number = key, 0
         self.count = 0
         self.final = False
 
@@ -485,6 +534,8 @@ class RecordReceiver:
         """The data of one record (its length prefix removed); b"" at FINAL."""
         if self.final:
             raise AuthFailure("a record after FINAL")
+        if self.suite == AES256GCM:
+            return self._open_gcm(body)
         if not RECORD_MIN <= len(body) <= RECORD_MAX:
             raise AuthFailure("record length %d" % len(body))
         try:
@@ -501,6 +552,22 @@ class RecordReceiver:
         self.count += 1
         if self.count % REKEY_EVERY == 0:
             nb.crypto_secretstream_xchacha20poly1305_rekey(self.state)
+        return m
+
+    def _open_gcm(self, body):
+        if not GCM_TAG <= len(body) <= MAX_RECORD_DATA + GCM_TAG:
+            raise AuthFailure("record length %d" % len(body))
+        try:
+            m = AESGCM(self.key).decrypt(gcm_nonce(self.number), body, None)
+        except Exception as e:
+            raise AuthFailure("record does not authenticate") from e
+        self.number += 1
+        if not m:
+            self.final = True
+            return b""
+        self.count += 1
+        if self.count % REKEY_EVERY == 0:
+            self.key = gcm_rekey(self.key)
         return m
 
 
@@ -636,12 +703,12 @@ class SealedClient:
 
     def __init__(self, port, server_pub=None, static_key=None, early=b"", host="127.0.0.1",
                  timeout=10.0, cookie_rounds=2, pow_limit=1 << 26, expect_server=None,
-                 resend_early=True, timestamp=None, handshake=None):
+                 resend_early=True, timestamp=None, handshake=None, suites=SUITE_1):
         self.port, self.host, self.timeout = port, host, timeout
         self.started = time.monotonic()
         self.hs = handshake or Handshake(server_pub, static_key,
                                          early if server_pub is not None else b"",
-                                         timestamp=timestamp)
+                                         timestamp=timestamp, suites=suites)
         self.conn, reply, self.cookies = open_handshake(port, self.hs, host, timeout,
                                                        cookie_rounds, pow_limit)
         self.response = reply
@@ -651,6 +718,7 @@ class SealedClient:
             self.conn.close()
             raise
         self.flags = self.hs.flags
+        self.suite = self.hs.suite
         self.server_static = self.hs.server_static
         if expect_server is not None and self.server_static != expect_server:
             self.conn.close()
@@ -659,7 +727,7 @@ class SealedClient:
             self.conn.send(self.hs.finish(early))
         send_key, recv_key = self.hs.keys()
         self.handshake_hash = self.hs.handshake_hash
-        self.sender = RecordSender(send_key)
+        self.sender = RecordSender(send_key, self.suite)
         self._recv_key = recv_key
         self.receiver = None
         out = self.sender.header
@@ -687,8 +755,8 @@ class SealedClient:
         """The data of the server's next record; b"" at FINAL. Raises Truncated if the
         connection ends without FINAL."""
         if self.receiver is None:
-            header = self._read(HEADERBYTES)
-            self.receiver = RecordReceiver(self._recv_key, header)
+            header = self._read(header_len(self.suite))
+            self.receiver = RecordReceiver(self._recv_key, header, self.suite)
         if self.receiver.final:
             return b""
         length = struct.unpack("!H", self._read(2))[0]

@@ -13,13 +13,15 @@ expected." """
 
 import base64
 import hashlib
+import os
 import secrets
 import subprocess
 import sys
 import time
 
-from conftest import FIVED, connect, pubkey_login, recv_line, run_five
+from conftest import FIVED, HELPERS, SLOW, connect, pubkey_login, recv_line, run_five
 from fivewire import load_key
+from muxwire import LIMIT, REFUSED, MuxSession
 from uspwire import UspClient, encode, initialize
 
 # A consumer written from PROTOCOL.md section 13 alone: PyNaCl and the standard library,
@@ -229,6 +231,99 @@ def test_usp(fived, world, tmp_path):
     c.send(encode({"message": "proveauth", "hash": hex_hash}))
     c.expect_error("authentication required")
     c.expect_closed()
+
+
+def read_to_fin(s, sid):
+    """A stream's bytes up to fived's FIN."""
+    out = b""
+    while True:
+        chunk = s.read(sid)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def multiplexed(sock, *requests):
+    """MULTIPLEX on sock, then one stream per (command, first data): each stream's reply."""
+    s = MuxSession(sock, timeout=10 * SLOW)
+    s.enter()
+    sids = [s.open(command, data=data) for command, data in requests]
+    return s, [read_to_fin(s, sid) for sid in sids]
+
+
+def test_multiplexed(fived, world, tmp_path):
+    """The report, 3.1.4: "Multiplexing allows a user to connect to a session server,
+    encrypt their session, authenticate and then access as many services as they need";
+    3.1.9: "In fived this entity is the session server providing the PROVEAUTH service",
+    and "GETSIGNKEY is a convenience service which offers the public key used to prove
+    identities in PROVEAUTH".  Both are streams of a multiplexed session (13.1): the OPEN
+    carries the request, the reply is the text dialect's line, then FIN; the refusals are
+    the text dialect's, and a service stream beside them goes on."""
+    f = start(fived, world, "\n[service:ballot]\nbackend = builtin:echo\nauth = required\n"
+              "encryption = optional\nidentity = withhold\n")
+    nonce, name = secrets.token_hex(16).encode(), b"shop.example"
+    hex_hash = challenge(nonce, name)
+    key, provider = sign_key(f)
+    s = MuxSession(pubkey_login(f, world), timeout=10 * SLOW)
+    s.enter()
+    echo = s.open("db", data=b"ping")
+    signkey = s.open("GETSIGNKEY")
+    prove = s.open("proveauth", data=hex_hash + b"\r\n")
+    assert read_to_fin(s, signkey) == ("+ SIGNKEY %s %s\r\n" % (key, provider)).encode()
+    proof = proof_of(read_to_fin(s, prove))
+    assert consume(tmp_path, key, proof, nonce, name) == (0, "alice")
+    bad = s.open("PROVEAUTH", data=b"0" * 63)
+    assert read_to_fin(s, bad) == b"- invalid hash\r\n"
+    # The identity proved is the session's: an OPEN with a token of its own is refused.
+    with_token = s.open("PROVEAUTH", token="v4.public.AAAA", data=hex_hash)
+    assert s.wait_rst(with_token) == (REFUSED, "invalid request")
+    assert s.read(echo) == b"ping"
+    s.close()
+
+    with connect(f.port) as c:
+        _, [reply] = multiplexed(c, ("PROVEAUTH", hex_hash))
+        assert reply == b"- authentication required\r\n"
+    # Token-authenticated sessions, the token naming alice or withholding her: refused.
+    for app in (b"db", b"ballot"):
+        c = pubkey_login(f, world)
+        c.sendall(b"TOKEN " + app + b"\r\n")
+        token = recv_line(c)[len(b"+ TOKEN "):-2]
+        c.close()
+        with connect(f.port) as c:
+            c.sendall(b"AUTH token\r\nTOKEN " + token + b"\r\n")
+            assert recv_line(c) == b"+ SUCCESS token\r\n"
+            assert recv_line(c).startswith(b"+ Authentication as ")
+            _, [reply] = multiplexed(c, ("PROVEAUTH", hex_hash))
+            assert reply == b"- not permitted: a token does not prove an identity\r\n"
+    # Commands count with the session's: 32 in all.
+    s, replies = multiplexed(pubkey_login(f, world), *[("GETSIGNKEY", b"")] * 30)
+    assert set(replies) == {("+ SIGNKEY %s %s\r\n" % (key, provider)).encode()}
+    over = s.open("GETSIGNKEY")
+    assert s.wait_rst(over) == (LIMIT, "too many commands")
+    s.close()
+    f.stop()
+    assert [e["hash"] for e in f.events("proof_issued")] == [hex_hash.decode()]
+    assert [e["reason"] for e in f.events("proof_refused")] == [
+        "invalid hash", "authentication required"] + [
+        "not permitted: a token does not prove an identity"] * 2
+    audit = f.audit.read_text()
+    assert name.decode() not in audit and nonce.decode() not in audit
+
+
+def test_libfive_session_request(fived, world):
+    """libfive's five_session_request on a multiplexed session sends its request in the
+    OPEN and reads up to the FIN: a command stream as 13.1 describes it."""
+    f = start(fived, world)
+    key, provider = sign_key(f)
+    hex_hash = challenge(secrets.token_hex(16).encode(), b"shop.example").decode()
+
+    def request(command, message):
+        return subprocess.run([os.path.join(HELPERS, "libfive_mux"), "127.0.0.1", str(f.port),
+                               "request", command, message, "5000"], capture_output=True,
+                              timeout=30 * SLOW, env=dict(os.environ, LIBFIVE_TRANSPORT="plain"),
+                              ).stdout
+    assert request("GETSIGNKEY", "") == ("+ SIGNKEY %s %s\r\n" % (key, provider)).encode()
+    assert request("PROVEAUTH", hex_hash) == b"- authentication required\r\n"
 
 
 def five(world, f, *args):

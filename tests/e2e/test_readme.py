@@ -64,4 +64,7 @@ def test_the_tour_as_written(tmp_path, user, port):
         rb"hello\necho\ndiscard\ndaytime\nchargen\n[^\n]+-UTC\r\n5\n"   # the first block
         rb"hi\n\+\r\nhi\n"                                            # --plain, nc
         rb'\{"message":"connect","application":"echo","server_session_id":"[0-9a-f]{32}"\}'
-        rb"\nhi\n", r.stdout), r.stdout
+        rb"\nhi\n"
+        rb'\{"application_menu":\{"0":\[[^\n]*\],"1":\{"name":"echo","requires":\[\],'  # the menu
+        rb'"expected_request_body":\{\}\}[^\n]*\},"server_session_id":"[0-9a-f]{32}",'
+        rb'"client_session_id":"c1"\}\n', r.stdout), r.stdout

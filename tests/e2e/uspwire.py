@@ -78,6 +78,21 @@ def invalidate(*tokens, client_session_id=None):
     return _common(msg, None, client_session_id)
 
 
+def session_request(client_session_id, authorization_token=None, token=None, action=None):
+    """The email's first request (8.7): the menu, or an application begun or ended."""
+    app = None if action is None else {
+        "token": token.decode() if isinstance(token, bytes) else token, "action": action}
+    return {"client_session_id": client_session_id, "authorization_token": authorization_token,
+            "application_session": app}
+
+
+def service_request(client_session_id, requested, authorization_token=None):
+    """The email's requested_services (8.7): {index: body}, index 0 authentication or
+    invalidation."""
+    return {"client_session_id": client_session_id, "authorization_token": authorization_token,
+            "requested_services": {str(k): v for k, v in requested.items()}}
+
+
 def _common(msg, vhost, client_session_id):
     if vhost is not None:
         msg["vhost"] = vhost
@@ -168,10 +183,14 @@ def decode_server(line, client_session_id=None):
         raise ProtocolError("not an object: %r" % line[:200])
     if encode(msg) != line:
         raise ProtocolError("not compact JSON: %r" % line[:200])
-    if _depth(msg) > DEPTH_MAX:
-        raise ProtocolError("nested too deep: %r" % line[:200])
     keys = list(msg)
     kind = msg.get("message")
+    # The email's numbered menu nests one level more than any other message (8.7).
+    if _depth(msg) > DEPTH_MAX + (kind is None and "application_menu" in msg):
+        raise ProtocolError("nested too deep: %r" % line[:200])
+    if kind is None:
+        _check_answer(msg, keys, client_session_id)
+        return msg
     if keys[:1] != ["message"] or kind not in SERVER_MESSAGES:
         raise ProtocolError("unknown or misplaced message: %r" % line[:200])
     ids = ["server_session_id"] + (["client_session_id"] if client_session_id else [])
@@ -193,6 +212,57 @@ def decode_server(line, client_session_id=None):
 
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")
+INDEX = re.compile(r"(0|[1-9][0-9]{0,5})\Z")
+AUTHZ = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def _check_menu(menu):
+    """The email's numbered application menu (8.7): index 0, then 1, 2, ... in order."""
+    if list(menu) != [str(i) for i in range(len(menu))]:
+        raise ProtocolError("menu indices %r" % list(menu))
+    zero = menu["0"]
+    if isinstance(zero, list):
+        for m in zero:
+            if m != {"auth_method": m.get("auth_method"),
+                     "expected_request_body": {"auth_method": ""}} or not PROTOCOL.match(
+                         m["auth_method"]):
+                raise ProtocolError("menu index 0 entry %r" % m)
+    elif zero != {"name": "token invalidation", "expected_request_body": [""]}:
+        raise ProtocolError("menu index 0 %r" % zero)
+    for i in range(1, len(menu)):
+        e = menu[str(i)]
+        if (list(e) != ["name", "requires", "expected_request_body"]
+                or not NAME.match(e["name"]) or e["expected_request_body"] != {}
+                or any(r not in ("authentication", "encryption") for r in e["requires"])):
+            raise ProtocolError("menu entry %r" % e)
+
+
+def _check_answer(msg, keys, client_session_id):
+    """A message of the email's forms (8.7): no "message"; the session ids last."""
+    ids = ["server_session_id"] + (["client_session_id"] if client_session_id else [])
+    if keys[-len(ids):] != ids or not SERVER_ID.match(msg["server_session_id"]):
+        raise ProtocolError("session ids missing or out of place: %r" % keys)
+    own = keys[:-len(ids)]
+    head = [k for k in ("authorization_token", "application_menu") if k in own]
+    if own[:len(head)] != head or not own:
+        raise ProtocolError("members of an answer: %r" % own)
+    if "authorization_token" in own and (not AUTHZ.match(msg["authorization_token"])
+                                         or "application_menu" not in own):
+        raise ProtocolError("authorization_token %r" % msg)
+    if "application_menu" in own:
+        _check_menu(msg["application_menu"])
+    for k in own[len(head):]:
+        v = msg[k]
+        if not INDEX.match(k):
+            raise ProtocolError("answer member %r" % k)
+        if k == "0":
+            ok = list(v) == ["invalidated"] and type(v["invalidated"]) is int
+        else:
+            ok = (list(v) == ["token"] and isinstance(v["token"], str)) or (
+                list(v) == ["error"] and list(v["error"]) == ["message"]
+                and isinstance(v["error"]["message"], str) and v["error"]["message"])
+        if not ok:
+            raise ProtocolError("answer for index %s: %r" % (k, v))
 PROTOCOL = re.compile(r"[a-z0-9-]{1,32}\Z")
 
 
@@ -330,14 +400,14 @@ class UspClient:
         elif msg["server_session_id"] != self.session_id:
             raise ProtocolError("server_session_id changed")
         self.messages.append(msg)
-        if msg["message"] == "connect":
+        if msg.get("message") == "connect":
             self.reader.connected = True
         return msg
 
     def expect(self, message, **members):
         """The next message, which must be of this kind and have these member values."""
         msg = self.recv()
-        if msg["message"] != message:
+        if msg.get("message") != message:
             raise AssertionError("expected %s, got %r" % (message, msg))
         for k, v in members.items():
             if msg.get(k) != v:
@@ -390,12 +460,13 @@ class UspClient:
 
     # flows
 
-    def pubkey_exchange(self, user, sk, pk, binding=b""):
-        """After authenticate(pubkey): pubkey, challenge, signature; returns the token message."""
+    def pubkey_exchange(self, user, sk, pk, binding=b"", answer="token"):
+        """After authenticate(pubkey): pubkey, challenge, signature; returns the answer (the
+        token message, or with answer=None the email's answer)."""
         self.send(pubkey(user, pk))
         ch = self.expect("challenge")
         self.send(signature(sk, ch, user, pk, binding, self.server_key))
-        return self.expect("token")
+        return self.expect(answer) if answer else self.recv()
 
 
 def tokens_of(msg):

@@ -59,8 +59,9 @@
 #define STREAMS_MAX 3
 #define INPUT_MAX   (64 * 1024)
 /* The smallest records cost the most: each frame byte sealed in RECORD_UNIT pieces, a FINAL. */
-#define RECORD_WIRE_UNIT (RECORD_LEN_PREFIX + RECORD_UNIT + RECORD_OVERHEAD)
-#define WIRE_MAX         (RECORD_HEADER_LEN + (INPUT_MAX / RECORD_UNIT + 2) * RECORD_WIRE_UNIT)
+#define RECORD_WIRE_UNIT (RECORD_LEN_PREFIX + RECORD_UNIT + RECORD_OVERHEAD_MAX)
+#define WIRE_MAX         (RECORD_HEADER_MAX + (INPUT_MAX / RECORD_UNIT + 2) * RECORD_WIRE_UNIT)
+#define SUITE            RECORD_SUITE_XCHACHA20POLY1305 /* the engine is the same over either suite */
 
 static const char *const services[STREAMS_MAX] = {"echo", "daytime", "discard"};
 
@@ -75,15 +76,17 @@ static struct five_seal *
 seal_new(int fd)
 {
 	struct five_seal *z = calloc(1, sizeof(*z));
-	uint8_t key[RECORD_KEY_LEN], header[RECORD_HEADER_LEN];
+	uint8_t key[RECORD_KEY_LEN], header[RECORD_HEADER_MAX];
+	size_t hlen;
 
 	if (z == NULL)
 		abort();
 	derive(key, LABEL_UP);
-	if (record_sender_init(&z->tx, key, header) != 0)
+	if (record_sender_init(&z->tx, SUITE, key, header, &hlen) != 0)
 		abort();
 	derive(key, LABEL_DOWN);
-	record_receiver_init(&z->rx, key);
+	if (record_receiver_init(&z->rx, SUITE, key) != 0)
+		abort();
 	z->fd = fd;
 	sodium_memzero(key, sizeof(key));
 	return z;
@@ -95,10 +98,10 @@ seal_frames(const uint8_t *in, size_t len, size_t unit, bool final, uint8_t *out
 {
 	struct record_sender tx;
 	uint8_t key[RECORD_KEY_LEN];
-	size_t at = 0, used = RECORD_HEADER_LEN, piece, n;
+	size_t at = 0, used, piece, n;
 
 	derive(key, LABEL_DOWN);
-	if (room < RECORD_HEADER_LEN || record_sender_init(&tx, key, out) != 0)
+	if (room < RECORD_HEADER_MAX || record_sender_init(&tx, SUITE, key, out, &used) != 0)
 		abort();
 	while (at < len) {
 		piece = len - at < unit ? len - at : unit;

@@ -56,8 +56,12 @@
 #define MODE_REPLIES_SHIFT 5
 #define MODE_REPLIES_MASK  0x03
 
-#define COOKIES_MAX    2    /* as seal.c */
-#define POW_ATTEMPTS   4096 /* seal.c's budget is 2^26; difficulty 12 or so here */
+#define COOKIES_MAX  2    /* as seal.c */
+#define POW_ATTEMPTS 4096 /* seal.c's budget is 2^26; difficulty 12 or so here */
+/* The client offers both suites, as seal.c on a CPU with AES-NI; the RESPONSE chooses. */
+#define OFFER                                                                                      \
+	(SEALED_SUITE_BIT(RECORD_SUITE_XCHACHA20POLY1305) |                                        \
+	 SEALED_SUITE_BIT(RECORD_SUITE_AES256GCM))
 #define TIMEOUT_MS     200
 #define EARLY          "echo\r\n"
 #define LINES_MAX      64
@@ -155,7 +159,7 @@ start_noise(const struct keys *k, struct client *h)
 	size_t plen = 0, early_len = h->pattern == SEALED_IK ? sizeof(EARLY) - 1 : 0;
 
 	h->noise1_len = sealed_noise1_len(h->pattern, early_len);
-	sealed_prologue(h->pattern, SEALED_SUITE_1, h->noise1_len, prologue);
+	sealed_prologue(h->pattern, OFFER, h->noise1_len, prologue);
 	if (h->pattern == SEALED_IK &&
 	    (sealed_tai64n_encode(FIXED_TIME, 0, stamp) != 0 ||
 	     sealed_msg1_payload_encode(stamp, (const uint8_t *)EARLY, early_len, payload,
@@ -181,7 +185,7 @@ initiation(const struct keys *k, struct client *h)
 
 	memset(&m, 0, sizeof(m));
 	m.pattern = (uint8_t)h->pattern;
-	m.suites = SEALED_SUITE_1;
+	m.suites = OFFER;
 	m.noise = h->noise1;
 	m.noise_len = h->noise1_len;
 	memcpy(m.pow_nonce, h->pow_nonce, sizeof(m.pow_nonce));
@@ -224,14 +228,15 @@ on_response(const struct keys *k, struct client *h, const uint8_t *msg, size_t l
 	struct noise_cipher send, recv;
 	struct sealed_frame f;
 	uint8_t payload[SEALED_RESPONSE_PAYLOAD_LEN], learned[NOISE_DHLEN];
-	uint8_t header[RECORD_HEADER_LEN], flags = 0;
-	size_t plen;
+	uint8_t header[RECORD_HEADER_MAX], flags = 0;
+	enum record_suite suite;
+	size_t plen, hlen;
 	bool ok;
 
 	if (sealed_response_decode(msg, len, h->pattern, &f) != SEALED_OK ||
 	    noise_read_message(&h->hs, f.noise, f.noise_len, payload, sizeof(payload), &plen) !=
 	            0 ||
-	    sealed_response_payload_decode(payload, plen, &flags) != 0)
+	    sealed_response_payload_decode(payload, plen, OFFER, &suite, &flags) != 0)
 		return false;
 	if (h->pattern == SEALED_XX) {
 		/* First contact: the key is taken as it comes (the user pins it). */
@@ -248,7 +253,7 @@ on_response(const struct keys *k, struct client *h, const uint8_t *msg, size_t l
 	z->has_server_pk = true;
 	noise_handshake_hash(&h->hs, z->hash);
 	ok = noise_split(&h->hs, &send, &recv) == 0 &&
-	     record_init_from_split(&z->tx, &z->rx, &send, &recv, header) == 0;
+	     record_init_from_split(&z->tx, &z->rx, suite, &send, &recv, header, &hlen) == 0;
 	z->early_taken = (flags & SEALED_FLAG_0RTT) != 0 || h->pattern == SEALED_XX;
 	noise_cipher_wipe(&send);
 	noise_cipher_wipe(&recv);
@@ -286,7 +291,7 @@ repair_response(const struct keys *k, struct server *sv, const struct client *h,
 	size_t plen, n;
 
 	if (!sv->read1) {
-		sealed_prologue(h->pattern, SEALED_SUITE_1, h->noise1_len, prologue);
+		sealed_prologue(h->pattern, OFFER, h->noise1_len, prologue);
 		if (noise_handshake_init(&sv->hs, sealed_noise_name(h->pattern), NOISE_RESPONDER,
 		                         prologue, sizeof(prologue), k->s_server, NULL) != 0 ||
 		    noise_handshake_set_ephemeral(&sv->hs, k->e_server) != 0 ||
@@ -325,16 +330,17 @@ server_finish(struct server *sv, const struct client *h)
 	sv->split = true;
 }
 
-/* The server's records: its header, the plaintext in records, FINAL if asked. */
+/* The server's records in the suite the client took: its header, the plaintext, FINAL if asked. */
 static size_t
-seal_records(const struct server *sv, struct input c, bool final, uint8_t *out, size_t room)
+seal_records(const struct server *sv, enum record_suite suite, struct input c, bool final,
+             uint8_t *out, size_t room)
 {
 	struct record_sender tx;
 	uint8_t key[RECORD_KEY_LEN];
-	size_t at = 0, used = RECORD_HEADER_LEN, piece, n;
+	size_t at = 0, used, piece, n;
 
 	noise_cipher_key(&sv->send, key);
-	if (room < RECORD_HEADER_LEN || record_sender_init(&tx, key, out) != 0)
+	if (room < RECORD_HEADER_MAX || record_sender_init(&tx, suite, key, out, &used) != 0)
 		__builtin_trap();
 	while (at < c.len) {
 		piece = c.len - at < RECORD_PLAINTEXT_MAX ? c.len - at : RECORD_PLAINTEXT_MAX;
@@ -471,7 +477,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		server_finish(&sv, &h);
 	if (done && next_chunk(&in, &c)) {
 		if (repair && sv.split)
-			len = seal_records(&sv, c, (mode & MODE_FINAL) != 0, wire, sizeof(wire));
+			len = seal_records(&sv, z->rx.suite, c, (mode & MODE_FINAL) != 0, wire,
+			                   sizeof(wire));
 		else
 			memcpy(wire, c.p, len = c.len);
 		replies(z, wire, len, (mode & MODE_PENDING) != 0,

@@ -15,7 +15,7 @@
  *   mode bit 0      Noise_XX (else Noise_IK)
  *   mode bits 1-7   records sealed before the first rekey (see plan())
  *   chunk 0         the payload of message 1 (IK: timestamp, early length, early)
- *   chunk 1         the payload of message 2 (suite, flags)
+ *   chunk 1         the payload of message 2 (suite, flags): the records' suite
  *   chunk 2         the payload of message 3 (XX: early length, early)
  *   chunk 3         the client's records, a plan (see plan())
  *   chunk 4         the server's records, a plan
@@ -48,6 +48,11 @@
 #define OP_FLIP    3 /* flips the bit (this byte >> 2) of the last record on the wire */
 #define OP_MASK    0x03
 
+/* The client offers both suites; message 2's payload chooses. */
+#define OFFER                                                                                      \
+	(SEALED_SUITE_BIT(RECORD_SUITE_XCHACHA20POLY1305) |                                        \
+	 SEALED_SUITE_BIT(RECORD_SUITE_AES256GCM))
+
 #define PIECE_DEFAULT 4096
 #define WIRE_MAX      (64 * 1024)
 #define RECORDS_MAX   256
@@ -65,6 +70,7 @@ struct chunk {
 /* Both ends of a handshake. */
 struct pair {
 	unsigned pattern;
+	enum record_suite suite; /* as message 2 chose */
 	struct noise_handshake client, server;
 };
 
@@ -127,7 +133,7 @@ message1(const struct keys *k, struct pair *p, struct chunk payload)
 	                    : NOISE_DHLEN + payload.len;
 	if (noise_len > SEALED_NOISE_MAX)
 		return false;
-	sealed_prologue(p->pattern, SEALED_SUITE_1, noise_len, prologue);
+	sealed_prologue(p->pattern, OFFER, noise_len, prologue);
 	if (noise_handshake_init(&p->client, sealed_noise_name(p->pattern), NOISE_INITIATOR,
 	                         prologue, sizeof(prologue),
 	                         p->pattern == SEALED_IK ? k->s_client : NULL,
@@ -139,7 +145,7 @@ message1(const struct keys *k, struct pair *p, struct chunk payload)
 
 	memset(&m, 0, sizeof(m));
 	m.pattern = (uint8_t)p->pattern;
-	m.suites = SEALED_SUITE_1;
+	m.suites = OFFER;
 	m.noise = noise;
 	m.noise_len = noise_len;
 	sealed_mac1_key(p->pattern == SEALED_IK ? k->s_server_pub : NULL, mac1_key);
@@ -195,7 +201,7 @@ message2(const struct keys *k, struct pair *p, struct chunk payload)
 		__builtin_trap();
 	if (plen != payload.len || (plen > 0 && memcmp(pt, payload.p, plen) != 0))
 		__builtin_trap();
-	if (sealed_response_payload_decode(pt, plen, &flags) != 0)
+	if (sealed_response_payload_decode(pt, plen, OFFER, &p->suite, &flags) != 0)
 		return false;
 	if (p->pattern == SEALED_XX &&
 	    (noise_remote_static(&p->client, learned) != 0 ||
@@ -379,15 +385,16 @@ records(struct pair *p, unsigned rekey_in, struct chunk client_plan, struct chun
 	static struct wire up, down;
 	struct noise_cipher csend, crecv, ssend, srecv;
 	uint8_t ch[NOISE_HASHLEN], sh[NOISE_HASHLEN];
-	uint8_t cheader[RECORD_HEADER_LEN], sheader[RECORD_HEADER_LEN];
+	uint8_t cheader[RECORD_HEADER_MAX], sheader[RECORD_HEADER_MAX];
+	size_t chlen, shlen;
 	uint64_t count = RECORD_REKEY_INTERVAL - 1 - rekey_in;
 
 	noise_handshake_hash(&p->client, ch);
 	noise_handshake_hash(&p->server, sh);
 	if (memcmp(ch, sh, sizeof(ch)) != 0 || noise_split(&p->client, &csend, &crecv) != 0 ||
 	    noise_split(&p->server, &ssend, &srecv) != 0 ||
-	    record_init_from_split(&ctx, &crx, &csend, &crecv, cheader) != 0 ||
-	    record_init_from_split(&stx, &srx, &ssend, &srecv, sheader) != 0)
+	    record_init_from_split(&ctx, &crx, p->suite, &csend, &crecv, cheader, &chlen) != 0 ||
+	    record_init_from_split(&stx, &srx, p->suite, &ssend, &srecv, sheader, &shlen) != 0)
 		__builtin_trap();
 	noise_cipher_wipe(&csend);
 	noise_cipher_wipe(&crecv);
@@ -399,7 +406,7 @@ records(struct pair *p, unsigned rekey_in, struct chunk client_plan, struct chun
 	up.len = down.len = 0;
 	up.last = down.last = up.nrecords = down.nrecords = up.plain_len = down.plain_len = 0;
 	up.tampered = down.tampered = up.final = down.final = false;
-	if (!wire_put(&up, cheader, sizeof(cheader)) || !wire_put(&down, sheader, sizeof(sheader)))
+	if (!wire_put(&up, cheader, chlen) || !wire_put(&down, sheader, shlen))
 		__builtin_trap();
 	plan(&ctx, client_plan, &up);
 	plan(&stx, server_plan, &down);

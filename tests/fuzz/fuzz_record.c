@@ -1,9 +1,10 @@
 /*
  * The record layer's receiver on attacker bytes, fed in pieces.  The input:
  *
- *   byte 0        k = byte & 7: how many piece sizes follow
+ *   byte 0        k = byte & 7: how many piece sizes follow; bit 3: the
+ *                 suite is AES-256-GCM (else XChaCha20-Poly1305)
  *   k bytes       piece sizes, each byte + 1, used in turn (none: one piece)
- *   the rest      the stream: a secretstream header, then records
+ *   the rest      the stream: the suite's header (XChaCha20), then records
  *
  * The receiver is keyed with a fixed key, so seeds made with record_seal()
  * under it decrypt.  A second receiver takes the stream in one piece; both
@@ -22,6 +23,7 @@
 
 #define LABEL_KEY   "fuzz record key"
 #define PIECES_MASK 0x07
+#define SUITE_AES   0x08
 
 /* What a receiver made of a stream. */
 struct outcome {
@@ -102,6 +104,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct outcome os, ow;
 	uint8_t key[RECORD_KEY_LEN], ds[crypto_generichash_BYTES], dw[crypto_generichash_BYTES];
 	const uint8_t *sizes, *stream;
+	enum record_suite suite;
 	size_t nsizes, len, pos = 0, piece, i = 0;
 
 	if (size < 1)
@@ -113,9 +116,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	stream = data + 1 + nsizes;
 	len = size - 1 - nsizes;
 
+	suite = (data[0] & SUITE_AES) != 0 ? RECORD_SUITE_AES256GCM
+	                                   : RECORD_SUITE_XCHACHA20POLY1305;
 	fuzz_key(key);
-	record_receiver_init(&split, key);
-	record_receiver_init(&whole, key);
+	if (record_receiver_init(&split, suite, key) != 0 ||
+	    record_receiver_init(&whole, suite, key) != 0)
+		__builtin_trap();
 	memset(&os, 0, sizeof(os));
 	memset(&ow, 0, sizeof(ow));
 	os.last = ow.last = RECORD_NEED_MORE;

@@ -92,6 +92,7 @@ decoders(const struct fixture *fx, const uint8_t *in, size_t len)
 	struct sealed_reject rj;
 	struct sealed_msg1_payload p;
 	uint8_t key[SEALED_KEY_LEN], cookie[SEALED_COOKIE_LEN], flags;
+	enum record_suite suite;
 	uint64_t sec;
 	uint32_t nsec;
 	const uint8_t *early;
@@ -137,8 +138,8 @@ decoders(const struct fixture *fx, const uint8_t *in, size_t len)
 			__builtin_trap();
 		check_same(out, n, in, len);
 	}
-	if (sealed_response_payload_decode(in, len, &flags) == 0) {
-		if (sealed_response_payload_encode(flags, out) != 0)
+	if (sealed_response_payload_decode(in, len, 0xffff, &suite, &flags) == 0) {
+		if (sealed_response_payload_encode(suite, flags, out) != 0)
 			__builtin_trap();
 		check_same(out, SEALED_RESPONSE_PAYLOAD_LEN, in, len);
 	}
@@ -190,6 +191,9 @@ responder(const struct fixture *fx, const struct sealed_initiation *m,
 	struct sealed_frame f;
 	struct noise_handshake hs;
 	uint8_t prologue[SEALED_PROLOGUE_LEN], rp[SEALED_RESPONSE_PAYLOAD_LEN];
+	static const enum record_suite prefs[] = {RECORD_SUITE_AES256GCM,
+	                                          RECORD_SUITE_XCHACHA20POLY1305};
+	enum record_suite suite, got;
 	uint8_t noise2[SEALED_XX2_LEN], flags;
 	size_t n, plen, n2;
 
@@ -209,7 +213,9 @@ responder(const struct fixture *fx, const struct sealed_initiation *m,
 	if (m->pattern == SEALED_IK ? sealed_msg1_payload_decode(payload, plen, &p) != 0
 	                            : plen != 0)
 		goto out;
-	if (sealed_response_payload_encode(SEALED_FLAG_0RTT, rp) != 0)
+	if ((suite = sealed_suite_choose(m->suites, prefs, 2)) == RECORD_SUITE_NONE)
+		goto out;
+	if (sealed_response_payload_encode(suite, SEALED_FLAG_0RTT, rp) != 0)
 		__builtin_trap();
 	/* A bad ephemeral can only fail here, at the first Diffie-Hellman. */
 	if (noise_write_message(&hs, rp, sizeof(rp), noise2, sizeof(noise2), &n2) != 0)
@@ -217,10 +223,35 @@ responder(const struct fixture *fx, const struct sealed_initiation *m,
 	if (sealed_response_encode(m->pattern, noise2, n2, out, sizeof(out), &n) != 0 ||
 	    sealed_response_decode(out, n, m->pattern, &f) != SEALED_OK ||
 	    sealed_frame_length(out, n, &plen) != SEALED_OK || plen != n ||
-	    sealed_response_payload_decode(rp, sizeof(rp), &flags) != 0)
+	    sealed_response_payload_decode(rp, sizeof(rp), m->suites, &got, &flags) != 0 ||
+	    got != suite)
 		__builtin_trap();
 out:
 	noise_handshake_wipe(&hs);
+}
+
+/* The server's choice, in either order of preference: a suite the offer holds, or none. */
+static void
+check_choice(uint16_t suites)
+{
+	static const enum record_suite orders[2][2] = {
+	        {RECORD_SUITE_AES256GCM, RECORD_SUITE_XCHACHA20POLY1305},
+	        {RECORD_SUITE_XCHACHA20POLY1305, RECORD_SUITE_AES256GCM},
+	};
+	uint16_t held = suites != 0 ? suites : SEALED_SUITES_IMPLICIT;
+	enum record_suite got;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		got = sealed_suite_choose(suites, orders[i], 2);
+		if (got == RECORD_SUITE_NONE
+		            ? (held & (SEALED_SUITE_BIT(orders[i][0]) |
+		                       SEALED_SUITE_BIT(orders[i][1]))) != 0
+		            : (held & SEALED_SUITE_BIT(got)) == 0 ||
+		                      ((held & SEALED_SUITE_BIT(orders[i][0])) != 0 &&
+		                       got != orders[i][0]))
+			__builtin_trap();
+	}
 }
 
 static void
@@ -242,6 +273,7 @@ server(const struct fixture *fx, unsigned difficulty, const uint8_t *msg, size_t
 	if (m.msg != msg || m.msg_len != len || m.epub != msg + SEALED_HEADER_LEN ||
 	    SEALED_INITIATION_OVERHEAD + m.noise_len != len)
 		__builtin_trap();
+	check_choice(m.suites);
 	sealed_mac1_key(pub_for(fx, m.pattern), key);
 	if (sealed_initiation_check_mac1(&m, key) != 0)
 		return;

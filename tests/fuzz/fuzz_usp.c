@@ -41,6 +41,32 @@ say_refusal(const struct usp_ids *ids, const char *reason)
 	must_encode(usp_encode_error(ids, text, NULL, NULL, 0, &out, &len), out);
 }
 
+/* The email's requested_services: every index the decoder took can be answered. */
+static void
+answer_services(const struct usp_ids *ids, const struct usp_msg *m)
+{
+	struct usp_service_result res[USP_STREAMS_MAX];
+	struct usp_service_answer a = {
+	        .authz = m->authz_kind == USP_AUTHZ_GIVEN ? m->authz : NULL,
+	        .invalidated = m->invalidate,
+	        .count = m->ntokens,
+	        .results = res,
+	        .nresults = m->nservices,
+	};
+	struct usp_app_menu menu = {.authenticated = true};
+	char *out;
+	size_t len, i;
+
+	if (a.authz != NULL)
+		a.menu = &menu;
+	for (i = 0; i < m->nservices; i++) {
+		res[i].index = m->services[i];
+		res[i].token = NULL;
+		res[i].error = "unknown application";
+	}
+	must_encode(usp_encode_service_answer(ids, &a, &out, &len), out);
+}
+
 static void
 answer(struct usp_ids *ids, const struct usp_msg *m)
 {
@@ -51,6 +77,8 @@ answer(struct usp_ids *ids, const struct usp_msg *m)
 		memcpy(ids->client, m->client_session_id, sizeof(ids->client));
 	for (i = 0; i < m->nstreams; i++)
 		must_encode(usp_encode_connect(ids, m->streams[i].application, &out, &len), out);
+	if (m->type == USP_SERVICE_REQUEST)
+		answer_services(ids, m);
 }
 
 static void

@@ -71,6 +71,14 @@ def handshake():
           chunk(message(b"abc") + flip(40) + message(b"def")) +
           chunk(message(b"x") + FINAL + raw(b"after")))
     write("handshake", "ik_bad_payload", bytes([0]) + chunk(b"\x00" * 14) + chunk(resp))
+    # The same with AES-256-GCM records (suite 2 in message 2's payload).
+    write("handshake", "ik_aes", bytes([0]) + chunk(ik1) + chunk(bytes([2, 1])) + chunk(b"") +
+          chunk(up) + chunk(down))
+    write("handshake", "xx_aes_rekey", bytes([1 | 1 << 1]) + chunk(b"") + chunk(bytes([2, 1])) +
+          chunk(fin) + chunk(many) + chunk(many))
+    write("handshake", "aes_tampered", bytes([1]) + chunk(b"") + chunk(bytes([2, 1])) +
+          chunk(fin) + chunk(message(b"abc") + flip(40) + message(b"def")) +
+          chunk(message(b"x") + FINAL + raw(b"after")))
 
 
 # --- client_mux: mode, record size, fived's frames ----------------------------------
@@ -125,6 +133,10 @@ def client_seal():
     cookie = bytes([0xF7, 4]) + bytes(range(16))
     lines = b"+\r\n+ ATTACHED 60 0123456789abcdef\r\n- refused: no such service\r\n"
     write("client_seal", "ik", bytes([REPAIR | FIN | awaits(1)]) + chunk(resp) + chunk(lines))
+    write("client_seal", "ik_aes", bytes([REPAIR | FIN | awaits(1)]) + chunk(bytes([0xF6, 2, 1])) +
+          chunk(lines))
+    write("client_seal", "xx_aes", bytes([XX | REPAIR | FIN | awaits(1)]) +
+          chunk(bytes([0xF6, 2, 1])) + chunk(lines))
     write("client_seal", "ik_pending", bytes([REPAIR | FIN | PENDING | awaits(2)]) +
           chunk(late) + chunk(lines))
     write("client_seal", "ik_cut", bytes([REPAIR | awaits(1)]) + chunk(resp) + chunk(b"+\r\n"))

@@ -22,6 +22,7 @@ EXPECTED = {
               "usr/sbin/fived", "usr/sbin/fivectl", "usr/share/man/man5/fived.conf.5.gz",
               "usr/share/man/man8/fived.8.gz", "usr/share/man/man8/fivectl.8.gz"],
     "five": ["usr/bin/five", "usr/lib/%s/five/libfive-shim.so" % MULTIARCH,
+             "usr/lib/%s/five/five-gateway" % MULTIARCH, "usr/share/man/man8/five-gateway.8.gz",
              "usr/share/man/man1/five.1.gz", "usr/lib/systemd/user/five-agent.service",
              "usr/lib/systemd/user/five-agent.socket"],
     "libfive0": ["usr/lib/%s/libfive.so.0" % MULTIARCH],

@@ -335,6 +335,36 @@ test_authentication_errors(void **state)
 }
 
 static void
+test_seal_suites(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\n"
+	                           "seal_suites = xchacha20poly1305 aes256gcm\n",
+	                           &errs);
+
+	assert_non_null(cfg);
+	assert_int_equal(cfg->seal_suites_len, 2);
+	assert_int_equal(cfg->seal_suites[0], RECORD_SUITE_XCHACHA20POLY1305);
+	assert_int_equal(cfg->seal_suites[1], RECORD_SUITE_AES256GCM);
+	config_unref(cfg);
+	cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\nseal_suites = aes256gcm\n", &errs);
+	assert_int_equal(cfg->seal_suites_len, 1);
+	assert_int_equal(cfg->seal_suites[0], RECORD_SUITE_AES256GCM);
+	config_unref(cfg);
+	/* Not given: the transport's default, which depends on the CPU. */
+	cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\n", &errs);
+	assert_int_equal(cfg->seal_suites_len, 0);
+	config_unref(cfg);
+
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nseal_suites = aes128gcm\n",
+	             "t.conf:3: seal_suites: expected suites among aes256gcm, xchacha20poly1305");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nseal_suites = aes256gcm aes256gcm\n",
+	             "t.conf:3: seal_suites: a suite named twice");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nseal_suites =\n",
+	             "t.conf:3: seal_suites: expected at least one suite");
+}
+
+static void
 test_long_and_binary_lines(void **state)
 {
 	char text[600];
@@ -472,6 +502,7 @@ main(void)
 	        cmocka_unit_test(test_errors),
 	        cmocka_unit_test(test_authentication_keys),
 	        cmocka_unit_test(test_authentication_errors),
+	        cmocka_unit_test(test_seal_suites),
 	        cmocka_unit_test(test_long_and_binary_lines),
 	        cmocka_unit_test(test_many_errors_reported),
 	        cmocka_unit_test(test_continuation),

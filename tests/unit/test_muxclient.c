@@ -15,10 +15,13 @@
 
 #include "client/mux/mux.h"
 #include "client/transport/conn.h"
+#include "client/transport/seal.h"
 #include "common/util.h"
+#include "crypto/record.h"
 #include "proto/mux.h"
 
 #define WAIT_MS 5000
+#define POLL_MS 10
 
 /* The fake fived: its end of the session, and the bytes read but not yet taken as frames. */
 struct fake {
@@ -543,6 +546,64 @@ test_detachable_break_without_redial(void **state)
 	close(fk.fd);
 }
 
+/* One direction's record key, the same for the engine and the test. */
+static void
+record_key(uint8_t key[RECORD_KEY_LEN], const char *label)
+{
+	crypto_generichash(key, RECORD_KEY_LEN, (const uint8_t *)label, strlen(label), NULL, 0);
+}
+
+/*
+ * fived's FINAL came with the answer to the handshake, read ahead into
+ * pending: the engine must end the session without waiting for the socket,
+ * which will say nothing more.
+ */
+static void
+final_read_ahead(enum record_suite suite)
+{
+	struct five_options o = {.timeout_ms = WAIT_MS};
+	struct record_sender fived;
+	struct five_conn c;
+	struct five_error err;
+	struct five_session *s;
+	uint8_t key[RECORD_KEY_LEN], header[RECORD_HEADER_MAX];
+	uint64_t deadline;
+	size_t header_len, n;
+	int pair[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+	memset(&c, 0, sizeof(c));
+	c.fd = pair[0];
+	c.timeout_ms = WAIT_MS;
+	assert_non_null(c.seal = calloc(1, sizeof(*c.seal)));
+	c.seal->fd = pair[0];
+	record_key(key, "to fived");
+	assert_int_equal(record_sender_init(&c.seal->tx, suite, key, header, &header_len), 0);
+	record_key(key, "from fived");
+	assert_int_equal(record_receiver_init(&c.seal->rx, suite, key), 0);
+	assert_int_equal(record_sender_init(&fived, suite, key, c.seal->pending, &header_len), 0);
+	assert_int_equal(record_seal(&fived, NULL, 0, true, c.seal->pending + header_len,
+	                             sizeof(c.seal->pending) - header_len, &n),
+	                 0);
+	c.seal->pending_len = header_len + n;
+	record_sender_wipe(&fived);
+	assert_non_null(s = mux_session_new(&c, &o, &err));
+	assert_int_equal(mux_session_start(s, &err), 0);
+	deadline = monotonic_ms() + WAIT_MS;
+	while (mux_usable(s) && monotonic_ms() < deadline)
+		poll(NULL, 0, POLL_MS);
+	assert_false(mux_usable(s));
+	five_session_close(s);
+	close(pair[1]);
+}
+
+static void
+test_final_read_ahead(void **state)
+{
+	final_read_ahead(RECORD_SUITE_XCHACHA20POLY1305);
+	final_read_ahead(RECORD_SUITE_AES256GCM);
+}
+
 int
 main(void)
 {
@@ -561,6 +622,7 @@ main(void)
 	        cmocka_unit_test(test_received_unasked),
 	        cmocka_unit_test(test_detachable_refused),
 	        cmocka_unit_test(test_detachable_break_without_redial),
+	        cmocka_unit_test(test_final_read_ahead),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);

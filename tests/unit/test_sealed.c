@@ -2,8 +2,9 @@
  * The sealed handshake in memory, end to end: IK and XX, with and without a
  * cookie and proof of work, then records both ways.  Every byte of every
  * handshake message tampered with; mac1 keys; cookies across secret
- * rotations; proof of work; the replay filter; the record layer's rekeying
- * and refusals, fed whole or a byte at a time.
+ * rotations; proof of work; the replay filter; the choice of record suite;
+ * the record layer's rekeying and refusals in both suites, fed whole or a
+ * byte at a time.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,7 +46,10 @@ struct server {
 	uint64_t now;
 	bool loaded;
 	unsigned difficulty;
+	enum record_suite prefs[SEALED_SUITE_PREFS_MAX]; /* most preferred first */
+	size_t nprefs;
 	/* The outcome of the last message. */
+	enum record_suite chosen;
 	struct noise_handshake hs;
 	uint8_t early[SEALED_EARLY_MAX];
 	size_t early_len;
@@ -64,8 +68,14 @@ struct client {
 	uint8_t cookie[SEALED_COOKIE_LEN]; /* from the last COOKIE */
 	uint8_t msg[SEALED_MESSAGE_MAX];
 	size_t msg_len;
+	uint16_t suites; /* offered */
+	enum record_suite suite;
 	uint8_t resp_flags;
 };
+
+#define OFFER_BOTH                                                                                 \
+	(SEALED_SUITE_BIT(RECORD_SUITE_XCHACHA20POLY1305) |                                        \
+	 SEALED_SUITE_BIT(RECORD_SUITE_AES256GCM))
 
 /* --- the two sides ------------------------------------------------------------ */
 
@@ -87,6 +97,9 @@ server_init(struct server *sv, const char *label)
 	sv->source[15] = 1;
 	sv->now = NOW;
 	sv->difficulty = DIFFICULTY;
+	sv->prefs[0] = RECORD_SUITE_AES256GCM;
+	sv->prefs[1] = RECORD_SUITE_XCHACHA20POLY1305;
+	sv->nprefs = 2;
 }
 
 static const uint8_t *
@@ -127,6 +140,9 @@ server_initiation(struct server *sv, const uint8_t *in, size_t len)
 		st = SEALED_ERR_MALFORMED;
 	if (st == SEALED_OK)
 		st = sealed_initiation_decode(in, len, &m);
+	if (st == SEALED_OK && (sv->chosen = sealed_suite_choose(m.suites, sv->prefs,
+	                                                         sv->nprefs)) == RECORD_SUITE_NONE)
+		st = SEALED_ERR_SUITE;
 	if (st != SEALED_OK)
 		return server_reject(sv, st);
 	sealed_mac1_key(server_pub_for(sv, m.pattern), mac1_key);
@@ -174,8 +190,9 @@ server_initiation(struct server *sv, const uint8_t *in, size_t len)
 	} else if (plen != 0) {
 		return V_DROP;
 	}
-	assert_int_equal(
-	        sealed_response_payload_encode(sv->early_len > 0 ? SEALED_FLAG_0RTT : 0, rp), 0);
+	assert_int_equal(sealed_response_payload_encode(
+	                         sv->chosen, sv->early_len > 0 ? SEALED_FLAG_0RTT : 0, rp),
+	                 0);
 	assert_int_equal(noise_write_message(&sv->hs, rp, sizeof(rp), noise2, sizeof(noise2), &n2),
 	                 0);
 	assert_int_equal(sealed_response_encode(m.pattern, noise2, n2, sv->out, sizeof(sv->out),
@@ -211,6 +228,7 @@ client_init(struct client *c, const char *label)
 {
 	memset(c, 0, sizeof(*c));
 	keypair(label, c->s_priv, c->s_pub);
+	c->suites = OFFER_BOTH;
 }
 
 /* Noise message 1 and the first INITIATION (IK carries the early data, XX none). */
@@ -227,7 +245,7 @@ client_start(struct client *c, unsigned pattern, const struct server *sv, const 
 	sealed_mac1_key(server_pub, c->mac1_key);
 	sealed_cookie_key(server_pub, c->cookie_key);
 	assert_true(n > 0);
-	sealed_prologue(pattern, SEALED_SUITE_1, n, prologue);
+	sealed_prologue(pattern, c->suites, n, prologue);
 	assert_int_equal(noise_handshake_init(&c->hs, sealed_noise_name(pattern), NOISE_INITIATOR,
 	                                      prologue, sizeof(prologue), c->s_priv, server_pub),
 	                 0);
@@ -244,7 +262,7 @@ client_start(struct client *c, unsigned pattern, const struct server *sv, const 
 
 	memset(&c->m, 0, sizeof(c->m));
 	c->m.pattern = (uint8_t)pattern;
-	c->m.suites = SEALED_SUITE_1;
+	c->m.suites = c->suites;
 	c->m.noise = c->noise1;
 	c->m.noise_len = n;
 	assert_int_equal(sealed_initiation_encode(&c->m, c->mac1_key, NULL, c->msg, sizeof(c->msg),
@@ -290,7 +308,7 @@ client_response(struct client *c, const uint8_t *in, size_t len)
 		return -1;
 	if (noise_read_message(&c->hs, f.noise, f.noise_len, payload, sizeof(payload), &plen) != 0)
 		return -1;
-	return sealed_response_payload_decode(payload, plen, &c->resp_flags);
+	return sealed_response_payload_decode(payload, plen, c->suites, &c->suite, &c->resp_flags);
 }
 
 /* XX: Noise message 3 with the early data, in a FINISH. */
@@ -359,7 +377,7 @@ seal_all(struct record_sender *tx, const uint8_t *data, size_t len, size_t chunk
 		n = len - pos < chunk ? len - pos : chunk;
 		assert_int_equal(record_seal(tx, data + pos, n, false, wire + w, cap - w, &out_len),
 		                 0);
-		assert_int_equal(out_len, RECORD_LEN_PREFIX + n + RECORD_OVERHEAD);
+		assert_int_equal(out_len, RECORD_LEN_PREFIX + n + record_overhead(tx->suite));
 		pos += n;
 		w += out_len;
 	}
@@ -370,10 +388,10 @@ seal_all(struct record_sender *tx, const uint8_t *data, size_t len, size_t chunk
 	return w;
 }
 
-/* One direction: header, DATA_LEN bytes, FINAL, fed in pieces of `piece`. */
+/* One direction: header (hlen bytes), DATA_LEN bytes, FINAL, fed in pieces of `piece`. */
 static void
-one_direction(struct record_sender *tx, const uint8_t hdr[RECORD_HEADER_LEN],
-              struct record_receiver *rx, size_t piece)
+one_direction(struct record_sender *tx, const uint8_t *hdr, size_t hlen, struct record_receiver *rx,
+              size_t piece)
 {
 	uint8_t *data = malloc(DATA_LEN), *wire = malloc(WIRE_CAP), *got = malloc(DATA_LEN);
 	size_t w, got_len, records;
@@ -382,9 +400,8 @@ one_direction(struct record_sender *tx, const uint8_t hdr[RECORD_HEADER_LEN],
 	assert_non_null(wire);
 	assert_non_null(got);
 	randombytes_buf(data, DATA_LEN);
-	memcpy(wire, hdr, RECORD_HEADER_LEN);
-	w = RECORD_HEADER_LEN + seal_all(tx, data, DATA_LEN, CHUNK, true, wire + RECORD_HEADER_LEN,
-	                                 WIRE_CAP - RECORD_HEADER_LEN);
+	memcpy(wire, hdr, hlen);
+	w = hlen + seal_all(tx, data, DATA_LEN, CHUNK, true, wire + hlen, WIRE_CAP - hlen);
 	assert_int_equal(record_receiver_eof(rx), -1);
 	assert_int_equal(feed(rx, wire, w, piece, got, DATA_LEN, &got_len, &records), RECORD_FINAL);
 	assert_int_equal(got_len, DATA_LEN);
@@ -396,15 +413,19 @@ one_direction(struct record_sender *tx, const uint8_t hdr[RECORD_HEADER_LEN],
 	free(got);
 }
 
-/* Both sides complete: same hash, split, records both ways, FINAL both ways. */
+/* Both sides complete: same hash and suite, split, records both ways, FINAL both ways. */
 static void
-transport(struct noise_handshake *ihs, struct noise_handshake *rhs)
+transport(struct client *c, struct server *sv)
 {
 	static struct record_receiver irx, rrx;
+	struct noise_handshake *ihs = &c->hs, *rhs = &sv->hs;
 	struct noise_cipher isend, irecv, rsend, rrecv;
 	struct record_sender itx, rtx;
 	uint8_t ih[NOISE_HASHLEN], rh[NOISE_HASHLEN];
-	uint8_t ihdr[RECORD_HEADER_LEN], rhdr[RECORD_HEADER_LEN];
+	uint8_t ihdr[RECORD_HEADER_MAX], rhdr[RECORD_HEADER_MAX];
+	size_t ihlen, rhlen;
+
+	assert_int_equal(c->suite, sv->chosen);
 
 	assert_true(noise_handshake_complete(ihs));
 	assert_true(noise_handshake_complete(rhs));
@@ -413,10 +434,13 @@ transport(struct noise_handshake *ihs, struct noise_handshake *rhs)
 	assert_memory_equal(ih, rh, NOISE_HASHLEN);
 	assert_int_equal(noise_split(ihs, &isend, &irecv), 0);
 	assert_int_equal(noise_split(rhs, &rsend, &rrecv), 0);
-	assert_int_equal(record_init_from_split(&itx, &irx, &isend, &irecv, ihdr), 0);
-	assert_int_equal(record_init_from_split(&rtx, &rrx, &rsend, &rrecv, rhdr), 0);
-	one_direction(&itx, ihdr, &rrx, 0);
-	one_direction(&rtx, rhdr, &irx, 777);
+	assert_int_equal(record_init_from_split(&itx, &irx, c->suite, &isend, &irecv, ihdr, &ihlen),
+	                 0);
+	assert_int_equal(record_init_from_split(&rtx, &rrx, c->suite, &rsend, &rrecv, rhdr, &rhlen),
+	                 0);
+	assert_int_equal(ihlen, record_header_len(c->suite));
+	one_direction(&itx, ihdr, ihlen, &rrx, 0);
+	one_direction(&rtx, rhdr, rhlen, &irx, 777);
 	noise_cipher_wipe(&isend);
 	noise_cipher_wipe(&irecv);
 	noise_cipher_wipe(&rsend);
@@ -445,7 +469,7 @@ ik_answered(struct server *sv, struct client *c)
 	assert_int_equal(server_initiation(sv, c->msg, c->msg_len), V_RESPONSE);
 	assert_memory_equal(sv->early, EARLY, EARLY_LEN);
 	assert_int_equal(client_response(c, sv->out, sv->out_len), 0);
-	transport(&c->hs, &sv->hs);
+	transport(c, sv);
 }
 
 static void
@@ -473,7 +497,7 @@ test_ik_handshake(void **state)
 
 	assert_int_equal(client_response(&c, sv.out, sv.out_len), 0);
 	assert_int_equal(c.resp_flags, SEALED_FLAG_0RTT);
-	transport(&c.hs, &sv.hs);
+	transport(&c, &sv);
 
 	/* The same INITIATION again is a replay; a fresh handshake is not. */
 	client_start(&c, SEALED_IK, &sv, NULL, 0);
@@ -566,7 +590,7 @@ test_xx_handshake(void **state)
 	assert_memory_equal(sv.early, EARLY, EARLY_LEN);
 	assert_int_equal(noise_remote_static(&sv.hs, rs), 0);
 	assert_memory_equal(rs, c.s_pub, NOISE_DHLEN);
-	transport(&c.hs, &sv.hs);
+	transport(&c, &sv);
 
 	/* The cookie answer repeated within the window: a replay. */
 	assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_DROP);
@@ -731,7 +755,7 @@ test_flip_finish(void **state)
 	assert_int_equal(server_finish(&sv, finish, finish_len - 1), -1);
 	sv.hs = saved;
 	assert_int_equal(server_finish(&sv, finish, finish_len), 0);
-	transport(&c.hs, &sv.hs);
+	transport(&c, &sv);
 	noise_handshake_wipe(&saved);
 }
 
@@ -1105,18 +1129,48 @@ test_replay(void **state)
 /* --- records ----------------------------------------------------------------------------- */
 
 struct pair {
+	enum record_suite suite;
 	struct record_sender tx;
 	struct record_receiver rx;
 	uint8_t key[RECORD_KEY_LEN];
-	uint8_t hdr[RECORD_HEADER_LEN];
+	uint8_t hdr[RECORD_HEADER_MAX];
+	size_t hlen;
 };
 
-static void
-pair_init(struct pair *p)
+static const enum record_suite xchacha = RECORD_SUITE_XCHACHA20POLY1305;
+static const enum record_suite aes = RECORD_SUITE_AES256GCM;
+
+/* The suite a record test runs in: its cmocka prestate. */
+static enum record_suite
+suite_of(void **state)
 {
+	return *(const enum record_suite *)*state;
+}
+
+/* A fresh receiver for the pair's key (the old one wiped: it may hold a context). */
+static void
+rx_restart(struct pair *p)
+{
+	record_receiver_wipe(&p->rx);
+	assert_int_equal(record_receiver_init(&p->rx, p->suite, p->key), 0);
+}
+
+static void
+pair_wipe(struct pair *p)
+{
+	record_sender_wipe(&p->tx);
+	record_receiver_wipe(&p->rx);
+}
+
+static void
+pair_init(struct pair *p, enum record_suite suite)
+{
+	pair_wipe(p);
+	p->suite = suite;
 	randombytes_buf(p->key, sizeof(p->key));
-	assert_int_equal(record_sender_init(&p->tx, p->key, p->hdr), 0);
-	record_receiver_init(&p->rx, p->key);
+	assert_int_equal(record_sender_init(&p->tx, suite, p->key, p->hdr, &p->hlen), 0);
+	assert_int_equal(p->hlen, record_header_len(suite));
+	assert_int_equal(record_receiver_init(&p->rx, suite, p->key), 0);
 }
 
 /* Seals one MESSAGE record of len bytes of value v; returns its wire length. */
@@ -1136,13 +1190,13 @@ test_record_rekey(void **state)
 {
 	static struct pair p;
 	crypto_secretstream_xchacha20poly1305_state raw, norekey = {0};
-	uint8_t wire[RECORD_LEN_PREFIX + 1 + RECORD_OVERHEAD], pt[RECORD_PLAINTEXT_MAX], b, tag;
+	uint8_t wire[RECORD_LEN_PREFIX + 1 + RECORD_OVERHEAD_MAX], pt[RECORD_PLAINTEXT_MAX], b, tag;
 	unsigned long long mlen;
 	size_t len, used, n;
 	uint32_t i;
 	const uint32_t total = 2 * RECORD_REKEY_INTERVAL + 3;
 
-	pair_init(&p);
+	pair_init(&p, xchacha);
 	assert_int_equal(crypto_secretstream_xchacha20poly1305_init_pull(&raw, p.hdr, p.key), 0);
 	assert_int_equal(record_open(&p.rx, p.hdr, sizeof(p.hdr), &used, pt, sizeof(pt), &n),
 	                 RECORD_NEED_MORE);
@@ -1177,6 +1231,7 @@ test_record_rekey(void **state)
 	assert_int_equal(record_seal(&p.tx, NULL, 0, true, wire, sizeof(wire), &len), 0);
 	assert_int_equal(record_open(&p.rx, wire, len, &used, pt, sizeof(pt), &n), RECORD_FINAL);
 	assert_int_equal(record_receiver_eof(&p.rx), 0);
+	pair_wipe(&p);
 }
 
 static void
@@ -1184,15 +1239,16 @@ test_record_lengths(void **state)
 {
 	static struct pair p;
 	static uint8_t wire[2 * RECORD_WIRE_MAX], pt[RECORD_PLAINTEXT_MAX];
-	static const size_t bad[] = {0, 1, RECORD_CIPHER_MIN - 1, RECORD_CIPHER_MAX + 1, 0xffff};
+	const enum record_suite suite = suite_of(state);
+	const size_t overhead = record_overhead(suite);
+	const size_t bad[] = {0, 1, overhead - 1, RECORD_PLAINTEXT_MAX + overhead + 1, 0xffff};
 	size_t i, len, used, n;
 
 	/* A length out of range is refused from its two bytes alone. */
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		pair_init(&p);
-		assert_int_equal(
-		        record_open(&p.rx, p.hdr, sizeof(p.hdr), &used, pt, sizeof(pt), &n),
-		        RECORD_NEED_MORE);
+		pair_init(&p, suite);
+		assert_int_equal(record_open(&p.rx, p.hdr, p.hlen, &used, pt, sizeof(pt), &n),
+		                 RECORD_NEED_MORE);
 		wire[0] = (uint8_t)(bad[i] >> 8);
 		wire[1] = (uint8_t)bad[i];
 		assert_int_equal(record_open(&p.rx, wire, 2, &used, pt, sizeof(pt), &n),
@@ -1201,16 +1257,16 @@ test_record_lengths(void **state)
 	}
 
 	/* The largest and smallest records. */
-	pair_init(&p);
-	memcpy(wire, p.hdr, sizeof(p.hdr));
-	len = sizeof(p.hdr) + seal_one(&p, 0x5a, RECORD_PLAINTEXT_MAX, wire + sizeof(p.hdr),
-	                               sizeof(wire) - sizeof(p.hdr));
-	assert_int_equal(len, sizeof(p.hdr) + RECORD_WIRE_MAX);
+	pair_init(&p, suite);
+	memcpy(wire, p.hdr, p.hlen);
+	len = p.hlen +
+	      seal_one(&p, 0x5a, RECORD_PLAINTEXT_MAX, wire + p.hlen, sizeof(wire) - p.hlen);
+	assert_int_equal(len, p.hlen + RECORD_LEN_PREFIX + RECORD_PLAINTEXT_MAX + overhead);
 	len += seal_one(&p, 0xa5, 1, wire + len, sizeof(wire) - len);
 	assert_int_equal(record_open(&p.rx, wire, len, &used, pt, sizeof(pt), &n), RECORD_OK);
 	assert_int_equal(n, RECORD_PLAINTEXT_MAX);
 	assert_int_equal(pt[RECORD_PLAINTEXT_MAX - 1], 0x5a);
-	assert_int_equal(used, sizeof(p.hdr) + RECORD_WIRE_MAX);
+	assert_int_equal(used, p.hlen + RECORD_LEN_PREFIX + RECORD_PLAINTEXT_MAX + overhead);
 	assert_int_equal(record_open(&p.rx, wire + used, len - used, &used, pt, sizeof(pt), &n),
 	                 RECORD_OK);
 	assert_int_equal(n, 1);
@@ -1222,7 +1278,8 @@ test_record_lengths(void **state)
 	        record_seal(&p.tx, pt, RECORD_PLAINTEXT_MAX + 1, false, wire, sizeof(wire), &len),
 	        -1);
 	assert_int_equal(record_seal(&p.tx, pt, 1, true, wire, sizeof(wire), &len), -1);
-	assert_int_equal(record_seal(&p.tx, pt, 10, false, wire, 10 + RECORD_OVERHEAD + 1, &len),
+	assert_int_equal(record_seal(&p.tx, pt, 10, false, wire,
+	                             RECORD_LEN_PREFIX + 10 + overhead - 1, &len),
 	                 -1);
 	assert_int_equal(len, 0);
 	len = seal_one(&p, 7, 10, wire, sizeof(wire));
@@ -1236,15 +1293,16 @@ test_record_lengths(void **state)
 	assert_int_equal(record_seal(&p.tx, NULL, 0, true, wire, sizeof(wire), &len), 0);
 	assert_int_equal(record_seal(&p.tx, NULL, 0, true, wire, sizeof(wire), &len), -1);
 	assert_int_equal(record_seal(&p.tx, pt, 1, false, wire, sizeof(wire), &len), -1);
+	pair_wipe(&p);
 }
 
 /* Header, three records, FINAL; its record boundaries in ends[]. */
 static size_t
 sample_stream(struct pair *p, uint8_t *wire, size_t cap, size_t ends[4])
 {
-	size_t len = RECORD_HEADER_LEN, i, out_len;
+	size_t len = p->hlen, i, out_len;
 
-	memcpy(wire, p->hdr, RECORD_HEADER_LEN);
+	memcpy(wire, p->hdr, p->hlen);
 	for (i = 0; i < 3; i++) {
 		len += seal_one(p, (uint8_t)('a' + i), 5 + i, wire + len, cap - len);
 		ends[i] = len;
@@ -1264,12 +1322,12 @@ test_record_tamper(void **state)
 	unsigned bit;
 	int st;
 
-	pair_init(&p);
+	pair_init(&p, suite_of(state));
 	len = sample_stream(&p, wire, sizeof(wire), ends);
 
 	/* Intact, whole and a byte at a time. */
 	for (piece = 0; piece <= 1; piece++) {
-		record_receiver_init(&p.rx, p.key);
+		rx_restart(&p);
 		assert_int_equal(
 		        feed(&p.rx, wire, len, piece, got, sizeof(got), &got_len, &records),
 		        RECORD_FINAL);
@@ -1284,12 +1342,12 @@ test_record_tamper(void **state)
 		for (bit = 0; bit < 8; bit++) {
 			memcpy(copy, wire, len);
 			copy[i] ^= (uint8_t)(1u << bit);
-			record_receiver_init(&p.rx, p.key);
+			rx_restart(&p);
 			st = feed(&p.rx, copy, len, 0, got, sizeof(got), &got_len, &records);
 			assert_int_not_equal(st, RECORD_FINAL);
 			assert_int_equal(record_receiver_eof(&p.rx), -1);
 			if (st == RECORD_NEED_MORE)
-				assert_true(i >= RECORD_HEADER_LEN);
+				assert_true(i >= p.hlen);
 			/* Only records before the flipped one arrived, intact. */
 			for (k = 0; k < 3 && i >= ends[k]; k++)
 				;
@@ -1304,12 +1362,11 @@ test_record_tamper(void **state)
 	}
 
 	/* Reordered: records 2 and 1 swapped. */
-	memcpy(copy, wire, RECORD_HEADER_LEN);
-	memcpy(copy + RECORD_HEADER_LEN, wire + ends[0], ends[1] - ends[0]);
-	memcpy(copy + RECORD_HEADER_LEN + ends[1] - ends[0], wire + RECORD_HEADER_LEN,
-	       ends[0] - RECORD_HEADER_LEN);
+	memcpy(copy, wire, p.hlen);
+	memcpy(copy + p.hlen, wire + ends[0], ends[1] - ends[0]);
+	memcpy(copy + p.hlen + ends[1] - ends[0], wire + p.hlen, ends[0] - p.hlen);
 	memcpy(copy + ends[1], wire + ends[1], len - ends[1]);
-	record_receiver_init(&p.rx, p.key);
+	rx_restart(&p);
 	assert_int_equal(feed(&p.rx, copy, len, 0, got, sizeof(got), &got_len, &records),
 	                 RECORD_ERROR);
 	assert_int_equal(records, 0);
@@ -1317,7 +1374,7 @@ test_record_tamper(void **state)
 	/* Record 2 dropped. */
 	memcpy(copy, wire, ends[0]);
 	memcpy(copy + ends[0], wire + ends[1], len - ends[1]);
-	record_receiver_init(&p.rx, p.key);
+	rx_restart(&p);
 	assert_int_equal(feed(&p.rx, copy, len - (ends[1] - ends[0]), 0, got, sizeof(got), &got_len,
 	                      &records),
 	                 RECORD_ERROR);
@@ -1325,7 +1382,7 @@ test_record_tamper(void **state)
 
 	/* FINAL dropped: the stream ends without it, which the receiver reports. */
 	for (piece = 0; piece <= 1; piece++) {
-		record_receiver_init(&p.rx, p.key);
+		rx_restart(&p);
 		assert_int_equal(
 		        feed(&p.rx, wire, ends[2], piece, got, sizeof(got), &got_len, &records),
 		        RECORD_OK);
@@ -1333,11 +1390,11 @@ test_record_tamper(void **state)
 		assert_int_equal(record_receiver_eof(&p.rx), -1);
 	}
 	/* Cut inside a record, or inside the header. */
-	record_receiver_init(&p.rx, p.key);
+	rx_restart(&p);
 	assert_int_equal(feed(&p.rx, wire, ends[2] - 3, 0, got, sizeof(got), &got_len, &records),
 	                 RECORD_NEED_MORE);
 	assert_int_equal(record_receiver_eof(&p.rx), -1);
-	record_receiver_init(&p.rx, p.key);
+	rx_restart(&p);
 	assert_int_equal(feed(&p.rx, wire, 10, 0, got, sizeof(got), &got_len, &records),
 	                 RECORD_NEED_MORE);
 	assert_int_equal(record_receiver_eof(&p.rx), -1);
@@ -1346,13 +1403,13 @@ test_record_tamper(void **state)
 	memcpy(copy, wire, len);
 	copy[len] = 0;
 	for (piece = 0; piece <= 1; piece++) {
-		record_receiver_init(&p.rx, p.key);
+		rx_restart(&p);
 		assert_int_equal(
 		        feed(&p.rx, copy, len + 1, piece, got, sizeof(got), &got_len, &records),
 		        RECORD_ERROR);
 		assert_int_equal(records, 3);
 	}
-	record_receiver_init(&p.rx, p.key);
+	rx_restart(&p);
 	assert_int_equal(feed(&p.rx, wire, len, 0, got, sizeof(got), &got_len, &records),
 	                 RECORD_FINAL);
 	{
@@ -1363,11 +1420,12 @@ test_record_tamper(void **state)
 	}
 
 	/* Another key's header and records. */
-	record_receiver_init(&p.rx, p.key);
-	p.rx.key[0] ^= 1;
+	p.key[0] ^= 1;
+	rx_restart(&p);
 	assert_int_equal(feed(&p.rx, wire, len, 0, got, sizeof(got), &got_len, &records),
 	                 RECORD_ERROR);
 	assert_int_equal(records, 0);
+	pair_wipe(&p);
 }
 
 /* Records a record_sender never makes: an empty MESSAGE, FINAL with data, other tags. */
@@ -1393,15 +1451,15 @@ test_record_tags(void **state)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(crypto_secretstream_xchacha20poly1305_init_push(&st, wire, key),
 		                 0);
-		len = RECORD_HEADER_LEN;
+		len = RECORD_STREAM_HEADER;
 		wire[len] = 0;
-		wire[len + 1] = (uint8_t)(cases[i].len + RECORD_OVERHEAD);
+		wire[len + 1] = (uint8_t)(cases[i].len + RECORD_STREAM_ABYTES);
 		assert_int_equal(crypto_secretstream_xchacha20poly1305_push(
 		                         &st, wire + len + RECORD_LEN_PREFIX, NULL, data,
 		                         cases[i].len, NULL, 0, cases[i].tag),
 		                 0);
-		len += RECORD_LEN_PREFIX + cases[i].len + RECORD_OVERHEAD;
-		record_receiver_init(&rx, key);
+		len += RECORD_LEN_PREFIX + cases[i].len + RECORD_STREAM_ABYTES;
+		assert_int_equal(record_receiver_init(&rx, xchacha, key), 0);
 		assert_int_equal(record_open(&rx, wire, len, &used, pt, sizeof(pt), &n),
 		                 RECORD_ERROR);
 		assert_int_equal(n, 0);
@@ -1415,17 +1473,147 @@ test_record_split(void **state)
 	static struct record_sender tx;
 	static struct record_receiver rx;
 	struct noise_cipher keyed, keyless;
-	uint8_t k[NOISE_KEYLEN], hdr[RECORD_HEADER_LEN];
+	uint8_t k[NOISE_KEYLEN], hdr[RECORD_HEADER_MAX];
+	const enum record_suite suite = suite_of(state);
+	size_t hlen;
 
 	memset(&keyed, 0, sizeof(keyed));
 	memset(&keyless, 0, sizeof(keyless));
 	randombytes_buf(k, sizeof(k));
 	memcpy(keyed.k, k, sizeof(k));
 	keyed.has_key = true;
-	assert_int_equal(record_init_from_split(&tx, &rx, &keyed, &keyless, hdr), -1);
-	assert_int_equal(record_init_from_split(&tx, &rx, &keyless, &keyed, hdr), -1);
+	assert_int_equal(record_init_from_split(&tx, &rx, suite, &keyed, &keyless, hdr, &hlen), -1);
+	assert_int_equal(record_init_from_split(&tx, &rx, suite, &keyless, &keyed, hdr, &hlen), -1);
 	assert_int_equal(record_seal(&tx, k, 1, false, hdr, sizeof(hdr), &(size_t){0}), -1);
-	assert_int_equal(record_init_from_split(&tx, &rx, &keyed, &keyed, hdr), 0);
+	assert_int_equal(
+	        record_init_from_split(&tx, &rx, RECORD_SUITE_NONE, &keyed, &keyed, hdr, &hlen),
+	        -1);
+	assert_int_equal(record_init_from_split(&tx, &rx, 3, &keyed, &keyed, hdr, &hlen), -1);
+	assert_int_equal(hlen, 0);
+	assert_int_equal(record_init_from_split(&tx, &rx, suite, &keyed, &keyed, hdr, &hlen), 0);
+	assert_int_equal(hlen, record_header_len(suite));
+	record_sender_wipe(&tx);
+	record_receiver_wipe(&rx);
+}
+
+/* --- choosing the suite --------------------------------------------------------------- */
+
+#define X_BIT SEALED_SUITE_BIT(RECORD_SUITE_XCHACHA20POLY1305)
+#define A_BIT SEALED_SUITE_BIT(RECORD_SUITE_AES256GCM)
+
+/* The server's first preference the client offers; an empty offer is XChaCha20's. */
+static void
+test_negotiation(void **state)
+{
+	static struct server sv;
+	static struct client c;
+	static const struct {
+		enum record_suite prefs[SEALED_SUITE_PREFS_MAX];
+		size_t nprefs;
+		uint16_t offer;
+		enum record_suite want; /* NONE: REJECT 2 */
+	} cases[] = {
+	        {{RECORD_SUITE_AES256GCM, RECORD_SUITE_XCHACHA20POLY1305},
+	         2,
+	         OFFER_BOTH,
+	         RECORD_SUITE_AES256GCM},
+	        {{RECORD_SUITE_XCHACHA20POLY1305, RECORD_SUITE_AES256GCM},
+	         2,
+	         OFFER_BOTH,
+	         RECORD_SUITE_XCHACHA20POLY1305},
+	        {{RECORD_SUITE_AES256GCM, RECORD_SUITE_XCHACHA20POLY1305},
+	         2,
+	         X_BIT,
+	         RECORD_SUITE_XCHACHA20POLY1305},
+	        {{RECORD_SUITE_XCHACHA20POLY1305, RECORD_SUITE_AES256GCM},
+	         2,
+	         A_BIT,
+	         RECORD_SUITE_AES256GCM},
+	        {{RECORD_SUITE_AES256GCM, RECORD_SUITE_XCHACHA20POLY1305},
+	         2,
+	         0,
+	         RECORD_SUITE_XCHACHA20POLY1305},
+	        {{RECORD_SUITE_AES256GCM}, 1, OFFER_BOTH | 0xf000, RECORD_SUITE_AES256GCM},
+	        {{RECORD_SUITE_XCHACHA20POLY1305}, 1, OFFER_BOTH, RECORD_SUITE_XCHACHA20POLY1305},
+	        {{RECORD_SUITE_AES256GCM}, 1, X_BIT, RECORD_SUITE_NONE},
+	        {{RECORD_SUITE_AES256GCM}, 1, 0, RECORD_SUITE_NONE},
+	        {{RECORD_SUITE_XCHACHA20POLY1305}, 1, A_BIT | 0x8000, RECORD_SUITE_NONE},
+	};
+	struct sealed_reject r;
+	size_t i;
+	unsigned pattern;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (pattern = SEALED_IK; pattern <= SEALED_XX; pattern++) {
+			server_init(&sv, "server");
+			memcpy(sv.prefs, cases[i].prefs, sizeof(sv.prefs));
+			sv.nprefs = cases[i].nprefs;
+			client_init(&c, "client");
+			c.suites = cases[i].offer;
+			client_start(&c, pattern, &sv,
+			             pattern == SEALED_IK ? (const uint8_t *)EARLY : NULL,
+			             pattern == SEALED_IK ? EARLY_LEN : 0);
+			if (cases[i].want == RECORD_SUITE_NONE) {
+				assert_int_equal(server_initiation(&sv, c.msg, c.msg_len),
+				                 V_REJECT);
+				assert_int_equal(sealed_reject_decode(sv.out, sv.out_len, &r),
+				                 SEALED_OK);
+				assert_int_equal(r.code, SEALED_REJECT_SUITE);
+				continue;
+			}
+			if (pattern == SEALED_IK) {
+				ik_answered(&sv, &c);
+			} else {
+				assert_int_equal(server_initiation(&sv, c.msg, c.msg_len),
+				                 V_RESPONSE);
+				assert_int_equal(client_response(&c, sv.out, sv.out_len), 0);
+			}
+			assert_int_equal(sv.chosen, cases[i].want);
+			assert_int_equal(c.suite, cases[i].want);
+			noise_handshake_wipe(&c.hs);
+			noise_handshake_wipe(&sv.hs);
+		}
+	}
+}
+
+/*
+ * A man in the middle strips AES-256-GCM from the offer and makes mac1 again
+ * (its key is public): the offer is in the prologue, so with IK the server
+ * cannot read Noise message 1, and with XX the client cannot read message 2.
+ */
+static void
+test_negotiation_tampered(void **state)
+{
+	static struct server sv;
+	static struct client c;
+	static const uint16_t forged[] = {X_BIT, 0, A_BIT, OFFER_BOTH | 0x0004};
+
+	size_t i;
+	unsigned pattern;
+
+	for (i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		for (pattern = SEALED_IK; pattern <= SEALED_XX; pattern++) {
+			server_init(&sv, "server");
+			sv.prefs[0] = RECORD_SUITE_XCHACHA20POLY1305;
+			sv.prefs[1] = RECORD_SUITE_AES256GCM;
+			client_init(&c, "client");
+			client_start(&c, pattern, &sv, NULL, 0);
+			c.m.suites = forged[i];
+			c.m.noise = c.noise1;
+			assert_int_equal(sealed_initiation_encode(&c.m, c.mac1_key, NULL, c.msg,
+			                                          sizeof(c.msg), &c.msg_len),
+			                 0);
+			if (pattern == SEALED_IK) {
+				assert_int_equal(server_initiation(&sv, c.msg, c.msg_len), V_DROP);
+			} else {
+				assert_int_equal(server_initiation(&sv, c.msg, c.msg_len),
+				                 V_RESPONSE);
+				assert_int_equal(client_response(&c, sv.out, sv.out_len), -1);
+			}
+			noise_handshake_wipe(&c.hs);
+			noise_handshake_wipe(&sv.hs);
+		}
+	}
 }
 
 /* --- the small pieces ---------------------------------------------------------------- */
@@ -1470,6 +1658,7 @@ test_payloads(void **state)
 	static uint8_t early[SEALED_EARLY_MAX + 1], buf[SEALED_MSG1_PAYLOAD_MAX + 1];
 	struct sealed_msg1_payload p;
 	uint8_t ts[SEALED_TAI64N_LEN], rp[SEALED_RESPONSE_PAYLOAD_LEN], flags;
+	enum record_suite suite;
 	const uint8_t *e;
 	size_t len, elen;
 
@@ -1523,19 +1712,40 @@ test_payloads(void **state)
 	        -1);
 
 	/* RESPONSE. */
-	assert_int_equal(sealed_response_payload_encode(SEALED_FLAG_0RTT, rp), 0);
-	assert_int_equal(rp[0], SEALED_SUITE_ID_1);
-	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), &flags), 0);
+	assert_int_equal(sealed_response_payload_encode(aes, SEALED_FLAG_0RTT, rp), 0);
+	assert_int_equal(rp[0], 2);
+	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), OFFER_BOTH, &suite, &flags),
+	                 0);
+	assert_int_equal(suite, aes);
 	assert_int_equal(flags, SEALED_FLAG_0RTT);
-	assert_int_equal(sealed_response_payload_encode(0x02, rp), -1);
-	assert_int_equal(sealed_response_payload_encode(0, rp), 0);
-	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp) + 1, &flags), -1);
+	assert_int_equal(sealed_response_payload_encode(aes, 0x02, rp), -1);
+	assert_int_equal(sealed_response_payload_encode(RECORD_SUITE_NONE, 0, rp), -1);
+	assert_int_equal(sealed_response_payload_encode(3, 0, rp), -1);
+	assert_int_equal(sealed_response_payload_encode(xchacha, 0, rp), 0);
+	assert_int_equal(rp[0], 1);
+	assert_int_equal(
+	        sealed_response_payload_decode(rp, sizeof(rp) + 1, OFFER_BOTH, &suite, &flags), -1);
+	/* A suite the client did not offer, or an unknown one. */
 	rp[0] = 2;
-	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), &flags), -1);
-	rp[0] = SEALED_SUITE_ID_1;
+	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), SEALED_SUITE_BIT(xchacha),
+	                                                &suite, &flags),
+	                 -1);
+	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), 0, &suite, &flags), -1);
+	rp[0] = 0;
+	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), 0xffff, &suite, &flags),
+	                 -1);
+	rp[0] = 3;
+	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), 0xffff, &suite, &flags),
+	                 -1);
+	/* An empty offer is XChaCha20's. */
+	rp[0] = 1;
+	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), 0, &suite, &flags), 0);
+	assert_int_equal(suite, xchacha);
 	rp[1] = 0x80;
-	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), &flags), -1);
+	assert_int_equal(sealed_response_payload_decode(rp, sizeof(rp), OFFER_BOTH, &suite, &flags),
+	                 -1);
 	assert_int_equal(flags, 0);
+	assert_int_equal(suite, RECORD_SUITE_NONE);
 }
 
 static void
@@ -1605,13 +1815,11 @@ test_framing(void **state)
 	assert_int_equal(sealed_initiation_decode(buf, c.msg_len, &m), SEALED_ERR_PATTERN);
 	assert_int_equal(sealed_reject_code(SEALED_ERR_PATTERN), SEALED_REJECT_PATTERN);
 	memcpy(buf, c.msg, c.msg_len);
-	buf[5] = 0x02; /* suite 2 only */
-	assert_int_equal(sealed_initiation_decode(buf, c.msg_len, &m), SEALED_ERR_SUITE);
-	assert_int_equal(sealed_reject_code(SEALED_ERR_SUITE), SEALED_REJECT_SUITE);
-	buf[4] = 0x80; /* unknown suites next to suite 1 are fine */
-	buf[5] = 0x01;
+	buf[4] = 0x80; /* unknown suites are the server's choice to ignore */
+	buf[5] = 0x00;
 	assert_int_equal(sealed_initiation_decode(buf, c.msg_len, &m), SEALED_OK);
-	assert_int_equal(m.suites, 0x8001);
+	assert_int_equal(m.suites, 0x8000);
+	assert_int_equal(sealed_reject_code(SEALED_ERR_SUITE), SEALED_REJECT_SUITE);
 	memcpy(buf, c.msg, c.msg_len);
 	buf[3] = 0x02; /* reserved flag */
 	assert_int_equal(sealed_initiation_decode(buf, c.msg_len, &m), SEALED_ERR_MALFORMED);
@@ -1641,10 +1849,6 @@ test_framing(void **state)
 	assert_int_equal(sealed_initiation_encode(&c.m, c.mac1_key, NULL, buf, sizeof(buf), &len),
 	                 -1);
 	c.m.noise_len = SEALED_XX1_LEN;
-	c.m.suites = 0x0002;
-	assert_int_equal(sealed_initiation_encode(&c.m, c.mac1_key, NULL, buf, sizeof(buf), &len),
-	                 -1);
-	c.m.suites = SEALED_SUITE_1;
 	assert_int_equal(sealed_initiation_encode(&c.m, c.mac1_key, NULL, buf, 79, &len), -1);
 	assert_int_equal(sealed_initiation_encode(&c.m, c.mac1_key, NULL, buf, 80, &len), 0);
 	assert_int_equal(len, 80);
@@ -1694,7 +1898,7 @@ test_prologue_and_source(void **state)
 	                                                  0, 0, 0xff, 0xff, 192, 0, 2, 7};
 	static const uint8_t header[SEALED_HEADER_LEN] = {0xF5, 1, 1, 0, 0, 1, 0, 32};
 
-	sealed_prologue(SEALED_XX, SEALED_SUITE_1, SEALED_XX1_LEN, p);
+	sealed_prologue(SEALED_XX, SEALED_SUITES_IMPLICIT, SEALED_XX1_LEN, p);
 	assert_memory_equal(p, "fived sealed v1", 15);
 	assert_memory_equal(p + 15, header, sizeof(header));
 
@@ -1732,10 +1936,15 @@ main(void)
 	        cmocka_unit_test(test_pow_in_handshake),
 	        cmocka_unit_test(test_replay),
 	        cmocka_unit_test(test_record_rekey),
-	        cmocka_unit_test(test_record_lengths),
-	        cmocka_unit_test(test_record_tamper),
+	        cmocka_unit_test_prestate(test_record_lengths, (void *)&xchacha),
+	        cmocka_unit_test_prestate(test_record_lengths, (void *)&aes),
+	        cmocka_unit_test_prestate(test_record_tamper, (void *)&xchacha),
+	        cmocka_unit_test_prestate(test_record_tamper, (void *)&aes),
 	        cmocka_unit_test(test_record_tags),
-	        cmocka_unit_test(test_record_split),
+	        cmocka_unit_test(test_negotiation),
+	        cmocka_unit_test(test_negotiation_tampered),
+	        cmocka_unit_test_prestate(test_record_split, (void *)&xchacha),
+	        cmocka_unit_test_prestate(test_record_split, (void *)&aes),
 	        cmocka_unit_test(test_tai64n),
 	        cmocka_unit_test(test_payloads),
 	        cmocka_unit_test(test_framing),

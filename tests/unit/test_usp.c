@@ -711,6 +711,188 @@ test_proveauth(void **state)
 	assert_int_equal(usp_encode_signkey(&ids_server_only, key, "", &out, &len), -1);
 }
 
+/* --- the email's forms (section 8.7) ------------------------------------------ */
+
+#define AUTHZ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void
+test_email_session_request(void **state)
+{
+	struct usp_msg m;
+
+	(void)state;
+	decode_ok("{\"client_session_id\":\"c-1\",\"authorization_token\":null,"
+	          "\"application_session\":null}",
+	          &m);
+	assert_int_equal(m.type, USP_SESSION_REQUEST);
+	assert_int_equal(m.authz_kind, USP_AUTHZ_NULL);
+	assert_int_equal(m.action, USP_ACTION_NONE);
+	assert_string_equal(m.client_session_id, "c-1");
+	usp_msg_free(&m);
+	decode_ok("{\"client_session_id\":\"c-1\",\"authorization_token\":\"" AUTHZ "\","
+	          "\"application_session\":{\"token\":\"" TOKEN_A "\",\"action\":\"begin\"}}",
+	          &m);
+	assert_int_equal(m.authz_kind, USP_AUTHZ_GIVEN);
+	assert_string_equal(m.authz, AUTHZ);
+	assert_int_equal(m.action, USP_ACTION_BEGIN);
+	assert_int_equal(m.ntokens, 1);
+	assert_string_equal(m.tokens[0], TOKEN_A);
+	usp_msg_free(&m);
+	/* Not fived's form: taken, and judged invalid where it counts. */
+	decode_ok("{\"application_session\":{\"action\":\"end\",\"token\":\"" TOKEN_B "\"},"
+	          "\"authorization_token\":\"" AUTHZ "0\",\"client_session_id\":\"c-1\"}",
+	          &m);
+	assert_int_equal(m.authz_kind, USP_AUTHZ_OTHER);
+	assert_int_equal(m.action, USP_ACTION_END);
+	usp_msg_free(&m);
+	refused("{\"client_session_id\":\"c-1\",\"authorization_token\":null}",
+	        "missing member \"message\"");
+	refused("{\"client_session_id\":\"c-1\",\"application_session\":null}",
+	        "missing member \"authorization_token\"");
+	refused("{\"authorization_token\":null,\"application_session\":null}",
+	        "missing member \"client_session_id\"");
+	refused("{\"client_session_id\":null,\"authorization_token\":null,"
+	        "\"application_session\":null}",
+	        "client_session_id: expected a string");
+	refused("{\"client_session_id\":\"c-1\",\"authorization_token\":1,"
+	        "\"application_session\":null}",
+	        "authorization_token: expected a string or null");
+	refused("{\"client_session_id\":\"c-1\",\"authorization_token\":null,"
+	        "\"application_session\":null,\"requested_services\":{}}",
+	        "unknown member \"requested_services\"");
+	refused("{\"client_session_id\":\"c-1\",\"authorization_token\":null,"
+	        "\"application_session\":{\"token\":null,\"action\":\"begin\"}}",
+	        "application_session: token: expected a token");
+	refused("{\"client_session_id\":\"c-1\",\"authorization_token\":null,"
+	        "\"application_session\":{\"token\":\"" TOKEN_A "\",\"action\":\"resume\"}}",
+	        "application_session: action: expected \"begin\" or \"end\"");
+	refused("{\"client_session_id\":\"c-1\",\"authorization_token\":null,"
+	        "\"application_session\":{\"token\":\"" TOKEN_A "\"}}",
+	        "application_session: missing member \"action\"");
+}
+
+static void
+test_email_service_request(void **state)
+{
+	struct usp_msg m;
+
+	(void)state;
+	decode_ok("{\"client_session_id\":\"c-1\",\"authorization_token\":null,"
+	          "\"requested_services\":{\"3\":{},\"0\":{\"auth_method\":\"pubkey\"},"
+	          "\"1\":{},\"999999\":{}}}",
+	          &m);
+	assert_int_equal(m.type, USP_SERVICE_REQUEST);
+	assert_true(m.authenticate);
+	assert_false(m.invalidate);
+	assert_true(m.offered_protocols);
+	assert_int_equal(m.nprotocols, 1);
+	assert_int_equal(m.protocols[0], AUTH_PUBKEY);
+	assert_int_equal(m.nservices, 3);
+	assert_int_equal(m.services[0], 3);
+	assert_int_equal(m.services[1], 1);
+	assert_int_equal(m.services[2], 999999);
+	usp_msg_free(&m);
+	/* A method fived does not know is offered, and none is usable: flow 4. */
+	decode_ok("{\"client_session_id\":\"c-1\",\"authorization_token\":null,"
+	          "\"requested_services\":{\"0\":{\"auth_method\":\"kerberos\"}}}",
+	          &m);
+	assert_true(m.offered_protocols);
+	assert_int_equal(m.nprotocols, 0);
+	usp_msg_free(&m);
+	decode_ok("{\"client_session_id\":\"c-1\",\"authorization_token\":\"" AUTHZ "\","
+	          "\"requested_services\":{\"0\":[\"" TOKEN_A "\",\"" TOKEN_B "\"]}}",
+	          &m);
+	assert_true(m.invalidate);
+	assert_int_equal(m.ntokens, 2);
+	assert_string_equal(m.tokens[1], TOKEN_B);
+	assert_int_equal(m.nservices, 0);
+	usp_msg_free(&m);
+
+#define SERVICES(x)                                                                                \
+	"{\"client_session_id\":\"c-1\",\"authorization_token\":null,"                             \
+	"\"requested_services\":" x "}"
+	refused(SERVICES("{}"), "requested_services: expected at least one index");
+	refused(SERVICES("[]"), "requested_services: expected an object");
+	refused(SERVICES("{\"01\":{}}"), "requested_services: \"01\" is not an index");
+	refused(SERVICES("{\"-1\":{}}"), "requested_services: \"-1\" is not an index");
+	refused(SERVICES("{\"1000000\":{}}"), "requested_services: \"1000000\" is not an index");
+	refused(SERVICES("{\"db\":{}}"), "requested_services: \"db\" is not an index");
+	refused(SERVICES("{\"1\":{\"a\":\"\"}}"), "requested_services: 1: expected {}");
+	refused(SERVICES("{\"1\":[]}"), "requested_services: 1: expected {}");
+	refused(SERVICES("{\"1\":{},\"2\":{},\"3\":{},\"4\":{},\"5\":{},\"6\":{},\"7\":{},"
+	                 "\"8\":{},\"9\":{}}"),
+	        "requested_services: at most 8 applications");
+	refused(SERVICES("{\"0\":\"pubkey\"}"),
+	        "requested_services: 0: expected an object or an array");
+	refused(SERVICES("{\"0\":{}}"), "requested_services: 0: missing member \"auth_method\"");
+	refused(SERVICES("{\"0\":{\"auth_method\":\"PUBKEY\"}}"),
+	        "requested_services: 0: auth_method: invalid protocol name");
+	refused(SERVICES("{\"0\":[]}"), "requested_services: 0: expected 1 to 16 entries");
+	refused(SERVICES("{\"0\":[\"nope\"]}"), "requested_services: 0: invalid token");
+	refused(SERVICES("{\"1\":{},\"1\":{}}"), "duplicate member");
+#undef SERVICES
+}
+
+static void
+test_email_encode(void **state)
+{
+	static const enum auth_method methods[] = {AUTH_PUBKEY, AUTH_PASSWORD};
+	const struct usp_menu_entry apps[] = {
+	        {"echo", false, false},
+	        {"vault", false, true},
+	};
+	struct usp_app_menu menu = {false, methods, 2, apps, 2};
+	const struct usp_service_result results[] = {
+	        {3, TOKEN_A, NULL},
+	        {1, NULL, "authentication required"},
+	};
+	struct usp_service_answer a = {.results = results, .nresults = 2};
+	char *out;
+	size_t len;
+	int r;
+
+	(void)state;
+	r = usp_encode_app_menu(&ids_both, &menu, &out, &len);
+	expect(r, out, len,
+	       "{\"application_menu\":{\"0\":[{\"auth_method\":\"pubkey\",\"expected_request_"
+	       "body\":"
+	       "{\"auth_method\":\"\"}},{\"auth_method\":\"password\",\"expected_request_body\":"
+	       "{\"auth_method\":\"\"}}],\"1\":{\"name\":\"echo\",\"requires\":[],"
+	       "\"expected_request_body\":{}},\"2\":{\"name\":\"vault\",\"requires\":"
+	       "[\"encryption\"],\"expected_request_body\":{}}},\"server_session_id\":\"" SERVER_ID
+	       "\",\"client_session_id\":\"c-1\"}\n");
+	menu.authenticated = true;
+	menu.napps = 0;
+	r = usp_encode_app_menu(&ids_server_only, &menu, &out, &len);
+	expect(r, out, len,
+	       "{\"application_menu\":{\"0\":{\"name\":\"token invalidation\","
+	       "\"expected_request_body\":[\"\"]}},\"server_session_id\":\"" SERVER_ID "\"}\n");
+	r = usp_encode_service_answer(&ids_server_only, &a, &out, &len);
+	expect(r, out, len,
+	       "{\"3\":{\"token\":\"" TOKEN_A "\"},\"1\":{\"error\":{\"message\":\"authentication "
+	       "required\"}},\"server_session_id\":\"" SERVER_ID "\"}\n");
+	a.authz = AUTHZ;
+	a.menu = &menu;
+	a.invalidated = true;
+	a.count = 2;
+	a.nresults = 0;
+	r = usp_encode_service_answer(&ids_server_only, &a, &out, &len);
+	expect(r, out, len,
+	       "{\"authorization_token\":\"" AUTHZ "\",\"application_menu\":{\"0\":{\"name\":"
+	       "\"token "
+	       "invalidation\",\"expected_request_body\":[\"\"]}},\"0\":{\"invalidated\":2},"
+	       "\"server_session_id\":\"" SERVER_ID "\"}\n");
+	/* What a caller must not ask for: a short authorization token, index 0 as a service. */
+	a.authz = "abc";
+	REFUSES(usp_encode_service_answer(&ids_server_only, &a, &out, &len));
+	a.authz = NULL;
+	a.results = (const struct usp_service_result[]){{0, TOKEN_A, NULL}};
+	a.nresults = 1;
+	REFUSES(usp_encode_service_answer(&ids_server_only, &a, &out, &len));
+	a.results = (const struct usp_service_result[]){{1000000, TOKEN_A, NULL}};
+	REFUSES(usp_encode_service_answer(&ids_server_only, &a, &out, &len));
+}
+
 static void
 test_encode_line_limit(void **state)
 {
@@ -757,6 +939,9 @@ main(void)
 	        cmocka_unit_test(test_encode_refused),
 	        cmocka_unit_test(test_encode_line_limit),
 	        cmocka_unit_test(test_proveauth),
+	        cmocka_unit_test(test_email_session_request),
+	        cmocka_unit_test(test_email_service_request),
+	        cmocka_unit_test(test_email_encode),
 	};
 
 	return UNIT_RUN_WITH_SODIUM(tests, NULL, NULL);

@@ -61,6 +61,10 @@ usage(FILE *out)
 	        "                                            connections to names shim.conf maps "
 	        "go\n"
 	        "                                            through fived\n"
+	        "       five gateway [options] FILE         DNS and redirected connections of "
+	        "other\n"
+	        "                                            computers through fived "
+	        "(five-gateway(8))\n"
 	        "\n"
 	        "  HOST may be KEY@HOST: the server's key, instead of known_hosts\n"
 	        "  --plain     plain TCPMUX, unencrypted (default: the sealed handshake)\n"
@@ -611,15 +615,16 @@ cmd_agent(const struct cli_args *a)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_LOCAL;
 }
 
-/* Where make install puts libfive-shim.so (the Makefile says). */
+/* Where make install puts libfive-shim.so and five-gateway (the Makefile says). */
 #ifndef FIVE_SHIM_DIR
 #define FIVE_SHIM_DIR "/usr/local/lib/five"
 #endif
-#define SHIM_NAME "libfive-shim.so"
+#define SHIM_NAME    "libfive-shim.so"
+#define GATEWAY_NAME "five-gateway"
 
-/* The shim beside this five (a build tree), else where it is installed, into path. */
+/* The file name beside this five (a build tree), else where it is installed, into path. */
 static int
-shim_path(char *path, size_t size)
+companion_path(const char *what, const char *name, char *path, size_t size)
 {
 	char self[PATH_MAX], *slash;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -627,17 +632,31 @@ shim_path(char *path, size_t size)
 	if (n > 0) {
 		self[n] = '\0';
 		if ((slash = strrchr(self, '/')) != NULL &&
-		    (size_t)snprintf(path, size, "%.*s/%s", (int)(slash - self), self, SHIM_NAME) <
+		    (size_t)snprintf(path, size, "%.*s/%s", (int)(slash - self), self, name) <
 		            size &&
 		    access(path, R_OK) == 0)
 			return 0;
 	}
-	if ((size_t)snprintf(path, size, "%s/%s", FIVE_SHIM_DIR, SHIM_NAME) < size &&
+	if ((size_t)snprintf(path, size, "%s/%s", FIVE_SHIM_DIR, name) < size &&
 	    access(path, R_OK) == 0)
 		return 0;
-	fprintf(stderr, "five: run: %s is neither beside five nor in %s\n", SHIM_NAME,
+	fprintf(stderr, "five: %s: %s is neither beside five nor in %s\n", what, name,
 	        FIVE_SHIM_DIR);
 	return -1;
+}
+
+/* five gateway ...: five-gateway(8), with the same arguments. */
+static int
+cmd_gateway(int argc, char **argv)
+{
+	char path[PATH_MAX];
+
+	if (companion_path("gateway", GATEWAY_NAME, path, sizeof(path)) != 0)
+		return EXIT_LOCAL;
+	argv[0] = path;
+	execv(path, argv);
+	fprintf(stderr, "five: gateway: %s: %s\n", path, strerror(errno));
+	return EXIT_LOCAL;
 }
 
 /* five run [--] COMMAND ...: COMMAND with the shim preloaded, after what LD_PRELOAD had. */
@@ -653,7 +672,7 @@ cmd_run(int argc, char **argv)
 	}
 	if (argc == 0)
 		return usage_error("run: no command given");
-	if (shim_path(shim, sizeof(shim)) != 0)
+	if (companion_path("run", SHIM_NAME, shim, sizeof(shim)) != 0)
 		return EXIT_LOCAL;
 	/* The dynamic loader splits LD_PRELOAD at blanks and colons. */
 	if (strpbrk(shim, " \t:") != NULL) {
@@ -682,6 +701,8 @@ main(int argc, char **argv)
 
 	if (argc > 1 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argc - 2, argv + 2);
+	if (argc > 1 && strcmp(argv[1], "gateway") == 0)
+		return cmd_gateway(argc - 1, argv + 1);
 	five_options_init(o);
 	o->trust_on_first_use = 1;
 	while ((c = getopt_long(argc, argv, "p:H:L:t:wa:i:l:k46Vh", long_options, NULL)) != -1)

@@ -207,6 +207,8 @@ step(struct five_session *s)
 	tend_streams(s);
 	ping(s);
 	mux_resume_tick(s);
+	/* Bytes read ahead, with the handshake or an ATTACH, may hold fived's end already. */
+	check_end(s);
 	if (s->broken)
 		mux_reattach(s);
 	if (!s->dead && mux_out_pending(s))

@@ -26,6 +26,7 @@
 #include "common/io.h"
 #include "common/keyfile.h"
 #include "common/util.h"
+#include "crypto/aesgcm.h"
 #include "crypto/noise.h"
 #include "crypto/record.h"
 #include "proto/sealed.h"
@@ -42,6 +43,7 @@
 struct handshake {
 	struct noise_handshake hs;
 	unsigned pattern;
+	uint16_t suites;       /* offered, bound into the prologue */
 	uint8_t server_pk[32]; /* IK: the pinned key; XX: learned from message 2 */
 	bool known;
 	uint8_t noise1[SEALED_IK1_MAX];
@@ -63,6 +65,21 @@ mac1_key_for(const struct handshake *h, uint8_t key[32])
 	static const uint8_t zero[32];
 
 	sealed_mac1_key(h->pattern == SEALED_IK ? h->server_pk : zero, key);
+}
+
+/*
+ * The record suites we offer: XChaCha20-Poly1305 always, AES-256-GCM where
+ * this CPU runs it in hardware (in software it is slower and harder to keep
+ * constant-time).  The server chooses.
+ */
+static uint16_t
+offered_suites(void)
+{
+	uint16_t suites = SEALED_SUITE_BIT(RECORD_SUITE_XCHACHA20POLY1305);
+
+	if (aesgcm_hardware())
+		suites |= SEALED_SUITE_BIT(RECORD_SUITE_AES256GCM);
+	return suites;
 }
 
 /* --- reading frames ------------------------------------------------------ */
@@ -121,7 +138,8 @@ start_noise(struct handshake *h, const void *early, size_t early_len, struct fiv
 	int r = -1;
 
 	h->noise1_len = sealed_noise1_len(h->pattern, early_len);
-	sealed_prologue(h->pattern, SEALED_SUITE_1, h->noise1_len, prologue);
+	h->suites = offered_suites();
+	sealed_prologue(h->pattern, h->suites, h->noise1_len, prologue);
 	if (h->pattern == SEALED_XX) {
 		r = noise_handshake_init(&h->hs, SEALED_NOISE_XX, NOISE_INITIATOR, prologue,
 		                         sizeof(prologue), NULL, NULL);
@@ -155,7 +173,7 @@ send_initiation(int fd, struct handshake *h, struct five_error *err)
 
 	memset(&m, 0, sizeof(m));
 	m.pattern = (uint8_t)h->pattern;
-	m.suites = SEALED_SUITE_1;
+	m.suites = h->suites;
 	m.noise = h->noise1;
 	m.noise_len = h->noise1_len;
 	memcpy(m.pow_nonce, h->pow_nonce, sizeof(m.pow_nonce));
@@ -330,15 +348,16 @@ on_response(int fd, struct handshake *h, struct reader *rd, size_t total, const 
 {
 	struct noise_cipher send, recv;
 	struct sealed_frame f;
-	uint8_t payload[SEALED_RESPONSE_PAYLOAD_LEN], learned[32], header[RECORD_HEADER_LEN];
+	uint8_t payload[SEALED_RESPONSE_PAYLOAD_LEN], learned[32], header[RECORD_HEADER_MAX];
+	enum record_suite suite;
 	uint8_t flags = 0;
-	size_t plen;
+	size_t plen, hlen = 0;
 	int r = -1;
 
 	if (sealed_response_decode(rd->buf, total, h->pattern, &f) != SEALED_OK ||
 	    noise_read_message(&h->hs, f.noise, f.noise_len, payload, sizeof(payload), &plen) !=
 	            0 ||
-	    sealed_response_payload_decode(payload, plen, &flags) != 0)
+	    sealed_response_payload_decode(payload, plen, h->suites, &suite, &flags) != 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL,
 		                 "the server's answer does not authenticate");
 	consume(rd, total);
@@ -353,8 +372,8 @@ on_response(int fd, struct handshake *h, struct reader *rd, size_t total, const 
 	z->has_server_pk = true;
 	noise_handshake_hash(&h->hs, z->hash);
 	if (noise_split(&h->hs, &send, &recv) == 0 &&
-	    record_init_from_split(&z->tx, &z->rx, &send, &recv, header) == 0 &&
-	    io_write_all(fd, header, sizeof(header)) == 0 &&
+	    record_init_from_split(&z->tx, &z->rx, suite, &send, &recv, header, &hlen) == 0 &&
+	    (hlen == 0 || io_write_all(fd, header, hlen) == 0) &&
 	    ((flags & SEALED_FLAG_0RTT) || five_seal_send(z, fd, early, early_len, err) == 0))
 		r = 0;
 	z->early_taken = (flags & SEALED_FLAG_0RTT) != 0;

@@ -562,6 +562,39 @@ server_cookie(struct parser *p, const char *value, const char **why)
 }
 
 static int
+seal_suite(struct parser *p, const char *word, const char **why)
+{
+	enum record_suite suite = record_suite_from_name(word);
+	size_t i;
+
+	if (suite == RECORD_SUITE_NONE) {
+		*why = "expected suites among aes256gcm, xchacha20poly1305";
+		return -1;
+	}
+	for (i = 0; i < p->cfg->seal_suites_len; i++) {
+		if (p->cfg->seal_suites[i] == suite) {
+			*why = "a suite named twice";
+			return -1;
+		}
+	}
+	p->cfg->seal_suites[p->cfg->seal_suites_len++] = suite;
+	return 0;
+}
+
+static int
+server_seal_suites(struct parser *p, const char *value, const char **why)
+{
+	p->cfg->seal_suites_len = 0;
+	if (each_word(p, value, seal_suite, why) != 0)
+		return -1;
+	if (p->cfg->seal_suites_len == 0) {
+		*why = "expected at least one suite";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 server_log(struct parser *p, const char *value, const char **why)
 {
 	static const char *const names[] = {
@@ -905,6 +938,7 @@ static const struct key keys[] = {
         SERVER_BOOL("dark", dark),
         SERVER_STR("authorized_clients", V_PATH_OR_NONE, authorized_clients),
         SERVER("cookie", server_cookie),
+        SERVER("seal_suites", server_seal_suites),
         SERVER_U64("handshake_cpu_high", V_PERCENT, handshake_cpu_high, 0),
         SERVER_U64("handshake_cpu_low", V_PERCENT, handshake_cpu_low, 0),
         SERVER_U64("pow_difficulty_min", V_BITS, pow_min, 0),

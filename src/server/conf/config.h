@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "crypto/record.h"
 #include "proto/auth.h"
 #include "proto/line.h"
 #include "proto/proof.h"
@@ -216,6 +217,9 @@ struct config {
 	bool dark;                              /* answer nothing but valid sealed initiations */
 	char authorized_clients[CONFIG_PATH_MAX + 1]; /* "" for none */
 	bool cookie_always; /* demand a cookie and work from every client */
+	/* Record suites, most preferred first; none given: the default (transport/seal.c). */
+	enum record_suite seal_suites[RECORD_SUITE_LAST];
+	size_t seal_suites_len;
 	uint64_t handshake_cpu_high, handshake_cpu_low; /* percent of a core */
 	uint64_t pow_min, pow_max;                      /* leading zero bits */
 	uint64_t handshake_rate;                        /* per source per second, before a cookie */

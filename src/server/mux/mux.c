@@ -355,12 +355,37 @@ over_limit(const struct mux *m, uint8_t *code)
 	return NULL;
 }
 
+/*
+ * A command stream (section 13.1) is answered at once: ACCEPT, the reply
+ * in one DATA, FIN.  It is then over: what the client sends on it after
+ * its OPEN (its FIN) is dropped, as for any stream that is over.
+ */
+static void
+answer_command(struct mux *m, const struct mux_frame *f, const char *reply, size_t len)
+{
+	uint8_t frame[MUX_HEADER_LEN + MUX_REPLY_MAX];
+
+	if (len > m->down_left) {
+		refuse_open(m, f, MUX_RST_LIMIT, "no window for the reply");
+		return;
+	}
+	mux_discard(m, f->u.open.data_len);
+	m->down_left -= len;
+	mux_send_frame(m, frame, mux_encode_empty(frame, sizeof(frame), f->id, MUX_ACCEPT));
+	mux_header(frame, f->id, MUX_DATA, 0, len);
+	memcpy(frame + MUX_HEADER_LEN, reply, len);
+	mux_send_frame(m, frame, MUX_HEADER_LEN + len);
+	mux_send_frame(m, frame, mux_encode_empty(frame, sizeof(frame), f->id, MUX_FIN));
+}
+
 static void
 on_open(struct mux *m, const struct mux_frame *f)
 {
+	char reply[MUX_REPLY_MAX];
 	struct mux_grant g;
 	const char *reason;
 	uint8_t code;
+	int n;
 
 	if (f->id % 2 == 0 || f->id <= m->last_id) {
 		mux_fail(m, "protocol error: stream id not new");
@@ -370,6 +395,14 @@ on_open(struct mux *m, const struct mux_frame *f)
 	m->up.left -= f->u.open.data_len;
 	if ((reason = over_limit(m, &code)) != NULL) {
 		refuse_open(m, f, code, reason);
+		return;
+	}
+	if ((n = m->ev->command(m->owner, f, reply, &code, &reason)) < 0) {
+		refuse_open(m, f, code, reason);
+		return;
+	}
+	if (n > 0) {
+		answer_command(m, f, reply, (size_t)n);
 		return;
 	}
 	memset(&g, 0, sizeof(g));

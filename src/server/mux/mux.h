@@ -45,7 +45,18 @@ mux_grant_fix(struct mux_grant *g)
 	g->who.session_id = g->session_id;
 }
 
+/* A command stream's reply (section 13.1) is at most this long. */
+#define MUX_REPLY_MAX 2048
+
 struct mux_events {
+	/*
+	 * An OPEN that names a command (PROVEAUTH, GETSIGNKEY: section 13.1)
+	 * and carries the whole request: returns the reply's length (1 to
+	 * MUX_REPLY_MAX), written into reply; 0 when the OPEN names a service;
+	 * -1 with *code and *reason (static) for its RST.
+	 */
+	int (*command)(void *owner, const struct mux_frame *open, char reply[MUX_REPLY_MAX],
+	               uint8_t *code, const char **reason);
 	/*
 	 * Decides an OPEN for stream id: fills *g and returns 0, or returns -1
 	 * with *reason (static, the text dialect's) for its RST REFUSED.

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -20,7 +21,10 @@
 #include "server/policy/site.h"
 #include "server/session/command.h"
 #include "server/session/internal.h"
+#include "server/session/proof.h"
 #include "server/session/sessiontoken.h"
+
+_Static_assert(PROOF_REPLY_MAX <= MUX_REPLY_MAX, "a command stream's reply fits its frame");
 
 /* The token an OPEN carries, if any: its caller, or NULL with *why (refused) or not (none). */
 static int
@@ -146,6 +150,62 @@ on_authorize(void *owner, uint32_t id, const struct mux_frame *f, struct mux_gra
 	return 0;
 }
 
+/*
+ * The request a command OPEN carries as its first data: the text
+ * dialect's argument, without the line's end (CRLF or LF, optional), into
+ * arg[0..size).  -1 when it does not fit, or has a NUL.
+ */
+static int
+command_argument(const struct mux_frame *f, char *arg, size_t size)
+{
+	size_t n = f->u.open.data_len;
+	const uint8_t *p = f->u.open.data;
+
+	if (n > 0 && p[n - 1] == '\n')
+		n -= n > 1 && p[n - 2] == '\r' ? 2 : 1;
+	if (n >= size || memchr(p, '\0', n) != NULL)
+		return -1;
+	memcpy(arg, p, n);
+	arg[n] = '\0';
+	return 0;
+}
+
+/*
+ * PROVEAUTH and GETSIGNKEY as streams (section 13.1): the OPEN names the
+ * command, its first data is the argument, and the reply is the text
+ * dialect's line, for the session's own identity.  They count with the
+ * session's commands, as on a connection that never multiplexed.
+ */
+static int
+on_command(void *owner, const struct mux_frame *f, char reply[MUX_REPLY_MAX], uint8_t *code,
+           const char **reason)
+{
+	struct session *s = owner;
+	bool prove = strcasecmp(f->u.open.service, "PROVEAUTH") == 0;
+	char arg[PROOF_HASH_SIZE + 1];
+	size_t n;
+
+	if (!prove && strcasecmp(f->u.open.service, "GETSIGNKEY") != 0)
+		return 0;
+	*code = MUX_RST_REFUSED;
+	*reason = "invalid request";
+	/* The identity proved is the session's: a stream's own token would be a token's. */
+	if (f->u.open.vhost[0] != '\0' || f->u.open.token_len != 0 ||
+	    command_argument(f, arg, sizeof(arg)) != 0 || (!prove && arg[0] != '\0'))
+		return -1;
+	if (++s->commands > COMMANDS_MAX) {
+		*code = MUX_RST_LIMIT;
+		*reason = "too many commands";
+		return -1;
+	}
+	n = prove ? session_prove_reply(s, arg, reply) : session_signkey_reply(s, reply);
+	if (n == 0) {
+		*reason = "cannot sign a proof";
+		return -1;
+	}
+	return (int)n;
+}
+
 static int
 on_header(void *owner, const struct mux_grant *g, uint32_t id, uint8_t *out, size_t size)
 {
@@ -228,6 +288,7 @@ on_detach_allowed(void *owner, const char **reason)
 }
 
 static const struct mux_events mux_events = {
+        .command = on_command,
         .authorize = on_authorize,
         .header = on_header,
         .audit = on_audit,

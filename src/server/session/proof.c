@@ -8,11 +8,8 @@
 #include "server/policy/site.h"
 #include "server/privsep/priv.h"
 
-/* "+ PROOF " and CRLF around a proof. */
-#define PROOF_REPLY_MAX (PROOF_SIZE + 16)
-
-/* "+ SIGNKEY ", the key, a space, the provider's name, CRLF. */
-#define SIGNKEY_REPLY_MAX (PROOF_KEY_B64_SIZE + PROOF_PROVIDER_MAX + 16)
+_Static_assert(PROOF_KEY_B64_SIZE + PROOF_PROVIDER_MAX + 16 <= PROOF_REPLY_MAX,
+               "a SIGNKEY reply fits where a PROOF reply does");
 
 /* The identities a session may prove: those it authenticated itself. */
 static const char *
@@ -52,33 +49,52 @@ session_signkey(const struct session *s, char key[PROOF_KEY_B64_SIZE], const cha
 	*provider = s->site->provider;
 }
 
+/* reply[0..n) with n from snprintf, or "" when it did not fit (a bug: the sizes are fixed). */
+static size_t
+reply_length(int n)
+{
+	return n > 0 && n < PROOF_REPLY_MAX ? (size_t)n : 0;
+}
+
+size_t
+session_prove_reply(struct session *s, const char *hex, char reply[PROOF_REPLY_MAX])
+{
+	char proof[PROOF_SIZE];
+	const char *why;
+
+	if (session_prove(s, hex, proof, &why) == 0)
+		return reply_length(snprintf(reply, PROOF_REPLY_MAX, "+ PROOF %s\r\n", proof));
+	return reply_length(snprintf(reply, PROOF_REPLY_MAX, "- %s\r\n", why));
+}
+
+size_t
+session_signkey_reply(const struct session *s, char reply[PROOF_REPLY_MAX])
+{
+	char key[PROOF_KEY_B64_SIZE];
+	const char *provider;
+
+	session_signkey(s, key, &provider);
+	if (provider[0] == '\0')
+		return reply_length(snprintf(reply, PROOF_REPLY_MAX, "- no provider name\r\n"));
+	return reply_length(snprintf(reply, PROOF_REPLY_MAX, "+ SIGNKEY %s %s\r\n", key, provider));
+}
+
 void
 session_prove_command(struct session *s, const struct cmd *c)
 {
-	char proof[PROOF_SIZE], reply[PROOF_REPLY_MAX];
-	const char *why;
-	int n;
+	char reply[PROOF_REPLY_MAX];
+	size_t n = session_prove_reply(s, c->args[0], reply);
 
-	if (session_prove(s, c->args[0], proof, &why) == 0)
-		n = snprintf(reply, sizeof(reply), "+ PROOF %s\r\n", proof);
-	else
-		n = snprintf(reply, sizeof(reply), "- %s\r\n", why);
-	if (n < 0 || (size_t)n >= sizeof(reply) || session_send(s, reply, (size_t)n) != 0)
+	if (n == 0 || session_send(s, reply, n) != 0)
 		session_close(s, "out of memory");
 }
 
 void
 session_signkey_command(struct session *s)
 {
-	char key[PROOF_KEY_B64_SIZE], reply[SIGNKEY_REPLY_MAX];
-	const char *provider;
-	int n;
+	char reply[PROOF_REPLY_MAX];
+	size_t n = session_signkey_reply(s, reply);
 
-	session_signkey(s, key, &provider);
-	if (provider[0] != '\0')
-		n = snprintf(reply, sizeof(reply), "+ SIGNKEY %s %s\r\n", key, provider);
-	else
-		n = snprintf(reply, sizeof(reply), "- no provider name\r\n");
-	if (n < 0 || (size_t)n >= sizeof(reply) || session_send(s, reply, (size_t)n) != 0)
+	if (n == 0 || session_send(s, reply, n) != 0)
 		session_close(s, "out of memory");
 }

@@ -24,6 +24,19 @@ int session_prove(struct session *s, const char *hex, char out[PROOF_SIZE], cons
 /* The signing key's public half as GETSIGNKEY sends it, and the provider's name ("" none). */
 void session_signkey(const struct session *s, char key[PROOF_KEY_B64_SIZE], const char **provider);
 
+/* A reply line of PROVEAUTH or GETSIGNKEY, with its CRLF, is shorter than this. */
+#define PROOF_REPLY_MAX (PROOF_SIZE + 16)
+
+/*
+ * The text dialect's reply to "PROVEAUTH hex", "+ PROOF P" or "- REASON"
+ * with its CRLF, into reply[0..PROOF_REPLY_MAX): its length.  As
+ * session_prove, it audits.
+ */
+size_t session_prove_reply(struct session *s, const char *hex, char reply[PROOF_REPLY_MAX]);
+
+/* The text dialect's reply to GETSIGNKEY, with its CRLF, into reply[0..PROOF_REPLY_MAX). */
+size_t session_signkey_reply(const struct session *s, char reply[PROOF_REPLY_MAX]);
+
 /* The text dialect's "PROVEAUTH HASH": "+ PROOF P" or "- REASON"; the connection stays open. */
 void session_prove_command(struct session *s, const struct cmd *c);
 

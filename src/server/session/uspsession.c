@@ -29,6 +29,10 @@ struct usp_session {
 	struct usp_msg waiting; /* the initialize an authentication is for */
 	bool have_waiting;
 	char *presented; /* the token the token method authenticated with; owned */
+	/* The email's forms (section 8.7): */
+	char authz[USP_AUTHZ_HEX + 1];  /* the authorization token issued here; "" none */
+	char (*menu)[NAME_MAX_LEN + 1]; /* the last numbered menu: index i + 1 is menu[i]; owned */
+	size_t nmenu;
 };
 
 /* One stream judged: NULL verdict when granted, with its service and token caller. */
@@ -60,6 +64,8 @@ usp_session_free(struct session *s)
 		return;
 	usp_msg_free(&z->waiting);
 	free(z->presented);
+	free(z->menu);
+	sodium_memzero(z->authz, sizeof(z->authz));
 	free(z);
 	s->usp = NULL;
 }
@@ -224,6 +230,21 @@ token_for(struct session *s, const struct usp_stream *st, const struct service *
 	return session_token_issue(s, st->application, "", 0, fresh, why) == 0 ? fresh : NULL;
 }
 
+/* One stream's entry in an answer: *token (fresh holds a new one), or *error. */
+static void
+stream_result(struct session *s, const struct usp_stream *st, char *fresh, const char **token,
+              const char **error)
+{
+	struct judgement j;
+
+	judge(s, st, &j);
+	*error = j.verdict;
+	*token = NULL;
+	if (j.verdict == NULL)
+		*token = token_for(s, st, j.svc, fresh, error);
+	judgement_free(&j);
+}
+
 /* Sends "token" for streams[from..n) of m; returns 0, or -1 when the session ended. */
 static int
 send_tokens(struct session *s, const struct usp_msg *m, size_t from)
@@ -232,7 +253,6 @@ send_tokens(struct session *s, const struct usp_msg *m, size_t from)
 	char *fresh = malloc(USP_STREAMS_MAX * PASETO_TOKEN_SIZE), *out = NULL;
 	const char *identity =
 	        s->caller != NULL && !s->caller->anonymous ? s->caller->identity : NULL;
-	struct judgement j;
 	size_t i, n = 0, len = 0;
 	int r;
 
@@ -241,20 +261,17 @@ send_tokens(struct session *s, const struct usp_msg *m, size_t from)
 		return -1;
 	}
 	for (i = from; i < m->nstreams; i++, n++) {
-		judge(s, &m->streams[i], &j);
 		res[n].application = m->streams[i].application;
-		res[n].error = j.verdict;
-		res[n].token = NULL;
-		if (j.verdict == NULL)
-			res[n].token = token_for(s, &m->streams[i], j.svc,
-			                         fresh + n * PASETO_TOKEN_SIZE, &res[n].error);
-		judgement_free(&j);
+		stream_result(s, &m->streams[i], fresh + n * PASETO_TOKEN_SIZE, &res[n].token,
+		              &res[n].error);
 	}
 	r = usp_encode_token(&s->usp->ids, identity, res, n, &out, &len);
 	sodium_memzero(fresh, USP_STREAMS_MAX * PASETO_TOKEN_SIZE);
 	free(fresh);
 	return send_encoded(s, r, out, len);
 }
+
+static void answer_services(struct session *s, const struct usp_msg *m, bool authenticated);
 
 void
 usp_authenticated(struct session *s)
@@ -263,7 +280,10 @@ usp_authenticated(struct session *s)
 
 	if (!z->have_waiting)
 		return;
-	send_tokens(s, &z->waiting, 0);
+	if (z->waiting.type == USP_SERVICE_REQUEST)
+		answer_services(s, &z->waiting, true);
+	else
+		send_tokens(s, &z->waiting, 0);
 	usp_msg_free(&z->waiting);
 	z->have_waiting = false;
 }
@@ -290,16 +310,25 @@ select_vhost(struct session *s, const struct usp_msg *m)
 	return 0;
 }
 
+/* The methods this session may use now, in fived's order: their number. */
+static size_t
+usable_methods(const struct session *s, enum auth_method out[AUTH_METHOD_COUNT])
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < AUTH_METHOD_COUNT; i++)
+		if (auth_method_usable(s, (enum auth_method)i))
+			out[n++] = (enum auth_method)i;
+	return n;
+}
+
 /* Flow 2, or 4 and 6: the first stream needs an identity the session does not have. */
 static void
 ask_authentication(struct session *s, struct usp_msg *m)
 {
 	enum auth_method usable[AUTH_METHOD_COUNT];
-	size_t i, n = 0;
+	size_t i, n = usable_methods(s, usable);
 
-	for (i = 0; i < AUTH_METHOD_COUNT; i++)
-		if (auth_method_usable(s, (enum auth_method)i))
-			usable[n++] = (enum auth_method)i;
 	if (!m->offered_protocols) {
 		usp_refuse(s, "unknown service", "unknown application");
 		return;
@@ -430,6 +459,15 @@ add_to_menu(void *arg, const char *name, const struct service *svc)
 	menu->n++;
 }
 
+/* The applications the session may use now, in configuration order: menu->apps, owned. */
+static int
+collect_menu(struct session *s, struct menu *menu)
+{
+	config_each_name(s->cfg, s->vhost, add_to_menu, menu);
+	session_audit(s, "menu", NULL);
+	return menu->failed ? -1 : 0;
+}
+
 static void
 on_menu(struct session *s, const struct usp_msg *m)
 {
@@ -440,24 +478,26 @@ on_menu(struct session *s, const struct usp_msg *m)
 
 	if (select_vhost(s, m) != 0)
 		return;
-	config_each_name(s->cfg, s->vhost, add_to_menu, &menu);
-	r = menu.failed ? -1 : usp_encode_menu(&s->usp->ids, menu.apps, menu.n, &out, &len);
+	r = collect_menu(s, &menu);
+	if (r == 0)
+		r = usp_encode_menu(&s->usp->ids, menu.apps, menu.n, &out, &len);
 	free(menu.apps);
-	session_audit(s, "menu", NULL);
 	send_encoded(s, r, out, len);
 }
 
-/* Possessing a valid token is the right to give it up. */
-static void
-on_invalidate(struct session *s, const struct usp_msg *m)
+/*
+ * Possessing a valid token is the right to give it up: revokes those of
+ * m->tokens that are valid, counted in *count.  -1 after refusing.
+ */
+static int
+revoke_tokens(struct session *s, const struct usp_msg *m, size_t *count)
 {
 	struct token_claims c;
 	uint64_t now = (uint64_t)time(NULL);
 	const char *why;
-	char *out = NULL;
-	size_t i, count = 0, len = 0;
-	int r;
+	size_t i;
 
+	*count = 0;
 	for (i = 0; i < m->ntokens; i++) {
 		if (tokens_open(s->site->tokens, m->tokens[i], now, &c, &why) != 0)
 			continue;
@@ -467,14 +507,214 @@ on_invalidate(struct session *s, const struct usp_msg *m)
 			              json_pack("{s:s,s:s}", "service", c.app, "jti", c.jti));
 			usp_refuse(s, "cannot record the revocation",
 			           "cannot record the revocation");
-			return;
+			return -1;
 		}
-		count++;
+		(*count)++;
 		session_audit(s, "token_revoked",
 		              json_pack("{s:s,s:s}", "service", c.app, "jti", c.jti));
 	}
+	return 0;
+}
+
+static void
+on_invalidate(struct session *s, const struct usp_msg *m)
+{
+	char *out = NULL;
+	size_t count, len = 0;
+	int r;
+
+	if (revoke_tokens(s, m, &count) != 0)
+		return;
 	r = usp_encode_invalidated(&s->usp->ids, count, &out, &len);
 	send_encoded(s, r, out, len);
+}
+
+/* --- the email's forms (section 8.7) ------------------------------------------------- */
+
+/* Keeps the names of a numbered menu sent, for the indices of requested_services. */
+static int
+remember_menu(struct usp_session *z, const struct menu *menu)
+{
+	char(*names)[NAME_MAX_LEN + 1] = calloc(menu->n + 1, sizeof(*names));
+	size_t i;
+
+	if (names == NULL)
+		return -1;
+	for (i = 0; i < menu->n; i++)
+		str_copy(names[i], menu->apps[i].application, sizeof(names[i]));
+	free(z->menu);
+	z->menu = names;
+	z->nmenu = menu->n;
+	return 0;
+}
+
+/*
+ * The numbered menu of the session as it is now, remembered: index 0 the
+ * methods it may use (methods[]) or, authenticated, token invalidation.
+ * menu->apps is the caller's to free.
+ */
+static int
+numbered_menu(struct session *s, struct menu *menu, enum auth_method methods[AUTH_METHOD_COUNT],
+              struct usp_app_menu *am)
+{
+	if (collect_menu(s, menu) != 0 || remember_menu(s->usp, menu) != 0)
+		return -1;
+	am->authenticated = s->caller != NULL;
+	am->methods = methods;
+	am->nmethods = am->authenticated ? 0 : usable_methods(s, methods);
+	am->apps = menu->apps;
+	am->napps = menu->n;
+	return 0;
+}
+
+/* An authorization_token is none, or the one this connection issued: nothing else is taken. */
+static int
+check_authz(struct session *s, const struct usp_msg *m)
+{
+	const struct usp_session *z = s->usp;
+
+	if (m->authz_kind == USP_AUTHZ_NULL ||
+	    (m->authz_kind == USP_AUTHZ_GIVEN && z->authz[0] != '\0' &&
+	     sodium_memcmp(m->authz, z->authz, USP_AUTHZ_HEX) == 0))
+		return 0;
+	usp_refuse(s, "invalid authorization token", "invalid authorization token");
+	return -1;
+}
+
+static void
+send_app_menu(struct session *s)
+{
+	enum auth_method methods[AUTH_METHOD_COUNT];
+	struct menu menu = {.s = s};
+	struct usp_app_menu am;
+	char *out = NULL;
+	size_t len = 0;
+	int r = numbered_menu(s, &menu, methods, &am);
+
+	if (r == 0)
+		r = usp_encode_app_menu(&s->usp->ids, &am, &out, &len);
+	free(menu.apps);
+	send_encoded(s, r, out, len);
+}
+
+/* An authorization token for the email's client: a name for this connection's identity. */
+static void
+issue_authz(struct usp_session *z)
+{
+	uint8_t raw[USP_AUTHZ_HEX / 2];
+
+	randombytes_buf(raw, sizeof(raw));
+	hex_encode(raw, sizeof(raw), z->authz);
+	sodium_memzero(raw, sizeof(raw));
+}
+
+/*
+ * The answer to requested_services: index 0's invalidation, a token or an
+ * error for each application, and after an authentication the
+ * authorization token and the new menu.
+ */
+static void
+answer_services(struct session *s, const struct usp_msg *m, bool authenticated)
+{
+	struct usp_service_result res[USP_STREAMS_MAX] = {{0}};
+	struct usp_service_answer a = {.results = res, .nresults = m->nservices};
+	enum auth_method methods[AUTH_METHOD_COUNT];
+	struct menu menu = {.s = s};
+	struct usp_app_menu am;
+	char *fresh = malloc(USP_STREAMS_MAX * PASETO_TOKEN_SIZE), *out = NULL;
+	size_t i, len = 0;
+	int r = -1;
+
+	if (fresh == NULL)
+		goto send;
+	if (m->invalidate) {
+		if (revoke_tokens(s, m, &a.count) != 0)
+			goto done;
+		a.invalidated = true;
+	}
+	for (i = 0; i < m->nservices; i++) {
+		res[i].index = m->services[i];
+		stream_result(s, &m->streams[i], fresh + i * PASETO_TOKEN_SIZE, &res[i].token,
+		              &res[i].error);
+	}
+	if (authenticated) {
+		issue_authz(s->usp);
+		a.authz = s->usp->authz;
+		a.menu = &am;
+		if (numbered_menu(s, &menu, methods, &am) != 0)
+			goto send;
+	}
+	r = usp_encode_service_answer(&s->usp->ids, &a, &out, &len);
+send:
+	send_encoded(s, r, out, len);
+done:
+	free(menu.apps);
+	if (fresh != NULL)
+		sodium_memzero(fresh, USP_STREAMS_MAX * PASETO_TOKEN_SIZE);
+	free(fresh);
+}
+
+/* requested_services by index, into the names of the menu last sent ("" for none: unknown). */
+static void
+resolve_indices(const struct usp_session *z, struct usp_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nservices; i++)
+		if (m->services[i] <= z->nmenu)
+			str_copy(m->streams[i].application, z->menu[m->services[i] - 1],
+			         sizeof(m->streams[i].application));
+	m->nstreams = m->nservices;
+}
+
+static void
+on_service_request(struct session *s, struct usp_msg *m)
+{
+	if (check_authz(s, m) != 0)
+		return;
+	resolve_indices(s->usp, m);
+	if (!m->authenticate) {
+		answer_services(s, m, false);
+	} else if (s->caller != NULL) {
+		usp_refuse(s, "already authenticated", "already authenticated");
+	} else {
+		ask_authentication(s, m);
+	}
+}
+
+/* application_session "begin": flow 3 for the token's own application, in its own vhost. */
+static void
+begin_application(struct session *s, struct usp_msg *m)
+{
+	struct token_claims c;
+	const char *why;
+
+	if (tokens_open(s->site->tokens, m->tokens[0], (uint64_t)time(NULL), &c, &why) != 0) {
+		metrics_auth_failed(&s->site->metrics, AUTH_TOKEN);
+		session_audit(s, "token_refused", json_pack("{s:s}", "reason", why));
+		usp_refuse(s, "invalid token", "invalid token");
+		return;
+	}
+	str_copy(m->vhost, c.vhost, sizeof(m->vhost));
+	str_copy(m->streams[0].application, c.app, sizeof(m->streams[0].application));
+	m->streams[0].token = m->tokens[0];
+	m->tokens[0] = NULL;
+	m->ntokens = 0;
+	m->nstreams = 1;
+	on_initialize(s, m);
+}
+
+/* The email's first request: the menu, or an application begun or ended with its token. */
+static void
+on_session_request(struct session *s, struct usp_msg *m)
+{
+	/* "Ignore authorization_token as it's only meant for menu access." */
+	if (m->action == USP_ACTION_BEGIN)
+		begin_application(s, m);
+	else if (m->action == USP_ACTION_END)
+		on_invalidate(s, m);
+	else if (check_authz(s, m) == 0)
+		send_app_menu(s);
 }
 
 /* A proof of the session's identity; a refusal ends the connection, as every USP error does. */
@@ -582,6 +822,12 @@ dispatch(struct session *s, struct usp_msg *m)
 		break;
 	case USP_GETSIGNKEY:
 		on_getsignkey(s);
+		break;
+	case USP_SESSION_REQUEST:
+		on_session_request(s, m);
+		break;
+	case USP_SERVICE_REQUEST:
+		on_service_request(s, m);
 		break;
 	default:
 		usp_refuse(s, "malformed message", "malformed message: not expected now");

@@ -8,11 +8,14 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/util.h"
+#include "crypto/aesgcm.h"
 #include "crypto/noise.h"
 #include "crypto/record.h"
 #include "proto/replay.h"
 #include "proto/sealed.h"
 #include "server/conf/clients.h"
+#include "server/conf/config.h"
 #include "server/policy/chunk.h"
 #include "server/policy/earlydata.h"
 #include "server/policy/governor.h"
@@ -33,6 +36,7 @@ struct seal {
 	struct transport base; /* first: the transport ops see a struct transport */
 	enum seal_step step;
 	unsigned pattern;
+	enum record_suite suite; /* chosen from the INITIATION's offer */
 	struct noise_handshake hs;
 	struct buf msg; /* the handshake message being assembled */
 	struct record_sender tx;
@@ -238,19 +242,21 @@ static int
 open_records(struct seal *z, const uint8_t *msg, size_t len, struct caller *caller, bool live)
 {
 	struct noise_cipher send, recv;
-	uint8_t out[SEALED_RESPONSE_MAX + RECORD_HEADER_LEN], header[RECORD_HEADER_LEN];
+	uint8_t out[SEALED_RESPONSE_MAX + RECORD_HEADER_MAX], header[RECORD_HEADER_MAX];
+	size_t hlen;
 	int r = -1;
 
 	noise_handshake_hash(&z->hs, z->binding);
 	if (noise_split(&z->hs, &send, &recv) != 0 ||
-	    record_init_from_split(&z->tx, &z->rx, &send, &recv, header) != 0 ||
-	    len + RECORD_HEADER_LEN > sizeof(out))
+	    record_init_from_split(&z->tx, &z->rx, z->suite, &send, &recv, header, &hlen) != 0 ||
+	    len + hlen > sizeof(out))
 		goto out;
-	/* XX: FINISH has no answer, only our record header. */
+	log_debug("session %s: sealed records: %s", z->base.link.id, record_suite_name(z->suite));
+	/* XX: FINISH has no answer, only our record header (AES-256-GCM: none). */
 	if (len > 0)
 		memcpy(out, msg, len);
-	memcpy(out + len, header, RECORD_HEADER_LEN);
-	if (send_raw(z, out, len + RECORD_HEADER_LEN) != 0)
+	memcpy(out + len, header, hlen);
+	if (len + hlen > 0 && send_raw(z, out, len + hlen) != 0)
 		goto out;
 	z->tx_ready = true;
 	z->step = STEP_OPEN;
@@ -281,7 +287,7 @@ respond(struct seal *z, uint8_t flags, struct caller *caller)
 	uint8_t msg[SEALED_RESPONSE_MAX];
 	size_t nlen, mlen;
 
-	if (sealed_response_payload_encode(flags, payload) != 0 ||
+	if (sealed_response_payload_encode(z->suite, flags, payload) != 0 ||
 	    noise_write_message(&z->hs, payload, sizeof(payload), noise, sizeof(noise), &nlen) !=
 	            0 ||
 	    sealed_response_encode(z->pattern, noise, nlen, msg, sizeof(msg), &mlen) != 0) {
@@ -298,6 +304,26 @@ respond(struct seal *z, uint8_t flags, struct caller *caller)
 }
 
 /* --- the messages ----------------------------------------------------------- */
+
+/*
+ * The server's preference: seal_suites, or by default AES-256-GCM first
+ * where this CPU runs it in hardware (a client offers it only where its own
+ * does), and elsewhere XChaCha20-Poly1305 alone, which every client offers:
+ * AES in software is slow, and on older CPUs not constant-time.
+ */
+static enum record_suite
+choose_suite(const struct seal *z, uint16_t offered)
+{
+	static const enum record_suite hardware[] = {RECORD_SUITE_AES256GCM,
+	                                             RECORD_SUITE_XCHACHA20POLY1305};
+	static const enum record_suite software[] = {RECORD_SUITE_XCHACHA20POLY1305};
+	const struct config *cfg = z->base.link.cfg;
+
+	if (cfg->seal_suites_len > 0)
+		return sealed_suite_choose(offered, cfg->seal_suites, cfg->seal_suites_len);
+	return aesgcm_hardware() ? sealed_suite_choose(offered, hardware, ARRAY_LEN(hardware))
+	                         : sealed_suite_choose(offered, software, ARRAY_LEN(software));
+}
 
 static int
 noise_start(struct seal *z, const struct sealed_initiation *m)
@@ -352,6 +378,8 @@ on_initiation(struct seal *z, const uint8_t *msg, size_t len)
 	g->c.initiations++;
 	if ((st = sealed_initiation_decode(msg, len, &m)) != SEALED_OK)
 		return refuse(z, st, "malformed initiation");
+	if ((z->suite = choose_suite(z, m.suites)) == RECORD_SUITE_NONE)
+		return refuse(z, SEALED_ERR_SUITE, "no common suite");
 	if (m.pattern == SEALED_XX && z->base.link.cfg->dark)
 		return -1;
 	switch (admit(z, &m)) {
@@ -523,13 +551,13 @@ next_piece(uint64_t sent, size_t len)
 
 /* The bytes len plaintext bytes take in records, from sent on. */
 static size_t
-sealed_size(uint64_t sent, size_t len)
+sealed_size(enum record_suite suite, uint64_t sent, size_t len)
 {
-	size_t size = 0, piece;
+	size_t size = 0, piece, overhead = RECORD_LEN_PREFIX + record_overhead(suite);
 
 	for (; len > 0; len -= piece, sent += piece) {
 		piece = next_piece(sent, len);
-		size += piece + RECORD_LEN_PREFIX + RECORD_OVERHEAD;
+		size += piece + overhead;
 	}
 	return size;
 }
@@ -538,7 +566,7 @@ static int
 seal_output(struct transport *tr, const uint8_t *pt, size_t len)
 {
 	struct seal *z = seal_of(tr);
-	size_t size = sealed_size(z->sent, len), used = 0, n, piece;
+	size_t size = sealed_size(z->suite, z->sent, len), used = 0, n, piece;
 	struct chunk *c;
 
 	if (!z->tx_ready || len == 0)
@@ -561,7 +589,7 @@ static int
 seal_finish(struct transport *tr)
 {
 	struct seal *z = seal_of(tr);
-	uint8_t out[RECORD_LEN_PREFIX + RECORD_OVERHEAD];
+	uint8_t out[RECORD_LEN_PREFIX + RECORD_OVERHEAD_MAX];
 	size_t n;
 
 	if (!z->tx_ready)
