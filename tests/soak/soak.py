@@ -5,6 +5,8 @@ Runs as root (a tmpfs for the audit log, descriptor limits raised for the
 processes it starts, up to the hard limit it was given).  Everything listens on
 127.0.0.1 on ports the kernel picks; every process it starts is stopped
 by its pid and the tmpfs unmounted at the end, also on failure or Ctrl-C.
+The state directory (/tmp/fivesoak.*: the configuration, every process's
+output, the events file) is kept for a look after a failure.
 
 The load (build/soak/soakload, see tests/soak/soakload.c) keeps --held
 long plain and USP sessions open, opens --rate short ones a second, and
