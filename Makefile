@@ -7,6 +7,8 @@
 #   make run        deps, then build and start fived with its built-in configuration
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make bench      benchmarks (root), writes bench/REPORT.md
+#   make soak       thousands of sessions for SOAK_SECONDS (default 600) under timed faults
+#                   (root), writes bench/SOAK.md; not part of make test
 #   make install    PREFIX=/usr/local DESTDIR= LIBDIR= USERUNITDIR=
 #   make deb        the Debian packages, in build/deb/ (make test-package checks them)
 
@@ -21,6 +23,7 @@ CC ?= cc
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
+SOAK_SECONDS ?= 600
 
 # Compiler jobs for test-build.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
@@ -89,7 +92,7 @@ LDNS_LIBS := $(shell pkg-config --libs ldns 2>/dev/null)
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(HELPER_SRC))
 
 .SECONDARY:
-.PHONY: FORCE all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench install \
+.PHONY: FORCE all deps test test-unit test-e2e test-fuzz test-asan run fuzz bench soak install \
 	clean format lint deb test-package test-bins test-build
 all: $(FIVED) $(FIVE) $(FIVECTL) $(FIVE_LIB) $(FIVE_SO) $(FIVE_SO_LINK) $(SHIM) $(GATEWAY)
 
@@ -254,6 +257,9 @@ run: deps
 bench: all
 	bench/run.sh
 
+soak: all $(SOAK_TOOLS) $(BUILD)/bench/benchtool
+	$(PYTHON) tests/soak/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1 \
@@ -328,6 +334,8 @@ format:
 # The benchmark's tools are built here too (make bench builds its own copies), so that
 # they keep compiling against libfive's internals as those change.
 BENCH_TOOLS := $(BUILD)/bench/benchtool $(BUILD)/bench/delayline $(BUILD)/bench/aeadspeed
+# The soak's load, on libfive's public interface only.
+SOAK_TOOLS := $(BUILD)/soak/soakload
 
 $(BUILD)/bench/benchtool: bench/benchtool.c bench/clock.h $(FIVE_INTERNAL_LIB)
 	@mkdir -p $(dir $@)
@@ -341,7 +349,11 @@ $(BUILD)/bench/delayline: bench/delayline.c bench/clock.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ bench/delayline.c $(LDFLAGS)
 
-lint: all $(BENCH_TOOLS)
+$(BUILD)/soak/soakload: tests/soak/soakload.c $(FIVE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ tests/soak/soakload.c $(FIVE_LIB) $(LDFLAGS) $(LDLIBS)
+
+lint: all $(BENCH_TOOLS) $(SOAK_TOOLS)
 	$(PYTHON) tools/layers.py $(BUILD)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -Iinclude -Isrc src
