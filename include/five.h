@@ -84,11 +84,12 @@ enum five_step {
 	FIVE_ERR_TRUST,
 	/*
 	 * fived said the service lives elsewhere (docs/PROTOCOL.md section
-	 * 2.13) and it was not followed: opts->no_redirect is set, the
-	 * FIVE_REDIRECTS_MAX'th redirect in a row said so again, or the call
-	 * does not follow redirects (the step functions, five_session_*).
-	 * message is then exactly "HOST PORT SERVICE", where fived sent the
-	 * client: nothing reached that server.
+	 * 2.13) and it was not followed: opts->no_redirect is set, a redirect
+	 * came after FIVE_REDIRECTS_MAX in a row, or the call does not follow
+	 * redirects (five_await).  message is then exactly "HOST PORT
+	 * SERVICE", where fived sent the client: nothing was sent there.  A
+	 * stream of a multiplexed session (five_session_stream) is reset
+	 * instead, with the reason "redirect": ask with five_connect.
 	 */
 	FIVE_ERR_REDIRECT,
 };

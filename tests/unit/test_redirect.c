@@ -14,8 +14,8 @@
 
 #include "client/dialect/redirect.h"
 #include "client/dialect/text.h"
-#include "proto/usp.h"
 #include "proto/line.h"
+#include "proto/usp.h"
 
 static void
 test_redirect_parse(void **state)

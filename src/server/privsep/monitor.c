@@ -373,7 +373,8 @@ parameters_allowed(const struct service *svc, char **env)
 		if (!is_parameters(env[i]))
 			continue;
 		text = env[i] + strlen(PARAMETERS_VAR) + 1;
-		return params_check(text, strlen(text), &svc->params, name) == PARAMS_OK;
+		return svc->params.n > 0 &&
+		       params_check(text, strlen(text), &svc->params, name) == PARAMS_OK;
 	}
 	return true;
 }
