@@ -206,8 +206,7 @@ redirect_host_valid(const char *host)
 	               n;
 }
 
-/* The next word of *p, ended by one space or the end, into out[0..size); -1 when it does not fit.
- */
+/* The word at *p, up to a space or the end, into out[0..size); -1 when empty or too long. */
 static int
 word(const char **p, char *out, size_t size)
 {

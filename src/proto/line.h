@@ -84,9 +84,9 @@ int name_reserved(const char *s);
 /*
  * A redirect (docs/PROTOCOL.md section 2.13): where a service lives
  * instead, as the words "HOST PORT SERVICE" of the "- redirect" reply and
- * of the configuration's redirect key.
+ * of the configuration's redirect key.  The host is a DNS name or an IP
+ * literal: [A-Za-z0-9._:-], not starting with '-', at most this long.
  */
-/* A host: a DNS name or an IP literal, [A-Za-z0-9._:-], not starting with '-'. */
 #define REDIRECT_HOST_MAX 253
 
 /* "HOST PORT SERVICE" at its longest, with its NUL. */

@@ -350,8 +350,7 @@ token_copy(const char *s, char *reason)
 	return t;
 }
 
-/* A stream's parameters (section 8.7), when it has them: their form only, not the service's list.
- */
+/* A stream's parameters (section 8.7): their form only, not what the service takes. */
 static int
 parse_parameters(json_t *v, struct usp_stream *st, char *reason)
 {
@@ -1409,10 +1408,18 @@ depth_ok(const json_t *v, unsigned level)
 	if (level > PARAMS_DEPTH_MAX)
 		return false;
 	if (json_is_array(v)) {
-		json_array_foreach(v, i, e) if (!depth_ok(e, level + 1)) return false;
+		json_array_foreach(v, i, e)
+		{
+			if (!depth_ok(e, level + 1))
+				return false;
+		}
 		return true;
 	}
-	json_object_foreach((json_t *)v, key, e) if (!depth_ok(e, level + 1)) return false;
+	json_object_foreach((json_t *)v, key, e)
+	{
+		if (!depth_ok(e, level + 1))
+			return false;
+	}
 	return true;
 }
 
@@ -1428,7 +1435,11 @@ params_shape(const json_t *v, char out[PARAMS_BYTES_MAX + 1])
 		return PARAMS_NOT_OBJECT;
 	if (!depth_ok(v, 1))
 		return PARAMS_TOO_DEEP;
-	json_object_foreach((json_t *)v, key, e) if (!name_ok(key)) return PARAMS_BAD_NAME;
+	json_object_foreach((json_t *)v, key, e)
+	{
+		if (!name_ok(key))
+			return PARAMS_BAD_NAME;
+	}
 	n = json_dumpb(v, out, PARAMS_BYTES_MAX, PARAMS_DUMP_FLAGS);
 	if (n == 0)
 		return PARAMS_NO_MEMORY;
