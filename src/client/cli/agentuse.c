@@ -62,10 +62,13 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	};
 	r = five_relay(&ends, err);
 	close(fd);
-	if (r != 0 && err->step == FIVE_ERR_REFUSED && strcmp(err->message, "redirect") == 0 &&
-	    !input_read && !req->opts.no_redirect) {
-		*direct = true;
-		return 0;
-	}
-	return r;
+	if (r == 0 || err->step != FIVE_ERR_REFUSED || strcmp(err->message, "redirect") != 0 ||
+	    req->opts.no_redirect)
+		return r;
+	if (input_read)
+		return five_fail(err, FIVE_ERR_REFUSED,
+		                 "redirect, which a stream of the agent's session cannot follow "
+		                 "once input was sent: five --no-agent follows it");
+	*direct = true;
+	return 0;
 }
