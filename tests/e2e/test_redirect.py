@@ -14,7 +14,9 @@ import subprocess
 
 from conftest import (HELPERS, SLOW, exchange, free_port, pubkey_login, recv_all, run_five,
                       wait_for)
+import muxwire as mw
 from fivewire import load_key
+from muxwire import MuxSession
 from uspwire import UspClient, initialize, tokens_of
 
 B_CONFIG = """
@@ -74,6 +76,13 @@ def test_redirect_given_only_where_a_grant_would_be(fived, world):
         c.send(initialize(("vault", token)))
         c.expect("redirect", application="vault", port=b.port, target_application="vault2")
         c.expect_closed()
+    # In framed mode a stream cannot carry it: RST "redirect", for vault too since alice may
+    # use it.
+    s = MuxSession(pubkey_login(a, world), timeout=10 * SLOW)
+    s.enter()
+    assert s.wait_answer(s.open("echo", data=b"early")) == ("RST", mw.REFUSED, "redirect")
+    assert s.wait_answer(s.open("vault")) == ("RST", mw.REFUSED, "redirect")
+    s.close()
     redirected = a.events("redirected")
     assert [r["to"] for r in redirected] == [where.decode()] * 2 + [
         "127.0.0.1 %d vault2" % b.port] * 2
