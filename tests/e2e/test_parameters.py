@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from conftest import wait_for
 from uspwire import UspClient, initialize, stream
 
 PROGRAM = """#!/bin/sh
@@ -73,6 +74,9 @@ def test_refused_before_the_program_starts(server, application, params, error):
     with ask(server, stream(application, parameters=params)) as c:
         c.send(b"early bytes")
         c.expect_error(error)
+    reason = "malformed message" if error.startswith("malformed message") else error
+    wait_for(lambda: [r["reason"] for r in server.events("refused")] == [reason],
+             what="the refusal in the audit log")
     assert not server.runs.exists()
 
 

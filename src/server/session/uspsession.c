@@ -220,7 +220,7 @@ judge_caller(struct session *s, const struct usp_stream *st, struct judgement *j
  * to where the service lives.
  */
 static const char *
-parameters_verdict(struct session *s, const struct service *svc, const char *parameters)
+parameters_verdict(const struct service *svc, const char *parameters)
 {
 	char name[PARAMS_NAME_MAX + 1];
 	enum params_status st;
@@ -228,14 +228,9 @@ parameters_verdict(struct session *s, const struct service *svc, const char *par
 	if (parameters == NULL || svc->backend == BACKEND_REDIRECT)
 		return NULL;
 	if (svc->params.n == 0)
-		st = PARAMS_UNKNOWN;
-	else if ((st = params_check(parameters, strlen(parameters), &svc->params, name)) ==
-	         PARAMS_OK)
-		return NULL;
-	session_audit(
-	        s, "parameters_refused",
-	        json_pack("{s:s,s:s}", "service", svc->name, "reason", params_status_text(st)));
-	return svc->params.n == 0 ? "parameters not accepted" : params_status_text(st);
+		return "parameters not accepted";
+	st = params_check(parameters, strlen(parameters), &svc->params, name);
+	return st == PARAMS_OK ? NULL : params_status_text(st);
 }
 
 /* Decides one stream for the session as it is now (section 8.4). */
@@ -248,7 +243,7 @@ judge(struct session *s, const struct usp_stream *st, struct judgement *j)
 	else
 		judge_caller(s, st, j);
 	if (j->verdict == NULL)
-		j->verdict = parameters_verdict(s, j->svc, st->parameters);
+		j->verdict = parameters_verdict(j->svc, st->parameters);
 }
 
 /* --- tokens for streams ----------------------------------------------------------- */
