@@ -350,7 +350,7 @@ token_copy(const char *s, char *reason)
 	return t;
 }
 
-/* A stream's parameters (section 8.7): their form only, not what the service takes. */
+/* A stream's parameters (section 8.8): their form only, not what the service takes. */
 static int
 parse_parameters(json_t *v, struct usp_stream *st, char *reason)
 {
@@ -1340,7 +1340,7 @@ usp_encode_error(const struct usp_ids *ids, const char *error, const char *appli
 	return finish(o, failed, ids, out, len);
 }
 
-/* --- parameters (section 8.7) ---------------------------------------------- */
+/* --- parameters (section 8.8) ---------------------------------------------- */
 
 #define PARAMS_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
 

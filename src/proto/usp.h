@@ -28,7 +28,7 @@
 #define USP_LINE_MAX 65536
 
 /*
- * On-demand execution's parameters (section 8.7): a JSON object a stream
+ * On-demand execution's parameters (section 8.8): a JSON object a stream
  * carries to an exec: service, and the parameters a service accepts.
  */
 /* The object written compactly, sorted, in ASCII: FIVE_PARAMETERS's value. */

@@ -1,4 +1,4 @@
-"""On-demand execution with parameters (docs/PROTOCOL.md section 8.7): a USP stream's
+"""On-demand execution with parameters (docs/PROTOCOL.md section 8.8): a USP stream's
 JSON parameters reach an exec: program as FIVE_PARAMETERS, for the names its service
 lists, and anything else is refused before the program starts.
 

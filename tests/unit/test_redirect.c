@@ -1,6 +1,6 @@
 /*
  * Redirects (docs/PROTOCOL.md section 2.13) and on-demand execution's
- * parameters (section 8.7): the pure parsers, fived's USP message, and
+ * parameters (section 8.8): the pure parsers, fived's USP message, and
  * five's rules for what goes to the next server.
  */
 #include <setjmp.h>

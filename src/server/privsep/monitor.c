@@ -349,7 +349,7 @@ do_pam(struct monitor *m, const struct priv_request *req)
 	reply_text(m, PRIV_PAM_START, true, "", sp[0]);
 }
 
-/* The variable that carries a USP stream's parameters (docs/PROTOCOL.md section 8.7). */
+/* The variable that carries a USP stream's parameters (docs/PROTOCOL.md section 8.8). */
 #define PARAMETERS_VAR "FIVE_PARAMETERS"
 
 static bool

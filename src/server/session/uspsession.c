@@ -215,7 +215,7 @@ judge_caller(struct session *s, const struct usp_stream *st, struct judgement *j
 }
 
 /*
- * A granted stream's parameters (section 8.7): NULL when svc accepts
+ * A granted stream's parameters (section 8.8): NULL when svc accepts
  * them all.  A redirected stream carries none here: its client takes them
  * to where the service lives.
  */
