@@ -82,7 +82,23 @@ enum five_step {
 	 * trusted (it went, if at all, sealed to the key pinned or given).
 	 */
 	FIVE_ERR_TRUST,
+	/*
+	 * fived said the service lives elsewhere (docs/PROTOCOL.md section
+	 * 2.13) and it was not followed: opts->no_redirect is set, a redirect
+	 * came after FIVE_REDIRECTS_MAX in a row, or the call does not follow
+	 * redirects (five_await).  message is then exactly "HOST PORT
+	 * SERVICE", where fived sent the client: nothing was sent there.  A
+	 * stream of a multiplexed session (five_session_stream) is reset
+	 * instead, with the reason "redirect": ask with five_connect.
+	 */
+	FIVE_ERR_REDIRECT,
 };
+
+/*
+ * Redirects five_connect (and five_connect_early, five_connect_start)
+ * follows in a row; one more fails with FIVE_ERR_REDIRECT.
+ */
+#define FIVE_REDIRECTS_MAX 3
 
 /*
  * Why a call failed.  Every function taking one accepts NULL: a failure
@@ -195,6 +211,19 @@ struct five_options {
 	 * detachable.
 	 */
 	int detachable;
+	/*
+	 * five_connect, five_connect_early and five_connect_start follow a
+	 * redirect (docs/PROTOCOL.md section 2.13): to a server fived named,
+	 * up to FIVE_REDIRECTS_MAX in a row, asking again with early, each
+	 * new server's key checked against known_hosts as a server named by
+	 * the caller would be (trust_on_first_use as set).  What was meant
+	 * for the first server is not sent to another: not server_key, not
+	 * token, not vhost, and no password (auth keeps its pubkey method
+	 * only, whose signature covers the new server's own challenge).
+	 * notice is told of each redirect followed.  Set to 1, a redirect is
+	 * FIVE_ERR_REDIRECT instead.  0: follow.
+	 */
+	int no_redirect;
 	/* New members are appended here: the offsets above never move. */
 };
 

@@ -1,6 +1,7 @@
 #include "proto/line.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -191,4 +192,68 @@ reply_parse(const char *line, int *ok, const char **text)
 	*ok = line[0] == '+';
 	*text = line[1] == ' ' ? line + 2 : line + 1;
 	return 0;
+}
+
+/* --- redirects -------------------------------------------------------------- */
+
+int
+redirect_host_valid(const char *host)
+{
+	size_t n = strlen(host);
+
+	return n > 0 && n <= REDIRECT_HOST_MAX && host[0] != '-' &&
+	       strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") ==
+	               n;
+}
+
+/* The word at *p, up to a space or the end, into out[0..size); -1 when empty or too long. */
+static int
+word(const char **p, char *out, size_t size)
+{
+	size_t n = strcspn(*p, " ");
+
+	if (n == 0 || n >= size)
+		return -1;
+	memcpy(out, *p, n);
+	out[n] = '\0';
+	*p += n;
+	if (**p == ' ')
+		(*p)++;
+	return 0;
+}
+
+int
+redirect_parse(const char *text, struct redirect *out, const char **why)
+{
+	char port[8];
+	uint64_t n;
+
+	memset(out, 0, sizeof(*out));
+	*why = "expected HOST PORT SERVICE";
+	if (text[0] == '\0' || text[strlen(text) - 1] == ' ' ||
+	    word(&text, out->host, sizeof(out->host)) != 0 ||
+	    word(&text, port, sizeof(port)) != 0 ||
+	    word(&text, out->service, sizeof(out->service)) != 0 || *text != '\0')
+		return -1;
+	if (!redirect_host_valid(out->host)) {
+		*why = "invalid redirect host";
+		return -1;
+	}
+	if (parse_uint(port, 65535, &n) != 0 || n == 0) {
+		*why = "invalid redirect port";
+		return -1;
+	}
+	if (!name_valid(out->service)) {
+		*why = "invalid redirect service name";
+		return -1;
+	}
+	out->port = (uint16_t)n;
+	str_lower(out->service);
+	return 0;
+}
+
+void
+redirect_format(const struct redirect *r, char out[REDIRECT_TEXT_SIZE])
+{
+	snprintf(out, REDIRECT_TEXT_SIZE, "%s %u %s", r->host, (unsigned)r->port, r->service);
 }

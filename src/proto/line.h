@@ -81,4 +81,33 @@ int vhost_name_valid(const char *s);
 /* Whether s (case-insensitively) is a command word and so cannot name a service. */
 int name_reserved(const char *s);
 
+/*
+ * A redirect (docs/PROTOCOL.md section 2.13): where a service lives
+ * instead, as the words "HOST PORT SERVICE" of the "- redirect" reply and
+ * of the configuration's redirect key.  The host is a DNS name or an IP
+ * literal: [A-Za-z0-9._:-], not starting with '-', at most this long.
+ */
+#define REDIRECT_HOST_MAX 253
+
+/* "HOST PORT SERVICE" at its longest, with its NUL. */
+#define REDIRECT_TEXT_SIZE (REDIRECT_HOST_MAX + 1 + 5 + 1 + NAME_MAX_LEN + 1)
+
+struct redirect {
+	char host[REDIRECT_HOST_MAX + 1];
+	uint16_t port;                  /* 1 to 65535 */
+	char service[NAME_MAX_LEN + 1]; /* lowercased */
+};
+
+/* Whether host is a host a redirect may name. */
+int redirect_host_valid(const char *host);
+
+/*
+ * Parses exactly three words "HOST PORT SERVICE", separated by single
+ * spaces, into *out.  Returns 0, or -1 with *why set to a static message.
+ */
+int redirect_parse(const char *text, struct redirect *out, const char **why);
+
+/* Writes "HOST PORT SERVICE" into out[0..REDIRECT_TEXT_SIZE). */
+void redirect_format(const struct redirect *r, char out[REDIRECT_TEXT_SIZE]);
+
 #endif

@@ -44,6 +44,7 @@ static const struct member initialize_members[] = {
 static const struct member stream_members[] = {
         {"application", JSON_STRING, true, false},
         {"token", JSON_STRING, false, false},
+        {"parameters", JSON_OBJECT, false, false},
 };
 
 static const struct member menu_members[] = {
@@ -349,6 +350,26 @@ token_copy(const char *s, char *reason)
 	return t;
 }
 
+/* A stream's parameters (section 8.8): their form only, not what the service takes. */
+static int
+parse_parameters(json_t *v, struct usp_stream *st, char *reason)
+{
+	char text[PARAMS_BYTES_MAX + 1];
+	enum params_status status;
+
+	if (v == NULL)
+		return 0;
+	if ((status = params_shape(v, text)) != PARAMS_OK) {
+		say(reason, "streams: %s", params_status_text(status));
+		return -1;
+	}
+	if ((st->parameters = strdup(text)) == NULL) {
+		say(reason, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 parse_stream(json_t *e, struct usp_stream *st, char *reason)
 {
@@ -368,6 +389,8 @@ parse_stream(json_t *e, struct usp_stream *st, char *reason)
 	}
 	str_copy(st->application, app, sizeof(st->application));
 	str_lower(st->application);
+	if (parse_parameters(json_object_get(e, "parameters"), st, reason) != 0)
+		return -1;
 	if ((token = string_of(e, "token")) == NULL)
 		return 0;
 	if (!token_shaped(token)) {
@@ -872,8 +895,10 @@ usp_msg_free(struct usp_msg *m)
 
 	if (m == NULL)
 		return;
-	for (i = 0; i < USP_STREAMS_MAX; i++)
+	for (i = 0; i < USP_STREAMS_MAX; i++) {
 		free_token(m->streams[i].token);
+		free(m->streams[i].parameters);
+	}
 	for (i = 0; i < USP_TOKENS_MAX; i++)
 		free_token(m->tokens[i]);
 	sodium_memzero(m, sizeof(*m));
@@ -1042,6 +1067,24 @@ usp_encode_connect(const struct usp_ids *ids, const char *application, char **ou
 	if (!name_valid(application) || (o = start("connect")) == NULL)
 		return -1;
 	return finish(o, set(o, "application", json_string(application)) != 0, ids, out, len);
+}
+
+int
+usp_encode_redirect(const struct usp_ids *ids, const char *application, const struct redirect *r,
+                    char **out, size_t *len)
+{
+	json_t *o;
+	bool failed;
+
+	clear(out, len);
+	if (!name_valid(application) || !redirect_host_valid(r->host) || r->port == 0 ||
+	    !name_valid(r->service) || (o = start("redirect")) == NULL)
+		return -1;
+	failed = set(o, "application", json_string(application)) != 0 ||
+	         set(o, "host", json_string(r->host)) != 0 ||
+	         set(o, "port", json_integer(r->port)) != 0 ||
+	         set(o, "target_application", json_string(r->service)) != 0;
+	return finish(o, failed, ids, out, len);
 }
 
 int
@@ -1295,4 +1338,200 @@ usp_encode_error(const struct usp_ids *ids, const char *error, const char *appli
 	         (supported != NULL &&
 	          set(o, "supported", protocol_list(supported, nsupported)) != 0);
 	return finish(o, failed, ids, out, len);
+}
+
+/* --- parameters (section 8.8) ---------------------------------------------- */
+
+#define PARAMS_DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
+
+static const char *const type_names[] = {
+        [PARAM_STRING] = "string",   [PARAM_INTEGER] = "integer", [PARAM_NUMBER] = "number",
+        [PARAM_BOOLEAN] = "boolean", [PARAM_JSON] = "json",
+};
+
+static bool
+name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= PARAMS_NAME_MAX && !(s[0] >= '0' && s[0] <= '9') &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+int
+params_spec_add(struct params_spec *spec, const char *word, const char **why)
+{
+	const char *colon = strchr(word, ':');
+	char name[PARAMS_NAME_MAX + 2];
+	size_t i;
+
+	*why = "expected NAME:TYPE, TYPE string, integer, number, boolean or json";
+	if (colon == NULL || (size_t)(colon - word) >= sizeof(name))
+		return -1;
+	memcpy(name, word, (size_t)(colon - word));
+	name[colon - word] = '\0';
+	if (!name_ok(name)) {
+		*why = "a parameter's name is [a-z_][a-z0-9_]*, at most 32 characters";
+		return -1;
+	}
+	for (i = 0; i < spec->n; i++) {
+		if (strcmp(spec->keys[i].name, name) == 0) {
+			*why = "a parameter named twice";
+			return -1;
+		}
+	}
+	if (spec->n == PARAMS_KEYS_MAX) {
+		*why = "more than 16 parameters";
+		return -1;
+	}
+	for (i = 0; i < ARRAY_LEN(type_names); i++) {
+		if (strcmp(colon + 1, type_names[i]) == 0) {
+			str_copy(spec->keys[spec->n].name, name, sizeof(spec->keys[0].name));
+			spec->keys[spec->n].type = (enum params_type)i;
+			spec->n++;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* Whether v nests at most PARAMS_DEPTH_MAX - level more levels; stops one past the limit. */
+static bool
+depth_ok(const json_t *v, unsigned level)
+{
+	const char *key;
+	json_t *e;
+	size_t i;
+
+	if (!json_is_object(v) && !json_is_array(v))
+		return true;
+	if (level > PARAMS_DEPTH_MAX)
+		return false;
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+		{
+			if (!depth_ok(e, level + 1))
+				return false;
+		}
+		return true;
+	}
+	json_object_foreach((json_t *)v, key, e)
+	{
+		if (!depth_ok(e, level + 1))
+			return false;
+	}
+	return true;
+}
+
+enum params_status
+params_shape(const json_t *v, char out[PARAMS_BYTES_MAX + 1])
+{
+	const char *key;
+	json_t *e;
+	size_t n;
+
+	out[0] = '\0';
+	if (!json_is_object(v))
+		return PARAMS_NOT_OBJECT;
+	if (!depth_ok(v, 1))
+		return PARAMS_TOO_DEEP;
+	json_object_foreach((json_t *)v, key, e)
+	{
+		if (!name_ok(key))
+			return PARAMS_BAD_NAME;
+	}
+	n = json_dumpb(v, out, PARAMS_BYTES_MAX, PARAMS_DUMP_FLAGS);
+	if (n == 0)
+		return PARAMS_NO_MEMORY;
+	if (n > PARAMS_BYTES_MAX) {
+		out[0] = '\0';
+		return PARAMS_TOO_LARGE;
+	}
+	out[n] = '\0';
+	return PARAMS_OK;
+}
+
+static bool
+type_ok(const json_t *v, enum params_type t)
+{
+	switch (t) {
+	case PARAM_STRING:
+		return json_is_string(v);
+	case PARAM_INTEGER:
+		return json_is_integer(v);
+	case PARAM_NUMBER:
+		return json_is_number(v);
+	case PARAM_BOOLEAN:
+		return json_is_boolean(v);
+	case PARAM_JSON:
+		return true;
+	}
+	return false;
+}
+
+/* Each name of o accepted by spec, with a value of its type. */
+static enum params_status
+against(const json_t *o, const struct params_spec *spec, char name[PARAMS_NAME_MAX + 1])
+{
+	const char *key;
+	json_t *e;
+	size_t i;
+
+	json_object_foreach((json_t *)o, key, e)
+	{
+		str_copy(name, key, PARAMS_NAME_MAX + 1);
+		for (i = 0; i < spec->n && strcmp(spec->keys[i].name, key) != 0; i++)
+			;
+		if (i == spec->n)
+			return PARAMS_UNKNOWN;
+		if (!type_ok(e, spec->keys[i].type))
+			return PARAMS_WRONG_TYPE;
+	}
+	name[0] = '\0';
+	return PARAMS_OK;
+}
+
+enum params_status
+params_check(const char *text, size_t len, const struct params_spec *spec,
+             char name[PARAMS_NAME_MAX + 1])
+{
+	char shaped[PARAMS_BYTES_MAX + 1];
+	enum params_status st;
+	json_t *o;
+
+	name[0] = '\0';
+	/* The text is taken as params_shape writes it: longer is too large, whatever its blanks. */
+	if (len > PARAMS_BYTES_MAX)
+		return PARAMS_TOO_LARGE;
+	if ((o = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL)) == NULL)
+		return PARAMS_NOT_OBJECT;
+	st = params_shape(o, shaped);
+	if (st == PARAMS_OK)
+		st = against(o, spec, name);
+	json_decref(o);
+	return st;
+}
+
+const char *
+params_status_text(enum params_status status)
+{
+	switch (status) {
+	case PARAMS_OK:
+		return "";
+	case PARAMS_NOT_OBJECT:
+		return "parameters: expected an object";
+	case PARAMS_TOO_LARGE:
+		return "parameters too large";
+	case PARAMS_TOO_DEEP:
+		return "parameters too deep";
+	case PARAMS_BAD_NAME:
+		return "invalid parameter name";
+	case PARAMS_UNKNOWN:
+		return "parameter not accepted";
+	case PARAMS_WRONG_TYPE:
+		return "parameter of the wrong type";
+	case PARAMS_NO_MEMORY:
+		return "out of memory";
+	}
+	return "parameters refused";
 }

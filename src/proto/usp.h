@@ -14,6 +14,7 @@
 #ifndef FIVE_USP_H
 #define FIVE_USP_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,8 +27,76 @@
 /* A message with its LF (and optional CR) is at most this long. */
 #define USP_LINE_MAX 65536
 
-/* Objects and arrays nest at most this deep: {"streams":[{...}]} is 3. */
-#define USP_DEPTH_MAX 4
+/*
+ * On-demand execution's parameters (section 8.8): a JSON object a stream
+ * carries to an exec: service, and the parameters a service accepts.
+ */
+/* The object written compactly, sorted, in ASCII: FIVE_PARAMETERS's value. */
+#define PARAMS_BYTES_MAX 1024
+/* Objects and arrays nest at most this deep, the parameters' own object being 1. */
+#define PARAMS_DEPTH_MAX 3
+/* Parameters one service accepts. */
+#define PARAMS_KEYS_MAX 16
+/* A parameter's name: [a-z_][a-z0-9_]*, at most this long. */
+#define PARAMS_NAME_MAX 32
+
+enum params_type {
+	PARAM_STRING,
+	PARAM_INTEGER,
+	PARAM_NUMBER, /* an integer or a fraction */
+	PARAM_BOOLEAN,
+	PARAM_JSON, /* any value, within the depth */
+};
+
+/* What a service accepts: a service with none accepts no parameters. */
+struct params_spec {
+	struct {
+		char name[PARAMS_NAME_MAX + 1];
+		enum params_type type;
+	} keys[PARAMS_KEYS_MAX];
+	size_t n;
+};
+
+enum params_status {
+	PARAMS_OK,
+	PARAMS_NOT_OBJECT, /* not a JSON object */
+	PARAMS_TOO_LARGE,  /* more than PARAMS_BYTES_MAX written out */
+	PARAMS_TOO_DEEP,   /* nested more than PARAMS_DEPTH_MAX */
+	PARAMS_BAD_NAME,   /* a name not of the form above */
+	PARAMS_UNKNOWN,    /* a name the service does not accept */
+	PARAMS_WRONG_TYPE, /* a value not of the type the service gives the name */
+	PARAMS_NO_MEMORY,
+};
+
+/*
+ * Adds one "NAME:TYPE" (TYPE string, integer, number, boolean or json) to
+ * spec.  Returns 0, or -1 with *why set to a static message.
+ */
+int params_spec_add(struct params_spec *spec, const char *word, const char **why);
+
+/*
+ * Checks v's form (an object, valid names, the depth and the size) and
+ * writes it compactly, its keys sorted, in ASCII, into out.
+ */
+enum params_status params_shape(const json_t *v, char out[PARAMS_BYTES_MAX + 1]);
+
+/*
+ * Checks the object text[0..len) (as params_shape wrote it, or anyone)
+ * against spec: its form, then each name and its value's type.  On
+ * PARAMS_UNKNOWN and PARAMS_WRONG_TYPE, name holds the parameter's name.
+ */
+enum params_status params_check(const char *text, size_t len, const struct params_spec *spec,
+                                char name[PARAMS_NAME_MAX + 1]);
+
+/* A refusal's words for status ("parameters too deep", ...); "" for PARAMS_OK. */
+const char *params_status_text(enum params_status status);
+
+/*
+ * Objects and arrays nest at most this deep: {"streams":[{...}]} is 3, and
+ * a stream's parameters, at 4, may nest PARAMS_DEPTH_MAX levels and one
+ * more, which params_shape refuses by name.
+ */
+#define USP_DEPTH_MAX (4 + PARAMS_DEPTH_MAX)
 
 #define USP_STREAMS_MAX       8  /* initialize: streams */
 #define USP_PROTOCOLS_MAX     8  /* initialize: authentication */
@@ -97,6 +166,7 @@ enum usp_action {
 struct usp_stream {
 	char application[NAME_MAX_LEN + 1]; /* lowercased */
 	char *token;                        /* NULL when none; owned by the message */
+	char *parameters; /* as params_shape writes them; NULL when none; owned by the message */
 };
 
 /*
@@ -234,6 +304,13 @@ int usp_encode_token(const struct usp_ids *ids, const char *identity,
                      const struct usp_token_result *streams, size_t n, char **out, size_t *len);
 
 int usp_encode_connect(const struct usp_ids *ids, const char *application, char **out, size_t *len);
+
+/*
+ * "redirect": application, asked for, is at r (section 8.3); the server
+ * closes after it.
+ */
+int usp_encode_redirect(const struct usp_ids *ids, const char *application,
+                        const struct redirect *r, char **out, size_t *len);
 
 /* "multiplex": frames from the end of its line on (section 8.4, several streams). */
 int usp_encode_multiplex(const struct usp_ids *ids, char **out, size_t *len);

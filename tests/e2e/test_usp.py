@@ -562,8 +562,8 @@ MALFORMED = [
     (b'{"message":"invalidate","tokens":[' + b",".join([b'"%s"' % STREAM_TOKEN.encode()] * 17)
      + b"]}", "tokens"),
     (b'{"message":"invalidate"}', "tokens"),
-    (b'{"message":"menu","vhost":[[[["x"]]]]}', "nest"),
-    (b'{"message":"menu","vhost":[[["x"]]]}', "vhost"),        # 4 levels: only the type is wrong
+    (b'{"message":"menu","vhost":[[[[[[["x"]]]]]]]}', "nest"),
+    (b'{"message":"menu","vhost":[[[[[["x"]]]]]]}', "vhost"),  # 7 levels: only the type is wrong
     (b'{"message":"menu","vhost":"\xff"}', "utf-8"),
     (b'{"message":"menu"}\x00', "nul"),
     (b'{"message":"me\x00nu"}', "nul"),

@@ -46,10 +46,12 @@ def encode(msg, crlf=False):
     return text + (b"\r\n" if crlf else b"\n")
 
 
-def stream(application, token=None):
+def stream(application, token=None, parameters=None):
     s = {"application": application}
     if token is not None:
         s["token"] = token.decode() if isinstance(token, bytes) else token
+    if parameters is not None:
+        s["parameters"] = parameters
     return s
 
 
@@ -146,6 +148,8 @@ SERVER_MESSAGES = {
     "error": [("error", True), ("application", False), ("supported", False)],
     "proof": [("proof", True)],
     "signkey": [("key", True), ("provider", True)],
+    "redirect": [("application", True), ("host", True), ("port", True),
+                 ("target_application", True)],
 }
 
 
@@ -289,6 +293,13 @@ def _check_values(msg):
             if (list(a) != ["application", "requires"] or not NAME.match(a["application"])
                     or any(r not in ("authentication", "encryption") for r in a["requires"])):
                 bad = "menu entry %r" % a
+    elif kind == "redirect" and (not NAME.match(msg["application"])
+                                 or not NAME.match(msg["target_application"])
+                                 or type(msg["port"]) is not int
+                                 or not 1 <= msg["port"] <= 65535
+                                 or not re.match(r"[A-Za-z0-9._:][A-Za-z0-9._:-]{0,252}\Z",
+                                                 msg["host"])):
+        bad = "redirect"
     elif kind == "invalidated" and (type(msg["count"]) is not int or msg["count"] < 0):
         bad = "count"
     elif kind == "error" and (not msg["error"] or

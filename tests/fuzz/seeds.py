@@ -197,6 +197,9 @@ def client_usp():
                                          {"application": "ECHO", "error": "not allowed"}]}))
     write("client_usp", "wrong_app", bytes([NONE]) + msgs(
         {"message": "connect", "application": "daytime"}))
+    write("client_usp", "redirect", bytes([NONE]) + msgs(
+        {"message": "redirect", "application": "echo", "host": "b.example", "port": 5501,
+         "target_application": "echo2", "server_session_id": sid}))
     write("client_usp", "not_json", bytes([NONE]) + b"{\"message\":\"connect\"\n")
     write("client_usp", "duplicate", bytes([NONE]) +
           b'{"message":"connect","message":"error","application":"echo"}\n')

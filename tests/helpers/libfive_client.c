@@ -5,6 +5,7 @@
  * LIBFIVE_TRANSPORT: "plain", "tofu" (sealed, pinning a new server's key),
  * or the server's key; unset, sealed with known_hosts only.
  * LIBFIVE_TOKEN: a token to ask for the service with (five_options.token).
+ * LIBFIVE_NO_REDIRECT: set, redirects are not followed (five_options.no_redirect).
  * Each notice libfive gives is printed on standard error as "notice: TEXT".
  */
 #include <stdio.h>
@@ -37,6 +38,7 @@ main(int argc, char **argv)
 	o.port = argv[2];
 	o.vhost = argc > 5 ? argv[5] : NULL;
 	o.token = getenv("LIBFIVE_TOKEN");
+	o.no_redirect = getenv("LIBFIVE_NO_REDIRECT") != NULL;
 	o.notice = print_notice;
 	o.notice_arg = "notice";
 	if ((mode = getenv("LIBFIVE_TRANSPORT")) != NULL && strcmp(mode, "plain") == 0)

@@ -260,7 +260,24 @@ test_errors(void **state)
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nmax_per_source = 3\nmax_per_source = 4\n",
 	             "t.conf:4: max_per_source: set twice in this section");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\n",
-	             "t.conf:3: service x: no backend");
+	             "t.conf:3: service x: no backend or redirect");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
+	             "redirect = b.example 1 x\n",
+	             "t.conf:5: redirect: a service has a backend or a redirect, not both");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nredirect = b.example 1 x\n"
+	             "backend = builtin:echo\n",
+	             "t.conf:5: backend: a service has a backend or a redirect, not both");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nredirect = b.example 0 x\n",
+	             "t.conf:4: redirect: invalid redirect port");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nredirect = b.example x\n",
+	             "t.conf:4: redirect: expected HOST PORT SERVICE");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
+	             "parameters = n:integer\n",
+	             "t.conf:3: service x: parameters are for exec: backends only");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = exec:/bin/cat\n"
+	             "parameters = n:int\n",
+	             "t.conf:5: parameters: expected NAME:TYPE, TYPE string, integer, number, "
+	             "boolean or json");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = ftp:a\n",
 	             "t.conf:4: backend: expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS, "
 	             "builtin:NAME or register");

@@ -363,10 +363,11 @@ test_refused_depth(void **state)
 {
 	struct usp_msg m;
 
-	refused("{\"message\":\"menu\",\"x\":[[[[1]]]]}", "nested more than 4 levels");
-	refused("[[[[[", "nested more than 4 levels");
-	/* Four levels are the limit's, not a reason: the member is. */
-	refused("{\"message\":\"menu\",\"x\":[[[1]]]}", "unknown member \"x\"");
+	refused("{\"message\":\"menu\",\"x\":[[[[[[[1]]]]]]]}", "nested more than 7 levels");
+	refused("[[[[[[[[", "nested more than 7 levels");
+	/* Seven levels (a stream's parameters need them) are the limit's: the member is the reason.
+	 */
+	refused("{\"message\":\"menu\",\"x\":[[[[[[1]]]]]]}", "unknown member \"x\"");
 	/* Brackets in strings do not nest, escaped quotes do not end strings. */
 	refused("{\"message\":\"menu\",\"client_session_id\":\"[[[[[{{{{{\\\"[[[[[\"}",
 	        "client_session_id: invalid");

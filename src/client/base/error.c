@@ -44,6 +44,7 @@ five_step_name(enum five_step step)
 	        [FIVE_ERR_REFUSED] = "refused",
 	        [FIVE_ERR_PROTOCOL] = "protocol",
 	        [FIVE_ERR_TRUST] = "trust",
+	        [FIVE_ERR_REDIRECT] = "redirect",
 	};
 
 	return (size_t)step < ARRAY_LEN(names) ? names[step] : "unknown";

@@ -33,6 +33,7 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	char line[AGENT_LINE_MAX], answer[FIVE_LINE_MAX];
 	struct five_error ignored;
 	struct relay_ends ends;
+	bool input_read = false;
 	int fd, r;
 
 	*direct = true;
@@ -57,8 +58,17 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	        .timeout_ms =
 	                req->opts.timeout_ms > 0 ? req->opts.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
 	        .stop_fd = -1,
+	        .input_read = &input_read,
 	};
 	r = five_relay(&ends, err);
 	close(fd);
-	return r;
+	if (r == 0 || err->step != FIVE_ERR_REFUSED || strcmp(err->message, "redirect") != 0 ||
+	    req->opts.no_redirect)
+		return r;
+	if (input_read)
+		return five_fail(err, FIVE_ERR_REFUSED,
+		                 "redirect, which a stream of the agent's session cannot follow "
+		                 "once input was sent: five --no-agent follows it");
+	*direct = true;
+	return 0;
 }

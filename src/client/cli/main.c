@@ -93,6 +93,7 @@ usage(FILE *out)
 	        "  --usp       ask in the USP dialect (JSON messages) instead of request lines\n"
 	        "  --no-multiplex  with -L: a session per connection, not one shared by all\n"
 	        "  --no-agent  not through the agent of $FIVE_AGENT_SOCK: a session of its own\n"
+	        "  --no-redirect  refuse to follow a redirect to another server; print it\n"
 	        "  --detachable  a session that outlives network cuts (a multiplexed one, of\n"
 	        "              its own on standard input and output; with -L, the shared one)\n"
 	        "  --no-detachable  five agent: sessions that end with their connection\n"
@@ -115,6 +116,8 @@ exit_code(enum five_step step)
 	        [FIVE_ERR_CONNECT] = EXIT_CONNECT,
 	        [FIVE_ERR_REFUSED] = EXIT_REFUSED,
 	        [FIVE_ERR_PROTOCOL] = EXIT_PROTOCOL,
+	        [FIVE_ERR_TRUST] = EXIT_REFUSED,
+	        [FIVE_ERR_REDIRECT] = EXIT_REFUSED,
 	};
 
 	return (size_t)step < ARRAY_LEN(codes) ? codes[step] : EXIT_LOCAL;
@@ -239,6 +242,7 @@ enum {
 	OPT_MULTIPLEX,
 	OPT_NO_MULTIPLEX,
 	OPT_NO_AGENT,
+	OPT_NO_REDIRECT,
 	OPT_IDLE,
 	OPT_FOREGROUND,
 	OPT_NONCE,
@@ -260,6 +264,7 @@ static const struct option long_options[] = {
         {"multiplex", no_argument, NULL, OPT_MULTIPLEX},
         {"no-multiplex", no_argument, NULL, OPT_NO_MULTIPLEX},
         {"no-agent", no_argument, NULL, OPT_NO_AGENT},
+        {"no-redirect", no_argument, NULL, OPT_NO_REDIRECT},
         {"idle", required_argument, NULL, OPT_IDLE},
         {"foreground", no_argument, NULL, OPT_FOREGROUND},
         {"nonce", required_argument, NULL, OPT_NONCE},
@@ -336,6 +341,9 @@ take_option(int c, const char *arg, struct cli_args *a)
 		break;
 	case OPT_NO_AGENT:
 		a->no_agent = true;
+		break;
+	case OPT_NO_REDIRECT:
+		o->no_redirect = 1;
 		break;
 	case OPT_DETACHABLE:
 		o->detachable = 1;

@@ -11,6 +11,7 @@
 
 #include "client/base/error.h"
 #include "client/base/options.h"
+#include "client/dialect/redirect.h"
 #include "client/dialect/text.h"
 #include "client/dialect/usp.h"
 #include "client/mux/mux.h"
@@ -90,79 +91,117 @@ catch_hangup(void)
  * now waiting for what is typed.  Returns 0, or -1 with err filled.
  */
 static int
-greet(struct five_conn *c, const struct cli_request *req, unsigned replies, struct five_error *err)
+greet(struct five_conn *c, const struct five_hop *hop, unsigned replies, struct five_error *err)
 {
 	if (five_text_await(c, replies, err) != 0)
 		return -1;
-	fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", req->service,
-	        req->host);
+	fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", hop->service,
+	        hop->host);
 	return 0;
 }
 
 /* The text dialect: the request lines, early behind them. */
 static int
-open_text(struct five_conn *c, const struct cli_request *req, const struct five_options *o,
-          const void *early, size_t n, struct five_error *err)
+open_text(struct five_conn *c, const struct five_hop *hop, const void *early, size_t n,
+          struct five_error *err)
 {
 	uint8_t *request;
 	size_t len;
 	int r;
 
-	if (five_text_request(req->service, o, early, n, &request, &len, err) != 0)
+	if (five_text_request(hop->service, &hop->o, early, n, &request, &len, err) != 0)
 		return -1;
-	r = five_text_open(c, req->host, o, request, len, err);
+	r = five_text_open(c, hop->host, &hop->o, request, len, err);
 	free(request);
 	return r;
 }
 
+/* What one attempt is given: where (hop), the ends, the early bytes, and what it reports. */
+struct attempt {
+	const struct cli_request *req;
+	const struct five_hop *hop;
+	int in_fd, out_fd;
+	bool out_is_socket;
+	const char *early;
+	size_t n;
+	bool input_read; /* the relay read in_fd: the attempt cannot be made again */
+};
+
+/* One session: to a->hop's server, relayed until it ends.  Returns 0, or -1 with err filled. */
+static int
+session_once(struct attempt *a, struct five_error *err)
+{
+	const struct five_options *o = &a->hop->o;
+	struct five_conn c;
+	struct relay_ends e;
+	unsigned replies;
+	int r;
+
+	if (a->req->usp)
+		r = five_usp_open(&c, a->hop->host, a->hop->service, o, a->early, a->n, err);
+	else
+		r = open_text(&c, a->hop, a->early, a->n, err);
+	if (r != 0)
+		return -1;
+	if (c.note[0] != '\0')
+		fprintf(stderr, "five: %s\n", c.note);
+	/* USP's connect has been read: the service's bytes come next. */
+	replies = a->req->usp ? 0 : c.replies_due + five_text_replies(o);
+	if (!a->out_is_socket && isatty(a->in_fd)) {
+		if ((r = greet(&c, a->hop, replies, err)) != 0)
+			goto out;
+		replies = 0;
+	}
+	e = (struct relay_ends){
+	        .in_fd = a->in_fd,
+	        .out_fd = a->out_fd,
+	        .sock = c.fd,
+	        .seal = c.seal,
+	        .out_is_socket = a->out_is_socket,
+	        .replies = replies,
+	        .hold_input = a->req->wait_for_grant,
+	        .timeout_ms = o->timeout_ms,
+	        .initial = c.in,
+	        .initial_len = c.in_len,
+	        .stop_fd = a->out_is_socket ? -1 : catch_hangup(),
+	        .input_read = &a->input_read,
+	};
+	r = five_relay(&e, err);
+out:
+	five_conn_close(&c);
+	return r;
+}
+
+/*
+ * A redirect is followed (section 2.13) while what was sent can be sent
+ * again: the early bytes, and nothing the relay read after them.
+ */
 int
 cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
             struct five_error *err)
 {
 	struct five_options o;
-	struct five_conn c;
-	struct relay_ends e;
+	struct five_hop hop;
 	char early[EARLY_MAX];
-	size_t n = 0;
-	unsigned replies;
+	struct attempt a = {
+	        .req = req,
+	        .hop = &hop,
+	        .in_fd = in_fd,
+	        .out_fd = out_fd,
+	        .out_is_socket = out_is_socket,
+	        .early = early,
+	};
 	int r;
 
 	if (five_options_resolve(&req->opts, &o, err) != 0)
 		return -1;
 	/* In USP, what follows initialize during an exchange would be read as messages. */
 	if (!req->wait_for_grant && !(req->usp && o.auth != NULL))
-		n = take_early(in_fd, early, sizeof(early));
-	if (req->usp)
-		r = five_usp_open(&c, req->host, req->service, &o, early, n, err);
-	else
-		r = open_text(&c, req, &o, early, n, err);
-	if (r != 0)
-		return -1;
-	if (c.note[0] != '\0')
-		fprintf(stderr, "five: %s\n", c.note);
-	/* USP's connect has been read: the service's bytes come next. */
-	replies = req->usp ? 0 : c.replies_due + five_text_replies(&o);
-	if (!out_is_socket && isatty(in_fd)) {
-		if ((r = greet(&c, req, replies, err)) != 0)
-			goto out;
-		replies = 0;
-	}
-	e = (struct relay_ends){
-	        .in_fd = in_fd,
-	        .out_fd = out_fd,
-	        .sock = c.fd,
-	        .seal = c.seal,
-	        .out_is_socket = out_is_socket,
-	        .replies = replies,
-	        .hold_input = req->wait_for_grant,
-	        .timeout_ms = o.timeout_ms,
-	        .initial = c.in,
-	        .initial_len = c.in_len,
-	        .stop_fd = out_is_socket ? -1 : catch_hangup(),
-	};
-	r = five_relay(&e, err);
-out:
-	five_conn_close(&c);
+		a.n = take_early(in_fd, early, sizeof(early));
+	five_hop_start(&hop, req->host, req->service, &o);
+	while ((r = session_once(&a, err)) != 0 && !a.input_read && five_hop_next(&hop, err))
+		fprintf(stderr, "five: redirected to %s port %s, service %s\n", hop.host, hop.port,
+		        hop.service);
 	if (r != 0 && hung_up)
 		die_of_hangup();
 	return r;

@@ -12,11 +12,15 @@
 #include "client/base/options.h"
 #include "client/base/sock.h"
 #include "client/dialect/auth.h"
+#include "client/dialect/redirect.h"
 #include "client/dialect/token.h"
 #include "client/transport/conn.h"
 #include "common/util.h"
 #include "five.h"
 #include "proto/line.h"
+
+/* "- redirect HOST PORT SERVICE" (docs/PROTOCOL.md section 2.13). */
+#define REDIRECT_WORD "redirect "
 
 unsigned
 five_text_replies(const struct five_options *opts)
@@ -32,6 +36,8 @@ five_text_check_reply(const char *line, struct five_error *err)
 
 	if (reply_parse(line, &ok, &text) != 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "not a TCPMUX reply: \"%.64s\"", line);
+	if (!ok && strncmp(text, REDIRECT_WORD, strlen(REDIRECT_WORD)) == 0)
+		return five_redirect_fail(text + strlen(REDIRECT_WORD), err);
 	if (!ok)
 		return five_fail(err, FIVE_ERR_REFUSED, "%s", text[0] != '\0' ? text : "refused");
 	return 0;

@@ -17,6 +17,7 @@
 
 #include "client/base/error.h"
 #include "client/dialect/auth.h"
+#include "client/dialect/redirect.h"
 #include "client/dialect/token.h"
 #include "client/transport/conn.h"
 #include "common/b64.h"
@@ -148,6 +149,22 @@ refused(struct usp *u)
 	                 list[0] != '\0' ? "; supported: " : "", list);
 }
 
+/* fived's redirect (section 8.3), in the words of the text dialect's. */
+static int
+redirected(struct usp *u)
+{
+	const char *host = member(u->msg, "host"), *app = member(u->msg, "target_application");
+	json_t *port = json_object_get(u->msg, "port");
+	char where[REDIRECT_TEXT_SIZE];
+
+	if (host == NULL || app == NULL || !json_is_integer(port) || json_integer_value(port) < 1 ||
+	    json_integer_value(port) > 65535 || strlen(host) > REDIRECT_HOST_MAX ||
+	    strlen(app) > NAME_MAX_LEN)
+		return five_fail(u->err, FIVE_ERR_PROTOCOL, "malformed redirect");
+	snprintf(where, sizeof(where), "%s %d %s", host, (int)json_integer_value(port), app);
+	return five_redirect_fail(where, u->err);
+}
+
 /* The next message: an error is fived's refusal, reported as such. */
 static int
 read_msg(struct usp *u)
@@ -169,6 +186,8 @@ read_msg(struct usp *u)
 	}
 	if (strcmp(u->type, "error") == 0)
 		return refused(u);
+	if (strcmp(u->type, "redirect") == 0)
+		return redirected(u);
 	return 0;
 }
 

@@ -143,6 +143,8 @@ read_in(struct relay *r)
 		return 0;
 	}
 	r->up.len += (size_t)n;
+	if (r->e->input_read != NULL)
+		*r->e->input_read = true;
 	return 0;
 }
 
@@ -389,7 +391,8 @@ five_relay(const struct relay_ends *e, struct five_error *err)
 	}
 	while (result == 0 && !finished(r))
 		result = step(r, err);
-	end_session(r, result != 0 && err->step != FIVE_ERR_REFUSED);
+	end_session(r,
+	            result != 0 && err->step != FIVE_ERR_REFUSED && err->step != FIVE_ERR_REDIRECT);
 	sodium_memzero(r, sizeof(*r));
 	free(r);
 	return result;

@@ -30,6 +30,7 @@ struct relay_ends {
 	 * cut short (FIVE_ERR_SYSTEM) if not.  -1: none.
 	 */
 	int stop_fd;
+	bool *input_read; /* set once a byte of in_fd has been read; NULL: nobody asks */
 };
 
 /*

@@ -10,6 +10,7 @@
 
 #include "client/base/error.h"
 #include "client/base/options.h"
+#include "client/dialect/redirect.h"
 #include "client/dialect/text.h"
 #include "client/relay/handoff.h"
 #include "client/transport/conn.h"
@@ -20,16 +21,36 @@
 /* LIST replies are bounded too: a server listing more is refused. */
 #define LIST_NAMES_MAX 4096
 
+/* One attempt: the request to host, up to fived's grant. */
+static int
+connect_once(struct five_conn *c, const char *host, const char *service,
+             const struct five_options *o, const void *early, size_t len, struct five_error *err)
+{
+	uint8_t *request;
+	size_t n;
+	int r;
+
+	if (five_text_request(service, o, early, len, &request, &n, err) != 0)
+		return -1;
+	r = five_text_open(c, host, o, request, n, err);
+	free(request);
+	if (r != 0)
+		return -1;
+	if (five_text_await(c, c->replies_due + five_text_replies(o), err) != 0) {
+		five_conn_close(c);
+		return -1;
+	}
+	return 0;
+}
+
 int
 five_connect_early(const char *host, const char *service, const struct five_options *opts,
                    const void *early, size_t len, struct five_error *err)
 {
 	struct five_error scratch;
 	struct five_options o;
+	struct five_hop hop;
 	struct five_conn c;
-	uint8_t *request;
-	size_t n;
-	int r;
 
 	err = five_error_or(err, &scratch);
 	if (host == NULL || service == NULL || (early == NULL && len > 0))
@@ -40,20 +61,14 @@ five_connect_early(const char *host, const char *service, const struct five_opti
 	if (o.detachable)
 		return five_fail(err, FIVE_ERR_USAGE,
 		                 "a detachable session is a multiplexed one: five_session_open");
-	if (five_text_request(service, &o, early, len, &request, &n, err) != 0)
-		return -1;
-	r = five_text_open(&c, host, &o, request, n, err);
-	free(request);
-	if (r != 0)
-		return -1;
-	if (five_text_await(&c, c.replies_due + five_text_replies(&o), err) != 0) {
-		five_conn_close(&c);
-		return -1;
-	}
+	five_hop_start(&hop, host, service, &o);
+	while (connect_once(&c, hop.host, hop.service, &hop.o, early, len, err) != 0)
+		if (!five_hop_next(&hop, err))
+			return -1;
 	/* A plain connection is the caller's as it is; a sealed one needs a relay. */
 	if (c.seal == NULL)
 		return c.fd;
-	return five_handoff(&c, &o, err);
+	return five_handoff(&c, &hop.o, err);
 }
 
 int

@@ -21,7 +21,7 @@
 #include "server/privsep/sockets.h"
 
 #define ENV_MAX       20
-#define ENV_VALUE_MAX 512
+#define ENV_VALUE_MAX (PARAMS_BYTES_MAX + 32) /* "NAME=value": parameters are the longest */
 #define EXEC_PATH     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 void
@@ -258,6 +258,8 @@ build_env(const struct backend_who *who, const char *service, char **env, bool w
 		env_add(env, &n, "TCPREMOTEIP", who->peer_ip);
 		env_add(env, &n, "TCPREMOTEPORT", port);
 	}
+	if (who->parameters != NULL)
+		env_add(env, &n, "FIVE_PARAMETERS", who->parameters);
 	if (who->peer_shown && sockaddr_ip(who->local, ip, &lport) == 0) {
 		snprintf(port, sizeof(port), "%u", lport);
 		env_add(env, &n, "TCPLOCALIP", ip);
@@ -382,6 +384,7 @@ backend_start(struct backend *b, const struct backend_who *who)
 		control_deliver(b, who);
 		break;
 	case BACKEND_NONE:
+	case BACKEND_REDIRECT: /* answered by the session, never started */
 		backend_ready(b, UV_EINVAL);
 		break;
 	}

@@ -46,6 +46,7 @@ struct backend_who {
 	const char *peer_ip;
 	uint16_t peer_port;
 	const struct sockaddr *local;
+	const char *parameters; /* exec: a USP stream's, checked against the service; NULL: none */
 };
 
 /* A stream's backend.  Lives inside its owner; handle.data is the owner. */

@@ -783,6 +783,10 @@ service_backend(struct parser *p, const char *value, const char **why)
 {
 	struct service *svc = p->svc;
 
+	if (svc->backend == BACKEND_REDIRECT) {
+		*why = "a service has a backend or a redirect, not both";
+		return -1;
+	}
 	svc->has_backend_key = true;
 	if (strcmp(value, "register") == 0) {
 		svc->backend = BACKEND_REGISTER;
@@ -796,6 +800,34 @@ service_backend(struct parser *p, const char *value, const char **why)
 		return backend_address(svc, value, why);
 	*why = "expected tcp:HOST:PORT, unix:PATH, exec:PROGRAM ARGS, builtin:NAME or register";
 	return -1;
+}
+
+static int
+service_redirect(struct parser *p, const char *value, const char **why)
+{
+	struct service *svc = p->svc;
+
+	if (svc->has_backend_key) {
+		*why = "a service has a backend or a redirect, not both";
+		return -1;
+	}
+	if (redirect_parse(value, &svc->redirect, why) != 0)
+		return -1;
+	svc->has_backend_key = true;
+	svc->backend = BACKEND_REDIRECT;
+	return 0;
+}
+
+static int
+service_parameter(struct parser *p, const char *word, const char **why)
+{
+	return params_spec_add(&p->svc->params, word, why);
+}
+
+static int
+service_parameters(struct parser *p, const char *value, const char **why)
+{
+	return each_word(p, value, service_parameter, why);
 }
 
 static int
@@ -1078,6 +1110,8 @@ static const struct key keys[] = {
         SERVER_U64("proof_ttl", V_COUNT, proof_ttl_s, PROOF_TTL_MAX),
         SERVER_STR("sign_key_file", V_PATH, sign_key_file),
         SECTION(SEC_SERVICE, "backend", false, service_backend),
+        SECTION(SEC_SERVICE, "redirect", false, service_redirect),
+        SECTION(SEC_SERVICE, "parameters", true, service_parameters),
         SECTION(SEC_SERVICE, "proxy_protocol", false, service_proxy_protocol),
         SECTION(SEC_SERVICE, "idle_timeout", false, service_idle_timeout),
         SECTION(SEC_SERVICE, "connect_timeout", false, service_connect_timeout),
@@ -1127,7 +1161,10 @@ section_end(struct parser *p)
 	if (p->sec != SEC_SERVICE || svc == NULL)
 		return;
 	if (!svc->has_backend_key)
-		error_at(p, svc->line, "service %s: no backend", svc->name);
+		error_at(p, svc->line, "service %s: no backend or redirect", svc->name);
+	if (svc->params.n > 0 && svc->backend != BACKEND_EXEC)
+		error_at(p, svc->line, "service %s: parameters are for exec: backends only",
+		         svc->name);
 	if (svc->proxy != PROXY_NONE && svc->backend != BACKEND_TCP && svc->backend != BACKEND_UNIX)
 		error_at(p, svc->line, "service %s: proxy_protocol needs a tcp: or unix: backend",
 		         svc->name);

@@ -20,6 +20,7 @@
 #include "proto/line.h"
 #include "proto/proof.h"
 #include "proto/token.h"
+#include "proto/usp.h"
 
 #define CONFIG_LISTEN_MAX        16
 #define CONFIG_ERRORS_MAX        4096 /* bytes of error text kept */
@@ -118,6 +119,7 @@ enum backend_kind {
 	BACKEND_EXEC,
 	BACKEND_BUILTIN,
 	BACKEND_REGISTER, /* an application registered over the control socket */
+	BACKEND_REDIRECT, /* none: the client is sent elsewhere (redirect = HOST PORT SERVICE) */
 };
 
 enum builtin_kind {
@@ -151,6 +153,8 @@ struct service {
 	enum backend_kind backend;
 	struct addr_spec addr;     /* BACKEND_TCP, BACKEND_UNIX */
 	char **argv;               /* BACKEND_EXEC: NULL-terminated, argv[0] absolute */
+	struct params_spec params; /* BACKEND_EXEC: the parameters a USP stream may pass */
+	struct redirect redirect;  /* BACKEND_REDIRECT */
 	enum builtin_kind builtin; /* BACKEND_BUILTIN */
 	enum proxy_mode proxy;
 	uint64_t idle_timeout_ms; /* 0: none */

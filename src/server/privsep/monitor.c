@@ -349,6 +349,36 @@ do_pam(struct monitor *m, const struct priv_request *req)
 	reply_text(m, PRIV_PAM_START, true, "", sp[0]);
 }
 
+/* The variable that carries a USP stream's parameters (docs/PROTOCOL.md section 8.8). */
+#define PARAMETERS_VAR "FIVE_PARAMETERS"
+
+static bool
+is_parameters(const char *entry)
+{
+	return strncmp(entry, PARAMETERS_VAR "=", strlen(PARAMETERS_VAR) + 1) == 0;
+}
+
+/*
+ * The parameters in env, if any, are ones svc accepts: the worker checked
+ * them, and the monitor believes no worker.
+ */
+static bool
+parameters_allowed(const struct service *svc, char **env)
+{
+	char name[PARAMS_NAME_MAX + 1];
+	const char *text;
+	size_t i;
+
+	for (i = 0; env[i] != NULL; i++) {
+		if (!is_parameters(env[i]))
+			continue;
+		text = env[i] + strlen(PARAMETERS_VAR) + 1;
+		return svc->params.n > 0 &&
+		       params_check(text, strlen(text), &svc->params, name) == PARAMS_OK;
+	}
+	return true;
+}
+
 /* The variables a program may be given, as backend.c sets them. */
 static bool
 env_allowed(const char *entry)
@@ -358,12 +388,13 @@ env_allowed(const char *entry)
 	        "FIVE_SESSION_ID", "FIVE_AUTH_METHOD", "FIVE_IDENTITY",
 	        "TCPREMOTEINFO",   "FIVE_REMOTE_ADDR", "FIVE_REMOTE_PORT",
 	        "TCPREMOTEIP",     "TCPREMOTEPORT",    "TCPLOCALIP",
-	        "TCPLOCALPORT",    "FIVE_STREAM",
+	        "TCPLOCALPORT",    "FIVE_STREAM",      PARAMETERS_VAR,
 	};
 	const char *eq = strchr(entry, '='), *c;
 	size_t i;
 
-	if (eq == NULL || strlen(eq + 1) > EXEC_VALUE_MAX)
+	if (eq == NULL ||
+	    strlen(eq + 1) > (is_parameters(entry) ? PARAMS_BYTES_MAX : EXEC_VALUE_MAX))
 		return false;
 	for (c = eq + 1; *c != '\0'; c++)
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
@@ -481,6 +512,11 @@ do_exec(struct monitor *m, const struct priv_request *req)
 	if ((svc = exec_service(m->st->cfg, req->arg)) == NULL) {
 		log_error("the worker asked to run service %s, which is not an exec service",
 		          req->arg);
+		reply_text(m, PRIV_EXEC, false, "1", -1);
+		return 0;
+	}
+	if (!parameters_allowed(svc, env)) {
+		log_error("the worker passed service %s parameters it does not accept", svc->name);
 		reply_text(m, PRIV_EXEC, false, "1", -1);
 		return 0;
 	}

@@ -92,6 +92,7 @@ struct session {
 	bool host_asked; /* a bare HOST listed the vhosts: the next line names one */
 	const struct service *svc;
 	char requested[NAME_MAX_LEN + 1];
+	char *parameters; /* a USP stream's, for an exec: service (section 8.8), or NULL; owned */
 	unsigned commands;
 	struct buf in;     /* client bytes not yet consumed, before S_RELAY */
 	size_t in_charged; /* what of in is charged to the relay budget: its allocation */

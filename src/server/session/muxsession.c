@@ -65,7 +65,10 @@ decide(struct session *s, const struct config *cfg, const struct vhost *vh,
 	const struct service *svc = NULL;
 
 	command_decide(&v, c, &d);
-	if (d.verdict == VERDICT_GRANT)
+	/* Where a redirect leads is said on a connection of its own (section 2.13). */
+	if (d.verdict == VERDICT_GRANT && d.svc->backend == BACKEND_REDIRECT)
+		*reason = "redirect";
+	else if (d.verdict == VERDICT_GRANT)
 		svc = d.svc;
 	else
 		*reason = d.verdict == VERDICT_REFUSE ? d.reason : "invalid service name";

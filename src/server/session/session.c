@@ -165,6 +165,7 @@ session_free(struct session *s)
 	drop_transport(s);
 	session_drop_input(s);
 	caller_free(s->caller);
+	free(s->parameters);
 	config_unref(s->cfg);
 	free(s);
 	site->session_gone(site->session_gone_arg);
@@ -505,6 +506,28 @@ static void
 who_of(const struct session *s, struct backend_who *who)
 {
 	session_who(s, s->svc, s->caller, s->vhost, 0, who);
+	who->parameters = s->parameters;
+}
+
+/*
+ * A service that lives elsewhere: the client is told where, as a refusal
+ * (nothing reaches any backend, held bytes are dropped), at the point a
+ * grant would be, so only a caller the service would admit learns of it.
+ */
+static void
+redirect_client(struct session *s, const struct service *svc)
+{
+	char where[REDIRECT_TEXT_SIZE], line[LINE_MAX_BYTES];
+	int n;
+
+	redirect_format(&svc->redirect, where);
+	session_audit(s, "redirected", json_pack("{s:s,s:s}", "service", svc->name, "to", where));
+	if (s->usp != NULL) {
+		usp_send_redirect(s, &svc->redirect);
+		return;
+	}
+	n = snprintf(line, sizeof(line), "- redirect %s\r\n", where);
+	session_refuse_with(s, "redirect", line, (size_t)n);
 }
 
 void
@@ -512,6 +535,10 @@ session_start_service(struct session *s, const struct service *svc)
 {
 	struct backend_who who;
 
+	if (svc->backend == BACKEND_REDIRECT) {
+		redirect_client(s, svc);
+		return;
+	}
 	s->svc = svc;
 	who_of(s, &who);
 	session_set_state(s, S_CONNECTING);

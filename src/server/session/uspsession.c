@@ -98,6 +98,20 @@ usp_send_connect(struct session *s)
 }
 
 void
+usp_send_redirect(struct session *s, const struct redirect *r)
+{
+	char *out = NULL;
+	size_t len = 0;
+
+	if (usp_encode_redirect(&s->usp->ids, s->requested, r, &out, &len) != 0) {
+		session_close(s, "cannot encode a USP message");
+		return;
+	}
+	session_refuse_with(s, "redirect", out, len);
+	free(out);
+}
+
+void
 usp_send_authenticate(struct session *s, enum auth_method method)
 {
 	char *out = NULL;
@@ -184,17 +198,12 @@ judge_token(struct session *s, const struct usp_stream *st, struct judgement *j)
 		j->verdict = "encryption required";
 }
 
-/* Decides one stream for the session as it is now (section 8.4). */
+/* A stream without a token, for the session's caller. */
 static void
-judge(struct session *s, const struct usp_stream *st, struct judgement *j)
+judge_caller(struct session *s, const struct usp_stream *st, struct judgement *j)
 {
 	enum verdict v;
 
-	memset(j, 0, sizeof(*j));
-	if (st->token != NULL) {
-		judge_token(s, st, j);
-		return;
-	}
 	j->svc = config_lookup(s->cfg, s->vhost, st->application);
 	v = j->svc != NULL ? policy_check(j->svc, s->caller) : POLICY_HIDDEN;
 	if (v == POLICY_HIDDEN)
@@ -203,6 +212,38 @@ judge(struct session *s, const struct usp_stream *st, struct judgement *j)
 		j->verdict = "not permitted";
 	else if (j->svc->encryption_required && !s->encrypted)
 		j->verdict = "encryption required";
+}
+
+/*
+ * A granted stream's parameters (section 8.8): NULL when svc accepts
+ * them all.  A redirected stream carries none here: its client takes them
+ * to where the service lives.
+ */
+static const char *
+parameters_verdict(const struct service *svc, const char *parameters)
+{
+	char name[PARAMS_NAME_MAX + 1];
+	enum params_status st;
+
+	if (parameters == NULL || svc->backend == BACKEND_REDIRECT)
+		return NULL;
+	if (svc->params.n == 0)
+		return "parameters not accepted";
+	st = params_check(parameters, strlen(parameters), &svc->params, name);
+	return st == PARAMS_OK ? NULL : params_status_text(st);
+}
+
+/* Decides one stream for the session as it is now (section 8.4). */
+static void
+judge(struct session *s, const struct usp_stream *st, struct judgement *j)
+{
+	memset(j, 0, sizeof(*j));
+	if (st->token != NULL)
+		judge_token(s, st, j);
+	else
+		judge_caller(s, st, j);
+	if (j->verdict == NULL)
+		j->verdict = parameters_verdict(j->svc, st->parameters);
 }
 
 /* --- tokens for streams ----------------------------------------------------------- */
@@ -383,6 +424,14 @@ start_multiplex(struct session *s, struct usp_msg *m)
 		usp_refuse(s, "command not supported", "multiplex not supported");
 		return;
 	}
+	for (i = 0; i < m->nstreams; i++) {
+		if (m->streams[i].parameters != NULL) {
+			usp_refuse(s, "malformed message",
+			           "malformed message: parameters go with a stream of its own "
+			           "connection");
+			return;
+		}
+	}
 	if (m->offered_protocols && needs_auth_from(s, m, 0)) {
 		ask_authentication(s, m);
 		return;
@@ -425,6 +474,8 @@ on_initialize(struct session *s, struct usp_msg *m)
 		if (j.caller != NULL)
 			session_take_caller(s, j.caller, &j.claims);
 		j.caller = NULL;
+		s->parameters = m->streams[0].parameters;
+		m->streams[0].parameters = NULL;
 		session_start_service(s, j.svc);
 	}
 	judgement_free(&j);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "proto/auth.h"
+#include "proto/line.h"
 #include "server/session/internal.h"
 
 /* Makes s speak USP.  Returns 0 or -1 (out of memory). */
@@ -26,6 +27,8 @@ void usp_refuse(struct session *s, const char *reason, const char *text);
 
 /* The replies the rest of the session code sends in USP's words.  Return 0 or -1. */
 int usp_send_connect(struct session *s);
+/* "redirect" to r for the application asked for, then the session ends (a refusal). */
+void usp_send_redirect(struct session *s, const struct redirect *r);
 void usp_send_authenticate(struct session *s, enum auth_method method);
 void usp_send_challenge(struct session *s, const uint8_t nonce[AUTH_NONCE_LEN]);
 void usp_send_prompt(struct session *s, enum pamconv_kind kind, const char *text);

@@ -1,0 +1,145 @@
+"""Redirects (docs/PROTOCOL.md section 2.13), with two fived instances: server A sends
+clients of some services to server B; five and libfive follow, within their limits.
+
+The USP paper, 7.5 "Redirects": "A message could be formatted that provides information to
+the client for a third server so that the client will make a subsequent initialization
+request to a different host. This could be done before or after authentication."  fived
+gives it where a grant would be given: after whatever authentication and authorization the
+service requires, so that a client that may not use a restricted service learns nothing of
+it, not even where it lives."""
+
+import base64
+import os
+import subprocess
+
+from conftest import (HELPERS, SLOW, exchange, free_port, pubkey_login, recv_all, run_five,
+                      wait_for)
+import muxwire as mw
+from fivewire import load_key
+from muxwire import MuxSession
+from uspwire import UspClient, initialize, tokens_of
+
+B_CONFIG = """
+[service:echo2]
+backend = builtin:echo
+[service:vault2]
+backend = builtin:echo
+auth = required
+"""
+
+
+def a_config(world, a_port, b_port):
+    keys = world.global_keys(['principals="alice" ' + world.public("alice")])
+    return ("[server]\nlisten = tcp:127.0.0.1:%d\naudit_log = @AUDIT@\n"
+            "authorized_keys = %s\nallow_plaintext_pubkey = yes\n"
+            "[service:echo]\nredirect = 127.0.0.1 %d echo2\n"
+            "[service:vault]\nredirect = 127.0.0.1 %d vault2\nauth = required\n"
+            "encryption = optional\nallow = user:alice\n"
+            "[service:loop]\nredirect = 127.0.0.1 %d loop\n"
+            % (a_port, keys, b_port, b_port, a_port))
+
+
+def start_pair(fived, world):
+    """B, then A redirecting to it; A's loop service redirects to A itself."""
+    b = fived(B_CONFIG, name="b")
+    return fived(a_config(world, free_port(), b.port), name="a", env=world.fived_env()), b
+
+
+def test_redirect_given_only_where_a_grant_would_be(fived, world):
+    """Both dialects carry the redirect; a restricted service's is told only to a caller
+    it admits, and looks like no service at all to anyone else."""
+    a, b = start_pair(fived, world)
+    where = b"127.0.0.1 %d echo2" % b.port
+    # Before authentication, for a service open to all; bytes sent early go nowhere.
+    assert exchange(a.port, b"echo\r\nearly bytes\r\n") == b"- redirect " + where + b"\r\n"
+    with UspClient(a.port) as c:
+        c.send(initialize("echo"), b"early bytes")
+        c.expect("redirect", application="echo", host="127.0.0.1", port=b.port,
+                 target_application="echo2")
+        c.expect_closed()
+    # A restricted one: hidden before authentication, in LIST too.
+    assert exchange(a.port, b"vault\r\n") == b"- unknown service\r\n"
+    assert b"vault" not in exchange(a.port, b"LIST\r\nQUIT\r\n")
+    with UspClient(a.port) as c:
+        c.send(initialize("vault"))
+        c.expect_error("unknown application")
+    # After it, to the caller the service admits.
+    c = pubkey_login(a, world)
+    c.sendall(b"vault\r\n")
+    assert recv_all(c) == b"- redirect 127.0.0.1 %d vault2\r\n" % b.port
+    c.close()
+    sk, pk = load_key(world.keys["alice"])
+    with UspClient(a.port, server_key=a.server_key()) as c:
+        c.send(initialize("vault", authentication=["pubkey"]))
+        c.expect("authenticate", protocol="pubkey")
+        token = tokens_of(c.pubkey_exchange("alice", sk, pk))["vault"]
+        c.send(initialize(("vault", token)))
+        c.expect("redirect", application="vault", port=b.port, target_application="vault2")
+        c.expect_closed()
+    # In framed mode a stream cannot carry it: RST "redirect", for vault too since alice may
+    # use it.
+    s = MuxSession(pubkey_login(a, world), timeout=10 * SLOW)
+    s.enter()
+    assert s.wait_answer(s.open("echo", data=b"early")) == ("RST", mw.REFUSED, "redirect")
+    assert s.wait_answer(s.open("vault")) == ("RST", mw.REFUSED, "redirect")
+    s.close()
+    redirected = a.events("redirected")
+    assert [r["to"] for r in redirected] == [where.decode()] * 2 + [
+        "127.0.0.1 %d vault2" % b.port] * 2
+    assert not b.events("accepted")
+
+
+def test_five_follows_with_its_own_rules(fived, world, tmp_path):
+    """five asks B as it would a server it was told of by the user: B's key is pinned (or
+    checked against the pin), A's token is not sent to B, a loop ends after
+    FIVE_REDIRECTS_MAX (3), and --no-redirect prints the redirect instead."""
+    a, b = start_pair(fived, world)
+    env = dict(os.environ, HOME=str(tmp_path))
+    r = run_five("-p", str(a.port), "127.0.0.1", "echo", input=b"hello\n", env=env)
+    assert r.returncode == 0 and r.stdout == b"hello\n", r.stderr
+    assert b"redirected to 127.0.0.1 port %d, service echo2" % b.port in r.stderr
+    assert r.stderr.count(b"new host 127.0.0.1:") == 2
+    wait_for(lambda: b.events("granted"), what="B's grant in its audit log")
+
+    r = run_five("--no-redirect", "-p", str(a.port), "127.0.0.1", "echo", input=b"x", env=env)
+    assert r.returncode != 0 and r.stdout == b""
+    assert b"redirect: 127.0.0.1 %d echo2" % b.port in r.stderr
+
+    r = run_five("-p", str(a.port), "127.0.0.1", "loop", input=b"x", env=env)
+    assert r.returncode != 0
+    assert r.stderr.count(b"redirected to") == 3
+    assert b"redirect: 127.0.0.1 %d loop" % a.port in r.stderr
+    assert len([e for e in a.events("redirected") if e["service"] == "loop"]) == 4
+
+    # A token for A's service stays with A: B sees a request without it.
+    token = run_five("-p", str(a.port), "-i", str(world.keys["alice"]), "-l", "alice",
+                     "token", "127.0.0.1", "vault", env=env)
+    assert token.returncode == 0, token.stderr
+    r = run_five("--token", token.stdout.strip().decode(), "-p", str(a.port), "127.0.0.1",
+                 "vault", input=b"x", env=env)
+    assert r.returncode != 0
+    assert b"redirected to 127.0.0.1 port %d, service vault2" % b.port in r.stderr
+    assert b"unknown service" in r.stderr
+    assert not b.events("token_refused")
+
+
+def test_libfive_pins_the_new_server(fived, world, tmp_path):
+    """libfive: a key given for A is not B's; B must be pinned in known_hosts, and
+    no_redirect reports where fived sent the client."""
+    a, b = start_pair(fived, world)
+    a_key = base64.b64encode(a.server_key()).decode()
+
+    def run(**extra):
+        env = dict(os.environ, LIBFIVE_TRANSPORT=a_key, **extra)
+        return subprocess.run([os.path.join(HELPERS, "libfive_client"), "127.0.0.1",
+                               str(a.port), "echo", "hi"], capture_output=True,
+                              timeout=10 * SLOW, env=env)
+
+    r = run()
+    assert r.stdout.startswith(b"error trust:"), r.stdout
+    assert b"notice: redirected to 127.0.0.1 port %d, service echo2" % b.port in r.stderr
+    pin = run_five("-p", str(b.port), "127.0.0.1", "echo2", input=b"x")
+    assert pin.returncode == 0, pin.stderr
+    assert run().stdout == b"hi"
+    r = run(LIBFIVE_NO_REDIRECT="1")
+    assert r.stdout == b"error redirect: 127.0.0.1 %d echo2\n" % b.port
