@@ -1,5 +1,6 @@
 """The daemon: configuration checks, reload, drain, audit log, built-in configuration."""
 
+import json
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import time
 import pytest
 
 from conftest import FIVE, FIVED, SLOW, connect, exchange, recv_all, recv_line, wait_for
+from uspwire import encode, initialize, menu
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
 
@@ -214,3 +216,32 @@ def test_builtin_configuration_falls_back_when_port_1_is_denied(tmp_path):
         proc.terminate()
         proc.wait(5)
         err.close()
+
+
+def test_request_after_reload_is_judged_by_the_configuration_in_force(fived):
+    """A connection accepted before a reload that asks for a service after it: the service
+    withdrawn, or no longer granted to the client, is refused, in the text dialect and in
+    USP, as on a new connection; what it may still use it gets (fived(8), SIGHUP)."""
+    both = ECHO + "[service:echo2]\nbackend = builtin:echo\n"
+    f = fived(both)
+    text, text_kept, usp = connect(f.port), connect(f.port), connect(f.port)
+    # Each connection is the worker's, under the first configuration, before the reload.
+    for c in (text, text_kept):
+        c.sendall(b"LIST echo2\r\n")
+        assert recv_line(c) == b"+ echo2\r\n"
+    usp.sendall(encode(menu()))
+    assert json.loads(recv_line(usp))["message"] == "menu"
+    f.reload(ECHO + "[service:echo2]\nbackend = builtin:echo\nauth = required\n")
+    text.sendall(b"echo2\r\nnot for you")
+    assert recv_all(text) == b"- unknown service\r\n"
+    text_kept.sendall(b"echo\r\nstill mine")
+    text_kept.shutdown(socket.SHUT_WR)
+    assert recv_all(text_kept) == b"+\r\nstill mine"
+    usp.sendall(encode(initialize("echo2")))
+    answer = json.loads(recv_line(usp))
+    with connect(f.port) as fresh:
+        fresh.sendall(encode(initialize("echo2")))
+        assert answer["error"] == json.loads(recv_line(fresh))["error"] == "unknown application"
+    for c in (text, text_kept, usp):
+        c.close()
+    assert not [e for e in f.events("granted") if e["service"] == "echo2"]

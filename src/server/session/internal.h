@@ -150,6 +150,20 @@ void session_drop_connection(struct session *s);
  */
 void session_retire(struct session *s);
 
+/*
+ * A request made after a reload, on a connection accepted before it, is
+ * judged by the configuration the connection was accepted under and by
+ * the one in force: both must grant it, so that a service withdrawn or a
+ * permission taken away holds for connections already open (a
+ * multiplexed session's streams are judged by the one in force alone,
+ * muxsession.c).  service as the client named it, for caller.  NULL when
+ * the configuration in force grants it too (or is the session's own),
+ * else the refusal: hidden where the service is not there for caller,
+ * "not permitted", or "encryption required".
+ */
+const char *session_refusal_now(const struct session *s, const char *service,
+                                const struct caller *caller, const char *hidden);
+
 /* Sends "- reason" and closes gracefully, discarding what the client still sends. */
 void session_refuse(struct session *s, const char *reason);
 

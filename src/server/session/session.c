@@ -420,6 +420,30 @@ session_finish(struct session *s, const char *reason)
 	session_finish_with(s, NULL, 0);
 }
 
+const char *
+session_refusal_now(const struct session *s, const char *service, const struct caller *caller,
+                    const char *hidden)
+{
+	const struct config *now = s->site->cfg;
+	const struct vhost *vh = NULL;
+	const struct service *svc;
+
+	if (now == s->cfg)
+		return NULL;
+	if (s->vhost != NULL && (vh = config_vhost(now, s->vhost->name)) == NULL)
+		return hidden;
+	svc = config_lookup(now, vh, service);
+	switch (svc != NULL ? policy_check(svc, caller) : POLICY_HIDDEN) {
+	case POLICY_GRANT:
+		break;
+	case POLICY_DENIED:
+		return "not permitted";
+	default:
+		return hidden;
+	}
+	return svc->encryption_required && !s->encrypted ? "encryption required" : NULL;
+}
+
 void
 session_refuse(struct session *s, const char *reason)
 {

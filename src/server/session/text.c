@@ -79,6 +79,8 @@ take_token(struct session *s, const struct cmd *c)
 static void
 carry_out(struct session *s, const struct cmd *c, const struct command_decision *d)
 {
+	const char *why;
+
 	switch (d->verdict) {
 	case VERDICT_REPLY:
 		session_send(s, d->text, d->len);
@@ -92,7 +94,10 @@ carry_out(struct session *s, const struct cmd *c, const struct command_decision 
 		session_refuse(s, d->reason);
 		break;
 	case VERDICT_GRANT:
-		session_start_service(s, d->svc);
+		if ((why = session_refusal_now(s, c->word, s->caller, "unknown service")) != NULL)
+			session_refuse(s, why);
+		else
+			session_start_service(s, d->svc);
 		break;
 	case VERDICT_HOST:
 		s->vhost = d->vhost;

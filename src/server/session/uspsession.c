@@ -243,6 +243,12 @@ judge(struct session *s, const struct usp_stream *st, struct judgement *j)
 	else
 		judge_caller(s, st, j);
 	if (j->verdict == NULL)
+		j->verdict = session_refusal_now(s, st->application,
+		                                 j->caller != NULL ? j->caller : s->caller,
+		                                 st->token != NULL   ? "invalid token"
+		                                 : s->caller == NULL ? NEEDS_AUTH
+		                                                     : "unknown application");
+	if (j->verdict == NULL)
 		j->verdict = parameters_verdict(j->svc, st->parameters);
 }
 
