@@ -158,8 +158,8 @@ void session_retire(struct session *s);
  * multiplexed session's streams are judged by the one in force alone,
  * muxsession.c).  service as the client named it, for caller.  NULL when
  * the configuration in force grants it too (or is the session's own),
- * else the refusal: hidden where the service is not there for caller,
- * "not permitted", or "encryption required".
+ * else the refusal: hidden where the service is not there for caller, or
+ * "not permitted".
  */
 const char *session_refusal_now(const struct session *s, const char *service,
                                 const struct caller *caller, const char *hidden);

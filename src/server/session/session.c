@@ -435,13 +435,12 @@ session_refusal_now(const struct session *s, const char *service, const struct c
 	svc = config_lookup(now, vh, service);
 	switch (svc != NULL ? policy_check(svc, caller) : POLICY_HIDDEN) {
 	case POLICY_GRANT:
-		break;
+		return NULL;
 	case POLICY_DENIED:
 		return "not permitted";
 	default:
 		return hidden;
 	}
-	return svc->encryption_required && !s->encrypted ? "encryption required" : NULL;
 }
 
 void

@@ -30,9 +30,11 @@ permitted(const struct session *s, const char *application, const char **why)
 	const struct service *svc = config_lookup(s->cfg, s->vhost, application);
 	enum verdict v = svc != NULL ? policy_check(svc, s->caller) : POLICY_HIDDEN;
 
-	if (v == POLICY_GRANT)
+	if (v == POLICY_GRANT &&
+	    (*why = session_refusal_now(s, application, s->caller, "unknown service")) == NULL)
 		return svc;
-	*why = v == POLICY_HIDDEN ? "unknown service" : "not permitted";
+	if (v != POLICY_GRANT)
+		*why = v == POLICY_HIDDEN ? "unknown service" : "not permitted";
 	return NULL;
 }
 
