@@ -6,6 +6,8 @@
 #                   then the Debian packages built and checked
 #   make run        deps, then build and start fived with its built-in configuration
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
+#   make fuzz-long  the campaign: every target for FUZZ_LONG_SECONDS (30 min) on every CPU,
+#                   what adds coverage merged into tests/fuzz/corpus/ (to commit)
 #   make bench      benchmarks (root), writes bench/REPORT.md
 #   make soak       thousands of sessions for SOAK_SECONDS (default 600) under timed faults
 #                   (root), writes bench/SOAK.md; not part of make test
@@ -23,6 +25,7 @@ CC ?= cc
 PYTHON ?= /usr/bin/python3
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_LONG_SECONDS ?= 1800
 SOAK_SECONDS ?= 600
 
 # Compiler jobs for test-build.
@@ -245,6 +248,9 @@ test: deps
 
 fuzz:
 	$(MAKE) -f tests/fuzz/fuzz.mk run SECONDS=$(FUZZ_SECONDS)
+
+fuzz-long:
+	$(MAKE) -j$(JOBS) -f tests/fuzz/fuzz.mk long SECONDS=$(FUZZ_LONG_SECONDS)
 
 # --- running, installing -----------------------------------------------------
 

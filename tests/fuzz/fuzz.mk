@@ -4,6 +4,9 @@
 #
 #   make -f tests/fuzz/fuzz.mk smoke SECONDS=10   each target briefly (make test)
 #   make -f tests/fuzz/fuzz.mk run SECONDS=600    each target for longer
+#   make -j2 -f tests/fuzz/fuzz.mk long SECONDS=1800
+#                        each target for SECONDS of CPU, as many at once as -j says, then
+#                        what it found that adds coverage merged into its committed corpus
 
 FUZZ_BUILD ?= build/fuzz
 SECONDS ?= 10
@@ -24,7 +27,7 @@ BINS := $(addprefix $(FUZZ_BUILD)/fuzz_,$(TARGETS))
 # A header's change rebuilds the objects that include it.
 -include $(LIB_OBJ:.o=.d) $(BINS:=.d)
 
-.PHONY: all smoke run
+.PHONY: all smoke run long
 all: $(BINS)
 
 $(FUZZ_BUILD)/obj/%.o: %.c
@@ -76,3 +79,20 @@ smoke: $(BINS)
 run: SHELL := /bin/bash
 run: $(BINS)
 	$(call run_target,$(SECONDS),$(TARGETS))
+
+# The campaign: a target's run grows a scratch corpus from the committed one, and
+# libFuzzer's merge then copies into the committed corpus only the inputs that add
+# coverage.  A crash or a hang stops the target with its input saved beside the log.
+LONG_DIR := $(FUZZ_BUILD)/long
+long: $(addprefix long-,$(TARGETS))
+
+long-%: $(FUZZ_BUILD)/fuzz_%
+	@rm -rf $(LONG_DIR)/$*; mkdir -p $(LONG_DIR)/$*
+	@echo "== fuzz_$* ($(SECONDS) s): $(LONG_DIR)/$*.log"
+	@$(FUZZ_BUILD)/fuzz_$* -max_total_time=$(SECONDS) -timeout=$(UNIT_TIMEOUT) \
+		-print_final_stats=1 -artifact_prefix=$(LONG_DIR)/$*- \
+		$(LONG_DIR)/$* tests/fuzz/corpus/$* > $(LONG_DIR)/$*.log 2>&1
+	@$(FUZZ_BUILD)/fuzz_$* -merge=1 -timeout=$(UNIT_TIMEOUT) \
+		tests/fuzz/corpus/$* $(LONG_DIR)/$* >> $(LONG_DIR)/$*.log 2>&1
+	@grep -E "^#[0-9]+ +DONE|^stat::number_of_executed_units|MERGE-OUTER: [0-9]+ new files" \
+		$(LONG_DIR)/$*.log | sed "s/^/   $*: /"
