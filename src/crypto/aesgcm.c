@@ -110,3 +110,13 @@ aesgcm_hardware(void)
 {
 	return crypto_aead_aes256gcm_is_available() != 0;
 }
+
+void
+aesgcm_preload(void)
+{
+	static const uint8_t key[AESGCM_KEY_LEN];
+	struct aesgcm g;
+
+	if (aesgcm_init(&g, key, true) == 0)
+		aesgcm_wipe(&g);
+}

@@ -64,6 +64,13 @@ int aesgcm_rekey(struct aesgcm *g);
 void aesgcm_wipe(struct aesgcm *g);
 
 /*
+ * Loads OpenSSL's configuration and the cipher's implementation, which a
+ * process otherwise does at its first AES-GCM record: a process that
+ * forks one child per session (five -L) does it once, before forking.
+ */
+void aesgcm_preload(void);
+
+/*
  * Whether this CPU runs AES-GCM in hardware (AES-NI and carry-less
  * multiplication, as libsodium detects them): a client without them keeps
  * XChaCha20-Poly1305, whose software speed is better and constant-time.

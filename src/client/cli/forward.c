@@ -15,6 +15,7 @@
 #include "client/cli/shared.h"
 #include "client/dial/dial.h"
 #include "common/util.h"
+#include "crypto/aesgcm.h"
 
 #define FORWARD_BACKLOG 128
 #define SPEC_MAX        300
@@ -136,6 +137,9 @@ cli_forward(const char *spec, const struct cli_request *req, struct five_error *
 	sigaction(SIGCHLD, &sa, NULL);
 	/* A connection that goes away mid-write must not end the forwarder. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Each child would otherwise load OpenSSL's AES-GCM anew: milliseconds a connection. */
+	if (!req->multiplex && aesgcm_hardware())
+		aesgcm_preload();
 	for (;;) {
 		if (req->multiplex)
 			shared_reap(&sh);
