@@ -1448,6 +1448,10 @@ params_shape(const json_t *v, char out[PARAMS_BYTES_MAX + 1])
 		return PARAMS_TOO_LARGE;
 	}
 	out[n] = '\0';
+	if (memchr(out, 0x7f, n) != NULL) {
+		out[0] = '\0';
+		return PARAMS_BAD_TEXT;
+	}
 	return PARAMS_OK;
 }
 
@@ -1526,6 +1530,8 @@ params_status_text(enum params_status status)
 		return "parameters too deep";
 	case PARAMS_BAD_NAME:
 		return "invalid parameter name";
+	case PARAMS_BAD_TEXT:
+		return "parameters: a DEL character";
 	case PARAMS_UNKNOWN:
 		return "parameter not accepted";
 	case PARAMS_WRONG_TYPE:

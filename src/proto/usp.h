@@ -63,6 +63,7 @@ enum params_status {
 	PARAMS_TOO_LARGE,  /* more than PARAMS_BYTES_MAX written out */
 	PARAMS_TOO_DEEP,   /* nested more than PARAMS_DEPTH_MAX */
 	PARAMS_BAD_NAME,   /* a name not of the form above */
+	PARAMS_BAD_TEXT,   /* DEL in a string: JSON leaves it unescaped, no environment takes it */
 	PARAMS_UNKNOWN,    /* a name the service does not accept */
 	PARAMS_WRONG_TYPE, /* a value not of the type the service gives the name */
 	PARAMS_NO_MEMORY,

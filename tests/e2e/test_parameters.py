@@ -57,6 +57,17 @@ def test_parameters_reach_the_program(server):
     assert server.runs.read_text().count("started") == 2
 
 
+def test_parameters_keep_escapes_and_control_characters(server):
+    """Backslashes, quotes and control characters arrive escaped, as JSON: the value the
+    program decodes is the one the client sent, whatever a shell's echo makes of it."""
+    params = {"name": 'a\\b\\u0022 q\\" "\n\t\x01', "opts": ["\\", "}", {"k": "\\n"}]}
+    with ask(server, stream("run", parameters=params)) as c:
+        c.expect("connect", application="run")
+        out = c.rest()
+    assert json.loads(out.rsplit(b"|", 1)[0]) == params
+    assert b"\n" not in out[:-len(b"|run\n")] and b"\t" not in out
+
+
 @pytest.mark.parametrize("application, params, error", [
     ("run", {"other": 1}, "parameter not accepted"),
     ("run", {"count": "3"}, "parameter of the wrong type"),
@@ -66,6 +77,7 @@ def test_parameters_reach_the_program(server):
     ("run", {"opts": {"a": [[1]]}}, "malformed message: streams: parameters too deep"),
     ("run", {"opts": {"a": [[[[1]]]]}}, "malformed message: nested more than 7 levels"),
     ("run", {"Name": "x"}, "malformed message: streams: invalid parameter name"),
+    ("run", {"name": "a\x7fb"}, "malformed message: streams: parameters: a DEL character"),
     ("run", [1], "malformed message: streams: parameters: expected an object"),
     ("bare", {}, "parameters not accepted"),
     ("echo", {"count": 1}, "parameters not accepted"),
