@@ -17,6 +17,7 @@ from conftest import (BUILD, SLOW, connect_from, free_port, pubkey_login, recv_a
                       recv_line, wait_for, wait_port)
 from sealwire import (COOKIE, RESPONSE, Conn, Handshake, SealedClient, keypair,
                       read_server_message)
+from uspwire import UspClient, invalidate
 
 # What every node shares: its keys (made by the first node, copied as an operator would).
 SHARED = ("key", "key-token.key", "key-sign.key", "key-tls.crt", "key-tls.key", "key-0rtt")
@@ -200,12 +201,11 @@ def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, world, tmp_p
     keys = world.global_keys(['principals="alice" ' + world.public("alice")])
     config = ("[service:s]\nbackend = tcp:127.0.0.1:%d\n[service:db]\nbackend = builtin:echo\n"
               "auth = required\nencryption = optional\n" % s.port)
-    a, b = start_nodes(fived, tmp_path, 2, config,
-                       "authorized_clients = %s\nstore = %s\nstore_timeout = 200ms\n"
-                       "revocation_stale_max = 1s\nauthorized_keys = %s\n"
-                       "allow_plaintext_pubkey = yes" % (
-                           authorized_clients(tmp_path, "robot", pub), redis.address(), keys),
-                       env=node_env(world, tmp_path))
+    server = ("authorized_clients = %s\nstore = %s\nstore_timeout = 200ms\n"
+              "revocation_stale_max = 1s\nauthorized_keys = %s\nallow_plaintext_pubkey = yes"
+              % (authorized_clients(tmp_path, "robot", pub), redis.address(), keys))
+    env = node_env(world, tmp_path)
+    a, b = start_nodes(fived, tmp_path, 2, config, server, env=env)
     wait_for(lambda: "store %s reachable" % redis.address() in b.fived.log(), what="store")
     after_epoch(redis)
     hs = Handshake(a.server_key(), priv, early=b"s\r\nPAYLOAD")
@@ -250,6 +250,28 @@ def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, world, tmp_p
     assert zero_rtt(b, Handshake(a.server_key(), priv, early=b"s\r\nAGAIN"))
     wait_for(lambda: len(s.received) == 4, what="the backend")
     assert s.received[3] == b"AGAIN"
+    # Emptied without losing its connections (FLUSHALL, a failover to an empty replica):
+    # its epoch went with its claims, so a message acted on before is not acted on again,
+    # even by a node that never saw it; and the nodes record the revocations they know
+    # there again, for a node that starts later.
+    once = Handshake(a.server_key(), priv, early=b"s\r\nONCE")
+    assert zero_rtt(a, once)
+    wait_for(lambda: len(s.received) == 5, what="the backend")
+    revoked = new_token(a, world)
+    u = UspClient(a.port)
+    u.send(invalidate(revoked.decode()))
+    u.expect("invalidated", count=1)
+    u.close()
+    wait_for(lambda: use_token(b, revoked) == b"- invalid token\r\n", what="the revocation")
+    subprocess.run(["redis-cli", "-p", str(redis.port), "FLUSHALL"], check=True,
+                   capture_output=True)
+    assert exchange_message(b, once.initiation)[0] == RESPONSE
+    time.sleep(0.3)
+    assert len(s.received) == 5, s.received
+    late = Node(fived, tmp_path, 3, config, server, first=a, env=env)
+    wait_for(lambda: "store %s reachable" % redis.address() in late.fived.log(), what="store")
+    assert use_token(late, revoked) == b"- invalid token\r\n"
+    assert late.events("token_refused")[-1]["reason"] == "revoked"
 
 
 def node_env(world, tmp_path):

@@ -133,6 +133,21 @@ revocations_parse(struct revocations *r, const char *text, size_t len, uint64_t 
 	return 0;
 }
 
+void
+revocations_each(const struct revocations *r, uint64_t now,
+                 void (*fn)(void *arg, const char *jti, uint64_t exp), void *arg)
+{
+	const struct revoked *e;
+	size_t i, k;
+
+	for (i = 0; i < REVOCATIONS_BUCKETS; i++)
+		for (k = 0; k < r->bucket[i].n; k++) {
+			e = &r->bucket[i].e[k];
+			if (e->exp > now)
+				fn(arg, e->jti, e->exp);
+		}
+}
+
 int
 revocations_format(const struct revocations *r, char **text, size_t *len)
 {

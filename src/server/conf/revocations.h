@@ -51,6 +51,10 @@ struct revocations {
 /* An empty list without a file. */
 void revocations_init(struct revocations *r);
 
+/* Calls fn for every entry not expired at now. */
+void revocations_each(const struct revocations *r, uint64_t now,
+                      void (*fn)(void *arg, const char *jti, uint64_t exp), void *arg);
+
 /* Frees the list and closes the file.  Safe more than once. */
 void revocations_free(struct revocations *r);
 

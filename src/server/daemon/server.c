@@ -430,11 +430,20 @@ on_store_revoked(void *arg, const char *jti, uint64_t exp)
 	tokens_revoked_elsewhere(srv->site.tokens, jti, exp, (uint64_t)time(NULL));
 }
 
+static void
+on_store_reconnected(void *arg)
+{
+	struct server *srv = arg;
+
+	tokens_republish(srv->site.tokens, (uint64_t)time(NULL));
+}
+
 /* The store several nodes share, when one is configured. */
 static int
 start_store(struct server *srv, const struct config *cfg)
 {
-	struct store_events ev = {.revoked = on_store_revoked, .arg = srv};
+	struct store_events ev = {
+	        .revoked = on_store_revoked, .reconnected = on_store_reconnected, .arg = srv};
 
 	if (!cfg->has_store)
 		return 0;

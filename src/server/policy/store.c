@@ -24,6 +24,19 @@
 #define ISSUED_MAX      65536 /* identities whose count is kept */
 #define DIAL_TIMEOUT_MS 1000  /* at least: a connection not made by then is tried again */
 
+/*
+ * A claim, atomically: only while the store's epoch is still the one this
+ * node read (a store emptied without losing its connections, by FLUSHALL
+ * or a failover to an empty replica, lost its epoch with its claims), and
+ * only if nobody claimed the message before.  1: claimed now; 0: claimed
+ * before; -1: the epoch changed.
+ */
+#define CLAIM_SCRIPT                                                                               \
+	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end "                             \
+	"if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return 1 end "               \
+	"return 0"
+#define CLAIM_EPOCH_CHANGED (-1)
+
 /* A claim in flight: hiredis's callback frees it, whether or not it was answered before. */
 struct store_claim {
 	struct store_claim *prev, *next; /* among the store's unanswered claims */
@@ -168,6 +181,21 @@ read_revocations(struct store *st)
 	redisAsyncCommand(st->cmd, NULL, NULL, "ZREMRANGEBYSCORE %s -inf (%llu", KEY_REVOKED, now);
 }
 
+/*
+ * A store that lost its claims (restarted empty, or emptied) starts a new
+ * epoch, and lost its revocations too: this node sends those it knows.
+ */
+static void
+begin_epoch(struct store *st)
+{
+	st->epoch_s = 0;
+	redisAsyncCommand(st->cmd, NULL, NULL, "SET %s %llu NX", KEY_EPOCH,
+	                  (unsigned long long)(time(NULL) + STORE_EPOCH_MARGIN_S));
+	redisAsyncCommand(st->cmd, on_epoch, st, "GET %s", KEY_EPOCH);
+	if (st->ev.reconnected != NULL)
+		st->ev.reconnected(st->ev.arg);
+}
+
 static void
 on_connected(const redisAsyncContext *ac, int status)
 {
@@ -180,10 +208,7 @@ on_connected(const redisAsyncContext *ac, int status)
 	}
 	if (ac == st->cmd) {
 		st->cmd_up = true;
-		/* A store that lost its claims (restarted empty) starts a new epoch. */
-		redisAsyncCommand(st->cmd, NULL, NULL, "SET %s %llu NX", KEY_EPOCH,
-		                  (unsigned long long)(time(NULL) + STORE_EPOCH_MARGIN_S));
-		redisAsyncCommand(st->cmd, on_epoch, st, "GET %s", KEY_EPOCH);
+		begin_epoch(st);
 	} else {
 		st->sub_up = true;
 		redisAsyncCommand(st->sub, on_push, st, "SUBSCRIBE %s", KEY_REVOKED);
@@ -314,6 +339,14 @@ store_revoke(struct store *st, const char *jti, uint64_t exp)
 	return 0;
 }
 
+void
+store_record_revoked(struct store *st, const char *jti, uint64_t exp)
+{
+	if (st->cmd_up)
+		redisAsyncCommand(st->cmd, NULL, NULL, "ZADD %s %llu %s", KEY_REVOKED,
+		                  (unsigned long long)exp, jti);
+}
+
 bool
 store_revocations_current(const struct store *st)
 {
@@ -380,12 +413,19 @@ on_claim_reply(redisAsyncContext *ac, void *reply, void *privdata)
 	struct store_claim *c = privdata;
 	redisReply *r = reply;
 
-	if (r == NULL || r->type == REDIS_REPLY_ERROR)
+	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
 		answer(c, STORE_UNREACHABLE);
-	else if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0)
-		answer(c, STORE_FRESH);
-	else
-		answer(c, STORE_SEEN);
+	} else if (r->integer == CLAIM_EPOCH_CHANGED) {
+		/* Acted on in the emptied store or not, nobody can say: as if seen. */
+		answer(c, STORE_UNREACHABLE);
+		if (c->st->epoch_s != 0) {
+			log_warn("store %s: its epoch changed (emptied?): a new one begins",
+			         c->st->name);
+			begin_epoch(c->st);
+		}
+	} else {
+		answer(c, r->integer == 1 ? STORE_FRESH : STORE_SEEN);
+	}
 	free(c);
 }
 
@@ -406,7 +446,8 @@ store_claim(struct store *st, const uint8_t id[STORE_ID_LEN], uint64_t stamp_s, 
 	c->cb = cb;
 	c->arg = arg;
 	c->deadline_ms = now_ms(st) + st->timeout_ms;
-	if (redisAsyncCommand(st->cmd, on_claim_reply, c, "SET %s 1 NX EX %llu", key,
+	if (redisAsyncCommand(st->cmd, on_claim_reply, c, "EVAL %s 2 %s %s %llu %llu", CLAIM_SCRIPT,
+	                      KEY_EPOCH, key, (unsigned long long)st->epoch_s,
 	                      (unsigned long long)ttl_s) != REDIS_OK) {
 		free(c);
 		return NULL;

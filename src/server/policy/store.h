@@ -53,6 +53,12 @@ typedef void (*store_claim_fn)(void *arg, enum store_answer answer);
 struct store_events {
 	/* A revocation read from the store, or pushed by a node (this one too). */
 	void (*revoked)(void *arg, const char *jti, uint64_t exp);
+	/*
+	 * The store was reached again, or found emptied: it may have lost the
+	 * revocations, which every node then records there again
+	 * (store_record_revoked) for nodes that start later.
+	 */
+	void (*reconnected)(void *arg);
 	void *arg;
 };
 
@@ -87,6 +93,9 @@ void store_claim_cancel(struct store_claim *c);
  * 0 when it was sent, or -1 when the store is unreachable now.
  */
 int store_revoke(struct store *st, const char *jti, uint64_t exp);
+
+/* Records a revocation this node knows in the store, without pushing it (it is not news). */
+void store_record_revoked(struct store *st, const char *jti, uint64_t exp);
 
 /*
  * Whether the revocations this node knows may be relied on now: the list

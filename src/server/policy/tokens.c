@@ -194,3 +194,16 @@ tokens_revoked_elsewhere(struct tokens *t, const char *jti, uint64_t exp, uint64
 	else
 		log_info("token %s revoked by another node", jti);
 }
+
+static void
+republish_one(void *arg, const char *jti, uint64_t exp)
+{
+	store_record_revoked(arg, jti, exp);
+}
+
+void
+tokens_republish(struct tokens *t, uint64_t now)
+{
+	if (t->store != NULL)
+		revocations_each(&t->revoked, now, republish_one, t->store);
+}

@@ -87,4 +87,11 @@ enum tokens_revoked tokens_revoke(struct tokens *t, const struct token_claims *c
  */
 void tokens_revoked_elsewhere(struct tokens *t, const char *jti, uint64_t exp, uint64_t now);
 
+/*
+ * The store may have lost the revocations (restarted empty, or emptied):
+ * every one this node knows is recorded there again, for nodes that start
+ * later and read the list from it.
+ */
+void tokens_republish(struct tokens *t, uint64_t now);
+
 #endif
