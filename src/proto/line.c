@@ -239,11 +239,13 @@ redirect_parse(const char *text, struct redirect *out, const char **why)
 		*why = "invalid redirect host";
 		return -1;
 	}
-	if (parse_uint(port, 65535, &n) != 0 || n == 0) {
+	/* One spelling for each port: a leading zero is not one. */
+	if (port[0] == '0' || parse_uint(port, 65535, &n) != 0 || n == 0) {
 		*why = "invalid redirect port";
 		return -1;
 	}
-	if (!name_valid(out->service)) {
+	/* A command word would be sent to the next server as a command, not a service. */
+	if (!name_valid(out->service) || name_reserved(out->service)) {
 		*why = "invalid redirect service name";
 		return -1;
 	}

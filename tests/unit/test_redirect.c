@@ -47,6 +47,10 @@ test_redirect_parse(void **state)
 	assert_int_equal(redirect_parse("h/st 1 echo", &r, &why), -1);
 	assert_int_equal(redirect_parse("host 1 .echo", &r, &why), -1);
 	assert_string_equal(why, "invalid redirect service name");
+	assert_int_equal(redirect_parse("host 1 HELP", &r, &why), -1);
+	assert_string_equal(why, "invalid redirect service name");
+	assert_int_equal(redirect_parse("host 024002 echo", &r, &why), -1);
+	assert_string_equal(why, "invalid redirect port");
 }
 
 static void
