@@ -553,10 +553,12 @@ single_opener(void *arg)
 static bool
 session_gone(struct five_session *s, enum cls c, const struct five_error *err, int *failures)
 {
-	if (err->step == FIVE_ERR_REFUSED)
-		return false;
+	/* Before the refusal's shortcut: a session that could not attach again (its worker
+	 * killed, its ticket with it) ends with fived's refusal, and needs replacing. */
 	if (c == C_DETACH)
 		return !five_session_detachable(s);
+	if (err->step == FIVE_ERR_REFUSED)
+		return false;
 	return ++*failures >= SESSION_FAILURES;
 }
 
