@@ -206,9 +206,8 @@ redirect_host_valid(const char *host)
 	               n;
 }
 
-/* The word at *p, up to a space or the end, into out[0..size); -1 when empty or too long. */
-static int
-word(const char **p, char *out, size_t size)
+int
+line_next_word(const char **p, char *out, size_t size)
 {
 	size_t n = strcspn(*p, " ");
 
@@ -231,9 +230,9 @@ redirect_parse(const char *text, struct redirect *out, const char **why)
 	memset(out, 0, sizeof(*out));
 	*why = "expected HOST PORT SERVICE";
 	if (text[0] == '\0' || text[strlen(text) - 1] == ' ' ||
-	    word(&text, out->host, sizeof(out->host)) != 0 ||
-	    word(&text, port, sizeof(port)) != 0 ||
-	    word(&text, out->service, sizeof(out->service)) != 0 || *text != '\0')
+	    line_next_word(&text, out->host, sizeof(out->host)) != 0 ||
+	    line_next_word(&text, port, sizeof(port)) != 0 ||
+	    line_next_word(&text, out->service, sizeof(out->service)) != 0 || *text != '\0')
 		return -1;
 	if (!redirect_host_valid(out->host)) {
 		*why = "invalid redirect host";

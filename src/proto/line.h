@@ -82,6 +82,12 @@ int vhost_name_valid(const char *s);
 int name_reserved(const char *s);
 
 /*
+ * The word at *p, up to a space or the end, into out[0..size), and *p past
+ * it and one space: 0, or -1 when the word is empty or does not fit.
+ */
+int line_next_word(const char **p, char *out, size_t size);
+
+/*
  * A redirect (docs/PROTOCOL.md section 2.13): where a service lives
  * instead, as the words "HOST PORT SERVICE" of the "- redirect" reply and
  * of the configuration's redirect key.  The host is a DNS name or an IP

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/b64.h"
+#include "proto/line.h"
 
 #define ATTACHED_WORD "ATTACHED "
 
@@ -71,22 +72,6 @@ resume_attach_line(char *out, size_t size, const uint8_t ticket[MUX_TICKET_LEN],
 	return n > 0 && (size_t)n < size ? (size_t)n : 0;
 }
 
-/* The next space-separated word of *p into out (size bytes): 0, or -1 when none fits. */
-static int
-next_word(const char **p, char *out, size_t size)
-{
-	size_t n = strcspn(*p, " ");
-
-	if (n == 0 || n >= size)
-		return -1;
-	memcpy(out, *p, n);
-	out[n] = '\0';
-	*p += n;
-	if (**p == ' ')
-		(*p)++;
-	return 0;
-}
-
 int
 resume_attached_parse(const char *text, uint64_t *received, uint32_t *timeout_s,
                       uint8_t ticket[MUX_TICKET_LEN])
@@ -100,9 +85,9 @@ resume_attached_parse(const char *text, uint64_t *received, uint32_t *timeout_s,
 	if (strncmp(p, ATTACHED_WORD, strlen(ATTACHED_WORD)) != 0)
 		return -1;
 	p += strlen(ATTACHED_WORD);
-	if (next_word(&p, count, sizeof(count)) == 0 &&
-	    next_word(&p, timeout, sizeof(timeout)) == 0 &&
-	    next_word(&p, ticket_text, sizeof(ticket_text)) == 0 && *p == '\0' &&
+	if (line_next_word(&p, count, sizeof(count)) == 0 &&
+	    line_next_word(&p, timeout, sizeof(timeout)) == 0 &&
+	    line_next_word(&p, ticket_text, sizeof(ticket_text)) == 0 && *p == '\0' &&
 	    resume_count_parse(timeout, &t) == 0 && t <= UINT32_MAX &&
 	    resume_attach_parse(ticket_text, count, ticket, received) == 0) {
 		*timeout_s = (uint32_t)t;
