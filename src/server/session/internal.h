@@ -164,6 +164,13 @@ void session_retire(struct session *s);
 const char *session_refusal_now(const struct session *s, const char *service,
                                 const struct caller *caller, const char *hidden);
 
+/*
+ * A read of client bytes before any relay: appended to s->in (the read's
+ * chunk released) and noted as input.  0, or -1 after closing the session
+ * with over when s->in cannot take it.  nread < 0 (an end) is the caller's.
+ */
+int session_hold_read(struct session *s, ssize_t nread, const uv_buf_t *buf, const char *over);
+
 /* Sends "- reason" and closes gracefully, discarding what the client still sends. */
 void session_refuse(struct session *s, const char *reason);
 

@@ -679,17 +679,25 @@ session_drop_input(struct session *s)
  * here.  Reading pauses while s->in could not take a whole read, so the
  * held bytes stay within SESSION_IN_MAX however fast the client sends.
  */
-static void
-early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
+int
+session_hold_read(struct session *s, ssize_t nread, const uv_buf_t *buf, const char *over)
 {
 	int full = nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0;
 
 	chunk_release(buf);
 	session_note_input(s);
 	if (full) {
-		session_close(s, "early data over its bound");
-		return;
+		session_close(s, over);
+		return -1;
 	}
+	return 0;
+}
+
+static void
+early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
+{
+	if (session_hold_read(s, nread, buf, "early data over its bound") != 0)
+		return;
 	if (nread < 0) {
 		s->client_eof_early = true;
 		uv_read_stop(&s->client.stream);
@@ -1536,13 +1544,11 @@ proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	const char *why;
 	size_t left;
 	uv_buf_t b;
-	int full = nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0;
 
-	chunk_release(buf);
-	session_note_input(s);
-	if (full || nread < 0) {
-		session_close(s, nread < 0 ? "balancer ended before its PROXY header"
-		                           : "PROXY header over its bound");
+	if (session_hold_read(s, nread, buf, "PROXY header over its bound") != 0)
+		return;
+	if (nread < 0) {
+		session_close(s, "balancer ended before its PROXY header");
 		return;
 	}
 	switch (proxy_in_parse((const uint8_t *)s->in.data, s->in.len, &h, &why)) {

@@ -19,7 +19,6 @@
 #include "server/session/transition.h"
 
 #include "common/util.h"
-#include "server/policy/chunk.h"
 #include "server/session/internal.h"
 
 bool
@@ -80,14 +79,9 @@ transition_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	bool eof = nread == UV_EOF;
 	struct legacy_rules rules;
 	enum legacy_proto proto;
-	int full = nread > 0 && buf_append(&s->in, buf->base, (size_t)nread) != 0;
 
-	chunk_release(buf);
-	session_note_input(s);
-	if (full) {
-		session_close(s, "early data over its bound");
+	if (session_hold_read(s, nread, buf, "early data over its bound") != 0)
 		return;
-	}
 	if (nread < 0 && !eof) {
 		session_close(s, "client read failed");
 		return;
