@@ -357,7 +357,7 @@ $(BUILD)/bench/delayline: bench/delayline.c bench/clock.h
 
 $(BUILD)/soak/soakload: tests/soak/soakload.c $(FIVE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ tests/soak/soakload.c $(FIVE_LIB) $(LDFLAGS) $(LDLIBS)
+	$(CC) $(CFLAGS) -Ibench -o $@ tests/soak/soakload.c $(FIVE_LIB) $(LDFLAGS) $(LDLIBS)
 
 lint: all $(BENCH_TOOLS) $(SOAK_TOOLS)
 	$(PYTHON) tools/layers.py $(BUILD)

@@ -76,6 +76,7 @@
 #include "proto/sealed.h"
 
 #include "clock.h"
+#include "loadaddr.h"
 
 #define LISTEN_MAX      8
 #define LISTEN_BACKLOG  65535
@@ -144,16 +145,8 @@ static int
 parse_addr(const char *spec, struct sockaddr_in *sin)
 {
 	char host[TEXT_BYTES];
-	const char *colon = strrchr(spec, ':');
 
-	if (colon == NULL || (size_t)(colon - spec) >= sizeof(host))
-		return -1;
-	memcpy(host, spec, (size_t)(colon - spec));
-	host[colon - spec] = '\0';
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons((uint16_t)atoi(colon + 1));
-	return inet_pton(AF_INET, host, &sin->sin_addr) == 1 ? 0 : -1;
+	return load_parse_addr(spec, sin, host, sizeof(host));
 }
 
 static void
@@ -235,21 +228,9 @@ struct opts {
 static void
 bind_source(int fd, struct opts *o)
 {
-	struct sockaddr_in src;
-	char ip[2 * TEXT_BYTES];
-	unsigned k;
-	int one = 1;
-
 	if (o->bind_base[0] == '\0')
 		return;
-	k = o->next_source++ % (unsigned)o->sources % (250 * 250);
-	snprintf(ip, sizeof(ip), "%s.%u.%u", o->bind_base, 1 + k / 250, 1 + k % 250);
-	memset(&src, 0, sizeof(src));
-	src.sin_family = AF_INET;
-	inet_pton(AF_INET, ip, &src.sin_addr);
-	/* Many sources share the ephemeral ports: pick the port at connect(). */
-	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0)
+	if (load_bind_source(fd, o->bind_base, o->next_source++ % (unsigned)o->sources) != 0)
 		die("bind source");
 }
 

@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "five.h"
+#include "loadaddr.h"
 
 #define SLOTS_MAX           32768
 #define EVENTS_MAX          512
@@ -428,17 +429,9 @@ sess_event(struct sess *s, uint32_t evs, int64_t t)
 static void
 bind_source(int fd)
 {
-	struct sockaddr_in src = {.sin_family = AF_INET};
-	char ip[64];
-	long k = next_source++ % o.sources;
-	int one = 1;
-
 	if (o.bind_base[0] == '\0')
 		return;
-	snprintf(ip, sizeof(ip), "%s.%ld.%ld", o.bind_base, 1 + k / 250, 1 + k % 250);
-	inet_pton(AF_INET, ip, &src.sin_addr);
-	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0)
+	if (load_bind_source(fd, o.bind_base, (unsigned long)(next_source++ % o.sources)) != 0)
 		die("bind source");
 }
 
@@ -804,16 +797,10 @@ run(void)
 static int
 parse_addr(const char *spec)
 {
-	const char *colon = strrchr(spec, ':');
-
-	if (colon == NULL || (size_t)(colon - spec) >= sizeof(o.host))
+	if (load_parse_addr(spec, &o.dst, o.host, sizeof(o.host)) != 0)
 		return -1;
-	memcpy(o.host, spec, (size_t)(colon - spec));
-	o.host[colon - spec] = '\0';
-	snprintf(o.port, sizeof(o.port), "%s", colon + 1);
-	o.dst.sin_family = AF_INET;
-	o.dst.sin_port = htons((uint16_t)atoi(colon + 1));
-	return inet_pton(AF_INET, o.host, &o.dst.sin_addr) == 1 ? 0 : -1;
+	snprintf(o.port, sizeof(o.port), "%s", strrchr(spec, ':') + 1);
+	return 0;
 }
 
 static void
