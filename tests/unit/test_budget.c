@@ -90,6 +90,13 @@ test_chunks_charged_exactly(void **state)
 	chunk_free(c);
 	chunk_free(d);
 	assert_int_equal(b.used, 0);
+	/* A long read keeps its buffer, whole, and its charge. */
+	chunk_alloc_charged(&b, CHUNK_READ_SIZE, &buf);
+	c = chunk_fit(&buf, CHUNK_COPY_MAX + 1);
+	assert_ptr_equal(c->data, buf.base);
+	assert_int_equal(b.used, sizeof(struct chunk) + CHUNK_READ_SIZE);
+	chunk_free(c);
+	assert_int_equal(b.used, 0);
 	/* Uncharged chunks leave the budget alone. */
 	c = chunk_copy(NULL, "x", 1);
 	chunk_free(c);

@@ -53,15 +53,19 @@ struct chunk *
 chunk_fit(const uv_buf_t *buf, size_t len)
 {
 	struct chunk *c = chunk_of(buf), *fitted;
-	size_t size = sizeof(*c) + len;
 
-	if (size >= c->size)
+	if (len > CHUNK_COPY_MAX)
 		return c;
-	/* Shrinking in place; should it fail, the chunk keeps its size and its charge. */
-	if ((fitted = realloc(c, size)) == NULL)
+	/*
+	 * A short read moves to a chunk of its own size, and the read buffer is
+	 * freed whole.  Shrinking it in place instead left the rest of every
+	 * 64 KiB buffer as a hole between allocations that live on, which the
+	 * next read buffer does not fit: the heap, and the RSS, kept growing.
+	 * Should memory be short, the chunk keeps its size and its charge.
+	 */
+	if ((fitted = chunk_copy(c->budget, c->data, len)) == NULL)
 		return c;
-	budget_release(fitted->budget, fitted->size - size);
-	fitted->size = size;
+	chunk_free(c);
 	return fitted;
 }
 

@@ -15,6 +15,7 @@
 #include "server/policy/budget.h"
 
 #define CHUNK_READ_SIZE (64 * 1024)
+#define CHUNK_COPY_MAX  (16 * 1024) /* reads up to this size are copied out of the buffer */
 
 struct chunk {
 	uv_write_t req;
@@ -42,9 +43,10 @@ void chunk_alloc_charged(struct budget *budget, size_t cap, uv_buf_t *buf);
 struct chunk *chunk_of(const uv_buf_t *buf);
 
 /*
- * The chunk behind a read buffer that got len bytes, shrunk to them so
- * that a short read holds no more memory than it carries (its charge
- * shrinks with it).  The chunk may move: use the one returned.
+ * The chunk behind a read buffer that got len bytes.  A short read (up to
+ * CHUNK_COPY_MAX) holds no more memory than it carries: it is copied to a
+ * chunk of its size, charged to the same budget, and the buffer freed.  The
+ * chunk may change: use the one returned.
  */
 struct chunk *chunk_fit(const uv_buf_t *buf, size_t len);
 
