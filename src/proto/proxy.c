@@ -138,6 +138,9 @@ static const char v1_prefix[] = "PROXY ";
 #define V2_TCP4_LEN     12
 #define V2_TCP6_LEN     36
 #define V2_TLV_HEAD_LEN 3
+#define PP2_TYPE_CRC32C 0x03
+#define PP2_CRC32C_LEN  4
+#define CRC32C_POLY     0x82f63b78u /* Castagnoli, reflected (RFC 4960, appendix B) */
 
 _Static_assert(PROXY_IN_MAX >= PROXY_V1_MAX, "a v1 line must fit");
 
@@ -286,27 +289,64 @@ v2_endpoints(const uint8_t *a, int family, struct proxy_in *out)
 	out->has_addresses = true;
 }
 
-/* The TLVs after the addresses: each whole within the header; their values are not read. */
+/* CRC32C over n bytes, continuing crc (start with 0); zeros stands for n zero bytes. */
+static uint32_t
+crc32c(uint32_t crc, const uint8_t *p, size_t n, bool zeros)
+{
+	size_t i;
+	int bit;
+
+	crc = ~crc;
+	for (i = 0; i < n; i++) {
+		crc ^= zeros ? 0 : p[i];
+		for (bit = 0; bit < 8; bit++)
+			crc = (crc >> 1) ^ (CRC32C_POLY & (0u - (crc & 1u)));
+	}
+	return ~crc;
+}
+
+/*
+ * The TLVs after the addresses: each whole within the header.  Their values
+ * are not read, but for a checksum (PP2_TYPE_CRC32C), whose offset in the
+ * header goes to *crc_at (0 without one).
+ */
 static int
-v2_tlvs_whole(const uint8_t *p, size_t len)
+v2_tlvs_whole(const uint8_t *p, size_t len, size_t at, size_t *crc_at)
 {
 	size_t pos = 0, vlen;
 
+	*crc_at = 0;
 	while (pos < len) {
 		if (len - pos < V2_TLV_HEAD_LEN)
 			return -1;
 		vlen = bytes_get16(p + pos + 1);
 		if (len - pos - V2_TLV_HEAD_LEN < vlen)
 			return -1;
+		if (p[pos] == PP2_TYPE_CRC32C) {
+			if (vlen != PP2_CRC32C_LEN || *crc_at != 0)
+				return -1;
+			*crc_at = at + pos + V2_TLV_HEAD_LEN;
+		}
 		pos += V2_TLV_HEAD_LEN + vlen;
 	}
 	return 0;
 }
 
+/* The spec's checksum: the whole header's CRC32C, computed with its own value as zeros. */
+static bool
+v2_crc_holds(const uint8_t *in, size_t len, size_t crc_at)
+{
+	uint32_t crc = crc32c(0, in, crc_at, false);
+
+	crc = crc32c(crc, NULL, PP2_CRC32C_LEN, true);
+	crc = crc32c(crc, in + crc_at + PP2_CRC32C_LEN, len - crc_at - PP2_CRC32C_LEN, false);
+	return crc == bytes_get32(in + crc_at);
+}
+
 static enum proxy_in_status
 v2_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
 {
-	size_t body, alen;
+	size_t body, alen, crc_at;
 	int family;
 
 	if (memcmp(in, v2_signature, len < sizeof(v2_signature) ? len : sizeof(v2_signature)) != 0)
@@ -338,8 +378,11 @@ v2_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
 	}
 	if (body < alen)
 		return bad(why, "PROXY v2: address block too short");
-	if (v2_tlvs_whole(in + PROXY_V2_PREAMBLE + alen, body - alen) != 0)
+	if (v2_tlvs_whole(in + PROXY_V2_PREAMBLE + alen, body - alen, PROXY_V2_PREAMBLE + alen,
+	                  &crc_at) != 0)
 		return bad(why, "PROXY v2: malformed TLV");
+	if (crc_at != 0 && !v2_crc_holds(in, out->len, crc_at))
+		return bad(why, "PROXY v2: checksum does not match");
 	v2_endpoints(in + PROXY_V2_PREAMBLE, family, out);
 	return PROXY_IN_DONE;
 }

@@ -288,11 +288,12 @@ BALANCER = "127.0.0.9"  # the address HAProxy connects to the nodes from
 
 
 def start_haproxy(process, tmp_path, nodes):
-    """HAProxy in tcp mode in front of nodes, sending PROXY v2 from BALANCER, with health
-    checks that find a dead node within a fraction of a second."""
+    """HAProxy in tcp mode in front of nodes, sending PROXY v2 with its checksum from
+    BALANCER, with health checks that find a dead node within a fraction of a second."""
     port = free_port()
     servers = "".join(
-        "    server n%d 127.0.0.1:%d send-proxy-v2 check check-send-proxy inter 100ms fall 1 "
+        "    server n%d 127.0.0.1:%d send-proxy-v2 proxy-v2-options crc32c check check-send-proxy "
+        "inter 100ms fall 1 "
         "rise 1 source %s\n" % (i + 1, n.port, BALANCER) for i, n in enumerate(nodes))
     conf = tmp_path / "haproxy.cfg"
     conf.write_text("""global

@@ -268,6 +268,50 @@ test_in_v2_refused(void **state)
 	assert_int_equal(proxy_in_parse(out, 16, &h, &why), PROXY_IN_MORE);
 }
 
+/*
+ * A header HAProxy 2.6 sent (`send-proxy-v2 proxy-v2-options crc32c,unique-id`)
+ * for a client at 127.0.0.7:40001: its checksum TLV (type 3), then an empty
+ * unique id.
+ */
+static const uint8_t haproxy_crc32c[] = {
+        0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21,
+        0x11, 0x00, 0x16, 0x7f, 0x00, 0x00, 0x07, 0x7f, 0x00, 0x00, 0x01, 0x9c, 0x41,
+        0x84, 0xb3, 0x03, 0x00, 0x04, 0xc6, 0x67, 0xd0, 0xc4, 0x05, 0x00, 0x00};
+
+#define CRC_TLV_AT 28 /* the checksum TLV's type byte in haproxy_crc32c */
+
+static void
+test_in_v2_checksum(void **state)
+{
+	uint8_t out[sizeof(haproxy_crc32c)];
+	struct proxy_in h;
+	const char *why;
+
+	assert_int_equal(parse_all(haproxy_crc32c, sizeof(haproxy_crc32c), &h), PROXY_IN_DONE);
+	assert_int_equal(((struct sockaddr_in *)&h.src)->sin_port, htons(40001));
+	/* Any byte after the preamble changed, the checksum's own included: refused. */
+	for (size_t i = 16; i < sizeof(out); i++) {
+		memcpy(out, haproxy_crc32c, sizeof(out));
+		out[i] ^= 0x01;
+		if (i == CRC_TLV_AT) {
+			/* Another type (2, an authority): no checksum left to check. */
+			assert_int_equal(proxy_in_parse(out, sizeof(out), &h, &why), PROXY_IN_DONE);
+			continue;
+		}
+		assert_int_equal(proxy_in_parse(out, sizeof(out), &h, &why), PROXY_IN_BAD);
+		/* A length changed leaves a TLV that does not fit, or a checksum not 4 long. */
+		assert_string_equal(why, i == CRC_TLV_AT + 1 || i == CRC_TLV_AT + 2 ||
+		                                 i >= sizeof(out) - 2
+		                             ? "PROXY v2: malformed TLV"
+		                             : "PROXY v2: checksum does not match");
+	}
+	/* A second checksum TLV (the unique id's type changed to 3, of length 0). */
+	memcpy(out, haproxy_crc32c, sizeof(out));
+	out[sizeof(out) - 3] = 0x03;
+	assert_int_equal(proxy_in_parse(out, sizeof(out), &h, &why), PROXY_IN_BAD);
+	assert_string_equal(why, "PROXY v2: malformed TLV");
+}
+
 int
 main(void)
 {
@@ -278,6 +322,7 @@ main(void)
 	        cmocka_unit_test(test_v2_limits),
 	        cmocka_unit_test(test_in_v1),
 	        cmocka_unit_test(test_in_v1_refused),
+	        cmocka_unit_test(test_in_v2_checksum),
 	        cmocka_unit_test(test_in_v2),
 	        cmocka_unit_test(test_in_v2_refused),
 	};
