@@ -106,8 +106,9 @@ MUST_HOLD = {
                   % (FAULTS["audit-full"][2], PROBE_BOUND),
     "worker-kill": "the worker is killed (SIGKILL); the monitor stays and starts a new one; "
                    "only sessions open at the kill (and new ones in the %g s after it) may "
-                   "end; new sessions are served again within %g s" % (PROBE_BOUND,
-                                                                       PROBE_BOUND),
+                   "end (a detachable session behind a silent relay learns of the kill "
+                   "when it attaches again, up to %g s after it); new sessions are served "
+                   "again within %g s" % (PROBE_BOUND, DETACH_NOTICE, PROBE_BOUND),
     "out-of-descriptors": "idle connections (benchtool flood -M idle) fill the worker's "
                           "descriptors up to its limit, held %d s: new sessions may be "
                           "refused or wait, established ones go on, the worker's CPU at "
