@@ -289,16 +289,16 @@ v2_endpoints(const uint8_t *a, int family, struct proxy_in *out)
 	out->has_addresses = true;
 }
 
-/* CRC32C over n bytes, continuing crc (start with 0); zeros stands for n zero bytes. */
+/* CRC32C over n bytes, continuing crc (start with 0). */
 static uint32_t
-crc32c(uint32_t crc, const uint8_t *p, size_t n, bool zeros)
+crc32c(uint32_t crc, const uint8_t *p, size_t n)
 {
 	size_t i;
 	int bit;
 
 	crc = ~crc;
 	for (i = 0; i < n; i++) {
-		crc ^= zeros ? 0 : p[i];
+		crc ^= p[i];
 		for (bit = 0; bit < 8; bit++)
 			crc = (crc >> 1) ^ (CRC32C_POLY & (0u - (crc & 1u)));
 	}
@@ -336,10 +336,11 @@ v2_tlvs_whole(const uint8_t *p, size_t len, size_t at, size_t *crc_at)
 static bool
 v2_crc_holds(const uint8_t *in, size_t len, size_t crc_at)
 {
-	uint32_t crc = crc32c(0, in, crc_at, false);
+	static const uint8_t zeros[PP2_CRC32C_LEN];
+	uint32_t crc = crc32c(0, in, crc_at);
 
-	crc = crc32c(crc, NULL, PP2_CRC32C_LEN, true);
-	crc = crc32c(crc, in + crc_at + PP2_CRC32C_LEN, len - crc_at - PP2_CRC32C_LEN, false);
+	crc = crc32c(crc, zeros, sizeof(zeros));
+	crc = crc32c(crc, in + crc_at + PP2_CRC32C_LEN, len - crc_at - PP2_CRC32C_LEN);
 	return crc == bytes_get32(in + crc_at);
 }
 

@@ -273,10 +273,10 @@ test_in_v2_refused(void **state)
  * for a client at 127.0.0.7:40001: its checksum TLV (type 3), then an empty
  * unique id.
  */
-static const uint8_t haproxy_crc32c[] = {
-        0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21,
-        0x11, 0x00, 0x16, 0x7f, 0x00, 0x00, 0x07, 0x7f, 0x00, 0x00, 0x01, 0x9c, 0x41,
-        0x84, 0xb3, 0x03, 0x00, 0x04, 0xc6, 0x67, 0xd0, 0xc4, 0x05, 0x00, 0x00};
+static const uint8_t haproxy_crc32c[] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49,
+                                         0x54, 0x0a, 0x21, 0x11, 0x00, 0x16, 0x7f, 0x00, 0x00, 0x07,
+                                         0x7f, 0x00, 0x00, 0x01, 0x9c, 0x41, 0x84, 0xb3, 0x03, 0x00,
+                                         0x04, 0xc6, 0x67, 0xd0, 0xc4, 0x05, 0x00, 0x00};
 
 #define CRC_TLV_AT 28 /* the checksum TLV's type byte in haproxy_crc32c */
 
@@ -301,9 +301,9 @@ test_in_v2_checksum(void **state)
 		assert_int_equal(proxy_in_parse(out, sizeof(out), &h, &why), PROXY_IN_BAD);
 		/* A length changed leaves a TLV that does not fit, or a checksum not 4 long. */
 		assert_string_equal(why, i == CRC_TLV_AT + 1 || i == CRC_TLV_AT + 2 ||
-		                                 i >= sizeof(out) - 2
-		                             ? "PROXY v2: malformed TLV"
-		                             : "PROXY v2: checksum does not match");
+		                                         i >= sizeof(out) - 2
+		                                 ? "PROXY v2: malformed TLV"
+		                                 : "PROXY v2: checksum does not match");
 	}
 	/* A second checksum TLV (the unique id's type changed to 3, of length 0). */
 	memcpy(out, haproxy_crc32c, sizeof(out));

@@ -228,17 +228,16 @@ write_backend(FILE *f, const struct site *site)
 static void
 write_heap(FILE *f)
 {
-	struct mallinfo2 mi;
-
 #ifdef __SANITIZE_ADDRESS__
-	return; /* the sanitizer's allocator, which glibc's counts do not see */
-#endif
-	mi = mallinfo2();
+	(void)f; /* the sanitizer's allocator, which glibc's counts do not see */
+#else
+	struct mallinfo2 mi = mallinfo2();
 
 	gauge(f, "fived_heap_in_use_bytes", "Heap memory allocated and not freed.",
 	      (double)(mi.uordblks + mi.hblkhd));
 	gauge(f, "fived_heap_free_bytes", "Heap memory freed and kept by the allocator.",
 	      (double)mi.fordblks);
+#endif
 }
 
 /* The whole exposition, malloc'd into *text; -1 when memory is short. */
