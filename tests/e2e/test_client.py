@@ -286,6 +286,33 @@ def test_protocol_error_from_a_server_that_is_not_fived(transport, message):
     srv.close()
 
 
+ESCAPES = b"\x1b]0;owned\x07\x1b[2J"
+
+
+@pytest.mark.parametrize("options,replies", [
+    ((), b"- " + ESCAPES + b"\r\n"),
+    (("-a", "password", "-l", "alice"),
+     b"+ SUCCESS password\r\n+ INFO " + ESCAPES + b"\r\n- denied " + ESCAPES + b"\r\n"),
+])
+def test_a_hostile_server_cannot_write_to_the_terminal(options, replies):
+    """What a server says (a refusal, PAM's INFO) reaches the user with every byte outside
+    printable ASCII made '?': a terminal's escape sequences are not passed on."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    proc = subprocess.Popen([FIVE, "--plain", *options, "-p", str(srv.getsockname()[1]),
+                             "127.0.0.1", "echo"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    conn, _ = srv.accept()
+    conn.sendall(replies)
+    conn.shutdown(socket.SHUT_WR)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode != 0
+    assert b"?]0;owned??[2J" in err and b"\x1b" not in err and b"\x07" not in err, err
+    conn.close()
+    srv.close()
+
+
 @pytest.mark.parametrize("transport,message", [
     ((), b"no handshake reply within 1000 ms"),
     (("--plain",), b"no reply within 1000 ms"),

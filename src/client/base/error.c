@@ -19,7 +19,18 @@ five_fail(struct five_error *err, enum five_step step, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
+	five_printable(err->message, err->message, sizeof(err->message));
 	return -1;
+}
+
+void
+five_printable(const char *text, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; text != NULL && text[i] != '\0' && i + 1 < size; i++)
+		out[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
+	out[i] = '\0';
 }
 
 struct five_error *

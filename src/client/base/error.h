@@ -32,7 +32,9 @@
 
 /*
  * Fills err (unless it is NULL) and returns -1, so that callers can write
- * "return five_fail(...)".
+ * "return five_fail(...)".  Messages quote what servers send: every byte
+ * outside printable ASCII becomes '?', so that a hostile server cannot
+ * write to the user's terminal through them.
  */
 int five_fail(struct five_error *err, enum five_step step, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
@@ -45,5 +47,11 @@ int five_fail(struct five_error *err, enum five_step step, const char *fmt, ...)
  * never NULL.
  */
 struct five_error *five_error_or(struct five_error *err, struct five_error *scratch);
+
+/*
+ * text (NULL: empty) as it may be shown to a user: at most size - 1 bytes,
+ * each outside printable ASCII replaced by '?'.  out may be text.
+ */
+void five_printable(const char *text, char *out, size_t size);
 
 #endif

@@ -353,21 +353,24 @@ static int
 password_step(struct five_conn *c, const struct five_options *o, const char *line,
               struct five_error *err)
 {
-	char answer[ANSWER_MAX + 1], out[LINE_MAX_BYTES];
+	char answer[ANSWER_MAX + 1], out[LINE_MAX_BYTES], text[FIVE_LINE_MAX];
 	bool echo = strncmp(line, "+ PROMPT-ECHO-ON ", 17) == 0;
 	int r;
 
 	if (strncmp(line, "+ Authentication as ", 20) == 0)
 		return 1;
+	/* PAM's words, which fived makes printable: a hostile server's may not be. */
+	five_printable(strchr(line + 2, ' ') != NULL ? strchr(line + 2, ' ') + 1 : "", text,
+	               sizeof(text));
 	if (strncmp(line, "+ INFO ", 7) == 0 || strncmp(line, "+ ERROR ", 8) == 0) {
-		fprintf(stderr, "%s\n", strchr(line + 2, ' ') + 1);
+		fprintf(stderr, "%s\n", text);
 		return 0;
 	}
 	if (!echo && strncmp(line, "+ PROMPT-ECHO-OFF ", 18) != 0)
 		return five_text_check_reply(line, err) == 0
 		               ? five_fail(err, FIVE_ERR_PROTOCOL, "unexpected \"%.64s\"", line)
 		               : -1;
-	if (ask(o->auth, strchr(line + 2, ' ') + 1, echo, answer, sizeof(answer)) != 0) {
+	if (ask(o->auth, text, echo, answer, sizeof(answer)) != 0) {
 		sodium_memzero(answer, sizeof(answer));
 		return five_fail(err, FIVE_ERR_REFUSED, "no answer to \"%s\"", line + 2);
 	}

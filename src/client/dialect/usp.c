@@ -71,17 +71,6 @@ member(json_t *obj, const char *key)
 	return json_string_value(json_object_get(obj, key));
 }
 
-/* What fived says, fit for a terminal: its control characters could be escape sequences. */
-static void
-shown(const char *text, char out[SHOWN_MAX])
-{
-	size_t i;
-
-	for (i = 0; text != NULL && text[i] != '\0' && i < SHOWN_MAX - 1; i++)
-		out[i] = text[i] >= 0x20 && text[i] < 0x7f ? text[i] : '?';
-	out[i] = '\0';
-}
-
 /* One message and its LF into out[0..size); takes msg.  Returns 0 or -1. */
 static int
 encode(json_t *msg, char *out, size_t size, size_t *len, struct five_error *err)
@@ -136,10 +125,10 @@ refused(struct usp *u)
 	size_t i, used = 0;
 	json_t *v;
 
-	shown(member(u->msg, "error"), text);
+	five_printable(member(u->msg, "error"), text, sizeof(text));
 	json_array_foreach(supported, i, v)
 	{
-		shown(json_string_value(v), name);
+		five_printable(json_string_value(v), name, sizeof(name));
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i > 0 ? "," : "",
 		                         name);
 		if (used >= sizeof(list))
@@ -181,7 +170,6 @@ read_msg(struct usp *u)
 		return -1;
 	u->msg = json_loads(line, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(u->msg) || (u->type = member(u->msg, "message")) == NULL) {
-		shown(line, line);
 		return five_fail(u->err, FIVE_ERR_PROTOCOL, "not a USP message: \"%.64s\"", line);
 	}
 	if (strcmp(u->type, "error") == 0)
@@ -196,7 +184,7 @@ unexpected(struct usp *u)
 {
 	char type[SHOWN_MAX];
 
-	shown(u->type, type);
+	five_printable(u->type, type, sizeof(type));
 	return five_fail(u->err, FIVE_ERR_PROTOCOL, "unexpected \"%.32s\" message", type);
 }
 
@@ -240,7 +228,7 @@ stream_token(struct usp *u, char *token, size_t size)
 			return 0;
 		}
 		why = member(st, "error");
-		shown(why, text);
+		five_printable(why, text, sizeof(text));
 		return five_fail(u->err, FIVE_ERR_REFUSED, "%s", why != NULL ? text : "no token");
 	}
 	return five_fail(u->err, FIVE_ERR_PROTOCOL, "no token for %s", u->service);
@@ -350,7 +338,7 @@ password(struct usp *u, const char *user)
 			return 0;
 		if (strcmp(u->type, "prompt") != 0 || (kind = member(u->msg, "kind")) == NULL)
 			return unexpected(u);
-		shown(member(u->msg, "text"), text);
+		five_printable(member(u->msg, "text"), text, sizeof(text));
 		if (strcmp(kind, "info") == 0 || strcmp(kind, "error") == 0)
 			fprintf(stderr, "%s\n", text);
 		else if (strcmp(kind, "echo-off") != 0 && strcmp(kind, "echo-on") != 0)
