@@ -31,6 +31,7 @@
 #include "five.h"
 #include "fuzz.h"
 #include "fuzz_random.h"
+#include "fuzz_userkey.h"
 
 #define MODE_AUTH_MASK 0x03
 #define MODE_NO_ANSWER 0x04
@@ -38,59 +39,11 @@
 
 #define TIMEOUT_MS 200
 #define SERVICE    "echo"
-#define USER       "alice"
 #define TOKEN      "tok.fuzz-1"
-#define PASSWORD   "correct horse"
-
-/* tests/fuzz/corpus/sshkey/ed25519: an unencrypted OpenSSH key, for this harness only. */
-static const char key_text[] =
-        "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
-        "QyNTUxOQAAACDkJOvGcQ2LciG/0jKLAJeJK0dkCVkrZJawWphk/IcrywAAAIiWYrdelmK3\n"
-        "XgAAAAtzc2gtZWQyNTUxOQAAACDkJOvGcQ2LciG/0jKLAJeJK0dkCVkrZJawWphk/Icryw\n"
-        "AAAEDthi5+nFT1nM7QGgbL2+s7m8pfjiqXmPDgS5Jq1MLy8OQk68ZxDYtyIb/SMosAl4kr\n"
-        "R2QJWStklrBamGT8hyvLAAAABHNlZWQB\n"
-        "-----END OPENSSH PRIVATE KEY-----\n";
 
 static const char *const methods[] = {NULL, "password", "pubkey", "pubkey,password"};
 
-static char key_path[] = "/tmp/fuzz_client_usp.XXXXXX";
-
-static int
-ask(void *arg, const char *prompt, int echo, char *answer, size_t size)
-{
-	(void)prompt;
-	(void)echo;
-	if (*(const bool *)arg)
-		return -1;
-	snprintf(answer, size, "%s", PASSWORD);
-	return 0;
-}
-
-static void
-remove_key(void)
-{
-	unlink(key_path);
-}
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	int fd;
-
-	(void)argc;
-	(void)argv;
-	if (randombytes_set_implementation(&fuzz_random_impl) != 0 || sodium_init() < 0)
-		abort();
-	/* Only the key file: no agent of the user's, no prompt on a terminal. */
-	unsetenv("SSH_AUTH_SOCK");
-	if ((fd = mkstemp(key_path)) < 0 ||
-	    write(fd, key_text, sizeof(key_text) - 1) != (ssize_t)(sizeof(key_text) - 1) ||
-	    close(fd) != 0)
-		abort();
-	atexit(remove_key);
-	return 0;
-}
+FUZZ_INITIALIZE_USER_KEY()
 
 static void
 write_all(int fd, const uint8_t *p, size_t len)
@@ -128,9 +81,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&a, 0, sizeof(a));
 	a.methods = methods[mode & MODE_AUTH_MASK];
-	a.user = USER;
-	a.key_file = key_path;
-	a.ask = ask;
+	a.user = FUZZ_USER;
+	a.key_file = fuzz_user_key_path;
+	a.ask = fuzz_ask;
 	a.ask_arg = &refuse;
 	memset(&o, 0, sizeof(o));
 	o.size = sizeof(o);
