@@ -339,14 +339,6 @@ store_revoke(struct store *st, const char *jti, uint64_t exp)
 	return 0;
 }
 
-void
-store_record_revoked(struct store *st, const char *jti, uint64_t exp)
-{
-	if (st->cmd_up)
-		redisAsyncCommand(st->cmd, NULL, NULL, "ZADD %s %llu %s", KEY_REVOKED,
-		                  (unsigned long long)exp, jti);
-}
-
 bool
 store_revocations_current(const struct store *st)
 {

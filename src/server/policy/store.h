@@ -55,8 +55,8 @@ struct store_events {
 	void (*revoked)(void *arg, const char *jti, uint64_t exp);
 	/*
 	 * The store was reached again, or found emptied: it may have lost the
-	 * revocations, which every node then records there again
-	 * (store_record_revoked) for nodes that start later.
+	 * revocations, which every node then records there again, and pushes
+	 * (store_revoke): a node that started since has read an empty list.
 	 */
 	void (*reconnected)(void *arg);
 	void *arg;
@@ -93,9 +93,6 @@ void store_claim_cancel(struct store_claim *c);
  * 0 when it was sent, or -1 when the store is unreachable now.
  */
 int store_revoke(struct store *st, const char *jti, uint64_t exp);
-
-/* Records a revocation this node knows in the store, without pushing it (it is not news). */
-void store_record_revoked(struct store *st, const char *jti, uint64_t exp);
 
 /*
  * Whether the revocations this node knows may be relied on now: the list
