@@ -526,6 +526,17 @@ def sys_fived(ctx):
                   strip="+\\r\\n", procs={"server proxy": [p]})
 
 
+FIVED_SPLICE_PORT = FIVED_PORT + 9
+
+
+def sys_fived_splice(ctx):
+    conf = FIVED_CONF.format(ip=ctx.net.server_ip, port=FIVED_SPLICE_PORT, backend=BACKEND_PORT,
+                             extra="splice = yes\n")
+    p = start_fived(ctx, name="fived-splice", conf=conf, port=FIVED_SPLICE_PORT)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_SPLICE_PORT), pre="bench\\r\\n",
+                  strip="+\\r\\n", procs={"server proxy": [p]})
+
+
 SEALED_EXTRA = """key_file = {state}/fived-sealed.key
 authorized_clients = {state}/authorized_clients
 {cookie}"""
@@ -648,27 +659,63 @@ def sys_socat(ctx):
 
 HAPROXY_CFG = """global
     maxconn {maxconn}
-defaults
+    nbthread {threads}
+{pipes}defaults
     mode tcp
     timeout connect 5s
     timeout client 1h
     timeout server 1h
     maxconn {maxconn}
-frontend fe
+{options}frontend fe
     bind {ip}:{port}
     default_backend be
 backend be
     server s1 127.0.0.1:{backend}
 """
 
+# HAProxy's variants: (port offset, threads (None: one per CPU), options in defaults).
+# HAProxy 2.x starts a thread per CPU unless told: the plain peer is told one, so
+# that it is the single event loop fived is; the last one has every core.
+HAPROXY_VARIANTS = {
+    "haproxy": (0, 1, ""),
+    "haproxy-splice-auto": (10, 1, "    option splice-auto\n"),
+    "haproxy-splice": (11, 1, "    option splice-request\n    option splice-response\n"),
+    "haproxy-nbthread": (12, None, ""),
+}
+
+
+# A splicing HAProxy keeps pipes (two descriptors each) within the same descriptor limit.
+HAPROXY_PIPES = 512
+
+
+def start_haproxy(ctx, name):
+    offset, threads, options = HAPROXY_VARIANTS[name]
+    port = HAPROXY_PORT + offset
+    splicing = "splice" in options
+    maxconn = PROXY_MAX_SESSIONS - (HAPROXY_PIPES + PROXY_FDS_SPARE if splicing else 0)
+    path = ctx.file(name + ".cfg", HAPROXY_CFG.format(
+        ip=ctx.net.server_ip, port=port, backend=BACKEND_PORT, maxconn=maxconn,
+        threads=threads or os.cpu_count(), options=options,
+        pipes="    maxpipes %d\n" % HAPROXY_PIPES if splicing else ""))
+    p = ctx.spawn(name, ["haproxy", "-db", "-f", path], "server")
+    wait_listen(p, port)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, port), procs={"server proxy": [p]})
+
 
 def sys_haproxy(ctx):
-    path = ctx.file("haproxy.cfg", HAPROXY_CFG.format(ip=ctx.net.server_ip, port=HAPROXY_PORT,
-                                                      backend=BACKEND_PORT,
-                                                      maxconn=PROXY_MAX_SESSIONS))
-    p = ctx.spawn("haproxy", ["haproxy", "-db", "-f", path], "server")
-    wait_listen(p, HAPROXY_PORT)
-    return Recipe(addr="%s:%d" % (ctx.net.server_ip, HAPROXY_PORT), procs={"server proxy": [p]})
+    return start_haproxy(ctx, "haproxy")
+
+
+def sys_haproxy_splice_auto(ctx):
+    return start_haproxy(ctx, "haproxy-splice-auto")
+
+
+def sys_haproxy_splice(ctx):
+    return start_haproxy(ctx, "haproxy-splice")
+
+
+def sys_haproxy_nbthread(ctx):
+    return start_haproxy(ctx, "haproxy-nbthread")
 
 
 STUNNEL_GLOBAL = """foreground = yes
@@ -846,8 +893,17 @@ SYSTEMS_WAN = [
 SYSTEMS_LO = [
     System("direct", "direct TCP", 4, sys_direct),
     System("socat", "socat", 4, sys_socat, "TCP4-LISTEN,fork"),
-    System("haproxy", "HAProxy (tcp mode)", 4, sys_haproxy),
-    System("fived", "fived plain", 5, sys_fived),
+    System("haproxy", "HAProxy (tcp mode), 1 thread", 4, sys_haproxy,
+           "`nbthread 1`: HAProxy 2.x otherwise starts a thread per CPU"),
+    System("haproxy-splice-auto", "HAProxy, option splice-auto", 4, sys_haproxy_splice_auto,
+           "1 thread; splices where its heuristics expect it to pay"),
+    System("haproxy-splice", "HAProxy, splicing forced", 4, sys_haproxy_splice,
+           "1 thread; `option splice-request` and `option splice-response`"),
+    System("haproxy-nbthread", "HAProxy, nbthread %d" % os.cpu_count(), 4, sys_haproxy_nbthread,
+           "a thread per CPU (`nbthread` = the CPU count)"),
+    System("fived", "fived plain, splice off", 5, sys_fived),
+    System("fived-splice", "fived plain, splice on", 5, sys_fived_splice,
+           "`splice = yes`: the relay goes socket -> pipe -> socket with splice(2)"),
     System("stunnel-aes", "stunnel TLS 1.3 AES-128-GCM", 5, sys_stunnel_aes),
     System("stunnel-chacha", "stunnel TLS 1.3 ChaCha20-Poly1305", 5, sys_stunnel_chacha),
     System("spiped", "spiped", 5, sys_spiped),
@@ -1063,6 +1119,12 @@ def section_loopback(r, tools, cfg, info, pin):
             rate.append(dict(pin=mode, system=s.key, round=rnd,
                              **measure_rate(r, tools, ctx, recipes[s.key], cfg)))
         log("  session-rate round %d/%d done" % (rnd + 1, cfg["rate_rounds"]))
+    if cfg.get("systems_only"):
+        r.stop_all()
+        r.netns_del_all()
+        info.setdefault("tput", []).extend(tput)
+        info.setdefault("rate", []).extend(rate)
+        return
     # five HOST echo (the command) against direct TCP to an echo server
     r.section = "extra: five HOST echo against direct TCP"
     fc = []
@@ -1964,6 +2026,48 @@ def report_rate(info, pics):
     return "".join(text)
 
 
+# The issue's plain goals: (what, pin, streams or None for sessions/s, fived's systems, peers).
+PEER_GOALS = [
+    ("plain relay, 1 stream", "pinned", 1, ["haproxy-splice-auto", "haproxy-splice"]),
+    ("plain relay, 1 stream", "unpinned", 1, ["haproxy-splice-auto", "haproxy-splice"]),
+    ("plain relay, 8 streams", "unpinned", 8, ["haproxy-nbthread", "haproxy"]),
+    ("plain sessions per second", "pinned", None, ["haproxy", "haproxy-nbthread"]),
+    ("plain sessions per second", "unpinned", None, ["haproxy", "haproxy-nbthread"]),
+]
+FIVED_PLAIN = ["fived", "fived-splice"]
+
+
+def report_peers(info):
+    """fived plain, splice off and on, as a ratio to each HAProxy peer of the same run."""
+    tput, rate = info.get("tput", []), info.get("rate", [])
+    rows = []
+    for what, pin, streams, peers in PEER_GOALS:
+        for key in FIVED_PLAIN:
+            if streams is None:
+                mine = rate_stats(rate, key, pin)
+            else:
+                mine = tput_stats(tput, key, pin, streams)
+            if mine is None:
+                continue
+            cells = []
+            for peer in peers:
+                d = rate_stats(rate, peer, pin) if streams is None else \
+                    tput_stats(tput, peer, pin, streams)
+                cells.append("%s: %s (%s)" % (label_of(SYSTEMS_LO, peer),
+                                              ratio(mine["median"], d["median"]) if d else "-",
+                                              fmt(d["median"], 0) if d else "failed"))
+            rows.append([what, pin, label_of(SYSTEMS_LO, key), fmt(mine["median"], 0),
+                         fmt(mine["server proxy"], 2 if streams else 0)] + cells)
+    if not rows:
+        return ""
+    return ("## Against HAProxy, plain\n\nfived without encryption, its relay copying "
+            "(`splice = no`) and moved by the kernel (`splice = yes`), as a ratio to the "
+            "HAProxy peers measured in the same rounds (their MB/s or sessions/s in "
+            "brackets); CPU is fived's, s/GB or us/session.\n\n" +
+            table(["measurement", "", "fived", "MB/s or sessions/s", "CPU", "ratio to",
+                   "ratio to"], rows))
+
+
 def report_memory(info, pics):
     mem = info["memory"]
     text = ["## 4. Memory with %d idle sessions\n\n" % info["cfg"]["idle_sessions"]]
@@ -2332,6 +2436,8 @@ def write_report(r, info, pics, started, finished):
         parts.append(report_tput(info, pics) + "\n")
     if "rate" in info:
         parts.append(report_rate(info, pics) + "\n")
+    if "tput" in info or "rate" in info:
+        parts.append(report_peers(info) + "\n")
     if "memory" in info:
         parts.append(report_memory(info, pics) + "\n")
     if "attack" in info:
@@ -2569,9 +2675,15 @@ def main():
     ap.add_argument("--quick", action="store_true", help="reduced counts, for development")
     ap.add_argument("--only", action="append", choices=SECTIONS,
                     help="run only this section (repeatable)")
+    ap.add_argument("--systems", help="loopback: only these systems' throughput and session "
+                    "rate (comma-separated keys, direct TCP always), for development")
     args = ap.parse_args()
     cfg = dict(QUICK if args.quick else FULL)
     only = args.only or SECTIONS
+    if args.systems:
+        keep = args.systems.split(",")
+        SYSTEMS_LO[:] = [x for x in SYSTEMS_LO if x.key in keep or x.key == "direct"]
+        cfg["systems_only"] = True
     r = Runner(args.state, args.repo)
     tools = Tools(args.state, args.repo, args.build)
     info = dict(cfg=cfg, quick=args.quick)
