@@ -67,6 +67,8 @@ test_full(void **state)
 	                           "idle_timeout = 2m\n"
 	                           "connect_timeout = 3\n"
 	                           "drain_timeout = 0\n"
+	                           "defer_accept = 1500ms\n"
+	                           "tcp_fastopen = 256\n"
 	                           "; a comment\n"
 	                           "# another\n"
 	                           "[service:ssh]\n"
@@ -93,6 +95,8 @@ test_full(void **state)
 	assert_int_equal(cfg->request_timeout_ms, 1500);
 	assert_int_equal(cfg->idle_timeout_ms, 120000);
 	assert_int_equal(cfg->drain_timeout_ms, 0);
+	assert_int_equal(cfg->defer_accept_ms, 1500);
+	assert_int_equal(cfg->tcp_fastopen, 256);
 	svc = config_lookup(cfg, NULL, "ssh");
 	assert_int_equal(svc->backend, BACKEND_TCP);
 	assert_false(svc->addr.numeric);
@@ -187,6 +191,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT);
 	assert_int_equal(cfg->idle_timeout_ms, DEFAULT_IDLE_TIMEOUT);
 	assert_int_equal(cfg->drain_timeout_ms, DEFAULT_DRAIN_TIMEOUT);
+	assert_int_equal(cfg->defer_accept_ms, 0);
+	assert_int_equal(cfg->tcp_fastopen, 0);
 	assert_null(cfg->services);
 	config_unref(cfg);
 }
@@ -250,6 +256,13 @@ test_errors(void **state)
 	expect_error("[server]\n", "t.conf: no listen address: set listen in [server]");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nmax_connections = 0\n",
 	             "t.conf:3: max_connections: expected a positive whole number");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ntcp_fastopen = 65536\n",
+	             "t.conf:3: tcp_fastopen: expected a queue length from 0 (none) to 65535");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ntcp_fastopen = yes\n",
+	             "t.conf:3: tcp_fastopen: expected a queue length from 0 (none) to 65535");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ndefer_accept = later\n",
+	             "t.conf:3: defer_accept: expected a duration such as 30s, 500ms, 5m or 0 for "
+	             "none");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrelay_memory_max = 512K\n",
 	             "t.conf:3: relay_memory_max: expected a size from 1M to 1024G, such as 256M");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrelay_memory_max = 2T\n",

@@ -525,6 +525,16 @@ server_relay_memory_max(struct parser *p, const char *value, const char **why)
 }
 
 static int
+server_tcp_fastopen(struct parser *p, const char *value, const char **why)
+{
+	if (parse_uint(value, TCP_FASTOPEN_QUEUE_MAX, &p->cfg->tcp_fastopen) != 0) {
+		*why = "expected a queue length from 0 (none) to 65535";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 server_detach_timeout(struct parser *p, const char *value, const char **why)
 {
 	if (set_timeout(&p->cfg->detach_timeout_ms, value, false, why) != 0)
@@ -1062,6 +1072,8 @@ static const struct key keys[] = {
         SERVER_U64("max_per_source", V_COUNT, max_per_source, 1000000),
         SERVER("relay_memory_max", server_relay_memory_max),
         SERVER_BOOL("splice", splice),
+        SERVER_U64("defer_accept", V_DURATION_OR_NONE, defer_accept_ms, 0),
+        SERVER("tcp_fastopen", server_tcp_fastopen),
         SERVER_U64("request_timeout", V_DURATION, request_timeout_ms, 0),
         SERVER_U64("connect_timeout", V_DURATION, connect_timeout_ms, 0),
         SERVER_U64("idle_timeout", V_DURATION_OR_NONE, idle_timeout_ms, 0),
@@ -1601,6 +1613,8 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->handshake_rate = DEFAULT_HANDSHAKE_RATE;
 	cfg->multiplex = true;
 	cfg->splice = false;
+	cfg->defer_accept_ms = 0;
+	cfg->tcp_fastopen = 0;
 	cfg->max_streams = DEFAULT_MAX_STREAMS;
 	cfg->max_pending_opens = DEFAULT_MAX_PENDING_OPENS;
 	cfg->mux_window_max = DEFAULT_MUX_WINDOW_MAX;
