@@ -97,6 +97,7 @@ test_full(void **state)
 	assert_int_equal(cfg->drain_timeout_ms, 0);
 	assert_int_equal(cfg->defer_accept_ms, 1500);
 	assert_int_equal(cfg->tcp_fastopen, 256);
+	assert_false(cfg->names_groups);
 	svc = config_lookup(cfg, NULL, "ssh");
 	assert_int_equal(svc->backend, BACKEND_TCP);
 	assert_false(svc->addr.numeric);
@@ -360,6 +361,7 @@ test_authentication_keys(void **state)
 	assert_string_equal(db->allow[1].name, "dba");
 	assert_int_equal(db->allow[2].kind, PRINCIPAL_KEY);
 	assert_int_equal(db->ndeny, 1);
+	assert_true(cfg->names_groups);
 	app = config_lookup(cfg, NULL, "app");
 	assert_int_equal(app->backend, BACKEND_REGISTER);
 	assert_int_equal(app->nregister_users, 2);

@@ -943,13 +943,19 @@ add_principal(struct principal *list, size_t *n, const char *word, const char **
 static int
 allow_word(struct parser *p, const char *word, const char **why)
 {
-	return add_principal(p->svc->allow, &p->svc->nallow, word, why);
+	if (add_principal(p->svc->allow, &p->svc->nallow, word, why) != 0)
+		return -1;
+	p->cfg->names_groups |= p->svc->allow[p->svc->nallow - 1].kind == PRINCIPAL_GROUP;
+	return 0;
 }
 
 static int
 deny_word(struct parser *p, const char *word, const char **why)
 {
-	return add_principal(p->svc->deny, &p->svc->ndeny, word, why);
+	if (add_principal(p->svc->deny, &p->svc->ndeny, word, why) != 0)
+		return -1;
+	p->cfg->names_groups |= p->svc->deny[p->svc->ndeny - 1].kind == PRINCIPAL_GROUP;
+	return 0;
 }
 
 static int

@@ -209,6 +209,7 @@ struct config {
 	uint64_t max_per_source;
 	uint64_t relay_memory_max; /* bytes, for every session's relay buffers together */
 	bool splice;               /* plain relays move bytes with splice(2), in the kernel */
+	bool names_groups; /* a service's allow or deny names a group: callers' groups are needed */
 	uint64_t defer_accept_ms; /* TCP listeners: TCP_DEFER_ACCEPT for this long; 0 for none */
 	uint64_t tcp_fastopen;    /* TCP listeners: TCP_FASTOPEN's queue; 0 for none */
 	uint64_t request_timeout_ms;
