@@ -75,6 +75,7 @@ test_full(void **state)
 	                           "backend = tcp:localhost:22\n"
 	                           "proxy_protocol = v2\n"
 	                           "idle_timeout = 0\n"
+	                           "fastopen = yes\n"
 	                           "[service:prog]\n"
 	                           "backend = exec:/bin/sh -c \"echo \\\"hi there\\\"\" x\n"
 	                           "[service:web]\n"
@@ -103,6 +104,7 @@ test_full(void **state)
 	assert_false(svc->addr.numeric);
 	assert_int_equal(svc->addr.port, 22);
 	assert_int_equal(svc->proxy, PROXY_V2);
+	assert_true(svc->fastopen);
 	assert_int_equal(svc->idle_timeout_ms, 0);
 	assert_int_equal(svc->connect_timeout_ms, 3000);
 	svc = config_lookup(cfg, NULL, "prog");
@@ -117,6 +119,7 @@ test_full(void **state)
 	assert_int_equal(svc->backend, BACKEND_UNIX);
 	assert_string_equal(svc->addr.path, "/run/web.sock");
 	assert_int_equal(svc->connect_timeout_ms, 250);
+	assert_false(svc->fastopen);
 	config_unref(cfg);
 }
 
@@ -304,6 +307,9 @@ test_errors(void **state)
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
 	             "proxy_protocol = v2\n",
 	             "t.conf:3: service x: proxy_protocol needs a tcp: or unix: backend");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = unix:/run/x\n"
+	             "fastopen = yes\n",
+	             "t.conf:3: service x: fastopen needs a tcp: backend");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
 	             "chargen_rate = 5\n",
 	             "t.conf:3: service x: chargen_rate is for builtin:chargen only");

@@ -878,6 +878,12 @@ service_chargen_rate(struct parser *p, const char *value, const char **why)
 }
 
 static int
+service_fastopen(struct parser *p, const char *value, const char **why)
+{
+	return set_bool(&p->svc->fastopen, value, why);
+}
+
+static int
 service_auth(struct parser *p, const char *value, const char **why)
 {
 	return set_either(&p->svc->auth_required, value, "required", "none",
@@ -1134,6 +1140,7 @@ static const struct key keys[] = {
         SECTION(SEC_SERVICE, "idle_timeout", false, service_idle_timeout),
         SECTION(SEC_SERVICE, "connect_timeout", false, service_connect_timeout),
         SECTION(SEC_SERVICE, "chargen_rate", false, service_chargen_rate),
+        SECTION(SEC_SERVICE, "fastopen", false, service_fastopen),
         SECTION(SEC_SERVICE, "auth", false, service_auth),
         SECTION(SEC_SERVICE, "allow", true, service_allow),
         SECTION(SEC_SERVICE, "deny", true, service_deny),
@@ -1193,6 +1200,8 @@ section_end(struct parser *p)
 		error_at(p, svc->line,
 		         "service %s: backend = register and register_users go together",
 		         svc->name);
+	if (svc->fastopen && svc->backend != BACKEND_TCP)
+		error_at(p, svc->line, "service %s: fastopen needs a tcp: backend", svc->name);
 	if (svc->has_chargen_rate &&
 	    !(svc->backend == BACKEND_BUILTIN && svc->builtin == BUILTIN_CHARGEN))
 		error_at(p, svc->line, "service %s: chargen_rate is for builtin:chargen only",

@@ -165,6 +165,7 @@ struct service {
 	bool encryption_required;
 	bool has_encryption;
 	bool withhold_identity;
+	bool fastopen; /* BACKEND_TCP: connect with TCP Fast Open (its first bytes in the SYN) */
 	struct principal allow[PRINCIPALS_MAX], deny[PRINCIPALS_MAX];
 	size_t nallow, ndeny;
 	char register_users[REGISTER_USERS_MAX][PRINCIPAL_NAME_MAX + 1]; /* BACKEND_REGISTER */
