@@ -505,12 +505,12 @@ backend = builtin:echo
 """
 
 
-def start_fived(ctx, name="fived", conf=None, port=FIVED_PORT):
+def start_fived(ctx, name="fived", conf=None, port=FIVED_PORT, binary=None):
     if name not in ctx.shared:
         text = conf or FIVED_CONF.format(ip=ctx.net.server_ip, port=port,
                                          backend=BACKEND_PORT, extra="")
         path = ctx.file(name + ".conf", text)
-        p = ctx.spawn(name, [ctx.t.fived, "-c", path], "server")
+        p = ctx.spawn(name, [binary or ctx.t.fived, "-c", path], "server")
         wait_listen(p, port)
         ctx.shared[name] = p
     return ctx.shared[name]
@@ -526,6 +526,17 @@ def sys_fived(ctx):
                   strip="+\\r\\n", procs={"server proxy": [p]})
 
 
+FIVED_SPLICE_PORT = FIVED_PORT + 9
+
+
+def sys_fived_splice(ctx):
+    conf = FIVED_CONF.format(ip=ctx.net.server_ip, port=FIVED_SPLICE_PORT, backend=BACKEND_PORT,
+                             extra="splice = yes\n")
+    p = start_fived(ctx, name="fived-splice", conf=conf, port=FIVED_SPLICE_PORT)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_SPLICE_PORT), pre="bench\\r\\n",
+                  strip="+\\r\\n", procs={"server proxy": [p]})
+
+
 SEALED_EXTRA = """key_file = {state}/fived-sealed.key
 authorized_clients = {state}/authorized_clients
 {cookie}"""
@@ -536,7 +547,7 @@ SEALED_SERVICE = "\nauth = required\n"
 OPEN_SERVICE = "\n[service:open]\nbackend = tcp:127.0.0.1:{backend}\n"
 
 
-def start_fived_sealed(ctx, name, port, cookie=""):
+def start_fived_sealed(ctx, name, port, cookie="", binary=None):
     """fived whose bench service requires authentication; the bench's client
     key (libfive's, from FIVE_IDENTITY_FILE) is in authorized_clients, so the
     sealed handshake authenticates it and its request goes at once (0-RTT)."""
@@ -547,7 +558,7 @@ def start_fived_sealed(ctx, name, port, cookie=""):
         "backend = tcp:127.0.0.1:%d\n" % BACKEND_PORT,
         "backend = tcp:127.0.0.1:%d%s" % (BACKEND_PORT, SEALED_SERVICE), 1)
     conf += OPEN_SERVICE.format(backend=BACKEND_PORT)
-    return start_fived(ctx, name=name, conf=conf, port=port), key
+    return start_fived(ctx, name=name, conf=conf, port=port, binary=binary), key
 
 
 def sealed_server_key(ctx):
@@ -648,27 +659,63 @@ def sys_socat(ctx):
 
 HAPROXY_CFG = """global
     maxconn {maxconn}
-defaults
+    nbthread {threads}
+{pipes}defaults
     mode tcp
     timeout connect 5s
     timeout client 1h
     timeout server 1h
     maxconn {maxconn}
-frontend fe
+{options}frontend fe
     bind {ip}:{port}
     default_backend be
 backend be
     server s1 127.0.0.1:{backend}
 """
 
+# HAProxy's variants: (port offset, threads (None: one per CPU), options in defaults).
+# HAProxy 2.x starts a thread per CPU unless told: the plain peer is told one, so
+# that it is the single event loop fived is; the last one has every core.
+HAPROXY_VARIANTS = {
+    "haproxy": (0, 1, ""),
+    "haproxy-splice-auto": (10, 1, "    option splice-auto\n"),
+    "haproxy-splice": (11, 1, "    option splice-request\n    option splice-response\n"),
+    "haproxy-nbthread": (12, None, ""),
+}
+
+
+# A splicing HAProxy keeps pipes (two descriptors each) within the same descriptor limit.
+HAPROXY_PIPES = 512
+
+
+def start_haproxy(ctx, name):
+    offset, threads, options = HAPROXY_VARIANTS[name]
+    port = HAPROXY_PORT + offset
+    splicing = "splice" in options
+    maxconn = PROXY_MAX_SESSIONS - (HAPROXY_PIPES + PROXY_FDS_SPARE if splicing else 0)
+    path = ctx.file(name + ".cfg", HAPROXY_CFG.format(
+        ip=ctx.net.server_ip, port=port, backend=BACKEND_PORT, maxconn=maxconn,
+        threads=threads or os.cpu_count(), options=options,
+        pipes="    maxpipes %d\n" % HAPROXY_PIPES if splicing else ""))
+    p = ctx.spawn(name, ["haproxy", "-db", "-f", path], "server")
+    wait_listen(p, port)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, port), procs={"server proxy": [p]})
+
 
 def sys_haproxy(ctx):
-    path = ctx.file("haproxy.cfg", HAPROXY_CFG.format(ip=ctx.net.server_ip, port=HAPROXY_PORT,
-                                                      backend=BACKEND_PORT,
-                                                      maxconn=PROXY_MAX_SESSIONS))
-    p = ctx.spawn("haproxy", ["haproxy", "-db", "-f", path], "server")
-    wait_listen(p, HAPROXY_PORT)
-    return Recipe(addr="%s:%d" % (ctx.net.server_ip, HAPROXY_PORT), procs={"server proxy": [p]})
+    return start_haproxy(ctx, "haproxy")
+
+
+def sys_haproxy_splice_auto(ctx):
+    return start_haproxy(ctx, "haproxy-splice-auto")
+
+
+def sys_haproxy_splice(ctx):
+    return start_haproxy(ctx, "haproxy-splice")
+
+
+def sys_haproxy_nbthread(ctx):
+    return start_haproxy(ctx, "haproxy-nbthread")
 
 
 STUNNEL_GLOBAL = """foreground = yes
@@ -846,8 +893,17 @@ SYSTEMS_WAN = [
 SYSTEMS_LO = [
     System("direct", "direct TCP", 4, sys_direct),
     System("socat", "socat", 4, sys_socat, "TCP4-LISTEN,fork"),
-    System("haproxy", "HAProxy (tcp mode)", 4, sys_haproxy),
-    System("fived", "fived plain", 5, sys_fived),
+    System("haproxy", "HAProxy (tcp mode), 1 thread", 4, sys_haproxy,
+           "`nbthread 1`: HAProxy 2.x otherwise starts a thread per CPU"),
+    System("haproxy-splice-auto", "HAProxy, option splice-auto", 4, sys_haproxy_splice_auto,
+           "1 thread; splices where its heuristics expect it to pay"),
+    System("haproxy-splice", "HAProxy, splicing forced", 4, sys_haproxy_splice,
+           "1 thread; `option splice-request` and `option splice-response`"),
+    System("haproxy-nbthread", "HAProxy, nbthread %d" % os.cpu_count(), 4, sys_haproxy_nbthread,
+           "a thread per CPU (`nbthread` = the CPU count)"),
+    System("fived", "fived plain, splice off", 5, sys_fived),
+    System("fived-splice", "fived plain, splice on", 5, sys_fived_splice,
+           "`splice = yes`: the relay goes socket -> pipe -> socket with splice(2)"),
     System("stunnel-aes", "stunnel TLS 1.3 AES-128-GCM", 5, sys_stunnel_aes),
     System("stunnel-chacha", "stunnel TLS 1.3 ChaCha20-Poly1305", 5, sys_stunnel_chacha),
     System("spiped", "spiped", 5, sys_spiped),
@@ -1063,6 +1119,12 @@ def section_loopback(r, tools, cfg, info, pin):
             rate.append(dict(pin=mode, system=s.key, round=rnd,
                              **measure_rate(r, tools, ctx, recipes[s.key], cfg)))
         log("  session-rate round %d/%d done" % (rnd + 1, cfg["rate_rounds"]))
+    if cfg.get("systems_only"):
+        r.stop_all()
+        r.netns_del_all()
+        info.setdefault("tput", []).extend(tput)
+        info.setdefault("rate", []).extend(rate)
+        return
     # five HOST echo (the command) against direct TCP to an echo server
     r.section = "extra: five HOST echo against direct TCP"
     fc = []
@@ -1218,6 +1280,276 @@ def measure_rate(r, tools, ctx, recipe, cfg):
     # let TIME_WAIT and closing sessions settle before the next system
     time.sleep(0.5)
     return row
+
+
+# --- where a session's time goes -----------------------------------------------------
+
+# Each sample of perf (CPU time, or a system call's entry) goes to the step of the
+# innermost of fived's functions on its stack that one of these names; static names
+# that several files use are left out (the step of their caller counts), except those
+# whose other copies are off these sessions' path (admin.c, metrics.c, store.c, mux/,
+# builtin.c).  libuv's own functions have no symbols here, and libuv reads a socket
+# before it calls fived: a stack with none of these names goes by its system call
+# (LIBUV_CALLS), else to OTHER_STEP.
+SESSION_STEPS = [
+    ("accept", r"on_readable|take|shed|session_accept|session_new|note_peer|note_source|make_room|"
+               r"reject_now|listener_.*|accept4"),
+    ("first read and parse", r"on_client_read|dispatch_client|detect|session_detected|"
+                             r"take_input|session_process_input|client_plaintext|text_take|"
+                             r"handle_line|line_.*|client_alloc|session_hold_read|early_input|"
+                             r"session_note_input|transport_took"),
+    ("sealed handshake and records (worker)", r"seal_.*|on_initiation|read_initiation|"
+                                             r"noise_.*|open_records|report_opened|"
+                                             r"choose_suite|cookie_answer|known_client|"
+                                             r"fresh_timestamp|record_.*|aesgcm_.*|"
+                                             r"start_transport|next_piece|sealed_.*"),
+    ("policy checks", r"command_.*|decide_.*|policy_.*|session_refusal_now|session_set_caller|"
+                      r"session_who|who_of|sources_.*|governor_.*|penalty_.*|tokens_.*|"
+                      r"earlydata_.*|on_transport_opened|session_start_service|auth_.*|"
+                      r"caller_.*|clients_.*|session_audit|auditlog_.*"),
+    ("monitor round trips (worker's side)", r"priv_.*|transact.*|read_header|privmsg_.*"),
+    ("backend connect", r"on_connected|backend_start|start_tcp|connect_tcp|connect_next|"
+                        r"backend_ready|stream_grant|stream_new|backend_init|on_resolved|"
+                        r"connect_failed"),
+    ("relay setup", r"start_relay|stream_relay|start|on_backend_ready|session_proxy_header|"
+                    r"audit_grant|backend_ready_for|begin_splice|splice_pipe_.*|open_end|watch|"
+                    r"on_idle_check"),
+    ("relay (the echoed byte)", r"on_written|on_read_client|stream_client_data|"
+                                r"on_backend_read|forward|pass_on|queue_write|queue_copy|"
+                                r"stream_client_write.*|"
+                                r"on_client_written|account|pace|chunk_.*|budget_.*|"
+                                r"backend_alloc|session_send|fill|drain|pump"),
+    ("close", r"session_close|session_free|session_release|session_closed_one|"
+              r"session_handle_closed|close_handle|on_connection_closed|stream_close.*|"
+              r"stream_free|backend_close|backend_free|on_stream_ended|end_direction|"
+              r"on_shutdown|both_done|source_end|destination_end|session_finish.*|"
+              r"on_final_shutdown|drop_transport|uv_close|uv__stream_close|uv__finish_close|"
+              r"uv__run_closing_handles|stream_reset_backend|close_end|drop_pipe"),
+    ("event loop (its wait)", r"epoll_wait|epoll_pwait"),
+]
+STEP_RES = [(name, re.compile(pat)) for name, pat in SESSION_STEPS]
+LIBUV_CALLS = {"getsockopt": "backend connect", "connect": "backend connect",
+               "shutdown": "close", "close": "close"}
+KERNEL_CALL = re.compile(r"__(?:x64|ia32)_sys_(\w+)")
+MONITOR_STEP = "monitor (keys, accounts; its own process)"
+OTHER_STEP = "libuv and libc under no step (reads, writes, epoll)"
+SESSIONCOST_SECONDS = 3
+SESSIONCOST_COUNTED = 300      # sessions one at a time, each system call recorded
+SESSIONCOST_BUFFER = 8192      # bytes of stack perf copies per sample, to unwind with DWARF
+PERF_START_S = 4.0             # perf attaches to the processes before the load starts
+
+
+def step_of(symbols, call=None):
+    """The step of a stack, innermost frame first (GCC's .part.N and .isra.N dropped);
+    call: the system call it made, when known."""
+    for sym in symbols:
+        name = sym.split("+")[0].split(".")[0]
+        m = KERNEL_CALL.fullmatch(name)
+        if m and call is None:
+            call = m.group(1)
+        for step, rx in STEP_RES:
+            if rx.fullmatch(name):
+                return step
+    return LIBUV_CALLS.get(call, OTHER_STEP)
+
+
+def perf_samples(r, path):
+    """perf script of a recording -> [(pid, event, [symbols innermost first])]."""
+    rc, out, err = r.run(["perf", "script", "-i", path, "-F", "event,pid,ip,sym",
+                          "--no-inline"], note=False, timeout=900)
+    samples = []
+    for chunk in out.split("\n\n"):
+        lines = [x.strip() for x in chunk.strip().splitlines() if x.strip()]
+        if not lines:
+            continue
+        head = lines[0].split()
+        syms = [x.split(None, 1)[1] if len(x.split(None, 1)) > 1 else "" for x in lines[1:]]
+        samples.append((int(head[0]), head[1].rstrip(":"), syms))
+    return samples
+
+
+def perf_record(r, key, what, pids, events, seconds):
+    """perf record of pids for seconds, started PERF_START_S before the caller's load."""
+    data = os.path.join(r.state, "perf-%s-%s.data" % (key, what))
+    p = r.spawn("perf-%s-%s" % (key, what),
+                ["perf", "record", "-q"] + events +
+                ["--call-graph", "dwarf,%d" % SESSIONCOST_BUFFER, "-o", data,
+                 "-p", ",".join(str(x) for x in pids), "--", "sleep", str(seconds)])
+    time.sleep(PERF_START_S)
+    return p, data
+
+
+def session_cost(r, tools, ctx, key, recipe, cfg):
+    """One kind of session: CPU per step (perf, cpu-clock), and system calls per step
+    (perf, every syscall's entry) over sessions made one at a time."""
+    proc = recipe.procs["server proxy"][0]
+    pids = sorted(tree(proc_table(), [proc.pid]))
+    monitor = {proc.pid} if len(pids) > 1 else set()
+    perf, data = perf_record(r, key, "cpu", pids, ["-e", "cpu-clock", "-F", "2000"],
+                             SESSIONCOST_SECONDS + 2 * PERF_START_S)
+    before = proc_table()
+    rc, out, err = r.run([tools.benchtool, "rate"] + client_args(recipe) + [
+        "-k", str(cfg["rate_conc"]), "-d", str(SESSIONCOST_SECONDS), "-m", "1000000",
+        "-t", "10"], ctx.net.client_ns, ctx.pin, timeout=SESSIONCOST_SECONDS + 60)
+    after = proc_table()
+    perf.popen.wait()
+    sessions = int(kv(out).get("sessions", 0))
+    cpu = sum(after[p][1] - before[p][1] for p in pids if p in after and p in before) / CLK_TCK
+    cpu_steps = {}
+    for pid, _, syms in perf_samples(r, data):
+        step = MONITOR_STEP if pid in monitor else step_of(syms)
+        cpu_steps[step] = cpu_steps.get(step, 0) + 1
+    total = sum(cpu_steps.values()) or 1
+    perf, data = perf_record(r, key, "syscalls", pids, ["-e", "syscalls:sys_enter_*"],
+                             30 + 2 * PERF_START_S)
+    r.run([tools.benchtool, "rate"] + client_args(recipe) + [
+        "-k", "1", "-d", "30", "-m", str(SESSIONCOST_COUNTED), "-t", "10"],
+        ctx.net.client_ns, ctx.pin, timeout=120)
+    r.stop(perf, grace=30)
+    calls = {}
+    for pid, event, syms in perf_samples(r, data):
+        name = event.split("sys_enter_")[-1]
+        step = MONITOR_STEP if pid in monitor else step_of(syms, name)
+        calls.setdefault(step, {}).setdefault(name, 0)
+        calls[step][name] += 1
+    # Every session connects to the backend once: that counts the sessions perf saw.
+    counted = calls.get("backend connect", {}).get("socket", 0) or 1
+    rows = []
+    for step in [x for x, _ in SESSION_STEPS] + [OTHER_STEP, MONITOR_STEP]:
+        n = cpu_steps.get(step, 0)
+        c = calls.get(step, {})
+        if not n and not c:
+            continue
+        rows.append(dict(system=key, step=step, cpu_us=cpu * n / total / sessions * 1e6
+                         if sessions else float("nan"), share=n / total,
+                         syscalls=sum(c.values()) / counted,
+                         which=", ".join("%s %s" % (name, fmt(k / counted, 2)) for name, k in
+                                         sorted(c.items(), key=lambda x: -x[1])
+                                         if k / counted >= 0.05)))
+    return dict(system=key, sessions=sessions, cpu_us=cpu / sessions * 1e6 if sessions else
+                float("nan"), samples=total, counted=counted, rows=rows,
+                rate=float(kv(out).get("rate", "nan")),
+                syscalls=sum(sum(c.values()) for c in calls.values()) / counted)
+
+
+SESSIONCOST_SYSTEMS = [("fived", "plain session", sys_fived),
+                       ("fived-sealed", "sealed session (IK, 0-RTT)", sys_fived_sealed)]
+SESSIONCOST_PORT = FIVED_PORT + 20   # + the index of a variant below
+
+
+def plain_variant(ctx, name, port, extra="", binary=None):
+    conf = FIVED_CONF.format(ip=ctx.net.server_ip, port=port, backend=BACKEND_PORT,
+                             extra=extra)
+    p = start_fived(ctx, name=name, conf=conf, port=port, binary=binary)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, port), pre="bench\\r\\n",
+                  strip="+\\r\\n", procs={"server proxy": [p]})
+
+
+def sealed_variant(ctx, name, port, binary=None):
+    p, key = start_fived_sealed(ctx, name, port, binary=binary)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, port), pre="bench\\r\\n",
+                  strip="+\\r\\n", key=key, procs={"server proxy": [p]})
+
+
+def session_variants(ctx, baseline):
+    """(key, label, kind, recipe): fived as built, its listener options, and the
+    baseline binary (another build, its defaults) when given."""
+    port = SESSIONCOST_PORT
+    out = [("plain", "plain", "plain", plain_variant(ctx, "sc-plain", port)),
+           ("plain-defer", "plain, defer_accept = 10s", "plain",
+            plain_variant(ctx, "sc-defer", port + 1, "defer_accept = 10s\n")),
+           ("plain-fastopen", "plain, tcp_fastopen = 256", "plain",
+            plain_variant(ctx, "sc-tfo", port + 2, "tcp_fastopen = 256\n")),
+           ("sealed", "sealed IK", "sealed", sealed_variant(ctx, "sc-sealed", port + 3))]
+    if baseline:
+        out += [("plain-before", "plain, baseline binary", "plain",
+                 plain_variant(ctx, "sc-plain-before", port + 4, binary=baseline)),
+                ("sealed-before", "sealed IK, baseline binary", "sealed",
+                 sealed_variant(ctx, "sc-sealed-before", port + 5, binary=baseline))]
+    return out
+
+
+def section_sessioncost(r, tools, cfg, info, baseline=None):
+    r.section = "where a session's time goes"
+    log("where a session's time goes")
+    setup_namespace(r, NS_LO)
+    net = Net("lo", NS_LO, NS_LO, "127.0.0.1")
+    ctx = Ctx(r, tools, net, PIN_CPU)
+    start_backend(ctx)
+    # every fived listens before the loads take ephemeral ports
+    recipes = [(key, start(ctx)) for key, _, start in SESSIONCOST_SYSTEMS]
+    variants = session_variants(ctx, baseline)
+    out = []
+    for key, recipe in recipes:
+        out.append(session_cost(r, tools, ctx, key, recipe, cfg))
+        log("  %s: %s us of fived's CPU per session" % (key, fmt(out[-1]["cpu_us"], 0)))
+    # before and after, and the listener's options: the same rounds, alternating
+    rows = []
+    for rnd in range(cfg["rate_rounds"]):
+        for key, label, kind, recipe in variants:
+            rows.append(dict(variant=key, label=label, kind=kind, round=rnd,
+                             **measure_rate(r, tools, ctx, recipe, cfg)))
+        log("  variants round %d/%d done" % (rnd + 1, cfg["rate_rounds"]))
+    r.stop_all()
+    r.netns_del_all()
+    info["sessioncost"] = out
+    info["variants"] = rows
+
+
+def report_variants(info):
+    rows = []
+    by = {}
+    for x in info.get("variants", []):
+        by.setdefault(x["variant"], []).append(x)
+    base = {}
+    for key, xs in by.items():
+        if xs[0]["kind"] == key:
+            base[key] = med([x["rate"] for x in xs])
+    for key, xs in by.items():
+        rate = med([x["rate"] for x in xs])
+        rows.append([xs[0]["label"], fmt(rate, 0), ratio(rate, base.get(xs[0]["kind"])),
+                     fmt(med([x["cpu_us_per_session server proxy"] for x in xs]), 0),
+                     fmt(med([x["p50_ms"] for x in xs]), 2),
+                     "%d/%d" % (sum(x["failed"] for x in xs),
+                                sum(x["sessions"] + x["failed"] for x in xs))])
+    return ("\nThe same sessions (`benchtool rate`, as in section 3), pinned, %d rounds, every "
+            "variant in each round in turn: fived as built with its defaults, with each "
+            "listener option, and a baseline binary if one was given (`--baseline`).\n\n"
+            % info["cfg"]["rate_rounds"] +
+            table(["fived", "sessions/s median", "ratio to the first of its kind",
+                   "CPU us/session", "session ms p50", "failed"], rows))
+
+
+def report_sessioncost(info):
+    text = ["## Where a session's time goes\n\n"]
+    text.append(
+        "fived alone on CPU %s with its load generator and backend (`benchtool rate`, %d "
+        "sessions in flight, %d s), sampled by `perf record -e cpu-clock -F 2000 --call-graph "
+        "dwarf` (user and kernel time, monitor and worker); each sample goes to the step of "
+        "the innermost of fived's functions on its stack (`SESSION_STEPS` in bench.py), and a "
+        "step's share of the samples is its share of fived's CPU time (utime+stime from "
+        "/proc) per session. System calls: `perf record -e 'syscalls:sys_enter_*'` over %d "
+        "sessions one at a time, each call given to a step by its stack in the same way "
+        "(counted per backend `socket` call, one a session; calls fewer than 0.05 a session, "
+        "such as the loop's timer wakeups, are not listed); "
+        "kernel time of a system call counts in the step that made it. Frames of libuv and "
+        "libc without symbols, with no function of fived's above them (libuv's reads and "
+        "epoll changes), are a row of their own, except system calls that belong to one "
+        "step (a connect's getsockopt, shutdown, close).\n\n" % (
+            PIN_CPU, info["cfg"]["rate_conc"], SESSIONCOST_SECONDS, SESSIONCOST_COUNTED))
+    for res in info["sessioncost"]:
+        label = next(lb for k, lb, _ in SESSIONCOST_SYSTEMS if k == res["system"])
+        text.append("\n**%s**: %s us of fived's CPU per session (%d sessions, %s/s under "
+                    "perf; %d samples), %s system calls per session\n\n" % (
+                        label, fmt(res["cpu_us"], 1), res["sessions"], fmt(res["rate"], 0),
+                        res["samples"], fmt(res["syscalls"], 1)))
+        rows = [[x["step"], fmt(x["cpu_us"], 1), fmt(100 * x["share"], 1),
+                 fmt(x["syscalls"], 2), x["which"]] for x in res["rows"]]
+        text.append(table(["step", "CPU us/session", "% of fived's CPU",
+                           "system calls/session", "which (per session)"], rows))
+    if info.get("variants"):
+        text.append(report_variants(info))
+    return "".join(text)
 
 
 # --- section 4: memory of idle sessions ---------------------------------------------
@@ -1964,6 +2296,48 @@ def report_rate(info, pics):
     return "".join(text)
 
 
+# The issue's plain goals: (what, pin, streams or None for sessions/s, fived's systems, peers).
+PEER_GOALS = [
+    ("plain relay, 1 stream", "pinned", 1, ["haproxy-splice-auto", "haproxy-splice"]),
+    ("plain relay, 1 stream", "unpinned", 1, ["haproxy-splice-auto", "haproxy-splice"]),
+    ("plain relay, 8 streams", "unpinned", 8, ["haproxy-nbthread", "haproxy"]),
+    ("plain sessions per second", "pinned", None, ["haproxy", "haproxy-nbthread"]),
+    ("plain sessions per second", "unpinned", None, ["haproxy", "haproxy-nbthread"]),
+]
+FIVED_PLAIN = ["fived", "fived-splice"]
+
+
+def report_peers(info):
+    """fived plain, splice off and on, as a ratio to each HAProxy peer of the same run."""
+    tput, rate = info.get("tput", []), info.get("rate", [])
+    rows = []
+    for what, pin, streams, peers in PEER_GOALS:
+        for key in FIVED_PLAIN:
+            if streams is None:
+                mine = rate_stats(rate, key, pin)
+            else:
+                mine = tput_stats(tput, key, pin, streams)
+            if mine is None:
+                continue
+            cells = []
+            for peer in peers:
+                d = rate_stats(rate, peer, pin) if streams is None else \
+                    tput_stats(tput, peer, pin, streams)
+                cells.append("%s: %s (%s)" % (label_of(SYSTEMS_LO, peer),
+                                              ratio(mine["median"], d["median"]) if d else "-",
+                                              fmt(d["median"], 0) if d else "failed"))
+            rows.append([what, pin, label_of(SYSTEMS_LO, key), fmt(mine["median"], 0),
+                         fmt(mine["server proxy"], 2 if streams else 0)] + cells)
+    if not rows:
+        return ""
+    return ("## Against HAProxy, plain\n\nfived without encryption, its relay copying "
+            "(`splice = no`) and moved by the kernel (`splice = yes`), as a ratio to the "
+            "HAProxy peers measured in the same rounds (their MB/s or sessions/s in "
+            "brackets); CPU is fived's, s/GB or us/session.\n\n" +
+            table(["measurement", "", "fived", "MB/s or sessions/s", "CPU", "ratio to",
+                   "ratio to"], rows))
+
+
 def report_memory(info, pics):
     mem = info["memory"]
     text = ["## 4. Memory with %d idle sessions\n\n" % info["cfg"]["idle_sessions"]]
@@ -2332,6 +2706,8 @@ def write_report(r, info, pics, started, finished):
         parts.append(report_tput(info, pics) + "\n")
     if "rate" in info:
         parts.append(report_rate(info, pics) + "\n")
+    if "tput" in info or "rate" in info:
+        parts.append(report_peers(info) + "\n")
     if "memory" in info:
         parts.append(report_memory(info, pics) + "\n")
     if "attack" in info:
@@ -2346,6 +2722,8 @@ def write_report(r, info, pics, started, finished):
         parts.append(report_shim(info) + "\n")
     if "cluster" in info:
         parts.append(report_cluster(info) + "\n")
+    if "sessioncost" in info:
+        parts.append(report_sessioncost(info) + "\n")
     parts.append("## Raw data\n\n")
     for name in sorted(os.listdir(RESULTS)):
         parts.append("- [`results/%s`](results/%s)\n" % (name, name))
@@ -2374,6 +2752,9 @@ def write_summaries(info):
         write_csv("throughput.csv", list(info["tput"][0].keys()), info["tput"])
     if "rate" in info:
         write_csv("session_rate.csv", list(info["rate"][0].keys()), info["rate"])
+    if info.get("sessioncost"):
+        rows = [x for res in info["sessioncost"] for x in res["rows"]]
+        write_csv("session_cost.csv", list(rows[0].keys()), rows)
     if info.get("big"):
         write_csv("throughput_1gib.csv", list(info["big"][0].keys()), info["big"])
     if "five_cmd" in info:
@@ -2557,7 +2938,7 @@ def report_cluster(info):
                    "(all nodes)", "HAProxy", "backend", "load generator"], nodes))
 
 
-SECTIONS = ["wan", "loopback", "memory", "attack", "resume", "shim", "cluster"]
+SECTIONS = ["wan", "loopback", "memory", "attack", "resume", "shim", "cluster", "sessioncost"]
 
 
 def main():
@@ -2569,9 +2950,17 @@ def main():
     ap.add_argument("--quick", action="store_true", help="reduced counts, for development")
     ap.add_argument("--only", action="append", choices=SECTIONS,
                     help="run only this section (repeatable)")
+    ap.add_argument("--baseline", help="sessioncost: another fived binary, measured beside "
+                    "this one in the same rounds")
+    ap.add_argument("--systems", help="loopback: only these systems' throughput and session "
+                    "rate (comma-separated keys, direct TCP always), for development")
     args = ap.parse_args()
     cfg = dict(QUICK if args.quick else FULL)
     only = args.only or SECTIONS
+    if args.systems:
+        keep = args.systems.split(",")
+        SYSTEMS_LO[:] = [x for x in SYSTEMS_LO if x.key in keep or x.key == "direct"]
+        cfg["systems_only"] = True
     r = Runner(args.state, args.repo)
     tools = Tools(args.state, args.repo, args.build)
     info = dict(cfg=cfg, quick=args.quick)
@@ -2609,6 +2998,8 @@ def main():
             section_shim(r, tools, cfg, info)
         if "cluster" in only:
             section_cluster(r, tools, cfg, info)
+        if "sessioncost" in only:
+            section_sessioncost(r, tools, cfg, info, args.baseline)
         write_summaries(info)
         pics = plots(info)
         finished = time.time()

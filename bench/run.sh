@@ -3,7 +3,9 @@
 # devices, sshd); installs the peers it compares against from Debian
 # packages when missing; writes bench/REPORT.md, bench/results/*.csv and
 # bench/plots/*.png.  Options are passed to bench/bench.py (--quick for a
-# short run, --only wan|loopback|memory|attack|resume|shim|cluster to run one part).
+# short run, --only wan|loopback|memory|attack|resume|shim|cluster|sessioncost to run one
+# part; --systems KEY,... for some loopback systems alone; --baseline FIVED: sessioncost
+# measures that binary too, in the same rounds).
 #
 # Everything runs on loopback or inside network namespaces named
 # fivebench-*; every process started is stopped by its pid and every
@@ -22,7 +24,7 @@ fi
 
 # The peers measured and the tools the bench uses, from Debian.
 PKGS="socat stunnel4 spiped openssh-server openssh-client haproxy redis-server gnuplot-nox iproute2 \
-procps util-linux python3 openssl"
+procps util-linux python3 openssl linux-perf"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||

@@ -67,12 +67,15 @@ test_full(void **state)
 	                           "idle_timeout = 2m\n"
 	                           "connect_timeout = 3\n"
 	                           "drain_timeout = 0\n"
+	                           "defer_accept = 1500ms\n"
+	                           "tcp_fastopen = 256\n"
 	                           "; a comment\n"
 	                           "# another\n"
 	                           "[service:ssh]\n"
 	                           "backend = tcp:localhost:22\n"
 	                           "proxy_protocol = v2\n"
 	                           "idle_timeout = 0\n"
+	                           "fastopen = yes\n"
 	                           "[service:prog]\n"
 	                           "backend = exec:/bin/sh -c \"echo \\\"hi there\\\"\" x\n"
 	                           "[service:web]\n"
@@ -93,11 +96,15 @@ test_full(void **state)
 	assert_int_equal(cfg->request_timeout_ms, 1500);
 	assert_int_equal(cfg->idle_timeout_ms, 120000);
 	assert_int_equal(cfg->drain_timeout_ms, 0);
+	assert_int_equal(cfg->defer_accept_ms, 1500);
+	assert_int_equal(cfg->tcp_fastopen, 256);
+	assert_false(cfg->names_groups);
 	svc = config_lookup(cfg, NULL, "ssh");
 	assert_int_equal(svc->backend, BACKEND_TCP);
 	assert_false(svc->addr.numeric);
 	assert_int_equal(svc->addr.port, 22);
 	assert_int_equal(svc->proxy, PROXY_V2);
+	assert_true(svc->fastopen);
 	assert_int_equal(svc->idle_timeout_ms, 0);
 	assert_int_equal(svc->connect_timeout_ms, 3000);
 	svc = config_lookup(cfg, NULL, "prog");
@@ -112,6 +119,7 @@ test_full(void **state)
 	assert_int_equal(svc->backend, BACKEND_UNIX);
 	assert_string_equal(svc->addr.path, "/run/web.sock");
 	assert_int_equal(svc->connect_timeout_ms, 250);
+	assert_false(svc->fastopen);
 	config_unref(cfg);
 }
 
@@ -187,6 +195,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg->connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT);
 	assert_int_equal(cfg->idle_timeout_ms, DEFAULT_IDLE_TIMEOUT);
 	assert_int_equal(cfg->drain_timeout_ms, DEFAULT_DRAIN_TIMEOUT);
+	assert_int_equal(cfg->defer_accept_ms, 0);
+	assert_int_equal(cfg->tcp_fastopen, 0);
 	assert_null(cfg->services);
 	config_unref(cfg);
 }
@@ -250,6 +260,13 @@ test_errors(void **state)
 	expect_error("[server]\n", "t.conf: no listen address: set listen in [server]");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nmax_connections = 0\n",
 	             "t.conf:3: max_connections: expected a positive whole number");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ntcp_fastopen = 65536\n",
+	             "t.conf:3: tcp_fastopen: expected a queue length from 0 (none) to 65535");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ntcp_fastopen = yes\n",
+	             "t.conf:3: tcp_fastopen: expected a queue length from 0 (none) to 65535");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\ndefer_accept = later\n",
+	             "t.conf:3: defer_accept: expected a duration such as 30s, 500ms, 5m or 0 for "
+	             "none");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrelay_memory_max = 512K\n",
 	             "t.conf:3: relay_memory_max: expected a size from 1M to 1024G, such as 256M");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nrelay_memory_max = 2T\n",
@@ -290,6 +307,9 @@ test_errors(void **state)
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
 	             "proxy_protocol = v2\n",
 	             "t.conf:3: service x: proxy_protocol needs a tcp: or unix: backend");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = unix:/run/x\n"
+	             "fastopen = yes\n",
+	             "t.conf:3: service x: fastopen needs a tcp: backend");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\n[service:x]\nbackend = builtin:echo\n"
 	             "chargen_rate = 5\n",
 	             "t.conf:3: service x: chargen_rate is for builtin:chargen only");
@@ -347,6 +367,7 @@ test_authentication_keys(void **state)
 	assert_string_equal(db->allow[1].name, "dba");
 	assert_int_equal(db->allow[2].kind, PRINCIPAL_KEY);
 	assert_int_equal(db->ndeny, 1);
+	assert_true(cfg->names_groups);
 	app = config_lookup(cfg, NULL, "app");
 	assert_int_equal(app->backend, BACKEND_REGISTER);
 	assert_int_equal(app->nregister_users, 2);

@@ -68,6 +68,33 @@ test_required_service(void **state)
 	assert_int_equal(policy_check(&svc, &carol), POLICY_DENIED);
 }
 
+/*
+ * Without a group rule in the configuration no group is asked for (a NULL priv would be
+ * used), and the caller is one whose groups are unknown: a group rule never grants it.
+ */
+static void
+test_caller_without_group_rules(void **state)
+{
+	struct config cfg;
+	struct service svc;
+	struct caller *c;
+
+	memset(&cfg, 0, sizeof(cfg));
+	c = caller_new("eve", AUTH_EXTERNAL, NULL, &cfg);
+	assert_non_null(c);
+	assert_true(c->groups_unknown);
+	assert_null(c->groups);
+	memset(&svc, 0, sizeof(svc));
+	svc.auth_required = true;
+	assert_int_equal(policy_check(&svc, c), POLICY_GRANT);
+	svc.allow[svc.nallow++] = (struct principal){PRINCIPAL_GROUP, "staff"};
+	assert_int_equal(policy_check(&svc, c), POLICY_DENIED);
+	svc.nallow = 0;
+	svc.deny[svc.ndeny++] = (struct principal){PRINCIPAL_GROUP, "staff"};
+	assert_int_equal(policy_check(&svc, c), POLICY_DENIED);
+	caller_free(c);
+}
+
 /* Every group counts, however many; a list that could not be had refuses on any group rule. */
 static void
 test_groups(void **state)
@@ -149,8 +176,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_open_service),  cmocka_unit_test(test_required_service),
-	        cmocka_unit_test(test_groups),        cmocka_unit_test(test_penalties),
+	        cmocka_unit_test(test_open_service),
+	        cmocka_unit_test(test_required_service),
+	        cmocka_unit_test(test_groups),
+	        cmocka_unit_test(test_caller_without_group_rules),
+	        cmocka_unit_test(test_penalties),
 	        cmocka_unit_test(test_from_patterns),
 	};
 

@@ -525,6 +525,16 @@ server_relay_memory_max(struct parser *p, const char *value, const char **why)
 }
 
 static int
+server_tcp_fastopen(struct parser *p, const char *value, const char **why)
+{
+	if (parse_uint(value, TCP_FASTOPEN_QUEUE_MAX, &p->cfg->tcp_fastopen) != 0) {
+		*why = "expected a queue length from 0 (none) to 65535";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 server_detach_timeout(struct parser *p, const char *value, const char **why)
 {
 	if (set_timeout(&p->cfg->detach_timeout_ms, value, false, why) != 0)
@@ -868,6 +878,12 @@ service_chargen_rate(struct parser *p, const char *value, const char **why)
 }
 
 static int
+service_fastopen(struct parser *p, const char *value, const char **why)
+{
+	return set_bool(&p->svc->fastopen, value, why);
+}
+
+static int
 service_auth(struct parser *p, const char *value, const char **why)
 {
 	return set_either(&p->svc->auth_required, value, "required", "none",
@@ -933,13 +949,19 @@ add_principal(struct principal *list, size_t *n, const char *word, const char **
 static int
 allow_word(struct parser *p, const char *word, const char **why)
 {
-	return add_principal(p->svc->allow, &p->svc->nallow, word, why);
+	if (add_principal(p->svc->allow, &p->svc->nallow, word, why) != 0)
+		return -1;
+	p->cfg->names_groups |= p->svc->allow[p->svc->nallow - 1].kind == PRINCIPAL_GROUP;
+	return 0;
 }
 
 static int
 deny_word(struct parser *p, const char *word, const char **why)
 {
-	return add_principal(p->svc->deny, &p->svc->ndeny, word, why);
+	if (add_principal(p->svc->deny, &p->svc->ndeny, word, why) != 0)
+		return -1;
+	p->cfg->names_groups |= p->svc->deny[p->svc->ndeny - 1].kind == PRINCIPAL_GROUP;
+	return 0;
 }
 
 static int
@@ -1062,6 +1084,8 @@ static const struct key keys[] = {
         SERVER_U64("max_per_source", V_COUNT, max_per_source, 1000000),
         SERVER("relay_memory_max", server_relay_memory_max),
         SERVER_BOOL("splice", splice),
+        SERVER_U64("defer_accept", V_DURATION_OR_NONE, defer_accept_ms, 0),
+        SERVER("tcp_fastopen", server_tcp_fastopen),
         SERVER_U64("request_timeout", V_DURATION, request_timeout_ms, 0),
         SERVER_U64("connect_timeout", V_DURATION, connect_timeout_ms, 0),
         SERVER_U64("idle_timeout", V_DURATION_OR_NONE, idle_timeout_ms, 0),
@@ -1116,6 +1140,7 @@ static const struct key keys[] = {
         SECTION(SEC_SERVICE, "idle_timeout", false, service_idle_timeout),
         SECTION(SEC_SERVICE, "connect_timeout", false, service_connect_timeout),
         SECTION(SEC_SERVICE, "chargen_rate", false, service_chargen_rate),
+        SECTION(SEC_SERVICE, "fastopen", false, service_fastopen),
         SECTION(SEC_SERVICE, "auth", false, service_auth),
         SECTION(SEC_SERVICE, "allow", true, service_allow),
         SECTION(SEC_SERVICE, "deny", true, service_deny),
@@ -1175,6 +1200,8 @@ section_end(struct parser *p)
 		error_at(p, svc->line,
 		         "service %s: backend = register and register_users go together",
 		         svc->name);
+	if (svc->fastopen && svc->backend != BACKEND_TCP)
+		error_at(p, svc->line, "service %s: fastopen needs a tcp: backend", svc->name);
 	if (svc->has_chargen_rate &&
 	    !(svc->backend == BACKEND_BUILTIN && svc->builtin == BUILTIN_CHARGEN))
 		error_at(p, svc->line, "service %s: chargen_rate is for builtin:chargen only",
@@ -1601,6 +1628,8 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->handshake_rate = DEFAULT_HANDSHAKE_RATE;
 	cfg->multiplex = true;
 	cfg->splice = false;
+	cfg->defer_accept_ms = 0;
+	cfg->tcp_fastopen = 0;
 	cfg->max_streams = DEFAULT_MAX_STREAMS;
 	cfg->max_pending_opens = DEFAULT_MAX_PENDING_OPENS;
 	cfg->mux_window_max = DEFAULT_MUX_WINDOW_MAX;

@@ -31,6 +31,7 @@
 #define DEFAULT_MAX_CONNECTIONS 4096
 #define DEFAULT_MAX_PER_SOURCE  64
 #define DEFAULT_REQUEST_TIMEOUT (10 * 1000)
+#define TCP_FASTOPEN_QUEUE_MAX  65535 /* connections with data in the SYN awaiting accept */
 #define DEFAULT_CONNECT_TIMEOUT (5 * 1000)
 #define DEFAULT_IDLE_TIMEOUT    (60 * 60 * 1000)
 #define DEFAULT_DRAIN_TIMEOUT   (30 * 1000)
@@ -164,6 +165,7 @@ struct service {
 	bool encryption_required;
 	bool has_encryption;
 	bool withhold_identity;
+	bool fastopen; /* BACKEND_TCP: connect with TCP Fast Open (its first bytes in the SYN) */
 	struct principal allow[PRINCIPALS_MAX], deny[PRINCIPALS_MAX];
 	size_t nallow, ndeny;
 	char register_users[REGISTER_USERS_MAX][PRINCIPAL_NAME_MAX + 1]; /* BACKEND_REGISTER */
@@ -208,6 +210,9 @@ struct config {
 	uint64_t max_per_source;
 	uint64_t relay_memory_max; /* bytes, for every session's relay buffers together */
 	bool splice;               /* plain relays move bytes with splice(2), in the kernel */
+	bool names_groups; /* a service's allow or deny names a group: callers' groups are needed */
+	uint64_t defer_accept_ms; /* TCP listeners: TCP_DEFER_ACCEPT for this long; 0 for none */
+	uint64_t tcp_fastopen;    /* TCP listeners: TCP_FASTOPEN's queue; 0 for none */
 	uint64_t request_timeout_ms;
 	uint64_t connect_timeout_ms;
 	uint64_t idle_timeout_ms;

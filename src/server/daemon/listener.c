@@ -1,6 +1,9 @@
 #include "server/daemon/listener.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -12,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "server/conf/config.h"
 #include "server/daemon/server.h"
 #include "server/privsep/priv.h"
 #include "server/privsep/sockets.h"
@@ -212,6 +216,31 @@ listener_close(struct listener *l)
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = -1;
+}
+
+/* TCP_DEFER_ACCEPT takes whole seconds: a part of one counts as one. */
+static int
+defer_seconds(uint64_t ms)
+{
+	uint64_t s = (ms + 999) / 1000;
+
+	return s > INT_MAX ? INT_MAX : (int)s;
+}
+
+static void
+set_option(struct listener *l, int name, int value, const char *key)
+{
+	if (setsockopt(l->fd, IPPROTO_TCP, name, &value, sizeof(value)) != 0)
+		log_warn("%s on %s: %s; listening without it", key, l->bound, strerror(errno));
+}
+
+void
+listener_tune(struct listener *l, const struct config *cfg)
+{
+	if (!l->is_tcp)
+		return;
+	set_option(l, TCP_DEFER_ACCEPT, defer_seconds(cfg->defer_accept_ms), "defer_accept");
+	set_option(l, TCP_FASTOPEN, (int)cfg->tcp_fastopen, "tcp_fastopen");
 }
 
 /* What a listener is bound to, in the written form, for the log. */

@@ -23,6 +23,7 @@
 #define LISTENER_RESERVE_MIN  16  /* descriptors kept free for sessions under way, at least */
 #define LISTENER_RESERVE_MAX  1024
 
+struct config;
 struct server;
 
 struct listener {
@@ -45,6 +46,13 @@ struct listener {
  */
 struct listener *listener_open(struct server *srv, const struct addr_spec *a,
                                const char *configured, int *err);
+
+/*
+ * Sets what cfg asks of a TCP listener's socket (defer_accept, tcp_fastopen), at open and
+ * after a reload; nothing for a Unix socket.  A kernel that refuses an option is logged,
+ * and the listener serves without it.
+ */
+void listener_tune(struct listener *l, const struct config *cfg);
 
 /* Stops listening and frees the listener once its handles are closed. */
 void listener_close(struct listener *l);

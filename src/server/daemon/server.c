@@ -115,6 +115,8 @@ reconcile_listeners(struct server *srv, const struct config *cfg)
 		l->next = srv->listeners;
 		srv->listeners = l;
 	}
+	for (l = srv->listeners; l != NULL; l = l->next)
+		listener_tune(l, cfg);
 	return 0;
 fail:
 	close_listeners(opened);

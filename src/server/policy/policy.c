@@ -109,7 +109,8 @@ policy_load_groups(struct caller *caller, struct priv *priv)
 }
 
 struct caller *
-caller_new(const char *identity, enum auth_method method, struct priv *priv)
+caller_new(const char *identity, enum auth_method method, struct priv *priv,
+           const struct config *cfg)
 {
 	struct caller *c = calloc(1, sizeof(*c));
 
@@ -117,7 +118,10 @@ caller_new(const char *identity, enum auth_method method, struct priv *priv)
 		return NULL;
 	str_copy(c->identity, identity, sizeof(c->identity));
 	c->method = method;
-	policy_load_groups(c, priv);
+	if (cfg->names_groups)
+		policy_load_groups(c, priv);
+	else
+		c->groups_unknown = true;
 	return c;
 }
 

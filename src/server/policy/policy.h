@@ -53,10 +53,15 @@ void policy_load_groups(struct caller *caller, struct priv *priv);
 
 /*
  * A caller for identity, authenticated by method, with its groups
- * (policy_load_groups).  The caller owns it (caller_free); NULL when
- * memory is short.
+ * (policy_load_groups) when cfg has a rule that names a group; without
+ * one, its groups are not asked for (a request to the monitor, and the
+ * account lookup there) and it is marked groups_unknown, so that a group
+ * rule of another configuration never grants it.  The caller owns it
+ * (caller_free); NULL when memory is short.
  */
-struct caller *caller_new(const char *identity, enum auth_method method, struct priv *priv);
+struct config;
+struct caller *caller_new(const char *identity, enum auth_method method, struct priv *priv,
+                          const struct config *cfg);
 
 /* Wipes and frees a caller.  NULL is a no-op. */
 void caller_free(struct caller *c);

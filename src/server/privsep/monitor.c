@@ -577,16 +577,21 @@ answer_request(struct monitor *m, const struct priv_request *req)
 	return 0;
 }
 
+/*
+ * The worker writes a request whole and waits for its answer, so one read
+ * takes the header and usually the body too (a system call fewer per
+ * request); a byte beyond the body would be a second request in flight.
+ */
 static void
 serve_request(struct monitor *m)
 {
-	static uint8_t body[PRIVMSG_REQUEST_MAX];
+	static uint8_t msg[PRIVMSG_HEADER + PRIVMSG_REQUEST_MAX];
 	static struct priv_request req;
-	uint8_t hdr[PRIVMSG_HEADER];
+	uint8_t *body = msg + PRIVMSG_HEADER;
 	uint32_t type, len;
 	ssize_t n;
 
-	while ((n = read(m->fd, hdr, sizeof(hdr))) < 0 && errno == EINTR)
+	while ((n = read(m->fd, msg, sizeof(msg))) < 0 && errno == EINTR)
 		;
 	if (n == 0) {
 		/* The worker closed its end: it is exiting, and SIGCHLD follows. */
@@ -594,14 +599,16 @@ serve_request(struct monitor *m)
 		m->fd = -1;
 		return;
 	}
-	if (n != (ssize_t)sizeof(hdr) ||
-	    privmsg_header_decode(hdr, &type, &len, PRIVMSG_REQUEST_MAX) != 0 ||
-	    io_read_all(m->fd, body, len) != 0 ||
+	if (n < PRIVMSG_HEADER ||
+	    privmsg_header_decode(msg, &type, &len, PRIVMSG_REQUEST_MAX) != 0 ||
+	    (size_t)n - PRIVMSG_HEADER > len ||
+	    io_read_all(m->fd, body + (n - PRIVMSG_HEADER), len - (size_t)(n - PRIVMSG_HEADER)) !=
+	            0 ||
 	    privmsg_request_decode(type, body, len, &req) != 0 || answer_request(m, &req) != 0)
 		drop_worker(m, "a malformed request from the worker");
 	else
 		m->heard_ms = now_ms();
-	sodium_memzero(body, sizeof(body));
+	sodium_memzero(msg, sizeof(msg));
 }
 
 /* --- signals ----------------------------------------------------------------------- */

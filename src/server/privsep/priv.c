@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,19 @@
 
 /* --- talking to the monitor --------------------------------------------- */
 
-/* Reads the header, and the descriptor that may come with it. */
-static int
-read_header(int fd, uint8_t hdr[PRIVMSG_HEADER], int *passed)
+#define PRIV_READ_AHEAD 4096 /* an answer's first read: its header and most bodies */
+
+/*
+ * Reads the start of an answer into buf: its header and as much of its
+ * body as came with it (the whole of most answers, in one system call),
+ * and the descriptor that may come with it.  Returns the bytes read, at
+ * least PRIVMSG_HEADER, or -1.
+ */
+static ssize_t
+read_start(int fd, uint8_t *buf, size_t size, int *passed)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = {hdr, PRIVMSG_HEADER};
+	struct iovec iov = {buf, size};
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
 	ssize_t n;
@@ -39,33 +47,63 @@ read_header(int fd, uint8_t hdr[PRIVMSG_HEADER], int *passed)
 	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
 	    cm->cmsg_len == CMSG_LEN(sizeof(int)))
 		memcpy(passed, CMSG_DATA(cm), sizeof(int));
-	return io_read_all(fd, hdr + n, PRIVMSG_HEADER - (size_t)n);
+	if (n < PRIVMSG_HEADER && io_read_all(fd, buf + n, PRIVMSG_HEADER - (size_t)n) != 0)
+		return -1;
+	return n < PRIVMSG_HEADER ? PRIVMSG_HEADER : n;
+}
+
+/*
+ * An answer's body (malloc'd, one byte more for a NUL) from the start
+ * read_start read and the rest of it from fd.  Only one request is in
+ * flight, so a byte beyond the body is a monitor that answers out of turn.
+ */
+static uint8_t *
+read_body(int fd, const uint8_t *start, size_t have, uint32_t len)
+{
+	uint8_t *body;
+
+	if (have > len || (body = malloc((size_t)len + 1)) == NULL)
+		return NULL;
+	memcpy(body, start, have);
+	if (io_read_all(fd, body + have, len - have) != 0) {
+		free(body);
+		return NULL;
+	}
+	return body;
 }
 
 /*
  * One request, one answer (ans->text malloc'd, the caller clears ans).  A
- * monitor that answers out of turn is as fatal as one that is gone.
+ * monitor that answers out of turn is as fatal as one that is gone.  The
+ * start of the answer may hold a secret (a Diffie-Hellman result): wiped.
  */
 static int
 call(struct priv *p, const struct priv_request *req, struct priv_answer *ans)
 {
 	static uint8_t msg[PRIVMSG_REQUEST_MAX];
-	uint8_t hdr[PRIVMSG_HEADER], *body = NULL;
+	static uint8_t start[PRIV_READ_AHEAD];
+	uint8_t *body = NULL;
 	struct priv_reply reply;
 	uint32_t type, len;
+	ssize_t got = -1;
 	size_t n;
 
 	if (privmsg_request_encode(req, msg, sizeof(msg), &n) != 0 ||
-	    io_write_all(p->fd, msg, n) != 0 || read_header(p->fd, hdr, &ans->fd) != 0 ||
-	    privmsg_header_decode(hdr, &type, &len, PRIVMSG_REPLY_MAX) != 0 || type != req->type ||
-	    (body = malloc(len + 1)) == NULL || io_read_all(p->fd, body, len) != 0 ||
+	    io_write_all(p->fd, msg, n) != 0 ||
+	    (got = read_start(p->fd, start, sizeof(start), &ans->fd)) < 0 ||
+	    privmsg_header_decode(start, &type, &len, PRIVMSG_REPLY_MAX) != 0 ||
+	    type != req->type ||
+	    (body = read_body(p->fd, start + PRIVMSG_HEADER, (size_t)got - PRIVMSG_HEADER, len)) ==
+	            NULL ||
 	    privmsg_reply_decode(body, len, &reply) != 0) {
 		log_error("the monitor is gone or broken; stopping");
 		kill(getpid(), SIGTERM);
 		free(body);
+		sodium_memzero(start, sizeof(start));
 		privops_answer_clear(ans);
 		return -1;
 	}
+	sodium_memzero(start, got > 0 ? (size_t)got : 0);
 	ans->ok = reply.ok;
 	ans->len = reply.text_len;
 	memmove(body, reply.text, reply.text_len);

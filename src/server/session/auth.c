@@ -221,7 +221,7 @@ succeeded(struct session *s)
 static void
 succeed(struct session *s, const char *identity, const uint8_t *pk)
 {
-	struct caller *c = caller_new(identity, s->auth->method, s->site->priv);
+	struct caller *c = caller_new(identity, s->auth->method, s->site->priv, s->cfg);
 
 	if (c == NULL) {
 		session_close(s, "out of memory");

@@ -97,7 +97,8 @@ fits_session(const struct session *s, const struct vhost *vhost, const struct to
 static struct caller *
 token_caller(struct session *s, const struct token_claims *c, const struct service *svc)
 {
-	struct caller *caller = caller_new(c->has_sub ? c->sub : "", AUTH_TOKEN, s->site->priv);
+	struct caller *caller =
+	        caller_new(c->has_sub ? c->sub : "", AUTH_TOKEN, s->site->priv, s->cfg);
 
 	if (caller == NULL)
 		return NULL;

@@ -203,7 +203,8 @@ known_client(struct seal *z, const uint8_t pk[32])
 {
 	const char *identity = clients_identity(&z->base.link.site->clients, pk);
 
-	return identity != NULL ? caller_new(identity, AUTH_EXTERNAL, z->base.link.site->priv)
+	return identity != NULL ? caller_new(identity, AUTH_EXTERNAL, z->base.link.site->priv,
+	                                     z->base.link.cfg)
 	                        : NULL;
 }
 

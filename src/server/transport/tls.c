@@ -395,7 +395,8 @@ known_client(struct tls *t, void **extra)
 		          t->base.link.id, fp_text);
 		return NULL;
 	}
-	if ((c = caller_new(identity, AUTH_EXTERNAL, t->base.link.site->priv)) != NULL)
+	if ((c = caller_new(identity, AUTH_EXTERNAL, t->base.link.site->priv, t->base.link.cfg)) !=
+	    NULL)
 		*extra = json_pack("{s:s}", "certificate", fp_text);
 	return c;
 }
