@@ -11,10 +11,14 @@
 static const uint8_t v2_signature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                          0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
-#define V2_VERSION_PROXY 0x21
-#define V2_FAM_UNSPEC    0x00
-#define V2_FAM_TCP4      0x11
-#define V2_FAM_TCP6      0x21
+#define V2_VERSION_PROXY   0x21
+#define V2_FAM_UNSPEC      0x00
+#define V2_FAM_TCP4        0x11
+#define V2_FAM_TCP6        0x21
+#define V2_FAM_UDP4        0x12
+#define V2_FAM_UDP6        0x22
+#define V2_FAM_UNIX_STREAM 0x31
+#define V2_FAM_UNIX_DGRAM  0x32
 
 /* An endpoint reduced to raw address bytes; IPv4-mapped IPv6 becomes IPv4. */
 struct endpoint {
@@ -132,11 +136,14 @@ static const char v1_prefix[] = "PROXY ";
 #define V1_PREFIX_LEN   (sizeof(v1_prefix) - 1)
 #define V1_FIELDS       5 /* TCP4 SRC DST SPORT DPORT */
 #define V1_FIELD_MAX    46
+#define V1_LINE_MAX     107 /* CRLF included: no CRLF within it, and the line is invalid */
 #define V2_VERSION      0x2
 #define V2_CMD_LOCAL    0x0
 #define V2_CMD_PROXY    0x1
 #define V2_TCP4_LEN     12
 #define V2_TCP6_LEN     36
+#define V2_UNIX_LEN     216 /* two 108-byte paths */
+#define V2_ADDR_UNKNOWN SIZE_MAX
 #define V2_TLV_HEAD_LEN 3
 #define PP2_TYPE_CRC32C 0x03
 #define PP2_CRC32C_LEN  4
@@ -222,7 +229,7 @@ v1_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
 	size_t i, end = 0, n;
 	int family;
 
-	for (i = 0; i < len && i < PROXY_V1_MAX; i++) {
+	for (i = 0; i < len && i < V1_LINE_MAX; i++) {
 		if (i < V1_PREFIX_LEN && in[i] != (uint8_t)v1_prefix[i])
 			return bad(why, "not a PROXY header");
 		if (in[i] == '\n') {
@@ -237,7 +244,7 @@ v1_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
 			return bad(why, "PROXY v1: a carriage return within the line");
 	}
 	if (end == 0)
-		return i == PROXY_V1_MAX ? bad(why, "PROXY v1: line too long") : PROXY_IN_MORE;
+		return i == V1_LINE_MAX ? bad(why, "PROXY v1: line too long") : PROXY_IN_MORE;
 	n = end - 2 - V1_PREFIX_LEN;
 	out->len = end;
 	if (n >= 7 && memcmp(text, "UNKNOWN", 7) == 0 && (n == 7 || text[7] == ' ')) {
@@ -344,11 +351,38 @@ v2_crc_holds(const uint8_t *in, size_t len, size_t crc_at)
 	return crc == bytes_get32(in + crc_at);
 }
 
+/*
+ * The address block's length for a family: TCP over IPv4 or IPv6, or none
+ * (UNSPEC); of a LOCAL header, whose addresses are not taken, any family
+ * the specification has.  V2_ADDR_UNKNOWN for any other.
+ */
+static size_t
+v2_address_len(uint8_t family, bool local)
+{
+	switch (family) {
+	case V2_FAM_UNSPEC:
+		return 0;
+	case V2_FAM_TCP4:
+		return V2_TCP4_LEN;
+	case V2_FAM_TCP6:
+		return V2_TCP6_LEN;
+	case V2_FAM_UDP4:
+		return local ? V2_TCP4_LEN : V2_ADDR_UNKNOWN;
+	case V2_FAM_UDP6:
+		return local ? V2_TCP6_LEN : V2_ADDR_UNKNOWN;
+	case V2_FAM_UNIX_STREAM:
+	case V2_FAM_UNIX_DGRAM:
+		return local ? V2_UNIX_LEN : V2_ADDR_UNKNOWN;
+	default:
+		return V2_ADDR_UNKNOWN;
+	}
+}
+
 static enum proxy_in_status
 v2_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
 {
 	size_t body, alen, crc_at;
-	int family;
+	bool local;
 
 	if (memcmp(in, v2_signature, len < sizeof(v2_signature) ? len : sizeof(v2_signature)) != 0)
 		return bad(why, "not a PROXY header");
@@ -365,18 +399,10 @@ v2_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
 		return PROXY_IN_MORE;
 	out->len = PROXY_V2_PREAMBLE + body;
 	out->has_addresses = false;
-	/* LOCAL: the balancer's own connection (a health check); its addresses are ignored. */
-	if ((in[12] & 0x0f) == V2_CMD_LOCAL || in[13] == V2_FAM_UNSPEC)
-		return PROXY_IN_DONE;
-	if (in[13] == V2_FAM_TCP4) {
-		family = AF_INET;
-		alen = V2_TCP4_LEN;
-	} else if (in[13] == V2_FAM_TCP6) {
-		family = AF_INET6;
-		alen = V2_TCP6_LEN;
-	} else {
+	/* LOCAL (the balancer's own connection, a health check) or UNSPEC: no addresses taken. */
+	local = (in[12] & 0x0f) == V2_CMD_LOCAL || in[13] == V2_FAM_UNSPEC;
+	if ((alen = v2_address_len(in[13], local)) == V2_ADDR_UNKNOWN)
 		return bad(why, "PROXY v2: not a TCP connection over IPv4 or IPv6");
-	}
 	if (body < alen)
 		return bad(why, "PROXY v2: address block too short");
 	if (v2_tlvs_whole(in + PROXY_V2_PREAMBLE + alen, body - alen, PROXY_V2_PREAMBLE + alen,
@@ -384,7 +410,9 @@ v2_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
 		return bad(why, "PROXY v2: malformed TLV");
 	if (crc_at != 0 && !v2_crc_holds(in, out->len, crc_at))
 		return bad(why, "PROXY v2: checksum does not match");
-	v2_endpoints(in + PROXY_V2_PREAMBLE, family, out);
+	if (!local)
+		v2_endpoints(in + PROXY_V2_PREAMBLE, in[13] == V2_FAM_TCP4 ? AF_INET : AF_INET6,
+		             out);
 	return PROXY_IN_DONE;
 }
 

@@ -313,6 +313,53 @@ def test_a_hostile_server_cannot_write_to_the_terminal(options, replies):
     srv.close()
 
 
+def test_list_shows_only_service_names():
+    """LIST's lines that are not service names (a terminal's escape sequences, control
+    characters, a command in capitals) are not printed: five prints what it lists."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    proc = subprocess.Popen([FIVE, "--plain", "-p", str(srv.getsockname()[1]), "list",
+                             "127.0.0.1"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    conn, _ = srv.accept()
+    conn.sendall(b"+ LIST\r\necho\r\nev\x1b[31mil\r\n" + ESCAPES + b"\r\ncr\rmid\r\n"
+                 b"ev\xc2\x9b31mil\r\nHELP\r\ndb the database\r\n.\r\n")
+    conn.shutdown(socket.SHUT_WR)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert out == b"echo\ndb\n"
+    conn.close()
+    srv.close()
+
+
+def test_a_reply_that_trickles_in_is_bounded_by_t():
+    """-t bounds each reply, not the silence between its bytes (five(1)): a USP message
+    that comes a byte every 0.2 s is given up after 1 s."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    start = time.monotonic()
+    proc = subprocess.Popen([FIVE, "--plain", "--usp", "-t", "1", "-p",
+                             str(srv.getsockname()[1]), "127.0.0.1", "echo"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    conn, _ = srv.accept()
+    trickle = b"{"
+    try:
+        while proc.poll() is None and time.monotonic() - start < 10:
+            conn.sendall(trickle)
+            trickle = b"x"
+            time.sleep(0.2)
+    except OSError:
+        pass
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 6 and b"no reply within 1000 ms" in err, err
+    assert time.monotonic() - start < 3 * SLOW
+    conn.close()
+    srv.close()
+
+
 @pytest.mark.parametrize("transport,message", [
     ((), b"no handshake reply within 1000 ms"),
     (("--plain",), b"no reply within 1000 ms"),

@@ -146,6 +146,12 @@ def test_proxy_header_names_the_client(fived):
         c.sendall(b"PROXY TCP4 192.0.2.1")
         assert recv_all(c) == b"- no PROXY header in time\r\n"
         assert 0.8 < time.monotonic() - started < 3 * SLOW
+    # Each is recorded as accepted from the balancer, and closed with its refusal.
+    wait_for(lambda: len(f.events("closed")) == len(f.events("accepted")),
+             what="every connection's closed record")
+    assert [r["src"] for r in f.events("accepted")[-2:]] == ["127.0.0.9", "127.0.0.9"]
+    assert [r["reason"] for r in f.events("closed")[-2:]] == ["bad PROXY header",
+                                                               "no PROXY header in time"]
 
 
 def test_a_cookie_from_one_node_is_taken_by_another(fived, tmp_path):

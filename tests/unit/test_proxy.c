@@ -183,10 +183,14 @@ test_in_v1_refused(void **state)
 		                 PROXY_IN_BAD);
 		assert_non_null(why);
 	}
-	/* 108 bytes without a line's end: more than v1 allows. */
+	/* 107 bytes without a line's end: more than v1 allows (107, CRLF included). */
 	memset(longline, 'x', sizeof(longline));
 	memcpy(longline, "PROXY UNKNOWN ", 14);
-	assert_int_equal(proxy_in_parse((uint8_t *)longline, 107, &h, &why), PROXY_IN_MORE);
+	assert_int_equal(proxy_in_parse((uint8_t *)longline, 106, &h, &why), PROXY_IN_MORE);
+	assert_int_equal(proxy_in_parse((uint8_t *)longline, 107, &h, &why), PROXY_IN_BAD);
+	memcpy(longline + 105, "\r\n", 2);
+	assert_int_equal(proxy_in_parse((uint8_t *)longline, 107, &h, &why), PROXY_IN_DONE);
+	memcpy(longline + 105, "x\r\n", 3);
 	assert_int_equal(proxy_in_parse((uint8_t *)longline, 108, &h, &why), PROXY_IN_BAD);
 	assert_int_equal(proxy_in_parse((uint8_t *)longline, sizeof(longline), &h, &why),
 	                 PROXY_IN_BAD);
@@ -305,6 +309,17 @@ test_in_v2_checksum(void **state)
 		                                 ? "PROXY v2: malformed TLV"
 		                                 : "PROXY v2: checksum does not match");
 	}
+	/* LOCAL (a health check) keeps no address, but its TLVs and checksum are checked too. */
+	memcpy(out, haproxy_crc32c, sizeof(out));
+	out[12] = 0x20;
+	assert_int_equal(proxy_in_parse(out, sizeof(out), &h, &why), PROXY_IN_BAD);
+	assert_string_equal(why, "PROXY v2: checksum does not match");
+	out[13] = 0x31; /* a Unix socket's: a LOCAL header may name any family */
+	assert_int_equal(proxy_in_parse(out, sizeof(out), &h, &why), PROXY_IN_BAD);
+	assert_string_equal(why, "PROXY v2: address block too short");
+	out[13] = 0x00; /* UNSPEC: no address block, the bytes are TLVs, and do not fit */
+	assert_int_equal(proxy_in_parse(out, sizeof(out), &h, &why), PROXY_IN_BAD);
+	assert_string_equal(why, "PROXY v2: malformed TLV");
 	/* A second checksum TLV (the unique id's type changed to 3, of length 0). */
 	memcpy(out, haproxy_crc32c, sizeof(out));
 	out[sizeof(out) - 3] = 0x03;

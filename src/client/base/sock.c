@@ -1,6 +1,7 @@
 #include "client/base/sock.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -53,15 +54,24 @@ five_sock_send_by(int fd, const void *data, size_t len, uint64_t deadline, struc
 }
 
 int
+five_ms_left(uint64_t deadline)
+{
+	uint64_t now = monotonic_ms();
+
+	return now >= deadline ? 0 : deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
+}
+
+int
 five_sock_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_error *err)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	uint64_t deadline = monotonic_ms() + (uint64_t)timeout_ms;
 	size_t n = 0;
 	ssize_t r;
 	char c;
 
 	for (;;) {
-		if ((r = poll(&pfd, 1, timeout_ms)) == 0)
+		if ((r = poll(&pfd, 1, five_ms_left(deadline))) == 0)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms",
 			                 timeout_ms);
 		if (r < 0 && errno == EINTR)

@@ -10,11 +10,19 @@
 
 #include "five.h"
 
-/* Reads one line (without its CRLF) without reading past it.  Returns 0, or -1 with err filled. */
 /* A stream connection to the Unix socket at path (close-on-exec), or -1. */
 int five_sock_dial_unix(const char *path);
 
+/*
+ * Reads one line (its LF, and a CR before it, taken off) into line[0..size),
+ * without reading past it.  timeout_ms bounds the whole line, not the silence
+ * between its bytes: a server that trickles a byte at a time cannot hold the
+ * client longer.  Returns 0, or -1 with err filled.
+ */
 int five_sock_read_line(int fd, int timeout_ms, char *line, size_t size, struct five_error *err);
+
+/* Milliseconds until deadline (monotonic_ms()), for poll: 0 once it has passed. */
+int five_ms_left(uint64_t deadline);
 
 /* Writes all of data.  Returns 0, or -1 with err filled. */
 int five_sock_send_all(int fd, const void *data, size_t len, struct five_error *err);

@@ -91,17 +91,24 @@ five_free_names(char **names)
 /*
  * A service's line in LIST: its name (lowercase), perhaps words after it
  * that later versions add.  A command is in capitals; it is no service.
+ * Nor is anything that is not a service's name: the names are printed,
+ * and a hostile server's bytes must not reach a terminal.
  */
 static bool
 service_line(const char *line, size_t *name_len)
 {
+	char name[FIVE_TEXT_REPLY_MAX];
 	size_t i, n = strcspn(line, " ");
 
+	if (n == 0 || n >= sizeof(name))
+		return false;
 	for (i = 0; i < n; i++)
 		if (isupper((unsigned char)line[i]))
 			return false;
+	memcpy(name, line, n);
+	name[n] = '\0';
 	*name_len = n;
-	return n > 0;
+	return name_valid(name);
 }
 
 /* Reads LIST's lines up to ".", collecting the services' names. */

@@ -23,6 +23,7 @@
 #include "client/dial/dial.h"
 #include "client/transport/seal.h"
 #include "client/transport/tls.h"
+#include "common/util.h"
 #include "proto/sealed.h"
 
 int
@@ -35,7 +36,7 @@ five_conn_send(struct five_conn *c, const void *data, size_t len, struct five_er
 
 /* Sealed: more plaintext into c->in, from the records pending or read now. */
 static int
-fill(struct five_conn *c, struct five_error *err)
+fill(struct five_conn *c, uint64_t deadline, struct five_error *err)
 {
 	struct five_seal *z = c->seal;
 	struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
@@ -62,7 +63,7 @@ fill(struct five_conn *c, struct five_error *err)
 			sodium_memzero(pt, sizeof(pt));
 			return 0;
 		}
-		if (poll(&pfd, 1, c->timeout_ms) <= 0)
+		if (poll(&pfd, 1, five_ms_left(deadline)) <= 0)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms",
 			                 c->timeout_ms);
 		got = recv(c->fd, z->pending + z->pending_len, sizeof(z->pending) - z->pending_len,
@@ -79,6 +80,7 @@ fill(struct five_conn *c, struct five_error *err)
 int
 five_conn_read_line(struct five_conn *c, char *line, size_t size, struct five_error *err)
 {
+	uint64_t deadline = monotonic_ms() + (uint64_t)c->timeout_ms;
 	uint8_t *nl;
 	size_t n;
 
@@ -87,7 +89,7 @@ five_conn_read_line(struct five_conn *c, char *line, size_t size, struct five_er
 	while ((nl = memchr(c->in, '\n', c->in_len)) == NULL) {
 		if (c->in_len >= size)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "reply line too long");
-		if (fill(c, err) != 0)
+		if (fill(c, deadline, err) != 0)
 			return -1;
 	}
 	n = (size_t)(nl - c->in);

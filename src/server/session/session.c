@@ -1511,10 +1511,29 @@ session_kill(struct site *site, const char *id, const char *reason)
 
 static void admit(struct session *s, const char *busy);
 
+/*
+ * A balancer's connection that ends, or is refused, before its header
+ * named a client: recorded as accepted from the balancer's address, so
+ * that every closed connection was counted and recorded as accepted, and
+ * no longer read as a header, so that what ends it is its refusal.
+ */
+static void
+proxy_header_failed(struct session *s, const char *refusal, const char *ended)
+{
+	s->proxy_pending = false;
+	uv_timer_stop(&s->timer);
+	s->site->metrics.accepted++;
+	session_audit(s, "accepted", NULL);
+	if (refusal != NULL)
+		session_refuse(s, refusal);
+	else
+		session_close(s, ended);
+}
+
 static void
 on_proxy_timeout(uv_timer_t *t)
 {
-	session_refuse(t->data, "no PROXY header in time");
+	proxy_header_failed(t->data, "no PROXY header in time", NULL);
 }
 
 /*
@@ -1548,7 +1567,7 @@ proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	if (session_hold_read(s, nread, buf, "PROXY header over its bound") != 0)
 		return;
 	if (nread < 0) {
-		session_close(s, "balancer ended before its PROXY header");
+		proxy_header_failed(s, NULL, "balancer ended before its PROXY header");
 		return;
 	}
 	switch (proxy_in_parse((const uint8_t *)s->in.data, s->in.len, &h, &why)) {
@@ -1558,7 +1577,7 @@ proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		if (log_ratelimit_allow(&s->site->refusals, uv_now(s->site->loop)))
 			log_warn("session %s from balancer %s: %s", s->id, s->peer_ip, why);
 		session_drop_input(s);
-		session_refuse(s, "bad PROXY header");
+		proxy_header_failed(s, "bad PROXY header", NULL);
 		return;
 	case PROXY_IN_DONE:
 		break;
