@@ -297,67 +297,66 @@ ESCAPES = b"\x1b]0;owned\x07\x1b[2J"
 def test_a_hostile_server_cannot_write_to_the_terminal(options, replies):
     """What a server says (a refusal, PAM's INFO) reaches the user with every byte outside
     printable ASCII made '?': a terminal's escape sequences are not passed on."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    proc = subprocess.Popen([FIVE, "--plain", *options, "-p", str(srv.getsockname()[1]),
-                             "127.0.0.1", "echo"], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    conn, _ = srv.accept()
-    conn.sendall(replies)
-    conn.shutdown(socket.SHUT_WR)
-    out, err = proc.communicate(timeout=10)
-    assert proc.returncode != 0
+    with FakeServer("--plain", *options, "127.0.0.1", "echo") as f:
+        f.conn.sendall(replies)
+        f.conn.shutdown(socket.SHUT_WR)
+        out, err = f.proc.communicate(timeout=10)
+    assert f.proc.returncode != 0
     assert b"?]0;owned??[2J" in err and b"\x1b" not in err and b"\x07" not in err, err
-    conn.close()
-    srv.close()
 
 
 def test_list_shows_only_service_names():
     """LIST's lines that are not service names (a terminal's escape sequences, control
     characters, a command in capitals) are not printed: five prints what it lists."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-    proc = subprocess.Popen([FIVE, "--plain", "-p", str(srv.getsockname()[1]), "list",
-                             "127.0.0.1"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    conn, _ = srv.accept()
-    conn.sendall(b"+ LIST\r\necho\r\nev\x1b[31mil\r\n" + ESCAPES + b"\r\ncr\rmid\r\n"
-                 b"ev\xc2\x9b31mil\r\nHELP\r\ndb the database\r\n.\r\n")
-    conn.shutdown(socket.SHUT_WR)
-    out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
+    with FakeServer("--plain", "list", "127.0.0.1") as f:
+        f.conn.sendall(b"+ LIST\r\necho\r\nev\x1b[31mil\r\n" + ESCAPES + b"\r\ncr\rmid\r\n"
+                       b"ev\xc2\x9b31mil\r\nHELP\r\ndb the database\r\n.\r\n")
+        f.conn.shutdown(socket.SHUT_WR)
+        out, err = f.proc.communicate(timeout=10)
+    assert f.proc.returncode == 0, err
     assert out == b"echo\ndb\n"
-    conn.close()
-    srv.close()
 
 
 def test_a_reply_that_trickles_in_is_bounded_by_t():
     """-t bounds each reply, not the silence between its bytes (five(1)): a USP message
     that comes a byte every 0.2 s is given up after 1 s."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
     start = time.monotonic()
-    proc = subprocess.Popen([FIVE, "--plain", "--usp", "-t", "1", "-p",
-                             str(srv.getsockname()[1]), "127.0.0.1", "echo"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    conn, _ = srv.accept()
-    trickle = b"{"
-    try:
-        while proc.poll() is None and time.monotonic() - start < 10:
-            conn.sendall(trickle)
-            trickle = b"x"
-            time.sleep(0.2)
-    except OSError:
-        pass
-    out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 6 and b"no reply within 1000 ms" in err, err
+    with FakeServer("--plain", "--usp", "-t", "1", "127.0.0.1", "echo") as f:
+        trickle = b"{"
+        try:
+            while f.proc.poll() is None and time.monotonic() - start < 10:
+                f.conn.sendall(trickle)
+                trickle = b"x"
+                time.sleep(0.2)
+        except OSError:
+            pass
+        out, err = f.proc.communicate(timeout=10)
+    assert f.proc.returncode == 6 and b"no reply within 1000 ms" in err, err
     assert time.monotonic() - start < 3 * SLOW
-    conn.close()
-    srv.close()
+
+
+class FakeServer:
+    """A listening socket of the test's own, five (with args, its port added) run against
+    it, and the connection five made: conn, proc."""
+
+    def __init__(self, *args):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(1)
+        self.proc = subprocess.Popen([FIVE, "-p", str(self.srv.getsockname()[1]), *args],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.conn, _ = self.srv.accept()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.conn.close()
+        self.srv.close()
 
 
 @pytest.mark.parametrize("transport,message", [
