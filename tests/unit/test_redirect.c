@@ -77,9 +77,12 @@ test_redirect_reply(void **state)
 {
 	struct five_error err;
 
-	assert_int_equal(five_text_check_reply("- redirect b.example 5501 Echo2", &err), -1);
+	assert_int_equal(five_text_check_reply("- redirect b.example 5501 echo2", &err), -1);
 	assert_int_equal(err.step, FIVE_ERR_REDIRECT);
 	assert_string_equal(err.message, "b.example 5501 echo2");
+	/* PROTOCOL.md 2.13: the service in lowercase, or a protocol error. */
+	assert_int_equal(five_text_check_reply("- redirect b.example 5501 Echo2", &err), -1);
+	assert_int_equal(err.step, FIVE_ERR_PROTOCOL);
 	assert_int_equal(five_text_check_reply("- redirect b.example 0 echo2", &err), -1);
 	assert_int_equal(err.step, FIVE_ERR_PROTOCOL);
 	assert_int_equal(five_text_check_reply("- redirect", &err), -1);

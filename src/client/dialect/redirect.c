@@ -16,7 +16,11 @@ five_redirect_fail(const char *where, struct five_error *err)
 
 	if (redirect_parse(where, &r, &why) != 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "malformed redirect: %s", why);
+	/* One form on the wire (docs/PROTOCOL.md 2.13): the service in lowercase, too. */
 	redirect_format(&r, text);
+	if (strcmp(text, where) != 0)
+		return five_fail(err, FIVE_ERR_PROTOCOL,
+		                 "malformed redirect: the service not in lowercase");
 	return five_fail(err, FIVE_ERR_REDIRECT, "%s", text);
 }
 
