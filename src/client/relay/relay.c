@@ -237,11 +237,7 @@ finished(const struct relay *r)
 static int
 poll_timeout(const struct relay *r)
 {
-	uint64_t now = monotonic_ms();
-
-	if (r->replies_due == 0)
-		return -1;
-	return now >= r->deadline ? 0 : (int)(r->deadline - now);
+	return r->replies_due == 0 ? -1 : five_ms_left(r->deadline);
 }
 
 static bool
