@@ -1518,22 +1518,19 @@ static void admit(struct session *s, const char *busy);
  * no longer read as a header, so that what ends it is its refusal.
  */
 static void
-proxy_header_failed(struct session *s, const char *refusal, const char *ended)
+proxy_header_failed(struct session *s)
 {
 	s->proxy_pending = false;
 	uv_timer_stop(&s->timer);
 	s->site->metrics.accepted++;
 	session_audit(s, "accepted", NULL);
-	if (refusal != NULL)
-		session_refuse(s, refusal);
-	else
-		session_close(s, ended);
 }
 
 static void
 on_proxy_timeout(uv_timer_t *t)
 {
-	proxy_header_failed(t->data, "no PROXY header in time", NULL);
+	proxy_header_failed(t->data);
+	session_refuse(t->data, "no PROXY header in time");
 }
 
 /*
@@ -1567,7 +1564,8 @@ proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	if (session_hold_read(s, nread, buf, "PROXY header over its bound") != 0)
 		return;
 	if (nread < 0) {
-		proxy_header_failed(s, NULL, "balancer ended before its PROXY header");
+		proxy_header_failed(s);
+		session_close(s, "balancer ended before its PROXY header");
 		return;
 	}
 	switch (proxy_in_parse((const uint8_t *)s->in.data, s->in.len, &h, &why)) {
@@ -1577,7 +1575,8 @@ proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		if (log_ratelimit_allow(&s->site->refusals, uv_now(s->site->loop)))
 			log_warn("session %s from balancer %s: %s", s->id, s->peer_ip, why);
 		session_drop_input(s);
-		proxy_header_failed(s, "bad PROXY header", NULL);
+		proxy_header_failed(s);
+		session_refuse(s, "bad PROXY header");
 		return;
 	case PROXY_IN_DONE:
 		break;
