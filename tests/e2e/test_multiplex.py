@@ -1016,6 +1016,34 @@ def test_refused_opens_are_a_few_not_a_flood(fived, backend):
     assert len(f.events("stream_refused")) == 32
 
 
+def test_cancelled_opens_are_a_few_not_a_flood(fived, backend):
+    """11.5: OPEN then RST before the answer costs fived a decision and a backend's
+    connect for two small frames; 32 such cancels at once and the session goes on,
+    more than one a second after them ends it with GOAWAY LIMIT.  Nothing of a
+    cancelled stream reaches the backend."""
+    echo = backend("echo")
+    f = fived("[service:echo]\n" + echo.service)
+    s = session(f)
+
+    def cancels(n):
+        # In one write: fived reads each RST before its stream's connect completes.
+        frames = b""
+        for _ in range(n):
+            frame = s.open_frame_for("echo", data=b"cancelled")
+            sid = struct.unpack("!I", frame[:4])[0]
+            s.rules.end(sid)
+            frames += frame + mw.rst_frame(sid, mw.RESET)
+        s.send_raw(frames)
+
+    cancels(32)
+    echo_round(s, s.open("echo"), b"still served")
+    cancels(8)
+    last, code, reason = s.wait_goaway()
+    assert (code, reason) == (3, "too many cancelled streams")
+    s.wait_closed()
+    assert not any(b"cancelled" in data for data in echo.received.values())
+
+
 def test_streams_count_against_max_connections(fived, backend):
     """11.5: each stream holds a backend's descriptor, so streams count with the
     sessions against max_connections: here the session and two streams fill 3."""

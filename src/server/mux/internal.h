@@ -32,6 +32,18 @@
  */
 #define MUX_REFUSALS_MAX 32
 
+/*
+ * OPENs a session may cancel (RST) before their answer: each costs a
+ * decision, audit records and a backend's connect for two small frames, and
+ * frees its place among the pending opens at once, so without a bound a
+ * client could keep a backend accepting and dropping connections as fast
+ * as it can write.  A rate, not a count for the session's life: a
+ * long-lived session (the shim's) cancels now and then when its
+ * applications give up on a connect.
+ */
+#define MUX_CANCELS_BURST    32
+#define MUX_CANCEL_REFILL_MS 1000
+
 /* RECEIVED goes out at least once for this many bytes of session frames (section 12.3)... */
 #define MUX_RECEIVED_EVERY (128 * 1024)
 /* ...and within this long of any not yet acknowledged. */
@@ -125,12 +137,14 @@ struct mux {
 	const struct mux_events *ev;
 	void *owner;
 
-	struct buf in;      /* a frame not yet whole */
-	uint32_t last_id;   /* the highest stream id the client opened */
-	unsigned nopen;     /* streams that count against max_streams */
-	unsigned npending;  /* OPENs not answered yet */
-	unsigned nchannels; /* streams not yet freed, ending ones included */
-	unsigned nrefused;  /* OPENs refused so far */
+	struct buf in;               /* a frame not yet whole */
+	uint32_t last_id;            /* the highest stream id the client opened */
+	unsigned nopen;              /* streams that count against max_streams */
+	unsigned npending;           /* OPENs not answered yet */
+	unsigned nchannels;          /* streams not yet freed, ending ones included */
+	unsigned nrefused;           /* OPENs refused so far */
+	unsigned cancels_left;       /* OPENs the client may still reset before their answer */
+	uint64_t cancels_counted_ms; /* when cancels_left was last refilled */
 	struct channel *buckets[MUX_BUCKETS];
 
 	struct mux_rwin up;  /* the session's window, client -> fived */

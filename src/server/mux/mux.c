@@ -321,6 +321,15 @@ rst(struct mux *m, uint32_t id, uint8_t code, const char *reason)
 	mux_send_frame(m, f, mux_encode_rst(f, sizeof(f), id, code, reason));
 }
 
+/* A session past one of its counts of wasted work ends as a whole (section 11.5). */
+static void
+end_for_limit(struct mux *m, const char *reason)
+{
+	goaway(m, MUX_GOAWAY_LIMIT, reason);
+	end_all(m, reason, true);
+	finish(m, reason);
+}
+
 static void
 refuse_open(struct mux *m, const struct mux_frame *f, uint8_t code, const char *reason)
 {
@@ -329,11 +338,8 @@ refuse_open(struct mux *m, const struct mux_frame *f, uint8_t code, const char *
 	                       f->u.open.service, "reason", reason));
 	rst(m, f->id, code, reason);
 	mux_discard(m, f->u.open.data_len);
-	if (++m->nrefused < MUX_REFUSALS_MAX)
-		return;
-	goaway(m, MUX_GOAWAY_LIMIT, "too many refused streams");
-	end_all(m, "too many refused streams", true);
-	finish(m, "too many refused streams");
+	if (++m->nrefused >= MUX_REFUSALS_MAX)
+		end_for_limit(m, "too many refused streams");
 }
 
 /* The limits that refuse an OPEN before it is judged; NULL when none applies. */
@@ -496,6 +502,34 @@ on_ping(struct mux *m, const struct mux_frame *f)
 	m->ping_sent_ns = 0;
 }
 
+/* One more OPEN cancelled before its answer: false once the session is past its rate. */
+static bool
+cancel_allowed(struct mux *m)
+{
+	uint64_t now = uv_now(m->site->loop);
+	uint64_t earned = (now - m->cancels_counted_ms) / MUX_CANCEL_REFILL_MS;
+
+	m->cancels_counted_ms += earned * MUX_CANCEL_REFILL_MS;
+	if (earned >= MUX_CANCELS_BURST - m->cancels_left)
+		m->cancels_left = MUX_CANCELS_BURST;
+	else
+		m->cancels_left += (unsigned)earned;
+	if (m->cancels_left == 0)
+		return false;
+	m->cancels_left--;
+	return true;
+}
+
+static void
+on_client_rst(struct mux *m, struct channel *ch)
+{
+	bool cancelled = !ch->connected && !ch->ended;
+
+	channel_end(ch, 0, "client reset the stream", true);
+	if (cancelled && !cancel_allowed(m))
+		end_for_limit(m, "too many cancelled streams");
+}
+
 /* A stream's frame: the stream must have been opened (WINDOW and RST may come after its end). */
 static void
 on_stream_frame(struct mux *m, const struct mux_frame *f)
@@ -518,7 +552,7 @@ on_stream_frame(struct mux *m, const struct mux_frame *f)
 		break;
 	case MUX_RST:
 		if (ch != NULL)
-			channel_end(ch, 0, "client reset the stream", true);
+			on_client_rst(m, ch);
 		break;
 	case MUX_WINDOW:
 		on_window(m, f, ch);
@@ -676,6 +710,8 @@ mux_new(struct site *site, const struct config *cfg, const char *id, const struc
 	rwin_init(&m->up, MUX_SESSION_WINDOW);
 	m->down_left = MUX_SESSION_WINDOW;
 	m->reading_client = true;
+	m->cancels_left = MUX_CANCELS_BURST;
+	m->cancels_counted_ms = uv_now(site->loop);
 	uv_timer_init(site->loop, &m->idle_timer);
 	uv_timer_init(site->loop, &m->ping_timer);
 	m->idle_timer.data = m->ping_timer.data = m;
