@@ -224,6 +224,15 @@ struct five_options {
 	 * FIVE_ERR_REDIRECT instead.  0: follow.
 	 */
 	int no_redirect;
+	/*
+	 * Plain TCPMUX (transport FIVE_PLAIN): a password is not sent where
+	 * anyone on the path reads it, whatever the server offers (a server
+	 * in the middle would offer it): the password method is then
+	 * FIVE_ERR_REFUSED, and the next method in auth->methods is tried.
+	 * Set to 1, it is sent, for a fived configured with
+	 * allow_plaintext_password on a path the caller trusts.  0: refused.
+	 */
+	int password_in_clear;
 	/* New members are appended here: the offsets above never move. */
 };
 

@@ -290,6 +290,9 @@ def test_plaintext_password_needs_explicit_permission(fived, world):
         b"- no common authentication method; supported: pubkey,token\r\n+ bye\r\n"
     r = five(world, f, "--plain", "-a", "password", "127.0.0.1", "secret", user="alice",
              password="wonderland")
+    assert r.returncode == 5 and b"no password over plain TCPMUX" in r.stderr
+    r = five(world, f, "--plain", "--password-in-clear", "-a", "password", "127.0.0.1",
+             "secret", user="alice", password="wonderland")
     assert r.returncode == 5 and b"no common authentication method" in r.stderr
 
 

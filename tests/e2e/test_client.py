@@ -291,7 +291,7 @@ ESCAPES = b"\x1b]0;owned\x07\x1b[2J"
 
 @pytest.mark.parametrize("options,replies", [
     ((), b"- " + ESCAPES + b"\r\n"),
-    (("-a", "password", "-l", "alice"),
+    (("-a", "password", "-l", "alice", "--password-in-clear"),
      b"+ SUCCESS password\r\n+ INFO " + ESCAPES + b"\r\n- denied " + ESCAPES + b"\r\n"),
 ])
 def test_a_hostile_server_cannot_write_to_the_terminal(options, replies):
@@ -303,6 +303,20 @@ def test_a_hostile_server_cannot_write_to_the_terminal(options, replies):
         out, err = f.proc.communicate(timeout=10)
     assert f.proc.returncode != 0
     assert b"?]0;owned??[2J" in err and b"\x1b" not in err and b"\x07" not in err, err
+
+
+def test_no_password_in_the_clear_whatever_the_server_offers():
+    """On plain TCPMUX a server in the middle would offer to take a password: five sends
+    no AUTH line at all (it refuses before the server can offer anything), says why, and
+    exits 5 (refused)."""
+    with FakeServer("--plain", "-a", "password", "-l", "alice", "127.0.0.1", "echo") as f:
+        f.conn.settimeout(10)
+        out, err = f.proc.communicate(timeout=10)
+        sent = b""
+        while (chunk := f.conn.recv(4096)):
+            sent += chunk
+    assert f.proc.returncode == 5 and b"no password over plain TCPMUX" in err, err
+    assert b"AUTH" not in sent and b"RESPONSE" not in sent, sent
 
 
 def test_list_shows_only_service_names():

@@ -281,10 +281,14 @@ def test_usp_refusals(fived, world, sentinel):
     r = five(world, f, "--usp", "-a", "pubkey", "127.0.0.1", "echo", input=b"x")
     assert r.returncode == 5 and r.stderr.endswith(b"refused: no Ed25519 key to offer\n")
     # On a plain connection fived takes no password: it lists what it would take.
-    r = five(world, f, "--usp", "--plain", "-a", "password", "-l", "alice", "127.0.0.1", "echo",
-             input=b"x")
+    r = five(world, f, "--usp", "--plain", "--password-in-clear", "-a", "password", "-l",
+             "alice", "127.0.0.1", "echo", input=b"x")
     assert r.returncode == 5 and r.stderr == (b"five: 127.0.0.1 echo: refused: no common "
                                               b"authentication protocol; supported: pubkey,token\n")
+    # Unless allowed, five offers no password in the clear at all.
+    r = five(world, f, "--usp", "--plain", "-a", "password", "-l", "alice", "127.0.0.1", "echo",
+             input=b"x")
+    assert r.returncode == 5 and b"no password over plain TCPMUX" in r.stderr
     r = five(world, f, "--usp", "list", "127.0.0.1")
     assert r.returncode == 2 and b"--usp goes with a service request" in r.stderr
     assert s.connections == 0

@@ -82,6 +82,7 @@ usage(FILE *out)
 	        "  -i FILE     OpenSSH Ed25519 key for pubkey (default: ssh-agent, then\n"
 	        "              ~/.ssh/id_ed25519)\n"
 	        "  -l USER     the user to authenticate as (default: the login name)\n"
+	        "  --password-in-clear  with --plain: send a password unencrypted\n"
 	        "  --token T   use the service with token T instead of authenticating\n"
 	        "              (default: $FIVE_TOKEN, unless -a, -i or -l)\n"
 	        "  --bind ADDR five token: only a client at ADDR (address or prefix) may use it\n"
@@ -243,6 +244,7 @@ enum {
 	OPT_NO_MULTIPLEX,
 	OPT_NO_AGENT,
 	OPT_NO_REDIRECT,
+	OPT_PASSWORD_IN_CLEAR,
 	OPT_IDLE,
 	OPT_FOREGROUND,
 	OPT_NONCE,
@@ -265,6 +267,7 @@ static const struct option long_options[] = {
         {"no-multiplex", no_argument, NULL, OPT_NO_MULTIPLEX},
         {"no-agent", no_argument, NULL, OPT_NO_AGENT},
         {"no-redirect", no_argument, NULL, OPT_NO_REDIRECT},
+        {"password-in-clear", no_argument, NULL, OPT_PASSWORD_IN_CLEAR},
         {"idle", required_argument, NULL, OPT_IDLE},
         {"foreground", no_argument, NULL, OPT_FOREGROUND},
         {"nonce", required_argument, NULL, OPT_NONCE},
@@ -344,6 +347,9 @@ take_option(int c, const char *arg, struct cli_args *a)
 		break;
 	case OPT_NO_REDIRECT:
 		o->no_redirect = 1;
+		break;
+	case OPT_PASSWORD_IN_CLEAR:
+		o->password_in_clear = 1;
 		break;
 	case OPT_DETACHABLE:
 		o->detachable = 1;

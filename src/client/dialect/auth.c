@@ -174,6 +174,16 @@ five_auth_can_sign(const struct five_conn *c, struct five_error *err)
 }
 
 int
+five_auth_can_send_password(const struct five_options *o, struct five_error *err)
+{
+	if (o->transport != FIVE_PLAIN || o->password_in_clear)
+		return 0;
+	return five_fail(err, FIVE_ERR_REFUSED,
+	                 "no password over plain TCPMUX, where anyone on the path reads it: use a "
+	                 "sealed or TLS session, or allow it with --password-in-clear");
+}
+
+int
 five_auth_signed_data(const struct five_conn *c, const char *sid,
                       const uint8_t nonce[AUTH_NONCE_LEN], const char *user,
                       const uint8_t pk[AUTH_PK_LEN], uint8_t *out, size_t size, size_t *len,
@@ -391,6 +401,8 @@ password(struct five_conn *c, const struct five_options *o, const char *user,
 	char request[LINE_MAX_BYTES + 32], line[FIVE_LINE_MAX];
 	int r = 0;
 
+	if (five_auth_can_send_password(o, err) != 0)
+		return -1;
 	memcpy(request, "AUTH password\r\n", 15);
 	if (auth_user_line(user, NULL, request + 15, sizeof(request) - 15) != 0)
 		return five_fail(err, FIVE_ERR_USAGE, "invalid user name \"%s\"", user);

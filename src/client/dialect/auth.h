@@ -39,6 +39,14 @@ int five_auth_first_key(const struct five_auth *a, uint8_t pk[AUTH_PK_LEN], stru
 int five_auth_can_sign(const struct five_conn *c, struct five_error *err);
 
 /*
+ * Whether a password may go over o's transport (asked before the
+ * connection is made, as USP's offer is): it is encrypted, or the caller
+ * allowed it in the clear (o->password_in_clear).  Returns 0, or -1 with
+ * err filled (FIVE_ERR_REFUSED, so that the next method may be tried).
+ */
+int five_auth_can_send_password(const struct five_options *o, struct five_error *err);
+
+/*
  * The bytes a pubkey signature on c covers (PROTOCOL.md 4.2): the
  * challenge, the user and key, the server's key when c knows it, c's
  * channel binding.  Returns 0 with *len, or -1 with err filled

@@ -359,7 +359,7 @@ offer(struct usp *u)
 	uint8_t pk[AUTH_PK_LEN];
 	char login[FIVE_AUTH_USER_MAX];
 	const char *user;
-	bool keyless = false;
+	bool refused = false;
 	size_t n, i;
 
 	if (a == NULL)
@@ -373,19 +373,22 @@ offer(struct usp *u)
 		                 a->methods);
 	for (i = 0; i < n && u->noffered < OFFER_MAX; i++) {
 		if (m[i] == AUTH_PASSWORD) {
-			u->offered[u->noffered++] = auth_method_name(m[i]);
+			if (five_auth_can_send_password(u->o, u->err) == 0)
+				u->offered[u->noffered++] = auth_method_name(m[i]);
+			else
+				refused = true;
 		} else if (m[i] == AUTH_PUBKEY) {
 			if (five_auth_first_key(a, pk, u->err) == 0)
 				u->offered[u->noffered++] = auth_method_name(m[i]);
 			else if (u->err->step == FIVE_ERR_REFUSED)
-				keyless = true;
+				refused = true;
 			else
 				return -1;
 		}
 	}
-	/* Without a key, pubkey's error (already in err) says why nothing is offered. */
+	/* Without a key, or in the clear, the method's error (already in err) says why. */
 	if (u->noffered == 0)
-		return keyless ? -1 : five_fail(u->err, FIVE_ERR_USAGE, "no method five can use");
+		return refused ? -1 : five_fail(u->err, FIVE_ERR_USAGE, "no method five can use");
 	return 0;
 }
 
