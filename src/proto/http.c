@@ -83,6 +83,43 @@ version_valid(const char *p, size_t n)
 	       (memcmp(p, "HTTP/1.0", n) == 0 || memcmp(p, "HTTP/1.1", n) == 0);
 }
 
+/* RFC 9110 5.6.2: the characters of a field's name. */
+static bool
+tchar(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/*
+ * The header lines, each "name:value", up to the empty line (p[0..n) ends
+ * with it).  A line folded onto the one before (RFC 9112 5.2's obs-fold), a
+ * line without a name and its colon, or a CR not before LF is refused: the
+ * endpoint reads no header, but one that reads differently from a proxy in
+ * front of it is how requests get smuggled past.
+ */
+static bool
+headers_valid(const char *p, size_t n)
+{
+	const char *line = p, *lf;
+	size_t name, len;
+
+	while ((lf = memchr(line, '\n', n - (size_t)(line - p))) != NULL) {
+		len = (size_t)(lf - line);
+		if (len > 0 && line[len - 1] == '\r')
+			len--;
+		if (len == 0)
+			return true;
+		for (name = 0; name < len && tchar(line[name]); name++)
+			;
+		if (name == 0 || name == len || line[name] != ':' ||
+		    memchr(line, '\r', len) != NULL)
+			return false;
+		line = lf + 1;
+	}
+	return false;
+}
+
 enum http_request
 http_request_parse(const char *buf, size_t len, char path[HTTP_PATH_MAX + 1])
 {
@@ -102,7 +139,8 @@ http_request_parse(const char *buf, size_t len, char path[HTTP_PATH_MAX + 1])
 		return HTTP_BAD;
 	if (!upper_word(buf, (size_t)(sp1 - buf)) ||
 	    !path_valid(sp1 + 1, (size_t)(sp2 - sp1 - 1)) ||
-	    !version_valid(sp2 + 1, line - (size_t)(sp2 + 1 - buf)))
+	    !version_valid(sp2 + 1, line - (size_t)(sp2 + 1 - buf)) ||
+	    !headers_valid(buf + line + 1, end - line - 1))
 		return HTTP_BAD;
 	if ((size_t)(sp1 - buf) != strlen("GET") || memcmp(buf, "GET", strlen("GET")) != 0)
 		return HTTP_NOT_GET;

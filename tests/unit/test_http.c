@@ -65,6 +65,14 @@ test_refused(void **state)
 	assert_int_equal(parse("GET /metrics HTTP/1.0 x\r\n\r\n", path), HTTP_BAD);
 	assert_int_equal(parse("GET /metrics HTTP/1.0\r\nX: \x01\r\n\r\n", path), HTTP_BAD);
 	assert_int_equal(parse("\r\n\r\n", path), HTTP_BAD);
+	/* Header lines: a name and a colon each, no folding, no stray CR. */
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost x\r\n\r\n", path), HTTP_BAD);
+	assert_int_equal(parse("GET / HTTP/1.1\r\n: x\r\n\r\n", path), HTTP_BAD);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nHost : x\r\n\r\n", path), HTTP_BAD);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", path), HTTP_BAD);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nA: b\r\n\tc\r\n\r\n", path), HTTP_BAD);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nA: b\rc\r\n\r\n", path), HTTP_BAD);
+	assert_int_equal(parse("GET / HTTP/1.1\r\nA:\r\nB:c\n\r\n", path), HTTP_GET);
 	assert_int_equal(http_request_parse("GET /\0 HTTP/1.0\n\n", 17, path), HTTP_BAD);
 	memset(big, 'a', HTTP_REQUEST_MAX);
 	big[HTTP_REQUEST_MAX] = '\0';
