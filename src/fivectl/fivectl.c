@@ -149,7 +149,10 @@ print_sessions(const json_t *body)
 	json_array_foreach(json_object_get(body, "sessions"), i, s)
 	{
 		snprintf(who, sizeof(who), "%s/%s", str(s, "identity"), str(s, "method"));
-		snprintf(src, sizeof(src), "%s:%lld", str(s, "src"), num(s, "src_port"));
+		/* An IPv6 address in brackets, or its last group would read as the port. */
+		snprintf(src, sizeof(src),
+		         strchr(str(s, "src"), ':') != NULL ? "[%s]:%lld" : "%s:%lld",
+		         str(s, "src"), num(s, "src_port"));
 		/* A multiplexed session's service column says how many streams it carries. */
 		if (strcmp(str(s, "state"), "multiplex") == 0)
 			snprintf(service, sizeof(service), "MULTIPLEX:%lld", num(s, "streams"));

@@ -8,7 +8,7 @@ import socket
 import subprocess
 
 import muxwire as mw
-from conftest import BUILD, FIVE, SLOW, connect, wait_for
+from conftest import BUILD, FIVE, SLOW, connect, need_ipv6_loopback, wait_for
 from test_five_tokens import claims, five, issue, start
 
 FIVECTL = os.path.join(BUILD, "fivectl")
@@ -61,6 +61,21 @@ def sealed_session(f, process_input):
 
 def sessions_by_transport(f):
     return {s["transport"]: s for s in listing(f)["sessions"]}
+
+
+def test_an_ipv6_source_is_in_brackets(fived, tmp_path):
+    """The table shows an IPv6 source as [ADDRESS]:PORT: without the brackets its last
+    group would read as the port."""
+    need_ipv6_loopback()
+    f = fived("[server]\nlisten = tcp:[::1]:0\naudit_log = @AUDIT@\n" + admin_server(tmp_path)
+              + "\n" + ECHO)
+    port = int(f.addresses[0].rsplit(":", 1)[1])
+    with socket.create_connection(("::1", port), timeout=5) as c:
+        c.sendall(b"echo\r\nx")
+        assert c.recv(10).startswith(b"+")
+        table = wait_for(lambda: (lambda t: t if "[::1]:" in t else None)(ok(f, "sessions")),
+                         what="the session listed")
+        assert "[::1]:%d " % c.getsockname()[1] in table, table
 
 
 def test_sessions_kill_stats_governor(fived, tmp_path):
