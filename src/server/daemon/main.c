@@ -32,9 +32,11 @@
 
 #define FIVED_VERSION "0.1.0"
 
-#define MALLOC_KEEP       (64 * 1024 * 1024)
-#define MALLOC_MMAP_ABOVE (1024 * 1024)
-#define FD_RESERVE        64 /* listeners, logs, the monitor, libuv */
+#define MALLOC_KEEP            (64 * 1024 * 1024)
+#define MALLOC_MMAP_ABOVE      (1024 * 1024)
+#define FD_RESERVE             64 /* listeners, logs, the monitor, libuv */
+#define FD_PER_SESSION         3  /* client, backend, and an exec program's or a spare */
+#define FD_PER_SPLICED_SESSION (FD_PER_SESSION + 6) /* two pipes, a duplicate of each socket */
 
 static void
 usage(FILE *out)
@@ -102,19 +104,24 @@ load(const char *path, char **text, size_t *len, bool bare)
 	return cfg;
 }
 
-/* A relayed session holds two or three descriptors: take what the hard limit allows. */
+/*
+ * A relayed session holds two or three descriptors, six more while it is
+ * spliced (fived.conf(5), splice): take what the hard limit allows.
+ */
 static void
 raise_fd_limit(const struct config *cfg)
 {
+	uint64_t per_session = cfg->splice ? FD_PER_SPLICED_SESSION : FD_PER_SESSION;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
 	rl.rlim_cur = rl.rlim_max;
 	setrlimit(RLIMIT_NOFILE, &rl);
-	if (rl.rlim_cur < 3 * cfg->max_connections + FD_RESERVE)
-		log_warn("the descriptor limit (%llu) is low for max_connections = %llu",
-		         (unsigned long long)rl.rlim_cur, (unsigned long long)cfg->max_connections);
+	if (rl.rlim_cur < per_session * cfg->max_connections + FD_RESERVE)
+		log_warn("the descriptor limit (%llu) is low for max_connections = %llu%s",
+		         (unsigned long long)rl.rlim_cur, (unsigned long long)cfg->max_connections,
+		         cfg->splice ? " with splice" : "");
 }
 
 static int
