@@ -302,10 +302,11 @@ def test_multiplexed(fived, world, tmp_path):
     assert s.wait_rst(over) == (LIMIT, "too many commands")
     s.close()
     f.stop()
-    assert [e["hash"] for e in f.events("proof_issued")] == [hex_hash.decode()]
-    assert [e["reason"] for e in f.events("proof_refused")] == [
-        "invalid hash", "authentication required"] + [
-        "not permitted: a token does not prove an identity"] * 2
+    assert [(e["hash"], e["stream"]) for e in f.events("proof_issued")] == [
+        (hex_hash.decode(), prove)]
+    assert [(e["reason"], e["stream"]) for e in f.events("proof_refused")] == [
+        ("invalid hash", bad), ("authentication required", 1)] + [
+        ("not permitted: a token does not prove an identity", 1)] * 2
     audit = f.audit.read_text()
     assert name.decode() not in audit and nonce.decode() not in audit
 

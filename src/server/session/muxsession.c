@@ -201,7 +201,7 @@ on_command(void *owner, const struct mux_frame *f, char reply[MUX_REPLY_MAX], ui
 		*reason = "too many commands";
 		return -1;
 	}
-	n = prove ? session_prove_reply(s, arg, reply) : session_signkey_reply(s, reply);
+	n = prove ? session_prove_reply(s, arg, f->id, reply) : session_signkey_reply(s, reply);
 	if (n == 0) {
 		*reason = "cannot sign a proof";
 		return -1;

@@ -23,8 +23,18 @@ refusal(const struct session *s)
 	return NULL;
 }
 
+/* The record's extra members, with the stream that asked when there is one. */
+static json_t *
+with_stream(json_t *extra, uint32_t stream)
+{
+	if (extra != NULL && stream != 0)
+		json_object_set_new(extra, "stream", json_integer(stream));
+	return extra;
+}
+
 int
-session_prove(struct session *s, const char *hex, char out[PROOF_SIZE], const char **why)
+session_prove(struct session *s, const char *hex, uint32_t stream, char out[PROOF_SIZE],
+              const char **why)
 {
 	uint8_t hash[PROOF_HASH_LEN];
 
@@ -33,12 +43,15 @@ session_prove(struct session *s, const char *hex, char out[PROOF_SIZE], const ch
 		*why = "invalid hash";
 	if (*why == NULL && priv_proof_sign(s->site->priv, s->caller->identity, s->caller->method,
 	                                    hash, out, PROOF_SIZE, why) == 0) {
-		session_audit(s, "proof_issued",
-		              json_pack("{s:s,s:s,s:s}", "identity", s->caller->identity, "method",
-		                        auth_method_name(s->caller->method), "hash", hex));
+		session_audit(
+		        s, "proof_issued",
+		        with_stream(json_pack("{s:s,s:s,s:s}", "identity", s->caller->identity,
+		                              "method", auth_method_name(s->caller->method), "hash",
+		                              hex),
+		                    stream));
 		return 0;
 	}
-	session_audit(s, "proof_refused", json_pack("{s:s}", "reason", *why));
+	session_audit(s, "proof_refused", with_stream(json_pack("{s:s}", "reason", *why), stream));
 	return -1;
 }
 
@@ -57,12 +70,13 @@ reply_length(int n)
 }
 
 size_t
-session_prove_reply(struct session *s, const char *hex, char reply[PROOF_REPLY_MAX])
+session_prove_reply(struct session *s, const char *hex, uint32_t stream,
+                    char reply[PROOF_REPLY_MAX])
 {
 	char proof[PROOF_SIZE];
 	const char *why;
 
-	if (session_prove(s, hex, proof, &why) == 0)
+	if (session_prove(s, hex, stream, proof, &why) == 0)
 		return reply_length(snprintf(reply, PROOF_REPLY_MAX, "+ PROOF %s\r\n", proof));
 	return reply_length(snprintf(reply, PROOF_REPLY_MAX, "- %s\r\n", why));
 }
@@ -83,7 +97,7 @@ void
 session_prove_command(struct session *s, const struct cmd *c)
 {
 	char reply[PROOF_REPLY_MAX];
-	size_t n = session_prove_reply(s, c->args[0], reply);
+	size_t n = session_prove_reply(s, c->args[0], 0, reply);
 
 	if (n == 0 || session_send(s, reply, n) != 0)
 		session_close(s, "out of memory");

@@ -15,11 +15,13 @@
  * A proof of the session's identity for the challenge hex (PROOF_HASH_HEX
  * lowercase hex digits), written into out[0..PROOF_SIZE), and its audit
  * record (proof_issued, with the challenge: the consumer is never known
- * here).  Returns 0, or -1 with *why the reply: "authentication required",
+ * here; and the multiplexed session's stream that asked, unless stream is
+ * 0).  Returns 0, or -1 with *why the reply: "authentication required",
  * "not permitted: a token does not prove an identity", "invalid hash",
  * "cannot sign a proof".
  */
-int session_prove(struct session *s, const char *hex, char out[PROOF_SIZE], const char **why);
+int session_prove(struct session *s, const char *hex, uint32_t stream, char out[PROOF_SIZE],
+                  const char **why);
 
 /* The signing key's public half as GETSIGNKEY sends it, and the provider's name ("" none). */
 void session_signkey(const struct session *s, char key[PROOF_KEY_B64_SIZE], const char **provider);
@@ -32,7 +34,8 @@ void session_signkey(const struct session *s, char key[PROOF_KEY_B64_SIZE], cons
  * with its CRLF, into reply[0..PROOF_REPLY_MAX): its length.  As
  * session_prove, it audits.
  */
-size_t session_prove_reply(struct session *s, const char *hex, char reply[PROOF_REPLY_MAX]);
+size_t session_prove_reply(struct session *s, const char *hex, uint32_t stream,
+                           char reply[PROOF_REPLY_MAX]);
 
 /* The text dialect's reply to GETSIGNKEY, with its CRLF, into reply[0..PROOF_REPLY_MAX). */
 size_t session_signkey_reply(const struct session *s, char reply[PROOF_REPLY_MAX]);

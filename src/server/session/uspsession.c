@@ -786,7 +786,7 @@ on_proveauth(struct session *s, const struct usp_msg *m)
 	size_t len = 0;
 	int r;
 
-	if (session_prove(s, m->hash, proof, &why) != 0) {
+	if (session_prove(s, m->hash, 0, proof, &why) != 0) {
 		usp_refuse(s, why, why);
 		return;
 	}
