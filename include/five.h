@@ -216,7 +216,8 @@ struct five_options {
 	 * redirect (docs/PROTOCOL.md section 2.13): to a server fived named,
 	 * up to FIVE_REDIRECTS_MAX in a row, asking again with early, each
 	 * new server's key checked against known_hosts as a server named by
-	 * the caller would be (trust_on_first_use as set).  What was meant
+	 * the caller would be (trust_on_first_use as set, or off when
+	 * server_key was given: the caller wanted no first-use trust).  What was meant
 	 * for the first server is not sent to another: not server_key, not
 	 * token, not vhost, and no password (auth keeps its pubkey method
 	 * only, whose signature covers the new server's own challenge).

@@ -123,6 +123,22 @@ def test_five_follows_with_its_own_rules(fived, world, tmp_path):
     assert not b.events("token_refused")
 
 
+def test_with_key_the_next_server_must_be_pinned(fived, world, tmp_path):
+    """five --key asks for no trust on first use: a redirect to a server not pinned yet is
+    refused, not pinned; once pinned, it is followed."""
+    a, b = start_pair(fived, world)
+    env = dict(os.environ, HOME=str(tmp_path))
+    a_key = base64.b64encode(a.server_key()).decode()
+    r = run_five("--key", a_key, "-p", str(a.port), "127.0.0.1", "echo", input=b"x", env=env)
+    assert r.returncode != 0 and r.stdout == b""
+    assert b"no key pinned for 127.0.0.1:%d" % b.port in r.stderr, r.stderr
+    assert b"new host" not in r.stderr and not b.events("granted")
+    pin = run_five("-p", str(b.port), "127.0.0.1", "echo2", input=b"x", env=env)
+    assert pin.returncode == 0, pin.stderr
+    r = run_five("--key", a_key, "-p", str(a.port), "127.0.0.1", "echo", input=b"hi", env=env)
+    assert (r.returncode, r.stdout) == (0, b"hi"), r.stderr
+
+
 def test_libfive_pins_the_new_server(fived, world, tmp_path):
     """libfive: a key given for A is not B's; B must be pinned in known_hosts, and
     no_redirect reports where fived sent the client."""

@@ -53,7 +53,9 @@ has_pubkey(const char *methods)
 /*
  * Nothing that was for the first server goes to the next: its pinned key,
  * a bearer token, its vhost, a password; a pubkey signature covers the
- * new server's own challenge, so the key may sign there.
+ * new server's own challenge, so the key may sign there.  A caller who
+ * gave the first server's key wanted no trust on first use: the next
+ * server must then be pinned already.
  */
 static void
 options_for_next(struct five_hop *hop)
@@ -61,6 +63,8 @@ options_for_next(struct five_hop *hop)
 	struct five_options *o = &hop->o;
 
 	o->port = hop->port;
+	if (o->server_key != NULL)
+		o->trust_on_first_use = 0;
 	o->server_key = NULL;
 	o->token = NULL;
 	o->vhost = NULL;
