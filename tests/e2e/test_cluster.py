@@ -9,11 +9,10 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import time
 
-import subprocess
-
-from conftest import (BUILD, SLOW, connect_from, free_port, pubkey_login, recv_all,
+from conftest import (BUILD, FIVED, SLOW, connect_from, free_port, pubkey_login, recv_all,
                       recv_line, wait_for, wait_port)
 from sealwire import (COOKIE, RESPONSE, Conn, Handshake, SealedClient, keypair,
                       read_server_message)
@@ -35,18 +34,27 @@ def v2_header(src, sport, dst="198.51.100.2", dport=1, tlvs=b""):
 class Redis:
     """A redis-server of the test's own: an ephemeral port, nothing saved."""
 
-    def __init__(self, process, tmp_path):
+    def __init__(self, process, tmp_path, password=None):
         self.port = free_port()
         self.process = process
         self.dir = tmp_path
+        self.password = password
         self.proc = None
         self.start()
 
     def start(self):
+        auth = ["--requirepass", self.password] if self.password is not None else []
         self.proc = self.process(["redis-server", "--port", str(self.port), "--bind",
                                   "127.0.0.1", "--save", "", "--appendonly", "no",
-                                  "--dir", str(self.dir), "--logfile", str(self.dir / "redis.log"), "--loglevel", "verbose"])
+                                  "--dir", str(self.dir), "--logfile",
+                                  str(self.dir / "redis.log"), "--loglevel", "verbose"] + auth)
         wait_port(self.port)
+
+    def cli(self, *args):
+        auth = ["-a", self.password, "--no-auth-warning"] if self.password is not None else []
+        return subprocess.run(["redis-cli", "-p", str(self.port)] + auth + list(args),
+                              check=True, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
 
     def stop(self):
         self.proc.stop()
@@ -171,6 +179,50 @@ def test_a_cookie_from_one_node_is_taken_by_another(fived, tmp_path):
     other = Handshake(a.server_key())
     cookie = exchange_message(a, other.initiation)
     assert exchange_message(alone, other.answer_cookie(cookie))[0] == COOKIE
+
+
+def secret_file(path, text):
+    old = os.umask(0o077)
+    try:
+        path.write_text(text)
+    finally:
+        os.umask(old)
+    return path
+
+
+def test_a_store_that_asks_for_a_password(fived, process, tmp_path):
+    """store_password_file (and store_user, for a Redis ACL user): each connection
+    authenticates before anything else; a refused password is the store unreachable,
+    said once with the store's words, and nothing is written to it."""
+    redis = Redis(process, tmp_path, password="the store's password")
+    redis.cli("ACL", "SETUSER", "node", "on", ">node password", "~fived:*", "&fived:*",
+              "+@all")
+    logins = [("", "the store's password\n"), ("store_user = node\n", "node password\r\n"),
+              ("", "wrong\n")]
+    nodes = []
+    for i, (user, password) in enumerate(logins):
+        path = secret_file(tmp_path / ("password%d" % i), password)
+        nodes.append(fived(ECHO, name="n%d" % i, server="store = %s\n%sstore_password_file = %s"
+                           % (redis.address(), user, path)))
+    for node in nodes[:2]:
+        wait_for(lambda: "store %s reachable" % redis.address() in node.log(), what="store")
+    wait_for(lambda: "AUTH refused: WRONGPASS" in nodes[2].log(), what="the refusal")
+    assert redis.cli("GET", "fived:epoch").isdigit()
+    time.sleep(1.2)  # the store is dialed again every half second: still said once
+    log = nodes[2].log()
+    assert log.count("unreachable") == 1 and "store %s reachable" % redis.address() not in log
+    # A password file others may read is refused, as a key would be, by fived -t too.
+    loose = tmp_path / "loose"
+    loose.write_text("the store's password\n")
+    loose.chmod(0o644)
+    conf = tmp_path / "loose.conf"
+    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = none\nstore = %s\n"
+                    "store_password_file = %s\n%s" % (redis.address(), loose, ECHO))
+    for args in (["-t"], []):
+        r = subprocess.run([FIVED, *args, "-c", str(conf)], capture_output=True, text=True,
+                           timeout=10 * SLOW)
+        assert r.returncode != 0 and "store password file %s: readable by others" % loose \
+            in r.stderr, r.stderr
 
 
 def exchange_message(node, message):

@@ -533,6 +533,9 @@ test_errors_once_on_their_line(void **state)
 	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\naudit_required = yes\n"
 	              "audit_log = none\n",
 	              "t.conf:3: audit_required needs an audit log (audit_log is none)\n");
+	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\nstore_user = node\n"
+	              "[service:x]\nbackend = builtin:echo\n",
+	              "t.conf:3: store_user needs store_password_file\n");
 	/* ... and say nothing more about a key whose value was refused. */
 	expect_errors("[server]\nlisten = tcp:127.0.0.1:1\ntls_certificate = c.pem\n"
 	              "tls_key = /k.pem\n",

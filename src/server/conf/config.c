@@ -1170,6 +1170,8 @@ static const struct key keys[] = {
         SERVER_STR("cluster_key_file", V_PATH_OR_NONE, cluster_key_file),
         SERVER("store", server_store),
         SERVER_U64("store_timeout", V_DURATION, store_timeout_ms, 0),
+        SERVER_STR("store_user", V_USER, store_user),
+        SERVER_STR("store_password_file", V_PATH_OR_NONE, store_password_file),
         SERVER_U64("revocation_stale_max", V_DURATION_OR_NONE, revocation_stale_max_ms, 0),
 };
 
@@ -1553,6 +1555,9 @@ resolve(struct parser *p)
 	if (cfg->audit_required && cfg->audit_log[0] == '\0' &&
 	    (line = pair_line(p, "audit_required", "audit_log")) != 0)
 		error_at(p, line, "audit_required needs an audit log (audit_log is none)");
+	if (cfg->store_user[0] != '\0' && cfg->store_password_file[0] == '\0')
+		error_at(p, p->key_line[server_key("store_user")],
+		         "store_user needs store_password_file");
 	if (cfg->default_vhost[0] != '\0' && config_vhost(cfg, cfg->default_vhost) == NULL)
 		error_at(p, p->key_line[server_key("default_vhost")],
 		         "default_vhost: no [vhost:%s]", cfg->default_vhost);

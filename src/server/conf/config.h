@@ -273,7 +273,9 @@ struct config {
 	char cluster_key_file[CONFIG_PATH_MAX + 1]; /* cookie secrets shared by nodes; "" none */
 	struct addr_spec store; /* the shared store (Redis protocol), when has_store */
 	bool has_store;
-	uint64_t store_timeout_ms;        /* an answer later than this counts as none */
+	uint64_t store_timeout_ms;               /* an answer later than this counts as none */
+	char store_user[PRINCIPAL_NAME_MAX + 1]; /* AUTH's user; "" the store's default */
+	char store_password_file[CONFIG_PATH_MAX + 1]; /* AUTH's password; "" no AUTH */
 	uint64_t revocation_stale_max_ms; /* tokens refused once the list is older; 0 never */
 	/* Transition on the same port: each protocol's backend, BACKEND_NONE when it is off. */
 	struct service legacy[LEGACY_PROTO_COUNT];

@@ -39,25 +39,31 @@ tls_log_openssl(const char *what, const char *path)
 }
 
 int
-tls_files_check_key(const char *path, char *why, size_t why_size)
+secret_file_check(const char *what, const char *path, char *why, size_t why_size)
 {
 	char err[KEYFILE_ERR_MAX];
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
-		snprintf(why, why_size, "TLS key %s: %s", path, strerror(errno));
+		snprintf(why, why_size, "%s %s: %s", what, path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX) {
-		snprintf(why, why_size, "TLS key %s: not a regular file of at most %d bytes", path,
+		snprintf(why, why_size, "%s %s: not a regular file of at most %d bytes", what, path,
 		         KEY_FILE_MAX);
 		return -1;
 	}
 	if (keyfile_permissions(path, &st, S_IRWXO | S_IWGRP, err, sizeof(err)) != 0) {
-		snprintf(why, why_size, "TLS key %s", err);
+		snprintf(why, why_size, "%s %s", what, err);
 		return -1;
 	}
 	return 0;
+}
+
+int
+tls_files_check_key(const char *path, char *why, size_t why_size)
+{
+	return secret_file_check("TLS key", path, why, why_size);
 }
 
 /* An encrypted key would ask for a passphrase on the terminal: refuse instead. */

@@ -36,10 +36,12 @@ int tls_files_paths(const struct config *cfg, const char *key_path, char *cert, 
 int tls_files_prepare(const struct config *cfg, const char *key_path);
 
 /*
- * Whether a TLS key file is fit to use: a regular file that neither others
- * nor its group may change, others may not read, owned by us or root.
- * Returns 0, or -1 with why filled.
+ * Whether a file holding a secret (what names it in why) is fit to use: a
+ * regular file of at most 1 MiB that neither others nor its group may
+ * change, others may not read, owned by us or root.  tls_files_check_key
+ * is that for a TLS key.  Returns 0, or -1 with why filled.
  */
+int secret_file_check(const char *what, const char *path, char *why, size_t why_size);
 int tls_files_check_key(const char *path, char *why, size_t why_size);
 
 #endif

@@ -597,6 +597,20 @@ check_backends(const struct config *cfg, const struct worker *w, const struct wo
 	return r;
 }
 
+static int
+check_store_password(const struct config *cfg)
+{
+	char why[CONFIG_PATH_MAX + 128];
+
+	if (cfg->store_password_file[0] == '\0')
+		return 0;
+	if (secret_file_check("store password file", cfg->store_password_file, why, sizeof(why)) ==
+	    0)
+		return 0;
+	log_error("%s", why);
+	return -1;
+}
+
 int
 check_start(const struct config *cfg)
 {
@@ -615,7 +629,7 @@ check_start(const struct config *cfg)
 	if (check_file(cfg->token_trusted_keys, parse_trusted) != 0 ||
 	    check_revocations(cfg, key_path) != 0)
 		r = -1;
-	if (check_authorized_clients(cfg) != 0)
+	if (check_authorized_clients(cfg) != 0 || check_store_password(cfg) != 0)
 		r = -1;
 	if (check_audit_log(cfg) != 0)
 		r = -1;

@@ -446,10 +446,22 @@ start_store(struct server *srv, const struct config *cfg)
 {
 	struct store_events ev = {
 	        .revoked = on_store_revoked, .reconnected = on_store_reconnected, .arg = srv};
+	char err[CONFIG_ERRORS_MAX], *password = NULL;
+	size_t len = 0;
 
 	if (!cfg->has_store)
 		return 0;
-	if ((srv->site.store = store_new(srv->site.loop, cfg, &ev)) == NULL)
+	if (cfg->store_password_file[0] != '\0' &&
+	    priv_file(srv->site.priv, cfg->store_password_file, &password, &len, err,
+	              sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	srv->site.store = store_new(srv->site.loop, cfg, password, len, &ev);
+	if (password != NULL)
+		sodium_memzero(password, len);
+	free(password);
+	if (srv->site.store == NULL)
 		return -1;
 	srv->site.tokens->store = srv->site.store;
 	return 0;

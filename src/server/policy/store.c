@@ -15,14 +15,16 @@
 #include "proto/token.h"
 #include "server/conf/revocations.h"
 
-#define KEY_0RTT        "fived:0rtt:"
-#define KEY_REVOKED     "fived:revoked"
-#define KEY_EPOCH       "fived:epoch"
-#define KEY_ISSUED      "fived:issued:"
-#define ISSUED_HOUR_S   3600
-#define ISSUED_KEY_LEN  24    /* the hour (8 bytes) and a hash of the identity (16) */
-#define ISSUED_MAX      65536 /* identities whose count is kept */
-#define DIAL_TIMEOUT_MS 1000  /* at least: a connection not made by then is tried again */
+#define KEY_0RTT           "fived:0rtt:"
+#define KEY_REVOKED        "fived:revoked"
+#define KEY_EPOCH          "fived:epoch"
+#define KEY_ISSUED         "fived:issued:"
+#define ISSUED_HOUR_S      3600
+#define ISSUED_KEY_LEN     24    /* the hour (8 bytes) and a hash of the identity (16) */
+#define ISSUED_MAX         65536 /* identities whose count is kept */
+#define DIAL_TIMEOUT_MS    1000  /* at least: a connection not made by then is tried again */
+#define STORE_REFUSAL_MAX  192   /* a store's refusal of AUTH, as the log shows it */
+#define STORE_PASSWORD_MAX 1024  /* store_password_file's line */
 
 /*
  * A claim, atomically: only while the store's epoch is still the one this
@@ -53,6 +55,9 @@ struct store {
 	uint64_t timeout_ms;
 	uint64_t stale_max_ms; /* revocation_stale_max */
 	struct store_events ev;
+	char user[PRINCIPAL_NAME_MAX + 1]; /* AUTH's user; "" the store's default */
+	char *password;                    /* AUTH's password, NULL for none; wiped, freed */
+	size_t password_len;
 	redisAsyncContext *cmd; /* claims, revocations sent, the list read; NULL when down */
 	redisAsyncContext *sub; /* subscribed to the revocations pushed */
 	bool cmd_up, sub_up;    /* connected, not only dialed */
@@ -196,16 +201,10 @@ begin_epoch(struct store *st)
 		st->ev.reconnected(st->ev.arg);
 }
 
+/* A connection ready for use: connected, and authenticated when the store asks for it. */
 static void
-on_connected(const redisAsyncContext *ac, int status)
+ready(struct store *st, const redisAsyncContext *ac)
 {
-	struct store *st = ac->data;
-
-	if (status != REDIS_OK) {
-		say_down(st, ac->errstr);
-		forget(st, ac);
-		return;
-	}
 	if (ac == st->cmd) {
 		st->cmd_up = true;
 		begin_epoch(st);
@@ -215,6 +214,51 @@ on_connected(const redisAsyncContext *ac, int status)
 	}
 	say_up(st);
 	read_revocations(st);
+}
+
+static void
+on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+{
+	struct store *st = privdata;
+	const redisReply *r = reply;
+	char why[STORE_REFUSAL_MAX];
+	size_t i, n;
+
+	if (r == NULL) /* the connection went first */
+		return;
+	if (r->type != REDIS_REPLY_STATUS) {
+		n = (size_t)snprintf(why, sizeof(why), "AUTH refused: %.*s",
+		                     r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
+		                     r->type == REDIS_REPLY_ERROR ? r->str : "");
+		/* The store's words go to the log: printable, on one line. */
+		for (i = 0; i < n && i < sizeof(why) - 1; i++)
+			if ((unsigned char)why[i] < 0x20 || (unsigned char)why[i] >= 0x7f)
+				why[i] = '?';
+		say_down(st, why);
+		redisAsyncDisconnect(ac);
+		return;
+	}
+	ready(st, ac);
+}
+
+static void
+on_connected(const redisAsyncContext *ac, int status)
+{
+	struct store *st = ac->data;
+	redisAsyncContext *c = ac == st->cmd ? st->cmd : st->sub;
+
+	if (status != REDIS_OK) {
+		say_down(st, ac->errstr);
+		forget(st, ac);
+		return;
+	}
+	if (st->password == NULL)
+		ready(st, ac);
+	else if (st->user[0] != '\0')
+		redisAsyncCommand(c, on_auth, st, "AUTH %s %b", st->user, st->password,
+		                  st->password_len);
+	else
+		redisAsyncCommand(c, on_auth, st, "AUTH %b", st->password, st->password_len);
 }
 
 /* Drops both connections now: unanswered claims are answered unreachable by hiredis's calls. */
@@ -565,8 +609,42 @@ on_tick(uv_timer_t *t)
 		st->sub = dial(st);
 }
 
+/*
+ * store_password_file's text: one line, its end (LF or CRLF) optional.
+ * Returns 0 with the password kept in st, or -1 after logging why.
+ */
+static int
+take_password(struct store *st, const struct config *cfg, const char *text, size_t len)
+{
+	if (len > 0 && text[len - 1] == '\n')
+		len -= len > 1 && text[len - 2] == '\r' ? 2 : 1;
+	if (len == 0 || len > STORE_PASSWORD_MAX || memchr(text, '\n', len) != NULL ||
+	    memchr(text, '\r', len) != NULL || memchr(text, '\0', len) != NULL) {
+		log_error("store_password_file %s: expected one line of 1 to %d bytes",
+		          cfg->store_password_file, STORE_PASSWORD_MAX);
+		return -1;
+	}
+	if ((st->password = malloc(len)) == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
+	memcpy(st->password, text, len);
+	st->password_len = len;
+	str_copy(st->user, cfg->store_user, sizeof(st->user));
+	return 0;
+}
+
+static void
+free_password(struct store *st)
+{
+	if (st->password != NULL)
+		sodium_memzero(st->password, st->password_len);
+	free(st->password);
+}
+
 struct store *
-store_new(uv_loop_t *loop, const struct config *cfg, const struct store_events *ev)
+store_new(uv_loop_t *loop, const struct config *cfg, const char *password, size_t password_len,
+          const struct store_events *ev)
 {
 	struct store *st;
 
@@ -575,6 +653,11 @@ store_new(uv_loop_t *loop, const struct config *cfg, const struct store_events *
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
 	    (st->issued = keytable_new(2 * ISSUED_HOUR_S * 1000ULL, ISSUED_MAX)) == NULL) {
 		log_error("out of memory");
+		free(st);
+		return NULL;
+	}
+	if (password != NULL && take_password(st, cfg, password, password_len) != 0) {
+		keytable_free(st->issued);
 		free(st);
 		return NULL;
 	}
@@ -600,6 +683,7 @@ on_tick_closed(uv_handle_t *h)
 	struct store *st = h->data;
 
 	keytable_free(st->issued);
+	free_password(st);
 	free(st);
 }
 

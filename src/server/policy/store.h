@@ -67,10 +67,13 @@ struct store_claim;
 
 /*
  * A store for cfg's store address, connecting at once (and again whenever
- * the connection is lost).  Returns it (store_free), or NULL after logging
- * why; NULL too, silently, when cfg names no store.
+ * the connection is lost), authenticated on each connection with AUTH
+ * when password (store_password_file's text, password_len bytes) is not
+ * NULL: copied.  Returns it (store_free), or NULL after logging why; NULL
+ * too, silently, when cfg names no store.
  */
-struct store *store_new(uv_loop_t *loop, const struct config *cfg, const struct store_events *ev);
+struct store *store_new(uv_loop_t *loop, const struct config *cfg, const char *password,
+                        size_t password_len, const struct store_events *ev);
 
 /* Closes the connections; pending claims are not answered.  NULL is a no-op. */
 void store_free(struct store *st);

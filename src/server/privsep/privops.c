@@ -572,9 +572,12 @@ privops_set_config(struct priv_state *st, struct config *cfg, char *text, size_t
 
 /* --- files ------------------------------------------------------------------------ */
 
-/* Whether path is a file the configuration names for the worker to read; *secret for a key. */
+/*
+ * Whether path is a file the configuration names for the worker to read;
+ * *secret names what it holds when it is a secret (NULL when it is not).
+ */
 static bool
-names_file(const struct priv_state *st, const char *path, bool *secret)
+names_file(const struct priv_state *st, const char *path, const char **secret)
 {
 	const struct config *cfg = st->cfg;
 	char cert[sizeof(st->key_path) + 16], key[sizeof(st->key_path) + 16];
@@ -582,21 +585,24 @@ names_file(const struct priv_state *st, const char *path, bool *secret)
 	                       cfg->token_trusted_keys, cert};
 	size_t i;
 
-	*secret = false;
+	*secret = NULL;
 	if (tls_files_paths(cfg, st->key_path, cert, sizeof(cert), key, sizeof(key)) != 0)
 		return false;
 	for (i = 0; i < ARRAY_LEN(plain); i++)
 		if (plain[i][0] != '\0' && strcmp(plain[i], path) == 0)
 			return true;
-	*secret = strcmp(key, path) == 0;
-	return *secret;
+	if (strcmp(key, path) == 0)
+		*secret = "TLS key";
+	else if (cfg->store_password_file[0] != '\0' && strcmp(cfg->store_password_file, path) == 0)
+		*secret = "store password file";
+	return *secret != NULL;
 }
 
 static int
 answer_file(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
 {
 	char *text, why[PRIVMSG_ARG_MAX + 128];
-	bool secret;
+	const char *secret;
 	size_t len;
 	int e;
 
@@ -605,7 +611,7 @@ answer_file(struct priv_state *st, const struct priv_request *req, struct priv_a
 		          req->arg);
 		return refuse(ans, "not a file the configuration names");
 	}
-	if (secret && tls_files_check_key(req->arg, why, sizeof(why)) != 0)
+	if (secret != NULL && secret_file_check(secret, req->arg, why, sizeof(why)) != 0)
 		return refuse(ans, why);
 	if ((e = io_read_file(req->arg, CONFIG_FILE_MAX, &text, &len)) != 0) {
 		snprintf(why, sizeof(why), "%s: %s", req->arg,
