@@ -133,6 +133,16 @@ def test_requests_other_than_a_get(fived):
     assert http(a, b"GET /other HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 404 ")
     assert http(a, b"POST /metrics HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 405 ")
     assert http(a, b"GET /metrics HTTP/9\r\n\r\n").startswith(b"HTTP/1.0 400 ")
+    # Header lines a proxy in front could read otherwise: folded, nameless, a stray CR.
+    for header in (b"A: b\r\n c\r\n", b"Host x\r\n", b"A: b\rc\r\n"):
+        assert http(a, b"GET /metrics HTTP/1.1\r\n" + header + b"\r\n").startswith(
+            b"HTTP/1.0 400 "), header
+    # Cut short by the client's end: answered as malformed.
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n")
+    s.shutdown(socket.SHUT_WR)
+    assert s.recv(100).startswith(b"HTTP/1.0 400 ")
+    s.close()
     assert http(a, b"GET /metrics HTTP/1.0\r\n" + b"X: y\r\n" * 1000).startswith(
         b"HTTP/1.0 431 ")
     # One that never ends its request is closed in time, answered nothing.

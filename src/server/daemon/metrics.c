@@ -351,6 +351,11 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	char path[HTTP_PATH_MAX + 1];
 	enum http_request r;
 
+	/* A request cut short by the client's end is answered, as a malformed one is. */
+	if (nread == UV_EOF && !c->answered && c->len > 0) {
+		answer(c, HTTP_BAD, "");
+		return;
+	}
 	if (nread < 0) {
 		drop_conn(c);
 		return;
