@@ -198,31 +198,38 @@ def test_a_store_that_asks_for_a_password(fived, process, tmp_path):
     redis.cli("ACL", "SETUSER", "node", "on", ">node password", "~fived:*", "&fived:*",
               "+@all")
     logins = [("", "the store's password\n"), ("store_user = node\n", "node password\r\n"),
-              ("", "wrong\n")]
+              ("", "wrong\n"), None]
     nodes = []
-    for i, (user, password) in enumerate(logins):
-        path = secret_file(tmp_path / ("password%d" % i), password)
-        nodes.append(fived(ECHO, name="n%d" % i, server="store = %s\n%sstore_password_file = %s"
-                           % (redis.address(), user, path)))
+    for i, login in enumerate(logins):
+        server = "store = %s\n" % redis.address()
+        if login is not None:
+            server += "%sstore_password_file = %s" % (
+                login[0], secret_file(tmp_path / ("password%d" % i), login[1]))
+        nodes.append(fived(ECHO, name="n%d" % i, server=server))
     for node in nodes[:2]:
         wait_for(lambda: "store %s reachable" % redis.address() in node.log(), what="store")
     wait_for(lambda: "AUTH refused: WRONGPASS" in nodes[2].log(), what="the refusal")
+    wait_for(lambda: "PING refused: NOAUTH" in nodes[3].log(), what="the refusal")
     assert redis.cli("GET", "fived:epoch").isdigit()
     time.sleep(1.2)  # the store is dialed again every half second: still said once
-    log = nodes[2].log()
-    assert log.count("unreachable") == 1 and "store %s reachable" % redis.address() not in log
+    for node in nodes[2:]:
+        log = node.log()
+        assert log.count("unreachable") == 1 and "store %s reachable" % redis.address() \
+            not in log, log
     # A password file others may read is refused, as a key would be, by fived -t too.
     loose = tmp_path / "loose"
     loose.write_text("the store's password\n")
     loose.chmod(0o644)
-    conf = tmp_path / "loose.conf"
-    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = none\nstore = %s\n"
-                    "store_password_file = %s\n%s" % (redis.address(), loose, ECHO))
-    for args in (["-t"], []):
-        r = subprocess.run([FIVED, *args, "-c", str(conf)], capture_output=True, text=True,
-                           timeout=10 * SLOW)
-        assert r.returncode != 0 and "store password file %s: readable by others" % loose \
-            in r.stderr, r.stderr
+    two_lines = secret_file(tmp_path / "two", "one\ntwo\n")
+    for path, why in ((loose, "store password file %s: readable by others" % loose),
+                      (two_lines, "store_password_file %s: expected one line" % two_lines)):
+        conf = tmp_path / "bad.conf"
+        conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = none\nstore = %s\n"
+                        "store_password_file = %s\n%s" % (redis.address(), path, ECHO))
+        for args in (["-t"], []):
+            r = subprocess.run([FIVED, *args, "-c", str(conf)], capture_output=True, text=True,
+                               timeout=10 * SLOW)
+            assert r.returncode != 0 and why in r.stderr, (args, r.stderr)
 
 
 def exchange_message(node, message):

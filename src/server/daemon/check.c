@@ -25,6 +25,7 @@
 #include "server/conf/clients.h"
 #include "server/conf/revocations.h"
 #include "server/conf/tlsfiles.h"
+#include "server/policy/store.h"
 #include "server/privsep/confine.h"
 #include "server/privsep/privops.h"
 #include "server/transport/tls.h"
@@ -597,18 +598,30 @@ check_backends(const struct config *cfg, const struct worker *w, const struct wo
 	return r;
 }
 
+/* The file as the monitor will read it: its permissions, then its one line. */
 static int
 check_store_password(const struct config *cfg)
 {
-	char why[CONFIG_PATH_MAX + 128];
+	const char *path = cfg->store_password_file;
+	char why[CONFIG_PATH_MAX + 128], *text = NULL;
+	size_t len = 0, password_len;
+	int e, r = -1;
 
-	if (cfg->store_password_file[0] == '\0')
+	if (path[0] == '\0')
 		return 0;
-	if (secret_file_check("store password file", cfg->store_password_file, why, sizeof(why)) ==
-	    0)
-		return 0;
-	log_error("%s", why);
-	return -1;
+	if (secret_file_check("store password file", path, why, sizeof(why)) != 0)
+		log_error("%s", why);
+	else if ((e = io_read_file(path, STORE_PASSWORD_MAX + 2, &text, &len)) != 0)
+		log_error("store_password_file %s: %s", path,
+		          e == -EFBIG ? STORE_PASSWORD_FORM : strerror(-e));
+	else if (store_password_parse(text, len, &password_len) != 0)
+		log_error("store_password_file %s: " STORE_PASSWORD_FORM, path);
+	else
+		r = 0;
+	if (text != NULL)
+		explicit_bzero(text, len);
+	free(text);
+	return r;
 }
 
 int

@@ -227,10 +227,12 @@ store_reload_check(const struct config *old, const struct config *cfg, char *err
 		addr_format(&cfg->store, b, sizeof(b));
 	if (strcmp(a, b) != 0 || old->store_timeout_ms != cfg->store_timeout_ms ||
 	    old->revocation_stale_max_ms != cfg->revocation_stale_max_ms ||
-	    strcmp(old->cluster_key_file, cfg->cluster_key_file) != 0) {
+	    strcmp(old->cluster_key_file, cfg->cluster_key_file) != 0 ||
+	    strcmp(old->store_user, cfg->store_user) != 0 ||
+	    strcmp(old->store_password_file, cfg->store_password_file) != 0) {
 		snprintf(err, size,
-		         "store, store_timeout, revocation_stale_max and "
-		         "cluster_key_file change only with a restart");
+		         "store, store_timeout, store_user, store_password_file, "
+		         "revocation_stale_max and cluster_key_file change only with a restart");
 		return -1;
 	}
 	return 0;
@@ -454,7 +456,7 @@ start_store(struct server *srv, const struct config *cfg)
 	if (cfg->store_password_file[0] != '\0' &&
 	    priv_file(srv->site.priv, cfg->store_password_file, &password, &len, err,
 	              sizeof(err)) != 0) {
-		log_error("%s", err);
+		log_error("store_password_file: %s", err);
 		return -1;
 	}
 	srv->site.store = store_new(srv->site.loop, cfg, password, len, &ev);

@@ -15,16 +15,15 @@
 #include "proto/token.h"
 #include "server/conf/revocations.h"
 
-#define KEY_0RTT           "fived:0rtt:"
-#define KEY_REVOKED        "fived:revoked"
-#define KEY_EPOCH          "fived:epoch"
-#define KEY_ISSUED         "fived:issued:"
-#define ISSUED_HOUR_S      3600
-#define ISSUED_KEY_LEN     24    /* the hour (8 bytes) and a hash of the identity (16) */
-#define ISSUED_MAX         65536 /* identities whose count is kept */
-#define DIAL_TIMEOUT_MS    1000  /* at least: a connection not made by then is tried again */
-#define STORE_REFUSAL_MAX  192   /* a store's refusal of AUTH, as the log shows it */
-#define STORE_PASSWORD_MAX 1024  /* store_password_file's line */
+#define KEY_0RTT          "fived:0rtt:"
+#define KEY_REVOKED       "fived:revoked"
+#define KEY_EPOCH         "fived:epoch"
+#define KEY_ISSUED        "fived:issued:"
+#define ISSUED_HOUR_S     3600
+#define ISSUED_KEY_LEN    24    /* the hour (8 bytes) and a hash of the identity (16) */
+#define ISSUED_MAX        65536 /* identities whose count is kept */
+#define DIAL_TIMEOUT_MS   1000  /* at least: a connection not made by then is tried again */
+#define STORE_REFUSAL_MAX 192   /* a store's refusal of AUTH or PING, as the log shows it */
 
 /*
  * A claim, atomically: only while the store's epoch is still the one this
@@ -216,8 +215,14 @@ ready(struct store *st, const redisAsyncContext *ac)
 	read_revocations(st);
 }
 
+/*
+ * The answer to a connection's first command, AUTH or PING: only +OK or
+ * +PONG makes it ready.  A store that wants a password fived lacks, or
+ * refuses the one it has, stays unreachable, said once, rather than
+ * reachable until its first refusal, again and again.
+ */
 static void
-on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+on_hello(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct store *st = privdata;
 	const redisReply *r = reply;
@@ -226,25 +231,30 @@ on_auth(redisAsyncContext *ac, void *reply, void *privdata)
 
 	if (r == NULL) /* the connection went first */
 		return;
-	if (r->type != REDIS_REPLY_STATUS) {
-		n = (size_t)snprintf(why, sizeof(why), "AUTH refused: %.*s",
-		                     r->type == REDIS_REPLY_ERROR ? (int)r->len : 0,
-		                     r->type == REDIS_REPLY_ERROR ? r->str : "");
-		/* The store's words go to the log: printable, on one line. */
-		for (i = 0; i < n && i < sizeof(why) - 1; i++)
-			if ((unsigned char)why[i] < 0x20 || (unsigned char)why[i] >= 0x7f)
-				why[i] = '?';
-		say_down(st, why);
-		redisAsyncDisconnect(ac);
+	if (r->type == REDIS_REPLY_STATUS &&
+	    strcmp(r->str, st->password != NULL ? "OK" : "PONG") == 0) {
+		ready(st, ac);
 		return;
 	}
-	ready(st, ac);
+	if (r->type == REDIS_REPLY_ERROR)
+		n = (size_t)snprintf(why, sizeof(why), "%s refused: %.*s",
+		                     st->password != NULL ? "AUTH" : "PING", (int)r->len, r->str);
+	else
+		n = (size_t)snprintf(why, sizeof(why), "an unexpected answer to %s",
+		                     st->password != NULL ? "AUTH" : "PING");
+	/* The store's words go to the log: printable, on one line. */
+	for (i = 0; i < n && i < sizeof(why) - 1; i++)
+		if ((unsigned char)why[i] < 0x20 || (unsigned char)why[i] >= 0x7f)
+			why[i] = '?';
+	say_down(st, why);
+	redisAsyncDisconnect(ac);
 }
 
 static void
 on_connected(const redisAsyncContext *ac, int status)
 {
 	struct store *st = ac->data;
+	/* hiredis hands the context over const: the one it is, as this store holds it. */
 	redisAsyncContext *c = ac == st->cmd ? st->cmd : st->sub;
 
 	if (status != REDIS_OK) {
@@ -253,12 +263,12 @@ on_connected(const redisAsyncContext *ac, int status)
 		return;
 	}
 	if (st->password == NULL)
-		ready(st, ac);
+		redisAsyncCommand(c, on_hello, st, "PING");
 	else if (st->user[0] != '\0')
-		redisAsyncCommand(c, on_auth, st, "AUTH %s %b", st->user, st->password,
+		redisAsyncCommand(c, on_hello, st, "AUTH %s %b", st->user, st->password,
 		                  st->password_len);
 	else
-		redisAsyncCommand(c, on_auth, st, "AUTH %b", st->password, st->password_len);
+		redisAsyncCommand(c, on_hello, st, "AUTH %b", st->password, st->password_len);
 }
 
 /* Drops both connections now: unanswered claims are answered unreachable by hiredis's calls. */
@@ -609,19 +619,24 @@ on_tick(uv_timer_t *t)
 		st->sub = dial(st);
 }
 
-/*
- * store_password_file's text: one line, its end (LF or CRLF) optional.
- * Returns 0 with the password kept in st, or -1 after logging why.
- */
-static int
-take_password(struct store *st, const struct config *cfg, const char *text, size_t len)
+int
+store_password_parse(const char *text, size_t len, size_t *password_len)
 {
 	if (len > 0 && text[len - 1] == '\n')
 		len -= len > 1 && text[len - 2] == '\r' ? 2 : 1;
 	if (len == 0 || len > STORE_PASSWORD_MAX || memchr(text, '\n', len) != NULL ||
-	    memchr(text, '\r', len) != NULL || memchr(text, '\0', len) != NULL) {
-		log_error("store_password_file %s: expected one line of 1 to %d bytes",
-		          cfg->store_password_file, STORE_PASSWORD_MAX);
+	    memchr(text, '\r', len) != NULL || memchr(text, '\0', len) != NULL)
+		return -1;
+	*password_len = len;
+	return 0;
+}
+
+/* store_password_file's text kept in st.  Returns 0, or -1 after logging why. */
+static int
+take_password(struct store *st, const struct config *cfg, const char *text, size_t len)
+{
+	if (store_password_parse(text, len, &len) != 0) {
+		log_error("store_password_file %s: " STORE_PASSWORD_FORM, cfg->store_password_file);
 		return -1;
 	}
 	if ((st->password = malloc(len)) == NULL) {

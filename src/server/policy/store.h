@@ -65,6 +65,16 @@ struct store_events {
 struct store;
 struct store_claim;
 
+/* store_password_file holds one line, its end (LF or CRLF) optional. */
+#define STORE_PASSWORD_MAX  1024
+#define STORE_PASSWORD_FORM "expected one line of 1 to 1024 bytes"
+
+/*
+ * Whether text[0..len) is a store_password_file's content; *password_len
+ * is then the length of the password at its start.  Returns 0 or -1.
+ */
+int store_password_parse(const char *text, size_t len, size_t *password_len);
+
 /*
  * A store for cfg's store address, connecting at once (and again whenever
  * the connection is lost), authenticated on each connection with AUTH
