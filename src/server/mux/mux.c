@@ -321,43 +321,65 @@ rst(struct mux *m, uint32_t id, uint8_t code, const char *reason)
 	mux_send_frame(m, f, mux_encode_rst(f, sizeof(f), id, code, reason));
 }
 
-/* A session past one of its counts of wasted work ends as a whole (section 11.5). */
+/*
+ * Refuses an OPEN.  One refused for the client's own doing (theirs) counts
+ * towards the session's end (section 11.5); one the server's state refuses
+ * (full, shutting down) does not: it would end the streams of a session
+ * for what other clients did.
+ */
 static void
-end_for_limit(struct mux *m, const char *reason)
-{
-	goaway(m, MUX_GOAWAY_LIMIT, reason);
-	end_all(m, reason, true);
-	finish(m, reason);
-}
-
-static void
-refuse_open(struct mux *m, const struct mux_frame *f, uint8_t code, const char *reason)
+refuse_open(struct mux *m, const struct mux_frame *f, uint8_t code, const char *reason, bool theirs)
 {
 	m->ev->audit(m->owner, "stream_refused",
 	             json_pack("{s:I,s:s,s:s}", "stream", (json_int_t)f->id, "service",
 	                       f->u.open.service, "reason", reason));
 	rst(m, f->id, code, reason);
 	mux_discard(m, f->u.open.data_len);
-	if (++m->nrefused >= MUX_REFUSALS_MAX)
-		end_for_limit(m, "too many refused streams");
+	if (!theirs || ++m->nrefused < MUX_REFUSALS_MAX)
+		return;
+	goaway(m, MUX_GOAWAY_LIMIT, "too many refused streams");
+	end_all(m, "too many refused streams", true);
+	finish(m, "too many refused streams");
 }
 
-/* The limits that refuse an OPEN before it is judged; NULL when none applies. */
+/* The OPENs the client may still cancel before their answer, refilled at their rate. */
+static unsigned
+cancels_left(struct mux *m)
+{
+	uint64_t now = uv_now(m->site->loop);
+	uint64_t earned = (now - m->cancels_counted_ms) / MUX_CANCEL_REFILL_MS;
+
+	m->cancels_counted_ms += earned * MUX_CANCEL_REFILL_MS;
+	if (earned >= MUX_CANCELS_BURST - m->cancels_left)
+		m->cancels_left = MUX_CANCELS_BURST;
+	else
+		m->cancels_left += (unsigned)earned;
+	return m->cancels_left;
+}
+
+/*
+ * The limits that refuse an OPEN before it is judged; NULL when none
+ * applies.  *theirs: the client's own doing.
+ */
 static const char *
-over_limit(const struct mux *m, uint8_t *code)
+over_limit(struct mux *m, uint8_t *code, bool *theirs)
 {
 	*code = MUX_RST_LIMIT;
+	*theirs = false;
 	if (m->goaway) {
 		*code = MUX_RST_SHUTDOWN;
 		return "server shutting down";
 	}
-	if (m->nopen >= m->cfg->max_streams)
-		return "too many streams";
 	/* A stream holds a backend's descriptor: together they count as connections do. */
 	if (m->site->nsessions - m->site->nending + m->site->mux_streams >= m->cfg->max_connections)
 		return "too many connections";
+	*theirs = true;
+	if (m->nopen >= m->cfg->max_streams)
+		return "too many streams";
 	if (m->npending >= m->cfg->max_pending_opens)
 		return "too many pending opens";
+	if (cancels_left(m) == 0)
+		return "too many cancelled streams";
 	return NULL;
 }
 
@@ -372,7 +394,7 @@ answer_command(struct mux *m, const struct mux_frame *f, const char *reply, size
 	uint8_t frame[MUX_HEADER_LEN + MUX_REPLY_MAX];
 
 	if (len > m->down_left) {
-		refuse_open(m, f, MUX_RST_LIMIT, "no window for the reply");
+		refuse_open(m, f, MUX_RST_LIMIT, "no window for the reply", true);
 		return;
 	}
 	mux_discard(m, f->u.open.data_len);
@@ -391,6 +413,7 @@ on_open(struct mux *m, const struct mux_frame *f)
 	struct mux_grant g;
 	const char *reason;
 	uint8_t code;
+	bool theirs;
 	int n;
 
 	if (f->id % 2 == 0 || f->id <= m->last_id) {
@@ -399,12 +422,12 @@ on_open(struct mux *m, const struct mux_frame *f)
 	}
 	m->last_id = f->id;
 	m->up.left -= f->u.open.data_len;
-	if ((reason = over_limit(m, &code)) != NULL) {
-		refuse_open(m, f, code, reason);
+	if ((reason = over_limit(m, &code, &theirs)) != NULL) {
+		refuse_open(m, f, code, reason, theirs);
 		return;
 	}
 	if ((n = m->ev->command(m->owner, f, reply, &code, &reason)) < 0) {
-		refuse_open(m, f, code, reason);
+		refuse_open(m, f, code, reason, true);
 		return;
 	}
 	if (n > 0) {
@@ -413,11 +436,11 @@ on_open(struct mux *m, const struct mux_frame *f)
 	}
 	memset(&g, 0, sizeof(g));
 	if (m->ev->authorize(m->owner, f->id, f, &g, &reason) != 0) {
-		refuse_open(m, f, MUX_RST_REFUSED, reason);
+		refuse_open(m, f, MUX_RST_REFUSED, reason, true);
 		return;
 	}
 	if (channel_open(m, f->id, &g, f->u.open.data, f->u.open.data_len) == NULL) {
-		refuse_open(m, f, MUX_RST_REFUSED, "server busy");
+		refuse_open(m, f, MUX_RST_REFUSED, "server busy", false);
 		return;
 	}
 }
@@ -433,7 +456,7 @@ mux_open(struct mux *m, const char *service, const char *token)
 	str_copy(f.u.open.service, service, sizeof(f.u.open.service));
 	if (token != NULL && strlen(token) > MUX_TOKEN_MAX) {
 		m->last_id = f.id;
-		refuse_open(m, &f, MUX_RST_REFUSED, "invalid token");
+		refuse_open(m, &f, MUX_RST_REFUSED, "invalid token", true);
 		return;
 	}
 	f.u.open.token = (const uint8_t *)token;
@@ -502,32 +525,15 @@ on_ping(struct mux *m, const struct mux_frame *f)
 	m->ping_sent_ns = 0;
 }
 
-/* One more OPEN cancelled before its answer: false once the session is past its rate. */
-static bool
-cancel_allowed(struct mux *m)
-{
-	uint64_t now = uv_now(m->site->loop);
-	uint64_t earned = (now - m->cancels_counted_ms) / MUX_CANCEL_REFILL_MS;
-
-	m->cancels_counted_ms += earned * MUX_CANCEL_REFILL_MS;
-	if (earned >= MUX_CANCELS_BURST - m->cancels_left)
-		m->cancels_left = MUX_CANCELS_BURST;
-	else
-		m->cancels_left += (unsigned)earned;
-	if (m->cancels_left == 0)
-		return false;
-	m->cancels_left--;
-	return true;
-}
-
+/* A cancel past the rate ends nothing: the next OPENs are refused until it allows again. */
 static void
 on_client_rst(struct mux *m, struct channel *ch)
 {
 	bool cancelled = !ch->connected && !ch->ended;
 
 	channel_end(ch, 0, "client reset the stream", true);
-	if (cancelled && !cancel_allowed(m))
-		end_for_limit(m, "too many cancelled streams");
+	if (cancelled && cancels_left(m) > 0)
+		m->cancels_left--;
 }
 
 /* A stream's frame: the stream must have been opened (WINDOW and RST may come after its end). */
