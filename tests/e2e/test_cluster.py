@@ -285,7 +285,7 @@ def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, world, tmp_p
     time.sleep(0.2)
     assert s.received == [b"PAYLOAD"] and s.connections == 1
     assert len(a.events("granted")) == 1 and not b.events("granted")
-    token = new_token(a, world)
+    token, given_up = new_token(a, world), new_token(a, world)
     assert use_token(b, token) == b"+\r\npayload"
     # The store stopped: sealed sessions take the 1-RTT path on every node, and succeed.
     redis.stop()
@@ -305,11 +305,18 @@ def test_0rtt_at_most_once_in_the_cluster(fived, sentinel, process, world, tmp_p
     assert use_token(b, token) == b"- invalid token\r\n"
     assert b.events("token_refused")[-1]["reason"] == \
         "revocations out of date: the store is unreachable"
+    # A revocation is most needed then: made on this node, and said not to be shared.
+    u = UspClient(b.port)
+    u.send(invalidate(given_up.decode()))
+    u.expect_error("revoked on this node only: the store is unreachable; revoke it again later")
+    u.close()
     redis.start()
     wait_for(lambda: b.fived.log().count("store %s reachable" % redis.address()) >= 2,
              timeout=5, what="the store again")
     wait_for(lambda: use_token(b, token) == b"+\r\npayload", timeout=2,
              what="tokens taken again")
+    assert use_token(b, given_up) == b"- invalid token\r\n"
+    assert b.events("token_refused")[-1]["reason"] == "revoked"
     # An empty store again: a new epoch, nothing stamped before it is acted on.
     after_epoch(redis)
     assert zero_rtt(b, Handshake(a.server_key(), priv, early=b"s\r\nAGAIN"))

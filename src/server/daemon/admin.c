@@ -275,7 +275,7 @@ claims_of(struct site *site, const char *arg, uint64_t now, struct token_claims 
 		tc->exp = now + site->cfg->token_max_ttl_s;
 		return 0;
 	}
-	return tokens_open(site->tokens, arg, now, tc, why);
+	return tokens_open_to_revoke(site->tokens, arg, now, tc, why);
 }
 
 static void

@@ -140,6 +140,13 @@ tokens_issue(const struct tokens *t, const struct config *cfg, const char *ident
 }
 
 int
+tokens_open_to_revoke(struct tokens *t, const char *token, uint64_t now, struct token_claims *c,
+                      const char **why)
+{
+	return token_open(&t->key, t->trusted, t->ntrusted, token, now, c, why);
+}
+
+int
 tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_claims *c,
             const char **why)
 {
@@ -147,7 +154,7 @@ tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_clai
 		*why = "revocations out of date: the store is unreachable";
 		return -1;
 	}
-	if (token_open(&t->key, t->trusted, t->ntrusted, token, now, c, why) != 0)
+	if (tokens_open_to_revoke(t, token, now, c, why) != 0)
 		return -1;
 	if (revocations_contains(&t->revoked, c->jti, now)) {
 		sodium_memzero(c, sizeof(*c));
@@ -155,6 +162,12 @@ tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_clai
 		return -1;
 	}
 	return 0;
+}
+
+bool
+tokens_is_revoked(struct tokens *t, const char *jti, uint64_t now)
+{
+	return revocations_contains(&t->revoked, jti, now);
 }
 
 enum tokens_revoked

@@ -69,11 +69,23 @@ int tokens_issue(const struct tokens *t, const struct config *cfg, const char *i
 int tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_claims *c,
                 const char **why);
 
+/*
+ * The claims of a token to revoke: authentic and not expired, as
+ * token_open checks, whether or not it is revoked already or the
+ * revocations are out of date (a revocation is most needed while the store
+ * is away).  Returns 0 with *c, or -1 with *why.
+ */
+int tokens_open_to_revoke(struct tokens *t, const char *token, uint64_t now, struct token_claims *c,
+                          const char **why);
+
 enum tokens_revoked {
 	TOKENS_REVOKED,      /* recorded (or already), and with a store, sent to every node */
 	TOKENS_REVOKED_HERE, /* recorded, but the store is unreachable: in force here only */
 	TOKENS_NOT_REVOKED,  /* cannot be recorded: the list is full, the file cannot be written */
 };
+
+/* Whether the token jti is revoked on this node. */
+bool tokens_is_revoked(struct tokens *t, const char *jti, uint64_t now);
 
 /* What a client or an operator is told of TOKENS_REVOKED_HERE. */
 #define REVOKED_HERE "revoked on this node only: the store is unreachable; revoke it again later"

@@ -544,7 +544,9 @@ on_menu(struct session *s, const struct usp_msg *m)
 
 /*
  * Possessing a valid token is the right to give it up: revokes those of
- * m->tokens that are valid, counted in *count.  -1 after refusing.
+ * m->tokens that are authentic, unexpired and not revoked yet (even while
+ * the revocations are out of date, when it is most needed), counted in
+ * *count.  -1 after refusing.
  */
 static int
 revoke_tokens(struct session *s, const struct usp_msg *m, size_t *count)
@@ -557,7 +559,8 @@ revoke_tokens(struct session *s, const struct usp_msg *m, size_t *count)
 
 	*count = 0;
 	for (i = 0; i < m->ntokens; i++) {
-		if (tokens_open(s->site->tokens, m->tokens[i], now, &c, &why) != 0)
+		if (tokens_open_to_revoke(s->site->tokens, m->tokens[i], now, &c, &why) != 0 ||
+		    tokens_is_revoked(s->site->tokens, c.jti, now))
 			continue;
 		/* A revocation that cannot be recorded (everywhere) is said, never counted as done.
 		 */
