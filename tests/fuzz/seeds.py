@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets whose inputs are structured
 (a mode byte, length-prefixed chunks, plans of records): handshake,
-client_seal, client_mux and client_replies.  Run from the top of the tree;
+client_seal, client_mux, client_usp and client_token.  Run from the top of the tree;
 the seeds are committed, so this only needs running when a format changes.
 
     python3 tests/fuzz/seeds.py
@@ -205,8 +205,58 @@ def client_usp():
           b'{"message":"connect","message":"error","application":"echo"}\n')
 
 
+# --- client_token: mode (bit 0 proof, bits 1-2 '+' lines first, bit 3 small buffer), lines -----
+
+# fived's answers as fived writes them, signed once with proto/token.c's token_issue and
+# proto/proof.c's proof_sign under the key of seed 0x22 * 32: the proof for the nonce
+# "fuzz-nonce-0123456789" and the consumer "consumer.example" (the target's challenge),
+# issued at 1700000000 for 300 s (the target verifies it at 1700000100).
+SIGN_KEY = b"oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA="
+TOKEN = (b"v4.public.eyJhcHAiOiJlY2hvIiwic3ViIjoiYWxpY2UiLCJhbXIiOiJwdWJrZXkiLCJpYXQiOiIy"
+         b"MDIzLTExLTE0VDIyOjEzOjIwWiIsImV4cCI6IjIwMjMtMTEtMTRUMjM6MTM6MjBaIiwianRpIjoiMDAx"
+         b"MTIyMzM0NDU1NjY3Nzg4OTlhYWJiY2NkZGVlZmYifW3VoNWNjU5JWUZ5ej4yKgESDuf95z4RHiC7bNCw"
+         b"p581EnNYdKxJTfb5CHci7vMCm4eRKsNJMT3vnxksKG1bDgQ.eyJraWQiOiJFeVc0VU1LSEdSYnEifQ")
+PROOF = (b"v4.public.eyJpc3MiOiJmaXZlZC5leGFtcGxlIiwic3ViIjoiYWxpY2UiLCJhbXIiOiJwdWJrZXkiLCJo"
+         b"YXNoIjoiOTk0YzQ2NDM1YjY4MzA4Nzk0OGY3MTEwMWY0ODdkYjg0MmVmZjRiZDU0YjkwOWJhY2NhYzlj"
+         b"YmNlMDkyNjczOSIsImlhdCI6IjIwMjMtMTEtMTRUMjI6MTM6MjBaIiwiZXhwIjoiMjAyMy0xMS0xNFQy"
+         b"MjoxODoyMFoifYaC_IkoBGWt-7v7ykXtsnHN7SlLfaPKtjT5sBRhF9d1jEVZVyZKrm2lcewHvMRsY1ey"
+         b"mW7wFLiVuAt8SKE86QU.eyJraWQiOiJFeVc0VU1LSEdSYnEifQ")
+
+
+def client_token():
+    def mode(proof=False, replies=0, small=False):
+        return bytes([(1 if proof else 0) | replies << 1 | (8 if small else 0)])
+
+    # The authentication's verdict, due after the request went out with the signature.
+    auth = b"+ Authentication as alice successful\r\n"
+    write("client_token", "token", mode() + b"+ TOKEN " + TOKEN + b"\r\n")
+    write("client_token", "token_after_auth", mode(replies=1) + auth +
+          b"+ TOKEN " + TOKEN + b"\r\n")
+    write("client_token", "token_after_host", mode(replies=2) + auth + b"+ HOST\r\n" +
+          b"+ TOKEN " + TOKEN + b"\r\n")
+    write("client_token", "token_small", mode(small=True) + b"+ TOKEN " + TOKEN + b"\r\n")
+    write("client_token", "token_refused", mode() + b"- authentication required\r\n")
+    write("client_token", "token_refused_auth", mode(replies=1) +
+          b"- authentication failed\r\n")
+    write("client_token", "token_not_one", mode() + b"+ TOKEN v4.public.a b\r\n")
+    write("client_token", "token_lf", mode() + b"+ TOKEN " + TOKEN + b"\n")
+    write("client_token", "token_cut", mode() + b"+ TOKEN " + TOKEN[:40])
+    proof = b"+ SIGNKEY " + SIGN_KEY + b" fived.example\r\n+ PROOF " + PROOF + b"\r\n"
+    write("client_token", "proof", mode(proof=True) + proof)
+    write("client_token", "proof_after_auth", mode(proof=True, replies=1) + auth + proof)
+    write("client_token", "proof_small", mode(proof=True, small=True) + proof)
+    write("client_token", "proof_refused", mode(proof=True) + b"+ SIGNKEY " + SIGN_KEY +
+          b" fived.example\r\n- authentication required\r\n")
+    write("client_token", "proof_no_provider", mode(proof=True) + b"- no provider name\r\n")
+    write("client_token", "proof_other_key", mode(proof=True) + b"+ SIGNKEY " + b"A" * 43 +
+          b"= fived.example\r\n+ PROOF " + PROOF + b"\r\n")
+    write("client_token", "proof_not_one", mode(proof=True) + b"+ SIGNKEY " + SIGN_KEY +
+          b" fived.example\r\n+ PROOF v4.public.AAAA\r\n")
+
+
 if __name__ == "__main__":
     handshake()
     client_mux()
     client_seal()
     client_usp()
+    client_token()
