@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets whose inputs are structured
 (a mode byte, length-prefixed chunks, plans of records): handshake,
-client_seal, client_mux, client_usp and client_token.  Run from the top of the tree;
+client_seal, client_mux, client_usp, client_token and tls.  Run from the top of the tree;
 the seeds are committed, so this only needs running when a format changes.
 
     python3 tests/fuzz/seeds.py
@@ -254,9 +254,60 @@ def client_token():
           b" fived.example\r\n+ PROOF v4.public.AAAA\r\n")
 
 
+# --- tls: mode (bit 0 ALPN, bit 1 client certificate, bit 2 refuse), operations ------------
+
+ALPN, CERT, REFUSE = 1, 2, 4
+
+
+def tls_op(kind, arg=0, data=b""):
+    return bytes([kind | arg << 3]) + data
+
+
+def tls_write(b):
+    """WRITE of b (1 to 31 bytes: 32 is the big one)."""
+    return tls_op(0, len(b) - 1, b)
+
+
+def tls_out(b):
+    return tls_op(4, len(b) - 1, b)
+
+
+def tls():
+    close, finish = tls_op(1), tls_op(5)
+    write("tls", "handshake", bytes([0]))
+    write("tls", "alpn_cert", bytes([ALPN | CERT]))
+    write("tls", "hello", bytes([0]) + tls_write(b"echo\r\n") + tls_write(b"hello") + close)
+    write("tls", "echo_cert", bytes([ALPN | CERT]) + tls_write(b"echo\r\n") +
+          tls_out(b"+\r\n") + tls_write(b"hello") + tls_out(b"hello") + close + finish)
+    write("tls", "fived_first", bytes([ALPN]) + tls_out(b"+ fived ready\r\n") + finish +
+          tls_write(b"late") + close)
+    write("tls", "key_update", bytes([0]) + tls_write(b"before") + tls_op(6, 1) +
+          tls_write(b"after") + tls_op(6, 0) + tls_write(b"again") + close)
+    write("tls", "pieces", bytes([CERT]) + tls_op(7, 0) + tls_write(b"one byte at a time") +
+          tls_op(7, 4) + tls_write(b"five") + close)
+    write("tls", "long", bytes([0]) + tls_write(bytes(range(31))) * 4 + tls_out(b"x" * 31) * 2 +
+          close)
+    big = tls_op(0, 31)
+    write("tls", "big", bytes([0]) + big + tls_op(4, 31) + big + tls_op(4, 31) + tls_out(b"small") +
+          close + finish)
+    write("tls", "flip_hello", bytes([0]) + tls_op(3, 13) + tls_write(b"never"))
+    write("tls", "flip_record", bytes([0]) + tls_write(b"first") + tls_op(3, 31) +
+          tls_write(b"second") + close)
+    write("tls", "cut", bytes([0]) + tls_write(b"first") + tls_op(7, 30) +
+          tls_write(b"second half gone") + close)
+    write("tls", "cut_hello", bytes([CERT]) + tls_op(7, 30) + tls_write(b"never"))
+    write("tls", "raw", bytes([0]) + tls_write(b"first") +
+          tls_op(2, 4, bytes([0x17, 0x03, 0x03, 0x00, 0x10])) + tls_write(b"second"))
+    write("tls", "raw_alert", bytes([0]) + tls_op(2, 6, bytes([0x15, 0x03, 0x03, 0x00, 0x02,
+                                                                0x02, 0x28])))
+    write("tls", "refuse", bytes([REFUSE]) + tls_write(b"echo\r\n") + tls_write(b"more") +
+          close)
+
+
 if __name__ == "__main__":
     handshake()
     client_mux()
     client_seal()
     client_usp()
     client_token()
+    tls()
