@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets whose inputs are structured
 (a mode byte, length-prefixed chunks, plans of records): handshake,
-client_seal, client_mux, client_usp, client_token and tls.  Run from the top of the tree;
+client_seal, client_mux, client_usp, client_token, tls and client_tls.  Run from the top of the tree;
 the seeds are committed, so this only needs running when a format changes.
 
     python3 tests/fuzz/seeds.py
@@ -304,6 +304,33 @@ def tls():
           close)
 
 
+# --- client_tls: mode (bit 0 another key, bit 1 a request first), the server's operations -------
+
+def client_tls():
+    def write_(b):
+        return tls_op(0, len(b) - 1, b)
+
+    close, big, empty = tls_op(1), tls_op(6), tls_op(7)
+    write("client_tls", "handshake", bytes([0]))
+    write("client_tls", "other_key", bytes([1]))
+    write("client_tls", "granted", bytes([2]) + write_(b"+\r\n") + write_(b"hello") + close)
+    write("client_tls", "refused", bytes([0]) + write_(b"- unknown service\r\n") + close)
+    write("client_tls", "lines", bytes([2]) + write_(b"+ Authentication as alice succ") +
+          write_(b"essful\r\n+\r\n") + empty + write_(b"+ TOKEN v4.public.x\r\n") + close)
+    write("client_tls", "key_update", bytes([0]) + write_(b"+\r\n") + tls_op(5, 1) +
+          write_(b"+ after\r\n") + tls_op(5, 0) + close)
+    write("client_tls", "big", bytes([0]) + big + close)
+    write("client_tls", "no_close", bytes([2]) + write_(b"+\r\n"))
+    write("client_tls", "flip_handshake", bytes([0]) + tls_op(3, 20) + write_(b"+\r\n"))
+    write("client_tls", "half_handshake", bytes([0]) + tls_op(4) + write_(b"+\r\n"))
+    write("client_tls", "flip_record", bytes([0]) + write_(b"+\r\n") + tls_op(3, 31) +
+          write_(b"+ second\r\n") + close)
+    write("client_tls", "half_record", bytes([0]) + write_(b"+\r\n") + tls_op(4) +
+          write_(b"+ half of it\r\n") + write_(b"+ late\r\n"))
+    write("client_tls", "raw", bytes([0]) + write_(b"+\r\n") +
+          tls_op(2, 4, bytes([0x17, 0x03, 0x03, 0x00, 0x10])) + close)
+
+
 if __name__ == "__main__":
     handshake()
     client_mux()
@@ -311,3 +338,4 @@ if __name__ == "__main__":
     client_usp()
     client_token()
     tls()
+    client_tls()
