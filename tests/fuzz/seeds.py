@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets whose inputs are structured
-(a mode byte, length-prefixed chunks, plans of records): handshake,
-client_seal, client_mux, client_usp, client_token, tls and client_tls.  Run from the top of the tree;
-the seeds are committed, so this only needs running when a format changes.
+(a mode byte, length-prefixed chunks, plans of records, operations):
+handshake, client_seal, client_mux, client_usp, client_token, tls and
+client_tls.  Run from the top of the tree; the seeds are committed, so
+this only needs running when a format changes.
 
     python3 tests/fuzz/seeds.py
 """
