@@ -47,6 +47,9 @@ $(BINS): tests/fuzz/fuzz.h tests/fuzz/fuzz_random.h
 # The session target drives whole sessions through the in-process worker of tests/harness/.
 $(FUZZ_BUILD)/fuzz_session: tests/harness/session_harness.c tests/harness/session_harness.h
 
+# The TLS targets' fixed certificates and keys.
+$(FUZZ_BUILD)/fuzz_tls $(FUZZ_BUILD)/fuzz_client_tls: tests/fuzz/fuzz_tls_keys.h
+
 # five agent's line parser lives with the five command, outside the fuzzed library.
 $(FUZZ_BUILD)/fuzz_agentline: src/client/cli/agentline.c
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets whose inputs are structured
-(a mode byte, length-prefixed chunks, plans of records): handshake,
-client_seal, client_mux and client_replies.  Run from the top of the tree;
-the seeds are committed, so this only needs running when a format changes.
+(a mode byte, length-prefixed chunks, plans of records, operations):
+handshake, client_seal, client_mux, client_usp, client_token, tls and
+client_tls.  Run from the top of the tree; the seeds are committed, so
+this only needs running when a format changes.
 
     python3 tests/fuzz/seeds.py
 """
@@ -205,8 +206,137 @@ def client_usp():
           b'{"message":"connect","message":"error","application":"echo"}\n')
 
 
+# --- client_token: mode (bit 0 proof, bits 1-2 '+' lines first, bit 3 small buffer), lines -----
+
+# fived's answers as fived writes them, signed once with proto/token.c's token_issue and
+# proto/proof.c's proof_sign under the key of seed 0x22 * 32: the proof for the nonce
+# "fuzz-nonce-0123456789" and the consumer "consumer.example" (the target's challenge),
+# issued at 1700000000 for 300 s (the target verifies it at 1700000100).
+SIGN_KEY = b"oJql9HpnWYAv+VX43C0qFKXJnSO+l/hkEn/5ODRVpPA="
+TOKEN = (b"v4.public.eyJhcHAiOiJlY2hvIiwic3ViIjoiYWxpY2UiLCJhbXIiOiJwdWJrZXkiLCJpYXQiOiIy"
+         b"MDIzLTExLTE0VDIyOjEzOjIwWiIsImV4cCI6IjIwMjMtMTEtMTRUMjM6MTM6MjBaIiwianRpIjoiMDAx"
+         b"MTIyMzM0NDU1NjY3Nzg4OTlhYWJiY2NkZGVlZmYifW3VoNWNjU5JWUZ5ej4yKgESDuf95z4RHiC7bNCw"
+         b"p581EnNYdKxJTfb5CHci7vMCm4eRKsNJMT3vnxksKG1bDgQ.eyJraWQiOiJFeVc0VU1LSEdSYnEifQ")
+PROOF = (b"v4.public.eyJpc3MiOiJmaXZlZC5leGFtcGxlIiwic3ViIjoiYWxpY2UiLCJhbXIiOiJwdWJrZXkiLCJo"
+         b"YXNoIjoiOTk0YzQ2NDM1YjY4MzA4Nzk0OGY3MTEwMWY0ODdkYjg0MmVmZjRiZDU0YjkwOWJhY2NhYzlj"
+         b"YmNlMDkyNjczOSIsImlhdCI6IjIwMjMtMTEtMTRUMjI6MTM6MjBaIiwiZXhwIjoiMjAyMy0xMS0xNFQy"
+         b"MjoxODoyMFoifYaC_IkoBGWt-7v7ykXtsnHN7SlLfaPKtjT5sBRhF9d1jEVZVyZKrm2lcewHvMRsY1ey"
+         b"mW7wFLiVuAt8SKE86QU.eyJraWQiOiJFeVc0VU1LSEdSYnEifQ")
+
+
+def client_token():
+    def mode(proof=False, replies=0, small=False):
+        return bytes([(1 if proof else 0) | replies << 1 | (8 if small else 0)])
+
+    # The authentication's verdict, due after the request went out with the signature.
+    auth = b"+ Authentication as alice successful\r\n"
+    write("client_token", "token", mode() + b"+ TOKEN " + TOKEN + b"\r\n")
+    write("client_token", "token_after_auth", mode(replies=1) + auth +
+          b"+ TOKEN " + TOKEN + b"\r\n")
+    write("client_token", "token_after_host", mode(replies=2) + auth + b"+ HOST\r\n" +
+          b"+ TOKEN " + TOKEN + b"\r\n")
+    write("client_token", "token_small", mode(small=True) + b"+ TOKEN " + TOKEN + b"\r\n")
+    write("client_token", "token_refused", mode() + b"- authentication required\r\n")
+    write("client_token", "token_refused_auth", mode(replies=1) +
+          b"- authentication failed\r\n")
+    write("client_token", "token_not_one", mode() + b"+ TOKEN v4.public.a b\r\n")
+    write("client_token", "token_lf", mode() + b"+ TOKEN " + TOKEN + b"\n")
+    write("client_token", "token_cut", mode() + b"+ TOKEN " + TOKEN[:40])
+    proof = b"+ SIGNKEY " + SIGN_KEY + b" fived.example\r\n+ PROOF " + PROOF + b"\r\n"
+    write("client_token", "proof", mode(proof=True) + proof)
+    write("client_token", "proof_after_auth", mode(proof=True, replies=1) + auth + proof)
+    write("client_token", "proof_small", mode(proof=True, small=True) + proof)
+    write("client_token", "proof_refused", mode(proof=True) + b"+ SIGNKEY " + SIGN_KEY +
+          b" fived.example\r\n- authentication required\r\n")
+    write("client_token", "proof_no_provider", mode(proof=True) + b"- no provider name\r\n")
+    write("client_token", "proof_other_key", mode(proof=True) + b"+ SIGNKEY " + b"A" * 43 +
+          b"= fived.example\r\n+ PROOF " + PROOF + b"\r\n")
+    write("client_token", "proof_not_one", mode(proof=True) + b"+ SIGNKEY " + SIGN_KEY +
+          b" fived.example\r\n+ PROOF v4.public.AAAA\r\n")
+
+
+# --- tls: mode (bit 0 ALPN, bit 1 client certificate, bit 2 refuse), operations ------------
+
+ALPN, CERT, REFUSE = 1, 2, 4
+
+
+def tls_op(kind, arg=0, data=b""):
+    return bytes([kind | arg << 3]) + data
+
+
+def tls_write(b):
+    """WRITE of b (1 to 31 bytes: 32 is the big one)."""
+    return tls_op(0, len(b) - 1, b)
+
+
+def tls_out(b):
+    return tls_op(4, len(b) - 1, b)
+
+
+def tls():
+    close, finish = tls_op(1), tls_op(5)
+    write("tls", "handshake", bytes([0]))
+    write("tls", "alpn_cert", bytes([ALPN | CERT]))
+    write("tls", "hello", bytes([0]) + tls_write(b"echo\r\n") + tls_write(b"hello") + close)
+    write("tls", "echo_cert", bytes([ALPN | CERT]) + tls_write(b"echo\r\n") +
+          tls_out(b"+\r\n") + tls_write(b"hello") + tls_out(b"hello") + close + finish)
+    write("tls", "fived_first", bytes([ALPN]) + tls_out(b"+ fived ready\r\n") + finish +
+          tls_write(b"late") + close)
+    write("tls", "key_update", bytes([0]) + tls_write(b"before") + tls_op(6, 1) +
+          tls_write(b"after") + tls_op(6, 0) + tls_write(b"again") + close)
+    write("tls", "pieces", bytes([CERT]) + tls_op(7, 0) + tls_write(b"one byte at a time") +
+          tls_op(7, 4) + tls_write(b"five") + close)
+    write("tls", "long", bytes([0]) + tls_write(bytes(range(31))) * 4 + tls_out(b"x" * 31) * 2 +
+          close)
+    big = tls_op(0, 31)
+    write("tls", "big", bytes([0]) + big + tls_op(4, 31) + big + tls_op(4, 31) + tls_out(b"small") +
+          close + finish)
+    write("tls", "flip_hello", bytes([0]) + tls_op(3, 13) + tls_write(b"never"))
+    write("tls", "flip_record", bytes([0]) + tls_write(b"first") + tls_op(3, 31) +
+          tls_write(b"second") + close)
+    write("tls", "cut", bytes([0]) + tls_write(b"first") + tls_op(7, 30) +
+          tls_write(b"second half gone") + close)
+    write("tls", "cut_hello", bytes([CERT]) + tls_op(7, 30) + tls_write(b"never"))
+    write("tls", "raw", bytes([0]) + tls_write(b"first") +
+          tls_op(2, 4, bytes([0x17, 0x03, 0x03, 0x00, 0x10])) + tls_write(b"second"))
+    write("tls", "raw_alert", bytes([0]) + tls_op(2, 6, bytes([0x15, 0x03, 0x03, 0x00, 0x02,
+                                                                0x02, 0x28])))
+    write("tls", "refuse", bytes([REFUSE]) + tls_write(b"echo\r\n") + tls_write(b"more") +
+          close)
+
+
+# --- client_tls: mode (bit 0 another key, bit 1 a request first), the server's operations -------
+
+def client_tls():
+    def write_(b):
+        return tls_op(0, len(b) - 1, b)
+
+    close, big, empty = tls_op(1), tls_op(6), tls_op(7)
+    write("client_tls", "handshake", bytes([0]))
+    write("client_tls", "other_key", bytes([1]))
+    write("client_tls", "granted", bytes([2]) + write_(b"+\r\n") + write_(b"hello") + close)
+    write("client_tls", "refused", bytes([0]) + write_(b"- unknown service\r\n") + close)
+    write("client_tls", "lines", bytes([2]) + write_(b"+ Authentication as alice succ") +
+          write_(b"essful\r\n+\r\n") + empty + write_(b"+ TOKEN v4.public.x\r\n") + close)
+    write("client_tls", "key_update", bytes([0]) + write_(b"+\r\n") + tls_op(5, 1) +
+          write_(b"+ after\r\n") + tls_op(5, 0) + close)
+    write("client_tls", "big", bytes([0]) + big + close)
+    write("client_tls", "no_close", bytes([2]) + write_(b"+\r\n"))
+    write("client_tls", "flip_handshake", bytes([0]) + tls_op(3, 20) + write_(b"+\r\n"))
+    write("client_tls", "half_handshake", bytes([0]) + tls_op(4) + write_(b"+\r\n"))
+    write("client_tls", "flip_record", bytes([0]) + write_(b"+\r\n") + tls_op(3, 31) +
+          write_(b"+ second\r\n") + close)
+    write("client_tls", "half_record", bytes([0]) + write_(b"+\r\n") + tls_op(4) +
+          write_(b"+ half of it\r\n") + write_(b"+ late\r\n"))
+    write("client_tls", "raw", bytes([0]) + write_(b"+\r\n") +
+          tls_op(2, 4, bytes([0x17, 0x03, 0x03, 0x00, 0x10])) + close)
+
+
 if __name__ == "__main__":
     handshake()
     client_mux()
     client_seal()
     client_usp()
+    client_token()
+    tls()
+    client_tls()

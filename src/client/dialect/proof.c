@@ -4,6 +4,8 @@
  * signing key pinned as a server key is; and verifying one, as a consumer
  * does, with proto/proof.c.
  */
+#include "client/dialect/proof.h"
+
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -94,6 +96,15 @@ read_proof(struct five_conn *c, char *proof, size_t size, struct five_error *err
 	return 0;
 }
 
+int
+five_proof_read(struct five_conn *c, unsigned replies, uint8_t pk[TOKEN_PK_LEN], char *proof,
+                size_t size, struct five_error *err)
+{
+	if (five_text_await(c, replies, err) != 0 || read_signkey(c, pk, err) != 0)
+		return -1;
+	return read_proof(c, proof, size, err);
+}
+
 /*
  * The signing key pinned for host, as server keys are: the same one as
  * before, or, on first contact and with trust_on_first_use, pinned now.
@@ -144,11 +155,7 @@ fetch_once(const char *host, const struct five_options *o, const char *request,
 	if (five_text_open(&c, host, o, request, strlen(request), err) != 0)
 		return -1;
 	five_notice(o, c.note);
-	r = five_text_await(&c, c.replies_due, err);
-	if (r == 0)
-		r = read_signkey(&c, pk, err);
-	if (r == 0)
-		r = read_proof(&c, proof, size, err);
+	r = five_proof_read(&c, c.replies_due, pk, proof, size, err);
 	five_conn_close(&c);
 	return r;
 }

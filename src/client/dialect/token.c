@@ -107,6 +107,15 @@ read_token(struct five_conn *c, char *token, size_t size, struct five_error *err
 	return 0;
 }
 
+int
+five_token_read(struct five_conn *c, unsigned replies, char *token, size_t size,
+                struct five_error *err)
+{
+	if (five_text_await(c, replies, err) != 0)
+		return -1;
+	return read_token(c, token, size, err);
+}
+
 /* One connection: [AUTH,] TOKEN, the answer. */
 static int
 fetch_once(const char *host, const struct five_options *o, const char *request, char *token,
@@ -119,9 +128,7 @@ fetch_once(const char *host, const struct five_options *o, const char *request, 
 		return -1;
 	if (note != NULL)
 		str_copy(note, c.note, note_size);
-	r = five_text_await(&c, c.replies_due + (o->vhost != NULL ? 1 : 0), err);
-	if (r == 0)
-		r = read_token(&c, token, size, err);
+	r = five_token_read(&c, c.replies_due + (o->vhost != NULL ? 1 : 0), token, size, err);
 	five_conn_close(&c);
 	return r;
 }

@@ -292,13 +292,12 @@ settle(struct five_seal *z, struct five_error *err)
 }
 
 int
-five_tls_open(const char *host, const struct five_options *o, bool tofu, struct five_seal **out,
-              char *note, size_t note_size, struct five_error *err)
+five_tls_start(int fd, const char *host, const char *port, const struct five_options *o, bool tofu,
+               struct five_seal **out, char *note, size_t note_size, struct five_error *err)
 {
 	struct pin *p = calloc(1, sizeof(*p));
 	struct five_seal *z = calloc(1, sizeof(*z));
-	char port[PORT_TEXT_MAX];
-	int fd = -1, r;
+	int r;
 
 	note[0] = '\0';
 	*out = NULL;
@@ -306,8 +305,7 @@ five_tls_open(const char *host, const struct five_options *o, bool tofu, struct 
 		five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
 		goto fail;
 	}
-	if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0 ||
-	    pin_lookup(p, o, host, port, err) != 0 ||
+	if (pin_lookup(p, o, host, port, err) != 0 ||
 	    (!p->known && tofu && knownhosts_can_add(p->path, p->name, err) != 0))
 		goto fail;
 	p->tofu = tofu;
@@ -329,11 +327,24 @@ five_tls_open(const char *host, const struct five_options *o, bool tofu, struct 
 	*out = z;
 	return fd;
 fail:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	free(p);
 	five_seal_free(z);
 	return -1;
+}
+
+int
+five_tls_open(const char *host, const struct five_options *o, bool tofu, struct five_seal **out,
+              char *note, size_t note_size, struct five_error *err)
+{
+	char port[PORT_TEXT_MAX];
+	int fd;
+
+	note[0] = '\0';
+	*out = NULL;
+	if ((fd = five_dial_port(host, o, port, sizeof(port), err)) < 0)
+		return -1;
+	return five_tls_start(fd, host, port, o, tofu, out, note, note_size, err);
 }
 
 /* --- records ----------------------------------------------------------------- */

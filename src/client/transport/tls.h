@@ -34,6 +34,16 @@ int five_tls_open(const char *host, const struct five_options *o, bool tofu,
                   struct five_seal **seal, char *note, size_t note_size, struct five_error *err);
 
 /*
+ * five_tls_open on fd, already connected to host's port (its text, as
+ * known_hosts names the server): the handshake, the pin, the binding.
+ * Takes fd: returns it with *seal as five_tls_open does, or closes it and
+ * returns -1 with err filled.
+ */
+int five_tls_start(int fd, const char *host, const char *port, const struct five_options *o,
+                   bool tofu, struct five_seal **seal, char *note, size_t note_size,
+                   struct five_error *err);
+
+/*
  * five_seal_wrap for TLS: one record of len bytes (final: close_notify).
  * Standing in for record_seal, it keeps record_seal's contract (0 or -1,
  * nothing said): five_seal_wrap fills the caller's five_error.
