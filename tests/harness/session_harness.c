@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +16,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/keytable.h"
 #include "common/log.h"
 #include "server/conf/config.h"
 #include "server/daemon/server.h"
+#include "server/policy/governor.h"
 #include "server/policy/penalty.h"
 #include "server/privsep/priv.h"
 #include "server/privsep/privops.h"
@@ -33,9 +36,13 @@
 #define PHASE_ROUNDS_MAX 4096
 #define PHASE_MS_MAX     2000
 
-#define READ_CHUNK      65536
-#define DIR_MAX         256 /* the temporary directory's path */
-#define CONFIG_TEXT_MAX 2048
+#define READ_CHUNK       65536
+#define DIR_MAX          256 /* the temporary directory's path */
+#define CONFIG_TEXT_MAX  2048
+#define CLIENTS_TEXT_MAX 128
+
+/* Where the known client's static key comes from: a fixed key, so its peer can be built. */
+#define KNOWN_CLIENT_LABEL "five harness known client"
 
 /*
  * The worker: request_timeout is long enough that no case meets it (the
@@ -47,6 +54,7 @@ static const char config_format[] = "[server]\n"
                                     "key_file = %s/server.key\n"
                                     "audit_log = %s/audit.log\n"
                                     "authorized_keys = %s/authorized_keys\n"
+                                    "authorized_clients = %s/authorized_clients\n"
                                     "auth_methods = pubkey token\n"
                                     "allow_plaintext_pubkey = yes\n"
                                     "request_timeout = 30\n"
@@ -103,6 +111,30 @@ write_file(const char *name, const char *text)
 	return fclose(f) != 0 ? -1 : r;
 }
 
+void
+harness_known_client(uint8_t sk[HARNESS_KEY_LEN])
+{
+	crypto_generichash(sk, HARNESS_KEY_LEN, (const uint8_t *)KNOWN_CLIENT_LABEL,
+	                   strlen(KNOWN_CLIENT_LABEL), NULL, 0);
+}
+
+/* authorized_clients: the known client's key, as HARNESS_KNOWN_IDENTITY. */
+static int
+write_clients(void)
+{
+	uint8_t sk[HARNESS_KEY_LEN], pk[HARNESS_KEY_LEN];
+	char b64[sodium_base64_ENCODED_LEN(HARNESS_KEY_LEN, sodium_base64_VARIANT_ORIGINAL)];
+	char text[CLIENTS_TEXT_MAX];
+
+	harness_known_client(sk);
+	if (crypto_scalarmult_curve25519_base(pk, sk) != 0)
+		return -1;
+	sodium_memzero(sk, sizeof(sk));
+	sodium_bin2base64(b64, sizeof(b64), pk, sizeof(pk), sodium_base64_VARIANT_ORIGINAL);
+	snprintf(text, sizeof(text), "%s %s\n", b64, HARNESS_KNOWN_IDENTITY);
+	return write_file("authorized_clients", text);
+}
+
 static void
 count_handle(uv_handle_t *handle, void *arg)
 {
@@ -128,9 +160,9 @@ prepare(void)
 	const char *d = h.dir;
 	int n;
 
-	n = snprintf(h.config, sizeof(h.config), config_format, d, d, d, d);
+	n = snprintf(h.config, sizeof(h.config), config_format, d, d, d, d, d);
 	if (n < 0 || (size_t)n >= sizeof(h.config) || write_file("authorized_keys", "") != 0 ||
-	    write_file("audit.log", "") != 0) {
+	    write_clients() != 0 || write_file("audit.log", "") != 0) {
 		log_error("harness: cannot write its files in %s", d);
 		return NULL;
 	}
@@ -359,15 +391,29 @@ read_records(struct harness_result *res)
 
 /* --- a case ------------------------------------------------------------ */
 
-/* Failures by source and identity are forgotten: no case pays for another's. */
+/*
+ * What earlier cases left is forgotten: failures by source and identity,
+ * and the governor's state (every case comes from the same source, and a
+ * fuzzer's ephemerals repeat): no case pays for another's, and the
+ * governor is loaded, so that initiations get a COOKIE, only if asked.
+ */
 static int
-forget_failures(void)
+forget_earlier(bool loaded)
 {
-	penalty_table_free(h.srv.site.source_failures);
-	penalty_table_free(h.srv.site.identity_failures);
-	h.srv.site.source_failures = penalty_table_new();
-	h.srv.site.identity_failures = penalty_table_new();
-	return h.srv.site.source_failures != NULL && h.srv.site.identity_failures != NULL ? 0 : -1;
+	struct site *site = &h.srv.site;
+	struct governor *g = &site->gov;
+
+	penalty_table_free(site->source_failures);
+	penalty_table_free(site->identity_failures);
+	site->source_failures = penalty_table_new();
+	site->identity_failures = penalty_table_new();
+	governor_free(g);
+	if (site->source_failures == NULL || site->identity_failures == NULL ||
+	    governor_init(g, site->priv) != 0)
+		return -1;
+	g->loaded = loaded;
+	g->difficulty = (unsigned)site->cfg->pow_min;
+	return 0;
 }
 
 /* The site is as it was before the case: no session, no handle, nothing charged. */
@@ -380,35 +426,35 @@ site_back(void)
 	       site->budget_held == NULL && site->budget_muxes == NULL;
 }
 
-/* Writes the pieces, shuts if asked; the session may end meanwhile. */
+/* Writes what the dialog gives, shuts if asked; the session may end meanwhile. */
 static void
-feed(struct client *c, const struct harness_piece *pieces, size_t n, bool shut)
+talk(struct client *c, const struct harness_dialog *d)
 {
-	size_t i;
+	struct harness_piece piece;
 
-	for (i = 0; i < n; i++)
-		run_phase(c, pieces[i].data, pieces[i].len, NULL);
-	if (shut) {
+	while (d->next(d->arg, c->res, &piece))
+		run_phase(c, piece.data, piece.len, NULL);
+	if (d->shut) {
 		shutdown(c->fd, SHUT_WR);
 		run_phase(c, NULL, 0, NULL);
 	}
 }
 
 int
-harness_run(const struct harness_piece *pieces, size_t n, bool shut, struct harness_result *res)
+harness_run_dialog(const struct harness_dialog *d, struct harness_result *res)
 {
 	struct client c = {.fd = -1, .res = res};
 	int sv[2];
 
 	memset(res, 0, sizeof(*res));
-	if (harness_init() != 0 || forget_failures() != 0 ||
+	if (harness_init() != 0 || forget_earlier(d->loaded) != 0 ||
 	    (res->out = malloc(HARNESS_OUTPUT_MAX + 1)) == NULL ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return -1;
 	c.fd = sv[0];
 	empty_audit();
 	session_accept(&h.srv.site, sv[1], false, NULL);
-	feed(&c, pieces, n, shut);
+	talk(&c, d);
 	res->ended = h.srv.site.nsessions == 0;
 	close(c.fd);
 	c.fd = -1;
@@ -422,6 +468,39 @@ harness_run(const struct harness_piece *pieces, size_t n, bool shut, struct harn
 	res->audit = read_audit();
 	read_records(res);
 	return site_back() ? 0 : -1;
+}
+
+/* A fixed list of pieces, as a dialog that does not look at the answers. */
+struct script {
+	const struct harness_piece *pieces;
+	size_t n, at;
+};
+
+static bool
+script_next(void *arg, const struct harness_result *sofar, struct harness_piece *piece)
+{
+	struct script *s = arg;
+
+	(void)sofar;
+	if (s->at == s->n)
+		return false;
+	*piece = s->pieces[s->at++];
+	return true;
+}
+
+int
+harness_run(const struct harness_piece *pieces, size_t n, bool shut, struct harness_result *res)
+{
+	struct script s = {pieces, n, 0};
+	struct harness_dialog d = {.next = script_next, .arg = &s, .shut = shut};
+
+	return harness_run_dialog(&d, res);
+}
+
+void
+harness_server_key(uint8_t pk[HARNESS_KEY_LEN])
+{
+	memcpy(pk, h.srv.site.keys.pk, HARNESS_KEY_LEN);
 }
 
 void

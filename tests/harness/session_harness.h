@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The longest close reason kept from the audit log. */
 #define HARNESS_REASON_MAX 128
@@ -20,6 +21,12 @@
 
 /* What a case keeps of the client's output; more is read and dropped. */
 #define HARNESS_OUTPUT_MAX (1024 * 1024)
+
+/* A sealed handshake's static keys (X25519). */
+#define HARNESS_KEY_LEN 32
+
+/* The identity authorized_clients gives the known client (harness_known_client). */
+#define HARNESS_KNOWN_IDENTITY "known"
 
 /* Client bytes written as one write(2), before the loop runs again. */
 struct harness_piece {
@@ -60,6 +67,28 @@ int harness_init(void);
  */
 int harness_run(const struct harness_piece *pieces, size_t n, bool shut,
                 struct harness_result *res);
+
+/*
+ * A client that answers the server: after each phase, next sees what the
+ * server has sent so far (sofar: out, out_len, eof; the rest is not filled
+ * yet) and sets the next piece, or returns false when it has no more.  It
+ * must end: the harness asks as long as it answers.
+ */
+struct harness_dialog {
+	bool (*next)(void *arg, const struct harness_result *sofar, struct harness_piece *piece);
+	void *arg;
+	bool shut;   /* the client ends its stream after its last piece */
+	bool loaded; /* the governor as under load: sealed initiations get a COOKIE */
+};
+
+/* As harness_run, with the pieces from d. */
+int harness_run_dialog(const struct harness_dialog *d, struct harness_result *res);
+
+/* The worker's sealed-handshake public key (after harness_init). */
+void harness_server_key(uint8_t pk[HARNESS_KEY_LEN]);
+
+/* The secret key of the client authorized_clients lists as HARNESS_KNOWN_IDENTITY. */
+void harness_known_client(uint8_t sk[HARNESS_KEY_LEN]);
 
 /* Frees what harness_run filled; a zeroed result is a no-op. */
 void harness_result_free(struct harness_result *res);
