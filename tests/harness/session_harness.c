@@ -41,6 +41,9 @@
 #define CONFIG_TEXT_MAX  2048
 #define CLIENTS_TEXT_MAX 128
 
+/* A loaded governor stays loaded for this many of its ticks, or more. */
+#define LOADED_TICKS 2
+
 /* Where the known client's static key comes from: a fixed key, so its peer can be built. */
 #define KNOWN_CLIENT_LABEL "five harness known client"
 
@@ -393,15 +396,18 @@ read_records(struct harness_result *res)
 
 /*
  * What earlier cases left is forgotten: failures by source and identity,
- * and the governor's state (every case comes from the same source, and a
- * fuzzer's ephemerals repeat): no case pays for another's, and the
- * governor is loaded, so that initiations get a COOKIE, only if asked.
+ * and the governor's budgets and replay filter (every case comes from the
+ * same source, and a fuzzer's ephemerals repeat): no case pays for
+ * another's.  The cookie secrets stay, so that a client can come back with
+ * the cookie an earlier case got; the governor is loaded, so that
+ * initiations get a COOKIE, only if asked.
  */
 static int
 forget_earlier(bool loaded)
 {
 	struct site *site = &h.srv.site;
 	struct governor *g = &site->gov;
+	struct sealed_cookie_secrets secrets = g->secrets;
 
 	penalty_table_free(site->source_failures);
 	penalty_table_free(site->identity_failures);
@@ -409,21 +415,29 @@ forget_earlier(bool loaded)
 	site->identity_failures = penalty_table_new();
 	governor_free(g);
 	if (site->source_failures == NULL || site->identity_failures == NULL ||
-	    governor_init(g, site->priv) != 0)
+	    governor_init(g, site->priv) != 0) {
+		sodium_memzero(&secrets, sizeof(secrets));
 		return -1;
+	}
+	g->secrets = secrets;
+	sodium_memzero(&secrets, sizeof(secrets));
 	g->loaded = loaded;
-	g->difficulty = (unsigned)site->cfg->pow_min;
+	/* Above the least: the governor's tick, every 250 ms, steps down before it unloads. */
+	g->difficulty = (unsigned)site->cfg->pow_min + LOADED_TICKS;
 	return 0;
 }
 
-/* The site is as it was before the case: no session, no handle, nothing charged. */
+/*
+ * The site is as it was before the case: no session, no handle, nothing
+ * charged, no sealed handshake counted as in progress.
+ */
 static bool
 site_back(void)
 {
 	const struct site *site = &h.srv.site;
 
 	return no_sessions() && site->nending == 0 && site->nheld == 0 && site->budget.used == 0 &&
-	       site->budget_held == NULL && site->budget_muxes == NULL;
+	       site->budget_held == NULL && site->budget_muxes == NULL && site->gov.pending == 0;
 }
 
 /* Writes what the dialog gives, shuts if asked; the session may end meanwhile. */
