@@ -44,8 +44,9 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libfuzzed.a
 # What the targets include from here: a change rebuilds them.
 $(BINS): tests/fuzz/fuzz.h tests/fuzz/fuzz_random.h
 
-# The session target drives whole sessions through the in-process worker of tests/harness/.
-$(FUZZ_BUILD)/fuzz_session: tests/harness/session_harness.c tests/harness/session_harness.h
+# The session targets drive whole sessions through the in-process worker of tests/harness/.
+$(FUZZ_BUILD)/fuzz_session $(FUZZ_BUILD)/fuzz_sealed_session: tests/harness/session_harness.c \
+	tests/harness/session_harness.h
 
 # The TLS targets' fixed certificates and keys.
 $(FUZZ_BUILD)/fuzz_tls $(FUZZ_BUILD)/fuzz_client_tls: tests/fuzz/fuzz_tls_keys.h

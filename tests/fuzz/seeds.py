@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets whose inputs are structured
 (a mode byte, length-prefixed chunks, plans of records, operations):
-handshake, client_seal, client_mux, client_usp, client_token, tls and
-client_tls.  Run from the top of the tree; the seeds are committed, so
-this only needs running when a format changes.
+handshake, client_seal, client_mux, client_usp, client_token, tls,
+client_tls and sealed_session.  Run from the top of the tree; the seeds
+are committed, so this only needs running when a format changes.
 
     python3 tests/fuzz/seeds.py
 """
@@ -332,6 +332,47 @@ def client_tls():
           tls_op(2, 4, bytes([0x17, 0x03, 0x03, 0x00, 0x10])) + close)
 
 
+# --- sealed_session: mode, tweak, early data, a plan of what follows the handshake --------
+
+def sealed_session():
+    XX, KNOWN, LOADED, TAMPER, SHUT = 0x01, 0x02, 0x10, 0x20, 0x80
+    SEND, REPLAY = bytes([4]), bytes([5])
+
+    def flip_record(byte):
+        return bytes([3 | byte << 3])
+
+    def session(mode, early_data, plan, tweak=0):
+        return bytes([mode, tweak]) + chunk(early_data) + chunk(plan)
+
+    def mux(*frames):
+        return message(b"MULTIPLEX\r\n") + b"".join(message(f) for f in frames)
+
+    echo = message(b"hello") + SEND + message(b"world") + SEND + FINAL
+    open_echo = frame(1, OPEN, b"\x04echo\x00\x00\x00hi") + frame(1, DATA, b"there")
+    write("sealed_session", "ik_echo", session(0, b"echo\r\n", echo))
+    write("sealed_session", "ik_known_0rtt", session(KNOWN, b"echo\r\nearly", echo))
+    write("sealed_session", "xx_echo", session(XX, b"echo\r\n", echo, tweak=0x80))
+    write("sealed_session", "ik_cookie", session(LOADED | KNOWN, b"echo\r\n", echo))
+    write("sealed_session", "ik_mux", session(0, b"", mux(open_echo, frame(1, FIN)) + SEND +
+                                             FINAL))
+    write("sealed_session", "xx_mux", session(XX | KNOWN | SHUT, b"",
+                                              mux(open_echo, frame(0, PING, b"12345678")) +
+                                              SEND))
+    write("sealed_session", "ik_auth", session(0, b"", message(b"AUTH pubkey\r\n") + SEND +
+                                              message(b"AAAA\r\n") + SEND +
+                                              message(b"secret\r\n") + SEND + FINAL))
+    write("sealed_session", "ik_text", session(KNOWN, b"HOST alpha.example\r\n",
+                                               message(b"LIST\r\n") + SEND +
+                                               message(b"db\r\n") + message(b"x") + SEND))
+    write("sealed_session", "ik_usp", session(0, b"", message(
+        b'{"message":"initialize","streams":[{"application":"echo"}]}\n') +
+        SEND + message(b"data") + SEND + FINAL))
+    write("sealed_session", "ik_replay", session(KNOWN, b"echo\r\n", REPLAY + SEND))
+    write("sealed_session", "ik_flipped", session(0, b"echo\r\n", message(b"hello") +
+                                                  flip_record(5) + SEND))
+    write("sealed_session", "ik_tampered", session(TAMPER, b"echo\r\n", echo, tweak=9))
+
+
 if __name__ == "__main__":
     handshake()
     client_mux()
@@ -340,3 +381,4 @@ if __name__ == "__main__":
     client_token()
     tls()
     client_tls()
+    sealed_session()
