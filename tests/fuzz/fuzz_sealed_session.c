@@ -197,7 +197,8 @@ message1(struct client *c)
 	}
 	if (noise_handshake_init(&c->hs, sealed_noise_name(pattern_of(c)), NOISE_INITIATOR,
 	                         prologue, sizeof(prologue),
-	                         pattern_of(c) == SEALED_IK ? c->sk : NULL, server_key_for(c)) != 0 ||
+	                         pattern_of(c) == SEALED_IK ? c->sk : NULL,
+	                         server_key_for(c)) != 0 ||
 	    noise_write_message(&c->hs, payload, plen, c->noise1, sizeof(c->noise1),
 	                        &c->noise1_len) != 0)
 		__builtin_trap();
@@ -223,9 +224,8 @@ initiation(struct client *c)
 	m.noise_len = c->noise1_len;
 	memcpy(m.pow_nonce, c->pow_nonce, sizeof(m.pow_nonce));
 	sealed_mac1_key(server_key_for(c), mac1_key);
-	if (sealed_initiation_encode(&m, mac1_key, c->have_cookie ? c->cookie : NULL,
-	                             c->initiation, sizeof(c->initiation),
-	                             &c->initiation_len) != 0)
+	if (sealed_initiation_encode(&m, mac1_key, c->have_cookie ? c->cookie : NULL, c->initiation,
+	                             sizeof(c->initiation), &c->initiation_len) != 0)
 		__builtin_trap();
 	if (!c->have_cookie)
 		memcpy(c->mac1_orig, m.mac1, sizeof(c->mac1_orig));
@@ -392,8 +392,8 @@ plan(struct talk *t)
 			if ((op & OP_MASK) == OP_RAW)
 				wire_put(t, p->p + at, len);
 			else
-				seal_put(t, p->p + at, len < RECORD_PLAINTEXT_MAX ? len
-				                                                 : RECORD_PLAINTEXT_MAX,
+				seal_put(t, p->p + at,
+				         len < RECORD_PLAINTEXT_MAX ? len : RECORD_PLAINTEXT_MAX,
 				         false);
 			break;
 		case OP_FINAL:

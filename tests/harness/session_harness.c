@@ -18,6 +18,7 @@
 
 #include "common/keytable.h"
 #include "common/log.h"
+#include "proto/replay.h"
 #include "server/conf/config.h"
 #include "server/daemon/server.h"
 #include "server/policy/governor.h"
@@ -40,6 +41,10 @@
 #define DIR_MAX          256 /* the temporary directory's path */
 #define CONFIG_TEXT_MAX  2048
 #define CLIENTS_TEXT_MAX 128
+
+/* The governor's budgets, as fived has them, but for the one source every case comes from. */
+#define BUDGET_FORGET_MS 60000
+#define BUDGET_SOURCES   16
 
 /* A loaded governor stays loaded for this many of its ticks, or more. */
 #define LOADED_TICKS 2
@@ -396,31 +401,34 @@ read_records(struct harness_result *res)
 
 /*
  * What earlier cases left is forgotten: failures by source and identity,
- * and the governor's budgets and replay filter (every case comes from the
- * same source, and a fuzzer's ephemerals repeat): no case pays for
- * another's.  The cookie secrets stay, so that a client can come back with
- * the cookie an earlier case got; the governor is loaded, so that
- * initiations get a COOKIE, only if asked.
+ * and the governor's memory (every case comes from the same source, and a
+ * fuzzer's ephemerals repeat): its budgets, its replay filter (kept where
+ * it is: a new one per case would be most of a case's time), the CPU it
+ * measured.  No case pays for another's.  The cookie secrets stay, so that
+ * a client can come back with the cookie an earlier case got.  The governor
+ * is loaded, so that initiations get a COOKIE, only if asked.
  */
 static int
 forget_earlier(bool loaded)
 {
 	struct site *site = &h.srv.site;
 	struct governor *g = &site->gov;
-	struct sealed_cookie_secrets secrets = g->secrets;
 
 	penalty_table_free(site->source_failures);
 	penalty_table_free(site->identity_failures);
 	site->source_failures = penalty_table_new();
 	site->identity_failures = penalty_table_new();
-	governor_free(g);
-	if (site->source_failures == NULL || site->identity_failures == NULL ||
-	    governor_init(g, site->priv) != 0) {
-		sodium_memzero(&secrets, sizeof(secrets));
+	keytable_free(g->budget);
+	keytable_free(g->cookie_budget);
+	g->budget = keytable_new(BUDGET_FORGET_MS, BUDGET_SOURCES);
+	g->cookie_budget = keytable_new(BUDGET_FORGET_MS, BUDGET_SOURCES);
+	if (site->source_failures == NULL || site->identity_failures == NULL || g->budget == NULL ||
+	    g->cookie_budget == NULL)
 		return -1;
-	}
-	g->secrets = secrets;
-	sodium_memzero(&secrets, sizeof(secrets));
+	replay_wipe(g->replay);
+	replay_init(g->replay, NULL);
+	g->cpu_ns = 0;
+	g->percent = 0;
 	g->loaded = loaded;
 	/* Above the least: the governor's tick, every 250 ms, steps down before it unloads. */
 	g->difficulty = (unsigned)site->cfg->pow_min + LOADED_TICKS;
