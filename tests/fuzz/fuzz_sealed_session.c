@@ -101,7 +101,7 @@ struct client {
 	bool have_cookie, got_cookie;
 };
 
-/* One connection's conversation, after the initiation is out. */
+/* One connection's conversation: the initiation, the answer, the records. */
 struct talk {
 	struct client *c;
 	bool sent_initiation, open;

@@ -2,9 +2,10 @@
  * Whole server sessions, in-process: a worker set up as the daemon sets
  * one up unprivileged (server_start with privops answering in-process),
  * and, per case, one connection handed to session_accept as the listener
- * hands it over, a client's bytes written to it, and what came back.
- * Linked into the cmocka test of sessions and into the session fuzz
- * target.  Not thread-safe: one worker per process.
+ * hands it over, a client's bytes written to it (fixed, or answering
+ * what the server sent), and what came back.  Linked into the cmocka test
+ * of sessions and into the session fuzz targets.  Not thread-safe: one
+ * worker per process.
  */
 #ifndef FIVE_TESTS_SESSION_HARNESS_H
 #define FIVE_TESTS_SESSION_HARNESS_H
@@ -78,7 +79,8 @@ struct harness_dialog {
 	bool (*next)(void *arg, const struct harness_result *sofar, struct harness_piece *piece);
 	void *arg;
 	bool shut;   /* the client ends its stream after its last piece */
-	bool loaded; /* the governor as under load: sealed initiations get a COOKIE */
+	bool loaded; /* the governor as under load: initiations without cookie and work get a COOKIE
+	              */
 };
 
 /* As harness_run, with the pieces from d. */
