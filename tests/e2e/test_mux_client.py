@@ -8,9 +8,11 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 from conftest import FIVE, HELPERS, SLOW, free_port, run_five, wait_for, wait_port
+from test_delivery import blackhole
 
 CONFIG = """
 [service:echo]
@@ -217,6 +219,30 @@ def test_agent_shares_one_session(fived, agent):
     before = len(f.events("granted"))
     assert run_five("--no-agent", "-p", port, "127.0.0.1", "echo", input=b"x").stdout == b"x"
     wait_for(lambda: len(f.events("granted")) == before + 1, what="a direct session")
+
+
+def test_agent_cancels_the_open_of_a_five_that_went_away(fived, agent):
+    """A five killed while its stream waits for fived's answer (a backend slow to take
+    the connection) has its OPEN cancelled at once: it does not hold one of the
+    session's pending places until connect_timeout."""
+    port, fillers = blackhole()
+    f = fived(CONFIG % (1, 1) + "[service:slow]\nbackend = tcp:127.0.0.1:%d\n"
+              "connect_timeout = 20\n" % port)
+    assert run_five("-p", str(f.port), "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
+    agent()
+    p = subprocess.Popen([FIVE, "-p", str(f.port), "127.0.0.1", "slow"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    time.sleep(0.5 * SLOW)  # its OPEN sent, its backend's connect waiting
+    p.kill()
+    p.wait()
+    killed = time.monotonic()
+    ended = wait_for(lambda: [e for e in f.events("stream_ended") if e["service"] == "slow"],
+                     what="the stream's end")
+    assert ended[0]["reason"] == "client reset the stream"
+    assert time.monotonic() - killed < 5 * SLOW
+    for c in fillers:
+        c.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
  * passed on (FIN <-> shutdown(SHUT_WR) and end of file), resets both ways.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,20 @@ mux_stream_wants_read(const struct five_session *s, const struct mux_stream *st)
 	       credit(s, st, 1) > 0 && s->out.len < MUX_OUT_HIGH && s->copies.len < MUX_COPIES_MAX;
 }
 
+/*
+ * Whether the application closed its end whole, not only its sending side:
+ * a Unix socket says so (POLLHUP) once both ways are shut.  Its OPEN is
+ * then cancelled rather than left holding a pending place until the
+ * backend answers or times out.
+ */
+static bool
+peer_gone(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = 0};
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLHUP) != 0;
+}
+
 int
 mux_stream_read(struct five_session *s, struct mux_stream *st)
 {
@@ -159,6 +174,9 @@ mux_stream_read(struct five_session *s, struct mux_stream *st)
 		return 0;
 	if (n < 0)
 		return mux_stream_reset(s, st, true, MUX_RST_RESET, "reset by the application");
+	if (n == 0 && !st->accepted && peer_gone(st->fd))
+		return mux_stream_reset(s, st, true, MUX_RST_RESET,
+		                        "the application went away before the answer");
 	if (n == 0) {
 		st->local_eof = true;
 		return 0;
