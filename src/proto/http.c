@@ -50,17 +50,6 @@ text_valid(const char *p, size_t n)
 }
 
 static bool
-upper_word(const char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i] < 'A' || p[i] > 'Z')
-			return false;
-	return n > 0 && n <= METHOD_MAX;
-}
-
-static bool
 path_valid(const char *p, size_t n)
 {
 	size_t i;
@@ -89,6 +78,18 @@ tchar(char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* A method is a token (RFC 9110 9.1), case-sensitive: "get" is another method than GET. */
+static bool
+method_valid(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!tchar(p[i]))
+			return false;
+	return n > 0 && n <= METHOD_MAX;
 }
 
 /*
@@ -137,7 +138,7 @@ http_request_parse(const char *buf, size_t len, char path[HTTP_PATH_MAX + 1])
 	if ((sp1 = memchr(buf, ' ', line)) == NULL ||
 	    (sp2 = memchr(sp1 + 1, ' ', line - (size_t)(sp1 + 1 - buf))) == NULL)
 		return HTTP_BAD;
-	if (!upper_word(buf, (size_t)(sp1 - buf)) ||
+	if (!method_valid(buf, (size_t)(sp1 - buf)) ||
 	    !path_valid(sp1 + 1, (size_t)(sp2 - sp1 - 1)) ||
 	    !version_valid(sp2 + 1, line - (size_t)(sp2 + 1 - buf)) ||
 	    !headers_valid(buf + line + 1, end - line - 1))

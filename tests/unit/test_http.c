@@ -57,7 +57,8 @@ test_refused(void **state)
 	assert_int_equal(parse("POST /metrics HTTP/1.0\r\n\r\n", path), HTTP_NOT_GET);
 	assert_int_equal(parse("HEAD /metrics HTTP/1.0\r\n\r\n", path), HTTP_NOT_GET);
 	assert_string_equal(path, "");
-	assert_int_equal(parse("get /metrics HTTP/1.0\r\n\r\n", path), HTTP_BAD);
+	assert_int_equal(parse("get /metrics HTTP/1.0\r\n\r\n", path), HTTP_NOT_GET);
+	assert_int_equal(parse("G(T /metrics HTTP/1.0\r\n\r\n", path), HTTP_BAD);
 	assert_int_equal(parse("GET metrics HTTP/1.0\r\n\r\n", path), HTTP_BAD);
 	assert_int_equal(parse("GET /metrics\r\n\r\n", path), HTTP_BAD);
 	assert_int_equal(parse("GET /metrics HTTP/2.0\r\n\r\n", path), HTTP_BAD);
