@@ -216,6 +216,21 @@ def test_a_store_that_asks_for_a_password(fived, process, tmp_path):
         log = node.log()
         assert log.count("unreachable") == 1 and "store %s reachable" % redis.address() \
             not in log, log
+    # An ACL that takes the connection but not the claims: 0-RTT refused, and said.
+    redis.cli("ACL", "SETUSER", "noeval", "on", ">noeval password", "~fived:*", "&fived:*",
+              "+@all", "-eval")
+    priv, pub = keypair()
+    path = secret_file(tmp_path / "noeval", "noeval password\n")
+    node = fived(ECHO, name="noeval", server="store = %s\nstore_user = noeval\n"
+                 "store_password_file = %s\nauthorized_clients = %s"
+                 % (redis.address(), path, authorized_clients(tmp_path, "robot", pub)))
+    wait_for(lambda: "store %s reachable" % redis.address() in node.log(), what="store")
+    while time.time() < int(redis.cli("GET", "fived:epoch")) + 1:
+        time.sleep(0.05)
+    for _ in range(2):
+        assert not zero_rtt(node, Handshake(node.server_key(), priv, early=b"echo\r\nx"))
+    wait_for(lambda: "a 0-RTT claim refused: NOPERM" in node.log(), what="the refusal said")
+    assert node.log().count("a 0-RTT claim refused") == 1
     # A password file others may read is refused, as a key would be, by fived -t too.
     loose = tmp_path / "loose"
     loose.write_text("the store's password\n")

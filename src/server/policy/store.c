@@ -67,7 +67,8 @@ struct store {
 	uint64_t dialed_ms;      /* when the connections down were last dialed */
 	bool reset;              /* an answer came too late: drop the connections */
 	bool said_down;          /* the log said it is unreachable, and not since that it is back */
-	struct keytable *issued; /* the cluster's counts of tokens, per identity and hour */
+	bool said_claims_refused;   /* the log said it refused a claim, and none was taken since */
+	struct keytable *issued;    /* the cluster's counts of tokens, per identity and hour */
 	struct store_claim *claims; /* unanswered, oldest last */
 	unsigned nclaims;
 	uv_timer_t tick;
@@ -221,13 +222,31 @@ ready(struct store *st, const redisAsyncContext *ac)
  * refuses the one it has, stays unreachable, said once, rather than
  * reachable until its first refusal, again and again.
  */
+/*
+ * What the store answered to command, for the log: its error's words,
+ * printable and on one line, or that the answer was not one expected.
+ */
+static void
+answer_words(const redisReply *r, const char *command, char why[STORE_REFUSAL_MAX])
+{
+	size_t i, n;
+
+	if (r->type == REDIS_REPLY_ERROR)
+		n = (size_t)snprintf(why, STORE_REFUSAL_MAX, "%s refused: %.*s", command,
+		                     (int)r->len, r->str);
+	else
+		n = (size_t)snprintf(why, STORE_REFUSAL_MAX, "an unexpected answer to %s", command);
+	for (i = 0; i < n && i < STORE_REFUSAL_MAX - 1; i++)
+		if ((unsigned char)why[i] < 0x20 || (unsigned char)why[i] >= 0x7f)
+			why[i] = '?';
+}
+
 static void
 on_hello(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct store *st = privdata;
 	const redisReply *r = reply;
 	char why[STORE_REFUSAL_MAX];
-	size_t i, n;
 
 	if (r == NULL) /* the connection went first */
 		return;
@@ -236,16 +255,7 @@ on_hello(redisAsyncContext *ac, void *reply, void *privdata)
 		ready(st, ac);
 		return;
 	}
-	if (r->type == REDIS_REPLY_ERROR)
-		n = (size_t)snprintf(why, sizeof(why), "%s refused: %.*s",
-		                     st->password != NULL ? "AUTH" : "PING", (int)r->len, r->str);
-	else
-		n = (size_t)snprintf(why, sizeof(why), "an unexpected answer to %s",
-		                     st->password != NULL ? "AUTH" : "PING");
-	/* The store's words go to the log: printable, on one line. */
-	for (i = 0; i < n && i < sizeof(why) - 1; i++)
-		if ((unsigned char)why[i] < 0x20 || (unsigned char)why[i] >= 0x7f)
-			why[i] = '?';
+	answer_words(r, st->password != NULL ? "AUTH" : "PING", why);
 	say_down(st, why);
 	redisAsyncDisconnect(ac);
 }
@@ -458,8 +468,17 @@ on_claim_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
 	struct store_claim *c = privdata;
 	redisReply *r = reply;
+	char why[STORE_REFUSAL_MAX];
 
 	if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+		/* A store that takes the connection but not the claim (an ACL without EVAL, say).
+		 */
+		if (r != NULL && !c->st->said_claims_refused) {
+			answer_words(r, "a 0-RTT claim", why);
+			log_warn("store %s: %s: 0-RTT early data is refused while it is",
+			         c->st->name, why);
+			c->st->said_claims_refused = true;
+		}
 		answer(c, STORE_UNREACHABLE);
 	} else if (r->integer == CLAIM_EPOCH_CHANGED) {
 		/* Acted on in the emptied store or not, nobody can say: as if seen. */
@@ -470,6 +489,7 @@ on_claim_reply(redisAsyncContext *ac, void *reply, void *privdata)
 			begin_epoch(c->st);
 		}
 	} else {
+		c->st->said_claims_refused = false;
 		answer(c, r->integer == 1 ? STORE_FRESH : STORE_SEEN);
 	}
 	free(c);
