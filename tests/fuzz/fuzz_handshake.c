@@ -62,11 +62,6 @@ struct keys {
 	uint8_t s_client[NOISE_DHLEN], e_client[NOISE_DHLEN];
 };
 
-struct chunk {
-	const uint8_t *p;
-	size_t len;
-};
-
 /* Both ends of a handshake. */
 struct pair {
 	unsigned pattern;
@@ -91,25 +86,6 @@ keys_init(struct keys *k)
 		__builtin_trap();
 }
 
-/* Splits the input into its chunks; what is missing is empty. */
-static void
-chunks(const uint8_t *data, size_t size, struct chunk out[CHUNKS])
-{
-	size_t i, len;
-
-	memset(out, 0, sizeof(struct chunk) * CHUNKS);
-	for (i = 0; i < CHUNKS && size >= 2; i++) {
-		len = (size_t)data[0] << 8 | data[1];
-		data += 2;
-		size -= 2;
-		if (len > size)
-			len = size;
-		out[i] = (struct chunk){data, len};
-		data += len;
-		size -= len;
-	}
-}
-
 /* --- the handshake ------------------------------------------------------------------------ */
 
 /*
@@ -117,7 +93,7 @@ chunks(const uint8_t *data, size_t size, struct chunk out[CHUNKS])
  * framed and checked (mac1) as fived does, then Noise, then the payload.
  */
 static bool
-message1(const struct keys *k, struct pair *p, struct chunk payload)
+message1(const struct keys *k, struct pair *p, struct fuzz_chunk payload)
 {
 	static uint8_t noise[NOISE_MAX_MESSAGE], msg[SEALED_MESSAGE_MAX], pt[NOISE_MAX_MESSAGE];
 	struct sealed_initiation m, got;
@@ -179,7 +155,7 @@ message1(const struct keys *k, struct pair *p, struct chunk payload)
 
 /* Message 2, as fived writes it (with a payload of the input's) and the client reads it. */
 static bool
-message2(const struct keys *k, struct pair *p, struct chunk payload)
+message2(const struct keys *k, struct pair *p, struct fuzz_chunk payload)
 {
 	static uint8_t noise[NOISE_MAX_MESSAGE], msg[SEALED_MESSAGE_MAX + NOISE_MAX_MESSAGE];
 	static uint8_t pt[NOISE_MAX_MESSAGE];
@@ -212,7 +188,7 @@ message2(const struct keys *k, struct pair *p, struct chunk payload)
 
 /* XX's FINISH, as the client writes it and fived reads it. */
 static bool
-message3(const struct keys *k, struct pair *p, struct chunk payload)
+message3(const struct keys *k, struct pair *p, struct fuzz_chunk payload)
 {
 	static uint8_t noise[NOISE_MAX_MESSAGE], msg[SEALED_MESSAGE_MAX + NOISE_MAX_MESSAGE];
 	static uint8_t pt[NOISE_MAX_MESSAGE];
@@ -276,7 +252,7 @@ wire_put(struct wire *w, const uint8_t *p, size_t len)
  * of their own behind.  Stops at the end of the plan or when the wire is full.
  */
 static void
-plan(struct record_sender *tx, struct chunk c, struct wire *w)
+plan(struct record_sender *tx, struct fuzz_chunk c, struct wire *w)
 {
 	static uint8_t rec[RECORD_WIRE_MAX];
 	size_t i = 0, len, n;
@@ -378,7 +354,8 @@ receive(struct record_receiver *rx, const struct wire *w, size_t piece)
  * it.  rekey_in: records each side seals (opens) before its next rekey.
  */
 static void
-records(struct pair *p, unsigned rekey_in, struct chunk client_plan, struct chunk server_plan)
+records(struct pair *p, unsigned rekey_in, struct fuzz_chunk client_plan,
+        struct fuzz_chunk server_plan)
 {
 	static struct record_sender ctx, stx;
 	static struct record_receiver crx, srx;
@@ -424,7 +401,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct keys k;
-	struct chunk c[CHUNKS];
+	struct fuzz_chunk c[CHUNKS];
 	struct pair p;
 	unsigned rekey_in;
 
@@ -435,7 +412,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&p, 0, sizeof(p));
 	p.pattern = (data[0] & MODE_XX) != 0 ? SEALED_XX : SEALED_IK;
 	rekey_in = data[0] >> MODE_REKEY_SHIFT;
-	chunks(data + 1, size - 1, c);
+	fuzz_chunks(data + 1, size - 1, c, CHUNKS);
 
 	if (message1(&k, &p, c[0]) && message2(&k, &p, c[1]) &&
 	    (p.pattern == SEALED_IK || message3(&k, &p, c[2]))) {

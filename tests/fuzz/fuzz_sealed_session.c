@@ -79,15 +79,10 @@ enum stamp { STAMP_NOW, STAMP_OLD, STAMP_AHEAD, STAMP_AGAIN };
 	 SEALED_SUITE_BIT(RECORD_SUITE_AES256GCM))
 #define OFFER_CHACHA SEALED_SUITE_BIT(RECORD_SUITE_XCHACHA20POLY1305)
 
-struct chunk {
-	const uint8_t *p;
-	size_t len;
-};
-
 /* The client, across the connections of one input. */
 struct client {
 	uint8_t mode, tweak;
-	struct chunk early, plan;
+	struct fuzz_chunk early, plan;
 	uint8_t server_pk[NOISE_DHLEN], sk[NOISE_DHLEN];
 	uint16_t offer;
 	struct noise_handshake hs;
@@ -115,24 +110,6 @@ struct talk {
 
 /* The IK timestamp the client used last: "now" is always later than it. */
 static uint64_t last_stamp_ns;
-
-static void
-chunks(const uint8_t *data, size_t size, struct chunk out[CHUNKS])
-{
-	size_t i, len;
-
-	memset(out, 0, sizeof(struct chunk) * CHUNKS);
-	for (i = 0; i < CHUNKS && size >= 2; i++) {
-		len = (size_t)data[0] << 8 | data[1];
-		data += 2;
-		size -= 2;
-		if (len > size)
-			len = size;
-		out[i] = (struct chunk){data, len};
-		data += len;
-		size -= len;
-	}
-}
 
 static unsigned
 pattern_of(const struct client *c)
@@ -356,7 +333,7 @@ read_records(struct talk *t, const struct harness_result *sofar)
 
 /* The plan's next n bytes from *i, fewer if it ends; the length taken. */
 static size_t
-plan_bytes(const struct chunk *plan, size_t *i, size_t n)
+plan_bytes(const struct fuzz_chunk *plan, size_t *i, size_t n)
 {
 	if (n > plan->len - *i)
 		n = plan->len - *i;
@@ -368,7 +345,7 @@ plan_bytes(const struct chunk *plan, size_t *i, size_t n)
 static void
 plan(struct talk *t)
 {
-	const struct chunk *p = &t->c->plan;
+	const struct fuzz_chunk *p = &t->c->plan;
 	size_t len, at;
 	uint8_t op;
 
@@ -502,7 +479,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct client c;
-	struct chunk ch[CHUNKS];
+	struct fuzz_chunk ch[CHUNKS];
 	int round;
 
 	if (size < 2)
@@ -511,7 +488,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&c, 0, sizeof(c));
 	c.mode = data[0];
 	c.tweak = data[1];
-	chunks(data + 2, size - 2, ch);
+	fuzz_chunks(data + 2, size - 2, ch, CHUNKS);
 	c.early = ch[0];
 	if (c.early.len > SEALED_EARLY_MAX)
 		c.early.len = SEALED_EARLY_MAX;
