@@ -597,6 +597,8 @@ def test_detach_end_reset(fived, backend):
     s.drop_connection("reset")
     wait_for(lambda: 0 in echo.ended, timeout=T, what="the backend's end")
     assert echo.ended[0] == "reset"
+    # The backend is reset before the session's closed record is written.
+    wait_for(lambda: f.events("closed"), timeout=T, what="the session's end")
     assert f.events("closed")[0]["reason"] == "detach timeout"
 
 
