@@ -350,6 +350,28 @@ def test_make_before_break(fived, backend):
     assert not f.events("detached")
 
 
+def test_make_before_break_drops_a_frame_half_read(fived, backend):
+    """ATTACH while the old connection is up, with half a frame read from it: that half
+    is dropped, as at a break (12.4), and the client's frames sent again from the count
+    ATTACHED names (whole frames only) are read from their start: the stream goes on
+    exact, with no framing error."""
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = detachable_session(f)
+    sid = s.open("echo")
+    s.send(sid, b"before")
+    assert s.read_exact(sid, 6) == b"before"
+    # Half a DATA frame of the client's, on the old connection only.
+    s.sock.sendall(mw.data_frame(sid, b"half")[:6])
+    time.sleep(0.2)
+    s.drop_connection("keep")
+    s.attach(plain_to(f))
+    s.send(sid, b"after")
+    assert s.read_exact(sid, 5) == b"after"
+    assert f.events("attached")[0]["was_detached"] is False
+    assert b"half" not in b"".join(echo.received.values())
+
+
 def test_wrong_tickets_are_unknown_and_penalized(fived, backend):
     """A wrong secret, a wrong id, a malformed ticket: "- unknown session", each counted
     as a failed authentication: the next attempt from that source waits first."""

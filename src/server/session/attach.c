@@ -141,6 +141,13 @@ attach_to(struct session *s, struct session *old)
 	size_t n;
 	bool was_detached = old->state == S_DETACHED;
 
+	/*
+	 * Make-before-break: what the old connection brought of a frame not yet
+	 * whole goes, as at a break; the client sends it again from the count
+	 * ATTACHED names, which has only whole frames.
+	 */
+	if (!was_detached)
+		mux_detach(old->mux);
 	received = mux_rekey(old->mux, s->attach_ticket, ticket, &timeout_s);
 	n = resume_attached_reply(reply, sizeof(reply), received, timeout_s, ticket);
 	sodium_memzero(ticket, sizeof(ticket));
