@@ -642,7 +642,9 @@ check_start(const struct config *cfg)
 	if (check_file(cfg->token_trusted_keys, parse_trusted) != 0 ||
 	    check_revocations(cfg, key_path) != 0)
 		r = -1;
-	if (check_authorized_clients(cfg) != 0 || check_store_password(cfg) != 0)
+	if (check_authorized_clients(cfg) != 0)
+		r = -1;
+	if (check_store_password(cfg) != 0)
 		r = -1;
 	if (check_audit_log(cfg) != 0)
 		r = -1;
