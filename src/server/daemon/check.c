@@ -611,11 +611,10 @@ check_store_password(const struct config *cfg)
 		return 0;
 	if (secret_file_check("store password file", path, why, sizeof(why)) != 0)
 		log_error("%s", why);
-	else if ((e = io_read_file(path, STORE_PASSWORD_MAX + 2, &text, &len)) != 0)
-		log_error("store_password_file %s: %s", path,
-		          e == -EFBIG ? STORE_PASSWORD_FORM : strerror(-e));
-	else if (store_password_parse(text, len, &password_len) != 0)
-		log_error("store_password_file %s: " STORE_PASSWORD_FORM, path);
+	else if ((e = io_read_file(path, STORE_PASSWORD_MAX + 2, &text, &len)) != 0 && e != -EFBIG)
+		log_error("store_password_file %s: %s", path, strerror(-e));
+	else if (e != 0 || store_password_parse(text, len, &password_len) != 0)
+		log_error("store_password_file %s: " STORE_PASSWORD_FORM, path, STORE_PASSWORD_MAX);
 	else
 		r = 0;
 	if (text != NULL)

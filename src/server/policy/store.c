@@ -656,7 +656,8 @@ static int
 take_password(struct store *st, const struct config *cfg, const char *text, size_t len)
 {
 	if (store_password_parse(text, len, &len) != 0) {
-		log_error("store_password_file %s: " STORE_PASSWORD_FORM, cfg->store_password_file);
+		log_error("store_password_file %s: " STORE_PASSWORD_FORM, cfg->store_password_file,
+		          STORE_PASSWORD_MAX);
 		return -1;
 	}
 	if ((st->password = malloc(len)) == NULL) {

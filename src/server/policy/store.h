@@ -67,7 +67,7 @@ struct store_claim;
 
 /* store_password_file holds one line, its end (LF or CRLF) optional. */
 #define STORE_PASSWORD_MAX  1024
-#define STORE_PASSWORD_FORM "expected one line of 1 to 1024 bytes"
+#define STORE_PASSWORD_FORM "expected one line of 1 to %d bytes" /* and STORE_PASSWORD_MAX */
 
 /*
  * Whether text[0..len) is a store_password_file's content; *password_len
