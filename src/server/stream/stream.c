@@ -24,10 +24,13 @@
  * side; the stream is over when both directions have ended.
  *
  * A plain stream (no transport) to a TCP or Unix-socket backend is moved
- * by the kernel instead (splice = yes): each direction, once the writes
- * queued towards its destination (the reply, the PROXY header, the early
- * bytes) are done, goes socket -> pipe -> socket with splice(2), and no
- * byte enters fived's memory.  The pipe takes the place of the queue: it
+ * by the kernel instead (splice = yes): each direction that has carried
+ * SPLICE_AFTER_BYTES, once the writes queued towards its destination (the
+ * reply, the PROXY header, the early bytes, its first bytes) are done,
+ * goes socket -> pipe -> socket with splice(2), and no byte enters fived's
+ * memory any more.  Its first bytes are copied because most sessions are
+ * short (a request, its answer): for them two pipes and two dups would
+ * cost more than the copies they save.  The pipe takes the place of the queue: it
  * is filled from the source only when it is empty, emptied into the
  * destination as far as the destination takes it, and while it holds
  * bytes it counts in the budget for its whole capacity (over the budget,
@@ -74,6 +77,9 @@
 
 /* Pipes a spliced direction fills per wakeup: one stream cannot starve the rest. */
 #define SPLICE_ROUNDS_MAX 16
+
+/* What a direction carries by copies before the kernel moves the rest (see the top). */
+#define SPLICE_AFTER_BYTES (64 * 1024)
 
 /*
  * One direction of a stream, named by its destination: up is towards the
@@ -127,6 +133,7 @@ struct stream {
 static void on_backend_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
 static void watch(struct stream *st);
 static void begin_splice(struct stream *st, struct relay_dir *dir);
+static void consider_splice(struct stream *st, struct relay_dir *dir);
 
 static uv_stream_t *
 source_of(struct stream *st, struct relay_dir *dir)
@@ -162,11 +169,11 @@ backend_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	chunk_alloc_charged(budget, budget_read_size(budget, CHUNK_READ_SIZE), buf);
 }
 
-/* Reads dir's source again unless something still stops it. */
+/* Reads dir's source again unless something still stops it (a switch to the kernel, too). */
 static void
 resume(struct stream *st, struct relay_dir *dir)
 {
-	if (!st->relaying || st->over || dir->paused || dir->held || dir->eof)
+	if (!st->relaying || st->over || dir->paused || dir->held || dir->eof || dir->splice_wait)
 		return;
 	if (dir->spliced)
 		watch(st);
@@ -435,6 +442,7 @@ forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 			return;
 		}
 		pace(st, dir);
+		consider_splice(st, dir);
 		return;
 	}
 	chunk_release(buf);
@@ -723,7 +731,9 @@ begin_splice(struct stream *st, struct relay_dir *dir)
 {
 	int r;
 
+	/* Its queue is empty: the pipe takes the queue's place as the bound. */
 	dir->splice_wait = false;
+	dir->paused = false;
 	if ((r = open_end(st, &st->client_end, st->client)) != 0 ||
 	    (r = open_end(st, &st->backend_end, &st->backend.h.stream)) != 0 ||
 	    (r = splice_pipe_open(&dir->pipe)) != 0) {
@@ -737,14 +747,17 @@ begin_splice(struct stream *st, struct relay_dir *dir)
 	pump(st, dir);
 }
 
-/* Starts reading dir's source: by libuv, or by the kernel once dir's queued writes are done. */
+/*
+ * After dir's source was read: a direction that has carried enough is
+ * read by libuv no more, and goes to the kernel once its queued writes
+ * are done (on_written), so that no byte overtakes another.
+ */
 static void
-start(struct stream *st, struct relay_dir *dir)
+consider_splice(struct stream *st, struct relay_dir *dir)
 {
-	if (!may_splice(st)) {
-		resume(st, dir);
+	if (dir->bytes < SPLICE_AFTER_BYTES || dir->splice_wait || dir->spliced || dir->eof ||
+	    dir->dropping || st->over || !may_splice(st))
 		return;
-	}
 	uv_read_stop(source_of(st, dir));
 	dir->splice_wait = true;
 	if (dir->queued == 0)
@@ -800,13 +813,13 @@ stream_relay(struct stream *st, const void *header, size_t header_len, const voi
 	st->up.bytes += early_len;
 	st->relaying = true;
 	st->last_activity_ms = uv_now(st->site->loop);
-	start(st, &st->down);
+	resume(st, &st->down);
 	if (st->over)
 		return 0;
 	if (client_ended)
 		end_direction(st, &st->up);
 	else
-		start(st, &st->up);
+		resume(st, &st->up);
 	return 0;
 }
 
