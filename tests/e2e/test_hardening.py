@@ -198,6 +198,21 @@ def test_the_worker_holds_no_private_key(fived, tmp_path):
     assert seed not in worker
 
 
+@needs_root
+def test_the_worker_sees_little_of_the_monitors_environment(fived):
+    """What fived was started with may hold what the worker has no need of: it sees the
+    time zone and the locale (fived(8), privilege separation), not the rest."""
+    env = dict(os.environ, FIVED_TEST_SECRET="s3cret", TZ="Europe/Paris", LC_TIME="C")
+    f = fived("[service:echo]\nbackend = builtin:echo\n", env=env)
+    assert exchange(f.port, b"echo\r\nx") == b"+\r\nx"
+    with open("/proc/%d/environ" % f.proc.pid, "rb") as e:
+        assert b"FIVED_TEST_SECRET=s3cret" in e.read().split(b"\0"), "the test sets nothing"
+    with open("/proc/%d/environ" % worker_pid(f), "rb") as e:
+        worker = e.read().split(b"\0")
+    assert b"TZ=Europe/Paris" in worker and b"LC_TIME=C" in worker, worker
+    assert not [v for v in worker if v.startswith((b"FIVED_TEST_SECRET", b"PATH", b"HOME"))]
+
+
 # --- the worker is confined ------------------------------------------------------------------
 
 

@@ -56,6 +56,7 @@
 #define REQUEST_TIMEOUT_S  5     /* a request's body must follow its header within this */
 #define EXEC_ENV_MAX       24    /* variables the worker may pass to a program */
 #define EXEC_VALUE_MAX     512
+#define WORKER_ENV_MAX     32 /* variables of the monitor's the worker may see */
 #define RELOAD_REFUSED     "the configuration file has errors (see the log)"
 #define EXEC_PATH          "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* A worker silent this long (it says it is alive every PRIV_ALIVE_MS) is stuck. */
@@ -122,13 +123,35 @@ keep_as(int fd, int target)
 	return fcntl(fd, F_SETFD, 0);
 }
 
+/*
+ * Whether the worker may see a variable of the monitor's environment: the
+ * time zone, the locale, and the sanitizers' options (tests and fuzzing
+ * builds); nothing else, since the monitor's environment may hold what the
+ * less trusted process has no need of (a service manager's credentials,
+ * an administrator's secrets).
+ */
+static bool
+worker_env_allowed(const char *entry)
+{
+	static const char *const prefixes[] = {"TZ=",           "LANG=",          "LC_",
+	                                       "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(prefixes); i++)
+		if (strncmp(entry, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
 /* In the child: the worker, its monitor on fd, its standard error on logfd unless -1. */
 static void
 exec_worker(struct monitor *m, int fd, int logfd)
 {
+	char *env[WORKER_ENV_MAX + 1];
 	const char *argv[6];
-	size_t n = 0;
+	size_t n = 0, nenv = 0;
 	sigset_t none;
+	char **e;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -147,7 +170,11 @@ exec_worker(struct monitor *m, int fd, int logfd)
 		argv[n++] = m->st->cfg_path;
 	}
 	argv[n] = NULL;
-	execv(m->self, (char *const *)argv);
+	for (e = environ; *e != NULL && nenv < WORKER_ENV_MAX; e++)
+		if (worker_env_allowed(*e))
+			env[nenv++] = *e;
+	env[nenv] = NULL;
+	execve(m->self, (char *const *)argv, env);
 	_exit(127);
 }
 
