@@ -154,3 +154,17 @@ def test_requests_other_than_a_get(fived):
     s.close()
     assert value(scrape(a), "fived_sessions_accepted_total") == 0
     assert f.proc.poll() is None
+
+
+def test_connections_held_open_do_not_keep_a_scraper_out(fived):
+    """16 connections at once; at the limit the one that has waited longest for its
+    request makes room, so a program that holds connections open without asking
+    cannot keep a scraper out."""
+    port = free_port()
+    fived(ECHO, server="metrics_listen = tcp:127.0.0.1:%d\n" % port)
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(40)]
+    assert value(scrape(("tcp", port)), "fived_sessions_accepted_total") == 0
+    # The first ones were closed to make room, answered nothing.
+    assert idle[0].recv(100) == b""
+    for s in idle:
+        s.close()

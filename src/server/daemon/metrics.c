@@ -425,15 +425,37 @@ add_conn(struct metrics_server *ms, int fd)
 	uv_read_start((uv_stream_t *)&c->stream, on_alloc, on_read);
 }
 
+/* The connection that has waited longest for its request (the list is newest first), or NULL. */
+static struct metrics_conn *
+oldest_waiting(struct metrics_server *ms)
+{
+	struct metrics_conn *c, *found = NULL;
+
+	for (c = ms->conns; c != NULL; c = c->next)
+		if (!c->answered)
+			found = c;
+	return found;
+}
+
+/*
+ * At the limit, the connection that has waited longest for its request
+ * makes room: a program holding connections open without asking cannot
+ * keep a scraper out, which asks at once.
+ */
 static void
 take(void *arg, int fd)
 {
 	struct metrics_server *ms = arg;
+	struct metrics_conn *oldest;
 
-	if (ms->nconns >= METRICS_CONNECTIONS_MAX)
-		close(fd);
-	else
-		add_conn(ms, fd);
+	if (ms->nconns >= METRICS_CONNECTIONS_MAX) {
+		if ((oldest = oldest_waiting(ms)) == NULL) {
+			close(fd);
+			return;
+		}
+		drop_conn(oldest);
+	}
+	add_conn(ms, fd);
 }
 
 int

@@ -9,7 +9,10 @@
 
 struct server;
 
-/* Connections served at once; more are closed at once. */
+/*
+ * Connections served at once; at the limit, the one that has waited
+ * longest for its request is closed to make room for the next.
+ */
 #define METRICS_CONNECTIONS_MAX 16
 
 /* How long a connection may take from accept to the end of its response. */
