@@ -475,7 +475,7 @@ harness_run_dialog(const struct harness_dialog *d, struct harness_result *res)
 		return -1;
 	c.fd = sv[0];
 	empty_audit();
-	session_accept(&h.srv.site, sv[1], false, NULL);
+	session_accept(&h.srv.site, sv[1], ACCEPTED_UNIX, NULL);
 	talk(&c, d);
 	res->ended = h.srv.site.nsessions == 0;
 	close(c.fd);

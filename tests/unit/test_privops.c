@@ -3,6 +3,8 @@
  * worker keep: each request is checked against the configuration, keys
  * never leave, limits refuse instead of failing open.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -432,7 +434,7 @@ test_unix_socket_without_chmod(void **state)
 		    seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, SCMP_SYS(fchmodat), 0) != 0 ||
 		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || seccomp_load(f) != 0)
 			_exit(2);
-		fd = sockets_listen(&a, false);
+		fd = sockets_listen(&a, false, false);
 		_exit(fd >= 0 && stat(a.path, &st) == 0 && (st.st_mode & 0777) == SOCKETS_UNIX_MODE
 		              ? 0
 		              : 1);
@@ -442,6 +444,48 @@ test_unix_socket_without_chmod(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	unlink(a.path);
 	rmdir(dir);
+}
+
+/* A connection's options, as accepted from listener: TCP_NODELAY and a zero linger. */
+static bool
+accepted_tuned(int listener)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int c, a, nodelay = 0;
+	socklen_t nlen = sizeof(nodelay);
+	struct linger l = {0};
+	socklen_t llen = sizeof(l);
+
+	assert_int_equal(getsockname(listener, (struct sockaddr *)&ss, &len), 0);
+	assert_true((c = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&ss, len), 0);
+	assert_true((a = accept(listener, NULL, NULL)) >= 0);
+	getsockopt(a, IPPROTO_TCP, TCP_NODELAY, &nodelay, &nlen);
+	getsockopt(a, SOL_SOCKET, SO_LINGER, &l, &llen);
+	close(a);
+	close(c);
+	return nodelay != 0 && l.l_onoff != 0 && l.l_linger == 0;
+}
+
+/* A listener for sessions hands its connections TCP_NODELAY and the reset on close. */
+static void
+test_session_listener_options(void **state)
+{
+	struct addr_spec a;
+	const char *why;
+	int fd;
+
+	(void)state;
+	assert_int_equal(addr_parse("tcp:127.0.0.1:0", &a, &why), 0);
+	assert_true((fd = sockets_listen(&a, false, true)) >= 0);
+	assert_true(sockets_sessions_tuned(fd));
+	assert_true(accepted_tuned(fd));
+	close(fd);
+	assert_true((fd = sockets_listen(&a, false, false)) >= 0);
+	assert_false(sockets_sessions_tuned(fd));
+	assert_false(accepted_tuned(fd));
+	close(fd);
 }
 
 int
@@ -461,6 +505,7 @@ main(void)
 	        cmocka_unit_test(test_penalties_of_a_full_table),
 	        cmocka_unit_test(test_revocations_refuse_when_full),
 	        cmocka_unit_test(test_unix_socket_without_chmod),
+	        cmocka_unit_test(test_session_listener_options),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown) |

@@ -113,6 +113,14 @@ pause_accepting(struct listener *l)
 	uv_timer_start(&l->pause, on_resume, LISTENER_PAUSE_MS, 0);
 }
 
+static enum accepted
+accepted_kind(const struct listener *l)
+{
+	if (!l->is_tcp)
+		return ACCEPTED_UNIX;
+	return l->tuned ? ACCEPTED_TCP_TUNED : ACCEPTED_TCP;
+}
+
 /* A connection accepted onto fd: a session, or a refusal when descriptors run short. */
 static void
 take(struct listener *l, int fd)
@@ -121,10 +129,10 @@ take(struct listener *l, int fd)
 
 	if ((uint64_t)fd + srv->fd_reserve >= srv->fd_limit) {
 		note_shortage(l, fd, false);
-		session_accept(&srv->site, fd, l->is_tcp, BUSY);
+		session_accept(&srv->site, fd, accepted_kind(l), BUSY);
 		return;
 	}
-	session_accept(&srv->site, fd, l->is_tcp, NULL);
+	session_accept(&srv->site, fd, accepted_kind(l), NULL);
 }
 
 /*
@@ -146,7 +154,7 @@ shed(struct listener *l)
 	e = errno;
 	if (fd >= 0) {
 		note_shortage(l, fd, true);
-		session_accept(&srv->site, fd, l->is_tcp, BUSY);
+		session_accept(&srv->site, fd, accepted_kind(l), BUSY);
 	}
 	srv->spare_fd = make_spare();
 	if (fd >= 0)
@@ -239,6 +247,7 @@ listener_tune(struct listener *l, const struct config *cfg)
 {
 	if (!l->is_tcp)
 		return;
+	l->tuned = sockets_sessions_tuned(l->fd);
 	set_option(l, TCP_DEFER_ACCEPT, defer_seconds(cfg->defer_accept_ms), "defer_accept");
 	set_option(l, TCP_FASTOPEN, (int)cfg->tcp_fastopen, "tcp_fastopen");
 }

@@ -36,6 +36,7 @@ struct listener {
 	uv_timer_t pause;          /* accepting resumes when it fires */
 	unsigned handles;          /* handles not yet closed: freed at 0 */
 	bool is_tcp;
+	bool tuned; /* TCP: its connections inherit TCP_NODELAY and the reset on close */
 	char unlink_path[ADDR_PATH_MAX + 1]; /* a Unix socket file to remove at close, or "" */
 };
 

@@ -454,6 +454,27 @@ local_socket(const char *address)
 	return path != NULL ? path : after(address, ADMIN_PREFIX);
 }
 
+static bool
+is_address(const struct addr_spec *a, const char *address)
+{
+	char text[ADDR_TEXT_MAX];
+
+	addr_format(a, text, sizeof(text));
+	return strcmp(text, address) == 0;
+}
+
+/* Whether address is where sessions come: a listen entry or the fallback. */
+static bool
+names_sessions(const struct config *cfg, const char *address)
+{
+	size_t i;
+
+	for (i = 0; i < cfg->nlisten; i++)
+		if (is_address(&cfg->listen[i], address))
+			return true;
+	return cfg->has_listen_fallback && is_address(&cfg->listen_fallback, address);
+}
+
 /*
  * Whether the configuration names address: a listen entry, the fallback,
  * the metrics endpoint, the control socket or the admin socket.
@@ -461,28 +482,14 @@ local_socket(const char *address)
 static bool
 names_listen(const struct config *cfg, const char *address)
 {
-	char text[ADDR_TEXT_MAX];
 	const char *path;
-	size_t i;
 
 	if ((path = after(address, CONTROL_PREFIX)) != NULL)
 		return cfg->control_socket[0] != '\0' && strcmp(path, cfg->control_socket) == 0;
 	if ((path = after(address, ADMIN_PREFIX)) != NULL)
 		return cfg->admin_socket[0] != '\0' && strcmp(path, cfg->admin_socket) == 0;
-	for (i = 0; i < cfg->nlisten; i++) {
-		addr_format(&cfg->listen[i], text, sizeof(text));
-		if (strcmp(text, address) == 0)
-			return true;
-	}
-	if (cfg->has_metrics_listen) {
-		addr_format(&cfg->metrics_listen, text, sizeof(text));
-		if (strcmp(text, address) == 0)
-			return true;
-	}
-	if (!cfg->has_listen_fallback)
-		return false;
-	addr_format(&cfg->listen_fallback, text, sizeof(text));
-	return strcmp(text, address) == 0;
+	return names_sessions(cfg, address) ||
+	       (cfg->has_metrics_listen && is_address(&cfg->metrics_listen, address));
 }
 
 static int
@@ -514,7 +521,7 @@ answer_listen(struct priv_state *st, const struct priv_request *req, struct priv
 	}
 	if (st->nlistening == PRIVOPS_LISTEN_MAX)
 		return refuse_errno(ans, EMFILE);
-	if ((fd = sockets_listen(&a, local != NULL)) < 0)
+	if ((fd = sockets_listen(&a, local != NULL, names_sessions(st->cfg, req->arg))) < 0)
 		return refuse_errno(ans, -fd);
 	l = &st->listening[st->nlistening];
 	if ((ans->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {

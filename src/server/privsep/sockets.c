@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,7 +22,7 @@ fail(int fd)
 }
 
 static int
-listen_tcp(const struct addr_spec *a)
+listen_tcp(const struct addr_spec *a, bool sessions)
 {
 	int fd, one = 1;
 
@@ -35,6 +36,10 @@ listen_tcp(const struct addr_spec *a)
 	/* [::] means IPv6 only: IPv4 is listed separately, as it is written. */
 	if (a->sa.ss_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		return fail(fd);
+	/* Before listen(2): no connection is accepted without them. */
+	if (sessions && (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+	                 sockets_reset_on_close(fd, true) != 0))
 		return fail(fd);
 	if (bind(fd, (const struct sockaddr *)&a->sa, a->salen) != 0 ||
 	    listen(fd, SOCKETS_BACKLOG) != 0)
@@ -109,17 +114,29 @@ listen_unix(const struct addr_spec *a, int type)
 }
 
 int
-sockets_listen(const struct addr_spec *a, bool seqpacket)
+sockets_listen(const struct addr_spec *a, bool seqpacket, bool sessions)
 {
 	if (a->kind == ADDR_TCP)
-		return listen_tcp(a);
+		return listen_tcp(a, sessions);
 	return listen_unix(a, seqpacket ? SOCK_SEQPACKET : SOCK_STREAM);
 }
 
-void
+int
 sockets_reset_on_close(int fd, bool reset)
 {
 	struct linger l = {.l_onoff = reset ? 1 : 0, .l_linger = 0};
 
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) == 0 ? 0 : -1;
+}
+
+bool
+sockets_sessions_tuned(int fd)
+{
+	struct linger l;
+	int nodelay;
+	socklen_t nlen = sizeof(nodelay), llen = sizeof(l);
+
+	return getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &nlen) == 0 && nodelay != 0 &&
+	       getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &llen) == 0 && l.l_onoff != 0 &&
+	       l.l_linger == 0;
 }

@@ -18,18 +18,28 @@
  * A non-blocking, close-on-exec socket listening on a: TCP (an IPv6
  * address listens on IPv6 only), or a Unix socket of type SOCK_STREAM, or
  * SOCK_SEQPACKET when seqpacket (the control socket).  A Unix socket file
- * left by a process that no longer answers on it is replaced.  Returns the
- * descriptor, or -errno.
+ * left by a process that no longer answers on it is replaced.  A TCP
+ * listener for sessions has TCP_NODELAY and the reset on close (below) set
+ * before it listens: every connection it accepts is a copy of it, options
+ * included, and needs neither set again.  Returns the descriptor, or
+ * -errno.
  */
-int sockets_listen(const struct addr_spec *a, bool seqpacket);
+int sockets_listen(const struct addr_spec *a, bool seqpacket, bool sessions);
+
+/*
+ * Whether the TCP listener fd was made for sessions as above, so that its
+ * connections have both options.  One that systemd made may not be.
+ */
+bool sockets_sessions_tuned(int fd);
 
 /*
  * Whether closing the TCP socket fd, or the death of this process, resets
  * the connection (SO_LINGER with a zero timeout) instead of ending it
  * cleanly: set on every relayed connection, so that a worker that dies
  * mid-stream is never taken for a stream that ended; cleared before an
- * orderly close.  For TCP sockets only.
+ * orderly close.  For TCP sockets only; a listening socket's connections
+ * inherit it.  Returns 0, or -1 when the kernel refused it.
  */
-void sockets_reset_on_close(int fd, bool reset);
+int sockets_reset_on_close(int fd, bool reset);
 
 #endif

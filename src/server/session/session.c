@@ -1605,9 +1605,10 @@ proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 void
-session_accept(struct site *site, int fd, bool is_tcp, const char *busy)
+session_accept(struct site *site, int fd, enum accepted kind, const char *busy)
 {
 	struct session *s = session_new(site);
+	bool is_tcp = kind != ACCEPTED_UNIX;
 	int r;
 
 	if (s == NULL) {
@@ -1630,7 +1631,7 @@ session_accept(struct site *site, int fd, bool is_tcp, const char *busy)
 		return;
 	}
 	note_peer(s, is_tcp);
-	if (is_tcp) {
+	if (kind == ACCEPTED_TCP) {
 		uv_tcp_nodelay(&s->client.tcp, 1);
 		sockets_reset_on_close(fd, true);
 	}

@@ -35,13 +35,20 @@ struct session_info {
 	const struct mux *mux;
 };
 
+/* What a connection's socket is, as accepted. */
+enum accepted {
+	ACCEPTED_UNIX,
+	ACCEPTED_TCP,       /* TCP_NODELAY and reset on close are still to be set */
+	ACCEPTED_TCP_TUNED, /* it has both from its listener already */
+};
+
 /*
- * Starts a session for a connection accepted onto fd, a TCP or Unix stream
- * socket, which the session takes over (it is closed on every failure).
- * busy, when not NULL, is the reason to refuse the connection at once,
- * before anything is read.
+ * Starts a session for a connection accepted onto fd, a socket of kind,
+ * which the session takes over (it is closed on every failure).  busy,
+ * when not NULL, is the reason to refuse the connection at once, before
+ * anything is read.
  */
-void session_accept(struct site *site, int fd, bool is_tcp, const char *busy);
+void session_accept(struct site *site, int fd, enum accepted kind, const char *busy);
 
 /*
  * Stopping: sessions that have not been granted a service (authenticating
