@@ -21,7 +21,8 @@
  * argument A (0 to 31); WRITE, RAW and OUT take A + 1 bytes of the input
  * after it (what is left, when fewer), but WRITE and OUT with A 31 send
  * BIG_SIZE fixed bytes, more than a record holds and than fived's output
- * BIO keeps:
+ * BIO keeps (BIGS_MAX times a case; later ones take A + 1 bytes, so that
+ * a short input cannot ask for megabytes):
  *
  *   0 WRITE   the client sends those bytes in one record
  *   1 CLOSE   the client's close_notify
@@ -31,7 +32,10 @@
  *   5 FINISH  fived's close_notify (finish)
  *   6 UPDATE  the client's KeyUpdate, asking for fived's (A odd) or not
  *   7 PIECES  the client's bytes reach fived in pieces of A + 1 bytes (A 31: whole);
- *             A 30: only the first half of what it sends next arrives
+ *             A 30: only the first half of what it sends next arrives.  After
+ *             PIECES_CALLS_MAX pieces in a case the rest goes whole: 48 KiB a
+ *             byte at a time, twice (libFuzzer's leak check), is half a minute
+ *             under ASan for no edge more
  *
  * The handshake runs before the first operation other than FLIP and
  * PIECES, so those may shape it.  When nothing was flipped, cut or sent
@@ -86,8 +90,11 @@
 
 #define ARG_BIG      31
 #define BIG_SIZE     (48 * 1024)
+#define BIGS_MAX     8
 #define PIECES_WHOLE 31
 #define PIECES_HALF  30
+/* Input calls in pieces per case; the rest goes whole (see PIECES above). */
+#define PIECES_CALLS_MAX 4096
 
 /* What each side's plaintext is kept of, for the comparison: more than an input holds. */
 #define KEEP_MAX  (256 * 1024)
@@ -123,11 +130,12 @@ struct client {
 
 /* How the client's raw bytes reach fived. */
 struct wire {
-	size_t piece;    /* 0: whole */
-	bool half;       /* the next flight is cut in half */
-	long flip;       /* the bit to flip in the next flight, or -1 */
-	bool tampered;   /* anything flipped, cut or sent raw */
-	bool client_end; /* the client's close_notify went out */
+	size_t piece;      /* 0: whole */
+	size_t pieces_fed; /* input calls so far, bounded by PIECES_CALLS_MAX */
+	bool half;         /* the next flight is cut in half */
+	long flip;         /* the bit to flip in the next flight, or -1 */
+	bool tampered;     /* anything flipped, cut or sent raw */
+	bool client_end;   /* the client's close_notify went out */
 };
 
 static struct config *cfg;
@@ -255,6 +263,8 @@ to_server(struct server *s, struct wire *w, uint8_t *p, size_t len)
 		w->half = false;
 	}
 	for (; len > 0 && server_live(s); p += piece, len -= piece) {
+		if (w->pieces_fed++ == PIECES_CALLS_MAX)
+			w->piece = 0;
 		piece = w->piece == 0 || w->piece > len ? len : w->piece;
 		if (s->t->ops->input(s->t, p, piece) != 0)
 			s->aborted = true;
@@ -517,6 +527,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool started = false;
 	uint8_t op, arg;
 	size_t n;
+	unsigned bigs = 0;
 
 	if (size < 1)
 		return 0;
@@ -549,7 +560,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		switch (op) {
 		case OP_WRITE:
-			if (arg == ARG_BIG) {
+			if (arg == ARG_BIG && bigs++ < BIGS_MAX) {
 				client_write(&c, big, sizeof(big));
 				break;
 			}
@@ -566,7 +577,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			p += n;
 			break;
 		case OP_OUT:
-			if (arg == ARG_BIG) {
+			if (arg == ARG_BIG && bigs++ < BIGS_MAX) {
 				server_out(&s, big, sizeof(big), &out);
 				break;
 			}

@@ -468,7 +468,7 @@ static int
 take_plaintext(struct tls *t)
 {
 	uint8_t pt[READ_PIECE];
-	size_t n;
+	size_t n, written = 0;
 	int e = SSL_ERROR_WANT_READ;
 
 	while (!t->ended) {
@@ -476,10 +476,12 @@ take_plaintext(struct tls *t)
 			e = SSL_get_error(t->ssl, 0);
 			break;
 		}
+		written = n > written ? n : written;
 		if (up(t)->plaintext(t->base.link.owner, pt, n) != 0)
 			t->ended = true;
 	}
-	OPENSSL_cleanse(pt, sizeof(pt));
+	/* Only what was written: a client sending a byte at a time must not cost 16 KiB each. */
+	OPENSSL_cleanse(pt, written);
 	if (t->ended)
 		return 0;
 	if (e == SSL_ERROR_ZERO_RETURN) {
