@@ -125,16 +125,29 @@ keep_as(int fd, int target)
 
 /*
  * Whether the worker may see a variable of the monitor's environment: the
- * time zone, the locale, and the sanitizers' options (tests and fuzzing
- * builds); nothing else, since the monitor's environment may hold what the
- * less trusted process has no need of (a service manager's credentials,
- * an administrator's secrets).
+ * time zone and the locale; what shapes the dynamic linker, the C
+ * library's allocator and its resolver (the worker resolves backends'
+ * names); the sanitizers' options and nss_wrapper's (tests); nothing
+ * else, since the monitor's environment may hold what the less trusted
+ * process has no need of (a service manager's credentials, an
+ * administrator's secrets).
  */
 static bool
 worker_env_allowed(const char *entry)
 {
-	static const char *const prefixes[] = {"TZ=",           "LANG=",          "LC_",
-	                                       "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
+	static const char *const prefixes[] = {"TZ=",
+	                                       "LANG=",
+	                                       "LC_",
+	                                       "LD_PRELOAD=",
+	                                       "LD_LIBRARY_PATH=",
+	                                       "GLIBC_TUNABLES=",
+	                                       "LOCALDOMAIN=",
+	                                       "RES_OPTIONS=",
+	                                       "HOSTALIASES=",
+	                                       "ASAN_OPTIONS=",
+	                                       "UBSAN_OPTIONS=",
+	                                       "LSAN_OPTIONS=",
+	                                       "NSS_WRAPPER_"};
 	size_t i;
 
 	for (i = 0; i < ARRAY_LEN(prefixes); i++)
