@@ -475,7 +475,8 @@ harness_run_dialog(const struct harness_dialog *d, struct harness_result *res)
 		return -1;
 	c.fd = sv[0];
 	empty_audit();
-	session_accept(&h.srv.site, sv[1], ACCEPTED_UNIX, NULL);
+	session_accept(&h.srv.site, &(struct accepted_conn){.fd = sv[1], .kind = ACCEPTED_UNIX},
+	               NULL);
 	talk(&c, d);
 	res->ended = h.srv.site.nsessions == 0;
 	close(c.fd);

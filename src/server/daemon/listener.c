@@ -113,26 +113,33 @@ pause_accepting(struct listener *l)
 	uv_timer_start(&l->pause, on_resume, LISTENER_PAUSE_MS, 0);
 }
 
-static enum accepted
-accepted_kind(const struct listener *l)
+/* What a session is told of a connection accepted onto fd from peer (NULL: not known). */
+static struct accepted_conn
+accepted(const struct listener *l, int fd, const struct sockaddr_storage *peer)
 {
-	if (!l->is_tcp)
-		return ACCEPTED_UNIX;
-	return l->tuned ? ACCEPTED_TCP_TUNED : ACCEPTED_TCP;
+	struct accepted_conn c = {.fd = fd, .kind = ACCEPTED_UNIX};
+
+	if (l->is_tcp) {
+		c.kind = l->tuned ? ACCEPTED_TCP_TUNED : ACCEPTED_TCP;
+		c.peer = peer;
+		c.local = l->local_fixed ? &l->local : NULL;
+	}
+	return c;
 }
 
 /* A connection accepted onto fd: a session, or a refusal when descriptors run short. */
 static void
-take(struct listener *l, int fd)
+take(struct listener *l, int fd, const struct sockaddr_storage *peer)
 {
 	struct server *srv = l->srv;
+	struct accepted_conn c = accepted(l, fd, peer);
 
 	if ((uint64_t)fd + srv->fd_reserve >= srv->fd_limit) {
 		note_shortage(l, fd, false);
-		session_accept(&srv->site, fd, accepted_kind(l), BUSY);
+		session_accept(&srv->site, &c, BUSY);
 		return;
 	}
-	session_accept(&srv->site, fd, accepted_kind(l), NULL);
+	session_accept(&srv->site, &c, NULL);
 }
 
 /*
@@ -153,8 +160,10 @@ shed(struct listener *l)
 	fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	e = errno;
 	if (fd >= 0) {
+		struct accepted_conn c = accepted(l, fd, NULL);
+
 		note_shortage(l, fd, true);
-		session_accept(&srv->site, fd, accepted_kind(l), BUSY);
+		session_accept(&srv->site, &c, BUSY);
 	}
 	srv->spare_fd = make_spare();
 	if (fd >= 0)
@@ -167,14 +176,19 @@ on_readable(uv_poll_t *p, int status, int events)
 {
 	struct listener *l = p->data;
 	struct server *srv = l->srv;
+	struct sockaddr_storage peer;
+	socklen_t len;
 	int i, fd, e;
 
 	(void)events;
 	for (i = 0; status == 0 && i < LISTENER_ACCEPT_BATCH; i++) {
 		if (uv_is_closing((uv_handle_t *)p))
 			return;
-		if ((fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-			take(l, fd);
+		memset(&peer, 0, sizeof(peer));
+		len = sizeof(peer);
+		if ((fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
+		                  SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+			take(l, fd, l->is_tcp ? &peer : NULL);
 			continue;
 		}
 		e = errno;
@@ -252,6 +266,15 @@ listener_tune(struct listener *l, const struct config *cfg)
 	set_option(l, TCP_FASTOPEN, (int)cfg->tcp_fastopen, "tcp_fastopen");
 }
 
+static bool
+wildcard(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return ss->ss_family != AF_INET6 ||
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
 /* What a listener is bound to, in the written form, for the log. */
 static void
 note_bound(struct listener *l, const struct addr_spec *a, int fd)
@@ -266,6 +289,9 @@ note_bound(struct listener *l, const struct addr_spec *a, int fd)
 	    sockaddr_ip((struct sockaddr *)&ss, ip, &port) == 0) {
 		b.port = port;
 		str_copy(b.host, ip, sizeof(b.host));
+		/* Bound to one address, it is every connection's own: none need ask. */
+		l->local = ss;
+		l->local_fixed = !wildcard(&ss);
 	}
 	addr_format(&b, l->bound, sizeof(l->bound));
 }

@@ -37,6 +37,8 @@ struct listener {
 	unsigned handles;          /* handles not yet closed: freed at 0 */
 	bool is_tcp;
 	bool tuned; /* TCP: its connections inherit TCP_NODELAY and the reset on close */
+	struct sockaddr_storage local;       /* TCP: what it is bound to */
+	bool local_fixed;                    /* local is one address, not a wildcard */
 	char unlink_path[ADDR_PATH_MAX + 1]; /* a Unix socket file to remove at close, or "" */
 };
 

@@ -1297,16 +1297,23 @@ note_source(struct session *s)
 }
 
 static void
-note_peer(struct session *s, bool is_tcp)
+note_peer(struct session *s, const struct accepted_conn *c)
 {
 	int len = sizeof(s->peer);
 
 	memset(&s->peer, 0, sizeof(s->peer));
-	if (is_tcp)
-		uv_tcp_getpeername(&s->client.tcp, (struct sockaddr *)&s->peer, &len);
-	len = sizeof(s->local);
-	if (is_tcp)
-		uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&s->local, &len);
+	memset(&s->local, 0, sizeof(s->local));
+	if (c->kind != ACCEPTED_UNIX) {
+		if (c->peer != NULL)
+			memcpy(&s->peer, c->peer, sizeof(s->peer));
+		else
+			uv_tcp_getpeername(&s->client.tcp, (struct sockaddr *)&s->peer, &len);
+		len = sizeof(s->local);
+		if (c->local != NULL)
+			memcpy(&s->local, c->local, sizeof(s->local));
+		else
+			uv_tcp_getsockname(&s->client.tcp, (struct sockaddr *)&s->local, &len);
+	}
 	note_source(s);
 }
 
@@ -1605,11 +1612,11 @@ proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 void
-session_accept(struct site *site, int fd, enum accepted kind, const char *busy)
+session_accept(struct site *site, const struct accepted_conn *c, const char *busy)
 {
 	struct session *s = session_new(site);
-	bool is_tcp = kind != ACCEPTED_UNIX;
-	int r;
+	bool is_tcp = c->kind != ACCEPTED_UNIX;
+	int fd = c->fd, r;
 
 	if (s == NULL) {
 		log_error("out of memory accepting a connection");
@@ -1630,8 +1637,8 @@ session_accept(struct site *site, int fd, enum accepted kind, const char *busy)
 		session_close(s, "accept failed");
 		return;
 	}
-	note_peer(s, is_tcp);
-	if (kind == ACCEPTED_TCP) {
+	note_peer(s, c);
+	if (c->kind == ACCEPTED_TCP) {
 		uv_tcp_nodelay(&s->client.tcp, 1);
 		sockets_reset_on_close(fd, true);
 	}

@@ -42,13 +42,20 @@ enum accepted {
 	ACCEPTED_TCP_TUNED, /* it has both from its listener already */
 };
 
+/* A connection as its listener accepted it. */
+struct accepted_conn {
+	int fd;
+	enum accepted kind;
+	const struct sockaddr_storage *peer;  /* accept(2)'s answer, or NULL: asked of the socket */
+	const struct sockaddr_storage *local; /* the listener's address, not a wildcard, or NULL */
+};
+
 /*
- * Starts a session for a connection accepted onto fd, a socket of kind,
- * which the session takes over (it is closed on every failure).  busy,
- * when not NULL, is the reason to refuse the connection at once, before
- * anything is read.
+ * Starts a session for the connection c, whose socket the session takes
+ * over (it is closed on every failure).  busy, when not NULL, is the
+ * reason to refuse the connection at once, before anything is read.
  */
-void session_accept(struct site *site, int fd, enum accepted kind, const char *busy);
+void session_accept(struct site *site, const struct accepted_conn *c, const char *busy);
 
 /*
  * Stopping: sessions that have not been granted a service (authenticating
