@@ -158,6 +158,18 @@ def fived(tmp_path):
         f.stop()
 
 
+def stop_listening(sock):
+    """Closes a listening socket an accept loop runs on, waking the accept first (Linux
+    ends it with EINVAL).  Closed under a thread still in accept, the descriptor's number
+    goes to the next test's listener, and that thread was seen taking its connections
+    (an echo sentinel answering for a counting one)."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
 class Sentinel:
     """A backend that counts every connection and byte it receives.
 
@@ -219,7 +231,7 @@ class Sentinel:
 
     def close(self):
         self.running = False
-        self.sock.close()
+        stop_listening(self.sock)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import socket
 import struct
 import threading
 
+from conftest import stop_listening
+
 CHUNK = 65536
 RESET = struct.pack("ii", 1, 0)
 
@@ -142,7 +144,7 @@ class CutRelay:
 
     def close(self):
         self.running = False
-        self.sock.close()
+        stop_listening(self.sock)
         with self.lock:
             pairs, self.pairs = self.pairs, []
         for pair in pairs:

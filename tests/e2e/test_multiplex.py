@@ -21,7 +21,7 @@ import time
 import pytest
 
 import muxwire as mw
-from conftest import SANITIZED, SLOW, exchange, issue_token, pubkey_login, wait_for
+from conftest import SANITIZED, SLOW, exchange, issue_token, pubkey_login, stop_listening, wait_for
 from muxwire import MuxSession
 from test_delivery import blackhole
 from test_muxwire import BAD_FORMS
@@ -106,7 +106,7 @@ class Backend:
         return "backend = tcp:127.0.0.1:%d\n" % self.port
 
     def close(self):
-        self.sock.close()
+        stop_listening(self.sock)
         for c in self.conns:
             try:
                 c.close()

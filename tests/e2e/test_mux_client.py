@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import FIVE, HELPERS, SLOW, free_port, run_five, wait_for, wait_port
+from conftest import FIVE, HELPERS, SLOW, free_port, run_five, stop_listening, wait_for, wait_port
 from test_delivery import blackhole
 
 CONFIG = """
@@ -45,7 +45,7 @@ class Mute:
             self.conns.append(c)
 
     def close(self):
-        self.sock.close()
+        stop_listening(self.sock)
         for c in self.conns:
             c.close()
 

@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 
-from conftest import SANITIZED, SLOW, connect, recv_line, wait_for
+from conftest import SANITIZED, SLOW, connect, recv_line, stop_listening, wait_for
 
 MIB = 1024 * 1024
 BUDGET = 4 * MIB
@@ -82,7 +82,7 @@ class Stall:
         return read_all(self.conns, timeout)
 
     def close(self):
-        self.sock.close()
+        stop_listening(self.sock)
         for c in self.conns:
             c.close()
 

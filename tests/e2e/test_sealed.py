@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import FIVE, FIVED, SLOW, run_five, wait_for
+from conftest import FIVE, FIVED, SLOW, run_five, stop_listening, wait_for
 from fivewire import load_key, parse_challenge, signature_line, signed_data, user_line
 from sealwire import (COOKIE, IK, REJECT, RESPONSE, XX, AuthFailure, CipherState, Closed, Conn,
                       Handshake, Initiator, PATTERNS, SealedClient, TAG_PUSH, Truncated, blake2b,
@@ -540,7 +540,7 @@ class Relay:
                 return
 
     def close(self):
-        self.sock.close()
+        stop_listening(self.sock)
         for c in self.conns:
             c.close()
 
@@ -658,7 +658,7 @@ class Watcher:
                 self.bytes = len(data)
 
     def close(self):
-        self.sock.close()
+        stop_listening(self.sock)
 
 
 def test_a_truncated_stream_is_no_end_of_stream_to_the_service(fived):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import SLOW, connect, recv_line, wait_for
+from conftest import SLOW, connect, recv_line, stop_listening, wait_for
 
 MIB = 1024 * 1024
 UP = 24 * MIB + 12345  # odd sizes: no pipe or chunk boundary falls on the end
@@ -69,7 +69,7 @@ class Peer:
         self.got.append((h.hexdigest(), n, data is None))
 
     def close(self):
-        self.sock.close()
+        stop_listening(self.sock)
         for c in self.conns:
             c.close()
 
