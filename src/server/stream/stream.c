@@ -30,8 +30,8 @@
  * goes socket -> pipe -> socket with splice(2), and no byte enters fived's
  * memory any more.  Its first bytes are copied because most sessions are
  * short (a request, its answer): for them two pipes and two dups would
- * cost more than the copies they save.  The pipe takes the place of the queue: it
- * is filled from the source only when it is empty, emptied into the
+ * cost more than the copies they save.  The pipe takes the place of the
+ * queue: it is filled from the source only when it is empty, emptied into the
  * destination as far as the destination takes it, and while it holds
  * bytes it counts in the budget for its whole capacity (over the budget,
  * one that cannot be emptied holds its direction as a queue would).
