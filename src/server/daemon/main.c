@@ -377,6 +377,9 @@ main(int argc, char **argv)
 	 */
 	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
 	mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_ABOVE);
+	/* From here on, diagnostics go where the configuration sends them. */
+	if (logsink_set(cfg->log) != 0)
+		goto fail;
 	raise_fd_limit(cfg);
 	separated = geteuid() == 0 && strcmp(cfg->user, "root") != 0;
 	if (separated && confine_check_accounts(cfg, err, sizeof(err)) != 0) {
@@ -388,8 +391,7 @@ main(int argc, char **argv)
 		        "the worker runs as nobody, an account other daemons may share (they could "
 		        "signal it): create one for fived (see fived(8))");
 	/* The keys and what only root may read stay here, or with the monitor. */
-	if (logsink_set(cfg->log) != 0 || notify_init() != 0 ||
-	    privops_init(&st, cfg, path, text, len) != 0)
+	if (notify_init() != 0 || privops_init(&st, cfg, path, text, len) != 0)
 		goto fail;
 	free(text);
 	text = NULL;
