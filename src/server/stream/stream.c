@@ -109,6 +109,16 @@ struct splice_end {
 	bool open;  /* the poll handle is initialized and not closing */
 };
 
+/*
+ * Both sockets' ends, made when a direction is first spliced: most
+ * streams never are, and an idle session should not carry two poll
+ * handles it does not use.  Owned by the stream, freed with it (after
+ * the handles' closes).
+ */
+struct splice_ends {
+	struct splice_end client, backend;
+};
+
 /* Made by stream_new, freed by stream_free; owned by its session. */
 struct stream {
 	struct site *site;
@@ -118,11 +128,11 @@ struct stream {
 	        *transport;        /* the session's transport (NULL: plain), as it changes */
 	const struct service *svc; /* NULL until stream_grant */
 	struct backend backend;
-	struct relay_dir up;   /* client -> backend */
-	struct relay_dir down; /* backend -> client */
-	struct splice_end client_end, backend_end;
-	bool relaying; /* bytes flow both ways */
-	bool over;     /* stream_close was called: nothing more is done */
+	struct relay_dir up;      /* client -> backend */
+	struct relay_dir down;    /* backend -> client */
+	struct splice_ends *ends; /* NULL until a direction is spliced */
+	bool relaying;            /* bytes flow both ways */
+	bool over;                /* stream_close was called: nothing more is done */
 	uint64_t last_activity_ms;
 	struct stream *held_prev, *held_next; /* on the site's budget_held list */
 	bool held_listed;
@@ -462,13 +472,13 @@ forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 static struct splice_end *
 source_end(struct stream *st, struct relay_dir *dir)
 {
-	return dir == &st->up ? &st->client_end : &st->backend_end;
+	return dir == &st->up ? &st->ends->client : &st->ends->backend;
 }
 
 static struct splice_end *
 destination_end(struct stream *st, struct relay_dir *dir)
 {
-	return dir == &st->up ? &st->backend_end : &st->client_end;
+	return dir == &st->up ? &st->ends->backend : &st->ends->client;
 }
 
 /* Whether the kernel may move this stream's bytes: plain, to a socket of the backend's own. */
@@ -548,8 +558,10 @@ watch(struct stream *st)
 {
 	if (st->over)
 		return;
-	poll_end(&st->client_end, wanted(&st->up, &st->down));
-	poll_end(&st->backend_end, wanted(&st->down, &st->up));
+	if (st->ends == NULL)
+		return;
+	poll_end(&st->ends->client, wanted(&st->up, &st->down));
+	poll_end(&st->ends->backend, wanted(&st->down, &st->up));
 }
 
 /*
@@ -652,12 +664,12 @@ static void
 on_end_ready(uv_poll_t *p, int status, int events)
 {
 	struct stream *st = p->data;
-	bool client = p == &st->client_end.poll;
+	bool client = p == &st->ends->client.poll;
 	struct relay_dir *from = client ? &st->up : &st->down, *to = client ? &st->down : &st->up;
 
 	/* libuv stopped the handle on a socket error: the splices below say which. */
 	if (status < 0) {
-		(client ? &st->client_end : &st->backend_end)->events = 0;
+		(client ? &st->ends->client : &st->ends->backend)->events = 0;
 		events = UV_READABLE | UV_WRITABLE;
 	}
 	if (events & UV_WRITABLE)
@@ -698,7 +710,7 @@ on_end_closed(uv_handle_t *h)
 {
 	struct stream *st = h->data;
 	struct splice_end *end =
-	        h == (uv_handle_t *)&st->client_end.poll ? &st->client_end : &st->backend_end;
+	        h == (uv_handle_t *)&st->ends->client.poll ? &st->ends->client : &st->ends->backend;
 
 	close(end->fd);
 	end->fd = -1;
@@ -722,7 +734,21 @@ stop_splicing(struct stream *st)
 {
 	drop_pipe(st, &st->up);
 	drop_pipe(st, &st->down);
-	return close_end(&st->client_end) + close_end(&st->backend_end);
+	if (st->ends == NULL)
+		return 0;
+	return close_end(&st->ends->client) + close_end(&st->ends->backend);
+}
+
+/* The stream's splice_ends, made at its first splice.  Returns 0 or a libuv error. */
+static int
+make_ends(struct stream *st)
+{
+	if (st->ends != NULL)
+		return 0;
+	if ((st->ends = calloc(1, sizeof(*st->ends))) == NULL)
+		return UV_ENOMEM;
+	st->ends->client.fd = st->ends->backend.fd = -1;
+	return 0;
 }
 
 /* dir's queued writes are done: from now on the kernel moves its bytes, where it can. */
@@ -734,8 +760,8 @@ begin_splice(struct stream *st, struct relay_dir *dir)
 	/* Its queue is empty: the pipe takes the queue's place as the bound. */
 	dir->splice_wait = false;
 	dir->paused = false;
-	if ((r = open_end(st, &st->client_end, st->client)) != 0 ||
-	    (r = open_end(st, &st->backend_end, &st->backend.h.stream)) != 0 ||
+	if ((r = make_ends(st)) != 0 || (r = open_end(st, &st->ends->client, st->client)) != 0 ||
+	    (r = open_end(st, &st->ends->backend, &st->backend.h.stream)) != 0 ||
 	    (r = splice_pipe_open(&dir->pipe)) != 0) {
 		log_debug("session %s: relay: no splice (%s)", st->id, uv_strerror(r));
 		resume(st, dir);
@@ -799,7 +825,6 @@ stream_new(struct site *site, const char *id, uv_stream_t *client,
 	st->owner = owner;
 	splice_pipe_init(&st->up.pipe);
 	splice_pipe_init(&st->down.pipe);
-	st->client_end.fd = st->backend_end.fd = -1;
 	return st;
 }
 
@@ -879,6 +904,7 @@ stream_free(struct stream *st)
 	if (st == NULL)
 		return;
 	backend_free(&st->backend);
+	free(st->ends);
 	free(st);
 }
 
