@@ -85,6 +85,18 @@ def peer_for(kind, tmp_path, down):
     return Peer(socket.AF_INET, down=down)
 
 
+def digest_to_end(c):
+    """The digest and length of what c reads to its end."""
+    h, n = hashlib.sha256(), 0
+    while True:
+        data = c.recv(1 << 20)
+        if not data:
+            break
+        h.update(data)
+        n += len(data)
+    return h.hexdigest(), n
+
+
 def transfer(port, up):
     """Sends up after the request and ends the client's side while reading what comes
     back to its end: the digest and length of what came back."""
@@ -98,16 +110,10 @@ def transfer(port, up):
 
     t = threading.Thread(target=send, daemon=True)
     t.start()
-    h, n = hashlib.sha256(), 0
-    while True:
-        data = c.recv(1 << 20)
-        if not data:
-            break
-        h.update(data)
-        n += len(data)
+    got = digest_to_end(c)
     t.join(60 * SLOW)
     c.close()
-    return h.hexdigest(), n
+    return got
 
 
 @pytest.mark.parametrize("kind", ["tcp", "unix"])
@@ -224,15 +230,9 @@ def test_the_switch_waits_for_a_full_queue_to_drain(fived, budget):
     time.sleep(0.5 * SLOW)
     assert recv_line(c) == b"+\r\n"
     c.shutdown(socket.SHUT_WR)
-    h, n = hashlib.sha256(), 0
-    while True:
-        data = c.recv(1 << 20)
-        if not data:
-            break
-        h.update(data)
-        n += len(data)
+    got = digest_to_end(c)
     c.close()
-    assert (h.hexdigest(), n) == (hashlib.sha256(down).hexdigest(), DOWN)
+    assert got == (hashlib.sha256(down).hexdigest(), DOWN)
     closed = wait_for(lambda: f.events("closed"), what="the session's record")[0]
     assert (closed["bytes_out"], closed["reason"]) == (DOWN, "done")
     assert f.log().count(SPLICED) == 1, f.log()
