@@ -479,11 +479,11 @@ test_session_listener_options(void **state)
 	(void)state;
 	assert_int_equal(addr_parse("tcp:127.0.0.1:0", &a, &why), 0);
 	assert_true((fd = sockets_listen(&a, false, true)) >= 0);
-	assert_true(sockets_sessions_tuned(fd));
+	assert_true(sockets_are_relayed(fd));
 	assert_true(accepted_tuned(fd));
 	close(fd);
 	assert_true((fd = sockets_listen(&a, false, false)) >= 0);
-	assert_false(sockets_sessions_tuned(fd));
+	assert_false(sockets_are_relayed(fd));
 	assert_false(accepted_tuned(fd));
 	close(fd);
 }

@@ -81,10 +81,8 @@ on_connected(uv_connect_t *req, int status)
 	if (!b->waiting)
 		return;
 	if (status == 0) {
-		if (b->svc->backend == BACKEND_TCP && uv_fileno(&b->h.handle, &fd) == 0) {
-			uv_tcp_nodelay(&b->h.tcp, 1);
-			sockets_reset_on_close(fd, true);
-		}
+		if (b->svc->backend == BACKEND_TCP && uv_fileno(&b->h.handle, &fd) == 0)
+			sockets_relayed(fd);
 		backend_ready(b, 0);
 		return;
 	}

@@ -113,7 +113,7 @@ pause_accepting(struct listener *l)
 	uv_timer_start(&l->pause, on_resume, LISTENER_PAUSE_MS, 0);
 }
 
-/* What a session is told of a connection accepted onto fd from peer (NULL: not known). */
+/* What a session is told of a connection accepted onto fd from peer (TCP; NULL: not known). */
 static struct accepted_conn
 accepted(const struct listener *l, int fd, const struct sockaddr_storage *peer)
 {
@@ -188,7 +188,7 @@ on_readable(uv_poll_t *p, int status, int events)
 		len = sizeof(peer);
 		if ((fd = accept4(l->fd, (struct sockaddr *)&peer, &len,
 		                  SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-			take(l, fd, l->is_tcp ? &peer : NULL);
+			take(l, fd, &peer);
 			continue;
 		}
 		e = errno;
@@ -261,7 +261,7 @@ listener_tune(struct listener *l, const struct config *cfg)
 {
 	if (!l->is_tcp)
 		return;
-	l->tuned = sockets_sessions_tuned(l->fd);
+	l->tuned = sockets_are_relayed(l->fd);
 	set_option(l, TCP_DEFER_ACCEPT, defer_seconds(cfg->defer_accept_ms), "defer_accept");
 	set_option(l, TCP_FASTOPEN, (int)cfg->tcp_fastopen, "tcp_fastopen");
 }

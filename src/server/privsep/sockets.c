@@ -38,8 +38,7 @@ listen_tcp(const struct addr_spec *a, bool sessions)
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
 		return fail(fd);
 	/* Before listen(2): no connection is accepted without them. */
-	if (sessions && (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-	                 sockets_reset_on_close(fd, true) != 0))
+	if (sessions && sockets_relayed(fd) != 0)
 		return fail(fd);
 	if (bind(fd, (const struct sockaddr *)&a->sa, a->salen) != 0 ||
 	    listen(fd, SOCKETS_BACKLOG) != 0)
@@ -129,8 +128,18 @@ sockets_reset_on_close(int fd, bool reset)
 	return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) == 0 ? 0 : -1;
 }
 
+int
+sockets_relayed(int fd)
+{
+	int one = 1;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		return -1;
+	return sockets_reset_on_close(fd, true);
+}
+
 bool
-sockets_sessions_tuned(int fd)
+sockets_are_relayed(int fd)
 {
 	struct linger l;
 	int nodelay;

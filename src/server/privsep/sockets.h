@@ -19,18 +19,23 @@
  * address listens on IPv6 only), or a Unix socket of type SOCK_STREAM, or
  * SOCK_SEQPACKET when seqpacket (the control socket).  A Unix socket file
  * left by a process that no longer answers on it is replaced.  A TCP
- * listener for sessions has TCP_NODELAY and the reset on close (below) set
+ * listener for sessions has a relayed connection's options (below) set
  * before it listens: every connection it accepts is a copy of it, options
- * included, and needs neither set again.  Returns the descriptor, or
- * -errno.
+ * included, and needs none set again.  Returns the descriptor, or -errno.
  */
 int sockets_listen(const struct addr_spec *a, bool seqpacket, bool sessions);
 
 /*
- * Whether the TCP listener fd was made for sessions as above, so that its
- * connections have both options.  One that systemd made may not be.
+ * A relayed TCP connection's options: TCP_NODELAY, and the reset on close
+ * (sockets_reset_on_close).  Returns 0, or -1 when the kernel refused one.
  */
-bool sockets_sessions_tuned(int fd);
+int sockets_relayed(int fd);
+
+/*
+ * Whether fd has both options: a TCP listener made for sessions as above,
+ * whose connections then have them too.  One that systemd made may not.
+ */
+bool sockets_are_relayed(int fd);
 
 /*
  * Whether closing the TCP socket fd, or the death of this process, resets

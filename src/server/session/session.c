@@ -1638,10 +1638,8 @@ session_accept(struct site *site, const struct accepted_conn *c, const char *bus
 		return;
 	}
 	note_peer(s, c);
-	if (c->kind == ACCEPTED_TCP) {
-		uv_tcp_nodelay(&s->client.tcp, 1);
-		sockets_reset_on_close(fd, true);
-	}
+	if (c->kind == ACCEPTED_TCP)
+		sockets_relayed(fd);
 	/* Past max_connections, admit refuses it (or makes room) as the balancer's. */
 	if (busy == NULL && is_tcp && config_balancer(s->cfg, (struct sockaddr *)&s->peer) &&
 	    site->nsessions - site->nending <= s->cfg->max_connections) {
