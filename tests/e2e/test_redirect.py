@@ -10,10 +10,11 @@ it, not even where it lives."""
 
 import base64
 import os
+import socket
 import subprocess
 
-from conftest import (HELPERS, SLOW, exchange, free_port, pubkey_login, recv_all, run_five,
-                      wait_for)
+from conftest import (FIVE, HELPERS, SLOW, exchange, free_port, pubkey_login, recv_all,
+                      run_five, stop_listening, wait_for)
 import muxwire as mw
 from fivewire import load_key
 from muxwire import MuxSession
@@ -137,6 +138,44 @@ def test_with_key_the_next_server_must_be_pinned(fived, world, tmp_path):
     assert pin.returncode == 0, pin.stderr
     r = run_five("--key", a_key, "-p", str(a.port), "127.0.0.1", "echo", input=b"hi", env=env)
     assert (r.returncode, r.stdout) == (0, b"hi"), r.stderr
+
+
+def read_until(conn, marker):
+    got = b""
+    while marker not in got:
+        chunk = conn.recv(4096)
+        assert chunk, got
+        got += chunk
+    return got
+
+
+def test_input_read_before_the_redirect_goes_to_the_next_server(fived):
+    """Bytes five reads after its request but before the reply are not lost to a redirect:
+    fived forwarded none of them, so five sends them to the next server.  The first server
+    here answers only once they have reached it, as a slow fived would."""
+    b = fived(B_CONFIG, name="b")
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    lsock.settimeout(10 * SLOW)
+    five = subprocess.Popen([FIVE, "--plain", "-p", str(lsock.getsockname()[1]), "127.0.0.1",
+                             "echo"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        conn, _ = lsock.accept()
+        conn.settimeout(10 * SLOW)
+        assert read_until(conn, b"\r\n") == b"echo\r\n"
+        five.stdin.write(b"late bytes")
+        five.stdin.flush()
+        assert read_until(conn, b"late bytes") == b"late bytes"
+        conn.sendall(b"- redirect 127.0.0.1 %d echo2\r\n" % b.port)
+        conn.close()
+        out, err = five.communicate(timeout=10 * SLOW)
+    finally:
+        stop_listening(lsock)
+        five.kill()
+    assert (five.returncode, out) == (0, b"late bytes"), err
+    assert b"redirected to 127.0.0.1 port %d, service echo2" % b.port in err
 
 
 def test_libfive_pins_the_new_server(fived, world, tmp_path):

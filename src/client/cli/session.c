@@ -122,9 +122,10 @@ struct attempt {
 	const struct five_hop *hop;
 	int in_fd, out_fd;
 	bool out_is_socket;
-	const char *early;
+	char *early; /* EARLY_MAX: sent with the request; the relay adds what it reads before the
+	                grant */
 	size_t n;
-	bool input_read; /* the relay read in_fd: the attempt cannot be made again */
+	bool input_read; /* the relay read in_fd past early: the attempt cannot be made again */
 };
 
 /* One session: to a->hop's server, relayed until it ends.  Returns 0, or -1 with err filled. */
@@ -164,6 +165,9 @@ session_once(struct attempt *a, struct five_error *err)
 	        .initial = c.in,
 	        .initial_len = c.in_len,
 	        .stop_fd = a->out_is_socket ? -1 : catch_hangup(),
+	        .resend = a->early,
+	        .resend_size = EARLY_MAX,
+	        .resend_len = &a->n,
 	        .input_read = &a->input_read,
 	};
 	r = five_relay(&e, err);
@@ -174,7 +178,8 @@ out:
 
 /*
  * A redirect is followed (section 2.13) while what was sent can be sent
- * again: the early bytes, and nothing the relay read after them.
+ * again: the early bytes, and what the relay read before the grant while
+ * it fits beside them.
  */
 int
 cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,

@@ -131,6 +131,20 @@ read_sock(struct relay *r, struct five_error *err)
 	return take_replies(r, tmp, (size_t)n, err);
 }
 
+/* Before the grant, what is read from in_fd may have to be sent again (relay.h). */
+static void
+keep_for_resend(struct relay *r, const uint8_t *p, size_t n)
+{
+	const struct relay_ends *e = r->e;
+
+	if (r->replies_due > 0 && e->resend != NULL && e->resend_size - *e->resend_len >= n) {
+		memcpy(e->resend + *e->resend_len, p, n);
+		*e->resend_len += n;
+	} else if (e->input_read != NULL) {
+		*e->input_read = true;
+	}
+}
+
 static int
 read_in(struct relay *r)
 {
@@ -142,9 +156,8 @@ read_in(struct relay *r)
 		r->in_eof = true;
 		return 0;
 	}
+	keep_for_resend(r, r->up.data + r->up.len, (size_t)n);
 	r->up.len += (size_t)n;
-	if (r->e->input_read != NULL)
-		*r->e->input_read = true;
 	return 0;
 }
 

@@ -30,7 +30,16 @@ struct relay_ends {
 	 * cut short (FIVE_ERR_SYSTEM) if not.  -1: none.
 	 */
 	int stop_fd;
-	bool *input_read; /* set once a byte of in_fd has been read; NULL: nobody asks */
+	/*
+	 * Where the bytes of in_fd read before the grant are kept, after the
+	 * resend_len already there: a request refused with a redirect has
+	 * forwarded none of them, so they can go to the next server.  NULL:
+	 * not kept.
+	 */
+	char *resend;
+	size_t resend_size, *resend_len;
+	/* Set once a byte of in_fd has been read that resend could not keep; NULL: nobody asks. */
+	bool *input_read;
 };
 
 /*
