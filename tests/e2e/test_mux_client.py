@@ -6,6 +6,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -219,6 +220,40 @@ def test_agent_shares_one_session(fived, agent):
     before = len(f.events("granted"))
     assert run_five("--no-agent", "-p", port, "127.0.0.1", "echo", input=b"x").stdout == b"x"
     wait_for(lambda: len(f.events("granted")) == before + 1, what="a direct session")
+
+
+def test_agent_tells_a_reset_from_an_end(fived, agent):
+    """A stream fived resets (its backend reset the connection) reaches five through the
+    agent as a reset: five delivers what came before it, then fails saying so, instead of
+    ending as a complete stream ends.  A Unix socket has no reset: the agent marks it."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+
+    def serve():
+        conn, _ = lsock.accept()
+        conn.recv(16)
+        conn.sendall(b"partial")
+        time.sleep(0.2 * SLOW)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        f = fived(config() + "[service:dies]\nbackend = tcp:127.0.0.1:%d\n"
+                  % lsock.getsockname()[1])
+        port = str(f.port)
+        assert run_five("-p", port, "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
+        agent()
+        r = run_five("-p", port, "127.0.0.1", "dies", input=b"go")
+    finally:
+        stop_listening(lsock)
+    assert r.returncode != 0 and r.stdout == b"partial", r.stderr
+    assert re.match(rb"five: 127.0.0.1 dies: connect: stream reset: \S", r.stderr), r.stderr
+    assert len(sessions_of(f.events("stream_granted"))) == 1
+    # A stream that ends is still an end, through the same agent's session.
+    r = run_five("-p", port, "127.0.0.1", "echo", input=b"whole")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"whole", b"")
 
 
 def test_agent_cancels_the_open_of_a_five_that_went_away(fived, agent):

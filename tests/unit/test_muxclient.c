@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/base/sock.h"
 #include "client/mux/mux.h"
 #include "client/transport/conn.h"
 #include "client/transport/seal.h"
@@ -136,7 +137,7 @@ attach(struct five_session *s, int *app, const char *service, const char *early)
 	uint32_t id;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
-	id = mux_attach(s, pair[1], service, early, strlen(early), false, false, &err);
+	id = mux_attach(s, pair[1], service, early, strlen(early), false, 0, &err);
 	assert_int_not_equal(id, 0);
 	*app = pair[0];
 	return id;
@@ -251,7 +252,7 @@ test_refused(void **state)
 	uint32_t id;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
-	id = mux_attach(s, pair[1], "secret", NULL, 0, true, false, &err);
+	id = mux_attach(s, pair[1], "secret", NULL, 0, true, 0, &err);
 	assert_true(next(&fk));
 	put(&fk, b, mux_encode_rst(b, sizeof(b), id, MUX_RST_REFUSED, "not permitted"));
 	assert_int_equal(mux_await(s, id, monotonic_ms() + WAIT_MS, &err), -1);
@@ -282,7 +283,7 @@ test_fail_closed(void **state)
 		put_data(&fk, 1, chunk, sizeof(chunk));
 	assert_false(next(&fk));
 	assert_false(mux_usable(s));
-	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, 0, &err), 0);
 	assert_int_equal(err.step, FIVE_ERR_PROTOCOL);
 	assert_non_null(strstr(err.message, "window"));
 	/* The stream's descriptor ends too. */
@@ -378,7 +379,7 @@ test_goaway(void **state)
 	put_empty(&fk, 1, MUX_FIN);
 	assert_int_equal(drain(app, got, sizeof(got)), 4);
 	assert_false(mux_usable(s));
-	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, 0, &err), 0);
 	assert_int_equal(err.step, FIVE_ERR_REFUSED);
 	assert_string_equal(err.message, "the server takes no new streams");
 	close(app);
@@ -396,7 +397,7 @@ test_unknown_stream(void **state)
 
 	put_data(&fk, 7, "who?", 4);
 	assert_false(next(&fk));
-	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, 0, &err), 0);
 	assert_int_equal(err.step, FIVE_ERR_PROTOCOL);
 	assert_non_null(strstr(err.message, "never opened"));
 	five_session_close(s);
@@ -471,7 +472,7 @@ test_detachable_bad_received(void **state)
 	put_grant(&fk);
 	put_received(&fk, 1000);
 	assert_false(next(&fk));
-	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, 0, &err), 0);
 	assert_int_equal(err.step, FIVE_ERR_PROTOCOL);
 	assert_string_equal(err.message, "protocol error: bad RECEIVED");
 	five_session_close(s);
@@ -488,14 +489,14 @@ test_received_unasked(void **state)
 
 	put_received(&fk, 0);
 	assert_false(next(&fk));
-	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, 0, &err), 0);
 	assert_non_null(strstr(err.message, "not detachable"));
 	five_session_close(s);
 	close(fk.fd);
 	s = session(&fk);
 	put_grant(&fk);
 	assert_false(next(&fk));
-	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, 0, &err), 0);
 	assert_non_null(strstr(err.message, "DETACHABLE"));
 	five_session_close(s);
 	close(fk.fd);
@@ -540,7 +541,7 @@ test_detachable_break_without_redial(void **state)
 	shutdown(fk.fd, SHUT_RDWR);
 	for (int i = 0; i < 100 && mux_usable(s); i++)
 		usleep(10000);
-	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, false, &err), 0);
+	assert_int_equal(mux_attach(s, -1, "echo", NULL, 0, false, 0, &err), 0);
 	assert_int_equal(five_session_detachable(s), 0);
 	five_session_close(s);
 	close(fk.fd);
@@ -604,11 +605,51 @@ test_final_read_ahead(void **state)
 	final_read_ahead(RECORD_SUITE_AES256GCM);
 }
 
+/*
+ * A reset told on a Unix socket (five agent's streams): the mark is the
+ * last byte of the read that takes it, whatever came before it, and
+ * what follows it is the reason.
+ */
+static void
+test_reset_mark(void **state)
+{
+	char buf[64];
+	bool marked;
+	int pair[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+	assert_int_equal(send(pair[0], "data", 4, 0), 4);
+	assert_int_equal(five_sock_send_mark(pair[0]), 1);
+	assert_int_equal(send(pair[0], "why", 3, 0), 3);
+	close(pair[0]);
+	/* Room for two bytes: the data comes first, unmarked. */
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, 2, &marked), 2);
+	assert_false(marked);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &marked), 2);
+	assert_true(marked);
+	assert_memory_equal(buf, "ta", 2);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &marked), 3);
+	assert_false(marked);
+	assert_memory_equal(buf, "why", 3);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &marked), 0);
+	assert_false(marked);
+	close(pair[1]);
+	/* A mark with nothing before it: no byte for the application. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+	assert_int_equal(five_sock_send_mark(pair[0]), 1);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &marked), 0);
+	assert_true(marked);
+	close(pair[0]);
+	close(pair[1]);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_open_data_fin),
+	        cmocka_unit_test(test_reset_mark),
 	        cmocka_unit_test(test_credit_returned),
 	        cmocka_unit_test(test_slow_stream_does_not_block),
 	        cmocka_unit_test(test_refused),

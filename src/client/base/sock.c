@@ -110,3 +110,74 @@ five_sock_dial_unix(const char *path)
 	}
 	return fd;
 }
+
+/* The mark's byte: any value would do; the descriptor it carries is what marks it. */
+#define MARK_BYTE 'R'
+/* Room for the descriptors one read may bring: the mark's, and a few a peer might add. */
+#define MARK_FDS_MAX 4
+
+int
+five_sock_send_mark(int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	char mark = MARK_BYTE;
+	struct iovec iov = {.iov_base = &mark, .iov_len = 1};
+	struct msghdr m = {.msg_iov = &iov,
+	                   .msg_iovlen = 1,
+	                   .msg_control = control.buf,
+	                   .msg_controllen = sizeof(control.buf)};
+	struct cmsghdr *c;
+
+	memset(&control, 0, sizeof(control));
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	if (sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+		return 1;
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+}
+
+/* Closes the descriptors a message brought; whether there were any. */
+static bool
+close_passed(struct msghdr *m)
+{
+	struct cmsghdr *c;
+	bool any = (m->msg_flags & MSG_CTRUNC) != 0;
+	size_t i, n;
+	int fd;
+
+	for (c = CMSG_FIRSTHDR(m); c != NULL; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			close(fd);
+		}
+		any = true;
+	}
+	return any;
+}
+
+ssize_t
+five_sock_recv_marked(int fd, void *buf, size_t len, bool *marked)
+{
+	union {
+		char buf[CMSG_SPACE(MARK_FDS_MAX * sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr m = {.msg_iov = &iov,
+	                   .msg_iovlen = 1,
+	                   .msg_control = control.buf,
+	                   .msg_controllen = sizeof(control.buf)};
+	ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+
+	*marked = n > 0 && close_passed(&m);
+	return *marked ? n - 1 : n;
+}

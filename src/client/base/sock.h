@@ -5,8 +5,10 @@
 #ifndef FIVE_CLIENT_BASE_SOCK_H
 #define FIVE_CLIENT_BASE_SOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "five.h"
 
@@ -33,5 +35,27 @@ int five_sock_send_all(int fd, const void *data, size_t len, struct five_error *
  */
 int five_sock_send_by(int fd, const void *data, size_t len, uint64_t deadline,
                       struct five_error *err);
+
+/*
+ * A reset told on a Unix stream socket, which has no reset of its own
+ * (five agent's streams, agentline.h): one byte carrying a descriptor
+ * (SCM_RIGHTS), then the reason as text, then the end of the stream.  A
+ * byte that carries a descriptor is always the last of the read that
+ * takes it, so the reader finds it whatever came before.
+ */
+
+/*
+ * Sends the mark on fd, the descriptor it carries being fd itself (the
+ * reader closes it at once), without waiting.  Returns 1 when sent, 0
+ * when fd has no room yet, -1 when it cannot be sent.
+ */
+int five_sock_send_mark(int fd);
+
+/*
+ * recv() that finds the mark: *marked is set when the bytes read end
+ * with it, and the mark is not counted in what is returned.  Descriptors
+ * that came are closed.  Returns what recv() returns.
+ */
+ssize_t five_sock_recv_marked(int fd, void *buf, size_t len, bool *marked);
 
 #endif

@@ -58,7 +58,8 @@ agent_line_encode(const struct cli_request *req, char *line, size_t size)
 	    put(line, size, "tls_cert", o->tls_certificate) != 0 ||
 	    put(line, size, "tls_key", o->tls_key) != 0 ||
 	    put(line, size, "known_hosts", getenv("FIVE_KNOWN_HOSTS")) != 0 ||
-	    put(line, size, "identity_file", getenv("FIVE_IDENTITY_FILE")) != 0)
+	    put(line, size, "identity_file", getenv("FIVE_IDENTITY_FILE")) != 0 ||
+	    put(line, size, "ends", "marked") != 0)
 		return -1;
 	if (strlen(line) + 2 > size)
 		return -1;
@@ -100,18 +101,20 @@ take(struct agent_request *r, const char *name, const char *value)
 		r->known_hosts = value;
 	else if (strcmp(name, "identity_file") == 0)
 		r->identity_file = value;
+	else if (strcmp(name, "ends") == 0 && strcmp(value, "marked") == 0)
+		r->marked_ends = true;
 	else
 		return -1;
 	return 0;
 }
 
-/* The session's key: every token but the service's, in the order sent. */
+/* The session's key: every token but the stream's own (service, ends), in the order sent. */
 static void
 add_key(struct agent_request *r, const char *name, const char *value)
 {
 	size_t len = strlen(r->key);
 
-	if (strcmp(name, "service") != 0)
+	if (strcmp(name, "service") != 0 && strcmp(name, "ends") != 0)
 		snprintf(r->key + len, sizeof(r->key) - len, " %s=%s", name, value);
 }
 

@@ -3,13 +3,18 @@
  *
  *	C: open host=H service=S [port=P] [transport=plain|tls] [key=K]
  *	        [vhost=V] [auth=pubkey] [key_file=F] [user=U] [tls_cert=F]
- *	        [tls_key=F] [known_hosts=F] [identity_file=F] LF
+ *	        [tls_key=F] [known_hosts=F] [identity_file=F] [ends=marked] LF
  *	A: "ready" LF              the agent has a session for it
  *	   "! REASON" LF           it has none and will not: go direct
  *	A: "+" LF | "- REASON" LF  fived's answer to the stream
  *	then the connection is the stream, both ways.
  *
  *	C: stop LF                 A: "+" LF, and the agent exits
+ *
+ * ends=marked: a reset of the stream after "+" comes as a mark and its
+ * reason (five_sock_send_mark), not as an end of stream that would pass
+ * for a complete one; five always asks (an agent too old to know it
+ * refuses the field, and five goes direct).
  *
  * A value is printable and has no space: a request that needs one goes
  * direct.  The client may send the stream's first bytes right behind its
@@ -35,6 +40,7 @@ struct agent_request {
 	struct five_options opts;
 	struct five_auth auth;
 	const char *known_hosts, *identity_file; /* the client's, or NULL: as the agent's */
+	bool marked_ends;                        /* ends=marked */
 	char key[AGENT_LINE_MAX]; /* what picks the session: the line without the service */
 };
 

@@ -55,6 +55,7 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	        .out_fd = out_fd,
 	        .sock = fd,
 	        .replies = 1,
+	        .marked_ends = true,
 	        .timeout_ms =
 	                req->opts.timeout_ms > 0 ? req->opts.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
 	        .stop_fd = -1,

@@ -86,7 +86,7 @@ shared_take(struct shared *sh, int conn)
 		close(conn);
 		return true;
 	}
-	if (mux_attach(sh->current, conn, req->service, NULL, 0, false, false, &err) == 0)
+	if (mux_attach(sh->current, conn, req->service, NULL, 0, false, 0, &err) == 0)
 		fprintf(stderr, "five: -L %s %s: %s: %s\n", req->host, req->service,
 		        five_step_name(err.step), err.message);
 	return true;

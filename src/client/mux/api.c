@@ -215,7 +215,7 @@ refuse_new(struct five_session *s, struct five_error *err)
 
 uint32_t
 mux_attach(struct five_session *s, int fd, const char *service, const void *early, size_t len,
-           bool waited, bool announce, struct five_error *err)
+           bool waited, unsigned tell, struct five_error *err)
 {
 	struct mux_stream *st, **tail;
 	uint32_t id = 0;
@@ -238,7 +238,8 @@ mux_attach(struct five_session *s, int fd, const char *service, const void *earl
 			;
 		*tail = st;
 		st->waited = waited;
-		st->announce = announce;
+		st->announce = (tell & MUX_TELL_ANSWER) != 0;
+		st->mark_reset = (tell & MUX_TELL_RESET) != 0;
 		id = st->id;
 		s->next_id += 2;
 	}
@@ -360,7 +361,7 @@ five_session_stream(struct five_session *s, const char *service, const void *ear
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
 		return five_fail(err, FIVE_ERR_SYSTEM, "cannot make a socketpair");
 	/* pair[1] is the stream's from now on. */
-	if ((id = mux_attach(s, pair[1], service, early, len, true, false, err)) == 0) {
+	if ((id = mux_attach(s, pair[1], service, early, len, true, 0, err)) == 0) {
 		close(pair[0]);
 		return -1;
 	}
@@ -423,7 +424,7 @@ five_session_request(struct five_session *s, const char *service, const void *re
 		return five_fail(err, FIVE_ERR_SYSTEM, "cannot make a socketpair");
 	/* The request is all there is: FIN goes right behind the OPEN that carries it. */
 	shutdown(pair[0], SHUT_WR);
-	if ((id = mux_attach(s, pair[1], service, request, len, true, false, err)) == 0) {
+	if ((id = mux_attach(s, pair[1], service, request, len, true, 0, err)) == 0) {
 		close(pair[0]);
 		return -1;
 	}

@@ -119,6 +119,8 @@ struct mux_stream {
 	char why[MUX_WHY_MAX];
 	bool waited;      /* a caller waits for the answer: freed only once it has looked */
 	bool announce;    /* the answer goes to fd first: "+" LF, or "-" reason LF (five agent) */
+	bool mark_reset;  /* a reset after the answer goes to fd marked (five_sock_send_mark) */
+	bool marking;     /* over, and fd has yet to take the mark: then it is closed */
 	size_t uncounted; /* bytes at the head of down that are that answer, not fived's */
 	bool cancel;      /* asked to be reset (RST RESET) */
 };
@@ -305,12 +307,17 @@ int mux_window_dropped(struct five_session *s, size_t n);
  * Hands fd (a connected socket, owned by the session from now on, also
  * on failure) to the session as a new stream for service, with early
  * bytes first.  Returns the stream's id, or 0 with err filled.
- * waited: the caller will wait for the answer with mux_await.  announce:
- * fived's answer is written to fd before any byte of the stream, as a
- * line, "+" or "- REASON".
+ * waited: the caller will wait for the answer with mux_await.  tell:
+ * what fd hears besides the stream's bytes, MUX_TELL_* or'ed.
  */
 uint32_t mux_attach(struct five_session *s, int fd, const char *service, const void *early,
-                    size_t len, bool waited, bool announce, struct five_error *err);
+                    size_t len, bool waited, unsigned tell, struct five_error *err);
+/* fived's answer is written to fd before any byte of the stream, as a line, "+" or "- REASON". */
+#define MUX_TELL_ANSWER 1u
+/* A reset after the answer is told by a mark and its reason (base/sock.h), not as an end. */
+#define MUX_TELL_RESET 2u
+/* A stream over whose fd waits to take the mark: sends it when it can, then closes fd. */
+void mux_stream_mark(struct mux_stream *st);
 /* Waits until deadline (monotonic_ms) for fived's answer to stream id.  0 or -1. */
 int mux_await(struct five_session *s, uint32_t id, uint64_t deadline, struct five_error *err);
 /* Resets stream id (RST RESET, why) if it is not over yet. */

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/base/sock.h"
 #include "client/mux/mux.h"
 #include "common/util.h"
 #include "proto/mux.h"
@@ -230,13 +231,19 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 		                   mux_encode_rst(frame, sizeof(frame), st->id, code, why));
 	if (st->announce && !st->accepted && st->fd >= 0)
 		announce_refusal(st->fd, why);
+	str_copy(st->why, why, sizeof(st->why));
+	/* Bytes the reset overtook are not delivered, as TCP's reset drops them. */
+	if (st->fd >= 0 && st->mark_reset && st->accepted) {
+		buf_free(&st->down);
+		st->marking = true;
+		mux_stream_mark(st);
+	}
 	/* A TCP connection (five -L) learns of the reset as a reset. */
-	if (st->fd >= 0) {
+	if (st->fd >= 0 && !st->marking) {
 		setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 		close(st->fd);
 		st->fd = -1;
 	}
-	str_copy(st->why, why, sizeof(st->why));
 	st->over = true;
 	if (st->open_sent)
 		s->open_streams--;
@@ -244,6 +251,21 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 	if (s->on_end != NULL)
 		s->on_end(s->on_end_arg, st->id, st->service, st->refused, send ? NULL : st->why);
 	return r;
+}
+
+void
+mux_stream_mark(struct mux_stream *st)
+{
+	int sent = five_sock_send_mark(st->fd);
+
+	if (sent == 0)
+		return;
+	/* The reason is best effort: the mark alone says that the stream was reset. */
+	if (sent == 1)
+		(void)send(st->fd, st->why, strlen(st->why), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(st->fd);
+	st->fd = -1;
+	st->marking = false;
 }
 
 void

@@ -39,6 +39,9 @@ struct relay {
 	unsigned replies_due;
 	bool in_eof, sock_eof, sock_shut, out_shut, final_seen;
 	bool stopped; /* told to stop (stop_fd) after in_fd ended */
+	bool reset;   /* marked_ends: the mark came; what follows is the reason */
+	char reset_why[FIVE_LINE_MAX];
+	size_t reset_why_len;
 	uint64_t deadline;
 };
 
@@ -102,6 +105,36 @@ open_records(struct relay *r, struct five_error *err)
 	return result;
 }
 
+/*
+ * Plain: recv(), which with marked_ends finds the mark of a reset and
+ * keeps what follows it as the reason.  Bytes that are not the
+ * application's are taken as a read that found nothing (EAGAIN).
+ */
+static ssize_t
+recv_plain(struct relay *r, uint8_t *dst, size_t room)
+{
+	size_t keep = sizeof(r->reset_why) - 1 - r->reset_why_len;
+	bool marked;
+	ssize_t n;
+
+	if (!r->e->marked_ends)
+		return recv(r->e->sock, dst, room, 0);
+	if (!r->reset) {
+		n = five_sock_recv_marked(r->e->sock, dst, room, &marked);
+		r->reset = marked;
+		if (n != 0 || !marked)
+			return n;
+	} else {
+		if ((n = recv(r->e->sock, dst, room, 0)) <= 0)
+			return n;
+		keep = (size_t)n < keep ? (size_t)n : keep;
+		memcpy(r->reset_why + r->reset_why_len, dst, keep);
+		r->reset_why_len += keep;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 static int
 read_sock(struct relay *r, struct five_error *err)
 {
@@ -113,8 +146,10 @@ read_sock(struct relay *r, struct five_error *err)
 
 	/* Plain: through tmp, so that reply lines can be taken out. */
 	if (r->e->seal == NULL)
-		dst = tmp;
-	if ((n = recv(r->e->sock, dst, room < sizeof(tmp) ? room : sizeof(tmp), 0)) < 0)
+		n = recv_plain(r, tmp, room < sizeof(tmp) ? room : sizeof(tmp));
+	else
+		n = recv(r->e->sock, dst, room, 0);
+	if (n < 0)
 		return transient() ? 0
 		                   : five_fail(err, FIVE_ERR_CONNECT, "recv: %s", strerror(errno));
 	if (n == 0) {
@@ -338,6 +373,10 @@ step(struct relay *r, struct five_error *err)
 	 */
 	if (r->sock_eof && pfd[0].fd < 0)
 		take_pending_input(r);
+	/* What came before the reset is delivered; then the session fails, as TCP's reset. */
+	if (r->reset && r->sock_eof && r->down.len == 0)
+		return five_fail(err, FIVE_ERR_CONNECT, "stream reset: %s",
+		                 r->reset_why_len > 0 ? r->reset_why : "(no reason given)");
 	propagate_ends(r);
 	return 0;
 }
