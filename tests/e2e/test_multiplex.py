@@ -201,6 +201,7 @@ def test_a_hundred_concurrent_streams_on_one_session(fived, backend):
     ended = {int(r["stream"]): r for r in f.events("stream_ended")}
     for sid, n in zip(ids, sizes):
         assert (ended[sid]["bytes_in"], ended[sid]["bytes_out"]) == (n, n), ended[sid]
+        assert ended[sid]["accepted"] is True
     s.close()
 
 

@@ -274,7 +274,7 @@ def test_agent_cancels_the_open_of_a_five_that_went_away(fived, agent):
     killed = time.monotonic()
     ended = wait_for(lambda: [e for e in f.events("stream_ended") if e["service"] == "slow"],
                      what="the stream's end")
-    assert ended[0]["reason"] == "client reset the stream"
+    assert ended[0]["reason"] == "client reset the stream" and ended[0]["accepted"] is False
     assert time.monotonic() - killed < 5 * SLOW
     for c in fillers:
         c.close()

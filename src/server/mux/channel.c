@@ -70,10 +70,11 @@ audit_end(struct channel *ch, const char *reason)
 	struct mux *m = ch->mux;
 
 	m->ev->audit(m->owner, "stream_ended",
-	             json_pack("{s:I,s:s,s:s,s:I,s:I,s:I}", "stream", (json_int_t)ch->id, "service",
-	                       ch->grant.svc->name, "reason", reason, "bytes_in",
-	                       (json_int_t)ch->bytes_in, "bytes_out", (json_int_t)ch->bytes_out,
-	                       "duration_ms", (json_int_t)(uv_now(m->site->loop) - ch->opened_ms)));
+	             json_pack("{s:I,s:s,s:s,s:b,s:I,s:I,s:I}", "stream", (json_int_t)ch->id,
+	                       "service", ch->grant.svc->name, "reason", reason, "accepted",
+	                       ch->connected, "bytes_in", (json_int_t)ch->bytes_in, "bytes_out",
+	                       (json_int_t)ch->bytes_out, "duration_ms",
+	                       (json_int_t)(uv_now(m->site->loop) - ch->opened_ms)));
 }
 
 void
