@@ -852,6 +852,16 @@ load(const char *line, size_t len, char *reason)
 	return o;
 }
 
+/* A message refused for another reason still names its client's session: the error echoes it. */
+static void
+keep_client_id(json_t *o, struct usp_msg *m)
+{
+	const char *id = string_of(o, "client_session_id");
+
+	if (id != NULL && session_id_valid(id))
+		str_copy(m->client_session_id, id, sizeof(m->client_session_id));
+}
+
 int
 usp_decode(const char *line, size_t len, struct usp_msg *m, char reason[USP_REASON_MAX])
 {
@@ -874,6 +884,8 @@ usp_decode(const char *line, size_t len, struct usp_msg *m, char reason[USP_REAS
 out:
 	if (r != 0)
 		usp_msg_free(m);
+	if (r != 0 && o != NULL)
+		keep_client_id(o, m);
 	json_decref(o);
 	return r;
 }

@@ -236,7 +236,8 @@ struct usp_msg {
  * Decodes one line of len bytes (as usp_line_take found it, without its
  * terminator; NUL bytes in it make it malformed) into *m.  Returns 0, the
  * caller then owning *m until usp_msg_free(m); or -1 with a NUL-terminated
- * reason in reason[0..USP_REASON_MAX) and *m zeroed, nothing allocated.
+ * reason in reason[0..USP_REASON_MAX) and *m zeroed, nothing allocated,
+ * but for a valid client_session_id the line carried (the error echoes it).
  * jansson's own copies of the line's strings are freed, not wiped: a
  * caller holding a password answer wipes its input buffer, and only that.
  */

@@ -592,6 +592,19 @@ def test_flow7_malformed(site, line, what):
     assert site.f.events("refused")[-1]["reason"] == "malformed message"
 
 
+def test_flow7_malformed_echoes_the_client_session_id(site):
+    """8.3: once the client has sent a client_session_id, every server message echoes it;
+    a message refused for another member has still sent it."""
+    c = site.client()
+    c.send({"message": "initialize", "streams": [{"application": "open"}],
+            "client_session_id": "c7", "bogus": 1})
+    msg = c.expect("error")
+    assert msg["error"] == 'malformed message: unknown member "bogus"', msg
+    assert msg["client_session_id"] == "c7"
+    c.expect_closed()
+    assert site.untouched()
+
+
 def test_flow7_malformed_in_other_states(site):
     sk, pk = site.keys["alice"]
     # AUTHENTICATED is START again: a signature is out of place.

@@ -198,7 +198,7 @@ def test_malformed(site):
     and nothing reaches an application."""
     for msg, what in MALFORMED:
         c = site.client()
-        c.send(encode(msg), b"never")
+        c.send(msg, b"never")
         got = c.recv()
         assert got["message"] == "error" and got["error"].startswith("malformed message: ")
         assert what in got["error"], (msg, got)

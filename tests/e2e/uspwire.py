@@ -366,7 +366,8 @@ class UspClient:
     # sending
 
     def send(self, *items):
-        """Messages (dicts) and raw bytes, in one write."""
+        """Messages (dicts) and raw bytes, in one write.  A dict's client_session_id is
+        sent, and echoed from then on, even in a message refused for another member."""
         out = bytearray()
         for item in items:
             if isinstance(item, dict):

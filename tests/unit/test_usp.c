@@ -48,6 +48,8 @@ refused_n(const char *line, size_t len, const char *why)
 	if (usp_decode(line, len, &m, reason) != -1)
 		fail_msg("accepted: %.*s", (int)len, line);
 	assert_string_equal(reason, why);
+	/* Only a valid client_session_id outlives a refusal: the error echoes it. */
+	memset(m.client_session_id, 0, sizeof(m.client_session_id));
 	assert_memory_equal(&m, &zero, sizeof(m));
 }
 
@@ -373,6 +375,22 @@ test_refused_depth(void **state)
 	        "client_session_id: invalid");
 	decode_ok("{\"message\":\"menu\",\"vhost\":\"a\",\"client_session_id\":\"b\"}", &m);
 	usp_msg_free(&m);
+}
+
+/* Refused for another member, a message still names its client's session: the error echoes it. */
+static void
+test_refused_keeps_client_id(void **state)
+{
+	static const char kept[] = "{\"message\":\"menu\",\"x\":1,\"client_session_id\":\"c7\"}";
+	static const char invalid[] = "{\"message\":\"menu\",\"x\":1,\"client_session_id\":\"[\"}";
+	char reason[USP_REASON_MAX];
+	struct usp_msg m;
+
+	(void)state;
+	assert_int_equal(usp_decode(kept, strlen(kept), &m, reason), -1);
+	assert_string_equal(m.client_session_id, "c7");
+	assert_int_equal(usp_decode(invalid, strlen(invalid), &m, reason), -1);
+	assert_string_equal(m.client_session_id, "");
 }
 
 static void
@@ -931,6 +949,7 @@ main(void)
 	        cmocka_unit_test(test_decode_password_response_token),
 	        cmocka_unit_test(test_refused_json),
 	        cmocka_unit_test(test_refused_depth),
+	        cmocka_unit_test(test_refused_keeps_client_id),
 	        cmocka_unit_test(test_refused_members),
 	        cmocka_unit_test(test_refused_streams),
 	        cmocka_unit_test(test_refused_protocols),

@@ -937,6 +937,7 @@ usp_session_take(struct session *s)
 		sodium_memzero(s->in.data, used);
 		buf_consume(&s->in, used);
 		if (r != 0) {
+			note_client_id(s, &m);
 			snprintf(text, sizeof(text), "malformed message: %s", reason);
 			usp_refuse(s, "malformed message", text);
 			return;
