@@ -121,11 +121,8 @@ pin_signkey(const char *host, const struct five_options *o, const uint8_t pk[TOK
 
 	knownhosts_name(host, o->port != NULL ? o->port : FIVE_PORT, base, sizeof(base));
 	snprintf(name, sizeof(name), "%s%s", base, SIGN_PIN_SUFFIX);
-	if (o->known_hosts != NULL)
-		str_copy(path, o->known_hosts, sizeof(path));
-	else if (knownhosts_path(path, sizeof(path), err) != 0)
-		return -1;
-	if (knownhosts_find(path, name, pinned, &line, &found, err) != 0)
+	if (knownhosts_lookup(o->known_hosts, name, path, sizeof(path), pinned, &line, &found,
+	                      err) != 0)
 		return -1;
 	if (found)
 		return sodium_memcmp(pinned, pk, TOKEN_PK_LEN) == 0

@@ -190,3 +190,14 @@ identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32],
 	sodium_memzero(&st, sizeof(st));
 	return 0;
 }
+
+int
+knownhosts_lookup(const char *known_hosts, const char *name, char *path, size_t size,
+                  uint8_t key[32], unsigned *line, bool *found, struct five_error *err)
+{
+	if (known_hosts != NULL)
+		str_copy(path, known_hosts, size);
+	else if (knownhosts_path(path, size, err) != 0)
+		return -1;
+	return knownhosts_find(path, name, key, line, found, err);
+}

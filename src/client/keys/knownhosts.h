@@ -36,6 +36,13 @@ int knownhosts_find(const char *path, const char *name, uint8_t key[32], unsigne
                     bool *found, struct five_error *err);
 
 /*
+ * knownhosts_find in the file a caller names (known_hosts, NULL for
+ * knownhosts_path's), whose path goes to path[0..size) for a pin to come.
+ */
+int knownhosts_lookup(const char *known_hosts, const char *name, char *path, size_t size,
+                      uint8_t key[32], unsigned *line, bool *found, struct five_error *err);
+
+/*
  * Appends a line for name (making the directory and the one above it if
  * need be).  Returns 0, or -1 with err filled: FIVE_ERR_SYSTEM, "cannot
  * save the pin for NAME in PATH: REASON".

@@ -236,12 +236,8 @@ pin_lookup(struct handshake *h, const struct five_options *o, const char *host, 
 		h->given = true;
 		return 0;
 	}
-	if (o->known_hosts != NULL)
-		snprintf(h->known_hosts, sizeof(h->known_hosts), "%s", o->known_hosts);
-	else if (knownhosts_path(h->known_hosts, sizeof(h->known_hosts), err) != 0)
-		return -1;
-	return knownhosts_find(h->known_hosts, h->name, h->server_pk, &h->known_line, &h->known,
-	                       err);
+	return knownhosts_lookup(o->known_hosts, h->name, h->known_hosts, sizeof(h->known_hosts),
+	                         h->server_pk, &h->known_line, &h->known, err);
 }
 
 int

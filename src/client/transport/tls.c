@@ -91,11 +91,8 @@ pin_lookup(struct pin *p, const struct five_options *o, const char *host, const 
 		p->known = p->given = true;
 		return 0;
 	}
-	if (o->known_hosts != NULL)
-		str_copy(p->path, o->known_hosts, sizeof(p->path));
-	else if (knownhosts_path(p->path, sizeof(p->path), err) != 0)
-		return -1;
-	return knownhosts_find(p->path, p->name, p->pinned, &p->line, &p->known, err);
+	return knownhosts_lookup(o->known_hosts, p->name, p->path, sizeof(p->path), p->pinned,
+	                         &p->line, &p->known, err);
 }
 
 /*
