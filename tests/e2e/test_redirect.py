@@ -149,11 +149,9 @@ def read_until(conn, marker):
     return got
 
 
-def test_input_read_before_the_redirect_goes_to_the_next_server(fived):
-    """Bytes five reads after its request but before the reply are not lost to a redirect:
-    fived forwarded none of them, so five sends them to the next server.  The first server
-    here answers only once they have reached it, as a slow fived would."""
-    b = fived(B_CONFIG, name="b")
+def against_a_first_server(answer):
+    """Runs five --plain ... echo against a server of the test's, which answer(conn, five)
+    plays once five's request line has come; five's (returncode, stdout, stderr)."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(1)
@@ -165,17 +163,40 @@ def test_input_read_before_the_redirect_goes_to_the_next_server(fived):
         conn, _ = lsock.accept()
         conn.settimeout(10 * SLOW)
         assert read_until(conn, b"\r\n") == b"echo\r\n"
-        five.stdin.write(b"late bytes")
-        five.stdin.flush()
-        assert read_until(conn, b"late bytes") == b"late bytes"
-        conn.sendall(b"- redirect 127.0.0.1 %d echo2\r\n" % b.port)
+        answer(conn, five)
         conn.close()
         out, err = five.communicate(timeout=10 * SLOW)
     finally:
         stop_listening(lsock)
         five.kill()
-    assert (five.returncode, out) == (0, b"late bytes"), err
+    return five.returncode, out, err
+
+
+def test_input_read_before_the_redirect_goes_to_the_next_server(fived):
+    """Bytes five reads after its request but before the reply are not lost to a redirect:
+    fived forwarded none of them, so five sends them to the next server.  The first server
+    here answers only once they have reached it, as a slow fived would."""
+    b = fived(B_CONFIG, name="b")
+
+    def answer(conn, five):
+        five.stdin.write(b"late bytes")
+        five.stdin.flush()
+        assert read_until(conn, b"late bytes") == b"late bytes"
+        conn.sendall(b"- redirect 127.0.0.1 %d echo2\r\n" % b.port)
+
+    code, out, err = against_a_first_server(answer)
+    assert (code, out) == (0, b"late bytes"), err
     assert b"redirected to 127.0.0.1 port %d, service echo2" % b.port in err
+
+
+def test_a_nul_in_a_reply_is_a_protocol_error(fived):
+    """A reply line is text: a NUL in it is refused, not read as the end of the line (a
+    redirect to "echo2<NUL>x" is not one to "echo2")."""
+    b = fived(B_CONFIG, name="b")
+    code, _, err = against_a_first_server(
+        lambda conn, five: conn.sendall(b"- redirect 127.0.0.1 %d echo2\x00x\r\n" % b.port))
+    assert code == 6 and b"a NUL byte in a reply line" in err, err
+    assert not b.events("granted")
 
 
 def test_libfive_pins_the_new_server(fived, world, tmp_path):

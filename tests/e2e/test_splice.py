@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from conftest import SLOW, connect, recv_line, stop_listening, wait_for
+from conftest import SLOW, connect, free_port, recv_line, stop_listening, wait_for
+from test_metrics import scrape, value
 
 MIB = 1024 * 1024
 UP = 24 * MIB + 12345  # odd sizes: no pipe or chunk boundary falls on the end
@@ -21,7 +22,10 @@ SPLICED = "relay: splice"
 
 class Peer:
     """A backend that sends `down` bytes to each connection, ends its side, and reads
-    the connection to its end meanwhile: the digest and count of what it read."""
+    the connection to its end meanwhile: the digest and count of what it read, and
+    whether the read ended in an error (a reset).  down None: it sends nothing, and does
+    not end its side (a send failing beside the read would take the reset the read is
+    to see)."""
 
     def __init__(self, family, path=None, down=b""):
         self.sock = socket.socket(family)
@@ -45,7 +49,8 @@ class Peer:
             except OSError:
                 return
             self.conns.append(conn)
-            threading.Thread(target=self._send, args=(conn,), daemon=True).start()
+            if self.down is not None:
+                threading.Thread(target=self._send, args=(conn,), daemon=True).start()
             threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
     def _send(self, conn):
@@ -159,16 +164,16 @@ def test_early_bytes_and_proxy_header_come_first(fived, splice):
 
 @pytest.mark.parametrize("splice", ["yes", "no"])
 def test_client_reset_resets_the_backend(fived, splice):
-    """A client that resets in the middle: the session ends, the backend's connection too."""
-    peer = Peer(socket.AF_INET, down=os.urandom(8 * MIB))
+    """A client that resets in the middle: the session ends, and the backend's connection
+    is reset too, not ended."""
+    peer = Peer(socket.AF_INET, down=None)
     f = start(fived, splice, peer.spec)
     c = connect(f.port, timeout=30)
     c.sendall(b"s\r\n")
     assert recv_line(c) == b"+\r\n"
     c.sendall(os.urandom(MIB))
-    # Up is spliced once its first 64 KiB are through; down, once the client has read
-    # what was copied of it, which this client does not.
-    wait_for(lambda: (f.log().count(SPLICED) >= 1) == (splice == "yes") and peer.conns,
+    # Up is spliced once its first 64 KiB are through.
+    wait_for(lambda: (f.log().count(SPLICED) == 1) == (splice == "yes") and peer.conns,
              what="the relay")
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
@@ -176,12 +181,107 @@ def test_client_reset_resets_the_backend(fived, splice):
     assert closed["reason"] in ("client read failed", "client write failed",
                                 "client stream truncated"), closed
     wait_for(lambda: peer.got, what="the backend's connection to end")
+    # A reset, not an end: the backend must not take the upload for a complete one.
+    assert peer.got[0][2], (peer.got, closed)
+    peer.close()
+
+
+class ResettingPeer:
+    """A backend that sends `down` bytes to its one connection, then resets it."""
+
+    def __init__(self, down):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.down = down
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+            conn.sendall(self.down)
+            time.sleep(0.2 * SLOW)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+        except OSError:
+            pass
+
+    def close(self):
+        stop_listening(self.sock)
+
+
+@pytest.mark.parametrize("size", [1000, 3 * MIB])
+@pytest.mark.parametrize("splice", ["yes", "no"])
+def test_backend_reset_resets_the_client(fived, splice, size):
+    """fived(8): a stream cut short is never taken for a complete one.  A backend that
+    resets after its bytes: the client reads them, then a reset, never an end of stream
+    (libuv reports a reset that comes with the peer's hang-up as an end; fived asks the
+    socket)."""
+    down = os.urandom(size)
+    peer = ResettingPeer(down)
+    f = start(fived, splice, peer.spec)
+    c = connect(f.port, timeout=30)
+    c.sendall(b"s\r\n")
+    got = b""
+    with pytest.raises(ConnectionResetError):
+        while True:
+            data = c.recv(1 << 20)
+            assert data, "an end of stream after %d bytes" % len(got)
+            got += data
+    assert got == (b"+\r\n" + down)[:len(got)]
+    closed = wait_for(lambda: f.events("closed"), what="the session's record")[0]
+    assert closed["reason"] == "backend read failed", closed
+    c.close()
+    peer.close()
+
+
+def test_spliced_pipes_keep_to_the_budget(fived):
+    """fived.conf(5), relay_memory_max: with splice a full pipe is charged for its
+    capacity, and over the budget an empty one is not filled.  Twenty clients that read
+    nothing, each offered 4 MiB: the budget's use stays within one pipe of its maximum,
+    and every stream arrives whole once read."""
+    port = free_port()
+    down = os.urandom(4 * MIB)
+    peer = Peer(socket.AF_INET, down=down)
+    f = fived("[service:s]\nbackend = %s\n" % peer.spec,
+              server="splice = yes\nrelay_memory_max = 1M\n"
+                     "metrics_listen = tcp:127.0.0.1:%d\n" % port)
+    clients = []
+    for _ in range(20):
+        c = socket.socket()
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        c.settimeout(60)
+        c.connect(("127.0.0.1", f.port))
+        c.sendall(b"s\r\n")
+        clients.append(c)
+    wait_for(lambda: len(peer.conns) == 20, what="twenty streams")
+    most = 0
+    for _ in range(10):
+        time.sleep(0.2 * SLOW)
+        used = value(scrape(("tcp", port)), "fived_relay_budget_used_bytes")
+        most = max(most, used)
+    assert 0 < most <= MIB + 64 * 1024, most
+    results = []
+
+    def read(c):
+        assert recv_line(c) == b"+\r\n"
+        c.shutdown(socket.SHUT_WR)
+        results.append(digest_to_end(c))
+        c.close()
+
+    threads = [threading.Thread(target=read, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120 * SLOW)
+    assert results == [(hashlib.sha256(down).hexdigest(), len(down))] * 20
     peer.close()
 
 
 @pytest.mark.parametrize("splice", ["yes", "no"])
 def test_idle_timeout_ends_a_quiet_spliced_stream(fived, splice):
-    peer = Peer(socket.AF_INET)
+    peer = Peer(socket.AF_INET, down=None)
     f = start(fived, splice, peer.spec, "idle_timeout = 1s\n")
     c = connect(f.port, timeout=30)
     c.sendall(b"s\r\nabc")
@@ -190,7 +290,9 @@ def test_idle_timeout_ends_a_quiet_spliced_stream(fived, splice):
     wait_for(lambda: (f.log().count(SPLICED) == 1) == (splice == "yes"), what="the relay")
     closed = wait_for(lambda: f.events("closed"), timeout=10, what="the idle timeout")[0]
     assert closed["reason"] == "idle timeout"
-    assert c.recv(1) == b""
+    # Cut short by fived: a reset, not an end of stream.
+    with pytest.raises(ConnectionResetError):
+        c.recv(1)
     c.close()
     peer.close()
 

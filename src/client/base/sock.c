@@ -85,6 +85,9 @@ five_sock_read_line(int fd, int timeout_ms, char *line, size_t size, struct five
 			                 "connection closed before a reply");
 		if (c == '\n')
 			break;
+		/* A line is text: a NUL would cut it short where C reads it. */
+		if (c == '\0')
+			return five_fail(err, FIVE_ERR_PROTOCOL, "a NUL byte in a reply line");
 		if (n + 1 >= size)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "reply line too long");
 		line[n++] = c;

@@ -58,6 +58,8 @@ take_replies(struct relay *r, const uint8_t *p, size_t n, struct five_error *err
 	size_t i;
 
 	for (i = 0; i < n && r->replies_due > 0; i++) {
+		if (p[i] == '\0')
+			return five_fail(err, FIVE_ERR_PROTOCOL, "a NUL byte in a reply line");
 		if (p[i] != '\n') {
 			if (r->reply_len == sizeof(r->reply) - 1)
 				return five_fail(err, FIVE_ERR_PROTOCOL, "reply line too long");

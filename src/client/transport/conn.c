@@ -95,6 +95,8 @@ five_conn_read_line(struct five_conn *c, char *line, size_t size, struct five_er
 	n = (size_t)(nl - c->in);
 	if (n + 1 > size)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "reply line too long");
+	if (memchr(c->in, '\0', n) != NULL)
+		return five_fail(err, FIVE_ERR_PROTOCOL, "a NUL byte in a reply line");
 	memcpy(line, c->in, n);
 	if (n > 0 && line[n - 1] == '\r')
 		n--;

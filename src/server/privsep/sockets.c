@@ -149,3 +149,12 @@ sockets_are_relayed(int fd)
 	       getsockopt(fd, SOL_SOCKET, SO_LINGER, &l, &llen) == 0 && l.l_onoff != 0 &&
 	       l.l_linger == 0;
 }
+
+bool
+sockets_end_was_reset(int fd)
+{
+	int error = 0;
+	socklen_t len = sizeof(error);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0;
+}

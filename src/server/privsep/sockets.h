@@ -47,4 +47,12 @@ bool sockets_are_relayed(int fd);
  */
 int sockets_reset_on_close(int fd, bool reset);
 
+/*
+ * Whether the peer reset a TCP connection whose end of stream was just
+ * reported: libuv reports the end when the kernel says the connection
+ * hung up, without the read that would have returned the reset.  Takes
+ * (clears) the socket's pending error.
+ */
+bool sockets_end_was_reset(int fd);
+
 #endif

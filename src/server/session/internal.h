@@ -66,6 +66,7 @@ struct session {
 
 	union client_handle client;
 	bool client_open;
+	bool client_reset; /* session_abort: the client's TCP connection is reset, not ended */
 	struct sockaddr_storage peer, local;
 	bool proxy_pending; /* from a balancer: its PROXY header comes first */
 	bool peer_is_ip;
@@ -122,9 +123,10 @@ struct session {
 void session_close(struct session *s, const char *reason);
 
 /*
- * Ends the session after its client's stream turned out truncated or
- * damaged: a TCP backend is reset rather than closed, so that the service
- * never takes a cut-short stream for a complete one.
+ * Ends the session after its stream was cut short (the client's turned
+ * out truncated or damaged, a read or a write failed): a TCP backend and
+ * the client's TCP connection are reset rather than ended in order, so
+ * that neither takes a cut-short stream for a complete one.
  */
 void session_abort(struct session *s, const char *reason);
 

@@ -191,14 +191,14 @@ session_handle_closed(uv_handle_t *h)
 	session_closed_one(h->data);
 }
 
-/* An orderly close: a TCP peer sees the end of the stream, not a reset. */
+/* An orderly close, a TCP peer seeing the end of the stream; or with reset, a reset. */
 static void
-close_handle(struct session *s, uv_handle_t *h)
+close_handle(struct session *s, uv_handle_t *h, bool reset)
 {
 	uv_os_fd_t fd;
 
 	if (h->type == UV_TCP && uv_fileno(h, &fd) == 0)
-		sockets_reset_on_close(fd, false);
+		sockets_reset_on_close(fd, reset);
 	s->closing_handles++;
 	uv_close(h, session_handle_closed);
 }
@@ -244,15 +244,16 @@ session_close(struct session *s, const char *reason)
 	session_audit(s, "closed", extra);
 	auth_abort(s);
 	usp_session_free(s);
-	close_handle(s, (uv_handle_t *)&s->timer);
+	close_handle(s, (uv_handle_t *)&s->timer, false);
 	if (s->client_open)
-		close_handle(s, &s->client.handle);
+		close_handle(s, &s->client.handle, s->client_reset);
 	s->closing_handles += stream_close(s->stream);
 }
 
 void
 session_abort(struct session *s, const char *reason)
 {
+	s->client_reset = true;
 	stream_reset_backend(s->stream);
 	session_close(s, reason);
 }
@@ -305,7 +306,7 @@ session_retire(struct session *s)
 	s->close_reason = "attached elsewhere";
 	auth_abort(s);
 	usp_session_free(s);
-	close_handle(s, (uv_handle_t *)&s->timer);
+	close_handle(s, (uv_handle_t *)&s->timer, false);
 	session_drop_connection(s);
 	s->closing_handles += stream_close(s->stream);
 }
@@ -1102,8 +1103,9 @@ on_idle_check(uv_timer_t *t)
 	uint64_t idle = s->svc->idle_timeout_ms;
 	uint64_t quiet = uv_now(s->site->loop) - stream_last_activity(s->stream);
 
+	/* Cut short by fived, not ended by either side: reset, as MULTIPLEX resets it (11.5). */
 	if (quiet >= idle) {
-		session_close(s, "idle timeout");
+		session_abort(s, "idle timeout");
 		return;
 	}
 	uv_timer_start(&s->timer, on_idle_check, idle - quiet, 0);
@@ -1214,7 +1216,7 @@ on_read_client(void *owner)
 
 /* In framed mode the session's stream has no backend: its end is the client's connection's. */
 static void
-on_stream_ended(void *owner, const char *reason)
+on_stream_ended(void *owner, const char *reason, bool failed)
 {
 	struct session *s = owner;
 
@@ -1222,6 +1224,8 @@ on_stream_ended(void *owner, const char *reason)
 		return;
 	if (s->state == S_MUX)
 		session_broken(s, reason);
+	else if (failed)
+		session_abort(s, reason);
 	else
 		session_close(s, reason);
 }
@@ -1453,9 +1457,13 @@ session_close_all(struct site *site, const char *reason)
 {
 	struct session *s, *next;
 
+	/* A stream cut short is reset (session_abort), never ended as if complete. */
 	for (s = site->sessions; s != NULL; s = next) {
 		next = s->next;
-		session_close(s, reason);
+		if (s->state == S_RELAY)
+			session_abort(s, reason);
+		else
+			session_close(s, reason);
 	}
 }
 

@@ -69,6 +69,7 @@
 #include "server/policy/budget.h"
 #include "server/policy/chunk.h"
 #include "server/policy/site.h"
+#include "server/privsep/sockets.h"
 #include "server/stream/splice.h"
 #include "server/transport/transport.h"
 
@@ -163,10 +164,18 @@ transport_of(const struct stream *st)
 	return *st->transport;
 }
 
+/* Both directions ended in order. */
 static void
 ended(struct stream *st, const char *reason)
 {
-	st->ev->ended(st->owner, reason);
+	st->ev->ended(st->owner, reason, false);
+}
+
+/* Cut short: the stream's ends are reset (stream_events.ended). */
+static void
+failed(struct stream *st, const char *reason)
+{
+	st->ev->ended(st->owner, reason, true);
 }
 
 /* Reading the backend: its handle's data is the backend, whose owner is the stream. */
@@ -310,7 +319,7 @@ on_written(uv_write_t *req, int status)
 	}
 	if (status < 0) {
 		log_debug("session %s: write: %s", st->id, uv_strerror(status));
-		ended(st, dir == &st->up ? "backend write failed" : "client write failed");
+		failed(st, dir == &st->up ? "backend write failed" : "client write failed");
 		return;
 	}
 	if (dir->splice_wait && dir->queued == 0) {
@@ -394,7 +403,7 @@ end_direction(struct stream *st, struct relay_dir *dir)
 	dir->eof = true;
 	uv_read_stop(source_of(st, dir));
 	if (dir == &st->down && t != NULL && t->ops->finish(t) != 0) {
-		ended(st, "client write failed");
+		failed(st, "client write failed");
 		return;
 	}
 	dir->shutdown_req.data = st;
@@ -437,6 +446,17 @@ pass_on(struct stream *st, struct relay_dir *dir, const uv_buf_t *buf, size_t n)
 	return queue_write(st, dir, chunk_fit(buf, n), n);
 }
 
+/* An end of dir's TCP source that was its reset (sockets_end_was_reset). */
+static bool
+end_was_reset(struct stream *st, struct relay_dir *dir)
+{
+	uv_stream_t *source = source_of(st, dir);
+	uv_os_fd_t fd;
+
+	return source->type == UV_TCP && uv_fileno((uv_handle_t *)source, &fd) == 0 &&
+	       sockets_end_was_reset(fd);
+}
+
 static void
 forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t *buf)
 {
@@ -448,7 +468,7 @@ forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 		dir->bytes += (uint64_t)nread;
 		st->last_activity_ms = uv_now(st->site->loop);
 		if (pass_on(st, dir, buf, (size_t)nread) != 0) {
-			ended(st, dir == &st->up ? "backend write failed" : "client write failed");
+			failed(st, dir == &st->up ? "backend write failed" : "client write failed");
 			return;
 		}
 		pace(st, dir);
@@ -458,13 +478,15 @@ forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 	chunk_release(buf);
 	if (nread == 0)
 		return;
+	if (nread == UV_EOF && end_was_reset(st, dir))
+		nread = UV_ECONNRESET;
 	/* Ending without reading all it was sent, a local backend resets: its end, too. */
 	if (nread == UV_EOF || (dir == &st->down && stopped_reading(st, (int)nread))) {
 		end_direction(st, dir);
 		return;
 	}
 	log_debug("session %s: read: %s", st->id, uv_strerror((int)nread));
-	ended(st, dir == &st->up ? "client read failed" : "backend read failed");
+	failed(st, dir == &st->up ? "client read failed" : "backend read failed");
 }
 
 /* --- the kernel's path: splice(2) ------------------------------------------ */
@@ -573,9 +595,10 @@ drain(struct stream *st, struct relay_dir *dir)
 {
 	ssize_t n = 0;
 
+	/* Counted as they leave the pipe: bytes a reset drops from it never reached anyone. */
 	while (dir->pipe.held > 0 &&
 	       (n = splice_pipe_out(&dir->pipe, destination_end(st, dir)->fd)) > 0)
-		;
+		dir->bytes += (uint64_t)n;
 	if (n < 0 && n != -EAGAIN && dir == &st->up && stopped_reading(st, (int)n)) {
 		dir->dropping = true;
 		unsplice(st, dir);
@@ -583,7 +606,7 @@ drain(struct stream *st, struct relay_dir *dir)
 	}
 	if (n < 0 && n != -EAGAIN) {
 		log_debug("session %s: write: %s", st->id, uv_strerror((int)n));
-		ended(st, dir == &st->up ? "backend write failed" : "client write failed");
+		failed(st, dir == &st->up ? "backend write failed" : "client write failed");
 		return -1;
 	}
 	account(st, dir);
@@ -604,7 +627,6 @@ fill(struct stream *st, struct relay_dir *dir)
 	ssize_t n = splice_pipe_in(&dir->pipe, source_end(st, dir)->fd);
 
 	if (n > 0) {
-		dir->bytes += (uint64_t)n;
 		st->last_activity_ms = uv_now(st->site->loop);
 		account(st, dir);
 		return 1;
@@ -623,7 +645,7 @@ fill(struct stream *st, struct relay_dir *dir)
 		return -1;
 	}
 	log_debug("session %s: read: %s", st->id, uv_strerror((int)n));
-	ended(st, dir == &st->up ? "client read failed" : "backend read failed");
+	failed(st, dir == &st->up ? "client read failed" : "backend read failed");
 	return -1;
 }
 
@@ -650,7 +672,14 @@ pump(struct stream *st, struct relay_dir *dir)
 			end_direction(st, dir);
 			break;
 		}
-		if (rounds == SPLICE_ROUNDS_MAX || (r = fill(st, dir)) == 0)
+		if (rounds == SPLICE_ROUNDS_MAX)
+			break;
+		/* Over the budget an empty pipe waits, as a copying direction does. */
+		if (budget_over(&st->site->budget)) {
+			hold(st, dir);
+			break;
+		}
+		if ((r = fill(st, dir)) == 0)
 			break;
 		if (r < 0)
 			return;
@@ -677,7 +706,7 @@ on_end_ready(uv_poll_t *p, int status, int events)
 	if (events & UV_READABLE)
 		pump(st, from);
 	if (status < 0 && !st->over)
-		ended(st, client ? "client read failed" : "backend read failed");
+		failed(st, client ? "client read failed" : "backend read failed");
 }
 
 /* Polls h's socket through a dup of its descriptor.  Returns 0 or a libuv error. */

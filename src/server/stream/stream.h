@@ -28,8 +28,13 @@ struct stream_events {
 	void (*backend_closed)(void *owner);
 	/* Read the client again: its bytes come back through stream_client_data. */
 	void (*read_client)(void *owner);
-	/* The stream is over (reason: static); the owner closes the session. */
-	void (*ended)(void *owner, const char *reason);
+	/*
+	 * The stream is over (reason: static); the owner closes the session.
+	 * failed: cut short (a read or a write failed: a reset, a peer gone),
+	 * and then neither end may see it end in order, as a complete stream
+	 * ends: the owner resets both connections.
+	 */
+	void (*ended)(void *owner, const char *reason, bool failed);
 	/* Bytes queued for the client were written. */
 	void (*client_written)(void *owner);
 };
