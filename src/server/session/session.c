@@ -703,7 +703,7 @@ early_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		s->client_eof_early = true;
 		uv_read_stop(&s->client.stream);
 		if (nread != UV_EOF) {
-			session_close(s, "client read failed");
+			session_abort(s, "client read failed");
 			return;
 		}
 	}
