@@ -122,8 +122,7 @@ struct attempt {
 	const struct five_hop *hop;
 	int in_fd, out_fd;
 	bool out_is_socket;
-	char *early; /* EARLY_MAX: sent with the request; the relay adds what it reads before the
-	                grant */
+	char *early; /* EARLY_MAX bytes, sent with the request; the relay adds to them */
 	size_t n;
 	bool input_read; /* the relay read in_fd past early: the attempt cannot be made again */
 };
