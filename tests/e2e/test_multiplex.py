@@ -476,6 +476,41 @@ def test_a_backend_that_dies_resets_only_its_stream(fived, backend):
     assert s.read_all(fine) == b""
 
 
+@pytest.mark.parametrize("size,pause", [(1000, 0), (3 * 1024 * 1024, 0.2)])
+def test_a_backend_reset_after_its_bytes_is_a_reset(fived, size, pause):
+    """A backend that sends its bytes and then resets: the stream gets them, then RST
+    RESET, never FIN (libuv reports a reset that comes with the peer's hang-up as an end
+    of stream; fived asks the socket which it was)."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    down = os.urandom(size)
+
+    def serve():
+        conn, _ = lsock.accept()
+        conn.sendall(down)
+        time.sleep(pause * SLOW)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        f = fived("[service:flood]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1])
+        s = session(f)
+        sid = s.open("flood")
+        got = bytearray()
+        with pytest.raises(mw.MuxError):
+            while True:
+                chunk = s.read(sid)
+                assert chunk, "FIN after %d bytes" % len(got)
+                got += chunk
+        assert bytes(got) == down[:len(got)]
+        assert s.streams[sid].rst[0] == mw.RESET, s.streams[sid].rst
+        s.close()
+    finally:
+        stop_listening(lsock)
+
+
 # --- errors that end the session (11.7) ---------------------------------------------------
 
 

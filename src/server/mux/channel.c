@@ -29,6 +29,7 @@
 #include "server/policy/metrics.h"
 #include "server/policy/policy.h"
 #include "server/policy/site.h"
+#include "server/privsep/sockets.h"
 
 static void on_down_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
 
@@ -328,6 +329,16 @@ down_ended(struct channel *ch)
 	maybe_done(ch);
 }
 
+/* An end of a TCP backend that was its reset (sockets_end_was_reset). */
+static bool
+end_was_reset(struct channel *ch)
+{
+	uv_os_fd_t fd;
+
+	return ch->backend.h.handle.type == UV_TCP && uv_fileno(&ch->backend.h.handle, &fd) == 0 &&
+	       sockets_end_was_reset(fd);
+}
+
 static void
 on_down_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 {
@@ -342,6 +353,8 @@ on_down_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 	chunk_free(c);
 	if (ch->ended || nread == 0)
 		return;
+	if (nread == UV_EOF && end_was_reset(ch))
+		nread = UV_ECONNRESET;
 	if (nread == UV_ENOBUFS)
 		stop_reading(ch);
 	else if (nread == UV_EOF || stopped_reading(ch, (int)nread))
@@ -370,7 +383,7 @@ on_idle_check(uv_timer_t *t)
 	uint64_t quiet = uv_now(ch->mux->site->loop) - ch->last_activity_ms;
 
 	if (quiet >= idle) {
-		channel_end(ch, MUX_RST_LIMIT, "idle timeout", false);
+		channel_end(ch, MUX_RST_LIMIT, "idle timeout", true);
 		return;
 	}
 	uv_timer_start(&ch->timer, on_idle_check, idle - quiet, 0);
