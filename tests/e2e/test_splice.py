@@ -186,6 +186,78 @@ def test_client_reset_resets_the_backend(fived, splice):
     peer.close()
 
 
+class LateReader:
+    """A backend that answers at once and ends its side, then reads nothing for `pause`
+    seconds, then reads its connection to its end: the digest, the length and whether
+    the read ended in an error, per connection."""
+
+    def __init__(self, pause):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.pause = pause
+        self.got = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        conn.sendall(b"answer")
+        conn.shutdown(socket.SHUT_WR)
+        time.sleep(self.pause)
+        h, n, failed = hashlib.sha256(), 0, False
+        while True:
+            try:
+                data = conn.recv(1 << 20)
+            except OSError:
+                failed = True
+                break
+            if not data:
+                break
+            h.update(data)
+            n += len(data)
+        self.got.append((h.hexdigest(), n, failed))
+        conn.close()
+
+    def close(self):
+        stop_listening(self.sock)
+
+
+def test_an_upload_that_ended_in_order_is_not_cut(fived):
+    """Both ends gone in order while the client's last bytes still wait for a slow
+    backend: the connection hangs up, which is not a reset.  Every upload arrives whole,
+    and ends as it should."""
+    streams, size = 8, 8 * MIB
+    up = os.urandom(size)
+    peer = LateReader(3 * SLOW)
+    f = start(fived, "yes", peer.spec)
+
+    def client():
+        c = connect(f.port, timeout=60)
+        c.sendall(b"s\r\n" + up)
+        c.shutdown(socket.SHUT_WR)
+        assert digest_to_end(c) == (hashlib.sha256(b"+\r\nanswer").hexdigest(), 9)
+        c.close()
+
+    threads = [threading.Thread(target=client) for _ in range(streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60 * SLOW)
+    wait_for(lambda: len(peer.got) == streams, timeout=30, what="every upload's end")
+    assert peer.got == [(hashlib.sha256(up).hexdigest(), size, False)] * streams
+    reasons = [r["reason"] for r in f.events("closed")]
+    assert reasons == ["done"] * streams, reasons
+    peer.close()
+
+
 class ResettingPeer:
     """A backend that sends `down` bytes to its one connection, then resets it."""
 

@@ -1427,7 +1427,12 @@ session_drain_all(struct site *site)
 	}
 }
 
-/* Whether the client's connection was reset (or failed): polled, it says so at once. */
+/*
+ * Whether the client's connection was reset (or failed): polled, it says
+ * so at once.  A hang-up alone is not one: once the client's end and
+ * fived's have both gone, the connection hangs up with the client's last
+ * bytes still unread, an upload that ended in order.
+ */
 static bool
 client_reset(const struct session *s)
 {
@@ -1437,7 +1442,7 @@ client_reset(const struct session *s)
 	if (uv_fileno(&s->client.handle, &fd) != 0)
 		return false;
 	p.fd = fd;
-	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR) != 0;
 }
 
 void
