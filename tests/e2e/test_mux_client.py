@@ -256,6 +256,52 @@ def test_agent_tells_a_reset_from_an_end(fived, agent):
     assert (r.returncode, r.stdout, r.stderr) == (0, b"whole", b"")
 
 
+def test_agent_resets_the_stream_of_a_five_killed_mid_upload(fived, agent):
+    """five(1): a five killed mid-stream leaves its stream cut, and its service sees a
+    reset, through the agent as when direct: five marks the end of its input, and an end
+    without the mark resets the stream."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    seen = []
+
+    def serve():
+        conn, _ = lsock.accept()
+        n = 0
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    seen.append(("end", n))
+                    return
+                n += len(data)
+        except ConnectionResetError:
+            seen.append(("reset", n))
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        f = fived(config() + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n"
+                  % lsock.getsockname()[1])
+        port = str(f.port)
+        assert run_five("-p", port, "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
+        agent()
+        p = subprocess.Popen([FIVE, "-p", port, "127.0.0.1", "sink"], stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p.stdin.write(b"x" * 200000)
+        p.stdin.flush()
+        wait_for(lambda: f.events("stream_granted"), what="the stream")
+        time.sleep(0.3 * SLOW)
+        p.kill()
+        p.wait()
+        wait_for(lambda: seen, what="the service's end")
+    finally:
+        stop_listening(lsock)
+    assert seen[0][0] == "reset", seen
+    ended = wait_for(lambda: [e for e in f.events("stream_ended") if e["service"] == "sink"],
+                     what="the stream's record")
+    assert ended[0]["reason"] != "done", ended
+
+
 def test_agent_cancels_the_open_of_a_five_that_went_away(fived, agent):
     """A five killed while its stream waits for fived's answer (a backend slow to take
     the connection) has its OPEN cancelled at once: it does not hold one of the

@@ -192,7 +192,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* The session owns app[i][0] from here on, also on failure. */
 		if (mux_attach(s, app[i][0], services[i], NULL, 0, false,
-		               (mode & MODE_ANNOUNCE) != 0 ? MUX_TELL_ANSWER | MUX_TELL_RESET : 0,
+		               (mode & MODE_ANNOUNCE) != 0 ? MUX_TELL_ANSWER | MUX_TELL_ENDS : 0,
 		               &err) == 0)
 			abort();
 	}

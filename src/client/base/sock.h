@@ -37,11 +37,13 @@ int five_sock_send_by(int fd, const void *data, size_t len, uint64_t deadline,
                       struct five_error *err);
 
 /*
- * A reset told on a Unix stream socket, which has no reset of its own
- * (five agent's streams, agentline.h): one byte carrying a descriptor
- * (SCM_RIGHTS), then the reason as text, then the end of the stream.  A
- * byte that carries a descriptor is always the last of the read that
- * takes it, so the reader finds it whatever came before.
+ * Ends told on a Unix stream socket, which has no reset of its own (five
+ * agent's streams, agentline.h), by a mark: one byte carrying a
+ * descriptor (SCM_RIGHTS), always the last of the read that takes it, so
+ * that the reader finds it whatever came before.  Toward the application
+ * a mark is a reset, its reason behind it as text, then the end of the
+ * stream.  From the application a mark comes before its end in order: an
+ * end without one is an application that died.
  */
 
 /*

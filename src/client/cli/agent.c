@@ -196,7 +196,7 @@ serve(struct agent *a, int conn)
 		e->idle_since = monotonic_ms();
 		/* The connection is the stream's from here: fived's answer reaches it first. */
 		mux_attach(e->s, conn, r.service, NULL, 0, false,
-		           MUX_TELL_ANSWER | (r.marked_ends ? MUX_TELL_RESET : 0), &err);
+		           MUX_TELL_ANSWER | (r.marked_ends ? MUX_TELL_ENDS : 0), &err);
 		return false;
 	}
 	close(conn);

@@ -11,10 +11,11 @@
  *
  *	C: stop LF                 A: "+" LF, and the agent exits
  *
- * ends=marked: a reset of the stream after "+" comes as a mark and its
- * reason (five_sock_send_mark), not as an end of stream that would pass
- * for a complete one; five always asks (an agent too old to know it
- * refuses the field, and five goes direct).
+ * ends=marked: the stream's ends are marked (base/sock.h): a reset after
+ * "+" comes as a mark and its reason, not as an end of stream that would
+ * pass for a complete one, and five marks its own end in order, so that a
+ * five that dies resets the stream; five always asks (an agent too old
+ * to know it refuses the field, and five goes direct).
  *
  * A value is printable and has no space: a request that needs one goes
  * direct.  The client may send the stream's first bytes right behind its

@@ -239,7 +239,7 @@ mux_attach(struct five_session *s, int fd, const char *service, const void *earl
 		*tail = st;
 		st->waited = waited;
 		st->announce = (tell & MUX_TELL_ANSWER) != 0;
-		st->mark_reset = (tell & MUX_TELL_RESET) != 0;
+		st->marked = (tell & MUX_TELL_ENDS) != 0;
 		id = st->id;
 		s->next_id += 2;
 	}

@@ -119,7 +119,8 @@ struct mux_stream {
 	char why[MUX_WHY_MAX];
 	bool waited;      /* a caller waits for the answer: freed only once it has looked */
 	bool announce;    /* the answer goes to fd first: "+" LF, or "-" reason LF (five agent) */
-	bool mark_reset;  /* a reset after the answer goes to fd marked (five_sock_send_mark) */
+	bool marked;      /* its ends are marked (base/sock.h): five agent's streams */
+	bool end_marked;  /* marked: the application marked its end in order */
 	bool marking;     /* over, and fd has yet to take the mark: then it is closed */
 	size_t uncounted; /* bytes at the head of down that are that answer, not fived's */
 	bool cancel;      /* asked to be reset (RST RESET) */
@@ -314,8 +315,13 @@ uint32_t mux_attach(struct five_session *s, int fd, const char *service, const v
                     size_t len, bool waited, unsigned tell, struct five_error *err);
 /* fived's answer is written to fd before any byte of the stream, as a line, "+" or "- REASON". */
 #define MUX_TELL_ANSWER 1u
-/* A reset after the answer is told by a mark and its reason (base/sock.h), not as an end. */
-#define MUX_TELL_RESET 2u
+/*
+ * Ends are marked (base/sock.h): a reset after the answer is told to fd
+ * by a mark and its reason, not as an end; an end of fd's input counts
+ * as one in order only behind a mark, and otherwise resets the stream
+ * (the application died).
+ */
+#define MUX_TELL_ENDS 2u
 /* A stream over whose fd waits to take the mark: sends it when it can, then closes fd. */
 void mux_stream_mark(struct mux_stream *st);
 /* Waits until deadline (monotonic_ms) for fived's answer to stream id.  0 or -1. */

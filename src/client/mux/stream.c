@@ -164,13 +164,20 @@ mux_stream_read(struct five_session *s, struct mux_stream *st)
 {
 	uint8_t data[MUX_PAYLOAD_MAX];
 	size_t room = credit(s, st, sizeof(data));
+	bool marked = false;
 	ssize_t n;
 
 	/* Other streams may have spent the session's window since the poll: a read of 0 is no end.
 	 */
 	if (room == 0)
 		return 0;
-	n = recv(st->fd, data, room, 0);
+	if (!st->marked)
+		n = recv(st->fd, data, room, 0);
+	else if ((n = five_sock_recv_marked(st->fd, data, room, &marked)) >= 0 && marked)
+		st->end_marked = true;
+	/* The mark alone: its end comes next. */
+	if (n == 0 && marked)
+		return 0;
 	if (n < 0 && transient())
 		return 0;
 	if (n < 0)
@@ -178,6 +185,9 @@ mux_stream_read(struct five_session *s, struct mux_stream *st)
 	if (n == 0 && !st->accepted && peer_gone(st->fd))
 		return mux_stream_reset(s, st, true, MUX_RST_RESET,
 		                        "the application went away before the answer");
+	if (n == 0 && st->marked && !st->end_marked)
+		return mux_stream_reset(s, st, true, MUX_RST_RESET,
+		                        "the application ended without its end (it died)");
 	if (n == 0) {
 		st->local_eof = true;
 		return 0;
@@ -233,7 +243,7 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 		announce_refusal(st->fd, why);
 	str_copy(st->why, why, sizeof(st->why));
 	/* Bytes the reset overtook are not delivered, as TCP's reset drops them. */
-	if (st->fd >= 0 && st->mark_reset && st->accepted) {
+	if (st->fd >= 0 && st->marked && st->accepted) {
 		buf_free(&st->down);
 		st->marking = true;
 		mux_stream_mark(st);

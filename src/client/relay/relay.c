@@ -256,6 +256,22 @@ send_up(struct relay *r, struct five_error *err)
  * it sees fived's end, and with it a relay thread (five_handoff) that had
  * yet to send FINAL.
  */
+/*
+ * Shuts sock's write side; with marked ends behind the mark that says the
+ * end is in order (an end without it is an application that died).
+ */
+static void
+shut_sock(struct relay *r)
+{
+	uint64_t deadline = monotonic_ms() + (uint64_t)r->e->timeout_ms;
+	struct pollfd p = {.fd = r->e->sock, .events = POLLOUT};
+
+	while (r->e->marked_ends && five_sock_send_mark(r->e->sock) == 0 &&
+	       poll(&p, 1, five_ms_left(deadline)) > 0)
+		;
+	shutdown(r->e->sock, SHUT_WR);
+}
+
 static void
 propagate_ends(struct relay *r)
 {
@@ -263,7 +279,7 @@ propagate_ends(struct relay *r)
 	                (r->e->seal == NULL || r->e->seal->final_sealed);
 
 	if (r->in_eof && sent_all && !r->sock_shut) {
-		shutdown(r->e->sock, SHUT_WR);
+		shut_sock(r);
 		r->sock_shut = true;
 	}
 	if (r->sock_eof && r->down.len == 0 && r->raw_len == 0 && !r->out_shut &&
@@ -399,9 +415,9 @@ end_session(struct relay *r, bool failed)
 	struct five_error ignored;
 
 	if (z == NULL) {
-		if (!failed &&
+		if (!failed && !r->sock_shut &&
 		    five_sock_send_by(r->e->sock, r->up.data, r->up.len, deadline, &ignored) == 0)
-			shutdown(r->e->sock, SHUT_WR);
+			shut_sock(r);
 		return;
 	}
 	if (failed && (!z->final_sealed || r->wire_len > 0)) {

@@ -19,7 +19,7 @@ struct relay_ends {
 	int sock;               /* the session with fived, request already sent */
 	struct five_seal *seal; /* the sealed session's records, or NULL for plain */
 	bool out_is_socket;     /* end out_fd with shutdown(), and wait for in_fd to end too */
-	bool marked_ends;       /* plain: sock tells a reset with a mark (five_sock_send_mark) */
+	bool marked_ends;       /* plain: ends are marked both ways (base/sock.h; five agent) */
 	unsigned replies;       /* reply lines still due before the service is granted */
 	bool hold_input; /* send nothing until the grant (servers that drop pipelined bytes) */
 	int timeout_ms;  /* for those replies */
