@@ -222,29 +222,46 @@ def test_agent_shares_one_session(fived, agent):
     wait_for(lambda: len(f.events("granted")) == before + 1, what="a direct session")
 
 
-def test_agent_tells_a_reset_from_an_end(fived, agent):
-    """A stream fived resets (its backend reset the connection) reaches five through the
-    agent as a reset: five delivers what came before it, then fails saying so, instead of
-    ending as a complete stream ends.  A Unix socket has no reset: the agent marks it."""
+def one_connection(serve):
+    """A listening socket on loopback whose first connection serve(conn) takes, on a
+    thread of its own; the caller stops it (stop_listening)."""
     lsock = socket.socket()
     lsock.bind(("127.0.0.1", 0))
     lsock.listen(1)
 
-    def serve():
+    def accept():
         conn, _ = lsock.accept()
+        serve(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    return lsock
+
+
+def through_agent(fived, agent, service, lsock):
+    """fived with service on lsock's backend, its key pinned, and an agent: (fived, port)."""
+    f = fived(config() + "[service:%s]\nbackend = tcp:127.0.0.1:%d\n"
+              % (service, lsock.getsockname()[1]))
+    port = str(f.port)
+    assert run_five("-p", port, "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
+    agent()
+    return f, port
+
+
+def test_agent_tells_a_reset_from_an_end(fived, agent):
+    """A stream fived resets (its backend reset the connection) reaches five through the
+    agent as a reset: five delivers what came before it, then fails saying so, instead of
+    ending as a complete stream ends.  A Unix socket has no reset: the agent marks it."""
+
+    def serve(conn):
         conn.recv(16)
         conn.sendall(b"partial")
         time.sleep(0.2 * SLOW)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         conn.close()
 
-    threading.Thread(target=serve, daemon=True).start()
+    lsock = one_connection(serve)
     try:
-        f = fived(config() + "[service:dies]\nbackend = tcp:127.0.0.1:%d\n"
-                  % lsock.getsockname()[1])
-        port = str(f.port)
-        assert run_five("-p", port, "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
-        agent()
+        f, port = through_agent(fived, agent, "dies", lsock)
         r = run_five("-p", port, "127.0.0.1", "dies", input=b"go")
     finally:
         stop_listening(lsock)
@@ -260,13 +277,9 @@ def test_agent_resets_the_stream_of_a_five_killed_mid_upload(fived, agent):
     """five(1): a five killed mid-stream leaves its stream cut, and its service sees a
     reset, through the agent as when direct: five marks the end of its input, and an end
     without the mark resets the stream."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(1)
     seen = []
 
-    def serve():
-        conn, _ = lsock.accept()
+    def serve(conn):
         n = 0
         try:
             while True:
@@ -278,13 +291,9 @@ def test_agent_resets_the_stream_of_a_five_killed_mid_upload(fived, agent):
         except ConnectionResetError:
             seen.append(("reset", n))
 
-    threading.Thread(target=serve, daemon=True).start()
+    lsock = one_connection(serve)
     try:
-        f = fived(config() + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n"
-                  % lsock.getsockname()[1])
-        port = str(f.port)
-        assert run_five("-p", port, "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
-        agent()
+        f, port = through_agent(fived, agent, "sink", lsock)
         p = subprocess.Popen([FIVE, "-p", port, "127.0.0.1", "sink"], stdin=subprocess.PIPE,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         p.stdin.write(b"x" * 200000)
