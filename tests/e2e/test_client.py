@@ -688,15 +688,17 @@ def test_libfive_ends_its_sessions_with_final(fived):
     assert closed_reasons(f, 3) == ["done", "done", "unknown service"]
 
 
-def test_sighup_ends_five_cleanly_once_its_input_ended(fived):
+@pytest.mark.parametrize("transport", [(), ("--plain",)], ids=["sealed", "plain"])
+def test_sighup_ends_five_cleanly_once_its_input_ended(fived, transport):
     """ssh sends SIGHUP to its ProxyCommand as it exits. Once standard input has ended,
-    five ends the session as it would have; before, SIGHUP cuts it short, silently."""
+    five ends the session as it would have; before, SIGHUP cuts it short, silently, and
+    the service sees a reset (plain text has no FINAL: five's connection resets)."""
     backend = socket.socket()
     backend.bind(("127.0.0.1", 0))
     backend.listen(2)
     backend.settimeout(5 * SLOW)
     f = fived("[service:hold]\nbackend = tcp:127.0.0.1:%d\n" % backend.getsockname()[1])
-    five = [FIVE, "-p", str(f.port), "127.0.0.1", "hold"]
+    five = [FIVE, *transport, "-p", str(f.port), "127.0.0.1", "hold"]
     run_five("-p", str(f.port), "list", "127.0.0.1")       # the first contact's note
     held = []
     for ended in (False, True):
@@ -715,13 +717,17 @@ def test_sighup_ends_five_cleanly_once_its_input_ended(fived):
         assert p.wait(timeout=5 * SLOW) == (0 if ended else -signal.SIGHUP)
         assert p.stderr.read() == b""
         if not ended:
+            with pytest.raises(ConnectionResetError):
+                conn.recv(100)
+        if not ended:
             p.stdin.close()
         p.stdout.close()
         p.stderr.close()
     for conn in held:
         conn.close()
     backend.close()
-    assert closed_reasons(f, 3)[1:] == [TRUNCATED, "done"]
+    cut = TRUNCATED if not transport else "client read failed"
+    assert closed_reasons(f, 3)[1:] == [cut, "done"]
 
 
 def test_a_killed_five_is_still_a_truncation(fived, sentinel):

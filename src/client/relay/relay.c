@@ -412,12 +412,16 @@ end_session(struct relay *r, bool failed)
 {
 	struct five_seal *z = r->e->seal;
 	uint64_t deadline = monotonic_ms() + (uint64_t)r->e->timeout_ms;
+	struct linger reset = {.l_onoff = 1, .l_linger = 0};
 	struct five_error ignored;
 
 	if (z == NULL) {
 		if (!failed && !r->sock_shut &&
 		    five_sock_send_by(r->e->sock, r->up.data, r->up.len, deadline, &ignored) == 0)
 			shut_sock(r);
+		/* Plain text has no FINAL: closed, a failed session's TCP connection resets. */
+		if (failed)
+			setsockopt(r->e->sock, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 		return;
 	}
 	if (failed && (!z->final_sealed || r->wire_len > 0)) {
