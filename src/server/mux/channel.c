@@ -329,16 +329,6 @@ down_ended(struct channel *ch)
 	maybe_done(ch);
 }
 
-/* An end of a TCP backend that was its reset (sockets_end_was_reset). */
-static bool
-end_was_reset(struct channel *ch)
-{
-	uv_os_fd_t fd;
-
-	return ch->backend.h.handle.type == UV_TCP && uv_fileno(&ch->backend.h.handle, &fd) == 0 &&
-	       sockets_end_was_reset(fd);
-}
-
 static void
 on_down_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 {
@@ -353,7 +343,7 @@ on_down_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 	chunk_free(c);
 	if (ch->ended || nread == 0)
 		return;
-	if (nread == UV_EOF && end_was_reset(ch))
+	if (nread == UV_EOF && sockets_end_was_reset(&ch->backend.h.handle))
 		nread = UV_ECONNRESET;
 	if (nread == UV_ENOBUFS)
 		stop_reading(ch);

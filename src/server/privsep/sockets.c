@@ -151,10 +151,12 @@ sockets_are_relayed(int fd)
 }
 
 bool
-sockets_end_was_reset(int fd)
+sockets_end_was_reset(const uv_handle_t *h)
 {
 	int error = 0;
 	socklen_t len = sizeof(error);
+	uv_os_fd_t fd;
 
-	return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0;
+	return h->type == UV_TCP && uv_fileno(h, &fd) == 0 &&
+	       getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0;
 }

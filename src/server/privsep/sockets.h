@@ -6,6 +6,7 @@
 #define FIVE_SOCKETS_H
 
 #include <stdbool.h>
+#include <uv.h>
 
 #include "common/addr.h"
 
@@ -48,11 +49,11 @@ bool sockets_are_relayed(int fd);
 int sockets_reset_on_close(int fd, bool reset);
 
 /*
- * Whether the peer reset a TCP connection whose end of stream was just
- * reported: libuv reports the end when the kernel says the connection
- * hung up, without the read that would have returned the reset.  Takes
- * (clears) the socket's pending error.
+ * Whether the peer reset the TCP connection of h whose end of stream was
+ * just reported (false for any other handle): libuv reports the end when
+ * the kernel says the connection hung up, without the read that would
+ * have returned the reset.  Takes (clears) the socket's pending error.
  */
-bool sockets_end_was_reset(int fd);
+bool sockets_end_was_reset(const uv_handle_t *h);
 
 #endif

@@ -446,17 +446,6 @@ pass_on(struct stream *st, struct relay_dir *dir, const uv_buf_t *buf, size_t n)
 	return queue_write(st, dir, chunk_fit(buf, n), n);
 }
 
-/* An end of dir's TCP source that was its reset (sockets_end_was_reset). */
-static bool
-end_was_reset(struct stream *st, struct relay_dir *dir)
-{
-	uv_stream_t *source = source_of(st, dir);
-	uv_os_fd_t fd;
-
-	return source->type == UV_TCP && uv_fileno((uv_handle_t *)source, &fd) == 0 &&
-	       sockets_end_was_reset(fd);
-}
-
 static void
 forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t *buf)
 {
@@ -478,7 +467,7 @@ forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 	chunk_release(buf);
 	if (nread == 0)
 		return;
-	if (nread == UV_EOF && end_was_reset(st, dir))
+	if (nread == UV_EOF && sockets_end_was_reset((uv_handle_t *)source_of(st, dir)))
 		nread = UV_ECONNRESET;
 	/* Ending without reading all it was sent, a local backend resets: its end, too. */
 	if (nread == UV_EOF || (dir == &st->down && stopped_reading(st, (int)nread))) {
@@ -578,9 +567,7 @@ poll_end(struct splice_end *end, int events)
 static void
 watch(struct stream *st)
 {
-	if (st->over)
-		return;
-	if (st->ends == NULL)
+	if (st->over || st->ends == NULL)
 		return;
 	poll_end(&st->ends->client, wanted(&st->up, &st->down));
 	poll_end(&st->ends->backend, wanted(&st->down, &st->up));
