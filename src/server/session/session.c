@@ -191,14 +191,14 @@ session_handle_closed(uv_handle_t *h)
 	session_closed_one(h->data);
 }
 
-/* An orderly close, a TCP peer seeing the end of the stream; or with reset, a reset. */
+/* An orderly close, a TCP peer seeing the end of the stream; after session_abort, a reset. */
 static void
-close_handle(struct session *s, uv_handle_t *h, bool reset)
+close_handle(struct session *s, uv_handle_t *h)
 {
 	uv_os_fd_t fd;
 
 	if (h->type == UV_TCP && uv_fileno(h, &fd) == 0)
-		sockets_reset_on_close(fd, reset);
+		sockets_reset_on_close(fd, s->client_reset);
 	s->closing_handles++;
 	uv_close(h, session_handle_closed);
 }
@@ -244,9 +244,9 @@ session_close(struct session *s, const char *reason)
 	session_audit(s, "closed", extra);
 	auth_abort(s);
 	usp_session_free(s);
-	close_handle(s, (uv_handle_t *)&s->timer, false);
+	close_handle(s, (uv_handle_t *)&s->timer);
 	if (s->client_open)
-		close_handle(s, &s->client.handle, s->client_reset);
+		close_handle(s, &s->client.handle);
 	s->closing_handles += stream_close(s->stream);
 }
 
@@ -306,7 +306,7 @@ session_retire(struct session *s)
 	s->close_reason = "attached elsewhere";
 	auth_abort(s);
 	usp_session_free(s);
-	close_handle(s, (uv_handle_t *)&s->timer, false);
+	close_handle(s, (uv_handle_t *)&s->timer);
 	session_drop_connection(s);
 	s->closing_handles += stream_close(s->stream);
 }
