@@ -105,7 +105,7 @@ sweep(struct five_session *s)
 	struct mux_stream **p = &s->streams, *st;
 
 	while ((st = *p) != NULL) {
-		if (st->over && !st->waited && !st->marking) {
+		if (st->over && !st->waited && !mux_stream_marking(st)) {
 			*p = st->next;
 			mux_stream_free(st);
 		} else {
@@ -138,9 +138,9 @@ fill(struct five_session *s, struct pollfd *pfd, struct mux_stream **by)
 	     (mux_out_pending(s) ? POLLOUT : 0);
 	pfd[1] = (struct pollfd){.fd = ev != 0 ? s->fd : -1, .events = ev};
 	for (st = s->streams; st != NULL; st = st->next) {
-		if (st->over && !st->marking)
+		if (st->over && !mux_stream_marking(st))
 			continue;
-		if (st->marking)
+		if (st->over)
 			ev = POLLOUT;
 		else
 			ev = (mux_stream_wants_read(s, st) ? POLLIN : 0) |
@@ -165,7 +165,7 @@ serve(struct five_session *s, const struct pollfd *pfd, struct mux_stream **by, 
 	for (i = FIXED_FDS; i < n && !s->dead; i++) {
 		struct mux_stream *st = by[i];
 
-		if (pfd[i].revents != 0 && st->marking)
+		if (pfd[i].revents != 0 && mux_stream_marking(st))
 			mux_stream_mark(st);
 		if (pfd[i].revents == 0 || st->over)
 			continue;

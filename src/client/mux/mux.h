@@ -121,7 +121,6 @@ struct mux_stream {
 	bool announce;    /* the answer goes to fd first: "+" LF, or "-" reason LF (five agent) */
 	bool marked;      /* its ends are marked (base/sock.h): five agent's streams */
 	bool end_marked;  /* marked: the application marked its end in order */
-	bool marking;     /* over, and fd has yet to take the mark: then it is closed */
 	size_t uncounted; /* bytes at the head of down that are that answer, not fived's */
 	bool cancel;      /* asked to be reset (RST RESET) */
 };
@@ -324,6 +323,13 @@ uint32_t mux_attach(struct five_session *s, int fd, const char *service, const v
 #define MUX_TELL_ENDS 2u
 /* A stream over whose fd waits to take the mark: sends it when it can, then closes fd. */
 void mux_stream_mark(struct mux_stream *st);
+
+/* Over with its fd still open: only a reset's mark keeps it, until fd takes it. */
+static inline bool
+mux_stream_marking(const struct mux_stream *st)
+{
+	return st->over && st->fd >= 0;
+}
 /* Waits until deadline (monotonic_ms) for fived's answer to stream id.  0 or -1. */
 int mux_await(struct five_session *s, uint32_t id, uint64_t deadline, struct five_error *err);
 /* Resets stream id (RST RESET, why) if it is not over yet. */

@@ -245,11 +245,9 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 	/* Bytes the reset overtook are not delivered, as TCP's reset drops them. */
 	if (st->fd >= 0 && st->marked && st->accepted) {
 		buf_free(&st->down);
-		st->marking = true;
 		mux_stream_mark(st);
-	}
-	/* A TCP connection (five -L) learns of the reset as a reset. */
-	if (st->fd >= 0 && !st->marking) {
+	} else if (st->fd >= 0) {
+		/* A TCP connection (five -L) learns of the reset as a reset. */
 		setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 		close(st->fd);
 		st->fd = -1;
@@ -275,7 +273,6 @@ mux_stream_mark(struct mux_stream *st)
 		(void)send(st->fd, st->why, strlen(st->why), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(st->fd);
 	st->fd = -1;
-	st->marking = false;
 }
 
 void
