@@ -250,13 +250,6 @@ send_up(struct relay *r, struct five_error *err)
 }
 
 /*
- * Ends of stream travel on: an application EOF becomes a shutdown towards
- * fived, and back.  On a socket, when both have come, the application's
- * goes first: an application that has ended its side may exit as soon as
- * it sees fived's end, and with it a relay thread (five_handoff) that had
- * yet to send FINAL.
- */
-/*
  * Shuts sock's write side; with marked ends behind the mark that says the
  * end is in order (an end without it is an application that died).
  */
@@ -272,6 +265,13 @@ shut_sock(struct relay *r)
 	shutdown(r->e->sock, SHUT_WR);
 }
 
+/*
+ * Ends of stream travel on: an application EOF becomes a shutdown towards
+ * fived, and back.  On a socket, when both have come, the application's
+ * goes first: an application that has ended its side may exit as soon as
+ * it sees fived's end, and with it a relay thread (five_handoff) that had
+ * yet to send FINAL.
+ */
 static void
 propagate_ends(struct relay *r)
 {
