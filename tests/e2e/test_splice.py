@@ -22,12 +22,12 @@ SPLICED = "relay: splice"
 
 class Peer:
     """A backend that sends `down` bytes to each connection, ends its side, and reads
-    the connection to its end meanwhile: the digest and count of what it read, and
-    whether the read ended in an error (a reset).  down None: it sends nothing, and does
-    not end its side (a send failing beside the read would take the reset the read is
-    to see)."""
+    the connection to its end meanwhile (after `read_after` seconds of reading nothing):
+    the digest and count of what it read, and whether the read ended in an error (a
+    reset).  down None: it sends nothing, and does not end its side (a send failing
+    beside the read would take the reset the read is to see)."""
 
-    def __init__(self, family, path=None, down=b""):
+    def __init__(self, family, path=None, down=b"", read_after=0):
         self.sock = socket.socket(family)
         if family == socket.AF_UNIX:
             self.sock.bind(str(path))
@@ -38,7 +38,8 @@ class Peer:
             self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
         self.sock.listen(16)
         self.down = down
-        self.got = []  # (digest, length) per connection, once it ended
+        self.read_after = read_after
+        self.got = []  # (digest, length, reset) per connection, once it ended
         self.conns = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -61,6 +62,7 @@ class Peer:
             pass
 
     def _read(self, conn):
+        time.sleep(self.read_after)
         h, n = hashlib.sha256(), 0
         while True:
             try:
@@ -186,57 +188,13 @@ def test_client_reset_resets_the_backend(fived, splice):
     peer.close()
 
 
-class LateReader:
-    """A backend that answers at once and ends its side, then reads nothing for `pause`
-    seconds, then reads its connection to its end: the digest, the length and whether
-    the read ended in an error, per connection."""
-
-    def __init__(self, pause):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.pause = pause
-        self.got = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn):
-        conn.sendall(b"answer")
-        conn.shutdown(socket.SHUT_WR)
-        time.sleep(self.pause)
-        h, n, failed = hashlib.sha256(), 0, False
-        while True:
-            try:
-                data = conn.recv(1 << 20)
-            except OSError:
-                failed = True
-                break
-            if not data:
-                break
-            h.update(data)
-            n += len(data)
-        self.got.append((h.hexdigest(), n, failed))
-        conn.close()
-
-    def close(self):
-        stop_listening(self.sock)
-
-
 def test_an_upload_that_ended_in_order_is_not_cut(fived):
     """Both ends gone in order while the client's last bytes still wait for a slow
     backend: the connection hangs up, which is not a reset.  Every upload arrives whole,
     and ends as it should."""
     streams, size = 8, 8 * MIB
     up = os.urandom(size)
-    peer = LateReader(3 * SLOW)
+    peer = Peer(socket.AF_INET, down=b"answer", read_after=3 * SLOW)
     f = start(fived, "yes", peer.spec)
 
     def client():
