@@ -217,21 +217,36 @@ def test_an_upload_that_ended_in_order_is_not_cut(fived):
 
 
 class ResettingPeer:
-    """A backend that sends `down` bytes to its one connection, then resets it."""
+    """A backend that reads `take` bytes of each connection, sends it `down` bytes, then
+    resets it."""
 
-    def __init__(self, down):
+    def __init__(self, down, take=0, rcvbuf=0):
         self.sock = socket.socket()
+        if rcvbuf > 0:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(1)
+        self.sock.listen(16)
         self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
         self.down = down
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.take = take
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _serve(self):
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
         try:
-            conn, _ = self.sock.accept()
-            conn.sendall(self.down)
-            time.sleep(0.2 * SLOW)
+            taken = 0
+            while taken < self.take:
+                taken += len(conn.recv(65536) or b"x" * self.take)
+            if self.down:
+                conn.sendall(self.down)
+                time.sleep(0.2 * SLOW)
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
         except OSError:
@@ -263,6 +278,30 @@ def test_backend_reset_resets_the_client(fived, splice, size):
     closed = wait_for(lambda: f.events("closed"), what="the session's record")[0]
     assert closed["reason"] == "backend read failed", closed
     c.close()
+    peer.close()
+
+
+@pytest.mark.parametrize("splice", ["yes", "no"])
+def test_backend_reset_during_an_upload_resets_the_client(fived, splice):
+    """As above, while fived still has the client's bytes to write to the backend: its
+    failed write may take the reset's error before its read sees the end, and that end is
+    still the reset it is (the connection is closed, where an end in order leaves it
+    open).  The client sends what the buffers on the way take, and only then reads: a
+    send of its own would take the reset it is to see."""
+    peer = ResettingPeer(b"", take=256 * 1024)
+    f = start(fived, splice, peer.spec)
+    for attempt in range(4):
+        c = connect(f.port, timeout=30)
+        c.sendall(b"s\r\n")
+        assert recv_line(c) == b"+\r\n"
+        c.sendall(b"u" * (2 * MIB))
+        with pytest.raises(ConnectionResetError):
+            assert c.recv(1 << 20) == b"", "data from a backend that sent none"
+            raise AssertionError("an end of stream, attempt %d" % attempt)
+        c.close()
+    reasons = [e["reason"] for e in wait_for(lambda: len(f.events("closed")) == 4 and
+                                             f.events("closed"), what="every record")]
+    assert set(reasons) <= {"backend read failed", "backend write failed"}, reasons
     peer.close()
 
 

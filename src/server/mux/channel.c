@@ -343,7 +343,7 @@ on_down_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 	chunk_free(c);
 	if (ch->ended || nread == 0)
 		return;
-	if (nread == UV_EOF && sockets_end_was_reset(&ch->backend.h.handle))
+	if (nread == UV_EOF && sockets_end_was_reset(&ch->backend.h.handle, ch->up_shutting))
 		nread = UV_ECONNRESET;
 	if (nread == UV_ENOBUFS)
 		stop_reading(ch);

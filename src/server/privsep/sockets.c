@@ -151,12 +151,24 @@ sockets_are_relayed(int fd)
 }
 
 bool
-sockets_end_was_reset(const uv_handle_t *h)
+sockets_end_was_reset(const uv_handle_t *h, bool ours_ended)
 {
+	struct tcp_info info;
+	socklen_t info_len = sizeof(info);
 	int error = 0;
 	socklen_t len = sizeof(error);
 	uv_os_fd_t fd;
 
-	return h->type == UV_TCP && uv_fileno(h, &fd) == 0 &&
-	       getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0;
+	/*
+	 * An end in order leaves the connection open for our side (CLOSE_WAIT)
+	 * until we end it too; a reset closes it, also when a failed write
+	 * took the reset's error first.  Once we ended our side, the pending
+	 * error tells a reset from an end in order.
+	 */
+	if (h->type != UV_TCP || uv_fileno(h, &fd) != 0 ||
+	    getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_len) != 0 ||
+	    info.tcpi_state != TCP_CLOSE)
+		return false;
+	return !ours_ended ||
+	       (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0);
 }

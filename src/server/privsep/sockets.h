@@ -52,8 +52,10 @@ int sockets_reset_on_close(int fd, bool reset);
  * Whether the peer reset the TCP connection of h whose end of stream was
  * just reported (false for any other handle): libuv reports the end when
  * the kernel says the connection hung up, without the read that would
- * have returned the reset.  Takes (clears) the socket's pending error.
+ * have returned the reset, and a failed write may have taken the reset's
+ * error first.  ours_ended: our side of it was asked to end (a shutdown),
+ * which may close it in order.
  */
-bool sockets_end_was_reset(const uv_handle_t *h);
+bool sockets_end_was_reset(const uv_handle_t *h, bool ours_ended);
 
 #endif

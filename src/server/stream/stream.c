@@ -467,7 +467,9 @@ forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 	chunk_release(buf);
 	if (nread == 0)
 		return;
-	if (nread == UV_EOF && sockets_end_was_reset((uv_handle_t *)source_of(st, dir)))
+	/* The other direction's end is our end towards this source. */
+	if (nread == UV_EOF && sockets_end_was_reset((uv_handle_t *)source_of(st, dir),
+	                                             (dir == &st->up ? &st->down : &st->up)->eof))
 		nread = UV_ECONNRESET;
 	/* Ending without reading all it was sent, a local backend resets: its end, too. */
 	if (nread == UV_EOF || (dir == &st->down && stopped_reading(st, (int)nread))) {
