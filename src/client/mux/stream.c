@@ -242,9 +242,16 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 	if (st->announce && !st->accepted && st->fd >= 0)
 		announce_refusal(st->fd, why);
 	str_copy(st->why, why, sizeof(st->why));
-	/* Bytes the reset overtook are not delivered, as TCP's reset drops them. */
+	/*
+	 * Bytes the reset overtook are not delivered, as TCP's reset drops
+	 * them; the answer's line still goes, before the mark, or the
+	 * application would hear of a reset to a request it never saw granted.
+	 */
 	if (st->fd >= 0 && st->marked && st->accepted) {
-		buf_free(&st->down);
+		if (st->uncounted > 0)
+			st->down.len = st->uncounted;
+		else
+			buf_free(&st->down);
 		mux_stream_mark(st);
 	} else if (st->fd >= 0) {
 		/* A TCP connection (five -L) learns of the reset as a reset. */
@@ -264,12 +271,21 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 void
 mux_stream_mark(struct mux_stream *st)
 {
-	int sent = five_sock_send_mark(st->fd);
+	ssize_t n = 0;
+	int sent = -1;
 
-	if (sent == 0)
+	if (st->down.len > 0 &&
+	    (n = send(st->fd, st->down.data, st->down.len, MSG_NOSIGNAL | MSG_DONTWAIT)) > 0)
+		buf_consume(&st->down, (size_t)n);
+	if (n < 0 && transient())
+		return;
+	if (n >= 0 && st->down.len > 0)
+		return;
+	buf_free(&st->down);
+	if (n >= 0 && (sent = five_sock_send_mark(st->fd)) == 0)
 		return;
 	/* The reason is best effort: the mark alone says that the stream was reset. */
-	if (sent == 1)
+	if (n >= 0 && sent == 1)
 		(void)send(st->fd, st->why, strlen(st->why), MSG_NOSIGNAL | MSG_DONTWAIT);
 	close(st->fd);
 	st->fd = -1;
