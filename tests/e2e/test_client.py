@@ -9,11 +9,12 @@ import select
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
 from conftest import FIVE, FIVED, HELPERS, SLOW, connect, free_port, need_ipv6_loopback, recv_all, \
-    run_five, wait_for, wait_port
+    run_five, stop_listening, wait_for, wait_port
 
 CONFIG = """
 [service:echo]
@@ -676,6 +677,90 @@ def test_sessions_end_with_final_not_truncated(fived, transport):
         # (after a connection that only learns which port answers)
         expected += ["client closed before a request"] * 2
     assert closed_reasons(f, len(expected)) == expected
+
+
+class HalfClosing:
+    """A backend that answers "ok", ends its side at once, and reads its connection to
+    the end: the digest and length of what it read, and whether the end was a reset.
+    whole: it closes the connection instead, reading nothing."""
+
+    def __init__(self, whole=False):
+        self.whole = whole
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.got = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.sendall(b"ok\n")
+            if self.whole:
+                conn.close()
+                continue
+            conn.shutdown(socket.SHUT_WR)
+            h, n, reset = hashlib.sha256(), 0, False
+            try:
+                while data := conn.recv(65536):
+                    h.update(data)
+                    n += len(data)
+            except ConnectionResetError:
+                reset = True
+            self.got.append((h.hexdigest(), n, reset))
+            conn.close()
+
+
+@pytest.mark.parametrize("transport", [(), ("--tls",), ("--plain",)],
+                         ids=["sealed", "tls", "plain"])
+def test_an_upload_outlives_the_end_of_the_service_side(fived, transport):
+    """five(1): after the service ended its side, five goes on sending standard input
+    while it keeps coming, and ends its own side when it ends: a service that half-closes
+    first and still reads gets the whole upload, not part of it ended in order."""
+    peer = HalfClosing()
+    f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
+    five = transport + ("-p", str(f.port))
+    up = os.urandom(3 * 1024 * 1024)
+    p = subprocess.Popen([FIVE, *five, "127.0.0.1", "sink"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ok\n"
+    # The service's end has reached five: what follows comes after it, in pieces.
+    for i in range(0, len(up), 256 * 1024):
+        p.stdin.write(up[i:i + 256 * 1024])
+        p.stdin.flush()
+        time.sleep(0.05)
+    p.stdin.close()
+    assert p.wait(timeout=20 * SLOW) == 0, p.stderr.read()
+    wait_for(lambda: peer.got, what="the service's end of the upload")
+    assert peer.got == [(hashlib.sha256(up).hexdigest(), len(up), False)]
+    assert closed_reasons(f, 1) == ["done"]
+    stop_listening(peer.sock)
+
+
+@pytest.mark.parametrize("transport", [(), ("--plain",)], ids=["sealed", "plain"])
+def test_input_a_closed_service_cannot_take_fails(fived, transport):
+    """The same with a service that closed its connection: the input that keeps coming
+    cannot be delivered, and five says so instead of ending as if it had been."""
+    peer = HalfClosing(whole=True)
+    f = fived(CONFIG + "[service:gone]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
+    p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "gone"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout.readline() == b"ok\n"
+    try:
+        for _ in range(100):
+            p.stdin.write(b"x" * 65536)
+            p.stdin.flush()
+            time.sleep(0.02)
+    except BrokenPipeError:
+        pass
+    assert p.wait(timeout=20 * SLOW) == 4
+    assert b"gone: connect: the service ended and took no more input" in p.stderr.read()
+    assert closed_reasons(f, 1) == ["backend write failed"]
+    stop_listening(peer.sock)
 
 
 def test_libfive_ends_its_sessions_with_final(fived):

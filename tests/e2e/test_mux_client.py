@@ -273,6 +273,94 @@ def test_agent_tells_a_reset_from_an_end(fived, agent):
     assert (r.returncode, r.stdout, r.stderr) == (0, b"whole", b"")
 
 
+def every_connection(serve):
+    """As one_connection, for every connection, each on a thread of its own."""
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+
+    def accept():
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return lsock
+
+
+def reset_after(n):
+    """A backend's serve: reads n bytes (0: none), then resets the connection."""
+
+    def serve(conn):
+        got = 0
+        while got < n:
+            data = conn.recv(65536)
+            if not data:
+                break
+            got += len(data)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    return serve
+
+
+def feed(p, limit):
+    """Writes up to limit bytes to p's standard input, on a thread, until p stops reading."""
+
+    def write():
+        chunk = b"u" * 65536
+        try:
+            for _ in range(limit // len(chunk)):
+                p.stdin.write(chunk)
+            p.stdin.close()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    return t
+
+
+def test_agent_tells_a_reset_during_an_upload(fived, agent):
+    """A backend that resets the stream while five is still sending to it: five stops
+    sending and says why the stream ended (the reset and fived's reason), as it does
+    when the reset comes while it only reads; not the failed send that follows it."""
+    lsock = every_connection(reset_after(256 * 1024))
+    try:
+        f, port = through_agent(fived, agent, "cuts", lsock)
+        for _ in range(4):
+            p = subprocess.Popen([FIVE, "-p", port, "127.0.0.1", "cuts"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE)
+            t = feed(p, 64 * 1024 * 1024)
+            err = p.communicate(timeout=30 * SLOW)[1]
+            t.join()
+            assert p.returncode == 4, err
+            assert re.match(rb"five: 127.0.0.1 cuts: connect: stream reset: \S", err), err
+    finally:
+        stop_listening(lsock)
+
+
+def test_agent_answers_before_a_reset_that_came_with_the_grant(fived, agent):
+    """A backend that takes the connection and resets it at once: fived's grant and its
+    reset reach the agent together, and five hears the grant, then the reset; the reset
+    does not take the grant's line with it (five would say the connection closed before
+    a reply)."""
+    lsock = every_connection(reset_after(0))
+    try:
+        f, port = through_agent(fived, agent, "drops", lsock)
+        for _ in range(6):
+            r = run_five("-p", port, "127.0.0.1", "drops", input=b"")
+            assert r.returncode == 4, r.stderr
+            assert re.match(rb"five: 127.0.0.1 drops: connect: stream reset: \S", r.stderr), \
+                r.stderr
+    finally:
+        stop_listening(lsock)
+
+
 def test_agent_resets_the_stream_of_a_five_killed_mid_upload(fived, agent):
     """five(1): a five killed mid-stream leaves its stream cut, and its service sees a
     reset, through the agent as when direct: five marks the end of its input, and an end

@@ -54,6 +54,7 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	        .in_fd = in_fd,
 	        .out_fd = out_fd,
 	        .sock = fd,
+	        .quiet_ms = cli_input_quiet_ms(in_fd),
 	        .replies = 1,
 	        .marked_ends = true,
 	        .timeout_ms =

@@ -158,6 +158,7 @@ session_once(struct attempt *a, struct five_error *err)
 	        .sock = c.fd,
 	        .seal = c.seal,
 	        .out_is_socket = a->out_is_socket,
+	        .quiet_ms = a->out_is_socket ? 0 : cli_input_quiet_ms(a->in_fd),
 	        .replies = replies,
 	        .hold_input = a->req->wait_for_grant,
 	        .timeout_ms = o->timeout_ms,
@@ -209,6 +210,12 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	if (r != 0 && hung_up)
 		die_of_hangup();
 	return r;
+}
+
+int
+cli_input_quiet_ms(int in_fd)
+{
+	return isatty(in_fd) ? 0 : CLI_INPUT_QUIET_MS;
 }
 
 void
@@ -269,6 +276,7 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	        .in_fd = in_fd,
 	        .out_fd = out_fd,
 	        .sock = fd,
+	        .quiet_ms = cli_input_quiet_ms(in_fd),
 	        .timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
 	        .stop_fd = catch_hangup(),
 	};

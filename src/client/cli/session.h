@@ -42,6 +42,16 @@ int cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd,
  */
 void cli_on_resume(void *arg, bool attached, const char *why, uint64_t ms);
 
+/*
+ * After the service ended its side, how long standard input may be quiet
+ * before five ends its own: a service that ended its side may still read
+ * what comes (an upload that keeps coming is relayed to its end).
+ */
+#define CLI_INPUT_QUIET_MS 1000
+
+/* The relay's quiet_ms for standard input in_fd: none for a terminal, where nobody uploads. */
+int cli_input_quiet_ms(int in_fd);
+
 /* A five_options notice that goes to standard error as "five: TEXT". */
 void cli_notice(void *arg, const char *text);
 

@@ -38,8 +38,10 @@ struct relay {
 	size_t reply_len;
 	unsigned replies_due;
 	bool in_eof, sock_eof, sock_shut, out_shut, final_seen;
-	bool stopped; /* told to stop (stop_fd) after in_fd ended */
-	bool reset;   /* marked_ends: the mark came; what follows is the reason */
+	bool stopped;            /* told to stop (stop_fd) after in_fd ended */
+	bool quiet;              /* fived's side ended, and in_fd was then quiet for quiet_ms */
+	uint64_t quiet_deadline; /* when in_fd will have been quiet long enough */
+	bool reset;              /* marked_ends: the mark came; what follows is the reason */
 	char reset_why[FIVE_LINE_MAX];
 	size_t reset_why_len;
 	uint64_t deadline;
@@ -127,7 +129,14 @@ recv_plain(struct relay *r, uint8_t *dst, size_t room)
 		if (n != 0 || !marked)
 			return n;
 	} else {
-		if ((n = recv(r->e->sock, dst, room, 0)) <= 0)
+		/*
+		 * The agent's end goes with the mark (it carries it); with bytes
+		 * of ours unread there, the socket then says ECONNRESET where it
+		 * would say EOF: the end of the reason either way.
+		 */
+		if ((n = recv(r->e->sock, dst, room, 0)) < 0 && errno == ECONNRESET)
+			return 0;
+		if (n <= 0)
 			return n;
 		keep = (size_t)n < keep ? (size_t)n : keep;
 		memcpy(r->reset_why + r->reset_why_len, dst, keep);
@@ -195,6 +204,7 @@ read_in(struct relay *r)
 	}
 	keep_for_resend(r, r->up.data + r->up.len, (size_t)n);
 	r->up.len += (size_t)n;
+	r->quiet_deadline = monotonic_ms() + (uint64_t)r->e->quiet_ms;
 	return 0;
 }
 
@@ -246,7 +256,14 @@ send_up(struct relay *r, struct five_error *err)
 		bad = flush(r->e->sock, r->up.data, &r->up.len, true);
 	else
 		bad = seal_up(r, err) != 0 || flush(r->e->sock, r->wire, &r->wire_len, true) != 0;
-	return bad ? five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno)) : 0;
+	if (!bad)
+		return 0;
+	/* After the service's end, fived resets a stream whose service no longer reads. */
+	if (r->sock_eof)
+		return five_fail(err, FIVE_ERR_CONNECT,
+		                 "the service ended and took no more input (send: %s)",
+		                 strerror(errno));
+	return five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno));
 }
 
 /*
@@ -287,6 +304,7 @@ propagate_ends(struct relay *r)
 		if (r->e->out_is_socket)
 			shutdown(r->e->out_fd, SHUT_WR);
 		r->out_shut = true;
+		r->quiet_deadline = monotonic_ms() + (uint64_t)r->e->quiet_ms;
 	}
 }
 
@@ -295,15 +313,22 @@ finished(const struct relay *r)
 {
 	if (r->stopped)
 		return true;
-	/* On standard output, the session is over when fived's side is; a forwarded
-	 * connection is over when both sides are. */
-	return r->out_shut && (!r->e->out_is_socket || r->sock_shut);
+	/*
+	 * A forwarded connection is over when both sides are; on standard
+	 * output, when fived's side is and the input ended or went quiet.
+	 */
+	if (r->e->out_is_socket)
+		return r->out_shut && r->sock_shut;
+	return r->out_shut && (r->sock_shut || r->quiet || r->e->quiet_ms == 0);
 }
 
+/* Waiting for the replies, or, after fived's side ended, for the input to go quiet. */
 static int
 poll_timeout(const struct relay *r)
 {
-	return r->replies_due == 0 ? -1 : five_ms_left(r->deadline);
+	if (r->replies_due > 0)
+		return five_ms_left(r->deadline);
+	return r->out_shut && !r->e->out_is_socket ? five_ms_left(r->quiet_deadline) : -1;
 }
 
 static bool
@@ -347,12 +372,14 @@ step(struct relay *r, struct five_error *err)
 	struct pollfd pfd[5] = {{.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}, {.fd = -1}};
 	int n;
 
-	if (!r->in_eof && r->up.len < sizeof(r->up.data) && !(e->hold_input && r->replies_due > 0))
+	if (!r->in_eof && r->up.len < sizeof(r->up.data) &&
+	    !(e->hold_input && r->replies_due > 0) && !r->reset)
 		pfd[0] = (struct pollfd){.fd = e->in_fd, .events = POLLIN};
 	if (wants_sock_input(r))
 		pfd[1] = (struct pollfd){.fd = e->sock, .events = POLLIN};
-	if (r->up.len > 0 || r->wire_len > 0 ||
-	    (e->seal != NULL && r->in_eof && !e->seal->final_sealed))
+	if ((r->up.len > 0 || r->wire_len > 0 ||
+	     (e->seal != NULL && r->in_eof && !e->seal->final_sealed)) &&
+	    !r->reset)
 		pfd[2] = (struct pollfd){.fd = e->sock, .events = POLLOUT};
 	if (r->down.len > 0)
 		pfd[3] = (struct pollfd){.fd = e->out_fd, .events = POLLOUT};
@@ -361,15 +388,22 @@ step(struct relay *r, struct five_error *err)
 		return errno == EINTR
 		               ? 0
 		               : five_fail(err, FIVE_ERR_SYSTEM, "poll: %s", strerror(errno));
+	/* Quiet is the input's silence, not bytes of it waiting for fived to take them. */
+	if (n == 0 && r->replies_due == 0) {
+		r->quiet = pfd[0].fd >= 0 && r->up.len == 0 && r->wire_len == 0;
+		r->quiet_deadline = monotonic_ms() + (uint64_t)e->quiet_ms;
+		return 0;
+	}
 	if (n == 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms", e->timeout_ms);
 	if (pfd[4].revents != 0)
 		return stop(r, err);
 	if (pfd[1].revents != 0 && read_sock(r, err) != 0)
 		return -1;
-	if (pfd[0].revents != 0)
+	/* After a reset's mark nothing more goes up: the stream is gone, its reason is read. */
+	if (pfd[0].revents != 0 && !r->reset)
 		read_in(r);
-	if (pfd[2].revents != 0 && send_up(r, err) != 0)
+	if (pfd[2].revents != 0 && !r->reset && send_up(r, err) != 0)
 		return -1;
 	if (pfd[3].revents != 0 &&
 	    flush(e->out_fd, r->down.data, &r->down.len, e->out_is_socket) != 0) {
@@ -389,7 +423,7 @@ step(struct relay *r, struct five_error *err)
 	 * (held for the replies): an end the application already sent must be
 	 * seen now, so that it goes to fived before fived's end goes to it.
 	 */
-	if (r->sock_eof && pfd[0].fd < 0)
+	if (r->sock_eof && pfd[0].fd < 0 && !r->reset)
 		take_pending_input(r);
 	/* What came before the reset is delivered; then the session fails, as TCP's reset. */
 	if (r->reset && r->sock_eof && r->down.len == 0)

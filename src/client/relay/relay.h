@@ -19,10 +19,17 @@ struct relay_ends {
 	int sock;               /* the session with fived, request already sent */
 	struct five_seal *seal; /* the sealed session's records, or NULL for plain */
 	bool out_is_socket;     /* end out_fd with shutdown(), and wait for in_fd to end too */
-	bool marked_ends;       /* plain: ends are marked both ways (base/sock.h; five agent) */
-	unsigned replies;       /* reply lines still due before the service is granted */
-	bool hold_input; /* send nothing until the grant (servers that drop pipelined bytes) */
-	int timeout_ms;  /* for those replies */
+	/*
+	 * Not out_is_socket: once fived's side has ended, in_fd is still
+	 * relayed while it keeps coming (a service that ended its side may
+	 * still read), and the application's side ends when in_fd ends or has
+	 * been quiet this long.  0: with fived's side.
+	 */
+	int quiet_ms;
+	bool marked_ends; /* plain: ends are marked both ways (base/sock.h; five agent) */
+	unsigned replies; /* reply lines still due before the service is granted */
+	bool hold_input;  /* send nothing until the grant (servers that drop pipelined bytes) */
+	int timeout_ms;   /* for those replies */
 	const uint8_t *initial; /* bytes from fived already decrypted, to take first */
 	size_t initial_len;
 	/*
@@ -48,8 +55,8 @@ struct relay_ends {
  * flow at once, before the grant arrives (they were pipelined with the
  * request).  A sealed session ends its direction with a FINAL record
  * (TLS: close_notify) whenever the relay stops without failing: at the
- * application's end of stream, when fived's side ended first, when the
- * request is refused; a session that fails while the application's
+ * application's end of stream, when fived's side ended first (and in_fd
+ * went quiet: quiet_ms), when the request is refused; a session that fails while the application's
  * stream is on its way ends without, as a truncation.  A stream from
  * fived that ends without FINAL is reported as truncated.  Returns 0, or
  * -1 with err filled when the request is refused or the session fails.
