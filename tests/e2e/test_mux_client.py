@@ -361,6 +361,42 @@ def test_agent_answers_before_a_reset_that_came_with_the_grant(fived, agent):
         stop_listening(lsock)
 
 
+def test_the_agents_death_is_no_end_of_stream(fived, agent):
+    """Every end the agent passes on is marked, an end in order too: when the agent dies
+    mid-stream, five's stream ends without a mark, and five fails instead of taking what
+    it had for the whole stream."""
+    started = threading.Event()
+
+    def serve(conn):
+        conn.recv(16)
+        conn.sendall(b"first part\n")
+        started.wait(30 * SLOW)
+        time.sleep(2 * SLOW)
+        conn.close()
+
+    lsock = one_connection(serve)
+    try:
+        f = fived(config() + "[service:long]\nbackend = tcp:127.0.0.1:%d\n"
+                  % lsock.getsockname()[1])
+        port = str(f.port)
+        assert run_five("-p", port, "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
+        _, pid = agent()
+        p = subprocess.Popen([FIVE, "-p", port, "127.0.0.1", "long"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdin.write(b"go")
+        p.stdin.close()
+        assert p.stdout.readline() == b"first part\n"
+        os.kill(pid, signal.SIGKILL)
+        started.set()
+        p.wait(timeout=20 * SLOW)
+        err = p.stderr.read()
+    finally:
+        stop_listening(lsock)
+    assert p.returncode == 4, err
+    assert err == b"five: 127.0.0.1 long: connect: the agent's stream ended without its end " \
+                  b"(the agent died?)\n", err
+
+
 def test_agent_resets_the_stream_of_a_five_killed_mid_upload(fived, agent):
     """five(1): a five killed mid-stream leaves its stream cut, and its service sees a
     reset, through the agent as when direct: five marks the end of its input, and an end

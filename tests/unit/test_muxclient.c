@@ -606,40 +606,42 @@ test_final_read_ahead(void **state)
 }
 
 /*
- * A reset told on a Unix socket (five agent's streams): the mark is the
- * last byte of the read that takes it, whatever came before it, and
- * what follows it is the reason.
+ * Ends told on a Unix socket (five agent's streams): a mark is the last
+ * byte of the read that takes it, whatever came before it, and says which
+ * end it is; what follows a reset's is the reason.
  */
 static void
-test_reset_mark(void **state)
+test_marks(void **state)
 {
-	char buf[64];
-	bool marked;
+	char buf[64], mark;
 	int pair[2];
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
 	assert_int_equal(send(pair[0], "data", 4, 0), 4);
-	assert_int_equal(five_sock_send_mark(pair[0]), 1);
+	assert_int_equal(five_sock_send_mark(pair[0], FIVE_MARK_RESET), 1);
 	assert_int_equal(send(pair[0], "why", 3, 0), 3);
 	close(pair[0]);
 	/* Room for two bytes: the data comes first, unmarked. */
-	assert_int_equal(five_sock_recv_marked(pair[1], buf, 2, &marked), 2);
-	assert_false(marked);
-	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &marked), 2);
-	assert_true(marked);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, 2, &mark), 2);
+	assert_int_equal(mark, 0);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &mark), 2);
+	assert_int_equal(mark, FIVE_MARK_RESET);
 	assert_memory_equal(buf, "ta", 2);
-	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &marked), 3);
-	assert_false(marked);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &mark), 3);
+	assert_int_equal(mark, 0);
 	assert_memory_equal(buf, "why", 3);
-	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &marked), 0);
-	assert_false(marked);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &mark), 0);
+	assert_int_equal(mark, 0);
 	close(pair[1]);
-	/* A mark with nothing before it: no byte for the application. */
+	/* An end's mark with nothing before it: no byte for the application, then the end. */
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
-	assert_int_equal(five_sock_send_mark(pair[0]), 1);
-	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &marked), 0);
-	assert_true(marked);
+	assert_int_equal(five_sock_send_mark(pair[0], FIVE_MARK_END), 1);
+	assert_int_equal(shutdown(pair[0], SHUT_WR), 0);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &mark), 0);
+	assert_int_equal(mark, FIVE_MARK_END);
+	assert_int_equal(five_sock_recv_marked(pair[1], buf, sizeof(buf), &mark), 0);
+	assert_int_equal(mark, 0);
 	close(pair[0]);
 	close(pair[1]);
 }
@@ -649,7 +651,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_open_data_fin),
-	        cmocka_unit_test(test_reset_mark),
+	        cmocka_unit_test(test_marks),
 	        cmocka_unit_test(test_credit_returned),
 	        cmocka_unit_test(test_slow_stream_does_not_block),
 	        cmocka_unit_test(test_refused),

@@ -114,19 +114,16 @@ five_sock_dial_unix(const char *path)
 	return fd;
 }
 
-/* The mark's byte: any value would do; the descriptor it carries is what marks it. */
-#define MARK_BYTE 'R'
 /* Room for the descriptors one read may bring: the mark's, and a few a peer might add. */
 #define MARK_FDS_MAX 4
 
 int
-five_sock_send_mark(int fd)
+five_sock_send_mark(int fd, char mark)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} control;
-	char mark = MARK_BYTE;
 	struct iovec iov = {.iov_base = &mark, .iov_len = 1};
 	struct msghdr m = {.msg_iov = &iov,
 	                   .msg_iovlen = 1,
@@ -168,7 +165,7 @@ close_passed(struct msghdr *m)
 }
 
 ssize_t
-five_sock_recv_marked(int fd, void *buf, size_t len, bool *marked)
+five_sock_recv_marked(int fd, void *buf, size_t len, char *mark)
 {
 	union {
 		char buf[CMSG_SPACE(MARK_FDS_MAX * sizeof(int))];
@@ -180,7 +177,8 @@ five_sock_recv_marked(int fd, void *buf, size_t len, bool *marked)
 	                   .msg_control = control.buf,
 	                   .msg_controllen = sizeof(control.buf)};
 	ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+	bool marked = n > 0 && close_passed(&m);
 
-	*marked = n > 0 && close_passed(&m);
-	return *marked ? n - 1 : n;
+	*mark = marked ? ((char *)buf)[n - 1] : 0;
+	return marked ? n - 1 : n;
 }

@@ -37,27 +37,29 @@ int five_sock_send_by(int fd, const void *data, size_t len, uint64_t deadline,
                       struct five_error *err);
 
 /*
- * Ends told on a Unix stream socket, which has no reset of its own (five
- * agent's streams, agentline.h), by a mark: one byte carrying a
- * descriptor (SCM_RIGHTS), always the last of the read that takes it, so
- * that the reader finds it whatever came before.  Toward the application
- * a mark is a reset, its reason behind it as text, then the end of the
- * stream.  From the application a mark comes before its end in order: an
- * end without one is an application that died.
+ * Ends told on a Unix stream socket, which has no reset of its own and
+ * whose end a process's death makes too (five agent's streams,
+ * agentline.h), by a mark: one byte carrying a descriptor (SCM_RIGHTS),
+ * always the last of the read that takes it, so that the reader finds it
+ * whatever came before.  Every end is marked, both ways: an end of stream
+ * behind FIVE_MARK_END is one in order, behind FIVE_MARK_RESET (its
+ * reason follows as text) a reset, and without a mark the peer died.
  */
+#define FIVE_MARK_END   'E'
+#define FIVE_MARK_RESET 'R'
 
 /*
  * Sends the mark on fd, the descriptor it carries being fd itself (the
  * reader closes it at once), without waiting.  Returns 1 when sent, 0
  * when fd has no room yet, -1 when it cannot be sent.
  */
-int five_sock_send_mark(int fd);
+int five_sock_send_mark(int fd, char mark);
 
 /*
- * recv() that finds the mark: *marked is set when the bytes read end
- * with it, and the mark is not counted in what is returned.  Descriptors
- * that came are closed.  Returns what recv() returns.
+ * recv() that finds a mark: *mark is the mark that ended the bytes read
+ * (not counted in what is returned), or 0.  Descriptors that came are
+ * closed.  Returns what recv() returns.
  */
-ssize_t five_sock_recv_marked(int fd, void *buf, size_t len, bool *marked);
+ssize_t five_sock_recv_marked(int fd, void *buf, size_t len, char *mark);
 
 #endif

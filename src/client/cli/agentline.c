@@ -59,7 +59,7 @@ agent_line_encode(const struct cli_request *req, char *line, size_t size)
 	    put(line, size, "tls_key", o->tls_key) != 0 ||
 	    put(line, size, "known_hosts", getenv("FIVE_KNOWN_HOSTS")) != 0 ||
 	    put(line, size, "identity_file", getenv("FIVE_IDENTITY_FILE")) != 0 ||
-	    put(line, size, "ends", "marked") != 0)
+	    put(line, size, "ends", "all-marked") != 0)
 		return -1;
 	if (strlen(line) + 2 > size)
 		return -1;
@@ -101,7 +101,7 @@ take(struct agent_request *r, const char *name, const char *value)
 		r->known_hosts = value;
 	else if (strcmp(name, "identity_file") == 0)
 		r->identity_file = value;
-	else if (strcmp(name, "ends") == 0 && strcmp(value, "marked") == 0)
+	else if (strcmp(name, "ends") == 0 && strcmp(value, "all-marked") == 0)
 		r->marked_ends = true;
 	else
 		return -1;

@@ -3,7 +3,7 @@
  *
  *	C: open host=H service=S [port=P] [transport=plain|tls] [key=K]
  *	        [vhost=V] [auth=pubkey] [key_file=F] [user=U] [tls_cert=F]
- *	        [tls_key=F] [known_hosts=F] [identity_file=F] [ends=marked] LF
+ *	        [tls_key=F] [known_hosts=F] [identity_file=F] [ends=all-marked] LF
  *	A: "ready" LF              the agent has a session for it
  *	   "! REASON" LF           it has none and will not: go direct
  *	A: "+" LF | "- REASON" LF  fived's answer to the stream
@@ -11,11 +11,12 @@
  *
  *	C: stop LF                 A: "+" LF, and the agent exits
  *
- * ends=marked: the stream's ends are marked (base/sock.h): a reset after
- * "+" comes as a mark and its reason, not as an end of stream that would
- * pass for a complete one, and five marks its own end in order, so that a
+ * ends=all-marked: the stream's ends are marked both ways (base/sock.h):
+ * after "+", a reset comes as a mark and its reason and an end in order
+ * behind its mark, so that neither a reset nor the agent's death passes
+ * for a complete stream, and five marks its own end in order, so that a
  * five that dies resets the stream; five always asks (an agent too old
- * to know it refuses the field, and five goes direct).
+ * to know it refuses the value, and five goes direct).
  *
  * A value is printable and has no space: a request that needs one goes
  * direct.  The client may send the stream's first bytes right behind its
@@ -41,7 +42,7 @@ struct agent_request {
 	struct five_options opts;
 	struct five_auth auth;
 	const char *known_hosts, *identity_file; /* the client's, or NULL: as the agent's */
-	bool marked_ends;                        /* ends=marked */
+	bool marked_ends;                        /* ends=all-marked */
 	char key[AGENT_LINE_MAX]; /* what picks the session: the line without the service */
 };
 

@@ -144,7 +144,7 @@ fill(struct five_session *s, struct pollfd *pfd, struct mux_stream **by)
 			ev = POLLOUT;
 		else
 			ev = (mux_stream_wants_read(s, st) ? POLLIN : 0) |
-			     (st->down.len > 0 ? POLLOUT : 0);
+			     (st->down.len > 0 || mux_stream_end_due(st) ? POLLOUT : 0);
 		if (ev == 0)
 			continue;
 		by[n] = st;

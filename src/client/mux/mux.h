@@ -315,14 +315,21 @@ uint32_t mux_attach(struct five_session *s, int fd, const char *service, const v
 /* fived's answer is written to fd before any byte of the stream, as a line, "+" or "- REASON". */
 #define MUX_TELL_ANSWER 1u
 /*
- * Ends are marked (base/sock.h): a reset after the answer is told to fd
- * by a mark and its reason, not as an end; an end of fd's input counts
- * as one in order only behind a mark, and otherwise resets the stream
- * (the application died).
+ * Ends are marked (base/sock.h): after the answer, a reset is told to fd
+ * by its mark and its reason, and fived's end in order behind its mark;
+ * an end of fd's input counts as one in order only behind its mark, and
+ * otherwise resets the stream (the application died).
  */
 #define MUX_TELL_ENDS 2u
 /* A stream over whose fd waits to take the mark: sends it when it can, then closes fd. */
 void mux_stream_mark(struct mux_stream *st);
+
+/* fived's end of the stream, with all before it delivered, is still to be passed on to fd. */
+static inline bool
+mux_stream_end_due(const struct mux_stream *st)
+{
+	return !st->over && st->remote_fin && st->down.len == 0 && !st->local_shut;
+}
 
 /* Over with its fd still open: only a reset's mark keeps it, until fd takes it. */
 static inline bool

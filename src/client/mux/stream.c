@@ -164,7 +164,7 @@ mux_stream_read(struct five_session *s, struct mux_stream *st)
 {
 	uint8_t data[MUX_PAYLOAD_MAX];
 	size_t room = credit(s, st, sizeof(data));
-	bool marked = false;
+	char mark = 0;
 	ssize_t n;
 
 	/* Other streams may have spent the session's window since the poll: a read of 0 is no end.
@@ -173,10 +173,12 @@ mux_stream_read(struct five_session *s, struct mux_stream *st)
 		return 0;
 	if (!st->marked)
 		n = recv(st->fd, data, room, 0);
-	else if ((n = five_sock_recv_marked(st->fd, data, room, &marked)) >= 0 && marked)
-		st->end_marked = true;
+	else if ((n = five_sock_recv_marked(st->fd, data, room, &mark)) >= 0 && mark != 0)
+		st->end_marked = mark == FIVE_MARK_END;
+	if (mark != 0 && !st->end_marked)
+		return mux_stream_reset(s, st, true, MUX_RST_RESET, "reset by the application");
 	/* The mark alone: its end comes next. */
-	if (n == 0 && marked)
+	if (n == 0 && mark != 0)
 		return 0;
 	if (n < 0 && transient())
 		return 0;
@@ -282,7 +284,7 @@ mux_stream_mark(struct mux_stream *st)
 	if (n >= 0 && st->down.len > 0)
 		return;
 	buf_free(&st->down);
-	if (n >= 0 && (sent = five_sock_send_mark(st->fd)) == 0)
+	if (n >= 0 && (sent = five_sock_send_mark(st->fd, FIVE_MARK_RESET)) == 0)
 		return;
 	/* The reason is best effort: the mark alone says that the stream was reset. */
 	if (n >= 0 && sent == 1)
@@ -306,7 +308,10 @@ mux_stream_settle(struct five_session *s, struct mux_stream *st)
 			return;
 		st->fin_sent = true;
 	}
-	if (st->remote_fin && st->down.len == 0 && !st->local_shut) {
+	if (mux_stream_end_due(st)) {
+		/* Marked: the end's mark goes first (poll asks for room when it has to wait). */
+		if (st->marked && five_sock_send_mark(st->fd, FIVE_MARK_END) == 0)
+			return;
 		shutdown(st->fd, SHUT_WR);
 		st->local_shut = true;
 	}

@@ -41,7 +41,9 @@ struct relay {
 	bool stopped;            /* told to stop (stop_fd) after in_fd ended */
 	bool quiet;              /* fived's side ended, and in_fd was then quiet for quiet_ms */
 	uint64_t quiet_deadline; /* when in_fd will have been quiet long enough */
-	bool reset;              /* marked_ends: the mark came; what follows is the reason */
+	bool reset;              /* marked_ends: a reset's mark came; what follows is the reason */
+	bool end_marked;         /* marked_ends: the mark of an end in order came */
+	const char *bad_end;     /* marked_ends: how the stream's end broke the rule, or NULL */
 	char reset_why[FIVE_LINE_MAX];
 	size_t reset_why_len;
 	uint64_t deadline;
@@ -110,23 +112,40 @@ open_records(struct relay *r, struct five_error *err)
 }
 
 /*
- * Plain: recv(), which with marked_ends finds the mark of a reset and
- * keeps what follows it as the reason.  Bytes that are not the
- * application's are taken as a read that found nothing (EAGAIN).
+ * Plain: recv(), which with marked_ends finds the marks (base/sock.h):
+ * after a reset's, what follows is kept as the reason; after an end's,
+ * only the end may follow; an end without either is the agent's death.
+ * Bytes that are not the application's are taken as a read that found
+ * nothing (EAGAIN).
  */
 static ssize_t
 recv_plain(struct relay *r, uint8_t *dst, size_t room)
 {
 	size_t keep = sizeof(r->reset_why) - 1 - r->reset_why_len;
-	bool marked;
+	char mark;
 	ssize_t n;
 
 	if (!r->e->marked_ends)
 		return recv(r->e->sock, dst, room, 0);
+	if (r->end_marked) {
+		if ((n = recv(r->e->sock, dst, room, 0)) > 0)
+			r->bad_end = "bytes after the end of the agent's stream";
+		return n > 0 ? -1 : n;
+	}
 	if (!r->reset) {
-		n = five_sock_recv_marked(r->e->sock, dst, room, &marked);
-		r->reset = marked;
-		if (n != 0 || !marked)
+		n = five_sock_recv_marked(r->e->sock, dst, room, &mark);
+		r->reset = mark != 0 && mark != FIVE_MARK_END;
+		r->end_marked = mark == FIVE_MARK_END;
+		/*
+		 * Unmarked, the end or a reset (bytes it had not read) is the
+		 * agent's death; before the answer, "closed before a reply" says it.
+		 */
+		if ((n == 0 || (n < 0 && errno == ECONNRESET)) && mark == 0 &&
+		    r->replies_due == 0) {
+			r->bad_end = "the agent's stream ended without its end (the agent died?)";
+			return -1;
+		}
+		if (n != 0 || mark == 0)
 			return n;
 	} else {
 		/*
@@ -160,6 +179,8 @@ read_sock(struct relay *r, struct five_error *err)
 		n = recv_plain(r, tmp, room < sizeof(tmp) ? room : sizeof(tmp));
 	else
 		n = recv(r->e->sock, dst, room, 0);
+	if (n < 0 && r->bad_end != NULL)
+		return five_fail(err, FIVE_ERR_CONNECT, "%s", r->bad_end);
 	if (n < 0)
 		return transient() ? 0
 		                   : five_fail(err, FIVE_ERR_CONNECT, "recv: %s", strerror(errno));
@@ -276,7 +297,7 @@ shut_sock(struct relay *r)
 	uint64_t deadline = monotonic_ms() + (uint64_t)r->e->timeout_ms;
 	struct pollfd p = {.fd = r->e->sock, .events = POLLOUT};
 
-	while (r->e->marked_ends && five_sock_send_mark(r->e->sock) == 0 &&
+	while (r->e->marked_ends && five_sock_send_mark(r->e->sock, FIVE_MARK_END) == 0 &&
 	       poll(&p, 1, five_ms_left(deadline)) > 0)
 		;
 	shutdown(r->e->sock, SHUT_WR);
