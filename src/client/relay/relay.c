@@ -1,11 +1,13 @@
 #include "client/relay/relay.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/base/error.h"
@@ -304,6 +306,28 @@ shut_sock(struct relay *r)
 }
 
 /*
+ * Standard output, where the relay goes on for the input after the
+ * service's end: that end reaches whoever reads it now.  A socket (which
+ * may be standard input too) is shut for writing; anything else is
+ * replaced by /dev/null, the descriptor staying taken.
+ */
+static void
+end_output(int fd)
+{
+	struct stat st;
+	int null;
+
+	if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		shutdown(fd, SHUT_WR);
+		return;
+	}
+	if ((null = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
+		return;
+	dup2(null, fd);
+	close(null);
+}
+
+/*
  * Ends of stream travel on: an application EOF becomes a shutdown towards
  * fived, and back.  On a socket, when both have come, the application's
  * goes first: an application that has ended its side may exit as soon as
@@ -324,6 +348,8 @@ propagate_ends(struct relay *r)
 	    (!r->e->out_is_socket || !r->in_eof || r->sock_shut)) {
 		if (r->e->out_is_socket)
 			shutdown(r->e->out_fd, SHUT_WR);
+		else if (r->e->quiet_ms > 0)
+			end_output(r->e->out_fd);
 		r->out_shut = true;
 		r->quiet_deadline = monotonic_ms() + (uint64_t)r->e->quiet_ms;
 	}
