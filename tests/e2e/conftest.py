@@ -170,6 +170,27 @@ def stop_listening(sock):
     sock.close()
 
 
+def serve_each(serve, lsock=None):
+    """A listening socket on loopback (or lsock, already bound) whose every connection
+    serve(conn) takes, each on a thread of its own; the caller stops it
+    (stop_listening)."""
+    if lsock is None:
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+
+    def accept():
+        while True:
+            try:
+                conn, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return lsock
+
+
 class Sentinel:
     """A backend that counts every connection and byte it receives.
 

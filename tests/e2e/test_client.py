@@ -10,12 +10,11 @@ import select
 import signal
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
 from conftest import FIVE, FIVED, HELPERS, SLOW, connect, free_port, need_ipv6_loopback, recv_all, \
-    run_five, stop_listening, wait_for, wait_port
+    run_five, serve_each, stop_listening, wait_for, wait_port
 
 CONFIG = """
 [service:echo]
@@ -687,33 +686,25 @@ class HalfClosing:
 
     def __init__(self, whole=False):
         self.whole = whole
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
         self.got = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.sock = serve_each(self._serve)
+        self.port = self.sock.getsockname()[1]
 
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            conn.sendall(b"ok\n")
-            if self.whole:
-                conn.close()
-                continue
-            conn.shutdown(socket.SHUT_WR)
-            h, n, reset = hashlib.sha256(), 0, False
-            try:
-                while data := conn.recv(65536):
-                    h.update(data)
-                    n += len(data)
-            except ConnectionResetError:
-                reset = True
-            self.got.append((h.hexdigest(), n, reset))
+    def _serve(self, conn):
+        conn.sendall(b"ok\n")
+        if self.whole:
             conn.close()
+            return
+        conn.shutdown(socket.SHUT_WR)
+        h, n, reset = hashlib.sha256(), 0, False
+        try:
+            while data := conn.recv(65536):
+                h.update(data)
+                n += len(data)
+        except ConnectionResetError:
+            reset = True
+        self.got.append((h.hexdigest(), n, reset))
+        conn.close()
 
 
 @pytest.mark.parametrize("transport", [(), ("--tls",), ("--plain",)],

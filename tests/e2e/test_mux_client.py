@@ -12,7 +12,8 @@ import threading
 import time
 
 import pytest
-from conftest import FIVE, HELPERS, SLOW, free_port, run_five, stop_listening, wait_for, wait_port
+from conftest import FIVE, HELPERS, SLOW, free_port, run_five, serve_each, stop_listening, \
+    wait_for, wait_port
 from test_delivery import blackhole
 
 CONFIG = """
@@ -273,24 +274,6 @@ def test_agent_tells_a_reset_from_an_end(fived, agent):
     assert (r.returncode, r.stdout, r.stderr) == (0, b"whole", b"")
 
 
-def every_connection(serve):
-    """As one_connection, for every connection, each on a thread of its own."""
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(16)
-
-    def accept():
-        while True:
-            try:
-                conn, _ = lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return lsock
-
-
 def reset_after(n):
     """A backend's serve: reads n bytes (0: none), then resets the connection."""
 
@@ -328,7 +311,7 @@ def test_agent_tells_a_reset_during_an_upload(fived, agent):
     """A backend that resets the stream while five is still sending to it: five stops
     sending and says why the stream ended (the reset and fived's reason), as it does
     when the reset comes while it only reads; not the failed send that follows it."""
-    lsock = every_connection(reset_after(256 * 1024))
+    lsock = serve_each(reset_after(256 * 1024))
     try:
         f, port = through_agent(fived, agent, "cuts", lsock)
         for _ in range(4):
@@ -349,7 +332,7 @@ def test_agent_answers_before_a_reset_that_came_with_the_grant(fived, agent):
     reset reach the agent together, and five hears the grant, then the reset; the reset
     does not take the grant's line with it (five would say the connection closed before
     a reply)."""
-    lsock = every_connection(reset_after(0))
+    lsock = serve_each(reset_after(0))
     try:
         f, port = through_agent(fived, agent, "drops", lsock)
         for _ in range(6):

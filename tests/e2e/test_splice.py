@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import SLOW, connect, free_port, recv_line, stop_listening, wait_for
+from conftest import SLOW, connect, free_port, recv_line, serve_each, stop_listening, wait_for
 from test_metrics import scrape, value
 
 MIB = 1024 * 1024
@@ -28,31 +28,25 @@ class Peer:
     beside the read would take the reset the read is to see)."""
 
     def __init__(self, family, path=None, down=b"", read_after=0):
-        self.sock = socket.socket(family)
-        if family == socket.AF_UNIX:
-            self.sock.bind(str(path))
-            os.chmod(str(path), 0o666)
-            self.spec = "unix:%s" % path
-        else:
-            self.sock.bind(("127.0.0.1", 0))
-            self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.sock.listen(16)
         self.down = down
         self.read_after = read_after
         self.got = []  # (digest, length, reset) per connection, once it ended
         self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        sock = socket.socket(family)
+        if family == socket.AF_UNIX:
+            sock.bind(str(path))
+            os.chmod(str(path), 0o666)
+            self.spec = "unix:%s" % path
+        else:
+            sock.bind(("127.0.0.1", 0))
+            self.spec = "tcp:127.0.0.1:%d" % sock.getsockname()[1]
+        self.sock = serve_each(self._serve, sock)
 
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(conn)
-            if self.down is not None:
-                threading.Thread(target=self._send, args=(conn,), daemon=True).start()
-            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+    def _serve(self, conn):
+        self.conns.append(conn)
+        if self.down is not None:
+            threading.Thread(target=self._send, args=(conn,), daemon=True).start()
+        self._read(conn)
 
     def _send(self, conn):
         try:
@@ -220,24 +214,11 @@ class ResettingPeer:
     """A backend that reads `take` bytes of each connection, sends it `down` bytes, then
     resets it."""
 
-    def __init__(self, down, take=0, rcvbuf=0):
-        self.sock = socket.socket()
-        if rcvbuf > 0:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
+    def __init__(self, down, take=0):
         self.down = down
         self.take = take
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+        self.sock = serve_each(self._serve)
+        self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
 
     def _serve(self, conn):
         try:
