@@ -166,7 +166,7 @@ serve(struct five_session *s, const struct pollfd *pfd, struct mux_stream **by, 
 		struct mux_stream *st = by[i];
 
 		if (pfd[i].revents != 0 && mux_stream_marking(st))
-			mux_stream_mark(st);
+			mux_stream_mark(s, st);
 		if (pfd[i].revents == 0 || st->over)
 			continue;
 		if ((pfd[i].events & POLLOUT) && st->down.len > 0 && mux_stream_write(s, st) != 0)

@@ -321,8 +321,11 @@ uint32_t mux_attach(struct five_session *s, int fd, const char *service, const v
  * otherwise resets the stream (the application died).
  */
 #define MUX_TELL_ENDS 2u
-/* A stream over whose fd waits to take the mark: sends it when it can, then closes fd. */
-void mux_stream_mark(struct mux_stream *st);
+/*
+ * A stream over whose fd waits to take what came before its reset, then
+ * the mark: sends them as it can, then closes fd.
+ */
+void mux_stream_mark(struct five_session *s, struct mux_stream *st);
 
 /* fived's end of the stream, with all before it delivered, is still to be passed on to fd. */
 static inline bool

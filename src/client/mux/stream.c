@@ -197,24 +197,46 @@ mux_stream_read(struct five_session *s, struct mux_stream *st)
 	return send_data(s, st, data, (size_t)n);
 }
 
+/*
+ * Of n bytes at the front of down that leave it, those fived sent: the
+ * answer's line (announce) is ours, and has no credit.
+ */
+static size_t
+counted(struct mux_stream *st, size_t n)
+{
+	size_t ours = n < st->uncounted ? n : st->uncounted;
+
+	st->uncounted -= ours;
+	return n - ours;
+}
+
 int
 mux_stream_write(struct five_session *s, struct mux_stream *st)
 {
 	ssize_t n = send(st->fd, st->down.data, st->down.len, MSG_NOSIGNAL);
+	size_t k;
 
 	if (n < 0 && transient())
 		return 0;
 	if (n < 0)
 		return mux_stream_reset(s, st, true, MUX_RST_RESET, "closed by the application");
 	buf_consume(&st->down, (size_t)n);
-	/* The answer's line (announce) is ours, not fived's: no credit for it. */
-	if (st->uncounted > 0) {
-		size_t ours = (size_t)n < st->uncounted ? (size_t)n : st->uncounted;
+	k = counted(st, (size_t)n);
+	return k > 0 ? mux_window_delivered(s, st, k) : 0;
+}
 
-		st->uncounted -= ours;
-		n -= (ssize_t)ours;
-	}
-	return n > 0 ? mux_window_delivered(s, st, (size_t)n) : 0;
+/*
+ * Bytes of down that will not be written: the session's window has them
+ * back (the stream's is over), or fived would hold back every stream's
+ * bytes once enough streams had ended so.
+ */
+static int
+drop_down(struct five_session *s, struct mux_stream *st)
+{
+	size_t k = counted(st, st->down.len);
+
+	buf_free(&st->down);
+	return k > 0 ? mux_window_dropped(s, k) : 0;
 }
 
 /* Best effort, on a socket that was just made: a line is smaller than its buffer. */
@@ -245,21 +267,20 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 		announce_refusal(st->fd, why);
 	str_copy(st->why, why, sizeof(st->why));
 	/*
-	 * Bytes the reset overtook are not delivered, as TCP's reset drops
-	 * them; the answer's line still goes, before the mark, or the
-	 * application would hear of a reset to a request it never saw granted.
+	 * Marked, what came before the reset goes before its mark, as a TCP
+	 * reset leaves readable what had arrived.  A TCP connection (five -L)
+	 * learns of the reset as a reset, which drops what it had not taken.
 	 */
 	if (st->fd >= 0 && st->marked && st->accepted) {
-		if (st->uncounted > 0)
-			st->down.len = st->uncounted;
-		else
-			buf_free(&st->down);
-		mux_stream_mark(st);
-	} else if (st->fd >= 0) {
-		/* A TCP connection (five -L) learns of the reset as a reset. */
-		setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-		close(st->fd);
-		st->fd = -1;
+		mux_stream_mark(s, st);
+	} else {
+		if (drop_down(s, st) != 0)
+			r = -1;
+		if (st->fd >= 0) {
+			setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+			close(st->fd);
+			st->fd = -1;
+		}
 	}
 	st->over = true;
 	if (st->open_sent)
@@ -271,19 +292,23 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 }
 
 void
-mux_stream_mark(struct mux_stream *st)
+mux_stream_mark(struct five_session *s, struct mux_stream *st)
 {
 	ssize_t n = 0;
+	size_t k;
 	int sent = -1;
 
 	if (st->down.len > 0 &&
-	    (n = send(st->fd, st->down.data, st->down.len, MSG_NOSIGNAL | MSG_DONTWAIT)) > 0)
+	    (n = send(st->fd, st->down.data, st->down.len, MSG_NOSIGNAL | MSG_DONTWAIT)) > 0) {
 		buf_consume(&st->down, (size_t)n);
+		if ((k = counted(st, (size_t)n)) > 0)
+			(void)mux_window_dropped(s, k);
+	}
 	if (n < 0 && transient())
 		return;
 	if (n >= 0 && st->down.len > 0)
 		return;
-	buf_free(&st->down);
+	(void)drop_down(s, st);
 	if (n >= 0 && (sent = five_sock_send_mark(st->fd, FIVE_MARK_RESET)) == 0)
 		return;
 	/* The reason is best effort: the mark alone says that the stream was reset. */
