@@ -59,11 +59,13 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	        .marked_ends = true,
 	        .timeout_ms =
 	                req->opts.timeout_ms > 0 ? req->opts.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
-	        .stop_fd = -1,
+	        .stop_fd = cli_catch_hangup(),
 	        .input_read = &input_read,
 	};
 	r = five_relay(&ends, err);
 	close(fd);
+	if (r != 0)
+		cli_die_if_hung_up();
 	if (r == 0 || err->step != FIVE_ERR_REFUSED || strcmp(err->message, "redirect") != 0 ||
 	    req->opts.no_redirect)
 		return r;

@@ -55,26 +55,17 @@ on_hangup(int sig)
 	errno = saved;
 }
 
-/*
- * A SIGHUP before the end of the input cut the session short: five ends
- * as SIGHUP ends it, without a message of its own, as it did before
- * SIGHUP was caught.
- */
-static void
-die_of_hangup(void)
+void
+cli_die_if_hung_up(void)
 {
+	if (!hung_up)
+		return;
 	signal(SIGHUP, SIG_DFL);
 	raise(SIGHUP);
 }
 
-/*
- * ssh sends SIGHUP to its ProxyCommand as it exits, just after closing
- * the ProxyCommand's standard input: a session whose input has ended
- * then ends cleanly instead of being cut short.  Returns the descriptor
- * for the relay to poll, or -1 (SIGHUP then ends five as before).
- */
-static int
-catch_hangup(void)
+int
+cli_catch_hangup(void)
 {
 	struct sigaction sa = {.sa_handler = on_hangup, .sa_flags = SA_RESTART};
 
@@ -164,7 +155,7 @@ session_once(struct attempt *a, struct five_error *err)
 	        .timeout_ms = o->timeout_ms,
 	        .initial = c.in,
 	        .initial_len = c.in_len,
-	        .stop_fd = a->out_is_socket ? -1 : catch_hangup(),
+	        .stop_fd = a->out_is_socket ? -1 : cli_catch_hangup(),
 	        .resend = a->early,
 	        .resend_size = EARLY_MAX,
 	        .resend_len = &a->n,
@@ -207,8 +198,8 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	while ((r = session_once(&a, err)) != 0 && !a.input_read && five_hop_next(&hop, err))
 		fprintf(stderr, "five: redirected to %s port %s, service %s\n", hop.host, hop.port,
 		        hop.service);
-	if (r != 0 && hung_up)
-		die_of_hangup();
+	if (r != 0)
+		cli_die_if_hung_up();
 	return r;
 }
 
@@ -278,7 +269,7 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	        .sock = fd,
 	        .quiet_ms = cli_input_quiet_ms(in_fd),
 	        .timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
-	        .stop_fd = catch_hangup(),
+	        .stop_fd = cli_catch_hangup(),
 	};
 	r = five_relay(&e, err);
 	close(fd);
@@ -293,7 +284,7 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	five_session_close(s);
 	if (r == 0 && reset[0] != '\0')
 		r = five_fail(err, FIVE_ERR_CONNECT, "stream reset: %s", reset);
-	if (r != 0 && hung_up)
-		die_of_hangup();
+	if (r != 0)
+		cli_die_if_hung_up();
 	return r;
 }
