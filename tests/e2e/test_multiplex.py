@@ -488,6 +488,7 @@ def test_a_backend_reset_after_its_bytes_is_a_reset(fived, size, pause):
 
     def serve():
         conn, _ = lsock.accept()
+        conn.recv(16)  # fived sends what the OPEN held after its ACCEPT
         conn.sendall(down)
         time.sleep(pause * SLOW)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -497,7 +498,7 @@ def test_a_backend_reset_after_its_bytes_is_a_reset(fived, size, pause):
     try:
         f = fived("[service:flood]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1])
         s = session(f)
-        sid = s.open("flood")
+        sid = s.open("flood", data=b"go")
         got = bytearray()
         with pytest.raises(mw.MuxError):
             while True:

@@ -212,11 +212,12 @@ def test_an_upload_that_ended_in_order_is_not_cut(fived):
 
 class ResettingPeer:
     """A backend that reads `take` bytes of each connection, sends it `down` bytes, then
-    resets it."""
+    resets it, `pause` seconds later."""
 
-    def __init__(self, down, take=0):
+    def __init__(self, down, take=0, pause=0.2):
         self.down = down
         self.take = take
+        self.pause = pause
         self.sock = serve_each(self._serve)
         self.spec = "tcp:127.0.0.1:%d" % self.sock.getsockname()[1]
 
@@ -227,7 +228,7 @@ class ResettingPeer:
                 taken += len(conn.recv(65536) or b"x" * self.take)
             if self.down:
                 conn.sendall(self.down)
-                time.sleep(0.2 * SLOW)
+                time.sleep(self.pause * SLOW)
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
         except OSError:
@@ -237,18 +238,22 @@ class ResettingPeer:
         stop_listening(self.sock)
 
 
+@pytest.mark.parametrize("pause", [0.2, 0], ids=["later", "at-once"])
 @pytest.mark.parametrize("size", [1000, 3 * MIB])
 @pytest.mark.parametrize("splice", ["yes", "no"])
-def test_backend_reset_resets_the_client(fived, splice, size):
+def test_backend_reset_resets_the_client(fived, splice, size, pause):
     """fived(8): a stream cut short is never taken for a complete one.  A backend that
-    resets after its bytes: the client reads them, then a reset, never an end of stream
-    (libuv reports a reset that comes with the peer's hang-up as an end; fived asks the
-    socket)."""
+    resets after its bytes: the client reads every one fived read, also when the reset
+    comes at once behind them (fived writes out what it holds before it passes the reset
+    on; the backend's own reset may drop some that had not left it), then a reset, never
+    an end of stream (libuv reports a reset that comes with the peer's hang-up as an end;
+    fived asks the socket)."""
     down = os.urandom(size)
-    peer = ResettingPeer(down)
+    # (Its bytes come once fived passed on the client's: the grant went before.)
+    peer = ResettingPeer(down, take=2, pause=pause)
     f = start(fived, splice, peer.spec)
     c = connect(f.port, timeout=30)
-    c.sendall(b"s\r\n")
+    c.sendall(b"s\r\ngo")
     got = b""
     with pytest.raises(ConnectionResetError):
         while True:
@@ -258,6 +263,9 @@ def test_backend_reset_resets_the_client(fived, splice, size):
     assert got == (b"+\r\n" + down)[:len(got)]
     closed = wait_for(lambda: f.events("closed"), what="the session's record")[0]
     assert closed["reason"] == "backend read failed", closed
+    assert len(got) == 3 + closed["bytes_out"], closed
+    if pause > 0:
+        assert len(got) == 3 + len(down)
     c.close()
     peer.close()
 

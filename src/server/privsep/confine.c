@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <linux/sockios.h>
 #include <openssl/ssl.h>
 #include <pwd.h>
 #include <seccomp.h>
@@ -304,10 +305,14 @@ static const struct {
         {SCMP_SYS(socket), 0, AF_INET},
         {SCMP_SYS(socket), 0, AF_INET6},
         {SCMP_SYS(socket), 0, AF_UNIX},
-        /* ioctl only to make a descriptor non-blocking or close-on-exec, or to count input. */
+        /*
+         * ioctl only to make a descriptor non-blocking or close-on-exec, to
+         * count input, or to ask what a TCP peer has not acknowledged yet.
+         */
         {SCMP_SYS(ioctl), 1, FIONBIO},
         {SCMP_SYS(ioctl), 1, FIOCLEX},
         {SCMP_SYS(ioctl), 1, FIONREAD},
+        {SCMP_SYS(ioctl), 1, SIOCOUTQ},
 };
 
 static int

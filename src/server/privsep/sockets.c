@@ -1,9 +1,11 @@
 #include "server/privsep/sockets.h"
 
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -171,4 +173,14 @@ sockets_end_was_reset(const uv_handle_t *h, bool ours_ended)
 		return false;
 	return !ours_ended ||
 	       (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) == 0 && error != 0);
+}
+
+bool
+sockets_all_acked(const uv_handle_t *h)
+{
+	uv_os_fd_t fd;
+	int held = 0;
+
+	return h->type != UV_TCP || uv_fileno(h, &fd) != 0 || ioctl(fd, SIOCOUTQ, &held) != 0 ||
+	       held == 0;
 }

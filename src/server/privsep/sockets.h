@@ -58,4 +58,11 @@ int sockets_reset_on_close(int fd, bool reset);
  */
 bool sockets_end_was_reset(const uv_handle_t *h, bool ours_ended);
 
+/*
+ * Whether the peer of h's TCP connection has acknowledged every byte
+ * written to it (true for any other handle, or when the kernel will not
+ * say): a reset drops what is not.
+ */
+bool sockets_all_acked(const uv_handle_t *h);
+
 #endif

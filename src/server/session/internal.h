@@ -46,6 +46,14 @@
 /* ...and how long when many sessions are ending at once (a flood of refusals). */
 #define LINGER_BUSY_MS 100
 
+/*
+ * The backend reset the stream: how long what came before may take to
+ * reach the client, acknowledged, before the client's reset goes anyway;
+ * and how often the kernel is asked whether all of it was.
+ */
+#define CUT_DELIVERY_MS 5000
+#define CUT_POLL_MS     10
+
 /* A connection refused at once: reads of what it already sent, dropped before it is closed. */
 #define REJECT_DRAIN_READS 16
 
@@ -114,6 +122,8 @@ struct session {
 	uint64_t started_ms;
 	unsigned closing_handles;
 	const char *close_reason;
+	uint64_t cut_deadline_ms; /* the backend reset: when the client's reset goes anyway; or 0 */
+	bool cut_written;         /* ...and what came before it was written to the client */
 };
 
 /*

@@ -1214,6 +1214,36 @@ on_read_client(void *owner)
 	session_read_client(owner);
 }
 
+/*
+ * The backend reset the stream: the client's reset waits until what came
+ * before it was written and acknowledged (a reset drops what the kernel
+ * still holds), or CUT_DELIVERY_MS.
+ */
+static void
+on_cut_timer(uv_timer_t *t)
+{
+	struct session *s = t->data;
+	uint64_t now = uv_now(s->site->loop);
+
+	if (now >= s->cut_deadline_ms || (s->cut_written && sockets_all_acked(&s->client.handle))) {
+		session_abort(s, s->close_reason);
+		return;
+	}
+	uv_timer_start(&s->timer, on_cut_timer,
+	               s->cut_written ? CUT_POLL_MS : s->cut_deadline_ms - now, 0);
+}
+
+static void
+on_stream_cut(void *owner, const char *reason)
+{
+	struct session *s = owner;
+
+	s->close_reason = reason;
+	s->cut_deadline_ms = uv_now(s->site->loop) + CUT_DELIVERY_MS;
+	uv_read_stop(&s->client.stream);
+	uv_timer_start(&s->timer, on_cut_timer, CUT_DELIVERY_MS, 0);
+}
+
 /* In framed mode the session's stream has no backend: its end is the client's connection's. */
 static void
 on_stream_ended(void *owner, const char *reason, bool failed)
@@ -1222,6 +1252,11 @@ on_stream_ended(void *owner, const char *reason, bool failed)
 
 	if (s->state == S_DETACHED)
 		return;
+	if (failed && s->cut_deadline_ms != 0 && s->state != S_CLOSED) {
+		s->cut_written = true;
+		on_cut_timer(&s->timer);
+		return;
+	}
 	if (s->state == S_MUX)
 		session_broken(s, reason);
 	else if (failed)
@@ -1244,6 +1279,7 @@ static const struct stream_events stream_events = {
         .backend_closed = on_backend_closed,
         .read_client = on_read_client,
         .ended = on_stream_ended,
+        .cut = on_stream_cut,
         .client_written = on_client_written,
 };
 

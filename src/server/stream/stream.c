@@ -133,7 +133,9 @@ struct stream {
 	struct relay_dir down;    /* backend -> client */
 	struct splice_ends *ends; /* NULL until a direction is spliced */
 	bool relaying;            /* bytes flow both ways */
-	bool over;                /* stream_close was called: nothing more is done */
+	const char
+	        *cut; /* the backend reset: the reason the stream fails once the client has all */
+	bool over;    /* stream_close was called: nothing more is done */
 	uint64_t last_activity_ms;
 	struct stream *held_prev, *held_next; /* on the site's budget_held list */
 	bool held_listed;
@@ -178,6 +180,25 @@ failed(struct stream *st, const char *reason)
 	st->ev->ended(st->owner, reason, true);
 }
 
+/*
+ * The backend reset the stream: what it sent before is still the
+ * client's, as a TCP reset leaves readable what had arrived.  Nothing
+ * more is read; once what is queued for the client is written, the
+ * stream fails.
+ */
+static void
+backend_cut(struct stream *st, const char *reason)
+{
+	if (st->cut != NULL)
+		return;
+	st->cut = reason;
+	uv_read_stop(&st->backend.h.stream);
+	watch(st);
+	st->ev->cut(st->owner, reason);
+	if (!st->over && st->down.queued == 0)
+		failed(st, reason);
+}
+
 /* Reading the backend: its handle's data is the backend, whose owner is the stream. */
 static void
 backend_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -192,7 +213,8 @@ backend_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void
 resume(struct stream *st, struct relay_dir *dir)
 {
-	if (!st->relaying || st->over || dir->paused || dir->held || dir->eof || dir->splice_wait)
+	if (!st->relaying || st->over || st->cut != NULL || dir->paused || dir->held || dir->eof ||
+	    dir->splice_wait)
 		return;
 	if (dir->spliced)
 		watch(st);
@@ -320,6 +342,11 @@ on_written(uv_write_t *req, int status)
 	if (status < 0) {
 		log_debug("session %s: write: %s", st->id, uv_strerror(status));
 		failed(st, dir == &st->up ? "backend write failed" : "client write failed");
+		return;
+	}
+	if (st->cut != NULL) {
+		if (dir == &st->down && dir->queued == 0)
+			failed(st, st->cut);
 		return;
 	}
 	if (dir->splice_wait && dir->queued == 0) {
@@ -477,7 +504,10 @@ forward(struct stream *st, struct relay_dir *dir, ssize_t nread, const uv_buf_t 
 		return;
 	}
 	log_debug("session %s: read: %s", st->id, uv_strerror((int)nread));
-	failed(st, dir == &st->up ? "client read failed" : "backend read failed");
+	if (dir == &st->down)
+		backend_cut(st, "backend read failed");
+	else
+		failed(st, "client read failed");
 }
 
 /* --- the kernel's path: splice(2) ------------------------------------------ */
@@ -571,8 +601,9 @@ watch(struct stream *st)
 {
 	if (st->over || st->ends == NULL)
 		return;
-	poll_end(&st->ends->client, wanted(&st->up, &st->down));
-	poll_end(&st->ends->backend, wanted(&st->down, &st->up));
+	/* Cut, nothing more is read or spliced: what is left to deliver is libuv's. */
+	poll_end(&st->ends->client, st->cut != NULL ? 0 : wanted(&st->up, &st->down));
+	poll_end(&st->ends->backend, st->cut != NULL ? 0 : wanted(&st->down, &st->up));
 }
 
 /*
@@ -634,7 +665,10 @@ fill(struct stream *st, struct relay_dir *dir)
 		return -1;
 	}
 	log_debug("session %s: read: %s", st->id, uv_strerror((int)n));
-	failed(st, dir == &st->up ? "client read failed" : "backend read failed");
+	if (dir == &st->down)
+		backend_cut(st, "backend read failed");
+	else
+		failed(st, "client read failed");
 	return -1;
 }
 
@@ -648,7 +682,7 @@ pump(struct stream *st, struct relay_dir *dir)
 {
 	int rounds, r;
 
-	if (!dir->spliced || st->over)
+	if (!dir->spliced || st->over || st->cut != NULL)
 		return;
 	for (rounds = 0;; rounds++) {
 		if (drain(st, dir) != 0)
@@ -694,8 +728,10 @@ on_end_ready(uv_poll_t *p, int status, int events)
 		pump(st, to);
 	if (events & UV_READABLE)
 		pump(st, from);
-	if (status < 0 && !st->over)
-		failed(st, client ? "client read failed" : "backend read failed");
+	if (status < 0 && !st->over && client)
+		failed(st, "client read failed");
+	else if (status < 0 && !st->over)
+		backend_cut(st, "backend read failed");
 }
 
 /* Polls h's socket through a dup of its descriptor.  Returns 0 or a libuv error. */

@@ -35,6 +35,13 @@ struct stream_events {
 	 * ends: the owner resets both connections.
 	 */
 	void (*ended)(void *owner, const char *reason, bool failed);
+	/*
+	 * The backend reset the stream (reason: static): the client's bytes
+	 * are no longer wanted, and what came before the reset goes to the
+	 * client before ended(failed) comes.  The owner stops reading the
+	 * client, and bounds the wait.
+	 */
+	void (*cut)(void *owner, const char *reason);
 	/* Bytes queued for the client were written. */
 	void (*client_written)(void *owner);
 };
