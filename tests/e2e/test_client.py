@@ -9,6 +9,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -734,6 +735,32 @@ def test_an_upload_outlives_the_end_of_the_service_side(fived, transport):
     assert peer.got == [(hashlib.sha256(up).hexdigest(), len(up), False)]
     assert closed_reasons(f, 1) == ["done"]
     stop_listening(peer.sock)
+
+
+@pytest.mark.parametrize("transport", [(), ("--tls",), ("--plain",)],
+                         ids=["sealed", "tls", "plain"])
+def test_what_came_before_a_reset_is_written_out(fived, transport):
+    """five(1), exit status 4: a stream its service reset fails "after what came before
+    the reset was written out", also when the reset comes right behind the bytes: fived
+    sends every byte it read from the service before it passes the reset on."""
+    down = os.urandom(300000)
+
+    def serve(conn):
+        conn.recv(16)  # the stream is granted by then
+        conn.sendall(down)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    lsock = serve_each(serve)
+    f = fived(CONFIG + "[service:cut]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1])
+    for i in range(3):
+        r = run_five(*transport, "-p", str(f.port), "127.0.0.1", "cut", input=b"go")
+        assert r.returncode == 4, r.stderr
+        closed = wait_for(lambda: len(f.events("closed")) > i and f.events("closed"),
+                          what="the session's record")[i]
+        assert closed["reason"] == "backend read failed", closed
+        assert r.stdout == down[:closed["bytes_out"]], (len(r.stdout), closed)
+    stop_listening(lsock)
 
 
 @pytest.mark.parametrize("transport", [(), ("--plain",)], ids=["sealed", "plain"])

@@ -344,6 +344,36 @@ def test_agent_answers_before_a_reset_that_came_with_the_grant(fived, agent):
         stop_listening(lsock)
 
 
+def test_agent_delivers_what_came_before_a_reset_and_keeps_its_window(fived, agent):
+    """Through the agent, a stream fived resets right behind its bytes: five writes out
+    every byte fived sent, then fails with the reset, as direct.  The bytes the agent held
+    count as taken, for the session's window: after many such streams, the session still
+    carries the others (it once stopped, every stream waiting for credit)."""
+    down = os.urandom(100000)
+
+    def serve(conn):
+        conn.recv(16)
+        conn.sendall(down)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    lsock = serve_each(serve)
+    try:
+        f, port = through_agent(fived, agent, "cut", lsock)
+        for i in range(16):
+            r = run_five("-p", port, "127.0.0.1", "cut", input=b"go", timeout=20)
+            assert r.returncode == 4, r.stderr
+            assert re.match(rb"five: 127.0.0.1 cut: connect: stream reset: \S", r.stderr), \
+                r.stderr
+            ended = wait_for(lambda: len(f.events("stream_ended")) > i and
+                             f.events("stream_ended"), what="the stream's record")[i]
+            assert r.stdout == down[:ended["bytes_out"]], (i, len(r.stdout), ended)
+    finally:
+        stop_listening(lsock)
+    r = run_five("-p", port, "127.0.0.1", "echo", input=b"x" * 3000000, timeout=20)
+    assert r.returncode == 0 and r.stdout == b"x" * 3000000, r.stderr
+
+
 def test_the_agents_death_is_no_end_of_stream(fived, agent):
     """Every end the agent passes on is marked, an end in order too: when the agent dies
     mid-stream, five's stream ends without a mark, and five fails instead of taking what

@@ -46,6 +46,9 @@ struct relay {
 	bool reset;              /* marked_ends: a reset's mark came; what follows is the reason */
 	bool end_marked;         /* marked_ends: the mark of an end in order came */
 	const char *bad_end;     /* marked_ends: how the stream's end broke the rule, or NULL */
+	/* sock failed ("recv" or "send", errno): reported once what came before is written out */
+	const char *broke_on;
+	int broke;
 	char reset_why[FIVE_LINE_MAX];
 	size_t reset_why_len;
 	uint64_t deadline;
@@ -167,6 +170,27 @@ recv_plain(struct relay *r, uint8_t *dst, size_t room)
 	return -1;
 }
 
+/*
+ * sock failed (a reset, most often): nothing more goes up, and what fived
+ * sent before still goes to the application, as a TCP reset leaves
+ * readable what had arrived; then the session fails.
+ */
+static void
+sock_broke(struct relay *r, const char *op)
+{
+	if (r->broke != 0)
+		return;
+	r->broke = errno != 0 ? errno : EIO;
+	r->broke_on = op;
+}
+
+/* Nothing more goes to fived: its stream was reset, or sock failed. */
+static bool
+up_stopped(const struct relay *r)
+{
+	return r->reset || r->broke != 0;
+}
+
 static int
 read_sock(struct relay *r, struct five_error *err)
 {
@@ -183,9 +207,15 @@ read_sock(struct relay *r, struct five_error *err)
 		n = recv(r->e->sock, dst, room, 0);
 	if (n < 0 && r->bad_end != NULL)
 		return five_fail(err, FIVE_ERR_CONNECT, "%s", r->bad_end);
-	if (n < 0)
-		return transient() ? 0
-		                   : five_fail(err, FIVE_ERR_CONNECT, "recv: %s", strerror(errno));
+	if (n < 0 && transient())
+		return 0;
+	if (n < 0 && r->replies_due > 0)
+		return five_fail(err, FIVE_ERR_CONNECT, "recv: %s", strerror(errno));
+	if (n < 0) {
+		sock_broke(r, "recv");
+		r->sock_eof = true;
+		return 0;
+	}
 	if (n == 0) {
 		r->sock_eof = true;
 		if (r->replies_due > 0 && (r->e->seal == NULL || r->raw_len == 0))
@@ -286,7 +316,9 @@ send_up(struct relay *r, struct five_error *err)
 		return five_fail(err, FIVE_ERR_CONNECT,
 		                 "the service ended and took no more input (send: %s)",
 		                 strerror(errno));
-	return five_fail(err, FIVE_ERR_CONNECT, "send: %s", strerror(errno));
+	/* What fived sent before is read on, to its end. */
+	sock_broke(r, "send");
+	return 0;
 }
 
 /*
@@ -420,13 +452,13 @@ step(struct relay *r, struct five_error *err)
 	int n;
 
 	if (!r->in_eof && r->up.len < sizeof(r->up.data) &&
-	    !(e->hold_input && r->replies_due > 0) && !r->reset)
+	    !(e->hold_input && r->replies_due > 0) && !up_stopped(r))
 		pfd[0] = (struct pollfd){.fd = e->in_fd, .events = POLLIN};
 	if (wants_sock_input(r))
 		pfd[1] = (struct pollfd){.fd = e->sock, .events = POLLIN};
 	if ((r->up.len > 0 || r->wire_len > 0 ||
 	     (e->seal != NULL && r->in_eof && !e->seal->final_sealed)) &&
-	    !r->reset)
+	    !up_stopped(r))
 		pfd[2] = (struct pollfd){.fd = e->sock, .events = POLLOUT};
 	if (r->down.len > 0)
 		pfd[3] = (struct pollfd){.fd = e->out_fd, .events = POLLOUT};
@@ -447,10 +479,10 @@ step(struct relay *r, struct five_error *err)
 		return stop(r, err);
 	if (pfd[1].revents != 0 && read_sock(r, err) != 0)
 		return -1;
-	/* After a reset's mark nothing more goes up: the stream is gone, its reason is read. */
-	if (pfd[0].revents != 0 && !r->reset)
+	/* After a reset nothing more goes up: the stream is gone, what came before is read. */
+	if (pfd[0].revents != 0 && !up_stopped(r))
 		read_in(r);
-	if (pfd[2].revents != 0 && !r->reset && send_up(r, err) != 0)
+	if (pfd[2].revents != 0 && !up_stopped(r) && send_up(r, err) != 0)
 		return -1;
 	if (pfd[3].revents != 0 &&
 	    flush(e->out_fd, r->down.data, &r->down.len, e->out_is_socket) != 0) {
@@ -462,6 +494,9 @@ step(struct relay *r, struct five_error *err)
 	}
 	if (e->seal != NULL && r->raw_len > 0 && open_records(r, err) != 0)
 		return -1;
+	/* Everything before sock's failure is out (a record cut in two cannot be). */
+	if (r->broke != 0 && r->sock_eof && r->down.len == 0)
+		return five_fail(err, FIVE_ERR_CONNECT, "%s: %s", r->broke_on, strerror(r->broke));
 	/* fived ends a sealed stream with a FINAL record: without one, it was cut. */
 	if (e->seal != NULL && r->sock_eof && r->raw_len == 0 && !r->final_seen)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "the session was cut short");
@@ -470,7 +505,7 @@ step(struct relay *r, struct five_error *err)
 	 * (held for the replies): an end the application already sent must be
 	 * seen now, so that it goes to fived before fived's end goes to it.
 	 */
-	if (r->sock_eof && pfd[0].fd < 0 && !r->reset)
+	if (r->sock_eof && pfd[0].fd < 0 && !up_stopped(r))
 		take_pending_input(r);
 	/* What came before the reset is delivered; then the session fails, as TCP's reset. */
 	if (r->reset && r->sock_eof && r->down.len == 0)
