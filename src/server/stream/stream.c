@@ -133,9 +133,9 @@ struct stream {
 	struct relay_dir down;    /* backend -> client */
 	struct splice_ends *ends; /* NULL until a direction is spliced */
 	bool relaying;            /* bytes flow both ways */
-	const char
-	        *cut; /* the backend reset: the reason the stream fails once the client has all */
-	bool over;    /* stream_close was called: nothing more is done */
+	/* The backend reset: the reason the stream fails, once the client has what came before. */
+	const char *cut;
+	bool over; /* stream_close was called: nothing more is done */
 	uint64_t last_activity_ms;
 	struct stream *held_prev, *held_next; /* on the site's budget_held list */
 	bool held_listed;
