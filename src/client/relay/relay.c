@@ -191,6 +191,16 @@ up_stopped(const struct relay *r)
 	return r->reset || r->broke != 0;
 }
 
+/* The failure that stopped the stream (up_stopped): sock's, or the reset's with its reason. */
+static int
+fail_stopped(const struct relay *r, struct five_error *err)
+{
+	if (r->broke != 0)
+		return five_fail(err, FIVE_ERR_CONNECT, "%s: %s", r->broke_on, strerror(r->broke));
+	return five_fail(err, FIVE_ERR_CONNECT, "stream reset: %s",
+	                 r->reset_why_len > 0 ? r->reset_why : "(no reason given)");
+}
+
 static int
 read_sock(struct relay *r, struct five_error *err)
 {
@@ -432,11 +442,14 @@ take_pending_input(struct relay *r)
 
 /*
  * Told to stop: what in_fd holds now is taken (as room allows), and the
- * relay ends, as a session whose input ended if in_fd is at its end.
+ * relay ends, as a session whose input ended if in_fd is at its end.  A
+ * session that already broke fails as it broke.
  */
 static int
 stop(struct relay *r, struct five_error *err)
 {
+	if (up_stopped(r))
+		return fail_stopped(r, err);
 	take_pending_input(r);
 	if (!r->in_eof)
 		return five_fail(err, FIVE_ERR_SYSTEM, "hung up before the end of the input");
@@ -494,9 +507,12 @@ step(struct relay *r, struct five_error *err)
 	}
 	if (e->seal != NULL && r->raw_len > 0 && open_records(r, err) != 0)
 		return -1;
-	/* Everything before sock's failure is out (a record cut in two cannot be). */
-	if (r->broke != 0 && r->sock_eof && r->down.len == 0)
-		return five_fail(err, FIVE_ERR_CONNECT, "%s: %s", r->broke_on, strerror(r->broke));
+	/*
+	 * Everything before sock's failure or the stream's reset is out (a
+	 * record cut in two cannot be); then the session fails, as TCP's reset.
+	 */
+	if (up_stopped(r) && r->sock_eof && r->down.len == 0)
+		return fail_stopped(r, err);
 	/* fived ends a sealed stream with a FINAL record: without one, it was cut. */
 	if (e->seal != NULL && r->sock_eof && r->raw_len == 0 && !r->final_seen)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "the session was cut short");
@@ -507,10 +523,6 @@ step(struct relay *r, struct five_error *err)
 	 */
 	if (r->sock_eof && pfd[0].fd < 0 && !up_stopped(r))
 		take_pending_input(r);
-	/* What came before the reset is delivered; then the session fails, as TCP's reset. */
-	if (r->reset && r->sock_eof && r->down.len == 0)
-		return five_fail(err, FIVE_ERR_CONNECT, "stream reset: %s",
-		                 r->reset_why_len > 0 ? r->reset_why : "(no reason given)");
 	propagate_ends(r);
 	return 0;
 }
