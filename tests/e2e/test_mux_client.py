@@ -374,6 +374,20 @@ def test_agent_delivers_what_came_before_a_reset_and_keeps_its_window(fived, age
     assert r.returncode == 0 and r.stdout == b"x" * 3000000, r.stderr
 
 
+def test_a_terminated_agent_ends_its_sessions(fived, agent):
+    """SIGTERM, a service manager's stop, stops the agent as five agent -k does: its
+    session ends with fived, instead of waiting there, detached, for the agent's return."""
+    f = fived(config())
+    port = str(f.port)
+    assert run_five("-p", port, "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
+    _, pid = agent()
+    assert run_five("-p", port, "127.0.0.1", "echo", input=b"one").stdout == b"one"
+    os.kill(pid, signal.SIGTERM)
+    closed = wait_for(lambda: len(f.events("closed")) == 2 and f.events("closed"),
+                      what="the agent's session to end")
+    assert closed[1]["reason"] != "detached" and not f.events("detached"), closed
+
+
 def test_the_agents_death_is_no_end_of_stream(fived, agent):
     """Every end the agent passes on is marked, an end in order too: when the agent dies
     mid-stream, five's stream ends without a mark, and five fails instead of taking what

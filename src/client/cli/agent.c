@@ -203,17 +203,34 @@ serve(struct agent *a, int conn)
 	return false;
 }
 
+/*
+ * SIGTERM (a service manager's stop, kill's default) stops the agent as
+ * `five agent -k` does: its sessions end with fived, rather than wait
+ * there, detached, for an agent that will not come back.
+ */
+static volatile sig_atomic_t terminated;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	terminated = 1;
+}
+
 static void
 run(int lfd, const char *path, uint64_t idle_ms, bool detachable)
 {
 	static struct agent a;
+	struct sigaction term = {.sa_handler = on_term};
 	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
 	size_t i;
 	int conn;
 
 	a.idle_ms = idle_ms;
 	a.detachable = detachable;
-	for (;;) {
+	sigemptyset(&term.sa_mask);
+	sigaction(SIGTERM, &term, NULL);
+	while (!terminated) {
 		reap(&a);
 		if (poll(&pfd, 1, AGENT_TICK_MS) <= 0)
 			continue;
@@ -335,21 +352,10 @@ activated_socket(int *fd, struct five_error *err)
 	return 1;
 }
 
-/* Where a foreground agent's socket is, while it is ours to remove on SIGTERM. */
-static char bound_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-
-/* systemd stops a service with SIGTERM: the socket the agent made goes with it. */
-static void
-on_term(int sig)
-{
-	if (bound_path[0] != '\0')
-		unlink(bound_path);
-	_exit(0);
-}
-
 int
 cli_agent_foreground(uint64_t idle_ms, bool detachable, struct five_error *err)
 {
+	char bound_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int fd = -1, r;
 
 	if ((r = activated_socket(&fd, err)) < 0)
@@ -365,7 +371,6 @@ cli_agent_foreground(uint64_t idle_ms, bool detachable, struct five_error *err)
 			return -1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGTERM, on_term);
 	/* A socket systemd made is systemd's: it stays when the agent stops. */
 	run(fd, r == 1 ? NULL : bound_path, idle_ms, detachable);
 	return 0;
