@@ -414,6 +414,26 @@ def test_every_byte_of_the_handshake_flipped(fived, sentinel, tmp_path):
     assert s.received == [b"PAYLOAD", b"PAYLOAD"]
 
 
+def test_no_reject_after_the_response(fived):
+    """Section 6.4: a REJECT answers an INITIATION only.  After its RESPONSE fived's
+    client reads records, and what comes in place of FINISH (here, an INITIATION of
+    another version, which would have a REJECT first) is closed on without a word: a
+    REJECT there would be read as a record that does not open.  Found by
+    fuzz_sealed_session."""
+    f = fived(ECHO)
+    for instead in ("initiation", "finish"):
+        hs = Handshake(None)
+        c, response, _ = open_handshake(f.port, hs, timeout=T)
+        hs.read_response(response)
+        if instead == "initiation":
+            c.send(b"\xf5\x09" + bytes(64))
+        else:
+            c.send(flipped(hs.finish(b""), 1, 0x08))
+        c.shutdown()
+        assert c.read_rest() == b"", instead
+        c.close()
+
+
 def test_a_failed_finish_leaves_the_server_unloaded(fived):
     """One XX handshake whose FINISH does not authenticate must not put fived in
     its loaded state: first messages are still answered without a cookie round."""

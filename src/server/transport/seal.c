@@ -83,7 +83,11 @@ send_raw(struct seal *z, const void *data, size_t len)
 
 /* --- answers that end the session before any key exists ---------------- */
 
-/* A server that is dark says nothing; otherwise some refusals have a REJECT. */
+/*
+ * A server that is dark says nothing; otherwise some refusals of an
+ * INITIATION have a REJECT.  After our RESPONSE the client reads records:
+ * a malformed FINISH is closed on without a word (PROTOCOL.md 6.4).
+ */
 static int
 refuse(struct seal *z, int status, const char *why)
 {
@@ -92,7 +96,7 @@ refuse(struct seal *z, int status, const char *why)
 	size_t n;
 
 	log_debug("session %s: sealed: %s", z->base.link.id, why);
-	if (z->base.link.cfg->dark || code == 0 ||
+	if (z->base.link.cfg->dark || code == 0 || z->step != STEP_INITIATION ||
 	    sealed_reject_encode(code, out, sizeof(out), &n) != 0)
 		return -1;
 	z->step = STEP_DONE;
