@@ -765,8 +765,9 @@ def test_what_came_before_a_reset_is_written_out(fived, transport):
 
 @pytest.mark.parametrize("transport", [(), ("--plain",)], ids=["sealed", "plain"])
 def test_input_a_closed_service_cannot_take_fails(fived, transport):
-    """The same with a service that closed its connection: the input that keeps coming
-    cannot be delivered, and five says so instead of ending as if it had been."""
+    """As an upload that outlives the service's end, with a service that closed its
+    connection: the input that keeps coming cannot be delivered, and five says so instead
+    of ending as if it had been."""
     peer = HalfClosing(whole=True)
     f = fived(CONFIG + "[service:gone]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
     p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "gone"],
