@@ -170,14 +170,14 @@ def stop_listening(sock):
     sock.close()
 
 
-def serve_each(serve, lsock=None):
+def serve_each(serve, lsock=None, backlog=16):
     """A listening socket on loopback (or lsock, already bound) whose every connection
     serve(conn) takes, each on a thread of its own; the caller stops it
     (stop_listening)."""
     if lsock is None:
         lsock = socket.socket()
         lsock.bind(("127.0.0.1", 0))
-    lsock.listen(16)
+    lsock.listen(backlog)
 
     def accept():
         while True:

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import muxwire as mw
-from conftest import SLOW, connect_from, wait_for
+from conftest import SLOW, connect_from, serve_each, stop_listening, wait_for
 from muxwire import MuxSession, PlainTransport, SealedTransport
 from test_multiplex import backend  # noqa: F401  (the fixture)
 
@@ -500,10 +500,6 @@ def test_memory_bounded_with_many_detached_sessions(fived):
     """60 detached sessions, each with a backend that never stops writing: the worker's
     memory grows by what detach_queue_max (256K each) and the sockets allow, not by
     what the backends write."""
-    import threading
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(128)
     written = [0]
 
     def flood(conn):
@@ -514,15 +510,7 @@ def test_memory_bounded_with_many_detached_sessions(fived):
         except OSError:
             pass
 
-    def serve():
-        while True:
-            try:
-                conn, _ = lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=flood, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
+    lsock = serve_each(flood, backlog=128)
     f = fived("[service:flood]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1],
               server="detach_plaintext = yes\ndetach_queue_max = 256K\n")
     before = f.rss_kb()
@@ -541,7 +529,7 @@ def test_memory_bounded_with_many_detached_sessions(fived):
     assert written[0] - at < 8 * MIB, "backends are not paused"
     # 60 x (256K of copies + a read or two): well under 60 MiB.
     assert grown < 60 * 1024, grown
-    lsock.close()
+    stop_listening(lsock)
 
 
 def test_counts_in_the_middle_of_a_frame(fived, backend):
