@@ -17,11 +17,13 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <poll.h>
 #include <seccomp.h>
 #include <sodium.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <uv.h>
 
 #include "common/keytable.h"
 #include "proto/sealed.h"
@@ -488,6 +490,80 @@ test_session_listener_options(void **state)
 	close(fd);
 }
 
+/* A connected pair on loopback: *ours and the *peer's end of it. */
+static void
+connected_pair(int *ours, int *peer)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(l, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&sin, &len), 0);
+	*ours = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(*ours, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_true((*peer = accept(l, NULL, NULL)) >= 0);
+	close(l);
+}
+
+/* How sockets_end_was_reset reads ours once the peer ended it. */
+static bool
+end_read_as_reset(int ours, bool ours_ended)
+{
+	uv_loop_t loop;
+	uv_tcp_t h;
+	bool reset;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(uv_tcp_init(&loop, &h), 0);
+	assert_int_equal(uv_tcp_open(&h, ours), 0);
+	reset = sockets_end_was_reset((uv_handle_t *)&h, ours_ended);
+	uv_close((uv_handle_t *)&h, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	return reset;
+}
+
+/*
+ * A reset stays a reset also when a write took its error first (the read
+ * that follows sees only an end); an end in order, before or after our own,
+ * stays one.
+ */
+static void
+test_end_was_reset(void **state)
+{
+	struct linger reset_on_close = {.l_onoff = 1, .l_linger = 0};
+	struct pollfd p = {.events = POLLIN};
+	int ours, peer;
+	char c;
+
+	(void)state;
+	connected_pair(&ours, &peer);
+	setsockopt(peer, SOL_SOCKET, SO_LINGER, &reset_on_close, sizeof(reset_on_close));
+	close(peer);
+	p.fd = ours;
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(send(ours, "x", 1, MSG_NOSIGNAL), -1);
+	assert_int_equal(recv(ours, &c, 1, 0), 0);
+	assert_true(end_read_as_reset(ours, false));
+
+	connected_pair(&ours, &peer);
+	shutdown(peer, SHUT_WR);
+	p.fd = ours;
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_false(end_read_as_reset(ours, false));
+	close(peer);
+
+	connected_pair(&ours, &peer);
+	close(peer);
+	p.fd = ours;
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	shutdown(ours, SHUT_WR);
+	assert_false(end_read_as_reset(ours, true));
+}
+
 int
 main(void)
 {
@@ -506,6 +582,7 @@ main(void)
 	        cmocka_unit_test(test_revocations_refuse_when_full),
 	        cmocka_unit_test(test_unix_socket_without_chmod),
 	        cmocka_unit_test(test_session_listener_options),
+	        cmocka_unit_test(test_end_was_reset),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown) |
