@@ -11,6 +11,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import pytest
@@ -787,6 +788,120 @@ def test_input_a_closed_service_cannot_take_fails(fived, transport):
                      rb"recv: Connection reset by peer)", err), err
     assert closed_reasons(f, 1) == ["backend write failed"]
     stop_listening(peer.sock)
+
+
+class Sink:
+    """A backend that reads each connection to its end, and records how many bytes came
+    and whether the end was a reset; `reading` is set once bytes came."""
+
+    def __init__(self):
+        self.got = []
+        self.reading = threading.Event()
+        self.sock = serve_each(self._serve)
+        self.port = self.sock.getsockname()[1]
+
+    def _serve(self, conn):
+        n, reset = 0, False
+        try:
+            while data := conn.recv(65536):
+                n += len(data)
+                self.reading.set()
+        except ConnectionResetError:
+            reset = True
+        self.got.append((n, reset))
+        conn.close()
+
+    def uploads(self):
+        """How the connections that carried bytes ended (a readiness probe carries none)."""
+        return [reset for n, reset in self.got if n > 0]
+
+
+def default_sigint():
+    """For a child: SIGINT as it comes by default, also where the tests' own is ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
+@pytest.mark.parametrize("transport", [(), ("--plain",)], ids=["sealed", "plain"])
+def test_a_terminated_five_cuts_its_stream_short(fived, transport, sig):
+    """five(1): SIGTERM and SIGINT end five as they would, with its stream cut short: the
+    service reads a reset, never an end in order that would pass part of an upload off as
+    all of it (plain text has no end of its own but TCP's)."""
+    peer = Sink()
+    f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
+    p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "sink"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, preexec_fn=default_sigint)
+    p.stdin.write(b"x" * 65536)
+    p.stdin.flush()
+    assert peer.reading.wait(10 * SLOW)
+    p.send_signal(sig)
+    assert p.wait(timeout=10 * SLOW) == -sig
+    wait_for(lambda: peer.uploads(), what="the upload's end")
+    assert peer.uploads() == [True]
+    p.stdin.close()
+    stop_listening(peer.sock)
+
+
+@pytest.mark.parametrize("forward", [("-L",), ("--plain", "--no-multiplex", "-L")],
+                         ids=["multiplexed", "plain"])
+def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward):
+    """As above for five -L: its forwarded connections are reset on both sides, the
+    application's and the service's, when SIGTERM ends the forwarder (each connection's
+    process, without --multiplex)."""
+    peer = Sink()
+    f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
+    port = free_port()
+    p = subprocess.Popen([FIVE, "-p", str(f.port), *forward, str(port), "127.0.0.1", "sink"],
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_port(port)
+        c = connect(port, timeout=10 * SLOW)
+        c.sendall(b"x" * 65536)
+        assert peer.reading.wait(10 * SLOW)
+        os.killpg(p.pid, signal.SIGTERM)
+        assert p.wait(timeout=10 * SLOW) == -signal.SIGTERM
+        with pytest.raises(ConnectionResetError):
+            assert c.recv(1024) == b"", "data from a service that sent none"
+            raise AssertionError("the forwarded connection ended in order")
+        c.close()
+        wait_for(lambda: peer.uploads(), what="the upload's end")
+        assert peer.uploads() == [True]
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    stop_listening(peer.sock)
+
+
+@pytest.mark.parametrize("forward", [("-L",), ("--plain", "--no-multiplex", "-L")],
+                         ids=["multiplexed", "plain"])
+def test_a_forwarded_connection_is_reset_with_its_stream(fived, process, forward):
+    """five -L: a stream its service reset resets the forwarded connection, after what
+    came before the reset: the application never reads it as an end in order."""
+    down = os.urandom(100000)
+
+    def serve(conn):
+        conn.recv(16)
+        conn.sendall(down)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    lsock = serve_each(serve)
+    f = fived(CONFIG + "[service:cut]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1])
+    port = free_port()
+    process([FIVE, "-p", str(f.port), *forward, str(port), "127.0.0.1", "cut"])
+    wait_port(port)
+    c = connect(port, timeout=10 * SLOW)
+    c.sendall(b"go")
+    got = b""
+    with pytest.raises(ConnectionResetError):
+        while data := c.recv(65536):
+            got += data
+        raise AssertionError("an end in order after %d bytes" % len(got))
+    assert got == down[:len(got)]
+    c.close()
+    stop_listening(lsock)
 
 
 def test_libfive_ends_its_sessions_with_final(fived):

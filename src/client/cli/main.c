@@ -594,6 +594,7 @@ cmd_request(struct cli_args *a)
 	char what[600];
 
 	snprintf(what, sizeof(what), "%s %s", a->req.host, a->req.service);
+	cli_reset_on_terminate();
 	if (a->forward != NULL) {
 		cli_forward(a->forward, &a->req, &err);
 		return fail(what, &err);

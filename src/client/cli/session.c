@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +22,8 @@
 
 /* Application bytes already waiting are sent in the same write as the request. */
 #define EARLY_MAX (16 * 1024)
+/* The descriptors SIGTERM and SIGINT look at, at most: beyond, a connection ends as it would. */
+#define TERMINATE_FDS_MAX 65536
 
 enum five_step
 cli_shown_step(enum five_step step)
@@ -75,6 +79,45 @@ cli_catch_hangup(void)
 	if (sigaction(SIGHUP, &sa, NULL) != 0)
 		return -1;
 	return hangup_pipe[0];
+}
+
+static int terminate_fds;
+
+/* With SA_RESETHAND: resets, then ends five as the signal would have. */
+static void
+on_terminate(int sig)
+{
+	struct linger reset = {.l_onoff = 1, .l_linger = 0};
+	int protocol;
+	socklen_t len;
+
+	for (int fd = 0; fd < terminate_fds; fd++) {
+		len = sizeof(protocol);
+		if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 &&
+		    protocol == IPPROTO_TCP)
+			setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+	}
+	raise(sig);
+}
+
+void
+cli_reset_on_terminate(void)
+{
+	struct sigaction sa = {.sa_handler = on_terminate, .sa_flags = SA_RESETHAND};
+	const int signals[] = {SIGTERM, SIGINT};
+	struct sigaction old;
+	struct rlimit rl;
+
+	terminate_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < TERMINATE_FDS_MAX
+	                        ? (int)rl.rlim_cur
+	                        : TERMINATE_FDS_MAX;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+		sigaddset(&sa.sa_mask, signals[i]);
+	/* A signal ignored when five started (a background job's SIGINT) stays ignored. */
+	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
+		if (sigaction(signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			sigaction(signals[i], &sa, NULL);
 }
 
 /*

@@ -62,6 +62,15 @@ int cli_input_quiet_ms(int in_fd);
 int cli_catch_hangup(void);
 
 /*
+ * SIGTERM and SIGINT end five as they would, but cut its streams short
+ * first: every TCP connection it holds (to fived, and -L's) resets.  A
+ * plain stream has no end of its own but TCP's, and the kernel would end
+ * a killed process's connections in order, a cut stream then read as a
+ * whole one.
+ */
+void cli_reset_on_terminate(void);
+
+/*
  * After a relay that failed: a SIGHUP that came before the end of the
  * input cut the session short, and five ends as SIGHUP ends it, without
  * a message of its own.
