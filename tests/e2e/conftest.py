@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -189,6 +190,21 @@ def serve_each(serve, lsock=None, backlog=16):
 
     threading.Thread(target=accept, daemon=True).start()
     return lsock
+
+
+def answer_then_reset(down, pause=0):
+    """A backend that answers each connection's first bytes (the stream is granted by
+    then) with down, and resets it pause seconds later; the caller stops it
+    (stop_listening)."""
+
+    def serve(conn):
+        conn.recv(16)
+        conn.sendall(down)
+        time.sleep(pause * SLOW)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+    return serve_each(serve)
 
 
 class Sentinel:

@@ -9,14 +9,13 @@ import re
 import select
 import signal
 import socket
-import struct
 import subprocess
 import threading
 import time
 
 import pytest
-from conftest import FIVE, FIVED, HELPERS, SLOW, connect, free_port, need_ipv6_loopback, recv_all, \
-    run_five, serve_each, stop_listening, wait_for, wait_port
+from conftest import FIVE, FIVED, HELPERS, SLOW, answer_then_reset, connect, free_port, \
+    need_ipv6_loopback, recv_all, run_five, serve_each, stop_listening, wait_for, wait_port
 
 CONFIG = """
 [service:echo]
@@ -745,14 +744,7 @@ def test_what_came_before_a_reset_is_written_out(fived, transport):
     the reset was written out", also when the reset comes right behind the bytes: fived
     sends every byte it read from the service before it passes the reset on."""
     down = os.urandom(300000)
-
-    def serve(conn):
-        conn.recv(16)  # the stream is granted by then
-        conn.sendall(down)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        conn.close()
-
-    lsock = serve_each(serve)
+    lsock = answer_then_reset(down)
     f = fived(CONFIG + "[service:cut]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1])
     for i in range(3):
         r = run_five(*transport, "-p", str(f.port), "127.0.0.1", "cut", input=b"go")
@@ -880,14 +872,7 @@ def test_a_forwarded_connection_is_reset_with_its_stream(fived, process, forward
     """five -L: a stream its service reset resets the forwarded connection, after what
     came before the reset: the application never reads it as an end in order."""
     down = os.urandom(100000)
-
-    def serve(conn):
-        conn.recv(16)
-        conn.sendall(down)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        conn.close()
-
-    lsock = serve_each(serve)
+    lsock = answer_then_reset(down)
     f = fived(CONFIG + "[service:cut]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1])
     port = free_port()
     process([FIVE, "-p", str(f.port), *forward, str(port), "127.0.0.1", "cut"])

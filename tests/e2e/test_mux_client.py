@@ -12,8 +12,8 @@ import threading
 import time
 
 import pytest
-from conftest import FIVE, HELPERS, SLOW, free_port, run_five, serve_each, stop_listening, \
-    wait_for, wait_port
+from conftest import FIVE, HELPERS, SLOW, answer_then_reset, free_port, run_five, serve_each, \
+    stop_listening, wait_for, wait_port
 from test_delivery import blackhole
 
 CONFIG = """
@@ -350,14 +350,7 @@ def test_agent_delivers_what_came_before_a_reset_and_keeps_its_window(fived, age
     count as taken, for the session's window: after many such streams, the session still
     carries the others (it once stopped, every stream waiting for credit)."""
     down = os.urandom(100000)
-
-    def serve(conn):
-        conn.recv(16)
-        conn.sendall(down)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        conn.close()
-
-    lsock = serve_each(serve)
+    lsock = answer_then_reset(down)
     try:
         f, port = through_agent(fived, agent, "cut", lsock)
         for i in range(16):
