@@ -708,8 +708,8 @@ class HalfClosing:
         conn.close()
 
 
-@pytest.mark.parametrize("transport", [(), ("--tls",), ("--plain",)],
-                         ids=["sealed", "tls", "plain"])
+@pytest.mark.parametrize("transport", [(), ("--tls",), ("--plain",), ("--detachable",)],
+                         ids=["sealed", "tls", "plain", "detachable"])
 def test_an_upload_outlives_the_end_of_the_service_side(fived, transport):
     """five(1): after the service ended its side, five ends its standard output and goes
     on sending standard input while it keeps coming, and ends its own side when it ends: a
@@ -814,11 +814,13 @@ def default_sigint():
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
-@pytest.mark.parametrize("transport", [(), ("--plain",)], ids=["sealed", "plain"])
+@pytest.mark.parametrize("transport", [(), ("--plain",), ("--detachable",)],
+                         ids=["sealed", "plain", "detachable"])
 def test_a_terminated_five_cuts_its_stream_short(fived, transport, sig):
     """five(1): SIGTERM and SIGINT end five as they would, with its stream cut short: the
-    service reads a reset, never an end in order that would pass part of an upload off as
-    all of it (plain text has no end of its own but TCP's)."""
+    service reads a reset at once, never an end in order that would pass part of an upload
+    off as all of it (plain text has no end of its own but TCP's; a detachable session
+    would otherwise wait, detached, and end in order at the detach timeout)."""
     peer = Sink()
     f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
     p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "sink"],
@@ -835,12 +837,36 @@ def test_a_terminated_five_cuts_its_stream_short(fived, transport, sig):
     stop_listening(peer.sock)
 
 
-@pytest.mark.parametrize("forward", [("-L",), ("--plain", "--no-multiplex", "-L")],
-                         ids=["multiplexed", "plain"])
-def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward):
+def test_an_ignored_sighup_stays_ignored(fived):
+    """nohup five ...: a SIGHUP ignored when five started is ignored still, and the
+    session goes on to its end."""
+    peer = Sink()
+    f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
+    p = subprocess.Popen([FIVE, "-p", str(f.port), "127.0.0.1", "sink"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    p.stdin.write(b"x" * 65536)
+    p.stdin.flush()
+    assert peer.reading.wait(10 * SLOW)
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.3 * SLOW)
+    assert p.poll() is None
+    p.stdin.write(b"y" * 1000)
+    p.stdin.close()
+    assert p.wait(timeout=10 * SLOW) == 0, p.stderr.read()
+    wait_for(lambda: peer.got, what="the upload's end")
+    assert peer.got == [(65536 + 1000, False)]
+    stop_listening(peer.sock)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+@pytest.mark.parametrize("forward", [("-L",), ("--detachable", "-L"),
+                                     ("--plain", "--no-multiplex", "-L")],
+                         ids=["multiplexed", "detachable", "plain"])
+def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward, sig):
     """As above for five -L: its forwarded connections are reset on both sides, the
-    application's and the service's, when SIGTERM ends the forwarder (each connection's
-    process, without --multiplex)."""
+    application's and the service's, when a signal ends the forwarder; without
+    --multiplex, each connection's own process ends with it."""
     peer = Sink()
     f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
     port = free_port()
@@ -851,8 +877,8 @@ def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward):
         c = connect(port, timeout=10 * SLOW)
         c.sendall(b"x" * 65536)
         assert peer.reading.wait(10 * SLOW)
-        os.killpg(p.pid, signal.SIGTERM)
-        assert p.wait(timeout=10 * SLOW) == -signal.SIGTERM
+        p.send_signal(sig)
+        assert p.wait(timeout=10 * SLOW) == -sig
         with pytest.raises(ConnectionResetError):
             assert c.recv(1024) == b"", "data from a service that sent none"
             raise AssertionError("the forwarded connection ended in order")
@@ -902,8 +928,10 @@ def test_libfive_ends_its_sessions_with_final(fived):
 @pytest.mark.parametrize("transport", [(), ("--plain",)], ids=["sealed", "plain"])
 def test_sighup_ends_five_cleanly_once_its_input_ended(fived, transport):
     """ssh sends SIGHUP to its ProxyCommand as it exits. Once standard input has ended,
-    five ends the session as it would have; before, SIGHUP cuts it short, silently, and
-    the service sees a reset (plain text has no FINAL: five's connection resets)."""
+    five ends its side of the session as it would have; before, SIGHUP cuts it short, and
+    the service sees a reset (plain text has no FINAL: five's connection resets).  Either
+    way five then ends by the signal, silently: what the service was still sending was
+    cut, and five's reader must not take it for all of it."""
     backend = socket.socket()
     backend.bind(("127.0.0.1", 0))
     backend.listen(2)
@@ -925,7 +953,7 @@ def test_sighup_ends_five_cleanly_once_its_input_ended(fived, transport):
             p.stdin.close()
             assert conn.recv(100) == b""                       # the end of five's stream
         p.send_signal(signal.SIGHUP)
-        assert p.wait(timeout=5 * SLOW) == (0 if ended else -signal.SIGHUP)
+        assert p.wait(timeout=5 * SLOW) == -signal.SIGHUP
         assert p.stderr.read() == b""
         if not ended:
             with pytest.raises(ConnectionResetError):

@@ -15,6 +15,7 @@
 #include "client/base/sock.h"
 #include "client/cli/agent.h"
 #include "client/cli/agentline.h"
+#include "client/cli/signals.h"
 #include "client/relay/relay.h"
 
 /* The agent's socket named by the environment, connected; or -1. */
@@ -59,13 +60,12 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	        .marked_ends = true,
 	        .timeout_ms =
 	                req->opts.timeout_ms > 0 ? req->opts.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
-	        .stop_fd = cli_catch_hangup(),
+	        .stop_fd = cli_signals_catch(true),
 	        .input_read = &input_read,
 	};
 	r = five_relay(&ends, err);
 	close(fd);
-	if (r != 0)
-		cli_die_if_hung_up();
+	cli_signals_die_if_caught();
 	if (r == 0 || err->step != FIVE_ERR_REFUSED || strcmp(err->message, "redirect") != 0 ||
 	    req->opts.no_redirect)
 		return r;

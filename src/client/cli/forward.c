@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "client/base/error.h"
 #include "client/cli/session.h"
 #include "client/cli/shared.h"
+#include "client/cli/signals.h"
 #include "client/dial/dial.h"
 #include "common/util.h"
 #include "crypto/aesgcm.h"
@@ -91,14 +93,22 @@ static void __attribute__((noreturn)) serve(int conn, const struct cli_request *
 	_exit(err.step == FIVE_OK ? 0 : 1);
 }
 
-/* One connection on a session of its own, in a child process. */
+/*
+ * One connection on a session of its own, in a child process.  The
+ * forwarder's end ends it too (SIGTERM, with what that does to its
+ * connections), also when the forwarder was killed outright.
+ */
 static void
 fork_serve(int lfd, int conn, const struct cli_request *req)
 {
+	pid_t parent = getpid();
 	pid_t pid;
 
 	if ((pid = fork()) == 0) {
 		close(lfd);
+		cli_signals_after_fork();
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+			raise(SIGTERM);
 		serve(conn, req);
 	}
 	if (pid < 0)
@@ -106,15 +116,20 @@ fork_serve(int lfd, int conn, const struct cli_request *req)
 	close(conn);
 }
 
-/* The next connection, or -1 after REAP_MS without one (or a transient failure). */
+/*
+ * The next connection, or -1 after REAP_MS without one (or a transient
+ * failure), or -2 with err filled, or -3 when told to stop.
+ */
 static int
-next_conn(int lfd, struct five_error *err)
+next_conn(int lfd, int stop_fd, struct five_error *err)
 {
-	struct pollfd pfd = {.fd = lfd, .events = POLLIN};
+	struct pollfd pfd[2] = {{.fd = lfd, .events = POLLIN}, {.fd = stop_fd, .events = POLLIN}};
 	int conn;
 
-	if (poll(&pfd, 1, REAP_MS) <= 0)
+	if (poll(pfd, 2, REAP_MS) <= 0)
 		return -1;
+	if (pfd[1].revents != 0)
+		return -3;
 	if ((conn = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
 		return conn;
 	if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
@@ -133,7 +148,7 @@ cli_forward(const char *spec, const struct cli_request *req, struct five_error *
 {
 	struct sigaction sa = {.sa_handler = SIG_IGN, .sa_flags = SA_NOCLDWAIT};
 	struct shared sh = {.req = req};
-	int lfd, conn;
+	int lfd, stop_fd, conn;
 
 	if ((lfd = listen_on(spec, err)) < 0)
 		return -1;
@@ -144,14 +159,22 @@ cli_forward(const char *spec, const struct cli_request *req, struct five_error *
 	/* Each child would otherwise load OpenSSL's AES-GCM anew: milliseconds a connection. */
 	if (!req->multiplex && aesgcm_hardware())
 		aesgcm_preload();
+	stop_fd = cli_signals_catch(false);
 	for (;;) {
 		if (req->multiplex)
 			shared_reap(&sh);
-		if ((conn = next_conn(lfd, err)) == -2)
+		if ((conn = next_conn(lfd, stop_fd, err)) == -2)
 			return -1;
+		if (conn == -3)
+			break;
 		if (conn < 0)
 			continue;
 		if (!req->multiplex || !shared_take(&sh, conn))
 			fork_serve(lfd, conn, req);
 	}
+	/* Stopped: the shared sessions' streams are reset (fived's backends too), then five ends.
+	 */
+	shared_close(&sh);
+	cli_signals_die_if_caught();
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include "client/cli/agentuse.h"
 #include "client/cli/forward.h"
 #include "client/cli/session.h"
+#include "client/cli/signals.h"
 #include "client/dial/dial.h"
 #include "client/dialect/token.h"
 #include "client/keys/knownhosts.h"
@@ -594,7 +595,7 @@ cmd_request(struct cli_args *a)
 	char what[600];
 
 	snprintf(what, sizeof(what), "%s %s", a->req.host, a->req.service);
-	cli_reset_on_terminate();
+	cli_signals_end_at_once();
 	if (a->forward != NULL) {
 		cli_forward(a->forward, &a->req, &err);
 		return fail(what, &err);

@@ -13,6 +13,7 @@
 
 #include "client/base/error.h"
 #include "client/base/options.h"
+#include "client/cli/signals.h"
 #include "client/dialect/redirect.h"
 #include "client/dialect/text.h"
 #include "client/dialect/usp.h"
@@ -22,8 +23,6 @@
 
 /* Application bytes already waiting are sent in the same write as the request. */
 #define EARLY_MAX (16 * 1024)
-/* The descriptors SIGTERM and SIGINT look at, at most: beyond, a connection ends as it would. */
-#define TERMINATE_FDS_MAX 65536
 
 enum five_step
 cli_shown_step(enum five_step step)
@@ -42,82 +41,6 @@ take_early(int in_fd, char *buf, size_t size)
 		return 0;
 	n = read(in_fd, buf, size);
 	return n > 0 ? (size_t)n : 0;
-}
-
-/* SIGHUP's handler writes a byte here; the relay polls the other end. */
-static int hangup_pipe[2] = {-1, -1};
-static volatile sig_atomic_t hung_up;
-
-static void
-on_hangup(int sig)
-{
-	int saved = errno;
-	ssize_t ignored = write(hangup_pipe[1], "", 1);
-
-	(void)ignored;
-	hung_up = 1;
-	errno = saved;
-}
-
-void
-cli_die_if_hung_up(void)
-{
-	if (!hung_up)
-		return;
-	signal(SIGHUP, SIG_DFL);
-	raise(SIGHUP);
-}
-
-int
-cli_catch_hangup(void)
-{
-	struct sigaction sa = {.sa_handler = on_hangup, .sa_flags = SA_RESTART};
-
-	sigemptyset(&sa.sa_mask);
-	if (hangup_pipe[0] < 0 && pipe2(hangup_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-		return -1;
-	if (sigaction(SIGHUP, &sa, NULL) != 0)
-		return -1;
-	return hangup_pipe[0];
-}
-
-static int terminate_fds;
-
-/* With SA_RESETHAND: resets, then ends five as the signal would have. */
-static void
-on_terminate(int sig)
-{
-	struct linger reset = {.l_onoff = 1, .l_linger = 0};
-	int protocol;
-	socklen_t len;
-
-	for (int fd = 0; fd < terminate_fds; fd++) {
-		len = sizeof(protocol);
-		if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 &&
-		    protocol == IPPROTO_TCP)
-			setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-	}
-	raise(sig);
-}
-
-void
-cli_reset_on_terminate(void)
-{
-	struct sigaction sa = {.sa_handler = on_terminate, .sa_flags = SA_RESETHAND};
-	const int signals[] = {SIGTERM, SIGINT};
-	struct sigaction old;
-	struct rlimit rl;
-
-	terminate_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < TERMINATE_FDS_MAX
-	                        ? (int)rl.rlim_cur
-	                        : TERMINATE_FDS_MAX;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
-		sigaddset(&sa.sa_mask, signals[i]);
-	/* A signal ignored when five started (a background job's SIGINT) stays ignored. */
-	for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
-		if (sigaction(signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
-			sigaction(signals[i], &sa, NULL);
 }
 
 /*
@@ -198,7 +121,7 @@ session_once(struct attempt *a, struct five_error *err)
 	        .timeout_ms = o->timeout_ms,
 	        .initial = c.in,
 	        .initial_len = c.in_len,
-	        .stop_fd = a->out_is_socket ? -1 : cli_catch_hangup(),
+	        .stop_fd = cli_signals_catch(!a->out_is_socket),
 	        .resend = a->early,
 	        .resend_size = EARLY_MAX,
 	        .resend_len = &a->n,
@@ -238,11 +161,14 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	if (!req->wait_for_grant && !(req->usp && o.auth != NULL))
 		a.n = take_early(in_fd, early, sizeof(early));
 	five_hop_start(&hop, req->host, req->service, &o);
-	while ((r = session_once(&a, err)) != 0 && !a.input_read && five_hop_next(&hop, err))
+	while ((r = session_once(&a, err)) != 0) {
+		cli_signals_die_if_caught();
+		if (a.input_read || !five_hop_next(&hop, err))
+			break;
 		fprintf(stderr, "five: redirected to %s port %s, service %s\n", hop.host, hop.port,
 		        hop.service);
-	if (r != 0)
-		cli_die_if_hung_up();
+	}
+	cli_signals_die_if_caught();
 	return r;
 }
 
@@ -290,6 +216,7 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	struct relay_ends e;
 	char early[EARLY_MAX], reset[FIVE_LINE_MAX] = "";
 	size_t n = 0;
+	bool relayed;
 	int fd, r;
 
 	o.detachable = 1;
@@ -312,10 +239,13 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	        .sock = fd,
 	        .quiet_ms = cli_input_quiet_ms(in_fd),
 	        .timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
-	        .stop_fd = cli_catch_hangup(),
+	        .stop_fd = cli_signals_catch(true),
 	};
-	r = five_relay(&e, err);
-	close(fd);
+	relayed = five_relay(&e, err) == 0;
+	r = relayed ? 0 : -1;
+	/* Our end goes before the session closes; a failed relay's stream is reset, not ended. */
+	if (relayed)
+		close(fd);
 	/*
 	 * A stream that ends early (the session failed, fived reset it) ends
 	 * the relay, quietly or, when the session's end reset it, with a
@@ -325,9 +255,10 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	if (mux_failed(s, err) != 0)
 		r = -1;
 	five_session_close(s);
+	if (!relayed)
+		close(fd);
+	cli_signals_die_if_caught();
 	if (r == 0 && reset[0] != '\0')
 		r = five_fail(err, FIVE_ERR_CONNECT, "stream reset: %s", reset);
-	if (r != 0)
-		cli_die_if_hung_up();
 	return r;
 }

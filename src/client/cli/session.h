@@ -52,31 +52,6 @@ void cli_on_resume(void *arg, bool attached, const char *why, uint64_t ms);
 /* The relay's quiet_ms for standard input in_fd: none for a terminal, where nobody uploads. */
 int cli_input_quiet_ms(int in_fd);
 
-/*
- * ssh sends SIGHUP to its ProxyCommand as it exits, just after closing
- * the ProxyCommand's standard input: caught, it stops the relay
- * (relay_ends.stop_fd), and a session whose input has ended then ends
- * cleanly instead of being cut short.  Returns the descriptor for the
- * relay to poll, or -1 (SIGHUP then ends five as it would).
- */
-int cli_catch_hangup(void);
-
-/*
- * SIGTERM and SIGINT end five as they would, but cut its streams short
- * first: every TCP connection it holds (to fived, and -L's) resets.  A
- * plain stream has no end of its own but TCP's, and the kernel would end
- * a killed process's connections in order, a cut stream then read as a
- * whole one.
- */
-void cli_reset_on_terminate(void);
-
-/*
- * After a relay that failed: a SIGHUP that came before the end of the
- * input cut the session short, and five ends as SIGHUP ends it, without
- * a message of its own.
- */
-void cli_die_if_hung_up(void);
-
 /* A five_options notice that goes to standard error as "five: TEXT". */
 void cli_notice(void *arg, const char *text);
 

@@ -31,6 +31,19 @@ shared_reap(struct shared *sh)
 	}
 }
 
+void
+shared_close(struct shared *sh)
+{
+	size_t i;
+
+	five_session_close(sh->current);
+	sh->current = NULL;
+	for (i = 0; i < SHARED_RETIRED_MAX; i++) {
+		five_session_close(sh->retired[i]);
+		sh->retired[i] = NULL;
+	}
+}
+
 /* The current session stops taking streams; those it has go on to their end. */
 static void
 retire(struct shared *sh)

@@ -32,4 +32,7 @@ bool shared_take(struct shared *sh, int conn);
 /* Closes the retired sessions whose streams are all over. */
 void shared_reap(struct shared *sh);
 
+/* Closes every session: the streams still open are reset (five_session_close). */
+void shared_close(struct shared *sh);
+
 #endif

@@ -440,16 +440,27 @@ take_pending_input(struct relay *r)
 		read_in(r);
 }
 
+/* Room for the stop requests that may be waiting at once. */
+#define STOP_BYTES_MAX 16
+
 /*
- * Told to stop: what in_fd holds now is taken (as room allows), and the
- * relay ends, as a session whose input ended if in_fd is at its end.  A
- * session that already broke fails as it broke.
+ * Told to stop.  At the end: what in_fd holds now is taken (as room
+ * allows), and the relay ends, as a session whose input ended if in_fd is
+ * at its end.  Now: the session is cut short.  A session that already
+ * broke fails as it broke.
  */
 static int
 stop(struct relay *r, struct five_error *err)
 {
+	char how[STOP_BYTES_MAX];
+	ssize_t n = read(r->e->stop_fd, how, sizeof(how));
+
+	if (n <= 0)
+		return 0;
 	if (up_stopped(r))
 		return fail_stopped(r, err);
+	if (memchr(how, RELAY_STOP_NOW, (size_t)n) != NULL)
+		return five_fail(err, FIVE_ERR_SYSTEM, "stopped by a signal");
 	take_pending_input(r);
 	if (!r->in_eof)
 		return five_fail(err, FIVE_ERR_SYSTEM, "hung up before the end of the input");

@@ -13,6 +13,10 @@
 
 struct five_seal;
 
+/* What relay_ends.stop_fd carries: how to stop. */
+#define RELAY_STOP_AT_END 'e'
+#define RELAY_STOP_NOW    'n'
+
 struct relay_ends {
 	int in_fd;              /* what the application sends */
 	int out_fd;             /* where what the service sends goes */
@@ -33,9 +37,10 @@ struct relay_ends {
 	const uint8_t *initial; /* bytes from fived already decrypted, to take first */
 	size_t initial_len;
 	/*
-	 * Readable: stop (five's SIGHUP).  What in_fd holds is taken without
-	 * waiting; the session then ends cleanly if in_fd has ended, and is
-	 * cut short (FIVE_ERR_SYSTEM) if not.  -1: none.
+	 * Readable: stop, as the byte read says.  RELAY_STOP_AT_END: what
+	 * in_fd holds is taken without waiting; the session then ends cleanly
+	 * if in_fd has ended, and is cut short (FIVE_ERR_SYSTEM) if not.
+	 * RELAY_STOP_NOW: cut short.  -1: none.
 	 */
 	int stop_fd;
 	/*
