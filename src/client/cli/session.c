@@ -1,13 +1,8 @@
 #include "client/cli/session.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +15,7 @@
 #include "client/mux/mux.h"
 #include "client/relay/relay.h"
 #include "client/transport/conn.h"
+#include "client/transport/seal.h"
 
 /* Application bytes already waiting are sent in the same write as the request. */
 #define EARLY_MAX (16 * 1024)
@@ -252,6 +248,8 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	 * reset seen before the session's own reason: that reason is the one
 	 * to give, and its exit status.
 	 */
+	if (relayed)
+		mux_await_streams_over(s, FIVE_LINGER_MS);
 	if (mux_failed(s, err) != 0)
 		r = -1;
 	five_session_close(s);

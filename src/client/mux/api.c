@@ -177,6 +177,30 @@ mux_streams_open(struct five_session *s)
 	return n;
 }
 
+/* Lock held. */
+static bool
+all_over(const struct five_session *s)
+{
+	const struct mux_stream *st;
+
+	for (st = s->streams; st != NULL; st = st->next)
+		if (!st->over)
+			return false;
+	return true;
+}
+
+void
+mux_await_streams_over(struct five_session *s, uint64_t ms)
+{
+	struct timespec until = abs_time(monotonic_ms() + ms);
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->dead && !all_over(s))
+		if (pthread_cond_timedwait(&s->changed, &s->lock, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void
 mux_on_end(struct five_session *s, mux_end_fn fn, void *arg)
 {

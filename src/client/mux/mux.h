@@ -348,6 +348,12 @@ void mux_cancel(struct five_session *s, uint32_t id, const char *why);
 bool mux_usable(struct five_session *s);
 /* Streams not over yet. */
 size_t mux_streams_open(struct five_session *s);
+/*
+ * Waits until every stream is over, the session failed, or ms passed: an
+ * application's end, just sent, then goes out before a close would reset
+ * its stream.
+ */
+void mux_await_streams_over(struct five_session *s, uint64_t ms);
 /* Sets the stream end callback (before the first stream). */
 void mux_on_end(struct five_session *s, mux_end_fn fn, void *arg);
 /* Whether the session has failed (not closed by its owner): -1 with err filled, else 0. */
