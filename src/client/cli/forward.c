@@ -172,8 +172,7 @@ cli_forward(const char *spec, const struct cli_request *req, struct five_error *
 		if (!req->multiplex || !shared_take(&sh, conn))
 			fork_serve(lfd, conn, req);
 	}
-	/* Stopped: the shared sessions' streams are reset (fived's backends too), then five ends.
-	 */
+	/* Stopped: the shared sessions' streams are reset, at fived's backends too. */
 	shared_close(&sh);
 	cli_signals_die_if_caught();
 	return 0;

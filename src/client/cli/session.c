@@ -239,17 +239,21 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	};
 	relayed = five_relay(&e, err) == 0;
 	r = relayed ? 0 : -1;
-	/* Our end goes before the session closes; a failed relay's stream is reset, not ended. */
-	if (relayed)
+	/*
+	 * Ended in order: our end goes out before the session closes.
+	 * Failed: the session closes first, which resets the stream, where our
+	 * descriptor's close would end it.
+	 */
+	if (relayed) {
 		close(fd);
+		mux_await_streams_over(s, FIVE_LINGER_MS);
+	}
 	/*
 	 * A stream that ends early (the session failed, fived reset it) ends
 	 * the relay, quietly or, when the session's end reset it, with a
 	 * reset seen before the session's own reason: that reason is the one
 	 * to give, and its exit status.
 	 */
-	if (relayed)
-		mux_await_streams_over(s, FIVE_LINGER_MS);
 	if (mux_failed(s, err) != 0)
 		r = -1;
 	five_session_close(s);

@@ -64,7 +64,12 @@ handle(void (*handler)(int), int flags)
 {
 	struct sigaction sa = {.sa_handler = handler, .sa_flags = flags};
 	struct sigaction old;
+	struct rlimit rl;
 	size_t i;
+
+	reset_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < RESET_FDS_MAX
+	                    ? (int)rl.rlim_cur
+	                    : RESET_FDS_MAX;
 
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < STOP_SIGNALS; i++)
@@ -77,11 +82,6 @@ handle(void (*handler)(int), int flags)
 void
 cli_signals_end_at_once(void)
 {
-	struct rlimit rl;
-
-	reset_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < RESET_FDS_MAX
-	                    ? (int)rl.rlim_cur
-	                    : RESET_FDS_MAX;
 	handle(on_end_at_once, SA_RESETHAND);
 }
 
