@@ -829,12 +829,54 @@ def test_a_terminated_five_cuts_its_stream_short(fived, transport, sig):
     p.stdin.write(b"x" * 65536)
     p.stdin.flush()
     assert peer.reading.wait(10 * SLOW)
+    # The end of input right behind the signal, as Ctrl-C on "producer | five" brings.
     p.send_signal(sig)
+    p.stdin.close()
     assert p.wait(timeout=10 * SLOW) == -sig
     wait_for(lambda: peer.uploads(), what="the upload's end")
     assert peer.uploads() == [True]
-    p.stdin.close()
     stop_listening(peer.sock)
+
+
+@pytest.mark.parametrize("transport", [(), ("--tls",), ("--plain",)],
+                         ids=["sealed", "tls", "plain"])
+def test_a_terminated_five_cuts_what_the_service_still_sends(fived, transport):
+    """As above once standard input has ended (the end of the upload is sent, FINAL and
+    all): what the service still sends is cut, and the service learns so at once, as a
+    reset, rather than fived reading it to its end for a five that has gone."""
+    sending = threading.Event()
+    outcome = []
+
+    def serve(conn):
+        while conn.recv(65536):
+            pass
+        sending.set()
+        try:
+            for _ in range(100):
+                conn.sendall(b"r" * 65536)
+                time.sleep(0.05)
+            outcome.append("all sent")
+        except OSError as e:
+            outcome.append(type(e).__name__)
+        conn.close()
+
+    lsock = serve_each(serve)
+    f = fived(CONFIG + "[service:talk]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1])
+    p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "talk"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"x" * 1000)
+    p.stdin.close()
+    assert sending.wait(10 * SLOW)
+    time.sleep(0.3 * SLOW)
+    started = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10 * SLOW) == -signal.SIGTERM
+    assert time.monotonic() - started < 1 * SLOW
+    wait_for(lambda: outcome, what="the service's sending to end")
+    assert outcome != ["all sent"]
+    p.stdout.close()
+    p.stderr.close()
+    stop_listening(lsock)
 
 
 def test_an_ignored_sighup_stays_ignored(fived):

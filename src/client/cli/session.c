@@ -213,7 +213,7 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	char early[EARLY_MAX], reset[FIVE_LINE_MAX] = "";
 	size_t n = 0;
 	bool relayed;
-	int fd, r;
+	int stop_fd, fd, r;
 
 	o.detachable = 1;
 	o.notice = cli_notice;
@@ -221,9 +221,12 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 		return -1;
 	mux_on_resume(s, cli_on_resume, (void *)req->host);
 	mux_on_end(s, on_stream_end, reset);
+	/* From the stream's first bytes on, a signal ends it as the protocol ends streams. */
+	stop_fd = cli_signals_catch(true);
 	n = take_early(in_fd, early, sizeof(early));
 	if ((fd = five_session_stream(s, req->service, early, n, err)) < 0) {
 		five_session_close(s);
+		cli_signals_die_if_caught();
 		return -1;
 	}
 	if (isatty(in_fd))
@@ -235,7 +238,7 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	        .sock = fd,
 	        .quiet_ms = cli_input_quiet_ms(in_fd),
 	        .timeout_ms = o.timeout_ms > 0 ? o.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
-	        .stop_fd = cli_signals_catch(true),
+	        .stop_fd = stop_fd,
 	};
 	relayed = five_relay(&e, err) == 0;
 	r = relayed ? 0 : -1;

@@ -41,6 +41,7 @@ struct relay {
 	unsigned replies_due;
 	bool in_eof, sock_eof, sock_shut, out_shut, final_seen;
 	bool stopped;            /* told to stop (stop_fd) after in_fd ended */
+	bool cut;                /* told to stop now: the session resets, whatever ended before */
 	bool quiet;              /* fived's side ended, and in_fd was then quiet for quiet_ms */
 	uint64_t quiet_deadline; /* when in_fd will have been quiet long enough */
 	bool reset;              /* marked_ends: a reset's mark came; what follows is the reason */
@@ -459,13 +460,24 @@ stop(struct relay *r, struct five_error *err)
 		return 0;
 	if (up_stopped(r))
 		return fail_stopped(r, err);
-	if (memchr(how, RELAY_STOP_NOW, (size_t)n) != NULL)
+	if (memchr(how, RELAY_STOP_NOW, (size_t)n) != NULL) {
+		r->cut = true;
 		return five_fail(err, FIVE_ERR_SYSTEM, "stopped by a signal");
+	}
 	take_pending_input(r);
 	if (!r->in_eof)
 		return five_fail(err, FIVE_ERR_SYSTEM, "hung up before the end of the input");
 	r->stopped = true;
 	return 0;
+}
+
+/* Whether a stop waits in stop_fd (-1: none). */
+static bool
+stop_pending(int stop_fd)
+{
+	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+
+	return stop_fd >= 0 && poll(&p, 1, 0) == 1;
 }
 
 static int
@@ -491,6 +503,13 @@ step(struct relay *r, struct five_error *err)
 		return errno == EINTR
 		               ? 0
 		               : five_fail(err, FIVE_ERR_SYSTEM, "poll: %s", strerror(errno));
+	/*
+	 * A signal whose handler ran as poll returned came with what poll
+	 * answered, or before it (ssh's SIGHUP, then the end of input): it goes
+	 * first.
+	 */
+	if (pfd[4].revents != 0 || stop_pending(e->stop_fd))
+		return stop(r, err);
 	/* Quiet is the input's silence, not bytes of it waiting for fived to take them. */
 	if (n == 0 && r->replies_due == 0) {
 		r->quiet = pfd[0].fd >= 0 && r->up.len == 0 && r->wire_len == 0;
@@ -499,8 +518,6 @@ step(struct relay *r, struct five_error *err)
 	}
 	if (n == 0)
 		return five_fail(err, FIVE_ERR_PROTOCOL, "no reply within %d ms", e->timeout_ms);
-	if (pfd[4].revents != 0)
-		return stop(r, err);
 	if (pfd[1].revents != 0 && read_sock(r, err) != 0)
 		return -1;
 	/* After a reset nothing more goes up: the stream is gone, what came before is read. */
@@ -554,6 +571,13 @@ end_session(struct relay *r, bool failed)
 	struct linger reset = {.l_onoff = 1, .l_linger = 0};
 	struct five_error ignored;
 
+	/* Cut by a signal: fived learns it as a reset, also after our end and FINAL. */
+	if (r->cut) {
+		setsockopt(r->e->sock, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		if (z != NULL)
+			z->ended = true;
+		return;
+	}
 	if (z == NULL) {
 		if (!failed && !r->sock_shut &&
 		    five_sock_send_by(r->e->sock, r->up.data, r->up.len, deadline, &ignored) == 0)

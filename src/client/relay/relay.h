@@ -40,7 +40,8 @@ struct relay_ends {
 	 * Readable: stop, as the byte read says.  RELAY_STOP_AT_END: what
 	 * in_fd holds is taken without waiting; the session then ends cleanly
 	 * if in_fd has ended, and is cut short (FIVE_ERR_SYSTEM) if not.
-	 * RELAY_STOP_NOW: cut short.  -1: none.
+	 * RELAY_STOP_NOW: cut short, sock reset whatever ended before (a
+	 * sealed session's FINAL gone out, say).  -1: none.
 	 */
 	int stop_fd;
 	/*
