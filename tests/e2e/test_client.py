@@ -879,6 +879,77 @@ def test_a_terminated_five_cuts_what_the_service_still_sends(fived, transport):
     stop_listening(lsock)
 
 
+class Greeting(Sink):
+    """A Sink that says hello once bytes came."""
+
+    def _serve(self, conn):
+        conn.recv(1)
+        conn.sendall(b"hello\n")
+        super()._serve(conn)
+
+
+@pytest.mark.parametrize("pipe", ["default", "ignored"])
+@pytest.mark.parametrize("transport", [(), ("--plain",), ("--detachable",)],
+                         ids=["sealed", "plain", "detachable"])
+def test_a_five_whose_reader_went_away_cuts_its_stream_short(fived, transport, pipe):
+    """five | head: once the reader of standard output has gone, the session is cut, and
+    the service reads a reset, not the end of an upload that never ended.  SIGPIPE ends
+    five as it would; where it is ignored, five says so and exits 1."""
+    peer = Greeting()
+    f = fived(CONFIG + "[service:greet]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
+    run_five("-p", str(f.port), "list", "127.0.0.1")       # the first contact's note
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "greet"],
+                         stdin=subprocess.PIPE, stdout=write_end, stderr=subprocess.PIPE,
+                         preexec_fn=(lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
+                         if pipe == "ignored" else
+                         (lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL)))
+    os.close(write_end)
+    p.stdin.write(b"part one, ")
+    p.stdin.flush()
+    if pipe == "default":
+        assert p.wait(timeout=10 * SLOW) == -signal.SIGPIPE
+        assert p.stderr.read() == b""
+    else:
+        assert p.wait(timeout=10 * SLOW) == 1
+        assert b"writing the output: Broken pipe" in p.stderr.read()
+    wait_for(lambda: peer.uploads(), what="the upload's end")
+    assert peer.uploads() == [True]
+    p.stdin.close()
+    p.stderr.close()
+    stop_listening(peer.sock)
+
+
+def test_a_forwarder_opening_its_session_ends_at_a_signal(fived):
+    """five -L: a signal ends the forwarder at once also while its multiplexed session is
+    being opened (a fived that does not answer), silently, the waiting application
+    reset."""
+    silent = serve_each(lambda conn: time.sleep(30))
+    port = free_port()
+    p = subprocess.Popen([FIVE, "--plain", "-t", "20", "-p", str(silent.getsockname()[1]),
+                          "-L", str(port), "127.0.0.1", "echo"],
+                         stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_port(port)
+        c = connect(port, timeout=10 * SLOW)
+        c.sendall(b"waiting")
+        time.sleep(0.5 * SLOW)
+        started = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10 * SLOW) == -signal.SIGTERM
+        assert time.monotonic() - started < 1 * SLOW
+        with pytest.raises(ConnectionResetError):
+            c.recv(100)
+        c.close()
+        assert p.stderr.read() == b""
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        stop_listening(silent)
+
+
 def test_an_ignored_sighup_stays_ignored(fived):
     """nohup five ...: a SIGHUP ignored when five started is ignored still, and the
     session goes on to its end."""

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "client/cli/signals.h"
 #include "client/mux/mux.h"
 #include "five.h"
 
@@ -70,7 +71,11 @@ session(struct shared *sh, struct five_error *err)
 	if (sh->current != NULL)
 		retire(sh);
 	shared_reap(sh);
-	if ((sh->current = five_session_open(sh->req->host, &sh->req->opts, err)) == NULL)
+	/* Opening blocks, up to the timeout: meanwhile a signal ends five at once. */
+	cli_signals_end_at_once();
+	sh->current = five_session_open(sh->req->host, &sh->req->opts, err);
+	cli_signals_catch(false);
+	if (sh->current == NULL)
 		return -1;
 	mux_on_end(sh->current, on_end, (void *)sh->req);
 	mux_on_resume(sh->current, cli_on_resume, (void *)sh->req->host);

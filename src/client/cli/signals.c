@@ -13,7 +13,8 @@
 /* The descriptors looked at for TCP connections to reset, at most. */
 #define RESET_FDS_MAX 65536
 
-static const int stop_signals[] = {SIGHUP, SIGTERM, SIGINT};
+/* SIGPIPE: standard output's reader went away, and what five relays is cut. */
+static const int stop_signals[] = {SIGHUP, SIGTERM, SIGINT, SIGPIPE};
 #define STOP_SIGNALS (sizeof(stop_signals) / sizeof(stop_signals[0]))
 
 static int reset_fds;

@@ -527,6 +527,12 @@ step(struct relay *r, struct five_error *err)
 		return -1;
 	if (pfd[3].revents != 0 &&
 	    flush(e->out_fd, r->down.data, &r->down.len, e->out_is_socket) != 0) {
+		/* Standard output's reader went away (five | head): the session is cut. */
+		if (!e->out_is_socket) {
+			r->cut = true;
+			return five_fail(err, FIVE_ERR_SYSTEM, "writing the output: %s",
+			                 strerror(errno));
+		}
 		/* The application stopped reading: nothing more can be delivered. */
 		r->down.len = 0;
 		r->raw_len = 0;
