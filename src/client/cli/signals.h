@@ -1,11 +1,12 @@
 /*
  * How SIGHUP, SIGTERM and SIGINT (and SIGPIPE, standard output's reader
- * gone) end five without passing a cut stream off as a whole one.  A plain stream has no end of its
- * own but TCP's, and the kernel ends a killed process's connections in order: five resets every TCP
- * connection it still holds (to fived, and -L's) before the signal ends it.  While a relay or a
- * forwarder runs, the signals stop it instead, so that streams end in the protocol's own way first.
- * A signal ignored when five started (nohup, a background job's SIGINT)
- * stays ignored.
+ * gone) end five without passing a cut stream off as a whole one.  A
+ * plain stream has no end of its own but TCP's, and the kernel ends a
+ * killed process's connections in order: five resets every TCP
+ * connection it still holds (to fived, and -L's) before the signal ends
+ * it.  While a relay or a forwarder runs, the signals stop it instead,
+ * so that streams end in the protocol's own way first.  A signal ignored
+ * when five started (nohup, a background job's SIGINT) stays ignored.
  */
 #ifndef FIVE_CLI_SIGNALS_H
 #define FIVE_CLI_SIGNALS_H

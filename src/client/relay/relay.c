@@ -41,7 +41,7 @@ struct relay {
 	unsigned replies_due;
 	bool in_eof, sock_eof, sock_shut, out_shut, final_seen;
 	bool stopped;            /* told to stop (stop_fd) after in_fd ended */
-	bool cut;                /* told to stop now: the session resets, whatever ended before */
+	bool cut;                /* cut short (a signal, the output gone): the session resets */
 	bool quiet;              /* fived's side ended, and in_fd was then quiet for quiet_ms */
 	uint64_t quiet_deadline; /* when in_fd will have been quiet long enough */
 	bool reset;              /* marked_ends: a reset's mark came; what follows is the reason */
@@ -577,7 +577,7 @@ end_session(struct relay *r, bool failed)
 	struct linger reset = {.l_onoff = 1, .l_linger = 0};
 	struct five_error ignored;
 
-	/* Cut by a signal: fived learns it as a reset, also after our end and FINAL. */
+	/* Cut (a signal, the output gone): fived learns it as a reset, also after FINAL. */
 	if (r->cut) {
 		setsockopt(r->e->sock, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 		if (z != NULL)
