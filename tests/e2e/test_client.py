@@ -778,7 +778,8 @@ def test_input_a_closed_service_cannot_take_fails(fived, transport):
     err = p.stderr.read()
     assert re.search(rb"gone: connect: (the service ended and took no more input|"
                      rb"recv: Connection reset by peer)", err), err
-    assert closed_reasons(f, 1) == ["backend write failed"]
+    # fived's write takes the reset, or its read: which, the race between them says.
+    assert closed_reasons(f, 1)[0] in ("backend write failed", "backend read failed")
     stop_listening(peer.sock)
 
 
