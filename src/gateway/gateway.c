@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "client/base/sock.h"
 #include "client/cli/session.h"
 #include "common/addr.h"
 #include "common/util.h"
@@ -237,9 +238,7 @@ reap(struct gateway *g)
 static void
 reset(int conn)
 {
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-	setsockopt(conn, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	five_sock_reset_on_close(conn);
 	close(conn);
 }
 

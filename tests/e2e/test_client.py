@@ -1,6 +1,7 @@
 """The five command and libfive against a real fived."""
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -809,9 +810,23 @@ class Sink:
         return [reset for n, reset in self.got if n > 0]
 
 
-def default_sigint():
-    """For a child: SIGINT as it comes by default, also where the tests' own is ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def disposition(sig, handler):
+    """A preexec_fn that starts a child with sig's disposition handler, whatever the
+    tests' own is."""
+    return lambda: signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def forwarder(argv, **kw):
+    """five -L started in a process group of its own, killed with the group if a test
+    leaves it running."""
+    p = subprocess.Popen(argv, start_new_session=True, **kw)
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["TERM", "INT"])
@@ -826,7 +841,8 @@ def test_a_terminated_five_cuts_its_stream_short(fived, transport, sig):
     f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
     p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "sink"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, preexec_fn=default_sigint)
+                         stderr=subprocess.PIPE,
+                         preexec_fn=disposition(signal.SIGINT, signal.SIG_DFL))
     p.stdin.write(b"x" * 65536)
     p.stdin.flush()
     assert peer.reading.wait(10 * SLOW)
@@ -903,9 +919,8 @@ def test_a_five_whose_reader_went_away_cuts_its_stream_short(fived, transport, p
     os.close(read_end)
     p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "greet"],
                          stdin=subprocess.PIPE, stdout=write_end, stderr=subprocess.PIPE,
-                         preexec_fn=(lambda: signal.signal(signal.SIGPIPE, signal.SIG_IGN))
-                         if pipe == "ignored" else
-                         (lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL)))
+                         preexec_fn=disposition(signal.SIGPIPE, signal.SIG_IGN
+                                                if pipe == "ignored" else signal.SIG_DFL))
     os.close(write_end)
     p.stdin.write(b"part one, ")
     p.stdin.flush()
@@ -928,10 +943,8 @@ def test_a_forwarder_opening_its_session_ends_at_a_signal(fived):
     reset."""
     silent = serve_each(lambda conn: time.sleep(30))
     port = free_port()
-    p = subprocess.Popen([FIVE, "--plain", "-t", "20", "-p", str(silent.getsockname()[1]),
-                          "-L", str(port), "127.0.0.1", "echo"],
-                         stderr=subprocess.PIPE, start_new_session=True)
-    try:
+    with forwarder([FIVE, "--plain", "-t", "20", "-p", str(silent.getsockname()[1]),
+                    "-L", str(port), "127.0.0.1", "echo"], stderr=subprocess.PIPE) as p:
         wait_port(port)
         c = connect(port, timeout=10 * SLOW)
         c.sendall(b"waiting")
@@ -944,11 +957,7 @@ def test_a_forwarder_opening_its_session_ends_at_a_signal(fived):
             c.recv(100)
         c.close()
         assert p.stderr.read() == b""
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-        stop_listening(silent)
+    stop_listening(silent)
 
 
 def test_an_ignored_sighup_stays_ignored(fived):
@@ -958,7 +967,7 @@ def test_an_ignored_sighup_stays_ignored(fived):
     f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
     p = subprocess.Popen([FIVE, "-p", str(f.port), "127.0.0.1", "sink"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+                         preexec_fn=disposition(signal.SIGHUP, signal.SIG_IGN))
     p.stdin.write(b"x" * 65536)
     p.stdin.flush()
     assert peer.reading.wait(10 * SLOW)
@@ -984,9 +993,8 @@ def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward, sig):
     peer = Sink()
     f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
     port = free_port()
-    p = subprocess.Popen([FIVE, "-p", str(f.port), *forward, str(port), "127.0.0.1", "sink"],
-                         stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
+    with forwarder([FIVE, "-p", str(f.port), *forward, str(port), "127.0.0.1", "sink"],
+                   stderr=subprocess.DEVNULL) as p:
         wait_port(port)
         c = connect(port, timeout=10 * SLOW)
         c.sendall(b"x" * 65536)
@@ -999,10 +1007,6 @@ def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward, sig):
         c.close()
         wait_for(lambda: peer.uploads(), what="the upload's end")
         assert peer.uploads() == [True]
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
     stop_listening(peer.sock)
 
 

@@ -114,6 +114,14 @@ five_sock_dial_unix(const char *path)
 	return fd;
 }
 
+void
+five_sock_reset_on_close(int fd)
+{
+	struct linger reset = {.l_onoff = 1, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+}
+
 /* Room for the descriptors one read may bring: the mark's, and a few a peer might add. */
 #define MARK_FDS_MAX 4
 

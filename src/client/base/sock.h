@@ -62,4 +62,10 @@ int five_sock_send_mark(int fd, char mark);
  */
 ssize_t five_sock_recv_marked(int fd, void *buf, size_t len, char *mark);
 
+/*
+ * Makes fd's close reset its TCP connection (SO_LINGER 0): the peer
+ * learns of a stream cut short.  One system call, async-signal-safe.
+ */
+void five_sock_reset_on_close(int fd);
+
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "client/base/error.h"
+#include "client/base/sock.h"
 #include "client/cli/session.h"
 #include "client/cli/shared.h"
 #include "client/cli/signals.h"
@@ -80,14 +81,13 @@ listen_on(const char *spec, struct five_error *err)
 /* The child serving one forwarded connection. */
 static void __attribute__((noreturn)) serve(int conn, const struct cli_request *req)
 {
-	struct linger reset = {.l_onoff = 1, .l_linger = 0};
 	struct five_error err = {.step = FIVE_OK};
 
 	/* A failed session's connection resets: an end in order would pass it off as whole. */
 	if (cli_session(req, conn, conn, true, &err) != 0) {
 		fprintf(stderr, "five: -L %s %s: %s: %s\n", req->host, req->service,
 		        five_step_name(cli_shown_step(err.step)), err.message);
-		setsockopt(conn, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		five_sock_reset_on_close(conn);
 	}
 	close(conn);
 	_exit(err.step == FIVE_OK ? 0 : 1);

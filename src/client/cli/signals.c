@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "client/base/sock.h"
 #include "client/relay/relay.h"
 
 /* The descriptors looked at for TCP connections to reset, at most. */
@@ -26,7 +27,6 @@ static volatile sig_atomic_t gently;
 static void
 reset_tcp_connections(void)
 {
-	struct linger reset = {.l_onoff = 1, .l_linger = 0};
 	int protocol;
 	socklen_t len;
 
@@ -34,7 +34,7 @@ reset_tcp_connections(void)
 		len = sizeof(protocol);
 		if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 &&
 		    protocol == IPPROTO_TCP)
-			setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+			five_sock_reset_on_close(fd);
 	}
 }
 
@@ -59,19 +59,25 @@ on_stop(int sig)
 	errno = saved;
 }
 
+/* The descriptors five may hold: those reset_tcp_connections looks at. */
+static int
+fds_to_reset(void)
+{
+	struct rlimit rl;
+
+	return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < RESET_FDS_MAX ? (int)rl.rlim_cur
+	                                                                         : RESET_FDS_MAX;
+}
+
 /* Handler for every stop signal that was not ignored when five started. */
 static void
 handle(void (*handler)(int), int flags)
 {
 	struct sigaction sa = {.sa_handler = handler, .sa_flags = flags};
 	struct sigaction old;
-	struct rlimit rl;
 	size_t i;
 
-	reset_fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < RESET_FDS_MAX
-	                    ? (int)rl.rlim_cur
-	                    : RESET_FDS_MAX;
-
+	reset_fds = fds_to_reset();
 	sigemptyset(&sa.sa_mask);
 	for (i = 0; i < STOP_SIGNALS; i++)
 		sigaddset(&sa.sa_mask, stop_signals[i]);

@@ -164,29 +164,27 @@ mux_usable(struct five_session *s)
 	return ok;
 }
 
-size_t
-mux_streams_open(struct five_session *s)
+/* Streams not over yet.  Lock held. */
+static size_t
+count_open(const struct five_session *s)
 {
-	struct mux_stream *st;
+	const struct mux_stream *st;
 	size_t n = 0;
 
-	pthread_mutex_lock(&s->lock);
 	for (st = s->streams; st != NULL; st = st->next)
 		n += !st->over;
-	pthread_mutex_unlock(&s->lock);
 	return n;
 }
 
-/* Lock held. */
-static bool
-all_over(const struct five_session *s)
+size_t
+mux_streams_open(struct five_session *s)
 {
-	const struct mux_stream *st;
+	size_t n;
 
-	for (st = s->streams; st != NULL; st = st->next)
-		if (!st->over)
-			return false;
-	return true;
+	pthread_mutex_lock(&s->lock);
+	n = count_open(s);
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 void
@@ -195,7 +193,7 @@ mux_await_streams_over(struct five_session *s, uint64_t ms)
 	struct timespec until = abs_time(monotonic_ms() + ms);
 
 	pthread_mutex_lock(&s->lock);
-	while (!s->dead && !all_over(s))
+	while (!s->dead && count_open(s) > 0)
 		if (pthread_cond_timedwait(&s->changed, &s->lock, &until) == ETIMEDOUT)
 			break;
 	pthread_mutex_unlock(&s->lock);

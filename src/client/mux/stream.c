@@ -255,7 +255,6 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
                  const char *why)
 {
 	uint8_t frame[MUX_HEADER_LEN + 1 + MUX_REASON_MAX];
-	struct linger reset = {.l_onoff = 1, .l_linger = 0};
 	int r = 0;
 
 	if (st->over)
@@ -277,7 +276,7 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 		if (drop_down(s, st) != 0)
 			r = -1;
 		if (st->fd >= 0) {
-			setsockopt(st->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+			five_sock_reset_on_close(st->fd);
 			close(st->fd);
 			st->fd = -1;
 		}

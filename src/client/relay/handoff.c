@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "client/base/error.h"
+#include "client/base/sock.h"
 #include "client/relay/relay.h"
 #include "client/transport/conn.h"
 #include "client/transport/seal.h"
@@ -142,11 +143,8 @@ handoff_run(void *arg)
 	struct five_error err;
 
 	/* A failure here shows to the caller as its socket ending early, or reset. */
-	if (five_relay(&h->ends, &err) != 0) {
-		struct linger reset = {.l_onoff = 1, .l_linger = 0};
-
-		setsockopt(h->ends.in_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-	}
+	if (five_relay(&h->ends, &err) != 0)
+		five_sock_reset_on_close(h->ends.in_fd);
 	live_remove(h);
 	handoff_free(h);
 	return NULL;

@@ -574,12 +574,11 @@ end_session(struct relay *r, bool failed)
 {
 	struct five_seal *z = r->e->seal;
 	uint64_t deadline = monotonic_ms() + (uint64_t)r->e->timeout_ms;
-	struct linger reset = {.l_onoff = 1, .l_linger = 0};
 	struct five_error ignored;
 
 	/* Cut (a signal, the output gone): fived learns it as a reset, also after FINAL. */
 	if (r->cut) {
-		setsockopt(r->e->sock, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+		five_sock_reset_on_close(r->e->sock);
 		if (z != NULL)
 			z->ended = true;
 		return;
@@ -590,7 +589,7 @@ end_session(struct relay *r, bool failed)
 			shut_sock(r);
 		/* Plain text has no FINAL: closed, a failed session's TCP connection resets. */
 		if (failed)
-			setsockopt(r->e->sock, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+			five_sock_reset_on_close(r->e->sock);
 		return;
 	}
 	if (failed && (!z->final_sealed || r->wire_len > 0)) {
