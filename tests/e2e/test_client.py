@@ -836,7 +836,7 @@ def test_a_terminated_five_cuts_its_stream_short(fived, transport, sig):
     """five(1): SIGTERM and SIGINT end five as they would, with its stream cut short: the
     service reads a reset at once, never an end in order that would pass part of an upload
     off as all of it (plain text has no end of its own but TCP's; a detachable session
-    would otherwise wait, detached, and end in order at the detach timeout)."""
+    would otherwise wait, detached, until the detach timeout)."""
     peer = Sink()
     f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
     p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "sink"],

@@ -258,12 +258,13 @@ def test_full_queue_pauses_the_backend_and_loses_nothing(fived):
     lsock.close()
 
 
-def test_detach_timeout_ends_backends_cleanly(fived, backend):
-    """Nobody attaches within detach_timeout: the session ends ("detach timeout") and
-    the backend sees the end of its input (EOF), not a reset; the ticket is then
-    unknown."""
+def test_detach_end_close_ends_backends_cleanly(fived, backend):
+    """detach_end = close: nobody attaches within detach_timeout, the session ends
+    ("detach timeout") and the backend sees the end of its input (EOF), not a reset;
+    the ticket is then unknown."""
     echo = backend("echo")
-    f = start(fived, echo, server="detach_plaintext = yes\ndetach_timeout = 1s\n")
+    f = start(fived, echo, server="detach_plaintext = yes\ndetach_timeout = 1s\n"
+              "detach_end = close\n")
     s = detachable_session(f)
     assert s.detach_timeout == 1
     sid = s.open("echo")
@@ -595,11 +596,13 @@ def test_a_ticket_sent_in_plaintext_ends_its_session(fived, backend):
         s.attach(sealed_transport(f))
 
 
-def test_detach_end_reset(fived, backend):
-    """detach_end = reset: at the detach timeout the backend sees a reset, not an end."""
+@pytest.mark.parametrize("setting", ["", "detach_end = reset\n"])
+def test_detach_timeout_resets_backends(fived, backend, setting):
+    """By default and with detach_end = reset: at the detach timeout the backend sees
+    a reset, not an end, so that keeping the client's path down cannot pass half an
+    upload off as a whole one; the ticket is then unknown."""
     echo = backend("echo")
-    f = start(fived, echo, server="detach_plaintext = yes\ndetach_timeout = 1s\n"
-              "detach_end = reset\n")
+    f = start(fived, echo, server="detach_plaintext = yes\ndetach_timeout = 1s\n" + setting)
     s = detachable_session(f)
     sid = s.open("echo")
     s.send(sid, b"half an upload")
@@ -610,6 +613,8 @@ def test_detach_end_reset(fived, backend):
     # The backend is reset before the session's closed record is written.
     wait_for(lambda: f.events("closed"), timeout=T, what="the session's end")
     assert f.events("closed")[0]["reason"] == "detach timeout"
+    reply, _ = attach_raw(f, s.ticket, s.recv_count)
+    assert reply == b"- unknown session\r\n"
 
 
 def test_fivectl_names_a_detached_sealed_session_sealed(fived, backend, tmp_path):

@@ -1644,7 +1644,7 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->detach_queue_max = DEFAULT_DETACH_QUEUE_MAX;
 	cfg->max_detachable = DEFAULT_MAX_DETACHABLE;
 	cfg->attach_from = ATTACH_FROM_ANY;
-	cfg->detach_end = DETACH_END_CLOSE;
+	cfg->detach_end = DETACH_END_RESET;
 	cfg->proxy_timeout_ms = DEFAULT_PROXY_TIMEOUT;
 	cfg->store_timeout_ms = DEFAULT_STORE_TIMEOUT;
 	cfg->revocation_stale_max_ms = DEFAULT_REVOCATION_STALE_MAX;

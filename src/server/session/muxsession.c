@@ -366,9 +366,11 @@ on_detach_timeout(uv_timer_t *t)
 	struct session *s = t->data;
 
 	/*
-	 * Nobody came back: each stream's service sees its input end (12.4),
-	 * or, with detach_end = reset, a reset, for services that must never
-	 * take a stream cut short for a whole one.
+	 * Nobody came back: whoever could keep the client's path down this
+	 * long must not make a service take a stream cut short for a whole
+	 * one, so each stream's backend is reset (12.4); detach_end = close
+	 * ends their input instead, for services that want an idle timeout's
+	 * end.
 	 */
 	if (s->cfg->detach_end == DETACH_END_RESET) {
 		session_abort(s, "detach timeout");
