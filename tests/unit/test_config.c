@@ -405,8 +405,9 @@ test_authentication_errors(void **state)
 	             "register_users = alice\n",
 	             "t.conf:3: service x: backend = register needs control_socket");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nauth_methods = pubkey kerberos\n",
-	             "t.conf:3: auth_methods: expected methods among pubkey, password, token, "
-	             "external");
+	             "t.conf:3: auth_methods: expected methods among pubkey, password and token");
+	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nauth_methods = external\n",
+	             "t.conf:3: auth_methods: expected methods among pubkey, password and token");
 	expect_error("[server]\nlisten = tcp:127.0.0.1:1\nauthorized_keys = keys\n",
 	             "t.conf:3: authorized_keys: expected an absolute path or none");
 }

@@ -667,8 +667,9 @@ auth_method(struct parser *p, const char *word, const char **why)
 {
 	enum auth_method m;
 
-	if (auth_method_from_name(word, &m) != 0 || m == AUTH_NONE) {
-		*why = "expected methods among pubkey, password, token, external";
+	/* external is how a transport's key authenticates, not an AUTH method to allow. */
+	if (auth_method_from_name(word, &m) != 0 || m == AUTH_NONE || m == AUTH_EXTERNAL) {
+		*why = "expected methods among pubkey, password and token";
 		return -1;
 	}
 	p->cfg->auth_methods[m] = true;
