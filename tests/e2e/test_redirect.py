@@ -124,6 +124,31 @@ def test_five_follows_with_its_own_rules(fived, world, tmp_path):
     assert not b.events("token_refused")
 
 
+def test_a_detachable_session_follows_too(fived, world, tmp_path):
+    """In framed mode fived resets a redirected stream with "redirect" alone (2.13): five
+    --detachable learns where the service lives on a connection of its own, which sends
+    it nothing, and opens its session there; --no-redirect names the target; a loop ends
+    after FIVE_REDIRECTS_MAX (3)."""
+    a, b = start_pair(fived, world)
+    env = dict(os.environ, HOME=str(tmp_path))
+    r = run_five("--detachable", "-p", str(a.port), "127.0.0.1", "echo", input=b"hello\n",
+                 env=env)
+    assert r.returncode == 0 and r.stdout == b"hello\n", r.stderr
+    assert r.stderr.count(b"redirected to 127.0.0.1 port %d, service echo2" % b.port) == 1
+    assert b.events("detachable") and b.events("stream_granted")
+    assert not a.events("stream_granted") and not a.events("granted")
+
+    r = run_five("--detachable", "--no-redirect", "-p", str(a.port), "127.0.0.1", "echo",
+                 input=b"x", env=env)
+    assert r.returncode == 5 and r.stdout == b"", r.stderr
+    assert b"redirect: 127.0.0.1 %d echo2" % b.port in r.stderr
+
+    r = run_five("--detachable", "-p", str(a.port), "127.0.0.1", "loop", input=b"x", env=env)
+    assert r.returncode == 5, r.stderr
+    assert r.stderr.count(b"redirected to") == 3
+    assert b"redirect: 127.0.0.1 %d loop" % a.port in r.stderr
+
+
 def test_with_key_the_next_server_must_be_pinned(fived, world, tmp_path):
     """five --key asks for no trust on first use: a redirect to a server not pinned yet is
     refused, not pinned; once pinned, it is followed."""

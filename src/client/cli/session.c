@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -204,34 +205,98 @@ on_stream_end(void *arg, uint32_t id, const char *service, bool refused, const c
 		snprintf(why, FIVE_LINE_MAX, "%s", reason);
 }
 
+/*
+ * A stream's OPEN of a redirected service is reset with "redirect" alone
+ * (PROTOCOL.md 2.13): a connection of its own, which sends the service
+ * nothing, learns where it lives.  Returns 0 with err that redirect, or
+ * -1 with err why not.
+ */
+static int
+learn_redirect(const struct five_hop *hop, struct five_error *err)
+{
+	struct five_options o = hop->o;
+	int fd;
+
+	o.detachable = 0;
+	o.no_redirect = 1;
+	/* Granted now, redirected no longer: the service sees an empty stream, ended. */
+	if ((fd = five_connect(hop->host, hop->service, &o, err)) >= 0) {
+		close(fd);
+		return five_fail(err, FIVE_ERR_REFUSED, "redirect");
+	}
+	return err->step == FIVE_ERR_REDIRECT ? 0 : -1;
+}
+
+/*
+ * Opens a detachable session to hop's server, whose stream's reset reason
+ * goes to reset (a redirected stream's, before it, forgotten); NULL with
+ * err filled.
+ */
+static struct five_session *
+open_session(const struct five_hop *hop, char *reset, struct five_error *err)
+{
+	struct five_session *s = five_session_open(hop->host, &hop->o, err);
+
+	reset[0] = '\0';
+	if (s != NULL) {
+		mux_on_resume(s, cli_on_resume, (void *)hop->host);
+		mux_on_end(s, on_stream_end, reset);
+	}
+	return s;
+}
+
+/*
+ * Opens the stream on s with early (n bytes) as its first data, following
+ * redirects to sessions of their own as cli_session does (five_hop_next
+ * tells the user, through the options' notice).  Returns the
+ * session with *fd its stream's descriptor (s, or one that replaced it),
+ * or NULL with err filled and s closed.
+ */
+static struct five_session *
+open_stream(struct five_session *s, struct five_hop *hop, const char *early, size_t n, char *reset,
+            int *fd, struct five_error *err)
+{
+	while ((*fd = five_session_stream(s, hop->service, early, n, err)) < 0) {
+		five_session_close(s);
+		cli_signals_die_if_caught();
+		if (err->step != FIVE_ERR_REFUSED || strcmp(err->message, "redirect") != 0 ||
+		    learn_redirect(hop, err) != 0 || !five_hop_next(hop, err))
+			return NULL;
+		if ((s = open_session(hop, reset, err)) == NULL)
+			return NULL;
+	}
+	return s;
+}
+
 int
 cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, struct five_error *err)
 {
-	struct five_options o = req->opts;
+	struct five_options asked = req->opts, o;
 	struct five_session *s;
+	struct five_hop hop;
 	struct relay_ends e;
 	char early[EARLY_MAX], reset[FIVE_LINE_MAX] = "";
 	size_t n = 0;
 	bool relayed;
 	int stop_fd, fd, r;
 
-	o.detachable = 1;
-	o.notice = cli_notice;
-	if ((s = five_session_open(req->host, &o, err)) == NULL)
+	asked.detachable = 1;
+	asked.notice = cli_notice;
+	if (five_options_resolve(&asked, &o, err) != 0)
 		return -1;
-	mux_on_resume(s, cli_on_resume, (void *)req->host);
-	mux_on_end(s, on_stream_end, reset);
+	five_hop_start(&hop, req->host, req->service, &o);
+	if ((s = open_session(&hop, reset, err)) == NULL)
+		return -1;
 	/* From the stream's first bytes on, a signal ends it as the protocol ends streams. */
 	stop_fd = cli_signals_catch(true);
 	n = take_early(in_fd, early, sizeof(early));
-	if ((fd = five_session_stream(s, req->service, early, n, err)) < 0) {
-		five_session_close(s);
+	if ((s = open_stream(s, &hop, early, n, reset, &fd, err)) == NULL) {
 		cli_signals_die_if_caught();
 		return -1;
 	}
 	if (isatty(in_fd))
-		fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", req->service,
-		        req->host);
+		fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", hop.service,
+		        hop.host);
 	e = (struct relay_ends){
 	        .in_fd = in_fd,
 	        .out_fd = out_fd,
