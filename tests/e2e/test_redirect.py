@@ -18,6 +18,7 @@ from conftest import (FIVE, HELPERS, SLOW, exchange, free_port, pubkey_login, re
 import muxwire as mw
 from fivewire import load_key
 from muxwire import MuxSession
+from test_mux_client import agent  # noqa: F401  (the fixture)
 from uspwire import UspClient, initialize, tokens_of
 
 B_CONFIG = """
@@ -147,6 +148,23 @@ def test_a_detachable_session_follows_too(fived, world, tmp_path):
     assert r.returncode == 5, r.stderr
     assert r.stderr.count(b"redirected to") == 3
     assert b"redirect: 127.0.0.1 %d loop" % a.port in r.stderr
+
+
+def test_through_the_agent_five_asks_on_a_connection_of_its_own(fived, world, agent):
+    """Through five agent the stream's reset says "redirect" alone: five, having read
+    nothing more than its early data, asks on a session of its own, which follows the
+    redirect, or with --no-redirect names where it goes."""
+    a, b = start_pair(fived, world)
+    port = str(a.port)
+    assert run_five("--no-agent", "-p", port, "127.0.0.1", "echo", input=b"pin").returncode == 0
+    agent()
+    r = run_five("-p", port, "127.0.0.1", "echo", input=b"hello\n")
+    assert r.returncode == 0 and r.stdout == b"hello\n", r.stderr
+    assert b"redirected to 127.0.0.1 port %d, service echo2" % b.port in r.stderr
+    r = run_five("--no-redirect", "-p", port, "127.0.0.1", "echo", input=b"x")
+    assert r.returncode == 5 and r.stdout == b"", r.stderr
+    assert b"redirect: 127.0.0.1 %d echo2" % b.port in r.stderr
+    assert a.events("stream_refused"), "the agent's stream was not asked"
 
 
 def test_with_key_the_next_server_must_be_pinned(fived, world, tmp_path):

@@ -66,13 +66,15 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	r = five_relay(&ends, err);
 	close(fd);
 	cli_signals_die_if_caught();
-	if (r == 0 || err->step != FIVE_ERR_REFUSED || strcmp(err->message, "redirect") != 0 ||
-	    req->opts.no_redirect)
+	if (r == 0 || err->step != FIVE_ERR_REFUSED || strcmp(err->message, "redirect") != 0)
+		return r;
+	if (input_read && req->opts.no_redirect)
 		return r;
 	if (input_read)
 		return five_fail(err, FIVE_ERR_REFUSED,
 		                 "redirect, which a stream of the agent's session cannot follow "
 		                 "once input was sent: five --no-agent follows it");
+	/* A session of its own follows it, or with --no-redirect names where it goes. */
 	*direct = true;
 	return 0;
 }
