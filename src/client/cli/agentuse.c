@@ -6,6 +6,7 @@
  */
 #include "client/cli/agentuse.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include "client/base/sock.h"
 #include "client/cli/agent.h"
 #include "client/cli/agentline.h"
+#include "client/cli/session.h"
 #include "client/cli/signals.h"
 #include "client/relay/relay.h"
 
@@ -31,7 +33,7 @@ int
 cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *direct,
                   struct five_error *err)
 {
-	char line[AGENT_LINE_MAX], answer[FIVE_LINE_MAX];
+	char line[AGENT_LINE_MAX], answer[FIVE_LINE_MAX], note[2 * FIVE_LINE_MAX];
 	struct five_error ignored;
 	struct relay_ends ends;
 	bool input_read = false;
@@ -50,6 +52,7 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 		return 0;
 	}
 	*direct = false;
+	snprintf(note, sizeof(note), CLI_CONNECTED_FORMAT, req->service, req->host);
 	/* The stream's first bytes go at once; fived's answer comes first on the way back. */
 	ends = (struct relay_ends){
 	        .in_fd = in_fd,
@@ -57,6 +60,7 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	        .sock = fd,
 	        .quiet_ms = cli_input_quiet_ms(in_fd),
 	        .replies = 1,
+	        .granted_note = isatty(in_fd) ? note : NULL,
 	        .marked_ends = true,
 	        .timeout_ms =
 	                req->opts.timeout_ms > 0 ? req->opts.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,

@@ -49,8 +49,7 @@ greet(struct five_conn *c, const struct five_hop *hop, unsigned replies, struct 
 {
 	if (five_text_await(c, replies, err) != 0)
 		return -1;
-	fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", hop->service,
-	        hop->host);
+	fprintf(stderr, CLI_CONNECTED_FORMAT "\n", hop->service, hop->host);
 	return 0;
 }
 
@@ -295,8 +294,7 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 		return -1;
 	}
 	if (isatty(in_fd))
-		fprintf(stderr, "five: connected to %s on %s; type, Ctrl-D ends\n", hop.service,
-		        hop.host);
+		fprintf(stderr, CLI_CONNECTED_FORMAT "\n", hop.service, hop.host);
 	e = (struct relay_ends){
 	        .in_fd = in_fd,
 	        .out_fd = out_fd,

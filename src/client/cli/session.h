@@ -10,6 +10,9 @@
 
 #include "five.h"
 
+/* What five says on a terminal once the service is granted: service, then host. */
+#define CLI_CONNECTED_FORMAT "five: connected to %s on %s; type, Ctrl-D ends"
+
 /* What the user asked for on the command line. */
 struct cli_request {
 	const char *host;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -82,7 +83,8 @@ take_replies(struct relay *r, const uint8_t *p, size_t n, struct five_error *err
 		r->reply_len = 0;
 		if (five_text_check_reply(r->reply, err) != 0)
 			return -1;
-		r->replies_due--;
+		if (--r->replies_due == 0 && r->e->granted_note != NULL)
+			fprintf(stderr, "%s\n", r->e->granted_note);
 	}
 	memcpy(r->down.data + r->down.len, p + i, n - i);
 	r->down.len += n - i;

@@ -30,10 +30,11 @@ struct relay_ends {
 	 * been quiet this long.  0: with fived's side.
 	 */
 	int quiet_ms;
-	bool marked_ends; /* plain: ends are marked both ways (base/sock.h; five agent) */
-	unsigned replies; /* reply lines still due before the service is granted */
-	bool hold_input;  /* send nothing until the grant (servers that drop pipelined bytes) */
-	int timeout_ms;   /* for those replies */
+	bool marked_ends;         /* plain: ends are marked both ways (base/sock.h; five agent) */
+	unsigned replies;         /* reply lines still due before the service is granted */
+	const char *granted_note; /* said on standard error once they are in; NULL: nothing */
+	bool hold_input; /* send nothing until the grant (servers that drop pipelined bytes) */
+	int timeout_ms;  /* for those replies */
 	const uint8_t *initial; /* bytes from fived already decrypted, to take first */
 	size_t initial_len;
 	/*
