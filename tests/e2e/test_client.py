@@ -66,12 +66,9 @@ def line_within(pipe, seconds=5):
     return out
 
 
-def test_a_terminal_is_told_what_five_waits_for(fived):
-    """On a terminal, five says it is connected and waits for what is typed; piped, it
-    says nothing."""
-    f = fived(CONFIG)
-    port = str(f.port)
-    run_five("-p", port, "127.0.0.1", "echo")              # the first contact's note
+def told_on_a_terminal(port):
+    """five on a terminal says it is connected to echo, relays a typed line and ends
+    with Ctrl-D; asked for nosuch, it says the refusal."""
     p, term = five_on_a_terminal("-p", port, "127.0.0.1", "echo")
     try:
         line = line_within(p.stderr)
@@ -91,6 +88,15 @@ def test_a_terminal_is_told_what_five_waits_for(fived):
         assert p.stderr.read() == b"five: 127.0.0.1 nosuch: refused: unknown service\n"
     finally:
         os.close(term)
+
+
+def test_a_terminal_is_told_what_five_waits_for(fived):
+    """On a terminal, five says it is connected and waits for what is typed; piped, it
+    says nothing."""
+    f = fived(CONFIG)
+    port = str(f.port)
+    run_five("-p", port, "127.0.0.1", "echo")              # the first contact's note
+    told_on_a_terminal(port)
     r = run_five("-p", port, "127.0.0.1", "echo", input=b"piped\n")
     assert (r.returncode, r.stdout, r.stderr) == (0, b"piped\n", b"")
 

@@ -226,30 +226,13 @@ def test_agent_shares_one_session(fived, agent):
 def test_a_terminal_is_told_through_the_agent_too(fived, agent):
     """On a terminal, five through the agent says it is connected once fived granted the
     stream, as it does on a session of its own; a refusal is said instead."""
-    from test_client import five_on_a_terminal, line_within
+    from test_client import told_on_a_terminal
     f = fived(config())
     port = str(f.port)
     assert run_five("-p", port, "127.0.0.1", "echo", input=b"pin").stdout == b"pin"
     agent()
-    p, term = five_on_a_terminal("-p", port, "127.0.0.1", "echo")
-    try:
-        assert line_within(p.stderr) == b"five: connected to echo on 127.0.0.1; type, Ctrl-D ends\n"
-        os.write(term, b"typed\n")
-        assert line_within(p.stdout) == b"typed\n"
-        os.write(term, b"\x04")
-        assert p.wait(timeout=10 * SLOW) == 0
-        assert p.stdout.read() == b"" and p.stderr.read() == b""
-    finally:
-        p.kill()
-        p.wait()
-        os.close(term)
-    wait_for(lambda: f.events("stream_granted"), what="the agent's stream")
-    p, term = five_on_a_terminal("-p", port, "127.0.0.1", "nosuch")
-    try:
-        assert p.wait(timeout=10 * SLOW) == 5
-        assert p.stderr.read() == b"five: 127.0.0.1 nosuch: refused: unknown service\n"
-    finally:
-        os.close(term)
+    told_on_a_terminal(port)
+    wait_for(lambda: f.events("stream_granted"), what="the stream through the agent")
 
 
 def one_connection(serve):
