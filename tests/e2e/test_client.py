@@ -863,6 +863,28 @@ def test_a_terminated_five_cuts_its_stream_short(fived, transport, sig):
 
 @pytest.mark.parametrize("transport", [(), ("--tls",), ("--plain",)],
                          ids=["sealed", "tls", "plain"])
+def test_a_killed_five_cuts_its_stream_short(fived, transport):
+    """five killed outright (SIGKILL) mid-upload: the kernel closes its connection, and
+    even in plain text, which has no end of its own but TCP's, that close is a reset
+    until the session has ended in order: the service reads a reset."""
+    peer = Sink()
+    f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
+    p = subprocess.Popen([FIVE, *transport, "-p", str(f.port), "127.0.0.1", "sink"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdin.write(b"x" * 65536)
+    p.stdin.flush()
+    assert peer.reading.wait(10 * SLOW)
+    p.kill()
+    assert p.wait(timeout=10 * SLOW) == -signal.SIGKILL
+    p.stdin.close()
+    wait_for(lambda: peer.uploads(), what="the upload's end")
+    assert peer.uploads() == [True]
+    stop_listening(peer.sock)
+
+
+@pytest.mark.parametrize("transport", [(), ("--tls",), ("--plain",)],
+                         ids=["sealed", "tls", "plain"])
 def test_a_terminated_five_cuts_what_the_service_still_sends(fived, transport):
     """As above once standard input has ended (the end of the upload is sent, FINAL and
     all): what the service still sends is cut, and the service learns so at once, as a
@@ -1009,6 +1031,33 @@ def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward, sig):
         assert p.wait(timeout=10 * SLOW) == -sig
         with pytest.raises(ConnectionResetError):
             assert c.recv(1024) == b"", "data from a service that sent none"
+            raise AssertionError("the forwarded connection ended in order")
+        c.close()
+        wait_for(lambda: peer.uploads(), what="the upload's end")
+        assert peer.uploads() == [True]
+    stop_listening(peer.sock)
+
+
+@pytest.mark.parametrize("forward", [("-L",), ("--plain", "--no-multiplex", "-L")],
+                         ids=["multiplexed", "plain"])
+def test_a_killed_forwarder_resets_its_connections(fived, forward):
+    """five -L killed outright (SIGKILL, with its per-connection processes): the kernel
+    closes its connections, and each resets, the application's and the one to fived, so
+    that neither the application nor the service reads a cut stream as a whole one."""
+    peer = Greeting()
+    f = fived(CONFIG + "[service:greet]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
+    port = free_port()
+    with forwarder([FIVE, "-p", str(f.port), *forward, str(port), "127.0.0.1", "greet"],
+                   stderr=subprocess.DEVNULL) as p:
+        wait_port(port)
+        c = connect(port, timeout=10 * SLOW)
+        c.sendall(b"x" * 65536)
+        assert c.recv(6) == b"hello\n"
+        assert peer.reading.wait(10 * SLOW)
+        os.killpg(p.pid, signal.SIGKILL)
+        assert p.wait(timeout=10 * SLOW) == -signal.SIGKILL
+        with pytest.raises(ConnectionResetError):
+            assert c.recv(1024) == b"", "data from a service that sent one line"
             raise AssertionError("the forwarded connection ended in order")
         c.close()
         wait_for(lambda: peer.uploads(), what="the upload's end")

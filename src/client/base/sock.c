@@ -122,6 +122,14 @@ five_sock_reset_on_close(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
 }
 
+void
+five_sock_end_in_order(int fd)
+{
+	struct linger in_order = {.l_onoff = 0, .l_linger = 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &in_order, sizeof(in_order));
+}
+
 /* Room for the descriptors one read may bring: the mark's, and a few a peer might add. */
 #define MARK_FDS_MAX 4
 

@@ -68,4 +68,12 @@ ssize_t five_sock_recv_marked(int fd, void *buf, size_t len, char *mark);
  */
 void five_sock_reset_on_close(int fd);
 
+/*
+ * Undoes five_sock_reset_on_close once fd's stream has ended in order:
+ * its close ends the connection in order too.  A stream whose descriptor
+ * is armed from its start resets when five dies outright (SIGKILL), as
+ * the kernel would otherwise end it in order.
+ */
+void five_sock_end_in_order(int fd);
+
 #endif

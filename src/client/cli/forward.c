@@ -83,12 +83,17 @@ static void __attribute__((noreturn)) serve(int conn, const struct cli_request *
 {
 	struct five_error err = {.step = FIVE_OK};
 
-	/* A failed session's connection resets: an end in order would pass it off as whole. */
-	if (cli_session(req, conn, conn, true, &err) != 0) {
+	/*
+	 * Until its session has ended in order, conn resets when closed, also
+	 * by the kernel for a child killed outright: an end in order would
+	 * pass a cut stream off as whole.
+	 */
+	five_sock_reset_on_close(conn);
+	if (cli_session(req, conn, conn, true, &err) != 0)
 		fprintf(stderr, "five: -L %s %s: %s: %s\n", req->host, req->service,
 		        five_step_name(cli_shown_step(err.step)), err.message);
-		five_sock_reset_on_close(conn);
-	}
+	else
+		five_sock_end_in_order(conn);
 	close(conn);
 	_exit(err.step == FIVE_OK ? 0 : 1);
 }

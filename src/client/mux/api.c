@@ -15,6 +15,7 @@
 
 #include "client/base/error.h"
 #include "client/base/options.h"
+#include "client/base/sock.h"
 #include "client/dialect/text.h"
 #include "client/dialect/token.h"
 #include "client/mux/mux.h"
@@ -248,6 +249,8 @@ mux_attach(struct five_session *s, int fd, const char *service, const void *earl
 		return 0;
 	}
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	/* Until the stream ends in order: five killed outright resets a forwarded connection. */
+	five_sock_reset_on_close(fd);
 	pthread_mutex_lock(&s->lock);
 	if (refuse_new(s, err) != 0) {
 		close(fd);

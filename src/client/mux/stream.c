@@ -342,6 +342,7 @@ mux_stream_settle(struct five_session *s, struct mux_stream *st)
 	if (!st->fin_sent || !st->local_shut)
 		return;
 	/* Both directions ended: the stream is over, its id never used again. */
+	five_sock_end_in_order(st->fd);
 	close(st->fd);
 	st->fd = -1;
 	st->over = true;

@@ -580,7 +580,6 @@ end_session(struct relay *r, bool failed)
 
 	/* Cut (a signal, the output gone): fived learns it as a reset, also after FINAL. */
 	if (r->cut) {
-		five_sock_reset_on_close(r->e->sock);
 		if (z != NULL)
 			z->ended = true;
 		return;
@@ -589,9 +588,9 @@ end_session(struct relay *r, bool failed)
 		if (!failed && !r->sock_shut &&
 		    five_sock_send_by(r->e->sock, r->up.data, r->up.len, deadline, &ignored) == 0)
 			shut_sock(r);
-		/* Plain text has no FINAL: closed, a failed session's TCP connection resets. */
-		if (failed)
-			five_sock_reset_on_close(r->e->sock);
+		/* Plain text has no FINAL: only an upload sent whole and ended closes in order. */
+		if (!failed && r->sock_shut)
+			five_sock_end_in_order(r->e->sock);
 		return;
 	}
 	if (failed && (!z->final_sealed || r->wire_len > 0)) {
@@ -608,6 +607,7 @@ end_session(struct relay *r, bool failed)
 		r->wire_len = 0;
 	}
 	five_seal_end(z, r->e->sock, r->e->timeout_ms);
+	five_sock_end_in_order(r->e->sock);
 }
 
 int
@@ -620,6 +620,8 @@ five_relay(const struct relay_ends *e, struct five_error *err)
 		return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
 	r->e = e;
 	r->replies_due = e->replies;
+	/* Until the session ends in order: five killed outright resets it, plain text too. */
+	five_sock_reset_on_close(e->sock);
 	r->deadline = monotonic_ms() + (uint64_t)e->timeout_ms;
 	if (e->initial_len > 0)
 		result = take_replies(r, e->initial, e->initial_len, err);
