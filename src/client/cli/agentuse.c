@@ -30,8 +30,8 @@ dial(void)
 }
 
 int
-cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *direct,
-                  struct five_error *err)
+cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, char *taken,
+                  size_t *taken_len, bool *direct, struct five_error *err)
 {
 	char line[AGENT_LINE_MAX], answer[FIVE_LINE_MAX], note[2 * FIVE_LINE_MAX];
 	struct five_error ignored;
@@ -65,6 +65,9 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	        .timeout_ms =
 	                req->opts.timeout_ms > 0 ? req->opts.timeout_ms : FIVE_DEFAULT_TIMEOUT_MS,
 	        .stop_fd = cli_signals_catch(true),
+	        .resend = taken,
+	        .resend_size = CLI_EARLY_MAX,
+	        .resend_len = taken_len,
 	        .input_read = &input_read,
 	};
 	r = five_relay(&ends, err);
@@ -77,8 +80,9 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *di
 	if (input_read)
 		return five_fail(err, FIVE_ERR_REFUSED,
 		                 "redirect, which a stream of the agent's session cannot follow "
-		                 "once input was sent: five --no-agent follows it");
-	/* A session of its own follows it, or with --no-redirect names where it goes. */
+		                 "after %d KiB of input: five --no-agent follows it",
+		                 CLI_EARLY_MAX / 1024);
+	/* A session of its own, sent what was read, follows it or names where it goes. */
 	*direct = true;
 	return 0;
 }

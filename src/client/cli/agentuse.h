@@ -17,11 +17,12 @@
  * declined; the caller then goes direct.  Otherwise returns as
  * cli_session does: 0, or -1 with err filled (FIVE_ERR_REFUSED with
  * fived's reason).  A stream of a multiplexed session learns no more of a
- * redirect than its word (docs/PROTOCOL.md section 2.13): when nothing of
- * in_fd was read yet, *direct is set then too, so that a session of five's
- * own can learn where to go.
+ * redirect than its word (docs/PROTOCOL.md section 2.13): when what was
+ * read of in_fd before the answer fits in taken (CLI_EARLY_MAX bytes;
+ * *taken_len says how many), *direct is set then too, so that a session
+ * of five's own can learn where to go, and send them.
  */
-int cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, bool *direct,
-                      struct five_error *err);
+int cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, char *taken,
+                      size_t *taken_len, bool *direct, struct five_error *err);
 
 #endif

@@ -89,7 +89,7 @@ static void __attribute__((noreturn)) serve(int conn, const struct cli_request *
 	 * pass a cut stream off as whole.
 	 */
 	five_sock_reset_on_close(conn);
-	if (cli_session(req, conn, conn, true, &err) != 0)
+	if (cli_session(req, conn, conn, true, NULL, 0, &err) != 0)
 		fprintf(stderr, "five: -L %s %s: %s: %s\n", req->host, req->service,
 		        five_step_name(cli_shown_step(err.step)), err.message);
 	else

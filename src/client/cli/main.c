@@ -592,7 +592,8 @@ static int
 cmd_request(struct cli_args *a)
 {
 	struct five_error err = {.step = FIVE_OK};
-	char what[600];
+	char what[600], taken[CLI_EARLY_MAX];
+	size_t taken_len = 0;
 
 	snprintf(what, sizeof(what), "%s %s", a->req.host, a->req.service);
 	cli_signals_end_at_once();
@@ -607,12 +608,13 @@ cmd_request(struct cli_args *a)
 	}
 	if (!a->no_agent) {
 		bool direct;
-		int r = cli_agent_session(&a->req, STDIN_FILENO, STDOUT_FILENO, &direct, &err);
+		int r = cli_agent_session(&a->req, STDIN_FILENO, STDOUT_FILENO, taken, &taken_len,
+		                          &direct, &err);
 
 		if (!direct)
 			return r != 0 ? fail(what, &err) : EXIT_OK;
 	}
-	if (cli_session(&a->req, STDIN_FILENO, STDOUT_FILENO, false, &err) != 0)
+	if (cli_session(&a->req, STDIN_FILENO, STDOUT_FILENO, false, taken, taken_len, &err) != 0)
 		return fail(what, &err);
 	return EXIT_OK;
 }

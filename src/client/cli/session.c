@@ -18,9 +18,6 @@
 #include "client/transport/conn.h"
 #include "client/transport/seal.h"
 
-/* Application bytes already waiting are sent in the same write as the request. */
-#define EARLY_MAX (16 * 1024)
-
 enum five_step
 cli_shown_step(enum five_step step)
 {
@@ -75,7 +72,7 @@ struct attempt {
 	const struct five_hop *hop;
 	int in_fd, out_fd;
 	bool out_is_socket;
-	char *early; /* EARLY_MAX bytes, sent with the request; the relay adds to them */
+	char *early; /* CLI_EARLY_MAX bytes, sent with the request; the relay adds to them */
 	size_t n;
 	bool input_read; /* the relay read in_fd past early: the attempt cannot be made again */
 };
@@ -119,7 +116,7 @@ session_once(struct attempt *a, struct five_error *err)
 	        .initial_len = c.in_len,
 	        .stop_fd = cli_signals_catch(!a->out_is_socket),
 	        .resend = a->early,
-	        .resend_size = EARLY_MAX,
+	        .resend_size = CLI_EARLY_MAX,
 	        .resend_len = &a->n,
 	        .input_read = &a->input_read,
 	};
@@ -136,11 +133,11 @@ out:
  */
 int
 cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
-            struct five_error *err)
+            const void *taken, size_t taken_len, struct five_error *err)
 {
 	struct five_options o;
 	struct five_hop hop;
-	char early[EARLY_MAX];
+	char early[CLI_EARLY_MAX];
 	struct attempt a = {
 	        .req = req,
 	        .hop = &hop,
@@ -153,9 +150,13 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 
 	if (five_options_resolve(&req->opts, &o, err) != 0)
 		return -1;
+	if (taken_len > sizeof(early))
+		return five_fail(err, FIVE_ERR_USAGE, "more input taken than a request carries");
+	memcpy(early, taken, taken_len);
+	a.n = taken_len;
 	/* In USP, what follows initialize during an exchange would be read as messages. */
 	if (!req->wait_for_grant && !(req->usp && o.auth != NULL))
-		a.n = take_early(in_fd, early, sizeof(early));
+		a.n += take_early(in_fd, early + a.n, sizeof(early) - a.n);
 	five_hop_start(&hop, req->host, req->service, &o);
 	while ((r = session_once(&a, err)) != 0) {
 		cli_signals_die_if_caught();
@@ -274,7 +275,7 @@ cli_session_detachable(const struct cli_request *req, int in_fd, int out_fd, str
 	struct five_session *s;
 	struct five_hop hop;
 	struct relay_ends e;
-	char early[EARLY_MAX], reset[FIVE_LINE_MAX] = "";
+	char early[CLI_EARLY_MAX], reset[FIVE_LINE_MAX] = "";
 	size_t n = 0;
 	bool relayed;
 	int stop_fd, fd, r;

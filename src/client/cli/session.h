@@ -10,6 +10,9 @@
 
 #include "five.h"
 
+/* Application bytes already waiting are sent in the same write as the request; at most: */
+#define CLI_EARLY_MAX (16 * 1024)
+
 /* What five says on a terminal once the service is granted: service, then host. */
 #define CLI_CONNECTED_FORMAT "five: connected to %s on %s; type, Ctrl-D ends"
 
@@ -64,11 +67,12 @@ void cli_notice(void *arg, const char *text);
  * Otherwise (standard input and output): when in_fd is a terminal, the
  * grant is awaited and a line on standard error says that five is
  * waiting for input; and SIGHUP stops the relay, cleanly if in_fd has
- * ended (ssh sends it to its ProxyCommand as it exits).  Returns 0 or -1
- * with err filled.
+ * ended (ssh sends it to its ProxyCommand as it exits).  taken (taken_len
+ * bytes, at most CLI_EARLY_MAX) is what was read of in_fd already, sent
+ * first.  Returns 0 or -1 with err filled.
  */
 int cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_socket,
-                struct five_error *err);
+                const void *taken, size_t taken_len, struct five_error *err);
 
 /*
  * The step five names in its messages, and by its exit code, for step.
