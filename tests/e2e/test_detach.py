@@ -576,11 +576,14 @@ def test_a_reload_that_turns_detachable_off_keeps_tickets(fived, backend):
     assert s.read_exact(sid, 10) == b"still here"
 
 
-def test_a_ticket_sent_in_plaintext_ends_its_session(fived, backend):
-    """detach_plaintext = no: an ATTACH in plaintext is "- encryption required", and
-    the session its ticket names ends: the ticket crossed the network in the clear."""
+@pytest.mark.parametrize("setting", ["", "detach_plaintext = yes\n"])
+def test_a_ticket_sent_in_plaintext_ends_its_session(fived, backend, setting):
+    """An ATTACH in plaintext of a sealed session is "- encryption required", and the
+    session its ticket names ends: the ticket crossed the network in the clear.  Also
+    with detach_plaintext = yes, which is for plaintext sessions: a sealed one is never
+    carried on in the clear, its streams with it."""
     echo = backend("echo")
-    f = start(fived, echo, server="")
+    f = start(fived, echo, server=setting)
     s = MuxSession.sealed(f.port, f.server_key(), timeout=T)
     assert s.enter(pipelined=mw.detachable_frame()) == b"+ MULTIPLEX\r\n"
     s.wait(lambda: s.detach_answer is not None, "the answer")

@@ -241,7 +241,12 @@ attach_command(struct session *s, const struct cmd *c)
 		refuse(s, "command not supported");
 		goto wipe;
 	}
-	if (!s->encrypted && !s->cfg->detach_plaintext) {
+	/*
+	 * detach_plaintext lets a plaintext session be attached in plaintext,
+	 * never an encrypted one: its streams (encryption = required among
+	 * them) would go on in the clear.
+	 */
+	if (!s->encrypted && (!s->cfg->detach_plaintext || (old != NULL && old->encrypted))) {
 		if (old != NULL)
 			exposed(s, old);
 		refuse(s, "encryption required");
