@@ -52,7 +52,8 @@ enum priv_type {
 	PRIV_RELOAD,        /* -> the configuration file read again and accepted? */
 	PRIV_PROOF_SIGN,    /* arg: identity, number: its method, blob: a challenge -> a proof */
 	PRIV_COOKIE_SECRET, /* number: a cookie bucket -> its cluster secret (32 bytes) */
-	PRIV_TYPE_MAX = PRIV_COOKIE_SECRET,
+	PRIV_EXEC_END,      /* number: a program PRIV_EXEC ran -> ok: it is killed, if it runs */
+	PRIV_TYPE_MAX = PRIV_EXEC_END,
 };
 
 struct priv_request {
@@ -62,7 +63,8 @@ struct priv_request {
 	char peer_ip[ADDR_IP_MAX];    /* PUBKEY_CHECK, PAM_START ("" for local clients) */
 	char arg[PRIVMSG_ARG_MAX]; /* LISTEN, FILE, TOKEN_ISSUE, TOKEN_OPEN, REVOKE, EXEC, CONNECT,
 	                              PROOF_SIGN */
-	uint64_t number; /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE, PROOF_SIGN, COOKIE_SECRET */
+	uint64_t number; /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE, PROOF_SIGN, COOKIE_SECRET, EXEC_END
+	                  */
 	uint8_t blob[PRIVMSG_BLOB_MAX];
 	size_t blob_len; /* TOKEN_ISSUE, TOKEN_OPEN, EXEC, PROOF_SIGN */
 };

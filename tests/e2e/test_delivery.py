@@ -3,6 +3,7 @@
 import ctypes
 import os
 import socket
+import struct
 import threading
 import time
 
@@ -204,6 +205,46 @@ def test_exec_environment(fived):
 def test_exec_stream_with_pipelined_bytes(fived):
     f = fived("[service:rev]\nbackend = exec:/usr/bin/rev\n")
     assert exchange(f.port, b"rev\r\nabc\ndef\n") == b"+\r\ncba\nfed\n"
+
+
+UPLOAD = """#!/usr/bin/python3
+import os, sys
+n = 0
+while data := os.read(0, 65536):
+    n += len(data)
+    open("%s/data.%d" % (sys.argv[1], os.getpid()), "w").write(str(n))
+open("%s/end.%d" % (sys.argv[1], os.getpid()), "w").write("whole")
+"""
+
+
+def test_a_program_whose_stream_is_cut_is_killed(fived, tmp_path):
+    """A program's stream has no reset: one cut short (here, the client's reset) has its
+    program killed, with what it started, before its input ends, so that it never takes
+    half an upload for a whole one.  A stream that ends in order ends its input."""
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    prog = tmp_path / "upload"
+    prog.write_text(UPLOAD)
+    prog.chmod(0o755)
+    f = fived("[service:upload]\nbackend = exec:%s %s\n" % (prog, out))
+    with connect(f.port) as s:
+        s.sendall(b"upload\r\nall of it")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s) == b"+\r\n"
+    wait_for(lambda: [p.read_text() for p in out.glob("end.*")] == ["whole"],
+             what="the program's end of input")
+    for p in out.iterdir():
+        p.unlink()
+    s = connect(f.port)
+    s.sendall(b"upload\r\n" + b"x" * 100000)
+    wait_for(lambda: [p.read_text() for p in out.glob("data.*")] == ["100000"],
+             what="the program's bytes")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    wait_for(lambda: len(f.events("closed")) == 2, what="the cut session's end")
+    time.sleep(0.5 * SLOW)
+    assert not list(out.glob("end.*")), "the program took a cut stream for a whole one"
 
 
 def test_half_close_client_to_backend(fived, sentinel):

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,9 +223,11 @@ start_unix(struct backend *b)
 /* --- local backends: exec and built-in, over a socketpair ---------------- */
 
 /* A program run for a session.  proc.data points to it; it is freed when proc is closed. */
+/* A program this process runs; owned by its handle (freed when closed). */
 struct child {
 	uv_process_t proc;
 	char session[SESSION_ID_LEN + 1];
+	struct backend *backend; /* whose stream it serves, until either ends */
 };
 
 static void
@@ -240,6 +243,8 @@ on_child_exit(uv_process_t *proc, int64_t status, int signal)
 
 	log_debug("session %s: program exited, status %lld, signal %d", c->session,
 	          (long long)status, signal);
+	if (c->backend != NULL)
+		c->backend->child = NULL;
 	uv_close((uv_handle_t *)proc, free_child);
 }
 
@@ -330,6 +335,8 @@ spawn_program(struct backend *b, const struct backend_who *who, int fd)
 	}
 	/* A program that outlives its session must not keep fived running at exit. */
 	uv_unref((uv_handle_t *)&c->proc);
+	c->backend = b;
+	b->child = c;
 	return 0;
 }
 
@@ -342,7 +349,7 @@ start_program_elsewhere(struct backend *b, const struct backend_who *who)
 	int fd;
 
 	build_env(who, b->svc->name, env, false);
-	fd = priv_exec(b->site->priv, b->svc->name, env);
+	fd = priv_exec(b->site->priv, b->svc->name, env, &b->program);
 	for (i = 0; env[i] != NULL; i++)
 		free(env[i]);
 	if (fd < 0)
@@ -416,6 +423,24 @@ backend_start(struct backend *b, const struct backend_who *who)
 	}
 }
 
+/*
+ * A program's stream has no reset: a program whose stream is cut short
+ * is killed before its input ends, lest it take that end for the end of
+ * a whole stream.  Either way the program and b part here.
+ */
+static void
+end_program(struct backend *b)
+{
+	if (b->reset && b->program > 0)
+		priv_exec_end(b->site->priv, b->program);
+	if (b->reset && b->child != NULL)
+		uv_process_kill(&b->child->proc, SIGKILL);
+	if (b->child != NULL)
+		b->child->backend = NULL;
+	b->child = NULL;
+	b->program = 0;
+}
+
 static void
 on_handle_closed(uv_handle_t *h)
 {
@@ -440,6 +465,7 @@ backend_close(struct backend *b)
 	}
 	if (b->retrying)
 		pending++;
+	end_program(b);
 	if (!b->open)
 		return pending;
 	b->open = false;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "common/addr.h"
@@ -50,10 +51,12 @@ struct backend_who {
 };
 
 /* A stream's backend.  Lives inside its owner; handle.data is the owner. */
+struct child;
+
 struct backend {
 	union backend_handle h; /* valid while open */
 	bool open;
-	bool reset;   /* close with a TCP reset, not an end of stream */
+	bool reset;   /* close with a TCP reset, not an end of stream; a program is killed */
 	bool waiting; /* started, and ready not called yet */
 	bool closed;  /* backend_close was called: a second call counts nothing */
 	bool resolving;
@@ -66,6 +69,8 @@ struct backend {
 	const char *id; /* the session's, for log lines */
 	const struct backend_events *ev;
 	void *owner;
+	pid_t program;       /* an exec service's program the monitor runs, or 0 */
+	struct child *child; /* one this process runs, while it does; not owned */
 };
 
 /* Prepares b for svc, for the session id (which outlives b); nothing is started. */

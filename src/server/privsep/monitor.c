@@ -55,12 +55,23 @@
 #define STABLE_MS          30000 /* a worker that ran this long resets the backoff */
 #define REQUEST_TIMEOUT_S  5     /* a request's body must follow its header within this */
 #define EXEC_ENV_MAX       24    /* variables the worker may pass to a program */
+#define PROGRAMS_FIRST     64    /* room for running programs, doubled as needed */
 #define EXEC_VALUE_MAX     512
 #define WORKER_ENV_MAX     32 /* variables of the monitor's the worker may see */
 #define RELOAD_REFUSED     "the configuration file has errors (see the log)"
 #define EXEC_PATH          "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* A worker silent this long (it says it is alive every PRIV_ALIVE_MS) is stuck. */
 #define ALIVE_STALE_MS (3 * PRIV_ALIVE_MS)
+
+/*
+ * The exec services' programs running, by process id (each leads its own
+ * process group): a stream cut short has its program killed, so that it
+ * never takes the end of its input for the end of a whole stream.
+ */
+struct programs {
+	pid_t *pid; /* owned; n of cap */
+	size_t n, cap;
+};
 
 struct monitor {
 	struct priv_state *st;
@@ -82,6 +93,7 @@ struct monitor {
 	uint64_t restarts[RESTARTS_MAX]; /* when the last ones happened, a ring */
 	size_t nrestarts;
 	struct pam_slots pam;
+	struct programs programs;
 	struct logpipe log; /* the worker's standard error, unless fived logs there */
 };
 
@@ -98,6 +110,7 @@ now_ms(void)
 static void __attribute__((noreturn)) finish(struct monitor *m, int status)
 {
 	privops_close_listening(m->st);
+	free(m->programs.pid);
 	exit(status);
 }
 
@@ -289,6 +302,45 @@ worker_exited(struct monitor *m, int status)
 	                                                  : "");
 }
 
+/* 0, or -1 when there is no room: the program cannot be ended, and must not run. */
+static int
+programs_add(struct programs *p, pid_t pid)
+{
+	pid_t *grown;
+
+	if (p->n == p->cap) {
+		grown = reallocarray(p->pid, p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST,
+		                     sizeof(pid_t));
+		if (grown == NULL)
+			return -1;
+		p->pid = grown;
+		p->cap = p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST;
+	}
+	p->pid[p->n++] = pid;
+	return 0;
+}
+
+/* Where pid is among the programs, or p->n when it is none of them. */
+static size_t
+programs_find(const struct programs *p, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < p->n && p->pid[i] != pid; i++)
+		;
+	return i;
+}
+
+/* pid has exited and been reaped: its id may be another process's from now on. */
+static void
+programs_forget(struct programs *p, pid_t pid)
+{
+	size_t i = programs_find(p, pid);
+
+	if (i < p->n)
+		p->pid[i] = p->pid[--p->n];
+}
+
 static void
 reap(struct monitor *m)
 {
@@ -297,6 +349,7 @@ reap(struct monitor *m)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		pam_slots_release(&m->pam, (long)pid);
+		programs_forget(&m->programs, pid);
 		if (pid == m->worker)
 			worker_exited(m, status);
 	}
@@ -507,9 +560,9 @@ run_program(const struct service *svc, const struct passwd *pw, int fd, int repo
 	_exit(127);
 }
 
-/* Starts the program; a socket to it, or -errno when it could not be run. */
+/* Starts the program (*pid); a socket to it, or -errno when it could not be run. */
 static int
-spawn_program(const struct service *svc, const struct passwd *pw, char **env)
+spawn_program(const struct service *svc, const struct passwd *pw, char **env, pid_t *pid_out)
 {
 	int sp[2], report[2], e = 0;
 	ssize_t n;
@@ -535,6 +588,7 @@ spawn_program(const struct service *svc, const struct passwd *pw, char **env)
 		close(sp[0]);
 		return -e;
 	}
+	*pid_out = pid;
 	return sp[0];
 }
 
@@ -542,9 +596,10 @@ spawn_program(const struct service *svc, const struct passwd *pw, char **env)
 static int
 do_exec(struct monitor *m, const struct priv_request *req)
 {
-	char *env[EXEC_ENV_MAX + 2], err[16];
+	char *env[EXEC_ENV_MAX + 2], err[16], id[24];
 	const struct service *svc;
 	struct passwd *pw;
+	pid_t pid = 0;
 	int fd;
 
 	if (exec_env(req, env, ARRAY_LEN(env)) != 0)
@@ -566,14 +621,37 @@ do_exec(struct monitor *m, const struct priv_request *req)
 		reply_text(m, PRIV_EXEC, false, "2", -1);
 		return 0;
 	}
-	if ((fd = spawn_program(svc, pw, env)) < 0) {
+	if ((fd = spawn_program(svc, pw, env, &pid)) >= 0 && programs_add(&m->programs, pid) != 0) {
+		kill(-pid, SIGKILL);
+		close(fd);
+		fd = -ENOMEM;
+	}
+	if (fd < 0) {
 		log_warn("service %s: cannot run %s: %s", svc->name, svc->argv[0], strerror(-fd));
 		snprintf(err, sizeof(err), "%d", -fd);
 		reply_text(m, PRIV_EXEC, false, err, -1);
 		return 0;
 	}
-	reply_text(m, PRIV_EXEC, true, "", fd);
+	snprintf(id, sizeof(id), "%ld", (long)pid);
+	reply_text(m, PRIV_EXEC, true, id, fd);
 	return 0;
+}
+
+/*
+ * The worker cut a program's stream short: the program and what it
+ * started are killed before the worker closes its end, so that none of
+ * them reads the end of its input as the end of a whole stream.  Only a
+ * program this monitor runs, not yet reaped: its id is no one else's.
+ */
+static void
+end_program(struct monitor *m, const struct priv_request *req)
+{
+	pid_t pid = (pid_t)req->number;
+
+	if (req->number > 0 && (uint64_t)pid == req->number &&
+	    programs_find(&m->programs, pid) < m->programs.n)
+		kill(-pid, SIGKILL);
+	reply_text(m, PRIV_EXEC_END, true, "", -1);
 }
 
 /* --- requests ------------------------------------------------------------------- */
@@ -591,6 +669,10 @@ answer_request(struct monitor *m, const struct priv_request *req)
 	}
 	if (req->type == PRIV_EXEC)
 		return do_exec(m, req);
+	if (req->type == PRIV_EXEC_END) {
+		end_program(m, req);
+		return 0;
+	}
 	/* fivectl reload: the worker that asked reloads once answered, unsignalled. */
 	if (req->type == PRIV_RELOAD) {
 		if (take_config(m) == 0)

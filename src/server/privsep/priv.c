@@ -155,16 +155,21 @@ answer_errno(const struct priv_answer *ans)
 	return -EIO;
 }
 
-/* A request answered with a descriptor: the descriptor, or -errno. */
+/*
+ * A request answered with a descriptor: the descriptor, or -errno.  With
+ * id, the answer's text is a number that goes with it, there.
+ */
 static int
-transact_fd(struct priv *p, const struct priv_request *req)
+transact_fd(struct priv *p, const struct priv_request *req, uint64_t *id)
 {
 	struct priv_answer ans;
 	int fd;
 
 	if (transact(p, req, &ans) != 0)
 		return -EIO;
-	if (!ans.ok || ans.fd < 0) {
+	if (!ans.ok || ans.fd < 0 ||
+	    (id != NULL &&
+	     (ans.text == NULL || parse_uint((const char *)ans.text, INT32_MAX, id) != 0))) {
 		fd = ans.ok ? -EIO : answer_errno(&ans);
 		privops_answer_clear(&ans);
 		return fd;
@@ -426,7 +431,7 @@ priv_listen(struct priv *p, const struct addr_spec *a, enum priv_socket kind)
 		snprintf(req.arg, sizeof(req.arg), "admin:%s", a->path);
 	else
 		str_copy(req.arg, text, sizeof(req.arg));
-	return transact_fd(p, &req);
+	return transact_fd(p, &req, NULL);
 }
 
 int
@@ -434,7 +439,7 @@ priv_audit(struct priv *p)
 {
 	struct priv_request req = {.type = PRIV_AUDIT};
 
-	return transact_fd(p, &req);
+	return transact_fd(p, &req, NULL);
 }
 
 /* PRIV_KEYS's answer (privops.c, answer_keys).  Returns 0 or -1. */
@@ -641,10 +646,12 @@ priv_cookie_secret(struct priv *p, uint64_t bucket, uint8_t out[32])
 }
 
 int
-priv_exec(struct priv *p, const char *svc, char *const env[])
+priv_exec(struct priv *p, const char *svc, char *const env[], pid_t *program)
 {
 	static struct priv_request req;
+	uint64_t id;
 	size_t i, n;
+	int fd;
 
 	memset(&req, 0, sizeof(req));
 	req.type = PRIV_EXEC;
@@ -656,7 +663,19 @@ priv_exec(struct priv *p, const char *svc, char *const env[])
 		memcpy(req.blob + req.blob_len, env[i], n);
 		req.blob_len += n;
 	}
-	return transact_fd(p, &req);
+	if ((fd = transact_fd(p, &req, &id)) >= 0)
+		*program = (pid_t)id;
+	return fd;
+}
+
+void
+priv_exec_end(struct priv *p, pid_t program)
+{
+	struct priv_request req = {.type = PRIV_EXEC_END, .number = (uint64_t)program};
+	struct priv_answer ans;
+
+	if (transact(p, &req, &ans) == 0)
+		privops_answer_clear(&ans);
 }
 
 int
@@ -665,7 +684,7 @@ priv_connect(struct priv *p, const char *path)
 	struct priv_request req = {.type = PRIV_CONNECT};
 
 	str_copy(req.arg, path, sizeof(req.arg));
-	return transact_fd(p, &req);
+	return transact_fd(p, &req, NULL);
 }
 
 int

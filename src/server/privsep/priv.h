@@ -161,9 +161,13 @@ int priv_cookie_secret(struct priv *p, uint64_t bucket, uint8_t out[32]);
 /*
  * Starts the program of the exec service svc with env (NULL-terminated
  * "NAME=value" strings) under exec_user, its standard input and output a
- * socket; returns the other end (the caller owns it), or -errno.
+ * socket; returns the other end (the caller owns it) with *program the
+ * program's id for priv_exec_end, or -errno.
  */
-int priv_exec(struct priv *p, const char *svc, char *const env[]);
+int priv_exec(struct priv *p, const char *svc, char *const env[], pid_t *program);
+
+/* Kills program (and what it started) if it still runs: its stream was cut short. */
+void priv_exec_end(struct priv *p, pid_t program);
 
 /* Connects to the Unix backend path; a connected descriptor, or -errno. */
 int priv_connect(struct priv *p, const char *path);

@@ -1143,6 +1143,7 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 		return answer_cookie_secret(st, req, ans);
 	case PRIV_PAM_START:
 	case PRIV_EXEC:
+	case PRIV_EXEC_END:
 	case PRIV_RELOAD:
 		break;
 	}
