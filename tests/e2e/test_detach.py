@@ -16,7 +16,7 @@ import time
 import pytest
 
 import muxwire as mw
-from conftest import SLOW, connect_from, serve_each, stop_listening, wait_for
+from conftest import SLOW, connect_from, exchange, serve_each, stop_listening, wait_for
 from muxwire import MuxSession, PlainTransport, SealedTransport
 from test_multiplex import backend  # noqa: F401  (the fixture)
 
@@ -277,6 +277,25 @@ def test_detach_end_close_ends_backends_cleanly(fived, backend):
     assert echo.ended[0] == "eof"
     reply, _ = attach_raw(f, s.ticket, s.recv_count)
     assert reply == b"- unknown session\r\n"
+
+
+def test_detached_sessions_do_not_keep_their_attach_out(fived, backend):
+    """A detached session keeps its place among its source's max_per_source; at the limit,
+    a connection more per detached session is let in, to ATTACH only: both come back from
+    the address they left, and a connection for anything else is refused as before."""
+    echo = backend("echo")
+    f = start(fived, echo, server="detach_plaintext = yes\nmax_per_source = 2\n")
+    sessions = [detachable_session(f) for _ in range(2)]
+    sids = [s.open("echo") for s in sessions]
+    for s in sessions:
+        s.drop_connection("reset")
+    detached(f, 2)
+    assert exchange(f.port, b"echo\r\nx") == b"- too many connections from your address\r\n"
+    for s, sid in zip(sessions, sids):
+        s.attach(plain_to(f))
+        s.send(sid, b"back")
+        assert s.read_exact(sid, 4) == b"back"
+    assert len(f.events("attached")) == 2
 
 
 def test_a_proper_end_ends_the_session(fived, backend):

@@ -14,6 +14,7 @@ struct source {
 	struct source *next; /* in its hash bucket */
 	uint8_t key[SOURCE_KEY_LEN];
 	uint64_t count;                        /* connections held */
+	uint64_t detached;                     /* of those, detached sessions */
 	size_t nwaiting;                       /* of those, waiting to complete a request */
 	struct source_waiter *oldest, *newest; /* those, oldest first */
 	struct source *lprev, *lnext;          /* in levels[nwaiting], while nwaiting > 0 */
@@ -72,15 +73,19 @@ bucket_of(struct source_table *t, const uint8_t key[SOURCE_KEY_LEN])
 }
 
 struct source *
-source_acquire(struct source_table *t, const uint8_t key[SOURCE_KEY_LEN], uint64_t max)
+source_acquire(struct source_table *t, const uint8_t key[SOURCE_KEY_LEN], uint64_t max,
+               bool *to_attach)
 {
 	struct source **b = bucket_of(t, key);
 	struct source *e;
 
+	*to_attach = false;
 	for (e = *b; e != NULL; e = e->next) {
 		if (memcmp(e->key, key, SOURCE_KEY_LEN) == 0) {
-			if (e->count >= max)
+			/* Beyond max, a connection for each detached session, to attach it. */
+			if (e->count >= max + e->detached)
 				return NULL;
+			*to_attach = e->count >= max;
 			e->count++;
 			return e;
 		}
@@ -92,6 +97,15 @@ source_acquire(struct source_table *t, const uint8_t key[SOURCE_KEY_LEN], uint64
 	e->next = *b;
 	*b = e;
 	return e;
+}
+
+void
+source_detached(struct source *src, bool detached)
+{
+	if (detached)
+		src->detached++;
+	else
+		src->detached--;
 }
 
 void

@@ -7,6 +7,7 @@
 #ifndef FIVE_SOURCES_H
 #define FIVE_SOURCES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,10 +35,15 @@ void source_table_free(struct source_table *t);
 /*
  * Counts one more connection from key unless it already has max.  Returns
  * the source, valid until the matching source_release, or NULL (at max, or
- * memory short).
+ * memory short).  At max, a source with detached sessions may have as many
+ * connections more, each *to_attach: a detached session holds its place,
+ * and must not keep its own ATTACH out.
  */
 struct source *source_acquire(struct source_table *t, const uint8_t key[SOURCE_KEY_LEN],
-                              uint64_t max);
+                              uint64_t max, bool *to_attach);
+
+/* One of src's connections is now a detached session (true), or no longer is (false). */
+void source_detached(struct source *src, bool detached);
 
 /* Counts one connection less from src, which must not have a waiter of it left. */
 void source_release(struct source_table *t, struct source *src);

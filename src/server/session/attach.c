@@ -126,6 +126,8 @@ take_over(struct session *s, struct session *old)
 	s->dialect_known = true;
 	s->mux = old->mux;
 	old->mux = NULL;
+	/* Beyond its source's limit for this: old's place is given back as it retires. */
+	s->attach_only = false;
 	mux_set_owner(s->mux, s);
 	session_drop_connection(old);
 	session_retire(old);

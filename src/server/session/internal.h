@@ -82,6 +82,7 @@ struct session {
 	uint16_t peer_port;
 	uint8_t source_key[SOURCE_KEY_LEN];
 	struct source *source; /* counted in the server's sources while set */
+	bool attach_only;      /* counted beyond max_per_source: may only ATTACH (sources.h) */
 
 	struct caller *caller;      /* the authenticated identity, or NULL; owned */
 	struct auth_exchange *auth; /* an authentication in progress, or NULL; owned */
@@ -185,6 +186,9 @@ int session_hold_read(struct session *s, ssize_t nread, const uv_buf_t *buf, con
 
 /* Sends "- reason" and closes gracefully, discarding what the client still sends. */
 void session_refuse(struct session *s, const char *reason);
+
+/* A connection that may only ATTACH (attach_only) is refused here: true, or false if not one. */
+bool session_only_attaches(struct session *s);
 
 /*
  * session_refuse with the reply already written, text[0..len): reason

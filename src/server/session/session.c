@@ -121,6 +121,8 @@ session_set_state(struct session *s, enum session_state next)
 		s->site->nheld++;
 	if (s->state == S_DARK && next != S_DARK)
 		s->site->nheld--;
+	if (s->source != NULL && (next == S_DETACHED) != (s->state == S_DETACHED))
+		source_detached(s->source, next == S_DETACHED);
 	s->state = next;
 }
 
@@ -444,6 +446,15 @@ session_refusal_now(const struct session *s, const char *service, const struct c
 	}
 }
 
+bool
+session_only_attaches(struct session *s)
+{
+	if (!s->attach_only)
+		return false;
+	session_refuse(s, "too many connections from your address");
+	return true;
+}
+
 void
 session_refuse(struct session *s, const char *reason)
 {
@@ -559,6 +570,8 @@ session_start_service(struct session *s, const struct service *svc)
 {
 	struct backend_who who;
 
+	if (session_only_attaches(s))
+		return;
 	if (svc->backend == BACKEND_REDIRECT) {
 		redirect_client(s, svc);
 		return;
@@ -580,6 +593,8 @@ take_input(struct session *s)
 		return;
 	if (!s->dialect_known && s->in.len > 0) {
 		s->dialect_known = true;
+		if (s->in.data[0] == '{' && session_only_attaches(s))
+			return;
 		if (s->in.data[0] == '{' && usp_session_start(s) != 0) {
 			session_close(s, "out of memory");
 			return;
@@ -1714,7 +1729,8 @@ admit(struct session *s, const char *busy)
 		reject_now(s, busy);
 		return;
 	}
-	s->source = source_acquire(site->sources, s->source_key, s->cfg->max_per_source);
+	s->source = source_acquire(site->sources, s->source_key, s->cfg->max_per_source,
+	                           &s->attach_only);
 	if (s->source == NULL) {
 		reject_now(s, "too many connections from your address");
 		return;

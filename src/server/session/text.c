@@ -175,6 +175,8 @@ handle_line(struct session *s, const char *line)
 		session_refuse(s, why);
 		return;
 	}
+	if (c.kind != CMD_ATTACH && c.kind != CMD_TLS && session_only_attaches(s))
+		return;
 	if (c.kind == CMD_SERVICE) {
 		str_copy(s->requested, c.word, sizeof(s->requested));
 		if (take_token(s, &c) != 0)
