@@ -298,6 +298,42 @@ def test_detached_sessions_do_not_keep_their_attach_out(fived, backend):
     assert len(f.events("attached")) == 2
 
 
+def test_copies_take_at_most_half_the_relay_budget(fived, backend):
+    """A detachable session keeps a copy of what it sent until the client acknowledges
+    it: clients that never do would hold the whole relay budget in copies (up to
+    detach_queue_max each) and stall every session's relay.  Copies take half of it at
+    most; a session that is not detachable still moves."""
+    def source(conn):
+        try:
+            while True:
+                conn.sendall(b"c" * 65536)
+        except OSError:
+            pass
+    src = serve_each(source)
+    echo = backend("echo")
+    f = fived("[service:src]\nbackend = tcp:127.0.0.1:%d\n[service:echo]\n%s"
+              % (src.getsockname()[1], echo.service),
+              server="detach_plaintext = yes\nrelay_memory_max = 8M\ndetach_queue_max = 4M\n")
+    hogs = []
+    for _ in range(4):
+        s = detachable_session(f)
+        s.auto_received = False
+        for _ in range(2):
+            s.grant(s.open("src"), 8 << 20)
+        s.grant(0, 16 << 20)
+        hogs.append(s)
+    time.sleep(2 * SLOW)
+    victim = MuxSession.connect(f.port, timeout=T)
+    assert victim.enter() == b"+ MULTIPLEX\r\n"
+    sid = victim.open("echo")
+    data = os.urandom(2 << 20)
+    victim.write(sid, data)
+    assert victim.read_exact(sid, len(data), timeout=10 * SLOW) == data
+    for s in hogs:
+        s.close()
+    stop_listening(src)
+
+
 def test_a_proper_end_ends_the_session(fived, backend):
     """A plaintext FIN with no stream open is the proper end of 11.6: no detach."""
     echo = backend("echo")

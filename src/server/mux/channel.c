@@ -291,7 +291,7 @@ void
 channel_resume(struct channel *ch)
 {
 	if (ch->ended || !ch->connected || ch->down_fin || ch->reading || down_room(ch) == 0 ||
-	    mux_down_full(ch->mux) || mux_budget_hold(ch->mux))
+	    mux_down_full(ch->mux) || mux_budget_hold(ch->mux) || mux_copies_hold(ch->mux))
 		return;
 	if (uv_read_start(backend_stream(ch), down_alloc, on_down_read) == 0)
 		ch->reading = true;
@@ -314,7 +314,7 @@ send_down(struct channel *ch, struct chunk *c, size_t n)
 	mux_emit(m, c, MUX_HEADER_LEN + n);
 	if (ch->ended || m->finished)
 		return;
-	if (down_room(ch) == 0 || mux_down_full(m) || mux_budget_hold(m))
+	if (down_room(ch) == 0 || mux_down_full(m) || mux_budget_hold(m) || mux_copies_hold(m))
 		stop_reading(ch);
 }
 

@@ -19,6 +19,9 @@
  * client frame taken, since each may ask for an answer): the session's
  * own backpressure, beside each stream's window.
  */
+/* Detachable sessions' copies may take this part of the relay budget: a half, at most. */
+#define MUX_COPIES_SHARE 2
+
 #define MUX_OUTPUT_HIGH (256 * 1024)
 #define MUX_OUTPUT_LOW  (64 * 1024)
 
@@ -189,6 +192,19 @@ void mux_discard(struct mux *m, size_t n);
  * to fall below its low-water mark (mux_budget_low).
  */
 bool mux_budget_hold(struct mux *m);
+
+/*
+ * Whether m is detachable and the copies of all detachable sessions
+ * together take their share of the relay budget (MUX_COPIES_SHARE): then
+ * no backend of m is read, and m waits on the same list for the copies to
+ * fall below three quarters of it (mux_copies_released).  Without the
+ * share, clients that never acknowledge could hold the whole budget in
+ * copies, and stall every session's relay until their detach timeouts.
+ */
+bool mux_copies_hold(struct mux *m);
+
+/* The copies of detachable sessions took n bytes less: held sessions may go on. */
+void mux_copies_released(struct site *site, uint64_t n);
 
 /* Whether frames for the client are backed up: the client is not read meanwhile. */
 bool mux_output_full(const struct mux *m);

@@ -180,13 +180,11 @@ held_unlink(struct mux *m)
 	m->held_listed = false;
 }
 
-bool
-mux_budget_hold(struct mux *m)
+static void
+held_list(struct mux *m)
 {
 	struct site *site = m->site;
 
-	if (!budget_over(&site->budget))
-		return false;
 	if (!m->held_listed && !m->closing) {
 		m->held_prev = NULL;
 		m->held_next = site->budget_muxes;
@@ -195,6 +193,35 @@ mux_budget_hold(struct mux *m)
 		site->budget_muxes = m;
 		m->held_listed = true;
 	}
+}
+
+bool
+mux_budget_hold(struct mux *m)
+{
+	if (!budget_over(&m->site->budget))
+		return false;
+	held_list(m);
+	return true;
+}
+
+static uint64_t
+copies_share(const struct site *site)
+{
+	return site->budget.max / MUX_COPIES_SHARE;
+}
+
+static bool
+copies_over(const struct mux *m)
+{
+	return m->resume.granted && m->site->copies >= copies_share(m->site);
+}
+
+bool
+mux_copies_hold(struct mux *m)
+{
+	if (!copies_over(m))
+		return false;
+	held_list(m);
 	return true;
 }
 
@@ -220,11 +247,30 @@ mux_budget_low(void *arg)
 	struct site *site = arg;
 	struct mux *m;
 
-	/* One at a time: a session the budget stops again goes back on the list, and waits. */
-	while ((m = site->budget_muxes) != NULL && !budget_over(&site->budget)) {
+	struct mux *next;
+
+	/*
+	 * One at a time: a session the budget stops again goes back on the
+	 * list, and waits.  One held for the copies' share waits on.
+	 */
+	for (m = site->budget_muxes; m != NULL && !budget_over(&site->budget); m = next) {
+		next = m->held_next;
+		if (copies_over(m))
+			continue;
 		held_unlink(m);
 		budget_resume(m);
 	}
+}
+
+void
+mux_copies_released(struct site *site, uint64_t n)
+{
+	uint64_t low = copies_share(site) / 4 * 3;
+	bool was_high = site->copies >= low;
+
+	site->copies -= n;
+	if (was_high && site->copies < low)
+		mux_budget_low(site);
 }
 
 /* --- windows --------------------------------------------------------------- */

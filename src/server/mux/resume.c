@@ -86,6 +86,7 @@ copy_append(struct mux *m, const uint8_t *data, size_t len)
 			if ((seg = malloc(sizeof(*seg))) == NULL)
 				return -1;
 			budget_charge(&m->site->budget, sizeof(*seg));
+			m->site->copies += sizeof(*seg);
 			seg->next = NULL;
 			seg->len = 0;
 			if (r->tail != NULL)
@@ -186,6 +187,7 @@ copy_drop(struct mux *m, uint64_t count)
 			r->tail = NULL;
 		free(seg);
 		budget_release(&m->site->budget, sizeof(*seg));
+		mux_copies_released(m->site, sizeof(*seg));
 	}
 }
 
@@ -199,6 +201,7 @@ resume_free(struct mux *m)
 		r->head = seg->next;
 		free(seg);
 		budget_release(&m->site->budget, sizeof(*seg));
+		mux_copies_released(m->site, sizeof(*seg));
 	}
 	r->tail = NULL;
 	sodium_memzero(&r->ticket, sizeof(r->ticket));

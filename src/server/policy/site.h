@@ -50,6 +50,7 @@ struct site {
 	struct mux *budget_muxes;   /* multiplexed sessions waiting for the budget (mux.c) */
 	size_t mux_streams;         /* streams open in multiplexed sessions, all together */
 	size_t ndetachable;         /* detachable sessions, attached or detached (max_detachable) */
+	uint64_t copies; /* bytes their copies take, of the relay budget (mux/resume.c) */
 	struct source_table *sources; /* connections, and those yet to make a request, by source */
 	struct penalty_table *source_failures;   /* authentication failures by source */
 	struct penalty_table *identity_failures; /* and by identity */
