@@ -223,7 +223,6 @@ start_unix(struct backend *b)
 /* --- local backends: exec and built-in, over a socketpair ---------------- */
 
 /* A program run for a session.  proc.data points to it; it is freed when proc is closed. */
-/* A program this process runs; owned by its handle (freed when closed). */
 struct child {
 	uv_process_t proc;
 	char session[SESSION_ID_LEN + 1];

@@ -12,7 +12,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 #include <uv.h>
 
 #include "common/addr.h"
@@ -50,9 +49,9 @@ struct backend_who {
 	const char *parameters; /* exec: a USP stream's, checked against the service; NULL: none */
 };
 
-/* A stream's backend.  Lives inside its owner; handle.data is the owner. */
 struct child;
 
+/* A stream's backend.  Lives inside its owner; handle.data is the owner. */
 struct backend {
 	union backend_handle h; /* valid while open */
 	bool open;
@@ -69,7 +68,7 @@ struct backend {
 	const char *id; /* the session's, for log lines */
 	const struct backend_events *ev;
 	void *owner;
-	pid_t program;       /* an exec service's program the monitor runs, or 0 */
+	uint64_t program;    /* an exec service's program the monitor runs (its id), or 0 */
 	struct child *child; /* one this process runs, while it does; not owned */
 };
 

@@ -64,13 +64,21 @@
 #define ALIVE_STALE_MS (3 * PRIV_ALIVE_MS)
 
 /*
- * The exec services' programs running, by process id (each leads its own
- * process group): a stream cut short has its program killed, so that it
- * never takes the end of its input for the end of a whole stream.
+ * The exec services' programs running (each leads its own process group):
+ * a stream cut short has its program killed, so that it never takes the
+ * end of its input for the end of a whole stream.  The worker names one
+ * by an id never used again, not by its process id, which a later
+ * program may get.
  */
+struct program {
+	uint64_t id;
+	pid_t pid;
+};
+
 struct programs {
-	pid_t *pid; /* owned; n of cap */
+	struct program *run; /* owned; n of cap */
 	size_t n, cap;
+	uint64_t last_id;
 };
 
 struct monitor {
@@ -110,7 +118,7 @@ now_ms(void)
 static void __attribute__((noreturn)) finish(struct monitor *m, int status)
 {
 	privops_close_listening(m->st);
-	free(m->programs.pid);
+	free(m->programs.run);
 	exit(status);
 }
 
@@ -302,43 +310,49 @@ worker_exited(struct monitor *m, int status)
 	                                                  : "");
 }
 
-/* 0, or -1 when there is no room: the program cannot be ended, and must not run. */
-static int
+/* The program's id, or 0 when there is no room: it cannot be ended, and must not run. */
+static uint64_t
 programs_add(struct programs *p, pid_t pid)
 {
-	pid_t *grown;
+	struct program *grown;
 
 	if (p->n == p->cap) {
-		grown = reallocarray(p->pid, p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST,
-		                     sizeof(pid_t));
+		grown = reallocarray(p->run, p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST,
+		                     sizeof(*grown));
 		if (grown == NULL)
-			return -1;
-		p->pid = grown;
+			return 0;
+		p->run = grown;
 		p->cap = p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST;
 	}
-	p->pid[p->n++] = pid;
-	return 0;
+	p->run[p->n].id = ++p->last_id;
+	p->run[p->n++].pid = pid;
+	return p->last_id;
 }
 
-/* Where pid is among the programs, or p->n when it is none of them. */
-static size_t
-programs_find(const struct programs *p, pid_t pid)
+/* The program of that id, or NULL when none runs. */
+static const struct program *
+programs_find(const struct programs *p, uint64_t id)
 {
 	size_t i;
 
-	for (i = 0; i < p->n && p->pid[i] != pid; i++)
-		;
-	return i;
+	for (i = 0; i < p->n; i++)
+		if (p->run[i].id == id)
+			return &p->run[i];
+	return NULL;
 }
 
-/* pid has exited and been reaped: its id may be another process's from now on. */
+/* pid has exited and been reaped: its process id may be another's from now on. */
 static void
 programs_forget(struct programs *p, pid_t pid)
 {
-	size_t i = programs_find(p, pid);
+	size_t i;
 
-	if (i < p->n)
-		p->pid[i] = p->pid[--p->n];
+	for (i = 0; i < p->n; i++) {
+		if (p->run[i].pid == pid) {
+			p->run[i] = p->run[--p->n];
+			return;
+		}
+	}
 }
 
 static void
@@ -599,6 +613,7 @@ do_exec(struct monitor *m, const struct priv_request *req)
 	char *env[EXEC_ENV_MAX + 2], err[16], id[24];
 	const struct service *svc;
 	struct passwd *pw;
+	uint64_t program = 0;
 	pid_t pid = 0;
 	int fd;
 
@@ -621,7 +636,8 @@ do_exec(struct monitor *m, const struct priv_request *req)
 		reply_text(m, PRIV_EXEC, false, "2", -1);
 		return 0;
 	}
-	if ((fd = spawn_program(svc, pw, env, &pid)) >= 0 && programs_add(&m->programs, pid) != 0) {
+	if ((fd = spawn_program(svc, pw, env, &pid)) >= 0 &&
+	    (program = programs_add(&m->programs, pid)) == 0) {
 		kill(-pid, SIGKILL);
 		close(fd);
 		fd = -ENOMEM;
@@ -632,7 +648,7 @@ do_exec(struct monitor *m, const struct priv_request *req)
 		reply_text(m, PRIV_EXEC, false, err, -1);
 		return 0;
 	}
-	snprintf(id, sizeof(id), "%ld", (long)pid);
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)program);
 	reply_text(m, PRIV_EXEC, true, id, fd);
 	return 0;
 }
@@ -641,16 +657,15 @@ do_exec(struct monitor *m, const struct priv_request *req)
  * The worker cut a program's stream short: the program and what it
  * started are killed before the worker closes its end, so that none of
  * them reads the end of its input as the end of a whole stream.  Only a
- * program this monitor runs, not yet reaped: its id is no one else's.
+ * program this monitor runs, not yet reaped: its process group is its own.
  */
 static void
 end_program(struct monitor *m, const struct priv_request *req)
 {
-	pid_t pid = (pid_t)req->number;
+	const struct program *p = programs_find(&m->programs, req->number);
 
-	if (req->number > 0 && (uint64_t)pid == req->number &&
-	    programs_find(&m->programs, pid) < m->programs.n)
-		kill(-pid, SIGKILL);
+	if (p != NULL)
+		kill(-p->pid, SIGKILL);
 	reply_text(m, PRIV_EXEC_END, true, "", -1);
 }
 

@@ -169,7 +169,7 @@ transact_fd(struct priv *p, const struct priv_request *req, uint64_t *id)
 		return -EIO;
 	if (!ans.ok || ans.fd < 0 ||
 	    (id != NULL &&
-	     (ans.text == NULL || parse_uint((const char *)ans.text, INT32_MAX, id) != 0))) {
+	     (ans.text == NULL || parse_uint((const char *)ans.text, UINT64_MAX, id) != 0))) {
 		fd = ans.ok ? -EIO : answer_errno(&ans);
 		privops_answer_clear(&ans);
 		return fd;
@@ -646,12 +646,10 @@ priv_cookie_secret(struct priv *p, uint64_t bucket, uint8_t out[32])
 }
 
 int
-priv_exec(struct priv *p, const char *svc, char *const env[], pid_t *program)
+priv_exec(struct priv *p, const char *svc, char *const env[], uint64_t *program)
 {
 	static struct priv_request req;
-	uint64_t id;
 	size_t i, n;
-	int fd;
 
 	memset(&req, 0, sizeof(req));
 	req.type = PRIV_EXEC;
@@ -663,15 +661,13 @@ priv_exec(struct priv *p, const char *svc, char *const env[], pid_t *program)
 		memcpy(req.blob + req.blob_len, env[i], n);
 		req.blob_len += n;
 	}
-	if ((fd = transact_fd(p, &req, &id)) >= 0)
-		*program = (pid_t)id;
-	return fd;
+	return transact_fd(p, &req, program);
 }
 
 void
-priv_exec_end(struct priv *p, pid_t program)
+priv_exec_end(struct priv *p, uint64_t program)
 {
-	struct priv_request req = {.type = PRIV_EXEC_END, .number = (uint64_t)program};
+	struct priv_request req = {.type = PRIV_EXEC_END, .number = program};
 	struct priv_answer ans;
 
 	if (transact(p, &req, &ans) == 0)

@@ -164,10 +164,10 @@ int priv_cookie_secret(struct priv *p, uint64_t bucket, uint8_t out[32]);
  * socket; returns the other end (the caller owns it) with *program the
  * program's id for priv_exec_end, or -errno.
  */
-int priv_exec(struct priv *p, const char *svc, char *const env[], pid_t *program);
+int priv_exec(struct priv *p, const char *svc, char *const env[], uint64_t *program);
 
 /* Kills program (and what it started) if it still runs: its stream was cut short. */
-void priv_exec_end(struct priv *p, pid_t program);
+void priv_exec_end(struct priv *p, uint64_t program);
 
 /* Connects to the Unix backend path; a connected descriptor, or -errno. */
 int priv_connect(struct priv *p, const char *path);
