@@ -152,7 +152,8 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 		return -1;
 	if (taken_len > sizeof(early))
 		return five_fail(err, FIVE_ERR_USAGE, "more input taken than a request carries");
-	memcpy(early, taken, taken_len);
+	if (taken_len > 0)
+		memcpy(early, taken, taken_len);
 	a.n = taken_len;
 	/* In USP, what follows initialize during an exchange would be read as messages. */
 	if (!req->wait_for_grant && !(req->usp && o.auth != NULL))
