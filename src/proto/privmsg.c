@@ -50,6 +50,7 @@ static const unsigned request_fields[PRIV_TYPE_MAX + 1] = {
         [PRIV_PROOF_SIGN] = F_ARG | F_NUMBER | F_BLOB,
         [PRIV_COOKIE_SECRET] = F_NUMBER,
         [PRIV_EXEC_END] = F_NUMBER,
+        [PRIV_EXEC_DONE] = F_NUMBER,
 };
 
 int

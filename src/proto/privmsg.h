@@ -52,8 +52,9 @@ enum priv_type {
 	PRIV_RELOAD,        /* -> the configuration file read again and accepted? */
 	PRIV_PROOF_SIGN,    /* arg: identity, number: its method, blob: a challenge -> a proof */
 	PRIV_COOKIE_SECRET, /* number: a cookie bucket -> its cluster secret (32 bytes) */
-	PRIV_EXEC_END,      /* number: a program PRIV_EXEC ran -> ok: it is killed, if it runs */
-	PRIV_TYPE_MAX = PRIV_EXEC_END,
+	PRIV_EXEC_END,      /* number: a program PRIV_EXEC ran -> ok: killed, its stream cut */
+	PRIV_EXEC_DONE,     /* number: a program PRIV_EXEC ran -> ok: its stream ended in order */
+	PRIV_TYPE_MAX = PRIV_EXEC_DONE,
 };
 
 struct priv_request {
@@ -63,7 +64,7 @@ struct priv_request {
 	char peer_ip[ADDR_IP_MAX];    /* PUBKEY_CHECK, PAM_START ("" for local clients) */
 	char arg[PRIVMSG_ARG_MAX]; /* LISTEN, FILE, TOKEN_ISSUE, TOKEN_OPEN, REVOKE, EXEC, CONNECT,
 	                              PROOF_SIGN */
-	uint64_t number; /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE, PROOF_SIGN, COOKIE_SECRET, EXEC_END
+	uint64_t number; /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE, PROOF_SIGN, COOKIE_SECRET, EXEC_*
 	                  */
 	uint8_t blob[PRIVMSG_BLOB_MAX];
 	size_t blob_len; /* TOKEN_ISSUE, TOKEN_OPEN, EXEC, PROOF_SIGN */

@@ -2,6 +2,7 @@
 
 import ctypes
 import os
+import signal
 import socket
 import struct
 import threading
@@ -245,6 +246,35 @@ def test_a_program_whose_stream_is_cut_is_killed(fived, tmp_path):
     wait_for(lambda: len(f.events("closed")) == 2, what="the cut session's end")
     time.sleep(0.5 * SLOW)
     assert not list(out.glob("end.*")), "the program took a cut stream for a whole one"
+
+
+def test_programs_whose_worker_dies_are_killed(fived, tmp_path):
+    """The worker's death cuts its streams short: the monitor kills the programs whose
+    streams it had not ended, with what they started, also when the program itself had
+    already exited and left a child reading its input."""
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    prog = tmp_path / "upload"
+    prog.write_text(UPLOAD)
+    prog.chmod(0o755)
+    early = tmp_path / "early"
+    early.write_text("#!/bin/sh\nexec 3<&0\n%s %s <&3 3<&- &\nexit 0\n" % (prog, out))
+    early.chmod(0o755)
+    f = fived("[service:upload]\nbackend = exec:%s %s\n[service:early]\nbackend = exec:%s\n"
+              % (prog, out, early))
+    socks = []
+    for service in (b"upload", b"upload", b"early"):
+        s = connect(f.port)
+        s.sendall(service + b"\r\n" + b"x" * 1000)
+        socks.append(s)
+    wait_for(lambda: sorted(p.read_text() for p in out.glob("data.*")) == ["1000"] * 3,
+             what="the programs' bytes")
+    os.kill(f.worker_pid(), signal.SIGKILL)
+    time.sleep(1 * SLOW)
+    assert not list(out.glob("end.*")), "a program took a cut stream for a whole one"
+    for s in socks:
+        s.close()
 
 
 def test_half_close_client_to_backend(fived, sentinel):

@@ -430,8 +430,8 @@ backend_start(struct backend *b, const struct backend_who *who)
 static void
 end_program(struct backend *b)
 {
-	if (b->reset && b->program > 0)
-		priv_exec_end(b->site->priv, b->program);
+	if (b->program > 0)
+		priv_exec_end(b->site->priv, b->program, b->reset);
 	if (b->reset && b->child != NULL)
 		uv_process_kill(&b->child->proc, SIGKILL);
 	if (b->child != NULL)

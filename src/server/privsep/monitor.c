@@ -64,15 +64,16 @@
 #define ALIVE_STALE_MS (3 * PRIV_ALIVE_MS)
 
 /*
- * The exec services' programs running (each leads its own process group):
- * a stream cut short has its program killed, so that it never takes the
- * end of its input for the end of a whole stream.  The worker names one
- * by an id never used again, not by its process id, which a later
- * program may get.
+ * The exec services' programs whose streams are not over (each leads its
+ * own process group): a stream cut short, or the worker's death, has its
+ * program killed, so that it never takes the end of its input for the
+ * end of a whole stream.  The worker names one by an id never used
+ * again, not by its process id, which a later program may get.
  */
 struct program {
 	uint64_t id;
 	pid_t pid;
+	int held; /* owned: the worker's end too, so that its death is no end of input */
 };
 
 struct programs {
@@ -279,12 +280,85 @@ describe_exit(int status, char *out, size_t size)
 		snprintf(out, size, "exited with status %d", WEXITSTATUS(status));
 }
 
+/*
+ * The program's id, or 0 when there is no room: it cannot be ended, and
+ * must not run.  fd is the worker's end of its stream.
+ */
+static uint64_t
+programs_add(struct programs *p, pid_t pid, int fd)
+{
+	struct program *grown;
+	int held;
+
+	if ((held = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return 0;
+	if (p->n == p->cap) {
+		grown = reallocarray(p->run, p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST,
+		                     sizeof(*grown));
+		if (grown == NULL) {
+			close(held);
+			return 0;
+		}
+		p->run = grown;
+		p->cap = p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST;
+	}
+	p->run[p->n].id = ++p->last_id;
+	p->run[p->n].held = held;
+	p->run[p->n++].pid = pid;
+	return p->last_id;
+}
+
+/* Where the program of that id is, or p->n when none has it. */
+static size_t
+programs_find(const struct programs *p, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < p->n && p->run[i].id != id; i++)
+		;
+	return i;
+}
+
+/*
+ * The program's stream is over: in order, or cut short, when the program
+ * and what it started are killed.  A leader reaped before (exited) leaves
+ * its group to its other members: the group's id stays theirs while any
+ * lives, so the kill reaches them, and no one else.
+ */
+static void
+programs_end(struct programs *p, size_t i, bool cut)
+{
+	if (cut)
+		kill(-p->run[i].pid, SIGKILL);
+	close(p->run[i].held);
+	p->run[i] = p->run[--p->n];
+}
+
+/*
+ * pid has exited and been reaped: a program whose group has no member
+ * left is forgotten, before its id could be another group's.
+ */
+static void
+programs_reaped(struct programs *p, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->run[i].pid == pid && kill(-pid, 0) != 0) {
+			programs_end(p, i, false);
+			return;
+		}
+}
+
 static void
 worker_exited(struct monitor *m, int status)
 {
 	uint64_t now = now_ms();
 	char how[128];
 
+	/* Programs whose streams it had not ended: cut short, with the worker's sessions. */
+	while (m->programs.n > 0)
+		programs_end(&m->programs, 0, true);
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = -1;
@@ -310,51 +384,6 @@ worker_exited(struct monitor *m, int status)
 	                                                  : "");
 }
 
-/* The program's id, or 0 when there is no room: it cannot be ended, and must not run. */
-static uint64_t
-programs_add(struct programs *p, pid_t pid)
-{
-	struct program *grown;
-
-	if (p->n == p->cap) {
-		grown = reallocarray(p->run, p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST,
-		                     sizeof(*grown));
-		if (grown == NULL)
-			return 0;
-		p->run = grown;
-		p->cap = p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST;
-	}
-	p->run[p->n].id = ++p->last_id;
-	p->run[p->n++].pid = pid;
-	return p->last_id;
-}
-
-/* The program of that id, or NULL when none runs. */
-static const struct program *
-programs_find(const struct programs *p, uint64_t id)
-{
-	size_t i;
-
-	for (i = 0; i < p->n; i++)
-		if (p->run[i].id == id)
-			return &p->run[i];
-	return NULL;
-}
-
-/* pid has exited and been reaped: its process id may be another's from now on. */
-static void
-programs_forget(struct programs *p, pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < p->n; i++) {
-		if (p->run[i].pid == pid) {
-			p->run[i] = p->run[--p->n];
-			return;
-		}
-	}
-}
-
 static void
 reap(struct monitor *m)
 {
@@ -363,7 +392,7 @@ reap(struct monitor *m)
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		pam_slots_release(&m->pam, (long)pid);
-		programs_forget(&m->programs, pid);
+		programs_reaped(&m->programs, pid);
 		if (pid == m->worker)
 			worker_exited(m, status);
 	}
@@ -637,7 +666,7 @@ do_exec(struct monitor *m, const struct priv_request *req)
 		return 0;
 	}
 	if ((fd = spawn_program(svc, pw, env, &pid)) >= 0 &&
-	    (program = programs_add(&m->programs, pid)) == 0) {
+	    (program = programs_add(&m->programs, pid, fd)) == 0) {
 		kill(-pid, SIGKILL);
 		close(fd);
 		fd = -ENOMEM;
@@ -654,19 +683,19 @@ do_exec(struct monitor *m, const struct priv_request *req)
 }
 
 /*
- * The worker cut a program's stream short: the program and what it
- * started are killed before the worker closes its end, so that none of
- * them reads the end of its input as the end of a whole stream.  Only a
- * program this monitor runs, not yet reaped: its process group is its own.
+ * The worker ends a program's stream: cut short (PRIV_EXEC_END), the
+ * program and what it started are killed before the worker closes its
+ * end, so that none of them reads the end of its input as the end of a
+ * whole stream; in order (PRIV_EXEC_DONE), it runs on as it will.
  */
 static void
 end_program(struct monitor *m, const struct priv_request *req)
 {
-	const struct program *p = programs_find(&m->programs, req->number);
+	size_t i = programs_find(&m->programs, req->number);
 
-	if (p != NULL)
-		kill(-p->pid, SIGKILL);
-	reply_text(m, PRIV_EXEC_END, true, "", -1);
+	if (i < m->programs.n)
+		programs_end(&m->programs, i, req->type == PRIV_EXEC_END);
+	reply_text(m, req->type, true, "", -1);
 }
 
 /* --- requests ------------------------------------------------------------------- */
@@ -684,7 +713,7 @@ answer_request(struct monitor *m, const struct priv_request *req)
 	}
 	if (req->type == PRIV_EXEC)
 		return do_exec(m, req);
-	if (req->type == PRIV_EXEC_END) {
+	if (req->type == PRIV_EXEC_END || req->type == PRIV_EXEC_DONE) {
 		end_program(m, req);
 		return 0;
 	}

@@ -665,9 +665,9 @@ priv_exec(struct priv *p, const char *svc, char *const env[], uint64_t *program)
 }
 
 void
-priv_exec_end(struct priv *p, uint64_t program)
+priv_exec_end(struct priv *p, uint64_t program, bool cut)
 {
-	struct priv_request req = {.type = PRIV_EXEC_END, .number = program};
+	struct priv_request req = {.type = cut ? PRIV_EXEC_END : PRIV_EXEC_DONE, .number = program};
 	struct priv_answer ans;
 
 	if (transact(p, &req, &ans) == 0)

@@ -166,8 +166,11 @@ int priv_cookie_secret(struct priv *p, uint64_t bucket, uint8_t out[32]);
  */
 int priv_exec(struct priv *p, const char *svc, char *const env[], uint64_t *program);
 
-/* Kills program (and what it started) if it still runs: its stream was cut short. */
-void priv_exec_end(struct priv *p, uint64_t program);
+/*
+ * program's stream is over: cut short, it is killed (and what it
+ * started); in order, it runs on.  Until then, the worker's death kills it.
+ */
+void priv_exec_end(struct priv *p, uint64_t program, bool cut);
 
 /* Connects to the Unix backend path; a connected descriptor, or -errno. */
 int priv_connect(struct priv *p, const char *path);

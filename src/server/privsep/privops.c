@@ -1144,6 +1144,7 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 	case PRIV_PAM_START:
 	case PRIV_EXEC:
 	case PRIV_EXEC_END:
+	case PRIV_EXEC_DONE:
 	case PRIV_RELOAD:
 		break;
 	}
