@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 
-from conftest import SANITIZED, SLOW, connect, recv_line, stop_listening, wait_for
+from conftest import SANITIZED, SLOW, connect, free_port, recv_line, stop_listening, wait_for
 
 MIB = 1024 * 1024
 BUDGET = 4 * MIB
@@ -303,3 +303,27 @@ def test_clients_that_stop_reading_stay_within_the_budget(fived, sentinel, tmp_p
     for c in clients:
         c.close()
     stall.close()
+
+
+def test_chargen_holds_to_the_budget(fived):
+    """chargen, whose clients never read, stops at the budget as the relay does: its
+    output counts in relay_memory_max, and it makes nothing while the budget is over
+    (each would otherwise keep a tick's output, 50 KB at its fastest, beyond it)."""
+    from test_metrics import scrape, value
+    port = free_port()
+    f = fived("[server]\nlisten = tcp:127.0.0.1:0\naudit_log = none\nmax_per_source = 100\n"
+              "relay_memory_max = 1M\nmetrics_listen = tcp:127.0.0.1:%d\n"
+              "[service:chargen]\nbackend = builtin:chargen\nchargen_rate = 1000000\n" % port)
+    socks = []
+    for _ in range(64):
+        c = socket.create_connection(("127.0.0.1", f.port))
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.sendall(b"chargen\r\n")
+        socks.append(c)
+    used = 0
+    for _ in range(10):
+        time.sleep(1)
+        used = max(used, value(scrape(("tcp", port)), "fived_relay_budget_used_bytes"))
+    assert used <= (1 << 20) + 64 * 4096, used
+    for c in socks:
+        c.close()

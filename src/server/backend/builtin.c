@@ -227,8 +227,10 @@ on_chargen_tick(uv_timer_t *t)
 
 	if (n == 0)
 		n = 1;
-	if (uv_stream_get_write_queue_size((uv_stream_t *)&b->pipe) > 0)
+	/* Over the budget, as the relay does: a tick skipped; near it, a smaller one. */
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&b->pipe) > 0 || budget_over(b->budget))
 		return;
+	n = budget_read_size(b->budget, n);
 	if ((c = chunk_new(b->budget, n)) == NULL)
 		return;
 	fill_chargen(b, c->data, n);
