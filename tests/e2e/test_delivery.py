@@ -248,6 +248,40 @@ def test_a_program_whose_stream_is_cut_is_killed(fived, tmp_path):
     assert not list(out.glob("end.*")), "the program took a cut stream for a whole one"
 
 
+def as_nobody():
+    os.setgroups([])
+    os.setresgid(65534, 65534, 65534)
+    os.setresuid(65534, 65534, 65534)
+
+
+def test_a_program_of_an_unprivileged_fived_is_killed_with_its_group(fived, tmp_path):
+    """Without privilege separation (fived not run as root) a program is fived's own
+    child, in a group of its own all the same: one whose stream is cut short is killed
+    with what it started, also once it has exited itself."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to run fived as another user")
+    tmp_path.chmod(0o777)
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    prog = tmp_path / "upload"
+    prog.write_text(UPLOAD)
+    prog.chmod(0o755)
+    early = tmp_path / "early"
+    early.write_text("#!/bin/sh\nexec 3<&0\n%s %s <&3 3<&- &\nexit 0\n" % (prog, out))
+    early.chmod(0o755)
+    f = fived("[service:early]\nbackend = exec:%s\n" % early, preexec_fn=as_nobody,
+              env=dict(os.environ, HOME=str(tmp_path)))
+    s = connect(f.port)
+    s.sendall(b"early\r\n" + b"x" * 1000)
+    wait_for(lambda: [p.read_text() for p in out.glob("data.*")] == ["1000"],
+             what="the program's child's bytes")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    time.sleep(0.5 * SLOW)
+    assert not list(out.glob("end.*")), "the program's child took a cut stream for a whole one"
+
+
 def test_programs_whose_worker_dies_are_killed(fived, tmp_path):
     """The worker's death cuts its streams short: the monitor kills the programs whose
     streams it had not ended, with what they started, also when the program itself had

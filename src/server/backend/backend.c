@@ -242,6 +242,9 @@ on_child_exit(uv_process_t *proc, int64_t status, int signal)
 
 	log_debug("session %s: program exited, status %lld, signal %d", c->session,
 	          (long long)status, signal);
+	/* Its group lives on while what it started does; emptied, its id could be another's. */
+	if (c->backend != NULL && kill(-proc->pid, 0) != 0)
+		c->backend->group = 0;
 	if (c->backend != NULL)
 		c->backend->child = NULL;
 	uv_close((uv_handle_t *)proc, free_child);
@@ -325,6 +328,8 @@ spawn_program(struct backend *b, const struct backend_who *who, int fd)
 	o.stdio = stdio;
 	o.stdio_count = 3;
 	o.exit_cb = on_child_exit;
+	/* A group of its own (setsid), to be killed whole with a stream cut short. */
+	o.flags = UV_PROCESS_DETACHED;
 	r = uv_spawn(b->site->loop, &c->proc, &o);
 	for (i = 0; env[i] != NULL; i++)
 		free(env[i]);
@@ -336,6 +341,7 @@ spawn_program(struct backend *b, const struct backend_who *who, int fd)
 	uv_unref((uv_handle_t *)&c->proc);
 	c->backend = b;
 	b->child = c;
+	b->group = c->proc.pid;
 	return 0;
 }
 
@@ -432,12 +438,13 @@ end_program(struct backend *b)
 {
 	if (b->program > 0)
 		priv_exec_end(b->site->priv, b->program, b->reset);
-	if (b->reset && b->child != NULL)
-		uv_process_kill(&b->child->proc, SIGKILL);
+	if (b->reset && b->group > 0)
+		kill(-b->group, SIGKILL);
 	if (b->child != NULL)
 		b->child->backend = NULL;
 	b->child = NULL;
 	b->program = 0;
+	b->group = 0;
 }
 
 static void

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "common/addr.h"
@@ -70,6 +71,7 @@ struct backend {
 	void *owner;
 	uint64_t program;    /* an exec service's program the monitor runs (its id), or 0 */
 	struct child *child; /* one this process runs, while it does; not owned */
+	pid_t group;         /* its process group, while one of it may run, or 0 */
 };
 
 /* Prepares b for svc, for the session id (which outlives b); nothing is started. */
