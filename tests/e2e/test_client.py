@@ -1010,14 +1010,9 @@ def test_an_ignored_sighup_stays_ignored(fived):
     stop_listening(peer.sock)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
-@pytest.mark.parametrize("forward", [("-L",), ("--detachable", "-L"),
-                                     ("--plain", "--no-multiplex", "-L")],
-                         ids=["multiplexed", "detachable", "plain"])
-def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward, sig):
-    """As above for five -L: its forwarded connections are reset on both sides, the
-    application's and the service's, when a signal ends the forwarder; without
-    --multiplex, each connection's own process ends with it."""
+def forwarded_upload_cut(fived, forward, end):
+    """An upload through five -L (forward: its options) that end(p) ends, with the exit
+    status it returns: the application's connection and the service's are reset."""
     peer = Sink()
     f = fived(CONFIG + "[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
     port = free_port()
@@ -1027,8 +1022,8 @@ def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward, sig):
         c = connect(port, timeout=10 * SLOW)
         c.sendall(b"x" * 65536)
         assert peer.reading.wait(10 * SLOW)
-        p.send_signal(sig)
-        assert p.wait(timeout=10 * SLOW) == -sig
+        status = end(p)
+        assert p.wait(timeout=10 * SLOW) == status
         with pytest.raises(ConnectionResetError):
             assert c.recv(1024) == b"", "data from a service that sent none"
             raise AssertionError("the forwarded connection ended in order")
@@ -1038,31 +1033,25 @@ def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward, sig):
     stop_listening(peer.sock)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+@pytest.mark.parametrize("forward", [("-L",), ("--detachable", "-L"),
+                                     ("--plain", "--no-multiplex", "-L")],
+                         ids=["multiplexed", "detachable", "plain"])
+def test_a_terminated_forwarder_cuts_its_connections_short(fived, forward, sig):
+    """As above for five -L: its forwarded connections are reset on both sides, the
+    application's and the service's, when a signal ends the forwarder; without
+    --multiplex, each connection's own process ends with it."""
+    forwarded_upload_cut(fived, forward, lambda p: p.send_signal(sig) or -sig)
+
+
 @pytest.mark.parametrize("forward", [("-L",), ("--plain", "--no-multiplex", "-L")],
                          ids=["multiplexed", "plain"])
 def test_a_killed_forwarder_resets_its_connections(fived, forward):
     """five -L killed outright (SIGKILL, with its per-connection processes): the kernel
     closes its connections, and each resets, the application's and the one to fived, so
     that neither the application nor the service reads a cut stream as a whole one."""
-    peer = Greeting()
-    f = fived(CONFIG + "[service:greet]\nbackend = tcp:127.0.0.1:%d\n" % peer.port)
-    port = free_port()
-    with forwarder([FIVE, "-p", str(f.port), *forward, str(port), "127.0.0.1", "greet"],
-                   stderr=subprocess.DEVNULL) as p:
-        wait_port(port)
-        c = connect(port, timeout=10 * SLOW)
-        c.sendall(b"x" * 65536)
-        assert c.recv(6) == b"hello\n"
-        assert peer.reading.wait(10 * SLOW)
-        os.killpg(p.pid, signal.SIGKILL)
-        assert p.wait(timeout=10 * SLOW) == -signal.SIGKILL
-        with pytest.raises(ConnectionResetError):
-            assert c.recv(1024) == b"", "data from a service that sent one line"
-            raise AssertionError("the forwarded connection ended in order")
-        c.close()
-        wait_for(lambda: peer.uploads(), what="the upload's end")
-        assert peer.uploads() == [True]
-    stop_listening(peer.sock)
+    forwarded_upload_cut(fived, forward,
+                         lambda p: os.killpg(p.pid, signal.SIGKILL) or -signal.SIGKILL)
 
 
 @pytest.mark.parametrize("forward", [("-L",), ("--plain", "--no-multiplex", "-L")],

@@ -218,17 +218,38 @@ open("%s/end.%d" % (sys.argv[1], os.getpid()), "w").write("whole")
 """
 
 
+def programs(tmp_path):
+    """Where the programs write (out), and two of them: upload, which records what it
+    read (data.PID) and the end of its input (end.PID); early, which leaves upload
+    reading its input in the background and exits at once."""
+    out = tmp_path / "out"
+    out.mkdir()
+    out.chmod(0o777)
+    upload = tmp_path / "upload"
+    upload.write_text(UPLOAD)
+    early = tmp_path / "early"
+    early.write_text("#!/bin/sh\nexec 3<&0\n%s %s <&3 3<&- &\nexit 0\n" % (upload, out))
+    for p in (upload, early):
+        p.chmod(0o755)
+    return out, "%s %s" % (upload, out), str(early)
+
+
+def read_by_programs(out, n, each):
+    wait_for(lambda: sorted(p.read_text() for p in out.glob("data.*")) == [str(each)] * n,
+             what="the programs' bytes")
+
+
+def cut(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
 def test_a_program_whose_stream_is_cut_is_killed(fived, tmp_path):
     """A program's stream has no reset: one cut short (here, the client's reset) has its
     program killed, with what it started, before its input ends, so that it never takes
     half an upload for a whole one.  A stream that ends in order ends its input."""
-    out = tmp_path / "out"
-    out.mkdir()
-    out.chmod(0o777)
-    prog = tmp_path / "upload"
-    prog.write_text(UPLOAD)
-    prog.chmod(0o755)
-    f = fived("[service:upload]\nbackend = exec:%s %s\n" % (prog, out))
+    out, upload, _ = programs(tmp_path)
+    f = fived("[service:upload]\nbackend = exec:%s\n" % upload)
     with connect(f.port) as s:
         s.sendall(b"upload\r\nall of it")
         s.shutdown(socket.SHUT_WR)
@@ -239,10 +260,8 @@ def test_a_program_whose_stream_is_cut_is_killed(fived, tmp_path):
         p.unlink()
     s = connect(f.port)
     s.sendall(b"upload\r\n" + b"x" * 100000)
-    wait_for(lambda: [p.read_text() for p in out.glob("data.*")] == ["100000"],
-             what="the program's bytes")
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
+    read_by_programs(out, 1, 100000)
+    cut(s)
     wait_for(lambda: len(f.events("closed")) == 2, what="the cut session's end")
     time.sleep(0.5 * SLOW)
     assert not list(out.glob("end.*")), "the program took a cut stream for a whole one"
@@ -261,23 +280,13 @@ def test_a_program_of_an_unprivileged_fived_is_killed_with_its_group(fived, tmp_
     if os.geteuid() != 0:
         pytest.skip("needs root, to run fived as another user")
     tmp_path.chmod(0o777)
-    out = tmp_path / "out"
-    out.mkdir()
-    out.chmod(0o777)
-    prog = tmp_path / "upload"
-    prog.write_text(UPLOAD)
-    prog.chmod(0o755)
-    early = tmp_path / "early"
-    early.write_text("#!/bin/sh\nexec 3<&0\n%s %s <&3 3<&- &\nexit 0\n" % (prog, out))
-    early.chmod(0o755)
+    out, _, early = programs(tmp_path)
     f = fived("[service:early]\nbackend = exec:%s\n" % early, preexec_fn=as_nobody,
               env=dict(os.environ, HOME=str(tmp_path)))
     s = connect(f.port)
     s.sendall(b"early\r\n" + b"x" * 1000)
-    wait_for(lambda: [p.read_text() for p in out.glob("data.*")] == ["1000"],
-             what="the program's child's bytes")
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    s.close()
+    read_by_programs(out, 1, 1000)
+    cut(s)
     time.sleep(0.5 * SLOW)
     assert not list(out.glob("end.*")), "the program's child took a cut stream for a whole one"
 
@@ -286,24 +295,15 @@ def test_programs_whose_worker_dies_are_killed(fived, tmp_path):
     """The worker's death cuts its streams short: the monitor kills the programs whose
     streams it had not ended, with what they started, also when the program itself had
     already exited and left a child reading its input."""
-    out = tmp_path / "out"
-    out.mkdir()
-    out.chmod(0o777)
-    prog = tmp_path / "upload"
-    prog.write_text(UPLOAD)
-    prog.chmod(0o755)
-    early = tmp_path / "early"
-    early.write_text("#!/bin/sh\nexec 3<&0\n%s %s <&3 3<&- &\nexit 0\n" % (prog, out))
-    early.chmod(0o755)
-    f = fived("[service:upload]\nbackend = exec:%s %s\n[service:early]\nbackend = exec:%s\n"
-              % (prog, out, early))
+    out, upload, early = programs(tmp_path)
+    f = fived("[service:upload]\nbackend = exec:%s\n[service:early]\nbackend = exec:%s\n"
+              % (upload, early))
     socks = []
     for service in (b"upload", b"upload", b"early"):
         s = connect(f.port)
         s.sendall(service + b"\r\n" + b"x" * 1000)
         socks.append(s)
-    wait_for(lambda: sorted(p.read_text() for p in out.glob("data.*")) == ["1000"] * 3,
-             what="the programs' bytes")
+    read_by_programs(out, 3, 1000)
     os.kill(f.worker_pid(), signal.SIGKILL)
     time.sleep(1 * SLOW)
     assert not list(out.glob("end.*")), "a program took a cut stream for a whole one"
