@@ -14,14 +14,14 @@
 #include "server/backend/backend.h"
 #include "server/mux/mux.h"
 
+/* Detachable sessions' copies may take this part of the relay budget: a half, at most. */
+#define MUX_COPIES_SHARE 2
+
 /*
  * Frames queued for the client past which no backend is read (and no
  * client frame taken, since each may ask for an answer): the session's
  * own backpressure, beside each stream's window.
  */
-/* Detachable sessions' copies may take this part of the relay budget: a half, at most. */
-#define MUX_COPIES_SHARE 2
-
 #define MUX_OUTPUT_HIGH (256 * 1024)
 #define MUX_OUTPUT_LOW  (64 * 1024)
 

@@ -245,9 +245,7 @@ void
 mux_budget_low(void *arg)
 {
 	struct site *site = arg;
-	struct mux *m;
-
-	struct mux *next;
+	struct mux *m, *next;
 
 	/*
 	 * One at a time: a session the budget stops again goes back on the

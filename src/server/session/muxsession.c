@@ -369,8 +369,7 @@ on_detach_timeout(uv_timer_t *t)
 	 * Nobody came back: whoever could keep the client's path down this
 	 * long must not make a service take a stream cut short for a whole
 	 * one, so each stream's backend is reset (12.4); detach_end = close
-	 * ends their input instead, for services that want an idle timeout's
-	 * end.
+	 * ends their input instead, for services that would rather have that.
 	 */
 	if (s->cfg->detach_end == DETACH_END_RESET) {
 		session_abort(s, "detach timeout");
