@@ -352,15 +352,12 @@ carry(struct gateway *g, int conn, const struct shim_rule *rule, const char *cli
 	close(g->tcp_fd);
 	shim_request(rule, &req, &auth);
 	req.opts.notice = notice;
-	/* Until its session has ended in order, also for a child killed outright (five -L's). */
-	five_sock_reset_on_close(conn);
-	if (cli_session(&req, conn, conn, true, NULL, 0, &err) != 0) {
+	if (cli_session_forwarded(&req, conn, &err) != 0) {
 		say("%s to %s:%u: %s %s: %s: %s", client, name, port, rule->host, rule->service,
 		    five_step_name(cli_shown_step(err.step)), err.message);
 		close(conn);
 		_exit(1);
 	}
-	five_sock_end_in_order(conn);
 	close(conn);
 	_exit(0);
 }

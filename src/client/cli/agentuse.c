@@ -75,13 +75,14 @@ cli_agent_session(const struct cli_request *req, int in_fd, int out_fd, char *ta
 	cli_signals_die_if_caught();
 	if (r == 0 || err->step != FIVE_ERR_REFUSED || strcmp(err->message, "redirect") != 0)
 		return r;
-	if (input_read && req->opts.no_redirect)
-		return r;
 	if (input_read)
-		return five_fail(err, FIVE_ERR_REFUSED,
-		                 "redirect, which a stream of the agent's session cannot follow "
-		                 "after %d KiB of input: five --no-agent follows it",
-		                 CLI_EARLY_MAX / 1024);
+		return req->opts.no_redirect
+		               ? r
+		               : five_fail(
+		                         err, FIVE_ERR_REFUSED,
+		                         "redirect, which a stream of the agent's session cannot "
+		                         "follow after %d KiB of input: five --no-agent follows it",
+		                         CLI_EARLY_MAX / 1024);
 	/* A session of its own, sent what was read, follows it or names where it goes. */
 	*direct = true;
 	return 0;

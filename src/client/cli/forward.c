@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "client/base/error.h"
-#include "client/base/sock.h"
 #include "client/cli/session.h"
 #include "client/cli/shared.h"
 #include "client/cli/signals.h"
@@ -83,17 +82,9 @@ static void __attribute__((noreturn)) serve(int conn, const struct cli_request *
 {
 	struct five_error err = {.step = FIVE_OK};
 
-	/*
-	 * Until its session has ended in order, conn resets when closed, also
-	 * by the kernel for a child killed outright: an end in order would
-	 * pass a cut stream off as whole.
-	 */
-	five_sock_reset_on_close(conn);
-	if (cli_session(req, conn, conn, true, NULL, 0, &err) != 0)
+	if (cli_session_forwarded(req, conn, &err) != 0)
 		fprintf(stderr, "five: -L %s %s: %s: %s\n", req->host, req->service,
 		        five_step_name(cli_shown_step(err.step)), err.message);
-	else
-		five_sock_end_in_order(conn);
 	close(conn);
 	_exit(err.step == FIVE_OK ? 0 : 1);
 }

@@ -9,6 +9,7 @@
 
 #include "client/base/error.h"
 #include "client/base/options.h"
+#include "client/base/sock.h"
 #include "client/cli/signals.h"
 #include "client/dialect/redirect.h"
 #include "client/dialect/text.h"
@@ -168,6 +169,16 @@ cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_is_so
 	}
 	cli_signals_die_if_caught();
 	return r;
+}
+
+int
+cli_session_forwarded(const struct cli_request *req, int conn, struct five_error *err)
+{
+	five_sock_reset_on_close(conn);
+	if (cli_session(req, conn, conn, true, NULL, 0, err) != 0)
+		return -1;
+	five_sock_end_in_order(conn);
+	return 0;
 }
 
 int

@@ -75,6 +75,15 @@ int cli_session(const struct cli_request *req, int in_fd, int out_fd, bool out_i
                 const void *taken, size_t taken_len, struct five_error *err);
 
 /*
+ * cli_session for a forwarded connection conn (five -L's, the gateway's),
+ * both its input and its output.  conn resets when closed unless the
+ * session ended in order (0), also when the kernel closes it for a
+ * process killed outright: an end in order would pass a cut stream off
+ * as whole.  Returns 0, or -1 with err filled; the caller closes conn.
+ */
+int cli_session_forwarded(const struct cli_request *req, int conn, struct five_error *err);
+
+/*
  * The step five names in its messages, and by its exit code, for step.
  * A server five does not trust (FIVE_ERR_TRUST) is "refused", exit code
  * 5, as it was before libfive told it apart from fived's own refusal:

@@ -268,7 +268,8 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 	/*
 	 * Marked, what came before the reset goes before its mark, as a TCP
 	 * reset leaves readable what had arrived.  A TCP connection (five -L)
-	 * learns of the reset as a reset, which drops what it had not taken.
+	 * learns of the reset as a reset, which drops what it had not taken:
+	 * mux_attach set it to reset when closed.
 	 */
 	if (st->fd >= 0 && st->marked && st->accepted) {
 		mux_stream_mark(s, st);
@@ -276,7 +277,6 @@ mux_stream_reset(struct five_session *s, struct mux_stream *st, bool send, uint8
 		if (drop_down(s, st) != 0)
 			r = -1;
 		if (st->fd >= 0) {
-			five_sock_reset_on_close(st->fd);
 			close(st->fd);
 			st->fd = -1;
 		}

@@ -287,11 +287,21 @@ stop_reading(struct channel *ch)
 	ch->reading = false;
 }
 
+/*
+ * Whether m has no backend read now: its own backpressure, or the relay
+ * budget's, or the copies' share of it (the last two list m to be woken).
+ */
+static bool
+backends_held(struct mux *m)
+{
+	return mux_down_full(m) || mux_budget_hold(m) || mux_copies_hold(m);
+}
+
 void
 channel_resume(struct channel *ch)
 {
 	if (ch->ended || !ch->connected || ch->down_fin || ch->reading || down_room(ch) == 0 ||
-	    mux_down_full(ch->mux) || mux_budget_hold(ch->mux) || mux_copies_hold(ch->mux))
+	    backends_held(ch->mux))
 		return;
 	if (uv_read_start(backend_stream(ch), down_alloc, on_down_read) == 0)
 		ch->reading = true;
@@ -314,7 +324,7 @@ send_down(struct channel *ch, struct chunk *c, size_t n)
 	mux_emit(m, c, MUX_HEADER_LEN + n);
 	if (ch->ended || m->finished)
 		return;
-	if (down_room(ch) == 0 || mux_down_full(m) || mux_budget_hold(m) || mux_copies_hold(m))
+	if (down_room(ch) == 0 || backends_held(m))
 		stop_reading(ch);
 }
 
