@@ -549,8 +549,12 @@ step(struct relay *r, struct five_error *err)
 	 */
 	if (up_stopped(r) && r->sock_eof && r->down.len == 0)
 		return fail_stopped(r, err);
-	/* fived ends a sealed stream with a FINAL record: without one, it was cut. */
-	if (e->seal != NULL && r->sock_eof && r->raw_len == 0 && !r->final_seen)
+	/*
+	 * fived ends a sealed stream with a FINAL record: without one, it was
+	 * cut; unless sock had failed (a send took the reset's error, and the
+	 * read after it an end): that failure is told once what came is out.
+	 */
+	if (e->seal != NULL && r->sock_eof && r->raw_len == 0 && !r->final_seen && !up_stopped(r))
 		return five_fail(err, FIVE_ERR_PROTOCOL, "the session was cut short");
 	/*
 	 * fived's end came while the application's input was not being read
