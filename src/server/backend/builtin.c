@@ -68,7 +68,7 @@ send_chunk(struct builtin *b, struct chunk *c, size_t n)
 {
 	size_t size = c->size;
 
-	if (chunk_write(c, n, (uv_stream_t *)&b->pipe, b, NULL, on_written) != 0)
+	if (chunk_write(c, 0, n, (uv_stream_t *)&b->pipe, b, NULL, on_written) != 0)
 		return -1;
 	b->queued += size;
 	return 0;

@@ -216,8 +216,8 @@ write_up(struct channel *ch, const void *data, size_t len, size_t credit)
 	if ((c = chunk_copy(&ch->mux->site->budget, data, len)) == NULL)
 		return -1;
 	size = c->size;
-	if (chunk_write(c, len, backend_stream(ch), ch, (void *)(uintptr_t)credit, on_up_written) !=
-	    0)
+	if (chunk_write(c, 0, len, backend_stream(ch), ch, (void *)(uintptr_t)credit,
+	                on_up_written) != 0)
 		return -1;
 	ch->up_queued += size;
 	return 0;

@@ -87,9 +87,10 @@ chunk_copy(struct budget *budget, const void *data, size_t len)
 }
 
 int
-chunk_write(struct chunk *c, size_t len, uv_stream_t *dst, void *owner, void *tag, uv_write_cb cb)
+chunk_write(struct chunk *c, size_t from, size_t len, uv_stream_t *dst, void *owner, void *tag,
+            uv_write_cb cb)
 {
-	uv_buf_t b = uv_buf_init(c->data, (unsigned)len);
+	uv_buf_t b = uv_buf_init(c->data + from, (unsigned)(len - from));
 
 	c->owner = owner;
 	c->tag = tag;

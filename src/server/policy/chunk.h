@@ -57,11 +57,11 @@ void chunk_release(const uv_buf_t *buf);
 struct chunk *chunk_copy(struct budget *budget, const void *data, size_t len);
 
 /*
- * Writes the chunk's first len bytes to dst; cb gets the chunk's req and
- * must free the chunk (chunk_free).  On failure frees the chunk and
- * returns -1.
+ * Writes the chunk's bytes from from up to len to dst; cb gets the chunk's
+ * req and must free the chunk (chunk_free).  On failure frees the chunk
+ * and returns -1.
  */
-int chunk_write(struct chunk *c, size_t len, uv_stream_t *dst, void *owner, void *tag,
+int chunk_write(struct chunk *c, size_t from, size_t len, uv_stream_t *dst, void *owner, void *tag,
                 uv_write_cb cb);
 
 #endif

@@ -184,3 +184,12 @@ sockets_all_acked(const uv_handle_t *h)
 	return h->type != UV_TCP || uv_fileno(h, &fd) != 0 || ioctl(fd, SIOCOUTQ, &held) != 0 ||
 	       held == 0;
 }
+
+bool
+sockets_shut_now(uv_stream_t *h)
+{
+	uv_os_fd_t fd;
+
+	return uv_stream_get_write_queue_size(h) == 0 && uv_fileno((uv_handle_t *)h, &fd) == 0 &&
+	       (shutdown(fd, SHUT_WR) == 0 || errno == ENOTCONN);
+}

@@ -65,4 +65,12 @@ bool sockets_end_was_reset(const uv_handle_t *h, bool ours_ended);
  */
 bool sockets_all_acked(const uv_handle_t *h);
 
+/*
+ * Ends the write side of h's socket at once, if nothing is queued on it:
+ * libuv's uv_shutdown waits a loop iteration for it and changes the epoll
+ * set to do so.  False leaves it to uv_shutdown: bytes are queued, or h is
+ * no socket.  A peer already gone counts as done, as for uv_shutdown.
+ */
+bool sockets_shut_now(uv_stream_t *h);
+
 #endif

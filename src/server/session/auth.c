@@ -347,7 +347,7 @@ helper_write(struct session *s, const char *line, size_t len)
 
 	if (c == NULL)
 		return -1;
-	return chunk_write(c, len, (uv_stream_t *)&s->auth->pam, s, NULL, on_helper_written);
+	return chunk_write(c, 0, len, (uv_stream_t *)&s->auth->pam, s, NULL, on_helper_written);
 }
 
 static void

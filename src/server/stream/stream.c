@@ -362,15 +362,47 @@ on_written(uv_write_t *req, int status)
 		unhold(st, dir);
 }
 
-/* Queues c's first len bytes towards dir's destination, counted in dir's queue. */
+/*
+ * Writes what dir's destination takes at once, when nothing is queued
+ * before it, and returns how much that was.  A write libuv completes
+ * later costs a loop iteration for its callback and a change to the
+ * epoll set, several times in a short session; most writes are taken
+ * whole.  An error is left to the queued write, whose callback reports
+ * it; a cut stream and one about to be spliced finish in on_written.
+ */
+static size_t
+write_now(struct stream *st, struct relay_dir *dir, const void *data, size_t len)
+{
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+	int n;
+
+	if (dir->queued > 0 || st->cut != NULL || dir->splice_wait)
+		return 0;
+	n = uv_try_write(destination_of(st, dir), &b, 1);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* Queues c's bytes from from up to len towards dir's destination, counted in dir's queue. */
 static int
-queue_write(struct stream *st, struct relay_dir *dir, struct chunk *c, size_t len)
+enqueue(struct stream *st, struct relay_dir *dir, struct chunk *c, size_t from, size_t len)
 {
 	size_t size = c->size;
 
-	if (chunk_write(c, len, destination_of(st, dir), st, dir, on_written) != 0)
+	if (chunk_write(c, from, len, destination_of(st, dir), st, dir, on_written) != 0)
 		return -1;
 	dir->queued += size;
+	return 0;
+}
+
+/* c's first len bytes towards dir's destination: written now, or what is left queued. */
+static int
+queue_write(struct stream *st, struct relay_dir *dir, struct chunk *c, size_t len)
+{
+	size_t taken = write_now(st, dir, c->data, len);
+
+	if (taken < len)
+		return enqueue(st, dir, c, taken, len);
+	chunk_free(c);
 	return 0;
 }
 
@@ -378,12 +410,13 @@ static int
 queue_copy(struct stream *st, struct relay_dir *dir, const void *data, size_t len)
 {
 	struct chunk *c;
+	size_t taken;
 
-	if (len == 0)
+	if (len == 0 || (taken = write_now(st, dir, data, len)) == len)
 		return 0;
-	if ((c = chunk_copy(&st->site->budget, data, len)) == NULL)
+	if ((c = chunk_copy(&st->site->budget, (const char *)data + taken, len - taken)) == NULL)
 		return -1;
-	return queue_write(st, dir, c, len);
+	return enqueue(st, dir, c, 0, len - taken);
 }
 
 int
@@ -434,7 +467,8 @@ end_direction(struct stream *st, struct relay_dir *dir)
 		return;
 	}
 	dir->shutdown_req.data = st;
-	if (uv_shutdown(&dir->shutdown_req, destination_of(st, dir), on_shutdown) != 0) {
+	if (sockets_shut_now(destination_of(st, dir)) ||
+	    uv_shutdown(&dir->shutdown_req, destination_of(st, dir), on_shutdown) != 0) {
 		dir->shut = true;
 		both_done(st);
 	}
@@ -463,6 +497,7 @@ static int
 pass_on(struct stream *st, struct relay_dir *dir, const uv_buf_t *buf, size_t n)
 {
 	struct transport *t = transport_of(st);
+	size_t taken;
 	int r;
 
 	if (dir == &st->down && t != NULL) {
@@ -470,7 +505,11 @@ pass_on(struct stream *st, struct relay_dir *dir, const uv_buf_t *buf, size_t n)
 		chunk_release(buf);
 		return r;
 	}
-	return queue_write(st, dir, chunk_fit(buf, n), n);
+	if ((taken = write_now(st, dir, buf->base, n)) == n) {
+		chunk_release(buf);
+		return 0;
+	}
+	return enqueue(st, dir, chunk_fit(buf, n), taken, n);
 }
 
 static void
