@@ -481,7 +481,7 @@ mix_dh(struct noise_handshake *hs, enum token t)
 	priv = mine == 'e' ? hs->e_priv : hs->s_priv;
 	pub = theirs == 'e' ? hs->re : hs->rs;
 	if (mine == 's' && hs->s_ref.dh != NULL) {
-		if (hs->s_ref.dh(hs->s_ref.ctx, pub, shared) != 0 ||
+		if (hs->s_ref.dh(hs->s_ref.ctx, pub, theirs == 's', shared) != 0 ||
 		    sodium_is_zero(shared, sizeof(shared)))
 			goto out;
 	} else if (crypto_scalarmult_curve25519(shared, priv, pub) != 0) {

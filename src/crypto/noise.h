@@ -53,10 +53,13 @@ struct noise_symmetric {
 
 /*
  * Our static key held elsewhere (by a privileged process): dh writes into
- * shared the X25519 of its private half with pub.  Returns 0, or -1 (the
- * handshake then fails).
+ * shared the X25519 of its private half with pub, the peer's static key
+ * when peer_static (a result the same in every handshake with that peer,
+ * which the caller may keep), an ephemeral one otherwise.  Returns 0, or
+ * -1 (the handshake then fails).
  */
-typedef int (*noise_dh_fn)(void *ctx, const uint8_t pub[NOISE_DHLEN], uint8_t shared[NOISE_DHLEN]);
+typedef int (*noise_dh_fn)(void *ctx, const uint8_t pub[NOISE_DHLEN], bool peer_static,
+                           uint8_t shared[NOISE_DHLEN]);
 
 struct noise_static_ref {
 	uint8_t pub[NOISE_DHLEN]; /* the public half */

@@ -498,6 +498,69 @@ test_ik_wrong_remote_static(void **state)
 	noise_handshake_wipe(&ini);
 }
 
+/* A responder static key held elsewhere: each X25519 it is asked for, and whose key that was. */
+struct held_key {
+	const uint8_t *priv;
+	unsigned calls, static_calls;
+	uint8_t last_static[NOISE_DHLEN];
+};
+
+static int
+held_dh(void *ctx, const uint8_t pub[NOISE_DHLEN], bool peer_static, uint8_t shared[NOISE_DHLEN])
+{
+	struct held_key *held = ctx;
+
+	held->calls++;
+	if (peer_static) {
+		held->static_calls++;
+		memcpy(held->last_static, pub, NOISE_DHLEN);
+	}
+	return crypto_scalarmult_curve25519(shared, held->priv, pub);
+}
+
+/*
+ * IK's responder with its static key held elsewhere asks for es with the
+ * initiator's ephemeral key and for ss with its static key, saying which
+ * is the static one (a result fived keeps per known client), and ends
+ * with the handshake hash of a responder that holds its key itself.
+ */
+static void
+test_ik_held_static(void **state)
+{
+	struct noise_handshake ini, rsp, own;
+	struct noise_static_ref ref = {.dh = held_dh};
+	struct held_key held = {0};
+	uint8_t msg[MSG_MAX], pt[MSG_MAX], h_held[NOISE_HASHLEN], h_own[NOISE_HASHLEN];
+	size_t len, pt_len;
+	struct keys k;
+
+	fixed_keys(&k);
+	held.priv = k.rsp_s;
+	ref.ctx = &held;
+	memcpy(ref.pub, k.rsp_s_pub, NOISE_DHLEN);
+	start(IK, &k, &ini, &own);
+	assert_int_equal(noise_handshake_init_ref(&rsp, IK, NOISE_RESPONDER, (const uint8_t *)"p",
+	                                          1, &ref, NULL),
+	                 0);
+	assert_int_equal(noise_handshake_set_ephemeral(&rsp, k.rsp_e), 0);
+	write_msg(&ini, &rsp, 0, msg, &len);
+	assert_int_equal(read_msg(&ini, &rsp, 0, msg, len, pt, &pt_len), 0);
+	assert_int_equal(read_msg(&ini, &own, 0, msg, len, pt, &pt_len), 0);
+	assert_int_equal(held.calls, 2);
+	assert_int_equal(held.static_calls, 1);
+	assert_memory_equal(held.last_static, k.ini_s_pub, NOISE_DHLEN);
+	write_msg(&ini, &rsp, 1, msg, &len);
+	assert_int_equal(held.calls, 2);
+	assert_true(noise_handshake_complete(&rsp));
+	noise_handshake_hash(&rsp, h_held);
+	write_msg(&ini, &own, 1, msg, &len);
+	noise_handshake_hash(&own, h_own);
+	assert_memory_equal(h_held, h_own, NOISE_HASHLEN);
+	noise_handshake_wipe(&ini);
+	noise_handshake_wipe(&rsp);
+	noise_handshake_wipe(&own);
+}
+
 static void
 test_prologue_mismatch(void **state)
 {
@@ -936,6 +999,7 @@ main(void)
 	        cmocka_unit_test(test_ik_transport),
 	        cmocka_unit_test(test_one_way_split),
 	        cmocka_unit_test(test_init_refusals),
+	        cmocka_unit_test(test_ik_held_static),
 	        cmocka_unit_test(test_static_later),
 	        cmocka_unit_test(test_psk_rules),
 	        cmocka_unit_test(test_low_order_ephemeral),

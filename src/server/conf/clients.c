@@ -1,5 +1,6 @@
 #include "server/conf/clients.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ parse_line(char *line, struct client_key *k, const char **why)
 {
 	char *key = line + strspn(line, " \t"), *identity, *end;
 
+	memset(k, 0, sizeof(*k));
 	if (*key == '\0' || *key == '#')
 		return 0;
 	identity = key + strcspn(key, " \t");
@@ -92,19 +94,60 @@ fail:
 void
 clients_free(struct client_keys *c)
 {
+	if (c->keys != NULL)
+		sodium_memzero(c->keys, c->n * sizeof(*c->keys));
 	free(c->keys);
 	memset(c, 0, sizeof(*c));
+}
+
+struct client_key *
+clients_find(const struct client_keys *c, const uint8_t pk[32])
+{
+	struct client_key probe = {.ss_known = false};
+
+	if (c->n == 0)
+		return NULL;
+	memcpy(probe.pk, pk, 32);
+	return bsearch(&probe, c->keys, c->n, sizeof(probe), by_key);
 }
 
 const char *
 clients_identity(const struct client_keys *c, const uint8_t pk[32])
 {
-	struct client_key probe;
-	const struct client_key *hit;
+	const struct client_key *hit = clients_find(c, pk);
 
-	if (c->n == 0)
-		return NULL;
-	memcpy(probe.pk, pk, 32);
-	hit = bsearch(&probe, c->keys, c->n, sizeof(probe), by_key);
 	return hit != NULL ? hit->identity : NULL;
+}
+
+void
+clients_carry(struct client_keys *to, const struct client_keys *from)
+{
+	size_t i = 0, j = 0;
+	int order;
+
+	/* Both are sorted by key: one pass over each. */
+	while (i < to->n && j < from->n) {
+		order = memcmp(to->keys[i].pk, from->keys[j].pk, 32);
+		if (order == 0 && from->keys[j].ss_known) {
+			memcpy(to->keys[i].ss, from->keys[j].ss, 32);
+			to->keys[i].ss_known = true;
+		}
+		i += order <= 0;
+		j += order >= 0;
+	}
+}
+
+bool
+clients_fill(struct client_keys *c, size_t batch, clients_dh_fn dh, void *ctx)
+{
+	struct client_key *k;
+
+	for (; c->filled < c->n && batch > 0; c->filled++) {
+		k = &c->keys[c->filled];
+		if (k->ss_known)
+			continue;
+		k->ss_known = dh(ctx, k->pk, k->ss) == 0;
+		batch--;
+	}
+	return c->filled < c->n;
 }
