@@ -298,6 +298,33 @@ def test_detached_sessions_do_not_keep_their_attach_out(fived, backend):
     assert len(f.events("attached")) == 2
 
 
+def test_detached_sessions_keep_their_place_among_max_connections(fived, backend):
+    """As with max_per_source, a detached session keeps its place among max_connections:
+    at the limit, a connection more per detached session is let in, to ATTACH only, and
+    one for anything else is refused ("too many connections").  Two detached sessions
+    and two connections yet to make a request fill the four places."""
+    echo = backend("echo")
+    f = start(fived, echo, server="detach_plaintext = yes\nmax_connections = 4\n")
+    sessions = [detachable_session(f) for _ in range(2)]
+    sids = [s.open("echo") for s in sessions]
+    for s in sessions:
+        s.drop_connection("reset")
+    detached(f, 2)
+    accepted = len(f.events("accepted"))
+    idle = [socket.create_connection(("127.0.0.1", f.port)) for _ in range(2)]
+    wait_for(lambda: len(f.events("accepted")) == accepted + 2, timeout=T,
+             what="the idle connections")
+    assert exchange(f.port, b"echo\r\nx") == b"- too many connections\r\n"
+    for s, sid in zip(sessions, sids):
+        s.attach(plain_to(f))
+        s.send(sid, b"back")
+        assert s.read_exact(sid, 4) == b"back"
+    assert len(f.events("attached")) == 2
+    assert exchange(f.port, b"echo\r\nx") == b"- too many connections\r\n"
+    for c in idle:
+        c.close()
+
+
 def test_copies_take_at_most_half_the_relay_budget(fived, backend):
     """A detachable session keeps a copy of what it sent until the client acknowledges
     it: clients that never do would hold the whole relay budget in copies (up to

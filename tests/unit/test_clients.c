@@ -57,8 +57,8 @@ parse(const char *text, struct client_keys *c)
 {
 	char err[ERR_MAX];
 
-	assert_int_equal(clients_parse("authorized_clients", text, strlen(text), c, err, sizeof(err)),
-	                 0);
+	assert_int_equal(
+	        clients_parse("authorized_clients", text, strlen(text), c, err, sizeof(err)), 0);
 }
 
 static void

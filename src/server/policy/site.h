@@ -42,9 +42,10 @@ struct site {
 	struct config *cfg;       /* the configuration new sessions get; one reference */
 	struct session *sessions; /* every live session, newest first */
 	size_t nsessions;
-	size_t nending; /* of those, lingering after a final reply, held silently or closing */
-	size_t nheld;   /* of those, strangers to a dark server held silently (S_DARK) */
-	bool draining;  /* no new request is served */
+	size_t nending;   /* of those, lingering after a final reply, held silently or closing */
+	size_t nheld;     /* of those, strangers to a dark server held silently (S_DARK) */
+	size_t ndetached; /* of those, detached (S_DETACHED): each keeps a place for its return */
+	bool draining;    /* no new request is served */
 	struct budget budget; /* relay_memory_max: what sessions' chunks and early bytes take */
 	struct stream *budget_held; /* streams with a direction held for the budget (stream.c) */
 	struct mux *budget_muxes;   /* multiplexed sessions waiting for the budget (mux.c) */

@@ -127,7 +127,7 @@ take_over(struct session *s, struct session *old)
 	s->mux = old->mux;
 	old->mux = NULL;
 	/* Beyond its source's limit for this: old's place is given back as it retires. */
-	s->attach_only = false;
+	s->attach_only = NULL;
 	mux_set_owner(s->mux, s);
 	session_drop_connection(old);
 	session_retire(old);

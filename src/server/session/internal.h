@@ -82,7 +82,12 @@ struct session {
 	uint16_t peer_port;
 	uint8_t source_key[SOURCE_KEY_LEN];
 	struct source *source; /* counted in the server's sources while set */
-	bool attach_only;      /* counted beyond max_per_source: may only ATTACH (sources.h) */
+	/*
+	 * Let in beyond max_per_source or max_connections for a detached
+	 * session's return (sources.h, admit): the refusal of anything but an
+	 * ATTACH, or NULL.
+	 */
+	const char *attach_only;
 
 	struct caller *caller;      /* the authenticated identity, or NULL; owned */
 	struct auth_exchange *auth; /* an authentication in progress, or NULL; owned */

@@ -121,8 +121,11 @@ session_set_state(struct session *s, enum session_state next)
 		s->site->nheld++;
 	if (s->state == S_DARK && next != S_DARK)
 		s->site->nheld--;
-	if (s->source != NULL && (next == S_DETACHED) != (s->state == S_DETACHED))
-		source_detached(s->source, next == S_DETACHED);
+	if ((next == S_DETACHED) != (s->state == S_DETACHED)) {
+		s->site->ndetached += next == S_DETACHED ? 1 : -1;
+		if (s->source != NULL)
+			source_detached(s->source, next == S_DETACHED);
+	}
 	s->state = next;
 }
 
@@ -449,9 +452,9 @@ session_refusal_now(const struct session *s, const char *service, const struct c
 bool
 session_only_attaches(struct session *s)
 {
-	if (!s->attach_only)
+	if (s->attach_only == NULL)
 		return false;
-	session_refuse(s, "too many connections from your address");
+	session_refuse(s, s->attach_only);
 	return true;
 }
 
@@ -1721,7 +1724,7 @@ static void
 admit(struct session *s, const char *busy)
 {
 	struct site *site = s->site;
-	bool recorded;
+	bool recorded, beyond_source, over;
 
 	site->metrics.accepted++;
 	recorded = session_audit(s, "accepted", NULL) == 0;
@@ -1730,12 +1733,18 @@ admit(struct session *s, const char *busy)
 		return;
 	}
 	s->source = source_acquire(site->sources, s->source_key, s->cfg->max_per_source,
-	                           &s->attach_only);
+	                           &beyond_source);
 	if (s->source == NULL) {
 		reject_now(s, "too many connections from your address");
 		return;
 	}
-	if (site->nsessions - site->nending > s->cfg->max_connections && make_room(s) != 0) {
+	if (beyond_source)
+		s->attach_only = "too many connections from your address";
+	over = site->nsessions - site->nending > s->cfg->max_connections;
+	/* Each detached session keeps a place for its client's return, as with its source. */
+	if (over && site->nsessions - site->nending - site->ndetached <= s->cfg->max_connections)
+		s->attach_only = "too many connections";
+	else if (over && make_room(s) != 0) {
 		source_release(site->sources, s->source);
 		s->source = NULL;
 		reject_now(s, "too many connections");
