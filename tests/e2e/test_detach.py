@@ -279,23 +279,34 @@ def test_detach_end_close_ends_backends_cleanly(fived, backend):
     assert reply == b"- unknown session\r\n"
 
 
+def two_detached(f):
+    """Two detachable sessions with a stream to echo each, their connections reset."""
+    sessions = [detachable_session(f) for _ in range(2)]
+    sids = [s.open("echo") for s in sessions]
+    for s in sessions:
+        s.drop_connection("reset")
+    detached(f, 2)
+    return sessions, sids
+
+
+def attach_back(f, sessions, sids):
+    """Each session ATTACHes on a new plain connection, and its stream echoes again."""
+    for s, sid in zip(sessions, sids):
+        s.attach(plain_to(f))
+        s.send(sid, b"back")
+        assert s.read_exact(sid, 4) == b"back"
+    assert len(f.events("attached")) == len(sessions)
+
+
 def test_detached_sessions_do_not_keep_their_attach_out(fived, backend):
     """A detached session keeps its place among its source's max_per_source; at the limit,
     a connection more per detached session is let in, to ATTACH only: both come back from
     the address they left, and a connection for anything else is refused as before."""
     echo = backend("echo")
     f = start(fived, echo, server="detach_plaintext = yes\nmax_per_source = 2\n")
-    sessions = [detachable_session(f) for _ in range(2)]
-    sids = [s.open("echo") for s in sessions]
-    for s in sessions:
-        s.drop_connection("reset")
-    detached(f, 2)
+    sessions, sids = two_detached(f)
     assert exchange(f.port, b"echo\r\nx") == b"- too many connections from your address\r\n"
-    for s, sid in zip(sessions, sids):
-        s.attach(plain_to(f))
-        s.send(sid, b"back")
-        assert s.read_exact(sid, 4) == b"back"
-    assert len(f.events("attached")) == 2
+    attach_back(f, sessions, sids)
 
 
 def test_detached_sessions_keep_their_place_among_max_connections(fived, backend):
@@ -305,21 +316,13 @@ def test_detached_sessions_keep_their_place_among_max_connections(fived, backend
     and two connections yet to make a request fill the four places."""
     echo = backend("echo")
     f = start(fived, echo, server="detach_plaintext = yes\nmax_connections = 4\n")
-    sessions = [detachable_session(f) for _ in range(2)]
-    sids = [s.open("echo") for s in sessions]
-    for s in sessions:
-        s.drop_connection("reset")
-    detached(f, 2)
+    sessions, sids = two_detached(f)
     accepted = len(f.events("accepted"))
     idle = [socket.create_connection(("127.0.0.1", f.port)) for _ in range(2)]
     wait_for(lambda: len(f.events("accepted")) == accepted + 2, timeout=T,
              what="the idle connections")
     assert exchange(f.port, b"echo\r\nx") == b"- too many connections\r\n"
-    for s, sid in zip(sessions, sids):
-        s.attach(plain_to(f))
-        s.send(sid, b"back")
-        assert s.read_exact(sid, 4) == b"back"
-    assert len(f.events("attached")) == 2
+    attach_back(f, sessions, sids)
     assert exchange(f.port, b"echo\r\nx") == b"- too many connections\r\n"
     for c in idle:
         c.close()
