@@ -360,23 +360,27 @@ session_mux_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 		session_broken(s, "client read failed");
 }
 
+/*
+ * Nobody comes back: whoever could keep the client's path down this long
+ * must not make a service take a stream cut short for a whole one, so
+ * each stream's backend is reset (12.4); detach_end = close ends their
+ * input instead, for services that would rather have that.
+ */
+static void
+end_detached(struct session *s, const char *why)
+{
+	if (s->cfg->detach_end == DETACH_END_RESET) {
+		session_abort(s, why);
+		return;
+	}
+	mux_end_gently(s->mux, why);
+	session_close(s, why);
+}
+
 static void
 on_detach_timeout(uv_timer_t *t)
 {
-	struct session *s = t->data;
-
-	/*
-	 * Nobody came back: whoever could keep the client's path down this
-	 * long must not make a service take a stream cut short for a whole
-	 * one, so each stream's backend is reset (12.4); detach_end = close
-	 * ends their input instead, for services that would rather have that.
-	 */
-	if (s->cfg->detach_end == DETACH_END_RESET) {
-		session_abort(s, "detach timeout");
-		return;
-	}
-	mux_end_gently(s->mux, "detach timeout");
-	session_close(s, "detach timeout");
+	end_detached(t->data, "detach timeout");
 }
 
 void
@@ -390,5 +394,10 @@ session_detach(struct session *s, const char *why)
 	mux_detach(s->mux);
 	session_drop_input(s);
 	session_drop_connection(s);
+	/* Stopping, fived takes no connection: no client can come back to it. */
+	if (s->site->draining) {
+		end_detached(s, "server shutting down");
+		return;
+	}
 	uv_timer_start(&s->timer, on_detach_timeout, s->cfg->detach_timeout_ms, 0);
 }
