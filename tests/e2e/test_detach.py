@@ -260,26 +260,30 @@ def test_full_queue_pauses_the_backend_and_loses_nothing(fived):
 
 
 @pytest.mark.parametrize("end", ["reset", "close"])
-def test_a_session_cut_while_stopping_ends_at_once(fived, backend, end):
-    """SIGTERM takes no new connection: a detachable session whose connection breaks
-    during the drain cannot be attached again, so it ends at once, its backends told as
-    detach_end says, and fived stops without waiting for drain_timeout."""
+def test_detached_sessions_end_at_once_when_stopping(fived, backend, end):
+    """SIGTERM takes no new connection, so no detached session can be attached again: one
+    detached before ends at once, and so does one whose connection breaks during the
+    drain, their backends told as detach_end says; fived stops without waiting for
+    drain_timeout."""
     echo = backend("echo")
     f = start(fived, echo, server="detach_plaintext = yes\ndrain_timeout = 60s\n"
               "detach_end = %s\n" % end)
-    s = detachable_session(f)
-    sid = s.open("echo")
-    s.send(sid, b"hello")
-    s.read_exact(sid, 5)
+    sessions = [detachable_session(f) for _ in range(2)]
+    for s in sessions:
+        sid = s.open("echo")
+        s.send(sid, b"hello")
+        s.read_exact(sid, 5)
+    sessions[0].drop_connection("reset")
+    detached(f)
     f.proc.send_signal(signal.SIGTERM)
-    s.wait_goaway()
+    sessions[1].wait_goaway()
     started = time.monotonic()
-    s.drop_connection("reset")
+    sessions[1].drop_connection("reset")
     assert f.proc.wait(T) == 0
     assert time.monotonic() - started < T
-    assert [e["reason"] for e in f.events("closed")] == ["server shutting down"]
-    wait_for(lambda: 0 in echo.ended, timeout=T, what="the backend's end")
-    assert echo.ended[0] == ("reset" if end == "reset" else "eof")
+    assert [e["reason"] for e in f.events("closed")] == ["server shutting down"] * 2
+    wait_for(lambda: len(echo.ended) == 2, timeout=T, what="the backends' ends")
+    assert set(echo.ended.values()) == {"reset" if end == "reset" else "eof"}
 
 
 def test_detach_end_close_ends_backends_cleanly(fived, backend):

@@ -155,6 +155,9 @@ void session_broken(struct session *s, const char *why);
 /* A detachable session's connection broke: it waits for an ATTACH (muxsession.c). */
 void session_detach(struct session *s, const char *why);
 
+/* Ends a detached session nobody will attach: its backends reset, or ended (detach_end). */
+void session_end_detached(struct session *s, const char *why);
+
 /*
  * Closes the client's connection (and then frees its transport), leaving
  * the session as it is.  Safe more than once.

@@ -366,8 +366,8 @@ session_mux_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
  * each stream's backend is reset (12.4); detach_end = close ends their
  * input instead, for services that would rather have that.
  */
-static void
-end_detached(struct session *s, const char *why)
+void
+session_end_detached(struct session *s, const char *why)
 {
 	if (s->cfg->detach_end == DETACH_END_RESET) {
 		session_abort(s, why);
@@ -380,7 +380,7 @@ end_detached(struct session *s, const char *why)
 static void
 on_detach_timeout(uv_timer_t *t)
 {
-	end_detached(t->data, "detach timeout");
+	session_end_detached(t->data, "detach timeout");
 }
 
 void
@@ -396,7 +396,7 @@ session_detach(struct session *s, const char *why)
 	session_drop_connection(s);
 	/* Stopping, fived takes no connection: no client can come back to it. */
 	if (s->site->draining) {
-		end_detached(s, "server shutting down");
+		session_end_detached(s, "server shutting down");
 		return;
 	}
 	uv_timer_start(&s->timer, on_detach_timeout, s->cfg->detach_timeout_ms, 0);

@@ -1474,8 +1474,10 @@ session_drain_all(struct site *site)
 		if (before_request(s->state) || s->state == S_AUTH || s->state == S_AUTH_WAIT ||
 		    s->state == S_CONNECTING)
 			session_refuse(s, "server shutting down");
-		else if (s->state == S_DARK || s->state == S_DETACHED)
+		else if (s->state == S_DARK)
 			session_close(s, "server shutting down");
+		else if (s->state == S_DETACHED)
+			session_end_detached(s, "server shutting down");
 		else if (s->state == S_MUX)
 			mux_drain(s->mux);
 	}
