@@ -17,7 +17,8 @@ import time
 import pytest
 
 import muxwire as mw
-from conftest import SLOW, connect_from, exchange, serve_each, stop_listening, wait_for
+from conftest import (SLOW, connect, connect_from, exchange, recv_all, serve_each, stop_listening,
+                      wait_for)
 from muxwire import MuxSession, PlainTransport, SealedTransport
 from test_multiplex import backend  # noqa: F401  (the fixture)
 
@@ -317,10 +318,11 @@ def two_detached(f):
     return sessions, sids
 
 
-def attach_back(f, sessions, sids):
-    """Each session ATTACHes on a new plain connection, and its stream echoes again."""
+def attach_back(f, sessions, sids, transport=plain_to):
+    """Each session ATTACHes on a new connection (transport(f)), and its stream echoes
+    again."""
     for s, sid in zip(sessions, sids):
-        s.attach(plain_to(f))
+        s.attach(transport(f))
         s.send(sid, b"back")
         assert s.read_exact(sid, 4) == b"back"
     assert len(f.events("attached")) == len(sessions)
@@ -337,21 +339,32 @@ def test_detached_sessions_do_not_keep_their_attach_out(fived, backend):
     attach_back(f, sessions, sids)
 
 
-def test_detached_sessions_keep_their_place_among_max_connections(fived, backend):
+def through_balancer(f):
+    """A plain connection from the balancer (127.0.0.2), its PROXY header sent."""
+    sock = connect_from(f.port, "127.0.0.2")
+    sock.sendall(b"PROXY TCP4 192.0.2.9 127.0.0.1 1111 %d\r\n" % f.port)
+    return PlainTransport(sock)
+
+
+@pytest.mark.parametrize("via", ["direct", "balancer"])
+def test_detached_sessions_keep_their_place_among_max_connections(fived, backend, via):
     """As with max_per_source, a detached session keeps its place among max_connections:
     at the limit, a connection more per detached session is let in, to ATTACH only, and
     one for anything else is refused ("too many connections").  Two detached sessions
-    and two connections yet to make a request fill the four places."""
+    and two connections yet to make a request fill the four places.  From a balancer,
+    such a connection is read for its PROXY header first."""
     echo = backend("echo")
-    f = start(fived, echo, server="detach_plaintext = yes\nmax_connections = 4\n")
+    f = start(fived, echo, server="detach_plaintext = yes\nmax_connections = 4\n"
+              "proxy_from = 127.0.0.2\n")
     sessions, sids = two_detached(f)
     accepted = len(f.events("accepted"))
     idle = [socket.create_connection(("127.0.0.1", f.port)) for _ in range(2)]
     wait_for(lambda: len(f.events("accepted")) == accepted + 2, timeout=T,
              what="the idle connections")
     assert exchange(f.port, b"echo\r\nx") == b"- too many connections\r\n"
-    attach_back(f, sessions, sids)
-    assert exchange(f.port, b"echo\r\nx") == b"- too many connections\r\n"
+    attach_back(f, sessions, sids, through_balancer if via == "balancer" else plain_to)
+    with connect(f.port) as c:            # refused as it is accepted: nothing to send
+        assert recv_all(c) == b"- too many connections\r\n"
     for c in idle:
         c.close()
 

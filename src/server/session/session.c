@@ -1709,9 +1709,12 @@ session_accept(struct site *site, const struct accepted_conn *c, const char *bus
 	note_peer(s, c);
 	if (c->kind == ACCEPTED_TCP)
 		sockets_relayed(fd);
-	/* Past max_connections, admit refuses it (or makes room) as the balancer's. */
+	/*
+	 * Past max_connections, admit refuses it (or makes room) as the
+	 * balancer's, unless detached sessions keep places for their return.
+	 */
 	if (busy == NULL && is_tcp && config_balancer(s->cfg, (struct sockaddr *)&s->peer) &&
-	    site->nsessions - site->nending <= s->cfg->max_connections) {
+	    site->nsessions - site->nending - site->ndetached <= s->cfg->max_connections) {
 		await_proxy_header(s);
 		return;
 	}
