@@ -242,11 +242,13 @@ on_child_exit(uv_process_t *proc, int64_t status, int signal)
 
 	log_debug("session %s: program exited, status %lld, signal %d", c->session,
 	          (long long)status, signal);
-	/* Its group lives on while what it started does; emptied, its id could be another's. */
-	if (c->backend != NULL && kill(-proc->pid, 0) != 0)
-		c->backend->group = 0;
-	if (c->backend != NULL)
+	if (c->backend != NULL) {
 		c->backend->child = NULL;
+		/* Its group lives on while what it started does; emptied, its id could be
+		 * another's. */
+		if (kill(-proc->pid, 0) != 0)
+			c->backend->group = 0;
+	}
 	uv_close((uv_handle_t *)proc, free_child);
 }
 

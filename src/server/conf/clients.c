@@ -137,16 +137,21 @@ clients_carry(struct client_keys *to, const struct client_keys *from)
 	}
 }
 
+int
+clients_learn(struct client_key *k, clients_dh_fn dh, void *ctx)
+{
+	if (!k->ss_known)
+		k->ss_known = dh(ctx, k->pk, k->ss) == 0;
+	return k->ss_known ? 0 : -1;
+}
+
 bool
 clients_fill(struct client_keys *c, size_t batch, clients_dh_fn dh, void *ctx)
 {
-	struct client_key *k;
-
 	for (; c->filled < c->n && batch > 0; c->filled++) {
-		k = &c->keys[c->filled];
-		if (k->ss_known)
+		if (c->keys[c->filled].ss_known)
 			continue;
-		k->ss_known = dh(ctx, k->pk, k->ss) == 0;
+		clients_learn(&c->keys[c->filled], dh, ctx);
 		batch--;
 	}
 	return c->filled < c->n;

@@ -56,6 +56,9 @@ struct client_key *clients_find(const struct client_keys *c, const uint8_t pk[32
 /* Each ss known in from, into the same key's entry in to (a reload keeps what it can). */
 void clients_carry(struct client_keys *to, const struct client_keys *from);
 
+/* k's ss, asked of dh unless known: 0 with k->ss set, or -1. */
+int clients_learn(struct client_key *k, clients_dh_fn dh, void *ctx);
+
 /*
  * Asks dh for the ss of up to batch keys not known yet.  Returns whether
  * keys are left to ask for (a key dh fails for is not asked again).

@@ -1585,6 +1585,16 @@ session_kill(struct site *site, const char *id, const char *reason)
 
 /* --- a balancer's PROXY header (docs/CLUSTER.md) ------------------------ */
 
+/*
+ * Connections that count against max_connections; without the places
+ * detached sessions keep for their return when but_detached.
+ */
+static size_t
+connections_held(const struct site *site, bool but_detached)
+{
+	return site->nsessions - site->nending - (but_detached ? site->ndetached : 0);
+}
+
 static void admit(struct session *s, const char *busy);
 
 /*
@@ -1714,7 +1724,7 @@ session_accept(struct site *site, const struct accepted_conn *c, const char *bus
 	 * balancer's, unless detached sessions keep places for their return.
 	 */
 	if (busy == NULL && is_tcp && config_balancer(s->cfg, (struct sockaddr *)&s->peer) &&
-	    site->nsessions - site->nending - site->ndetached <= s->cfg->max_connections) {
+	    connections_held(site, true) <= s->cfg->max_connections) {
 		await_proxy_header(s);
 		return;
 	}
@@ -1745,9 +1755,9 @@ admit(struct session *s, const char *busy)
 	}
 	if (beyond_source)
 		s->attach_only = "too many connections from your address";
-	over = site->nsessions - site->nending > s->cfg->max_connections;
+	over = connections_held(site, false) > s->cfg->max_connections;
 	/* Each detached session keeps a place for its client's return, as with its source. */
-	if (over && site->nsessions - site->nending - site->ndetached <= s->cfg->max_connections)
+	if (over && connections_held(site, true) <= s->cfg->max_connections)
 		s->attach_only = "too many connections";
 	else if (over && make_room(s) != 0) {
 		source_release(site->sources, s->source);

@@ -351,16 +351,11 @@ static_dh(void *ctx, const uint8_t pub[32], bool peer_static, uint8_t shared[32]
 	struct site *site = ctx;
 	struct client_key *k = peer_static ? clients_find(&site->clients, pub) : NULL;
 
-	if (k != NULL && k->ss_known) {
-		memcpy(shared, k->ss, sizeof(k->ss));
-		return 0;
-	}
-	if (priv_dh(site->priv, pub, shared) != 0)
+	if (k == NULL)
+		return priv_dh(site->priv, pub, shared);
+	if (clients_learn(k, priv_dh, site->priv) != 0)
 		return -1;
-	if (k != NULL) {
-		memcpy(k->ss, shared, sizeof(k->ss));
-		k->ss_known = true;
-	}
+	memcpy(shared, k->ss, sizeof(k->ss));
 	return 0;
 }
 
