@@ -1,4 +1,4 @@
-/* Address, number and duration parsing; the bounded buffer. */
+/* Address, number and duration parsing; the bounded buffer; the random pool. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +14,7 @@
 #include "common/addr.h"
 #include "common/b64.h"
 #include "common/buf.h"
+#include "common/randpool.h"
 #include "common/util.h"
 
 static void
@@ -177,13 +178,38 @@ test_text_line(void **state)
 	assert_int_equal(text_line(text, sizeof(text) - 1, &pos, buf, sizeof(buf)), 0);
 }
 
+/* A pool hands out each byte once, wipes it, and fills again when short. */
+static void
+test_randpool(void **state)
+{
+	static const uint8_t zero[16];
+	struct randpool p = {0};
+	uint8_t first[16], id[16];
+	size_t i;
+
+	randpool_take(&p, first, sizeof(first));
+	assert_int_equal(p.left, RANDPOOL_SIZE - sizeof(first));
+	assert_memory_equal(p.bytes + p.left, zero, sizeof(zero));
+	assert_memory_not_equal(first, zero, sizeof(zero));
+	for (i = 1; i < RANDPOOL_SIZE / sizeof(id); i++) {
+		randpool_take(&p, id, sizeof(id));
+		assert_memory_not_equal(id, first, sizeof(id));
+	}
+	assert_int_equal(p.left, 0);
+	randpool_take(&p, id, sizeof(id));
+	assert_int_equal(p.left, RANDPOOL_SIZE - sizeof(id));
+	assert_memory_not_equal(id, zero, sizeof(id));
+	assert_memory_not_equal(id, first, sizeof(id));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_addr),    cmocka_unit_test(test_source_key),
-	        cmocka_unit_test(test_numbers), cmocka_unit_test(test_buf),
-	        cmocka_unit_test(test_b64),     cmocka_unit_test(test_text_line),
+	        cmocka_unit_test(test_addr),     cmocka_unit_test(test_source_key),
+	        cmocka_unit_test(test_numbers),  cmocka_unit_test(test_buf),
+	        cmocka_unit_test(test_b64),      cmocka_unit_test(test_text_line),
+	        cmocka_unit_test(test_randpool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/randpool.h"
 #include "proto/sealed.h"
 #include "server/conf/clients.h"
 #include "server/conf/config.h"
@@ -21,7 +22,7 @@
 #include "server/policy/governor.h"
 #include "server/policy/metrics.h"
 
-/* A session's id: random bytes, in hexadecimal. */
+/* A session's id: random bytes (the site's pool), in hexadecimal. */
 #define SESSION_ID_BYTES 16
 #define SESSION_ID_LEN   (2 * SESSION_ID_BYTES)
 
@@ -72,6 +73,7 @@ struct site {
 	struct log_ratelimit backend_failures; /* ... of backends that cannot be reached */
 	bool audit_refusing;    /* audit_required, and sessions are refused for the audit log */
 	uint64_t audit_refused; /* sessions refused since that began */
+	struct randpool ids;    /* the bytes of sessions' ids */
 
 	/* Called as each session is freed (a drain ends with the last one). */
 	void (*session_gone)(void *arg);

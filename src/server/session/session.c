@@ -9,7 +9,6 @@
 
 #include <jansson.h>
 #include <poll.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1449,7 +1448,7 @@ session_new(struct site *site)
 	s->cfg = config_ref(site->cfg);
 	s->state = S_DETECT;
 	s->legacy = LEGACY_PROTO_COUNT;
-	randombytes_buf(raw, sizeof(raw));
+	randpool_take(&site->ids, raw, sizeof(raw));
 	hex_encode(raw, sizeof(raw), s->id);
 	buf_init(&s->in, SESSION_IN_MAX);
 	s->started_ms = uv_now(site->loop);
