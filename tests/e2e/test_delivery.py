@@ -291,6 +291,39 @@ def test_a_program_of_an_unprivileged_fived_is_killed_with_its_group(fived, tmp_
     assert not list(out.glob("end.*")), "the program's child took a cut stream for a whole one"
 
 
+def process_state(pid):
+    """A process's state letter and its parent, or None once it is gone."""
+    try:
+        fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def test_a_program_that_exited_keeps_its_group_id_until_its_stream_ends(fived, tmp_path):
+    """The monitor kills a cut stream's program by its process group id, the leader's
+    process id.  A leader that exits while its stream lives is left unreaped until the
+    stream ends, so that no other process can get that id, and no other group the kill:
+    it is a zombie of the monitor's while its child reads the stream, and reaped once the
+    stream is cut (the child killed with it)."""
+    out, upload, _ = programs(tmp_path)
+    early = tmp_path / "early-pid"
+    early.write_text("#!/bin/sh\necho $$ > %s/leader\nexec 3<&0\n%s <&3 3<&- &\nexit 0\n"
+                     % (out, upload))
+    early.chmod(0o755)
+    f = fived("[service:early]\nbackend = exec:%s\n" % early)
+    s = connect(f.port)
+    s.sendall(b"early\r\n" + b"x" * 1000)
+    read_by_programs(out, 1, 1000)
+    leader = int((out / "leader").read_text())
+    time.sleep(0.5 * SLOW)
+    assert process_state(leader) == ("Z", f.proc.pid), "the leader was reaped early"
+    cut(s)
+    wait_for(lambda: process_state(leader) is None, what="the leader reaped")
+    time.sleep(0.5 * SLOW)
+    assert not list(out.glob("end.*")), "the program's child took a cut stream for a whole one"
+
+
 def test_programs_whose_worker_dies_are_killed(fived, tmp_path):
     """The worker's death cuts its streams short: the monitor kills the programs whose
     streams it had not ended, with what they started, also when the program itself had

@@ -64,16 +64,20 @@
 #define ALIVE_STALE_MS (3 * PRIV_ALIVE_MS)
 
 /*
- * The exec services' programs whose streams are not over (each leads its
- * own process group): a stream cut short, or the worker's death, has its
- * program killed, so that it never takes the end of its input for the
- * end of a whole stream.  The worker names one by an id never used
- * again, not by its process id, which a later program may get.
+ * The exec services' programs (each leads its own process group): a
+ * stream cut short, or the worker's death, has its program killed, so
+ * that it never takes the end of its input for the end of a whole
+ * stream.  The worker names one by an id never used again, not by its
+ * process id, which a later program may get.  A program is not reaped
+ * while its stream lives: until then its leader, exited or not, holds
+ * its process id, so that no other process group can have the id the
+ * kill names.
  */
 struct program {
 	uint64_t id;
 	pid_t pid;
-	int held; /* owned: the worker's end too, so that its death is no end of input */
+	int held;  /* owned: the worker's end too, so that its death is no end of input */
+	bool over; /* its stream is over: reaped once it exits, and forgotten */
 };
 
 struct programs {
@@ -302,28 +306,40 @@ programs_add(struct programs *p, pid_t pid, int fd)
 		p->run = grown;
 		p->cap = p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST;
 	}
-	p->run[p->n].id = ++p->last_id;
-	p->run[p->n].held = held;
-	p->run[p->n++].pid = pid;
+	p->run[p->n] = (struct program){.id = ++p->last_id, .pid = pid, .held = held};
+	p->n++;
 	return p->last_id;
 }
 
-/* Where the program of that id is, or p->n when none has it. */
+/* Where the live program of that id is, or p->n when none has it. */
 static size_t
 programs_find(const struct programs *p, uint64_t id)
 {
 	size_t i;
 
-	for (i = 0; i < p->n && p->run[i].id != id; i++)
+	for (i = 0; i < p->n && (p->run[i].id != id || p->run[i].over); i++)
 		;
 	return i;
 }
 
+/* Reaps the programs whose streams are over and that have exited. */
+static void
+programs_reap(struct programs *p)
+{
+	size_t i = 0;
+
+	while (i < p->n) {
+		if (p->run[i].over && waitpid(p->run[i].pid, NULL, WNOHANG) != 0)
+			p->run[i] = p->run[--p->n];
+		else
+			i++;
+	}
+}
+
 /*
  * The program's stream is over: in order, or cut short, when the program
- * and what it started are killed.  A leader reaped before (exited) leaves
- * its group to its other members: the group's id stays theirs while any
- * lives, so the kill reaches them, and no one else.
+ * and what it started are killed.  Its leader is still the monitor's
+ * child, exited or not, so the group's id is still the program's.
  */
 static void
 programs_end(struct programs *p, size_t i, bool cut)
@@ -331,23 +347,8 @@ programs_end(struct programs *p, size_t i, bool cut)
 	if (cut)
 		kill(-p->run[i].pid, SIGKILL);
 	close(p->run[i].held);
-	p->run[i] = p->run[--p->n];
-}
-
-/*
- * pid has exited and been reaped: a program whose group has no member
- * left is forgotten, before its id could be another group's.
- */
-static void
-programs_reaped(struct programs *p, pid_t pid)
-{
-	size_t i;
-
-	for (i = 0; i < p->n; i++)
-		if (p->run[i].pid == pid && kill(-pid, 0) != 0) {
-			programs_end(p, i, false);
-			return;
-		}
+	p->run[i].held = -1;
+	p->run[i].over = true;
 }
 
 static void
@@ -355,10 +356,13 @@ worker_exited(struct monitor *m, int status)
 {
 	uint64_t now = now_ms();
 	char how[128];
+	size_t i;
 
 	/* Programs whose streams it had not ended: cut short, with the worker's sessions. */
-	while (m->programs.n > 0)
-		programs_end(&m->programs, 0, true);
+	for (i = 0; i < m->programs.n; i++)
+		if (!m->programs.run[i].over)
+			programs_end(&m->programs, i, true);
+	programs_reap(&m->programs);
 	if (m->fd >= 0)
 		close(m->fd);
 	m->fd = -1;
@@ -390,12 +394,13 @@ reap(struct monitor *m)
 	int status;
 	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+	/* PAM helpers are in the monitor's process group; the worker and programs lead their own.
+	 */
+	while ((pid = waitpid(0, &status, WNOHANG)) > 0)
 		pam_slots_release(&m->pam, (long)pid);
-		programs_reaped(&m->programs, pid);
-		if (pid == m->worker)
-			worker_exited(m, status);
-	}
+	if (m->worker > 0 && waitpid(m->worker, &status, WNOHANG) == m->worker)
+		worker_exited(m, status);
+	programs_reap(&m->programs);
 }
 
 /* --- replies ------------------------------------------------------------------- */
@@ -628,6 +633,9 @@ spawn_program(const struct service *svc, const struct passwd *pw, char **env, pi
 		;
 	close(report[0]);
 	if (e != 0) {
+		/* It leads a group of its own: the monitor's reaping does not reach it. */
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
 		close(sp[0]);
 		return -e;
 	}
@@ -668,6 +676,7 @@ do_exec(struct monitor *m, const struct priv_request *req)
 	if ((fd = spawn_program(svc, pw, env, &pid)) >= 0 &&
 	    (program = programs_add(&m->programs, pid, fd)) == 0) {
 		kill(-pid, SIGKILL);
+		waitpid(pid, NULL, 0);
 		close(fd);
 		fd = -ENOMEM;
 	}
@@ -693,8 +702,10 @@ end_program(struct monitor *m, const struct priv_request *req)
 {
 	size_t i = programs_find(&m->programs, req->number);
 
-	if (i < m->programs.n)
+	if (i < m->programs.n) {
 		programs_end(&m->programs, i, req->type == PRIV_EXEC_END);
+		programs_reap(&m->programs);
+	}
 	reply_text(m, req->type, true, "", -1);
 }
 
