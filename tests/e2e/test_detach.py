@@ -351,10 +351,11 @@ def test_detached_sessions_keep_their_place_among_max_connections(fived, backend
     """As with max_per_source, a detached session keeps its place among max_connections:
     at the limit, a connection more per detached session is let in, to ATTACH only, and
     one for anything else is refused ("too many connections").  Two detached sessions
-    and two connections yet to make a request fill the four places.  From a balancer,
-    such a connection is read for its PROXY header first."""
+    with a stream each (streams count too) and two connections yet to make a request
+    fill the six places.  From a balancer, such a connection is read for its PROXY
+    header first."""
     echo = backend("echo")
-    f = start(fived, echo, server="detach_plaintext = yes\nmax_connections = 4\n"
+    f = start(fived, echo, server="detach_plaintext = yes\nmax_connections = 6\n"
               "proxy_from = 127.0.0.2\n")
     sessions, sids = two_detached(f)
     accepted = len(f.events("accepted"))

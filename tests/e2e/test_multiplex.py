@@ -21,7 +21,8 @@ import time
 import pytest
 
 import muxwire as mw
-from conftest import SANITIZED, SLOW, exchange, issue_token, pubkey_login, stop_listening, wait_for
+from conftest import (SANITIZED, SLOW, connect, exchange, issue_token, pubkey_login, recv_all,
+                      stop_listening, wait_for)
 from muxwire import MuxSession
 from test_delivery import blackhole
 from test_muxwire import BAD_FORMS
@@ -1087,9 +1088,10 @@ def test_cancelled_opens_are_a_few_not_a_flood(fived, backend):
 
 def test_streams_count_against_max_connections(fived, backend):
     """11.5: each stream holds a backend's descriptor, so streams count with the
-    sessions against max_connections: here the session and two streams fill 3.  Those
-    refusals are the server's state, not the client's doing: they do not count towards
-    the session's end, however many."""
+    sessions against max_connections: here the session and two streams fill 3, and a
+    new connection is refused as an OPEN is.  Those refusals are the server's state,
+    not the client's doing: they do not count towards the session's end, however
+    many."""
     echo = backend("echo")
     f = fived("[service:echo]\n" + echo.service, server="max_connections = 3")
     s = session(f)
@@ -1097,6 +1099,8 @@ def test_streams_count_against_max_connections(fived, backend):
     assert all(s.wait_answer(i)[0] == "ACCEPT" for i in ids)
     for _ in range(40):
         assert s.wait_answer(s.open("echo")) == ("RST", mw.LIMIT, "too many connections")
+    with connect(f.port) as c:
+        assert recv_all(c) == b"- too many connections\r\n"
     echo_round(s, ids[1], b"still served")
     s.rst(ids[0])
     wait_for(lambda: len(f.events("stream_ended")) == 1, what="the stream's end")

@@ -415,7 +415,7 @@ over_limit(struct mux *m, uint8_t *code, bool *theirs)
 		return "server shutting down";
 	}
 	/* A stream holds a backend's descriptor: together they count as connections do. */
-	if (m->site->nsessions - m->site->nending + m->site->mux_streams >= m->cfg->max_connections)
+	if (site_connections(m->site) >= m->cfg->max_connections)
 		return "too many connections";
 	*theirs = true;
 	if (m->nopen >= m->cfg->max_streams)

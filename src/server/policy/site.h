@@ -80,4 +80,14 @@ struct site {
 	void *session_gone_arg;
 };
 
+/*
+ * What counts against max_connections: the sessions not yet ending, and
+ * the streams of multiplexed ones, each holding a backend's descriptor.
+ */
+static inline size_t
+site_connections(const struct site *site)
+{
+	return site->nsessions - site->nending + site->mux_streams;
+}
+
 #endif

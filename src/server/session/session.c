@@ -1585,13 +1585,13 @@ session_kill(struct site *site, const char *id, const char *reason)
 /* --- a balancer's PROXY header (docs/CLUSTER.md) ------------------------ */
 
 /*
- * Connections that count against max_connections; without the places
- * detached sessions keep for their return when but_detached.
+ * Connections that count against max_connections (streams too); without
+ * the places detached sessions keep for their return when but_detached.
  */
 static size_t
 connections_held(const struct site *site, bool but_detached)
 {
-	return site->nsessions - site->nending - (but_detached ? site->ndetached : 0);
+	return site_connections(site) - (but_detached ? site->ndetached : 0);
 }
 
 static void admit(struct session *s, const char *busy);
