@@ -138,6 +138,50 @@ def test_python_client(fived, tmp_path):
     assert all(e.get("transport") == "sealed" for e in f.events("granted")), f.events()
 
 
+def test_a_program_reads_a_changed_identity_again(fived, tmp_path):
+    """libfive keeps the static key it derived for a server and its Diffie-Hellman with
+    the server's key, so that a program that opens many sealed sessions (here through
+    the shim) does neither each time; while the identity file is the same file,
+    unchanged.  A new identity file is read for the next session, and one whose mode no
+    longer keeps it private is refused."""
+    identity = os.environ["FIVE_IDENTITY_FILE"]
+    clients = tmp_path / "authorized_clients"
+    clients.write_text("")
+    config = "[service:who]\nbackend = builtin:echo\nauth = required\n"
+    f = fived(config, server="authorized_clients = %s\n" % clients)
+    keys = []
+    for name in ("alice", "bob"):
+        if keys:
+            os.rename(identity, identity + ".alice")
+        r = subprocess.run([FIVE, "-p", str(f.port), "id", "127.0.0.1"], capture_output=True,
+                           timeout=10 * SLOW)
+        keys.append(r.stdout.decode().strip())
+    clients.write_text("%s alice\n%s bob\n" % tuple(keys))
+    os.rename(identity, identity + ".bob")
+    os.rename(identity + ".alice", identity)
+    f.reload(config)
+    env = shim_env(tmp_path, "who.shim-test = 127.0.0.1 who port=%d\n" % f.port)
+    r = python("""
+        import os, socket
+        identity = os.environ["FIVE_IDENTITY_FILE"]
+        def once():
+            try:
+                with socket.create_connection(("who.shim-test", 7), timeout=10) as s:
+                    s.sendall(b"x")
+                    print(s.recv(1).decode())
+            except OSError:
+                print("refused")
+        once()
+        once()
+        os.replace(identity + ".bob", identity)
+        once()
+        os.chmod(identity, 0o644)
+        once()
+    """, env)
+    assert r.stdout.decode().split() == ["x", "x", "x", "refused"], r.stderr
+    assert [e["identity"] for e in f.events("authenticated")] == ["alice", "alice", "bob"]
+
+
 def test_fork_after_connect(fived, tmp_path):
     f = fived(ECHO)
     env = shim_env(tmp_path, "echo.shim-test = 127.0.0.1 echo port=%d\n" % f.port)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +159,116 @@ knownhosts_add(const char *path, const char *name, const uint8_t key[32], struct
 	if (fd >= 0)
 		close(fd);
 	return r;
+}
+
+/*
+ * The process's last servers' keys (identity_session_keys): each is good
+ * while the identity file is the same file, unchanged.  Sessions on many
+ * threads share them; a thread that finds them locked goes without, so
+ * that a fork while another thread holds the lock leaves the child no
+ * lock to wait for.
+ */
+#define IDENTITY_KEPT 4
+
+/* What tells a file changed: the same file, unchanged, has the same mark. */
+struct file_mark {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+};
+
+struct kept_keys {
+	bool used;
+	struct file_mark file;
+	uint8_t server_pk[32];
+	struct identity_keys keys;
+};
+
+static struct kept_keys kept[IDENTITY_KEPT];
+static size_t kept_next;
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct file_mark
+mark_of(const struct stat *st)
+{
+	return (struct file_mark){.dev = st->st_dev,
+	                          .ino = st->st_ino,
+	                          .size = st->st_size,
+	                          .mtime = st->st_mtim,
+	                          .ctime = st->st_ctim};
+}
+
+static bool
+same_mark(const struct file_mark *a, const struct file_mark *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
+/* Copies the keys kept for server_pk and the file into out: true, or false when none are. */
+static bool
+kept_find(const uint8_t server_pk[32], const struct file_mark *file, struct identity_keys *out)
+{
+	bool found = false;
+	size_t i;
+
+	if (pthread_mutex_trylock(&kept_lock) != 0)
+		return false;
+	for (i = 0; i < IDENTITY_KEPT && !found; i++)
+		if (kept[i].used && same_mark(&kept[i].file, file) &&
+		    memcmp(kept[i].server_pk, server_pk, 32) == 0) {
+			*out = kept[i].keys;
+			found = true;
+		}
+	pthread_mutex_unlock(&kept_lock);
+	return found;
+}
+
+static void
+kept_add(const uint8_t server_pk[32], const struct file_mark *file,
+         const struct identity_keys *keys)
+{
+	struct kept_keys *k;
+
+	if (pthread_mutex_trylock(&kept_lock) != 0)
+		return;
+	k = &kept[kept_next++ % IDENTITY_KEPT];
+	*k = (struct kept_keys){.used = true, .file = *file, .keys = *keys};
+	memcpy(k->server_pk, server_pk, 32);
+	pthread_mutex_unlock(&kept_lock);
+}
+
+int
+identity_session_keys(const uint8_t server_pk[32], struct identity_keys *out, char *note,
+                      size_t note_size, struct five_error *err)
+{
+	struct file_mark before, after;
+	struct stat st;
+	char path[4096];
+	bool stable;
+
+	stable = config_file(IDENTITY_ENV, "identity", path, sizeof(path)) == 0 &&
+	         stat(path, &st) == 0;
+	if (stable) {
+		before = mark_of(&st);
+		if (kept_find(server_pk, &before, out))
+			return 0;
+	}
+	if (identity_static_key(server_pk, out->sk, out->pk, note, note_size, err) != 0)
+		return -1;
+	if (crypto_scalarmult(out->ss, out->sk, server_pk) != 0) {
+		sodium_memzero(out, sizeof(*out));
+		return five_fail(err, FIVE_ERR_PROTOCOL, "the server's key is not a usable key");
+	}
+	/* Kept only when the file read is the file seen before and after. */
+	if (stable && stat(path, &st) == 0) {
+		after = mark_of(&st);
+		if (same_mark(&before, &after))
+			kept_add(server_pk, &after, out);
+	}
+	return 0;
 }
 
 int

@@ -72,4 +72,21 @@ int knownhosts_can_add(const char *path, const char *name, struct five_error *er
 int identity_static_key(const uint8_t server_pk[32], uint8_t sk[32], uint8_t pk[32], char *note,
                         size_t note_size, struct five_error *err);
 
+/* The static key for a server, and its X25519 with the server's key (IK's ss). */
+struct identity_keys {
+	uint8_t sk[32], pk[32], ss[32];
+};
+
+/*
+ * As identity_static_key, with the X25519 of that key with server_pk,
+ * which is the same in every handshake with that server.  The process
+ * keeps the last few (in memory, until it exits), while the identity file
+ * stays the same file, unchanged (device, inode, size, modification and
+ * change times): a program that opens many sessions neither reads the
+ * file nor does these two X25519 each time.  Returns 0, or -1 with err
+ * filled.
+ */
+int identity_session_keys(const uint8_t server_pk[32], struct identity_keys *out, char *note,
+                          size_t note_size, struct five_error *err);
+
 #endif

@@ -57,7 +57,28 @@ struct handshake {
 	unsigned known_line;
 	bool given;                    /* server_pk came from the caller, not from known_hosts */
 	char made_note[FIVE_LINE_MAX]; /* five's identity was made: for the caller's notice */
+	struct identity_keys keys;     /* IK: our static key for the server, and ss; wiped */
 };
+
+/* IK's Diffie-Hellman with our static key: ss as kept (knownhosts.h), se computed. */
+static int
+static_dh(void *ctx, const uint8_t pub[32], bool peer_static, uint8_t shared[32])
+{
+	const struct identity_keys *keys = ctx;
+
+	if (peer_static) {
+		memcpy(shared, keys->ss, sizeof(keys->ss));
+		return 0;
+	}
+	return crypto_scalarmult(shared, keys->sk, pub);
+}
+
+static void
+handshake_wipe(struct handshake *h)
+{
+	noise_handshake_wipe(&h->hs);
+	sodium_memzero(&h->keys, sizeof(h->keys));
+}
 
 static void
 mac1_key_for(const struct handshake *h, uint8_t key[32])
@@ -132,7 +153,8 @@ static int
 start_noise(struct handshake *h, const void *early, size_t early_len, struct five_error *err)
 {
 	uint8_t prologue[SEALED_PROLOGUE_LEN], payload[SEALED_MSG1_PAYLOAD_MAX];
-	uint8_t sk[32], pk[32], stamp[SEALED_TAI64N_LEN];
+	uint8_t stamp[SEALED_TAI64N_LEN];
+	struct noise_static_ref key;
 	struct timespec now;
 	size_t plen = 0;
 	int r = -1;
@@ -148,18 +170,21 @@ start_noise(struct handshake *h, const void *early, size_t early_len, struct fiv
 			                        &h->noise1_len);
 		return r == 0 ? 0 : five_fail(err, FIVE_ERR_SYSTEM, "handshake setup failed");
 	}
-	if (identity_static_key(h->server_pk, sk, pk, h->made_note, sizeof(h->made_note), err) != 0)
+	if (identity_session_keys(h->server_pk, &h->keys, h->made_note, sizeof(h->made_note),
+	                          err) != 0)
 		return -1;
+	key.dh = static_dh;
+	key.ctx = &h->keys;
+	memcpy(key.pub, h->keys.pk, sizeof(key.pub));
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (sealed_tai64n_encode((uint64_t)now.tv_sec, (uint32_t)now.tv_nsec, stamp) == 0 &&
 	    sealed_msg1_payload_encode(stamp, early, early_len, payload, sizeof(payload), &plen) ==
 	            0 &&
-	    noise_handshake_init(&h->hs, SEALED_NOISE_IK, NOISE_INITIATOR, prologue,
-	                         sizeof(prologue), sk, h->server_pk) == 0 &&
+	    noise_handshake_init_ref(&h->hs, SEALED_NOISE_IK, NOISE_INITIATOR, prologue,
+	                             sizeof(prologue), &key, h->server_pk) == 0 &&
 	    noise_write_message(&h->hs, payload, plen, h->noise1, sizeof(h->noise1),
 	                        &h->noise1_len) == 0)
 		r = 0;
-	sodium_memzero(sk, sizeof(sk));
 	sodium_memzero(payload, sizeof(payload));
 	return r == 0 ? 0 : five_fail(err, FIVE_ERR_SYSTEM, "handshake setup failed");
 }
@@ -417,7 +442,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	if (h != NULL)
-		noise_handshake_wipe(&h->hs);
+		handshake_wipe(h);
 	free(h);
 	free(rd);
 	return -1;
@@ -430,7 +455,7 @@ handshake_free(struct handshake *h, const struct five_options *o)
 	if (h == NULL)
 		return;
 	five_notice(o, h->made_note);
-	noise_handshake_wipe(&h->hs);
+	handshake_wipe(h);
 	free(h);
 }
 
