@@ -394,8 +394,7 @@ reap(struct monitor *m)
 	int status;
 	pid_t pid;
 
-	/* PAM helpers are in the monitor's process group; the worker and programs lead their own.
-	 */
+	/* PAM helpers are in the monitor's process group; the worker and programs lead theirs. */
 	while ((pid = waitpid(0, &status, WNOHANG)) > 0)
 		pam_slots_release(&m->pam, (long)pid);
 	if (m->worker > 0 && waitpid(m->worker, &status, WNOHANG) == m->worker)
