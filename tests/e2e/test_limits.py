@@ -217,6 +217,33 @@ def test_a_reset_client_of_a_stalled_backend_ends_its_session(fived):
     srv.close()
 
 
+
+def test_a_client_that_ended_its_side_and_then_reset_ends_its_session(fived):
+    """A client that ended its side in order is no longer read; if it then resets, its
+    session ends within seconds ("client stream truncated") and its backend, which read
+    the whole upload and is silent, is reset in turn rather than left waiting for a
+    reader that is gone."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    f = fived("[service:sink]\nbackend = tcp:127.0.0.1:%d\n" % srv.getsockname()[1])
+    c = connect(f.port)
+    c.sendall(b"sink\r\nall of it")
+    backend = srv.accept()[0]
+    assert recv_line(c) == b"+\r\n"
+    c.shutdown(socket.SHUT_WR)
+    assert recv_all(backend) == b"all of it"      # the whole upload, then its end
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    wait_for(lambda: len(f.events("closed")) == 1, what="the session's end")
+    assert [e["reason"] for e in f.events("closed")] == ["client stream truncated"]
+    # It had our end already (recv says no more): the reset shows as its pending error,
+    # EPIPE for a connection whose peer had ended its side.
+    wait_for(lambda: backend.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.EPIPE,
+             what="the backend's reset")
+    backend.close()
+
+
 def test_client_that_never_reads_bounds_memory(fived):
     """chargen at full speed towards a client that reads nothing."""
     f = fived("[service:chargen]\nbackend = builtin:chargen\nchargen_rate = 1000000\n")

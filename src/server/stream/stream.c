@@ -1011,8 +1011,9 @@ stream_bytes(const struct stream *st, uint64_t *in, uint64_t *out)
 bool
 stream_client_stalled(const struct stream *st)
 {
-	return st->relaying && !st->over && !st->up.eof &&
-	       (st->up.paused || st->up.held || st->up.splice_wait || st->up.pipe.held > 0);
+	return st->relaying && !st->over &&
+	       (st->up.eof || st->up.paused || st->up.held || st->up.splice_wait ||
+	        st->up.pipe.held > 0);
 }
 
 uint64_t

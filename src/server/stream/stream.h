@@ -108,7 +108,8 @@ void stream_bytes(const struct stream *st, uint64_t *in, uint64_t *out);
 
 /*
  * Whether the client is not being read while relaying (its bytes wait for
- * a backend that is behind): then its end or reset goes unseen.
+ * a backend that is behind, or it ended its side): then its reset goes
+ * unseen.
  */
 bool stream_client_stalled(const struct stream *st);
 
