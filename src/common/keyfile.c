@@ -195,7 +195,7 @@ read_secret(int fd, const char *path, const char *label, uint8_t secret[KEYFILE_
 	} else if (keyfile_permissions(path, &st, 077, err, err_size) != 0) {
 		/* err says why */
 	} else if ((n = read(fd, text, sizeof(text) - 1)) <= 0) {
-		snprintf(err, err_size, "%s: cannot read", path);
+		snprintf(err, err_size, "%s: %s", path, n == 0 ? "empty" : strerror(errno));
 	} else {
 		text[n] = '\0';
 		text[strcspn(text, "\n")] = '\0';
@@ -213,15 +213,16 @@ int
 keyfile_load(const char *path, const char *label, int flags, uint8_t secret[KEYFILE_SECRET_LEN],
              char *err, size_t err_size)
 {
+	/* Not blocking: a FIFO at the path opens at once, to be refused as no regular file. */
+	const int how = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 	int fd, r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 && errno == ENOENT &&
-	    (flags & KEYFILE_CREATE) != 0) {
+	if ((fd = open(path, how)) < 0 && errno == ENOENT && (flags & KEYFILE_CREATE) != 0) {
 		if ((r = create(path, label, flags, secret, err, err_size)) < 0)
 			return -1;
 		if (r == 0)
 			return KEYFILE_CREATED;
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = open(path, how);
 	}
 	if (fd < 0) {
 		snprintf(err, err_size, "%s: %s", path, strerror(errno));

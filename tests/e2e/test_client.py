@@ -541,6 +541,17 @@ def test_local_forwarder_without_multiplex(fived, process):
     assert len(f.events("granted")) >= 3 and f.events("stream_granted") == []
 
 
+def test_an_identity_that_is_a_fifo_is_refused_at_once(fived, tmp_path):
+    """five's identity is read only if it is a regular file: a FIFO at its path is
+    refused at once, not waited on for a writer."""
+    f = fived(CONFIG)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    r = run_five("-p", str(f.port), "127.0.0.1", "echo",
+                 env=dict(os.environ, FIVE_IDENTITY_FILE=str(fifo)))
+    assert r.returncode != 0 and b"%s: not a regular file" % bytes(fifo) in r.stderr, r.stderr
+
+
 def test_local_forwarder_reports_refusals(fived, process, tmp_path):
     f = fived(CONFIG)
     port = free_port()

@@ -131,6 +131,16 @@ def test_a_key_file_others_may_read(tmp_path):
     assert "%s: readable and writable by group (mode 660): chmod 600 it" % key in err, err
 
 
+def test_a_key_file_that_is_a_fifo_is_refused_at_once(tmp_path):
+    """A key file is read only if it is a regular file: a FIFO at its path is refused at
+    once, not waited on for a writer."""
+    conf, key = made_key(tmp_path)
+    os.unlink(key)
+    os.mkfifo(key, 0o600)
+    status, err = run_fived("-c", str(conf))
+    assert status == 1 and "%s: not a regular file" % key in err, err
+
+
 def test_a_key_file_of_another_user(tmp_path):
     needs_root()
     conf, key = made_key(tmp_path)
