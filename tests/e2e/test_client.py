@@ -16,7 +16,8 @@ import time
 
 import pytest
 from conftest import FIVE, FIVED, HELPERS, SLOW, answer_then_reset, connect, free_port, \
-    need_ipv6_loopback, recv_all, run_five, serve_each, stop_listening, wait_for, wait_port
+    need_ipv6_loopback, recv_all, recv_line, run_five, serve_each, stop_listening, wait_for, \
+    wait_port
 
 CONFIG = """
 [service:echo]
@@ -550,6 +551,19 @@ def test_an_identity_that_is_a_fifo_is_refused_at_once(fived, tmp_path):
     r = run_five("-p", str(f.port), "127.0.0.1", "echo",
                  env=dict(os.environ, FIVE_IDENTITY_FILE=str(fifo)))
     assert r.returncode != 0 and b"%s: not a regular file" % bytes(fifo) in r.stderr, r.stderr
+
+
+def test_a_sealed_client_over_the_limit_is_told_why(fived):
+    """PROTOCOL.md 2.2: a connection over the server's limits is answered in text before
+    any handshake; a sealed five takes that line as the refusal it is (exit 5), not as a
+    broken handshake."""
+    f = fived(CONFIG, server="max_connections = 1\n")
+    with connect(f.port) as held:
+        held.sendall(b"echo\r\n")
+        assert recv_line(held) == b"+\r\n"
+        r = run_five("-p", str(f.port), "127.0.0.1", "echo")
+    assert (r.returncode, r.stderr) == (
+        5, b"five: 127.0.0.1 echo: refused: too many connections\n"), r.stderr
 
 
 def test_local_forwarder_reports_refusals(fived, process, tmp_path):

@@ -105,12 +105,39 @@ offered_suites(void)
 
 /* --- reading frames ------------------------------------------------------ */
 
+#define TEXT_REFUSAL_MAX 512 /* a refusal line, CRLF included */
+
 struct reader {
 	int fd;
 	int timeout_ms;
 	uint8_t buf[SEALED_PENDING_MAX]; /* all of it may be left over for z->pending */
 	size_t len;
 };
+
+/*
+ * A connection over the server's limits is answered in text before any
+ * handshake (PROTOCOL.md 2.2): "- reason" CRLF.  Returns 1 while the line
+ * may still be coming, or -1 with err: the refusal, or no message at all.
+ */
+static int
+text_refusal(const struct reader *r, struct five_error *err)
+{
+	const uint8_t *end = memchr(r->buf, '\n', r->len);
+	size_t len;
+
+	if (r->len < 2 || r->buf[1] != ' ')
+		return r->len < 2 ? 1
+		                  : five_fail(err, FIVE_ERR_PROTOCOL,
+		                              "not a sealed handshake message");
+	if (end == NULL)
+		return r->len < TEXT_REFUSAL_MAX ? 1
+		                                 : five_fail(err, FIVE_ERR_PROTOCOL,
+		                                             "not a sealed handshake message");
+	len = (size_t)(end - r->buf) - 2;
+	if (len > 0 && r->buf[2 + len - 1] == '\r')
+		len--;
+	return five_fail(err, FIVE_ERR_REFUSED, "%.*s", (int)len, (const char *)r->buf + 2);
+}
 
 /* Reads until buf holds a whole handshake message; *total its length. 0, or -1 (EOF: 1). */
 static int
@@ -124,7 +151,9 @@ read_frame(struct reader *r, size_t *total, struct five_error *err)
 		st = sealed_frame_length(r->buf, r->len, total);
 		if (st == SEALED_OK && *total <= r->len)
 			return 0;
-		if (st != SEALED_OK && st != SEALED_NEED_MORE)
+		if (r->len > 0 && r->buf[0] == '-' && text_refusal(r, err) < 0)
+			return -1;
+		if (st != SEALED_OK && st != SEALED_NEED_MORE && r->buf[0] != '-')
 			return five_fail(err, FIVE_ERR_PROTOCOL, "not a sealed handshake message");
 		if (poll(&pfd, 1, r->timeout_ms) <= 0)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "no handshake reply within %d ms",
