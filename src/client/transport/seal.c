@@ -116,8 +116,8 @@ struct reader {
 
 /*
  * A connection over the server's limits is answered in text before any
- * handshake (PROTOCOL.md 2.2): "- reason" CRLF.  Returns 1 while the line
- * may still be coming, or -1 with err: the refusal, or no message at all.
+ * handshake (PROTOCOL.md 6.2): "- reason" CRLF.  Returns -1 with err (the
+ * refusal), 1 while such a line may still be coming, 0 when buf holds none.
  */
 static int
 text_refusal(const struct reader *r, struct five_error *err)
@@ -125,14 +125,10 @@ text_refusal(const struct reader *r, struct five_error *err)
 	const uint8_t *end = memchr(r->buf, '\n', r->len);
 	size_t len;
 
-	if (r->len < 2 || r->buf[1] != ' ')
-		return r->len < 2 ? 1
-		                  : five_fail(err, FIVE_ERR_PROTOCOL,
-		                              "not a sealed handshake message");
+	if (r->len == 0 || r->buf[0] != '-' || (r->len >= 2 && r->buf[1] != ' '))
+		return 0;
 	if (end == NULL)
-		return r->len < TEXT_REFUSAL_MAX ? 1
-		                                 : five_fail(err, FIVE_ERR_PROTOCOL,
-		                                             "not a sealed handshake message");
+		return r->len < TEXT_REFUSAL_MAX ? 1 : 0;
 	len = (size_t)(end - r->buf) - 2;
 	if (len > 0 && r->buf[2 + len - 1] == '\r')
 		len--;
@@ -145,15 +141,15 @@ read_frame(struct reader *r, size_t *total, struct five_error *err)
 {
 	struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
 	ssize_t n;
-	int st;
+	int st, refusal;
 
 	for (;;) {
 		st = sealed_frame_length(r->buf, r->len, total);
 		if (st == SEALED_OK && *total <= r->len)
 			return 0;
-		if (r->len > 0 && r->buf[0] == '-' && text_refusal(r, err) < 0)
+		if ((refusal = text_refusal(r, err)) < 0)
 			return -1;
-		if (st != SEALED_OK && st != SEALED_NEED_MORE && r->buf[0] != '-')
+		if (refusal == 0 && st != SEALED_OK && st != SEALED_NEED_MORE)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "not a sealed handshake message");
 		if (poll(&pfd, 1, r->timeout_ms) <= 0)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "no handshake reply within %d ms",
