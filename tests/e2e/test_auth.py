@@ -306,6 +306,29 @@ def test_password_over_a_sealed_session(fived, world):
     assert (r.returncode, r.stdout) == (0, b"sealed secret")
 
 
+def test_a_password_on_a_session_the_handshake_authenticated(fived, world, tmp_path):
+    """4.1: AUTH on a session that has an identity already (here the sealed handshake's,
+    an authorized key) is answered `- already authenticated`, and the connection stays
+    open: five sends its USER line only after `+ SUCCESS`, so that no line of the
+    exchange is read as a request, and the audit log says nothing that did not happen."""
+    clients = tmp_path / "authorized_clients"
+    clients.write_text("")
+    config = base_config(world, "authorized_clients = %s\n" % clients) + ECHO_RESTRICTED
+    f = fived(config, env=world.fived_env())
+    env = world.client_env(password="wonderland")
+    r = run_five("-p", str(f.port), "id", "127.0.0.1", env=env)
+    clients.write_text("%s machine\n" % r.stdout.decode().strip())
+    f.reload(config)
+    r = five(world, f, "-a", "password", "127.0.0.1", "secret", user="alice",
+             password="wonderland")
+    assert (r.returncode, r.stderr) == (
+        5, b"five: 127.0.0.1 secret: refused: already authenticated\n"), r.stderr
+    last = f.events("accepted")[-1]["session"]
+    mine = lambda: [e["event"] for e in f.events() if e["session"] == last]  # noqa: E731
+    wait_for(lambda: "closed" in mine(), what="the session's end")
+    assert mine() == ["accepted", "authenticated", "closed"]
+
+
 # --- policy ------------------------------------------------------------------
 
 

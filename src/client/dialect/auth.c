@@ -403,12 +403,13 @@ password(struct five_conn *c, const struct five_options *o, const char *user,
 
 	if (five_auth_can_send_password(o, err) != 0)
 		return -1;
-	memcpy(request, "AUTH password\r\n", 15);
-	if (auth_user_line(user, NULL, request + 15, sizeof(request) - 15) != 0)
+	if (auth_user_line(user, NULL, request, sizeof(request)) != 0)
 		return five_fail(err, FIVE_ERR_USAGE, "invalid user name \"%s\"", user);
-	if (five_conn_send(c, request, strlen(request), err) != 0 ||
+	/* The USER line waits for + SUCCESS: after a refusal it would be read as a request. */
+	if (five_conn_send(c, "AUTH password\r\n", 15, err) != 0 ||
 	    five_conn_read_line(c, line, sizeof(line), err) != 0 ||
-	    five_text_check_reply(line, err) != 0)
+	    five_text_check_reply(line, err) != 0 ||
+	    five_conn_send(c, request, strlen(request), err) != 0)
 		return -1;
 	while (r == 0) {
 		if (five_conn_read_line(c, line, sizeof(line), err) != 0)
