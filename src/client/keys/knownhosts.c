@@ -179,14 +179,13 @@ struct file_mark {
 };
 
 struct kept_keys {
-	bool used;
 	struct file_mark file;
 	uint8_t server_pk[32];
 	struct identity_keys keys;
 };
 
 static struct kept_keys kept[IDENTITY_KEPT];
-static size_t kept_next;
+static size_t kept_next; /* entries [0, kept_next) have been filled, modulo IDENTITY_KEPT */
 static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct file_mark
@@ -216,8 +215,8 @@ kept_find(const uint8_t server_pk[32], const struct file_mark *file, struct iden
 
 	if (pthread_mutex_trylock(&kept_lock) != 0)
 		return false;
-	for (i = 0; i < IDENTITY_KEPT && !found; i++)
-		if (kept[i].used && same_mark(&kept[i].file, file) &&
+	for (i = 0; i < IDENTITY_KEPT && i < kept_next && !found; i++)
+		if (same_mark(&kept[i].file, file) &&
 		    memcmp(kept[i].server_pk, server_pk, 32) == 0) {
 			*out = kept[i].keys;
 			found = true;
@@ -235,7 +234,7 @@ kept_add(const uint8_t server_pk[32], const struct file_mark *file,
 	if (pthread_mutex_trylock(&kept_lock) != 0)
 		return;
 	k = &kept[kept_next++ % IDENTITY_KEPT];
-	*k = (struct kept_keys){.used = true, .file = *file, .keys = *keys};
+	*k = (struct kept_keys){.file = *file, .keys = *keys};
 	memcpy(k->server_pk, server_pk, 32);
 	pthread_mutex_unlock(&kept_lock);
 }

@@ -244,8 +244,7 @@ on_child_exit(uv_process_t *proc, int64_t status, int signal)
 	          (long long)status, signal);
 	if (c->backend != NULL) {
 		c->backend->child = NULL;
-		/* Its group lives on while what it started does; emptied, its id could be
-		 * another's. */
+		/* Its group outlives it in what it started; emptied, the id is free for others. */
 		if (kill(-proc->pid, 0) != 0)
 			c->backend->group = 0;
 	}
