@@ -329,11 +329,12 @@ def attach_back(f, sessions, sids, transport=plain_to):
 
 
 def test_detached_sessions_do_not_keep_their_attach_out(fived, backend):
-    """A detached session keeps its place among its source's max_per_source; at the limit,
-    a connection more per detached session is let in, to ATTACH only: both come back from
-    the address they left, and a connection for anything else is refused as before."""
+    """A detached session keeps its place among its source's max_per_source, as its
+    streams keep theirs; at the limit, a connection more per detached session is let in,
+    to ATTACH only: both come back from the address they left, and a connection for
+    anything else is refused as before."""
     echo = backend("echo")
-    f = start(fived, echo, server="detach_plaintext = yes\nmax_per_source = 2\n")
+    f = start(fived, echo, server="detach_plaintext = yes\nmax_per_source = 4\n")
     sessions, sids = two_detached(f)
     assert exchange(f.port, b"echo\r\nx") == b"- too many connections from your address\r\n"
     attach_back(f, sessions, sids)
@@ -640,7 +641,8 @@ def test_memory_bounded_with_many_detached_sessions(fived):
 
     lsock = serve_each(flood, backlog=128)
     f = fived("[service:flood]\nbackend = tcp:127.0.0.1:%d\n" % lsock.getsockname()[1],
-              server="detach_plaintext = yes\ndetach_queue_max = 256K\n")
+              server="detach_plaintext = yes\ndetach_queue_max = 256K\n"
+              "max_per_source = 120\n")
     before = f.rss_kb()
     sessions = []
     for _ in range(60):

@@ -160,9 +160,11 @@ def test_a_hundred_concurrent_streams_on_one_session(fived, backend):
     backend at once, every byte checked, FIN both ways; one session in the audit log,
     100 stream_granted and 100 stream_ended with their byte counts.  OPENs are kept
     within the default max_pending_opens (16): no more than 16 unanswered at once; no
-    stream sends its FIN before all hundred are granted, so that all are open at once."""
+    stream sends its FIN before all hundred are granted, so that all are open at once.
+    Each stream takes a place among its address's connections: max_per_source makes
+    room for them."""
     echo = backend("echo")
-    f = fived("[service:echo]\n" + echo.service)
+    f = fived("[service:echo]\n" + echo.service, server="max_per_source = 101")
     rnd = random.Random(5)
     sizes = [1 + int(MIB * rnd.random() ** 3) for _ in range(100)]
     payloads = [rnd.randbytes(n) for n in sizes]
@@ -950,11 +952,12 @@ def test_a_payload_not_of_its_form_ends_the_session(fived, frame):
 
 def test_a_breach_right_behind_a_fin_leaves_no_session_behind(fived, backend):
     """FIN on a stream and a breach in the same write: GOAWAY PROTOCOL, the session
-    closed, and then nothing of it left: with max_per_source = 1 the same address may
-    connect again, and asked to stop, fived has nothing to wait for (11.7 'closes the
-    session'; fived.8: only established streams drain)."""
+    closed, and then nothing of it left: with max_per_source = 2 (a session and its
+    stream) the same address may connect again and open a stream, and asked to stop,
+    fived has nothing to wait for (11.7 'closes the session'; fived.8: only established
+    streams drain)."""
     watch = backend("echo")
-    f = fived("[service:echo]\n" + watch.service, server="max_per_source = 1")
+    f = fived("[service:echo]\n" + watch.service, server="max_per_source = 2")
     s = session(f)
     sid = s.open("echo", data=b"x")
     assert s.read_exact(sid, 1) == b"x"
@@ -967,7 +970,9 @@ def test_a_breach_right_behind_a_fin_leaves_no_session_behind(fived, backend):
     again = MuxSession.connect(f.port, timeout=T)
     try:
         assert again.enter() == b"+ MULTIPLEX\r\n"
-    except mw.Refused as e:
+        sid = again.open("echo", data=b"y")
+        assert again.read_exact(sid, 1) == b"y"
+    except mw.MuxError as e:
         pytest.fail("the closed session still counts against max_per_source: %s" % e)
     finally:
         again.close()
@@ -1105,6 +1110,29 @@ def test_streams_count_against_max_connections(fived, backend):
     s.rst(ids[0])
     wait_for(lambda: len(f.events("stream_ended")) == 1, what="the stream's end")
     assert s.wait_answer(s.open("echo"))[0] == "ACCEPT"
+
+
+def test_streams_count_against_max_per_source(fived, backend):
+    """A stream holds a backend as a connection does, so it takes a place among its
+    source's connections: multiplexing is no way past max_per_source.  Here a session
+    and two streams fill the address's 3 places; an OPEN beyond them is reset, and a
+    new connection from the address is refused, until a stream ends.  Command streams
+    hold no backend and take no place."""
+    echo = backend("echo")
+    f = fived("[service:echo]\n" + echo.service, server="max_per_source = 3")
+    s = session(f)
+    ids = [s.open("echo") for _ in range(2)]
+    assert all(s.wait_answer(i)[0] == "ACCEPT" for i in ids)
+    beyond = ("RST", mw.LIMIT, "too many connections from your address")
+    assert s.wait_answer(s.open("echo")) == beyond
+    with connect(f.port) as c:
+        assert recv_all(c) == b"- too many connections from your address\r\n"
+    assert s.wait_answer(s.open("GETSIGNKEY")) != beyond
+    echo_round(s, ids[1], b"still served")
+    s.rst(ids[0])
+    wait_for(lambda: len(f.events("stream_ended")) == 1, what="the stream's end")
+    assert s.wait_answer(s.open("echo"))[0] == "ACCEPT"
+    assert s.wait_answer(s.open("echo")) == beyond
 
 
 def test_the_closed_record_says_why_the_session_ended(fived, backend):

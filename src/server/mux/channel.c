@@ -29,6 +29,7 @@
 #include "server/policy/metrics.h"
 #include "server/policy/policy.h"
 #include "server/policy/site.h"
+#include "server/policy/sources.h"
 #include "server/privsep/sockets.h"
 
 static void on_down_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
@@ -481,6 +482,7 @@ channel_open(struct mux *m, uint32_t id, struct mux_grant *g, const uint8_t *dat
 	struct channel *ch = calloc(1, sizeof(*ch));
 
 	if (ch == NULL) {
+		source_release(m->site->sources, g->source);
 		caller_free(g->caller);
 		config_unref(g->cfg);
 		return NULL;

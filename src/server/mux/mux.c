@@ -16,6 +16,7 @@
 #include "server/conf/config.h"
 #include "server/policy/chunk.h"
 #include "server/policy/site.h"
+#include "server/policy/sources.h"
 
 /* Room for any frame fived sends but DATA. */
 #define CONTROL_FRAME_MAX (MUX_HEADER_LEN + 4 + 1 + MUX_REASON_MAX)
@@ -349,6 +350,8 @@ mux_unlink(struct mux *m, struct channel *ch)
 		m->npending--;
 	m->nopen--;
 	m->site->mux_streams--;
+	source_release(m->site->sources, ch->grant.source);
+	ch->grant.source = NULL;
 	/* Nothing moves on an unlinked stream: its bytes are the session's from now on. */
 	m->bytes_in += ch->bytes_in;
 	m->bytes_out += ch->bytes_out;
@@ -479,7 +482,12 @@ on_open(struct mux *m, const struct mux_frame *f)
 		return;
 	}
 	memset(&g, 0, sizeof(g));
+	if ((g.source = m->ev->source_place(m->owner)) == NULL) {
+		refuse_open(m, f, MUX_RST_LIMIT, "too many connections from your address", true);
+		return;
+	}
 	if (m->ev->authorize(m->owner, f->id, f, &g, &reason) != 0) {
+		source_release(m->site->sources, g.source);
 		refuse_open(m, f, MUX_RST_REFUSED, reason, true);
 		return;
 	}

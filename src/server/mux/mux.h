@@ -36,6 +36,9 @@ struct mux_grant {
 	 */
 	char session_id[SESSION_ID_LEN + 1];
 	struct backend_who who;
+	/* the stream's place among its source's connections (max_per_source), held until unlinked
+	 */
+	struct source *source;
 };
 
 /* Points g->who at g's own session id again, after g was copied. */
@@ -63,6 +66,11 @@ struct mux_events {
 	 */
 	int (*authorize)(void *owner, uint32_t id, const struct mux_frame *open,
 	                 struct mux_grant *g, const char **reason);
+	/*
+	 * A place for a new stream among the connections of the session's
+	 * source (sources.h), or NULL when its source has no place left.
+	 */
+	struct source *(*source_place)(void *owner);
 	/* The PROXY header the stream's service asks for: its length (0: none), or -1. */
 	int (*header)(void *owner, const struct mux_grant *g, uint32_t id, uint8_t *out,
 	              size_t size);

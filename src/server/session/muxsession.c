@@ -19,6 +19,7 @@
 #include "server/policy/metrics.h"
 #include "server/policy/policy.h"
 #include "server/policy/site.h"
+#include "server/policy/sources.h"
 #include "server/session/command.h"
 #include "server/session/internal.h"
 #include "server/session/proof.h"
@@ -151,6 +152,27 @@ on_authorize(void *owner, uint32_t id, const struct mux_frame *f, struct mux_gra
 	session_who(s, g->svc, caller, vh, id, &g->who);
 	grant_session_id(s, g);
 	return 0;
+}
+
+/*
+ * A stream holds a backend as a connection does, so it takes a place among
+ * its source's connections: multiplexing is no way past max_per_source.
+ * The places beyond it that a source's detached sessions keep are for
+ * their ATTACH, not for streams.
+ */
+static struct source *
+on_source_place(void *owner)
+{
+	struct session *s = owner;
+	struct source *src;
+	bool to_attach;
+
+	src = source_acquire(s->site->sources, s->source_key, s->cfg->max_per_source, &to_attach);
+	if (src != NULL && to_attach) {
+		source_release(s->site->sources, src);
+		src = NULL;
+	}
+	return src;
 }
 
 /*
@@ -293,6 +315,7 @@ on_detach_allowed(void *owner, const char **reason)
 static const struct mux_events mux_events = {
         .command = on_command,
         .authorize = on_authorize,
+        .source_place = on_source_place,
         .header = on_header,
         .audit = on_audit,
         .send = on_send,
