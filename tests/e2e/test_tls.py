@@ -257,6 +257,19 @@ def test_five_tls_pins_the_key_and_reports_a_change(fived, tmp_path):
     assert known_hosts.read_text() == pin
 
 
+def test_a_tls_client_over_the_limit_is_told_why(fived):
+    """PROTOCOL.md 2.2: a connection over the server's limits is answered in text before
+    any handshake; five over TLS takes that line as the refusal it is (exit 5), not as a
+    broken TLS record."""
+    f = fived(ECHO, server="max_connections = 1\n")
+    with connect(f.port) as held:
+        held.sendall(b"echo\r\n")
+        assert recv_line(held) == b"+\r\n"
+        r = run_five("--tls", "-p", str(f.port), "127.0.0.1", "echo")
+    assert (r.returncode, r.stderr) == (
+        5, b"five: 127.0.0.1 echo: refused: too many connections\n"), r.stderr
+
+
 def test_five_tls_restarted_server_keeps_its_certificate(fived, tmp_path):
     port = free_port()
     config = "[server]\nlisten = tcp:127.0.0.1:%d\naudit_log = @AUDIT@\n" % port + ECHO

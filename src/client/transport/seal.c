@@ -105,8 +105,6 @@ offered_suites(void)
 
 /* --- reading frames ------------------------------------------------------ */
 
-#define TEXT_REFUSAL_MAX 512 /* a refusal line, CRLF included */
-
 struct reader {
 	int fd;
 	int timeout_ms;
@@ -114,25 +112,20 @@ struct reader {
 	size_t len;
 };
 
-/*
- * A connection over the server's limits is answered in text before any
- * handshake (PROTOCOL.md 6.2): "- reason" CRLF.  Returns -1 with err (the
- * refusal), 1 while such a line may still be coming, 0 when buf holds none.
- */
-static int
-text_refusal(const struct reader *r, struct five_error *err)
+int
+five_text_refusal(const uint8_t *buf, size_t len, struct five_error *err)
 {
-	const uint8_t *end = memchr(r->buf, '\n', r->len);
-	size_t len;
+	const uint8_t *end = memchr(buf, '\n', len);
+	size_t n;
 
-	if (r->len == 0 || r->buf[0] != '-' || (r->len >= 2 && r->buf[1] != ' '))
+	if (len == 0 || buf[0] != '-' || (len >= 2 && buf[1] != ' '))
 		return 0;
 	if (end == NULL)
-		return r->len < TEXT_REFUSAL_MAX ? 1 : 0;
-	len = (size_t)(end - r->buf) - 2;
-	if (len > 0 && r->buf[2 + len - 1] == '\r')
-		len--;
-	return five_fail(err, FIVE_ERR_REFUSED, "%.*s", (int)len, (const char *)r->buf + 2);
+		return len < FIVE_TEXT_REFUSAL_MAX ? 1 : 0;
+	n = (size_t)(end - buf) - 2;
+	if (n > 0 && buf[2 + n - 1] == '\r')
+		n--;
+	return five_fail(err, FIVE_ERR_REFUSED, "%.*s", (int)n, (const char *)buf + 2);
 }
 
 /* Reads until buf holds a whole handshake message; *total its length. 0, or -1 (EOF: 1). */
@@ -147,7 +140,7 @@ read_frame(struct reader *r, size_t *total, struct five_error *err)
 		st = sealed_frame_length(r->buf, r->len, total);
 		if (st == SEALED_OK && *total <= r->len)
 			return 0;
-		if ((refusal = text_refusal(r, err)) < 0)
+		if ((refusal = five_text_refusal(r->buf, r->len, err)) < 0)
 			return -1;
 		if (refusal == 0 && st != SEALED_OK && st != SEALED_NEED_MORE)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "not a sealed handshake message");

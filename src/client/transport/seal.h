@@ -118,4 +118,15 @@ int five_seal_send(struct five_seal *z, int fd, const void *data, size_t len,
  */
 void five_seal_end(struct five_seal *z, int fd, int timeout_ms);
 
+/* A refusal line, CRLF included, is at most this long. */
+#define FIVE_TEXT_REFUSAL_MAX 512
+
+/*
+ * A connection over the server's limits is answered in text before any
+ * handshake, sealed or TLS (PROTOCOL.md 6.2): "- reason" CRLF.  Returns -1
+ * with err (FIVE_ERR_REFUSED, the reason) when buf[0..len) starts with
+ * one, 1 while one may still be coming, 0 when it holds none.
+ */
+int five_text_refusal(const uint8_t *buf, size_t len, struct five_error *err);
+
 #endif

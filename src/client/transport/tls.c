@@ -236,11 +236,52 @@ send_pending(int fd, struct five_tls *t, struct five_error *err)
 	return 0;
 }
 
-/* Returns 0 when done, 1 when OpenSSL stopped it, -1 for the socket (err filled). */
+/* The first bytes fived sent: a refusal in text would be OpenSSL's broken record. */
+struct first_bytes {
+	uint8_t buf[FIVE_TEXT_REFUSAL_MAX];
+	size_t len;
+};
+
+static void
+keep_first(struct first_bytes *f, const uint8_t *data, size_t len)
+{
+	size_t n = len < sizeof(f->buf) - f->len ? len : sizeof(f->buf) - f->len;
+
+	memcpy(f->buf + f->len, data, n);
+	f->len += n;
+}
+
+/*
+ * Once OpenSSL gave up: when fived's first bytes are a refusal in text
+ * (PROTOCOL.md 6.2, a connection over its limits), reads the rest of its
+ * line and returns -1 with err the refusal; 0 when they are not one.
+ */
+static int
+refused_in_text(int fd, struct first_bytes *f, int timeout_ms, struct five_error *err)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	ssize_t n;
+	int st;
+
+	while ((st = five_text_refusal(f->buf, f->len, err)) == 1) {
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return 0;
+		if ((n = recv(fd, f->buf + f->len, sizeof(f->buf) - f->len, 0)) < 0 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		f->len += (size_t)n;
+	}
+	return st;
+}
+
+/* Returns 0 when done, 1 when OpenSSL stopped it, -1 for the socket or a refusal (err filled). */
 static int
 handshake(int fd, struct five_tls *t, int timeout_ms, struct five_error *err)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	struct first_bytes first = {.len = 0};
 	uint8_t buf[READ_STEP];
 	ssize_t n;
 	int r, e;
@@ -252,7 +293,7 @@ handshake(int fd, struct five_tls *t, int timeout_ms, struct five_error *err)
 		if (r != 1 && e != SSL_ERROR_WANT_READ) {
 			/* The alert goes out if it can: the failure is what counts. */
 			send_pending(fd, t, err);
-			return 1;
+			return refused_in_text(fd, &first, timeout_ms, err) < 0 ? -1 : 1;
 		}
 		if (send_pending(fd, t, err) != 0)
 			return -1;
@@ -266,6 +307,7 @@ handshake(int fd, struct five_tls *t, int timeout_ms, struct five_error *err)
 		if (n <= 0)
 			return five_fail(err, FIVE_ERR_PROTOCOL,
 			                 "connection closed during the TLS handshake");
+		keep_first(&first, buf, (size_t)n);
 		if (BIO_write(t->in, buf, (int)n) != (int)n)
 			return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
 	}
