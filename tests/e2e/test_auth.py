@@ -288,6 +288,8 @@ def test_plaintext_password_needs_explicit_permission(fived, world):
               + ECHO_RESTRICTED, env=world.fived_env())
     assert exchange(f.port, b"AUTH password\r\nQUIT\r\n") == \
         b"- no common authentication method; supported: pubkey,token\r\n+ bye\r\n"
+    wait_for(lambda: f.events("refused"), what="the refusal's record")
+    assert f.events("refused")[0]["reason"] == "no common authentication method"
     r = five(world, f, "--plain", "-a", "password", "127.0.0.1", "secret", user="alice",
              password="wonderland")
     assert r.returncode == 5 and b"no password over plain TCPMUX" in r.stderr
@@ -310,7 +312,8 @@ def test_a_password_on_a_session_the_handshake_authenticated(fived, world, tmp_p
     """4.1: AUTH on a session that has an identity already (here the sealed handshake's,
     an authorized key) is answered `- already authenticated`, and the connection stays
     open: five sends its USER line only after `+ SUCCESS`, so that no line of the
-    exchange is read as a request, and the audit log says nothing that did not happen."""
+    exchange is read as a request, and the audit log says what happened: the refusal,
+    and nothing that did not happen."""
     clients = tmp_path / "authorized_clients"
     clients.write_text("")
     config = base_config(world, "authorized_clients = %s\n" % clients) + ECHO_RESTRICTED
@@ -326,7 +329,9 @@ def test_a_password_on_a_session_the_handshake_authenticated(fived, world, tmp_p
     last = f.events("accepted")[-1]["session"]
     mine = lambda: [e["event"] for e in f.events() if e["session"] == last]  # noqa: E731
     wait_for(lambda: "closed" in mine(), what="the session's end")
-    assert mine() == ["accepted", "authenticated", "closed"]
+    assert mine() == ["accepted", "authenticated", "refused", "closed"]
+    refusal = [e for e in f.events("refused") if e["session"] == last]
+    assert (refusal[0]["reason"], refusal[0]["service"]) == ("already authenticated", "")
 
 
 # --- policy ------------------------------------------------------------------

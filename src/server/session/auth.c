@@ -13,6 +13,7 @@
 #include "crypto/sshkey.h"
 #include "proto/auth.h"
 #include "server/policy/chunk.h"
+#include "server/policy/metrics.h"
 #include "server/policy/penalty.h"
 #include "server/policy/policy.h"
 #include "server/policy/site.h"
@@ -533,6 +534,19 @@ usable_list(const struct session *s, char *out, size_t size)
 	}
 }
 
+/*
+ * An AUTH refused before any exchange begins: the connection stays open
+ * for another command (PROTOCOL.md 4.1), and the refusal, reason, is
+ * recorded as any other is.
+ */
+static void
+refuse_auth(struct session *s, const char *reason, const char *text)
+{
+	metrics_refused(&s->site->metrics, reason);
+	session_audit(s, "refused", json_pack("{s:s,s:s}", "reason", reason, "service", ""));
+	reply(s, "-", text);
+}
+
 void
 auth_begin(struct session *s, const struct cmd *c)
 {
@@ -545,7 +559,7 @@ auth_begin(struct session *s, const struct cmd *c)
 		return;
 	}
 	if (s->caller != NULL) {
-		reply(s, "-", "already authenticated");
+		refuse_auth(s, "already authenticated", "already authenticated");
 		return;
 	}
 	for (i = 0; i < n && !auth_method_usable(s, offered[i]); i++)
@@ -554,7 +568,7 @@ auth_begin(struct session *s, const struct cmd *c)
 		usable_list(s, usable, sizeof(usable));
 		snprintf(text, sizeof(text), "no common authentication method; supported: %s",
 		         usable[0] != '\0' ? usable : "none");
-		reply(s, "-", text);
+		refuse_auth(s, "no common authentication method", text);
 		return;
 	}
 	auth_start(s, offered[i]);
