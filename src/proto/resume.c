@@ -48,16 +48,19 @@ resume_count_parse(const char *text, uint64_t *count)
 	return 0;
 }
 
-int
+enum resume_attach_status
 resume_attach_parse(const char *ticket_text, const char *count_text, uint8_t ticket[MUX_TICKET_LEN],
                     uint64_t *received)
 {
-	if (resume_ticket_decode(ticket_text, ticket) != 0 ||
-	    resume_count_parse(count_text, received) != 0) {
+	enum resume_attach_status st = RESUME_ATTACH_OK;
+
+	if (resume_ticket_decode(ticket_text, ticket) != 0)
+		st = RESUME_ATTACH_BAD_TICKET;
+	else if (resume_count_parse(count_text, received) != 0)
+		st = RESUME_ATTACH_BAD_COUNT;
+	if (st != RESUME_ATTACH_OK)
 		sodium_memzero(ticket, MUX_TICKET_LEN);
-		return -1;
-	}
-	return 0;
+	return st;
 }
 
 size_t
@@ -89,7 +92,7 @@ resume_attached_parse(const char *text, uint64_t *received, uint32_t *timeout_s,
 	    line_next_word(&p, timeout, sizeof(timeout)) == 0 &&
 	    line_next_word(&p, ticket_text, sizeof(ticket_text)) == 0 && *p == '\0' &&
 	    resume_count_parse(timeout, &t) == 0 && t <= UINT32_MAX &&
-	    resume_attach_parse(ticket_text, count, ticket, received) == 0) {
+	    resume_attach_parse(ticket_text, count, ticket, received) == RESUME_ATTACH_OK) {
 		*timeout_s = (uint32_t)t;
 		r = 0;
 	}

@@ -31,9 +31,15 @@ int resume_ticket_decode(const char *text, uint8_t ticket[MUX_TICKET_LEN]);
 /* A count: decimal digits, no sign, no leading zero, no overflow.  0 or -1. */
 int resume_count_parse(const char *text, uint64_t *count);
 
-/* ATTACH's two arguments (cmd_parse's args): 0, or -1 when either is malformed. */
-int resume_attach_parse(const char *ticket_text, const char *count_text,
-                        uint8_t ticket[MUX_TICKET_LEN], uint64_t *received);
+enum resume_attach_status {
+	RESUME_ATTACH_OK = 0,
+	RESUME_ATTACH_BAD_TICKET = -1, /* not a ticket's text */
+	RESUME_ATTACH_BAD_COUNT = -2,  /* the ticket's text is, the count not */
+};
+
+/* ATTACH's two arguments (cmd_parse's args); ticket is zeroed unless RESUME_ATTACH_OK. */
+enum resume_attach_status resume_attach_parse(const char *ticket_text, const char *count_text,
+                                              uint8_t ticket[MUX_TICKET_LEN], uint64_t *received);
 
 /* The ATTACH line, CRLF included: its length (< size), or 0 when it does not fit. */
 size_t resume_attach_line(char *out, size_t size, const uint8_t ticket[MUX_TICKET_LEN],

@@ -502,8 +502,8 @@ def test_make_before_break_drops_a_frame_half_read(fived, backend):
 
 
 def test_wrong_tickets_are_unknown_and_penalized(fived, backend):
-    """A wrong secret, a wrong id, a malformed ticket: "- unknown session", each counted
-    as a failed authentication: the next attempt from that source waits first."""
+    """A wrong secret, a wrong id: "- unknown session", each counted as a failed
+    authentication: the next attempt from that source waits first."""
     echo = backend("echo")
     f = start(fived, echo)
     s = detachable_session(f)
@@ -524,6 +524,34 @@ def test_wrong_tickets_are_unknown_and_penalized(fived, backend):
     start_at = time.monotonic()
     s.attach(plain_to(f))
     assert time.monotonic() - start_at < 0.2 * SLOW
+
+
+def test_a_malformed_attach_is_told_so_without_a_penalty(fived, backend):
+    """12.5: a ticket that is not a ticket's text, or a received count that is not a
+    decimal count without leading zeros, makes a malformed line, not a ticket guessed:
+    "- invalid ticket" or "- invalid count" (recorded as attach_refused), and no penalty:
+    a wrong ticket from that source after them is answered at once, as a first one is."""
+    echo = backend("echo")
+    f = start(fived, echo)
+    s = detachable_session(f)
+    s.wait_answer(s.open("echo"))    # a stream open: any end is a break
+    s.drop_connection("reset")
+    detached(f)
+    ticket = mw.ticket_text(s.ticket).encode()
+    lines = {b"ATTACH %s= 0\r\n" % ticket[:-1]: b"- invalid ticket\r\n",
+             b"ATTACH %s 00\r\n" % ticket: b"- invalid count\r\n",
+             b"ATTACH %s -1\r\n" % ticket: b"- invalid count\r\n"}
+    for line, reply in lines.items():
+        with connect(f.port) as c:
+            c.sendall(line)
+            assert recv_all(c) == reply
+    assert [r["reason"] for r in f.events("attach_refused")] == [
+        "invalid ticket", "invalid count", "invalid count"]
+    start_at = time.monotonic()
+    reply, _ = attach_raw(f, bytes(16) + s.ticket[16:], 0)
+    assert reply == b"- unknown session\r\n"
+    assert time.monotonic() - start_at < 0.2 * SLOW
+    s.attach(plain_to(f))
 
 
 def test_old_ticket_valid_until_the_first_frame(fived, backend):

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "proto/line.h"
 #include "proto/resume.h"
@@ -29,9 +30,16 @@ test_attach_line_round_trip(void **state)
 	assert_int_equal(line_take((const uint8_t *)line, n, text, &used), LINE_OK);
 	assert_int_equal(cmd_parse(text, &c, &why), 0);
 	assert_int_equal(c.kind, CMD_ATTACH);
-	assert_int_equal(resume_attach_parse(c.args[0], c.args[1], back, &received), 0);
+	assert_int_equal(resume_attach_parse(c.args[0], c.args[1], back, &received),
+	                 RESUME_ATTACH_OK);
 	assert_memory_equal(back, ticket, sizeof(ticket));
 	assert_true(received == UINT64_MAX);
+	/* Which argument is malformed is told apart, and no ticket is left behind. */
+	assert_int_equal(resume_attach_parse(c.args[0], "01", back, &received),
+	                 RESUME_ATTACH_BAD_COUNT);
+	assert_true(sodium_is_zero(back, sizeof(back)));
+	assert_int_equal(resume_attach_parse("x", c.args[1], back, &received),
+	                 RESUME_ATTACH_BAD_TICKET);
 	assert_int_equal(resume_attach_line(line, sizeof(line) - 1, ticket, UINT64_MAX), 0);
 }
 

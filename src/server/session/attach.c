@@ -235,9 +235,11 @@ attach_command(struct session *s, const struct cmd *c)
 {
 	struct site *site = s->site;
 	struct session *old = NULL;
+	enum resume_attach_status st;
 	uint64_t delay;
 
-	if (resume_attach_parse(c->args[0], c->args[1], s->attach_ticket, &s->attach_received) == 0)
+	st = resume_attach_parse(c->args[0], c->args[1], s->attach_ticket, &s->attach_received);
+	if (st == RESUME_ATTACH_OK)
 		old = find(s, s->attach_ticket);
 	else if (!supported(s)) {
 		refuse(s, "command not supported");
@@ -256,6 +258,12 @@ attach_command(struct session *s, const struct cmd *c)
 	}
 	if (old == NULL && !supported(s)) {
 		refuse(s, "command not supported");
+		goto wipe;
+	}
+	/* Not a ticket guessed but a line malformed: said so, with no penalty, as for any command.
+	 */
+	if (st != RESUME_ATTACH_OK) {
+		refuse(s, st == RESUME_ATTACH_BAD_TICKET ? "invalid ticket" : "invalid count");
 		goto wipe;
 	}
 	delay = old != NULL ? 0
