@@ -36,9 +36,7 @@ struct mux_grant {
 	 */
 	char session_id[SESSION_ID_LEN + 1];
 	struct backend_who who;
-	/* the stream's place among its source's connections (max_per_source), held until unlinked
-	 */
-	struct source *source;
+	struct source *source; /* its place among its source's connections, until unlinked */
 };
 
 /* Points g->who at g's own session id again, after g was copied. */

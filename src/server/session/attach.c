@@ -260,8 +260,7 @@ attach_command(struct session *s, const struct cmd *c)
 		refuse(s, "command not supported");
 		goto wipe;
 	}
-	/* Not a ticket guessed but a line malformed: said so, with no penalty, as for any command.
-	 */
+	/* Not a ticket guessed but a malformed line: said so, with no penalty. */
 	if (st != RESUME_ATTACH_OK) {
 		refuse(s, st == RESUME_ATTACH_BAD_TICKET ? "invalid ticket" : "invalid count");
 		goto wipe;
