@@ -1096,9 +1096,10 @@ def test_streams_count_against_max_connections(fived, backend):
     sessions against max_connections: here the session and two streams fill 3, and a
     new connection is refused as an OPEN is.  Those refusals are the server's state,
     not the client's doing: they do not count towards the session's end, however
-    many."""
+    many.  After a reload, the limit in force holds for a session accepted before it."""
     echo = backend("echo")
-    f = fived("[service:echo]\n" + echo.service, server="max_connections = 3")
+    config = "[service:echo]\n" + echo.service
+    f = fived(config, server="max_connections = 3")
     s = session(f)
     ids = [s.open("echo") for _ in range(2)]
     assert all(s.wait_answer(i)[0] == "ACCEPT" for i in ids)
@@ -1110,6 +1111,9 @@ def test_streams_count_against_max_connections(fived, backend):
     s.rst(ids[0])
     wait_for(lambda: len(f.events("stream_ended")) == 1, what="the stream's end")
     assert s.wait_answer(s.open("echo"))[0] == "ACCEPT"
+    f.server = "max_connections = 4"
+    f.reload(config)
+    assert [s.wait_answer(s.open("echo"))[0] for _ in range(2)] == ["ACCEPT", "RST"]
 
 
 def test_streams_count_against_max_per_source(fived, backend):
@@ -1117,14 +1121,18 @@ def test_streams_count_against_max_per_source(fived, backend):
     source's connections: multiplexing is no way past max_per_source.  Here a session
     and two streams fill the address's 3 places; an OPEN beyond them is reset, and a
     new connection from the address is refused, until a stream ends.  Command streams
-    hold no backend and take no place."""
+    hold no backend and take no place.  An address may be shared, so those refusals do
+    not count towards the session's end, however many.  The limit is the address's:
+    after a reload, the one in force holds for a session accepted before it too."""
     echo = backend("echo")
-    f = fived("[service:echo]\n" + echo.service, server="max_per_source = 3")
+    config = "[service:echo]\n" + echo.service
+    f = fived(config, server="max_per_source = 3")
     s = session(f)
     ids = [s.open("echo") for _ in range(2)]
     assert all(s.wait_answer(i)[0] == "ACCEPT" for i in ids)
     beyond = ("RST", mw.LIMIT, "too many connections from your address")
-    assert s.wait_answer(s.open("echo")) == beyond
+    for _ in range(40):
+        assert s.wait_answer(s.open("echo")) == beyond
     with connect(f.port) as c:
         assert recv_all(c) == b"- too many connections from your address\r\n"
     assert s.wait_answer(s.open("GETSIGNKEY")) != beyond
@@ -1133,6 +1141,9 @@ def test_streams_count_against_max_per_source(fived, backend):
     wait_for(lambda: len(f.events("stream_ended")) == 1, what="the stream's end")
     assert s.wait_answer(s.open("echo"))[0] == "ACCEPT"
     assert s.wait_answer(s.open("echo")) == beyond
+    f.server = "max_per_source = 5"
+    f.reload(config)
+    assert [s.wait_answer(s.open("echo"))[0] for _ in range(3)] == ["ACCEPT", "ACCEPT", "RST"]
 
 
 def test_the_closed_record_says_why_the_session_ended(fived, backend):

@@ -417,8 +417,11 @@ over_limit(struct mux *m, uint8_t *code, bool *theirs)
 		*code = MUX_RST_SHUTDOWN;
 		return "server shutting down";
 	}
-	/* A stream holds a backend's descriptor: together they count as connections do. */
-	if (site_connections(m->site) >= m->cfg->max_connections)
+	/*
+	 * A stream holds a backend's descriptor: together they count as
+	 * connections do, against the server's limit in force (a reload's).
+	 */
+	if (site_connections(m->site) >= m->site->cfg->max_connections)
 		return "too many connections";
 	*theirs = true;
 	if (m->nopen >= m->cfg->max_streams)
@@ -482,8 +485,9 @@ on_open(struct mux *m, const struct mux_frame *f)
 		return;
 	}
 	memset(&g, 0, sizeof(g));
+	/* The server's state as much as the client's doing: its address may be shared. */
 	if ((g.source = m->ev->source_place(m->owner)) == NULL) {
-		refuse_open(m, f, MUX_RST_LIMIT, "too many connections from your address", true);
+		refuse_open(m, f, MUX_RST_LIMIT, "too many connections from your address", false);
 		return;
 	}
 	if (m->ev->authorize(m->owner, f->id, f, &g, &reason) != 0) {

@@ -158,7 +158,8 @@ on_authorize(void *owner, uint32_t id, const struct mux_frame *f, struct mux_gra
  * A stream holds a backend as a connection does, so it takes a place among
  * its source's connections: multiplexing is no way past max_per_source.
  * The places beyond it that a source's detached sessions keep are for
- * their ATTACH, not for streams.
+ * their ATTACH, not for streams.  The limit is the source's, shared by its
+ * connections: the one in force, as a new connection's is.
  */
 static struct source *
 on_source_place(void *owner)
@@ -167,7 +168,8 @@ on_source_place(void *owner)
 	struct source *src;
 	bool to_attach;
 
-	src = source_acquire(s->site->sources, s->source_key, s->cfg->max_per_source, &to_attach);
+	src = source_acquire(s->site->sources, s->source_key, s->site->cfg->max_per_source,
+	                     &to_attach);
 	if (src != NULL && to_attach) {
 		source_release(s->site->sources, src);
 		src = NULL;
