@@ -17,8 +17,8 @@ import time
 import pytest
 
 import muxwire as mw
-from conftest import (SLOW, connect, connect_from, exchange, recv_all, serve_each, stop_listening,
-                      wait_for)
+from conftest import (SLOW, connect, connect_from, exchange, recv_all, recv_line, serve_each,
+                      stop_listening, wait_for)
 from muxwire import MuxSession, PlainTransport, SealedTransport
 from test_multiplex import backend  # noqa: F401  (the fixture)
 
@@ -83,7 +83,6 @@ def test_detach_then_attach_plaintext_loses_nothing(fived, backend):
 
 def attach_raw(f, ticket, received, source="127.0.0.1"):
     """A bare ATTACH on a new plaintext connection: fived's reply line and the socket."""
-    from conftest import recv_line
     c = connect_from(f.port, source)
     c.sendall(mw.attach_line(ticket, received))
     return recv_line(c), c
@@ -338,6 +337,26 @@ def test_detached_sessions_do_not_keep_their_attach_out(fived, backend):
     sessions, sids = two_detached(f)
     assert exchange(f.port, b"echo\r\nx") == b"- too many connections from your address\r\n"
     attach_back(f, sessions, sids)
+
+
+def test_a_refused_connection_gives_its_place_back_at_once(fived, backend):
+    """A refused connection gives its place among its source's back as its refusal goes
+    out, not once it has lingered (its last reply on its way, while its client keeps the
+    connection open): at the limit, the connection more a detached session keeps for its
+    ATTACH is free again at once."""
+    echo = backend("echo")
+    f = start(fived, echo, server="detach_plaintext = yes\nmax_per_source = 2\n")
+    s = detachable_session(f)
+    sid = s.open("echo")
+    s.wait_answer(sid)
+    s.drop_connection("reset")
+    detached(f)
+    with connect(f.port) as refused:
+        refused.sendall(b"echo\r\n")
+        assert recv_line(refused) == b"- too many connections from your address\r\n"
+        s.attach(plain_to(f))
+        s.send(sid, b"back")
+        assert s.read_exact(sid, 4) == b"back"
 
 
 def through_balancer(f):

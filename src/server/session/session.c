@@ -125,6 +125,16 @@ session_set_state(struct session *s, enum session_state next)
 		if (s->source != NULL)
 			source_detached(s->source, next == S_DETACHED);
 	}
+	/*
+	 * Its last reply on its way, a session is no longer one of its
+	 * source's connections, as it is no longer one of the server's
+	 * (nending): a refused connection that lingers does not keep the next,
+	 * an ATTACH among them, out.
+	 */
+	if ((next == S_LINGER || next == S_CLOSED) && s->source != NULL) {
+		source_release(s->site->sources, s->source);
+		s->source = NULL;
+	}
 	s->state = next;
 }
 
