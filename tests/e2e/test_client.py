@@ -566,6 +566,46 @@ def test_a_sealed_client_over_the_limit_is_told_why(fived):
         5, b"five: 127.0.0.1 echo: refused: too many connections\n"), r.stderr
 
 
+def refusing(line, trickle=0):
+    """A server that answers every connection with line, then a byte every 0.3 s for
+    trickle seconds (a refusal that never ends), and then closes."""
+    def serve(conn):
+        with conn:
+            try:
+                conn.sendall(line)
+                for _ in range(int(trickle / 0.3)):
+                    time.sleep(0.3)
+                    conn.sendall(b"x")
+                time.sleep(0.2)
+            except OSError:
+                pass
+    return serve_each(serve)
+
+
+@pytest.mark.parametrize("transport", [[], ["--tls"]])
+def test_a_refusal_line_without_its_space_is_still_one(transport):
+    """PROTOCOL.md 2.1: a reply line's space after its sign is optional; before a sealed or
+    TLS handshake (6.2, 7.1) "-reason" is the refusal "- reason" is."""
+    lsock = refusing(b"-too many connections\r\n")
+    r = run_five(*transport, "-p", str(lsock.getsockname()[1]), "127.0.0.1", "echo")
+    stop_listening(lsock)
+    assert (r.returncode, r.stderr) == (
+        5, b"five: 127.0.0.1 echo: refused: too many connections\n"), r.stderr
+
+
+@pytest.mark.parametrize("transport", [[], ["--tls"]])
+def test_a_server_that_trickles_its_refusal_cannot_hold_five(transport):
+    """five(1): -t bounds each reply, not the silence between its bytes: a server that
+    sends a refusal line a byte at a time, never ending it, holds a sealed five (which
+    tries IK, then XX) or five --tls no longer than -t per attempt."""
+    lsock = refusing(b"- ", trickle=12)
+    start = time.monotonic()
+    r = run_five(*transport, "-t", "1", "-p", str(lsock.getsockname()[1]), "127.0.0.1", "echo")
+    elapsed = time.monotonic() - start
+    stop_listening(lsock)
+    assert r.returncode != 0 and elapsed < 4 * SLOW, (elapsed, r.stderr)
+
+
 def test_local_forwarder_reports_refusals(fived, process, tmp_path):
     f = fived(CONFIG)
     port = free_port()

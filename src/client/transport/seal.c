@@ -115,24 +115,35 @@ struct reader {
 int
 five_text_refusal(const uint8_t *buf, size_t len, struct five_error *err)
 {
-	const uint8_t *end = memchr(buf, '\n', len);
+	const uint8_t *end = memchr(buf, '\n', len), *text = buf + 1;
 	size_t n;
 
-	if (len == 0 || buf[0] != '-' || (len >= 2 && buf[1] != ' '))
+	if (len == 0 || buf[0] != '-')
 		return 0;
 	if (end == NULL)
 		return len < FIVE_TEXT_REFUSAL_MAX ? 1 : 0;
-	n = (size_t)(end - buf) - 2;
-	if (n > 0 && buf[2 + n - 1] == '\r')
+	/* As a reply line (PROTOCOL.md 2.1): one space after the sign is not the text's. */
+	if (text < end && *text == ' ')
+		text++;
+	n = (size_t)(end - text);
+	if (n > 0 && text[n - 1] == '\r')
 		n--;
-	return five_fail(err, FIVE_ERR_REFUSED, "%.*s", (int)n, (const char *)buf + 2);
+	if (n == 0)
+		return five_fail(err, FIVE_ERR_REFUSED, "refused");
+	return five_fail(err, FIVE_ERR_REFUSED, "%.*s", (int)n, (const char *)text);
 }
 
-/* Reads until buf holds a whole handshake message; *total its length. 0, or -1 (EOF: 1). */
+/*
+ * Reads until buf holds a whole handshake message; *total its length.  0,
+ * or -1 (EOF: 1).  The timeout bounds the whole message, not the silence
+ * between its bytes: a server that trickles them cannot hold the client
+ * longer.
+ */
 static int
 read_frame(struct reader *r, size_t *total, struct five_error *err)
 {
 	struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+	uint64_t deadline = monotonic_ms() + (uint64_t)r->timeout_ms;
 	ssize_t n;
 	int st, refusal;
 
@@ -144,7 +155,7 @@ read_frame(struct reader *r, size_t *total, struct five_error *err)
 			return -1;
 		if (refusal == 0 && st != SEALED_OK && st != SEALED_NEED_MORE)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "not a sealed handshake message");
-		if (poll(&pfd, 1, r->timeout_ms) <= 0)
+		if (poll(&pfd, 1, five_ms_left(deadline)) <= 0)
 			return five_fail(err, FIVE_ERR_PROTOCOL, "no handshake reply within %d ms",
 			                 r->timeout_ms);
 		if ((n = recv(r->fd, r->buf + r->len, sizeof(r->buf) - r->len, 0)) < 0 &&

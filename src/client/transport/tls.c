@@ -257,14 +257,14 @@ keep_first(struct first_bytes *f, const uint8_t *data, size_t len)
  * line and returns -1 with err the refusal; 0 when they are not one.
  */
 static int
-refused_in_text(int fd, struct first_bytes *f, int timeout_ms, struct five_error *err)
+refused_in_text(int fd, struct first_bytes *f, uint64_t deadline, struct five_error *err)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	ssize_t n;
 	int st;
 
 	while ((st = five_text_refusal(f->buf, f->len, err)) == 1) {
-		if (poll(&pfd, 1, timeout_ms) <= 0)
+		if (poll(&pfd, 1, five_ms_left(deadline)) <= 0)
 			return 0;
 		if ((n = recv(fd, f->buf + f->len, sizeof(f->buf) - f->len, 0)) < 0 &&
 		    errno == EINTR)
@@ -276,11 +276,35 @@ refused_in_text(int fd, struct first_bytes *f, int timeout_ms, struct five_error
 	return st;
 }
 
-/* Returns 0 when done, 1 when OpenSSL stopped it, -1 for the socket or a refusal (err filled). */
+/*
+ * A server that refused in text and reset the connection fails the next
+ * send; its line may still be there to read.  -1 with err: the refusal,
+ * or the send's own error.
+ */
+static int
+refused_before_reset(int fd, struct first_bytes *f, struct five_error *err)
+{
+	struct five_error refusal;
+	ssize_t n;
+
+	while (f->len < sizeof(f->buf) &&
+	       (n = recv(fd, f->buf + f->len, sizeof(f->buf) - f->len, MSG_DONTWAIT)) > 0)
+		f->len += (size_t)n;
+	if (five_text_refusal(f->buf, f->len, &refusal) < 0)
+		*err = refusal;
+	return -1;
+}
+
+/*
+ * Returns 0 when done, 1 when OpenSSL stopped it, -1 for the socket or a
+ * refusal (err filled).  The timeout bounds fived's whole flight, not the
+ * silence between its bytes.
+ */
 static int
 handshake(int fd, struct five_tls *t, int timeout_ms, struct five_error *err)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	uint64_t deadline = monotonic_ms() + (uint64_t)timeout_ms;
 	struct first_bytes first = {.len = 0};
 	uint8_t buf[READ_STEP];
 	ssize_t n;
@@ -293,13 +317,13 @@ handshake(int fd, struct five_tls *t, int timeout_ms, struct five_error *err)
 		if (r != 1 && e != SSL_ERROR_WANT_READ) {
 			/* The alert goes out if it can: the failure is what counts. */
 			send_pending(fd, t, err);
-			return refused_in_text(fd, &first, timeout_ms, err) < 0 ? -1 : 1;
+			return refused_in_text(fd, &first, deadline, err) < 0 ? -1 : 1;
 		}
 		if (send_pending(fd, t, err) != 0)
-			return -1;
+			return refused_before_reset(fd, &first, err);
 		if (r == 1)
 			return 0;
-		if (poll(&pfd, 1, timeout_ms) <= 0)
+		if (poll(&pfd, 1, five_ms_left(deadline)) <= 0)
 			return five_fail(err, FIVE_ERR_PROTOCOL,
 			                 "no TLS handshake reply within %d ms", timeout_ms);
 		if ((n = recv(fd, buf, sizeof(buf), 0)) < 0 && errno == EINTR)
