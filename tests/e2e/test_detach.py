@@ -520,15 +520,22 @@ def test_make_before_break_drops_a_frame_half_read(fived, backend):
     assert b"half" not in b"".join(echo.received.values())
 
 
+def one_detached(f):
+    """A detachable session with a stream to echo open (any end is a break), its
+    connection reset."""
+    s = detachable_session(f)
+    s.wait_answer(s.open("echo"))
+    s.drop_connection("reset")
+    detached(f)
+    return s
+
+
 def test_wrong_tickets_are_unknown_and_penalized(fived, backend):
     """A wrong secret, a wrong id: "- unknown session", each counted as a failed
     authentication: the next attempt from that source waits first."""
     echo = backend("echo")
     f = start(fived, echo)
-    s = detachable_session(f)
-    s.wait_answer(s.open("echo"))    # a stream open: any end is a break
-    s.drop_connection("reset")
-    detached(f)
+    s = one_detached(f)
     wrong_secret = s.ticket[:16] + bytes(32)
     wrong_id = bytes(16) + s.ticket[16:]
     for ticket in (wrong_secret, wrong_id):
@@ -552,10 +559,7 @@ def test_a_malformed_attach_is_told_so_without_a_penalty(fived, backend):
     a wrong ticket from that source after them is answered at once, as a first one is."""
     echo = backend("echo")
     f = start(fived, echo)
-    s = detachable_session(f)
-    s.wait_answer(s.open("echo"))    # a stream open: any end is a break
-    s.drop_connection("reset")
-    detached(f)
+    s = one_detached(f)
     ticket = mw.ticket_text(s.ticket).encode()
     lines = {b"ATTACH %s= 0\r\n" % ticket[:-1]: b"- invalid ticket\r\n",
              b"ATTACH %s 00\r\n" % ticket: b"- invalid count\r\n",
@@ -602,10 +606,7 @@ def test_resume_point_lost_ends_the_session(fived, backend):
     ends (its ticket unknown from then on)."""
     echo = backend("echo")
     f = start(fived, echo)
-    s = detachable_session(f)
-    s.wait_answer(s.open("echo"))    # a stream open: any end is a break
-    s.drop_connection("reset")
-    detached(f)
+    s = one_detached(f)
     reply, _ = attach_raw(f, s.ticket, 10 ** 9)
     assert reply == b"- resume point lost\r\n"
     wait_for(lambda: f.events("closed") and any(
