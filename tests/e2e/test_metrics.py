@@ -4,10 +4,11 @@ that are not this host's refused; requests that are not a GET of /metrics answer
 
 import socket
 import subprocess
+import time
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import FIVE, FIVED, SANITIZED, connect, free_port, wait_for
+from conftest import FIVE, FIVED, SANITIZED, SLOW, connect, free_port, wait_for
 
 ECHO = "[service:echo]\nbackend = builtin:echo\n"
 
@@ -167,4 +168,22 @@ def test_connections_held_open_do_not_keep_a_scraper_out(fived):
     # The first ones were closed to make room, answered nothing.
     assert idle[0].recv(100) == b""
     for s in idle:
+        s.close()
+
+
+def test_answered_connections_held_open_do_not_keep_a_scraper_out(fived):
+    """Nor can a program that asks on 16 connections and then neither reads nor closes
+    them: at the limit, one that has had its whole answer makes room first."""
+    port = free_port()
+    fived(ECHO, server="metrics_listen = tcp:127.0.0.1:%d\n" % port)
+    held = []
+    for _ in range(16):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        held.append(s)
+    time.sleep(0.3)
+    start = time.monotonic()
+    assert value(scrape(("tcp", port)), "fived_sessions_accepted_total") == 0
+    assert time.monotonic() - start < 1 * SLOW
+    for s in held:
         s.close()

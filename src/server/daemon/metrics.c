@@ -37,6 +37,7 @@ struct metrics_conn {
 	char *body; /* malloc'd (open_memstream) or static */
 	bool body_owned;
 	bool answered;
+	bool written; /* the whole answer is the kernel's: only the client's end is awaited */
 	unsigned closing;
 };
 
@@ -389,6 +390,7 @@ on_written(uv_write_t *w, int status)
 	struct metrics_conn *c = w->data;
 
 	c->shutdown.data = c;
+	c->written = status == 0;
 	if (status != 0 || uv_shutdown(&c->shutdown, (uv_stream_t *)&c->stream, on_shutdown) != 0 ||
 	    uv_read_start((uv_stream_t *)&c->stream, on_alloc, on_read) != 0)
 		drop_conn(c);
@@ -425,22 +427,30 @@ add_conn(struct metrics_server *ms, int fd)
 	uv_read_start((uv_stream_t *)&c->stream, on_alloc, on_read);
 }
 
-/* The connection that has waited longest for its request (the list is newest first), or NULL. */
+/*
+ * The connection to close for room (the list is newest first), or NULL:
+ * the oldest of those whose whole answer is written, else the one that
+ * has waited longest for its request.
+ */
 static struct metrics_conn *
-oldest_waiting(struct metrics_server *ms)
+room_maker(struct metrics_server *ms)
 {
-	struct metrics_conn *c, *found = NULL;
+	struct metrics_conn *c, *written = NULL, *waiting = NULL;
 
-	for (c = ms->conns; c != NULL; c = c->next)
-		if (!c->answered)
-			found = c;
-	return found;
+	for (c = ms->conns; c != NULL; c = c->next) {
+		if (c->written)
+			written = c;
+		else if (!c->answered)
+			waiting = c;
+	}
+	return written != NULL ? written : waiting;
 }
 
 /*
- * At the limit, the connection that has waited longest for its request
- * makes room: a program holding connections open without asking cannot
- * keep a scraper out, which asks at once.
+ * At the limit, a connection that has had its answer, or else the one
+ * that has waited longest for its request, makes room: a program holding
+ * connections open, answered or not asking, cannot keep a scraper out,
+ * which asks at once.
  */
 static void
 take(void *arg, int fd)
@@ -449,7 +459,7 @@ take(void *arg, int fd)
 	struct metrics_conn *oldest;
 
 	if (ms->nconns >= METRICS_CONNECTIONS_MAX) {
-		if ((oldest = oldest_waiting(ms)) == NULL) {
+		if ((oldest = room_maker(ms)) == NULL) {
 			close(fd);
 			return;
 		}
