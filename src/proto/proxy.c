@@ -51,11 +51,38 @@ endpoint_of(const struct sockaddr *sa, struct endpoint *ep)
 	}
 }
 
-/* Both endpoints known and of one family: the header can carry them. */
-static int
-endpoints_usable(const struct endpoint *s, const struct endpoint *d)
+/* An IPv4 endpoint as its IPv4-mapped IPv6 address. */
+static void
+widen(struct endpoint *ep)
 {
-	return s->family != 0 && s->family == d->family;
+	uint8_t v4[4];
+
+	memcpy(v4, ep->addr, sizeof(v4));
+	memset(ep->addr, 0, 10);
+	memset(ep->addr + 10, 0xff, 2);
+	memcpy(ep->addr + 12, v4, sizeof(v4));
+	ep->family = AF_INET6;
+}
+
+/*
+ * Both endpoints, of one family: an IPv4 one beside an IPv6 one (a client
+ * a balancer named by its IPv4-mapped address, fived reached over IPv6)
+ * goes as its IPv4-mapped address, so that the header still names the
+ * client.  Returns whether both are known, so the header can carry them.
+ */
+static int
+endpoints_of(const struct sockaddr *src, const struct sockaddr *dst, struct endpoint *s,
+             struct endpoint *d)
+{
+	endpoint_of(src, s);
+	endpoint_of(dst, d);
+	if (s->family == 0 || d->family == 0)
+		return 0;
+	if (s->family == AF_INET && d->family == AF_INET6)
+		widen(s);
+	else if (s->family == AF_INET6 && d->family == AF_INET)
+		widen(d);
+	return 1;
 }
 
 int
@@ -67,9 +94,7 @@ proxy_v1_encode(const struct sockaddr *src, const struct sockaddr *dst, char *ou
 
 	if (size < PROXY_V1_MAX)
 		return -1;
-	endpoint_of(src, &s);
-	endpoint_of(dst, &d);
-	if (!endpoints_usable(&s, &d))
+	if (!endpoints_of(src, dst, &s, &d))
 		return snprintf(out, size, "PROXY UNKNOWN\r\n");
 	inet_ntop(s.family, s.addr, sip, sizeof(sip));
 	inet_ntop(d.family, d.addr, dip, sizeof(dip));
@@ -98,11 +123,10 @@ proxy_v2_encode(const struct sockaddr *src, const struct sockaddr *dst,
 	struct endpoint s, d;
 	size_t pos = PROXY_V2_PREAMBLE;
 	size_t i, need;
+	int known = endpoints_of(src, dst, &s, &d);
 
-	endpoint_of(src, &s);
-	endpoint_of(dst, &d);
 	need = PROXY_V2_PREAMBLE;
-	if (endpoints_usable(&s, &d))
+	if (known)
 		need += s.family == AF_INET ? 12 : 36;
 	for (i = 0; i < ntlvs; i++) {
 		if (tlvs[i].len > 0xffff)
@@ -114,7 +138,7 @@ proxy_v2_encode(const struct sockaddr *src, const struct sockaddr *dst,
 	memcpy(out, v2_signature, sizeof(v2_signature));
 	out[12] = V2_VERSION_PROXY;
 	out[13] = V2_FAM_UNSPEC;
-	if (endpoints_usable(&s, &d)) {
+	if (known) {
 		out[13] = s.family == AF_INET ? V2_FAM_TCP4 : V2_FAM_TCP6;
 		pos += put_addresses(out + pos, &s, &d);
 	}

@@ -45,7 +45,12 @@ test_v1(void **state)
 	assert_string_equal(out, "PROXY TCP6 2001:db8::1 ::1 5 6\r\n");
 	proxy_v1_encode((struct sockaddr *)&mapped, (struct sockaddr *)&d, out, sizeof(out));
 	assert_string_equal(out, "PROXY TCP4 10.0.0.1 198.51.100.2 7 1\r\n");
+	/* One of each family: the IPv4 one as IPv4-mapped IPv6, the client still named. */
 	proxy_v1_encode((struct sockaddr *)&s6, (struct sockaddr *)&d, out, sizeof(out));
+	assert_string_equal(out, "PROXY TCP6 2001:db8::1 ::ffff:198.51.100.2 5 1\r\n");
+	proxy_v1_encode((struct sockaddr *)&mapped, (struct sockaddr *)&d6, out, sizeof(out));
+	assert_string_equal(out, "PROXY TCP6 ::ffff:10.0.0.1 ::1 7 6\r\n");
+	proxy_v1_encode((struct sockaddr *)&s6, NULL, out, sizeof(out));
 	assert_string_equal(out, "PROXY UNKNOWN\r\n");
 	proxy_v1_encode(NULL, NULL, out, sizeof(out));
 	assert_string_equal(out, "PROXY UNKNOWN\r\n");
@@ -79,6 +84,8 @@ static void
 test_v2_ipv6_and_unspec(void **state)
 {
 	struct sockaddr_in6 s6 = v6("2001:db8::1", 5), d6 = v6("::1", 6);
+	struct sockaddr_in6 mapped = v6("::ffff:10.0.0.1", 7);
+	static const uint8_t widened[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1};
 	uint8_t out[PROXY_V2_MAX];
 	int n;
 
@@ -89,6 +96,11 @@ test_v2_ipv6_and_unspec(void **state)
 	assert_int_equal(out[14] << 8 | out[15], 36);
 	assert_int_equal(out[16], 0x20);
 	assert_int_equal(out[16 + 36 - 3], 5);
+	n = proxy_v2_encode((struct sockaddr *)&mapped, (struct sockaddr *)&d6, NULL, 0, out,
+	                    sizeof(out));
+	assert_int_equal(n, 16 + 36);
+	assert_int_equal(out[13], 0x21);
+	assert_memory_equal(out + 16, widened, sizeof(widened));
 	n = proxy_v2_encode(NULL, NULL, NULL, 0, out, sizeof(out));
 	assert_int_equal(n, 16);
 	assert_int_equal(out[13], 0x00);
