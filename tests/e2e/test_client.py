@@ -18,6 +18,7 @@ import pytest
 from conftest import FIVE, FIVED, HELPERS, SLOW, answer_then_reset, connect, free_port, \
     need_ipv6_loopback, recv_all, recv_line, run_five, serve_each, stop_listening, wait_for, \
     wait_port
+from test_delivery import blackhole
 
 CONFIG = """
 [service:echo]
@@ -566,9 +567,9 @@ def test_a_sealed_client_over_the_limit_is_told_why(fived):
         5, b"five: 127.0.0.1 echo: refused: too many connections\n"), r.stderr
 
 
-def refusing(line, trickle=0):
+def refusing(line, trickle=0, hold=0.2):
     """A server that answers every connection with line, then a byte every 0.3 s for
-    trickle seconds (a refusal that never ends), and then closes."""
+    trickle seconds (a refusal that never ends), and closes hold seconds later."""
     def serve(conn):
         with conn:
             try:
@@ -576,21 +577,27 @@ def refusing(line, trickle=0):
                 for _ in range(int(trickle / 0.3)):
                     time.sleep(0.3)
                     conn.sendall(b"x")
-                time.sleep(0.2)
+                time.sleep(hold)
             except OSError:
                 pass
     return serve_each(serve)
 
 
 @pytest.mark.parametrize("transport", [[], ["--tls"]])
-def test_a_refusal_line_without_its_space_is_still_one(transport):
-    """PROTOCOL.md 2.1: a reply line's space after its sign is optional; before a sealed or
-    TLS handshake (6.2, 7.1) "-reason" is the refusal "- reason" is."""
-    lsock = refusing(b"-too many connections\r\n")
+@pytest.mark.parametrize("line,said", [(b"-too many connections\r\n", b"too many connections"),
+                                       (b"-\r\n", b"refused")])
+def test_a_refusal_line_without_its_space_is_still_one(transport, line, said):
+    """PROTOCOL.md 2.1: a reply line's space after its sign is optional, and so is its
+    text; before a sealed or TLS handshake (6.2, 7.1) "-reason" is the refusal "- reason"
+    is, and a bare "-" one too, told at once (the server here closes only later)."""
+    lsock = refusing(line, hold=8)
+    start = time.monotonic()
     r = run_five(*transport, "-p", str(lsock.getsockname()[1]), "127.0.0.1", "echo")
+    elapsed = time.monotonic() - start
     stop_listening(lsock)
     assert (r.returncode, r.stderr) == (
-        5, b"five: 127.0.0.1 echo: refused: too many connections\n"), r.stderr
+        5, b"five: 127.0.0.1 echo: refused: %s\n" % said), r.stderr
+    assert elapsed < 2 * SLOW
 
 
 @pytest.mark.parametrize("transport", [[], ["--tls"]])
@@ -604,6 +611,23 @@ def test_a_server_that_trickles_its_refusal_cannot_hold_five(transport):
     elapsed = time.monotonic() - start
     stop_listening(lsock)
     assert r.returncode != 0 and elapsed < 4 * SLOW, (elapsed, r.stderr)
+
+
+@pytest.mark.parametrize("transport", [[], ["--tls"]])
+def test_five_gives_up_at_its_timeout_after_its_input_ended(fived, transport):
+    """five(1) -t: a service fived cannot reach within -t (its backend's accept queue is
+    full) fails five at -t, its input ended or not: five does not wait again for an end
+    of fived's once it has failed."""
+    port, fillers = blackhole()
+    f = fived(CONFIG + "[service:slow]\nbackend = tcp:127.0.0.1:%d\nconnect_timeout = 8s\n"
+              % port)
+    start = time.monotonic()
+    r = run_five(*transport, "-t", "2", "-p", str(f.port), "127.0.0.1", "slow", input=b"x")
+    elapsed = time.monotonic() - start
+    for c in fillers:
+        c.close()
+    assert r.returncode == 6 and b"no reply within 2000 ms" in r.stderr, r.stderr
+    assert elapsed < 2.5 + 0.3 * SLOW, elapsed     # waiting again took it to 4 s
 
 
 def test_local_forwarder_reports_refusals(fived, process, tmp_path):

@@ -572,8 +572,10 @@ step(struct relay *r, struct five_error *err)
  * first, when the request was refused, or when the relay was told to
  * stop: what the application sent is sent, then the end of its stream
  * (sealed: FINAL, five_seal_end; plain: TCP's half-close).  A sealed one
- * that failed while the application's stream was still on its way is
- * given up without FINAL, so that fived takes it for the truncation it is.
+ * that failed is given up at once: without FINAL while the application's
+ * stream was still on its way, so that fived takes it for the truncation
+ * it is, and without waiting for an end of fived's that a failure (fived
+ * silent past the timeout, say) gives no reason to expect.
  */
 static void
 end_session(struct relay *r, bool failed)
@@ -597,7 +599,7 @@ end_session(struct relay *r, bool failed)
 			five_sock_end_in_order(r->e->sock);
 		return;
 	}
-	if (failed && (!z->final_sealed || r->wire_len > 0)) {
+	if (failed) {
 		z->ended = true;
 		return;
 	}

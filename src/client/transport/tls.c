@@ -332,6 +332,9 @@ handshake(int fd, struct five_tls *t, int timeout_ms, struct five_error *err)
 			return five_fail(err, FIVE_ERR_PROTOCOL,
 			                 "connection closed during the TLS handshake");
 		keep_first(&first, buf, (size_t)n);
+		/* A whole refusal line is one, even one too short for OpenSSL to judge ("-"). */
+		if (five_text_refusal(first.buf, first.len, err) < 0)
+			return -1;
 		if (BIO_write(t->in, buf, (int)n) != (int)n)
 			return five_fail(err, FIVE_ERR_SYSTEM, "out of memory");
 	}
