@@ -61,7 +61,7 @@ shim_errno(enum five_step step, const char *message)
 	                                     EHOSTUNREACH, EACCES,    EPERM};
 	bool timed_out = strstr(message, "timed out") != NULL ||
 	                 strstr(message, "timeout") != NULL ||
-	                 strstr(message, "no reply within") != NULL;
+	                 strstr(message, "reply within") != NULL; /* sealed, TLS, text */
 	size_t i;
 
 	switch (step) {

@@ -265,6 +265,10 @@ test_errnos(void **state)
 	assert_int_equal(shim_errno(FIVE_ERR_CONNECT, strerror(ENETUNREACH)), ENETUNREACH);
 	assert_int_equal(shim_errno(FIVE_ERR_CONNECT, "timed out after 10 s"), ETIMEDOUT);
 	assert_int_equal(shim_errno(FIVE_ERR_PROTOCOL, "no reply within 10 ms"), ETIMEDOUT);
+	assert_int_equal(shim_errno(FIVE_ERR_PROTOCOL, "no handshake reply within 10 ms"),
+	                 ETIMEDOUT);
+	assert_int_equal(shim_errno(FIVE_ERR_PROTOCOL, "no TLS handshake reply within 10 ms"),
+	                 ETIMEDOUT);
 	assert_int_equal(shim_errno(FIVE_ERR_PROTOCOL, "not the protocol"), EPROTO);
 	assert_int_equal(shim_errno(FIVE_ERR_SYSTEM, "out of memory"), ENOMEM);
 	assert_int_equal(shim_errno(FIVE_ERR_USAGE, "no host"), EINVAL);
