@@ -265,7 +265,12 @@ FIVE_EXPORT const char *five_step_name(enum five_step step);
  * main) libfive gives the relays whose descriptor was shut down or closed
  * up to half a second to send their end; a process that ends otherwise
  * (_exit, a signal), or with its side still open, leaves fived a
- * truncated stream.
+ * truncated stream.  The other way, a socketpair has no reset: a sealed
+ * or TLS stream cut short (its service failed, fived's worker died, the
+ * connection broke) shows on the descriptor as an end of file, as one in
+ * order does.  Where that must be told apart, let the service's own
+ * protocol say where its data ends, or use FIVE_PLAIN, whose descriptor
+ * is the TCP connection and reads a reset as ECONNRESET.
  */
 FIVE_EXPORT int five_connect(const char *host, const char *service, const struct five_options *opts,
                              struct five_error *err);
