@@ -9,10 +9,13 @@
  * What is written to the descriptor returned reaches the service, what the
  * service sends can be read from it.  A plain session's descriptor is the
  * TCP connection to fived itself.  A sealed or TLS session's (sealed is
- * the default) is one end of a socketpair, whose other end a thread of
- * libfive relays to and from the encrypted connection: getpeername says
- * AF_UNIX, TCP's options do not apply, and after fork() only the process
- * that connected has the relay (a child should close the descriptor).
+ * the default) is one end of a loopback TCP connection (IPv4), whose other
+ * end a thread of libfive relays to and from the encrypted connection:
+ * getpeername says 127.0.0.1, a stream cut short (its service failed,
+ * fived's worker died, the connection broke) reads as a reset
+ * (ECONNRESET) after the bytes that came before it, as on TCP, and after
+ * fork() only the process that connected has the relay (a child should
+ * close the descriptor).
  *
  * Threads.  libfive has no global state and keeps none between calls:
  * any function may be called from any thread, concurrently with any
@@ -256,7 +259,7 @@ FIVE_EXPORT const char *five_step_name(enum five_step step);
  * caller owns, or -1 with err filled.  opts may be NULL for defaults.
  *
  * A sealed or TLS session is relayed to the descriptor, one end of a
- * socketpair (see the top of this file), by a thread of libfive, which
+ * loopback connection (see the top of this file), by a thread of libfive, which
  * ends the session's stream cleanly (FINAL, close_notify) when the caller
  * ends its side, and ends once both directions have ended.  It does not
  * outlive the process: end your side with shutdown(fd, SHUT_WR) before
@@ -265,12 +268,8 @@ FIVE_EXPORT const char *five_step_name(enum five_step step);
  * main) libfive gives the relays whose descriptor was shut down or closed
  * up to half a second to send their end; a process that ends otherwise
  * (_exit, a signal), or with its side still open, leaves fived a
- * truncated stream.  The other way, a socketpair has no reset: a sealed
- * or TLS stream cut short (its service failed, fived's worker died, the
- * connection broke) shows on the descriptor as an end of file, as one in
- * order does.  Where that must be told apart, let the service's own
- * protocol say where its data ends, or use FIVE_PLAIN, whose descriptor
- * is the TCP connection and reads a reset as ECONNRESET.
+ * truncated stream.  The other way, a stream cut short reads as a reset
+ * (ECONNRESET), never as an end of file.
  */
 FIVE_EXPORT int five_connect(const char *host, const char *service, const struct five_options *opts,
                              struct five_error *err);
@@ -604,10 +603,11 @@ five_session_open(const char *host, const struct five_options *opts, struct five
  * first data, sent in the same frame as the request (as far as the flow
  * control windows allow): no round trip comes before it.  Waits for
  * fived's answer (at most the session's timeout).  Returns the caller's
- * end of a socketpair the engine relays to the stream, as five_connect's
- * descriptor: shutdown(fd, SHUT_WR) ends the stream's input (a FIN), the
- * service's end shows as end of file; a stream fived resets (its backend
- * failed, the session ended) shows as end of file too.  Or returns -1
+ * end of a socketpair the engine relays to the stream: shutdown(fd,
+ * SHUT_WR) ends the stream's input (a FIN), the service's end shows as end
+ * of file; a stream fived resets (its backend failed, the session ended)
+ * shows as end of file too (unlike five_connect's: a socketpair has no
+ * reset).  Or returns -1
  * with err filled: FIVE_ERR_REFUSED with fived's reason ("unknown
  * service", "not permitted", "too many streams", "the server takes no
  * new streams" after its GOAWAY), FIVE_ERR_PROTOCOL when no answer came

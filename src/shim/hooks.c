@@ -470,9 +470,13 @@ getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 	struct stat st;
 	int r = NEXT(getsockname)(fd, sa, len);
 
-	/* A sealed stream is a socketpair: its own end shows as loopback in the peer's family. */
-	if (r != 0 || sa == NULL || sa->sa_family != AF_UNIX ||
-	    !connected_by_us(fd, &st, &peer, &peer_len))
+	/*
+	 * A sealed stream is a loopback connection (IPv4), or the agent's Unix
+	 * socket: its own end shows as loopback in the family of the peer the
+	 * program connected to.
+	 */
+	if (r != 0 || sa == NULL || !connected_by_us(fd, &st, &peer, &peer_len) ||
+	    sa->sa_family == peer.ss_family)
 		return r;
 	if (peer.ss_family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&local;
@@ -501,7 +505,7 @@ setsockopt(int fd, int level, int opt, const void *value, socklen_t len)
 	struct stat st;
 	int r = NEXT(setsockopt)(fd, level, opt, value, len), e = errno;
 
-	/* TCP's and IP's options mean nothing to a socketpair: taken as done. */
+	/* What the stream's socket lacks (a Unix one's TCP, IPv4's IPv6): taken as done. */
 	if (r != 0 && (level == IPPROTO_TCP || level == IPPROTO_IP || level == IPPROTO_IPV6) &&
 	    connected_by_us(fd, &st, &peer, &peer_len))
 		return 0;

@@ -9,7 +9,8 @@ import textwrap
 
 import pytest
 
-from conftest import BUILD, FIVE, SANITIZED, SLOW, free_port, wait_for, wait_port
+from conftest import (BUILD, FIVE, SANITIZED, SLOW, answer_then_reset, free_port, stop_listening,
+                      wait_for, wait_port)
 from test_interop import need, start_sshd
 from test_mux_client import agent, sessions_of  # noqa: F401 (agent is a fixture)
 
@@ -136,6 +137,38 @@ def test_python_client(fived, tmp_path):
     assert len(f.events("granted")) == 2
     # Sealed, as the rule did not say plain.
     assert all(e.get("transport") == "sealed" for e in f.events("granted")), f.events()
+
+
+@pytest.mark.parametrize("how", ["", " tls"])
+def test_a_cut_stream_reads_as_a_reset_not_an_end(fived, tmp_path, how):
+    """A sealed or TLS stream whose backend resets after sending reaches the program as
+    TCP would: the bytes sent before, then ECONNRESET, never an end of file that would
+    make a truncated transfer look whole (five(1), five.h).  Its socket reads back its
+    TCP options too."""
+    sent = bytes(range(256)) * 256
+    backend = answer_then_reset(sent, pause=0.3)
+    f = fived("[service:cut]\nbackend = tcp:127.0.0.1:%d\n" % backend.getsockname()[1])
+    env = shim_env(tmp_path, "cut.shim-test = 127.0.0.1 cut%s port=%d\n" % (how, f.port))
+    r = python("""
+        import socket
+        s = socket.create_connection(("cut.shim-test", 7), timeout=10)
+        print(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0)
+        s.sendall(b"go")
+        got = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    print("end of file")
+                    break
+                got += chunk
+        except ConnectionResetError:
+            print("reset")
+        print(len(got))
+    """, env)
+    stop_listening(backend)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().split("\n") == ["True", "reset", str(len(sent)), ""], r.stdout
 
 
 def test_a_program_reads_a_changed_identity_again(fived, tmp_path):

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -112,6 +114,76 @@ five_sock_dial_unix(const char *path)
 		return -1;
 	}
 	return fd;
+}
+
+/* How long the loopback pair's own connection may take to be accepted. */
+#define LOOPBACK_ACCEPT_MS 1000
+
+static int
+no_delay(int fd)
+{
+	int one = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Accepts from l until the connection from mine comes: its fd, or -1. */
+static int
+accept_own(int l, const struct sockaddr_in *mine)
+{
+	uint64_t deadline = monotonic_ms() + LOOPBACK_ACCEPT_MS;
+	struct pollfd pfd = {.fd = l, .events = POLLIN};
+	struct sockaddr_in peer;
+	socklen_t len;
+	int fd, r;
+
+	for (;;) {
+		if ((r = poll(&pfd, 1, five_ms_left(deadline))) < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len = sizeof(peer);
+		if ((fd = accept4(l, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC)) < 0)
+			continue;
+		if (len == sizeof(peer) && peer.sin_port == mine->sin_port &&
+		    peer.sin_addr.s_addr == mine->sin_addr.s_addr)
+			return fd;
+		close(fd);
+	}
+	errno = ETIMEDOUT;
+	return -1;
+}
+
+int
+five_sock_loopback_pair(int pair[2])
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(addr);
+	int l, c = -1, a = -1, e;
+
+	if ((l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return -1;
+	if (bind(l, (struct sockaddr *)&addr, sizeof(addr)) != 0 || listen(l, 8) != 0 ||
+	    getsockname(l, (struct sockaddr *)&addr, &len) != 0 ||
+	    (c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(c, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+	    (len = sizeof(addr), getsockname(c, (struct sockaddr *)&addr, &len)) != 0 ||
+	    (a = accept_own(l, &addr)) < 0 || no_delay(a) != 0 || no_delay(c) != 0)
+		goto fail;
+	close(l);
+	pair[0] = c;
+	pair[1] = a;
+	return 0;
+fail:
+	e = errno;
+	close(l);
+	if (c >= 0)
+		close(c);
+	if (a >= 0)
+		close(a);
+	errno = e;
+	return -1;
 }
 
 void

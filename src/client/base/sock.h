@@ -63,6 +63,17 @@ int five_sock_send_mark(int fd, char mark);
 ssize_t five_sock_recv_marked(int fd, void *buf, size_t len, char *mark);
 
 /*
+ * A connected pair of loopback TCP sockets, close-on-exec, TCP_NODELAY:
+ * what a socketpair gives, with TCP's reset, so that a stream handed to an
+ * application can show a cut (five_sock_reset_on_close) as a cut, not as
+ * an end of file.  pair[0] connected to pair[1], which a listener on an
+ * ephemeral port accepted; the listener is closed at once, and a
+ * connection that is not pair[0]'s (another process's, in that moment) is
+ * closed.  Returns 0, or -1 with errno set.
+ */
+int five_sock_loopback_pair(int pair[2]);
+
+/*
  * Makes fd's close reset its TCP connection (SO_LINGER 0): the peer
  * learns of a stream cut short.  One system call, async-signal-safe.
  */

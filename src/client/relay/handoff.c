@@ -1,13 +1,15 @@
 /*
  * five_connect promises a descriptor that reads and writes the service's
  * bytes.  A sealed session's are sealed and opened on the way, so the
- * caller gets one end of a socketpair, and a thread of libfive relays
+ * caller gets one end of a loopback TCP connection (a socketpair would
+ * have no reset to show a cut stream by), and a thread of libfive relays
  * between the other end and the session until both directions have ended
  * (five.h tells callers what that means for them).
  */
 #include "client/relay/handoff.h"
 #include "client/base/thread.h"
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -44,7 +46,7 @@ static pthread_cond_t live_gone = PTHREAD_COND_INITIALIZER;
 static struct handoff *live;
 static pthread_once_t at_exit_once = PTHREAD_ONCE_INIT;
 
-/* Whether the application has ended its side of h: its end of the socketpair says so. */
+/* Whether the application has ended its side of h: its end of the pair says so. */
 static bool
 application_ended(const struct handoff *h)
 {
@@ -142,7 +144,7 @@ handoff_run(void *arg)
 	struct handoff *h = arg;
 	struct five_error err;
 
-	/* A failure here shows to the caller as its socket ending early, or reset. */
+	/* A failure here, a cut stream among them, shows to the caller as a reset. */
 	if (five_relay(&h->ends, &err) != 0)
 		five_sock_reset_on_close(h->ends.in_fd);
 	live_remove(h);
@@ -163,10 +165,11 @@ five_handoff(struct five_conn *c, const struct five_options *o, struct five_erro
 	struct handoff *h = calloc(1, sizeof(*h));
 	int pair[2];
 
-	if (h == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+	if (h == NULL || five_sock_loopback_pair(pair) != 0) {
 		free(h);
 		five_conn_close(c);
-		return five_fail(err, FIVE_ERR_SYSTEM, "cannot make a socketpair");
+		return five_fail(err, FIVE_ERR_SYSTEM, "cannot make a loopback pair: %s",
+		                 strerror(errno));
 	}
 	memcpy(h->initial, c->in, c->in_len);
 	h->seal = c->seal;
