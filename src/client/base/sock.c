@@ -119,8 +119,8 @@ five_sock_dial_unix(const char *path)
 /* How long the loopback pair's own connection may take to be accepted. */
 #define LOOPBACK_ACCEPT_MS 1000
 
-static int
-no_delay(int fd)
+int
+five_sock_no_delay(int fd)
 {
 	int one = 1;
 
@@ -159,7 +159,8 @@ five_sock_loopback_pair(int pair[2])
 {
 	struct sockaddr_in addr = {.sin_family = AF_INET,
 	                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(addr);
+	struct sockaddr_in mine; /* pair[0]'s own address, which the accepted peer must be */
+	socklen_t len = sizeof(addr), mine_len = sizeof(mine);
 	int l, c = -1, a = -1, e;
 
 	if ((l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
@@ -168,8 +169,9 @@ five_sock_loopback_pair(int pair[2])
 	    getsockname(l, (struct sockaddr *)&addr, &len) != 0 ||
 	    (c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    connect(c, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-	    (len = sizeof(addr), getsockname(c, (struct sockaddr *)&addr, &len)) != 0 ||
-	    (a = accept_own(l, &addr)) < 0 || no_delay(a) != 0 || no_delay(c) != 0)
+	    getsockname(c, (struct sockaddr *)&mine, &mine_len) != 0 ||
+	    (a = accept_own(l, &mine)) < 0 || five_sock_no_delay(a) != 0 ||
+	    five_sock_no_delay(c) != 0)
 		goto fail;
 	close(l);
 	pair[0] = c;

@@ -62,6 +62,9 @@ int five_sock_send_mark(int fd, char mark);
  */
 ssize_t five_sock_recv_marked(int fd, void *buf, size_t len, char *mark);
 
+/* Small writes (keystrokes, request lines) go without waiting for an ACK: 0 or -1. */
+int five_sock_no_delay(int fd);
+
 /*
  * A connected pair of loopback TCP sockets, close-on-exec, TCP_NODELAY:
  * what a socketpair gives, with TCP's reset, so that a stream handed to an

@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 
 #include "client/base/error.h"
 #include "client/base/options.h"
+#include "client/base/sock.h"
 #include "client/dial/resolve.h"
 #include "common/util.h"
 #include "five.h"
@@ -290,7 +290,7 @@ dial_port(const char *host, const char *port, const struct five_options *o, stru
 	struct addrinfo *res = NULL, *addrs[ADDRESSES_MAX];
 	uint64_t deadline = monotonic_ms() + (uint64_t)o->timeout_ms, now;
 	size_t n;
-	int fd, one = 1;
+	int fd;
 
 	hints.ai_family = o->family;
 	if (five_resolve(getaddrinfo, host, port, &hints, o->timeout_ms, &res, err) != 0)
@@ -304,8 +304,7 @@ dial_port(const char *host, const char *port, const struct five_options *o, stru
 		return -1;
 	}
 	set_blocking(fd, true);
-	/* Handshake messages and request lines are small writes that must not wait for an ACK. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	five_sock_no_delay(fd);
 	return fd;
 }
 

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -128,7 +127,7 @@ five_conn_open(struct five_conn *c, const char *host, const struct five_options 
 {
 	char port[16];
 	size_t sent = 0;
-	int r, one = 1;
+	int r;
 
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
@@ -155,8 +154,7 @@ five_conn_open(struct five_conn *c, const char *host, const struct five_options 
 	}
 	/* Pinned now, whatever comes next: the caller hears of it before the session goes on. */
 	five_notice(o, c->note);
-	/* Small writes (keystrokes, request lines) must not wait for an ACK. */
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	five_sock_no_delay(c->fd);
 	if (len > sent && five_conn_send(c, (const uint8_t *)early + sent, len - sent, err) != 0)
 		goto fail;
 	return 0;
