@@ -29,6 +29,7 @@
 #include "crypto/aesgcm.h"
 #include "crypto/noise.h"
 #include "crypto/record.h"
+#include "proto/line.h"
 #include "proto/sealed.h"
 
 /* Work a client is willing to do for a cookie: 2^24 hashes is a second or two. */
@@ -115,22 +116,24 @@ struct reader {
 int
 five_text_refusal(const uint8_t *buf, size_t len, struct five_error *err)
 {
-	const uint8_t *end = memchr(buf, '\n', len), *text = buf + 1;
+	const uint8_t *end = memchr(buf, '\n', len);
+	char line[FIVE_TEXT_REFUSAL_MAX];
+	const char *text;
 	size_t n;
+	int ok;
 
 	if (len == 0 || buf[0] != '-')
 		return 0;
 	if (end == NULL)
 		return len < FIVE_TEXT_REFUSAL_MAX ? 1 : 0;
-	/* As a reply line (PROTOCOL.md 2.1): one space after the sign is not the text's. */
-	if (text < end && *text == ' ')
-		text++;
-	n = (size_t)(end - text);
-	if (n > 0 && text[n - 1] == '\r')
+	n = (size_t)(end - buf);
+	if (n > 0 && buf[n - 1] == '\r')
 		n--;
-	if (n == 0)
-		return five_fail(err, FIVE_ERR_REFUSED, "refused");
-	return five_fail(err, FIVE_ERR_REFUSED, "%.*s", (int)n, (const char *)text);
+	n = n < sizeof(line) ? n : sizeof(line) - 1;
+	memcpy(line, buf, n);
+	line[n] = '\0';
+	reply_parse(line, &ok, &text); /* a '-' line: a reply line (PROTOCOL.md 2.1) */
+	return five_fail(err, FIVE_ERR_REFUSED, "%s", text[0] != '\0' ? text : "refused");
 }
 
 /*
