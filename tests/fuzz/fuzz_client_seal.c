@@ -14,7 +14,9 @@
  *
  * The input: byte 0 a mode, then chunks, each a big-endian u16 length and
  * that many bytes: one per answer of the server, in turn (a COOKIE makes
- * the client start again: up to two), then the server's records.
+ * the client start again: up to two; one that begins with '-' is read as
+ * the refusal in text a server over its limits sends instead), then the
+ * server's records.
  *
  *   bit 0    Noise_XX, first contact (else Noise_IK, the server's key pinned)
  *   bit 1    repaired: a chunk that starts with COOKIE (F7) is the difficulty
@@ -414,6 +416,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct server sv;
 	struct five_seal *z = NULL;
 	struct input in, c;
+	struct five_error err;
 	size_t total, len;
 	uint8_t mode;
 	int round;
@@ -450,8 +453,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			len = c.len;
 			memcpy(msg, c.p, len);
 		}
-		/* read_frame: a whole message, or the connection ends the handshake. */
-		if (sealed_frame_length(msg, len, &total) != SEALED_OK || total > len)
+		/* read_frame: a refusal in text, a whole message, or the handshake ends. */
+		if (five_text_refusal(msg, len, &err) != 0 ||
+		    sealed_frame_length(msg, len, &total) != SEALED_OK || total > len)
 			break;
 		if (msg[0] == SEALED_COOKIE) {
 			if (round == COOKIES_MAX || !take_cookie(&k, &h, msg, total))

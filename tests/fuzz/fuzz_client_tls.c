@@ -32,7 +32,9 @@
  *   6 BIG     a record of BIG_SIZE bytes, a line longer than any reply
  *   7 EMPTY   a record of no bytes
  *
- * FLIP and HALF before any other operation apply to the handshake.
+ * FLIP and HALF before any other operation apply to the handshake; a RAW
+ * after them goes out before it, as a refusal in text from a server over
+ * its limits does.
  */
 /*
  * RAND_set_rand_method is deprecated in OpenSSL 3 but still honoured: short
@@ -169,6 +171,14 @@ damage(struct server *s, uint8_t op, uint8_t arg)
 	return op == OP_FLIP || op == OP_HALF;
 }
 
+/* The bytes a WRITE or RAW of argument arg takes: arg + 1, or what is left. */
+static size_t
+op_bytes(const struct server *s, uint8_t arg)
+{
+	return (size_t)arg + 1 < (size_t)(s->end - s->p) ? (size_t)arg + 1
+	                                                 : (size_t)(s->end - s->p);
+}
+
 static void
 play(struct server *s)
 {
@@ -181,8 +191,7 @@ play(struct server *s)
 	while (s->p < s->end) {
 		op = *s->p & OP_KIND;
 		arg = *s->p++ >> OP_SHIFT;
-		n = (size_t)arg + 1 < (size_t)(s->end - s->p) ? (size_t)arg + 1
-		                                              : (size_t)(s->end - s->p);
+		n = op_bytes(s, arg);
 		if (damage(s, op, arg))
 			continue;
 		switch (op) {
@@ -219,6 +228,7 @@ static void *
 serve(void *arg)
 {
 	struct server *s = arg;
+	size_t n;
 
 	if ((s->ssl = SSL_new(server_ctx)) == NULL || (s->in = BIO_new(BIO_s_mem())) == NULL ||
 	    (s->out = BIO_new(BIO_s_mem())) == NULL)
@@ -228,6 +238,11 @@ serve(void *arg)
 	SSL_set_accept_state(s->ssl);
 	while (s->p < s->end && damage(s, *s->p & OP_KIND, *s->p >> OP_SHIFT))
 		s->p++;
+	if (s->p < s->end && (*s->p & OP_KIND) == OP_RAW) {
+		n = op_bytes(s, *s->p++ >> OP_SHIFT);
+		send_all(s->fd, s->p, n);
+		s->p += n;
+	}
 	if (handshake(s))
 		play(s);
 	ERR_clear_error();

@@ -148,6 +148,8 @@ def client_seal():
     write("client_seal", "xx_cookies", bytes([XX | REPAIR | FIN]) + chunk(cookie) +
           chunk(cookie) + chunk(cookie))
     write("client_seal", "reject", bytes([0]) + chunk(bytes([0xF9, 1, 4])))
+    write("client_seal", "refused_in_text", bytes([0]) + chunk(b"- too many connections\r\n"))
+    write("client_seal", "refused_bare", bytes([XX]) + chunk(b"-\r\n"))
     write("client_seal", "reject_unknown", bytes([XX]) + chunk(bytes([0xF9, 7, 200])))
     write("client_seal", "raw_response", bytes([0]) + chunk(bytes([0xF6, 1, 0, 50]) + bytes(50)) +
           chunk(bytes(24) + b"\x00\x20" + bytes(32)))
@@ -328,6 +330,9 @@ def client_tls():
           write_(b"+ second\r\n") + close)
     write("client_tls", "half_record", bytes([0]) + write_(b"+\r\n") + tls_op(4) +
           write_(b"+ half of it\r\n") + write_(b"+ late\r\n"))
+    write("client_tls", "refused_in_text", bytes([0]) +
+          tls_op(2, 23, b"- too many connections\r\n"))
+    write("client_tls", "refused_partly", bytes([0]) + tls_op(2, 5, b"- too "))
     write("client_tls", "raw", bytes([0]) + write_(b"+\r\n") +
           tls_op(2, 4, bytes([0x17, 0x03, 0x03, 0x00, 0x10])) + close)
 
