@@ -13,7 +13,6 @@
 #include "crypto/sshkey.h"
 #include "proto/auth.h"
 #include "server/policy/chunk.h"
-#include "server/policy/metrics.h"
 #include "server/policy/penalty.h"
 #include "server/policy/policy.h"
 #include "server/policy/site.h"
@@ -542,8 +541,7 @@ usable_list(const struct session *s, char *out, size_t size)
 static void
 refuse_auth(struct session *s, const char *reason, const char *text)
 {
-	metrics_refused(&s->site->metrics, reason);
-	session_audit(s, "refused", json_pack("{s:s,s:s}", "reason", reason, "service", ""));
+	session_record_refusal(s, reason);
 	reply(s, "-", text);
 }
 

@@ -199,6 +199,12 @@ void session_refuse(struct session *s, const char *reason);
 bool session_only_attaches(struct session *s);
 
 /*
+ * A refusal, reason (static), in the log, the metrics and the audit log,
+ * the connection left as it is: what session_refuse records.
+ */
+void session_record_refusal(struct session *s, const char *reason);
+
+/*
  * session_refuse with the reply already written, text[0..len): reason
  * (static) goes to the log and the audit record.
  */

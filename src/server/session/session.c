@@ -487,16 +487,22 @@ session_refuse(struct session *s, const char *reason)
 }
 
 void
-session_refuse_with(struct session *s, const char *reason, const char *text, size_t len)
+session_record_refusal(struct session *s, const char *reason)
 {
-	if (s->state == S_CLOSED || s->state == S_LINGER)
-		return;
 	if (log_ratelimit_allow(&s->site->refusals, uv_now(s->site->loop)))
 		log_info("session %s from %s: refused: %s", s->id,
 		         s->peer_is_ip ? s->peer_ip : "local", reason);
 	metrics_refused(&s->site->metrics, reason);
 	session_audit(s, "refused",
 	              json_pack("{s:s,s:s}", "reason", reason, "service", s->requested));
+}
+
+void
+session_refuse_with(struct session *s, const char *reason, const char *text, size_t len)
+{
+	if (s->state == S_CLOSED || s->state == S_LINGER)
+		return;
+	session_record_refusal(s, reason);
 	if (stranger(s)) {
 		hold_silently(s, reason);
 		return;
