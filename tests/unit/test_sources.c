@@ -63,6 +63,8 @@ test_a_connection_more_per_detached_session(void **state)
 	assert_false(to_attach);
 	assert_null(source_acquire(t, a, 2, &to_attach));
 	source_detached(s1, true);
+	/* Not for a stream, which no ATTACH comes on. */
+	assert_null(source_acquire(t, a, 2, NULL));
 	assert_ptr_equal(source_acquire(t, a, 2, &to_attach), s1);
 	assert_true(to_attach);
 	assert_null(source_acquire(t, a, 2, &to_attach));

@@ -79,13 +79,15 @@ source_acquire(struct source_table *t, const uint8_t key[SOURCE_KEY_LEN], uint64
 	struct source **b = bucket_of(t, key);
 	struct source *e;
 
-	*to_attach = false;
+	if (to_attach != NULL)
+		*to_attach = false;
 	for (e = *b; e != NULL; e = e->next) {
 		if (memcmp(e->key, key, SOURCE_KEY_LEN) == 0) {
 			/* Beyond max, a connection for each detached session, to attach it. */
-			if (e->count >= max + e->detached)
+			if (e->count >= max + (to_attach != NULL ? e->detached : 0))
 				return NULL;
-			*to_attach = e->count >= max;
+			if (to_attach != NULL)
+				*to_attach = e->count >= max;
 			e->count++;
 			return e;
 		}

@@ -37,7 +37,8 @@ void source_table_free(struct source_table *t);
  * the source, valid until the matching source_release, or NULL (at max, or
  * memory short).  At max, a source with detached sessions may have as many
  * connections more, each *to_attach: a detached session holds its place,
- * and must not keep its own ATTACH out.
+ * and must not keep its own ATTACH out.  With to_attach NULL (a stream,
+ * which no ATTACH comes on), max is the limit.
  */
 struct source *source_acquire(struct source_table *t, const uint8_t key[SOURCE_KEY_LEN],
                               uint64_t max, bool *to_attach);

@@ -165,16 +165,8 @@ static struct source *
 on_source_place(void *owner)
 {
 	struct session *s = owner;
-	struct source *src;
-	bool to_attach;
 
-	src = source_acquire(s->site->sources, s->source_key, s->site->cfg->max_per_source,
-	                     &to_attach);
-	if (src != NULL && to_attach) {
-		source_release(s->site->sources, src);
-		src = NULL;
-	}
-	return src;
+	return source_acquire(s->site->sources, s->source_key, s->site->cfg->max_per_source, NULL);
 }
 
 /*
