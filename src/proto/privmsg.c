@@ -44,13 +44,16 @@ static const unsigned request_fields[PRIV_TYPE_MAX + 1] = {
         [PRIV_CONNECT] = F_ARG,
         [PRIV_ACCOUNT] = F_USER,
         [PRIV_READY] = 0,
-        [PRIV_ALIVE] = 0,
+        [PRIV_ALIVE] = F_BLOB,
         [PRIV_ADMIN] = F_NUMBER,
         [PRIV_RELOAD] = 0,
         [PRIV_PROOF_SIGN] = F_ARG | F_NUMBER | F_BLOB,
         [PRIV_COOKIE_SECRET] = F_NUMBER,
         [PRIV_EXEC_END] = F_NUMBER,
         [PRIV_EXEC_DONE] = F_NUMBER,
+        [PRIV_EARLY_ADMIT] = F_PK | F_NUMBER,
+        [PRIV_IS_REVOKED] = F_ARG,
+        [PRIV_SHARES] = 0,
 };
 
 int

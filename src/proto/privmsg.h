@@ -47,27 +47,30 @@ enum priv_type {
 	PRIV_CONNECT,       /* arg: a Unix backend path -> a connected descriptor, or errno */
 	PRIV_ACCOUNT,       /* user -> "UID\n" then a group name per line */
 	PRIV_READY,         /* -> ok: the worker serves (its start, or a reload, is done) */
-	PRIV_ALIVE,         /* -> ok: the worker's loop runs (the watchdog's heartbeat) */
+	PRIV_ALIVE,         /* blob: its counters -> ok: the worker's loop runs (the heartbeat) */
 	PRIV_ADMIN,         /* number: a uid -> may it use the admin socket? */
 	PRIV_RELOAD,        /* -> the configuration file read again and accepted? */
 	PRIV_PROOF_SIGN,    /* arg: identity, number: its method, blob: a challenge -> a proof */
 	PRIV_COOKIE_SECRET, /* number: a cookie bucket -> its cluster secret (32 bytes) */
 	PRIV_EXEC_END,      /* number: a program PRIV_EXEC ran -> ok: killed, its stream cut */
 	PRIV_EXEC_DONE,     /* number: a program PRIV_EXEC ran -> ok: its stream ended in order */
-	PRIV_TYPE_MAX = PRIV_EXEC_DONE,
+	PRIV_EARLY_ADMIT,   /* pk: a client key, number: its 0-RTT timestamp (ns) -> newer? */
+	PRIV_IS_REVOKED,    /* arg: a jti -> "1" revoked, "0" not */
+	PRIV_SHARES,        /* -> the other workers' last PRIV_ALIVE blobs, one after another */
+	PRIV_TYPE_MAX = PRIV_SHARES,
 };
 
 struct priv_request {
 	enum priv_type type;
 	char user[AUTH_USER_MAX + 1]; /* PUBKEY_CHECK, PAM_START, ACCOUNT */
-	uint8_t pk[PRIVMSG_DH_LEN];   /* PUBKEY_CHECK (Ed25519), DH (X25519) */
+	uint8_t pk[PRIVMSG_DH_LEN];   /* PUBKEY_CHECK (Ed25519), DH and EARLY_ADMIT (X25519) */
 	char peer_ip[ADDR_IP_MAX];    /* PUBKEY_CHECK, PAM_START ("" for local clients) */
 	char arg[PRIVMSG_ARG_MAX]; /* LISTEN, FILE, TOKEN_ISSUE, TOKEN_OPEN, REVOKE, EXEC, CONNECT,
 	                              PROOF_SIGN */
 	uint64_t number; /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE, PROOF_SIGN, COOKIE_SECRET, EXEC_*
 	                  */
 	uint8_t blob[PRIVMSG_BLOB_MAX];
-	size_t blob_len; /* TOKEN_ISSUE, TOKEN_OPEN, EXEC, PROOF_SIGN */
+	size_t blob_len; /* TOKEN_ISSUE, TOKEN_OPEN, EXEC, PROOF_SIGN, ALIVE */
 };
 
 struct priv_reply {

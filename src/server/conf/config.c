@@ -535,6 +535,20 @@ server_tcp_fastopen(struct parser *p, const char *value, const char **why)
 }
 
 static int
+server_workers(struct parser *p, const char *value, const char **why)
+{
+	if (strcmp(value, "auto") == 0) {
+		p->cfg->workers = WORKERS_AUTO;
+		return 0;
+	}
+	if (parse_uint(value, WORKERS_MAX, &p->cfg->workers) != 0 || p->cfg->workers == 0) {
+		*why = "expected auto or a number of worker processes from 1 to 64";
+		return -1;
+	}
+	return 0;
+}
+
+static int
 server_detach_timeout(struct parser *p, const char *value, const char **why)
 {
 	if (set_timeout(&p->cfg->detach_timeout_ms, value, false, why) != 0)
@@ -1087,6 +1101,7 @@ static const struct key keys[] = {
         SERVER_BOOL("splice", splice),
         SERVER_U64("defer_accept", V_DURATION_OR_NONE, defer_accept_ms, 0),
         SERVER("tcp_fastopen", server_tcp_fastopen),
+        SERVER("workers", server_workers),
         SERVER_U64("request_timeout", V_DURATION, request_timeout_ms, 0),
         SERVER_U64("connect_timeout", V_DURATION, connect_timeout_ms, 0),
         SERVER_U64("idle_timeout", V_DURATION_OR_NONE, idle_timeout_ms, 0),
@@ -1636,6 +1651,7 @@ config_parse(const char *name, const char *text, size_t len, struct config_error
 	cfg->splice = false;
 	cfg->defer_accept_ms = 0;
 	cfg->tcp_fastopen = 0;
+	cfg->workers = 1;
 	cfg->max_streams = DEFAULT_MAX_STREAMS;
 	cfg->max_pending_opens = DEFAULT_MAX_PENDING_OPENS;
 	cfg->mux_window_max = DEFAULT_MUX_WINDOW_MAX;
@@ -1850,4 +1866,20 @@ config_balancer(const struct config *cfg, const struct sockaddr *peer)
 		if (token_addr_matches(cfg->proxy_from[i], peer))
 			return true;
 	return false;
+}
+
+static uint64_t
+share_of(uint64_t limit, unsigned nworkers)
+{
+	return limit / nworkers + (limit % nworkers != 0);
+}
+
+void
+config_share(struct config *cfg, unsigned nworkers)
+{
+	if (nworkers <= 1)
+		return;
+	cfg->max_connections = share_of(cfg->max_connections, nworkers);
+	cfg->max_detachable = share_of(cfg->max_detachable, nworkers);
+	cfg->relay_memory_max = share_of(cfg->relay_memory_max, nworkers);
 }

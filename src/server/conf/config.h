@@ -32,6 +32,8 @@
 #define DEFAULT_MAX_PER_SOURCE  64
 #define DEFAULT_REQUEST_TIMEOUT (10 * 1000)
 #define TCP_FASTOPEN_QUEUE_MAX  65535 /* connections with data in the SYN awaiting accept */
+#define WORKERS_MAX             64 /* worker processes; workers = auto takes the CPUs, up to this */
+#define WORKERS_AUTO            0  /* workers = auto */
 #define DEFAULT_CONNECT_TIMEOUT (5 * 1000)
 #define DEFAULT_IDLE_TIMEOUT    (60 * 60 * 1000)
 #define DEFAULT_DRAIN_TIMEOUT   (30 * 1000)
@@ -213,6 +215,7 @@ struct config {
 	bool names_groups; /* a service's allow or deny names a group: callers' groups are needed */
 	uint64_t defer_accept_ms; /* TCP listeners: TCP_DEFER_ACCEPT for this long; 0 for none */
 	uint64_t tcp_fastopen;    /* TCP listeners: TCP_FASTOPEN's queue; 0 for none */
+	uint64_t workers;         /* worker processes, or WORKERS_AUTO; read at start only */
 	uint64_t request_timeout_ms;
 	uint64_t connect_timeout_ms;
 	uint64_t idle_timeout_ms;
@@ -344,5 +347,12 @@ bool config_audit_opened(const struct config *cfg);
 
 /* Whether a connection from peer is a balancer's, named in proxy_from. */
 bool config_balancer(const struct config *cfg, const struct sockaddr *peer);
+
+/*
+ * One worker's share of the limits that count the whole server
+ * (max_connections, max_detachable, relay_memory_max), when nworkers
+ * share them: each limit divided, rounded up.
+ */
+void config_share(struct config *cfg, unsigned nworkers);
 
 #endif

@@ -209,9 +209,9 @@ serve(struct config *cfg, struct priv *priv, uv_loop_t *loop, const char *path)
 }
 
 /*
- * A worker the monitor started: fived PRIV_WORKER_FLAG [-d] [-c FILE],
- * its monitor on PRIV_WORKER_FD.  It takes the configuration from the
- * monitor, confines itself, and serves.
+ * A worker the monitor started: fived PRIV_WORKER_FLAG INDEX/COUNT [-d]
+ * [-c FILE], its monitor on PRIV_WORKER_FD.  It takes the configuration
+ * from the monitor, confines itself, and serves.
  */
 static int
 worker_main(int argc, char **argv)
@@ -219,12 +219,16 @@ worker_main(int argc, char **argv)
 	const char *path = NULL, *name;
 	struct config_errors errs;
 	enum log_level level = LOGL_INFO;
+	unsigned index, nworkers;
 	struct config *cfg;
 	struct priv priv;
 	uv_loop_t loop;
 	int i;
 
-	for (i = 2; i < argc; i++) {
+	if (argc < 3 || sscanf(argv[2], "%u/%u", &index, &nworkers) != 2 || nworkers == 0 ||
+	    nworkers > WORKERS_MAX || index >= nworkers)
+		return 2;
+	for (i = 3; i < argc; i++) {
 		if (strcmp(argv[i], "-d") == 0)
 			level = LOGL_DEBUG;
 		else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
@@ -239,7 +243,7 @@ worker_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
 	mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_ABOVE);
-	priv_init_worker(&priv, name);
+	priv_init_worker(&priv, name, index, nworkers);
 	if ((cfg = priv_config(&priv, &errs)) == NULL) {
 		log_error("%s", errs.text);
 		return 1;
@@ -266,6 +270,31 @@ worker_credentials(struct priv_state *st, const struct config *cfg)
 		st->worker_uid = pw->pw_uid;
 		st->worker_gid = pw->pw_gid;
 	}
+}
+
+/*
+ * Several workers are processes the monitor starts, each with its own
+ * socket for an address (sockets_listen_group): one socket systemd
+ * hands over cannot be split among them by source.
+ */
+static int
+workers_possible(const struct config *cfg, bool separated, int activated)
+{
+	unsigned n = privops_workers(cfg);
+
+	if (n > 1 && !separated) {
+		log_error("workers = %u needs privilege separation: start fived as root, with user "
+		          "not root",
+		          n);
+		return -1;
+	}
+	if (n > 1 && activated > 0) {
+		log_error("workers = %u cannot share sockets systemd hands over: let fived open "
+		          "its listeners (no socket unit), or set workers = 1",
+		          n);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -395,7 +424,8 @@ main(int argc, char **argv)
 		goto fail;
 	free(text);
 	text = NULL;
-	if (activation_adopt(&st, cfg, activated) != 0) {
+	if (activation_adopt(&st, cfg, activated) != 0 ||
+	    workers_possible(cfg, separated, activated) != 0) {
 		privops_free(&st);
 		goto fail;
 	}

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/http.h"
+#include "proto/privmsg.h"
 #include "server/daemon/acceptor.h"
 #include "server/daemon/server.h"
 #include "server/policy/store.h"
@@ -70,15 +71,153 @@ family(FILE *f, const char *name, const char *type, const char *help)
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/*
+ * What one worker counts, as the exposition sums it: with several
+ * workers (`workers`), each sends its own to the monitor with its
+ * heartbeat, and the one that answers a scrape adds the others' last.
+ * Fixed in size and layout: the workers are the same program.
+ */
+struct metrics_share {
+	struct metrics m;
+	struct governor_counters handshakes;
+	uint64_t open[METRICS_TRANSPORTS * METRICS_DIALECTS]; /* live sessions by pair */
+	uint64_t live_in, live_out; /* bytes so far of the live sessions */
+	uint64_t cpu_ns_total, cpu_percent, pending;
+	uint64_t loaded, difficulty; /* the highest of the workers' */
+	uint64_t store_up;           /* the lowest: every worker has its own connection */
+	uint64_t budget_used, budget_max;
+	uint64_t heap_in_use, heap_free;
+};
+
+_Static_assert(sizeof(struct metrics_share) <= PRIVMSG_BLOB_MAX, "a share fits a heartbeat");
+
 static bool
 count_open(const struct session_info *i, void *arg)
 {
-	uint64_t *open = arg;
+	struct metrics_share *s = arg;
 
-	open[metrics_transport(i->transport) * METRICS_DIALECTS + metrics_dialect(i->dialect)]++;
-	open[METRICS_TRANSPORTS * METRICS_DIALECTS] += i->bytes_in;
-	open[METRICS_TRANSPORTS * METRICS_DIALECTS + 1] += i->bytes_out;
+	s->open[metrics_transport(i->transport) * METRICS_DIALECTS + metrics_dialect(i->dialect)]++;
+	s->live_in += i->bytes_in;
+	s->live_out += i->bytes_out;
 	return true;
+}
+
+/*
+ * The worker's heap as its allocator counts it.  RSS alone cannot tell a leak from
+ * freed memory the allocator keeps for the next peak (main.c keeps up to
+ * MALLOC_KEEP of it on purpose); memory in use can.
+ */
+static void
+count_heap(struct metrics_share *s)
+{
+#ifdef __SANITIZE_ADDRESS__
+	(void)s; /* the sanitizer's allocator, which glibc's counts do not see */
+#else
+	struct mallinfo2 mi = mallinfo2();
+
+	s->heap_in_use = mi.uordblks + mi.hblkhd;
+	s->heap_free = mi.fordblks;
+#endif
+}
+
+static void
+share_of(struct site *site, struct metrics_share *s)
+{
+	const struct governor *g = &site->gov;
+
+	memset(s, 0, sizeof(*s));
+	s->m = site->metrics;
+	s->handshakes = g->c;
+	session_each(site, count_open, s);
+	s->cpu_ns_total = g->cpu_ns_total;
+	s->cpu_percent = g->percent;
+	s->pending = g->pending;
+	s->loaded = governor_wants_cookie(g, site->cfg);
+	s->difficulty = governor_difficulty(g, site->cfg);
+	s->store_up = site->store != NULL && store_up(site->store);
+	s->budget_used = site->budget.used;
+	s->budget_max = site->budget.max;
+	count_heap(s);
+}
+
+static uint64_t
+highest(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* Another worker's share added to into: from is that worker's word, bounded here. */
+static void
+share_add(struct metrics_share *into, struct metrics_share *from)
+{
+	unsigned i;
+
+	if (from->m.nrefusals > METRICS_REASONS_MAX)
+		from->m.nrefusals = METRICS_REASONS_MAX;
+	for (i = 0; i < from->m.nrefusals; i++)
+		from->m.refusals[i].reason[METRICS_REASON_LEN] = '\0';
+	metrics_add(&into->m, &from->m);
+	into->handshakes.initiations += from->handshakes.initiations;
+	into->handshakes.handshakes += from->handshakes.handshakes;
+	into->handshakes.cookies += from->handshakes.cookies;
+	into->handshakes.dropped_mac += from->handshakes.dropped_mac;
+	into->handshakes.dropped_rate += from->handshakes.dropped_rate;
+	into->handshakes.dropped_cookie += from->handshakes.dropped_cookie;
+	into->handshakes.dropped_work += from->handshakes.dropped_work;
+	into->handshakes.dropped_replay += from->handshakes.dropped_replay;
+	into->handshakes.failed += from->handshakes.failed;
+	into->handshakes.early_refused += from->handshakes.early_refused;
+	into->handshakes.audit_lost += from->handshakes.audit_lost;
+	for (i = 0; i < METRICS_TRANSPORTS * METRICS_DIALECTS; i++)
+		into->open[i] += from->open[i];
+	into->live_in += from->live_in;
+	into->live_out += from->live_out;
+	into->cpu_ns_total += from->cpu_ns_total;
+	into->cpu_percent += from->cpu_percent;
+	into->pending += from->pending;
+	into->loaded = highest(into->loaded, from->loaded);
+	into->difficulty = highest(into->difficulty, from->difficulty);
+	into->store_up = into->store_up < from->store_up ? into->store_up : from->store_up;
+	into->budget_used += from->budget_used;
+	into->budget_max += from->budget_max;
+	into->heap_in_use += from->heap_in_use;
+	into->heap_free += from->heap_free;
+}
+
+/* Every worker's counters: this one's, and the others' last (priv_shares). */
+static int
+share_all(struct site *site, struct metrics_share *total)
+{
+	struct metrics_share other;
+	char *blobs;
+	size_t len, at;
+
+	share_of(site, total);
+	if (!priv_shared(site->priv))
+		return 0;
+	if (priv_shares(site->priv, &blobs, &len) != 0)
+		return -1;
+	for (at = 0; at + sizeof(other) <= len; at += sizeof(other)) {
+		memcpy(&other, blobs + at, sizeof(other));
+		share_add(total, &other);
+	}
+	free(blobs);
+	return 0;
+}
+
+void
+metrics_alive(struct server *srv, uint64_t now_ms)
+{
+	struct metrics_share *mine;
+
+	if (!priv_shared(srv->site.priv) || !priv_alive_due(srv->site.priv, now_ms)) {
+		priv_alive(srv->site.priv, now_ms, NULL, 0);
+		return;
+	}
+	if ((mine = malloc(sizeof(*mine))) != NULL)
+		share_of(&srv->site, mine);
+	priv_alive(srv->site.priv, now_ms, mine, mine != NULL ? sizeof(*mine) : 0);
+	free(mine);
 }
 
 /* Every transport and dialect pair of one family, from values[t * METRICS_DIALECTS + d]. */
@@ -95,15 +234,12 @@ by_transport_dialect(FILE *f, const char *name, const uint64_t *values)
 }
 
 static void
-write_sessions(FILE *f, struct site *site)
+write_sessions(FILE *f, const struct metrics_share *s)
 {
-	/* Live sessions by pair, then their bytes in and out so far. */
-	uint64_t open[METRICS_TRANSPORTS * METRICS_DIALECTS + 2] = {0};
-	const struct metrics *m = &site->metrics;
+	const struct metrics *m = &s->m;
 
-	session_each(site, count_open, open);
 	family(f, "fived_sessions_open", "gauge", "Live sessions, by transport and dialect.");
-	by_transport_dialect(f, "fived_sessions_open", open);
+	by_transport_dialect(f, "fived_sessions_open", s->open);
 	family(f, "fived_sessions_accepted_total", "counter", "Connections accepted.");
 	fprintf(f, "fived_sessions_accepted_total %llu\n", (unsigned long long)m->accepted);
 	family(f, "fived_sessions_closed_total", "counter",
@@ -112,11 +248,9 @@ write_sessions(FILE *f, struct site *site)
 	family(f, "fived_relayed_bytes_total", "counter",
 	       "Bytes relayed to services (in) and back to clients (out).");
 	fprintf(f, "fived_relayed_bytes_total{direction=\"in\"} %llu\n",
-	        (unsigned long long)(m->closed_bytes_in +
-	                             open[METRICS_TRANSPORTS * METRICS_DIALECTS]));
+	        (unsigned long long)(m->closed_bytes_in + s->live_in));
 	fprintf(f, "fived_relayed_bytes_total{direction=\"out\"} %llu\n",
-	        (unsigned long long)(m->closed_bytes_out +
-	                             open[METRICS_TRANSPORTS * METRICS_DIALECTS + 1]));
+	        (unsigned long long)(m->closed_bytes_out + s->live_out));
 }
 
 static void
@@ -155,49 +289,50 @@ gauge(FILE *f, const char *name, const char *help, double v)
 }
 
 static void
-write_handshakes(FILE *f, const struct site *site)
+write_handshakes(FILE *f, const struct metrics_share *s, bool store)
 {
-	const struct governor *g = &site->gov;
+	const struct governor_counters *c = &s->handshakes;
 	const struct {
 		const char *reason;
 		uint64_t count;
 	} drops[] = {
-	        {"mac", g->c.dropped_mac},       {"rate", g->c.dropped_rate},
-	        {"cookie", g->c.dropped_cookie}, {"work", g->c.dropped_work},
-	        {"replay", g->c.dropped_replay}, {"failed", g->c.failed},
+	        {"mac", c->dropped_mac},       {"rate", c->dropped_rate},
+	        {"cookie", c->dropped_cookie}, {"work", c->dropped_work},
+	        {"replay", c->dropped_replay}, {"failed", c->failed},
 	};
 	size_t i;
 
 	counter(f, "fived_handshake_initiations_total", "Sealed first messages seen.",
-	        g->c.initiations);
-	counter(f, "fived_handshakes_total", "Sealed handshakes completed.", g->c.handshakes);
-	counter(f, "fived_handshake_cookies_total", "Cookie replies sent.", g->c.cookies);
+	        c->initiations);
+	counter(f, "fived_handshakes_total", "Sealed handshakes completed.", c->handshakes);
+	counter(f, "fived_handshake_cookies_total", "Cookie replies sent.", c->cookies);
 	family(f, "fived_handshake_drops_total", "counter",
 	       "Sealed first messages dropped, by why.");
 	for (i = 0; i < ARRAY_LEN(drops); i++)
 		fprintf(f, "fived_handshake_drops_total{reason=\"%s\"} %llu\n", drops[i].reason,
 		        (unsigned long long)drops[i].count);
 	family(f, "fived_handshake_cpu_seconds_total", "counter", "CPU time spent in handshakes.");
-	fprintf(f, "fived_handshake_cpu_seconds_total %.17g\n", (double)g->cpu_ns_total / NS_PER_S);
+	fprintf(f, "fived_handshake_cpu_seconds_total %.17g\n", (double)s->cpu_ns_total / NS_PER_S);
 	gauge(f, "fived_handshake_cpu_ratio", "Handshake CPU over the last second, of one core.",
-	      g->percent / 100.0);
-	gauge(f, "fived_handshakes_pending", "Handshakes started, not finished.", g->pending);
+	      (double)s->cpu_percent / 100.0);
+	gauge(f, "fived_handshakes_pending", "Handshakes started, not finished.",
+	      (double)s->pending);
 	gauge(f, "fived_governor_loaded", "1 while first messages must bring a cookie.",
-	      governor_wants_cookie(g, site->cfg));
+	      (double)s->loaded);
 	gauge(f, "fived_pow_difficulty_bits", "Proof of work demanded now, in leading zero bits.",
-	      governor_difficulty(g, site->cfg));
+	      (double)s->difficulty);
 	counter(f, "fived_early_data_refused_total",
 	        "0-RTT early data not acted on for the store: claimed before, or no answer.",
-	        g->c.early_refused);
-	if (site->store != NULL)
+	        c->early_refused);
+	if (store)
 		gauge(f, "fived_store_up", "1 while the store the nodes share is reachable.",
-		      store_up(site->store));
+		      (double)s->store_up);
 }
 
 static void
-write_backend(FILE *f, const struct site *site)
+write_backend(FILE *f, const struct metrics_share *s)
 {
-	const struct metrics *m = &site->metrics;
+	const struct metrics *m = &s->m;
 	uint64_t cumulative = 0;
 	unsigned i;
 
@@ -215,29 +350,23 @@ write_backend(FILE *f, const struct site *site)
 	counter(f, "fived_backend_connect_failures_total", "Backends that could not be reached.",
 	        m->connect_failures);
 	counter(f, "fived_audit_lost_total", "Audit records that could not be written.",
-	        site->gov.c.audit_lost);
+	        s->handshakes.audit_lost);
 	gauge(f, "fived_relay_budget_used_bytes", "Bytes of relay_memory_max in use.",
-	      (double)site->budget.used);
-	gauge(f, "fived_relay_budget_max_bytes", "relay_memory_max.", (double)site->budget.max);
+	      (double)s->budget_used);
+	gauge(f, "fived_relay_budget_max_bytes", "relay_memory_max.", (double)s->budget_max);
 }
 
-/*
- * The worker's heap as its allocator counts it.  RSS alone cannot tell a leak from
- * freed memory the allocator keeps for the next peak (main.c keeps up to
- * MALLOC_KEEP of it on purpose); memory in use can.
- */
 static void
-write_heap(FILE *f)
+write_heap(FILE *f, const struct metrics_share *s)
 {
 #ifdef __SANITIZE_ADDRESS__
-	(void)f; /* the sanitizer's allocator, which glibc's counts do not see */
+	(void)f;
+	(void)s;
 #else
-	struct mallinfo2 mi = mallinfo2();
-
 	gauge(f, "fived_heap_in_use_bytes", "Heap memory allocated and not freed.",
-	      (double)(mi.uordblks + mi.hblkhd));
+	      (double)s->heap_in_use);
 	gauge(f, "fived_heap_free_bytes", "Heap memory freed and kept by the allocator.",
-	      (double)mi.fordblks);
+	      (double)s->heap_free);
 #endif
 }
 
@@ -245,15 +374,20 @@ write_heap(FILE *f)
 static int
 render(struct site *site, char **text, size_t *len)
 {
-	FILE *f = open_memstream(text, len);
+	struct metrics_share *total = malloc(sizeof(*total));
+	FILE *f;
 
-	if (f == NULL)
+	if (total == NULL || share_all(site, total) != 0 ||
+	    (f = open_memstream(text, len)) == NULL) {
+		free(total);
 		return -1;
-	write_sessions(f, site);
-	write_refusals(f, &site->metrics);
-	write_handshakes(f, site);
-	write_backend(f, site);
-	write_heap(f);
+	}
+	write_sessions(f, total);
+	write_refusals(f, &total->m);
+	write_handshakes(f, total, site->store != NULL);
+	write_backend(f, total);
+	write_heap(f, total);
+	free(total);
 	return fclose(f) == 0 ? 0 : -1;
 }
 

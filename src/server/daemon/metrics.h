@@ -7,6 +7,8 @@
 #ifndef FIVE_SERVER_METRICS_H
 #define FIVE_SERVER_METRICS_H
 
+#include <stdint.h>
+
 struct server;
 
 /*
@@ -26,5 +28,12 @@ int metrics_open(struct server *srv);
 
 /* Closes the endpoint and every connection to it. */
 void metrics_close(struct server *srv);
+
+/*
+ * The heartbeat (priv_alive), called from the loop: with several
+ * workers, it carries this worker's counters, which the worker that
+ * answers a scrape adds to its own.
+ */
+void metrics_alive(struct server *srv, uint64_t now_ms);
 
 #endif

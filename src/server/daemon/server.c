@@ -398,7 +398,7 @@ on_gov_tick(uv_timer_t *t)
 
 	governor_tick(&srv->site.gov, srv->site.cfg, &srv->site.budget, now);
 	auditlog_tick(srv->site.audit);
-	priv_alive(srv->site.priv, now);
+	metrics_alive(srv, now);
 	log_ratelimit_flush(&srv->site.refusals, now);
 	log_ratelimit_flush(&srv->site.backend_failures, now);
 	log_ratelimit_flush(&srv->fd_shortage, now);

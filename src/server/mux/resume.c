@@ -22,6 +22,7 @@
 #include "server/policy/budget.h"
 #include "server/policy/chunk.h"
 #include "server/policy/site.h"
+#include "server/privsep/priv.h"
 
 _Static_assert(MUX_TICKET_HASH_LEN == crypto_generichash_BYTES, "ticket hash size");
 
@@ -37,11 +38,17 @@ hash_secret(const uint8_t ticket[MUX_TICKET_LEN], uint8_t hash[MUX_TICKET_HASH_L
 	                   MUX_TICKET_SECRET_LEN, NULL, 0);
 }
 
-/* A new ticket in out; the session keeps its id and the secret's hash. */
+/*
+ * A new ticket in out; the session keeps its id and the secret's hash.
+ * With several workers, the id's first byte is this worker's index: an
+ * ATTACH that another worker receives is told where the session is not.
+ */
 static void
-new_ticket(struct mux_ticket_ref *ref, uint8_t out[MUX_TICKET_LEN])
+new_ticket(const struct mux *m, struct mux_ticket_ref *ref, uint8_t out[MUX_TICKET_LEN])
 {
 	randombytes_buf(out, MUX_TICKET_LEN);
+	if (priv_shared(m->site->priv))
+		out[0] = (uint8_t)m->site->priv->index;
 	memcpy(ref->id, out, MUX_TICKET_ID_LEN);
 	hash_secret(out, ref->hash);
 }
@@ -319,7 +326,7 @@ grant(struct mux *m)
 	size_t n;
 
 	r->timeout_s = (uint32_t)(m->cfg->detach_timeout_ms / 1000);
-	new_ticket(&r->ticket, ticket);
+	new_ticket(m, &r->ticket, ticket);
 	n = mux_encode_detach_grant(f, sizeof(f), r->timeout_s, ticket);
 	sodium_memzero(ticket, sizeof(ticket));
 	r->granted = true;
@@ -418,7 +425,7 @@ mux_rekey(struct mux *m, const uint8_t ticket[MUX_TICKET_LEN], uint8_t out[MUX_T
 	memcpy(r->prev.id, ticket, MUX_TICKET_ID_LEN);
 	hash_secret(ticket, r->prev.hash);
 	r->prev_valid = true;
-	new_ticket(&r->ticket, out);
+	new_ticket(m, &r->ticket, out);
 	*timeout_s = r->timeout_s;
 	return r->received;
 }

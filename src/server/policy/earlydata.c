@@ -83,6 +83,9 @@ early_guard_admit(struct early_guard *g, const uint8_t pk[32], uint64_t sec, uin
 	stamp = sec * NS_PER_S + nsec;
 	if (stamp <= g->floor)
 		return false;
+	/* Another worker may have acted on it: the monitor keeps every worker's last. */
+	if (priv_shared(g->priv))
+		return priv_early_admit(g->priv, pk, stamp) == 1;
 	if ((last = keytable_get(g->last, pk, 32, now_ms, 1)) == NULL || stamp <= last->count)
 		return false;
 	if (stamp > g->reserved && priv_early_reserve(g->priv, stamp, &g->reserved) != 0)

@@ -11,7 +11,9 @@
  * during the first seconds after a restart, clients fall back to the
  * 1-RTT path, which is always safe.  A client key pushed out of the full
  * table raises the floor to its last timestamp, so forgetting it cannot
- * reopen a replay.
+ * reopen a replay.  With several workers (`workers`), a replay may come
+ * from another address, to another worker: the table is then the
+ * monitor's, one for all of them (PRIV_EARLY_ADMIT).
  *
  * early_guard_admit is the one question the sealed transport asks: a
  * store shared by several nodes answers it the same way.
@@ -22,12 +24,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "server/privsep/privops.h"
+
 struct priv;
 struct early_guard;
 
 /* Client keys whose last timestamp is kept, and for how long after it was used. */
-#define EARLY_KEYS_MAX  65536
-#define EARLY_FORGET_MS (2ULL * 600 * 1000) /* twice the skew: older ones fail the clock check */
+#define EARLY_KEYS_MAX PRIVOPS_EARLY_KEYS_MAX
+#define EARLY_FORGET_MS                                                                            \
+	PRIVOPS_EARLY_FORGET_MS /* twice the skew: older ones fail the clock check */
 
 /*
  * With a store (docs/CLUSTER.md), early data this node would act on is

@@ -44,8 +44,8 @@ metrics_closed(struct metrics *m, const char *transport, const char *dialect, ui
 	m->closed_bytes_out += out;
 }
 
-void
-metrics_refused(struct metrics *m, const char *reason)
+static void
+count_refusals(struct metrics *m, const char *reason, uint64_t n)
 {
 	char key[METRICS_REASON_LEN + 1];
 	unsigned i;
@@ -53,16 +53,50 @@ metrics_refused(struct metrics *m, const char *reason)
 	str_copy(key, reason, sizeof(key));
 	for (i = 0; i < m->nrefusals; i++) {
 		if (strcmp(m->refusals[i].reason, key) == 0) {
-			m->refusals[i].count++;
+			m->refusals[i].count += n;
 			return;
 		}
 	}
 	if (m->nrefusals == METRICS_REASONS_MAX) {
-		m->refusals_other++;
+		m->refusals_other += n;
 		return;
 	}
 	str_copy(m->refusals[m->nrefusals].reason, key, sizeof(key));
-	m->refusals[m->nrefusals++].count = 1;
+	m->refusals[m->nrefusals++].count = n;
+}
+
+void
+metrics_refused(struct metrics *m, const char *reason)
+{
+	count_refusals(m, reason, 1);
+}
+
+static void
+add_all(uint64_t *into, const uint64_t *from, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		into[i] += from[i];
+}
+
+void
+metrics_add(struct metrics *into, const struct metrics *from)
+{
+	unsigned i;
+
+	into->accepted += from->accepted;
+	add_all(&into->closed[0][0], &from->closed[0][0], METRICS_TRANSPORTS * METRICS_DIALECTS);
+	into->closed_bytes_in += from->closed_bytes_in;
+	into->closed_bytes_out += from->closed_bytes_out;
+	for (i = 0; i < from->nrefusals && i < METRICS_REASONS_MAX; i++)
+		count_refusals(into, from->refusals[i].reason, from->refusals[i].count);
+	into->refusals_other += from->refusals_other;
+	add_all(into->auth_failures, from->auth_failures, AUTH_METHOD_COUNT);
+	add_all(into->connect_buckets, from->connect_buckets, METRICS_CONNECT_BUCKETS + 1);
+	into->connect_count += from->connect_count;
+	into->connect_sum_us += from->connect_sum_us;
+	into->connect_failures += from->connect_failures;
 }
 
 void

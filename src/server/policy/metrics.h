@@ -60,6 +60,12 @@ void metrics_closed(struct metrics *m, const char *transport, const char *dialec
 /* A session refused for reason (copied; truncated to METRICS_REASON_LEN). */
 void metrics_refused(struct metrics *m, const char *reason);
 
+/*
+ * Another worker's counters (workers) added to into's: reasons are
+ * counted by their text, whichever order each worker met them in.
+ */
+void metrics_add(struct metrics *into, const struct metrics *from);
+
 /* An authentication that failed, by method. */
 void metrics_auth_failed(struct metrics *m, enum auth_method method);
 

@@ -156,7 +156,7 @@ tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_clai
 	}
 	if (tokens_open_to_revoke(t, token, now, c, why) != 0)
 		return -1;
-	if (revocations_contains(&t->revoked, c->jti, now)) {
+	if (tokens_is_revoked(t, c->jti, now)) {
 		sodium_memzero(c, sizeof(*c));
 		*why = "revoked";
 		return -1;
@@ -164,10 +164,14 @@ tokens_open(struct tokens *t, const char *token, uint64_t now, struct token_clai
 	return 0;
 }
 
+/* Another worker's revocation is in the monitor's list, not in this one's copy; unknown is revoked.
+ */
 bool
 tokens_is_revoked(struct tokens *t, const char *jti, uint64_t now)
 {
-	return revocations_contains(&t->revoked, jti, now);
+	if (revocations_contains(&t->revoked, jti, now))
+		return true;
+	return priv_shared(t->priv) && priv_is_revoked(t->priv, jti) != 0;
 }
 
 enum tokens_revoked

@@ -119,7 +119,8 @@ adopt_one(struct priv_state *st, const struct config *cfg, int fd, const char *f
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 	l = &st->listening[st->nlistening++];
 	str_copy(l->address, name, sizeof(l->address));
-	l->fd = fd;
+	l->fds[0] = fd;
+	l->nfds = 1;
 	l->unlink_path[0] = '\0'; /* systemd made the file, and removes it */
 	log_info("socket activation: %s from systemd (%s)", name, fdname);
 	return 0;

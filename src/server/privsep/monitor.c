@@ -1,28 +1,30 @@
 /*
  * The monitor: the privileged half of fived under privilege separation.
  *
- * It parses nothing from the network.  It starts the worker (fived run
- * again with PRIV_WORKER_FLAG: a fresh address space each time, so that a
- * crash teaches an attacker nothing about the next one), answers its
- * requests (src/proto/privmsg.h) one at a time, and keeps the listening
- * sockets, so that a worker that dies is replaced without the service
- * going away: its sessions are lost, connections waiting in the backlog
- * are not.  A request of the wrong type, size or shape means the worker
- * is no longer trustworthy: the monitor kills it and starts another.
- * Restarts back off, and more than a few a minute wait for the minute to
- * pass; a worker that cannot start at all stops fived.
+ * It parses nothing from the network.  It starts the workers (fived run
+ * again with PRIV_WORKER_FLAG, `workers` of them: a fresh address space
+ * each time, so that a crash teaches an attacker nothing about the next
+ * one), answers their requests (src/proto/privmsg.h) one at a time, and
+ * keeps the listening sockets, so that a worker that dies is replaced
+ * without the service going away: its sessions are lost, connections
+ * waiting in its backlog are not, and the other workers serve on.  A
+ * request of the wrong type, size or shape means the worker is no longer
+ * trustworthy: the monitor kills it and starts another.  Restarts back
+ * off, each worker's by itself, and more than a few a minute wait for the
+ * minute to pass; a worker that cannot start at all stops fived.
  *
  * It also holds the configuration file and reloads it on SIGHUP, passes
- * SIGTERM and SIGINT on to the worker, starts and reaps the PAM helpers
- * and the exec services' programs, and exits with the stopped worker's
+ * SIGTERM and SIGINT on to the workers, starts and reaps the PAM helpers
+ * and the exec services' programs, and exits with the stopped workers'
  * status.  It is the process systemd knows (notify.h): it says when the
- * worker serves, when a reload starts and ends, when fived stops, and
- * feeds the watchdog only while a worker runs and has been heard from
+ * workers serve, when a reload starts and ends, when fived stops, and
+ * feeds the watchdog only while every worker runs and has been heard from
  * within ALIVE_STALE_MS.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -76,8 +78,9 @@
 struct program {
 	uint64_t id;
 	pid_t pid;
-	int held;  /* owned: the worker's end too, so that its death is no end of input */
-	bool over; /* its stream is over: reaped once it exits, and forgotten */
+	unsigned worker; /* whose stream it is */
+	int held;        /* owned: the worker's end too, so that its death is no end of input */
+	bool over;       /* its stream is over: reaped once it exits, and forgotten */
 };
 
 struct programs {
@@ -86,28 +89,37 @@ struct programs {
 	uint64_t last_id;
 };
 
-struct monitor {
-	struct priv_state *st;
-	int fd;       /* to the worker; -1 while none runs */
-	pid_t worker; /* 0 while none runs */
-	const char *self;
-	bool debug;
-	int sigfd;
-	bool stopping;  /* a stop signal was passed on: the worker's exit is fived's */
-	bool served;    /* a worker has started and served: until then a death is a failed start */
-	bool reloading; /* systemd was told RELOADING=1; the worker's PRIV_READY ends it */
-	uint64_t heard_ms;       /* the worker's last request, or its start */
-	uint64_t watchdog_ms;    /* half of systemd's watchdog timeout; 0 when there is none */
-	uint64_t watchdog_at_ms; /* when to feed the watchdog next */
-	bool starving;           /* the watchdog was last not fed: said once */
+struct worker {
+	int fd;            /* to it; -1 while none runs */
+	pid_t pid;         /* 0 while none runs */
+	bool reloading;    /* signalled to reload; its PRIV_READY ends it */
+	uint64_t heard_ms; /* its last request, or its start */
 	uint64_t started_ms;
-	uint64_t restart_at_ms; /* when to start the next worker; 0 for none pending */
+	uint64_t restart_at_ms; /* when to start it again; 0 for none pending */
 	uint64_t backoff_ms;
 	uint64_t restarts[RESTARTS_MAX]; /* when the last ones happened, a ring */
 	size_t nrestarts;
+	struct logpipe log; /* its standard error, unless fived logs there */
+	uint8_t *share;     /* its last PRIV_ALIVE blob, its counters; owned, or NULL */
+	size_t share_len;
+};
+
+struct monitor {
+	struct priv_state *st;
+	struct worker workers[WORKERS_MAX];
+	unsigned nworkers;
+	unsigned asking; /* the worker whose request is being answered */
+	const char *self;
+	bool debug;
+	int sigfd;
+	bool stopping; /* a stop signal was passed on: the workers' exits are fived's */
+	int status;    /* while stopping: the worst exit status yet */
+	bool served;   /* a worker has started and served: until then a death is a failed start */
+	uint64_t watchdog_ms;    /* half of systemd's watchdog timeout; 0 when there is none */
+	uint64_t watchdog_at_ms; /* when to feed the watchdog next */
+	bool starving;           /* the watchdog was last not fed: said once */
 	struct pam_slots pam;
 	struct programs programs;
-	struct logpipe log; /* the worker's standard error, unless fived logs there */
 };
 
 static uint64_t
@@ -119,23 +131,37 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The worker cannot remove socket files in directories only root may write. */
+static void
+signal_workers(const struct monitor *m, int sig)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nworkers; i++)
+		if (m->workers[i].pid > 0)
+			kill(m->workers[i].pid, sig);
+}
+
+/*
+ * The workers cannot remove socket files in directories only root may
+ * write; a worker still running when fived gives up is not left behind.
+ */
 static void __attribute__((noreturn)) finish(struct monitor *m, int status)
 {
+	signal_workers(m, SIGKILL);
 	privops_close_listening(m->st);
 	free(m->programs.run);
 	exit(status);
 }
 
 static void
-drop_worker(struct monitor *m, const char *why)
+drop_worker(struct worker *w, const char *why)
 {
 	log_error("monitor: %s; stopping the worker", why);
-	if (m->worker > 0)
-		kill(m->worker, SIGKILL);
-	if (m->fd >= 0)
-		close(m->fd);
-	m->fd = -1;
+	if (w->pid > 0)
+		kill(w->pid, SIGKILL);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
 }
 
 /* --- the worker's life ------------------------------------------------------- */
@@ -182,12 +208,12 @@ worker_env_allowed(const char *entry)
 	return false;
 }
 
-/* In the child: the worker, its monitor on fd, its standard error on logfd unless -1. */
+/* In the child: worker index, its monitor on fd, its standard error on logfd unless -1. */
 static void
-exec_worker(struct monitor *m, int fd, int logfd)
+exec_worker(struct monitor *m, unsigned index, int fd, int logfd)
 {
-	char *env[WORKER_ENV_MAX + 1];
-	const char *argv[6];
+	char *env[WORKER_ENV_MAX + 1], which[32];
+	const char *argv[8];
 	size_t n = 0, nenv = 0;
 	sigset_t none;
 	char **e;
@@ -200,8 +226,10 @@ exec_worker(struct monitor *m, int fd, int logfd)
 	if (keep_as(fd, PRIV_WORKER_FD) != 0 ||
 	    (logfd >= 0 && dup2(logfd, STDERR_FILENO) != STDERR_FILENO))
 		_exit(127);
+	snprintf(which, sizeof(which), "%u/%u", index, m->nworkers);
 	argv[n++] = m->self;
 	argv[n++] = PRIV_WORKER_FLAG;
+	argv[n++] = which;
 	if (m->debug)
 		argv[n++] = "-d";
 	if (m->st->cfg_path != NULL) {
@@ -218,16 +246,17 @@ exec_worker(struct monitor *m, int fd, int logfd)
 }
 
 static int
-start_worker(struct monitor *m)
+start_worker(struct monitor *m, unsigned index)
 {
 	struct timeval timeout = {.tv_sec = REQUEST_TIMEOUT_S};
+	struct worker *w = &m->workers[index];
 	int sp[2], logfd = -1;
 	pid_t pid;
 
-	m->restart_at_ms = 0;
+	w->restart_at_ms = 0;
 	if (confine_prepare_root(m->st->cfg) != 0)
 		return -1;
-	if (m->st->cfg->log != CONFIG_LOG_STDERR && (logfd = logpipe_open(&m->log)) < 0)
+	if (m->st->cfg->log != CONFIG_LOG_STDERR && (logfd = logpipe_open(&w->log)) < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
 		log_error("cannot start the worker: %s", strerror(errno));
@@ -238,7 +267,7 @@ start_worker(struct monitor *m)
 	setsockopt(sp[0], SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
 	pid = fork();
 	if (pid == 0)
-		exec_worker(m, sp[1], logfd);
+		exec_worker(m, index, sp[1], logfd);
 	if (logfd >= 0)
 		close(logfd);
 	close(sp[1]);
@@ -247,11 +276,11 @@ start_worker(struct monitor *m)
 		close(sp[0]);
 		return -1;
 	}
-	m->log.pid = (long)pid;
-	m->fd = sp[0];
-	m->worker = pid;
-	m->started_ms = m->heard_ms = now_ms();
-	log_debug("monitor: worker %ld started", (long)pid);
+	w->log.pid = (long)pid;
+	w->fd = sp[0];
+	w->pid = pid;
+	w->started_ms = w->heard_ms = now_ms();
+	log_debug("monitor: worker %u started as %ld", index, (long)pid);
 	return 0;
 }
 
@@ -262,13 +291,13 @@ start_worker(struct monitor *m)
  * account) slows restarts down, but must not end the service for good.
  */
 static uint64_t
-restart_allowed_at(const struct monitor *m, uint64_t now)
+restart_allowed_at(const struct worker *w, uint64_t now)
 {
 	uint64_t oldest;
 
-	if (m->nrestarts < RESTARTS_MAX)
+	if (w->nrestarts < RESTARTS_MAX)
 		return now;
-	oldest = m->restarts[m->nrestarts % RESTARTS_MAX];
+	oldest = w->restarts[w->nrestarts % RESTARTS_MAX];
 	return now - oldest >= RESTARTS_WINDOW_MS ? now : oldest + RESTARTS_WINDOW_MS;
 }
 
@@ -289,7 +318,7 @@ describe_exit(int status, char *out, size_t size)
  * must not run.  fd is the worker's end of its stream.
  */
 static uint64_t
-programs_add(struct programs *p, pid_t pid, int fd)
+programs_add(struct programs *p, pid_t pid, unsigned worker, int fd)
 {
 	struct program *grown;
 	int held;
@@ -306,18 +335,20 @@ programs_add(struct programs *p, pid_t pid, int fd)
 		p->run = grown;
 		p->cap = p->cap > 0 ? 2 * p->cap : PROGRAMS_FIRST;
 	}
-	p->run[p->n] = (struct program){.id = ++p->last_id, .pid = pid, .held = held};
+	p->run[p->n] =
+	        (struct program){.id = ++p->last_id, .pid = pid, .worker = worker, .held = held};
 	p->n++;
 	return p->last_id;
 }
 
-/* Where the live program of that id is, or p->n when none has it. */
+/* Where worker's live program of that id is, or p->n when none has it. */
 static size_t
-programs_find(const struct programs *p, uint64_t id)
+programs_find(const struct programs *p, unsigned worker, uint64_t id)
 {
 	size_t i;
 
-	for (i = 0; i < p->n && (p->run[i].id != id || p->run[i].over); i++)
+	for (i = 0;
+	     i < p->n && (p->run[i].id != id || p->run[i].worker != worker || p->run[i].over); i++)
 		;
 	return i;
 }
@@ -351,71 +382,111 @@ programs_end(struct programs *p, size_t i, bool cut)
 	p->run[i].over = true;
 }
 
+static bool
+workers_running(const struct monitor *m)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nworkers; i++)
+		if (m->workers[i].pid > 0)
+			return true;
+	return false;
+}
+
+/* While stopping: fived's status is the worst of its workers'. */
 static void
-worker_exited(struct monitor *m, int status)
+stopped(struct monitor *m, int status)
+{
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+
+	if (code > m->status)
+		m->status = code;
+	if (!workers_running(m))
+		finish(m, m->status);
+}
+
+static void
+schedule_restart(struct worker *w, unsigned index, int status)
 {
 	uint64_t now = now_ms();
 	char how[128];
+
+	describe_exit(status, how, sizeof(how));
+	w->backoff_ms =
+	        now - w->started_ms >= STABLE_MS || w->backoff_ms == 0
+	                ? BACKOFF_FIRST_MS
+	                : (w->backoff_ms * 2 < BACKOFF_MAX_MS ? w->backoff_ms * 2 : BACKOFF_MAX_MS);
+	w->restart_at_ms = now + w->backoff_ms;
+	if (restart_allowed_at(w, now) > w->restart_at_ms)
+		w->restart_at_ms = restart_allowed_at(w, now);
+	w->restarts[w->nrestarts++ % RESTARTS_MAX] = w->restart_at_ms;
+	log_error("worker %u %s; its sessions are lost; a new worker starts in %llu ms%s", index,
+	          how, (unsigned long long)(w->restart_at_ms - now),
+	          w->restart_at_ms - now > BACKOFF_MAX_MS ? " (too many deaths within a minute)"
+	                                                  : "");
+}
+
+static void
+worker_exited(struct monitor *m, unsigned index, int status)
+{
+	struct worker *w = &m->workers[index];
 	size_t i;
 
 	/* Programs whose streams it had not ended: cut short, with the worker's sessions. */
 	for (i = 0; i < m->programs.n; i++)
-		if (!m->programs.run[i].over)
+		if (!m->programs.run[i].over && m->programs.run[i].worker == index)
 			programs_end(&m->programs, i, true);
 	programs_reap(&m->programs);
-	if (m->fd >= 0)
-		close(m->fd);
-	m->fd = -1;
-	m->worker = 0;
-	logpipe_close(&m->log);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->pid = 0;
+	w->reloading = false;
+	free(w->share);
+	w->share = NULL;
+	w->share_len = 0;
+	logpipe_close(&w->log);
 	if (m->stopping)
-		finish(m, WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+		stopped(m, status);
 	/* The first worker could not start (its reason is logged): neither can the next. */
-	if (!m->served)
+	else if (!m->served)
 		finish(m, WIFEXITED(status) && WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1);
-	describe_exit(status, how, sizeof(how));
-	m->backoff_ms =
-	        now - m->started_ms >= STABLE_MS || m->backoff_ms == 0
-	                ? BACKOFF_FIRST_MS
-	                : (m->backoff_ms * 2 < BACKOFF_MAX_MS ? m->backoff_ms * 2 : BACKOFF_MAX_MS);
-	m->restart_at_ms = now + m->backoff_ms;
-	if (restart_allowed_at(m, now) > m->restart_at_ms)
-		m->restart_at_ms = restart_allowed_at(m, now);
-	m->restarts[m->nrestarts++ % RESTARTS_MAX] = m->restart_at_ms;
-	log_error("the worker %s; its sessions are lost; a new worker starts in %llu ms%s", how,
-	          (unsigned long long)(m->restart_at_ms - now),
-	          m->restart_at_ms - now > BACKOFF_MAX_MS ? " (too many deaths within a minute)"
-	                                                  : "");
+	else
+		schedule_restart(w, index, status);
 }
 
 static void
 reap(struct monitor *m)
 {
+	unsigned i;
 	int status;
 	pid_t pid;
 
-	/* PAM helpers are in the monitor's process group; the worker and programs lead theirs. */
+	/* PAM helpers are in the monitor's process group; the workers and programs lead theirs. */
 	while ((pid = waitpid(0, &status, WNOHANG)) > 0)
 		pam_slots_release(&m->pam, (long)pid);
-	if (m->worker > 0 && waitpid(m->worker, &status, WNOHANG) == m->worker)
-		worker_exited(m, status);
+	for (i = 0; i < m->nworkers; i++)
+		if (m->workers[i].pid > 0 &&
+		    waitpid(m->workers[i].pid, &status, WNOHANG) == m->workers[i].pid)
+			worker_exited(m, i, status);
 	programs_reap(&m->programs);
 }
 
 /* --- replies ------------------------------------------------------------------- */
 
-/* Sends a reply, with a descriptor attached when fd >= 0 (closed here). */
+/* Sends the asking worker a reply, with a descriptor attached when fd >= 0 (closed here). */
 static void
 reply(struct monitor *m, enum priv_type type, bool ok, const void *text, size_t len, int fd)
 {
+	struct worker *w = &m->workers[m->asking];
 	size_t n, size = PRIVMSG_HEADER + 16 + len;
 	uint8_t *out = malloc(size);
 	ssize_t sent = -1;
 
 	if (out != NULL && privmsg_reply_encode(type, ok, text, len, out, size, &n) == 0) {
-		sent = io_send_with_fd(m->fd, out, n, fd, MSG_NOSIGNAL);
+		sent = io_send_with_fd(w->fd, out, n, fd, MSG_NOSIGNAL);
 		if (sent > 0 && (size_t)sent < n &&
-		    io_write_all(m->fd, out + sent, n - (size_t)sent) != 0)
+		    io_write_all(w->fd, out + sent, n - (size_t)sent) != 0)
 			sent = -1;
 	}
 	if (out != NULL)
@@ -424,7 +495,7 @@ reply(struct monitor *m, enum priv_type type, bool ok, const void *text, size_t 
 	if (fd >= 0)
 		close(fd);
 	if (sent < 0)
-		drop_worker(m, "a reply cannot be sent");
+		drop_worker(w, "a reply cannot be sent");
 }
 
 static void
@@ -673,7 +744,7 @@ do_exec(struct monitor *m, const struct priv_request *req)
 		return 0;
 	}
 	if ((fd = spawn_program(svc, pw, env, &pid)) >= 0 &&
-	    (program = programs_add(&m->programs, pid, fd)) == 0) {
+	    (program = programs_add(&m->programs, pid, m->asking, fd)) == 0) {
 		kill(-pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		close(fd);
@@ -699,7 +770,7 @@ do_exec(struct monitor *m, const struct priv_request *req)
 static void
 end_program(struct monitor *m, const struct priv_request *req)
 {
-	size_t i = programs_find(&m->programs, req->number);
+	size_t i = programs_find(&m->programs, m->asking, req->number);
 
 	if (i < m->programs.n) {
 		programs_end(&m->programs, i, req->type == PRIV_EXEC_END);
@@ -710,7 +781,45 @@ end_program(struct monitor *m, const struct priv_request *req)
 
 /* --- requests ------------------------------------------------------------------- */
 
+/* A worker's counters, kept as it sent them: the monitor does not read them. */
+static void
+keep_share(struct worker *w, const struct priv_request *req)
+{
+	uint8_t *copy;
+
+	if (req->blob_len == 0 || (copy = malloc(req->blob_len)) == NULL)
+		return;
+	memcpy(copy, req->blob, req->blob_len);
+	free(w->share);
+	w->share = copy;
+	w->share_len = req->blob_len;
+}
+
+/* The other workers' counters, one after another, for the asking worker's metrics. */
+static void
+answer_shares(struct monitor *m)
+{
+	uint8_t *all = malloc(PRIVMSG_BLOB_MAX * (size_t)m->nworkers);
+	size_t len = 0;
+	unsigned i;
+
+	if (all == NULL) {
+		reply_text(m, PRIV_SHARES, false, "out of memory", -1);
+		return;
+	}
+	for (i = 0; i < m->nworkers; i++) {
+		if (i == m->asking || m->workers[i].share == NULL)
+			continue;
+		memcpy(all + len, m->workers[i].share, m->workers[i].share_len);
+		len += m->workers[i].share_len;
+	}
+	reply(m, PRIV_SHARES, true, all, len, -1);
+	free(all);
+}
+
 static int take_config(struct monitor *m);
+static void signal_reload(struct monitor *m, unsigned except);
+static void worker_ready(struct monitor *m);
 
 static int
 answer_request(struct monitor *m, const struct priv_request *req)
@@ -727,22 +836,26 @@ answer_request(struct monitor *m, const struct priv_request *req)
 		end_program(m, req);
 		return 0;
 	}
-	/* fivectl reload: the worker that asked reloads once answered, unsignalled. */
+	/* fivectl reload: the worker that asked reloads once answered, unsignalled; the others are
+	 * signalled. */
 	if (req->type == PRIV_RELOAD) {
-		if (take_config(m) == 0)
+		if (take_config(m) == 0) {
 			reply(m, req->type, true, "", 0, -1);
-		else
+			signal_reload(m, m->asking);
+		} else {
 			reply(m, req->type, false, RELOAD_REFUSED, strlen(RELOAD_REFUSED), -1);
+		}
 		return 0;
 	}
-	if (req->type == PRIV_READY) {
-		/* A restarted worker serves as the last one did: systemd need not hear of it. */
-		if (!m->served || m->reloading)
-			notify_ready();
-		m->served = true;
-		m->reloading = false;
-		log_debug("monitor: worker %ld serves", (long)m->worker);
+	if (req->type == PRIV_READY)
+		worker_ready(m);
+	if (req->type == PRIV_ALIVE)
+		keep_share(&m->workers[m->asking], req);
+	if (req->type == PRIV_SHARES) {
+		answer_shares(m);
+		return 0;
 	}
+	privops_asking(m->st, m->asking, m->nworkers);
 	if (privops_answer(m->st, req, &ans) != 0) {
 		privops_answer_clear(&ans);
 		return -1;
@@ -759,31 +872,33 @@ answer_request(struct monitor *m, const struct priv_request *req)
  * request); a byte beyond the body would be a second request in flight.
  */
 static void
-serve_request(struct monitor *m)
+serve_request(struct monitor *m, unsigned index)
 {
 	static uint8_t msg[PRIVMSG_HEADER + PRIVMSG_REQUEST_MAX];
 	static struct priv_request req;
+	struct worker *w = &m->workers[index];
 	uint8_t *body = msg + PRIVMSG_HEADER;
 	uint32_t type, len;
 	ssize_t n;
 
-	while ((n = read(m->fd, msg, sizeof(msg))) < 0 && errno == EINTR)
+	m->asking = index;
+	while ((n = read(w->fd, msg, sizeof(msg))) < 0 && errno == EINTR)
 		;
 	if (n == 0) {
 		/* The worker closed its end: it is exiting, and SIGCHLD follows. */
-		close(m->fd);
-		m->fd = -1;
+		close(w->fd);
+		w->fd = -1;
 		return;
 	}
 	if (n < PRIVMSG_HEADER ||
 	    privmsg_header_decode(msg, &type, &len, PRIVMSG_REQUEST_MAX) != 0 ||
 	    (size_t)n - PRIVMSG_HEADER > len ||
-	    io_read_all(m->fd, body + (n - PRIVMSG_HEADER), len - (size_t)(n - PRIVMSG_HEADER)) !=
+	    io_read_all(w->fd, body + (n - PRIVMSG_HEADER), len - (size_t)(n - PRIVMSG_HEADER)) !=
 	            0 ||
 	    privmsg_request_decode(type, body, len, &req) != 0 || answer_request(m, &req) != 0)
-		drop_worker(m, "a malformed request from the worker");
+		drop_worker(w, "a malformed request from the worker");
 	else
-		m->heard_ms = now_ms();
+		w->heard_ms = now_ms();
 	sodium_memzero(msg, sizeof(msg));
 }
 
@@ -810,6 +925,8 @@ take_config(struct monitor *m)
 	}
 	if (cfg->log != m->st->cfg->log)
 		log_warn("log changes only with a restart: the new value is not in force");
+	if (privops_workers(cfg) != m->nworkers)
+		log_warn("workers changes only with a restart: %u workers go on", m->nworkers);
 	if (confine_check_accounts(cfg, err, sizeof(err)) != 0) {
 		log_error("reload rejected, keeping the running configuration: %s", err);
 		config_unref(cfg);
@@ -825,17 +942,58 @@ take_config(struct monitor *m)
 	return 0;
 }
 
+static bool
+workers_reloading(const struct monitor *m)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nworkers; i++)
+		if (m->workers[i].reloading)
+			return true;
+	return false;
+}
+
+/* Each running worker but except (UINT_MAX for none) is told to reload. */
+static void
+signal_reload(struct monitor *m, unsigned except)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nworkers; i++)
+		if (i != except && m->workers[i].pid > 0 && kill(m->workers[i].pid, SIGHUP) == 0)
+			m->workers[i].reloading = true;
+}
+
 /*
- * SIGHUP: the file again if it is valid, then the worker.  systemd hears
- * RELOADING=1, then READY=1 once the worker has reloaded (its PRIV_READY),
- * or at once when the worker was not told.
+ * The asking worker serves: after its start, or after a reload.  A
+ * restarted worker serves as the last one did: systemd need not hear of
+ * it; READY=1 follows the first start and a signalled reload, once no
+ * worker is still reloading.
+ */
+static void
+worker_ready(struct monitor *m)
+{
+	bool told = m->workers[m->asking].reloading;
+
+	m->workers[m->asking].reloading = false;
+	if ((!m->served || told) && !workers_reloading(m))
+		notify_ready();
+	m->served = true;
+	log_debug("monitor: worker %u serves", m->asking);
+}
+
+/*
+ * SIGHUP: the file again if it is valid, then the workers.  systemd hears
+ * RELOADING=1, then READY=1 once every worker told has reloaded (their
+ * PRIV_READY), or at once when none was told.
  */
 static void
 reload(struct monitor *m)
 {
 	notify_reloading();
-	m->reloading = take_config(m) == 0 && m->worker > 0 && kill(m->worker, SIGHUP) == 0;
-	if (!m->reloading)
+	if (take_config(m) == 0)
+		signal_reload(m, UINT_MAX);
+	if (!workers_reloading(m))
 		notify_ready();
 }
 
@@ -853,20 +1011,25 @@ handle_signal(struct monitor *m)
 		notify_stopping();
 		m->stopping = true;
 		privops_close_listening(m->st);
-		if (m->worker <= 0)
+		if (!workers_running(m))
 			finish(m, 0);
-		kill(m->worker, SIGTERM);
+		signal_workers(m, SIGTERM);
 	} else if (si.ssi_signo == SIGCHLD) {
 		reap(m);
 	}
 }
 
-/* How long poll may wait: until the pending restart or the watchdog's turn, or for ever. */
+/* How long poll may wait: until a pending restart or the watchdog's turn, or for ever. */
 static int
 poll_timeout(const struct monitor *m)
 {
-	uint64_t now = now_ms(), at = m->restart_at_ms;
+	uint64_t now = now_ms(), at = 0;
+	unsigned i;
 
+	for (i = 0; i < m->nworkers; i++)
+		if (m->workers[i].restart_at_ms != 0 &&
+		    (at == 0 || m->workers[i].restart_at_ms < at))
+			at = m->workers[i].restart_at_ms;
 	if (m->watchdog_ms > 0 && (at == 0 || m->watchdog_at_ms < at))
 		at = m->watchdog_at_ms;
 	if (at == 0)
@@ -874,61 +1037,112 @@ poll_timeout(const struct monitor *m)
 	return at > now ? (int)(at - now) : 0;
 }
 
-/* Fed only while a worker runs and answers: a stuck one lets systemd act. */
+/* The first worker that does not run or answer, or NULL when all do. */
+static const struct worker *
+worker_stuck(const struct monitor *m, uint64_t now)
+{
+	unsigned i;
+
+	for (i = 0; i < m->nworkers; i++)
+		if (m->workers[i].pid <= 0 || m->workers[i].fd < 0 ||
+		    now - m->workers[i].heard_ms > ALIVE_STALE_MS)
+			return &m->workers[i];
+	return NULL;
+}
+
+/* Fed only while every worker runs and answers: a stuck one lets systemd act. */
 static void
 feed_watchdog(struct monitor *m)
 {
 	uint64_t now = now_ms();
+	const struct worker *stuck;
 
 	if (m->watchdog_ms == 0 || now < m->watchdog_at_ms)
 		return;
 	m->watchdog_at_ms = now + m->watchdog_ms;
-	if (m->worker > 0 && m->fd >= 0 && now - m->heard_ms <= ALIVE_STALE_MS) {
+	if ((stuck = worker_stuck(m, now)) == NULL) {
 		notify_watchdog();
 		m->starving = false;
 	} else if (!m->starving) {
 		m->starving = true;
-		log_warn("monitor: the worker %s; the systemd watchdog is not fed",
-		         m->worker > 0 ? "does not answer" : "is not running");
+		log_warn("monitor: worker %u %s; the systemd watchdog is not fed",
+		         (unsigned)(stuck - m->workers),
+		         stuck->pid > 0 ? "does not answer" : "is not running");
+	}
+}
+
+/* Each worker's link and log pipe, after the signals at pfd[0]; returns how many entries. */
+static nfds_t
+poll_set(const struct monitor *m, struct pollfd *pfd)
+{
+	nfds_t n = 1;
+	unsigned i;
+
+	pfd[0] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
+	for (i = 0; i < m->nworkers; i++) {
+		pfd[n++] = (struct pollfd){.fd = m->workers[i].fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = m->workers[i].log.fd, .events = POLLIN};
+	}
+	return n;
+}
+
+/* Requests answered and logs read, worker by worker; then restarts that are due. */
+static void
+serve_workers(struct monitor *m, const struct pollfd *pfd)
+{
+	uint64_t now = now_ms();
+	struct worker *w;
+	unsigned i;
+
+	for (i = 0; i < m->nworkers; i++) {
+		w = &m->workers[i];
+		if (pfd[2 + 2 * i].revents & (POLLIN | POLLHUP))
+			logpipe_read(&w->log);
+		if (w->fd >= 0 && (pfd[1 + 2 * i].revents & (POLLIN | POLLHUP)))
+			serve_request(m, i);
+		if (w->pid == 0 && w->restart_at_ms != 0 && now >= w->restart_at_ms &&
+		    !m->stopping && start_worker(m, i) != 0)
+			finish(m, 1);
 	}
 }
 
 void
 monitor_run(struct priv_state *st, const char *self, bool debug)
 {
-	struct monitor m = {.st = st,
-	                    .fd = -1,
-	                    .self = self,
-	                    .debug = debug,
-	                    .watchdog_ms = notify_watchdog_interval_ms()};
-	struct pollfd pfd[3];
+	static struct monitor m;
+	struct pollfd pfd[1 + 2 * WORKERS_MAX];
+	unsigned i;
 	sigset_t set;
 
+	m = (struct monitor){.st = st,
+	                     .self = self,
+	                     .debug = debug,
+	                     .nworkers = privops_workers(st->cfg),
+	                     .watchdog_ms = notify_watchdog_interval_ms()};
 	log_init("fived-monitor", debug ? LOGL_DEBUG : LOGL_INFO);
-	logpipe_init(&m.log);
+	for (i = 0; i < m.nworkers; i++) {
+		m.workers[i].fd = -1;
+		logpipe_init(&m.workers[i].log);
+	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	if ((m.sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0 || start_worker(&m) != 0)
+	if ((m.sigfd = signalfd(-1, &set, SFD_CLOEXEC)) < 0)
 		finish(&m, 1);
+	for (i = 0; i < m.nworkers; i++)
+		if (start_worker(&m, i) != 0)
+			finish(&m, 1);
 	for (;;) {
-		pfd[0] = (struct pollfd){.fd = m.fd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = m.sigfd, .events = POLLIN};
-		pfd[2] = (struct pollfd){.fd = m.log.fd, .events = POLLIN};
-		if (poll(pfd, 3, poll_timeout(&m)) < 0 && errno != EINTR)
+		nfds_t n = poll_set(&m, pfd);
+
+		if (poll(pfd, n, poll_timeout(&m)) < 0 && errno != EINTR)
 			finish(&m, 1);
-		if (pfd[2].revents & (POLLIN | POLLHUP))
-			logpipe_read(&m.log);
-		if (pfd[1].revents & POLLIN)
+		if (pfd[0].revents & POLLIN)
 			handle_signal(&m);
-		if (m.fd >= 0 && (pfd[0].revents & (POLLIN | POLLHUP)))
-			serve_request(&m);
-		if (m.worker == 0 && m.restart_at_ms != 0 && now_ms() >= m.restart_at_ms &&
-		    start_worker(&m) != 0)
-			finish(&m, 1);
+		serve_workers(&m, pfd);
 		feed_watchdog(&m);
 	}
 }

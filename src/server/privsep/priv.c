@@ -198,16 +198,25 @@ priv_init_local(struct priv *p, struct priv_state *st, const char *config_name, 
 	p->state = st;
 	p->loop = loop;
 	p->config_name = config_name;
+	p->nworkers = 1;
 	find_self(p);
 }
 
 void
-priv_init_worker(struct priv *p, const char *config_name)
+priv_init_worker(struct priv *p, const char *config_name, unsigned index, unsigned nworkers)
 {
 	memset(p, 0, sizeof(*p));
 	p->separated = true;
 	p->fd = PRIV_WORKER_FD;
 	p->config_name = config_name;
+	p->index = index;
+	p->nworkers = nworkers;
+}
+
+bool
+priv_shared(const struct priv *p)
+{
+	return p->nworkers > 1;
 }
 
 /* --- the operations ------------------------------------------------------- */
@@ -379,6 +388,8 @@ priv_config(struct priv *p, struct config_errors *errs)
 		return NULL;
 	cfg = config_parse(p->config_name, (const char *)ans.text, ans.len, errs);
 	privops_answer_clear(&ans);
+	if (cfg != NULL)
+		config_share(cfg, p->nworkers);
 	return cfg;
 }
 
@@ -625,6 +636,28 @@ priv_early_reserve(struct priv *p, uint64_t stamp_ns, uint64_t *floor)
 }
 
 int
+priv_early_admit(struct priv *p, const uint8_t pk[32], uint64_t stamp_ns)
+{
+	struct priv_request req = {.type = PRIV_EARLY_ADMIT, .number = stamp_ns};
+
+	memcpy(req.pk, pk, sizeof(req.pk));
+	return transact_text(p, &req, NULL, 0);
+}
+
+int
+priv_is_revoked(struct priv *p, const char *jti)
+{
+	struct priv_request req = {.type = PRIV_IS_REVOKED};
+	char text[8];
+	int r;
+
+	str_copy(req.arg, jti, sizeof(req.arg));
+	if ((r = transact_text(p, &req, text, sizeof(text))) != 1)
+		return -1;
+	return strcmp(text, "1") == 0;
+}
+
+int
 priv_cookie_secret(struct priv *p, uint64_t bucket, uint8_t out[32])
 {
 	struct priv_request req = {.type = PRIV_COOKIE_SECRET};
@@ -762,7 +795,7 @@ priv_stopping(struct priv *p)
 }
 
 void
-priv_alive(struct priv *p, uint64_t now_ms)
+priv_alive(struct priv *p, uint64_t now_ms, const void *share, size_t len)
 {
 	struct priv_request req = {.type = PRIV_ALIVE};
 	uint64_t every = p->separated ? PRIV_ALIVE_MS : notify_watchdog_interval_ms();
@@ -770,8 +803,31 @@ priv_alive(struct priv *p, uint64_t now_ms)
 	if (every == 0 || now_ms - p->alive_ms < every)
 		return;
 	p->alive_ms = now_ms;
-	if (p->separated)
-		transact_text(p, &req, NULL, 0);
-	else
+	if (!p->separated) {
 		notify_watchdog();
+		return;
+	}
+	if (share != NULL && len <= sizeof(req.blob)) {
+		memcpy(req.blob, share, len);
+		req.blob_len = len;
+	}
+	transact_text(p, &req, NULL, 0);
+}
+
+bool
+priv_alive_due(const struct priv *p, uint64_t now_ms)
+{
+	return p->separated && now_ms - p->alive_ms >= PRIV_ALIVE_MS;
+}
+
+int
+priv_shares(struct priv *p, char **blobs, size_t *len)
+{
+	struct priv_request req = {.type = PRIV_SHARES};
+	char err[256];
+
+	if (transact_take(p, &req, blobs, len, err, sizeof(err)) == 0)
+		return 0;
+	log_error("cannot have the other workers' counters: %s", err);
+	return -1;
 }

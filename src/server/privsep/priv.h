@@ -40,6 +40,8 @@ struct priv {
 	char self[PATH_MAX];      /* fived's executable, for the PAM helper */
 	struct pam_slots pam;     /* without a monitor: the helpers running */
 	uint64_t alive_ms;        /* when priv_alive last sent its heartbeat */
+	unsigned index;           /* this worker's, of nworkers the monitor runs */
+	unsigned nworkers;        /* 1 without a monitor */
 };
 
 /* How often a worker tells its monitor that its loop runs (priv_alive). */
@@ -58,8 +60,28 @@ struct priv_keys {
 void priv_init_local(struct priv *p, struct priv_state *st, const char *config_name,
                      uv_loop_t *loop);
 
-/* In a worker the monitor started: priv asks the monitor on PRIV_WORKER_FD. */
-void priv_init_worker(struct priv *p, const char *config_name);
+/*
+ * In a worker the monitor started, worker index of nworkers: priv asks
+ * the monitor on PRIV_WORKER_FD.
+ */
+void priv_init_worker(struct priv *p, const char *config_name, unsigned index, unsigned nworkers);
+
+/*
+ * Whether other workers serve beside this one: what must be one across
+ * them (the 0-RTT timestamps acted on, revocations) is then asked of the
+ * monitor, not of this worker's copy.
+ */
+bool priv_shared(const struct priv *p);
+
+/*
+ * With several workers: whether 0-RTT data from client key pk stamped
+ * stamp_ns (in the clock window) is newer than any acted on, by any
+ * worker, with the floor raised past it.  1 yes, 0 no, -1 the monitor failed.
+ */
+int priv_early_admit(struct priv *p, const uint8_t pk[32], uint64_t stamp_ns);
+
+/* With several workers: whether token jti is revoked.  1 yes, 0 no, -1 the monitor failed. */
+int priv_is_revoked(struct priv *p, const char *jti);
 
 /*
  * Whether pk may authenticate user from peer_ip (keys_authorized).
@@ -78,7 +100,9 @@ int priv_pam_start(struct priv *p, const struct config *cfg, const char *user, c
 
 /*
  * The configuration to run with: the one the monitor has accepted, or
- * the file (the built-in one) read again.  Returns it, or NULL with errs filled.
+ * the file (the built-in one) read again; with several workers, with
+ * this worker's share of the server's limits (config_share).  Returns
+ * it, or NULL with errs filled.
  */
 struct config *priv_config(struct priv *p, struct config_errors *errs);
 
@@ -190,9 +214,22 @@ void priv_stopping(struct priv *p);
 /*
  * Called periodically from the loop (now_ms monotonic): at most every
  * PRIV_ALIVE_MS, tells the monitor that the loop runs, so that it keeps
- * systemd's watchdog fed; without a monitor, feeds it itself.
+ * systemd's watchdog fed; without a monitor, feeds it itself.  With
+ * several workers, share (len bytes, at most PRIVMSG_BLOB_MAX; NULL for
+ * none) is this worker's counters, which the monitor keeps for the others
+ * (priv_shares).
  */
-void priv_alive(struct priv *p, uint64_t now_ms);
+void priv_alive(struct priv *p, uint64_t now_ms, const void *share, size_t len);
+
+/* Whether priv_alive would tell the monitor now. */
+bool priv_alive_due(const struct priv *p, uint64_t now_ms);
+
+/*
+ * With several workers: the other workers' last shares, one after
+ * another, in *blobs (malloc'd; the caller frees it).  Returns 0, or -1
+ * (logged).
+ */
+int priv_shares(struct priv *p, char **blobs, size_t *len);
 
 /*
  * The uid of user and the names of all its groups, a line each, malloc'd

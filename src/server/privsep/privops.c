@@ -359,6 +359,8 @@ load_cluster_key(struct priv_state *st)
 	return 0;
 }
 
+static void on_early_evict(void *ctx, const struct keytable_value *v);
+
 int
 privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, const char *text,
              size_t len)
@@ -370,12 +372,16 @@ privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, co
 	st->cfg_path = cfg_path;
 	st->worker_uid = geteuid();
 	st->worker_gid = getegid();
+	st->nworkers = 1;
 	if ((st->cfg_text = malloc(len + 1)) == NULL ||
 	    (st->issued = keytable_new(PRIVOPS_ISSUE_WINDOW_S * 1000ULL,
-	                               PRIVOPS_ISSUE_IDENTITIES)) == NULL) {
+	                               PRIVOPS_ISSUE_IDENTITIES)) == NULL ||
+	    (st->early_last = keytable_new(PRIVOPS_EARLY_FORGET_MS, PRIVOPS_EARLY_KEYS_MAX)) ==
+	            NULL) {
 		log_error("out of memory");
 		goto fail;
 	}
+	keytable_on_evict(st->early_last, on_early_evict, st);
 	memcpy(st->cfg_text, text, len);
 	st->cfg_text[len] = '\0';
 	st->cfg_len = len;
@@ -391,16 +397,24 @@ fail:
 	return -1;
 }
 
+static void
+close_listening(struct privops_listening *l)
+{
+	unsigned i;
+
+	for (i = 0; i < l->nfds; i++)
+		close(l->fds[i]);
+	if (l->unlink_path[0] != '\0')
+		unlink(l->unlink_path);
+}
+
 void
 privops_close_listening(struct priv_state *st)
 {
 	size_t i;
 
-	for (i = 0; i < st->nlistening; i++) {
-		close(st->listening[i].fd);
-		if (st->listening[i].unlink_path[0] != '\0')
-			unlink(st->listening[i].unlink_path);
-	}
+	for (i = 0; i < st->nlistening; i++)
+		close_listening(&st->listening[i]);
 	st->nlistening = 0;
 }
 
@@ -430,6 +444,8 @@ privops_free(struct priv_state *st)
 	st->early_lock = -1;
 	keytable_free(st->issued);
 	st->issued = NULL;
+	keytable_free(st->early_last);
+	st->early_last = NULL;
 	free(st->cfg_text);
 	st->cfg_text = NULL;
 	config_unref(st->cfg);
@@ -476,65 +492,127 @@ names_sessions(const struct config *cfg, const char *address)
 }
 
 /*
- * Whether the configuration names address: a listen entry, the fallback,
- * the metrics endpoint, the control socket or the admin socket.
+ * Whether path is a worker's admin socket: admin_socket itself (the
+ * first worker's), or with several, admin_socket.K for worker K.
  */
 static bool
-names_listen(const struct config *cfg, const char *address)
+names_admin(const struct config *cfg, unsigned nworkers, const char *path)
+{
+	size_t len = strlen(cfg->admin_socket);
+	uint64_t k;
+
+	if (len == 0 || strncmp(path, cfg->admin_socket, len) != 0)
+		return false;
+	if (path[len] == '\0')
+		return true;
+	return path[len] == '.' && parse_uint(path + len + 1, nworkers - 1, &k) == 0 && k > 0;
+}
+
+/*
+ * Whether the configuration names address: a listen entry, the fallback,
+ * the metrics endpoint, the control socket or an admin socket.
+ */
+static bool
+names_listen(const struct config *cfg, unsigned nworkers, const char *address)
 {
 	const char *path;
 
 	if ((path = after(address, CONTROL_PREFIX)) != NULL)
 		return cfg->control_socket[0] != '\0' && strcmp(path, cfg->control_socket) == 0;
 	if ((path = after(address, ADMIN_PREFIX)) != NULL)
-		return cfg->admin_socket[0] != '\0' && strcmp(path, cfg->admin_socket) == 0;
+		return names_admin(cfg, nworkers, path);
 	return names_sessions(cfg, address) ||
 	       (cfg->has_metrics_listen && is_address(&cfg->metrics_listen, address));
+}
+
+/* A copy of the asking worker's socket of l. */
+static int
+hand_listening(const struct priv_state *st, const struct privops_listening *l,
+               struct priv_answer *ans)
+{
+	int fd = l->fds[l->nfds > 1 ? st->asking % l->nfds : 0];
+
+	if ((ans->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return refuse_errno(ans, errno);
+	return answer(ans, true, "", 0);
+}
+
+/*
+ * What the asking worker listens on when it asks for address: with
+ * several workers, worker K's admin socket is admin_socket.K.  Returns
+ * 0, or -1 when that name is too long.
+ */
+static int
+worker_address(const struct priv_state *st, const char *address, char *out, size_t size)
+{
+	const char *path = after(address, ADMIN_PREFIX);
+	int n;
+
+	if (path == NULL || st->asking == 0)
+		n = snprintf(out, size, "%s", address);
+	else
+		n = snprintf(out, size, "%s%s.%u", ADMIN_PREFIX, path, st->asking);
+	return n >= 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* The socket address a worker names: "control:PATH" or "admin:PATH", or an address. */
+static int
+listen_address(const char *address, struct addr_spec *a)
+{
+	const char *local = local_socket(address), *why;
+	char text[PRIVMSG_ARG_MAX + 8];
+
+	snprintf(text, sizeof(text), "%s%s", local != NULL ? "unix:" : "",
+	         local != NULL ? local : address);
+	return addr_parse(text, a, &why) != 0 || (local != NULL && a->kind != ADDR_UNIX) ? -1 : 0;
 }
 
 static int
 answer_listen(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
 {
-	const char *local = local_socket(req->arg);
+	char address[PRIVMSG_ARG_MAX];
 	struct privops_listening *l;
-	char text[PRIVMSG_ARG_MAX + 8];
+	const char *local;
 	struct addr_spec a;
-	const char *why;
 	size_t i;
-	int fd;
+	int e;
 
-	snprintf(text, sizeof(text), "%s%s", local != NULL ? "unix:" : "",
-	         local != NULL ? local : req->arg);
-	if (addr_parse(text, &a, &why) != 0 || (local != NULL && a.kind != ADDR_UNIX))
+	if (listen_address(req->arg, &a) != 0)
 		return -1;
-	if (!names_listen(st->cfg, req->arg)) {
+	if (!names_listen(st->cfg, 1, req->arg)) {
 		log_error("the worker asked to listen on %s, which the configuration does not name",
 		          req->arg);
 		return refuse_errno(ans, EPERM);
 	}
-	for (i = 0; i < st->nlistening; i++) {
-		if (strcmp(st->listening[i].address, req->arg) != 0)
-			continue;
-		if ((ans->fd = fcntl(st->listening[i].fd, F_DUPFD_CLOEXEC, 0)) < 0)
-			return refuse_errno(ans, errno);
-		return answer(ans, true, "", 0);
+	if (worker_address(st, req->arg, address, sizeof(address)) != 0 ||
+	    listen_address(address, &a) != 0) {
+		log_error("cannot listen on %s's admin socket for worker %u: the path is too long",
+		          req->arg, st->asking);
+		return refuse_errno(ans, ENAMETOOLONG);
 	}
+	local = local_socket(address);
+	for (i = 0; i < st->nlistening; i++)
+		if (strcmp(st->listening[i].address, address) == 0)
+			return hand_listening(st, &st->listening[i], ans);
 	if (st->nlistening == PRIVOPS_LISTEN_MAX)
 		return refuse_errno(ans, EMFILE);
-	if ((fd = sockets_listen(&a, local != NULL, names_sessions(st->cfg, req->arg))) < 0)
-		return refuse_errno(ans, -fd);
 	l = &st->listening[st->nlistening];
-	if ((ans->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
-		close(fd);
-		return refuse_errno(ans, errno);
+	l->nfds = 1;
+	/* Several workers share a TCP address for sessions by the connections' sources. */
+	if (st->nworkers > 1 && a.kind == ADDR_TCP && names_sessions(st->cfg, req->arg)) {
+		if ((e = sockets_listen_group(&a, st->nworkers, l->fds)) != 0)
+			return refuse_errno(ans, -e);
+		l->nfds = st->nworkers;
+	} else if ((l->fds[0] = sockets_listen(&a, local != NULL,
+	                                       names_sessions(st->cfg, req->arg))) < 0) {
+		return refuse_errno(ans, -l->fds[0]);
 	}
-	str_copy(l->address, req->arg, sizeof(l->address));
-	l->fd = fd;
+	str_copy(l->address, address, sizeof(l->address));
 	l->unlink_path[0] = '\0';
 	if (a.kind == ADDR_UNIX)
 		str_copy(l->unlink_path, a.path, sizeof(l->unlink_path));
 	st->nlistening++;
-	return answer(ans, true, "", 0);
+	return hand_listening(st, l, ans);
 }
 
 /* After a reload: sockets the configuration no longer names are closed. */
@@ -544,13 +622,11 @@ prune_listening(struct priv_state *st)
 	size_t i = 0;
 
 	while (i < st->nlistening) {
-		if (names_listen(st->cfg, st->listening[i].address)) {
+		if (names_listen(st->cfg, st->nworkers, st->listening[i].address)) {
 			i++;
 			continue;
 		}
-		close(st->listening[i].fd);
-		if (st->listening[i].unlink_path[0] != '\0')
-			unlink(st->listening[i].unlink_path);
+		close_listening(&st->listening[i]);
 		st->listening[i] = st->listening[--st->nlistening];
 	}
 }
@@ -824,6 +900,18 @@ answer_revoke(struct priv_state *st, const struct priv_request *req, struct priv
 	return answer(ans, true, "", 0);
 }
 
+/* With several workers: whether another worker has revoked a token since this one's copy was
+ * read. */
+static int
+answer_is_revoked(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	if (!revocations_jti_valid(req->arg))
+		return -1;
+	return answer(
+	        ans, true,
+	        revocations_contains(&st->revoked, req->arg, (uint64_t)time(NULL)) ? "1" : "0", 1);
+}
+
 static int
 answer_revoked(struct priv_state *st, struct priv_answer *ans)
 {
@@ -880,28 +968,82 @@ answer_proof(struct priv_state *st, const struct priv_request *req, struct priv_
  * Raises the floor past stamp (ns), durably, before the worker may act on
  * early data carrying it; answers the floor.  stamp 0 only asks for it.
  */
-static int
-answer_early(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+static bool
+early_in_time(uint64_t stamp)
 {
-	uint64_t now = now_ns(), skew = PRIVOPS_EARLY_SKEW_S * NS_PER_S, want;
-	uint64_t ahead = PRIVOPS_EARLY_FUTURE_S * NS_PER_S;
+	uint64_t now = now_ns(), skew = PRIVOPS_EARLY_SKEW_S * NS_PER_S;
+
+	return stamp + skew >= now && stamp <= now + PRIVOPS_EARLY_FUTURE_S * NS_PER_S;
+}
+
+/* The floor raised past stamp, in the file first.  Returns 0, or -1 after logging why. */
+static int
+early_reserve(struct priv_state *st, uint64_t stamp)
+{
+	uint64_t want = stamp + PRIVOPS_EARLY_AHEAD_NS;
 	char text[32];
 	int n, e;
 
-	if (req->number != 0 && (req->number + skew < now || req->number > now + ahead))
-		return refuse(ans, "timestamp too far from our clock");
-	want = req->number + PRIVOPS_EARLY_AHEAD_NS;
-	if (req->number != 0 && want > st->early_reserved) {
-		n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)want);
-		if ((e = io_replace_file(st->early_path, text, (size_t)n, EARLY_MODE)) != 0) {
-			log_error("%s: cannot record the 0-RTT floor: %s; 0-RTT data is refused",
-			          st->early_path, strerror(-e));
-			return refuse(ans, "cannot record the 0-RTT floor");
-		}
-		st->early_reserved = want;
+	if (want <= st->early_reserved)
+		return 0;
+	n = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)want);
+	if ((e = io_replace_file(st->early_path, text, (size_t)n, EARLY_MODE)) != 0) {
+		log_error("%s: cannot record the 0-RTT floor: %s; 0-RTT data is refused",
+		          st->early_path, strerror(-e));
+		return -1;
 	}
+	st->early_reserved = want;
+	return 0;
+}
+
+static int
+answer_early(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	char text[32];
+	int n;
+
+	if (req->number != 0 && !early_in_time(req->number))
+		return refuse(ans, "timestamp too far from our clock");
+	if (req->number != 0 && early_reserve(st, req->number) != 0)
+		return refuse(ans, "cannot record the 0-RTT floor");
 	n = snprintf(text, sizeof(text), "%llu", (unsigned long long)st->early_reserved);
 	return answer(ans, true, text, (size_t)n);
+}
+
+/* A key pushed out takes its timestamp into the floor: nothing at or below it is new. */
+static void
+on_early_evict(void *ctx, const struct keytable_value *v)
+{
+	struct priv_state *st = ctx;
+
+	if (v->count > st->early_evicted)
+		st->early_evicted = v->count;
+}
+
+/*
+ * With several workers, the newest 0-RTT timestamp acted on per client
+ * key is kept here, so that a message replayed from another address (to
+ * another worker) is no newer than the one acted on: early data is acted
+ * on only when its timestamp is newer than the key's last, and the floor
+ * is raised past it first.
+ */
+static int
+answer_early_admit(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	uint64_t now_ms = now_ns() / 1000000;
+	struct keytable_value *last;
+
+	if (!early_in_time(req->number))
+		return refuse(ans, "timestamp too far from our clock");
+	if (req->number <= st->early_evicted ||
+	    (last = keytable_get(st->early_last, req->pk, PRIVMSG_DH_LEN, now_ms, 1)) == NULL ||
+	    req->number <= last->count)
+		return refuse(ans, "not newer than the last acted on");
+	if (early_reserve(st, req->number) != 0)
+		return refuse(ans, "cannot record the 0-RTT floor");
+	last->count = req->number;
+	last->stamp_ms = now_ms;
+	return answer(ans, true, "", 0);
 }
 
 /* --- cookies ------------------------------------------------------------------------ */
@@ -1124,6 +1266,10 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 		return answer_revoke(st, req, ans);
 	case PRIV_REVOKED:
 		return answer_revoked(st, ans);
+	case PRIV_EARLY_ADMIT:
+		return answer_early_admit(st, req, ans);
+	case PRIV_IS_REVOKED:
+		return answer_is_revoked(st, req, ans);
 	case PRIV_EARLY_RESERVE:
 		return answer_early(st, req, ans);
 	case PRIV_CONNECT:
@@ -1146,7 +1292,26 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 	case PRIV_EXEC_END:
 	case PRIV_EXEC_DONE:
 	case PRIV_RELOAD:
+	case PRIV_SHARES:
 		break;
 	}
 	return -1;
+}
+
+unsigned
+privops_workers(const struct config *cfg)
+{
+	long cpus;
+
+	if (cfg->workers != WORKERS_AUTO)
+		return (unsigned)cfg->workers;
+	cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpus < 1 ? 1 : cpus > WORKERS_MAX ? WORKERS_MAX : (unsigned)cpus;
+}
+
+void
+privops_asking(struct priv_state *st, unsigned index, unsigned nworkers)
+{
+	st->asking = index;
+	st->nworkers = nworkers;
 }

@@ -76,12 +76,22 @@ struct server_secret {
 	uint8_t pk[32];
 };
 
+/*
+ * One address's socket, or with several workers a TCP address for
+ * sessions: a socket for each worker, fds[i] worker i's
+ * (sockets_listen_group).
+ */
 struct privops_listening {
 	char address[ADDR_TEXT_MAX]; /* as the worker names it; "control:PATH" for the control
 	                                socket */
-	int fd;
+	int fds[WORKERS_MAX];
+	unsigned nfds;                       /* 1: every worker's */
 	char unlink_path[ADDR_PATH_MAX + 1]; /* a socket file made for it, or "" */
 };
+
+/* Client keys whose newest 0-RTT timestamp the monitor keeps, with several workers. */
+#define PRIVOPS_EARLY_KEYS_MAX  65536
+#define PRIVOPS_EARLY_FORGET_MS (2ULL * PRIVOPS_EARLY_SKEW_S * 1000)
 
 struct priv_state {
 	struct config *cfg;   /* the configuration in force; one reference */
@@ -99,6 +109,11 @@ struct priv_state {
 	uint64_t early_reserved; /* ns: no 0-RTT timestamp at or below it may be acted on again */
 	int early_lock;          /* held for as long as this fived uses the key's floor, or -1 */
 	struct keytable *issued; /* tokens issued per asking identity this hour; owned */
+	struct keytable *early_last; /* with several workers: the newest 0-RTT timestamp acted on
+	                                per client key (PRIV_EARLY_ADMIT); owned */
+	uint64_t early_evicted;      /* ns: the newest timestamp of a key pushed out of it */
+	unsigned nworkers;           /* the workers the monitor runs */
+	unsigned asking;             /* the one whose request is answered */
 	struct privops_listening listening[PRIVOPS_LISTEN_MAX];
 	size_t nlistening;
 	uid_t worker_uid; /* the credentials a Unix backend sees (PRIV_CONNECT) */
@@ -146,6 +161,12 @@ int privops_answer(struct priv_state *st, const struct priv_request *req, struct
 
 /* Frees what ans holds and closes its descriptor. */
 void privops_answer_clear(struct priv_answer *ans);
+
+/* How many workers the configuration asks for: workers, or for auto one a CPU. */
+unsigned privops_workers(const struct config *cfg);
+
+/* The requests that follow are worker index's, of nworkers. */
+void privops_asking(struct priv_state *st, unsigned index, unsigned nworkers);
 
 /*
  * How the key files and those fived makes beside them (token key,

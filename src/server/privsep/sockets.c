@@ -1,9 +1,12 @@
 #include "server/privsep/sockets.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sodium.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -12,6 +15,12 @@
 #include <unistd.h>
 
 #include "common/util.h"
+
+/* Where a packet's source address starts in its network header. */
+#define IPV4_SOURCE_AT 12
+#define IPV6_SOURCE_AT 8  /* its first 64 bits: two words */
+#define HASH_MIX_AT    11 /* the first multiply by a secret; the second 4 after */
+#define HASH_BITS      16 /* of the mixed address, the top ones */
 
 static int
 fail(int fd)
@@ -24,7 +33,7 @@ fail(int fd)
 }
 
 static int
-listen_tcp(const struct addr_spec *a, bool sessions)
+listen_tcp(const struct addr_spec *a, bool sessions, bool shared)
 {
 	int fd, one = 1;
 
@@ -33,7 +42,8 @@ listen_tcp(const struct addr_spec *a, bool sessions)
 		return -EINVAL;
 	}
 	fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0))
 		return fail(fd);
 	/* [::] means IPv6 only: IPv4 is listed separately, as it is written. */
 	if (a->sa.ss_family == AF_INET6 &&
@@ -118,8 +128,86 @@ int
 sockets_listen(const struct addr_spec *a, bool seqpacket, bool sessions)
 {
 	if (a->kind == ADDR_TCP)
-		return listen_tcp(a, sessions);
+		return listen_tcp(a, sessions, false);
 	return listen_unix(a, seqpacket ? SOCK_SEQPACKET : SOCK_STREAM);
+}
+
+/* h ^= h >> shift, in classic BPF: two instructions after the TAX. */
+#define XOR_SHIFT(shift)                                                                           \
+	BPF_STMT(BPF_MISC | BPF_TAX, 0), BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, shift),               \
+	        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0)
+
+/*
+ * The socket of a group that takes a connection, by its source: the
+ * whole IPv4 address, or an IPv6 address's /64 (the keys of the source
+ * tables, addr.h), mixed with two secret odd multipliers (MurmurHash3's
+ * finalizer, whose every output bit every input bit reaches), the top
+ * HASH_BITS bits of the mix scaled to the group's size.  Run by the
+ * kernel on each SYN, with the packet's network header at SKF_NET_OFF.
+ * Secret, so that no one can choose addresses that all meet one worker.
+ */
+static int
+attach_source_hash(int fd, unsigned n)
+{
+	uint32_t mix[2];
+	struct sock_filter code[] = {
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_PROTOCOL)),
+	        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IPV6, 2, 0),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_NET_OFF + IPV4_SOURCE_AT)),
+	        BPF_JUMP(BPF_JMP | BPF_JA, 4, 0, 0),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_NET_OFF + IPV6_SOURCE_AT)),
+	        BPF_STMT(BPF_MISC | BPF_TAX, 0),
+	        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_NET_OFF + IPV6_SOURCE_AT + 4)),
+	        BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+	        XOR_SHIFT(16),
+	        BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0), /* HASH_MIX_AT */
+	        XOR_SHIFT(13),
+	        BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0), /* HASH_MIX_AT + 4 */
+	        XOR_SHIFT(16),
+	        BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, HASH_BITS),
+	        BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, n),
+	        BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, HASH_BITS),
+	        BPF_STMT(BPF_RET | BPF_A, 0),
+	};
+	struct sock_fprog prog = {.len = ARRAY_LEN(code), .filter = code};
+
+	randombytes_buf(mix, sizeof(mix));
+	code[HASH_MIX_AT].k = mix[0] | 1;
+	code[HASH_MIX_AT + 4].k = mix[1] | 1;
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog));
+}
+
+int
+sockets_listen_group(const struct addr_spec *a, unsigned n, int *fds)
+{
+	struct addr_spec bound = *a;
+	socklen_t len = sizeof(bound.sa);
+	unsigned i;
+	int e;
+
+	if (a->kind != ADDR_TCP)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if ((fds[i] = listen_tcp(&bound, true, true)) < 0) {
+			e = fds[i];
+			goto fail;
+		}
+		/* Port 0 chose a port: the others join the first on it. */
+		if (i == 0 && getsockname(fds[0], (struct sockaddr *)&bound.sa, &len) != 0) {
+			e = -errno;
+			i++;
+			goto fail;
+		}
+	}
+	if (attach_source_hash(fds[0], n) != 0) {
+		e = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	while (i > 0)
+		close(fds[--i]);
+	return e;
 }
 
 int

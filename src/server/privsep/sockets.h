@@ -27,6 +27,16 @@
 int sockets_listen(const struct addr_spec *a, bool seqpacket, bool sessions);
 
 /*
+ * n TCP sockets for sessions listening on a together (SO_REUSEPORT),
+ * fds[0..n) in order, one for each worker: the kernel hands each new
+ * connection to the one its source address picks (a hash of the source
+ * tables' key, addr.h), so that every connection from one source goes
+ * to one worker, whose tables then count all of them.  Returns 0, or
+ * -errno (none left open).
+ */
+int sockets_listen_group(const struct addr_spec *a, unsigned n, int *fds);
+
+/*
  * A relayed TCP connection's options: TCP_NODELAY, and the reset on close
  * (sockets_reset_on_close).  Returns 0, or -1 when the kernel refused one.
  */

@@ -20,6 +20,7 @@
 #include "server/policy/metrics.h"
 #include "server/policy/penalty.h"
 #include "server/policy/policy.h"
+#include "server/privsep/priv.h"
 #include "server/session/internal.h"
 #include "server/session/muxsession.h"
 
@@ -48,6 +49,15 @@ unknown(struct session *s)
 	penalty_fail(site->source_failures, s->source_key, sizeof(s->source_key),
 	             uv_now(site->loop));
 	refuse(s, "unknown session");
+}
+
+/* With several workers: whether the ticket names another worker's session (new_ticket). */
+static bool
+held_elsewhere(const struct session *s)
+{
+	const struct priv *p = s->site->priv;
+
+	return priv_shared(p) && s->attach_ticket[0] != p->index;
 }
 
 /* The live session the ticket names, other than s. */
@@ -258,6 +268,11 @@ attach_command(struct session *s, const struct cmd *c)
 	}
 	if (old == NULL && !supported(s)) {
 		refuse(s, "command not supported");
+		goto wipe;
+	}
+	/* Not a guess at this worker's tickets: no penalty. */
+	if (old == NULL && held_elsewhere(s)) {
+		refuse(s, "session held by another worker");
 		goto wipe;
 	}
 	/* Not a ticket guessed but a malformed line: said so, with no penalty. */
