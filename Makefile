@@ -185,7 +185,7 @@ $(FIVE): $(call obj,$(CLI_SRC)) $(FIVE_INTERNAL_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # fivectl speaks to fived's admin socket: the protocol's code, nothing of the server.
-$(FIVECTL): $(call obj,src/fivectl/fivectl.c) $(CORE_LIB)
+$(FIVECTL): $(call obj,src/fivectl/fivectl.c src/fivectl/merge.c) $(CORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Objects before the libraries, extra ones (see test_session) included.

@@ -1,7 +1,9 @@
 /*
  * fivectl: asks a running fived over its admin socket (src/proto/admin.h)
  * about its sessions and counters, and tells it to end a session, reload
- * or revoke a token.  One request, one reply; docs/fivectl.8.
+ * or revoke a token.  One request, one reply; with several workers, each
+ * serving its own socket (the first's path, then PATH.1, PATH.2, ...),
+ * the workers' replies made one (merge.h); docs/fivectl.8.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "fivectl/merge.h"
 #include "proto/admin.h"
 
 /* Exit statuses (fivectl.8). */
@@ -33,24 +36,40 @@ usage(void)
 	exit(EXIT_USAGE);
 }
 
+/* A worker's socket: the first's is path, worker k's path.k. */
+static void
+worker_path(const char *path, unsigned k, char *out, size_t size)
+{
+	int n = k == 0 ? snprintf(out, size, "%s", path) : snprintf(out, size, "%s.%u", path, k);
+
+	if (n < 0 || (size_t)n >= size) {
+		fprintf(stderr, "fivectl: %s: path too long\n", path);
+		exit(EXIT_USAGE);
+	}
+}
+
+/*
+ * A connection to worker k's socket, or -1 when k > 0 and no worker k
+ * answers there (there are fewer workers): the first must answer.
+ */
 static int
-dial(const char *path)
+dial(const char *path, unsigned k)
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "fivectl: %s: path too long\n", path);
-		exit(EXIT_USAGE);
+	worker_path(path, k, sun.sun_path, sizeof(sun.sun_path));
+	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) >= 0 &&
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+		return fd;
+	if (k > 0 && (errno == ENOENT || errno == ECONNREFUSED)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
 	}
-	str_copy(sun.sun_path, path, sizeof(sun.sun_path));
-	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		fprintf(stderr, "fivectl: %s: %s (is admin_socket set in fived.conf?)\n", path,
-		        strerror(errno));
-		exit(EXIT_NOREACH);
-	}
-	return fd;
+	fprintf(stderr, "fivectl: %s: %s (is admin_socket set in fived.conf?)\n", sun.sun_path,
+	        strerror(errno));
+	exit(EXIT_NOREACH);
 }
 
 /*
@@ -68,12 +87,14 @@ receive(int fd, char *msg)
 	return n;
 }
 
-/* Sends r and returns the reply's object; exits on a refusal or a broken reply. */
-static json_t *
-ask(const char *path, const struct admin_request *r)
+/*
+ * Sends r to worker k: 1 with its reply's object in *body, 0 refused
+ * with reason, -1 when there is no worker k.  Exits on a broken reply.
+ */
+static int
+ask(const char *path, unsigned k, const struct admin_request *r, json_t **body, char *reason)
 {
-	char *msg = malloc(ADMIN_REPLY_MAX + 1), reason[ADMIN_REASON_MAX + 1];
-	json_t *body;
+	char *msg = malloc(ADMIN_REPLY_MAX + 1);
 	size_t len;
 	ssize_t n;
 	bool ok;
@@ -84,21 +105,63 @@ ask(const char *path, const struct admin_request *r)
 		        msg == NULL ? "out of memory" : "malformed argument");
 		exit(EXIT_USAGE);
 	}
-	fd = dial(path);
+	if ((fd = dial(path, k)) < 0) {
+		free(msg);
+		return -1;
+	}
 	/* A refused peer's reply is already queued, and its socket closed: read it all the same. */
 	send(fd, msg, len, MSG_NOSIGNAL);
 	if ((n = receive(fd, msg)) <= 0 || n > ADMIN_REPLY_MAX ||
-	    admin_reply_decode(msg, (size_t)n, &ok, &body, reason) != 0) {
+	    admin_reply_decode(msg, (size_t)n, &ok, body, reason) != 0) {
 		fprintf(stderr, "fivectl: %s: no valid reply\n", path);
 		exit(EXIT_NOREACH);
 	}
 	close(fd);
 	free(msg);
-	if (!ok) {
+	return ok ? 1 : 0;
+}
+
+/*
+ * What fived answers: reload and revoke are the first worker's to
+ * answer (fived's, for all of them); kill and streams, the worker's that
+ * holds the session; the rest, every worker's, made one.  Exits on a
+ * refusal.
+ */
+static json_t *
+ask_all(const char *path, const struct admin_request *r)
+{
+	char reason[ADMIN_REASON_MAX + 1];
+	bool one = r->command == ADMIN_RELOAD || r->command == ADMIN_REVOKE;
+	bool holder = r->command == ADMIN_KILL || r->command == ADMIN_STREAMS;
+	json_t *merged = NULL, *body;
+	unsigned k;
+	int got;
+
+	for (k = 0; (got = ask(path, k, r, &body, reason)) >= 0; k++) {
+		if (got == 1 && (one || holder))
+			return body;
+		if (got == 0 && (one || !holder))
+			break;
+		if (got == 0)
+			continue;
+		if (merged == NULL) {
+			merged = body;
+			continue;
+		}
+		got = merge_reply(r->command, merged, body);
+		json_decref(body);
+		if (got != 0) {
+			fprintf(stderr, "fivectl: %s: the workers' replies differ in shape\n",
+			        path);
+			exit(EXIT_NOREACH);
+		}
+	}
+	if (got == 0 || merged == NULL) {
+		json_decref(merged);
 		fprintf(stderr, "fivectl: refused: %s\n", reason);
 		exit(EXIT_REFUSED);
 	}
-	return body;
+	return merged;
 }
 
 /* "name value" lines, nested objects' names joined with dots. */
@@ -261,7 +324,7 @@ main(int argc, char **argv)
 		usage();
 	if (admin_command_has_arg(r->command))
 		take_arg(argv[optind + 1], r->arg, sizeof(r->arg));
-	body = ask(path != NULL ? path : ADMIN_SOCKET_DEFAULT, r);
+	body = ask_all(path != NULL ? path : ADMIN_SOCKET_DEFAULT, r);
 	if (json)
 		json_dumpf(body, stdout, JSON_COMPACT);
 	else if (r->command == ADMIN_SESSIONS)
