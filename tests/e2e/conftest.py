@@ -98,7 +98,10 @@ class Fived:
     def events(self, kind=None):
         if not self.audit.exists():
             return []
-        records = [json.loads(line) for line in self.audit.read_text().splitlines() if line]
+        # A record being written (by another worker, say) is not whole yet: its line ends
+        # with its newline.
+        whole = self.audit.read_text().split("\n")[:-1]
+        records = [json.loads(line) for line in whole if line]
         return [r for r in records if kind is None or r["event"] == kind]
 
     def worker_pid(self):

@@ -1,0 +1,257 @@
+"""workers = N (fived.conf(5)): several worker processes, the kernel handing each new
+connection to the one its source address picks.
+
+"the kernel hands each new connection to the worker its source address picks [...] so
+that every connection from one source meets the same worker and those limits stay
+exact.  What must be one across workers is the monitor's: the 0-RTT timestamps acted on
+(a replay from another address meets another worker and is refused all the same),
+revoked tokens, the token quota." -- fived.conf(5), workers
+"""
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import muxwire as mw
+from conftest import BUILD, SLOW, connect_from, free_port, recv_all, recv_line, wait_for
+from muxwire import MuxSession, PlainTransport
+from sealwire import Handshake, SealedClient, keypair
+from test_hardening import needs_root
+from test_multiplex import backend  # noqa: F401  (the fixture)
+from test_sealed import authorized_file, sentinel_service, server_key
+from test_tokens import config as token_config, services as token_services, use
+from conftest import issue_token
+
+T = 10 * SLOW
+ECHO = "[service:echo]\nbackend = builtin:echo\n"
+FIVECTL = os.path.join(BUILD, "fivectl")
+
+pytestmark = needs_root
+
+
+@contextlib.contextmanager
+def from_source(source):
+    """Every connection the helpers make comes from source, a loopback address."""
+    plain = socket.create_connection
+
+    def bound(address, timeout=None, source_address=None, **kw):
+        return plain(address, timeout, (source, 0), **kw)
+
+    socket.create_connection = bound
+    try:
+        yield
+    finally:
+        socket.create_connection = plain
+
+
+def worker_pids(f):
+    return set(int(p) for p in re.findall(r"fived\[(\d+)\] info: privilege separation: "
+                                          r"worker runs as", f.log()))
+
+
+def worker_of_session(f, session):
+    found = re.findall(r"fived\[(\d+)\] debug: session %s:" % session, f.log())
+    return int(found[0]) if found else None
+
+
+def worker_of(f, source):
+    """The worker that took a connection from source (one refused for its service)."""
+    c = connect_from(f.port, source)
+    port = c.getsockname()[1]
+    c.sendall(b"nosuch\r\n")
+    assert recv_all(c).startswith(b"- ")
+    c.close()
+    accepted = wait_for(lambda: [e for e in f.events("accepted")
+                                 if e["src"] == source and e["src_port"] == port],
+                        what="the connection's record")
+    return wait_for(lambda: worker_of_session(f, accepted[0]["session"]), what="its worker")
+
+
+def two_workers(f):
+    """A source address for each of two workers: {pid: source}."""
+    picked = {}
+    for i in range(1, 60):
+        source = "127.0.0.%d" % i
+        picked.setdefault(worker_of(f, source), source)
+        if len(picked) == 2:
+            return picked
+    raise AssertionError("every source met one worker: %r" % picked)
+
+
+def start(fived, config=ECHO, server="", **kw):
+    f = fived(config, server="workers = 2\n" + server, **kw)
+    wait_for(lambda: len(worker_pids(f)) == 2, what="two workers")
+    return f
+
+
+def test_each_source_meets_one_worker(fived):
+    f = start(fived)
+    seen = {}
+    for i in range(1, 13):
+        source = "127.0.0.%d" % i
+        seen[source] = {worker_of(f, source) for _ in range(3)}
+    assert all(len(w) == 1 for w in seen.values()), seen
+    assert set().union(*seen.values()) == worker_pids(f)
+
+
+def test_max_per_source_is_exact_across_workers(fived):
+    """Two connections held from one address: every further one is refused, whichever
+    port it comes from (a kernel spreading by ports would let some reach the other
+    worker, where the address holds nothing)."""
+    f = start(fived, server="max_per_source = 2\n")
+    held = [connect_from(f.port, "127.0.0.9") for _ in range(2)]
+    for c in held:
+        c.sendall(b"echo\r\n")
+        assert recv_line(c) == b"+\r\n"
+    for _ in range(12):
+        c = connect_from(f.port, "127.0.0.9")
+        c.sendall(b"echo\r\n")
+        assert recv_all(c) == b"- too many connections from your address\r\n"
+        c.close()
+    c = connect_from(f.port, "127.0.0.10")
+    c.sendall(b"echo\r\nfree")
+    c.shutdown(socket.SHUT_WR)
+    assert recv_all(c) == b"+\r\nfree"
+    for c in held:
+        c.close()
+
+
+def test_0rtt_replayed_from_another_worker_is_not_acted_on(fived, sentinel, tmp_path):
+    s = sentinel("count")
+    priv, pub = keypair()
+    f = start(fived, sentinel_service(s),
+              server="authorized_clients = %s\n" % authorized_file(tmp_path, {"robot": pub}))
+    first, other = two_workers(f).values()
+    with from_source(first):
+        hs = Handshake(server_key(f), priv, early=b"s\r\nTRANSFER")
+        c = SealedClient(f.port, handshake=hs, timeout=T)
+        assert c.zero_rtt
+        c.close_write()
+        assert c.recv_all() == b"+\r\ngot 8\n"
+        c.close()
+    wait_for(lambda: s.connections == 1, what="the first delivery")
+    for _ in range(3):
+        with connect_from(f.port, other) as r:
+            r.sendall(hs.initiation)
+            time.sleep(0.2)
+    time.sleep(0.3)
+    assert s.connections == 1
+    # The client itself goes on, from either address.
+    for source in (first, other):
+        with from_source(source), SealedClient(f.port, server_key(f), static_key=priv,
+                                               early=b"s\r\nagain", timeout=T) as c:
+            c.close_write()
+            assert c.recv_all() == b"+\r\ngot 5\n"
+
+
+def test_a_revocation_holds_on_every_worker(fived, world, sentinel, tmp_path):
+    s = sentinel("echo")
+    admin = tmp_path / "admin.sock"
+    f = start(fived, token_config(world, token_services(s.port),
+                                  "workers = 2\nadmin_socket = %s\n" % admin),
+              env=world.fived_env())
+    sources = list(two_workers(f).values())
+    token = issue_token(f, world)
+    for source in sources:
+        assert use(f.port, token, source=source) == b"+\r\npayload"
+    r = subprocess.run([FIVECTL, "-s", str(admin), "revoke", token.decode()],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for source in sources:
+        assert use(f.port, token, source=source).startswith(b"- "), source
+    assert [e["reason"] for e in f.events("token_refused")] == ["revoked", "revoked"]
+
+
+def test_a_worker_dies_alone(fived):
+    f = start(fived)
+    (victim, doomed), (survivor, kept) = two_workers(f).items()
+    held = connect_from(f.port, kept)
+    held.sendall(b"echo\r\n")
+    assert recv_line(held) == b"+\r\n"
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: len(worker_pids(f)) == 3, what="the worker's successor")
+    assert re.search(r"worker \d was killed by signal 9", f.log())
+    held.sendall(b"after")
+    assert held.recv(100) == b"after"
+    c = connect_from(f.port, doomed)
+    c.sendall(b"echo\r\nagain")
+    c.shutdown(socket.SHUT_WR)
+    assert recv_all(c) == b"+\r\nagain"
+    held.close()
+
+
+def metric(port, name):
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=T).read()
+    return sum(float(line.split()[-1]) for line in text.decode().splitlines()
+               if line.startswith(name))
+
+
+def test_fivectl_and_metrics_count_every_worker(fived, tmp_path):
+    admin, mport = tmp_path / "admin.sock", free_port()
+    f = start(fived, server="admin_socket = %s\nmetrics_listen = tcp:127.0.0.1:%d\n"
+                            % (admin, mport))
+    sources = list(two_workers(f).values())
+    held = []
+    for source in sources:
+        c = connect_from(f.port, source)
+        c.sendall(b"echo\r\n")
+        assert recv_line(c) == b"+\r\n"
+        held.append(c)
+
+    def ctl(*args):
+        r = subprocess.run([FIVECTL, "-s", str(admin), "--json", *args], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    listed = ctl("sessions")["sessions"]
+    assert sorted(s["src"] for s in listed) == sorted(sources)
+    assert ctl("stats")["sessions"] == 2
+    assert os.path.exists(str(admin) + ".1")
+    # The other worker's counters come with its heartbeat, once a second.
+    wait_for(lambda: metric(mport, "fived_sessions_open{") == 2, what="both workers' sessions")
+    refused = len(f.events("refused"))
+    assert metric(mport, 'fived_refusals_total{reason="unknown service"}') == refused >= 2
+    for s in listed:
+        assert ctl("kill", s["id"]) == {"killed": s["id"]}
+    assert ctl("sessions")["sessions"] == []
+    for c in held:
+        c.close()
+
+
+def test_attach_through_another_worker_is_told_where_the_session_is_not(fived, backend):
+    echo = backend("echo")
+    f = start(fived, "[service:echo]\n" + echo.service, server="detach_plaintext = yes\n")
+    (_, home), (_, away) = two_workers(f).items()
+    with from_source(home):
+        s = MuxSession.connect(f.port, timeout=T)
+    assert s.enter(pipelined=mw.detachable_frame()) == b"+ MULTIPLEX\r\n"
+    s.wait(lambda: s.detach_answer is not None, "the DETACHABLE answer")
+    sid = s.open("echo")
+    s.send(sid, b"one")
+    s.drop_connection("reset")
+    wait_for(lambda: f.events("detached"), timeout=T, what="detached")
+    c = connect_from(f.port, away)
+    c.sendall(mw.attach_line(s.ticket, s.recv_count))
+    assert recv_line(c) == b"- session held by another worker\r\n"
+    c.close()
+    sock = connect_from(f.port, home)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.attach(PlainTransport(sock))
+    assert s.read_exact(sid, 3) == b"one"
+
+
+def test_refused_without_privilege_separation(tmp_path):
+    conf = tmp_path / "w.conf"
+    conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\nuser = root\nworkers = 2\n"
+                    "key_file = %s\n" % (tmp_path / "k.key") + ECHO)
+    r = subprocess.run([os.path.join(BUILD, "fived"), "-c", str(conf)], capture_output=True,
+                       text=True, timeout=T)
+    assert r.returncode == 1
+    assert "workers = 2 needs privilege separation" in r.stderr, r.stderr
