@@ -537,6 +537,17 @@ def sys_fived_splice(ctx):
                   strip="+\\r\\n", procs={"server proxy": [p]})
 
 
+FIVED_WORKERS_PORT = FIVED_PORT + 11   # + 1: sealed
+
+
+def sys_fived_workers(ctx):
+    conf = FIVED_CONF.format(ip=ctx.net.server_ip, port=FIVED_WORKERS_PORT, backend=BACKEND_PORT,
+                             extra="workers = auto\n")
+    p = start_fived(ctx, name="fived-workers", conf=conf, port=FIVED_WORKERS_PORT)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_WORKERS_PORT), pre="bench\\r\\n",
+                  strip="+\\r\\n", procs={"server proxy": [p]})
+
+
 SEALED_EXTRA = """key_file = {state}/fived-sealed.key
 authorized_clients = {state}/authorized_clients
 {cookie}"""
@@ -547,12 +558,12 @@ SEALED_SERVICE = "\nauth = required\n"
 OPEN_SERVICE = "\n[service:open]\nbackend = tcp:127.0.0.1:{backend}\n"
 
 
-def start_fived_sealed(ctx, name, port, cookie="", binary=None):
+def start_fived_sealed(ctx, name, port, cookie="", binary=None, extra=""):
     """fived whose bench service requires authentication; the bench's client
     key (libfive's, from FIVE_IDENTITY_FILE) is in authorized_clients, so the
     sealed handshake authenticates it and its request goes at once (0-RTT)."""
     key = sealed_server_key(ctx)
-    extra = SEALED_EXTRA.format(state=ctx.r.state, cookie=cookie)
+    extra = SEALED_EXTRA.format(state=ctx.r.state, cookie=cookie) + "\n" + extra
     conf = FIVED_CONF.format(ip=ctx.net.server_ip, port=port, backend=BACKEND_PORT,
                              extra=extra).replace(
         "backend = tcp:127.0.0.1:%d\n" % BACKEND_PORT,
@@ -603,6 +614,13 @@ def sys_fived_xx(ctx):
 
 def sys_fived_tls(ctx):
     return sealed_recipe(ctx, "open", via="-T")
+
+
+def sys_fived_sealed_workers(ctx):
+    port = FIVED_WORKERS_PORT + 1
+    p, key = start_fived_sealed(ctx, "fived-sealed-workers", port, extra="workers = auto\n")
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, port), pre="bench\\r\\n",
+                  strip="+\\r\\n", key=key, procs={"server proxy": [p]})
 
 
 def sys_fived_cookie(ctx):
@@ -904,6 +922,9 @@ SYSTEMS_LO = [
     System("fived", "fived plain, splice off", 5, sys_fived),
     System("fived-splice", "fived plain, splice on", 5, sys_fived_splice,
            "`splice = yes`: the relay goes socket -> pipe -> socket with splice(2)"),
+    System("fived-workers", "fived plain, workers = auto", 5, sys_fived_workers,
+           "a worker process a CPU (%d), each connection to the worker its source address "
+           "picks; the load comes from many loopback addresses" % os.cpu_count()),
     System("stunnel-aes", "stunnel TLS 1.3 AES-128-GCM", 5, sys_stunnel_aes),
     System("stunnel-chacha", "stunnel TLS 1.3 ChaCha20-Poly1305", 5, sys_stunnel_chacha),
     System("spiped", "spiped", 5, sys_spiped),
@@ -913,6 +934,8 @@ SYSTEMS_LO = [
            "libfive in the load generator (benchtool, a thread per stream) opens and "
            "decrypts the records; its CPU is the load generator's. Noise IK with the "
            "client's key authorized: the request rides in the first message"),
+    System("fived-sealed-workers", "fived sealed, workers = auto", 5, sys_fived_sealed_workers,
+           "as fived sealed, with a worker process a CPU (%d)" % os.cpu_count()),
     System("fived-xx", "fived sealed XX, first contact", 5, sys_fived_xx,
            "as fived sealed, but the client forgets the server's key after every session, so "
            "each is a first contact: Noise XX, the request in the third message"),
@@ -2304,7 +2327,7 @@ PEER_GOALS = [
     ("plain sessions per second", "pinned", None, ["haproxy", "haproxy-nbthread"]),
     ("plain sessions per second", "unpinned", None, ["haproxy", "haproxy-nbthread"]),
 ]
-FIVED_PLAIN = ["fived", "fived-splice"]
+FIVED_PLAIN = ["fived", "fived-splice", "fived-workers"]
 
 
 def report_peers(info):
@@ -2584,7 +2607,8 @@ def headline(info):
                                                       fmt(f["server proxy"], 0)))
     if rate:
         parts = []
-        for key in ("fived-sealed", "fived-xx", "fived-tls", "stunnel-aes", "spiped"):
+        for key in ("fived-sealed", "fived-sealed-workers", "fived-xx", "fived-tls",
+                    "stunnel-aes", "spiped"):
             d = rate_stats(rate, key, "pinned")
             if d:
                 parts.append("%s %s/s (%s us of its server's CPU each)" % (

@@ -27,7 +27,8 @@ merge_value(json_t *into, const char *key, json_t *to, const json_t *from)
 	if (json_is_object(to) && json_is_object(from))
 		return merge_object(to, from);
 	if (json_is_boolean(to) && json_is_boolean(from))
-		return json_object_set_new(into, key, json_boolean(json_is_true(to) || json_is_true(from)));
+		return json_object_set_new(into, key,
+		                           json_boolean(json_is_true(to) || json_is_true(from)));
 	if (!json_is_integer(to) || !json_is_integer(from))
 		return json_equal(to, from) ? 0 : -1;
 	a = json_integer_value(to);

@@ -294,6 +294,14 @@ workers_possible(const struct config *cfg, bool separated, int activated)
 		          n);
 		return -1;
 	}
+	/* The last worker's admin socket is admin_socket.N-1. */
+	if (n > 1 && cfg->admin_socket[0] != '\0' &&
+	    snprintf(NULL, 0, "%s.%u", cfg->admin_socket, n - 1) > ADDR_PATH_MAX) {
+		log_error("admin_socket %s is too long for workers = %u: %s.%u must fit in %d "
+		          "bytes",
+		          cfg->admin_socket, n, cfg->admin_socket, n - 1, ADDR_PATH_MAX);
+		return -1;
+	}
 	return 0;
 }
 

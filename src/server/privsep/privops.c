@@ -900,8 +900,7 @@ answer_revoke(struct priv_state *st, const struct priv_request *req, struct priv
 	return answer(ans, true, "", 0);
 }
 
-/* With several workers: whether another worker has revoked a token since this one's copy was
- * read. */
+/* With several workers: whether a token is revoked, by whichever worker. */
 static int
 answer_is_revoked(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
 {
@@ -964,10 +963,6 @@ answer_proof(struct priv_state *st, const struct priv_request *req, struct priv_
 
 /* --- 0-RTT ------------------------------------------------------------------------- */
 
-/*
- * Raises the floor past stamp (ns), durably, before the worker may act on
- * early data carrying it; answers the floor.  stamp 0 only asks for it.
- */
 static bool
 early_in_time(uint64_t stamp)
 {
@@ -996,6 +991,10 @@ early_reserve(struct priv_state *st, uint64_t stamp)
 	return 0;
 }
 
+/*
+ * Raises the floor past stamp (ns), durably, before the worker may act on
+ * early data carrying it; answers the floor.  stamp 0 only asks for it.
+ */
 static int
 answer_early(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
 {
