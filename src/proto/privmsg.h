@@ -57,7 +57,8 @@ enum priv_type {
 	PRIV_EARLY_ADMIT,   /* pk: a client key, number: its 0-RTT timestamp (ns) -> newer? */
 	PRIV_IS_REVOKED,    /* arg: a jti -> "1" revoked, "0" not */
 	PRIV_SHARES,        /* -> the other workers' last PRIV_ALIVE blobs, one after another */
-	PRIV_TYPE_MAX = PRIV_SHARES,
+	PRIV_PEER_CONNECT,  /* number: another worker's index -> a descriptor connected to it */
+	PRIV_TYPE_MAX = PRIV_PEER_CONNECT,
 };
 
 struct priv_request {
@@ -67,8 +68,8 @@ struct priv_request {
 	char peer_ip[ADDR_IP_MAX];    /* PUBKEY_CHECK, PAM_START ("" for local clients) */
 	char arg[PRIVMSG_ARG_MAX]; /* LISTEN, FILE, TOKEN_ISSUE, TOKEN_OPEN, REVOKE, EXEC, CONNECT,
 	                              PROOF_SIGN */
-	uint64_t number; /* TOKEN_ISSUE, REVOKE, EARLY_RESERVE, PROOF_SIGN, COOKIE_SECRET, EXEC_*
-	                  */
+	uint64_t number; /* TOKEN_ISSUE, REVOKE, EARLY_*, PROOF_SIGN, COOKIE_SECRET, EXEC_*,
+	                    PEER_CONNECT */
 	uint8_t blob[PRIVMSG_BLOB_MAX];
 	size_t blob_len; /* TOKEN_ISSUE, TOKEN_OPEN, EXEC, PROOF_SIGN, ALIVE */
 };

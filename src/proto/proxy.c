@@ -336,14 +336,32 @@ crc32c(uint32_t crc, const uint8_t *p, size_t n)
 	return ~crc;
 }
 
+/* The place of fived's TLV of that type in out, or NULL for any other type. */
+static struct proxy_in_value *
+five_value(struct proxy_in *out, uint8_t type)
+{
+	switch (type) {
+	case PP2_TYPE_FIVE_IDENTITY:
+		return &out->identity;
+	case PP2_TYPE_FIVE_AUTH_METHOD:
+		return &out->method;
+	case PP2_TYPE_FIVE_TRANSPORT:
+		return &out->transport;
+	default:
+		return NULL;
+	}
+}
+
 /*
- * The TLVs after the addresses: each whole within the header.  Their values
- * are not read, but for a checksum (PP2_TYPE_CRC32C), whose offset in the
- * header goes to *crc_at (0 without one).
+ * The TLVs after the addresses (at in the header): each whole within the
+ * header.  Their values are not read, but for a checksum (PP2_TYPE_CRC32C),
+ * whose offset in the header goes to *crc_at (0 without one); where
+ * fived's own lie is noted in out, each at most once.
  */
 static int
-v2_tlvs_whole(const uint8_t *p, size_t len, size_t at, size_t *crc_at)
+v2_tlvs_whole(const uint8_t *p, size_t len, size_t at, size_t *crc_at, struct proxy_in *out)
 {
+	struct proxy_in_value *v;
 	size_t pos = 0, vlen;
 
 	*crc_at = 0;
@@ -357,6 +375,11 @@ v2_tlvs_whole(const uint8_t *p, size_t len, size_t at, size_t *crc_at)
 			if (vlen != PP2_CRC32C_LEN || *crc_at != 0)
 				return -1;
 			*crc_at = at + pos + V2_TLV_HEAD_LEN;
+		}
+		if ((v = five_value(out, p[pos])) != NULL) {
+			if (v->present)
+				return -1;
+			*v = (struct proxy_in_value){true, at + pos + V2_TLV_HEAD_LEN, vlen};
 		}
 		pos += V2_TLV_HEAD_LEN + vlen;
 	}
@@ -430,7 +453,7 @@ v2_parse(const uint8_t *in, size_t len, struct proxy_in *out, const char **why)
 	if (body < alen)
 		return bad(why, "PROXY v2: address block too short");
 	if (v2_tlvs_whole(in + PROXY_V2_PREAMBLE + alen, body - alen, PROXY_V2_PREAMBLE + alen,
-	                  &crc_at) != 0)
+	                  &crc_at, out) != 0)
 		return bad(why, "PROXY v2: malformed TLV");
 	if (crc_at != 0 && !v2_crc_holds(in, out->len, crc_at))
 		return bad(why, "PROXY v2: checksum does not match");

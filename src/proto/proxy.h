@@ -29,6 +29,7 @@
 #define PP2_TYPE_FIVE_AUTH_METHOD 0xE1
 #define PP2_TYPE_FIVE_SERVICE     0xE2
 #define PP2_TYPE_FIVE_STREAM      0xE3
+#define PP2_TYPE_FIVE_TRANSPORT   0xE4 /* between workers: what carries the client ("sealed") */
 
 struct proxy_tlv {
 	uint8_t type;
@@ -53,9 +54,11 @@ int proxy_v2_encode(const struct sockaddr *src, const struct sockaddr *dst,
 
 /*
  * Inbound: headers as a balancer sends them in front of a client's
- * stream, read by a strict, bounded parser.  Only the addresses are
- * taken; a v2 header's TLVs are checked for form and skipped, since what
- * a balancer says of identity is never believed.
+ * stream, read by a strict, bounded parser.  The addresses are taken; a
+ * v2 header's TLVs are checked for form, and where fived's own identity,
+ * method and transport lie is noted (each at most once), for the one
+ * sender whose word on them counts: another worker of the same fived,
+ * passing on an ATTACH.  What a balancer says of identity is never read.
  *
  * The longest header taken: a v1 line (107 bytes and CRLF) or a v2 header
  * of at most this many bytes, its 16-byte preamble included.  A balancer's
@@ -69,8 +72,15 @@ enum proxy_in_status {
 	PROXY_IN_BAD,  /* not a header, or a malformed one */
 };
 
+/* Where a TLV's value lies in the header, when it has one. */
+struct proxy_in_value {
+	bool present;
+	size_t at, len;
+};
+
 struct proxy_in {
-	size_t len; /* the header's bytes, to be skipped */
+	size_t len;                                        /* the header's bytes, to be skipped */
+	struct proxy_in_value identity, method, transport; /* PP2_TYPE_FIVE_* */
 	/*
 	 * false: the balancer speaks for itself (v2 LOCAL, v1 UNKNOWN, v2
 	 * UNSPEC): the connection's own addresses stand.

@@ -20,7 +20,7 @@ import urllib.request
 
 import muxwire as mw
 from conftest import BUILD, SLOW, connect_from, free_port, recv_all, recv_line, wait_for
-from muxwire import MuxSession, PlainTransport
+from muxwire import MuxSession, PlainTransport, SealedTransport
 from sealwire import Handshake, SealedClient, keypair
 from test_hardening import needs_root
 from test_multiplex import backend  # noqa: F401  (the fixture)
@@ -225,7 +225,10 @@ def test_fivectl_and_metrics_count_every_worker(fived, tmp_path):
         c.close()
 
 
-def test_attach_through_another_worker_is_told_where_the_session_is_not(fived, backend):
+def test_attach_through_another_worker_is_passed_on(fived, backend):
+    """A session detached from one address attaches from an address another worker
+    takes: that worker passes the ATTACH on to the one that holds the session, and
+    carries its frames both ways; nothing is lost, and the session may come home."""
     echo = backend("echo")
     f = start(fived, "[service:echo]\n" + echo.service, server="detach_plaintext = yes\n")
     (_, home), (_, away) = two_workers(f).items()
@@ -235,16 +238,79 @@ def test_attach_through_another_worker_is_told_where_the_session_is_not(fived, b
     s.wait(lambda: s.detach_answer is not None, "the DETACHABLE answer")
     sid = s.open("echo")
     s.send(sid, b"one")
+    assert s.read_exact(sid, 3) == b"one"
+    s.send(sid, b"two")
     s.drop_connection("reset")
     wait_for(lambda: f.events("detached"), timeout=T, what="detached")
-    c = connect_from(f.port, away)
-    c.sendall(mw.attach_line(s.ticket, s.recv_count))
-    assert recv_line(c) == b"- session held by another worker\r\n"
-    c.close()
-    sock = connect_from(f.port, home)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    s.attach(PlainTransport(sock))
-    assert s.read_exact(sid, 3) == b"one"
+    for source, word in ((away, b"three"), (home, b"four"), (away, b"five")):
+        sock = connect_from(f.port, source)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.attach(PlainTransport(sock))
+        s.send(sid, word)
+        expected = (b"two" if word == b"three" else b"") + word
+        assert s.read_exact(sid, len(expected)) == expected
+        s.drop_connection("reset")
+        wait_for(lambda: len(f.events("detached")) >= 2 + [b"three", b"four", b"five"].index(
+            word), timeout=T, what="detached again")
+    attached = [e["src"] for e in f.events("attached")]
+    assert attached == [away, home, away], attached
+    assert len(f.events("attach_passed_on")) == 2
+
+
+def test_a_sealed_attach_is_passed_on_with_its_identity(fived, backend, tmp_path):
+    """Passed on, the ATTACH keeps what its connection proved: sealed, so never refused
+    as plaintext, and the client's key's identity, which must be the session's."""
+    echo = backend("echo")
+    priv, pub = keypair()
+    other_priv, other_pub = keypair()
+    f = start(fived, "[service:echo]\n" + echo.service,
+              server="authorized_clients = %s\n" % authorized_file(
+                  tmp_path, {"robot": pub, "other": other_pub}))
+    (_, home), (_, away) = two_workers(f).items()
+    with from_source(home):
+        s = MuxSession.sealed(f.port, f.server_key(), static_key=priv, timeout=T)
+    assert s.enter(pipelined=mw.detachable_frame()) == b"+ MULTIPLEX\r\n"
+    s.wait(lambda: s.detach_answer is not None, "the DETACHABLE answer")
+    sid = s.open("echo")
+    s.send(sid, b"sealed")
+    assert s.read_exact(sid, 6) == b"sealed"
+    s.drop_connection("reset")
+    wait_for(lambda: f.events("detached"), timeout=T, what="detached")
+    # Another identity, through the other worker: the one that holds the session says no.
+    with from_source(away):
+        other = SealedClient(f.port, f.server_key(), static_key=other_priv, timeout=T)
+    try:
+        other.send(mw.attach_line(s.ticket, s.recv_count))
+        assert other.recv_line().startswith(b"- not permitted")
+    finally:
+        other.close()
+    with from_source(away):
+        s.attach(SealedTransport(SealedClient(f.port, f.server_key(), static_key=priv,
+                                              timeout=T)))
+    s.send(sid, b"again")
+    assert s.read_exact(sid, 5) == b"again"
+    attached = f.events("attached")
+    assert [(e["src"], e["transport"]) for e in attached] == [(away, "sealed")], attached
+
+
+def test_only_the_monitor_connects_workers(fived):
+    """The peer sockets are in the abstract namespace, which anyone may reach: a
+    worker takes no connection to it but its monitor's, and reads nothing from one."""
+    f = start(fived)
+    with open("/proc/net/unix") as t:
+        names = re.findall(r"@(fived-peer-\S+)", t.read())
+    assert len(names) >= 2, names
+    for name in names:
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.settimeout(T)
+        c.connect("\0" + name)
+        try:
+            c.sendall(b"\r\n\r\n\x00\r\nQUIT\n")
+            assert c.recv(100) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        c.close()
+    assert f.log().count("not made by the monitor: closed") == len(names)
 
 
 def test_refused_without_privilege_separation(tmp_path):

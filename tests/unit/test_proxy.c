@@ -242,6 +242,37 @@ test_in_v2(void **state)
 	assert_false(h.has_addresses);
 }
 
+/* fived's own TLVs are located, each once; a second of one type is malformed. */
+static void
+test_in_v2_five_values(void **state)
+{
+	struct sockaddr_in s = v4("192.0.2.1", 40000), d = v4("198.51.100.2", 1);
+	struct proxy_tlv tlvs[] = {{PP2_TYPE_UNIQUE_ID, "id", 2},
+	                           {PP2_TYPE_FIVE_TRANSPORT, "sealed", 6},
+	                           {PP2_TYPE_FIVE_IDENTITY, "robot", 5},
+	                           {PP2_TYPE_FIVE_AUTH_METHOD, "external", 8},
+	                           {PP2_TYPE_FIVE_TRANSPORT, "plain", 5}};
+	uint8_t out[PROXY_V2_MAX];
+	struct proxy_in h;
+	int n;
+
+	(void)state;
+	n = proxy_v2_encode((struct sockaddr *)&s, (struct sockaddr *)&d, tlvs, 4, out,
+	                    sizeof(out));
+	assert_int_equal(parse_all(out, (size_t)n, &h), PROXY_IN_DONE);
+	assert_true(h.transport.present && h.identity.present && h.method.present);
+	assert_memory_equal(out + h.transport.at, "sealed", h.transport.len);
+	assert_memory_equal(out + h.identity.at, "robot", h.identity.len);
+	assert_memory_equal(out + h.method.at, "external", h.method.len);
+	n = proxy_v2_encode((struct sockaddr *)&s, (struct sockaddr *)&d, tlvs, 1, out,
+	                    sizeof(out));
+	assert_int_equal(parse_all(out, (size_t)n, &h), PROXY_IN_DONE);
+	assert_false(h.transport.present || h.identity.present || h.method.present);
+	n = proxy_v2_encode((struct sockaddr *)&s, (struct sockaddr *)&d, tlvs, 5, out,
+	                    sizeof(out));
+	assert_int_equal(parse_all(out, (size_t)n, &h), PROXY_IN_BAD);
+}
+
 static void
 test_in_v2_refused(void **state)
 {
@@ -352,6 +383,7 @@ main(void)
 	        cmocka_unit_test(test_in_v2_checksum),
 	        cmocka_unit_test(test_in_v2),
 	        cmocka_unit_test(test_in_v2_refused),
+	        cmocka_unit_test(test_in_v2_five_values),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -220,6 +220,18 @@ start_unix(struct backend *b)
 	uv_pipe_connect(&b->connect_req, &b->h.pipe, b->svc->addr.path, on_connected);
 }
 
+/* Another worker: the monitor connects to its peer socket (priv_peer_connect). */
+static void
+start_worker(struct backend *b)
+{
+	int fd = priv_peer_connect(b->site->priv, b->svc->worker);
+
+	if (fd < 0)
+		backend_ready(b, uv_translate_sys_error(-fd));
+	else
+		backend_adopt(b, fd);
+}
+
 /* --- local backends: exec and built-in, over a socketpair ---------------- */
 
 /* A program run for a session.  proc.data points to it; it is freed when proc is closed. */
@@ -414,6 +426,9 @@ backend_start(struct backend *b, const struct backend_who *who)
 		break;
 	case BACKEND_UNIX:
 		start_unix(b);
+		break;
+	case BACKEND_WORKER:
+		start_worker(b);
 		break;
 	case BACKEND_EXEC:
 	case BACKEND_BUILTIN:

@@ -123,6 +123,7 @@ enum backend_kind {
 	BACKEND_BUILTIN,
 	BACKEND_REGISTER, /* an application registered over the control socket */
 	BACKEND_REDIRECT, /* none: the client is sent elsewhere (redirect = HOST PORT SERVICE) */
+	BACKEND_WORKER,   /* not configured: another worker, an ATTACH for its session passed on */
 };
 
 enum builtin_kind {
@@ -155,6 +156,7 @@ struct service {
 	unsigned line;               /* of its section header */
 	enum backend_kind backend;
 	struct addr_spec addr;     /* BACKEND_TCP, BACKEND_UNIX */
+	unsigned worker;           /* BACKEND_WORKER: its index */
 	char **argv;               /* BACKEND_EXEC: NULL-terminated, argv[0] absolute */
 	struct params_spec params; /* BACKEND_EXEC: the parameters a USP stream may pass */
 	struct redirect redirect;  /* BACKEND_REDIRECT */

@@ -1,6 +1,6 @@
 /*
  * A listening socket the monitor made for one of the daemon's own
- * endpoints (the admin socket, the metrics endpoint), polled: each
+ * endpoints (the admin socket, the metrics endpoint, the peer socket), polled: each
  * connection accepted on it is handed over as a descriptor.
  */
 #ifndef FIVE_SERVER_ACCEPTOR_H

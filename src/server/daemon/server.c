@@ -12,6 +12,7 @@
 #include "server/daemon/admin.h"
 #include "server/daemon/listener.h"
 #include "server/daemon/metrics.h"
+#include "server/daemon/peers.h"
 #include "server/mux/mux.h"
 #include "server/policy/auditlog.h"
 #include "server/policy/earlydata.h"
@@ -323,6 +324,7 @@ free_state(struct server *srv)
 	srv->site.tokens = NULL;
 	governor_free(&srv->site.gov);
 	listener_limits_free(srv);
+	peers_free(srv);
 }
 
 /*
@@ -336,6 +338,7 @@ server_stop(struct server *srv)
 	control_close(&srv->site);
 	admin_close(srv);
 	metrics_close(srv);
+	peers_close(srv);
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
 	free_state(srv);
@@ -542,7 +545,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 		goto fail;
 	if ((srv->site.audit = open_audit(srv, cfg)) == NULL ||
 	    reconcile_listeners(srv, cfg) != 0 || control_open(&srv->site) != 0 ||
-	    admin_open(srv) != 0 || metrics_open(srv) != 0)
+	    admin_open(srv) != 0 || metrics_open(srv) != 0 || peers_open(srv) != 0)
 		goto fail;
 	uv_timer_init(loop, &srv->drain_timer);
 	srv->drain_timer.data = srv;
@@ -557,6 +560,8 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 fail:
 	control_close(&srv->site);
 	admin_close(srv);
+	metrics_close(srv);
+	peers_close(srv);
 	close_listeners(srv->listeners);
 	srv->listeners = NULL;
 	free_state(srv);

@@ -13,6 +13,7 @@
 #include "server/conf/config.h"
 #include "server/policy/site.h"
 
+struct acceptor;
 struct admin;
 struct metrics_server;
 struct listener;
@@ -22,6 +23,7 @@ struct server {
 	struct listener *listeners;
 	struct admin *admin;            /* the admin socket, when configured */
 	struct metrics_server *metrics; /* the metrics endpoint, when configured */
+	struct acceptor *peers;         /* with several workers: ATTACHes the others pass on */
 	uv_timer_t gov_timer;
 	uint64_t ticks; /* of gov_timer */
 	int exit_status;

@@ -67,6 +67,7 @@ struct site {
 	struct early_guard *early;               /* which 0-RTT data may be acted on; owned */
 	struct store *store;     /* shared with other nodes (docs/CLUSTER.md), or NULL; owned */
 	struct priv *priv;       /* the monitor, or its checks in-process */
+	struct service *workers; /* with several: each worker, as a backend for ATTACH; owned */
 	struct control *control; /* the control socket, when configured */
 	struct auditlog *audit;
 	struct log_ratelimit refusals;         /* log lines remote peers can cause */

@@ -211,6 +211,7 @@ priv_init_worker(struct priv *p, const char *config_name, unsigned index, unsign
 	p->config_name = config_name;
 	p->index = index;
 	p->nworkers = nworkers;
+	p->monitor = getppid();
 }
 
 bool
@@ -440,6 +441,8 @@ priv_listen(struct priv *p, const struct addr_spec *a, enum priv_socket kind)
 		snprintf(req.arg, sizeof(req.arg), "control:%s", a->path);
 	else if (kind == PRIV_SOCKET_ADMIN)
 		snprintf(req.arg, sizeof(req.arg), "admin:%s", a->path);
+	else if (kind == PRIV_SOCKET_PEER)
+		str_copy(req.arg, "peer:", sizeof(req.arg));
 	else
 		str_copy(req.arg, text, sizeof(req.arg));
 	return transact_fd(p, &req, NULL);
@@ -655,6 +658,24 @@ priv_is_revoked(struct priv *p, const char *jti)
 	if ((r = transact_text(p, &req, text, sizeof(text))) != 1)
 		return -1;
 	return strcmp(text, "1") == 0;
+}
+
+int
+priv_peer_connect(struct priv *p, unsigned worker)
+{
+	struct priv_request req = {.type = PRIV_PEER_CONNECT, .number = worker};
+
+	return transact_fd(p, &req, NULL);
+}
+
+bool
+priv_from_monitor(const struct priv *p, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	return p->monitor > 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	       cred.pid == p->monitor && cred.uid == 0;
 }
 
 int

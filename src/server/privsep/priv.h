@@ -42,6 +42,7 @@ struct priv {
 	uint64_t alive_ms;        /* when priv_alive last sent its heartbeat */
 	unsigned index;           /* this worker's, of nworkers the monitor runs */
 	unsigned nworkers;        /* 1 without a monitor */
+	pid_t monitor;            /* the monitor's process id; 0 without one */
 };
 
 /* How often a worker tells its monitor that its loop runs (priv_alive). */
@@ -84,6 +85,16 @@ int priv_early_admit(struct priv *p, const uint8_t pk[32], uint64_t stamp_ns);
 int priv_is_revoked(struct priv *p, const char *jti);
 
 /*
+ * With several workers: a connection to worker's peer socket (made by the
+ * monitor, so that worker knows it for one of fived's).  A descriptor or
+ * -errno.
+ */
+int priv_peer_connect(struct priv *p, unsigned worker);
+
+/* Whether fd's other end is this worker's monitor (it made the connection). */
+bool priv_from_monitor(const struct priv *p, int fd);
+
+/*
  * Whether pk may authenticate user from peer_ip (keys_authorized).
  * Returns 1 or 0 with why filled for the log; -1 if the monitor failed.
  */
@@ -119,6 +130,7 @@ enum priv_socket {
 	PRIV_SOCKET_LISTENER,
 	PRIV_SOCKET_CONTROL,
 	PRIV_SOCKET_ADMIN,
+	PRIV_SOCKET_PEER, /* with several workers: this one's, for ATTACHes the others pass on */
 };
 
 /* A listening socket for a; a descriptor or -errno. */

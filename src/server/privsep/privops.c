@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <sodium.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@
 #define GROUPS_TRY_MAX     65536 /* gids getgrouplist may report; more is refused */
 #define CONTROL_PREFIX     "control:"
 #define ADMIN_PREFIX       "admin:"
+#define PEER_PREFIX        "peer:" /* a worker's socket for ATTACHes the others pass on */
+#define PEER_NAME_MAX      64
 #define ACCOUNT_GROUPS_MAX (PRIVMSG_TEXT_MAX - 32)
 /* systemd's native journal protocol: one datagram per entry (see auditlog.h). */
 #define JOURNAL_SOCKET          "/run/systemd/journal/socket"
@@ -373,6 +376,7 @@ privops_init(struct priv_state *st, struct config *cfg, const char *cfg_path, co
 	st->worker_uid = geteuid();
 	st->worker_gid = getegid();
 	st->nworkers = 1;
+	randombytes_buf(&st->peer_token, sizeof(st->peer_token));
 	if ((st->cfg_text = malloc(len + 1)) == NULL ||
 	    (st->issued = keytable_new(PRIVOPS_ISSUE_WINDOW_S * 1000ULL,
 	                               PRIVOPS_ISSUE_IDENTITIES)) == NULL ||
@@ -517,6 +521,10 @@ names_listen(const struct config *cfg, unsigned nworkers, const char *address)
 {
 	const char *path;
 
+	/* Made for the workers, not named by the configuration: kept while they are. */
+	if (after(address, PEER_PREFIX) != NULL)
+		return nworkers > 1;
+
 	if ((path = after(address, CONTROL_PREFIX)) != NULL)
 		return cfg->control_socket[0] != '\0' && strcmp(path, cfg->control_socket) == 0;
 	if ((path = after(address, ADMIN_PREFIX)) != NULL)
@@ -567,6 +575,90 @@ listen_address(const char *address, struct addr_spec *a)
 	return addr_parse(text, a, &why) != 0 || (local != NULL && a->kind != ADDR_UNIX) ? -1 : 0;
 }
 
+/*
+ * Worker k's peer socket: a Unix socket in the abstract namespace, whose
+ * name has a secret of this fived's in it.  Anyone who learns the name
+ * (/proc/net/unix lists it) may connect: the worker takes connections
+ * only from its monitor (SO_PEERCRED), which makes them.
+ */
+static socklen_t
+peer_address(const struct priv_state *st, unsigned k, struct sockaddr_un *sun)
+{
+	int n;
+
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1, "fived-peer-%016llx-%u",
+	             (unsigned long long)st->peer_token, k);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+/* Worker k's peer socket, made the first time either it or another asks. */
+static struct privops_listening *
+peer_listening(struct priv_state *st, unsigned k)
+{
+	struct privops_listening *l;
+	char name[PEER_NAME_MAX];
+	struct sockaddr_un sun;
+	socklen_t len = peer_address(st, k, &sun);
+	size_t i;
+
+	snprintf(name, sizeof(name), "%s%u", PEER_PREFIX, k);
+	for (i = 0; i < st->nlistening; i++)
+		if (strcmp(st->listening[i].address, name) == 0)
+			return &st->listening[i];
+	if (st->nlistening == PRIVOPS_LISTEN_MAX ||
+	    (st->listening[st->nlistening].fds[0] = sockets_listen_abstract(&sun, len)) < 0)
+		return NULL;
+	l = &st->listening[st->nlistening++];
+	str_copy(l->address, name, sizeof(l->address));
+	l->nfds = 1;
+	l->unlink_path[0] = '\0';
+	return l;
+}
+
+/* With several workers: the asking worker's peer socket, to accept on. */
+static int
+answer_peer_listen(struct priv_state *st, struct priv_answer *ans)
+{
+	struct privops_listening *l;
+
+	if (st->nworkers <= 1)
+		return -1;
+	if ((l = peer_listening(st, st->asking)) == NULL)
+		return refuse_errno(ans, EMFILE);
+	return hand_listening(st, l, ans);
+}
+
+/*
+ * A connection to worker k's peer socket, for the asking worker to pass
+ * on an ATTACH whose session worker k holds.  The monitor connects, so
+ * that worker k sees the monitor's credentials on it.
+ */
+static int
+answer_peer_connect(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	int fd;
+
+	if (st->nworkers <= 1 || req->number >= st->nworkers || req->number == st->asking)
+		return -1;
+	if (peer_listening(st, (unsigned)req->number) == NULL)
+		return refuse_errno(ans, EMFILE);
+	len = peer_address(st, (unsigned)req->number, &sun);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+		return refuse_errno(ans, errno);
+	if (connect(fd, (struct sockaddr *)&sun, len) != 0) {
+		int e = errno;
+
+		close(fd);
+		return refuse_errno(ans, e);
+	}
+	ans->fd = fd;
+	return answer(ans, true, "", 0);
+}
+
 static int
 answer_listen(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
 {
@@ -577,6 +669,8 @@ answer_listen(struct priv_state *st, const struct priv_request *req, struct priv
 	size_t i;
 	int e;
 
+	if (strcmp(req->arg, PEER_PREFIX) == 0)
+		return answer_peer_listen(st, ans);
 	if (listen_address(req->arg, &a) != 0)
 		return -1;
 	if (!names_listen(st->cfg, 1, req->arg)) {
@@ -1249,6 +1343,8 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 		return answer(ans, true, st->cfg_text, st->cfg_len);
 	case PRIV_LISTEN:
 		return answer_listen(st, req, ans);
+	case PRIV_PEER_CONNECT:
+		return answer_peer_connect(st, req, ans);
 	case PRIV_AUDIT:
 		return answer_audit(st, ans);
 	case PRIV_FILE:

@@ -113,6 +113,7 @@ struct priv_state {
 	                                per client key (PRIV_EARLY_ADMIT); owned */
 	uint64_t early_evicted;      /* ns: the newest timestamp of a key pushed out of it */
 	unsigned nworkers;           /* the workers the monitor runs */
+	uint64_t peer_token;         /* secret: in the names of the workers' peer sockets */
 	unsigned asking;             /* the one whose request is answered */
 	struct privops_listening listening[PRIVOPS_LISTEN_MAX];
 	size_t nlistening;

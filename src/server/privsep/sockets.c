@@ -132,6 +132,17 @@ sockets_listen(const struct addr_spec *a, bool seqpacket, bool sessions)
 	return listen_unix(a, seqpacket ? SOCK_SEQPACKET : SOCK_STREAM);
 }
 
+int
+sockets_listen_abstract(const struct sockaddr_un *sun, socklen_t len)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0 || bind(fd, (const struct sockaddr *)sun, len) != 0 ||
+	    listen(fd, SOCKETS_BACKLOG) != 0)
+		return fail(fd);
+	return fd;
+}
+
 /* h ^= h >> shift, in classic BPF: two instructions after the TAX. */
 #define XOR_SHIFT(shift)                                                                           \
 	BPF_STMT(BPF_MISC | BPF_TAX, 0), BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, shift),               \

@@ -6,6 +6,7 @@
 #define FIVE_SOCKETS_H
 
 #include <stdbool.h>
+#include <sys/un.h>
 #include <uv.h>
 
 #include "common/addr.h"
@@ -35,6 +36,10 @@ int sockets_listen(const struct addr_spec *a, bool seqpacket, bool sessions);
  * -errno (none left open).
  */
 int sockets_listen_group(const struct addr_spec *a, unsigned n, int *fds);
+
+/* A Unix stream socket listening on sun (len bytes, an abstract name): the descriptor, or -errno.
+ */
+int sockets_listen_abstract(const struct sockaddr_un *sun, socklen_t len);
 
 /*
  * A relayed TCP connection's options: TCP_NODELAY, and the reset on close

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/line.h"
+#include "proto/proxy.h"
 #include "proto/resume.h"
 #include "server/policy/metrics.h"
 #include "server/policy/penalty.h"
@@ -30,6 +31,13 @@
 /* IPv4 /24 and IPv6 /64, for attach_from = network. */
 #define NETWORK_BYTES_V4 3
 #define NETWORK_BYTES_V6 8
+
+/* What another worker's connection is refused but ATTACH: it passes on nothing else. */
+#define FROM_WORKER_ONLY "only ATTACH comes from another worker"
+
+/* The longest names another worker's TLVs may carry: "sealed", "password". */
+#define TRANSPORT_NAME_MAX 15
+#define METHOD_NAME_MAX    15
 
 static void
 refuse(struct session *s, const char *reason)
@@ -58,6 +66,21 @@ held_elsewhere(const struct session *s)
 	const struct priv *p = s->site->priv;
 
 	return priv_shared(p) && s->attach_ticket[0] != p->index;
+}
+
+/*
+ * Passes the ATTACH on to the worker its ticket names: the monitor
+ * connects this worker to that one, whose answer and frames then come
+ * back through this connection's transport (attach_passed_on).
+ */
+static void
+pass_on(struct session *s)
+{
+	struct site *site = s->site;
+
+	session_audit(s, "attach_passed_on",
+	              json_pack("{s:i}", "worker", (int)s->attach_ticket[0]));
+	session_start_service(s, &site->workers[s->attach_ticket[0]]);
 }
 
 /* The live session the ticket names, other than s. */
@@ -175,8 +198,7 @@ attach_to(struct session *s, struct session *old)
 	session_set_state(s, S_MUX);
 	log_info("session %s: attached from %s", s->id, s->peer_is_ip ? s->peer_ip : "local");
 	session_audit(s, "attached",
-	              json_pack("{s:s,s:s,s:b,s:I,s:I}", "transport",
-	                        s->transport != NULL ? s->transport->ops->name : "plain",
+	              json_pack("{s:s,s:s,s:b,s:I,s:I}", "transport", session_transport_name(s),
 	                        "connection", connection, "was_detached", was_detached, "received",
 	                        (json_int_t)received, "resumed_from",
 	                        (json_int_t)s->attach_received));
@@ -270,15 +292,15 @@ attach_command(struct session *s, const struct cmd *c)
 		refuse(s, "command not supported");
 		goto wipe;
 	}
-	/* Not a guess at this worker's tickets: no penalty. */
-	if (old == NULL && held_elsewhere(s)) {
-		refuse(s, "session held by another worker");
-		goto wipe;
-	}
 	/* Not a ticket guessed but a malformed line: said so, with no penalty. */
 	if (st != RESUME_ATTACH_OK) {
 		refuse(s, st == RESUME_ATTACH_BAD_TICKET ? "invalid ticket" : "invalid count");
 		goto wipe;
+	}
+	/* The worker that holds it judges it (its penalty too). */
+	if (old == NULL && held_elsewhere(s)) {
+		pass_on(s);
+		return;
 	}
 	delay = old != NULL ? 0
 	                    : penalty_delay(site->source_failures, s->source_key,
@@ -292,4 +314,98 @@ attach_command(struct session *s, const struct cmd *c)
 	return;
 wipe:
 	sodium_memzero(s->attach_ticket, sizeof(s->attach_ticket));
+}
+
+/*
+ * The worker that holds the session is reached (err 0) or not: it is
+ * sent a PROXY v2 header with the client's addresses, what carries the
+ * client (PP2_TYPE_FIVE_TRANSPORT) and the identity it proved, then the
+ * ATTACH line; from then on this session carries bytes both ways.
+ */
+void
+attach_passed_on(struct session *s, int err)
+{
+	char line[RESUME_ATTACH_LINE_MAX];
+	const char *method, *transport = session_transport_name(s);
+	uint8_t out[PROXY_V2_MAX + RESUME_ATTACH_LINE_MAX];
+	struct proxy_tlv tlvs[4];
+	size_t n = 0, len;
+	int header;
+
+	if (err != 0) {
+		log_warn("session %s: cannot reach worker %u: %s", s->id, s->svc->worker,
+		         uv_strerror(err));
+		session_refuse(s, "server busy");
+		goto wipe;
+	}
+	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_UNIQUE_ID, s->id, SESSION_ID_LEN};
+	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_TRANSPORT, transport, strlen(transport)};
+	if (s->caller != NULL) {
+		method = auth_method_name(s->caller->method);
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_IDENTITY, s->caller->identity,
+		                               strlen(s->caller->identity)};
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_AUTH_METHOD, method, strlen(method)};
+	}
+	header = proxy_v2_encode(s->peer_is_ip ? (const struct sockaddr *)&s->peer : NULL,
+	                         s->peer_is_ip ? (const struct sockaddr *)&s->local : NULL, tlvs, n,
+	                         out, PROXY_V2_MAX);
+	if (header < 0 || (len = resume_attach_line(line, sizeof(line), s->attach_ticket,
+	                                            s->attach_received)) == 0) {
+		session_refuse(s, "server busy");
+		goto wipe;
+	}
+	memcpy(out + header, line, len);
+	session_start_relay(s, out, (size_t)header + len, false);
+	sodium_memzero(line, sizeof(line));
+	sodium_memzero(out, sizeof(out));
+wipe:
+	sodium_memzero(s->attach_ticket, sizeof(s->attach_ticket));
+}
+
+/* A TLV's value, copied as text into out (size bytes): 0, or -1 when too long or not text. */
+static int
+tlv_text(const struct session *s, const struct proxy_in_value *v, char *out, size_t size)
+{
+	if (v->len >= size || memchr(s->in.data + v->at, '\0', v->len) != NULL)
+		return -1;
+	memcpy(out, s->in.data + v->at, v->len);
+	out[v->len] = '\0';
+	return 0;
+}
+
+/* The transport a worker names, as the static name transports have; NULL for none. */
+static const char *
+transport_named(const char *name)
+{
+	static const char *const names[] = {"plain", "sealed", "tls"};
+	size_t i;
+
+	for (i = 0; i < ARRAY_LEN(names); i++)
+		if (strcmp(name, names[i]) == 0)
+			return names[i];
+	return NULL;
+}
+
+int
+attach_from_worker(struct session *s, const struct proxy_in *h)
+{
+	char transport[TRANSPORT_NAME_MAX + 1], identity[AUTH_IDENTITY_MAX + 1];
+	char method[METHOD_NAME_MAX + 1];
+	enum auth_method m;
+
+	if (!h->transport.present ||
+	    tlv_text(s, &h->transport, transport, sizeof(transport)) != 0 ||
+	    (s->transport_was = transport_named(transport)) == NULL ||
+	    h->identity.present != h->method.present)
+		return -1;
+	s->encrypted = strcmp(s->transport_was, "plain") != 0;
+	s->attach_only = FROM_WORKER_ONLY;
+	if (!h->identity.present)
+		return 0;
+	if (tlv_text(s, &h->identity, identity, sizeof(identity)) != 0 ||
+	    tlv_text(s, &h->method, method, sizeof(method)) != 0 ||
+	    auth_method_from_name(method, &m) != 0 ||
+	    (s->caller = caller_new(identity, m, s->site->priv, s->cfg)) == NULL)
+		return -1;
+	return 0;
 }

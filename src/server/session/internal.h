@@ -77,6 +77,7 @@ struct session {
 	bool client_reset; /* session_abort: the client's TCP connection is reset, not ended */
 	struct sockaddr_storage peer, local;
 	bool proxy_pending; /* from a balancer: its PROXY header comes first */
+	bool from_worker;   /* another worker passes on its client's ATTACH (attach.c) */
 	bool peer_is_ip;
 	char peer_ip[ADDR_IP_MAX];
 	uint16_t peer_port;
@@ -211,7 +212,21 @@ void session_record_refusal(struct session *s, const char *reason);
 void session_refuse_with(struct session *s, const char *reason, const char *text, size_t len);
 
 /* The client may use svc: reach its backend (the reply comes with the relay). */
+/*
+ * The name of what carries s: its transport's, else what carried it
+ * before it was detached, or what carries the client of another worker
+ * that passes on its ATTACH; "plain" for none.
+ */
+const char *session_transport_name(const struct session *s);
+
 void session_start_service(struct session *s, const struct service *svc);
+
+/*
+ * The backend is reached: the stream writes header (may be empty) and the
+ * held bytes to it and moves bytes both ways; the client is answered "+"
+ * first when answer is set.
+ */
+void session_start_relay(struct session *s, const void *header, size_t header_len, bool answer);
 
 /* Closes gracefully after what is already queued, reading and discarding meanwhile. */
 void session_finish(struct session *s, const char *reason);

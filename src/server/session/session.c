@@ -26,6 +26,7 @@
 #include "server/policy/site.h"
 #include "server/policy/sources.h"
 #include "server/privsep/sockets.h"
+#include "server/session/attach.h"
 #include "server/session/auth.h"
 #include "server/session/sessiontoken.h"
 #include "server/session/text.h"
@@ -40,7 +41,6 @@ static void proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t 
 static void pace_input(struct session *s);
 static void backend_ready_for(struct session *s, int err);
 static const struct stream_events stream_events;
-static void start_relay(struct session *s, const void *header, size_t header_len);
 static int start_transport(struct session *s,
                            struct transport *(*new)(const struct transport_link *));
 
@@ -228,13 +228,18 @@ dialect_name(const struct session *s)
 	return s->dialect_known ? "text" : "none";
 }
 
-static const char *
-transport_name(const struct session *s)
+const char *
+session_transport_name(const struct session *s)
 {
 	if (s->transport != NULL)
 		return s->transport->ops->name;
-	/* A detached session is still the session its connection's transport carried. */
-	return s->state == S_DETACHED && s->transport_was != NULL ? s->transport_was : "plain";
+	/*
+	 * A detached session is still the session its connection's transport
+	 * carried; one another worker passes on, the one its client's has.
+	 */
+	return (s->state == S_DETACHED || s->from_worker) && s->transport_was != NULL
+	               ? s->transport_was
+	               : "plain";
 }
 
 void
@@ -251,7 +256,7 @@ session_close(struct session *s, const char *reason)
 	if (s->mux != NULL)
 		s->closing_handles += mux_close(s->mux);
 	session_bytes(s, &in, &out);
-	metrics_closed(&s->site->metrics, transport_name(s), dialect_name(s), in, out);
+	metrics_closed(&s->site->metrics, session_transport_name(s), dialect_name(s), in, out);
 	extra = json_pack("{s:s,s:I,s:I,s:I}", "reason", reason, "bytes_in", (json_int_t)in,
 	                  "bytes_out", (json_int_t)out, "duration_ms",
 	                  (json_int_t)(uv_now(s->site->loop) - s->started_ms));
@@ -543,7 +548,7 @@ session_who(const struct session *s, const struct service *svc, const struct cal
 	        .stream = stream,
 	        .vhost = vhost != NULL ? vhost->name : "",
 	        .method = auth_method_name(caller != NULL ? caller->method : AUTH_NONE),
-	        .transport = transport_name(s),
+	        .transport = session_transport_name(s),
 	        .identity = caller != NULL && !withheld ? caller->identity : NULL,
 	        .withheld = withheld,
 	        .peer_shown = s->peer_is_ip && !withheld,
@@ -588,7 +593,8 @@ session_start_service(struct session *s, const struct service *svc)
 {
 	struct backend_who who;
 
-	if (session_only_attaches(s))
+	/* An ATTACH passed on to another worker is no service asked for. */
+	if (svc->backend != BACKEND_WORKER && session_only_attaches(s))
 		return;
 	if (svc->backend == BACKEND_REDIRECT) {
 		redirect_client(s, svc);
@@ -1149,10 +1155,10 @@ on_idle_check(uv_timer_t *t)
  * PROXY header, may be empty) and the held early bytes to the backend and starts moving bytes both
  * ways.
  */
-static void
-start_relay(struct session *s, const void *header, size_t header_len)
+void
+session_start_relay(struct session *s, const void *header, size_t header_len, bool answer)
 {
-	if (s->legacy == LEGACY_PROTO_COUNT &&
+	if (answer && s->legacy == LEGACY_PROTO_COUNT &&
 	    (s->usp != NULL ? usp_send_connect(s) : session_send(s, "+\r\n", 3)) != 0) {
 		session_close(s, "out of memory");
 		return;
@@ -1192,7 +1198,7 @@ audit_grant(struct session *s)
 	                               "requested", s->requested, "vhost",
 	                               s->vhost != NULL ? s->vhost->name : "", "identity",
 	                               s->caller != NULL ? s->caller->identity : "", "transport",
-	                               transport_name(s)));
+	                               session_transport_name(s)));
 }
 
 /* The service's backend is reached (err 0) or not. */
@@ -1205,6 +1211,10 @@ backend_ready_for(struct session *s, int err)
 
 	if (s->state != S_CONNECTING)
 		return;
+	if (s->svc->backend == BACKEND_WORKER) {
+		attach_passed_on(s, err);
+		return;
+	}
 	metrics_connect(&s->site->metrics, err == 0,
 	                (uv_hrtime() - s->connect_started_ns) / NS_PER_US);
 	if (err != 0) {
@@ -1226,7 +1236,7 @@ backend_ready_for(struct session *s, int err)
 		session_refuse(s, "server busy");
 		return;
 	}
-	start_relay(s, header, (size_t)header_len);
+	session_start_relay(s, header, (size_t)header_len, true);
 }
 
 static void
@@ -1376,7 +1386,7 @@ note_peer(struct session *s, const struct accepted_conn *c)
 
 	memset(&s->peer, 0, sizeof(s->peer));
 	memset(&s->local, 0, sizeof(s->local));
-	if (c->kind != ACCEPTED_UNIX) {
+	if (c->kind == ACCEPTED_TCP || c->kind == ACCEPTED_TCP_TUNED) {
 		if (c->peer != NULL)
 			memcpy(&s->peer, c->peer, sizeof(s->peer));
 		else
@@ -1561,7 +1571,7 @@ describe(const struct session *s, struct session_info *info)
 	         : s->mux != NULL ? "MULTIPLEX"
 	                          : s->requested,
 	         sizeof(info->service));
-	info->transport = transport_name(s);
+	info->transport = session_transport_name(s);
 	info->dialect = dialect_name(s);
 	session_bytes(s, &info->bytes_in, &info->bytes_out);
 	info->age_ms = uv_now(s->site->loop) - s->started_ms;
@@ -1682,6 +1692,13 @@ proxy_header_input(struct session *s, ssize_t nread, const uv_buf_t *buf)
 	case PROXY_IN_DONE:
 		break;
 	}
+	/* Its TLVs lie in s->in: read before it goes. */
+	if (s->from_worker && attach_from_worker(s, &h) != 0) {
+		session_drop_input(s);
+		proxy_header_failed(s);
+		session_refuse(s, "bad PROXY header");
+		return;
+	}
 	left = s->in.len - h.len;
 	if (left > 0 && (rest = chunk_copy(&s->site->budget, s->in.data + h.len, left)) == NULL) {
 		session_close(s, "out of memory");
@@ -1709,7 +1726,7 @@ void
 session_accept(struct site *site, const struct accepted_conn *c, const char *busy)
 {
 	struct session *s = session_new(site);
-	bool is_tcp = c->kind != ACCEPTED_UNIX;
+	bool is_tcp = c->kind == ACCEPTED_TCP || c->kind == ACCEPTED_TCP_TUNED;
 	int fd = c->fd, r;
 
 	if (s == NULL) {
@@ -1734,6 +1751,12 @@ session_accept(struct site *site, const struct accepted_conn *c, const char *bus
 	note_peer(s, c);
 	if (c->kind == ACCEPTED_TCP)
 		sockets_relayed(fd);
+	/* Its PROXY header names the client and what its connection proves. */
+	if (busy == NULL && c->kind == ACCEPTED_PEER) {
+		s->from_worker = true;
+		await_proxy_header(s);
+		return;
+	}
 	/*
 	 * Past max_connections, admit refuses it (or makes room) as the
 	 * balancer's, unless detached sessions keep places for their return.

@@ -40,6 +40,7 @@ enum accepted {
 	ACCEPTED_UNIX,
 	ACCEPTED_TCP,       /* TCP_NODELAY and reset on close are still to be set */
 	ACCEPTED_TCP_TUNED, /* it has both from its listener already */
+	ACCEPTED_PEER,      /* another worker passing on an ATTACH (a Unix socket) */
 };
 
 /* A connection as its listener accepted it. */
