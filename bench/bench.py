@@ -529,23 +529,23 @@ def sys_fived(ctx):
 FIVED_SPLICE_PORT = FIVED_PORT + 9
 
 
-def sys_fived_splice(ctx):
-    conf = FIVED_CONF.format(ip=ctx.net.server_ip, port=FIVED_SPLICE_PORT, backend=BACKEND_PORT,
-                             extra="splice = yes\n")
-    p = start_fived(ctx, name="fived-splice", conf=conf, port=FIVED_SPLICE_PORT)
-    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_SPLICE_PORT), pre="bench\\r\\n",
+def plain_fived_with(ctx, name, port, extra):
+    """fived plain, as sys_fived, with extra lines in [server], on a port of its own."""
+    conf = FIVED_CONF.format(ip=ctx.net.server_ip, port=port, backend=BACKEND_PORT, extra=extra)
+    p = start_fived(ctx, name=name, conf=conf, port=port)
+    return Recipe(addr="%s:%d" % (ctx.net.server_ip, port), pre="bench\\r\\n",
                   strip="+\\r\\n", procs={"server proxy": [p]})
+
+
+def sys_fived_splice(ctx):
+    return plain_fived_with(ctx, "fived-splice", FIVED_SPLICE_PORT, "splice = yes\n")
 
 
 FIVED_WORKERS_PORT = FIVED_PORT + 11   # + 1: sealed
 
 
 def sys_fived_workers(ctx):
-    conf = FIVED_CONF.format(ip=ctx.net.server_ip, port=FIVED_WORKERS_PORT, backend=BACKEND_PORT,
-                             extra="workers = auto\n")
-    p = start_fived(ctx, name="fived-workers", conf=conf, port=FIVED_WORKERS_PORT)
-    return Recipe(addr="%s:%d" % (ctx.net.server_ip, FIVED_WORKERS_PORT), pre="bench\\r\\n",
-                  strip="+\\r\\n", procs={"server proxy": [p]})
+    return plain_fived_with(ctx, "fived-workers", FIVED_WORKERS_PORT, "workers = auto\n")
 
 
 SEALED_EXTRA = """key_file = {state}/fived-sealed.key

@@ -21,8 +21,8 @@ import urllib.request
 import muxwire as mw
 from conftest import BUILD, SLOW, connect_from, free_port, recv_all, recv_line, wait_for
 from muxwire import MuxSession, PlainTransport, SealedTransport
-from sealwire import Handshake, SealedClient, keypair
-from test_hardening import needs_root
+from sealwire import SealedClient, keypair
+from test_hardening import needs_root, send_once
 from test_multiplex import backend  # noqa: F401  (the fixture)
 from test_sealed import authorized_file, sentinel_service, server_key
 from test_tokens import config as token_config, services as token_services, use
@@ -129,16 +129,11 @@ def test_0rtt_replayed_from_another_worker_is_not_acted_on(fived, sentinel, tmp_
               server="authorized_clients = %s\n" % authorized_file(tmp_path, {"robot": pub}))
     first, other = two_workers(f).values()
     with from_source(first):
-        hs = Handshake(server_key(f), priv, early=b"s\r\nTRANSFER")
-        c = SealedClient(f.port, handshake=hs, timeout=T)
-        assert c.zero_rtt
-        c.close_write()
-        assert c.recv_all() == b"+\r\ngot 8\n"
-        c.close()
+        recorded = send_once(f, priv)
     wait_for(lambda: s.connections == 1, what="the first delivery")
     for _ in range(3):
         with connect_from(f.port, other) as r:
-            r.sendall(hs.initiation)
+            r.sendall(recorded)
             time.sleep(0.2)
     time.sleep(0.3)
     assert s.connections == 1
