@@ -292,9 +292,17 @@ def test_only_the_monitor_connects_workers(fived):
     """The peer sockets are in the abstract namespace, which anyone may reach: a
     worker takes no connection to it but its monitor's, and reads nothing from one."""
     f = start(fived)
+    held = set()
+    for fd in os.listdir("/proc/%d/fd" % f.proc.pid):
+        target = os.readlink("/proc/%d/fd/%s" % (f.proc.pid, fd))
+        if target.startswith("socket:["):
+            held.add(target[len("socket:["):-1])
+    # The monitor holds them: /proc/net/unix lists each with its inode and name.
     with open("/proc/net/unix") as t:
-        names = re.findall(r"@(fived-peer-\S+)", t.read())
-    assert len(names) >= 2, names
+        names = [line.split()[7][1:] for line in t.read().splitlines()[1:]
+                 if len(line.split()) == 8 and line.split()[7].startswith("@fived-peer-")
+                 and line.split()[6] in held]
+    assert len(names) == 2, names
     for name in names:
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         c.settimeout(T)
