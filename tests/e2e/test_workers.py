@@ -316,6 +316,23 @@ def test_only_the_monitor_connects_workers(fived):
     assert f.log().count("not made by the monitor: closed") == len(names)
 
 
+def test_tickets_naming_no_session_are_unknown_wherever_they_go(fived):
+    """A ticket's first byte names a worker: one naming none (a guess) is an unknown
+    session at once, and one naming the other worker is an unknown session there, passed
+    on; fived survives both."""
+    f = start(fived, server="detach_plaintext = yes\n")
+    (_, home), (_, away) = two_workers(f).items()
+    for first in (200, 255, 2, 0, 1):
+        ticket = bytes([first]) + os.urandom(47)
+        for source in (home, away):
+            c = connect_from(f.port, source)
+            c.sendall(mw.attach_line(ticket, 0))
+            assert recv_line(c) == b"- unknown session\r\n", (first, source)
+            c.close()
+    assert len(worker_pids(f)) == 2
+    assert len(f.events("attach_passed_on")) == 2
+
+
 def test_refused_without_privilege_separation(tmp_path):
     conf = tmp_path / "w.conf"
     conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\nuser = root\nworkers = 2\n"

@@ -22,7 +22,8 @@ take(void *arg, int fd)
 	struct accepted_conn c = {.fd = fd, .kind = ACCEPTED_PEER};
 
 	if (!priv_from_monitor(srv->site.priv, fd)) {
-		log_warn("a connection to this worker's peer socket not made by the monitor: closed");
+		log_warn("a connection to this worker's peer socket not made by the monitor: "
+		         "closed");
 		close(fd);
 		return;
 	}
@@ -55,8 +56,8 @@ peers_open(struct server *srv)
 
 	if (!priv_shared(priv))
 		return 0;
-	if ((srv->site.workers = worker_backends(priv->nworkers,
-	                                         srv->site.cfg->connect_timeout_ms)) == NULL) {
+	if ((srv->site.workers =
+	             worker_backends(priv->nworkers, srv->site.cfg->connect_timeout_ms)) == NULL) {
 		log_error("out of memory");
 		return -1;
 	}

@@ -59,13 +59,18 @@ unknown(struct session *s)
 	refuse(s, "unknown session");
 }
 
-/* With several workers: whether the ticket names another worker's session (new_ticket). */
+/*
+ * With several workers: whether the ticket names another worker's session
+ * (new_ticket).  A first byte that names no worker is a guess like any
+ * other; and what another worker passed on is never passed on again.
+ */
 static bool
 held_elsewhere(const struct session *s)
 {
 	const struct priv *p = s->site->priv;
+	uint8_t worker = s->attach_ticket[0];
 
-	return priv_shared(p) && s->attach_ticket[0] != p->index;
+	return priv_shared(p) && !s->from_worker && worker < p->nworkers && worker != p->index;
 }
 
 /*
