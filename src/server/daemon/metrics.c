@@ -75,9 +75,11 @@ family(FILE *f, const char *name, const char *type, const char *help)
  * What one worker counts, as the exposition sums it: with several
  * workers (`workers`), each sends its own to the monitor with its
  * heartbeat, and the one that answers a scrape adds the others' last.
- * Fixed in size and layout: the workers are the same program.
+ * A worker started from another build of fived (replaced on disk, then
+ * restarted) may have another layout: the size first says which.
  */
 struct metrics_share {
+	uint64_t size; /* sizeof(struct metrics_share) of the worker that sent it */
 	struct metrics m;
 	struct governor_counters handshakes;
 	uint64_t open[METRICS_TRANSPORTS * METRICS_DIALECTS]; /* live sessions by pair */
@@ -126,6 +128,7 @@ share_of(struct site *site, struct metrics_share *s)
 	const struct governor *g = &site->gov;
 
 	memset(s, 0, sizeof(*s));
+	s->size = sizeof(*s);
 	s->m = site->metrics;
 	s->handshakes = g->c;
 	session_each(site, count_open, s);
@@ -197,7 +200,13 @@ share_all(struct site *site, struct metrics_share *total)
 		return 0;
 	if (priv_shares(site->priv, &blobs, &len) != 0)
 		return -1;
-	for (at = 0; at + sizeof(other) <= len; at += sizeof(other)) {
+	for (at = 0; at + sizeof(other.size) <= len; at += other.size) {
+		memcpy(&other.size, blobs + at, sizeof(other.size));
+		if (other.size < sizeof(other.size) || other.size > len - at)
+			break;
+		/* Another layout: its counters cannot be read, but the ones after it can. */
+		if (other.size != sizeof(other))
+			continue;
 		memcpy(&other, blobs + at, sizeof(other));
 		share_add(total, &other);
 	}
