@@ -32,6 +32,45 @@ expect_error(const char *text, const char *first_line)
 	assert_string_equal(line, first_line);
 }
 
+/* workers: auto or 1 to 64; a worker's share of the server-wide limits, rounded up. */
+static void
+test_workers_and_their_share(void **state)
+{
+	struct config_errors errs;
+	struct config *cfg;
+
+	(void)state;
+	cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\n", &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->workers, 1);
+	config_unref(cfg);
+	cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\nworkers = auto\n", &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->workers, WORKERS_AUTO);
+	config_unref(cfg);
+	cfg = parse("[server]\nlisten = tcp:127.0.0.1:1\nworkers = 3\nmax_connections = 10\n"
+	            "max_detachable = 1\nrelay_memory_max = 1M\n",
+	            &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg->workers, 3);
+	config_share(cfg, 3);
+	assert_int_equal(cfg->max_connections, 4);
+	assert_int_equal(cfg->max_detachable, 1);
+	assert_int_equal(cfg->relay_memory_max, (1024 * 1024 + 2) / 3);
+	config_share(cfg, 1);
+	assert_int_equal(cfg->max_connections, 4);
+	config_unref(cfg);
+	expect_error(
+	        "[server]\nlisten = tcp:127.0.0.1:1\nworkers = 0\n",
+	        "t.conf:3: workers: expected auto or a number of worker processes from 1 to 64");
+	expect_error(
+	        "[server]\nlisten = tcp:127.0.0.1:1\nworkers = 65\n",
+	        "t.conf:3: workers: expected auto or a number of worker processes from 1 to 64");
+	expect_error(
+	        "[server]\nlisten = tcp:127.0.0.1:1\nworkers = many\n",
+	        "t.conf:3: workers: expected auto or a number of worker processes from 1 to 64");
+}
+
 static void
 test_builtin(void **state)
 {
@@ -635,6 +674,7 @@ main(void)
 	        cmocka_unit_test(test_errors_once_on_their_line),
 	        cmocka_unit_test(test_byte_order_mark_and_crlf),
 	        cmocka_unit_test(test_load_missing_file),
+	        cmocka_unit_test(test_workers_and_their_share),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -143,6 +143,37 @@ test_connect_histogram(void **state)
 	free(m);
 }
 
+/* Another worker's counters added: reasons by their text, whatever order each met them in. */
+static void
+test_workers_counters_added(void **state)
+{
+	struct metrics *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+
+	(void)state;
+	metrics_refused(a, "unknown service");
+	metrics_refused(b, "too many connections");
+	metrics_refused(b, "unknown service");
+	metrics_refused(b, "unknown service");
+	metrics_connect(a, true, 100);
+	metrics_connect(b, true, 600);
+	metrics_closed(b, "sealed", "text", 1, 2);
+	a->accepted = 3;
+	b->accepted = 4;
+	metrics_add(a, b);
+	assert_int_equal(a->nrefusals, 2);
+	assert_string_equal(a->refusals[0].reason, "unknown service");
+	assert_int_equal(a->refusals[0].count, 3);
+	assert_int_equal(a->refusals[1].count, 1);
+	assert_int_equal(a->accepted, 7);
+	assert_int_equal(a->connect_count, 2);
+	assert_int_equal(a->connect_buckets[0], 1);
+	assert_int_equal(a->connect_buckets[1], 1);
+	assert_int_equal(a->closed[metrics_transport("sealed")][metrics_dialect("text")], 1);
+	assert_int_equal(a->closed_bytes_out, 2);
+	free(a);
+	free(b);
+}
+
 int
 main(void)
 {
@@ -153,6 +184,7 @@ main(void)
 	        cmocka_unit_test(test_response_head),
 	        cmocka_unit_test(test_refusal_reasons),
 	        cmocka_unit_test(test_connect_histogram),
+	        cmocka_unit_test(test_workers_counters_added),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
