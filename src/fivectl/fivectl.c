@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -23,6 +24,9 @@
 #define EXIT_REFUSED 1 /* fived said no */
 #define EXIT_USAGE   2
 #define EXIT_NOREACH 3 /* no fived to ask, or no sensible answer */
+
+/* A worker that has not answered by then (stopped, stuck, or about to be restarted) never will. */
+#define ANSWER_TIMEOUT_S 10
 
 /* "revoke -": the token from standard input, so that it is not in ps. */
 #define FROM_STDIN "-"
@@ -58,10 +62,15 @@ dial(const char *path, unsigned k)
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd;
 
+	struct timeval timeout = {.tv_sec = ANSWER_TIMEOUT_S};
+
 	worker_path(path, k, sun.sun_path, sizeof(sun.sun_path));
 	if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) >= 0 &&
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
 		return fd;
+	}
 	if (k > 0 && (errno == ENOENT || errno == ECONNREFUSED)) {
 		if (fd >= 0)
 			close(fd);
@@ -111,7 +120,12 @@ ask(const char *path, unsigned k, const struct admin_request *r, json_t **body, 
 	}
 	/* A refused peer's reply is already queued, and its socket closed: read it all the same. */
 	send(fd, msg, len, MSG_NOSIGNAL);
-	if ((n = receive(fd, msg)) <= 0 || n > ADMIN_REPLY_MAX ||
+	if ((n = receive(fd, msg)) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		worker_path(path, k, msg, ADMIN_REPLY_MAX);
+		fprintf(stderr, "fivectl: %s: no answer within %d s\n", msg, ANSWER_TIMEOUT_S);
+		exit(EXIT_NOREACH);
+	}
+	if (n <= 0 || n > ADMIN_REPLY_MAX ||
 	    admin_reply_decode(msg, (size_t)n, &ok, body, reason) != 0) {
 		fprintf(stderr, "fivectl: %s: no valid reply\n", path);
 		exit(EXIT_NOREACH);

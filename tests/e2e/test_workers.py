@@ -294,17 +294,21 @@ def test_only_the_monitor_connects_workers(fived):
     """The peer sockets are in the abstract namespace, which anyone may reach: a
     worker takes no connection to it but its monitor's, and reads nothing from one."""
     f = start(fived)
-    held = set()
-    for fd in os.listdir("/proc/%d/fd" % f.proc.pid):
-        target = os.readlink("/proc/%d/fd/%s" % (f.proc.pid, fd))
-        if target.startswith("socket:["):
-            held.add(target[len("socket:["):-1])
-    # The monitor holds them: /proc/net/unix lists each with its inode and name.
-    with open("/proc/net/unix") as t:
-        names = [line.split()[7][1:] for line in t.read().splitlines()[1:]
-                 if len(line.split()) == 8 and line.split()[7].startswith("@fived-peer-")
-                 and line.split()[6] in held]
-    assert len(names) == 2, names
+
+    def peer_sockets():
+        """The monitor holds them: /proc/net/unix lists each with its inode and name."""
+        held = set()
+        for fd in os.listdir("/proc/%d/fd" % f.proc.pid):
+            target = os.readlink("/proc/%d/fd/%s" % (f.proc.pid, fd))
+            if target.startswith("socket:["):
+                held.add(target[len("socket:["):-1])
+        with open("/proc/net/unix") as t:
+            return [line.split()[7][1:] for line in t.read().splitlines()[1:]
+                    if len(line.split()) == 8 and line.split()[7].startswith("@fived-peer-")
+                    and line.split()[6] in held]
+
+    names = wait_for(lambda: len(peer_sockets()) == 2 and peer_sockets(),
+                     what="both workers' peer sockets")
     for name in names:
         c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         c.settimeout(T)
@@ -333,6 +337,43 @@ def test_tickets_naming_no_session_are_unknown_wherever_they_go(fived):
             c.close()
     assert len(worker_pids(f)) == 2
     assert len(f.events("attach_passed_on")) == 2
+
+
+def test_the_most_workers_come_up_with_every_socket(fived, tmp_path):
+    """workers = 64, the most fived.conf(5) allows, with an admin socket and a metrics
+    endpoint: each worker has its listener, admin and peer sockets, and serves."""
+    admin, mport = tmp_path / "admin.sock", free_port()
+    f = fived(ECHO, server="workers = 64\nadmin_socket = %s\nmetrics_listen = "
+                           "tcp:127.0.0.1:%d\n" % (admin, mport))
+    wait_for(lambda: f.log().count("monitor: worker") and
+             len(re.findall(r"monitor: worker \d+ serves", f.log())) == 64,
+             timeout=60, what="64 workers serving")
+    assert "exited" not in f.log() and "Too many open files" not in f.log()
+    r = subprocess.run([FIVECTL, "-s", str(admin), "--json", "stats"], capture_output=True,
+                       text=True, timeout=T)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["sessions"] == 0
+    c = connect_from(f.port, "127.0.0.77")
+    c.sendall(b"echo\r\nhi")
+    c.shutdown(socket.SHUT_WR)
+    assert recv_all(c) == b"+\r\nhi"
+
+
+def test_fivectl_gives_up_on_a_worker_that_does_not_answer(fived, tmp_path):
+    """fivectl(8): a worker that has not answered within 10 seconds is said, exit 3,
+    not waited for."""
+    admin = tmp_path / "admin.sock"
+    f = start(fived, server="admin_socket = %s\n" % admin)
+    stopped = max(worker_pids(f))
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        r = subprocess.run([FIVECTL, "-s", str(admin), "stats"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 3 and "no answer within 10 s" in r.stderr, r.stderr
+        assert time.monotonic() - started < 20
+    finally:
+        os.kill(stopped, signal.SIGCONT)
 
 
 def test_refused_without_privilege_separation(tmp_path):

@@ -546,20 +546,20 @@ hand_listening(const struct priv_state *st, const struct privops_listening *l,
 }
 
 /*
- * What the asking worker listens on when it asks for address: with
- * several workers, worker K's admin socket is admin_socket.K.  Returns
- * 0, or -1 when that name is too long.
+ * What worker listens on when it asks for address: with several workers,
+ * worker K's admin socket is admin_socket.K.  Returns 0, or -1 when that
+ * name is too long.
  */
 static int
-worker_address(const struct priv_state *st, const char *address, char *out, size_t size)
+worker_address(const char *address, unsigned worker, char *out, size_t size)
 {
 	const char *path = after(address, ADMIN_PREFIX);
 	int n;
 
-	if (path == NULL || st->asking == 0)
+	if (path == NULL || worker == 0)
 		n = snprintf(out, size, "%s", address);
 	else
-		n = snprintf(out, size, "%s%s.%u", ADMIN_PREFIX, path, st->asking);
+		n = snprintf(out, size, "%s%s.%u", ADMIN_PREFIX, path, worker);
 	return n >= 0 && (size_t)n < size ? 0 : -1;
 }
 
@@ -659,15 +659,62 @@ answer_peer_connect(struct priv_state *st, const struct priv_request *req, struc
 	return answer(ans, true, "", 0);
 }
 
+/*
+ * The socket worker has for address (a name the configuration has, which
+ * listen_address parsed into *a): kept, or made now.  NULL with *err, an
+ * errno value, when it cannot be.
+ */
+static struct privops_listening *
+listening_for(struct priv_state *st, const char *address, unsigned worker, struct addr_spec *a,
+              int *err)
+{
+	char name[PRIVMSG_ARG_MAX];
+	struct privops_listening *l;
+	size_t i;
+	int fd;
+
+	if (worker_address(address, worker, name, sizeof(name)) != 0 ||
+	    listen_address(name, a) != 0) {
+		log_error("cannot listen on %s's admin socket for worker %u: the path is too long",
+		          address, worker);
+		*err = ENAMETOOLONG;
+		return NULL;
+	}
+	for (i = 0; i < st->nlistening; i++)
+		if (strcmp(st->listening[i].address, name) == 0)
+			return &st->listening[i];
+	*err = EMFILE;
+	if (st->nlistening == PRIVOPS_LISTEN_MAX)
+		return NULL;
+	l = &st->listening[st->nlistening];
+	l->nfds = 1;
+	/* Several workers share a TCP address for sessions by the connections' sources. */
+	if (st->nworkers > 1 && a->kind == ADDR_TCP && names_sessions(st->cfg, address)) {
+		fd = sockets_listen_group(a, st->nworkers, l->fds);
+		l->nfds = st->nworkers;
+	} else {
+		fd = l->fds[0] = sockets_listen(a, local_socket(name) != NULL,
+		                                names_sessions(st->cfg, address));
+	}
+	if (fd < 0) {
+		*err = -fd;
+		return NULL;
+	}
+	str_copy(l->address, name, sizeof(l->address));
+	l->unlink_path[0] = '\0';
+	if (a->kind == ADDR_UNIX)
+		str_copy(l->unlink_path, a->path, sizeof(l->unlink_path));
+	st->nlistening++;
+	return l;
+}
+
 static int
 answer_listen(struct priv_state *st, const struct priv_request *req, struct priv_answer *ans)
 {
-	char address[PRIVMSG_ARG_MAX];
 	struct privops_listening *l;
-	const char *local;
 	struct addr_spec a;
-	size_t i;
-	int e;
+	unsigned k;
+	int err;
 
 	if (strcmp(req->arg, PEER_PREFIX) == 0)
 		return answer_peer_listen(st, ans);
@@ -678,34 +725,15 @@ answer_listen(struct priv_state *st, const struct priv_request *req, struct priv
 		          req->arg);
 		return refuse_errno(ans, EPERM);
 	}
-	if (worker_address(st, req->arg, address, sizeof(address)) != 0 ||
-	    listen_address(address, &a) != 0) {
-		log_error("cannot listen on %s's admin socket for worker %u: the path is too long",
-		          req->arg, st->asking);
-		return refuse_errno(ans, ENAMETOOLONG);
-	}
-	local = local_socket(address);
-	for (i = 0; i < st->nlistening; i++)
-		if (strcmp(st->listening[i].address, address) == 0)
-			return hand_listening(st, &st->listening[i], ans);
-	if (st->nlistening == PRIVOPS_LISTEN_MAX)
-		return refuse_errno(ans, EMFILE);
-	l = &st->listening[st->nlistening];
-	l->nfds = 1;
-	/* Several workers share a TCP address for sessions by the connections' sources. */
-	if (st->nworkers > 1 && a.kind == ADDR_TCP && names_sessions(st->cfg, req->arg)) {
-		if ((e = sockets_listen_group(&a, st->nworkers, l->fds)) != 0)
-			return refuse_errno(ans, -e);
-		l->nfds = st->nworkers;
-	} else if ((l->fds[0] = sockets_listen(&a, local != NULL,
-	                                       names_sessions(st->cfg, req->arg))) < 0) {
-		return refuse_errno(ans, -l->fds[0]);
-	}
-	str_copy(l->address, address, sizeof(l->address));
-	l->unlink_path[0] = '\0';
-	if (a.kind == ADDR_UNIX)
-		str_copy(l->unlink_path, a.path, sizeof(l->unlink_path));
-	st->nlistening++;
+	/*
+	 * Every worker's admin socket at once: fivectl asks them in turn until
+	 * one is missing, and one whose worker is down must not look absent.
+	 */
+	for (k = 0; after(req->arg, ADMIN_PREFIX) != NULL && k < st->nworkers; k++)
+		if (listening_for(st, req->arg, k, &a, &err) == NULL)
+			return refuse_errno(ans, err);
+	if ((l = listening_for(st, req->arg, st->asking, &a, &err)) == NULL)
+		return refuse_errno(ans, err);
 	return hand_listening(st, l, ans);
 }
 

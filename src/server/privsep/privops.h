@@ -59,8 +59,12 @@
 /* PRIV_KEYS's answer before the provider's name: three public keys and the name's length. */
 #define PRIVOPS_KEYS_FIXED (3 * 32 + 1)
 
-/* Listening sockets the monitor keeps for the workers it starts. */
-#define PRIVOPS_LISTEN_MAX (2 * CONFIG_LISTEN_MAX + 2)
+/*
+ * Listening sockets the monitor keeps for the workers it starts: those
+ * the configuration names (a TCP address's group of a socket a worker is
+ * one), and an admin socket and a peer socket a worker.
+ */
+#define PRIVOPS_LISTEN_MAX (2 * CONFIG_LISTEN_MAX + 2 + 2 * WORKERS_MAX)
 
 /* The supplementary groups the monitor sets aside while it connects as the worker. */
 #define PRIVOPS_GROUPS_MAX 256
