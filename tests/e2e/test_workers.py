@@ -380,7 +380,10 @@ def test_refused_without_privilege_separation(tmp_path):
     conf = tmp_path / "w.conf"
     conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\nuser = root\nworkers = 2\n"
                     "key_file = %s\n" % (tmp_path / "k.key") + ECHO)
-    r = subprocess.run([os.path.join(BUILD, "fived"), "-c", str(conf)], capture_output=True,
-                       text=True, timeout=T)
-    assert r.returncode == 1
-    assert "workers = 2 needs privilege separation" in r.stderr, r.stderr
+    for args in (["-t"], []):
+        r = subprocess.run([os.path.join(BUILD, "fived"), *args, "-c", str(conf)],
+                           capture_output=True, text=True, timeout=T)
+        assert r.returncode == 1
+        assert "workers = 2 needs privilege separation" in r.stderr, r.stderr
+    # Refused before anything was made.
+    assert not (tmp_path / "k.key").exists()

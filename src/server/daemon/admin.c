@@ -453,6 +453,9 @@ admin_open(struct server *srv)
 		return -1;
 	}
 	srv->admin = adm;
+	/* The monitor gave worker K its own, named after the configured one. */
+	if (priv_shared(srv->site.priv) && srv->site.priv->index > 0)
+		log_info("this worker's admin socket is %s.%u", a.path, srv->site.priv->index);
 	return 0;
 }
 

@@ -624,6 +624,28 @@ check_store_password(const struct config *cfg)
 }
 
 int
+check_workers(const struct config *cfg, bool separated)
+{
+	unsigned n = privops_workers(cfg);
+
+	if (n > 1 && !separated) {
+		log_error("workers = %u needs privilege separation: start fived as root, with user "
+		          "not root",
+		          n);
+		return -1;
+	}
+	/* The last worker's admin socket is admin_socket.N-1. */
+	if (n > 1 && cfg->admin_socket[0] != '\0' &&
+	    snprintf(NULL, 0, "%s.%u", cfg->admin_socket, n - 1) > ADDR_PATH_MAX) {
+		log_error("admin_socket %s is too long for workers = %u: %s.%u must fit in %d "
+		          "bytes",
+		          cfg->admin_socket, n, cfg->admin_socket, n - 1, ADDR_PATH_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+int
 check_start(const struct config *cfg)
 {
 	char key_path[CONFIG_PATH_MAX + 64];
@@ -650,6 +672,8 @@ check_start(const struct config *cfg)
 	if (check_listeners(cfg) != 0)
 		r = -1;
 	if (check_backends(cfg, &w, &exec) != 0)
+		r = -1;
+	if (check_workers(cfg, geteuid() == 0 && strcmp(cfg->user, "root") != 0) != 0)
 		r = -1;
 	return r;
 }

@@ -7,6 +7,8 @@
 #ifndef FIVE_CHECK_H
 #define FIVE_CHECK_H
 
+#include <stdbool.h>
+
 #include "server/conf/config.h"
 
 /*
@@ -22,5 +24,12 @@
  * Returns 0 when start would get past everything, -1 otherwise.
  */
 int check_start(const struct config *cfg);
+
+/*
+ * Whether cfg's workers can run: several need privilege separation
+ * (separated: fived started as root, user not root), and each worker's
+ * admin socket path must fit.  Returns 0, or -1 after logging why.
+ */
+int check_workers(const struct config *cfg, bool separated);
 
 #endif

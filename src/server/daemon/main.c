@@ -282,24 +282,12 @@ workers_possible(const struct config *cfg, bool separated, int activated)
 {
 	unsigned n = privops_workers(cfg);
 
-	if (n > 1 && !separated) {
-		log_error("workers = %u needs privilege separation: start fived as root, with user "
-		          "not root",
-		          n);
+	if (check_workers(cfg, separated) != 0)
 		return -1;
-	}
 	if (n > 1 && activated > 0) {
 		log_error("workers = %u cannot share sockets systemd hands over: let fived open "
 		          "its listeners (no socket unit), or set workers = 1",
 		          n);
-		return -1;
-	}
-	/* The last worker's admin socket is admin_socket.N-1. */
-	if (n > 1 && cfg->admin_socket[0] != '\0' &&
-	    snprintf(NULL, 0, "%s.%u", cfg->admin_socket, n - 1) > ADDR_PATH_MAX) {
-		log_error("admin_socket %s is too long for workers = %u: %s.%u must fit in %d "
-		          "bytes",
-		          cfg->admin_socket, n, cfg->admin_socket, n - 1, ADDR_PATH_MAX);
 		return -1;
 	}
 	return 0;
@@ -423,6 +411,9 @@ main(int argc, char **argv)
 		log_error("%s", err);
 		goto fail;
 	}
+	/* Before any key file is made: a start that cannot go on leaves nothing behind. */
+	if (workers_possible(cfg, separated, activated) != 0)
+		goto fail;
 	if (separated && cfg->user[0] == '\0' && getpwnam("fived") == NULL)
 		log_warn(
 		        "the worker runs as nobody, an account other daemons may share (they could "
@@ -432,8 +423,7 @@ main(int argc, char **argv)
 		goto fail;
 	free(text);
 	text = NULL;
-	if (activation_adopt(&st, cfg, activated) != 0 ||
-	    workers_possible(cfg, separated, activated) != 0) {
+	if (activation_adopt(&st, cfg, activated) != 0) {
 		privops_free(&st);
 		goto fail;
 	}

@@ -11,8 +11,8 @@
 #include "server/daemon/server.h"
 #include "server/session/session.h"
 
-/* How log lines name the peer socket: the monitor names it, not the configuration. */
-#define PEER_SOCKET_NAME "@fived-peer"
+/* How log lines name the peer socket: the monitor names it, with a secret of its own in it. */
+#define PEER_SOCKET_NAME "@fived-peer-*-%u"
 
 /* A connection from anyone but the monitor is closed unread: only it connects workers. */
 static void
@@ -61,7 +61,7 @@ peers_open(struct server *srv)
 		log_error("out of memory");
 		return -1;
 	}
-	str_copy(a.path, PEER_SOCKET_NAME, sizeof(a.path));
+	snprintf(a.path, sizeof(a.path), PEER_SOCKET_NAME, priv->index);
 	srv->peers = acceptor_open(srv->site.loop, priv, &a, PRIV_SOCKET_PEER,
 	                           "ATTACHes from the other workers", take, srv);
 	return srv->peers != NULL ? 0 : -1;

@@ -1770,26 +1770,21 @@ session_accept(struct site *site, const struct accepted_conn *c, const char *bus
 }
 
 /*
- * A connection whose client's address is known: counted, recorded, held
- * to its source's and the server's limits, and read.
+ * A place among its source's connections and the server's, or (at a
+ * limit a detached session keeps room beyond) one for an ATTACH only.
+ * Returns 0, or -1 when s was refused.
  */
-static void
-admit(struct session *s, const char *busy)
+static int
+take_places(struct session *s)
 {
 	struct site *site = s->site;
-	bool recorded, beyond_source, over;
+	bool beyond_source, over;
 
-	site->metrics.accepted++;
-	recorded = session_audit(s, "accepted", NULL) == 0;
-	if (busy != NULL) {
-		reject_now(s, busy);
-		return;
-	}
 	s->source = source_acquire(site->sources, s->source_key, s->cfg->max_per_source,
 	                           &beyond_source);
 	if (s->source == NULL) {
 		reject_now(s, "too many connections from your address");
-		return;
+		return -1;
 	}
 	if (beyond_source)
 		s->attach_only = "too many connections from your address";
@@ -1801,12 +1796,38 @@ admit(struct session *s, const char *busy)
 		source_release(site->sources, s->source);
 		s->source = NULL;
 		reject_now(s, "too many connections");
-		return;
+		return -1;
 	}
 	if (source_wait(site->sources, s->source, &s->waiter, s) != 0) {
 		session_close(s, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A connection whose client's address is known: counted, recorded, held
+ * to its source's and the server's limits, and read.
+ */
+static void
+admit(struct session *s, const char *busy)
+{
+	struct site *site = s->site;
+	bool recorded;
+
+	site->metrics.accepted++;
+	recorded = session_audit(s, "accepted", NULL) == 0;
+	if (busy != NULL) {
+		reject_now(s, busy);
 		return;
 	}
+	/*
+	 * An ATTACH another worker passes on took its places there, where its
+	 * client's connection is: it takes none here, so that one connection
+	 * counts once, at the worker its source meets.
+	 */
+	if (!s->from_worker && take_places(s) != 0)
+		return;
 	/* Before any request is read: a client has nothing to say that would go unrecorded. */
 	if (s->cfg->audit_required && !recorded) {
 		audit_refuse(s);
