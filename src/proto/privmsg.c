@@ -55,6 +55,7 @@ static const unsigned request_fields[PRIV_TYPE_MAX + 1] = {
         [PRIV_IS_REVOKED] = F_ARG,
         [PRIV_SHARES] = 0,
         [PRIV_PEER_CONNECT] = F_NUMBER,
+        [PRIV_INHERIT] = 0,
 };
 
 int

@@ -376,6 +376,33 @@ def test_fivectl_gives_up_on_a_worker_that_does_not_answer(fived, tmp_path):
         os.kill(stopped, signal.SIGCONT)
 
 
+def test_counters_do_not_go_back_when_a_worker_dies(fived, tmp_path):
+    """A restarted worker goes on counting from its predecessor's last counters, so the
+    sums the metrics endpoint reports stay where they were (fived.conf(5), workers)."""
+    mport = free_port()
+    f = start(fived, server="metrics_listen = tcp:127.0.0.1:%d\n" % mport)
+    picked = two_workers(f)
+    for source in picked.values():
+        for _ in range(3):
+            worker_of(f, source)
+    accepted = len(f.events("accepted"))
+    wait_for(lambda: metric(mport, "fived_sessions_accepted_total") == accepted,
+             what="every worker's count")
+    victim = next(iter(picked))
+    os.kill(victim, signal.SIGKILL)
+    seen = []
+    deadline = time.monotonic() + 3 * SLOW
+    while time.monotonic() < deadline:
+        seen.append(metric(mport, "fived_sessions_accepted_total"))
+        time.sleep(0.1)
+    wait_for(lambda: len(worker_pids(f)) == 3, what="the successor")
+    time.sleep(1.2)
+    seen.append(metric(mport, "fived_sessions_accepted_total"))
+    assert min(seen) >= accepted, seen
+    assert 'reason="unknown service"' in urllib.request.urlopen(
+        "http://127.0.0.1:%d/metrics" % mport, timeout=T).read().decode()
+
+
 def test_refused_without_privilege_separation(tmp_path):
     conf = tmp_path / "w.conf"
     conf.write_text("[server]\nlisten = tcp:127.0.0.1:0\nuser = root\nworkers = 2\n"

@@ -149,16 +149,24 @@ highest(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-/* Another worker's share added to into: from is that worker's word, bounded here. */
+/* Another worker's share is its word: its reasons are bounded before anything reads them. */
 static void
-share_add(struct metrics_share *into, struct metrics_share *from)
+share_bound(struct metrics_share *s)
 {
 	unsigned i;
 
-	if (from->m.nrefusals > METRICS_REASONS_MAX)
-		from->m.nrefusals = METRICS_REASONS_MAX;
-	for (i = 0; i < from->m.nrefusals; i++)
-		from->m.refusals[i].reason[METRICS_REASON_LEN] = '\0';
+	if (s->m.nrefusals > METRICS_REASONS_MAX)
+		s->m.nrefusals = METRICS_REASONS_MAX;
+	for (i = 0; i < s->m.nrefusals; i++)
+		s->m.refusals[i].reason[METRICS_REASON_LEN] = '\0';
+}
+
+/* Another worker's share (bounded) added to into. */
+static void
+share_add(struct metrics_share *into, const struct metrics_share *from)
+{
+	unsigned i;
+
 	metrics_add(&into->m, &from->m);
 	into->handshakes.initiations += from->handshakes.initiations;
 	into->handshakes.handshakes += from->handshakes.handshakes;
@@ -187,31 +195,89 @@ share_add(struct metrics_share *into, struct metrics_share *from)
 	into->heap_free += from->heap_free;
 }
 
+/*
+ * What a dead worker no longer has: its sessions and their load.  The
+ * bytes they had moved stay counted, as its successor counts them.
+ */
+static void
+share_of_the_dead(struct metrics_share *s)
+{
+	memset(s->open, 0, sizeof(s->open));
+	s->cpu_percent = s->pending = s->loaded = s->difficulty = 0;
+	s->budget_used = s->budget_max = s->heap_in_use = s->heap_free = 0;
+	s->store_up = 1; /* no say in the lowest */
+}
+
+/*
+ * The share at blobs[at..len) into *s: its length, or 0 when there is
+ * none whole; *readable false when it is of another layout (another
+ * build of fived), which only its length is read of.
+ */
+static size_t
+share_at(const char *blobs, size_t at, size_t len, struct metrics_share *s, bool *readable)
+{
+	uint64_t size;
+
+	if (len - at < sizeof(size))
+		return 0;
+	memcpy(&size, blobs + at, sizeof(size));
+	if (size < sizeof(size) || size > len - at)
+		return 0;
+	if ((*readable = size == sizeof(*s))) {
+		memcpy(s, blobs + at, sizeof(*s));
+		share_bound(s);
+	}
+	return (size_t)size;
+}
+
 /* Every worker's counters: this one's, and the others' last (priv_shares). */
 static int
 share_all(struct site *site, struct metrics_share *total)
 {
 	struct metrics_share other;
+	size_t len, at = 0, n;
+	bool live, readable;
 	char *blobs;
-	size_t len, at;
 
 	share_of(site, total);
 	if (!priv_shared(site->priv))
 		return 0;
 	if (priv_shares(site->priv, &blobs, &len) != 0)
 		return -1;
-	for (at = 0; at + sizeof(other.size) <= len; at += other.size) {
-		memcpy(&other.size, blobs + at, sizeof(other.size));
-		if (other.size < sizeof(other.size) || other.size > len - at)
+	while (at < len) {
+		live = blobs[at++] != 0;
+		if ((n = share_at(blobs, at, len, &other, &readable)) == 0)
 			break;
-		/* Another layout: its counters cannot be read, but the ones after it can. */
-		if (other.size != sizeof(other))
+		at += n;
+		if (!readable)
 			continue;
-		memcpy(&other, blobs + at, sizeof(other));
+		if (!live)
+			share_of_the_dead(&other);
 		share_add(total, &other);
 	}
 	free(blobs);
 	return 0;
+}
+
+void
+metrics_inherit(struct server *srv)
+{
+	struct site *site = &srv->site;
+	struct metrics_share last;
+	bool readable;
+	char *blob;
+	size_t len;
+
+	if (!priv_shared(site->priv) || priv_inherit(site->priv, &blob, &len) != 0)
+		return;
+	if (share_at(blob, 0, len, &last, &readable) != 0 && readable) {
+		site->metrics = last.m;
+		site->metrics.closed_bytes_in += last.live_in;
+		site->metrics.closed_bytes_out += last.live_out;
+		site->gov.c = last.handshakes;
+		site->gov.cpu_ns_total = last.cpu_ns_total;
+	}
+	free(blob);
 }
 
 void

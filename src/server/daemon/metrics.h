@@ -36,4 +36,11 @@ void metrics_close(struct server *srv);
  */
 void metrics_alive(struct server *srv, uint64_t now_ms);
 
+/*
+ * With several workers, at start: this worker goes on counting from the
+ * counters the one it replaces last sent, so that the sums the endpoint
+ * reports do not go back when a worker is restarted.
+ */
+void metrics_inherit(struct server *srv);
+
 #endif

@@ -543,6 +543,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	}
 	if (load_state(srv, cfg) != 0 || listener_limits(srv) != 0)
 		goto fail;
+	metrics_inherit(srv);
 	if ((srv->site.audit = open_audit(srv, cfg)) == NULL ||
 	    reconcile_listeners(srv, cfg) != 0 || control_open(&srv->site) != 0 ||
 	    admin_open(srv) != 0 || metrics_open(srv) != 0 || peers_open(srv) != 0)

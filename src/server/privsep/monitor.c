@@ -100,8 +100,13 @@ struct worker {
 	uint64_t restarts[RESTARTS_MAX]; /* when the last ones happened, a ring */
 	size_t nrestarts;
 	struct logpipe log; /* its standard error, unless fived logs there */
-	uint8_t *share;     /* its last PRIV_ALIVE blob, its counters; owned, or NULL */
+	/*
+	 * Its last PRIV_ALIVE blob, its counters; owned, or NULL.  Kept when it
+	 * dies, for its successor to go on counting from (PRIV_INHERIT).
+	 */
+	uint8_t *share;
 	size_t share_len;
+	bool share_live; /* sent by the worker that runs now */
 };
 
 struct monitor {
@@ -442,9 +447,7 @@ worker_exited(struct monitor *m, unsigned index, int status)
 	w->fd = -1;
 	w->pid = 0;
 	w->reloading = false;
-	free(w->share);
-	w->share = NULL;
-	w->share_len = 0;
+	w->share_live = false;
 	logpipe_close(&w->log);
 	if (m->stopping)
 		stopped(m, status);
@@ -793,13 +796,19 @@ keep_share(struct worker *w, const struct priv_request *req)
 	free(w->share);
 	w->share = copy;
 	w->share_len = req->blob_len;
+	w->share_live = true;
 }
 
-/* The other workers' counters, one after another, for the asking worker's metrics. */
+/*
+ * The other workers' counters, each after whether its worker runs, for
+ * the asking worker's metrics: a dead one's counters still count (its
+ * successor goes on from them), what it had open no longer does.
+ */
 static void
 answer_shares(struct monitor *m)
 {
-	uint8_t *all = malloc(PRIVMSG_BLOB_MAX * (size_t)m->nworkers);
+	uint8_t *all = malloc((1 + PRIVMSG_BLOB_MAX) * (size_t)m->nworkers);
+	const struct worker *w;
 	size_t len = 0;
 	unsigned i;
 
@@ -808,13 +817,27 @@ answer_shares(struct monitor *m)
 		return;
 	}
 	for (i = 0; i < m->nworkers; i++) {
-		if (i == m->asking || m->workers[i].share == NULL)
+		w = &m->workers[i];
+		if (i == m->asking || w->share == NULL)
 			continue;
-		memcpy(all + len, m->workers[i].share, m->workers[i].share_len);
-		len += m->workers[i].share_len;
+		all[len++] = w->share_live;
+		memcpy(all + len, w->share, w->share_len);
+		len += w->share_len;
 	}
 	reply(m, PRIV_SHARES, true, all, len, -1);
 	free(all);
+}
+
+/* A worker starting: its predecessor's last counters, to go on from; nothing for a first. */
+static void
+answer_inherit(struct monitor *m)
+{
+	const struct worker *w = &m->workers[m->asking];
+
+	if (w->share_live || w->share == NULL)
+		reply(m, PRIV_INHERIT, true, "", 0, -1);
+	else
+		reply(m, PRIV_INHERIT, true, w->share, w->share_len, -1);
 }
 
 static int take_config(struct monitor *m);
@@ -853,6 +876,10 @@ answer_request(struct monitor *m, const struct priv_request *req)
 		keep_share(&m->workers[m->asking], req);
 	if (req->type == PRIV_SHARES) {
 		answer_shares(m);
+		return 0;
+	}
+	if (req->type == PRIV_INHERIT) {
+		answer_inherit(m);
 		return 0;
 	}
 	privops_asking(m->st, m->asking, m->nworkers);

@@ -852,3 +852,15 @@ priv_shares(struct priv *p, char **blobs, size_t *len)
 	log_error("cannot have the other workers' counters: %s", err);
 	return -1;
 }
+
+int
+priv_inherit(struct priv *p, char **blob, size_t *len)
+{
+	struct priv_request req = {.type = PRIV_INHERIT};
+	char err[256];
+
+	if (transact_take(p, &req, blob, len, err, sizeof(err)) == 0)
+		return 0;
+	log_error("cannot have the counters of this worker's predecessor: %s", err);
+	return -1;
+}

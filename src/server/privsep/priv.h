@@ -237,11 +237,19 @@ void priv_alive(struct priv *p, uint64_t now_ms, const void *share, size_t len);
 bool priv_alive_due(const struct priv *p, uint64_t now_ms);
 
 /*
- * With several workers: the other workers' last shares, one after
- * another, in *blobs (malloc'd; the caller frees it).  Returns 0, or -1
- * (logged).
+ * With several workers: the other workers' last shares, each after a
+ * byte that is 1 while its worker runs and 0 once it died (and no
+ * successor has sent its own), in *blobs (malloc'd; the caller frees it).
+ * Returns 0, or -1 (logged).
  */
 int priv_shares(struct priv *p, char **blobs, size_t *len);
+
+/*
+ * With several workers, at start: the last share of the worker this one
+ * replaces, to go on counting from, in *blob (malloc'd; *len 0 for a
+ * first worker).  Returns 0, or -1 (logged).
+ */
+int priv_inherit(struct priv *p, char **blob, size_t *len);
 
 /*
  * The uid of user and the names of all its groups, a line each, malloc'd

@@ -1416,6 +1416,7 @@ privops_answer(struct priv_state *st, const struct priv_request *req, struct pri
 	case PRIV_EXEC_DONE:
 	case PRIV_RELOAD:
 	case PRIV_SHARES:
+	case PRIV_INHERIT:
 		break;
 	}
 	return -1;
