@@ -1,6 +1,5 @@
 #include "server/daemon/metrics.h"
 
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +9,10 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "proto/http.h"
-#include "proto/privmsg.h"
 #include "server/daemon/acceptor.h"
 #include "server/daemon/server.h"
-#include "server/policy/store.h"
+#include "server/daemon/shares.h"
 #include "server/privsep/priv.h"
-#include "server/session/session.h"
 
 #define CONTENT_TYPE_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define CONTENT_TYPE_TEXT    "text/plain; charset=utf-8"
@@ -69,230 +66,6 @@ static void
 family(FILE *f, const char *name, const char *type, const char *help)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-/*
- * What one worker counts, as the exposition sums it: with several
- * workers (`workers`), each sends its own to the monitor with its
- * heartbeat, and the one that answers a scrape adds the others' last.
- * A worker started from another build of fived (replaced on disk, then
- * restarted) may have another layout: the size first says which.
- */
-struct metrics_share {
-	uint64_t size; /* sizeof(struct metrics_share) of the worker that sent it */
-	struct metrics m;
-	struct governor_counters handshakes;
-	uint64_t open[METRICS_TRANSPORTS * METRICS_DIALECTS]; /* live sessions by pair */
-	uint64_t live_in, live_out; /* bytes so far of the live sessions */
-	uint64_t cpu_ns_total, cpu_percent, pending;
-	uint64_t loaded, difficulty; /* the highest of the workers' */
-	uint64_t store_up;           /* the lowest: every worker has its own connection */
-	uint64_t budget_used, budget_max;
-	uint64_t heap_in_use, heap_free;
-};
-
-_Static_assert(sizeof(struct metrics_share) <= PRIVMSG_BLOB_MAX, "a share fits a heartbeat");
-
-static bool
-count_open(const struct session_info *i, void *arg)
-{
-	struct metrics_share *s = arg;
-
-	s->open[metrics_transport(i->transport) * METRICS_DIALECTS + metrics_dialect(i->dialect)]++;
-	s->live_in += i->bytes_in;
-	s->live_out += i->bytes_out;
-	return true;
-}
-
-/*
- * The worker's heap as its allocator counts it.  RSS alone cannot tell a leak from
- * freed memory the allocator keeps for the next peak (main.c keeps up to
- * MALLOC_KEEP of it on purpose); memory in use can.
- */
-static void
-count_heap(struct metrics_share *s)
-{
-#ifdef __SANITIZE_ADDRESS__
-	(void)s; /* the sanitizer's allocator, which glibc's counts do not see */
-#else
-	struct mallinfo2 mi = mallinfo2();
-
-	s->heap_in_use = mi.uordblks + mi.hblkhd;
-	s->heap_free = mi.fordblks;
-#endif
-}
-
-static void
-share_of(struct site *site, struct metrics_share *s)
-{
-	const struct governor *g = &site->gov;
-
-	memset(s, 0, sizeof(*s));
-	s->size = sizeof(*s);
-	s->m = site->metrics;
-	s->handshakes = g->c;
-	session_each(site, count_open, s);
-	s->cpu_ns_total = g->cpu_ns_total;
-	s->cpu_percent = g->percent;
-	s->pending = g->pending;
-	s->loaded = governor_wants_cookie(g, site->cfg);
-	s->difficulty = governor_difficulty(g, site->cfg);
-	s->store_up = site->store != NULL && store_up(site->store);
-	s->budget_used = site->budget.used;
-	s->budget_max = site->budget.max;
-	count_heap(s);
-}
-
-static uint64_t
-highest(uint64_t a, uint64_t b)
-{
-	return a > b ? a : b;
-}
-
-/* Another worker's share is its word: its reasons are bounded before anything reads them. */
-static void
-share_bound(struct metrics_share *s)
-{
-	unsigned i;
-
-	if (s->m.nrefusals > METRICS_REASONS_MAX)
-		s->m.nrefusals = METRICS_REASONS_MAX;
-	for (i = 0; i < s->m.nrefusals; i++)
-		s->m.refusals[i].reason[METRICS_REASON_LEN] = '\0';
-}
-
-/* Another worker's share (bounded) added to into. */
-static void
-share_add(struct metrics_share *into, const struct metrics_share *from)
-{
-	unsigned i;
-
-	metrics_add(&into->m, &from->m);
-	into->handshakes.initiations += from->handshakes.initiations;
-	into->handshakes.handshakes += from->handshakes.handshakes;
-	into->handshakes.cookies += from->handshakes.cookies;
-	into->handshakes.dropped_mac += from->handshakes.dropped_mac;
-	into->handshakes.dropped_rate += from->handshakes.dropped_rate;
-	into->handshakes.dropped_cookie += from->handshakes.dropped_cookie;
-	into->handshakes.dropped_work += from->handshakes.dropped_work;
-	into->handshakes.dropped_replay += from->handshakes.dropped_replay;
-	into->handshakes.failed += from->handshakes.failed;
-	into->handshakes.early_refused += from->handshakes.early_refused;
-	into->handshakes.audit_lost += from->handshakes.audit_lost;
-	for (i = 0; i < METRICS_TRANSPORTS * METRICS_DIALECTS; i++)
-		into->open[i] += from->open[i];
-	into->live_in += from->live_in;
-	into->live_out += from->live_out;
-	into->cpu_ns_total += from->cpu_ns_total;
-	into->cpu_percent += from->cpu_percent;
-	into->pending += from->pending;
-	into->loaded = highest(into->loaded, from->loaded);
-	into->difficulty = highest(into->difficulty, from->difficulty);
-	into->store_up = into->store_up < from->store_up ? into->store_up : from->store_up;
-	into->budget_used += from->budget_used;
-	into->budget_max += from->budget_max;
-	into->heap_in_use += from->heap_in_use;
-	into->heap_free += from->heap_free;
-}
-
-/*
- * What a dead worker no longer has: its sessions and their load.  The
- * bytes they had moved stay counted, as its successor counts them.
- */
-static void
-share_of_the_dead(struct metrics_share *s)
-{
-	memset(s->open, 0, sizeof(s->open));
-	s->cpu_percent = s->pending = s->loaded = s->difficulty = 0;
-	s->budget_used = s->budget_max = s->heap_in_use = s->heap_free = 0;
-	s->store_up = 1; /* no say in the lowest */
-}
-
-/*
- * The share at blobs[at..len) into *s: its length, or 0 when there is
- * none whole; *readable false when it is of another layout (another
- * build of fived), which only its length is read of.
- */
-static size_t
-share_at(const char *blobs, size_t at, size_t len, struct metrics_share *s, bool *readable)
-{
-	uint64_t size;
-
-	if (len - at < sizeof(size))
-		return 0;
-	memcpy(&size, blobs + at, sizeof(size));
-	if (size < sizeof(size) || size > len - at)
-		return 0;
-	if ((*readable = size == sizeof(*s))) {
-		memcpy(s, blobs + at, sizeof(*s));
-		share_bound(s);
-	}
-	return (size_t)size;
-}
-
-/* Every worker's counters: this one's, and the others' last (priv_shares). */
-static int
-share_all(struct site *site, struct metrics_share *total)
-{
-	struct metrics_share other;
-	size_t len, at = 0, n;
-	bool live, readable;
-	char *blobs;
-
-	share_of(site, total);
-	if (!priv_shared(site->priv))
-		return 0;
-	if (priv_shares(site->priv, &blobs, &len) != 0)
-		return -1;
-	while (at < len) {
-		live = blobs[at++] != 0;
-		if ((n = share_at(blobs, at, len, &other, &readable)) == 0)
-			break;
-		at += n;
-		if (!readable)
-			continue;
-		if (!live)
-			share_of_the_dead(&other);
-		share_add(total, &other);
-	}
-	free(blobs);
-	return 0;
-}
-
-void
-metrics_inherit(struct server *srv)
-{
-	struct site *site = &srv->site;
-	struct metrics_share last;
-	bool readable;
-	char *blob;
-	size_t len;
-
-	if (!priv_shared(site->priv) || priv_inherit(site->priv, &blob, &len) != 0)
-		return;
-	if (share_at(blob, 0, len, &last, &readable) != 0 && readable) {
-		site->metrics = last.m;
-		site->metrics.closed_bytes_in += last.live_in;
-		site->metrics.closed_bytes_out += last.live_out;
-		site->gov.c = last.handshakes;
-		site->gov.cpu_ns_total = last.cpu_ns_total;
-	}
-	free(blob);
-}
-
-void
-metrics_alive(struct server *srv, uint64_t now_ms)
-{
-	struct metrics_share *mine;
-
-	if (!priv_shared(srv->site.priv) || !priv_alive_due(srv->site.priv, now_ms)) {
-		priv_alive(srv->site.priv, now_ms, NULL, 0);
-		return;
-	}
-	if ((mine = malloc(sizeof(*mine))) != NULL)
-		share_of(&srv->site, mine);
-	priv_alive(srv->site.priv, now_ms, mine, mine != NULL ? sizeof(*mine) : 0);
-	free(mine);
 }
 
 /* Every transport and dialect pair of one family, from values[t * METRICS_DIALECTS + d]. */
@@ -452,7 +225,7 @@ render(struct site *site, char **text, size_t *len)
 	struct metrics_share *total = malloc(sizeof(*total));
 	FILE *f;
 
-	if (total == NULL || share_all(site, total) != 0 ||
+	if (total == NULL || shares_total(site, total) != 0 ||
 	    (f = open_memstream(text, len)) == NULL) {
 		free(total);
 		return -1;

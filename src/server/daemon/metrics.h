@@ -7,8 +7,6 @@
 #ifndef FIVE_SERVER_METRICS_H
 #define FIVE_SERVER_METRICS_H
 
-#include <stdint.h>
-
 struct server;
 
 /*
@@ -28,19 +26,5 @@ int metrics_open(struct server *srv);
 
 /* Closes the endpoint and every connection to it. */
 void metrics_close(struct server *srv);
-
-/*
- * The heartbeat (priv_alive), called from the loop: with several
- * workers, it carries this worker's counters, which the worker that
- * answers a scrape adds to its own.
- */
-void metrics_alive(struct server *srv, uint64_t now_ms);
-
-/*
- * With several workers, at start: this worker goes on counting from the
- * counters the one it replaces last sent, so that the sums the endpoint
- * reports do not go back when a worker is restarted.
- */
-void metrics_inherit(struct server *srv);
 
 #endif

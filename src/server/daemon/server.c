@@ -13,6 +13,7 @@
 #include "server/daemon/listener.h"
 #include "server/daemon/metrics.h"
 #include "server/daemon/peers.h"
+#include "server/daemon/shares.h"
 #include "server/mux/mux.h"
 #include "server/policy/auditlog.h"
 #include "server/policy/earlydata.h"
@@ -401,7 +402,7 @@ on_gov_tick(uv_timer_t *t)
 
 	governor_tick(&srv->site.gov, srv->site.cfg, &srv->site.budget, now);
 	auditlog_tick(srv->site.audit);
-	metrics_alive(srv, now);
+	shares_alive(srv, now);
 	log_ratelimit_flush(&srv->site.refusals, now);
 	log_ratelimit_flush(&srv->site.backend_failures, now);
 	log_ratelimit_flush(&srv->fd_shortage, now);
@@ -543,7 +544,7 @@ server_start(struct server *srv, uv_loop_t *loop, struct config *cfg, struct pri
 	}
 	if (load_state(srv, cfg) != 0 || listener_limits(srv) != 0)
 		goto fail;
-	metrics_inherit(srv);
+	shares_inherit(srv);
 	if ((srv->site.audit = open_audit(srv, cfg)) == NULL ||
 	    reconcile_listeners(srv, cfg) != 0 || control_open(&srv->site) != 0 ||
 	    admin_open(srv) != 0 || metrics_open(srv) != 0 || peers_open(srv) != 0)

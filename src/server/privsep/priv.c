@@ -613,16 +613,23 @@ priv_revoke(struct priv *p, const char *jti, uint64_t exp, char *err, size_t err
 	return r == 1 ? 0 : -1;
 }
 
-int
-priv_revoked(struct priv *p, char **text, size_t *len)
+/* A request without arguments answered with text (what: for the log), as transact_take. */
+static int
+take_logged(struct priv *p, enum priv_type type, const char *what, char **text, size_t *len)
 {
-	struct priv_request req = {.type = PRIV_REVOKED};
+	struct priv_request req = {.type = type};
 	char err[256];
 
 	if (transact_take(p, &req, text, len, err, sizeof(err)) == 0)
 		return 0;
-	log_error("cannot have the revoked tokens: %s", err);
+	log_error("cannot have %s: %s", what, err);
 	return -1;
+}
+
+int
+priv_revoked(struct priv *p, char **text, size_t *len)
+{
+	return take_logged(p, PRIV_REVOKED, "the revoked tokens", text, len);
 }
 
 int
@@ -844,23 +851,11 @@ priv_alive_due(const struct priv *p, uint64_t now_ms)
 int
 priv_shares(struct priv *p, char **blobs, size_t *len)
 {
-	struct priv_request req = {.type = PRIV_SHARES};
-	char err[256];
-
-	if (transact_take(p, &req, blobs, len, err, sizeof(err)) == 0)
-		return 0;
-	log_error("cannot have the other workers' counters: %s", err);
-	return -1;
+	return take_logged(p, PRIV_SHARES, "the other workers' counters", blobs, len);
 }
 
 int
 priv_inherit(struct priv *p, char **blob, size_t *len)
 {
-	struct priv_request req = {.type = PRIV_INHERIT};
-	char err[256];
-
-	if (transact_take(p, &req, blob, len, err, sizeof(err)) == 0)
-		return 0;
-	log_error("cannot have the counters of this worker's predecessor: %s", err);
-	return -1;
+	return take_logged(p, PRIV_INHERIT, "the counters of this worker's predecessor", blob, len);
 }
