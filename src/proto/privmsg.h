@@ -56,12 +56,16 @@ enum priv_type {
 	PRIV_EXEC_DONE,     /* number: a program PRIV_EXEC ran -> ok: its stream ended in order */
 	PRIV_EARLY_ADMIT,   /* pk: a client key, number: its 0-RTT timestamp (ns) -> newer? */
 	PRIV_IS_REVOKED,    /* arg: a jti -> "1" revoked, "0" not */
-	PRIV_SHARES,        /* -> the other workers' last PRIV_ALIVE blobs, each after a byte:
-	                       1 its worker runs, 0 it died and no successor has sent one */
+	PRIV_SHARES,        /* -> every worker's last PRIV_ALIVE blob, each after a byte of
+	                       PRIV_SHARE_* flags */
 	PRIV_PEER_CONNECT,  /* number: another worker's index -> a descriptor connected to it */
 	PRIV_INHERIT,       /* -> its predecessor's last PRIV_ALIVE blob, or nothing */
 	PRIV_TYPE_MAX = PRIV_INHERIT,
 };
+
+/* PRIV_SHARES: what the byte before each worker's blob says of it. */
+#define PRIV_SHARE_LIVE   1 /* its worker runs (else it died, and no successor has sent one) */
+#define PRIV_SHARE_ASKING 2 /* it is the asking worker's own */
 
 struct priv_request {
 	enum priv_type type;

@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -401,6 +402,60 @@ def test_counters_do_not_go_back_when_a_worker_dies(fived, tmp_path):
     assert min(seen) >= accepted, seen
     assert 'reason="unknown service"' in urllib.request.urlopen(
         "http://127.0.0.1:%d/metrics" % mport, timeout=T).read().decode()
+
+
+def test_counters_never_go_back_between_scrapes(fived):
+    """Scrapes answered by one worker, then the other, while connections come from
+    sources of both: every counter reads as much as, or more than, the read before."""
+    mport = free_port()
+    f = start(fived, server="metrics_listen = tcp:127.0.0.1:%d\n" % mport)
+    sources = list(two_workers(f).values())
+    stop = threading.Event()
+
+    def load():
+        n = 0
+        while not stop.is_set() and n < 3000:
+            c = connect_from(f.port, sources[n % 2])
+            c.sendall(b"nosuch\r\n")
+            recv_all(c)
+            c.close()
+            n += 1
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    seen = []
+    try:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            seen.append(metric(mport, "fived_sessions_accepted_total"))
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        loader.join()
+    back = [(i, a, b) for i, (a, b) in enumerate(zip(seen, seen[1:])) if b < a]
+    assert not back, (back, len(seen))
+    assert seen[-1] > seen[0]
+
+
+def test_an_attach_passed_to_a_stuck_worker_is_answered(fived):
+    """fived.conf(5): should the worker that holds the session not answer, the client is
+    answered "- server busy": after the holder's longest penalty and request_timeout."""
+    f = start(fived, server="detach_plaintext = yes\nrequest_timeout = 1s\n")
+    picked = two_workers(f)
+    (holder, _), (_, away) = picked.items()
+    index = 0 if holder == min(worker_pids(f)) else 1
+    os.kill(holder, signal.SIGSTOP)
+    try:
+        c = connect_from(f.port, away)
+        c.settimeout(20 * SLOW)
+        started = time.monotonic()
+        c.sendall(mw.attach_line(bytes([index]) + os.urandom(47), 0))
+        assert recv_line(c) == b"- server busy\r\n"
+        assert 8 <= time.monotonic() - started < 15 * SLOW
+        c.close()
+    finally:
+        os.kill(holder, signal.SIGCONT)
+    assert "did not answer the ATTACH passed on to it" in f.log()
 
 
 def test_refused_without_privilege_separation(tmp_path):

@@ -150,12 +150,47 @@ share_at(const char *blobs, size_t at, size_t len, struct metrics_share *s, bool
 	return (size_t)size;
 }
 
+/*
+ * This worker's counts as its last heartbeat gave them, in place of its
+ * own counts now: every worker answering a scrape then adds the same
+ * figures, and a counter read through one worker and then another never
+ * goes back.
+ */
+static void
+counts_of(struct metrics_share *into, const struct metrics_share *sent)
+{
+	into->m = sent->m;
+	into->handshakes = sent->handshakes;
+	into->live_in = sent->live_in;
+	into->live_out = sent->live_out;
+	into->cpu_ns_total = sent->cpu_ns_total;
+}
+
+/*
+ * The next readable share of priv_shares' answer blobs[*at..len) into
+ * *s, with its flags; false at the end.
+ */
+static bool
+next_share(const char *blobs, size_t len, size_t *at, uint8_t *flags, struct metrics_share *s)
+{
+	bool readable = false;
+	size_t n;
+
+	while (!readable && *at < len) {
+		*flags = (uint8_t)blobs[(*at)++];
+		if ((n = share_at(blobs, *at, len, s, &readable)) == 0)
+			return false;
+		*at += n;
+	}
+	return readable;
+}
+
 int
 shares_total(struct site *site, struct metrics_share *total)
 {
 	struct metrics_share other;
-	size_t len, at = 0, n;
-	bool live, readable;
+	size_t len, at;
+	uint8_t flags;
 	char *blobs;
 
 	share_of(site, total);
@@ -163,14 +198,14 @@ shares_total(struct site *site, struct metrics_share *total)
 		return 0;
 	if (priv_shares(site->priv, &blobs, &len) != 0)
 		return -1;
-	while (at < len) {
-		live = blobs[at++] != 0;
-		if ((n = share_at(blobs, at, len, &other, &readable)) == 0)
-			break;
-		at += n;
-		if (!readable)
+	/* Before its first heartbeat, this worker's own counts are its own (inherited). */
+	for (at = 0; next_share(blobs, len, &at, &flags, &other);)
+		if ((flags & PRIV_SHARE_ASKING) && (flags & PRIV_SHARE_LIVE))
+			counts_of(total, &other);
+	for (at = 0; next_share(blobs, len, &at, &flags, &other);) {
+		if (flags & PRIV_SHARE_ASKING)
 			continue;
-		if (!live)
+		if (!(flags & PRIV_SHARE_LIVE))
 			share_of_the_dead(&other);
 		share_add(total, &other);
 	}

@@ -800,9 +800,10 @@ keep_share(struct worker *w, const struct priv_request *req)
 }
 
 /*
- * The other workers' counters, each after whether its worker runs, for
- * the asking worker's metrics: a dead one's counters still count (its
- * successor goes on from them), what it had open no longer does.
+ * Every worker's last counters, each after whether its worker runs and
+ * whether it is the asking one's, for the asking worker's metrics: a dead
+ * one's counters still count (its successor goes on from them), what it
+ * had open no longer does.
  */
 static void
 answer_shares(struct monitor *m)
@@ -818,9 +819,10 @@ answer_shares(struct monitor *m)
 	}
 	for (i = 0; i < m->nworkers; i++) {
 		w = &m->workers[i];
-		if (i == m->asking || w->share == NULL)
+		if (w->share == NULL)
 			continue;
-		all[len++] = w->share_live;
+		all[len++] = (w->share_live ? PRIV_SHARE_LIVE : 0) |
+		             (i == m->asking ? PRIV_SHARE_ASKING : 0);
 		memcpy(all + len, w->share, w->share_len);
 		len += w->share_len;
 	}

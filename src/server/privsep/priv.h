@@ -237,10 +237,9 @@ void priv_alive(struct priv *p, uint64_t now_ms, const void *share, size_t len);
 bool priv_alive_due(const struct priv *p, uint64_t now_ms);
 
 /*
- * With several workers: the other workers' last shares, each after a
- * byte that is 1 while its worker runs and 0 once it died (and no
- * successor has sent its own), in *blobs (malloc'd; the caller frees it).
- * Returns 0, or -1 (logged).
+ * With several workers: every worker's last share, each after a byte of
+ * PRIV_SHARE_* flags, in *blobs (malloc'd; the caller frees it).  Returns
+ * 0, or -1 (logged).
  */
 int priv_shares(struct priv *p, char **blobs, size_t *len);
 

@@ -322,6 +322,26 @@ wipe:
 }
 
 /*
+ * The worker that holds the session answers at once, or after its
+ * source's penalty (at most PENALTY_MAX_MS): one that has not answered
+ * within its request_timeout beyond that is stuck, and its client is not
+ * left waiting, nor its place here taken, for ever.
+ */
+static void
+on_holder_silent(uv_timer_t *t)
+{
+	struct session *s = t->data;
+	uint64_t in, out;
+
+	session_bytes(s, &in, &out);
+	if (out > 0)
+		return;
+	log_warn("session %s: worker %u did not answer the ATTACH passed on to it", s->id,
+	         s->svc->worker);
+	session_refuse(s, "server busy");
+}
+
+/*
  * The worker that holds the session is reached (err 0) or not: it is
  * sent a PROXY v2 header with the client's addresses, what carries the
  * client (PP2_TYPE_FIVE_TRANSPORT) and the identity it proved, then the
@@ -361,6 +381,9 @@ attach_passed_on(struct session *s, int err)
 	}
 	memcpy(out + header, line, len);
 	session_start_relay(s, out, (size_t)header + len, false);
+	if (s->state == S_RELAY)
+		uv_timer_start(&s->timer, on_holder_silent,
+		               PENALTY_MAX_MS + s->cfg->request_timeout_ms, 0);
 	sodium_memzero(line, sizeof(line));
 	sodium_memzero(out, sizeof(out));
 wipe:

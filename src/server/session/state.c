@@ -22,7 +22,8 @@ static const uint16_t allowed[S_COUNT] = {
         [S_AUTH] = TO(S_AUTH_WAIT) | TO(S_COMMAND) | TO(S_DARK) | ENDS,
         [S_AUTH_WAIT] = TO(S_AUTH) | TO(S_COMMAND) | TO(S_DARK) | ENDS,
         [S_CONNECTING] = TO(S_RELAY) | TO(S_DARK) | ENDS,
-        [S_RELAY] = TO(S_CLOSED),
+        /* An ATTACH passed on to a worker that never answers is answered and lingers. */
+        [S_RELAY] = TO(S_LINGER) | TO(S_CLOSED),
         /* A detachable session whose connection broke waits, and only ends from there. */
         [S_MUX] = TO(S_DETACHED) | ENDS,
         [S_DETACHED] = TO(S_CLOSED),
