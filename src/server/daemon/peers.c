@@ -43,6 +43,7 @@ worker_backends(unsigned nworkers, uint64_t connect_timeout_ms)
 		snprintf(svcs[i].name, sizeof(svcs[i].name), "worker-%u", i);
 		svcs[i].backend = BACKEND_WORKER;
 		svcs[i].worker = i;
+		svcs[i].proxy = PROXY_V2; /* the client's addresses, transport and identity */
 		svcs[i].connect_timeout_ms = connect_timeout_ms;
 	}
 	return svcs;

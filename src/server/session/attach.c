@@ -351,10 +351,9 @@ void
 attach_passed_on(struct session *s, int err)
 {
 	char line[RESUME_ATTACH_LINE_MAX];
-	const char *method, *transport = session_transport_name(s);
 	uint8_t out[PROXY_V2_MAX + RESUME_ATTACH_LINE_MAX];
-	struct proxy_tlv tlvs[4];
-	size_t n = 0, len;
+	struct backend_who who;
+	size_t len;
 	int header;
 
 	if (err != 0) {
@@ -363,17 +362,8 @@ attach_passed_on(struct session *s, int err)
 		session_refuse(s, "server busy");
 		goto wipe;
 	}
-	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_UNIQUE_ID, s->id, SESSION_ID_LEN};
-	tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_TRANSPORT, transport, strlen(transport)};
-	if (s->caller != NULL) {
-		method = auth_method_name(s->caller->method);
-		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_IDENTITY, s->caller->identity,
-		                               strlen(s->caller->identity)};
-		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_AUTH_METHOD, method, strlen(method)};
-	}
-	header = proxy_v2_encode(s->peer_is_ip ? (const struct sockaddr *)&s->peer : NULL,
-	                         s->peer_is_ip ? (const struct sockaddr *)&s->local : NULL, tlvs, n,
-	                         out, PROXY_V2_MAX);
+	session_who(s, s->svc, s->caller, s->vhost, 0, &who);
+	header = session_proxy_header(s, s->svc, &who, out, PROXY_V2_MAX);
 	if (header < 0 || (len = resume_attach_line(line, sizeof(line), s->attach_ticket,
 	                                            s->attach_received)) == 0) {
 		session_refuse(s, "server busy");
@@ -405,12 +395,11 @@ tlv_text(const struct session *s, const struct proxy_in_value *v, char *out, siz
 static const char *
 transport_named(const char *name)
 {
-	static const char *const names[] = {"plain", "sealed", "tls"};
-	size_t i;
+	unsigned i;
 
-	for (i = 0; i < ARRAY_LEN(names); i++)
-		if (strcmp(name, names[i]) == 0)
-			return names[i];
+	for (i = 0; i < METRICS_TRANSPORTS; i++)
+		if (strcmp(name, metrics_transport_names[i]) == 0)
+			return metrics_transport_names[i];
 	return NULL;
 }
 

@@ -1110,7 +1110,7 @@ session_proxy_header(const struct session *s, const struct service *svc,
 {
 	const struct sockaddr *src = who->peer_shown ? (const struct sockaddr *)&s->peer : NULL;
 	const struct sockaddr *dst = who->peer_shown ? (const struct sockaddr *)&s->local : NULL;
-	struct proxy_tlv tlvs[6];
+	struct proxy_tlv tlvs[7];
 	char stream[12];
 	size_t n = 0;
 
@@ -1132,6 +1132,10 @@ session_proxy_header(const struct session *s, const struct service *svc,
 	if (who->identity != NULL || who->withheld)
 		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_AUTH_METHOD, who->method,
 		                               strlen(who->method)};
+	/* Another worker passed an ATTACH judges it by what carries the client. */
+	if (svc->backend == BACKEND_WORKER)
+		tlvs[n++] = (struct proxy_tlv){PP2_TYPE_FIVE_TRANSPORT, who->transport,
+		                               strlen(who->transport)};
 	return proxy_v2_encode(src, dst, tlvs, n, out, size);
 }
 
