@@ -593,6 +593,36 @@ peer_address(const struct priv_state *st, unsigned k, struct sockaddr_un *sun)
 	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 }
 
+/* The kept socket of that name, or NULL. */
+static struct privops_listening *
+find_listening(struct priv_state *st, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < st->nlistening; i++)
+		if (strcmp(st->listening[i].address, name) == 0)
+			return &st->listening[i];
+	return NULL;
+}
+
+/*
+ * The next free entry, named, for one socket and no file (the caller
+ * fills in its descriptors), not yet counted; NULL when there is none.
+ */
+static struct privops_listening *
+next_listening(struct priv_state *st, const char *name)
+{
+	struct privops_listening *l;
+
+	if (st->nlistening == PRIVOPS_LISTEN_MAX)
+		return NULL;
+	l = &st->listening[st->nlistening];
+	str_copy(l->address, name, sizeof(l->address));
+	l->nfds = 1;
+	l->unlink_path[0] = '\0';
+	return l;
+}
+
 /* Worker k's peer socket, made the first time either it or another asks. */
 static struct privops_listening *
 peer_listening(struct priv_state *st, unsigned k)
@@ -601,19 +631,14 @@ peer_listening(struct priv_state *st, unsigned k)
 	char name[PEER_NAME_MAX];
 	struct sockaddr_un sun;
 	socklen_t len = peer_address(st, k, &sun);
-	size_t i;
 
 	snprintf(name, sizeof(name), "%s%u", PEER_PREFIX, k);
-	for (i = 0; i < st->nlistening; i++)
-		if (strcmp(st->listening[i].address, name) == 0)
-			return &st->listening[i];
-	if (st->nlistening == PRIVOPS_LISTEN_MAX ||
-	    (st->listening[st->nlistening].fds[0] = sockets_listen_abstract(&sun, len)) < 0)
+	if ((l = find_listening(st, name)) != NULL)
+		return l;
+	if ((l = next_listening(st, name)) == NULL ||
+	    (l->fds[0] = sockets_listen_abstract(&sun, len)) < 0)
 		return NULL;
-	l = &st->listening[st->nlistening++];
-	str_copy(l->address, name, sizeof(l->address));
-	l->nfds = 1;
-	l->unlink_path[0] = '\0';
+	st->nlistening++;
 	return l;
 }
 
@@ -670,7 +695,6 @@ listening_for(struct priv_state *st, const char *address, unsigned worker, struc
 {
 	char name[PRIVMSG_ARG_MAX];
 	struct privops_listening *l;
-	size_t i;
 	int fd;
 
 	if (worker_address(address, worker, name, sizeof(name)) != 0 ||
@@ -680,14 +704,11 @@ listening_for(struct priv_state *st, const char *address, unsigned worker, struc
 		*err = ENAMETOOLONG;
 		return NULL;
 	}
-	for (i = 0; i < st->nlistening; i++)
-		if (strcmp(st->listening[i].address, name) == 0)
-			return &st->listening[i];
+	if ((l = find_listening(st, name)) != NULL)
+		return l;
 	*err = EMFILE;
-	if (st->nlistening == PRIVOPS_LISTEN_MAX)
+	if ((l = next_listening(st, name)) == NULL)
 		return NULL;
-	l = &st->listening[st->nlistening];
-	l->nfds = 1;
 	/* Several workers share a TCP address for sessions by the connections' sources. */
 	if (st->nworkers > 1 && a->kind == ADDR_TCP && names_sessions(st->cfg, address)) {
 		fd = sockets_listen_group(a, st->nworkers, l->fds);
@@ -700,8 +721,6 @@ listening_for(struct priv_state *st, const char *address, unsigned worker, struc
 		*err = -fd;
 		return NULL;
 	}
-	str_copy(l->address, name, sizeof(l->address));
-	l->unlink_path[0] = '\0';
 	if (a->kind == ADDR_UNIX)
 		str_copy(l->unlink_path, a->path, sizeof(l->unlink_path));
 	st->nlistening++;
