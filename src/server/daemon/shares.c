@@ -237,14 +237,13 @@ shares_inherit(struct server *srv)
 void
 shares_alive(struct server *srv, uint64_t now_ms)
 {
-	struct metrics_share *mine;
+	struct priv *priv = srv->site.priv;
+	struct metrics_share *mine = NULL;
 
-	if (!priv_shared(srv->site.priv) || !priv_alive_due(srv->site.priv, now_ms)) {
-		priv_alive(srv->site.priv, now_ms, NULL, 0);
-		return;
-	}
-	if ((mine = malloc(sizeof(*mine))) != NULL)
+	/* Counted only when the heartbeat goes: it walks every session. */
+	if (priv_shared(priv) && priv_alive_due(priv, now_ms) &&
+	    (mine = malloc(sizeof(*mine))) != NULL)
 		share_of(&srv->site, mine);
-	priv_alive(srv->site.priv, now_ms, mine, mine != NULL ? sizeof(*mine) : 0);
+	priv_alive(priv, now_ms, mine, mine != NULL ? sizeof(*mine) : 0);
 	free(mine);
 }
